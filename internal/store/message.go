@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// MessageStore persists an app's conversations, messages and cursors. It is
+// part of AppStore, so every method is scoped to one app.
+//
+// Sequence numbers are per conversation, start at 1 and increase by one with
+// every stored message; the store assigns them inside the same commit that
+// stores the message, so a seq is never reused and never skipped by a
+// successful append.
+type MessageStore interface {
+	// AppendMessages commits all drafts together (group commit: one
+	// transaction or one bulk write). For each draft, in order: if the app
+	// already holds a message from the same sender with the same client
+	// message id, it returns that message with Duplicate set and stores
+	// nothing; otherwise it assigns the conversation's next seq, stores the
+	// message, creates the conversation and its members' entries on first
+	// use, and advances the sender's read cursor to the new seq. Results are
+	// in input order. On error nothing of the batch is stored.
+	AppendMessages(ctx context.Context, drafts []Draft) ([]Appended, error)
+	// GetMessage returns one message, or ErrNotFound.
+	GetMessage(ctx context.Context, convID string, seq int64) (Message, error)
+	// ListMessages returns up to r.Limit messages of a conversation in the
+	// range r describes.
+	ListMessages(ctx context.Context, convID string, r Range) ([]Message, error)
+	// RecallMessage marks a message recalled and erases its body; recalling
+	// twice is not an error. It returns the updated message.
+	RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (Message, error)
+
+	// GetConversation returns a conversation, or ErrNotFound.
+	GetConversation(ctx context.Context, convID string) (Conversation, error)
+	// ListUserConversations returns up to limit of a user's conversations
+	// with conversation id > after, by conversation id.
+	ListUserConversations(ctx context.Context, userID, after string, limit int) ([]UserConversation, error)
+
+	// AckDelivered records device delivery acknowledgements in one commit.
+	// Each moves the device's delivery cursor forward to Seq (never back,
+	// never beyond the conversation's max seq) and the user's cursor to the
+	// highest of its devices. Results are in input order.
+	AckDelivered(ctx context.Context, acks []DeliveryAck) ([]AckResult, error)
+	// GetDeviceCursors returns a device's delivery cursors, by conversation id.
+	GetDeviceCursors(ctx context.Context, userID, deviceID string) (map[string]int64, error)
+	// MarkRead moves a user's read cursor forward to seq (clamped to the
+	// conversation's max seq). It returns the cursor after the call and
+	// whether it moved. ErrNotFound if the user is not in the conversation.
+	MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, bool, error)
+}
+
+// Draft is a message to be appended.
+type Draft struct {
+	ConvID string
+	// Members are the conversation's members, used when the conversation is
+	// created by this draft (for a one-to-one conversation: both users).
+	Members     []string
+	SenderID    string // empty for system messages
+	ClientMsgID string
+	Type        string
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// Message is a stored message.
+type Message struct {
+	ConvID      string
+	Seq         int64
+	SenderID    string
+	ClientMsgID string
+	Type        string
+	Body        []byte
+	CreatedAt   time.Time
+	RecalledAt  time.Time // zero unless recalled
+}
+
+// Appended is the outcome of one draft of AppendMessages.
+type Appended struct {
+	Message
+	// Duplicate is set when the draft repeated an earlier client message id
+	// and Message is the original.
+	Duplicate bool
+}
+
+// Range selects messages of a conversation by seq.
+type Range struct {
+	// From and To bound the seqs, inclusive; To zero means no upper bound.
+	From, To int64
+	// Desc returns the newest messages of the range first.
+	Desc bool
+	// Limit caps the number of messages returned; it must be positive.
+	Limit int
+}
+
+// Conversation is a conversation's shared state.
+type Conversation struct {
+	ID        string
+	Members   []string // sorted
+	MaxSeq    int64
+	CreatedAt time.Time
+	UpdatedAt time.Time // time of the last message
+}
+
+// UserConversation is one user's view of a conversation.
+type UserConversation struct {
+	ConvID       string
+	Members      []string
+	MaxSeq       int64
+	ReadSeq      int64 // user-driven read cursor
+	DeliveredSeq int64 // highest delivery cursor of the user's devices
+	UpdatedAt    time.Time
+}
+
+// Unread is the number of messages after the read cursor.
+func (c UserConversation) Unread() int64 { return max(c.MaxSeq-c.ReadSeq, 0) }
+
+// DeliveryAck is one device's acknowledgement that it holds every message of
+// a conversation up to Seq.
+type DeliveryAck struct {
+	UserID   string
+	DeviceID string
+	ConvID   string
+	Seq      int64
+}
+
+// AckResult is the outcome of one DeliveryAck.
+type AckResult struct {
+	// DeviceSeq is the device's cursor after the ack.
+	DeviceSeq int64
+	// UserPrev and UserSeq are the user's cursor before and after the ack;
+	// messages in (UserPrev, UserSeq] were delivered to the user for the
+	// first time.
+	UserPrev, UserSeq int64
+}

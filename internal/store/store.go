@@ -1,0 +1,232 @@
+// Package store defines Magpie's persistence contract: the Store interface that
+// every storage engine implements (SQLite in embedded mode, MongoDB in cluster
+// mode), the records it keeps, and the errors it returns.
+//
+// Tenancy is structural. Operator-level records (tenants, console members,
+// apps and their secrets) are reached through Store; everything that belongs
+// to an app (users, idempotency records, conversations, messages, cursors) is
+// reached only through the app-scoped handle returned by Store.App, and every
+// key an implementation writes for such data starts with the app id. Code that
+// holds the handle for app A cannot name data of app B.
+//
+// Implementations translate their driver errors into ErrNotFound, ErrConflict
+// and plain wrapped errors, so no driver type leaks out of their package. The
+// conformance suite in package storetest is the executable form of this
+// contract; every implementation runs it.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every implementation. Callers test them with errors.Is.
+var (
+	// ErrNotFound means the addressed record does not exist (in this app).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a record with the same unique key already exists.
+	ErrConflict = errors.New("store: already exists")
+)
+
+// Store is the operator-level persistence contract. Implementations are safe
+// for concurrent use.
+type Store interface {
+	// Ping reports whether the underlying engine is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the engine's resources.
+	Close() error
+
+	// GetMeta returns the value stored under key by PutMeta, or ErrNotFound.
+	// Meta holds installation-wide state such as the bootstrap marker.
+	GetMeta(ctx context.Context, key string) (string, error)
+	// PutMeta stores value under key, replacing any earlier value.
+	PutMeta(ctx context.Context, key, value string) error
+
+	CreateTenant(ctx context.Context, t Tenant) error
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+	// ListTenants returns up to limit tenants with id > after, by id.
+	ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error)
+
+	// CreateMember adds a console member; ErrConflict if the email is taken.
+	CreateMember(ctx context.Context, m Member) error
+	GetMember(ctx context.Context, id string) (Member, error)
+	// GetMemberByEmail looks a member up by lower-cased email.
+	GetMemberByEmail(ctx context.Context, email string) (Member, error)
+	// ListMembers returns the members of a tenant, by id.
+	ListMembers(ctx context.Context, tenantID string) ([]Member, error)
+
+	// CreateSession stores a console session keyed by the hash of its token.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with this token hash, or ErrNotFound
+	// when it does not exist or has expired at now.
+	GetSession(ctx context.Context, tokenHash string, now time.Time) (Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+
+	// CreateApp adds an app; ErrConflict if the id or key is taken.
+	CreateApp(ctx context.Context, a App) error
+	GetApp(ctx context.Context, id string) (App, error)
+	GetAppByKey(ctx context.Context, key string) (App, error)
+	// ListApps returns up to limit apps of a tenant with id > after, by id.
+	ListApps(ctx context.Context, tenantID, after string, limit int) ([]App, error)
+	// UpdateApp replaces the mutable fields of an app (name, disabled,
+	// limits, settings, updated time); ErrNotFound if it does not exist.
+	UpdateApp(ctx context.Context, a App) error
+
+	// AddSecret adds a secret to an app.
+	AddSecret(ctx context.Context, s Secret) error
+	// ListSecrets returns all secrets of an app, revoked ones included,
+	// oldest first.
+	ListSecrets(ctx context.Context, appID string) ([]Secret, error)
+	// RevokeSecret marks a secret revoked at the given time; ErrNotFound if
+	// the app has no such secret.
+	RevokeSecret(ctx context.Context, appID, secretID string, at time.Time) error
+
+	// App returns the handle through which all data of one app is reached.
+	// It does not check that the app exists.
+	App(appID string) AppStore
+}
+
+// AppStore is the app-scoped persistence contract: every method reads and
+// writes data of exactly one app.
+type AppStore interface {
+	// AppID returns the app this handle is scoped to.
+	AppID() string
+
+	// CreateUser adds a user; ErrConflict if the id is taken.
+	CreateUser(ctx context.Context, u User) error
+	// CreateUsers adds users in one batch. For each input it returns nil,
+	// ErrConflict (the id already exists; the stored user is untouched) or
+	// another error, in input order.
+	CreateUsers(ctx context.Context, us []User) ([]error, error)
+	GetUser(ctx context.Context, id string) (User, error)
+	// UpdateUser replaces the profile fields (name, avatar URL, metadata,
+	// updated time); ErrNotFound if the user does not exist.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes a user; ErrNotFound if it does not exist.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns up to limit users with id > after, by id.
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
+	// SetUserBlocked sets or clears the blocked flag.
+	SetUserBlocked(ctx context.Context, id string, blocked bool, at time.Time) error
+	// RevokeTokens makes every token issued before the given time invalid.
+	// The stored time only moves forward.
+	RevokeTokens(ctx context.Context, id string, before time.Time) error
+
+	// PutIdempotency stores r unless a record with the same key exists; it
+	// returns the stored record and whether it was created by this call.
+	PutIdempotency(ctx context.Context, r Idempotency) (Idempotency, bool, error)
+	// GetIdempotency returns the record for key, or ErrNotFound.
+	GetIdempotency(ctx context.Context, key string) (Idempotency, error)
+
+	MessageStore
+}
+
+// Tenant is a customer organisation.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Role is a console member's role. The operator role is installation-wide;
+// the others are scoped to one tenant.
+type Role string
+
+// Roles, from most to least privileged.
+const (
+	RoleOperator Role = "operator"
+	RoleOwner    Role = "owner"
+	RoleAdmin    Role = "admin"
+	RoleViewer   Role = "viewer"
+)
+
+// Member is a console account. TenantID is empty for operators.
+type Member struct {
+	ID           string
+	TenantID     string
+	Email        string // lower-case, unique across the installation
+	Name         string
+	Role         Role
+	PasswordHash string // bcrypt
+	CreatedAt    time.Time
+}
+
+// Session is a console login.
+type Session struct {
+	TokenHash string // hex SHA-256 of the bearer token
+	MemberID  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// App is one customer application: its own users, conversations and keys.
+type App struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Key       string // public app key, unique across the installation
+	Disabled  bool
+	Limits    Limits
+	Settings  Settings
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Limits are an app's quotas. Zero values mean "use the installation
+// default" (see tenant.DefaultLimits).
+type Limits struct {
+	MaxMessageBytes   int     `json:"max_message_bytes,omitempty"`    // largest message body in bytes
+	APIRate           float64 `json:"api_rate,omitempty"`             // server API requests per second
+	APIBurst          int     `json:"api_burst,omitempty"`            // server API burst size
+	ConnRate          float64 `json:"conn_rate,omitempty"`            // WebSocket logins per second
+	SendRate          float64 `json:"send_rate,omitempty"`            // messages per second per connection
+	SendBurst         int     `json:"send_burst,omitempty"`           // message burst per connection
+	MaxGroupSize      int     `json:"max_group_size,omitempty"`       // members per group
+	MaxDevicesPerUser int     `json:"max_devices_per_user,omitempty"` // concurrent connections per user
+}
+
+// Settings are an app's behavioural options.
+type Settings struct {
+	// DevicePolicy says what happens when a user exceeds
+	// Limits.MaxDevicesPerUser: "kick_oldest" (default) or "refuse".
+	DevicePolicy string `json:"device_policy,omitempty"`
+	// AllowedOrigins lists the browser origins allowed to open WebSockets.
+	// Empty allows any origin.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+}
+
+// Secret is one of an app's signing secrets, encrypted at rest.
+type Secret struct {
+	ID        string
+	AppID     string
+	Sealed    []byte // the secret sealed with the installation master key
+	Hint      string // last four characters, for display
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while active
+}
+
+// Active reports whether the secret has not been revoked.
+func (s Secret) Active() bool { return s.RevokedAt.IsZero() }
+
+// User is an end user of an app.
+type User struct {
+	ID        string
+	Name      string
+	AvatarURL string
+	Metadata  map[string]string
+	Blocked   bool
+	// TokensValidAfter: tokens issued before this time are revoked.
+	TokensValidAfter time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Idempotency records the response to a POST sent with an Idempotency-Key.
+type Idempotency struct {
+	Key         string
+	RequestHash string // hex SHA-256 of method, path and body
+	Status      int
+	Body        []byte
+	CreatedAt   time.Time
+}
