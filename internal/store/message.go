@@ -15,9 +15,9 @@ import (
 type MessageStore interface {
 	// AppendMessages commits all drafts together (group commit: one
 	// transaction or one bulk write). For each draft, in order: if the app
-	// already holds a message from the same sender with the same client
-	// message id, it returns that message with Duplicate set and stores
-	// nothing; otherwise it assigns the conversation's next seq, stores the
+	// already holds a message from the same sender with the same non-empty
+	// client message id (in any conversation), it returns that message with
+	// Duplicate set and stores nothing; otherwise it assigns the conversation's next seq, stores the
 	// message, creates the conversation and its members' entries on first
 	// use, and advances the sender's read cursor to the new seq. Results are
 	// in input order. On error nothing of the batch is stored.
@@ -33,6 +33,9 @@ type MessageStore interface {
 
 	// GetConversation returns a conversation, or ErrNotFound.
 	GetConversation(ctx context.Context, convID string) (Conversation, error)
+	// GetUserConversation returns one user's view of a conversation, or
+	// ErrNotFound if the user is not a member of it.
+	GetUserConversation(ctx context.Context, userID, convID string) (UserConversation, error)
 	// ListUserConversations returns up to limit of a user's conversations
 	// with conversation id > after, by conversation id.
 	ListUserConversations(ctx context.Context, userID, after string, limit int) ([]UserConversation, error)
@@ -54,7 +57,8 @@ type MessageStore interface {
 type Draft struct {
 	ConvID string
 	// Members are the conversation's members, used when the conversation is
-	// created by this draft (for a one-to-one conversation: both users).
+	// created by this draft (for a one-to-one conversation: both users). A
+	// non-empty sender is always made a member.
 	Members     []string
 	SenderID    string // empty for system messages
 	ClientMsgID string

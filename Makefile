@@ -1,0 +1,41 @@
+# Magpie's developer commands. `make run` and `make test` work on a fresh
+# machine with only Go installed.
+
+GO      ?= go
+PKGS    ?= ./...
+
+.PHONY: run test check fmt vet lint proto bench build
+
+## run: start embedded mode (one process, SQLite in ./data, no external services)
+run:
+	$(GO) run ./cmd/magpie dev
+
+## test: run every test; with CI=true also the race detector and a skip check
+test:
+	./scripts/test.sh
+
+## build: build the magpie binary into bin/
+build:
+	$(GO) build -o bin/magpie ./cmd/magpie
+
+## check: formatting, vet, lint and race tests
+check: fmt vet lint
+	CI=true ./scripts/test.sh
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint:
+	./scripts/lint.sh
+
+## proto: regenerate the protocol code from sdk/proto
+proto:
+	./scripts/proto.sh
+
+## bench: run the benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+type devConfig struct {
+	addr            string
+	dataDir         string
+	masterKey       string
+	operatorEmail   string
+	logLevel        string
+	shutdownTimeout time.Duration
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg devConfig
+	fs := newFlagSet("dev", "Run Magpie in embedded mode: the API, the connection node and the workers in one\n"+
+		"process, with an SQLite database in the data directory and no external services.", stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&cfg.dataDir, "data", "./data", "data directory (database, master key)")
+	fs.StringVar(&cfg.masterKey, "master-key", "", "base64 32-byte master key sealing secrets at rest; empty reads or creates <data>/master.key (0600)")
+	fs.StringVar(&cfg.operatorEmail, "operator-email", "operator@magpie.local", "email of the operator account created on first start")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return serveDev(ctx, cfg, stdout, log)
+}
+
+func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
+	srv, err := embedded.Start(ctx, embedded.Config{
+		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	printBootstrap(stdout, srv.URL, srv.Bootstrap)
+	log.InfoContext(ctx, "magpie dev listening", "url", srv.URL, "data", cfg.dataDir)
+	<-ctx.Done()
+	log.Info("shutting down", "deadline", cfg.shutdownTimeout)
+	sctx, cancel := context.WithTimeoutCause(context.Background(), cfg.shutdownTimeout,
+		errors.New("graceful shutdown deadline passed"))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// printBootstrap prints the installation's entry points, one key=value per
+// line. Secrets appear only on the start that created them.
+func printBootstrap(w io.Writer, base string, b tenant.Bootstrap) {
+	fmt.Fprintf(w, "console_url=%s/console/\n", base)
+	fmt.Fprintf(w, "api_url=%s\n", base)
+	fmt.Fprintf(w, "operator_email=%s\n", b.OperatorEmail)
+	if b.Created {
+		fmt.Fprintf(w, "operator_password=%s\n", b.OperatorPassword)
+	}
+	fmt.Fprintf(w, "app_key=%s\n", b.AppKey)
+	if b.Created {
+		fmt.Fprintf(w, "app_secret=%s\n", b.AppSecret)
+		fmt.Fprintln(w, "# the password and secret above are shown once; keep them")
+	}
+}

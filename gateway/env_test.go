@@ -1,0 +1,235 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/sdk/go/signing"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// env is a gateway on a real SQLite store behind a real HTTP server, with
+// two apps in two tenants and a controllable clock.
+type env struct {
+	t       *testing.T
+	store   store.Store
+	tenants *tenant.Service
+	gw      *gateway.Gateway
+	hub     *gateway.Hub
+	msgs    *messaging.Service
+	srv     *httptest.Server
+	boot    tenant.Bootstrap
+
+	mu  sync.Mutex
+	now time.Time
+
+	a, b testApp
+}
+
+type testApp struct {
+	ID, Key, Secret, TenantID string
+}
+
+func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, now: time.Unix(1_767_225_600, 0)}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "magpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = st
+	e.tenants = tenant.New(st, keys, tenant.Config{Now: e.clock, CacheTTL: time.Nanosecond, PasswordCost: bcrypt.MinCost})
+	e.boot, err = e.tenants.EnsureBootstrap(ctx, "op@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a = testApp{ID: e.boot.AppID, Key: e.boot.AppKey, Secret: e.boot.AppSecret, TenantID: e.boot.TenantID}
+	e.b = e.newApp("Other")
+	e.hub = gateway.NewHub(st, nil)
+	e.msgs = messaging.New(st, e.hub, messaging.Config{Now: e.clock})
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	gcfg := gateway.Config{Now: e.clock}
+	for _, o := range opts {
+		o(&gcfg)
+	}
+	e.gw = gateway.New(st, e.tenants, e.msgs, e.hub, gcfg)
+	e.srv = httptest.NewServer(e.gw)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) newApp(tenantName string) testApp {
+	e.t.Helper()
+	ctx := context.Background()
+	tn, err := e.tenants.CreateTenant(ctx, tenantName)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	app, sec, err := e.tenants.CreateApp(ctx, tn.ID, tenantName+" app")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return testApp{ID: app.ID, Key: app.Key, Secret: sec.Plain, TenantID: tn.ID}
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	e.now = e.now.Add(d)
+	e.mu.Unlock()
+}
+
+// req describes a request; zero fields take sane defaults.
+type req struct {
+	method, target string
+	body           string
+	header         map[string]string
+	// sign overrides signing: key, secret, timestamp and nonce.
+	key, secret, nonce string
+	ts                 time.Time
+	unsigned           bool
+	// signBody, when set, is signed instead of body.
+	signBody string
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response %d %q is not JSON: %v", r.status, r.body, err)
+	}
+	return m
+}
+
+// code returns the error code of an error response.
+func (r resp) code(t *testing.T) string {
+	t.Helper()
+	m := r.json(t)
+	errObj, ok := m["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("response %d %s has no error object", r.status, r.body)
+	}
+	if errObj["request_id"] == "" || errObj["request_id"] != r.header.Get("X-Request-Id") {
+		t.Fatalf("error request_id %v does not match X-Request-Id %q", errObj["request_id"], r.header.Get("X-Request-Id"))
+	}
+	return errObj["code"].(string)
+}
+
+var nonceSeq struct {
+	sync.Mutex
+	n int
+}
+
+func nextNonce() string {
+	nonceSeq.Lock()
+	defer nonceSeq.Unlock()
+	nonceSeq.n++
+	return fmt.Sprintf("test-nonce-%08d", nonceSeq.n)
+}
+
+// do sends a request signed for app (unless r says otherwise).
+func (e *env) do(app testApp, r req) resp {
+	e.t.Helper()
+	httpReq, err := http.NewRequest(r.method, e.srv.URL+r.target, bytes.NewReader([]byte(r.body)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if r.body != "" {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	if !r.unsigned {
+		key, secret, nonce, ts := app.Key, app.Secret, r.nonce, r.ts
+		if r.key != "" {
+			key = r.key
+		}
+		if r.secret != "" {
+			secret = r.secret
+		}
+		if nonce == "" {
+			nonce = nextNonce()
+		}
+		if ts.IsZero() {
+			ts = e.clock()
+		}
+		signed := r.body
+		if r.signBody != "" {
+			signed = r.signBody
+		}
+		if err := signing.SignRequest(httpReq, key, secret, []byte(signed), ts, nonce); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	for k, v := range r.header {
+		httpReq.Header.Set(k, v)
+	}
+	res, err := e.srv.Client().Do(httpReq)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.Header.Get("X-Request-Id") == "" {
+		e.t.Fatalf("%s %s: no X-Request-Id header", r.method, r.target)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: body}
+}
+
+func (e *env) mustCreateUser(app testApp, id string) {
+	e.t.Helper()
+	r := e.do(app, req{method: "POST", target: "/v1/users", body: fmt.Sprintf(`{"id":%q,"name":"User %s"}`, id, id)})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("create user %s: %d %s", id, r.status, r.body)
+	}
+}
+
+func (e *env) userCount(app testApp) int {
+	e.t.Helper()
+	us, err := e.store.App(app.ID).ListUsers(context.Background(), "", 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(us)
+}
+
+func appLimits(perSec float64, burst int) tenant.AppUpdate {
+	return tenant.AppUpdate{Limits: &store.Limits{APIRate: perSec, APIBurst: burst}}
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// Error codes of the REST APIs. They are stable: clients switch on them.
+// docs/errors.md lists them with their HTTP statuses.
+const (
+	CodeInvalidJSON        = "invalid_json"
+	CodeUnknownField       = "unknown_field"
+	CodeValidation         = "validation_failed"
+	CodeBodyTooLarge       = "body_too_large"
+	CodeUnsupportedType    = "unsupported_media_type"
+	CodeMissingAuth        = "missing_credentials"
+	CodeUnknownAppKey      = "unknown_app_key"
+	CodeBadSignature       = "bad_signature"
+	CodeTimestampWindow    = "timestamp_out_of_window"
+	CodeNonceReplayed      = "nonce_replayed"
+	CodeBadNonce           = "invalid_nonce"
+	CodeAppDisabled        = "app_disabled"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeForbidden          = "forbidden"
+	CodeNotFound           = "not_found"
+	CodeUserNotFound       = "user_not_found"
+	CodeUserExists         = "user_exists"
+	CodeUserBlocked        = "user_blocked"
+	CodeConflict           = "conflict"
+	CodeIdempotencyReused  = "idempotency_key_reused"
+	CodeRateLimited        = "rate_limited"
+	CodeRouteNotFound      = "route_not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeInternal           = "internal"
+	CodeUnavailable        = "unavailable"
+	CodeTooManySecrets     = "too_many_secrets"
+	CodeLastSecret         = "last_secret"
+	CodeBadCredentials     = "bad_credentials"
+	CodeMessageTooLarge    = "message_too_large"
+	CodeInvalidMessage     = "invalid_message"
+	CodeConversationAbsent = "conversation_not_found"
+	CodeMessageNotFound    = "message_not_found"
+)
+
+// apiError is an error a client sees.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, msg string) *apiError {
+	return &apiError{Status: status, Code: code, Message: msg}
+}
+
+func fieldError(field, msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeValidation, Message: field + ": " + msg, Field: field}
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+	Field     string `json:"field,omitempty"`
+}
+
+// fail aborts the request with err translated into an API error. Errors that
+// are not already API errors are translated from store and tenant errors;
+// anything else is logged and reported as an internal error.
+func fail(c *gin.Context, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = newError(http.StatusNotFound, CodeNotFound, "not found")
+	case errors.Is(err, store.ErrConflict):
+		ae = newError(http.StatusConflict, CodeConflict, "already exists")
+	case errors.Is(err, tenant.ErrInvalid):
+		ae = newError(http.StatusBadRequest, CodeValidation, err.Error())
+	case errors.Is(err, tenant.ErrBadCredentials):
+		ae = newError(http.StatusUnauthorized, CodeBadCredentials, "email or password is wrong")
+	case errors.Is(err, tenant.ErrTooManySecrets):
+		ae = newError(http.StatusConflict, CodeTooManySecrets, err.Error())
+	case errors.Is(err, tenant.ErrLastSecret):
+		ae = newError(http.StatusConflict, CodeLastSecret, err.Error())
+	default:
+		logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
+		ae = newError(http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+	writeError(c, ae)
+}
+
+func writeError(c *gin.Context, ae *apiError) {
+	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{
+		Code: ae.Code, Message: ae.Message, RequestID: requestID(c), Field: ae.Field,
+	}})
+}

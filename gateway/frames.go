@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/sdk/go/token"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+// login authenticates the connection with its Login frame. It returns a
+// close code when the connection must end.
+func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, string) {
+	g := c.gw
+	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
+		return wire.CloseProtocolError, "device_id must be 1-128 bytes"
+	}
+	appKey, err := token.PeekAppKey(l.GetToken())
+	if err != nil {
+		return wire.CloseBadToken, "malformed token"
+	}
+	creds, err := g.tenants.Resolve(ctx, appKey)
+	if isNotFound(err) {
+		return wire.CloseBadToken, "unknown app"
+	}
+	if err != nil {
+		g.log.ErrorContext(ctx, "resolve app at login", "err", err)
+		return wire.CloseInternalError, "internal error"
+	}
+	claims, err := token.Parse(l.GetToken(), appKey, creds.Secrets, g.now())
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return wire.CloseTokenExpired, "token expired"
+	case err != nil:
+		return wire.CloseBadToken, "invalid token"
+	case creds.App.Disabled:
+		return wire.CloseAppDisabled, "app disabled"
+	}
+	if origins := creds.App.Settings.AllowedOrigins; c.origin != "" && len(origins) > 0 && !slices.Contains(origins, c.origin) {
+		return wire.CloseProtocolError, "origin not allowed for this app"
+	}
+	lim := creds.Limits
+	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1)).Allow() {
+		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
+	}
+	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
+		return code, reason
+	}
+	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()
+	c.creds, c.issuedAt = creds, claims.IssuedAt
+	c.sendLim = rate.NewLimiter(rate.Limit(lim.SendRate), lim.SendBurst)
+	kick, refused := g.hub.register(c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
+	if refused {
+		return wire.CloseTooManyDevices, "the user has the maximum number of devices online"
+	}
+	c.loggedIn.Store(true)
+	for _, o := range kick {
+		o.closeAsync(wire.CloseKicked, "replaced by a newer session")
+	}
+	// A block or revocation between the check above and the registration
+	// would have missed this connection: check once more.
+	if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
+		return code, reason
+	}
+	return 0, ""
+}
+
+// checkUser returns a close code if the user may not be connected.
+func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt time.Time) (wire.CloseCode, string) {
+	u, err := c.gw.store.App(appID).GetUser(ctx, userID)
+	switch {
+	case isNotFound(err):
+		return wire.CloseBadToken, "unknown user"
+	case err != nil:
+		c.gw.log.ErrorContext(ctx, "get user at login", "err", err)
+		return wire.CloseInternalError, "internal error"
+	case u.Blocked:
+		return wire.CloseUserBlocked, "user blocked"
+	case issuedAt.Before(u.TokensValidAfter):
+		return wire.CloseTokenRevoked, "token revoked"
+	}
+	return 0, ""
+}
+
+// handle serves one frame of a logged-in connection.
+func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
+	id := f.GetId()
+	switch b := f.GetBody().(type) {
+	case *magpiev1.Frame_Ping:
+		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{ServerTimeMs: c.gw.now().UnixMilli()}}})
+	case *magpiev1.Frame_Send:
+		c.send(ctx, id, b.Send)
+	case *magpiev1.Frame_DeliverAck:
+		c.deliverAck(ctx, id, b.DeliverAck)
+	case *magpiev1.Frame_Read:
+		err := c.gw.msgs.MarkRead(ctx, c.appID, c.userID, c.session, b.Read.GetConvId(), b.Read.GetSeq())
+		c.replyResult(id, ok(id), err)
+	case *magpiev1.Frame_SyncConversations:
+		c.syncConversations(ctx, id, b.SyncConversations)
+	case *magpiev1.Frame_SyncMessages:
+		c.syncMessages(ctx, id, b.SyncMessages)
+	case *magpiev1.Frame_Login:
+		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
+	default:
+		c.reply(wire.ErrorFrame(id, wire.CodeInvalidFrame, "a client may not send "+wire.BodyName(f)))
+	}
+}
+
+func ok(id uint64) *magpiev1.Frame {
+	return &magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Ok{Ok: &magpiev1.Ok{}}}
+}
+
+// replyResult replies with f, or with an Error frame for err.
+func (c *conn) replyResult(id uint64, f *magpiev1.Frame, err error) {
+	if err == nil {
+		c.reply(f)
+		return
+	}
+	c.reply(c.errorFrame(id, err))
+}
+
+func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
+	var me *messaging.Error
+	switch {
+	case errors.As(err, &me):
+		return wire.ErrorFrame(id, me.Code, me.Message)
+	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
+		return wire.ErrorFrame(id, wire.CodeUnavailable, err.Error())
+	case errors.Is(err, context.Canceled):
+		return wire.ErrorFrame(id, wire.CodeUnavailable, "connection closing")
+	}
+	c.gw.log.Error("frame failed", "err", err, "conn_id", c.session, "app_id", c.appID)
+	return wire.ErrorFrame(id, wire.CodeInternal, "internal error")
+}
+
+// send submits a message (msg:R) in frame order and answers with its
+// SendAck (msg:A) once it is durable, without holding up the reader.
+func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
+	if !c.sendLim.Allow() {
+		c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "send rate limit exceeded"))
+		return
+	}
+	p, err := c.gw.msgs.Submit(ctx, messaging.SendRequest{
+		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
+		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
+		MaxBytes: c.creds.Limits.MaxMessageBytes,
+	})
+	if err != nil {
+		c.reply(c.errorFrame(id, err))
+		return
+	}
+	c.async(ctx, func() {
+		a, err := p.Wait(ctx)
+		c.replyResult(id, &magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
+			ClientMsgId: a.ClientMsgID, ConvId: a.ConvID, Seq: a.Seq, ServerTimeMs: a.CreatedAt.UnixMilli(), Duplicate: a.Duplicate,
+		}}}, err)
+	})
+}
+
+// async runs fn on its own goroutine, at most maxInflight at a time per
+// connection; the reader waits when the limit is reached.
+func (c *conn) async(ctx context.Context, fn func()) {
+	select {
+	case c.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	c.gw.hub.wg.Go(func() {
+		defer func() { <-c.inflight }()
+		fn()
+	})
+}
+
+func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck) {
+	cursors := make([]messaging.Cursor, len(a.GetCursors()))
+	for i, cur := range a.GetCursors() {
+		cursors[i] = messaging.Cursor{ConvID: cur.GetConvId(), Seq: cur.GetSeq()}
+	}
+	c.async(ctx, func() {
+		err := c.gw.msgs.AckDelivered(ctx, c.appID, c.userID, c.deviceID, cursors)
+		c.replyResult(id, ok(id), err)
+	})
+}
+
+func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.SyncConversations) {
+	after := ""
+	if s.GetCursor() != "" {
+		b, err := base64.RawURLEncoding.DecodeString(s.GetCursor())
+		if err != nil {
+			c.reply(wire.ErrorFrame(id, wire.CodeInvalidArgument, "cursor is not one returned by the server"))
+			return
+		}
+		after = string(b)
+	}
+	convs, next, err := c.gw.msgs.Conversations(ctx, c.appID, c.userID, c.deviceID, after, int(s.GetLimit()))
+	if err != nil {
+		c.reply(c.errorFrame(id, err))
+		return
+	}
+	page := &magpiev1.ConversationPage{}
+	if next != "" {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(next))
+	}
+	for i := range convs {
+		cs := &convs[i]
+		st := &magpiev1.ConversationState{
+			ConvId: cs.ConvID, Members: messaging.Members(cs.ConvID), MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
+			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
+			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(),
+		}
+		if cs.Last != nil {
+			st.LastMessage = toWireMessage(cs.Last)
+		}
+		page.Conversations = append(page.Conversations, st)
+	}
+	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: page}})
+}
+
+func (c *conn) syncMessages(ctx context.Context, id uint64, s *magpiev1.SyncMessages) {
+	msgs, more, err := c.gw.msgs.Messages(ctx, c.appID, c.userID, messaging.MessageQuery{
+		ConvID: s.GetConvId(), From: s.GetFromSeq(), To: s.GetToSeq(), Limit: int(s.GetLimit()), Desc: s.GetDesc(),
+	})
+	if err != nil {
+		c.reply(c.errorFrame(id, err))
+		return
+	}
+	page := &magpiev1.MessagePage{ConvId: s.GetConvId(), HasMore: more}
+	for i := range msgs {
+		page.Messages = append(page.Messages, toWireMessage(&msgs[i]))
+	}
+	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_MessagePage{MessagePage: page}})
+}

@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+// Hub is the registry of this node's live client connections. It routes
+// messages and receipts to a user's connections (messaging.Router), and
+// re-checks a user's sessions when the user changes (UserEvents).
+//
+// Lock order: Hub.mu before conn.mu; never call into the store or the
+// messaging service with Hub.mu held.
+type Hub struct {
+	store store.Store
+	log   *slog.Logger
+
+	mu    sync.RWMutex // guards users and draining
+	users map[userKey][]*conn
+	// draining is set at shutdown: no new logins.
+	draining bool
+
+	wg sync.WaitGroup // connection goroutines and asynchronous closes
+}
+
+type userKey struct{ appID, userID string }
+
+// NewHub returns an empty hub. It reads users from st to re-check sessions.
+// A nil logger discards logs.
+func NewHub(st store.Store, log *slog.Logger) *Hub {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{store: st, log: log, users: make(map[userKey][]*conn)}
+}
+
+var _ messaging.Router = (*Hub)(nil)
+
+// register adds a logged-in connection, applying the app's device limit.
+// It returns the connections to kick (kick_oldest policy, or the same
+// device's stale session) and whether c was refused.
+func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, refused bool) {
+	k := userKey{c.appID, c.userID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return nil, true
+	}
+	conns := h.users[k]
+	// A device that reconnects replaces its previous session.
+	conns = slices.DeleteFunc(slices.Clone(conns), func(o *conn) bool {
+		if o.deviceID == c.deviceID {
+			kick = append(kick, o)
+			return true
+		}
+		return false
+	})
+	if len(conns) >= maxDevices {
+		if policy == "refuse" {
+			return nil, true
+		}
+		n := len(conns) - maxDevices + 1
+		kick = append(kick, conns[:n]...)
+		conns = conns[n:]
+	}
+	h.users[k] = append(conns, c)
+	return kick, false
+}
+
+func (h *Hub) unregister(c *conn) {
+	k := userKey{c.appID, c.userID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	conns := slices.DeleteFunc(slices.Clone(h.users[k]), func(o *conn) bool { return o == c })
+	if len(conns) == 0 {
+		delete(h.users, k)
+	} else {
+		h.users[k] = conns
+	}
+}
+
+func (h *Hub) conns(appID, userID string) []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.users[userKey{appID, userID}]
+}
+
+// PushMessages implements messaging.Router: the Deliver frame is encoded
+// once per encoding and the same bytes are queued on every connection.
+func (h *Hub) PushMessages(appID, userID, except string, msgs []store.Message) int {
+	conns := h.conns(appID, userID)
+	if len(conns) == 0 {
+		return 0
+	}
+	ms := make([]*magpiev1.Message, len(msgs))
+	for i := range msgs {
+		ms[i] = toWireMessage(&msgs[i])
+	}
+	f := &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{Messages: ms}}}
+	return h.push(conns, except, f)
+}
+
+// PushReceipt implements messaging.Router.
+func (h *Hub) PushReceipt(appID, userID, except string, r messaging.Receipt) int {
+	conns := h.conns(appID, userID)
+	if len(conns) == 0 {
+		return 0
+	}
+	f := &magpiev1.Frame{Body: &magpiev1.Frame_Receipt{Receipt: &magpiev1.Receipt{
+		Kind: receiptKind(r.Kind), ConvId: r.ConvID, Seq: r.Seq, UserId: r.UserID, AtMs: r.At.UnixMilli(),
+	}}}
+	return h.push(conns, except, f)
+}
+
+// push encodes f at most once per codec and queues it on conns.
+func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame) int {
+	var encoded [2][]byte // by codec: binary, JSON
+	n := 0
+	for _, c := range conns {
+		if c.session == except {
+			continue
+		}
+		i := 0
+		if !c.codec.Binary() {
+			i = 1
+		}
+		if encoded[i] == nil {
+			b, err := c.codec.Marshal(f)
+			if err != nil {
+				h.log.Error("encode push frame", "err", err)
+				continue
+			}
+			encoded[i] = b
+		}
+		if c.queue(encoded[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+func receiptKind(k messaging.ReceiptKind) magpiev1.Receipt_Kind {
+	switch k {
+	case messaging.ReceiptDelivered:
+		return magpiev1.Receipt_KIND_DELIVERED
+	case messaging.ReceiptStored:
+		return magpiev1.Receipt_KIND_STORED
+	case messaging.ReceiptRead:
+		return magpiev1.Receipt_KIND_READ
+	}
+	return magpiev1.Receipt_KIND_UNSPECIFIED
+}
+
+func toWireMessage(m *store.Message) *magpiev1.Message {
+	return &magpiev1.Message{
+		ConvId: m.ConvID, Seq: m.Seq, SenderId: m.SenderID, ClientMsgId: m.ClientMsgID, Type: m.Type,
+		Content: string(m.Body), CreatedAtMs: m.CreatedAt.UnixMilli(), Recalled: !m.RecalledAt.IsZero(),
+		Members: messaging.Members(m.ConvID),
+	}
+}
+
+// UserChanged implements UserEvents: it re-checks every live session of the
+// user and closes those that are no longer allowed (user deleted or
+// blocked, token revoked).
+func (h *Hub) UserChanged(appID, userID string) {
+	conns := h.conns(appID, userID)
+	if len(conns) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := h.store.App(appID).GetUser(ctx, userID)
+	for _, c := range conns {
+		switch {
+		case err != nil && !isNotFound(err):
+			h.log.Error("re-check sessions", "app_id", appID, "err", err)
+			return
+		case err != nil:
+			c.closeAsync(wire.CloseUserBlocked, "user deleted")
+		case u.Blocked:
+			c.closeAsync(wire.CloseUserBlocked, "user blocked")
+		case c.issuedAt.Before(u.TokensValidAfter):
+			c.closeAsync(wire.CloseTokenRevoked, "token revoked")
+		}
+	}
+}
+
+// Shutdown stops new logins, tells every connection to reconnect elsewhere
+// (close code 4000), and waits for the connections to finish or ctx to end.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.draining = true
+	var all []*conn
+	for _, cs := range h.users {
+		all = append(all, cs...)
+	}
+	h.mu.Unlock()
+	for _, c := range all {
+		c.closeAsync(wire.CloseServerShutdown, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+type appJSON struct {
+	ID        string         `json:"id"`
+	TenantID  string         `json:"tenant_id"`
+	Name      string         `json:"name"`
+	Key       string         `json:"app_key"`
+	Disabled  bool           `json:"disabled"`
+	Limits    store.Limits   `json:"limits"`
+	Effective store.Limits   `json:"effective_limits"`
+	Settings  store.Settings `json:"settings"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+func (g *Gateway) toAppJSON(a store.App) appJSON {
+	return appJSON{ID: a.ID, TenantID: a.TenantID, Name: a.Name, Key: a.Key, Disabled: a.Disabled,
+		Limits: a.Limits, Effective: g.tenants.EffectiveLimits(a), Settings: a.Settings,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+type secretJSON struct {
+	ID        string     `json:"id"`
+	Secret    string     `json:"secret,omitempty"` // only when created
+	Hint      string     `json:"hint"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+func toSecretJSON(s store.Secret, plain string) secretJSON {
+	out := secretJSON{ID: s.ID, Secret: plain, Hint: s.Hint, CreatedAt: s.CreatedAt}
+	if !s.Active() {
+		out.RevokedAt = &s.RevokedAt
+	}
+	return out
+}
+
+// tenantAccess checks the member may view (or, with manage, change) a
+// tenant's apps. A tenant the member cannot see answers 404, so ids of other
+// tenants are not confirmed to exist.
+func tenantAccess(c *gin.Context, tenantID string, manage bool) bool {
+	m := memberOf(c)
+	if !tenant.CanView(m, tenantID) {
+		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such tenant"))
+		return false
+	}
+	if manage && !tenant.CanManage(m, tenantID) {
+		writeError(c, newError(http.StatusForbidden, CodeForbidden, "viewers cannot change apps"))
+		return false
+	}
+	return true
+}
+
+// loadApp fetches the app named in the path if the member may access it.
+func (g *Gateway) loadApp(c *gin.Context, manage bool) (store.App, bool) {
+	app, err := g.tenants.GetApp(c.Request.Context(), c.Param("app"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !tenant.CanView(memberOf(c), app.TenantID)) {
+		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such app"))
+		return store.App{}, false
+	}
+	if err != nil {
+		fail(c, err)
+		return store.App{}, false
+	}
+	if !tenantAccess(c, app.TenantID, manage) {
+		return store.App{}, false
+	}
+	return app, true
+}
+
+func (g *Gateway) listApps(c *gin.Context) {
+	tid := c.Param("tenant")
+	if !tenantAccess(c, tid, false) {
+		return
+	}
+	limit, after, ae := pageParams(c)
+	if ae != nil {
+		writeError(c, ae)
+		return
+	}
+	apps, err := g.tenants.ListApps(c.Request.Context(), tid, after, limit+1)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	next := ""
+	if len(apps) > limit {
+		apps = apps[:limit]
+		next = encodeCursor(apps[limit-1].ID)
+	}
+	out := make([]appJSON, len(apps))
+	for i, a := range apps {
+		out[i] = g.toAppJSON(a)
+	}
+	c.JSON(http.StatusOK, gin.H{"apps": out, "next_cursor": next})
+}
+
+func (g *Gateway) createApp(c *gin.Context) {
+	tid := c.Param("tenant")
+	if !tenantAccess(c, tid, true) {
+		return
+	}
+	var in nameRequest
+	if err := decodeJSON(c, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	app, sec, err := g.tenants.CreateApp(c.Request.Context(), tid, in.Name)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"app": g.toAppJSON(app), "secret": toSecretJSON(sec.Secret, sec.Plain)})
+}
+
+func (g *Gateway) getApp(c *gin.Context) {
+	app, ok := g.loadApp(c, false)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
+}
+
+type appPatch struct {
+	Name     *string         `json:"name"`
+	Disabled *bool           `json:"disabled"`
+	Limits   *store.Limits   `json:"limits"`
+	Settings *store.Settings `json:"settings"`
+}
+
+func (g *Gateway) updateApp(c *gin.Context) {
+	var in appPatch
+	if err := decodeJSON(c, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	app, ok := g.loadApp(c, true)
+	if !ok {
+		return
+	}
+	app, err := g.tenants.UpdateApp(c.Request.Context(), app.ID, tenant.AppUpdate(in))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
+}
+
+func (g *Gateway) listSecrets(c *gin.Context) {
+	app, ok := g.loadApp(c, false)
+	if !ok {
+		return
+	}
+	secrets, err := g.tenants.ListSecrets(c.Request.Context(), app.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]secretJSON, len(secrets))
+	for i, s := range secrets {
+		out[i] = toSecretJSON(s, "")
+	}
+	c.JSON(http.StatusOK, gin.H{"secrets": out})
+}
+
+func (g *Gateway) rotateSecret(c *gin.Context) {
+	app, ok := g.loadApp(c, true)
+	if !ok {
+		return
+	}
+	sec, err := g.tenants.RotateSecret(c.Request.Context(), app.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"secret": toSecretJSON(sec.Secret, sec.Plain)})
+}
+
+func (g *Gateway) revokeSecret(c *gin.Context) {
+	app, ok := g.loadApp(c, true)
+	if !ok {
+		return
+	}
+	if err := g.tenants.RevokeSecret(c.Request.Context(), app.ID, c.Param("secret")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

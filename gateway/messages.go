@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+type messageJSON struct {
+	ConvID      string    `json:"conv_id"`
+	Seq         int64     `json:"seq"`
+	SenderID    string    `json:"sender_id"`
+	ClientMsgID string    `json:"client_msg_id"`
+	Type        string    `json:"type"`
+	Content     string    `json:"content"`
+	Members     []string  `json:"members"`
+	CreatedAt   time.Time `json:"created_at"`
+	Recalled    bool      `json:"recalled"`
+}
+
+func toMessageJSON(m store.Message) messageJSON {
+	return messageJSON{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID, Type: m.Type,
+		Content: string(m.Body), Members: messaging.Members(m.ConvID), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero()}
+}
+
+type sendRequest struct {
+	FromUserID  string `json:"from_user_id"`
+	ToUserID    string `json:"to_user_id"`
+	System      bool   `json:"system"`
+	ClientMsgID string `json:"client_msg_id"`
+	Type        string `json:"type"`
+	Content     string `json:"content"`
+}
+
+// sendMessage sends a message on behalf of a user, or a system message,
+// through the same pipeline as client sends: same sequencing, dedup by
+// (sender, client_msg_id), fan-out and receipts.
+func (g *Gateway) sendMessage(c *gin.Context) {
+	var in sendRequest
+	if err := decodeJSON(c, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	switch {
+	case in.System && in.FromUserID != "":
+		writeError(c, fieldError("from_user_id", "must be empty for a system message"))
+		return
+	case !in.System:
+		if _, ok := g.loadUser(c, in.FromUserID); !ok {
+			return
+		}
+	}
+	if in.ClientMsgID == "" {
+		in.ClientMsgID = newID("srv_")
+	}
+	creds := credsOf(c)
+	a, err := g.msgs.Send(c.Request.Context(), messaging.SendRequest{
+		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System,
+		ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content, MaxBytes: creds.Limits.MaxMessageBytes,
+	})
+	if err != nil {
+		failMessaging(c, err)
+		return
+	}
+	status := http.StatusCreated
+	if a.Duplicate {
+		status = http.StatusOK
+	}
+	c.JSON(status, gin.H{"message": toMessageJSON(a.Message), "duplicate": a.Duplicate})
+}
+
+// failMessaging translates messaging errors into API errors.
+func failMessaging(c *gin.Context, err error) {
+	var me *messaging.Error
+	switch {
+	case errors.As(err, &me):
+		status := http.StatusBadRequest
+		code := me.Code
+		switch me.Code {
+		case CodeUserNotFound, CodeMessageNotFound, CodeConversationAbsent:
+			status = http.StatusNotFound
+		case CodeMessageTooLarge:
+			status = http.StatusRequestEntityTooLarge
+		case CodeForbidden:
+			status = http.StatusForbidden
+		case "invalid_argument":
+			code = CodeValidation
+		}
+		writeError(c, newError(status, code, me.Message))
+	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
+		c.Header("Retry-After", "1")
+		writeError(c, newError(http.StatusServiceUnavailable, CodeUnavailable, err.Error()))
+	default:
+		fail(c, err)
+	}
+}
+
+// listMessages pages through a conversation's history by seq, in either
+// direction: order=asc (default) from from_seq up, order=desc from to_seq
+// (or the newest) down.
+func (g *Gateway) listMessages(c *gin.Context) {
+	q := messaging.MessageQuery{ConvID: c.Param("conv")}
+	var ae *apiError
+	if q.From, ae = int64Param(c, "from_seq"); ae != nil {
+		writeError(c, ae)
+		return
+	}
+	if q.To, ae = int64Param(c, "to_seq"); ae != nil {
+		writeError(c, ae)
+		return
+	}
+	switch c.DefaultQuery("order", "asc") {
+	case "asc":
+	case "desc":
+		q.Desc = true
+	default:
+		writeError(c, fieldError("order", `must be "asc" or "desc"`))
+		return
+	}
+	limit, ae := limitParam(c)
+	if ae != nil {
+		writeError(c, ae)
+		return
+	}
+	q.Limit = limit
+	msgs, more, err := g.msgs.History(c.Request.Context(), credsOf(c).App.ID, q)
+	if err != nil {
+		failMessaging(c, err)
+		return
+	}
+	out := make([]messageJSON, len(msgs))
+	for i, m := range msgs {
+		out[i] = toMessageJSON(m)
+	}
+	c.JSON(http.StatusOK, gin.H{"messages": out, "has_more": more})
+}
+
+func int64Param(c *gin.Context, name string) (int64, *apiError) {
+	s := c.Query(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fieldError(name, "must be a non-negative integer")
+	}
+	return n, nil
+}
+
+// messageAction serves POST /v1/conversations/{conv}/messages/{seq}:recall.
+func (g *Gateway) messageAction(c *gin.Context) {
+	seqStr, verb, _ := strings.Cut(c.Param("seq"), ":")
+	if verb != "recall" {
+		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "unknown action"))
+		return
+	}
+	seq, err := strconv.ParseInt(seqStr, 10, 64)
+	if err != nil || seq < 1 {
+		writeError(c, fieldError("seq", "must be a positive integer"))
+		return
+	}
+	m, err := g.msgs.Recall(c.Request.Context(), credsOf(c).App.ID, c.Param("conv"), seq)
+	if err != nil {
+		failMessaging(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"message": toMessageJSON(m)})
+}

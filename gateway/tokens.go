@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/sdk/go/token"
+)
+
+// Token lifetimes.
+const (
+	defaultTokenTTL = 24 * time.Hour
+	maxTokenTTL     = 30 * 24 * time.Hour
+)
+
+type tokenRequest struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+// issueToken mints a client token (JWT) for one user of the app.
+func (g *Gateway) issueToken(c *gin.Context) {
+	var in tokenRequest
+	if len(strings.TrimSpace(string(bodyOf(c)))) > 0 {
+		if err := decodeJSON(c, &in); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	ttl := defaultTokenTTL
+	if in.TTLSeconds != 0 {
+		if in.TTLSeconds < 60 || in.TTLSeconds > int64(maxTokenTTL/time.Second) {
+			writeError(c, fieldError("ttl_seconds", "must be from 60 to 2592000 (30 days)"))
+			return
+		}
+		ttl = time.Duration(in.TTLSeconds) * time.Second
+	}
+	u, ok := g.loadUser(c, c.Param("id"))
+	if !ok {
+		return
+	}
+	if u.Blocked {
+		writeError(c, newError(http.StatusForbidden, CodeUserBlocked, "the user is blocked"))
+		return
+	}
+	creds := credsOf(c)
+	// A token's iat has one-second precision. If tokens were revoked earlier
+	// within this second, date the new one at the next second so the
+	// revocation does not also cover it.
+	now := g.now()
+	if now.Before(u.TokensValidAfter) {
+		now = u.TokensValidAfter
+	}
+	if now.Truncate(time.Second).Before(u.TokensValidAfter) {
+		now = now.Truncate(time.Second).Add(time.Second)
+	}
+	tok, exp, err := token.Mint(creds.App.Key, creds.Secrets[0], u.ID, ttl, now)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp.UTC()})
+}
+
+// revokeTokens serves POST /v1/users/{id}/tokens:revoke: every token of
+// the user issued before now stops working, and live sessions using one are
+// closed.
+func (g *Gateway) revokeTokens(c *gin.Context) {
+	id := c.Param("id")
+	if _, ok := g.loadUser(c, id); !ok {
+		return
+	}
+	now := g.now()
+	if err := g.appStore(c).RevokeTokens(c.Request.Context(), id, now); err != nil {
+		fail(c, err)
+		return
+	}
+	g.hub.UserChanged(credsOf(c).App.ID, id)
+	c.JSON(http.StatusOK, gin.H{"revoked_before": now.UTC()})
+}

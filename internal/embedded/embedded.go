@@ -1,0 +1,168 @@
+// Package embedded wires Magpie's embedded mode: one process holding the
+// SQLite store, the tenant service, the messaging core, the connection hub
+// and the HTTP gateway. `magpie dev` runs it; end-to-end tests start it on
+// 127.0.0.1:0 with a temporary data directory.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// Config configures an embedded server.
+type Config struct {
+	// Addr is the listen address. Empty means 127.0.0.1:8080; port 0
+	// picks a free port.
+	Addr string
+	// DataDir holds the database and the master key. Required.
+	DataDir string
+	// MasterKey is the base64 master key; empty reads or creates
+	// <DataDir>/master.key with mode 0600.
+	MasterKey string
+	// OperatorEmail is the operator account created on first start.
+	// Empty means operator@magpie.local.
+	OperatorEmail string
+	// Logger receives logs. Nil discards them.
+	Logger *slog.Logger
+	// Gateway tunes the gateway (login timeout, heartbeat, ...); its Logger
+	// is set from Logger.
+	Gateway gateway.Config
+}
+
+// Server is a running embedded installation.
+type Server struct {
+	// URL is the base URL, such as http://127.0.0.1:8080.
+	URL string
+	// Bootstrap holds the first-start credentials; the operator password
+	// and the app secret only on the start that created them.
+	Bootstrap tenant.Bootstrap
+	// Tenants manages tenants and apps of this installation.
+	Tenants *tenant.Service
+
+	log   *slog.Logger
+	store *sqlite.Store
+	gw    *gateway.Gateway
+	srv   *http.Server
+	ln    net.Listener
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error
+}
+
+// Start opens the store, bootstraps it on first start and starts serving.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.OperatorEmail == "" {
+		cfg.OperatorEmail = "operator@magpie.local"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	keys, err := loadKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "magpie.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Server{log: log, store: st}
+	if err := s.start(ctx, cfg, keys); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) error {
+	s.Tenants = tenant.New(s.store, keys, tenant.Config{Logger: s.log})
+	boot, err := s.Tenants.EnsureBootstrap(ctx, cfg.OperatorEmail)
+	if err != nil {
+		return err
+	}
+	s.Bootstrap = boot
+	hub := gateway.NewHub(s.store, s.log)
+	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log})
+	gcfg := cfg.Gateway
+	gcfg.Logger = s.log
+	s.gw = gateway.New(s.store, s.Tenants, msgs, hub, gcfg)
+
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.URL = "http://" + s.ln.Addr().String()
+	s.srv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	s.wg.Go(func() {
+		if err := msgs.Run(runCtx); err != nil {
+			s.setErr(err)
+		}
+	})
+	s.wg.Go(func() {
+		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			s.setErr(fmt.Errorf("serve: %w", err))
+		}
+	})
+	return nil
+}
+
+func (s *Server) setErr(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.errMu.Unlock()
+}
+
+// Shutdown stops gracefully within ctx's deadline: it stops accepting,
+// tells clients to reconnect (close code 4000), lets in-flight commits
+// finish, stops the messaging core and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	httpErr := s.srv.Shutdown(ctx)
+	connErr := s.gw.Shutdown(ctx)
+	s.stop()
+	s.wg.Wait()
+	closeErr := s.store.Close()
+	s.errMu.Lock()
+	runErr := s.err
+	s.errMu.Unlock()
+	return errors.Join(httpErr, connErr, closeErr, runErr)
+}
+
+func loadKeyring(cfg Config) (*keyring.Keyring, error) {
+	var key []byte
+	var err error
+	if cfg.MasterKey != "" {
+		key, err = keyring.ParseKey(cfg.MasterKey)
+	} else {
+		key, _, err = keyring.LoadOrCreate(filepath.Join(cfg.DataDir, "master.key"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return keyring.New(key)
+}

@@ -1,0 +1,157 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrOverloaded is returned when a commit queue is full. It is temporary:
+// the client retries with backoff.
+var ErrOverloaded = errors.New("messaging: overloaded, retry later")
+
+// ErrStopped is returned for work submitted after the service stopped.
+var ErrStopped = errors.New("messaging: stopped")
+
+// batcher is a group committer. Callers submit items and wait; one runner
+// goroutine takes everything that queued up while the previous commit ran
+// (at most maxBatch items at a time), commits it in one call, and hands each
+// caller its result. Items are committed in submission order.
+//
+// The queue is bounded by maxQueue; when it is full, submit fails at once
+// with ErrOverloaded.
+type batcher[In, Out any] struct {
+	commit   func(ctx context.Context, items []In) ([]Out, error)
+	after    func(items []In, outs []Out) // runs on the runner after a successful commit; may be nil
+	maxBatch int
+	maxQueue int
+
+	mu      sync.Mutex // guards pending and stopped
+	pending []waiter[In, Out]
+	stopped bool
+	wake    chan struct{} // capacity 1: there is pending work
+}
+
+type waiter[In, Out any] struct {
+	in   In
+	done chan result[Out] // capacity 1
+}
+
+type result[Out any] struct {
+	out Out
+	err error
+}
+
+func newBatcher[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, error)) *batcher[In, Out] {
+	return &batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, wake: make(chan struct{}, 1)}
+}
+
+// submitAll queues ins together, in order, and waits for all their commits.
+func (b *batcher[In, Out]) submitAll(ctx context.Context, ins []In) ([]Out, error) {
+	t, err := b.enqueue(ins)
+	if err != nil {
+		return nil, err
+	}
+	return t.wait(ctx)
+}
+
+// ticket is a claim on the results of enqueued items.
+type ticket[In, Out any] struct {
+	ws []waiter[In, Out]
+}
+
+// enqueue queues ins together, in order, without waiting.
+func (b *batcher[In, Out]) enqueue(ins []In) (*ticket[In, Out], error) {
+	ws := make([]waiter[In, Out], len(ins))
+	for i, in := range ins {
+		ws[i] = waiter[In, Out]{in: in, done: make(chan result[Out], 1)}
+	}
+	b.mu.Lock()
+	switch {
+	case b.stopped:
+		b.mu.Unlock()
+		return nil, ErrStopped
+	case len(b.pending)+len(ins) > b.maxQueue:
+		b.mu.Unlock()
+		return nil, ErrOverloaded
+	}
+	b.pending = append(b.pending, ws...)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return &ticket[In, Out]{ws: ws}, nil
+}
+
+// wait returns the results of the ticket's items once all are committed.
+func (t *ticket[In, Out]) wait(ctx context.Context) ([]Out, error) {
+	outs := make([]Out, len(t.ws))
+	for i, w := range t.ws {
+		select {
+		case r := <-w.done:
+			if r.err != nil {
+				return nil, r.err
+			}
+			outs[i] = r.out
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return outs, nil
+}
+
+// run commits batches until ctx ends, then fails what is still queued with
+// ErrStopped.
+func (b *batcher[In, Out]) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.stopped = true
+			rest := b.pending
+			b.pending = nil
+			b.mu.Unlock()
+			for _, w := range rest {
+				w.done <- result[Out]{err: ErrStopped}
+			}
+			return
+		case <-b.wake:
+		}
+		for b.drainOnce(ctx) {
+		}
+	}
+}
+
+// drainOnce commits up to maxBatch pending items and reports whether more
+// are pending.
+func (b *batcher[In, Out]) drainOnce(ctx context.Context) bool {
+	b.mu.Lock()
+	n := min(len(b.pending), b.maxBatch)
+	batch := make([]waiter[In, Out], n)
+	copy(batch, b.pending[:n])
+	b.pending = append(b.pending[:0], b.pending[n:]...)
+	more := len(b.pending) > 0
+	b.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	ins := make([]In, n)
+	for i, w := range batch {
+		ins[i] = w.in
+	}
+	// The commit runs without the caller's context: once a batch is taken
+	// it is committed or failed as a whole, whoever stops waiting.
+	outs, err := b.commit(context.WithoutCancel(ctx), ins)
+	if err == nil && b.after != nil {
+		b.after(ins, outs)
+	}
+	for i, w := range batch {
+		if err != nil {
+			w.done <- result[Out]{err: err}
+		} else {
+			w.done <- result[Out]{out: outs[i]}
+		}
+	}
+	return more
+}

@@ -1,0 +1,97 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+func jsonValid(s string) bool { return json.Valid([]byte(s)) }
+
+// Cursor is a position in a conversation.
+type Cursor struct {
+	ConvID string
+	Seq    int64
+}
+
+// AckDelivered records that a device holds every message of each
+// conversation up to its cursor (ack:R), and sends DELIVERED receipts to the
+// other members when the user's delivery cursor moves. It returns once the
+// cursors are durable.
+func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID string, cursors []Cursor) error {
+	if len(cursors) == 0 || len(cursors) > 256 {
+		return errorf("invalid_argument", "deliver_ack must carry 1-256 cursors")
+	}
+	for _, c := range cursors {
+		if c.Seq < 1 || !IsMember(c.ConvID, userID) {
+			return errorf("forbidden", "not a member of conversation %q, or bad seq", c.ConvID)
+		}
+	}
+	items := make([]ackItem, len(cursors))
+	for i, c := range cursors {
+		items[i] = ackItem{appID: appID, ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
+	}
+	_, err := s.acks.submitAll(ctx, items)
+	return err
+}
+
+func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckResult, error) {
+	outs := make([]store.AckResult, len(items))
+	for _, group := range groupByApp(items, func(it ackItem) string { return it.appID }) {
+		acks := make([]store.DeliveryAck, len(group.idx))
+		for j, i := range group.idx {
+			acks[j] = items[i].ack
+		}
+		res, err := s.store.App(group.appID).AckDelivered(ctx, acks)
+		if err != nil {
+			return nil, fmt.Errorf("record %d delivery acks: %w", len(acks), err)
+		}
+		for j, i := range group.idx {
+			outs[i] = res[j]
+		}
+	}
+	return outs, nil
+}
+
+// deliveredReceipts sends DELIVERED receipts for user cursors that moved.
+func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
+	now := s.now()
+	for i, out := range outs {
+		if out.UserSeq <= out.UserPrev {
+			continue
+		}
+		a := items[i].ack
+		for _, p := range Peers(a.ConvID, a.UserID) {
+			s.router.PushReceipt(items[i].appID, p, "", Receipt{
+				Kind: ReceiptDelivered, ConvID: a.ConvID, Seq: out.UserSeq, UserID: a.UserID, At: now,
+			})
+		}
+	}
+}
+
+// MarkRead moves the user's read cursor forward and, when it moves, sends a
+// READ receipt to the other members and to the user's other devices.
+func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID string, seq int64) error {
+	if seq < 1 || !IsMember(convID, userID) {
+		return errorf("forbidden", "not a member of conversation %q, or bad seq", convID)
+	}
+	cur, moved, err := s.store.App(appID).MarkRead(ctx, userID, convID, seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf("conversation_not_found", "no conversation %q", convID)
+	}
+	if err != nil {
+		return fmt.Errorf("mark read: %w", err)
+	}
+	if !moved {
+		return nil
+	}
+	r := Receipt{Kind: ReceiptRead, ConvID: convID, Seq: cur, UserID: userID, At: s.now()}
+	for _, p := range Peers(convID, userID) {
+		s.router.PushReceipt(appID, p, "", r)
+	}
+	s.router.PushReceipt(appID, userID, session, r)
+	return nil
+}

@@ -1,0 +1,314 @@
+// Package messaging is Magpie's messaging core: it validates messages,
+// sequences and persists them with group commit, acknowledges senders only
+// once their message is durable, fans messages and receipts out to online
+// devices through a Router, records delivery and read cursors, and answers
+// sync queries. It implements the reliability contract of the architecture
+// guide (section 5) independently of any transport.
+//
+// Concurrency: a Service is safe for concurrent use. Run starts its two
+// group committers (messages and delivery acks); Send and AckDelivered block
+// until their batch is committed. Fan-out happens on the committer, in commit
+// order, so every device receives a conversation's messages in seq order.
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// Router hands messages and receipts to a user's online devices. Its methods
+// must not block: they queue work for connections and return.
+type Router interface {
+	// PushMessages queues msgs for every online device of the user except
+	// the session named by except (empty: none excepted), and returns how
+	// many devices they were queued for.
+	PushMessages(appID, userID, except string, msgs []store.Message) int
+	// PushReceipt queues r for every online device of the user except the
+	// session named by except, and returns how many devices it was queued for.
+	PushReceipt(appID, userID, except string, r Receipt) int
+}
+
+// OfflineNotifier is told about messages for users with no online device
+// (the push workers send offline notifications from it). It must not block.
+type OfflineNotifier interface {
+	Offline(appID, userID string, msg store.Message)
+}
+
+// ReceiptKind says what a Receipt reports.
+type ReceiptKind int
+
+// Receipt kinds.
+const (
+	ReceiptDelivered ReceiptKind = iota + 1 // a device of UserID holds the messages
+	ReceiptStored                           // UserID had no online device; stored for its next sync
+	ReceiptRead                             // UserID read the messages
+)
+
+// Receipt reports a user's progress in a conversation, cumulatively: every
+// message up to and including Seq.
+type Receipt struct {
+	Kind   ReceiptKind
+	ConvID string
+	Seq    int64
+	UserID string
+	At     time.Time
+}
+
+// Config configures a Service. The zero value is usable.
+type Config struct {
+	// MaxBatch caps the messages (and, separately, the acks) committed
+	// together. Zero means 256.
+	MaxBatch int
+	// MaxQueue caps the messages (and acks) waiting for a commit; beyond it
+	// Send fails with ErrOverloaded. Zero means 16384.
+	MaxQueue int
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs. Nil discards them.
+	Logger *slog.Logger
+	// Offline is told about messages for offline users. Nil ignores them.
+	Offline OfflineNotifier
+}
+
+// Service is the messaging core.
+type Service struct {
+	store   store.Store
+	router  Router
+	cfg     Config
+	log     *slog.Logger
+	appends *batcher[appendItem, store.Appended]
+	acks    *batcher[ackItem, store.AckResult]
+}
+
+type appendItem struct {
+	appID   string
+	session string // sending session, excluded from the sender's fan-out
+	draft   store.Draft
+}
+
+type ackItem struct {
+	appID string
+	ack   store.DeliveryAck
+}
+
+// New returns a Service; call Run to start it.
+func New(st store.Store, router Router, cfg Config) *Service {
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.MaxQueue == 0 {
+		cfg.MaxQueue = 16384
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.appends = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
+	s.appends.after = s.fanOut
+	s.acks = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
+	s.acks.after = s.deliveredReceipts
+	return s
+}
+
+// Run runs the group committers until ctx ends. Work still queued then fails
+// with ErrStopped.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.appends.run(ctx); return nil })
+	g.Go(func() error { s.acks.run(ctx); return nil })
+	return g.Wait()
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Error is a failure the client caused; Code is one of the wire error codes.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Message kinds accepted by Send.
+var messageTypes = map[string]bool{"text": true, "custom": true}
+
+// SendRequest is a message to send.
+type SendRequest struct {
+	AppID    string
+	SenderID string // empty with System
+	// Session is the sending connection's session id; the sender's other
+	// devices get the message, this one only its SendAck. Empty for the
+	// server API.
+	Session     string
+	ToUserID    string
+	ClientMsgID string
+	Type        string
+	Content     string
+	// System sends a system message into the recipient's system
+	// conversation instead of a one-to-one conversation.
+	System bool
+	// MaxBytes is the app's content size limit.
+	MaxBytes int
+}
+
+func (r *SendRequest) validate() *Error {
+	switch {
+	case r.ClientMsgID == "" || len(r.ClientMsgID) > 128 || !utf8.ValidString(r.ClientMsgID):
+		return errorf("invalid_argument", "client_msg_id must be 1-128 bytes of UTF-8")
+	case !validUserID(r.ToUserID):
+		return errorf("invalid_argument", "to_user_id is not a valid user id")
+	case !messageTypes[r.Type]:
+		return errorf("invalid_message", "type must be \"text\" or \"custom\"")
+	case r.Content == "":
+		return errorf("invalid_message", "content is empty")
+	case r.MaxBytes > 0 && len(r.Content) > r.MaxBytes:
+		return errorf("message_too_large", "content is %d bytes; the limit is %d", len(r.Content), r.MaxBytes)
+	case !utf8.ValidString(r.Content):
+		return errorf("invalid_message", "content is not valid UTF-8")
+	case r.Type == "custom" && !jsonValid(r.Content):
+		return errorf("invalid_message", "custom content must be a JSON document")
+	}
+	return nil
+}
+
+// Send validates, sequences and durably stores a message, fans it out, and
+// returns it once durable. A resend with the same client message id returns
+// the original with Duplicate set and stores nothing.
+func (s *Service) Send(ctx context.Context, req SendRequest) (store.Appended, error) {
+	p, err := s.Submit(ctx, req)
+	if err != nil {
+		return store.Appended{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a submitted message waiting for its commit.
+type Pending struct {
+	t *ticket[appendItem, store.Appended]
+}
+
+// Wait returns the stored message once it is durable.
+func (p *Pending) Wait(ctx context.Context) (store.Appended, error) {
+	outs, err := p.t.wait(ctx)
+	if err != nil {
+		return store.Appended{}, err
+	}
+	return outs[0], nil
+}
+
+// Submit validates a message and queues it for the next commit without
+// waiting. Messages submitted one after the other by one goroutine are
+// sequenced in that order.
+func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error) {
+	if e := req.validate(); e != nil {
+		return nil, e
+	}
+	if !req.System && !validUserID(req.SenderID) {
+		return nil, errorf("invalid_argument", "sender is not a valid user id")
+	}
+	if _, err := s.store.App(req.AppID).GetUser(ctx, req.ToUserID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
+		}
+		return nil, fmt.Errorf("get recipient: %w", err)
+	}
+	conv := P2PConvID(req.SenderID, req.ToUserID)
+	if req.System {
+		conv = SystemConvID(req.ToUserID)
+	}
+	t, err := s.appends.enqueue([]appendItem{{appID: req.AppID, session: req.Session, draft: store.Draft{
+		ConvID: conv, Members: Members(conv), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
+		Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{t: t}, nil
+}
+
+// commitAppends stores a batch, one store call per app.
+func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, error) {
+	outs := make([]store.Appended, len(items))
+	for _, group := range groupByApp(items, func(it appendItem) string { return it.appID }) {
+		drafts := make([]store.Draft, len(group.idx))
+		for j, i := range group.idx {
+			drafts[j] = items[i].draft
+		}
+		res, err := s.store.App(group.appID).AppendMessages(ctx, drafts)
+		if err != nil {
+			return nil, fmt.Errorf("append %d messages: %w", len(drafts), err)
+		}
+		for j, i := range group.idx {
+			outs[i] = res[j]
+		}
+	}
+	return outs, nil
+}
+
+type appGroup struct {
+	appID string
+	idx   []int
+}
+
+// groupByApp groups item indexes by app, keeping first-seen app order and
+// item order within each app.
+func groupByApp[T any](items []T, app func(T) string) []appGroup {
+	var groups []appGroup
+	pos := make(map[string]int)
+	for i, it := range items {
+		a := app(it)
+		k, ok := pos[a]
+		if !ok {
+			k = len(groups)
+			pos[a] = k
+			groups = append(groups, appGroup{appID: a})
+		}
+		groups[k].idx = append(groups[k].idx, i)
+	}
+	return groups
+}
+
+// fanOut delivers newly stored messages, in commit order, to every member's
+// online devices (the sending session excepted), and tells the sender when a
+// recipient had no device online.
+func (s *Service) fanOut(items []appendItem, outs []store.Appended) {
+	for i, out := range outs {
+		if out.Duplicate {
+			continue
+		}
+		it, msg := items[i], out.Message
+		for _, m := range Members(msg.ConvID) {
+			except := ""
+			if m == msg.SenderID {
+				except = it.session
+			}
+			n := s.router.PushMessages(it.appID, m, except, []store.Message{msg})
+			if m == msg.SenderID || n > 0 {
+				continue
+			}
+			if s.cfg.Offline != nil {
+				s.cfg.Offline.Offline(it.appID, m, msg)
+			}
+			if msg.SenderID != "" {
+				s.router.PushReceipt(it.appID, msg.SenderID, "", Receipt{
+					Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: m, At: msg.CreatedAt,
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// Page size bounds for sync queries.
+const (
+	DefaultPage = 50
+	MaxPage     = 200
+)
+
+// ConvState is one user's (and one device's) view of a conversation.
+type ConvState struct {
+	store.UserConversation
+	DeviceDeliveredSeq int64 // this device's delivery cursor
+	PeerReadSeq        int64 // one-to-one only: the peer's read cursor
+	PeerDeliveredSeq   int64 // one-to-one only: the peer's delivery cursor
+	Last               *store.Message
+}
+
+func clampPage(limit int) int {
+	if limit <= 0 {
+		return DefaultPage
+	}
+	return min(limit, MaxPage)
+}
+
+// Conversations returns a page of the user's conversations, by conversation
+// id, after the given one, and the id to continue after ("" at the end).
+func (s *Service) Conversations(ctx context.Context, appID, userID, deviceID, after string, limit int) ([]ConvState, string, error) {
+	limit = clampPage(limit)
+	as := s.store.App(appID)
+	ucs, err := as.ListUserConversations(ctx, userID, after, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list conversations: %w", err)
+	}
+	next := ""
+	if len(ucs) > limit {
+		ucs = ucs[:limit]
+		next = ucs[limit-1].ConvID
+	}
+	var cursors map[string]int64
+	if deviceID != "" {
+		if cursors, err = as.GetDeviceCursors(ctx, userID, deviceID); err != nil {
+			return nil, "", fmt.Errorf("get device cursors: %w", err)
+		}
+	}
+	out := make([]ConvState, len(ucs))
+	for i, uc := range ucs {
+		st := ConvState{UserConversation: uc, DeviceDeliveredSeq: cursors[uc.ConvID]}
+		if peers := Peers(uc.ConvID, userID); len(peers) == 1 {
+			peer, err := as.GetUserConversation(ctx, peers[0], uc.ConvID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, "", fmt.Errorf("get peer state: %w", err)
+			}
+			st.PeerReadSeq, st.PeerDeliveredSeq = peer.ReadSeq, peer.DeliveredSeq
+		}
+		if uc.MaxSeq > 0 {
+			m, err := as.GetMessage(ctx, uc.ConvID, uc.MaxSeq)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, "", fmt.Errorf("get last message: %w", err)
+			}
+			if err == nil {
+				st.Last = &m
+			}
+		}
+		out[i] = st
+	}
+	return out, next, nil
+}
+
+// MessageQuery selects a range of a conversation's messages.
+type MessageQuery struct {
+	ConvID   string
+	From, To int64 // inclusive; To 0 means no bound
+	Limit    int
+	Desc     bool
+}
+
+// Messages returns a page of a conversation's messages for a member, and
+// whether the range holds more.
+func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQuery) ([]store.Message, bool, error) {
+	if !IsMember(q.ConvID, userID) {
+		return nil, false, errorf("forbidden", "not a member of conversation %q", q.ConvID)
+	}
+	return s.History(ctx, appID, q)
+}
+
+// History returns a page of a conversation's messages, for the server API,
+// and whether the range holds more.
+func (s *Service) History(ctx context.Context, appID string, q MessageQuery) ([]store.Message, bool, error) {
+	if Members(q.ConvID) == nil {
+		return nil, false, errorf("invalid_argument", "conv_id %q is not a conversation id", q.ConvID)
+	}
+	if q.From < 0 || q.To < 0 || (q.To > 0 && q.To < q.From) {
+		return nil, false, errorf("invalid_argument", "bad seq range %d-%d", q.From, q.To)
+	}
+	limit := clampPage(q.Limit)
+	msgs, err := s.store.App(appID).ListMessages(ctx, q.ConvID, store.Range{From: q.From, To: q.To, Desc: q.Desc, Limit: limit + 1})
+	if err != nil {
+		return nil, false, fmt.Errorf("list messages: %w", err)
+	}
+	more := len(msgs) > limit
+	if more {
+		msgs = msgs[:limit]
+	}
+	return msgs, more, nil
+}
+
+// Recall marks a message recalled, erases its content and pushes the
+// recalled message to every member's online devices.
+func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (store.Message, error) {
+	if Members(convID) == nil || seq < 1 {
+		return store.Message{}, errorf("invalid_argument", "bad conversation id or seq")
+	}
+	m, err := s.store.App(appID).RecallMessage(ctx, convID, seq, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Message{}, errorf("message_not_found", "no message %d in %q", seq, convID)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("recall: %w", err)
+	}
+	for _, u := range Members(convID) {
+		s.router.PushMessages(appID, u, "", []store.Message{m})
+	}
+	return m, nil
+}
+
+// Now returns the service clock's current time.
+func (s *Service) Now() time.Time { return s.now() }

@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// AckDelivered applies delivery acknowledgements in one transaction; see
+// store.MessageStore. Each (user, device, conversation) is read once per
+// batch and each changed cursor written once. An ack from a user who is not
+// in the conversation (or for a conversation that does not exist) changes
+// nothing and reports zero cursors.
+func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) ([]store.AckResult, error) {
+	if len(acks) == 0 {
+		return nil, nil
+	}
+	out := make([]store.AckResult, len(acks))
+	err := a.inTx(ctx, func(t *appTx) error {
+		b := ackBatch{t: t}
+		for i, ack := range acks {
+			r, err := b.ack(ctx, ack)
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		return b.flush(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ack delivered: %w", err)
+	}
+	return out, nil
+}
+
+// ackBatch is the state of one AckDelivered transaction. Batches hold few
+// distinct cursors, so lookups scan slices rather than build maps.
+type ackBatch struct {
+	t       *appTx
+	devices []*deviceCursor
+	users   []*userCursor
+}
+
+type deviceCursor struct {
+	userID, deviceID, convID string
+	member                   bool // false: the ack changes nothing
+	maxSeq                   int64
+	seq                      int64
+	user                     *userCursor
+	dirty                    bool
+}
+
+type userCursor struct {
+	userID, convID string
+	seq            int64 // highest device cursor
+	dirty          bool
+}
+
+func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckResult, error) {
+	d, err := b.device(ctx, ack)
+	if err != nil || !d.member {
+		return store.AckResult{}, err
+	}
+	if seq := min(ack.Seq, d.maxSeq); seq > d.seq {
+		d.seq, d.dirty = seq, true
+	}
+	u := d.user
+	prev := u.seq
+	if d.seq > u.seq {
+		u.seq, u.dirty = d.seq, true
+	}
+	return store.AckResult{DeviceSeq: d.seq, UserPrev: prev, UserSeq: u.seq}, nil
+}
+
+// device returns the batch's cursor of the ack's device, reading it (and its
+// user's cursor, unless the batch has it) on first use.
+func (b *ackBatch) device(ctx context.Context, ack store.DeliveryAck) (*deviceCursor, error) {
+	for _, d := range b.devices {
+		if d.userID == ack.UserID && d.deviceID == ack.DeviceID && d.convID == ack.ConvID {
+			return d, nil
+		}
+	}
+	d := &deviceCursor{userID: ack.UserID, deviceID: ack.DeviceID, convID: ack.ConvID, member: true}
+	var delivered int64
+	err := b.t.queryRow(ctx, stmtAckState, ack.UserID, ack.DeviceID, ack.ConvID).
+		Scan(&d.maxSeq, &delivered, &d.seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		d.member = false
+	} else if err != nil {
+		return nil, fmt.Errorf("read cursors of %s/%s in %s: %w",
+			ack.UserID, ack.DeviceID, ack.ConvID, translate(err))
+	}
+	d.user = b.user(ack.UserID, ack.ConvID, delivered)
+	b.devices = append(b.devices, d)
+	return d, nil
+}
+
+// user returns the batch's cursor of a user, starting it at stored if the
+// batch does not have it yet.
+func (b *ackBatch) user(userID, convID string, stored int64) *userCursor {
+	for _, u := range b.users {
+		if u.userID == userID && u.convID == convID {
+			return u
+		}
+	}
+	u := &userCursor{userID: userID, convID: convID, seq: stored}
+	b.users = append(b.users, u)
+	return u
+}
+
+// flush writes the cursors the batch moved.
+func (b *ackBatch) flush(ctx context.Context) error {
+	for _, d := range b.devices {
+		if !d.dirty {
+			continue
+		}
+		_, err := b.t.exec(ctx, stmtPutDeviceCursor, d.userID, d.deviceID, d.convID, d.seq)
+		if err != nil {
+			return fmt.Errorf("save cursor of %s/%s in %s: %w", d.userID, d.deviceID, d.convID, translate(err))
+		}
+	}
+	for _, u := range b.users {
+		if !u.dirty {
+			continue
+		}
+		_, err := b.t.exec(ctx, stmtSetDelivered, u.userID, u.convID, u.seq)
+		if err != nil {
+			return fmt.Errorf("save cursor of %s in %s: %w", u.userID, u.convID, translate(err))
+		}
+	}
+	return nil
+}
+
+// GetDeviceCursors returns a device's delivery cursors, by conversation id.
+func (a *appStore) GetDeviceCursors(ctx context.Context, userID, deviceID string) (map[string]int64, error) {
+	rows, err := a.query(ctx,
+		`SELECT conv_id, seq FROM device_cursors
+		WHERE app_id = ?1 AND user_id = ?2 AND device_id = ?3`, userID, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("get cursors of %s/%s: %w", userID, deviceID, translate(err))
+	}
+	defer rows.Close()
+	out := make(map[string]int64)
+	for rows.Next() {
+		var conv string
+		var seq int64
+		if err := rows.Scan(&conv, &seq); err != nil {
+			return nil, fmt.Errorf("get cursors of %s/%s: %w", userID, deviceID, translate(err))
+		}
+		out[conv] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get cursors of %s/%s: %w", userID, deviceID, translate(err))
+	}
+	return out, nil
+}
+
+// MarkRead moves a user's read cursor forward to seq, clamped to the
+// conversation's max seq; store.ErrNotFound if the user is not in the
+// conversation.
+func (a *appStore) MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, bool, error) {
+	var cur int64
+	var moved bool
+	err := a.inTx(ctx, func(t *appTx) error {
+		var maxSeq int64
+		err := t.queryRow(ctx, stmtReadState, userID, convID).Scan(&cur, &maxSeq)
+		if err != nil {
+			return translate(err)
+		}
+		target := min(seq, maxSeq)
+		if target <= cur {
+			return nil
+		}
+		if _, err := t.exec(ctx, stmtSetRead, userID, convID, target); err != nil {
+			return translate(err)
+		}
+		cur, moved = target, true
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("mark %s read by %s: %w", convID, userID, err)
+	}
+	return cur, moved, nil
+}

@@ -1,0 +1,326 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// AppendMessages stores the drafts in one transaction; see
+// store.MessageStore. Each conversation's max seq is read once per batch and
+// advanced in memory; conversations, member entries and read cursors are
+// written once per batch when the drafts have been inserted. A new
+// conversation's members are its first draft's Members plus that draft's
+// sender. A draft with an empty ClientMsgID is never a duplicate.
+func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]store.Appended, error) {
+	if len(drafts) == 0 {
+		return nil, nil
+	}
+	out := make([]store.Appended, len(drafts))
+	err := a.inTx(ctx, func(t *appTx) error {
+		b := appendBatch{t: t, convs: make(map[string]*convState, 1)}
+		for i, d := range drafts {
+			r, err := b.append(ctx, d)
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		return b.flush(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append messages: %w", err)
+	}
+	return out, nil
+}
+
+// appendBatch is the state of one AppendMessages transaction.
+type appendBatch struct {
+	t     *appTx
+	convs map[string]*convState
+	order []*convState // touched conversations, in first-touch order
+	reads []readMark   // sender read cursors to advance, one per (user, conversation)
+}
+
+// convState is what a batch knows about one conversation.
+type convState struct {
+	id        string
+	exists    bool     // a row is stored; false: create it at flush
+	members   []string // for a new conversation
+	maxSeq    int64
+	createdAt time.Time
+	updatedAt time.Time
+	dirty     bool // messages were appended
+}
+
+type readMark struct {
+	userID, convID string
+	seq            int64
+}
+
+func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended, error) {
+	c, err := b.conv(ctx, d.ConvID)
+	if err != nil {
+		return store.Appended{}, err
+	}
+	m := store.Message{
+		ConvID: d.ConvID, Seq: c.maxSeq + 1, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
+		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+	}
+	res, err := b.t.exec(ctx, stmtInsertMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
+		m.Type, m.Body, ms(m.CreatedAt))
+	n, err := affected(res, err)
+	if err != nil {
+		return store.Appended{}, fmt.Errorf("insert message in %s: %w", d.ConvID, err)
+	}
+	if n == 0 {
+		return b.duplicate(ctx, d)
+	}
+	if !c.exists && !c.dirty {
+		c.members = memberSet(d.Members, d.SenderID)
+		c.createdAt = d.CreatedAt
+	}
+	c.maxSeq, c.updatedAt, c.dirty = m.Seq, d.CreatedAt, true
+	if d.SenderID != "" {
+		b.markRead(d.SenderID, d.ConvID, m.Seq)
+	}
+	return store.Appended{Message: m}, nil
+}
+
+// markRead records that the sender's read cursor must reach seq. A batch
+// holds few senders, so a scan beats a map.
+func (b *appendBatch) markRead(userID, convID string, seq int64) {
+	for i := range b.reads {
+		if r := &b.reads[i]; r.userID == userID && r.convID == convID {
+			r.seq = max(r.seq, seq)
+			return
+		}
+	}
+	b.reads = append(b.reads, readMark{userID: userID, convID: convID, seq: seq})
+}
+
+// duplicate returns the message that d repeats.
+func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appended, error) {
+	row := b.t.queryRow(ctx, stmtMessageByClientID, d.SenderID, d.ClientMsgID)
+	m, err := scanMessage(row)
+	if err != nil {
+		return store.Appended{}, fmt.Errorf("read original of %s: %w", d.ClientMsgID, translate(err))
+	}
+	return store.Appended{Message: m, Duplicate: true}, nil
+}
+
+// conv returns the batch's state of a conversation, reading its max seq on
+// first use.
+func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
+	if c, ok := b.convs[id]; ok {
+		return c, nil
+	}
+	c := &convState{id: id, exists: true}
+	err := b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		c.exists = false
+	} else if err != nil {
+		return nil, fmt.Errorf("read conversation %s: %w", id, translate(err))
+	}
+	b.convs[id] = c
+	b.order = append(b.order, c)
+	return c, nil
+}
+
+// flush writes the conversations and read cursors the batch changed.
+func (b *appendBatch) flush(ctx context.Context) error {
+	for _, c := range b.order {
+		if !c.dirty {
+			continue
+		}
+		if err := b.saveConv(ctx, c); err != nil {
+			return fmt.Errorf("save conversation %s: %w", c.id, err)
+		}
+	}
+	for _, r := range b.reads {
+		_, err := b.t.exec(ctx, stmtAdvanceRead, r.userID, r.convID, r.seq)
+		if err != nil {
+			return fmt.Errorf("advance read cursor of %s in %s: %w", r.userID, r.convID, translate(err))
+		}
+	}
+	return nil
+}
+
+func (b *appendBatch) saveConv(ctx context.Context, c *convState) error {
+	if c.exists {
+		_, err := b.t.exec(ctx, stmtUpdateConv, c.id, c.maxSeq, ms(c.updatedAt))
+		return translate(err)
+	}
+	members, err := toJSON(c.members)
+	if err != nil {
+		return err
+	}
+	_, err = b.t.exec(ctx, stmtInsertConv, c.id, members, c.maxSeq, ms(c.createdAt), ms(c.updatedAt))
+	if err != nil {
+		return translate(err)
+	}
+	for _, u := range c.members {
+		if _, err := b.t.exec(ctx, stmtInsertMember, u, c.id); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// memberSet returns the sorted, de-duplicated members of a new conversation:
+// the draft's members and its sender, whose read cursor must exist to move.
+func memberSet(members []string, sender string) []string {
+	out := make([]string, 0, len(members)+1)
+	out = append(out, members...)
+	if sender != "" {
+		out = append(out, sender)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// GetMessage returns one message, or store.ErrNotFound.
+func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (store.Message, error) {
+	row := a.queryRow(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3`,
+		convID, seq)
+	m, err := scanMessage(row)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("get message %s/%d: %w", convID, seq, translate(err))
+	}
+	return m, nil
+}
+
+// ListMessages returns up to r.Limit messages of a conversation with seq in
+// [r.From, r.To] (To zero: no upper bound), ascending or, with r.Desc,
+// descending.
+func (a *appStore) ListMessages(ctx context.Context, convID string, r store.Range) ([]store.Message, error) {
+	if r.Limit <= 0 {
+		return nil, fmt.Errorf("list messages of %s: limit %d is not positive", convID, r.Limit)
+	}
+	to := r.To
+	if to == 0 {
+		to = math.MaxInt64
+	}
+	order := "ASC"
+	if r.Desc {
+		order = "DESC"
+	}
+	rows, err := a.query(ctx,
+		`SELECT `+messageColumns+` FROM messages
+		WHERE app_id = ?1 AND conv_id = ?2 AND seq BETWEEN ?3 AND ?4
+		ORDER BY seq `+order+` LIMIT ?5`,
+		convID, r.From, to, r.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list messages of %s: %w", convID, translate(err))
+	}
+	msgs, err := collect(rows, scanMessage)
+	if err != nil {
+		return nil, fmt.Errorf("list messages of %s: %w", convID, err)
+	}
+	return msgs, nil
+}
+
+// RecallMessage marks a message recalled at the given time and erases its
+// body; a message recalled before keeps its first recall time.
+func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (store.Message, error) {
+	var m store.Message
+	err := a.inTx(ctx, func(t *appTx) error {
+		if _, err := t.exec(ctx, stmtRecall, convID, seq, ms(at)); err != nil {
+			return translate(err)
+		}
+		var err error
+		m, err = scanMessage(t.queryRow(ctx, stmtGetMessage, convID, seq))
+		return translate(err)
+	})
+	if err != nil {
+		return store.Message{}, fmt.Errorf("recall message %s/%d: %w", convID, seq, err)
+	}
+	return m, nil
+}
+
+func scanMessage(r scanner) (store.Message, error) {
+	var m store.Message
+	var created, recalled int64
+	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled)
+	if err != nil {
+		return m, err
+	}
+	m.CreatedAt, m.RecalledAt = fromMS(created), fromMS(recalled)
+	return m, nil
+}
+
+// GetConversation returns a conversation, or store.ErrNotFound.
+func (a *appStore) GetConversation(ctx context.Context, convID string) (store.Conversation, error) {
+	var c store.Conversation
+	var members string
+	var created, updated int64
+	err := a.queryRow(ctx,
+		`SELECT id, members, max_seq, created_at, updated_at FROM conversations
+		WHERE app_id = ?1 AND id = ?2`, convID).
+		Scan(&c.ID, &members, &c.MaxSeq, &created, &updated)
+	if err == nil {
+		err = fromJSON(members, &c.Members)
+	}
+	if err != nil {
+		return store.Conversation{}, fmt.Errorf("get conversation %s: %w", convID, translate(err))
+	}
+	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+	return c, nil
+}
+
+// GetUserConversation returns one user's view of a conversation.
+func (a *appStore) GetUserConversation(ctx context.Context, userID, convID string) (store.UserConversation, error) {
+	row := a.queryRow(ctx,
+		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, c.updated_at
+		FROM user_conversations AS uc
+		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
+		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
+		userID, convID)
+	uc, err := scanUserConversation(row)
+	if err != nil {
+		return store.UserConversation{}, fmt.Errorf("get conversation %s of %s: %w", convID, userID, translate(err))
+	}
+	return uc, nil
+}
+
+// ListUserConversations returns up to limit of a user's conversations with
+// id > after, by id.
+func (a *appStore) ListUserConversations(ctx context.Context, userID, after string, limit int) ([]store.UserConversation, error) {
+	rows, err := a.query(ctx,
+		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, c.updated_at
+		FROM user_conversations AS uc
+		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
+		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id > ?3
+		ORDER BY uc.conv_id LIMIT ?4`,
+		userID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations of %s: %w", userID, translate(err))
+	}
+	ucs, err := collect(rows, scanUserConversation)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations of %s: %w", userID, err)
+	}
+	return ucs, nil
+}
+
+func scanUserConversation(r scanner) (store.UserConversation, error) {
+	var uc store.UserConversation
+	var members string
+	var updated int64
+	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &updated)
+	if err != nil {
+		return uc, err
+	}
+	if err := fromJSON(members, &uc.Members); err != nil {
+		return uc, fmt.Errorf("decode members: %w", err)
+	}
+	uc.UpdatedAt = fromMS(updated)
+	return uc, nil
+}

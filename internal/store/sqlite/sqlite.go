@@ -1,0 +1,187 @@
+// Package sqlite implements store.Store on an SQLite database file, for
+// Magpie's embedded (single-node) mode. It owns the database schema and its
+// migrations, the connection pools and the translation of SQLite errors into
+// the store package's errors.
+//
+// SQLite allows one writer at a time, so a Store keeps a single write
+// connection, through which every write runs (serialised by database/sql),
+// and a separate pool of read-only connections that the write-ahead log lets
+// read concurrently with the writer. Writes are durable before they return
+// (synchronous=FULL): the messaging layer acknowledges a message only after
+// AppendMessages returns.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a store.Store backed by one SQLite database file. It is safe for
+// concurrent use: writes are serialised on the single write connection,
+// reads run in parallel on the read pool.
+type Store struct {
+	write *sql.DB // exactly one connection: SQLite has a single writer
+	read  *sql.DB // query-only connections; WAL lets them run beside the writer
+	stmts [numStmts]*sql.Stmt
+}
+
+type config struct {
+	readConns   int
+	busyTimeout time.Duration
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithReadConns sets the number of connections in the read pool. Zero or
+// less means the default, 4.
+func WithReadConns(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.readConns = n
+		}
+	}
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by another
+// process on the same file before it fails with "database is locked". Zero or
+// less means the default, 5 * time.Second.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.busyTimeout = d
+		}
+	}
+}
+
+// Open opens (creating if needed) the database file at path, brings its schema
+// up to date and returns the Store. The directory holding path must exist.
+// path names a file: ":memory:" is not supported, since the read pool and
+// the write connection must share one database.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{readConns: 4, busyTimeout: 5 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if path == "" || strings.HasPrefix(path, ":memory:") {
+		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
+	}
+	s := &Store{}
+	var err error
+	s.write, err = openWrite(ctx, path, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.write); err != nil {
+		s.write.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.write.Close()
+		return nil, err
+	}
+	s.read, err = openRead(ctx, path, cfg)
+	if err != nil {
+		s.closeStmts()
+		s.write.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openWrite(ctx context.Context, path string, cfg config) (*sql.DB, error) {
+	q := baseParams(cfg)
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL") // durable before ack
+	q.Set("_foreign_keys", "1")
+	q.Set("_txlock", "immediate") // take the write lock at BEGIN, not mid-transaction
+	db, err := openDB(ctx, path, q)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+func openRead(ctx context.Context, path string, cfg config) (*sql.DB, error) {
+	q := baseParams(cfg)
+	q.Set("_query_only", "1")
+	db, err := openDB(ctx, path, q)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	db.SetMaxOpenConns(cfg.readConns)
+	db.SetMaxIdleConns(cfg.readConns)
+	return db, nil
+}
+
+func baseParams(cfg config) url.Values {
+	q := url.Values{}
+	q.Set("_busy_timeout", strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10))
+	return q
+}
+
+// openDB opens path as an SQLite URI, escaping the characters a URI path
+// cannot hold, and checks that a connection can be made.
+func openDB(ctx context.Context, path string, q url.Values) (*sql.DB, error) {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite", "file:"+esc+"?"+q.Encode())
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, translate(err)
+	}
+	return db, nil
+}
+
+// Ping reports whether both connection pools can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite writer: %w", translate(err))
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite readers: %w", translate(err))
+	}
+	return nil
+}
+
+// Close closes the connection pools. Calls in flight may fail.
+func (s *Store) Close() error {
+	s.closeStmts()
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// App returns the handle for the data of app appID.
+func (s *Store) App(appID string) store.AppStore {
+	return &appStore{s: s, id: appID}
+}
+
+// inTx runs fn in a write transaction and commits it if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return translate(tx.Commit())
+}

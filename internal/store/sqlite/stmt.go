@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// stmtID names a statement that app-scoped write transactions run. They are
+// prepared once on the write connection at Open; a transaction binds them
+// with Tx.StmtContext, which reuses the connection's prepared statement
+// instead of compiling the SQL again. Every one binds the app id as ?1.
+type stmtID int
+
+const (
+	stmtInsertUser stmtID = iota
+	stmtMessageByClientID
+	stmtInsertMessage
+	stmtConvHead
+	stmtInsertConv
+	stmtUpdateConv
+	stmtInsertMember
+	stmtAdvanceRead
+	stmtAckState
+	stmtPutDeviceCursor
+	stmtSetDelivered
+	stmtReadState
+	stmtSetRead
+	stmtRecall
+	stmtGetMessage
+	numStmts
+)
+
+const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at`
+
+var stmtSQL = [numStmts]string{
+	stmtInsertUser: `INSERT INTO users (app_id, id, name, avatar_url, metadata, blocked,
+		tokens_valid_after, created_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+		ON CONFLICT (app_id, id) DO NOTHING`,
+
+	stmtMessageByClientID: `SELECT ` + messageColumns + ` FROM messages
+		WHERE app_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3 AND client_msg_id <> ''`,
+	// A conflict on the client id index means a duplicate: nothing is
+	// inserted and the caller reads the original.
+	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
+	stmtConvHead: `SELECT max_seq FROM conversations WHERE app_id = ?1 AND id = ?2`,
+	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+	stmtUpdateConv: `UPDATE conversations SET max_seq = ?3, updated_at = ?4
+		WHERE app_id = ?1 AND id = ?2`,
+	stmtInsertMember: `INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq)
+		VALUES (?1, ?2, ?3, 0, 0) ON CONFLICT DO NOTHING`,
+	stmtAdvanceRead: `UPDATE user_conversations SET read_seq = max(read_seq, ?4)
+		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+
+	// One row when the user is in the conversation: the conversation's max
+	// seq, the user's delivery cursor and the device's (0 if it has none).
+	stmtAckState: `SELECT c.max_seq, uc.delivered_seq, COALESCE(dc.seq, 0)
+		FROM user_conversations AS uc
+		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
+		LEFT JOIN device_cursors AS dc ON dc.app_id = uc.app_id AND dc.user_id = uc.user_id
+			AND dc.device_id = ?3 AND dc.conv_id = uc.conv_id
+		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?4`,
+	stmtPutDeviceCursor: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
+		VALUES (?1, ?2, ?3, ?4, ?5)
+		ON CONFLICT (app_id, user_id, device_id, conv_id) DO UPDATE SET seq = excluded.seq`,
+	stmtSetDelivered: `UPDATE user_conversations SET delivered_seq = ?4
+		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+	stmtReadState: `SELECT uc.read_seq, c.max_seq
+		FROM user_conversations AS uc
+		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
+		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
+	stmtSetRead: `UPDATE user_conversations SET read_seq = ?4
+		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+
+	stmtRecall: `UPDATE messages SET body = NULL, recalled_at = ?4
+		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND recalled_at = 0`,
+	stmtGetMessage: `SELECT ` + messageColumns + ` FROM messages
+		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3`,
+}
+
+// prepare compiles every statement on the write connection.
+func (s *Store) prepare(ctx context.Context) error {
+	for id, q := range stmtSQL {
+		st, err := s.write.PrepareContext(ctx, q)
+		if err != nil {
+			s.closeStmts()
+			return fmt.Errorf("prepare statement %d: %w", id, translate(err))
+		}
+		s.stmts[id] = st
+	}
+	return nil
+}
+
+func (s *Store) closeStmts() {
+	for i, st := range s.stmts {
+		if st != nil {
+			st.Close()
+			s.stmts[i] = nil
+		}
+	}
+}
+
+// appTx is one write transaction of one app. Its methods bind the app id as
+// ?1 and use the Store's prepared statements, bound to the transaction on
+// first use.
+type appTx struct {
+	tx    *sql.Tx
+	a     *appStore
+	bound [numStmts]*sql.Stmt
+}
+
+func (t *appTx) stmt(ctx context.Context, id stmtID) *sql.Stmt {
+	if t.bound[id] == nil {
+		t.bound[id] = t.tx.StmtContext(ctx, t.a.s.stmts[id])
+	}
+	return t.bound[id]
+}
+
+func (t *appTx) exec(ctx context.Context, id stmtID, args ...any) (sql.Result, error) {
+	return t.stmt(ctx, id).ExecContext(ctx, t.a.bind(args)...)
+}
+
+func (t *appTx) queryRow(ctx context.Context, id stmtID, args ...any) *sql.Row {
+	return t.stmt(ctx, id).QueryRowContext(ctx, t.a.bind(args)...)
+}
+
+// inTx runs fn in a write transaction of the app.
+func (a *appStore) inTx(ctx context.Context, fn func(t *appTx) error) error {
+	return a.s.inTx(ctx, func(tx *sql.Tx) error {
+		return fn(&appTx{tx: tx, a: a})
+	})
+}

@@ -1,0 +1,176 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/store/storetest"
+)
+
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	a := s.App("A")
+	if err := s.PutMeta(ctx, "bootstrap", "done"); err != nil {
+		t.Fatalf("PutMeta: %v", err)
+	}
+	if err := a.CreateUser(ctx, store.User{ID: "u1", Name: "Ann"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	draft := store.Draft{ConvID: "c1", Members: []string{"u1", "u2"}, SenderID: "u1",
+		ClientMsgID: "m1", Type: "text", Body: []byte("hi"), CreatedAt: time.UnixMilli(1_700_000_000_000)}
+	if _, err := a.AppendMessages(ctx, []store.Draft{draft}); err != nil {
+		t.Fatalf("AppendMessages: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s, err = Open(ctx, path) // migrations must be a no-op now
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	defer s.Close()
+	a = s.App("A")
+	if v, err := s.GetMeta(ctx, "bootstrap"); err != nil || v != "done" {
+		t.Errorf("GetMeta(bootstrap) after reopen = %q, %v, want %q", v, err, "done")
+	}
+	if u, err := a.GetUser(ctx, "u1"); err != nil || u.Name != "Ann" {
+		t.Errorf("GetUser(u1) after reopen = %+v, %v, want Ann", u, err)
+	}
+	if m, err := a.GetMessage(ctx, "c1", 1); err != nil || string(m.Body) != "hi" {
+		t.Errorf("GetMessage(c1, 1) after reopen = %+v, %v, want body hi", m, err)
+	}
+	// The dedup key survives too.
+	res, err := a.AppendMessages(ctx, []store.Draft{draft})
+	if err != nil || len(res) != 1 || !res[0].Duplicate || res[0].Seq != 1 {
+		t.Errorf("AppendMessages(m1 again) after reopen = %+v, %v, want the original as duplicate", res, err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
+		t.Errorf("SchemaVersion() = %d, %v, want 1", v, err)
+	}
+}
+
+// TestPragmas pins the settings the durability and concurrency story rests
+// on: WAL, synchronous=FULL (a message is on disk before it is
+// acknowledged), foreign keys, and read-only readers.
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "5000"},
+	} {
+		var got string
+		if err := s.write.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil || got != tc.want {
+			t.Errorf("writer PRAGMA %s = %q, %v, want %q", tc.pragma, got, err, tc.want)
+		}
+	}
+	var ro string
+	if err := s.read.QueryRowContext(ctx, "PRAGMA query_only").Scan(&ro); err != nil || ro != "1" {
+		t.Errorf("reader PRAGMA query_only = %q, %v, want 1", ro, err)
+	}
+	if _, err := s.read.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES ('k', 'v')"); err == nil {
+		t.Error("write through the read pool succeeded, want an error")
+	}
+	if n := s.write.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("writer MaxOpenConnections = %d, want 1", n)
+	}
+}
+
+func TestErrorsDoNotLeakDriverTypes(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateTenant(ctx, store.Tenant{ID: "t1"}); err != nil {
+		t.Fatalf("CreateTenant: %v", err)
+	}
+	_, roErr := s.read.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES ('t2', '', 0)")
+	for name, err := range map[string]error{
+		"conflict":  s.CreateTenant(ctx, store.Tenant{ID: "t1"}),
+		"read-only": translate(roErr),
+	} {
+		var se *sqlite.Error
+		if err == nil || errors.As(err, &se) {
+			t.Errorf("%s error = %#v, want a non-nil error without the driver's type", name, err)
+		}
+	}
+}
+
+func TestOpenOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "we?ird#na%me.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+}
+
+func TestOpenRejectsMemory(t *testing.T) {
+	for _, path := range []string{"", ":memory:"} {
+		if s, err := Open(t.Context(), path); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) = nil error, want an error", path)
+		}
+	}
+}
+
+func BenchmarkAppendMessages(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := openTemp(b)
+			a := s.App("bench")
+			created := time.UnixMilli(1_700_000_000_000)
+			body := []byte(`{"text":"hello, this is a typical short chat message"}`)
+			drafts := make([]store.Draft, size)
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := range drafts {
+					n++
+					drafts[i] = store.Draft{
+						ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+						SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n),
+						Type: "text", Body: body, CreatedAt: created,
+					}
+				}
+				if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// GetMeta returns the value stored under key, or store.ErrNotFound.
+func (s *Store) GetMeta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if err != nil {
+		return "", fmt.Errorf("get meta %s: %w", key, translate(err))
+	}
+	return v, nil
+}
+
+// PutMeta stores value under key, replacing any earlier value.
+func (s *Store) PutMeta(ctx context.Context, key, value string) error {
+	_, err := s.write.ExecContext(ctx,
+		`INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("put meta %s: %w", key, translate(err))
+	}
+	return nil
+}
+
+// CreateTenant adds a tenant; store.ErrConflict if the id is taken.
+func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
+	_, err := s.write.ExecContext(ctx,
+		`INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`,
+		t.ID, t.Name, ms(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create tenant %s: %w", t.ID, translate(err))
+	}
+	return nil
+}
+
+// GetTenant returns a tenant, or store.ErrNotFound.
+func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id)
+	t, err := scanTenant(row)
+	if err != nil {
+		return store.Tenant{}, fmt.Errorf("get tenant %s: %w", id, translate(err))
+	}
+	return t, nil
+}
+
+// ListTenants returns up to limit tenants with id > after, by id.
+func (s *Store) ListTenants(ctx context.Context, after string, limit int) ([]store.Tenant, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT id, name, created_at FROM tenants WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", translate(err))
+	}
+	ts, err := collect(rows, scanTenant)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}
+
+func scanTenant(r scanner) (store.Tenant, error) {
+	var t store.Tenant
+	var created int64
+	if err := r.Scan(&t.ID, &t.Name, &created); err != nil {
+		return t, err
+	}
+	t.CreatedAt = fromMS(created)
+	return t, nil
+}
+
+const memberColumns = `id, tenant_id, email, name, role, password_hash, created_at`
+
+// CreateMember adds a console member; store.ErrConflict if the id or the
+// email is taken.
+func (s *Store) CreateMember(ctx context.Context, m store.Member) error {
+	_, err := s.write.ExecContext(ctx,
+		`INSERT INTO members (`+memberColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.TenantID, m.Email, m.Name, string(m.Role), m.PasswordHash, ms(m.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create member %s: %w", m.ID, translate(err))
+	}
+	return nil
+}
+
+// GetMember returns a member, or store.ErrNotFound.
+func (s *Store) GetMember(ctx context.Context, id string) (store.Member, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id)
+	m, err := scanMember(row)
+	if err != nil {
+		return store.Member{}, fmt.Errorf("get member %s: %w", id, translate(err))
+	}
+	return m, nil
+}
+
+// GetMemberByEmail returns the member with this email, or store.ErrNotFound.
+func (s *Store) GetMemberByEmail(ctx context.Context, email string) (store.Member, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE email = ?`, email)
+	m, err := scanMember(row)
+	if err != nil {
+		return store.Member{}, fmt.Errorf("get member by email: %w", translate(err))
+	}
+	return m, nil
+}
+
+// ListMembers returns the members of a tenant, by id.
+func (s *Store) ListMembers(ctx context.Context, tenantID string) ([]store.Member, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT `+memberColumns+` FROM members WHERE tenant_id = ? ORDER BY id`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", tenantID, translate(err))
+	}
+	members, err := collect(rows, scanMember)
+	if err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", tenantID, err)
+	}
+	return members, nil
+}
+
+func scanMember(r scanner) (store.Member, error) {
+	var m store.Member
+	var role string
+	var created int64
+	err := r.Scan(&m.ID, &m.TenantID, &m.Email, &m.Name, &role, &m.PasswordHash, &created)
+	if err != nil {
+		return m, err
+	}
+	m.Role = store.Role(role)
+	m.CreatedAt = fromMS(created)
+	return m, nil
+}
+
+// CreateSession stores a console session; store.ErrNotFound if its member
+// does not exist.
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	_, err := s.write.ExecContext(ctx,
+		`INSERT INTO sessions (token_hash, member_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		se.TokenHash, se.MemberID, ms(se.CreatedAt), ms(se.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create session: %w", translate(err))
+	}
+	return nil
+}
+
+// GetSession returns the session with this token hash, or store.ErrNotFound
+// when it does not exist or has expired at now (ExpiresAt <= now).
+func (s *Store) GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error) {
+	var se store.Session
+	var created, expires int64
+	err := s.read.QueryRowContext(ctx,
+		`SELECT token_hash, member_id, created_at, expires_at FROM sessions
+		WHERE token_hash = ? AND expires_at > ?`, tokenHash, now.UnixMilli()).
+		Scan(&se.TokenHash, &se.MemberID, &created, &expires)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("get session: %w", translate(err))
+	}
+	se.CreatedAt, se.ExpiresAt = fromMS(created), fromMS(expires)
+	return se, nil
+}
+
+// DeleteSession removes a session; deleting a missing session is not an
+// error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	_, err := s.write.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	if err != nil {
+		return fmt.Errorf("delete session: %w", translate(err))
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// appStore is the store.AppStore of one app. Tenancy rule: every query it
+// runs binds the app id as ?1 through bind (directly or via exec, query,
+// queryRow and appTx), and every query on app data filters on app_id = ?1.
+type appStore struct {
+	s  *Store
+	id string
+}
+
+// AppID returns the app this handle is scoped to.
+func (a *appStore) AppID() string { return a.id }
+
+// bind returns args with the app id in front, as ?1.
+func (a *appStore) bind(args []any) []any {
+	out := make([]any, 0, len(args)+1)
+	out = append(out, a.id)
+	return append(out, args...)
+}
+
+func (a *appStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return a.s.write.ExecContext(ctx, q, a.bind(args)...)
+}
+
+func (a *appStore) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return a.s.read.QueryContext(ctx, q, a.bind(args)...)
+}
+
+func (a *appStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return a.s.read.QueryRowContext(ctx, q, a.bind(args)...)
+}
+
+const userColumns = `id, name, avatar_url, metadata, blocked, tokens_valid_after, created_at, updated_at`
+
+// CreateUser adds a user; store.ErrConflict if the id is taken.
+func (a *appStore) CreateUser(ctx context.Context, u store.User) error {
+	err := a.inTx(ctx, func(t *appTx) error {
+		created, err := t.insertUser(ctx, u)
+		if err == nil && !created {
+			err = store.ErrConflict
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// CreateUsers adds users in one transaction; for each it returns nil or
+// store.ErrConflict, in input order.
+func (a *appStore) CreateUsers(ctx context.Context, us []store.User) ([]error, error) {
+	errs := make([]error, len(us))
+	err := a.inTx(ctx, func(t *appTx) error {
+		for i, u := range us {
+			created, err := t.insertUser(ctx, u)
+			if err != nil {
+				return fmt.Errorf("user %s: %w", u.ID, err)
+			}
+			if !created {
+				errs[i] = store.ErrConflict
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create users: %w", err)
+	}
+	return errs, nil
+}
+
+// insertUser inserts u unless its id exists and reports whether it did.
+func (t *appTx) insertUser(ctx context.Context, u store.User) (bool, error) {
+	meta, err := metadataJSON(u.Metadata)
+	if err != nil {
+		return false, fmt.Errorf("encode metadata: %w", err)
+	}
+	res, err := t.exec(ctx, stmtInsertUser, u.ID, u.Name, u.AvatarURL, meta, u.Blocked,
+		ms(u.TokensValidAfter), ms(u.CreatedAt), ms(u.UpdatedAt))
+	n, err := affected(res, err)
+	return n == 1, err
+}
+
+// GetUser returns a user, or store.ErrNotFound.
+func (a *appStore) GetUser(ctx context.Context, id string) (store.User, error) {
+	row := a.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE app_id = ?1 AND id = ?2`, id)
+	u, err := scanUser(row)
+	if err != nil {
+		return store.User{}, fmt.Errorf("get user %s: %w", id, translate(err))
+	}
+	return u, nil
+}
+
+// UpdateUser replaces the name, avatar URL, metadata and updated time;
+// store.ErrNotFound if the user does not exist.
+func (a *appStore) UpdateUser(ctx context.Context, u store.User) error {
+	meta, err := metadataJSON(u.Metadata)
+	if err != nil {
+		return fmt.Errorf("update user %s: encode metadata: %w", u.ID, err)
+	}
+	res, err := a.exec(ctx,
+		`UPDATE users SET name = ?3, avatar_url = ?4, metadata = ?5, updated_at = ?6
+		WHERE app_id = ?1 AND id = ?2`,
+		u.ID, u.Name, u.AvatarURL, meta, ms(u.UpdatedAt))
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("update user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// DeleteUser removes a user; store.ErrNotFound if it does not exist.
+func (a *appStore) DeleteUser(ctx context.Context, id string) error {
+	res, err := a.exec(ctx, `DELETE FROM users WHERE app_id = ?1 AND id = ?2`, id)
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListUsers returns up to limit users with id > after, by id.
+func (a *appStore) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	rows, err := a.query(ctx,
+		`SELECT `+userColumns+` FROM users WHERE app_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`,
+		after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", translate(err))
+	}
+	users, err := collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// SetUserBlocked sets or clears the blocked flag and sets the updated time
+// to at; store.ErrNotFound if the user does not exist.
+func (a *appStore) SetUserBlocked(ctx context.Context, id string, blocked bool, at time.Time) error {
+	res, err := a.exec(ctx,
+		`UPDATE users SET blocked = ?3, updated_at = ?4 WHERE app_id = ?1 AND id = ?2`,
+		id, blocked, ms(at))
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("set user %s blocked: %w", id, err)
+	}
+	return nil
+}
+
+// RevokeTokens moves the user's TokensValidAfter forward to before (never
+// back); store.ErrNotFound if the user does not exist.
+func (a *appStore) RevokeTokens(ctx context.Context, id string, before time.Time) error {
+	res, err := a.exec(ctx,
+		`UPDATE users SET tokens_valid_after = max(tokens_valid_after, ?3)
+		WHERE app_id = ?1 AND id = ?2`,
+		id, ms(before))
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("revoke tokens of user %s: %w", id, err)
+	}
+	return nil
+}
+
+func scanUser(r scanner) (store.User, error) {
+	var u store.User
+	var meta string
+	var tokens, created, updated int64
+	err := r.Scan(&u.ID, &u.Name, &u.AvatarURL, &meta, &u.Blocked, &tokens, &created, &updated)
+	if err != nil {
+		return u, err
+	}
+	if u.Metadata, err = parseMetadata(meta); err != nil {
+		return u, fmt.Errorf("decode metadata: %w", err)
+	}
+	u.TokensValidAfter = fromMS(tokens)
+	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
+	return u, nil
+}
+
+const idempotencyColumns = `key, request_hash, status, body, created_at`
+
+// PutIdempotency stores r unless the key exists; it returns the stored
+// record and whether this call created it.
+func (a *appStore) PutIdempotency(ctx context.Context, r store.Idempotency) (store.Idempotency, bool, error) {
+	res, err := a.exec(ctx,
+		`INSERT INTO idempotency (app_id, `+idempotencyColumns+`) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (app_id, key) DO NOTHING`,
+		r.Key, r.RequestHash, r.Status, r.Body, ms(r.CreatedAt))
+	n, err := affected(res, err)
+	if err != nil {
+		return store.Idempotency{}, false, fmt.Errorf("put idempotency: %w", err)
+	}
+	if n == 1 {
+		return r, true, nil
+	}
+	// The key exists. Read it through the write connection: it saw the
+	// conflicting row, so it cannot miss it.
+	row := a.s.write.QueryRowContext(ctx,
+		`SELECT `+idempotencyColumns+` FROM idempotency WHERE app_id = ?1 AND key = ?2`,
+		a.bind([]any{r.Key})...)
+	stored, err := scanIdempotency(row)
+	if err != nil {
+		return store.Idempotency{}, false, fmt.Errorf("put idempotency: %w", translate(err))
+	}
+	return stored, false, nil
+}
+
+// GetIdempotency returns the record for key, or store.ErrNotFound.
+func (a *appStore) GetIdempotency(ctx context.Context, key string) (store.Idempotency, error) {
+	row := a.queryRow(ctx,
+		`SELECT `+idempotencyColumns+` FROM idempotency WHERE app_id = ?1 AND key = ?2`, key)
+	r, err := scanIdempotency(row)
+	if err != nil {
+		return store.Idempotency{}, fmt.Errorf("get idempotency: %w", translate(err))
+	}
+	return r, nil
+}
+
+func scanIdempotency(r scanner) (store.Idempotency, error) {
+	var rec store.Idempotency
+	var created int64
+	if err := r.Scan(&rec.Key, &rec.RequestHash, &rec.Status, &rec.Body, &created); err != nil {
+		return rec, err
+	}
+	rec.CreatedAt = fromMS(created)
+	return rec, nil
+}

@@ -1,0 +1,114 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+var concurrencyTests = []test{
+	{"Append", testConcurrentAppend},
+	{"Ack", testConcurrentAck},
+}
+
+// testConcurrentAppend has several goroutines append to one new
+// conversation at once, in batches of 1 to 3: the seqs handed out must be
+// exactly 1..total, each once, increasing within each goroutine.
+func testConcurrentAppend(t *testing.T, s store.Store) {
+	const workers, perWorker = 8, 24
+	a, ctx := s.App("A"), t.Context()
+	got := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			sender := fmt.Sprintf("u%d", w)
+			for i := 0; i < perWorker; {
+				var drafts []store.Draft
+				for n := w%3 + 1; n > 0 && i < perWorker; n-- {
+					d := draft("c1", sender, fmt.Sprintf("%s-%d", sender, i), int64(i))
+					d.Members = []string{"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"}
+					drafts = append(drafts, d)
+					i++
+				}
+				res, err := a.AppendMessages(ctx, drafts)
+				if err != nil {
+					t.Errorf("worker %d: AppendMessages: %v", w, err)
+					return
+				}
+				for _, r := range res {
+					if r.Duplicate {
+						t.Errorf("worker %d: %s reported as duplicate", w, r.ClientMsgID)
+					}
+					got[w] = append(got[w], r.Seq)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	var all []int64
+	for w, seqs := range got {
+		if !slices.IsSorted(seqs) {
+			t.Errorf("worker %d got seqs out of order: %v", w, seqs)
+		}
+		all = append(all, seqs...)
+	}
+	slices.Sort(all)
+	const total = workers * perWorker
+	want := make([]int64, total)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("seqs handed out = %v, want 1..%d each once", all, total)
+	}
+	checkMaxSeq(t, a, "c1", total)
+	msgs, err := a.ListMessages(ctx, "c1", store.Range{Limit: total + 1})
+	if err != nil || !slices.Equal(seqsOfMessages(msgs), want) {
+		t.Errorf("ListMessages(c1) seqs = %v, %v, want 1..%d", seqsOfMessages(msgs), err, total)
+	}
+}
+
+// testConcurrentAck has several devices of one user acknowledge a
+// conversation at once, one seq at a time: the user's cursor must end at the
+// top, every result must be consistent (UserPrev <= UserSeq, and a device
+// never above its user), and each message must be reported as newly
+// delivered to the user exactly once: the (UserPrev, UserSeq] ranges tile
+// 1..seqs.
+func testConcurrentAck(t *testing.T, s store.Store) {
+	const devices, seqs = 4, 20
+	a, ctx := s.App("A"), t.Context()
+	fill(t, a, "c1", seqs)
+	var newly atomic.Int64 // sum of UserSeq - UserPrev
+	var wg sync.WaitGroup
+	for d := range devices {
+		wg.Go(func() {
+			device := fmt.Sprintf("d%d", d)
+			for seq := int64(1); seq <= seqs; seq++ {
+				res, err := a.AckDelivered(ctx, []store.DeliveryAck{ack(device, "c1", seq)})
+				if err != nil {
+					t.Errorf("%s: AckDelivered(%d): %v", device, seq, err)
+					return
+				}
+				r := res[0]
+				if r.DeviceSeq != seq || r.UserPrev > r.UserSeq || r.UserSeq < r.DeviceSeq {
+					t.Errorf("%s: AckDelivered(%d) = %+v, inconsistent", device, seq, r)
+				}
+				newly.Add(r.UserSeq - r.UserPrev)
+			}
+		})
+	}
+	wg.Wait()
+	for d := range devices {
+		device := fmt.Sprintf("d%d", d)
+		checkCursors(t, a, "bob", device, map[string]int64{"c1": seqs})
+	}
+	checkDelivered(t, a, "bob", "c1", seqs)
+	if got := newly.Load(); got != seqs {
+		t.Errorf("messages newly delivered across all acks = %d, want %d", got, seqs)
+	}
+}

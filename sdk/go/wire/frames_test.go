@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"fmt"
+
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+// sample is one frame of each body type, shared by the round-trip tests, the
+// fuzz seeds and the benchmarks.
+type sample struct {
+	name  string // the body's .proto name
+	frame *magpiev1.Frame
+}
+
+func samples() []sample {
+	msg := testMessage(7)
+	return []sample{
+		{"send", &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
+			ClientMsgId: "c-0001", ToUserId: "bob", Type: "text", Content: "héllo, 世界 👋",
+		}}}},
+		{"send_ack", &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
+			ClientMsgId: "c-0001", ConvId: "p:alice:bob", Seq: 42, ServerTimeMs: 1767225600000, Duplicate: true,
+		}}}},
+		{"deliver", &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
+			Messages: []*magpiev1.Message{msg, {
+				ConvId: "p:alice:carol", Seq: 1, SenderId: "carol", ClientMsgId: "c-9",
+				Type: "custom", Content: `{"kind":"poke"}`, CreatedAtMs: 1767225600001,
+				Recalled: true, Members: []string{"alice", "carol"},
+			}},
+		}}}},
+		{"deliver_ack", &magpiev1.Frame{Id: 2, Body: &magpiev1.Frame_DeliverAck{DeliverAck: &magpiev1.DeliverAck{
+			Cursors: []*magpiev1.Cursor{{ConvId: "p:alice:bob", Seq: 42}, {ConvId: "p:alice:carol", Seq: 1}},
+		}}}},
+		{"ping", &magpiev1.Frame{Id: 3, Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}}},
+		{"pong", &magpiev1.Frame{Id: 3, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{ServerTimeMs: 1767225600002}}}},
+		{"receipt", &magpiev1.Frame{Body: &magpiev1.Frame_Receipt{Receipt: &magpiev1.Receipt{
+			Kind: magpiev1.Receipt_KIND_STORED, ConvId: "p:alice:bob", Seq: 42, UserId: "bob", AtMs: 1767225600003,
+		}}}},
+		{"read", &magpiev1.Frame{Id: 4, Body: &magpiev1.Frame_Read{Read: &magpiev1.Read{ConvId: "p:alice:bob", Seq: 40}}}},
+		{"ok", &magpiev1.Frame{Id: 4, Body: &magpiev1.Frame_Ok{Ok: &magpiev1.Ok{}}}},
+		{"error", ErrorFrame(5, CodeRateLimited, "slow down")},
+		{"login", &magpiev1.Frame{Id: 6, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
+			Token: "eyJhbGciOiJIUzI1NiJ9.e30.sig", DeviceId: "dev-1", Platform: "ios", SdkVersion: "magpie-go/0.1.0",
+		}}}},
+		{"login_result", &magpiev1.Frame{Id: 6, Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{
+			UserId: "alice", SessionId: "s-1", ServerTimeMs: 1767225600004, HeartbeatIntervalMs: 25000, MaxMessageBytes: 16384,
+		}}}},
+		{"close", &magpiev1.Frame{Body: &magpiev1.Frame_Close{Close: &magpiev1.Close{
+			Code: int32(CloseKicked), Reason: "signed in on another device",
+		}}}},
+		{"sync_conversations", &magpiev1.Frame{Id: 7, Body: &magpiev1.Frame_SyncConversations{
+			SyncConversations: &magpiev1.SyncConversations{Cursor: "opaque==", Limit: 50},
+		}}},
+		{"conversation_page", &magpiev1.Frame{Id: 7, Body: &magpiev1.Frame_ConversationPage{ConversationPage: &magpiev1.ConversationPage{
+			Conversations: []*magpiev1.ConversationState{{
+				ConvId: "p:alice:bob", Members: []string{"alice", "bob"}, MaxSeq: 42, ReadSeq: 40,
+				DeliveredSeq: 42, PeerReadSeq: 41, PeerDeliveredSeq: 42, Unread: 2,
+				UpdatedAtMs: 1767225600005, LastMessage: msg,
+			}},
+			NextCursor: "next==",
+		}}}},
+		{"sync_messages", &magpiev1.Frame{Id: 8, Body: &magpiev1.Frame_SyncMessages{SyncMessages: &magpiev1.SyncMessages{
+			ConvId: "p:alice:bob", FromSeq: 10, ToSeq: 20, Limit: 100, Desc: true,
+		}}}},
+		{"message_page", &magpiev1.Frame{Id: 8, Body: &magpiev1.Frame_MessagePage{MessagePage: &magpiev1.MessagePage{
+			ConvId: "p:alice:bob", Messages: []*magpiev1.Message{msg}, HasMore: true,
+		}}}},
+	}
+}
+
+// testMessage returns a typical text message with the given seq.
+func testMessage(seq int64) *magpiev1.Message {
+	return &magpiev1.Message{
+		ConvId:      "p:alice:bob",
+		Seq:         seq,
+		SenderId:    "alice",
+		ClientMsgId: fmt.Sprintf("0190f8a4-7c2e-7d41-9b6a-%012d", seq),
+		Type:        "text",
+		Content:     "See you at the station at eight, I will bring the tickets.",
+		CreatedAtMs: 1767225600000 + seq,
+		Members:     []string{"alice", "bob"},
+	}
+}
+
+// deliverFrame returns a Deliver push of n messages.
+func deliverFrame(n int) *magpiev1.Frame {
+	msgs := make([]*magpiev1.Message, n)
+	for i := range msgs {
+		msgs[i] = testMessage(int64(i + 1))
+	}
+	return &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{Messages: msgs}}}
+}
+
+// codecs returns both codecs.
+func codecs() []Codec { return []Codec{ProtoCodec{}, JSONCodec{}} }

@@ -1,0 +1,214 @@
+package tenant
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// CreateTenant adds a tenant.
+func (s *Service) CreateTenant(ctx context.Context, name string) (store.Tenant, error) {
+	if err := validName("name", name); err != nil {
+		return store.Tenant{}, err
+	}
+	t := store.Tenant{ID: newID("tn_", 8), Name: name, CreatedAt: s.now()}
+	if err := s.store.CreateTenant(ctx, t); err != nil {
+		return store.Tenant{}, fmt.Errorf("create tenant: %w", err)
+	}
+	return t, nil
+}
+
+// NewSecret is a freshly created secret; Plain is shown once and never again.
+type NewSecret struct {
+	store.Secret
+	Plain string
+}
+
+// CreateApp adds an app to a tenant with one active secret.
+func (s *Service) CreateApp(ctx context.Context, tenantID, name string) (store.App, NewSecret, error) {
+	if err := validName("name", name); err != nil {
+		return store.App{}, NewSecret{}, err
+	}
+	if _, err := s.store.GetTenant(ctx, tenantID); err != nil {
+		return store.App{}, NewSecret{}, fmt.Errorf("get tenant %s: %w", tenantID, err)
+	}
+	now := s.now()
+	app := store.App{
+		ID:        newID("app_", 8),
+		TenantID:  tenantID,
+		Name:      name,
+		Key:       newID("mk_", 10),
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := s.store.CreateApp(ctx, app); err != nil {
+		return store.App{}, NewSecret{}, fmt.Errorf("create app: %w", err)
+	}
+	sec, err := s.addSecret(ctx, app.ID)
+	if err != nil {
+		return store.App{}, NewSecret{}, err
+	}
+	return app, sec, nil
+}
+
+func (s *Service) addSecret(ctx context.Context, appID string) (NewSecret, error) {
+	plain := newID("msk_", 16)
+	sec := store.Secret{
+		ID:        newID("sec_", 6),
+		AppID:     appID,
+		Sealed:    s.keys.Seal([]byte(plain), []byte(appID)),
+		Hint:      plain[len(plain)-4:],
+		CreatedAt: s.now(),
+	}
+	if err := s.store.AddSecret(ctx, sec); err != nil {
+		return NewSecret{}, fmt.Errorf("add secret to %s: %w", appID, err)
+	}
+	return NewSecret{Secret: sec, Plain: plain}, nil
+}
+
+// GetApp returns an app.
+func (s *Service) GetApp(ctx context.Context, appID string) (store.App, error) {
+	return s.store.GetApp(ctx, appID)
+}
+
+// ListApps returns a page of a tenant's apps.
+func (s *Service) ListApps(ctx context.Context, tenantID, after string, limit int) ([]store.App, error) {
+	return s.store.ListApps(ctx, tenantID, after, limit)
+}
+
+// AppUpdate changes an app; nil fields are left as they are.
+type AppUpdate struct {
+	Name     *string
+	Disabled *bool
+	Limits   *store.Limits
+	Settings *store.Settings
+}
+
+// UpdateApp applies u to an app and returns the result.
+func (s *Service) UpdateApp(ctx context.Context, appID string, u AppUpdate) (store.App, error) {
+	app, err := s.store.GetApp(ctx, appID)
+	if err != nil {
+		return store.App{}, err
+	}
+	if u.Name != nil {
+		if err := validName("name", *u.Name); err != nil {
+			return store.App{}, err
+		}
+		app.Name = *u.Name
+	}
+	if u.Disabled != nil {
+		app.Disabled = *u.Disabled
+	}
+	if u.Limits != nil {
+		if err := validateLimits(*u.Limits); err != nil {
+			return store.App{}, err
+		}
+		app.Limits = *u.Limits
+	}
+	if u.Settings != nil {
+		if err := validateSettings(*u.Settings); err != nil {
+			return store.App{}, err
+		}
+		app.Settings = *u.Settings
+	}
+	app.UpdatedAt = s.now()
+	if err := s.store.UpdateApp(ctx, app); err != nil {
+		return store.App{}, fmt.Errorf("update app %s: %w", appID, err)
+	}
+	s.invalidate(app.Key)
+	return app, nil
+}
+
+func validateLimits(l store.Limits) error {
+	switch {
+	case l.MaxMessageBytes < 0 || l.MaxMessageBytes > 1<<20:
+		return invalid("limits.max_message_bytes", "must be 0 (default) to 1048576")
+	case l.APIRate < 0 || l.ConnRate < 0 || l.SendRate < 0:
+		return invalid("limits", "rates must not be negative")
+	case l.APIBurst < 0 || l.SendBurst < 0 || l.MaxGroupSize < 0 || l.MaxDevicesPerUser < 0:
+		return invalid("limits", "sizes must not be negative")
+	case l.MaxDevicesPerUser > 100:
+		return invalid("limits.max_devices_per_user", "must be at most 100")
+	}
+	return nil
+}
+
+func validateSettings(st store.Settings) error {
+	if !slices.Contains([]string{"", "kick_oldest", "refuse"}, st.DevicePolicy) {
+		return invalid("settings.device_policy", `must be "kick_oldest" or "refuse"`)
+	}
+	if len(st.AllowedOrigins) > 50 {
+		return invalid("settings.allowed_origins", "at most 50 origins")
+	}
+	return nil
+}
+
+// RotateSecret adds a second active secret to an app. Both verify until the
+// old one is revoked. It fails with ErrTooManySecrets when two are active.
+func (s *Service) RotateSecret(ctx context.Context, appID string) (NewSecret, error) {
+	app, err := s.store.GetApp(ctx, appID)
+	if err != nil {
+		return NewSecret{}, err
+	}
+	secrets, err := s.store.ListSecrets(ctx, appID)
+	if err != nil {
+		return NewSecret{}, fmt.Errorf("list secrets of %s: %w", appID, err)
+	}
+	if countActive(secrets) >= MaxActiveSecrets {
+		return NewSecret{}, ErrTooManySecrets
+	}
+	sec, err := s.addSecret(ctx, appID)
+	if err != nil {
+		return NewSecret{}, err
+	}
+	s.invalidate(app.Key)
+	return sec, nil
+}
+
+// RevokeSecret revokes one of an app's secrets; it refuses to revoke the last
+// active one.
+func (s *Service) RevokeSecret(ctx context.Context, appID, secretID string) error {
+	app, err := s.store.GetApp(ctx, appID)
+	if err != nil {
+		return err
+	}
+	secrets, err := s.store.ListSecrets(ctx, appID)
+	if err != nil {
+		return fmt.Errorf("list secrets of %s: %w", appID, err)
+	}
+	i := slices.IndexFunc(secrets, func(sec store.Secret) bool { return sec.ID == secretID })
+	if i < 0 {
+		return store.ErrNotFound
+	}
+	if !secrets[i].Active() {
+		return nil
+	}
+	if countActive(secrets) <= 1 {
+		return ErrLastSecret
+	}
+	if err := s.store.RevokeSecret(ctx, appID, secretID, s.now()); err != nil {
+		return fmt.Errorf("revoke secret %s: %w", secretID, err)
+	}
+	s.invalidate(app.Key)
+	return nil
+}
+
+// ListSecrets returns an app's secrets (sealed; callers show only hints).
+func (s *Service) ListSecrets(ctx context.Context, appID string) ([]store.Secret, error) {
+	if _, err := s.store.GetApp(ctx, appID); err != nil {
+		return nil, err
+	}
+	return s.store.ListSecrets(ctx, appID)
+}
+
+func countActive(secrets []store.Secret) int {
+	n := 0
+	for _, sec := range secrets {
+		if sec.Active() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,225 @@
+// Package tenant owns Magpie's multi-tenancy: tenants, console members and
+// their roles, apps with their keys, secrets (sealed at rest, rotated with
+// overlap), limits and settings, and the first-start bootstrap of an
+// installation. The gateway resolves app keys to credentials through it.
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// Errors returned by Service besides the store's ErrNotFound and ErrConflict.
+var (
+	// ErrInvalid wraps validation failures; the message names the field.
+	ErrInvalid = errors.New("invalid")
+	// ErrBadCredentials means an email/password pair or session token did
+	// not match.
+	ErrBadCredentials = errors.New("bad credentials")
+	// ErrTooManySecrets means an app already has MaxActiveSecrets secrets.
+	ErrTooManySecrets = errors.New("app already has two active secrets; revoke one first")
+	// ErrLastSecret means the request would leave an app with no secret.
+	ErrLastSecret = errors.New("cannot revoke the app's last active secret")
+)
+
+// MaxActiveSecrets is how many secrets an app may have active at once: two,
+// so that a rotation can overlap the old and the new secret.
+const MaxActiveSecrets = 2
+
+// Config configures a Service. The zero value is usable.
+type Config struct {
+	// Defaults are the limits of apps that do not set their own.
+	// Zero fields take DefaultLimits' values.
+	Defaults store.Limits
+	// CacheTTL is how long resolved app credentials are cached. Changes made
+	// through this Service invalidate its cache at once; the TTL bounds how
+	// long other processes (cluster mode) see stale credentials.
+	// Zero means 5 * time.Second.
+	CacheTTL time.Duration
+	// SessionTTL is how long a console session lasts. Zero means 12 hours.
+	SessionTTL time.Duration
+	// PasswordCost is the bcrypt cost of console passwords. Zero means
+	// bcrypt.DefaultCost (10); tests lower it to bcrypt.MinCost.
+	PasswordCost int
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultLimits are the limits of an app that sets none.
+func DefaultLimits() store.Limits {
+	return store.Limits{
+		MaxMessageBytes:   64 << 10,
+		APIRate:           100,
+		APIBurst:          200,
+		ConnRate:          200,
+		SendRate:          50,
+		SendBurst:         100,
+		MaxGroupSize:      1000,
+		MaxDevicesPerUser: 5,
+	}
+}
+
+// Service implements tenant management on top of a store. It is safe for
+// concurrent use.
+type Service struct {
+	store store.Store
+	keys  *keyring.Keyring
+	cfg   Config
+	log   *slog.Logger
+
+	mu    sync.Mutex // guards cache
+	cache map[string]cached
+
+	dummyOnce sync.Once
+	dummyHash []byte // a hash at PasswordCost, to equalise login timing
+}
+
+type cached struct {
+	creds   *Credentials
+	expires time.Time
+}
+
+// New returns a Service.
+func New(st store.Store, keys *keyring.Keyring, cfg Config) *Service {
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = 5 * time.Second
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
+	cfg.Defaults = mergeLimits(cfg.Defaults, DefaultLimits())
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: st, keys: keys, cfg: cfg, log: log, cache: make(map[string]cached)}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Credentials are what the gateway needs to authenticate an app's requests.
+type Credentials struct {
+	App     store.App
+	Limits  store.Limits // effective: the app's own merged over defaults
+	Secrets []string     // active secrets in plaintext, newest first
+}
+
+// Resolve returns the credentials of the app with this key, from a short
+// cache. It returns store.ErrNotFound for an unknown key.
+func (s *Service) Resolve(ctx context.Context, appKey string) (*Credentials, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.cache[appKey]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.creds, nil
+	}
+	app, err := s.store.GetAppByKey(ctx, appKey)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := s.credentials(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cache[appKey] = cached{creds: creds, expires: now.Add(s.cfg.CacheTTL)}
+	s.mu.Unlock()
+	return creds, nil
+}
+
+func (s *Service) credentials(ctx context.Context, app store.App) (*Credentials, error) {
+	secrets, err := s.store.ListSecrets(ctx, app.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list secrets of %s: %w", app.ID, err)
+	}
+	creds := &Credentials{App: app, Limits: s.EffectiveLimits(app)}
+	for i := len(secrets) - 1; i >= 0; i-- {
+		if !secrets[i].Active() {
+			continue
+		}
+		plain, err := s.keys.Open(secrets[i].Sealed, []byte(app.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open secret %s of %s: %w", secrets[i].ID, app.ID, err)
+		}
+		creds.Secrets = append(creds.Secrets, string(plain))
+	}
+	return creds, nil
+}
+
+func (s *Service) invalidate(appKey string) {
+	s.mu.Lock()
+	delete(s.cache, appKey)
+	s.mu.Unlock()
+}
+
+// EffectiveLimits merges an app's own limits over the defaults.
+func (s *Service) EffectiveLimits(app store.App) store.Limits {
+	return mergeLimits(app.Limits, s.cfg.Defaults)
+}
+
+func mergeLimits(l, d store.Limits) store.Limits {
+	pick := func(v, def int) int {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	pickf := func(v, def float64) float64 {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	return store.Limits{
+		MaxMessageBytes:   pick(l.MaxMessageBytes, d.MaxMessageBytes),
+		APIRate:           pickf(l.APIRate, d.APIRate),
+		APIBurst:          pick(l.APIBurst, d.APIBurst),
+		ConnRate:          pickf(l.ConnRate, d.ConnRate),
+		SendRate:          pickf(l.SendRate, d.SendRate),
+		SendBurst:         pick(l.SendBurst, d.SendBurst),
+		MaxGroupSize:      pick(l.MaxGroupSize, d.MaxGroupSize),
+		MaxDevicesPerUser: pick(l.MaxDevicesPerUser, d.MaxDevicesPerUser),
+	}
+}
+
+// newID returns prefix followed by n random bytes in hex.
+func newID(prefix string, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("tenant: crypto/rand: %v", err))
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+func invalid(field, msg string) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, msg)
+}
+
+func validName(field, name string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 128 {
+		return invalid(field, "must be 1-128 characters")
+	}
+	return nil
+}
