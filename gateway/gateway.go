@@ -166,6 +166,8 @@ func (g *Gateway) routes() *gin.Engine {
 			e.Handle(r.method, r.gin, r.chain...)
 		}
 	}
+	// Not an API route, so not in the table (and not in the OpenAPI doc).
+	e.GET("/console/*path", serveConsole)
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "no such route"))
 	})

@@ -147,6 +147,9 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("%s = %d %s", p, r.status, r.body)
 		}
 	}
+	if r := e.console("", "GET", "/console/", ""); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("/manage/v1")) {
+		t.Fatalf("/console/ = %d %s", r.status, r.body)
+	}
 	e.store.Close()
 	if r := e.console("", "GET", "/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with closed store = %d %s", r.status, r.body)

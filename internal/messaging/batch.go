@@ -107,19 +107,26 @@ func (b *batcher[In, Out]) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			b.mu.Lock()
-			b.stopped = true
-			rest := b.pending
-			b.pending = nil
-			b.mu.Unlock()
-			for _, w := range rest {
-				w.done <- result[Out]{err: ErrStopped}
-			}
-			return
 		case <-b.wake:
+		}
+		if ctx.Err() != nil {
+			b.stop()
+			return
 		}
 		for b.drainOnce(ctx) {
 		}
+	}
+}
+
+// stop refuses new work and fails what is queued with ErrStopped.
+func (b *batcher[In, Out]) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	rest := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	for _, w := range rest {
+		w.done <- result[Out]{err: ErrStopped}
 	}
 }
 

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDev runs `magpie dev` in-process and returns the key=value lines it
+// printed before the console URL became reachable, and a stop function that
+// shuts it down (as SIGTERM does) and returns run's error.
+func startDev(t *testing.T, dir string) (map[string]string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "error"}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	lines := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			lines[k] = v
+		}
+		if k == "app_key" {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+			t.Fatal("magpie dev did not stop within 15s")
+			return nil
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return lines, stop
+}
+
+func TestDevPrintsCredentialsOnce(t *testing.T) {
+	dir := t.TempDir()
+	first, stop := startDev(t, dir)
+	for _, k := range []string{"console_url", "api_url", "operator_email", "operator_password", "app_key"} {
+		if first[k] == "" {
+			t.Fatalf("first start did not print %s: %v", k, first)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		res, err := http.Get(first["api_url"] + p)
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %v, %v", p, res, err)
+		}
+		res.Body.Close()
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+
+	again, stop := startDev(t, dir)
+	defer stop()
+	if again["app_key"] != first["app_key"] || again["operator_email"] != first["operator_email"] {
+		t.Fatalf("restart changed the installation: %v vs %v", again, first)
+	}
+	if _, ok := again["operator_password"]; ok {
+		t.Fatal("restart printed the operator password again")
+	}
+	if _, ok := again["app_secret"]; ok {
+		t.Fatal("restart printed the app secret again")
+	}
+}
+
+func TestHelpAndUnknownCommand(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--help"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dev", "version", "MAGPIE_ADDR"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help output lacks %q:\n%s", want, out.String())
+		}
+	}
+	var flags strings.Builder
+	_ = run(context.Background(), []string{"dev", "--help"}, io.Discard, &flags)
+	for _, want := range []string{"--addr", "--data", "MAGPIE_DATA", "127.0.0.1:8080"} {
+		if !strings.Contains(flags.String(), want) {
+			t.Errorf("dev --help lacks %q:\n%s", want, flags.String())
+		}
+	}
+	if err := run(context.Background(), []string{"nope"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command succeeded")
+	}
+}
+
+func TestEnvironmentOverridesDefaults(t *testing.T) {
+	t.Setenv("MAGPIE_ADDR", "bad address")
+	err := run(context.Background(), []string{"dev", "--data", t.TempDir()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("MAGPIE_ADDR was not used: %v", err)
+	}
+}

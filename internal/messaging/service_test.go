@@ -1,0 +1,280 @@
+package messaging_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/store/sqlite"
+)
+
+// router records what the service pushes. online lists the users with a
+// device online (one device each, session "<user>-dev").
+type router struct {
+	mu       sync.Mutex
+	online   map[string]bool
+	msgs     []string // "user:conv:seq"
+	receipts []string // "user:kind:conv:seq:by"
+}
+
+func (r *router) PushMessages(appID, userID, except string, msgs []store.Message) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.online[userID] || except == userID+"-dev" {
+		return 0
+	}
+	for _, m := range msgs {
+		r.msgs = append(r.msgs, fmt.Sprintf("%s:%s:%d", userID, m.ConvID, m.Seq))
+	}
+	return 1
+}
+
+func (r *router) PushReceipt(appID, userID, except string, rc messaging.Receipt) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.online[userID] || except == userID+"-dev" {
+		return 0
+	}
+	r.receipts = append(r.receipts, fmt.Sprintf("%s:%d:%s:%d:%s", userID, rc.Kind, rc.ConvID, rc.Seq, rc.UserID))
+	return 1
+}
+
+func (r *router) take() (msgs, receipts []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msgs, receipts = r.msgs, r.receipts
+	r.msgs, r.receipts = nil, nil
+	return msgs, receipts
+}
+
+type offline struct {
+	mu    sync.Mutex
+	users []string
+}
+
+func (o *offline) Offline(appID, userID string, m store.Message) {
+	o.mu.Lock()
+	o.users = append(o.users, userID)
+	o.mu.Unlock()
+}
+
+func newService(t *testing.T, online ...string) (*messaging.Service, *router, *offline, store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, app := range []string{"A", "B"} {
+		for _, u := range []string{"alice", "bob", "carol"} {
+			if err := st.App(app).CreateUser(ctx, store.User{ID: u, CreatedAt: time.UnixMilli(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := &router{online: map[string]bool{}}
+	for _, u := range online {
+		r.online[u] = true
+	}
+	off := &offline{}
+	s := messaging.New(st, r, messaging.Config{Offline: off})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, r, off, st
+}
+
+func text(from, to, id, content string) messaging.SendRequest {
+	return messaging.SendRequest{AppID: "A", SenderID: from, Session: from + "-dev", ToUserID: to,
+		ClientMsgID: id, Type: "text", Content: content, MaxBytes: 1024}
+}
+
+func TestSendFansOutAndDedups(t *testing.T) {
+	s, r, off, _ := newService(t, "alice", "bob")
+	ctx := context.Background()
+	a, err := s.Send(ctx, text("alice", "bob", "c1", "hi"))
+	if err != nil || a.ConvID != "p:alice:bob" || a.Seq != 1 || a.Duplicate {
+		t.Fatalf("Send = %+v, %v", a, err)
+	}
+	msgs, receipts := r.take()
+	// bob's device gets it; alice's only device is the sender's session.
+	if fmt.Sprint(msgs) != "[bob:p:alice:bob:1]" || len(receipts) != 0 {
+		t.Fatalf("pushes = %v %v", msgs, receipts)
+	}
+	again, err := s.Send(ctx, text("alice", "bob", "c1", "hi"))
+	if err != nil || !again.Duplicate || again.Seq != 1 {
+		t.Fatalf("resend = %+v, %v", again, err)
+	}
+	if msgs, _ := r.take(); len(msgs) != 0 {
+		t.Fatalf("a duplicate was fanned out again: %v", msgs)
+	}
+	b, _ := s.Send(ctx, text("bob", "alice", "c1", "same client id, other sender"))
+	if b.Seq != 2 || b.Duplicate {
+		t.Fatalf("bob's c1 = %+v, want seq 2", b)
+	}
+	if len(off.users) != 0 {
+		t.Fatalf("offline notices for online users: %v", off.users)
+	}
+}
+
+func TestSendToOfflineUser(t *testing.T) {
+	s, r, off, _ := newService(t, "alice")
+	if _, err := s.Send(context.Background(), text("alice", "carol", "c1", "are you there?")); err != nil {
+		t.Fatal(err)
+	}
+	_, receipts := r.take()
+	// STORED (kind 2) goes to the sender's devices, the sending one included.
+	if fmt.Sprint(receipts) != "[alice:2:p:alice:carol:1:carol]" {
+		t.Fatalf("receipts = %v", receipts)
+	}
+	if fmt.Sprint(off.users) != "[carol]" {
+		t.Fatalf("offline notices = %v", off.users)
+	}
+}
+
+func TestReceipts(t *testing.T) {
+	s, r, _, _ := newService(t, "alice", "bob")
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := s.Send(ctx, text("alice", "bob", fmt.Sprint("c", i), "m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.take()
+	conv := "p:alice:bob"
+	if err := s.AckDelivered(ctx, "A", "bob", "phone", []messaging.Cursor{{ConvID: conv, Seq: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	// A second device acking less does not move the user's cursor.
+	if err := s.AckDelivered(ctx, "A", "bob", "laptop", []messaging.Cursor{{ConvID: conv, Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	_, receipts := r.take()
+	if fmt.Sprint(receipts) != "[alice:1:p:alice:bob:2:bob]" {
+		t.Fatalf("delivered receipts = %v", receipts)
+	}
+	if err := s.MarkRead(ctx, "A", "bob", "bob-dev", conv, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRead(ctx, "A", "bob", "bob-dev", conv, 2); err != nil {
+		t.Fatal(err) // backwards: ignored
+	}
+	_, receipts = r.take()
+	if fmt.Sprint(receipts) != "[alice:3:p:alice:bob:3:bob]" {
+		t.Fatalf("read receipts = %v", receipts)
+	}
+	convs, next, err := s.Conversations(ctx, "A", "alice", "", "", 10)
+	if err != nil || next != "" || len(convs) != 1 {
+		t.Fatalf("Conversations = %+v, %q, %v", convs, next, err)
+	}
+	c := convs[0]
+	if c.MaxSeq != 3 || c.PeerReadSeq != 3 || c.PeerDeliveredSeq != 2 || c.Last == nil || c.Last.Seq != 3 {
+		t.Fatalf("alice's view = %+v", c)
+	}
+}
+
+func TestSendValidation(t *testing.T) {
+	s, _, _, st := newService(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		mod  func(*messaging.SendRequest)
+		code string
+	}{
+		{"empty client id", func(r *messaging.SendRequest) { r.ClientMsgID = "" }, "invalid_argument"},
+		{"bad recipient id", func(r *messaging.SendRequest) { r.ToUserID = "x y" }, "invalid_argument"},
+		{"unknown recipient", func(r *messaging.SendRequest) { r.ToUserID = "dave" }, "user_not_found"},
+		{"recipient of another app", func(r *messaging.SendRequest) { r.AppID = "C" }, "user_not_found"},
+		{"unknown type", func(r *messaging.SendRequest) { r.Type = "video" }, "invalid_message"},
+		{"empty content", func(r *messaging.SendRequest) { r.Content = "" }, "invalid_message"},
+		{"too large", func(r *messaging.SendRequest) { r.Content = string(make([]byte, 1025)) }, "message_too_large"},
+		{"invalid UTF-8", func(r *messaging.SendRequest) { r.Content = "\xff" }, "invalid_message"},
+		{"custom not JSON", func(r *messaging.SendRequest) { r.Type, r.Content = "custom", "{" }, "invalid_message"},
+	}
+	for _, tt := range tests {
+		req := text("alice", "bob", "c1", "hello")
+		tt.mod(&req)
+		_, err := s.Send(ctx, req)
+		var me *messaging.Error
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("%s: Send = %v, want %s", tt.name, err, tt.code)
+		}
+	}
+	if _, err := st.App("A").GetConversation(ctx, "p:alice:bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a rejected send created the conversation: %v", err)
+	}
+	for _, c := range []messaging.Cursor{{ConvID: "p:bob:carol", Seq: 1}, {ConvID: "p:alice:bob", Seq: 0}, {ConvID: "junk", Seq: 1}} {
+		if err := s.AckDelivered(ctx, "A", "alice", "d", []messaging.Cursor{c}); err == nil {
+			t.Errorf("AckDelivered(%v) accepted", c)
+		}
+	}
+}
+
+func TestSystemMessageAndRecall(t *testing.T) {
+	s, r, _, _ := newService(t, "alice", "bob")
+	ctx := context.Background()
+	a, err := s.Send(ctx, messaging.SendRequest{AppID: "A", ToUserID: "bob", System: true, ClientMsgID: "sys1",
+		Type: "custom", Content: `{"notice":"welcome"}`})
+	if err != nil || a.ConvID != "s:bob" || a.SenderID != "" {
+		t.Fatalf("system send = %+v, %v", a, err)
+	}
+	if msgs, receipts := r.take(); fmt.Sprint(msgs) != "[bob:s:bob:1]" || len(receipts) != 0 {
+		t.Fatalf("system pushes = %v %v", msgs, receipts)
+	}
+	m, _ := s.Send(ctx, text("alice", "bob", "c1", "oops"))
+	r.take()
+	rec, err := s.Recall(ctx, "A", m.ConvID, m.Seq)
+	if err != nil || rec.RecalledAt.IsZero() || len(rec.Body) != 0 {
+		t.Fatalf("Recall = %+v, %v", rec, err)
+	}
+	if msgs, _ := r.take(); fmt.Sprint(msgs) != "[alice:p:alice:bob:1 bob:p:alice:bob:1]" {
+		t.Fatalf("recall pushes = %v", msgs)
+	}
+	if _, err := s.Recall(ctx, "B", m.ConvID, m.Seq); err == nil {
+		t.Fatal("app B recalled app A's message")
+	}
+}
+
+func TestConcurrentSendsKeepOrderPerConversation(t *testing.T) {
+	s, _, _, st := newService(t)
+	ctx := context.Background()
+	const senders, each = 8, 25
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			from := []string{"alice", "bob", "carol"}[i%3]
+			to := []string{"bob", "carol", "alice"}[i%3]
+			for j := range each {
+				if _, err := s.Send(ctx, text(from, to, fmt.Sprintf("s%d-%d", i, j), "x")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, conv := range []string{"p:alice:bob", "p:bob:carol", "p:alice:carol"} {
+		msgs, err := st.App("A").ListMessages(ctx, conv, store.Range{From: 1, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("%s: message %d has seq %d", conv, i, m.Seq)
+			}
+		}
+		total += len(msgs)
+	}
+	if total != senders*each {
+		t.Fatalf("stored %d messages, want %d", total, senders*each)
+	}
+}
