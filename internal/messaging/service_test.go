@@ -64,7 +64,7 @@ func (o *offline) Offline(appID, userID string, m store.Message) {
 	o.mu.Unlock()
 }
 
-func newService(t *testing.T, online ...string) (*messaging.Service, *router, *offline, store.Store) {
+func newService(t testing.TB, online ...string) (*messaging.Service, *router, *offline, store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))

@@ -1,0 +1,180 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+func TestServerAPIMessages(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	bob := e.login(e.a, "bob", "phone")
+
+	r := e.do(e.a, req{method: "POST", target: "/v1/messages",
+		body: `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"from the backend","client_msg_id":"b-1"}`})
+	if r.status != http.StatusCreated {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	m := r.json(t)["message"].(map[string]any)
+	if m["conv_id"] != "p:alice:bob" || m["seq"].(float64) != 1 || m["sender_id"] != "alice" {
+		t.Fatalf("sent message = %v", m)
+	}
+	d := bob.push(func(f *magpiev1.Frame) bool { return f.GetDeliver() != nil })
+	if got := d.GetDeliver().GetMessages()[0]; got.GetContent() != "from the backend" || got.GetSeq() != 1 {
+		t.Fatalf("bob received %v", got)
+	}
+	// Same client_msg_id: the original, 200, duplicate.
+	r = e.do(e.a, req{method: "POST", target: "/v1/messages",
+		body: `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"from the backend","client_msg_id":"b-1"}`})
+	if r.status != http.StatusOK || r.json(t)["duplicate"] != true {
+		t.Fatalf("resend: %d %s", r.status, r.body)
+	}
+	// A system message goes to bob's system conversation.
+	r = e.do(e.a, req{method: "POST", target: "/v1/messages",
+		body: `{"to_user_id":"bob","system":true,"type":"custom","content":"{\"kind\":\"welcome\"}"}`})
+	if r.status != http.StatusCreated || r.json(t)["message"].(map[string]any)["conv_id"] != "s:bob" {
+		t.Fatalf("system send: %d %s", r.status, r.body)
+	}
+	for i := 2; i <= 6; i++ {
+		e.do(e.a, req{method: "POST", target: "/v1/messages",
+			body: fmt.Sprintf(`{"from_user_id":"bob","to_user_id":"alice","type":"text","content":"m%d"}`, i)})
+	}
+	// History pages in both directions.
+	r = e.do(e.a, req{method: "GET", target: "/v1/conversations/p:alice:bob/messages?from_seq=2&limit=2"})
+	page := r.json(t)
+	if msgs := page["messages"].([]any); len(msgs) != 2 || msgs[0].(map[string]any)["seq"].(float64) != 2 || page["has_more"] != true {
+		t.Fatalf("ascending page = %s", r.body)
+	}
+	r = e.do(e.a, req{method: "GET", target: "/v1/conversations/p:alice:bob/messages?order=desc&limit=4"})
+	page = r.json(t)
+	if msgs := page["messages"].([]any); len(msgs) != 4 || msgs[0].(map[string]any)["seq"].(float64) != 6 || page["has_more"] != true {
+		t.Fatalf("descending page = %s", r.body)
+	}
+	// Recall erases the content and pushes the recalled message.
+	r = e.do(e.a, req{method: "POST", target: "/v1/conversations/p:alice:bob/messages/1:recall"})
+	if r.status != http.StatusOK || r.json(t)["message"].(map[string]any)["recalled"] != true {
+		t.Fatalf("recall: %d %s", r.status, r.body)
+	}
+	bob.push(func(f *magpiev1.Frame) bool {
+		ms := f.GetDeliver().GetMessages()
+		return len(ms) == 1 && ms[0].GetSeq() == 1 && ms[0].GetRecalled() && ms[0].GetContent() == ""
+	})
+}
+
+func TestServerAPIMessagesBadInputAndCrossApp(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"alice", "bob"} {
+		e.mustCreateUser(e.a, u)
+	}
+	e.mustCreateUser(e.b, "carol")
+	e.do(e.a, req{method: "POST", target: "/v1/messages", body: `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"secret"}`})
+	tests := []struct {
+		name, method, target, body string
+		status                     int
+		code                       string
+	}{
+		{"unknown sender", "POST", "/v1/messages", `{"from_user_id":"zed","to_user_id":"bob","type":"text","content":"x"}`, 404, "user_not_found"},
+		{"recipient in another app", "POST", "/v1/messages", `{"from_user_id":"alice","to_user_id":"carol","type":"text","content":"x"}`, 404, "user_not_found"},
+		{"system with sender", "POST", "/v1/messages", `{"from_user_id":"alice","to_user_id":"bob","system":true,"type":"text","content":"x"}`, 400, "validation_failed"},
+		{"bad type", "POST", "/v1/messages", `{"from_user_id":"alice","to_user_id":"bob","type":"video","content":"x"}`, 400, "invalid_message"},
+		{"empty content", "POST", "/v1/messages", `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":""}`, 400, "invalid_message"},
+		{"unknown field", "POST", "/v1/messages", `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"x","prio":1}`, 400, "unknown_field"},
+		{"bad conv id", "GET", "/v1/conversations/nonsense/messages", "", 400, "validation_failed"},
+		{"bad range", "GET", "/v1/conversations/p:alice:bob/messages?from_seq=5&to_seq=2", "", 400, "validation_failed"},
+		{"bad order", "GET", "/v1/conversations/p:alice:bob/messages?order=up", "", 400, "validation_failed"},
+		{"recall missing", "POST", "/v1/conversations/p:alice:bob/messages/9:recall", "", 404, "message_not_found"},
+		{"recall bad seq", "POST", "/v1/conversations/p:alice:bob/messages/x:recall", "", 400, "validation_failed"},
+		{"unknown message verb", "POST", "/v1/conversations/p:alice:bob/messages/1:pin", "", 404, "route_not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(e.a, req{method: tt.method, target: tt.target, body: tt.body})
+			if r.status != tt.status || r.code(t) != tt.code {
+				t.Fatalf("%s %s = %d %s, want %d %s", tt.method, tt.target, r.status, r.body, tt.status, tt.code)
+			}
+		})
+	}
+	// App B sees none of app A's conversation and cannot recall in it.
+	r := e.do(e.b, req{method: "GET", target: "/v1/conversations/p:alice:bob/messages"})
+	if r.status != http.StatusOK || len(r.json(t)["messages"].([]any)) != 0 {
+		t.Fatalf("app B history of app A's conversation: %d %s", r.status, r.body)
+	}
+	if r := e.do(e.b, req{method: "POST", target: "/v1/conversations/p:alice:bob/messages/1:recall"}); r.status != http.StatusNotFound {
+		t.Fatalf("app B recall: %d %s", r.status, r.body)
+	}
+	m, err := e.store.App(e.a.ID).GetMessage(context.Background(), "p:alice:bob", 1)
+	if err != nil || string(m.Body) != "secret" || !m.RecalledAt.IsZero() {
+		t.Fatalf("app A's message after app B's calls = %+v, %v", m, err)
+	}
+}
+
+func TestConnectLimits(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"alice", "carol", "dave"} {
+		e.mustCreateUser(e.a, u)
+	}
+	ctx := context.Background()
+	setApp := func(l store.Limits, st store.Settings) {
+		t.Helper()
+		if _, err := e.tenants.UpdateApp(ctx, e.a.ID, tenant.AppUpdate{Limits: &l, Settings: &st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("send rate", func(t *testing.T) {
+		setApp(store.Limits{SendRate: 0.001, SendBurst: 2}, store.Settings{})
+		c := e.login(e.a, "alice", "rate")
+		for i := range 2 {
+			if f := c.reply(c.request(sendFrame("alice", fmt.Sprint("r", i), "x"))); f.GetSendAck() == nil {
+				t.Fatalf("send %d within burst = %v", i, f)
+			}
+		}
+		f := c.reply(c.request(sendFrame("alice", "r2", "x")))
+		if f.GetError().GetCode() != wire.CodeRateLimited || !f.GetError().GetRetryable() {
+			t.Fatalf("send over the rate = %v, want retryable rate_limited", f)
+		}
+	})
+	t.Run("refuse policy", func(t *testing.T) {
+		setApp(store.Limits{MaxDevicesPerUser: 1}, store.Settings{DevicePolicy: "refuse"})
+		first := e.login(e.a, "carol", "only")
+		c := e.dial(wire.SubprotocolProto)
+		c.request(loginFrame(e.tokenFor(e.a, "carol"), "second"))
+		c.expectClose(wire.CloseTooManyDevices)
+		// The first device is untouched.
+		if f := first.reply(first.request(&magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})); f.GetPong() == nil {
+			t.Fatalf("first device after refusal: %v", f)
+		}
+	})
+	t.Run("origin allow-list", func(t *testing.T) {
+		setApp(store.Limits{}, store.Settings{AllowedOrigins: []string{"https://chat.example.com"}})
+		for origin, allowed := range map[string]bool{"https://chat.example.com": true, "https://evil.example": false} {
+			dctx, cancel := context.WithTimeout(ctx, 5e9)
+			ws, _, err := websocket.Dial(dctx, "ws"+e.srv.URL[len("http"):]+"/v1/connect", &websocket.DialOptions{
+				Subprotocols: []string{wire.SubprotocolProto}, HTTPHeader: http.Header{"Origin": {origin}}})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			codec, _ := wire.CodecFor(wire.SubprotocolProto)
+			c := &wsClient{t: t, ws: ws, codec: codec}
+			id := c.request(loginFrame(e.tokenFor(e.a, "dave"), "web-"+origin))
+			if allowed {
+				if f := c.reply(id); f.GetLoginResult() == nil {
+					t.Fatalf("allowed origin: %v", f)
+				}
+			} else {
+				c.expectClose(wire.CloseProtocolError)
+			}
+			ws.CloseNow()
+		}
+	})
+}
