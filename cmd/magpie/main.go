@@ -28,6 +28,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run Magpie in embedded mode: one process, SQLite, no external services", runDev},
+		{"probe", "check a running installation end to end with two synthetic users", runProbe},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "magpie", version)
 			return err

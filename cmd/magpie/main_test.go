@@ -30,7 +30,7 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 		if ok {
 			lines[k] = v
 		}
-		if k == "app_key" {
+		if k == "app_secret" || (k == "app_key" && lines["operator_password"] == "") {
 			break
 		}
 	}
@@ -52,7 +52,7 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 func TestDevPrintsCredentialsOnce(t *testing.T) {
 	dir := t.TempDir()
 	first, stop := startDev(t, dir)
-	for _, k := range []string{"console_url", "api_url", "operator_email", "operator_password", "app_key"} {
+	for _, k := range []string{"console_url", "api_url", "operator_email", "operator_password", "app_key", "app_secret"} {
 		if first[k] == "" {
 			t.Fatalf("first start did not print %s: %v", k, first)
 		}
@@ -108,5 +108,21 @@ func TestEnvironmentOverridesDefaults(t *testing.T) {
 	err := run(context.Background(), []string{"dev", "--data", t.TempDir()}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("MAGPIE_ADDR was not used: %v", err)
+	}
+}
+
+func TestProbeAgainstDev(t *testing.T) {
+	lines, stop := startDev(t, t.TempDir())
+	defer stop()
+	var out strings.Builder
+	err := run(context.Background(), []string{"probe", "--url", lines["api_url"], "--app-key", lines["app_key"],
+		"--app-secret", lines["app_secret"], "--messages", "5", "--timeout", "30s"}, &out, io.Discard)
+	if err != nil || !strings.HasPrefix(out.String(), "probe ok ") {
+		t.Fatalf("magpie probe = %v, output %q", err, out.String())
+	}
+	err = run(context.Background(), []string{"probe", "--url", lines["api_url"], "--app-key", lines["app_key"],
+		"--app-secret", "msk_wrong"}, &out, io.Discard)
+	if err == nil {
+		t.Fatal("magpie probe with a wrong secret succeeded")
 	}
 }

@@ -38,6 +38,9 @@ type Config struct {
 	OperatorEmail string
 	// Logger receives logs. Nil discards them.
 	Logger *slog.Logger
+	// PasswordCost is the bcrypt cost of console passwords. Zero means the
+	// bcrypt default; tests lower it to start faster.
+	PasswordCost int
 	// Gateway tunes the gateway (login timeout, heartbeat, ...); its Logger
 	// is set from Logger.
 	Gateway gateway.Config
@@ -96,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) error {
-	s.Tenants = tenant.New(s.store, keys, tenant.Config{Logger: s.log})
+	s.Tenants = tenant.New(s.store, keys, tenant.Config{Logger: s.log, PasswordCost: cfg.PasswordCost})
 	boot, err := s.Tenants.EnsureBootstrap(ctx, cfg.OperatorEmail)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -276,5 +277,26 @@ func TestConcurrentSendsKeepOrderPerConversation(t *testing.T) {
 	}
 	if total != senders*each {
 		t.Fatalf("stored %d messages, want %d", total, senders*each)
+	}
+}
+
+func TestHistoryPagesByBytes(t *testing.T) {
+	s, _, _, _ := newService(t)
+	ctx := context.Background()
+	big := strings.Repeat("x", 600<<10)
+	for i := range 3 {
+		req := text("alice", "bob", fmt.Sprint("big", i), big)
+		req.MaxBytes = 1 << 20
+		if _, err := s.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, more, err := s.History(ctx, "A", messaging.MessageQuery{ConvID: "p:alice:bob", From: 1, Limit: 200})
+	if err != nil || len(msgs) != 1 || !more {
+		t.Fatalf("History over 1 MiB = %d messages, more %v, %v; want 1, true", len(msgs), more, err)
+	}
+	msgs, more, err = s.History(ctx, "A", messaging.MessageQuery{ConvID: "p:alice:bob", From: 3, Limit: 200})
+	if err != nil || len(msgs) != 1 || more {
+		t.Fatalf("last page = %d messages, more %v, %v; want 1, false", len(msgs), more, err)
 	}
 }

@@ -9,10 +9,13 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// Page size bounds for sync queries.
+// Page bounds for sync queries. A message page also stops at MaxPageBytes
+// of content (but holds at least one message), so that a page of large
+// messages fits a connection's outbound queue even JSON-escaped.
 const (
-	DefaultPage = 50
-	MaxPage     = 200
+	DefaultPage  = 50
+	MaxPage      = 200
+	MaxPageBytes = 1 << 20
 )
 
 // ConvState is one user's (and one device's) view of a conversation.
@@ -109,6 +112,13 @@ func (s *Service) History(ctx context.Context, appID string, q MessageQuery) ([]
 	more := len(msgs) > limit
 	if more {
 		msgs = msgs[:limit]
+	}
+	size := 0
+	for i, m := range msgs {
+		size += len(m.Body)
+		if i > 0 && size > MaxPageBytes {
+			return msgs[:i], true, nil
+		}
 	}
 	return msgs, more, nil
 }

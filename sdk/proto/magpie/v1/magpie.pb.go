@@ -1209,6 +1209,10 @@ func (x *Receipt) GetAtMs() int64 {
 // Read moves the user's read cursor of a conversation forward, and sends a
 // READ receipt to the other members. A seq lower than the recorded one is
 // ignored. Answered with Ok.
+//
+// Sending a message also moves the sender's read cursor to that message (a
+// reply implies having read what came before) without a READ receipt: the
+// other members learn it from the message itself.
 type Read struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Conversation id.

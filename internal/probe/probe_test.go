@@ -1,0 +1,69 @@
+package probe
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/sdk/go/client"
+)
+
+func startServer(t *testing.T) *embedded.Server {
+	t.Helper()
+	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv
+}
+
+func TestProbePasses(t *testing.T) {
+	srv := startServer(t)
+	res, err := Run(context.Background(), Config{URL: srv.URL, AppKey: srv.Bootstrap.AppKey,
+		AppSecret: srv.Bootstrap.AppSecret, Messages: 10, Timeout: 30 * time.Second})
+	if err != nil || !res.OK() {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	// 10 each way online, then 3 while the peer is offline.
+	if res.Sent != 23 || res.Received != 23 || !res.Delivered || !res.Stored || res.P99 <= 0 {
+		t.Fatalf("result = %v", res)
+	}
+	if !strings.HasPrefix(res.String(), "probe ok sent=23 received=23 duplicates=0 reordered=0 missing=0") {
+		t.Fatalf("summary = %q", res)
+	}
+}
+
+func TestProbeNoticesALostMessage(t *testing.T) {
+	srv := startServer(t)
+	var dropped atomic.Int32
+	res, err := Run(context.Background(), Config{URL: srv.URL, AppKey: srv.Bootstrap.AppKey,
+		AppSecret: srv.Bootstrap.AppSecret, Messages: 10, Timeout: 30 * time.Second,
+		drop: func(user string, m client.Message) bool {
+			// Lose the fifth message b receives from a.
+			return strings.HasSuffix(m.Content, " online 4") && strings.HasSuffix(user, "-b") && dropped.Add(1) == 1
+		}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.OK() || res.Missing != 1 || !strings.HasPrefix(res.String(), "probe FAILED") {
+		t.Fatalf("result with a lost message = %v, want FAILED with missing=1", res)
+	}
+}
+
+func TestProbeBadCredentials(t *testing.T) {
+	srv := startServer(t)
+	_, err := Run(context.Background(), Config{URL: srv.URL, AppKey: srv.Bootstrap.AppKey, AppSecret: "msk_wrong", Timeout: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "bad_signature") {
+		t.Fatalf("Run with a wrong secret = %v, want a bad_signature error", err)
+	}
+}

@@ -1,0 +1,193 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+func TestOwnSendsTakeTheirPlaceInTheConversation(t *testing.T) {
+	s := newFakeServer(t)
+	alice := s.client(t, "alice", nil)
+	other := s.client(t, "alice", func(c *Config) { c.DeviceID = "alice-2" })
+	waitFor[Connected](t, alice)
+	waitFor[Connected](t, other)
+
+	res, err := alice.Send(context.Background(), "bob", "text", "hi")
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if res.ConvID != "p:alice:bob" || res.Seq != 1 || res.Duplicate {
+		t.Errorf("SendResult = %+v, want seq 1 of p:alice:bob", res)
+	}
+	for _, c := range []*Client{alice, other} {
+		m := waitFor[Message](t, c)
+		if m.Seq != 1 || !m.Own || m.Content != "hi" || m.Peer() != "bob" || !slices.Equal(m.Members, []string{"alice", "bob"}) {
+			t.Errorf("message = %+v, want own seq 1 \"hi\" to bob", m)
+		}
+	}
+}
+
+func TestSendRetriesRetryableErrors(t *testing.T) {
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var ids []string
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend() == nil {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			ids = append(ids, f.GetSend().GetClientMsgId())
+			if len(ids) <= 2 {
+				fc.write(wire.ErrorFrame(f.GetId(), wire.CodeRateLimited, "slow down"))
+				return true
+			}
+			return false
+		}
+	})
+	alice := s.client(t, "alice", nil)
+	res, err := alice.Send(context.Background(), "bob", "text", "hi")
+	if err != nil || res.Seq != 1 {
+		t.Fatalf("Send = %+v, %v; want seq 1", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 3 || ids[0] != ids[1] || ids[1] != ids[2] || ids[0] != res.ClientMsgID {
+		t.Errorf("client msg ids sent %v, want 3 times %q", ids, res.ClientMsgID)
+	}
+}
+
+func TestSendFailsOnRefusal(t *testing.T) {
+	s := newFakeServer(t)
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend().GetContent() != "forbidden" {
+				return false
+			}
+			fc.write(wire.ErrorFrame(f.GetId(), wire.CodeForbidden, "blocked"))
+			return true
+		}
+	})
+	alice := s.client(t, "alice", nil)
+	_, err := alice.Send(context.Background(), "bob", "text", "forbidden")
+	var se *Error
+	if !errors.As(err, &se) || se.Code != wire.CodeForbidden || se.Retryable {
+		t.Fatalf("Send = %v, want a non-retryable forbidden *Error", err)
+	}
+	// The next message to the same peer goes through.
+	if _, err := alice.Send(context.Background(), "bob", "text", "hi"); err != nil {
+		t.Fatalf("Send after a refusal: %v", err)
+	}
+	// The fake server's limit is 1000 bytes: refused before sending.
+	_, err = alice.SendAsync("bob", "text", string(make([]byte, 1001)))
+	if !errors.As(err, &se) || se.Code != wire.CodeMessageTooLarge {
+		t.Fatalf("SendAsync(1001 bytes) = %v, want message_too_large", err)
+	}
+}
+
+func TestSendInvalidArguments(t *testing.T) {
+	c, err := New(Config{URL: "http://127.0.0.1:1", DeviceID: "d", TokenProvider: func(context.Context) (string, error) { return "", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tests := []struct{ to, typ, content string }{
+		{"", "text", "x"},
+		{"bob", "", "x"},
+		{"bob", "text", ""},
+	}
+	for _, tt := range tests {
+		if _, err := c.SendAsync(tt.to, tt.typ, tt.content); err == nil {
+			t.Errorf("SendAsync(%q, %q, %q) = nil error, want one", tt.to, tt.typ, tt.content)
+		}
+	}
+}
+
+func TestSendDeadlineWithoutConnection(t *testing.T) {
+	c, err := New(Config{
+		URL: "http://127.0.0.1:1", DeviceID: "d", SendDeadline: 20 * time.Millisecond,
+		TokenProvider: func(context.Context) (string, error) { return "", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Send(context.Background(), "bob", "text", "hi")
+	if !errors.Is(err, ErrSendTimeout) {
+		t.Fatalf("Send = %v, want ErrSendTimeout", err)
+	}
+	if n := c.Stats().PendingSends; n != 0 {
+		t.Errorf("PendingSends = %d after the failure, want 0", n)
+	}
+}
+
+func TestSendRetransmitsUnansweredUntilDeadline(t *testing.T) {
+	s := newFakeServer(t)
+	s.set(func() {
+		s.hook = func(_ *fakeConn, f *magpiev1.Frame) bool { return f.GetSend() != nil } // never answered
+	})
+	alice := s.client(t, "alice", func(c *Config) {
+		c.RequestTimeout = 20 * time.Millisecond
+		c.SendDeadline = time.Second
+	})
+	_, err := alice.Send(context.Background(), "bob", "text", "hi")
+	if !errors.Is(err, ErrSendTimeout) || !errors.Is(err, errRequestTimeout) {
+		t.Fatalf("Send = %v, want ErrSendTimeout after request timeouts", err)
+	}
+	if n := s.count("send"); n < 2 {
+		t.Errorf("the server saw %d sends, want retransmissions", n)
+	}
+}
+
+func TestSendsKeepOrderAcrossReconnect(t *testing.T) {
+	s := newFakeServer(t)
+	var once sync.Once
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend().GetContent() != "3" {
+				return false
+			}
+			handled := false
+			once.Do(func() { // store the third message, then lose the connection before the ack
+				_, msg := s.store(fc.user, f.GetSend())
+				s.push(msg, fc)
+				fc.ws.CloseNow()
+				handled = true
+			})
+			return handled
+		}
+	})
+	bob := s.client(t, "bob", nil)
+	alice := s.client(t, "alice", nil)
+	var outs []*Outgoing
+	for _, text := range []string{"1", "2", "3", "4", "5"} {
+		o, err := alice.SendAsync("bob", "text", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	for i, o := range outs {
+		res, err := o.Wait(context.Background())
+		if err != nil || res.Seq != int64(i+1) || res.Duplicate != (i == 2) {
+			t.Errorf("send %d = %+v, %v; want seq %d, duplicate only for the third", i+1, res, err, i+1)
+		}
+	}
+	for i, m := range messages(t, bob, 5) {
+		if m.Seq != int64(i+1) || m.Content != string(rune('1'+i)) {
+			t.Errorf("bob's message %d = seq %d %q", i+1, m.Seq, m.Content)
+		}
+	}
+	got := seqs(messages(t, alice, 5))
+	if !slices.Equal(got, []int64{1, 2, 3, 4, 5}) {
+		t.Errorf("alice's own messages %v, want 1..5", got)
+	}
+}
