@@ -16,13 +16,13 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 )
 
-// Connection limits. The outbound queue bounds what a slow reader can make
-// the node hold: beyond it the connection is closed with 4003 (reconnect).
+// Connection limits. The outbound queue (maxOutFrames, and
+// Config.MaxOutboundBytes) bounds what a slow reader can make the node hold:
+// beyond it the connection is closed with 4003 (reconnect).
 const (
 	loginFrameLimit = 16 << 10
 	frameOverhead   = 16 << 10
 	maxOutFrames    = 4096
-	maxOutBytes     = 8 << 20
 	maxInflight     = 64
 	writeTimeout    = 10 * time.Second
 	closeTimeout    = 2 * time.Second
@@ -202,7 +202,7 @@ func (c *conn) queue(b []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.out) >= maxOutFrames || c.outBytes+len(b) > maxOutBytes {
+	if len(c.out) >= maxOutFrames || c.outBytes+len(b) > c.gw.cfg.MaxOutboundBytes {
 		c.mu.Unlock()
 		c.closeAsync(wire.CloseSlowConsumer, "outbound queue full")
 		return false
@@ -253,6 +253,13 @@ func (c *conn) closeAsync(code wire.CloseCode, reason string) {
 	c.closing = true
 	c.out = nil
 	c.mu.Unlock()
+	if code == wire.CloseSlowConsumer {
+		// The socket is not draining, so neither would a Close frame:
+		// drop the connection at once.
+		c.ws.CloseNow()
+		close(c.closed)
+		return
+	}
 	c.gw.hub.wg.Go(func() {
 		defer close(c.closed)
 		if b, err := c.codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Close{Close: &magpiev1.Close{

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -426,4 +427,38 @@ func TestUnsupportedSubprotocol(t *testing.T) {
 		t.Fatalf("no subprotocol: %v, want close %d", err, wire.CloseUnsupportedSubprotocol)
 	}
 	_ = http.StatusOK
+}
+
+func TestSlowConsumerClosed(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.MaxOutboundBytes = 256 << 10 })
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	lim := appLimits(1000, 1000)
+	lim.Limits.MaxMessageBytes = 64 << 10
+	if _, err := e.tenants.UpdateApp(context.Background(), e.a.ID, lim); err != nil {
+		t.Fatal(err)
+	}
+	slow := e.login(e.a, "bob", "slow") // never reads while the messages arrive
+	content := strings.Repeat("x", 60<<10)
+	closed := false
+	// Enough to fill the kernel's socket buffers and then the queue; the
+	// server must give up on the connection rather than buffer it all.
+	for i := 0; i < 400 && !closed; i++ {
+		r := e.do(e.a, req{method: "POST", target: "/v1/messages",
+			body: fmt.Sprintf(`{"from_user_id":"alice","to_user_id":"bob","type":"text","content":%q}`, content)})
+		if r.status != http.StatusCreated {
+			t.Fatalf("send %d: %d %s", i, r.status, r.body)
+		}
+		closed = e.hub.Online(e.a.ID, "bob") == 0
+	}
+	if !closed {
+		t.Fatal("the slow connection was never closed")
+	}
+	// The client finds the frames that made it into its socket, then the
+	// end of the connection.
+	for {
+		if _, err := slow.recv(); err != nil {
+			break
+		}
+	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// HeartbeatInterval is announced to clients at login; a connection
 	// silent for 2.5 intervals is closed. Zero means 25 * time.Second.
 	HeartbeatInterval time.Duration
+	// MaxOutboundBytes bounds the encoded frames queued for one connection;
+	// a client that reads too slowly to stay under it is closed with 4003
+	// (slow consumer) instead of growing the node's memory. Zero means 8 MiB.
+	MaxOutboundBytes int
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -63,6 +67,9 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 25 * time.Second
+	}
+	if cfg.MaxOutboundBytes == 0 {
+		cfg.MaxOutboundBytes = 8 << 20
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -94,6 +94,9 @@ func (h *Hub) conns(appID, userID string) []*conn {
 	return h.users[userKey{appID, userID}]
 }
 
+// Online returns how many connections of the user this node holds.
+func (h *Hub) Online(appID, userID string) int { return len(h.conns(appID, userID)) }
+
 // PushMessages implements messaging.Router: the Deliver frame is encoded
 // once per encoding and the same bytes are queued on every connection.
 func (h *Hub) PushMessages(appID, userID, except string, msgs []store.Message) int {
