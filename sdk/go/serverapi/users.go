@@ -61,6 +61,8 @@ type ImportResult struct {
 type ImportError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Field names the invalid field, such as "users[2].id", when known.
+	Field string `json:"field,omitempty"`
 }
 
 // Error implements error.
