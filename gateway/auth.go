@@ -13,9 +13,10 @@ import (
 )
 
 // signedAPI authenticates a server API request by its signature (see
-// docs/signing.md): known app key, timestamp within the window, a nonce not
-// seen within the window, and an HMAC-SHA256 signature by one of the app's
-// active secrets. The app's credentials are left in the context.
+// docs/signing.md): known app key, timestamp within the window, and an
+// HMAC-SHA256 signature by one of the app's active secrets. The app's
+// credentials are left in the context. freshNonce, after the rate limit,
+// completes the check.
 func (g *Gateway) signedAPI(c *gin.Context) {
 	key := c.GetHeader(signing.HeaderAppKey)
 	ts := c.GetHeader(signing.HeaderTimestamp)
@@ -43,7 +44,15 @@ func (g *Gateway) signedAPI(c *gin.Context) {
 		writeError(c, newError(http.StatusForbidden, CodeAppDisabled, "the app is disabled"))
 		return
 	}
-	seen, err := g.nonces.Seen(c.Request.Context(), creds.App.ID, nonce, g.now())
+	c.Set(ctxCreds, creds)
+	c.Next()
+}
+
+// freshNonce rejects a nonce the app used within the signing window. It runs
+// after the rate limit, so requests refused with 429 do not fill the cache.
+func (g *Gateway) freshNonce(c *gin.Context) {
+	creds := credsOf(c)
+	seen, err := g.nonces.Seen(c.Request.Context(), creds.App.ID, c.GetHeader(signing.HeaderNonce), g.now())
 	if err != nil {
 		fail(c, err)
 		return
@@ -52,7 +61,6 @@ func (g *Gateway) signedAPI(c *gin.Context) {
 		writeError(c, newError(http.StatusUnauthorized, CodeNonceReplayed, "nonce already used within the signing window"))
 		return
 	}
-	c.Set(ctxCreds, creds)
 	c.Next()
 }
 

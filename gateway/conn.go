@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"unicode/utf8"
+
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
@@ -24,6 +26,7 @@ const (
 	frameOverhead   = 16 << 10
 	maxOutFrames    = 4096
 	maxInflight     = 64
+	maxFrameRate    = 200 // frames per second per connection, burst twice that
 	writeTimeout    = 10 * time.Second
 	closeTimeout    = 2 * time.Second
 )
@@ -48,15 +51,20 @@ type conn struct {
 	loggedIn                atomic.Bool
 
 	timer    *time.Timer   // login deadline, then heartbeat deadline
+	frameLim *rate.Limiter // all frames after login, against floods
 	inflight chan struct{} // semaphore of in-flight requests
+	tasks    sync.WaitGroup
+	draining atomic.Bool   // shutting down: refuse new sends
 	wake     chan struct{} // capacity 1: the outbound queue is not empty
-	done     chan struct{} // closed when the reader has stopped
-	closed   chan struct{} // closed when closeAsync has finished the close handshake
+	quit     chan struct{} // closed when the connection starts closing
+	closed   chan struct{} // closed when the close (frame and handshake) is done
+	flushed  chan struct{} // closed by the writer when a flushing close has drained the queue
 
 	mu       sync.Mutex // guards the fields below
 	out      [][]byte
 	outBytes int
-	closing  bool
+	closing  bool // a close has started (or run has ended); no more frames
+	flushing bool // the close waits for the queue to drain
 }
 
 // serveConn upgrades an HTTP request to a client connection and serves it
@@ -80,19 +88,26 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		gw: g, ws: ws, codec: codec, session: newID("ses_"), origin: r.Header.Get("Origin"),
 		msgType:  websocket.MessageText,
+		frameLim: rate.NewLimiter(maxFrameRate, 2*maxFrameRate),
 		inflight: make(chan struct{}, maxInflight),
 		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		quit:     make(chan struct{}),
 		closed:   make(chan struct{}),
+		flushed:  make(chan struct{}),
 	}
 	if codec.Binary() {
 		c.msgType = websocket.MessageBinary
 	}
-	g.hub.wg.Add(1)
-	defer g.hub.wg.Done()
+	if !g.hub.track(c) {
+		ws.Close(websocket.StatusCode(wire.CloseServerShutdown), "server shutting down")
+		return
+	}
+	defer g.hub.untrack(c)
 	c.run(r.Context())
 }
 
+// run serves the connection and returns when every goroutine it started
+// (writer, in-flight requests, close) has finished.
 func (c *conn) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -102,8 +117,10 @@ func (c *conn) run(ctx context.Context) {
 	var writer sync.WaitGroup
 	writer.Go(func() { c.writeLoop(ctx) })
 	c.readLoop(ctx)
+	// From here on closeAsync starts nothing: this goroutine owns the end.
 	c.mu.Lock()
 	closing := c.closing
+	c.closing = true
 	c.mu.Unlock()
 	if closing {
 		<-c.closed // let the Close frame and close handshake finish
@@ -111,8 +128,8 @@ func (c *conn) run(ctx context.Context) {
 	if c.loggedIn.Load() {
 		c.gw.hub.unregister(c)
 	}
-	close(c.done)
 	cancel()
+	c.tasks.Wait()
 	writer.Wait()
 	c.ws.CloseNow()
 }
@@ -135,10 +152,15 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.timer.Reset(c.gw.heartbeatTimeout())
 		}
 		f, err := wire.Decode(c.codec, data, len(data))
-		if err != nil {
+		switch {
+		case errors.Is(err, wire.ErrEmpty):
+			// A body this server does not know (a newer client's, say).
+			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, "frame has no body this server knows"))
+			continue
+		case err != nil:
 			// A frame we cannot parse means the client is broken; the
 			// connection state can no longer be trusted.
-			c.closeAsync(wire.CloseProtocolError, "malformed frame: "+err.Error())
+			c.closeAsync(wire.CloseProtocolError, err.Error())
 			return
 		}
 		if !c.loggedIn.Load() {
@@ -239,20 +261,44 @@ func (c *conn) writeLoop(ctx context.Context) {
 				return
 			}
 		}
+		c.mu.Lock()
+		done := c.flushing && len(c.out) == 0
+		c.mu.Unlock()
+		if done {
+			close(c.flushed)
+			return
+		}
 	}
 }
 
 // closeAsync sends a Close frame and closes the WebSocket with code, once,
-// without blocking the caller.
-func (c *conn) closeAsync(code wire.CloseCode, reason string) {
+// without blocking the caller. Frames still queued are dropped.
+func (c *conn) closeAsync(code wire.CloseCode, reason string) { c.startClose(code, reason, false) }
+
+// closeFlushed queues a Close frame behind the frames already queued, lets
+// the writer deliver them all, then closes the WebSocket with code.
+func (c *conn) closeFlushed(code wire.CloseCode, reason string) { c.startClose(code, reason, true) }
+
+func (c *conn) startClose(code wire.CloseCode, reason string, flush bool) {
+	reason = truncateReason(reason)
+	b, err := c.codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Close{Close: &magpiev1.Close{
+		Code: int32(code), Reason: reason,
+	}}})
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return
 	}
 	c.closing = true
-	c.out = nil
+	flush = flush && err == nil
+	if flush {
+		c.flushing = true
+		c.out = append(c.out, b)
+	} else {
+		c.out = nil
+	}
 	c.mu.Unlock()
+	close(c.quit)
 	if code == wire.CloseSlowConsumer {
 		// The socket is not draining, so neither would a Close frame:
 		// drop the connection at once.
@@ -260,15 +306,57 @@ func (c *conn) closeAsync(code wire.CloseCode, reason string) {
 		close(c.closed)
 		return
 	}
-	c.gw.hub.wg.Go(func() {
+	if flush {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	// Owned by run, which waits for c.closed once the reader stops.
+	go func() {
 		defer close(c.closed)
-		if b, err := c.codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Close{Close: &magpiev1.Close{
-			Code: int32(code), Reason: reason,
-		}}}); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if flush {
+			select {
+			case <-c.flushed:
+			case <-ctx.Done():
+			}
+		} else if err == nil {
 			_ = c.ws.Write(ctx, c.msgType, b)
-			cancel()
 		}
 		_ = c.ws.Close(websocket.StatusCode(code), reason)
-	})
+	}()
+}
+
+// truncateReason cuts a close reason to the 123 bytes a WebSocket close
+// frame allows, on a UTF-8 boundary.
+func truncateReason(s string) string {
+	const maxReason = 123
+	if len(s) <= maxReason {
+		return s
+	}
+	s = s[:maxReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// shutdown drains the connection for a server shutdown: no new sends are
+// accepted, in-flight ones finish and are acknowledged, everything queued
+// is written, and the connection is closed with 4000 (reconnect).
+func (c *conn) shutdown(ctx context.Context) {
+	c.draining.Store(true)
+	for range maxInflight { // hold every slot: nothing is in flight
+		select {
+		case c.inflight <- struct{}{}:
+		case <-ctx.Done():
+			c.closeAsync(wire.CloseServerShutdown, "server shutting down")
+			return
+		case <-c.quit:
+			return
+		}
+	}
+	c.closeFlushed(wire.CloseServerShutdown, "server shutting down")
 }

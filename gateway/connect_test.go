@@ -247,6 +247,12 @@ func TestConnectBadInput(t *testing.T) {
 		c.sendRaw([]byte(`{"id":"1","ping":{},"extra":1}`))
 		c.expectClose(wire.CloseProtocolError)
 	})
+	t.Run("long unknown JSON field", func(t *testing.T) {
+		// The close reason quotes the decoder and must still fit a close frame.
+		c := e.dial(wire.SubprotocolJSON)
+		c.sendRaw([]byte(`{"id":"1","` + strings.Repeat("z", 300) + `":1}`))
+		c.expectClose(wire.CloseProtocolError)
+	})
 	t.Run("oversized frame", func(t *testing.T) {
 		// Before login the frame limit is 16 KiB.
 		c := e.dial(wire.SubprotocolProto)
@@ -460,5 +466,58 @@ func TestSlowConsumerClosed(t *testing.T) {
 		if _, err := slow.recv(); err != nil {
 			break
 		}
+	}
+}
+
+func TestShutdownDrainsConnections(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	alice := e.login(e.a, "alice", "d1")
+	idle := e.dial(wire.SubprotocolProto) // connected, never logged in
+	id := alice.request(sendFrame("bob", "last", "sent as the server stops"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.gw.Shutdown(ctx) }()
+	// The send is acknowledged (read before the drain began), refused as
+	// retryable, or, if it was still on the wire when the Close frame was
+	// queued, unanswered (the SDK sends it again after reconnecting; the
+	// client message id dedups it). Then 4000.
+	for {
+		f, err := alice.recv()
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusCode(wire.CloseServerShutdown) {
+				t.Fatalf("closed with %v, want 4000", err)
+			}
+			break
+		}
+		if f.GetId() == id && f.GetSendAck() == nil && !(f.GetError().GetRetryable() && f.GetError().GetCode() == wire.CodeUnavailable) {
+			t.Fatalf("reply to a send during shutdown = %v", f)
+		}
+	}
+	idle.expectClose(wire.CloseServerShutdown)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	// New connections are refused with the reconnect code.
+	late := e.dial(wire.SubprotocolProto)
+	if _, err := late.recv(); websocket.CloseStatus(err) != websocket.StatusCode(wire.CloseServerShutdown) {
+		t.Fatalf("connection after shutdown: %v, want close 4000", err)
+	}
+}
+
+func TestUnknownBodyGetsAnError(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	c := e.login(e.a, "alice", "d1")
+	// Field 99 is no body this server knows: a newer client's frame.
+	c.sendRaw([]byte{0x08, 0x07, 0x9a, 0x06, 0x00})
+	f := c.reply(7)
+	if f.GetError().GetCode() != wire.CodeInvalidFrame {
+		t.Fatalf("unknown body = %v, want invalid_frame", f)
+	}
+	if f := c.reply(c.request(&magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})); f.GetPong() == nil {
+		t.Fatalf("connection unusable after an unknown body: %v", f)
 	}
 }

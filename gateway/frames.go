@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/token"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -58,7 +59,10 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	c.creds, c.issuedAt = creds, claims.IssuedAt
 	c.sendLim = rate.NewLimiter(rate.Limit(lim.SendRate), lim.SendBurst)
 	kick, refused := g.hub.register(c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
-	if refused {
+	switch refused {
+	case refusedDraining:
+		return wire.CloseServerShutdown, "server shutting down"
+	case refusedDevices:
 		return wire.CloseTooManyDevices, "the user has the maximum number of devices online"
 	}
 	c.loggedIn.Store(true)
@@ -93,6 +97,10 @@ func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt tim
 // handle serves one frame of a logged-in connection.
 func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	id := f.GetId()
+	if !c.frameLim.Allow() {
+		c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "too many frames; slow down"))
+		return
+	}
 	switch b := f.GetBody().(type) {
 	case *magpiev1.Frame_Ping:
 		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{ServerTimeMs: c.gw.now().UnixMilli()}}})
@@ -141,9 +149,15 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	return wire.ErrorFrame(id, wire.CodeInternal, "internal error")
 }
 
-// send submits a message (msg:R) in frame order and answers with its
-// SendAck (msg:A) once it is durable, without holding up the reader.
+// send submits a message (msg:R) in frame order. Its SendAck (msg:A) is
+// queued by the committer once the message is durable, ahead of anything
+// committed later, so the device sees its own seqs in order; the reader
+// goes on meanwhile, and a goroutine reports a failed commit.
 func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
+	if c.draining.Load() {
+		c.reply(wire.ErrorFrame(id, wire.CodeUnavailable, "server shutting down; send again after reconnecting"))
+		return
+	}
 	if !c.sendLim.Allow() {
 		c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "send rate limit exceeded"))
 		return
@@ -152,16 +166,20 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
 		MaxBytes: c.creds.Limits.MaxMessageBytes,
+		Committed: func(a store.Appended) {
+			c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
+				ClientMsgId: a.ClientMsgID, ConvId: a.ConvID, Seq: a.Seq, ServerTimeMs: a.CreatedAt.UnixMilli(), Duplicate: a.Duplicate,
+			}}})
+		},
 	})
 	if err != nil {
 		c.reply(c.errorFrame(id, err))
 		return
 	}
 	c.async(ctx, func() {
-		a, err := p.Wait(ctx)
-		c.replyResult(id, &magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
-			ClientMsgId: a.ClientMsgID, ConvId: a.ConvID, Seq: a.Seq, ServerTimeMs: a.CreatedAt.UnixMilli(), Duplicate: a.Duplicate,
-		}}}, err)
+		if _, err := p.Wait(ctx); err != nil {
+			c.reply(c.errorFrame(id, err))
+		}
 	})
 }
 
@@ -172,8 +190,10 @@ func (c *conn) async(ctx context.Context, fn func()) {
 	case c.inflight <- struct{}{}:
 	case <-ctx.Done():
 		return
+	case <-c.quit:
+		return
 	}
-	c.gw.hub.wg.Go(func() {
+	c.tasks.Go(func() {
 		defer func() { <-c.inflight }()
 		fn()
 	})

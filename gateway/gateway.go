@@ -91,9 +91,11 @@ func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Milli
 
 func (g *Gateway) heartbeatTimeout() time.Duration { return g.cfg.HeartbeatInterval * 5 / 2 }
 
-// Shutdown closes every client connection with a reconnect code and waits
-// for them within ctx's deadline. Call it before stopping the HTTP server
-// (which does not wait for hijacked connections).
+// Shutdown drains every client connection and closes it with a reconnect
+// code (see Hub.Shutdown), waiting within ctx's deadline. Call it after the
+// HTTP server has stopped accepting (http.Server.Shutdown does not wait for
+// hijacked connections) and before stopping the messaging core, whose
+// commits the draining connections wait for.
 func (g *Gateway) Shutdown(ctx context.Context) error { return g.hub.Shutdown(ctx) }
 
 // ServeHTTP implements http.Handler.
@@ -113,7 +115,7 @@ type route struct {
 }
 
 func (g *Gateway) table() []route {
-	signed := []gin.HandlerFunc{g.readBody, g.signedAPI, g.rateLimit}
+	signed := []gin.HandlerFunc{g.readBody, g.signedAPI, g.rateLimit, g.freshNonce}
 	create := append(append([]gin.HandlerFunc{}, signed...), g.idempotent)
 	manage := []gin.HandlerFunc{g.readBody, g.consoleAuth}
 	with := func(base []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
@@ -132,7 +134,8 @@ func (g *Gateway) table() []route {
 		{"DELETE", "/v1/users/:id", "/v1/users/{id}", with(signed, g.deleteUser)},
 		{"POST", "/v1/users/:id", "/v1/users/{id}:block", with(signed, g.userAction)},
 		{"POST", "/v1/users/:id", "/v1/users/{id}:unblock", nil},
-		{"POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(create, g.issueToken)},
+		// Not idempotent by key: a token is a credential, and is not stored.
+		{"POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(signed, g.issueToken)},
 		{"POST", `/v1/users/:id/tokens\:revoke`, "/v1/users/{id}/tokens:revoke", with(signed, g.revokeTokens)},
 		{"POST", "/v1/messages", "/v1/messages", with(create, g.sendMessage)},
 		{"GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, g.listMessages)},

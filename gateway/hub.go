@@ -24,12 +24,12 @@ type Hub struct {
 	store store.Store
 	log   *slog.Logger
 
-	mu    sync.RWMutex // guards users and draining
-	users map[userKey][]*conn
-	// draining is set at shutdown: no new logins.
+	mu    sync.RWMutex        // guards the fields below
+	users map[userKey][]*conn // logged-in connections
+	all   map[*conn]struct{}  // every connection being served
+	// draining is set at shutdown: no new connections or logins.
 	draining bool
-
-	wg sync.WaitGroup // connection goroutines and asynchronous closes
+	gone     chan struct{} // closed when draining and all is empty
 }
 
 type userKey struct{ appID, userID string }
@@ -40,20 +40,51 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{store: st, log: log, users: make(map[userKey][]*conn)}
+	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]struct{})}
 }
+
+// track adds a connection being served; it reports false while draining.
+func (h *Hub) track(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return false
+	}
+	h.all[c] = struct{}{}
+	return true
+}
+
+// untrack removes a connection whose serving has ended.
+func (h *Hub) untrack(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.all, c)
+	if h.draining && len(h.all) == 0 && h.gone != nil {
+		close(h.gone)
+		h.gone = nil
+	}
+}
+
+// refusal says why register refused a connection.
+type refusal int
+
+const (
+	accepted refusal = iota
+	refusedDraining
+	refusedDevices
+)
 
 var _ messaging.Router = (*Hub)(nil)
 
 // register adds a logged-in connection, applying the app's device limit.
 // It returns the connections to kick (kick_oldest policy, or the same
 // device's stale session) and whether c was refused.
-func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, refused bool) {
+func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
 	k := userKey{c.appID, c.userID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
-		return nil, true
+		return nil, refusedDraining
 	}
 	conns := h.users[k]
 	// A device that reconnects replaces its previous session.
@@ -66,14 +97,14 @@ func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, re
 	})
 	if len(conns) >= maxDevices {
 		if policy == "refuse" {
-			return nil, true
+			return nil, refusedDevices
 		}
 		n := len(conns) - maxDevices + 1
 		kick = append(kick, conns[:n]...)
 		conns = conns[n:]
 	}
 	h.users[k] = append(conns, c)
-	return kick, false
+	return kick, accepted
 }
 
 func (h *Hub) unregister(c *conn) {
@@ -197,23 +228,52 @@ func (h *Hub) UserChanged(appID, userID string) {
 	}
 }
 
-// Shutdown stops new logins, tells every connection to reconnect elsewhere
-// (close code 4000), and waits for the connections to finish or ctx to end.
+// AppChanged closes every session of an app that has been disabled. Other
+// changes (limits, settings) apply to sessions that log in afterwards.
+func (h *Hub) AppChanged(appID string, disabled bool) {
+	if !disabled {
+		return
+	}
+	h.mu.RLock()
+	var conns []*conn
+	for k, cs := range h.users {
+		if k.appID == appID {
+			conns = append(conns, cs...)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		c.closeAsync(wire.CloseAppDisabled, "app disabled")
+	}
+}
+
+// Shutdown stops new connections and logins, drains every connection (no
+// new sends; in-flight ones are acknowledged; queued frames are written),
+// closes each with 4000 so clients reconnect elsewhere, and waits for them
+// to finish or ctx to end.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining = true
-	var all []*conn
-	for _, cs := range h.users {
-		all = append(all, cs...)
+	all := make([]*conn, 0, len(h.all))
+	for c := range h.all {
+		all = append(all, c)
+	}
+	var gone chan struct{}
+	if len(h.all) > 0 {
+		gone = make(chan struct{})
+		h.gone = gone
 	}
 	h.mu.Unlock()
+	var drains sync.WaitGroup
 	for _, c := range all {
-		c.closeAsync(wire.CloseServerShutdown, "server shutting down")
+		drains.Go(func() { c.shutdown(ctx) })
 	}
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	drains.Wait() // each drain ends by ctx at the latest
+	if gone == nil {
+		return nil
+	}
 	select {
-	case <-done:
+	case <-gone:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)

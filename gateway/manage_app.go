@@ -154,6 +154,7 @@ func (g *Gateway) updateApp(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	g.hub.AppChanged(app.ID, app.Disabled)
 	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
 }
 

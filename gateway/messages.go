@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
@@ -58,7 +60,14 @@ func (g *Gateway) sendMessage(c *gin.Context) {
 		}
 	}
 	if in.ClientMsgID == "" {
-		in.ClientMsgID = newID("srv_")
+		// With an Idempotency-Key the message is deduplicated by the store
+		// like a client resend, so concurrent retries cannot store it twice.
+		if key := c.GetHeader("Idempotency-Key"); key != "" {
+			sum := sha256.Sum256([]byte(key))
+			in.ClientMsgID = "idem:" + hex.EncodeToString(sum[:20])
+		} else {
+			in.ClientMsgID = newID("srv_")
+		}
 	}
 	creds := credsOf(c)
 	a, err := g.msgs.Send(c.Request.Context(), messaging.SendRequest{

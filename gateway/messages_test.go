@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -177,4 +178,50 @@ func TestConnectLimits(t *testing.T) {
 			ws.CloseNow()
 		}
 	})
+}
+
+func TestIdempotentMessageSendUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	h := map[string]string{"Idempotency-Key": "order-42-shipped"}
+	body := `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"your order shipped"}`
+	var wg sync.WaitGroup
+	seqs := make([]float64, 8)
+	for i := range seqs {
+		wg.Go(func() {
+			r := e.do(e.a, req{method: "POST", target: "/v1/messages", body: body, header: h})
+			if r.status != http.StatusCreated && r.status != http.StatusOK {
+				t.Errorf("send %d: %d %s", i, r.status, r.body)
+				return
+			}
+			seqs[i] = r.json(t)["message"].(map[string]any)["seq"].(float64)
+		})
+	}
+	wg.Wait()
+	for i, s := range seqs {
+		if s != 1 {
+			t.Fatalf("send %d got seq %v, want every retry to return seq 1", i, s)
+		}
+	}
+	c, err := e.store.App(e.a.ID).GetConversation(context.Background(), "p:alice:bob")
+	if err != nil || c.MaxSeq != 1 {
+		t.Fatalf("conversation after 8 concurrent retries = %+v, %v; want one message", c, err)
+	}
+}
+
+func TestDisablingAppClosesSessions(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.b, "alice")
+	a := e.login(e.a, "alice", "d1")
+	b := e.login(e.b, "alice", "d1")
+	op := e.consoleLogin("op@example.com", e.boot.OperatorPassword)
+	if r := e.console(op, "PATCH", "/manage/v1/apps/"+e.a.ID, `{"disabled":true}`); r.status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	a.expectClose(wire.CloseAppDisabled)
+	if f := b.reply(b.request(&magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})); f.GetPong() == nil {
+		t.Fatalf("app B's session after app A was disabled: %v", f)
+	}
 }

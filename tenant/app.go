@@ -147,7 +147,12 @@ func validateSettings(st store.Settings) error {
 
 // RotateSecret adds a second active secret to an app. Both verify until the
 // old one is revoked. It fails with ErrTooManySecrets when two are active.
+// Rotation and revocation are serialised within this Service; cluster mode
+// must also serialise them across processes (the store has no conditional
+// write for the active count yet).
 func (s *Service) RotateSecret(ctx context.Context, appID string) (NewSecret, error) {
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return NewSecret{}, err
@@ -170,6 +175,8 @@ func (s *Service) RotateSecret(ctx context.Context, appID string) (NewSecret, er
 // RevokeSecret revokes one of an app's secrets; it refuses to revoke the last
 // active one.
 func (s *Service) RevokeSecret(ctx context.Context, appID, secretID string) error {
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return err

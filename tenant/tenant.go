@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -84,6 +85,10 @@ type Service struct {
 	mu    sync.Mutex // guards cache
 	cache map[string]cached
 
+	secretMu sync.Mutex // serialises secret rotation and revocation (the active-count checks)
+
+	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
+
 	dummyOnce sync.Once
 	dummyHash []byte // a hash at PasswordCost, to equalise login timing
 }
@@ -134,6 +139,7 @@ func (s *Service) Resolve(ctx context.Context, appKey string) (*Credentials, err
 	if ok && now.Before(c.expires) {
 		return c.creds, nil
 	}
+	gen := s.gen.Load()
 	app, err := s.store.GetAppByKey(ctx, appKey)
 	if err != nil {
 		return nil, err
@@ -142,8 +148,15 @@ func (s *Service) Resolve(ctx context.Context, appKey string) (*Credentials, err
 	if err != nil {
 		return nil, err
 	}
+	if len(creds.Secrets) == 0 {
+		return nil, fmt.Errorf("app %s has no active secret", app.ID)
+	}
 	s.mu.Lock()
-	s.cache[appKey] = cached{creds: creds, expires: now.Add(s.cfg.CacheTTL)}
+	// An invalidation since the read means creds may be stale: use them
+	// for this call only.
+	if s.gen.Load() == gen {
+		s.cache[appKey] = cached{creds: creds, expires: now.Add(s.cfg.CacheTTL)}
+	}
 	s.mu.Unlock()
 	return creds, nil
 }
@@ -169,6 +182,7 @@ func (s *Service) credentials(ctx context.Context, app store.App) (*Credentials,
 
 func (s *Service) invalidate(appKey string) {
 	s.mu.Lock()
+	s.gen.Add(1)
 	delete(s.cache, appKey)
 	s.mu.Unlock()
 }

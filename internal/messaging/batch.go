@@ -21,8 +21,12 @@ var ErrStopped = errors.New("messaging: stopped")
 // The queue is bounded by maxQueue; when it is full, submit fails at once
 // with ErrOverloaded.
 type batcher[In, Out any] struct {
-	commit   func(ctx context.Context, items []In) ([]Out, error)
-	after    func(items []In, outs []Out) // runs on the runner after a successful commit; may be nil
+	// commit commits items and returns, per item, its result or its error:
+	// a batch may partly succeed (one store call per app).
+	commit func(ctx context.Context, items []In) ([]Out, []error)
+	// after runs on the runner for the items that committed, in order,
+	// before their submitters are told; may be nil.
+	after    func(items []In, outs []Out)
 	maxBatch int
 	maxQueue int
 
@@ -42,7 +46,7 @@ type result[Out any] struct {
 	err error
 }
 
-func newBatcher[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, error)) *batcher[In, Out] {
+func newBatcher[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, []error)) *batcher[In, Out] {
 	return &batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, wake: make(chan struct{}, 1)}
 }
 
@@ -137,8 +141,10 @@ func (b *batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	n := min(len(b.pending), b.maxBatch)
 	batch := make([]waiter[In, Out], n)
 	copy(batch, b.pending[:n])
-	b.pending = append(b.pending[:0], b.pending[n:]...)
-	more := len(b.pending) > 0
+	rest := copy(b.pending, b.pending[n:])
+	clear(b.pending[rest:]) // drop references to committed items
+	b.pending = b.pending[:rest]
+	more := rest > 0
 	b.mu.Unlock()
 	if n == 0 {
 		return false
@@ -148,17 +154,19 @@ func (b *batcher[In, Out]) drainOnce(ctx context.Context) bool {
 		ins[i] = w.in
 	}
 	// The commit runs without the caller's context: once a batch is taken
-	// it is committed or failed as a whole, whoever stops waiting.
-	outs, err := b.commit(context.WithoutCancel(ctx), ins)
-	if err == nil && b.after != nil {
-		b.after(ins, outs)
+	// it is committed or failed, whoever stops waiting.
+	outs, errs := b.commit(context.WithoutCancel(ctx), ins)
+	if b.after != nil {
+		okIns, okOuts := make([]In, 0, n), make([]Out, 0, n)
+		for i := range ins {
+			if errs[i] == nil {
+				okIns, okOuts = append(okIns, ins[i]), append(okOuts, outs[i])
+			}
+		}
+		b.after(okIns, okOuts)
 	}
 	for i, w := range batch {
-		if err != nil {
-			w.done <- result[Out]{err: err}
-		} else {
-			w.done <- result[Out]{out: outs[i]}
-		}
+		w.done <- result[Out]{out: outs[i], err: errs[i]}
 	}
 	return more
 }

@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -12,7 +13,7 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var committed []int
 	var sizes []int
-	b := newBatcher(8, 1000, func(_ context.Context, in []int) ([]int, error) {
+	b := newBatcher(8, 1000, func(_ context.Context, in []int) ([]int, []error) {
 		mu.Lock()
 		defer mu.Unlock()
 		committed = append(committed, in...)
@@ -21,7 +22,7 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 		for i, v := range in {
 			out[i] = v * 10
 		}
-		return out, nil
+		return out, make([]error, len(in))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -56,9 +57,9 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 
 func TestBatcherOverloadAndStop(t *testing.T) {
 	block := make(chan struct{})
-	b := newBatcher(1, 2, func(_ context.Context, in []int) ([]int, error) {
+	b := newBatcher(1, 2, func(_ context.Context, in []int) ([]int, []error) {
 		<-block
-		return in, nil
+		return in, make([]error, len(in))
 	})
 	if _, err := b.enqueue([]int{1, 2, 3}); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("enqueue over the bound = %v, want ErrOverloaded", err)
@@ -79,14 +80,32 @@ func TestBatcherOverloadAndStop(t *testing.T) {
 	close(block)
 }
 
-func TestBatcherCommitError(t *testing.T) {
+func TestBatcherPartialFailure(t *testing.T) {
 	boom := errors.New("disk full")
-	b := newBatcher(4, 10, func(context.Context, []int) ([]int, error) { return nil, boom })
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { b.run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
-	if _, err := b.submitAll(context.Background(), []int{1, 2}); !errors.Is(err, boom) {
-		t.Fatalf("submitAll = %v, want the commit error", err)
+	// Odd items fail; even ones commit and alone reach after.
+	b := newBatcher(4, 10, func(_ context.Context, in []int) ([]int, []error) {
+		errs := make([]error, len(in))
+		for i, v := range in {
+			if v%2 == 1 {
+				errs[i] = boom
+			}
+		}
+		return in, errs
+	})
+	var afterSaw []int
+	b.after = func(in, out []int) { afterSaw = append(afterSaw, out...) }
+	tk, err := b.enqueue([]int{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.drainOnce(context.Background())
+	for i, w := range tk.ws {
+		r := <-w.done
+		if (i%2 == 1) != errors.Is(r.err, boom) {
+			t.Fatalf("item %d: err %v", i, r.err)
+		}
+	}
+	if fmt.Sprint(afterSaw) != "[0 2]" {
+		t.Fatalf("after saw %v, want [0 2]", afterSaw)
 	}
 }

@@ -38,22 +38,24 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 	return err
 }
 
-func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckResult, error) {
+func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckResult, []error) {
 	outs := make([]store.AckResult, len(items))
+	errs := make([]error, len(items))
 	for _, group := range groupByApp(items, func(it ackItem) string { return it.appID }) {
 		acks := make([]store.DeliveryAck, len(group.idx))
 		for j, i := range group.idx {
 			acks[j] = items[i].ack
 		}
 		res, err := s.store.App(group.appID).AckDelivered(ctx, acks)
-		if err != nil {
-			return nil, fmt.Errorf("record %d delivery acks: %w", len(acks), err)
-		}
 		for j, i := range group.idx {
-			outs[i] = res[j]
+			if err != nil {
+				errs[i] = fmt.Errorf("record %d delivery acks: %w", len(acks), err)
+			} else {
+				outs[i] = res[j]
+			}
 		}
 	}
-	return outs, nil
+	return outs, errs
 }
 
 // deliveredReceipts sends DELIVERED receipts for user cursors that moved.

@@ -89,9 +89,10 @@ type Service struct {
 }
 
 type appendItem struct {
-	appID   string
-	session string // sending session, excluded from the sender's fan-out
-	draft   store.Draft
+	appID     string
+	session   string // sending session, excluded from the sender's fan-out
+	draft     store.Draft
+	committed func(store.Appended)
 }
 
 type ackItem struct {
@@ -164,6 +165,11 @@ type SendRequest struct {
 	System bool
 	// MaxBytes is the app's content size limit.
 	MaxBytes int
+	// Committed, if set, is called once the message is durable (or found to
+	// be a duplicate), on the committer and in commit order: before anything
+	// committed later is pushed to any device. A connection uses it to queue
+	// its SendAck ahead of later pushes. It must not block.
+	Committed func(store.Appended)
 }
 
 func (r *SendRequest) validate() *Error {
@@ -231,7 +237,7 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if req.System {
 		conv = SystemConvID(req.ToUserID)
 	}
-	t, err := s.appends.enqueue([]appendItem{{appID: req.AppID, session: req.Session, draft: store.Draft{
+	t, err := s.appends.enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed, draft: store.Draft{
 		ConvID: conv, Members: Members(conv), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
 		Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
 	}}})
@@ -241,23 +247,26 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	return &Pending{t: t}, nil
 }
 
-// commitAppends stores a batch, one store call per app.
-func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, error) {
+// commitAppends stores a batch, one store call per app; an app whose
+// store call fails fails alone.
+func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
 	outs := make([]store.Appended, len(items))
+	errs := make([]error, len(items))
 	for _, group := range groupByApp(items, func(it appendItem) string { return it.appID }) {
 		drafts := make([]store.Draft, len(group.idx))
 		for j, i := range group.idx {
 			drafts[j] = items[i].draft
 		}
 		res, err := s.store.App(group.appID).AppendMessages(ctx, drafts)
-		if err != nil {
-			return nil, fmt.Errorf("append %d messages: %w", len(drafts), err)
-		}
 		for j, i := range group.idx {
-			outs[i] = res[j]
+			if err != nil {
+				errs[i] = fmt.Errorf("append %d messages: %w", len(drafts), err)
+			} else {
+				outs[i] = res[j]
+			}
 		}
 	}
-	return outs, nil
+	return outs, errs
 }
 
 type appGroup struct {
@@ -283,11 +292,15 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 	return groups
 }
 
-// fanOut delivers newly stored messages, in commit order, to every member's
-// online devices (the sending session excepted), and tells the sender when a
-// recipient had no device online.
+// fanOut runs the senders' Committed callbacks and delivers newly stored
+// messages, in commit order, to every member's online devices (the sending
+// session excepted), and tells the sender when a recipient had no device
+// online.
 func (s *Service) fanOut(items []appendItem, outs []store.Appended) {
 	for i, out := range outs {
+		if items[i].committed != nil {
+			items[i].committed(out)
+		}
 		if out.Duplicate {
 			continue
 		}
