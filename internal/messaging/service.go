@@ -13,7 +13,6 @@ package messaging
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -86,6 +85,7 @@ type Service struct {
 	log     *slog.Logger
 	appends *batcher[appendItem, store.Appended]
 	acks    *batcher[ackItem, store.AckResult]
+	users   *userCache
 }
 
 type appendItem struct {
@@ -111,7 +111,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger}
+	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -144,6 +144,9 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// recipientTTL is how long a recipient known to exist is not looked up again.
+const recipientTTL = 30 * time.Second
 
 // Message kinds accepted by Send.
 var messageTypes = map[string]bool{"text": true, "custom": true}
@@ -227,11 +230,12 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if !req.System && !validUserID(req.SenderID) {
 		return nil, errorf("invalid_argument", "sender is not a valid user id")
 	}
-	if _, err := s.store.App(req.AppID).GetUser(ctx, req.ToUserID); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
-		}
-		return nil, fmt.Errorf("get recipient: %w", err)
+	ok, err := s.users.exists(ctx, s.store, req.AppID, req.ToUserID, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
 	}
 	conv := P2PConvID(req.SenderID, req.ToUserID)
 	if req.System {

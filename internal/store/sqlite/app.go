@@ -27,7 +27,7 @@ func (s *Store) CreateApp(ctx context.Context, a store.App) error {
 
 // GetApp returns an app, or store.ErrNotFound.
 func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE id = ?`, id)
+	row := s.readRow(ctx, `SELECT `+appColumns+` FROM apps WHERE id = ?`, id)
 	a, err := scanApp(row)
 	if err != nil {
 		return store.App{}, fmt.Errorf("get app %s: %w", id, translate(err))
@@ -37,7 +37,7 @@ func (s *Store) GetApp(ctx context.Context, id string) (store.App, error) {
 
 // GetAppByKey returns the app with this public key, or store.ErrNotFound.
 func (s *Store) GetAppByKey(ctx context.Context, key string) (store.App, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE key = ?`, key)
+	row := s.readRow(ctx, `SELECT `+appColumns+` FROM apps WHERE key = ?`, key)
 	a, err := scanApp(row)
 	if err != nil {
 		return store.App{}, fmt.Errorf("get app by key: %w", translate(err))
@@ -47,7 +47,7 @@ func (s *Store) GetAppByKey(ctx context.Context, key string) (store.App, error) 
 
 // ListApps returns up to limit apps of a tenant with id > after, by id.
 func (s *Store) ListApps(ctx context.Context, tenantID, after string, limit int) ([]store.App, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.readRows(ctx,
 		`SELECT `+appColumns+` FROM apps WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		tenantID, after, limit)
 	if err != nil {
@@ -121,7 +121,7 @@ func (s *Store) AddSecret(ctx context.Context, sec store.Secret) error {
 // ListSecrets returns all secrets of an app, revoked ones included, oldest
 // first.
 func (s *Store) ListSecrets(ctx context.Context, appID string) ([]store.Secret, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.readRows(ctx,
 		`SELECT app_id, id, sealed, hint, created_at, revoked_at FROM secrets
 		WHERE app_id = ? ORDER BY created_at, id`, appID)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -35,6 +36,44 @@ type Store struct {
 	write *sql.DB // exactly one connection: SQLite has a single writer
 	read  *sql.DB // query-only connections; WAL lets them run beside the writer
 	stmts [numStmts]*sql.Stmt
+
+	readStmts sync.Map // query text -> *sql.Stmt prepared on the read pool
+}
+
+// readStmt returns the read query q prepared once on the read pool
+// (database/sql re-prepares it per connection as needed), so hot reads skip
+// SQLite's parser. The queries are the package's constants: a bounded set.
+func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.readStmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.readStmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// readRow runs a single-row read through the statement cache.
+func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return s.read.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// readRows runs a read through the statement cache.
+func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 type config struct {
@@ -165,6 +204,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connection pools. Calls in flight may fail.
 func (s *Store) Close() error {
 	s.closeStmts()
+	s.readStmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 

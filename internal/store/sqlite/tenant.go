@@ -11,7 +11,7 @@ import (
 // GetMeta returns the value stored under key, or store.ErrNotFound.
 func (s *Store) GetMeta(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := s.readRow(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
 	if err != nil {
 		return "", fmt.Errorf("get meta %s: %w", key, translate(err))
 	}
@@ -42,7 +42,7 @@ func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
 
 // GetTenant returns a tenant, or store.ErrNotFound.
 func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id)
+	row := s.readRow(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id)
 	t, err := scanTenant(row)
 	if err != nil {
 		return store.Tenant{}, fmt.Errorf("get tenant %s: %w", id, translate(err))
@@ -52,7 +52,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (store.Tenant, error) 
 
 // ListTenants returns up to limit tenants with id > after, by id.
 func (s *Store) ListTenants(ctx context.Context, after string, limit int) ([]store.Tenant, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.readRows(ctx,
 		`SELECT id, name, created_at FROM tenants WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", translate(err))
@@ -90,7 +90,7 @@ func (s *Store) CreateMember(ctx context.Context, m store.Member) error {
 
 // GetMember returns a member, or store.ErrNotFound.
 func (s *Store) GetMember(ctx context.Context, id string) (store.Member, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id)
+	row := s.readRow(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id)
 	m, err := scanMember(row)
 	if err != nil {
 		return store.Member{}, fmt.Errorf("get member %s: %w", id, translate(err))
@@ -100,7 +100,7 @@ func (s *Store) GetMember(ctx context.Context, id string) (store.Member, error) 
 
 // GetMemberByEmail returns the member with this email, or store.ErrNotFound.
 func (s *Store) GetMemberByEmail(ctx context.Context, email string) (store.Member, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE email = ?`, email)
+	row := s.readRow(ctx, `SELECT `+memberColumns+` FROM members WHERE email = ?`, email)
 	m, err := scanMember(row)
 	if err != nil {
 		return store.Member{}, fmt.Errorf("get member by email: %w", translate(err))
@@ -110,7 +110,7 @@ func (s *Store) GetMemberByEmail(ctx context.Context, email string) (store.Membe
 
 // ListMembers returns the members of a tenant, by id.
 func (s *Store) ListMembers(ctx context.Context, tenantID string) ([]store.Member, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.readRows(ctx,
 		`SELECT `+memberColumns+` FROM members WHERE tenant_id = ? ORDER BY id`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list members of %s: %w", tenantID, translate(err))
@@ -152,7 +152,7 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 func (s *Store) GetSession(ctx context.Context, tokenHash string, now time.Time) (store.Session, error) {
 	var se store.Session
 	var created, expires int64
-	err := s.read.QueryRowContext(ctx,
+	err := s.readRow(ctx,
 		`SELECT token_hash, member_id, created_at, expires_at FROM sessions
 		WHERE token_hash = ? AND expires_at > ?`, tokenHash, now.UnixMilli()).
 		Scan(&se.TokenHash, &se.MemberID, &created, &expires)

@@ -32,11 +32,11 @@ func (a *appStore) exec(ctx context.Context, q string, args ...any) (sql.Result,
 }
 
 func (a *appStore) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return a.s.read.QueryContext(ctx, q, a.bind(args)...)
+	return a.s.readRows(ctx, q, a.bind(args)...)
 }
 
 func (a *appStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return a.s.read.QueryRowContext(ctx, q, a.bind(args)...)
+	return a.s.readRow(ctx, q, a.bind(args)...)
 }
 
 const userColumns = `id, name, avatar_url, metadata, blocked, tokens_valid_after, created_at, updated_at`
