@@ -113,11 +113,7 @@ func (g *Gateway) listTenants(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	next := ""
-	if len(ts) > limit {
-		ts = ts[:limit]
-		next = encodeCursor(ts[limit-1].ID)
-	}
+	ts, next := trimPage(ts, limit, func(x store.Tenant) string { return x.ID })
 	out := make([]gin.H, len(ts))
 	for i, t := range ts {
 		out[i] = tenantJSON(t)

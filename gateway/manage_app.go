@@ -94,11 +94,7 @@ func (g *Gateway) listApps(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	next := ""
-	if len(apps) > limit {
-		apps = apps[:limit]
-		next = encodeCursor(apps[limit-1].ID)
-	}
+	apps, next := trimPage(apps, limit, func(x store.App) string { return x.ID })
 	out := make([]appJSON, len(apps))
 	for i, a := range apps {
 		out[i] = g.toAppJSON(a)

@@ -268,11 +268,7 @@ func (g *Gateway) listUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = encodeCursor(users[limit-1].ID)
-	}
+	users, next := trimPage(users, limit, func(x store.User) string { return x.ID })
 	out := make([]userJSON, len(users))
 	for i, u := range users {
 		out[i] = toUserJSON(u)
@@ -309,6 +305,16 @@ func pageParams(c *gin.Context) (limit int, after string, ae *apiError) {
 }
 
 func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// trimPage cuts a page read with limit+1 rows to limit rows and returns the
+// cursor of the next page ("" when there is none).
+func trimPage[T any](rows []T, limit int, id func(T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, encodeCursor(id(rows[limit-1]))
+}
 
 // userAction serves POST /v1/users/{id}:{verb} (block, unblock). User ids
 // cannot contain ':', so the verb is what follows the first one.
