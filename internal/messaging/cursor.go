@@ -39,23 +39,14 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 }
 
 func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckResult, []error) {
-	outs := make([]store.AckResult, len(items))
-	errs := make([]error, len(items))
-	for _, group := range groupByApp(items, func(it ackItem) string { return it.appID }) {
-		acks := make([]store.DeliveryAck, len(group.idx))
-		for j, i := range group.idx {
-			acks[j] = items[i].ack
-		}
-		res, err := s.store.App(group.appID).AckDelivered(ctx, acks)
-		for j, i := range group.idx {
+	return commitByApp(items, func(it ackItem) (string, store.DeliveryAck) { return it.appID, it.ack },
+		func(app string, acks []store.DeliveryAck) ([]store.AckResult, error) {
+			res, err := s.store.App(app).AckDelivered(ctx, acks)
 			if err != nil {
-				errs[i] = fmt.Errorf("record %d delivery acks: %w", len(acks), err)
-			} else {
-				outs[i] = res[j]
+				return nil, fmt.Errorf("record %d delivery acks: %w", len(acks), err)
 			}
-		}
-	}
-	return outs, errs
+			return res, nil
+		})
 }
 
 // deliveredReceipts sends DELIVERED receipts for user cursors that moved.

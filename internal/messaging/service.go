@@ -254,17 +254,30 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 // commitAppends stores a batch, one store call per app; an app whose
 // store call fails fails alone.
 func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
-	outs := make([]store.Appended, len(items))
+	return commitByApp(items, func(it appendItem) (string, store.Draft) { return it.appID, it.draft },
+		func(app string, drafts []store.Draft) ([]store.Appended, error) {
+			res, err := s.store.App(app).AppendMessages(ctx, drafts)
+			if err != nil {
+				return nil, fmt.Errorf("append %d messages: %w", len(drafts), err)
+			}
+			return res, nil
+		})
+}
+
+// commitByApp groups items by app, makes one store call per app, and
+// returns per-item results and errors in input order.
+func commitByApp[Item, In, Out any](items []Item, split func(Item) (string, In), call func(app string, ins []In) ([]Out, error)) ([]Out, []error) {
+	outs := make([]Out, len(items))
 	errs := make([]error, len(items))
-	for _, group := range groupByApp(items, func(it appendItem) string { return it.appID }) {
-		drafts := make([]store.Draft, len(group.idx))
+	for _, group := range groupByApp(items, func(it Item) string { app, _ := split(it); return app }) {
+		ins := make([]In, len(group.idx))
 		for j, i := range group.idx {
-			drafts[j] = items[i].draft
+			_, ins[j] = split(items[i])
 		}
-		res, err := s.store.App(group.appID).AppendMessages(ctx, drafts)
+		res, err := call(group.appID, ins)
 		for j, i := range group.idx {
 			if err != nil {
-				errs[i] = fmt.Errorf("append %d messages: %w", len(drafts), err)
+				errs[i] = err
 			} else {
 				outs[i] = res[j]
 			}
