@@ -39,6 +39,7 @@ func main() {
 type config struct {
 	url, appKey, appSecret string
 	messages               int
+	interval               time.Duration
 	timeout                time.Duration
 }
 
@@ -49,9 +50,13 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.appKey, "app-key", os.Getenv("MAGPIE_APP_KEY"), "app key (env MAGPIE_APP_KEY)")
 	fs.StringVar(&cfg.appSecret, "app-secret", os.Getenv("MAGPIE_APP_SECRET"), "app secret (env MAGPIE_APP_SECRET)")
 	fs.IntVar(&cfg.messages, "messages", 3, "messages each user sends")
-	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "how long the whole exchange may take")
+	fs.DurationVar(&cfg.interval, "interval", 0, "pause between rounds, to stretch the conversation (try 1s and restart the server meanwhile)")
+	fs.DurationVar(&cfg.timeout, "timeout", 0, "how long the whole exchange may take (default: 30s plus twice the rounds' pauses)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.timeout == 0 {
+		cfg.timeout = 30*time.Second + 2*time.Duration(cfg.messages)*cfg.interval
 	}
 	switch {
 	case cfg.appKey == "" || cfg.appSecret == "":
@@ -99,7 +104,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		wg.Go(func() { _ = c.Run(ctx) }) // a terminal error shows up as a Disconnected event
 		defer func() { _ = c.Close() }()
 	}
-	return chat(ctx, out, cfg.messages, alice, bob)
+	return chat(ctx, out, cfg.messages, cfg.interval, alice, bob)
 }
 
 // ensureUser creates a user, unless it exists.
@@ -135,7 +140,7 @@ type side struct {
 	out  io.Writer
 }
 
-func chat(ctx context.Context, out io.Writer, n int, alice, bob *client.Client) error {
+func chat(ctx context.Context, out io.Writer, n int, interval time.Duration, alice, bob *client.Client) error {
 	a, b := &side{"alice", alice, out}, &side{"bob", bob, out}
 	for _, s := range []*side{a, b} {
 		if err := s.waitConnected(ctx); err != nil {
@@ -154,6 +159,13 @@ func chat(ctx context.Context, out io.Writer, n int, alice, bob *client.Client) 
 		return nil
 	}
 	for i := 1; i <= n; i++ {
+		if i > 1 && interval > 0 {
+			select { // pacing for people watching, not synchronisation
+			case <-time.After(interval):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		if err := send(a, "bob", fmt.Sprintf("hello bob, this is message %d", i)); err != nil {
 			return err
 		}
