@@ -15,7 +15,7 @@ import (
 
 // startBinary starts the built magpie binary with `dev` and returns the
 // key=value lines it printed and the running command.
-func startBinary(t *testing.T, bin, dir string) (map[string]string, *exec.Cmd) {
+func startBinary(t testing.TB, bin, dir string) (map[string]string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn")
 	out, err := cmd.StdoutPipe()
@@ -40,7 +40,7 @@ func startBinary(t *testing.T, bin, dir string) (map[string]string, *exec.Cmd) {
 }
 
 // terminate sends SIGTERM and waits for a clean exit.
-func terminate(t *testing.T, cmd *exec.Cmd) {
+func terminate(t testing.TB, cmd *exec.Cmd) {
 	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
