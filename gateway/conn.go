@@ -55,7 +55,6 @@ type conn struct {
 	inflight chan struct{} // semaphore of in-flight requests
 	tasks    sync.WaitGroup
 	draining atomic.Bool   // shutting down: refuse new sends
-	wake     chan struct{} // capacity 1: the outbound queue is not empty
 	quit     chan struct{} // closed when the connection starts closing
 	closed   chan struct{} // closed when the close (frame and handshake) is done
 	flushed  chan struct{} // closed by the writer when a flushing close has drained the queue
@@ -65,6 +64,7 @@ type conn struct {
 	outBytes int
 	closing  bool // a close has started (or run has ended); no more frames
 	flushing bool // the close waits for the queue to drain
+	writing  bool // a writer goroutine is draining out
 }
 
 // serveConn upgrades an HTTP request to a client connection and serves it
@@ -90,7 +90,6 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 		msgType:  websocket.MessageText,
 		frameLim: rate.NewLimiter(maxFrameRate, 2*maxFrameRate),
 		inflight: make(chan struct{}, maxInflight),
-		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		closed:   make(chan struct{}),
 		flushed:  make(chan struct{}),
@@ -99,25 +98,32 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 		c.msgType = websocket.MessageBinary
 	}
 	if !g.hub.track(c) {
-		ws.Close(websocket.StatusCode(wire.CloseServerShutdown), "server shutting down")
+		// Shutting down: the same Close frame and code as for connections
+		// that were already open.
+		c.closeAsync(wire.CloseServerShutdown, "server shutting down")
+		<-c.closed
 		return
 	}
-	defer g.hub.untrack(c)
-	c.run(r.Context())
+	// Serve on a fresh goroutine and let the HTTP handler return: the
+	// hijacked connection no longer needs the request, the router's context
+	// or the handler's deep stack. The hub owns the goroutine (Shutdown
+	// waits for untrack).
+	go func() {
+		defer g.hub.untrack(c)
+		c.run(context.WithoutCancel(r.Context()))
+	}()
 }
 
 // run serves the connection and returns when every goroutine it started
-// (writer, in-flight requests, close) has finished.
+// (writers, in-flight requests, close) has finished.
 func (c *conn) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.ws.SetReadLimit(loginFrameLimit)
 	c.timer = time.AfterFunc(c.gw.cfg.LoginTimeout, c.deadlinePassed)
 	defer c.timer.Stop()
-	var writer sync.WaitGroup
-	writer.Go(func() { c.writeLoop(ctx) })
 	c.readLoop(ctx)
-	// From here on closeAsync starts nothing: this goroutine owns the end.
+	// From here on nothing starts a goroutine: this one owns the end.
 	c.mu.Lock()
 	closing := c.closing
 	c.closing = true
@@ -129,9 +135,8 @@ func (c *conn) run(ctx context.Context) {
 		c.gw.hub.unregister(c)
 	}
 	cancel()
+	c.ws.CloseNow() // ends a writer blocked on a dead peer
 	c.tasks.Wait()
-	writer.Wait()
-	c.ws.CloseNow()
 }
 
 func (c *conn) deadlinePassed() {
@@ -216,8 +221,10 @@ func (c *conn) reply(f *magpiev1.Frame) {
 	c.queue(b)
 }
 
-// queue adds an encoded frame to the outbound queue. A connection whose
-// queue is full is closed (slow consumer) and queue reports false.
+// queue adds an encoded frame to the outbound queue, starting a writer if
+// none is running: an idle connection holds no writer goroutine. A
+// connection whose queue is full is closed (slow consumer) and queue
+// reports false.
 func (c *conn) queue(b []byte) bool {
 	c.mu.Lock()
 	if c.closing {
@@ -231,42 +238,50 @@ func (c *conn) queue(b []byte) bool {
 	}
 	c.out = append(c.out, b)
 	c.outBytes += len(b)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 	return true
 }
 
-func (c *conn) writeLoop(ctx context.Context) {
+// startWriterLocked starts a writer unless one is running. c.mu must be
+// held, and c.closing must have been false when the frame was queued or
+// the close started (run's final Wait comes after).
+func (c *conn) startWriterLocked() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.tasks.Go(c.writeLoop)
+}
+
+// writeLoop writes queued frames in order until the queue is empty, then
+// exits. Each write has its own deadline; run's CloseNow ends a blocked one.
+func (c *conn) writeLoop() {
 	for {
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
-			return
-		}
 		c.mu.Lock()
 		batch := c.out
 		c.out, c.outBytes = nil, 0
+		if len(batch) == 0 {
+			c.writing = false
+			done := c.flushing
+			c.mu.Unlock()
+			if done {
+				close(c.flushed)
+			}
+			return
+		}
 		c.mu.Unlock()
 		for _, b := range batch {
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := c.ws.Write(wctx, c.msgType, b)
+			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+			err := c.ws.Write(ctx, c.msgType, b)
 			cancel()
 			if err != nil {
-				if !errors.Is(err, context.Canceled) {
-					c.closeAsync(wire.CloseSlowConsumer, "write failed")
-				}
+				c.closeAsync(wire.CloseSlowConsumer, "write failed")
+				c.mu.Lock()
+				c.writing = false
+				c.mu.Unlock()
 				return
 			}
-		}
-		c.mu.Lock()
-		done := c.flushing && len(c.out) == 0
-		c.mu.Unlock()
-		if done {
-			close(c.flushed)
-			return
 		}
 	}
 }
@@ -294,6 +309,7 @@ func (c *conn) startClose(code wire.CloseCode, reason string, flush bool) {
 	if flush {
 		c.flushing = true
 		c.out = append(c.out, b)
+		c.startWriterLocked()
 	} else {
 		c.out = nil
 	}
@@ -305,12 +321,6 @@ func (c *conn) startClose(code wire.CloseCode, reason string, flush bool) {
 		c.ws.CloseNow()
 		close(c.closed)
 		return
-	}
-	if flush {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
 	}
 	// Owned by run, which waits for c.closed once the reader stops.
 	go func() {

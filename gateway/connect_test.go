@@ -502,9 +502,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 	}
 	// New connections are refused with the reconnect code.
 	late := e.dial(wire.SubprotocolProto)
-	if _, err := late.recv(); websocket.CloseStatus(err) != websocket.StatusCode(wire.CloseServerShutdown) {
-		t.Fatalf("connection after shutdown: %v, want close 4000", err)
-	}
+	late.expectClose(wire.CloseServerShutdown)
 }
 
 func TestUnknownBodyGetsAnError(t *testing.T) {
