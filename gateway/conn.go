@@ -31,9 +31,11 @@ const (
 	closeTimeout    = 2 * time.Second
 )
 
-// conn is one client WebSocket. Its reader runs on the HTTP handler's
-// goroutine; a writer goroutine drains the outbound queue; in-flight sends
-// wait for their commit on their own goroutines (at most maxInflight).
+// conn is one client WebSocket. Its reader runs on a goroutine of its own
+// (run), which owns everything else: a writer goroutine exists only while
+// frames are queued, in-flight requests wait on their own goroutines (at
+// most maxInflight), and a close runs on one more. The hub tracks the
+// connection from accept to the end of run.
 type conn struct {
 	gw      *Gateway
 	ws      *websocket.Conn
