@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -35,7 +36,7 @@ func (g *Gateway) idempotent(c *gin.Context) {
 	rec, err := apps.GetIdempotency(ctx, key)
 	switch {
 	case err == nil:
-		replay(c, rec, hash)
+		g.replay(c, rec, hash)
 		return
 	case !errors.Is(err, store.ErrNotFound):
 		fail(c, err)
@@ -47,22 +48,29 @@ func (g *Gateway) idempotent(c *gin.Context) {
 	if w.Status() < 200 || w.Status() > 299 {
 		return
 	}
+	// Responses hold user data and, for tokens, credentials: sealed at rest.
+	sealed := g.tenants.Seal(credsOf(c).App.ID, "idempotency:"+key, w.buf.Bytes())
 	_, _, err = apps.PutIdempotency(ctx, store.Idempotency{
-		Key: key, RequestHash: hash, Status: w.Status(), Body: w.buf.Bytes(), CreatedAt: g.now(),
+		Key: key, RequestHash: hash, Status: w.Status(), Body: sealed, CreatedAt: g.now(),
 	})
 	if err != nil {
 		logger(c).ErrorContext(ctx, "store idempotency record", "err", err)
 	}
 }
 
-func replay(c *gin.Context, rec store.Idempotency, hash string) {
+func (g *Gateway) replay(c *gin.Context, rec store.Idempotency, hash string) {
 	if rec.RequestHash != hash {
 		writeError(c, newError(http.StatusUnprocessableEntity, CodeIdempotencyReused,
 			"this Idempotency-Key was used with a different request"))
 		return
 	}
+	body, err := g.tenants.Open(credsOf(c).App.ID, "idempotency:"+rec.Key, rec.Body)
+	if err != nil {
+		fail(c, fmt.Errorf("open stored response: %w", err))
+		return
+	}
 	c.Header("Idempotent-Replayed", "true")
-	c.Data(rec.Status, "application/json; charset=utf-8", rec.Body)
+	c.Data(rec.Status, "application/json; charset=utf-8", body)
 	c.Abort()
 }
 

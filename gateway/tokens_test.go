@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,25 @@ func TestRateLimitPerApp(t *testing.T) {
 	e.advance(time.Second)
 	if r := e.do(e.a, req{method: "GET", target: "/v1/users"}); r.status != http.StatusOK {
 		t.Fatalf("after refill: %d %s", r.status, r.body)
+	}
+}
+
+func TestIdempotentTokenIsSealedAtRest(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	h := map[string]string{"Idempotency-Key": "token-1"}
+	t1 := e.do(e.a, req{method: "POST", target: "/v1/users/alice/tokens", header: h})
+	e.advance(time.Minute)
+	t2 := e.do(e.a, req{method: "POST", target: "/v1/users/alice/tokens", header: h})
+	if t1.status != http.StatusCreated || string(t1.body) != string(t2.body) || t2.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("token replay: %d %s then %s", t1.status, t1.body, t2.body)
+	}
+	rec, err := e.store.App(e.a.ID).GetIdempotency(context.Background(), "token-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := t1.json(t)["token"].(string)
+	if strings.Contains(string(rec.Body), tok) || strings.Contains(string(rec.Body), "token") {
+		t.Fatal("the stored response holds the token in the clear")
 	}
 }

@@ -187,6 +187,17 @@ func (s *Service) invalidate(appKey string) {
 	s.mu.Unlock()
 }
 
+// Seal encrypts data belonging to an app (such as a stored API response)
+// with the installation master key, bound to the app and a purpose.
+func (s *Service) Seal(appID, purpose string, data []byte) []byte {
+	return s.keys.Seal(data, []byte(appID+"\x00"+purpose))
+}
+
+// Open decrypts what Seal sealed for the same app and purpose.
+func (s *Service) Open(appID, purpose string, sealed []byte) ([]byte, error) {
+	return s.keys.Open(sealed, []byte(appID+"\x00"+purpose))
+}
+
 // EffectiveLimits merges an app's own limits over the defaults.
 func (s *Service) EffectiveLimits(app store.App) store.Limits {
 	return mergeLimits(app.Limits, s.cfg.Defaults)
