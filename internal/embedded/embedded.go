@@ -125,12 +125,42 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 			s.setErr(err)
 		}
 	})
+	s.wg.Go(func() { s.sweep(runCtx) })
 	s.wg.Go(func() {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			s.setErr(fmt.Errorf("serve: %w", err))
 		}
 	})
 	return nil
+}
+
+// Maintenance: expired console sessions and idempotency records older than
+// idempotencyRetention are deleted every sweepInterval.
+const (
+	sweepInterval        = 10 * time.Minute
+	idempotencyRetention = 24 * time.Hour
+)
+
+// sweep deletes expired records at start and then every sweepInterval until
+// ctx ends. A failed sweep is logged and tried again at the next tick.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		n, err := s.store.DeleteExpired(ctx, now, now.Add(-idempotencyRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "maintenance sweep failed", "err", err)
+		case n > 0:
+			s.log.DebugContext(ctx, "maintenance sweep", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) setErr(err error) {

@@ -82,6 +82,11 @@ type Store interface {
 	// the app has no such secret.
 	RevokeSecret(ctx context.Context, appID, secretID string, at time.Time) error
 
+	// DeleteExpired is the maintenance sweep: it removes console sessions
+	// that expired at or before now and, in every app, idempotency records
+	// created before idempotencyBefore. It returns how many it removed.
+	DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error)
+
 	// App returns the handle through which all data of one app is reached.
 	// It does not check that the app exists.
 	App(appID string) AppStore

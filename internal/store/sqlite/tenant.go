@@ -172,3 +172,26 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	}
 	return nil
 }
+
+// DeleteExpired removes expired sessions and old idempotency records.
+func (s *Store) DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error) {
+	var n int64
+	for _, q := range []struct {
+		sql string
+		at  time.Time
+	}{
+		{`DELETE FROM sessions WHERE expires_at <= ?`, now},
+		{`DELETE FROM idempotency WHERE created_at < ?`, idempotencyBefore},
+	} {
+		res, err := s.write.ExecContext(ctx, q.sql, ms(q.at))
+		if err != nil {
+			return n, fmt.Errorf("delete expired: %w", translate(err))
+		}
+		c, err := res.RowsAffected()
+		if err != nil {
+			return n, fmt.Errorf("delete expired: %w", translate(err))
+		}
+		n += c
+	}
+	return n, nil
+}

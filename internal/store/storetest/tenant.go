@@ -170,6 +170,7 @@ var sessionTests = []test{
 			t.Errorf("GetSession(h2) after deleting h1 = %v, want nil", err)
 		}
 	}},
+	{"DeleteExpired", testDeleteExpired},
 	{"Duplicate", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
@@ -206,4 +207,36 @@ func testSessionExpiry(t *testing.T, s store.Store) {
 	}
 	_, err := s.GetSession(ctx, "nope", at(0))
 	wantErr(t, err, store.ErrNotFound, "GetSession(%q)", "nope")
+}
+
+// testDeleteExpired checks the maintenance sweep: expired sessions and old
+// idempotency records go, in every app; everything else stays.
+func testDeleteExpired(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
+	for h, exp := range map[string]int64{"old": 60, "edge": 100, "live": 3600} {
+		must(t, s.CreateSession(ctx, store.Session{TokenHash: h, MemberID: "m1", CreatedAt: at(0), ExpiresAt: at(exp)}), "CreateSession(%s)", h)
+	}
+	for _, app := range []string{"A", "B"} {
+		for k, created := range map[string]int64{"k-old": 10, "k-new": 500} {
+			_, _, err := s.App(app).PutIdempotency(ctx, store.Idempotency{Key: k, RequestHash: "h", Status: 201, Body: []byte("{}"), CreatedAt: at(created)})
+			must(t, err, "PutIdempotency(%s, %s)", app, k)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, at(100), at(400))
+	if err != nil || n != 4 { // sessions old and edge, k-old in A and B
+		t.Fatalf("DeleteExpired = %d, %v, want 4, nil", n, err)
+	}
+	for h, alive := range map[string]bool{"old": false, "edge": false, "live": true} {
+		_, err := s.GetSession(ctx, h, at(0))
+		if (err == nil) != alive {
+			t.Errorf("session %s after sweep: err %v, want alive %v", h, err, alive)
+		}
+	}
+	for _, app := range []string{"A", "B"} {
+		_, err := s.App(app).GetIdempotency(ctx, "k-old")
+		wantErr(t, err, store.ErrNotFound, "App(%s).GetIdempotency(k-old) after sweep", app)
+		_, err = s.App(app).GetIdempotency(ctx, "k-new")
+		must(t, err, "App(%s).GetIdempotency(k-new) after sweep", app)
+	}
 }
