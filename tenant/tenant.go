@@ -137,10 +137,20 @@ func (s *Service) Resolve(ctx context.Context, appKey string) (*Credentials, err
 	c, ok := s.cache[appKey]
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
+		if c.creds == nil {
+			return nil, store.ErrNotFound
+		}
 		return c.creds, nil
 	}
 	gen := s.gen.Load()
 	app, err := s.store.GetAppByKey(ctx, appKey)
+	if errors.Is(err, store.ErrNotFound) {
+		// Remember unknown keys too, so that a flood of made-up keys does
+		// not reach the store (app keys are random: a new app's key was
+		// never looked up before).
+		s.remember(appKey, nil, now, gen)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +161,26 @@ func (s *Service) Resolve(ctx context.Context, appKey string) (*Credentials, err
 	if len(creds.Secrets) == 0 {
 		return nil, fmt.Errorf("app %s has no active secret", app.ID)
 	}
-	s.mu.Lock()
-	// An invalidation since the read means creds may be stale: use them
-	// for this call only.
-	if s.gen.Load() == gen {
-		s.cache[appKey] = cached{creds: creds, expires: now.Add(s.cfg.CacheTTL)}
-	}
-	s.mu.Unlock()
+	s.remember(appKey, creds, now, gen)
 	return creds, nil
+}
+
+// maxCached bounds the credentials cache; when full it starts over.
+const maxCached = 1 << 14
+
+// remember caches creds (nil: no such app) for appKey, unless an
+// invalidation happened since generation gen was read: the read may then be
+// stale, and serves only the call that made it.
+func (s *Service) remember(appKey string, creds *Credentials, now time.Time, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen.Load() != gen {
+		return
+	}
+	if len(s.cache) >= maxCached {
+		clear(s.cache)
+	}
+	s.cache[appKey] = cached{creds: creds, expires: now.Add(s.cfg.CacheTTL)}
 }
 
 func (s *Service) credentials(ctx context.Context, app store.App) (*Credentials, error) {
