@@ -81,8 +81,8 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if g.nonces == nil {
 		g.nonces = NewMemoryNonces(2 * signing.Window)
 	}
-	g.apiLimits = newAppLimiters("api", cfg.Now)
-	g.connLimits = newAppLimiters("conn", cfg.Now)
+	g.apiLimits = newAppLimiters()
+	g.connLimits = newAppLimiters()
 	g.engine = g.routes()
 	return g
 }

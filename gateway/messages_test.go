@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -143,6 +144,17 @@ func TestConnectLimits(t *testing.T) {
 		if f.GetError().GetCode() != wire.CodeRateLimited || !f.GetError().GetRetryable() {
 			t.Fatalf("send over the rate = %v, want retryable rate_limited", f)
 		}
+	})
+	t.Run("login rate", func(t *testing.T) {
+		setApp(store.Limits{ConnRate: 1}, store.Settings{})
+		e.login(e.a, "alice", "first") // the burst of one
+		c := e.dial(wire.SubprotocolProto)
+		c.request(loginFrame(e.tokenFor(e.a, "alice"), "second"))
+		c.expectClose(wire.CloseOverload)
+		e.advance(time.Second) // the bucket refills with the app's clock
+		e.login(e.a, "alice", "third")
+		setApp(store.Limits{}, store.Settings{})
+		e.advance(time.Second) // refill at the default rate for what follows
 	})
 	t.Run("refuse policy", func(t *testing.T) {
 		setApp(store.Limits{MaxDevicesPerUser: 1}, store.Settings{DevicePolicy: "refuse"})

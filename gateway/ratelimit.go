@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
@@ -16,12 +15,10 @@ import (
 type appLimiters struct {
 	mu   sync.Mutex // guards m
 	m    map[string]*rate.Limiter
-	now  func() time.Time
-	kind string
 }
 
-func newAppLimiters(kind string, now func() time.Time) *appLimiters {
-	return &appLimiters{m: make(map[string]*rate.Limiter), now: now, kind: kind}
+func newAppLimiters() *appLimiters {
+	return &appLimiters{m: make(map[string]*rate.Limiter)}
 }
 
 // get returns the app's limiter, adjusted to the app's current limits.
