@@ -49,7 +49,8 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		return wire.CloseProtocolError, "origin not allowed for this app"
 	}
 	lim := creds.Limits
-	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1)).AllowN(g.now(), 1) {
+	now := g.now()
+	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1), now).AllowN(now, 1) {
 		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/time/rate"
@@ -13,8 +14,8 @@ import (
 // appLimiters holds one token bucket per app, so that one app's burst never
 // slows another app. It is safe for concurrent use.
 type appLimiters struct {
-	mu   sync.Mutex // guards m
-	m    map[string]*rate.Limiter
+	mu sync.Mutex // guards m
+	m  map[string]*rate.Limiter
 }
 
 func newAppLimiters() *appLimiters {
@@ -22,7 +23,7 @@ func newAppLimiters() *appLimiters {
 }
 
 // get returns the app's limiter, adjusted to the app's current limits.
-func (l *appLimiters) get(appID string, perSec float64, burst int) *rate.Limiter {
+func (l *appLimiters) get(appID string, perSec float64, burst int, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim, ok := l.m[appID]
@@ -32,10 +33,10 @@ func (l *appLimiters) get(appID string, perSec float64, burst int) *rate.Limiter
 		return lim
 	}
 	if lim.Limit() != rate.Limit(perSec) {
-		lim.SetLimit(rate.Limit(perSec))
+		lim.SetLimitAt(now, rate.Limit(perSec))
 	}
 	if lim.Burst() != burst {
-		lim.SetBurst(burst)
+		lim.SetBurstAt(now, burst)
 	}
 	return lim
 }
@@ -46,8 +47,8 @@ func (l *appLimiters) get(appID string, perSec float64, burst int) *rate.Limiter
 func (g *Gateway) rateLimit(c *gin.Context) {
 	creds := credsOf(c)
 	perSec, burst := creds.Limits.APIRate, creds.Limits.APIBurst
-	lim := g.apiLimits.get(creds.App.ID, perSec, burst)
 	now := g.now()
+	lim := g.apiLimits.get(creds.App.ID, perSec, burst, now)
 	ok := lim.AllowN(now, 1)
 	tokens := lim.TokensAt(now)
 	h := c.Writer.Header()
