@@ -53,10 +53,11 @@ func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckR
 func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 	now := s.now()
 	for i, out := range outs {
+		a := items[i].ack
+		s.watch.acked(items[i].appID, a.ConvID, a.UserID, out.UserSeq)
 		if out.UserSeq <= out.UserPrev {
 			continue
 		}
-		a := items[i].ack
 		for _, p := range Peers(a.ConvID, a.UserID) {
 			s.router.PushReceipt(items[i].appID, p, "", Receipt{
 				Kind: ReceiptDelivered, ConvID: a.ConvID, Seq: out.UserSeq, UserID: a.UserID, At: now,

@@ -82,6 +82,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Offline is told about messages for offline users. Nil ignores them.
 	Offline OfflineNotifier
+	// DeliveryTimeout is how long a message pushed to a recipient's online
+	// devices may stay unacknowledged before the recipient is treated as
+	// offline for it (STORED receipt to the sender, offline notification):
+	// a device whose connection died silently stays "online" until its
+	// heartbeat times out. Zero means 10 * time.Second.
+	DeliveryTimeout time.Duration
 }
 
 // Service is the messaging core.
@@ -93,6 +99,7 @@ type Service struct {
 	appends *batcher[appendItem, store.Appended]
 	acks    *batcher[ackItem, store.AckResult]
 	users   *userCache
+	watch   *deliveryWatch
 }
 
 type appendItem struct {
@@ -118,10 +125,14 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DeliveryTimeout == 0 {
+		cfg.DeliveryTimeout = 10 * time.Second
+	}
 	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.watch = newDeliveryWatch(s, cfg.DeliveryTimeout, 1<<17)
 	s.appends = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
 	s.appends.after = s.fanOut
 	s.acks = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
@@ -135,7 +146,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.appends.run(ctx); return nil })
 	g.Go(func() error { s.acks.run(ctx); return nil })
-	return g.Wait()
+	err := g.Wait()
+	s.watch.stop()
+	return err
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
@@ -335,17 +348,26 @@ func (s *Service) fanOut(items []appendItem, outs []store.Appended) {
 				except = it.session
 			}
 			n := s.router.PushMessages(it.appID, m, except, []store.Message{msg})
-			if m == msg.SenderID || n > 0 {
-				continue
-			}
-			if s.cfg.Offline != nil {
-				s.cfg.Offline.Offline(it.appID, m, msg)
-			}
-			if msg.SenderID != "" {
-				s.router.PushReceipt(it.appID, msg.SenderID, "", Receipt{
-					Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: m, At: msg.CreatedAt,
-				})
+			switch {
+			case m == msg.SenderID:
+			case n > 0:
+				s.watch.pushed(it.appID, m, msg)
+			default:
+				s.offline(it.appID, m, msg)
 			}
 		}
+	}
+}
+
+// offline tells the sender that msg is stored for user, who has no device
+// that took it, and hands it to the offline notifier.
+func (s *Service) offline(appID, user string, msg store.Message) {
+	if s.cfg.Offline != nil {
+		s.cfg.Offline.Offline(appID, user, msg)
+	}
+	if msg.SenderID != "" {
+		s.router.PushReceipt(appID, msg.SenderID, "", Receipt{
+			Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: user, At: s.now(),
+		})
 	}
 }

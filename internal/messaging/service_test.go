@@ -67,6 +67,11 @@ func (o *offline) Offline(appID, userID string, m store.Message) {
 
 func newService(t testing.TB, online ...string) (*messaging.Service, *router, *offline, store.Store) {
 	t.Helper()
+	return newServiceWith(t, messaging.Config{}, online...)
+}
+
+func newServiceWith(t testing.TB, cfg messaging.Config, online ...string) (*messaging.Service, *router, *offline, store.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
 	if err != nil {
@@ -85,7 +90,8 @@ func newService(t testing.TB, online ...string) (*messaging.Service, *router, *o
 		r.online[u] = true
 	}
 	off := &offline{}
-	s := messaging.New(st, r, messaging.Config{Offline: off})
+	cfg.Offline = off
+	s := messaging.New(st, r, cfg)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(runCtx) }()
@@ -298,5 +304,57 @@ func TestHistoryPagesByBytes(t *testing.T) {
 	msgs, more, err = s.History(ctx, "A", messaging.MessageQuery{ConvID: "p:alice:bob", From: 3, Limit: 200})
 	if err != nil || len(msgs) != 1 || more {
 		t.Fatalf("last page = %d messages, more %v, %v; want 1, false", len(msgs), more, err)
+	}
+}
+
+// TestUnacknowledgedPushCountsAsStored covers a recipient whose connection
+// died silently: it looks online, takes the push, never acknowledges it.
+func TestUnacknowledgedPushCountsAsStored(t *testing.T) {
+	s, r, off, _ := newServiceWith(t, messaging.Config{DeliveryTimeout: 20 * time.Millisecond}, "alice", "bob")
+	if _, err := s.Send(context.Background(), text("alice", "bob", "c1", "anyone there?")); err != nil {
+		t.Fatal(err)
+	}
+	var receipts []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		_, rs := r.take()
+		if receipts = append(receipts, rs...); len(receipts) > 0 {
+			break
+		}
+	}
+	if fmt.Sprint(receipts) != "[alice:2:p:alice:bob:1:bob]" {
+		t.Fatalf("receipts after the delivery timeout = %v, want STORED for bob", receipts)
+	}
+	off.mu.Lock()
+	defer off.mu.Unlock()
+	if fmt.Sprint(off.users) != "[bob]" {
+		t.Fatalf("offline notices = %v, want [bob]", off.users)
+	}
+}
+
+func TestAcknowledgedPushIsNotWatched(t *testing.T) {
+	s, r, _, _ := newServiceWith(t, messaging.Config{DeliveryTimeout: time.Hour}, "alice", "bob")
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := s.Send(ctx, text("alice", "bob", fmt.Sprint("c", i), "hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Watched(); n != 1 {
+		t.Fatalf("watched = %d, want 1 (one per conversation and recipient)", n)
+	}
+	if err := s.AckDelivered(ctx, "A", "bob", "phone", []messaging.Cursor{{ConvID: "p:alice:bob", Seq: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Watched(); n != 1 {
+		t.Fatalf("watched after a partial ack = %d, want 1", n)
+	}
+	if err := s.AckDelivered(ctx, "A", "bob", "phone", []messaging.Cursor{{ConvID: "p:alice:bob", Seq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Watched(); n != 0 {
+		t.Fatalf("watched after the full ack = %d, want 0", n)
+	}
+	if _, rs := r.take(); fmt.Sprint(rs) != "[alice:1:p:alice:bob:2:bob alice:1:p:alice:bob:3:bob]" {
+		t.Fatalf("receipts = %v, want DELIVERED 2 then 3", rs)
 	}
 }
