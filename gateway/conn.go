@@ -189,7 +189,17 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 		c.reply(wire.ErrorFrame(f.GetId(), wire.CodeNotLoggedIn, "the first frame must be login"))
 		return 0, ""
 	}
-	code, reason := c.login(ctx, l)
+	// Login goes deep (token checks, the store's SQLite calls): run it on a
+	// short-lived goroutine so that the reader's stack, which lives as long
+	// as the connection, stays small.
+	var code wire.CloseCode
+	var reason string
+	done := make(chan struct{})
+	c.tasks.Go(func() {
+		defer close(done)
+		code, reason = c.login(ctx, l)
+	})
+	<-done
 	if code != 0 {
 		return code, reason
 	}
