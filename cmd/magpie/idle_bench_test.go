@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,11 +37,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 }
 
 func idleConnCost(b *testing.B, conns int) float64 {
-	bin := filepath.Join(b.TempDir(), "magpie")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	lines, cmd := startBinary(b, bin, b.TempDir())
+	lines, cmd := startBinary(b, buildBinary(b), b.TempDir())
 	base := lines["api_url"]
 	ctx := context.Background()
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])
@@ -78,6 +73,11 @@ func idleConnCost(b *testing.B, conns int) float64 {
 	after := rssKiB(b, cmd.Process.Pid)
 	b.Logf("server RSS %d KiB before, %d KiB after %d idle connections", before, after, conns)
 	return float64(after-before) / float64(conns)
+}
+
+// execGoBuild builds this command into bin.
+func execGoBuild(bin string) ([]byte, error) {
+	return exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 }
 
 func loginRaw(b *testing.B, url, tok, device string) *websocket.Conn {
@@ -127,7 +127,7 @@ func raiseLimits(b *testing.B, base string, lines map[string]string) {
 		}
 	}
 	get("/manage/v1/tenants/"+tenants.Tenants[0].ID+"/apps", &apps)
-	body := []byte(`{"limits":{"conn_rate":100000,"max_devices_per_user":100,"api_rate":10000,"api_burst":10000}}`)
+	body := []byte(`{"limits":{"conn_rate":100000,"max_devices_per_user":100,"api_rate":10000,"api_burst":10000,"send_rate":1000000,"send_burst":1000000}}`)
 	req, _ := http.NewRequest("PATCH", base+"/manage/v1/apps/"+apps.Apps[0].ID, bytes.NewReader(body))
 	req.SetBasicAuth(lines["operator_email"], lines["operator_password"])
 	req.Header.Set("Content-Type", "application/json")

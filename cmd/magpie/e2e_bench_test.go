@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/magpie-im/magpie/sdk/go/serverapi"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+// BenchmarkOneToOne measures end-to-end one-to-one messaging through the
+// real binary over WebSockets: pairs of raw protocol clients, each sender
+// keeping up to window sends in flight, each recipient acknowledging what
+// it is delivered (so the server records cursors and sends DELIVERED
+// receipts back). It checks that every recipient got its sender's messages
+// exactly once with contiguous seqs, and reports acknowledged messages per
+// second. The load generator shares the machine's cores with the server.
+//
+//	go test -run '^$' -bench OneToOne -benchtime 200000x ./cmd/magpie/
+func BenchmarkOneToOne(b *testing.B) {
+	for _, pairs := range []int{50, 200} {
+		b.Run(fmt.Sprintf("pairs=%d", pairs), func(b *testing.B) { oneToOne(b, pairs, 32) })
+	}
+}
+
+func oneToOne(b *testing.B, pairs, window int) {
+	bin := buildBinary(b)
+	lines, _ := startBinary(b, bin, b.TempDir())
+	base := lines["api_url"]
+	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	raiseLimits(b, base, lines)
+	var users []serverapi.UserInput
+	for i := range pairs {
+		users = append(users, serverapi.UserInput{ID: fmt.Sprintf("s%d", i)}, serverapi.UserInput{ID: fmt.Sprintf("r%d", i)})
+	}
+	for i := 0; i < len(users); i += 100 {
+		if _, err := api.ImportUsers(context.Background(), users[i:min(i+100, len(users))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/connect"
+	per := b.N / pairs
+	if per == 0 {
+		per = 1
+	}
+	ps := make([]*benchPair, pairs)
+	for i := range ps {
+		ps[i] = newBenchPair(b, api, wsURL, i)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(func() { p.run(b, per, window) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	total := per * pairs
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "msgs/s")
+	for _, p := range ps {
+		p.close()
+	}
+}
+
+func buildBinary(b *testing.B) string {
+	bin := b.TempDir() + "/magpie"
+	if out, err := execGoBuild(bin); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// benchPair is one sender and one recipient connection.
+type benchPair struct {
+	sender, recipient *websocket.Conn
+	to                string
+	delivered         atomic.Int64 // highest contiguous seq the recipient saw
+}
+
+func newBenchPair(b *testing.B, api *serverapi.Client, url string, i int) *benchPair {
+	mint := func(user string) string {
+		tok, err := api.MintToken(user, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tok.Token
+	}
+	p := &benchPair{to: fmt.Sprintf("r%d", i)}
+	p.sender = loginRaw(b, url, mint(fmt.Sprintf("s%d", i)), "send")
+	p.recipient = loginRaw(b, url, mint(p.to), "recv")
+	p.sender.SetReadLimit(1 << 20)
+	p.recipient.SetReadLimit(1 << 20)
+	return p
+}
+
+func (p *benchPair) close() {
+	p.sender.CloseNow()
+	p.recipient.CloseNow()
+}
+
+// run sends n messages with up to window in flight and waits until the
+// recipient has all of them.
+func (p *benchPair) run(b *testing.B, n, window int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	codec := wire.ProtoCodec{}
+	credits := make(chan struct{}, window)
+	for range window {
+		credits <- struct{}{}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { p.receive(ctx, b, n) })
+	wg.Go(func() { // sender's reader: SendAcks return credits; receipts are counted away
+		acked := 0
+		for acked < n {
+			_, data, err := p.sender.Read(ctx)
+			if err != nil {
+				b.Errorf("sender read: %v", err)
+				return
+			}
+			f, err := wire.Decode(codec, data, len(data))
+			if err != nil {
+				b.Errorf("sender decode: %v", err)
+				return
+			}
+			switch {
+			case f.GetSendAck() != nil:
+				acked++
+				credits <- struct{}{}
+			case f.GetError() != nil:
+				b.Errorf("send error: %v", f.GetError())
+				return
+			}
+		}
+	})
+	for i := range n {
+		select {
+		case <-credits:
+		case <-ctx.Done():
+			b.Error("sender timed out")
+			return
+		}
+		data, _ := codec.Marshal(&magpiev1.Frame{Id: uint64(i + 1), Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
+			ClientMsgId: fmt.Sprint(i), ToUserId: p.to, Type: "text", Content: "benchmark message body of a typical size",
+		}}})
+		if err := p.sender.Write(ctx, websocket.MessageBinary, data); err != nil {
+			b.Errorf("send: %v", err)
+			return
+		}
+	}
+	wg.Wait()
+}
+
+// receive reads deliveries until the recipient holds seqs 1..n, checking
+// they arrive exactly once and in order, and acknowledges each batch.
+func (p *benchPair) receive(ctx context.Context, b *testing.B, n int) {
+	codec := wire.ProtoCodec{}
+	next := int64(1)
+	var id uint64
+	for next <= int64(n) {
+		_, data, err := p.recipient.Read(ctx)
+		if err != nil {
+			b.Errorf("recipient read: %v", err)
+			return
+		}
+		f, err := wire.Decode(codec, data, len(data))
+		if err != nil {
+			b.Errorf("recipient decode: %v", err)
+			return
+		}
+		msgs := f.GetDeliver().GetMessages()
+		if len(msgs) == 0 {
+			continue
+		}
+		for _, m := range msgs {
+			if m.GetSeq() != next {
+				b.Errorf("recipient got seq %d, want %d", m.GetSeq(), next)
+				return
+			}
+			next++
+		}
+		id++
+		ack, _ := codec.Marshal(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_DeliverAck{DeliverAck: &magpiev1.DeliverAck{
+			Cursors: []*magpiev1.Cursor{{ConvId: msgs[0].GetConvId(), Seq: next - 1}},
+		}}})
+		if err := p.recipient.Write(ctx, websocket.MessageBinary, ack); err != nil {
+			b.Errorf("ack: %v", err)
+			return
+		}
+	}
+	p.delivered.Store(next - 1)
+}
