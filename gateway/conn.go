@@ -62,7 +62,7 @@ type conn struct {
 	flushed  chan struct{} // closed by the writer when a flushing close has drained the queue
 
 	mu       sync.Mutex // guards the fields below
-	out      [][]byte
+	out      []outFrame
 	outBytes int
 	closing  bool // a close has started (or run has ended); no more frames
 	flushing bool // the close waits for the queue to drain
@@ -233,11 +233,29 @@ func (c *conn) reply(f *magpiev1.Frame) {
 	c.queue(b)
 }
 
-// queue adds an encoded frame to the outbound queue, starting a writer if
-// none is running: an idle connection holds no writer goroutine. A
-// connection whose queue is full is closed (slow consumer) and queue
+// outFrame is an encoded frame waiting for the writer.
+type outFrame struct {
+	b []byte
+	// deliver marks a binary Deliver push (id 0). Consecutive ones are
+	// written as one WebSocket message: concatenated protobuf encodings of
+	// the same oneof message field merge, so the client decodes a single
+	// Deliver holding all their messages, in order.
+	deliver bool
+}
+
+// maxMerged bounds a WebSocket message made of merged Deliver frames (a
+// single larger frame is still written alone).
+const maxMerged = 1 << 20
+
+// queue adds an encoded reply or push to the outbound queue (see queueFrame).
+func (c *conn) queue(b []byte) bool { return c.queueFrame(outFrame{b: b}) }
+
+// queueFrame adds an encoded frame to the outbound queue, starting a writer
+// if none is running: an idle connection holds no writer goroutine. A
+// connection whose queue is full is closed (slow consumer) and queueFrame
 // reports false.
-func (c *conn) queue(b []byte) bool {
+func (c *conn) queueFrame(f outFrame) bool {
+	b := f.b
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -248,7 +266,7 @@ func (c *conn) queue(b []byte) bool {
 		c.closeAsync(wire.CloseSlowConsumer, "outbound queue full")
 		return false
 	}
-	c.out = append(c.out, b)
+	c.out = append(c.out, f)
 	c.outBytes += len(b)
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -267,8 +285,11 @@ func (c *conn) startWriterLocked() {
 }
 
 // writeLoop writes queued frames in order until the queue is empty, then
-// exits. Each write has its own deadline; run's CloseNow ends a blocked one.
+// exits. Consecutive Deliver pushes go out as one WebSocket message (one
+// write instead of one per frame). Each write has its own deadline; run's
+// CloseNow ends a blocked one.
 func (c *conn) writeLoop() {
+	var merged []byte
 	for {
 		c.mu.Lock()
 		batch := c.out
@@ -283,19 +304,37 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.mu.Unlock()
-		for _, b := range batch {
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Write(ctx, c.msgType, b)
-			cancel()
-			if err != nil {
-				c.closeAsync(wire.CloseSlowConsumer, "write failed")
-				c.mu.Lock()
-				c.writing = false
-				c.mu.Unlock()
+		for i := 0; i < len(batch); i++ {
+			msg := batch[i].b
+			if batch[i].deliver {
+				merged = append(merged[:0], msg...)
+				for i+1 < len(batch) && batch[i+1].deliver && len(merged)+len(batch[i+1].b) <= maxMerged {
+					i++
+					merged = append(merged, batch[i].b...)
+				}
+				msg = merged
+			}
+			if !c.write(msg) {
 				return
 			}
 		}
 	}
+}
+
+// write writes one WebSocket message; on failure it closes the connection,
+// marks the writer stopped and reports false.
+func (c *conn) write(msg []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	err := c.ws.Write(ctx, c.msgType, msg)
+	cancel()
+	if err == nil {
+		return true
+	}
+	c.closeAsync(wire.CloseSlowConsumer, "write failed")
+	c.mu.Lock()
+	c.writing = false
+	c.mu.Unlock()
+	return false
 }
 
 // closeAsync sends a Close frame and closes the WebSocket with code, once,
@@ -320,7 +359,7 @@ func (c *conn) startClose(code wire.CloseCode, reason string, flush bool) {
 	flush = flush && err == nil
 	if flush {
 		c.flushing = true
-		c.out = append(c.out, b)
+		c.out = append(c.out, outFrame{b: b})
 		c.startWriterLocked()
 	} else {
 		c.out = nil

@@ -98,9 +98,16 @@ func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt tim
 // handle serves one frame of a logged-in connection.
 func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	id := f.GetId()
-	if !c.frameLim.Allow() {
-		c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "too many frames; slow down"))
-		return
+	// Sends have the app's own send rate limit, and delivery acks follow
+	// what the server pushed; every other request counts against the
+	// connection's frame limit.
+	switch f.GetBody().(type) {
+	case *magpiev1.Frame_Send, *magpiev1.Frame_DeliverAck:
+	default:
+		if !c.frameLim.Allow() {
+			c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "too many frames; slow down"))
+			return
+		}
 	}
 	switch b := f.GetBody().(type) {
 	case *magpiev1.Frame_Ping:

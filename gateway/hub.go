@@ -140,7 +140,7 @@ func (h *Hub) PushMessages(appID, userID, except string, msgs []store.Message) i
 		ms[i] = toWireMessage(&msgs[i])
 	}
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{Messages: ms}}}
-	return h.push(conns, except, f)
+	return h.push(conns, except, f, true)
 }
 
 // PushReceipt implements messaging.Router.
@@ -152,11 +152,12 @@ func (h *Hub) PushReceipt(appID, userID, except string, r messaging.Receipt) int
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Receipt{Receipt: &magpiev1.Receipt{
 		Kind: receiptKind(r.Kind), ConvId: r.ConvID, Seq: r.Seq, UserId: r.UserID, AtMs: r.At.UnixMilli(),
 	}}}
-	return h.push(conns, except, f)
+	return h.push(conns, except, f, false)
 }
 
-// push encodes f at most once per codec and queues it on conns.
-func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame) int {
+// push encodes f at most once per codec and queues it on conns; deliver
+// marks a Deliver push, which binary connections may merge with the next.
+func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame, deliver bool) int {
 	var encoded [2][]byte // by codec: binary, JSON
 	n := 0
 	for _, c := range conns {
@@ -175,7 +176,7 @@ func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame) int {
 			}
 			encoded[i] = b
 		}
-		if c.queue(encoded[i]) {
+		if c.queueFrame(outFrame{b: encoded[i], deliver: deliver && i == 0}) {
 			n++
 		}
 	}
