@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -153,5 +154,43 @@ func TestHealth(t *testing.T) {
 	e.store.Close()
 	if r := e.console("", "GET", "/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with closed store = %d %s", r.status, r.body)
+	}
+}
+
+func TestManagementBadInput(t *testing.T) {
+	e := newEnv(t)
+	op := e.consoleLogin("op@example.com", e.boot.OperatorPassword)
+	tid, aid := e.a.TenantID, e.a.ID
+	tests := []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", "/manage/v1/sessions", `{"email":"op@example.com"`, 400, "invalid_json"},
+		{"POST", "/manage/v1/sessions", `{"email":"op@example.com","password":"x","otp":1}`, 400, "unknown_field"},
+		{"POST", "/manage/v1/tenants", `{"name":""}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/tenants", `{"title":"Acme"}`, 400, "unknown_field"},
+		{"POST", "/manage/v1/tenants/" + tid + "/members", `{"email":"x@y.z","role":"operator","password":"long enough pass"}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/tenants/" + tid + "/members", `{"email":"not an email","role":"admin","password":"long enough pass"}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/tenants/" + tid + "/members", `{"email":"x@y.z","role":"admin","password":"short"}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/tenants/" + tid + "/apps", `{"name":"` + strings.Repeat("n", 200) + `"}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/tenants/tn_missing/apps", `{"name":"x"}`, 404, "not_found"},
+		{"GET", "/manage/v1/tenants/" + tid + "/apps?limit=500", "", 400, "validation_failed"},
+		{"GET", "/manage/v1/apps/app_missing", "", 404, "not_found"},
+		{"PATCH", "/manage/v1/apps/" + aid, `{"limits":{"max_devices_per_user":1000}}`, 400, "validation_failed"},
+		{"PATCH", "/manage/v1/apps/" + aid, `{"limits":"fast"}`, 400, "validation_failed"},
+		{"POST", "/manage/v1/apps/app_missing/secrets", "", 404, "not_found"},
+		{"DELETE", "/manage/v1/apps/" + aid + "/secrets/sec_missing", "", 404, "not_found"},
+	}
+	for _, tt := range tests {
+		r := e.console(op, tt.method, tt.path, tt.body)
+		if r.status != tt.status || r.code(t) != tt.code {
+			t.Errorf("%s %s %s = %d %s, want %d %s", tt.method, tt.path, tt.body, r.status, r.body, tt.status, tt.code)
+		}
+	}
+	// Nothing was created by the rejected calls.
+	r := e.console(op, "GET", "/manage/v1/tenants", "")
+	if n := len(r.json(t)["tenants"].([]any)); n != 2 {
+		t.Fatalf("%d tenants after rejected calls, want the 2 the test started with", n)
 	}
 }
