@@ -519,3 +519,12 @@ func TestUnknownBodyGetsAnError(t *testing.T) {
 		t.Fatalf("connection unusable after an unknown body: %v", f)
 	}
 }
+
+func TestUnverifiableSessionIsSentToLogInAgain(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	c := e.login(e.a, "alice", "d1")
+	e.store.Close() // the user can no longer be checked
+	e.hub.UserChanged(e.a.ID, "alice")
+	c.expectClose(wire.CloseInternalError) // a reconnect code: the next login checks again
+}

@@ -217,8 +217,10 @@ func (h *Hub) UserChanged(appID, userID string) {
 	for _, c := range conns {
 		switch {
 		case err != nil && !isNotFound(err):
-			h.log.Error("re-check sessions", "app_id", appID, "err", err)
-			return
+			// The user cannot be checked now: make the session log in
+			// again (a reconnect code), which checks it then.
+			h.log.Warn("re-check sessions", "app_id", appID, "err", err)
+			c.closeAsync(wire.CloseInternalError, "session must be re-checked")
 		case err != nil:
 			c.closeAsync(wire.CloseUserBlocked, "user deleted")
 		case u.Blocked:

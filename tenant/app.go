@@ -88,6 +88,8 @@ type AppUpdate struct {
 
 // UpdateApp applies u to an app and returns the result.
 func (s *Service) UpdateApp(ctx context.Context, appID string, u AppUpdate) (store.App, error) {
+	s.appMu.Lock() // read-modify-write: concurrent updates must not lose each other's fields
+	defer s.appMu.Unlock()
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return store.App{}, err

@@ -86,6 +86,7 @@ type Service struct {
 	cache map[string]cached
 
 	secretMu sync.Mutex // serialises secret rotation and revocation (the active-count checks)
+	appMu    sync.Mutex // serialises UpdateApp's read-modify-write (within this process)
 
 	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
 
