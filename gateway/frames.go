@@ -166,9 +166,8 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		c.reply(wire.ErrorFrame(id, wire.CodeUnavailable, "server shutting down; send again after reconnecting"))
 		return
 	}
-	if !c.sendLim.Allow() {
-		c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "send rate limit exceeded"))
-		return
+	if !c.sendBudget(ctx) {
+		return // the connection is closing
 	}
 	p, err := c.gw.msgs.Submit(ctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
@@ -181,14 +180,72 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		},
 	})
 	if err != nil {
-		c.reply(c.errorFrame(id, err))
+		c.sendFailed(id, err)
 		return
 	}
 	c.async(ctx, func() {
 		if _, err := p.Wait(ctx); err != nil {
-			c.reply(c.errorFrame(id, err))
+			c.sendFailed(id, err)
 		}
 	})
+}
+
+// sendBudget waits until the connection's send rate limit allows one more
+// message. Waiting instead of refusing is what keeps a conversation's seqs
+// in the order the connection sent: the reader stops reading (TCP pushes
+// back on the client) while the budget refills, so no later send can
+// overtake a refused one. The heartbeat deadline is suspended meanwhile:
+// the client is not silent, the server is not listening. It reports false
+// if the connection closed during the wait.
+//
+// The budget runs on the wall clock, not the gateway's (injectable) clock:
+// the wait is real time.
+func (c *conn) sendBudget(ctx context.Context) bool {
+	now := time.Now()
+	r := c.sendLim.ReserveN(now, 1)
+	if !r.OK() { // a zero burst: the limiter can never grant a message
+		c.closeAsync(wire.CloseProtocolError, "the app's send limit allows no messages")
+		return false
+	}
+	delay := r.DelayFrom(now)
+	if delay <= 0 {
+		return true
+	}
+	c.timer.Stop()
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	case <-c.quit:
+		return false
+	}
+	c.timer.Reset(c.gw.heartbeatTimeout())
+	return true
+}
+
+// sendFailed reports a send that was not stored. A failure the client
+// caused (an invalid message, an unknown recipient) is answered with an
+// Error frame: resending the same message fails the same way, so nothing
+// sent later can overtake it. Any other failure (overload, a failed
+// commit) closes the connection with a reconnect code instead of
+// answering a retryable error: the client then resends everything not yet
+// acknowledged, in its original order, on the next connection, where a
+// reply to this one send would let the sends behind it take earlier seqs.
+func (c *conn) sendFailed(id uint64, err error) {
+	var me *messaging.Error
+	switch {
+	case errors.As(err, &me):
+		c.reply(wire.ErrorFrame(id, me.Code, me.Message))
+	case errors.Is(err, context.Canceled):
+		// The connection is closing; the client resends after reconnecting.
+	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
+		c.closeAsync(wire.CloseOverload, "cannot take messages now; reconnect and resend")
+	default:
+		c.gw.log.Error("send failed", "err", err, "conn_id", c.session, "app_id", c.appID)
+		c.closeAsync(wire.CloseInternalError, "a send failed; reconnect and resend")
+	}
 }
 
 // async runs fn on its own goroutine, at most maxInflight at a time per

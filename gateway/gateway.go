@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,6 +41,10 @@ type Config struct {
 	// a client that reads too slowly to stay under it is closed with 4003
 	// (slow consumer) instead of growing the node's memory. Zero means 8 MiB.
 	MaxOutboundBytes int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client's address (for per-address limits). Empty trusts
+	// none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.

@@ -133,16 +133,23 @@ func TestConnectLimits(t *testing.T) {
 		}
 	}
 	t.Run("send rate", func(t *testing.T) {
-		setApp(store.Limits{SendRate: 0.001, SendBurst: 2}, store.Settings{})
+		// Over the send rate the server stops reading instead of refusing:
+		// every pipelined send is stored, in the order sent.
+		setApp(store.Limits{SendRate: 1000, SendBurst: 1}, store.Settings{})
 		c := e.login(e.a, "alice", "rate")
-		for i := range 2 {
-			if f := c.reply(c.request(sendFrame("alice", fmt.Sprint("r", i), "x"))); f.GetSendAck() == nil {
-				t.Fatalf("send %d within burst = %v", i, f)
-			}
+		const n = 40
+		ids := make([]uint64, n)
+		for i := range n {
+			ids[i] = c.request(sendFrame("carol", fmt.Sprint("r", i), "x"))
 		}
-		f := c.reply(c.request(sendFrame("alice", "r2", "x")))
-		if f.GetError().GetCode() != wire.CodeRateLimited || !f.GetError().GetRetryable() {
-			t.Fatalf("send over the rate = %v, want retryable rate_limited", f)
+		var last int64
+		for i, id := range ids {
+			f := c.reply(id)
+			ack := f.GetSendAck()
+			if ack == nil || ack.GetSeq() <= last {
+				t.Fatalf("pipelined send %d over the rate = %v, want a SendAck with seq > %d", i, f, last)
+			}
+			last = ack.GetSeq()
 		}
 	})
 	t.Run("login rate", func(t *testing.T) {

@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// clientAddr returns the address a request came from, for per-address
+// limits (console logins, WebSocket handshakes). It is the TCP peer's IP,
+// unless that peer is one of Config.TrustedProxies: then the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy. A header sent
+// by anyone else is ignored, so a client cannot choose its own address.
+func (g *Gateway) clientAddr(r *http.Request) string {
+	peer := remoteIP(r.RemoteAddr)
+	if !peer.IsValid() {
+		return r.RemoteAddr
+	}
+	if !g.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		ip = ip.Unmap()
+		if !g.trusted(ip) {
+			return ip.String()
+		}
+	}
+	return peer.String()
+}
+
+func (g *Gateway) trusted(ip netip.Addr) bool {
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteIP(addr string) netip.Addr {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
