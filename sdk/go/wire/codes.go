@@ -36,6 +36,11 @@ const (
 	CloseLoginTimeout CloseCode = 4004
 	// CloseInternalError: an unexpected server error.
 	CloseInternalError CloseCode = 4005
+	// CloseReauthenticate: the session's credentials ended while it was
+	// open: its token expired, or the app secret that signed the token was
+	// revoked. The client gets a fresh token (from its token provider) and
+	// reconnects; nothing is lost.
+	CloseReauthenticate CloseCode = 4006
 )
 
 // Terminal range, 4100–4199.
@@ -84,6 +89,7 @@ var closeNames = map[CloseCode]string{
 	CloseSlowConsumer:           "slow_consumer",
 	CloseLoginTimeout:           "login_timeout",
 	CloseInternalError:          "internal_error",
+	CloseReauthenticate:         "reauthenticate",
 	CloseBadToken:               "bad_token",
 	CloseTokenExpired:           "token_expired",
 	CloseTokenRevoked:           "token_revoked",
