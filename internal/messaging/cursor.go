@@ -34,7 +34,7 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 	for i, c := range cursors {
 		items[i] = ackItem{appID: appID, ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
 	}
-	_, err := s.acks.submitAll(ctx, items)
+	_, err := s.acks.SubmitAll(ctx, items)
 	return err
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/magpie-im/magpie/internal/groupcommit"
 	"github.com/magpie-im/magpie/internal/store"
 )
 
@@ -96,8 +97,8 @@ type Service struct {
 	router  Router
 	cfg     Config
 	log     *slog.Logger
-	appends *batcher[appendItem, store.Appended]
-	acks    *batcher[ackItem, store.AckResult]
+	appends *groupcommit.Batcher[appendItem, store.Appended]
+	acks    *groupcommit.Batcher[ackItem, store.AckResult]
 	users   *userCache
 	watch   *deliveryWatch
 }
@@ -133,10 +134,10 @@ func New(st store.Store, router Router, cfg Config) *Service {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.watch = newDeliveryWatch(s, cfg.DeliveryTimeout, 1<<17)
-	s.appends = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
-	s.appends.after = s.fanOut
-	s.acks = newBatcher(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
-	s.acks.after = s.deliveredReceipts
+	s.appends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
+	s.appends.After = s.fanOut
+	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
+	s.acks.After = s.deliveredReceipts
 	return s
 }
 
@@ -144,8 +145,8 @@ func New(st store.Store, router Router, cfg Config) *Service {
 // with ErrStopped.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { s.appends.run(ctx); return nil })
-	g.Go(func() error { s.acks.run(ctx); return nil })
+	g.Go(func() error { s.appends.Run(ctx); return nil })
+	g.Go(func() error { s.acks.Run(ctx); return nil })
 	err := g.Wait()
 	s.watch.stop()
 	return err
@@ -228,12 +229,12 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (store.Appended, er
 
 // Pending is a submitted message waiting for its commit.
 type Pending struct {
-	t *ticket[appendItem, store.Appended]
+	t *groupcommit.Ticket[appendItem, store.Appended]
 }
 
 // Wait returns the stored message once it is durable.
 func (p *Pending) Wait(ctx context.Context) (store.Appended, error) {
-	outs, err := p.t.wait(ctx)
+	outs, err := p.t.Wait(ctx)
 	if err != nil {
 		return store.Appended{}, err
 	}
@@ -261,7 +262,7 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if req.System {
 		conv = SystemConvID(req.ToUserID)
 	}
-	t, err := s.appends.enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed, draft: store.Draft{
+	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed, draft: store.Draft{
 		ConvID: conv, Members: Members(conv), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
 		Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
 	}}})
@@ -371,3 +372,11 @@ func (s *Service) offline(appID, user string, msg store.Message) {
 		})
 	}
 }
+
+// Errors of Send and Submit when the core cannot take the message now.
+var (
+	// ErrOverloaded means the commit queue is full; retry with backoff.
+	ErrOverloaded = groupcommit.ErrOverloaded
+	// ErrStopped means the service is not running.
+	ErrStopped = groupcommit.ErrStopped
+)

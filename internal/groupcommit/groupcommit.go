@@ -1,4 +1,9 @@
-package messaging
+// Package groupcommit batches concurrent work into group commits: callers
+// submit items and wait, one runner goroutine commits everything that queued
+// up while the previous commit ran in one call (one transaction, one bulk
+// write), and hands each caller its own result. The messaging core commits
+// messages and delivery acks through it; the gateway commits request nonces.
+package groupcommit
 
 import (
 	"context"
@@ -7,26 +12,28 @@ import (
 )
 
 // ErrOverloaded is returned when a commit queue is full. It is temporary:
-// the client retries with backoff.
-var ErrOverloaded = errors.New("messaging: overloaded, retry later")
+// the caller retries with backoff.
+var ErrOverloaded = errors.New("groupcommit: overloaded, retry later")
 
-// ErrStopped is returned for work submitted after the service stopped.
-var ErrStopped = errors.New("messaging: stopped")
+// ErrStopped is returned for work submitted after Run returned, and for
+// work still queued then.
+var ErrStopped = errors.New("groupcommit: stopped")
 
-// batcher is a group committer. Callers submit items and wait; one runner
+// Batcher is a group committer. Callers submit items and wait; one runner
 // goroutine takes everything that queued up while the previous commit ran
 // (at most maxBatch items at a time), commits it in one call, and hands each
 // caller its result. Items are committed in submission order.
 //
-// The queue is bounded by maxQueue; when it is full, submit fails at once
-// with ErrOverloaded.
-type batcher[In, Out any] struct {
+// The queue is bounded by maxQueue; when it is full, Enqueue fails at once
+// with ErrOverloaded. A Batcher is safe for concurrent use; Run must be
+// running for submitted work to complete.
+type Batcher[In, Out any] struct {
 	// commit commits items and returns, per item, its result or its error:
 	// a batch may partly succeed (one store call per app).
 	commit func(ctx context.Context, items []In) ([]Out, []error)
-	// after runs on the runner for the items that committed, in order,
+	// After runs on the runner for the items that committed, in order,
 	// before their submitters are told; may be nil.
-	after    func(items []In, outs []Out)
+	After    func(items []In, outs []Out)
 	maxBatch int
 	maxQueue int
 
@@ -46,26 +53,28 @@ type result[Out any] struct {
 	err error
 }
 
-func newBatcher[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, []error)) *batcher[In, Out] {
-	return &batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, wake: make(chan struct{}, 1)}
+// New returns a Batcher that commits at most maxBatch items per commit call
+// and queues at most maxQueue; set After, if wanted, before Run.
+func New[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, []error)) *Batcher[In, Out] {
+	return &Batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, wake: make(chan struct{}, 1)}
 }
 
-// submitAll queues ins together, in order, and waits for all their commits.
-func (b *batcher[In, Out]) submitAll(ctx context.Context, ins []In) ([]Out, error) {
-	t, err := b.enqueue(ins)
+// SubmitAll queues ins together, in order, and waits for all their commits.
+func (b *Batcher[In, Out]) SubmitAll(ctx context.Context, ins []In) ([]Out, error) {
+	t, err := b.Enqueue(ins)
 	if err != nil {
 		return nil, err
 	}
-	return t.wait(ctx)
+	return t.Wait(ctx)
 }
 
-// ticket is a claim on the results of enqueued items.
-type ticket[In, Out any] struct {
+// Ticket is a claim on the results of enqueued items.
+type Ticket[In, Out any] struct {
 	ws []waiter[In, Out]
 }
 
-// enqueue queues ins together, in order, without waiting.
-func (b *batcher[In, Out]) enqueue(ins []In) (*ticket[In, Out], error) {
+// Enqueue queues ins together, in order, without waiting.
+func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
 	ws := make([]waiter[In, Out], len(ins))
 	for i, in := range ins {
 		ws[i] = waiter[In, Out]{in: in, done: make(chan result[Out], 1)}
@@ -85,11 +94,11 @@ func (b *batcher[In, Out]) enqueue(ins []In) (*ticket[In, Out], error) {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return &ticket[In, Out]{ws: ws}, nil
+	return &Ticket[In, Out]{ws: ws}, nil
 }
 
-// wait returns the results of the ticket's items once all are committed.
-func (t *ticket[In, Out]) wait(ctx context.Context) ([]Out, error) {
+// Wait returns the results of the ticket's items once all are committed.
+func (t *Ticket[In, Out]) Wait(ctx context.Context) ([]Out, error) {
 	outs := make([]Out, len(t.ws))
 	for i, w := range t.ws {
 		select {
@@ -105,9 +114,9 @@ func (t *ticket[In, Out]) wait(ctx context.Context) ([]Out, error) {
 	return outs, nil
 }
 
-// run commits batches until ctx ends, then fails what is still queued with
+// Run commits batches until ctx ends, then fails what is still queued with
 // ErrStopped.
-func (b *batcher[In, Out]) run(ctx context.Context) {
+func (b *Batcher[In, Out]) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,7 +132,7 @@ func (b *batcher[In, Out]) run(ctx context.Context) {
 }
 
 // stop refuses new work and fails what is queued with ErrStopped.
-func (b *batcher[In, Out]) stop() {
+func (b *Batcher[In, Out]) stop() {
 	b.mu.Lock()
 	b.stopped = true
 	rest := b.pending
@@ -136,7 +145,7 @@ func (b *batcher[In, Out]) stop() {
 
 // drainOnce commits up to maxBatch pending items and reports whether more
 // are pending.
-func (b *batcher[In, Out]) drainOnce(ctx context.Context) bool {
+func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	b.mu.Lock()
 	n := min(len(b.pending), b.maxBatch)
 	batch := make([]waiter[In, Out], n)
@@ -156,14 +165,14 @@ func (b *batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	// The commit runs without the caller's context: once a batch is taken
 	// it is committed or failed, whoever stops waiting.
 	outs, errs := b.commit(context.WithoutCancel(ctx), ins)
-	if b.after != nil {
+	if b.After != nil {
 		okIns, okOuts := make([]In, 0, n), make([]Out, 0, n)
 		for i := range ins {
 			if errs[i] == nil {
 				okIns, okOuts = append(okIns, ins[i]), append(okOuts, outs[i])
 			}
 		}
-		b.after(okIns, okOuts)
+		b.After(okIns, okOuts)
 	}
 	for i, w := range batch {
 		w.done <- result[Out]{out: outs[i], err: errs[i]}

@@ -1,4 +1,4 @@
-package messaging
+package groupcommit
 
 import (
 	"context"
@@ -13,7 +13,7 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var committed []int
 	var sizes []int
-	b := newBatcher(8, 1000, func(_ context.Context, in []int) ([]int, []error) {
+	b := New(8, 1000, func(_ context.Context, in []int) ([]int, []error) {
 		mu.Lock()
 		defer mu.Unlock()
 		committed = append(committed, in...)
@@ -26,21 +26,21 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { b.run(ctx) })
+	wg.Go(func() { b.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 
 	// Enqueue 100 items before the runner can commit them all: order is
 	// submission order and batches never exceed maxBatch.
-	var tickets []*ticket[int, int]
+	var tickets []*Ticket[int, int]
 	for i := range 100 {
-		tk, err := b.enqueue([]int{i})
+		tk, err := b.Enqueue([]int{i})
 		if err != nil {
 			t.Fatal(err)
 		}
 		tickets = append(tickets, tk)
 	}
 	for i, tk := range tickets {
-		out, err := tk.wait(context.Background())
+		out, err := tk.Wait(context.Background())
 		if err != nil || out[0] != i*10 {
 			t.Fatalf("ticket %d = %v, %v", i, out, err)
 		}
@@ -57,24 +57,24 @@ func TestBatcherCommitsInOrder(t *testing.T) {
 
 func TestBatcherOverloadAndStop(t *testing.T) {
 	block := make(chan struct{})
-	b := newBatcher(1, 2, func(_ context.Context, in []int) ([]int, []error) {
+	b := New(1, 2, func(_ context.Context, in []int) ([]int, []error) {
 		<-block
 		return in, make([]error, len(in))
 	})
-	if _, err := b.enqueue([]int{1, 2, 3}); !errors.Is(err, ErrOverloaded) {
+	if _, err := b.Enqueue([]int{1, 2, 3}); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("enqueue over the bound = %v, want ErrOverloaded", err)
 	}
-	tk, err := b.enqueue([]int{1, 2})
+	tk, err := b.Enqueue([]int{1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b.run(ctx) // stops at once: queued work fails
-	if _, err := tk.wait(context.Background()); !errors.Is(err, ErrStopped) {
+	b.Run(ctx) // stops at once: queued work fails
+	if _, err := tk.Wait(context.Background()); !errors.Is(err, ErrStopped) {
 		t.Fatalf("wait after stop = %v, want ErrStopped", err)
 	}
-	if _, err := b.enqueue([]int{1}); !errors.Is(err, ErrStopped) {
+	if _, err := b.Enqueue([]int{1}); !errors.Is(err, ErrStopped) {
 		t.Fatalf("enqueue after stop = %v, want ErrStopped", err)
 	}
 	close(block)
@@ -83,7 +83,7 @@ func TestBatcherOverloadAndStop(t *testing.T) {
 func TestBatcherPartialFailure(t *testing.T) {
 	boom := errors.New("disk full")
 	// Odd items fail; even ones commit and alone reach after.
-	b := newBatcher(4, 10, func(_ context.Context, in []int) ([]int, []error) {
+	b := New(4, 10, func(_ context.Context, in []int) ([]int, []error) {
 		errs := make([]error, len(in))
 		for i, v := range in {
 			if v%2 == 1 {
@@ -93,8 +93,8 @@ func TestBatcherPartialFailure(t *testing.T) {
 		return in, errs
 	})
 	var afterSaw []int
-	b.after = func(in, out []int) { afterSaw = append(afterSaw, out...) }
-	tk, err := b.enqueue([]int{0, 1, 2})
+	b.After = func(in, out []int) { afterSaw = append(afterSaw, out...) }
+	tk, err := b.Enqueue([]int{0, 1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
