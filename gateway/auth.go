@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/internal/groupcommit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
@@ -15,8 +16,8 @@ import (
 // signedAPI authenticates a server API request by its signature (see
 // docs/signing.md): known app key, timestamp within the window, and an
 // HMAC-SHA256 signature by one of the app's active secrets. The app's
-// credentials are left in the context. freshNonce, after the rate limit,
-// completes the check.
+// credentials are left in the context. freshNonce completes the check,
+// before the rate limit.
 func (g *Gateway) signedAPI(c *gin.Context) {
 	key := c.GetHeader(signing.HeaderAppKey)
 	ts := c.GetHeader(signing.HeaderTimestamp)
@@ -48,11 +49,17 @@ func (g *Gateway) signedAPI(c *gin.Context) {
 	c.Next()
 }
 
-// freshNonce rejects a nonce the app used within the signing window. It runs
-// after the rate limit, so requests refused with 429 do not fill the cache.
+// freshNonce rejects a nonce the app used within the signing window and
+// spends the nonce. It runs before the rate limit: replays do not spend the
+// app's budget, and a request refused with 429 cannot be replayed later.
 func (g *Gateway) freshNonce(c *gin.Context) {
 	creds := credsOf(c)
 	seen, err := g.nonces.Seen(c.Request.Context(), creds.App.ID, c.GetHeader(signing.HeaderNonce), g.now())
+	if errors.Is(err, groupcommit.ErrOverloaded) || errors.Is(err, groupcommit.ErrStopped) {
+		c.Header("Retry-After", "1")
+		writeError(c, newError(http.StatusServiceUnavailable, CodeUnavailable, "the server is busy; retry with a new nonce"))
+		return
+	}
 	if err != nil {
 		fail(c, err)
 		return

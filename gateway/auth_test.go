@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -143,5 +144,57 @@ func TestDisabledAppRejected(t *testing.T) {
 	}
 	if r := e.do(e.a, req{method: "GET", target: "/v1/users"}); r.status != http.StatusForbidden || r.code(t) != "app_disabled" {
 		t.Fatalf("disabled app: %d %s", r.status, r.body)
+	}
+}
+
+// TestReplaysDoNotSpendTheRateLimit: the nonce is checked (and spent)
+// before the rate limit, so replaying a captured request neither drains
+// the app's budget nor runs once the budget refills.
+func TestReplaysDoNotSpendTheRateLimit(t *testing.T) {
+	e := newEnv(t)
+	l := store.Limits{APIRate: 1, APIBurst: 5}
+	if _, err := e.tenants.UpdateApp(context.Background(), e.a.ID, tenant.AppUpdate{Limits: &l}); err != nil {
+		t.Fatal(err)
+	}
+	captured := req{method: "POST", target: "/v1/users", body: `{"id":"alice"}`, nonce: "captured-nonce-0001"}
+	if r := e.do(e.a, captured); r.status != http.StatusCreated {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	for i := range 100 {
+		if r := e.do(e.a, captured); r.status != http.StatusUnauthorized || r.code(t) != "nonce_replayed" {
+			t.Fatalf("replay %d: %d %s, want 401 nonce_replayed", i, r.status, r.body)
+		}
+	}
+	for i := range 4 { // the rest of the burst is intact
+		if r := e.do(e.a, req{method: "GET", target: "/v1/users"}); r.status != http.StatusOK {
+			t.Fatalf("legitimate request %d after the replays: %d %s", i, r.status, r.body)
+		}
+	}
+}
+
+// TestRefusedRequestCannotBeReplayed: a request answered 429 has spent its
+// nonce; sent again byte for byte once the budget refills, it is refused.
+func TestRefusedRequestCannotBeReplayed(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	l := store.Limits{APIRate: 1, APIBurst: 1}
+	if _, err := e.tenants.UpdateApp(context.Background(), e.a.ID, tenant.AppUpdate{Limits: &l}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(e.a, req{method: "GET", target: "/v1/users"}); r.status != http.StatusOK {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	send := req{method: "POST", target: "/v1/messages", nonce: "refused-nonce-0001",
+		body: `{"from_user_id":"alice","to_user_id":"bob","client_msg_id":"m1","type":"text","content":"hi"}`}
+	if r := e.do(e.a, send); r.status != http.StatusTooManyRequests {
+		t.Fatalf("over the limit: %d %s, want 429", r.status, r.body)
+	}
+	e.advance(2 * time.Second)
+	if r := e.do(e.a, send); r.status != http.StatusUnauthorized || r.code(t) != "nonce_replayed" {
+		t.Fatalf("replay of the refused request: %d %s, want 401 nonce_replayed", r.status, r.body)
+	}
+	if msgs, err := e.store.App(e.a.ID).ListMessages(context.Background(), "p:alice:bob", store.Range{From: 1, Limit: 10}); err != nil || len(msgs) != 0 {
+		t.Fatalf("messages stored = %d, %v, want none", len(msgs), err)
 	}
 }

@@ -120,7 +120,10 @@ type route struct {
 }
 
 func (g *Gateway) table() []route {
-	signed := []gin.HandlerFunc{g.readBody, g.signedAPI, g.rateLimit, g.freshNonce}
+	// Signature, window and nonce first (the nonce is spent there), then
+	// the rate limit: a replay never spends the app's budget, and a request
+	// answered 429 cannot be replayed.
+	signed := []gin.HandlerFunc{g.readBody, g.signedAPI, g.freshNonce, g.rateLimit}
 	create := append(append([]gin.HandlerFunc{}, signed...), g.idempotent)
 	manage := []gin.HandlerFunc{g.readBody, g.consoleAuth}
 	with := func(base []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {

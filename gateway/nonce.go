@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/magpie-im/magpie/internal/groupcommit"
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 // NonceCache remembers request nonces for replay protection.
@@ -52,4 +56,52 @@ func (m *MemoryNonces) Seen(_ context.Context, appID, nonce string, now time.Tim
 	}
 	m.cur[k] = struct{}{}
 	return false, nil
+}
+
+// StoreNonces is the durable NonceCache of embedded mode: a nonce is
+// written to the store, and is durable, before its request runs, so a
+// request replayed after a restart is refused too. Concurrent requests
+// share one commit (group commit). A MemoryNonces in front refuses a
+// repeated replay without reaching the store. Run must be running. It is
+// safe for concurrent use.
+type StoreNonces struct {
+	mem   *MemoryNonces
+	hold  time.Duration
+	batch *groupcommit.Batcher[store.Nonce, bool]
+}
+
+// NewStoreNonces returns a durable cache that holds each nonce in st for
+// hold (twice the signing window: a timestamp may be up to one window
+// early or late).
+func NewStoreNonces(st store.Store, hold time.Duration) *StoreNonces {
+	commit := func(ctx context.Context, ns []store.Nonce) ([]bool, []error) {
+		fresh, err := st.UseNonces(ctx, ns)
+		errs := make([]error, len(ns))
+		if err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return make([]bool, len(ns)), errs
+		}
+		return fresh, errs
+	}
+	return &StoreNonces{mem: NewMemoryNonces(hold), hold: hold, batch: groupcommit.New(256, 16384, commit)}
+}
+
+// Run commits nonces until ctx ends.
+func (n *StoreNonces) Run(ctx context.Context) error {
+	n.batch.Run(ctx)
+	return nil
+}
+
+// Seen implements NonceCache.
+func (n *StoreNonces) Seen(ctx context.Context, appID, nonce string, now time.Time) (bool, error) {
+	if seen, _ := n.mem.Seen(ctx, appID, nonce, now); seen {
+		return true, nil
+	}
+	fresh, err := n.batch.SubmitAll(ctx, []store.Nonce{{AppID: appID, Value: nonce, ExpiresAt: now.Add(n.hold)}})
+	if err != nil {
+		return false, fmt.Errorf("record nonce: %w", err)
+	}
+	return !fresh[0], nil
 }

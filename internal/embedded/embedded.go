@@ -20,6 +20,7 @@ import (
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -109,6 +110,10 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log})
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
+	nonces := gateway.NewStoreNonces(s.store, 2*signing.Window)
+	if gcfg.Nonces == nil {
+		gcfg.Nonces = nonces
+	}
 	s.gw = gateway.New(s.store, s.Tenants, msgs, hub, gcfg)
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
@@ -125,6 +130,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 			s.setErr(err)
 		}
 	})
+	s.wg.Go(func() { _ = nonces.Run(runCtx) })
 	s.wg.Go(func() { s.sweep(runCtx) })
 	s.wg.Go(func() {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {

@@ -82,9 +82,17 @@ type Store interface {
 	// the app has no such secret.
 	RevokeSecret(ctx context.Context, appID, secretID string, at time.Time) error
 
+	// UseNonces records request nonces in one commit (group commit: the
+	// gateway batches concurrent requests). For each nonce, in input order,
+	// it reports true if this call recorded it and false if the app already
+	// holds the same value: a replay. A nonce is held until DeleteExpired
+	// removes it after its ExpiresAt.
+	UseNonces(ctx context.Context, ns []Nonce) ([]bool, error)
+
 	// DeleteExpired is the maintenance sweep: it removes console sessions
-	// that expired at or before now and, in every app, idempotency records
-	// created before idempotencyBefore. It returns how many it removed.
+	// and request nonces that expired at or before now and, in every app,
+	// idempotency records created before idempotencyBefore. It returns how
+	// many it removed.
 	DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
@@ -225,6 +233,14 @@ type User struct {
 	TokensValidAfter time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+}
+
+// Nonce is the nonce of one signed server API request of an app, kept for
+// replay protection until ExpiresAt.
+type Nonce struct {
+	AppID     string
+	Value     string
+	ExpiresAt time.Time
 }
 
 // Idempotency records the response to a POST sent with an Idempotency-Key.

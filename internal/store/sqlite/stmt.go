@@ -28,6 +28,7 @@ const (
 	stmtSetRead
 	stmtRecall
 	stmtGetMessage
+	stmtUseNonce
 	numStmts
 )
 
@@ -75,6 +76,9 @@ var stmtSQL = [numStmts]string{
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
 	stmtSetRead: `UPDATE user_conversations SET read_seq = ?4
 		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+
+	stmtUseNonce: `INSERT INTO nonces (app_id, value, expires_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (app_id, value) DO NOTHING`,
 
 	stmtRecall: `UPDATE messages SET body = NULL, recalled_at = ?4
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND recalled_at = 0`,

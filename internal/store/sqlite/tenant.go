@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -181,6 +182,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now, idempotencyBefore time.T
 		at  time.Time
 	}{
 		{`DELETE FROM sessions WHERE expires_at <= ?`, now},
+		{`DELETE FROM nonces WHERE expires_at <= ?`, now},
 		{`DELETE FROM idempotency WHERE created_at < ?`, idempotencyBefore},
 	} {
 		res, err := s.write.ExecContext(ctx, q.sql, ms(q.at))
@@ -194,4 +196,27 @@ func (s *Store) DeleteExpired(ctx context.Context, now, idempotencyBefore time.T
 		n += c
 	}
 	return n, nil
+}
+
+// UseNonces records nonces in one transaction; see store.Store.
+func (s *Store) UseNonces(ctx context.Context, ns []store.Nonce) ([]bool, error) {
+	if len(ns) == 0 {
+		return nil, nil
+	}
+	fresh := make([]bool, len(ns))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i, n := range ns {
+			res, err := tx.Stmt(s.stmts[stmtUseNonce]).ExecContext(ctx, n.AppID, n.Value, ms(n.ExpiresAt))
+			c, err := affected(res, err)
+			if err != nil {
+				return fmt.Errorf("nonce of %s: %w", n.AppID, err)
+			}
+			fresh[i] = c == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("use nonces: %w", err)
+	}
+	return fresh, nil
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Secrets", secretTests},
 		{"Users", userTests},
 		{"Idempotency", idempotencyTests},
+		{"Nonces", nonceTests},
 		{"Messages", messageTests},
 		{"Conversations", conversationTests},
 		{"Cursors", cursorTests},
