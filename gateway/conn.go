@@ -43,13 +43,17 @@ type conn struct {
 	msgType websocket.MessageType
 	session string
 	origin  string
+	addr    string // client address, for per-address limits
+	pending bool   // counted in gw.pending until login; owned by the reader
 
 	// Set by login on the reader goroutine before loggedIn is stored;
 	// read-only afterwards.
 	appID, userID, deviceID string
 	creds                   *tenant.Credentials
-	issuedAt                time.Time
+	secret                  string // the app secret that signed the token
+	issuedAt, expiresAt     time.Time
 	sendLim                 *rate.Limiter
+	expiry                  *time.Timer // closes the session when its token expires
 	loggedIn                atomic.Bool
 
 	timer    *time.Timer   // login deadline, then heartbeat deadline
@@ -72,6 +76,13 @@ type conn struct {
 // serveConn upgrades an HTTP request to a client connection and serves it
 // until it closes.
 func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
+	addr := g.clientAddr(r)
+	pending := g.limitedAddr(addr)
+	if pending && !g.pending.add(addr) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many connections from this address are waiting to log in", http.StatusTooManyRequests)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: wire.Subprotocols(),
 		// Origins are checked against the app's allow-list at login, when
@@ -80,15 +91,22 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		if pending {
+			g.pending.done(addr)
+		}
 		return // Accept has answered the request
 	}
 	codec, ok := wire.CodecFor(ws.Subprotocol())
 	if !ok {
+		if pending {
+			g.pending.done(addr)
+		}
 		ws.Close(websocket.StatusCode(wire.CloseUnsupportedSubprotocol), "use subprotocol magpie.v1.proto or magpie.v1.json")
 		return
 	}
 	c := &conn{
 		gw: g, ws: ws, codec: codec, session: newID("ses_"), origin: r.Header.Get("Origin"),
+		addr: addr, pending: pending,
 		msgType:  websocket.MessageText,
 		frameLim: rate.NewLimiter(maxFrameRate, 2*maxFrameRate),
 		inflight: make(chan struct{}, maxInflight),
@@ -102,6 +120,7 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 	if !g.hub.track(c) {
 		// Shutting down: the same Close frame and code as for connections
 		// that were already open.
+		c.notPending()
 		c.closeAsync(wire.CloseServerShutdown, "server shutting down")
 		<-c.closed
 		return
@@ -125,6 +144,10 @@ func (c *conn) run(ctx context.Context) {
 	c.timer = time.AfterFunc(c.gw.cfg.LoginTimeout, c.deadlinePassed)
 	defer c.timer.Stop()
 	c.readLoop(ctx)
+	c.notPending()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	// From here on nothing starts a goroutine: this one owns the end.
 	c.mu.Lock()
 	closing := c.closing
@@ -139,6 +162,15 @@ func (c *conn) run(ctx context.Context) {
 	cancel()
 	c.ws.CloseNow() // ends a writer blocked on a dead peer
 	c.tasks.Wait()
+}
+
+// notPending uncounts the connection from its address's sockets waiting to
+// log in, once. Only the reader goroutine calls it.
+func (c *conn) notPending() {
+	if c.pending {
+		c.pending = false
+		c.gw.pending.done(c.addr)
+	}
 }
 
 func (c *conn) deadlinePassed() {
@@ -203,6 +235,7 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 	if code != 0 {
 		return code, reason
 	}
+	c.notPending()
 	c.ws.SetReadLimit(c.frameLimit())
 	c.timer.Reset(c.gw.heartbeatTimeout())
 	c.reply(&magpiev1.Frame{Id: f.GetId(), Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{

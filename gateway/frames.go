@@ -15,12 +15,30 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/token"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// Token checks at login beyond the signature.
+const (
+	// maxClockSkew is how far in the future a token's iat may lie: the
+	// clocks of the customer's backend and the server may disagree a little.
+	maxClockSkew = 60 * time.Second
 )
 
 // login authenticates the connection with its Login frame. It returns a
 // close code when the connection must end.
+//
+// The checks are ordered so that nobody can spend another's budget: the
+// client address's attempt budget first (every attempt, valid or not),
+// then the token, then the user's own login budget, then the user's state
+// (exists, not blocked, token not revoked), and only a login that passed
+// all of them spends the app's login budget.
 func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, string) {
 	g := c.gw
+	now := g.now()
+	if c.pending && !g.addrLogins.allow(c.addr, now) {
+		return wire.CloseOverload, "too many logins from this address; retry with backoff"
+	}
 	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
 		return wire.CloseProtocolError, "device_id must be 1-128 bytes"
 	}
@@ -36,28 +54,34 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		g.log.ErrorContext(ctx, "resolve app at login", "err", err)
 		return wire.CloseInternalError, "internal error"
 	}
-	claims, err := token.Parse(l.GetToken(), appKey, creds.Secrets, g.now())
+	claims, secret, err := parseToken(l.GetToken(), appKey, creds.Secrets, now)
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return wire.CloseTokenExpired, "token expired"
 	case err != nil:
 		return wire.CloseBadToken, "invalid token"
+	case claims.IssuedAt.After(now.Add(maxClockSkew)):
+		return wire.CloseBadToken, "token issued in the future (iat); check the issuer's clock"
+	case claims.ExpiresAt.Sub(claims.IssuedAt) > tenant.MaxTokenLifetime(creds.App):
+		return wire.CloseBadToken, "token lifetime (exp - iat) exceeds the app's max_token_lifetime_seconds"
 	case creds.App.Disabled:
 		return wire.CloseAppDisabled, "app disabled"
 	}
-	if origins := creds.App.Settings.AllowedOrigins; c.origin != "" && len(origins) > 0 && !slices.Contains(origins, c.origin) {
+	if !tenant.OriginAllowed(creds.App.Settings.AllowedOrigins, c.origin) {
 		return wire.CloseProtocolError, "origin not allowed for this app"
 	}
-	lim := creds.Limits
-	now := g.now()
-	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1), now).AllowN(now, 1) {
-		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
+	if !g.userLogins.allow(creds.App.ID+"\x00"+claims.UserID, now) {
+		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
 		return code, reason
 	}
+	lim := creds.Limits
+	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1), now).AllowN(now, 1) {
+		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
+	}
 	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()
-	c.creds, c.issuedAt = creds, claims.IssuedAt
+	c.creds, c.secret, c.issuedAt, c.expiresAt = creds, secret, claims.IssuedAt, claims.ExpiresAt
 	c.sendLim = rate.NewLimiter(rate.Limit(lim.SendRate), lim.SendBurst)
 	kick, refused := g.hub.register(c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
 	switch refused {
@@ -67,15 +91,42 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		return wire.CloseTooManyDevices, "the user has the maximum number of devices online"
 	}
 	c.loggedIn.Store(true)
+	c.expiry = time.AfterFunc(c.expiresAt.Sub(now), c.tokenExpired)
 	for _, o := range kick {
 		o.closeAsync(wire.CloseKicked, "replaced by a newer session")
 	}
-	// A block or revocation between the check above and the registration
-	// would have missed this connection: check once more.
+	// A block, revocation or secret revocation between the checks above and
+	// the registration would have missed this connection: check once more.
 	if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
 		return code, reason
 	}
+	if fresh, err := g.tenants.Resolve(ctx, appKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
+		return wire.CloseReauthenticate, "the app secret that signed the token was revoked"
+	}
 	return 0, ""
+}
+
+// parseToken verifies a client token against the app's active secrets and
+// returns its claims and the secret that signed it.
+func parseToken(tok, appKey string, secrets []string, now time.Time) (token.Claims, string, error) {
+	var err error
+	for _, s := range secrets {
+		var claims token.Claims
+		claims, err = token.Parse(tok, appKey, []string{s}, now)
+		if !errors.Is(err, token.ErrSignature) {
+			return claims, s, err
+		}
+	}
+	if err == nil {
+		err = token.ErrSignature // no secret at all
+	}
+	return token.Claims{}, "", err
+}
+
+// tokenExpired closes a session whose token has expired, with a reconnect
+// code: the client gets a fresh token from its provider and carries on.
+func (c *conn) tokenExpired() {
+	c.closeAsync(wire.CloseReauthenticate, "token expired; reconnect with a fresh token")
 }
 
 // checkUser returns a close code if the user may not be connected.
@@ -98,6 +149,12 @@ func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt tim
 // handle serves one frame of a logged-in connection.
 func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	id := f.GetId()
+	if !c.gw.now().Before(c.expiresAt) {
+		// The expiry timer runs on the wall clock; this check on the
+		// gateway's clock makes sure no frame is served past exp.
+		c.tokenExpired()
+		return
+	}
 	// Sends have the app's own send rate limit, and delivery acks follow
 	// what the server pushed; every other request counts against the
 	// connection's frame limit.

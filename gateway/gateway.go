@@ -45,6 +45,22 @@ type Config struct {
 	// names the client's address (for per-address limits). Empty trusts
 	// none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// UnlimitedAddresses are client addresses exempt from the per-address
+	// limits (LoginsPerAddress, PendingPerAddress). Nil means loopback
+	// (127.0.0.0/8 and ::1): local tools and load generators, and a local
+	// reverse proxy that is not declared in TrustedProxies (all its clients
+	// would share its address). An empty, non-nil slice exempts nothing.
+	UnlimitedAddresses []netip.Prefix
+	// LoginsPerAddress is how many WebSocket logins per second one client
+	// address may attempt (burst twice that), valid or not. Zero means 50.
+	LoginsPerAddress float64
+	// LoginsPerUser is how many logins per second one user of an app may
+	// make (burst ten times that, at least 10). Zero means 1.
+	LoginsPerUser float64
+	// PendingPerAddress caps the WebSockets of one client address that are
+	// open but not logged in; beyond it the upgrade is answered 429. Zero
+	// means 64.
+	PendingPerAddress int
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -58,6 +74,9 @@ type Gateway struct {
 	msgs       *messaging.Service
 	apiLimits  *appLimiters
 	connLimits *appLimiters
+	addrLogins *keyedLimiters // login attempts per client address
+	userLogins *keyedLimiters // logins per app user
+	pending    *pendingConns  // sockets not logged in, per client address
 	engine     *gin.Engine
 }
 
@@ -79,6 +98,18 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.UnlimitedAddresses == nil {
+		cfg.UnlimitedAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if cfg.LoginsPerAddress == 0 {
+		cfg.LoginsPerAddress = 50
+	}
+	if cfg.LoginsPerUser == 0 {
+		cfg.LoginsPerUser = 1
+	}
+	if cfg.PendingPerAddress == 0 {
+		cfg.PendingPerAddress = 64
+	}
 	g := &Gateway{cfg: cfg, store: st, tenants: tenants, msgs: msgs, hub: hub, log: cfg.Logger, nonces: cfg.Nonces}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -88,6 +119,9 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	g.apiLimits = newAppLimiters()
 	g.connLimits = newAppLimiters()
+	g.addrLogins = newKeyedLimiters(cfg.LoginsPerAddress, max(int(2*cfg.LoginsPerAddress), 1), 1<<16)
+	g.userLogins = newKeyedLimiters(cfg.LoginsPerUser, max(int(10*cfg.LoginsPerUser), 10), 1<<17)
+	g.pending = newPendingConns(cfg.PendingPerAddress)
 	g.engine = g.routes()
 	return g
 }

@@ -237,17 +237,33 @@ func (h *Hub) AppChanged(appID string, disabled bool) {
 	if !disabled {
 		return
 	}
+	for _, c := range h.appConns(appID) {
+		c.closeAsync(wire.CloseAppDisabled, "app disabled")
+	}
+}
+
+// SecretsChanged closes, with 4006 (reauthenticate), every session of an
+// app whose token was signed by a secret that is no longer among active:
+// a revoked secret ends the sessions it let in.
+func (h *Hub) SecretsChanged(appID string, active []string) {
+	for _, c := range h.appConns(appID) {
+		if !slices.Contains(active, c.secret) {
+			c.closeAsync(wire.CloseReauthenticate, "the app secret that signed the token was revoked")
+		}
+	}
+}
+
+// appConns returns every logged-in connection of an app.
+func (h *Hub) appConns(appID string) []*conn {
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	var conns []*conn
 	for k, cs := range h.users {
 		if k.appID == appID {
 			conns = append(conns, cs...)
 		}
 	}
-	h.mu.RUnlock()
-	for _, c := range conns {
-		c.closeAsync(wire.CloseAppDisabled, "app disabled")
-	}
+	return conns
 }
 
 // Shutdown stops new connections and logins, drains every connection (no

@@ -193,5 +193,13 @@ func (g *Gateway) revokeSecret(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// Sessions whose token the revoked secret signed end now (4006: they
+	// come back with a token signed by a secret still active).
+	creds, err := g.tenants.Resolve(c.Request.Context(), app.Key)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	g.hub.SecretsChanged(app.ID, creds.Secrets)
 	c.Status(http.StatusNoContent)
 }

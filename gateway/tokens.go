@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -8,13 +9,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/sdk/go/token"
+	"github.com/magpie-im/magpie/tenant"
 )
 
-// Token lifetimes.
-const (
-	defaultTokenTTL = 24 * time.Hour
-	maxTokenTTL     = 30 * 24 * time.Hour
-)
+// defaultTokenTTL is the lifetime of a token issued without ttl_seconds
+// (or the app's maximum, if shorter).
+const defaultTokenTTL = 24 * time.Hour
 
 type tokenRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
@@ -29,10 +29,12 @@ func (g *Gateway) issueToken(c *gin.Context) {
 			return
 		}
 	}
-	ttl := defaultTokenTTL
+	maxTTL := tenant.MaxTokenLifetime(credsOf(c).App)
+	ttl := min(defaultTokenTTL, maxTTL)
 	if in.TTLSeconds != 0 {
-		if in.TTLSeconds < 60 || in.TTLSeconds > int64(maxTokenTTL/time.Second) {
-			writeError(c, fieldError("ttl_seconds", "must be from 60 to 2592000 (30 days)"))
+		if in.TTLSeconds < 60 || in.TTLSeconds > int64(maxTTL/time.Second) {
+			writeError(c, fieldError("ttl_seconds", fmt.Sprintf(
+				"must be from 60 to %d (the app's max_token_lifetime_seconds)", int64(maxTTL/time.Second))))
 			return
 		}
 		ttl = time.Duration(in.TTLSeconds) * time.Second

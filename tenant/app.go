@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
@@ -143,6 +144,15 @@ func validateSettings(st store.Settings) error {
 	}
 	if len(st.AllowedOrigins) > 50 {
 		return invalid("settings.allowed_origins", "at most 50 origins")
+	}
+	for _, o := range st.AllowedOrigins {
+		if _, ok := parseOrigin(o); !ok || len(o) > 300 {
+			return invalid("settings.allowed_origins",
+				fmt.Sprintf("%q is not an origin: use scheme://host[:port] with http or https, optionally *.domain, nothing after the host", o))
+		}
+	}
+	if l := st.MaxTokenLifetimeSeconds; l != 0 && (l < int64(MinTokenLifetime/time.Second) || l > int64(DefaultTokenLifetime/time.Second)) {
+		return invalid("settings.max_token_lifetime_seconds", "must be 0 (30 days) or 60 to 2592000")
 	}
 	return nil
 }

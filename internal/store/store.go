@@ -204,9 +204,12 @@ type Settings struct {
 	// DevicePolicy says what happens when a user exceeds
 	// Limits.MaxDevicesPerUser: "kick_oldest" (default) or "refuse".
 	DevicePolicy string `json:"device_policy,omitempty"`
-	// AllowedOrigins lists the browser origins allowed to open WebSockets.
-	// Empty allows any origin.
+	// AllowedOrigins lists the browser origins allowed to open WebSockets
+	// (see tenant.OriginAllowed for the patterns). Empty allows any origin.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// MaxTokenLifetimeSeconds is the longest lifetime (exp - iat) of a
+	// client token the app accepts, in seconds. Zero means 30 days.
+	MaxTokenLifetimeSeconds int64 `json:"max_token_lifetime_seconds,omitempty"`
 }
 
 // Secret is one of an app's signing secrets, encrypted at rest.
