@@ -18,7 +18,9 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 )
 
-func ping() *magpiev1.Frame { return &magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}} }
+func ping() *magpiev1.Frame {
+	return &magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}}
+}
 
 // mint returns a token of app's user signed with secret, issued at iat.
 func (e *env) mint(app testApp, secret, user string, ttl time.Duration, iat time.Time) string {
