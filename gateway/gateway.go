@@ -176,7 +176,7 @@ func (g *Gateway) table() []route {
 		{"DELETE", "/v1/users/:id", "/v1/users/{id}", with(signed, g.deleteUser)},
 		{"POST", "/v1/users/:id", "/v1/users/{id}:block", with(signed, g.userAction)},
 		{"POST", "/v1/users/:id", "/v1/users/{id}:unblock", nil},
-		{"POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(create, g.issueToken)},
+		{"POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(append(with(signed, g.tokenSubject), g.idempotent), g.issueToken)},
 		{"POST", `/v1/users/:id/tokens\:revoke`, "/v1/users/{id}/tokens:revoke", with(signed, g.revokeTokens)},
 		{"POST", "/v1/messages", "/v1/messages", with(create, g.sendMessage)},
 		{"GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, g.listMessages)},

@@ -23,6 +23,8 @@ const (
 	ctxBody      = "magpie.body"
 	ctxCreds     = "magpie.creds"
 	ctxMember    = "magpie.member"
+	ctxTokenUser = "magpie.token_user"
+	ctxTokenTTL  = "magpie.token_ttl"
 )
 
 // requestIDs assigns every request an id (the caller's X-Request-Id when it

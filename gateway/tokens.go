@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/token"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -20,8 +21,11 @@ type tokenRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
 }
 
-// issueToken mints a client token (JWT) for one user of the app.
-func (g *Gateway) issueToken(c *gin.Context) {
+// tokenSubject validates a token request and refuses it for a user who
+// does not exist or is blocked. It runs before the idempotency layer, so
+// that replaying an earlier request never hands out a token the user may no
+// longer get. It leaves the user and the lifetime for issueToken.
+func (g *Gateway) tokenSubject(c *gin.Context) {
 	var in tokenRequest
 	if len(strings.TrimSpace(string(bodyOf(c)))) > 0 {
 		if err := decodeJSON(c, &in); err != nil {
@@ -47,6 +51,15 @@ func (g *Gateway) issueToken(c *gin.Context) {
 		writeError(c, newError(http.StatusForbidden, CodeUserBlocked, "the user is blocked"))
 		return
 	}
+	c.Set(ctxTokenUser, u)
+	c.Set(ctxTokenTTL, ttl)
+	c.Next()
+}
+
+// issueToken mints a client token (JWT) for the user tokenSubject checked.
+func (g *Gateway) issueToken(c *gin.Context) {
+	u := c.MustGet(ctxTokenUser).(store.User)
+	ttl := c.MustGet(ctxTokenTTL).(time.Duration)
 	creds := credsOf(c)
 	// A token's iat has one-second precision. If tokens were revoked earlier
 	// within this second, date the new one at the next second so the

@@ -143,3 +143,32 @@ func TestIdempotentTokenIsSealedAtRest(t *testing.T) {
 		t.Fatal("the stored response holds the token in the clear")
 	}
 }
+
+// TestIdempotentTokenReplayRechecksTheUser: a replayed token request for a
+// user blocked (or deleted) since is refused, not answered with the token.
+func TestIdempotentTokenReplayRechecksTheUser(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	issue := func(user, key string) resp {
+		return e.do(e.a, req{method: "POST", target: "/v1/users/" + user + "/tokens", header: map[string]string{"Idempotency-Key": key}})
+	}
+	if r := issue("alice", "k-alice"); r.status != http.StatusCreated {
+		t.Fatalf("issue: %d %s", r.status, r.body)
+	}
+	if r := issue("bob", "k-bob"); r.status != http.StatusCreated {
+		t.Fatalf("issue: %d %s", r.status, r.body)
+	}
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/alice:block"}); r.status != http.StatusOK {
+		t.Fatalf("block: %d %s", r.status, r.body)
+	}
+	if r := issue("alice", "k-alice"); r.status != http.StatusForbidden || r.code(t) != "user_blocked" {
+		t.Fatalf("replay for a blocked user: %d %s, want 403 user_blocked", r.status, r.body)
+	}
+	if r := e.do(e.a, req{method: "DELETE", target: "/v1/users/bob"}); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := issue("bob", "k-bob"); r.status != http.StatusNotFound {
+		t.Fatalf("replay for a deleted user: %d %s, want 404", r.status, r.body)
+	}
+}

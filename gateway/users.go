@@ -56,7 +56,7 @@ type userInput struct {
 
 func (in userInput) validate(prefix string) *apiError {
 	if !token.ValidUserID(in.ID) {
-		return fieldError(prefix+"id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -")
+		return fieldError(prefix+"id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or ..")
 	}
 	return validateProfile(prefix, &in.Name, &in.AvatarURL, in.Metadata)
 }
@@ -182,7 +182,7 @@ func (g *Gateway) getUser(c *gin.Context) {
 // loadUser fetches a user of the request's app, answering 404 itself.
 func (g *Gateway) loadUser(c *gin.Context, id string) (store.User, bool) {
 	if !token.ValidUserID(id) {
-		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -"))
+		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or .."))
 		return store.User{}, false
 	}
 	u, err := g.appStore(c).GetUser(c.Request.Context(), id)
@@ -241,7 +241,7 @@ func (g *Gateway) updateUser(c *gin.Context) {
 func (g *Gateway) deleteUser(c *gin.Context) {
 	id := c.Param("id")
 	if !token.ValidUserID(id) {
-		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -"))
+		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or .."))
 		return
 	}
 	err := g.appStore(c).DeleteUser(c.Request.Context(), id)

@@ -156,6 +156,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"wrong type", "POST", "/v1/users", `{"id":42}`, nil, 400, "validation_failed", "id"},
 		{"invalid id", "POST", "/v1/users", `{"id":"al ice"}`, nil, 400, "validation_failed", "id"},
 		{"empty id", "POST", "/v1/users", `{"id":""}`, nil, 400, "validation_failed", "id"},
+		{"dot id", "POST", "/v1/users", `{"id":"."}`, nil, 400, "validation_failed", "id"},
+		{"dot-dot id", "POST", "/v1/users", `{"id":".."}`, nil, 400, "validation_failed", "id"},
 		{"long id", "POST", "/v1/users", `{"id":"` + strings.Repeat("a", 65) + `"}`, nil, 400, "validation_failed", "id"},
 		{"bad avatar", "POST", "/v1/users", `{"id":"alice","avatar_url":"javascript:alert(1)"}`, nil, 400, "validation_failed", "avatar_url"},
 		{"long name", "POST", "/v1/users", `{"id":"alice","name":"` + strings.Repeat("é", 129) + `"}`, nil, 400, "validation_failed", "name"},

@@ -83,11 +83,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.WarnContext(ctx, "data directory is accessible to other users; it holds the master key and all messages",
+			"path", cfg.DataDir, "mode", fi.Mode().Perm().String())
+	}
 	keys, err := loadKeyring(cfg)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "magpie.db"))
+	dbPath := filepath.Join(cfg.DataDir, "magpie.db")
+	if err := privateFiles(dbPath, dbPath+"-wal", dbPath+"-shm"); err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -204,4 +212,31 @@ func loadKeyring(cfg Config) (*keyring.Keyring, error) {
 		return nil, err
 	}
 	return keyring.New(key)
+}
+
+// privateFiles makes the database files readable by the owner only: it
+// creates the main file with mode 0600 before SQLite does (SQLite gives the
+// write-ahead log and shared-memory files the main file's mode), and
+// tightens files an earlier version created with a wider mode.
+func privateFiles(main string, others ...string) error {
+	f, err := os.OpenFile(main, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range append([]string{main}, others...) {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", p, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("restrict %s: %w", p, err)
+			}
+		}
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -98,4 +100,35 @@ func TestNonceSurvivesRestart(t *testing.T) {
 	if msgs, _ := out["messages"].([]any); code != http.StatusOK || len(msgs) != 1 {
 		t.Fatalf("history after the replay: %d %v, want one message", code, out)
 	}
+}
+
+// TestDatabaseFilesArePrivate: the database, its write-ahead log and its
+// shared-memory file are 0600 even in a data directory that exists with a
+// wider mode, and files an older version left readable are tightened.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, dir)
+	check := func() {
+		t.Helper()
+		for _, name := range []string{"magpie.db", "magpie.db-wal", "magpie.db-shm", "master.key"} {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if perm := fi.Mode().Perm(); perm != 0o600 {
+				t.Errorf("%s mode = %v, want 0600", name, perm)
+			}
+		}
+	}
+	check()
+	stop(t, s)
+	if err := os.Chmod(filepath.Join(dir, "magpie.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = start(t, dir)
+	defer stop(t, s)
+	check()
 }

@@ -64,7 +64,7 @@ func Peers(convID, user string) []string {
 }
 
 func validUserID(id string) bool {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > 64 || id == "." || id == ".." {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

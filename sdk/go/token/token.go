@@ -68,9 +68,9 @@ type Claims struct {
 }
 
 // ValidUserID reports whether id is a valid user id: 1 to 64 characters from
-// [A-Za-z0-9_.@-].
+// [A-Za-z0-9_.@-], other than "." and ".." (which URL paths would resolve).
 func ValidUserID(id string) bool {
-	if id == "" || len(id) > MaxUserIDLen {
+	if id == "" || len(id) > MaxUserIDLen || id == "." || id == ".." {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

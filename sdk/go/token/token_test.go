@@ -183,6 +183,10 @@ func TestValidUserID(t *testing.T) {
 		{"a/b", false},
 		{"a+b", false},
 		{"é", false},
+		{".", false},
+		{"..", false},
+		{"...", true},
+		{".a", true},
 	}
 	for _, tt := range tests {
 		if got := ValidUserID(tt.in); got != tt.want {
