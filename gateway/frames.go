@@ -356,7 +356,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 		st := &magpiev1.ConversationState{
 			ConvId: cs.ConvID, Members: messaging.Members(cs.ConvID), MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
 			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
-			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(),
+			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq,
 		}
 		if cs.Last != nil {
 			st.LastMessage = toWireMessage(cs.Last)

@@ -244,7 +244,16 @@ func (g *Gateway) deleteUser(c *gin.Context) {
 		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or .."))
 		return
 	}
-	err := g.appStore(c).DeleteUser(c.Request.Context(), id)
+	var erase bool
+	switch v := c.Query("erase_messages"); v {
+	case "", "false":
+	case "true":
+		erase = true
+	default:
+		writeError(c, fieldError("erase_messages", `must be "true" or "false"`))
+		return
+	}
+	err := g.appStore(c).DeleteUser(c.Request.Context(), id, store.UserDeletion{At: g.now(), EraseMessages: erase})
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(c, newError(http.StatusNotFound, CodeUserNotFound, "no user with this id"))
 		return
@@ -253,7 +262,9 @@ func (g *Gateway) deleteUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	g.hub.UserChanged(credsOf(c).App.ID, id)
+	appID := credsOf(c).App.ID
+	g.msgs.UserDeleted(appID, id)
+	g.hub.UserChanged(appID, id)
 	c.Status(http.StatusNoContent)
 }
 

@@ -380,3 +380,8 @@ var (
 	// ErrStopped means the service is not running.
 	ErrStopped = groupcommit.ErrStopped
 )
+
+// UserDeleted tells the service that a user no longer exists, so that
+// sends to it are refused at once rather than when the recipient cache
+// expires.
+func (s *Service) UserDeleted(appID, userID string) { s.users.forget(appID, userID) }

@@ -88,10 +88,24 @@ type MessageQuery struct {
 
 // Messages returns a page of a conversation's messages for a member, and
 // whether the range holds more.
+//
+// A user sees nothing before the first seq of its conversation entry: a new
+// user with the id of a deleted one does not see the deleted user's history.
 func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQuery) ([]store.Message, bool, error) {
 	if !IsMember(q.ConvID, userID) {
 		return nil, false, errorf("forbidden", "not a member of conversation %q", q.ConvID)
 	}
+	uc, err := s.store.App(appID).GetUserConversation(ctx, userID, q.ConvID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil // a member in name, with no message yet
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get conversation entry: %w", err)
+	}
+	if q.To > 0 && q.To < uc.FirstSeq {
+		return nil, false, nil
+	}
+	q.From = max(q.From, uc.FirstSeq)
 	return s.History(ctx, appID, q)
 }
 

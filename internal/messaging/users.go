@@ -53,3 +53,10 @@ func (c *userCache) exists(ctx context.Context, st store.Store, app, user string
 	c.mu.Unlock()
 	return true, nil
 }
+
+// forget drops the user from the cache: it was deleted.
+func (c *userCache) forget(app, user string) {
+	c.mu.Lock()
+	delete(c.seen, userKey{app, user})
+	c.mu.Unlock()
+}

@@ -58,7 +58,10 @@ type Draft struct {
 	ConvID string
 	// Members are the conversation's members, used when the conversation is
 	// created by this draft (for a one-to-one conversation: both users). A
-	// non-empty sender is always made a member.
+	// non-empty sender is always made a member. In a conversation that
+	// exists, a member (of the stored member list) who has no entry but is
+	// an existing user (re-created after a deletion) gets an entry whose
+	// FirstSeq is the draft's seq.
 	Members     []string
 	SenderID    string // empty for system messages
 	ClientMsgID string
@@ -113,7 +116,11 @@ type UserConversation struct {
 	MaxSeq       int64
 	ReadSeq      int64 // user-driven read cursor
 	DeliveredSeq int64 // highest delivery cursor of the user's devices
-	UpdatedAt    time.Time
+	// FirstSeq is the first seq the user may see: 1, or for a user who
+	// joined later (a new user with a deleted user's id), the seq of the
+	// first message after joining.
+	FirstSeq  int64
+	UpdatedAt time.Time
 }
 
 // Unread is the number of messages after the read cursor.

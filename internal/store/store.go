@@ -91,8 +91,9 @@ type Store interface {
 
 	// DeleteExpired is the maintenance sweep: it removes console sessions
 	// and request nonces that expired at or before now and, in every app,
-	// idempotency records created before idempotencyBefore. It returns how
-	// many it removed.
+	// idempotency records created before idempotencyBefore and user
+	// tombstones older than TombstoneRetention. It returns how many it
+	// removed.
 	DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
@@ -106,9 +107,14 @@ type AppStore interface {
 	// AppID returns the app this handle is scoped to.
 	AppID() string
 
-	// CreateUser adds a user; ErrConflict if the id is taken.
+	// CreateUser adds a user; ErrConflict if the id is taken. If the id
+	// belonged to a user deleted since the last DeleteExpired sweep of
+	// tombstones, TokensValidAfter is raised to at least the deletion time
+	// and the creation time truncated to the second (token iat has
+	// one-second precision), so no token of the deleted user is valid.
 	CreateUser(ctx context.Context, u User) error
-	// CreateUsers adds users in one batch. For each input it returns nil,
+	// CreateUsers adds users in one batch, as CreateUser does each. For
+	// each input it returns nil,
 	// ErrConflict (the id already exists; the stored user is untouched) or
 	// another error, in input order.
 	CreateUsers(ctx context.Context, us []User) ([]error, error)
@@ -116,8 +122,17 @@ type AppStore interface {
 	// UpdateUser replaces the profile fields (name, avatar URL, metadata,
 	// updated time); ErrNotFound if the user does not exist.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes a user; ErrNotFound if it does not exist.
-	DeleteUser(ctx context.Context, id string) error
+	// DeleteUser removes a user and everything that is only the user's:
+	// its devices' cursors, its conversation entries (its peers keep
+	// theirs, and the history), its system conversation, and the client
+	// message ids of the messages it sent (so that a new user with the same
+	// id is not deduplicated against them). With EraseMessages the bodies of
+	// the messages it sent are erased too (recalled at At, for everyone).
+	// The id is remembered (a tombstone) until DeleteExpired removes it: a
+	// user created later with the same id gets TokensValidAfter no earlier
+	// than the deletion, and conversation entries that start at the next
+	// message. ErrNotFound if the user does not exist.
+	DeleteUser(ctx context.Context, id string, d UserDeletion) error
 	// ListUsers returns up to limit users with id > after, by id.
 	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
 	// SetUserBlocked sets or clears the blocked flag.
@@ -134,6 +149,11 @@ type AppStore interface {
 
 	MessageStore
 }
+
+// TombstoneRetention is how long a deleted user's id is remembered: the
+// longest lifetime of a client token, so that no token of the deleted user
+// can outlive its tombstone.
+const TombstoneRetention = 30*24*time.Hour + time.Hour
 
 // Tenant is a customer organisation.
 type Tenant struct {
@@ -244,6 +264,16 @@ type Nonce struct {
 	AppID     string
 	Value     string
 	ExpiresAt time.Time
+}
+
+// UserDeletion says how DeleteUser deletes a user.
+type UserDeletion struct {
+	// At is the time of the deletion: the tombstone's time, and the recall
+	// time of erased messages.
+	At time.Time
+	// EraseMessages erases the bodies of every message the user sent, in
+	// every conversation, for everyone (GDPR-style erasure).
+	EraseMessages bool
 }
 
 // Idempotency records the response to a POST sent with an Idempotency-Key.

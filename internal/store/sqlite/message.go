@@ -52,6 +52,8 @@ type appendBatch struct {
 type convState struct {
 	id        string
 	exists    bool     // a row is stored; false: create it at flush
+	rejoin    bool     // a member's entry was deleted: re-create it if the user exists
+	firstSeq  int64    // the batch's first seq in the conversation
 	members   []string // for a new conversation
 	maxSeq    int64
 	createdAt time.Time
@@ -85,6 +87,9 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if !c.exists && !c.dirty {
 		c.members = memberSet(d.Members, d.SenderID)
 		c.createdAt = d.CreatedAt
+	}
+	if !c.dirty {
+		c.firstSeq = m.Seq
 	}
 	c.maxSeq, c.updatedAt, c.dirty = m.Seq, d.CreatedAt, true
 	if d.SenderID != "" {
@@ -122,7 +127,7 @@ func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
 		return c, nil
 	}
 	c := &convState{id: id, exists: true}
-	err := b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq)
+	err := b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq, &c.rejoin)
 	if errors.Is(err, sql.ErrNoRows) {
 		c.exists = false
 	} else if err != nil {
@@ -154,7 +159,12 @@ func (b *appendBatch) flush(ctx context.Context) error {
 
 func (b *appendBatch) saveConv(ctx context.Context, c *convState) error {
 	if c.exists {
-		_, err := b.t.exec(ctx, stmtUpdateConv, c.id, c.maxSeq, ms(c.updatedAt))
+		if c.rejoin {
+			if err := b.rejoin(ctx, c); err != nil {
+				return err
+			}
+		}
+		_, err := b.t.exec(ctx, stmtUpdateConv, c.id, c.maxSeq, ms(c.updatedAt), c.rejoin)
 		return translate(err)
 	}
 	members, err := toJSON(c.members)
@@ -170,6 +180,35 @@ func (b *appendBatch) saveConv(ctx context.Context, c *convState) error {
 			return translate(err)
 		}
 	}
+	return nil
+}
+
+// rejoin re-creates the entries of the conversation's members who exist
+// but have none (users deleted and created again), starting at the batch's
+// first seq, and clears c.rejoin once every member has an entry.
+func (b *appendBatch) rejoin(ctx context.Context, c *convState) error {
+	var members string
+	err := b.t.tx.QueryRowContext(ctx, `SELECT members FROM conversations WHERE app_id = ?1 AND id = ?2`,
+		b.t.a.bind([]any{c.id})...).Scan(&members)
+	var users []string
+	if err == nil {
+		err = fromJSON(members, &users)
+	}
+	if err != nil {
+		return translate(err)
+	}
+	complete := true
+	for _, u := range users {
+		if _, err := b.t.exec(ctx, stmtRejoinMember, u, c.id, c.firstSeq); err != nil {
+			return translate(err)
+		}
+		var n int
+		if err := b.t.queryRow(ctx, stmtMemberEntries, u, c.id).Scan(&n); err != nil {
+			return translate(err)
+		}
+		complete = complete && n == 1
+	}
+	c.rejoin = !complete
 	return nil
 }
 
@@ -278,7 +317,7 @@ func (a *appStore) GetConversation(ctx context.Context, convID string) (store.Co
 // GetUserConversation returns one user's view of a conversation.
 func (a *appStore) GetUserConversation(ctx context.Context, userID, convID string) (store.UserConversation, error) {
 	row := a.queryRow(ctx,
-		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, c.updated_at
+		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, c.updated_at
 		FROM user_conversations AS uc
 		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
@@ -294,7 +333,7 @@ func (a *appStore) GetUserConversation(ctx context.Context, userID, convID strin
 // id > after, by id.
 func (a *appStore) ListUserConversations(ctx context.Context, userID, after string, limit int) ([]store.UserConversation, error) {
 	rows, err := a.query(ctx,
-		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, c.updated_at
+		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, c.updated_at
 		FROM user_conversations AS uc
 		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id > ?3
@@ -314,7 +353,7 @@ func scanUserConversation(r scanner) (store.UserConversation, error) {
 	var uc store.UserConversation
 	var members string
 	var updated int64
-	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &updated)
+	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &updated)
 	if err != nil {
 		return uc, err
 	}

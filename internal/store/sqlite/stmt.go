@@ -20,6 +20,8 @@ const (
 	stmtInsertConv
 	stmtUpdateConv
 	stmtInsertMember
+	stmtRejoinMember
+	stmtMemberEntries
 	stmtAdvanceRead
 	stmtAckState
 	stmtPutDeviceCursor
@@ -47,13 +49,20 @@ var stmtSQL = [numStmts]string{
 	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
-	stmtConvHead: `SELECT max_seq FROM conversations WHERE app_id = ?1 AND id = ?2`,
+	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
-	stmtUpdateConv: `UPDATE conversations SET max_seq = ?3, updated_at = ?4
+	stmtUpdateConv: `UPDATE conversations SET max_seq = ?3, updated_at = ?4, rejoin = ?5
 		WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertMember: `INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq)
 		VALUES (?1, ?2, ?3, 0, 0) ON CONFLICT DO NOTHING`,
+	// The entry of a member who exists again (a new user with a deleted
+	// user's id) in a conversation that lost it; ?4 is its first seq.
+	stmtRejoinMember: `INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq, first_seq)
+		SELECT ?1, ?2, ?3, ?4 - 1, ?4 - 1, ?4
+		WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?2)
+		ON CONFLICT DO NOTHING`,
+	stmtMemberEntries: `SELECT COUNT(*) FROM user_conversations WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
 	stmtAdvanceRead: `UPDATE user_conversations SET read_seq = max(read_seq, ?4)
 		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
 

@@ -184,6 +184,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now, idempotencyBefore time.T
 		{`DELETE FROM sessions WHERE expires_at <= ?`, now},
 		{`DELETE FROM nonces WHERE expires_at <= ?`, now},
 		{`DELETE FROM idempotency WHERE created_at < ?`, idempotencyBefore},
+		{`DELETE FROM user_tombstones WHERE deleted_at < ?`, now.Add(-store.TombstoneRetention)},
 	} {
 		res, err := s.write.ExecContext(ctx, q.sql, ms(q.at))
 		if err != nil {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,16 +79,40 @@ func (a *appStore) CreateUsers(ctx context.Context, us []store.User) ([]error, e
 	return errs, nil
 }
 
-// insertUser inserts u unless its id exists and reports whether it did.
+// insertUser inserts u unless its id exists and reports whether it did. A
+// tombstone of the id (a deleted user) raises TokensValidAfter and goes.
 func (t *appTx) insertUser(ctx context.Context, u store.User) (bool, error) {
 	meta, err := metadataJSON(u.Metadata)
 	if err != nil {
 		return false, fmt.Errorf("encode metadata: %w", err)
 	}
+	var deleted int64
+	err = t.tx.QueryRowContext(ctx, `SELECT deleted_at FROM user_tombstones WHERE app_id = ?1 AND id = ?2`,
+		t.a.bind([]any{u.ID})...).Scan(&deleted)
+	switch {
+	case err == nil:
+		u.TokensValidAfter = latest(u.TokensValidAfter, fromMS(deleted), u.CreatedAt.Truncate(time.Second))
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("read tombstone: %w", translate(err))
+	}
 	res, err := t.exec(ctx, stmtInsertUser, u.ID, u.Name, u.AvatarURL, meta, u.Blocked,
 		ms(u.TokensValidAfter), ms(u.CreatedAt), ms(u.UpdatedAt))
 	n, err := affected(res, err)
+	if n == 1 && deleted != 0 {
+		_, err = t.tx.ExecContext(ctx, `DELETE FROM user_tombstones WHERE app_id = ?1 AND id = ?2`, t.a.bind([]any{u.ID})...)
+		err = translate(err)
+	}
 	return n == 1, err
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // GetUser returns a user, or store.ErrNotFound.
@@ -117,10 +142,42 @@ func (a *appStore) UpdateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
-// DeleteUser removes a user; store.ErrNotFound if it does not exist.
-func (a *appStore) DeleteUser(ctx context.Context, id string) error {
-	res, err := a.exec(ctx, `DELETE FROM users WHERE app_id = ?1 AND id = ?2`, id)
-	if err := mustAffect(res, err); err != nil {
+// deleteUserSQL are the statements of DeleteUser, in order; each binds the
+// app id as ?1, the user id as ?2, the deletion time as ?3 and whether to
+// erase the user's messages as ?4. The messages are reached through the
+// user's conversation entries, so those go last.
+var deleteUserSQL = []string{
+	`INSERT INTO user_tombstones (app_id, id, deleted_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (app_id, id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+	`UPDATE messages SET client_msg_id = '',
+		body = CASE WHEN ?4 AND recalled_at = 0 THEN NULL ELSE body END,
+		recalled_at = CASE WHEN ?4 AND recalled_at = 0 THEN ?3 ELSE recalled_at END
+		WHERE app_id = ?1 AND sender_id = ?2
+		AND conv_id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2)`,
+	`UPDATE conversations SET rejoin = 1
+		WHERE app_id = ?1 AND id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2)`,
+	`DELETE FROM messages WHERE app_id = ?1 AND conv_id = 's:' || ?2`,
+	`DELETE FROM conversations WHERE app_id = ?1 AND id = 's:' || ?2`,
+	`DELETE FROM device_cursors WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
+}
+
+// DeleteUser removes a user and what is only the user's, in one
+// transaction; see store.AppStore. store.ErrNotFound if it does not exist.
+func (a *appStore) DeleteUser(ctx context.Context, id string, d store.UserDeletion) error {
+	err := a.inTx(ctx, func(t *appTx) error {
+		res, err := t.tx.ExecContext(ctx, `DELETE FROM users WHERE app_id = ?1 AND id = ?2`, a.bind([]any{id})...)
+		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		for _, q := range deleteUserSQL {
+			if _, err := t.tx.ExecContext(ctx, q, a.bind([]any{id, ms(d.At), d.EraseMessages})...); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
 	return nil

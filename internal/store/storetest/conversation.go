@@ -102,7 +102,7 @@ func testConversationCreated(t *testing.T, s store.Store) {
 		t.Errorf("GetConversation(%q) = %+v, %v, want %+v", "c1", got, err, want)
 	}
 	for user, read := range map[string]int64{"alice": 0, "bob": 2} {
-		want := store.UserConversation{ConvID: "c1", Members: dm, MaxSeq: 2, ReadSeq: read, UpdatedAt: at(2)}
+		want := store.UserConversation{ConvID: "c1", Members: dm, MaxSeq: 2, ReadSeq: read, FirstSeq: 1, UpdatedAt: at(2)}
 		got, err := a.ListUserConversations(ctx, user, "", 10)
 		if err != nil || !sameAll(got, []store.UserConversation{want}, normUserConversation) {
 			t.Errorf("ListUserConversations(%q) = %+v, %v, want [%+v]", user, got, err, want)

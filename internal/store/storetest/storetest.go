@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Apps", appTests},
 		{"Secrets", secretTests},
 		{"Users", userTests},
+		{"UserLifecycle", lifecycleTests},
 		{"Idempotency", idempotencyTests},
 		{"Nonces", nonceTests},
 		{"Messages", messageTests},

@@ -28,7 +28,7 @@ func testTenancyUsers(t *testing.T, s store.Store) {
 	wantErr(t, b.UpdateUser(ctx, newUser("u1")), store.ErrNotFound, "B.UpdateUser(u1)")
 	wantErr(t, b.SetUserBlocked(ctx, "u1", true, at(1)), store.ErrNotFound, "B.SetUserBlocked(u1)")
 	wantErr(t, b.RevokeTokens(ctx, "u1", at(1)), store.ErrNotFound, "B.RevokeTokens(u1)")
-	wantErr(t, b.DeleteUser(ctx, "u1"), store.ErrNotFound, "B.DeleteUser(u1)")
+	wantErr(t, b.DeleteUser(ctx, "u1", store.UserDeletion{At: at(5)}), store.ErrNotFound, "B.DeleteUser(u1)")
 	if us, err := b.ListUsers(ctx, "", 10); err != nil || len(us) != 0 {
 		t.Errorf("B.ListUsers = %+v, %v, want none", us, err)
 	}
@@ -42,7 +42,7 @@ func testTenancyUsers(t *testing.T, s store.Store) {
 	}
 	must(t, b.SetUserBlocked(ctx, "u1", true, at(2)), "B.SetUserBlocked")
 	must(t, b.RevokeTokens(ctx, "u1", at(3)), "B.RevokeTokens")
-	must(t, b.DeleteUser(ctx, "u1"), "B.DeleteUser")
+	must(t, b.DeleteUser(ctx, "u1", store.UserDeletion{At: at(5)}), "B.DeleteUser")
 
 	got, err := a.GetUser(ctx, "u1")
 	if err != nil || !same(got, ua, normUser) {

@@ -30,11 +30,11 @@ var userTests = []test{
 		a, ctx := s.App("A"), t.Context()
 		must(t, a.CreateUser(ctx, newUser("u1")), "CreateUser(u1)")
 		must(t, a.CreateUser(ctx, newUser("u2")), "CreateUser(u2)")
-		must(t, a.DeleteUser(ctx, "u1"), "DeleteUser(u1)")
+		must(t, a.DeleteUser(ctx, "u1", store.UserDeletion{At: at(5)}), "DeleteUser(u1)")
 		_, err := a.GetUser(ctx, "u1")
 		wantErr(t, err, store.ErrNotFound, "GetUser(%q) after delete", "u1")
-		wantErr(t, a.DeleteUser(ctx, "u1"), store.ErrNotFound, "DeleteUser(%q) twice", "u1")
-		wantErr(t, a.DeleteUser(ctx, "u9"), store.ErrNotFound, "DeleteUser(%q)", "u9")
+		wantErr(t, a.DeleteUser(ctx, "u1", store.UserDeletion{At: at(5)}), store.ErrNotFound, "DeleteUser(%q) twice", "u1")
+		wantErr(t, a.DeleteUser(ctx, "u9", store.UserDeletion{At: at(5)}), store.ErrNotFound, "DeleteUser(%q)", "u9")
 		if _, err := a.GetUser(ctx, "u2"); err != nil {
 			t.Errorf("GetUser(%q) after deleting u1 = %v, want nil", "u2", err)
 		}

@@ -255,6 +255,12 @@ func TestMethods(t *testing.T) {
 			status: 204, want: nil,
 		},
 		{
+			name:   "DeleteUser with erasure",
+			call:   func(c *Client) (any, error) { return nil, c.DeleteUser(ctx, "alice", EraseMessages()) },
+			method: "DELETE", uri: "/v1/users/alice?erase_messages=true",
+			status: 204, want: nil,
+		},
+		{
 			name: "ListUsers first page",
 			call: func(c *Client) (any, error) {
 				users, next, err := c.ListUsers(ctx, "", 0)

@@ -133,14 +133,34 @@ func (c *Client) UpdateUser(ctx context.Context, id string, upd UserUpdate) (Use
 	return c.userCall(ctx, http.MethodPatch, id, "", upd)
 }
 
-// DeleteUser deletes the user with id (DELETE /v1/users/{id}).
-func (c *Client) DeleteUser(ctx context.Context, id string) error {
+// DeleteUser deletes the user with id (DELETE /v1/users/{id}): its
+// sessions, tokens, cursors and conversation entries go with it, and a user
+// created later with the same id starts empty. Its messages stay in its
+// peers' history unless EraseMessages is given.
+func (c *Client) DeleteUser(ctx context.Context, id string, opts ...DeleteOption) error {
 	path, err := userPath(id, "")
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, request{method: http.MethodDelete, path: path})
+	var o deleteOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var q url.Values
+	if o.erase {
+		q = url.Values{"erase_messages": {"true"}}
+	}
+	return c.do(ctx, request{method: http.MethodDelete, path: path, query: q})
 }
+
+// DeleteOption configures DeleteUser.
+type DeleteOption func(*deleteOptions)
+
+type deleteOptions struct{ erase bool }
+
+// EraseMessages makes DeleteUser erase every message the user sent, for
+// everyone (the messages show as recalled, without content).
+func EraseMessages() DeleteOption { return func(o *deleteOptions) { o.erase = true } }
 
 // ListUsers returns a page of users (GET /v1/users) and the cursor of the
 // next page, empty after the last. Pass an empty cursor for the first page

@@ -1347,7 +1347,12 @@ type ConversationState struct {
 	// Time of the last change (new message or recall), in Unix milliseconds.
 	UpdatedAtMs int64 `protobuf:"varint,9,opt,name=updated_at_ms,json=updatedAtMs,proto3" json:"updated_at_ms,omitempty"`
 	// The message at max_seq, for a conversation list preview; may be unset.
-	LastMessage   *Message `protobuf:"bytes,10,opt,name=last_message,json=lastMessage,proto3" json:"last_message,omitempty"`
+	LastMessage *Message `protobuf:"bytes,10,opt,name=last_message,json=lastMessage,proto3" json:"last_message,omitempty"`
+	// The first seq this user can see: 1, or, for a user who joined later (a
+	// new user created with the id of a deleted user), the seq of the first
+	// message after joining. Messages before it do not exist for this user:
+	// sync requests below it return nothing and a client never waits for them.
+	FirstSeq      int64 `protobuf:"varint,11,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1450,6 +1455,13 @@ func (x *ConversationState) GetLastMessage() *Message {
 		return x.LastMessage
 	}
 	return nil
+}
+
+func (x *ConversationState) GetFirstSeq() int64 {
+	if x != nil {
+		return x.FirstSeq
+	}
+	return 0
 }
 
 // ConversationPage is one page of the user's conversations.
@@ -1956,7 +1968,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\"A\n" +
 	"\x11SyncConversations\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\xe4\x02\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x81\x03\n" +
 	"\x11ConversationState\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\tR\amembers\x12\x17\n" +
@@ -1968,7 +1980,8 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x06unread\x18\b \x01(\x03R\x06unread\x12\"\n" +
 	"\rupdated_at_ms\x18\t \x01(\x03R\vupdatedAtMs\x125\n" +
 	"\flast_message\x18\n" +
-	" \x01(\v2\x12.magpie.v1.MessageR\vlastMessage\"w\n" +
+	" \x01(\v2\x12.magpie.v1.MessageR\vlastMessage\x12\x1b\n" +
+	"\tfirst_seq\x18\v \x01(\x03R\bfirstSeq\"w\n" +
 	"\x10ConversationPage\x12B\n" +
 	"\rconversations\x18\x01 \x03(\v2\x1c.magpie.v1.ConversationStateR\rconversations\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
