@@ -46,10 +46,10 @@ type Config struct {
 	// none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
 	// UnlimitedAddresses are client addresses exempt from the per-address
-	// limits (LoginsPerAddress, PendingPerAddress). Nil means loopback
-	// (127.0.0.0/8 and ::1): local tools and load generators, and a local
-	// reverse proxy that is not declared in TrustedProxies (all its clients
-	// would share its address). An empty, non-nil slice exempts nothing.
+	// limits (LoginsPerAddress, PendingPerAddress), such as a load
+	// generator's. Empty exempts none. A reverse proxy in front of the
+	// gateway belongs in TrustedProxies instead: otherwise all its clients
+	// share its address, and its limits.
 	UnlimitedAddresses []netip.Prefix
 	// LoginsPerAddress is how many WebSocket logins per second one client
 	// address may attempt (burst twice that), valid or not. Zero means 50.
@@ -97,9 +97,6 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.UnlimitedAddresses == nil {
-		cfg.UnlimitedAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	if cfg.LoginsPerAddress == 0 {
 		cfg.LoginsPerAddress = 50

@@ -89,7 +89,7 @@ func (p *pendingConns) done(addr string) {
 }
 
 // limitedAddr reports whether per-address limits apply to addr: all but
-// Config.UnlimitedAddresses (loopback by default).
+// Config.UnlimitedAddresses.
 func (g *Gateway) limitedAddr(addr string) bool {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {

@@ -177,7 +177,6 @@ func TestOneUserCannotLockOthersOut(t *testing.T) {
 
 func TestPerAddressLimits(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) {
-		c.UnlimitedAddresses = []netip.Prefix{} // loopback is limited too
 		c.PendingPerAddress = 3
 		c.LoginsPerAddress = 2 // burst 4
 	})
@@ -209,4 +208,22 @@ func TestPerAddressLimits(t *testing.T) {
 	c := e.dial(wire.SubprotocolProto)
 	c.request(loginFrame(e.tokenFor(e.a, "alice"), "late"))
 	c.expectClose(wire.CloseOverload)
+}
+
+func TestUnlimitedAddresses(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) {
+		c.UnlimitedAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.PendingPerAddress = 1
+		c.LoginsPerAddress = 1
+	})
+	e.mustCreateUser(e.a, "alice")
+	var waiting []*wsClient
+	for range 5 {
+		waiting = append(waiting, e.dial(wire.SubprotocolProto))
+	}
+	for i, c := range waiting {
+		if f := c.reply(c.request(loginFrame(e.tokenFor(e.a, "alice"), "d"+string(rune('0'+i))))); f.GetLoginResult() == nil {
+			t.Fatalf("login %d from an unlimited address: %v", i, f)
+		}
+	}
 }

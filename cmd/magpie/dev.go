@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
+	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/embedded"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -19,6 +22,42 @@ type devConfig struct {
 	operatorEmail   string
 	logLevel        string
 	shutdownTimeout time.Duration
+	trustedProxies  prefixList
+	unlimited       prefixList
+}
+
+// prefixList is a flag of comma-separated IP prefixes (CIDR) or addresses.
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string {
+	parts := make([]string, len(*p))
+	for i, x := range *p {
+		parts[i] = x.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixList) Set(v string) error {
+	*p = nil
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return fmt.Errorf("%q is not an address or prefix", part)
+			}
+			part = netip.PrefixFrom(a, a.BitLen()).String()
+		}
+		x, err := netip.ParsePrefix(part)
+		if err != nil {
+			return fmt.Errorf("%q is not an address or prefix", part)
+		}
+		*p = append(*p, x.Masked())
+	}
+	return nil
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +70,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.operatorEmail, "operator-email", "operator@magpie.local", "email of the operator account created on first start")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
+	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +86,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
+		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies, UnlimitedAddresses: cfg.unlimited},
 	})
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 }
 
 func idleConnCost(b *testing.B, conns int) float64 {
-	lines, cmd := startBinary(b, buildBinary(b), b.TempDir())
+	lines, cmd := startBinary(b, buildBinary(b), b.TempDir(), loadGenerator...)
 	base := lines["api_url"]
 	ctx := context.Background()
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])

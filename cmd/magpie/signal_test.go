@@ -13,11 +13,12 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 )
 
-// startBinary starts the built magpie binary with `dev` and returns the
-// key=value lines it printed and the running command.
-func startBinary(t testing.TB, bin, dir string) (map[string]string, *exec.Cmd) {
+// startBinary starts the built magpie binary with `dev` (and extra flags)
+// and returns the key=value lines it printed and the running command.
+func startBinary(t testing.TB, bin, dir string, extra ...string) (map[string]string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn")
+	args := append([]string{"dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
