@@ -26,8 +26,13 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 		return errorf("invalid_argument", "deliver_ack must carry 1-256 cursors")
 	}
 	for _, c := range cursors {
-		if c.Seq < 1 || !IsMember(c.ConvID, userID) {
-			return errorf("forbidden", "not a member of conversation %q, or bad seq", c.ConvID)
+		if c.Seq < 1 {
+			return errorf("invalid_argument", "cursor seq %d of %q: seqs start at 1", c.Seq, c.ConvID)
+		}
+	}
+	for _, c := range cursors {
+		if !IsMember(c.ConvID, userID) {
+			return errorf("forbidden", "not a member of conversation %q", c.ConvID)
 		}
 	}
 	items := make([]ackItem, len(cursors))
@@ -74,8 +79,11 @@ func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 // MarkRead moves the user's read cursor forward and, when it moves, sends a
 // READ receipt to the other members and to the user's other devices.
 func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID string, seq int64) error {
-	if seq < 1 || !IsMember(convID, userID) {
-		return errorf("forbidden", "not a member of conversation %q, or bad seq", convID)
+	if seq < 1 {
+		return errorf("invalid_argument", "read seq %d: seqs start at 1", seq)
+	}
+	if !IsMember(convID, userID) {
+		return errorf("forbidden", "not a member of conversation %q", convID)
 	}
 	cur, moved, err := s.store.App(appID).MarkRead(ctx, userID, convID, seq)
 	if errors.Is(err, store.ErrNotFound) {

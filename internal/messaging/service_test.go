@@ -250,9 +250,24 @@ func TestSendValidation(t *testing.T) {
 	if _, err := st.App("A").GetConversation(ctx, "p:alice:bob"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a rejected send created the conversation: %v", err)
 	}
-	for _, c := range []messaging.Cursor{{ConvID: "p:bob:carol", Seq: 1}, {ConvID: "p:alice:bob", Seq: 0}, {ConvID: "junk", Seq: 1}} {
-		if err := s.AckDelivered(ctx, "A", "alice", "d", []messaging.Cursor{c}); err == nil {
-			t.Errorf("AckDelivered(%v) accepted", c)
+	for _, tt := range []struct {
+		cur  messaging.Cursor
+		code string
+	}{
+		{messaging.Cursor{ConvID: "p:bob:carol", Seq: 1}, "forbidden"},
+		{messaging.Cursor{ConvID: "junk", Seq: 1}, "forbidden"},
+		{messaging.Cursor{ConvID: "p:alice:bob", Seq: 0}, "invalid_argument"},
+		{messaging.Cursor{ConvID: "p:alice:bob", Seq: -1}, "invalid_argument"},
+		{messaging.Cursor{ConvID: "p:bob:carol", Seq: -1}, "invalid_argument"},
+	} {
+		err := s.AckDelivered(ctx, "A", "alice", "d", []messaging.Cursor{tt.cur})
+		var me *messaging.Error
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("AckDelivered(%v) = %v, want %s", tt.cur, err, tt.code)
+		}
+		err = s.MarkRead(ctx, "A", "alice", "d", tt.cur.ConvID, tt.cur.Seq)
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("MarkRead(%v) = %v, want %s", tt.cur, err, tt.code)
 		}
 	}
 }
