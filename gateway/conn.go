@@ -164,6 +164,12 @@ func (c *conn) readLoop(ctx context.Context) {
 			// A body this server does not know (a newer client's, say).
 			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, "frame has no body this server knows"))
 			continue
+		case errors.Is(err, wire.ErrUnknownField):
+			// JSON names a field this server does not know: refuse the
+			// request rather than act on part of it, as for an unknown
+			// body; the frame itself was sound.
+			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, truncateReason(err.Error())))
+			continue
 		case err != nil:
 			// A frame we cannot parse means the client is broken; the
 			// connection state can no longer be trusted.

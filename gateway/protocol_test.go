@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/magpie-im/magpie/sdk/go/wire"
@@ -10,6 +11,20 @@ import (
 // These tests hold the gateway to what docs/protocol.md promises a client
 // written from the docs alone.
 
+func pingFrame() *magpiev1.Frame {
+	return &magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}}
+}
+
+// loginJSON connects user of app with the JSON subprotocol and logs in.
+func (e *env) loginJSON(app testApp, user, device string) *wsClient {
+	e.t.Helper()
+	c := e.dial(wire.SubprotocolJSON)
+	if f := c.reply(c.request(loginFrame(e.tokenFor(app, user), device))); f.GetLoginResult() == nil {
+		e.t.Fatalf("login %s: %v", user, f)
+	}
+	return c
+}
+
 // expectError reads the reply to request id and checks its error code.
 func (c *wsClient) expectError(id uint64, code string) *magpiev1.Error {
 	c.t.Helper()
@@ -18,6 +33,54 @@ func (c *wsClient) expectError(id uint64, code string) *magpiev1.Error {
 		c.t.Fatalf("reply to %d = %v, want Error %s", id, f, code)
 	}
 	return f.GetError()
+}
+
+// expectPong checks that the connection still serves requests.
+func (c *wsClient) expectPong() {
+	c.t.Helper()
+	if f := c.reply(c.request(pingFrame())); f.GetPong() == nil {
+		c.t.Fatalf("ping = %v, want a pong", f)
+	}
+}
+
+func TestUnknownJSONFieldGetsAnError(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+
+	t.Run("before login", func(t *testing.T) {
+		c := e.dial(wire.SubprotocolJSON)
+		c.sendRaw([]byte(`{"id":"3","fooBar":{}}`))
+		c.expectError(3, wire.CodeInvalidFrame)
+		if f := c.reply(c.request(loginFrame(e.tokenFor(e.a, "alice"), "d0"))); f.GetLoginResult() == nil {
+			t.Fatalf("login after an unknown field = %v", f)
+		}
+	})
+
+	c := e.loginJSON(e.a, "alice", "d1")
+	for _, tt := range []struct {
+		name, frame string
+		id          uint64
+	}{
+		{"unknown body", `{"id":3,"fooBar":{}}`, 3},
+		{"unknown envelope field", `{"id":"4","ping":{},"extra":1}`, 4},
+		{"unknown field in a body", `{"id":"5","send":{"client_msg_id":"m5","to_user_id":"bob","type":"text","content":"hi","colour":"red"}}`, 5},
+		{"long unknown field", `{"id":"6","` + strings.Repeat("z", 300) + `":1}`, 6},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c.sendRaw([]byte(tt.frame))
+			e := c.expectError(tt.id, wire.CodeInvalidFrame)
+			if e.GetRetryable() || len(e.GetMessage()) > 123 {
+				t.Errorf("error = %v, want not retryable, message at most 123 bytes", e)
+			}
+			c.expectPong()
+		})
+	}
+	// The refused send stored nothing.
+	f := c.reply(c.request(&magpiev1.Frame{Body: &magpiev1.Frame_SyncMessages{SyncMessages: &magpiev1.SyncMessages{ConvId: "p:alice:bob"}}}))
+	if page := f.GetMessagePage(); page == nil || len(page.GetMessages()) != 0 {
+		t.Fatalf("messages after a refused send = %v, want none", f)
+	}
 }
 
 func TestCursorSeqBelowOneIsInvalidArgument(t *testing.T) {
