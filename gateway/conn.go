@@ -175,6 +175,11 @@ func (c *conn) readLoop(ctx context.Context) {
 			// connection state can no longer be trusted.
 			c.closeAsync(wire.CloseProtocolError, err.Error())
 			return
+		case f.GetId() == 0:
+			// Id 0 marks the server's pushes; a reply to it could not be
+			// told from one.
+			c.reply(wire.ErrorFrame(0, wire.CodeInvalidFrame, "request id 0 is reserved for pushes; number requests from 1"))
+			continue
 		}
 		if !c.loggedIn.Load() {
 			if code, reason := c.beforeLogin(ctx, f); code != 0 {

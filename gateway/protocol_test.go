@@ -83,6 +83,40 @@ func TestUnknownJSONFieldGetsAnError(t *testing.T) {
 	}
 }
 
+func TestRequestIDZeroIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	for _, sub := range []string{wire.SubprotocolProto, wire.SubprotocolJSON} {
+		t.Run(sub, func(t *testing.T) {
+			c := e.dial(sub)
+			write := func(f *magpiev1.Frame) {
+				t.Helper()
+				b, err := c.codec.Marshal(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.sendRaw(b)
+			}
+			// A login with id 0 is refused and leaves the connection
+			// waiting for a proper one.
+			write(loginFrame(e.tokenFor(e.a, "alice"), "d-"+sub))
+			c.expectError(0, wire.CodeInvalidFrame)
+			if f := c.reply(c.request(loginFrame(e.tokenFor(e.a, "alice"), "d-"+sub))); f.GetLoginResult() == nil {
+				t.Fatalf("login with id 1 after one with id 0 = %v", f)
+			}
+			write(pingFrame())
+			c.expectError(0, wire.CodeInvalidFrame)
+			write(sendFrame("bob", "zero-"+sub, "never stored"))
+			c.expectError(0, wire.CodeInvalidFrame)
+			f := c.reply(c.request(&magpiev1.Frame{Body: &magpiev1.Frame_SyncMessages{SyncMessages: &magpiev1.SyncMessages{ConvId: "p:alice:bob"}}}))
+			if page := f.GetMessagePage(); page == nil || len(page.GetMessages()) != 0 {
+				t.Fatalf("messages after a send with id 0 = %v, want none", f)
+			}
+		})
+	}
+}
+
 func TestCursorSeqBelowOneIsInvalidArgument(t *testing.T) {
 	e := newEnv(t)
 	e.mustCreateUser(e.a, "alice")
