@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
+
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -131,4 +133,83 @@ func TestCursorSeqBelowOneIsInvalidArgument(t *testing.T) {
 	}
 	// Not being a member is still forbidden.
 	c.expectError(c.request(deliverAckFrame("p:bob:carol", 1)), wire.CodeForbidden)
+}
+
+// frameOfSize returns the encoding of the frame mk(pad) whose size is
+// exactly n bytes, adjusting the length of pad.
+func frameOfSize(t *testing.T, codec wire.Codec, n int, mk func(pad string) *magpiev1.Frame) []byte {
+	t.Helper()
+	pad := n
+	for range 20 {
+		b, err := codec.Marshal(mk(strings.Repeat("x", pad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == n {
+			return b
+		}
+		pad -= len(b) - n
+	}
+	t.Fatalf("no frame of %d bytes", n)
+	return nil
+}
+
+// expectTooBig reads until the server closes and checks that it closed with
+// 1009.
+func (c *wsClient) expectTooBig() {
+	c.t.Helper()
+	for range 1000 {
+		if _, err := c.recv(); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+				c.t.Fatalf("closed with %v, want 1009", err)
+			}
+			return
+		}
+	}
+	c.t.Fatal("connection not closed")
+}
+
+// TestFrameLimitIsExact checks the frame limits docs/protocol.md gives: 16384
+// bytes before login; after it max_message_bytes + 16384 in binary and
+// 6 * max_message_bytes + 16384 in JSON, the frame included.
+func TestFrameLimitIsExact(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	const maxMessage = 64 << 10 // the default max_message_bytes
+	t.Run("before login", func(t *testing.T) {
+		login := func(pad string) *magpiev1.Frame {
+			f := loginFrame(pad, "d0")
+			f.Id = 1
+			return f
+		}
+		c := e.dial(wire.SubprotocolProto)
+		c.sendRaw(frameOfSize(t, c.codec, 16384, login))
+		c.expectClose(wire.CloseBadToken) // read, and refused for its token
+		c = e.dial(wire.SubprotocolProto)
+		c.sendRaw(frameOfSize(t, c.codec, 16385, login))
+		c.expectTooBig()
+	})
+	for _, tt := range []struct {
+		sub   string
+		limit int
+	}{
+		{wire.SubprotocolProto, maxMessage + 16384},
+		{wire.SubprotocolJSON, 6*maxMessage + 16384},
+	} {
+		t.Run(tt.sub, func(t *testing.T) {
+			send := func(pad string) *magpiev1.Frame {
+				f := sendFrame("alice", "big", pad)
+				f.Id = 9
+				return f
+			}
+			c := e.dial(tt.sub)
+			if f := c.reply(c.request(loginFrame(e.tokenFor(e.a, "alice"), "d-"+tt.sub))); f.GetLoginResult().GetMaxMessageBytes() != maxMessage {
+				t.Fatalf("login = %v, want max_message_bytes %d", f, maxMessage)
+			}
+			c.sendRaw(frameOfSize(t, c.codec, tt.limit, send))
+			c.expectError(9, wire.CodeMessageTooLarge) // read and decoded
+			c.sendRaw(frameOfSize(t, c.codec, tt.limit+1, send))
+			c.expectTooBig()
+		})
+	}
 }
