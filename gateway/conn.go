@@ -196,11 +196,22 @@ func (c *conn) readLoop(ctx context.Context) {
 			// A body this server does not know (a newer client's, say).
 			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, "frame has no body this server knows"))
 			continue
+		case errors.Is(err, wire.ErrUnknownField):
+			// JSON names a field this server does not know: refuse the
+			// request rather than act on part of it, as for an unknown
+			// body; the frame itself was sound.
+			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, truncateReason(err.Error())))
+			continue
 		case err != nil:
 			// A frame we cannot parse means the client is broken; the
 			// connection state can no longer be trusted.
 			c.closeAsync(wire.CloseProtocolError, err.Error())
 			return
+		case f.GetId() == 0:
+			// Id 0 marks the server's pushes; a reply to it could not be
+			// told from one.
+			c.reply(wire.ErrorFrame(0, wire.CodeInvalidFrame, "request id 0 is reserved for pushes; number requests from 1"))
+			continue
 		}
 		if !c.loggedIn.Load() {
 			if code, reason := c.beforeLogin(ctx, f); code != 0 {

@@ -19,15 +19,20 @@ type Cursor struct {
 
 // AckDelivered records that a device holds every message of each
 // conversation up to its cursor (ack:R), and sends DELIVERED receipts to the
-// other members when the user's delivery cursor moves. It returns once the
-// cursors are durable.
+// other members when the user's delivery cursor moves over a message the
+// user did not send. It returns once the cursors are durable.
 func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID string, cursors []Cursor) error {
 	if len(cursors) == 0 || len(cursors) > 256 {
 		return errorf("invalid_argument", "deliver_ack must carry 1-256 cursors")
 	}
 	for _, c := range cursors {
-		if c.Seq < 1 || !IsMember(c.ConvID, userID) {
-			return errorf("forbidden", "not a member of conversation %q, or bad seq", c.ConvID)
+		if c.Seq < 1 {
+			return errorf("invalid_argument", "cursor seq %d of %q: seqs start at 1", c.Seq, c.ConvID)
+		}
+	}
+	for _, c := range cursors {
+		if !IsMember(c.ConvID, userID) {
+			return errorf("forbidden", "not a member of conversation %q", c.ConvID)
 		}
 	}
 	items := make([]ackItem, len(cursors))
@@ -49,13 +54,18 @@ func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckR
 		})
 }
 
-// deliveredReceipts sends DELIVERED receipts for user cursors that moved.
+// deliveredReceipts sends DELIVERED receipts for user cursors that moved
+// over someone else's message. A cursor that moved over the user's own
+// messages only (their SendAcks let the device acknowledge past them) tells
+// the other members nothing they did not know, so it sends nothing: in a
+// one-to-one chat that is about every other ack. The receipt carries the
+// user's whole cursor, like the peer_delivered_seq of a sync.
 func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 	now := s.now()
 	for i, out := range outs {
 		a := items[i].ack
 		s.watch.acked(items[i].appID, a.ConvID, a.UserID, out.UserSeq)
-		if out.UserSeq <= out.UserPrev {
+		if out.ReceivedSeq == 0 {
 			continue
 		}
 		for _, p := range Peers(a.ConvID, a.UserID) {
@@ -69,8 +79,11 @@ func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 // MarkRead moves the user's read cursor forward and, when it moves, sends a
 // READ receipt to the other members and to the user's other devices.
 func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID string, seq int64) error {
-	if seq < 1 || !IsMember(convID, userID) {
-		return errorf("forbidden", "not a member of conversation %q, or bad seq", convID)
+	if seq < 1 {
+		return errorf("invalid_argument", "read seq %d: seqs start at 1", seq)
+	}
+	if !IsMember(convID, userID) {
+		return errorf("forbidden", "not a member of conversation %q", convID)
 	}
 	cur, moved, err := s.store.App(appID).MarkRead(ctx, userID, convID, seq)
 	if errors.Is(err, store.ErrNotFound) {

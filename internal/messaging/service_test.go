@@ -188,6 +188,38 @@ func TestReceipts(t *testing.T) {
 	}
 }
 
+func TestDeliveredReceiptOnlyForOthersMessages(t *testing.T) {
+	s, r, _, _ := newService(t, "alice", "bob")
+	ctx := context.Background()
+	conv := "p:alice:bob"
+	send := func(from, to, id string) {
+		t.Helper()
+		if _, err := s.Send(ctx, text(from, to, id, "m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack := func(seq int64) []string {
+		t.Helper()
+		if err := s.AckDelivered(ctx, "A", "bob", "phone", []messaging.Cursor{{ConvID: conv, Seq: seq}}); err != nil {
+			t.Fatal(err)
+		}
+		_, receipts := r.take()
+		return receipts
+	}
+	send("bob", "alice", "b1")
+	send("bob", "alice", "b2")
+	r.take()
+	if got := ack(2); len(got) != 0 {
+		t.Errorf("receipts for bob's ack over his own messages = %v, want none", got)
+	}
+	send("alice", "bob", "a3")
+	send("bob", "alice", "b4")
+	r.take()
+	if got := fmt.Sprint(ack(4)); got != "[alice:1:p:alice:bob:4:bob]" {
+		t.Errorf("receipts for bob's ack over alice's 3 and his 4 = %v, want DELIVERED 4 to alice", got)
+	}
+}
+
 func TestSendValidation(t *testing.T) {
 	s, _, _, st := newService(t)
 	ctx := context.Background()
@@ -218,9 +250,24 @@ func TestSendValidation(t *testing.T) {
 	if _, err := st.App("A").GetConversation(ctx, "p:alice:bob"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a rejected send created the conversation: %v", err)
 	}
-	for _, c := range []messaging.Cursor{{ConvID: "p:bob:carol", Seq: 1}, {ConvID: "p:alice:bob", Seq: 0}, {ConvID: "junk", Seq: 1}} {
-		if err := s.AckDelivered(ctx, "A", "alice", "d", []messaging.Cursor{c}); err == nil {
-			t.Errorf("AckDelivered(%v) accepted", c)
+	for _, tt := range []struct {
+		cur  messaging.Cursor
+		code string
+	}{
+		{messaging.Cursor{ConvID: "p:bob:carol", Seq: 1}, "forbidden"},
+		{messaging.Cursor{ConvID: "junk", Seq: 1}, "forbidden"},
+		{messaging.Cursor{ConvID: "p:alice:bob", Seq: 0}, "invalid_argument"},
+		{messaging.Cursor{ConvID: "p:alice:bob", Seq: -1}, "invalid_argument"},
+		{messaging.Cursor{ConvID: "p:bob:carol", Seq: -1}, "invalid_argument"},
+	} {
+		err := s.AckDelivered(ctx, "A", "alice", "d", []messaging.Cursor{tt.cur})
+		var me *messaging.Error
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("AckDelivered(%v) = %v, want %s", tt.cur, err, tt.code)
+		}
+		err = s.MarkRead(ctx, "A", "alice", "d", tt.cur.ConvID, tt.cur.Seq)
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("MarkRead(%v) = %v, want %s", tt.cur, err, tt.code)
 		}
 	}
 }

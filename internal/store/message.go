@@ -43,7 +43,10 @@ type MessageStore interface {
 	// AckDelivered records device delivery acknowledgements in one commit.
 	// Each moves the device's delivery cursor forward to Seq (never back,
 	// never beyond the conversation's max seq) and the user's cursor to the
-	// highest of its devices. Results are in input order.
+	// highest of its devices. Results are in input order; each reports the
+	// cursors as that ack left them (earlier acks of the batch applied) and,
+	// in ReceivedSeq, the newest message among those it newly delivered to
+	// the user that the user did not send.
 	AckDelivered(ctx context.Context, acks []DeliveryAck) ([]AckResult, error)
 	// GetDeviceCursors returns a device's delivery cursors, by conversation id.
 	GetDeviceCursors(ctx context.Context, userID, deviceID string) (map[string]int64, error)
@@ -143,4 +146,12 @@ type AckResult struct {
 	// messages in (UserPrev, UserSeq] were delivered to the user for the
 	// first time.
 	UserPrev, UserSeq int64
+	// ReceivedSeq is the highest seq in (UserPrev, UserSeq] of a message
+	// whose sender is not the user (another member's message, or a system
+	// message, whose sender is empty); 0 when that range holds none, which
+	// includes every ack that did not move the user's cursor. A delivery
+	// receipt tells the other members something new only when it is set: a
+	// cursor that moved over the user's own messages alone tells them
+	// nothing.
+	ReceivedSeq int64
 }

@@ -11,7 +11,9 @@ import (
 
 // AckDelivered applies delivery acknowledgements in one transaction; see
 // store.MessageStore. Each (user, device, conversation) is read once per
-// batch and each changed cursor written once. An ack from a user who is not
+// batch and each changed cursor written once; an ack that moves the user's
+// cursor also reads the newest message of the range it moved over that the
+// user did not send (usually the first row it looks at). An ack from a user who is not
 // in the conversation (or for a conversation that does not exist) changes
 // nothing and reports zero cursors.
 func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) ([]store.AckResult, error) {
@@ -68,11 +70,17 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 		d.seq, d.dirty = seq, true
 	}
 	u := d.user
-	prev := u.seq
-	if d.seq > u.seq {
-		u.seq, u.dirty = d.seq, true
+	r := store.AckResult{DeviceSeq: d.seq, UserPrev: u.seq, UserSeq: u.seq}
+	if d.seq <= u.seq {
+		return r, nil
 	}
-	return store.AckResult{DeviceSeq: d.seq, UserPrev: prev, UserSeq: u.seq}, nil
+	u.seq, u.dirty = d.seq, true
+	r.UserSeq = u.seq
+	err = b.t.queryRow(ctx, stmtLastReceived, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID).Scan(&r.ReceivedSeq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.AckResult{}, fmt.Errorf("find messages to %s in %s: %w", ack.UserID, ack.ConvID, translate(err))
+	}
+	return r, nil
 }
 
 // device returns the batch's cursor of the ack's device, reading it (and its

@@ -26,6 +26,7 @@ const (
 	stmtAckState
 	stmtPutDeviceCursor
 	stmtSetDelivered
+	stmtLastReceived
 	stmtReadState
 	stmtSetRead
 	stmtRecall
@@ -79,6 +80,11 @@ var stmtSQL = [numStmts]string{
 		ON CONFLICT (app_id, user_id, device_id, conv_id) DO UPDATE SET seq = excluded.seq`,
 	stmtSetDelivered: `UPDATE user_conversations SET delivered_seq = ?4
 		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+	// The newest message in (?3, ?4] not sent by ?5, walking the primary
+	// key down from ?4: no row when the range holds only ?5's messages.
+	stmtLastReceived: `SELECT seq FROM messages
+		WHERE app_id = ?1 AND conv_id = ?2 AND seq > ?3 AND seq <= ?4 AND sender_id <> ?5
+		ORDER BY seq DESC LIMIT 1`,
 	stmtReadState: `SELECT uc.read_seq, c.max_seq
 		FROM user_conversations AS uc
 		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id

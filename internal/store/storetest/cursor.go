@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -49,11 +50,11 @@ var cursorTests = []test{
 		a := s.App("A")
 		fill(t, a, "c1", 5)
 		ackSteps(t, a, []ackStep{
-			{ack("d1", "c1", 3), store.AckResult{DeviceSeq: 3, UserPrev: 0, UserSeq: 3}},
-			{ack("d1", "c1", 2), store.AckResult{DeviceSeq: 3, UserPrev: 3, UserSeq: 3}},   // never back
-			{ack("d1", "c1", 99), store.AckResult{DeviceSeq: 5, UserPrev: 3, UserSeq: 5}},  // clamped
-			{ack("d1", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 5, UserSeq: 5}},   // no change
-			{ack("d2", "c1", 100), store.AckResult{DeviceSeq: 5, UserPrev: 5, UserSeq: 5}}, // clamped
+			{ack("d1", "c1", 3), store.AckResult{DeviceSeq: 3, UserPrev: 0, UserSeq: 3, ReceivedSeq: 3}},
+			{ack("d1", "c1", 2), store.AckResult{DeviceSeq: 3, UserPrev: 3, UserSeq: 3}},                  // never back
+			{ack("d1", "c1", 99), store.AckResult{DeviceSeq: 5, UserPrev: 3, UserSeq: 5, ReceivedSeq: 5}}, // clamped
+			{ack("d1", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 5, UserSeq: 5}},                  // no change
+			{ack("d2", "c1", 100), store.AckResult{DeviceSeq: 5, UserPrev: 5, UserSeq: 5}},                // clamped
 		})
 		checkCursors(t, a, "bob", "d1", map[string]int64{"c1": 5})
 		checkDelivered(t, a, "bob", "c1", 5)
@@ -62,15 +63,16 @@ var cursorTests = []test{
 		a := s.App("A")
 		fill(t, a, "c1", 5)
 		ackSteps(t, a, []ackStep{
-			{ack("d1", "c1", 4), store.AckResult{DeviceSeq: 4, UserPrev: 0, UserSeq: 4}},
+			{ack("d1", "c1", 4), store.AckResult{DeviceSeq: 4, UserPrev: 0, UserSeq: 4, ReceivedSeq: 4}},
 			{ack("d2", "c1", 2), store.AckResult{DeviceSeq: 2, UserPrev: 4, UserSeq: 4}},
-			{ack("d2", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 4, UserSeq: 5}},
+			{ack("d2", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 4, UserSeq: 5, ReceivedSeq: 5}},
 		})
 		checkCursors(t, a, "bob", "d1", map[string]int64{"c1": 4})
 		checkCursors(t, a, "bob", "d2", map[string]int64{"c1": 5})
 		checkDelivered(t, a, "bob", "c1", 5)
 	}},
 	{"AckBatch", testAckBatch},
+	{"AckReceivedSeq", testAckReceivedSeq},
 	{"AckClampFollowsMaxSeq", func(t *testing.T, s store.Store) {
 		a := s.App("A")
 		got, err := a.AckDelivered(t.Context(), nil)
@@ -80,10 +82,10 @@ var cursorTests = []test{
 		fill(t, a, "c1", 2)
 		checkCursors(t, a, "bob", "d1", map[string]int64{})
 		checkDelivered(t, a, "bob", "c1", 0)
-		step := []ackStep{{ack("d1", "c1", 9), store.AckResult{DeviceSeq: 2, UserPrev: 0, UserSeq: 2}}}
+		step := []ackStep{{ack("d1", "c1", 9), store.AckResult{DeviceSeq: 2, UserPrev: 0, UserSeq: 2, ReceivedSeq: 2}}}
 		ackSteps(t, a, step)
 		appendAll(t, a, draft("c1", "alice", "late", 9))
-		step[0].want = store.AckResult{DeviceSeq: 3, UserPrev: 2, UserSeq: 3}
+		step[0].want = store.AckResult{DeviceSeq: 3, UserPrev: 2, UserSeq: 3, ReceivedSeq: 3}
 		ackSteps(t, a, step)
 	}},
 	{"MarkRead", testMarkRead},
@@ -98,11 +100,11 @@ func testAckBatch(t *testing.T, s store.Store) {
 		ack("d2", "c1", 3), ack("d2", "c1", 9), ack("d1", "c2", 0),
 	}
 	want := []store.AckResult{
-		{DeviceSeq: 2, UserPrev: 0, UserSeq: 2},
-		{DeviceSeq: 1, UserPrev: 0, UserSeq: 1},
-		{DeviceSeq: 4, UserPrev: 2, UserSeq: 4},
+		{DeviceSeq: 2, UserPrev: 0, UserSeq: 2, ReceivedSeq: 2},
+		{DeviceSeq: 1, UserPrev: 0, UserSeq: 1, ReceivedSeq: 1},
+		{DeviceSeq: 4, UserPrev: 2, UserSeq: 4, ReceivedSeq: 4},
 		{DeviceSeq: 3, UserPrev: 4, UserSeq: 4},
-		{DeviceSeq: 5, UserPrev: 4, UserSeq: 5},
+		{DeviceSeq: 5, UserPrev: 4, UserSeq: 5, ReceivedSeq: 5},
 		{DeviceSeq: 1, UserPrev: 1, UserSeq: 1},
 	}
 	got, err := a.AckDelivered(t.Context(), acks)
@@ -121,6 +123,53 @@ func testAckBatch(t *testing.T, s store.Store) {
 	checkDelivered(t, a, "bob", "c1", 5)
 	checkDelivered(t, a, "bob", "c2", 1)
 	checkDelivered(t, a, "alice", "c1", 0)
+}
+
+// testAckReceivedSeq checks that ReceivedSeq names the newest message the
+// user did not send among those an ack newly delivered to the user.
+func testAckReceivedSeq(t *testing.T, s store.Store) {
+	a := s.App("A")
+	sys := draft("c1", "", "sys", 6)
+	sys.ClientMsgID = "" // a system message
+	appendAll(t, a,
+		draft("c1", "alice", "a1", 1), // 1
+		draft("c1", "bob", "b2", 2),   // 2
+		draft("c1", "bob", "b3", 3),   // 3
+		draft("c1", "alice", "a4", 4), // 4
+		draft("c1", "bob", "b5", 5),   // 5
+		sys,                           // 6
+		draft("c1", "bob", "b7", 7),   // 7
+		draft("c1", "bob", "b8", 8),   // 8
+		draft("c1", "alice", "a9", 9), // 9
+	)
+	ackSteps(t, a, []ackStep{
+		{ack("d1", "c1", 1), store.AckResult{DeviceSeq: 1, UserPrev: 0, UserSeq: 1, ReceivedSeq: 1}},
+		// Over bob's own messages only: nothing new for the others.
+		{ack("d1", "c1", 3), store.AckResult{DeviceSeq: 3, UserPrev: 1, UserSeq: 3}},
+		// Over alice's 4 and bob's 5: the newest not from bob is 4.
+		{ack("d1", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 3, UserSeq: 5, ReceivedSeq: 4}},
+		// Another device catching up moves nothing.
+		{ack("d2", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 5, UserSeq: 5}},
+		// A system message (no sender) is not bob's.
+		{ack("d2", "c1", 7), store.AckResult{DeviceSeq: 7, UserPrev: 5, UserSeq: 7, ReceivedSeq: 6}},
+	})
+	// In one batch each ack's range starts where the previous one left the
+	// user's cursor.
+	acks := []store.DeliveryAck{ack("d1", "c1", 8), ack("d2", "c1", 9), ack("d1", "c1", 9)}
+	want := []store.AckResult{
+		{DeviceSeq: 8, UserPrev: 7, UserSeq: 8},
+		{DeviceSeq: 9, UserPrev: 8, UserSeq: 9, ReceivedSeq: 9},
+		{DeviceSeq: 9, UserPrev: 9, UserSeq: 9},
+	}
+	got, err := a.AckDelivered(t.Context(), acks)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("AckDelivered(%+v) = %+v, %v, want %+v", acks, got, err, want)
+	}
+	// alice's cursor moving over her own messages and bob's.
+	ackSteps(t, a, []ackStep{
+		{store.DeliveryAck{UserID: "alice", DeviceID: "p", ConvID: "c1", Seq: 1}, store.AckResult{DeviceSeq: 1, UserPrev: 0, UserSeq: 1}},
+		{store.DeliveryAck{UserID: "alice", DeviceID: "p", ConvID: "c1", Seq: 9}, store.AckResult{DeviceSeq: 9, UserPrev: 1, UserSeq: 9, ReceivedSeq: 8}},
+	})
 }
 
 func testMarkRead(t *testing.T, s store.Store) {

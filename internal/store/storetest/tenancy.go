@@ -153,9 +153,15 @@ func testTenancyCursors(t *testing.T, s store.Store) {
 	_, _, err = b.MarkRead(ctx, "bob", "c1", 3)
 	wantErr(t, err, store.ErrNotFound, "B.MarkRead(bob, c1)")
 
-	// B's own c1 has cursors of its own.
-	fill(t, b, "c1", 5)
-	ackSteps(t, b, []ackStep{{ack("d1", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 0, UserSeq: 5}}})
+	// B's own c1 has cursors of its own, and only B's messages count for
+	// ReceivedSeq: bob's own two say nothing new, though A's c1 holds
+	// alice's messages at those seqs.
+	appendAll(t, b, draft("c1", "bob", "b1", 1), draft("c1", "bob", "b2", 2))
+	fill(t, b, "c1", 3)
+	ackSteps(t, b, []ackStep{
+		{ack("d1", "c1", 2), store.AckResult{DeviceSeq: 2, UserPrev: 0, UserSeq: 2}},
+		{ack("d1", "c1", 5), store.AckResult{DeviceSeq: 5, UserPrev: 2, UserSeq: 5, ReceivedSeq: 5}},
+	})
 	if _, _, err := b.MarkRead(ctx, "bob", "c1", 4); err != nil {
 		t.Errorf("B.MarkRead(bob, c1, 4) = %v, want nil", err)
 	}

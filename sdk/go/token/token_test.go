@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +309,36 @@ func TestPeekAppKey(t *testing.T) {
 		if got, err := PeekAppKey(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("PeekAppKey(%q) = %q, %v; want ErrMalformed", bad, got, err)
 		}
+	}
+}
+
+// TestDocumentedExample verifies the worked example of docs/protocol.md
+// ("Client tokens"), so that a client written from the docs mints tokens
+// this package accepts.
+func TestDocumentedExample(t *testing.T) {
+	const (
+		docKey    = "mk_5f2e8c1a9b3d7e4f6a0c"
+		docSecret = "msk_2f9c1e7a5b3d4c6e8f0a1b2c3d4e5f60"
+		docToken  = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." +
+			"eyJpc3MiOiJta181ZjJlOGMxYTliM2Q3ZTRmNmEwYyIsInN1YiI6ImFsaWNlIiwiYXVkIjoibWFncGllIiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjkyMDAsImp0aSI6IjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmIn0." +
+			"ZN5JIQ_R_hr6CKLJF0O4YnzLmMv2kF8QnkmKEzxnLAg"
+	)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "protocol.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{docKey, docSecret, docToken, `"exp":1767229200`} {
+		if !strings.Contains(string(doc), s) {
+			t.Errorf("docs/protocol.md no longer shows %q", s)
+		}
+	}
+	c, err := Parse(docToken, docKey, []string{docSecret}, time.Unix(1767225601, 0))
+	want := Claims{
+		AppKey: docKey, UserID: "alice", IssuedAt: time.Unix(1767225600, 0),
+		ExpiresAt: time.Unix(1767229200, 0), ID: "0123456789abcdef0123456789abcdef",
+	}
+	if err != nil || c.AppKey != want.AppKey || c.UserID != want.UserID || !c.IssuedAt.Equal(want.IssuedAt) ||
+		!c.ExpiresAt.Equal(want.ExpiresAt) || c.ID != want.ID {
+		t.Errorf("Parse(documented token) = %+v, %v, want %+v", c, err, want)
 	}
 }

@@ -55,7 +55,8 @@ func (ProtoCodec) Unmarshal(data []byte, f *magpiev1.Frame) error {
 // omits fields with zero values and writes 64-bit integers as strings; its
 // spacing is not stable, so compare frames, not bytes. Unmarshal accepts
 // either name form and 64-bit integers as strings or numbers, and rejects
-// unknown fields. The zero value is ready to use.
+// unknown fields ([Decode] reports them as [ErrUnknownField]). The zero value
+// is ready to use.
 type JSONCodec struct{}
 
 var (
@@ -104,4 +105,22 @@ func (JSONCodec) MarshalAppend(dst []byte, f *magpiev1.Frame) ([]byte, error) {
 // Unmarshal decodes data into f.
 func (JSONCodec) Unmarshal(data []byte, f *magpiev1.Frame) error {
 	return jsonUnmarshal.Unmarshal(data, f)
+}
+
+// lenientCodec is a codec whose Unmarshal rejects unknown fields and that
+// can also decode ignoring them, so that [Decode] can tell a frame with an
+// unknown field from a malformed one.
+type lenientCodec interface {
+	unmarshalLenient(data []byte, f *magpiev1.Frame) error
+}
+
+var (
+	_ lenientCodec = JSONCodec{}
+
+	jsonUnmarshalLenient = protojson.UnmarshalOptions{DiscardUnknown: true}
+)
+
+// unmarshalLenient decodes data into f, dropping unknown fields.
+func (JSONCodec) unmarshalLenient(data []byte, f *magpiev1.Frame) error {
+	return jsonUnmarshalLenient.Unmarshal(data, f)
 }

@@ -74,33 +74,46 @@ func CodecFor(subprotocol string) (Codec, bool) {
 	return nil, false
 }
 
-// Errors returned by [Decode]. The gateway answers [ErrEmpty] with an Error
-// frame [CodeInvalidFrame], echoing the frame's id, and the others, which
-// leave no id to echo, by closing with [CloseProtocolError].
+// Errors returned by [Decode]. The gateway answers [ErrEmpty] and
+// [ErrUnknownField] with an Error frame [CodeInvalidFrame], echoing the
+// frame's id, and the others, which leave no id to echo, by closing with
+// [CloseProtocolError] (or, for a message over its read limit, the
+// WebSocket library closes with 1009 before Decode sees it).
 var (
 	// ErrTooLarge means the message exceeds the size limit; it was not
 	// decoded.
 	ErrTooLarge = errors.New("wire: frame too large")
 	// ErrMalformed means the message is not a valid frame in the encoding:
-	// bad syntax, a field of the wrong type, invalid UTF-8 in a string, or,
-	// in JSON, an unknown field. It wraps the decoder's error.
+	// bad syntax, a field of the wrong type, invalid UTF-8 in a string. It
+	// wraps the decoder's error.
 	ErrMalformed = errors.New("wire: malformed frame")
-	// ErrEmpty means the frame has no body, or a body this version does not
-	// know.
+	// ErrEmpty means the frame has no body, or, in protobuf, a body this
+	// version does not know.
 	ErrEmpty = errors.New("wire: frame has no body")
+	// ErrUnknownField means a JSON frame is well formed but names a field
+	// this version does not know, as a body (a newer peer's, or a typo) or
+	// inside one; the binary encoding drops such fields instead. The error
+	// says which field.
+	ErrUnknownField = errors.New("wire: unknown field")
 )
 
 // Decode decodes one WebSocket message of at most limit bytes (limit <= 0
 // means no limit) into a new frame.
 //
-// On [ErrEmpty] it also returns the frame, so that the caller can echo its id
-// in an Error reply; on any other error the frame is nil.
+// On [ErrEmpty] and [ErrUnknownField] it also returns the frame (without
+// the unknown fields), so that the caller can echo its id in an Error reply;
+// on any other error the frame is nil.
 func Decode(c Codec, data []byte, limit int) (*magpiev1.Frame, error) {
 	if limit > 0 && len(data) > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), limit)
 	}
 	f := new(magpiev1.Frame)
 	if err := c.Unmarshal(data, f); err != nil {
+		// A strict decoder that fails where a lenient one succeeds failed
+		// on unknown fields only: the frame is otherwise sound.
+		if l, ok := c.(lenientCodec); ok && l.unmarshalLenient(data, f) == nil {
+			return f, fmt.Errorf("%w: %v", ErrUnknownField, err) //nolint:errorlint // the decoder's text is detail, not API
+		}
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if f.Body == nil {

@@ -129,7 +129,7 @@ func TestDecodeErrors(t *testing.T) {
 		data   []byte
 		limit  int
 		want   error
-		wantID uint64 // frame id returned with ErrEmpty
+		wantID uint64 // frame id returned with ErrEmpty and ErrUnknownField
 	}{
 		{"proto/too_large", ProtoCodec{}, make([]byte, 11), 10, ErrTooLarge, 0},
 		{"json/too_large", JSONCodec{}, []byte(`{"ping":{}}`), 10, ErrTooLarge, 0},
@@ -140,8 +140,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"proto/invalid_utf8_repeated", ProtoCodec{}, badMember, testMax, ErrMalformed, 0},
 		{"json/syntax", JSONCodec{}, []byte(`{"id":`), testMax, ErrMalformed, 0},
 		{"json/not_object", JSONCodec{}, []byte(`[1,2]`), testMax, ErrMalformed, 0},
-		{"json/unknown_field", JSONCodec{}, []byte(`{"id":"1","ping":{},"bogus":1}`), testMax, ErrMalformed, 0},
-		{"json/unknown_nested_field", JSONCodec{}, []byte(`{"send":{"content":"x","colour":"red"}}`), testMax, ErrMalformed, 0},
+		{"json/unknown_field_and_syntax", JSONCodec{}, []byte(`{"id":"1","bogus":1,"ping":`), testMax, ErrMalformed, 0},
+		{"json/unknown_field_and_wrong_type", JSONCodec{}, []byte(`{"bogus":1,"read":{"seq":"abc"}}`), testMax, ErrMalformed, 0},
 		{"json/two_bodies", JSONCodec{}, []byte(`{"ping":{},"pong":{}}`), testMax, ErrMalformed, 0},
 		{"json/wrong_type", JSONCodec{}, []byte(`{"read":{"seq":"abc"}}`), testMax, ErrMalformed, 0},
 		{"json/invalid_utf8", JSONCodec{}, []byte("{\"send\":{\"content\":\"hi \xff\"}}"), testMax, ErrMalformed, 0},
@@ -149,6 +149,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"proto/unknown_body", ProtoCodec{}, unknownBody, testMax, ErrEmpty, 7},
 		{"json/empty", JSONCodec{}, []byte(`{"id":"7"}`), testMax, ErrEmpty, 7},
 		{"json/null_body", JSONCodec{}, []byte(`{"ping":null}`), testMax, ErrEmpty, 0},
+		{"json/unknown_body", JSONCodec{}, []byte(`{"id":3,"fooBar":{}}`), testMax, ErrUnknownField, 3},
+		{"json/unknown_field", JSONCodec{}, []byte(`{"id":"1","ping":{},"bogus":1}`), testMax, ErrUnknownField, 1},
+		{"json/unknown_nested_field", JSONCodec{}, []byte(`{"id":"5","send":{"content":"x","colour":"red"}}`), testMax, ErrUnknownField, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +160,7 @@ func TestDecodeErrors(t *testing.T) {
 				t.Fatalf("Decode(%q) = %v, %v; want error %v", tt.data, f, err, tt.want)
 			}
 			switch {
-			case tt.want == ErrEmpty:
+			case tt.want == ErrEmpty, tt.want == ErrUnknownField:
 				if f == nil || f.GetId() != tt.wantID {
 					t.Errorf("Decode(%q) frame = %v, want id %d", tt.data, f, tt.wantID)
 				}
