@@ -38,6 +38,9 @@ type session struct {
 	msgType        websocket.MessageType
 	info           Session
 	requestTimeout time.Duration
+	// abort ends the session with a cause, so that the client reconnects;
+	// set by serve before the session's goroutines start.
+	abort context.CancelCauseFunc
 
 	lastID  atomic.Uint64 // request ids; 1 was the login
 	done    chan struct{} // closed when the reader has stopped
