@@ -344,6 +344,9 @@ func (b *outbox) due(s *session, now time.Time, timeout time.Duration) ([]attemp
 		out[i].id = s.newID()
 		o.sess, o.req, o.sentAt = s, out[i].id, now
 	}
+	if len(out) > 0 {
+		later(timeout)
+	}
 	return out, wait, nil
 }
 
