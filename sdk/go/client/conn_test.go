@@ -67,6 +67,32 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 	}
 }
 
+func TestReauthenticateGetsAFreshToken(t *testing.T) {
+	s := newFakeServer(t)
+	var calls atomic.Int32
+	c := s.client(t, "bob", func(c *Config) {
+		c.TokenProvider = func(context.Context) (string, error) {
+			calls.Add(1)
+			return "bob", nil
+		}
+	})
+	waitFor[Connected](t, c)
+	s.kick("bob", wire.CloseReauthenticate)
+	d := waitFor[Disconnected](t, c)
+	var ce *CloseError
+	if !errors.As(d.Err, &ce) || ce.Code != wire.CloseReauthenticate || !ce.Temporary() || !d.WillRetry {
+		t.Fatalf("Disconnected = %+v, want reauthenticate (4006) with a retry", d)
+	}
+	waitFor[Connected](t, c)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("TokenProvider called %d times, want 2: once per connection", n)
+	}
+	// A send queued after the close goes out on the new session.
+	if _, err := c.Send(context.Background(), "alice", "text", "back"); err != nil {
+		t.Errorf("Send after reauthenticating: %v", err)
+	}
+}
+
 func TestTokenProviderErrorIsRetried(t *testing.T) {
 	s := newFakeServer(t)
 	var calls atomic.Int32
@@ -85,7 +111,7 @@ func TestTokenProviderErrorIsRetried(t *testing.T) {
 }
 
 func TestReconnectsAfterReconnectCodes(t *testing.T) {
-	for _, code := range []wire.CloseCode{wire.CloseServerShutdown, wire.CloseSlowConsumer, 4099} {
+	for _, code := range []wire.CloseCode{wire.CloseServerShutdown, wire.CloseSlowConsumer, wire.CloseReauthenticate, 4099} {
 		t.Run(code.String(), func(t *testing.T) {
 			s := newFakeServer(t)
 			c := s.client(t, "bob", nil)
