@@ -50,7 +50,8 @@ type Config struct {
 	// TokenProvider returns a client token for the user, normally fetched
 	// from the app's backend (which gets it from the server API). It is
 	// called before every connection attempt, so a token rejected as expired
-	// (close code 4101) is replaced by the next call. An error is retried
+	// (close code 4101), or a session closed because its credentials ended
+	// (4006, reauthenticate), gets a fresh token from the next call. An error is retried
 	// with backoff and reported as a Disconnected event. Required.
 	TokenProvider func(ctx context.Context) (string, error)
 
