@@ -147,6 +147,46 @@ func TestUnansweredHeartbeatDropsConnection(t *testing.T) {
 	waitFor[Connected](t, c)
 }
 
+func TestLateHeartbeatKeepsBusyConnection(t *testing.T) {
+	s := newFakeServer(t)
+	s.hb = 10 * time.Millisecond
+	var pings atomic.Int32 // on the first session
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetPing() == nil || fc.session != "ses_1" {
+				return false
+			}
+			pings.Add(1)
+			return true // never answered, as if behind a long queue of sends
+		}
+	})
+	c := s.client(t, "bob", func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	waitFor[Connected](t, c)
+	// Meanwhile the server is not silent: it answers sends (here, pushes
+	// messages) every few milliseconds.
+	stop := make(chan struct{})
+	streamed := make(chan struct{})
+	go func() {
+		defer close(streamed)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for seq := int64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			s.push(s.put("alice", "bob", seq)[0], nil)
+		}
+	}()
+	eventually(t, "three unanswered pings", func() bool { return pings.Load() >= 3 })
+	close(stop)
+	<-streamed
+	if n := s.loginCount(); n != 1 {
+		t.Errorf("%d logins while frames kept coming, want 1", n)
+	}
+}
+
 func TestCloseStopsEverything(t *testing.T) {
 	s := newFakeServer(t)
 	c := s.client(t, "bob", nil)
