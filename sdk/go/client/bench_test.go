@@ -16,21 +16,24 @@ import (
 // client returned every one of them. The server's send rate limit is
 // raised out of the way. rtt is added by a loopback proxy on the sender's
 // connection (0: plain loopback, where the round trip is mostly the
-// server's commit).
+// server's commit); window is the sender's Config.SendWindow (1 sends one
+// message at a time, as the client did before it pipelined).
 func BenchmarkBurstToOneRecipient(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 10 * time.Millisecond} {
-		b.Run(fmt.Sprintf("rtt=%v", rtt), func(b *testing.B) { benchBurst(b, 1000, rtt) })
+		for _, window := range []int{1, 32, 128} {
+			b.Run(fmt.Sprintf("rtt=%v/window=%d", rtt, window), func(b *testing.B) { benchBurst(b, 1000, rtt, window) })
+		}
 	}
 }
 
-func benchBurst(b *testing.B, n int, rtt time.Duration) {
+func benchBurst(b *testing.B, n int, rtt time.Duration, window int) {
 	e := startEnv(b, "alice", "bob")
 	e.setSendLimit(1e6, 1e6)
 	url := ""
 	if rtt > 0 {
 		url = newDelayProxy(b, e.addr, rtt/2).URL()
 	}
-	alice := e.newClient("alice", "alice-phone", url, nil)
+	alice := e.newClient("alice", "alice-phone", url, func(c *client.Config) { c.SendWindow = window })
 	bob := e.newClient("bob", "bob-phone", "", nil)
 	run(b, alice)
 	run(b, bob)
