@@ -84,10 +84,11 @@
 //     with later messages of its queue in flight ends the connection, and
 //     the queue is sent again in order on the next one; for the last
 //     message in flight, it is retried in place after a backoff, holding
-//     the later ones back. The current server never answers a send with a
-//     retryable error while it goes on reading the connection: it closes
-//     the connection with a reconnect code instead. An older server
-//     answered rate_limited and went on; there, a later message it stored
+//     the later ones back. The current server answers a send with a
+//     retryable error only while it shuts down, when it refuses the later
+//     sends as well; on other failures that are not the client's it closes
+//     the connection with a reconnect code. An older server answered
+//     rate_limited and went on reading; there, a later message it stored
 //     before the error keeps its earlier seq, which only SendWindow 1
 //     avoids.
 //

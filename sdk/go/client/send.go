@@ -441,11 +441,11 @@ func (c *Client) transmit(s *session, a attempt) error {
 // with later messages of its queue in flight on the same connection ends
 // the session. The server that answers such errors may have stored those
 // later messages already, or store them while this one waits for its
-// retry: they would take seqs before it. The current server never answers
-// a send with a retryable error while it goes on reading the connection
-// (it pushes back on the rate limit and closes the connection on failures
-// that are not the client's), so this is a safety net for older servers
-// and for servers that are shutting down. Ending the session stops the
+// retry: they would take seqs before it. The current server answers a
+// send with a retryable error only while it shuts down, when it refuses
+// every later send as well; it pushes back on the rate limit and closes
+// the connection on other failures that are not the client's. So this is
+// a safety net, for older servers above all. Ending the session stops the
 // later messages as early as the client can, and every message not
 // acknowledged is sent again, in order, on the next connection. Against
 // an older server, a later message already stored before the error keeps
