@@ -295,6 +295,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad encoding", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, Encoding: 7}, false},
 		{"negative duration", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendDeadline: -1}, false},
 		{"min above max", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, BackoffMin: 2, BackoffMax: 1}, false},
+		{"window of one", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendWindow: 1}, true},
+		{"negative window", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendWindow: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
