@@ -55,7 +55,7 @@ func New(cfg Config) (*Client, error) {
 	u, _ := connectURL(cfg.URL) // checked by Validate
 	c := &Client{
 		cfg: cfg, url: u, log: cfg.Logger.With("device_id", cfg.DeviceID),
-		acks: newAcker(), out: newOutbox(cfg.BackoffMin, cfg.BackoffMax),
+		acks: newAcker(), out: newOutbox(cfg.SendWindow, cfg.BackoffMin, cfg.BackoffMax),
 		fillWake: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
 	c.events = newEventQueue(cfg.EventBuffer)
@@ -201,6 +201,7 @@ func (c *Client) connect(ctx context.Context, bo *backoff) error {
 func (c *Client) serve(ctx context.Context, s *session) error {
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	s.abort = cancel
 	// The reader has its own context, ended after the close handshake.
 	rctx, stopReader := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReader()
@@ -227,7 +228,11 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 			cancel(err)
 		}
 	})
-	wg.Go(func() { c.sendLoop(sctx, s) })
+	wg.Go(func() {
+		if err := c.sendLoop(sctx, s); err != nil {
+			cancel(err)
+		}
+	})
 	wg.Go(func() { c.ackLoop(sctx, s) })
 	<-sctx.Done()
 	c.clearSession(s)

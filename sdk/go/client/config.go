@@ -50,7 +50,8 @@ type Config struct {
 	// TokenProvider returns a client token for the user, normally fetched
 	// from the app's backend (which gets it from the server API). It is
 	// called before every connection attempt, so a token rejected as expired
-	// (close code 4101) is replaced by the next call. An error is retried
+	// (close code 4101), or a session closed because its credentials ended
+	// (4006, reauthenticate), gets a fresh token from the next call. An error is retried
 	// with backoff and reported as a Disconnected event. Required.
 	TokenProvider func(ctx context.Context) (string, error)
 
@@ -80,10 +81,23 @@ type Config struct {
 	// 2 * time.Minute.
 	SendDeadline time.Duration
 
+	// SendWindow is how many messages to one recipient may be in flight
+	// (sent, not yet acknowledged) at once. The client pipelines them on
+	// the connection, in the order the app queued them, so a burst to one
+	// recipient is not paced by the round trip; the server gives them seqs
+	// in that order. 1 sends one message at a time, each once the previous
+	// one is acknowledged: only needed for strict order against servers
+	// that answer a send with a retryable error (rate_limited) and go on
+	// reading, which older servers did. Zero means 32.
+	SendWindow int
+
 	// RequestTimeout is how long the client waits for the reply to one
-	// request (a send, a sync page, a heartbeat) before it sends the request
-	// again or, for a heartbeat, drops the connection. It also bounds the
-	// dial and the login. Zero means 10 * time.Second.
+	// request (a sync page, a heartbeat) before it sends the request again
+	// or, for a heartbeat, drops the connection. For sends it is how long
+	// the connection may go without answering any send while one is in
+	// flight before the client reconnects and sends again everything not
+	// acknowledged. It also bounds the dial and the login. Zero means
+	// 10 * time.Second.
 	RequestTimeout time.Duration
 
 	// AckDelay is how long the client gathers delivery cursors before it
@@ -118,6 +132,7 @@ func (c Config) Default() Config {
 	c.BackoffMin = orDefault(c.BackoffMin, 250*time.Millisecond)
 	c.BackoffMax = orDefault(c.BackoffMax, 30*time.Second)
 	c.SendDeadline = orDefault(c.SendDeadline, 2*time.Minute)
+	c.SendWindow = orDefault(c.SendWindow, 32)
 	c.RequestTimeout = orDefault(c.RequestTimeout, 10*time.Second)
 	c.AckDelay = orDefault(c.AckDelay, 50*time.Millisecond)
 	c.EventBuffer = orDefault(c.EventBuffer, 4096)
@@ -151,6 +166,8 @@ func (c Config) Validate() error {
 		return errors.New("magpie: config: BackoffMin exceeds BackoffMax")
 	case c.EventBuffer < 0:
 		return errors.New("magpie: config: EventBuffer must not be negative")
+	case c.SendWindow < 0:
+		return errors.New("magpie: config: SendWindow must not be negative")
 	}
 	return nil
 }

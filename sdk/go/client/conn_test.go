@@ -67,6 +67,32 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 	}
 }
 
+func TestReauthenticateGetsAFreshToken(t *testing.T) {
+	s := newFakeServer(t)
+	var calls atomic.Int32
+	c := s.client(t, "bob", func(c *Config) {
+		c.TokenProvider = func(context.Context) (string, error) {
+			calls.Add(1)
+			return "bob", nil
+		}
+	})
+	waitFor[Connected](t, c)
+	s.kick("bob", wire.CloseReauthenticate)
+	d := waitFor[Disconnected](t, c)
+	var ce *CloseError
+	if !errors.As(d.Err, &ce) || ce.Code != wire.CloseReauthenticate || !ce.Temporary() || !d.WillRetry {
+		t.Fatalf("Disconnected = %+v, want reauthenticate (4006) with a retry", d)
+	}
+	waitFor[Connected](t, c)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("TokenProvider called %d times, want 2: once per connection", n)
+	}
+	// A send queued after the close goes out on the new session.
+	if _, err := c.Send(context.Background(), "alice", "text", "back"); err != nil {
+		t.Errorf("Send after reauthenticating: %v", err)
+	}
+}
+
 func TestTokenProviderErrorIsRetried(t *testing.T) {
 	s := newFakeServer(t)
 	var calls atomic.Int32
@@ -85,7 +111,7 @@ func TestTokenProviderErrorIsRetried(t *testing.T) {
 }
 
 func TestReconnectsAfterReconnectCodes(t *testing.T) {
-	for _, code := range []wire.CloseCode{wire.CloseServerShutdown, wire.CloseSlowConsumer, 4099} {
+	for _, code := range []wire.CloseCode{wire.CloseServerShutdown, wire.CloseSlowConsumer, wire.CloseReauthenticate, 4099} {
 		t.Run(code.String(), func(t *testing.T) {
 			s := newFakeServer(t)
 			c := s.client(t, "bob", nil)
@@ -119,6 +145,46 @@ func TestUnansweredHeartbeatDropsConnection(t *testing.T) {
 		t.Fatalf("Disconnected = %+v, want a heartbeat failure and a retry", d)
 	}
 	waitFor[Connected](t, c)
+}
+
+func TestLateHeartbeatKeepsBusyConnection(t *testing.T) {
+	s := newFakeServer(t)
+	s.hb = 10 * time.Millisecond
+	var pings atomic.Int32 // on the first session
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetPing() == nil || fc.session != "ses_1" {
+				return false
+			}
+			pings.Add(1)
+			return true // never answered, as if behind a long queue of sends
+		}
+	})
+	c := s.client(t, "bob", func(c *Config) { c.RequestTimeout = 200 * time.Millisecond })
+	waitFor[Connected](t, c)
+	// Meanwhile the server is not silent: it answers sends (here, pushes
+	// messages) every few milliseconds.
+	stop := make(chan struct{})
+	streamed := make(chan struct{})
+	go func() {
+		defer close(streamed)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for seq := int64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			s.push(s.put("alice", "bob", seq)[0], nil)
+		}
+	}()
+	eventually(t, "three unanswered pings", func() bool { return pings.Load() >= 3 })
+	close(stop)
+	<-streamed
+	if n := s.loginCount(); n != 1 {
+		t.Errorf("%d logins while frames kept coming, want 1", n)
+	}
 }
 
 func TestCloseStopsEverything(t *testing.T) {
@@ -229,6 +295,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad encoding", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, Encoding: 7}, false},
 		{"negative duration", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendDeadline: -1}, false},
 		{"min above max", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, BackoffMin: 2, BackoffMax: 1}, false},
+		{"window of one", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendWindow: 1}, true},
+		{"negative window", Config{URL: "http://h", DeviceID: "d", TokenProvider: tok, SendWindow: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

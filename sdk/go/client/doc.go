@@ -6,9 +6,11 @@
 //
 //   - logs in with a token from the app's TokenProvider, sends heartbeats,
 //     and reconnects with exponential backoff and full jitter after network
-//     errors and reconnect-range close codes (4000-4099); it stops on
-//     terminal codes (4100-4199), except token_expired (4101), after which it
-//     asks the TokenProvider for a fresh token;
+//     errors and reconnect-range close codes (4000-4099, among them
+//     reauthenticate, 4006: the session's token expired or its secret was
+//     revoked); it stops on terminal codes (4100-4199), except token_expired
+//     (4101). It asks the TokenProvider for a token before every connection
+//     attempt, so a reconnect after 4006 or 4101 logs in with a fresh one;
 //   - after every login, fetches what it missed: the conversation list, then
 //     every message after its cursor in each conversation;
 //   - delivers every message exactly once per Client, in seq order within a
@@ -18,8 +20,10 @@
 //   - reports cursors to the server (DeliverAck) in batches, only ever up to
 //     the last message the app has taken, so never past a gap;
 //   - sends messages with a client message id kept across retransmissions,
-//     one at a time per recipient so that they keep their order, again after
-//     timeouts, retryable errors and reconnects, until a deadline.
+//     pipelined: up to Config.SendWindow (32) per recipient in flight at
+//     once, in the order the app queued them, which is the order of their
+//     seqs; again after timeouts, retryable errors and reconnects, until a
+//     deadline (see Sending).
 //
 // # Usage
 //
@@ -52,6 +56,45 @@
 //			}
 //		}
 //	}
+//
+// # Sending
+//
+// Send and SendAsync queue a message; the client keeps one queue per
+// recipient, in call order, and transmits its head on the connection, up
+// to Config.SendWindow messages in flight (sent, not yet acknowledged), so
+// that a burst to one recipient goes at the connection's pace rather than
+// one message per round trip. The server numbers one connection's sends
+// to a conversation in the order it reads them, and pushes back (stops
+// reading) instead of refusing when the app's send rate is exceeded, so
+// the messages to one recipient get seqs in the order of the calls.
+//
+// The client keeps that order through failures:
+//
+//   - after a reconnect it sends every message of a queue not yet
+//     acknowledged again, from the head and in order, before any newer
+//     one; the server answers those it had stored (their acknowledgement
+//     was lost) with their original seq, as duplicates (SendResult);
+//   - a connection that answers no send for Config.RequestTimeout while
+//     one is in flight is dropped and the queue sent again on a new one,
+//     rather than a single message retransmitted behind later ones;
+//   - a refusal that is final (forbidden, user_not_found, invalid_message,
+//     ...) fails that message alone; the server refuses it before reading
+//     further, so the messages after it keep their order;
+//   - a retryable error (unavailable, internal, rate_limited) for a message
+//     with later messages of its queue in flight ends the connection, and
+//     the queue is sent again in order on the next one; for the last
+//     message in flight, it is retried in place after a backoff, holding
+//     the later ones back. The current server answers a send with a
+//     retryable error only while it shuts down, when it refuses the later
+//     sends as well; on other failures that are not the client's it closes
+//     the connection with a reconnect code. An older server answered
+//     rate_limited and went on reading; there, a later message it stored
+//     before the error keeps its earlier seq, which only SendWindow 1
+//     avoids.
+//
+// A message that reaches Config.SendDeadline without an acknowledgement
+// fails with ErrSendTimeout; the server may still have stored it, in its
+// place.
 //
 // # Events
 //

@@ -1,9 +1,9 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,12 +15,13 @@ import (
 	"github.com/magpie-im/magpie/internal/embedded"
 	"github.com/magpie-im/magpie/sdk/go/client"
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
+	"github.com/magpie-im/magpie/tenant"
 )
 
 // env is a real embedded Magpie server for one test, with a server API
 // client for its demo app.
 type env struct {
-	t           *testing.T
+	t           testing.TB
 	dir, addr   string
 	key, secret string
 	srv         *embedded.Server
@@ -38,7 +39,7 @@ func testLogger() *slog.Logger {
 
 // startEnv starts an embedded server on a free port of 127.0.0.1 and
 // creates the given users.
-func startEnv(t *testing.T, users ...string) *env {
+func startEnv(t testing.TB, users ...string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), addr: "127.0.0.1:0"}
 	e.start()
@@ -91,6 +92,17 @@ func (e *env) restart(between func()) {
 	e.start()
 }
 
+// setSendLimit sets the demo app's per-connection send rate (messages per
+// second) and burst; connections opened afterwards get them.
+func (e *env) setSendLimit(rate float64, burst int) {
+	e.t.Helper()
+	lim := tenant.DefaultLimits()
+	lim.SendRate, lim.SendBurst = rate, burst
+	if _, err := e.srv.Tenants.UpdateApp(context.Background(), e.srv.Bootstrap.AppID, tenant.AppUpdate{Limits: &lim}); err != nil {
+		e.t.Fatalf("set send limit: %v", err)
+	}
+}
+
 // tokens returns a TokenProvider that asks the server API for a fresh
 // token for user at every call.
 func (e *env) tokens(user string) func(context.Context) (string, error) {
@@ -123,7 +135,7 @@ func (e *env) newClient(user, device, url string, tweak func(*client.Config)) *c
 
 // run runs c until the test ends or the returned stop is called, and
 // checks that Run then returned nil.
-func run(t *testing.T, c *client.Client) (stop func()) {
+func run(t testing.TB, c *client.Client) (stop func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background()) }()
@@ -141,7 +153,7 @@ func run(t *testing.T, c *client.Client) (stop func()) {
 }
 
 // next returns the next event of type T, skipping others, within 10 s.
-func next[T client.Event](t *testing.T, c *client.Client) T {
+func next[T client.Event](t testing.TB, c *client.Client) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -158,7 +170,7 @@ func next[T client.Event](t *testing.T, c *client.Client) T {
 }
 
 // nextMessages returns the next n messages.
-func nextMessages(t *testing.T, c *client.Client, n int) []client.Message {
+func nextMessages(t testing.TB, c *client.Client, n int) []client.Message {
 	t.Helper()
 	out := make([]client.Message, n)
 	for i := range out {
@@ -178,11 +190,13 @@ func receiptFrom(t *testing.T, c *client.Client, kind client.ReceiptKind, user s
 	}
 }
 
-// proxy is a loopback TCP proxy that can drop what the server sends and
-// sever its connections, to break a client's connection at a chosen point.
+// proxy is a loopback TCP proxy that can delay what it forwards, drop what
+// the server sends and sever its connections, to break a client's
+// connection at a chosen point or to give it a round-trip time.
 type proxy struct {
 	ln     net.Listener
 	target string
+	delay  time.Duration // added to every byte, each way; set before the first connection
 	wg     sync.WaitGroup
 
 	mu        sync.Mutex // guards the fields below
@@ -191,13 +205,19 @@ type proxy struct {
 	down      bool // refuse new connections
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+func newProxy(t testing.TB, target string) *proxy {
+	return newDelayProxy(t, target, 0)
+}
+
+// newDelayProxy returns a proxy that holds every byte for oneWay in each
+// direction, so that a round trip through it takes 2*oneWay longer.
+func newDelayProxy(t testing.TB, target string, oneWay time.Duration) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
+	p := &proxy{ln: ln, target: target, delay: oneWay}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -227,24 +247,46 @@ func (p *proxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, down, up)
 		p.mu.Unlock()
-		p.wg.Go(func() { io.Copy(up, down); up.Close(); down.Close() })
-		p.wg.Go(func() { p.copyDown(down, up); up.Close(); down.Close() })
+		p.wg.Go(func() { p.pipe(up, down, false); up.Close(); down.Close() })
+		p.wg.Go(func() { p.pipe(down, up, true); up.Close(); down.Close() })
 	}
 }
 
-// copyDown copies the server's bytes to the client, or discards them
-// while the blackhole is on.
-func (p *proxy) copyDown(down, up net.Conn) {
+// pipe copies src to dst until either fails, after p.delay. Server bytes
+// (toClient) are discarded while the blackhole is on.
+func (p *proxy) pipe(dst, src net.Conn, toClient bool) {
+	type chunk struct {
+		due  time.Time
+		data []byte
+	}
+	out := make(chan chunk, 1024)
+	var writer sync.WaitGroup
+	defer writer.Wait()
+	defer close(out)
+	writer.Go(func() {
+		failed := false
+		for c := range out {
+			if failed {
+				continue // drain, so that the reader never blocks
+			}
+			if d := time.Until(c.due); d > 0 {
+				time.Sleep(d) // the simulated latency, not a synchronisation
+			}
+			if _, err := dst.Write(c.data); err != nil {
+				failed = true
+				dst.Close()
+				src.Close()
+			}
+		}
+	})
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := up.Read(buf)
+		n, err := src.Read(buf)
 		p.mu.Lock()
-		drop := p.blackhole
+		drop := toClient && p.blackhole
 		p.mu.Unlock()
 		if n > 0 && !drop {
-			if _, werr := down.Write(buf[:n]); werr != nil {
-				return
-			}
+			out <- chunk{due: time.Now().Add(p.delay), data: bytes.Clone(buf[:n])}
 		}
 		if err != nil {
 			return

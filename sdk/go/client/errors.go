@@ -31,7 +31,8 @@ var (
 // Codes 4100-4199 are terminal ([wire.CloseCode.Reconnect] is false): Run
 // returns the CloseError, except for [wire.CloseTokenExpired], after which
 // the client asks the TokenProvider for a fresh token and reconnects. Every
-// other code makes the client reconnect with backoff.
+// other code, [wire.CloseReauthenticate] included, makes the client
+// reconnect with backoff, with a token from the TokenProvider.
 type CloseError struct {
 	// Code is the close code, such as wire.CloseTokenRevoked.
 	Code wire.CloseCode

@@ -344,6 +344,13 @@ func (s *fakeServer) ackedUpTo(conv string) int64 {
 	return seq
 }
 
+// loginCount returns how many logins succeeded.
+func (s *fakeServer) loginCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
+}
+
 // count returns how many frames of a body name were received.
 func (s *fakeServer) count(name string) int {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -47,16 +48,16 @@ func WithClientMsgID(id string) SendOption {
 // it or the send fails. It is safe for concurrent use.
 type Outgoing struct {
 	id, to, typ, content string
-	order                uint64        // queue order, for retransmissions
+	order                uint64        // queue order, across recipients
 	done                 chan struct{} // closed when the send is over
 	res                  SendResult    // set before done is closed
 	err                  error         // set before done is closed
 
 	// Guarded by outbox.mu.
 	finished  bool
-	sess      *session // session of the attempt in flight; nil if none
-	req       uint64   // request id of that attempt
-	sentAt    time.Time
+	sess      *session  // session of the last attempt; nil before the first and while backing off
+	req       uint64    // request id of that attempt
+	sentAt    time.Time // when that attempt was transmitted
 	notBefore time.Time // no attempt before
 	retries   int       // attempts that failed, for the backoff
 	lastErr   error
@@ -82,13 +83,19 @@ func (o *Outgoing) Wait(ctx context.Context) (SendResult, error) {
 
 // SendAsync queues a message for the user to and returns at once. type is
 // "text" or "custom" (content is then a JSON document). The client sends
-// the queued messages to one recipient one at a time, in order, each once
-// the previous one is acknowledged, and sends each again after a timeout,
-// a retryable error or a reconnect, with the same client message id, until
-// Config.SendDeadline. The returned Outgoing reports the outcome.
+// the messages queued for one recipient in the order of the calls, up to
+// Config.SendWindow of them in flight at once, and the server gives them
+// seqs in that order. It sends a message again, with the same client
+// message id, after a retryable error or a reconnect, until
+// Config.SendDeadline; after a reconnect it first sends again, in order,
+// every message of a recipient not yet acknowledged, then the newer ones.
+// The returned Outgoing reports the outcome.
 //
+// A message the server refuses (an error that is not retryable, such as
+// user_not_found or forbidden) fails alone: the messages after it go on.
 // Errors that the server would refuse are returned at once: an empty
-// recipient, type or content, or content larger than the server's limit.
+// recipient, type or content, text that is not UTF-8, or content larger
+// than the server's limit.
 func (c *Client) SendAsync(to, typ, content string, opts ...SendOption) (*Outgoing, error) {
 	o := &Outgoing{to: to, typ: typ, content: content, done: make(chan struct{})}
 	for _, opt := range opts {
@@ -125,6 +132,10 @@ func (c *Client) checkSend(o *Outgoing) error {
 		return &Error{Code: wire.CodeInvalidMessage, Message: "empty type"}
 	case o.content == "":
 		return &Error{Code: wire.CodeInvalidMessage, Message: "empty content"}
+	case !utf8.ValidString(o.to):
+		return &Error{Code: wire.CodeInvalidArgument, Message: "recipient is not UTF-8"}
+	case !utf8.ValidString(o.typ) || !utf8.ValidString(o.content):
+		return &Error{Code: wire.CodeInvalidMessage, Message: "type and content must be UTF-8"}
 	case limit > 0 && int64(len(o.content)) > limit:
 		return &Error{Code: wire.CodeMessageTooLarge, Message: fmt.Sprintf("content is %d bytes; the limit is %d", len(o.content), limit)}
 	case len(o.id) > 128 || !utf8.ValidString(o.id):
@@ -140,20 +151,46 @@ func newClientMsgID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// outbox holds the messages not yet acknowledged, one queue per recipient.
-// Only the head of a queue is ever in flight.
+// outbox holds the messages not yet acknowledged, one queue per recipient
+// in the order the app queued them, and decides what to transmit.
+//
+// Ordering rule. The server gives a connection's sends to one conversation
+// seqs in the order it reads them, so the client keeps a queue's messages
+// in order on the wire: on a session, the messages in flight are always a
+// prefix of the queue (at most window of them), transmitted in queue order,
+// and a message is never transmitted while one before it waits for its
+// turn. A session that ends takes nothing with it: the next session
+// transmits the queue again from its head, acknowledged-but-unseen
+// messages included (the server answers those with their original seq,
+// as duplicates). Whatever could put a later message ahead of an earlier
+// one ends the session instead, so that the queue is sent again in order
+// on the next one:
+//
+//   - no reply to any send of the session for Config.RequestTimeout while
+//     one is in flight (the connection is stuck);
+//   - a retryable error for a message with a later message of its queue in
+//     flight on the same session (see sendReply).
+//
+// A retryable error for the last message in flight of its queue is
+// retried on the same session after a backoff, holding back the messages
+// after it.
 type outbox struct {
-	wake                   chan struct{} // capacity 1: a head is due, or finished
+	wake                   chan struct{} // capacity 1: a message is due, or finished
 	backoffMin, backoffMax time.Duration
+	window                 int // messages in flight per queue
 
 	mu     sync.Mutex // guards the fields below and the outbox fields of Outgoing
 	queues map[string][]*Outgoing
 	order  uint64
 	closed error
+	// The session that last answered a send, and when: a session whose
+	// sends get answers is not stuck, however long its queues.
+	replySess *session
+	replyAt   time.Time
 }
 
-func newOutbox(backoffMin, backoffMax time.Duration) *outbox {
-	return &outbox{wake: make(chan struct{}, 1), backoffMin: backoffMin, backoffMax: backoffMax,
+func newOutbox(window int, backoffMin, backoffMax time.Duration) *outbox {
+	return &outbox{wake: make(chan struct{}, 1), window: window, backoffMin: backoffMin, backoffMax: backoffMax,
 		queues: make(map[string][]*Outgoing)}
 }
 
@@ -172,7 +209,9 @@ func (b *outbox) add(o *Outgoing, deadline time.Duration) error {
 	return nil
 }
 
-// expire fails o if it is still queued at its deadline.
+// expire fails o if it is still queued at its deadline. If o is in flight
+// the server may still store it, in its place: the messages after it were
+// sent after it.
 func (b *outbox) expire(o *Outgoing) {
 	b.mu.Lock()
 	last := o.lastErr
@@ -194,7 +233,13 @@ func (b *outbox) finish(o *Outgoing, res SendResult, err error) bool {
 	}
 	o.finished = true
 	o.deadline.Stop()
-	q := slices.DeleteFunc(b.queues[o.to], func(x *Outgoing) bool { return x == o })
+	q := b.queues[o.to]
+	if len(q) > 0 && q[0] == o {
+		q[0] = nil
+		q = q[1:] // the usual case: acknowledgements come in queue order
+	} else {
+		q = slices.DeleteFunc(q, func(x *Outgoing) bool { return x == o })
+	}
 	if len(q) == 0 {
 		delete(b.queues, o.to)
 	} else {
@@ -207,16 +252,32 @@ func (b *outbox) finish(o *Outgoing, res SendResult, err error) bool {
 	return true
 }
 
-// retryLater schedules another attempt of o after a failed one: the
-// attempt with request id req on session s. Other attempts are ignored.
-func (b *outbox) retryLater(o *Outgoing, s *session, req uint64, err error) {
+// replied notes that session s answered a send.
+func (b *outbox) replied(s *session, now time.Time) {
+	b.mu.Lock()
+	b.replySess, b.replyAt = s, now
+	b.mu.Unlock()
+}
+
+// retry handles a retryable failure of the attempt of o with request id
+// req on session s; other attempts are ignored. If a later message of o's
+// queue is in flight on s, it reports true: the session must end, for the
+// server may store that message before o (see sendReply). Otherwise o is
+// sent again on s after a backoff, and the messages after it wait.
+func (b *outbox) retry(o *Outgoing, s *session, req uint64, err error) (reconnect bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if o.finished || o.sess != s || o.req != req {
-		return
+		return false
+	}
+	o.lastErr = err
+	q := b.queues[o.to]
+	if i := slices.Index(q, o); i >= 0 && slices.ContainsFunc(q[i+1:], func(x *Outgoing) bool { return x.sess == s }) {
+		return true // o stays marked in flight on s: the next session sends it first
 	}
 	b.backOff(o, err, time.Now())
 	signal(b.wake)
+	return false
 }
 
 // backOff makes o wait before its next attempt. b.mu must be held.
@@ -232,11 +293,15 @@ type attempt struct {
 	id uint64
 }
 
-// due returns the heads to transmit now on session s, in queue order, and
-// marks them in flight on s; and how long until the next head is due
-// (negative if none). A head in flight on s for timeout is due after a
-// backoff; a head in flight on an older session is due at once.
-func (b *outbox) due(s *session, now time.Time, timeout time.Duration) ([]attempt, time.Duration) {
+// due returns the messages to transmit now on session s, in queue order,
+// and marks them in flight on s; and how long until something is due
+// again (negative if nothing is pending). Each queue transmits from its
+// head, in order, up to the window; a message in flight on an older
+// session counts as not sent. It stops at a message backing off, so that
+// nothing overtakes it. It fails with errRequestTimeout if s got no
+// answer to any send for timeout while one was in flight: the session
+// must end.
+func (b *outbox) due(s *session, now time.Time, timeout time.Duration) ([]attempt, time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []attempt
@@ -246,17 +311,30 @@ func (b *outbox) due(s *session, now time.Time, timeout time.Duration) ([]attemp
 			wait = d
 		}
 	}
+	var replyAt time.Time
+	if b.replySess == s {
+		replyAt = b.replyAt
+	}
 	for _, q := range b.queues {
-		o := q[0]
-		if o.sess == s && now.Sub(o.sentAt) >= timeout {
-			b.backOff(o, errRequestTimeout, now)
-		}
-		switch {
-		case o.sess == s:
-			later(o.sentAt.Add(timeout).Sub(now))
-		case o.sess == nil && o.notBefore.After(now):
-			later(o.notBefore.Sub(now))
-		default:
+		for i, o := range q {
+			if i == b.window {
+				break
+			}
+			if o.sess == s {
+				// In flight. It is overdue when neither it nor a reply
+				// to any send of s came within the timeout.
+				overdue := latest(o.sentAt, replyAt).Add(timeout)
+				if !now.Before(overdue) {
+					o.lastErr = errRequestTimeout
+					return nil, 0, fmt.Errorf("send %s: %w", o.id, errRequestTimeout)
+				}
+				later(overdue.Sub(now))
+				continue
+			}
+			if o.sess == nil && o.notBefore.After(now) {
+				later(o.notBefore.Sub(now))
+				break
+			}
 			out = append(out, attempt{o: o})
 		}
 	}
@@ -266,7 +344,17 @@ func (b *outbox) due(s *session, now time.Time, timeout time.Duration) ([]attemp
 		out[i].id = s.newID()
 		o.sess, o.req, o.sentAt = s, out[i].id, now
 	}
-	return out, wait
+	if len(out) > 0 {
+		later(timeout)
+	}
+	return out, wait, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // pending returns the number of queued messages.
@@ -294,14 +382,24 @@ func (b *outbox) close(err error) {
 	}
 }
 
-// sendLoop transmits queued messages on session s until ctx ends.
-func (c *Client) sendLoop(ctx context.Context, s *session) {
+// sendLoop transmits queued messages on session s until ctx ends. It
+// returns an error when the session must end for the queues to be sent
+// again in order: a stuck session, or a write that failed.
+func (c *Client) sendLoop(ctx context.Context, s *session) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		batch, wait := c.out.due(s, time.Now(), c.cfg.RequestTimeout)
+		batch, wait, err := c.out.due(s, time.Now(), c.cfg.RequestTimeout)
+		if err != nil {
+			return err
+		}
 		for _, a := range batch {
-			c.transmit(s, a)
+			if ctx.Err() != nil {
+				return nil // the rest counts as not sent: the next session sends it
+			}
+			if err := c.transmit(s, a); err != nil {
+				return err
+			}
 		}
 		if wait >= 0 {
 			t.Reset(wait)
@@ -310,28 +408,53 @@ func (c *Client) sendLoop(ctx context.Context, s *session) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-c.out.wake:
 		case <-t.C:
 		}
 	}
 }
 
-// transmit sends one attempt. If the write fails, the session is ending
-// and the next one transmits the message again.
-func (c *Client) transmit(s *session, a attempt) {
+// transmit sends one attempt. A message that cannot be encoded fails at
+// once; it never reached the server, so nothing can overtake it. A write
+// that fails is returned: the connection is lost, and the next session
+// transmits the message again, in its place.
+func (c *Client) transmit(s *session, a attempt) error {
 	o := a.o
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
 		ClientMsgId: o.id, ToUserId: o.to, Type: o.typ, Content: o.content,
 	}}}
-	if err := s.send(a.id, f, func(r *magpiev1.Frame) { c.sendReply(s, a, r) }); err != nil {
-		c.log.Debug("send not written", "client_msg_id", o.id, "err", err)
+	err := s.send(a.id, f, func(r *magpiev1.Frame) { c.sendReply(s, a, r) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errConnLost):
+		return fmt.Errorf("send %s: %w", o.id, err)
 	}
+	c.out.finish(o, SendResult{}, err)
+	return nil
 }
 
 // sendReply handles the reply to a send attempt, on the reader goroutine.
+//
+// A retryable error (unavailable, internal, rate_limited) for a message
+// with later messages of its queue in flight on the same connection ends
+// the session. The server that answers such errors may have stored those
+// later messages already, or store them while this one waits for its
+// retry: they would take seqs before it. The current server answers a
+// send with a retryable error only while it shuts down, when it refuses
+// every later send as well; it pushes back on the rate limit and closes
+// the connection on other failures that are not the client's. So this is
+// a safety net, for older servers above all. Ending the session stops the
+// later messages as early as the client can, and every message not
+// acknowledged is sent again, in order, on the next connection. Against
+// an older server, a later message already stored before the error keeps
+// its seq: Config.SendWindow 1 rules that out, at one message per round
+// trip.
 func (c *Client) sendReply(s *session, a attempt, r *magpiev1.Frame) {
 	o := a.o
+	c.out.replied(s, time.Now())
+	var retryErr error
 	switch b := r.GetBody().(type) {
 	case *magpiev1.Frame_SendAck:
 		ack := b.SendAck
@@ -341,15 +464,19 @@ func (c *Client) sendReply(s *session, a attempt, r *magpiev1.Frame) {
 		}
 		c.out.finish(o, res, nil)
 		c.sent(s, o, res)
+		return
 	case *magpiev1.Frame_Error:
 		e := errorOf(b.Error)
-		if e.Retryable {
-			c.out.retryLater(o, s, a.id, e)
+		if !e.Retryable {
+			c.out.finish(o, SendResult{}, e)
 			return
 		}
-		c.out.finish(o, SendResult{}, e)
+		retryErr = e
 	default:
-		c.out.retryLater(o, s, a.id, fmt.Errorf("unexpected reply %q to send", wire.BodyName(r)))
+		retryErr = fmt.Errorf("unexpected reply %q to send", wire.BodyName(r))
+	}
+	if c.out.retry(o, s, a.id, retryErr) {
+		s.abort(fmt.Errorf("send %s: %w; reconnecting to send the later messages again in order", o.id, retryErr))
 	}
 }
 

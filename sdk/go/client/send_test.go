@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -62,6 +63,166 @@ func TestSendRetriesRetryableErrors(t *testing.T) {
 	defer mu.Unlock()
 	if len(ids) != 3 || ids[0] != ids[1] || ids[1] != ids[2] || ids[0] != res.ClientMsgID {
 		t.Errorf("client msg ids sent %v, want 3 times %q", ids, res.ClientMsgID)
+	}
+	// Nothing was sent after it: retried on the same connection.
+	if n := s.loginCount(); n != 1 {
+		t.Errorf("%d logins, want 1", n)
+	}
+}
+
+func TestSendsArePipelinedWithinTheWindow(t *testing.T) {
+	const window, n = 4, 10
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var held []*magpiev1.Frame // sends not answered yet
+	var conn *fakeConn
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend() == nil {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			conn = fc
+			held = append(held, f)
+			if len(held) > window {
+				t.Errorf("%d sends in flight, want at most %d", len(held), window)
+			}
+			return true
+		}
+	})
+	alice := s.client(t, "alice", func(c *Config) { c.SendWindow = window })
+	var outs []*Outgoing
+	for i := range n {
+		o, err := alice.SendAsync("bob", "text", fmt.Sprint(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	// The client sends a full window without waiting for an answer; each
+	// answer lets one more go.
+	for answered := 0; answered < n; {
+		want := min(window, n-answered)
+		eventually(t, fmt.Sprintf("%d sends in flight", want), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(held) == want
+		})
+		mu.Lock()
+		f := held[0]
+		held = held[1:]
+		fc := conn
+		mu.Unlock()
+		if got, wantText := f.GetSend().GetContent(), fmt.Sprint(answered+1); got != wantText {
+			t.Fatalf("send #%d on the wire is %q, want %q", answered+1, got, wantText)
+		}
+		s.send(fc, f.GetId(), f.GetSend())
+		answered++
+	}
+	for i, o := range outs {
+		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) {
+			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
+		}
+	}
+}
+
+func TestSendWindowOfOneSendsOneAtATime(t *testing.T) {
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var sent []string
+	refused := false
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend() == nil {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, f.GetSend().GetContent())
+			if f.GetSend().GetContent() == "1" && !refused { // an older server's answer to a burst
+				refused = true
+				fc.write(wire.ErrorFrame(f.GetId(), wire.CodeRateLimited, "slow down"))
+				return true
+			}
+			return false
+		}
+	})
+	alice := s.client(t, "alice", func(c *Config) { c.SendWindow = 1 })
+	var outs []*Outgoing
+	for _, text := range []string{"1", "2", "3"} {
+		o, err := alice.SendAsync("bob", "text", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	for i, o := range outs {
+		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) {
+			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := s.loginCount(); !slices.Equal(sent, []string{"1", "1", "2", "3"}) || n != 1 {
+		t.Errorf("sends on the wire %v over %d logins, want [1 1 2 3] over one", sent, n)
+	}
+}
+
+func TestRetryableErrorInTheWindowResendsInOrder(t *testing.T) {
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var sent []string // "session:content" of every send received
+	var refuse uint64 // request id of the first "2"
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			m := f.GetSend()
+			if m == nil {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, fc.session+":"+m.GetContent())
+			if fc.session != "ses_1" {
+				return false
+			}
+			switch m.GetContent() {
+			case "2": // refused for now, once 3..5 are behind it on the wire
+				refuse = f.GetId()
+				return true
+			case "3", "4": // not answered before the client gives up on the connection
+				return true
+			case "5":
+				fc.write(wire.ErrorFrame(refuse, wire.CodeUnavailable, "busy"))
+				return true
+			}
+			return false
+		}
+	})
+	alice := s.client(t, "alice", nil)
+	var outs []*Outgoing
+	for _, text := range []string{"1", "2", "3", "4", "5"} {
+		o, err := alice.SendAsync("bob", "text", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	for i, o := range outs {
+		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) || res.Duplicate {
+			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
+		}
+	}
+	d := waitFor[Disconnected](t, alice)
+	var se *Error
+	if !d.WillRetry || !errors.As(d.Err, &se) || se.Code != wire.CodeUnavailable {
+		t.Errorf("Disconnected = %+v, want the unavailable error and a retry", d)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"ses_1:1", "ses_1:2", "ses_1:3", "ses_1:4", "ses_1:5", "ses_2:2", "ses_2:3", "ses_2:4", "ses_2:5"}
+	if !slices.Equal(sent, want) {
+		t.Errorf("sends on the wire %v, want %v", sent, want)
 	}
 }
 

@@ -38,8 +38,12 @@ type session struct {
 	msgType        websocket.MessageType
 	info           Session
 	requestTimeout time.Duration
+	// abort ends the session with a cause, so that the client reconnects;
+	// set by serve before the session's goroutines start.
+	abort context.CancelCauseFunc
 
 	lastID  atomic.Uint64 // request ids; 1 was the login
+	heardAt atomic.Int64  // when the reader last got a frame, in Unix nanoseconds
 	done    chan struct{} // closed when the reader has stopped
 	mu      sync.Mutex    // guards waiters and closed
 	waiters map[uint64]replyFunc
@@ -162,6 +166,7 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 		if err != nil {
 			return closeErr(closing, err)
 		}
+		s.heardAt.Store(time.Now().UnixNano())
 		if id := f.GetId(); id != 0 {
 			s.mu.Lock()
 			fn := s.waiters[id]
@@ -261,8 +266,12 @@ func (s *session) call(ctx context.Context, f *magpiev1.Frame) (*magpiev1.Frame,
 }
 
 // heartbeat pings the server every heartbeat interval until ctx ends. It
-// returns an error when a ping goes unanswered: the connection is dead; it
-// returns nil when the connection is lost, which the reader reports.
+// returns an error when a ping goes unanswered and nothing else came from
+// the server meanwhile: the connection is dead. A ping answered late while
+// other frames arrive is not a dead connection: the server reads a burst
+// of sends at its send rate (it stops reading meanwhile), and the ping
+// waits behind them. It returns nil when the connection is lost, which the
+// reader reports.
 func (s *session) heartbeat(ctx context.Context) error {
 	interval := s.info.HeartbeatInterval
 	if interval <= 0 {
@@ -282,10 +291,16 @@ func (s *session) heartbeat(ctx context.Context) error {
 		case err == nil:
 		case ctx.Err() != nil || errors.Is(err, errConnLost):
 			return nil
+		case errors.Is(err, errRequestTimeout) && s.heardWithin(s.requestTimeout):
 		default:
 			return fmt.Errorf("heartbeat: %w", err)
 		}
 	}
+}
+
+// heardWithin reports whether the reader got a frame within the last d.
+func (s *session) heardWithin(d time.Duration) bool {
+	return time.Since(time.Unix(0, s.heardAt.Load())) < d
 }
 
 // pageLimit returns how many messages to ask for per page, so that a page
