@@ -174,7 +174,7 @@ func (g *Gateway) createMember(c *gin.Context) {
 		TenantID: tid, Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		writeError(c, newError(http.StatusConflict, CodeConflict, "a member with this email already exists"))
+		writeError(c, newError(http.StatusConflict, CodeConflict, "this tenant already has a member with this email"))
 		return
 	}
 	if err != nil {

@@ -63,22 +63,30 @@ func (s *Service) CreateMember(ctx context.Context, in MemberInput) (store.Membe
 	return m, nil
 }
 
-// Authenticate checks an email and password.
+// maxAccountsPerEmail bounds how many accounts with one email a login
+// checks the password against.
+const maxAccountsPerEmail = 10
+
+// Authenticate checks an email and password against the accounts with that
+// email (emails are unique per tenant, so there may be several) and returns
+// the first that matches.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (store.Member, error) {
-	m, err := s.store.GetMemberByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
-	if errors.Is(err, store.ErrNotFound) {
+	ms, err := s.store.ListMembersByEmail(ctx, strings.ToLower(strings.TrimSpace(email)), maxAccountsPerEmail)
+	if err != nil {
+		return store.Member{}, fmt.Errorf("list members by email: %w", err)
+	}
+	if len(ms) == 0 {
 		// Spend the same time as a real check so that timing does not
 		// reveal which emails exist.
 		_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
 		return store.Member{}, ErrBadCredentials
 	}
-	if err != nil {
-		return store.Member{}, fmt.Errorf("get member: %w", err)
+	for _, m := range ms {
+		if bcrypt.CompareHashAndPassword([]byte(m.PasswordHash), []byte(password)) == nil {
+			return m, nil
+		}
 	}
-	if bcrypt.CompareHashAndPassword([]byte(m.PasswordHash), []byte(password)) != nil {
-		return store.Member{}, ErrBadCredentials
-	}
-	return m, nil
+	return store.Member{}, ErrBadCredentials
 }
 
 func (s *Service) dummy() []byte {

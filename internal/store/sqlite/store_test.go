@@ -71,8 +71,12 @@ func TestReopen(t *testing.T) {
 	if err != nil || len(res) != 1 || !res[0].Duplicate || res[0].Seq != 1 {
 		t.Errorf("AppendMessages(m1 again) after reopen = %+v, %v, want the original as duplicate", res, err)
 	}
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
-		t.Errorf("SchemaVersion() = %d, %v, want 1", v, err)
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].version {
+		t.Errorf("SchemaVersion() = %d, %v, want %d", v, err, ms[len(ms)-1].version)
 	}
 }
 
@@ -172,5 +176,52 @@ func BenchmarkAppendMessages(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
 		})
+	}
+}
+
+// TestMigrateMembersFromV1 upgrades a database made by the first schema,
+// where member emails were unique across the installation, and checks that
+// its members survive and that an email may now repeat in another tenant.
+func TestMigrateMembersFromV1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil || ms[0].version != 1 {
+		t.Fatalf("loadMigrations() = %v, %v, want the first step first", ms, err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigration(ctx, db, ms[0]); err != nil {
+		t.Fatalf("apply %s: %v", ms[0].name, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO members VALUES ('m1', 't1', 'ann@example.com', 'Ann', 'owner', 'h', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a version-1 database: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.ListMembersByEmail(ctx, "ann@example.com", 10); err != nil || len(got) != 1 || got[0].ID != "m1" {
+		t.Fatalf("ListMembersByEmail(ann) after upgrade = %+v, %v, want m1", got, err)
+	}
+	for _, tc := range []struct {
+		id, tenant string
+		want       error
+	}{
+		{"m2", "t2", nil},
+		{"m3", "t1", store.ErrConflict},
+	} {
+		err := s.CreateMember(ctx, store.Member{ID: tc.id, TenantID: tc.tenant, Email: "ann@example.com", Role: store.RoleAdmin})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("CreateMember(%s in %s, ann) after upgrade = %v, want %v", tc.id, tc.tenant, err, tc.want)
+		}
 	}
 }
