@@ -225,3 +225,31 @@ func TestMigrateMembersFromV1(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationMergedLate checks that a step numbered below one already
+// applied (as when branches that each added a step are merged) still runs,
+// and that applied steps do not run again.
+func TestMigrationMergedLate(t *testing.T) {
+	ctx := t.Context()
+	db, err := openWrite(ctx, filepath.Join(t.TempDir(), "m.db"), config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	step := func(v int, table string) migration {
+		return migration{version: v, name: fmt.Sprintf("%04d_%s.sql", v, table), sql: "CREATE TABLE " + table + " (x INTEGER)"}
+	}
+	for _, m := range []migration{step(1, "one"), step(3, "three"), step(1, "one"), step(2, "two"), step(3, "three")} {
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, table := range []string{"one", "two", "three"} {
+		if _, err := db.ExecContext(ctx, "SELECT x FROM "+table); err != nil {
+			t.Errorf("table %s after the steps: %v", table, err)
+		}
+	}
+}
