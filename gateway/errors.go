@@ -45,6 +45,7 @@ const (
 	CodeInvalidMessage     = "invalid_message"
 	CodeConversationAbsent = "conversation_not_found"
 	CodeMessageNotFound    = "message_not_found"
+	CodeTenantRequired     = "tenant_required"
 )
 
 // apiError is an error a client sees.
@@ -95,6 +96,12 @@ func fail(c *gin.Context, err error) {
 		ae = newError(http.StatusConflict, CodeTooManySecrets, err.Error())
 	case errors.Is(err, tenant.ErrLastSecret):
 		ae = newError(http.StatusConflict, CodeLastSecret, err.Error())
+	case errors.Is(err, tenant.ErrTenantRequired):
+		ae = &apiError{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: "tenant_id",
+			Message: "this email and password match accounts in several tenants; send tenant_id to choose one"}
+	case errors.Is(err, tenant.ErrBusy):
+		c.Header("Retry-After", "1")
+		ae = newError(http.StatusServiceUnavailable, CodeUnavailable, "too many password checks in progress; retry shortly")
 	default:
 		logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
 		ae = newError(http.StatusInternalServerError, CodeInternal, "internal error")

@@ -45,6 +45,11 @@ type Config struct {
 	// names the client's address (for per-address limits). Empty trusts
 	// none: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// LoginLimits throttles console password checks per email and per
+	// client address. The zero value takes the defaults documented on
+	// LoginLimits (5 failures per email, 20 per address, then a lockout
+	// from 1 s doubling to 15 min).
+	LoginLimits LoginLimits
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -58,6 +63,7 @@ type Gateway struct {
 	msgs       *messaging.Service
 	apiLimits  *appLimiters
 	connLimits *appLimiters
+	logins     *loginThrottle
 	engine     *gin.Engine
 }
 
@@ -88,6 +94,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	g.apiLimits = newAppLimiters()
 	g.connLimits = newAppLimiters()
+	g.logins = newLoginThrottle(cfg.LoginLimits)
 	g.engine = g.routes()
 	return g
 }
