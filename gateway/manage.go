@@ -234,11 +234,6 @@ type memberRequest struct {
 
 func (g *Gateway) createMember(c *gin.Context) {
 	tid := c.Param("tenant")
-	m := memberOf(c)
-	if m.Role != store.RoleOperator && !(m.TenantID == tid && m.Role == store.RoleOwner) {
-		writeError(c, newError(http.StatusForbidden, CodeForbidden, "only the tenant's owners may add members"))
-		return
-	}
 	var in memberRequest
 	if err := decodeJSON(c, &in); err != nil {
 		fail(c, err)
@@ -248,7 +243,7 @@ func (g *Gateway) createMember(c *gin.Context) {
 		writeError(c, fieldError("role", "must be owner, admin or viewer"))
 		return
 	}
-	mem, err := g.tenants.CreateMember(c.Request.Context(), tenant.MemberInput{
+	mem, err := g.tenants.AddMember(c.Request.Context(), memberOf(c), tenant.MemberInput{
 		TenantID: tid, Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password,
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -259,5 +254,6 @@ func (g *Gateway) createMember(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	g.audit(c, "member.create", tid, mem.ID, "role", mem.Role)
 	c.JSON(http.StatusCreated, gin.H{"member": toMemberJSON(mem)})
 }

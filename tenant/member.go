@@ -9,6 +9,18 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
+// Console roles and what they may do:
+//
+//   - the operator (no tenant) may do anything in every tenant;
+//   - an owner may manage its tenant's apps and members, including other
+//     owners;
+//   - an admin may manage its tenant's apps, and its members other than
+//     owners; it may not grant the owner role;
+//   - a viewer may look at its tenant's apps and members.
+//
+// Every member may change its own password. A tenant always keeps at least
+// one owner.
+
 // MemberInput describes a console member to create.
 type MemberInput struct {
 	TenantID string // empty only for RoleOperator
@@ -61,13 +73,289 @@ func (s *Service) CreateMember(ctx context.Context, in MemberInput) (store.Membe
 	return m, nil
 }
 
+// AddMember is CreateMember on behalf of actor: the operator, or an owner or
+// admin of the tenant; only owners (and the operator) may add owners.
+func (s *Service) AddMember(ctx context.Context, actor store.Member, in MemberInput) (store.Member, error) {
+	if in.Role == store.RoleOperator {
+		return store.Member{}, invalid("role", "must be owner, admin or viewer")
+	}
+	if actor.Role != store.RoleOperator {
+		if actor.TenantID != in.TenantID || (actor.Role != store.RoleOwner && actor.Role != store.RoleAdmin) {
+			return store.Member{}, forbidden("only the tenant's owners and admins may add members")
+		}
+		if actor.Role == store.RoleAdmin && in.Role == store.RoleOwner {
+			return store.Member{}, forbidden("only owners may add owners")
+		}
+	}
+	return s.CreateMember(ctx, in)
+}
+
+// ListMembers returns the members of a tenant that actor may see (any
+// member of the tenant, and the operator); store.ErrNotFound for a tenant
+// the actor cannot see.
+func (s *Service) ListMembers(ctx context.Context, actor store.Member, tenantID string) ([]store.Member, error) {
+	if !CanView(actor, tenantID) {
+		return nil, store.ErrNotFound
+	}
+	if _, err := s.store.GetTenant(ctx, tenantID); err != nil {
+		return nil, fmt.Errorf("get tenant %s: %w", tenantID, err)
+	}
+	ms, err := s.store.ListMembers(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", tenantID, err)
+	}
+	return ms, nil
+}
+
+// MemberUpdate lists the changes to a member; nil fields stay as they are.
+type MemberUpdate struct {
+	Name *string
+	Role *store.Role
+}
+
+// UpdateMember changes the name or role of member id of tenantID on behalf
+// of actor. It returns store.ErrNotFound when the actor cannot see the
+// tenant or the tenant has no such member, ErrForbidden when the actor's
+// role does not allow the change, and ErrLastOwner when it would demote the
+// tenant's last owner.
+func (s *Service) UpdateMember(ctx context.Context, actor store.Member, tenantID, id string, upd MemberUpdate) (store.Member, error) {
+	s.memberMu.Lock()
+	defer s.memberMu.Unlock()
+	m, err := s.target(ctx, actor, tenantID, id)
+	if err != nil {
+		return store.Member{}, err
+	}
+	var role store.Role
+	if upd.Role != nil {
+		role = *upd.Role
+	}
+	if err := mayManage(actor, m, role); err != nil {
+		return store.Member{}, err
+	}
+	if upd.Name != nil {
+		name := strings.TrimSpace(*upd.Name)
+		if len(name) > 128 {
+			return store.Member{}, invalid("name", "must be at most 128 characters")
+		}
+		m.Name = name
+	}
+	if upd.Role != nil {
+		switch role {
+		case store.RoleOwner, store.RoleAdmin, store.RoleViewer:
+		default:
+			return store.Member{}, invalid("role", "must be owner, admin or viewer")
+		}
+		if m.Role == store.RoleOwner && role != store.RoleOwner {
+			if err := s.keepOwner(ctx, m); err != nil {
+				return store.Member{}, err
+			}
+		}
+		m.Role = role
+	}
+	if err := s.store.UpdateMember(ctx, m); err != nil {
+		return store.Member{}, fmt.Errorf("update member %s: %w", m.ID, err)
+	}
+	return m, nil
+}
+
+// RemoveMember deletes member id of tenantID on behalf of actor, and with it
+// all its sessions; its password stops working at once. Errors as for
+// UpdateMember; ErrLastOwner when it is the tenant's last owner.
+func (s *Service) RemoveMember(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, error) {
+	s.memberMu.Lock()
+	defer s.memberMu.Unlock()
+	m, err := s.target(ctx, actor, tenantID, id)
+	if err != nil {
+		return store.Member{}, err
+	}
+	if err := mayManage(actor, m, ""); err != nil {
+		return store.Member{}, err
+	}
+	if m.Role == store.RoleOwner {
+		if err := s.keepOwner(ctx, m); err != nil {
+			return store.Member{}, err
+		}
+	}
+	if err := s.store.DeleteMember(ctx, m.ID); err != nil {
+		return store.Member{}, fmt.Errorf("delete member %s: %w", m.ID, err)
+	}
+	return m, nil
+}
+
+// ResetPassword gives member id of tenantID a new random password on behalf
+// of actor, and ends all the member's sessions; the old password stops
+// working at once. The new password is returned once, to be handed over.
+// It returns how many sessions ended. Errors as for UpdateMember.
+func (s *Service) ResetPassword(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, string, int64, error) {
+	// Check first, so that refusals cost no bcrypt work; check again under
+	// the lock after hashing.
+	m, err := s.target(ctx, actor, tenantID, id)
+	if err != nil {
+		return store.Member{}, "", 0, err
+	}
+	if err := mayManage(actor, m, ""); err != nil {
+		return store.Member{}, "", 0, err
+	}
+	password := newID("", 12)
+	hash, err := s.hashPassword(ctx, "password", password)
+	if err != nil {
+		return store.Member{}, "", 0, err
+	}
+	s.memberMu.Lock()
+	defer s.memberMu.Unlock()
+	m, err = s.target(ctx, actor, tenantID, id)
+	if err != nil {
+		return store.Member{}, "", 0, err
+	}
+	if err := mayManage(actor, m, ""); err != nil {
+		return store.Member{}, "", 0, err
+	}
+	m.PasswordHash = hash
+	if err := s.store.UpdateMember(ctx, m); err != nil {
+		return store.Member{}, "", 0, fmt.Errorf("update member %s: %w", m.ID, err)
+	}
+	n, err := s.store.DeleteMemberSessions(ctx, m.ID, "")
+	if err != nil {
+		return store.Member{}, "", 0, fmt.Errorf("end sessions of %s: %w", m.ID, err)
+	}
+	return m, password, n, nil
+}
+
+// EndSessions ends every console session of member id of tenantID on behalf
+// of actor, and returns the member and how many sessions ended. Its
+// password keeps working. Errors as for UpdateMember.
+func (s *Service) EndSessions(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, int64, error) {
+	m, err := s.target(ctx, actor, tenantID, id)
+	if err != nil {
+		return store.Member{}, 0, err
+	}
+	if err := mayManage(actor, m, ""); err != nil {
+		return store.Member{}, 0, err
+	}
+	n, err := s.store.DeleteMemberSessions(ctx, m.ID, "")
+	if err != nil {
+		return store.Member{}, 0, fmt.Errorf("end sessions of %s: %w", m.ID, err)
+	}
+	return m, n, nil
+}
+
+// ChangePassword changes member m's own password after checking its current
+// one (ErrBadCredentials when it is wrong), and ends the member's other
+// sessions: all but the one of sessionToken, or all when sessionToken is
+// empty (the request was not made with a session). It returns how many
+// sessions ended.
+func (s *Service) ChangePassword(ctx context.Context, m store.Member, sessionToken, current, next string) (int64, error) {
+	if err := validPassword("new_password", next); err != nil {
+		return 0, err
+	}
+	ok, err := s.checkPassword(ctx, []byte(m.PasswordHash), current)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, ErrBadCredentials
+	}
+	hash, err := s.hashPassword(ctx, "new_password", next)
+	if err != nil {
+		return 0, err
+	}
+	s.memberMu.Lock()
+	defer s.memberMu.Unlock()
+	fresh, err := s.store.GetMember(ctx, m.ID)
+	if err != nil {
+		return 0, fmt.Errorf("get member %s: %w", m.ID, err)
+	}
+	if fresh.PasswordHash != m.PasswordHash {
+		// Changed or reset since this request checked it.
+		return 0, ErrBadCredentials
+	}
+	fresh.PasswordHash = hash
+	if err := s.store.UpdateMember(ctx, fresh); err != nil {
+		return 0, fmt.Errorf("update member %s: %w", m.ID, err)
+	}
+	except := ""
+	if sessionToken != "" {
+		except = hashToken(sessionToken)
+	}
+	n, err := s.store.DeleteMemberSessions(ctx, m.ID, except)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions of %s: %w", m.ID, err)
+	}
+	return n, nil
+}
+
+// target returns member id if it belongs to tenantID and actor may see that
+// tenant; store.ErrNotFound otherwise, so that members of other tenants are
+// not confirmed to exist.
+func (s *Service) target(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, error) {
+	if !CanView(actor, tenantID) {
+		return store.Member{}, store.ErrNotFound
+	}
+	m, err := s.store.GetMember(ctx, id)
+	if err != nil {
+		return store.Member{}, fmt.Errorf("get member %s: %w", id, err)
+	}
+	if m.TenantID != tenantID || m.Role == store.RoleOperator {
+		return store.Member{}, fmt.Errorf("member %s of tenant %s: %w", id, tenantID, store.ErrNotFound)
+	}
+	return m, nil
+}
+
+// mayManage checks that actor, who can see target's tenant, may change or
+// remove target and, when role is set, give it that role.
+func mayManage(actor, target store.Member, role store.Role) error {
+	switch actor.Role {
+	case store.RoleOperator, store.RoleOwner:
+		return nil
+	case store.RoleAdmin:
+		if target.Role == store.RoleOwner {
+			return forbidden("admins cannot change or remove owners")
+		}
+		if role == store.RoleOwner {
+			return forbidden("only owners may grant the owner role")
+		}
+		return nil
+	default:
+		return forbidden("viewers cannot manage members")
+	}
+}
+
+// keepOwner returns ErrLastOwner if owner is its tenant's only owner. The
+// caller holds memberMu, so within this process no other change races the
+// count (cluster nodes could still race; see docs/operations.md).
+func (s *Service) keepOwner(ctx context.Context, owner store.Member) error {
+	ms, err := s.store.ListMembers(ctx, owner.TenantID)
+	if err != nil {
+		return fmt.Errorf("list members of %s: %w", owner.TenantID, err)
+	}
+	for _, m := range ms {
+		if m.Role == store.RoleOwner && m.ID != owner.ID {
+			return nil
+		}
+	}
+	return ErrLastOwner
+}
+
+// ForbiddenError is a refusal by role; it matches ErrForbidden.
+type ForbiddenError struct {
+	Reason string // for people: what the role does not allow
+}
+
+func (e *ForbiddenError) Error() string { return "forbidden: " + e.Reason }
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+func forbidden(reason string) error { return &ForbiddenError{Reason: reason} }
+
 // CanManage reports whether a member may change the given tenant's apps.
 func CanManage(m store.Member, tenantID string) bool {
 	return m.Role == store.RoleOperator ||
 		(m.TenantID == tenantID && (m.Role == store.RoleOwner || m.Role == store.RoleAdmin))
 }
 
-// CanView reports whether a member may see the given tenant's apps.
+// CanView reports whether a member may see the given tenant's apps and
+// members.
 func CanView(m store.Member, tenantID string) bool {
 	return m.Role == store.RoleOperator || m.TenantID == tenantID
 }

@@ -40,6 +40,10 @@ var (
 	// ErrBusy means too many password checks are already waiting; the
 	// caller should retry shortly.
 	ErrBusy = errors.New("too many password checks in progress")
+	// ErrForbidden matches refusals by role (a *ForbiddenError says why).
+	ErrForbidden = errors.New("forbidden")
+	// ErrLastOwner means the change would leave a tenant without an owner.
+	ErrLastOwner = errors.New("a tenant must keep at least one owner")
 )
 
 // MaxActiveSecrets is how many secrets an app may have active at once: two,
@@ -107,6 +111,8 @@ type Service struct {
 	appMu    sync.Mutex // serialises UpdateApp's read-modify-write (within this process)
 
 	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
+
+	memberMu sync.Mutex // serialises member changes (the last-owner check, read-modify-write), within this process
 
 	hashes     *hashGate
 	auth       authCache
