@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
+	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/embedded"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -19,6 +22,7 @@ type devConfig struct {
 	operatorEmail   string
 	logLevel        string
 	shutdownTimeout time.Duration
+	trustedProxies  []netip.Prefix
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +35,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.operatorEmail, "operator-email", "operator@magpie.local", "email of the operator account created on first start")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.Func("trusted-proxies", "comma-separated reverse proxies (CIDRs or IPs) whose X-Forwarded-For names the client address for per-address limits such as the console login lockout; empty trusts none",
+		func(v string) (err error) {
+			cfg.trustedProxies, err = parsePrefixes(v)
+			return err
+		})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +54,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
+		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies},
 	})
 	if err != nil {
 		return err
@@ -61,6 +71,28 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes or single
+// addresses (taken as /32 or /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR prefix nor an IP address", f)
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // printBootstrap prints the installation's entry points, one key=value per
