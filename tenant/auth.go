@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -137,11 +138,11 @@ func (s *Service) Recall(ctx context.Context, in LoginInput) (m store.Member, ok
 // key, so the cache holds nothing from which a password could be guessed.
 func (s *Service) authKey(in LoginInput) [sha256.Size]byte {
 	mac := hmac.New(sha256.New, s.authSecret[:])
-	mac.Write([]byte(in.TenantID))
-	mac.Write([]byte{0})
-	mac.Write([]byte(NormalizeEmail(in.Email)))
-	mac.Write([]byte{0})
-	mac.Write([]byte(in.Password))
+	for _, f := range []string{in.TenantID, NormalizeEmail(in.Email), in.Password} {
+		// Length-prefixed, so that no two inputs share a key.
+		mac.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+		mac.Write([]byte(f))
+	}
 	var k [sha256.Size]byte
 	mac.Sum(k[:0])
 	return k
