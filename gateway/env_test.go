@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 type env struct {
 	t       *testing.T
 	store   store.Store
+	counts  *countingStore // e.store, counting the calls tests look at
 	tenants *tenant.Service
 	gw      *gateway.Gateway
 	hub     *gateway.Hub
@@ -55,20 +57,21 @@ func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	e.counts = &countingStore{Store: st}
 	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store = st
-	e.tenants = tenant.New(st, keys, tenant.Config{Now: e.clock, CacheTTL: time.Nanosecond, PasswordCost: bcrypt.MinCost})
+	e.store = e.counts
+	e.tenants = tenant.New(e.store, keys, tenant.Config{Now: e.clock, CacheTTL: time.Nanosecond, PasswordCost: bcrypt.MinCost})
 	e.boot, err = e.tenants.EnsureBootstrap(ctx, "op@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.a = testApp{ID: e.boot.AppID, Key: e.boot.AppKey, Secret: e.boot.AppSecret, TenantID: e.boot.TenantID}
 	e.b = e.newApp("Other")
-	e.hub = gateway.NewHub(st, nil)
-	e.msgs = messaging.New(st, e.hub, messaging.Config{Now: e.clock})
+	e.hub = gateway.NewHub(e.store, nil)
+	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()
@@ -77,11 +80,27 @@ func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
 	for _, o := range opts {
 		o(&gcfg)
 	}
-	e.gw = gateway.New(st, e.tenants, e.msgs, e.hub, gcfg)
+	e.gw = gateway.New(e.store, e.tenants, e.msgs, e.hub, gcfg)
 	e.srv = httptest.NewServer(e.gw)
 	t.Cleanup(e.srv.Close)
 	return e
 }
+
+// countingStore counts ListMembersByEmail calls: every console password
+// check (login, Basic auth without a remembered check) makes exactly one,
+// so the count is the number of password checks that reached bcrypt.
+type countingStore struct {
+	store.Store
+	byEmail atomic.Int64
+}
+
+func (s *countingStore) ListMembersByEmail(ctx context.Context, email string, limit int) ([]store.Member, error) {
+	s.byEmail.Add(1)
+	return s.Store.ListMembersByEmail(ctx, email, limit)
+}
+
+// passwordChecks returns how many console password checks ran so far.
+func (e *env) passwordChecks() int64 { return e.counts.byEmail.Load() }
 
 func (e *env) newApp(tenantName string) testApp {
 	e.t.Helper()

@@ -45,6 +45,8 @@ const (
 	CodeInvalidMessage     = "invalid_message"
 	CodeConversationAbsent = "conversation_not_found"
 	CodeMessageNotFound    = "message_not_found"
+	CodeTenantRequired     = "tenant_required"
+	CodeLastOwner          = "last_owner"
 )
 
 // apiError is an error a client sees.
@@ -81,6 +83,7 @@ type errorDetail struct {
 // anything else is logged and reported as an internal error.
 func fail(c *gin.Context, err error) {
 	var ae *apiError
+	var forbidden *tenant.ForbiddenError
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrNotFound):
@@ -95,6 +98,16 @@ func fail(c *gin.Context, err error) {
 		ae = newError(http.StatusConflict, CodeTooManySecrets, err.Error())
 	case errors.Is(err, tenant.ErrLastSecret):
 		ae = newError(http.StatusConflict, CodeLastSecret, err.Error())
+	case errors.Is(err, tenant.ErrLastOwner):
+		ae = newError(http.StatusConflict, CodeLastOwner, "the tenant must keep at least one owner; make another member owner first")
+	case errors.Is(err, tenant.ErrTenantRequired):
+		ae = &apiError{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: "tenant_id",
+			Message: "this email and password match accounts in several tenants; send tenant_id to choose one"}
+	case errors.As(err, &forbidden):
+		ae = newError(http.StatusForbidden, CodeForbidden, forbidden.Reason)
+	case errors.Is(err, tenant.ErrBusy):
+		c.Header("Retry-After", "1")
+		ae = newError(http.StatusServiceUnavailable, CodeUnavailable, "too many password checks in progress; retry shortly")
 	default:
 		logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
 		ae = newError(http.StatusInternalServerError, CodeInternal, "internal error")

@@ -61,6 +61,11 @@ type Config struct {
 	// open but not logged in; beyond it the upgrade is answered 429. Zero
 	// means 64.
 	PendingPerAddress int
+	// LoginLimits throttles console password checks per email and per
+	// client address. The zero value takes the defaults documented on
+	// LoginLimits (5 failures per email, 20 per address, then a lockout
+	// from 1 s doubling to 15 min).
+	LoginLimits LoginLimits
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -77,6 +82,7 @@ type Gateway struct {
 	addrLogins *keyedLimiters // login attempts per client address
 	userLogins *keyedLimiters // logins per app user
 	pending    *pendingConns  // sockets not logged in, per client address
+	logins     *loginThrottle
 	engine     *gin.Engine
 }
 
@@ -119,6 +125,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	g.addrLogins = newKeyedLimiters(cfg.LoginsPerAddress, max(int(2*cfg.LoginsPerAddress), 1), 1<<16)
 	g.userLogins = newKeyedLimiters(cfg.LoginsPerUser, max(int(10*cfg.LoginsPerUser), 10), 1<<17)
 	g.pending = newPendingConns(cfg.PendingPerAddress)
+	g.logins = newLoginThrottle(cfg.LoginLimits)
 	g.engine = g.routes()
 	return g
 }
@@ -182,9 +189,15 @@ func (g *Gateway) table() []route {
 		{"POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{g.readBody, g.login}},
 		{"DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, g.logout)},
 		{"GET", "/manage/v1/me", "/manage/v1/me", with(manage, g.me)},
+		{"POST", "/manage/v1/me/password", "/manage/v1/me/password", with(manage, g.changePassword)},
 		{"GET", "/manage/v1/tenants", "/manage/v1/tenants", with(manage, g.listTenants)},
 		{"POST", "/manage/v1/tenants", "/manage/v1/tenants", with(manage, g.createTenant)},
+		{"GET", "/manage/v1/tenants/:tenant/members", "/manage/v1/tenants/{tenant}/members", with(manage, g.listMembers)},
 		{"POST", "/manage/v1/tenants/:tenant/members", "/manage/v1/tenants/{tenant}/members", with(manage, g.createMember)},
+		{"PATCH", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}", with(manage, g.updateMember)},
+		{"DELETE", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}", with(manage, g.deleteMember)},
+		{"POST", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}:reset-password", with(manage, g.memberAction)},
+		{"DELETE", "/manage/v1/tenants/:tenant/members/:member/sessions", "/manage/v1/tenants/{tenant}/members/{member}/sessions", with(manage, g.endMemberSessions)},
 		{"GET", "/manage/v1/tenants/:tenant/apps", "/manage/v1/tenants/{tenant}/apps", with(manage, g.listApps)},
 		{"POST", "/manage/v1/tenants/:tenant/apps", "/manage/v1/tenants/{tenant}/apps", with(manage, g.createApp)},
 		{"GET", "/manage/v1/apps/:app", "/manage/v1/apps/{app}", with(manage, g.getApp)},

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 
 // consoleAuth authenticates a management API request by a console session
 // (Authorization: Bearer mst_…) or, for scripts, HTTP Basic with a member's
-// email and password.
+// email and password (and X-Magpie-Tenant when the email has accounts in
+// several tenants). Basic credentials go through the login throttle, and a
+// recent successful check is reused without bcrypt work.
 func (g *Gateway) consoleAuth(c *gin.Context) {
 	ctx := c.Request.Context()
 	var m store.Member
@@ -23,7 +27,7 @@ func (g *Gateway) consoleAuth(c *gin.Context) {
 	if tok, ok := strings.CutPrefix(authz, "Bearer "); ok {
 		m, err = g.tenants.SessionMember(ctx, tok)
 	} else if email, pw, ok := c.Request.BasicAuth(); ok {
-		m, err = g.tenants.Authenticate(ctx, email, pw)
+		m, err = g.basicAuth(c, tenant.LoginInput{Email: email, Password: pw, TenantID: c.GetHeader(headerTenant)})
 	} else {
 		c.Header("WWW-Authenticate", `Bearer realm="magpie"`)
 		writeError(c, newError(http.StatusUnauthorized, CodeUnauthenticated, "a console session token or Basic credentials are required"))
@@ -33,12 +37,79 @@ func (g *Gateway) consoleAuth(c *gin.Context) {
 		writeError(c, newError(http.StatusUnauthorized, CodeUnauthenticated, "invalid or expired credentials"))
 		return
 	}
+	if errors.Is(err, tenant.ErrTenantRequired) {
+		writeError(c, &apiError{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: headerTenant,
+			Message: "these Basic credentials match accounts in several tenants; send the tenant id in the " + headerTenant + " header"})
+		return
+	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	c.Set(ctxMember, m)
 	c.Next()
+}
+
+// headerTenant names the tenant whose account HTTP Basic credentials mean.
+const headerTenant = "X-Magpie-Tenant"
+
+// basicAuth checks HTTP Basic credentials: refused at once while the email
+// or the client's address is locked out, then a remembered recent check,
+// then a full (throttled) password check.
+func (g *Gateway) basicAuth(c *gin.Context, in tenant.LoginInput) (store.Member, error) {
+	email, addr := tenant.NormalizeEmail(in.Email), throttleAddr(g.clientAddr(c.Request))
+	if wait := g.logins.locked(email, addr, g.now()); wait > 0 {
+		return store.Member{}, loginRefused(c, wait)
+	}
+	m, ok, err := g.tenants.Recall(c.Request.Context(), in)
+	if err != nil {
+		return store.Member{}, err
+	}
+	if ok {
+		g.logins.succeeded(email)
+		return m, nil
+	}
+	err = g.throttled(c, email, func() error {
+		m, err = g.tenants.AuthenticateCached(c.Request.Context(), in)
+		return err
+	})
+	return m, err
+}
+
+// throttled runs check, a password check for email, under the login
+// throttle: refused with 429 while the email or the client's address is
+// locked out (or has as many checks in flight as failures left), counted as
+// a failure when check returns tenant.ErrBadCredentials.
+func (g *Gateway) throttled(c *gin.Context, email string, check func() error) error {
+	addr := throttleAddr(g.clientAddr(c.Request))
+	wait, ok := g.logins.begin(email, addr, g.now())
+	if !ok {
+		return loginRefused(c, wait)
+	}
+	err := check()
+	o := checkAborted
+	switch {
+	case err == nil, errors.Is(err, tenant.ErrTenantRequired):
+		o = checkSucceeded
+	case errors.Is(err, tenant.ErrBadCredentials):
+		o = checkFailed
+	}
+	accLock, addrLock := g.logins.end(email, addr, o, g.now())
+	ctx := c.Request.Context()
+	if accLock > 0 {
+		logger(c).WarnContext(ctx, "console account locked out", "email", email, "lockout", accLock)
+	}
+	if addrLock > 0 {
+		logger(c).WarnContext(ctx, "console client address locked out", "client_addr", addr, "lockout", addrLock)
+	}
+	return err
+}
+
+// loginRefused sets Retry-After and returns the 429 of a throttled login.
+func loginRefused(c *gin.Context, wait time.Duration) error {
+	c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
+	return newError(http.StatusTooManyRequests, CodeRateLimited,
+		"too many failed password checks for this account or client address; retry after the Retry-After seconds")
 }
 
 func memberOf(c *gin.Context) store.Member { return c.MustGet(ctxMember).(store.Member) }
@@ -59,6 +130,7 @@ func toMemberJSON(m store.Member) memberJSON {
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	TenantID string `json:"tenant_id"`
 }
 
 func (g *Gateway) login(c *gin.Context) {
@@ -67,7 +139,13 @@ func (g *Gateway) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	tok, sess, err := g.tenants.Login(c.Request.Context(), in.Email, in.Password)
+	var tok string
+	var sess store.Session
+	err := g.throttled(c, tenant.NormalizeEmail(in.Email), func() error {
+		var err error
+		tok, sess, err = g.tenants.Login(c.Request.Context(), tenant.LoginInput(in))
+		return err
+	})
 	if err != nil {
 		fail(c, err)
 		return
@@ -156,11 +234,6 @@ type memberRequest struct {
 
 func (g *Gateway) createMember(c *gin.Context) {
 	tid := c.Param("tenant")
-	m := memberOf(c)
-	if m.Role != store.RoleOperator && !(m.TenantID == tid && m.Role == store.RoleOwner) {
-		writeError(c, newError(http.StatusForbidden, CodeForbidden, "only the tenant's owners may add members"))
-		return
-	}
 	var in memberRequest
 	if err := decodeJSON(c, &in); err != nil {
 		fail(c, err)
@@ -170,16 +243,17 @@ func (g *Gateway) createMember(c *gin.Context) {
 		writeError(c, fieldError("role", "must be owner, admin or viewer"))
 		return
 	}
-	mem, err := g.tenants.CreateMember(c.Request.Context(), tenant.MemberInput{
+	mem, err := g.tenants.AddMember(c.Request.Context(), memberOf(c), tenant.MemberInput{
 		TenantID: tid, Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		writeError(c, newError(http.StatusConflict, CodeConflict, "a member with this email already exists"))
+		writeError(c, newError(http.StatusConflict, CodeConflict, "this tenant already has a member with this email"))
 		return
 	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	g.audit(c, "member.create", tid, mem.ID, "role", mem.Role)
 	c.JSON(http.StatusCreated, gin.H{"member": toMemberJSON(mem)})
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,16 @@ var (
 	ErrTooManySecrets = errors.New("app already has two active secrets; revoke one first")
 	// ErrLastSecret means the request would leave an app with no secret.
 	ErrLastSecret = errors.New("cannot revoke the app's last active secret")
+	// ErrTenantRequired means an email and password matched accounts in
+	// several tenants and the login did not say which one it meant.
+	ErrTenantRequired = errors.New("the email and password match accounts in several tenants; name the tenant")
+	// ErrBusy means too many password checks are already waiting; the
+	// caller should retry shortly.
+	ErrBusy = errors.New("too many password checks in progress")
+	// ErrForbidden matches refusals by role (a *ForbiddenError says why).
+	ErrForbidden = errors.New("forbidden")
+	// ErrLastOwner means the change would leave a tenant without an owner.
+	ErrLastOwner = errors.New("a tenant must keep at least one owner")
 )
 
 // MaxActiveSecrets is how many secrets an app may have active at once: two,
@@ -54,6 +65,17 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of console passwords. Zero means
 	// bcrypt.DefaultCost (10); tests lower it to bcrypt.MinCost.
 	PasswordCost int
+	// PasswordWorkers bounds how many bcrypt hashes or comparisons run at
+	// once, so that logins cannot take every core from the message path.
+	// Zero means half of GOMAXPROCS, at least 1.
+	PasswordWorkers int
+	// PasswordQueue bounds how many password checks may wait for a worker;
+	// beyond it a check fails at once with ErrBusy. Zero means 64.
+	PasswordQueue int
+	// AuthCacheTTL is how long AuthenticateCached remembers a successful
+	// check of HTTP Basic credentials (in memory, per process, at most 4096
+	// entries). Zero means time.Minute; a negative value disables the cache.
+	AuthCacheTTL time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Nil discards them.
@@ -90,6 +112,12 @@ type Service struct {
 
 	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
 
+	memberMu sync.Mutex // serialises member changes (the last-owner check, read-modify-write), within this process
+
+	hashes     *hashGate
+	auth       authCache
+	authSecret [32]byte // keys the auth cache's hashes
+
 	dummyOnce sync.Once
 	dummyHash []byte // a hash at PasswordCost, to equalise login timing
 }
@@ -113,12 +141,24 @@ func New(st store.Store, keys *keyring.Keyring, cfg Config) *Service {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
+	if cfg.PasswordWorkers == 0 {
+		cfg.PasswordWorkers = max(runtime.GOMAXPROCS(0)/2, 1)
+	}
+	if cfg.PasswordQueue == 0 {
+		cfg.PasswordQueue = 64
+	}
+	if cfg.AuthCacheTTL == 0 {
+		cfg.AuthCacheTTL = time.Minute
+	}
 	cfg.Defaults = mergeLimits(cfg.Defaults, DefaultLimits())
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: st, keys: keys, cfg: cfg, log: log, cache: make(map[string]cached)}
+	return &Service{
+		store: st, keys: keys, cfg: cfg, log: log, cache: make(map[string]cached),
+		hashes: newHashGate(cfg.PasswordWorkers, cfg.PasswordQueue), authSecret: newAuthSecret(),
+	}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }

@@ -119,13 +119,13 @@ func TestMembersAndSessions(t *testing.T) {
 	if _, err := s.CreateMember(ctx, tenant.MemberInput{TenantID: tn.ID, Email: "Owner@Acme.test", Role: store.RoleOwner, Password: "long enough pass"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Login(ctx, "owner@acme.test", "wrong password!"); !errors.Is(err, tenant.ErrBadCredentials) {
+	if _, _, err := s.Login(ctx, tenant.LoginInput{Email: "owner@acme.test", Password: "wrong password!"}); !errors.Is(err, tenant.ErrBadCredentials) {
 		t.Fatalf("Login with a wrong password = %v", err)
 	}
-	if _, _, err := s.Login(ctx, "nobody@acme.test", "long enough pass"); !errors.Is(err, tenant.ErrBadCredentials) {
+	if _, _, err := s.Login(ctx, tenant.LoginInput{Email: "nobody@acme.test", Password: "long enough pass"}); !errors.Is(err, tenant.ErrBadCredentials) {
 		t.Fatalf("Login of an unknown email = %v", err)
 	}
-	tok, _, err := s.Login(ctx, "OWNER@acme.test", "long enough pass")
+	tok, _, err := s.Login(ctx, tenant.LoginInput{Email: "OWNER@acme.test", Password: "long enough pass"})
 	if err != nil {
 		t.Fatal(err)
 	}

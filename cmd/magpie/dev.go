@@ -38,26 +38,9 @@ func (p *prefixList) String() string {
 }
 
 func (p *prefixList) Set(v string) error {
-	*p = nil
-	for part := range strings.SplitSeq(v, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		if !strings.Contains(part, "/") {
-			a, err := netip.ParseAddr(part)
-			if err != nil {
-				return fmt.Errorf("%q is not an address or prefix", part)
-			}
-			part = netip.PrefixFrom(a, a.BitLen()).String()
-		}
-		x, err := netip.ParsePrefix(part)
-		if err != nil {
-			return fmt.Errorf("%q is not an address or prefix", part)
-		}
-		*p = append(*p, x.Masked())
-	}
-	return nil
+	ps, err := parsePrefixes(v)
+	*p = ps
+	return err
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -103,6 +86,28 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes or single
+// addresses (taken as /32 or /128).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR prefix nor an IP address", f)
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // printBootstrap prints the installation's entry points, one key=value per

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -93,7 +94,7 @@ func TestHelpAndUnknownCommand(t *testing.T) {
 	}
 	var flags strings.Builder
 	_ = run(context.Background(), []string{"dev", "--help"}, io.Discard, &flags)
-	for _, want := range []string{"--addr", "--data", "MAGPIE_DATA", "127.0.0.1:8080"} {
+	for _, want := range []string{"--addr", "--data", "MAGPIE_DATA", "127.0.0.1:8080", "--trusted-proxies", "MAGPIE_TRUSTED_PROXIES"} {
 		if !strings.Contains(flags.String(), want) {
 			t.Errorf("dev --help lacks %q:\n%s", want, flags.String())
 		}
@@ -124,5 +125,25 @@ func TestProbeAgainstDev(t *testing.T) {
 		"--app-secret", "msk_wrong"}, &out, io.Discard)
 	if err == nil {
 		t.Fatal("magpie probe with a wrong secret succeeded")
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"", "[]", false},
+		{"10.0.0.0/8", "[10.0.0.0/8]", false},
+		{"10.1.2.3/8, 192.0.2.1 ,::1", "[10.0.0.0/8 192.0.2.1/32 ::1/128]", false},
+		{"fd00::/8,", "[fd00::/8]", false},
+		{"proxy.local", "", true},
+	}
+	for _, tt := range tests {
+		got, err := parsePrefixes(tt.in)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && fmt.Sprint(got) != tt.want) {
+			t.Errorf("parsePrefixes(%q) = %v, %v, want %s (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
 	}
 }

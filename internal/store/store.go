@@ -48,13 +48,31 @@ type Store interface {
 	// ListTenants returns up to limit tenants with id > after, by id.
 	ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error)
 
-	// CreateMember adds a console member; ErrConflict if the email is taken.
+	// CreateMember adds a console member; ErrConflict if the id is taken or
+	// the member's tenant already has a member with this email. Emails are
+	// unique per tenant (operators, whose TenantID is empty, count as one
+	// tenant), not across the installation: one person may have accounts in
+	// several tenants.
 	CreateMember(ctx context.Context, m Member) error
 	GetMember(ctx context.Context, id string) (Member, error)
-	// GetMemberByEmail looks a member up by lower-cased email.
-	GetMemberByEmail(ctx context.Context, email string) (Member, error)
+	// ListMembersByEmail returns up to limit members with this lower-cased
+	// email, in every tenant and among the operators, by id.
+	ListMembersByEmail(ctx context.Context, email string, limit int) ([]Member, error)
 	// ListMembers returns the members of a tenant, by id.
 	ListMembers(ctx context.Context, tenantID string) ([]Member, error)
+	// UpdateMember replaces the mutable fields of a member (name, role,
+	// password hash); its id, tenant, email and creation time stay.
+	// ErrNotFound if it does not exist.
+	UpdateMember(ctx context.Context, m Member) error
+	// DeleteMember removes a member and every session of it: once it
+	// returns, none of them is found. ErrNotFound if the member does not
+	// exist.
+	DeleteMember(ctx context.Context, id string) error
+	// DeleteMemberSessions removes every session of a member except the one
+	// whose token hash is exceptTokenHash (empty: except none), and returns
+	// how many it removed. A member without sessions, or no such member, is
+	// not an error.
+	DeleteMemberSessions(ctx context.Context, memberID, exceptTokenHash string) (int64, error)
 
 	// CreateSession stores a console session keyed by the hash of its token.
 	CreateSession(ctx context.Context, s Session) error
@@ -178,7 +196,7 @@ const (
 type Member struct {
 	ID           string
 	TenantID     string
-	Email        string // lower-case, unique across the installation
+	Email        string // lower-case, unique within the tenant
 	Name         string
 	Role         Role
 	PasswordHash string // bcrypt

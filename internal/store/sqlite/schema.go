@@ -15,8 +15,10 @@ import (
 
 // migrations holds the schema steps, named NNNN_description.sql. Steps are
 // applied in order, each in its own transaction together with its row in
-// schema_version, so a step is applied exactly once. Never edit a released
-// step: add a new one.
+// schema_version, so a step is applied exactly once. A step is skipped only
+// when its own version is recorded, so one merged later with a lower number
+// than steps already applied still runs. Never edit a released step: add a
+// new one.
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -85,12 +87,14 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 		return translate(err)
 	}
 	defer tx.Rollback()
-	var current int
-	err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current)
+	// Look for this very step, not at the highest applied: a step merged
+	// from another branch may carry a lower number than one already applied.
+	var applied int
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version WHERE version = ?`, m.version).Scan(&applied)
 	if err != nil {
 		return translate(err)
 	}
-	if m.version <= current {
+	if applied > 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {

@@ -178,3 +178,78 @@ func BenchmarkAppendMessages(b *testing.B) {
 		})
 	}
 }
+
+// TestMigrateMembersFromV1 upgrades a database made by the first schema,
+// where member emails were unique across the installation, and checks that
+// its members survive and that an email may now repeat in another tenant.
+func TestMigrateMembersFromV1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil || ms[0].version != 1 {
+		t.Fatalf("loadMigrations() = %v, %v, want the first step first", ms, err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigration(ctx, db, ms[0]); err != nil {
+		t.Fatalf("apply %s: %v", ms[0].name, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO members VALUES ('m1', 't1', 'ann@example.com', 'Ann', 'owner', 'h', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a version-1 database: %v", err)
+	}
+	defer s.Close()
+	if got, err := s.ListMembersByEmail(ctx, "ann@example.com", 10); err != nil || len(got) != 1 || got[0].ID != "m1" {
+		t.Fatalf("ListMembersByEmail(ann) after upgrade = %+v, %v, want m1", got, err)
+	}
+	for _, tc := range []struct {
+		id, tenant string
+		want       error
+	}{
+		{"m2", "t2", nil},
+		{"m3", "t1", store.ErrConflict},
+	} {
+		err := s.CreateMember(ctx, store.Member{ID: tc.id, TenantID: tc.tenant, Email: "ann@example.com", Role: store.RoleAdmin})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("CreateMember(%s in %s, ann) after upgrade = %v, want %v", tc.id, tc.tenant, err, tc.want)
+		}
+	}
+}
+
+// TestMigrationMergedLate checks that a step numbered below one already
+// applied (as when branches that each added a step are merged) still runs,
+// and that applied steps do not run again.
+func TestMigrationMergedLate(t *testing.T) {
+	ctx := t.Context()
+	db, err := openWrite(ctx, filepath.Join(t.TempDir(), "m.db"), config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	step := func(v int, table string) migration {
+		return migration{version: v, name: fmt.Sprintf("%04d_%s.sql", v, table), sql: "CREATE TABLE " + table + " (x INTEGER)"}
+	}
+	for _, m := range []migration{step(1, "one"), step(3, "three"), step(1, "one"), step(2, "two"), step(3, "three")} {
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, table := range []string{"one", "two", "three"} {
+		if _, err := db.ExecContext(ctx, "SELECT x FROM "+table); err != nil {
+			t.Errorf("table %s after the steps: %v", table, err)
+		}
+	}
+}

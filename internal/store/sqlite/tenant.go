@@ -77,8 +77,8 @@ func scanTenant(r scanner) (store.Tenant, error) {
 
 const memberColumns = `id, tenant_id, email, name, role, password_hash, created_at`
 
-// CreateMember adds a console member; store.ErrConflict if the id or the
-// email is taken.
+// CreateMember adds a console member; store.ErrConflict if the id is taken
+// or the member's tenant already has a member with this email.
 func (s *Store) CreateMember(ctx context.Context, m store.Member) error {
 	_, err := s.write.ExecContext(ctx,
 		`INSERT INTO members (`+memberColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -99,14 +99,19 @@ func (s *Store) GetMember(ctx context.Context, id string) (store.Member, error) 
 	return m, nil
 }
 
-// GetMemberByEmail returns the member with this email, or store.ErrNotFound.
-func (s *Store) GetMemberByEmail(ctx context.Context, email string) (store.Member, error) {
-	row := s.readRow(ctx, `SELECT `+memberColumns+` FROM members WHERE email = ?`, email)
-	m, err := scanMember(row)
+// ListMembersByEmail returns up to limit members with this email, in every
+// tenant, by id.
+func (s *Store) ListMembersByEmail(ctx context.Context, email string, limit int) ([]store.Member, error) {
+	rows, err := s.readRows(ctx,
+		`SELECT `+memberColumns+` FROM members WHERE email = ? ORDER BY id LIMIT ?`, email, limit)
 	if err != nil {
-		return store.Member{}, fmt.Errorf("get member by email: %w", translate(err))
+		return nil, fmt.Errorf("list members by email: %w", translate(err))
 	}
-	return m, nil
+	members, err := collect(rows, scanMember)
+	if err != nil {
+		return nil, fmt.Errorf("list members by email: %w", err)
+	}
+	return members, nil
 }
 
 // ListMembers returns the members of a tenant, by id.
@@ -121,6 +126,46 @@ func (s *Store) ListMembers(ctx context.Context, tenantID string) ([]store.Membe
 		return nil, fmt.Errorf("list members of %s: %w", tenantID, err)
 	}
 	return members, nil
+}
+
+// UpdateMember replaces a member's name, role and password hash, or
+// returns store.ErrNotFound.
+func (s *Store) UpdateMember(ctx context.Context, m store.Member) error {
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE members SET name = ?, role = ?, password_hash = ? WHERE id = ?`,
+		m.Name, string(m.Role), m.PasswordHash, m.ID)
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("update member %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// DeleteMember removes a member and its sessions, or returns
+// store.ErrNotFound.
+func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE member_id = ?`, id); err != nil {
+			return translate(err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE id = ?`, id)
+		return mustAffect(res, err)
+	})
+	if err != nil {
+		return fmt.Errorf("delete member %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteMemberSessions removes a member's sessions, except the one whose
+// token hash is exceptTokenHash, and returns how many it removed.
+func (s *Store) DeleteMemberSessions(ctx context.Context, memberID, exceptTokenHash string) (int64, error) {
+	res, err := s.write.ExecContext(ctx,
+		`DELETE FROM sessions WHERE member_id = ? AND token_hash <> ?`, memberID, exceptTokenHash)
+	n, err := affected(res, err)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions of %s: %w", memberID, err)
+	}
+	return n, nil
 }
 
 func scanMember(r scanner) (store.Member, error) {

@@ -87,24 +87,14 @@ func newMember(id, tenantID, email string) store.Member {
 
 var memberTests = []test{
 	{"CreateGet", testMemberCreateGet},
-	{"DuplicateEmail", func(t *testing.T, s store.Store) {
-		ctx := t.Context()
-		first := newMember("m1", "t1", "ann@example.com")
-		must(t, s.CreateMember(ctx, first), "CreateMember")
-		err := s.CreateMember(ctx, newMember("m2", "t2", "ann@example.com"))
-		wantErr(t, err, store.ErrConflict, "CreateMember(m2 with the email of m1)")
-		_, err = s.GetMember(ctx, "m2")
-		wantErr(t, err, store.ErrNotFound, "GetMember(%q) after conflict", "m2")
-		got, err := s.GetMemberByEmail(ctx, "ann@example.com")
-		if err != nil || !same(got, first, normMember) {
-			t.Errorf("GetMemberByEmail = %+v, %v, want %+v", got, err, first)
-		}
-	}},
+	{"DuplicateEmail", testMemberDuplicateEmail},
 	{"DuplicateID", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
 		err := s.CreateMember(ctx, newMember("m1", "t1", "bob@example.com"))
 		wantErr(t, err, store.ErrConflict, "CreateMember(m1 again)")
+		err = s.CreateMember(ctx, newMember("m1", "t2", "bob@example.com"))
+		wantErr(t, err, store.ErrConflict, "CreateMember(m1 again, in t2)")
 	}},
 	{"ListByTenant", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -127,6 +117,9 @@ var memberTests = []test{
 			}
 		}
 	}},
+	{"ListByEmail", testMemberListByEmail},
+	{"Update", testMemberUpdate},
+	{"Delete", testMemberDelete},
 }
 
 func testMemberCreateGet(t *testing.T, s store.Store) {
@@ -143,15 +136,136 @@ func testMemberCreateGet(t *testing.T, s store.Store) {
 		if err != nil || !same(got, want, normMember) {
 			t.Errorf("GetMember(%q) = %+v, %v, want %+v", want.ID, got, err, want)
 		}
-		got, err = s.GetMemberByEmail(ctx, want.Email)
-		if err != nil || !same(got, want, normMember) {
-			t.Errorf("GetMemberByEmail(%q) = %+v, %v, want %+v", want.Email, got, err, want)
+		list, err := s.ListMembersByEmail(ctx, want.Email, 10)
+		if err != nil || !sameAll(list, []store.Member{want}, normMember) {
+			t.Errorf("ListMembersByEmail(%q) = %+v, %v, want [%+v]", want.Email, list, err, want)
 		}
 	}
 	_, err := s.GetMember(ctx, "nobody")
 	wantErr(t, err, store.ErrNotFound, "GetMember(%q)", "nobody")
-	_, err = s.GetMemberByEmail(ctx, "nobody@example.com")
-	wantErr(t, err, store.ErrNotFound, "GetMemberByEmail(%q)", "nobody@example.com")
+	list, err := s.ListMembersByEmail(ctx, "nobody@example.com", 10)
+	if err != nil || len(list) != 0 {
+		t.Errorf("ListMembersByEmail(%q) = %+v, %v, want none", "nobody@example.com", list, err)
+	}
+}
+
+// testMemberDuplicateEmail checks that emails are unique per tenant (the
+// operators counting as one), and only there.
+func testMemberDuplicateEmail(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	first := newMember("m1", "t1", "ann@example.com")
+	must(t, s.CreateMember(ctx, first), "CreateMember(m1)")
+	op := func(id string) store.Member {
+		m := newMember(id, "", "ann@example.com")
+		m.Role = store.RoleOperator
+		return m
+	}
+	tests := []struct {
+		m    store.Member
+		want error
+	}{
+		{newMember("m2", "t1", "ann@example.com"), store.ErrConflict},
+		{newMember("m3", "t2", "ann@example.com"), nil}, // another tenant
+		{op("op1"), nil}, // the operators
+		{op("op2"), store.ErrConflict},
+		{newMember("m4", "t2", "ann@example.com"), store.ErrConflict},
+	}
+	for _, tc := range tests {
+		err := s.CreateMember(ctx, tc.m)
+		if tc.want == nil {
+			must(t, err, "CreateMember(%s in %q)", tc.m.ID, tc.m.TenantID)
+			continue
+		}
+		wantErr(t, err, tc.want, "CreateMember(%s in %q with a taken email)", tc.m.ID, tc.m.TenantID)
+		_, err = s.GetMember(ctx, tc.m.ID)
+		wantErr(t, err, store.ErrNotFound, "GetMember(%q) after conflict", tc.m.ID)
+	}
+	got, err := s.GetMember(ctx, "m1")
+	if err != nil || !same(got, first, normMember) {
+		t.Errorf("GetMember(m1) = %+v, %v, want %+v", got, err, first)
+	}
+}
+
+func testMemberListByEmail(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, m := range []store.Member{
+		newMember("m3", "t3", "ann@example.com"),
+		newMember("m1", "t1", "ann@example.com"),
+		newMember("m2", "t2", "ann@example.com"),
+		newMember("m9", "t1", "bob@example.com"),
+		newMember("m0", "", "ann@example.com"),
+	} {
+		must(t, s.CreateMember(ctx, m), "CreateMember(%s)", m.ID)
+	}
+	tests := []struct {
+		email string
+		limit int
+		want  []string
+	}{
+		{"ann@example.com", 10, []string{"m0", "m1", "m2", "m3"}},
+		{"ann@example.com", 2, []string{"m0", "m1"}},
+		{"bob@example.com", 10, []string{"m9"}},
+		{"eve@example.com", 10, nil},
+	}
+	for _, tc := range tests {
+		ms, err := s.ListMembersByEmail(ctx, tc.email, tc.limit)
+		got := ids(ms, func(m store.Member) string { return m.ID })
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ListMembersByEmail(%q, %d) = %q, %v, want %q", tc.email, tc.limit, got, err, tc.want)
+		}
+	}
+}
+
+func testMemberUpdate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orig := newMember("m1", "t1", "ann@example.com")
+	must(t, s.CreateMember(ctx, orig), "CreateMember")
+	must(t, s.CreateMember(ctx, newMember("m2", "t1", "bob@example.com")), "CreateMember")
+	upd := orig
+	upd.Name, upd.Role, upd.PasswordHash = "Ann B.", store.RoleViewer, "$2a$10$newhash"
+	// The immutable fields are ignored.
+	upd.TenantID, upd.Email, upd.CreatedAt = "t2", "eve@example.com", at(99)
+	must(t, s.UpdateMember(ctx, upd), "UpdateMember(m1)")
+	want := orig
+	want.Name, want.Role, want.PasswordHash = upd.Name, upd.Role, upd.PasswordHash
+	got, err := s.GetMember(ctx, "m1")
+	if err != nil || !same(got, want, normMember) {
+		t.Errorf("GetMember(m1) after update = %+v, %v, want %+v", got, err, want)
+	}
+	other, err := s.GetMember(ctx, "m2")
+	if err != nil || other.Name != "Name m2" || other.Role != store.RoleAdmin {
+		t.Errorf("GetMember(m2) after updating m1 = %+v, %v, want it unchanged", other, err)
+	}
+	missing := newMember("m9", "t1", "x@example.com")
+	wantErr(t, s.UpdateMember(ctx, missing), store.ErrNotFound, "UpdateMember(m9)")
+	_, err = s.GetMember(ctx, "m9")
+	wantErr(t, err, store.ErrNotFound, "GetMember(m9) after updating it")
+}
+
+func testMemberDelete(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
+	must(t, s.CreateMember(ctx, newMember("m2", "t1", "bob@example.com")), "CreateMember")
+	for h, m := range map[string]string{"h1": "m1", "h2": "m1", "h3": "m2"} {
+		se := store.Session{TokenHash: h, MemberID: m, CreatedAt: at(0), ExpiresAt: at(3600)}
+		must(t, s.CreateSession(ctx, se), "CreateSession(%s)", h)
+	}
+	must(t, s.DeleteMember(ctx, "m1"), "DeleteMember(m1)")
+	_, err := s.GetMember(ctx, "m1")
+	wantErr(t, err, store.ErrNotFound, "GetMember(m1) after delete")
+	for _, h := range []string{"h1", "h2"} {
+		_, err := s.GetSession(ctx, h, at(1))
+		wantErr(t, err, store.ErrNotFound, "GetSession(%s) of a deleted member", h)
+	}
+	if _, err := s.GetSession(ctx, "h3", at(1)); err != nil {
+		t.Errorf("GetSession(h3) of another member = %v, want nil", err)
+	}
+	if list, err := s.ListMembersByEmail(ctx, "ann@example.com", 10); err != nil || len(list) != 0 {
+		t.Errorf("ListMembersByEmail(ann) after delete = %+v, %v, want none", list, err)
+	}
+	wantErr(t, s.DeleteMember(ctx, "m1"), store.ErrNotFound, "DeleteMember(m1 again)")
+	// The email is free again in its tenant.
+	must(t, s.CreateMember(ctx, newMember("m3", "t1", "ann@example.com")), "CreateMember(m3 with m1's email)")
 }
 
 var sessionTests = []test{
@@ -171,6 +285,7 @@ var sessionTests = []test{
 		}
 	}},
 	{"DeleteExpired", testDeleteExpired},
+	{"DeleteOfMember", testDeleteMemberSessions},
 	{"Duplicate", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
 		must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
@@ -238,5 +353,40 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 		wantErr(t, err, store.ErrNotFound, "App(%s).GetIdempotency(k-old) after sweep", app)
 		_, err = s.App(app).GetIdempotency(ctx, "k-new")
 		must(t, err, "App(%s).GetIdempotency(k-new) after sweep", app)
+	}
+}
+
+// testDeleteMemberSessions checks ending a member's sessions, all of them or
+// all but the current one.
+func testDeleteMemberSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateMember(ctx, newMember("m1", "t1", "ann@example.com")), "CreateMember")
+	must(t, s.CreateMember(ctx, newMember("m2", "t1", "bob@example.com")), "CreateMember")
+	for h, m := range map[string]string{"a1": "m1", "a2": "m1", "a3": "m1", "b1": "m2"} {
+		se := store.Session{TokenHash: h, MemberID: m, CreatedAt: at(0), ExpiresAt: at(3600)}
+		must(t, s.CreateSession(ctx, se), "CreateSession(%s)", h)
+	}
+	alive := func(h string) bool {
+		_, err := s.GetSession(ctx, h, at(1))
+		return err == nil
+	}
+	n, err := s.DeleteMemberSessions(ctx, "m1", "a2")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteMemberSessions(m1, except a2) = %d, %v, want 2, nil", n, err)
+	}
+	for h, want := range map[string]bool{"a1": false, "a2": true, "a3": false, "b1": true} {
+		if got := alive(h); got != want {
+			t.Errorf("session %s alive = %v after ending m1's other sessions, want %v", h, got, want)
+		}
+	}
+	n, err = s.DeleteMemberSessions(ctx, "m1", "")
+	if err != nil || n != 1 || alive("a2") || !alive("b1") {
+		t.Errorf("DeleteMemberSessions(m1, except none) = %d, %v (a2 alive %v, b1 alive %v), want 1, nil, false, true",
+			n, err, alive("a2"), alive("b1"))
+	}
+	for _, m := range []string{"m1", "nobody"} {
+		if n, err := s.DeleteMemberSessions(ctx, m, ""); err != nil || n != 0 {
+			t.Errorf("DeleteMemberSessions(%s) with none left = %d, %v, want 0, nil", m, n, err)
+		}
 	}
 }
