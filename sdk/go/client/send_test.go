@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -350,5 +352,33 @@ func TestSendsKeepOrderAcrossReconnect(t *testing.T) {
 	got := seqs(messages(t, alice, 5))
 	if !slices.Equal(got, []int64{1, 2, 3, 4, 5}) {
 		t.Errorf("alice's own messages %v, want 1..5", got)
+	}
+}
+
+// TestNewerServerFieldsAreIgnored: a JSON frame naming a field this client
+// does not know (a newer server's) is used without that field, not treated
+// as a broken connection.
+func TestNewerServerFieldsAreIgnored(t *testing.T) {
+	s := newFakeServer(t)
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetSend() == nil {
+				return false
+			}
+			raw := fmt.Sprintf(`{"id":"%d","sendAck":{"clientMsgId":%q,"convId":"p:alice:bob","seq":"7","fieldFromTheFuture":true}}`,
+				f.GetId(), f.GetSend().GetClientMsgId())
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = fc.ws.Write(ctx, websocket.MessageText, []byte(raw))
+			return true
+		}
+	})
+	alice := s.client(t, "alice", func(c *Config) { c.Encoding = EncodingJSON })
+	waitFor[Connected](t, alice)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := alice.Send(ctx, "bob", "text", "hi")
+	if err != nil || res.Seq != 7 {
+		t.Fatalf("Send answered with an unknown field = %+v, %v, want seq 7", res, err)
 	}
 }

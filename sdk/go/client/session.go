@@ -126,6 +126,11 @@ func (s *session) read(ctx context.Context) (*magpiev1.Frame, error) {
 		return nil, err
 	}
 	f, err := wire.Decode(s.codec, data, readLimit)
+	if errors.Is(err, wire.ErrUnknownField) {
+		// A newer server's field (JSON only; the binary encoding skips
+		// them): use the frame without it.
+		return f, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode frame: %w", err)
 	}
