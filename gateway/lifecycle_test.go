@@ -34,13 +34,12 @@ func TestDeletedUserIsGone(t *testing.T) {
 	e := newEnv(t)
 	e.mustCreateUser(e.a, "alice")
 	e.mustCreateUser(e.a, "bob")
-	oldToken := e.tokenFor(e.a, "alice")
 	revoked := e.tokenFor(e.a, "alice")
 	e.advance(time.Second)
 	if r := e.do(e.a, req{method: "POST", target: "/v1/users/alice/tokens:revoke"}); r.status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}
-	oldToken = e.tokenFor(e.a, "alice") // issued after the revocation: valid until the delete
+	oldToken := e.tokenFor(e.a, "alice") // issued after the revocation: valid until the delete
 	e.apiSend(e.a, "bob", "alice", "private to alice")
 	e.apiSend(e.a, "alice", "bob", "private to bob")
 	session := e.loginWith(oldToken, "phone")
