@@ -27,6 +27,13 @@ func newKeyedLimiters(perSec float64, burst, max int) *keyedLimiters {
 
 // allow spends one token of key's bucket and reports whether it had one.
 func (k *keyedLimiters) allow(key string, now time.Time) bool {
+	return k.allowBurst(key, k.burst, now)
+}
+
+// allowBurst is allow with a burst of the key's own (at least the
+// limiters' burst), such as one that grows with an app's device limit.
+func (k *keyedLimiters) allowBurst(key string, burst int, now time.Time) bool {
+	burst = max(burst, k.burst)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	lim, ok := k.m[key]
@@ -34,8 +41,10 @@ func (k *keyedLimiters) allow(key string, now time.Time) bool {
 		if len(k.m) >= k.max {
 			k.sweepLocked(now)
 		}
-		lim = rate.NewLimiter(k.limit, k.burst)
+		lim = rate.NewLimiter(k.limit, burst)
 		k.m[key] = lim
+	} else if lim.Burst() != burst {
+		lim.SetBurstAt(now, burst)
 	}
 	return lim.AllowN(now, 1)
 }
@@ -43,7 +52,7 @@ func (k *keyedLimiters) allow(key string, now time.Time) bool {
 // sweepLocked drops full buckets, or all of them if none is full.
 func (k *keyedLimiters) sweepLocked(now time.Time) {
 	for key, lim := range k.m {
-		if lim.TokensAt(now) >= float64(k.burst) {
+		if lim.TokensAt(now) >= float64(lim.Burst()) {
 			delete(k.m, key)
 		}
 	}

@@ -70,7 +70,8 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	if !tenant.OriginAllowed(creds.App.Settings.AllowedOrigins, c.origin) {
 		return wire.CloseProtocolError, "origin not allowed for this app"
 	}
-	if !g.userLogins.allow(creds.App.ID+"\x00"+claims.UserID, now) {
+	// Every device of the user may reconnect at once (after a restart).
+	if !g.userLogins.allowBurst(creds.App.ID+"\x00"+claims.UserID, 2*creds.Limits.MaxDevicesPerUser, now) {
 		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {

@@ -55,7 +55,8 @@ type Config struct {
 	// address may attempt (burst twice that), valid or not. Zero means 50.
 	LoginsPerAddress float64
 	// LoginsPerUser is how many logins per second one user of an app may
-	// make (burst ten times that, at least 10). Zero means 1.
+	// make, with a burst of ten times that (at least 10), or twice the
+	// app's max_devices_per_user if more. Zero means 1.
 	LoginsPerUser float64
 	// PendingPerAddress caps the WebSockets of one client address that are
 	// open but not logged in; beyond it the upgrade is answered 429. Zero
