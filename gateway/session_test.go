@@ -227,3 +227,41 @@ func TestUnlimitedAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedOriginsAreValidated: the management API refuses origin
+// patterns that are not origins, and a wildcard pattern admits subdomains.
+func TestAllowedOriginsAreValidated(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	op := e.consoleLogin("op@example.com", e.boot.OperatorPassword)
+	for _, bad := range []string{`"*"`, `""`, `"javascript:alert(1)"`, `"https://example.com/path"`, `"null"`} {
+		r := e.console(op, "PATCH", "/manage/v1/apps/"+e.a.ID, `{"settings":{"allowed_origins":[`+bad+`]}}`)
+		if r.status != http.StatusBadRequest || r.code(t) != "validation_failed" {
+			t.Errorf("allowed_origins [%s]: %d %s, want 400 validation_failed", bad, r.status, r.body)
+		}
+	}
+	r := e.console(op, "PATCH", "/manage/v1/apps/"+e.a.ID, `{"settings":{"allowed_origins":["https://*.example.com"]}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("wildcard origin: %d %s", r.status, r.body)
+	}
+	for origin, want := range map[string]wire.CloseCode{"https://chat.example.com": 0, "https://example.com": wire.CloseProtocolError} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/connect", &websocket.DialOptions{
+			Subprotocols: []string{wire.SubprotocolProto}, HTTPHeader: http.Header{"Origin": {origin}}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		codec, _ := wire.CodecFor(wire.SubprotocolProto)
+		c := &wsClient{t: t, ws: ws, codec: codec}
+		id := c.request(loginFrame(e.tokenFor(e.a, "alice"), "web"))
+		if want == 0 {
+			if f := c.reply(id); f.GetLoginResult() == nil {
+				t.Errorf("origin %s: %v, want a login", origin, f)
+			}
+		} else {
+			c.expectClose(want)
+		}
+		ws.CloseNow()
+	}
+}
