@@ -19,14 +19,16 @@ import (
 // latency of the API calls:
 //
 //   - flood=none: no flood, the baseline;
+//
 //   - flood=one-address: every bad request from one address and for one
 //     email, which the console throttle locks out after a few failures;
+//
 //   - flood=many-addresses: every bad request for a new email from a new
 //     address (X-Forwarded-For through a trusted proxy), so no lockout
 //     applies and each one costs a password check: the bound on concurrent
 //     bcrypt work is what protects the API.
 //
-//	go test -run '^$' -bench APIUnderBadBasicFlood -benchtime 2000x ./cmd/magpie/
+//     go test -run '^$' -bench APIUnderBadBasicFlood -benchtime 2000x ./cmd/magpie/
 func BenchmarkAPIUnderBadBasicFlood(b *testing.B) {
 	for _, flood := range []string{"none", "one-address", "many-addresses"} {
 		b.Run("flood="+flood, func(b *testing.B) { apiUnderFlood(b, flood) })
