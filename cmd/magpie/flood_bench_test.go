@@ -15,20 +15,15 @@ import (
 // BenchmarkAPIUnderBadBasicFlood measures the server API's latency (a
 // signed GET /v1/users, one at a time) while a flood of management API
 // requests with wrong HTTP Basic passwords arrives at 50 a second, through
-// the real binary (bcrypt at its default cost). It reports the p50 and p99
-// latency of the API calls:
+// the real binary (bcrypt at its default cost), and reports the p50 and p99
+// latency of the API calls. Sub-benchmark flood=none is the baseline;
+// flood=one-address sends every bad request from one address for one email,
+// which the console throttle locks out after a few failures;
+// flood=many-addresses uses a new email and a new address (X-Forwarded-For
+// through a trusted proxy) each time, so no lockout applies and each costs a
+// password check: the bound on concurrent bcrypt work protects the API.
 //
-//   - flood=none: no flood, the baseline;
-//
-//   - flood=one-address: every bad request from one address and for one
-//     email, which the console throttle locks out after a few failures;
-//
-//   - flood=many-addresses: every bad request for a new email from a new
-//     address (X-Forwarded-For through a trusted proxy), so no lockout
-//     applies and each one costs a password check: the bound on concurrent
-//     bcrypt work is what protects the API.
-//
-//     go test -run '^$' -bench APIUnderBadBasicFlood -benchtime 2000x ./cmd/magpie/
+//	go test -run '^$' -bench APIUnderBadBasicFlood -benchtime 2000x ./cmd/magpie/
 func BenchmarkAPIUnderBadBasicFlood(b *testing.B) {
 	for _, flood := range []string{"none", "one-address", "many-addresses"} {
 		b.Run("flood="+flood, func(b *testing.B) { apiUnderFlood(b, flood) })
