@@ -273,9 +273,10 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 }
 
 // commitAppends stores a batch, one store call per app; an app whose
-// store call fails fails alone.
+// store call fails fails alone, and so does a draft the store reports as
+// not stored.
 func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
-	return commitByApp(items, func(it appendItem) (string, store.Draft) { return it.appID, it.draft },
+	outs, errs := commitByApp(items, func(it appendItem) (string, store.Draft) { return it.appID, it.draft },
 		func(app string, drafts []store.Draft) ([]store.Appended, error) {
 			res, err := s.store.App(app).AppendMessages(ctx, drafts)
 			if err != nil {
@@ -283,6 +284,12 @@ func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]stor
 			}
 			return res, nil
 		})
+	for i := range outs {
+		if errs[i] == nil && outs[i].Err != nil {
+			errs[i] = fmt.Errorf("append message: %w", outs[i].Err)
+		}
+	}
+	return outs, errs
 }
 
 // commitByApp groups items by app, makes one store call per app, and

@@ -9,18 +9,29 @@ import (
 // part of AppStore, so every method is scoped to one app.
 //
 // Sequence numbers are per conversation, start at 1 and increase by one with
-// every stored message; the store assigns them inside the same commit that
-// stores the message, so a seq is never reused and never skipped by a
-// successful append.
+// every stored message. Several processes may append to one conversation at
+// once (cluster mode: two gateways, two store handles); the store gives each
+// message the next seq as it stores it, never reserving a seq first: a seq
+// becomes visible (GetMessage, ListMessages) only together with its durable
+// message, so a reader never sees a seq that a failure leaves empty.
 type MessageStore interface {
-	// AppendMessages commits all drafts together (group commit: one
-	// transaction or one bulk write). For each draft, in order: if the app
-	// already holds a message from the same sender with the same non-empty
-	// client message id (in any conversation), it returns that message with
-	// Duplicate set and stores nothing; otherwise it assigns the conversation's next seq, stores the
-	// message, creates the conversation and its members' entries on first
-	// use, and advances the sender's read cursor to the new seq. Results are
-	// in input order. On error nothing of the batch is stored.
+	// AppendMessages stores drafts durably, as a group commit (one
+	// transaction or one bulk write where the engine allows it). For each
+	// draft, in order: if the app already holds a message from the same
+	// sender with the same non-empty client message id (in any
+	// conversation), the result is that message with Duplicate set and
+	// nothing is stored; otherwise the draft is stored with its
+	// conversation's next seq, the conversation and its members' entries
+	// are created on first use, and the sender's read cursor advances to
+	// the new seq. Drafts of one conversation get seqs in input order.
+	//
+	// Results are in input order. A draft that could not be stored has Err
+	// set (and no message); so does every later draft of the same
+	// conversation in the call, so that a seq never overtakes an earlier
+	// draft's. Other drafts may be stored: the results say which (an
+	// engine with transactions may fail them all). A returned error means
+	// the call failed as a whole and any draft may or may not be stored:
+	// appending them again is safe, deduplicated by client message id.
 	AppendMessages(ctx context.Context, drafts []Draft) ([]Appended, error)
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, convID string, seq int64) (Message, error)
@@ -91,6 +102,8 @@ type Appended struct {
 	// Duplicate is set when the draft repeated an earlier client message id
 	// and Message is the original.
 	Duplicate bool
+	// Err is set when the draft was not stored; Message is then zero.
+	Err error
 }
 
 // Range selects messages of a conversation by seq.

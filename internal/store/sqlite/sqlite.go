@@ -33,6 +33,7 @@ var _ store.Store = (*Store)(nil)
 // concurrent use: writes are serialised on the single write connection,
 // reads run in parallel on the read pool.
 type Store struct {
+	path  string
 	write *sql.DB // exactly one connection: SQLite has a single writer
 	read  *sql.DB // query-only connections; WAL lets them run beside the writer
 	stmts [numStmts]*sql.Stmt
@@ -117,7 +118,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{}
+	s := &Store{path: path}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {

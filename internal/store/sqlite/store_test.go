@@ -25,7 +25,17 @@ func openTemp(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+	storetest.Run(t, storetest.Opener{
+		Open: func(t *testing.T) store.Store { return openTemp(t) },
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			again, err := Open(t.Context(), s.(*Store).path)
+			if err != nil {
+				t.Fatalf("Open again: %v", err)
+			}
+			t.Cleanup(func() { again.Close() })
+			return again
+		},
+	})
 }
 
 func TestReopen(t *testing.T) {

@@ -112,3 +112,91 @@ func testConcurrentAck(t *testing.T, s store.Store) {
 		t.Errorf("messages newly delivered across all acks = %d, want %d", got, seqs)
 	}
 }
+
+// twoHandleTests run on two handles of one store, as two processes (two
+// gateways) would hold them.
+var twoHandleTests = []struct {
+	name string
+	run  func(t *testing.T, s1, s2 store.Store)
+}{
+	{"AppendSameConversations", testTwoHandlesAppend},
+}
+
+// testTwoHandlesAppend has writers on two handles append to the same
+// conversations at once: every conversation must end with seqs 1..n, each
+// held by exactly one message, the one whose result reported it, and each
+// writer's seqs must increase in the order it appended.
+func testTwoHandlesAppend(t *testing.T, s1, s2 store.Store) {
+	const writersPerHandle, perWriter = 4, 30
+	convs := []string{"c1", "c2", "c3"}
+	ctx := t.Context()
+	var mu sync.Mutex
+	bySeq := map[string]map[int64]string{} // conv -> seq -> client id
+	var wg sync.WaitGroup
+	for h, s := range []store.Store{s1, s2} {
+		a := s.App("A")
+		for w := range writersPerHandle {
+			wg.Go(func() {
+				sender := fmt.Sprintf("h%dw%d", h, w)
+				last := map[string]int64{}
+				for i := 0; i < perWriter; i += 2 {
+					var drafts []store.Draft
+					for j := range 2 { // two drafts per call, to rotating conversations
+						conv := convs[(i+j+w)%len(convs)]
+						d := draft(conv, sender, fmt.Sprintf("%s-%d", sender, i+j), int64(i+j))
+						d.Members = []string{sender}
+						drafts = append(drafts, d)
+					}
+					res, err := a.AppendMessages(ctx, drafts)
+					if err != nil {
+						t.Errorf("%s: AppendMessages: %v", sender, err)
+						return
+					}
+					for k, r := range res {
+						if r.Err != nil || r.Duplicate || r.ClientMsgID != drafts[k].ClientMsgID || r.ConvID != drafts[k].ConvID {
+							t.Errorf("%s: result %+v for draft %s", sender, r, drafts[k].ClientMsgID)
+							continue
+						}
+						if r.Seq <= last[r.ConvID] {
+							t.Errorf("%s: seq %d in %s after %d", sender, r.Seq, r.ConvID, last[r.ConvID])
+						}
+						last[r.ConvID] = r.Seq
+						mu.Lock()
+						if bySeq[r.ConvID] == nil {
+							bySeq[r.ConvID] = map[int64]string{}
+						}
+						if prev, ok := bySeq[r.ConvID][r.Seq]; ok {
+							t.Errorf("seq %d of %s handed to both %s and %s", r.Seq, r.ConvID, prev, r.ClientMsgID)
+						}
+						bySeq[r.ConvID][r.Seq] = r.ClientMsgID
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	total := 0
+	for _, conv := range convs {
+		n := int64(len(bySeq[conv]))
+		total += int(n)
+		for _, s := range []store.Store{s1, s2} {
+			msgs, err := s.App("A").ListMessages(ctx, conv, store.Range{From: 1, Limit: int(n) + 10})
+			if err != nil {
+				t.Fatalf("ListMessages(%s): %v", conv, err)
+			}
+			if int64(len(msgs)) != n {
+				t.Errorf("ListMessages(%s) = %d messages, want %d", conv, len(msgs), n)
+			}
+			for i, m := range msgs {
+				if m.Seq != int64(i+1) || bySeq[conv][m.Seq] != m.ClientMsgID {
+					t.Errorf("%s message %d = seq %d %q, want seq %d %q", conv, i, m.Seq, m.ClientMsgID, i+1, bySeq[conv][int64(i+1)])
+				}
+			}
+			checkMaxSeq(t, s.App("A"), conv, n)
+		}
+	}
+	if want := 2 * writersPerHandle * perWriter; total != want {
+		t.Errorf("messages stored = %d, want %d", total, want)
+	}
+}

@@ -3,10 +3,9 @@
 // own: every implementation runs it from its tests,
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) store.Store {
-//			s := openFresh(t)
-//			t.Cleanup(func() { s.Close() })
-//			return s
+//		storetest.Run(t, storetest.Opener{
+//			Open: func(t *testing.T) store.Store { return openFresh(t) },
+//			Reopen: func(t *testing.T, s store.Store) store.Store { return openAgain(t, s) },
 //		})
 //	}
 //
@@ -32,9 +31,19 @@ type test struct {
 	run  func(t *testing.T, s store.Store)
 }
 
-// Run runs the conformance suite. open must return a new, empty store each
-// time it is called (once per subtest) and should close it with t.Cleanup.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+// Opener opens the stores the suite runs on.
+type Opener struct {
+	// Open returns a new, empty store each time it is called (once per
+	// subtest), closed with t.Cleanup.
+	Open func(t *testing.T) store.Store
+	// Reopen returns a second, independent handle on the data of s, as
+	// another process would open it, closed with t.Cleanup.
+	Reopen func(t *testing.T, s store.Store) store.Store
+}
+
+// Run runs the conformance suite.
+func Run(t *testing.T, o Opener) {
+	open := o.Open
 	groups := []struct {
 		name  string
 		tests []test
@@ -65,6 +74,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		})
 	}
+	t.Run("TwoHandles", func(t *testing.T) {
+		for _, tc := range twoHandleTests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				tc.run(t, s, o.Reopen(t, s))
+			})
+		}
+	})
 }
 
 // base is the suite's fixed clock origin: 2023-11-14T22:13:20Z.
