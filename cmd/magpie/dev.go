@@ -76,8 +76,12 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 	}
 	printBootstrap(stdout, srv.URL, srv.Bootstrap)
 	log.InfoContext(ctx, "magpie dev listening", "url", srv.URL, "data", cfg.dataDir)
-	<-ctx.Done()
-	log.Info("shutting down", "deadline", cfg.shutdownTimeout)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "deadline", cfg.shutdownTimeout)
+	case <-srv.Failed():
+		log.Error("a component failed; shutting down", "deadline", cfg.shutdownTimeout)
+	}
 	sctx, cancel := context.WithTimeoutCause(context.Background(), cfg.shutdownTimeout,
 		errors.New("graceful shutdown deadline passed"))
 	defer cancel()

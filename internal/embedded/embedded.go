@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
@@ -57,15 +58,17 @@ type Server struct {
 	// Tenants manages tenants and apps of this installation.
 	Tenants *tenant.Service
 
-	log   *slog.Logger
-	store *sqlite.Store
-	gw    *gateway.Gateway
-	srv   *http.Server
-	ln    net.Listener
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
+	log      *slog.Logger
+	store    *sqlite.Store
+	gw       *gateway.Gateway
+	srv      *http.Server
+	ln       net.Listener
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
+	failed   chan struct{} // closed when a component fails
+	stopping atomic.Bool   // Shutdown has begun
 }
 
 // Start opens the store, bootstraps it on first start and starts serving.
@@ -99,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Server{log: log, store: st}
+	s := &Server{log: log, store: st, failed: make(chan struct{})}
 	if err := s.start(ctx, cfg, keys); err != nil {
 		st.Close()
 		return nil, err
@@ -133,17 +136,14 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.wg.Go(func() {
-		if err := msgs.Run(runCtx); err != nil {
-			s.setErr(err)
-		}
-	})
-	s.wg.Go(func() { _ = nonces.Run(runCtx) })
-	s.wg.Go(func() { s.sweep(runCtx) })
-	s.wg.Go(func() {
+	s.component(runCtx, "messaging", msgs.Run)
+	s.component(runCtx, "nonce committer", nonces.Run)
+	s.component(runCtx, "maintenance", func(ctx context.Context) error { s.sweep(ctx); return nil })
+	s.component(runCtx, "http server", func(context.Context) error {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-			s.setErr(fmt.Errorf("serve: %w", err))
+			return err
 		}
+		return nil
 	})
 	return nil
 }
@@ -177,18 +177,42 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
+// component runs one long-lived part of the server until ctx ends. An
+// error, or a return before ctx ends (the HTTP server's after Shutdown
+// excepted), is a failure: the server's Failed channel closes.
+func (s *Server) component(ctx context.Context, name string, run func(context.Context) error) {
+	s.wg.Go(func() {
+		err := run(ctx)
+		switch {
+		case err != nil:
+			s.setErr(fmt.Errorf("%s: %w", name, err))
+		case ctx.Err() == nil && !s.stopping.Load():
+			s.setErr(fmt.Errorf("%s stopped unexpectedly", name))
+		}
+	})
+}
+
+// setErr records the first component failure and signals Failed.
 func (s *Server) setErr(err error) {
 	s.errMu.Lock()
+	defer s.errMu.Unlock()
 	if s.err == nil {
 		s.err = err
+		close(s.failed)
 	}
-	s.errMu.Unlock()
 }
+
+// Failed returns a channel that is closed when a component of the server
+// (the HTTP server, the messaging core, the nonce committer) has failed;
+// the process should then shut down, and Shutdown returns the failure. One
+// component's failure must not leave the others running as if all was well.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
 
 // Shutdown stops gracefully within ctx's deadline: it stops accepting,
 // tells clients to reconnect (close code 4000), lets in-flight commits
 // finish, stops the messaging core and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	httpErr := s.srv.Shutdown(ctx)
 	connErr := s.gw.Shutdown(ctx)
 	s.stop()
