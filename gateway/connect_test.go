@@ -27,9 +27,15 @@ type wsClient struct {
 
 func (e *env) dial(subprotocol string) *wsClient {
 	e.t.Helper()
+	return e.dialURL(e.srv.URL, subprotocol)
+}
+
+// dialURL opens a WebSocket to the gateway at base (another node's).
+func (e *env) dialURL(base, subprotocol string) *wsClient {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/connect",
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/connect",
 		&websocket.DialOptions{Subprotocols: []string{subprotocol}})
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)

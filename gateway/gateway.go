@@ -62,6 +62,10 @@ type Config struct {
 	// open but not logged in; beyond it the upgrade is answered 429. Zero
 	// means 64.
 	PendingPerAddress int
+	// Events carries control-plane changes (user blocked or deleted, app
+	// changed) to every gateway node. Nil means this node only (embedded
+	// mode).
+	Events Events
 	// LoginLimits throttles console password checks per email and per
 	// client address. The zero value takes the defaults documented on
 	// LoginLimits (5 failures per email, 20 per address, then a lockout
@@ -84,6 +88,7 @@ type Gateway struct {
 	userLogins *keyedLimiters // logins per app user
 	pending    *pendingConns  // sockets not logged in, per client address
 	logins     *loginThrottle
+	events     Events
 	engine     *gin.Engine
 }
 
@@ -127,6 +132,10 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	g.userLogins = newKeyedLimiters(cfg.LoginsPerUser, max(int(10*cfg.LoginsPerUser), 10), 1<<17)
 	g.pending = newPendingConns(cfg.PendingPerAddress)
 	g.logins = newLoginThrottle(cfg.LoginLimits)
+	g.events = cfg.Events
+	if g.events == nil {
+		g.events = localEvents{g}
+	}
 	g.engine = g.routes()
 	return g
 }

@@ -16,7 +16,7 @@ import (
 
 // Hub is the registry of this node's live client connections. It routes
 // messages and receipts to a user's connections (messaging.Router), and
-// re-checks a user's sessions when the user changes (UserEvents).
+// re-checks a user's sessions when the user changes (see Events).
 //
 // Lock order: Hub.mu before conn.mu; never call into the store or the
 // messaging service with Hub.mu held.
@@ -203,9 +203,9 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 	}
 }
 
-// UserChanged implements UserEvents: it re-checks every live session of the
-// user and closes those that are no longer allowed (user deleted or
-// blocked, token revoked).
+// UserChanged re-checks every live session of the user on this node and
+// closes those that are no longer allowed (user deleted or blocked, token
+// revoked).
 func (h *Hub) UserChanged(appID, userID string) {
 	conns := h.conns(appID, userID)
 	if len(conns) == 0 {

@@ -150,7 +150,7 @@ func (g *Gateway) updateApp(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	g.hub.AppChanged(app.ID, app.Disabled)
+	g.appChanged(c.Request.Context(), app.ID)
 	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
 }
 
@@ -193,13 +193,9 @@ func (g *Gateway) revokeSecret(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	// Sessions whose token the revoked secret signed end now (4006: they
-	// come back with a token signed by a secret still active).
-	creds, err := g.tenants.Resolve(c.Request.Context(), app.Key)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	g.hub.SecretsChanged(app.ID, creds.Secrets)
+	// Sessions whose token the revoked secret signed end now, on every
+	// node (4006: they come back with a token signed by a secret still
+	// active).
+	g.appChanged(c.Request.Context(), app.ID)
 	c.Status(http.StatusNoContent)
 }

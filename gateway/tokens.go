@@ -92,6 +92,6 @@ func (g *Gateway) revokeTokens(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	g.hub.UserChanged(credsOf(c).App.ID, id)
+	g.userChanged(c.Request.Context(), credsOf(c).App.ID, id, false)
 	c.JSON(http.StatusOK, gin.H{"revoked_before": now.UTC()})
 }

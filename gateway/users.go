@@ -262,9 +262,7 @@ func (g *Gateway) deleteUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	appID := credsOf(c).App.ID
-	g.msgs.UserDeleted(appID, id)
-	g.hub.UserChanged(appID, id)
+	g.userChanged(c.Request.Context(), credsOf(c).App.ID, id, true)
 	c.Status(http.StatusNoContent)
 }
 
@@ -355,7 +353,7 @@ func (g *Gateway) setBlocked(c *gin.Context, id string, blocked bool) {
 	}
 	u.Blocked, u.UpdatedAt = blocked, now
 	if blocked {
-		g.hub.UserChanged(credsOf(c).App.ID, id)
+		g.userChanged(c.Request.Context(), credsOf(c).App.ID, id, false)
 	}
 	c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
 }

@@ -243,6 +243,10 @@ func (s *Service) credentials(ctx context.Context, app store.App) (*Credentials,
 	return creds, nil
 }
 
+// Forget drops the cached credentials of the app with this key, so the
+// next Resolve reads the store: another node changed the app.
+func (s *Service) Forget(appKey string) { s.invalidate(appKey) }
+
 func (s *Service) invalidate(appKey string) {
 	s.mu.Lock()
 	s.gen.Add(1)

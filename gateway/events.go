@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+)
+
+// Events carries the control-plane changes that must reach every gateway
+// node, not only the one that served the request: a user blocked, deleted
+// or whose tokens were revoked must lose its sessions wherever they are,
+// and every node must drop its cached credentials of a changed app.
+//
+// In embedded mode there is one node and the events apply at once
+// (the default, when Config.Events is nil). In cluster mode an
+// implementation broadcasts each event to every node, which applies it
+// with ApplyUserChanged and ApplyAppChanged.
+type Events interface {
+	// UserChanged reports that a user was blocked, deleted or had its
+	// tokens revoked.
+	UserChanged(ctx context.Context, appID, userID string, deleted bool) error
+	// AppChanged reports that an app's settings, state or secrets changed.
+	AppChanged(ctx context.Context, appID string) error
+}
+
+// localEvents applies events on this node only: embedded mode.
+type localEvents struct{ g *Gateway }
+
+func (l localEvents) UserChanged(ctx context.Context, appID, userID string, deleted bool) error {
+	l.g.ApplyUserChanged(ctx, appID, userID, deleted)
+	return nil
+}
+
+func (l localEvents) AppChanged(ctx context.Context, appID string) error {
+	return l.g.ApplyAppChanged(ctx, appID)
+}
+
+// ApplyUserChanged applies a UserChanged event to this node: a deleted
+// user is forgotten by the messaging core's recipient cache, and the
+// user's sessions here are re-checked (closed if the user is gone, blocked
+// or its token revoked).
+func (g *Gateway) ApplyUserChanged(_ context.Context, appID, userID string, deleted bool) {
+	if deleted {
+		g.msgs.UserDeleted(appID, userID)
+	}
+	g.hub.UserChanged(appID, userID)
+}
+
+// ApplyAppChanged applies an AppChanged event to this node: the app's
+// cached credentials are dropped and its sessions closed if the app was
+// disabled or the secret that signed their token was revoked.
+func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
+	app, err := g.store.GetApp(ctx, appID)
+	if err != nil {
+		return fmt.Errorf("app changed: %w", err)
+	}
+	g.tenants.Forget(app.Key)
+	creds, err := g.tenants.Resolve(ctx, app.Key)
+	if err != nil {
+		return fmt.Errorf("app changed: %w", err)
+	}
+	g.hub.AppChanged(appID, creds.App.Disabled)
+	g.hub.SecretsChanged(appID, creds.Secrets)
+	return nil
+}
+
+// userChanged publishes a UserChanged event for a request that changed the
+// user. The change is stored; if the event cannot be published, the
+// sessions elsewhere are re-checked at their next login only, which is
+// logged.
+func (g *Gateway) userChanged(ctx context.Context, appID, userID string, deleted bool) {
+	if err := g.events.UserChanged(ctx, appID, userID, deleted); err != nil {
+		g.log.ErrorContext(ctx, "publish user change", "err", err, "app_id", appID)
+	}
+}
+
+// appChanged publishes an AppChanged event (see userChanged).
+func (g *Gateway) appChanged(ctx context.Context, appID string) {
+	if err := g.events.AppChanged(ctx, appID); err != nil {
+		g.log.ErrorContext(ctx, "publish app change", "err", err, "app_id", appID)
+	}
+}

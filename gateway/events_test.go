@@ -1,0 +1,132 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// broadcast is the Events of a cluster in one test process: every event is
+// applied on every node, as a bus broadcast would.
+type broadcast struct {
+	mu    sync.Mutex
+	nodes []*gateway.Gateway
+}
+
+func (b *broadcast) all() []*gateway.Gateway {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*gateway.Gateway(nil), b.nodes...)
+}
+
+func (b *broadcast) UserChanged(ctx context.Context, appID, userID string, deleted bool) error {
+	for _, g := range b.all() {
+		g.ApplyUserChanged(ctx, appID, userID, deleted)
+	}
+	return nil
+}
+
+func (b *broadcast) AppChanged(ctx context.Context, appID string) error {
+	for _, g := range b.all() {
+		if err := g.ApplyAppChanged(ctx, appID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secondNode starts another gateway on the env's store, with its own hub,
+// messaging core and tenant cache, as another process would have.
+func (e *env) secondNode(events gateway.Events) (*gateway.Gateway, string) {
+	e.t.Helper()
+	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tenants := tenant.New(e.store, keys, tenant.Config{Now: e.clock, CacheTTL: time.Hour, PasswordCost: bcrypt.MinCost})
+	hub := gateway.NewHub(e.store, nil)
+	msgs := messaging.New(e.store, hub, messaging.Config{Now: e.clock})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = msgs.Run(ctx) }()
+	e.t.Cleanup(func() { stop(); <-done })
+	gw := gateway.New(e.store, tenants, msgs, hub, gateway.Config{Now: e.clock, Events: events})
+	srv := httptest.NewServer(gw)
+	e.t.Cleanup(srv.Close)
+	return gw, srv.URL
+}
+
+// TestControlEventsReachOtherNodes: a block, a revocation, a delete, a
+// revoked secret and a disabled app, done through one node, close the
+// sessions held by another node.
+func TestControlEventsReachOtherNodes(t *testing.T) {
+	bc := &broadcast{}
+	e := newEnv(t, func(c *gateway.Config) { c.Events = bc })
+	node2, url2 := e.secondNode(bc)
+	bc.nodes = []*gateway.Gateway{e.gw, node2}
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		e.mustCreateUser(e.a, u)
+	}
+	// node2 caches the app's credentials for an hour: only the event can
+	// tell it about a revoked secret.
+	loginOn2 := func(tok, device string) *wsClient {
+		t.Helper()
+		c := e.dialURL(url2, wire.SubprotocolProto)
+		if f := c.reply(c.request(loginFrame(tok, device))); f.GetLoginResult() == nil {
+			t.Fatalf("login on node 2: %v", f)
+		}
+		return c
+	}
+	alice := loginOn2(e.tokenFor(e.a, "alice"), "a")
+	bob := loginOn2(e.tokenFor(e.a, "bob"), "b")
+	carol := loginOn2(e.tokenFor(e.a, "carol"), "c")
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/alice:block"}); r.status != http.StatusOK {
+		t.Fatalf("block: %d %s", r.status, r.body)
+	}
+	alice.expectClose(wire.CloseUserBlocked)
+	e.advance(time.Second)
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/bob/tokens:revoke"}); r.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	bob.expectClose(wire.CloseTokenRevoked)
+	if r := e.do(e.a, req{method: "DELETE", target: "/v1/users/carol"}); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	carol.expectClose(wire.CloseUserBlocked)
+
+	// A secret rotated and the old one revoked through node 1.
+	op := e.consoleLogin("op@example.com", e.boot.OperatorPassword)
+	dave := loginOn2(e.tokenFor(e.a, "dave"), "d")
+	r := e.console(op, "POST", "/manage/v1/apps/"+e.a.ID+"/secrets", "")
+	if r.status != http.StatusCreated {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	secrets, err := e.tenants.ListSecrets(context.Background(), e.a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.console(op, "DELETE", "/manage/v1/apps/"+e.a.ID+"/secrets/"+secrets[0].ID, ""); r.status != http.StatusNoContent {
+		t.Fatalf("revoke secret: %d %s", r.status, r.body)
+	}
+	dave.expectClose(wire.CloseReauthenticate)
+
+	// The app disabled through node 1.
+	newSecret := r.json(t)["secret"].(map[string]any)["secret"].(string)
+	erin := loginOn2(e.mint(e.a, newSecret, "erin", time.Hour, e.clock()), "e")
+	if r := e.console(op, "PATCH", "/manage/v1/apps/"+e.a.ID, `{"disabled":true}`); r.status != http.StatusOK {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	erin.expectClose(wire.CloseAppDisabled)
+}
