@@ -336,8 +336,12 @@ func TestConnectCrossApp(t *testing.T) {
 	if page := f.GetConversationPage(); page == nil || len(page.GetConversations()) != 0 {
 		t.Fatalf("app A conversations = %v", f)
 	}
-	// Conversations the user is not a member of are refused.
-	for _, conv := range []string{"p:bob:carol", "garbage"} {
+	// Conversations the user is not a member of are refused: bob and dave
+	// of app A chat (membership is data in the store, not read from the
+	// id), and a malformed id.
+	e.mustCreateUser(e.a, "dave")
+	e.apiSend(e.a, "bob", "dave", "not for alice")
+	for _, conv := range []string{"p:bob:dave", "garbage"} {
 		f := aAlice.reply(aAlice.request(&magpiev1.Frame{Body: &magpiev1.Frame_SyncMessages{SyncMessages: &magpiev1.SyncMessages{ConvId: conv}}}))
 		if f.GetError().GetCode() != wire.CodeForbidden {
 			t.Fatalf("sync %s = %v, want forbidden", conv, f)

@@ -334,6 +334,15 @@ func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck
 }
 
 func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.SyncConversations) {
+	if ids := s.GetConvIds(); len(ids) > 0 {
+		convs, err := c.gw.msgs.ConversationsByID(ctx, c.appID, c.userID, c.deviceID, ids)
+		if err != nil {
+			c.reply(c.errorFrame(id, err))
+			return
+		}
+		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: conversationPage(convs, "")}})
+		return
+	}
 	after := ""
 	if s.GetCursor() != "" {
 		b, err := base64.RawURLEncoding.DecodeString(s.GetCursor())
@@ -348,6 +357,12 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 		c.reply(c.errorFrame(id, err))
 		return
 	}
+	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: conversationPage(convs, next)}})
+}
+
+// conversationPage encodes conversation states; next is the id to continue
+// after ("" on the last page).
+func conversationPage(convs []messaging.ConvState, next string) *magpiev1.ConversationPage {
 	page := &magpiev1.ConversationPage{}
 	if next != "" {
 		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(next))
@@ -355,7 +370,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 	for i := range convs {
 		cs := &convs[i]
 		st := &magpiev1.ConversationState{
-			ConvId: cs.ConvID, Members: messaging.Members(cs.ConvID), MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
+			ConvId: cs.ConvID, Members: cs.Members, MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
 			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
 			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq,
 		}
@@ -364,7 +379,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 		}
 		page.Conversations = append(page.Conversations, st)
 	}
-	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: page}})
+	return page
 }
 
 func (c *conn) syncMessages(ctx context.Context, id uint64, s *magpiev1.SyncMessages) {

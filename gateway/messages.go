@@ -22,14 +22,13 @@ type messageJSON struct {
 	ClientMsgID string    `json:"client_msg_id"`
 	Type        string    `json:"type"`
 	Content     string    `json:"content"`
-	Members     []string  `json:"members"`
 	CreatedAt   time.Time `json:"created_at"`
 	Recalled    bool      `json:"recalled"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
 	return messageJSON{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID, Type: m.Type,
-		Content: string(m.Body), Members: messaging.Members(m.ConvID), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero()}
+		Content: string(m.Body), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero()}
 }
 
 type sendRequest struct {

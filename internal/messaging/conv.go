@@ -1,12 +1,21 @@
 package messaging
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
+
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 // Conversation id forms. User ids never contain ':' (see token.ValidUserID),
-// so the forms cannot be confused.
+// so the forms cannot be confused. An id names a conversation; who belongs
+// to it is data in the store (Conversation.Members), never read from the
+// id: the same path serves conversations whose id says nothing of their
+// members.
 const (
 	p2pPrefix    = "p:" // p:<lower user id>:<higher user id>
 	systemPrefix = "s:" // s:<user id>: system notices to one user
@@ -25,42 +34,96 @@ func P2PConvID(a, b string) string {
 // system messages.
 func SystemConvID(user string) string { return systemPrefix + user }
 
-// Members returns the sorted members of a conversation named by id, or nil
-// if the id is not a valid conversation id.
-func Members(convID string) []string {
+// ValidConvID reports whether id is well formed: a canonical one-to-one id
+// or a system conversation id. It says nothing of the conversation's
+// existence or members.
+func ValidConvID(id string) bool {
 	switch {
-	case strings.HasPrefix(convID, p2pPrefix):
-		a, b, ok := strings.Cut(convID[len(p2pPrefix):], ":")
-		if !ok || !validUserID(a) || !validUserID(b) || b < a {
-			return nil
-		}
-		if a == b {
-			return []string{a}
-		}
-		return []string{a, b}
-	case strings.HasPrefix(convID, systemPrefix):
-		u := convID[len(systemPrefix):]
-		if !validUserID(u) {
-			return nil
-		}
-		return []string{u}
+	case strings.HasPrefix(id, p2pPrefix):
+		a, b, ok := strings.Cut(id[len(p2pPrefix):], ":")
+		return ok && validUserID(a) && validUserID(b) && a <= b
+	case strings.HasPrefix(id, systemPrefix):
+		return validUserID(id[len(systemPrefix):])
 	}
-	return nil
+	return false
 }
 
-// IsMember reports whether user belongs to the conversation named by id.
-func IsMember(convID, user string) bool { return slices.Contains(Members(convID), user) }
+// newMembers returns the sorted members of a conversation that a message
+// creates: the sender and the recipient of a one-to-one message, the
+// recipient alone of a system message (empty sender).
+func newMembers(sender, recipient string) []string {
+	ms := []string{recipient}
+	if sender != "" {
+		ms = append(ms, sender)
+	}
+	slices.Sort(ms)
+	return slices.Compact(ms)
+}
 
-// Peers returns the members of a conversation other than user.
-func Peers(convID, user string) []string {
-	ms := Members(convID)
-	out := ms[:0:0]
-	for _, m := range ms {
+// others returns the members other than user.
+func others(members []string, user string) []string {
+	out := make([]string, 0, len(members))
+	for _, m := range members {
 		if m != user {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// memberCache remembers the member lists of conversations, read from the
+// store, so that acks and read receipts do not read them every time.
+// One-to-one and system conversations never change their members; the
+// conversations that will (groups) must drop their entry on every change.
+// It holds at most max conversations and starts over when full.
+type memberCache struct {
+	max int
+
+	mu sync.Mutex // guards m
+	m  map[convKey][]string
+}
+
+type convKey struct{ app, conv string }
+
+func newMemberCache(max int) *memberCache {
+	return &memberCache{max: max, m: make(map[convKey][]string)}
+}
+
+// members returns a conversation's members, from the cache or st;
+// store.ErrNotFound if it does not exist.
+func (c *memberCache) members(ctx context.Context, st store.Store, app, conv string) ([]string, error) {
+	k := convKey{app, conv}
+	c.mu.Lock()
+	ms, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return ms, nil
+	}
+	cv, err := st.App(app).GetConversation(ctx, conv)
+	if err != nil {
+		return nil, fmt.Errorf("get members of %s: %w", conv, err)
+	}
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = cv.Members
+	c.mu.Unlock()
+	return cv.Members, nil
+}
+
+// memberOf returns the members of a conversation the user belongs to, or a
+// forbidden error (also when the conversation does not exist or its id is
+// malformed: a user learns nothing of conversations it is not in).
+func (s *Service) memberOf(ctx context.Context, appID, userID, convID string) ([]string, error) {
+	if !ValidConvID(convID) {
+		return nil, errorf("forbidden", "not a member of conversation %q", convID)
+	}
+	ms, err := s.convs.members(ctx, s.store, appID, convID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(ms, userID)) {
+		return nil, errorf("forbidden", "not a member of conversation %q", convID)
+	}
+	return ms, err
 }
 
 func validUserID(id string) bool {

@@ -2,65 +2,76 @@ package messaging
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
-func TestMembers(t *testing.T) {
+func TestValidConvID(t *testing.T) {
 	tests := []struct {
 		conv string
-		want []string
+		want bool
 	}{
-		{P2PConvID("bob", "alice"), []string{"alice", "bob"}},
-		{P2PConvID("alice", "bob"), []string{"alice", "bob"}},
-		{P2PConvID("alice", "alice"), []string{"alice"}},
-		{"p:alice:bob", []string{"alice", "bob"}},
-		{"p:bob:alice", nil}, // not canonical
-		{"p:alice", nil},
-		{"p:alice:", nil},
-		{"p:al ice:bob", nil},
-		{"p:a:b:c", nil},
-		{SystemConvID("carol"), []string{"carol"}},
-		{"s:", nil},
-		{"g:team", nil},
-		{"", nil},
+		{P2PConvID("bob", "alice"), true},
+		{P2PConvID("alice", "bob"), true},
+		{P2PConvID("alice", "alice"), true},
+		{"p:alice:bob", true},
+		{"p:bob:alice", false}, // not canonical
+		{"p:alice", false},
+		{"p:alice:", false},
+		{"p:al ice:bob", false},
+		{"p:a:b:c", false},
+		{"p:..:bob", false},
+		{SystemConvID("carol"), true},
+		{"s:", false},
+		{"g:team", false},
+		{"", false},
 	}
 	for _, tt := range tests {
-		if got := Members(tt.conv); fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("Members(%q) = %q, want %q", tt.conv, got, tt.want)
+		if got := ValidConvID(tt.conv); got != tt.want {
+			t.Errorf("ValidConvID(%q) = %v, want %v", tt.conv, got, tt.want)
 		}
-	}
-	if !IsMember("p:alice:bob", "bob") || IsMember("p:alice:bob", "carol") {
-		t.Error("IsMember is wrong")
-	}
-	if got := Peers("p:alice:bob", "alice"); fmt.Sprint(got) != "[bob]" {
-		t.Errorf("Peers = %v, want [bob]", got)
-	}
-	if got := Peers("p:alice:alice", "alice"); len(got) != 0 {
-		t.Errorf("Peers of a self conversation = %v, want none", got)
 	}
 }
 
-func FuzzMembers(f *testing.F) {
+func TestMembersOfNewConversations(t *testing.T) {
+	for _, tt := range []struct {
+		sender, to string
+		want       string
+	}{
+		{"bob", "alice", "[alice bob]"},
+		{"alice", "alice", "[alice]"},
+		{"", "carol", "[carol]"}, // a system message
+	} {
+		if got := fmt.Sprint(newMembers(tt.sender, tt.to)); got != tt.want {
+			t.Errorf("newMembers(%q, %q) = %s, want %s", tt.sender, tt.to, got, tt.want)
+		}
+	}
+	if got := fmt.Sprint(others([]string{"alice", "bob"}, "alice")); got != "[bob]" {
+		t.Errorf("others = %s, want [bob]", got)
+	}
+	if got := others([]string{"alice"}, "alice"); len(got) != 0 {
+		t.Errorf("others of a self conversation = %v, want none", got)
+	}
+}
+
+func FuzzValidConvID(f *testing.F) {
 	for _, s := range []string{"p:alice:bob", "s:carol", "p::", "p:a:a", "x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, conv string) {
-		ms := Members(conv)
-		if ms == nil {
+		if !ValidConvID(conv) {
 			return
 		}
-		// A valid id is canonical: it is rebuilt exactly from its members.
+		// A valid id is canonical: it is rebuilt exactly from its parts.
 		var rebuilt string
-		switch {
-		case conv[0] == 's':
-			rebuilt = SystemConvID(ms[0])
-		case len(ms) == 1:
-			rebuilt = P2PConvID(ms[0], ms[0])
-		default:
-			rebuilt = P2PConvID(ms[1], ms[0])
+		if u, ok := strings.CutPrefix(conv, systemPrefix); ok {
+			rebuilt = SystemConvID(u)
+		} else {
+			a, b, _ := strings.Cut(conv[len(p2pPrefix):], ":")
+			rebuilt = P2PConvID(b, a)
 		}
 		if rebuilt != conv {
-			t.Fatalf("Members(%q) = %q, which rebuilds %q", conv, ms, rebuilt)
+			t.Fatalf("ValidConvID(%q) but it rebuilds as %q", conv, rebuilt)
 		}
 	})
 }

@@ -30,14 +30,14 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 			return errorf("invalid_argument", "cursor seq %d of %q: seqs start at 1", c.Seq, c.ConvID)
 		}
 	}
-	for _, c := range cursors {
-		if !IsMember(c.ConvID, userID) {
-			return errorf("forbidden", "not a member of conversation %q", c.ConvID)
-		}
-	}
 	items := make([]ackItem, len(cursors))
 	for i, c := range cursors {
-		items[i] = ackItem{appID: appID, ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
+		members, err := s.memberOf(ctx, appID, userID, c.ConvID)
+		if err != nil {
+			return err
+		}
+		items[i] = ackItem{appID: appID, peers: others(members, userID),
+			ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
 	}
 	_, err := s.acks.SubmitAll(ctx, items)
 	return err
@@ -68,7 +68,7 @@ func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 		if out.ReceivedSeq == 0 {
 			continue
 		}
-		for _, p := range Peers(a.ConvID, a.UserID) {
+		for _, p := range items[i].peers {
 			s.router.PushReceipt(items[i].appID, p, "", Receipt{
 				Kind: ReceiptDelivered, ConvID: a.ConvID, Seq: out.UserSeq, UserID: a.UserID, At: now,
 			})
@@ -82,8 +82,9 @@ func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID s
 	if seq < 1 {
 		return errorf("invalid_argument", "read seq %d: seqs start at 1", seq)
 	}
-	if !IsMember(convID, userID) {
-		return errorf("forbidden", "not a member of conversation %q", convID)
+	members, err := s.memberOf(ctx, appID, userID, convID)
+	if err != nil {
+		return err
 	}
 	cur, moved, err := s.store.App(appID).MarkRead(ctx, userID, convID, seq)
 	if errors.Is(err, store.ErrNotFound) {
@@ -96,7 +97,7 @@ func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID s
 		return nil
 	}
 	r := Receipt{Kind: ReceiptRead, ConvID: convID, Seq: cur, UserID: userID, At: s.now()}
-	for _, p := range Peers(convID, userID) {
+	for _, p := range others(members, userID) {
 		s.router.PushReceipt(appID, p, "", r)
 	}
 	s.router.PushReceipt(appID, userID, session, r)

@@ -100,6 +100,7 @@ type Service struct {
 	appends *groupcommit.Batcher[appendItem, store.Appended]
 	acks    *groupcommit.Batcher[ackItem, store.AckResult]
 	users   *userCache
+	convs   *memberCache
 	watch   *deliveryWatch
 }
 
@@ -112,6 +113,7 @@ type appendItem struct {
 
 type ackItem struct {
 	appID string
+	peers []string // the other members, told of the delivery
 	ack   store.DeliveryAck
 }
 
@@ -129,7 +131,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.DeliveryTimeout == 0 {
 		cfg.DeliveryTimeout = 10 * time.Second
 	}
-	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17)}
+	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -263,7 +265,7 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 		conv = SystemConvID(req.ToUserID)
 	}
 	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed, draft: store.Draft{
-		ConvID: conv, Members: Members(conv), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
+		ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
 		Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
 	}}})
 	if err != nil {
@@ -350,7 +352,7 @@ func (s *Service) fanOut(items []appendItem, outs []store.Appended) {
 			continue
 		}
 		it, msg := items[i], out.Message
-		for _, m := range Members(msg.ConvID) {
+		for _, m := range it.draft.Members {
 			except := ""
 			if m == msg.SenderID {
 				except = it.session

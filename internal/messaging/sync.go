@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -48,26 +49,62 @@ func (s *Service) Conversations(ctx context.Context, appID, userID, deviceID, af
 		ucs = ucs[:limit]
 		next = ucs[limit-1].ConvID
 	}
+	out, err := s.convStates(ctx, appID, userID, deviceID, ucs)
+	return out, next, err
+}
+
+// MaxConversationIDs bounds the conversations ConversationsByID returns.
+const MaxConversationIDs = 100
+
+// ConversationsByID returns the states of the given conversations, in the
+// order given, leaving out those the user is not in.
+func (s *Service) ConversationsByID(ctx context.Context, appID, userID, deviceID string, ids []string) ([]ConvState, error) {
+	if len(ids) > MaxConversationIDs {
+		return nil, errorf("invalid_argument", "at most %d conv_ids", MaxConversationIDs)
+	}
+	as := s.store.App(appID)
+	ucs := make([]store.UserConversation, 0, len(ids))
+	for _, id := range ids {
+		if !ValidConvID(id) {
+			return nil, errorf("invalid_argument", "conv_id %q is not a conversation id", id)
+		}
+		uc, err := as.GetUserConversation(ctx, userID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get conversation: %w", err)
+		}
+		ucs = append(ucs, uc)
+	}
+	return s.convStates(ctx, appID, userID, deviceID, ucs)
+}
+
+// convStates completes a user's conversation entries with this device's
+// cursors, the peer's cursors (one-to-one) and the last message.
+func (s *Service) convStates(ctx context.Context, appID, userID, deviceID string, ucs []store.UserConversation) ([]ConvState, error) {
+	as := s.store.App(appID)
 	var cursors map[string]int64
-	if deviceID != "" {
+	var err error
+	if deviceID != "" && len(ucs) > 0 {
 		if cursors, err = as.GetDeviceCursors(ctx, userID, deviceID); err != nil {
-			return nil, "", fmt.Errorf("get device cursors: %w", err)
+			return nil, fmt.Errorf("get device cursors: %w", err)
 		}
 	}
 	out := make([]ConvState, len(ucs))
 	for i, uc := range ucs {
 		st := ConvState{UserConversation: uc, DeviceDeliveredSeq: cursors[uc.ConvID]}
-		if peers := Peers(uc.ConvID, userID); len(peers) == 1 {
+		if peers := others(uc.Members, userID); len(peers) == 1 {
 			peer, err := as.GetUserConversation(ctx, peers[0], uc.ConvID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, "", fmt.Errorf("get peer state: %w", err)
+				return nil, fmt.Errorf("get peer state: %w", err)
 			}
 			st.PeerReadSeq, st.PeerDeliveredSeq = peer.ReadSeq, peer.DeliveredSeq
 		}
 		if uc.MaxSeq > 0 {
 			m, err := as.GetMessage(ctx, uc.ConvID, uc.MaxSeq)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, "", fmt.Errorf("get last message: %w", err)
+				return nil, fmt.Errorf("get last message: %w", err)
 			}
 			if err == nil {
 				st.Last = &m
@@ -75,7 +112,7 @@ func (s *Service) Conversations(ctx context.Context, appID, userID, deviceID, af
 		}
 		out[i] = st
 	}
-	return out, next, nil
+	return out, nil
 }
 
 // MessageQuery selects a range of a conversation's messages.
@@ -92,12 +129,19 @@ type MessageQuery struct {
 // A user sees nothing before the first seq of its conversation entry: a new
 // user with the id of a deleted one does not see the deleted user's history.
 func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQuery) ([]store.Message, bool, error) {
-	if !IsMember(q.ConvID, userID) {
+	if !ValidConvID(q.ConvID) {
 		return nil, false, errorf("forbidden", "not a member of conversation %q", q.ConvID)
 	}
 	uc, err := s.store.App(appID).GetUserConversation(ctx, userID, q.ConvID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, nil // a member in name, with no message yet
+		// No entry: the conversation has no message yet, or the user's
+		// entry went with a deleted user of the same id (nothing to see),
+		// or the user is not a member.
+		members, err := s.convs.members(ctx, s.store, appID, q.ConvID)
+		if err == nil && !slices.Contains(members, userID) {
+			return nil, false, errorf("forbidden", "not a member of conversation %q", q.ConvID)
+		}
+		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("get conversation entry: %w", err)
@@ -112,7 +156,7 @@ func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQ
 // History returns a page of a conversation's messages, for the server API,
 // and whether the range holds more.
 func (s *Service) History(ctx context.Context, appID string, q MessageQuery) ([]store.Message, bool, error) {
-	if Members(q.ConvID) == nil {
+	if !ValidConvID(q.ConvID) {
 		return nil, false, errorf("invalid_argument", "conv_id %q is not a conversation id", q.ConvID)
 	}
 	if q.From < 0 || q.To < 0 || (q.To > 0 && q.To < q.From) {
@@ -140,7 +184,7 @@ func (s *Service) History(ctx context.Context, appID string, q MessageQuery) ([]
 // Recall marks a message recalled, erases its content and pushes the
 // recalled message to every member's online devices.
 func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (store.Message, error) {
-	if Members(convID) == nil || seq < 1 {
+	if !ValidConvID(convID) || seq < 1 {
 		return store.Message{}, errorf("invalid_argument", "bad conversation id or seq")
 	}
 	m, err := s.store.App(appID).RecallMessage(ctx, convID, seq, s.now())
@@ -150,7 +194,13 @@ func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (
 	if err != nil {
 		return store.Message{}, fmt.Errorf("recall: %w", err)
 	}
-	for _, u := range Members(convID) {
+	members, err := s.convs.members(ctx, s.store, appID, convID)
+	if err != nil {
+		// Recalled and stored; online devices learn it at their next sync.
+		s.log.WarnContext(ctx, "push recall", "err", err, "app_id", appID)
+		return m, nil
+	}
+	for _, u := range members {
 		s.router.PushMessages(appID, u, "", []store.Message{m})
 	}
 	return m, nil

@@ -66,6 +66,7 @@ func toConversation(st *magpiev1.ConversationState, me string) Conversation {
 	}
 	if m := st.GetLastMessage(); m != nil {
 		lm := toMessage(m, me)
+		lm.Members = cv.Members
 		cv.LastMessage = &lm
 	}
 	return cv
@@ -95,6 +96,10 @@ func (c *Client) History(ctx context.Context, convID string, beforeSeq int64, li
 	}
 	page := r.GetMessagePage()
 	msgs := toMessages(page.GetMessages(), c.me())
+	members := c.recv.membersOf(convID)
+	for i := range msgs {
+		msgs[i].Members = members
+	}
 	slices.Reverse(msgs)
 	return msgs, page.GetHasMore(), nil
 }

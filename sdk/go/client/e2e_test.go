@@ -258,8 +258,23 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 			if m.Own != (m.SenderID == me) {
 				t.Errorf("%s: message %d from %s: Own = %v", name, m.Seq, m.SenderID, m.Own)
 			}
+			// Messages carry no members on the wire: the client learns
+			// them from the conversation's state, fetched when a message
+			// of a conversation it had not seen arrived (for the laptop,
+			// the phone's first message to bob).
+			if want := []string{"alice", "bob"}; !slices.Equal(m.Members, want) || m.Peer() != others(me) {
+				t.Errorf("%s: message %d: Members %v, Peer %q; want %v, %q", name, m.Seq, m.Members, m.Peer(), want, others(me))
+			}
 		}
 	}
+}
+
+// others returns the other user of the alice-bob conversation.
+func others(me string) string {
+	if me == "alice" {
+		return "bob"
+	}
+	return "alice"
 }
 
 func TestReadReceiptsReachPeerAndOwnDevices(t *testing.T) {

@@ -33,7 +33,11 @@ type Message struct {
 	CreatedAt time.Time
 	// Recalled is set if the sender recalled the message.
 	Recalled bool
-	// Members are the conversation's members, sorted.
+	// Members are the conversation's members, sorted, as the client knows
+	// them from the conversation's state (messages on the wire do not carry
+	// them: the client fetches the state of a conversation it has not seen
+	// before queueing its messages). History leaves it empty for a
+	// conversation the client has not seen.
 	Members []string
 	// Own is set if this client's user sent the message, from this device
 	// or another.

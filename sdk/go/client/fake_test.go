@@ -214,7 +214,7 @@ func (s *fakeServer) store(user string, m *magpiev1.Send) (*magpiev1.SendAck, *m
 	conv := convOf(user, m.GetToUserId())
 	msg := &magpiev1.Message{
 		ConvId: conv, Seq: int64(len(s.convs[conv]) + 1), SenderId: user, ClientMsgId: m.GetClientMsgId(),
-		Type: m.GetType(), Content: m.GetContent(), CreatedAtMs: 1000, Members: membersOf(conv),
+		Type: m.GetType(), Content: m.GetContent(), CreatedAtMs: 1000,
 	}
 	s.convs[conv] = append(s.convs[conv], msg)
 	ack := &magpiev1.SendAck{ClientMsgId: m.GetClientMsgId(), ConvId: conv, Seq: msg.Seq, ServerTimeMs: 1000}
@@ -228,7 +228,7 @@ func (s *fakeServer) push(msg *magpiev1.Message, except *fakeConn) {
 	s.mu.Lock()
 	var to []*fakeConn
 	for _, c := range s.conns {
-		if c != except && slices.Contains(msg.GetMembers(), c.user) {
+		if c != except && slices.Contains(membersOf(msg.GetConvId()), c.user) {
 			to = append(to, c)
 		}
 	}
@@ -271,7 +271,7 @@ func (s *fakeServer) put(from, to string, seqs ...int64) []*magpiev1.Message {
 		}
 		m := &magpiev1.Message{
 			ConvId: conv, Seq: seq, SenderId: from, ClientMsgId: fmt.Sprintf("c%d", seq), Type: "text",
-			Content: fmt.Sprintf("m%d", seq), CreatedAtMs: 1000 + seq, Members: membersOf(conv),
+			Content: fmt.Sprintf("m%d", seq), CreatedAtMs: 1000 + seq,
 		}
 		s.convs[conv][seq-1] = m
 		out = append(out, m)
@@ -282,6 +282,17 @@ func (s *fakeServer) put(from, to string, seqs ...int64) []*magpiev1.Message {
 func (s *fakeServer) conversationPage(user string, r *magpiev1.SyncConversations) *magpiev1.ConversationPage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ids := r.GetConvIds(); len(ids) > 0 {
+		page := &magpiev1.ConversationPage{}
+		for _, id := range ids {
+			if slices.Contains(membersOf(id), user) {
+				page.Conversations = append(page.Conversations, &magpiev1.ConversationState{
+					ConvId: id, Members: membersOf(id), MaxSeq: int64(len(s.convs[id])),
+				})
+			}
+		}
+		return page
+	}
 	var ids []string
 	for id := range s.convs {
 		if slices.Contains(membersOf(id), user) && id > r.GetCursor() {

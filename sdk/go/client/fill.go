@@ -23,6 +23,14 @@ func (c *Client) fillLoop(ctx context.Context, s *session) error {
 	}
 	refused := make(map[string]bool) // conversations the server refused to page
 	for {
+		if ids := c.recv.unknown(); len(ids) > 0 {
+			if err := c.fetchStates(ctx, s, ids); err != nil {
+				if ctx.Err() != nil || errors.Is(err, errConnLost) {
+					return nil
+				}
+				return fmt.Errorf("fetch conversation states: %w", err)
+			}
+		}
 		c.recv.advanceAll()
 		for _, id := range c.recv.gaps() {
 			if refused[id] {
@@ -64,6 +72,35 @@ func (c *Client) resync(ctx context.Context, s *session) error {
 			return nil
 		}
 	}
+}
+
+// maxStateIDs is how many conversations one state request names.
+const maxStateIDs = 100
+
+// fetchStates fetches the states of conversations whose messages arrived
+// before the client knew their members (a conversation another device of
+// the user, or a peer, started while this one was online). A conversation
+// the server does not list is marked known without members, so that its
+// messages are not held back for ever.
+func (c *Client) fetchStates(ctx context.Context, s *session, ids []string) error {
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), maxStateIDs)]
+		ids = ids[len(batch):]
+		r, err := c.callSession(ctx, s, &magpiev1.Frame{Body: &magpiev1.Frame_SyncConversations{
+			SyncConversations: &magpiev1.SyncConversations{ConvIds: batch},
+		}})
+		if err != nil {
+			return err
+		}
+		for _, st := range r.GetConversationPage().GetConversations() {
+			c.recv.state(st, s.info.UserID)
+			c.acks.server(st.GetConvId(), st.GetDeliveredSeq())
+		}
+		for _, id := range batch {
+			c.recv.learn(id, nil)
+		}
+	}
+	return nil
 }
 
 // fill fetches the gaps of one conversation until it has none, or the

@@ -37,6 +37,11 @@ type convState struct {
 	// Highest seqs reported by receipts, to derive receipts from the
 	// conversation state after a reconnect.
 	peerDelivered, peerRead, read int64
+	// members are the conversation's members, once known (known): from its
+	// state, or from a send to it. Messages carry no members, so a
+	// conversation's messages wait until the filler fetched its state.
+	members []string
+	known   bool
 }
 
 func newReceiver(events *eventQueue) *receiver {
@@ -73,9 +78,56 @@ func (r *receiver) add(msgs []Message) bool {
 	for _, m := range msgs {
 		cs := r.conv(m.ConvID)
 		r.insert(cs, m, true)
-		gap = r.advance(cs) || gap
+		gap = r.advance(cs) || !cs.known || gap
 	}
 	return gap
+}
+
+// queue hands m to the event queue with its conversation's members, and
+// reports false if the members are not known yet or the queue is full.
+// r.mu must be held.
+func (r *receiver) queue(cs *convState, m Message) bool {
+	if !cs.known {
+		return false // the filler fetches the conversation's state first
+	}
+	m.Members = cs.members
+	return r.events.pushMessage(m)
+}
+
+// learn records a conversation's members, unless its state told them
+// already; nil members mark a conversation the server does not list (the
+// user is not in it), whose messages then carry none.
+func (r *receiver) learn(convID string, members []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cs := r.conv(convID); !cs.known {
+		cs.members, cs.known = slices.Clone(members), true
+	}
+}
+
+// unknown returns the conversations with messages waiting for their
+// members, sorted.
+func (r *receiver) unknown() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, cs := range r.convs {
+		if !cs.known && (len(cs.pending) > 0 || cs.next <= cs.high) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// membersOf returns a conversation's members if known.
+func (r *receiver) membersOf(convID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cs := r.convs[convID]; cs != nil {
+		return cs.members
+	}
+	return nil
 }
 
 // insert records one message; if bounded, it drops a message too far
@@ -103,8 +155,8 @@ func (r *receiver) advance(cs *convState) bool {
 		if !ok {
 			break
 		}
-		if !r.events.pushMessage(m) {
-			return false // the queue signals room; the filler resumes then
+		if !r.queue(cs, m) {
+			return false // the queue signals room, or the state comes; the filler resumes then
 		}
 		delete(cs.pending, cs.next)
 		cs.next++
@@ -184,7 +236,7 @@ func (r *receiver) resolve(convID string, from, to int64, msgs []Message, more b
 	}
 	for cs.next <= last {
 		if m, ok := cs.pending[cs.next]; ok {
-			if !r.events.pushMessage(m) {
+			if !r.queue(cs, m) {
 				break
 			}
 			delete(cs.pending, cs.next)
@@ -219,6 +271,7 @@ func (r *receiver) state(st *magpiev1.ConversationState, me string) bool {
 	defer r.mu.Unlock()
 	id := st.GetConvId()
 	cs := r.conv(id)
+	cs.members, cs.known = slices.Clone(st.GetMembers()), true
 	cs.high = max(cs.high, st.GetMaxSeq())
 	if seq := st.GetReadSeq(); seq > cs.read {
 		cs.read = seq
@@ -253,12 +306,13 @@ func peerOf(members []string, me string) string {
 	return peer
 }
 
-// toMessage converts a wire message for the user me.
+// toMessage converts a wire message for the user me; the receiver adds
+// the conversation's members.
 func toMessage(m *magpiev1.Message, me string) Message {
 	return Message{
 		ConvID: m.GetConvId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(), ClientMsgID: m.GetClientMsgId(),
 		Type: m.GetType(), Content: m.GetContent(), CreatedAt: time.UnixMilli(m.GetCreatedAtMs()),
-		Recalled: m.GetRecalled(), Members: slices.Clone(m.GetMembers()), Own: m.GetSenderId() == me,
+		Recalled: m.GetRecalled(), Own: m.GetSenderId() == me,
 	}
 }
 

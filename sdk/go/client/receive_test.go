@@ -50,7 +50,7 @@ func TestDuplicatesAreDroppedAndRecallsReported(t *testing.T) {
 	messages(t, bob, 2)
 
 	s.push(msgs[1], nil) // a duplicate
-	recalled := &magpiev1.Message{ConvId: msgs[0].ConvId, Seq: 1, SenderId: "alice", Recalled: true, Members: msgs[0].Members}
+	recalled := &magpiev1.Message{ConvId: msgs[0].ConvId, Seq: 1, SenderId: "alice", Recalled: true}
 	s.push(recalled, nil)
 	s.push(s.put("alice", "bob", 3)[0], nil)
 
@@ -68,10 +68,10 @@ func TestRecalledBeforeDeliveryArrivesRecalled(t *testing.T) {
 	waitFor[Connected](t, bob)
 	s.set(func() { s.hook = holdSync(nil) }) // no gap filling: only pushes
 	conv := convOf("alice", "bob")
-	s.push(&magpiev1.Message{ConvId: conv, Seq: 1, SenderId: "alice", Content: "x", Members: membersOf(conv)}, nil)
-	s.push(&magpiev1.Message{ConvId: conv, Seq: 3, SenderId: "alice", Content: "y", Members: membersOf(conv)}, nil)
-	s.push(&magpiev1.Message{ConvId: conv, Seq: 3, SenderId: "alice", Recalled: true, Members: membersOf(conv)}, nil)
-	s.push(&magpiev1.Message{ConvId: conv, Seq: 2, SenderId: "alice", Content: "z", Members: membersOf(conv)}, nil)
+	s.push(&magpiev1.Message{ConvId: conv, Seq: 1, SenderId: "alice", Content: "x"}, nil)
+	s.push(&magpiev1.Message{ConvId: conv, Seq: 3, SenderId: "alice", Content: "y"}, nil)
+	s.push(&magpiev1.Message{ConvId: conv, Seq: 3, SenderId: "alice", Recalled: true}, nil)
+	s.push(&magpiev1.Message{ConvId: conv, Seq: 2, SenderId: "alice", Content: "z"}, nil)
 	got := messages(t, bob, 3)
 	if !slices.Equal(seqs(got), []int64{1, 2, 3}) || !got[2].Recalled || got[2].Content != "" {
 		t.Fatalf("messages %+v, want seqs 1 2 3 with 3 recalled", got)
@@ -111,7 +111,7 @@ func TestNeverAcksPastAGap(t *testing.T) {
 	s.push(msgs[1], nil) // 5: a gap at 4, whose fetch is held
 	eventually(t, "the fetch of the gap", func() bool { return s.count("sync_messages") > syncs })
 	s.push(msgs[2], nil)
-	s.push(&magpiev1.Message{ConvId: msgs[0].ConvId, Seq: 6, SenderId: "alice", Members: msgs[0].Members}, nil)
+	s.push(&magpiev1.Message{ConvId: msgs[0].ConvId, Seq: 6, SenderId: "alice"}, nil)
 	if got := s.ackedUpTo("p:alice:bob"); got != 3 {
 		t.Fatalf("acked up to %d with 4 missing, want 3", got)
 	}

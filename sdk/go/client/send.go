@@ -491,9 +491,10 @@ func (c *Client) sent(s *session, o *Outgoing, res SendResult) {
 	} else {
 		members := []string{me, o.to}
 		slices.Sort(members)
+		c.recv.learn(res.ConvID, slices.Compact(members))
 		gap = c.recv.add([]Message{{
 			ConvID: res.ConvID, Seq: res.Seq, SenderID: me, ClientMsgID: o.id, Type: o.typ,
-			Content: o.content, CreatedAt: res.SentAt, Members: slices.Compact(members), Own: true,
+			Content: o.content, CreatedAt: res.SentAt, Own: true,
 		}})
 	}
 	if gap {

@@ -26,7 +26,7 @@ func samples() []sample {
 			Messages: []*magpiev1.Message{msg, {
 				ConvId: "p:alice:carol", Seq: 1, SenderId: "carol", ClientMsgId: "c-9",
 				Type: "custom", Content: `{"kind":"poke"}`, CreatedAtMs: 1767225600001,
-				Recalled: true, Members: []string{"alice", "carol"},
+				Recalled: true,
 			}},
 		}}}},
 		{"deliver_ack", &magpiev1.Frame{Id: 2, Body: &magpiev1.Frame_DeliverAck{DeliverAck: &magpiev1.DeliverAck{
@@ -79,7 +79,6 @@ func testMessage(seq int64) *magpiev1.Message {
 		Type:        "text",
 		Content:     "See you at the station at eight, I will bring the tickets.",
 		CreatedAtMs: 1767225600000 + seq,
-		Members:     []string{"alice", "bob"},
 	}
 }
 

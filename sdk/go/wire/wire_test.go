@@ -117,8 +117,9 @@ func appendField(b []byte, num protowire.Number, v []byte) []byte {
 func TestDecodeErrors(t *testing.T) {
 	// A Send whose content (field 4) is not UTF-8.
 	badSend := appendField(nil, 10, appendField(nil, 4, []byte("hi \xff")))
-	// A Deliver whose first message has a member (field 9) that is not UTF-8.
-	badMember := appendField(nil, 12, appendField(nil, 1, appendField(nil, 9, []byte("\xc3\x28"))))
+	// A SyncConversations whose conv_ids (field 3, repeated) holds an id
+	// that is not UTF-8.
+	badMember := appendField(nil, 30, appendField(nil, 3, []byte("\xc3\x28")))
 	// A frame with id 7 and only a field this version does not know.
 	unknownBody := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 7)
 	unknownBody = appendField(unknownBody, 99, []byte("future"))

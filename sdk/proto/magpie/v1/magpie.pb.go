@@ -824,8 +824,8 @@ func (x *SendAck) GetDuplicate() bool {
 // Message is one stored message of a conversation.
 type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Conversation id. One-to-one conversations are "p:<userA>:<userB>" with
-	// the two ids sorted, but clients should use members instead of parsing it.
+	// Conversation id. Clients must not parse it: a conversation's members
+	// are in its ConversationState (SyncConversations), not in the id.
 	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
 	// Sequence number in the conversation, strictly increasing from 1.
 	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -841,11 +841,7 @@ type Message struct {
 	// Time the server accepted the message, in Unix milliseconds.
 	CreatedAtMs int64 `protobuf:"varint,7,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
 	// True if the sender recalled the message; content is then empty.
-	Recalled bool `protobuf:"varint,8,opt,name=recalled,proto3" json:"recalled,omitempty"`
-	// User ids of the conversation's members, sorted. For a one-to-one
-	// conversation these are its two users (one, for a user writing to
-	// itself), so a receiver knows its peer from the message alone.
-	Members       []string `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
+	Recalled      bool `protobuf:"varint,8,opt,name=recalled,proto3" json:"recalled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -934,13 +930,6 @@ func (x *Message) GetRecalled() bool {
 		return x.Recalled
 	}
 	return false
-}
-
-func (x *Message) GetMembers() []string {
-	if x != nil {
-		return x.Members
-	}
-	return nil
 }
 
 // Deliver (msg:N) pushes new messages to a device. It may carry several
@@ -1288,7 +1277,12 @@ type SyncConversations struct {
 	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Largest number of conversations to return. 0 means the server's default;
 	// the server caps larger values.
-	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// When set, the states of just these conversations (at most 100), in the
+	// order given, leaving out those the user is not in; cursor and limit are
+	// then ignored and next_cursor is empty. A client uses it to learn the
+	// members of a conversation it receives a message of but has not synced.
+	ConvIds       []string `protobuf:"bytes,3,rep,name=conv_ids,json=convIds,proto3" json:"conv_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1337,12 +1331,20 @@ func (x *SyncConversations) GetLimit() int32 {
 	return 0
 }
 
+func (x *SyncConversations) GetConvIds() []string {
+	if x != nil {
+		return x.ConvIds
+	}
+	return nil
+}
+
 // ConversationState is the state of one conversation as seen by this device.
 type ConversationState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Conversation id.
 	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
-	// User ids of the members, sorted, as in Message.members.
+	// User ids of the members, sorted. This is where a client learns who is
+	// in a conversation: messages do not carry it.
 	Members []string `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
 	// Highest sequence number in the conversation.
 	MaxSeq int64 `protobuf:"varint,3,opt,name=max_seq,json=maxSeq,proto3" json:"max_seq,omitempty"`
@@ -1949,7 +1951,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12$\n" +
 	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xfd\x01\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xf2\x01\n" +
 	"\aMessage\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x1b\n" +
@@ -1958,8 +1960,8 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x04type\x18\x05 \x01(\tR\x04type\x12\x18\n" +
 	"\acontent\x18\x06 \x01(\tR\acontent\x12\"\n" +
 	"\rcreated_at_ms\x18\a \x01(\x03R\vcreatedAtMs\x12\x1a\n" +
-	"\brecalled\x18\b \x01(\bR\brecalled\x12\x18\n" +
-	"\amembers\x18\t \x03(\tR\amembers\"9\n" +
+	"\brecalled\x18\b \x01(\bR\brecalledJ\x04\b\t\x10\n" +
+	"R\amembers\"9\n" +
 	"\aDeliver\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.magpie.v1.MessageR\bmessages\"3\n" +
 	"\x06Cursor\x12\x17\n" +
@@ -1982,10 +1984,11 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\tKIND_READ\x10\x03\"1\n" +
 	"\x04Read\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x03R\x03seq\"A\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\"\\\n" +
 	"\x11SyncConversations\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x81\x03\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
+	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\x81\x03\n" +
 	"\x11ConversationState\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\tR\amembers\x12\x17\n" +
