@@ -128,19 +128,34 @@ func (h *Hub) conns(appID, userID string) []*conn {
 // Online returns how many connections of the user this node holds.
 func (h *Hub) Online(appID, userID string) int { return len(h.conns(appID, userID)) }
 
-// PushMessages implements messaging.Router: the Deliver frame is encoded
-// once per encoding and the same bytes are queued on every connection.
-func (h *Hub) PushMessages(appID, userID, except string, msgs []store.Message) int {
-	conns := h.conns(appID, userID)
-	if len(conns) == 0 {
-		return 0
+// Deliver implements messaging.Router: each message is encoded once per
+// encoding, and the same bytes are queued on every connection of every
+// member it goes to.
+func (h *Hub) Deliver(ds []messaging.Delivery) []int {
+	out := make([]int, len(ds))
+	var last *store.Message
+	var f *magpiev1.Frame
+	var enc encodings
+	for i := range ds {
+		d := &ds[i]
+		conns := h.conns(d.AppID, d.UserID)
+		if len(conns) == 0 {
+			continue
+		}
+		if last == nil || !sameMessage(last, &d.Msg) {
+			last, enc = &d.Msg, encodings{}
+			f = &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
+				Messages: []*magpiev1.Message{toWireMessage(&d.Msg)}}}}
+		}
+		out[i] = h.pushEncoded(conns, d.Except, f, true, &enc)
 	}
-	ms := make([]*magpiev1.Message, len(msgs))
-	for i := range msgs {
-		ms[i] = toWireMessage(&msgs[i])
-	}
-	f := &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{Messages: ms}}}
-	return h.push(conns, except, f, true)
+	return out
+}
+
+// sameMessage reports whether two deliveries carry the same version of a
+// message (a recall is another version).
+func sameMessage(a, b *store.Message) bool {
+	return a.ConvID == b.ConvID && a.Seq == b.Seq && a.RecalledAt.Equal(b.RecalledAt)
 }
 
 // PushReceipt implements messaging.Router.
@@ -155,10 +170,19 @@ func (h *Hub) PushReceipt(appID, userID, except string, r messaging.Receipt) int
 	return h.push(conns, except, f, false)
 }
 
+// encodings holds a frame encoded by codec: binary, JSON.
+type encodings [2][]byte
+
 // push encodes f at most once per codec and queues it on conns; deliver
 // marks a Deliver push, which binary connections may merge with the next.
 func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame, deliver bool) int {
-	var encoded [2][]byte // by codec: binary, JSON
+	var enc encodings
+	return h.pushEncoded(conns, except, f, deliver, &enc)
+}
+
+// pushEncoded is push with the encodings of f made so far, which it
+// completes.
+func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, deliver bool, encoded *encodings) int {
 	n := 0
 	for _, c := range conns {
 		if c.session == except {

@@ -13,9 +13,13 @@
 // OfflineNotifier.
 //
 // Concurrency: a Service is safe for concurrent use. Run starts its two
-// group committers (messages and delivery acks); Send and AckDelivered block
-// until their batch is committed. Fan-out happens on the committer, in commit
-// order, so every device receives a conversation's messages in seq order.
+// group committers (messages and delivery acks) and the fan-out stage; Send
+// and AckDelivered block until their batch is committed. A committer hands
+// each committed batch to the fan-out stage and goes on committing: the
+// stage delivers batches one at a time, in commit order, so every device
+// receives a conversation's messages in seq order, and a slow Router (a
+// presence lookup, a relay) never holds up a commit. A sender's Committed
+// callback runs on the committer, before its batch is handed over.
 package messaging
 
 import (
@@ -31,16 +35,29 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// Router hands messages and receipts to a user's online devices. Its methods
-// must not block: they queue work for connections and return.
+// Router hands messages and receipts to users' online devices, wherever
+// they are connected. Its methods must not block on a slow connection: they
+// queue work for connections and return. Deliver may take time to find the
+// devices (a presence lookup, a relay to another node); it runs on the
+// fan-out stage, never on a committer.
 type Router interface {
-	// PushMessages queues msgs for every online device of the user except
-	// the session named by except (empty: none excepted), and returns how
-	// many devices they were queued for.
-	PushMessages(appID, userID, except string, msgs []store.Message) int
+	// Deliver queues each delivery's message for the online devices of its
+	// user, the session named by Except excepted, and returns, per
+	// delivery, how many devices it was queued for. Deliveries of one
+	// message are adjacent, and a batch is in commit order.
+	Deliver(ds []Delivery) []int
 	// PushReceipt queues r for every online device of the user except the
 	// session named by except, and returns how many devices it was queued for.
 	PushReceipt(appID, userID, except string, r Receipt) int
+}
+
+// Delivery is one message for one user's devices.
+type Delivery struct {
+	AppID, UserID string
+	// Except names a session not to deliver to (the sending one); empty
+	// for none.
+	Except string
+	Msg    store.Message
 }
 
 // OfflineNotifier is told about messages for users with no online device
@@ -83,6 +100,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Offline is told about messages for offline users. Nil ignores them.
 	Offline OfflineNotifier
+	// FanOutQueue caps the committed batches waiting for the fan-out stage;
+	// when it is full the message committer waits (backpressure): a batch
+	// is never dropped. Zero means 1024.
+	FanOutQueue int
 	// DeliveryTimeout is how long a message pushed to a recipient's online
 	// devices may stay unacknowledged before the recipient is treated as
 	// offline for it (STORED receipt to the sender, offline notification):
@@ -102,6 +123,16 @@ type Service struct {
 	users   *userCache
 	convs   *memberCache
 	watch   *deliveryWatch
+	fan     chan fanBatch // committed batches for the fan-out stage
+	fanDone chan struct{} // closed when the fan-out stage has stopped
+}
+
+// fanBatch is a committed batch of messages for the fan-out stage, or, with
+// flush set, a marker the stage closes when it reaches it.
+type fanBatch struct {
+	items []appendItem
+	outs  []store.Appended
+	flush chan struct{}
 }
 
 type appendItem struct {
@@ -131,13 +162,17 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.DeliveryTimeout == 0 {
 		cfg.DeliveryTimeout = 10 * time.Second
 	}
+	if cfg.FanOutQueue == 0 {
+		cfg.FanOutQueue = 1024
+	}
 	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.watch = newDeliveryWatch(s, cfg.DeliveryTimeout, 1<<17)
 	s.appends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
-	s.appends.After = s.fanOut
+	s.fan, s.fanDone = make(chan fanBatch, cfg.FanOutQueue), make(chan struct{})
+	s.appends.After = s.committedBatch
 	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
 	s.acks.After = s.deliveredReceipts
 	return s
@@ -149,6 +184,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.appends.Run(ctx); return nil })
 	g.Go(func() error { s.acks.Run(ctx); return nil })
+	g.Go(func() error { s.runFanOut(ctx); return nil })
 	err := g.Wait()
 	s.watch.stop()
 	return err
@@ -339,32 +375,76 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 	return groups
 }
 
-// fanOut runs the senders' Committed callbacks and delivers newly stored
-// messages, in commit order, to every member's online devices (the sending
-// session excepted), and tells the sender when a recipient had no device
-// online.
-func (s *Service) fanOut(items []appendItem, outs []store.Appended) {
+// committedBatch runs on the message committer after each commit: it runs
+// the senders' Committed callbacks (their SendAcks go ahead of anything
+// committed later), then hands the batch to the fan-out stage, waiting only
+// if the stage is FanOutQueue batches behind.
+func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
 	for i, out := range outs {
 		if items[i].committed != nil {
 			items[i].committed(out)
 		}
+	}
+	select {
+	case s.fan <- fanBatch{items: items, outs: outs}:
+	case <-s.fanDone:
+	}
+}
+
+// runFanOut delivers committed batches, in commit order, until ctx ends,
+// then delivers what is still queued and stops.
+func (s *Service) runFanOut(ctx context.Context) {
+	defer close(s.fanDone)
+	for {
+		select {
+		case b := <-s.fan:
+			s.fanOut(b)
+		case <-ctx.Done():
+			for {
+				select {
+				case b := <-s.fan:
+					s.fanOut(b)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// fanOut delivers a batch's newly stored messages to every member's online
+// devices (the sending session excepted) with one Router call, and tells
+// the sender when a recipient had no device online.
+func (s *Service) fanOut(b fanBatch) {
+	if b.flush != nil {
+		close(b.flush)
+		return
+	}
+	var ds []Delivery
+	for i, out := range b.outs {
 		if out.Duplicate {
 			continue
 		}
-		it, msg := items[i], out.Message
+		it := b.items[i]
 		for _, m := range it.draft.Members {
 			except := ""
-			if m == msg.SenderID {
+			if m == out.SenderID {
 				except = it.session
 			}
-			n := s.router.PushMessages(it.appID, m, except, []store.Message{msg})
-			switch {
-			case m == msg.SenderID:
-			case n > 0:
-				s.watch.pushed(it.appID, m, msg)
-			default:
-				s.offline(it.appID, m, msg)
-			}
+			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: out.Message})
+		}
+	}
+	if len(ds) == 0 {
+		return
+	}
+	for i, n := range s.router.Deliver(ds) {
+		d := ds[i]
+		switch {
+		case d.UserID == d.Msg.SenderID:
+		case n > 0:
+			s.watch.pushed(d.AppID, d.UserID, d.Msg)
+		default:
+			s.offline(d.AppID, d.UserID, d.Msg)
 		}
 	}
 }

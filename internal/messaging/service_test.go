@@ -22,18 +22,21 @@ type router struct {
 	online   map[string]bool
 	msgs     []string // "user:conv:seq"
 	receipts []string // "user:kind:conv:seq:by"
+	svc      *messaging.Service
 }
 
-func (r *router) PushMessages(appID, userID, except string, msgs []store.Message) int {
+func (r *router) Deliver(ds []messaging.Delivery) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.online[userID] || except == userID+"-dev" {
-		return 0
+	out := make([]int, len(ds))
+	for i, d := range ds {
+		if !r.online[d.UserID] || d.Except == d.UserID+"-dev" {
+			continue
+		}
+		r.msgs = append(r.msgs, fmt.Sprintf("%s:%s:%d", d.UserID, d.Msg.ConvID, d.Msg.Seq))
+		out[i] = 1
 	}
-	for _, m := range msgs {
-		r.msgs = append(r.msgs, fmt.Sprintf("%s:%s:%d", userID, m.ConvID, m.Seq))
-	}
-	return 1
+	return out
 }
 
 func (r *router) PushReceipt(appID, userID, except string, rc messaging.Receipt) int {
@@ -46,7 +49,12 @@ func (r *router) PushReceipt(appID, userID, except string, rc messaging.Receipt)
 	return 1
 }
 
+// take returns what was pushed since the last take, once the fan-out stage
+// has delivered everything committed so far.
 func (r *router) take() (msgs, receipts []string) {
+	if r.svc != nil {
+		r.svc.SyncFanOut()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msgs, receipts = r.msgs, r.receipts
@@ -92,6 +100,7 @@ func newServiceWith(t testing.TB, cfg messaging.Config, online ...string) (*mess
 	off := &offline{}
 	cfg.Offline = off
 	s := messaging.New(st, r, cfg)
+	r.svc = s
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(runCtx) }()
@@ -127,6 +136,7 @@ func TestSendFansOutAndDedups(t *testing.T) {
 	if b.Seq != 2 || b.Duplicate {
 		t.Fatalf("bob's c1 = %+v, want seq 2", b)
 	}
+	r.take() // waits for the fan-out stage
 	if len(off.users) != 0 {
 		t.Fatalf("offline notices for online users: %v", off.users)
 	}
@@ -403,5 +413,57 @@ func TestAcknowledgedPushIsNotWatched(t *testing.T) {
 	}
 	if _, rs := r.take(); fmt.Sprint(rs) != "[alice:1:p:alice:bob:2:bob alice:1:p:alice:bob:3:bob]" {
 		t.Fatalf("receipts = %v, want DELIVERED 2 then 3", rs)
+	}
+}
+
+// slowRouter blocks every Deliver until release is closed, as a presence
+// lookup or a relay to another node might.
+type slowRouter struct {
+	router
+	release chan struct{}
+}
+
+func (r *slowRouter) Deliver(ds []messaging.Delivery) []int {
+	<-r.release
+	return r.router.Deliver(ds)
+}
+
+// TestSlowRouterDoesNotHoldUpCommits: the committer hands committed
+// batches to the fan-out stage and goes on, so sends are acknowledged
+// (durable) while deliveries wait; the deliveries then arrive in commit
+// order.
+func TestSlowRouterDoesNotHoldUpCommits(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, u := range []string{"alice", "bob"} {
+		if err := st.App("A").CreateUser(ctx, store.User{ID: u, CreatedAt: time.UnixMilli(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &slowRouter{router: router{online: map[string]bool{"bob": true}}, release: make(chan struct{})}
+	s := messaging.New(st, r, messaging.Config{})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	for i := range 5 {
+		sendCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+		m, err := s.Send(sendCtx, text("alice", "bob", fmt.Sprint("c", i), "hi"))
+		stop()
+		if err != nil || m.Seq != int64(i+1) {
+			t.Fatalf("send %d while deliveries wait = %+v, %v", i, m, err)
+		}
+	}
+	close(r.release)
+	r.svc = s
+	msgs, _ := r.take()
+	want := "[bob:p:alice:bob:1 bob:p:alice:bob:2 bob:p:alice:bob:3 bob:p:alice:bob:4 bob:p:alice:bob:5]"
+	if fmt.Sprint(msgs) != want {
+		t.Fatalf("delivered = %v, want %s", msgs, want)
 	}
 }

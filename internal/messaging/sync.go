@@ -200,9 +200,11 @@ func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (
 		s.log.WarnContext(ctx, "push recall", "err", err, "app_id", appID)
 		return m, nil
 	}
-	for _, u := range members {
-		s.router.PushMessages(appID, u, "", []store.Message{m})
+	ds := make([]Delivery, len(members))
+	for i, u := range members {
+		ds[i] = Delivery{AppID: appID, UserID: u, Msg: m}
 	}
+	s.router.Deliver(ds)
 	return m, nil
 }
 
