@@ -61,9 +61,13 @@ type Delivery struct {
 }
 
 // OfflineNotifier is told about messages for users with no online device
-// (the push workers send offline notifications from it). It must not block.
+// (the push workers send offline notifications from it). It runs on the
+// fan-out stage: it may wait for a durable hand-off (a job committed to the
+// bus) but should not take long. It returns nil once the notification is
+// durable; an error is logged, and the recipient still gets the message at
+// its next sync.
 type OfflineNotifier interface {
-	Offline(appID, userID string, msg store.Message)
+	Offline(ctx context.Context, appID, userID string, msg store.Message) error
 }
 
 // ReceiptKind says what a Receipt reports.
@@ -453,7 +457,11 @@ func (s *Service) fanOut(b fanBatch) {
 // that took it, and hands it to the offline notifier.
 func (s *Service) offline(appID, user string, msg store.Message) {
 	if s.cfg.Offline != nil {
-		s.cfg.Offline.Offline(appID, user, msg)
+		ctx, cancel := context.WithTimeout(context.Background(), offlineTimeout)
+		if err := s.cfg.Offline.Offline(ctx, appID, user, msg); err != nil {
+			s.log.WarnContext(ctx, "offline notification not recorded", "err", err, "app_id", appID)
+		}
+		cancel()
 	}
 	if msg.SenderID != "" {
 		s.router.PushReceipt(appID, msg.SenderID, "", Receipt{
@@ -461,6 +469,9 @@ func (s *Service) offline(appID, user string, msg store.Message) {
 		})
 	}
 }
+
+// offlineTimeout bounds one OfflineNotifier call.
+const offlineTimeout = 5 * time.Second
 
 // Errors of Send and Submit when the core cannot take the message now.
 var (

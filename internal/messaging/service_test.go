@@ -67,10 +67,11 @@ type offline struct {
 	users []string
 }
 
-func (o *offline) Offline(appID, userID string, m store.Message) {
+func (o *offline) Offline(_ context.Context, appID, userID string, m store.Message) error {
 	o.mu.Lock()
 	o.users = append(o.users, userID)
 	o.mu.Unlock()
+	return nil
 }
 
 func newService(t testing.TB, online ...string) (*messaging.Service, *router, *offline, store.Store) {
