@@ -40,14 +40,22 @@ type Client struct {
 // have run, and running Register again would not report the sessions it
 // kicked. Callers see ErrUnavailable and retry the whole operation.
 func Open(ctx context.Context, rawURL string) (*Client, error) {
-	opt, err := redis.ParseURL(rawURL)
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse redis url %s: %s", redact(rawURL), err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a password
+		}
+		return nil, fmt.Errorf("parse redis url: %w", err)
+	}
+	opt, err := redis.ParseURL(rawURL) // its errors hold no password
+	if err != nil {
+		return nil, fmt.Errorf("parse redis url %s: %w", u.Redacted(), err)
 	}
 	opt.MaxRetries = -1
 	c := &Client{rdb: redis.NewClient(opt)}
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
-		c.rdb.Close()
+		_ = c.rdb.Close()
 		return nil, fmt.Errorf("ping redis at %s: %w", opt.Addr, Err(err))
 	}
 	return c, nil
@@ -95,13 +103,4 @@ func unavailableReply(err error) bool {
 		}
 	}
 	return false
-}
-
-// redact returns rawURL without its password.
-func redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
 }

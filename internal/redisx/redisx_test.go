@@ -23,9 +23,10 @@ func TestOpenUnreachable(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Open error %q shows the password", err)
 	}
-	_, err = redisx.Open(ctx, "http://user:hunter2@127.0.0.1:6379")
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("Open(http URL) = %v, want an error without the password", err)
+	for _, bad := range []string{"http://user:hunter2@127.0.0.1:6379", "redis://user:hunter2@127.0.0.1:6379/x", "redis://user:hunter2@[::1"} {
+		if _, err := redisx.Open(ctx, bad); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(bad URL) = %v, want an error without the password", err)
+		}
 	}
 }
 

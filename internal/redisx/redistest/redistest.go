@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -45,7 +46,7 @@ func Client(t testing.TB) *redisx.Client {
 		}
 		t.Skipf("redis test server unreachable, skipping: %v (start redis-server or set MAGPIE_TEST_REDIS_URL)", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -109,13 +110,11 @@ func chain(err error) []error {
 		return nil
 	}
 	out := []error{err}
-	switch u := err.(type) {
-	case interface{ Unwrap() error }:
-		out = append(out, chain(u.Unwrap())...)
-	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
+	if errs, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // walks the chain itself
+		for _, e := range errs.Unwrap() {
 			out = append(out, chain(e)...)
 		}
+		return out
 	}
-	return out
+	return append(out, chain(errors.Unwrap(err))...)
 }
