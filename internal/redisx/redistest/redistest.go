@@ -15,6 +15,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,18 +38,29 @@ func URL() string {
 // it with CI=true) when the server cannot be reached.
 func Client(t testing.TB) *redisx.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := redisx.Open(ctx, URL())
+	err := unreachable.Load()
+	var c *redisx.Client
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var e error
+		if c, e = redisx.Open(ctx, URL()); e != nil {
+			err = &e
+			unreachable.Store(err) // later tests skip (or fail) at once
+		}
+	}
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis test server: %v (CI=true: the Redis suites must run)", err)
+			t.Fatalf("redis test server: %v (CI=true: the Redis suites must run)", *err)
 		}
-		t.Skipf("redis test server unreachable, skipping: %v (start redis-server or set MAGPIE_TEST_REDIS_URL)", err)
+		t.Skipf("redis test server unreachable, skipping: %v (start redis-server or set MAGPIE_TEST_REDIS_URL)", *err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// unreachable holds the error of the first failed connection.
+var unreachable atomic.Pointer[error]
 
 // Prefix returns a key prefix that no other test uses, ending in ":". When
 // the test ends, every key starting with it is deleted.
