@@ -113,15 +113,17 @@ func (m *Memory) Unregister(_ context.Context, s Session) error {
 
 // Lookup implements Presence.
 func (m *Memory) Lookup(_ context.Context, appID string, userIDs []string) (map[string][]Session, error) {
-	ids, err := checkLookup(appID, userIDs)
-	if err != nil {
+	if err := checkApp(appID); err != nil {
 		return nil, err
 	}
 	out := make(map[string][]Session)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	for _, id := range ids {
+	for _, id := range userIDs {
+		if _, dup := out[id]; dup {
+			continue
+		}
 		var live []Session
 		for _, s := range m.users[userKey{appID, id}] {
 			if m.alive(s.NodeID, now) {

@@ -173,12 +173,17 @@ func byAge(a, b Session) int {
 	return strings.Compare(a.SessionID, b.SessionID)
 }
 
-// checkLookup validates the arguments of Lookup and returns the user ids
-// without duplicates or invalid ones (which have no sessions).
-func checkLookup(appID string, userIDs []string) ([]string, error) {
+// checkApp returns ErrInvalid unless appID is valid.
+func checkApp(appID string) error {
 	if !validAppID(appID) {
-		return nil, fmt.Errorf("%w: app id %q", ErrInvalid, appID)
+		return fmt.Errorf("%w: app id %q", ErrInvalid, appID)
 	}
+	return nil
+}
+
+// uniqueIDs returns the user ids without duplicates or invalid ones (which
+// have no sessions).
+func uniqueIDs(userIDs []string) []string {
 	ids := make([]string, 0, len(userIDs))
 	for _, id := range userIDs {
 		if validID(id) {
@@ -186,5 +191,5 @@ func checkLookup(appID string, userIDs []string) ([]string, error) {
 		}
 	}
 	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	return slices.Compact(ids)
 }

@@ -26,11 +26,12 @@ import (
 // App ids have no ':', so an app's keys never collide with another app's
 // or with the node keys, which start with "P:". Register, Unregister and
 // the purge of a dead node's sessions are Lua scripts, hence atomic with
-// respect to each other on every node; Lookup is one read-only script per
-// 256 users, all sent in one pipeline; Refresh is one PEXPIRE while the
-// node is alive. A session is alive while the heartbeat key of its node
-// exists: one key per node carries the TTL, so a Refresh costs the same
-// whatever the number of sessions. It is safe for concurrent use.
+// respect to each other on every node. Lookup is one pipeline: an HGETALL
+// per user, then a read-only script that lists the live nodes of P:nodes.
+// Refresh is one PEXPIRE while the node is alive. A session is alive while
+// the heartbeat key of its node exists: one key per node carries the TTL,
+// so a Refresh costs the same whatever the number of sessions. It is safe
+// for concurrent use.
 type Redis struct {
 	c      *redisx.Client
 	prefix string
@@ -45,18 +46,17 @@ var (
 	//go:embed lua/unregister.lua
 	unregisterLua    string
 	unregisterScript = redis.NewScript(unregisterLua)
-	//go:embed lua/lookup.lua
-	lookupLua    string
-	lookupScript = redis.NewScript(lookupLua)
+	//go:embed lua/alive.lua
+	aliveLua    string
+	aliveScript = redis.NewScript(aliveLua)
 	//go:embed lua/purge.lua
 	purgeLua    string
 	purgeScript = redis.NewScript(purgeLua)
 )
 
-const (
-	lookupChunk = 256 // users per lookup script, so that none blocks Redis long
-	purgeChunk  = 256 // sessions per purge script
-)
+// purgeChunk is how many sessions one purge script deletes, so that none
+// blocks Redis long.
+const purgeChunk = 256
 
 // NewRedis returns the registry on c whose keys start with prefix (for
 // example "magpie:"; it may be empty).
@@ -120,34 +120,26 @@ func (r *Redis) Unregister(ctx context.Context, s Session) error {
 
 // Lookup implements Presence.
 func (r *Redis) Lookup(ctx context.Context, appID string, userIDs []string) (map[string][]Session, error) {
-	ids, err := checkLookup(appID, userIDs)
-	if err != nil {
+	if err := checkApp(appID); err != nil {
 		return nil, err
 	}
+	ids := uniqueIDs(userIDs)
 	out := make(map[string][]Session)
 	if len(ids) == 0 {
 		return out, nil
 	}
-	cmds, err := r.lookup(ctx, appID, ids)
+	hashes, alive, err := r.lookup(ctx, appID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up %d users: %w", len(ids), err)
 	}
-	for c, cmd := range cmds {
-		users, err := cmd.Slice()
-		if err != nil {
-			return nil, fmt.Errorf("look up %d users: %w", len(ids), redisx.Err(err))
-		}
-		for i, u := range users {
-			userID := ids[c*lookupChunk+i]
-			fields, _ := u.([]any)
-			for j := 0; j+1 < len(fields); j += 2 {
-				dev, _ := fields[j].(string)
-				val, _ := fields[j+1].(string)
-				s, err := decodeSession(appID, userID, dev, val)
-				if err != nil {
-					return nil, fmt.Errorf("look up user %s: %w", userID, err)
-				}
-				out[userID] = append(out[userID], s)
+	for i, h := range hashes {
+		for dev, val := range h.Val() {
+			s, err := decodeSession(appID, ids[i], dev, val)
+			if err != nil {
+				return nil, fmt.Errorf("look up user %s: %w", ids[i], err)
+			}
+			if slices.Contains(alive, s.NodeID) {
+				out[ids[i]] = append(out[ids[i]], s)
 			}
 		}
 	}
@@ -157,32 +149,37 @@ func (r *Redis) Lookup(ctx context.Context, appID string, userIDs []string) (map
 	return out, nil
 }
 
-// lookup sends one lookup script per chunk of ids in one pipeline. If
-// Redis has lost the script (a restart, SCRIPT FLUSH), it loads it and
-// sends the pipeline once more.
-func (r *Redis) lookup(ctx context.Context, appID string, ids []string) ([]*redis.Cmd, error) {
-	send := func() ([]*redis.Cmd, error) {
-		var cmds []*redis.Cmd
+// lookup reads the users' hashes, then the nodes that are alive, in one
+// pipeline. Reading liveness last, a session of a node that died meanwhile
+// is left out, and a node that registered meanwhile is in the set. If Redis
+// has lost the script (a restart, SCRIPT FLUSH), it loads it and sends the
+// pipeline once more.
+func (r *Redis) lookup(ctx context.Context, appID string, ids []string) ([]*redis.MapStringStringCmd, []string, error) {
+	var hashes []*redis.MapStringStringCmd
+	var alive *redis.Cmd
+	send := func() error {
+		hashes = make([]*redis.MapStringStringCmd, len(ids))
 		_, err := r.c.Redis().Pipelined(ctx, func(p redis.Pipeliner) error {
-			for chunk := range slices.Chunk(ids, lookupChunk) {
-				keys := make([]string, len(chunk))
-				for i, id := range chunk {
-					keys[i] = r.userKey(appID, id)
-				}
-				cmds = append(cmds, lookupScript.EvalShaRO(ctx, p, keys, r.prefix))
+			for i, id := range ids {
+				hashes[i] = p.HGetAll(ctx, r.userKey(appID, id))
 			}
+			alive = aliveScript.EvalShaRO(ctx, p, []string{r.nodesKey()}, r.prefix)
 			return nil
 		})
-		return cmds, err
+		return err
 	}
-	cmds, err := send()
+	err := send()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := lookupScript.Load(ctx, r.c.Redis()).Err(); err != nil {
-			return nil, redisx.Err(err)
+		if err := aliveScript.Load(ctx, r.c.Redis()).Err(); err != nil {
+			return nil, nil, redisx.Err(err)
 		}
-		cmds, err = send()
+		err = send()
 	}
-	return cmds, redisx.Err(err)
+	if err != nil {
+		return nil, nil, redisx.Err(err)
+	}
+	nodes, err := alive.StringSlice()
+	return hashes, nodes, redisx.Err(err)
 }
 
 // Refresh implements Presence. While the node is alive it is one PEXPIRE;
