@@ -10,9 +10,11 @@
 //
 // # Liveness
 //
-// A node is alive while its heartbeat, renewed by Refresh, has not expired.
-// A node calls Refresh with DefaultTTL every DefaultRefreshInterval, so it
-// survives two missed refreshes. Sessions of a node that is not alive are
+// A node is alive while its heartbeat, renewed by Refresh, has not expired:
+// a Refresh at t with ttl keeps it alive before t+ttl, and no longer (Redis
+// counts in milliseconds), whatever earlier refreshes said. Each node picks
+// its TTL; it calls Refresh with DefaultTTL every DefaultRefreshInterval, so
+// it survives two missed refreshes. Sessions of a node that is not alive are
 // invisible to Lookup, do not count towards a device limit, and are deleted
 // by Sweep, by the node's next Refresh, or lazily by Register; a node that
 // crashes thus loses its routes at most one TTL after its last refresh. A
@@ -87,8 +89,9 @@ const (
 )
 
 // Presence is the session registry. Implementations are safe for
-// concurrent use, and each method is atomic with respect to every other
-// call, on any node.
+// concurrent use. Register, Unregister and Refresh are atomic with respect
+// to every other call, on any node; Lookup sees each user's sessions as of
+// one instant (not necessarily the same instant for every user of a batch).
 type Presence interface {
 	// Register adds s for its user. A session of the same device is
 	// replaced and returned in kicked. If the user's other live sessions

@@ -30,7 +30,8 @@ var (
 	gcraScript = redis.NewScript(gcraLua)
 )
 
-// NewRedis returns a limiter on c whose keys start with prefix.
+// NewRedis returns a limiter on c whose keys start with prefix. Give it a
+// prefix of its own ("magpie:rl:"), since the caller chooses the rest.
 func NewRedis(c *redisx.Client, prefix string) *Redis {
 	return &Redis{c: c, prefix: prefix}
 }
