@@ -1,0 +1,3 @@
+// Package bus carries Magpie's internal traffic: durable jobs, node relays
+// and broadcast control events.
+package bus
