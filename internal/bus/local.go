@@ -102,12 +102,12 @@ func OpenLocal(ctx context.Context, path string, cfg LocalConfig) (*Local, error
 		commitsDone: make(chan struct{}),
 	}
 	if err := l.prepare(ctx); err != nil {
-		l.closeDB()
+		_ = l.closeDB()
 		return nil, err
 	}
 	pending, maxSeq, err := l.load(ctx)
 	if err != nil {
-		l.closeDB()
+		_ = l.closeDB()
 		return nil, err
 	}
 	l.seq.Store(maxSeq)

@@ -36,11 +36,6 @@ CREATE INDEX IF NOT EXISTS bus_jobs_status ON bus_jobs (queue, status, seq);
 PRAGMA user_version = 1;
 `
 
-const (
-	statusPending = 0
-	statusDead    = 1
-)
-
 // opKind is a change to the jobs table, committed in groups.
 type opKind uint8
 

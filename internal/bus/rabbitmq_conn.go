@@ -166,7 +166,7 @@ func (r *RabbitMQ) sessionOr(ctx context.Context, stop <-chan struct{}) (*sessio
 			r.mu.Lock()
 			lastErr := r.lastErr
 			r.mu.Unlock()
-			return nil, fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), lastErr)
+			return nil, fmt.Errorf("%w: %w (last error: %w)", ErrUnavailable, ctx.Err(), lastErr)
 		}
 	}
 }
@@ -220,7 +220,7 @@ func (r *RabbitMQ) publish(ctx context.Context, declare func(*session) error, ex
 		default:
 			return brokerError(err)
 		}
-		return fmt.Errorf("%w: %w (connection lost: %v)", ErrUnavailable, ctx.Err(), brokerError(err))
+		return fmt.Errorf("%w: %w (connection lost: %w)", ErrUnavailable, ctx.Err(), brokerError(err))
 	}
 }
 

@@ -177,7 +177,7 @@ func consume(t *testing.T, ctx context.Context, b bus.Bus, queue string, h bus.J
 	if err != nil {
 		t.Fatalf("Consume(%q) = %v", queue, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { closeConsumer(t, c) })
 	return c
 }
 
@@ -212,4 +212,12 @@ func job(id, app string) bus.Job {
 func sameJob(got, want bus.Job) bool {
 	return got.ID == want.ID && got.AppID == want.AppID && got.Type == want.Type &&
 		string(got.Body) == string(want.Body) && maps.Equal(got.Headers, want.Headers)
+}
+
+// closeConsumer closes c, which must end without error.
+func closeConsumer(t *testing.T, c bus.Consumer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("Consumer.Close() = %v", err)
+	}
 }

@@ -26,6 +26,14 @@ func testDurable(t *testing.T, env Env) {
 		want = append(want, j.ID)
 		publish(t, b1, "work", j)
 	}
+	// Jobs acknowledged before closing stay acknowledged.
+	publish(t, b1, "done", job("acked1", "app-a"), job("acked2", "app-a"))
+	acked := newRecorder()
+	c := consume(t, ctx, b1, "done", acked.handler(nil), fast)
+	acked.waitN(t, 2)
+	if err := c.Close(); err != nil {
+		t.Fatalf("Consumer.Close() = %v", err)
+	}
 	retrying, doomed := job("retrying", "app-b"), job("doomed", "app-b")
 	publish(t, b1, "retry", retrying)
 	publish(t, b1, "doom", doomed)
@@ -34,7 +42,7 @@ func testDurable(t *testing.T, env Env) {
 	opts := fast
 	opts.MaxAttempts = 1
 	failed := make(chan struct{}, 1)
-	c := consume(t, ctx, b1, "doom", func(context.Context, bus.Job) error {
+	c = consume(t, ctx, b1, "doom", func(context.Context, bus.Job) error {
 		failed <- struct{}{}
 		return errors.New("doomed")
 	}, opts)
@@ -64,6 +72,11 @@ func testDurable(t *testing.T, env Env) {
 	consume(t, ctx, b2, "retry", retried.handler(nil), fast)
 	if g := retried.waitN(t, 1)[0].job; !sameJob(g, retrying) || g.Attempt != 2 || g.LastError != "fail once" {
 		t.Errorf("after reopening, retried job = %+v, want %+v at Attempt 2 after %q", g, retrying, "fail once")
+	}
+	publish(t, b2, "done", job("marker", "app-a"))
+	consume(t, ctx, b2, "done", acked.handler(nil), fast)
+	if got := acked.waitN(t, 3); got[2].job.ID != "marker" {
+		t.Errorf("after reopening, acknowledged jobs came back: %v", ids(got[2:]))
 	}
 	dl, err := b2.DeadLetters(ctx, "doom", 10)
 	if err != nil || len(dl) != 1 || !sameJob(dl[0], doomed) || dl[0].LastError != "doomed" {

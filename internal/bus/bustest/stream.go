@@ -93,7 +93,7 @@ func consumeRelay(t *testing.T, b bus.Bus, node string, in *inbox) bus.Consumer 
 	if err != nil {
 		t.Fatalf("ConsumeRelay(%q) = %v", node, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { closeConsumer(t, c) })
 	return c
 }
 
@@ -158,7 +158,7 @@ func testBroadcast(t *testing.T, env Env) {
 		if err != nil {
 			t.Fatalf("Subscribe() = %v", err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { closeConsumer(t, c) })
 		return c
 	}
 	broadcast := func(h bus.Bus, events []string) {
