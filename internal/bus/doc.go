@@ -54,7 +54,9 @@
 // Jobs live in a table of their own in an SQLite file of their own (SQLite
 // has one writer per file; the bus does not share the message store's).
 // Publishes, acknowledgements, retries and dead letters are group-committed:
-// one transaction for everything that arrived while the previous one ran.
+// one transaction for everything that arrived while the previous one ran. A
+// worker does not wait for its acknowledgement to commit (Close does): if
+// the process dies first, the job runs again.
 // Pending jobs are also held in memory, where consumers take them; the file
 // is read only at OpenLocal, to load the jobs a previous run left. A retry
 // is a due time on the job's row, a dead letter a status. Relays and

@@ -62,7 +62,10 @@ const commitQueue = 1 << 16
 // are also held in memory, where consumers take them from; the database is
 // read only when the bus opens, to load the pending jobs of the previous
 // run. A retry is a due time on the job's row, a dead letter a status.
-// Relays and broadcast events are in-memory fan-out within the process.
+// Publishes, retries and dead letters wait for their commit;
+// acknowledgements (deletes) are committed in the background, and Close
+// waits for them. Relays and broadcast events are in-memory fan-out within
+// the process.
 //
 // A Local is safe for concurrent use. Only one Local may have a database
 // file open at a time.
@@ -70,7 +73,7 @@ type Local struct {
 	cfg     LocalConfig
 	log     *slog.Logger
 	db      *sql.DB
-	stmts   [4]*sql.Stmt // by opKind
+	stmts   [opFlush]*sql.Stmt // by opKind
 	commits *groupcommit.Batcher[op, struct{}]
 	seq     atomic.Int64 // last row key handed out
 
@@ -297,7 +300,11 @@ func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h 
 	o := op{e: e}
 	switch v {
 	case ack:
-		o.kind = opDelete
+		l.ackLater(ctx, queue, e)
+		l.mu.Lock()
+		q.running--
+		l.mu.Unlock()
+		return
 	case retry:
 		o.kind = opRetry
 		e.due = now.Add(opts.backoff(e.job.Attempt))
@@ -329,6 +336,26 @@ func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h 
 	}
 }
 
+// ackLater deletes e's row without waiting for the commit: a worker that
+// waited would spend a disk sync per job, while a lost acknowledgement only
+// means the job runs again after a restart, which handlers absorb. Close
+// waits for the pending deletes.
+func (l *Local) ackLater(ctx context.Context, queue string, e *entry) {
+	delay := time.Millisecond
+	for {
+		_, err := l.commits.Enqueue([]op{{kind: opDelete, e: e}})
+		switch {
+		case err == nil || errors.Is(err, groupcommit.ErrStopped):
+			return // stopped: the bus is closing, and the job comes back when it reopens
+		case !errors.Is(err, groupcommit.ErrOverloaded):
+			l.log.ErrorContext(ctx, "bus job ack failed", "queue", queue, "job_id", e.job.ID, "err", err)
+			return
+		}
+		time.Sleep(delay) // the commit queue is full: back off until it drains
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
 // Close implements Bus.
 func (l *Local) Close() error {
 	l.mu.Lock()
@@ -348,6 +375,9 @@ func (l *Local) Close() error {
 	for _, hd := range hds {
 		_ = hd.Wait()
 	}
+	// Commit the acknowledgements still queued: everything submitted before
+	// a flush is committed before it.
+	_ = l.submit(context.Background(), op{kind: opFlush})
 	l.stopCommits()
 	<-l.commitsDone
 	return l.closeDB()

@@ -44,6 +44,7 @@ const (
 	opDelete               // an acknowledged job
 	opRetry                // a failed attempt: new attempt, due time, error
 	opDead                 // a job moved to the dead letters
+	opFlush                // nothing: committed once everything before it is
 )
 
 // op is one change; e.due and e.job carry the values to write.
@@ -108,8 +109,11 @@ func (l *Local) commitTx(ctx context.Context, ops []op) error {
 		return fmt.Errorf("begin bus commit: %w", err)
 	}
 	defer tx.Rollback()
-	var stmts [4]*sql.Stmt
+	var stmts [opFlush]*sql.Stmt
 	for _, o := range ops {
+		if o.kind == opFlush {
+			continue
+		}
 		if stmts[o.kind] == nil {
 			stmts[o.kind] = tx.StmtContext(ctx, l.stmts[o.kind])
 		}
