@@ -289,7 +289,8 @@ func (r *RabbitMQ) Broadcast(ctx context.Context, event []byte) error {
 // DeadLetters implements Bus. It takes up to limit messages from the
 // dead-letter queue without acknowledging them and closes its channel, which
 // puts them back in order. Messages another reader holds at that moment are
-// not listed.
+// not listed. A queue that was never used has no dead-letter queue yet, and
+// none is created.
 func (r *RabbitMQ) DeadLetters(ctx context.Context, queue string, limit int) ([]Job, error) {
 	if err := checkName("queue", queue); err != nil {
 		return nil, err
@@ -301,14 +302,18 @@ func (r *RabbitMQ) DeadLetters(ctx context.Context, queue string, limit int) ([]
 	if limit <= 0 {
 		return nil, nil
 	}
-	if err := r.declareJobQueue(s, queue); err != nil {
-		return nil, fmt.Errorf("list dead letters of %s: %w", queue, brokerError(err))
-	}
 	ch, err := s.conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters of %s: %w", queue, brokerError(err))
 	}
 	defer ch.Close()
+	if _, err := ch.QueueDeclarePassive(r.names.dead(queue), true, false, false, false, nil); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list dead letters of %s: %w", queue, brokerError(err))
+	}
 	var jobs []Job
 	for len(jobs) < limit {
 		d, ok, err := ch.Get(r.names.dead(queue), false)
