@@ -447,6 +447,9 @@ func TestRabbitMQTopology(t *testing.T) {
 		}
 	}
 	c.Close()
+	if err := b.Broadcast(ctx, []byte("declares the fanout exchange")); err != nil {
+		t.Fatalf("Broadcast() = %v", err)
+	}
 	rc, err := b.ConsumeRelay(ctx, "node-7", func(context.Context, []byte) {})
 	if err != nil {
 		t.Fatalf("ConsumeRelay() = %v", err)
@@ -471,7 +474,7 @@ func TestRabbitMQTopology(t *testing.T) {
 			t.Errorf("Declared() queues = %v, want %s among them", queues, q)
 		}
 	}
-	for _, x := range []string{p + ".relay"} {
+	for _, x := range []string{p + ".relay", p + ".broadcast"} {
 		if !contains(exchanges, x) {
 			t.Errorf("Declared() exchanges = %v, want %s among them", exchanges, x)
 		}
