@@ -81,7 +81,8 @@
 //	P.dead.<queue>         quorum queue, durable: the dead letters
 //	P.relay                direct exchange, durable
 //	P.node.<node id>       classic queue, durable, bound to P.relay with the
-//	                       node id as key; x-expires=RelayQueueExpiry
+//	                       node id as key. Arguments: x-queue-type=classic,
+//	                       x-expires=RelayQueueExpiry
 //	P.broadcast            fanout exchange, durable
 //	P.sub.<random>         classic queue, exclusive, auto-delete: one per
 //	                       subscriber, bound to P.broadcast

@@ -309,7 +309,9 @@ func (r *RabbitMQ) ConsumeRelay(ctx context.Context, nodeID string, h MessageHan
 		}
 		return queue, false, s.declare("queue:"+queue, func(ch *amqp.Channel) error {
 			r.topo.add(queue, "")
-			args := amqp.Table{"x-expires": r.cfg.RelayQueueExpiry.Milliseconds()}
+			// Classic, even where the vhost's default queue type is quorum:
+			// a relay queue needs no replication.
+			args := amqp.Table{"x-queue-type": "classic", "x-expires": r.cfg.RelayQueueExpiry.Milliseconds()}
 			if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
 				return fmt.Errorf("declare queue %s: %w", queue, err)
 			}

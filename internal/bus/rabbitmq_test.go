@@ -466,7 +466,7 @@ func TestRabbitMQTopology(t *testing.T) {
 		p + ".job.push":         quorumTo(p + ".dead.push"),
 		p + ".dead.push":        {"x-queue-type": "quorum"},
 		p + ".retry.250ms.push": retry,
-		p + ".node.node-7":      {"x-expires": int64(60000)},
+		p + ".node.node-7":      {"x-queue-type": "classic", "x-expires": int64(60000)},
 	}
 	queues, exchanges := b.Declared()
 	for q := range want {
