@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/sdk/go/wire"
@@ -70,12 +72,37 @@ func (e *env) secondNode(events gateway.Events) (*gateway.Gateway, string) {
 
 // TestControlEventsReachOtherNodes: a block, a revocation, a delete, a
 // revoked secret and a disabled app, done through one node, close the
-// sessions held by another node.
+// sessions held by another node: through an in-test broadcast, and through
+// the bus (the embedded bus's broadcast, the same code path as RabbitMQ's).
 func TestControlEventsReachOtherNodes(t *testing.T) {
-	bc := &broadcast{}
-	e := newEnv(t, func(c *gateway.Config) { c.Events = bc })
-	node2, url2 := e.secondNode(bc)
-	bc.nodes = []*gateway.Gateway{e.gw, node2}
+	t.Run("direct", func(t *testing.T) {
+		bc := &broadcast{}
+		e := newEnv(t, func(c *gateway.Config) { c.Events = bc })
+		node2, url2 := e.secondNode(bc)
+		bc.nodes = []*gateway.Gateway{e.gw, node2}
+		controlEventsReachOtherNodes(t, e, url2)
+	})
+	t.Run("bus", func(t *testing.T) {
+		b, err := bus.OpenLocal(t.Context(), filepath.Join(t.TempDir(), "bus.db"), bus.LocalConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		events := gateway.BroadcastEvents{Bus: b}
+		e := newEnv(t, func(c *gateway.Config) { c.Events = events })
+		node2, url2 := e.secondNode(events)
+		for _, g := range []*gateway.Gateway{e.gw, node2} {
+			sub, err := b.Subscribe(t.Context(), g.ApplyEvent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sub.Close() })
+		}
+		controlEventsReachOtherNodes(t, e, url2)
+	})
+}
+
+func controlEventsReachOtherNodes(t *testing.T, e *env, url2 string) {
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		e.mustCreateUser(e.a, u)
 	}
@@ -129,4 +156,19 @@ func TestControlEventsReachOtherNodes(t *testing.T) {
 		t.Fatalf("disable: %d %s", r.status, r.body)
 	}
 	erin.expectClose(wire.CloseAppDisabled)
+}
+
+// TestApplyEventIgnoresWhatItCannotUse: a malformed event, an unknown kind
+// or an unknown app is dropped without harm to the sessions of the node.
+func TestApplyEventIgnoresWhatItCannotUse(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	c := e.login(e.a, "alice", "d")
+	for _, msg := range []string{`garbage`, `{"kind":"from_the_future","app_id":"x"}`, `{"kind":"app_changed","app_id":"app_nope"}`,
+		`{"kind":"user_changed","app_id":"` + e.a.ID + `","user_id":"nobody"}`} {
+		e.gw.ApplyEvent(context.Background(), []byte(msg))
+	}
+	if f := c.reply(c.request(ping())); f.GetPong() == nil {
+		t.Fatalf("session after stray events: %v", f)
+	}
 }

@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Broadcaster is what BroadcastEvents needs of the bus: a broadcast that
+// reaches every subscribed node.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, event []byte) error
+}
+
+// BroadcastEvents is the Events of cluster mode: every event is broadcast
+// over the bus, and every gateway node, subscribed with ApplyEvent as its
+// handler, applies it (the node that published it too).
+type BroadcastEvents struct {
+	Bus Broadcaster
+}
+
+var _ Events = BroadcastEvents{}
+
+// event is the wire form of a control-plane event (JSON, versioned by the
+// kind names: a node ignores kinds it does not know).
+type event struct {
+	Kind    string `json:"kind"` // "user_changed" or "app_changed"
+	AppID   string `json:"app_id"`
+	UserID  string `json:"user_id,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// UserChanged implements Events.
+func (b BroadcastEvents) UserChanged(ctx context.Context, appID, userID string, deleted bool) error {
+	return b.send(ctx, event{Kind: "user_changed", AppID: appID, UserID: userID, Deleted: deleted})
+}
+
+// AppChanged implements Events.
+func (b BroadcastEvents) AppChanged(ctx context.Context, appID string) error {
+	return b.send(ctx, event{Kind: "app_changed", AppID: appID})
+}
+
+func (b BroadcastEvents) send(ctx context.Context, e event) error {
+	msg, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", e.Kind, err)
+	}
+	if err := b.Bus.Broadcast(ctx, msg); err != nil {
+		return fmt.Errorf("broadcast %s event: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// ApplyEvent applies one event broadcast by BroadcastEvents on this node;
+// it is the handler a node subscribes to the bus's broadcast with. An event
+// it cannot decode or apply is logged and dropped: the sessions it would
+// close are re-checked at their next login.
+func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
+	var e event
+	if err := json.Unmarshal(msg, &e); err != nil {
+		g.log.WarnContext(ctx, "drop undecodable control event", "err", err)
+		return
+	}
+	switch e.Kind {
+	case "user_changed":
+		g.ApplyUserChanged(ctx, e.AppID, e.UserID, e.Deleted)
+	case "app_changed":
+		if err := g.ApplyAppChanged(ctx, e.AppID); err != nil {
+			g.log.WarnContext(ctx, "apply app change", "err", err, "app_id", e.AppID)
+		}
+	default:
+		g.log.DebugContext(ctx, "ignore unknown control event", "kind", e.Kind)
+	}
+}
