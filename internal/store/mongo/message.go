@@ -194,6 +194,13 @@ func (b *appendBatch) insert(ctx context.Context) error {
 		if len(docs) == 0 {
 			return nil
 		}
+		if hook := b.a.s.cfg.beforeInsert; hook != nil {
+			keys := make([]messageKey, len(docs))
+			for j, d := range docs {
+				keys[j] = d.(messageInsert).Doc.ID
+			}
+			hook(ctx, keys)
+		}
 		_, err := b.a.s.c.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 		stored := len(docs)
 		var failed *mongo.WriteError

@@ -93,6 +93,9 @@ func newCollections(db *mongo.Database) collections {
 
 type config struct {
 	appendRetries int
+	// beforeInsert, if set (by tests), runs before each insert of an
+	// append with the keys the insert is about to take.
+	beforeInsert func(ctx context.Context, keys []messageKey)
 }
 
 // Option configures Open.

@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -264,5 +265,42 @@ func TestOpenErrors(t *testing.T) {
 	if s, err := Open(ctx, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1000", "x"); err == nil {
 		s.Close()
 		t.Error("Open of an unreachable server succeeded")
+	}
+}
+
+// TestAppendGivesUpOnContention has another writer take the seq of a draft
+// on every attempt: after its retries the draft fails, and so does the
+// later draft of its conversation, while another conversation's draft is
+// stored.
+func TestAppendGivesUpOnContention(t *testing.T) {
+	s := openTemp(t)
+	s.cfg.appendRetries = 1
+	a, ctx := s.App("A"), t.Context()
+	appendOK(t, a, draft("c1", "alice", "m0", "alice", "bob"))
+	taken := 0
+	s.cfg.beforeInsert = func(ctx context.Context, keys []messageKey) {
+		if keys[0].Conv != "c1" || taken == 2 {
+			return
+		}
+		taken++
+		crashAfterInsert(t, s, "A", keys[0].Seq, draft("c1", "bob", fmt.Sprintf("other-%d", taken)))
+	}
+	res, err := a.AppendMessages(ctx, []store.Draft{
+		draft("c1", "alice", "m1"), draft("c2", "alice", "m2", "alice", "bob"), draft("c1", "alice", "m3"),
+	})
+	if err != nil {
+		t.Fatalf("AppendMessages: %v", err)
+	}
+	if res[0].Err == nil || res[2].Err == nil || res[0].Seq != 0 || res[2].Seq != 0 {
+		t.Errorf("c1 results = %+v, %+v, want both failed", res[0], res[2])
+	}
+	if res[1].Err != nil || res[1].Seq != 1 || res[1].Duplicate {
+		t.Errorf("c2 result = %+v, want stored at seq 1", res[1])
+	}
+	// Nothing of the failed drafts was stored; appending them again works.
+	s.cfg.beforeInsert = nil
+	res = appendOK(t, a, draft("c1", "alice", "m1"), draft("c1", "alice", "m3"))
+	if res[0].Seq != 4 || res[1].Seq != 5 || res[0].Duplicate || res[1].Duplicate {
+		t.Errorf("c1 drafts again = %+v, want seqs 4 and 5 after the other writer's 2 and 3", res)
 	}
 }
