@@ -32,12 +32,12 @@ const maxInsertBatch = 100
 //     stops at the first failure, so the drafts stored are a prefix and
 //     each conversation's seqs stay gap-free and in input order. A
 //     duplicate key is either the dedup index (the draft repeats a stored
-//     client message id: the result is the original, and the rest of the
-//     batch is checked for duplicates in the same query) or the _id
-//     (another writer took the seq: the head is re-read from the highest
-//     stored seq and the draft retried, up to WithAppendRetries times, after
-//     which it and the later drafts of its conversation fail with Err).
-//     The drafts after the failure are inserted in the next round.
+//     client message id: the result is the original) or the _id (another
+//     writer took the seq); one query tells, which also finds the other
+//     duplicates of the batch and the seqs taken from there on. A draft
+//     whose seq was taken is retried after them, up to WithAppendRetries
+//     times, after which it and the later drafts of its conversation fail
+//     with Err. The drafts after the failure go in the next round.
 //  3. Drafts that repeat an earlier draft of the batch are never inserted:
 //     they share its result.
 //  4. Advance each conversation with $max (max_seq, updated_at), creating
