@@ -1,0 +1,359 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// Documents. Times are BSON dates (millisecond precision); optional times
+// and empty values are left out. The _id of app data is a key document
+// whose first field is the app id; a key's fields are always written in the
+// same order, since MongoDB compares documents field by field.
+
+// appKey is the _id of app records with one natural key: users, tombstones,
+// idempotency records, conversations, secrets and nonces.
+type appKey struct {
+	App string `bson:"app"`
+	ID  string `bson:"id"`
+}
+
+type messageKey struct {
+	App  string `bson:"app"`
+	Conv string `bson:"conv"`
+	Seq  int64  `bson:"seq"`
+}
+
+// entryKey is the _id of a user's conversation entry.
+type entryKey struct {
+	App  string `bson:"app"`
+	User string `bson:"user"`
+	Conv string `bson:"conv"`
+}
+
+type cursorKey struct {
+	App    string `bson:"app"`
+	User   string `bson:"user"`
+	Device string `bson:"device"`
+	Conv   string `bson:"conv"`
+}
+
+type metaDoc struct {
+	Key   string `bson:"_id"`
+	Value string `bson:"value"`
+}
+
+type tenantDoc struct {
+	ID        string    `bson:"_id"`
+	Name      string    `bson:"name"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+type memberDoc struct {
+	ID       string `bson:"_id"`
+	TenantID string `bson:"tenant_id"`
+	Email    string `bson:"email"`
+	// EmailKey is the lower-cased email, the key of the uniqueness and
+	// login indexes (SQLite compares emails case-insensitively too).
+	EmailKey     string    `bson:"email_key"`
+	Name         string    `bson:"name"`
+	Role         string    `bson:"role"`
+	PasswordHash string    `bson:"password_hash"`
+	CreatedAt    time.Time `bson:"created_at"`
+}
+
+type sessionDoc struct {
+	TokenHash string    `bson:"_id"`
+	MemberID  string    `bson:"member_id"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+type appDoc struct {
+	ID        string         `bson:"_id"`
+	TenantID  string         `bson:"tenant_id"`
+	Name      string         `bson:"name"`
+	Key       string         `bson:"key"`
+	Disabled  bool           `bson:"disabled"`
+	Limits    store.Limits   `bson:"limits"`   // field names from its JSON tags
+	Settings  store.Settings `bson:"settings"` // field names from its JSON tags
+	CreatedAt time.Time      `bson:"created_at"`
+	UpdatedAt time.Time      `bson:"updated_at"`
+}
+
+type secretDoc struct {
+	ID        appKey    `bson:"_id"`
+	Sealed    []byte    `bson:"sealed,omitempty"`
+	Hint      string    `bson:"hint"`
+	CreatedAt time.Time `bson:"created_at"`
+	RevokedAt time.Time `bson:"revoked_at,omitempty"`
+}
+
+type nonceDoc struct {
+	ID        appKey    `bson:"_id"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+type userDoc struct {
+	ID        appKey `bson:"_id"`
+	Name      string `bson:"name"`
+	AvatarURL string `bson:"avatar_url,omitempty"`
+	// Metadata is a list of pairs: metadata keys are the customer's, and
+	// may hold dots or dollars that a field name may not.
+	Metadata         []pair    `bson:"metadata,omitempty"`
+	Blocked          bool      `bson:"blocked"`
+	TokensValidAfter time.Time `bson:"tokens_valid_after,omitempty"`
+	CreatedAt        time.Time `bson:"created_at"`
+	UpdatedAt        time.Time `bson:"updated_at"`
+}
+
+type pair struct {
+	K string `bson:"k"`
+	V string `bson:"v"`
+}
+
+type tombstoneDoc struct {
+	ID        appKey    `bson:"_id"`
+	DeletedAt time.Time `bson:"deleted_at"`
+}
+
+type idempotencyDoc struct {
+	ID          appKey    `bson:"_id"`
+	RequestHash string    `bson:"request_hash"`
+	Status      int       `bson:"status"`
+	Body        []byte    `bson:"body,omitempty"`
+	CreatedAt   time.Time `bson:"created_at"`
+}
+
+type conversationDoc struct {
+	ID        appKey    `bson:"_id"`
+	Members   []string  `bson:"members"`
+	MaxSeq    int64     `bson:"max_seq"`
+	CreatedAt time.Time `bson:"created_at"`
+	UpdatedAt time.Time `bson:"updated_at"`
+	// Init is set while the members' entries may not all exist yet: the
+	// conversation's creator sets it with the document and clears it once
+	// it has created them; an appender that finds it set creates them too.
+	Init bool `bson:"init,omitempty"`
+	// Rejoin counts the deletions of members' entries since the flag was
+	// last cleared; non-zero means the next append re-creates the entry of
+	// a member who exists again. See appendBatch.rejoin.
+	Rejoin int64 `bson:"rejoin,omitempty"`
+}
+
+type messageDoc struct {
+	ID          messageKey `bson:"_id"`
+	SenderID    string     `bson:"sender"`
+	ClientMsgID string     `bson:"cid,omitempty"`
+	Type        string     `bson:"type"`
+	Body        []byte     `bson:"body,omitempty"`
+	CreatedAt   time.Time  `bson:"created_at"`
+	RecalledAt  time.Time  `bson:"recalled_at,omitempty"`
+}
+
+// messageInsert is a new message with its deduplication key (index dedup):
+// DS is the sender (replaced by an ObjectID, which no sender id equals, when
+// the sender is deleted), DK the client message id or, for a message without
+// one, a document naming the message, which no client id equals.
+type messageInsert struct {
+	Doc messageDoc `bson:",inline"`
+	DS  any        `bson:"ds"`
+	DK  any        `bson:"dk"`
+}
+
+func newMessageInsert(k messageKey, d store.Draft) messageInsert {
+	m := messageInsert{Doc: messageDoc{
+		ID: k, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
+		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+	}}
+	m.DS, m.DK = d.SenderID, d.ClientMsgID
+	if d.ClientMsgID == "" {
+		m.DK = bson.D{{Key: "conv", Value: k.Conv}, {Key: "seq", Value: k.Seq}}
+	}
+	return m
+}
+
+type entryDoc struct {
+	ID           entryKey `bson:"_id"`
+	ReadSeq      int64    `bson:"read_seq"`
+	DeliveredSeq int64    `bson:"delivered_seq"`
+	FirstSeq     int64    `bson:"first_seq"`
+}
+
+type cursorDoc struct {
+	ID  cursorKey `bson:"_id"`
+	Seq int64     `bson:"seq"`
+}
+
+// Conversions between documents and records.
+
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func (d tenantDoc) record() store.Tenant {
+	return store.Tenant{ID: d.ID, Name: d.Name, CreatedAt: utc(d.CreatedAt)}
+}
+
+func (d memberDoc) record() store.Member {
+	return store.Member{
+		ID: d.ID, TenantID: d.TenantID, Email: d.Email, Name: d.Name,
+		Role: store.Role(d.Role), PasswordHash: d.PasswordHash, CreatedAt: utc(d.CreatedAt),
+	}
+}
+
+func (d sessionDoc) record() store.Session {
+	return store.Session{TokenHash: d.TokenHash, MemberID: d.MemberID,
+		CreatedAt: utc(d.CreatedAt), ExpiresAt: utc(d.ExpiresAt)}
+}
+
+func (d appDoc) record() store.App {
+	return store.App{
+		ID: d.ID, TenantID: d.TenantID, Name: d.Name, Key: d.Key, Disabled: d.Disabled,
+		Limits: d.Limits, Settings: d.Settings, CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
+	}
+}
+
+func (d secretDoc) record() store.Secret {
+	return store.Secret{ID: d.ID.ID, AppID: d.ID.App, Sealed: d.Sealed, Hint: d.Hint,
+		CreatedAt: utc(d.CreatedAt), RevokedAt: utc(d.RevokedAt)}
+}
+
+func (d userDoc) record() store.User {
+	u := store.User{
+		ID: d.ID.ID, Name: d.Name, AvatarURL: d.AvatarURL, Blocked: d.Blocked,
+		TokensValidAfter: utc(d.TokensValidAfter), CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
+	}
+	if len(d.Metadata) > 0 {
+		u.Metadata = make(map[string]string, len(d.Metadata))
+		for _, p := range d.Metadata {
+			u.Metadata[p.K] = p.V
+		}
+	}
+	return u
+}
+
+// pairs encodes metadata as pairs sorted by key; nil when empty.
+func pairs(m map[string]string) []pair {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]pair, 0, len(m))
+	for k, v := range m {
+		out = append(out, pair{K: k, V: v})
+	}
+	slices.SortFunc(out, func(a, b pair) int {
+		switch {
+		case a.K < b.K:
+			return -1
+		case a.K > b.K:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (d idempotencyDoc) record() store.Idempotency {
+	return store.Idempotency{Key: d.ID.ID, RequestHash: d.RequestHash, Status: d.Status,
+		Body: d.Body, CreatedAt: utc(d.CreatedAt)}
+}
+
+func (d messageDoc) record() store.Message {
+	return store.Message{
+		ConvID: d.ID.Conv, Seq: d.ID.Seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
+		Type: d.Type, Body: d.Body, CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
+	}
+}
+
+func (d conversationDoc) record() store.Conversation {
+	return store.Conversation{ID: d.ID.ID, Members: d.Members, MaxSeq: d.MaxSeq,
+		CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt)}
+}
+
+func userConversation(e entryDoc, c conversationDoc) store.UserConversation {
+	return store.UserConversation{
+		ConvID: e.ID.Conv, Members: c.Members, MaxSeq: c.MaxSeq,
+		ReadSeq: e.ReadSeq, DeliveredSeq: e.DeliveredSeq, FirstSeq: e.FirstSeq,
+		UpdatedAt: utc(c.UpdatedAt),
+	}
+}
+
+// Query helpers.
+
+// findOne decodes the document filter matches into a T, or returns
+// store.ErrNotFound.
+func findOne[T any](ctx context.Context, c *mongo.Collection, filter any, opts ...options.Lister[options.FindOneOptions]) (T, error) {
+	var v T
+	err := c.FindOne(ctx, filter, opts...).Decode(&v)
+	return v, translate(err)
+}
+
+// findAll decodes every document filter matches.
+func findAll[T any](ctx context.Context, c *mongo.Collection, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	cur, err := c.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var out []T
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+// records converts documents to records.
+func records[D, R any](ds []D, record func(D) R) []R {
+	if len(ds) == 0 {
+		return nil
+	}
+	out := make([]R, len(ds))
+	for i, d := range ds {
+		out[i] = record(d)
+	}
+	return out
+}
+
+// page returns find options for up to limit documents sorted by the given
+// key ascending. limit must be positive: MongoDB reads zero as no limit.
+func page(sortKey string, limit int) *options.FindOptionsBuilder {
+	return options.Find().SetSort(bson.D{{Key: sortKey, Value: 1}}).SetLimit(int64(limit))
+}
+
+// byID is the filter of the document with this _id.
+func byID(id any) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// set is an update that sets the given fields.
+func set(fields ...bson.E) bson.D { return bson.D{{Key: "$set", Value: bson.D(fields)}} }
+
+// writeErrors returns the per-document errors of a bulk write or insert,
+// and the error itself when it is anything else (a network error, a write
+// concern error: the outcome of every document is unknown).
+func writeErrors(err error) ([]mongo.BulkWriteError, error) {
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
+		return bwe.WriteErrors, nil
+	}
+	return nil, err
+}
+
+// isDuplicate reports whether a write error is a duplicate key.
+func isDuplicate(we mongo.WriteError) bool {
+	return we.Code == 11000 || we.Code == 11001
+}
+
+// errorf formats an error with a translated cause.
+func errorf(err error, format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, translate(err))...)
+}

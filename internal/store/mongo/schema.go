@@ -1,0 +1,144 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// index is one secondary index of a collection.
+type index struct {
+	name   string
+	keys   bson.D
+	unique bool
+}
+
+// indexes are the store's secondary indexes, by collection. Every collection
+// also has MongoDB's unique index on _id, which for app data is a document
+// whose first field is the app id; every index of app data starts with the
+// app id too (_id.app), as TestIndexesStartWithApp checks.
+//
+// Indexes are only ever added: an index that is renamed or changed gets a
+// new name, and the old one is dropped by hand once no process needs it.
+var indexes = map[string][]index{
+	collMembers: {
+		// Emails are unique per tenant; operators have tenant "".
+		{name: "tenant_email", keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "email_key", Value: 1}}, unique: true},
+		{name: "tenant", keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "_id", Value: 1}}},
+		{name: "login", keys: bson.D{{Key: "email_key", Value: 1}, {Key: "_id", Value: 1}}},
+	},
+	collSessions: {
+		{name: "member", keys: bson.D{{Key: "member_id", Value: 1}}},
+		{name: "expiry", keys: bson.D{{Key: "expires_at", Value: 1}}},
+	},
+	collApps: {
+		{name: "key", keys: bson.D{{Key: "key", Value: 1}}, unique: true},
+		{name: "tenant", keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "_id", Value: 1}}},
+	},
+	collSecrets: {
+		{name: "app_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}}},
+	},
+	collNonces: {
+		{name: "app_expiry", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "expires_at", Value: 1}}},
+	},
+	collUsers: {
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
+	collTombstones: {
+		{name: "app_deleted", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "deleted_at", Value: 1}}},
+	},
+	collIdempotency: {
+		{name: "app_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}}},
+	},
+	collMessages: {
+		// Ranges of a conversation (the _id index serves exact seqs only).
+		{name: "app_conv_seq", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.conv", Value: 1}, {Key: "_id.seq", Value: 1}}},
+		// Deduplication: one message per (app, sender, client id). dk is
+		// the client id, or for a message without one a document that
+		// names the message, which no client id (a string) can equal;
+		// ds is the sender until the sender is deleted. See messageInsert.
+		{name: "dedup", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "ds", Value: 1}, {Key: "dk", Value: 1}}, unique: true},
+	},
+	collEntries: {
+		{name: "app_user_conv", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.conv", Value: 1}}},
+	},
+	collCursors: {
+		{name: "app_user_device", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.device", Value: 1}, {Key: "_id.conv", Value: 1}}},
+	},
+}
+
+// collectionNames lists every collection of the store, those without
+// secondary indexes included.
+var collectionNames = []string{
+	collMeta, collTenants, collMembers, collSessions, collApps, collSecrets, collNonces,
+	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
+}
+
+// EnsureIndexes creates the collections and indexes the store needs, where
+// they are missing. It is idempotent and safe to run while the store is in
+// use; `magpie migrate` runs it. On a large existing collection an index
+// build takes time: run it before the processes that need the index.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	db := s.client.Database(s.dbName)
+	existing, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("ensure indexes: list collections: %w", translate(err))
+	}
+	have := make(map[string]bool, len(existing))
+	for _, name := range existing {
+		have[name] = true
+	}
+	for _, name := range collectionNames {
+		if !have[name] {
+			err := db.CreateCollection(ctx, name)
+			// Another process may have created it meanwhile.
+			if err != nil && !isNamespaceExists(err) {
+				return fmt.Errorf("ensure indexes: create collection %s: %w", name, translate(err))
+			}
+		}
+		if err := ensureIndexes(ctx, db.Collection(name), indexes[name]); err != nil {
+			return fmt.Errorf("ensure indexes: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ensureIndexes creates the indexes of ixs that c lacks, by name. (Asking
+// for existing ones again would be a no-op on MongoDB, but FerretDB 1.x
+// fails on it.)
+func ensureIndexes(ctx context.Context, c *mongo.Collection, ixs []index) error {
+	if len(ixs) == 0 {
+		return nil
+	}
+	names, err := c.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	var models []mongo.IndexModel
+	for _, ix := range ixs {
+		if slices.ContainsFunc(names, func(s mongo.IndexSpecification) bool { return s.Name == ix.name }) {
+			continue
+		}
+		o := options.Index().SetName(ix.name)
+		if ix.unique {
+			o.SetUnique(true)
+		}
+		models = append(models, mongo.IndexModel{Keys: ix.keys, Options: o})
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	_, err = c.Indexes().CreateMany(ctx, models)
+	return translate(err)
+}
+
+// isNamespaceExists reports whether err says that a collection exists.
+func isNamespaceExists(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 48 // NamespaceExists
+}

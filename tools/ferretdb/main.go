@@ -1,0 +1,208 @@
+// Command ferretdb runs FerretDB, a MongoDB-wire-compatible server, on an
+// SQLite directory, for the tests of Magpie's MongoDB store. It is built in
+// its own module so that Magpie's product module never links FerretDB.
+//
+// It listens on 127.0.0.1 at a free port (or -addr), keeps its data in a
+// temporary directory (or -dir), prints its mongodb:// URI as the first line
+// of standard output once it accepts connections, and runs until standard
+// input closes or it receives SIGTERM or SIGINT. A temporary directory is
+// removed on exit.
+//
+// One command at a time: FerretDB 1.x applies an update as a read followed
+// by a write, so two concurrent updates of one document can lose one of
+// them, where MongoDB applies every single-document update atomically (and
+// the store relies on that, as on the atomicity of findAndModify). So
+// clients do not talk to FerretDB directly: a proxy in front of it forwards
+// one command at a time, each with its reply, which gives every command the
+// atomicity MongoDB gives a single-document write. Commands of different
+// clients still interleave, command by command.
+//
+// Build it with the ferretdb_no_postgresql tag to leave out the PostgreSQL
+// backend it does not use:
+//
+//	go build -tags ferretdb_no_postgresql -o ferretdb .
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ferretdb:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:0", "TCP address to listen on; port 0 picks a free port")
+	dir := flag.String("dir", "", "SQLite data directory; empty means a new temporary directory, removed on exit")
+	verbose := flag.Bool("v", false, "log at info level (default: warnings and errors only)")
+	flag.Parse()
+
+	if *dir == "" {
+		tmp, err := os.MkdirTemp("", "magpie-ferretdb-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:   logger,
+		Handler:  "sqlite",
+		// Test data: no fsync on commit.
+		SQLiteURL: "file:" + *dir + "/?_pragma=synchronous(off)",
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		// The parent holds our standard input open while it needs us.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop()
+	}()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = f.Run(ctx) })
+	// MongoDBURI waits until FerretDB's listener is ready.
+	upstream, err := url.Parse(f.MongoDBURI())
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	p := &proxy{upstream: upstream.Host}
+	wg.Go(func() { p.serve(ctx, ln) })
+	fmt.Printf("mongodb://%s/\n", ln.Addr())
+	<-ctx.Done()
+	ln.Close()
+	wg.Wait()
+	return nil
+}
+
+// proxy forwards MongoDB wire protocol commands to upstream one at a time.
+type proxy struct {
+	upstream string
+	mu       sync.Mutex // held from forwarding a command until its reply is read
+}
+
+// serve accepts clients until ctx is done, then closes their connections
+// and waits for their handlers.
+func (p *proxy) serve(ctx context.Context, ln net.Listener) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		wg.Go(func() {
+			stop := context.AfterFunc(ctx, func() { c.Close() })
+			defer stop()
+			defer c.Close()
+			_ = p.relay(c)
+		})
+	}
+}
+
+// relay forwards the commands of one client over a connection of its own
+// to upstream.
+func (p *proxy) relay(client net.Conn) error {
+	up, err := net.Dial("tcp", p.upstream)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for {
+		req, err := readMessage(client)
+		if err != nil {
+			return err
+		}
+		reply, err := p.roundTrip(up, req)
+		if err != nil {
+			return err
+		}
+		if reply != nil {
+			if _, err := client.Write(reply); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// roundTrip sends one command upstream and returns its reply, or nil for a
+// command that expects none (OP_MSG with moreToCome).
+func (p *proxy) roundTrip(up net.Conn, req []byte) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := up.Write(req); err != nil {
+		return nil, err
+	}
+	if moreToCome(req) {
+		return nil, nil
+	}
+	reply, err := readMessage(up)
+	if err != nil {
+		return nil, err
+	}
+	if moreToCome(reply) {
+		return nil, errors.New("upstream streams replies (moreToCome), which the proxy does not relay")
+	}
+	return reply, nil
+}
+
+// readMessage reads one wire protocol message: a little-endian int32 length
+// (header included), then the rest.
+func readMessage(r io.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(size[:])
+	if n < 16 || n > 64<<20 {
+		return nil, fmt.Errorf("message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, size[:])
+	if _, err := io.ReadFull(r, msg[4:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// moreToCome reports whether msg is an OP_MSG with the moreToCome flag: the
+// sender expects no reply (or, from a server, sends more).
+func moreToCome(msg []byte) bool {
+	const opMsg, flagMoreToCome = 2013, 1 << 1
+	return len(msg) >= 20 && binary.LittleEndian.Uint32(msg[12:16]) == opMsg &&
+		binary.LittleEndian.Uint32(msg[16:20])&flagMoreToCome != 0
+}
