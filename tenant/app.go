@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -51,6 +52,7 @@ func (s *Service) CreateApp(ctx context.Context, tenantID, name string) (store.A
 	if err != nil {
 		return store.App{}, NewSecret{}, err
 	}
+	app.Version = 1
 	return app, sec, nil
 }
 
@@ -63,7 +65,10 @@ func (s *Service) addSecret(ctx context.Context, appID string) (NewSecret, error
 		Hint:      plain[len(plain)-4:],
 		CreatedAt: s.now(),
 	}
-	if err := s.store.AddSecret(ctx, sec); err != nil {
+	if err := s.store.AddSecret(ctx, sec, MaxActiveSecrets); err != nil {
+		if errors.Is(err, store.ErrLimit) {
+			return NewSecret{}, ErrTooManySecrets
+		}
 		return NewSecret{}, fmt.Errorf("add secret to %s: %w", appID, err)
 	}
 	return NewSecret{Secret: sec, Plain: plain}, nil
@@ -87,41 +92,70 @@ type AppUpdate struct {
 	Settings *store.Settings
 }
 
-// UpdateApp applies u to an app and returns the result.
+// UpdateApp applies u to an app and returns the result. It is a
+// read-modify-write made safe across processes by the store's conditional
+// update: when another update came in between, it reads again and reapplies
+// u (at most maxUpdateAttempts times).
 func (s *Service) UpdateApp(ctx context.Context, appID string, u AppUpdate) (store.App, error) {
-	s.appMu.Lock() // read-modify-write: concurrent updates must not lose each other's fields
-	defer s.appMu.Unlock()
-	app, err := s.store.GetApp(ctx, appID)
-	if err != nil {
+	if err := u.validate(); err != nil {
 		return store.App{}, err
 	}
-	if u.Name != nil {
-		if err := validName("name", *u.Name); err != nil {
+	for range maxUpdateAttempts {
+		app, err := s.store.GetApp(ctx, appID)
+		if err != nil {
 			return store.App{}, err
 		}
+		u.apply(&app)
+		app.UpdatedAt = s.now()
+		err = s.store.UpdateApp(ctx, app)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return store.App{}, fmt.Errorf("update app %s: %w", appID, err)
+		}
+		s.invalidate(app.Key)
+		app.Version++
+		return app, nil
+	}
+	return store.App{}, fmt.Errorf("update app %s: %w after %d attempts", appID, store.ErrConflict, maxUpdateAttempts)
+}
+
+// maxUpdateAttempts bounds UpdateApp's retries under concurrent updates.
+const maxUpdateAttempts = 10
+
+func (u AppUpdate) validate() error {
+	if u.Name != nil {
+		if err := validName("name", *u.Name); err != nil {
+			return err
+		}
+	}
+	if u.Limits != nil {
+		if err := validateLimits(*u.Limits); err != nil {
+			return err
+		}
+	}
+	if u.Settings != nil {
+		if err := validateSettings(*u.Settings); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (u AppUpdate) apply(app *store.App) {
+	if u.Name != nil {
 		app.Name = *u.Name
 	}
 	if u.Disabled != nil {
 		app.Disabled = *u.Disabled
 	}
 	if u.Limits != nil {
-		if err := validateLimits(*u.Limits); err != nil {
-			return store.App{}, err
-		}
 		app.Limits = *u.Limits
 	}
 	if u.Settings != nil {
-		if err := validateSettings(*u.Settings); err != nil {
-			return store.App{}, err
-		}
 		app.Settings = *u.Settings
 	}
-	app.UpdatedAt = s.now()
-	if err := s.store.UpdateApp(ctx, app); err != nil {
-		return store.App{}, fmt.Errorf("update app %s: %w", appID, err)
-	}
-	s.invalidate(app.Key)
-	return app, nil
 }
 
 func validateLimits(l store.Limits) error {
@@ -158,23 +192,12 @@ func validateSettings(st store.Settings) error {
 }
 
 // RotateSecret adds a second active secret to an app. Both verify until the
-// old one is revoked. It fails with ErrTooManySecrets when two are active.
-// Rotation and revocation are serialised within this Service; cluster mode
-// must also serialise them across processes (the store has no conditional
-// write for the active count yet).
+// old one is revoked. It fails with ErrTooManySecrets when two are active;
+// the store checks the count atomically with the insert, across processes.
 func (s *Service) RotateSecret(ctx context.Context, appID string) (NewSecret, error) {
-	s.secretMu.Lock()
-	defer s.secretMu.Unlock()
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return NewSecret{}, err
-	}
-	secrets, err := s.store.ListSecrets(ctx, appID)
-	if err != nil {
-		return NewSecret{}, fmt.Errorf("list secrets of %s: %w", appID, err)
-	}
-	if countActive(secrets) >= MaxActiveSecrets {
-		return NewSecret{}, ErrTooManySecrets
 	}
 	sec, err := s.addSecret(ctx, appID)
 	if err != nil {
@@ -185,29 +208,20 @@ func (s *Service) RotateSecret(ctx context.Context, appID string) (NewSecret, er
 }
 
 // RevokeSecret revokes one of an app's secrets; it refuses to revoke the last
-// active one.
+// active one (ErrLastSecret), checked by the store atomically with the
+// revocation. Revoking a revoked secret is not an error.
 func (s *Service) RevokeSecret(ctx context.Context, appID, secretID string) error {
-	s.secretMu.Lock()
-	defer s.secretMu.Unlock()
 	app, err := s.store.GetApp(ctx, appID)
 	if err != nil {
 		return err
 	}
-	secrets, err := s.store.ListSecrets(ctx, appID)
-	if err != nil {
-		return fmt.Errorf("list secrets of %s: %w", appID, err)
-	}
-	i := slices.IndexFunc(secrets, func(sec store.Secret) bool { return sec.ID == secretID })
-	if i < 0 {
-		return store.ErrNotFound
-	}
-	if !secrets[i].Active() {
-		return nil
-	}
-	if countActive(secrets) <= 1 {
+	err = s.store.RevokeSecret(ctx, appID, secretID, s.now())
+	switch {
+	case errors.Is(err, store.ErrLimit):
 		return ErrLastSecret
-	}
-	if err := s.store.RevokeSecret(ctx, appID, secretID, s.now()); err != nil {
+	case errors.Is(err, store.ErrNotFound):
+		return store.ErrNotFound
+	case err != nil:
 		return fmt.Errorf("revoke secret %s: %w", secretID, err)
 	}
 	s.invalidate(app.Key)
@@ -220,14 +234,4 @@ func (s *Service) ListSecrets(ctx context.Context, appID string) ([]store.Secret
 		return nil, err
 	}
 	return s.store.ListSecrets(ctx, appID)
-}
-
-func countActive(secrets []store.Secret) int {
-	n := 0
-	for _, sec := range secrets {
-		if sec.Active() {
-			n++
-		}
-	}
-	return n
 }

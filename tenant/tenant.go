@@ -107,9 +107,6 @@ type Service struct {
 	mu    sync.Mutex // guards cache
 	cache map[string]cached
 
-	secretMu sync.Mutex // serialises secret rotation and revocation (the active-count checks)
-	appMu    sync.Mutex // serialises UpdateApp's read-modify-write (within this process)
-
 	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
 
 	memberMu sync.Mutex // serialises member changes (the last-owner check, read-modify-write), within this process

@@ -25,8 +25,12 @@ import (
 var (
 	// ErrNotFound means the addressed record does not exist (in this app).
 	ErrNotFound = errors.New("store: not found")
-	// ErrConflict means a record with the same unique key already exists.
+	// ErrConflict means a record with the same unique key already exists,
+	// or a conditional write found the record changed since it was read.
 	ErrConflict = errors.New("store: already exists")
+	// ErrLimit means the write would break a limit the store keeps (an
+	// app's number of active secrets).
+	ErrLimit = errors.New("store: limit reached")
 )
 
 // Store is the operator-level persistence contract. Implementations are safe
@@ -81,23 +85,34 @@ type Store interface {
 	GetSession(ctx context.Context, tokenHash string, now time.Time) (Session, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
 
-	// CreateApp adds an app; ErrConflict if the id or key is taken.
+	// CreateApp adds an app at Version 1 (whatever a.Version says);
+	// ErrConflict if the id or key is taken.
 	CreateApp(ctx context.Context, a App) error
 	GetApp(ctx context.Context, id string) (App, error)
 	GetAppByKey(ctx context.Context, key string) (App, error)
 	// ListApps returns up to limit apps of a tenant with id > after, by id.
 	ListApps(ctx context.Context, tenantID, after string, limit int) ([]App, error)
 	// UpdateApp replaces the mutable fields of an app (name, disabled,
-	// limits, settings, updated time); ErrNotFound if it does not exist.
+	// limits, settings, updated time) if its stored Version is still
+	// a.Version, and stores Version+1: a conditional write, so that two
+	// processes' read-modify-writes cannot lose each other's change.
+	// ErrConflict if the version changed since a was read, ErrNotFound if
+	// the app does not exist.
 	UpdateApp(ctx context.Context, a App) error
 
-	// AddSecret adds a secret to an app.
-	AddSecret(ctx context.Context, s Secret) error
+	// AddSecret adds a secret to an app unless the app already has
+	// maxActive active secrets (ErrLimit; maxActive 0 means no limit),
+	// atomically with respect to every other AddSecret and RevokeSecret of
+	// the app, in any process. ErrConflict if the app has a secret with
+	// this id, ErrNotFound if the app does not exist.
+	AddSecret(ctx context.Context, s Secret, maxActive int) error
 	// ListSecrets returns all secrets of an app, revoked ones included,
 	// oldest first.
 	ListSecrets(ctx context.Context, appID string) ([]Secret, error)
-	// RevokeSecret marks a secret revoked at the given time; ErrNotFound if
-	// the app has no such secret.
+	// RevokeSecret marks a secret revoked at the given time (a revoked one
+	// keeps its first time); ErrNotFound if the app has no such secret,
+	// ErrLimit if it is the app's last active secret (an app always keeps
+	// one), atomically with respect to AddSecret and RevokeSecret.
 	RevokeSecret(ctx context.Context, appID, secretID string, at time.Time) error
 
 	// UseNonces records request nonces in one commit (group commit: the
@@ -222,6 +237,9 @@ type App struct {
 	Settings  Settings
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version counts the app's updates, from 1; UpdateApp writes only if
+	// it is unchanged.
+	Version int64
 }
 
 // Limits are an app's quotas. Zero values mean "use the installation

@@ -87,6 +87,10 @@ type appDoc struct {
 	Settings  store.Settings `bson:"settings"` // field names from its JSON tags
 	CreatedAt time.Time      `bson:"created_at"`
 	UpdatedAt time.Time      `bson:"updated_at"`
+	Version   int64          `bson:"version"`
+	// ActiveSecrets counts the app's active secrets, so that the limits on
+	// them are one conditional update of this document (no transactions).
+	ActiveSecrets int `bson:"active_secrets"`
 }
 
 type secretDoc struct {
@@ -222,6 +226,7 @@ func (d appDoc) record() store.App {
 	return store.App{
 		ID: d.ID, TenantID: d.TenantID, Name: d.Name, Key: d.Key, Disabled: d.Disabled,
 		Limits: d.Limits, Settings: d.Settings, CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
+		Version: d.Version,
 	}
 }
 

@@ -190,7 +190,7 @@ func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), isPlain(err):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrLimit), isPlain(err):
 		return err // translated already
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return store.ErrNotFound

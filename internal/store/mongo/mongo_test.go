@@ -94,7 +94,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := s.CreateApp(ctx, store.App{ID: "A", Key: "pk_A"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddSecret(ctx, store.Secret{ID: "s1", AppID: "A", CreatedAt: t0}); err != nil {
+	if err := s.AddSecret(ctx, store.Secret{ID: "s1", AppID: "A", CreatedAt: t0}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {

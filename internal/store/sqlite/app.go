@@ -2,13 +2,15 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-const appColumns = `id, tenant_id, name, key, disabled, limits, settings, created_at, updated_at`
+const appColumns = `id, tenant_id, name, key, disabled, limits, settings, created_at, updated_at, version`
 
 // CreateApp adds an app; store.ErrConflict if the id or key is taken.
 func (s *Store) CreateApp(ctx context.Context, a store.App) error {
@@ -17,7 +19,7 @@ func (s *Store) CreateApp(ctx context.Context, a store.App) error {
 		return fmt.Errorf("create app %s: %w", a.ID, err)
 	}
 	_, err = s.write.ExecContext(ctx,
-		`INSERT INTO apps (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO apps (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		a.ID, a.TenantID, a.Name, a.Key, a.Disabled, limits, settings, ms(a.CreatedAt), ms(a.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("create app %s: %w", a.ID, translate(err))
@@ -61,17 +63,24 @@ func (s *Store) ListApps(ctx context.Context, tenantID, after string, limit int)
 }
 
 // UpdateApp replaces the name, disabled flag, limits, settings and updated
-// time of an app; store.ErrNotFound if it does not exist.
+// time of an app if its version is still a.Version; see store.Store.
 func (s *Store) UpdateApp(ctx context.Context, a store.App) error {
 	limits, settings, err := appJSON(a)
 	if err != nil {
 		return fmt.Errorf("update app %s: %w", a.ID, err)
 	}
 	res, err := s.write.ExecContext(ctx,
-		`UPDATE apps SET name = ?, disabled = ?, limits = ?, settings = ?, updated_at = ?
-		WHERE id = ?`,
-		a.Name, a.Disabled, limits, settings, ms(a.UpdatedAt), a.ID)
-	if err := mustAffect(res, err); err != nil {
+		`UPDATE apps SET name = ?, disabled = ?, limits = ?, settings = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND version = ?`,
+		a.Name, a.Disabled, limits, settings, ms(a.UpdatedAt), a.ID, a.Version)
+	n, err := affected(res, err)
+	if err == nil && n == 0 {
+		err = store.ErrConflict
+		if _, gerr := s.GetApp(ctx, a.ID); errors.Is(gerr, store.ErrNotFound) {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("update app %s: %w", a.ID, err)
 	}
 	return nil
@@ -91,7 +100,7 @@ func scanApp(r scanner) (store.App, error) {
 	var a store.App
 	var limits, settings string
 	var created, updated int64
-	err := r.Scan(&a.ID, &a.TenantID, &a.Name, &a.Key, &a.Disabled, &limits, &settings, &created, &updated)
+	err := r.Scan(&a.ID, &a.TenantID, &a.Name, &a.Key, &a.Disabled, &limits, &settings, &created, &updated, &a.Version)
 	if err != nil {
 		return a, err
 	}
@@ -105,15 +114,28 @@ func scanApp(r scanner) (store.App, error) {
 	return a, nil
 }
 
-// AddSecret adds a secret to an app; store.ErrConflict if the app already
-// has a secret with this id, store.ErrNotFound if the app does not exist.
-func (s *Store) AddSecret(ctx context.Context, sec store.Secret) error {
-	_, err := s.write.ExecContext(ctx,
-		`INSERT INTO secrets (app_id, id, sealed, hint, created_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		sec.AppID, sec.ID, sec.Sealed, sec.Hint, ms(sec.CreatedAt), ms(sec.RevokedAt))
+// AddSecret adds a secret to an app unless it has maxActive active ones,
+// in one transaction; see store.Store.
+func (s *Store) AddSecret(ctx context.Context, sec store.Secret, maxActive int) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if maxActive > 0 {
+			var n int
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM secrets WHERE app_id = ? AND revoked_at = 0`, sec.AppID).Scan(&n)
+			if err != nil {
+				return translate(err)
+			}
+			if n >= maxActive {
+				return store.ErrLimit
+			}
+		}
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO secrets (app_id, id, sealed, hint, created_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			sec.AppID, sec.ID, sec.Sealed, sec.Hint, ms(sec.CreatedAt), ms(sec.RevokedAt))
+		return translate(err)
+	})
 	if err != nil {
-		return fmt.Errorf("add secret %s to app %s: %w", sec.ID, sec.AppID, translate(err))
+		return fmt.Errorf("add secret %s to app %s: %w", sec.ID, sec.AppID, err)
 	}
 	return nil
 }
@@ -134,14 +156,31 @@ func (s *Store) ListSecrets(ctx context.Context, appID string) ([]store.Secret, 
 	return secs, nil
 }
 
-// RevokeSecret marks a secret revoked at the given time; a secret already
-// revoked keeps its first revocation time. store.ErrNotFound if the app has
-// no such secret.
+// RevokeSecret marks a secret revoked at the given time, in one
+// transaction with the check that it is not the app's last active secret;
+// see store.Store.
 func (s *Store) RevokeSecret(ctx context.Context, appID, secretID string, at time.Time) error {
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE secrets SET revoked_at = CASE revoked_at WHEN 0 THEN ? ELSE revoked_at END
-		WHERE app_id = ? AND id = ?`, ms(at), appID, secretID)
-	if err := mustAffect(res, err); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var revoked int64
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM secrets WHERE app_id = ? AND id = ?`, appID, secretID).Scan(&revoked)
+		if err != nil {
+			return translate(err)
+		}
+		if revoked != 0 {
+			return nil
+		}
+		var active int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM secrets WHERE app_id = ? AND revoked_at = 0`, appID).Scan(&active)
+		if err != nil {
+			return translate(err)
+		}
+		if active <= 1 {
+			return store.ErrLimit
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE secrets SET revoked_at = ? WHERE app_id = ? AND id = ?`, ms(at), appID, secretID)
+		return translate(err)
+	})
+	if err != nil {
 		return fmt.Errorf("revoke secret %s of app %s: %w", secretID, appID, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -120,6 +121,51 @@ var twoHandleTests = []struct {
 	run  func(t *testing.T, s1, s2 store.Store)
 }{
 	{"AppendSameConversations", testTwoHandlesAppend},
+	{"UpdateAppNoLostUpdate", testTwoHandlesUpdateApp},
+}
+
+// testTwoHandlesUpdateApp has writers on two handles each add one to an
+// app's limit many times, by read-modify-write retried on ErrConflict: the
+// conditional update must lose none of them.
+func testTwoHandlesUpdateApp(t *testing.T, s1, s2 store.Store) {
+	const writersPerHandle, perWriter = 3, 8
+	ctx := t.Context()
+	must(t, s1.CreateApp(ctx, newApp("a1", "t1", "pk_1")), "CreateApp")
+	var wg sync.WaitGroup
+	for _, s := range []store.Store{s1, s2} {
+		for range writersPerHandle {
+			wg.Go(func() {
+				for range perWriter {
+					for attempt := 0; ; attempt++ {
+						if attempt == 1000 {
+							t.Error("UpdateApp still conflicting after 1000 attempts")
+							return
+						}
+						a, err := s.GetApp(ctx, "a1")
+						if err != nil {
+							t.Errorf("GetApp: %v", err)
+							return
+						}
+						a.Limits.MaxGroupSize++
+						err = s.UpdateApp(ctx, a)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, store.ErrConflict) {
+							t.Errorf("UpdateApp: %v", err)
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	a, err := s2.GetApp(ctx, "a1")
+	const total = 2 * writersPerHandle * perWriter
+	if err != nil || a.Limits.MaxGroupSize != total || a.Version != total+1 {
+		t.Errorf("GetApp after %d increments = limit %d version %d, %v; want %d and %d", total, a.Limits.MaxGroupSize, a.Version, err, total, total+1)
+	}
 }
 
 // testTwoHandlesAppend has writers on two handles append to the same
