@@ -29,6 +29,8 @@ func commands() []command {
 	return []command{
 		{"dev", "run Magpie in embedded mode: one process, SQLite, no external services", runDev},
 		{"probe", "check a running installation end to end with two synthetic users", runProbe},
+		{"migrate", "create or check the cluster store's collections and indexes (MongoDB)", runMigrate},
+		{"bootstrap", "create the operator, a tenant and an app in the cluster store; print credentials", runBootstrap},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "magpie", version)
 			return err
@@ -68,7 +70,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: magpie <command> [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nWith no command, magpie runs dev. Every flag can also be set with an environment")
 	fmt.Fprintln(w, "variable: --addr is MAGPIE_ADDR. Flags override the environment.")
