@@ -46,9 +46,26 @@ func TestBurstArrivesInOrderOnce(t *testing.T) {
 }
 
 func TestBurstSurvivesConnectionCut(t *testing.T) {
-	const n = 1000
+	tests := []struct {
+		name         string
+		n            int
+		rate         float64 // the app's send rate; 0 keeps the default, 50/s with a burst of 100
+		burst        int
+		ackedAt, got int // cut once ackedAt sends are acknowledged and bob holds got
+	}{
+		{"send rate 5000 burst 100", 1000, 5000, 100, 300, 310},
+		{"default limits", 200, 0, 0, 120, 125},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { burstSurvivesCut(t, tt.n, tt.rate, tt.burst, tt.ackedAt, tt.got) })
+	}
+}
+
+func burstSurvivesCut(t *testing.T, n int, rate float64, burst, ackedAt, bobHolds int) {
 	e := startEnv(t, "alice", "bob")
-	e.setSendLimit(5000, 100)
+	if rate > 0 {
+		e.setSendLimit(rate, burst)
+	}
 	p := newProxy(t, e.addr)
 	alice := e.newClient("alice", "alice-phone", p.URL(), nil)
 	bob := e.newClient("bob", "bob-phone", "", nil)
@@ -58,17 +75,17 @@ func TestBurstSurvivesConnectionCut(t *testing.T) {
 	next[client.Connected](t, bob)
 
 	outs := sendBurst(t, alice, "bob", n)
-	// Once 300 are acknowledged, the acknowledgements stop reaching alice:
-	// the server goes on storing the window in flight (at least up to
-	// message 331) and nothing more. Cut the connection once bob has some
-	// of those, in the middle of the burst.
+	// Once ackedAt are acknowledged, the acknowledgements stop reaching
+	// alice: the server goes on storing the window in flight (32 more at
+	// most) and nothing more. Cut the connection once bob has some of
+	// those, in the middle of the burst.
 	select {
-	case <-outs[299].Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first 300 sends were not acknowledged")
+	case <-outs[ackedAt-1].Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the first %d sends were not acknowledged", ackedAt)
 	}
 	p.setBlackhole(true)
-	got := collect(t, bob, 310)
+	got := collect(t, bob, bobHolds)
 	select {
 	case <-outs[n-1].Done():
 		t.Fatal("the burst was over before the cut")
