@@ -139,6 +139,8 @@ type req struct {
 	unsigned           bool
 	// signBody, when set, is signed instead of body.
 	signBody string
+	// base, when set, is another node's URL to send to.
+	base string
 }
 
 type resp struct {
@@ -185,7 +187,11 @@ func nextNonce() string {
 // do sends a request signed for app (unless r says otherwise).
 func (e *env) do(app testApp, r req) resp {
 	e.t.Helper()
-	httpReq, err := http.NewRequest(r.method, e.srv.URL+r.target, bytes.NewReader([]byte(r.body)))
+	base := e.srv.URL
+	if r.base != "" {
+		base = r.base
+	}
+	httpReq, err := http.NewRequest(r.method, base+r.target, bytes.NewReader([]byte(r.body)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/ratelimit"
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -51,7 +53,7 @@ func (b *broadcast) AppChanged(ctx context.Context, appID string) error {
 
 // secondNode starts another gateway on the env's store, with its own hub,
 // messaging core and tenant cache, as another process would have.
-func (e *env) secondNode(events gateway.Events) (*gateway.Gateway, string) {
+func (e *env) secondNode(events gateway.Events, opts ...func(*gateway.Config)) (*gateway.Gateway, string) {
 	e.t.Helper()
 	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
@@ -64,7 +66,11 @@ func (e *env) secondNode(events gateway.Events) (*gateway.Gateway, string) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = msgs.Run(ctx) }()
 	e.t.Cleanup(func() { stop(); <-done })
-	gw := gateway.New(e.store, tenants, msgs, hub, gateway.Config{Now: e.clock, Events: events})
+	cfg := gateway.Config{Now: e.clock, Events: events}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gw := gateway.New(e.store, tenants, msgs, hub, cfg)
 	srv := httptest.NewServer(gw)
 	e.t.Cleanup(srv.Close)
 	return gw, srv.URL
@@ -170,5 +176,29 @@ func TestApplyEventIgnoresWhatItCannotUse(t *testing.T) {
 	}
 	if f := c.reply(c.request(ping())); f.GetPong() == nil {
 		t.Fatalf("session after stray events: %v", f)
+	}
+}
+
+// TestRateLimitsHoldAcrossNodes: with a shared Limiter (Redis in cluster
+// mode; the in-process one stands in, as both pass one conformance test),
+// an app's API limit and a user's login limit count requests on every node.
+func TestRateLimitsHoldAcrossNodes(t *testing.T) {
+	shared := ratelimit.NewMemory(nil)
+	withShared := func(c *gateway.Config) { c.Limiter = shared }
+	e := newEnv(t, withShared)
+	_, url2 := e.secondNode(nil, withShared)
+	l := store.Limits{APIRate: 1.0 / 3600, APIBurst: 4}
+	if _, err := e.tenants.UpdateApp(context.Background(), e.a.ID, tenant.AppUpdate{Limits: &l}); err != nil {
+		t.Fatal(err)
+	}
+	for i, base := range []string{"", url2, "", url2} {
+		if r := e.do(e.a, req{method: "GET", target: "/v1/users", base: base}); r.status != http.StatusOK {
+			t.Fatalf("request %d within the burst: %d %s", i, r.status, r.body)
+		}
+	}
+	for _, base := range []string{"", url2} {
+		if r := e.do(e.a, req{method: "GET", target: "/v1/users", base: base}); r.status != http.StatusTooManyRequests {
+			t.Fatalf("request past the app's burst of 4, across two nodes: %d %s", r.status, r.body)
+		}
 	}
 }

@@ -36,7 +36,7 @@ const (
 func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, string) {
 	g := c.gw
 	now := g.now()
-	if c.pending && !g.addrLogins.allow(c.addr, now) {
+	if c.pending && !g.allow(ctx, "login-addr:"+c.addr, g.cfg.LoginsPerAddress, max(int(2*g.cfg.LoginsPerAddress), 1)) {
 		return wire.CloseOverload, "too many logins from this address; retry with backoff"
 	}
 	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
@@ -71,14 +71,15 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		return wire.CloseProtocolError, "origin not allowed for this app"
 	}
 	// Every device of the user may reconnect at once (after a restart).
-	if !g.userLogins.allowBurst(creds.App.ID+"\x00"+claims.UserID, 2*creds.Limits.MaxDevicesPerUser, now) {
+	userBurst := max(int(10*g.cfg.LoginsPerUser), 10, 2*creds.Limits.MaxDevicesPerUser)
+	if !g.allow(ctx, creds.App.ID+":login-user:"+claims.UserID, g.cfg.LoginsPerUser, userBurst) {
 		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
 		return code, reason
 	}
 	lim := creds.Limits
-	if !g.connLimits.get(creds.App.ID, lim.ConnRate, max(int(lim.ConnRate), 1), now).AllowN(now, 1) {
+	if !g.allow(ctx, creds.App.ID+":login", lim.ConnRate, max(int(lim.ConnRate), 1)) {
 		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
 	}
 	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()

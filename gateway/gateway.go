@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
@@ -62,6 +63,11 @@ type Config struct {
 	// open but not logged in; beyond it the upgrade is answered 429. Zero
 	// means 64.
 	PendingPerAddress int
+	// Limiter keeps the rate limits: per app (server API, logins), per
+	// user and per client address (logins). Nil means an in-process one
+	// on the gateway's clock (embedded mode); cluster mode passes one
+	// shared through Redis, so the limits hold across gateways.
+	Limiter ratelimit.Limiter
 	// Events carries control-plane changes (user blocked or deleted, app
 	// changed) to every gateway node. Nil means this node only (embedded
 	// mode).
@@ -75,21 +81,18 @@ type Config struct {
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
 type Gateway struct {
-	cfg        Config
-	log        *slog.Logger
-	store      store.Store
-	tenants    *tenant.Service
-	nonces     NonceCache
-	hub        *Hub
-	msgs       *messaging.Service
-	apiLimits  *appLimiters
-	connLimits *appLimiters
-	addrLogins *keyedLimiters // login attempts per client address
-	userLogins *keyedLimiters // logins per app user
-	pending    *pendingConns  // sockets not logged in, per client address
-	logins     *loginThrottle
-	events     Events
-	engine     *gin.Engine
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	tenants *tenant.Service
+	nonces  NonceCache
+	hub     *Hub
+	msgs    *messaging.Service
+	limiter ratelimit.Limiter // per-app, per-user and per-address limits
+	pending *pendingConns     // sockets not logged in, per client address
+	logins  *loginThrottle
+	events  Events
+	engine  *gin.Engine
 }
 
 // New returns a Gateway serving st through the tenant service and the
@@ -126,10 +129,10 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if g.nonces == nil {
 		g.nonces = NewMemoryNonces(2 * signing.Window)
 	}
-	g.apiLimits = newAppLimiters()
-	g.connLimits = newAppLimiters()
-	g.addrLogins = newKeyedLimiters(cfg.LoginsPerAddress, max(int(2*cfg.LoginsPerAddress), 1), 1<<16)
-	g.userLogins = newKeyedLimiters(cfg.LoginsPerUser, max(int(10*cfg.LoginsPerUser), 10), 1<<17)
+	g.limiter = cfg.Limiter
+	if g.limiter == nil {
+		g.limiter = ratelimit.NewMemory(g.now)
+	}
 	g.pending = newPendingConns(cfg.PendingPerAddress)
 	g.logins = newLoginThrottle(cfg.LoginLimits)
 	g.events = cfg.Events

@@ -29,10 +29,10 @@ func NewMemory(now func() time.Time) *Memory {
 }
 
 // Allow implements Limiter.
-func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (bool, time.Duration, error) {
+func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (Decision, error) {
 	iv, err := interval(rate, burst)
 	if err != nil {
-		return false, 0, err
+		return Decision{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -43,13 +43,23 @@ func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (
 	}
 	// One token is there if the bucket, less burst-1 tokens, is full.
 	if at := full.Add(iv - time.Duration(burst)*iv); at.After(now) {
-		return false, at.Sub(now), nil
+		return Decision{RetryAfter: at.Sub(now), Reset: full.Sub(now)}, nil
 	}
-	m.full[key] = full.Add(iv)
+	full = full.Add(iv)
+	m.full[key] = full
 	if len(m.full) >= m.gcAt {
 		m.forgetFull(now)
 	}
-	return true, 0, nil
+	return decided(iv, burst, full.Sub(now)), nil
+}
+
+// decided is the Decision of a token taken, when the bucket is full again
+// in reset.
+func decided(iv time.Duration, burst int, reset time.Duration) Decision {
+	if iv <= 0 {
+		return Decision{OK: true, Remaining: burst, Reset: reset}
+	}
+	return Decision{OK: true, Remaining: max(burst-int((reset+iv-1)/iv), 0), Reset: reset}
 }
 
 // forgetFull drops the buckets that are full at now: they are the same as

@@ -26,11 +26,23 @@ var ErrInvalid = errors.New("ratelimit: rate must be positive and burst at least
 // for concurrent use.
 type Limiter interface {
 	// Allow takes a token from key's bucket, which holds burst tokens and
-	// refills at rate tokens per second (+Inf: no limit). It reports
-	// whether one was there; if not, retryAfter is how long until one will
-	// be. A bucket first used is full. A key may change its rate or burst
-	// from one call to the next; the new ones apply from then on.
-	Allow(ctx context.Context, key string, rate float64, burst int) (ok bool, retryAfter time.Duration, err error)
+	// refills at rate tokens per second (+Inf: no limit), and reports
+	// whether one was there. A bucket first used is full. A key may change
+	// its rate or burst from one call to the next; the new ones apply from
+	// then on.
+	Allow(ctx context.Context, key string, rate float64, burst int) (Decision, error)
+}
+
+// Decision is the outcome of Allow.
+type Decision struct {
+	// OK is set when a token was taken.
+	OK bool
+	// Remaining is how many tokens are left after the call.
+	Remaining int
+	// RetryAfter is, when !OK, how long until a token will be there.
+	RetryAfter time.Duration
+	// Reset is how long until the bucket is full again.
+	Reset time.Duration
 }
 
 // interval returns the time one token takes to refill, or ErrInvalid.

@@ -37,18 +37,22 @@ func NewRedis(c *redisx.Client, prefix string) *Redis {
 }
 
 // Allow implements Limiter.
-func (r *Redis) Allow(ctx context.Context, key string, rate float64, burst int) (bool, time.Duration, error) {
+func (r *Redis) Allow(ctx context.Context, key string, rate float64, burst int) (Decision, error) {
 	iv, err := interval(rate, burst)
 	if err != nil {
-		return false, 0, err
+		return Decision{}, err
 	}
 	us := strconv.FormatFloat(float64(iv)/float64(time.Microsecond), 'f', -1, 64)
 	res, err := gcraScript.Run(ctx, r.c.Redis(), []string{r.prefix + key}, us, burst).Int64Slice()
 	if err != nil {
-		return false, 0, fmt.Errorf("rate limit %s: %w", key, redisx.Err(err))
+		return Decision{}, fmt.Errorf("rate limit %s: %w", key, redisx.Err(err))
 	}
-	if len(res) != 2 {
-		return false, 0, fmt.Errorf("rate limit %s: unexpected reply %v", key, res)
+	if len(res) != 3 {
+		return Decision{}, fmt.Errorf("rate limit %s: unexpected reply %v", key, res)
 	}
-	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+	reset := time.Duration(res[2]) * time.Microsecond
+	if res[0] != 1 {
+		return Decision{RetryAfter: time.Duration(res[1]) * time.Microsecond, Reset: reset}, nil
+	}
+	return decided(iv, burst, reset), nil
 }
