@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -119,51 +120,58 @@ type MemberUpdate struct {
 // role does not allow the change, and ErrLastOwner when it would demote the
 // tenant's last owner.
 func (s *Service) UpdateMember(ctx context.Context, actor store.Member, tenantID, id string, upd MemberUpdate) (store.Member, error) {
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
-	m, err := s.target(ctx, actor, tenantID, id)
-	if err != nil {
-		return store.Member{}, err
-	}
 	var role store.Role
 	if upd.Role != nil {
 		role = *upd.Role
-	}
-	if err := mayManage(actor, m, role); err != nil {
-		return store.Member{}, err
-	}
-	if upd.Name != nil {
-		name := strings.TrimSpace(*upd.Name)
-		if len(name) > 128 {
-			return store.Member{}, invalid("name", "must be at most 128 characters")
-		}
-		m.Name = name
-	}
-	if upd.Role != nil {
 		switch role {
 		case store.RoleOwner, store.RoleAdmin, store.RoleViewer:
 		default:
 			return store.Member{}, invalid("role", "must be owner, admin or viewer")
 		}
-		if m.Role == store.RoleOwner && role != store.RoleOwner {
-			if err := s.keepOwner(ctx, m); err != nil {
-				return store.Member{}, err
-			}
+	}
+	var name string
+	if upd.Name != nil {
+		name = strings.TrimSpace(*upd.Name)
+		if len(name) > 128 {
+			return store.Member{}, invalid("name", "must be at most 128 characters")
 		}
-		m.Role = role
 	}
-	if err := s.store.UpdateMember(ctx, m); err != nil {
-		return store.Member{}, fmt.Errorf("update member %s: %w", m.ID, err)
+	// A read-modify-write made safe across processes by the store's
+	// conditional update (and its last-owner check): read again and
+	// reapply when another change came in between.
+	for range maxUpdateAttempts {
+		m, err := s.target(ctx, actor, tenantID, id)
+		if err != nil {
+			return store.Member{}, err
+		}
+		if err := mayManage(actor, m, role); err != nil {
+			return store.Member{}, err
+		}
+		if upd.Name != nil {
+			m.Name = name
+		}
+		if upd.Role != nil {
+			m.Role = role
+		}
+		err = s.store.UpdateMember(ctx, m)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			continue
+		case errors.Is(err, store.ErrLimit):
+			return store.Member{}, ErrLastOwner
+		case err != nil:
+			return store.Member{}, fmt.Errorf("update member %s: %w", m.ID, err)
+		}
+		m.Version++
+		return m, nil
 	}
-	return m, nil
+	return store.Member{}, fmt.Errorf("update member %s: %w after %d attempts", id, store.ErrConflict, maxUpdateAttempts)
 }
 
 // RemoveMember deletes member id of tenantID on behalf of actor, and with it
 // all its sessions; its password stops working at once. Errors as for
 // UpdateMember; ErrLastOwner when it is the tenant's last owner.
 func (s *Service) RemoveMember(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, error) {
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
 	m, err := s.target(ctx, actor, tenantID, id)
 	if err != nil {
 		return store.Member{}, err
@@ -171,12 +179,13 @@ func (s *Service) RemoveMember(ctx context.Context, actor store.Member, tenantID
 	if err := mayManage(actor, m, ""); err != nil {
 		return store.Member{}, err
 	}
-	if m.Role == store.RoleOwner {
-		if err := s.keepOwner(ctx, m); err != nil {
-			return store.Member{}, err
-		}
+	// The store refuses to delete the last owner, atomically across
+	// processes.
+	err = s.store.DeleteMember(ctx, m.ID)
+	if errors.Is(err, store.ErrLimit) {
+		return store.Member{}, ErrLastOwner
 	}
-	if err := s.store.DeleteMember(ctx, m.ID); err != nil {
+	if err != nil {
 		return store.Member{}, fmt.Errorf("delete member %s: %w", m.ID, err)
 	}
 	return m, nil
@@ -187,8 +196,8 @@ func (s *Service) RemoveMember(ctx context.Context, actor store.Member, tenantID
 // working at once. The new password is returned once, to be handed over.
 // It returns how many sessions ended. Errors as for UpdateMember.
 func (s *Service) ResetPassword(ctx context.Context, actor store.Member, tenantID, id string) (store.Member, string, int64, error) {
-	// Check first, so that refusals cost no bcrypt work; check again under
-	// the lock after hashing.
+	// Check first, so that refusals cost no bcrypt work; check again after
+	// hashing, and write conditionally on the version read then.
 	m, err := s.target(ctx, actor, tenantID, id)
 	if err != nil {
 		return store.Member{}, "", 0, err
@@ -201,18 +210,24 @@ func (s *Service) ResetPassword(ctx context.Context, actor store.Member, tenantI
 	if err != nil {
 		return store.Member{}, "", 0, err
 	}
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
-	m, err = s.target(ctx, actor, tenantID, id)
-	if err != nil {
-		return store.Member{}, "", 0, err
-	}
-	if err := mayManage(actor, m, ""); err != nil {
-		return store.Member{}, "", 0, err
-	}
-	m.PasswordHash = hash
-	if err := s.store.UpdateMember(ctx, m); err != nil {
-		return store.Member{}, "", 0, fmt.Errorf("update member %s: %w", m.ID, err)
+	for attempt := 0; ; attempt++ {
+		m, err = s.target(ctx, actor, tenantID, id)
+		if err != nil {
+			return store.Member{}, "", 0, err
+		}
+		if err := mayManage(actor, m, ""); err != nil {
+			return store.Member{}, "", 0, err
+		}
+		m.PasswordHash = hash
+		err = s.store.UpdateMember(ctx, m)
+		if errors.Is(err, store.ErrConflict) && attempt < maxUpdateAttempts {
+			continue
+		}
+		if err != nil {
+			return store.Member{}, "", 0, fmt.Errorf("update member %s: %w", m.ID, err)
+		}
+		m.Version++
+		break
 	}
 	n, err := s.store.DeleteMemberSessions(ctx, m.ID, "")
 	if err != nil {
@@ -259,8 +274,6 @@ func (s *Service) ChangePassword(ctx context.Context, m store.Member, sessionTok
 	if err != nil {
 		return 0, err
 	}
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
 	fresh, err := s.store.GetMember(ctx, m.ID)
 	if err != nil {
 		return 0, fmt.Errorf("get member %s: %w", m.ID, err)
@@ -270,7 +283,12 @@ func (s *Service) ChangePassword(ctx context.Context, m store.Member, sessionTok
 		return 0, ErrBadCredentials
 	}
 	fresh.PasswordHash = hash
-	if err := s.store.UpdateMember(ctx, fresh); err != nil {
+	err = s.store.UpdateMember(ctx, fresh)
+	if errors.Is(err, store.ErrConflict) {
+		// Changed in between, perhaps its password: check again.
+		return 0, ErrBadCredentials
+	}
+	if err != nil {
 		return 0, fmt.Errorf("update member %s: %w", m.ID, err)
 	}
 	except := ""
@@ -318,22 +336,6 @@ func mayManage(actor, target store.Member, role store.Role) error {
 	default:
 		return forbidden("viewers cannot manage members")
 	}
-}
-
-// keepOwner returns ErrLastOwner if owner is its tenant's only owner. The
-// caller holds memberMu, so within this process no other change races the
-// count (cluster nodes could still race; see docs/operations.md).
-func (s *Service) keepOwner(ctx context.Context, owner store.Member) error {
-	ms, err := s.store.ListMembers(ctx, owner.TenantID)
-	if err != nil {
-		return fmt.Errorf("list members of %s: %w", owner.TenantID, err)
-	}
-	for _, m := range ms {
-		if m.Role == store.RoleOwner && m.ID != owner.ID {
-			return nil
-		}
-	}
-	return ErrLastOwner
 }
 
 // ForbiddenError is a refusal by role; it matches ErrForbidden.

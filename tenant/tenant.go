@@ -109,8 +109,6 @@ type Service struct {
 
 	gen atomic.Uint64 // bumped by every invalidation; Resolve caches only if unchanged
 
-	memberMu sync.Mutex // serialises member changes (the last-owner check, read-modify-write), within this process
-
 	hashes     *hashGate
 	auth       authCache
 	authSecret [32]byte // keys the auth cache's hashes

@@ -52,7 +52,8 @@ type Store interface {
 	// ListTenants returns up to limit tenants with id > after, by id.
 	ListTenants(ctx context.Context, after string, limit int) ([]Tenant, error)
 
-	// CreateMember adds a console member; ErrConflict if the id is taken or
+	// CreateMember adds a console member at Version 1 (whatever m.Version
+	// says); ErrConflict if the id is taken or
 	// the member's tenant already has a member with this email. Emails are
 	// unique per tenant (operators, whose TenantID is empty, count as one
 	// tenant), not across the installation: one person may have accounts in
@@ -65,12 +66,17 @@ type Store interface {
 	// ListMembers returns the members of a tenant, by id.
 	ListMembers(ctx context.Context, tenantID string) ([]Member, error)
 	// UpdateMember replaces the mutable fields of a member (name, role,
-	// password hash); its id, tenant, email and creation time stay.
-	// ErrNotFound if it does not exist.
+	// password hash) if its stored Version is still m.Version, and stores
+	// Version+1: a conditional write, safe across processes. Its id,
+	// tenant, email and creation time stay. ErrConflict if the version
+	// changed, ErrNotFound if it does not exist, ErrLimit if it would take
+	// the owner role from the tenant's last owner (a tenant always keeps
+	// one), checked atomically with the write.
 	UpdateMember(ctx context.Context, m Member) error
 	// DeleteMember removes a member and every session of it: once it
 	// returns, none of them is found. ErrNotFound if the member does not
-	// exist.
+	// exist, ErrLimit if it is its tenant's last owner (checked atomically
+	// with the deletion).
 	DeleteMember(ctx context.Context, id string) error
 	// DeleteMemberSessions removes every session of a member except the one
 	// whose token hash is exceptTokenHash (empty: except none), and returns
@@ -216,6 +222,9 @@ type Member struct {
 	Role         Role
 	PasswordHash string // bcrypt
 	CreatedAt    time.Time
+	// Version counts the member's updates, from 1; UpdateMember writes only
+	// if it is unchanged.
+	Version int64
 }
 
 // Session is a console login.

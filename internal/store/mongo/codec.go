@@ -68,6 +68,7 @@ type memberDoc struct {
 	Role         string    `bson:"role"`
 	PasswordHash string    `bson:"password_hash"`
 	CreatedAt    time.Time `bson:"created_at"`
+	Version      int64     `bson:"version"`
 }
 
 type sessionDoc struct {
@@ -214,6 +215,7 @@ func (d memberDoc) record() store.Member {
 	return store.Member{
 		ID: d.ID, TenantID: d.TenantID, Email: d.Email, Name: d.Name,
 		Role: store.Role(d.Role), PasswordHash: d.PasswordHash, CreatedAt: utc(d.CreatedAt),
+		Version: d.Version,
 	}
 }
 

@@ -56,15 +56,16 @@ type Store struct {
 
 // collections holds a handle per collection.
 type collections struct {
-	meta, tenants, members, sessions, apps, secrets, nonces *mongo.Collection
-	users, tombstones, idempotency                          *mongo.Collection
-	conversations, messages, entries, cursors               *mongo.Collection
+	meta, tenants, owners, members, sessions, apps, secrets, nonces *mongo.Collection
+	users, tombstones, idempotency                                  *mongo.Collection
+	conversations, messages, entries, cursors                       *mongo.Collection
 }
 
 // Collection names.
 const (
 	collMeta          = "meta"
 	collTenants       = "tenants"
+	collOwners        = "tenant_owners"
 	collMembers       = "members"
 	collSessions      = "sessions"
 	collApps          = "apps"
@@ -81,7 +82,7 @@ const (
 
 func newCollections(db *mongo.Database) collections {
 	return collections{
-		meta: db.Collection(collMeta), tenants: db.Collection(collTenants),
+		meta: db.Collection(collMeta), tenants: db.Collection(collTenants), owners: db.Collection(collOwners),
 		members: db.Collection(collMembers), sessions: db.Collection(collSessions),
 		apps: db.Collection(collApps), secrets: db.Collection(collSecrets),
 		nonces: db.Collection(collNonces), users: db.Collection(collUsers),

@@ -70,9 +70,42 @@ func (s *Store) CreateMember(ctx context.Context, m store.Member) error {
 	_, err := s.c.members.InsertOne(ctx, memberDoc{
 		ID: m.ID, TenantID: m.TenantID, Email: m.Email, EmailKey: strings.ToLower(m.Email),
 		Name: m.Name, Role: string(m.Role), PasswordHash: m.PasswordHash, CreatedAt: m.CreatedAt,
+		Version: 1,
 	})
+	if err == nil && m.Role == store.RoleOwner {
+		err = s.countOwner(ctx, m.TenantID, 1)
+	}
 	if err != nil {
 		return errorf(err, "create member %s", m.ID)
+	}
+	return nil
+}
+
+// countOwner moves a tenant's count of owners by delta, in the
+// tenant_owners collection ({_id: tenant id, owners: n}, created on first
+// use; kept apart from the tenant's document, which a member of an unknown
+// tenant must not create), so that keeping one owner is a conditional
+// update of one document: no transactions.
+func (s *Store) countOwner(ctx context.Context, tenantID string, delta int) error {
+	_, err := s.c.owners.UpdateOne(context.WithoutCancel(ctx), byID(tenantID),
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "owners", Value: delta}}}}, options.UpdateOne().SetUpsert(true))
+	return translate(err)
+}
+
+// takeOwner removes one owner from a tenant's count unless it is the last
+// (store.ErrLimit): the atomic part of demoting or deleting an owner. The
+// caller gives it back (countOwner +1) if its own write then fails; a
+// crash in between leaves the count one low, which refuses a later
+// demotion rather than allowing a tenant without owners.
+func (s *Store) takeOwner(ctx context.Context, tenantID string) error {
+	res, err := s.c.owners.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: tenantID}, {Key: "owners", Value: bson.D{{Key: "$gt", Value: 1}}}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "owners", Value: -1}}}})
+	if err != nil {
+		return translate(err)
+	}
+	if res.MatchedCount == 0 {
+		return store.ErrLimit
 	}
 	return nil
 }
@@ -110,16 +143,43 @@ func (s *Store) ListMembers(ctx context.Context, tenantID string) ([]store.Membe
 	return records(ds, memberDoc.record), nil
 }
 
-// UpdateMember replaces a member's name, role and password hash, or
-// returns store.ErrNotFound.
+// UpdateMember replaces a member's name, role and password hash if its
+// version is still m.Version (one conditional update), keeping the tenant's
+// last owner through its owner count; see store.Store.
 func (s *Store) UpdateMember(ctx context.Context, m store.Member) error {
-	res, err := s.c.members.UpdateOne(ctx, byID(m.ID), set(
-		bson.E{Key: "name", Value: m.Name},
-		bson.E{Key: "role", Value: string(m.Role)},
-		bson.E{Key: "password_hash", Value: m.PasswordHash},
-	))
-	if err := matched(res, err); err != nil {
+	cur, err := findOne[memberDoc](ctx, s.c.members, byID(m.ID))
+	if err != nil {
 		return fmt.Errorf("update member %s: %w", m.ID, err)
+	}
+	if cur.Version != m.Version {
+		return fmt.Errorf("update member %s: %w", m.ID, store.ErrConflict)
+	}
+	demote := cur.Role == string(store.RoleOwner) && m.Role != store.RoleOwner
+	promote := cur.Role != string(store.RoleOwner) && m.Role == store.RoleOwner
+	if demote {
+		if err := s.takeOwner(ctx, cur.TenantID); err != nil {
+			return fmt.Errorf("update member %s: %w", m.ID, err)
+		}
+	}
+	res, err := s.c.members.UpdateOne(ctx, bson.D{{Key: "_id", Value: m.ID}, {Key: "version", Value: m.Version}}, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "name", Value: m.Name},
+			{Key: "role", Value: string(m.Role)},
+			{Key: "password_hash", Value: m.PasswordHash},
+		}},
+		{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}},
+	})
+	if err == nil && res.MatchedCount == 0 {
+		err = store.ErrConflict
+	}
+	switch {
+	case err != nil && demote:
+		_ = s.countOwner(ctx, cur.TenantID, 1) // not demoted after all
+	case err == nil && promote:
+		err = s.countOwner(ctx, cur.TenantID, 1)
+	}
+	if err != nil {
+		return errorf(err, "update member %s", m.ID)
 	}
 	return nil
 }
@@ -136,20 +196,37 @@ func matched(res *mongo.UpdateResult, err error) error {
 	return nil
 }
 
-// DeleteMember removes a member and its sessions, or returns
-// store.ErrNotFound. The sessions go first, so that a retry after a failure
+// DeleteMember removes a member and its sessions, unless it is its
+// tenant's last owner (store.ErrLimit, through the tenant's owner count),
+// or returns store.ErrNotFound. The sessions go first, so that a retry after a failure
 // finds the member and finishes; they are swept again after the member has
 // gone, for a session created in between.
 func (s *Store) DeleteMember(ctx context.Context, id string) error {
+	cur, err := findOne[memberDoc](ctx, s.c.members, byID(id))
+	if err != nil {
+		return fmt.Errorf("delete member %s: %w", id, err)
+	}
+	owner := cur.Role == string(store.RoleOwner)
+	if owner {
+		if err := s.takeOwner(ctx, cur.TenantID); err != nil {
+			return fmt.Errorf("delete member %s: %w", id, err)
+		}
+	}
 	if _, err := s.DeleteMemberSessions(ctx, id, ""); err != nil {
+		if owner {
+			_ = s.countOwner(ctx, cur.TenantID, 1)
+		}
 		return fmt.Errorf("delete member %s: %w", id, err)
 	}
 	res, err := s.c.members.DeleteOne(ctx, byID(id))
-	if err != nil {
-		return errorf(err, "delete member %s", id)
+	if err == nil && res.DeletedCount == 0 {
+		err = store.ErrNotFound
 	}
-	if res.DeletedCount == 0 {
-		return fmt.Errorf("delete member %s: %w", id, store.ErrNotFound)
+	if err != nil {
+		if owner {
+			_ = s.countOwner(ctx, cur.TenantID, 1) // not deleted by this call
+		}
+		return errorf(err, "delete member %s", id)
 	}
 	if _, err := s.DeleteMemberSessions(ctx, id, ""); err != nil {
 		return fmt.Errorf("delete member %s: %w", id, err)

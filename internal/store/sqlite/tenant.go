@@ -75,13 +75,13 @@ func scanTenant(r scanner) (store.Tenant, error) {
 	return t, nil
 }
 
-const memberColumns = `id, tenant_id, email, name, role, password_hash, created_at`
+const memberColumns = `id, tenant_id, email, name, role, password_hash, created_at, version`
 
 // CreateMember adds a console member; store.ErrConflict if the id is taken
 // or the member's tenant already has a member with this email.
 func (s *Store) CreateMember(ctx context.Context, m store.Member) error {
 	_, err := s.write.ExecContext(ctx,
-		`INSERT INTO members (`+memberColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO members (`+memberColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
 		m.ID, m.TenantID, m.Email, m.Name, string(m.Role), m.PasswordHash, ms(m.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create member %s: %w", m.ID, translate(err))
@@ -128,22 +128,62 @@ func (s *Store) ListMembers(ctx context.Context, tenantID string) ([]store.Membe
 	return members, nil
 }
 
-// UpdateMember replaces a member's name, role and password hash, or
-// returns store.ErrNotFound.
+// UpdateMember replaces a member's name, role and password hash if its
+// version is still m.Version, in one transaction with the last-owner
+// check; see store.Store.
 func (s *Store) UpdateMember(ctx context.Context, m store.Member) error {
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE members SET name = ?, role = ?, password_hash = ? WHERE id = ?`,
-		m.Name, string(m.Role), m.PasswordHash, m.ID)
-	if err := mustAffect(res, err); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanMember(tx.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, m.ID))
+		if err != nil {
+			return translate(err)
+		}
+		if cur.Version != m.Version {
+			return store.ErrConflict
+		}
+		if cur.Role == store.RoleOwner && m.Role != store.RoleOwner {
+			if err := lastOwner(ctx, tx, cur); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx,
+			`UPDATE members SET name = ?, role = ?, password_hash = ?, version = version + 1 WHERE id = ?`,
+			m.Name, string(m.Role), m.PasswordHash, m.ID)
+		return translate(err)
+	})
+	if err != nil {
 		return fmt.Errorf("update member %s: %w", m.ID, err)
 	}
 	return nil
 }
 
-// DeleteMember removes a member and its sessions, or returns
-// store.ErrNotFound.
+// lastOwner returns store.ErrLimit if owner is its tenant's only owner.
+func lastOwner(ctx context.Context, tx *sql.Tx, owner store.Member) error {
+	var others int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM members WHERE tenant_id = ? AND role = ? AND id <> ?`,
+		owner.TenantID, string(store.RoleOwner), owner.ID).Scan(&others)
+	if err != nil {
+		return translate(err)
+	}
+	if others == 0 {
+		return store.ErrLimit
+	}
+	return nil
+}
+
+// DeleteMember removes a member and its sessions, unless it is its
+// tenant's last owner (store.ErrLimit); store.ErrNotFound if it does not
+// exist.
 func (s *Store) DeleteMember(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanMember(tx.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ?`, id))
+		if err != nil {
+			return translate(err)
+		}
+		if cur.Role == store.RoleOwner {
+			if err := lastOwner(ctx, tx, cur); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE member_id = ?`, id); err != nil {
 			return translate(err)
 		}
@@ -172,7 +212,7 @@ func scanMember(r scanner) (store.Member, error) {
 	var m store.Member
 	var role string
 	var created int64
-	err := r.Scan(&m.ID, &m.TenantID, &m.Email, &m.Name, &role, &m.PasswordHash, &created)
+	err := r.Scan(&m.ID, &m.TenantID, &m.Email, &m.Name, &role, &m.PasswordHash, &created, &m.Version)
 	if err != nil {
 		return m, err
 	}

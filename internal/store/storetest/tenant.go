@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,12 +84,13 @@ var tenantTests = []test{
 func newMember(id, tenantID, email string) store.Member {
 	return store.Member{
 		ID: id, TenantID: tenantID, Email: email, Name: "Name " + id,
-		Role: store.RoleAdmin, PasswordHash: "$2a$10$hash" + id, CreatedAt: at(10),
+		Role: store.RoleAdmin, PasswordHash: "$2a$10$hash" + id, CreatedAt: at(10), Version: 1,
 	}
 }
 
 var memberTests = []test{
 	{"CreateGet", testMemberCreateGet},
+	{"LastOwner", testLastOwner},
 	{"DuplicateEmail", testMemberDuplicateEmail},
 	{"DuplicateID", func(t *testing.T, s store.Store) {
 		ctx := t.Context()
@@ -227,11 +231,15 @@ func testMemberUpdate(t *testing.T, s store.Store) {
 	upd.TenantID, upd.Email, upd.CreatedAt = "t2", "eve@example.com", at(99)
 	must(t, s.UpdateMember(ctx, upd), "UpdateMember(m1)")
 	want := orig
-	want.Name, want.Role, want.PasswordHash = upd.Name, upd.Role, upd.PasswordHash
+	want.Name, want.Role, want.PasswordHash, want.Version = upd.Name, upd.Role, upd.PasswordHash, 2
 	got, err := s.GetMember(ctx, "m1")
 	if err != nil || !same(got, want, normMember) {
 		t.Errorf("GetMember(m1) after update = %+v, %v, want %+v", got, err, want)
 	}
+	// An update from the version read before is a lost update: refused.
+	stale := upd
+	stale.PasswordHash = "$2a$10$stale"
+	wantErr(t, s.UpdateMember(ctx, stale), store.ErrConflict, "UpdateMember(m1 at version 1 after version 2)")
 	other, err := s.GetMember(ctx, "m2")
 	if err != nil || other.Name != "Name m2" || other.Role != store.RoleAdmin {
 		t.Errorf("GetMember(m2) after updating m1 = %+v, %v, want it unchanged", other, err)
@@ -387,6 +395,71 @@ func testDeleteMemberSessions(t *testing.T, s store.Store) {
 	for _, m := range []string{"m1", "nobody"} {
 		if n, err := s.DeleteMemberSessions(ctx, m, ""); err != nil || n != 0 {
 			t.Errorf("DeleteMemberSessions(%s) with none left = %d, %v, want 0, nil", m, n, err)
+		}
+	}
+}
+
+// testLastOwner: a tenant keeps an owner, even when demotions and
+// deletions of its owners race.
+func testLastOwner(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	owner := func(id, tenant string) store.Member {
+		m := newMember(id, tenant, id+"@example.com")
+		m.Role = store.RoleOwner
+		return m
+	}
+	for _, m := range []store.Member{owner("o1", "t1"), owner("o2", "t1"), owner("o3", "t1"), owner("x1", "t2")} {
+		must(t, s.CreateMember(ctx, m), "CreateMember(%s)", m.ID)
+	}
+	// The other tenant's only owner stays.
+	x := owner("x1", "t2")
+	x.Role = store.RoleAdmin
+	wantErr(t, s.UpdateMember(ctx, x), store.ErrLimit, "UpdateMember(demote t2's last owner)")
+	wantErr(t, s.DeleteMember(ctx, "x1"), store.ErrLimit, "DeleteMember(t2's last owner)")
+	// Three owners of t1: one demoted and two deleted at once; two of the
+	// three changes may happen, never the third.
+	var wg sync.WaitGroup
+	var done, limited atomic.Int32
+	count := func(err error, what string) {
+		switch {
+		case err == nil:
+			done.Add(1)
+		case errors.Is(err, store.ErrLimit):
+			limited.Add(1)
+		default:
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	wg.Go(func() {
+		m := owner("o1", "t1")
+		m.Role = store.RoleViewer
+		count(s.UpdateMember(ctx, m), "UpdateMember(o1)")
+	})
+	wg.Go(func() { count(s.DeleteMember(ctx, "o2"), "DeleteMember(o2)") })
+	wg.Go(func() { count(s.DeleteMember(ctx, "o3"), "DeleteMember(o3)") })
+	wg.Wait()
+	if done.Load() != 2 || limited.Load() != 1 {
+		t.Fatalf("racing changes to t1's three owners: %d done, %d refused; want 2 and 1", done.Load(), limited.Load())
+	}
+	ms, err := s.ListMembers(ctx, "t1")
+	must(t, err, "ListMembers(t1)")
+	owners := 0
+	for _, m := range ms {
+		if m.Role == store.RoleOwner {
+			owners++
+		}
+	}
+	if owners != 1 {
+		t.Fatalf("t1 has %d owners after the race, want 1", owners)
+	}
+	// Promoting another member makes room again.
+	admin := newMember("a1", "t1", "a1@example.com")
+	must(t, s.CreateMember(ctx, admin), "CreateMember(a1)")
+	admin.Role = store.RoleOwner
+	must(t, s.UpdateMember(ctx, admin), "UpdateMember(promote a1)")
+	for _, m := range ms {
+		if m.Role == store.RoleOwner {
+			must(t, s.DeleteMember(ctx, m.ID), "DeleteMember(%s, with a1 an owner)", m.ID)
 		}
 	}
 }
