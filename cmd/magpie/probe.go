@@ -18,7 +18,11 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"probe users, connect both with the Go SDK, exchange messages both ways, take one\n"+
 		"offline and back, and verify every message arrived exactly once, in order, with\n"+
 		"receipts. Prints one summary line; exits 0 only when everything held.", stderr)
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base URL of the installation")
+	var urls []string
+	fs.Func("url", "base URL of the installation (default http://127.0.0.1:8080); given more than once (cluster mode), the probe's users connect to the gateways in turn", func(v string) error {
+		urls = append(urls, v)
+		return nil
+	})
 	fs.StringVar(&cfg.AppKey, "app-key", "", "app key of the app to probe (required)")
 	fs.StringVar(&cfg.AppSecret, "app-secret", "", "app secret of the app to probe (required)")
 	fs.IntVar(&cfg.Messages, "messages", 20, "messages each user sends while both are online")
@@ -29,6 +33,12 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.AppKey == "" || cfg.AppSecret == "" {
 		return errors.New("probe: --app-key and --app-secret are required")
+	}
+	switch {
+	case len(urls) == 0:
+		cfg.URL = "http://127.0.0.1:8080"
+	default:
+		cfg.URL, cfg.MoreURLs = urls[0], urls[1:]
 	}
 	if verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

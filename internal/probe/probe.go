@@ -25,6 +25,12 @@ import (
 type Config struct {
 	// URL is the installation's base URL. Required.
 	URL string
+	// MoreURLs are the base URLs of other gateways of the same
+	// installation (cluster mode). The probe's clients connect to URL and
+	// these in turn, one connection each, so that users on different
+	// gateways exchange messages; the server API goes to URL. Empty means
+	// every client connects to URL.
+	MoreURLs []string
 	// AppKey and AppSecret sign the server API calls. Required.
 	AppKey, AppSecret string
 	// Messages is how many messages each user sends in the online phase;
@@ -110,6 +116,7 @@ func randomHex(n int) string {
 
 type runner struct {
 	cfg    Config
+	conns  int // connections made, to spread them over the gateways
 	api    *serverapi.Client
 	prefix string
 	res    Result
@@ -272,4 +279,13 @@ func (r *runner) compare(from, to *side, msgs []sent, latency bool) {
 			r.lat = append(r.lat, got[pos[s.content]].at.Sub(s.at))
 		}
 	}
+}
+
+// nextURL returns the gateway for the next connection: URL and MoreURLs in
+// turn.
+func (r *runner) nextURL() string {
+	urls := append([]string{r.cfg.URL}, r.cfg.MoreURLs...)
+	u := urls[r.conns%len(urls)]
+	r.conns++
+	return u
 }

@@ -2,6 +2,10 @@ package probe
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,5 +69,33 @@ func TestProbeBadCredentials(t *testing.T) {
 	_, err := Run(context.Background(), Config{URL: srv.URL, AppKey: srv.Bootstrap.AppKey, AppSecret: "msk_wrong", Timeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "bad_signature") {
 		t.Fatalf("Run with a wrong secret = %v, want a bad_signature error", err)
+	}
+}
+
+// TestProbeSpreadsOverGateways: with more than one URL, the probe's
+// clients connect to each in turn. A reverse proxy stands in for a second
+// gateway of the same installation and counts the WebSockets through it.
+func TestProbeSpreadsOverGateways(t *testing.T) {
+	srv := startServer(t)
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connects atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/connect" {
+			connects.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(second.Close)
+	res, err := Run(context.Background(), Config{URL: srv.URL, MoreURLs: []string{second.URL},
+		AppKey: srv.Bootstrap.AppKey, AppSecret: srv.Bootstrap.AppSecret, Messages: 5, Timeout: 30 * time.Second})
+	if err != nil || !res.OK() {
+		t.Fatalf("Run over two gateways = %v, %v", res, err)
+	}
+	if connects.Load() == 0 {
+		t.Fatal("no client connected through the second gateway")
 	}
 }

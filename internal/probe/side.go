@@ -30,7 +30,7 @@ type received struct {
 // connect starts a client for user and its event collector.
 func (r *runner) connect(ctx context.Context, user string, st client.Store) (*side, error) {
 	c, err := client.New(client.Config{
-		URL:            r.cfg.URL,
+		URL:            r.nextURL(),
 		DeviceID:       user + "-probe",
 		Platform:       "server",
 		Store:          st,
