@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -45,4 +46,27 @@ func TestOriginPatterns(t *testing.T) {
 	if !OriginAllowed(nil, "https://anything.example") {
 		t.Error("an empty allow-list must allow every origin")
 	}
+}
+
+// FuzzOrigins: parsing never panics, an accepted pattern is an http(s)
+// origin, and a pattern allows the very origin it names (wildcards
+// excepted).
+func FuzzOrigins(f *testing.F) {
+	for _, s := range []string{"https://chat.example.com", "https://*.example.org", "http://localhost:3000",
+		"https://[::1]:8443", "*", "javascript:alert(1)", "null", "https://a.b.c:65535/", "HTTPS://X.Y"} {
+		f.Add(s, "https://chat.example.com")
+	}
+	f.Fuzz(func(t *testing.T, pattern, origin string) {
+		p, ok := parseOrigin(pattern)
+		_ = OriginAllowed([]string{pattern}, origin)
+		if !ok {
+			return
+		}
+		if p.scheme != "http" && p.scheme != "https" || p.host == "" {
+			t.Fatalf("parseOrigin(%q) = %+v, not an http(s) origin", pattern, p)
+		}
+		if !p.wildcard && !OriginAllowed([]string{pattern}, strings.TrimSuffix(pattern, "/")) {
+			t.Fatalf("pattern %q does not allow its own origin", pattern)
+		}
+	})
 }
