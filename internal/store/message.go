@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -167,4 +168,18 @@ type AckResult struct {
 	// cursor that moved over the user's own messages alone tells them
 	// nothing.
 	ReceivedSeq int64
+}
+
+// MemberSet returns the sorted, de-duplicated members of a conversation a
+// draft creates: the draft's members and its sender (empty for a system
+// message), whose read cursor must exist to move. Implementations use it so
+// that they agree.
+func MemberSet(members []string, sender string) []string {
+	out := make([]string, 0, len(members)+1)
+	out = append(out, members...)
+	if sender != "" {
+		out = append(out, sender)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -240,7 +240,7 @@ func (b *appendBatch) stored(i int, seq int64) {
 	c.head = seq
 	if c.first == 0 {
 		c.first, c.firstAt = seq, d.CreatedAt
-		c.members = memberSet(d.Members, d.SenderID)
+		c.members = store.MemberSet(d.Members, d.SenderID)
 	}
 	c.last, c.lastAt = seq, d.CreatedAt
 	if d.SenderID != "" {
@@ -321,7 +321,7 @@ func (b *appendBatch) duplicates(found []messageDoc) {
 					c.last, c.lastAt = o.ID.Seq, o.CreatedAt
 				}
 				if c.members == nil && o.ID.Conv == d.ConvID {
-					c.firstAt, c.members = o.CreatedAt, memberSet(d.Members, d.SenderID)
+					c.firstAt, c.members = o.CreatedAt, store.MemberSet(d.Members, d.SenderID)
 				}
 			}
 		}
@@ -559,18 +559,6 @@ func (b *appendBatch) clearFlags(ctx context.Context, inits, complete []*convSta
 		return errorf(err, "clear conversation flags")
 	}
 	return nil
-}
-
-// memberSet returns the sorted, de-duplicated members of a new conversation:
-// the draft's members and its sender, whose read cursor must exist to move.
-func memberSet(members []string, sender string) []string {
-	out := make([]string, 0, len(members)+1)
-	out = append(out, members...)
-	if sender != "" {
-		out = append(out, sender)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // GetMessage returns one message, or store.ErrNotFound.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -85,7 +84,7 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 		return b.duplicate(ctx, d)
 	}
 	if !c.exists && !c.dirty {
-		c.members = memberSet(d.Members, d.SenderID)
+		c.members = store.MemberSet(d.Members, d.SenderID)
 		c.createdAt = d.CreatedAt
 	}
 	if !c.dirty {
@@ -210,18 +209,6 @@ func (b *appendBatch) rejoin(ctx context.Context, c *convState) error {
 	}
 	c.rejoin = !complete
 	return nil
-}
-
-// memberSet returns the sorted, de-duplicated members of a new conversation:
-// the draft's members and its sender, whose read cursor must exist to move.
-func memberSet(members []string, sender string) []string {
-	out := make([]string, 0, len(members)+1)
-	out = append(out, members...)
-	if sender != "" {
-		out = append(out, sender)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // GetMessage returns one message, or store.ErrNotFound.
