@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -105,6 +107,13 @@ func TestDeleteUserWithErasure(t *testing.T) {
 	if r := e.do(e.a, req{method: "DELETE", target: "/v1/users/alice?erase_messages=yes"}); r.status != http.StatusBadRequest || r.code(t) != "validation_failed" {
 		t.Fatalf("bad erase_messages: %d %s", r.status, r.body)
 	}
+	// Another app cannot delete (or erase) this app's user.
+	if r := e.do(e.b, req{method: "DELETE", target: "/v1/users/alice?erase_messages=true"}); r.status != http.StatusNotFound {
+		t.Fatalf("delete with erasure from app B: %d %s, want 404", r.status, r.body)
+	}
+	if m, err := e.store.App(e.a.ID).GetMessage(context.Background(), "p:alice:bob", 1); err != nil || string(m.Body) != "from alice" {
+		t.Fatalf("app A's message after app B's call = %+v, %v; want it intact", m, err)
+	}
 	if r := e.do(e.a, req{method: "DELETE", target: "/v1/users/alice?erase_messages=true"}); r.status != http.StatusNoContent {
 		t.Fatalf("delete with erasure: %d %s", r.status, r.body)
 	}
@@ -118,5 +127,38 @@ func TestDeleteUserWithErasure(t *testing.T) {
 	list := r.json(t)["messages"].([]any)
 	if first := list[0].(map[string]any); r.status != http.StatusOK || first["content"] != "" || first["recalled"] != true {
 		t.Fatalf("server API history after erasure: %d %s", r.status, r.body)
+	}
+}
+
+func syncConvIDs(ids ...string) *magpiev1.Frame {
+	return &magpiev1.Frame{Body: &magpiev1.Frame_SyncConversations{SyncConversations: &magpiev1.SyncConversations{ConvIds: ids}}}
+}
+
+// TestSyncConversationsByID: conv_ids returns the named conversations the
+// user is in, of its own app only; malformed ids and too many are refused.
+func TestSyncConversationsByID(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"alice", "bob", "dave"} {
+		e.mustCreateUser(e.a, u)
+		e.mustCreateUser(e.b, u)
+	}
+	e.apiSend(e.a, "bob", "alice", "a1")
+	e.apiSend(e.a, "bob", "dave", "not alice's")
+	e.apiSend(e.b, "bob", "alice", "b1") // the same id in app B, with more messages
+	e.apiSend(e.b, "bob", "alice", "b2")
+	alice := e.login(e.a, "alice", "phone")
+	page := alice.reply(alice.request(syncConvIDs("p:bob:dave", "p:alice:bob", "p:alice:zed"))).GetConversationPage()
+	convs := page.GetConversations()
+	if len(convs) != 1 || convs[0].GetConvId() != "p:alice:bob" || convs[0].GetMaxSeq() != 1 ||
+		fmt.Sprint(convs[0].GetMembers()) != "[alice bob]" || page.GetNextCursor() != "" {
+		t.Fatalf("conv_ids page = %v; want only app A's p:alice:bob, max seq 1", page)
+	}
+	for name, f := range map[string]*magpiev1.Frame{
+		"malformed id": syncConvIDs("p:alice:bob", "garbage"),
+		"101 ids":      syncConvIDs(make([]string, 101)...),
+	} {
+		if r := alice.reply(alice.request(f)); r.GetError().GetCode() != wire.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", name, r)
+		}
 	}
 }

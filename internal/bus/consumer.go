@@ -104,3 +104,14 @@ func callMessage(ctx context.Context, log *slog.Logger, kind string, h MessageHa
 func abandonedText(n int) string {
 	return fmt.Sprintf("abandoned %d times without a verdict (the consumer stopped or crashed mid-handler)", n)
 }
+
+// stopAll stops the consumers of a closing bus: it aborts them all, so that
+// they stop taking work and give back what they hold, then waits for each.
+func stopAll(hds []*handle) {
+	for _, hd := range hds {
+		hd.abort()
+	}
+	for _, hd := range hds {
+		_ = hd.Wait()
+	}
+}

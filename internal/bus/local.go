@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -364,17 +365,9 @@ func (l *Local) Close() error {
 		return ErrClosed
 	}
 	l.closed = true
-	hds := make([]*handle, 0, len(l.consumers))
-	for hd := range l.consumers {
-		hds = append(hds, hd)
-	}
+	hds := slices.Collect(maps.Keys(l.consumers))
 	l.mu.Unlock()
-	for _, hd := range hds {
-		hd.abort()
-	}
-	for _, hd := range hds {
-		_ = hd.Wait()
-	}
+	stopAll(hds)
 	// Commit the acknowledgements still queued: everything submitted before
 	// a flush is committed before it.
 	_ = l.submit(context.Background(), op{kind: opFlush})

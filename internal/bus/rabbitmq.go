@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -338,17 +340,9 @@ func (r *RabbitMQ) Close() error {
 		return ErrClosed
 	}
 	r.closed = true
-	hds := make([]*handle, 0, len(r.consumers))
-	for hd := range r.consumers {
-		hds = append(hds, hd)
-	}
+	hds := slices.Collect(maps.Keys(r.consumers))
 	r.mu.Unlock()
-	for _, hd := range hds {
-		hd.abort()
-	}
-	for _, hd := range hds {
-		_ = hd.Wait()
-	}
+	stopAll(hds)
 	close(r.stop)
 	<-r.supervised
 	return nil

@@ -151,14 +151,7 @@ func TestSendWindowOfOneSendsOneAtATime(t *testing.T) {
 		}
 	})
 	alice := s.client(t, "alice", func(c *Config) { c.SendWindow = 1 })
-	var outs []*Outgoing
-	for _, text := range []string{"1", "2", "3"} {
-		o, err := alice.SendAsync("bob", "text", text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs = append(outs, o)
-	}
+	outs := sendTexts(t, alice, "bob", "1", "2", "3")
 	for i, o := range outs {
 		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) {
 			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
@@ -202,14 +195,7 @@ func TestRetryableErrorInTheWindowResendsInOrder(t *testing.T) {
 		}
 	})
 	alice := s.client(t, "alice", nil)
-	var outs []*Outgoing
-	for _, text := range []string{"1", "2", "3", "4", "5"} {
-		o, err := alice.SendAsync("bob", "text", text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs = append(outs, o)
-	}
+	outs := sendTexts(t, alice, "bob", "1", "2", "3", "4", "5")
 	for i, o := range outs {
 		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) || res.Duplicate {
 			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
@@ -330,14 +316,7 @@ func TestSendsKeepOrderAcrossReconnect(t *testing.T) {
 	})
 	bob := s.client(t, "bob", nil)
 	alice := s.client(t, "alice", nil)
-	var outs []*Outgoing
-	for _, text := range []string{"1", "2", "3", "4", "5"} {
-		o, err := alice.SendAsync("bob", "text", text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs = append(outs, o)
-	}
+	outs := sendTexts(t, alice, "bob", "1", "2", "3", "4", "5")
 	for i, o := range outs {
 		res, err := o.Wait(context.Background())
 		if err != nil || res.Seq != int64(i+1) || res.Duplicate != (i == 2) {
@@ -381,4 +360,18 @@ func TestNewerServerFieldsAreIgnored(t *testing.T) {
 	if err != nil || res.Seq != 7 {
 		t.Fatalf("Send answered with an unknown field = %+v, %v, want seq 7", res, err)
 	}
+}
+
+// sendTexts queues one text message to user per text, in order.
+func sendTexts(t *testing.T, c *Client, to string, texts ...string) []*Outgoing {
+	t.Helper()
+	outs := make([]*Outgoing, len(texts))
+	for i, text := range texts {
+		o, err := c.SendAsync(to, "text", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = o
+	}
+	return outs
 }
