@@ -52,6 +52,7 @@ type conn struct {
 	creds                   *tenant.Credentials
 	secret                  string // the app secret that signed the token
 	issuedAt, expiresAt     time.Time
+	connectedAt             time.Time // when the login was accepted
 	sendLim                 *rate.Limiter
 	expiry                  *time.Timer // closes the session when its token expires
 	loggedIn                atomic.Bool

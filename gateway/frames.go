@@ -85,8 +85,11 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()
 	c.creds, c.secret, c.issuedAt, c.expiresAt = creds, secret, claims.IssuedAt, claims.ExpiresAt
 	c.sendLim = rate.NewLimiter(rate.Limit(lim.SendRate), lim.SendBurst)
-	kick, refused := g.hub.register(c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
+	c.connectedAt = now
+	kick, refused := g.hub.register(ctx, c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
 	switch refused {
+	case refusedUnavailable:
+		return wire.CloseInternalError, "session registry unavailable; retry with backoff"
 	case refusedDraining:
 		return wire.CloseServerShutdown, "server shutting down"
 	case refusedDevices:

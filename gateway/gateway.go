@@ -72,11 +72,21 @@ type Config struct {
 	// changed) to every gateway node. Nil means this node only (embedded
 	// mode).
 	Events Events
+	// Ready lists the dependencies /readyz checks besides the store (the
+	// bus and Redis in cluster mode). Empty means the store only.
+	Ready []ReadyCheck
 	// LoginLimits throttles console password checks per email and per
 	// client address. The zero value takes the defaults documented on
 	// LoginLimits (5 failures per email, 20 per address, then a lockout
 	// from 1 s doubling to 15 min).
 	LoginLimits LoginLimits
+}
+
+// ReadyCheck is a dependency that /readyz checks: Check returns nil when
+// it is reachable.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -258,10 +268,13 @@ func (g *Gateway) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status"
 func (g *Gateway) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	if err := g.store.Ping(ctx); err != nil {
-		logger(c).WarnContext(ctx, "store not ready", "err", err)
-		writeError(c, newError(http.StatusServiceUnavailable, CodeUnavailable, "store unreachable"))
-		return
+	checks := append([]ReadyCheck{{"store", g.store.Ping}}, g.cfg.Ready...)
+	for _, rc := range checks {
+		if err := rc.Check(ctx); err != nil {
+			logger(c).WarnContext(ctx, "dependency not ready", "dependency", rc.Name, "err", err)
+			writeError(c, newError(http.StatusServiceUnavailable, CodeUnavailable, rc.Name+" unreachable"))
+			return
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }

@@ -23,6 +23,7 @@ import (
 type Hub struct {
 	store store.Store
 	log   *slog.Logger
+	cl    *cluster // nil in embedded mode
 
 	mu    sync.RWMutex        // guards the fields below
 	users map[userKey][]*conn // logged-in connections
@@ -72,14 +73,38 @@ const (
 	accepted refusal = iota
 	refusedDraining
 	refusedDevices
+	refusedUnavailable // the presence registry cannot be reached
 )
 
 var _ messaging.Router = (*Hub)(nil)
 
-// register adds a logged-in connection, applying the app's device limit.
-// It returns the connections to kick (kick_oldest policy, or the same
-// device's stale session) and whether c was refused.
-func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
+// register adds a logged-in connection, applying the app's device limit
+// (across nodes in cluster mode). It returns the connections of this node
+// to kick (kick_oldest policy, or the same device's stale session) and
+// whether c was refused.
+func (h *Hub) register(ctx context.Context, c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
+	if h.cl == nil {
+		return h.registerLocal(c, maxDevices, policy)
+	}
+	// Added here first, so that a relay for the session finds it once
+	// the registry names it.
+	k := userKey{c.appID, c.userID}
+	h.mu.Lock()
+	if h.draining {
+		h.mu.Unlock()
+		return nil, refusedDraining
+	}
+	h.users[k] = append(slices.Clone(h.users[k]), c)
+	h.mu.Unlock()
+	kick, refused = h.cl.register(ctx, c, maxDevices, policy)
+	if refused != accepted {
+		h.remove(c)
+	}
+	return kick, refused
+}
+
+// registerLocal is register on a node that is the whole installation.
+func (h *Hub) registerLocal(c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
 	k := userKey{c.appID, c.userID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -107,7 +132,15 @@ func (h *Hub) register(c *conn, maxDevices int, policy string) (kick []*conn, re
 	return kick, accepted
 }
 
+// unregister removes a logged-in connection that has ended.
 func (h *Hub) unregister(c *conn) {
+	h.remove(c)
+	if h.cl != nil {
+		h.cl.unregister(c)
+	}
+}
+
+func (h *Hub) remove(c *conn) {
 	k := userKey{c.appID, c.userID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -125,13 +158,45 @@ func (h *Hub) conns(appID, userID string) []*conn {
 	return h.users[userKey{appID, userID}]
 }
 
+// find returns the connection of a session of the user, or nil.
+func (h *Hub) find(appID, userID, session string) *conn {
+	for _, c := range h.conns(appID, userID) {
+		if c.session == session {
+			return c
+		}
+	}
+	return nil
+}
+
+// loggedIn returns every logged-in connection of this node.
+func (h *Hub) loggedIn() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*conn
+	for _, cs := range h.users {
+		out = append(out, cs...)
+	}
+	return out
+}
+
 // Online returns how many connections of the user this node holds.
 func (h *Hub) Online(appID, userID string) int { return len(h.conns(appID, userID)) }
 
-// Deliver implements messaging.Router: each message is encoded once per
+// Deliver implements messaging.Router. Each message is encoded once per
 // encoding, and the same bytes are queued on every connection of every
-// member it goes to.
+// member it goes to on this node; in cluster mode the deliveries for
+// sessions on other nodes are relayed to them (see Cluster).
 func (h *Hub) Deliver(ds []messaging.Delivery) []int {
+	out := h.deliverLocal(ds)
+	if h.cl != nil {
+		h.cl.deliverRemote(ds, out)
+	}
+	return out
+}
+
+// deliverLocal queues deliveries for the connections on this node and
+// returns, per delivery, how many it was queued for.
+func (h *Hub) deliverLocal(ds []messaging.Delivery) []int {
 	out := make([]int, len(ds))
 	var last *store.Message
 	var f *magpiev1.Frame
@@ -158,8 +223,17 @@ func sameMessage(a, b *store.Message) bool {
 	return a.ConvID == b.ConvID && a.Seq == b.Seq && a.RecalledAt.Equal(b.RecalledAt)
 }
 
-// PushReceipt implements messaging.Router.
+// PushReceipt implements messaging.Router. In cluster mode the receipt is
+// also relayed, asynchronously, to the other nodes that hold sessions of
+// the user; the count is this node's only.
 func (h *Hub) PushReceipt(appID, userID, except string, r messaging.Receipt) int {
+	if h.cl != nil {
+		h.cl.relayReceipt(appID, userID, except, r)
+	}
+	return h.pushReceiptLocal(appID, userID, except, r)
+}
+
+func (h *Hub) pushReceiptLocal(appID, userID, except string, r messaging.Receipt) int {
 	conns := h.conns(appID, userID)
 	if len(conns) == 0 {
 		return 0

@@ -288,6 +288,13 @@ func (r *RabbitMQ) Broadcast(ctx context.Context, event []byte) error {
 	return nil
 }
 
+// Ping reports whether the bus is connected to the broker, waiting for a
+// connection as long as ctx allows (a readiness check).
+func (r *RabbitMQ) Ping(ctx context.Context) error {
+	_, err := r.session(ctx)
+	return err
+}
+
 // DeadLetters implements Bus. It takes up to limit messages from the
 // dead-letter queue without acknowledging them and closes its channel, which
 // puts them back in order. Messages another reader holds at that moment are

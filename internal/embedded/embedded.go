@@ -13,13 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
@@ -58,17 +57,12 @@ type Server struct {
 	// Tenants manages tenants and apps of this installation.
 	Tenants *tenant.Service
 
-	log      *slog.Logger
-	store    *sqlite.Store
-	gw       *gateway.Gateway
-	srv      *http.Server
-	ln       net.Listener
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	errMu    sync.Mutex
-	err      error
-	failed   chan struct{} // closed when a component fails
-	stopping atomic.Bool   // Shutdown has begun
+	log   *slog.Logger
+	store *sqlite.Store
+	gw    *gateway.Gateway
+	srv   *http.Server
+	ln    net.Listener
+	run   *rungroup.Group
 }
 
 // Start opens the store, bootstraps it on first start and starts serving.
@@ -102,7 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Server{log: log, store: st, failed: make(chan struct{})}
+	s := &Server{log: log, store: st, run: rungroup.New(ctx)}
 	if err := s.start(ctx, cfg, keys); err != nil {
 		st.Close()
 		return nil, err
@@ -134,12 +128,10 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.URL = "http://" + s.ln.Addr().String()
 	s.srv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = stop
-	s.component(runCtx, "messaging", msgs.Run)
-	s.component(runCtx, "nonce committer", nonces.Run)
-	s.component(runCtx, "maintenance", func(ctx context.Context) error { s.sweep(ctx); return nil })
-	s.component(runCtx, "http server", func(context.Context) error {
+	s.run.Go("messaging", msgs.Run)
+	s.run.Go("nonce committer", nonces.Run)
+	s.run.Go("maintenance", func(ctx context.Context) error { s.sweep(ctx); return nil })
+	s.run.Go("http server", func(context.Context) error {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -177,50 +169,21 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
-// component runs one long-lived part of the server until ctx ends. An
-// error, or a return before ctx ends (the HTTP server's after Shutdown
-// excepted), is a failure: the server's Failed channel closes.
-func (s *Server) component(ctx context.Context, name string, run func(context.Context) error) {
-	s.wg.Go(func() {
-		err := run(ctx)
-		switch {
-		case err != nil:
-			s.setErr(fmt.Errorf("%s: %w", name, err))
-		case ctx.Err() == nil && !s.stopping.Load():
-			s.setErr(fmt.Errorf("%s stopped unexpectedly", name))
-		}
-	})
-}
-
-// setErr records the first component failure and signals Failed.
-func (s *Server) setErr(err error) {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	if s.err == nil {
-		s.err = err
-		close(s.failed)
-	}
-}
-
 // Failed returns a channel that is closed when a component of the server
 // (the HTTP server, the messaging core, the nonce committer) has failed;
 // the process should then shut down, and Shutdown returns the failure. One
 // component's failure must not leave the others running as if all was well.
-func (s *Server) Failed() <-chan struct{} { return s.failed }
+func (s *Server) Failed() <-chan struct{} { return s.run.Failed() }
 
 // Shutdown stops gracefully within ctx's deadline: it stops accepting,
 // tells clients to reconnect (close code 4000), lets in-flight commits
 // finish, stops the messaging core and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
+	s.run.Stopping()
 	httpErr := s.srv.Shutdown(ctx)
 	connErr := s.gw.Shutdown(ctx)
-	s.stop()
-	s.wg.Wait()
+	runErr := s.run.Stop()
 	closeErr := s.store.Close()
-	s.errMu.Lock()
-	runErr := s.err
-	s.errMu.Unlock()
 	return errors.Join(httpErr, connErr, closeErr, runErr)
 }
 
