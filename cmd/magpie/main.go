@@ -1,6 +1,8 @@
 // Command magpie is the one Magpie binary. Its subcommands wire the
-// components together: dev runs everything in one process (embedded mode),
-// probe runs a synthetic end-to-end check against a running installation.
+// components together: dev runs everything in one process (embedded mode);
+// gateway and worker are the processes of cluster mode, prepared by migrate
+// and bootstrap; probe runs a synthetic end-to-end check against a running
+// installation.
 package main
 
 import (
@@ -29,6 +31,8 @@ func commands() []command {
 	return []command{
 		{"dev", "run Magpie in embedded mode: one process, SQLite, no external services", runDev},
 		{"probe", "check a running installation end to end with two synthetic users", runProbe},
+		{"gateway", "run a cluster-mode gateway node (API, console, WebSocket) on MongoDB, RabbitMQ, Redis", runGateway},
+		{"worker", "run a cluster-mode worker (durable jobs, maintenance) on MongoDB and RabbitMQ", runWorker},
 		{"migrate", "create or check the cluster store's collections and indexes (MongoDB)", runMigrate},
 		{"bootstrap", "create the operator, a tenant and an app in the cluster store; print credentials", runBootstrap},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

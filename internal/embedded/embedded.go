@@ -17,6 +17,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
@@ -130,7 +131,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.run.Go("messaging", msgs.Run)
 	s.run.Go("nonce committer", nonces.Run)
-	s.run.Go("maintenance", func(ctx context.Context) error { s.sweep(ctx); return nil })
+	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, s.log) })
 	s.run.Go("http server", func(context.Context) error {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -138,35 +139,6 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		return nil
 	})
 	return nil
-}
-
-// Maintenance: expired console sessions and idempotency records older than
-// idempotencyRetention are deleted every sweepInterval.
-const (
-	sweepInterval        = 10 * time.Minute
-	idempotencyRetention = 24 * time.Hour
-)
-
-// sweep deletes expired records at start and then every sweepInterval until
-// ctx ends. A failed sweep is logged and tried again at the next tick.
-func (s *Server) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		n, err := s.store.DeleteExpired(ctx, now, now.Add(-idempotencyRetention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.WarnContext(ctx, "maintenance sweep failed", "err", err)
-		case n > 0:
-			s.log.DebugContext(ctx, "maintenance sweep", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // Failed returns a channel that is closed when a component of the server

@@ -80,24 +80,30 @@ func ParseKey(s string) ([]byte, error) {
 	return key, nil
 }
 
+// Load reads the base64 master key stored at path. It refuses a key file
+// readable by group or others.
+func Load(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("keyring: %s is accessible by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	return ParseKey(string(data))
+}
+
 // LoadOrCreate reads the base64 master key stored at path, creating the file
 // (mode 0600) with a fresh random key when it does not exist. It reports
 // whether it created the key. It refuses a key file readable by others.
 func LoadOrCreate(path string) (key []byte, created bool, err error) {
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, false, fmt.Errorf("keyring: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, false, fmt.Errorf("keyring: %s is accessible by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-		}
-		key, err := ParseKey(string(data))
+	key, err = Load(path)
+	if !errors.Is(err, fs.ErrNotExist) {
 		return key, false, err
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("keyring: %w", err)
 	}
 	key = make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {

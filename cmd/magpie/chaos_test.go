@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/bus/rabbittest"
+	"github.com/magpie-im/magpie/internal/redisx/redistest"
+	"github.com/magpie-im/magpie/internal/store/mongo/mongotest"
+	"github.com/magpie-im/magpie/sdk/go/client"
+	"github.com/magpie-im/magpie/sdk/go/serverapi"
+)
+
+// clusterProc is a magpie gateway or worker process started by a test.
+type clusterProc struct {
+	cmd   *exec.Cmd
+	lines map[string]string
+	done  chan struct{} // closed when the process has exited
+}
+
+// startCluster starts `magpie <args>` with env and waits until it printed
+// the line named by ready.
+func startCluster(t *testing.T, bin string, env []string, ready string, args ...string) *clusterProc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = &prefixWriter{t: t, prefix: args[0]}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &clusterProc{cmd: cmd, lines: map[string]string{}, done: make(chan struct{})}
+	got := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok && !signalled {
+				p.lines[k] = v
+				if k == ready {
+					signalled = true
+					close(got)
+				}
+			}
+		}
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill(); <-p.done })
+	select {
+	case <-got:
+	case <-p.done:
+		t.Fatalf("magpie %s exited before printing %s", strings.Join(args, " "), ready)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("magpie %s printed no %s within 2 minutes", args[0], ready)
+	}
+	return p
+}
+
+func (p *clusterProc) kill() { _ = p.cmd.Process.Signal(syscall.SIGKILL) }
+
+// prefixWriter logs a process's stderr through the test (only shown on
+// failure or with -v).
+type prefixWriter struct {
+	t      *testing.T
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		if !strings.Contains(line, "level=DEBUG") {
+			w.t.Log(w.prefix + ": " + line)
+		}
+	}
+}
+
+// balancer is a TCP load balancer on loopback: each connection goes to
+// the first of its backends that accepts it, so a client whose gateway
+// died reconnects to the next one, as behind a production balancer.
+type balancer struct {
+	ln       net.Listener
+	backends []string
+	wg       sync.WaitGroup
+}
+
+func newBalancer(t *testing.T, backends ...string) *balancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{ln: ln, backends: backends}
+	b.wg.Go(b.serve)
+	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
+	return b
+}
+
+func (b *balancer) url() string { return "http://" + b.ln.Addr().String() }
+
+func (b *balancer) serve() {
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		b.wg.Go(func() { b.proxy(c) })
+	}
+}
+
+func (b *balancer) proxy(c net.Conn) {
+	defer c.Close()
+	var up net.Conn
+	for _, addr := range b.backends {
+		var err error
+		if up, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
+			break
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+	<-done // either side gone: close both
+}
+
+// TestClusterSurvivesKills is the cluster's reliability check: two
+// `magpie gateway` processes and one `magpie worker` on RabbitMQ, a
+// MongoDB-compatible server and Redis. Users on both gateways (some with a
+// device on each) exchange 10,000 messages while one gateway is killed
+// with SIGKILL (its clients reconnect to the other through the balancer),
+// the worker is killed and restarted, and the broker drops every
+// connection (with MAGPIE_TEST_BROKER_RESTART=1, as in CI's last stage, it
+// is restarted instead). Afterwards every device holds every message of
+// its conversation exactly once and in order.
+func TestClusterSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a cluster")
+	}
+	const pairs, perSender = 10, 500 // 10 pairs × 2 senders × 500 = 10,000 messages
+	bin := filepath.Join(t.TempDir(), "magpie")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	uri, db := mongotest.URI(t), mongotest.DBName()
+	mongotest.DropOnCleanup(t, uri, db)
+	amqpURL := rabbittest.URL(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	env := []string{
+		"MAGPIE_MONGO_URL=" + uri, "MAGPIE_MONGO_DB=" + db, "MAGPIE_AMQP_URL=" + amqpURL,
+		"MAGPIE_AMQP_PREFIX=" + rabbittest.Prefix(), "MAGPIE_REDIS_URL=" + redistest.URL(),
+		"MAGPIE_REDIS_PREFIX=" + redistest.Prefix(t), "MAGPIE_MASTER_KEY_FILE=" + keyFile, "MAGPIE_LOG_LEVEL=warn",
+	}
+	boot := startCluster(t, bin, env, "app_key", "bootstrap")
+	<-boot.done
+	if boot.lines["app_secret"] == "" {
+		t.Fatalf("bootstrap printed %v", boot.lines)
+	}
+	gwArgs := []string{"gateway", "--addr", "127.0.0.1:0", "--unlimited-addresses", "127.0.0.0/8"}
+	g1 := startCluster(t, bin, env, "node_id", gwArgs...)
+	g2 := startCluster(t, bin, env, "node_id", gwArgs...)
+	worker := startCluster(t, bin, env, "worker_url", "worker", "--addr", "127.0.0.1:0")
+	addr := func(p *clusterProc) string { return strings.TrimPrefix(p.lines["gateway_url"], "http://") }
+	lb1, lb2 := newBalancer(t, addr(g1), addr(g2)), newBalancer(t, addr(g2), addr(g1))
+
+	api, err := serverapi.New(g1.lines["gateway_url"], boot.lines["app_key"], boot.lines["app_secret"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	// Pair i: a<i> with one device behind lb1 (gateway 1 first), b<i> with
+	// one device behind each balancer.
+	type device struct {
+		name string
+		c    *client.Client
+		conv string
+		seqs []int64
+		seen map[string]bool // sender/content
+		dups int
+	}
+	var devices []*device
+	newDevice := func(user, id, url string) *device {
+		c, err := client.New(client.Config{URL: url, DeviceID: id, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second,
+			SendDeadline: 4 * time.Minute,
+			TokenProvider: func(context.Context) (string, error) {
+				tok, err := api.MintToken(user, time.Hour)
+				return tok.Token, err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &device{name: user + "/" + id, c: c, seen: map[string]bool{}}
+		devices = append(devices, d)
+		return d
+	}
+	type pair struct{ a, b1, b2 *device }
+	var ps []pair
+	for i := range pairs {
+		for _, u := range []string{fmt.Sprint("a", i), fmt.Sprint("b", i)} {
+			if _, err := api.CreateUser(ctx, serverapi.UserInput{ID: u}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ps = append(ps, pair{
+			a:  newDevice(fmt.Sprint("a", i), "phone", lb1.url()),
+			b1: newDevice(fmt.Sprint("b", i), "phone", lb1.url()),
+			b2: newDevice(fmt.Sprint("b", i), "laptop", lb2.url()),
+		})
+	}
+	const want = 2 * perSender // messages per conversation
+	var complete sync.WaitGroup
+	var runs sync.WaitGroup
+	for _, d := range devices {
+		runs.Go(func() { _ = d.c.Run(ctx) })
+		complete.Go(func() {
+			for len(d.seqs) < want {
+				ev, err := d.c.Next(ctx)
+				if err != nil {
+					t.Errorf("%s: %v after %d messages", d.name, err, len(d.seqs))
+					return
+				}
+				m, ok := ev.(client.Message)
+				if !ok {
+					continue
+				}
+				k := m.SenderID + "/" + m.Content
+				if d.seen[k] {
+					d.dups++
+				}
+				d.seen[k] = true
+				d.seqs = append(d.seqs, m.Seq)
+			}
+		})
+	}
+	defer func() {
+		for _, d := range devices {
+			d.c.Close()
+		}
+		runs.Wait()
+	}()
+
+	var sent atomic.Int64
+	var senders sync.WaitGroup
+	send := func(from *device, to string) {
+		senders.Go(func() {
+			outs := make([]*client.Outgoing, 0, perSender)
+			for j := range perSender {
+				o, err := from.c.SendAsync(to, "text", fmt.Sprintf("%s #%d", from.name, j))
+				if err != nil {
+					t.Errorf("%s: send %d: %v", from.name, j, err)
+					return
+				}
+				outs = append(outs, o)
+			}
+			for j, o := range outs {
+				if _, err := o.Wait(ctx); err != nil {
+					t.Errorf("%s: message %d failed: %v", from.name, j, err)
+					return
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	for i, p := range ps {
+		send(p.a, fmt.Sprint("b", i))
+		send(p.b2, fmt.Sprint("a", i))
+	}
+
+	// The chaos, each step once a share of the messages is acknowledged.
+	waitSent := func(n int64) {
+		for sent.Load() < n {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("only %d messages acknowledged", sent.Load())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	total := int64(pairs * 2 * perSender)
+	waitSent(total / 5)
+	t.Logf("%d acknowledged: SIGKILL gateway 1", sent.Load())
+	g1.kill()
+	waitSent(total * 2 / 5)
+	t.Logf("%d acknowledged: SIGKILL the worker, start another", sent.Load())
+	worker.kill()
+	<-worker.done
+	startCluster(t, bin, env, "worker_url", "worker", "--addr", "127.0.0.1:0")
+	waitSent(total * 3 / 5)
+	if os.Getenv("MAGPIE_TEST_BROKER_RESTART") == "1" {
+		t.Logf("%d acknowledged: restart RabbitMQ", sent.Load())
+		rabbittest.Ctl(t, "stop_app")
+		rabbittest.Ctl(t, "start_app")
+	} else {
+		t.Logf("%d acknowledged: RabbitMQ closes every connection of the test's vhost", sent.Load())
+		rabbittest.Ctl(t, "close_all_connections", "--vhost", vhostOf(amqpURL), "test: broker outage")
+	}
+	senders.Wait()
+	complete.Wait()
+	if t.Failed() {
+		return
+	}
+
+	for _, d := range devices {
+		for i, s := range d.seqs {
+			if s != int64(i+1) {
+				t.Fatalf("%s: message %d has seq %d: want 1..%d exactly once, in order", d.name, i, s, want)
+			}
+		}
+		if d.dups > 0 || len(d.seen) != want {
+			t.Fatalf("%s: %d distinct messages, %d duplicates; want %d and none", d.name, len(d.seen), d.dups, want)
+		}
+	}
+	t.Logf("%d messages acknowledged; %d devices each hold their conversation's %d messages exactly once and in order",
+		sent.Load(), len(devices), want)
+}
+
+// vhostOf returns the vhost of an AMQP URL.
+func vhostOf(u string) string {
+	_, rest, _ := strings.Cut(strings.TrimPrefix(u, "amqp://"), "/")
+	if rest == "" {
+		return "/"
+	}
+	return rest
+}

@@ -1,0 +1,154 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/bus"
+	"github.com/magpie-im/magpie/internal/maintenance"
+	"github.com/magpie-im/magpie/internal/rungroup"
+)
+
+// WorkerConfig configures a worker.
+type WorkerConfig struct {
+	Deps
+	// Addr is the listen address of the health endpoints (/healthz,
+	// /readyz); port 0 picks a free port.
+	Addr string
+	// Logger receives logs. Nil discards them.
+	Logger *slog.Logger
+	// Jobs tunes the job consumers (concurrency, attempts, backoff); zero
+	// fields take the bus defaults.
+	Jobs bus.ConsumeOptions
+}
+
+// Worker is a running worker: it consumes the durable jobs of the bus and
+// runs the store's maintenance sweep. Any number of workers may run.
+type Worker struct {
+	// URL is the base URL of the health endpoints.
+	URL string
+
+	log       *slog.Logger
+	deps      *deps
+	srv       *http.Server
+	ln        net.Listener
+	run       *rungroup.Group
+	consumers []bus.Consumer
+}
+
+// jobConsumer is one queue a worker consumes.
+type jobConsumer struct {
+	queue  string
+	handle bus.JobHandler
+}
+
+// StartWorker connects to the engines and starts consuming jobs.
+func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d, err := cfg.open(ctx, log, false)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{log: log, deps: d, run: rungroup.New(ctx)}
+	defer func() {
+		if err != nil {
+			_ = w.run.Stop() // the start error is the one to report
+			_ = d.close()
+		}
+	}()
+	for _, j := range w.jobs() {
+		c, err := d.bus.Consume(w.run.Context(), j.queue, j.handle, cfg.Jobs)
+		if err != nil {
+			return nil, fmt.Errorf("consume %s: %w", j.queue, err)
+		}
+		w.consumers = append(w.consumers, c)
+		w.run.Go(j.queue+" consumer", func(context.Context) error { return c.Wait() })
+	}
+	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, d.store, log) })
+
+	w.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	w.URL = "http://" + w.ln.Addr().String()
+	w.srv = &http.Server{Handler: healthHandler(d, log), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	w.run.Go("health server", func(context.Context) error {
+		if err := w.srv.Serve(w.ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return w, nil
+}
+
+// jobs lists the queues a worker consumes and their handlers.
+func (w *Worker) jobs() []jobConsumer { return nil }
+
+// healthHandler serves /healthz (the process is up) and /readyz (every
+// engine is reachable).
+func healthHandler(d *deps, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	reply := func(rw http.ResponseWriter, code int, v any) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(code)
+		_ = json.NewEncoder(rw).Encode(v) // the client may be gone
+	}
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		reply(rw, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for _, c := range append([]gateway.ReadyCheck{{Name: "store", Check: d.store.Ping}}, d.readyChecks()...) {
+			if err := c.Check(ctx); err != nil {
+				log.WarnContext(ctx, "dependency not ready", "dependency", c.Name, "err", err)
+				reply(rw, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "dependency": c.Name})
+				return
+			}
+		}
+		reply(rw, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
+}
+
+// Failed returns a channel closed when a component of the worker has
+// failed; the process should then shut down, and Shutdown returns the
+// failure.
+func (w *Worker) Failed() <-chan struct{} { return w.run.Failed() }
+
+// Shutdown stops the worker within ctx's deadline: consumers stop taking
+// jobs and running handlers finish (or, past the deadline, are abandoned:
+// their jobs return to the queue), then the engines are closed.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.run.Stopping()
+	httpErr := w.srv.Shutdown(ctx)
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		for _, c := range w.consumers {
+			errs = append(errs, c.Close()) // graceful: running handlers finish
+		}
+		done <- errors.Join(append(errs, w.run.Stop())...)
+	}()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		// Closing the bus abandons the handlers still running; their
+		// jobs go back to the queue.
+		_ = w.deps.bus.Close()
+		runErr = <-done
+	}
+	return errors.Join(httpErr, runErr, w.deps.close())
+}

@@ -1,0 +1,45 @@
+// Package maintenance runs the store's periodic sweep of expired records
+// (console sessions, request nonces, idempotency records, user
+// tombstones). Embedded mode runs it in its one process; in cluster mode
+// every worker runs it (the sweep is idempotent, so several at once only
+// repeat each other's deletes).
+package maintenance
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+const (
+	// Interval is how often the sweep runs.
+	Interval = 10 * time.Minute
+	// IdempotencyRetention is how long an Idempotency-Key's stored
+	// response is kept.
+	IdempotencyRetention = 24 * time.Hour
+)
+
+// Run sweeps at once and then every Interval until ctx ends. A failed
+// sweep is logged and tried again at the next tick. It returns nil when
+// ctx ends.
+func Run(ctx context.Context, st store.Store, log *slog.Logger) error {
+	t := time.NewTicker(Interval)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		n, err := st.DeleteExpired(ctx, now, now.Add(-IdempotencyRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "maintenance sweep failed", "err", err)
+		case n > 0:
+			log.DebugContext(ctx, "maintenance sweep", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
