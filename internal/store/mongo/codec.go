@@ -20,7 +20,7 @@ import (
 // same order, since MongoDB compares documents field by field.
 
 // appKey is the _id of app records with one natural key: users, tombstones,
-// idempotency records, conversations, secrets and nonces.
+// idempotency records, conversations, secrets, nonces and outbox entries.
 type appKey struct {
 	App string `bson:"app"`
 	ID  string `bson:"id"`
@@ -198,6 +198,17 @@ type cursorDoc struct {
 	Seq int64     `bson:"seq"`
 }
 
+type outboxDoc struct {
+	ID        appKey    `bson:"_id"`
+	User      string    `bson:"user"`
+	Conv      string    `bson:"conv"`
+	Seq       int64     `bson:"seq"`
+	Sender    string    `bson:"sender,omitempty"`
+	Type      string    `bson:"type"`
+	Preview   string    `bson:"preview,omitempty"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
 // Conversions between documents and records.
 
 func utc(t time.Time) time.Time {
@@ -287,6 +298,13 @@ func (d messageDoc) record() store.Message {
 func (d conversationDoc) record() store.Conversation {
 	return store.Conversation{ID: d.ID.ID, Members: d.Members, MaxSeq: d.MaxSeq,
 		CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt)}
+}
+
+func (d outboxDoc) record() store.OutboxEntry {
+	return store.OutboxEntry{
+		ID: d.ID.ID, UserID: d.User, ConvID: d.Conv, Seq: d.Seq, SenderID: d.Sender,
+		Type: d.Type, Preview: d.Preview, CreatedAt: utc(d.CreatedAt),
+	}
 }
 
 func userConversation(e entryDoc, c conversationDoc) store.UserConversation {

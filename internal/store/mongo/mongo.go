@@ -59,6 +59,7 @@ type collections struct {
 	meta, tenants, owners, members, sessions, apps, secrets, nonces *mongo.Collection
 	users, tombstones, idempotency                                  *mongo.Collection
 	conversations, messages, entries, cursors                       *mongo.Collection
+	outbox                                                          *mongo.Collection
 }
 
 // Collection names.
@@ -78,6 +79,7 @@ const (
 	collMessages      = "messages"
 	collEntries       = "user_conversations"
 	collCursors       = "device_cursors"
+	collOutbox        = "push_outbox"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -89,6 +91,7 @@ func newCollections(db *mongo.Database) collections {
 		tombstones: db.Collection(collTombstones), idempotency: db.Collection(collIdempotency),
 		conversations: db.Collection(collConversations), messages: db.Collection(collMessages),
 		entries: db.Collection(collEntries), cursors: db.Collection(collCursors),
+		outbox: db.Collection(collOutbox),
 	}
 }
 

@@ -97,6 +97,9 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := s.AddSecret(ctx, store.Secret{ID: "s1", AppID: "A", CreatedAt: t0}, 0); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.AddOutbox(ctx, store.OutboxEntry{ID: "j1", UserID: "alice", ConvID: "c1", Seq: 1, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +108,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 	}
 
 	appData := []string{collSecrets, collNonces, collUsers, collTombstones, collIdempotency,
-		collConversations, collMessages, collEntries, collCursors}
+		collConversations, collMessages, collEntries, collCursors, collOutbox}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

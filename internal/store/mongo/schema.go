@@ -70,6 +70,12 @@ var indexes = map[string][]index{
 	collCursors: {
 		{name: "app_user_device", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.device", Value: 1}, {Key: "_id.conv", Value: 1}}},
 	},
+	collOutbox: {
+		// A user's entries by id (ListOutbox of one user, DeleteUser).
+		{name: "app_user_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "user", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// Expiry (DeleteOutboxBefore).
+		{name: "app_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -77,6 +83,7 @@ var indexes = map[string][]index{
 var collectionNames = []string{
 	collMeta, collTenants, collMembers, collSessions, collApps, collSecrets, collNonces,
 	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
+	collOutbox,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -340,18 +340,30 @@ func (s *Store) DeleteExpired(ctx context.Context, now, idempotencyBefore time.T
 		{s.c.idempotency, "created_at", "$lt", idempotencyBefore},
 		{s.c.tombstones, "deleted_at", "$lt", now.Add(-store.TombstoneRetention)},
 	} {
-		var apps []string
-		if err := sweep.c.Distinct(ctx, "_id.app", bson.D{}).Decode(&apps); err != nil {
-			return n, errorf(err, "delete expired %s: list apps", sweep.c.Name())
+		c, err := s.sweep(ctx, sweep.c, bson.E{Key: sweep.field, Value: bson.D{{Key: sweep.op, Value: sweep.at}}})
+		n += c
+		if err != nil {
+			return n, fmt.Errorf("delete expired: %w", err)
 		}
-		for _, app := range apps {
-			filter := s.app(app).scope(bson.E{Key: sweep.field, Value: bson.D{{Key: sweep.op, Value: sweep.at}}})
-			res, err := sweep.c.DeleteMany(ctx, filter)
-			if err != nil {
-				return n, errorf(err, "delete expired %s of %s", sweep.c.Name(), app)
-			}
-			n += res.DeletedCount
+	}
+	return n, nil
+}
+
+// sweep deletes the documents of collection c that match cond, app by app,
+// through an index that starts with the app id, and returns how many it
+// deleted.
+func (s *Store) sweep(ctx context.Context, c *mongo.Collection, cond bson.E) (int64, error) {
+	var apps []string
+	if err := c.Distinct(ctx, "_id.app", bson.D{}).Decode(&apps); err != nil {
+		return 0, errorf(err, "%s: list apps", c.Name())
+	}
+	var n int64
+	for _, app := range apps {
+		res, err := c.DeleteMany(ctx, s.app(app).scope(cond))
+		if err != nil {
+			return n, errorf(err, "%s of %s", c.Name(), app)
 		}
+		n += res.DeletedCount
 	}
 	return n, nil
 }

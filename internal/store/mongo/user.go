@@ -280,7 +280,8 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 		return store.ErrNotFound // a concurrent DeleteUser finished first
 	}
 	// An append that saw the user still there may have re-created an
-	// entry meanwhile (see appendBatch.rejoin): sweep again.
+	// entry meanwhile (see appendBatch.rejoin), and an AddOutbox recorded
+	// an entry (see AddOutbox): sweep again.
 	return a.deleteUserEntries(ctx, id)
 }
 
@@ -290,6 +291,9 @@ func (a *appStore) deleteUserEntries(ctx context.Context, id string) error {
 	}
 	if _, err := a.s.c.entries.DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
 		return errorf(err, "delete conversation entries")
+	}
+	if _, err := a.s.c.outbox.DeleteMany(ctx, a.scope(bson.E{Key: "user", Value: id})); err != nil {
+		return errorf(err, "delete outbox entries")
 	}
 	return nil
 }

@@ -159,6 +159,7 @@ var deleteUserSQL = []string{
 	`DELETE FROM messages WHERE app_id = ?1 AND conv_id = 's:' || ?2`,
 	`DELETE FROM conversations WHERE app_id = ?1 AND id = 's:' || ?2`,
 	`DELETE FROM device_cursors WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM push_outbox INDEXED BY push_outbox_user WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

@@ -62,6 +62,7 @@ func Run(t *testing.T, o Opener) {
 		{"Messages", messageTests},
 		{"Conversations", conversationTests},
 		{"Cursors", cursorTests},
+		{"Outbox", outboxTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

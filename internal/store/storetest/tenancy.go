@@ -15,6 +15,7 @@ var tenancyTests = []test{
 	{"Messages", testTenancyMessages},
 	{"Conversations", testTenancyConversations},
 	{"Cursors", testTenancyCursors},
+	{"Outbox", testTenancyOutbox},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {
