@@ -26,8 +26,15 @@ import (
 // clusterProc is a magpie gateway or worker process started by a test.
 type clusterProc struct {
 	cmd   *exec.Cmd
-	lines map[string]string
-	done  chan struct{} // closed when the process has exited
+	mu    sync.Mutex
+	lines map[string]string // key=value lines printed so far
+	done  chan struct{}     // closed when the process has exited
+}
+
+func (p *clusterProc) get(k string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lines[k]
 }
 
 // startCluster starts `magpie <args>` with env and waits until it printed
@@ -50,9 +57,11 @@ func startCluster(t *testing.T, bin string, env []string, ready string, args ...
 		sc := bufio.NewScanner(out)
 		signalled := false
 		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), "="); ok && !signalled {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				p.mu.Lock()
 				p.lines[k] = v
-				if k == ready {
+				p.mu.Unlock()
+				if k == ready && !signalled {
 					signalled = true
 					close(got)
 				}
@@ -181,17 +190,17 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 	boot := startCluster(t, bin, env, "app_key", "bootstrap")
 	<-boot.done
-	if boot.lines["app_secret"] == "" {
+	if boot.get("app_secret") == "" {
 		t.Fatalf("bootstrap printed %v", boot.lines)
 	}
 	gwArgs := []string{"gateway", "--addr", "127.0.0.1:0", "--unlimited-addresses", "127.0.0.0/8"}
 	g1 := startCluster(t, bin, env, "node_id", gwArgs...)
 	g2 := startCluster(t, bin, env, "node_id", gwArgs...)
 	worker := startCluster(t, bin, env, "worker_url", "worker", "--addr", "127.0.0.1:0")
-	addr := func(p *clusterProc) string { return strings.TrimPrefix(p.lines["gateway_url"], "http://") }
+	addr := func(p *clusterProc) string { return strings.TrimPrefix(p.get("gateway_url"), "http://") }
 	lb1, lb2 := newBalancer(t, addr(g1), addr(g2)), newBalancer(t, addr(g2), addr(g1))
 
-	api, err := serverapi.New(g1.lines["gateway_url"], boot.lines["app_key"], boot.lines["app_secret"])
+	api, err := serverapi.New(g1.get("gateway_url"), boot.get("app_key"), boot.get("app_secret"))
 	if err != nil {
 		t.Fatal(err)
 	}

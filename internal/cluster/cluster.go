@@ -31,6 +31,7 @@ import (
 	"github.com/magpie-im/magpie/internal/redisx"
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -195,6 +196,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	}
 	mcfg := cfg.Messaging
 	mcfg.Logger = log
+	mcfg.Offline = push.NewNotifier(d.bus)
 	msgs := messaging.New(d.store, hub, mcfg)
 	tenants := tenant.New(d.store, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
 	gcfg := cfg.Gateway

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/bus/rabbittest"
 	"github.com/magpie-im/magpie/internal/cluster"
 	"github.com/magpie-im/magpie/internal/keyring"
@@ -26,6 +27,7 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -396,5 +398,82 @@ func TestRateLimitAcrossGateways(t *testing.T) {
 	}
 	if ok != 4 || limited != 4 {
 		t.Fatalf("8 requests over two gateways with a burst of 4: %d passed, %d limited; want 4 and 4", ok, limited)
+	}
+}
+
+// worker starts a worker with fast retries, shut down when the test ends.
+func (e *env) worker(t *testing.T) *cluster.Worker {
+	t.Helper()
+	w, err := cluster.StartWorker(t.Context(), cluster.WorkerConfig{Deps: e.deps, Addr: "127.0.0.1:0", Logger: testLogger(),
+		Jobs: bus.ConsumeOptions{MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := w.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown worker: %v", err)
+		}
+	})
+	return w
+}
+
+// TestOfflineJobsThroughTheWorker: a message for a user with no online
+// device becomes a durable job on RabbitMQ that a worker records in the
+// app's push outbox; a poison job goes to the dead letters after the
+// bounded retries without holding up the job behind it; the worker's
+// /readyz reports its engines.
+func TestOfflineJobsThroughTheWorker(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.gateway(t)
+	w := e.worker(t)
+	e.user(t, a, "alice")
+	e.user(t, a, "zoe") // never online
+
+	b, err := bus.OpenRabbitMQ(t.Context(), bus.RabbitMQConfig{URL: e.deps.AMQPURL, Prefix: e.deps.AMQPPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Publish(t.Context(), push.QueueOffline, bus.Job{AppID: e.boot.AppID, Type: push.JobType, Body: []byte("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.connect(t, a, "alice", "phone")
+	ack := alice.send("zoe", "are you there?")
+	r := alice.next(func(f *magpiev1.Frame) bool { return f.GetReceipt() != nil }).GetReceipt()
+	if r.GetKind() != magpiev1.Receipt_KIND_STORED || r.GetUserId() != "zoe" {
+		t.Fatalf("alice got %v, want STORED for zoe", r)
+	}
+
+	st, err := mongo.Open(t.Context(), e.deps.MongoURL, e.deps.MongoDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got []store.OutboxEntry
+	var dead []bus.Job
+	for deadline := time.Now().Add(20 * time.Second); (len(got) == 0 || len(dead) == 0) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, err = st.App(e.boot.AppID).ListOutbox(t.Context(), "zoe", "", 10); err != nil {
+			t.Fatal(err)
+		}
+		if dead, err = b.DeadLetters(t.Context(), push.QueueOffline, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || got[0].Seq != ack.GetSeq() || got[0].Preview != "are you there?" {
+		t.Fatalf("zoe's outbox = %+v, want the message", got)
+	}
+	if len(dead) != 1 || string(dead[0].Body) != "poison" || dead[0].Attempt != 3 {
+		t.Fatalf("dead letters = %+v, want the poison job after 3 attempts", dead)
+	}
+
+	resp, err := http.Get(w.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("worker /readyz = %d", resp.StatusCode)
 	}
 }

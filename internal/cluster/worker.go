@@ -14,6 +14,7 @@ import (
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/rungroup"
+	"github.com/magpie-im/magpie/push"
 )
 
 // WorkerConfig configures a worker.
@@ -25,7 +26,7 @@ type WorkerConfig struct {
 	// Logger receives logs. Nil discards them.
 	Logger *slog.Logger
 	// Jobs tunes the job consumers (concurrency, attempts, backoff); zero
-	// fields take the bus defaults.
+	// fields take each queue's defaults (push.ConsumeOptions).
 	Jobs bus.ConsumeOptions
 }
 
@@ -41,12 +42,6 @@ type Worker struct {
 	ln        net.Listener
 	run       *rungroup.Group
 	consumers []bus.Consumer
-}
-
-// jobConsumer is one queue a worker consumes.
-type jobConsumer struct {
-	queue  string
-	handle bus.JobHandler
 }
 
 // StartWorker connects to the engines and starts consuming jobs.
@@ -66,14 +61,12 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 			_ = d.close()
 		}
 	}()
-	for _, j := range w.jobs() {
-		c, err := d.bus.Consume(w.run.Context(), j.queue, j.handle, cfg.Jobs)
-		if err != nil {
-			return nil, fmt.Errorf("consume %s: %w", j.queue, err)
-		}
-		w.consumers = append(w.consumers, c)
-		w.run.Go(j.queue+" consumer", func(context.Context) error { return c.Wait() })
+	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log}).Start(w.run.Context(), d.bus, cfg.Jobs)
+	if err != nil {
+		return nil, err
 	}
+	w.consumers = append(w.consumers, offline)
+	w.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, d.store, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
@@ -91,9 +84,6 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	})
 	return w, nil
 }
-
-// jobs lists the queues a worker consumes and their handlers.
-func (w *Worker) jobs() []jobConsumer { return nil }
 
 // healthHandler serves /healthz (the process is up) and /readyz (every
 // engine is reachable).

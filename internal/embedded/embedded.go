@@ -16,11 +16,14 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/rungroup"
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -60,10 +63,13 @@ type Server struct {
 
 	log   *slog.Logger
 	store *sqlite.Store
-	gw    *gateway.Gateway
-	srv   *http.Server
-	ln    net.Listener
-	run   *rungroup.Group
+	bus   *bus.Local
+	// offline consumes the offline notification jobs of the bus.
+	offline bus.Consumer
+	gw      *gateway.Gateway
+	srv     *http.Server
+	ln      net.Listener
+	run     *rungroup.Group
 }
 
 // Start opens the store, bootstraps it on first start and starts serving.
@@ -97,8 +103,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Server{log: log, store: st, run: rungroup.New(ctx)}
+	busPath := filepath.Join(cfg.DataDir, "bus.db")
+	if err := privateFiles(busPath, busPath+"-wal", busPath+"-shm"); err != nil {
+		st.Close()
+		return nil, err
+	}
+	b, err := bus.OpenLocal(ctx, busPath, bus.LocalConfig{Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx)}
 	if err := s.start(ctx, cfg, keys); err != nil {
+		_ = s.run.Stop() // the start error is the one to report
+		b.Close()
 		st.Close()
 		return nil, err
 	}
@@ -113,7 +131,13 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	}
 	s.Bootstrap = boot
 	hub := gateway.NewHub(s.store, s.log)
-	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log})
+	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus)})
+	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
+	if err != nil {
+		return err
+	}
+	s.offline = offline
+	s.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
 	nonces := gateway.NewStoreNonces(s.store, 2*signing.Window)
@@ -141,6 +165,9 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	return nil
 }
 
+// Store returns the installation's store (for tools and tests).
+func (s *Server) Store() store.Store { return s.store }
+
 // Failed returns a channel that is closed when a component of the server
 // (the HTTP server, the messaging core, the nonce committer) has failed;
 // the process should then shut down, and Shutdown returns the failure. One
@@ -154,9 +181,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.run.Stopping()
 	httpErr := s.srv.Shutdown(ctx)
 	connErr := s.gw.Shutdown(ctx)
-	runErr := s.run.Stop()
+	runErr := s.run.Stop() // the messaging core hands its last notifications to the bus
+	offErr := s.offline.Close()
+	busErr := s.bus.Close()
 	closeErr := s.store.Close()
-	return errors.Join(httpErr, connErr, closeErr, runErr)
+	return errors.Join(httpErr, connErr, runErr, offErr, busErr, closeErr)
 }
 
 func loadKeyring(cfg Config) (*keyring.Keyring, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 )
 
@@ -99,6 +100,47 @@ func TestNonceSurvivesRestart(t *testing.T) {
 	code, out = list.send(t, s.URL)
 	if msgs, _ := out["messages"].([]any); code != http.StatusOK || len(msgs) != 1 {
 		t.Fatalf("history after the replay: %d %v, want one message", code, out)
+	}
+}
+
+// TestOfflineMessageReachesTheOutbox: a message for a user with no online
+// device becomes an offline job on the embedded bus, which the in-process
+// worker records in the app's push outbox, once, even across a restart
+// that interrupted it.
+func TestOfflineMessageReachesTheOutbox(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	key, secret := s.Bootstrap.AppKey, s.Bootstrap.AppSecret
+	for _, id := range []string{"alice", "bob"} {
+		if code, out := sign(t, key, secret, "POST", "/v1/users", `{"id":"`+id+`"}`).send(t, s.URL); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, code, out)
+		}
+	}
+	for _, text := range []string{"first", "second"} {
+		send := sign(t, key, secret, "POST", "/v1/messages",
+			`{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"`+text+`"}`)
+		if code, out := send.send(t, s.URL); code != http.StatusCreated {
+			t.Fatalf("send: %d %v", code, out)
+		}
+	}
+	stop(t, s) // whatever was not yet recorded waits in the bus
+
+	s = start(t, dir)
+	defer stop(t, s)
+	app := s.Store().App(s.Bootstrap.AppID)
+	var got []store.OutboxEntry
+	for deadline := time.Now().Add(10 * time.Second); len(got) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if got, err = app.ListOutbox(t.Context(), "bob", "", 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("outbox for bob = %+v, want the two messages", got)
+	}
+	previews := map[string]bool{got[0].Preview: true, got[1].Preview: true}
+	if !previews["first"] || !previews["second"] || got[0].SenderID != "alice" {
+		t.Fatalf("outbox for bob = %+v", got)
 	}
 }
 

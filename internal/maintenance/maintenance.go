@@ -1,6 +1,6 @@
 // Package maintenance runs the store's periodic sweep of expired records
 // (console sessions, request nonces, idempotency records, user
-// tombstones). Embedded mode runs it in its one process; in cluster mode
+// tombstones, push outbox entries). Embedded mode runs it in its one process; in cluster mode
 // every worker runs it (the sweep is idempotent, so several at once only
 // repeat each other's deletes).
 package maintenance
@@ -19,6 +19,9 @@ const (
 	// IdempotencyRetention is how long an Idempotency-Key's stored
 	// response is kept.
 	IdempotencyRetention = 24 * time.Hour
+	// OutboxRetention is how long a recorded offline notification is kept
+	// in an app's push outbox.
+	OutboxRetention = 7 * 24 * time.Hour
 )
 
 // Run sweeps at once and then every Interval until ctx ends. A failed
@@ -30,6 +33,11 @@ func Run(ctx context.Context, st store.Store, log *slog.Logger) error {
 	for {
 		now := time.Now()
 		n, err := st.DeleteExpired(ctx, now, now.Add(-IdempotencyRetention))
+		if err == nil {
+			var m int64
+			m, err = st.DeleteOutboxBefore(ctx, now.Add(-OutboxRetention))
+			n += m
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.WarnContext(ctx, "maintenance sweep failed", "err", err)

@@ -62,10 +62,12 @@ type Delivery struct {
 
 // OfflineNotifier is told about messages for users with no online device
 // (the push workers send offline notifications from it). It runs on the
-// fan-out stage: it may wait for a durable hand-off (a job committed to the
-// bus) but should not take long. It returns nil once the notification is
-// durable; an error is logged, and the recipient still gets the message at
-// its next sync.
+// service's notification goroutines, never on the fan-out stage: it may
+// wait for a durable hand-off (a job committed to the bus). It returns nil
+// once the notification is durable; an error is logged, and the recipient
+// still gets the message at its next sync. When notifications pile up
+// (the bus is down) beyond OfflineQueue, further ones are dropped and
+// logged, so that a bus outage never holds up deliveries.
 type OfflineNotifier interface {
 	Offline(ctx context.Context, appID, userID string, msg store.Message) error
 }
@@ -104,6 +106,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Offline is told about messages for offline users. Nil ignores them.
 	Offline OfflineNotifier
+	// OfflineQueue caps the notifications waiting for Offline; zero means
+	// 8192. OfflineWorkers is how many calls to Offline run at once; zero
+	// means 8.
+	OfflineQueue, OfflineWorkers int
 	// FanOutQueue caps the committed batches waiting for the fan-out stage;
 	// when it is full the message committer waits (backpressure): a batch
 	// is never dropped. Zero means 1024.
@@ -129,6 +135,13 @@ type Service struct {
 	watch   *deliveryWatch
 	fan     chan fanBatch // committed batches for the fan-out stage
 	fanDone chan struct{} // closed when the fan-out stage has stopped
+	notify  chan offlineItem
+}
+
+// offlineItem is a notification waiting for the OfflineNotifier.
+type offlineItem struct {
+	appID, userID string
+	msg           store.Message
 }
 
 // fanBatch is a committed batch of messages for the fan-out stage, or, with
@@ -169,6 +182,12 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.FanOutQueue == 0 {
 		cfg.FanOutQueue = 1024
 	}
+	if cfg.OfflineQueue == 0 {
+		cfg.OfflineQueue = 8192
+	}
+	if cfg.OfflineWorkers == 0 {
+		cfg.OfflineWorkers = 8
+	}
 	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -176,6 +195,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	s.watch = newDeliveryWatch(s, cfg.DeliveryTimeout, 1<<17)
 	s.appends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
 	s.fan, s.fanDone = make(chan fanBatch, cfg.FanOutQueue), make(chan struct{})
+	s.notify = make(chan offlineItem, cfg.OfflineQueue)
 	s.appends.After = s.committedBatch
 	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
 	s.acks.After = s.deliveredReceipts
@@ -189,8 +209,13 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { s.appends.Run(ctx); return nil })
 	g.Go(func() error { s.acks.Run(ctx); return nil })
 	g.Go(func() error { s.runFanOut(ctx); return nil })
+	var notifiers errgroup.Group
+	for range s.cfg.OfflineWorkers {
+		notifiers.Go(func() error { s.runNotify(ctx); return nil })
+	}
 	err := g.Wait()
 	s.watch.stop()
+	_ = notifiers.Wait() // they return nil
 	return err
 }
 
@@ -457,16 +482,44 @@ func (s *Service) fanOut(b fanBatch) {
 // that took it, and hands it to the offline notifier.
 func (s *Service) offline(appID, user string, msg store.Message) {
 	if s.cfg.Offline != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), offlineTimeout)
-		if err := s.cfg.Offline.Offline(ctx, appID, user, msg); err != nil {
-			s.log.WarnContext(ctx, "offline notification not recorded", "err", err, "app_id", appID)
+		select {
+		case s.notify <- offlineItem{appID, user, msg}:
+		default:
+			s.log.Warn("offline notification dropped: too many waiting", "app_id", appID, "conv_id", msg.ConvID, "seq", msg.Seq)
 		}
-		cancel()
 	}
 	if msg.SenderID != "" {
 		s.router.PushReceipt(appID, msg.SenderID, "", Receipt{
 			Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: user, At: s.now(),
 		})
+	}
+}
+
+// runNotify hands queued notifications to the OfflineNotifier until ctx
+// ends, then those still queued (each call bounded by offlineTimeout).
+func (s *Service) runNotify(ctx context.Context) {
+	call := func(it offlineItem) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), offlineTimeout)
+		defer cancel()
+		if err := s.cfg.Offline.Offline(cctx, it.appID, it.userID, it.msg); err != nil {
+			s.log.WarnContext(cctx, "offline notification not recorded", "err", err, "app_id", it.appID)
+		}
+	}
+	for {
+		select {
+		case it := <-s.notify:
+			call(it)
+		case <-ctx.Done():
+			<-s.fanDone // nothing is queued after the fan-out stage stopped
+			for {
+				select {
+				case it := <-s.notify:
+					call(it)
+				default:
+					return
+				}
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,13 +66,39 @@ func (r *router) take() (msgs, receipts []string) {
 type offline struct {
 	mu    sync.Mutex
 	users []string
+	calls chan struct{} // one per call
+	block chan struct{} // if set, calls wait for it to close (or ctx)
 }
 
-func (o *offline) Offline(_ context.Context, appID, userID string, m store.Message) error {
+func (o *offline) Offline(ctx context.Context, appID, userID string, m store.Message) error {
+	if o.block != nil {
+		select {
+		case <-o.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	o.mu.Lock()
 	o.users = append(o.users, userID)
 	o.mu.Unlock()
+	o.calls <- struct{}{}
 	return nil
+}
+
+// wait waits for n notifications (they are handed over asynchronously)
+// and returns the users notified so far.
+func (o *offline) wait(t testing.TB, n int) []string {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-o.calls:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d offline notifications within 10 s, want %d", i, n)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.users)
 }
 
 func newService(t testing.TB, online ...string) (*messaging.Service, *router, *offline, store.Store) {
@@ -98,7 +125,7 @@ func newServiceWith(t testing.TB, cfg messaging.Config, online ...string) (*mess
 	for _, u := range online {
 		r.online[u] = true
 	}
-	off := &offline{}
+	off := &offline{calls: make(chan struct{}, 1024)}
 	cfg.Offline = off
 	s := messaging.New(st, r, cfg)
 	r.svc = s
@@ -153,8 +180,35 @@ func TestSendToOfflineUser(t *testing.T) {
 	if fmt.Sprint(receipts) != "[alice:2:p:alice:carol:1:carol]" {
 		t.Fatalf("receipts = %v", receipts)
 	}
-	if fmt.Sprint(off.users) != "[carol]" {
-		t.Fatalf("offline notices = %v", off.users)
+	if users := off.wait(t, 1); fmt.Sprint(users) != "[carol]" {
+		t.Fatalf("offline notices = %v", users)
+	}
+}
+
+// TestStuckNotifierDoesNotHoldUpDelivery: when the offline notifier
+// hangs (the bus is down), sends to offline users are still acknowledged
+// with STORED, notifications beyond the queue are dropped, and online
+// users still get their messages.
+func TestStuckNotifierDoesNotHoldUpDelivery(t *testing.T) {
+	s, r, off, _ := newServiceWith(t, messaging.Config{OfflineQueue: 2, OfflineWorkers: 1}, "alice", "bob")
+	off.block = make(chan struct{})
+	ctx := context.Background()
+	for i := range 6 {
+		if _, err := s.Send(ctx, text("alice", "carol", fmt.Sprint("c", i), "stored")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Send(ctx, text("alice", "bob", "b1", "live")); err != nil {
+		t.Fatal(err)
+	}
+	msgs, receipts := r.take()
+	if !slices.Contains(msgs, "bob:p:alice:bob:1") || len(receipts) != 6 {
+		t.Fatalf("with the notifier stuck: deliveries %v, receipts %v; want bob's message and 6 STORED", msgs, receipts)
+	}
+	close(off.block)
+	// One notification was in the notifier, two queued, three dropped.
+	if users := off.wait(t, 3); len(users) != 3 {
+		t.Fatalf("notified %v, want 3", users)
 	}
 }
 
@@ -382,10 +436,8 @@ func TestUnacknowledgedPushCountsAsStored(t *testing.T) {
 	if fmt.Sprint(receipts) != "[alice:2:p:alice:bob:1:bob]" {
 		t.Fatalf("receipts after the delivery timeout = %v, want STORED for bob", receipts)
 	}
-	off.mu.Lock()
-	defer off.mu.Unlock()
-	if fmt.Sprint(off.users) != "[bob]" {
-		t.Fatalf("offline notices = %v, want [bob]", off.users)
+	if users := off.wait(t, 1); fmt.Sprint(users) != "[bob]" {
+		t.Fatalf("offline notices = %v, want [bob]", users)
 	}
 }
 
