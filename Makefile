@@ -4,7 +4,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: run test check fmt vet lint proto bench build
+.PHONY: run test check fmt vet lint deploy-check proto bench build
 
 ## run: start embedded mode (one process, SQLite in ./data, no external services)
 run:
@@ -18,8 +18,8 @@ test:
 build:
 	$(GO) build -o bin/magpie ./cmd/magpie
 
-## check: formatting, vet, lint and race tests
-check: fmt vet lint
+## check: formatting, vet, lint, the deployment files and race tests
+check: fmt vet lint deploy-check
 	CI=true ./scripts/test.sh
 
 fmt:
@@ -31,6 +31,10 @@ vet:
 
 lint:
 	./scripts/lint.sh
+
+## deploy-check: lint and render the Helm chart, validate it and compose.yaml offline
+deploy-check:
+	./scripts/deploy-check.sh
 
 ## proto: regenerate the protocol code from sdk/proto
 proto:
