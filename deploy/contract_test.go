@@ -17,7 +17,7 @@ var contract = map[string][]string{
 		"node-id", "master-key-file", "trusted-proxies", "shutdown-timeout", "log-level",
 	},
 	"worker": {
-		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix", "redis-url", "redis-prefix",
+		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix",
 		"master-key-file", "shutdown-timeout", "log-level",
 	},
 }

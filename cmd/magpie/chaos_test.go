@@ -211,7 +211,6 @@ func TestClusterSurvivesKills(t *testing.T) {
 	type device struct {
 		name string
 		c    *client.Client
-		conv string
 		seqs []int64
 		seen map[string]bool // sender/content
 		dups int

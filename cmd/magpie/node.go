@@ -17,8 +17,8 @@ import (
 // depsFlags are the flags that locate cluster mode's engines.
 type depsFlags struct {
 	mongoURL, mongoDB, amqpURL, amqpPrefix, redisURL, redisPrefix, keyFile string
-	logLevel                                                                string
-	shutdownTimeout                                                         time.Duration
+	logLevel                                                               string
+	shutdownTimeout                                                        time.Duration
 }
 
 func (d *depsFlags) register(fs *flag.FlagSet, redis bool) {

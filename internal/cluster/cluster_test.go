@@ -24,10 +24,10 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/store/mongo"
 	"github.com/magpie-im/magpie/internal/store/mongo/mongotest"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
-	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
 

@@ -116,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx)}
 	if err := s.start(ctx, cfg, keys); err != nil {
 		_ = s.run.Stop() // the start error is the one to report
-		b.Close()
+		_ = b.Close()    // the start error is the one to report
 		st.Close()
 		return nil, err
 	}

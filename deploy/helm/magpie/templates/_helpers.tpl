@@ -77,6 +77,15 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: amqp-url
 - name: MAGPIE_AMQP_PREFIX
   value: {{ .Values.amqpPrefix | quote }}
+- name: MAGPIE_MASTER_KEY_FILE
+  value: {{ include "magpie.masterKeyFile" . }}
+- name: MAGPIE_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end }}
+
+{{/* Environment of gateways only: workers do not use Redis. */}}
+{{- define "magpie.gatewayEnv" -}}
+{{ include "magpie.clusterEnv" . }}
 - name: MAGPIE_REDIS_URL
   valueFrom:
     secretKeyRef:
@@ -84,10 +93,6 @@ app.kubernetes.io/component: {{ index . 1 }}
       key: redis-url
 - name: MAGPIE_REDIS_PREFIX
   value: {{ .Values.redisPrefix | quote }}
-- name: MAGPIE_MASTER_KEY_FILE
-  value: {{ include "magpie.masterKeyFile" . }}
-- name: MAGPIE_LOG_LEVEL
-  value: {{ .Values.logLevel | quote }}
 {{- end }}
 
 {{/* The init container that copies the master key to a 0600 file. */}}
