@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -39,7 +40,7 @@ func (p *clusterProc) get(k string) string {
 
 // startCluster starts `magpie <args>` with env and waits until it printed
 // the line named by ready.
-func startCluster(t *testing.T, bin string, env []string, ready string, args ...string) *clusterProc {
+func startCluster(t testing.TB, bin string, env []string, ready string, args ...string) *clusterProc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -81,12 +82,19 @@ func startCluster(t *testing.T, bin string, env []string, ready string, args ...
 	return p
 }
 
+// snapshot returns the lines printed so far.
+func (p *clusterProc) snapshot() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.lines)
+}
+
 func (p *clusterProc) kill() { _ = p.cmd.Process.Signal(syscall.SIGKILL) }
 
 // prefixWriter logs a process's stderr through the test (only shown on
 // failure or with -v).
 type prefixWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	mu     sync.Mutex
 	buf    []byte
@@ -179,15 +187,8 @@ func TestClusterSurvivesKills(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	uri, db := mongotest.URI(t), mongotest.DBName()
-	mongotest.DropOnCleanup(t, uri, db)
-	amqpURL := rabbittest.URL(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	env := []string{
-		"MAGPIE_MONGO_URL=" + uri, "MAGPIE_MONGO_DB=" + db, "MAGPIE_AMQP_URL=" + amqpURL,
-		"MAGPIE_AMQP_PREFIX=" + rabbittest.Prefix(), "MAGPIE_REDIS_URL=" + redistest.URL(),
-		"MAGPIE_REDIS_PREFIX=" + redistest.Prefix(t), "MAGPIE_MASTER_KEY_FILE=" + keyFile, "MAGPIE_LOG_LEVEL=warn",
-	}
+	env := clusterEnv(t)
+	amqpURL := envValue(env, "MAGPIE_AMQP_URL")
 	boot := startCluster(t, bin, env, "app_key", "bootstrap")
 	<-boot.done
 	if boot.get("app_secret") == "" {
@@ -349,6 +350,29 @@ func TestClusterSurvivesKills(t *testing.T) {
 	}
 	t.Logf("%d messages acknowledged; %d devices each hold their conversation's %d messages exactly once and in order",
 		sent.Load(), len(devices), want)
+}
+
+// clusterEnv returns the environment of a test cluster's processes: its
+// own database, RabbitMQ vhost, Redis prefix and master key file.
+func clusterEnv(t testing.TB) []string {
+	uri, db := mongotest.URI(t), mongotest.DBName()
+	mongotest.DropOnCleanup(t, uri, db)
+	return []string{
+		"MAGPIE_MONGO_URL=" + uri, "MAGPIE_MONGO_DB=" + db, "MAGPIE_AMQP_URL=" + rabbittest.URL(t),
+		"MAGPIE_AMQP_PREFIX=" + rabbittest.Prefix(), "MAGPIE_REDIS_URL=" + redistest.URL(),
+		"MAGPIE_REDIS_PREFIX=" + redistest.Prefix(t), "MAGPIE_MASTER_KEY_FILE=" + filepath.Join(t.TempDir(), "master.key"),
+		"MAGPIE_LOG_LEVEL=warn",
+	}
+}
+
+// envValue returns the value of name in env.
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // vhostOf returns the vhost of an AMQP URL.

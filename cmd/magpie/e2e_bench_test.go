@@ -39,28 +39,60 @@ func oneToOne(b *testing.B, pairs, window int) {
 	bin := buildBinary(b)
 	lines, _ := startBinary(b, bin, b.TempDir(), loadGenerator...)
 	base := lines["api_url"]
+	runOneToOne(b, lines, base, base, pairs, window)
+}
+
+// BenchmarkOneToOneCluster is BenchmarkOneToOne across two `magpie
+// gateway` processes (with a `magpie worker`) on RabbitMQ, Redis and the
+// tests' MongoDB-compatible server: every sender on the first gateway,
+// every recipient on the second, so each message is relayed between them.
+// Against FerretDB (the default, with no MAGPIE_TEST_MONGO_URL) the store
+// dominates and the figure says little about a real MongoDB.
+//
+//	go test -run '^$' -bench OneToOneCluster -benchtime 20000x ./cmd/magpie/
+func BenchmarkOneToOneCluster(b *testing.B) {
+	bin := buildBinary(b)
+	env := clusterEnv(b)
+	boot := startCluster(b, bin, env, "app_key", "bootstrap")
+	<-boot.done
+	gw := append([]string{"gateway", "--addr", "127.0.0.1:0"}, loadGenerator...)
+	g1 := startCluster(b, bin, env, "node_id", gw...)
+	g2 := startCluster(b, bin, env, "node_id", gw...)
+	startCluster(b, bin, env, "worker_url", "worker", "--addr", "127.0.0.1:0")
+	for _, pairs := range []int{50, 200} {
+		b.Run(fmt.Sprintf("pairs=%d", pairs), func(b *testing.B) {
+			runOneToOne(b, boot.snapshot(), g1.get("gateway_url"), g2.get("gateway_url"), pairs, 32)
+		})
+	}
+}
+
+// runOneToOne runs the one-to-one load: senders connect to senderBase,
+// recipients to recipientBase. lines are the bootstrap's credentials.
+func runOneToOne(b *testing.B, lines map[string]string, senderBase, recipientBase string, pairs, window int) {
+	base := senderBase
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])
 	if err != nil {
 		b.Fatal(err)
 	}
 	raiseLimits(b, base, lines)
+	prefix := fmt.Sprintf("n%d-", time.Now().UnixNano()) // sub-benchmarks share an installation
 	var users []serverapi.UserInput
 	for i := range pairs {
-		users = append(users, serverapi.UserInput{ID: fmt.Sprintf("s%d", i)}, serverapi.UserInput{ID: fmt.Sprintf("r%d", i)})
+		users = append(users, serverapi.UserInput{ID: fmt.Sprintf("%ss%d", prefix, i)}, serverapi.UserInput{ID: fmt.Sprintf("%sr%d", prefix, i)})
 	}
 	for i := 0; i < len(users); i += 100 {
 		if _, err := api.ImportUsers(context.Background(), users[i:min(i+100, len(users))]); err != nil {
 			b.Fatal(err)
 		}
 	}
-	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v1/connect"
+	ws := func(base string) string { return "ws" + strings.TrimPrefix(base, "http") + "/v1/connect" }
 	per := b.N / pairs
 	if per == 0 {
 		per = 1
 	}
 	ps := make([]*benchPair, pairs)
 	for i := range ps {
-		ps[i] = newBenchPair(b, api, wsURL, i)
+		ps[i] = newBenchPair(b, api, ws(senderBase), ws(recipientBase), prefix, i)
 	}
 	b.ResetTimer()
 	start := time.Now()
@@ -93,7 +125,7 @@ type benchPair struct {
 	delivered         atomic.Int64 // highest contiguous seq the recipient saw
 }
 
-func newBenchPair(b *testing.B, api *serverapi.Client, url string, i int) *benchPair {
+func newBenchPair(b *testing.B, api *serverapi.Client, senderURL, recipientURL, prefix string, i int) *benchPair {
 	mint := func(user string) string {
 		tok, err := api.MintToken(user, time.Hour)
 		if err != nil {
@@ -101,9 +133,9 @@ func newBenchPair(b *testing.B, api *serverapi.Client, url string, i int) *bench
 		}
 		return tok.Token
 	}
-	p := &benchPair{to: fmt.Sprintf("r%d", i)}
-	p.sender = loginRaw(b, url, mint(fmt.Sprintf("s%d", i)), "send")
-	p.recipient = loginRaw(b, url, mint(p.to), "recv")
+	p := &benchPair{to: fmt.Sprintf("%sr%d", prefix, i)}
+	p.sender = loginRaw(b, senderURL, mint(fmt.Sprintf("%ss%d", prefix, i)), "send")
+	p.recipient = loginRaw(b, recipientURL, mint(p.to), "recv")
 	p.sender.SetReadLimit(1 << 20)
 	p.recipient.SetReadLimit(1 << 20)
 	return p
