@@ -21,7 +21,7 @@ trap 'rm -f "$log"' EXIT
 status=0
 go test -race -count=1 -v -timeout 15m -skip "$chaos" ./... >"$log" 2>&1 || status=$?
 if [ "$status" -eq 0 ]; then
-	MAGPIE_TEST_BROKER_RESTART=1 go test -race -count=1 -v -timeout 10m -run "$chaos" ./cmd/magpie >>"$log" 2>&1 || status=$?
+	MAGPIE_TEST_BROKER_RESTART=1 go test -race -count=1 -v -timeout 12m -run "$chaos" ./cmd/magpie >>"$log" 2>&1 || status=$?
 fi
 # Show the package summary and any failure, not every passing test.
 grep -E '^(ok|FAIL|---|panic:|\s+\S+_test\.go:[0-9]+:|# )' "$log" | grep -v -E '^\s*--- PASS' || true
