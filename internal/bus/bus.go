@@ -58,7 +58,10 @@ type Bus interface {
 	// Subscribe starts delivering broadcast events to h, one at a time and in
 	// order, and returns once subscribed: every event broadcast after
 	// Subscribe returns reaches h, except, on a broker, those broadcast
-	// while this process was disconnected from it.
+	// while this process was disconnected from it. After such a
+	// disconnection h is called once with a nil msg, before the events
+	// that follow it: the subscriber should resynchronise whatever the
+	// lost events would have changed (drop caches, re-check sessions).
 	Subscribe(ctx context.Context, h MessageHandler) (Consumer, error)
 
 	// Close stops every consumer abruptly (as if their contexts were

@@ -291,6 +291,8 @@ type streamConsumer struct {
 	declare func(s *session) (string, bool, error)
 	// closed, if set, runs after a graceful stop.
 	closed func(s *session, queue string)
+	// subscribed counts the subscriptions so far; owned by runConsumer.
+	subscribed int
 }
 
 // ConsumeRelay implements Bus. The node's queue, bound to the relay
@@ -364,11 +366,20 @@ func (c *streamConsumer) subscribe(s *session) (*subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	return consumeOn(s, queue, c.r.cfg.StreamPrefetch, exclusive)
+	sub, err := consumeOn(s, queue, c.r.cfg.StreamPrefetch, exclusive)
+	if err == nil {
+		c.subscribed++
+	}
+	return sub, err
 }
 
 func (c *streamConsumer) serve(ctx context.Context, stop <-chan struct{}, s *session, sub *subscription) bool {
 	defer sub.ch.Close()
+	if c.kind == "broadcast" && c.subscribed > 1 {
+		// A new queue: what was broadcast in between is lost to this
+		// subscriber, which is told so (see Bus.Subscribe).
+		callMessage(ctx, c.r.log, c.kind, c.h, nil)
+	}
 	for {
 		select {
 		case d, ok := <-sub.deliveries:

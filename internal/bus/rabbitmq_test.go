@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,7 +174,14 @@ func TestRabbitMQReconnect(t *testing.T) {
 	}
 	defer c.Close()
 	events, relays := make(chan string, 64), make(chan string, 64)
-	sub, err := b.Subscribe(ctx, func(_ context.Context, m []byte) { events <- string(m) })
+	var resubscribed atomic.Int64
+	sub, err := b.Subscribe(ctx, func(_ context.Context, m []byte) {
+		if m == nil { // the events of the outage are lost: resynchronise
+			resubscribed.Add(1)
+			return
+		}
+		events <- string(m)
+	})
 	if err != nil {
 		t.Fatalf("Subscribe() = %v", err)
 	}
@@ -203,12 +211,14 @@ func TestRabbitMQReconnect(t *testing.T) {
 	}
 	// Kill the connection each time another quarter of the jobs is out, so
 	// that the kills land among publishes and handlers in flight.
-	published := 0
+	published, killed := 0, int64(0)
 	for k := 1; k <= kills; k++ {
 		for published < k*publishers*perPublisher/(kills+1) {
 			published += <-progress
 		}
-		if !b.KillConnection() {
+		if b.KillConnection() {
+			killed++
+		} else {
 			t.Logf("kill %d: the connection was already down", k)
 		}
 		probe(t, fmt.Sprintf("broadcast after kill %d", k), events, func(m string) error {
@@ -217,6 +227,9 @@ func TestRabbitMQReconnect(t *testing.T) {
 		probe(t, fmt.Sprintf("relay after kill %d", k), relays, func(m string) error {
 			return b.Relay(ctx, "node-1", []byte(m))
 		})
+		if got := resubscribed.Load(); got != killed {
+			t.Fatalf("after %d connection kills the subscriber was told of %d resubscriptions", killed, got)
+		}
 	}
 	wg.Wait()
 	deadline := time.After(20 * time.Second)
