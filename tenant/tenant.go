@@ -242,6 +242,15 @@ func (s *Service) credentials(ctx context.Context, app store.App) (*Credentials,
 // next Resolve reads the store: another node changed the app.
 func (s *Service) Forget(appKey string) { s.invalidate(appKey) }
 
+// ForgetAll drops every cached credential: this node may have missed
+// changes made on others (a control-event outage).
+func (s *Service) ForgetAll() {
+	s.mu.Lock()
+	s.gen.Add(1)
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
 func (s *Service) invalidate(appKey string) {
 	s.mu.Lock()
 	s.gen.Add(1)

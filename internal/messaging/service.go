@@ -538,3 +538,7 @@ var (
 // sends to it are refused at once rather than when the recipient cache
 // expires.
 func (s *Service) UserDeleted(appID, userID string) { s.users.forget(appID, userID) }
+
+// ForgetUsers empties the recipient cache: this node may have missed
+// deletions made on others (a control-event outage).
+func (s *Service) ForgetUsers() { s.users.forgetAll() }

@@ -55,6 +55,13 @@ func (c *userCache) exists(ctx context.Context, st store.Store, app, user string
 }
 
 // forget drops the user from the cache: it was deleted.
+// forgetAll empties the cache.
+func (c *userCache) forgetAll() {
+	c.mu.Lock()
+	clear(c.seen)
+	c.mu.Unlock()
+}
+
 func (c *userCache) forget(app, user string) {
 	c.mu.Lock()
 	delete(c.seen, userKey{app, user})
