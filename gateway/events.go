@@ -63,17 +63,9 @@ func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 	return nil
 }
 
-// userChanged publishes a UserChanged event for a request that changed the
-// user. The change is stored; if the event cannot be published, the
-// sessions elsewhere are re-checked at their next login only, which is
-// logged.
-func (g *Gateway) userChanged(ctx context.Context, appID, userID string, deleted bool) {
-	if err := g.events.UserChanged(ctx, appID, userID, deleted); err != nil {
-		g.log.ErrorContext(ctx, "publish user change", "err", err, "app_id", appID)
-	}
-}
-
-// appChanged publishes an AppChanged event (see userChanged).
+// appChanged publishes an AppChanged event for a request that changed the
+// app. The change is stored; if the event cannot be published, the sessions
+// elsewhere are re-checked at their next login only, which is logged.
 func (g *Gateway) appChanged(ctx context.Context, appID string) {
 	if err := g.events.AppChanged(ctx, appID); err != nil {
 		g.log.ErrorContext(ctx, "publish app change", "err", err, "app_id", appID)

@@ -19,6 +19,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/users"
 )
 
 // Config configures a Gateway. The zero value is usable.
@@ -95,6 +96,7 @@ type Gateway struct {
 	log     *slog.Logger
 	store   store.Store
 	tenants *tenant.Service
+	users   *users.Service
 	nonces  NonceCache
 	hub     *Hub
 	msgs    *messaging.Service
@@ -149,6 +151,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if g.events == nil {
 		g.events = localEvents{g}
 	}
+	g.users = users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
 	g.engine = g.routes()
 	return g
 }

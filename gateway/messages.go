@@ -54,7 +54,8 @@ func (g *Gateway) sendMessage(c *gin.Context) {
 		writeError(c, fieldError("from_user_id", "must be empty for a system message"))
 		return
 	case !in.System:
-		if _, ok := g.loadUser(c, in.FromUserID); !ok {
+		if _, err := g.users.Get(c.Request.Context(), credsOf(c).App.ID, in.FromUserID); err != nil {
+			failUser(c, err)
 			return
 		}
 	}

@@ -18,13 +18,12 @@ import (
 )
 
 const (
-	ctxRequestID = "magpie.request_id"
-	ctxLogger    = "magpie.logger"
-	ctxBody      = "magpie.body"
-	ctxCreds     = "magpie.creds"
-	ctxMember    = "magpie.member"
-	ctxTokenUser = "magpie.token_user"
-	ctxTokenTTL  = "magpie.token_ttl"
+	ctxRequestID  = "magpie.request_id"
+	ctxLogger     = "magpie.logger"
+	ctxBody       = "magpie.body"
+	ctxCreds      = "magpie.creds"
+	ctxMember     = "magpie.member"
+	ctxTokenGrant = "magpie.token_grant"
 )
 
 // requestIDs assigns every request an id (the caller's X-Request-Id when it

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -13,17 +12,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/internal/store"
-	"github.com/magpie-im/magpie/sdk/go/token"
+	"github.com/magpie-im/magpie/users"
 )
 
-// Limits on user fields.
+// Page sizes of list endpoints.
 const (
-	maxNameLen      = 128
-	maxAvatarURLLen = 1024
-	maxMetadataKeys = 32
-	maxMetaKeyLen   = 64
-	maxMetaValueLen = 1024
-	maxImportBatch  = 100
 	defaultPageSize = 50
 	maxPageSize     = 200
 )
@@ -54,32 +47,21 @@ type userInput struct {
 	Metadata  map[string]string `json:"metadata"`
 }
 
-func (in userInput) validate(prefix string) *apiError {
-	if !token.ValidUserID(in.ID) {
-		return fieldError(prefix+"id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or ..")
+// failUser translates the errors of the user service into API errors.
+func failUser(c *gin.Context, err error) {
+	var ve *users.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(c, fieldError(ve.Field, ve.Reason))
+	case errors.Is(err, users.ErrNotFound):
+		writeError(c, newError(http.StatusNotFound, CodeUserNotFound, "no user with this id"))
+	case errors.Is(err, users.ErrExists):
+		writeError(c, newError(http.StatusConflict, CodeUserExists, "a user with this id already exists"))
+	case errors.Is(err, users.ErrBlocked):
+		writeError(c, newError(http.StatusForbidden, CodeUserBlocked, "the user is blocked"))
+	default:
+		fail(c, err)
 	}
-	return validateProfile(prefix, &in.Name, &in.AvatarURL, in.Metadata)
-}
-
-func validateProfile(prefix string, name, avatar *string, md map[string]string) *apiError {
-	if name != nil && (utf8.RuneCountInString(*name) > maxNameLen || !utf8.ValidString(*name)) {
-		return fieldError(prefix+"name", "must be valid UTF-8 of at most 128 characters")
-	}
-	if avatar != nil && *avatar != "" {
-		u, err := url.Parse(*avatar)
-		if err != nil || len(*avatar) > maxAvatarURLLen || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fieldError(prefix+"avatar_url", "must be an http(s) URL of at most 1024 bytes")
-		}
-	}
-	if len(md) > maxMetadataKeys {
-		return fieldError(prefix+"metadata", "at most 32 keys")
-	}
-	for k, v := range md {
-		if k == "" || len(k) > maxMetaKeyLen || len(v) > maxMetaValueLen || !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return fieldError(prefix+"metadata", "keys must be 1-64 bytes and values at most 1024 bytes of UTF-8")
-		}
-	}
-	return nil
 }
 
 func (g *Gateway) createUser(c *gin.Context) {
@@ -88,19 +70,9 @@ func (g *Gateway) createUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if ae := in.validate(""); ae != nil {
-		writeError(c, ae)
-		return
-	}
-	now := g.now()
-	u := store.User{ID: in.ID, Name: in.Name, AvatarURL: in.AvatarURL, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
-	err := g.appStore(c).CreateUser(c.Request.Context(), u)
-	if errors.Is(err, store.ErrConflict) {
-		writeError(c, newError(http.StatusConflict, CodeUserExists, "a user with this id already exists"))
-		return
-	}
+	u, err := g.users.Create(c.Request.Context(), credsOf(c).App.ID, users.Input(in))
 	if err != nil {
-		fail(c, err)
+		failUser(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"user": toUserJSON(u)})
@@ -132,69 +104,39 @@ func (g *Gateway) importUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if len(in.Users) == 0 || len(in.Users) > maxImportBatch {
-		writeError(c, fieldError("users", "must hold 1-100 users"))
-		return
-	}
-	now := g.now()
-	results := make([]importResult, len(in.Users))
-	var valid []store.User
-	var slots []int
+	batch := make([]users.Input, len(in.Users))
 	for i, u := range in.Users {
-		results[i].ID = u.ID
-		if ae := u.validate("users[" + strconv.Itoa(i) + "]."); ae != nil {
-			results[i].Status = "error"
-			results[i].Error = &itemError{Code: ae.Code, Message: ae.Message, Field: ae.Field}
-			continue
-		}
-		valid = append(valid, store.User{ID: u.ID, Name: u.Name, AvatarURL: u.AvatarURL, Metadata: u.Metadata, CreatedAt: now, UpdatedAt: now})
-		slots = append(slots, i)
+		batch[i] = users.Input(u)
 	}
-	errs, err := g.appStore(c).CreateUsers(c.Request.Context(), valid)
+	res, err := g.users.Import(c.Request.Context(), credsOf(c).App.ID, batch)
 	if err != nil {
-		fail(c, err)
+		failUser(c, err)
 		return
 	}
-	for j, e := range errs {
-		r := &results[slots[j]]
+	out := make([]importResult, len(res))
+	for i, r := range res {
+		out[i] = importResult{ID: r.ID, Status: r.Status}
+		var ve *users.ValidationError
 		switch {
-		case e == nil:
-			r.Status = "created"
-		case errors.Is(e, store.ErrConflict):
-			r.Status = "exists"
+		case r.Err == nil:
+		case errors.As(r.Err, &ve):
+			ae := fieldError(ve.Field, ve.Reason)
+			out[i].Error = &itemError{Code: ae.Code, Message: ae.Message, Field: ae.Field}
 		default:
-			logger(c).ErrorContext(c.Request.Context(), "import user", "err", e)
-			r.Status = "error"
-			r.Error = &itemError{Code: CodeInternal, Message: "internal error"}
+			logger(c).ErrorContext(c.Request.Context(), "import user", "err", r.Err)
+			out[i].Error = &itemError{Code: CodeInternal, Message: "internal error"}
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"results": results})
+	c.JSON(http.StatusOK, gin.H{"results": out})
 }
 
 func (g *Gateway) getUser(c *gin.Context) {
-	u, ok := g.loadUser(c, c.Param("id"))
-	if !ok {
+	u, err := g.users.Get(c.Request.Context(), credsOf(c).App.ID, c.Param("id"))
+	if err != nil {
+		failUser(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
-}
-
-// loadUser fetches a user of the request's app, answering 404 itself.
-func (g *Gateway) loadUser(c *gin.Context, id string) (store.User, bool) {
-	if !token.ValidUserID(id) {
-		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or .."))
-		return store.User{}, false
-	}
-	u, err := g.appStore(c).GetUser(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, newError(http.StatusNotFound, CodeUserNotFound, "no user with this id"))
-		return store.User{}, false
-	}
-	if err != nil {
-		fail(c, err)
-		return store.User{}, false
-	}
-	return u, true
 }
 
 type userPatch struct {
@@ -209,30 +151,9 @@ func (g *Gateway) updateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var md map[string]string
-	if p.Metadata != nil {
-		md = *p.Metadata
-	}
-	if ae := validateProfile("", p.Name, p.AvatarURL, md); ae != nil {
-		writeError(c, ae)
-		return
-	}
-	u, ok := g.loadUser(c, c.Param("id"))
-	if !ok {
-		return
-	}
-	if p.Name != nil {
-		u.Name = *p.Name
-	}
-	if p.AvatarURL != nil {
-		u.AvatarURL = *p.AvatarURL
-	}
-	if p.Metadata != nil {
-		u.Metadata = md
-	}
-	u.UpdatedAt = g.now()
-	if err := g.appStore(c).UpdateUser(c.Request.Context(), u); err != nil {
-		fail(c, err)
+	u, err := g.users.Update(c.Request.Context(), credsOf(c).App.ID, c.Param("id"), users.Patch(p))
+	if err != nil {
+		failUser(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
@@ -240,8 +161,8 @@ func (g *Gateway) updateUser(c *gin.Context) {
 
 func (g *Gateway) deleteUser(c *gin.Context) {
 	id := c.Param("id")
-	if !token.ValidUserID(id) {
-		writeError(c, fieldError("id", "must be 1-64 characters of A-Z a-z 0-9 _ . @ -, not . or .."))
+	if err := users.CheckID(id); err != nil {
+		failUser(c, err)
 		return
 	}
 	var erase bool
@@ -253,16 +174,10 @@ func (g *Gateway) deleteUser(c *gin.Context) {
 		writeError(c, fieldError("erase_messages", `must be "true" or "false"`))
 		return
 	}
-	err := g.appStore(c).DeleteUser(c.Request.Context(), id, store.UserDeletion{At: g.now(), EraseMessages: erase})
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, newError(http.StatusNotFound, CodeUserNotFound, "no user with this id"))
+	if err := g.users.Delete(c.Request.Context(), credsOf(c).App.ID, id, erase); err != nil {
+		failUser(c, err)
 		return
 	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	g.userChanged(c.Request.Context(), credsOf(c).App.ID, id, true)
 	c.Status(http.StatusNoContent)
 }
 
@@ -272,14 +187,14 @@ func (g *Gateway) listUsers(c *gin.Context) {
 		writeError(c, ae)
 		return
 	}
-	users, err := g.appStore(c).ListUsers(c.Request.Context(), after, limit+1)
+	us, err := g.users.List(c.Request.Context(), credsOf(c).App.ID, after, limit+1)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	users, next := trimPage(users, limit, func(x store.User) string { return x.ID })
-	out := make([]userJSON, len(users))
-	for i, u := range users {
+	us, next := trimPage(us, limit, func(x store.User) string { return x.ID })
+	out := make([]userJSON, len(us))
+	for i, u := range us {
 		out[i] = toUserJSON(u)
 	}
 	c.JSON(http.StatusOK, gin.H{"users": out, "next_cursor": next})
@@ -335,25 +250,13 @@ func (g *Gateway) userAction(c *gin.Context) {
 	}
 	switch verb {
 	case "block", "unblock":
-		g.setBlocked(c, id, verb == "block")
+		u, err := g.users.SetBlocked(c.Request.Context(), credsOf(c).App.ID, id, verb == "block")
+		if err != nil {
+			failUser(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
 	default:
 		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "unknown action :"+verb))
 	}
-}
-
-func (g *Gateway) setBlocked(c *gin.Context, id string, blocked bool) {
-	u, ok := g.loadUser(c, id)
-	if !ok {
-		return
-	}
-	now := g.now()
-	if err := g.appStore(c).SetUserBlocked(c.Request.Context(), id, blocked, now); err != nil {
-		fail(c, err)
-		return
-	}
-	u.Blocked, u.UpdatedAt = blocked, now
-	if blocked {
-		g.userChanged(c.Request.Context(), credsOf(c).App.ID, id, false)
-	}
-	c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
 }
