@@ -62,12 +62,3 @@ func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 	g.hub.SecretsChanged(appID, creds.Secrets)
 	return nil
 }
-
-// appChanged publishes an AppChanged event for a request that changed the
-// app. The change is stored; if the event cannot be published, the sessions
-// elsewhere are re-checked at their next login only, which is logged.
-func (g *Gateway) appChanged(ctx context.Context, appID string) {
-	if err := g.events.AppChanged(ctx, appID); err != nil {
-		g.log.ErrorContext(ctx, "publish app change", "err", err, "app_id", appID)
-	}
-}

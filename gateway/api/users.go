@@ -1,24 +1,16 @@
-package gateway
+package api
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/users"
-)
-
-// Page sizes of list endpoints.
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
 )
 
 type userJSON struct {
@@ -52,25 +44,25 @@ func failUser(c *gin.Context, err error) {
 	var ve *users.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		writeError(c, fieldError(ve.Field, ve.Reason))
+		httpx.WriteError(c, httpx.FieldError(ve.Field, ve.Reason))
 	case errors.Is(err, users.ErrNotFound):
-		writeError(c, newError(http.StatusNotFound, CodeUserNotFound, "no user with this id"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeUserNotFound, "no user with this id"))
 	case errors.Is(err, users.ErrExists):
-		writeError(c, newError(http.StatusConflict, CodeUserExists, "a user with this id already exists"))
+		httpx.WriteError(c, httpx.NewError(http.StatusConflict, httpx.CodeUserExists, "a user with this id already exists"))
 	case errors.Is(err, users.ErrBlocked):
-		writeError(c, newError(http.StatusForbidden, CodeUserBlocked, "the user is blocked"))
+		httpx.WriteError(c, httpx.NewError(http.StatusForbidden, httpx.CodeUserBlocked, "the user is blocked"))
 	default:
-		fail(c, err)
+		httpx.Fail(c, err)
 	}
 }
 
-func (g *Gateway) createUser(c *gin.Context) {
+func (s *Server) createUser(c *gin.Context) {
 	var in userInput
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
-	u, err := g.users.Create(c.Request.Context(), credsOf(c).App.ID, users.Input(in))
+	u, err := s.users.Create(c.Request.Context(), httpx.Creds(c).App.ID, users.Input(in))
 	if err != nil {
 		failUser(c, err)
 		return
@@ -98,17 +90,17 @@ type itemError struct {
 
 // importUsers creates up to 100 users in one call; existing ids are reported
 // and left untouched, invalid entries are reported and skipped.
-func (g *Gateway) importUsers(c *gin.Context) {
+func (s *Server) importUsers(c *gin.Context) {
 	var in importRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	batch := make([]users.Input, len(in.Users))
 	for i, u := range in.Users {
 		batch[i] = users.Input(u)
 	}
-	res, err := g.users.Import(c.Request.Context(), credsOf(c).App.ID, batch)
+	res, err := s.users.Import(c.Request.Context(), httpx.Creds(c).App.ID, batch)
 	if err != nil {
 		failUser(c, err)
 		return
@@ -120,18 +112,18 @@ func (g *Gateway) importUsers(c *gin.Context) {
 		switch {
 		case r.Err == nil:
 		case errors.As(r.Err, &ve):
-			ae := fieldError(ve.Field, ve.Reason)
+			ae := httpx.FieldError(ve.Field, ve.Reason)
 			out[i].Error = &itemError{Code: ae.Code, Message: ae.Message, Field: ae.Field}
 		default:
-			logger(c).ErrorContext(c.Request.Context(), "import user", "err", r.Err)
-			out[i].Error = &itemError{Code: CodeInternal, Message: "internal error"}
+			httpx.Logger(c).ErrorContext(c.Request.Context(), "import user", "err", r.Err)
+			out[i].Error = &itemError{Code: httpx.CodeInternal, Message: "internal error"}
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"results": out})
 }
 
-func (g *Gateway) getUser(c *gin.Context) {
-	u, err := g.users.Get(c.Request.Context(), credsOf(c).App.ID, c.Param("id"))
+func (s *Server) getUser(c *gin.Context) {
+	u, err := s.users.Get(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"))
 	if err != nil {
 		failUser(c, err)
 		return
@@ -145,13 +137,13 @@ type userPatch struct {
 	Metadata  *map[string]string `json:"metadata"`
 }
 
-func (g *Gateway) updateUser(c *gin.Context) {
+func (s *Server) updateUser(c *gin.Context) {
 	var p userPatch
-	if err := decodeJSON(c, &p); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &p); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
-	u, err := g.users.Update(c.Request.Context(), credsOf(c).App.ID, c.Param("id"), users.Patch(p))
+	u, err := s.users.Update(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"), users.Patch(p))
 	if err != nil {
 		failUser(c, err)
 		return
@@ -159,7 +151,7 @@ func (g *Gateway) updateUser(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
 }
 
-func (g *Gateway) deleteUser(c *gin.Context) {
+func (s *Server) deleteUser(c *gin.Context) {
 	id := c.Param("id")
 	if err := users.CheckID(id); err != nil {
 		failUser(c, err)
@@ -171,28 +163,28 @@ func (g *Gateway) deleteUser(c *gin.Context) {
 	case "true":
 		erase = true
 	default:
-		writeError(c, fieldError("erase_messages", `must be "true" or "false"`))
+		httpx.WriteError(c, httpx.FieldError("erase_messages", `must be "true" or "false"`))
 		return
 	}
-	if err := g.users.Delete(c.Request.Context(), credsOf(c).App.ID, id, erase); err != nil {
+	if err := s.users.Delete(c.Request.Context(), httpx.Creds(c).App.ID, id, erase); err != nil {
 		failUser(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (g *Gateway) listUsers(c *gin.Context) {
-	limit, after, ae := pageParams(c)
+func (s *Server) listUsers(c *gin.Context) {
+	limit, after, ae := httpx.PageParams(c)
 	if ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
-	us, err := g.users.List(c.Request.Context(), credsOf(c).App.ID, after, limit+1)
+	us, err := s.users.List(c.Request.Context(), httpx.Creds(c).App.ID, after, limit+1)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	us, next := trimPage(us, limit, func(x store.User) string { return x.ID })
+	us, next := httpx.TrimPage(us, limit, func(x store.User) string { return x.ID })
 	out := make([]userJSON, len(us))
 	for i, u := range us {
 		out[i] = toUserJSON(u)
@@ -200,63 +192,23 @@ func (g *Gateway) listUsers(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"users": out, "next_cursor": next})
 }
 
-// limitParam reads the limit query parameter.
-func limitParam(c *gin.Context) (int, *apiError) {
-	s := c.Query("limit")
-	if s == "" {
-		return defaultPageSize, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxPageSize {
-		return 0, fieldError("limit", "must be an integer from 1 to 200")
-	}
-	return n, nil
-}
-
-// pageParams reads the limit and cursor query parameters.
-func pageParams(c *gin.Context) (limit int, after string, ae *apiError) {
-	if limit, ae = limitParam(c); ae != nil {
-		return 0, "", ae
-	}
-	if s := c.Query("cursor"); s != "" {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || !utf8.Valid(b) {
-			return 0, "", fieldError("cursor", "is not a cursor returned by this API")
-		}
-		after = string(b)
-	}
-	return limit, after, nil
-}
-
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-// trimPage cuts a page read with limit+1 rows to limit rows and returns the
-// cursor of the next page ("" when there is none).
-func trimPage[T any](rows []T, limit int, id func(T) string) ([]T, string) {
-	if len(rows) <= limit {
-		return rows, ""
-	}
-	rows = rows[:limit]
-	return rows, encodeCursor(id(rows[limit-1]))
-}
-
 // userAction serves POST /v1/users/{id}:{verb} (block, unblock). User ids
 // cannot contain ':', so the verb is what follows the first one.
-func (g *Gateway) userAction(c *gin.Context) {
+func (s *Server) userAction(c *gin.Context) {
 	id, verb, ok := strings.Cut(c.Param("id"), ":")
 	if !ok {
-		writeError(c, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST /v1/users to create users"))
+		httpx.WriteError(c, httpx.NewError(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, "use POST /v1/users to create users"))
 		return
 	}
 	switch verb {
 	case "block", "unblock":
-		u, err := g.users.SetBlocked(c.Request.Context(), credsOf(c).App.ID, id, verb == "block")
+		u, err := s.users.SetBlocked(c.Request.Context(), httpx.Creds(c).App.ID, id, verb == "block")
 		if err != nil {
 			failUser(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"user": toUserJSON(u)})
 	default:
-		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "unknown action :"+verb))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeRouteNotFound, "unknown action :"+verb))
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package api
 
 import (
 	"net/http"
@@ -6,8 +6,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/users"
 )
+
+// ctxTokenGrant keeps the grant tokenSubject checked for issueToken.
+const ctxTokenGrant = "magpie.token_grant"
 
 type tokenRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
@@ -17,15 +21,15 @@ type tokenRequest struct {
 // not exist or is blocked. It runs before the idempotency layer, so that
 // replaying an earlier request never hands out a token the user may no
 // longer get. It leaves the grant for issueToken.
-func (g *Gateway) tokenSubject(c *gin.Context) {
+func (s *Server) tokenSubject(c *gin.Context) {
 	var in tokenRequest
-	if len(strings.TrimSpace(string(bodyOf(c)))) > 0 {
-		if err := decodeJSON(c, &in); err != nil {
-			fail(c, err)
+	if len(strings.TrimSpace(string(httpx.Body(c)))) > 0 {
+		if err := httpx.DecodeJSON(c, &in); err != nil {
+			httpx.Fail(c, err)
 			return
 		}
 	}
-	grant, err := g.users.CheckToken(c.Request.Context(), credsOf(c).App, c.Param("id"), in.TTLSeconds)
+	grant, err := s.users.CheckToken(c.Request.Context(), httpx.Creds(c).App, c.Param("id"), in.TTLSeconds)
 	if err != nil {
 		failUser(c, err)
 		return
@@ -35,10 +39,10 @@ func (g *Gateway) tokenSubject(c *gin.Context) {
 }
 
 // issueToken mints a client token (JWT) for the grant tokenSubject checked.
-func (g *Gateway) issueToken(c *gin.Context) {
-	tok, exp, err := g.users.IssueToken(credsOf(c), c.MustGet(ctxTokenGrant).(users.Grant))
+func (s *Server) issueToken(c *gin.Context) {
+	tok, exp, err := s.users.IssueToken(httpx.Creds(c), c.MustGet(ctxTokenGrant).(users.Grant))
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp})
@@ -47,8 +51,8 @@ func (g *Gateway) issueToken(c *gin.Context) {
 // revokeTokens serves POST /v1/users/{id}/tokens:revoke: every token of
 // the user issued before now stops working, and live sessions using one are
 // closed.
-func (g *Gateway) revokeTokens(c *gin.Context) {
-	before, err := g.users.RevokeTokens(c.Request.Context(), credsOf(c).App.ID, c.Param("id"))
+func (s *Server) revokeTokens(c *gin.Context) {
+	before, err := s.users.RevokeTokens(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"))
 	if err != nil {
 		failUser(c, err)
 		return
