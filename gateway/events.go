@@ -14,6 +14,9 @@ import (
 // (the default, when Config.Events is nil). In cluster mode an
 // implementation broadcasts each event to every node, which applies it
 // with ApplyUserChanged and ApplyAppChanged.
+//
+// The users service publishes UserChanged (users.Events) and the management
+// API AppChanged (manage.Events) through the Events of the gateway.
 type Events interface {
 	// UserChanged reports that a user was blocked, deleted or had its
 	// tokens revoked.
