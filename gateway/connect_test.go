@@ -401,8 +401,8 @@ func TestConnectKicks(t *testing.T) {
 
 func TestConnectTimeouts(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) {
-		c.LoginTimeout = 100 * time.Millisecond
-		c.HeartbeatInterval = 100 * time.Millisecond
+		c.Node.LoginTimeout = 100 * time.Millisecond
+		c.Node.HeartbeatInterval = 100 * time.Millisecond
 	})
 	e.mustCreateUser(e.a, "alice")
 	t.Run("no login", func(t *testing.T) {
@@ -441,7 +441,7 @@ func TestUnsupportedSubprotocol(t *testing.T) {
 }
 
 func TestSlowConsumerClosed(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.MaxOutboundBytes = 256 << 10 })
+	e := newEnv(t, func(c *gateway.Config) { c.Node.MaxOutboundBytes = 256 << 10 })
 	e.mustCreateUser(e.a, "alice")
 	e.mustCreateUser(e.a, "bob")
 	lim := appLimits(1000, 1000)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
@@ -33,7 +34,7 @@ type env struct {
 	counts  *countingStore // e.store, counting the calls tests look at
 	tenants *tenant.Service
 	gw      *gateway.Gateway
-	hub     *gateway.Hub
+	hub     *node.Hub
 	msgs    *messaging.Service
 	srv     *httptest.Server
 	boot    tenant.Bootstrap
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
 	}
 	e.a = testApp{ID: e.boot.AppID, Key: e.boot.AppKey, Secret: e.boot.AppSecret, TenantID: e.boot.TenantID}
 	e.b = e.newApp("Other")
-	e.hub = gateway.NewHub(e.store, nil)
+	e.hub = node.NewHub(e.store, nil)
 	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

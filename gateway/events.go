@@ -14,6 +14,9 @@ import (
 // (the default, when Config.Events is nil). In cluster mode an
 // implementation broadcasts each event to every node, which applies it
 // with ApplyUserChanged and ApplyAppChanged.
+//
+// The users service publishes UserChanged (users.Events) and the management
+// API AppChanged (manage.Events) through the Events of the gateway.
 type Events interface {
 	// UserChanged reports that a user was blocked, deleted or had its
 	// tokens revoked.
@@ -61,21 +64,4 @@ func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 	g.hub.AppChanged(appID, creds.App.Disabled)
 	g.hub.SecretsChanged(appID, creds.Secrets)
 	return nil
-}
-
-// userChanged publishes a UserChanged event for a request that changed the
-// user. The change is stored; if the event cannot be published, the
-// sessions elsewhere are re-checked at their next login only, which is
-// logged.
-func (g *Gateway) userChanged(ctx context.Context, appID, userID string, deleted bool) {
-	if err := g.events.UserChanged(ctx, appID, userID, deleted); err != nil {
-		g.log.ErrorContext(ctx, "publish user change", "err", err, "app_id", appID)
-	}
-}
-
-// appChanged publishes an AppChanged event (see userChanged).
-func (g *Gateway) appChanged(ctx context.Context, appID string) {
-	if err := g.events.AppChanged(ctx, appID); err != nil {
-		g.log.ErrorContext(ctx, "publish app change", "err", err, "app_id", appID)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -60,7 +61,7 @@ func (e *env) secondNode(events gateway.Events, opts ...func(*gateway.Config)) (
 		e.t.Fatal(err)
 	}
 	tenants := tenant.New(e.store, keys, tenant.Config{Now: e.clock, CacheTTL: time.Hour, PasswordCost: bcrypt.MinCost})
-	hub := gateway.NewHub(e.store, nil)
+	hub := node.NewHub(e.store, nil)
 	msgs := messaging.New(e.store, hub, messaging.Config{Now: e.clock})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

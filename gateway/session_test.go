@@ -177,8 +177,8 @@ func TestOneUserCannotLockOthersOut(t *testing.T) {
 
 func TestPerAddressLimits(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) {
-		c.PendingPerAddress = 3
-		c.LoginsPerAddress = 2 // burst 4
+		c.Node.PendingPerAddress = 3
+		c.Node.LoginsPerAddress = 2 // burst 4
 	})
 	e.mustCreateUser(e.a, "alice")
 	url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/connect"
@@ -212,9 +212,9 @@ func TestPerAddressLimits(t *testing.T) {
 
 func TestUnlimitedAddresses(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) {
-		c.UnlimitedAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-		c.PendingPerAddress = 1
-		c.LoginsPerAddress = 1
+		c.Node.UnlimitedAddresses = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.Node.PendingPerAddress = 1
+		c.Node.LoginsPerAddress = 1
 	})
 	e.mustCreateUser(e.a, "alice")
 	var waiting []*wsClient

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/embedded"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -69,7 +70,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
-		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies, UnlimitedAddresses: cfg.unlimited},
+		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/cluster"
 	"github.com/magpie-im/magpie/internal/keyring"
 )
@@ -116,7 +117,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Addr: addr, NodeID: nodeID, Logger: log,
-		Gateway: gateway.Config{TrustedProxies: trusted, UnlimitedAddresses: unlimited}})
+		Gateway: gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

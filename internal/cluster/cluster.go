@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -187,7 +188,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		}
 	}()
 	prefix := cfg.redisPrefix()
-	hub := gateway.NewClusterHub(d.store, log, gateway.Cluster{
+	hub := node.NewClusterHub(d.store, log, node.Cluster{
 		NodeID: cfg.NodeID, Presence: presence.NewRedis(d.redis, prefix), Relay: d.bus,
 		RefreshInterval: cfg.RefreshInterval, TTL: cfg.PresenceTTL,
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/bus/rabbittest"
 	"github.com/magpie-im/magpie/internal/cluster"
@@ -91,7 +92,7 @@ func (e *env) gateway(t *testing.T) *cluster.Gateway {
 	t.Helper()
 	g, err := cluster.StartGateway(t.Context(), cluster.GatewayConfig{
 		Deps: e.deps, Addr: "127.0.0.1:0", PasswordCost: 4, Logger: testLogger(),
-		Gateway: gateway.Config{UnlimitedAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Gateway: gateway.Config{Node: node.Config{UnlimitedAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
 	})
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/api"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/maintenance"
@@ -130,7 +132,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		return err
 	}
 	s.Bootstrap = boot
-	hub := gateway.NewHub(s.store, s.log)
+	hub := node.NewHub(s.store, s.log)
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus)})
 	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
 	if err != nil {
@@ -140,7 +142,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
-	nonces := gateway.NewStoreNonces(s.store, 2*signing.Window)
+	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces
 	}

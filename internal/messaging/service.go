@@ -6,11 +6,11 @@
 // guide (section 5) independently of any transport.
 //
 // Modes: the Service depends only on store.Store and a Router. In embedded
-// mode the Router is the gateway's in-process Hub. In cluster mode it is
-// meant to be a presence lookup (which node holds which of a user's
-// sessions) in front of the local Hub and a bus relay to the other nodes, so
-// this package does not change; offline users reach the push workers through
-// OfflineNotifier.
+// mode the Router is the connection node's in-process Hub (package
+// gateway/node). In cluster mode it is meant to be a presence lookup (which
+// node holds which of a user's sessions) in front of the local Hub and a
+// bus relay to the other nodes, so this package does not change; offline
+// users reach the push workers through OfflineNotifier.
 //
 // Concurrency: a Service is safe for concurrent use. Run starts its two
 // group committers (messages and delivery acks) and the fan-out stage; Send

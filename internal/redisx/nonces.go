@@ -16,7 +16,7 @@ import (
 const DefaultNonceHold = 10 * time.Minute
 
 // Nonces is the cluster-wide nonce cache of the server API: it has the
-// method set of gateway.NonceCache, so that a request replayed to any
+// method set of api.NonceCache (package gateway/api), so that a request replayed to any
 // gateway is refused. A nonce is one key, prefix + app id + ":nonce:" +
 // nonce, written with SET NX and a relative expiry of the hold: one round
 // trip, atomic across gateways. Expiry follows the Redis server's clock. It

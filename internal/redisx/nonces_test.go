@@ -8,8 +8,8 @@ import (
 	"github.com/magpie-im/magpie/internal/redisx/redistest"
 )
 
-// The behaviour of Nonces is tested with gateway.MemoryNonces, through
-// one test, in package gateway. This checks its keys.
+// The behaviour of Nonces is tested with api.MemoryNonces, through
+// one test, in package gateway/api. This checks its keys.
 
 func TestNoncesKeys(t *testing.T) {
 	c, prefix := redistest.Client(t), redistest.Prefix(t)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/embedded"
 	"github.com/magpie-im/magpie/sdk/go/client"
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
@@ -62,7 +63,7 @@ func (e *env) start() {
 	e.t.Helper()
 	srv, err := embedded.Start(context.Background(), embedded.Config{
 		Addr: e.addr, DataDir: e.dir, Logger: testLogger(), PasswordCost: 4, // bcrypt.MinCost
-		Gateway: gateway.Config{HeartbeatInterval: 5 * time.Second, LoginTimeout: 5 * time.Second},
+		Gateway: gateway.Config{Node: node.Config{HeartbeatInterval: 5 * time.Second, LoginTimeout: 5 * time.Second}},
 	})
 	if err != nil {
 		e.t.Fatalf("start server: %v", err)

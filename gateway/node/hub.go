@@ -1,4 +1,4 @@
-package gateway
+package node
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // Hub is the registry of this node's live client connections. It routes
 // messages and receipts to a user's connections (messaging.Router), and
-// re-checks a user's sessions when the user changes (see Events).
+// re-checks a user's sessions when the user changes (see gateway.Events).
 //
 // Lock order: Hub.mu before conn.mu; never call into the store or the
 // messaging service with Hub.mu held.

@@ -1,4 +1,4 @@
-package gateway
+package node
 
 import (
 	"net/netip"
@@ -43,12 +43,12 @@ func (p *pendingConns) done(addr string) {
 
 // limitedAddr reports whether per-address limits apply to addr: all but
 // Config.UnlimitedAddresses.
-func (g *Gateway) limitedAddr(addr string) bool {
+func (s *Server) limitedAddr(addr string) bool {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
 		return true
 	}
-	for _, p := range g.cfg.UnlimitedAddresses {
+	for _, p := range s.cfg.UnlimitedAddresses {
 		if p.Contains(ip) {
 			return false
 		}

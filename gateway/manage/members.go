@@ -1,4 +1,4 @@
-package gateway
+package manage
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -14,31 +15,31 @@ import (
 // audit logs a console action that changed a member or its credentials, as
 // one structured line with the message "audit". Never pass it passwords or
 // tokens.
-func (g *Gateway) audit(c *gin.Context, action, tenantID, targetID string, attrs ...any) {
+func (s *Server) audit(c *gin.Context, action, tenantID, targetID string, attrs ...any) {
 	base := []any{
 		"action", action, "actor_id", memberOf(c).ID, "tenant_id", tenantID, "target_id", targetID,
-		"client_addr", g.clientAddr(c.Request),
+		"client_addr", s.clientAddr(c),
 	}
-	logger(c).InfoContext(c.Request.Context(), "audit", append(base, attrs...)...)
+	httpx.Logger(c).InfoContext(c.Request.Context(), "audit", append(base, attrs...)...)
 }
 
 // failMember is fail with the 404 of a member path.
 func failMember(c *gin.Context, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such member"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeNotFound, "no such member"))
 		return
 	}
-	fail(c, err)
+	httpx.Fail(c, err)
 }
 
-func (g *Gateway) listMembers(c *gin.Context) {
-	ms, err := g.tenants.ListMembers(c.Request.Context(), memberOf(c), c.Param("tenant"))
+func (s *Server) listMembers(c *gin.Context) {
+	ms, err := s.tenants.ListMembers(c.Request.Context(), memberOf(c), c.Param("tenant"))
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such tenant"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeNotFound, "no such tenant"))
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	out := make([]memberJSON, len(ms))
@@ -53,14 +54,14 @@ type memberPatch struct {
 	Role *store.Role `json:"role"`
 }
 
-func (g *Gateway) updateMember(c *gin.Context) {
+func (s *Server) updateMember(c *gin.Context) {
 	var in memberPatch
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	tid := c.Param("tenant")
-	m, err := g.tenants.UpdateMember(c.Request.Context(), memberOf(c), tid, c.Param("member"), tenant.MemberUpdate(in))
+	m, err := s.tenants.UpdateMember(c.Request.Context(), memberOf(c), tid, c.Param("member"), tenant.MemberUpdate(in))
 	if err != nil {
 		failMember(c, err)
 		return
@@ -69,56 +70,56 @@ func (g *Gateway) updateMember(c *gin.Context) {
 	if in.Role != nil {
 		attrs = append(attrs, "role", m.Role)
 	}
-	g.audit(c, "member.update", tid, m.ID, attrs...)
+	s.audit(c, "member.update", tid, m.ID, attrs...)
 	c.JSON(http.StatusOK, gin.H{"member": toMemberJSON(m)})
 }
 
-func (g *Gateway) deleteMember(c *gin.Context) {
+func (s *Server) deleteMember(c *gin.Context) {
 	tid := c.Param("tenant")
-	m, err := g.tenants.RemoveMember(c.Request.Context(), memberOf(c), tid, c.Param("member"))
+	m, err := s.tenants.RemoveMember(c.Request.Context(), memberOf(c), tid, c.Param("member"))
 	if err != nil {
 		failMember(c, err)
 		return
 	}
-	g.audit(c, "member.remove", tid, m.ID, "role", m.Role)
+	s.audit(c, "member.remove", tid, m.ID, "role", m.Role)
 	c.Status(http.StatusNoContent)
 }
 
 // memberAction serves the custom methods on a member: :reset-password.
-func (g *Gateway) memberAction(c *gin.Context) {
+func (s *Server) memberAction(c *gin.Context) {
 	id, verb, ok := strings.Cut(c.Param("member"), ":")
 	if !ok {
-		writeError(c, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+		httpx.WriteError(c, httpx.NewError(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed,
 			"use POST /manage/v1/tenants/{tenant}/members to add members"))
 		return
 	}
 	switch verb {
 	case "reset-password":
-		g.resetPassword(c, id)
+		s.resetPassword(c, id)
 	default:
-		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "unknown action :"+verb))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeRouteNotFound, "unknown action :"+verb))
 	}
 }
 
-func (g *Gateway) resetPassword(c *gin.Context, id string) {
+func (s *Server) resetPassword(c *gin.Context, id string) {
 	tid := c.Param("tenant")
-	m, password, n, err := g.tenants.ResetPassword(c.Request.Context(), memberOf(c), tid, id)
+	m, password, n, err := s.tenants.ResetPassword(c.Request.Context(), memberOf(c), tid, id)
 	if err != nil {
 		failMember(c, err)
 		return
 	}
-	g.audit(c, "member.reset_password", tid, m.ID, "sessions_ended", n)
+	s.audit(c, "member.reset_password", tid, m.ID, "sessions_ended", n)
 	c.JSON(http.StatusOK, gin.H{"member": toMemberJSON(m), "password": password, "sessions_ended": n})
 }
 
-func (g *Gateway) endMemberSessions(c *gin.Context) {
+func (s *Server) endMemberSessions(c *gin.Context) {
 	tid := c.Param("tenant")
-	m, n, err := g.tenants.EndSessions(c.Request.Context(), memberOf(c), tid, c.Param("member"))
+	m, n, err := s.tenants.EndSessions(c.Request.Context(), memberOf(c), tid, c.Param("member"))
 	if err != nil {
 		failMember(c, err)
 		return
 	}
-	g.audit(c, "member.end_sessions", tid, m.ID, "sessions_ended", n)
+	s.audit(c, "member.end_sessions", tid, m.ID, "sessions_ended", n)
 	c.JSON(http.StatusOK, gin.H{"sessions_ended": n})
 }
 
@@ -130,28 +131,28 @@ type passwordChange struct {
 // changePassword changes the authenticated member's own password and ends
 // its other sessions. The check of the current password is throttled like a
 // login.
-func (g *Gateway) changePassword(c *gin.Context) {
+func (s *Server) changePassword(c *gin.Context) {
 	var in passwordChange
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	m := memberOf(c)
 	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	var n int64
-	err := g.throttled(c, m.Email, func() error {
+	err := s.throttled(c, m.Email, func() error {
 		var err error
-		n, err = g.tenants.ChangePassword(c.Request.Context(), m, token, in.CurrentPassword, in.NewPassword)
+		n, err = s.tenants.ChangePassword(c.Request.Context(), m, token, in.CurrentPassword, in.NewPassword)
 		return err
 	})
 	if errors.Is(err, tenant.ErrBadCredentials) {
-		writeError(c, fieldError("current_password", "is not the member's password"))
+		httpx.WriteError(c, httpx.FieldError("current_password", "is not the member's password"))
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	g.audit(c, "member.change_password", m.TenantID, m.ID, "sessions_ended", n)
+	s.audit(c, "member.change_password", m.TenantID, m.ID, "sessions_ended", n)
 	c.JSON(http.StatusOK, gin.H{"sessions_ended": n})
 }

@@ -1,4 +1,4 @@
-package gateway
+package httpx
 
 import (
 	"net"
@@ -7,17 +7,17 @@ import (
 	"strings"
 )
 
-// clientAddr returns the address a request came from, for per-address
+// ClientAddr returns the address a request came from, for per-address
 // limits (console logins, WebSocket handshakes). It is the TCP peer's IP,
-// unless that peer is one of Config.TrustedProxies: then the right-most
+// unless that peer is one of the trusted proxies: then the right-most
 // X-Forwarded-For entry that is not itself a trusted proxy. A header sent
 // by anyone else is ignored, so a client cannot choose its own address.
-func (g *Gateway) clientAddr(r *http.Request) string {
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
 	peer := remoteIP(r.RemoteAddr)
 	if !peer.IsValid() {
 		return r.RemoteAddr
 	}
-	if !g.trusted(peer) {
+	if !contains(trusted, peer) {
 		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -27,15 +27,16 @@ func (g *Gateway) clientAddr(r *http.Request) string {
 			break
 		}
 		ip = ip.Unmap()
-		if !g.trusted(ip) {
+		if !contains(trusted, ip) {
 			return ip.String()
 		}
 	}
 	return peer.String()
 }
 
-func (g *Gateway) trusted(ip netip.Addr) bool {
-	for _, p := range g.cfg.TrustedProxies {
+// contains reports whether ip is in one of prefixes.
+func contains(prefixes []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(ip) {
 			return true
 		}

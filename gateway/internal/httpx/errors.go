@@ -1,4 +1,9 @@
-package gateway
+// Package httpx holds what the gateway's HTTP interfaces share: the JSON
+// errors clients see (stable codes, documented in docs/errors.md), request
+// ids and loggers, strict JSON decoding of bodies read up to a limit, the
+// client address behind trusted proxies, list paging, and the route entries
+// each interface contributes to the gateway's routes table.
+package httpx
 
 import (
 	"errors"
@@ -49,22 +54,24 @@ const (
 	CodeLastOwner          = "last_owner"
 )
 
-// apiError is an error a client sees.
-type apiError struct {
+// Error is an error a client sees.
+type Error struct {
 	Status  int
 	Code    string
 	Message string
 	Field   string
 }
 
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-func newError(status int, code, msg string) *apiError {
-	return &apiError{Status: status, Code: code, Message: msg}
+// NewError returns an API error.
+func NewError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
 }
 
-func fieldError(field, msg string) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Code: CodeValidation, Message: field + ": " + msg, Field: field}
+// FieldError returns the validation error of a request field.
+func FieldError(field, msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeValidation, Message: field + ": " + msg, Field: field}
 }
 
 type errorBody struct {
@@ -78,45 +85,46 @@ type errorDetail struct {
 	Field     string `json:"field,omitempty"`
 }
 
-// fail aborts the request with err translated into an API error. Errors that
+// Fail aborts the request with err translated into an API error. Errors that
 // are not already API errors are translated from store and tenant errors;
 // anything else is logged and reported as an internal error.
-func fail(c *gin.Context, err error) {
-	var ae *apiError
+func Fail(c *gin.Context, err error) {
+	var ae *Error
 	var forbidden *tenant.ForbiddenError
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, store.ErrNotFound):
-		ae = newError(http.StatusNotFound, CodeNotFound, "not found")
+		ae = NewError(http.StatusNotFound, CodeNotFound, "not found")
 	case errors.Is(err, store.ErrConflict):
-		ae = newError(http.StatusConflict, CodeConflict, "already exists")
+		ae = NewError(http.StatusConflict, CodeConflict, "already exists")
 	case errors.Is(err, tenant.ErrInvalid):
-		ae = newError(http.StatusBadRequest, CodeValidation, err.Error())
+		ae = NewError(http.StatusBadRequest, CodeValidation, err.Error())
 	case errors.Is(err, tenant.ErrBadCredentials):
-		ae = newError(http.StatusUnauthorized, CodeBadCredentials, "email or password is wrong")
+		ae = NewError(http.StatusUnauthorized, CodeBadCredentials, "email or password is wrong")
 	case errors.Is(err, tenant.ErrTooManySecrets):
-		ae = newError(http.StatusConflict, CodeTooManySecrets, err.Error())
+		ae = NewError(http.StatusConflict, CodeTooManySecrets, err.Error())
 	case errors.Is(err, tenant.ErrLastSecret):
-		ae = newError(http.StatusConflict, CodeLastSecret, err.Error())
+		ae = NewError(http.StatusConflict, CodeLastSecret, err.Error())
 	case errors.Is(err, tenant.ErrLastOwner):
-		ae = newError(http.StatusConflict, CodeLastOwner, "the tenant must keep at least one owner; make another member owner first")
+		ae = NewError(http.StatusConflict, CodeLastOwner, "the tenant must keep at least one owner; make another member owner first")
 	case errors.Is(err, tenant.ErrTenantRequired):
-		ae = &apiError{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: "tenant_id",
+		ae = &Error{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: "tenant_id",
 			Message: "this email and password match accounts in several tenants; send tenant_id to choose one"}
 	case errors.As(err, &forbidden):
-		ae = newError(http.StatusForbidden, CodeForbidden, forbidden.Reason)
+		ae = NewError(http.StatusForbidden, CodeForbidden, forbidden.Reason)
 	case errors.Is(err, tenant.ErrBusy):
 		c.Header("Retry-After", "1")
-		ae = newError(http.StatusServiceUnavailable, CodeUnavailable, "too many password checks in progress; retry shortly")
+		ae = NewError(http.StatusServiceUnavailable, CodeUnavailable, "too many password checks in progress; retry shortly")
 	default:
-		logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
-		ae = newError(http.StatusInternalServerError, CodeInternal, "internal error")
+		Logger(c).ErrorContext(c.Request.Context(), "request failed", "err", err)
+		ae = NewError(http.StatusInternalServerError, CodeInternal, "internal error")
 	}
-	writeError(c, ae)
+	WriteError(c, ae)
 }
 
-func writeError(c *gin.Context, ae *apiError) {
+// WriteError aborts the request with ae.
+func WriteError(c *gin.Context, ae *Error) {
 	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{
-		Code: ae.Code, Message: ae.Message, RequestID: requestID(c), Field: ae.Field,
+		Code: ae.Code, Message: ae.Message, RequestID: RequestID(c), Field: ae.Field,
 	}})
 }

@@ -1,4 +1,4 @@
-package gateway
+package manage
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -24,9 +25,9 @@ type appJSON struct {
 	UpdatedAt time.Time      `json:"updated_at"`
 }
 
-func (g *Gateway) toAppJSON(a store.App) appJSON {
+func (s *Server) toAppJSON(a store.App) appJSON {
 	return appJSON{ID: a.ID, TenantID: a.TenantID, Name: a.Name, Key: a.Key, Disabled: a.Disabled,
-		Limits: a.Limits, Effective: g.tenants.EffectiveLimits(a), Settings: a.Settings,
+		Limits: a.Limits, Effective: s.tenants.EffectiveLimits(a), Settings: a.Settings,
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
@@ -52,25 +53,25 @@ func toSecretJSON(s store.Secret, plain string) secretJSON {
 func tenantAccess(c *gin.Context, tenantID string, manage bool) bool {
 	m := memberOf(c)
 	if !tenant.CanView(m, tenantID) {
-		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such tenant"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeNotFound, "no such tenant"))
 		return false
 	}
 	if manage && !tenant.CanManage(m, tenantID) {
-		writeError(c, newError(http.StatusForbidden, CodeForbidden, "viewers cannot change apps"))
+		httpx.WriteError(c, httpx.NewError(http.StatusForbidden, httpx.CodeForbidden, "viewers cannot change apps"))
 		return false
 	}
 	return true
 }
 
 // loadApp fetches the app named in the path if the member may access it.
-func (g *Gateway) loadApp(c *gin.Context, manage bool) (store.App, bool) {
-	app, err := g.tenants.GetApp(c.Request.Context(), c.Param("app"))
+func (s *Server) loadApp(c *gin.Context, manage bool) (store.App, bool) {
+	app, err := s.tenants.GetApp(c.Request.Context(), c.Param("app"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !tenant.CanView(memberOf(c), app.TenantID)) {
-		writeError(c, newError(http.StatusNotFound, CodeNotFound, "no such app"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeNotFound, "no such app"))
 		return store.App{}, false
 	}
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return store.App{}, false
 	}
 	if !tenantAccess(c, app.TenantID, manage) {
@@ -79,53 +80,53 @@ func (g *Gateway) loadApp(c *gin.Context, manage bool) (store.App, bool) {
 	return app, true
 }
 
-func (g *Gateway) listApps(c *gin.Context) {
+func (s *Server) listApps(c *gin.Context) {
 	tid := c.Param("tenant")
 	if !tenantAccess(c, tid, false) {
 		return
 	}
-	limit, after, ae := pageParams(c)
+	limit, after, ae := httpx.PageParams(c)
 	if ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
-	apps, err := g.tenants.ListApps(c.Request.Context(), tid, after, limit+1)
+	apps, err := s.tenants.ListApps(c.Request.Context(), tid, after, limit+1)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	apps, next := trimPage(apps, limit, func(x store.App) string { return x.ID })
+	apps, next := httpx.TrimPage(apps, limit, func(x store.App) string { return x.ID })
 	out := make([]appJSON, len(apps))
 	for i, a := range apps {
-		out[i] = g.toAppJSON(a)
+		out[i] = s.toAppJSON(a)
 	}
 	c.JSON(http.StatusOK, gin.H{"apps": out, "next_cursor": next})
 }
 
-func (g *Gateway) createApp(c *gin.Context) {
+func (s *Server) createApp(c *gin.Context) {
 	tid := c.Param("tenant")
 	if !tenantAccess(c, tid, true) {
 		return
 	}
 	var in nameRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
-	app, sec, err := g.tenants.CreateApp(c.Request.Context(), tid, in.Name)
+	app, sec, err := s.tenants.CreateApp(c.Request.Context(), tid, in.Name)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"app": g.toAppJSON(app), "secret": toSecretJSON(sec.Secret, sec.Plain)})
+	c.JSON(http.StatusCreated, gin.H{"app": s.toAppJSON(app), "secret": toSecretJSON(sec.Secret, sec.Plain)})
 }
 
-func (g *Gateway) getApp(c *gin.Context) {
-	app, ok := g.loadApp(c, false)
+func (s *Server) getApp(c *gin.Context) {
+	app, ok := s.loadApp(c, false)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
+	c.JSON(http.StatusOK, gin.H{"app": s.toAppJSON(app)})
 }
 
 type appPatch struct {
@@ -135,33 +136,33 @@ type appPatch struct {
 	Settings *store.Settings `json:"settings"`
 }
 
-func (g *Gateway) updateApp(c *gin.Context) {
+func (s *Server) updateApp(c *gin.Context) {
 	var in appPatch
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
-	app, ok := g.loadApp(c, true)
+	app, ok := s.loadApp(c, true)
 	if !ok {
 		return
 	}
-	app, err := g.tenants.UpdateApp(c.Request.Context(), app.ID, tenant.AppUpdate(in))
+	app, err := s.tenants.UpdateApp(c.Request.Context(), app.ID, tenant.AppUpdate(in))
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	g.appChanged(c.Request.Context(), app.ID)
-	c.JSON(http.StatusOK, gin.H{"app": g.toAppJSON(app)})
+	s.appChanged(c.Request.Context(), app.ID)
+	c.JSON(http.StatusOK, gin.H{"app": s.toAppJSON(app)})
 }
 
-func (g *Gateway) listSecrets(c *gin.Context) {
-	app, ok := g.loadApp(c, false)
+func (s *Server) listSecrets(c *gin.Context) {
+	app, ok := s.loadApp(c, false)
 	if !ok {
 		return
 	}
-	secrets, err := g.tenants.ListSecrets(c.Request.Context(), app.ID)
+	secrets, err := s.tenants.ListSecrets(c.Request.Context(), app.ID)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	out := make([]secretJSON, len(secrets))
@@ -171,31 +172,31 @@ func (g *Gateway) listSecrets(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"secrets": out})
 }
 
-func (g *Gateway) rotateSecret(c *gin.Context) {
-	app, ok := g.loadApp(c, true)
+func (s *Server) rotateSecret(c *gin.Context) {
+	app, ok := s.loadApp(c, true)
 	if !ok {
 		return
 	}
-	sec, err := g.tenants.RotateSecret(c.Request.Context(), app.ID)
+	sec, err := s.tenants.RotateSecret(c.Request.Context(), app.ID)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"secret": toSecretJSON(sec.Secret, sec.Plain)})
 }
 
-func (g *Gateway) revokeSecret(c *gin.Context) {
-	app, ok := g.loadApp(c, true)
+func (s *Server) revokeSecret(c *gin.Context) {
+	app, ok := s.loadApp(c, true)
 	if !ok {
 		return
 	}
-	if err := g.tenants.RevokeSecret(c.Request.Context(), app.ID, c.Param("secret")); err != nil {
-		fail(c, err)
+	if err := s.tenants.RevokeSecret(c.Request.Context(), app.ID, c.Param("secret")); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	// Sessions whose token the revoked secret signed end now, on every
 	// node (4006: they come back with a token signed by a secret still
 	// active).
-	g.appChanged(c.Request.Context(), app.ID)
+	s.appChanged(c.Request.Context(), app.ID)
 	c.Status(http.StatusNoContent)
 }

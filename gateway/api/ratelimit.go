@@ -1,12 +1,13 @@
-package gateway
+package api
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 )
 
 // rateLimit applies the app's server API rate limit and sets the
@@ -15,12 +16,12 @@ import (
 // the process's own in embedded mode, shared by every gateway in cluster
 // mode. If the limiter cannot be reached the request is served (fail open,
 // logged): a rate limit is not worth an outage.
-func (g *Gateway) rateLimit(c *gin.Context) {
-	creds := credsOf(c)
+func (s *Server) rateLimit(c *gin.Context) {
+	creds := httpx.Creds(c)
 	perSec, burst := creds.Limits.APIRate, creds.Limits.APIBurst
-	d, err := g.limiter.Allow(c.Request.Context(), creds.App.ID+":api", perSec, burst)
+	d, err := s.limiter.Allow(c.Request.Context(), creds.App.ID+":api", perSec, burst)
 	if err != nil {
-		logger(c).WarnContext(c.Request.Context(), "rate limiter unavailable; request served unlimited", "err", err)
+		httpx.Logger(c).WarnContext(c.Request.Context(), "rate limiter unavailable; request served unlimited", "err", err)
 		c.Next()
 		return
 	}
@@ -30,19 +31,8 @@ func (g *Gateway) rateLimit(c *gin.Context) {
 	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
 	if !d.OK {
 		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(d.RetryAfter.Seconds())), 1)))
-		writeError(c, newError(http.StatusTooManyRequests, CodeRateLimited, "API rate limit exceeded for this app; retry after the Retry-After seconds"))
+		httpx.WriteError(c, httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited, "API rate limit exceeded for this app; retry after the Retry-After seconds"))
 		return
 	}
 	c.Next()
-}
-
-// allow spends one token of key's bucket, failing open (and logging) when
-// the limiter cannot be reached.
-func (g *Gateway) allow(ctx context.Context, key string, perSec float64, burst int) bool {
-	d, err := g.limiter.Allow(ctx, key, perSec, burst)
-	if err != nil {
-		g.log.WarnContext(ctx, "rate limiter unavailable; allowed", "err", err)
-		return true
-	}
-	return d.OK
 }

@@ -1,4 +1,4 @@
-package gateway
+package manage
 
 import (
 	"net/http"
@@ -20,7 +20,8 @@ the management API under <code>/manage/v1</code> (log in with the operator email
 explains request signing.</p>
 </body></html>`
 
-func serveConsole(c *gin.Context) {
+// ServeConsole serves the console page.
+func ServeConsole(c *gin.Context) {
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(consolePage))
 }

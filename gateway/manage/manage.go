@@ -1,4 +1,4 @@
-package gateway
+package manage
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -19,31 +20,31 @@ import (
 // email and password (and X-Magpie-Tenant when the email has accounts in
 // several tenants). Basic credentials go through the login throttle, and a
 // recent successful check is reused without bcrypt work.
-func (g *Gateway) consoleAuth(c *gin.Context) {
+func (s *Server) consoleAuth(c *gin.Context) {
 	ctx := c.Request.Context()
 	var m store.Member
 	var err error
 	authz := c.GetHeader("Authorization")
 	if tok, ok := strings.CutPrefix(authz, "Bearer "); ok {
-		m, err = g.tenants.SessionMember(ctx, tok)
+		m, err = s.tenants.SessionMember(ctx, tok)
 	} else if email, pw, ok := c.Request.BasicAuth(); ok {
-		m, err = g.basicAuth(c, tenant.LoginInput{Email: email, Password: pw, TenantID: c.GetHeader(headerTenant)})
+		m, err = s.basicAuth(c, tenant.LoginInput{Email: email, Password: pw, TenantID: c.GetHeader(headerTenant)})
 	} else {
 		c.Header("WWW-Authenticate", `Bearer realm="magpie"`)
-		writeError(c, newError(http.StatusUnauthorized, CodeUnauthenticated, "a console session token or Basic credentials are required"))
+		httpx.WriteError(c, httpx.NewError(http.StatusUnauthorized, httpx.CodeUnauthenticated, "a console session token or Basic credentials are required"))
 		return
 	}
 	if errors.Is(err, tenant.ErrBadCredentials) || errors.Is(err, store.ErrNotFound) {
-		writeError(c, newError(http.StatusUnauthorized, CodeUnauthenticated, "invalid or expired credentials"))
+		httpx.WriteError(c, httpx.NewError(http.StatusUnauthorized, httpx.CodeUnauthenticated, "invalid or expired credentials"))
 		return
 	}
 	if errors.Is(err, tenant.ErrTenantRequired) {
-		writeError(c, &apiError{Status: http.StatusBadRequest, Code: CodeTenantRequired, Field: headerTenant,
+		httpx.WriteError(c, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeTenantRequired, Field: headerTenant,
 			Message: "these Basic credentials match accounts in several tenants; send the tenant id in the " + headerTenant + " header"})
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	c.Set(ctxMember, m)
@@ -56,21 +57,21 @@ const headerTenant = "X-Magpie-Tenant"
 // basicAuth checks HTTP Basic credentials: refused at once while the email
 // or the client's address is locked out, then a remembered recent check,
 // then a full (throttled) password check.
-func (g *Gateway) basicAuth(c *gin.Context, in tenant.LoginInput) (store.Member, error) {
-	email, addr := tenant.NormalizeEmail(in.Email), throttleAddr(g.clientAddr(c.Request))
-	if wait := g.logins.locked(email, addr, g.now()); wait > 0 {
+func (s *Server) basicAuth(c *gin.Context, in tenant.LoginInput) (store.Member, error) {
+	email, addr := tenant.NormalizeEmail(in.Email), throttleAddr(s.clientAddr(c))
+	if wait := s.logins.locked(email, addr, s.now()); wait > 0 {
 		return store.Member{}, loginRefused(c, wait)
 	}
-	m, ok, err := g.tenants.Recall(c.Request.Context(), in)
+	m, ok, err := s.tenants.Recall(c.Request.Context(), in)
 	if err != nil {
 		return store.Member{}, err
 	}
 	if ok {
-		g.logins.succeeded(email)
+		s.logins.succeeded(email)
 		return m, nil
 	}
-	err = g.throttled(c, email, func() error {
-		m, err = g.tenants.AuthenticateCached(c.Request.Context(), in)
+	err = s.throttled(c, email, func() error {
+		m, err = s.tenants.AuthenticateCached(c.Request.Context(), in)
 		return err
 	})
 	return m, err
@@ -80,9 +81,9 @@ func (g *Gateway) basicAuth(c *gin.Context, in tenant.LoginInput) (store.Member,
 // throttle: refused with 429 while the email or the client's address is
 // locked out (or has as many checks in flight as failures left), counted as
 // a failure when check returns tenant.ErrBadCredentials.
-func (g *Gateway) throttled(c *gin.Context, email string, check func() error) error {
-	addr := throttleAddr(g.clientAddr(c.Request))
-	wait, ok := g.logins.begin(email, addr, g.now())
+func (s *Server) throttled(c *gin.Context, email string, check func() error) error {
+	addr := throttleAddr(s.clientAddr(c))
+	wait, ok := s.logins.begin(email, addr, s.now())
 	if !ok {
 		return loginRefused(c, wait)
 	}
@@ -94,13 +95,13 @@ func (g *Gateway) throttled(c *gin.Context, email string, check func() error) er
 	case errors.Is(err, tenant.ErrBadCredentials):
 		o = checkFailed
 	}
-	accLock, addrLock := g.logins.end(email, addr, o, g.now())
+	accLock, addrLock := s.logins.end(email, addr, o, s.now())
 	ctx := c.Request.Context()
 	if accLock > 0 {
-		logger(c).WarnContext(ctx, "console account locked out", "email", email, "lockout", accLock)
+		httpx.Logger(c).WarnContext(ctx, "console account locked out", "email", email, "lockout", accLock)
 	}
 	if addrLock > 0 {
-		logger(c).WarnContext(ctx, "console client address locked out", "client_addr", addr, "lockout", addrLock)
+		httpx.Logger(c).WarnContext(ctx, "console client address locked out", "client_addr", addr, "lockout", addrLock)
 	}
 	return err
 }
@@ -108,9 +109,12 @@ func (g *Gateway) throttled(c *gin.Context, email string, check func() error) er
 // loginRefused sets Retry-After and returns the 429 of a throttled login.
 func loginRefused(c *gin.Context, wait time.Duration) error {
 	c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-	return newError(http.StatusTooManyRequests, CodeRateLimited,
+	return httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited,
 		"too many failed password checks for this account or client address; retry after the Retry-After seconds")
 }
+
+// ctxMember keeps the member consoleAuth authenticated.
+const ctxMember = "magpie.member"
 
 func memberOf(c *gin.Context) store.Member { return c.MustGet(ctxMember).(store.Member) }
 
@@ -133,65 +137,65 @@ type loginRequest struct {
 	TenantID string `json:"tenant_id"`
 }
 
-func (g *Gateway) login(c *gin.Context) {
+func (s *Server) login(c *gin.Context) {
 	var in loginRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	var tok string
 	var sess store.Session
-	err := g.throttled(c, tenant.NormalizeEmail(in.Email), func() error {
+	err := s.throttled(c, tenant.NormalizeEmail(in.Email), func() error {
 		var err error
-		tok, sess, err = g.tenants.Login(c.Request.Context(), tenant.LoginInput(in))
+		tok, sess, err = s.tenants.Login(c.Request.Context(), tenant.LoginInput(in))
 		return err
 	})
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": sess.ExpiresAt})
 }
 
-func (g *Gateway) logout(c *gin.Context) {
+func (s *Server) logout(c *gin.Context) {
 	tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if ok {
-		if err := g.tenants.Logout(c.Request.Context(), tok); err != nil && !errors.Is(err, store.ErrNotFound) {
-			fail(c, err)
+		if err := s.tenants.Logout(c.Request.Context(), tok); err != nil && !errors.Is(err, store.ErrNotFound) {
+			httpx.Fail(c, err)
 			return
 		}
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (g *Gateway) me(c *gin.Context) {
+func (s *Server) me(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"member": toMemberJSON(memberOf(c))})
 }
 
-var errOperatorOnly = newError(http.StatusForbidden, CodeForbidden, "only the operator may do this")
+var errOperatorOnly = httpx.NewError(http.StatusForbidden, httpx.CodeForbidden, "only the operator may do this")
 
-func (g *Gateway) listTenants(c *gin.Context) {
+func (s *Server) listTenants(c *gin.Context) {
 	m := memberOf(c)
 	if m.Role != store.RoleOperator {
-		t, err := g.store.GetTenant(c.Request.Context(), m.TenantID)
+		t, err := s.store.GetTenant(c.Request.Context(), m.TenantID)
 		if err != nil {
-			fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"tenants": []gin.H{tenantJSON(t)}, "next_cursor": ""})
 		return
 	}
-	limit, after, ae := pageParams(c)
+	limit, after, ae := httpx.PageParams(c)
 	if ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
-	ts, err := g.store.ListTenants(c.Request.Context(), after, limit+1)
+	ts, err := s.store.ListTenants(c.Request.Context(), after, limit+1)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	ts, next := trimPage(ts, limit, func(x store.Tenant) string { return x.ID })
+	ts, next := httpx.TrimPage(ts, limit, func(x store.Tenant) string { return x.ID })
 	out := make([]gin.H, len(ts))
 	for i, t := range ts {
 		out[i] = tenantJSON(t)
@@ -207,19 +211,19 @@ type nameRequest struct {
 	Name string `json:"name"`
 }
 
-func (g *Gateway) createTenant(c *gin.Context) {
+func (s *Server) createTenant(c *gin.Context) {
 	if memberOf(c).Role != store.RoleOperator {
-		writeError(c, errOperatorOnly)
+		httpx.WriteError(c, errOperatorOnly)
 		return
 	}
 	var in nameRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
-	t, err := g.tenants.CreateTenant(c.Request.Context(), in.Name)
+	t, err := s.tenants.CreateTenant(c.Request.Context(), in.Name)
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"tenant": tenantJSON(t)})
@@ -232,28 +236,28 @@ type memberRequest struct {
 	Password string     `json:"password"`
 }
 
-func (g *Gateway) createMember(c *gin.Context) {
+func (s *Server) createMember(c *gin.Context) {
 	tid := c.Param("tenant")
 	var in memberRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	if in.Role == store.RoleOperator {
-		writeError(c, fieldError("role", "must be owner, admin or viewer"))
+		httpx.WriteError(c, httpx.FieldError("role", "must be owner, admin or viewer"))
 		return
 	}
-	mem, err := g.tenants.AddMember(c.Request.Context(), memberOf(c), tenant.MemberInput{
+	mem, err := s.tenants.AddMember(c.Request.Context(), memberOf(c), tenant.MemberInput{
 		TenantID: tid, Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		writeError(c, newError(http.StatusConflict, CodeConflict, "this tenant already has a member with this email"))
+		httpx.WriteError(c, httpx.NewError(http.StatusConflict, httpx.CodeConflict, "this tenant already has a member with this email"))
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
-	g.audit(c, "member.create", tid, mem.ID, "role", mem.Role)
+	s.audit(c, "member.create", tid, mem.ID, "role", mem.Role)
 	c.JSON(http.StatusCreated, gin.H{"member": toMemberJSON(mem)})
 }

@@ -1,4 +1,4 @@
-package gateway
+package api
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
 )
 
@@ -19,27 +20,27 @@ import (
 // changes nothing; the same key with a different request is refused.
 // Only successful (2xx) responses are stored: a request that failed may be
 // corrected and retried with the same key.
-func (g *Gateway) idempotent(c *gin.Context) {
+func (s *Server) idempotent(c *gin.Context) {
 	key := c.GetHeader("Idempotency-Key")
 	if key == "" {
 		c.Next()
 		return
 	}
 	if len(key) > 255 {
-		writeError(c, &apiError{Status: http.StatusBadRequest, Code: CodeValidation,
+		httpx.WriteError(c, &httpx.Error{Status: http.StatusBadRequest, Code: httpx.CodeValidation,
 			Message: "Idempotency-Key must be at most 255 characters", Field: "Idempotency-Key"})
 		return
 	}
 	ctx := c.Request.Context()
-	apps := g.store.App(credsOf(c).App.ID)
+	apps := s.store.App(httpx.Creds(c).App.ID)
 	hash := requestHash(c)
 	rec, err := apps.GetIdempotency(ctx, key)
 	switch {
 	case err == nil:
-		g.replay(c, rec, hash)
+		s.replay(c, rec, hash)
 		return
 	case !errors.Is(err, store.ErrNotFound):
-		fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	w := &captureWriter{ResponseWriter: c.Writer}
@@ -49,24 +50,24 @@ func (g *Gateway) idempotent(c *gin.Context) {
 		return
 	}
 	// Responses hold user data and, for tokens, credentials: sealed at rest.
-	sealed := g.tenants.Seal(credsOf(c).App.ID, "idempotency:"+key, w.buf.Bytes())
+	sealed := s.tenants.Seal(httpx.Creds(c).App.ID, "idempotency:"+key, w.buf.Bytes())
 	_, _, err = apps.PutIdempotency(ctx, store.Idempotency{
-		Key: key, RequestHash: hash, Status: w.Status(), Body: sealed, CreatedAt: g.now(),
+		Key: key, RequestHash: hash, Status: w.Status(), Body: sealed, CreatedAt: s.now(),
 	})
 	if err != nil {
-		logger(c).ErrorContext(ctx, "store idempotency record", "err", err)
+		httpx.Logger(c).ErrorContext(ctx, "store idempotency record", "err", err)
 	}
 }
 
-func (g *Gateway) replay(c *gin.Context, rec store.Idempotency, hash string) {
+func (s *Server) replay(c *gin.Context, rec store.Idempotency, hash string) {
 	if rec.RequestHash != hash {
-		writeError(c, newError(http.StatusUnprocessableEntity, CodeIdempotencyReused,
+		httpx.WriteError(c, httpx.NewError(http.StatusUnprocessableEntity, httpx.CodeIdempotencyReused,
 			"this Idempotency-Key was used with a different request"))
 		return
 	}
-	body, err := g.tenants.Open(credsOf(c).App.ID, "idempotency:"+rec.Key, rec.Body)
+	body, err := s.tenants.Open(httpx.Creds(c).App.ID, "idempotency:"+rec.Key, rec.Body)
 	if err != nil {
-		fail(c, fmt.Errorf("open stored response: %w", err))
+		httpx.Fail(c, fmt.Errorf("open stored response: %w", err))
 		return
 	}
 	c.Header("Idempotent-Replayed", "true")
@@ -77,7 +78,7 @@ func (g *Gateway) replay(c *gin.Context, rec store.Idempotency, hash string) {
 func requestHash(c *gin.Context) string {
 	h := sha256.New()
 	h.Write([]byte(c.Request.Method + "\n" + c.Request.URL.EscapedPath() + "\n"))
-	h.Write(bodyOf(c))
+	h.Write(httpx.Body(c))
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package node
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 	"github.com/magpie-im/magpie/tenant"
@@ -37,14 +38,14 @@ const (
 // most maxInflight), and a close runs on one more. The hub tracks the
 // connection from accept to the end of run.
 type conn struct {
-	gw      *Gateway
+	srv     *Server
 	ws      *websocket.Conn
 	codec   wire.Codec
 	msgType websocket.MessageType
 	session string
 	origin  string
 	addr    string // client address, for per-address limits
-	pending bool   // counted in gw.pending until login; owned by the reader
+	pending bool   // counted in srv.pending until login; owned by the reader
 
 	// Set by login on the reader goroutine before loggedIn is stored;
 	// read-only afterwards.
@@ -76,10 +77,10 @@ type conn struct {
 
 // serveConn upgrades an HTTP request to a client connection and serves it
 // until it closes.
-func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
-	addr := g.clientAddr(r)
-	pending := g.limitedAddr(addr)
-	if pending && !g.pending.add(addr) {
+func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
+	addr := s.clientAddr(r)
+	pending := s.limitedAddr(addr)
+	if pending && !s.pending.add(addr) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many connections from this address are waiting to log in", http.StatusTooManyRequests)
 		return
@@ -93,20 +94,20 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if pending {
-			g.pending.done(addr)
+			s.pending.done(addr)
 		}
 		return // Accept has answered the request
 	}
 	codec, ok := wire.CodecFor(ws.Subprotocol())
 	if !ok {
 		if pending {
-			g.pending.done(addr)
+			s.pending.done(addr)
 		}
 		ws.Close(websocket.StatusCode(wire.CloseUnsupportedSubprotocol), "use subprotocol magpie.v1.proto or magpie.v1.json")
 		return
 	}
 	c := &conn{
-		gw: g, ws: ws, codec: codec, session: newID("ses_"), origin: r.Header.Get("Origin"),
+		srv: s, ws: ws, codec: codec, session: httpx.NewID("ses_"), origin: r.Header.Get("Origin"),
 		addr: addr, pending: pending,
 		msgType:  websocket.MessageText,
 		frameLim: rate.NewLimiter(maxFrameRate, 2*maxFrameRate),
@@ -118,7 +119,7 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 	if codec.Binary() {
 		c.msgType = websocket.MessageBinary
 	}
-	if !g.hub.track(c) {
+	if !s.hub.track(c) {
 		// Shutting down: the same Close frame and code as for connections
 		// that were already open.
 		c.notPending()
@@ -131,7 +132,7 @@ func (g *Gateway) serveConn(w http.ResponseWriter, r *http.Request) {
 	// or the handler's deep stack. The hub owns the goroutine (Shutdown
 	// waits for untrack).
 	go func() {
-		defer g.hub.untrack(c)
+		defer s.hub.untrack(c)
 		c.run(context.WithoutCancel(r.Context()))
 	}()
 }
@@ -142,7 +143,7 @@ func (c *conn) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.ws.SetReadLimit(loginFrameLimit)
-	c.timer = time.AfterFunc(c.gw.cfg.LoginTimeout, c.deadlinePassed)
+	c.timer = time.AfterFunc(c.srv.cfg.LoginTimeout, c.deadlinePassed)
 	defer c.timer.Stop()
 	c.readLoop(ctx)
 	c.notPending()
@@ -158,7 +159,7 @@ func (c *conn) run(ctx context.Context) {
 		<-c.closed // let the Close frame and close handshake finish
 	}
 	if c.loggedIn.Load() {
-		c.gw.hub.unregister(c)
+		c.srv.hub.unregister(c)
 	}
 	cancel()
 	c.ws.CloseNow() // ends a writer blocked on a dead peer
@@ -170,7 +171,7 @@ func (c *conn) run(ctx context.Context) {
 func (c *conn) notPending() {
 	if c.pending {
 		c.pending = false
-		c.gw.pending.done(c.addr)
+		c.srv.pending.done(c.addr)
 	}
 }
 
@@ -189,7 +190,7 @@ func (c *conn) readLoop(ctx context.Context) {
 			return
 		}
 		if c.loggedIn.Load() {
-			c.timer.Reset(c.gw.heartbeatTimeout())
+			c.timer.Reset(c.srv.heartbeatTimeout())
 		}
 		f, err := wire.Decode(c.codec, data, len(data))
 		switch {
@@ -249,10 +250,10 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 	}
 	c.notPending()
 	c.ws.SetReadLimit(c.frameLimit())
-	c.timer.Reset(c.gw.heartbeatTimeout())
+	c.timer.Reset(c.srv.heartbeatTimeout())
 	c.reply(&magpiev1.Frame{Id: f.GetId(), Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{
-		UserId: c.userID, SessionId: c.session, ServerTimeMs: c.gw.now().UnixMilli(),
-		HeartbeatIntervalMs: c.gw.cfg.HeartbeatInterval.Milliseconds(),
+		UserId: c.userID, SessionId: c.session, ServerTimeMs: c.srv.now().UnixMilli(),
+		HeartbeatIntervalMs: c.srv.cfg.HeartbeatInterval.Milliseconds(),
 		MaxMessageBytes:     int64(c.creds.Limits.MaxMessageBytes),
 	}}})
 	return 0, ""
@@ -272,7 +273,7 @@ func (c *conn) frameLimit() int64 {
 func (c *conn) reply(f *magpiev1.Frame) {
 	b, err := c.codec.Marshal(f)
 	if err != nil {
-		c.gw.log.Error("encode frame", "err", err, "conn_id", c.session)
+		c.srv.log.Error("encode frame", "err", err, "conn_id", c.session)
 		return
 	}
 	c.queue(b)
@@ -306,7 +307,7 @@ func (c *conn) queueFrame(f outFrame) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.out) >= maxOutFrames || c.outBytes+len(b) > c.gw.cfg.MaxOutboundBytes {
+	if len(c.out) >= maxOutFrames || c.outBytes+len(b) > c.srv.cfg.MaxOutboundBytes {
 		c.mu.Unlock()
 		c.closeAsync(wire.CloseSlowConsumer, "outbound queue full")
 		return false

@@ -1,4 +1,4 @@
-package gateway
+package node
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestWriterMergesDeliverPushes(t *testing.T) {
 	defer ws.CloseNow()
 
 	codec := wire.ProtoCodec{}
-	c := &conn{gw: &Gateway{cfg: Config{MaxOutboundBytes: 1 << 20}}, ws: ws, codec: codec, msgType: websocket.MessageBinary,
+	c := &conn{srv: &Server{cfg: Config{MaxOutboundBytes: 1 << 20}}, ws: ws, codec: codec, msgType: websocket.MessageBinary,
 		quit: make(chan struct{}), closed: make(chan struct{}), flushed: make(chan struct{})}
 	deliver := func(seq int64) outFrame {
 		b, _ := codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{

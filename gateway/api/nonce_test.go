@@ -1,4 +1,4 @@
-package gateway_test
+package api_test
 
 import (
 	"sync"
@@ -6,20 +6,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magpie-im/magpie/gateway"
+	"github.com/magpie-im/magpie/gateway/api"
 	"github.com/magpie-im/magpie/internal/redisx"
 	"github.com/magpie-im/magpie/internal/redisx/redistest"
 )
 
 var (
-	_ gateway.NonceCache = (*gateway.MemoryNonces)(nil)
-	_ gateway.NonceCache = (*redisx.Nonces)(nil)
+	_ api.NonceCache = (*api.MemoryNonces)(nil)
+	_ api.NonceCache = (*redisx.Nonces)(nil)
 )
 
 // nonceCaches is what the shared nonce-cache test runs on: two handles on
 // one cache (two gateways), the hold, and its clock.
 type nonceCaches struct {
-	a, b gateway.NonceCache
+	a, b api.NonceCache
 	hold time.Duration
 	// now is the time passed to Seen; advance lets d pass (on a fake
 	// clock, or on real time as a poll interval).
@@ -30,7 +30,7 @@ type nonceCaches struct {
 func TestNonceCacheMemory(t *testing.T) {
 	const hold = 10 * time.Minute
 	testNonceCache(t, func(t *testing.T) nonceCaches {
-		m := gateway.NewMemoryNonces(hold)
+		m := api.NewMemoryNonces(hold)
 		var mu sync.Mutex
 		now := time.Unix(1_700_000_000, 0)
 		return nonceCaches{a: m, b: m, hold: hold,
@@ -61,7 +61,7 @@ func testNonceCache(t *testing.T, open func(t *testing.T) nonceCaches) {
 		c := open(t)
 		ctx := t.Context()
 		for _, step := range []struct {
-			cache       gateway.NonceCache
+			cache       api.NonceCache
 			app, nonce  string
 			wantSeen    bool
 			description string
@@ -83,7 +83,7 @@ func testNonceCache(t *testing.T, open func(t *testing.T) nonceCaches) {
 		var fresh atomic.Int32
 		var wg sync.WaitGroup
 		for i := range 32 {
-			cache := []gateway.NonceCache{c.a, c.b}[i%2]
+			cache := []api.NonceCache{c.a, c.b}[i%2]
 			wg.Go(func() {
 				seen, err := cache.Seen(t.Context(), "app_1", "race", c.now())
 				if err != nil {

@@ -1,4 +1,4 @@
-package gateway
+package api
 
 import (
 	"crypto/sha256"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 )
@@ -43,18 +44,19 @@ type sendRequest struct {
 // sendMessage sends a message on behalf of a user, or a system message,
 // through the same pipeline as client sends: same sequencing, dedup by
 // (sender, client_msg_id), fan-out and receipts.
-func (g *Gateway) sendMessage(c *gin.Context) {
+func (s *Server) sendMessage(c *gin.Context) {
 	var in sendRequest
-	if err := decodeJSON(c, &in); err != nil {
-		fail(c, err)
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	switch {
 	case in.System && in.FromUserID != "":
-		writeError(c, fieldError("from_user_id", "must be empty for a system message"))
+		httpx.WriteError(c, httpx.FieldError("from_user_id", "must be empty for a system message"))
 		return
 	case !in.System:
-		if _, ok := g.loadUser(c, in.FromUserID); !ok {
+		if _, err := s.users.Get(c.Request.Context(), httpx.Creds(c).App.ID, in.FromUserID); err != nil {
+			failUser(c, err)
 			return
 		}
 	}
@@ -65,11 +67,11 @@ func (g *Gateway) sendMessage(c *gin.Context) {
 			sum := sha256.Sum256([]byte(key))
 			in.ClientMsgID = "idem:" + hex.EncodeToString(sum[:20])
 		} else {
-			in.ClientMsgID = newID("srv_")
+			in.ClientMsgID = httpx.NewID("srv_")
 		}
 	}
-	creds := credsOf(c)
-	a, err := g.msgs.Send(c.Request.Context(), messaging.SendRequest{
+	creds := httpx.Creds(c)
+	a, err := s.msgs.Send(c.Request.Context(), messaging.SendRequest{
 		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System,
 		ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content, MaxBytes: creds.Limits.MaxMessageBytes,
 	})
@@ -92,36 +94,36 @@ func failMessaging(c *gin.Context, err error) {
 		status := http.StatusBadRequest
 		code := me.Code
 		switch me.Code {
-		case CodeUserNotFound, CodeMessageNotFound, CodeConversationAbsent:
+		case httpx.CodeUserNotFound, httpx.CodeMessageNotFound, httpx.CodeConversationAbsent:
 			status = http.StatusNotFound
-		case CodeMessageTooLarge:
+		case httpx.CodeMessageTooLarge:
 			status = http.StatusRequestEntityTooLarge
-		case CodeForbidden:
+		case httpx.CodeForbidden:
 			status = http.StatusForbidden
 		case "invalid_argument":
-			code = CodeValidation
+			code = httpx.CodeValidation
 		}
-		writeError(c, newError(status, code, me.Message))
+		httpx.WriteError(c, httpx.NewError(status, code, me.Message))
 	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
 		c.Header("Retry-After", "1")
-		writeError(c, newError(http.StatusServiceUnavailable, CodeUnavailable, err.Error()))
+		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, err.Error()))
 	default:
-		fail(c, err)
+		httpx.Fail(c, err)
 	}
 }
 
 // listMessages pages through a conversation's history by seq, in either
 // direction: order=asc (default) from from_seq up, order=desc from to_seq
 // (or the newest) down.
-func (g *Gateway) listMessages(c *gin.Context) {
+func (s *Server) listMessages(c *gin.Context) {
 	q := messaging.MessageQuery{ConvID: c.Param("conv")}
-	var ae *apiError
+	var ae *httpx.Error
 	if q.From, ae = int64Param(c, "from_seq"); ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
 	if q.To, ae = int64Param(c, "to_seq"); ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
 	switch c.DefaultQuery("order", "asc") {
@@ -129,16 +131,16 @@ func (g *Gateway) listMessages(c *gin.Context) {
 	case "desc":
 		q.Desc = true
 	default:
-		writeError(c, fieldError("order", `must be "asc" or "desc"`))
+		httpx.WriteError(c, httpx.FieldError("order", `must be "asc" or "desc"`))
 		return
 	}
-	limit, ae := limitParam(c)
+	limit, ae := httpx.LimitParam(c)
 	if ae != nil {
-		writeError(c, ae)
+		httpx.WriteError(c, ae)
 		return
 	}
 	q.Limit = limit
-	msgs, more, err := g.msgs.History(c.Request.Context(), credsOf(c).App.ID, q)
+	msgs, more, err := s.msgs.History(c.Request.Context(), httpx.Creds(c).App.ID, q)
 	if err != nil {
 		failMessaging(c, err)
 		return
@@ -150,31 +152,31 @@ func (g *Gateway) listMessages(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"messages": out, "has_more": more})
 }
 
-func int64Param(c *gin.Context, name string) (int64, *apiError) {
+func int64Param(c *gin.Context, name string) (int64, *httpx.Error) {
 	s := c.Query(name)
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fieldError(name, "must be a non-negative integer")
+		return 0, httpx.FieldError(name, "must be a non-negative integer")
 	}
 	return n, nil
 }
 
 // messageAction serves POST /v1/conversations/{conv}/messages/{seq}:recall.
-func (g *Gateway) messageAction(c *gin.Context) {
+func (s *Server) messageAction(c *gin.Context) {
 	seqStr, verb, _ := strings.Cut(c.Param("seq"), ":")
 	if verb != "recall" {
-		writeError(c, newError(http.StatusNotFound, CodeRouteNotFound, "unknown action"))
+		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeRouteNotFound, "unknown action"))
 		return
 	}
 	seq, err := strconv.ParseInt(seqStr, 10, 64)
 	if err != nil || seq < 1 {
-		writeError(c, fieldError("seq", "must be a positive integer"))
+		httpx.WriteError(c, httpx.FieldError("seq", "must be a positive integer"))
 		return
 	}
-	m, err := g.msgs.Recall(c.Request.Context(), credsOf(c).App.ID, c.Param("conv"), seq)
+	m, err := s.msgs.Recall(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("conv"), seq)
 	if err != nil {
 		failMessaging(c, err)
 		return

@@ -1,4 +1,4 @@
-package gateway
+package node
 
 import (
 	"context"
@@ -34,9 +34,9 @@ const (
 // (exists, not blocked, token not revoked), and only a login that passed
 // all of them spends the app's login budget.
 func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, string) {
-	g := c.gw
-	now := g.now()
-	if c.pending && !g.allow(ctx, "login-addr:"+c.addr, g.cfg.LoginsPerAddress, max(int(2*g.cfg.LoginsPerAddress), 1)) {
+	s := c.srv
+	now := s.now()
+	if c.pending && !s.allow(ctx, "login-addr:"+c.addr, s.cfg.LoginsPerAddress, max(int(2*s.cfg.LoginsPerAddress), 1)) {
 		return wire.CloseOverload, "too many logins from this address; retry with backoff"
 	}
 	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
@@ -46,12 +46,12 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	if err != nil {
 		return wire.CloseBadToken, "malformed token"
 	}
-	creds, err := g.tenants.Resolve(ctx, appKey)
+	creds, err := s.tenants.Resolve(ctx, appKey)
 	if isNotFound(err) {
 		return wire.CloseBadToken, "unknown app"
 	}
 	if err != nil {
-		g.log.ErrorContext(ctx, "resolve app at login", "err", err)
+		s.log.ErrorContext(ctx, "resolve app at login", "err", err)
 		return wire.CloseInternalError, "internal error"
 	}
 	claims, secret, err := parseToken(l.GetToken(), appKey, creds.Secrets, now)
@@ -71,22 +71,22 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		return wire.CloseProtocolError, "origin not allowed for this app"
 	}
 	// Every device of the user may reconnect at once (after a restart).
-	userBurst := max(int(10*g.cfg.LoginsPerUser), 10, 2*creds.Limits.MaxDevicesPerUser)
-	if !g.allow(ctx, creds.App.ID+":login-user:"+claims.UserID, g.cfg.LoginsPerUser, userBurst) {
+	userBurst := max(int(10*s.cfg.LoginsPerUser), 10, 2*creds.Limits.MaxDevicesPerUser)
+	if !s.allow(ctx, creds.App.ID+":login-user:"+claims.UserID, s.cfg.LoginsPerUser, userBurst) {
 		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
 		return code, reason
 	}
 	lim := creds.Limits
-	if !g.allow(ctx, creds.App.ID+":login", lim.ConnRate, max(int(lim.ConnRate), 1)) {
+	if !s.allow(ctx, creds.App.ID+":login", lim.ConnRate, max(int(lim.ConnRate), 1)) {
 		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
 	}
 	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()
 	c.creds, c.secret, c.issuedAt, c.expiresAt = creds, secret, claims.IssuedAt, claims.ExpiresAt
 	c.sendLim = rate.NewLimiter(rate.Limit(lim.SendRate), lim.SendBurst)
 	c.connectedAt = now
-	kick, refused := g.hub.register(ctx, c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
+	kick, refused := s.hub.register(ctx, c, lim.MaxDevicesPerUser, creds.App.Settings.DevicePolicy)
 	switch refused {
 	case refusedUnavailable:
 		return wire.CloseInternalError, "session registry unavailable; retry with backoff"
@@ -105,7 +105,7 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
 		return code, reason
 	}
-	if fresh, err := g.tenants.Resolve(ctx, appKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
+	if fresh, err := s.tenants.Resolve(ctx, appKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
 		return wire.CloseReauthenticate, "the app secret that signed the token was revoked"
 	}
 	return 0, ""
@@ -136,12 +136,12 @@ func (c *conn) tokenExpired() {
 
 // checkUser returns a close code if the user may not be connected.
 func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt time.Time) (wire.CloseCode, string) {
-	u, err := c.gw.store.App(appID).GetUser(ctx, userID)
+	u, err := c.srv.store.App(appID).GetUser(ctx, userID)
 	switch {
 	case isNotFound(err):
 		return wire.CloseBadToken, "unknown user"
 	case err != nil:
-		c.gw.log.ErrorContext(ctx, "get user at login", "err", err)
+		c.srv.log.ErrorContext(ctx, "get user at login", "err", err)
 		return wire.CloseInternalError, "internal error"
 	case u.Blocked:
 		return wire.CloseUserBlocked, "user blocked"
@@ -154,7 +154,7 @@ func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt tim
 // handle serves one frame of a logged-in connection.
 func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	id := f.GetId()
-	if !c.gw.now().Before(c.expiresAt) {
+	if !c.srv.now().Before(c.expiresAt) {
 		// The expiry timer runs on the wall clock; this check on the
 		// gateway's clock makes sure no frame is served past exp.
 		c.tokenExpired()
@@ -173,13 +173,13 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	}
 	switch b := f.GetBody().(type) {
 	case *magpiev1.Frame_Ping:
-		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{ServerTimeMs: c.gw.now().UnixMilli()}}})
+		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{ServerTimeMs: c.srv.now().UnixMilli()}}})
 	case *magpiev1.Frame_Send:
 		c.send(ctx, id, b.Send)
 	case *magpiev1.Frame_DeliverAck:
 		c.deliverAck(ctx, id, b.DeliverAck)
 	case *magpiev1.Frame_Read:
-		err := c.gw.msgs.MarkRead(ctx, c.appID, c.userID, c.session, b.Read.GetConvId(), b.Read.GetSeq())
+		err := c.srv.msgs.MarkRead(ctx, c.appID, c.userID, c.session, b.Read.GetConvId(), b.Read.GetSeq())
 		c.replyResult(id, ok(id), err)
 	case *magpiev1.Frame_SyncConversations:
 		c.syncConversations(ctx, id, b.SyncConversations)
@@ -215,7 +215,7 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	case errors.Is(err, context.Canceled):
 		return wire.ErrorFrame(id, wire.CodeUnavailable, "connection closing")
 	}
-	c.gw.log.Error("frame failed", "err", err, "conn_id", c.session, "app_id", c.appID)
+	c.srv.log.Error("frame failed", "err", err, "conn_id", c.session, "app_id", c.appID)
 	return wire.ErrorFrame(id, wire.CodeInternal, "internal error")
 }
 
@@ -231,7 +231,7 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	if !c.sendBudget(ctx) {
 		return // the connection is closing
 	}
-	p, err := c.gw.msgs.Submit(ctx, messaging.SendRequest{
+	p, err := c.srv.msgs.Submit(ctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
 		MaxBytes: c.creds.Limits.MaxMessageBytes,
@@ -283,7 +283,7 @@ func (c *conn) sendBudget(ctx context.Context) bool {
 	case <-c.quit:
 		return false
 	}
-	c.timer.Reset(c.gw.heartbeatTimeout())
+	c.timer.Reset(c.srv.heartbeatTimeout())
 	return true
 }
 
@@ -305,7 +305,7 @@ func (c *conn) sendFailed(id uint64, err error) {
 	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
 		c.closeAsync(wire.CloseOverload, "cannot take messages now; reconnect and resend")
 	default:
-		c.gw.log.Error("send failed", "err", err, "conn_id", c.session, "app_id", c.appID)
+		c.srv.log.Error("send failed", "err", err, "conn_id", c.session, "app_id", c.appID)
 		c.closeAsync(wire.CloseInternalError, "a send failed; reconnect and resend")
 	}
 }
@@ -332,14 +332,14 @@ func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck
 		cursors[i] = messaging.Cursor{ConvID: cur.GetConvId(), Seq: cur.GetSeq()}
 	}
 	c.async(ctx, func() {
-		err := c.gw.msgs.AckDelivered(ctx, c.appID, c.userID, c.deviceID, cursors)
+		err := c.srv.msgs.AckDelivered(ctx, c.appID, c.userID, c.deviceID, cursors)
 		c.replyResult(id, ok(id), err)
 	})
 }
 
 func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.SyncConversations) {
 	if ids := s.GetConvIds(); len(ids) > 0 {
-		convs, err := c.gw.msgs.ConversationsByID(ctx, c.appID, c.userID, c.deviceID, ids)
+		convs, err := c.srv.msgs.ConversationsByID(ctx, c.appID, c.userID, c.deviceID, ids)
 		if err != nil {
 			c.reply(c.errorFrame(id, err))
 			return
@@ -356,7 +356,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 		}
 		after = string(b)
 	}
-	convs, next, err := c.gw.msgs.Conversations(ctx, c.appID, c.userID, c.deviceID, after, int(s.GetLimit()))
+	convs, next, err := c.srv.msgs.Conversations(ctx, c.appID, c.userID, c.deviceID, after, int(s.GetLimit()))
 	if err != nil {
 		c.reply(c.errorFrame(id, err))
 		return
@@ -387,7 +387,7 @@ func conversationPage(convs []messaging.ConvState, next string) *magpiev1.Conver
 }
 
 func (c *conn) syncMessages(ctx context.Context, id uint64, s *magpiev1.SyncMessages) {
-	msgs, more, err := c.gw.msgs.Messages(ctx, c.appID, c.userID, messaging.MessageQuery{
+	msgs, more, err := c.srv.msgs.Messages(ctx, c.appID, c.userID, messaging.MessageQuery{
 		ConvID: s.GetConvId(), From: s.GetFromSeq(), To: s.GetToSeq(), Limit: int(s.GetLimit()), Desc: s.GetDesc(),
 	})
 	if err != nil {

@@ -1,0 +1,98 @@
+// Package api is the signed server REST API under /v1, which customers'
+// backends call: users (through the users service), client tokens and
+// messages. Every request is authenticated by its signature (see
+// docs/signing.md), checked against the replay cache, rate limited per app
+// and, for creating POSTs, made replayable by an Idempotency-Key.
+//
+// A Server is safe for concurrent use; package gateway registers its
+// routes.
+package api
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/ratelimit"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/sdk/go/signing"
+	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/users"
+)
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	// MaxBodyBytes caps request bodies. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives error logs. Nil discards them.
+	Logger *slog.Logger
+	// Nonces is the replay cache for signed requests. Nil means an
+	// in-process cache (embedded mode).
+	Nonces NonceCache
+	// Limiter keeps the per-app rate limits. Nil means an in-process one
+	// on Now.
+	Limiter ratelimit.Limiter
+}
+
+// Server serves the server API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	tenants *tenant.Service
+	users   *users.Service
+	msgs    *messaging.Service
+	nonces  NonceCache
+	limiter ratelimit.Limiter
+}
+
+// New returns a Server resolving app keys through tenants, managing users
+// through us and sending messages through msgs.
+func New(st store.Store, tenants *tenant.Service, us *users.Service, msgs *messaging.Service, cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, users: us, msgs: msgs, nonces: cfg.Nonces, limiter: cfg.Limiter}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.nonces == nil {
+		s.nonces = NewMemoryNonces(2 * signing.Window)
+	}
+	if s.limiter == nil {
+		s.limiter = ratelimit.NewMemory(s.now)
+	}
+	return s
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Routes returns the server API's entries of the routes table.
+func (s *Server) Routes() []httpx.Route {
+	// Signature, window and nonce first (the nonce is spent there), then
+	// the rate limit: a replay never spends the app's budget, and a request
+	// answered 429 cannot be replayed.
+	signed := []gin.HandlerFunc{httpx.ReadBody(s.cfg.MaxBodyBytes), s.signedAPI, s.freshNonce, s.rateLimit}
+	create := httpx.With(signed, s.idempotent)
+	with, r := httpx.With, httpx.NewRoute
+	return []httpx.Route{
+		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
+		r("POST", `/v1/users\:import`, "/v1/users:import", with(signed, s.importUsers)),
+		r("GET", "/v1/users", "/v1/users", with(signed, s.listUsers)),
+		r("GET", "/v1/users/:id", "/v1/users/{id}", with(signed, s.getUser)),
+		r("PATCH", "/v1/users/:id", "/v1/users/{id}", with(signed, s.updateUser)),
+		r("DELETE", "/v1/users/:id", "/v1/users/{id}", with(signed, s.deleteUser)),
+		r("POST", "/v1/users/:id", "/v1/users/{id}:block", with(signed, s.userAction)),
+		r("POST", "/v1/users/:id", "/v1/users/{id}:unblock", nil),
+		r("POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(signed, s.tokenSubject, s.idempotent, s.issueToken)),
+		r("POST", `/v1/users/:id/tokens\:revoke`, "/v1/users/{id}/tokens:revoke", with(signed, s.revokeTokens)),
+		r("POST", "/v1/messages", "/v1/messages", with(create, s.sendMessage)),
+		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
+		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
+	}
+}

@@ -1,0 +1,218 @@
+package httpx
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/tenant"
+)
+
+const (
+	ctxRequestID = "magpie.request_id"
+	ctxLogger    = "magpie.logger"
+	ctxBody      = "magpie.body"
+	ctxCreds     = "magpie.creds"
+)
+
+// RequestIDs returns the middleware that assigns every request an id (the
+// caller's X-Request-Id when it is sane), echoes it in the response and
+// puts a logger carrying it, derived from log, in the context.
+func RequestIDs(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Header("X-Request-Id", id)
+		c.Set(ctxLogger, log.With("request_id", id))
+		c.Next()
+	}
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string { return NewID("req_") }
+
+// NewID returns prefix followed by 12 random bytes in hex.
+func NewID(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// RequestID returns the request's id.
+func RequestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// Logger returns the request's logger, which carries its id.
+func Logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(ctxLogger); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// AccessLog logs one line per request after it completes.
+func AccessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	attrs := []any{"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+		"duration_ms", time.Since(start).Milliseconds()}
+	if creds := Creds(c); creds != nil {
+		attrs = append(attrs, "app_id", creds.App.ID)
+	}
+	Logger(c).DebugContext(c.Request.Context(), "http request", attrs...)
+}
+
+// Recoverer turns a panic in a handler into a logged 500.
+func Recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { //nolint:errorlint // a recovered value, not an error chain
+				panic(v)
+			}
+			Logger(c).ErrorContext(c.Request.Context(), "handler panic", "panic", fmt.Sprint(v))
+			WriteError(c, NewError(http.StatusInternalServerError, CodeInternal, "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+// DefaultMaxBodyBytes is the body limit of ReadBody(0).
+const DefaultMaxBodyBytes = 1 << 20
+
+// ReadBody returns the middleware that reads the whole request body up to
+// limit bytes (zero means DefaultMaxBodyBytes) and keeps it in the context
+// (signatures hash it; handlers decode it).
+func ReadBody(limit int64) gin.HandlerFunc {
+	if limit == 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	return func(c *gin.Context) { readBody(c, limit) }
+}
+
+func readBody(c *gin.Context, limit int64) {
+	if c.Request.ContentLength > limit {
+		WriteError(c, NewError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("request body exceeds %d bytes", limit)))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, limit+1))
+	if err != nil {
+		WriteError(c, NewError(http.StatusBadRequest, CodeInvalidJSON, "cannot read request body"))
+		return
+	}
+	if int64(len(body)) > limit {
+		WriteError(c, NewError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
+			fmt.Sprintf("request body exceeds %d bytes", limit)))
+		return
+	}
+	c.Set(ctxBody, body)
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Next()
+}
+
+// Body returns the request body ReadBody read.
+func Body(c *gin.Context) []byte {
+	b, _ := c.Get(ctxBody)
+	body, _ := b.([]byte)
+	return body
+}
+
+// DecodeJSON strictly decodes the request body into v: the content type must
+// be JSON, unknown fields and trailing data are rejected.
+func DecodeJSON(c *gin.Context, v any) error {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return NewError(http.StatusUnsupportedMediaType, CodeUnsupportedType, "Content-Type must be application/json")
+		}
+	}
+	body := Body(c)
+	if len(bytes.TrimSpace(body)) == 0 {
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, "request body is empty; a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) *Error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
+	case errors.As(err, &typ) && typ.Field == "":
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, "the request body must be a JSON object")
+	case errors.As(err, &typ):
+		return FieldError(typ.Field, "must be "+jsonType(typ.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Message: "unknown field " + field, Field: field}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, "truncated JSON")
+	default:
+		return NewError(http.StatusBadRequest, CodeInvalidJSON, "malformed JSON")
+	}
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	default:
+		return "a number"
+	}
+}
+
+// SetCreds keeps the credentials of the app a signed request authenticated
+// as in the context.
+func SetCreds(c *gin.Context, creds *tenant.Credentials) { c.Set(ctxCreds, creds) }
+
+// Creds returns the credentials SetCreds kept, or nil.
+func Creds(c *gin.Context) *tenant.Credentials {
+	v, ok := c.Get(ctxCreds)
+	if !ok {
+		return nil
+	}
+	return v.(*tenant.Credentials)
+}

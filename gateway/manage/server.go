@@ -1,0 +1,117 @@
+// Package manage is the console's management API under /manage/v1: console
+// sessions and HTTP Basic for scripts (with the login throttle), tenants,
+// members and their roles, apps, their limits, settings and secrets, on
+// top of the tenant service. It also serves the placeholder page at
+// /console/.
+//
+// A Server is safe for concurrent use; package gateway registers its
+// routes.
+package manage
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// Events is told about changes to an app that every gateway node must
+// apply: its cached credentials dropped, its sessions closed if the app was
+// disabled or the secret that signed their token revoked.
+type Events interface {
+	AppChanged(ctx context.Context, appID string) error
+}
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	// MaxBodyBytes caps request bodies. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives error logs. Nil discards them.
+	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client's address (for the login throttle and audit logs).
+	// Empty trusts none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// LoginLimits throttles console password checks per email and per
+	// client address. The zero value takes the defaults documented on
+	// LoginLimits.
+	LoginLimits LoginLimits
+	// Events is told about changed apps. Nil tells no one: other nodes
+	// then see the change when their cached credentials expire.
+	Events Events
+}
+
+// Server serves the management API.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	tenants *tenant.Service
+	logins  *loginThrottle
+}
+
+// New returns a Server managing st through tenants.
+func New(st store.Store, tenants *tenant.Service, cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, logins: newLoginThrottle(cfg.LoginLimits)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Routes returns the management API's entries of the routes table.
+func (s *Server) Routes() []httpx.Route {
+	body := httpx.ReadBody(s.cfg.MaxBodyBytes)
+	manage := []gin.HandlerFunc{body, s.consoleAuth}
+	with, r := httpx.With, httpx.NewRoute
+	return []httpx.Route{
+		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),
+		r("DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, s.logout)),
+		r("GET", "/manage/v1/me", "/manage/v1/me", with(manage, s.me)),
+		r("POST", "/manage/v1/me/password", "/manage/v1/me/password", with(manage, s.changePassword)),
+		r("GET", "/manage/v1/tenants", "/manage/v1/tenants", with(manage, s.listTenants)),
+		r("POST", "/manage/v1/tenants", "/manage/v1/tenants", with(manage, s.createTenant)),
+		r("GET", "/manage/v1/tenants/:tenant/members", "/manage/v1/tenants/{tenant}/members", with(manage, s.listMembers)),
+		r("POST", "/manage/v1/tenants/:tenant/members", "/manage/v1/tenants/{tenant}/members", with(manage, s.createMember)),
+		r("PATCH", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}", with(manage, s.updateMember)),
+		r("DELETE", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}", with(manage, s.deleteMember)),
+		r("POST", "/manage/v1/tenants/:tenant/members/:member", "/manage/v1/tenants/{tenant}/members/{member}:reset-password", with(manage, s.memberAction)),
+		r("DELETE", "/manage/v1/tenants/:tenant/members/:member/sessions", "/manage/v1/tenants/{tenant}/members/{member}/sessions", with(manage, s.endMemberSessions)),
+		r("GET", "/manage/v1/tenants/:tenant/apps", "/manage/v1/tenants/{tenant}/apps", with(manage, s.listApps)),
+		r("POST", "/manage/v1/tenants/:tenant/apps", "/manage/v1/tenants/{tenant}/apps", with(manage, s.createApp)),
+		r("GET", "/manage/v1/apps/:app", "/manage/v1/apps/{app}", with(manage, s.getApp)),
+		r("PATCH", "/manage/v1/apps/:app", "/manage/v1/apps/{app}", with(manage, s.updateApp)),
+		r("GET", "/manage/v1/apps/:app/secrets", "/manage/v1/apps/{app}/secrets", with(manage, s.listSecrets)),
+		r("POST", "/manage/v1/apps/:app/secrets", "/manage/v1/apps/{app}/secrets", with(manage, s.rotateSecret)),
+		r("DELETE", "/manage/v1/apps/:app/secrets/:secret", "/manage/v1/apps/{app}/secrets/{secret}", with(manage, s.revokeSecret)),
+	}
+}
+
+// appChanged publishes an AppChanged event for a request that changed the
+// app. The change is stored; if the event cannot be published, the other
+// nodes see it when their cached credentials expire, which is logged.
+func (s *Server) appChanged(ctx context.Context, appID string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	if err := s.cfg.Events.AppChanged(ctx, appID); err != nil {
+		s.log.ErrorContext(ctx, "publish app change", "err", err, "app_id", appID)
+	}
+}
+
+func (s *Server) clientAddr(c *gin.Context) string {
+	return httpx.ClientAddr(c.Request, s.cfg.TrustedProxies)
+}

@@ -1,0 +1,140 @@
+// Package node is the WebSocket connection node: it serves client
+// connections at /v1/connect (login, sends, delivery acks, reads, sync; see
+// docs/protocol.md), keeps this node's live sessions in a Hub, which the
+// messaging core fans messages and receipts out through, and, in cluster
+// mode, joins the Hub to the other nodes through the presence registry and
+// relays (see Cluster).
+//
+// Concurrency: a Server and a Hub are safe for concurrent use. Each
+// connection has its own reader goroutine, which owns it (see conn); the Hub
+// tracks every connection from accept to the end of its reader, and
+// Hub.Shutdown drains them all.
+package node
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/ratelimit"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/tenant"
+)
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	// LoginTimeout is how long a new WebSocket may take to log in.
+	// Zero means 10 * time.Second.
+	LoginTimeout time.Duration
+	// HeartbeatInterval is announced to clients at login; a connection
+	// silent for 2.5 intervals is closed. Zero means 25 * time.Second.
+	HeartbeatInterval time.Duration
+	// MaxOutboundBytes bounds the encoded frames queued for one connection;
+	// a client that reads too slowly to stay under it is closed with 4003
+	// (slow consumer) instead of growing the node's memory. Zero means 8 MiB.
+	MaxOutboundBytes int
+	// UnlimitedAddresses are client addresses exempt from the per-address
+	// limits (LoginsPerAddress, PendingPerAddress), such as a load
+	// generator's. Empty exempts none. A reverse proxy in front of the
+	// gateway belongs in TrustedProxies instead: otherwise all its clients
+	// share its address, and its limits.
+	UnlimitedAddresses []netip.Prefix
+	// LoginsPerAddress is how many WebSocket logins per second one client
+	// address may attempt (burst twice that), valid or not. Zero means 50.
+	LoginsPerAddress float64
+	// LoginsPerUser is how many logins per second one user of an app may
+	// make, with a burst of ten times that (at least 10), or twice the
+	// app's max_devices_per_user if more. Zero means 1.
+	LoginsPerUser float64
+	// PendingPerAddress caps the WebSockets of one client address that are
+	// open but not logged in; beyond it the upgrade is answered 429. Zero
+	// means 64.
+	PendingPerAddress int
+
+	// The fields below are shared with the rest of the gateway, which sets
+	// them from gateway.Config.
+
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives connection logs. Nil discards them.
+	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client's address. Empty trusts none.
+	TrustedProxies []netip.Prefix
+	// Limiter keeps the login rate limits (per app, per user, per client
+	// address). Nil means an in-process one on Now.
+	Limiter ratelimit.Limiter
+}
+
+// Server serves client WebSockets; ServeHTTP upgrades a request to one.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	tenants *tenant.Service
+	msgs    *messaging.Service
+	hub     *Hub
+	limiter ratelimit.Limiter
+	pending *pendingConns // sockets not logged in, per client address
+}
+
+// New returns a Server whose connections log in against tenants and st and
+// send through msgs; hub must be the Router that msgs fans out through.
+func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *Hub, cfg Config) *Server {
+	if cfg.LoginTimeout == 0 {
+		cfg.LoginTimeout = 10 * time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 25 * time.Second
+	}
+	if cfg.MaxOutboundBytes == 0 {
+		cfg.MaxOutboundBytes = 8 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LoginsPerAddress == 0 {
+		cfg.LoginsPerAddress = 50
+	}
+	if cfg.LoginsPerUser == 0 {
+		cfg.LoginsPerUser = 1
+	}
+	if cfg.PendingPerAddress == 0 {
+		cfg.PendingPerAddress = 64
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
+		pending: newPendingConns(cfg.PendingPerAddress)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.limiter == nil {
+		s.limiter = ratelimit.NewMemory(s.now)
+	}
+	return s
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+func (s *Server) heartbeatTimeout() time.Duration { return s.cfg.HeartbeatInterval * 5 / 2 }
+
+// ServeHTTP upgrades the request to a client connection, served until it
+// closes (on a goroutine of its own: ServeHTTP returns once the connection
+// is accepted).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveConn(w, r) }
+
+// allow spends one token of key's bucket, failing open (and logging) when
+// the limiter cannot be reached.
+func (s *Server) allow(ctx context.Context, key string, perSec float64, burst int) bool {
+	d, err := s.limiter.Allow(ctx, key, perSec, burst)
+	if err != nil {
+		s.log.WarnContext(ctx, "rate limiter unavailable; allowed", "err", err)
+		return true
+	}
+	return d.OK
+}
+
+func (s *Server) clientAddr(r *http.Request) string { return httpx.ClientAddr(r, s.cfg.TrustedProxies) }
