@@ -54,8 +54,14 @@ func (b BroadcastEvents) send(ctx context.Context, e event) error {
 // ApplyEvent applies one event broadcast by BroadcastEvents on this node;
 // it is the handler a node subscribes to the bus's broadcast with. An event
 // it cannot decode or apply is logged and dropped: the sessions it would
-// close are re-checked at their next login.
+// close are re-checked at their next login. A nil msg says the node was
+// cut off from the broadcast and may have missed events (see
+// bus.Bus.Subscribe): it resynchronises.
 func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
+	if msg == nil {
+		g.resync(ctx)
+		return
+	}
 	var e event
 	if err := json.Unmarshal(msg, &e); err != nil {
 		g.log.WarnContext(ctx, "drop undecodable control event", "err", err)
@@ -70,5 +76,25 @@ func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
 		}
 	default:
 		g.log.DebugContext(ctx, "ignore unknown control event", "kind", e.Kind)
+	}
+}
+
+// resync makes up for missed control events: it drops the cached app
+// credentials and recipients, and re-checks every app and user with a
+// session on this node, as if each had changed.
+func (g *Gateway) resync(ctx context.Context) {
+	g.tenants.ForgetAll()
+	g.msgs.ForgetUsers()
+	users := g.hub.Users()
+	g.log.WarnContext(ctx, "control events may have been missed; re-checking this node's sessions", "users", len(users))
+	apps := map[string]bool{}
+	for _, u := range users {
+		if !apps[u.AppID] {
+			apps[u.AppID] = true
+			if err := g.ApplyAppChanged(ctx, u.AppID); err != nil {
+				g.log.WarnContext(ctx, "re-check app", "err", err, "app_id", u.AppID)
+			}
+		}
+		g.hub.UserChanged(u.AppID, u.UserID)
 	}
 }

@@ -203,3 +203,42 @@ func TestRateLimitsHoldAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedEventsAreMadeUp: a node cut off from the broadcast (its events
+// lost) keeps sessions it should have closed; when the bus tells it that
+// it resubscribed (a nil event), it re-checks them all and drops its
+// cached credentials.
+func TestMissedEventsAreMadeUp(t *testing.T) {
+	bc := &broadcast{} // reaches node 1 only: node 2 misses everything
+	e := newEnv(t, func(c *gateway.Config) { c.Events = bc })
+	node2, url2 := e.secondNode(nil)
+	bc.nodes = []*gateway.Gateway{e.gw}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.mustCreateUser(e.a, u)
+	}
+	loginOn2 := func(user, device string) *wsClient {
+		t.Helper()
+		c := e.dialURL(url2, wire.SubprotocolProto)
+		if f := c.reply(c.request(loginFrame(e.tokenFor(e.a, user), device))); f.GetLoginResult() == nil {
+			t.Fatalf("login on node 2: %v", f)
+		}
+		return c
+	}
+	alice, bob, carol := loginOn2("alice", "a"), loginOn2("bob", "b"), loginOn2("carol", "c")
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/alice:block"}); r.status != http.StatusOK {
+		t.Fatalf("block: %d %s", r.status, r.body)
+	}
+	e.advance(time.Second)
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/bob/tokens:revoke"}); r.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if f := alice.reply(alice.request(ping())); f.GetPong() == nil {
+		t.Fatalf("before the resync, node 2 should not know yet: %v", f)
+	}
+	node2.ApplyEvent(context.Background(), nil)
+	alice.expectClose(wire.CloseUserBlocked)
+	bob.expectClose(wire.CloseTokenRevoked)
+	if f := carol.reply(carol.request(ping())); f.GetPong() == nil {
+		t.Fatalf("carol, unchanged, lost her session: %v", f)
+	}
+}

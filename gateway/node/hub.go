@@ -179,6 +179,20 @@ func (h *Hub) loggedIn() []*conn {
 	return out
 }
 
+// User names a user of an app.
+type User struct{ AppID, UserID string }
+
+// Users returns the users with a logged-in connection on this node.
+func (h *Hub) Users() []User {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]User, 0, len(h.users))
+	for k := range h.users {
+		out = append(out, User{k.appID, k.userID})
+	}
+	return out
+}
+
 // Online returns how many connections of the user this node holds.
 func (h *Hub) Online(appID, userID string) int { return len(h.conns(appID, userID)) }
 
