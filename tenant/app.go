@@ -58,12 +58,25 @@ func (s *Service) CreateApp(ctx context.Context, tenantID, name string) (store.A
 
 func (s *Service) addSecret(ctx context.Context, appID string) (NewSecret, error) {
 	plain := newID("msk_", 16)
+	// Secrets are ordered by creation time, newest first for signing: a
+	// rotation within the millisecond of the previous one must still sort
+	// after it.
+	created := s.now()
+	existing, err := s.store.ListSecrets(ctx, appID)
+	if err != nil {
+		return NewSecret{}, fmt.Errorf("add secret to %s: %w", appID, err)
+	}
+	for _, e := range existing {
+		if !e.CreatedAt.Before(created) {
+			created = e.CreatedAt.Add(time.Millisecond)
+		}
+	}
 	sec := store.Secret{
 		ID:        newID("sec_", 6),
 		AppID:     appID,
 		Sealed:    s.keys.Seal([]byte(plain), []byte(appID)),
 		Hint:      plain[len(plain)-4:],
-		CreatedAt: s.now(),
+		CreatedAt: created,
 	}
 	if err := s.store.AddSecret(ctx, sec, MaxActiveSecrets); err != nil {
 		if errors.Is(err, store.ErrLimit) {

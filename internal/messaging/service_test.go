@@ -449,6 +449,7 @@ func TestAcknowledgedPushIsNotWatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s.SyncFanOut() // the pushes are watched once the fan-out stage made them
 	if n := s.Watched(); n != 1 {
 		t.Fatalf("watched = %d, want 1 (one per conversation and recipient)", n)
 	}
