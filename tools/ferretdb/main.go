@@ -8,14 +8,16 @@
 // input closes or it receives SIGTERM or SIGINT. A temporary directory is
 // removed on exit.
 //
-// One command at a time: FerretDB 1.x applies an update as a read followed
-// by a write, so two concurrent updates of one document can lose one of
-// them, where MongoDB applies every single-document update atomically (and
-// the store relies on that, as on the atomicity of findAndModify). So
-// clients do not talk to FerretDB directly: a proxy in front of it forwards
-// one command at a time, each with its reply, which gives every command the
-// atomicity MongoDB gives a single-document write. Commands of different
-// clients still interleave, command by command.
+// One write at a time: FerretDB 1.x applies an update as a read followed by
+// a write, so two concurrent updates of one document can lose one of them,
+// where MongoDB applies every single-document update atomically (and the
+// store relies on that, as on the atomicity of findAndModify). So clients
+// do not talk to FerretDB directly: a proxy in front of it forwards one
+// writing command at a time, each with its reply, which gives every write
+// the atomicity MongoDB gives a single-document write. Commands that only
+// read (find, aggregate, count, getMore, and the handshake and
+// administrative reads) run concurrently with each other, never with a
+// write: SQLite serves concurrent readers, and a read sees each write whole.
 //
 // Build it with the ferretdb_no_postgresql tag to leave out the PostgreSQL
 // backend it does not use:
@@ -109,10 +111,36 @@ func run() error {
 	return nil
 }
 
-// proxy forwards MongoDB wire protocol commands to upstream one at a time.
+// proxy forwards MongoDB wire protocol commands to upstream: writes one at
+// a time, reads concurrently.
 type proxy struct {
 	upstream string
-	mu       sync.Mutex // held from forwarding a command until its reply is read
+	mu       sync.RWMutex // held from forwarding a command until its reply is read: shared by reads
+}
+
+// readCommands are the commands that change nothing.
+var readCommands = map[string]bool{
+	"find": true, "aggregate": true, "count": true, "distinct": true, "getMore": true,
+	"listIndexes": true, "listCollections": true, "listDatabases": true, "ping": true,
+	"hello": true, "isMaster": true, "ismaster": true, "buildInfo": true, "buildinfo": true,
+	"getParameter": true, "serverStatus": true, "connectionStatus": true, "endSessions": true,
+}
+
+// commandName returns the name of an OP_MSG command (the first key of its
+// body section), or "" for anything else.
+func commandName(msg []byte) string {
+	const opMsg = 2013
+	// header (16), flagBits (4), section kind 0 (1), document length (4),
+	// element type (1), then the element name as a C string.
+	const at = 16 + 4 + 1 + 4 + 1
+	if len(msg) <= at || binary.LittleEndian.Uint32(msg[12:16]) != opMsg || msg[20] != 0 {
+		return ""
+	}
+	end := at
+	for end < len(msg) && msg[end] != 0 {
+		end++
+	}
+	return string(msg[at:end])
 }
 
 // serve accepts clients until ctx is done, then closes their connections
@@ -162,8 +190,13 @@ func (p *proxy) relay(client net.Conn) error {
 // roundTrip sends one command upstream and returns its reply, or nil for a
 // command that expects none (OP_MSG with moreToCome).
 func (p *proxy) roundTrip(up net.Conn, req []byte) ([]byte, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if readCommands[commandName(req)] {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+	} else {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
 	if _, err := up.Write(req); err != nil {
 		return nil, err
 	}
