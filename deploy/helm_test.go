@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,9 +24,11 @@ var renders = []struct {
 	// masterKey.value) rather than naming existing ones.
 	secretsRendered bool
 	autoscaling     bool
+	// serviceMonitor: metrics.serviceMonitor.enabled.
+	serviceMonitor bool
 }{
 	{file: "testdata/helm-default.yaml"},
-	{file: "testdata/helm-ha.yaml", secretsRendered: true, autoscaling: true},
+	{file: "testdata/helm-ha.yaml", secretsRendered: true, autoscaling: true, serviceMonitor: true},
 }
 
 // The parts of Kubernetes objects the tests look at.
@@ -42,8 +45,16 @@ type manifest struct {
 		} `yaml:"template"`
 		Ports []struct {
 			Name       string `yaml:"name"`
+			Port       int    `yaml:"port"`
 			TargetPort any    `yaml:"targetPort"`
 		} `yaml:"ports"`
+		PublishNotReadyAddresses bool `yaml:"publishNotReadyAddresses"`
+		// A ServiceMonitor's.
+		JobLabel  string `yaml:"jobLabel"`
+		Endpoints []struct {
+			Port string `yaml:"port"`
+			Path string `yaml:"path"`
+		} `yaml:"endpoints"`
 		ScaleTargetRef struct {
 			Kind string `yaml:"kind"`
 			Name string `yaml:"name"`
@@ -374,11 +385,18 @@ func TestHelmObjectsFitTogether(t *testing.T) {
 				byKind[m.Kind] = append(byKind[m.Kind], m)
 			}
 
-			// The Service reaches the gateways' HTTP port.
-			if len(byKind["Service"]) != 1 {
-				t.Fatalf("%d Services, want 1", len(byKind["Service"]))
+			// The Service reaches the gateways' HTTP port. (The others are
+			// the metrics Services, TestHelmServiceMonitor.)
+			var services []manifest
+			for _, m := range byKind["Service"] {
+				if m.Metadata.Labels[metricsJobLabel] == "" {
+					services = append(services, m)
+				}
 			}
-			svc := byKind["Service"][0]
+			if len(services) != 1 {
+				t.Fatalf("%d Services, want 1", len(services))
+			}
+			svc := services[0]
 			if !selects(svc.Spec.Selector, gw.m.Spec.Template.Metadata.Labels) {
 				t.Errorf("Service selector %v does not select the gateway pods %v", svc.Spec.Selector, gw.m.Spec.Template.Metadata.Labels)
 			}
@@ -453,4 +471,76 @@ func secretRefs(spec podSpec) []string {
 		}
 	}
 	return names
+}
+
+// metricsJobLabel is the label of the chart's metrics Services that the
+// ServiceMonitor makes the job label of the scraped series.
+const metricsJobLabel = "magpie-job"
+
+// TestHelmServiceMonitor checks that, with metrics.serviceMonitor.enabled,
+// the Prometheus Operator scrapes every gateway and worker, ready or not, on
+// port metrics with the jobs that deploy/monitoring expects.
+func TestHelmServiceMonitor(t *testing.T) {
+	for _, r := range renders {
+		t.Run(filepath.Base(r.file), func(t *testing.T) {
+			ms := loadManifests(t, r.file)
+			ws := workloads(t, ms)
+			var monitors, services []manifest
+			for _, m := range ms {
+				switch {
+				case m.Kind == "ServiceMonitor":
+					monitors = append(monitors, m)
+				case m.Kind == "Service" && m.Metadata.Labels[metricsJobLabel] != "":
+					services = append(services, m)
+				}
+			}
+			if !r.serviceMonitor {
+				if len(monitors)+len(services) > 0 {
+					t.Fatalf("%d ServiceMonitors and %d metrics Services rendered, want none", len(monitors), len(services))
+				}
+				return
+			}
+			if len(monitors) != 1 {
+				t.Fatalf("%d ServiceMonitors, want 1", len(monitors))
+			}
+			sm := monitors[0]
+			if sm.APIVersion != "monitoring.coreos.com/v1" {
+				t.Errorf("ServiceMonitor apiVersion = %q, want monitoring.coreos.com/v1", sm.APIVersion)
+			}
+			if sm.Spec.JobLabel != metricsJobLabel {
+				t.Errorf("ServiceMonitor jobLabel = %q, want %q", sm.Spec.JobLabel, metricsJobLabel)
+			}
+			if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" || sm.Spec.Endpoints[0].Path != "/metrics" {
+				t.Errorf("ServiceMonitor endpoints = %+v, want port metrics, path /metrics", sm.Spec.Endpoints)
+			}
+			matchLabels, _ := sm.Spec.Selector["matchLabels"].(map[string]any)
+
+			jobs := map[string]bool{}
+			for _, svc := range services {
+				job := svc.Metadata.Labels[metricsJobLabel]
+				jobs[job] = true
+				w, ok := ws[strings.TrimPrefix(job, "magpie-")]
+				if !ok {
+					t.Errorf("Service %s: job %s is not magpie-gateway or magpie-worker", svc.Metadata.Name, job)
+					continue
+				}
+				if !selects(matchLabels, svc.Metadata.Labels) {
+					t.Errorf("ServiceMonitor matchLabels %v do not select Service %s %v", matchLabels, svc.Metadata.Name, svc.Metadata.Labels)
+				}
+				if !selects(svc.Spec.Selector, w.m.Spec.Template.Metadata.Labels) {
+					t.Errorf("Service %s selector %v does not select the %s pods", svc.Metadata.Name, svc.Spec.Selector, job)
+				}
+				if !svc.Spec.PublishNotReadyAddresses {
+					t.Errorf("Service %s: publishNotReadyAddresses is false, so unready pods are not scraped", svc.Metadata.Name)
+				}
+				ports := svc.Spec.Ports
+				if len(ports) != 1 || ports[0].Name != "metrics" || ports[0].Port != 9090 || ports[0].TargetPort != "metrics" {
+					t.Errorf("Service %s ports = %+v, want metrics 9090 to the container port metrics", svc.Metadata.Name, ports)
+				}
+			}
+			if want := map[string]bool{"magpie-gateway": true, "magpie-worker": true}; !maps.Equal(jobs, want) {
+				t.Errorf("metrics Services for jobs %v, want %v", jobs, want)
+			}
+		})
+	}
 }

@@ -6,10 +6,15 @@
 #     check against the flag contract (probes, hooks, grace periods, …);
 #   - renders that must fail do (a grace period shorter than the shutdown);
 #   - deploy/compose.yaml loads as docker compose loads it (deploycheck compose);
-#   - the magpie binary has every contract flag of the commands it has
-#     (go test -tags deploycheck ./deploy/).
-# helm and deploycheck are built from tools/deploy (pinned in its go.mod, from
-# the Go module proxy) into tools/bin; the first helm build takes minutes.
+#   - the Prometheus rules in deploy/monitoring load (promtool check rules)
+#     and pass their unit tests (promtool test rules);
+#   - the magpie binary has every contract flag of the commands it has, and
+#     the alerts, runbooks and dashboard agree with each other and with the
+#     server's metric names (go test -tags deploycheck ./deploy/).
+# helm and deploycheck are built from tools/deploy, promtool from
+# tools/monitoring (each pinned in its go.mod, from the Go module proxy) into
+# tools/bin; the first helm build takes minutes, the first promtool build
+# several more.
 #
 # Usage:
 #   scripts/deploy-check.sh           check
@@ -41,6 +46,14 @@ if [ ! -x "$bin/helm" ] || [ "$("$bin/helm" version --template '{{.Version}}' 2>
 fi
 (cd "$root/tools/deploy" && go build -o "$bin/deploycheck" .)
 helm="$bin/helm"
+
+want=$(cd "$root/tools/monitoring" && go list -m -f '{{.Version}}' github.com/prometheus/prometheus)
+if [ ! -x "$bin/promtool" ] || [ "$("$bin/promtool" --version 2>/dev/null | sed -n '1s/^promtool, version \([^ ]*\).*/\1/p')" != "$want" ]; then
+	echo "building promtool $want (first run takes several minutes)"
+	(cd "$root/tools/monitoring" && go build -ldflags "-X github.com/prometheus/common/version.Version=$want" \
+		-o "$bin/promtool" github.com/prometheus/prometheus/cmd/promtool)
+fi
+promtool="$bin/promtool"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -76,6 +89,10 @@ for f in helm-default.yaml helm-ha.yaml; do
 done
 
 "$bin/deploycheck" compose "$root/deploy/compose.yaml" three
+
+monitoring="$root/deploy/monitoring"
+"$promtool" check rules "$monitoring/alerts.yaml"
+"$promtool" test rules "$monitoring/promtool-tests.yaml"
 
 (cd "$root" && go test -count=1 -tags deploycheck ./deploy/)
 echo "deploy-check ok"

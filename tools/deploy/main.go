@@ -6,7 +6,9 @@
 //	deploycheck k8s FILE...      every YAML document is a Kubernetes object
 //	                             that decodes strictly (no unknown or
 //	                             duplicate fields, valid quantities) into its
-//	                             typed API struct, with valid names and labels
+//	                             typed API struct, with valid names and labels;
+//	                             the Prometheus Operator's kinds
+//	                             (monitoring.coreos.com/v1) included
 //	deploycheck compose FILE [PROFILE...]
 //	                             the Compose file loads and validates against
 //	                             the Compose specification, as docker compose
@@ -27,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +40,18 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 )
+
+// kinds knows the built-in Kubernetes kinds and the Prometheus Operator's.
+var kinds = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := scheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := monitoringv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
@@ -79,7 +94,7 @@ func checkManifests(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	codec := json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
+	codec := json.NewSerializerWithOptions(json.DefaultMetaFactory, kinds, kinds,
 		json.SerializerOptions{Yaml: true, Strict: true})
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	n := 0
