@@ -141,9 +141,9 @@ type Admin struct {
 	Version string
 }
 
-// start opens the admin listener of cfg (nil without an address)
+// startAdmin opens the admin listener of cfg (nil without an address)
 // and serves it in run.
-func (cfg Admin) start(m *telemetry.Metrics, d *deps, log *slog.Logger, run *rungroup.Group) (*telemetry.Admin, error) {
+func (cfg Admin) startAdmin(m *telemetry.Metrics, d *deps, log *slog.Logger, run *rungroup.Group) (*telemetry.Admin, error) {
 	if cfg.AdminAddr == "" {
 		return nil, nil
 	}
@@ -276,8 +276,8 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	g.URL = "http://" + g.ln.Addr().String()
-	if g.admin, err = cfg.Admin.start(m, d, log, g.run); err != nil {
-		g.ln.Close()
+	if g.admin, err = cfg.startAdmin(m, d, log, g.run); err != nil {
+		_ = g.ln.Close() // the admin listener error is the one to report
 		return nil, err
 	}
 	if g.admin != nil {

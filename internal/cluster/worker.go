@@ -88,8 +88,8 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	w.URL = "http://" + w.ln.Addr().String()
-	if w.admin, err = cfg.Admin.start(m, d, log, w.run); err != nil {
-		w.ln.Close()
+	if w.admin, err = cfg.startAdmin(m, d, log, w.run); err != nil {
+		_ = w.ln.Close() // the admin listener error is the one to report
 		return nil, err
 	}
 	if w.admin != nil {

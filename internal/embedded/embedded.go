@@ -182,7 +182,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		s.admin, err = telemetry.Listen(telemetry.AdminConfig{Addr: cfg.AdminAddr, Metrics: s.metrics, Pprof: cfg.Pprof, Logger: s.log,
 			Ready: []telemetry.Check{{Name: "store", Check: s.store.Ping}}})
 		if err != nil {
-			s.ln.Close()
+			_ = s.ln.Close() // the admin listener error is the one to report
 			return err
 		}
 		s.AdminURL = s.admin.URL
