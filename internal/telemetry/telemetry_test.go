@@ -69,3 +69,29 @@ func TestAdminEndpoints(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// BenchmarkRecord measures the cost of the recordings on the hot paths.
+func BenchmarkRecord(b *testing.B) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeEmbedded})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("frame", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.FramesIn(1)
+		}
+	})
+	b.Run("latency", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.DeliveryLatency(3 * time.Millisecond)
+		}
+	})
+	b.Run("api_request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.APIRequest("/v1/users/:id", 200, time.Millisecond)
+		}
+	})
+}
