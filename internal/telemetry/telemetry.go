@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel/attribute"
@@ -93,12 +94,15 @@ type Metrics struct {
 }
 
 // New returns the instruments of a process, exported on a registry of
-// their own (see Handler), and sets magpie_build_info.
+// their own (see Handler) with the Go runtime's and the process's series,
+// and sets magpie_build_info.
 func New(cfg Config) (*Metrics, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
 	reg := prometheus.NewRegistry()
+	// The Go runtime's and the process's own series (go_*, process_*).
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo(),
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
 	if err != nil {
