@@ -14,11 +14,11 @@ var contract = map[string][]string{
 	"bootstrap": {"mongo-url", "mongo-db", "master-key-file", "url"},
 	"gateway": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix", "redis-url", "redis-prefix",
-		"node-id", "master-key-file", "trusted-proxies", "shutdown-timeout", "log-level",
+		"node-id", "master-key-file", "trusted-proxies", "shutdown-timeout", "log-level", "admin-addr",
 	},
 	"worker": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix",
-		"master-key-file", "shutdown-timeout", "log-level",
+		"master-key-file", "shutdown-timeout", "log-level", "admin-addr",
 	},
 }
 

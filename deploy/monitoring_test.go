@@ -1,15 +1,21 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // serverMetrics are the metric names the magpie server exposes on each
@@ -375,6 +381,53 @@ func TestMetricBase(t *testing.T) {
 	} {
 		if got := metricBase(tc.in); got != tc.want {
 			t.Errorf("metricBase(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestServerExposesEveryListedMetric ties serverMetrics to the server's
+// instruments: with one observation of each recorded through package
+// telemetry (which gateways, workers and embedded mode share), every listed
+// name is on the exposition, and nothing named magpie_ is missing from the
+// list.
+func TestServerExposesEveryListedMetric(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeGateway, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Shutdown(context.Background()) }() // the test is over
+	m.CountConnections(func() int { return 1 })
+	m.Login("ok")
+	m.FramesIn(1)
+	m.FramesOut(1)
+	m.MessagesAccepted(1)
+	m.MessageDelivered()
+	m.MessageStoredOffline()
+	m.DeliveryLatency(time.Millisecond)
+	m.APIRequest("/v1/users", http.StatusOK, time.Millisecond)
+	m.RateLimited(telemetry.LimitAPI)
+	m.Queue("offline")
+	m.BusJob("offline", telemetry.JobOK)
+	m.OfflineNotificationDropped()
+	m.Ready("store", true)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	exposed := map[string]bool{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			exposed[name] = true
+		}
+	}
+	for _, name := range serverMetrics {
+		if !exposed[name] {
+			t.Errorf("%s is listed for the alerts and dashboard but the server does not expose it", name)
+		}
+		delete(exposed, name)
+	}
+	for name := range exposed {
+		if strings.HasPrefix(name, "magpie_") {
+			t.Errorf("the server exposes %s, which serverMetrics does not list", name)
 		}
 	}
 }

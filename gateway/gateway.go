@@ -28,6 +28,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 )
@@ -64,10 +65,13 @@ type Config struct {
 	// manage.LoginLimits (5 failures per email, 20 per address, then a
 	// lockout from 1 s doubling to 15 min).
 	LoginLimits manage.LoginLimits
+	// Metrics records HTTP requests, logins, frames and rate-limited
+	// requests. Nil records nothing.
+	Metrics *telemetry.Metrics
 	// Node tunes the WebSocket connection node (login timeout, heartbeat,
 	// outbound queue, per-address and per-user login limits); its fields
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
-	// Limiter) are set from this Config.
+	// Limiter, Metrics) are set from this Config.
 	Node node.Config
 }
 
@@ -114,6 +118,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
+		Metrics: cfg.Metrics,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
@@ -121,6 +126,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
+	ncfg.Metrics = cfg.Metrics
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g
@@ -170,7 +176,7 @@ func (g *Gateway) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(httpx.RequestIDs(g.log), httpx.AccessLog, httpx.Recoverer)
+	e.Use(httpx.RequestIDs(g.log), httpx.Metrics(g.cfg.Metrics), httpx.AccessLog, httpx.Recoverer)
 	for _, r := range g.table() {
 		if r.Chain != nil {
 			e.Handle(r.Method, r.Gin, r.Chain...)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // Store is what a Worker needs of the store; store.Store provides it.
@@ -22,14 +23,18 @@ type WorkerConfig struct {
 	// Logger receives a debug record per job recorded or dropped, and a
 	// warning per job that goes to the dead letters. Nil discards them.
 	Logger *slog.Logger
+	// Metrics counts the jobs Start's consumer handles, by outcome. Nil
+	// records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Worker handles offline jobs: it records each in its app's push outbox.
 // It holds no state of its own, so it is safe for concurrent use and any
 // number of Workers, in any number of processes, may consume one queue.
 type Worker struct {
-	store Store
-	log   *slog.Logger
+	store   Store
+	log     *slog.Logger
+	metrics *telemetry.Metrics
 }
 
 // NewWorker returns a Worker that records into st.
@@ -38,7 +43,7 @@ func NewWorker(st Store, cfg WorkerConfig) *Worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{store: st, log: log}
+	return &Worker{store: st, log: log, metrics: cfg.Metrics}
 }
 
 // Handle handles one offline job; it is a bus.JobHandler. It returns nil
@@ -171,11 +176,19 @@ func withDefaults(o bus.ConsumeOptions) bus.ConsumeOptions {
 // as a warning, since the bus moves it to the dead letters silently.
 func (w *Worker) Start(ctx context.Context, b bus.Bus, opts bus.ConsumeOptions) (bus.Consumer, error) {
 	opts = withDefaults(opts)
+	w.metrics.Queue(QueueOffline)
 	h := func(ctx context.Context, job bus.Job) error {
 		err := w.Handle(ctx, job)
-		if err != nil && job.Attempt >= opts.MaxAttempts && ctx.Err() == nil {
+		switch {
+		case err == nil:
+			w.metrics.BusJob(QueueOffline, telemetry.JobOK)
+		case job.Attempt >= opts.MaxAttempts && ctx.Err() == nil:
+			w.metrics.BusJob(QueueOffline, telemetry.JobDeadLetter)
 			w.log.WarnContext(ctx, "offline job goes to the dead letters",
 				"app_id", job.AppID, "job_id", job.ID, "attempt", job.Attempt, "err", err)
+		default:
+			// Retried, or, when ctx ended, back to the queue at once.
+			w.metrics.BusJob(QueueOffline, telemetry.JobRetry)
 		}
 		return err
 	}

@@ -364,7 +364,7 @@ func clusterEnv(t testing.TB) []string {
 		"MAGPIE_MONGO_URL=" + uri, "MAGPIE_MONGO_DB=" + db, "MAGPIE_AMQP_URL=" + rabbittest.URL(t),
 		"MAGPIE_AMQP_PREFIX=" + rabbittest.Prefix(), "MAGPIE_REDIS_URL=" + redistest.URL(),
 		"MAGPIE_REDIS_PREFIX=" + redistest.Prefix(t), "MAGPIE_MASTER_KEY_FILE=" + filepath.Join(t.TempDir(), "master.key"),
-		"MAGPIE_LOG_LEVEL=warn",
+		"MAGPIE_LOG_LEVEL=warn", "MAGPIE_ADMIN_ADDR=127.0.0.1:0",
 	}
 }
 

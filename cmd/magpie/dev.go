@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,19 @@ type devConfig struct {
 	shutdownTimeout time.Duration
 	trustedProxies  prefixList
 	unlimited       prefixList
+	admin           adminFlags
+}
+
+// adminFlags are the flags of the admin listener, common to dev, gateway
+// and worker.
+type adminFlags struct {
+	addr  string
+	pprof bool
+}
+
+func (a *adminFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.addr, "admin-addr", "127.0.0.1:9090", "address of the admin listener: /metrics (Prometheus), /healthz, /readyz, and /debug/pprof/ with --pprof; unauthenticated, keep it private. Empty disables it")
+	fs.BoolVar(&a.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 }
 
 // prefixList is a flag of comma-separated IP prefixes (CIDR) or addresses.
@@ -56,6 +70,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
+	cfg.admin.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,10 +85,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
-		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
+		Gateway:   gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
+		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version,
 	})
 	if err != nil {
 		return err
+	}
+	if srv.AdminURL != "" {
+		fmt.Fprintf(stdout, "admin_url=%s\n", srv.AdminURL)
 	}
 	printBootstrap(stdout, srv.URL, srv.Bootstrap)
 	log.InfoContext(ctx, "magpie dev listening", "url", srv.URL, "data", cfg.dataDir)

@@ -20,7 +20,7 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "error"}, pw, io.Discard)
+		err := run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", dir, "--log-level", "error"}, pw, io.Discard)
 		pw.Close()
 		done <- err
 	}()
@@ -53,18 +53,29 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 func TestDevPrintsCredentialsOnce(t *testing.T) {
 	dir := t.TempDir()
 	first, stop := startDev(t, dir)
-	for _, k := range []string{"console_url", "api_url", "operator_email", "operator_password", "app_key", "app_secret"} {
+	for _, k := range []string{"admin_url", "console_url", "api_url", "operator_email", "operator_password", "app_key", "app_secret"} {
 		if first[k] == "" {
 			t.Fatalf("first start did not print %s: %v", k, first)
 		}
 	}
-	for _, p := range []string{"/healthz", "/readyz"} {
-		res, err := http.Get(first["api_url"] + p)
-		if err != nil || res.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s = %v, %v", p, res, err)
+	for _, u := range []string{"api_url", "admin_url"} {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			res, err := http.Get(first[u] + p)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s = %v, %v", first[u]+p, res, err)
+			}
+			res.Body.Close()
 		}
-		res.Body.Close()
 	}
+	res, err := http.Get(first["admin_url"] + "/metrics")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %v, %v", res, err)
+	}
+	res.Body.Close()
+	if res, err = http.Get(first["admin_url"] + "/debug/pprof/"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /debug/pprof/ without --pprof = %v, %v; want 404", res, err)
+	}
+	res.Body.Close()
 	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}

@@ -69,6 +69,12 @@ func (d *depsFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
+// cluster returns the admin listener's part of a cluster process's
+// config.
+func (a adminFlags) cluster() cluster.Admin {
+	return cluster.Admin{AdminAddr: a.addr, Pprof: a.pprof, Version: version}
+}
+
 // process is a running gateway or worker.
 type process interface {
 	Failed() <-chan struct{}
@@ -97,6 +103,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var d depsFlags
 	var addr, nodeID string
 	var trusted, unlimited prefixList
+	var admin adminFlags
 	fs := newFlagSet("gateway", "Run a cluster-mode gateway node: the server API, the management API, the console\n"+
 		"and the WebSocket connection node, on MongoDB, RabbitMQ and Redis. Run several behind\n"+
 		"a load balancer; run magpie migrate (and once, magpie bootstrap) first.", stderr)
@@ -105,6 +112,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&nodeID, "node-id", "", "this node's id on the bus and in the presence registry; empty means the host name plus a random suffix. Must be unique, and new for each run")
 	fs.Var(&trusted, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
+	admin.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,10 +124,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Addr: addr, NodeID: nodeID, Logger: log,
+	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, NodeID: nodeID, Logger: log,
 		Gateway: gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}}})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.AdminURL != "" {
+		fmt.Fprintf(stdout, "admin_url=%s\n", g.AdminURL)
 	}
 	fmt.Fprintf(stdout, "gateway_url=%s\nnode_id=%s\n", g.URL, g.NodeID)
 	log.InfoContext(ctx, "magpie gateway listening", "url", g.URL, "node", g.NodeID)
@@ -129,11 +140,13 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var d depsFlags
 	var addr string
+	var admin adminFlags
 	fs := newFlagSet("worker", "Run a cluster-mode worker: it consumes the durable jobs on RabbitMQ (offline\n"+
 		"notifications, and push and webhook jobs) and sweeps expired records from MongoDB.\n"+
 		"Run any number; /healthz and /readyz are served on --addr.", stderr)
 	d.register(fs, false)
 	fs.StringVar(&addr, "addr", ":8081", "address of the health endpoints (host:port; port 0 picks a free one)")
+	admin.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -145,9 +158,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w, err := cluster.StartWorker(ctx, cluster.WorkerConfig{Deps: deps, Addr: addr, Logger: log})
+	w, err := cluster.StartWorker(ctx, cluster.WorkerConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, Logger: log})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
+	}
+	if w.AdminURL != "" {
+		fmt.Fprintf(stdout, "admin_url=%s\n", w.AdminURL)
 	}
 	fmt.Fprintf(stdout, "worker_url=%s\n", w.URL)
 	log.InfoContext(ctx, "magpie worker running", "health", w.URL)

@@ -17,7 +17,7 @@ import (
 // and returns the key=value lines it printed and the running command.
 func startBinary(t testing.TB, bin, dir string, extra ...string) (map[string]string, *exec.Cmd) {
 	t.Helper()
-	args := append([]string{"dev", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn"}, extra...)
+	args := append([]string{"dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
@@ -37,6 +38,9 @@ type Config struct {
 	// Limiter keeps the per-app rate limits. Nil means an in-process one
 	// on Now.
 	Limiter ratelimit.Limiter
+	// Metrics counts requests refused by the rate limit. Nil records
+	// nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Server serves the server API.

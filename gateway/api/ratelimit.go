@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // rateLimit applies the app's server API rate limit and sets the
@@ -30,6 +31,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Seconds()))))
 	if !d.OK {
+		s.cfg.Metrics.RateLimited(telemetry.LimitAPI)
 		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(d.RetryAfter.Seconds())), 1)))
 		httpx.WriteError(c, httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited, "API rate limit exceeded for this app; retry after the Retry-After seconds"))
 		return

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 	"github.com/magpie-im/magpie/tenant"
@@ -81,6 +82,7 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
 	pending := s.limitedAddr(addr)
 	if pending && !s.pending.add(addr) {
+		s.metrics.RateLimited(telemetry.LimitLogin)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "too many connections from this address are waiting to log in", http.StatusTooManyRequests)
 		return
@@ -189,6 +191,7 @@ func (c *conn) readLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		c.srv.metrics.FramesIn(1)
 		if c.loggedIn.Load() {
 			c.timer.Reset(c.srv.heartbeatTimeout())
 		}
@@ -246,8 +249,10 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 	})
 	<-done
 	if code != 0 {
+		c.srv.metrics.Login(code.String())
 		return code, reason
 	}
+	c.srv.metrics.Login("ok")
 	c.notPending()
 	c.ws.SetReadLimit(c.frameLimit())
 	c.timer.Reset(c.srv.heartbeatTimeout())
@@ -364,6 +369,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
+		c.srv.metrics.FramesOut(len(batch))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/sdk/go/token"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -37,6 +38,7 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	s := c.srv
 	now := s.now()
 	if c.pending && !s.allow(ctx, "login-addr:"+c.addr, s.cfg.LoginsPerAddress, max(int(2*s.cfg.LoginsPerAddress), 1)) {
+		s.metrics.RateLimited(telemetry.LimitLogin)
 		return wire.CloseOverload, "too many logins from this address; retry with backoff"
 	}
 	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
@@ -73,6 +75,7 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	// Every device of the user may reconnect at once (after a restart).
 	userBurst := max(int(10*s.cfg.LoginsPerUser), 10, 2*creds.Limits.MaxDevicesPerUser)
 	if !s.allow(ctx, creds.App.ID+":login-user:"+claims.UserID, s.cfg.LoginsPerUser, userBurst) {
+		s.metrics.RateLimited(telemetry.LimitLogin)
 		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
@@ -80,6 +83,7 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	}
 	lim := creds.Limits
 	if !s.allow(ctx, creds.App.ID+":login", lim.ConnRate, max(int(lim.ConnRate), 1)) {
+		s.metrics.RateLimited(telemetry.LimitLogin)
 		return wire.CloseOverload, "login rate limit exceeded; retry with backoff"
 	}
 	c.appID, c.userID, c.deviceID = creds.App.ID, claims.UserID, l.GetDeviceId()
@@ -273,6 +277,7 @@ func (c *conn) sendBudget(ctx context.Context) bool {
 	if delay <= 0 {
 		return true
 	}
+	c.srv.metrics.RateLimited(telemetry.LimitSend)
 	c.timer.Stop()
 	t := time.NewTimer(delay)
 	defer t.Stop()

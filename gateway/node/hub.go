@@ -193,6 +193,18 @@ func (h *Hub) Users() []User {
 	return out
 }
 
+// Connections returns how many logged-in connections this node holds
+// (the magpie_connections gauge).
+func (h *Hub) Connections() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, cs := range h.users {
+		n += len(cs)
+	}
+	return n
+}
+
 // Online returns how many connections of the user this node holds.
 func (h *Hub) Online(appID, userID string) int { return len(h.conns(appID, userID)) }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -68,6 +69,9 @@ type Config struct {
 	// Limiter keeps the login rate limits (per app, per user, per client
 	// address). Nil means an in-process one on Now.
 	Limiter ratelimit.Limiter
+	// Metrics records logins, frames and rate-limited logins and sends.
+	// Nil records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.
@@ -80,6 +84,7 @@ type Server struct {
 	hub     *Hub
 	limiter ratelimit.Limiter
 	pending *pendingConns // sockets not logged in, per client address
+	metrics *telemetry.Metrics
 }
 
 // New returns a Server whose connections log in against tenants and st and
@@ -107,7 +112,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		cfg.PendingPerAddress = 64
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
-		pending: newPendingConns(cfg.PendingPerAddress)}
+		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

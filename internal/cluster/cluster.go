@@ -32,6 +32,7 @@ import (
 	"github.com/magpie-im/magpie/internal/redisx"
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -118,6 +119,43 @@ func (d *deps) close() error {
 	return errors.Join(errs...)
 }
 
+// adminChecks are the admin listener's /readyz checks: the store, then
+// the other engines.
+func (d *deps) adminChecks() []telemetry.Check {
+	out := []telemetry.Check{{Name: "store", Check: d.store.Ping}}
+	for _, c := range d.readyChecks() {
+		out = append(out, telemetry.Check{Name: c.Name, Check: c.Check})
+	}
+	return out
+}
+
+// Admin configures a process's admin listener and metrics.
+type Admin struct {
+	// AdminAddr is the admin listener's address (/metrics, /healthz,
+	// /readyz, and /debug/pprof/ with Pprof); port 0 picks a free port.
+	// Empty means no admin listener.
+	AdminAddr string
+	// Pprof serves net/http/pprof on the admin listener. False means not.
+	Pprof bool
+	// Version labels magpie_build_info. Empty means "dev".
+	Version string
+}
+
+// startAdmin opens the admin listener of cfg (nil without an address)
+// and serves it in run.
+func (cfg Admin) startAdmin(m *telemetry.Metrics, d *deps, log *slog.Logger, run *rungroup.Group) (*telemetry.Admin, error) {
+	if cfg.AdminAddr == "" {
+		return nil, nil
+	}
+	a, err := telemetry.Listen(telemetry.AdminConfig{Addr: cfg.AdminAddr, Metrics: m, Ready: d.adminChecks(),
+		Pprof: cfg.Pprof, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	run.Go("admin server", func(context.Context) error { return a.Serve() })
+	return a, nil
+}
+
 // readyChecks are the /readyz checks of the engines besides the store.
 func (d *deps) readyChecks() []gateway.ReadyCheck {
 	checks := []gateway.ReadyCheck{{Name: "bus", Check: d.bus.Ping}}
@@ -130,6 +168,7 @@ func (d *deps) readyChecks() []gateway.ReadyCheck {
 // GatewayConfig configures a gateway node.
 type GatewayConfig struct {
 	Deps
+	Admin
 	// Addr is the listen address; port 0 picks a free port.
 	Addr string
 	// NodeID names this run of the process; empty means NewNodeID().
@@ -156,13 +195,18 @@ type Gateway struct {
 	URL string
 	// NodeID is the node's id in the presence registry and on the bus.
 	NodeID string
+	// AdminURL is the admin listener's base URL; empty without
+	// GatewayConfig.AdminAddr.
+	AdminURL string
 
-	log  *slog.Logger
-	deps *deps
-	gw   *gateway.Gateway
-	srv  *http.Server
-	ln   net.Listener
-	run  *rungroup.Group
+	log     *slog.Logger
+	deps    *deps
+	gw      *gateway.Gateway
+	srv     *http.Server
+	ln      net.Listener
+	run     *rungroup.Group
+	metrics *telemetry.Metrics
+	admin   *telemetry.Admin // nil without an admin listener
 }
 
 // StartGateway connects to the engines, joins the cluster and starts
@@ -176,13 +220,20 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		cfg.NodeID = NewNodeID()
 	}
 	log = log.With("node", cfg.NodeID)
+	m, err := telemetry.New(telemetry.Config{Version: cfg.Version, Mode: telemetry.ModeGateway})
+	if err != nil {
+		return nil, err
+	}
 	d, err := cfg.open(ctx, log, true)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{NodeID: cfg.NodeID, log: log, deps: d, run: rungroup.New(ctx)}
+	g := &Gateway{NodeID: cfg.NodeID, log: log, deps: d, run: rungroup.New(ctx), metrics: m}
 	defer func() {
 		if err != nil {
+			if g.admin != nil {
+				_ = g.admin.Shutdown(ctx) // the start error is the one to report
+			}
 			_ = g.run.Stop() // the start error is the one to report
 			_ = d.close()
 		}
@@ -195,8 +246,10 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	if err := hub.JoinCluster(ctx); err != nil {
 		return nil, err
 	}
+	m.CountConnections(hub.Connections)
 	mcfg := cfg.Messaging
 	mcfg.Logger = log
+	mcfg.Metrics = m
 	mcfg.Offline = push.NewNotifier(d.bus)
 	msgs := messaging.New(d.store, hub, mcfg)
 	tenants := tenant.New(d.store, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
@@ -206,6 +259,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Limiter = ratelimit.NewRedis(d.redis, prefix)
 	gcfg.Events = gateway.BroadcastEvents{Bus: d.bus}
 	gcfg.Ready = d.readyChecks()
+	gcfg.Metrics = m
 	g.gw = gateway.New(d.store, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()
@@ -222,6 +276,13 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	g.URL = "http://" + g.ln.Addr().String()
+	if g.admin, err = cfg.startAdmin(m, d, log, g.run); err != nil {
+		_ = g.ln.Close() // the admin listener error is the one to report
+		return nil, err
+	}
+	if g.admin != nil {
+		g.AdminURL = g.admin.URL
+	}
 	g.srv = &http.Server{Handler: g.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.run.Go("messaging", msgs.Run)
@@ -250,9 +311,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.run.Stopping()
 	httpErr := g.srv.Shutdown(ctx)
 	connErr := g.gw.Shutdown(ctx)
+	var adminErr error
+	if g.admin != nil {
+		adminErr = g.admin.Shutdown(ctx)
+	}
 	runErr := g.run.Stop()
 	closeErr := g.deps.close()
-	return errors.Join(httpErr, connErr, runErr, closeErr)
+	return errors.Join(httpErr, connErr, adminErr, runErr, closeErr, g.metrics.Shutdown(ctx))
 }
 
 // NewNodeID returns a node id for one run of a process: the host name (as

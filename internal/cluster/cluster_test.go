@@ -8,12 +8,16 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/node"
@@ -91,7 +95,7 @@ func newEnv(t *testing.T, limits *store.Limits) *env {
 func (e *env) gateway(t *testing.T) *cluster.Gateway {
 	t.Helper()
 	g, err := cluster.StartGateway(t.Context(), cluster.GatewayConfig{
-		Deps: e.deps, Addr: "127.0.0.1:0", PasswordCost: 4, Logger: testLogger(),
+		Deps: e.deps, Admin: cluster.Admin{AdminAddr: "127.0.0.1:0"}, Addr: "127.0.0.1:0", PasswordCost: 4, Logger: testLogger(),
 		Gateway: gateway.Config{Node: node.Config{UnlimitedAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
 	})
 	if err != nil {
@@ -405,7 +409,7 @@ func TestRateLimitAcrossGateways(t *testing.T) {
 // worker starts a worker with fast retries, shut down when the test ends.
 func (e *env) worker(t *testing.T) *cluster.Worker {
 	t.Helper()
-	w, err := cluster.StartWorker(t.Context(), cluster.WorkerConfig{Deps: e.deps, Addr: "127.0.0.1:0", Logger: testLogger(),
+	w, err := cluster.StartWorker(t.Context(), cluster.WorkerConfig{Deps: e.deps, Admin: cluster.Admin{AdminAddr: "127.0.0.1:0"}, Addr: "127.0.0.1:0", Logger: testLogger(),
 		Jobs: bus.ConsumeOptions{MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("start worker: %v", err)
@@ -477,4 +481,85 @@ func TestOfflineJobsThroughTheWorker(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("worker /readyz = %d", resp.StatusCode)
 	}
+
+	// The metrics of both processes.
+	gm := scrape(t, a.AdminURL)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"magpie_build_info", map[string]string{"mode": "gateway"}, 1},
+		{"magpie_connections", nil, 1},
+		{"magpie_messages_accepted_total", nil, 1},
+		{"magpie_messages_stored_offline_total", nil, 1},
+	} {
+		if got := value(gm, c.name, c.labels); got != c.want {
+			t.Errorf("gateway %s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	resp, err = http.Get(w.AdminURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("worker admin /readyz = %d", resp.StatusCode)
+	}
+	// The ok outcome is counted just after the outbox entry is written.
+	wm := scrape(t, w.AdminURL)
+	for deadline := time.Now().Add(5 * time.Second); value(wm, "magpie_bus_jobs_total", map[string]string{"outcome": "ok"}) < 1 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		wm = scrape(t, w.AdminURL)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"magpie_build_info", map[string]string{"mode": "worker"}, 1},
+		{"magpie_bus_jobs_total", map[string]string{"queue": push.QueueOffline, "outcome": "ok"}, 1},
+		{"magpie_bus_jobs_total", map[string]string{"queue": push.QueueOffline, "outcome": "retry"}, 2},
+		{"magpie_bus_jobs_total", map[string]string{"queue": push.QueueOffline, "outcome": "dead_letter"}, 1},
+		{"magpie_bus_dead_letters_total", map[string]string{"queue": push.QueueOffline}, 1},
+		{"magpie_ready", map[string]string{"dependency": "store"}, 1},
+		{"magpie_ready", map[string]string{"dependency": "bus"}, 1},
+	} {
+		if got := value(wm, c.name, c.labels); got != c.want {
+			t.Errorf("worker %s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+// scrape reads an admin listener's /metrics.
+func scrape(t *testing.T, adminURL string) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, err := http.Get(adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mf, err := p.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return mf
+}
+
+// value returns the value of the first series of family name whose labels
+// include labels, or -1 if there is none.
+func value(mf map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+next:
+	for _, m := range mf[name].GetMetric() {
+		for k, v := range labels {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == v }) {
+				continue next
+			}
+		}
+		if m.Counter != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	return -1
 }

@@ -14,12 +14,14 @@ import (
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/rungroup"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 )
 
 // WorkerConfig configures a worker.
 type WorkerConfig struct {
 	Deps
+	Admin
 	// Addr is the listen address of the health endpoints (/healthz,
 	// /readyz); port 0 picks a free port.
 	Addr string
@@ -35,6 +37,9 @@ type WorkerConfig struct {
 type Worker struct {
 	// URL is the base URL of the health endpoints.
 	URL string
+	// AdminURL is the admin listener's base URL; empty without
+	// WorkerConfig.AdminAddr.
+	AdminURL string
 
 	log       *slog.Logger
 	deps      *deps
@@ -42,6 +47,8 @@ type Worker struct {
 	ln        net.Listener
 	run       *rungroup.Group
 	consumers []bus.Consumer
+	metrics   *telemetry.Metrics
+	admin     *telemetry.Admin // nil without an admin listener
 }
 
 // StartWorker connects to the engines and starts consuming jobs.
@@ -50,18 +57,25 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	m, err := telemetry.New(telemetry.Config{Version: cfg.Version, Mode: telemetry.ModeWorker})
+	if err != nil {
+		return nil, err
+	}
 	d, err := cfg.open(ctx, log, false)
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{log: log, deps: d, run: rungroup.New(ctx)}
+	w := &Worker{log: log, deps: d, run: rungroup.New(ctx), metrics: m}
 	defer func() {
 		if err != nil {
+			if w.admin != nil {
+				_ = w.admin.Shutdown(ctx) // the start error is the one to report
+			}
 			_ = w.run.Stop() // the start error is the one to report
 			_ = d.close()
 		}
 	}()
-	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log}).Start(w.run.Context(), d.bus, cfg.Jobs)
+	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log, Metrics: m}).Start(w.run.Context(), d.bus, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +88,13 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	w.URL = "http://" + w.ln.Addr().String()
+	if w.admin, err = cfg.startAdmin(m, d, log, w.run); err != nil {
+		_ = w.ln.Close() // the admin listener error is the one to report
+		return nil, err
+	}
+	if w.admin != nil {
+		w.AdminURL = w.admin.URL
+	}
 	w.srv = &http.Server{Handler: healthHandler(d, log), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	w.run.Go("health server", func(context.Context) error {
@@ -123,6 +144,9 @@ func (w *Worker) Failed() <-chan struct{} { return w.run.Failed() }
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.run.Stopping()
 	httpErr := w.srv.Shutdown(ctx)
+	if w.admin != nil {
+		httpErr = errors.Join(httpErr, w.admin.Shutdown(ctx))
+	}
 	done := make(chan error, 1)
 	go func() {
 		var errs []error
@@ -140,5 +164,5 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		_ = w.deps.bus.Close()
 		runErr = <-done
 	}
-	return errors.Join(httpErr, runErr, w.deps.close())
+	return errors.Join(httpErr, runErr, w.deps.close(), w.metrics.Shutdown(ctx))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
@@ -49,8 +50,16 @@ type Config struct {
 	// bcrypt default; tests lower it to start faster.
 	PasswordCost int
 	// Gateway tunes the gateway (login timeout, heartbeat, ...); its Logger
-	// is set from Logger.
+	// and Metrics are set by Start.
 	Gateway gateway.Config
+	// AdminAddr is the admin listener's address (/metrics, /healthz,
+	// /readyz, and /debug/pprof/ with Pprof); port 0 picks a free port.
+	// Empty means no admin listener.
+	AdminAddr string
+	// Pprof serves net/http/pprof on the admin listener. False means not.
+	Pprof bool
+	// Version labels magpie_build_info. Empty means "dev".
+	Version string
 }
 
 // Server is a running embedded installation.
@@ -62,6 +71,9 @@ type Server struct {
 	Bootstrap tenant.Bootstrap
 	// Tenants manages tenants and apps of this installation.
 	Tenants *tenant.Service
+	// AdminURL is the admin listener's base URL, such as
+	// http://127.0.0.1:9090; empty without Config.AdminAddr.
+	AdminURL string
 
 	log   *slog.Logger
 	store *sqlite.Store
@@ -72,6 +84,8 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	run     *rungroup.Group
+	metrics *telemetry.Metrics
+	admin   *telemetry.Admin // nil without Config.AdminAddr
 }
 
 // Start opens the store, bootstraps it on first start and starts serving.
@@ -115,8 +129,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx)}
+	m, err := telemetry.New(telemetry.Config{Version: cfg.Version, Mode: telemetry.ModeEmbedded})
+	if err != nil {
+		_ = b.Close() // the metrics error is the one to report
+		st.Close()
+		return nil, err
+	}
+	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx), metrics: m}
 	if err := s.start(ctx, cfg, keys); err != nil {
+		if s.admin != nil {
+			_ = s.admin.Shutdown(ctx) // the start error is the one to report
+		}
 		_ = s.run.Stop() // the start error is the one to report
 		_ = b.Close()    // the start error is the one to report
 		st.Close()
@@ -133,8 +156,9 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	}
 	s.Bootstrap = boot
 	hub := node.NewHub(s.store, s.log)
-	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus)})
-	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
+	s.metrics.CountConnections(hub.Connections)
+	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics})
+	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
 	if err != nil {
 		return err
 	}
@@ -142,6 +166,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
+	gcfg.Metrics = s.metrics
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces
@@ -153,6 +178,16 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.URL = "http://" + s.ln.Addr().String()
+	if cfg.AdminAddr != "" {
+		s.admin, err = telemetry.Listen(telemetry.AdminConfig{Addr: cfg.AdminAddr, Metrics: s.metrics, Pprof: cfg.Pprof, Logger: s.log,
+			Ready: []telemetry.Check{{Name: "store", Check: s.store.Ping}}})
+		if err != nil {
+			_ = s.ln.Close() // the admin listener error is the one to report
+			return err
+		}
+		s.AdminURL = s.admin.URL
+		s.run.Go("admin server", func(context.Context) error { return s.admin.Serve() })
+	}
 	s.srv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.run.Go("messaging", msgs.Run)
@@ -183,11 +218,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.run.Stopping()
 	httpErr := s.srv.Shutdown(ctx)
 	connErr := s.gw.Shutdown(ctx)
+	var adminErr error
+	if s.admin != nil {
+		adminErr = s.admin.Shutdown(ctx)
+	}
 	runErr := s.run.Stop() // the messaging core hands its last notifications to the bus
 	offErr := s.offline.Close()
 	busErr := s.bus.Close()
 	closeErr := s.store.Close()
-	return errors.Join(httpErr, connErr, runErr, offErr, busErr, closeErr)
+	metricsErr := s.metrics.Shutdown(ctx)
+	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, busErr, closeErr, metricsErr)
 }
 
 func loadKeyring(cfg Config) (*keyring.Keyring, error) {

@@ -68,6 +68,7 @@ func (s *Service) deliveredReceipts(items []ackItem, outs []store.AckResult) {
 		if out.ReceivedSeq == 0 {
 			continue
 		}
+		s.cfg.Metrics.MessageDelivered()
 		for _, p := range items[i].peers {
 			s.router.PushReceipt(items[i].appID, p, "", Receipt{
 				Kind: ReceiptDelivered, ConvID: a.ConvID, Seq: out.UserSeq, UserID: a.UserID, At: now,

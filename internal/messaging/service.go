@@ -33,6 +33,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/groupcommit"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // Router hands messages and receipts to users' online devices, wherever
@@ -120,6 +121,10 @@ type Config struct {
 	// a device whose connection died silently stays "online" until its
 	// heartbeat times out. Zero means 10 * time.Second.
 	DeliveryTimeout time.Duration
+	// Metrics records accepted, delivered and stored-offline messages,
+	// delivery latency and dropped offline notifications. Nil records
+	// nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Service is the messaging core.
@@ -409,11 +414,16 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 // committed later), then hands the batch to the fan-out stage, waiting only
 // if the stage is FanOutQueue batches behind.
 func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
+	stored := 0
 	for i, out := range outs {
+		if out.Err == nil && !out.Duplicate {
+			stored++
+		}
 		if items[i].committed != nil {
 			items[i].committed(out)
 		}
 	}
+	s.cfg.Metrics.MessagesAccepted(stored)
 	select {
 	case s.fan <- fanBatch{items: items, outs: outs}:
 	case <-s.fanDone:
@@ -485,9 +495,11 @@ func (s *Service) offline(appID, user string, msg store.Message) {
 		select {
 		case s.notify <- offlineItem{appID, user, msg}:
 		default:
+			s.cfg.Metrics.OfflineNotificationDropped()
 			s.log.Warn("offline notification dropped: too many waiting", "app_id", appID, "conv_id", msg.ConvID, "seq", msg.Seq)
 		}
 	}
+	s.cfg.Metrics.MessageStoredOffline()
 	if msg.SenderID != "" {
 		s.router.PushReceipt(appID, msg.SenderID, "", Receipt{
 			Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: user, At: s.now(),

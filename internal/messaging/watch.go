@@ -64,19 +64,27 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message) {
 	w.pending[k] = &watchEntry{msg: msg, timer: time.AfterFunc(w.timeout, func() { w.fire(k) })}
 }
 
-// acked records that a device of user holds conv up to seq.
+// acked records that a device of user holds conv up to seq. An ack that
+// covers the watched message records magpie_delivery_latency_seconds: from
+// that message's acceptance (its CreatedAt, on the service's clock) to now,
+// when the ack is committed. The watched message is the highest one pushed
+// and not yet acknowledged, so one ack covering several pushes records
+// one latency, the last message's (the shortest of them).
 func (w *deliveryWatch) acked(app, conv, user string, seq int64) {
 	k := watchKey{app, conv, user}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	e, ok := w.pending[k]
 	if !ok || seq < e.msg.Seq {
+		w.mu.Unlock()
 		return
 	}
 	if e.timer.Stop() {
 		w.fires.Done()
 	}
 	delete(w.pending, k)
+	created := e.msg.CreatedAt
+	w.mu.Unlock()
+	w.s.cfg.Metrics.DeliveryLatency(w.s.cfg.Now().Sub(created))
 }
 
 // fire runs when a watched push went unacknowledged for the timeout.

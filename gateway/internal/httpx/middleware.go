@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -88,6 +89,22 @@ func AccessLog(c *gin.Context) {
 		attrs = append(attrs, "app_id", creds.App.ID)
 	}
 	Logger(c).DebugContext(c.Request.Context(), "http request", attrs...)
+}
+
+// Metrics returns the middleware that records every request in
+// magpie_api_requests_total and magpie_api_request_duration_seconds, by
+// route pattern ("unmatched" for none, so the label stays bounded) and
+// status. A nil m records nothing.
+func Metrics(m *telemetry.Metrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.APIRequest(route, c.Writer.Status(), time.Since(start))
+	}
 }
 
 // Recoverer turns a panic in a handler into a logged 500.

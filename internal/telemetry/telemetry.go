@@ -1,0 +1,316 @@
+// Package telemetry owns Magpie's metrics: an OpenTelemetry MeterProvider
+// exported in the Prometheus text format on a registry of its own (never
+// the global default), the instruments every component records into
+// (Metrics), and the admin listener that serves them with the health
+// endpoints and, optionally, pprof (Admin).
+//
+// One Metrics is created per process and passed to the components that
+// record. A nil *Metrics is valid and records nothing, so components and
+// tests that pass none keep working.
+//
+// Concurrency: every method of Metrics is safe for concurrent use.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Modes of a process, the mode label of magpie_build_info.
+const (
+	ModeEmbedded = "embedded"
+	ModeGateway  = "gateway"
+	ModeWorker   = "worker"
+)
+
+// Kinds of magpie_rate_limited_total.
+const (
+	LimitAPI   = "api"   // a server API request answered 429
+	LimitLogin = "login" // a WebSocket login or upgrade refused by a rate limit
+	LimitSend  = "send"  // a send held back by the app's send rate limit
+)
+
+// Outcomes of magpie_bus_jobs_total.
+const (
+	JobOK         = "ok"
+	JobRetry      = "retry"
+	JobDeadLetter = "dead_letter"
+)
+
+// Bucket boundaries, in seconds.
+var (
+	// latencyBuckets suit 1 ms to 30 s.
+	latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+	// requestBuckets suit HTTP requests, 1 ms to 10 s.
+	requestBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+)
+
+// Config configures New.
+type Config struct {
+	// Version is the build's version, the version label of
+	// magpie_build_info. Empty means "dev".
+	Version string
+	// Mode is ModeEmbedded, ModeGateway or ModeWorker.
+	Mode string
+}
+
+// Metrics holds the process's instruments. The names below are the
+// exposed (Prometheus) names; docs/operations.md lists them, and dashboards
+// and alert rules depend on them.
+type Metrics struct {
+	provider *sdkmetric.MeterProvider
+	handler  http.Handler
+
+	buildInfo        metric.Int64Gauge           // magpie_build_info{version,mode}
+	connections      metric.Int64ObservableGauge // magpie_connections
+	logins           metric.Int64Counter         // magpie_logins_total{result}
+	framesIn         metric.Int64Counter         // magpie_frames_in_total
+	framesOut        metric.Int64Counter         // magpie_frames_out_total
+	accepted         metric.Int64Counter         // magpie_messages_accepted_total
+	delivered        metric.Int64Counter         // magpie_messages_delivered_total
+	storedOffline    metric.Int64Counter         // magpie_messages_stored_offline_total
+	deliveryLatency  metric.Float64Histogram     // magpie_delivery_latency_seconds
+	apiRequests      metric.Int64Counter         // magpie_api_requests_total{route,status}
+	apiDuration      metric.Float64Histogram     // magpie_api_request_duration_seconds{route}
+	rateLimited      metric.Int64Counter         // magpie_rate_limited_total{kind}
+	busJobs          metric.Int64Counter         // magpie_bus_jobs_total{queue,outcome}
+	deadLetters      metric.Int64Counter         // magpie_bus_dead_letters_total{queue}
+	notifDropped     metric.Int64Counter         // magpie_offline_notifications_dropped_total
+	ready            metric.Int64Gauge           // magpie_ready{dependency}
+	countConnections atomic.Pointer[func() int]
+}
+
+// New returns the instruments of a process, exported on a registry of
+// their own (see Handler) with the Go runtime's and the process's series,
+// and sets magpie_build_info.
+func New(cfg Config) (*Metrics, error) {
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	reg := prometheus.NewRegistry()
+	// The Go runtime's and the process's own series (go_*, process_*).
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo(),
+		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	m := &Metrics{provider: mp, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	if err := m.instruments(mp.Meter("github.com/magpie-im/magpie")); err != nil {
+		_ = mp.Shutdown(context.Background()) // the instrument error is the one to report
+		return nil, err
+	}
+	m.buildInfo.Record(context.Background(), 1, metric.WithAttributes(
+		attribute.String("version", cfg.Version), attribute.String("mode", cfg.Mode)))
+	m.zero()
+	return m, nil
+}
+
+// zero exposes the counters at 0 from the start, so that a rate computed
+// over the first increment sees it and an alert on a series that has not
+// moved yet finds it.
+func (m *Metrics) zero() {
+	ctx := context.Background()
+	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
+		c.Add(ctx, 0)
+	}
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend} {
+		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
+	}
+}
+
+// Queue exposes the job counters of queue at 0; a job consumer calls it
+// when it starts.
+func (m *Metrics) Queue(queue string) {
+	if m == nil {
+		return
+	}
+	ctx, q := context.Background(), attribute.String("queue", queue)
+	for _, outcome := range []string{JobOK, JobRetry, JobDeadLetter} {
+		m.busJobs.Add(ctx, 0, metric.WithAttributes(q, attribute.String("outcome", outcome)))
+	}
+	m.deadLetters.Add(ctx, 0, metric.WithAttributes(q))
+}
+
+// instruments creates the instruments. Counter names get _total and unit
+// "s" gets _seconds from the exporter's translation.
+func (m *Metrics) instruments(meter metric.Meter) error {
+	var errs [17]error
+	m.buildInfo, errs[0] = meter.Int64Gauge("magpie_build_info", metric.WithDescription("Build of this process: 1, labelled with its version and mode."))
+	m.logins, errs[1] = meter.Int64Counter("magpie_logins", metric.WithDescription("WebSocket logins by result: ok, or the refusal's close code name."))
+	m.framesIn, errs[2] = meter.Int64Counter("magpie_frames_in", metric.WithDescription("Frames read from client WebSockets."))
+	m.framesOut, errs[3] = meter.Int64Counter("magpie_frames_out", metric.WithDescription("Frames written to client WebSockets."))
+	m.accepted, errs[4] = meter.Int64Counter("magpie_messages_accepted", metric.WithDescription("Messages stored (duplicates excluded)."))
+	m.delivered, errs[5] = meter.Int64Counter("magpie_messages_delivered", metric.WithDescription("DELIVERED receipts produced: a device's ack that moved its user's cursor over others' messages."))
+	m.storedOffline, errs[6] = meter.Int64Counter("magpie_messages_stored_offline", metric.WithDescription("STORED outcomes: a recipient had no device that took the message."))
+	m.deliveryLatency, errs[7] = meter.Float64Histogram("magpie_delivery_latency", metric.WithUnit("s"),
+		metric.WithDescription("From a pushed message's acceptance to the first device ack covering it."),
+		metric.WithExplicitBucketBoundaries(latencyBuckets...))
+	m.apiRequests, errs[8] = meter.Int64Counter("magpie_api_requests", metric.WithDescription("HTTP requests by route pattern and status code."))
+	m.apiDuration, errs[9] = meter.Float64Histogram("magpie_api_request_duration", metric.WithUnit("s"),
+		metric.WithDescription("HTTP request durations by route pattern."), metric.WithExplicitBucketBoundaries(requestBuckets...))
+	m.rateLimited, errs[10] = meter.Int64Counter("magpie_rate_limited", metric.WithDescription("Requests refused or held back by a rate limit, by kind: api, login, send."))
+	m.busJobs, errs[11] = meter.Int64Counter("magpie_bus_jobs", metric.WithDescription("Bus jobs handled, by queue and outcome: ok, retry, dead_letter."))
+	m.deadLetters, errs[12] = meter.Int64Counter("magpie_bus_dead_letters", metric.WithDescription("Bus jobs that exhausted their attempts, by queue."))
+	m.notifDropped, errs[13] = meter.Int64Counter("magpie_offline_notifications_dropped", metric.WithDescription("Offline notifications dropped because the messaging core's queue was full."))
+	m.ready, errs[14] = meter.Int64Gauge("magpie_ready", metric.WithDescription("1 if the dependency answered the last /readyz of the admin listener, else 0."))
+	m.connections, errs[15] = meter.Int64ObservableGauge("magpie_connections", metric.WithDescription("Logged-in WebSocket sessions on this node."))
+	if errs[15] == nil {
+		_, errs[16] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			if f := m.countConnections.Load(); f != nil {
+				o.ObserveInt64(m.connections, int64((*f)()))
+			}
+			return nil
+		}, m.connections)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("create instrument: %w", err)
+		}
+	}
+	return nil
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// Shutdown releases the meter provider.
+func (m *Metrics) Shutdown(ctx context.Context) error {
+	if m == nil {
+		return nil
+	}
+	if err := m.provider.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shut down metrics: %w", err)
+	}
+	return nil
+}
+
+// CountConnections sets the function magpie_connections reads at each
+// scrape (the connection node's count of logged-in sessions).
+func (m *Metrics) CountConnections(f func() int) {
+	if m != nil {
+		m.countConnections.Store(&f)
+	}
+}
+
+// Login counts a WebSocket login: result is "ok" or the refusal's close
+// code name.
+func (m *Metrics) Login(result string) {
+	if m != nil {
+		m.logins.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+	}
+}
+
+// FramesIn counts frames read from clients.
+func (m *Metrics) FramesIn(n int) {
+	if m != nil {
+		m.framesIn.Add(context.Background(), int64(n))
+	}
+}
+
+// FramesOut counts frames written to clients.
+func (m *Metrics) FramesOut(n int) {
+	if m != nil {
+		m.framesOut.Add(context.Background(), int64(n))
+	}
+}
+
+// MessagesAccepted counts newly stored messages.
+func (m *Metrics) MessagesAccepted(n int) {
+	if m != nil && n > 0 {
+		m.accepted.Add(context.Background(), int64(n))
+	}
+}
+
+// MessageDelivered counts a DELIVERED receipt.
+func (m *Metrics) MessageDelivered() {
+	if m != nil {
+		m.delivered.Add(context.Background(), 1)
+	}
+}
+
+// MessageStoredOffline counts a STORED outcome.
+func (m *Metrics) MessageStoredOffline() {
+	if m != nil {
+		m.storedOffline.Add(context.Background(), 1)
+	}
+}
+
+// DeliveryLatency records the time from a message's acceptance to the
+// first device ack that covered it.
+func (m *Metrics) DeliveryLatency(d time.Duration) {
+	if m != nil {
+		m.deliveryLatency.Record(context.Background(), max(d, 0).Seconds())
+	}
+}
+
+// APIRequest records an HTTP request: route is the router's pattern (never
+// the raw path), status the response's code.
+func (m *Metrics) APIRequest(route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	r := attribute.String("route", route)
+	m.apiRequests.Add(context.Background(), 1, metric.WithAttributes(r, attribute.String("status", strconv.Itoa(status))))
+	m.apiDuration.Record(context.Background(), d.Seconds(), metric.WithAttributes(r))
+}
+
+// RateLimited counts a request a rate limit refused or held back; kind is
+// LimitAPI, LimitLogin or LimitSend.
+func (m *Metrics) RateLimited(kind string) {
+	if m != nil {
+		m.rateLimited.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", kind)))
+	}
+}
+
+// BusJob counts a handled job of queue; outcome is JobOK, JobRetry or
+// JobDeadLetter (which also counts a dead letter).
+func (m *Metrics) BusJob(queue, outcome string) {
+	if m == nil {
+		return
+	}
+	q := attribute.String("queue", queue)
+	m.busJobs.Add(context.Background(), 1, metric.WithAttributes(q, attribute.String("outcome", outcome)))
+	if outcome == JobDeadLetter {
+		m.deadLetters.Add(context.Background(), 1, metric.WithAttributes(q))
+	}
+}
+
+// OfflineNotificationDropped counts a notification the messaging core
+// dropped because its queue was full.
+func (m *Metrics) OfflineNotificationDropped() {
+	if m != nil {
+		m.notifDropped.Add(context.Background(), 1)
+	}
+}
+
+// Ready records whether a dependency answered a readiness check.
+func (m *Metrics) Ready(dependency string, ok bool) {
+	if m == nil {
+		return
+	}
+	v := int64(0)
+	if ok {
+		v = 1
+	}
+	m.ready.Record(context.Background(), v, metric.WithAttributes(attribute.String("dependency", dependency)))
+}

@@ -1,0 +1,97 @@
+package telemetry_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/telemetry"
+)
+
+// TestNilMetricsRecordNothing: a nil *Metrics is a valid no-op.
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *telemetry.Metrics
+	m.CountConnections(func() int { return 1 })
+	m.Login("ok")
+	m.FramesIn(1)
+	m.FramesOut(1)
+	m.MessagesAccepted(1)
+	m.MessageDelivered()
+	m.MessageStoredOffline()
+	m.DeliveryLatency(time.Second)
+	m.APIRequest("/v1/users", 200, time.Millisecond)
+	m.RateLimited(telemetry.LimitAPI)
+	m.Queue("offline")
+	m.BusJob("offline", telemetry.JobDeadLetter)
+	m.OfflineNotificationDropped()
+	m.Ready("store", true)
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAdminEndpoints: /readyz reports each dependency and sets
+// magpie_ready; pprof is served only when asked for.
+func TestAdminEndpoints(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := func(context.Context) error { return io.ErrUnexpectedEOF }
+	for _, pprof := range []bool{false, true} {
+		srv := httptest.NewServer(telemetry.AdminHandler(telemetry.AdminConfig{Metrics: m, Pprof: pprof, Ready: []telemetry.Check{
+			{Name: "store", Check: func(context.Context) error { return nil }}, {Name: "bus", Check: down}}}))
+		get := func(path string) (int, string) {
+			res, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"bus":"unavailable"`) || !strings.Contains(body, `"store":"ok"`) {
+			t.Errorf("GET /readyz = %d %s", code, body)
+		}
+		_, metrics := get("/metrics")
+		for _, want := range []string{`magpie_ready{dependency="bus"} 0`, `magpie_ready{dependency="store"} 1`, `magpie_build_info{mode="worker",version="dev"} 1`} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+			}
+		}
+		if code, _ := get("/debug/pprof/"); (code == http.StatusOK) != pprof {
+			t.Errorf("pprof %v: GET /debug/pprof/ = %d", pprof, code)
+		}
+		srv.Close()
+	}
+}
+
+// BenchmarkRecord measures the cost of the recordings on the hot paths.
+func BenchmarkRecord(b *testing.B) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeEmbedded})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("frame", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.FramesIn(1)
+		}
+	})
+	b.Run("latency", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.DeliveryLatency(3 * time.Millisecond)
+		}
+	})
+	b.Run("api_request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.APIRequest("/v1/users/:id", 200, time.Millisecond)
+		}
+	})
+}
