@@ -45,6 +45,7 @@ func startCluster(t testing.TB, bin string, env []string, ready string, args ...
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = &prefixWriter{t: t, prefix: args[0]}
+	dieWithTest(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +224,12 @@ func TestClusterSurvivesKills(t *testing.T) {
 	newDevice := func(user, id, url string) *device {
 		c, err := client.New(client.Config{URL: url, DeviceID: id, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second,
 			SendDeadline: 8 * time.Minute,
+			// FerretDB's commits slow to seconds under this load (it scans
+			// collections MongoDB would answer from an index). With the
+			// default 10 s, a stalled send makes the SDK reconnect, resync
+			// and resend everything, which adds load to the same store: a
+			// spiral the test would then measure instead of the cluster.
+			RequestTimeout: time.Minute,
 			TokenProvider: func(context.Context) (string, error) {
 				tok, err := api.MintToken(user, time.Hour)
 				return tok.Token, err
