@@ -176,7 +176,7 @@ func (g *Gateway) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(httpx.RequestIDs(g.log), httpx.Metrics(g.cfg.Metrics), httpx.AccessLog, httpx.Recoverer)
+	e.Use(httpx.Tracing, httpx.RequestIDs(g.log), httpx.Metrics(g.cfg.Metrics), httpx.AccessLog, httpx.Recoverer)
 	for _, r := range g.table() {
 		if r.Chain != nil {
 			e.Handle(r.Method, r.Gin, r.Chain...)

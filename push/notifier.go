@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 var _ messaging.OfflineNotifier = (*Notifier)(nil)
@@ -52,10 +57,30 @@ func (n *Notifier) Offline(ctx context.Context, appID, userID string, msg store.
 		Type:  JobType,
 		Body:  body,
 	}
-	if err := n.pub.Publish(ctx, QueueOffline, job); err != nil {
+	if err := n.publish(ctx, job); err != nil {
 		return fmt.Errorf("offline job for %s seq %d: %w", msg.ConvID, msg.Seq, err)
 	}
 	return nil
+}
+
+// publish publishes job to QueueOffline. With tracing on, it does so in a
+// producer span whose context the job carries in its traceparent header:
+// the parent of the consumer's span.
+func (n *Notifier) publish(ctx context.Context, job bus.Job) error {
+	if !telemetry.TracingOn() {
+		return n.pub.Publish(ctx, QueueOffline, job)
+	}
+	ctx, span := telemetry.StartSpan(ctx, "publish "+QueueOffline, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", QueueOffline), attribute.String("messaging.message.id", job.ID)))
+	defer span.End()
+	job.Headers = telemetry.Inject(ctx, job.Headers)
+	err := n.pub.Publish(ctx, QueueOffline, job)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	return err
 }
 
 // Preview returns what a notification shows of a message: for a "text"

@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
@@ -178,7 +182,13 @@ func (w *Worker) Start(ctx context.Context, b bus.Bus, opts bus.ConsumeOptions) 
 	opts = withDefaults(opts)
 	w.metrics.Queue(QueueOffline)
 	h := func(ctx context.Context, job bus.Job) error {
+		ctx, span := w.startSpan(ctx, job)
+		defer span.End()
 		err := w.Handle(ctx, job)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "offline job failed")
+		}
 		switch {
 		case err == nil:
 			w.metrics.BusJob(QueueOffline, telemetry.JobOK)
@@ -197,6 +207,20 @@ func (w *Worker) Start(ctx context.Context, b bus.Bus, opts bus.ConsumeOptions) 
 		return nil, fmt.Errorf("consume %s: %w", QueueOffline, err)
 	}
 	return c, nil
+}
+
+// startSpan starts the consumer span of a job, a child of the producer
+// span its traceparent header names. With tracing off it returns ctx and a
+// span that does nothing.
+func (w *Worker) startSpan(ctx context.Context, job bus.Job) (context.Context, trace.Span) {
+	if !telemetry.TracingOn() {
+		return telemetry.StartSpan(ctx, "")
+	}
+	ctx = telemetry.Extract(ctx, job.Headers)
+	return telemetry.StartSpan(ctx, "process "+QueueOffline, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", QueueOffline), attribute.String("messaging.message.id", job.ID),
+			attribute.Int("messaging.magpie.attempt", job.Attempt)))
 }
 
 // Run consumes QueueOffline from b, as Start does, until ctx ends, then

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
@@ -133,9 +134,12 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	// hijacked connection no longer needs the request, the router's context
 	// or the handler's deep stack. The hub owns the goroutine (Shutdown
 	// waits for untrack).
+	// The connection's context drops the upgrade request's span: the
+	// connection outlives it, and its sends are not part of its trace.
+	ctx := trace.ContextWithSpanContext(context.WithoutCancel(r.Context()), trace.SpanContext{})
 	go func() {
 		defer s.hub.untrack(c)
-		c.run(context.WithoutCancel(r.Context()))
+		c.run(ctx)
 	}()
 }
 

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
@@ -104,6 +107,35 @@ func Metrics(m *telemetry.Metrics) gin.HandlerFunc {
 			route = "unmatched"
 		}
 		m.APIRequest(route, c.Writer.Status(), time.Since(start))
+	}
+}
+
+// Tracing is the middleware that records a server span per request, named
+// "HTTP <method> <route pattern>", with the attributes http.request.method,
+// http.route and http.response.status_code, and status error for a 5xx
+// response. Its parent is the caller's traceparent header, if any. With
+// tracing off (telemetry.TracingOn) it only calls the next handler.
+func Tracing(c *gin.Context) {
+	if !telemetry.TracingOn() {
+		c.Next()
+		return
+	}
+	method, route := c.Request.Method, c.FullPath()
+	name := "HTTP " + method
+	attrs := []attribute.KeyValue{attribute.String("http.request.method", method)}
+	if route != "" {
+		name += " " + route
+		attrs = append(attrs, attribute.String("http.route", route))
+	}
+	ctx := telemetry.ExtractHTTP(c.Request.Context(), c.Request.Header)
+	ctx, span := telemetry.StartSpan(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	defer span.End()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+	status := c.Writer.Status()
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 }
 
