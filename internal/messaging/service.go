@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/magpie-im/magpie/internal/groupcommit"
@@ -147,6 +148,7 @@ type Service struct {
 type offlineItem struct {
 	appID, userID string
 	msg           store.Message
+	span          trace.SpanContext // the sender's, the notification's remote parent
 }
 
 // fanBatch is a committed batch of messages for the fan-out stage, or, with
@@ -162,6 +164,7 @@ type appendItem struct {
 	session   string // sending session, excluded from the sender's fan-out
 	draft     store.Draft
 	committed func(store.Appended)
+	span      trace.SpanContext // the sender's span, if any: carried to the offline notification
 }
 
 type ackItem struct {
@@ -334,10 +337,11 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if req.System {
 		conv = SystemConvID(req.ToUserID)
 	}
-	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed, draft: store.Draft{
-		ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
-		Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
-	}}})
+	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed,
+		span: trace.SpanContextFromContext(ctx), draft: store.Draft{
+			ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
+			Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
+		}}})
 	if err != nil {
 		return nil, err
 	}
@@ -460,6 +464,7 @@ func (s *Service) fanOut(b fanBatch) {
 		return
 	}
 	var ds []Delivery
+	var spans []trace.SpanContext // the sending span of each delivery
 	for i, out := range b.outs {
 		if out.Duplicate {
 			continue
@@ -471,6 +476,7 @@ func (s *Service) fanOut(b fanBatch) {
 				except = it.session
 			}
 			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: out.Message})
+			spans = append(spans, it.span)
 		}
 	}
 	if len(ds) == 0 {
@@ -481,19 +487,20 @@ func (s *Service) fanOut(b fanBatch) {
 		switch {
 		case d.UserID == d.Msg.SenderID:
 		case n > 0:
-			s.watch.pushed(d.AppID, d.UserID, d.Msg)
+			s.watch.pushed(d.AppID, d.UserID, d.Msg, spans[i])
 		default:
-			s.offline(d.AppID, d.UserID, d.Msg)
+			s.offline(d.AppID, d.UserID, d.Msg, spans[i])
 		}
 	}
 }
 
 // offline tells the sender that msg is stored for user, who has no device
-// that took it, and hands it to the offline notifier.
-func (s *Service) offline(appID, user string, msg store.Message) {
+// that took it, and hands it to the offline notifier; span is the sending
+// span's context, if any.
+func (s *Service) offline(appID, user string, msg store.Message, span trace.SpanContext) {
 	if s.cfg.Offline != nil {
 		select {
-		case s.notify <- offlineItem{appID, user, msg}:
+		case s.notify <- offlineItem{appID, user, msg, span}:
 		default:
 			s.cfg.Metrics.OfflineNotificationDropped()
 			s.log.Warn("offline notification dropped: too many waiting", "app_id", appID, "conv_id", msg.ConvID, "seq", msg.Seq)
@@ -513,6 +520,11 @@ func (s *Service) runNotify(ctx context.Context) {
 	call := func(it offlineItem) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), offlineTimeout)
 		defer cancel()
+		if it.span.IsValid() {
+			// The notification continues the sender's trace, across the
+			// group commit and the fan-out.
+			cctx = trace.ContextWithRemoteSpanContext(cctx, it.span)
+		}
 		if err := s.cfg.Offline.Offline(cctx, it.appID, it.userID, it.msg); err != nil {
 			s.log.WarnContext(cctx, "offline notification not recorded", "err", err, "app_id", it.appID)
 		}

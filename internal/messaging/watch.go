@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/magpie-im/magpie/internal/store"
 )
 
@@ -35,7 +37,8 @@ type deliveryWatch struct {
 type watchKey struct{ app, conv, user string }
 
 type watchEntry struct {
-	msg   store.Message // the highest unacknowledged message pushed
+	msg   store.Message     // the highest unacknowledged message pushed
+	span  trace.SpanContext // the span that sent msg, if any
 	timer *time.Timer
 }
 
@@ -43,8 +46,9 @@ func newDeliveryWatch(s *Service, timeout time.Duration, max int) *deliveryWatch
 	return &deliveryWatch{s: s, timeout: timeout, max: max, pending: make(map[watchKey]*watchEntry)}
 }
 
-// pushed records that msg was queued for user's online devices.
-func (w *deliveryWatch) pushed(app, user string, msg store.Message) {
+// pushed records that msg, sent in span (if valid), was queued for user's
+// online devices.
+func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.SpanContext) {
 	k := watchKey{app, msg.ConvID, user}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -53,7 +57,7 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message) {
 	}
 	if e, ok := w.pending[k]; ok {
 		if msg.Seq > e.msg.Seq {
-			e.msg = msg
+			e.msg, e.span = msg, span
 		}
 		return
 	}
@@ -61,7 +65,7 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message) {
 		return
 	}
 	w.fires.Add(1) // balanced by fire, or by stop when the timer is stopped
-	w.pending[k] = &watchEntry{msg: msg, timer: time.AfterFunc(w.timeout, func() { w.fire(k) })}
+	w.pending[k] = &watchEntry{msg: msg, span: span, timer: time.AfterFunc(w.timeout, func() { w.fire(k) })}
 }
 
 // acked records that a device of user holds conv up to seq. An ack that
@@ -108,7 +112,7 @@ func (w *deliveryWatch) fire(k watchKey) {
 	if uc.DeliveredSeq >= e.msg.Seq {
 		return
 	}
-	w.s.offline(k.app, k.user, e.msg)
+	w.s.offline(k.app, k.user, e.msg, e.span)
 }
 
 // stop cancels every timer and waits for callbacks in progress.
