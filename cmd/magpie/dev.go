@@ -14,6 +14,7 @@ import (
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -29,16 +30,40 @@ type devConfig struct {
 	admin           adminFlags
 }
 
-// adminFlags are the flags of the admin listener, common to dev, gateway
-// and worker.
+// adminFlags are the flags of the admin listener and of tracing, common
+// to dev, gateway and worker.
 type adminFlags struct {
-	addr  string
-	pprof bool
+	addr         string
+	pprof        bool
+	otlpEndpoint string
 }
 
 func (a *adminFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.addr, "admin-addr", "127.0.0.1:9090", "address of the admin listener: /metrics (Prometheus), /healthz, /readyz, and /debug/pprof/ with --pprof; unauthenticated, keep it private. Empty disables it")
 	fs.BoolVar(&a.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
+	fs.StringVar(&a.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP collector URL to export traces to, such as http://otel-collector:4318 (/v1/traces is appended when no path is given); empty disables tracing")
+}
+
+// newLogger returns the process's logger at level, whose records carry the
+// trace_id and span_id of the span they are logged in.
+func newLogger(stderr io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// startTracing sets up the process's tracing (off without --otlp-endpoint)
+// and returns the function that flushes and stops it.
+func (a adminFlags) startTracing(ctx context.Context, mode string, log *slog.Logger) (func(), error) {
+	t, err := telemetry.StartTracing(ctx, telemetry.TracingConfig{Endpoint: a.otlpEndpoint, Mode: mode, Version: version})
+	if err != nil {
+		return nil, fmt.Errorf("--otlp-endpoint: %w", err)
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := t.Shutdown(sctx); err != nil {
+			log.Warn("traces not flushed", "err", err)
+		}
+	}, nil
 }
 
 // prefixList is a flag of comma-separated IP prefixes (CIDR) or addresses.
@@ -78,7 +103,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, level)
+	stopTracing, err := cfg.admin.startTracing(ctx, telemetry.ModeEmbedded, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return serveDev(ctx, cfg, stdout, log)
 }
 

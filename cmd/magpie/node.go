@@ -13,6 +13,7 @@ import (
 	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/cluster"
 	"github.com/magpie-im/magpie/internal/keyring"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // depsFlags are the flags that locate cluster mode's engines.
@@ -66,7 +67,7 @@ func (d *depsFlags) logger(stderr io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
+	return newLogger(stderr, level), nil
 }
 
 // cluster returns the admin listener's part of a cluster process's
@@ -124,6 +125,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	stopTracing, err := admin.startTracing(ctx, telemetry.ModeGateway, log)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer stopTracing()
 	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, NodeID: nodeID, Logger: log,
 		Gateway: gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}}})
 	if err != nil {
@@ -158,6 +164,11 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	stopTracing, err := admin.startTracing(ctx, telemetry.ModeWorker, log)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer stopTracing()
 	w, err := cluster.StartWorker(ctx, cluster.WorkerConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, Logger: log})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
