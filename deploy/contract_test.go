@@ -15,10 +15,11 @@ var contract = map[string][]string{
 	"gateway": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix", "redis-url", "redis-prefix",
 		"node-id", "master-key-file", "trusted-proxies", "shutdown-timeout", "log-level", "admin-addr",
+		"otlp-endpoint",
 	},
 	"worker": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix",
-		"master-key-file", "shutdown-timeout", "log-level", "admin-addr",
+		"master-key-file", "shutdown-timeout", "log-level", "admin-addr", "otlp-endpoint",
 	},
 }
 
