@@ -59,7 +59,7 @@ type Config struct {
 	Events Events
 	// Ready lists the dependencies /readyz checks besides the store (the
 	// bus and Redis in cluster mode). Empty means the store only.
-	Ready []ReadyCheck
+	Ready []telemetry.Check
 	// LoginLimits throttles console password checks per email and per
 	// client address. The zero value takes the defaults documented on
 	// manage.LoginLimits (5 failures per email, 20 per address, then a
@@ -73,13 +73,6 @@ type Config struct {
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
 	// Limiter, Metrics) are set from this Config.
 	Node node.Config
-}
-
-// ReadyCheck is a dependency that /readyz checks: Check returns nil when
-// it is reachable.
-type ReadyCheck struct {
-	Name  string
-	Check func(ctx context.Context) error
 }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
@@ -198,7 +191,7 @@ func (g *Gateway) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status"
 func (g *Gateway) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	checks := append([]ReadyCheck{{"store", g.store.Ping}}, g.cfg.Ready...)
+	checks := append([]telemetry.Check{{Name: "store", Check: g.store.Ping}}, g.cfg.Ready...)
 	for _, rc := range checks {
 		if err := rc.Check(ctx); err != nil {
 			httpx.Logger(c).WarnContext(ctx, "dependency not ready", "dependency", rc.Name, "err", err)

@@ -122,11 +122,7 @@ func (d *deps) close() error {
 // adminChecks are the admin listener's /readyz checks: the store, then
 // the other engines.
 func (d *deps) adminChecks() []telemetry.Check {
-	out := []telemetry.Check{{Name: "store", Check: d.store.Ping}}
-	for _, c := range d.readyChecks() {
-		out = append(out, telemetry.Check{Name: c.Name, Check: c.Check})
-	}
-	return out
+	return append([]telemetry.Check{{Name: "store", Check: d.store.Ping}}, d.readyChecks()...)
 }
 
 // Admin configures a process's admin listener and metrics.
@@ -157,10 +153,10 @@ func (cfg Admin) startAdmin(m *telemetry.Metrics, d *deps, log *slog.Logger, run
 }
 
 // readyChecks are the /readyz checks of the engines besides the store.
-func (d *deps) readyChecks() []gateway.ReadyCheck {
-	checks := []gateway.ReadyCheck{{Name: "bus", Check: d.bus.Ping}}
+func (d *deps) readyChecks() []telemetry.Check {
+	checks := []telemetry.Check{{Name: "bus", Check: d.bus.Ping}}
 	if d.redis != nil {
-		checks = append(checks, gateway.ReadyCheck{Name: "redis", Check: d.redis.Ping})
+		checks = append(checks, telemetry.Check{Name: "redis", Check: d.redis.Ping})
 	}
 	return checks
 }

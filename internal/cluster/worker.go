@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/rungroup"
@@ -95,7 +93,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	if w.admin != nil {
 		w.AdminURL = w.admin.URL
 	}
-	w.srv = &http.Server{Handler: healthHandler(d, log), ReadHeaderTimeout: 10 * time.Second,
+	w.srv = &http.Server{Handler: telemetry.HealthHandler(d.adminChecks(), w.metrics, log), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	w.run.Go("health server", func(context.Context) error {
 		if err := w.srv.Serve(w.ln); !errors.Is(err, http.ErrServerClosed) {
@@ -104,33 +102,6 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil
 	})
 	return w, nil
-}
-
-// healthHandler serves /healthz (the process is up) and /readyz (every
-// engine is reachable).
-func healthHandler(d *deps, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	reply := func(rw http.ResponseWriter, code int, v any) {
-		rw.Header().Set("Content-Type", "application/json")
-		rw.WriteHeader(code)
-		_ = json.NewEncoder(rw).Encode(v) // the client may be gone
-	}
-	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		reply(rw, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		for _, c := range append([]gateway.ReadyCheck{{Name: "store", Check: d.store.Ping}}, d.readyChecks()...) {
-			if err := c.Check(ctx); err != nil {
-				log.WarnContext(ctx, "dependency not ready", "dependency", c.Name, "err", err)
-				reply(rw, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "dependency": c.Name})
-				return
-			}
-		}
-		reply(rw, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	return mux
 }
 
 // Failed returns a channel closed when a component of the worker has

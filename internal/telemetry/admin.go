@@ -83,13 +83,9 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		replyJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
-		code, body := readiness(r.Context(), cfg.Ready, cfg.Metrics, log)
-		replyJSON(rw, code, body)
-	})
+	health := HealthHandler(cfg.Ready, cfg.Metrics, log)
+	mux.Handle("GET /healthz", health)
+	mux.Handle("GET /readyz", health)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -97,6 +93,24 @@ func AdminHandler(cfg AdminConfig) http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	return mux
+}
+
+// HealthHandler serves /healthz (the process is up) and /readyz (every
+// dependency of checks answers; the body names each one's state, and m's
+// magpie_ready records it). A nil logger discards the warnings.
+func HealthHandler(checks []Check, m *Metrics, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		replyJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, r *http.Request) {
+		code, body := readiness(r.Context(), checks, m, log)
+		replyJSON(rw, code, body)
+	})
 	return mux
 }
 
