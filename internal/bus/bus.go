@@ -178,6 +178,39 @@ func (o ConsumeOptions) backoff(n int) time.Duration {
 	return min(d, o.MaxBackoff).Truncate(time.Millisecond)
 }
 
+// RetryAfter returns err marked with the delay its job should wait before
+// the next attempt, for a handler whose failure names one (a provider's
+// Retry-After): the bus waits the longer of d and its backoff, rounded up
+// to a whole second (on a broker every distinct delay takes a queue, so
+// delays are kept few) and capped at MaxBackoff. The attempt counts as a
+// failed one. A nil err stays nil.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, after: d}
+}
+
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// retryDelay returns the delay after failed attempt n whose handler
+// returned err: the backoff, or longer if err carries a RetryAfter.
+func (o ConsumeOptions) retryDelay(n int, err error) time.Duration {
+	d := o.backoff(n)
+	var ra *retryAfterError
+	if errors.As(err, &ra) && ra.after > d {
+		after := (ra.after + time.Second - 1).Truncate(time.Second)
+		d = max(d, min(after, o.MaxBackoff))
+	}
+	return d
+}
+
 var (
 	// ErrClosed is returned by every method of a closed Bus.
 	ErrClosed = errors.New("bus: closed")

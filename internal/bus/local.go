@@ -308,7 +308,7 @@ func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h 
 		return
 	case retry:
 		o.kind = opRetry
-		e.due = now.Add(opts.backoff(e.job.Attempt))
+		e.due = now.Add(opts.retryDelay(e.job.Attempt, err))
 		e.job.Attempt++
 		e.job.LastError, e.abandoned = errorText(err), 0
 	case dead:

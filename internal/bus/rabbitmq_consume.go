@@ -254,7 +254,7 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 		return // the channel's closing gives it back
 	}
 	job.LastError = errorText(err)
-	if perr := c.moveTo(ctx, s, job, v); perr != nil {
+	if perr := c.moveTo(ctx, s, job, v, c.opts.retryDelay(job.Attempt, err)); perr != nil {
 		c.r.log.WarnContext(ctx, "bus job requeued: retry or dead letter not stored",
 			"queue", c.queue, "job_id", job.ID, "err", brokerError(perr))
 		_ = d.Nack(false, true)
@@ -264,13 +264,13 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 }
 
 // moveTo publishes job, after a failed attempt, to its delay queue (v is
-// retry) or its dead-letter queue (v is dead), and waits for the broker's
-// confirmation, at most ConfirmTimeout.
-func (c *jobConsumer) moveTo(ctx context.Context, s *session, job Job, v verdict) error {
+// retry, for delay) or its dead-letter queue (v is dead), and waits for the
+// broker's confirmation, at most ConfirmTimeout.
+func (c *jobConsumer) moveTo(ctx context.Context, s *session, job Job, v verdict, delay time.Duration) error {
 	target := c.r.names.dead(c.queue)
 	if v == retry {
 		var err error
-		if target, err = c.r.declareRetryQueue(s, c.queue, c.opts.backoff(job.Attempt)); err != nil {
+		if target, err = c.r.declareRetryQueue(s, c.queue, delay); err != nil {
 			return err
 		}
 		job.Attempt++

@@ -18,6 +18,7 @@ var jobTests = []test{
 	{"PublishConsume", testPublishConsume},
 	{"QueuesSeparate", testQueuesSeparate},
 	{"RetryBackoff", testRetryBackoff},
+	{"RetryAfter", testRetryAfter},
 	{"DeadLetters", testDeadLetters},
 	{"Abandoned", testAbandoned},
 	{"AbandonedBounded", testAbandonedBounded},
@@ -110,6 +111,29 @@ func testRetryBackoff(t *testing.T, env Env) {
 	}
 	if dl, err := b.DeadLetters(ctx, "work", 10); err != nil || len(dl) != 0 {
 		t.Errorf("DeadLetters(work) = %v, %v, want none", dl, err)
+	}
+}
+
+// testRetryAfter fails a job once with bus.RetryAfter of 700ms, longer
+// than the backoff: the second attempt waits at least a whole second (the
+// delay rounded up), and its LastError is the handler's error.
+func testRetryAfter(t *testing.T, env Env) {
+	b, ctx := env.Open(t), t.Context()
+	opts := bus.ConsumeOptions{MaxAttempts: 3, MinBackoff: 20 * time.Millisecond, MaxBackoff: 5 * time.Second}
+	publish(t, b, "work", job("ra1", "app-a"))
+	rec := newRecorder()
+	consume(t, ctx, b, "work", rec.handler(func(j bus.Job) error {
+		if j.Attempt == 1 {
+			return bus.RetryAfter(errors.New("slow down"), 700*time.Millisecond)
+		}
+		return nil
+	}), opts)
+	got := rec.waitN(t, 2)
+	if gap := got[1].at.Sub(got[0].at); gap < time.Second {
+		t.Errorf("attempt 2 came %v after attempt 1, want at least 1s (700ms rounded up)", gap)
+	}
+	if got[1].job.Attempt != 2 || got[1].job.LastError != "slow down" {
+		t.Errorf("attempt 2 = Attempt %d, LastError %q, want 2, %q", got[1].job.Attempt, got[1].job.LastError, "slow down")
 	}
 }
 
