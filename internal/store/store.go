@@ -281,6 +281,34 @@ type Settings struct {
 	// MaxTokenLifetimeSeconds is the longest lifetime (exp - iat) of a
 	// client token the app accepts, in seconds. Zero means 30 days.
 	MaxTokenLifetimeSeconds int64 `json:"max_token_lifetime_seconds,omitempty"`
+	// Push configures the app's offline notifications.
+	Push AppPush `json:"push,omitzero"`
+}
+
+// AppPush configures an app's offline notifications (see package push).
+type AppPush struct {
+	// DelaySeconds is how long a message sent to a user's online devices
+	// may go unacknowledged before the user is notified as if offline.
+	// Zero means 10 seconds.
+	DelaySeconds int `json:"delay_seconds,omitempty"`
+	// HideContent leaves the message text out of every notification: the
+	// body is the template's (or "New message") instead.
+	HideContent bool `json:"hide_content,omitempty"`
+	// MentionOverridesMute notifies a user mentioned in a conversation it
+	// muted.
+	MentionOverridesMute bool `json:"mention_overrides_mute,omitempty"`
+	// Templates are the notification texts per message type and locale;
+	// see push.Render for the placeholders and how one is chosen.
+	Templates []PushTemplate `json:"templates,omitempty"`
+}
+
+// PushTemplate is the title and body of the notifications of one message
+// type ("*" for any) in one locale ("" for any).
+type PushTemplate struct {
+	Type   string `json:"type"`
+	Locale string `json:"locale,omitempty"`
+	Title  string `json:"title,omitempty"`
+	Body   string `json:"body,omitempty"`
 }
 
 // Secret is one of an app's signing secrets, encrypted at rest.
