@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -160,7 +161,7 @@ func TestOfflineRecordedOnce(t *testing.T) {
 		t.Fatalf("outbox of bob = %+v, want %d entries", got, len(want))
 	}
 	for _, g := range got {
-		if w := want[g.Seq]; g != w {
+		if w := want[g.Seq]; !reflect.DeepEqual(g, w) {
 			t.Errorf("outbox entry of seq %d = %+v, want %+v", g.Seq, g, w)
 		}
 	}

@@ -5,9 +5,10 @@
 // Tenancy is structural. Operator-level records (tenants, console members,
 // apps and their secrets) are reached through Store; everything that belongs
 // to an app (users, idempotency records, conversations, messages, cursors,
-// the push outbox) is reached only through the app-scoped handle returned by
-// Store.App, and every key an implementation writes for such data starts with
-// the app id. Code that holds the handle for app A cannot name data of app B.
+// the push outbox, push devices, credentials, log and preferences) is
+// reached only through the app-scoped handle returned by Store.App, and
+// every key an implementation writes for such data starts with the app id.
+// Code that holds the handle for app A cannot name data of app B.
 //
 // Implementations translate their driver errors into ErrNotFound, ErrConflict
 // and plain wrapped errors, so no driver type leaks out of their package. The
@@ -134,9 +135,10 @@ type Store interface {
 	// tombstones older than TombstoneRetention. It returns how many it
 	// removed.
 	DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error)
-	// DeleteOutboxBefore is the push outbox's sweep: it removes, in every
-	// app, the outbox entries created before the given time, and returns
-	// how many it removed. The caller picks the retention.
+	// DeleteOutboxBefore is the push outbox's and push log's sweep: it
+	// removes, in every app, the outbox entries created before the given
+	// time and the push log entries whose At is before it, and returns how
+	// many it removed (of both). The caller picks the retention.
 	DeleteOutboxBefore(ctx context.Context, before time.Time) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
@@ -168,14 +170,15 @@ type AppStore interface {
 	// DeleteUser removes a user and everything that is only the user's:
 	// its devices' cursors, its conversation entries (its peers keep
 	// theirs, and the history), its system conversation, its push outbox
-	// entries, and the client message ids of the messages it sent (so that
-	// a new user with the same id is not deduplicated against them). With
-	// EraseMessages the bodies of the messages it sent are erased too
-	// (recalled at At, for everyone). The id is remembered (a tombstone)
-	// until DeleteExpired removes it: a user created later with the same id
-	// gets TokensValidAfter no earlier than the deletion, and conversation
-	// entries that start at the next message. ErrNotFound if the user does
-	// not exist.
+	// entries, its push devices, push settings and push log entries, and
+	// the client message ids of the messages it sent (so that a new user
+	// with the same id is not deduplicated against them). With
+	// EraseMessages the bodies and push options of the messages it sent
+	// are erased too (recalled at At, for everyone). The id is remembered
+	// (a tombstone) until DeleteExpired removes it: a user created later
+	// with the same id gets TokensValidAfter no earlier than the deletion,
+	// and conversation entries that start at the next message. ErrNotFound
+	// if the user does not exist.
 	DeleteUser(ctx context.Context, id string, d UserDeletion) error
 	// ListUsers returns up to limit users with id > after, by id.
 	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
@@ -193,6 +196,7 @@ type AppStore interface {
 
 	MessageStore
 	OutboxStore
+	PushStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the
