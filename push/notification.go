@@ -69,10 +69,12 @@ func ParseOptions(b []byte) (Options, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return o, invalid("push", "data after the JSON object")
 	}
-	return o, o.validate()
+	return o, o.Validate()
 }
 
-func (o Options) validate() error {
+// Validate checks the options against their limits; errors are
+// *ValidationError.
+func (o Options) Validate() error {
 	switch {
 	case !utf8.ValidString(o.Title) || utf8.RuneCountInString(o.Title) > maxTitleRunes:
 		return invalid("push.title", fmt.Sprintf("at most %d characters", maxTitleRunes))

@@ -349,7 +349,7 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed,
 		span: trace.SpanContextFromContext(ctx), pushDelay: req.PushDelay, draft: store.Draft{
 			ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
-			Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
+			Type: req.Type, Body: []byte(req.Content), Push: req.Push, CreatedAt: s.now(),
 		}}})
 	if err != nil {
 		return nil, err
