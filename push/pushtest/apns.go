@@ -52,9 +52,9 @@ type APNsCredential struct {
 
 // APNsRequest is one request an APNs mock received.
 type APNsRequest struct {
-	// Method, Path and Proto are the request's ("POST",
-	// "/3/device/<token>", "HTTP/2.0").
-	Method, Path, Proto string
+	// Method, Host, Path and Proto are the request's ("POST",
+	// "127.0.0.1:port", "/3/device/<token>", "HTTP/2.0").
+	Method, Host, Path, Proto string
 	// Token is the device token of the path.
 	Token string
 	// Header holds the request's headers (apns-topic, apns-push-type,
@@ -141,7 +141,7 @@ func (m *APNs) WaitRequests(ctx context.Context, n int) ([]APNsRequest, error) {
 func (m *APNs) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	req := APNsRequest{
-		Method: r.Method, Path: r.URL.Path, Proto: r.Proto,
+		Method: r.Method, Host: r.Host, Path: r.URL.Path, Proto: r.Proto,
 		Token:  strings.TrimPrefix(r.URL.Path, "/3/device/"),
 		Header: r.Header.Clone(),
 		Raw:    body,

@@ -53,9 +53,9 @@ type FCM struct {
 
 // FCMRequest is one request an FCM mock received at its send endpoint.
 type FCMRequest struct {
-	// Method and Path are the request's ("POST",
+	// Method, Host and Path are the request's ("POST", "127.0.0.1:port",
 	// "/v1/projects/magpie-test/messages:send").
-	Method, Path string
+	Method, Host, Path string
 	// Project is the project id of the path.
 	Project string
 	// Header holds the request's headers.
@@ -204,7 +204,7 @@ func (m *FCM) verifyAssertion(raw string) error {
 
 func (m *FCM) serveSend(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	req := FCMRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: body, At: time.Now()}
+	req := FCMRequest{Method: r.Method, Host: r.Host, Path: r.URL.Path, Header: r.Header.Clone(), Raw: body, At: time.Now()}
 	req.Project, _ = strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/projects/"), "/messages:send")
 	var env struct {
 		Message map[string]any `json:"message"`
