@@ -57,7 +57,7 @@ func invalid(field, reason string) *ValidationError {
 
 var (
 	hexToken    = regexp.MustCompile(`^[0-9a-fA-F]{64,200}$`)
-	fcmToken    = regexp.MustCompile(`^[\x21-\x7e]{1,4096}$`)
+	fcmToken    = regexp.MustCompile(`^[\x21-\x7e]+$`)
 	idPattern   = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
 	topicRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 	localeRe    = regexp.MustCompile(`^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$`)
@@ -101,7 +101,7 @@ func (r Registration) validate() (Registration, error) {
 			return r, invalid("environment", `must be "sandbox" or "production"`)
 		}
 	case ProviderFCM:
-		if !fcmToken.MatchString(r.Token) {
+		if len(r.Token) > 4096 || !fcmToken.MatchString(r.Token) {
 			return r, invalid("token", "an FCM registration token is 1 to 4096 printable ASCII characters")
 		}
 		if r.Topic != "" || r.Environment != "" {
