@@ -2,8 +2,8 @@
 // service (APNs) with token (.p8) authentication, on top of
 // github.com/sideshow/apns2. It implements provider.Sender.
 //
-// A Sender keeps one HTTP/2 connection pool to APNs per environment it has
-// been asked for and is safe for concurrent use. It makes one attempt per
+// A Sender keeps its HTTP/2 connections to APNs open between Sends, as
+// Apple asks, and is safe for concurrent use. It makes one attempt per
 // Send: apns2 does not retry, and neither does this package; the caller
 // (the push worker's bus) retries what provider.Error says is Retryable.
 //

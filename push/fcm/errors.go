@@ -112,9 +112,10 @@ func sendError(err error, a *attempt) error {
 	case netErr != nil:
 		return networkError(netErr)
 	case status != 0:
+		// err is firebase's report of the retry we cancelled: not news.
 		return &provider.Error{
 			Provider: Name, Status: status, Reason: reason(status, body), Retryable: true,
-			RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now()), Err: err,
+			RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now()),
 		}
 	case sent == 0:
 		// firebase refused the message before sending it.

@@ -166,6 +166,9 @@ func TestSendErrors(t *testing.T) {
 			if got := errors.Is(err, provider.ErrCredential); got != tt.credential {
 				t.Errorf("errors.Is(%v, ErrCredential) = %v, want %v", err, got, tt.credential)
 			}
+			if errors.Is(err, context.Canceled) {
+				t.Errorf("Send = %v, which claims a cancelled context", err)
+			}
 			if n := len(m.Requests()); n != 1 {
 				t.Errorf("mock got %d requests, want 1 (no retry by firebase)", n)
 			}
@@ -217,7 +220,7 @@ func TestSendNetworkError(t *testing.T) {
 	start := time.Now()
 	err = s.Send(t.Context(), provider.Target{Token: "dev-1"}, provider.Notification{ID: "n", Body: "b"})
 	var pe *provider.Error
-	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 || pe.Err == nil {
+	if !errors.As(err, &pe) || !pe.Retryable || pe.Status != 0 || pe.Err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("Send to a closed port = %v, want a retryable network error", err)
 	}
 	// Not a timing assertion: firebase's first backoff alone is 1 s, so a
