@@ -117,6 +117,10 @@ func (m *APNs) Credential() APNsCredential {
 // URL returns the mock's base URL, https://127.0.0.1:port.
 func (m *APNs) URL() string { return m.srv.URL }
 
+// CertPEM returns the mock's certificate in PEM: the CA file of a process
+// that reaches the mock (magpie's --push-ca-file).
+func (m *APNs) CertPEM() []byte { return m.srv.certPEM() }
+
 // RootCAs returns a pool that trusts the mock's certificate.
 func (m *APNs) RootCAs() *x509.CertPool { return m.srv.roots }
 

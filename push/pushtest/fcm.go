@@ -128,6 +128,10 @@ func (m *FCM) URL() string { return m.srv.URL }
 // TokenURL returns the mock's OAuth2 token endpoint.
 func (m *FCM) TokenURL() string { return m.srv.URL + "/token" }
 
+// CertPEM returns the mock's certificate in PEM: the CA file of a process
+// that reaches the mock (magpie's --push-ca-file).
+func (m *FCM) CertPEM() []byte { return m.srv.certPEM() }
+
 // RootCAs returns a pool that trusts the mock's certificate.
 func (m *FCM) RootCAs() *x509.CertPool { return m.srv.roots }
 

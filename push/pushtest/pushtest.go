@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -142,3 +143,9 @@ func randomID(n int, alphabet string) string {
 }
 
 const upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// certPEM returns the server's certificate in PEM, for a process that
+// trusts the mock through a CA file.
+func (s *httptestServer) certPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
