@@ -159,6 +159,7 @@ func (m *APNs) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res := m.answer(req)
 	m.reqs.add(req) // before answering: a Send that returned is recorded
+	res.hold(r)
 	m.write(w, req, res)
 }
 

@@ -223,6 +223,7 @@ func (m *FCM) serveSend(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	res := m.answer(req)
 	m.reqs.add(req) // before answering: a Send that returned is recorded
+	res.hold(r)
 	if res.Status == 0 || res.Status == http.StatusOK {
 		writeJSON(w, http.StatusOK, map[string]string{"name": m.messageName()})
 		return

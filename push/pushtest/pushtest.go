@@ -30,6 +30,21 @@ type Response struct {
 	Reason string
 	// RetryAfter is the Retry-After header to send, if not empty.
 	RetryAfter string
+	// Hold, if not nil, holds the answer until it is closed or the client
+	// goes away: a request in flight, for a test that kills its sender
+	// meanwhile. The request is recorded before the hold.
+	Hold chan struct{}
+}
+
+// hold waits for res.Hold, if any, or for the request's end.
+func (res Response) hold(r *http.Request) {
+	if res.Hold == nil {
+		return
+	}
+	select {
+	case <-res.Hold:
+	case <-r.Context().Done():
+	}
 }
 
 // recorder keeps the requests a mock received and lets tests wait for
