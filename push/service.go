@@ -258,12 +258,24 @@ func (s *Service) Sender(ctx context.Context, appID, prov string) (provider.Send
 		return nil, fmt.Errorf("%s credential: %w", prov, ErrNotFound)
 	}
 	s.mu.Lock()
-	if len(s.senders) >= maxSenders {
-		clear(s.senders)
+	defer s.mu.Unlock()
+	for old, o := range s.senders {
+		// An older credential's sender, or the whole cache when full:
+		// close their idle connections.
+		if len(s.senders) >= maxSenders || (old.app == k.app && old.provider == k.provider) {
+			closeSender(o)
+			delete(s.senders, old)
+		}
 	}
 	s.senders[k] = snd
-	s.mu.Unlock()
 	return snd, nil
+}
+
+// closeSender releases a sender's connections, if it holds any.
+func closeSender(snd provider.Sender) {
+	if c, ok := snd.(interface{ Close() }); ok {
+		c.Close()
+	}
 }
 
 // Log returns push log entries of an app that match q.
