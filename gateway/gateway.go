@@ -116,11 +116,11 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics,
+		Metrics: cfg.Metrics, Push: cfg.Push,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
-		LoginLimits: cfg.LoginLimits, Events: g.events,
+		LoginLimits: cfg.LoginLimits, Events: g.events, Push: cfg.Push,
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter

@@ -180,9 +180,16 @@ func (s *Service) UnregisterDevice(ctx context.Context, appID, userID, deviceID 
 	return err
 }
 
-// Devices returns the devices a user registered, by device id.
+// Devices returns the devices a user registered, by device id; ErrNotFound
+// if the user does not exist.
 func (s *Service) Devices(ctx context.Context, appID, userID string) ([]store.Device, error) {
-	return s.store.App(appID).ListDevices(ctx, userID)
+	a := s.store.App(appID)
+	if _, err := a.GetUser(ctx, userID); errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("user %s: %w", userID, ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	return a.ListDevices(ctx, userID)
 }
 
 // ForgetDevices unregisters every device of a user registered before the

@@ -278,8 +278,19 @@ func closeSender(snd provider.Sender) {
 	}
 }
 
-// Log returns push log entries of an app that match q.
+// Log returns push log entries of an app that match q: of a user, of a
+// conversation or of one of its messages. q names a user or a
+// conversation (or both), and a seq only with a conversation; errors are
+// *ValidationError naming "user_id", "conv_id" or "seq".
 func (s *Service) Log(ctx context.Context, appID string, q store.PushLogQuery) ([]store.PushLogEntry, error) {
+	switch {
+	case q.UserID == "" && q.ConvID == "":
+		return nil, invalid("user_id", "user_id or conv_id is required")
+	case q.Seq < 0:
+		return nil, invalid("seq", "must be a positive integer")
+	case q.Seq > 0 && q.ConvID == "":
+		return nil, invalid("seq", "seq selects a message of conv_id, which is required with it")
+	}
 	return s.store.App(appID).ListPushLog(ctx, q)
 }
 
