@@ -198,7 +198,7 @@ func (c *Client) UnregisterDevice(ctx context.Context) error {
 // notifications while the app is closed.
 func (c *Client) Logout(ctx context.Context) error {
 	err := c.UnregisterDevice(ctx)
-	c.Close()
+	_ = c.Close() // always nil
 	if err != nil {
 		return fmt.Errorf("logout: unregister device: %w", err)
 	}
