@@ -141,9 +141,10 @@ func (c *Client) givePushTurn() { <-c.pushTurn }
 // app is closed, which is the point of push); Logout and UnregisterDevice
 // remove it.
 //
-// RegisterDevice waits for a connection until ctx ends. If ctx ends
-// before the server answered, the registration is still sent after the
-// next login. A registration the server refuses (an *Error with code
+// RegisterDevice waits for its turn (push registration requests go one at
+// a time) and for a connection until ctx ends. If ctx ends once it had its
+// turn but before the server answered, the registration is still sent
+// after the next login. A registration the server refuses (an *Error with code
 // wire.CodeInvalidArgument naming the field, such as "token: ...", or
 // wire.CodeTooManyDevices when the user already has 20 devices registered)
 // is forgotten, and the previous one, if any, is kept.
