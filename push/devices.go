@@ -58,7 +58,6 @@ func invalid(field, reason string) *ValidationError {
 var (
 	hexToken    = regexp.MustCompile(`^[0-9a-fA-F]{64,200}$`)
 	fcmToken    = regexp.MustCompile(`^[\x21-\x7e]+$`)
-	idPattern   = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
 	topicRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 	localeRe    = regexp.MustCompile(`^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$`)
 	maxZoneName = 64
@@ -146,8 +145,8 @@ func toLowerASCII(s string) string {
 // push, or replaces its registration. A token registered by another user
 // or device of the app moves to this one.
 func (s *Service) RegisterDevice(ctx context.Context, appID, userID, deviceID string, r Registration) (store.Device, error) {
-	if !idPattern.MatchString(deviceID) {
-		return store.Device{}, invalid("device_id", "must be 1-128 characters: letters, digits, '.', '_', ':', '@', '-'")
+	if deviceID == "" || len(deviceID) > 128 || !utf8.ValidString(deviceID) {
+		return store.Device{}, invalid("device_id", "must be 1 to 128 bytes of UTF-8, as at login")
 	}
 	r, err := r.validate()
 	if err != nil {

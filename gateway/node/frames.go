@@ -191,7 +191,9 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	case *magpiev1.Frame_SyncMessages:
 		c.syncMessages(ctx, id, b.SyncMessages)
 	case *magpiev1.Frame_RegisterDevice, *magpiev1.Frame_UnregisterDevice, *magpiev1.Frame_SetPushSettings, *magpiev1.Frame_MuteConversation:
-		c.async(ctx, func() { c.pushFrame(ctx, id, f) })
+		// In frame order, as Read: a registration and an unregistration
+		// sent back to back take effect in the order sent.
+		c.pushFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:

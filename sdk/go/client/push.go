@@ -13,9 +13,7 @@ import (
 
 // Device is this device's registration for offline push notifications:
 // where the server sends a notification of a message while the device is
-// not connected. The device is the one of Config.DeviceID; the server
-// requires that id to be 1 to 128 characters from letters, digits, '.',
-// '_', ':', '@' and '-' to register it.
+// not connected. The device is the one of Config.DeviceID.
 type Device struct {
 	// Platform is "ios", "android" or "web".
 	Platform string
