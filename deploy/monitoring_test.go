@@ -41,6 +41,10 @@ var serverMetrics = []string{
 	"magpie_bus_dead_letters_total",
 	"magpie_offline_notifications_dropped_total",
 	"magpie_ready",
+	"magpie_push_sends_total",
+	"magpie_push_send_duration_seconds",
+	"magpie_push_lag_seconds",
+	"magpie_push_notifications_total",
 }
 
 const (
@@ -306,7 +310,7 @@ func TestDashboardPanels(t *testing.T) {
 			checkDatasource(t, name+" target "+tg.RefID, tg.Datasource)
 		}
 	}
-	if want := []string{"Overview", "Messaging", "Queues", "API"}; !slices.Equal(rows, want) {
+	if want := []string{"Overview", "Messaging", "Queues", "API", "Push"}; !slices.Equal(rows, want) {
 		t.Errorf("rows = %q, want %q", rows, want)
 	}
 }
@@ -410,6 +414,9 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.BusJob("offline", telemetry.JobOK)
 	m.OfflineNotificationDropped()
 	m.Ready("store", true)
+	m.PushProviders("fcm")
+	m.PushSend("fcm", telemetry.PushSent, time.Millisecond, time.Second)
+	m.PushNotification(telemetry.NotifQueued)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	exposed := map[string]bool{}

@@ -22,6 +22,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -36,6 +37,7 @@ type env struct {
 	gw      *gateway.Gateway
 	hub     *node.Hub
 	msgs    *messaging.Service
+	push    *push.Service // nil for an env made with noPush
 	srv     *httptest.Server
 	boot    tenant.Bootstrap
 
@@ -49,7 +51,20 @@ type testApp struct {
 	ID, Key, Secret, TenantID string
 }
 
+// envConfig tunes what newEnvConfig builds besides the gateway.Config.
+type envConfig struct {
+	// pushEndpoints points the push service's providers at mocks.
+	pushEndpoints push.Endpoints
+	// noPush builds the gateway without a push service.
+	noPush bool
+}
+
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
+	t.Helper()
+	return newEnvConfig(t, envConfig{}, opts...)
+}
+
+func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, now: time.Unix(1_767_225_600, 0)}
@@ -78,6 +93,10 @@ func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
 	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
 	gcfg := gateway.Config{Now: e.clock}
+	if !ec.noPush {
+		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
+		gcfg.Push = e.push
+	}
 	for _, o := range opts {
 		o(&gcfg)
 	}

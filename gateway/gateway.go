@@ -29,6 +29,7 @@ import (
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 )
@@ -68,6 +69,10 @@ type Config struct {
 	// Metrics records HTTP requests, logins, frames and rate-limited
 	// requests. Nil records nothing.
 	Metrics *telemetry.Metrics
+	// Push is the push service: device registrations, push settings and
+	// mutes (server API and client frames), credentials (management API),
+	// the push log and outbox (server API). Nil serves none of them.
+	Push *push.Service
 	// Node tunes the WebSocket connection node (login timeout, heartbeat,
 	// outbound queue, per-address and per-user login limits); its fields
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
@@ -111,15 +116,15 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics,
+		Metrics: cfg.Metrics, Push: cfg.Push,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
-		LoginLimits: cfg.LoginLimits, Events: g.events,
+		LoginLimits: cfg.LoginLimits, Events: g.events, Push: cfg.Push,
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
-	ncfg.Metrics = cfg.Metrics
+	ncfg.Metrics, ncfg.Push = cfg.Metrics, cfg.Push
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g

@@ -8,7 +8,8 @@
 // it. Worker consumes the queue: it checks that the app, the recipient's
 // membership and the message still hold (a deleted user's, or a recalled
 // message's, job is acknowledged and dropped) and records the notification
-// in the app's push outbox in the store, which the console shows. In
+// in the app's push outbox in the store, which the console shows (see
+// Providers for an app with credentials). In
 // embedded mode the bus is the in-process bus.Local and the worker runs in
 // the same process; in cluster mode the bus is RabbitMQ and the workers run
 // in `magpie worker` processes. The code is the same.
@@ -24,11 +25,17 @@
 // ErrMalformed; the bus retries it and then moves it to the queue's dead
 // letters, so it never blocks the jobs behind it.
 //
-// # What comes next
+// # Providers
 //
-// Issue 14 adds the push providers: APNs with token (.p8) authentication and
-// FCM HTTP v1, with per-app credentials and device tokens. The worker will
-// then send the notification to the user's registered devices through the
-// app's provider and record the outcome; the outbox stays where a
-// notification ends when an app has no provider configured.
+// When an app has provider credentials (APNs token auth, FCM service
+// account; see Service), the worker sends each notification to the user's
+// registered devices through a send job per device (QueueSend), with the
+// user's unread count as badge, the app's templates per message type and
+// locale, and the message's own push options. Muted conversations, push
+// turned off and do-not-disturb hours suppress it; a provider's "invalid
+// token" removes the registration; throttling and server errors are
+// retried after the provider's Retry-After. Every step goes to the app's
+// push log. Providers live behind provider.Sender (packages apns and fcm),
+// so that vendor channels can be added beside them. An app without
+// credentials keeps the outbox: developers see what would have been sent.
 package push

@@ -2,8 +2,11 @@ package push_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/push/provider"
 )
 
 // env is a real store and a real in-process bus, as embedded mode runs
@@ -152,15 +156,26 @@ func TestOfflineRecordedOnce(t *testing.T) {
 	got := e.outbox(t, "A", "bob")
 	want := map[int64]store.OutboxEntry{
 		1: {ID: push.OfflineJobID("A", "bob", "c1", 1), UserID: "bob", ConvID: "c1", Seq: 1, SenderID: "alice",
-			Type: "text", Preview: push.Preview("text", m1.Body), CreatedAt: t0},
+			Type: "text", Preview: push.Preview("text", m1.Body), CreatedAt: t0, Badge: 2},
 		2: {ID: push.OfflineJobID("A", "bob", "c1", 2), UserID: "bob", ConvID: "c1", Seq: 2, SenderID: "alice",
-			Type: "text", Preview: "bring wine", CreatedAt: t0},
+			Type: "text", Preview: "bring wine", CreatedAt: t0, Badge: 2},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("outbox of bob = %+v, want %d entries", got, len(want))
 	}
 	for _, g := range got {
-		if w := want[g.Seq]; g != w {
+		// The payload is the rendered notification: alice's name over the
+		// preview, the badge, the conversation in the data.
+		var n provider.Notification
+		if err := json.Unmarshal(g.Payload, &n); err != nil {
+			t.Errorf("outbox entry of seq %d: payload %q: %v", g.Seq, g.Payload, err)
+		}
+		if n.Title != "alice" || n.Body != g.Preview || n.Badge == nil || *n.Badge != 2 || n.Data["conv_id"] != "c1" ||
+			n.Data["seq"] != strconv.FormatInt(g.Seq, 10) || n.ID != g.ID {
+			t.Errorf("outbox entry of seq %d: payload %s, want alice's notification with badge 2", g.Seq, g.Payload)
+		}
+		g.Payload = nil
+		if w := want[g.Seq]; !reflect.DeepEqual(g, w) {
 			t.Errorf("outbox entry of seq %d = %+v, want %+v", g.Seq, g, w)
 		}
 	}

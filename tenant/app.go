@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
@@ -200,6 +202,35 @@ func validateSettings(st store.Settings) error {
 	}
 	if l := st.MaxTokenLifetimeSeconds; l != 0 && (l < int64(MinTokenLifetime/time.Second) || l > int64(DefaultTokenLifetime/time.Second)) {
 		return invalid("settings.max_token_lifetime_seconds", "must be 0 (30 days) or 60 to 2592000")
+	}
+	return validatePush(st.Push)
+}
+
+var localeTag = regexp.MustCompile(`^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}$`)
+
+// validatePush checks an app's push settings: a delay of at most 5
+// minutes and at most 100 templates, each with a type ("*" for any) of at
+// most 64 bytes, a locale tag or none, a title of at most 100 and a body of
+// at most 500 characters.
+func validatePush(p store.AppPush) error {
+	if p.DelaySeconds < 0 || p.DelaySeconds > 300 {
+		return invalid("settings.push.delay_seconds", "must be 0 (10 seconds) to 300")
+	}
+	if len(p.Templates) > 100 {
+		return invalid("settings.push.templates", "at most 100 templates")
+	}
+	for i, t := range p.Templates {
+		f := fmt.Sprintf("settings.push.templates[%d]", i)
+		switch {
+		case t.Type == "" || len(t.Type) > 64 || !utf8.ValidString(t.Type):
+			return invalid(f+".type", `a message type of 1 to 64 bytes, or "*" for any`)
+		case t.Locale != "" && !localeTag.MatchString(t.Locale):
+			return invalid(f+".locale", `a BCP 47 language tag such as "en" or "zh-Hans-CN", or empty for any`)
+		case !utf8.ValidString(t.Title) || utf8.RuneCountInString(t.Title) > 100:
+			return invalid(f+".title", "at most 100 characters")
+		case !utf8.ValidString(t.Body) || utf8.RuneCountInString(t.Body) > 500:
+			return invalid(f+".body", "at most 500 characters")
+		}
 	}
 	return nil
 }

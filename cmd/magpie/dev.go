@@ -28,6 +28,7 @@ type devConfig struct {
 	trustedProxies  prefixList
 	unlimited       prefixList
 	admin           adminFlags
+	push            pushFlags
 }
 
 // adminFlags are the flags of the admin listener and of tracing, common
@@ -96,6 +97,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	cfg.admin.register(fs)
+	cfg.push.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -113,7 +115,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Logger) error {
+	endpoints, err := cfg.push.endpoints()
+	if err != nil {
+		return err
+	}
 	srv, err := embedded.Start(ctx, embedded.Config{
+		Push: endpoints,
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
 		Gateway:   gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
 		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version,

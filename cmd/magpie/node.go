@@ -105,6 +105,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var addr, nodeID string
 	var trusted, unlimited prefixList
 	var admin adminFlags
+	var pf pushFlags
 	fs := newFlagSet("gateway", "Run a cluster-mode gateway node: the server API, the management API, the console\n"+
 		"and the WebSocket connection node, on MongoDB, RabbitMQ and Redis. Run several behind\n"+
 		"a load balancer; run magpie migrate (and once, magpie bootstrap) first.", stderr)
@@ -114,11 +115,15 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&trusted, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	admin.register(fs)
+	pf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	deps, err := d.deps(true)
 	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if deps.Push, err = pf.endpoints(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	log, err := d.logger(stderr)
@@ -147,17 +152,22 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var d depsFlags
 	var addr string
 	var admin adminFlags
+	var pf pushFlags
 	fs := newFlagSet("worker", "Run a cluster-mode worker: it consumes the durable jobs on RabbitMQ (offline\n"+
 		"notifications, and push and webhook jobs) and sweeps expired records from MongoDB.\n"+
 		"Run any number; /healthz and /readyz are served on --addr.", stderr)
 	d.register(fs, false)
 	fs.StringVar(&addr, "addr", ":8081", "address of the health endpoints (host:port; port 0 picks a free one)")
 	admin.register(fs)
+	pf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	deps, err := d.deps(false)
 	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if deps.Push, err = pf.endpoints(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	log, err := d.logger(stderr)

@@ -1,6 +1,7 @@
 // Package api is the signed server REST API under /v1, which customers'
-// backends call: users (through the users service), client tokens and
-// messages. Every request is authenticated by its signature (see
+// backends call: users (through the users service), client tokens,
+// messages, and users' push devices, settings and mutes with the push log
+// and outbox (through the push service). Every request is authenticated by its signature (see
 // docs/signing.md), checked against the replay cache, rate limited per app
 // and, for creating POSTs, made replayable by an Idempotency-Key.
 //
@@ -19,6 +20,7 @@ import (
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
@@ -41,6 +43,11 @@ type Config struct {
 	// Metrics counts requests refused by the rate limit. Nil records
 	// nothing.
 	Metrics *telemetry.Metrics
+	// Push serves the push routes (devices, push settings, mutes, the
+	// push log and outbox) and unregisters a user's devices when its
+	// tokens are revoked. Nil answers the push routes 503
+	// push_unavailable.
+	Push *push.Service
 }
 
 // Server serves the server API.
@@ -53,6 +60,7 @@ type Server struct {
 	msgs    *messaging.Service
 	nonces  NonceCache
 	limiter ratelimit.Limiter
+	push    *push.Service // nil: no push routes
 }
 
 // New returns a Server resolving app keys through tenants, managing users
@@ -61,7 +69,7 @@ func New(st store.Store, tenants *tenant.Service, us *users.Service, msgs *messa
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, users: us, msgs: msgs, nonces: cfg.Nonces, limiter: cfg.Limiter}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, users: us, msgs: msgs, nonces: cfg.Nonces, limiter: cfg.Limiter, push: cfg.Push}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +91,7 @@ func (s *Server) Routes() []httpx.Route {
 	// answered 429 cannot be replayed.
 	signed := []gin.HandlerFunc{httpx.ReadBody(s.cfg.MaxBodyBytes), s.signedAPI, s.freshNonce, s.rateLimit}
 	create := httpx.With(signed, s.idempotent)
+	pushed := httpx.With(signed, s.needPush)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -95,6 +104,14 @@ func (s *Server) Routes() []httpx.Route {
 		r("POST", "/v1/users/:id", "/v1/users/{id}:unblock", nil),
 		r("POST", "/v1/users/:id/tokens", "/v1/users/{id}/tokens", with(signed, s.tokenSubject, s.idempotent, s.issueToken)),
 		r("POST", `/v1/users/:id/tokens\:revoke`, "/v1/users/{id}/tokens:revoke", with(signed, s.revokeTokens)),
+		r("PUT", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.registerDevice)),
+		r("GET", "/v1/users/:id/devices", "/v1/users/{id}/devices", with(pushed, s.listDevices)),
+		r("DELETE", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.unregisterDevice)),
+		r("GET", "/v1/users/:id/push-settings", "/v1/users/{id}/push-settings", with(pushed, s.getPushSettings)),
+		r("PUT", "/v1/users/:id/push-settings", "/v1/users/{id}/push-settings", with(pushed, s.setPushSettings)),
+		r("PUT", "/v1/users/:id/conversations/:conv/mute", "/v1/users/{id}/conversations/{conv}/mute", with(pushed, s.muteConversation)),
+		r("GET", "/v1/push/log", "/v1/push/log", with(pushed, s.pushLog)),
+		r("GET", "/v1/push/outbox", "/v1/push/outbox", with(pushed, s.pushOutbox)),
 		r("POST", "/v1/messages", "/v1/messages", with(create, s.sendMessage)),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),

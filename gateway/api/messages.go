@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/push"
 )
 
 type messageJSON struct {
@@ -39,6 +41,8 @@ type sendRequest struct {
 	ClientMsgID string `json:"client_msg_id"`
 	Type        string `json:"type"`
 	Content     string `json:"content"`
+	// Push holds the message's push options (push.Options).
+	Push json.RawMessage `json:"push"`
 }
 
 // sendMessage sends a message on behalf of a user, or a system message,
@@ -47,6 +51,15 @@ type sendRequest struct {
 func (s *Server) sendMessage(c *gin.Context) {
 	var in sendRequest
 	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	opts, err := push.ParseOptions(in.Push)
+	var ve *push.ValidationError
+	if errors.As(err, &ve) {
+		httpx.WriteError(c, httpx.FieldError(ve.Field, ve.Reason))
+		return
+	} else if err != nil {
 		httpx.Fail(c, err)
 		return
 	}
@@ -74,6 +87,7 @@ func (s *Server) sendMessage(c *gin.Context) {
 	a, err := s.msgs.Send(c.Request.Context(), messaging.SendRequest{
 		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System,
 		ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content, MaxBytes: creds.Limits.MaxMessageBytes,
+		Push: opts.Encode(), PushDelay: time.Duration(creds.App.Settings.Push.DelaySeconds) * time.Second,
 	})
 	if err != nil {
 		failMessaging(c, err)

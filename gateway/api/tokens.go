@@ -49,13 +49,23 @@ func (s *Server) issueToken(c *gin.Context) {
 }
 
 // revokeTokens serves POST /v1/users/{id}/tokens:revoke: every token of
-// the user issued before now stops working, and live sessions using one are
-// closed.
+// the user issued before now stops working, live sessions using one are
+// closed, and the devices the user registered for push before now are
+// unregistered (a device that registers again after logging in with a new
+// token is kept). If unregistering fails the revocation stands and the
+// call answers 500; repeating it is harmless.
 func (s *Server) revokeTokens(c *gin.Context) {
-	before, err := s.users.RevokeTokens(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"))
+	ctx, appID, userID := c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id")
+	before, err := s.users.RevokeTokens(ctx, appID, userID)
 	if err != nil {
 		failUser(c, err)
 		return
+	}
+	if s.push != nil {
+		if _, err := s.push.ForgetDevices(ctx, appID, userID, before); err != nil {
+			httpx.Fail(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"revoked_before": before})
 }

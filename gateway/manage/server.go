@@ -1,8 +1,8 @@
 // Package manage is the console's management API under /manage/v1: console
 // sessions and HTTP Basic for scripts (with the login throttle), tenants,
 // members and their roles, apps, their limits, settings and secrets, on
-// top of the tenant service. It also serves the placeholder page at
-// /console/.
+// top of the tenant service, and apps' push credentials, on top of the
+// push service. It also serves the placeholder page at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its
 // routes.
@@ -18,6 +18,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Events is told about changed apps. Nil tells no one: other nodes
 	// then see the change when their cached credentials expire.
 	Events Events
+	// Push keeps the apps' push provider credentials. Nil answers the
+	// push credential routes 503 push_unavailable.
+	Push *push.Service
 }
 
 // Server serves the management API.
@@ -76,7 +80,9 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millis
 func (s *Server) Routes() []httpx.Route {
 	body := httpx.ReadBody(s.cfg.MaxBodyBytes)
 	manage := []gin.HandlerFunc{body, s.consoleAuth}
+	pushed := httpx.With(manage, s.needPush)
 	with, r := httpx.With, httpx.NewRoute
+	const creds = "/manage/v1/apps/:app/push/credentials"
 	return []httpx.Route{
 		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),
 		r("DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, s.logout)),
@@ -97,6 +103,11 @@ func (s *Server) Routes() []httpx.Route {
 		r("GET", "/manage/v1/apps/:app/secrets", "/manage/v1/apps/{app}/secrets", with(manage, s.listSecrets)),
 		r("POST", "/manage/v1/apps/:app/secrets", "/manage/v1/apps/{app}/secrets", with(manage, s.rotateSecret)),
 		r("DELETE", "/manage/v1/apps/:app/secrets/:secret", "/manage/v1/apps/{app}/secrets/{secret}", with(manage, s.revokeSecret)),
+		r("GET", creds, "/manage/v1/apps/{app}/push/credentials", with(pushed, s.listCredentials)),
+		r("PUT", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/apns", with(pushed, s.setCredential)),
+		r("PUT", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/fcm", nil),
+		r("DELETE", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/{provider}", with(pushed, s.deleteCredential)),
+		r("POST", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/{provider}:check", with(pushed, s.credentialAction)),
 	}
 }
 

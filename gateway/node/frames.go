@@ -13,6 +13,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/token"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -189,6 +190,10 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.syncConversations(ctx, id, b.SyncConversations)
 	case *magpiev1.Frame_SyncMessages:
 		c.syncMessages(ctx, id, b.SyncMessages)
+	case *magpiev1.Frame_RegisterDevice, *magpiev1.Frame_UnregisterDevice, *magpiev1.Frame_SetPushSettings, *magpiev1.Frame_MuteConversation:
+		// In frame order, as Read: a registration and an unregistration
+		// sent back to back take effect in the order sent.
+		c.pushFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:
@@ -211,9 +216,16 @@ func (c *conn) replyResult(id uint64, f *magpiev1.Frame, err error) {
 
 func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var me *messaging.Error
+	var pe *push.ValidationError
 	switch {
 	case errors.As(err, &me):
 		return wire.ErrorFrame(id, me.Code, me.Message)
+	case errors.As(err, &pe):
+		return wire.ErrorFrame(id, wire.CodeInvalidArgument, pe.Error())
+	case errors.Is(err, push.ErrTooManyDevices):
+		return wire.ErrorFrame(id, wire.CodeTooManyDevices, err.Error())
+	case errors.Is(err, push.ErrNotFound):
+		return wire.ErrorFrame(id, wire.CodeNotFound, err.Error())
 	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
 		return wire.ErrorFrame(id, wire.CodeUnavailable, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -235,10 +247,16 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	if !c.sendBudget(ctx) {
 		return // the connection is closing
 	}
+	opts, err := pushOptions(s.GetPush())
+	if err != nil {
+		c.reply(c.errorFrame(id, err))
+		return
+	}
 	p, err := c.srv.msgs.Submit(ctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
-		MaxBytes: c.creds.Limits.MaxMessageBytes,
+		MaxBytes: c.creds.Limits.MaxMessageBytes, Push: opts.Encode(),
+		PushDelay: time.Duration(c.creds.App.Settings.Push.DelaySeconds) * time.Second,
 		Committed: func(a store.Appended) {
 			c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
 				ClientMsgId: a.ClientMsgID, ConvId: a.ConvID, Seq: a.Seq, ServerTimeMs: a.CreatedAt.UnixMilli(), Duplicate: a.Duplicate,
@@ -381,7 +399,7 @@ func conversationPage(convs []messaging.ConvState, next string) *magpiev1.Conver
 		st := &magpiev1.ConversationState{
 			ConvId: cs.ConvID, Members: cs.Members, MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
 			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
-			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq,
+			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq, Muted: cs.Muted,
 		}
 		if cs.Last != nil {
 			st.LastMessage = toWireMessage(cs.Last)

@@ -23,6 +23,7 @@ import (
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
+	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	// Metrics records logins, frames and rate-limited logins and sends.
 	// Nil records nothing.
 	Metrics *telemetry.Metrics
+	// Push serves the push frames (device registration, push settings,
+	// conversation mutes). Nil answers them with "unavailable".
+	Push *push.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

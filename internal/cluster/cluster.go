@@ -50,6 +50,9 @@ type Deps struct {
 	// MasterKey seals app secrets; every process of an installation needs
 	// the same one.
 	MasterKey []byte
+	// Push points the push providers at other endpoints than Apple's and
+	// Google's (tests, probes). The zero value is production.
+	Push push.Endpoints
 }
 
 // redisPrefix returns the prefix of the Redis keys.
@@ -256,6 +259,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Events = gateway.BroadcastEvents{Bus: d.bus}
 	gcfg.Ready = d.readyChecks()
 	gcfg.Metrics = m
+	gcfg.Push = push.NewService(d.store, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
 	g.gw = gateway.New(d.store, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()

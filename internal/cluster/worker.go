@@ -14,6 +14,7 @@ import (
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/tenant"
 )
 
 // WorkerConfig configures a worker.
@@ -73,12 +74,14 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 			_ = d.close()
 		}
 	}()
-	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log, Metrics: m}).Start(w.run.Context(), d.bus, cfg.Jobs)
+	tenants := tenant.New(d.store, d.keys, tenant.Config{Logger: log})
+	pushes := push.NewService(d.store, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
+	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes}).Start(w.run.Context(), d.bus, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
 	w.consumers = append(w.consumers, offline)
-	w.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
+	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, d.store, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)

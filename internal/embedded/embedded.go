@@ -60,6 +60,9 @@ type Config struct {
 	Pprof bool
 	// Version labels magpie_build_info. Empty means "dev".
 	Version string
+	// Push points the push providers at other endpoints than Apple's and
+	// Google's (tests, probes). The zero value is production.
+	Push push.Endpoints
 }
 
 // Server is a running embedded installation.
@@ -71,6 +74,8 @@ type Server struct {
 	Bootstrap tenant.Bootstrap
 	// Tenants manages tenants and apps of this installation.
 	Tenants *tenant.Service
+	// Push manages devices, push credentials and the push log.
+	Push *push.Service
 	// AdminURL is the admin listener's base URL, such as
 	// http://127.0.0.1:9090; empty without Config.AdminAddr.
 	AdminURL string
@@ -158,7 +163,9 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	hub := node.NewHub(s.store, s.log)
 	s.metrics.CountConnections(hub.Connections)
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics})
-	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
+	pushes := push.NewService(s.store, s.Tenants, push.ServiceConfig{Logger: s.log, Endpoints: cfg.Push})
+	s.Push = pushes
+	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics, Service: pushes}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
 	if err != nil {
 		return err
 	}
@@ -167,6 +174,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
 	gcfg.Metrics = s.metrics
+	gcfg.Push = pushes
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces

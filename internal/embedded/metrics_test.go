@@ -90,6 +90,7 @@ func TestMetricsUnderTraffic(t *testing.T) {
 		return value(mf, "magpie_delivery_latency_seconds", nil) > 0 &&
 			value(mf, "magpie_messages_stored_offline_total", nil) >= offline &&
 			value(mf, "magpie_bus_jobs_total", map[string]string{"queue": "offline", "outcome": "ok"}) >= offline &&
+			value(mf, "magpie_push_notifications_total", map[string]string{"outcome": "outbox"}) >= offline &&
 			value(mf, "magpie_connections", nil) == 2
 	}
 	for deadline := time.Now().Add(10 * time.Second); !settled(); time.Sleep(20 * time.Millisecond) {
@@ -126,6 +127,9 @@ func TestMetricsUnderTraffic(t *testing.T) {
 		{"magpie_bus_dead_letters_total", map[string]string{"queue": "offline"}, 0, false},
 		{"magpie_offline_notifications_dropped_total", nil, 0, false},
 		{"magpie_ready", map[string]string{"dependency": "store"}, 1, false},
+		// No push credentials in embedded mode by default: the outbox.
+		{"magpie_push_notifications_total", map[string]string{"outcome": "outbox"}, offline, false},
+		{"magpie_push_sends_total", map[string]string{"provider": "apns", "outcome": "sent"}, 0, false},
 	} {
 		got := value(mf, c.name, c.labels)
 		if got < 0 || (!c.atLeast && got != c.want) || got < c.want {

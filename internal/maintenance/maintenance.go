@@ -20,7 +20,7 @@ const (
 	// response is kept.
 	IdempotencyRetention = 24 * time.Hour
 	// OutboxRetention is how long a recorded offline notification is kept
-	// in an app's push outbox.
+	// in an app's push outbox, and a push log entry in its push log.
 	OutboxRetention = 7 * 24 * time.Hour
 )
 

@@ -165,6 +165,7 @@ type appendItem struct {
 	draft     store.Draft
 	committed func(store.Appended)
 	span      trace.SpanContext // the sender's span, if any: carried to the offline notification
+	pushDelay time.Duration     // the app's push delay; zero means Config.DeliveryTimeout
 }
 
 type ackItem struct {
@@ -264,6 +265,14 @@ type SendRequest struct {
 	System bool
 	// MaxBytes is the app's content size limit.
 	MaxBytes int
+	// Push is the message's push options (JSON, checked by the caller with
+	// push.ParseOptions), stored with it; nil for none.
+	Push []byte
+	// PushDelay is the app's push delay: how long a message pushed to a
+	// recipient's online devices may go unacknowledged before the
+	// recipient is treated as offline for it. Zero means
+	// Config.DeliveryTimeout.
+	PushDelay time.Duration
 	// Committed, if set, is called once the message is durable (or found to
 	// be a duplicate), on the committer and in commit order: before anything
 	// committed later is pushed to any device. A connection uses it to queue
@@ -338,9 +347,9 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 		conv = SystemConvID(req.ToUserID)
 	}
 	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed,
-		span: trace.SpanContextFromContext(ctx), draft: store.Draft{
+		span: trace.SpanContextFromContext(ctx), pushDelay: req.PushDelay, draft: store.Draft{
 			ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
-			Type: req.Type, Body: []byte(req.Content), CreatedAt: s.now(),
+			Type: req.Type, Body: []byte(req.Content), Push: req.Push, CreatedAt: s.now(),
 		}}})
 	if err != nil {
 		return nil, err
@@ -465,6 +474,7 @@ func (s *Service) fanOut(b fanBatch) {
 	}
 	var ds []Delivery
 	var spans []trace.SpanContext // the sending span of each delivery
+	var delays []time.Duration    // the push delay of each delivery
 	for i, out := range b.outs {
 		if out.Duplicate {
 			continue
@@ -477,6 +487,7 @@ func (s *Service) fanOut(b fanBatch) {
 			}
 			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: out.Message})
 			spans = append(spans, it.span)
+			delays = append(delays, it.pushDelay)
 		}
 	}
 	if len(ds) == 0 {
@@ -487,7 +498,7 @@ func (s *Service) fanOut(b fanBatch) {
 		switch {
 		case d.UserID == d.Msg.SenderID:
 		case n > 0:
-			s.watch.pushed(d.AppID, d.UserID, d.Msg, spans[i])
+			s.watch.pushed(d.AppID, d.UserID, d.Msg, spans[i], delays[i])
 		default:
 			s.offline(d.AppID, d.UserID, d.Msg, spans[i])
 		}

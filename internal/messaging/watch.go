@@ -47,8 +47,8 @@ func newDeliveryWatch(s *Service, timeout time.Duration, max int) *deliveryWatch
 }
 
 // pushed records that msg, sent in span (if valid), was queued for user's
-// online devices.
-func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.SpanContext) {
+// online devices, to be acknowledged within timeout (zero: the watch's).
+func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.SpanContext, timeout time.Duration) {
 	k := watchKey{app, msg.ConvID, user}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -65,7 +65,10 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.S
 		return
 	}
 	w.fires.Add(1) // balanced by fire, or by stop when the timer is stopped
-	w.pending[k] = &watchEntry{msg: msg, span: span, timer: time.AfterFunc(w.timeout, func() { w.fire(k) })}
+	if timeout <= 0 {
+		timeout = w.timeout
+	}
+	w.pending[k] = &watchEntry{msg: msg, span: span, timer: time.AfterFunc(timeout, func() { w.fire(k) })}
 }
 
 // acked records that a device of user holds conv up to seq. An ack that

@@ -1,9 +1,11 @@
 // Package probe is a synthetic end-to-end check of a Magpie installation,
-// run by `magpie probe`: it creates two users through the server API,
+// run by `magpie probe`. Its chat scenario creates two users through the server API,
 // connects both with the Go client SDK, exchanges messages both ways, takes
 // one user offline and back, and verifies that every message arrived exactly
 // once, in order, with delivery and stored receipts. On-call engineers run
-// it as a canary; it exits non-zero when anything did not hold.
+// it as a canary; it exits non-zero when anything did not hold. Its push
+// scenario checks offline push: one notification per message, pushed to a
+// registered device (or recorded in the outbox) exactly once.
 package probe
 
 import (
@@ -40,6 +42,12 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives progress logs. Nil discards them.
 	Logger *slog.Logger
+	// Scenario is ScenarioChat (the default, empty) or ScenarioPush. The
+	// push scenario sends Messages messages (zero: 5), one at a time.
+	Scenario string
+	// PushDevice is the device the push scenario registers; see
+	// PushDevice for the zero value.
+	PushDevice PushDevice
 
 	// drop, when set, discards received messages it returns true for
 	// before the probe checks them; tests use it to prove that the probe
@@ -58,6 +66,9 @@ type Result struct {
 	Stored     bool          // the sender got a STORED receipt while its peer was offline
 	P50, P99   time.Duration // send-to-receive latency of the online phase
 	Failures   []string      // what did not hold, in words
+	// Push is set by the push scenario: Received then counts messages
+	// pushed exactly once, and P50 and P99 are send-to-push times.
+	Push bool
 }
 
 // OK reports whether everything held.
@@ -72,6 +83,10 @@ func (r Result) String() string {
 	s := fmt.Sprintf("probe %s sent=%d received=%d duplicates=%d reordered=%d missing=%d delivered_receipts=%t stored_receipts=%t p50=%s p99=%s",
 		status, r.Sent, r.Received, r.Duplicates, r.Reordered, r.Missing, r.Delivered, r.Stored,
 		r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	if r.Push {
+		s = fmt.Sprintf("probe push %s sent=%d pushed=%d duplicates=%d missing=%d p50=%s p99=%s",
+			status, r.Sent, r.Received, r.Duplicates, r.Missing, r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	}
 	if !r.OK() {
 		s += " failures=" + fmt.Sprintf("%q", strings.Join(r.Failures, "; "))
 	}
@@ -91,6 +106,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	if cfg.Messages <= 0 {
 		cfg.Messages = 20
+		if cfg.Scenario == ScenarioPush {
+			cfg.Messages = 5
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
@@ -105,7 +123,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	run := &runner{cfg: cfg, api: api, prefix: "probe-" + randomHex(4)}
-	return run.run(ctx)
+	switch cfg.Scenario {
+	case "", ScenarioChat:
+		return run.run(ctx)
+	case ScenarioPush:
+		return run.push(ctx, cfg.Messages)
+	}
+	return Result{}, fmt.Errorf("probe: unknown scenario %q: want %q or %q", cfg.Scenario, ScenarioChat, ScenarioPush)
 }
 
 func randomHex(n int) string {

@@ -39,8 +39,9 @@ type MessageStore interface {
 	// ListMessages returns up to r.Limit messages of a conversation in the
 	// range r describes.
 	ListMessages(ctx context.Context, convID string, r Range) ([]Message, error)
-	// RecallMessage marks a message recalled and erases its body; recalling
-	// twice is not an error. It returns the updated message.
+	// RecallMessage marks a message recalled and erases its body and push
+	// options; recalling twice is not an error. It returns the updated
+	// message.
 	RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (Message, error)
 
 	// GetConversation returns a conversation, or ErrNotFound.
@@ -82,7 +83,11 @@ type Draft struct {
 	ClientMsgID string
 	Type        string
 	Body        []byte
-	CreatedAt   time.Time
+	// Push is the message's push options, JSON chosen by the sender
+	// (title/body override, silent, collapse id, priority), opaque to the
+	// store; nil when none.
+	Push      []byte
+	CreatedAt time.Time
 }
 
 // Message is a stored message.
@@ -93,8 +98,12 @@ type Message struct {
 	ClientMsgID string
 	Type        string
 	Body        []byte
-	CreatedAt   time.Time
-	RecalledAt  time.Time // zero unless recalled
+	// Push is the message's push options, JSON chosen by the sender
+	// (title/body override, silent, collapse id, priority), opaque to the
+	// store; nil when none, and after a recall.
+	Push       []byte
+	CreatedAt  time.Time
+	RecalledAt time.Time // zero unless recalled
 }
 
 // Appended is the outcome of one draft of AppendMessages.
@@ -136,7 +145,10 @@ type UserConversation struct {
 	// FirstSeq is the first seq the user may see: 1, or for a user who
 	// joined later (a new user with a deleted user's id), the seq of the
 	// first message after joining.
-	FirstSeq  int64
+	FirstSeq int64
+	// Muted: the user muted the conversation: no push for its messages.
+	// An entry starts unmuted (a user re-created after a deletion, too).
+	Muted     bool
 	UpdatedAt time.Time
 }
 

@@ -39,6 +39,12 @@ type OutboxEntry struct {
 	// Preview is the start of the message's text (at most 100 runes), or
 	// empty when the message has none to show.
 	Preview string
+	// Badge is the badge the notification carries: the user's unread
+	// count.
+	Badge int
+	// Payload is the rendered notification, JSON, as it would have been
+	// sent; nil for entries recorded before it existed.
+	Payload []byte
 	// CreatedAt is the message's creation time; DeleteOutboxBefore expires
 	// entries by it.
 	CreatedAt time.Time

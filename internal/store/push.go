@@ -18,7 +18,11 @@ type PushStore interface {
 	// hands, or an app reinstalled under a new device id). ErrNotFound if
 	// the user does not exist, checked atomically with respect to
 	// DeleteUser; ErrLimit if the registration is new and the user already
-	// has maxPerUser devices (0: no limit).
+	// has maxPerUser devices (0: no limit), not counting the registrations
+	// of the token that the write removes (a reinstall under a new device
+	// id at the limit moves the token). A call that fails changes nothing
+	// (in an engine without transactions, a call that races another may
+	// have removed the token's other registrations).
 	PutDevice(ctx context.Context, d Device, maxPerUser int) error
 	// GetDevice returns one registration, or ErrNotFound.
 	GetDevice(ctx context.Context, userID, deviceID string) (Device, error)
@@ -51,7 +55,8 @@ type PushStore interface {
 	// DeleteUser.
 	AddPushLog(ctx context.Context, es []PushLogEntry) error
 	// ListPushLog returns up to q.Limit entries with id > q.After, by id,
-	// that match q.
+	// that match q; a query without UserID and ConvID matches every entry
+	// of the app.
 	ListPushLog(ctx context.Context, q PushLogQuery) ([]PushLogEntry, error)
 
 	// GetPushSettings returns a user's push preferences; the zero value if
@@ -124,7 +129,8 @@ type PushLogEntry struct {
 }
 
 // PushLogQuery selects push log entries: of one user (UserID non-empty),
-// of one message (ConvID non-empty, and Seq if positive), or both.
+// of one conversation (ConvID non-empty) or of one of its messages (and Seq
+// positive), or both; with neither, every entry of the app.
 type PushLogQuery struct {
 	UserID string
 	ConvID string

@@ -5,9 +5,10 @@
 // Tenancy is structural. Operator-level records (tenants, console members,
 // apps and their secrets) are reached through Store; everything that belongs
 // to an app (users, idempotency records, conversations, messages, cursors,
-// the push outbox) is reached only through the app-scoped handle returned by
-// Store.App, and every key an implementation writes for such data starts with
-// the app id. Code that holds the handle for app A cannot name data of app B.
+// the push outbox, push devices, credentials, log and preferences) is
+// reached only through the app-scoped handle returned by Store.App, and
+// every key an implementation writes for such data starts with the app id.
+// Code that holds the handle for app A cannot name data of app B.
 //
 // Implementations translate their driver errors into ErrNotFound, ErrConflict
 // and plain wrapped errors, so no driver type leaks out of their package. The
@@ -134,9 +135,10 @@ type Store interface {
 	// tombstones older than TombstoneRetention. It returns how many it
 	// removed.
 	DeleteExpired(ctx context.Context, now, idempotencyBefore time.Time) (int64, error)
-	// DeleteOutboxBefore is the push outbox's sweep: it removes, in every
-	// app, the outbox entries created before the given time, and returns
-	// how many it removed. The caller picks the retention.
+	// DeleteOutboxBefore is the push outbox's and push log's sweep: it
+	// removes, in every app, the outbox entries created before the given
+	// time and the push log entries whose At is before it, and returns how
+	// many it removed (of both). The caller picks the retention.
 	DeleteOutboxBefore(ctx context.Context, before time.Time) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
@@ -168,14 +170,15 @@ type AppStore interface {
 	// DeleteUser removes a user and everything that is only the user's:
 	// its devices' cursors, its conversation entries (its peers keep
 	// theirs, and the history), its system conversation, its push outbox
-	// entries, and the client message ids of the messages it sent (so that
-	// a new user with the same id is not deduplicated against them). With
-	// EraseMessages the bodies of the messages it sent are erased too
-	// (recalled at At, for everyone). The id is remembered (a tombstone)
-	// until DeleteExpired removes it: a user created later with the same id
-	// gets TokensValidAfter no earlier than the deletion, and conversation
-	// entries that start at the next message. ErrNotFound if the user does
-	// not exist.
+	// entries, its push devices, push settings and push log entries, and
+	// the client message ids of the messages it sent (so that a new user
+	// with the same id is not deduplicated against them). With
+	// EraseMessages the bodies and push options of the messages it sent
+	// are erased too (recalled at At, for everyone). The id is remembered
+	// (a tombstone) until DeleteExpired removes it: a user created later
+	// with the same id gets TokensValidAfter no earlier than the deletion,
+	// and conversation entries that start at the next message. ErrNotFound
+	// if the user does not exist.
 	DeleteUser(ctx context.Context, id string, d UserDeletion) error
 	// ListUsers returns up to limit users with id > after, by id.
 	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
@@ -193,6 +196,7 @@ type AppStore interface {
 
 	MessageStore
 	OutboxStore
+	PushStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the
@@ -281,6 +285,34 @@ type Settings struct {
 	// MaxTokenLifetimeSeconds is the longest lifetime (exp - iat) of a
 	// client token the app accepts, in seconds. Zero means 30 days.
 	MaxTokenLifetimeSeconds int64 `json:"max_token_lifetime_seconds,omitempty"`
+	// Push configures the app's offline notifications.
+	Push AppPush `json:"push,omitzero"`
+}
+
+// AppPush configures an app's offline notifications (see package push).
+type AppPush struct {
+	// DelaySeconds is how long a message sent to a user's online devices
+	// may go unacknowledged before the user is notified as if offline.
+	// Zero means 10 seconds.
+	DelaySeconds int `json:"delay_seconds,omitempty"`
+	// HideContent leaves the message text out of every notification: the
+	// body is the template's (or "New message") instead.
+	HideContent bool `json:"hide_content,omitempty"`
+	// MentionOverridesMute notifies a user mentioned in a conversation it
+	// muted.
+	MentionOverridesMute bool `json:"mention_overrides_mute,omitempty"`
+	// Templates are the notification texts per message type and locale;
+	// see push.Render for the placeholders and how one is chosen.
+	Templates []PushTemplate `json:"templates,omitempty"`
+}
+
+// PushTemplate is the title and body of the notifications of one message
+// type ("*" for any) in one locale ("" for any).
+type PushTemplate struct {
+	Type   string `json:"type"`
+	Locale string `json:"locale,omitempty"`
+	Title  string `json:"title,omitempty"`
+	Body   string `json:"body,omitempty"`
 }
 
 // Secret is one of an app's signing secrets, encrypted at rest.

@@ -56,6 +56,9 @@ var (
 	latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 	// requestBuckets suit HTTP requests, 1 ms to 10 s.
 	requestBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	// lagBuckets suit the push lag, which includes the delay before a
+	// notification and retries: 50 ms to 10 minutes.
+	lagBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 )
 
 // Config configures New.
@@ -90,6 +93,10 @@ type Metrics struct {
 	deadLetters      metric.Int64Counter         // magpie_bus_dead_letters_total{queue}
 	notifDropped     metric.Int64Counter         // magpie_offline_notifications_dropped_total
 	ready            metric.Int64Gauge           // magpie_ready{dependency}
+	pushSends        metric.Int64Counter         // magpie_push_sends_total{provider,outcome}
+	pushDuration     metric.Float64Histogram     // magpie_push_send_duration_seconds{provider}
+	pushLag          metric.Float64Histogram     // magpie_push_lag_seconds{provider}
+	pushNotifs       metric.Int64Counter         // magpie_push_notifications_total{outcome}
 	countConnections atomic.Pointer[func() int]
 }
 
@@ -149,7 +156,7 @@ func (m *Metrics) Queue(queue string) {
 // instruments creates the instruments. Counter names get _total and unit
 // "s" gets _seconds from the exporter's translation.
 func (m *Metrics) instruments(meter metric.Meter) error {
-	var errs [17]error
+	var errs [21]error
 	m.buildInfo, errs[0] = meter.Int64Gauge("magpie_build_info", metric.WithDescription("Build of this process: 1, labelled with its version and mode."))
 	m.logins, errs[1] = meter.Int64Counter("magpie_logins", metric.WithDescription("WebSocket logins by result: ok, or the refusal's close code name."))
 	m.framesIn, errs[2] = meter.Int64Counter("magpie_frames_in", metric.WithDescription("Frames read from client WebSockets."))
@@ -168,6 +175,13 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	m.deadLetters, errs[12] = meter.Int64Counter("magpie_bus_dead_letters", metric.WithDescription("Bus jobs that exhausted their attempts, by queue."))
 	m.notifDropped, errs[13] = meter.Int64Counter("magpie_offline_notifications_dropped", metric.WithDescription("Offline notifications dropped because the messaging core's queue was full."))
 	m.ready, errs[14] = meter.Int64Gauge("magpie_ready", metric.WithDescription("1 if the dependency answered the last /readyz of the admin listener, else 0."))
+	m.pushSends, errs[17] = meter.Int64Counter("magpie_push_sends", metric.WithDescription("Requests to push providers, by provider (apns, fcm) and outcome: sent, retry, failed, token_removed."))
+	m.pushDuration, errs[18] = meter.Float64Histogram("magpie_push_send_duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of one request to a push provider, by provider."), metric.WithExplicitBucketBoundaries(requestBuckets...))
+	m.pushLag, errs[19] = meter.Float64Histogram("magpie_push_lag", metric.WithUnit("s"),
+		metric.WithDescription("From a message's acceptance to its notification's acceptance by the provider, by provider."),
+		metric.WithExplicitBucketBoundaries(lagBuckets...))
+	m.pushNotifs, errs[20] = meter.Int64Counter("magpie_push_notifications", metric.WithDescription("Offline notifications handled by the push workers, by outcome: queued (to devices), outbox (no credentials), suppressed, dropped."))
 	m.connections, errs[15] = meter.Int64ObservableGauge("magpie_connections", metric.WithDescription("Logged-in WebSocket sessions on this node."))
 	if errs[15] == nil {
 		_, errs[16] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -300,6 +314,62 @@ func (m *Metrics) BusJob(queue, outcome string) {
 func (m *Metrics) OfflineNotificationDropped() {
 	if m != nil {
 		m.notifDropped.Add(context.Background(), 1)
+	}
+}
+
+// Outcomes of magpie_push_sends_total.
+const (
+	PushSent         = "sent"
+	PushRetry        = "retry"
+	PushFailed       = "failed"
+	PushTokenRemoved = "token_removed"
+)
+
+// Outcomes of magpie_push_notifications_total.
+const (
+	NotifQueued     = "queued"
+	NotifOutbox     = "outbox"
+	NotifSuppressed = "suppressed"
+	NotifDropped    = "dropped"
+)
+
+// PushProviders exposes the push counters of each provider at 0; a push
+// worker calls it when it starts.
+func (m *Metrics) PushProviders(providers ...string) {
+	if m == nil {
+		return
+	}
+	ctx := context.Background()
+	for _, p := range providers {
+		for _, outcome := range []string{PushSent, PushRetry, PushFailed, PushTokenRemoved} {
+			m.pushSends.Add(ctx, 0, metric.WithAttributes(attribute.String("provider", p), attribute.String("outcome", outcome)))
+		}
+	}
+	for _, outcome := range []string{NotifQueued, NotifOutbox, NotifSuppressed, NotifDropped} {
+		m.pushNotifs.Add(ctx, 0, metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
+}
+
+// PushSend records one request to a push provider: its outcome (PushSent,
+// PushRetry, PushFailed, PushTokenRemoved), its duration and, when sent,
+// the lag from the message's acceptance.
+func (m *Metrics) PushSend(provider, outcome string, d, lag time.Duration) {
+	if m == nil {
+		return
+	}
+	ctx, p := context.Background(), attribute.String("provider", provider)
+	m.pushSends.Add(ctx, 1, metric.WithAttributes(p, attribute.String("outcome", outcome)))
+	m.pushDuration.Record(ctx, d.Seconds(), metric.WithAttributes(p))
+	if outcome == PushSent {
+		m.pushLag.Record(ctx, max(lag, 0).Seconds(), metric.WithAttributes(p))
+	}
+}
+
+// PushNotification counts an offline notification a push worker handled:
+// NotifQueued, NotifOutbox, NotifSuppressed or NotifDropped.
+func (m *Metrics) PushNotification(outcome string) {
+	if m != nil {
+		m.pushNotifs.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", outcome)))
 	}
 }
 

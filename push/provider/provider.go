@@ -44,35 +44,35 @@ type Notification struct {
 	// ID identifies the notification to the provider: the same for every
 	// attempt of one notification to one device (APNs apns-id is derived
 	// from it).
-	ID string
+	ID string `json:"id,omitempty"`
 	// Title and Body are the alert; both empty for a silent notification.
-	Title string
-	Body  string
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
 	// Badge is the app icon badge (the user's unread count); nil leaves it
 	// unchanged.
-	Badge *int
+	Badge *int `json:"badge,omitempty"`
 	// Sound is the sound to play; empty means "default" for an alert and
 	// none for a silent notification.
-	Sound string
+	Sound string `json:"sound,omitempty"`
 	// Silent sends a background (data-only) notification: no alert, no
 	// sound.
-	Silent bool
+	Silent bool `json:"silent,omitempty"`
 	// CollapseID lets a newer notification replace an older one with the
 	// same id on the device.
-	CollapseID string
+	CollapseID string `json:"collapse_id,omitempty"`
 	// ThreadID groups notifications on the device (the conversation id).
-	ThreadID string
+	ThreadID string `json:"thread_id,omitempty"`
 	// Priority is PriorityHigh or PriorityNormal; empty means high for an
 	// alert and normal for a silent notification.
-	Priority string
+	Priority string `json:"priority,omitempty"`
 	// MutableContent lets an iOS notification service extension change
 	// the notification before it is shown.
-	MutableContent bool
+	MutableContent bool `json:"mutable_content,omitempty"`
 	// Data is delivered to the app with the notification.
-	Data map[string]string
+	Data map[string]string `json:"data,omitempty"`
 	// Expiration is when the provider may drop an undelivered
 	// notification; zero means the provider's default.
-	Expiration time.Time
+	Expiration time.Time `json:"expiration,omitzero"`
 }
 
 // Error is a provider's refusal of one Send.

@@ -52,6 +52,11 @@ const (
 	CodeMessageNotFound    = "message_not_found"
 	CodeTenantRequired     = "tenant_required"
 	CodeLastOwner          = "last_owner"
+	CodeDeviceNotFound     = "device_not_found"
+	CodeTooManyDevices     = "too_many_devices"
+	CodeInvalidCredential  = "invalid_credential"
+	CodeUnreachable        = "provider_unreachable"
+	CodePushUnavailable    = "push_unavailable"
 )
 
 // Error is an error a client sees.

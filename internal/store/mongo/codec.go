@@ -20,7 +20,8 @@ import (
 // same order, since MongoDB compares documents field by field.
 
 // appKey is the _id of app records with one natural key: users, tombstones,
-// idempotency records, conversations, secrets, nonces and outbox entries.
+// idempotency records, conversations, secrets, nonces, outbox entries, push
+// credentials (by provider), push log entries and push settings (by user).
 type appKey struct {
 	App string `bson:"app"`
 	ID  string `bson:"id"`
@@ -44,6 +45,13 @@ type cursorKey struct {
 	User   string `bson:"user"`
 	Device string `bson:"device"`
 	Conv   string `bson:"conv"`
+}
+
+// deviceKey is the _id of a user's push device registration.
+type deviceKey struct {
+	App    string `bson:"app"`
+	User   string `bson:"user"`
+	Device string `bson:"device"`
 }
 
 type metaDoc struct {
@@ -160,6 +168,7 @@ type messageDoc struct {
 	ClientMsgID string     `bson:"cid,omitempty"`
 	Type        string     `bson:"type"`
 	Body        []byte     `bson:"body,omitempty"`
+	Push        []byte     `bson:"push,omitempty"`
 	CreatedAt   time.Time  `bson:"created_at"`
 	RecalledAt  time.Time  `bson:"recalled_at,omitempty"`
 }
@@ -177,7 +186,7 @@ type messageInsert struct {
 func newMessageInsert(k messageKey, d store.Draft) messageInsert {
 	m := messageInsert{Doc: messageDoc{
 		ID: k, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
 	}}
 	m.DS, m.DK = d.SenderID, d.ClientMsgID
 	if d.ClientMsgID == "" {
@@ -191,6 +200,7 @@ type entryDoc struct {
 	ReadSeq      int64    `bson:"read_seq"`
 	DeliveredSeq int64    `bson:"delivered_seq"`
 	FirstSeq     int64    `bson:"first_seq"`
+	Muted        bool     `bson:"muted,omitempty"`
 }
 
 type cursorDoc struct {
@@ -206,7 +216,54 @@ type outboxDoc struct {
 	Sender    string    `bson:"sender,omitempty"`
 	Type      string    `bson:"type"`
 	Preview   string    `bson:"preview,omitempty"`
+	Badge     int       `bson:"badge,omitempty"`
+	Payload   []byte    `bson:"payload,omitempty"`
 	CreatedAt time.Time `bson:"created_at"`
+}
+
+type deviceDoc struct {
+	ID          deviceKey `bson:"_id"`
+	Platform    string    `bson:"platform,omitempty"`
+	Provider    string    `bson:"provider"`
+	Token       string    `bson:"token"`
+	Topic       string    `bson:"topic,omitempty"`
+	Environment string    `bson:"environment,omitempty"`
+	Locale      string    `bson:"locale,omitempty"`
+	TimeZone    string    `bson:"time_zone,omitempty"`
+	CreatedAt   time.Time `bson:"created_at"`
+	UpdatedAt   time.Time `bson:"updated_at"`
+}
+
+// credentialDoc is an app's credential of one provider (_id.id). Info is a
+// list of pairs, like user metadata: its keys need not be field names.
+type credentialDoc struct {
+	ID        appKey    `bson:"_id"`
+	Sealed    []byte    `bson:"sealed,omitempty"`
+	Info      []pair    `bson:"info,omitempty"`
+	CreatedAt time.Time `bson:"created_at"`
+	UpdatedAt time.Time `bson:"updated_at"`
+}
+
+type pushLogDoc struct {
+	ID       appKey    `bson:"_id"`
+	User     string    `bson:"user"`
+	Conv     string    `bson:"conv"`
+	Seq      int64     `bson:"seq"`
+	Device   string    `bson:"device,omitempty"`
+	Provider string    `bson:"provider,omitempty"`
+	Status   string    `bson:"status"`
+	Reason   string    `bson:"reason,omitempty"`
+	At       time.Time `bson:"at"`
+}
+
+// pushSettingsDoc is a user's (_id.id) push settings.
+type pushSettingsDoc struct {
+	ID        appKey    `bson:"_id"`
+	Disabled  bool      `bson:"disabled"`
+	DNDStart  int       `bson:"dnd_start"`
+	DNDEnd    int       `bson:"dnd_end"`
+	TimeZone  string    `bson:"time_zone,omitempty"`
+	UpdatedAt time.Time `bson:"updated_at"`
 }
 
 // Conversions between documents and records.
@@ -253,13 +310,20 @@ func (d userDoc) record() store.User {
 		ID: d.ID.ID, Name: d.Name, AvatarURL: d.AvatarURL, Blocked: d.Blocked,
 		TokensValidAfter: utc(d.TokensValidAfter), CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
 	}
-	if len(d.Metadata) > 0 {
-		u.Metadata = make(map[string]string, len(d.Metadata))
-		for _, p := range d.Metadata {
-			u.Metadata[p.K] = p.V
-		}
-	}
+	u.Metadata = metadata(d.Metadata)
 	return u
+}
+
+// metadata decodes pairs written by pairs; nil when empty.
+func metadata(ps []pair) map[string]string {
+	if len(ps) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(ps))
+	for _, p := range ps {
+		m[p.K] = p.V
+	}
+	return m
 }
 
 // pairs encodes metadata as pairs sorted by key; nil when empty.
@@ -291,7 +355,7 @@ func (d idempotencyDoc) record() store.Idempotency {
 func (d messageDoc) record() store.Message {
 	return store.Message{
 		ConvID: d.ID.Conv, Seq: d.ID.Seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
+		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
 	}
 }
 
@@ -303,14 +367,39 @@ func (d conversationDoc) record() store.Conversation {
 func (d outboxDoc) record() store.OutboxEntry {
 	return store.OutboxEntry{
 		ID: d.ID.ID, UserID: d.User, ConvID: d.Conv, Seq: d.Seq, SenderID: d.Sender,
-		Type: d.Type, Preview: d.Preview, CreatedAt: utc(d.CreatedAt),
+		Type: d.Type, Preview: d.Preview, Badge: d.Badge, Payload: d.Payload, CreatedAt: utc(d.CreatedAt),
 	}
+}
+
+func (d deviceDoc) record() store.Device {
+	return store.Device{
+		ID: d.ID.Device, UserID: d.ID.User, Platform: d.Platform, Provider: d.Provider, Token: d.Token,
+		Topic: d.Topic, Environment: d.Environment, Locale: d.Locale, TimeZone: d.TimeZone,
+		CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
+	}
+}
+
+func (d credentialDoc) record() store.PushCredential {
+	return store.PushCredential{Provider: d.ID.ID, Sealed: d.Sealed, Info: metadata(d.Info),
+		CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt)}
+}
+
+func (d pushLogDoc) record() store.PushLogEntry {
+	return store.PushLogEntry{
+		ID: d.ID.ID, UserID: d.User, ConvID: d.Conv, Seq: d.Seq, DeviceID: d.Device,
+		Provider: d.Provider, Status: d.Status, Reason: d.Reason, At: utc(d.At),
+	}
+}
+
+func (d pushSettingsDoc) record() store.PushSettings {
+	return store.PushSettings{Disabled: d.Disabled, DNDStart: d.DNDStart, DNDEnd: d.DNDEnd,
+		TimeZone: d.TimeZone, UpdatedAt: utc(d.UpdatedAt)}
 }
 
 func userConversation(e entryDoc, c conversationDoc) store.UserConversation {
 	return store.UserConversation{
 		ConvID: e.ID.Conv, Members: c.Members, MaxSeq: c.MaxSeq,
-		ReadSeq: e.ReadSeq, DeliveredSeq: e.DeliveredSeq, FirstSeq: e.FirstSeq,
+		ReadSeq: e.ReadSeq, DeliveredSeq: e.DeliveredSeq, FirstSeq: e.FirstSeq, Muted: e.Muted,
 		UpdatedAt: utc(c.UpdatedAt),
 	}
 }

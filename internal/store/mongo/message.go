@@ -234,7 +234,7 @@ func (b *appendBatch) stored(i int, seq int64) {
 	c := b.convs[d.ConvID]
 	b.out[i] = store.Appended{Message: store.Message{
 		ConvID: d.ConvID, Seq: seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
 	}}
 	b.done[i] = true
 	c.head = seq
@@ -595,14 +595,14 @@ func (a *appStore) ListMessages(ctx context.Context, convID string, r store.Rang
 }
 
 // RecallMessage marks a message recalled at the given time and erases its
-// body; a message recalled before keeps its first recall time.
+// body and push options; a message recalled before keeps its first recall time.
 func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (store.Message, error) {
 	k := a.messageKey(convID, seq)
 	_, err := a.s.c.messages.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: k}, {Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "recalled_at", Value: at}}},
-			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}}},
 		})
 	if err != nil {
 		return store.Message{}, errorf(err, "recall message %s/%d", convID, seq)

@@ -14,7 +14,8 @@
 // Tenancy: every collection that holds data of an app keys its documents by
 // an _id whose first field is the app id, and every index of such a
 // collection starts with the app id. Filters on app data are built only by
-// the key constructors of appStore (key, messageKey, entryKey, cursorKey),
+// the key constructors of appStore (key, messageKey, entryKey, cursorKey,
+// deviceKey),
 // which put the app id first in an _id, and by appStore.scope, which adds
 // the app id condition to a query over _id fields.
 //
@@ -59,7 +60,7 @@ type collections struct {
 	meta, tenants, owners, members, sessions, apps, secrets, nonces *mongo.Collection
 	users, tombstones, idempotency                                  *mongo.Collection
 	conversations, messages, entries, cursors                       *mongo.Collection
-	outbox                                                          *mongo.Collection
+	outbox, devices, credentials, pushLog, pushSettings             *mongo.Collection
 }
 
 // Collection names.
@@ -80,6 +81,10 @@ const (
 	collEntries       = "user_conversations"
 	collCursors       = "device_cursors"
 	collOutbox        = "push_outbox"
+	collDevices       = "push_devices"
+	collCredentials   = "push_credentials"
+	collPushLog       = "push_log"
+	collPushSettings  = "push_settings"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -91,7 +96,9 @@ func newCollections(db *mongo.Database) collections {
 		tombstones: db.Collection(collTombstones), idempotency: db.Collection(collIdempotency),
 		conversations: db.Collection(collConversations), messages: db.Collection(collMessages),
 		entries: db.Collection(collEntries), cursors: db.Collection(collCursors),
-		outbox: db.Collection(collOutbox),
+		outbox: db.Collection(collOutbox), devices: db.Collection(collDevices),
+		credentials: db.Collection(collCredentials), pushLog: db.Collection(collPushLog),
+		pushSettings: db.Collection(collPushSettings),
 	}
 }
 

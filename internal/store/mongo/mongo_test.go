@@ -100,6 +100,18 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if _, err := a.AddOutbox(ctx, store.OutboxEntry{ID: "j1", UserID: "alice", ConvID: "c1", Seq: 1, CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.PutDevice(ctx, store.Device{ID: "d1", UserID: "alice", Provider: "apns", Token: "t", CreatedAt: t0}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutPushCredential(ctx, store.PushCredential{Provider: "apns", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddPushLog(ctx, []store.PushLogEntry{{ID: "p1", UserID: "alice", ConvID: "c1", Seq: 1, At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutPushSettings(ctx, "alice", store.PushSettings{Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +120,8 @@ func TestIndexesStartWithApp(t *testing.T) {
 	}
 
 	appData := []string{collSecrets, collNonces, collUsers, collTombstones, collIdempotency,
-		collConversations, collMessages, collEntries, collCursors, collOutbox}
+		collConversations, collMessages, collEntries, collCursors, collOutbox,
+		collDevices, collCredentials, collPushLog, collPushSettings}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

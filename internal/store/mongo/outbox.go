@@ -21,7 +21,7 @@ import (
 func (a *appStore) AddOutbox(ctx context.Context, e store.OutboxEntry) (bool, error) {
 	doc := outboxDoc{
 		ID: a.key(e.ID), User: e.UserID, Conv: e.ConvID, Seq: e.Seq, Sender: e.SenderID,
-		Type: e.Type, Preview: e.Preview, CreatedAt: e.CreatedAt,
+		Type: e.Type, Preview: e.Preview, Badge: e.Badge, Payload: e.Payload, CreatedAt: e.CreatedAt,
 	}
 	_, err := a.s.c.outbox.InsertOne(ctx, doc)
 	if mongo.IsDuplicateKeyError(err) {
@@ -62,12 +62,17 @@ func (a *appStore) ListOutbox(ctx context.Context, userID, after string, limit i
 	return records(ds, outboxDoc.record), nil
 }
 
-// DeleteOutboxBefore removes the outbox entries of every app created before
-// the given time, app by app.
+// DeleteOutboxBefore removes, in every app, the outbox entries created
+// before the given time and the push log entries logged before it, app by
+// app.
 func (s *Store) DeleteOutboxBefore(ctx context.Context, before time.Time) (int64, error) {
 	n, err := s.sweep(ctx, s.c.outbox, bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: before}}})
 	if err != nil {
 		return n, fmt.Errorf("delete outbox entries: %w", err)
 	}
-	return n, nil
+	m, err := s.sweep(ctx, s.c.pushLog, bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}})
+	if err != nil {
+		return n + m, fmt.Errorf("delete push log entries: %w", err)
+	}
+	return n + m, nil
 }

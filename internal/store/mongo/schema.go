@@ -76,6 +76,25 @@ var indexes = map[string][]index{
 		// Expiry (DeleteOutboxBefore).
 		{name: "app_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}}},
 	},
+	collDevices: {
+		// A user's devices (ListDevices, DeleteDevices, DeleteUser).
+		{name: "app_user_device", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.device", Value: 1}}},
+		// A token is registered once per app (PutDevice).
+		{name: "app_token", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "provider", Value: 1}, {Key: "token", Value: 1}}, unique: true},
+	},
+	collCredentials: {
+		{name: "app_provider", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
+	collPushLog: {
+		// The app's entries by id (ListPushLog of the whole app).
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// A user's entries by id (ListPushLog of one user, DeleteUser).
+		{name: "app_user_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "user", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// A message's entries by id (ListPushLog of one conversation or message).
+		{name: "app_conv_seq_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "conv", Value: 1}, {Key: "seq", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// Expiry (DeleteOutboxBefore).
+		{name: "app_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "at", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -83,7 +102,7 @@ var indexes = map[string][]index{
 var collectionNames = []string{
 	collMeta, collTenants, collMembers, collSessions, collApps, collSecrets, collNonces,
 	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
-	collOutbox,
+	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

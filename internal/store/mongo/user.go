@@ -17,8 +17,9 @@ var _ store.AppStore = (*appStore)(nil)
 
 // appStore is the store.AppStore of one app. Tenancy rule: every filter on
 // app data is built by its key constructors (key, messageKey, entryKey,
-// cursorKey), which put the app id first in an _id, or by scope, which adds
-// the app id condition; nothing else in the package names app data.
+// cursorKey, deviceKey), which put the app id first in an _id, or by scope,
+// which adds the app id condition; nothing else in the package names app
+// data.
 type appStore struct {
 	s  *Store
 	id string
@@ -39,6 +40,10 @@ func (a *appStore) entryKey(user, conv string) entryKey {
 
 func (a *appStore) cursorKey(user, device, conv string) cursorKey {
 	return cursorKey{App: a.id, User: user, Device: device, Conv: conv}
+}
+
+func (a *appStore) deviceKey(user, device string) deviceKey {
+	return deviceKey{App: a.id, User: user, Device: device}
 }
 
 // scope returns a filter on the app's documents (those whose _id.app is the
@@ -242,7 +247,7 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 		filter := a.scope(sent, bson.E{Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}})
 		update := bson.D{
 			{Key: "$set", Value: bson.D{{Key: "recalled_at", Value: d.At}}},
-			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}}},
 		}
 		if _, err := c.messages.UpdateMany(ctx, filter, update); err != nil {
 			return errorf(err, "erase messages")
@@ -280,8 +285,9 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 		return store.ErrNotFound // a concurrent DeleteUser finished first
 	}
 	// An append that saw the user still there may have re-created an
-	// entry meanwhile (see appendBatch.rejoin), and an AddOutbox recorded
-	// an entry (see AddOutbox): sweep again.
+	// entry meanwhile (see appendBatch.rejoin), and an AddOutbox,
+	// PutDevice, AddPushLog or PutPushSettings may have written a record
+	// of the user (see outbox.go and push.go): sweep again.
 	return a.deleteUserEntries(ctx, id)
 }
 
@@ -294,6 +300,15 @@ func (a *appStore) deleteUserEntries(ctx context.Context, id string) error {
 	}
 	if _, err := a.s.c.outbox.DeleteMany(ctx, a.scope(bson.E{Key: "user", Value: id})); err != nil {
 		return errorf(err, "delete outbox entries")
+	}
+	if _, err := a.s.c.devices.DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
+		return errorf(err, "delete push devices")
+	}
+	if _, err := a.s.c.pushSettings.DeleteOne(ctx, byID(a.key(id))); err != nil {
+		return errorf(err, "delete push settings")
+	}
+	if _, err := a.s.c.pushLog.DeleteMany(ctx, a.scope(bson.E{Key: "user", Value: id})); err != nil {
+		return errorf(err, "delete push log entries")
 	}
 	return nil
 }

@@ -72,10 +72,10 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	}
 	m := store.Message{
 		ConvID: d.ConvID, Seq: c.maxSeq + 1, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
 	}
 	res, err := b.t.exec(ctx, stmtInsertMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
-		m.Type, m.Body, ms(m.CreatedAt))
+		m.Type, m.Body, ms(m.CreatedAt), m.Push)
 	n, err := affected(res, err)
 	if err != nil {
 		return store.Appended{}, fmt.Errorf("insert message in %s: %w", d.ConvID, err)
@@ -254,7 +254,7 @@ func (a *appStore) ListMessages(ctx context.Context, convID string, r store.Rang
 }
 
 // RecallMessage marks a message recalled at the given time and erases its
-// body; a message recalled before keeps its first recall time.
+// body and push options; a message recalled before keeps its first recall time.
 func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (store.Message, error) {
 	var m store.Message
 	err := a.inTx(ctx, func(t *appTx) error {
@@ -274,7 +274,7 @@ func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var created, recalled int64
-	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled)
+	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled, &m.Push)
 	if err != nil {
 		return m, err
 	}
@@ -304,7 +304,7 @@ func (a *appStore) GetConversation(ctx context.Context, convID string) (store.Co
 // GetUserConversation returns one user's view of a conversation.
 func (a *appStore) GetUserConversation(ctx context.Context, userID, convID string) (store.UserConversation, error) {
 	row := a.queryRow(ctx,
-		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, c.updated_at
+		`SELECT `+userConversationColumns+`
 		FROM user_conversations AS uc
 		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
@@ -320,7 +320,7 @@ func (a *appStore) GetUserConversation(ctx context.Context, userID, convID strin
 // id > after, by id.
 func (a *appStore) ListUserConversations(ctx context.Context, userID, after string, limit int) ([]store.UserConversation, error) {
 	rows, err := a.query(ctx,
-		`SELECT uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, c.updated_at
+		`SELECT `+userConversationColumns+`
 		FROM user_conversations AS uc
 		JOIN conversations AS c ON c.app_id = uc.app_id AND c.id = uc.conv_id
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id > ?3
@@ -336,11 +336,13 @@ func (a *appStore) ListUserConversations(ctx context.Context, userID, after stri
 	return ucs, nil
 }
 
+const userConversationColumns = `uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, uc.muted, c.updated_at`
+
 func scanUserConversation(r scanner) (store.UserConversation, error) {
 	var uc store.UserConversation
 	var members string
 	var updated int64
-	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &updated)
+	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &uc.Muted, &updated)
 	if err != nil {
 		return uc, err
 	}

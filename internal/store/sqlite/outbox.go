@@ -2,13 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-const outboxColumns = `id, user_id, conv_id, seq, sender_id, type, preview, created_at`
+const outboxColumns = `id, user_id, conv_id, seq, sender_id, type, preview, created_at, badge, payload`
 
 // AddOutbox records e unless the app holds its id already, and only while
 // its user exists: one statement, so a DeleteUser (one transaction) runs
@@ -16,10 +17,10 @@ const outboxColumns = `id, user_id, conv_id, seq, sender_id, type, preview, crea
 func (a *appStore) AddOutbox(ctx context.Context, e store.OutboxEntry) (bool, error) {
 	res, err := a.exec(ctx,
 		`INSERT INTO push_outbox (app_id, `+outboxColumns+`)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
 		WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?3)
 		ON CONFLICT (app_id, id) DO NOTHING`,
-		e.ID, e.UserID, e.ConvID, e.Seq, e.SenderID, e.Type, e.Preview, ms(e.CreatedAt))
+		e.ID, e.UserID, e.ConvID, e.Seq, e.SenderID, e.Type, e.Preview, ms(e.CreatedAt), e.Badge, e.Payload)
 	n, err := affected(res, err)
 	if err != nil {
 		return false, fmt.Errorf("add outbox entry %s: %w", e.ID, err)
@@ -72,28 +73,47 @@ func (a *appStore) ListOutbox(ctx context.Context, userID, after string, limit i
 func scanOutbox(r scanner) (store.OutboxEntry, error) {
 	var e store.OutboxEntry
 	var created int64
-	err := r.Scan(&e.ID, &e.UserID, &e.ConvID, &e.Seq, &e.SenderID, &e.Type, &e.Preview, &created)
+	err := r.Scan(&e.ID, &e.UserID, &e.ConvID, &e.Seq, &e.SenderID, &e.Type, &e.Preview, &created, &e.Badge, &e.Payload)
 	e.CreatedAt = fromMS(created)
 	return e, err
 }
 
-// deleteOutboxBefore deletes old entries app by app, through the index on
-// (app_id, created_at): the recursive query walks the distinct app ids of
-// the primary key, one index seek each, instead of scanning the table.
-const deleteOutboxBefore = `WITH RECURSIVE apps (id) AS (
-		SELECT MIN(app_id) FROM push_outbox
+// sweepBefore returns the statement that deletes a table's rows older than
+// ? app by app, through its index on (app_id, column): the recursive query
+// walks the distinct app ids of the primary key, one index seek each,
+// instead of scanning the table.
+func sweepBefore(table, column string) string {
+	return `WITH RECURSIVE apps (id) AS (
+		SELECT MIN(app_id) FROM ` + table + `
 		UNION ALL
-		SELECT (SELECT MIN(app_id) FROM push_outbox WHERE app_id > apps.id) FROM apps WHERE apps.id IS NOT NULL
+		SELECT (SELECT MIN(app_id) FROM ` + table + ` WHERE app_id > apps.id) FROM apps WHERE apps.id IS NOT NULL
 	)
-	DELETE FROM push_outbox WHERE app_id IN (SELECT id FROM apps WHERE id IS NOT NULL) AND created_at < ?`
+	DELETE FROM ` + table + ` WHERE app_id IN (SELECT id FROM apps WHERE id IS NOT NULL) AND ` + column + ` < ?`
+}
 
-// DeleteOutboxBefore removes the outbox entries of every app created before
-// the given time.
+var (
+	deleteOutboxBefore  = sweepBefore("push_outbox", "created_at")
+	deletePushLogBefore = sweepBefore("push_log", "at")
+)
+
+// DeleteOutboxBefore removes, in every app, the outbox entries created
+// before the given time and the push log entries logged before it, in one
+// transaction.
 func (s *Store) DeleteOutboxBefore(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.write.ExecContext(ctx, deleteOutboxBefore, ms(before))
-	n, err := affected(res, err)
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{deleteOutboxBefore, deletePushLogBefore} {
+			res, err := tx.ExecContext(ctx, q, ms(before))
+			m, err := affected(res, err)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("delete outbox entries: %w", err)
+		return 0, fmt.Errorf("delete outbox and push log entries: %w", err)
 	}
 	return n, nil
 }

@@ -35,7 +35,7 @@ const (
 	numStmts
 )
 
-const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at`
+const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push`
 
 var stmtSQL = [numStmts]string{
 	stmtInsertUser: `INSERT INTO users (app_id, id, name, avatar_url, metadata, blocked,
@@ -48,7 +48,7 @@ var stmtSQL = [numStmts]string{
 	// A conflict on the client id index means a duplicate: nothing is
 	// inserted and the caller reads the original.
 	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
@@ -95,7 +95,7 @@ var stmtSQL = [numStmts]string{
 	stmtUseNonce: `INSERT INTO nonces (app_id, value, expires_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (app_id, value) DO NOTHING`,
 
-	stmtRecall: `UPDATE messages SET body = NULL, recalled_at = ?4
+	stmtRecall: `UPDATE messages SET body = NULL, push = NULL, recalled_at = ?4
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND recalled_at = 0`,
 	stmtGetMessage: `SELECT ` + messageColumns + ` FROM messages
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3`,

@@ -263,3 +263,62 @@ func TestMigrationMergedLate(t *testing.T) {
 		}
 	}
 }
+
+// TestMigratePushFrom7 upgrades a database made by the schema before push
+// (step 7) and checks that its messages, conversation entries and outbox
+// entries read back with the new fields empty.
+func TestMigratePushFrom7(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version > 7 {
+			break
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO users VALUES ('A', 'bob', '', '', '', 0, 0, 0, 0)`,
+		`INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at) VALUES ('A', 'c1', '["alice","bob"]', 1, 1000, 1000)`,
+		`INSERT INTO messages VALUES ('A', 'c1', 1, 'alice', 'm1', 'text', X'6869', 1000, 0)`,
+		`INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq) VALUES ('A', 'bob', 'c1', 0, 0)`,
+		`INSERT INTO push_outbox VALUES ('A', 'j1', 'bob', 'c1', 1, 'alice', 'text', 'hi', 1000)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a version-7 database: %v", err)
+	}
+	defer s.Close()
+	a := s.App("A")
+	if m, err := a.GetMessage(ctx, "c1", 1); err != nil || string(m.Body) != "hi" || m.Push != nil {
+		t.Errorf("GetMessage(c1, 1) after upgrade = %+v, %v, want body hi and no push", m, err)
+	}
+	if uc, err := a.GetUserConversation(ctx, "bob", "c1"); err != nil || uc.Muted || uc.MaxSeq != 1 {
+		t.Errorf("GetUserConversation(bob, c1) after upgrade = %+v, %v, want max seq 1, not muted", uc, err)
+	}
+	es, err := a.ListOutbox(ctx, "bob", "", 10)
+	if err != nil || len(es) != 1 || es[0].Badge != 0 || es[0].Payload != nil || es[0].Preview != "hi" {
+		t.Errorf("ListOutbox(bob) after upgrade = %+v, %v, want j1 without badge or payload", es, err)
+	}
+	if err := a.SetConversationMuted(ctx, "bob", "c1", true); err != nil {
+		t.Errorf("SetConversationMuted(bob, c1) after upgrade: %v", err)
+	}
+}

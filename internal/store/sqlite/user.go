@@ -151,6 +151,7 @@ var deleteUserSQL = []string{
 		ON CONFLICT (app_id, id) DO UPDATE SET deleted_at = excluded.deleted_at`,
 	`UPDATE messages SET client_msg_id = '',
 		body = CASE WHEN ?4 AND recalled_at = 0 THEN NULL ELSE body END,
+		push = CASE WHEN ?4 AND recalled_at = 0 THEN NULL ELSE push END,
 		recalled_at = CASE WHEN ?4 AND recalled_at = 0 THEN ?3 ELSE recalled_at END
 		WHERE app_id = ?1 AND sender_id = ?2
 		AND conv_id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2)`,
@@ -160,6 +161,9 @@ var deleteUserSQL = []string{
 	`DELETE FROM conversations WHERE app_id = ?1 AND id = 's:' || ?2`,
 	`DELETE FROM device_cursors WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM push_outbox INDEXED BY push_outbox_user WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM push_devices WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM push_settings WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM push_log INDEXED BY push_log_user WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

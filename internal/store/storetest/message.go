@@ -23,7 +23,7 @@ func draft(conv, sender, clientID string, sec int64) store.Draft {
 func stored(d store.Draft, seq int64) store.Message {
 	return store.Message{
 		ConvID: d.ConvID, Seq: seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
 	}
 }
 

@@ -31,6 +31,7 @@ func outboxEntry(id, user string, seq, created int64) store.OutboxEntry {
 
 func normOutbox(x store.OutboxEntry) store.OutboxEntry {
 	x.CreatedAt = normTime(x.CreatedAt)
+	x.Payload = nilIfEmpty(x.Payload)
 	return x
 }
 

@@ -63,6 +63,7 @@ func Run(t *testing.T, o Opener) {
 		{"Conversations", conversationTests},
 		{"Cursors", cursorTests},
 		{"Outbox", outboxTests},
+		{"Push", pushTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}
@@ -213,7 +214,7 @@ func normIdempotency(x store.Idempotency) store.Idempotency {
 
 func normMessage(x store.Message) store.Message {
 	x.CreatedAt, x.RecalledAt = normTime(x.CreatedAt), normTime(x.RecalledAt)
-	x.Body = nilIfEmpty(x.Body)
+	x.Body, x.Push = nilIfEmpty(x.Body), nilIfEmpty(x.Push)
 	return x
 }
 

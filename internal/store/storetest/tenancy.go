@@ -16,6 +16,7 @@ var tenancyTests = []test{
 	{"Conversations", testTenancyConversations},
 	{"Cursors", testTenancyCursors},
 	{"Outbox", testTenancyOutbox},
+	{"Push", testTenancyPush},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

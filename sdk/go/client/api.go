@@ -32,6 +32,9 @@ type Conversation struct {
 	UpdatedAt time.Time
 	// LastMessage is the message at MaxSeq, for a preview; nil if unknown.
 	LastMessage *Message
+	// Muted is set while the user muted the conversation
+	// (MuteConversation): no push notifications for its messages.
+	Muted bool
 }
 
 // Conversations returns the state of every conversation of the user. It
@@ -62,7 +65,7 @@ func toConversation(st *magpiev1.ConversationState, me string) Conversation {
 		ID: st.GetConvId(), Members: slices.Clone(st.GetMembers()), MaxSeq: st.GetMaxSeq(),
 		ReadSeq: st.GetReadSeq(), DeliveredSeq: st.GetDeliveredSeq(), PeerReadSeq: st.GetPeerReadSeq(),
 		PeerDeliveredSeq: st.GetPeerDeliveredSeq(), Unread: st.GetUnread(),
-		UpdatedAt: time.UnixMilli(st.GetUpdatedAtMs()),
+		UpdatedAt: time.UnixMilli(st.GetUpdatedAtMs()), Muted: st.GetMuted(),
 	}
 	if m := st.GetLastMessage(); m != nil {
 		lm := toMessage(m, me)

@@ -31,6 +31,7 @@ type Client struct {
 	acks     *acker
 	out      *outbox
 	fillWake chan struct{} // capacity 1: gaps to fill, or room again in the event queue
+	pushTurn chan struct{} // capacity 1: full while a push registration request is in flight
 	maxBytes atomic.Int64  // the server's content limit, from the last login
 
 	mu      sync.Mutex // guards the fields below
@@ -43,6 +44,11 @@ type Client struct {
 	runErr  error                   // why the last Run ended; nil while running or before the first
 	loaded  bool                    // the Store's cursors were loaded
 	closed  bool
+	// The push registration to send after every login (nil: none), and
+	// the session that accepted it (nil: none yet). Changed only by the
+	// holder of pushTurn.
+	device     *Device
+	deviceSent *session
 }
 
 // New returns a client for cfg, with defaults for the zero fields. It does
@@ -56,7 +62,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, url: u, log: cfg.Logger.With("device_id", cfg.DeviceID),
 		acks: newAcker(), out: newOutbox(cfg.SendWindow, cfg.BackoffMin, cfg.BackoffMax),
-		fillWake: make(chan struct{}, 1), changed: make(chan struct{}),
+		fillWake: make(chan struct{}, 1), pushTurn: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
 	c.events = newEventQueue(cfg.EventBuffer)
 	c.recv = newReceiver(c.events)
@@ -234,6 +240,7 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 		}
 	})
 	wg.Go(func() { c.ackLoop(sctx, s) })
+	wg.Go(func() { c.resendDevice(sctx, s) })
 	<-sctx.Done()
 	c.clearSession(s)
 	if ctx.Err() != nil {
@@ -294,22 +301,29 @@ func (c *Client) waitSession(ctx context.Context, dead *session) (*session, erro
 // and retries timeouts and retryable errors with backoff, until ctx ends.
 // Use it only for idempotent requests.
 func (c *Client) request(ctx context.Context, f *magpiev1.Frame) (*magpiev1.Frame, error) {
+	_, r, err := c.requestOn(ctx, f)
+	return r, err
+}
+
+// requestOn is request, and also returns the session of the last attempt
+// (nil if none).
+func (c *Client) requestOn(ctx context.Context, f *magpiev1.Frame) (*session, *magpiev1.Frame, error) {
 	var dead *session
 	for retry := 0; ; {
 		s, err := c.waitSession(ctx, dead)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r, err := s.call(ctx, f)
 		switch {
 		case err == nil || ctx.Err() != nil || !retryable(err):
-			return r, err
+			return s, r, err
 		case errors.Is(err, errConnLost):
 			dead = s
 			continue
 		}
 		if !sleep(ctx, retryDelay(c.cfg.BackoffMin, c.cfg.BackoffMax, retry)) {
-			return nil, ctx.Err()
+			return s, nil, ctx.Err()
 		}
 		retry++
 	}

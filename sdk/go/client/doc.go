@@ -23,7 +23,9 @@
 //     pipelined: up to Config.SendWindow (32) per recipient in flight at
 //     once, in the order the app queued them, which is the order of their
 //     seqs; again after timeouts, retryable errors and reconnects, until a
-//     deadline (see Sending).
+//     deadline (see Sending);
+//   - registers the device for offline push notifications and sends the
+//     registration again after every login (see Push).
 //
 // # Usage
 //
@@ -96,6 +98,32 @@
 // fails with ErrSendTimeout; the server may still have stored it, in its
 // place.
 //
+// # Push
+//
+// While a device is offline, the server tells it about new messages with a
+// push notification through APNs or FCM. The app hands the client the
+// provider's token with RegisterDevice, after the user's first login on
+// the device, at every start, and whenever the provider issues a new
+// token. The client remembers the last registration the server accepted
+// and sends it again after every login, so that a server that lost it, or
+// a new one, has it. Close keeps the registration: notifications go on
+// while the app is closed. Logout, for a user who signs out, removes it
+// (UnregisterDevice) and closes the client.
+//
+// SetPushSettings sets the user's preferences (notifications off,
+// do-not-disturb hours), MuteConversation mutes one conversation
+// (Conversation.Muted), and WithPush gives one message its notification
+// options (a title, silent, no notification at all, ...):
+//
+//	err := c.RegisterDevice(ctx, client.Device{Platform: "ios", Provider: "apns", Token: hexToken})
+//	res, err := c.Send(ctx, "bob", "text", "ping", client.WithPush(client.PushOptions{Silent: true}))
+//
+// A request the server refuses fails with an *Error whose Code is one of
+// the wire.Code* constants: wire.CodeInvalidArgument (the message names the
+// field), wire.CodeTooManyDevices (20 devices registered), wire.CodeNotFound
+// (a conversation the user is not in), or wire.CodeUnavailable (a server
+// without push).
+//
 // # Events
 //
 // The app pulls events with Next: Message, Recall, Receipt, Connected and
@@ -117,11 +145,18 @@
 // A Client is safe for concurrent use by multiple goroutines. Run blocks; at
 // most one Run is active at a time, and it returns only after every
 // goroutine it started (per connection: a reader, a heartbeat, a sender, a
-// gap filler and an acknowledger) has stopped. Close stops Run and waits for
-// it. Requests (Conversations, History, MarkRead) wait for a connection
-// until their context ends, and fail with ErrNotRunning once Run has
-// returned. Send and SendAsync queue messages whether or not the client is
-// connected.
+// gap filler, an acknowledger and a push registration sender) has stopped.
+// Close stops Run and waits for it. Requests (Conversations, History,
+// MarkRead, RegisterDevice, UnregisterDevice, SetPushSettings,
+// MuteConversation) wait for a connection until their context ends, and
+// fail with ErrNotRunning once Run has returned. Send and SendAsync queue
+// messages whether or not the client is connected.
+//
+// Push registration requests (RegisterDevice, UnregisterDevice and the
+// registration sent again after a login) take turns, one in flight at a
+// time, so that the server applies them in the order they were made. The
+// turn (Client.pushTurn, a channel) is taken before Client.mu and waited
+// for without holding a lock.
 //
 // Lock order: receiver.mu before eventQueue.mu; every other lock (Client.mu,
 // session.mu, outbox.mu, acker.mu) is taken alone. No lock is held while

@@ -48,10 +48,11 @@ func WithClientMsgID(id string) SendOption {
 // it or the send fails. It is safe for concurrent use.
 type Outgoing struct {
 	id, to, typ, content string
-	order                uint64        // queue order, across recipients
-	done                 chan struct{} // closed when the send is over
-	res                  SendResult    // set before done is closed
-	err                  error         // set before done is closed
+	push                 *magpiev1.PushOptions // nil for the app's defaults
+	order                uint64                // queue order, across recipients
+	done                 chan struct{}         // closed when the send is over
+	res                  SendResult            // set before done is closed
+	err                  error                 // set before done is closed
 
 	// Guarded by outbox.mu.
 	finished  bool
@@ -422,7 +423,7 @@ func (c *Client) sendLoop(ctx context.Context, s *session) error {
 func (c *Client) transmit(s *session, a attempt) error {
 	o := a.o
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
-		ClientMsgId: o.id, ToUserId: o.to, Type: o.typ, Content: o.content,
+		ClientMsgId: o.id, ToUserId: o.to, Type: o.typ, Content: o.content, Push: o.push,
 	}}}
 	err := s.send(a.id, f, func(r *magpiev1.Frame) { c.sendReply(s, a, r) })
 	switch {

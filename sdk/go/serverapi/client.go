@@ -105,6 +105,19 @@ func IdempotencyKey(k string) CallOption {
 	return func(cc *callConfig) { cc.idempotencyKey = k }
 }
 
+// callHeader returns the request headers the call options ask for; nil
+// for none.
+func callHeader(opts []CallOption) http.Header {
+	var cc callConfig
+	for _, opt := range opts {
+		opt(&cc)
+	}
+	if cc.idempotencyKey == "" {
+		return nil
+	}
+	return http.Header{"Idempotency-Key": {cc.idempotencyKey}}
+}
+
 // Error is an error response from the server API.
 type Error struct {
 	// Status is the HTTP status code.

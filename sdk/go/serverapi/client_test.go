@@ -167,16 +167,7 @@ func TestMethods(t *testing.T) {
 	ctx := context.Background()
 	blocked := alice(t)
 	blocked.Blocked = true
-	tests := []struct {
-		name     string
-		call     func(c *Client) (any, error)
-		method   string
-		uri      string // request target as received
-		wantBody string // expected JSON body; empty for none
-		status   int
-		resp     string
-		want     any
-	}{
+	runMethodCases(t, []methodCase{
 		{
 			name: "CreateUser",
 			call: func(c *Client) (any, error) {
@@ -321,7 +312,25 @@ func TestMethods(t *testing.T) {
 			status: 200, resp: `{"revoked_before":"2026-01-01T00:00:00Z"}`,
 			want: mustTime(t, "2026-01-01T00:00:00Z"),
 		},
-	}
+	})
+}
+
+// methodCase is a call and the request and response it makes.
+type methodCase struct {
+	name     string
+	call     func(c *Client) (any, error)
+	method   string
+	uri      string // request target as received
+	wantBody string // expected JSON body; empty for none
+	status   int
+	resp     string
+	want     any
+}
+
+// runMethodCases runs each case against a fake answering its status and
+// response, and checks the result and the request.
+func runMethodCases(t *testing.T, tests []methodCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, c := newFake(t, reply(tt.status, tt.resp))

@@ -1,6 +1,8 @@
 // Package serverapi is the Go SDK for Magpie's server API, for use by a
-// customer's backend: it manages an app's users and issues the client tokens
-// their apps present to the WebSocket gateway.
+// customer's backend: it manages an app's users, issues the client tokens
+// their apps present to the WebSocket gateway, sends messages on their
+// behalf, and manages push notifications (device registrations, push
+// settings, conversation mutes, the push log and outbox).
 //
 // Every request is signed with the app key and secret as described in package
 // [github.com/magpie-im/magpie/sdk/go/signing]. Keep the secret on the

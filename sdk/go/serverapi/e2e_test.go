@@ -51,6 +51,7 @@ func TestServerAPI(t *testing.T) {
 		{"secret_rotation", testSecretRotation},
 		{"cross_app", testCrossApp},
 		{"rate_limit", testRateLimit},
+		{"send_message", testSendMessage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -773,4 +774,35 @@ func testRateLimit(t *testing.T, s *embedded.Server) {
 	if _, _, err := other.api.ListUsers(ctx, "", 1); err != nil {
 		t.Errorf("ListUsers in another app = %v, want nil", err)
 	}
+}
+
+// testSendMessage sends without push options, which the server has taken
+// since before push; the push routes and the push object are tested
+// against a fake (push_test.go) until the server has them.
+func testSendMessage(t *testing.T, s *embedded.Server) {
+	a := newApp(t, s, "messages")
+	createUsers(t, a.api, "alice", "bob")
+	ctx := t.Context()
+	in := serverapi.MessageInput{FromUserID: "alice", ToUserID: "bob", Type: "text", Content: "hi"}
+	first, err := a.api.SendMessage(ctx, in, serverapi.IdempotencyKey("send-1"))
+	if err != nil {
+		t.Fatalf("SendMessage = %v, want nil", err)
+	}
+	m := first.Message
+	if first.Duplicate || m.ConvID != "p:alice:bob" || m.Seq != 1 || m.SenderID != "alice" || m.Content != "hi" || m.ClientMsgID == "" || m.CreatedAt.IsZero() {
+		t.Fatalf("SendMessage = %+v, want seq 1 of p:alice:bob from alice", first)
+	}
+	// The key replays the first response.
+	again, err := a.api.SendMessage(ctx, in, serverapi.IdempotencyKey("send-1"))
+	if err != nil || again != first {
+		t.Fatalf("SendMessage again with the key = %+v, %v; want the first response %+v", again, err, first)
+	}
+	// The same client message id is a duplicate.
+	in.ClientMsgID = m.ClientMsgID
+	dup, err := a.api.SendMessage(ctx, in)
+	if err != nil || !dup.Duplicate || dup.Message.Seq != 1 {
+		t.Fatalf("SendMessage with the first's client message id = %+v, %v; want seq 1, a duplicate", dup, err)
+	}
+	_, err = a.api.SendMessage(ctx, serverapi.MessageInput{FromUserID: "alice", ToUserID: "nobody", Type: "text", Content: "hi"})
+	wantAPIError(t, "SendMessage to nobody", err, http.StatusNotFound, "user_not_found")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -88,16 +87,8 @@ func userPath(id, suffix string) (string, error) {
 
 // CreateUser creates a user (POST /v1/users) and returns it as stored.
 func (c *Client) CreateUser(ctx context.Context, in UserInput, opts ...CallOption) (User, error) {
-	var cc callConfig
-	for _, opt := range opts {
-		opt(&cc)
-	}
-	var h http.Header
-	if cc.idempotencyKey != "" {
-		h = http.Header{"Idempotency-Key": {cc.idempotencyKey}}
-	}
 	var resp userResponse
-	if err := c.do(ctx, request{method: http.MethodPost, path: "/v1/users", in: in, out: &resp, header: h}); err != nil {
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/v1/users", in: in, out: &resp, header: callHeader(opts)}); err != nil {
 		return User{}, err
 	}
 	return resp.User, nil
@@ -169,13 +160,7 @@ func (c *Client) ListUsers(ctx context.Context, cursor string, limit int) ([]Use
 	if limit < 0 {
 		return nil, "", errors.New("magpie: negative limit")
 	}
-	q := url.Values{}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
+	q := pageQuery(cursor, limit)
 	var resp struct {
 		Users      []User `json:"users"`
 		NextCursor string `json:"next_cursor"`

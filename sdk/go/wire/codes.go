@@ -136,6 +136,12 @@ const (
 	// CodeConversationNotFound: the conversation does not exist, or the
 	// user is not a member.
 	CodeConversationNotFound = "conversation_not_found"
+	// CodeNotFound: the request names something that does not exist, such
+	// as a conversation to mute the user is not a member of.
+	CodeNotFound = "not_found"
+	// CodeTooManyDevices: the user already registered the most devices for
+	// push an app allows (20).
+	CodeTooManyDevices = "too_many_devices"
 	// CodeForbidden: the user may not do this, such as writing to a user
 	// who blocked them.
 	CodeForbidden = "forbidden"

@@ -18,6 +18,10 @@ func samples() []sample {
 	return []sample{
 		{"send", &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
 			ClientMsgId: "c-0001", ToUserId: "bob", Type: "text", Content: "héllo, 世界 👋",
+			Push: &magpiev1.PushOptions{
+				Title: "Alice", Body: "a secret", Silent: true, CollapseId: "thread-7", Priority: "normal",
+				HideContent: true, Data: map[string]string{"screen": "chat", "ref": "42"},
+			},
 		}}}},
 		{"send_ack", &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
 			ClientMsgId: "c-0001", ConvId: "p:alice:bob", Seq: 42, ServerTimeMs: 1767225600000, Duplicate: true,
@@ -56,7 +60,7 @@ func samples() []sample {
 			Conversations: []*magpiev1.ConversationState{{
 				ConvId: "p:alice:bob", Members: []string{"alice", "bob"}, MaxSeq: 42, ReadSeq: 40,
 				DeliveredSeq: 42, PeerReadSeq: 41, PeerDeliveredSeq: 42, Unread: 2,
-				UpdatedAtMs: 1767225600005, LastMessage: msg,
+				UpdatedAtMs: 1767225600005, LastMessage: msg, FirstSeq: 1, Muted: true,
 			}},
 			NextCursor: "next==",
 		}}}},
@@ -65,6 +69,17 @@ func samples() []sample {
 		}}}},
 		{"message_page", &magpiev1.Frame{Id: 8, Body: &magpiev1.Frame_MessagePage{MessagePage: &magpiev1.MessagePage{
 			ConvId: "p:alice:bob", Messages: []*magpiev1.Message{msg}, HasMore: true,
+		}}}},
+		{"register_device", &magpiev1.Frame{Id: 9, Body: &magpiev1.Frame_RegisterDevice{RegisterDevice: &magpiev1.RegisterDevice{
+			Platform: "ios", Provider: "apns", Token: "ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34",
+			Topic: "im.example.app", Environment: "sandbox", Locale: "en-GB", TimeZone: "Europe/Paris",
+		}}}},
+		{"unregister_device", &magpiev1.Frame{Id: 10, Body: &magpiev1.Frame_UnregisterDevice{UnregisterDevice: &magpiev1.UnregisterDevice{}}}},
+		{"set_push_settings", &magpiev1.Frame{Id: 11, Body: &magpiev1.Frame_SetPushSettings{SetPushSettings: &magpiev1.SetPushSettings{
+			Disabled: true, DndStart: 1320, DndEnd: 420, TimeZone: "Asia/Tokyo",
+		}}}},
+		{"mute_conversation", &magpiev1.Frame{Id: 12, Body: &magpiev1.Frame_MuteConversation{MuteConversation: &magpiev1.MuteConversation{
+			ConvId: "p:alice:bob", Muted: true,
 		}}}},
 	}
 }

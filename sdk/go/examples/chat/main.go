@@ -104,6 +104,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		wg.Go(func() { _ = c.Run(ctx) }) // a terminal error shows up as a Disconnected event
 		defer func() { _ = c.Close() }()
 	}
+	// A mobile app would also register the device for offline push
+	// notifications here, with the token APNs or FCM gave it, and again on
+	// every new token; the client sends it again after each reconnect, and
+	// Logout (not Close) removes it:
+	//
+	//	err := alice.RegisterDevice(ctx, client.Device{Platform: "ios", Provider: "apns", Token: apnsToken})
 	return chat(ctx, out, cfg.messages, cfg.interval, alice, bob)
 }
 

@@ -27,6 +27,10 @@
 //	Read                          Ok
 //	SyncConversations             ConversationPage
 //	SyncMessages                  MessagePage
+//	RegisterDevice                Ok
+//	UnregisterDevice              Ok
+//	SetPushSettings               Ok
+//	MuteConversation              Ok
 //	Ping                          Pong
 //
 // Unsolicited pushes from the server (id 0): Deliver, Receipt, Error, Close.
@@ -135,7 +139,7 @@ func (x Receipt_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Kind.Descriptor instead.
 func (Receipt_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{10, 0}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{11, 0}
 }
 
 // Frame is the envelope of every WebSocket message, in both directions.
@@ -172,6 +176,10 @@ type Frame struct {
 	//	*Frame_ConversationPage
 	//	*Frame_SyncMessages
 	//	*Frame_MessagePage
+	//	*Frame_RegisterDevice
+	//	*Frame_UnregisterDevice
+	//	*Frame_SetPushSettings
+	//	*Frame_MuteConversation
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -374,6 +382,42 @@ func (x *Frame) GetMessagePage() *MessagePage {
 	return nil
 }
 
+func (x *Frame) GetRegisterDevice() *RegisterDevice {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RegisterDevice); ok {
+			return x.RegisterDevice
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetUnregisterDevice() *UnregisterDevice {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_UnregisterDevice); ok {
+			return x.UnregisterDevice
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSetPushSettings() *SetPushSettings {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetPushSettings); ok {
+			return x.SetPushSettings
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetMuteConversation() *MuteConversation {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_MuteConversation); ok {
+			return x.MuteConversation
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -464,6 +508,26 @@ type Frame_MessagePage struct {
 	MessagePage *MessagePage `protobuf:"bytes,33,opt,name=message_page,json=messagePage,proto3,oneof"`
 }
 
+type Frame_RegisterDevice struct {
+	// Push registration of this device, client -> server. Reply: ok.
+	RegisterDevice *RegisterDevice `protobuf:"bytes,40,opt,name=register_device,json=registerDevice,proto3,oneof"`
+}
+
+type Frame_UnregisterDevice struct {
+	// Push unregistration of this device, client -> server. Reply: ok.
+	UnregisterDevice *UnregisterDevice `protobuf:"bytes,41,opt,name=unregister_device,json=unregisterDevice,proto3,oneof"`
+}
+
+type Frame_SetPushSettings struct {
+	// The user's push preferences, client -> server. Reply: ok.
+	SetPushSettings *SetPushSettings `protobuf:"bytes,42,opt,name=set_push_settings,json=setPushSettings,proto3,oneof"`
+}
+
+type Frame_MuteConversation struct {
+	// Mute or unmute a conversation for the user, client -> server. Reply: ok.
+	MuteConversation *MuteConversation `protobuf:"bytes,43,opt,name=mute_conversation,json=muteConversation,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -497,6 +561,14 @@ func (*Frame_ConversationPage) isFrame_Body() {}
 func (*Frame_SyncMessages) isFrame_Body() {}
 
 func (*Frame_MessagePage) isFrame_Body() {}
+
+func (*Frame_RegisterDevice) isFrame_Body() {}
+
+func (*Frame_UnregisterDevice) isFrame_Body() {}
+
+func (*Frame_SetPushSettings) isFrame_Body() {}
+
+func (*Frame_MuteConversation) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -674,7 +746,10 @@ type Send struct {
 	// may be added later.
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// The content, in UTF-8: the text for "text", a JSON document for "custom".
-	Content       string `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
+	Content string `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
+	// Push options of the message's offline notifications; unset for the
+	// app's defaults.
+	Push          *PushOptions `protobuf:"bytes,5,opt,name=push,proto3" json:"push,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -737,6 +812,125 @@ func (x *Send) GetContent() string {
 	return ""
 }
 
+func (x *Send) GetPush() *PushOptions {
+	if x != nil {
+		return x.Push
+	}
+	return nil
+}
+
+// PushOptions shape the offline notifications of one message
+// (docs/push.md).
+type PushOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Send no notification for this message.
+	Skip bool `protobuf:"varint,1,opt,name=skip,proto3" json:"skip,omitempty"`
+	// Replace the notification title (at most 100 characters).
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// Replace the notification body (at most 500 characters).
+	Body string `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// A background (data-only) notification: no alert, no sound.
+	Silent bool `protobuf:"varint,4,opt,name=silent,proto3" json:"silent,omitempty"`
+	// A newer notification with the same collapse id replaces an older one
+	// on the device (1 to 64 printable ASCII characters).
+	CollapseId string `protobuf:"bytes,5,opt,name=collapse_id,json=collapseId,proto3" json:"collapse_id,omitempty"`
+	// "high" or "normal"; empty means high for an alert, normal for silent.
+	Priority string `protobuf:"bytes,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	// Leave the message text out of the notification.
+	HideContent bool `protobuf:"varint,7,opt,name=hide_content,json=hideContent,proto3" json:"hide_content,omitempty"`
+	// Delivered to the app with the notification (at most 16 keys; conv_id,
+	// seq, sender_id, type and keys starting with "magpie" are reserved).
+	Data          map[string]string `protobuf:"bytes,8,rep,name=data,proto3" json:"data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushOptions) Reset() {
+	*x = PushOptions{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushOptions) ProtoMessage() {}
+
+func (x *PushOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushOptions.ProtoReflect.Descriptor instead.
+func (*PushOptions) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PushOptions) GetSkip() bool {
+	if x != nil {
+		return x.Skip
+	}
+	return false
+}
+
+func (x *PushOptions) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PushOptions) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *PushOptions) GetSilent() bool {
+	if x != nil {
+		return x.Silent
+	}
+	return false
+}
+
+func (x *PushOptions) GetCollapseId() string {
+	if x != nil {
+		return x.CollapseId
+	}
+	return ""
+}
+
+func (x *PushOptions) GetPriority() string {
+	if x != nil {
+		return x.Priority
+	}
+	return ""
+}
+
+func (x *PushOptions) GetHideContent() bool {
+	if x != nil {
+		return x.HideContent
+	}
+	return false
+}
+
+func (x *PushOptions) GetData() map[string]string {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // SendAck (msg:A) confirms that a message is durably stored.
 type SendAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -758,7 +952,7 @@ type SendAck struct {
 
 func (x *SendAck) Reset() {
 	*x = SendAck{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[4]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +964,7 @@ func (x *SendAck) String() string {
 func (*SendAck) ProtoMessage() {}
 
 func (x *SendAck) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[4]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +977,7 @@ func (x *SendAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendAck.ProtoReflect.Descriptor instead.
 func (*SendAck) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{4}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SendAck) GetClientMsgId() string {
@@ -848,7 +1042,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[5]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1054,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[5]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1067,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{5}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Message) GetConvId() string {
@@ -946,7 +1140,7 @@ type Deliver struct {
 
 func (x *Deliver) Reset() {
 	*x = Deliver{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[6]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1152,7 @@ func (x *Deliver) String() string {
 func (*Deliver) ProtoMessage() {}
 
 func (x *Deliver) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[6]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1165,7 @@ func (x *Deliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deliver.ProtoReflect.Descriptor instead.
 func (*Deliver) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{6}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Deliver) GetMessages() []*Message {
@@ -994,7 +1188,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[7]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1200,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[7]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1213,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{7}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Cursor) GetConvId() string {
@@ -1052,7 +1246,7 @@ type DeliverAck struct {
 
 func (x *DeliverAck) Reset() {
 	*x = DeliverAck{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[8]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1258,7 @@ func (x *DeliverAck) String() string {
 func (*DeliverAck) ProtoMessage() {}
 
 func (x *DeliverAck) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[8]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1271,7 @@ func (x *DeliverAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverAck.ProtoReflect.Descriptor instead.
 func (*DeliverAck) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{8}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeliverAck) GetCursors() []*Cursor {
@@ -1096,7 +1290,7 @@ type Ok struct {
 
 func (x *Ok) Reset() {
 	*x = Ok{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[9]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1302,7 @@ func (x *Ok) String() string {
 func (*Ok) ProtoMessage() {}
 
 func (x *Ok) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[9]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1315,7 @@ func (x *Ok) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ok.ProtoReflect.Descriptor instead.
 func (*Ok) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{9}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{10}
 }
 
 // Receipt tells a user about another user's progress in a conversation: the
@@ -1145,7 +1339,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[10]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1351,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[10]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1364,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{10}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Receipt) GetKind() Receipt_Kind {
@@ -1227,7 +1421,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[11]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1433,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[11]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1446,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{11}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Read) GetConvId() string {
@@ -1289,7 +1483,7 @@ type SyncConversations struct {
 
 func (x *SyncConversations) Reset() {
 	*x = SyncConversations{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[12]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1495,7 @@ func (x *SyncConversations) String() string {
 func (*SyncConversations) ProtoMessage() {}
 
 func (x *SyncConversations) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[12]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1508,7 @@ func (x *SyncConversations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncConversations.ProtoReflect.Descriptor instead.
 func (*SyncConversations) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{12}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncConversations) GetCursor() string {
@@ -1367,14 +1561,17 @@ type ConversationState struct {
 	// new user created with the id of a deleted user), the seq of the first
 	// message after joining. Messages before it do not exist for this user:
 	// sync requests below it return nothing and a client never waits for them.
-	FirstSeq      int64 `protobuf:"varint,11,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
+	FirstSeq int64 `protobuf:"varint,11,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
+	// The user muted the conversation (MuteConversation): no notifications
+	// for its messages.
+	Muted         bool `protobuf:"varint,12,opt,name=muted,proto3" json:"muted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConversationState) Reset() {
 	*x = ConversationState{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[13]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1583,7 @@ func (x *ConversationState) String() string {
 func (*ConversationState) ProtoMessage() {}
 
 func (x *ConversationState) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[13]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1596,7 @@ func (x *ConversationState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationState.ProtoReflect.Descriptor instead.
 func (*ConversationState) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{13}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConversationState) GetConvId() string {
@@ -1479,6 +1676,13 @@ func (x *ConversationState) GetFirstSeq() int64 {
 	return 0
 }
 
+func (x *ConversationState) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
 // ConversationPage is one page of the user's conversations.
 type ConversationPage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1492,7 +1696,7 @@ type ConversationPage struct {
 
 func (x *ConversationPage) Reset() {
 	*x = ConversationPage{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[14]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1708,7 @@ func (x *ConversationPage) String() string {
 func (*ConversationPage) ProtoMessage() {}
 
 func (x *ConversationPage) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[14]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1721,7 @@ func (x *ConversationPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversationPage.ProtoReflect.Descriptor instead.
 func (*ConversationPage) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{14}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConversationPage) GetConversations() []*ConversationState {
@@ -1561,7 +1765,7 @@ type SyncMessages struct {
 
 func (x *SyncMessages) Reset() {
 	*x = SyncMessages{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[15]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1777,7 @@ func (x *SyncMessages) String() string {
 func (*SyncMessages) ProtoMessage() {}
 
 func (x *SyncMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[15]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1790,7 @@ func (x *SyncMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncMessages.ProtoReflect.Descriptor instead.
 func (*SyncMessages) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{15}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SyncMessages) GetConvId() string {
@@ -1639,7 +1843,7 @@ type MessagePage struct {
 
 func (x *MessagePage) Reset() {
 	*x = MessagePage{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[16]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1855,7 @@ func (x *MessagePage) String() string {
 func (*MessagePage) ProtoMessage() {}
 
 func (x *MessagePage) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[16]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1868,7 @@ func (x *MessagePage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagePage.ProtoReflect.Descriptor instead.
 func (*MessagePage) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{16}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MessagePage) GetConvId() string {
@@ -1697,7 +1901,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[17]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1913,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[17]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1926,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{17}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{18}
 }
 
 // Pong answers a Ping.
@@ -1736,7 +1940,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[18]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1952,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[18]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1965,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{18}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Pong) GetServerTimeMs() int64 {
@@ -1790,7 +1994,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[19]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +2006,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[19]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +2019,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{19}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Error) GetCode() string {
@@ -1858,7 +2062,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_magpie_v1_magpie_proto_msgTypes[20]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2074,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_magpie_v1_magpie_proto_msgTypes[20]
+	mi := &file_magpie_v1_magpie_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2087,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{20}
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Close) GetCode() int32 {
@@ -1900,11 +2104,286 @@ func (x *Close) GetReason() string {
 	return ""
 }
 
+// RegisterDevice registers this connection's device (the login's
+// device_id) for offline notifications of its user, or replaces its
+// registration. A token registered by another user or device of the app
+// moves to this one. Errors: "invalid_argument" (the message names the
+// field), "too_many_devices".
+type RegisterDevice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ios", "android" or "web".
+	Platform string `protobuf:"bytes,1,opt,name=platform,proto3" json:"platform,omitempty"`
+	// "apns" (ios only) or "fcm".
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The provider's device token: APNs 64 to 200 hex digits, FCM
+	// registration token up to 4096 characters.
+	Token string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	// APNs topic (bundle id); empty means the app credential's topic.
+	Topic string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	// APNs environment: "sandbox" or "production" (default).
+	Environment string `protobuf:"bytes,5,opt,name=environment,proto3" json:"environment,omitempty"`
+	// BCP 47 locale that picks the notification template, such as "en-GB".
+	Locale string `protobuf:"bytes,6,opt,name=locale,proto3" json:"locale,omitempty"`
+	// IANA time zone, such as "Europe/Paris": the user's do-not-disturb
+	// hours are in it unless the user set a time zone of its own.
+	TimeZone      string `protobuf:"bytes,7,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterDevice) Reset() {
+	*x = RegisterDevice{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterDevice) ProtoMessage() {}
+
+func (x *RegisterDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterDevice.ProtoReflect.Descriptor instead.
+func (*RegisterDevice) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RegisterDevice) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *RegisterDevice) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// UnregisterDevice removes this connection's device's push registration; no
+// registration is not an error. A client that logs out sends it first.
+type UnregisterDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterDevice) Reset() {
+	*x = UnregisterDevice{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterDevice) ProtoMessage() {}
+
+func (x *UnregisterDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterDevice.ProtoReflect.Descriptor instead.
+func (*UnregisterDevice) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{23}
+}
+
+// SetPushSettings replaces the user's push preferences (every device).
+type SetPushSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Turn every notification of the user off.
+	Disabled bool `protobuf:"varint,1,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Do-not-disturb hours, in minutes after midnight (0 to 1439) in
+	// time_zone; the range may wrap past midnight. Equal values: none.
+	DndStart int32 `protobuf:"varint,2,opt,name=dnd_start,json=dndStart,proto3" json:"dnd_start,omitempty"`
+	// End of the do-not-disturb hours, as dnd_start.
+	DndEnd int32 `protobuf:"varint,3,opt,name=dnd_end,json=dndEnd,proto3" json:"dnd_end,omitempty"`
+	// IANA time zone; empty means each device's, then UTC.
+	TimeZone      string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPushSettings) Reset() {
+	*x = SetPushSettings{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPushSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPushSettings) ProtoMessage() {}
+
+func (x *SetPushSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPushSettings.ProtoReflect.Descriptor instead.
+func (*SetPushSettings) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SetPushSettings) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *SetPushSettings) GetDndStart() int32 {
+	if x != nil {
+		return x.DndStart
+	}
+	return 0
+}
+
+func (x *SetPushSettings) GetDndEnd() int32 {
+	if x != nil {
+		return x.DndEnd
+	}
+	return 0
+}
+
+func (x *SetPushSettings) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// MuteConversation mutes or unmutes a conversation for the user: no
+// notification for its messages while muted. Error "not_found" if the user
+// is not a member.
+type MuteConversation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// True to mute, false to unmute.
+	Muted         bool `protobuf:"varint,2,opt,name=muted,proto3" json:"muted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteConversation) Reset() {
+	*x = MuteConversation{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteConversation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteConversation) ProtoMessage() {}
+
+func (x *MuteConversation) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteConversation.ProtoReflect.Descriptor instead.
+func (*MuteConversation) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MuteConversation) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *MuteConversation) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfa\x06\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xa2\t\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -1925,7 +2404,11 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x12sync_conversations\x18\x1e \x01(\v2\x1c.magpie.v1.SyncConversationsH\x00R\x11syncConversations\x12J\n" +
 	"\x11conversation_page\x18\x1f \x01(\v2\x1b.magpie.v1.ConversationPageH\x00R\x10conversationPage\x12>\n" +
 	"\rsync_messages\x18  \x01(\v2\x17.magpie.v1.SyncMessagesH\x00R\fsyncMessages\x12;\n" +
-	"\fmessage_page\x18! \x01(\v2\x16.magpie.v1.MessagePageH\x00R\vmessagePageB\x06\n" +
+	"\fmessage_page\x18! \x01(\v2\x16.magpie.v1.MessagePageH\x00R\vmessagePage\x12D\n" +
+	"\x0fregister_device\x18( \x01(\v2\x19.magpie.v1.RegisterDeviceH\x00R\x0eregisterDevice\x12J\n" +
+	"\x11unregister_device\x18) \x01(\v2\x1b.magpie.v1.UnregisterDeviceH\x00R\x10unregisterDevice\x12H\n" +
+	"\x11set_push_settings\x18* \x01(\v2\x1a.magpie.v1.SetPushSettingsH\x00R\x0fsetPushSettings\x12J\n" +
+	"\x11mute_conversation\x18+ \x01(\v2\x1b.magpie.v1.MuteConversationH\x00R\x10muteConversationB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -1939,13 +2422,27 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12*\n" +
-	"\x11max_message_bytes\x18\x05 \x01(\x03R\x0fmaxMessageBytes\"v\n" +
+	"\x11max_message_bytes\x18\x05 \x01(\x03R\x0fmaxMessageBytes\"\xa2\x01\n" +
 	"\x04Send\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x1c\n" +
 	"\n" +
 	"to_user_id\x18\x02 \x01(\tR\btoUserId\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
-	"\acontent\x18\x04 \x01(\tR\acontent\"\x9c\x01\n" +
+	"\acontent\x18\x04 \x01(\tR\acontent\x12*\n" +
+	"\x04push\x18\x05 \x01(\v2\x16.magpie.v1.PushOptionsR\x04push\"\xb2\x02\n" +
+	"\vPushOptions\x12\x12\n" +
+	"\x04skip\x18\x01 \x01(\bR\x04skip\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\x12\x16\n" +
+	"\x06silent\x18\x04 \x01(\bR\x06silent\x12\x1f\n" +
+	"\vcollapse_id\x18\x05 \x01(\tR\n" +
+	"collapseId\x12\x1a\n" +
+	"\bpriority\x18\x06 \x01(\tR\bpriority\x12!\n" +
+	"\fhide_content\x18\a \x01(\bR\vhideContent\x124\n" +
+	"\x04data\x18\b \x03(\v2 .magpie.v1.PushOptions.DataEntryR\x04data\x1a7\n" +
+	"\tDataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
 	"\aSendAck\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x17\n" +
 	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x10\n" +
@@ -1988,7 +2485,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x11SyncConversations\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
-	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\x81\x03\n" +
+	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\x97\x03\n" +
 	"\x11ConversationState\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\tR\amembers\x12\x17\n" +
@@ -2001,7 +2498,8 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\rupdated_at_ms\x18\t \x01(\x03R\vupdatedAtMs\x125\n" +
 	"\flast_message\x18\n" +
 	" \x01(\v2\x12.magpie.v1.MessageR\vlastMessage\x12\x1b\n" +
-	"\tfirst_seq\x18\v \x01(\x03R\bfirstSeq\"w\n" +
+	"\tfirst_seq\x18\v \x01(\x03R\bfirstSeq\x12\x14\n" +
+	"\x05muted\x18\f \x01(\bR\x05muted\"w\n" +
 	"\x10ConversationPage\x12B\n" +
 	"\rconversations\x18\x01 \x03(\v2\x1c.magpie.v1.ConversationStateR\rconversations\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
@@ -2025,7 +2523,24 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\tretryable\x18\x03 \x01(\bR\tretryable\"3\n" +
 	"\x05Close\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reasonB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcb\x01\n" +
+	"\x0eRegisterDevice\x12\x1a\n" +
+	"\bplatform\x18\x01 \x01(\tR\bplatform\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\x12\x14\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\x12 \n" +
+	"\venvironment\x18\x05 \x01(\tR\venvironment\x12\x16\n" +
+	"\x06locale\x18\x06 \x01(\tR\x06locale\x12\x1b\n" +
+	"\ttime_zone\x18\a \x01(\tR\btimeZone\"\x12\n" +
+	"\x10UnregisterDevice\"\x80\x01\n" +
+	"\x0fSetPushSettings\x12\x1a\n" +
+	"\bdisabled\x18\x01 \x01(\bR\bdisabled\x12\x1b\n" +
+	"\tdnd_start\x18\x02 \x01(\x05R\bdndStart\x12\x17\n" +
+	"\adnd_end\x18\x03 \x01(\x05R\x06dndEnd\x12\x1b\n" +
+	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\"A\n" +
+	"\x10MuteConversation\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x14\n" +
+	"\x05muted\x18\x02 \x01(\bR\x05mutedB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -2040,60 +2555,72 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),         // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),             // 1: magpie.v1.Frame
 	(*Login)(nil),             // 2: magpie.v1.Login
 	(*LoginResult)(nil),       // 3: magpie.v1.LoginResult
 	(*Send)(nil),              // 4: magpie.v1.Send
-	(*SendAck)(nil),           // 5: magpie.v1.SendAck
-	(*Message)(nil),           // 6: magpie.v1.Message
-	(*Deliver)(nil),           // 7: magpie.v1.Deliver
-	(*Cursor)(nil),            // 8: magpie.v1.Cursor
-	(*DeliverAck)(nil),        // 9: magpie.v1.DeliverAck
-	(*Ok)(nil),                // 10: magpie.v1.Ok
-	(*Receipt)(nil),           // 11: magpie.v1.Receipt
-	(*Read)(nil),              // 12: magpie.v1.Read
-	(*SyncConversations)(nil), // 13: magpie.v1.SyncConversations
-	(*ConversationState)(nil), // 14: magpie.v1.ConversationState
-	(*ConversationPage)(nil),  // 15: magpie.v1.ConversationPage
-	(*SyncMessages)(nil),      // 16: magpie.v1.SyncMessages
-	(*MessagePage)(nil),       // 17: magpie.v1.MessagePage
-	(*Ping)(nil),              // 18: magpie.v1.Ping
-	(*Pong)(nil),              // 19: magpie.v1.Pong
-	(*Error)(nil),             // 20: magpie.v1.Error
-	(*Close)(nil),             // 21: magpie.v1.Close
+	(*PushOptions)(nil),       // 5: magpie.v1.PushOptions
+	(*SendAck)(nil),           // 6: magpie.v1.SendAck
+	(*Message)(nil),           // 7: magpie.v1.Message
+	(*Deliver)(nil),           // 8: magpie.v1.Deliver
+	(*Cursor)(nil),            // 9: magpie.v1.Cursor
+	(*DeliverAck)(nil),        // 10: magpie.v1.DeliverAck
+	(*Ok)(nil),                // 11: magpie.v1.Ok
+	(*Receipt)(nil),           // 12: magpie.v1.Receipt
+	(*Read)(nil),              // 13: magpie.v1.Read
+	(*SyncConversations)(nil), // 14: magpie.v1.SyncConversations
+	(*ConversationState)(nil), // 15: magpie.v1.ConversationState
+	(*ConversationPage)(nil),  // 16: magpie.v1.ConversationPage
+	(*SyncMessages)(nil),      // 17: magpie.v1.SyncMessages
+	(*MessagePage)(nil),       // 18: magpie.v1.MessagePage
+	(*Ping)(nil),              // 19: magpie.v1.Ping
+	(*Pong)(nil),              // 20: magpie.v1.Pong
+	(*Error)(nil),             // 21: magpie.v1.Error
+	(*Close)(nil),             // 22: magpie.v1.Close
+	(*RegisterDevice)(nil),    // 23: magpie.v1.RegisterDevice
+	(*UnregisterDevice)(nil),  // 24: magpie.v1.UnregisterDevice
+	(*SetPushSettings)(nil),   // 25: magpie.v1.SetPushSettings
+	(*MuteConversation)(nil),  // 26: magpie.v1.MuteConversation
+	nil,                       // 27: magpie.v1.PushOptions.DataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
-	5,  // 1: magpie.v1.Frame.send_ack:type_name -> magpie.v1.SendAck
-	7,  // 2: magpie.v1.Frame.deliver:type_name -> magpie.v1.Deliver
-	9,  // 3: magpie.v1.Frame.deliver_ack:type_name -> magpie.v1.DeliverAck
-	18, // 4: magpie.v1.Frame.ping:type_name -> magpie.v1.Ping
-	19, // 5: magpie.v1.Frame.pong:type_name -> magpie.v1.Pong
-	11, // 6: magpie.v1.Frame.receipt:type_name -> magpie.v1.Receipt
-	12, // 7: magpie.v1.Frame.read:type_name -> magpie.v1.Read
-	10, // 8: magpie.v1.Frame.ok:type_name -> magpie.v1.Ok
-	20, // 9: magpie.v1.Frame.error:type_name -> magpie.v1.Error
+	6,  // 1: magpie.v1.Frame.send_ack:type_name -> magpie.v1.SendAck
+	8,  // 2: magpie.v1.Frame.deliver:type_name -> magpie.v1.Deliver
+	10, // 3: magpie.v1.Frame.deliver_ack:type_name -> magpie.v1.DeliverAck
+	19, // 4: magpie.v1.Frame.ping:type_name -> magpie.v1.Ping
+	20, // 5: magpie.v1.Frame.pong:type_name -> magpie.v1.Pong
+	12, // 6: magpie.v1.Frame.receipt:type_name -> magpie.v1.Receipt
+	13, // 7: magpie.v1.Frame.read:type_name -> magpie.v1.Read
+	11, // 8: magpie.v1.Frame.ok:type_name -> magpie.v1.Ok
+	21, // 9: magpie.v1.Frame.error:type_name -> magpie.v1.Error
 	2,  // 10: magpie.v1.Frame.login:type_name -> magpie.v1.Login
 	3,  // 11: magpie.v1.Frame.login_result:type_name -> magpie.v1.LoginResult
-	21, // 12: magpie.v1.Frame.close:type_name -> magpie.v1.Close
-	13, // 13: magpie.v1.Frame.sync_conversations:type_name -> magpie.v1.SyncConversations
-	15, // 14: magpie.v1.Frame.conversation_page:type_name -> magpie.v1.ConversationPage
-	16, // 15: magpie.v1.Frame.sync_messages:type_name -> magpie.v1.SyncMessages
-	17, // 16: magpie.v1.Frame.message_page:type_name -> magpie.v1.MessagePage
-	6,  // 17: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	8,  // 18: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 19: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	6,  // 20: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	14, // 21: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	6,  // 22: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	22, // 12: magpie.v1.Frame.close:type_name -> magpie.v1.Close
+	14, // 13: magpie.v1.Frame.sync_conversations:type_name -> magpie.v1.SyncConversations
+	16, // 14: magpie.v1.Frame.conversation_page:type_name -> magpie.v1.ConversationPage
+	17, // 15: magpie.v1.Frame.sync_messages:type_name -> magpie.v1.SyncMessages
+	18, // 16: magpie.v1.Frame.message_page:type_name -> magpie.v1.MessagePage
+	23, // 17: magpie.v1.Frame.register_device:type_name -> magpie.v1.RegisterDevice
+	24, // 18: magpie.v1.Frame.unregister_device:type_name -> magpie.v1.UnregisterDevice
+	25, // 19: magpie.v1.Frame.set_push_settings:type_name -> magpie.v1.SetPushSettings
+	26, // 20: magpie.v1.Frame.mute_conversation:type_name -> magpie.v1.MuteConversation
+	5,  // 21: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	27, // 22: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 23: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 24: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 25: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 26: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 27: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 28: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -2119,6 +2646,10 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_ConversationPage)(nil),
 		(*Frame_SyncMessages)(nil),
 		(*Frame_MessagePage)(nil),
+		(*Frame_RegisterDevice)(nil),
+		(*Frame_UnregisterDevice)(nil),
+		(*Frame_SetPushSettings)(nil),
+		(*Frame_MuteConversation)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2126,7 +2657,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
