@@ -80,29 +80,44 @@ func EncodeOffline(j OfflineJob) ([]byte, error) {
 	if err := w.validate(); err != nil {
 		return nil, fmt.Errorf("encode offline job: %w", err)
 	}
-	b, err := json.Marshal(w)
+	return encodeBody("offline job", w)
+}
+
+// encodeBody returns the JSON of a job body, refusing one over
+// MaxJobBytes.
+func encodeBody(what string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("encode offline job: %w", err)
+		return nil, fmt.Errorf("encode %s: %w", what, err)
 	}
 	if len(b) > MaxJobBytes {
-		return nil, fmt.Errorf("encode offline job: %w: %d bytes, the limit is %d", ErrMalformed, len(b), MaxJobBytes)
+		return nil, fmt.Errorf("encode %s: %w: %d bytes, the limit is %d", what, ErrMalformed, len(b), MaxJobBytes)
 	}
 	return b, nil
+}
+
+// decodeBody decodes a job body, one JSON object of at most MaxJobBytes,
+// into v. Every error wraps ErrMalformed.
+func decodeBody(what string, b []byte, v any) error {
+	if len(b) > MaxJobBytes {
+		return fmt.Errorf("decode %s: %w: %d bytes, the limit is %d", what, ErrMalformed, len(b), MaxJobBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w: %w", what, ErrMalformed, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode %s: %w: data after the JSON object", what, ErrMalformed)
+	}
+	return nil
 }
 
 // DecodeOffline parses a body written by EncodeOffline. Every error wraps
 // ErrMalformed.
 func DecodeOffline(b []byte) (OfflineJob, error) {
-	if len(b) > MaxJobBytes {
-		return OfflineJob{}, fmt.Errorf("decode offline job: %w: %d bytes, the limit is %d", ErrMalformed, len(b), MaxJobBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
 	var w offlineWire
-	if err := dec.Decode(&w); err != nil {
-		return OfflineJob{}, fmt.Errorf("decode offline job: %w: %w", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return OfflineJob{}, fmt.Errorf("decode offline job: %w: data after the JSON object", ErrMalformed)
+	if err := decodeBody("offline job", b, &w); err != nil {
+		return OfflineJob{}, err
 	}
 	if err := w.validate(); err != nil {
 		return OfflineJob{}, fmt.Errorf("decode offline job: %w", err)

@@ -1,13 +1,9 @@
 package push
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/magpie-im/magpie/push/provider"
@@ -74,29 +70,15 @@ func EncodeSend(j SendJob) ([]byte, error) {
 	if err := w.validate(); err != nil {
 		return nil, fmt.Errorf("encode send job: %w", err)
 	}
-	b, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("encode send job: %w", err)
-	}
-	if len(b) > MaxJobBytes {
-		return nil, fmt.Errorf("encode send job: %w: %d bytes, the limit is %d", ErrMalformed, len(b), MaxJobBytes)
-	}
-	return b, nil
+	return encodeBody("send job", w)
 }
 
 // DecodeSend parses a body written by EncodeSend. Every error wraps
 // ErrMalformed.
 func DecodeSend(b []byte) (SendJob, error) {
-	if len(b) > MaxJobBytes {
-		return SendJob{}, fmt.Errorf("decode send job: %w: %d bytes, the limit is %d", ErrMalformed, len(b), MaxJobBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
 	var w sendWire
-	if err := dec.Decode(&w); err != nil {
-		return SendJob{}, fmt.Errorf("decode send job: %w: %w", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return SendJob{}, fmt.Errorf("decode send job: %w: data after the JSON object", ErrMalformed)
+	if err := decodeBody("send job", b, &w); err != nil {
+		return SendJob{}, err
 	}
 	if err := w.validate(); err != nil {
 		return SendJob{}, fmt.Errorf("decode send job: %w", err)

@@ -1,9 +1,7 @@
 package apns
 
 import (
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/sideshow/apns2"
 
@@ -49,23 +47,5 @@ func TestAPNsID(t *testing.T) {
 	a, b := apnsID("n-1"), apnsID("n-1")
 	if a != b || len(a) != 36 || a[14] != '4' {
 		t.Errorf(`apnsID("n-1") = %q, %q, want one version-4 UUID`, a, b)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		v    string
-		want time.Duration
-	}{
-		{"", 0}, {"7", 7 * time.Second}, {"-3", 0}, {"x", 0},
-		{"99999999999", maxRetryAfter},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		if got := parseRetryAfter(tt.v, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
-		}
 	}
 }

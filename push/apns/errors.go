@@ -3,7 +3,6 @@ package apns
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -85,26 +84,7 @@ func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error
 		return nil, err
 	}
 	if ra, ok := req.Context().Value(retryAfterKey{}).(*retryAfter); ok {
-		ra.set(parseRetryAfter(res.Header.Get("Retry-After"), time.Now()))
+		ra.set(provider.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now()))
 	}
 	return res, nil
-}
-
-// maxRetryAfter caps a Retry-After.
-const maxRetryAfter = 24 * time.Hour
-
-// parseRetryAfter returns the delay an HTTP Retry-After value asks for, in
-// seconds or as an HTTP date relative to now, at most maxRetryAfter; 0 when
-// v is empty, malformed or in the past.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	var d time.Duration
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(s) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -115,7 +114,7 @@ func sendError(err error, a *attempt) error {
 		// err is firebase's report of the retry we cancelled: not news.
 		return &provider.Error{
 			Provider: Name, Status: status, Reason: reason(status, body), Retryable: true,
-			RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now()),
+			RetryAfter: provider.ParseRetryAfter(header.Get("Retry-After"), time.Now()),
 		}
 	case sent == 0:
 		// firebase refused the message before sending it.
@@ -153,7 +152,7 @@ func fcmError(err error) error {
 		_ = res.Body.Close() // a buffered copy: closing is a no-op
 		e.Status = res.StatusCode
 		e.Reason = reason(res.StatusCode, body)
-		e.RetryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = provider.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now())
 	}
 	switch {
 	case messaging.IsUnregistered(err), messaging.IsInvalidArgument(err), messaging.IsSenderIDMismatch(err):
@@ -196,23 +195,4 @@ func reason(status int, body []byte) string {
 		}
 	}
 	return http.StatusText(status)
-}
-
-// maxRetryAfter caps a Retry-After.
-const maxRetryAfter = 24 * time.Hour
-
-// parseRetryAfter returns the delay an HTTP Retry-After value asks for, in
-// seconds or as an HTTP date relative to now, at most maxRetryAfter; 0 when
-// v is empty, malformed or in the past.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	var d time.Duration
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(s) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
 }

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -115,3 +117,22 @@ func (e *Error) Unwrap() error { return e.Err }
 // service-account JSON, a missing key id, team id, topic or project id.
 // Errors wrapping it say what is wrong in terms an admin can act on.
 var ErrCredential = errors.New("invalid push credential")
+
+// MaxRetryAfter caps the delay ParseRetryAfter returns.
+const MaxRetryAfter = 24 * time.Hour
+
+// ParseRetryAfter returns the delay an HTTP Retry-After value asks for, in
+// seconds or as an HTTP date relative to now, at most MaxRetryAfter; 0 when
+// v is empty, malformed or in the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	var d time.Duration
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		d = time.Duration(s) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
+}
