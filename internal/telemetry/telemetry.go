@@ -98,6 +98,7 @@ type Metrics struct {
 	pushLag          metric.Float64Histogram     // magpie_push_lag_seconds{provider}
 	pushNotifs       metric.Int64Counter         // magpie_push_notifications_total{outcome}
 	countConnections atomic.Pointer[func() int]
+	infra            infra
 }
 
 // New returns the instruments of a process, exported on a registry of
@@ -196,7 +197,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			return fmt.Errorf("create instrument: %w", err)
 		}
 	}
-	return nil
+	return m.infra.instruments(meter)
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
