@@ -249,7 +249,9 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 	done := make(chan struct{})
 	c.tasks.Go(func() {
 		defer close(done)
+		ctx, span := c.loginSpan(ctx)
 		code, reason = c.login(ctx, l)
+		c.endLogin(span, code)
 	})
 	<-done
 	if code != 0 {

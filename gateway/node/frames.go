@@ -252,7 +252,8 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		c.reply(c.errorFrame(id, err))
 		return
 	}
-	p, err := c.srv.msgs.Submit(ctx, messaging.SendRequest{
+	sctx, span := c.sendSpan(ctx, s.GetClientMsgId())
+	p, err := c.srv.msgs.Submit(sctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
 		MaxBytes: c.creds.Limits.MaxMessageBytes, Push: opts.Encode(),
@@ -261,14 +262,17 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 			c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
 				ClientMsgId: a.ClientMsgID, ConvId: a.ConvID, Seq: a.Seq, ServerTimeMs: a.CreatedAt.UnixMilli(), Duplicate: a.Duplicate,
 			}}})
+			endSend(span, a.ConvID, a.Seq, a.Duplicate, a.Err)
 		},
 	})
 	if err != nil {
+		endSend(span, "", 0, false, err)
 		c.sendFailed(id, err)
 		return
 	}
 	c.async(ctx, func() {
 		if _, err := p.Wait(ctx); err != nil {
+			endSend(span, "", 0, false, err) // a span ends once: no-op if Committed ended it
 			c.sendFailed(id, err)
 		}
 	})
@@ -367,6 +371,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 			c.reply(c.errorFrame(id, err))
 			return
 		}
+		c.srv.metrics.SyncRequest(telemetry.SyncConversations, len(convs))
 		c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: conversationPage(convs, "")}})
 		return
 	}
@@ -384,6 +389,7 @@ func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.Syn
 		c.reply(c.errorFrame(id, err))
 		return
 	}
+	c.srv.metrics.SyncRequest(telemetry.SyncConversations, len(convs))
 	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationPage{ConversationPage: conversationPage(convs, next)}})
 }
 
@@ -417,6 +423,7 @@ func (c *conn) syncMessages(ctx context.Context, id uint64, s *magpiev1.SyncMess
 		c.reply(c.errorFrame(id, err))
 		return
 	}
+	c.srv.metrics.SyncRequest(telemetry.SyncMessages, len(msgs))
 	page := &magpiev1.MessagePage{ConvId: s.GetConvId(), HasMore: more}
 	for i := range msgs {
 		page.Messages = append(page.Messages, toWireMessage(&msgs[i]))

@@ -29,7 +29,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/magpie-im/magpie/internal/groupcommit"
@@ -361,6 +363,8 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 // store call fails fails alone, and so does a draft the store reports as
 // not stored.
 func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
+	ctx, span := batchSpan(ctx, "messaging commit", items)
+	defer span.End()
 	outs, errs := commitByApp(items, func(it appendItem) (string, store.Draft) { return it.appID, it.draft },
 		func(app string, drafts []store.Draft) ([]store.Appended, error) {
 			res, err := s.store.App(app).AppendMessages(ctx, drafts)
@@ -376,6 +380,33 @@ func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]stor
 	}
 	return outs, errs
 }
+
+// maxLinks bounds the links of a batch span to the senders' spans.
+const maxLinks = 64
+
+// batchSpan starts the span of a batch of messages: a root span (a batch
+// serves many traces) linked to the spans that sent its messages. With
+// tracing off, or no sender traced, it returns ctx and a span that does
+// nothing.
+func batchSpan(ctx context.Context, name string, items []appendItem) (context.Context, trace.Span) {
+	if !telemetry.TracingOn() {
+		return ctx, noSpan
+	}
+	var links []trace.Link
+	for _, it := range items {
+		if it.span.IsValid() && len(links) < maxLinks {
+			links = append(links, trace.Link{SpanContext: it.span})
+		}
+	}
+	if len(links) == 0 {
+		return ctx, noSpan
+	}
+	return telemetry.StartSpan(ctx, name, trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("magpie.batch.size", len(items))))
+}
+
+// noSpan is a span that does nothing.
+var noSpan = noop.Span{}
 
 // commitByApp groups items by app, makes one store call per app, and
 // returns per-item results and errors in input order.
@@ -493,6 +524,9 @@ func (s *Service) fanOut(b fanBatch) {
 	if len(ds) == 0 {
 		return
 	}
+	_, span := batchSpan(context.Background(), "messaging fan-out", b.items)
+	span.SetAttributes(attribute.Int("magpie.deliveries", len(ds)))
+	defer span.End()
 	for i, n := range s.router.Deliver(ds) {
 		d := ds[i]
 		switch {

@@ -139,6 +139,11 @@ func (m *Metrics) zero() {
 	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend} {
 		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
 	}
+	for _, kind := range []string{SyncConversations, SyncMessages} {
+		k := metric.WithAttributes(attribute.String("kind", kind))
+		m.infra.syncs.Add(ctx, 0, k)
+		m.infra.syncItems.Add(ctx, 0, k)
+	}
 }
 
 // Queue exposes the job counters of queue at 0; a job consumer calls it
