@@ -45,6 +45,8 @@ var serverMetrics = []string{
 	"magpie_push_send_duration_seconds",
 	"magpie_push_lag_seconds",
 	"magpie_push_notifications_total",
+	"magpie_sync_requests_total",
+	"magpie_sync_items_total",
 }
 
 const (
