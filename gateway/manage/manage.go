@@ -12,6 +12,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -60,7 +61,7 @@ const headerTenant = "X-Magpie-Tenant"
 func (s *Server) basicAuth(c *gin.Context, in tenant.LoginInput) (store.Member, error) {
 	email, addr := tenant.NormalizeEmail(in.Email), throttleAddr(s.clientAddr(c))
 	if wait := s.logins.locked(email, addr, s.now()); wait > 0 {
-		return store.Member{}, loginRefused(c, wait)
+		return store.Member{}, s.loginRefused(c, wait)
 	}
 	m, ok, err := s.tenants.Recall(c.Request.Context(), in)
 	if err != nil {
@@ -85,7 +86,7 @@ func (s *Server) throttled(c *gin.Context, email string, check func() error) err
 	addr := throttleAddr(s.clientAddr(c))
 	wait, ok := s.logins.begin(email, addr, s.now())
 	if !ok {
-		return loginRefused(c, wait)
+		return s.loginRefused(c, wait)
 	}
 	err := check()
 	o := checkAborted
@@ -106,8 +107,10 @@ func (s *Server) throttled(c *gin.Context, email string, check func() error) err
 	return err
 }
 
-// loginRefused sets Retry-After and returns the 429 of a throttled login.
-func loginRefused(c *gin.Context, wait time.Duration) error {
+// loginRefused sets Retry-After, counts the refusal and returns the 429 of
+// a throttled login.
+func (s *Server) loginRefused(c *gin.Context, wait time.Duration) error {
+	s.cfg.Metrics.RateLimited(telemetry.LimitConsole)
 	c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 	return httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited,
 		"too many failed password checks for this account or client address; retry after the Retry-After seconds")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	// Push keeps the apps' push provider credentials. Nil answers the
 	// push credential routes 503 push_unavailable.
 	Push *push.Service
+	// Metrics counts console logins refused by the throttle. Nil records
+	// nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Server serves the management API.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,19 @@ func TestMetricsUnderTraffic(t *testing.T) {
 	for _, c := range apiCalls {
 		if code, out := sign(t, key, secret, "GET", c.path, "").send(t, s.URL); code != c.want {
 			t.Fatalf("GET %s = %d %v, want %d", c.path, code, out, c.want)
+		}
+	}
+
+	// Console logins with a wrong password: the sixth is throttled (429).
+	for i := range 6 {
+		res, err := http.Post(s.URL+"/manage/v1/sessions", "application/json",
+			strings.NewReader(`{"email":"operator@magpie.local","password":"wrong password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if want := map[bool]int{true: http.StatusTooManyRequests, false: http.StatusUnauthorized}[i == 5]; res.StatusCode != want {
+			t.Fatalf("console login %d = %d, want %d", i+1, res.StatusCode, want)
 		}
 	}
 
@@ -122,6 +136,9 @@ func TestMetricsUnderTraffic(t *testing.T) {
 		{"magpie_rate_limited_total", map[string]string{"kind": "api"}, 1, false},
 		{"magpie_rate_limited_total", map[string]string{"kind": "login"}, 0, false},
 		{"magpie_rate_limited_total", map[string]string{"kind": "send"}, 0, true},
+		{"magpie_rate_limited_total", map[string]string{"kind": "console"}, 1, false},
+		{"magpie_sync_requests_total", map[string]string{"kind": "conversations"}, 2, true},
+		{"magpie_sync_items_total", map[string]string{"kind": "conversations"}, 1, true},
 		{"magpie_bus_jobs_total", map[string]string{"queue": "offline", "outcome": "ok"}, offline, true},
 		{"magpie_bus_jobs_total", map[string]string{"queue": "offline", "outcome": "dead_letter"}, 0, false},
 		{"magpie_bus_dead_letters_total", map[string]string{"queue": "offline"}, 0, false},

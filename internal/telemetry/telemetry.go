@@ -41,6 +41,9 @@ const (
 	LimitAPI   = "api"   // a server API request answered 429
 	LimitLogin = "login" // a WebSocket login or upgrade refused by a rate limit
 	LimitSend  = "send"  // a send held back by the app's send rate limit
+	// LimitConsole is a console login refused by the password-check
+	// throttle.
+	LimitConsole = "console"
 )
 
 // Outcomes of magpie_bus_jobs_total.
@@ -136,7 +139,7 @@ func (m *Metrics) zero() {
 	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
-	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend} {
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole} {
 		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
 	}
 	for _, kind := range []string{SyncConversations, SyncMessages} {
