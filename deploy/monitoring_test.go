@@ -45,6 +45,7 @@ var serverMetrics = []string{
 	"magpie_push_send_duration_seconds",
 	"magpie_push_lag_seconds",
 	"magpie_push_notifications_total",
+	"magpie_push_failures_total",
 	"magpie_sync_requests_total",
 	"magpie_sync_items_total",
 }
@@ -419,6 +420,7 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.PushProviders("fcm")
 	m.PushSend("fcm", telemetry.PushSent, time.Millisecond, time.Second)
 	m.PushNotification(telemetry.NotifQueued)
+	m.PushFailure("fcm", "UNREGISTERED", true)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	exposed := map[string]bool{}

@@ -293,6 +293,9 @@ func (w *Worker) HandleSend(ctx context.Context, job bus.Job, maxAttempts int) e
 	took := time.Since(start)
 	var pe *provider.Error
 	isProvider := errors.As(err, &pe)
+	if isProvider {
+		w.metrics.PushFailure(s.Provider, pe.Reason, pe.Status != 0)
+	}
 	switch {
 	case err == nil:
 		w.metrics.PushSend(s.Provider, telemetry.PushSent, took, w.now().Sub(s.CreatedAt))

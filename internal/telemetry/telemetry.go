@@ -100,6 +100,7 @@ type Metrics struct {
 	pushDuration     metric.Float64Histogram     // magpie_push_send_duration_seconds{provider}
 	pushLag          metric.Float64Histogram     // magpie_push_lag_seconds{provider}
 	pushNotifs       metric.Int64Counter         // magpie_push_notifications_total{outcome}
+	pushFailures     metric.Int64Counter         // magpie_push_failures_total{provider,reason}
 	countConnections atomic.Pointer[func() int]
 	infra            infra
 }
@@ -165,7 +166,7 @@ func (m *Metrics) Queue(queue string) {
 // instruments creates the instruments. Counter names get _total and unit
 // "s" gets _seconds from the exporter's translation.
 func (m *Metrics) instruments(meter metric.Meter) error {
-	var errs [21]error
+	var errs [22]error
 	m.buildInfo, errs[0] = meter.Int64Gauge("magpie_build_info", metric.WithDescription("Build of this process: 1, labelled with its version and mode."))
 	m.logins, errs[1] = meter.Int64Counter("magpie_logins", metric.WithDescription("WebSocket logins by result: ok, or the refusal's close code name."))
 	m.framesIn, errs[2] = meter.Int64Counter("magpie_frames_in", metric.WithDescription("Frames read from client WebSockets."))
@@ -191,6 +192,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 		metric.WithDescription("From a message's acceptance to its notification's acceptance by the provider, by provider."),
 		metric.WithExplicitBucketBoundaries(lagBuckets...))
 	m.pushNotifs, errs[20] = meter.Int64Counter("magpie_push_notifications", metric.WithDescription("Offline notifications handled by the push workers, by outcome: queued (to devices), outbox (no credentials), suppressed, dropped."))
+	m.pushFailures, errs[21] = meter.Int64Counter("magpie_push_failures", metric.WithDescription("Push provider refusals and errors, by provider and reason (the provider's, such as BadDeviceToken or UNREGISTERED; network, or other)."))
 	m.connections, errs[15] = meter.Int64ObservableGauge("magpie_connections", metric.WithDescription("Logged-in WebSocket sessions on this node."))
 	if errs[15] == nil {
 		_, errs[16] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -372,6 +374,36 @@ func (m *Metrics) PushSend(provider, outcome string, d, lag time.Duration) {
 	if outcome == PushSent {
 		m.pushLag.Record(ctx, max(lag, 0).Seconds(), metric.WithAttributes(p))
 	}
+}
+
+// PushFailure counts a provider's refusal or error of one request, by its
+// reason: the provider's reason when it looks like one (letters, digits and
+// underscores, at most 40), "network" for a request without an answer,
+// else "other", so that the label stays bounded.
+func (m *Metrics) PushFailure(provider, reason string, answered bool) {
+	if m == nil {
+		return
+	}
+	switch {
+	case !answered:
+		reason = "network"
+	case !pushReason(reason):
+		reason = "other"
+	}
+	m.pushFailures.Add(context.Background(), 1, metric.WithAttributes(attribute.String("provider", provider), attribute.String("reason", reason)))
+}
+
+// pushReason reports whether s looks like a provider's reason code.
+func pushReason(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // PushNotification counts an offline notification a push worker handled:

@@ -29,6 +29,15 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.BusJob("offline", telemetry.JobDeadLetter)
 	m.OfflineNotificationDropped()
 	m.Ready("store", true)
+	m.PushProviders("apns")
+	m.PushSend("apns", telemetry.PushSent, time.Millisecond, time.Second)
+	m.PushNotification(telemetry.NotifQueued)
+	m.PushFailure("apns", "BadDeviceToken", true)
+	m.StoreOp("GetUser", time.Millisecond, false)
+	m.BusPublish("offline", true)
+	m.BusJobLag("offline", time.Second)
+	m.CountQueueDepth(func(context.Context) map[string]int64 { return nil })
+	m.SyncRequest(telemetry.SyncMessages, 3)
 	if err := m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -94,4 +103,29 @@ func BenchmarkRecord(b *testing.B) {
 			m.APIRequest("/v1/users/:id", 200, time.Millisecond)
 		}
 	})
+}
+
+// TestPushFailureReasons: the reason label keeps a provider's reason code
+// and folds anything else, so that its values stay few.
+func TestPushFailureReasons(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	m.PushFailure("apns", "BadDeviceToken", true)
+	m.PushFailure("fcm", "dial tcp 10.0.0.1:443: connection refused", false)
+	m.PushFailure("fcm", "a long description: with spaces", true)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`magpie_push_failures_total{provider="apns",reason="BadDeviceToken"} 1`,
+		`magpie_push_failures_total{provider="fcm",reason="network"} 1`,
+		`magpie_push_failures_total{provider="fcm",reason="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
