@@ -39,6 +39,9 @@ var serverMetrics = []string{
 	"magpie_rate_limited_total",
 	"magpie_bus_jobs_total",
 	"magpie_bus_dead_letters_total",
+	"magpie_bus_publishes_total",
+	"magpie_bus_job_lag_seconds",
+	"magpie_bus_queue_depth",
 	"magpie_offline_notifications_dropped_total",
 	"magpie_ready",
 	"magpie_push_sends_total",
@@ -415,6 +418,9 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.RateLimited(telemetry.LimitAPI)
 	m.Queue("offline")
 	m.BusJob("offline", telemetry.JobOK)
+	m.BusPublish("offline", true)
+	m.BusJobLag("offline", time.Second)
+	m.CountQueueDepth(func(context.Context) map[string]int64 { return map[string]int64{"offline": 1} })
 	m.OfflineNotificationDropped()
 	m.Ready("store", true)
 	m.PushProviders("fcm")

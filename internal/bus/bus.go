@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -39,6 +40,11 @@ type Bus interface {
 	// attempts, oldest first, each with the Attempt and LastError of its
 	// last failure. It reads without removing them.
 	DeadLetters(ctx context.Context, queue string, limit int) ([]Job, error)
+
+	// QueueDepth returns the number of jobs of queue waiting to run: ready,
+	// or waiting for the delay before a retry. Jobs a handler is running
+	// and dead letters are not counted. A queue never used has depth 0.
+	QueueDepth(ctx context.Context, queue string) (int64, error)
 
 	// Relay sends msg to the node nodeID (see ConsumeRelay). Relays are not
 	// durable: a relay to a node that is gone, or lost in a broker outage, is
@@ -88,7 +94,9 @@ type Job struct {
 	Body []byte
 	// Headers carry metadata across the bus, such as the W3C trace context
 	// under HeaderTraceparent. Keys starting with "x-" or "magpie-" are
-	// reserved for the bus.
+	// reserved for the bus: Publish refuses them, and the bus's own
+	// (such as the publication time, headerPublished) never reach handlers
+	// or DeadLetters.
 	Headers map[string]string
 	// Attempt is set by the bus: 1 on the first delivery, one more after
 	// each failed attempt. A redelivery after an abandoned delivery (the
@@ -101,6 +109,12 @@ type Job struct {
 
 // HeaderTraceparent is the Headers key of the W3C trace context.
 const HeaderTraceparent = "traceparent"
+
+// headerPublished is the reserved header under which both implementations
+// store a job's publication time, in Unix milliseconds, so that the lag of
+// every attempt, retries included, is measured from the original publish
+// (magpie_bus_job_lag_seconds).
+const headerPublished = "magpie-published"
 
 // JobHandler handles one job. Returning nil acknowledges it; an error
 // schedules a retry. It must honour ctx and be idempotent.
@@ -176,6 +190,23 @@ func (o ConsumeOptions) backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, o.MaxBackoff).Truncate(time.Millisecond)
+}
+
+// backoffs returns the distinct delays of backoff, shortest first: the
+// delays a consumer with these options may wait before a retry, besides
+// those a RetryAfter asks for.
+func (o ConsumeOptions) backoffs() []time.Duration {
+	var ds []time.Duration
+	for n := 1; n <= 64; n++ {
+		d := o.backoff(n)
+		if len(ds) == 0 || d != ds[len(ds)-1] {
+			ds = append(ds, d)
+		}
+		if d >= o.MaxBackoff.Truncate(time.Millisecond) {
+			break
+		}
+	}
+	return ds
 }
 
 // RetryAfter returns err marked with the delay its job should wait before
@@ -270,4 +301,29 @@ func errorText(err error) string {
 		s = strings.ToValidUTF8(s[:maxErrorLen], "")
 	}
 	return s
+}
+
+// QueueDepths returns a function that reads the depth of each of queues
+// from b (see Bus.QueueDepth), all within timeout, for
+// telemetry.Metrics.CountQueueDepth to call at each scrape. A queue whose
+// depth cannot be read (the broker is unreachable) is logged and left out,
+// so that its series goes missing rather than reading 0.
+func QueueDepths(b Bus, timeout time.Duration, log *slog.Logger, queues ...string) func(context.Context) map[string]int64 {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context) map[string]int64 {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		depths := make(map[string]int64, len(queues))
+		for _, q := range queues {
+			n, err := b.QueueDepth(ctx, q)
+			if err != nil {
+				log.WarnContext(ctx, "bus queue depth not read", "queue", q, "err", err)
+				continue
+			}
+			depths[q] = n
+		}
+		return depths
+	}
 }

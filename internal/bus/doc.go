@@ -38,6 +38,18 @@
 //
 // Jobs are not ordered: handlers run concurrently and retries overtake.
 //
+// # Metrics
+//
+// With a telemetry.Metrics in its config, a bus counts every Publish by
+// result (magpie_bus_publishes_total; ok means durable: committed, or
+// confirmed by the broker) and records, each time a consumer starts an
+// attempt, the time since the job was published
+// (magpie_bus_job_lag_seconds): the bus stamps each job with its
+// publication time in the reserved header magpie-published, which retries
+// keep, so a retry's lag counts from the original publish. Handlers never
+// see that header. QueueDepth reports a queue's backlog; a process exposes
+// it as magpie_bus_queue_depth through QueueDepths.
+//
 // # Concurrency contract
 //
 // A Bus is safe for concurrent use. Handlers run on goroutines the bus
@@ -59,7 +71,8 @@
 // the process dies first, the job runs again.
 // Pending jobs are also held in memory, where consumers take them; the file
 // is read only at OpenLocal, to load the jobs a previous run left. A retry
-// is a due time on the job's row, a dead letter a status. Relays and
+// is a due time on the job's row, a dead letter a status; the publication
+// time is kept in the row's headers. Relays and
 // broadcasts are in-memory fan-out within the process, through bounded
 // buffers that make a sender wait (as long as its context allows) when a
 // consumer falls behind.
@@ -89,8 +102,8 @@
 //
 // A job is a persistent message to P.job.<queue> through the default
 // exchange: the message id is Job.ID, the type Job.Type; the headers hold
-// magpie-app-id, magpie-attempt, magpie-error and the job's own headers,
-// such as traceparent. Every job publish waits for the publisher
+// magpie-app-id, magpie-attempt, magpie-error, magpie-published (Unix
+// milliseconds) and the job's own headers, such as traceparent. Every job publish waits for the publisher
 // confirmation, which a quorum queue sends once a majority of its replicas
 // have the message. Relays and broadcasts are transient messages; broadcasts
 // are confirmed, relays are not.
@@ -146,7 +159,11 @@
 // declared with other arguments makes Publish and Consume fail with the
 // broker's PRECONDITION_FAILED. Declarations are remembered per
 // connection, so a work queue deleted by hand while the bus runs swallows
-// publishes until the next reconnection. A handler running longer than the
-// broker's consumer_timeout (30 minutes by default) has its channel closed
-// and its job redelivered; keep HandlerTimeout below it.
+// publishes until the next reconnection. AMQP cannot list queues, so
+// QueueDepth counts the delay queues whose delay this process knows: the
+// backoffs of its consumers of the queue and the delays it used since it
+// started; jobs waiting out a RetryAfter delay that only another process
+// (or a previous run) used are not counted. A handler running longer than
+// the broker's consumer_timeout (30 minutes by default) has its channel
+// closed and its job redelivered; keep HandlerTimeout below it.
 package bus

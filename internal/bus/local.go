@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/groupcommit"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 var _ Bus = (*Local)(nil)
@@ -35,6 +36,10 @@ type LocalConfig struct {
 	StreamBuffer int
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the bus's metrics: publishes
+	// (magpie_bus_publishes_total) and the lag of each attempt
+	// (magpie_bus_job_lag_seconds). Nil records nothing.
+	Metrics *telemetry.Metrics
 }
 
 func (c LocalConfig) withDefaults() LocalConfig {
@@ -188,9 +193,11 @@ func (l *Local) Publish(ctx context.Context, queue string, job Job) error {
 	}
 	l.mu.Unlock()
 	if err == nil {
-		e := &entry{seq: l.seq.Add(1), queue: queue, job: job, due: time.Now()}
+		now := time.Now()
+		e := &entry{seq: l.seq.Add(1), queue: queue, job: job, due: now, published: now}
 		err = l.submit(ctx, op{kind: opInsert, e: e})
 	}
+	l.cfg.Metrics.BusPublish(queue, err == nil)
 	if err != nil {
 		return fmt.Errorf("publish job to %s: %w", queue, err)
 	}
@@ -294,6 +301,9 @@ func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h 
 	} else {
 		job := e.job
 		job.Body, job.Headers = bytes.Clone(job.Body), maps.Clone(job.Headers)
+		if !e.published.IsZero() {
+			l.cfg.Metrics.BusJobLag(queue, time.Since(e.published))
+		}
 		err = callJob(ctx, l.log, queue, h, job, opts.HandlerTimeout)
 		v = judge(ctx, job, err, opts)
 	}
@@ -335,6 +345,24 @@ func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h 
 	case cerr == nil && v == retry:
 		q.add(e, now)
 	}
+}
+
+// QueueDepth implements Bus: the queue's jobs held in memory, ready or
+// waiting for a retry.
+func (l *Local) QueueDepth(_ context.Context, queue string) (int64, error) {
+	if err := checkName("queue", queue); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	q := l.queues[queue]
+	if q == nil {
+		return 0, nil
+	}
+	return int64(q.waiting()), nil
 }
 
 // ackLater deletes e's row without waiting for the commit: a worker that

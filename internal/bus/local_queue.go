@@ -12,6 +12,9 @@ type entry struct {
 	queue string
 	job   Job
 	due   time.Time // when the job may run next
+	// published is when the job was first published (the lag of each
+	// attempt counts from it); zero for a row stored without it.
+	published time.Time
 	// abandoned counts the deliveries of the current attempt whose consumer
 	// stopped mid-handler. It is kept in memory only: a process crash is not
 	// counted.
@@ -32,6 +35,9 @@ func newJobQueue() *jobQueue { return &jobQueue{changed: make(chan struct{})} }
 
 // size is the number of pending jobs, running ones included.
 func (q *jobQueue) size() int { return q.ready.len() + len(q.delayed) + q.running }
+
+// waiting is the number of jobs ready or waiting for a retry.
+func (q *jobQueue) waiting() int { return q.ready.len() + len(q.delayed) }
 
 // add queues e, ready if it is due at now, else delayed.
 func (q *jobQueue) add(e *entry, now time.Time) {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 // behind the message store's writer (or make it wait).
 //
 // A row is a job that is pending (status 0: ready once due_ms has passed)
-// or dead (status 1). Acknowledged jobs are deleted.
+// or dead (status 1). Acknowledged jobs are deleted. headers is the job's
+// headers as a JSON object, with the bus's own under reserved keys
+// (headerPublished); rows written before the bus had any lack them.
 const localSchema = `
 CREATE TABLE IF NOT EXISTS bus_jobs (
 	seq        INTEGER PRIMARY KEY,
@@ -133,7 +137,7 @@ func execOp(ctx context.Context, st *sql.Stmt, o op) error {
 	switch o.kind {
 	case opInsert:
 		var hdr []byte
-		if hdr, err = json.Marshal(j.Headers); err == nil {
+		if hdr, err = json.Marshal(storedHeaders(j.Headers, e.published)); err == nil {
 			_, err = st.ExecContext(ctx, e.seq, e.queue, j.ID, j.AppID, j.Type, nonNil(j.Body), string(hdr),
 				j.Attempt, e.due.UnixMilli())
 		}
@@ -145,6 +149,36 @@ func execOp(ctx context.Context, st *sql.Stmt, o op) error {
 		_, err = st.ExecContext(ctx, j.Attempt, j.LastError, e.seq)
 	}
 	return err
+}
+
+// storedHeaders returns the headers of a row: the job's, and the
+// publication time under headerPublished.
+func storedHeaders(h map[string]string, published time.Time) map[string]string {
+	if published.IsZero() {
+		return h
+	}
+	out := make(map[string]string, len(h)+1)
+	maps.Copy(out, h)
+	out[headerPublished] = strconv.FormatInt(published.UnixMilli(), 10)
+	return out
+}
+
+// loadedHeaders splits the headers of a row into the job's and the
+// publication time (zero if the row has none).
+func loadedHeaders(h map[string]string) (map[string]string, time.Time) {
+	v, ok := h[headerPublished]
+	if !ok {
+		return h, time.Time{}
+	}
+	delete(h, headerPublished)
+	if len(h) == 0 {
+		h = nil
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return h, time.Time{}
+	}
+	return h, time.UnixMilli(ms)
 }
 
 func nonNil(b []byte) []byte {
@@ -180,6 +214,7 @@ func scanJobs(rows *sql.Rows) ([]*entry, error) {
 		if err := json.Unmarshal([]byte(hdr), &e.job.Headers); err != nil {
 			return nil, fmt.Errorf("job %s headers: %w", e.job.ID, err)
 		}
+		e.job.Headers, e.published = loadedHeaders(e.job.Headers)
 		e.due = time.UnixMilli(due)
 		out = append(out, e)
 	}

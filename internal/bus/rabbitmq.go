@@ -13,6 +13,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 var _ Bus = (*RabbitMQ)(nil)
@@ -54,6 +56,11 @@ type RabbitMQConfig struct {
 	ConfirmTimeout time.Duration
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the bus's metrics: publishes, ok once the broker
+	// confirmed them (magpie_bus_publishes_total), and the lag of each
+	// attempt a consumer starts (magpie_bus_job_lag_seconds). Nil records
+	// nothing.
+	Metrics *telemetry.Metrics
 }
 
 // String describes the configuration with the URL's password redacted.
@@ -111,10 +118,11 @@ func (c RabbitMQConfig) withDefaults() RabbitMQConfig {
 // shared by publishers (one confirm-mode channel) and consumers (a channel
 // each), and replaces it when it is lost.
 type RabbitMQ struct {
-	cfg   RabbitMQConfig
-	log   *slog.Logger
-	names names
-	topo  topology
+	cfg    RabbitMQConfig
+	log    *slog.Logger
+	names  names
+	topo   topology
+	delays retryDelays
 
 	stop       chan struct{} // closed by Close: the supervisor stops
 	supervised chan struct{} // closed when the supervisor returned
@@ -189,6 +197,35 @@ func (t *topology) add(queue, exchange string) {
 	}
 }
 
+// retryDelays records, per job queue, the delays whose delay queues
+// QueueDepth counts: every backoff of this bus's consumers of the queue,
+// and every delay it declared a queue for. (AMQP cannot list queues.)
+type retryDelays struct {
+	mu sync.Mutex // guards m
+	m  map[string]map[time.Duration]struct{}
+}
+
+func (r *retryDelays) add(queue string, ds ...time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]map[time.Duration]struct{}{}
+	}
+	if r.m[queue] == nil {
+		r.m[queue] = map[time.Duration]struct{}{}
+	}
+	for _, d := range ds {
+		r.m[queue][d] = struct{}{}
+	}
+}
+
+// of returns the delays recorded for queue, shortest first.
+func (r *retryDelays) of(queue string) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.m[queue]))
+}
+
 // quorum returns the arguments of a quorum queue that dead-letters to
 // target through the default exchange, at least once: the broker keeps a
 // message until the target queue confirmed it.
@@ -223,6 +260,7 @@ func (r *RabbitMQ) declareJobQueue(s *session, queue string) error {
 // and then dead-letters them back to the work queue.
 func (r *RabbitMQ) declareRetryQueue(s *session, queue string, d time.Duration) (string, error) {
 	name := r.names.retry(queue, d)
+	r.delays.add(queue, d)
 	return name, s.declare("queue:"+name, func(ch *amqp.Channel) error {
 		args := quorum(r.names.work(queue))
 		args["x-message-ttl"] = d.Milliseconds()
@@ -253,9 +291,11 @@ func (r *RabbitMQ) Publish(ctx context.Context, queue string, job Job) error {
 	if err != nil {
 		return err
 	}
-	msg := encodeJob(job)
+	msg := encodeJob(job, time.Now())
 	declare := func(s *session) error { return r.declareJobQueue(s, queue) }
-	if err := r.publish(ctx, declare, "", r.names.work(queue), msg, true); err != nil {
+	err = r.publish(ctx, declare, "", r.names.work(queue), msg, true)
+	r.cfg.Metrics.BusPublish(queue, err == nil)
+	if err != nil {
 		return fmt.Errorf("publish job to %s: %w", queue, err)
 	}
 	return nil
@@ -338,6 +378,53 @@ func (r *RabbitMQ) DeadLetters(ctx context.Context, queue string, limit int) ([]
 	return jobs, nil
 }
 
+// QueueDepth implements Bus: the ready messages of the work queue and of
+// the delay queues this bus knows of (see retryDelays), read with passive
+// declarations, which create nothing. A queue that does not exist counts
+// 0. ctx bounds the wait for a connection and is checked between queues.
+func (r *RabbitMQ) QueueDepth(ctx context.Context, queue string) (int64, error) {
+	if err := checkName("queue", queue); err != nil {
+		return 0, err
+	}
+	s, err := r.session(ctx)
+	if err != nil {
+		return 0, err
+	}
+	names := []string{r.names.work(queue)}
+	for _, d := range r.delays.of(queue) {
+		names = append(names, r.names.retry(queue, d))
+	}
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			ch.Close()
+		}
+	}()
+	var n int64
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("queue depth of %s: %w", queue, err)
+		}
+		if ch == nil {
+			if ch, err = s.conn.Channel(); err != nil {
+				return 0, fmt.Errorf("queue depth of %s: %w", queue, brokerError(err))
+			}
+		}
+		q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+		if err != nil {
+			var ae *amqp.Error
+			if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+				return 0, fmt.Errorf("queue depth of %s: %w", queue, brokerError(err))
+			}
+			ch.Close() // the broker closed it: the next queue needs another
+			ch = nil
+			continue
+		}
+		n += int64(q.Messages)
+	}
+	return n, nil
+}
+
 // Close implements Bus: it stops the consumers, which return their
 // unfinished jobs to the broker, then closes the connection.
 func (r *RabbitMQ) Close() error {
@@ -373,8 +460,9 @@ func (r *RabbitMQ) untrack(hd *handle) {
 	delete(r.consumers, hd)
 }
 
-// Message headers the bus sets; Job.Headers may not use the "magpie-" or
-// "x-" prefixes.
+// Message headers the bus sets, besides headerPublished (an integer of
+// Unix milliseconds); Job.Headers may not use the "magpie-" or "x-"
+// prefixes.
 const (
 	hdrAppID   = "magpie-app-id"
 	hdrAttempt = "magpie-attempt"
@@ -382,10 +470,14 @@ const (
 )
 
 // encodeJob turns a job into a persistent message: the id and type in the
-// message properties, the app id, attempt, last error and the job's headers
-// (trace context included) in the message headers.
-func encodeJob(job Job) amqp.Publishing {
+// message properties, the app id, attempt, last error, publication time
+// (unless zero) and the job's headers (trace context included) in the
+// message headers.
+func encodeJob(job Job, published time.Time) amqp.Publishing {
 	h := amqp.Table{hdrAppID: job.AppID, hdrAttempt: int64(job.Attempt)}
+	if !published.IsZero() {
+		h[headerPublished] = published.UnixMilli()
+	}
 	if job.LastError != "" {
 		h[hdrError] = job.LastError
 	}
@@ -435,6 +527,16 @@ func decodeJob(d amqp.Delivery) (Job, int) {
 		}
 	}
 	return job, abandoned
+}
+
+// publishedAt returns the publication time a job's message carries, or the
+// zero time if it has none (a message from before the bus stamped it).
+func publishedAt(h amqp.Table) time.Time {
+	ms, ok := h[headerPublished].(int64)
+	if !ok {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // deathReason returns the reason of the latest dead-lettering recorded in

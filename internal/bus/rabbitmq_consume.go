@@ -148,6 +148,7 @@ func (r *RabbitMQ) Consume(ctx context.Context, queue string, h JobHandler, opts
 		return nil, err
 	}
 	opts = opts.withDefaults()
+	r.delays.add(queue, opts.backoffs()...)
 	c := &jobConsumer{r: r, queue: queue, h: h, opts: opts, slots: make(chan struct{}, opts.Concurrency)}
 	return r.startConsumer(ctx, c)
 }
@@ -236,6 +237,7 @@ func (c *jobConsumer) wait() { c.handlers.Wait() }
 // acknowledged; if that fails, d goes back to the work queue instead.
 func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 	job, abandoned := decodeJob(d)
+	published := publishedAt(d.Headers)
 	var (
 		v   verdict
 		err error
@@ -243,6 +245,9 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 	if abandoned >= c.opts.MaxAttempts {
 		v, err = dead, errors.New(abandonedText(abandoned))
 	} else {
+		if !published.IsZero() {
+			c.r.cfg.Metrics.BusJobLag(c.queue, time.Since(published))
+		}
 		err = callJob(ctx, c.r.log, c.queue, c.h, job, c.opts.HandlerTimeout)
 		v = judge(ctx, job, err, c.opts)
 	}
@@ -254,7 +259,7 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 		return // the channel's closing gives it back
 	}
 	job.LastError = errorText(err)
-	if perr := c.moveTo(ctx, s, job, v, c.opts.retryDelay(job.Attempt, err)); perr != nil {
+	if perr := c.moveTo(ctx, s, job, published, v, c.opts.retryDelay(job.Attempt, err)); perr != nil {
 		c.r.log.WarnContext(ctx, "bus job requeued: retry or dead letter not stored",
 			"queue", c.queue, "job_id", job.ID, "err", brokerError(perr))
 		_ = d.Nack(false, true)
@@ -264,9 +269,10 @@ func (c *jobConsumer) handle(ctx context.Context, s *session, d amqp.Delivery) {
 }
 
 // moveTo publishes job, after a failed attempt, to its delay queue (v is
-// retry, for delay) or its dead-letter queue (v is dead), and waits for the
-// broker's confirmation, at most ConfirmTimeout.
-func (c *jobConsumer) moveTo(ctx context.Context, s *session, job Job, v verdict, delay time.Duration) error {
+// retry, for delay) or its dead-letter queue (v is dead), with its original
+// publication time, and waits for the broker's confirmation, at most
+// ConfirmTimeout.
+func (c *jobConsumer) moveTo(ctx context.Context, s *session, job Job, published time.Time, v verdict, delay time.Duration) error {
 	target := c.r.names.dead(c.queue)
 	if v == retry {
 		var err error
@@ -277,7 +283,7 @@ func (c *jobConsumer) moveTo(ctx context.Context, s *session, job Job, v verdict
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.r.cfg.ConfirmTimeout)
 	defer cancel()
-	return s.publish(ctx, "", target, encodeJob(job), true)
+	return s.publish(ctx, "", target, encodeJob(job, published), true)
 }
 
 // streamConsumer consumes relays or broadcast events: one handler call at

@@ -71,9 +71,9 @@ type deps struct {
 	keys  *keyring.Keyring
 }
 
-// open connects to the engines; withRedis says whether this role needs
-// Redis. On error whatever was opened is closed.
-func (d Deps) open(ctx context.Context, log *slog.Logger, withRedis bool) (_ *deps, err error) {
+// open connects to the engines, the bus recording into m; withRedis says
+// whether this role needs Redis. On error whatever was opened is closed.
+func (d Deps) open(ctx context.Context, log *slog.Logger, m *telemetry.Metrics, withRedis bool) (_ *deps, err error) {
 	if d.MongoURL == "" || d.AMQPURL == "" || (withRedis && d.RedisURL == "") {
 		return nil, errors.New("cluster mode needs --mongo-url, --amqp-url and --redis-url")
 	}
@@ -97,7 +97,7 @@ func (d Deps) open(ctx context.Context, log *slog.Logger, withRedis bool) (_ *de
 	if err = out.store.EnsureIndexes(ctx); err != nil {
 		return nil, fmt.Errorf("store indexes: %w", err)
 	}
-	if out.bus, err = bus.OpenRabbitMQ(ctx, bus.RabbitMQConfig{URL: d.AMQPURL, Prefix: d.AMQPPrefix, Logger: log}); err != nil {
+	if out.bus, err = bus.OpenRabbitMQ(ctx, bus.RabbitMQConfig{URL: d.AMQPURL, Prefix: d.AMQPPrefix, Logger: log, Metrics: m}); err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
 	if withRedis {
@@ -223,7 +223,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	if err != nil {
 		return nil, err
 	}
-	d, err := cfg.open(ctx, log, true)
+	d, err := cfg.open(ctx, log, m, true)
 	if err != nil {
 		return nil, err
 	}

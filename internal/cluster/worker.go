@@ -17,6 +17,10 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 )
 
+// queueDepthTimeout bounds the reading of the queue depths from the broker
+// at each scrape of the metrics.
+const queueDepthTimeout = 2 * time.Second
+
 // WorkerConfig configures a worker.
 type WorkerConfig struct {
 	Deps
@@ -60,7 +64,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := cfg.open(ctx, log, false)
+	d, err := cfg.open(ctx, log, m, false)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +85,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		return nil, err
 	}
 	w.consumers = append(w.consumers, offline)
+	m.CountQueueDepth(bus.QueueDepths(d.bus, queueDepthTimeout, log, push.QueueOffline, push.QueueSend))
 	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, d.store, log) })
 

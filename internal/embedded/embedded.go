@@ -93,6 +93,10 @@ type Server struct {
 	admin   *telemetry.Admin // nil without Config.AdminAddr
 }
 
+// queueDepthTimeout bounds the reading of the queue depths at each scrape
+// of the metrics.
+const queueDepthTimeout = 2 * time.Second
+
 // Start opens the store, bootstraps it on first start and starts serving.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
@@ -116,6 +120,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := telemetry.New(telemetry.Config{Version: cfg.Version, Mode: telemetry.ModeEmbedded})
+	if err != nil {
+		return nil, err
+	}
 	dbPath := filepath.Join(cfg.DataDir, "magpie.db")
 	if err := privateFiles(dbPath, dbPath+"-wal", dbPath+"-shm"); err != nil {
 		return nil, err
@@ -129,16 +137,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	b, err := bus.OpenLocal(ctx, busPath, bus.LocalConfig{Logger: log})
+	b, err := bus.OpenLocal(ctx, busPath, bus.LocalConfig{Logger: log, Metrics: m})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
-	}
-	m, err := telemetry.New(telemetry.Config{Version: cfg.Version, Mode: telemetry.ModeEmbedded})
-	if err != nil {
-		_ = b.Close() // the metrics error is the one to report
-		st.Close()
-		return nil, err
 	}
 	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx), metrics: m}
 	if err := s.start(ctx, cfg, keys); err != nil {
@@ -162,6 +164,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.Bootstrap = boot
 	hub := node.NewHub(s.store, s.log)
 	s.metrics.CountConnections(hub.Connections)
+	s.metrics.CountQueueDepth(bus.QueueDepths(s.bus, queueDepthTimeout, s.log, push.QueueOffline, push.QueueSend))
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics})
 	pushes := push.NewService(s.store, s.Tenants, push.ServiceConfig{Logger: s.log, Endpoints: cfg.Push})
 	s.Push = pushes

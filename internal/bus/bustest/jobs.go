@@ -26,6 +26,7 @@ var jobTests = []test{
 	{"HandlerTimeout", testHandlerTimeout},
 	{"Headers", testHeaders},
 	{"Concurrency", testConcurrency},
+	{"QueueDepth", testQueueDepth},
 }
 
 // testPublishConsume publishes a job and consumes it once, with every field
@@ -429,6 +430,59 @@ func testConcurrency(t *testing.T, env Env) {
 		if n != 1 {
 			t.Errorf("job %s handled %d times, want once", id, n)
 		}
+	}
+}
+
+// testQueueDepth checks that QueueDepth counts the jobs waiting to run, a
+// job waiting for its retry included, and neither running jobs nor other
+// queues; a queue never used has depth 0.
+func testQueueDepth(t *testing.T, env Env) {
+	b, ctx := env.Open(t), t.Context()
+	depth := func(queue string) int64 {
+		t.Helper()
+		n, err := b.QueueDepth(ctx, queue)
+		if err != nil {
+			t.Fatalf("QueueDepth(%q) = %v", queue, err)
+		}
+		return n
+	}
+	if n := depth("never-used"); n != 0 {
+		t.Errorf("QueueDepth(never-used) = %d, want 0", n)
+	}
+	publish(t, b, "depth", job("d0", "app-a"), job("d1", "app-a"), job("d2", "app-b"))
+	publish(t, b, "other", job("o1", "app-a"))
+	var n int64
+	waitUntil(t, "depth 3", func() bool { n = depth("depth"); return n >= 3 })
+	if n != 3 {
+		t.Fatalf("QueueDepth(depth) = %d after 3 publishes, want 3", n)
+	}
+	// d0 fails its first attempt and waits a second for its retry: it still
+	// counts, the jobs handled do not.
+	opts := fast
+	opts.MinBackoff, opts.MaxBackoff = time.Second, time.Second
+	rec := newRecorder()
+	consume(t, ctx, b, "depth", rec.handler(func(j bus.Job) error {
+		if j.ID == "d0" && j.Attempt == 1 {
+			return errors.New("later")
+		}
+		return nil
+	}), opts)
+	rec.waitFor(t, "d1, d2 and d0's first attempt", func(ds []delivery) bool {
+		return len(of(ds, "d0")) >= 1 && len(of(ds, "d1")) == 1 && len(of(ds, "d2")) == 1
+	})
+	var waiting bool
+	waitUntil(t, "d0 waiting for its retry (depth 1), or retried", func() bool {
+		got, _ := rec.snapshot()
+		waiting = depth("depth") == 1
+		return waiting || len(of(got, "d0")) == 2
+	})
+	if !waiting {
+		t.Errorf("QueueDepth(depth) never was 1 while d0 waited a second for its retry")
+	}
+	rec.waitFor(t, "d0's retry", func(ds []delivery) bool { return len(of(ds, "d0")) == 2 })
+	waitUntil(t, "depth 0", func() bool { return depth("depth") == 0 })
+	if n := depth("other"); n != 1 {
+		t.Errorf("QueueDepth(other) = %d, want 1", n)
 	}
 }
 

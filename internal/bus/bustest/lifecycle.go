@@ -94,6 +94,7 @@ func testInvalid(t *testing.T, env Env) {
 		checks := map[string]error{
 			"Publish":      b.Publish(ctx, name, job("x", "app")),
 			"DeadLetters":  second(b.DeadLetters(ctx, name, 1)),
+			"QueueDepth":   second(b.QueueDepth(ctx, name)),
 			"Consume":      second(b.Consume(ctx, name, nop, fast)),
 			"Relay":        b.Relay(ctx, name, []byte("x")),
 			"ConsumeRelay": second(b.ConsumeRelay(ctx, name, nopMsg)),
@@ -137,6 +138,7 @@ func testClosed(t *testing.T, env Env) {
 	checks := map[string]error{
 		"Publish":      b.Publish(ctx, "work", job("x", "app")),
 		"DeadLetters":  second(b.DeadLetters(ctx, "work", 1)),
+		"QueueDepth":   second(b.QueueDepth(ctx, "work")),
 		"Consume":      second(b.Consume(ctx, "work", nop, fast)),
 		"Relay":        b.Relay(ctx, "node", []byte("x")),
 		"ConsumeRelay": second(b.ConsumeRelay(ctx, "node", nopMsg)),
