@@ -45,6 +45,8 @@ var serverMetrics = []string{
 	"magpie_push_send_duration_seconds",
 	"magpie_push_lag_seconds",
 	"magpie_push_notifications_total",
+	"magpie_store_operation_duration_seconds",
+	"magpie_store_errors_total",
 }
 
 const (
@@ -310,7 +312,7 @@ func TestDashboardPanels(t *testing.T) {
 			checkDatasource(t, name+" target "+tg.RefID, tg.Datasource)
 		}
 	}
-	if want := []string{"Overview", "Messaging", "Queues", "API", "Push"}; !slices.Equal(rows, want) {
+	if want := []string{"Overview", "Messaging", "Queues", "API", "Push", "Store"}; !slices.Equal(rows, want) {
 		t.Errorf("rows = %q, want %q", rows, want)
 	}
 }
@@ -417,6 +419,7 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.PushProviders("fcm")
 	m.PushSend("fcm", telemetry.PushSent, time.Millisecond, time.Second)
 	m.PushNotification(telemetry.NotifQueued)
+	m.StoreOp("GetUser", time.Millisecond, true)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	exposed := map[string]bool{}
