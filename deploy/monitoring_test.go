@@ -51,6 +51,8 @@ var serverMetrics = []string{
 	"magpie_push_failures_total",
 	"magpie_sync_requests_total",
 	"magpie_sync_items_total",
+	"magpie_store_operation_duration_seconds",
+	"magpie_store_errors_total",
 }
 
 const (
@@ -316,7 +318,7 @@ func TestDashboardPanels(t *testing.T) {
 			checkDatasource(t, name+" target "+tg.RefID, tg.Datasource)
 		}
 	}
-	if want := []string{"Overview", "Messaging", "Queues", "API", "Push"}; !slices.Equal(rows, want) {
+	if want := []string{"Overview", "Messaging", "Queues", "API", "Push", "Store"}; !slices.Equal(rows, want) {
 		t.Errorf("rows = %q, want %q", rows, want)
 	}
 }
@@ -427,6 +429,7 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.PushSend("fcm", telemetry.PushSent, time.Millisecond, time.Second)
 	m.PushNotification(telemetry.NotifQueued)
 	m.PushFailure("fcm", "UNREGISTERED", true)
+	m.StoreOp("GetUser", time.Millisecond, true)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	exposed := map[string]bool{}

@@ -32,6 +32,7 @@ import (
 	"github.com/magpie-im/magpie/internal/redisx"
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/internal/store/observe"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
@@ -238,7 +239,8 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		}
 	}()
 	prefix := cfg.redisPrefix()
-	hub := node.NewClusterHub(d.store, log, node.Cluster{
+	st := observe.Wrap(d.store, m) // the components' store; the engine's own calls stay on d.store
+	hub := node.NewClusterHub(st, log, node.Cluster{
 		NodeID: cfg.NodeID, Presence: presence.NewRedis(d.redis, prefix), Relay: d.bus,
 		RefreshInterval: cfg.RefreshInterval, TTL: cfg.PresenceTTL,
 	})
@@ -250,8 +252,8 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	mcfg.Logger = log
 	mcfg.Metrics = m
 	mcfg.Offline = push.NewNotifier(d.bus)
-	msgs := messaging.New(d.store, hub, mcfg)
-	tenants := tenant.New(d.store, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
+	msgs := messaging.New(st, hub, mcfg)
+	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
 	gcfg := cfg.Gateway
 	gcfg.Logger = log
 	gcfg.Nonces = redisx.NewNonces(d.redis, prefix, 0)
@@ -259,8 +261,8 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Events = gateway.BroadcastEvents{Bus: d.bus}
 	gcfg.Ready = d.readyChecks()
 	gcfg.Metrics = m
-	gcfg.Push = push.NewService(d.store, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
-	g.gw = gateway.New(d.store, tenants, msgs, hub, gcfg)
+	gcfg.Push = push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
+	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()
 	relays, err := d.bus.ConsumeRelay(runCtx, cfg.NodeID, hub.HandleRelay)

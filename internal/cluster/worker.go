@@ -12,6 +12,7 @@ import (
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/rungroup"
+	"github.com/magpie-im/magpie/internal/store/observe"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
@@ -78,16 +79,17 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 			_ = d.close()
 		}
 	}()
-	tenants := tenant.New(d.store, d.keys, tenant.Config{Logger: log})
-	pushes := push.NewService(d.store, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
-	offline, err := push.NewWorker(d.store, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes}).Start(w.run.Context(), d.bus, cfg.Jobs)
+	st := observe.Wrap(d.store, m) // the components' store; the engine's own calls stay on d.store
+	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log})
+	pushes := push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
+	offline, err := push.NewWorker(st, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes}).Start(w.run.Context(), d.bus, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
 	w.consumers = append(w.consumers, offline)
 	m.CountQueueDepth(bus.QueueDepths(d.bus, queueDepthTimeout, log, push.QueueOffline, push.QueueSend))
 	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
-	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, d.store, log) })
+	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/rungroup"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/store/observe"
 	"github.com/magpie-im/magpie/internal/store/sqlite"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
@@ -80,9 +81,12 @@ type Server struct {
 	// http://127.0.0.1:9090; empty without Config.AdminAddr.
 	AdminURL string
 
-	log   *slog.Logger
-	store *sqlite.Store
-	bus   *bus.Local
+	log *slog.Logger
+	// engine is the SQLite store, for what only the engine does (Close);
+	// store is the same store observed, which every component uses.
+	engine *sqlite.Store
+	store  *observe.Store
+	bus    *bus.Local
 	// offline consumes the offline notification jobs of the bus.
 	offline bus.Consumer
 	gw      *gateway.Gateway
@@ -142,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	s := &Server{log: log, store: st, bus: b, run: rungroup.New(ctx), metrics: m}
+	s := &Server{log: log, engine: st, store: observe.Wrap(st, m), bus: b, run: rungroup.New(ctx), metrics: m}
 	if err := s.start(ctx, cfg, keys); err != nil {
 		if s.admin != nil {
 			_ = s.admin.Shutdown(ctx) // the start error is the one to report
@@ -213,7 +217,8 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	return nil
 }
 
-// Store returns the installation's store (for tools and tests).
+// Store returns the installation's store (for tools and tests), observed
+// as the server's own calls are.
 func (s *Server) Store() store.Store { return s.store }
 
 // Failed returns a channel that is closed when a component of the server
@@ -236,7 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	runErr := s.run.Stop() // the messaging core hands its last notifications to the bus
 	offErr := s.offline.Close()
 	busErr := s.bus.Close()
-	closeErr := s.store.Close()
+	closeErr := s.engine.Close()
 	metricsErr := s.metrics.Shutdown(ctx)
 	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, busErr, closeErr, metricsErr)
 }

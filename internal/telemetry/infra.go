@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,23 @@ type infra struct {
 	syncs       metric.Int64Counter         // magpie_sync_requests_total{kind}
 	syncItems   metric.Int64Counter         // magpie_sync_items_total{kind}
 	depthFunc   atomic.Pointer[func(context.Context) map[string]int64]
+	opOptions   sync.Map // op name → *opOptions, built once per op
+}
+
+// opOptions are the measurement options of one store operation, built once:
+// StoreOp runs on every store call.
+type opOptions struct {
+	record []metric.RecordOption
+	add    []metric.AddOption
+}
+
+func (x *infra) options(op string) *opOptions {
+	if o, ok := x.opOptions.Load(op); ok {
+		return o.(*opOptions)
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(attribute.String("op", op)))
+	o, _ := x.opOptions.LoadOrStore(op, &opOptions{record: []metric.RecordOption{set}, add: []metric.AddOption{set}})
+	return o.(*opOptions)
 }
 
 // storeBuckets suit store operations, 0.1 ms to 10 s.
@@ -68,10 +86,10 @@ func (m *Metrics) StoreOp(op string, d time.Duration, failed bool) {
 	if m == nil {
 		return
 	}
-	o := metric.WithAttributes(attribute.String("op", op))
-	m.infra.storeOps.Record(context.Background(), d.Seconds(), o)
+	o := m.infra.options(op)
+	m.infra.storeOps.Record(context.Background(), d.Seconds(), o.record...)
 	if failed {
-		m.infra.storeErrors.Add(context.Background(), 1, o)
+		m.infra.storeErrors.Add(context.Background(), 1, o.add...)
 	}
 }
 

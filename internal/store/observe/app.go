@@ -1,0 +1,233 @@
+package observe
+
+import (
+	"context"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
+)
+
+// appStore is a store.AppStore whose calls are observed, with the app id
+// on their spans.
+type appStore struct {
+	as    store.AppStore
+	m     *telemetry.Metrics
+	appID string
+}
+
+// begin starts operation op on one record.
+func (a *appStore) begin(ctx context.Context, op string) (context.Context, call) {
+	return begin(ctx, a.m, op, a.appID, noBatch)
+}
+
+// beginBatch starts operation op on n records.
+func (a *appStore) beginBatch(ctx context.Context, op string, n int) (context.Context, call) {
+	return begin(ctx, a.m, op, a.appID, n)
+}
+
+func (a *appStore) AppID() string { return a.as.AppID() }
+
+func (a *appStore) CreateUser(ctx context.Context, u store.User) error {
+	ctx, c := a.begin(ctx, "CreateUser")
+	return c.end(ctx, a.as.CreateUser(ctx, u))
+}
+
+func (a *appStore) CreateUsers(ctx context.Context, us []store.User) ([]error, error) {
+	ctx, c := a.beginBatch(ctx, "CreateUsers", len(us))
+	errs, err := a.as.CreateUsers(ctx, us)
+	return errs, c.end(ctx, err)
+}
+
+func (a *appStore) GetUser(ctx context.Context, id string) (store.User, error) {
+	ctx, c := a.begin(ctx, "GetUser")
+	u, err := a.as.GetUser(ctx, id)
+	return u, c.end(ctx, err)
+}
+
+func (a *appStore) UpdateUser(ctx context.Context, u store.User) error {
+	ctx, c := a.begin(ctx, "UpdateUser")
+	return c.end(ctx, a.as.UpdateUser(ctx, u))
+}
+
+func (a *appStore) DeleteUser(ctx context.Context, id string, d store.UserDeletion) error {
+	ctx, c := a.begin(ctx, "DeleteUser")
+	return c.end(ctx, a.as.DeleteUser(ctx, id, d))
+}
+
+func (a *appStore) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	ctx, c := a.begin(ctx, "ListUsers")
+	us, err := a.as.ListUsers(ctx, after, limit)
+	return us, c.end(ctx, err)
+}
+
+func (a *appStore) SetUserBlocked(ctx context.Context, id string, blocked bool, at time.Time) error {
+	ctx, c := a.begin(ctx, "SetUserBlocked")
+	return c.end(ctx, a.as.SetUserBlocked(ctx, id, blocked, at))
+}
+
+func (a *appStore) RevokeTokens(ctx context.Context, id string, before time.Time) error {
+	ctx, c := a.begin(ctx, "RevokeTokens")
+	return c.end(ctx, a.as.RevokeTokens(ctx, id, before))
+}
+
+func (a *appStore) PutIdempotency(ctx context.Context, r store.Idempotency) (store.Idempotency, bool, error) {
+	ctx, c := a.begin(ctx, "PutIdempotency")
+	got, created, err := a.as.PutIdempotency(ctx, r)
+	return got, created, c.end(ctx, err)
+}
+
+func (a *appStore) GetIdempotency(ctx context.Context, key string) (store.Idempotency, error) {
+	ctx, c := a.begin(ctx, "GetIdempotency")
+	r, err := a.as.GetIdempotency(ctx, key)
+	return r, c.end(ctx, err)
+}
+
+// MessageStore
+
+func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]store.Appended, error) {
+	ctx, c := a.beginBatch(ctx, "AppendMessages", len(drafts))
+	res, err := a.as.AppendMessages(ctx, drafts)
+	return res, c.end(ctx, err)
+}
+
+func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (store.Message, error) {
+	ctx, c := a.begin(ctx, "GetMessage")
+	m, err := a.as.GetMessage(ctx, convID, seq)
+	return m, c.end(ctx, err)
+}
+
+func (a *appStore) ListMessages(ctx context.Context, convID string, r store.Range) ([]store.Message, error) {
+	ctx, c := a.begin(ctx, "ListMessages")
+	ms, err := a.as.ListMessages(ctx, convID, r)
+	return ms, c.end(ctx, err)
+}
+
+func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (store.Message, error) {
+	ctx, c := a.begin(ctx, "RecallMessage")
+	m, err := a.as.RecallMessage(ctx, convID, seq, at)
+	return m, c.end(ctx, err)
+}
+
+func (a *appStore) GetConversation(ctx context.Context, convID string) (store.Conversation, error) {
+	ctx, c := a.begin(ctx, "GetConversation")
+	conv, err := a.as.GetConversation(ctx, convID)
+	return conv, c.end(ctx, err)
+}
+
+func (a *appStore) GetUserConversation(ctx context.Context, userID, convID string) (store.UserConversation, error) {
+	ctx, c := a.begin(ctx, "GetUserConversation")
+	uc, err := a.as.GetUserConversation(ctx, userID, convID)
+	return uc, c.end(ctx, err)
+}
+
+func (a *appStore) ListUserConversations(ctx context.Context, userID, after string, limit int) ([]store.UserConversation, error) {
+	ctx, c := a.begin(ctx, "ListUserConversations")
+	ucs, err := a.as.ListUserConversations(ctx, userID, after, limit)
+	return ucs, c.end(ctx, err)
+}
+
+func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) ([]store.AckResult, error) {
+	ctx, c := a.beginBatch(ctx, "AckDelivered", len(acks))
+	res, err := a.as.AckDelivered(ctx, acks)
+	return res, c.end(ctx, err)
+}
+
+func (a *appStore) GetDeviceCursors(ctx context.Context, userID, deviceID string) (map[string]int64, error) {
+	ctx, c := a.begin(ctx, "GetDeviceCursors")
+	cur, err := a.as.GetDeviceCursors(ctx, userID, deviceID)
+	return cur, c.end(ctx, err)
+}
+
+func (a *appStore) MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, bool, error) {
+	ctx, c := a.begin(ctx, "MarkRead")
+	read, moved, err := a.as.MarkRead(ctx, userID, convID, seq)
+	return read, moved, c.end(ctx, err)
+}
+
+// OutboxStore
+
+func (a *appStore) AddOutbox(ctx context.Context, e store.OutboxEntry) (bool, error) {
+	ctx, c := a.begin(ctx, "AddOutbox")
+	added, err := a.as.AddOutbox(ctx, e)
+	return added, c.end(ctx, err)
+}
+
+func (a *appStore) ListOutbox(ctx context.Context, userID, after string, limit int) ([]store.OutboxEntry, error) {
+	ctx, c := a.begin(ctx, "ListOutbox")
+	es, err := a.as.ListOutbox(ctx, userID, after, limit)
+	return es, c.end(ctx, err)
+}
+
+// PushStore
+
+func (a *appStore) PutDevice(ctx context.Context, d store.Device, maxPerUser int) error {
+	ctx, c := a.begin(ctx, "PutDevice")
+	return c.end(ctx, a.as.PutDevice(ctx, d, maxPerUser))
+}
+
+func (a *appStore) GetDevice(ctx context.Context, userID, deviceID string) (store.Device, error) {
+	ctx, c := a.begin(ctx, "GetDevice")
+	d, err := a.as.GetDevice(ctx, userID, deviceID)
+	return d, c.end(ctx, err)
+}
+
+func (a *appStore) ListDevices(ctx context.Context, userID string) ([]store.Device, error) {
+	ctx, c := a.begin(ctx, "ListDevices")
+	ds, err := a.as.ListDevices(ctx, userID)
+	return ds, c.end(ctx, err)
+}
+
+func (a *appStore) DeleteDevice(ctx context.Context, userID, deviceID, token string) error {
+	ctx, c := a.begin(ctx, "DeleteDevice")
+	return c.end(ctx, a.as.DeleteDevice(ctx, userID, deviceID, token))
+}
+
+func (a *appStore) DeleteDevices(ctx context.Context, userID string, before time.Time) (int64, error) {
+	ctx, c := a.begin(ctx, "DeleteDevices")
+	n, err := a.as.DeleteDevices(ctx, userID, before)
+	return n, c.end(ctx, err)
+}
+
+func (a *appStore) PutPushCredential(ctx context.Context, cred store.PushCredential) error {
+	ctx, c := a.begin(ctx, "PutPushCredential")
+	return c.end(ctx, a.as.PutPushCredential(ctx, cred))
+}
+
+func (a *appStore) ListPushCredentials(ctx context.Context) ([]store.PushCredential, error) {
+	ctx, c := a.begin(ctx, "ListPushCredentials")
+	cs, err := a.as.ListPushCredentials(ctx)
+	return cs, c.end(ctx, err)
+}
+
+func (a *appStore) DeletePushCredential(ctx context.Context, provider string) error {
+	ctx, c := a.begin(ctx, "DeletePushCredential")
+	return c.end(ctx, a.as.DeletePushCredential(ctx, provider))
+}
+
+func (a *appStore) AddPushLog(ctx context.Context, es []store.PushLogEntry) error {
+	ctx, c := a.beginBatch(ctx, "AddPushLog", len(es))
+	return c.end(ctx, a.as.AddPushLog(ctx, es))
+}
+
+func (a *appStore) ListPushLog(ctx context.Context, q store.PushLogQuery) ([]store.PushLogEntry, error) {
+	ctx, c := a.begin(ctx, "ListPushLog")
+	es, err := a.as.ListPushLog(ctx, q)
+	return es, c.end(ctx, err)
+}
+
+func (a *appStore) GetPushSettings(ctx context.Context, userID string) (store.PushSettings, error) {
+	ctx, c := a.begin(ctx, "GetPushSettings")
+	ps, err := a.as.GetPushSettings(ctx, userID)
+	return ps, c.end(ctx, err)
+}
+
+func (a *appStore) PutPushSettings(ctx context.Context, userID string, ps store.PushSettings) error {
+	ctx, c := a.begin(ctx, "PutPushSettings")
+	return c.end(ctx, a.as.PutPushSettings(ctx, userID, ps))
+}
+
+func (a *appStore) SetConversationMuted(ctx context.Context, userID, convID string, muted bool) error {
+	ctx, c := a.begin(ctx, "SetConversationMuted")
+	return c.end(ctx, a.as.SetConversationMuted(ctx, userID, convID, muted))
+}
