@@ -6,4 +6,6 @@
 // webhook-id, webhook-timestamp and webhook-signature headers of the scheme
 // in sdk/go/webhook and docs/webhooks.md, and [WithTraceparent] adds the
 // trace context so a delivery joins the trace of the event that caused it.
+// Package webhook/ssrf is the guard that keeps deliveries away from
+// loopback, private, link-local and metadata addresses.
 package webhook
