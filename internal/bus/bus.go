@@ -222,24 +222,43 @@ func RetryAfter(err error, d time.Duration) error {
 	return &retryAfterError{err: err, after: d}
 }
 
+// RetryIn returns err marked with the exact delay its job should wait
+// before the next attempt, in place of the consumer's backoff: for a
+// handler that runs its own retry schedule (webhook deliveries, with
+// jitter). The delay is rounded up to a whole second (on a broker every
+// distinct delay takes a queue, so a schedule should use few of them) and
+// capped at MaxBackoff. The attempt counts as a failed one. A nil err
+// stays nil.
+func RetryIn(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, after: d, exact: true}
+}
+
 type retryAfterError struct {
 	err   error
 	after time.Duration
+	exact bool // RetryIn: after replaces the backoff
 }
 
 func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
 
 // retryDelay returns the delay after failed attempt n whose handler
-// returned err: the backoff, or longer if err carries a RetryAfter.
+// returned err: the backoff, or longer if err carries a RetryAfter, or
+// the delay of a RetryIn.
 func (o ConsumeOptions) retryDelay(n int, err error) time.Duration {
 	d := o.backoff(n)
 	var ra *retryAfterError
-	if errors.As(err, &ra) && ra.after > d {
-		after := (ra.after + time.Second - 1).Truncate(time.Second)
-		d = max(d, min(after, o.MaxBackoff))
+	if !errors.As(err, &ra) {
+		return d
 	}
-	return d
+	after := min((ra.after+time.Second-1).Truncate(time.Second), o.MaxBackoff)
+	if ra.exact {
+		return max(after, time.Second)
+	}
+	return max(d, after)
 }
 
 var (

@@ -19,6 +19,7 @@ var jobTests = []test{
 	{"QueuesSeparate", testQueuesSeparate},
 	{"RetryBackoff", testRetryBackoff},
 	{"RetryAfter", testRetryAfter},
+	{"RetryIn", testRetryIn},
 	{"DeadLetters", testDeadLetters},
 	{"Abandoned", testAbandoned},
 	{"AbandonedBounded", testAbandonedBounded},
@@ -135,6 +136,29 @@ func testRetryAfter(t *testing.T, env Env) {
 	}
 	if got[1].job.Attempt != 2 || got[1].job.LastError != "slow down" {
 		t.Errorf("attempt 2 = Attempt %d, LastError %q, want 2, %q", got[1].job.Attempt, got[1].job.LastError, "slow down")
+	}
+}
+
+// testRetryIn fails a job once with bus.RetryIn of 700ms under a backoff
+// far longer than the test's wait: the second attempt comes after the
+// RetryIn delay rounded up to a second, not after the backoff.
+func testRetryIn(t *testing.T, env Env) {
+	b, ctx := env.Open(t), t.Context()
+	opts := bus.ConsumeOptions{MaxAttempts: 3, MinBackoff: time.Hour, MaxBackoff: 2 * time.Hour}
+	publish(t, b, "work", job("ri1", "app-a"))
+	rec := newRecorder()
+	consume(t, ctx, b, "work", rec.handler(func(j bus.Job) error {
+		if j.Attempt == 1 {
+			return bus.RetryIn(errors.New("again"), 700*time.Millisecond)
+		}
+		return nil
+	}), opts)
+	got := rec.waitN(t, 2)
+	if gap := got[1].at.Sub(got[0].at); gap < time.Second {
+		t.Errorf("attempt 2 came %v after attempt 1, want at least 1s (700ms rounded up)", gap)
+	}
+	if got[1].job.Attempt != 2 || got[1].job.LastError != "again" {
+		t.Errorf("attempt 2 = Attempt %d, LastError %q, want 2, %q", got[1].job.Attempt, got[1].job.LastError, "again")
 	}
 }
 
