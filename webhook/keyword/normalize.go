@@ -1,0 +1,48 @@
+package keyword
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Normalize returns s as the filter compares it: each rune folded by
+// [foldRune] (full-width ASCII to ASCII, Unicode simple case folding) and each
+// byte of invalid UTF-8 replaced by U+FFFD. The result has the same number of
+// runes as s. It does not trim or collapse spaces.
+func Normalize(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		b.WriteRune(foldRune(r))
+	}
+	return b.String()
+}
+
+// foldRune maps r to the representative of its equivalence class: lower case
+// for letters, ASCII for full-width ASCII. foldRune(foldRune(r)) ==
+// foldRune(r) for every rune.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	switch {
+	case 0xFF01 <= r && r <= 0xFF5E: // full-width ASCII
+		return foldRune(r - 0xFF01 + '!')
+	case r == 0x3000: // ideographic space
+		return ' '
+	case r == 0x130 || r == 0x131: // Turkish İ and ı
+		return 'i'
+	}
+	// The smallest rune of the simple case-folding orbit names the class;
+	// its lower case is the representative (for example Σ σ ς → σ,
+	// K k K(Kelvin) → k).
+	m := r
+	for c := unicode.SimpleFold(r); c != r; c = unicode.SimpleFold(c) {
+		m = min(m, c)
+	}
+	return unicode.ToLower(m)
+}
