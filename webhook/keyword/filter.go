@@ -146,22 +146,25 @@ func (f *Filter) step(s int32, r rune) int32 {
 	return c
 }
 
-// child returns the child of s on r.
+// child returns the child of s on r: a linear scan of a few edges, else a
+// binary search.
 func (f *Filter) child(s int32, r rune) (int32, bool) {
-	es := f.edges[f.nodes[s].first:f.nodes[s].last]
-	if len(es) <= 8 {
-		for _, e := range es {
-			if e.r == r {
-				return e.next, true
-			}
+	n := &f.nodes[s]
+	lo, hi := n.first, n.last
+	for hi-lo > 8 {
+		m := int32(uint32(lo+hi) >> 1)
+		if f.edges[m].r < r {
+			lo = m + 1
+		} else {
+			hi = m
 		}
-		return 0, false
 	}
-	i, ok := slices.BinarySearchFunc(es, r, func(e edge, r rune) int { return cmp.Compare(e.r, r) })
-	if !ok {
-		return 0, false
+	for _, e := range f.edges[lo:hi] {
+		if e.r == r {
+			return e.next, true
+		}
 	}
-	return es[i].next, true
+	return 0, false
 }
 
 // Apply checks text against the rules. If any block rule matches, the

@@ -29,6 +29,12 @@ func foldRune(r rune) rune {
 		}
 		return r
 	}
+	return foldNonASCII(r)
+}
+
+// foldNonASCII is foldRune for r >= utf8.RuneSelf, apart so that the
+// ASCII path inlines.
+func foldNonASCII(r rune) rune {
 	switch {
 	case 0xFF01 <= r && r <= 0xFF5E: // full-width ASCII
 		return foldRune(r - 0xFF01 + '!')
@@ -36,6 +42,8 @@ func foldRune(r rune) rune {
 		return ' '
 	case r == 0x130 || r == 0x131: // Turkish İ and ı
 		return 'i'
+	case 0x2E80 <= r && r < 0xA640, 0xAC00 <= r && r < 0xFB00, 0x1F000 <= r:
+		return r // CJK, kana, Hangul, emoji: no case
 	}
 	// The smallest rune of the simple case-folding orbit names the class;
 	// its lower case is the representative (for example Σ σ ς → σ,

@@ -18,3 +18,20 @@ func TestFoldRuneStable(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldRuneFastPaths checks the uncased ranges foldRune skips against
+// the generic folding.
+func TestFoldRuneFastPaths(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if 0xFF01 <= r && r <= 0xFF5E || r == 0x3000 || r == 0x130 || r == 0x131 {
+			continue
+		}
+		m := r
+		for c := unicode.SimpleFold(r); c != r; c = unicode.SimpleFold(c) {
+			m = min(m, c)
+		}
+		if want := unicode.ToLower(m); foldRune(r) != want {
+			t.Errorf("foldRune(%U) = %U, want %U", r, foldRune(r), want)
+		}
+	}
+}
