@@ -6,10 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// Normalize returns s as the filter compares it: each rune folded by
-// [foldRune] (full-width ASCII to ASCII, Unicode simple case folding) and each
-// byte of invalid UTF-8 replaced by U+FFFD. The result has the same number of
-// runes as s. It does not trim or collapse spaces.
+// Normalize returns s as the filter compares it: full-width ASCII and the
+// ideographic space mapped to ASCII, letters case-folded (Unicode simple case
+// folding to lower case, with Turkish İ and ı folded to i) and each byte of
+// invalid UTF-8 replaced by U+FFFD. Each rune of s becomes exactly one rune
+// of the result. It does not trim, collapse spaces or decompose accents.
 func Normalize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
