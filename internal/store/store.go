@@ -5,10 +5,11 @@
 // Tenancy is structural. Operator-level records (tenants, console members,
 // apps and their secrets) are reached through Store; everything that belongs
 // to an app (users, idempotency records, conversations, messages, cursors,
-// the push outbox, push devices, credentials, log and preferences) is
-// reached only through the app-scoped handle returned by Store.App, and
-// every key an implementation writes for such data starts with the app id.
-// Code that holds the handle for app A cannot name data of app B.
+// the push outbox, push devices, credentials, log and preferences, webhook
+// endpoints, events and delivery attempts, keyword rules) is reached only
+// through the app-scoped handle returned by Store.App, and every key an
+// implementation writes for such data starts with the app id. Code that holds
+// the handle for app A cannot name data of app B.
 //
 // Implementations translate their driver errors into ErrNotFound, ErrConflict
 // and plain wrapped errors, so no driver type leaks out of their package. The
@@ -140,6 +141,11 @@ type Store interface {
 	// time and the push log entries whose At is before it, and returns how
 	// many it removed (of both). The caller picks the retention.
 	DeleteOutboxBefore(ctx context.Context, before time.Time) (int64, error)
+	// DeleteWebhookLogBefore is the webhook log's sweep: it removes, in
+	// every app, the webhook events created before the given time and the
+	// delivery attempts whose At is before it, and returns how many it
+	// removed (of both).
+	DeleteWebhookLogBefore(ctx context.Context, before time.Time) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
 	// It does not check that the app exists.
@@ -197,6 +203,7 @@ type AppStore interface {
 	MessageStore
 	OutboxStore
 	PushStore
+	WebhookStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

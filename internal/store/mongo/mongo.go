@@ -61,6 +61,8 @@ type collections struct {
 	users, tombstones, idempotency                                  *mongo.Collection
 	conversations, messages, entries, cursors                       *mongo.Collection
 	outbox, devices, credentials, pushLog, pushSettings             *mongo.Collection
+	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
+	keywordRules                                                    *mongo.Collection
 }
 
 // Collection names.
@@ -85,6 +87,11 @@ const (
 	collCredentials   = "push_credentials"
 	collPushLog       = "push_log"
 	collPushSettings  = "push_settings"
+	collWebhooks      = "webhooks"
+	collWebhookCounts = "webhook_counts"
+	collWebhookEvents = "webhook_events"
+	collAttempts      = "webhook_attempts"
+	collKeywordRules  = "keyword_rules"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -99,6 +106,9 @@ func newCollections(db *mongo.Database) collections {
 		outbox: db.Collection(collOutbox), devices: db.Collection(collDevices),
 		credentials: db.Collection(collCredentials), pushLog: db.Collection(collPushLog),
 		pushSettings: db.Collection(collPushSettings),
+		webhooks:     db.Collection(collWebhooks), webhookCounts: db.Collection(collWebhookCounts),
+		webhookEvents: db.Collection(collWebhookEvents), webhookAttempts: db.Collection(collAttempts),
+		keywordRules: db.Collection(collKeywordRules),
 	}
 }
 

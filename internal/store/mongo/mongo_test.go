@@ -112,6 +112,18 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.PutPushSettings(ctx, "alice", store.PushSettings{Disabled: true}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.CreateWebhook(ctx, store.Webhook{ID: "w1", Kind: store.WebhookEvents, CreatedAt: t0}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutWebhookEvent(ctx, store.WebhookEvent{ID: "e1", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddWebhookAttempts(ctx, []store.WebhookAttempt{{ID: "x1", WebhookID: "w1", EventID: "e1", At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutKeywordRules(ctx, store.KeywordRules{UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +133,8 @@ func TestIndexesStartWithApp(t *testing.T) {
 
 	appData := []string{collSecrets, collNonces, collUsers, collTombstones, collIdempotency,
 		collConversations, collMessages, collEntries, collCursors, collOutbox,
-		collDevices, collCredentials, collPushLog, collPushSettings}
+		collDevices, collCredentials, collPushLog, collPushSettings,
+		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

@@ -95,6 +95,22 @@ var indexes = map[string][]index{
 		// Expiry (DeleteOutboxBefore).
 		{name: "app_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "at", Value: 1}}},
 	},
+	collWebhooks: {
+		// The app's endpoints by id (ListWebhooks).
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
+	collWebhookEvents: {
+		// Expiry (DeleteWebhookLogBefore).
+		{name: "app_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}}},
+	},
+	collAttempts: {
+		// An endpoint's attempts by id (ListWebhookAttempts, DeleteWebhook).
+		{name: "app_webhook_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "webhook", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// An event's attempts of an endpoint by id (ListWebhookAttempts).
+		{name: "app_webhook_event_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "webhook", Value: 1}, {Key: "event", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// Expiry (DeleteWebhookLogBefore).
+		{name: "app_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "at", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -103,6 +119,7 @@ var collectionNames = []string{
 	collMeta, collTenants, collMembers, collSessions, collApps, collSecrets, collNonces,
 	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
+	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -231,3 +231,71 @@ func (a *appStore) SetConversationMuted(ctx context.Context, userID, convID stri
 	ctx, c := a.begin(ctx, "SetConversationMuted")
 	return c.end(ctx, a.as.SetConversationMuted(ctx, userID, convID, muted))
 }
+
+// WebhookStore
+
+func (a *appStore) CreateWebhook(ctx context.Context, w store.Webhook, maxPerKind int) error {
+	ctx, c := a.begin(ctx, "CreateWebhook")
+	return c.end(ctx, a.as.CreateWebhook(ctx, w, maxPerKind))
+}
+
+func (a *appStore) GetWebhook(ctx context.Context, id string) (store.Webhook, error) {
+	ctx, c := a.begin(ctx, "GetWebhook")
+	w, err := a.as.GetWebhook(ctx, id)
+	return w, c.end(ctx, err)
+}
+
+func (a *appStore) ListWebhooks(ctx context.Context) ([]store.Webhook, error) {
+	ctx, c := a.begin(ctx, "ListWebhooks")
+	ws, err := a.as.ListWebhooks(ctx)
+	return ws, c.end(ctx, err)
+}
+
+func (a *appStore) UpdateWebhook(ctx context.Context, w store.Webhook) error {
+	ctx, c := a.begin(ctx, "UpdateWebhook")
+	return c.end(ctx, a.as.UpdateWebhook(ctx, w))
+}
+
+func (a *appStore) DeleteWebhook(ctx context.Context, id string) error {
+	ctx, c := a.begin(ctx, "DeleteWebhook")
+	return c.end(ctx, a.as.DeleteWebhook(ctx, id))
+}
+
+func (a *appStore) RecordWebhookResult(ctx context.Context, id string, ok bool, at time.Time) (store.Webhook, error) {
+	ctx, c := a.begin(ctx, "RecordWebhookResult")
+	w, err := a.as.RecordWebhookResult(ctx, id, ok, at)
+	return w, c.end(ctx, err)
+}
+
+func (a *appStore) PutWebhookEvent(ctx context.Context, e store.WebhookEvent) error {
+	ctx, c := a.begin(ctx, "PutWebhookEvent")
+	return c.end(ctx, a.as.PutWebhookEvent(ctx, e))
+}
+
+func (a *appStore) GetWebhookEvent(ctx context.Context, id string) (store.WebhookEvent, error) {
+	ctx, c := a.begin(ctx, "GetWebhookEvent")
+	e, err := a.as.GetWebhookEvent(ctx, id)
+	return e, c.end(ctx, err)
+}
+
+func (a *appStore) AddWebhookAttempts(ctx context.Context, as []store.WebhookAttempt) error {
+	ctx, c := a.beginBatch(ctx, "AddWebhookAttempts", len(as))
+	return c.end(ctx, a.as.AddWebhookAttempts(ctx, as))
+}
+
+func (a *appStore) ListWebhookAttempts(ctx context.Context, q store.WebhookAttemptQuery) ([]store.WebhookAttempt, error) {
+	ctx, c := a.begin(ctx, "ListWebhookAttempts")
+	as, err := a.as.ListWebhookAttempts(ctx, q)
+	return as, c.end(ctx, err)
+}
+
+func (a *appStore) GetKeywordRules(ctx context.Context) (store.KeywordRules, error) {
+	ctx, c := a.begin(ctx, "GetKeywordRules")
+	r, err := a.as.GetKeywordRules(ctx)
+	return r, c.end(ctx, err)
+}
+
+func (a *appStore) PutKeywordRules(ctx context.Context, r store.KeywordRules) error {
+	ctx, c := a.begin(ctx, "PutKeywordRules")
+	return c.end(ctx, a.as.PutKeywordRules(ctx, r))
+}

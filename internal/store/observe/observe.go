@@ -301,3 +301,10 @@ func (s *Store) DeleteOutboxBefore(ctx context.Context, before time.Time) (int64
 	n, err := s.st.DeleteOutboxBefore(ctx, before)
 	return n, c.end(ctx, err)
 }
+
+// DeleteWebhookLogBefore implements store.Store.
+func (s *Store) DeleteWebhookLogBefore(ctx context.Context, before time.Time) (int64, error) {
+	ctx, c := s.begin(ctx, "DeleteWebhookLogBefore", "")
+	n, err := s.st.DeleteWebhookLogBefore(ctx, before)
+	return n, c.end(ctx, err)
+}

@@ -122,6 +122,7 @@ var twoHandleTests = []struct {
 }{
 	{"AppendSameConversations", testTwoHandlesAppend},
 	{"UpdateAppNoLostUpdate", testTwoHandlesUpdateApp},
+	{"WebhookLimit", testTwoHandlesWebhookLimit},
 }
 
 // testTwoHandlesUpdateApp has writers on two handles each add one to an

@@ -64,6 +64,7 @@ func Run(t *testing.T, o Opener) {
 		{"Cursors", cursorTests},
 		{"Outbox", outboxTests},
 		{"Push", pushTests},
+		{"Webhooks", webhookTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -17,6 +17,7 @@ var tenancyTests = []test{
 	{"Cursors", testTenancyCursors},
 	{"Outbox", testTenancyOutbox},
 	{"Push", testTenancyPush},
+	{"Webhooks", testTenancyWebhooks},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {
