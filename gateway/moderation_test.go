@@ -16,8 +16,10 @@ import (
 // and drops "hush", for every app.
 type keywords struct{}
 
-func (keywords) Policy(context.Context, string, bool) (messaging.Policy, error) { return keywords{}, nil }
-func (keywords) HasHook() bool                                                 { return false }
+func (keywords) Policy(context.Context, string, bool) (messaging.Policy, error) {
+	return keywords{}, nil
+}
+func (keywords) HasHook() bool { return false }
 func (keywords) Hook(context.Context, messaging.Candidate) messaging.Verdict {
 	return messaging.Verdict{}
 }

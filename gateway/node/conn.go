@@ -61,9 +61,9 @@ type conn struct {
 	expiry                  *time.Timer // closes the session when its token expires
 	loggedIn                atomic.Bool
 
-	timer    *time.Timer   // login deadline, then heartbeat deadline
-	frameLim *rate.Limiter // all frames after login, against floods
-	inflight chan struct{} // semaphore of in-flight requests
+	timer    *time.Timer     // login deadline, then heartbeat deadline
+	frameLim *rate.Limiter   // all frames after login, against floods
+	inflight chan struct{}   // semaphore of in-flight requests
 	order    messaging.Order // keeps moderated sends in frame order
 	tasks    sync.WaitGroup
 	draining atomic.Bool   // shutting down: refuse new sends
