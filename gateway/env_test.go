@@ -57,6 +57,8 @@ type envConfig struct {
 	pushEndpoints push.Endpoints
 	// noPush builds the gateway without a push service.
 	noPush bool
+	// moderator, if set, moderates messages (messaging.Config.Moderator).
+	moderator messaging.Moderator
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -87,7 +89,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	e.a = testApp{ID: e.boot.AppID, Key: e.boot.AppKey, Secret: e.boot.AppSecret, TenantID: e.boot.TenantID}
 	e.b = e.newApp("Other")
 	e.hub = node.NewHub(e.store, nil)
-	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock})
+	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock, Moderator: ec.moderator})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()

@@ -85,7 +85,7 @@ func (s *Server) sendMessage(c *gin.Context) {
 	}
 	creds := httpx.Creds(c)
 	a, err := s.msgs.Send(c.Request.Context(), messaging.SendRequest{
-		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System,
+		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System, ServerAPI: true,
 		ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content, MaxBytes: creds.Limits.MaxMessageBytes,
 		Push: opts.Encode(), PushDelay: time.Duration(creds.App.Settings.Push.DelaySeconds) * time.Second,
 	})
@@ -93,6 +93,8 @@ func (s *Server) sendMessage(c *gin.Context) {
 		failMessaging(c, err)
 		return
 	}
+	// A message moderation dropped answers like a stored one, with seq 0:
+	// the sender is not told, and nobody receives it.
 	status := http.StatusCreated
 	if a.Duplicate {
 		status = http.StatusOK
@@ -116,8 +118,12 @@ func failMessaging(c *gin.Context, err error) {
 			status = http.StatusForbidden
 		case "invalid_argument":
 			code = httpx.CodeValidation
+		case messaging.CodeMessageRejected:
+			status = http.StatusUnprocessableEntity
 		}
-		httpx.WriteError(c, httpx.NewError(status, code, me.Message))
+		ae := httpx.NewError(status, code, me.Message)
+		ae.Reason = me.Reason
+		httpx.WriteError(c, ae)
 	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
 		c.Header("Retry-After", "1")
 		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, err.Error()))

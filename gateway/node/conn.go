@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -60,9 +61,10 @@ type conn struct {
 	expiry                  *time.Timer // closes the session when its token expires
 	loggedIn                atomic.Bool
 
-	timer    *time.Timer   // login deadline, then heartbeat deadline
-	frameLim *rate.Limiter // all frames after login, against floods
-	inflight chan struct{} // semaphore of in-flight requests
+	timer    *time.Timer     // login deadline, then heartbeat deadline
+	frameLim *rate.Limiter   // all frames after login, against floods
+	inflight chan struct{}   // semaphore of in-flight requests
+	order    messaging.Order // keeps moderated sends in frame order
 	tasks    sync.WaitGroup
 	draining atomic.Bool   // shutting down: refuse new sends
 	quit     chan struct{} // closed when the connection starts closing

@@ -219,7 +219,7 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var pe *push.ValidationError
 	switch {
 	case errors.As(err, &me):
-		return wire.ErrorFrame(id, me.Code, me.Message)
+		return wire.RejectedFrame(id, me.Code, me.Message, me.Reason)
 	case errors.As(err, &pe):
 		return wire.ErrorFrame(id, wire.CodeInvalidArgument, pe.Error())
 	case errors.Is(err, push.ErrTooManyDevices):
@@ -238,7 +238,11 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 // send submits a message (msg:R) in frame order. Its SendAck (msg:A) is
 // queued by the committer once the message is durable, ahead of anything
 // committed later, so the device sees its own seqs in order; the reader
-// goes on meanwhile, and a goroutine reports a failed commit.
+// goes on meanwhile, and a goroutine reports a failed commit. Moderation
+// keeps the connection's sends in frame order through c.order, its
+// pre-send webhook calls bounded by the async budget (maxInflight); a
+// message it dropped gets a SendAck with seq 0, one it rejected an Error
+// frame with code message_rejected and the rule's or hook's reason.
 func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	if c.draining.Load() {
 		c.reply(wire.ErrorFrame(id, wire.CodeUnavailable, "server shutting down; send again after reconnecting"))
@@ -256,7 +260,7 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	p, err := c.srv.msgs.Submit(sctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
-		MaxBytes: c.creds.Limits.MaxMessageBytes, Push: opts.Encode(),
+		MaxBytes: c.creds.Limits.MaxMessageBytes, Push: opts.Encode(), Order: &c.order,
 		PushDelay: time.Duration(c.creds.App.Settings.Push.DelaySeconds) * time.Second,
 		Committed: func(a store.Appended) {
 			c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_SendAck{SendAck: &magpiev1.SendAck{
@@ -326,7 +330,7 @@ func (c *conn) sendFailed(id uint64, err error) {
 	var me *messaging.Error
 	switch {
 	case errors.As(err, &me):
-		c.reply(wire.ErrorFrame(id, me.Code, me.Message))
+		c.reply(wire.RejectedFrame(id, me.Code, me.Message, me.Reason))
 	case errors.Is(err, context.Canceled):
 		// The connection is closing; the client resends after reconnecting.
 	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):

@@ -26,6 +26,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -128,6 +129,9 @@ type Config struct {
 	// delivery latency and dropped offline notifications. Nil records
 	// nothing.
 	Metrics *telemetry.Metrics
+	// Moderator moderates messages before they are sequenced (keyword
+	// rules, pre-send webhook). Nil moderates nothing.
+	Moderator Moderator
 }
 
 // Service is the messaging core.
@@ -144,6 +148,9 @@ type Service struct {
 	fan     chan fanBatch // committed batches for the fan-out stage
 	fanDone chan struct{} // closed when the fan-out stage has stopped
 	notify  chan offlineItem
+	// deferred counts the goroutines of messages waiting for their pre-send
+	// hook or their turn to be enqueued (see moderate); Run waits for them.
+	deferred sync.WaitGroup
 }
 
 // offlineItem is a notification waiting for the OfflineNotifier.
@@ -168,6 +175,7 @@ type appendItem struct {
 	committed func(store.Appended)
 	span      trace.SpanContext // the sender's span, if any: carried to the offline notification
 	pushDelay time.Duration     // the app's push delay; zero means Config.DeliveryTimeout
+	dropped   bool              // moderation dropped it: it is neither stored nor delivered
 }
 
 type ackItem struct {
@@ -225,6 +233,7 @@ func (s *Service) Run(ctx context.Context) error {
 		notifiers.Go(func() error { s.runNotify(ctx); return nil })
 	}
 	err := g.Wait()
+	s.deferred.Wait() // their enqueues fail with ErrStopped from now on
 	s.watch.stop()
 	_ = notifiers.Wait() // they return nil
 	return err
@@ -236,9 +245,18 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Milli
 type Error struct {
 	Code    string
 	Message string
+	// Reason is, for a message_rejected Error, the code of the rule or the
+	// pre-send hook that rejected the message (or moderation_invalid);
+	// empty otherwise.
+	Reason string
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Reason != "" {
+		return e.Code + " (" + e.Reason + "): " + e.Message
+	}
+	return e.Code + ": " + e.Message
+}
 
 func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -265,6 +283,14 @@ type SendRequest struct {
 	// System sends a system message into the recipient's system
 	// conversation instead of a one-to-one conversation.
 	System bool
+	// ServerAPI is set for messages sent through the server API: the app
+	// may moderate them differently.
+	ServerAPI bool
+	// Order, if set, keeps this message behind the sender's earlier
+	// messages submitted through the same Order while moderation holds
+	// them (the pre-send hook); a connection has one. Nil orders the message
+	// behind nothing that moderation holds.
+	Order *Order
 	// MaxBytes is the app's content size limit.
 	MaxBytes int
 	// Push is the message's push options (JSON, checked by the caller with
@@ -276,7 +302,8 @@ type SendRequest struct {
 	// Config.DeliveryTimeout.
 	PushDelay time.Duration
 	// Committed, if set, is called once the message is durable (or found to
-	// be a duplicate), on the committer and in commit order: before anything
+	// be a duplicate, or dropped by moderation: Appended.Dropped), on the
+	// committer and in commit order: before anything
 	// committed later is pushed to any device. A connection uses it to queue
 	// its SendAck ahead of later pushes. It must not block.
 	Committed func(store.Appended)
@@ -290,21 +317,31 @@ func (r *SendRequest) validate() *Error {
 		return errorf("invalid_argument", "to_user_id is not a valid user id")
 	case !messageTypes[r.Type]:
 		return errorf("invalid_message", "type must be \"text\" or \"custom\"")
-	case r.Content == "":
+	}
+	return validContent(r.Type, r.Content, r.MaxBytes)
+}
+
+// validContent checks a message's content, sent or replaced by moderation;
+// maxBytes is the app's size limit (zero for none).
+func validContent(typ, content string, maxBytes int) *Error {
+	switch {
+	case content == "":
 		return errorf("invalid_message", "content is empty")
-	case r.MaxBytes > 0 && len(r.Content) > r.MaxBytes:
-		return errorf("message_too_large", "content is %d bytes; the limit is %d", len(r.Content), r.MaxBytes)
-	case !utf8.ValidString(r.Content):
+	case maxBytes > 0 && len(content) > maxBytes:
+		return errorf("message_too_large", "content is %d bytes; the limit is %d", len(content), maxBytes)
+	case !utf8.ValidString(content):
 		return errorf("invalid_message", "content is not valid UTF-8")
-	case r.Type == "custom" && !jsonValid(r.Content):
+	case typ == "custom" && !jsonValid(content):
 		return errorf("invalid_message", "custom content must be a JSON document")
 	}
 	return nil
 }
 
-// Send validates, sequences and durably stores a message, fans it out, and
-// returns it once durable. A resend with the same client message id returns
-// the original with Duplicate set and stores nothing.
+// Send validates, moderates, sequences and durably stores a message, fans
+// it out, and returns it once durable. A resend with the same client
+// message id returns the original with Duplicate set and stores nothing. A
+// message moderation dropped returns with Dropped set and seq 0; one it
+// rejected fails with a message_rejected Error.
 func (s *Service) Send(ctx context.Context, req SendRequest) (store.Appended, error) {
 	p, err := s.Submit(ctx, req)
 	if err != nil {
@@ -316,20 +353,37 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (store.Appended, er
 // Pending is a submitted message waiting for its commit.
 type Pending struct {
 	t *groupcommit.Ticket[appendItem, store.Appended]
+	// ready is nil when the message was enqueued by Submit; otherwise
+	// moderation deferred it, and ready is closed once t or err is set.
+	ready chan struct{}
+	err   error
 }
 
-// Wait returns the stored message once it is durable.
+// Wait returns the stored message once it is durable (or dropped by
+// moderation).
 func (p *Pending) Wait(ctx context.Context) (store.Appended, error) {
-	outs, err := p.t.Wait(ctx)
+	var t *groupcommit.Ticket[appendItem, store.Appended]
+	if p.ready == nil {
+		t = p.t
+	} else {
+		var err error
+		if t, err = p.waitDeferred(ctx); err != nil {
+			return store.Appended{}, err
+		}
+	}
+	outs, err := t.Wait(ctx)
 	if err != nil {
 		return store.Appended{}, err
 	}
 	return outs[0], nil
 }
 
-// Submit validates a message and queues it for the next commit without
-// waiting. Messages submitted one after the other by one goroutine are
-// sequenced in that order.
+// Submit validates and moderates a message and queues it for the next
+// commit without waiting. Messages submitted one after the other by one
+// goroutine are sequenced in that order; when the app's moderation has a
+// pre-send hook, only those submitted through one Order are. Submit never
+// waits for the hook: the message is queued once the hook has answered
+// and the messages ahead of it in its Order are queued.
 func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error) {
 	if e := req.validate(); e != nil {
 		return nil, e
@@ -348,11 +402,21 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if req.System {
 		conv = SystemConvID(req.ToUserID)
 	}
-	t, err := s.appends.Enqueue([]appendItem{{appID: req.AppID, session: req.Session, committed: req.Committed,
+	it := appendItem{appID: req.AppID, session: req.Session, committed: req.Committed,
 		span: trace.SpanContextFromContext(ctx), pushDelay: req.PushDelay, draft: store.Draft{
 			ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
 			Type: req.Type, Body: []byte(req.Content), Push: req.Push, CreatedAt: s.now(),
-		}}})
+		}}
+	if s.cfg.Moderator != nil {
+		pol, err := s.cfg.Moderator.Policy(ctx, req.AppID, req.ServerAPI)
+		if err != nil {
+			return nil, fmt.Errorf("moderation policy: %w", err)
+		}
+		if pol != nil || req.Order.waiting() {
+			return s.moderate(ctx, req, pol, it)
+		}
+	}
+	t, err := s.appends.Enqueue([]appendItem{it})
 	if err != nil {
 		return nil, err
 	}
@@ -361,10 +425,27 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 
 // commitAppends stores a batch, one store call per app; an app whose
 // store call fails fails alone, and so does a draft the store reports as
-// not stored.
+// not stored. Drafts moderation dropped are not stored.
 func (s *Service) commitAppends(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
 	ctx, span := batchSpan(ctx, "messaging commit", items)
 	defer span.End()
+	live, idx := withoutDropped(items)
+	outs, errs := s.appendByApp(ctx, live)
+	if idx != nil {
+		all, allErrs := make([]store.Appended, len(items)), make([]error, len(items))
+		for i := range items {
+			all[i] = droppedResult(items[i])
+		}
+		for j, i := range idx {
+			all[i], allErrs[i] = outs[j], errs[j]
+		}
+		outs, errs = all, allErrs
+	}
+	return outs, errs
+}
+
+// appendByApp stores items, one store call per app.
+func (s *Service) appendByApp(ctx context.Context, items []appendItem) ([]store.Appended, []error) {
 	outs, errs := commitByApp(items, func(it appendItem) (string, store.Draft) { return it.appID, it.draft },
 		func(app string, drafts []store.Draft) ([]store.Appended, error) {
 			res, err := s.store.App(app).AppendMessages(ctx, drafts)
@@ -460,7 +541,7 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
 	stored := 0
 	for i, out := range outs {
-		if out.Err == nil && !out.Duplicate {
+		if out.Err == nil && !out.Duplicate && !out.Dropped {
 			stored++
 		}
 		if items[i].committed != nil {
@@ -507,7 +588,7 @@ func (s *Service) fanOut(b fanBatch) {
 	var spans []trace.SpanContext // the sending span of each delivery
 	var delays []time.Duration    // the push delay of each delivery
 	for i, out := range b.outs {
-		if out.Duplicate {
+		if out.Duplicate || out.Dropped {
 			continue
 		}
 		it := b.items[i]

@@ -114,6 +114,11 @@ type Appended struct {
 	Duplicate bool
 	// Err is set when the draft was not stored; Message is then zero.
 	Err error
+	// Dropped is never set by a store: the messaging core sets it on the
+	// result of a message its moderation dropped, which was neither stored
+	// nor delivered. Message then holds only the conversation, sender,
+	// client message id, type and time; Seq is 0.
+	Dropped bool
 }
 
 // Range selects messages of a conversation by seq.

@@ -103,6 +103,7 @@ type Metrics struct {
 	pushFailures     metric.Int64Counter         // magpie_push_failures_total{provider,reason}
 	countConnections atomic.Pointer[func() int]
 	infra            infra
+	moderation       moderation
 }
 
 // New returns the instruments of a process, exported on a registry of
@@ -207,7 +208,10 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			return fmt.Errorf("create instrument: %w", err)
 		}
 	}
-	return m.infra.instruments(meter)
+	if err := m.infra.instruments(meter); err != nil {
+		return err
+	}
+	return m.moderation.instruments(meter)
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

@@ -38,6 +38,8 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.BusJobLag("offline", time.Second)
 	m.CountQueueDepth(func(context.Context) map[string]int64 { return nil })
 	m.SyncRequest(telemetry.SyncMessages, 3)
+	m.ModerationVerdict(telemetry.ModerationKeyword, telemetry.VerdictReject)
+	m.PresendHook(telemetry.VerdictAllow, time.Millisecond)
 	if err := m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +125,31 @@ func TestPushFailureReasons(t *testing.T) {
 		`magpie_push_failures_total{provider="apns",reason="BadDeviceToken"} 1`,
 		`magpie_push_failures_total{provider="fcm",reason="network"} 1`,
 		`magpie_push_failures_total{provider="fcm",reason="other"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestModerationMetrics(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeGateway})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	m.ModerationVerdict(telemetry.ModerationKeyword, telemetry.VerdictReject)
+	m.ModerationVerdict(telemetry.ModerationHook, telemetry.VerdictModify)
+	m.ModerationVerdict(telemetry.ModerationHook, telemetry.VerdictModify)
+	m.PresendHook(telemetry.VerdictDrop, 30*time.Millisecond)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`magpie_moderation_verdicts_total{action="reject",stage="keyword"} 1`,
+		`magpie_moderation_verdicts_total{action="modify",stage="hook"} 2`,
+		`magpie_presend_hook_seconds_count{outcome="drop"} 1`,
+		`magpie_presend_hook_seconds_bucket{outcome="drop",le="0.05"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

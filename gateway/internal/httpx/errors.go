@@ -65,6 +65,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// Reason is, for code message_rejected, the moderation rule's or
+	// webhook's own code; empty otherwise.
+	Reason string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -88,6 +91,7 @@ type errorDetail struct {
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
 	Field     string `json:"field,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // Fail aborts the request with err translated into an API error. Errors that
@@ -130,6 +134,6 @@ func Fail(c *gin.Context, err error) {
 // WriteError aborts the request with ae.
 func WriteError(c *gin.Context, ae *Error) {
 	c.AbortWithStatusJSON(ae.Status, errorBody{Error: errorDetail{
-		Code: ae.Code, Message: ae.Message, RequestID: RequestID(c), Field: ae.Field,
+		Code: ae.Code, Message: ae.Message, RequestID: RequestID(c), Field: ae.Field, Reason: ae.Reason,
 	}})
 }

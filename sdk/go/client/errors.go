@@ -62,6 +62,9 @@ type Error struct {
 	Message string
 	// Retryable reports whether the same request may succeed later. The
 	// client retries retryable errors itself; it returns only the others.
+	// For code message_rejected (wire.CodeMessageRejected), Message starts
+	// with the code of the app's moderation rule or pre-send webhook that
+	// rejected the message: "reason: detail".
 	Retryable bool
 }
 

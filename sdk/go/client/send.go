@@ -23,7 +23,9 @@ type SendResult struct {
 	ClientMsgID string
 	// ConvID is the conversation the message belongs to.
 	ConvID string
-	// Seq is the message's sequence number in the conversation.
+	// Seq is the message's sequence number in the conversation; 0 when
+	// the app's moderation accepted the message but did not deliver it
+	// (dropped): it is in no conversation and nobody receives it.
 	Seq int64
 	// SentAt is when the server accepted the message.
 	SentAt time.Time
@@ -464,7 +466,9 @@ func (c *Client) sendReply(s *session, a attempt, r *magpiev1.Frame) {
 			SentAt: time.UnixMilli(ack.GetServerTimeMs()), Duplicate: ack.GetDuplicate(),
 		}
 		c.out.finish(o, res, nil)
-		c.sent(s, o, res)
+		if res.Seq != 0 { // 0: the app's moderation dropped it; nobody receives it
+			c.sent(s, o, res)
+		}
 		return
 	case *magpiev1.Frame_Error:
 		e := errorOf(b.Error)

@@ -145,6 +145,10 @@ const (
 	// CodeForbidden: the user may not do this, such as writing to a user
 	// who blocked them.
 	CodeForbidden = "forbidden"
+	// CodeMessageRejected: the app's moderation (its keyword rules or its
+	// pre-send webhook) refused the message; the Error's reason holds the
+	// rule's or the webhook's own code. Sending it again fails the same way.
+	CodeMessageRejected = "message_rejected"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

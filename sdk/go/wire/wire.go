@@ -141,6 +141,17 @@ func BodyName(f *magpiev1.Frame) string {
 // ErrorFrame returns an Error frame replying to the request with the given
 // id (0 for an unsolicited error), its retryable flag set from [Retryable].
 func ErrorFrame(id uint64, code, message string) *magpiev1.Frame {
+	return RejectedFrame(id, code, message, "")
+}
+
+// RejectedFrame returns an Error frame like [ErrorFrame] with a reason: for
+// [CodeMessageRejected], the moderation rule's or webhook's own code. The
+// reason leads the message, as "reason: message" (the Error frame has no
+// field of its own for it yet).
+func RejectedFrame(id uint64, code, message, reason string) *magpiev1.Frame {
+	if reason != "" {
+		message = reason + ": " + message
+	}
 	return &magpiev1.Frame{
 		Id: id,
 		Body: &magpiev1.Frame_Error{Error: &magpiev1.Error{
