@@ -53,6 +53,12 @@ var serverMetrics = []string{
 	"magpie_sync_items_total",
 	"magpie_store_operation_duration_seconds",
 	"magpie_store_errors_total",
+	"magpie_webhook_deliveries_total",
+	"magpie_webhook_delivery_duration_seconds",
+	"magpie_webhook_endpoints_disabled_total",
+	"magpie_webhook_events_dropped_total",
+	"magpie_presend_hook_seconds",
+	"magpie_moderation_verdicts_total",
 }
 
 const (
@@ -430,6 +436,9 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.PushNotification(telemetry.NotifQueued)
 	m.PushFailure("fcm", "UNREGISTERED", true)
 	m.StoreOp("GetUser", time.Millisecond, true)
+	m.PresendHook(telemetry.VerdictAllow, time.Millisecond)
+	m.ModerationVerdict(telemetry.ModerationKeyword, telemetry.VerdictAllow)
+	m.WebhookDelivery(telemetry.WebhookSucceeded, time.Millisecond)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	exposed := map[string]bool{}

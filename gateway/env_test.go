@@ -18,6 +18,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/node"
+	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
@@ -25,6 +26,8 @@ import (
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/ssrf"
 )
 
 // env is a gateway on a real SQLite store behind a real HTTP server, with
@@ -38,6 +41,8 @@ type env struct {
 	hub     *node.Hub
 	msgs    *messaging.Service
 	push    *push.Service // nil for an env made with noPush
+	hooks   *webhook.Service
+	bus     bus.Bus // where the webhook service publishes replays and tests
 	srv     *httptest.Server
 	boot    tenant.Bootstrap
 
@@ -59,6 +64,10 @@ type envConfig struct {
 	noPush bool
 	// moderator, if set, moderates messages (messaging.Config.Moderator).
 	moderator messaging.Moderator
+	// presence, if set, is told about users coming online and going
+	// offline, after presenceDebounce.
+	presence         node.PresenceEvents
+	presenceDebounce time.Duration
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -89,12 +98,21 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	e.a = testApp{ID: e.boot.AppID, Key: e.boot.AppKey, Secret: e.boot.AppSecret, TenantID: e.boot.TenantID}
 	e.b = e.newApp("Other")
 	e.hub = node.NewHub(e.store, nil)
+	if ec.presence != nil {
+		e.hub.WatchPresence(ec.presence, ec.presenceDebounce)
+	}
 	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock, Moderator: ec.moderator})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	gcfg := gateway.Config{Now: e.clock}
+	e.bus, err = bus.OpenLocal(ctx, filepath.Join(t.TempDir(), "bus.db"), bus.LocalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.bus.Close() })
+	e.hooks = webhook.NewService(e.store, e.tenants, e.bus, webhook.ServiceConfig{Now: e.clock, Policy: ssrf.Policy{AllowLoopback: true}})
+	gcfg := gateway.Config{Now: e.clock, Webhooks: e.hooks}
 	if !ec.noPush {
 		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
 		gcfg.Push = e.push

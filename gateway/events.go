@@ -49,7 +49,7 @@ func (g *Gateway) ApplyUserChanged(_ context.Context, appID, userID string, dele
 }
 
 // ApplyAppChanged applies an AppChanged event to this node: the app's
-// cached credentials are dropped and its sessions closed if the app was
+// cached credentials and what Config.Caches hold of it are dropped and its sessions closed if the app was
 // disabled or the secret that signed their token was revoked.
 func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 	app, err := g.store.GetApp(ctx, appID)
@@ -57,6 +57,9 @@ func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 		return fmt.Errorf("app changed: %w", err)
 	}
 	g.tenants.Forget(app.Key)
+	for _, c := range g.cfg.Caches {
+		c.Forget(appID)
+	}
 	creds, err := g.tenants.Resolve(ctx, app.Key)
 	if err != nil {
 		return fmt.Errorf("app changed: %w", err)

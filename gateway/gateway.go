@@ -32,6 +32,7 @@ import (
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
+	"github.com/magpie-im/magpie/webhook"
 )
 
 // Config configures a Gateway. The zero value is usable.
@@ -73,12 +74,22 @@ type Config struct {
 	// mutes (server API and client frames), credentials (management API),
 	// the push log and outbox (server API). Nil serves none of them.
 	Push *push.Service
+	// Webhooks is the webhook service: apps' endpoints, their delivery log
+	// and replays, keyword rules (management API). Nil serves none of them.
+	Webhooks *webhook.Service
+	// Caches hold per-app state derived from the app's configuration (the
+	// post-event emitter's subscriptions, the moderation policies); each is
+	// told to Forget an app when it changed, on every node.
+	Caches []Forgetter
 	// Node tunes the WebSocket connection node (login timeout, heartbeat,
 	// outbound queue, per-address and per-user login limits); its fields
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
 	// Limiter, Metrics) are set from this Config.
 	Node node.Config
 }
+
+// Forgetter drops what it holds of an app.
+type Forgetter interface{ Forget(appID string) }
 
 // Gateway serves Magpie's HTTP interfaces. It is safe for concurrent use.
 type Gateway struct {
@@ -120,7 +131,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
-		LoginLimits: cfg.LoginLimits, Events: g.events, Metrics: cfg.Metrics, Push: cfg.Push,
+		LoginLimits: cfg.LoginLimits, Events: g.events, Metrics: cfg.Metrics, Push: cfg.Push, Webhooks: cfg.Webhooks,
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter

@@ -247,6 +247,10 @@ func (w *Worker) queue(ctx context.Context, appID, id string, j OfflineJob, d st
 	return nil
 }
 
+// reasonUnregistered is the push log's reason for a send job whose device
+// unregistered its token meanwhile: not a failure to report.
+const reasonUnregistered = "the device unregistered this token"
+
 // HandleSend handles one send job; maxAttempts is the consumer's, so that
 // the last attempt's failure is logged. It returns nil once the provider
 // accepted the notification (now or before: a job handled again after a
@@ -266,15 +270,24 @@ func (w *Worker) HandleSend(ctx context.Context, job bus.Job, maxAttempts int) e
 	a := w.store.App(job.AppID)
 	now := w.now().UTC().Truncate(time.Millisecond)
 	logStep := func(status, reason string) error {
-		return a.AddPushLog(ctx, []store.PushLogEntry{{
+		if err := a.AddPushLog(ctx, []store.PushLogEntry{{
 			ID: logID(s.NotificationID, s.DeviceID, status), UserID: s.UserID, ConvID: s.ConvID, Seq: s.Seq,
 			DeviceID: s.DeviceID, Provider: s.Provider, Status: status, Reason: reason, At: now,
-		}})
+		}}); err != nil {
+			return err
+		}
+		if status != StatusSent && reason != reasonUnregistered && w.fails != nil {
+			f := Failure{UserID: s.UserID, DeviceID: s.DeviceID, Provider: s.Provider, ConvID: s.ConvID, Seq: s.Seq, Status: status, Reason: reason, At: now}
+			if err := w.fails.PushFailed(ctx, job.AppID, f); err != nil {
+				w.log.WarnContext(ctx, "push failure not reported", "app_id", job.AppID, "err", err)
+			}
+		}
+		return nil
 	}
 	d, err := a.GetDevice(ctx, s.UserID, s.DeviceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && (d.Token != s.Token || d.Provider != s.Provider)):
-		return logStep(StatusFailed, "the device unregistered this token")
+		return logStep(StatusFailed, reasonUnregistered)
 	case err != nil:
 		return fmt.Errorf("send job %s: %w", job.ID, err)
 	}

@@ -38,6 +38,25 @@ type WorkerConfig struct {
 	// Now returns the current time (do-not-disturb hours, log times). Nil
 	// means time.Now.
 	Now func() time.Time
+	// Failures is told about every notification a provider refused for
+	// good (the push.failed webhook event). Nil tells no one.
+	Failures FailureReporter
+}
+
+// FailureReporter is told about notifications that failed for good.
+type FailureReporter interface {
+	// PushFailed reports one; an error is logged, and the send job is
+	// not retried for it.
+	PushFailed(ctx context.Context, appID string, f Failure) error
+}
+
+// Failure is a notification a provider refused for good.
+type Failure struct {
+	UserID, DeviceID, Provider, ConvID string
+	Seq                                int64
+	// Status is StatusFailed or StatusTokenRemoved; Reason the provider's.
+	Status, Reason string
+	At             time.Time
 }
 
 // Worker handles the push queues. An offline job (QueueOffline) is a
@@ -62,6 +81,7 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	now     func() time.Time
+	fails   FailureReporter
 }
 
 // NewWorker returns a Worker on st.
@@ -74,7 +94,7 @@ func NewWorker(st Store, cfg WorkerConfig) *Worker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{store: st, svc: cfg.Service, pub: cfg.Publisher, log: log, metrics: cfg.Metrics, now: now}
+	return &Worker{store: st, svc: cfg.Service, pub: cfg.Publisher, log: log, metrics: cfg.Metrics, now: now, fails: cfg.Failures}
 }
 
 // Handle handles one offline job; it is a bus.JobHandler. It returns nil

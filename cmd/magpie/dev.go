@@ -29,6 +29,7 @@ type devConfig struct {
 	unlimited       prefixList
 	admin           adminFlags
 	push            pushFlags
+	webhooks        webhookFlags
 }
 
 // adminFlags are the flags of the admin listener and of tracing, common
@@ -98,6 +99,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	cfg.admin.register(fs)
 	cfg.push.register(fs)
+	cfg.webhooks.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -119,8 +121,12 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	hooks, err := cfg.webhooks.options()
+	if err != nil {
+		return err
+	}
 	srv, err := embedded.Start(ctx, embedded.Config{
-		Push: endpoints,
+		Push: endpoints, Webhooks: hooks,
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
 		Gateway:   gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
 		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version,
@@ -180,6 +186,7 @@ func printBootstrap(w io.Writer, base string, b tenant.Bootstrap) {
 	if b.Created {
 		fmt.Fprintf(w, "operator_password=%s\n", b.OperatorPassword)
 	}
+	fmt.Fprintf(w, "app_id=%s\n", b.AppID)
 	fmt.Fprintf(w, "app_key=%s\n", b.AppKey)
 	if b.Created {
 		fmt.Fprintf(w, "app_secret=%s\n", b.AppSecret)

@@ -106,6 +106,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var trusted, unlimited prefixList
 	var admin adminFlags
 	var pf pushFlags
+	var wf webhookFlags
 	fs := newFlagSet("gateway", "Run a cluster-mode gateway node: the server API, the management API, the console\n"+
 		"and the WebSocket connection node, on MongoDB, RabbitMQ and Redis. Run several behind\n"+
 		"a load balancer; run magpie migrate (and once, magpie bootstrap) first.", stderr)
@@ -116,6 +117,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	admin.register(fs)
 	pf.register(fs)
+	wf.register(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -124,6 +126,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("gateway: %w", err)
 	}
 	if deps.Push, err = pf.endpoints(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if deps.Webhooks, err = wf.options(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	log, err := d.logger(stderr)
@@ -153,6 +158,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var addr string
 	var admin adminFlags
 	var pf pushFlags
+	var wf webhookFlags
 	fs := newFlagSet("worker", "Run a cluster-mode worker: it consumes the durable jobs on RabbitMQ (offline\n"+
 		"notifications, and push and webhook jobs) and sweeps expired records from MongoDB.\n"+
 		"Run any number; /healthz and /readyz are served on --addr.", stderr)
@@ -160,6 +166,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&addr, "addr", ":8081", "address of the health endpoints (host:port; port 0 picks a free one)")
 	admin.register(fs)
 	pf.register(fs)
+	wf.register(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -168,6 +175,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("worker: %w", err)
 	}
 	if deps.Push, err = pf.endpoints(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if deps.Webhooks, err = wf.options(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	log, err := d.logger(stderr)

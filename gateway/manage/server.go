@@ -1,8 +1,9 @@
 // Package manage is the console's management API under /manage/v1: console
 // sessions and HTTP Basic for scripts (with the login throttle), tenants,
 // members and their roles, apps, their limits, settings and secrets, on
-// top of the tenant service, and apps' push credentials, on top of the
-// push service. It also serves the placeholder page at /console/.
+// top of the tenant service, apps' push credentials, on top of the push
+// service, and apps' webhook endpoints, delivery log and keyword rules, on
+// top of the webhook service. It also serves the placeholder page at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its
 // routes.
@@ -21,6 +22,7 @@ import (
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
 )
 
 // Events is told about changes to an app that every gateway node must
@@ -55,6 +57,9 @@ type Config struct {
 	// Metrics counts console logins refused by the throttle. Nil records
 	// nothing.
 	Metrics *telemetry.Metrics
+	// Webhooks keeps the apps' webhook endpoints, their delivery log and
+	// keyword rules. Nil answers the webhook routes 503 unavailable.
+	Webhooks *webhook.Service
 }
 
 // Server serves the management API.
@@ -86,7 +91,9 @@ func (s *Server) Routes() []httpx.Route {
 	manage := []gin.HandlerFunc{body, s.consoleAuth}
 	pushed := httpx.With(manage, s.needPush)
 	with, r := httpx.With, httpx.NewRoute
+	hooked := httpx.With(manage, s.needWebhooks)
 	const creds = "/manage/v1/apps/:app/push/credentials"
+	const hooks = "/manage/v1/apps/:app/webhooks"
 	return []httpx.Route{
 		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),
 		r("DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, s.logout)),
@@ -112,6 +119,18 @@ func (s *Server) Routes() []httpx.Route {
 		r("PUT", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/fcm", nil),
 		r("DELETE", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/{provider}", with(pushed, s.deleteCredential)),
 		r("POST", creds+"/:provider", "/manage/v1/apps/{app}/push/credentials/{provider}:check", with(pushed, s.credentialAction)),
+		r("GET", hooks, "/manage/v1/apps/{app}/webhooks", with(hooked, s.listWebhooks)),
+		r("POST", hooks, "/manage/v1/apps/{app}/webhooks", with(hooked, s.createWebhook)),
+		r("GET", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}", with(hooked, s.getWebhook)),
+		r("PATCH", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}", with(hooked, s.updateWebhook)),
+		r("DELETE", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}", with(hooked, s.deleteWebhook)),
+		r("POST", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}:rotate-secret", with(hooked, s.webhookAction)),
+		r("POST", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}:test", nil),
+		r("GET", hooks+"/:webhook/attempts", "/manage/v1/apps/{app}/webhooks/{webhook}/attempts", with(hooked, s.listWebhookAttempts)),
+		r("GET", hooks+"/:webhook/events/:event", "/manage/v1/apps/{app}/webhooks/{webhook}/events/{event}", with(hooked, s.webhookEvent)),
+		r("POST", hooks+"/:webhook/events/:event", "/manage/v1/apps/{app}/webhooks/{webhook}/events/{event}:replay", with(hooked, s.replayWebhookEvent)),
+		r("GET", "/manage/v1/apps/:app/moderation/keywords", "/manage/v1/apps/{app}/moderation/keywords", with(hooked, s.getKeywords)),
+		r("PUT", "/manage/v1/apps/:app/moderation/keywords", "/manage/v1/apps/{app}/moderation/keywords", with(hooked, s.putKeywords)),
 	}
 }
 

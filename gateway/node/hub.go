@@ -31,6 +31,8 @@ type Hub struct {
 	// draining is set at shutdown: no new connections or logins.
 	draining bool
 	gone     chan struct{} // closed when draining and all is empty
+
+	presence *presenceWatch // nil: no presence events; set before serving
 }
 
 type userKey struct{ appID, userID string }
@@ -83,6 +85,11 @@ var _ messaging.Router = (*Hub)(nil)
 // to kick (kick_oldest policy, or the same device's stale session) and
 // whether c was refused.
 func (h *Hub) register(ctx context.Context, c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
+	defer func() {
+		if refused == accepted {
+			h.reportLogin(ctx, c)
+		}
+	}()
 	if h.cl == nil {
 		return h.registerLocal(c, maxDevices, policy)
 	}
@@ -138,6 +145,7 @@ func (h *Hub) unregister(c *conn) {
 	if h.cl != nil {
 		h.cl.unregister(c)
 	}
+	h.reportLogout(c)
 }
 
 func (h *Hub) remove(c *conn) {
@@ -394,6 +402,7 @@ func (h *Hub) appConns(appID string) []*conn {
 // closes each with 4000 so clients reconnect elsewhere, and waits for them
 // to finish or ctx to end.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	h.stopPresence()
 	h.mu.Lock()
 	h.draining = true
 	all := make([]*conn, 0, len(h.all))

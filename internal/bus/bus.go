@@ -254,7 +254,7 @@ func (o ConsumeOptions) retryDelay(n int, err error) time.Duration {
 	if !errors.As(err, &ra) {
 		return d
 	}
-	after := min((ra.after+time.Second-1).Truncate(time.Second), o.MaxBackoff)
+	after := min((ra.after + time.Second - 1).Truncate(time.Second), o.MaxBackoff)
 	if ra.exact {
 		return max(after, time.Second)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
 )
 
 // Deps names the distributed engines of cluster mode and how to reach them.
@@ -54,6 +55,9 @@ type Deps struct {
 	// Push points the push providers at other endpoints than Apple's and
 	// Google's (tests, probes). The zero value is production.
 	Push push.Endpoints
+	// Webhooks are the webhook settings; the zero value refuses loopback
+	// and private URLs and retries deliveries for 24 hours.
+	Webhooks webhook.Options
 }
 
 // redisPrefix returns the prefix of the Redis keys.
@@ -252,8 +256,12 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	mcfg.Logger = log
 	mcfg.Metrics = m
 	mcfg.Offline = push.NewNotifier(d.bus)
-	msgs := messaging.New(st, hub, mcfg)
 	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
+	emitter := webhook.NewEmitter(st, d.bus, webhook.EmitterConfig{Logger: log, Metrics: m})
+	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
+	moderator := webhook.NewModerator(st, tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: log})
+	mcfg.Events, mcfg.Moderator = emitter, moderator
+	msgs := messaging.New(st, hub, mcfg)
 	gcfg := cfg.Gateway
 	gcfg.Logger = log
 	gcfg.Nonces = redisx.NewNonces(d.redis, prefix, 0)
@@ -262,6 +270,8 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Ready = d.readyChecks()
 	gcfg.Metrics = m
 	gcfg.Push = push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
+	gcfg.Webhooks = webhook.NewService(st, tenants, d.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: log})
+	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()
@@ -288,6 +298,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	g.srv = &http.Server{Handler: g.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.run.Go("messaging", msgs.Run)
+	g.run.Go("webhook emitter", emitter.Run)
 	g.run.Go("presence", hub.RunCluster)
 	g.run.Go("relay consumer", func(context.Context) error { return relays.Wait() })
 	g.run.Go("event subscriber", func(context.Context) error { return events.Wait() })

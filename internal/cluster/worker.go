@@ -16,6 +16,7 @@ import (
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
 )
 
 // queueDepthTimeout bounds the reading of the queue depths from the broker
@@ -82,13 +83,21 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	st := observe.Wrap(d.store, m) // the components' store; the engine's own calls stay on d.store
 	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log})
 	pushes := push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
-	offline, err := push.NewWorker(st, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes}).Start(w.run.Context(), d.bus, cfg.Jobs)
+	offline, err := push.NewWorker(st, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes,
+		Failures: webhook.PushFailures{Pub: d.bus}}).Start(w.run.Context(), d.bus, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
 	w.consumers = append(w.consumers, offline)
-	m.CountQueueDepth(bus.QueueDepths(d.bus, queueDepthTimeout, log, push.QueueOffline, push.QueueSend))
+	hooks, err := webhook.NewWorker(st, tenants, cfg.Webhooks.WorkerConfig(log, m)).Start(w.run.Context(), d.bus)
+	if err != nil {
+		return nil, err
+	}
+	w.consumers = append(w.consumers, hooks)
+	m.CountQueueDepth(bus.QueueDepths(d.bus, queueDepthTimeout, log, push.QueueOffline, push.QueueSend,
+		webhook.QueueEvents, webhook.QueueDelivery))
 	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
+	w.run.Go("webhook job consumers", func(context.Context) error { return hooks.Wait() })
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)

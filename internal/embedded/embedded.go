@@ -30,6 +30,7 @@ import (
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
 )
 
 // Config configures an embedded server.
@@ -64,6 +65,10 @@ type Config struct {
 	// Push points the push providers at other endpoints than Apple's and
 	// Google's (tests, probes). The zero value is production.
 	Push push.Endpoints
+	// Webhooks are the webhook settings; the zero value refuses loopback
+	// URLs (magpie dev allows them by default) and retries deliveries for
+	// 24 hours.
+	Webhooks webhook.Options
 }
 
 // Server is a running embedded installation.
@@ -77,6 +82,8 @@ type Server struct {
 	Tenants *tenant.Service
 	// Push manages devices, push credentials and the push log.
 	Push *push.Service
+	// Webhooks manages webhook endpoints, their log and keyword rules.
+	Webhooks *webhook.Service
 	// AdminURL is the admin listener's base URL, such as
 	// http://127.0.0.1:9090; empty without Config.AdminAddr.
 	AdminURL string
@@ -87,14 +94,15 @@ type Server struct {
 	engine *sqlite.Store
 	store  *observe.Store
 	bus    *bus.Local
-	// offline consumes the offline notification jobs of the bus.
-	offline bus.Consumer
-	gw      *gateway.Gateway
-	srv     *http.Server
-	ln      net.Listener
-	run     *rungroup.Group
-	metrics *telemetry.Metrics
-	admin   *telemetry.Admin // nil without Config.AdminAddr
+	// offline consumes the offline notification jobs of the bus, hooks
+	// the webhook jobs.
+	offline, hooks bus.Consumer
+	gw             *gateway.Gateway
+	srv            *http.Server
+	ln             net.Listener
+	run            *rungroup.Group
+	metrics        *telemetry.Metrics
+	admin          *telemetry.Admin // nil without Config.AdminAddr
 }
 
 // queueDepthTimeout bounds the reading of the queue depths at each scrape
@@ -168,20 +176,35 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.Bootstrap = boot
 	hub := node.NewHub(s.store, s.log)
 	s.metrics.CountConnections(hub.Connections)
-	s.metrics.CountQueueDepth(bus.QueueDepths(s.bus, queueDepthTimeout, s.log, push.QueueOffline, push.QueueSend))
-	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics})
+	s.metrics.CountQueueDepth(bus.QueueDepths(s.bus, queueDepthTimeout, s.log, push.QueueOffline, push.QueueSend,
+		webhook.QueueEvents, webhook.QueueDelivery))
+	emitter := webhook.NewEmitter(s.store, s.bus, webhook.EmitterConfig{Logger: s.log, Metrics: s.metrics})
+	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
+	moderator := webhook.NewModerator(s.store, s.Tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})
+	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics,
+		Moderator: moderator, Events: emitter})
 	pushes := push.NewService(s.store, s.Tenants, push.ServiceConfig{Logger: s.log, Endpoints: cfg.Push})
 	s.Push = pushes
-	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics, Service: pushes}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
+	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics, Service: pushes,
+		Failures: webhook.PushFailures{Pub: s.bus}}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
 	if err != nil {
 		return err
 	}
 	s.offline = offline
 	s.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
+	hooks, err := webhook.NewWorker(s.store, s.Tenants, cfg.Webhooks.WorkerConfig(s.log, s.metrics)).Start(s.run.Context(), s.bus)
+	if err != nil {
+		return err
+	}
+	s.hooks = hooks
+	s.run.Go("webhook job consumer", func(context.Context) error { return hooks.Wait() })
+	s.Webhooks = webhook.NewService(s.store, s.Tenants, s.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})
 	gcfg := cfg.Gateway
 	gcfg.Logger = s.log
 	gcfg.Metrics = s.metrics
 	gcfg.Push = pushes
+	gcfg.Webhooks = s.Webhooks
+	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces
@@ -206,6 +229,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.srv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.run.Go("messaging", msgs.Run)
+	s.run.Go("webhook emitter", emitter.Run)
 	s.run.Go("nonce committer", nonces.Run)
 	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, s.log) })
 	s.run.Go("http server", func(context.Context) error {
@@ -240,10 +264,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	runErr := s.run.Stop() // the messaging core hands its last notifications to the bus
 	offErr := s.offline.Close()
+	hooksErr := s.hooks.Close()
 	busErr := s.bus.Close()
 	closeErr := s.engine.Close()
 	metricsErr := s.metrics.Shutdown(ctx)
-	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, busErr, closeErr, metricsErr)
+	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, hooksErr, busErr, closeErr, metricsErr)
 }
 
 func loadKeyring(cfg Config) (*keyring.Keyring, error) {

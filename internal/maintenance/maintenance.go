@@ -1,6 +1,6 @@
 // Package maintenance runs the store's periodic sweep of expired records
 // (console sessions, request nonces, idempotency records, user
-// tombstones, push outbox entries). Embedded mode runs it in its one process; in cluster mode
+// tombstones, push outbox entries, the webhook log). Embedded mode runs it in its one process; in cluster mode
 // every worker runs it (the sweep is idempotent, so several at once only
 // repeat each other's deletes).
 package maintenance
@@ -22,6 +22,10 @@ const (
 	// OutboxRetention is how long a recorded offline notification is kept
 	// in an app's push outbox, and a push log entry in its push log.
 	OutboxRetention = 7 * 24 * time.Hour
+	// WebhookRetention is how long a webhook event (for replays) and a
+	// delivery attempt (the delivery log) are kept. It must exceed the
+	// longest delivery retry window.
+	WebhookRetention = 7 * 24 * time.Hour
 )
 
 // Run sweeps at once and then every Interval until ctx ends. A failed
@@ -36,6 +40,11 @@ func Run(ctx context.Context, st store.Store, log *slog.Logger) error {
 		if err == nil {
 			var m int64
 			m, err = st.DeleteOutboxBefore(ctx, now.Add(-OutboxRetention))
+			n += m
+		}
+		if err == nil {
+			var m int64
+			m, err = st.DeleteWebhookLogBefore(ctx, now.Add(-WebhookRetention))
 			n += m
 		}
 		switch {

@@ -98,6 +98,9 @@ func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID s
 		return nil
 	}
 	r := Receipt{Kind: ReceiptRead, ConvID: convID, Seq: cur, UserID: userID, At: s.now()}
+	if s.cfg.Events != nil {
+		s.cfg.Events.MessageRead(appID, userID, convID, cur, r.At)
+	}
 	for _, p := range others(members, userID) {
 		s.router.PushReceipt(appID, p, "", r)
 	}

@@ -132,6 +132,19 @@ type Config struct {
 	// Moderator moderates messages before they are sequenced (keyword
 	// rules, pre-send webhook). Nil moderates nothing.
 	Moderator Moderator
+	// Events is told about stored, recalled and read messages (the post
+	// events of webhooks). Nil tells no one.
+	Events PostEvents
+}
+
+// PostEvents is told what happened to messages, for the post events
+// delivered to webhooks. Its methods must not block (they queue the
+// event): MessageStored runs on the fan-out stage, once per stored
+// message, in commit order.
+type PostEvents interface {
+	MessageStored(appID string, m store.Message, members []string)
+	MessageRecalled(appID string, m store.Message, members []string)
+	MessageRead(appID, userID, convID string, seq int64, at time.Time)
 }
 
 // Service is the messaging core.
@@ -588,10 +601,13 @@ func (s *Service) fanOut(b fanBatch) {
 	var spans []trace.SpanContext // the sending span of each delivery
 	var delays []time.Duration    // the push delay of each delivery
 	for i, out := range b.outs {
-		if out.Duplicate || out.Dropped {
+		if out.Duplicate || out.Dropped || out.Err != nil {
 			continue
 		}
 		it := b.items[i]
+		if s.cfg.Events != nil {
+			s.cfg.Events.MessageStored(it.appID, out.Message, it.draft.Members)
+		}
 		for _, m := range it.draft.Members {
 			except := ""
 			if m == out.SenderID {

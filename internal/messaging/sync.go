@@ -195,6 +195,9 @@ func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (
 		return store.Message{}, fmt.Errorf("recall: %w", err)
 	}
 	members, err := s.convs.members(ctx, s.store, appID, convID)
+	if s.cfg.Events != nil {
+		s.cfg.Events.MessageRecalled(appID, m, members)
+	}
 	if err != nil {
 		// Recalled and stored; online devices learn it at their next sync.
 		s.log.WarnContext(ctx, "push recall", "err", err, "app_id", appID)

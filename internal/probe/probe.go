@@ -5,7 +5,8 @@
 // once, in order, with delivery and stored receipts. On-call engineers run
 // it as a canary; it exits non-zero when anything did not hold. Its push
 // scenario checks offline push: one notification per message, pushed to a
-// registered device (or recorded in the outbox) exactly once.
+// registered device (or recorded in the outbox) exactly once. Its webhook
+// scenario checks signed post events and the pre-send hook.
 package probe
 
 import (
@@ -48,6 +49,9 @@ type Config struct {
 	// PushDevice is the device the push scenario registers; see
 	// PushDevice for the zero value.
 	PushDevice PushDevice
+	// Console configures the app through the management API: the
+	// webhook scenario needs it.
+	Console Console
 
 	// drop, when set, discards received messages it returns true for
 	// before the probe checks them; tests use it to prove that the probe
@@ -69,6 +73,10 @@ type Result struct {
 	// Push is set by the push scenario: Received then counts messages
 	// pushed exactly once, and P50 and P99 are send-to-push times.
 	Push bool
+	// Webhook is set by the webhook scenario: Received then counts
+	// message.created deliveries that verified and held the expected
+	// content, and P50 and P99 are send-to-delivery times.
+	Webhook bool
 }
 
 // OK reports whether everything held.
@@ -86,6 +94,10 @@ func (r Result) String() string {
 	if r.Push {
 		s = fmt.Sprintf("probe push %s sent=%d pushed=%d duplicates=%d missing=%d p50=%s p99=%s",
 			status, r.Sent, r.Received, r.Duplicates, r.Missing, r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	}
+	if r.Webhook {
+		s = fmt.Sprintf("probe webhook %s sent=%d delivered=%d missing=%d p50=%s p99=%s",
+			status, r.Sent, r.Received, r.Missing, r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
 	}
 	if !r.OK() {
 		s += " failures=" + fmt.Sprintf("%q", strings.Join(r.Failures, "; "))
@@ -128,8 +140,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return run.run(ctx)
 	case ScenarioPush:
 		return run.push(ctx, cfg.Messages)
+	case ScenarioWebhook:
+		return run.webhook(ctx)
 	}
-	return Result{}, fmt.Errorf("probe: unknown scenario %q: want %q or %q", cfg.Scenario, ScenarioChat, ScenarioPush)
+	return Result{}, fmt.Errorf("probe: unknown scenario %q: want %q, %q or %q", cfg.Scenario, ScenarioChat, ScenarioPush, ScenarioWebhook)
 }
 
 func randomHex(n int) string {

@@ -13,6 +13,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -104,6 +105,7 @@ type Metrics struct {
 	countConnections atomic.Pointer[func() int]
 	infra            infra
 	moderation       moderation
+	webhook          webhooks
 }
 
 // New returns the instruments of a process, exported on a registry of
@@ -208,10 +210,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			return fmt.Errorf("create instrument: %w", err)
 		}
 	}
-	if err := m.infra.instruments(meter); err != nil {
-		return err
-	}
-	return m.moderation.instruments(meter)
+	return errors.Join(m.infra.instruments(meter), m.moderation.instruments(meter), m.webhook.instruments(meter))
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

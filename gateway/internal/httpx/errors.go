@@ -57,6 +57,7 @@ const (
 	CodeInvalidCredential  = "invalid_credential"
 	CodeUnreachable        = "provider_unreachable"
 	CodePushUnavailable    = "push_unavailable"
+	CodeTooManyWebhooks    = "too_many_webhooks"
 )
 
 // Error is an error a client sees.

@@ -132,6 +132,9 @@ type Error struct {
 	RequestID string
 	// Field names the offending request field, if any.
 	Field string
+	// Reason is, for code "message_rejected", the code of the moderation
+	// rule or the app's pre-send hook that rejected the message.
+	Reason string
 	// RetryAfter is the wait the server asked for in its Retry-After header;
 	// zero if it sent none.
 	RetryAfter time.Duration
@@ -149,6 +152,9 @@ func (e *Error) Error() string {
 	}
 	if e.Field != "" {
 		sb.WriteString(" (field " + e.Field + ")")
+	}
+	if e.Reason != "" {
+		sb.WriteString(" (reason " + e.Reason + ")")
 	}
 	if e.RequestID != "" {
 		sb.WriteString(" [request " + e.RequestID + "]")
@@ -169,6 +175,7 @@ type errorBody struct {
 		Message   string `json:"message"`
 		RequestID string `json:"request_id"`
 		Field     string `json:"field"`
+		Reason    string `json:"reason"`
 	} `json:"error"`
 }
 
@@ -245,7 +252,7 @@ func (c *Client) parseError(resp *http.Response, data []byte) *Error {
 		e.Code = eb.Error.Code
 		e.Message = eb.Error.Message
 		e.RequestID = eb.Error.RequestID
-		e.Field = eb.Error.Field
+		e.Field, e.Reason = eb.Error.Field, eb.Error.Reason
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
