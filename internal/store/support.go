@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// SupportStore keeps an app's customer-service state: its agents (app
+// users who answer visitors, with skills and a capacity) and the support
+// sessions between a visitor (an app user) and an agent. It is part of
+// AppStore, so every method is scoped to one app.
+//
+// An agent's Active count is the number of its active sessions; the
+// methods that move sessions keep it, atomically with the session's
+// change (in an engine without transactions, by conditional writes undone
+// when the second one fails), so that an agent never gets more than
+// Capacity sessions however many processes assign at once.
+type SupportStore interface {
+	// PutAgent makes user a.UserID an agent, or replaces its skills,
+	// capacity, availability and update time; Active is kept (0 for a new
+	// agent). ErrNotFound if the user does not exist.
+	PutAgent(ctx context.Context, a Agent) error
+	// GetAgent returns one agent, or ErrNotFound.
+	GetAgent(ctx context.Context, userID string) (Agent, error)
+	// ListAgents returns the agents that have skill (every agent when skill
+	// is empty), by user id.
+	ListAgents(ctx context.Context, skill string) ([]Agent, error)
+	// DeleteAgent removes an agent; ErrNotFound if it is none, ErrLimit if
+	// it has active sessions (transfer or close them first).
+	DeleteAgent(ctx context.Context, userID string) error
+
+	// CreateSupportSession stores a new session at Version 1 (whatever
+	// s.Version says); it must be waiting (State SupportWaiting, no
+	// agent). ErrConflict if the id is taken, ErrNotFound if the visitor
+	// does not exist.
+	CreateSupportSession(ctx context.Context, s SupportSession) error
+	// GetSupportSession returns one session, or ErrNotFound.
+	GetSupportSession(ctx context.Context, id string) (SupportSession, error)
+	// ListSupportSessions returns up to q.Limit sessions that match q, in
+	// queue order: by CreatedAt, then id.
+	ListSupportSessions(ctx context.Context, q SupportQuery) ([]SupportSession, error)
+	// AssignSupportSession gives session id, waiting or active with another
+	// agent (a transfer), to agent agentID, if the session's Version is
+	// still version and the agent has room (Active < Capacity): the
+	// session becomes active with AgentID agentID and AssignedAt at, and
+	// Version+1; the agent's Active grows by one and the previous agent's,
+	// if any, shrinks by one. It returns the session as stored. ErrNotFound
+	// if the session or the agent does not exist, ErrConflict if the
+	// session changed (or is closed, or already the agent's), ErrLimit if
+	// the agent is full. A call that fails changes nothing.
+	AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (SupportSession, error)
+	// RequeueSupportSession puts an active or waiting session back in the
+	// queue of skill (a transfer to a queue): waiting, no agent, Version+1,
+	// its agent's Active shrinking by one. Conditional on version like
+	// AssignSupportSession; ErrConflict if it changed or is closed.
+	RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (SupportSession, error)
+	// CloseSupportSession closes a waiting or active session at at, by
+	// closedBy (a user id): Version+1, its agent's Active shrinking by one.
+	// Conditional on version; ErrConflict if it changed or is closed.
+	CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (SupportSession, error)
+	// RateSupportSession records the visitor's rating (1 to 5) and comment
+	// of a closed session, once: ErrConflict if it is not closed or already
+	// rated, ErrNotFound if it does not exist.
+	RateSupportSession(ctx context.Context, id string, rating int, comment string) (SupportSession, error)
+}
+
+// Agent is an app user who answers visitors.
+type Agent struct {
+	UserID string
+	// Skills are the queues the agent serves, such as "billing"; the
+	// default queue is the empty skill, which every agent serves.
+	Skills []string
+	// Capacity is how many active sessions the agent takes at once.
+	Capacity int
+	// Available agents take new sessions; unavailable ones keep theirs.
+	Available bool
+	// Active is the number of the agent's active sessions (kept by the
+	// store).
+	Active    int
+	UpdatedAt time.Time
+}
+
+// States of a support session.
+const (
+	SupportWaiting = "waiting" // in its skill's queue, no agent yet
+	SupportActive  = "active"  // with an agent
+	SupportClosed  = "closed"
+)
+
+// SupportSession is one conversation between a visitor and the app's
+// service: it waits in a queue, is assigned to an agent, may be
+// transferred, and is closed and rated.
+type SupportSession struct {
+	ID        string
+	VisitorID string
+	// Skill is the queue the session waits in (empty: the default queue).
+	Skill string
+	// AgentID is the agent of an active session (and the last agent of a
+	// closed one); empty while waiting.
+	AgentID    string
+	State      string
+	CreatedAt  time.Time
+	AssignedAt time.Time // zero until assigned
+	ClosedAt   time.Time // zero until closed
+	ClosedBy   string
+	// Rating (1 to 5, 0 for none) and Comment are the visitor's.
+	Rating  int
+	Comment string
+	Version int64
+}
+
+// SupportQuery selects support sessions. Empty fields do not filter.
+type SupportQuery struct {
+	State     string
+	Skill     string
+	VisitorID string
+	AgentID   string
+	// FilterSkill makes an empty Skill select the default queue instead
+	// of every skill.
+	FilterSkill bool
+	Limit       int
+}
