@@ -6,10 +6,11 @@
 // apps and their secrets) are reached through Store; everything that belongs
 // to an app (users, idempotency records, conversations, messages, cursors,
 // the push outbox, push devices, credentials, log and preferences, webhook
-// endpoints, events and delivery attempts, keyword rules) is reached only
-// through the app-scoped handle returned by Store.App, and every key an
-// implementation writes for such data starts with the app id. Code that holds
-// the handle for app A cannot name data of app B.
+// endpoints, events and delivery attempts, keyword rules, customer-service
+// agents and support sessions) is reached only through the app-scoped
+// handle returned by Store.App, and every key an implementation writes for
+// such data starts with the app id. Code that holds the handle for app A
+// cannot name data of app B.
 //
 // Implementations translate their driver errors into ErrNotFound, ErrConflict
 // and plain wrapped errors, so no driver type leaks out of their package. The
@@ -176,9 +177,12 @@ type AppStore interface {
 	// DeleteUser removes a user and everything that is only the user's:
 	// its devices' cursors, its conversation entries (its peers keep
 	// theirs, and the history), its system conversation, its push outbox
-	// entries, its push devices, push settings and push log entries, and
-	// the client message ids of the messages it sent (so that a new user
-	// with the same id is not deduplicated against them). With
+	// entries, its push devices, push settings and push log entries, its
+	// agent record (even while it has active sessions), and the client
+	// message ids of the messages it sent (so that a new user with the
+	// same id is not deduplicated against them). Its support sessions, as
+	// visitor or agent, stay: they are the service's history, and keep
+	// their VisitorID and AgentID. With
 	// EraseMessages the bodies and push options of the messages it sent
 	// are erased too (recalled at At, for everyone). The id is remembered
 	// (a tombstone) until DeleteExpired removes it: a user created later
@@ -204,6 +208,7 @@ type AppStore interface {
 	OutboxStore
 	PushStore
 	WebhookStore
+	SupportStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -62,7 +62,7 @@ type collections struct {
 	conversations, messages, entries, cursors                       *mongo.Collection
 	outbox, devices, credentials, pushLog, pushSettings             *mongo.Collection
 	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
-	keywordRules                                                    *mongo.Collection
+	keywordRules, agents, supportSessions                           *mongo.Collection
 }
 
 // Collection names.
@@ -92,6 +92,8 @@ const (
 	collWebhookEvents = "webhook_events"
 	collAttempts      = "webhook_attempts"
 	collKeywordRules  = "keyword_rules"
+	collAgents        = "support_agents"
+	collSupport       = "support_sessions"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -109,6 +111,7 @@ func newCollections(db *mongo.Database) collections {
 		webhooks:     db.Collection(collWebhooks), webhookCounts: db.Collection(collWebhookCounts),
 		webhookEvents: db.Collection(collWebhookEvents), webhookAttempts: db.Collection(collAttempts),
 		keywordRules: db.Collection(collKeywordRules),
+		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
 	}
 }
 

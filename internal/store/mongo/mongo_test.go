@@ -124,6 +124,12 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.PutKeywordRules(ctx, store.KeywordRules{UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.PutAgent(ctx, store.Agent{UserID: "alice", Skills: []string{"billing"}, Capacity: 1, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateSupportSession(ctx, store.SupportSession{ID: "cs1", VisitorID: "alice", State: store.SupportWaiting, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +140,8 @@ func TestIndexesStartWithApp(t *testing.T) {
 	appData := []string{collSecrets, collNonces, collUsers, collTombstones, collIdempotency,
 		collConversations, collMessages, collEntries, collCursors, collOutbox,
 		collDevices, collCredentials, collPushLog, collPushSettings,
-		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules}
+		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
+		collAgents, collSupport}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

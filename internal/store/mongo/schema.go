@@ -111,6 +111,22 @@ var indexes = map[string][]index{
 		// Expiry (DeleteWebhookLogBefore).
 		{name: "app_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "at", Value: 1}}},
 	},
+	collAgents: {
+		// The app's agents by user id (ListAgents of every skill).
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// The agents of a skill by user id (ListAgents).
+		{name: "app_skills_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "skills", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
+	collSupport: {
+		// A queue in order (ListSupportSessions by state and skill).
+		{name: "app_state_skill_created_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "state", Value: 1}, {Key: "skill", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// An agent's sessions (ListSupportSessions by agent).
+		{name: "app_agent_state", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "agent", Value: 1}, {Key: "state", Value: 1}}},
+		// A visitor's sessions (ListSupportSessions by visitor).
+		{name: "app_visitor", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "visitor", Value: 1}}},
+		// Every session in order (ListSupportSessions without filters).
+		{name: "app_created_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -120,6 +136,7 @@ var collectionNames = []string{
 	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
+	collAgents, collSupport,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

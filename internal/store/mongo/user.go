@@ -286,8 +286,9 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 	}
 	// An append that saw the user still there may have re-created an
 	// entry meanwhile (see appendBatch.rejoin), and an AddOutbox,
-	// PutDevice, AddPushLog or PutPushSettings may have written a record
-	// of the user (see outbox.go and push.go): sweep again.
+	// PutDevice, AddPushLog, PutPushSettings or PutAgent may have written a
+	// record of the user (see outbox.go, push.go and support.go): sweep
+	// again.
 	return a.deleteUserEntries(ctx, id)
 }
 
@@ -309,6 +310,11 @@ func (a *appStore) deleteUserEntries(ctx context.Context, id string) error {
 	}
 	if _, err := a.s.c.pushLog.DeleteMany(ctx, a.scope(bson.E{Key: "user", Value: id})); err != nil {
 		return errorf(err, "delete push log entries")
+	}
+	// The agent record, even with active sessions; the sessions stay, as
+	// history, with their agent id.
+	if _, err := a.s.c.agents.DeleteOne(ctx, byID(a.key(id))); err != nil {
+		return errorf(err, "delete agent")
 	}
 	return nil
 }

@@ -299,3 +299,68 @@ func (a *appStore) PutKeywordRules(ctx context.Context, r store.KeywordRules) er
 	ctx, c := a.begin(ctx, "PutKeywordRules")
 	return c.end(ctx, a.as.PutKeywordRules(ctx, r))
 }
+
+// SupportStore
+
+func (a *appStore) PutAgent(ctx context.Context, ag store.Agent) error {
+	ctx, c := a.begin(ctx, "PutAgent")
+	return c.end(ctx, a.as.PutAgent(ctx, ag))
+}
+
+func (a *appStore) GetAgent(ctx context.Context, userID string) (store.Agent, error) {
+	ctx, c := a.begin(ctx, "GetAgent")
+	ag, err := a.as.GetAgent(ctx, userID)
+	return ag, c.end(ctx, err)
+}
+
+func (a *appStore) ListAgents(ctx context.Context, skill string) ([]store.Agent, error) {
+	ctx, c := a.begin(ctx, "ListAgents")
+	ags, err := a.as.ListAgents(ctx, skill)
+	return ags, c.end(ctx, err)
+}
+
+func (a *appStore) DeleteAgent(ctx context.Context, userID string) error {
+	ctx, c := a.begin(ctx, "DeleteAgent")
+	return c.end(ctx, a.as.DeleteAgent(ctx, userID))
+}
+
+func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession) error {
+	ctx, c := a.begin(ctx, "CreateSupportSession")
+	return c.end(ctx, a.as.CreateSupportSession(ctx, s))
+}
+
+func (a *appStore) GetSupportSession(ctx context.Context, id string) (store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "GetSupportSession")
+	s, err := a.as.GetSupportSession(ctx, id)
+	return s, c.end(ctx, err)
+}
+
+func (a *appStore) ListSupportSessions(ctx context.Context, q store.SupportQuery) ([]store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "ListSupportSessions")
+	ss, err := a.as.ListSupportSessions(ctx, q)
+	return ss, c.end(ctx, err)
+}
+
+func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "AssignSupportSession")
+	s, err := a.as.AssignSupportSession(ctx, id, version, agentID, at)
+	return s, c.end(ctx, err)
+}
+
+func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "RequeueSupportSession")
+	s, err := a.as.RequeueSupportSession(ctx, id, version, skill)
+	return s, c.end(ctx, err)
+}
+
+func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "CloseSupportSession")
+	s, err := a.as.CloseSupportSession(ctx, id, version, closedBy, at)
+	return s, c.end(ctx, err)
+}
+
+func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string) (store.SupportSession, error) {
+	ctx, c := a.begin(ctx, "RateSupportSession")
+	s, err := a.as.RateSupportSession(ctx, id, rating, comment)
+	return s, c.end(ctx, err)
+}

@@ -164,6 +164,9 @@ var deleteUserSQL = []string{
 	`DELETE FROM push_devices WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM push_settings WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM push_log INDEXED BY push_log_user WHERE app_id = ?1 AND user_id = ?2`,
+	// Its agent record, even with active sessions: the sessions stay, as
+	// history, with their agent id.
+	`DELETE FROM support_agents WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 
