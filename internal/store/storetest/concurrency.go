@@ -123,6 +123,7 @@ var twoHandleTests = []struct {
 	{"AppendSameConversations", testTwoHandlesAppend},
 	{"UpdateAppNoLostUpdate", testTwoHandlesUpdateApp},
 	{"WebhookLimit", testTwoHandlesWebhookLimit},
+	{"SupportCapacity", testTwoHandlesSupportCapacity},
 }
 
 // testTwoHandlesUpdateApp has writers on two handles each add one to an

@@ -65,6 +65,7 @@ func Run(t *testing.T, o Opener) {
 		{"Outbox", outboxTests},
 		{"Push", pushTests},
 		{"Webhooks", webhookTests},
+		{"Support", supportTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

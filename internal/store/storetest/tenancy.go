@@ -18,6 +18,7 @@ var tenancyTests = []test{
 	{"Outbox", testTenancyOutbox},
 	{"Push", testTenancyPush},
 	{"Webhooks", testTenancyWebhooks},
+	{"Support", testTenancySupport},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {
