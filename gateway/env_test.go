@@ -28,6 +28,7 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/ssrf"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // env is a gateway on a real SQLite store behind a real HTTP server, with
@@ -112,7 +113,8 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	}
 	t.Cleanup(func() { e.bus.Close() })
 	e.hooks = webhook.NewService(e.store, e.tenants, e.bus, webhook.ServiceConfig{Now: e.clock, Policy: ssrf.Policy{AllowLoopback: true}})
-	gcfg := gateway.Config{Now: e.clock, Webhooks: e.hooks}
+	gcfg := gateway.Config{Now: e.clock, Webhooks: e.hooks,
+		Support: support.New(e.store, support.Config{Sender: e.msgs, Presence: e.hub, Now: e.clock})}
 	if !ec.noPush {
 		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
 		gcfg.Push = e.push

@@ -33,6 +33,7 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Config configures a Gateway. The zero value is usable.
@@ -77,6 +78,9 @@ type Config struct {
 	// Webhooks is the webhook service: apps' endpoints, their delivery log
 	// and replays, keyword rules (management API). Nil serves none of them.
 	Webhooks *webhook.Service
+	// Support is the customer-service routing: agents and support sessions
+	// (server API). Nil serves none of them.
+	Support *support.Service
 	// Caches hold per-app state derived from the app's configuration (the
 	// post-event emitter's subscriptions, the moderation policies); each is
 	// told to Forget an app when it changed, on every node.
@@ -127,7 +131,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics, Push: cfg.Push,
+		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -46,7 +45,7 @@ func TestModeratedSends(t *testing.T) {
 	e.mustCreateUser(e.a, "bob")
 	alice, bob := e.login(e.a, "alice", "a1"), e.login(e.a, "bob", "b1")
 
-	if er := alice.expectError(alice.request(sendFrame("bob", "m1", "bad")), wire.CodeMessageRejected); !strings.HasPrefix(er.GetMessage(), "kw_bad: ") || er.GetRetryable() {
+	if er := alice.expectError(alice.request(sendFrame("bob", "m1", "bad")), wire.CodeMessageRejected); er.GetReason() != "kw_bad" || er.GetRetryable() {
 		t.Fatalf("rejection = %v, want reason kw_bad, not retryable", er)
 	}
 	if ack := alice.reply(alice.request(sendFrame("bob", "m2", "hush"))).GetSendAck(); ack == nil || ack.GetSeq() != 0 || ack.GetConvId() != "p:alice:bob" {

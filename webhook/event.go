@@ -20,6 +20,13 @@ const (
 	EventUserOffline         = "user.offline"
 	EventPushFailed          = "push.failed"
 	EventEndpointDisabled    = "webhook.endpoint.disabled"
+	// Support session events (package webhook/support).
+	EventSupportCreated     = "support.session.created"
+	EventSupportQueued      = "support.session.queued"
+	EventSupportAssigned    = "support.session.assigned"
+	EventSupportTransferred = "support.session.transferred"
+	EventSupportClosed      = "support.session.closed"
+	EventSupportRated       = "support.session.rated"
 	// EventTest is sent by the "send a test event" action only; endpoints
 	// cannot subscribe to it.
 	EventTest = "webhook.test"
@@ -28,7 +35,8 @@ const (
 // EventTypes lists the types an endpoint may subscribe to, sorted.
 var EventTypes = []string{
 	EventConversationCreated, EventMessageCreated, EventMessageRead, EventMessageRecalled,
-	EventPushFailed, EventUserOffline, EventUserOnline, EventEndpointDisabled,
+	EventPushFailed, EventSupportAssigned, EventSupportClosed, EventSupportCreated, EventSupportQueued,
+	EventSupportRated, EventSupportTransferred, EventUserOffline, EventUserOnline, EventEndpointDisabled,
 }
 
 // knownEvent reports whether t is a type an endpoint may subscribe to.

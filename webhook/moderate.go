@@ -71,11 +71,12 @@ var _ messaging.Moderator = (*Moderator)(nil)
 
 // appModeration is one app's moderation, as cached.
 type appModeration struct {
-	appID  string
-	filter *keyword.Filter // nil: no rules
-	hook   *preSendHook    // nil: no enabled hook
-	loaded time.Time
-	m      *Moderator
+	appID   string
+	filter  *keyword.Filter // nil: no rules
+	hook    *preSendHook    // nil: no enabled hook
+	routing *preSendHook    // the enabled routing hook; nil: none
+	loaded  time.Time
+	m       *Moderator
 }
 
 // preSendHook is an app's enabled pre-send endpoint, secrets opened.
@@ -133,7 +134,7 @@ func (m *Moderator) Policy(ctx context.Context, appID string, serverAPI bool) (m
 	case hook == a.hook:
 		return a, nil
 	}
-	return &appModeration{appID: appID, filter: a.filter, loaded: a.loaded, m: m}, nil
+	return &appModeration{appID: appID, filter: a.filter, routing: a.routing, loaded: a.loaded, m: m}, nil
 }
 
 // app returns the app's moderation, reading it when not fresh.
@@ -182,7 +183,7 @@ func (m *Moderator) load(ctx context.Context, appID string, now time.Time) (*app
 		return nil, fmt.Errorf("moderation of %s: %w", appID, err)
 	}
 	for _, h := range hooks {
-		if h.Kind != store.WebhookPreSend || !h.Enabled {
+		if (h.Kind != store.WebhookPreSend && h.Kind != store.WebhookRouting) || !h.Enabled {
 			continue
 		}
 		secrets, err := openSecrets(m.keys, appID, h, now)
@@ -193,9 +194,13 @@ func (m *Moderator) load(ctx context.Context, appID string, now time.Time) (*app
 		if timeout <= 0 {
 			timeout = DefaultHookTimeout
 		}
-		a.hook = &preSendHook{id: h.ID, url: h.URL, secrets: secrets, timeout: min(timeout, MaxHookTimeout),
+		hook := &preSendHook{id: h.ID, url: h.URL, secrets: secrets, timeout: min(timeout, MaxHookTimeout),
 			failOpen: h.FailOpen, serverAPI: h.ServerAPI}
-		break
+		if h.Kind == store.WebhookRouting {
+			a.routing = hook
+		} else {
+			a.hook = hook
+		}
 	}
 	return a, nil
 }
@@ -314,4 +319,41 @@ func decodeAnswer(b []byte) (messaging.Verdict, error) {
 		return messaging.Verdict{Action: messaging.Reject, Code: code, Message: strings.ToValidUTF8(msg, "")}, nil
 	}
 	return messaging.Verdict{}, fmt.Errorf("malformed answer: unknown action %q", ans.Action)
+}
+
+// EventRoute is the type of the customer-service routing hook's requests.
+const EventRoute = "support.route"
+
+// ErrNoHook means the app has no enabled hook of the kind asked for.
+var ErrNoHook = errors.New("no enabled hook")
+
+// Route asks the app's routing hook about a new support session: it posts
+// data (signed, as a support.route request identified by id) and returns
+// the answer's body. ErrNoHook if the app has no enabled routing hook; any
+// other error is the hook's failure (status, timeout, size), which the
+// caller answers with its built-in router.
+func (m *Moderator) Route(ctx context.Context, appID, id string, data any) ([]byte, error) {
+	a, err := m.app(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	h := a.routing
+	if h == nil {
+		return nil, ErrNoHook
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
+	body, err := json.Marshal(envelope{ID: id, Type: EventRoute, AppID: appID, Timestamp: now, Data: data})
+	if err != nil {
+		return nil, fmt.Errorf("encode routing request: %w", err)
+	}
+	r := post(ctx, m.client, h.url, h.secrets, id, body, now, maxHookAnswer)
+	if r.err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, errTimeout
+		}
+		return nil, r.err
+	}
+	return r.response, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Config configures a Server. The zero value is usable.
@@ -48,6 +49,9 @@ type Config struct {
 	// tokens are revoked. Nil answers the push routes 503
 	// push_unavailable.
 	Push *push.Service
+	// Support serves the customer-service routes (agents, support
+	// sessions). Nil answers them 503 unavailable.
+	Support *support.Service
 }
 
 // Server serves the server API.
@@ -92,6 +96,7 @@ func (s *Server) Routes() []httpx.Route {
 	signed := []gin.HandlerFunc{httpx.ReadBody(s.cfg.MaxBodyBytes), s.signedAPI, s.freshNonce, s.rateLimit}
 	create := httpx.With(signed, s.idempotent)
 	pushed := httpx.With(signed, s.needPush)
+	supported := httpx.With(signed, s.needSupport)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -113,6 +118,15 @@ func (s *Server) Routes() []httpx.Route {
 		r("GET", "/v1/push/log", "/v1/push/log", with(pushed, s.pushLog)),
 		r("GET", "/v1/push/outbox", "/v1/push/outbox", with(pushed, s.pushOutbox)),
 		r("POST", "/v1/messages", "/v1/messages", with(create, s.sendMessage)),
+		r("PUT", "/v1/support/agents/:user", "/v1/support/agents/{user}", with(supported, s.putAgent)),
+		r("GET", "/v1/support/agents", "/v1/support/agents", with(supported, s.listAgents)),
+		r("DELETE", "/v1/support/agents/:user", "/v1/support/agents/{user}", with(supported, s.deleteAgent)),
+		r("POST", "/v1/support/sessions", "/v1/support/sessions", with(httpx.With(supported, s.idempotent), s.openSession)),
+		r("GET", "/v1/support/sessions", "/v1/support/sessions", with(supported, s.listSessions)),
+		r("GET", "/v1/support/sessions/:id", "/v1/support/sessions/{id}", with(supported, s.getSession)),
+		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:transfer", with(supported, s.sessionAction)),
+		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:close", nil),
+		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:rate", nil),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
 	}

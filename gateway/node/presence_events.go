@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -116,4 +117,26 @@ func (h *Hub) stopPresence() {
 		t.Stop()
 		delete(p.pending, k)
 	}
+}
+
+// UsersOnline reports which of userIDs have a session: on this node, or,
+// in cluster mode, on any node (per the presence registry).
+func (h *Hub) UsersOnline(ctx context.Context, appID string, userIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(userIDs))
+	if h.cl != nil {
+		ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+		defer cancel()
+		m, err := h.cl.Presence.Lookup(ctx, appID, userIDs)
+		if err != nil {
+			return nil, fmt.Errorf("presence lookup: %w", err)
+		}
+		for _, u := range userIDs {
+			out[u] = len(m[u]) > 0
+		}
+		return out, nil
+	}
+	for _, u := range userIDs {
+		out[u] = len(h.conns(appID, u)) > 0
+	}
+	return out, nil
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Deps names the distributed engines of cluster mode and how to reach them.
@@ -272,6 +273,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Push = push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
 	gcfg.Webhooks = webhook.NewService(st, tenants, d.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: log})
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
+	gcfg.Support = support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: log})
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()

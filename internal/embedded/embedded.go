@@ -31,6 +31,7 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Config configures an embedded server.
@@ -205,6 +206,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg.Push = pushes
 	gcfg.Webhooks = s.Webhooks
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
+	gcfg.Support = support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: s.log})
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces

@@ -17,6 +17,8 @@ import (
 	"github.com/magpie-im/magpie/sdk/go/client"
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/ssrf"
 )
 
 // env is a real embedded Magpie server for one test, with a server API
@@ -63,7 +65,8 @@ func (e *env) start() {
 	e.t.Helper()
 	srv, err := embedded.Start(context.Background(), embedded.Config{
 		Addr: e.addr, DataDir: e.dir, Logger: testLogger(), PasswordCost: 4, // bcrypt.MinCost
-		Gateway: gateway.Config{Node: node.Config{HeartbeatInterval: 5 * time.Second, LoginTimeout: 5 * time.Second}},
+		Gateway:  gateway.Config{Node: node.Config{HeartbeatInterval: 5 * time.Second, LoginTimeout: 5 * time.Second}},
+		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}},
 	})
 	if err != nil {
 		e.t.Fatalf("start server: %v", err)

@@ -62,14 +62,18 @@ type Error struct {
 	Message string
 	// Retryable reports whether the same request may succeed later. The
 	// client retries retryable errors itself; it returns only the others.
-	// For code message_rejected (wire.CodeMessageRejected), Message starts
-	// with the code of the app's moderation rule or pre-send webhook that
-	// rejected the message: "reason: detail".
 	Retryable bool
+	// Reason is, for code message_rejected (wire.CodeMessageRejected), the
+	// code of the app's moderation rule ("keyword_blocked") or pre-send
+	// webhook that rejected the message; empty otherwise.
+	Reason string
 }
 
 // Error implements error.
 func (e *Error) Error() string {
+	if e.Reason != "" {
+		return "magpie: " + e.Code + " (" + e.Reason + "): " + e.Message
+	}
 	return "magpie: " + e.Code + ": " + e.Message
 }
 

@@ -319,5 +319,5 @@ func (s *session) pageLimit() int32 {
 }
 
 func errorOf(e *magpiev1.Error) *Error {
-	return &Error{Code: e.GetCode(), Message: e.GetMessage(), Retryable: e.GetRetryable()}
+	return &Error{Code: e.GetCode(), Message: e.GetMessage(), Retryable: e.GetRetryable(), Reason: e.GetReason()}
 }

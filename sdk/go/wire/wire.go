@@ -145,19 +145,15 @@ func ErrorFrame(id uint64, code, message string) *magpiev1.Frame {
 }
 
 // RejectedFrame returns an Error frame like [ErrorFrame] with a reason: for
-// [CodeMessageRejected], the moderation rule's or webhook's own code. The
-// reason leads the message, as "reason: message" (the Error frame has no
-// field of its own for it yet).
+// [CodeMessageRejected], the moderation rule's or webhook's own code.
 func RejectedFrame(id uint64, code, message, reason string) *magpiev1.Frame {
-	if reason != "" {
-		message = reason + ": " + message
-	}
 	return &magpiev1.Frame{
 		Id: id,
 		Body: &magpiev1.Frame_Error{Error: &magpiev1.Error{
 			Code:      code,
 			Message:   message,
 			Retryable: Retryable(code),
+			Reason:    reason,
 		}},
 	}
 }
