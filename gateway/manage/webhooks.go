@@ -26,21 +26,21 @@ func (s *Server) needWebhooks(c *gin.Context) {
 
 // webhookJSON shows an endpoint: never a secret, only their hints.
 type webhookJSON struct {
-	ID             string       `json:"id"`
-	Kind           string       `json:"kind"`
-	URL            string       `json:"url"`
-	Description    string       `json:"description"`
-	Events         []string     `json:"events"`
-	Enabled        bool         `json:"enabled"`
-	DisabledReason string       `json:"disabled_reason,omitempty"`
-	TimeoutMs      int64        `json:"timeout_ms,omitempty"`
-	FailOpen       bool         `json:"fail_open"`
-	ServerAPI      bool         `json:"server_api"`
+	ID             string              `json:"id"`
+	Kind           string              `json:"kind"`
+	URL            string              `json:"url"`
+	Description    string              `json:"description"`
+	Events         []string            `json:"events"`
+	Enabled        bool                `json:"enabled"`
+	DisabledReason string              `json:"disabled_reason,omitempty"`
+	TimeoutMs      int64               `json:"timeout_ms,omitempty"`
+	FailOpen       bool                `json:"fail_open"`
+	ServerAPI      bool                `json:"server_api"`
 	Secrets        []webhookSecretJSON `json:"secrets"`
-	Failures       int          `json:"failures"`
-	FailingSince   *time.Time   `json:"failing_since,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
+	Failures       int                 `json:"failures"`
+	FailingSince   *time.Time          `json:"failing_since,omitempty"`
+	CreatedAt      time.Time           `json:"created_at"`
+	UpdatedAt      time.Time           `json:"updated_at"`
 	// Secret is the new secret, shown once: on creation and rotation.
 	Secret string `json:"secret,omitempty"`
 }
