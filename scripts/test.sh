@@ -3,14 +3,14 @@
 # any test was skipped: in CI every integration suite must run.
 #
 # The cluster chaos tests (two gateways and a worker as processes, 10,000
-# messages through SIGKILLs and a broker outage; a push through a worker
-# SIGKILL and a broker restart) run on their own after the
+# messages through SIGKILLs and a broker outage; a push and a webhook delivery
+# through a worker SIGKILL and a broker restart) run on their own after the
 # rest, so that it has the machine to itself; in CI it restarts RabbitMQ
 # (MAGPIE_TEST_BROKER_RESTART=1), which would disturb suites running beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-chaos='^TestCluster(SurvivesKills|PushSurvivesKills)$'
+chaos='^TestCluster(SurvivesKills|PushSurvivesKills|WebhookSurvivesKills)$'
 
 if [ "${CI:-}" != "true" ]; then
 	go test -count=1 -skip "$chaos" ./...
@@ -35,7 +35,7 @@ if grep -E '^\s*--- SKIP' "$log"; then
 	echo "CI=true: the tests above were skipped; in CI every suite must run"
 	exit 1
 fi
-for t in TestClusterSurvivesKills TestClusterPushSurvivesKills; do
+for t in TestClusterSurvivesKills TestClusterPushSurvivesKills TestClusterWebhookSurvivesKills; do
 	if ! grep -qE "^--- PASS: $t" "$log"; then
 		echo "CI=true: the cluster chaos test $t did not run"
 		exit 1
