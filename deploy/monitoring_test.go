@@ -324,7 +324,7 @@ func TestDashboardPanels(t *testing.T) {
 			checkDatasource(t, name+" target "+tg.RefID, tg.Datasource)
 		}
 	}
-	if want := []string{"Overview", "Messaging", "Queues", "API", "Push", "Store"}; !slices.Equal(rows, want) {
+	if want := []string{"Overview", "Messaging", "Queues", "API", "Push", "Webhooks", "Store"}; !slices.Equal(rows, want) {
 		t.Errorf("rows = %q, want %q", rows, want)
 	}
 }
