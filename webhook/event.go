@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	sdk "github.com/magpie-im/magpie/sdk/go/webhook"
 )
 
 // Event types delivered to post-event endpoints. docs/webhooks.md
@@ -88,64 +90,22 @@ func (e Event) Payload(appID string) ([]byte, error) {
 	return b, nil
 }
 
-// MessageData is the payload of message.created and message.recalled.
-type MessageData struct {
-	ConvID      string   `json:"conv_id"`
-	Seq         int64    `json:"seq"`
-	SenderID    string   `json:"sender_id,omitempty"`
-	Members     []string `json:"members,omitempty"`
-	ClientMsgID string   `json:"client_msg_id,omitempty"`
-	// Type is "text" or "custom"; Content its content, empty once recalled.
-	Type       string     `json:"type"`
-	Content    string     `json:"content,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RecalledAt *time.Time `json:"recalled_at,omitempty"`
-}
-
-// ReadData is the payload of message.read: UserID read every message of
-// ConvID up to Seq.
-type ReadData struct {
-	ConvID string    `json:"conv_id"`
-	UserID string    `json:"user_id"`
-	Seq    int64     `json:"seq"`
-	At     time.Time `json:"at"`
-}
-
-// ConversationData is the payload of conversation.created.
-type ConversationData struct {
-	ConvID    string    `json:"conv_id"`
-	Kind      string    `json:"kind"` // "p2p" or "system"
-	Members   []string  `json:"members"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// PresenceData is the payload of user.online and user.offline.
-type PresenceData struct {
-	UserID string    `json:"user_id"`
-	At     time.Time `json:"at"`
-}
-
-// PushFailedData is the payload of push.failed: an offline notification
-// a provider refused for good.
-type PushFailedData struct {
-	UserID   string    `json:"user_id"`
-	DeviceID string    `json:"device_id"`
-	Provider string    `json:"provider"`
-	ConvID   string    `json:"conv_id,omitempty"`
-	Seq      int64     `json:"seq,omitempty"`
-	Reason   string    `json:"reason"`
-	At       time.Time `json:"at"`
-}
-
-// EndpointDisabledData is the payload of webhook.endpoint.disabled.
-type EndpointDisabledData struct {
-	WebhookID    string    `json:"webhook_id"`
-	URL          string    `json:"url"`
-	Reason       string    `json:"reason"`
-	Failures     int       `json:"failures"`
-	FailingSince time.Time `json:"failing_since"`
-	At           time.Time `json:"at"`
-}
+// Payloads of the events: the server SDK's types, so that what the server
+// sends is what the SDK decodes.
+type (
+	// MessageData is the payload of message.created and message.recalled.
+	MessageData = sdk.Message
+	// ReadData is the payload of message.read.
+	ReadData = sdk.Read
+	// ConversationData is the payload of conversation.created.
+	ConversationData = sdk.Conversation
+	// PresenceData is the payload of user.online and user.offline.
+	PresenceData = sdk.Presence
+	// PushFailedData is the payload of push.failed.
+	PushFailedData = sdk.PushFailure
+	// EndpointDisabledData is the payload of webhook.endpoint.disabled.
+	EndpointDisabledData = sdk.EndpointDisabled
+)
 
 // TestData is the payload of webhook.test.
 type TestData struct {

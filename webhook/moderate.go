@@ -15,6 +15,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	sdk "github.com/magpie-im/magpie/sdk/go/webhook"
 	"github.com/magpie-im/magpie/webhook/keyword"
 	"github.com/magpie-im/magpie/webhook/ssrf"
 )
@@ -224,24 +225,8 @@ func (a *appModeration) Filter(c messaging.Candidate) messaging.Verdict {
 // HasHook implements messaging.Policy.
 func (a *appModeration) HasHook() bool { return a.hook != nil }
 
-// preSendData is the "data" of a pre-send hook request.
-type preSendData struct {
-	SenderID    string `json:"sender_id,omitempty"`
-	ToUserID    string `json:"to_user_id"`
-	ConvID      string `json:"conv_id"`
-	ClientMsgID string `json:"client_msg_id"`
-	Type        string `json:"type"`
-	Content     string `json:"content"`
-	ServerAPI   bool   `json:"server_api"`
-}
-
-// hookAnswer is what a pre-send hook answers.
-type hookAnswer struct {
-	Action  string  `json:"action"`
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Content *string `json:"content"`
-}
+// hookAnswer is what a pre-send hook answers (the SDK's Verdict).
+type hookAnswer = sdk.Verdict
 
 var codeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
@@ -272,7 +257,7 @@ func (m *Moderator) callHook(ctx context.Context, appID string, h *preSendHook, 
 	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
 	sum := sha256.Sum256([]byte(appID + "\x00" + c.SenderID + "\x00" + c.ClientMsgID + "\x00" + c.Content))
 	id := "pre_" + idEncoding.EncodeToString(sum[:16])
-	body, err := json.Marshal(envelope{ID: id, Type: EventPreSend, AppID: appID, Timestamp: now, Data: preSendData{
+	body, err := json.Marshal(envelope{ID: id, Type: EventPreSend, AppID: appID, Timestamp: now, Data: sdk.PreSend{
 		SenderID: c.SenderID, ToUserID: c.ToUserID, ConvID: c.ConvID, ClientMsgID: c.ClientMsgID, Type: c.Type, Content: c.Content, ServerAPI: c.ServerAPI,
 	}})
 	if err != nil {
