@@ -53,30 +53,25 @@ func TestPushTrace(t *testing.T) {
 	if _, err := fcm.WaitRequests(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	var leaf *tracetest.SpanStub
+	// A parent span ends after its children: the consumer spans end when
+	// their handlers return, after the request to FCM. Wait until the whole
+	// chain, up to a span with no parent, has been recorded.
+	var (
+		spans tracetest.SpanStubs
+		chain []string
+		root  tracetest.SpanStub
+	)
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for leaf == nil && wctx.Err() == nil {
-		leaf = find(exp.GetSpans(), "push fcm")
-		if leaf == nil {
+	for complete := false; !complete; {
+		if wctx.Err() != nil {
+			t.Fatalf("push span's parent chain = %q, incomplete after 10s; spans: %v", chain, names(spans))
+		}
+		spans = exp.GetSpans()
+		chain, root, complete = parentChain(spans, "push fcm")
+		if !complete {
 			time.Sleep(10 * time.Millisecond)
 		}
-	}
-	if leaf == nil {
-		t.Fatalf("no push span; spans: %v", names(exp.GetSpans()))
-	}
-	spans := exp.GetSpans()
-	byID := make(map[trace.SpanID]tracetest.SpanStub)
-	for _, sp := range spans {
-		if sp.SpanContext.TraceID() == leaf.SpanContext.TraceID() {
-			byID[sp.SpanContext.SpanID()] = sp
-		}
-	}
-	var chain []string
-	var root tracetest.SpanStub
-	for sp, ok := *leaf, true; ok; sp, ok = byID[sp.Parent.SpanID()] {
-		chain = append(chain, sp.Name)
-		root = sp
 	}
 	want := []string{"push fcm", "process " + push.QueueSend, "process " + push.QueueOffline, "publish " + push.QueueOffline, "ws send"}
 	if len(chain) != len(want) {
@@ -102,5 +97,32 @@ func TestPushTrace(t *testing.T) {
 	}
 	if find(spans, "ws login") == nil {
 		t.Errorf("no ws login span; spans: %v", names(spans))
+	}
+}
+
+// parentChain walks up from the span named leaf; complete is false until
+// the leaf and every ancestor up to a root span are in spans.
+func parentChain(spans tracetest.SpanStubs, leaf string) (chain []string, root tracetest.SpanStub, complete bool) {
+	first := find(spans, leaf)
+	if first == nil {
+		return nil, root, false
+	}
+	byID := make(map[trace.SpanID]tracetest.SpanStub)
+	for _, sp := range spans {
+		if sp.SpanContext.TraceID() == first.SpanContext.TraceID() {
+			byID[sp.SpanContext.SpanID()] = sp
+		}
+	}
+	for sp := *first; ; {
+		chain = append(chain, sp.Name)
+		root = sp
+		if !sp.Parent.IsValid() {
+			return chain, root, true
+		}
+		next, ok := byID[sp.Parent.SpanID()]
+		if !ok {
+			return chain, root, false
+		}
+		sp = next
 	}
 }

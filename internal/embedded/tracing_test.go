@@ -52,7 +52,16 @@ func TestOfflineMessageTrace(t *testing.T) {
 		t.Fatalf("no consumer span for the offline job; spans: %v", names(exp.GetSpans()))
 	}
 
+	// Spans are recorded when they end, and a parent may end after its
+	// child (the HTTP span ends after the response is written): wait until
+	// the whole chain is there.
 	spans := exp.GetSpans()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, _, complete := parentChain(spans, consumer.Name); complete {
+			break
+		}
+		spans = exp.GetSpans()
+	}
 	byID := make(map[trace.SpanID]tracetest.SpanStub)
 	for _, sp := range spans {
 		if sp.SpanContext.TraceID() == consumer.SpanContext.TraceID() {
