@@ -13,7 +13,7 @@ import (
 // In embedded mode there is one node and the events apply at once
 // (the default, when Config.Events is nil). In cluster mode an
 // implementation broadcasts each event to every node, which applies it
-// with ApplyUserChanged and ApplyAppChanged.
+// with ApplyUserChanged, ApplyAppChanged and ApplyGroupChanged.
 //
 // The users service publishes UserChanged (users.Events) and the management
 // API AppChanged (manage.Events) through the Events of the gateway.
@@ -23,6 +23,9 @@ type Events interface {
 	UserChanged(ctx context.Context, appID, userID string, deleted bool) error
 	// AppChanged reports that an app's settings, state or secrets changed.
 	AppChanged(ctx context.Context, appID string) error
+	// GroupChanged reports that a group or its members changed: every node
+	// drops what it cached of the group.
+	GroupChanged(ctx context.Context, appID, groupID string) error
 }
 
 // localEvents applies events on this node only: embedded mode.
@@ -35,6 +38,18 @@ func (l localEvents) UserChanged(ctx context.Context, appID, userID string, dele
 
 func (l localEvents) AppChanged(ctx context.Context, appID string) error {
 	return l.g.ApplyAppChanged(ctx, appID)
+}
+
+func (l localEvents) GroupChanged(ctx context.Context, appID, groupID string) error {
+	l.g.ApplyGroupChanged(ctx, appID, groupID)
+	return nil
+}
+
+// ApplyGroupChanged applies a GroupChanged event to this node: the
+// messaging core drops what it cached of the group (its members, roles and
+// mutes), so the next send, ack or delivery reads them again.
+func (g *Gateway) ApplyGroupChanged(_ context.Context, appID, groupID string) {
+	g.msgs.GroupChanged(appID, groupID)
 }
 
 // ApplyUserChanged applies a UserChanged event to this node: a deleted

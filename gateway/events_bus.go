@@ -24,9 +24,10 @@ var _ Events = BroadcastEvents{}
 // event is the wire form of a control-plane event (JSON, versioned by the
 // kind names: a node ignores kinds it does not know).
 type event struct {
-	Kind    string `json:"kind"` // "user_changed" or "app_changed"
+	Kind    string `json:"kind"` // "user_changed", "app_changed" or "group_changed"
 	AppID   string `json:"app_id"`
 	UserID  string `json:"user_id,omitempty"`
+	GroupID string `json:"group_id,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
 }
 
@@ -38,6 +39,11 @@ func (b BroadcastEvents) UserChanged(ctx context.Context, appID, userID string, 
 // AppChanged implements Events.
 func (b BroadcastEvents) AppChanged(ctx context.Context, appID string) error {
 	return b.send(ctx, event{Kind: "app_changed", AppID: appID})
+}
+
+// GroupChanged implements Events.
+func (b BroadcastEvents) GroupChanged(ctx context.Context, appID, groupID string) error {
+	return b.send(ctx, event{Kind: "group_changed", AppID: appID, GroupID: groupID})
 }
 
 func (b BroadcastEvents) send(ctx context.Context, e event) error {
@@ -74,17 +80,20 @@ func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
 		if err := g.ApplyAppChanged(ctx, e.AppID); err != nil {
 			g.log.WarnContext(ctx, "apply app change", "err", err, "app_id", e.AppID)
 		}
+	case "group_changed":
+		g.ApplyGroupChanged(ctx, e.AppID, e.GroupID)
 	default:
 		g.log.DebugContext(ctx, "ignore unknown control event", "kind", e.Kind)
 	}
 }
 
 // resync makes up for missed control events: it drops the cached app
-// credentials and recipients, and re-checks every app and user with a
+// credentials, recipients and groups, and re-checks every app and user with a
 // session on this node, as if each had changed.
 func (g *Gateway) resync(ctx context.Context) {
 	g.tenants.ForgetAll()
 	g.msgs.ForgetUsers()
+	g.msgs.ForgetGroups()
 	users := g.hub.Users()
 	g.log.WarnContext(ctx, "control events may have been missed; re-checking this node's sessions", "users", len(users))
 	apps := map[string]bool{}

@@ -52,6 +52,13 @@ func (b *broadcast) AppChanged(ctx context.Context, appID string) error {
 	return nil
 }
 
+func (b *broadcast) GroupChanged(ctx context.Context, appID, groupID string) error {
+	for _, g := range b.all() {
+		g.ApplyGroupChanged(ctx, appID, groupID)
+	}
+	return nil
+}
+
 // secondNode starts another gateway on the env's store, with its own hub,
 // messaging core and tenant cache, as another process would have.
 func (e *env) secondNode(events gateway.Events, opts ...func(*gateway.Config)) (*gateway.Gateway, string) {

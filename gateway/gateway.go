@@ -25,6 +25,7 @@ import (
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/gateway/manage"
 	"github.com/magpie-im/magpie/gateway/node"
+	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
@@ -129,9 +130,17 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		limiter = ratelimit.NewMemory(g.now)
 	}
 	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
+	gs := groups.New(st, msgs, groups.Config{Now: cfg.Now, Logger: g.log, Events: g.events,
+		MaxGroupSize: func(ctx context.Context, appID string) (int, error) {
+			app, err := tenants.GetApp(ctx, appID)
+			if err != nil {
+				return 0, err
+			}
+			return tenants.EffectiveLimits(app).MaxGroupSize, nil
+		}})
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support,
+		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
@@ -139,7 +148,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
-	ncfg.Metrics, ncfg.Push = cfg.Metrics, cfg.Push
+	ncfg.Metrics, ncfg.Push, ncfg.Groups = cfg.Metrics, cfg.Push, gs
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g

@@ -91,7 +91,7 @@ func DefaultLimits() store.Limits {
 		ConnRate:          200,
 		SendRate:          50,
 		SendBurst:         100,
-		MaxGroupSize:      1000,
+		MaxGroupSize:      3000,
 		MaxDevicesPerUser: 5,
 	}
 }

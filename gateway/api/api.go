@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
@@ -52,6 +53,9 @@ type Config struct {
 	// Support serves the customer-service routes (agents, support
 	// sessions). Nil answers them 503 unavailable.
 	Support *support.Service
+	// Groups serves the group routes. Nil answers them with
+	// "unavailable".
+	Groups *groups.Service
 }
 
 // Server serves the server API.
@@ -97,6 +101,7 @@ func (s *Server) Routes() []httpx.Route {
 	create := httpx.With(signed, s.idempotent)
 	pushed := httpx.With(signed, s.needPush)
 	supported := httpx.With(signed, s.needSupport)
+	grouped := httpx.With(signed, s.needGroups)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -127,6 +132,21 @@ func (s *Server) Routes() []httpx.Route {
 		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:transfer", with(supported, s.sessionAction)),
 		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:close", nil),
 		r("POST", "/v1/support/sessions/:id", "/v1/support/sessions/{id}:rate", nil),
+		r("POST", "/v1/groups", "/v1/groups", with(httpx.With(grouped, s.idempotent), s.createGroup)),
+		r("GET", "/v1/groups/:id", "/v1/groups/{id}", with(grouped, s.getGroup)),
+		r("PATCH", "/v1/groups/:id", "/v1/groups/{id}", with(grouped, s.updateGroup)),
+		r("DELETE", "/v1/groups/:id", "/v1/groups/{id}", with(grouped, s.dismissGroup)),
+		r("POST", "/v1/groups/:id", "/v1/groups/{id}:transfer", with(grouped, s.groupAction)),
+		r("POST", "/v1/groups/:id/members", "/v1/groups/{id}/members", with(grouped, s.addGroupMembers)),
+		r("GET", "/v1/groups/:id/members", "/v1/groups/{id}/members", with(grouped, s.listGroupMembers)),
+		r("GET", "/v1/groups/:id/members/:user", "/v1/groups/{id}/members/{user}", with(grouped, s.getGroupMember)),
+		r("PATCH", "/v1/groups/:id/members/:user", "/v1/groups/{id}/members/{user}", with(grouped, s.updateGroupMember)),
+		r("DELETE", "/v1/groups/:id/members/:user", "/v1/groups/{id}/members/{user}", with(grouped, s.removeGroupMember)),
+		r("GET", "/v1/groups/:id/join-requests", "/v1/groups/{id}/join-requests", with(grouped, s.listJoinRequests)),
+		r("POST", "/v1/groups/:id/join-requests/:user", "/v1/groups/{id}/join-requests/{user}:approve", with(grouped, s.joinRequestAction)),
+		r("POST", "/v1/groups/:id/join-requests/:user", "/v1/groups/{id}/join-requests/{user}:decline", nil),
+		r("GET", "/v1/groups/:id/reads", "/v1/groups/{id}/reads", with(grouped, s.groupReads)),
+		r("GET", "/v1/groups/:id/messages/:seq/readers", "/v1/groups/{id}/messages/{seq}/readers", with(grouped, s.groupReaders)),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/push"
@@ -27,20 +28,27 @@ type messageJSON struct {
 	Content     string    `json:"content"`
 	CreatedAt   time.Time `json:"created_at"`
 	Recalled    bool      `json:"recalled"`
+	Mentions    []string  `json:"mentions,omitempty"`
+	MentionAll  bool      `json:"mention_all,omitempty"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
 	return messageJSON{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID, Type: m.Type,
-		Content: string(m.Body), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero()}
+		Content: string(m.Body), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero(),
+		Mentions: m.Mentions, MentionAll: m.MentionAll}
 }
 
 type sendRequest struct {
-	FromUserID  string `json:"from_user_id"`
-	ToUserID    string `json:"to_user_id"`
-	System      bool   `json:"system"`
-	ClientMsgID string `json:"client_msg_id"`
-	Type        string `json:"type"`
-	Content     string `json:"content"`
+	FromUserID string `json:"from_user_id"`
+	ToUserID   string `json:"to_user_id"`
+	ToGroupID  string `json:"to_group_id"`
+	System     bool   `json:"system"`
+	// Mentions and MentionAll: group messages only.
+	Mentions    []string `json:"mentions"`
+	MentionAll  bool     `json:"mention_all"`
+	ClientMsgID string   `json:"client_msg_id"`
+	Type        string   `json:"type"`
+	Content     string   `json:"content"`
 	// Push holds the message's push options (push.Options).
 	Push json.RawMessage `json:"push"`
 }
@@ -64,6 +72,9 @@ func (s *Server) sendMessage(c *gin.Context) {
 		return
 	}
 	switch {
+	case in.Type == messaging.TypeNotice:
+		httpx.WriteError(c, httpx.FieldError("type", `"notice" is reserved for the server's own notices`))
+		return
 	case in.System && in.FromUserID != "":
 		httpx.WriteError(c, httpx.FieldError("from_user_id", "must be empty for a system message"))
 		return
@@ -86,6 +97,7 @@ func (s *Server) sendMessage(c *gin.Context) {
 	creds := httpx.Creds(c)
 	a, err := s.msgs.Send(c.Request.Context(), messaging.SendRequest{
 		AppID: creds.App.ID, SenderID: in.FromUserID, ToUserID: in.ToUserID, System: in.System, ServerAPI: true,
+		ToGroupID: in.ToGroupID, Mentions: in.Mentions, MentionAll: in.MentionAll,
 		ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content, MaxBytes: creds.Limits.MaxMessageBytes,
 		Push: opts.Encode(), PushDelay: time.Duration(creds.App.Settings.Push.DelaySeconds) * time.Second,
 	})
@@ -110,8 +122,10 @@ func failMessaging(c *gin.Context, err error) {
 		status := http.StatusBadRequest
 		code := me.Code
 		switch me.Code {
-		case httpx.CodeUserNotFound, httpx.CodeMessageNotFound, httpx.CodeConversationAbsent:
+		case httpx.CodeUserNotFound, httpx.CodeMessageNotFound, httpx.CodeConversationAbsent, groups.CodeGroupNotFound:
 			status = http.StatusNotFound
+		case "member_muted", "group_muted":
+			status = http.StatusForbidden
 		case httpx.CodeMessageTooLarge:
 			status = http.StatusRequestEntityTooLarge
 		case httpx.CodeForbidden:

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
@@ -194,6 +195,12 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		// In frame order, as Read: a registration and an unregistration
 		// sent back to back take effect in the order sent.
 		c.pushFrame(ctx, id, f)
+	case *magpiev1.Frame_CreateGroup, *magpiev1.Frame_GetGroup, *magpiev1.Frame_UpdateGroup, *magpiev1.Frame_DismissGroup,
+		*magpiev1.Frame_AddGroupMembers, *magpiev1.Frame_RemoveGroupMembers, *magpiev1.Frame_JoinGroup,
+		*magpiev1.Frame_LeaveGroup, *magpiev1.Frame_ListGroupMembers, *magpiev1.Frame_SetGroupMember,
+		*magpiev1.Frame_TransferGroup, *magpiev1.Frame_ListJoinRequests, *magpiev1.Frame_ResolveJoinRequest,
+		*magpiev1.Frame_GetGroupReads:
+		c.groupFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:
@@ -217,9 +224,12 @@ func (c *conn) replyResult(id uint64, f *magpiev1.Frame, err error) {
 func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var me *messaging.Error
 	var pe *push.ValidationError
+	var ge *groups.Error
 	switch {
 	case errors.As(err, &me):
 		return wire.RejectedFrame(id, me.Code, me.Message, me.Reason)
+	case errors.As(err, &ge):
+		return wire.ErrorFrame(id, ge.Code, ge.Message)
 	case errors.As(err, &pe):
 		return wire.ErrorFrame(id, wire.CodeInvalidArgument, pe.Error())
 	case errors.Is(err, push.ErrTooManyDevices):
@@ -259,6 +269,7 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	sctx, span := c.sendSpan(ctx, s.GetClientMsgId())
 	p, err := c.srv.msgs.Submit(sctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
+		ToGroupID: s.GetToGroupId(), Mentions: s.GetMentions(), MentionAll: s.GetMentionAll(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
 		MaxBytes: c.creds.Limits.MaxMessageBytes, Push: opts.Encode(), Order: &c.order,
 		PushDelay: time.Duration(c.creds.App.Settings.Push.DelaySeconds) * time.Second,
@@ -410,7 +421,9 @@ func conversationPage(convs []messaging.ConvState, next string) *magpiev1.Conver
 			ConvId: cs.ConvID, Members: cs.Members, MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
 			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
 			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq, Muted: cs.Muted,
+			MentionSeq: cs.MentionSeq,
 		}
+		st.GroupId, _ = messaging.GroupOf(cs.ConvID)
 		if cs.Last != nil {
 			st.LastMessage = toWireMessage(cs.Last)
 		}

@@ -331,6 +331,7 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 	return &magpiev1.Message{
 		ConvId: m.ConvID, Seq: m.Seq, SenderId: m.SenderID, ClientMsgId: m.ClientMsgID, Type: m.Type,
 		Content: string(m.Body), CreatedAtMs: m.CreatedAt.UnixMilli(), Recalled: !m.RecalledAt.IsZero(),
+		Mentions: m.Mentions, MentionAll: m.MentionAll,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
@@ -76,6 +77,9 @@ type Config struct {
 	// Push serves the push frames (device registration, push settings,
 	// conversation mutes). Nil answers them with "unavailable".
 	Push *push.Service
+	// Groups serves the group frames. Nil answers them with
+	// "unavailable".
+	Groups *groups.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

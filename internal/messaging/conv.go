@@ -34,8 +34,8 @@ func P2PConvID(a, b string) string {
 // system messages.
 func SystemConvID(user string) string { return systemPrefix + user }
 
-// ValidConvID reports whether id is well formed: a canonical one-to-one id
-// or a system conversation id. It says nothing of the conversation's
+// ValidConvID reports whether id is well formed: a canonical one-to-one id,
+// a system conversation id or a group's. It says nothing of the conversation's
 // existence or members.
 func ValidConvID(id string) bool {
 	switch {
@@ -45,7 +45,8 @@ func ValidConvID(id string) bool {
 	case strings.HasPrefix(id, systemPrefix):
 		return validUserID(id[len(systemPrefix):])
 	}
-	return false
+	_, ok := GroupOf(id)
+	return ok
 }
 
 // newMembers returns the sorted members of a conversation that a message
@@ -119,12 +120,35 @@ func (s *Service) memberOf(ctx context.Context, appID, userID, convID string) ([
 	if !ValidConvID(convID) {
 		return nil, errorf("forbidden", "not a member of conversation %q", convID)
 	}
-	ms, err := s.convs.members(ctx, s.store, appID, convID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(ms, userID)) {
+	ms, err := s.members(ctx, appID, convID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !isMember(ms, userID)) {
 		return nil, errorf("forbidden", "not a member of conversation %q", convID)
 	}
 	return ms, err
 }
+
+// members returns a conversation's members (a group's from the group
+// cache); store.ErrNotFound if it does not exist.
+func (s *Service) members(ctx context.Context, appID, convID string) ([]string, error) {
+	if id, ok := GroupOf(convID); ok {
+		e, err := s.groups.get(ctx, s.store, appID, id)
+		if err != nil {
+			return nil, err
+		}
+		return e.ids, nil
+	}
+	return s.convs.members(ctx, s.store, appID, convID)
+}
+
+// isMember reports whether user is in the sorted member list.
+func isMember(members []string, user string) bool {
+	_, ok := slices.BinarySearch(members, user)
+	return ok
+}
+
+// ValidUserID reports whether id may name a user: 1-64 letters, digits,
+// '_', '.', '@' or '-' (not "." or "..").
+func ValidUserID(id string) bool { return validUserID(id) }
 
 func validUserID(id string) bool {
 	if id == "" || len(id) > 64 || id == "." || id == ".." {

@@ -23,7 +23,11 @@ func TestValidConvID(t *testing.T) {
 		{"p:..:bob", false},
 		{SystemConvID("carol"), true},
 		{"s:", false},
-		{"g:team", false},
+		{"g:team", true},
+		{GroupConvID("team-1"), true},
+		{"g:", false},
+		{"g:a:b", false},
+		{"g:" + strings.Repeat("x", 65), false},
 		{"", false},
 	}
 	for _, tt := range tests {

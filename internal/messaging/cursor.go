@@ -36,7 +36,13 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 		if err != nil {
 			return err
 		}
-		items[i] = ackItem{appID: appID, peers: others(members, userID),
+		var peers []string
+		if _, group := GroupOf(c.ConvID); !group {
+			// A group's members are not told of each other's deliveries:
+			// that would be members² receipts.
+			peers = others(members, userID)
+		}
+		items[i] = ackItem{appID: appID, peers: peers,
 			ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
 	}
 	_, err := s.acks.SubmitAll(ctx, items)
@@ -101,8 +107,11 @@ func (s *Service) MarkRead(ctx context.Context, appID, userID, session, convID s
 	if s.cfg.Events != nil {
 		s.cfg.Events.MessageRead(appID, userID, convID, cur, r.At)
 	}
-	for _, p := range others(members, userID) {
-		s.router.PushReceipt(appID, p, "", r)
+	if _, group := GroupOf(convID); !group {
+		// In a group, the others learn read counts on request instead.
+		for _, p := range others(members, userID) {
+			s.router.PushReceipt(appID, p, "", r)
+		}
 	}
 	s.router.PushReceipt(appID, userID, session, r)
 	return nil

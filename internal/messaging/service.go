@@ -157,6 +157,7 @@ type Service struct {
 	acks    *groupcommit.Batcher[ackItem, store.AckResult]
 	users   *userCache
 	convs   *memberCache
+	groups  *groupCache
 	watch   *deliveryWatch
 	fan     chan fanBatch // committed batches for the fan-out stage
 	fanDone chan struct{} // closed when the fan-out stage has stopped
@@ -189,6 +190,18 @@ type appendItem struct {
 	span      trace.SpanContext // the sender's span, if any: carried to the offline notification
 	pushDelay time.Duration     // the app's push delay; zero means Config.DeliveryTimeout
 	dropped   bool              // moderation dropped it: it is neither stored nor delivered
+	// group holds a group message's recipients (the members when it was
+	// submitted); nil for a one-to-one or system message, whose draft
+	// names them.
+	group []string
+}
+
+// recipients returns the users a message is for.
+func (it *appendItem) recipients() []string {
+	if it.group != nil {
+		return it.group
+	}
+	return it.draft.Members
 }
 
 type ackItem struct {
@@ -220,7 +233,8 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.OfflineWorkers == 0 {
 		cfg.OfflineWorkers = 8
 	}
-	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16)}
+	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16),
+		groups: newGroupCache(1 << 22)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -281,6 +295,10 @@ const recipientTTL = 30 * time.Second
 // Message kinds accepted by Send.
 var messageTypes = map[string]bool{"text": true, "custom": true}
 
+// TypeNotice is the type of the system messages the server posts about a
+// conversation (group changes); JSON content. Only system sends use it.
+const TypeNotice = "notice"
+
 // SendRequest is a message to send.
 type SendRequest struct {
 	AppID    string
@@ -288,14 +306,23 @@ type SendRequest struct {
 	// Session is the sending connection's session id; the sender's other
 	// devices get the message, this one only its SendAck. Empty for the
 	// server API.
-	Session     string
-	ToUserID    string
+	Session  string
+	ToUserID string
+	// ToGroupID sends to a group instead of a user: exactly one of the two
+	// is set.
+	ToGroupID   string
 	ClientMsgID string
 	Type        string
 	Content     string
 	// System sends a system message into the recipient's system
-	// conversation instead of a one-to-one conversation.
+	// conversation instead of a one-to-one conversation, or, with
+	// ToGroupID, a message without a sender into the group (notices of
+	// membership changes).
 	System bool
+	// Mentions are the group members the message mentions; MentionAll
+	// mentions every member (the owner and admins only). Groups only.
+	Mentions   []string
+	MentionAll bool
 	// ServerAPI is set for messages sent through the server API: the app
 	// may moderate them differently.
 	ServerAPI bool
@@ -326,9 +353,13 @@ func (r *SendRequest) validate() *Error {
 	switch {
 	case r.ClientMsgID == "" || len(r.ClientMsgID) > 128 || !utf8.ValidString(r.ClientMsgID):
 		return errorf("invalid_argument", "client_msg_id must be 1-128 bytes of UTF-8")
-	case !validUserID(r.ToUserID):
+	case r.ToGroupID != "" && r.ToUserID != "":
+		return errorf("invalid_argument", "set to_user_id or to_group_id, not both")
+	case r.ToGroupID == "" && !validUserID(r.ToUserID):
 		return errorf("invalid_argument", "to_user_id is not a valid user id")
-	case !messageTypes[r.Type]:
+	case r.ToGroupID == "" && (len(r.Mentions) > 0 || r.MentionAll):
+		return errorf("invalid_argument", "mentions are for group messages")
+	case !messageTypes[r.Type] && !(r.System && r.Type == TypeNotice):
 		return errorf("invalid_message", "type must be \"text\" or \"custom\"")
 	}
 	return validContent(r.Type, r.Content, r.MaxBytes)
@@ -344,7 +375,7 @@ func validContent(typ, content string, maxBytes int) *Error {
 		return errorf("message_too_large", "content is %d bytes; the limit is %d", len(content), maxBytes)
 	case !utf8.ValidString(content):
 		return errorf("invalid_message", "content is not valid UTF-8")
-	case typ == "custom" && !jsonValid(content):
+	case (typ == "custom" || typ == TypeNotice) && !jsonValid(content):
 		return errorf("invalid_message", "custom content must be a JSON document")
 	}
 	return nil
@@ -404,23 +435,37 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	if !req.System && !validUserID(req.SenderID) {
 		return nil, errorf("invalid_argument", "sender is not a valid user id")
 	}
-	ok, err := s.users.exists(ctx, s.store, req.AppID, req.ToUserID, s.cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
-	}
-	conv := P2PConvID(req.SenderID, req.ToUserID)
-	if req.System {
-		conv = SystemConvID(req.ToUserID)
+	if e := validMentions(req.Mentions); e != nil {
+		return nil, e
 	}
 	it := appendItem{appID: req.AppID, session: req.Session, committed: req.Committed,
 		span: trace.SpanContextFromContext(ctx), pushDelay: req.PushDelay, draft: store.Draft{
-			ConvID: conv, Members: newMembers(req.SenderID, req.ToUserID), SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
+			SenderID: req.SenderID, ClientMsgID: req.ClientMsgID,
 			Type: req.Type, Body: []byte(req.Content), Push: req.Push, CreatedAt: s.now(),
 		}}
-	if s.cfg.Moderator != nil {
+	switch {
+	case req.ToGroupID != "":
+		members, err := s.groupSend(ctx, &req)
+		if err != nil {
+			return nil, err
+		}
+		it.group = members
+		it.draft.ConvID, it.draft.Mentions, it.draft.MentionAll = GroupConvID(req.ToGroupID), req.Mentions, req.MentionAll
+	default:
+		ok, err := s.users.exists(ctx, s.store, req.AppID, req.ToUserID, s.cfg.Now())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
+		}
+		it.draft.ConvID = P2PConvID(req.SenderID, req.ToUserID)
+		if req.System {
+			it.draft.ConvID = SystemConvID(req.ToUserID)
+		}
+		it.draft.Members = newMembers(req.SenderID, req.ToUserID)
+	}
+	if s.cfg.Moderator != nil && !(req.System && req.Type == TypeNotice) { // the server's own notices are not moderated
 		pol, err := s.cfg.Moderator.Policy(ctx, req.AppID, req.ServerAPI)
 		if err != nil {
 			return nil, fmt.Errorf("moderation policy: %w", err)
@@ -604,11 +649,11 @@ func (s *Service) fanOut(b fanBatch) {
 		if out.Duplicate || out.Dropped || out.Err != nil {
 			continue
 		}
-		it := b.items[i]
+		it := &b.items[i]
 		if s.cfg.Events != nil {
-			s.cfg.Events.MessageStored(it.appID, out.Message, it.draft.Members)
+			s.cfg.Events.MessageStored(it.appID, out.Message, it.recipients())
 		}
-		for _, m := range it.draft.Members {
+		for _, m := range it.recipients() {
 			except := ""
 			if m == out.SenderID {
 				except = it.session
@@ -649,7 +694,9 @@ func (s *Service) offline(appID, user string, msg store.Message, span trace.Span
 		}
 	}
 	s.cfg.Metrics.MessageStoredOffline()
-	if msg.SenderID != "" {
+	if _, group := GroupOf(msg.ConvID); msg.SenderID != "" && !group {
+		// A group's sender is not told of each member: read counts
+		// replace receipts there.
 		s.router.PushReceipt(appID, msg.SenderID, "", Receipt{
 			Kind: ReceiptStored, ConvID: msg.ConvID, Seq: msg.Seq, UserID: user, At: s.now(),
 		})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -137,8 +136,8 @@ func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQ
 		// No entry: the conversation has no message yet, or the user's
 		// entry went with a deleted user of the same id (nothing to see),
 		// or the user is not a member.
-		members, err := s.convs.members(ctx, s.store, appID, q.ConvID)
-		if err == nil && !slices.Contains(members, userID) {
+		members, err := s.members(ctx, appID, q.ConvID)
+		if err == nil && !isMember(members, userID) {
 			return nil, false, errorf("forbidden", "not a member of conversation %q", q.ConvID)
 		}
 		return nil, false, nil
@@ -194,7 +193,7 @@ func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (
 	if err != nil {
 		return store.Message{}, fmt.Errorf("recall: %w", err)
 	}
-	members, err := s.convs.members(ctx, s.store, appID, convID)
+	members, err := s.members(ctx, appID, convID)
 	if s.cfg.Events != nil {
 		s.cfg.Events.MessageRecalled(appID, m, members)
 	}

@@ -86,8 +86,14 @@ type Draft struct {
 	// Push is the message's push options, JSON chosen by the sender
 	// (title/body override, silent, collapse id, priority), opaque to the
 	// store; nil when none.
-	Push      []byte
-	CreatedAt time.Time
+	Push []byte
+	// Mentions are the members the message mentions: each one's
+	// UserConversation.MentionSeq moves to the message's seq (members
+	// only; other ids are ignored). MentionAll mentions every member,
+	// with one write on the conversation, not one per member.
+	Mentions   []string
+	MentionAll bool
+	CreatedAt  time.Time
 }
 
 // Message is a stored message.
@@ -101,7 +107,10 @@ type Message struct {
 	// Push is the message's push options, JSON chosen by the sender
 	// (title/body override, silent, collapse id, priority), opaque to the
 	// store; nil when none, and after a recall.
-	Push       []byte
+	Push []byte
+	// Mentions and MentionAll are the draft's, as stored.
+	Mentions   []string
+	MentionAll bool
 	CreatedAt  time.Time
 	RecalledAt time.Time // zero unless recalled
 }
@@ -153,8 +162,12 @@ type UserConversation struct {
 	FirstSeq int64
 	// Muted: the user muted the conversation: no push for its messages.
 	// An entry starts unmuted (a user re-created after a deletion, too).
-	Muted     bool
-	UpdatedAt time.Time
+	Muted bool
+	// MentionSeq is the newest message, at or after FirstSeq, that
+	// mentioned the user (by id or by mentioning all); 0 if none. The user
+	// has an unread mention while it is above ReadSeq.
+	MentionSeq int64
+	UpdatedAt  time.Time
 }
 
 // Unread is the number of messages after the read cursor.

@@ -178,7 +178,9 @@ type AppStore interface {
 	// its devices' cursors, its conversation entries (its peers keep
 	// theirs, and the history), its system conversation, its push outbox
 	// entries, its push devices, push settings and push log entries, its
-	// agent record (even while it has active sessions), and the client
+	// agent record (even while it has active sessions), its group
+	// memberships (each group's MemberCount goes down; a group it owns
+	// keeps it as OwnerID) and join requests, and the client
 	// message ids of the messages it sent (so that a new user with the
 	// same id is not deduplicated against them). Its support sessions, as
 	// visitor or agent, stay: they are the service's history, and keep
@@ -209,6 +211,7 @@ type AppStore interface {
 	PushStore
 	WebhookStore
 	SupportStore
+	GroupStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -53,3 +53,12 @@ func TrimPage[T any](rows []T, limit int, id func(T) string) ([]T, string) {
 	rows = rows[:limit]
 	return rows, encodeCursor(id(rows[limit-1]))
 }
+
+// Cursor encodes the id a page ends at as the cursor of the next page; ""
+// stays "" (no next page).
+func Cursor(next string) string {
+	if next == "" {
+		return ""
+	}
+	return encodeCursor(next)
+}

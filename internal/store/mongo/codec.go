@@ -160,6 +160,9 @@ type conversationDoc struct {
 	// last cleared; non-zero means the next append re-creates the entry of
 	// a member who exists again. See appendBatch.rejoin.
 	Rejoin int64 `bson:"rejoin,omitempty"`
+	// MentionAllSeq is the newest message that mentioned every member
+	// (one write per message, not one per member).
+	MentionAllSeq int64 `bson:"mention_all_seq,omitempty"`
 }
 
 type messageDoc struct {
@@ -169,6 +172,8 @@ type messageDoc struct {
 	Type        string     `bson:"type"`
 	Body        []byte     `bson:"body,omitempty"`
 	Push        []byte     `bson:"push,omitempty"`
+	Mentions    []string   `bson:"mentions,omitempty"`
+	MentionAll  bool       `bson:"mention_all,omitempty"`
 	CreatedAt   time.Time  `bson:"created_at"`
 	RecalledAt  time.Time  `bson:"recalled_at,omitempty"`
 }
@@ -186,7 +191,8 @@ type messageInsert struct {
 func newMessageInsert(k messageKey, d store.Draft) messageInsert {
 	m := messageInsert{Doc: messageDoc{
 		ID: k, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, Mentions: d.Mentions, MentionAll: d.MentionAll,
+		CreatedAt: d.CreatedAt,
 	}}
 	m.DS, m.DK = d.SenderID, d.ClientMsgID
 	if d.ClientMsgID == "" {
@@ -201,6 +207,14 @@ type entryDoc struct {
 	DeliveredSeq int64    `bson:"delivered_seq"`
 	FirstSeq     int64    `bson:"first_seq"`
 	Muted        bool     `bson:"muted,omitempty"`
+	// MentionSeq is the newest message that mentioned the user by id
+	// (AppendMessages moves it with $max).
+	MentionSeq int64 `bson:"mention_seq,omitempty"`
+	// Role, MutedUntil and JoinedAt make the entry of a group's
+	// conversation its membership record (group.go).
+	Role       string    `bson:"role,omitempty"`
+	MutedUntil time.Time `bson:"muted_until,omitempty"`
+	JoinedAt   time.Time `bson:"joined_at,omitempty"`
 }
 
 type cursorDoc struct {
@@ -355,7 +369,8 @@ func (d idempotencyDoc) record() store.Idempotency {
 func (d messageDoc) record() store.Message {
 	return store.Message{
 		ConvID: d.ID.Conv, Seq: d.ID.Seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
+		Type: d.Type, Body: d.Body, Push: d.Push, Mentions: d.Mentions, MentionAll: d.MentionAll,
+		CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
 	}
 }
 
@@ -400,8 +415,21 @@ func userConversation(e entryDoc, c conversationDoc) store.UserConversation {
 	return store.UserConversation{
 		ConvID: e.ID.Conv, Members: c.Members, MaxSeq: c.MaxSeq,
 		ReadSeq: e.ReadSeq, DeliveredSeq: e.DeliveredSeq, FirstSeq: e.FirstSeq, Muted: e.Muted,
-		UpdatedAt: utc(c.UpdatedAt),
+		MentionSeq: mentionSeq(e, c), UpdatedAt: utc(c.UpdatedAt),
 	}
+}
+
+// mentionSeq is the newest message at or after the entry's first that
+// mentioned its user, by id or by mentioning all; 0 if none.
+func mentionSeq(e entryDoc, c conversationDoc) int64 {
+	var seq int64
+	if e.MentionSeq >= e.FirstSeq {
+		seq = e.MentionSeq
+	}
+	if c.MentionAllSeq >= e.FirstSeq {
+		seq = max(seq, c.MentionAllSeq)
+	}
+	return seq
 }
 
 // Query helpers.

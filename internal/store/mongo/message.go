@@ -42,7 +42,9 @@ const maxInsertBatch = 100
 //     they share its result.
 //  4. Advance each conversation with $max (max_seq, updated_at), creating
 //     it with its members on first use, then create missing member entries
-//     and move the senders' read cursors. A crash before this step leaves
+//     and move the senders' read cursors and the mentioned members' marks
+//     (a mention of all is mention_all_seq of the conversation, with
+//     max_seq; see mentionSeq). A crash before this step leaves
 //     max_seq behind the stored messages: readers then see a MaxSeq below
 //     the newest seq, as they would while the append was in flight, and the
 //     next append to the conversation repairs it, as does a retry of the
@@ -83,6 +85,8 @@ type convState struct {
 	firstAt, lastAt time.Time
 	members         []string         // the first stored draft's, for a new conversation
 	reads           map[string]int64 // sender -> seq its read cursor moves to
+	mentions        map[string]int64 // mentioned user -> seq its mention mark moves to
+	mentionAll      int64            // newest seq stored here that mentioned all
 
 	// repair is set when the batch stored nothing here but found a
 	// duplicate's original here: max_seq is advanced to it, and the
@@ -234,13 +238,23 @@ func (b *appendBatch) stored(i int, seq int64) {
 	c := b.convs[d.ConvID]
 	b.out[i] = store.Appended{Message: store.Message{
 		ConvID: d.ConvID, Seq: seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
-		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
+		Type: d.Type, Body: d.Body, Push: d.Push, Mentions: d.Mentions, MentionAll: d.MentionAll,
+		CreatedAt: d.CreatedAt,
 	}}
 	b.done[i] = true
 	c.head = seq
 	if c.first == 0 {
 		c.first, c.firstAt = seq, d.CreatedAt
-		c.members = store.MemberSet(d.Members, d.SenderID)
+		c.members = draftMembers(d)
+	}
+	for _, u := range d.Mentions {
+		if c.mentions == nil {
+			c.mentions = make(map[string]int64, len(d.Mentions))
+		}
+		c.mentions[u] = seq
+	}
+	if d.MentionAll {
+		c.mentionAll = seq
 	}
 	c.last, c.lastAt = seq, d.CreatedAt
 	if d.SenderID != "" {
@@ -249,6 +263,16 @@ func (b *appendBatch) stored(i int, seq int64) {
 		}
 		c.reads[d.SenderID] = seq
 	}
+}
+
+// draftMembers is the member list a draft gives its conversation when it
+// creates it: none for a group's, whose members are its entries
+// (CreateGroup creates the conversation; an append never makes a member).
+func draftMembers(d store.Draft) []string {
+	if isGroupConv(d.ConvID) {
+		return []string{}
+	}
+	return store.MemberSet(d.Members, d.SenderID)
 }
 
 func (b *appendBatch) fail(i int, err error) {
@@ -321,7 +345,7 @@ func (b *appendBatch) duplicates(found []messageDoc) {
 					c.last, c.lastAt = o.ID.Seq, o.CreatedAt
 				}
 				if c.members == nil && o.ID.Conv == d.ConvID {
-					c.firstAt, c.members = o.CreatedAt, store.MemberSet(d.Members, d.SenderID)
+					c.firstAt, c.members = o.CreatedAt, draftMembers(d)
 				}
 			}
 		}
@@ -405,10 +429,14 @@ func (b *appendBatch) advance(ctx context.Context) error {
 func (b *appendBatch) saveConversations(ctx context.Context, touched []*convState) (map[*convState]bool, error) {
 	models := make([]mongo.WriteModel, len(touched))
 	for i, c := range touched {
-		update := bson.D{{Key: "$max", Value: bson.D{
+		advance := bson.D{
 			{Key: "max_seq", Value: c.last},
 			{Key: "updated_at", Value: c.lastAt},
-		}}}
+		}
+		if c.mentionAll > 0 {
+			advance = append(advance, bson.E{Key: "mention_all_seq", Value: c.mentionAll})
+		}
+		update := bson.D{{Key: "$max", Value: advance}}
 		create := c.first > 0 || c.create
 		if create {
 			update = append(update, bson.E{Key: "$setOnInsert", Value: bson.D{
@@ -519,14 +547,19 @@ func (b *appendBatch) writeEntries(ctx context.Context, models []mongo.WriteMode
 	return nil
 }
 
-// markRead moves the senders' read cursors to their newest message; a
-// sender who is not a member has no entry and nothing moves.
+// markRead moves the senders' read cursors to their newest message and
+// the mentioned users' mention marks to the newest message that mentioned
+// them; a user who is not a member has no entry and nothing moves.
 func (b *appendBatch) markRead(ctx context.Context, touched []*convState) error {
 	var models []mongo.WriteModel
 	for _, c := range touched {
 		for u, seq := range c.reads {
 			models = append(models, mongo.NewUpdateOneModel().SetFilter(byID(b.a.entryKey(u, c.id))).
 				SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "read_seq", Value: seq}}}}))
+		}
+		for u, seq := range c.mentions {
+			models = append(models, mongo.NewUpdateOneModel().SetFilter(byID(b.a.entryKey(u, c.id))).
+				SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "mention_seq", Value: seq}}}}))
 		}
 	}
 	if len(models) == 0 {

@@ -15,7 +15,7 @@
 // an _id whose first field is the app id, and every index of such a
 // collection starts with the app id. Filters on app data are built only by
 // the key constructors of appStore (key, messageKey, entryKey, cursorKey,
-// deviceKey),
+// deviceKey, joinKey),
 // which put the app id first in an _id, and by appStore.scope, which adds
 // the app id condition to a query over _id fields.
 //
@@ -63,6 +63,7 @@ type collections struct {
 	outbox, devices, credentials, pushLog, pushSettings             *mongo.Collection
 	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
 	keywordRules, agents, supportSessions                           *mongo.Collection
+	groups, joinRequests                                            *mongo.Collection
 }
 
 // Collection names.
@@ -94,6 +95,8 @@ const (
 	collKeywordRules  = "keyword_rules"
 	collAgents        = "support_agents"
 	collSupport       = "support_sessions"
+	collGroups        = "groups"
+	collJoinRequests  = "group_join_requests"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -112,6 +115,7 @@ func newCollections(db *mongo.Database) collections {
 		webhookEvents: db.Collection(collWebhookEvents), webhookAttempts: db.Collection(collAttempts),
 		keywordRules: db.Collection(collKeywordRules),
 		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
+		groups: db.Collection(collGroups), joinRequests: db.Collection(collJoinRequests),
 	}
 }
 

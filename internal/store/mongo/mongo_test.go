@@ -130,6 +130,13 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.CreateSupportSession(ctx, store.SupportSession{ID: "cs1", VisitorID: "alice", State: store.SupportWaiting, CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.CreateGroup(ctx, store.Group{ID: "g1", OwnerID: "alice", CreatedAt: t0, UpdatedAt: t0},
+		[]store.GroupMember{{UserID: "alice", Role: store.GroupRoleOwner, JoinedAt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutJoinRequest(ctx, store.JoinRequest{GroupID: "g1", UserID: "bob", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +148,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collConversations, collMessages, collEntries, collCursors, collOutbox,
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
-		collAgents, collSupport}
+		collAgents, collSupport, collGroups, collJoinRequests}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

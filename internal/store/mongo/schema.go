@@ -66,6 +66,9 @@ var indexes = map[string][]index{
 	},
 	collEntries: {
 		{name: "app_user_conv", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.conv", Value: 1}}},
+		// A conversation's members by user id (a group's members and
+		// readers, DismissGroup).
+		{name: "app_conv_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.conv", Value: 1}, {Key: "_id.user", Value: 1}}},
 	},
 	collCursors: {
 		{name: "app_user_device", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.device", Value: 1}, {Key: "_id.conv", Value: 1}}},
@@ -127,6 +130,12 @@ var indexes = map[string][]index{
 		// Every session in order (ListSupportSessions without filters).
 		{name: "app_created_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.id", Value: 1}}},
 	},
+	collJoinRequests: {
+		// A group's requests by user id (ListJoinRequests, DismissGroup).
+		{name: "app_group_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.group", Value: 1}, {Key: "_id.user", Value: 1}}},
+		// A user's requests (DeleteUser).
+		{name: "app_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -136,7 +145,7 @@ var collectionNames = []string{
 	collUsers, collTombstones, collIdempotency, collConversations, collMessages, collEntries, collCursors,
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
-	collAgents, collSupport,
+	collAgents, collSupport, collGroups, collJoinRequests,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

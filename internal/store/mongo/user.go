@@ -17,7 +17,7 @@ var _ store.AppStore = (*appStore)(nil)
 
 // appStore is the store.AppStore of one app. Tenancy rule: every filter on
 // app data is built by its key constructors (key, messageKey, entryKey,
-// cursorKey, deviceKey), which put the app id first in an _id, or by scope,
+// cursorKey, deviceKey, joinKey), which put the app id first in an _id, or by scope,
 // which adds the app id condition; nothing else in the package names app
 // data.
 type appStore struct {
@@ -238,9 +238,11 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 	if err != nil {
 		return fmt.Errorf("list conversations: %w", err)
 	}
-	convs := make([]appKey, len(entries))
-	for i, e := range entries {
-		convs[i] = a.key(e.ID.Conv)
+	var convs []appKey // a group's conversation has no member list to rejoin
+	for _, e := range entries {
+		if !isGroupConv(e.ID.Conv) {
+			convs = append(convs, a.key(e.ID.Conv))
+		}
 	}
 	sent := bson.E{Key: "ds", Value: id}
 	if d.EraseMessages {
@@ -293,6 +295,10 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 }
 
 func (a *appStore) deleteUserEntries(ctx context.Context, id string) error {
+	// Group memberships first, each with its group's count.
+	if err := a.deleteUserGroups(ctx, id); err != nil {
+		return err
+	}
 	if _, err := a.s.c.cursors.DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
 		return errorf(err, "delete device cursors")
 	}

@@ -45,19 +45,24 @@ type appendBatch struct {
 	convs map[string]*convState
 	order []*convState // touched conversations, in first-touch order
 	reads []readMark   // sender read cursors to advance, one per (user, conversation)
+	// mentions are the mentions of users, in append order, applied once
+	// the entries exist.
+	mentions []readMark
 }
 
 // convState is what a batch knows about one conversation.
 type convState struct {
-	id        string
-	exists    bool     // a row is stored; false: create it at flush
-	rejoin    bool     // a member's entry was deleted: re-create it if the user exists
-	firstSeq  int64    // the batch's first seq in the conversation
-	members   []string // for a new conversation
-	maxSeq    int64
-	createdAt time.Time
-	updatedAt time.Time
-	dirty     bool // messages were appended
+	id       string
+	exists   bool     // a row is stored; false: create it at flush
+	rejoin   bool     // a member's entry was deleted: re-create it if the user exists
+	firstSeq int64    // the batch's first seq in the conversation
+	members  []string // for a new conversation
+	maxSeq   int64
+	// mentionAll is the batch's newest seq that mentioned every member.
+	mentionAll int64
+	createdAt  time.Time
+	updatedAt  time.Time
+	dirty      bool // messages were appended
 }
 
 type readMark struct {
@@ -74,8 +79,16 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 		ConvID: d.ConvID, Seq: c.maxSeq + 1, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
 		Type: d.Type, Body: d.Body, Push: d.Push, CreatedAt: d.CreatedAt,
 	}
+	if len(d.Mentions) > 0 {
+		m.Mentions = d.Mentions
+	}
+	m.MentionAll = d.MentionAll
+	mentions, err := mentionsJSON(m.Mentions)
+	if err != nil {
+		return store.Appended{}, err
+	}
 	res, err := b.t.exec(ctx, stmtInsertMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
-		m.Type, m.Body, ms(m.CreatedAt), m.Push)
+		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll)
 	n, err := affected(res, err)
 	if err != nil {
 		return store.Appended{}, fmt.Errorf("insert message in %s: %w", d.ConvID, err)
@@ -93,6 +106,12 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	c.maxSeq, c.updatedAt, c.dirty = m.Seq, d.CreatedAt, true
 	if d.SenderID != "" {
 		b.markRead(d.SenderID, d.ConvID, m.Seq)
+	}
+	for _, u := range m.Mentions {
+		b.mentions = append(b.mentions, readMark{userID: u, convID: d.ConvID, seq: m.Seq})
+	}
+	if m.MentionAll {
+		c.mentionAll = m.Seq
 	}
 	return store.Appended{Message: m}, nil
 }
@@ -151,6 +170,18 @@ func (b *appendBatch) flush(ctx context.Context) error {
 		_, err := b.t.exec(ctx, stmtAdvanceRead, r.userID, r.convID, r.seq)
 		if err != nil {
 			return fmt.Errorf("advance read cursor of %s in %s: %w", r.userID, r.convID, translate(err))
+		}
+	}
+	for _, r := range b.mentions {
+		if _, err := b.t.exec(ctx, stmtMention, r.userID, r.convID, r.seq); err != nil {
+			return fmt.Errorf("mention %s in %s: %w", r.userID, r.convID, translate(err))
+		}
+	}
+	for _, c := range b.order {
+		if c.mentionAll > 0 {
+			if _, err := b.t.exec(ctx, stmtMentionAll, c.id, c.mentionAll); err != nil {
+				return fmt.Errorf("mention all in %s: %w", c.id, translate(err))
+			}
 		}
 	}
 	return nil
@@ -274,9 +305,14 @@ func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
 	var created, recalled int64
-	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled, &m.Push)
+	var mentions sql.NullString
+	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled, &m.Push,
+		&mentions, &m.MentionAll)
 	if err != nil {
 		return m, err
+	}
+	if err := fromJSON(mentions.String, &m.Mentions); err != nil {
+		return m, fmt.Errorf("decode mentions: %w", err)
 	}
 	m.CreatedAt, m.RecalledAt = fromMS(created), fromMS(recalled)
 	return m, nil
@@ -336,13 +372,15 @@ func (a *appStore) ListUserConversations(ctx context.Context, userID, after stri
 	return ucs, nil
 }
 
-const userConversationColumns = `uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, uc.muted, c.updated_at`
+const userConversationColumns = `uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, uc.muted,
+	max(uc.mention_seq, CASE WHEN c.mention_all_seq >= uc.first_seq THEN c.mention_all_seq ELSE 0 END), c.updated_at`
 
 func scanUserConversation(r scanner) (store.UserConversation, error) {
 	var uc store.UserConversation
 	var members string
 	var updated int64
-	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &uc.Muted, &updated)
+	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &uc.Muted,
+		&uc.MentionSeq, &updated)
 	if err != nil {
 		return uc, err
 	}
@@ -351,4 +389,12 @@ func scanUserConversation(r scanner) (store.UserConversation, error) {
 	}
 	uc.UpdatedAt = fromMS(updated)
 	return uc, nil
+}
+
+// mentionsJSON encodes a message's mentions; none is NULL.
+func mentionsJSON(ids []string) (any, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return toJSON(ids)
 }

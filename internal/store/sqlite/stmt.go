@@ -32,10 +32,12 @@ const (
 	stmtRecall
 	stmtGetMessage
 	stmtUseNonce
+	stmtMention
+	stmtMentionAll
 	numStmts
 )
 
-const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push`
+const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push, mentions, mention_all`
 
 var stmtSQL = [numStmts]string{
 	stmtInsertUser: `INSERT INTO users (app_id, id, name, avatar_url, metadata, blocked,
@@ -48,7 +50,7 @@ var stmtSQL = [numStmts]string{
 	// A conflict on the client id index means a duplicate: nothing is
 	// inserted and the caller reads the original.
 	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
@@ -91,6 +93,13 @@ var stmtSQL = [numStmts]string{
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?3`,
 	stmtSetRead: `UPDATE user_conversations SET read_seq = ?4
 		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+
+	// A mention of ?2 in conversation ?3 at seq ?4 (no row if ?2 is not
+	// a member), and of every member.
+	stmtMention: `UPDATE user_conversations SET mention_seq = max(mention_seq, ?4)
+		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+	stmtMentionAll: `UPDATE conversations SET mention_all_seq = max(mention_all_seq, ?3)
+		WHERE app_id = ?1 AND id = ?2`,
 
 	stmtUseNonce: `INSERT INTO nonces (app_id, value, expires_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (app_id, value) DO NOTHING`,

@@ -167,6 +167,11 @@ var deleteUserSQL = []string{
 	// Its agent record, even with active sessions: the sessions stay, as
 	// history, with their agent id.
 	`DELETE FROM support_agents WHERE app_id = ?1 AND user_id = ?2`,
+	// Its group memberships: each group has one member less.
+	`UPDATE groups SET member_count = member_count - 1
+		WHERE app_id = ?1 AND id IN (SELECT substr(conv_id, 3) FROM user_conversations
+			WHERE app_id = ?1 AND user_id = ?2 AND substr(conv_id, 1, 2) = 'g:')`,
+	`DELETE FROM group_join_requests INDEXED BY group_join_requests_user WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

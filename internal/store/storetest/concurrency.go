@@ -124,6 +124,7 @@ var twoHandleTests = []struct {
 	{"UpdateAppNoLostUpdate", testTwoHandlesUpdateApp},
 	{"WebhookLimit", testTwoHandlesWebhookLimit},
 	{"SupportCapacity", testTwoHandlesSupportCapacity},
+	{"GroupLimit", testTwoHandlesGroupLimit},
 }
 
 // testTwoHandlesUpdateApp has writers on two handles each add one to an

@@ -66,6 +66,7 @@ func Run(t *testing.T, o Opener) {
 		{"Push", pushTests},
 		{"Webhooks", webhookTests},
 		{"Support", supportTests},
+		{"Groups", groupTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}
@@ -216,7 +217,7 @@ func normIdempotency(x store.Idempotency) store.Idempotency {
 
 func normMessage(x store.Message) store.Message {
 	x.CreatedAt, x.RecalledAt = normTime(x.CreatedAt), normTime(x.RecalledAt)
-	x.Body, x.Push = nilIfEmpty(x.Body), nilIfEmpty(x.Push)
+	x.Body, x.Push, x.Mentions = nilIfEmpty(x.Body), nilIfEmpty(x.Push), nilIfEmpty(x.Mentions)
 	return x
 }
 

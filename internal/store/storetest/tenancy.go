@@ -19,6 +19,7 @@ var tenancyTests = []test{
 	{"Push", testTenancyPush},
 	{"Webhooks", testTenancyWebhooks},
 	{"Support", testTenancySupport},
+	{"Groups", testTenancyGroups},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

@@ -35,7 +35,17 @@ type Conversation struct {
 	// Muted is set while the user muted the conversation
 	// (MuteConversation): no push notifications for its messages.
 	Muted bool
+	// GroupID is the group of a group's conversation; empty otherwise.
+	// A group's Members are empty: GroupMembers lists them.
+	GroupID string
+	// MentionSeq is the newest message that mentioned the user; the user
+	// has an unread mention while it is above ReadSeq.
+	MentionSeq int64
 }
+
+// HasUnreadMention reports whether a message the user has not read
+// mentions it.
+func (cv Conversation) HasUnreadMention() bool { return cv.MentionSeq > cv.ReadSeq }
 
 // Conversations returns the state of every conversation of the user. It
 // waits for a connection until ctx ends.
@@ -66,6 +76,7 @@ func toConversation(st *magpiev1.ConversationState, me string) Conversation {
 		ReadSeq: st.GetReadSeq(), DeliveredSeq: st.GetDeliveredSeq(), PeerReadSeq: st.GetPeerReadSeq(),
 		PeerDeliveredSeq: st.GetPeerDeliveredSeq(), Unread: st.GetUnread(),
 		UpdatedAt: time.UnixMilli(st.GetUpdatedAtMs()), Muted: st.GetMuted(),
+		GroupID: st.GetGroupId(), MentionSeq: st.GetMentionSeq(),
 	}
 	if m := st.GetLastMessage(); m != nil {
 		lm := toMessage(m, me)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -42,6 +43,20 @@ type Message struct {
 	// Own is set if this client's user sent the message, from this device
 	// or another.
 	Own bool
+	// Mentions are the members a group message mentions; MentionAll is set
+	// if it mentions everyone.
+	Mentions   []string
+	MentionAll bool
+}
+
+// GroupID returns the group of a group message's conversation, and
+// whether it is one.
+func (m Message) GroupID() (string, bool) { return groupOf(m.ConvID) }
+
+// Mentioned reports whether the message mentions user, by id or by
+// mentioning everyone.
+func (m Message) Mentioned(user string) bool {
+	return m.MentionAll || slices.Contains(m.Mentions, user)
 }
 
 // Peer returns the other member of a one-to-one conversation: the sender

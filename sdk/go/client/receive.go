@@ -313,6 +313,7 @@ func toMessage(m *magpiev1.Message, me string) Message {
 		ConvID: m.GetConvId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(), ClientMsgID: m.GetClientMsgId(),
 		Type: m.GetType(), Content: m.GetContent(), CreatedAt: time.UnixMilli(m.GetCreatedAtMs()),
 		Recalled: m.GetRecalled(), Own: m.GetSenderId() == me,
+		Mentions: slices.Clone(m.GetMentions()), MentionAll: m.GetMentionAll(),
 	}
 }
 

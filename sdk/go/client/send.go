@@ -50,6 +50,9 @@ func WithClientMsgID(id string) SendOption {
 // it or the send fails. It is safe for concurrent use.
 type Outgoing struct {
 	id, to, typ, content string
+	group                bool // to is a group id
+	mentions             []string
+	mentionAll           bool
 	push                 *magpiev1.PushOptions // nil for the app's defaults
 	order                uint64                // queue order, across recipients
 	done                 chan struct{}         // closed when the send is over
@@ -65,6 +68,44 @@ type Outgoing struct {
 	retries   int       // attempts that failed, for the backoff
 	lastErr   error
 	deadline  *time.Timer
+}
+
+// queue names the outbox queue of the message: its recipient's, or its
+// group's ("g:" and the id; user ids hold no ':').
+func (o *Outgoing) queue() string {
+	if o.group {
+		return "g:" + o.to
+	}
+	return o.to
+}
+
+// WithMentions mentions members in a group message (at most 100): each
+// one's Conversation.MentionSeq moves to the message.
+func WithMentions(userIDs ...string) SendOption {
+	return func(o *Outgoing) { o.mentions = slices.Clone(userIDs) }
+}
+
+// WithMentionAll mentions every member of the group (the group's owner and
+// admins only; the server refuses it from other members).
+func WithMentionAll() SendOption {
+	return func(o *Outgoing) { o.mentionAll = true }
+}
+
+// SendToGroupAsync queues a message for a group, as SendAsync does for a
+// user: the messages queued for one group are sent in order, with the same
+// retransmission rules. The user must be a member of the group.
+func (c *Client) SendToGroupAsync(groupID, typ, content string, opts ...SendOption) (*Outgoing, error) {
+	return c.SendAsync(groupID, typ, content, append(opts, func(o *Outgoing) { o.group = true })...)
+}
+
+// SendToGroup queues a message for a group like SendToGroupAsync and waits
+// for its outcome.
+func (c *Client) SendToGroup(ctx context.Context, groupID, typ, content string, opts ...SendOption) (SendResult, error) {
+	o, err := c.SendToGroupAsync(groupID, typ, content, opts...)
+	if err != nil {
+		return SendResult{}, err
+	}
+	return o.Wait(ctx)
 }
 
 // ClientMsgID returns the message's client message id.
@@ -143,6 +184,10 @@ func (c *Client) checkSend(o *Outgoing) error {
 		return &Error{Code: wire.CodeMessageTooLarge, Message: fmt.Sprintf("content is %d bytes; the limit is %d", len(o.content), limit)}
 	case len(o.id) > 128 || !utf8.ValidString(o.id):
 		return &Error{Code: wire.CodeInvalidArgument, Message: "client message id must be 1-128 bytes of UTF-8"}
+	case !o.group && (len(o.mentions) > 0 || o.mentionAll):
+		return &Error{Code: wire.CodeInvalidArgument, Message: "mentions are for group messages"}
+	case len(o.mentions) > 100:
+		return &Error{Code: wire.CodeInvalidArgument, Message: "at most 100 mentions"}
 	}
 	return nil
 }
@@ -206,7 +251,7 @@ func (b *outbox) add(o *Outgoing, deadline time.Duration) error {
 	}
 	b.order++
 	o.order = b.order
-	b.queues[o.to] = append(b.queues[o.to], o)
+	b.queues[o.queue()] = append(b.queues[o.queue()], o)
 	o.deadline = time.AfterFunc(deadline, func() { b.expire(o) })
 	signal(b.wake)
 	return nil
@@ -236,7 +281,7 @@ func (b *outbox) finish(o *Outgoing, res SendResult, err error) bool {
 	}
 	o.finished = true
 	o.deadline.Stop()
-	q := b.queues[o.to]
+	q := b.queues[o.queue()]
 	if len(q) > 0 && q[0] == o {
 		q[0] = nil
 		q = q[1:] // the usual case: acknowledgements come in queue order
@@ -244,9 +289,9 @@ func (b *outbox) finish(o *Outgoing, res SendResult, err error) bool {
 		q = slices.DeleteFunc(q, func(x *Outgoing) bool { return x == o })
 	}
 	if len(q) == 0 {
-		delete(b.queues, o.to)
+		delete(b.queues, o.queue())
 	} else {
-		b.queues[o.to] = q
+		b.queues[o.queue()] = q
 	}
 	b.mu.Unlock()
 	o.res, o.err = res, err
@@ -274,7 +319,7 @@ func (b *outbox) retry(o *Outgoing, s *session, req uint64, err error) (reconnec
 		return false
 	}
 	o.lastErr = err
-	q := b.queues[o.to]
+	q := b.queues[o.queue()]
 	if i := slices.Index(q, o); i >= 0 && slices.ContainsFunc(q[i+1:], func(x *Outgoing) bool { return x.sess == s }) {
 		return true // o stays marked in flight on s: the next session sends it first
 	}
@@ -424,9 +469,14 @@ func (c *Client) sendLoop(ctx context.Context, s *session) error {
 // transmits the message again, in its place.
 func (c *Client) transmit(s *session, a attempt) error {
 	o := a.o
-	f := &magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
-		ClientMsgId: o.id, ToUserId: o.to, Type: o.typ, Content: o.content, Push: o.push,
-	}}}
+	send := &magpiev1.Send{ClientMsgId: o.id, Type: o.typ, Content: o.content, Push: o.push,
+		Mentions: o.mentions, MentionAll: o.mentionAll}
+	if o.group {
+		send.ToGroupId = o.to
+	} else {
+		send.ToUserId = o.to
+	}
+	f := &magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: send}}
 	err := s.send(a.id, f, func(r *magpiev1.Frame) { c.sendReply(s, a, r) })
 	switch {
 	case err == nil:
@@ -494,12 +544,16 @@ func (c *Client) sent(s *session, o *Outgoing, res SendResult) {
 	if res.Duplicate {
 		gap = c.recv.noteSeq(res.ConvID, res.Seq)
 	} else {
-		members := []string{me, o.to}
-		slices.Sort(members)
-		c.recv.learn(res.ConvID, slices.Compact(members))
+		var members []string // a group's conversation state lists none
+		if !o.group {
+			members = []string{me, o.to}
+			slices.Sort(members)
+			members = slices.Compact(members)
+		}
+		c.recv.learn(res.ConvID, members)
 		gap = c.recv.add([]Message{{
 			ConvID: res.ConvID, Seq: res.Seq, SenderID: me, ClientMsgID: o.id, Type: o.typ,
-			Content: o.content, CreatedAt: res.SentAt, Own: true,
+			Content: o.content, CreatedAt: res.SentAt, Own: true, Mentions: o.mentions, MentionAll: o.mentionAll,
 		}})
 	}
 	if gap {

@@ -149,6 +149,18 @@ const (
 	// pre-send webhook) refused the message; the Error's reason holds the
 	// rule's or the webhook's own code. Sending it again fails the same way.
 	CodeMessageRejected = "message_rejected"
+	// CodeGroupNotFound: the group does not exist in the app, or was
+	// dismissed.
+	CodeGroupNotFound = "group_not_found"
+	// CodeGroupExists: a group with this id exists or existed.
+	CodeGroupExists = "group_exists"
+	// CodeGroupFull: the group would have more members than the app
+	// allows.
+	CodeGroupFull = "group_full"
+	// CodeMemberMuted: the sender is muted in the group.
+	CodeMemberMuted = "member_muted"
+	// CodeGroupMuted: the group is muted; only its owner and admins send.
+	CodeGroupMuted = "group_muted"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

@@ -15,7 +15,7 @@ type sample struct {
 
 func samples() []sample {
 	msg := testMessage(7)
-	return []sample{
+	return append([]sample{
 		{"send", &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
 			ClientMsgId: "c-0001", ToUserId: "bob", Type: "text", Content: "héllo, 世界 👋",
 			Push: &magpiev1.PushOptions{
@@ -80,6 +80,64 @@ func samples() []sample {
 		}}}},
 		{"mute_conversation", &magpiev1.Frame{Id: 12, Body: &magpiev1.Frame_MuteConversation{MuteConversation: &magpiev1.MuteConversation{
 			ConvId: "p:alice:bob", Muted: true,
+		}}}},
+	}, groupSamples()...)
+}
+
+// groupSamples are the group frames' samples.
+func groupSamples() []sample {
+	name, policy, mute, secs := "Hikers", "approval", true, int64(3600)
+	group := &magpiev1.Group{Id: "hikers", Name: name, AvatarUrl: "https://example.com/h.png", Notice: "Sunday 8:00",
+		Metadata: map[string]string{"city": "Lyon"}, OwnerId: "alice", JoinPolicy: policy, MuteAll: true,
+		HistoryVisible: true, MemberCount: 3, CreatedAtMs: 1767225600000, UpdatedAtMs: 1767225600001}
+	return []sample{
+		{"create_group", &magpiev1.Frame{Id: 20, Body: &magpiev1.Frame_CreateGroup{CreateGroup: &magpiev1.CreateGroup{
+			Id: "hikers", Name: name, Notice: "hi", Metadata: map[string]string{"k": "v"}, JoinPolicy: "open",
+			HistoryVisible: true, MemberIds: []string{"bob", "carol"},
+		}}}},
+		{"group_info", &magpiev1.Frame{Id: 20, Body: &magpiev1.Frame_GroupInfo{GroupInfo: group}}},
+		{"get_group", &magpiev1.Frame{Id: 21, Body: &magpiev1.Frame_GetGroup{GetGroup: &magpiev1.GetGroup{GroupId: "hikers"}}}},
+		{"update_group", &magpiev1.Frame{Id: 22, Body: &magpiev1.Frame_UpdateGroup{UpdateGroup: &magpiev1.UpdateGroup{
+			GroupId: "hikers", Name: &name, JoinPolicy: &policy, MuteAll: &mute, SetMetadata: true,
+			Metadata: map[string]string{"city": "Lyon"},
+		}}}},
+		{"dismiss_group", &magpiev1.Frame{Id: 23, Body: &magpiev1.Frame_DismissGroup{DismissGroup: &magpiev1.DismissGroup{GroupId: "hikers"}}}},
+		{"add_group_members", &magpiev1.Frame{Id: 24, Body: &magpiev1.Frame_AddGroupMembers{AddGroupMembers: &magpiev1.AddGroupMembers{
+			GroupId: "hikers", UserIds: []string{"dave", "erin"},
+		}}}},
+		{"group_members_result", &magpiev1.Frame{Id: 24, Body: &magpiev1.Frame_GroupMembersResult{GroupMembersResult: &magpiev1.GroupMembersResult{
+			GroupId: "hikers", Added: []string{"dave"}, Pending: []string{"erin"}, Removed: []string{"frank"},
+		}}}},
+		{"remove_group_members", &magpiev1.Frame{Id: 25, Body: &magpiev1.Frame_RemoveGroupMembers{RemoveGroupMembers: &magpiev1.RemoveGroupMembers{
+			GroupId: "hikers", UserIds: []string{"frank"},
+		}}}},
+		{"join_group", &magpiev1.Frame{Id: 26, Body: &magpiev1.Frame_JoinGroup{JoinGroup: &magpiev1.JoinGroup{GroupId: "hikers", Message: "hello"}}}},
+		{"leave_group", &magpiev1.Frame{Id: 27, Body: &magpiev1.Frame_LeaveGroup{LeaveGroup: &magpiev1.LeaveGroup{GroupId: "hikers"}}}},
+		{"list_group_members", &magpiev1.Frame{Id: 28, Body: &magpiev1.Frame_ListGroupMembers{ListGroupMembers: &magpiev1.ListGroupMembers{
+			GroupId: "hikers", Cursor: "Ym9i", Limit: 50,
+		}}}},
+		{"group_member_page", &magpiev1.Frame{Id: 28, Body: &magpiev1.Frame_GroupMemberPage{GroupMemberPage: &magpiev1.GroupMemberPage{
+			GroupId: "hikers", NextCursor: "Y2Fyb2w",
+			Members: []*magpiev1.GroupMember{{UserId: "alice", Role: "owner", JoinedAtMs: 1767225600000},
+				{UserId: "bob", Role: "member", MutedUntilMs: 1767229200000, JoinedAtMs: 1767225600000}},
+		}}}},
+		{"set_group_member", &magpiev1.Frame{Id: 29, Body: &magpiev1.Frame_SetGroupMember{SetGroupMember: &magpiev1.SetGroupMember{
+			GroupId: "hikers", UserId: "bob", MuteSeconds: &secs,
+		}}}},
+		{"group_member", &magpiev1.Frame{Id: 29, Body: &magpiev1.Frame_GroupMember{GroupMember: &magpiev1.GroupMember{
+			UserId: "bob", Role: "admin", JoinedAtMs: 1767225600000,
+		}}}},
+		{"transfer_group", &magpiev1.Frame{Id: 30, Body: &magpiev1.Frame_TransferGroup{TransferGroup: &magpiev1.TransferGroup{GroupId: "hikers", UserId: "bob"}}}},
+		{"list_join_requests", &magpiev1.Frame{Id: 31, Body: &magpiev1.Frame_ListJoinRequests{ListJoinRequests: &magpiev1.ListJoinRequests{GroupId: "hikers", Limit: 10}}}},
+		{"join_request_page", &magpiev1.Frame{Id: 31, Body: &magpiev1.Frame_JoinRequestPage{JoinRequestPage: &magpiev1.JoinRequestPage{
+			GroupId: "hikers", Requests: []*magpiev1.JoinRequest{{UserId: "erin", InviterId: "bob", Message: "my sister", CreatedAtMs: 1767225600000}},
+		}}}},
+		{"resolve_join_request", &magpiev1.Frame{Id: 32, Body: &magpiev1.Frame_ResolveJoinRequest{ResolveJoinRequest: &magpiev1.ResolveJoinRequest{
+			GroupId: "hikers", UserId: "erin", Approve: true,
+		}}}},
+		{"get_group_reads", &magpiev1.Frame{Id: 33, Body: &magpiev1.Frame_GetGroupReads{GetGroupReads: &magpiev1.GetGroupReads{GroupId: "hikers", Seqs: []int64{1, 2}}}}},
+		{"group_read_counts", &magpiev1.Frame{Id: 33, Body: &magpiev1.Frame_GroupReadCounts{GroupReadCounts: &magpiev1.GroupReadCounts{
+			GroupId: "hikers", Reads: []*magpiev1.GroupReads{{Seq: 1, Read: 2, Of: 3}, {Seq: 2, Read: 0, Of: 3}},
 		}}}},
 	}
 }

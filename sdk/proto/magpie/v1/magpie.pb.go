@@ -180,6 +180,26 @@ type Frame struct {
 	//	*Frame_UnregisterDevice
 	//	*Frame_SetPushSettings
 	//	*Frame_MuteConversation
+	//	*Frame_CreateGroup
+	//	*Frame_GroupInfo
+	//	*Frame_GetGroup
+	//	*Frame_UpdateGroup
+	//	*Frame_DismissGroup
+	//	*Frame_AddGroupMembers
+	//	*Frame_GroupMembersResult
+	//	*Frame_RemoveGroupMembers
+	//	*Frame_JoinGroup
+	//	*Frame_LeaveGroup
+	//	*Frame_ListGroupMembers
+	//	*Frame_GroupMemberPage
+	//	*Frame_SetGroupMember
+	//	*Frame_GroupMember
+	//	*Frame_TransferGroup
+	//	*Frame_ListJoinRequests
+	//	*Frame_JoinRequestPage
+	//	*Frame_ResolveJoinRequest
+	//	*Frame_GetGroupReads
+	//	*Frame_GroupReadCounts
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -418,6 +438,186 @@ func (x *Frame) GetMuteConversation() *MuteConversation {
 	return nil
 }
 
+func (x *Frame) GetCreateGroup() *CreateGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_CreateGroup); ok {
+			return x.CreateGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroupInfo() *Group {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GroupInfo); ok {
+			return x.GroupInfo
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGetGroup() *GetGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetGroup); ok {
+			return x.GetGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetUpdateGroup() *UpdateGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_UpdateGroup); ok {
+			return x.UpdateGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetDismissGroup() *DismissGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_DismissGroup); ok {
+			return x.DismissGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetAddGroupMembers() *AddGroupMembers {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_AddGroupMembers); ok {
+			return x.AddGroupMembers
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroupMembersResult() *GroupMembersResult {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GroupMembersResult); ok {
+			return x.GroupMembersResult
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRemoveGroupMembers() *RemoveGroupMembers {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RemoveGroupMembers); ok {
+			return x.RemoveGroupMembers
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetJoinGroup() *JoinGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_JoinGroup); ok {
+			return x.JoinGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetLeaveGroup() *LeaveGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_LeaveGroup); ok {
+			return x.LeaveGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetListGroupMembers() *ListGroupMembers {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ListGroupMembers); ok {
+			return x.ListGroupMembers
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroupMemberPage() *GroupMemberPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GroupMemberPage); ok {
+			return x.GroupMemberPage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSetGroupMember() *SetGroupMember {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetGroupMember); ok {
+			return x.SetGroupMember
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroupMember() *GroupMember {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GroupMember); ok {
+			return x.GroupMember
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetTransferGroup() *TransferGroup {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_TransferGroup); ok {
+			return x.TransferGroup
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetListJoinRequests() *ListJoinRequests {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ListJoinRequests); ok {
+			return x.ListJoinRequests
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetJoinRequestPage() *JoinRequestPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_JoinRequestPage); ok {
+			return x.JoinRequestPage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetResolveJoinRequest() *ResolveJoinRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ResolveJoinRequest); ok {
+			return x.ResolveJoinRequest
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGetGroupReads() *GetGroupReads {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetGroupReads); ok {
+			return x.GetGroupReads
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGroupReadCounts() *GroupReadCounts {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GroupReadCounts); ok {
+			return x.GroupReadCounts
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -528,6 +728,112 @@ type Frame_MuteConversation struct {
 	MuteConversation *MuteConversation `protobuf:"bytes,43,opt,name=mute_conversation,json=muteConversation,proto3,oneof"`
 }
 
+type Frame_CreateGroup struct {
+	// Groups (docs/protocol.md, "Groups"), client -> server, and their
+	// replies.
+	// Create a group owned by the user. Reply: group_info.
+	CreateGroup *CreateGroup `protobuf:"bytes,50,opt,name=create_group,json=createGroup,proto3,oneof"`
+}
+
+type Frame_GroupInfo struct {
+	// A group's profile and settings, server -> client: the reply to
+	// create_group, get_group, update_group and transfer_group.
+	GroupInfo *Group `protobuf:"bytes,51,opt,name=group_info,json=groupInfo,proto3,oneof"`
+}
+
+type Frame_GetGroup struct {
+	// Read a group's profile. Reply: group_info.
+	GetGroup *GetGroup `protobuf:"bytes,52,opt,name=get_group,json=getGroup,proto3,oneof"`
+}
+
+type Frame_UpdateGroup struct {
+	// Change a group's profile or settings. Reply: group_info.
+	UpdateGroup *UpdateGroup `protobuf:"bytes,53,opt,name=update_group,json=updateGroup,proto3,oneof"`
+}
+
+type Frame_DismissGroup struct {
+	// Dismiss a group (the owner). Reply: ok.
+	DismissGroup *DismissGroup `protobuf:"bytes,54,opt,name=dismiss_group,json=dismissGroup,proto3,oneof"`
+}
+
+type Frame_AddGroupMembers struct {
+	// Add members (or invite them). Reply: group_members_result.
+	AddGroupMembers *AddGroupMembers `protobuf:"bytes,55,opt,name=add_group_members,json=addGroupMembers,proto3,oneof"`
+}
+
+type Frame_GroupMembersResult struct {
+	// Reply to add_group_members, remove_group_members, join_group and
+	// resolve_join_request.
+	GroupMembersResult *GroupMembersResult `protobuf:"bytes,56,opt,name=group_members_result,json=groupMembersResult,proto3,oneof"`
+}
+
+type Frame_RemoveGroupMembers struct {
+	// Remove members (owner, admins). Reply: group_members_result.
+	RemoveGroupMembers *RemoveGroupMembers `protobuf:"bytes,57,opt,name=remove_group_members,json=removeGroupMembers,proto3,oneof"`
+}
+
+type Frame_JoinGroup struct {
+	// Join a group (or ask to). Reply: group_members_result.
+	JoinGroup *JoinGroup `protobuf:"bytes,58,opt,name=join_group,json=joinGroup,proto3,oneof"`
+}
+
+type Frame_LeaveGroup struct {
+	// Leave a group. Reply: ok.
+	LeaveGroup *LeaveGroup `protobuf:"bytes,59,opt,name=leave_group,json=leaveGroup,proto3,oneof"`
+}
+
+type Frame_ListGroupMembers struct {
+	// A page of a group's members. Reply: group_member_page.
+	ListGroupMembers *ListGroupMembers `protobuf:"bytes,60,opt,name=list_group_members,json=listGroupMembers,proto3,oneof"`
+}
+
+type Frame_GroupMemberPage struct {
+	// Reply to list_group_members.
+	GroupMemberPage *GroupMemberPage `protobuf:"bytes,61,opt,name=group_member_page,json=groupMemberPage,proto3,oneof"`
+}
+
+type Frame_SetGroupMember struct {
+	// Change a member's role or mute it. Reply: group_member.
+	SetGroupMember *SetGroupMember `protobuf:"bytes,62,opt,name=set_group_member,json=setGroupMember,proto3,oneof"`
+}
+
+type Frame_GroupMember struct {
+	// One member of a group, server -> client.
+	GroupMember *GroupMember `protobuf:"bytes,63,opt,name=group_member,json=groupMember,proto3,oneof"`
+}
+
+type Frame_TransferGroup struct {
+	// Make another member the owner. Reply: group_info.
+	TransferGroup *TransferGroup `protobuf:"bytes,64,opt,name=transfer_group,json=transferGroup,proto3,oneof"`
+}
+
+type Frame_ListJoinRequests struct {
+	// A page of a group's join requests (owner, admins). Reply:
+	// join_request_page.
+	ListJoinRequests *ListJoinRequests `protobuf:"bytes,65,opt,name=list_join_requests,json=listJoinRequests,proto3,oneof"`
+}
+
+type Frame_JoinRequestPage struct {
+	// Reply to list_join_requests.
+	JoinRequestPage *JoinRequestPage `protobuf:"bytes,66,opt,name=join_request_page,json=joinRequestPage,proto3,oneof"`
+}
+
+type Frame_ResolveJoinRequest struct {
+	// Approve or decline a join request (owner, admins). Reply:
+	// group_members_result.
+	ResolveJoinRequest *ResolveJoinRequest `protobuf:"bytes,67,opt,name=resolve_join_request,json=resolveJoinRequest,proto3,oneof"`
+}
+
+type Frame_GetGroupReads struct {
+	// Read counts of group messages. Reply: group_read_counts.
+	GetGroupReads *GetGroupReads `protobuf:"bytes,68,opt,name=get_group_reads,json=getGroupReads,proto3,oneof"`
+}
+
+type Frame_GroupReadCounts struct {
+	// Reply to get_group_reads.
+	GroupReadCounts *GroupReadCounts `protobuf:"bytes,69,opt,name=group_read_counts,json=groupReadCounts,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -569,6 +875,46 @@ func (*Frame_UnregisterDevice) isFrame_Body() {}
 func (*Frame_SetPushSettings) isFrame_Body() {}
 
 func (*Frame_MuteConversation) isFrame_Body() {}
+
+func (*Frame_CreateGroup) isFrame_Body() {}
+
+func (*Frame_GroupInfo) isFrame_Body() {}
+
+func (*Frame_GetGroup) isFrame_Body() {}
+
+func (*Frame_UpdateGroup) isFrame_Body() {}
+
+func (*Frame_DismissGroup) isFrame_Body() {}
+
+func (*Frame_AddGroupMembers) isFrame_Body() {}
+
+func (*Frame_GroupMembersResult) isFrame_Body() {}
+
+func (*Frame_RemoveGroupMembers) isFrame_Body() {}
+
+func (*Frame_JoinGroup) isFrame_Body() {}
+
+func (*Frame_LeaveGroup) isFrame_Body() {}
+
+func (*Frame_ListGroupMembers) isFrame_Body() {}
+
+func (*Frame_GroupMemberPage) isFrame_Body() {}
+
+func (*Frame_SetGroupMember) isFrame_Body() {}
+
+func (*Frame_GroupMember) isFrame_Body() {}
+
+func (*Frame_TransferGroup) isFrame_Body() {}
+
+func (*Frame_ListJoinRequests) isFrame_Body() {}
+
+func (*Frame_JoinRequestPage) isFrame_Body() {}
+
+func (*Frame_ResolveJoinRequest) isFrame_Body() {}
+
+func (*Frame_GetGroupReads) isFrame_Body() {}
+
+func (*Frame_GroupReadCounts) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -749,7 +1095,17 @@ type Send struct {
 	Content string `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
 	// Push options of the message's offline notifications; unset for the
 	// app's defaults.
-	Push          *PushOptions `protobuf:"bytes,5,opt,name=push,proto3" json:"push,omitempty"`
+	Push *PushOptions `protobuf:"bytes,5,opt,name=push,proto3" json:"push,omitempty"`
+	// Group to send to, instead of to_user_id: exactly one of the two is set.
+	// The sender must be a member, not muted, and the group not muted for
+	// plain members (Error "forbidden", "member_muted", "group_muted",
+	// "group_not_found").
+	ToGroupId string `protobuf:"bytes,6,opt,name=to_group_id,json=toGroupId,proto3" json:"to_group_id,omitempty"`
+	// Members the message mentions (group messages only, at most 100); each
+	// one's ConversationState.mention_seq moves to the message.
+	Mentions []string `protobuf:"bytes,7,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// Mention every member (group owner and admins only).
+	MentionAll    bool `protobuf:"varint,8,opt,name=mention_all,json=mentionAll,proto3" json:"mention_all,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -817,6 +1173,27 @@ func (x *Send) GetPush() *PushOptions {
 		return x.Push
 	}
 	return nil
+}
+
+func (x *Send) GetToGroupId() string {
+	if x != nil {
+		return x.ToGroupId
+	}
+	return ""
+}
+
+func (x *Send) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
+	}
+	return nil
+}
+
+func (x *Send) GetMentionAll() bool {
+	if x != nil {
+		return x.MentionAll
+	}
+	return false
 }
 
 // PushOptions shape the offline notifications of one message
@@ -1035,7 +1412,11 @@ type Message struct {
 	// Time the server accepted the message, in Unix milliseconds.
 	CreatedAtMs int64 `protobuf:"varint,7,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
 	// True if the sender recalled the message; content is then empty.
-	Recalled      bool `protobuf:"varint,8,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	Recalled bool `protobuf:"varint,8,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	// The members the message mentions.
+	Mentions []string `protobuf:"bytes,10,rep,name=mentions,proto3" json:"mentions,omitempty"`
+	// Whether the message mentions every member.
+	MentionAll    bool `protobuf:"varint,11,opt,name=mention_all,json=mentionAll,proto3" json:"mention_all,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1122,6 +1503,20 @@ func (x *Message) GetCreatedAtMs() int64 {
 func (x *Message) GetRecalled() bool {
 	if x != nil {
 		return x.Recalled
+	}
+	return false
+}
+
+func (x *Message) GetMentions() []string {
+	if x != nil {
+		return x.Mentions
+	}
+	return nil
+}
+
+func (x *Message) GetMentionAll() bool {
+	if x != nil {
+		return x.MentionAll
 	}
 	return false
 }
@@ -1564,7 +1959,13 @@ type ConversationState struct {
 	FirstSeq int64 `protobuf:"varint,11,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
 	// The user muted the conversation (MuteConversation): no notifications
 	// for its messages.
-	Muted         bool `protobuf:"varint,12,opt,name=muted,proto3" json:"muted,omitempty"`
+	Muted bool `protobuf:"varint,12,opt,name=muted,proto3" json:"muted,omitempty"`
+	// The newest message that mentioned the user (by id or by mentioning
+	// everyone); 0 if none. The user has an unread mention while it is above
+	// read_seq.
+	MentionSeq int64 `protobuf:"varint,13,opt,name=mention_seq,json=mentionSeq,proto3" json:"mention_seq,omitempty"`
+	// The group whose conversation this is; empty for other conversations.
+	GroupId       string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1681,6 +2082,20 @@ func (x *ConversationState) GetMuted() bool {
 		return x.Muted
 	}
 	return false
+}
+
+func (x *ConversationState) GetMentionSeq() int64 {
+	if x != nil {
+		return x.MentionSeq
+	}
+	return 0
+}
+
+func (x *ConversationState) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
 }
 
 // ConversationPage is one page of the user's conversations.
@@ -2390,11 +2805,1545 @@ func (x *MuteConversation) GetMuted() bool {
 	return false
 }
 
+// Group is a group chat's profile and settings.
+type Group struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's id; its conversation's id is "g:" and this id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Display name (at most 128 bytes).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// An http or https URL of the group's picture.
+	AvatarUrl string `protobuf:"bytes,3,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	// The group's announcement.
+	Notice string `protobuf:"bytes,4,opt,name=notice,proto3" json:"notice,omitempty"`
+	// App-defined key-value data (at most 4096 bytes as JSON).
+	Metadata map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The member who owns the group.
+	OwnerId string `protobuf:"bytes,6,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// "open" (anyone joins; members invite), "approval" (an admin approves
+	// joins and members' invitations) or "invite" (only the owner and admins
+	// add members).
+	JoinPolicy string `protobuf:"bytes,7,opt,name=join_policy,json=joinPolicy,proto3" json:"join_policy,omitempty"`
+	// Only the owner and admins may send.
+	MuteAll bool `protobuf:"varint,8,opt,name=mute_all,json=muteAll,proto3" json:"mute_all,omitempty"`
+	// New members read the messages sent before they joined.
+	HistoryVisible bool `protobuf:"varint,9,opt,name=history_visible,json=historyVisible,proto3" json:"history_visible,omitempty"`
+	// Number of members.
+	MemberCount int32 `protobuf:"varint,10,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	// Creation time, in Unix milliseconds.
+	CreatedAtMs int64 `protobuf:"varint,11,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// Time of the last change, in Unix milliseconds.
+	UpdatedAtMs   int64 `protobuf:"varint,12,opt,name=updated_at_ms,json=updatedAtMs,proto3" json:"updated_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Group) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *Group) GetNotice() string {
+	if x != nil {
+		return x.Notice
+	}
+	return ""
+}
+
+func (x *Group) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Group) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *Group) GetJoinPolicy() string {
+	if x != nil {
+		return x.JoinPolicy
+	}
+	return ""
+}
+
+func (x *Group) GetMuteAll() bool {
+	if x != nil {
+		return x.MuteAll
+	}
+	return false
+}
+
+func (x *Group) GetHistoryVisible() bool {
+	if x != nil {
+		return x.HistoryVisible
+	}
+	return false
+}
+
+func (x *Group) GetMemberCount() int32 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+func (x *Group) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *Group) GetUpdatedAtMs() int64 {
+	if x != nil {
+		return x.UpdatedAtMs
+	}
+	return 0
+}
+
+// CreateGroup creates a group owned by the user. Errors: "invalid_argument"
+// (the message names the field), "group_exists", "user_not_found" (a
+// member), "group_full".
+type CreateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group id (1-64 letters, digits, '_', '.', '@' or '-'); empty
+	// picks one.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Display name (at most 128 bytes).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// An http or https URL of the group's picture.
+	AvatarUrl string `protobuf:"bytes,3,opt,name=avatar_url,json=avatarUrl,proto3" json:"avatar_url,omitempty"`
+	// The group's announcement (at most 4096 bytes).
+	Notice string `protobuf:"bytes,4,opt,name=notice,proto3" json:"notice,omitempty"`
+	// App-defined key-value data (at most 4096 bytes as JSON).
+	Metadata map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// "open", "approval" or "invite" (empty: "invite").
+	JoinPolicy string `protobuf:"bytes,6,opt,name=join_policy,json=joinPolicy,proto3" json:"join_policy,omitempty"`
+	// New members read the messages sent before they joined.
+	HistoryVisible bool `protobuf:"varint,7,opt,name=history_visible,json=historyVisible,proto3" json:"history_visible,omitempty"`
+	// The first members besides the user.
+	MemberIds     []string `protobuf:"bytes,8,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroup) Reset() {
+	*x = CreateGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroup) ProtoMessage() {}
+
+func (x *CreateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroup.ProtoReflect.Descriptor instead.
+func (*CreateGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CreateGroup) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateGroup) GetAvatarUrl() string {
+	if x != nil {
+		return x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *CreateGroup) GetNotice() string {
+	if x != nil {
+		return x.Notice
+	}
+	return ""
+}
+
+func (x *CreateGroup) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *CreateGroup) GetJoinPolicy() string {
+	if x != nil {
+		return x.JoinPolicy
+	}
+	return ""
+}
+
+func (x *CreateGroup) GetHistoryVisible() bool {
+	if x != nil {
+		return x.HistoryVisible
+	}
+	return false
+}
+
+func (x *CreateGroup) GetMemberIds() []string {
+	if x != nil {
+		return x.MemberIds
+	}
+	return nil
+}
+
+// GetGroup reads a group's profile; any user of the app may. Error
+// "group_not_found".
+type GetGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroup) Reset() {
+	*x = GetGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroup) ProtoMessage() {}
+
+func (x *GetGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroup.ProtoReflect.Descriptor instead.
+func (*GetGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// UpdateGroup changes a group's profile and settings (owner, admins); the
+// fields that are set change. Errors: "forbidden", "group_not_found",
+// "invalid_argument".
+type UpdateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Display name (at most 128 bytes).
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// An http or https URL of the group's picture.
+	AvatarUrl *string `protobuf:"bytes,3,opt,name=avatar_url,json=avatarUrl,proto3,oneof" json:"avatar_url,omitempty"`
+	// The group's announcement (at most 4096 bytes).
+	Notice *string `protobuf:"bytes,4,opt,name=notice,proto3,oneof" json:"notice,omitempty"`
+	// Replaces the metadata when set_metadata is true.
+	Metadata map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Replace the metadata with the metadata field (an empty map clears it).
+	SetMetadata bool `protobuf:"varint,6,opt,name=set_metadata,json=setMetadata,proto3" json:"set_metadata,omitempty"`
+	// "open", "approval" or "invite".
+	JoinPolicy *string `protobuf:"bytes,7,opt,name=join_policy,json=joinPolicy,proto3,oneof" json:"join_policy,omitempty"`
+	// New members read the messages sent before they joined.
+	HistoryVisible *bool `protobuf:"varint,8,opt,name=history_visible,json=historyVisible,proto3,oneof" json:"history_visible,omitempty"`
+	// Only the owner and admins may send.
+	MuteAll       *bool `protobuf:"varint,9,opt,name=mute_all,json=muteAll,proto3,oneof" json:"mute_all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateGroup) Reset() {
+	*x = UpdateGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateGroup) ProtoMessage() {}
+
+func (x *UpdateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateGroup.ProtoReflect.Descriptor instead.
+func (*UpdateGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *UpdateGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *UpdateGroup) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateGroup) GetAvatarUrl() string {
+	if x != nil && x.AvatarUrl != nil {
+		return *x.AvatarUrl
+	}
+	return ""
+}
+
+func (x *UpdateGroup) GetNotice() string {
+	if x != nil && x.Notice != nil {
+		return *x.Notice
+	}
+	return ""
+}
+
+func (x *UpdateGroup) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *UpdateGroup) GetSetMetadata() bool {
+	if x != nil {
+		return x.SetMetadata
+	}
+	return false
+}
+
+func (x *UpdateGroup) GetJoinPolicy() string {
+	if x != nil && x.JoinPolicy != nil {
+		return *x.JoinPolicy
+	}
+	return ""
+}
+
+func (x *UpdateGroup) GetHistoryVisible() bool {
+	if x != nil && x.HistoryVisible != nil {
+		return *x.HistoryVisible
+	}
+	return false
+}
+
+func (x *UpdateGroup) GetMuteAll() bool {
+	if x != nil && x.MuteAll != nil {
+		return *x.MuteAll
+	}
+	return false
+}
+
+// DismissGroup ends a group (the owner). Its members leave it.
+type DismissGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DismissGroup) Reset() {
+	*x = DismissGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DismissGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DismissGroup) ProtoMessage() {}
+
+func (x *DismissGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DismissGroup.ProtoReflect.Descriptor instead.
+func (*DismissGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DismissGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// AddGroupMembers adds users to a group: the owner and admins always,
+// members when the policy is "open"; under "approval" a member's
+// invitations become join requests (pending).
+type AddGroupMembers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The users (at most 500).
+	UserIds       []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMembers) Reset() {
+	*x = AddGroupMembers{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMembers) ProtoMessage() {}
+
+func (x *AddGroupMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMembers.ProtoReflect.Descriptor instead.
+func (*AddGroupMembers) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AddGroupMembers) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *AddGroupMembers) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// RemoveGroupMembers removes members: the owner anyone but itself, admins
+// plain members.
+type RemoveGroupMembers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The users (at most 500).
+	UserIds       []string `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMembers) Reset() {
+	*x = RemoveGroupMembers{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMembers) ProtoMessage() {}
+
+func (x *RemoveGroupMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMembers.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMembers) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RemoveGroupMembers) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *RemoveGroupMembers) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+// GroupMembersResult says what a membership request did.
+type GroupMembersResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Users who became members.
+	Added []string `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
+	// Users whose join request or invitation waits for an admin.
+	Pending []string `protobuf:"bytes,3,rep,name=pending,proto3" json:"pending,omitempty"`
+	// Users who were removed.
+	Removed       []string `protobuf:"bytes,4,rep,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMembersResult) Reset() {
+	*x = GroupMembersResult{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMembersResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMembersResult) ProtoMessage() {}
+
+func (x *GroupMembersResult) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMembersResult.ProtoReflect.Descriptor instead.
+func (*GroupMembersResult) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GroupMembersResult) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupMembersResult) GetAdded() []string {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *GroupMembersResult) GetPending() []string {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *GroupMembersResult) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+// JoinGroup joins a group: at once when it is "open", as a join request
+// when it is "approval"; Error "forbidden" when it is "invite".
+type JoinGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// For the admins who approve (at most 512 bytes).
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinGroup) Reset() {
+	*x = JoinGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinGroup) ProtoMessage() {}
+
+func (x *JoinGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinGroup.ProtoReflect.Descriptor instead.
+func (*JoinGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *JoinGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *JoinGroup) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// LeaveGroup leaves a group. The owner transfers it or dismisses it
+// instead ("forbidden").
+type LeaveGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId       string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveGroup) Reset() {
+	*x = LeaveGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveGroup) ProtoMessage() {}
+
+func (x *LeaveGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveGroup.ProtoReflect.Descriptor instead.
+func (*LeaveGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *LeaveGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// ListGroupMembers asks for a page of a group's members, by user id
+// (members only).
+type ListGroupMembers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// next_cursor of the previous page; empty for the first.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size; 0 means 100, at most 500.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupMembers) Reset() {
+	*x = ListGroupMembers{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupMembers) ProtoMessage() {}
+
+func (x *ListGroupMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupMembers.ProtoReflect.Descriptor instead.
+func (*ListGroupMembers) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListGroupMembers) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *ListGroupMembers) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListGroupMembers) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// GroupMember is one member of a group.
+type GroupMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// "owner", "admin" or "member".
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Unix milliseconds until which the member may not send; 0 if not muted.
+	MutedUntilMs int64 `protobuf:"varint,3,opt,name=muted_until_ms,json=mutedUntilMs,proto3" json:"muted_until_ms,omitempty"`
+	// When the member joined, in Unix milliseconds.
+	JoinedAtMs    int64 `protobuf:"varint,4,opt,name=joined_at_ms,json=joinedAtMs,proto3" json:"joined_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GroupMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GroupMember) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GroupMember) GetMutedUntilMs() int64 {
+	if x != nil {
+		return x.MutedUntilMs
+	}
+	return 0
+}
+
+func (x *GroupMember) GetJoinedAtMs() int64 {
+	if x != nil {
+		return x.JoinedAtMs
+	}
+	return 0
+}
+
+// GroupMemberPage is one page of a group's members.
+type GroupMemberPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The members, by user id.
+	Members []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// Cursor of the next page; empty on the last.
+	NextCursor    string `protobuf:"bytes,3,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMemberPage) Reset() {
+	*x = GroupMemberPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMemberPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMemberPage) ProtoMessage() {}
+
+func (x *GroupMemberPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMemberPage.ProtoReflect.Descriptor instead.
+func (*GroupMemberPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GroupMemberPage) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupMemberPage) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupMemberPage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// SetGroupMember changes a member's role (the owner: "admin" or "member")
+// or mutes it (owner, admins; mute_seconds 0 unmutes). Set one of the two.
+type SetGroupMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The user.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// "admin" or "member"; empty leaves the role.
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// Set to mute for this many seconds (0 unmutes, at most 366 days).
+	MuteSeconds   *int64 `protobuf:"varint,4,opt,name=mute_seconds,json=muteSeconds,proto3,oneof" json:"mute_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGroupMember) Reset() {
+	*x = SetGroupMember{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGroupMember) ProtoMessage() {}
+
+func (x *SetGroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGroupMember.ProtoReflect.Descriptor instead.
+func (*SetGroupMember) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetGroupMember) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *SetGroupMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetGroupMember) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *SetGroupMember) GetMuteSeconds() int64 {
+	if x != nil && x.MuteSeconds != nil {
+		return *x.MuteSeconds
+	}
+	return 0
+}
+
+// TransferGroup makes another member the owner (the owner); the former
+// owner stays as an admin.
+type TransferGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The user.
+	UserId        string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferGroup) Reset() {
+	*x = TransferGroup{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferGroup) ProtoMessage() {}
+
+func (x *TransferGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferGroup.ProtoReflect.Descriptor instead.
+func (*TransferGroup) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TransferGroup) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *TransferGroup) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ListJoinRequests asks for a page of a group's join requests (owner,
+// admins).
+type ListJoinRequests struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// next_cursor of the previous page; empty for the first.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size; 0 means 100, at most 500.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJoinRequests) Reset() {
+	*x = ListJoinRequests{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJoinRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJoinRequests) ProtoMessage() {}
+
+func (x *ListJoinRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJoinRequests.ProtoReflect.Descriptor instead.
+func (*ListJoinRequests) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListJoinRequests) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *ListJoinRequests) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListJoinRequests) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// JoinRequest is a request to join a group, or a member's invitation.
+type JoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The member who invited the user; empty when the user asked.
+	InviterId string `protobuf:"bytes,2,opt,name=inviter_id,json=inviterId,proto3" json:"inviter_id,omitempty"`
+	// The requester's words to the admins.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Creation time, in Unix milliseconds.
+	CreatedAtMs   int64 `protobuf:"varint,4,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *JoinRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetInviterId() string {
+	if x != nil {
+		return x.InviterId
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+// JoinRequestPage is one page of join requests.
+type JoinRequestPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The requests, by user id.
+	Requests []*JoinRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Cursor of the next page; empty on the last.
+	NextCursor    string `protobuf:"bytes,3,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequestPage) Reset() {
+	*x = JoinRequestPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequestPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequestPage) ProtoMessage() {}
+
+func (x *JoinRequestPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequestPage.ProtoReflect.Descriptor instead.
+func (*JoinRequestPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *JoinRequestPage) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *JoinRequestPage) GetRequests() []*JoinRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *JoinRequestPage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// ResolveJoinRequest approves (adding the user) or declines a request.
+// Error "not_found" if there is no such request.
+type ResolveJoinRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The user.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// True to add the user, false to decline.
+	Approve       bool `protobuf:"varint,3,opt,name=approve,proto3" json:"approve,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveJoinRequest) Reset() {
+	*x = ResolveJoinRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveJoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveJoinRequest) ProtoMessage() {}
+
+func (x *ResolveJoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveJoinRequest.ProtoReflect.Descriptor instead.
+func (*ResolveJoinRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ResolveJoinRequest) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *ResolveJoinRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ResolveJoinRequest) GetApprove() bool {
+	if x != nil {
+		return x.Approve
+	}
+	return false
+}
+
+// GetGroupReads asks how many members read each message (members only).
+type GetGroupReads struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// 1 to 100 seqs.
+	Seqs          []int64 `protobuf:"varint,2,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupReads) Reset() {
+	*x = GetGroupReads{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupReads) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupReads) ProtoMessage() {}
+
+func (x *GetGroupReads) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupReads.ProtoReflect.Descriptor instead.
+func (*GetGroupReads) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetGroupReads) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GetGroupReads) GetSeqs() []int64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
+// GroupReadCounts answers GetGroupReads.
+type GroupReadCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	GroupId string `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// One per asked seq, in order.
+	Reads         []*GroupReads `protobuf:"bytes,2,rep,name=reads,proto3" json:"reads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReadCounts) Reset() {
+	*x = GroupReadCounts{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReadCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReadCounts) ProtoMessage() {}
+
+func (x *GroupReadCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReadCounts.ProtoReflect.Descriptor instead.
+func (*GroupReadCounts) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GroupReadCounts) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupReadCounts) GetReads() []*GroupReads {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
+// GroupReads is the read count of one group message.
+type GroupReads struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Members whose read cursor is at or past seq.
+	Read int32 `protobuf:"varint,2,opt,name=read,proto3" json:"read,omitempty"`
+	// Members who could read it (they joined before it was sent).
+	Of            int32 `protobuf:"varint,3,opt,name=of,proto3" json:"of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReads) Reset() {
+	*x = GroupReads{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReads) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReads) ProtoMessage() {}
+
+func (x *GroupReads) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReads.ProtoReflect.Descriptor instead.
+func (*GroupReads) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GroupReads) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *GroupReads) GetRead() int32 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+func (x *GroupReads) GetOf() int32 {
+	if x != nil {
+		return x.Of
+	}
+	return 0
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xa2\t\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfa\x13\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -2419,7 +4368,30 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x0fregister_device\x18( \x01(\v2\x19.magpie.v1.RegisterDeviceH\x00R\x0eregisterDevice\x12J\n" +
 	"\x11unregister_device\x18) \x01(\v2\x1b.magpie.v1.UnregisterDeviceH\x00R\x10unregisterDevice\x12H\n" +
 	"\x11set_push_settings\x18* \x01(\v2\x1a.magpie.v1.SetPushSettingsH\x00R\x0fsetPushSettings\x12J\n" +
-	"\x11mute_conversation\x18+ \x01(\v2\x1b.magpie.v1.MuteConversationH\x00R\x10muteConversationB\x06\n" +
+	"\x11mute_conversation\x18+ \x01(\v2\x1b.magpie.v1.MuteConversationH\x00R\x10muteConversation\x12;\n" +
+	"\fcreate_group\x182 \x01(\v2\x16.magpie.v1.CreateGroupH\x00R\vcreateGroup\x121\n" +
+	"\n" +
+	"group_info\x183 \x01(\v2\x10.magpie.v1.GroupH\x00R\tgroupInfo\x122\n" +
+	"\tget_group\x184 \x01(\v2\x13.magpie.v1.GetGroupH\x00R\bgetGroup\x12;\n" +
+	"\fupdate_group\x185 \x01(\v2\x16.magpie.v1.UpdateGroupH\x00R\vupdateGroup\x12>\n" +
+	"\rdismiss_group\x186 \x01(\v2\x17.magpie.v1.DismissGroupH\x00R\fdismissGroup\x12H\n" +
+	"\x11add_group_members\x187 \x01(\v2\x1a.magpie.v1.AddGroupMembersH\x00R\x0faddGroupMembers\x12Q\n" +
+	"\x14group_members_result\x188 \x01(\v2\x1d.magpie.v1.GroupMembersResultH\x00R\x12groupMembersResult\x12Q\n" +
+	"\x14remove_group_members\x189 \x01(\v2\x1d.magpie.v1.RemoveGroupMembersH\x00R\x12removeGroupMembers\x125\n" +
+	"\n" +
+	"join_group\x18: \x01(\v2\x14.magpie.v1.JoinGroupH\x00R\tjoinGroup\x128\n" +
+	"\vleave_group\x18; \x01(\v2\x15.magpie.v1.LeaveGroupH\x00R\n" +
+	"leaveGroup\x12K\n" +
+	"\x12list_group_members\x18< \x01(\v2\x1b.magpie.v1.ListGroupMembersH\x00R\x10listGroupMembers\x12H\n" +
+	"\x11group_member_page\x18= \x01(\v2\x1a.magpie.v1.GroupMemberPageH\x00R\x0fgroupMemberPage\x12E\n" +
+	"\x10set_group_member\x18> \x01(\v2\x19.magpie.v1.SetGroupMemberH\x00R\x0esetGroupMember\x12;\n" +
+	"\fgroup_member\x18? \x01(\v2\x16.magpie.v1.GroupMemberH\x00R\vgroupMember\x12A\n" +
+	"\x0etransfer_group\x18@ \x01(\v2\x18.magpie.v1.TransferGroupH\x00R\rtransferGroup\x12K\n" +
+	"\x12list_join_requests\x18A \x01(\v2\x1b.magpie.v1.ListJoinRequestsH\x00R\x10listJoinRequests\x12H\n" +
+	"\x11join_request_page\x18B \x01(\v2\x1a.magpie.v1.JoinRequestPageH\x00R\x0fjoinRequestPage\x12Q\n" +
+	"\x14resolve_join_request\x18C \x01(\v2\x1d.magpie.v1.ResolveJoinRequestH\x00R\x12resolveJoinRequest\x12B\n" +
+	"\x0fget_group_reads\x18D \x01(\v2\x18.magpie.v1.GetGroupReadsH\x00R\rgetGroupReads\x12H\n" +
+	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCountsB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -2433,14 +4405,18 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12*\n" +
-	"\x11max_message_bytes\x18\x05 \x01(\x03R\x0fmaxMessageBytes\"\xa2\x01\n" +
+	"\x11max_message_bytes\x18\x05 \x01(\x03R\x0fmaxMessageBytes\"\xff\x01\n" +
 	"\x04Send\x12\"\n" +
 	"\rclient_msg_id\x18\x01 \x01(\tR\vclientMsgId\x12\x1c\n" +
 	"\n" +
 	"to_user_id\x18\x02 \x01(\tR\btoUserId\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
 	"\acontent\x18\x04 \x01(\tR\acontent\x12*\n" +
-	"\x04push\x18\x05 \x01(\v2\x16.magpie.v1.PushOptionsR\x04push\"\xb2\x02\n" +
+	"\x04push\x18\x05 \x01(\v2\x16.magpie.v1.PushOptionsR\x04push\x12\x1e\n" +
+	"\vto_group_id\x18\x06 \x01(\tR\ttoGroupId\x12\x1a\n" +
+	"\bmentions\x18\a \x03(\tR\bmentions\x12\x1f\n" +
+	"\vmention_all\x18\b \x01(\bR\n" +
+	"mentionAll\"\xb2\x02\n" +
 	"\vPushOptions\x12\x12\n" +
 	"\x04skip\x18\x01 \x01(\bR\x04skip\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
@@ -2459,7 +4435,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12$\n" +
 	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xf2\x01\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xaf\x02\n" +
 	"\aMessage\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x1b\n" +
@@ -2468,7 +4444,11 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x04type\x18\x05 \x01(\tR\x04type\x12\x18\n" +
 	"\acontent\x18\x06 \x01(\tR\acontent\x12\"\n" +
 	"\rcreated_at_ms\x18\a \x01(\x03R\vcreatedAtMs\x12\x1a\n" +
-	"\brecalled\x18\b \x01(\bR\brecalledJ\x04\b\t\x10\n" +
+	"\brecalled\x18\b \x01(\bR\brecalled\x12\x1a\n" +
+	"\bmentions\x18\n" +
+	" \x03(\tR\bmentions\x12\x1f\n" +
+	"\vmention_all\x18\v \x01(\bR\n" +
+	"mentionAllJ\x04\b\t\x10\n" +
 	"R\amembers\"9\n" +
 	"\aDeliver\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.magpie.v1.MessageR\bmessages\"3\n" +
@@ -2496,7 +4476,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x11SyncConversations\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
-	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\x97\x03\n" +
+	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\xd3\x03\n" +
 	"\x11ConversationState\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\tR\amembers\x12\x17\n" +
@@ -2510,7 +4490,10 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\flast_message\x18\n" +
 	" \x01(\v2\x12.magpie.v1.MessageR\vlastMessage\x12\x1b\n" +
 	"\tfirst_seq\x18\v \x01(\x03R\bfirstSeq\x12\x14\n" +
-	"\x05muted\x18\f \x01(\bR\x05muted\"w\n" +
+	"\x05muted\x18\f \x01(\bR\x05muted\x12\x1f\n" +
+	"\vmention_seq\x18\r \x01(\x03R\n" +
+	"mentionSeq\x12\x19\n" +
+	"\bgroup_id\x18\x0e \x01(\tR\agroupId\"w\n" +
 	"\x10ConversationPage\x12B\n" +
 	"\rconversations\x18\x01 \x03(\v2\x1c.magpie.v1.ConversationStateR\rconversations\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
@@ -2552,7 +4535,137 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\"A\n" +
 	"\x10MuteConversation\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x14\n" +
-	"\x05muted\x18\x02 \x01(\bR\x05mutedB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\x05muted\x18\x02 \x01(\bR\x05muted\"\xc6\x03\n" +
+	"\x05Group\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x03 \x01(\tR\tavatarUrl\x12\x16\n" +
+	"\x06notice\x18\x04 \x01(\tR\x06notice\x12:\n" +
+	"\bmetadata\x18\x05 \x03(\v2\x1e.magpie.v1.Group.MetadataEntryR\bmetadata\x12\x19\n" +
+	"\bowner_id\x18\x06 \x01(\tR\aownerId\x12\x1f\n" +
+	"\vjoin_policy\x18\a \x01(\tR\n" +
+	"joinPolicy\x12\x19\n" +
+	"\bmute_all\x18\b \x01(\bR\amuteAll\x12'\n" +
+	"\x0fhistory_visible\x18\t \x01(\bR\x0ehistoryVisible\x12!\n" +
+	"\fmember_count\x18\n" +
+	" \x01(\x05R\vmemberCount\x12\"\n" +
+	"\rcreated_at_ms\x18\v \x01(\x03R\vcreatedAtMs\x12\"\n" +
+	"\rupdated_at_ms\x18\f \x01(\x03R\vupdatedAtMs\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x02\n" +
+	"\vCreateGroup\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"avatar_url\x18\x03 \x01(\tR\tavatarUrl\x12\x16\n" +
+	"\x06notice\x18\x04 \x01(\tR\x06notice\x12@\n" +
+	"\bmetadata\x18\x05 \x03(\v2$.magpie.v1.CreateGroup.MetadataEntryR\bmetadata\x12\x1f\n" +
+	"\vjoin_policy\x18\x06 \x01(\tR\n" +
+	"joinPolicy\x12'\n" +
+	"\x0fhistory_visible\x18\a \x01(\bR\x0ehistoryVisible\x12\x1d\n" +
+	"\n" +
+	"member_ids\x18\b \x03(\tR\tmemberIds\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"%\n" +
+	"\bGetGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"\xec\x03\n" +
+	"\vUpdateGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"avatar_url\x18\x03 \x01(\tH\x01R\tavatarUrl\x88\x01\x01\x12\x1b\n" +
+	"\x06notice\x18\x04 \x01(\tH\x02R\x06notice\x88\x01\x01\x12@\n" +
+	"\bmetadata\x18\x05 \x03(\v2$.magpie.v1.UpdateGroup.MetadataEntryR\bmetadata\x12!\n" +
+	"\fset_metadata\x18\x06 \x01(\bR\vsetMetadata\x12$\n" +
+	"\vjoin_policy\x18\a \x01(\tH\x03R\n" +
+	"joinPolicy\x88\x01\x01\x12,\n" +
+	"\x0fhistory_visible\x18\b \x01(\bH\x04R\x0ehistoryVisible\x88\x01\x01\x12\x1e\n" +
+	"\bmute_all\x18\t \x01(\bH\x05R\amuteAll\x88\x01\x01\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_nameB\r\n" +
+	"\v_avatar_urlB\t\n" +
+	"\a_noticeB\x0e\n" +
+	"\f_join_policyB\x12\n" +
+	"\x10_history_visibleB\v\n" +
+	"\t_mute_all\")\n" +
+	"\fDismissGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"G\n" +
+	"\x0fAddGroupMembers\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\"J\n" +
+	"\x12RemoveGroupMembers\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\"y\n" +
+	"\x12GroupMembersResult\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x14\n" +
+	"\x05added\x18\x02 \x03(\tR\x05added\x12\x18\n" +
+	"\apending\x18\x03 \x03(\tR\apending\x12\x18\n" +
+	"\aremoved\x18\x04 \x03(\tR\aremoved\"@\n" +
+	"\tJoinGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"'\n" +
+	"\n" +
+	"LeaveGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\"[\n" +
+	"\x10ListGroupMembers\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x82\x01\n" +
+	"\vGroupMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12$\n" +
+	"\x0emuted_until_ms\x18\x03 \x01(\x03R\fmutedUntilMs\x12 \n" +
+	"\fjoined_at_ms\x18\x04 \x01(\x03R\n" +
+	"joinedAtMs\"\x7f\n" +
+	"\x0fGroupMemberPage\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x120\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.magpie.v1.GroupMemberR\amembers\x12\x1f\n" +
+	"\vnext_cursor\x18\x03 \x01(\tR\n" +
+	"nextCursor\"\x91\x01\n" +
+	"\x0eSetGroupMember\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12&\n" +
+	"\fmute_seconds\x18\x04 \x01(\x03H\x00R\vmuteSeconds\x88\x01\x01B\x0f\n" +
+	"\r_mute_seconds\"C\n" +
+	"\rTransferGroup\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"[\n" +
+	"\x10ListJoinRequests\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\x83\x01\n" +
+	"\vJoinRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"inviter_id\x18\x02 \x01(\tR\tinviterId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\"\n" +
+	"\rcreated_at_ms\x18\x04 \x01(\x03R\vcreatedAtMs\"\x81\x01\n" +
+	"\x0fJoinRequestPage\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x122\n" +
+	"\brequests\x18\x02 \x03(\v2\x16.magpie.v1.JoinRequestR\brequests\x12\x1f\n" +
+	"\vnext_cursor\x18\x03 \x01(\tR\n" +
+	"nextCursor\"b\n" +
+	"\x12ResolveJoinRequest\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x18\n" +
+	"\aapprove\x18\x03 \x01(\bR\aapprove\">\n" +
+	"\rGetGroupReads\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12\x12\n" +
+	"\x04seqs\x18\x02 \x03(\x03R\x04seqs\"Y\n" +
+	"\x0fGroupReadCounts\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\tR\agroupId\x12+\n" +
+	"\x05reads\x18\x02 \x03(\v2\x15.magpie.v1.GroupReadsR\x05reads\"B\n" +
+	"\n" +
+	"GroupReads\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x12\n" +
+	"\x04read\x18\x02 \x01(\x05R\x04read\x12\x0e\n" +
+	"\x02of\x18\x03 \x01(\x05R\x02ofB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -2567,36 +4680,61 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_magpie_v1_magpie_proto_goTypes = []any{
-	(Receipt_Kind)(0),         // 0: magpie.v1.Receipt.Kind
-	(*Frame)(nil),             // 1: magpie.v1.Frame
-	(*Login)(nil),             // 2: magpie.v1.Login
-	(*LoginResult)(nil),       // 3: magpie.v1.LoginResult
-	(*Send)(nil),              // 4: magpie.v1.Send
-	(*PushOptions)(nil),       // 5: magpie.v1.PushOptions
-	(*SendAck)(nil),           // 6: magpie.v1.SendAck
-	(*Message)(nil),           // 7: magpie.v1.Message
-	(*Deliver)(nil),           // 8: magpie.v1.Deliver
-	(*Cursor)(nil),            // 9: magpie.v1.Cursor
-	(*DeliverAck)(nil),        // 10: magpie.v1.DeliverAck
-	(*Ok)(nil),                // 11: magpie.v1.Ok
-	(*Receipt)(nil),           // 12: magpie.v1.Receipt
-	(*Read)(nil),              // 13: magpie.v1.Read
-	(*SyncConversations)(nil), // 14: magpie.v1.SyncConversations
-	(*ConversationState)(nil), // 15: magpie.v1.ConversationState
-	(*ConversationPage)(nil),  // 16: magpie.v1.ConversationPage
-	(*SyncMessages)(nil),      // 17: magpie.v1.SyncMessages
-	(*MessagePage)(nil),       // 18: magpie.v1.MessagePage
-	(*Ping)(nil),              // 19: magpie.v1.Ping
-	(*Pong)(nil),              // 20: magpie.v1.Pong
-	(*Error)(nil),             // 21: magpie.v1.Error
-	(*Close)(nil),             // 22: magpie.v1.Close
-	(*RegisterDevice)(nil),    // 23: magpie.v1.RegisterDevice
-	(*UnregisterDevice)(nil),  // 24: magpie.v1.UnregisterDevice
-	(*SetPushSettings)(nil),   // 25: magpie.v1.SetPushSettings
-	(*MuteConversation)(nil),  // 26: magpie.v1.MuteConversation
-	nil,                       // 27: magpie.v1.PushOptions.DataEntry
+	(Receipt_Kind)(0),          // 0: magpie.v1.Receipt.Kind
+	(*Frame)(nil),              // 1: magpie.v1.Frame
+	(*Login)(nil),              // 2: magpie.v1.Login
+	(*LoginResult)(nil),        // 3: magpie.v1.LoginResult
+	(*Send)(nil),               // 4: magpie.v1.Send
+	(*PushOptions)(nil),        // 5: magpie.v1.PushOptions
+	(*SendAck)(nil),            // 6: magpie.v1.SendAck
+	(*Message)(nil),            // 7: magpie.v1.Message
+	(*Deliver)(nil),            // 8: magpie.v1.Deliver
+	(*Cursor)(nil),             // 9: magpie.v1.Cursor
+	(*DeliverAck)(nil),         // 10: magpie.v1.DeliverAck
+	(*Ok)(nil),                 // 11: magpie.v1.Ok
+	(*Receipt)(nil),            // 12: magpie.v1.Receipt
+	(*Read)(nil),               // 13: magpie.v1.Read
+	(*SyncConversations)(nil),  // 14: magpie.v1.SyncConversations
+	(*ConversationState)(nil),  // 15: magpie.v1.ConversationState
+	(*ConversationPage)(nil),   // 16: magpie.v1.ConversationPage
+	(*SyncMessages)(nil),       // 17: magpie.v1.SyncMessages
+	(*MessagePage)(nil),        // 18: magpie.v1.MessagePage
+	(*Ping)(nil),               // 19: magpie.v1.Ping
+	(*Pong)(nil),               // 20: magpie.v1.Pong
+	(*Error)(nil),              // 21: magpie.v1.Error
+	(*Close)(nil),              // 22: magpie.v1.Close
+	(*RegisterDevice)(nil),     // 23: magpie.v1.RegisterDevice
+	(*UnregisterDevice)(nil),   // 24: magpie.v1.UnregisterDevice
+	(*SetPushSettings)(nil),    // 25: magpie.v1.SetPushSettings
+	(*MuteConversation)(nil),   // 26: magpie.v1.MuteConversation
+	(*Group)(nil),              // 27: magpie.v1.Group
+	(*CreateGroup)(nil),        // 28: magpie.v1.CreateGroup
+	(*GetGroup)(nil),           // 29: magpie.v1.GetGroup
+	(*UpdateGroup)(nil),        // 30: magpie.v1.UpdateGroup
+	(*DismissGroup)(nil),       // 31: magpie.v1.DismissGroup
+	(*AddGroupMembers)(nil),    // 32: magpie.v1.AddGroupMembers
+	(*RemoveGroupMembers)(nil), // 33: magpie.v1.RemoveGroupMembers
+	(*GroupMembersResult)(nil), // 34: magpie.v1.GroupMembersResult
+	(*JoinGroup)(nil),          // 35: magpie.v1.JoinGroup
+	(*LeaveGroup)(nil),         // 36: magpie.v1.LeaveGroup
+	(*ListGroupMembers)(nil),   // 37: magpie.v1.ListGroupMembers
+	(*GroupMember)(nil),        // 38: magpie.v1.GroupMember
+	(*GroupMemberPage)(nil),    // 39: magpie.v1.GroupMemberPage
+	(*SetGroupMember)(nil),     // 40: magpie.v1.SetGroupMember
+	(*TransferGroup)(nil),      // 41: magpie.v1.TransferGroup
+	(*ListJoinRequests)(nil),   // 42: magpie.v1.ListJoinRequests
+	(*JoinRequest)(nil),        // 43: magpie.v1.JoinRequest
+	(*JoinRequestPage)(nil),    // 44: magpie.v1.JoinRequestPage
+	(*ResolveJoinRequest)(nil), // 45: magpie.v1.ResolveJoinRequest
+	(*GetGroupReads)(nil),      // 46: magpie.v1.GetGroupReads
+	(*GroupReadCounts)(nil),    // 47: magpie.v1.GroupReadCounts
+	(*GroupReads)(nil),         // 48: magpie.v1.GroupReads
+	nil,                        // 49: magpie.v1.PushOptions.DataEntry
+	nil,                        // 50: magpie.v1.Group.MetadataEntry
+	nil,                        // 51: magpie.v1.CreateGroup.MetadataEntry
+	nil,                        // 52: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -2620,19 +4758,45 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	24, // 18: magpie.v1.Frame.unregister_device:type_name -> magpie.v1.UnregisterDevice
 	25, // 19: magpie.v1.Frame.set_push_settings:type_name -> magpie.v1.SetPushSettings
 	26, // 20: magpie.v1.Frame.mute_conversation:type_name -> magpie.v1.MuteConversation
-	5,  // 21: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	27, // 22: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 23: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 24: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 25: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 26: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 27: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 28: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	28, // 21: magpie.v1.Frame.create_group:type_name -> magpie.v1.CreateGroup
+	27, // 22: magpie.v1.Frame.group_info:type_name -> magpie.v1.Group
+	29, // 23: magpie.v1.Frame.get_group:type_name -> magpie.v1.GetGroup
+	30, // 24: magpie.v1.Frame.update_group:type_name -> magpie.v1.UpdateGroup
+	31, // 25: magpie.v1.Frame.dismiss_group:type_name -> magpie.v1.DismissGroup
+	32, // 26: magpie.v1.Frame.add_group_members:type_name -> magpie.v1.AddGroupMembers
+	34, // 27: magpie.v1.Frame.group_members_result:type_name -> magpie.v1.GroupMembersResult
+	33, // 28: magpie.v1.Frame.remove_group_members:type_name -> magpie.v1.RemoveGroupMembers
+	35, // 29: magpie.v1.Frame.join_group:type_name -> magpie.v1.JoinGroup
+	36, // 30: magpie.v1.Frame.leave_group:type_name -> magpie.v1.LeaveGroup
+	37, // 31: magpie.v1.Frame.list_group_members:type_name -> magpie.v1.ListGroupMembers
+	39, // 32: magpie.v1.Frame.group_member_page:type_name -> magpie.v1.GroupMemberPage
+	40, // 33: magpie.v1.Frame.set_group_member:type_name -> magpie.v1.SetGroupMember
+	38, // 34: magpie.v1.Frame.group_member:type_name -> magpie.v1.GroupMember
+	41, // 35: magpie.v1.Frame.transfer_group:type_name -> magpie.v1.TransferGroup
+	42, // 36: magpie.v1.Frame.list_join_requests:type_name -> magpie.v1.ListJoinRequests
+	44, // 37: magpie.v1.Frame.join_request_page:type_name -> magpie.v1.JoinRequestPage
+	45, // 38: magpie.v1.Frame.resolve_join_request:type_name -> magpie.v1.ResolveJoinRequest
+	46, // 39: magpie.v1.Frame.get_group_reads:type_name -> magpie.v1.GetGroupReads
+	47, // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
+	5,  // 41: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	49, // 42: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 43: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 44: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 45: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 46: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 47: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 48: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	50, // 49: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	51, // 50: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	52, // 51: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 52: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 53: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 54: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -2662,14 +4826,36 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_UnregisterDevice)(nil),
 		(*Frame_SetPushSettings)(nil),
 		(*Frame_MuteConversation)(nil),
+		(*Frame_CreateGroup)(nil),
+		(*Frame_GroupInfo)(nil),
+		(*Frame_GetGroup)(nil),
+		(*Frame_UpdateGroup)(nil),
+		(*Frame_DismissGroup)(nil),
+		(*Frame_AddGroupMembers)(nil),
+		(*Frame_GroupMembersResult)(nil),
+		(*Frame_RemoveGroupMembers)(nil),
+		(*Frame_JoinGroup)(nil),
+		(*Frame_LeaveGroup)(nil),
+		(*Frame_ListGroupMembers)(nil),
+		(*Frame_GroupMemberPage)(nil),
+		(*Frame_SetGroupMember)(nil),
+		(*Frame_GroupMember)(nil),
+		(*Frame_TransferGroup)(nil),
+		(*Frame_ListJoinRequests)(nil),
+		(*Frame_JoinRequestPage)(nil),
+		(*Frame_ResolveJoinRequest)(nil),
+		(*Frame_GetGroupReads)(nil),
+		(*Frame_GroupReadCounts)(nil),
 	}
+	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
+	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
