@@ -405,6 +405,7 @@ export class MagpieClient {
           { deviceId: this.opts.deviceId, platform: this.opts.platform, sdkVersion: `magpie-ts/${VERSION}` },
           this.opts.requestTimeoutMs,
           this.pusher,
+          signal,
         );
         const start = Date.now();
         err = await this.serve(s, signal);

@@ -84,6 +84,7 @@ export class Session {
     fields: LoginFields,
     timeoutMs: number,
     pusher: Pusher,
+    signal?: AbortSignal,
   ): Promise<Session> {
     const proto = subprotocol(enc);
     const ws = new ctor(url, [proto]);
@@ -95,6 +96,7 @@ export class Session {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         s.closed = true;
         s.endWith(err);
         try {
@@ -105,6 +107,9 @@ export class Session {
         reject(err);
       };
       const timer = setTimeout(() => fail(new RequestTimeoutError("connect and login")), timeoutMs);
+      const onAbort = () => fail(new ConnectionLostError("client stopping"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) onAbort();
       ws.onerror = () => {}; // a close follows
       ws.onclose = (ev) => fail(closeErr(s.closing, ev.code, ev.reason));
       ws.onopen = () => {
@@ -139,6 +144,7 @@ export class Session {
             };
             settled = true;
             clearTimeout(timer);
+            signal?.removeEventListener("abort", onAbort);
             s.attach(pusher);
             resolve(s);
             return;

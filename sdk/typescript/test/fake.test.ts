@@ -1,0 +1,166 @@
+// Tests of the receive path against a scripted fake server, for what a real
+// server rarely does on cue: a push past a gap, a seq that does not exist, a
+// duplicate push.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { WebSocketServer, type WebSocket as WsSocket } from "ws";
+import WebSocket from "ws";
+import { MagpieClient, proto, type ClientOptions, type Message } from "../src/index.js";
+import { within } from "./env.js";
+
+type Frame = proto.Frame;
+
+/** A fake gateway for one connection at a time; handle answers the client's requests. */
+class FakeServer {
+  readonly wss: WebSocketServer;
+  sock: WsSocket | undefined;
+  readonly acks: number[] = [];
+  private ackWaiters: [number, () => void][] = [];
+  readonly syncs: [number, number][] = [];
+  /** The messages of p:alice:bob the server holds, by seq. */
+  readonly stored = new Map<number, string>();
+  private connected!: () => void;
+  readonly ready = new Promise<void>((resolve) => (this.connected = resolve));
+
+  constructor() {
+    this.wss = new WebSocketServer({
+      host: "127.0.0.1",
+      port: 0,
+      handleProtocols: (protocols) => (protocols.has("magpie.v1.proto") ? "magpie.v1.proto" : false),
+    });
+    this.wss.on("connection", (sock) => {
+      this.sock = sock;
+      sock.on("message", (data) => this.handle(fromBinary(proto.FrameSchema, new Uint8Array(data as Buffer))));
+    });
+  }
+
+  get url(): string {
+    const a = this.wss.address() as { port: number };
+    return `http://127.0.0.1:${a.port}`;
+  }
+
+  write(f: Frame): void {
+    this.sock!.send(toBinary(proto.FrameSchema, f));
+  }
+
+  reply(id: bigint, body: Frame["body"]): void {
+    this.write(create(proto.FrameSchema, { id, body }));
+  }
+
+  push(...seqs: number[]): void {
+    const messages = seqs.map((seq) =>
+      create(proto.MessageSchema, { convId: "p:alice:bob", seq: BigInt(seq), senderId: "alice", type: "text", content: `m${seq}` }),
+    );
+    this.write(create(proto.FrameSchema, { body: { case: "deliver", value: create(proto.DeliverSchema, { messages }) } }));
+  }
+
+  private handle(f: Frame): void {
+    switch (f.body.case) {
+      case "login":
+        this.reply(f.id, {
+          case: "loginResult",
+          value: create(proto.LoginResultSchema, {
+            userId: "bob",
+            sessionId: "ses_fake",
+            heartbeatIntervalMs: 25000n,
+            maxMessageBytes: 65536n,
+          }),
+        });
+        return;
+      case "syncConversations": {
+        const conversations = [
+          create(proto.ConversationStateSchema, { convId: "p:alice:bob", members: ["alice", "bob"], maxSeq: 0n }),
+        ];
+        this.reply(f.id, { case: "conversationPage", value: create(proto.ConversationPageSchema, { conversations }) });
+        this.connected();
+        return;
+      }
+      case "syncMessages": {
+        const { fromSeq, toSeq } = f.body.value;
+        this.syncs.push([Number(fromSeq), Number(toSeq)]);
+        const messages = [];
+        for (let seq = Number(fromSeq); seq <= Number(toSeq); seq++) {
+          const content = this.stored.get(seq);
+          if (content !== undefined) {
+            messages.push(create(proto.MessageSchema, { convId: "p:alice:bob", seq: BigInt(seq), senderId: "alice", type: "text", content }));
+          }
+        }
+        this.reply(f.id, { case: "messagePage", value: create(proto.MessagePageSchema, { convId: "p:alice:bob", messages }) });
+        return;
+      }
+      case "deliverAck":
+        for (const c of f.body.value.cursors) this.acks.push(Number(c.seq));
+        this.ackWaiters = this.ackWaiters.filter(([seq, fn]) => (this.acks.at(-1)! >= seq ? (fn(), false) : true));
+        this.reply(f.id, { case: "ok", value: create(proto.OkSchema) });
+        return;
+      case "ping":
+        this.reply(f.id, { case: "pong", value: create(proto.PongSchema) });
+        return;
+    }
+  }
+
+  /** Resolves once the client acknowledged seq or more. */
+  acked(seq: number): Promise<void> {
+    return new Promise((resolve) => {
+      if ((this.acks.at(-1) ?? 0) >= seq) resolve();
+      else this.ackWaiters.push([seq, resolve]);
+    });
+  }
+
+  close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    return new Promise((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+test("pushes past a gap wait for the gap to be filled; missing seqs are skipped; duplicates dropped", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  const client = new MagpieClient({
+    url: srv.url,
+    deviceId: "bob-phone",
+    tokenProvider: () => "fake-token",
+    WebSocket: WebSocket as unknown as ClientOptions["WebSocket"],
+    ackDelayMs: 5,
+  });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  const got: Message[] = [];
+  const waiters: [number, () => void][] = [];
+  client.on("message", (m) => {
+    got.push(m);
+    for (const [n, fn] of waiters) if (got.length >= n) fn();
+  });
+  const count = (n: number) =>
+    within(5_000, `${n} messages`, new Promise<void>((resolve) => (got.length >= n ? resolve() : waiters.push([n, resolve]))));
+  client.start();
+  await within(5_000, "the resync", srv.ready);
+
+  // Seq 3 arrives first: 1 and 2 are fetched, then 3 follows them.
+  for (const seq of [1, 2, 3]) srv.stored.set(seq, `m${seq}`);
+  srv.push(3);
+  await count(3);
+  assert.deepEqual(got.map((m) => m.seq), [1, 2, 3]);
+  assert.deepEqual(srv.syncs, [[1, 2]]);
+
+  // Seq 6 arrives; the server has 5 but not 4 (a failed send): 4 is skipped.
+  srv.stored.set(5, "m5");
+  srv.stored.set(6, "m6");
+  srv.push(6);
+  await count(5);
+  // A duplicate push of 2 and 6 changes nothing; 7 follows.
+  srv.push(2, 6, 7);
+  await count(6);
+  assert.deepEqual(got.map((m) => m.seq), [1, 2, 3, 5, 6, 7]);
+  assert.deepEqual(got.map((m) => m.content), ["m1", "m2", "m3", "m5", "m6", "m7"]);
+  assert.deepEqual(srv.syncs, [[1, 2], [4, 5]]);
+
+  // Acks only ever name seqs the client reported, in order.
+  await within(5_000, "the last ack", srv.acked(7));
+  assert.equal(srv.acks.at(-1), 7);
+  for (let i = 1; i < srv.acks.length; i++) assert.ok(srv.acks[i]! > srv.acks[i - 1]!, `acks ${srv.acks}`);
+  assert.ok(srv.acks.every((seq) => [1, 2, 3, 5, 6, 7].includes(seq)), `acks ${srv.acks}`);
+});
