@@ -335,6 +335,9 @@ export class MagpieClient {
    * provider for a token before every attempt, and after every login
    * resyncs and retransmits the unacknowledged sends in order.
    *
+   * Add the listeners (or create the iterators) before: a message is
+   * reported once, to the listeners and iterators there are when it comes.
+   *
    * Resolves when the client is closed; rejects with the {@link CloseError}
    * of a terminal close, after which the app may fix the cause (a new token
    * after token_revoked) and call run again: queued sends and cursors are

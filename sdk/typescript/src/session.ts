@@ -256,6 +256,7 @@ export class Session {
    */
   call(body: Body, signal?: AbortSignal): Promise<Frame> {
     if (this.closed) return Promise.reject(new ConnectionLostError("session ended"));
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error("aborted"));
     const id = this.newId();
     return new Promise<Frame>((resolve, reject) => {
       const done = () => {
