@@ -255,6 +255,7 @@ export class MagpieClient {
   private unsaved = new Map<string, number>();
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing = false;
+  private flushAgain = false;
   private device: Device | undefined;
 
   /** Creates a client; it does not connect until {@link MagpieClient.run}. Throws on invalid options. */
@@ -782,7 +783,7 @@ export class MagpieClient {
   /** Saves the moved cursors and reports them to the server; what fails is kept for later. */
   private async flushAcks(): Promise<void> {
     if (this.flushing) {
-      this.scheduleAck();
+      this.flushAgain = true; // after this flush: a flush waits for its replies
       return;
     }
     const s = this.session;
@@ -811,6 +812,10 @@ export class MagpieClient {
       }
     } finally {
       this.flushing = false;
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        if (this.unacked.size > 0 || this.unsaved.size > 0) this.scheduleAck();
+      }
     }
   }
 

@@ -15,6 +15,11 @@ class FakeServer {
   readonly wss: WebSocketServer;
   sock: WsSocket | undefined;
   readonly acks: number[] = [];
+  /** Answer DeliverAck late. */
+  slowAcks = false;
+  /** The highest cursor acknowledged, by conversation. */
+  readonly cursors = new Map<string, number>();
+  private cursorWaiters: [number, () => void][] = [];
   private ackWaiters: [number, () => void][] = [];
   readonly syncs: [number, number][] = [];
   /** The messages of p:alice:bob the server holds, by seq. */
@@ -48,8 +53,12 @@ class FakeServer {
   }
 
   push(...seqs: number[]): void {
+    this.pushIn("p:alice:bob", ...seqs);
+  }
+
+  pushIn(convId: string, ...seqs: number[]): void {
     const messages = seqs.map((seq) =>
-      create(proto.MessageSchema, { convId: "p:alice:bob", seq: BigInt(seq), senderId: "alice", type: "text", content: `m${seq}` }),
+      create(proto.MessageSchema, { convId, seq: BigInt(seq), senderId: "alice", type: "text", content: `m${seq}` }),
     );
     this.write(create(proto.FrameSchema, { body: { case: "deliver", value: create(proto.DeliverSchema, { messages }) } }));
   }
@@ -89,9 +98,15 @@ class FakeServer {
         return;
       }
       case "deliverAck":
-        for (const c of f.body.value.cursors) this.acks.push(Number(c.seq));
+        for (const c of f.body.value.cursors) {
+          this.acks.push(Number(c.seq));
+          this.cursors.set(c.convId, Math.max(this.cursors.get(c.convId) ?? 0, Number(c.seq)));
+        }
+        this.cursorWaiters = this.cursorWaiters.filter(([n, fn]) => (this.cursors.size >= n ? (fn(), false) : true));
         this.ackWaiters = this.ackWaiters.filter(([seq, fn]) => (this.acks.at(-1)! >= seq ? (fn(), false) : true));
-        this.reply(f.id, { case: "ok", value: create(proto.OkSchema) });
+        // A slow store: the client keeps reporting while acks wait for their Ok.
+        if (this.slowAcks) setTimeout(() => this.reply(f.id, { case: "ok", value: create(proto.OkSchema) }), 50);
+        else this.reply(f.id, { case: "ok", value: create(proto.OkSchema) });
         return;
       case "ping":
         this.reply(f.id, { case: "pong", value: create(proto.PongSchema) });
@@ -104,6 +119,14 @@ class FakeServer {
     return new Promise((resolve) => {
       if ((this.acks.at(-1) ?? 0) >= seq) resolve();
       else this.ackWaiters.push([seq, resolve]);
+    });
+  }
+
+  /** Resolves once the client acknowledged cursors in n conversations. */
+  ackedConvs(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.cursors.size >= n) resolve();
+      else this.cursorWaiters.push([n, resolve]);
     });
   }
 
@@ -162,4 +185,25 @@ test("pushes past a gap wait for the gap to be filled; missing seqs are skipped;
   assert.equal(srv.acks.at(-1), 7);
   for (let i = 1; i < srv.acks.length; i++) assert.ok(srv.acks[i]! > srv.acks[i - 1]!, `acks ${srv.acks}`);
   assert.ok(srv.acks.every((seq) => [1, 2, 3, 5, 6, 7].includes(seq)), `acks ${srv.acks}`);
+});
+
+test("acknowledgements of many conversations at once are batched and all arrive", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  srv.slowAcks = true;
+  const client = new MagpieClient({ url: srv.url, deviceId: "bob-phone", tokenProvider: () => "fake-token", ackDelayMs: 5 });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  let n = 0;
+  client.on("message", () => n++);
+  client.start();
+  await within(5_000, "the resync", srv.ready);
+  // Conversations the client has not seen: it fetches their states, then reports their messages.
+  const convs = 300;
+  for (let i = 0; i < convs; i++) srv.pushIn(`g:${i}`, 1);
+  await within(10_000, `acks of ${convs} conversations`, srv.ackedConvs(convs));
+  assert.equal(n, convs);
+  assert.ok([...srv.cursors.values()].every((seq) => seq === 1));
 });
