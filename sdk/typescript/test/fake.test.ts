@@ -1,6 +1,6 @@
-// Tests of the receive path against a scripted fake server, for what a real
-// server rarely does on cue: a push past a gap, a seq that does not exist, a
-// duplicate push.
+// Tests against a scripted fake server, for what a real server rarely does on
+// cue: a push past a gap, a seq that does not exist, a duplicate push, slow
+// acknowledgements, a silent connection, a retryable error for a send.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -17,6 +17,13 @@ class FakeServer {
   readonly acks: number[] = [];
   /** Answer DeliverAck late. */
   slowAcks = false;
+  /** The heartbeat interval announced at login. */
+  heartbeatMs = 25000;
+  /** Handles a frame instead of the defaults when it returns true. */
+  intercept: ((f: Frame, conn: number) => boolean) | undefined;
+  /** Logins so far; conn numbers the connections from 1. */
+  logins = 0;
+  private loginWaiters: [number, () => void][] = [];
   /** The highest cursor acknowledged, by conversation. */
   readonly cursors = new Map<string, number>();
   private cursorWaiters: [number, () => void][] = [];
@@ -35,7 +42,12 @@ class FakeServer {
     });
     this.wss.on("connection", (sock) => {
       this.sock = sock;
-      sock.on("message", (data) => this.handle(fromBinary(proto.FrameSchema, new Uint8Array(data as Buffer))));
+      const conn = this.logins + 1;
+      sock.on("message", (data) => {
+        const f = fromBinary(proto.FrameSchema, new Uint8Array(data as Buffer));
+        if (this.intercept?.(f, conn)) return;
+        this.handle(f);
+      });
     });
   }
 
@@ -66,12 +78,14 @@ class FakeServer {
   private handle(f: Frame): void {
     switch (f.body.case) {
       case "login":
+        this.logins++;
+        this.loginWaiters = this.loginWaiters.filter(([n, fn]) => (this.logins >= n ? (fn(), false) : true));
         this.reply(f.id, {
           case: "loginResult",
           value: create(proto.LoginResultSchema, {
             userId: "bob",
             sessionId: "ses_fake",
-            heartbeatIntervalMs: 25000n,
+            heartbeatIntervalMs: BigInt(this.heartbeatMs),
             maxMessageBytes: 65536n,
           }),
         });
@@ -119,6 +133,14 @@ class FakeServer {
     return new Promise((resolve) => {
       if ((this.acks.at(-1) ?? 0) >= seq) resolve();
       else this.ackWaiters.push([seq, resolve]);
+    });
+  }
+
+  /** Resolves at the nth login. */
+  loggedIn(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.logins >= n) resolve();
+      else this.loginWaiters.push([n, resolve]);
     });
   }
 
@@ -206,4 +228,76 @@ test("acknowledgements of many conversations at once are batched and all arrive"
   await within(10_000, `acks of ${convs} conversations`, srv.ackedConvs(convs));
   assert.equal(n, convs);
   assert.ok([...srv.cursors.values()].every((seq) => seq === 1));
+});
+
+test("a connection that goes silent is dropped after a heartbeat goes unanswered, and the client reconnects", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  srv.heartbeatMs = 50;
+  let pings = 0;
+  srv.intercept = (f, conn) => {
+    if (f.body.case !== "ping") return false;
+    pings++;
+    return conn === 1 && pings > 3; // the first connection answers three pings, then nothing
+  };
+  const client = new MagpieClient({ url: srv.url, deviceId: "bob-phone", tokenProvider: () => "fake-token", requestTimeoutMs: 300, backoffMinMs: 5, backoffMaxMs: 20 });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  const it = client.events();
+  client.start();
+  await within(5_000, "the second login", srv.loggedIn(2));
+  assert.ok(pings > 3, `pings ${pings}`);
+  const seen: string[] = [];
+  for await (const ev of it) {
+    seen.push(ev.type === "disconnected" ? `disconnected ${ev.value.willRetry}` : ev.type);
+    if (seen.length === 3) break;
+  }
+  assert.deepEqual(seen, ["connected", "disconnected true", "connected"]);
+});
+
+test("a retryable error for a send is retried with the same id, in order", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  const stored = new Map<string, number>(); // client message id -> seq
+  const sends: string[] = []; // "conn:content" of every Send frame
+  const failed = new Set<string>();
+  const ids = new Map<string, Set<string>>(); // content -> the client message ids it was sent with
+  srv.intercept = (f, conn) => {
+    if (f.body.case !== "send") return false;
+    const send = f.body.value;
+    sends.push(`${conn}:${send.content}`);
+    ids.set(send.content, (ids.get(send.content) ?? new Set()).add(send.clientMsgId));
+    // "a" fails once, alone in flight; "b" fails once with "c" in flight behind it, and "c" gets no answer on that connection.
+    if ((send.content === "a" || send.content === "b") && !failed.has(send.content)) {
+      failed.add(send.content);
+      srv.reply(f.id, { case: "error", value: create(proto.ErrorSchema, { code: "unavailable", message: "try again", retryable: true }) });
+      return true;
+    }
+    if (send.content === "c" && conn === 1) return true;
+    const duplicate = stored.has(send.clientMsgId);
+    if (!duplicate) stored.set(send.clientMsgId, stored.size + 1);
+    srv.reply(f.id, {
+      case: "sendAck",
+      value: create(proto.SendAckSchema, { clientMsgId: send.clientMsgId, convId: "p:alice:bob", seq: BigInt(stored.get(send.clientMsgId)!), duplicate }),
+    });
+    return true;
+  };
+  const client = new MagpieClient({ url: srv.url, deviceId: "bob-phone", tokenProvider: () => "fake-token", backoffMinMs: 5, backoffMaxMs: 20 });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  client.start();
+  const a = client.sendAsync("alice", "text", "a");
+  assert.equal((await within(5_000, "a", a.result)).seq, 1);
+  const b = client.sendAsync("alice", "text", "b");
+  const c = client.sendAsync("alice", "text", "c");
+  const [rb, rc] = await within(5_000, "b and c", Promise.all([b.result, c.result]));
+  assert.deepEqual([rb.seq, rc.seq], [2, 3]);
+  assert.equal(srv.logins, 2, "the error with c in flight behind b ends the connection");
+  assert.deepEqual(sends, ["1:a", "1:a", "1:b", "1:c", "2:b", "2:c"]);
+  assert.deepEqual([...ids.values()].map((set) => set.size), [1, 1, 1], "every retransmission keeps its id");
+  assert.deepEqual([a.clientMsgId, b.clientMsgId, c.clientMsgId], [...ids.values()].map((set) => [...set][0]));
 });
