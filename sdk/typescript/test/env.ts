@@ -6,7 +6,6 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as delay } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import WebSocket from "ws";
 import {
@@ -335,4 +334,3 @@ export class Proxy {
   }
 }
 
-export { delay };
