@@ -4,7 +4,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: run test check fmt vet lint deploy-check proto bench build
+.PHONY: run test check fmt vet lint deploy-check proto bench build ts-check
 
 ## run: start embedded mode (one process, SQLite in ./data, no external services)
 run:
@@ -19,7 +19,7 @@ build:
 	$(GO) build -o bin/magpie ./cmd/magpie
 
 ## check: formatting, vet, lint, the deployment files and race tests
-check: fmt vet lint deploy-check
+check: fmt vet lint deploy-check ts-check
 	CI=true ./scripts/test.sh
 
 fmt:
@@ -35,6 +35,10 @@ lint:
 ## deploy-check: lint and render the Helm chart, validate it and compose.yaml offline
 deploy-check:
 	./scripts/deploy-check.sh
+
+## ts-check: type-check the TypeScript SDK and its tests (tsc --noEmit; skipped without node)
+ts-check:
+	./scripts/test-ts.sh --check
 
 ## proto: regenerate the protocol code from sdk/proto
 proto:

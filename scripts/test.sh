@@ -7,8 +7,13 @@
 # through a worker SIGKILL and a broker restart) run on their own after the
 # rest, so that it has the machine to itself; in CI it restarts RabbitMQ
 # (MAGPIE_TEST_BROKER_RESTART=1), which would disturb suites running beside it.
+#
+# The TypeScript SDK's tests (scripts/test-ts.sh) run first; they need node,
+# and without it they are skipped, except in CI, where they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+./scripts/test-ts.sh
 
 chaos='^TestCluster(SurvivesKills|PushSurvivesKills|WebhookSurvivesKills)$'
 

@@ -1,0 +1,1039 @@
+// The client: one user's device, connected, with the protocol's guarantees.
+import { create } from "@bufbuild/protobuf";
+import {
+  CursorSchema,
+  DeliverAckSchema,
+  MuteConversationSchema,
+  PushOptionsSchema,
+  ReadSchema,
+  RegisterDeviceSchema,
+  SendSchema,
+  SetPushSettingsSchema,
+  SyncConversationsSchema,
+  SyncMessagesSchema,
+  UnregisterDeviceSchema,
+  type ConversationState,
+  type Frame,
+  type PushOptions as WirePushOptions,
+} from "./gen/magpie/v1/magpie_pb.js";
+import { Backoff, retryDelay, sleep } from "./backoff.js";
+import type { Encoding } from "./codec.js";
+import {
+  ClientClosedError,
+  ConnectionLostError,
+  MagpieError,
+  isRetryable,
+  isTerminal,
+} from "./errors.js";
+import { Emitter, type ClientEvent, type ClientEvents, type EventIterator, type Listener, type Message } from "./events.js";
+import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
+import { Receiver, toMessage, toReceipt } from "./receiver.js";
+import { Session, type Body, type Pusher } from "./session.js";
+import { resolveWebSocket, type WebSocketConstructor } from "./transport.js";
+
+/** The SDK version, sent at login as `magpie-ts/<version>`. */
+export const VERSION = "0.1.0";
+
+/**
+ * Keeps the per-conversation cursors (the last message reported) across
+ * restarts of the app. Without one, a new client starts from the beginning
+ * of every conversation.
+ */
+export interface CursorStore {
+  /** Returns the saved cursors, by conversation id. */
+  load(): Promise<Record<string, number>>;
+  /** Saves moved cursors (a subset of the conversations). */
+  save(cursors: Record<string, number>): Promise<void>;
+}
+
+/** Options of a {@link MagpieClient}. `url`, `deviceId` and `tokenProvider` are required. */
+export interface ClientOptions {
+  /** The server's base URL, such as `"https://im.example.com"`; http(s) becomes ws(s), and `/v1/connect` is appended. */
+  url: string;
+  /**
+   * Returns a client token for the user, normally from the app's backend.
+   * Called before every connection attempt, so a session closed because its
+   * token expired (4006, or 4101 at login) reconnects with a fresh one. A
+   * failure is retried with backoff and reported as a `disconnected` event.
+   */
+  tokenProvider: (signal: AbortSignal) => Promise<string> | string;
+  /** Identifies this installation: 1 to 128 bytes, stable across restarts. Delivery cursors are per device. */
+  deviceId: string;
+  /** `"ios"`, `"android"`, `"web"`, `"macos"`, `"windows"`, `"linux"` or `"server"`. Default: `"web"` in a browser, after the OS on Node. */
+  platform?: string;
+  /** The frame encoding. Default `"proto"` (binary, subprotocol `magpie.v1.proto`); `"json"` for `magpie.v1.json`. */
+  encoding?: Encoding;
+  /** The first reconnect and retry delay bound, in ms; it doubles up to `backoffMaxMs`, and each delay is drawn from [0, bound]. Default 250. */
+  backoffMinMs?: number;
+  /** The largest delay bound, in ms. Default 30000. */
+  backoffMaxMs?: number;
+  /** How long a send is retried, from the call that queued it, before it fails with {@link SendTimeoutError}. Default 120000. */
+  sendDeadlineMs?: number;
+  /** How many messages to one recipient may be in flight at once (pipelined, in order). Default 32. */
+  sendWindow?: number;
+  /** How long to wait for the reply to a request (and for connect and login) before retrying or reconnecting, in ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** How long delivery cursors are gathered before one `DeliverAck`, in ms. Default 50. */
+  ackDelayMs?: number;
+  /** Keeps the cursors across restarts. Default: in memory. */
+  store?: CursorStore;
+  /** The WebSocket implementation. Default: the global `WebSocket`, else the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** Receives the client's diagnostics. Default: none. */
+  logger?: (level: "debug" | "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Options of one send. */
+export interface SendOptions {
+  /** The client message id (1 to 128 bytes) instead of a random one; a resend with the same id is stored once. */
+  clientMsgId?: string;
+  /** The message's offline notification options. */
+  push?: PushOptions;
+}
+
+/** Push options of one message (docs/protocol.md, Push options of a message). */
+export interface PushOptions {
+  /** Send no notification for this message. */
+  skip?: boolean;
+  /** Replace the notification title. */
+  title?: string;
+  /** Replace the notification body. */
+  body?: string;
+  /** A background notification: no alert, no sound. */
+  silent?: boolean;
+  /** A newer notification with the same id replaces an older one. */
+  collapseId?: string;
+  /** `"high"` or `"normal"`. */
+  priority?: string;
+  /** Leave the text out of the notification. */
+  hideContent?: boolean;
+  /** String pairs delivered with the notification. */
+  data?: Record<string, string>;
+}
+
+/** The state of one of the user's conversations. */
+export interface Conversation {
+  /** The conversation id. */
+  id: string;
+  /** The members, sorted. */
+  members: string[];
+  /** The highest seq. */
+  maxSeq: number;
+  /** The first seq this user can see. */
+  firstSeq: number;
+  /** The user's read cursor. */
+  readSeq: number;
+  /** This device's delivery cursor as the server recorded it. */
+  deliveredSeq: number;
+  /** One-to-one: the peer's read cursor. */
+  peerReadSeq: number;
+  /** One-to-one: the peer's delivery cursor (highest of its devices). */
+  peerDeliveredSeq: number;
+  /** Messages after readSeq not sent by the user. */
+  unread: number;
+  /** The last new message or recall. */
+  updatedAt: Date;
+  /** The user muted the conversation. */
+  muted: boolean;
+}
+
+/** A device registration for offline push notifications. */
+export interface Device {
+  /** `"ios"`, `"android"` or `"web"`. */
+  platform: string;
+  /** `"apns"` or `"fcm"`. */
+  provider: string;
+  /** The provider's device token. */
+  token: string;
+  /** APNs topic. */
+  topic?: string;
+  /** APNs `"sandbox"` or `"production"`. */
+  environment?: string;
+  /** BCP 47 locale. */
+  locale?: string;
+  /** IANA time zone. */
+  timeZone?: string;
+}
+
+/** The user's push preferences. */
+export interface PushSettings {
+  /** Turn every notification off. */
+  disabled?: boolean;
+  /** Do-not-disturb start, minutes after midnight. */
+  dndStart?: number;
+  /** Do-not-disturb end, minutes after midnight. */
+  dndEnd?: number;
+  /** IANA time zone of the hours. */
+  timeZone?: string;
+}
+
+/** Counters of a client. */
+export interface ClientStats {
+  /** Messages queued and not yet acknowledged. */
+  pendingSends: number;
+  /** Whether a session is logged in. */
+  connected: boolean;
+}
+
+/** Thrown by requests made after {@link MagpieClient.run} ended, until it runs again. */
+export class NotRunningError extends Error {
+  /** Creates the error. */
+  constructor(cause?: unknown) {
+    super("magpie: client not running", { cause });
+    this.name = "NotRunningError";
+  }
+}
+
+const ackBatch = 64;
+const maxAckCursors = 256;
+const stableSessionMs = 10_000;
+const conversationPage = 100;
+const maxStateIds = 100;
+
+/** Wakes one async loop; a wake with nobody waiting is kept for the next wait. */
+class Wake {
+  private pending = false;
+  private waiter: (() => void) | undefined;
+  notify(): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w();
+    } else this.pending = true;
+  }
+  wait(): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+}
+
+interface SessionWaiter {
+  dead: Session | undefined;
+  resolve: (s: Session) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A connection to Magpie for one user on one device.
+ *
+ * Start it with {@link MagpieClient.run} (or {@link MagpieClient.start}),
+ * listen with {@link MagpieClient.on} or iterate {@link MagpieClient.events},
+ * send with {@link MagpieClient.send}, and stop with
+ * {@link MagpieClient.close}. It reconnects by itself, resyncs after every
+ * login, retransmits unacknowledged sends in order with their ids, reports
+ * every message once in seq order per conversation, and acknowledges
+ * delivery without ever passing a gap.
+ */
+export class MagpieClient {
+  private readonly opts: Required<Omit<ClientOptions, "store" | "WebSocket" | "logger">> &
+    Pick<ClientOptions, "store" | "WebSocket">;
+  private readonly url: string;
+  private readonly log: NonNullable<ClientOptions["logger"]>;
+  private readonly emitter = new Emitter();
+  private readonly receiver: Receiver;
+  private readonly outbox: Outbox;
+  private session: Session | undefined;
+  private fillWake = new Wake();
+  private user = "";
+  private maxBytes = 0;
+  private running = false;
+  private closed = false;
+  private loaded = false;
+  private runAbort: AbortController | undefined;
+  private runDone: Promise<void> | undefined;
+  private runErr: unknown;
+  private sessionWaiters: SessionWaiter[] = [];
+  private pumpQueued = false;
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  // Delivery cursors: the last message reported per conversation, and those
+  // not yet acknowledged to the server or saved to the store.
+  private readonly cursors = new Map<string, number>();
+  private unacked = new Map<string, number>();
+  private unsaved = new Map<string, number>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushing = false;
+  private flushAgain = false;
+  private device: Device | undefined;
+
+  /** Creates a client; it does not connect until {@link MagpieClient.run}. Throws on invalid options. */
+  constructor(options: ClientOptions) {
+    this.url = connectURL(options.url);
+    if (typeof options.tokenProvider !== "function") throw new TypeError("magpie: options.tokenProvider is required");
+    const idBytes = new TextEncoder().encode(options.deviceId ?? "").length;
+    if (!options.deviceId || idBytes > 128) throw new TypeError("magpie: options.deviceId must be 1-128 bytes");
+    if (options.encoding && options.encoding !== "proto" && options.encoding !== "json") {
+      throw new TypeError(`magpie: unknown encoding ${String(options.encoding)}`);
+    }
+    this.opts = {
+      url: options.url,
+      tokenProvider: options.tokenProvider,
+      deviceId: options.deviceId,
+      platform: options.platform || defaultPlatform(),
+      encoding: options.encoding ?? "proto",
+      backoffMinMs: options.backoffMinMs || 250,
+      backoffMaxMs: options.backoffMaxMs || 30_000,
+      sendDeadlineMs: options.sendDeadlineMs || 120_000,
+      sendWindow: options.sendWindow || 32,
+      requestTimeoutMs: options.requestTimeoutMs || 10_000,
+      ackDelayMs: options.ackDelayMs || 50,
+      store: options.store,
+      WebSocket: options.WebSocket,
+    };
+    if (this.opts.backoffMinMs > this.opts.backoffMaxMs) throw new TypeError("magpie: backoffMinMs exceeds backoffMaxMs");
+    this.log = options.logger ?? (() => {});
+    this.emitter.onListenerError = (err) => this.log("warn", "event listener threw", { err });
+    this.receiver = new Receiver({
+      message: (m) => {
+        this.emitter.emit("message", m);
+        this.handed(m.convId, m.seq);
+      },
+      recall: (convId, seq) => this.emitter.emit("recall", { convId, seq }),
+      receipt: (r) => this.emitter.emit("receipt", r),
+    });
+    this.outbox = new Outbox(this.opts.sendWindow, this.opts.backoffMinMs, this.opts.backoffMaxMs);
+    this.outbox.wake = () => this.schedulePump();
+  }
+
+  // ---- events
+
+  /**
+   * Calls fn for every event named name, synchronously as it happens, and
+   * returns a function that removes it. A `message` counts as received once
+   * it was dispatched: its cursor then moves and is acknowledged.
+   */
+  on<K extends keyof ClientEvents>(name: K, fn: Listener<K>): () => void {
+    return this.emitter.on(name, fn);
+  }
+
+  /** Removes a listener added with {@link MagpieClient.on}. */
+  off<K extends keyof ClientEvents>(name: K, fn: Listener<K>): void {
+    this.emitter.off(name, fn);
+  }
+
+  /**
+   * Returns an async iterator of the events from now on, as
+   * `{type, value}` pairs; it ends when the client is closed (after its
+   * queued events) or signal aborts.
+   */
+  events(signal?: AbortSignal): EventIterator {
+    return this.emitter.iterate(signal);
+  }
+
+  /** Iterates the events from now on; see {@link MagpieClient.events}. */
+  [Symbol.asyncIterator](): AsyncIterator<ClientEvent> {
+    return this.emitter.iterate();
+  }
+
+  // ---- running
+
+  /**
+   * Connects and keeps the client connected until {@link MagpieClient.close},
+   * or until the server closes with a terminal code (4100-4199 except 4101).
+   * It reconnects with exponential backoff and full jitter, asks the token
+   * provider for a token before every attempt, and after every login
+   * resyncs and retransmits the unacknowledged sends in order.
+   *
+   * Add the listeners (or create the iterators) before: a message is
+   * reported once, to the listeners and iterators there are when it comes.
+   *
+   * Resolves when the client is closed; rejects with the {@link CloseError}
+   * of a terminal close, after which the app may fix the cause (a new token
+   * after token_revoked) and call run again: queued sends and cursors are
+   * kept.
+   */
+  run(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClientClosedError());
+    if (this.running) return Promise.reject(new Error("magpie: client already running"));
+    this.running = true;
+    this.runErr = undefined;
+    const ac = new AbortController();
+    this.runAbort = ac;
+    const p = this.loop(ac.signal).finally(() => {
+      this.running = false;
+      this.runAbort = undefined;
+      this.saveCursors();
+    });
+    this.runDone = p.then(
+      () => {},
+      () => {},
+    );
+    p.then(
+      () => this.endRun(new NotRunningError()),
+      (err) => this.endRun(new NotRunningError(err)),
+    );
+    return p;
+  }
+
+  /**
+   * Starts {@link MagpieClient.run} in the background; a terminal close is
+   * reported only as a `disconnected` event with `willRetry` false.
+   */
+  start(): void {
+    this.run().catch((err) => this.log("warn", "run ended", { err }));
+  }
+
+  private endRun(err: unknown): void {
+    this.runErr = err;
+    const ws = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const w of ws) w.reject(this.closed ? new ClientClosedError() : err);
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    if (!this.loaded && this.opts.store) {
+      const saved = await this.opts.store.load();
+      this.receiver.load(saved);
+      for (const [id, seq] of Object.entries(saved)) this.cursors.set(id, Math.max(this.cursors.get(id) ?? 0, seq));
+    }
+    this.loaded = true;
+    const ctor = await resolveWebSocket(this.opts.WebSocket);
+    const bo = new Backoff(this.opts.backoffMinMs, this.opts.backoffMaxMs);
+    for (;;) {
+      let err: unknown;
+      try {
+        let token: string;
+        try {
+          token = await this.opts.tokenProvider(signal);
+        } catch (e) {
+          throw new Error(`magpie: token provider: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+        }
+        if (signal.aborted) break;
+        const s = await Session.open(
+          ctor,
+          this.url,
+          this.opts.encoding,
+          token,
+          { deviceId: this.opts.deviceId, platform: this.opts.platform, sdkVersion: `magpie-ts/${VERSION}` },
+          this.opts.requestTimeoutMs,
+          this.pusher,
+          signal,
+        );
+        const start = Date.now();
+        err = await this.serve(s, signal);
+        if (Date.now() - start >= stableSessionMs) bo.reset();
+      } catch (e) {
+        err = e;
+      }
+      if (signal.aborted) break;
+      if (isTerminal(err)) {
+        this.log("warn", "disconnected for good", { err });
+        this.emitter.emit("disconnected", { error: err, willRetry: false, retryInMs: 0 });
+        throw err;
+      }
+      const delay = bo.next();
+      this.log("info", "disconnected", { err, retryInMs: delay });
+      this.emitter.emit("disconnected", { error: err, willRetry: true, retryInMs: delay });
+      if (!(await sleep(delay, signal))) break;
+    }
+    this.emitter.emit("disconnected", { error: new ClientClosedError(), willRetry: false, retryInMs: 0 });
+  }
+
+  /** Serves a logged-in session until it ends; returns why it ended. */
+  private async serve(s: Session, signal: AbortSignal): Promise<Error> {
+    const onAbort = () => s.end(new ClientClosedError(), false);
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.session = s;
+    this.user = s.info.userId;
+    this.maxBytes = s.info.maxMessageBytes;
+    this.fillWake = new Wake();
+    const wake = this.fillWake;
+    this.log("info", "connected", { userId: s.info.userId, sessionId: s.info.sessionId });
+    this.emitter.emit("connected", { session: s.info });
+    const waiters = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const w of waiters) {
+      if (s.closed) this.sessionWaiters.push(w);
+      else w.resolve(s);
+    }
+    void this.fillLoop(s, wake);
+    this.schedulePump();
+    if (this.device) void this.sendDevice(s, this.device);
+    const err = await s.ended;
+    signal.removeEventListener("abort", onAbort);
+    if (this.session === s) this.session = undefined;
+    wake.notify(); // ends the session's filler
+    return err;
+  }
+
+  /**
+   * Stops the client: ends {@link MagpieClient.run}, fails the queued sends
+   * with {@link ClientClosedError}, and ends the event iterators after their
+   * queued events. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.runAbort?.abort();
+    if (this.runDone) await this.runDone;
+    clearTimeout(this.pumpTimer);
+    clearTimeout(this.ackTimer);
+    this.outbox.close(new ClientClosedError());
+    this.endRun(new ClientClosedError());
+    this.emitter.end();
+  }
+
+  /** Returns the client's counters. */
+  stats(): ClientStats {
+    return { pendingSends: this.outbox.pending(), connected: this.session !== undefined && !this.session.closed };
+  }
+
+  // ---- pushes
+
+  private readonly pusher: Pusher = {
+    onDeliver: (s, msgs) => {
+      if (this.receiver.add(msgs.map((m) => toMessage(m, s.info.userId)))) this.fillWake.notify();
+    },
+    onReceipt: (s, r) => {
+      const rc = toReceipt(r);
+      if (rc) this.receiver.receipt(rc, s.info.userId);
+    },
+    onServerError: (_s, e) => {
+      this.emitter.emit("serverError", new MagpieError(e.code, e.message, e.retryable, e.reason));
+    },
+  };
+
+  // ---- sending
+
+  /**
+   * Queues a message for the user `to` and returns at once; the returned
+   * {@link Outgoing}'s `result` settles with the outcome. `type` is
+   * `"text"` or `"custom"` (content is then a JSON document).
+   *
+   * Messages to one recipient are transmitted in call order, pipelined (up
+   * to `sendWindow` in flight), and get seqs in that order. A message is
+   * retransmitted with the same client message id after a reconnect or a
+   * retryable error until `sendDeadlineMs`, then fails with
+   * {@link SendTimeoutError}. A refusal that is final (user_not_found,
+   * message_rejected, ...) fails that message alone, with a
+   * {@link MagpieError}. Throws at once for what the server would refuse: an
+   * empty recipient, type or content, or content over the server's limit.
+   */
+  sendAsync(to: string, type: string, content: string, options: SendOptions = {}): Outgoing {
+    if (this.closed) throw new ClientClosedError();
+    const id = options.clientMsgId ?? newClientMsgId();
+    const enc = new TextEncoder();
+    if (!to) throw new MagpieError("invalid_argument", "empty recipient");
+    if (!type) throw new MagpieError("invalid_message", "empty type");
+    if (!content) throw new MagpieError("invalid_message", "empty content");
+    const size = enc.encode(content).length;
+    if (this.maxBytes > 0 && size > this.maxBytes) {
+      throw new MagpieError("message_too_large", `content is ${size} bytes; the limit is ${this.maxBytes}`);
+    }
+    const idBytes = enc.encode(id).length;
+    if (idBytes < 1 || idBytes > 128) throw new MagpieError("invalid_argument", "client message id must be 1-128 bytes");
+    const push = options.push ? toWirePush(options.push) : undefined;
+    const o = new Outgoing(id, to, type, content, push);
+    this.outbox.add(o, this.opts.sendDeadlineMs);
+    return o;
+  }
+
+  /** Queues a message like {@link MagpieClient.sendAsync} and resolves with its outcome. */
+  send(to: string, type: string, content: string, options?: SendOptions): Promise<SendResult> {
+    try {
+      return this.sendAsync(to, type, content, options).result;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  /** Transmits what is due on the current session. */
+  private pump(): void {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = undefined;
+    const s = this.session;
+    if (!s || s.closed) return;
+    let due: ReturnType<Outbox["due"]>;
+    try {
+      due = this.outbox.due(s, this.opts.requestTimeoutMs);
+    } catch (err) {
+      // A stuck connection: reconnect and send the queues again in order.
+      s.end(err as Error);
+      return;
+    }
+    for (const a of due.batch) {
+      if (s.closed) return; // the rest counts as not sent: the next session sends it
+      this.transmit(s, a);
+    }
+    if (due.waitMs >= 0) this.pumpTimer = setTimeout(() => this.pump(), due.waitMs);
+  }
+
+  private transmit(s: Session, a: Attempt): void {
+    const o = a.o;
+    const body: Body = {
+      case: "send",
+      value: create(SendSchema, { clientMsgId: o.clientMsgId, toUserId: o.to, type: o.type, content: o.content, push: o.push }),
+    };
+    try {
+      s.send(a.id, body, (r) => this.sendReply(s, a, r));
+    } catch (err) {
+      if (err instanceof ConnectionLostError) s.end(err);
+      else this.outbox.finish(o, undefined, err);
+    }
+  }
+
+  /**
+   * Handles the reply to a send attempt. A retryable error for a message
+   * with later messages of its queue in flight ends the session, so that
+   * every unacknowledged message is sent again, in order, on the next one.
+   */
+  private sendReply(s: Session, a: Attempt, r: Frame): void {
+    const o = a.o;
+    this.outbox.replied(s);
+    let retryErr: unknown;
+    if (r.body.case === "sendAck") {
+      const ack = r.body.value;
+      const res: SendResult = {
+        clientMsgId: o.clientMsgId,
+        convId: ack.convId,
+        seq: Number(ack.seq),
+        sentAt: new Date(Number(ack.serverTimeMs)),
+        duplicate: ack.duplicate,
+      };
+      this.outbox.finish(o, res);
+      if (res.seq !== 0) this.sent(s, o, res);
+      return;
+    } else if (r.body.case === "error") {
+      const e = r.body.value;
+      const err = new MagpieError(e.code, e.message, e.retryable, e.reason);
+      if (!err.retryable) {
+        this.outbox.finish(o, undefined, err);
+        return;
+      }
+      retryErr = err;
+    } else {
+      retryErr = new Error(`magpie: unexpected reply ${r.body.case} to send`);
+    }
+    if (this.outbox.retry(o, s, a.id, retryErr)) {
+      s.end(new ConnectionLostError(`send ${o.clientMsgId}: ${(retryErr as Error).message}; reconnecting to send the later messages again in order`));
+    }
+  }
+
+  /** Puts an acknowledged message in its place in the conversation. */
+  private sent(s: Session, o: Outgoing, res: SendResult): void {
+    const me = s.info.userId;
+    let gap: boolean;
+    if (res.duplicate) {
+      // Its content may differ from this send's: fetch it.
+      gap = this.receiver.noteSeq(res.convId, res.seq);
+    } else {
+      this.receiver.learn(res.convId, [...new Set([me, o.to])].sort());
+      gap = this.receiver.add([
+        {
+          convId: res.convId,
+          seq: res.seq,
+          senderId: me,
+          clientMsgId: o.clientMsgId,
+          type: o.type,
+          content: o.content,
+          createdAt: res.sentAt,
+          recalled: false,
+          members: [],
+          own: true,
+        },
+      ]);
+    }
+    if (gap) this.fillWake.notify();
+  }
+
+  // ---- sync and gap filling
+
+  private async fillLoop(s: Session, wake: Wake): Promise<void> {
+    try {
+      await this.resync(s);
+    } catch (err) {
+      if (!s.closed) s.end(new ConnectionLostError(`resync: ${(err as Error).message}`));
+      return;
+    }
+    this.flushSoon();
+    const refused = new Set<string>();
+    while (!s.closed) {
+      const ids = this.receiver.unknown();
+      try {
+        if (ids.length > 0) await this.fetchStates(s, ids);
+      } catch (err) {
+        if (!s.closed) s.end(new ConnectionLostError(`fetch conversation states: ${(err as Error).message}`));
+        return;
+      }
+      this.receiver.advanceAll();
+      for (const id of this.receiver.gaps()) {
+        if (refused.has(id) || s.closed) continue;
+        try {
+          await this.fill(s, id);
+        } catch (err) {
+          if (s.closed) return;
+          this.log("warn", "fetch messages", { convId: id, err });
+          refused.add(id);
+        }
+      }
+      await wake.wait();
+    }
+  }
+
+  /** Pages through the conversations, noting each one's last seq and this device's server-side cursor. */
+  private async resync(s: Session): Promise<void> {
+    let cursor = "";
+    for (;;) {
+      const r = await this.callSession(s, {
+        case: "syncConversations",
+        value: create(SyncConversationsSchema, { cursor, limit: conversationPage }),
+      });
+      if (r.body.case !== "conversationPage") throw new Error(`unexpected reply ${r.body.case}`);
+      for (const st of r.body.value.conversations) this.takeState(s, st);
+      cursor = r.body.value.nextCursor;
+      if (!cursor) return;
+    }
+  }
+
+  private takeState(s: Session, st: ConversationState): void {
+    this.receiver.state(st, s.info.userId);
+    // Report again a cursor the server lost (an ack lost with a connection).
+    const cur = this.cursors.get(st.convId) ?? 0;
+    if (cur > Number(st.deliveredSeq)) {
+      this.unacked.set(st.convId, cur);
+      this.scheduleAck();
+    }
+  }
+
+  /** Fetches the states of conversations whose messages came before their members were known. */
+  private async fetchStates(s: Session, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += maxStateIds) {
+      const batch = ids.slice(i, i + maxStateIds);
+      const r = await this.callSession(s, {
+        case: "syncConversations",
+        value: create(SyncConversationsSchema, { convIds: batch }),
+      });
+      if (r.body.case === "conversationPage") for (const st of r.body.value.conversations) this.takeState(s, st);
+      // One the server does not list gets no members, so its messages are not held back for ever.
+      for (const id of batch) this.receiver.learn(id, []);
+    }
+  }
+
+  /** Fetches the gaps of one conversation until it has none. */
+  private async fill(s: Session, convId: string): Promise<void> {
+    for (;;) {
+      const range = this.receiver.fillRange(convId);
+      if (!range) return;
+      const [from, to] = range;
+      const r = await this.callSession(s, {
+        case: "syncMessages",
+        value: create(SyncMessagesSchema, { convId, fromSeq: BigInt(from), toSeq: BigInt(to), limit: s.pageLimit() }),
+      });
+      if (r.body.case !== "messagePage") throw new Error(`unexpected reply ${r.body.case} to sync_messages`);
+      const page = r.body.value;
+      const msgs = page.messages.map((m) => toMessage(m, s.info.userId));
+      if (!this.receiver.resolve(convId, from, to, msgs, page.hasMore)) return;
+    }
+  }
+
+  /** Sends a request on s, retrying timeouts and retryable errors with backoff; fails when s ends. */
+  private async callSession(s: Session, body: Body): Promise<Frame> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await s.call(body);
+      } catch (err) {
+        if (err instanceof ConnectionLostError || !isRetryable(err) || s.closed) throw err;
+      }
+      await sleep(retryDelay(this.opts.backoffMinMs, this.opts.backoffMaxMs, retry));
+    }
+  }
+
+  // ---- delivery acknowledgements
+
+  /** Records that a message was reported, so that its cursor moves. */
+  private handed(convId: string, seq: number): void {
+    if (seq <= (this.cursors.get(convId) ?? 0)) return;
+    this.cursors.set(convId, seq);
+    this.unacked.set(convId, seq);
+    this.unsaved.set(convId, seq);
+    this.scheduleAck();
+  }
+
+  private scheduleAck(): void {
+    if (this.unacked.size >= ackBatch) {
+      this.flushSoon();
+      return;
+    }
+    if (this.ackTimer === undefined) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = undefined;
+        void this.flushAcks();
+      }, this.opts.ackDelayMs);
+    }
+  }
+
+  private flushSoon(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    queueMicrotask(() => void this.flushAcks());
+  }
+
+  /** Saves the moved cursors and reports them to the server; what fails is kept for later. */
+  private async flushAcks(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true; // after this flush: a flush waits for its replies
+      return;
+    }
+    const s = this.session;
+    this.flushing = true;
+    try {
+      this.saveCursors();
+      if (!s || s.closed || this.unacked.size === 0) return;
+      const unacked = this.unacked;
+      this.unacked = new Map();
+      const ids = [...unacked.keys()].sort();
+      for (let i = 0; i < ids.length; i += maxAckCursors) {
+        const batch = ids.slice(i, i + maxAckCursors);
+        const ack = create(DeliverAckSchema, {
+          cursors: batch.map((id) => create(CursorSchema, { convId: id, seq: BigInt(unacked.get(id)!) })),
+        });
+        try {
+          await s.call({ case: "deliverAck", value: ack });
+        } catch (err) {
+          if (err instanceof MagpieError && !err.retryable) {
+            this.log("warn", "delivery ack refused", { err });
+            continue;
+          }
+          for (const id of ids.slice(i)) this.unacked.set(id, Math.max(this.unacked.get(id) ?? 0, unacked.get(id)!));
+          return; // the next session, or the next move, retries
+        }
+      }
+    } finally {
+      this.flushing = false;
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        if (this.unacked.size > 0 || this.unsaved.size > 0) this.scheduleAck();
+      }
+    }
+  }
+
+  private saveCursors(): void {
+    const store = this.opts.store;
+    if (!store || this.unsaved.size === 0) return;
+    const unsaved = this.unsaved;
+    this.unsaved = new Map();
+    store.save(Object.fromEntries(unsaved)).catch((err) => {
+      this.log("warn", "save cursors", { err });
+      for (const [id, seq] of unsaved) this.unsaved.set(id, Math.max(this.unsaved.get(id) ?? 0, seq));
+    });
+  }
+
+  // ---- requests
+
+  /** Returns the logged-in session, other than dead, waiting for one. */
+  private waitSession(signal: AbortSignal | undefined, dead: Session | undefined): Promise<Session> {
+    if (this.closed) return Promise.reject(new ClientClosedError());
+    const s = this.session;
+    if (s && s !== dead && !s.closed) return Promise.resolve(s);
+    if (!this.running && this.runErr !== undefined) return Promise.reject(this.runErr);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Session>((resolve, reject) => {
+      const w: SessionWaiter = {
+        dead,
+        resolve: (s) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(s);
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = () => {
+        this.sessionWaiters = this.sessionWaiters.filter((x) => x !== w);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.sessionWaiters.push(w);
+    });
+  }
+
+  /**
+   * Sends an idempotent request and returns its reply: it waits for a
+   * connection, sends again on the next connection if one drops, and retries
+   * timeouts and retryable errors with backoff, until signal aborts.
+   */
+  private async request(body: Body, signal?: AbortSignal): Promise<Frame> {
+    let dead: Session | undefined;
+    for (let retry = 0; ; ) {
+      const s = await this.waitSession(signal, dead);
+      try {
+        return await s.call(body, signal);
+      } catch (err) {
+        if (signal?.aborted || !isRetryable(err)) throw err;
+        if (err instanceof ConnectionLostError) {
+          dead = s;
+          continue;
+        }
+      }
+      if (!(await sleep(retryDelay(this.opts.backoffMinMs, this.opts.backoffMaxMs, retry++), signal))) {
+        throw signal?.reason ?? new ClientClosedError();
+      }
+    }
+  }
+
+  /** Returns the states of all the user's conversations. */
+  async conversations(signal?: AbortSignal): Promise<Conversation[]> {
+    const out: Conversation[] = [];
+    let cursor = "";
+    for (;;) {
+      const r = await this.request(
+        { case: "syncConversations", value: create(SyncConversationsSchema, { cursor, limit: conversationPage }) },
+        signal,
+      );
+      if (r.body.case !== "conversationPage") throw new Error(`magpie: unexpected reply ${r.body.case}`);
+      for (const st of r.body.value.conversations) out.push(toConversation(st));
+      cursor = r.body.value.nextCursor;
+      if (!cursor) return out;
+    }
+  }
+
+  /**
+   * Returns up to `limit` (default 50, at most 200) messages of a
+   * conversation before seq `beforeSeq` (0: the newest), oldest first, and
+   * whether older ones exist. History does not move cursors or emit events.
+   */
+  async history(
+    convId: string,
+    beforeSeq = 0,
+    limit = 50,
+    signal?: AbortSignal,
+  ): Promise<{ messages: Message[]; hasMore: boolean }> {
+    if (beforeSeq === 1) return { messages: [], hasMore: false };
+    const r = await this.request(
+      {
+        case: "syncMessages",
+        value: create(SyncMessagesSchema, {
+          convId,
+          fromSeq: 0n,
+          toSeq: BigInt(beforeSeq > 0 ? beforeSeq - 1 : 0),
+          limit,
+          desc: true,
+        }),
+      },
+      signal,
+    );
+    if (r.body.case !== "messagePage") throw new Error(`magpie: unexpected reply ${r.body.case}`);
+    const members = this.receiver.membersOf(convId);
+    const messages = r.body.value.messages.map((m) => ({ ...toMessage(m, this.user), members })).reverse();
+    return { messages, hasMore: r.body.value.hasMore };
+  }
+
+  /**
+   * Moves the user's read cursor of a conversation to seq (only forward);
+   * the other members and the user's other devices get a read receipt.
+   */
+  async markRead(convId: string, seq: number, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "read", value: create(ReadSchema, { convId, seq: BigInt(seq) }) }, signal);
+  }
+
+  /** Mutes (or unmutes) a conversation for the user, on every device: no notifications for its messages. */
+  async muteConversation(convId: string, muted: boolean, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "muteConversation", value: create(MuteConversationSchema, { convId, muted }) }, signal);
+  }
+
+  /**
+   * Registers this device for offline push notifications; the client sends
+   * the registration again after every login.
+   */
+  async registerDevice(device: Device, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "registerDevice", value: create(RegisterDeviceSchema, device) }, signal);
+    this.device = { ...device };
+  }
+
+  /** Removes this device's push registration (when the user logs out). */
+  async unregisterDevice(signal?: AbortSignal): Promise<void> {
+    this.device = undefined;
+    await this.request({ case: "unregisterDevice", value: create(UnregisterDeviceSchema) }, signal);
+  }
+
+  /** Replaces the user's push preferences, for every device. */
+  async setPushSettings(settings: PushSettings, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "setPushSettings", value: create(SetPushSettingsSchema, settings) }, signal);
+  }
+
+  private async sendDevice(s: Session, device: Device): Promise<void> {
+    try {
+      await this.callSession(s, { case: "registerDevice", value: create(RegisterDeviceSchema, device) });
+    } catch (err) {
+      this.log("warn", "register device again", { err });
+    }
+  }
+}
+
+function toConversation(st: ConversationState): Conversation {
+  return {
+    id: st.convId,
+    members: [...st.members],
+    maxSeq: Number(st.maxSeq),
+    firstSeq: Number(st.firstSeq) || 1,
+    readSeq: Number(st.readSeq),
+    deliveredSeq: Number(st.deliveredSeq),
+    peerReadSeq: Number(st.peerReadSeq),
+    peerDeliveredSeq: Number(st.peerDeliveredSeq),
+    unread: Number(st.unread),
+    updatedAt: new Date(Number(st.updatedAtMs)),
+    muted: st.muted,
+  };
+}
+
+function toWirePush(p: PushOptions): WirePushOptions {
+  return create(PushOptionsSchema, p);
+}
+
+/** Returns 16 random bytes in hex. */
+function newClientMsgId(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function defaultPlatform(): string {
+  const g = globalThis as { window?: unknown; document?: unknown; process?: { platform?: string } };
+  if (g.window !== undefined && g.document !== undefined) return "web";
+  switch (g.process?.platform) {
+    case "linux":
+      return "linux";
+    case "darwin":
+      return "macos";
+    case "win32":
+      return "windows";
+  }
+  return "server";
+}
+
+/** Returns the WebSocket URL of the connect endpoint under base. */
+export function connectURL(base: string): string {
+  let u: URL;
+  try {
+    u = new URL(base);
+  } catch {
+    throw new TypeError(`magpie: options.url ${JSON.stringify(base)} is not a URL`);
+  }
+  switch (u.protocol) {
+    case "http:":
+    case "ws:":
+      u.protocol = "ws:";
+      break;
+    case "https:":
+    case "wss:":
+      u.protocol = "wss:";
+      break;
+    default:
+      throw new TypeError(`magpie: options.url ${JSON.stringify(base)}: scheme must be http, https, ws or wss`);
+  }
+  if (!u.pathname.endsWith("/v1/connect")) u.pathname = u.pathname.replace(/\/+$/, "") + "/v1/connect";
+  return u.toString();
+}

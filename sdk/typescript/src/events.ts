@@ -1,0 +1,238 @@
+// Events the client reports, as callbacks and as an async iterator.
+
+/**
+ * A message of a conversation. The client reports every message of every
+ * conversation of the user exactly once per client, in seq order within
+ * each conversation: messages from others, messages the user sent from
+ * other devices, and the messages this client sent, once the server
+ * acknowledged them.
+ */
+export interface Message {
+  /** The conversation id. Do not parse it: the members are in {@link Message.members}. */
+  convId: string;
+  /** The message's sequence number in the conversation, from 1. */
+  seq: number;
+  /** The user who sent the message. */
+  senderId: string;
+  /** The id the sender's SDK gave the message. */
+  clientMsgId: string;
+  /** The kind of content: `"text"` or `"custom"`. */
+  type: string;
+  /** The text, or a JSON document for `"custom"`; empty if recalled. */
+  content: string;
+  /** When the server accepted the message. */
+  createdAt: Date;
+  /** Set if the sender recalled the message. */
+  recalled: boolean;
+  /** The conversation's members, sorted, from its state. */
+  members: string[];
+  /** Set if this client's user sent the message, from this device or another. */
+  own: boolean;
+}
+
+/** What a {@link Receipt} reports. */
+export type ReceiptKind = "delivered" | "stored" | "read";
+
+/**
+ * Another user's progress in a conversation, or a read on another of the
+ * user's devices (`userId` is then the client's user). Receipts are
+ * cumulative: they cover every message up to and including `seq`. Receipts
+ * derived from the conversation states fetched after a login have no `at`.
+ */
+export interface Receipt {
+  /** What happened. */
+  kind: ReceiptKind;
+  /** The conversation id. */
+  convId: string;
+  /** The last seq covered, inclusive. */
+  seq: number;
+  /** The user whose device received, or who read, the messages. */
+  userId: string;
+  /** When it happened, if known. */
+  at?: Date;
+}
+
+/** A message already reported was recalled by its sender; its content is gone. */
+export interface Recall {
+  /** The conversation id. */
+  convId: string;
+  /** The recalled message's seq. */
+  seq: number;
+}
+
+/** A logged-in connection. */
+export interface SessionInfo {
+  /** The user the token belongs to. */
+  userId: string;
+  /** The connection's id in the server's logs. */
+  sessionId: string;
+  /** The server's clock at login. */
+  serverTime: Date;
+  /** How often the client pings the server, in milliseconds. */
+  heartbeatIntervalMs: number;
+  /** The largest content, in UTF-8 bytes, the server accepts. */
+  maxMessageBytes: number;
+}
+
+/** A login succeeded; what was missed follows as messages. */
+export interface Connected {
+  /** The session. */
+  session: SessionInfo;
+}
+
+/** A connection ended, or an attempt to connect failed. */
+export interface Disconnected {
+  /** Why: a {@link CloseError}, a connection error, a token provider error, or {@link ClientClosedError}. */
+  error: unknown;
+  /** Set if the client reconnects by itself after `retryInMs`. */
+  willRetry: boolean;
+  /** The backoff delay before the next attempt, in milliseconds. */
+  retryInMs: number;
+}
+
+/** The events of a client, by name, with their payloads. */
+export interface ClientEvents {
+  /** A message, in seq order within its conversation, exactly once. */
+  message: Message;
+  /** A receipt: delivered, stored or read. */
+  receipt: Receipt;
+  /** A recall of a message already reported. */
+  recall: Recall;
+  /** A successful login. */
+  connected: Connected;
+  /** The end of a connection, or a failed attempt. */
+  disconnected: Disconnected;
+  /** An Error frame the server pushed unsolicited (not the reply to a request). */
+  serverError: import("./errors.js").MagpieError;
+}
+
+/** An event as the async iterator yields it: its name in `type`, its payload in `value`. */
+export type ClientEvent = {
+  [K in keyof ClientEvents]: { type: K; value: ClientEvents[K] };
+}[keyof ClientEvents];
+
+/** A listener of events named K. */
+export type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
+
+/** Dispatches events to listeners and to async iterators. */
+export class Emitter {
+  private readonly listeners = new Map<keyof ClientEvents, Set<(v: never) => void>>();
+  private readonly iterators = new Set<EventIterator>();
+  /** Called with errors thrown by listeners. */
+  onListenerError: (err: unknown) => void = () => {};
+
+  /** Adds a listener and returns a function that removes it. */
+  on<K extends keyof ClientEvents>(name: K, fn: Listener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(name, set);
+    }
+    set.add(fn as (v: never) => void);
+    return () => this.off(name, fn);
+  }
+
+  /** Removes a listener. */
+  off<K extends keyof ClientEvents>(name: K, fn: Listener<K>): void {
+    this.listeners.get(name)?.delete(fn as (v: never) => void);
+  }
+
+  /** Dispatches an event to the listeners, synchronously, and queues it for the iterators. */
+  emit<K extends keyof ClientEvents>(name: K, value: ClientEvents[K]): void {
+    const set = this.listeners.get(name);
+    if (set) {
+      for (const fn of [...set]) {
+        try {
+          (fn as Listener<K>)(value);
+        } catch (err) {
+          this.onListenerError(err);
+        }
+      }
+    }
+    for (const it of this.iterators) it.push({ type: name, value } as ClientEvent);
+  }
+
+  /** Returns an iterator of the events from now on. */
+  iterate(signal?: AbortSignal): EventIterator {
+    const it = new EventIterator(() => this.iterators.delete(it), signal);
+    this.iterators.add(it);
+    return it;
+  }
+
+  /** Ends every iterator once its queued events are read. */
+  end(): void {
+    for (const it of this.iterators) it.finish();
+  }
+}
+
+/**
+ * An async iterator of a client's events, from its creation on. Unread
+ * events wait in memory. End it with `return()` (a `break` out of a
+ * `for await` loop does), its abort signal, or by closing the client.
+ */
+export class EventIterator implements AsyncIterableIterator<ClientEvent> {
+  private readonly queue: ClientEvent[] = [];
+  private head = 0;
+  private waiter: ((r: IteratorResult<ClientEvent>) => void) | undefined;
+  private done = false;
+
+  /** @internal */
+  constructor(
+    private readonly detach: () => void,
+    signal?: AbortSignal,
+  ) {
+    signal?.addEventListener("abort", () => void this.return(), { once: true });
+  }
+
+  /** @internal */
+  push(ev: ClientEvent): void {
+    if (this.done) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w({ value: ev, done: false });
+      return;
+    }
+    this.queue.push(ev);
+  }
+
+  /** @internal Ends the iterator once its queue is read. */
+  finish(): void {
+    this.done = true;
+    this.detach();
+    if (this.waiter && this.head >= this.queue.length) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  /** Returns the next event, waiting for one. */
+  next(): Promise<IteratorResult<ClientEvent>> {
+    if (this.head < this.queue.length) {
+      const value = this.queue[this.head++]!;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** Stops the iterator and drops its queued events. */
+  return(): Promise<IteratorResult<ClientEvent>> {
+    this.queue.length = 0;
+    this.head = 0;
+    this.finish();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Returns the iterator itself. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<ClientEvent> {
+    return this;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The TypeScript client SDK of Magpie: one user's device, connected over a
+ * WebSocket, with the protocol's guarantees (docs/protocol.md).
+ *
+ * @packageDocumentation
+ */
+export {
+  MagpieClient,
+  NotRunningError,
+  VERSION,
+  connectURL,
+  type ClientOptions,
+  type ClientStats,
+  type Conversation,
+  type CursorStore,
+  type Device,
+  type PushOptions,
+  type PushSettings,
+  type SendOptions,
+} from "./client.js";
+export type { Encoding } from "./codec.js";
+export {
+  ClientClosedError,
+  CloseCode,
+  CloseError,
+  ConnectionLostError,
+  MagpieError,
+  RequestTimeoutError,
+  SendTimeoutError,
+  isRetryable,
+  isTerminal,
+} from "./errors.js";
+export {
+  EventIterator,
+  type ClientEvent,
+  type ClientEvents,
+  type Connected,
+  type Disconnected,
+  type Listener,
+  type Message,
+  type Recall,
+  type Receipt,
+  type ReceiptKind,
+  type SessionInfo,
+} from "./events.js";
+export { Outgoing, type SendResult } from "./outbox.js";
+export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
+/** The generated protocol types (protobuf-es), for advanced use. */
+export * as proto from "./gen/magpie/v1/magpie_pb.js";
