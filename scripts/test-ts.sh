@@ -48,4 +48,8 @@ cd "$ts"
 rm -rf dist-test
 npx --no-install tsc -p tsconfig.json
 npx --no-install tsc -p tsconfig.test.json
-MAGPIE_BIN="$tmp/magpie" node --test --test-concurrency=2 --test-timeout=120000 dist-test/test/*.test.js
+MAGPIE_BIN="$tmp/magpie" node --test --test-concurrency=2 --test-timeout=120000 dist-test/test/*.test.js | tee "$tmp/out"
+if [ "${CI:-}" = "true" ] && ! grep -qE '^# skipped 0$' "$tmp/out"; then
+	echo "test-ts.sh: CI=true: TypeScript tests were skipped; in CI every suite must run" >&2
+	exit 1
+fi

@@ -2,7 +2,8 @@
 // (dist/) with an import map, connects to a real server with the browser's
 // own WebSocket, and chats with a Node client. Needs a Chromium binary
 // ($MAGPIE_TEST_CHROMIUM, or chromium / chromium-browser on the PATH) and
-// the built SDK (npm run build); without Chromium the test is skipped.
+// the built SDK (npm run build); without Chromium the test is skipped,
+// except in CI (CI=true), where it fails: CI installs Chromium.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -67,9 +68,11 @@ async function serveSDK(): Promise<HTTPServer> {
 }
 
 const exe = findChromium();
+const inCI = process.env.CI === "true";
 
 for (const encoding of ["proto", "json"] as const) {
-  test(`a browser client chats with a Node client (${encoding})`, { skip: exe ? false : "no Chromium found" }, async (t) => {
+  test(`a browser client chats with a Node client (${encoding})`, { skip: exe || inCI ? false : "no Chromium found" }, async (t) => {
+    assert.ok(exe, "CI=true: no Chromium found (install Debian's chromium, or set MAGPIE_TEST_CHROMIUM)");
     assert.ok(existsSync(path.join(sdkRoot, "dist/index.js")), "build the SDK first (npm run build)");
     const e = await Env.start(t, "alice", "bob");
     const http = await serveSDK();

@@ -71,7 +71,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file magpie/v1/magpie.proto.
  */
 export const file_magpie_v1_magpie: GenFile = /*@__PURE__*/
-  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEitAcKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAQgYKBGJvZHkiUAoFTG9naW4SDQoFdG9rZW4YASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhAKCHBsYXRmb3JtGAMgASgJEhMKC3Nka192ZXJzaW9uGAQgASgJIoQBCgtMb2dpblJlc3VsdBIPCgd1c2VyX2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSFgoOc2VydmVyX3RpbWVfbXMYAyABKAMSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAQgASgDEhkKEW1heF9tZXNzYWdlX2J5dGVzGAUgASgDInYKBFNlbmQSFQoNY2xpZW50X21zZ19pZBgBIAEoCRISCgp0b191c2VyX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIkCgRwdXNoGAUgASgLMhYubWFncGllLnYxLlB1c2hPcHRpb25zIuIBCgtQdXNoT3B0aW9ucxIMCgRza2lwGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGJvZHkYAyABKAkSDgoGc2lsZW50GAQgASgIEhMKC2NvbGxhcHNlX2lkGAUgASgJEhAKCHByaW9yaXR5GAYgASgJEhQKDGhpZGVfY29udGVudBgHIAEoCBIuCgRkYXRhGAggAygLMiAubWFncGllLnYxLlB1c2hPcHRpb25zLkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpCgdTZW5kQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDwoHY29udl9pZBgCIAEoCRILCgNzZXEYAyABKAMSFgoOc2VydmVyX3RpbWVfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIqgBCgdNZXNzYWdlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEhEKCXNlbmRlcl9pZBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEgwKBHR5cGUYBSABKAkSDwoHY29udGVudBgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhAKCHJlY2FsbGVkGAggASgISgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSKVAgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgiXAoQQ29udmVyc2F0aW9uUGFnZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlEhMKC25leHRfY3Vyc29yGAIgASgJIl4KDFN5bmNNZXNzYWdlcxIPCgdjb252X2lkGAEgASgJEhAKCGZyb21fc2VxGAIgASgDEg4KBnRvX3NlcRgDIAEoAxINCgVsaW1pdBgEIAEoBRIMCgRkZXNjGAUgASgIIlYKC01lc3NhZ2VQYWdlEg8KB2NvbnZfaWQYASABKAkSJAoIbWVzc2FnZXMYAiADKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCCIGCgRQaW5nIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiSQoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkiJQoFQ2xvc2USDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkiigEKDlJlZ2lzdGVyRGV2aWNlEhAKCHBsYXRmb3JtGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEg0KBXRvcGljGAQgASgJEhMKC2Vudmlyb25tZW50GAUgASgJEg4KBmxvY2FsZRgGIAEoCRIRCgl0aW1lX3pvbmUYByABKAkiEgoQVW5yZWdpc3RlckRldmljZSJaCg9TZXRQdXNoU2V0dGluZ3MSEAoIZGlzYWJsZWQYASABKAgSEQoJZG5kX3N0YXJ0GAIgASgFEg8KB2RuZF9lbmQYAyABKAUSEQoJdGltZV96b25lGAQgASgJIjIKEE11dGVDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRINCgVtdXRlZBgCIAEoCEI6WjhnaXRodWIuY29tL21hZ3BpZS1pbS9tYWdwaWUvc2RrL3Byb3RvL21hZ3BpZS92MTttYWdwaWV2MWIGcHJvdG8z");
+  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEi2Q8KBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSABCBgoEYm9keSJQCgVMb2dpbhINCgV0b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEAoIcGxhdGZvcm0YAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkihAEKC0xvZ2luUmVzdWx0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIWCg5zZXJ2ZXJfdGltZV9tcxgDIAEoAxIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKAMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBSABKAMisgEKBFNlbmQSFQoNY2xpZW50X21zZ19pZBgBIAEoCRISCgp0b191c2VyX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIkCgRwdXNoGAUgASgLMhYubWFncGllLnYxLlB1c2hPcHRpb25zEhMKC3RvX2dyb3VwX2lkGAYgASgJEhAKCG1lbnRpb25zGAcgAygJEhMKC21lbnRpb25fYWxsGAggASgIIuIBCgtQdXNoT3B0aW9ucxIMCgRza2lwGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGJvZHkYAyABKAkSDgoGc2lsZW50GAQgASgIEhMKC2NvbGxhcHNlX2lkGAUgASgJEhAKCHByaW9yaXR5GAYgASgJEhQKDGhpZGVfY29udGVudBgHIAEoCBIuCgRkYXRhGAggAygLMiAubWFncGllLnYxLlB1c2hPcHRpb25zLkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpCgdTZW5kQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDwoHY29udl9pZBgCIAEoCRILCgNzZXEYAyABKAMSFgoOc2VydmVyX3RpbWVfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIs8BCgdNZXNzYWdlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEhEKCXNlbmRlcl9pZBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEgwKBHR5cGUYBSABKAkSDwoHY29udGVudBgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhAKCHJlY2FsbGVkGAggASgIEhAKCG1lbnRpb25zGAogAygJEhMKC21lbnRpb25fYWxsGAsgASgISgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSK8AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkiXAoQQ29udmVyc2F0aW9uUGFnZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlEhMKC25leHRfY3Vyc29yGAIgASgJIl4KDFN5bmNNZXNzYWdlcxIPCgdjb252X2lkGAEgASgJEhAKCGZyb21fc2VxGAIgASgDEg4KBnRvX3NlcRgDIAEoAxINCgVsaW1pdBgEIAEoBRIMCgRkZXNjGAUgASgIIlYKC01lc3NhZ2VQYWdlEg8KB2NvbnZfaWQYASABKAkSJAoIbWVzc2FnZXMYAiADKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCCIGCgRQaW5nIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiSQoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkiJQoFQ2xvc2USDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkiigEKDlJlZ2lzdGVyRGV2aWNlEhAKCHBsYXRmb3JtGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEg0KBXRvcGljGAQgASgJEhMKC2Vudmlyb25tZW50GAUgASgJEg4KBmxvY2FsZRgGIAEoCRIRCgl0aW1lX3pvbmUYByABKAkiEgoQVW5yZWdpc3RlckRldmljZSJaCg9TZXRQdXNoU2V0dGluZ3MSEAoIZGlzYWJsZWQYASABKAgSEQoJZG5kX3N0YXJ0GAIgASgFEg8KB2RuZF9lbmQYAyABKAUSEQoJdGltZV96b25lGAQgASgJIjIKEE11dGVDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRINCgVtdXRlZBgCIAEoCCK+AgoFR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRIwCghtZXRhZGF0YRgFIAMoCzIeLm1hZ3BpZS52MS5Hcm91cC5NZXRhZGF0YUVudHJ5EhAKCG93bmVyX2lkGAYgASgJEhMKC2pvaW5fcG9saWN5GAcgASgJEhAKCG11dGVfYWxsGAggASgIEhcKD2hpc3RvcnlfdmlzaWJsZRgJIAEoCBIUCgxtZW1iZXJfY291bnQYCiABKAUSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoLQ3JlYXRlR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5DcmVhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhMKC2pvaW5fcG9saWN5GAYgASgJEhcKD2hpc3RvcnlfdmlzaWJsZRgHIAEoCBISCgptZW1iZXJfaWRzGAggAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIcCghHZXRHcm91cBIQCghncm91cF9pZBgBIAEoCSKCAwoLVXBkYXRlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhcKCmF2YXRhcl91cmwYAyABKAlIAYgBARITCgZub3RpY2UYBCABKAlIAogBARI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5VcGRhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgGIAEoCBIYCgtqb2luX3BvbGljeRgHIAEoCUgDiAEBEhwKD2hpc3RvcnlfdmlzaWJsZRgIIAEoCEgEiAEBEhUKCG11dGVfYWxsGAkgASgISAWIAQEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQg0KC19hdmF0YXJfdXJsQgkKB19ub3RpY2VCDgoMX2pvaW5fcG9saWN5QhIKEF9oaXN0b3J5X3Zpc2libGVCCwoJX211dGVfYWxsIiAKDERpc21pc3NHcm91cBIQCghncm91cF9pZBgBIAEoCSI1Cg9BZGRHcm91cE1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSEAoIdXNlcl9pZHMYAiADKAkiOAoSUmVtb3ZlR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIlcKEkdyb3VwTWVtYmVyc1Jlc3VsdBIQCghncm91cF9pZBgBIAEoCRINCgVhZGRlZBgCIAMoCRIPCgdwZW5kaW5nGAMgAygJEg8KB3JlbW92ZWQYBCADKAkiLgoJSm9pbkdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiHgoKTGVhdmVHcm91cBIQCghncm91cF9pZBgBIAEoCSJDChBMaXN0R3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSFgoObXV0ZWRfdW50aWxfbXMYAyABKAMSFAoMam9pbmVkX2F0X21zGAQgASgDImEKD0dyb3VwTWVtYmVyUGFnZRIQCghncm91cF9pZBgBIAEoCRInCgdtZW1iZXJzGAIgAygLMhYubWFncGllLnYxLkdyb3VwTWVtYmVyEhMKC25leHRfY3Vyc29yGAMgASgJIm0KDlNldEdyb3VwTWVtYmVyEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIZCgxtdXRlX3NlY29uZHMYBCABKANIAIgBAUIPCg1fbXV0ZV9zZWNvbmRzIjIKDVRyYW5zZmVyR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJDChBMaXN0Sm9pblJlcXVlc3RzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtKb2luUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCmludml0ZXJfaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDImIKD0pvaW5SZXF1ZXN0UGFnZRIQCghncm91cF9pZBgBIAEoCRIoCghyZXF1ZXN0cxgCIAMoCzIWLm1hZ3BpZS52MS5Kb2luUmVxdWVzdBITCgtuZXh0X2N1cnNvchgDIAEoCSJIChJSZXNvbHZlSm9pblJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdhcHByb3ZlGAMgASgIIi8KDUdldEdyb3VwUmVhZHMSEAoIZ3JvdXBfaWQYASABKAkSDAoEc2VxcxgCIAMoAyJJCg9Hcm91cFJlYWRDb3VudHMSEAoIZ3JvdXBfaWQYASABKAkSJAoFcmVhZHMYAiADKAsyFS5tYWdwaWUudjEuR3JvdXBSZWFkcyIzCgpHcm91cFJlYWRzEgsKA3NlcRgBIAEoAxIMCgRyZWFkGAIgASgFEgoKAm9mGAMgASgFQjpaOGdpdGh1Yi5jb20vbWFncGllLWltL21hZ3BpZS9zZGsvcHJvdG8vbWFncGllL3YxO21hZ3BpZXYxYgZwcm90bzM");
 
 /**
  * Frame is the envelope of every WebSocket message, in both directions.
@@ -268,6 +268,172 @@ export type Frame = Message$1<"magpie.v1.Frame"> & {
      */
     value: MuteConversation;
     case: "muteConversation";
+  } | {
+    /**
+     * Groups (docs/protocol.md, "Groups"), client -> server, and their
+     * replies.
+     * Create a group owned by the user. Reply: group_info.
+     *
+     * @generated from field: magpie.v1.CreateGroup create_group = 50;
+     */
+    value: CreateGroup;
+    case: "createGroup";
+  } | {
+    /**
+     * A group's profile and settings, server -> client: the reply to
+     * create_group, get_group, update_group and transfer_group.
+     *
+     * @generated from field: magpie.v1.Group group_info = 51;
+     */
+    value: Group;
+    case: "groupInfo";
+  } | {
+    /**
+     * Read a group's profile. Reply: group_info.
+     *
+     * @generated from field: magpie.v1.GetGroup get_group = 52;
+     */
+    value: GetGroup;
+    case: "getGroup";
+  } | {
+    /**
+     * Change a group's profile or settings. Reply: group_info.
+     *
+     * @generated from field: magpie.v1.UpdateGroup update_group = 53;
+     */
+    value: UpdateGroup;
+    case: "updateGroup";
+  } | {
+    /**
+     * Dismiss a group (the owner). Reply: ok.
+     *
+     * @generated from field: magpie.v1.DismissGroup dismiss_group = 54;
+     */
+    value: DismissGroup;
+    case: "dismissGroup";
+  } | {
+    /**
+     * Add members (or invite them). Reply: group_members_result.
+     *
+     * @generated from field: magpie.v1.AddGroupMembers add_group_members = 55;
+     */
+    value: AddGroupMembers;
+    case: "addGroupMembers";
+  } | {
+    /**
+     * Reply to add_group_members, remove_group_members, join_group and
+     * resolve_join_request.
+     *
+     * @generated from field: magpie.v1.GroupMembersResult group_members_result = 56;
+     */
+    value: GroupMembersResult;
+    case: "groupMembersResult";
+  } | {
+    /**
+     * Remove members (owner, admins). Reply: group_members_result.
+     *
+     * @generated from field: magpie.v1.RemoveGroupMembers remove_group_members = 57;
+     */
+    value: RemoveGroupMembers;
+    case: "removeGroupMembers";
+  } | {
+    /**
+     * Join a group (or ask to). Reply: group_members_result.
+     *
+     * @generated from field: magpie.v1.JoinGroup join_group = 58;
+     */
+    value: JoinGroup;
+    case: "joinGroup";
+  } | {
+    /**
+     * Leave a group. Reply: ok.
+     *
+     * @generated from field: magpie.v1.LeaveGroup leave_group = 59;
+     */
+    value: LeaveGroup;
+    case: "leaveGroup";
+  } | {
+    /**
+     * A page of a group's members. Reply: group_member_page.
+     *
+     * @generated from field: magpie.v1.ListGroupMembers list_group_members = 60;
+     */
+    value: ListGroupMembers;
+    case: "listGroupMembers";
+  } | {
+    /**
+     * Reply to list_group_members.
+     *
+     * @generated from field: magpie.v1.GroupMemberPage group_member_page = 61;
+     */
+    value: GroupMemberPage;
+    case: "groupMemberPage";
+  } | {
+    /**
+     * Change a member's role or mute it. Reply: group_member.
+     *
+     * @generated from field: magpie.v1.SetGroupMember set_group_member = 62;
+     */
+    value: SetGroupMember;
+    case: "setGroupMember";
+  } | {
+    /**
+     * One member of a group, server -> client.
+     *
+     * @generated from field: magpie.v1.GroupMember group_member = 63;
+     */
+    value: GroupMember;
+    case: "groupMember";
+  } | {
+    /**
+     * Make another member the owner. Reply: group_info.
+     *
+     * @generated from field: magpie.v1.TransferGroup transfer_group = 64;
+     */
+    value: TransferGroup;
+    case: "transferGroup";
+  } | {
+    /**
+     * A page of a group's join requests (owner, admins). Reply:
+     * join_request_page.
+     *
+     * @generated from field: magpie.v1.ListJoinRequests list_join_requests = 65;
+     */
+    value: ListJoinRequests;
+    case: "listJoinRequests";
+  } | {
+    /**
+     * Reply to list_join_requests.
+     *
+     * @generated from field: magpie.v1.JoinRequestPage join_request_page = 66;
+     */
+    value: JoinRequestPage;
+    case: "joinRequestPage";
+  } | {
+    /**
+     * Approve or decline a join request (owner, admins). Reply:
+     * group_members_result.
+     *
+     * @generated from field: magpie.v1.ResolveJoinRequest resolve_join_request = 67;
+     */
+    value: ResolveJoinRequest;
+    case: "resolveJoinRequest";
+  } | {
+    /**
+     * Read counts of group messages. Reply: group_read_counts.
+     *
+     * @generated from field: magpie.v1.GetGroupReads get_group_reads = 68;
+     */
+    value: GetGroupReads;
+    case: "getGroupReads";
+  } | {
+    /**
+     * Reply to get_group_reads.
+     *
+     * @generated from field: magpie.v1.GroupReadCounts group_read_counts = 69;
+     */
+    value: GroupReadCounts;
+    case: "groupReadCounts";
   } | { case: undefined; value?: undefined };
 };
 
@@ -421,6 +587,31 @@ export type Send = Message$1<"magpie.v1.Send"> & {
    * @generated from field: magpie.v1.PushOptions push = 5;
    */
   push?: PushOptions | undefined;
+
+  /**
+   * Group to send to, instead of to_user_id: exactly one of the two is set.
+   * The sender must be a member, not muted, and the group not muted for
+   * plain members (Error "forbidden", "member_muted", "group_muted",
+   * "group_not_found").
+   *
+   * @generated from field: string to_group_id = 6;
+   */
+  toGroupId: string;
+
+  /**
+   * Members the message mentions (group messages only, at most 100); each
+   * one's ConversationState.mention_seq moves to the message.
+   *
+   * @generated from field: repeated string mentions = 7;
+   */
+  mentions: string[];
+
+  /**
+   * Mention every member (group owner and admins only).
+   *
+   * @generated from field: bool mention_all = 8;
+   */
+  mentionAll: boolean;
 };
 
 /**
@@ -617,6 +808,20 @@ export type Message = Message$1<"magpie.v1.Message"> & {
    * @generated from field: bool recalled = 8;
    */
   recalled: boolean;
+
+  /**
+   * The members the message mentions.
+   *
+   * @generated from field: repeated string mentions = 10;
+   */
+  mentions: string[];
+
+  /**
+   * Whether the message mentions every member.
+   *
+   * @generated from field: bool mention_all = 11;
+   */
+  mentionAll: boolean;
 };
 
 /**
@@ -983,6 +1188,22 @@ export type ConversationState = Message$1<"magpie.v1.ConversationState"> & {
    * @generated from field: bool muted = 12;
    */
   muted: boolean;
+
+  /**
+   * The newest message that mentioned the user (by id or by mentioning
+   * everyone); 0 if none. The user has an unread mention while it is above
+   * read_seq.
+   *
+   * @generated from field: int64 mention_seq = 13;
+   */
+  mentionSeq: bigint;
+
+  /**
+   * The group whose conversation this is; empty for other conversations.
+   *
+   * @generated from field: string group_id = 14;
+   */
+  groupId: string;
 };
 
 /**
@@ -1387,4 +1608,876 @@ export type MuteConversation = Message$1<"magpie.v1.MuteConversation"> & {
  */
 export const MuteConversationSchema: GenMessage<MuteConversation> = /*@__PURE__*/
   messageDesc(file_magpie_v1_magpie, 25);
+
+/**
+ * Group is a group chat's profile and settings.
+ *
+ * @generated from message magpie.v1.Group
+ */
+export type Group = Message$1<"magpie.v1.Group"> & {
+  /**
+   * The group's id; its conversation's id is "g:" and this id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Display name (at most 128 bytes).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * An http or https URL of the group's picture.
+   *
+   * @generated from field: string avatar_url = 3;
+   */
+  avatarUrl: string;
+
+  /**
+   * The group's announcement.
+   *
+   * @generated from field: string notice = 4;
+   */
+  notice: string;
+
+  /**
+   * App-defined key-value data (at most 4096 bytes as JSON).
+   *
+   * @generated from field: map<string, string> metadata = 5;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * The member who owns the group.
+   *
+   * @generated from field: string owner_id = 6;
+   */
+  ownerId: string;
+
+  /**
+   * "open" (anyone joins; members invite), "approval" (an admin approves
+   * joins and members' invitations) or "invite" (only the owner and admins
+   * add members).
+   *
+   * @generated from field: string join_policy = 7;
+   */
+  joinPolicy: string;
+
+  /**
+   * Only the owner and admins may send.
+   *
+   * @generated from field: bool mute_all = 8;
+   */
+  muteAll: boolean;
+
+  /**
+   * New members read the messages sent before they joined.
+   *
+   * @generated from field: bool history_visible = 9;
+   */
+  historyVisible: boolean;
+
+  /**
+   * Number of members.
+   *
+   * @generated from field: int32 member_count = 10;
+   */
+  memberCount: number;
+
+  /**
+   * Creation time, in Unix milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 11;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * Time of the last change, in Unix milliseconds.
+   *
+   * @generated from field: int64 updated_at_ms = 12;
+   */
+  updatedAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.Group.
+ * Use `create(GroupSchema)` to create a new message.
+ */
+export const GroupSchema: GenMessage<Group> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 26);
+
+/**
+ * CreateGroup creates a group owned by the user. Errors: "invalid_argument"
+ * (the message names the field), "group_exists", "user_not_found" (a
+ * member), "group_full".
+ *
+ * @generated from message magpie.v1.CreateGroup
+ */
+export type CreateGroup = Message$1<"magpie.v1.CreateGroup"> & {
+  /**
+   * The group id (1-64 letters, digits, '_', '.', '@' or '-'); empty
+   * picks one.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Display name (at most 128 bytes).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * An http or https URL of the group's picture.
+   *
+   * @generated from field: string avatar_url = 3;
+   */
+  avatarUrl: string;
+
+  /**
+   * The group's announcement (at most 4096 bytes).
+   *
+   * @generated from field: string notice = 4;
+   */
+  notice: string;
+
+  /**
+   * App-defined key-value data (at most 4096 bytes as JSON).
+   *
+   * @generated from field: map<string, string> metadata = 5;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * "open", "approval" or "invite" (empty: "invite").
+   *
+   * @generated from field: string join_policy = 6;
+   */
+  joinPolicy: string;
+
+  /**
+   * New members read the messages sent before they joined.
+   *
+   * @generated from field: bool history_visible = 7;
+   */
+  historyVisible: boolean;
+
+  /**
+   * The first members besides the user.
+   *
+   * @generated from field: repeated string member_ids = 8;
+   */
+  memberIds: string[];
+};
+
+/**
+ * Describes the message magpie.v1.CreateGroup.
+ * Use `create(CreateGroupSchema)` to create a new message.
+ */
+export const CreateGroupSchema: GenMessage<CreateGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 27);
+
+/**
+ * GetGroup reads a group's profile; any user of the app may. Error
+ * "group_not_found".
+ *
+ * @generated from message magpie.v1.GetGroup
+ */
+export type GetGroup = Message$1<"magpie.v1.GetGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+};
+
+/**
+ * Describes the message magpie.v1.GetGroup.
+ * Use `create(GetGroupSchema)` to create a new message.
+ */
+export const GetGroupSchema: GenMessage<GetGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 28);
+
+/**
+ * UpdateGroup changes a group's profile and settings (owner, admins); the
+ * fields that are set change. Errors: "forbidden", "group_not_found",
+ * "invalid_argument".
+ *
+ * @generated from message magpie.v1.UpdateGroup
+ */
+export type UpdateGroup = Message$1<"magpie.v1.UpdateGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * Display name (at most 128 bytes).
+   *
+   * @generated from field: optional string name = 2;
+   */
+  name?: string | undefined;
+
+  /**
+   * An http or https URL of the group's picture.
+   *
+   * @generated from field: optional string avatar_url = 3;
+   */
+  avatarUrl?: string | undefined;
+
+  /**
+   * The group's announcement (at most 4096 bytes).
+   *
+   * @generated from field: optional string notice = 4;
+   */
+  notice?: string | undefined;
+
+  /**
+   * Replaces the metadata when set_metadata is true.
+   *
+   * @generated from field: map<string, string> metadata = 5;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * Replace the metadata with the metadata field (an empty map clears it).
+   *
+   * @generated from field: bool set_metadata = 6;
+   */
+  setMetadata: boolean;
+
+  /**
+   * "open", "approval" or "invite".
+   *
+   * @generated from field: optional string join_policy = 7;
+   */
+  joinPolicy?: string | undefined;
+
+  /**
+   * New members read the messages sent before they joined.
+   *
+   * @generated from field: optional bool history_visible = 8;
+   */
+  historyVisible?: boolean | undefined;
+
+  /**
+   * Only the owner and admins may send.
+   *
+   * @generated from field: optional bool mute_all = 9;
+   */
+  muteAll?: boolean | undefined;
+};
+
+/**
+ * Describes the message magpie.v1.UpdateGroup.
+ * Use `create(UpdateGroupSchema)` to create a new message.
+ */
+export const UpdateGroupSchema: GenMessage<UpdateGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 29);
+
+/**
+ * DismissGroup ends a group (the owner). Its members leave it.
+ *
+ * @generated from message magpie.v1.DismissGroup
+ */
+export type DismissGroup = Message$1<"magpie.v1.DismissGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+};
+
+/**
+ * Describes the message magpie.v1.DismissGroup.
+ * Use `create(DismissGroupSchema)` to create a new message.
+ */
+export const DismissGroupSchema: GenMessage<DismissGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 30);
+
+/**
+ * AddGroupMembers adds users to a group: the owner and admins always,
+ * members when the policy is "open"; under "approval" a member's
+ * invitations become join requests (pending).
+ *
+ * @generated from message magpie.v1.AddGroupMembers
+ */
+export type AddGroupMembers = Message$1<"magpie.v1.AddGroupMembers"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The users (at most 500).
+   *
+   * @generated from field: repeated string user_ids = 2;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message magpie.v1.AddGroupMembers.
+ * Use `create(AddGroupMembersSchema)` to create a new message.
+ */
+export const AddGroupMembersSchema: GenMessage<AddGroupMembers> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 31);
+
+/**
+ * RemoveGroupMembers removes members: the owner anyone but itself, admins
+ * plain members.
+ *
+ * @generated from message magpie.v1.RemoveGroupMembers
+ */
+export type RemoveGroupMembers = Message$1<"magpie.v1.RemoveGroupMembers"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The users (at most 500).
+   *
+   * @generated from field: repeated string user_ids = 2;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message magpie.v1.RemoveGroupMembers.
+ * Use `create(RemoveGroupMembersSchema)` to create a new message.
+ */
+export const RemoveGroupMembersSchema: GenMessage<RemoveGroupMembers> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 32);
+
+/**
+ * GroupMembersResult says what a membership request did.
+ *
+ * @generated from message magpie.v1.GroupMembersResult
+ */
+export type GroupMembersResult = Message$1<"magpie.v1.GroupMembersResult"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * Users who became members.
+   *
+   * @generated from field: repeated string added = 2;
+   */
+  added: string[];
+
+  /**
+   * Users whose join request or invitation waits for an admin.
+   *
+   * @generated from field: repeated string pending = 3;
+   */
+  pending: string[];
+
+  /**
+   * Users who were removed.
+   *
+   * @generated from field: repeated string removed = 4;
+   */
+  removed: string[];
+};
+
+/**
+ * Describes the message magpie.v1.GroupMembersResult.
+ * Use `create(GroupMembersResultSchema)` to create a new message.
+ */
+export const GroupMembersResultSchema: GenMessage<GroupMembersResult> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 33);
+
+/**
+ * JoinGroup joins a group: at once when it is "open", as a join request
+ * when it is "approval"; Error "forbidden" when it is "invite".
+ *
+ * @generated from message magpie.v1.JoinGroup
+ */
+export type JoinGroup = Message$1<"magpie.v1.JoinGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * For the admins who approve (at most 512 bytes).
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message magpie.v1.JoinGroup.
+ * Use `create(JoinGroupSchema)` to create a new message.
+ */
+export const JoinGroupSchema: GenMessage<JoinGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 34);
+
+/**
+ * LeaveGroup leaves a group. The owner transfers it or dismisses it
+ * instead ("forbidden").
+ *
+ * @generated from message magpie.v1.LeaveGroup
+ */
+export type LeaveGroup = Message$1<"magpie.v1.LeaveGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+};
+
+/**
+ * Describes the message magpie.v1.LeaveGroup.
+ * Use `create(LeaveGroupSchema)` to create a new message.
+ */
+export const LeaveGroupSchema: GenMessage<LeaveGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 35);
+
+/**
+ * ListGroupMembers asks for a page of a group's members, by user id
+ * (members only).
+ *
+ * @generated from message magpie.v1.ListGroupMembers
+ */
+export type ListGroupMembers = Message$1<"magpie.v1.ListGroupMembers"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * Page size; 0 means 100, at most 500.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message magpie.v1.ListGroupMembers.
+ * Use `create(ListGroupMembersSchema)` to create a new message.
+ */
+export const ListGroupMembersSchema: GenMessage<ListGroupMembers> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 36);
+
+/**
+ * GroupMember is one member of a group.
+ *
+ * @generated from message magpie.v1.GroupMember
+ */
+export type GroupMember = Message$1<"magpie.v1.GroupMember"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * "owner", "admin" or "member".
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Unix milliseconds until which the member may not send; 0 if not muted.
+   *
+   * @generated from field: int64 muted_until_ms = 3;
+   */
+  mutedUntilMs: bigint;
+
+  /**
+   * When the member joined, in Unix milliseconds.
+   *
+   * @generated from field: int64 joined_at_ms = 4;
+   */
+  joinedAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.GroupMember.
+ * Use `create(GroupMemberSchema)` to create a new message.
+ */
+export const GroupMemberSchema: GenMessage<GroupMember> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 37);
+
+/**
+ * GroupMemberPage is one page of a group's members.
+ *
+ * @generated from message magpie.v1.GroupMemberPage
+ */
+export type GroupMemberPage = Message$1<"magpie.v1.GroupMemberPage"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The members, by user id.
+   *
+   * @generated from field: repeated magpie.v1.GroupMember members = 2;
+   */
+  members: GroupMember[];
+
+  /**
+   * Cursor of the next page; empty on the last.
+   *
+   * @generated from field: string next_cursor = 3;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message magpie.v1.GroupMemberPage.
+ * Use `create(GroupMemberPageSchema)` to create a new message.
+ */
+export const GroupMemberPageSchema: GenMessage<GroupMemberPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 38);
+
+/**
+ * SetGroupMember changes a member's role (the owner: "admin" or "member")
+ * or mutes it (owner, admins; mute_seconds 0 unmutes). Set one of the two.
+ *
+ * @generated from message magpie.v1.SetGroupMember
+ */
+export type SetGroupMember = Message$1<"magpie.v1.SetGroupMember"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * "admin" or "member"; empty leaves the role.
+   *
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * Set to mute for this many seconds (0 unmutes, at most 366 days).
+   *
+   * @generated from field: optional int64 mute_seconds = 4;
+   */
+  muteSeconds?: bigint | undefined;
+};
+
+/**
+ * Describes the message magpie.v1.SetGroupMember.
+ * Use `create(SetGroupMemberSchema)` to create a new message.
+ */
+export const SetGroupMemberSchema: GenMessage<SetGroupMember> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 39);
+
+/**
+ * TransferGroup makes another member the owner (the owner); the former
+ * owner stays as an admin.
+ *
+ * @generated from message magpie.v1.TransferGroup
+ */
+export type TransferGroup = Message$1<"magpie.v1.TransferGroup"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message magpie.v1.TransferGroup.
+ * Use `create(TransferGroupSchema)` to create a new message.
+ */
+export const TransferGroupSchema: GenMessage<TransferGroup> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 40);
+
+/**
+ * ListJoinRequests asks for a page of a group's join requests (owner,
+ * admins).
+ *
+ * @generated from message magpie.v1.ListJoinRequests
+ */
+export type ListJoinRequests = Message$1<"magpie.v1.ListJoinRequests"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * Page size; 0 means 100, at most 500.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message magpie.v1.ListJoinRequests.
+ * Use `create(ListJoinRequestsSchema)` to create a new message.
+ */
+export const ListJoinRequestsSchema: GenMessage<ListJoinRequests> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 41);
+
+/**
+ * JoinRequest is a request to join a group, or a member's invitation.
+ *
+ * @generated from message magpie.v1.JoinRequest
+ */
+export type JoinRequest = Message$1<"magpie.v1.JoinRequest"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The member who invited the user; empty when the user asked.
+   *
+   * @generated from field: string inviter_id = 2;
+   */
+  inviterId: string;
+
+  /**
+   * The requester's words to the admins.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * Creation time, in Unix milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 4;
+   */
+  createdAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.JoinRequest.
+ * Use `create(JoinRequestSchema)` to create a new message.
+ */
+export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 42);
+
+/**
+ * JoinRequestPage is one page of join requests.
+ *
+ * @generated from message magpie.v1.JoinRequestPage
+ */
+export type JoinRequestPage = Message$1<"magpie.v1.JoinRequestPage"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The requests, by user id.
+   *
+   * @generated from field: repeated magpie.v1.JoinRequest requests = 2;
+   */
+  requests: JoinRequest[];
+
+  /**
+   * Cursor of the next page; empty on the last.
+   *
+   * @generated from field: string next_cursor = 3;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message magpie.v1.JoinRequestPage.
+ * Use `create(JoinRequestPageSchema)` to create a new message.
+ */
+export const JoinRequestPageSchema: GenMessage<JoinRequestPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 43);
+
+/**
+ * ResolveJoinRequest approves (adding the user) or declines a request.
+ * Error "not_found" if there is no such request.
+ *
+ * @generated from message magpie.v1.ResolveJoinRequest
+ */
+export type ResolveJoinRequest = Message$1<"magpie.v1.ResolveJoinRequest"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * True to add the user, false to decline.
+   *
+   * @generated from field: bool approve = 3;
+   */
+  approve: boolean;
+};
+
+/**
+ * Describes the message magpie.v1.ResolveJoinRequest.
+ * Use `create(ResolveJoinRequestSchema)` to create a new message.
+ */
+export const ResolveJoinRequestSchema: GenMessage<ResolveJoinRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 44);
+
+/**
+ * GetGroupReads asks how many members read each message (members only).
+ *
+ * @generated from message magpie.v1.GetGroupReads
+ */
+export type GetGroupReads = Message$1<"magpie.v1.GetGroupReads"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * 1 to 100 seqs.
+   *
+   * @generated from field: repeated int64 seqs = 2;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message magpie.v1.GetGroupReads.
+ * Use `create(GetGroupReadsSchema)` to create a new message.
+ */
+export const GetGroupReadsSchema: GenMessage<GetGroupReads> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 45);
+
+/**
+ * GroupReadCounts answers GetGroupReads.
+ *
+ * @generated from message magpie.v1.GroupReadCounts
+ */
+export type GroupReadCounts = Message$1<"magpie.v1.GroupReadCounts"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * One per asked seq, in order.
+   *
+   * @generated from field: repeated magpie.v1.GroupReads reads = 2;
+   */
+  reads: GroupReads[];
+};
+
+/**
+ * Describes the message magpie.v1.GroupReadCounts.
+ * Use `create(GroupReadCountsSchema)` to create a new message.
+ */
+export const GroupReadCountsSchema: GenMessage<GroupReadCounts> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 46);
+
+/**
+ * GroupReads is the read count of one group message.
+ *
+ * @generated from message magpie.v1.GroupReads
+ */
+export type GroupReads = Message$1<"magpie.v1.GroupReads"> & {
+  /**
+   * The message.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Members whose read cursor is at or past seq.
+   *
+   * @generated from field: int32 read = 2;
+   */
+  read: number;
+
+  /**
+   * Members who could read it (they joined before it was sent).
+   *
+   * @generated from field: int32 of = 3;
+   */
+  of: number;
+};
+
+/**
+ * Describes the message magpie.v1.GroupReads.
+ * Use `create(GroupReadsSchema)` to create a new message.
+ */
+export const GroupReadsSchema: GenMessage<GroupReads> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 47);
 
