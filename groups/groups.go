@@ -594,6 +594,10 @@ func (s *Service) Dismiss(ctx context.Context, appID string, a Actor, id string)
 	if err != nil {
 		return err
 	}
+	// The members still in it see the dismissal in the conversation, in
+	// order; its system notices tell them again, and those offline, once
+	// the conversation is closed to them.
+	s.notify(ctx, appID, id, Notice{Event: NoticeDismissed, By: a.by()})
 	if err := s.store.App(appID).DismissGroup(ctx, id, s.now()); err != nil {
 		return fmt.Errorf("dismiss group: %w", err)
 	}

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,21 +104,66 @@ func (e *Emitter) Emit(appID string, ev Event) {
 }
 
 // MessageStored reports a newly stored message (message.created, and
-// conversation.created for a conversation's first message). It runs on
-// the messaging core's fan-out stage.
+// conversation.created for a conversation's first message); a notice of a
+// group change is reported as its group.* event instead. It runs on the
+// messaging core's fan-out stage.
 func (e *Emitter) MessageStored(appID string, m store.Message, members []string) {
 	key := m.ConvID + ":" + strconv.FormatInt(m.Seq, 10)
+	group, isGroup := strings.CutPrefix(m.ConvID, store.GroupConvPrefix)
+	if isGroup {
+		members = nil // a group's members are listed by the server API, not in every event
+	}
 	if m.Seq == 1 && e.wants(appID, EventConversationCreated) {
 		kind := "p2p"
-		if m.SenderID == "" {
+		switch {
+		case isGroup:
+			kind = "group"
+		case m.SenderID == "":
 			kind = "system"
 		}
 		e.Emit(appID, NewEvent(appID, EventConversationCreated, m.ConvID, m.CreatedAt,
-			ConversationData{ConvID: m.ConvID, Kind: kind, Members: members, CreatedAt: m.CreatedAt}))
+			ConversationData{ConvID: m.ConvID, Kind: kind, Members: members, GroupID: group, CreatedAt: m.CreatedAt}))
+	}
+	if isGroup && m.Type == noticeType && m.SenderID == "" {
+		e.groupNotice(appID, group, key, m)
+		return
 	}
 	if e.wants(appID, EventMessageCreated) {
 		e.Emit(appID, NewEvent(appID, EventMessageCreated, key, m.CreatedAt, messageData(m, members)))
 	}
+}
+
+// noticeType is the type of the server's notices (messaging.TypeNotice).
+const noticeType = "notice"
+
+// groupNotice reports a notice of a group change as its group.* event:
+// "members.added" is group.members_added, "group.created" group.created.
+func (e *Emitter) groupNotice(appID, group, key string, m store.Message) {
+	var n struct {
+		Event        string   `json:"event"`
+		By           string   `json:"by"`
+		UserIDs      []string `json:"user_ids"`
+		Role         string   `json:"role"`
+		MutedUntilMS int64    `json:"muted_until_ms"`
+		Fields       []string `json:"fields"`
+	}
+	if err := json.Unmarshal(m.Body, &n); err != nil || n.Event == "" {
+		e.cfg.Logger.Warn("undecodable group notice", "app_id", appID, "conv_id", m.ConvID, "seq", m.Seq)
+		return
+	}
+	typ := n.Event
+	if !strings.HasPrefix(typ, "group.") {
+		typ = "group." + strings.ReplaceAll(typ, ".", "_")
+	}
+	if !knownEvent(typ) || !e.wants(appID, typ) {
+		return
+	}
+	d := GroupData{GroupID: group, By: n.By, UserIDs: n.UserIDs, Role: n.Role, Fields: n.Fields, Seq: m.Seq, At: m.CreatedAt}
+	if n.MutedUntilMS > 0 {
+		t := time.UnixMilli(n.MutedUntilMS).UTC()
+		d.MutedUntil = &t
+	}
+	e.Emit(appID, NewEvent(appID, typ, key, m.CreatedAt, d))
 }
 
 // MessageRecalled reports a recalled message (message.recalled).
@@ -151,7 +198,10 @@ func (e *Emitter) UserPresence(appID, userID string, online bool, at time.Time) 
 
 func messageData(m store.Message, members []string) MessageData {
 	d := MessageData{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, Members: members, ClientMsgID: m.ClientMsgID,
-		Type: m.Type, Content: string(m.Body), CreatedAt: m.CreatedAt}
+		Type: m.Type, Content: string(m.Body), CreatedAt: m.CreatedAt, Mentions: m.Mentions, MentionAll: m.MentionAll}
+	if group, ok := strings.CutPrefix(m.ConvID, store.GroupConvPrefix); ok {
+		d.GroupID, d.Members = group, nil
+	}
 	if !m.RecalledAt.IsZero() {
 		at := m.RecalledAt
 		d.RecalledAt, d.Content = &at, ""

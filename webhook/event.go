@@ -29,6 +29,17 @@ const (
 	EventSupportTransferred = "support.session.transferred"
 	EventSupportClosed      = "support.session.closed"
 	EventSupportRated       = "support.session.rated"
+	// Group events, from the notices of group changes.
+	EventGroupCreated           = sdk.EventGroupCreated
+	EventGroupUpdated           = sdk.EventGroupUpdated
+	EventGroupDismissed         = sdk.EventGroupDismissed
+	EventGroupMembersAdded      = sdk.EventGroupMembersAdded
+	EventGroupMemberJoined      = sdk.EventGroupMemberJoined
+	EventGroupMembersRemoved    = sdk.EventGroupMembersRemoved
+	EventGroupMemberLeft        = sdk.EventGroupMemberLeft
+	EventGroupMemberRoleChanged = sdk.EventGroupMemberRoleChanged
+	EventGroupMemberMuted       = sdk.EventGroupMemberMuted
+	EventGroupOwnerTransferred  = sdk.EventGroupOwnerTransferred
 	// EventTest is sent by the "send a test event" action only; endpoints
 	// cannot subscribe to it.
 	EventTest = "webhook.test"
@@ -36,7 +47,9 @@ const (
 
 // EventTypes lists the types an endpoint may subscribe to, sorted.
 var EventTypes = []string{
-	EventConversationCreated, EventMessageCreated, EventMessageRead, EventMessageRecalled,
+	EventConversationCreated, EventGroupCreated, EventGroupDismissed, EventGroupMemberJoined, EventGroupMemberLeft,
+	EventGroupMemberMuted, EventGroupMemberRoleChanged, EventGroupMembersAdded, EventGroupMembersRemoved,
+	EventGroupOwnerTransferred, EventGroupUpdated, EventMessageCreated, EventMessageRead, EventMessageRecalled,
 	EventPushFailed, EventSupportAssigned, EventSupportClosed, EventSupportCreated, EventSupportQueued,
 	EventSupportRated, EventSupportTransferred, EventUserOffline, EventUserOnline, EventEndpointDisabled,
 }
@@ -105,6 +118,8 @@ type (
 	PushFailedData = sdk.PushFailure
 	// EndpointDisabledData is the payload of webhook.endpoint.disabled.
 	EndpointDisabledData = sdk.EndpointDisabled
+	// GroupData is the payload of the group.* events.
+	GroupData = sdk.Group
 )
 
 // TestData is the payload of webhook.test.

@@ -258,7 +258,7 @@ func (m *Moderator) callHook(ctx context.Context, appID string, h *preSendHook, 
 	sum := sha256.Sum256([]byte(appID + "\x00" + c.SenderID + "\x00" + c.ClientMsgID + "\x00" + c.Content))
 	id := "pre_" + idEncoding.EncodeToString(sum[:16])
 	body, err := json.Marshal(envelope{ID: id, Type: EventPreSend, AppID: appID, Timestamp: now, Data: sdk.PreSend{
-		SenderID: c.SenderID, ToUserID: c.ToUserID, ConvID: c.ConvID, ClientMsgID: c.ClientMsgID, Type: c.Type, Content: c.Content, ServerAPI: c.ServerAPI,
+		SenderID: c.SenderID, ToUserID: c.ToUserID, ToGroupID: c.ToGroupID, ConvID: c.ConvID, ClientMsgID: c.ClientMsgID, Type: c.Type, Content: c.Content, ServerAPI: c.ServerAPI,
 	}})
 	if err != nil {
 		return messaging.Verdict{}, fmt.Errorf("encode pre-send request: %w", err)

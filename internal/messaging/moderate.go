@@ -40,7 +40,7 @@ type Policy interface {
 
 // Candidate is a message being moderated.
 type Candidate struct {
-	AppID, SenderID, ToUserID, ConvID, ClientMsgID, Type, Content string
+	AppID, SenderID, ToUserID, ToGroupID, ConvID, ClientMsgID, Type, Content string
 	// ServerAPI is set for messages sent through the server API.
 	ServerAPI bool
 }
@@ -166,7 +166,7 @@ func apply(v Verdict, it *appendItem, req *SendRequest) *Error {
 // goroutine, in Order, and Submit returns its Pending at once. A nil pol
 // (the app stopped moderating) only keeps the message in its Order.
 func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it appendItem) (*Pending, error) {
-	c := Candidate{AppID: req.AppID, SenderID: req.SenderID, ToUserID: req.ToUserID, ConvID: it.draft.ConvID,
+	c := Candidate{AppID: req.AppID, SenderID: req.SenderID, ToUserID: req.ToUserID, ToGroupID: req.ToGroupID, ConvID: it.draft.ConvID,
 		ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, ServerAPI: req.ServerAPI}
 	var v Verdict
 	if pol != nil {

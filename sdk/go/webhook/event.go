@@ -18,6 +18,18 @@ const (
 	EventPushFailed          = "push.failed"
 	EventEndpointDisabled    = "webhook.endpoint.disabled"
 	EventTest                = "webhook.test"
+	// Group events: one per change of a group, in the group's order (each
+	// is a notice message of the group's conversation, Group.Seq).
+	EventGroupCreated           = "group.created"
+	EventGroupUpdated           = "group.updated"
+	EventGroupDismissed         = "group.dismissed"
+	EventGroupMembersAdded      = "group.members_added"
+	EventGroupMemberJoined      = "group.member_joined"
+	EventGroupMembersRemoved    = "group.members_removed"
+	EventGroupMemberLeft        = "group.member_left"
+	EventGroupMemberRoleChanged = "group.member_role_changed"
+	EventGroupMemberMuted       = "group.member_muted"
+	EventGroupOwnerTransferred  = "group.owner_transferred"
 	// EventPreSend is the type of the pre-send hook's requests.
 	EventPreSend = "message.pre_send"
 )
@@ -62,10 +74,15 @@ func (e Event) decode(v any, types ...string) error {
 
 // Message is the data of message.created and message.recalled.
 type Message struct {
-	ConvID      string   `json:"conv_id"`
-	Seq         int64    `json:"seq"`
-	SenderID    string   `json:"sender_id,omitempty"`
+	ConvID   string `json:"conv_id"`
+	Seq      int64  `json:"seq"`
+	SenderID string `json:"sender_id,omitempty"`
+	// Members are a one-to-one conversation's; a group message names its
+	// group instead (GroupID), whose members are listed by the server API.
 	Members     []string `json:"members,omitempty"`
+	GroupID     string   `json:"group_id,omitempty"`
+	Mentions    []string `json:"mentions,omitempty"`
+	MentionAll  bool     `json:"mention_all,omitempty"`
 	ClientMsgID string   `json:"client_msg_id,omitempty"`
 	// Type is "text" or "custom"; Content is empty once recalled.
 	Type       string     `json:"type"`
@@ -96,9 +113,12 @@ func (e Event) Read() (Read, error) {
 
 // Conversation is the data of conversation.created.
 type Conversation struct {
-	ConvID    string    `json:"conv_id"`
-	Kind      string    `json:"kind"`
-	Members   []string  `json:"members"`
+	ConvID string `json:"conv_id"`
+	// Kind is "p2p", "system" or "group".
+	Kind    string   `json:"kind"`
+	Members []string `json:"members"`
+	// GroupID is set for a group's conversation (Members are then empty).
+	GroupID   string    `json:"group_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -118,6 +138,35 @@ type Presence struct {
 func (e Event) Presence() (Presence, error) {
 	var p Presence
 	return p, e.decode(&p, EventUserOnline, EventUserOffline)
+}
+
+// Group is the data of the group.* events.
+type Group struct {
+	GroupID string `json:"group_id"`
+	// By is the member who made the change; empty for the app's backend.
+	By string `json:"by,omitempty"`
+	// UserIDs are the users the change is about: the first members
+	// (created), those added, joined, removed, left, whose role changed,
+	// muted, or the new owner (transferred).
+	UserIDs []string `json:"user_ids,omitempty"`
+	// Role is the new role of group.member_role_changed.
+	Role string `json:"role,omitempty"`
+	// MutedUntil ends the mute of group.member_muted; nil when unmuted.
+	MutedUntil *time.Time `json:"muted_until,omitempty"`
+	// Fields are what group.updated changed.
+	Fields []string `json:"fields,omitempty"`
+	// Seq is the change's notice in the group's conversation: group events
+	// of one group are ordered by it.
+	Seq int64     `json:"seq"`
+	At  time.Time `json:"at"`
+}
+
+// Group decodes a group.* event.
+func (e Event) Group() (Group, error) {
+	var g Group
+	return g, e.decode(&g, EventGroupCreated, EventGroupUpdated, EventGroupDismissed, EventGroupMembersAdded,
+		EventGroupMemberJoined, EventGroupMembersRemoved, EventGroupMemberLeft, EventGroupMemberRoleChanged,
+		EventGroupMemberMuted, EventGroupOwnerTransferred)
 }
 
 // PushFailure is the data of push.failed.
@@ -156,8 +205,10 @@ func (e Event) EndpointDisabled() (EndpointDisabled, error) {
 // PreSend is the data of a pre-send hook request: the message to allow,
 // reject, modify or drop.
 type PreSend struct {
-	SenderID    string `json:"sender_id,omitempty"`
-	ToUserID    string `json:"to_user_id"`
+	SenderID string `json:"sender_id,omitempty"`
+	// ToUserID or ToGroupID names the recipient.
+	ToUserID    string `json:"to_user_id,omitempty"`
+	ToGroupID   string `json:"to_group_id,omitempty"`
 	ConvID      string `json:"conv_id"`
 	ClientMsgID string `json:"client_msg_id"`
 	Type        string `json:"type"`
