@@ -132,6 +132,17 @@ func TestProbeAgainstDev(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out.String(), "probe ok ") {
 		t.Fatalf("magpie probe = %v, output %q", err, out.String())
 	}
+	out.Reset()
+	err = run(context.Background(), []string{"probe", "--scenario", "group", "--members", "5", "--url", lines["api_url"],
+		"--app-key", lines["app_key"], "--app-secret", lines["app_secret"], "--messages", "5", "--timeout", "30s"}, &out, io.Discard)
+	if err != nil || !strings.HasPrefix(out.String(), "probe group ok members=5 senders=5 sent=25 deliveries=125 ") {
+		t.Fatalf("magpie probe --scenario group = %v, output %q", err, out.String())
+	}
+	err = run(context.Background(), []string{"probe", "--scenario", "group", "--members", "2", "--url", lines["api_url"],
+		"--app-key", lines["app_key"], "--app-secret", lines["app_secret"]}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "3 to 2000") {
+		t.Fatalf("magpie probe --members 2 = %v, want an error naming the bounds", err)
+	}
 	err = run(context.Background(), []string{"probe", "--url", lines["api_url"], "--app-key", lines["app_key"],
 		"--app-secret", "msk_wrong"}, &out, io.Discard)
 	if err == nil {

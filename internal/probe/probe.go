@@ -6,7 +6,9 @@
 // it as a canary; it exits non-zero when anything did not hold. Its push
 // scenario checks offline push: one notification per message, pushed to a
 // registered device (or recorded in the outbox) exactly once. Its webhook
-// scenario checks signed post events and the pre-send hook.
+// scenario checks signed post events and the pre-send hook. Its group
+// scenario checks a group chat's fan-out: every member gets every message
+// exactly once, in seq order.
 package probe
 
 import (
@@ -38,13 +40,26 @@ type Config struct {
 	AppKey, AppSecret string
 	// Messages is how many messages each user sends in the online phase;
 	// the offline phase sends a quarter as many (at least 3). Zero means 20.
+	// The group scenario: how many each sender sends (zero: 20).
 	Messages int
-	// Timeout bounds the whole run. Zero means 60 * time.Second.
+	// Members is the size of the group scenario's group, from
+	// MinGroupMembers to MaxGroupMembers. Zero means DefaultGroupMembers.
+	Members int
+	// Senders is how many of the group's members send, at once. Zero
+	// means min(Members, 5); at most Members.
+	Senders int
+	// ConnectRate is how many members per second the group scenario
+	// connects. Zero means DefaultConnectRate; negative means all at once.
+	ConnectRate float64
+	// Timeout bounds the whole run. Zero means 60 * time.Second, to which
+	// the group scenario adds the time its members take to connect at
+	// ConnectRate.
 	Timeout time.Duration
 	// Logger receives progress logs. Nil discards them.
 	Logger *slog.Logger
-	// Scenario is ScenarioChat (the default, empty) or ScenarioPush. The
-	// push scenario sends Messages messages (zero: 5), one at a time.
+	// Scenario is ScenarioChat (the default, empty), ScenarioPush,
+	// ScenarioWebhook or ScenarioGroup. The push scenario sends Messages
+	// messages (zero: 5), one at a time.
 	Scenario string
 	// PushDevice is the device the push scenario registers; see
 	// PushDevice for the zero value.
@@ -77,6 +92,14 @@ type Result struct {
 	// message.created deliveries that verified and held the expected
 	// content, and P50 and P99 are send-to-delivery times.
 	Webhook bool
+	// Group is set by the group scenario: Received then counts deliveries
+	// (a member got a message, once, in order), Missing, Duplicates and
+	// Reordered count deliveries too, and P50 and P99 are send-to-receive
+	// times of the members who did not send the message.
+	Group            bool
+	Members, Senders int           // the group's size and how many of its members sent
+	Setup            time.Duration // users, group and connections
+	Duration         time.Duration // from the first send until every member had every message
 }
 
 // OK reports whether everything held.
@@ -94,6 +117,11 @@ func (r Result) String() string {
 	if r.Push {
 		s = fmt.Sprintf("probe push %s sent=%d pushed=%d duplicates=%d missing=%d p50=%s p99=%s",
 			status, r.Sent, r.Received, r.Duplicates, r.Missing, r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+	}
+	if r.Group {
+		s = fmt.Sprintf("probe group %s members=%d senders=%d sent=%d deliveries=%d duplicates=%d reordered=%d missing=%d setup=%s duration=%s p50=%s p99=%s",
+			status, r.Members, r.Senders, r.Sent, r.Received, r.Duplicates, r.Reordered, r.Missing,
+			r.Setup.Round(time.Millisecond), r.Duration.Round(time.Millisecond), r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
 	}
 	if r.Webhook {
 		s = fmt.Sprintf("probe webhook %s sent=%d delivered=%d missing=%d p50=%s p99=%s",
@@ -122,8 +150,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			cfg.Messages = 5
 		}
 	}
+	if cfg.Scenario == ScenarioGroup {
+		if cfg.Members == 0 {
+			cfg.Members = DefaultGroupMembers
+		}
+		if cfg.Members < MinGroupMembers || cfg.Members > MaxGroupMembers {
+			return Result{}, fmt.Errorf("probe: %d group members: want %d to %d", cfg.Members, MinGroupMembers, MaxGroupMembers)
+		}
+		if cfg.Senders == 0 {
+			cfg.Senders = min(cfg.Members, 5)
+		}
+		if cfg.Senders < 1 || cfg.Senders > cfg.Members {
+			return Result{}, fmt.Errorf("probe: %d group senders: want 1 to the %d members", cfg.Senders, cfg.Members)
+		}
+		if cfg.ConnectRate == 0 {
+			cfg.ConnectRate = DefaultConnectRate
+		}
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 60 * time.Second
+		if cfg.Scenario == ScenarioGroup && cfg.ConnectRate > 0 {
+			cfg.Timeout += time.Duration(float64(cfg.Members) / cfg.ConnectRate * float64(time.Second))
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -142,8 +190,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return run.push(ctx, cfg.Messages)
 	case ScenarioWebhook:
 		return run.webhook(ctx)
+	case ScenarioGroup:
+		return run.group(ctx)
 	}
-	return Result{}, fmt.Errorf("probe: unknown scenario %q: want %q, %q or %q", cfg.Scenario, ScenarioChat, ScenarioPush, ScenarioWebhook)
+	return Result{}, fmt.Errorf("probe: unknown scenario %q: want %q, %q, %q or %q", cfg.Scenario, ScenarioChat, ScenarioPush, ScenarioWebhook, ScenarioGroup)
 }
 
 func randomHex(n int) string {
@@ -159,6 +209,8 @@ type runner struct {
 	prefix string
 	res    Result
 	lat    []time.Duration
+	// failures counts the group scenario's failures, listed or not.
+	failures int
 }
 
 func (r *runner) run(ctx context.Context) (Result, error) {

@@ -27,9 +27,10 @@ type received struct {
 	at              time.Time
 }
 
-// connect starts a client for user and its event collector.
-func (r *runner) connect(ctx context.Context, user string, st client.Store) (*side, error) {
-	c, err := client.New(client.Config{
+// clientConfig is the SDK configuration of a probe user's client, on the
+// next gateway in turn; its tokens come from the server API.
+func (r *runner) clientConfig(user string, st client.Store) client.Config {
+	return client.Config{
 		URL:            r.nextURL(),
 		DeviceID:       user + "-probe",
 		Platform:       "server",
@@ -43,7 +44,12 @@ func (r *runner) connect(ctx context.Context, user string, st client.Store) (*si
 			tok, err := r.api.IssueToken(ctx, user, 10*time.Minute)
 			return tok.Token, err
 		},
-	})
+	}
+}
+
+// connect starts a client for user and its event collector.
+func (r *runner) connect(ctx context.Context, user string, st client.Store) (*side, error) {
+	c, err := client.New(r.clientConfig(user, st))
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,28 @@
 // (a conversation the user is not in), or wire.CodeUnavailable (a server
 // without push).
 //
+// # Groups
+//
+// A group is a conversation ("g:" and the group id) whose members have a
+// role (RoleOwner, RoleAdmin, RoleMember); the user acts with its own role
+// (docs/groups.md). CreateGroup, UpdateGroup, AddGroupMembers, JoinGroup,
+// JoinRequests, ResolveJoinRequest, SetGroupRole, MuteGroupMember and the
+// other group calls manage groups; SendToGroup and SendToGroupAsync send to
+// one, in order per group, like Send, and WithMentions and WithMentionAll
+// mention members. A group message has no receipts per member: GroupReads
+// counts who read it. Changes arrive as messages of type "notice" (JSON)
+// in the group's conversation.
+//
+//	g, err := c.CreateGroup(ctx, client.NewGroup{Name: "Hiking club", MemberIDs: []string{"bob", "carol"}})
+//	res, err := c.SendToGroup(ctx, g.ID, "text", "@bob Saturday?", client.WithMentions("bob"))
+//	reads, err := c.GroupReads(ctx, g.ID, res.Seq)
+//
+// Message.GroupID and Message.Mentioned tell a group message and whether
+// it mentions the user; Conversation.GroupID, Conversation.MentionSeq and
+// Conversation.HasUnreadMention describe a group's conversation. Refusals
+// are *Error with codes such as wire.CodeForbidden, wire.CodeGroupNotFound,
+// wire.CodeGroupFull, wire.CodeMemberMuted and wire.CodeGroupMuted.
+//
 // # Events
 //
 // The app pulls events with Next: Message, Recall, Receipt, Connected and

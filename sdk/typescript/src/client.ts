@@ -1,19 +1,35 @@
 // The client: one user's device, connected, with the protocol's guarantees.
 import { create } from "@bufbuild/protobuf";
 import {
+  AddGroupMembersSchema,
+  CreateGroupSchema,
   CursorSchema,
   DeliverAckSchema,
+  DismissGroupSchema,
+  GetGroupReadsSchema,
+  GetGroupSchema,
+  JoinGroupSchema,
+  LeaveGroupSchema,
+  ListGroupMembersSchema,
+  ListJoinRequestsSchema,
   MuteConversationSchema,
   PushOptionsSchema,
   ReadSchema,
   RegisterDeviceSchema,
+  RemoveGroupMembersSchema,
+  ResolveJoinRequestSchema,
   SendSchema,
+  SetGroupMemberSchema,
   SetPushSettingsSchema,
   SyncConversationsSchema,
   SyncMessagesSchema,
+  TransferGroupSchema,
   UnregisterDeviceSchema,
+  UpdateGroupSchema,
   type ConversationState,
   type Frame,
+  type Group as WireGroup,
+  type GroupMembersResult as WireGroupMembersResult,
   type PushOptions as WirePushOptions,
 } from "./gen/magpie/v1/magpie_pb.js";
 import { Backoff, retryDelay, sleep } from "./backoff.js";
@@ -25,7 +41,30 @@ import {
   isRetryable,
   isTerminal,
 } from "./errors.js";
-import { Emitter, type ClientEvent, type ClientEvents, type EventIterator, type Listener, type Message } from "./events.js";
+import {
+  Emitter,
+  groupIdOf,
+  type ClientEvent,
+  type ClientEvents,
+  type EventIterator,
+  type Listener,
+  type Message,
+} from "./events.js";
+import {
+  toGroup,
+  toGroupMember,
+  toJoinRequest,
+  toMembersResult,
+  type Group,
+  type GroupMember,
+  type GroupMemberPage,
+  type GroupReads,
+  type GroupRole,
+  type GroupUpdate,
+  type JoinRequestPage,
+  type MembersResult,
+  type NewGroup,
+} from "./groups.js";
 import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
 import { Receiver, toMessage, toReceipt } from "./receiver.js";
 import { Session, type Body, type Pusher } from "./session.js";
@@ -91,6 +130,20 @@ export interface SendOptions {
   push?: PushOptions;
 }
 
+/**
+ * Options of one send to a group. Mentions are for group messages only: a
+ * one-to-one send with them throws `invalid_argument`.
+ */
+export interface GroupSendOptions extends SendOptions {
+  /**
+   * Members the message mentions (at most 100): each one's
+   * {@link Conversation.mentionSeq} moves to the message.
+   */
+  mentions?: string[];
+  /** Mention every member of the group (the owner and admins only; the server refuses it from other members with `forbidden`). */
+  mentionAll?: boolean;
+}
+
 /** Push options of one message (docs/protocol.md, Push options of a message). */
 export interface PushOptions {
   /** Send no notification for this message. */
@@ -115,7 +168,7 @@ export interface PushOptions {
 export interface Conversation {
   /** The conversation id. */
   id: string;
-  /** The members, sorted. */
+  /** The members, sorted. Empty for a group's conversation: {@link MagpieClient.groupMembers} lists them. */
   members: string[];
   /** The highest seq. */
   maxSeq: number;
@@ -135,6 +188,12 @@ export interface Conversation {
   updatedAt: Date;
   /** The user muted the conversation. */
   muted: boolean;
+  /** The group of a group's conversation; empty for other conversations. */
+  groupId: string;
+  /** The newest message that mentioned the user (by id or by mentioning everyone); 0 if none. */
+  mentionSeq: number;
+  /** Whether a message the user has not read mentions it: `mentionSeq > readSeq`. */
+  hasUnreadMention: boolean;
 }
 
 /** A device registration for offline push notifications. */
@@ -189,6 +248,7 @@ const maxAckCursors = 256;
 const stableSessionMs = 10_000;
 const conversationPage = 100;
 const maxStateIds = 100;
+const maxMentions = 100;
 
 /** Wakes one async loop; a wake with nobody waiting is kept for the next wait. */
 class Wake {
@@ -510,25 +570,11 @@ export class MagpieClient {
    * {@link SendTimeoutError}. A refusal that is final (user_not_found,
    * message_rejected, ...) fails that message alone, with a
    * {@link MagpieError}. Throws at once for what the server would refuse: an
-   * empty recipient, type or content, or content over the server's limit.
+   * empty recipient, type or content, content over the server's limit, or
+   * mentions (group messages only: {@link MagpieClient.sendToGroupAsync}).
    */
   sendAsync(to: string, type: string, content: string, options: SendOptions = {}): Outgoing {
-    if (this.closed) throw new ClientClosedError();
-    const id = options.clientMsgId ?? newClientMsgId();
-    const enc = new TextEncoder();
-    if (!to) throw new MagpieError("invalid_argument", "empty recipient");
-    if (!type) throw new MagpieError("invalid_message", "empty type");
-    if (!content) throw new MagpieError("invalid_message", "empty content");
-    const size = enc.encode(content).length;
-    if (this.maxBytes > 0 && size > this.maxBytes) {
-      throw new MagpieError("message_too_large", `content is ${size} bytes; the limit is ${this.maxBytes}`);
-    }
-    const idBytes = enc.encode(id).length;
-    if (idBytes < 1 || idBytes > 128) throw new MagpieError("invalid_argument", "client message id must be 1-128 bytes");
-    const push = options.push ? toWirePush(options.push) : undefined;
-    const o = new Outgoing(id, to, type, content, push);
-    this.outbox.add(o, this.opts.sendDeadlineMs);
-    return o;
+    return this.enqueue(to, false, type, content, options);
   }
 
   /** Queues a message like {@link MagpieClient.sendAsync} and resolves with its outcome. */
@@ -538,6 +584,51 @@ export class MagpieClient {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Queues a message for a group and returns at once, as
+   * {@link MagpieClient.sendAsync} does for a user: the messages queued for
+   * one group are transmitted in call order, pipelined, in a queue of their
+   * own, with the same retransmission rules. The user must be a member of
+   * the group: otherwise the send fails with `forbidden` (`member_muted`
+   * and `group_muted` while the user or the group is muted,
+   * `group_not_found` for a group that does not exist or was dismissed).
+   */
+  sendToGroupAsync(groupId: string, type: string, content: string, options: GroupSendOptions = {}): Outgoing {
+    return this.enqueue(groupId, true, type, content, options);
+  }
+
+  /** Queues a message for a group like {@link MagpieClient.sendToGroupAsync} and resolves with its outcome. */
+  sendToGroup(groupId: string, type: string, content: string, options?: GroupSendOptions): Promise<SendResult> {
+    try {
+      return this.sendToGroupAsync(groupId, type, content, options).result;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private enqueue(to: string, group: boolean, type: string, content: string, options: GroupSendOptions): Outgoing {
+    if (this.closed) throw new ClientClosedError();
+    const id = options.clientMsgId ?? newClientMsgId();
+    const enc = new TextEncoder();
+    const mentions = options.mentions ?? [];
+    const mentionAll = options.mentionAll ?? false;
+    if (!to) throw new MagpieError("invalid_argument", group ? "empty group id" : "empty recipient");
+    if (!type) throw new MagpieError("invalid_message", "empty type");
+    if (!content) throw new MagpieError("invalid_message", "empty content");
+    const size = enc.encode(content).length;
+    if (this.maxBytes > 0 && size > this.maxBytes) {
+      throw new MagpieError("message_too_large", `content is ${size} bytes; the limit is ${this.maxBytes}`);
+    }
+    const idBytes = enc.encode(id).length;
+    if (idBytes < 1 || idBytes > 128) throw new MagpieError("invalid_argument", "client message id must be 1-128 bytes");
+    if (!group && (mentions.length > 0 || mentionAll)) throw new MagpieError("invalid_argument", "mentions are for group messages");
+    if (mentions.length > maxMentions) throw new MagpieError("invalid_argument", `at most ${maxMentions} mentions`);
+    const push = options.push ? toWirePush(options.push) : undefined;
+    const o = new Outgoing(id, to, type, content, push, group, [...mentions], mentionAll);
+    this.outbox.add(o, this.opts.sendDeadlineMs);
+    return o;
   }
 
   private schedulePump(): void {
@@ -574,7 +665,16 @@ export class MagpieClient {
     const o = a.o;
     const body: Body = {
       case: "send",
-      value: create(SendSchema, { clientMsgId: o.clientMsgId, toUserId: o.to, type: o.type, content: o.content, push: o.push }),
+      value: create(SendSchema, {
+        clientMsgId: o.clientMsgId,
+        toUserId: o.group ? "" : o.to,
+        toGroupId: o.group ? o.to : "",
+        type: o.type,
+        content: o.content,
+        push: o.push,
+        mentions: [...o.mentions],
+        mentionAll: o.mentionAll,
+      }),
     };
     try {
       s.send(a.id, body, (r) => this.sendReply(s, a, r));
@@ -629,7 +729,8 @@ export class MagpieClient {
       // Its content may differ from this send's: fetch it.
       gap = this.receiver.noteSeq(res.convId, res.seq);
     } else {
-      this.receiver.learn(res.convId, [...new Set([me, o.to])].sort());
+      // A group's conversation state lists no members.
+      this.receiver.learn(res.convId, o.group ? [] : [...new Set([me, o.to])].sort());
       gap = this.receiver.add([
         {
           convId: res.convId,
@@ -642,6 +743,9 @@ export class MagpieClient {
           recalled: false,
           members: [],
           own: true,
+          groupId: groupIdOf(res.convId),
+          mentions: [...o.mentions],
+          mentionAll: o.mentionAll,
         },
       ]);
     }
@@ -964,6 +1068,199 @@ export class MagpieClient {
     await this.request({ case: "setPushSettings", value: create(SetPushSettingsSchema, settings) }, signal);
   }
 
+  // ---- groups
+
+  /**
+   * Creates a group owned by the user and returns it. Fails with a
+   * {@link MagpieError} with codes such as `invalid_argument`,
+   * `group_exists`, `user_not_found` (a member) and `group_full`.
+   *
+   * Like every request, it is sent again after a lost connection, and may
+   * then find the group it created: with `group.id` set, createGroup
+   * returns the existing group instead of failing with `group_exists` if
+   * the user owns it and it has the same name. Without an id it picks one
+   * itself, for the same reason.
+   */
+  async createGroup(group: NewGroup, signal?: AbortSignal): Promise<Group> {
+    const id = group.id || "grp_" + newClientMsgId().slice(0, 20);
+    const req = create(CreateGroupSchema, {
+      id,
+      name: group.name,
+      avatarUrl: group.avatarUrl ?? "",
+      notice: group.notice ?? "",
+      metadata: group.metadata ?? {},
+      joinPolicy: group.joinPolicy ?? "",
+      historyVisible: group.historyVisible ?? false,
+      memberIds: group.memberIds ?? [],
+    });
+    let r: Frame;
+    try {
+      r = await this.request({ case: "createGroup", value: req }, signal);
+    } catch (err) {
+      if (err instanceof MagpieError && err.code === "group_exists") {
+        let got: Group | undefined;
+        try {
+          got = await this.getGroup(id, signal);
+        } catch {
+          // the original error says more
+        }
+        if (got && got.ownerId === this.user && got.name === group.name) return got;
+      }
+      throw err;
+    }
+    return toGroup(groupInfo(r));
+  }
+
+  /** Returns a group's profile; any user of the app may read it. Fails with `group_not_found`. */
+  async getGroup(groupId: string, signal?: AbortSignal): Promise<Group> {
+    const r = await this.request({ case: "getGroup", value: create(GetGroupSchema, { groupId }) }, signal);
+    return toGroup(groupInfo(r));
+  }
+
+  /** Changes a group's profile and settings (the owner and admins may) and returns the group. */
+  async updateGroup(groupId: string, update: GroupUpdate, signal?: AbortSignal): Promise<Group> {
+    const req = create(UpdateGroupSchema, {
+      groupId,
+      name: update.name,
+      avatarUrl: update.avatarUrl,
+      notice: update.notice,
+      joinPolicy: update.joinPolicy,
+      historyVisible: update.historyVisible,
+      muteAll: update.muteAll,
+    });
+    if (update.metadata !== undefined) {
+      req.metadata = { ...update.metadata };
+      req.setMetadata = true;
+    }
+    const r = await this.request({ case: "updateGroup", value: req }, signal);
+    return toGroup(groupInfo(r));
+  }
+
+  /** Ends a group (the owner may); its members leave it, and later requests fail with `group_not_found`. */
+  async dismissGroup(groupId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "dismissGroup", value: create(DismissGroupSchema, { groupId }) }, signal);
+  }
+
+  /**
+   * Adds users to a group: the owner and admins always, members when the
+   * group is {@link JoinPolicy.Open}; under {@link JoinPolicy.Approval} a
+   * member's invitations wait for an admin ({@link MembersResult.pending}).
+   */
+  async addGroupMembers(groupId: string, userIds: string[], signal?: AbortSignal): Promise<MembersResult> {
+    const r = await this.request({ case: "addGroupMembers", value: create(AddGroupMembersSchema, { groupId, userIds }) }, signal);
+    return toMembersResult(membersResult(r));
+  }
+
+  /** Removes members: the owner may remove anyone but itself, admins plain members. */
+  async removeGroupMembers(groupId: string, userIds: string[], signal?: AbortSignal): Promise<MembersResult> {
+    const r = await this.request(
+      { case: "removeGroupMembers", value: create(RemoveGroupMembersSchema, { groupId, userIds }) },
+      signal,
+    );
+    return toMembersResult(membersResult(r));
+  }
+
+  /**
+   * Joins a group: at once when it is {@link JoinPolicy.Open}, as a join
+   * request ({@link MembersResult.pending}) with `message` for the admins
+   * when it is {@link JoinPolicy.Approval}; an {@link JoinPolicy.Invite}
+   * group refuses with `forbidden`.
+   */
+  async joinGroup(groupId: string, message = "", signal?: AbortSignal): Promise<MembersResult> {
+    const r = await this.request({ case: "joinGroup", value: create(JoinGroupSchema, { groupId, message }) }, signal);
+    return toMembersResult(membersResult(r));
+  }
+
+  /**
+   * Leaves a group: the user gets none of its later messages. The owner
+   * transfers the group ({@link MagpieClient.transferGroup}) or dismisses
+   * it instead.
+   */
+  async leaveGroup(groupId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "leaveGroup", value: create(LeaveGroupSchema, { groupId }) }, signal);
+  }
+
+  /**
+   * Returns a page of a group's members by user id (members may list them)
+   * and the cursor of the next page (empty on the last). `cursor` is the
+   * previous page's; `limit` 0 means 100, at most 500.
+   */
+  async groupMembers(groupId: string, cursor = "", limit = 0, signal?: AbortSignal): Promise<GroupMemberPage> {
+    const r = await this.request(
+      { case: "listGroupMembers", value: create(ListGroupMembersSchema, { groupId, cursor, limit }) },
+      signal,
+    );
+    if (r.body.case !== "groupMemberPage") throw unexpected(r);
+    return { members: r.body.value.members.map(toGroupMember), nextCursor: r.body.value.nextCursor };
+  }
+
+  /** Makes a member an admin ({@link GroupRole.Admin}) or a plain member ({@link GroupRole.Member}); the owner may. */
+  async setGroupRole(groupId: string, userId: string, role: GroupRole, signal?: AbortSignal): Promise<GroupMember> {
+    const r = await this.request(
+      { case: "setGroupMember", value: create(SetGroupMemberSchema, { groupId, userId, role }) },
+      signal,
+    );
+    if (r.body.case !== "groupMember") throw unexpected(r);
+    return toGroupMember(r.body.value);
+  }
+
+  /**
+   * Keeps a member from sending for `durationMs`, in whole seconds (0
+   * unmutes, at most 366 days): the owner may mute anyone but itself,
+   * admins plain members. The member's sends fail with `member_muted`.
+   */
+  async muteGroupMember(groupId: string, userId: string, durationMs: number, signal?: AbortSignal): Promise<GroupMember> {
+    const muteSeconds = BigInt(Math.max(0, Math.floor(durationMs / 1000)));
+    const r = await this.request(
+      { case: "setGroupMember", value: create(SetGroupMemberSchema, { groupId, userId, muteSeconds }) },
+      signal,
+    );
+    if (r.body.case !== "groupMember") throw unexpected(r);
+    return toGroupMember(r.body.value);
+  }
+
+  /** Makes another member the owner (the owner may); the user stays as an admin. Returns the group. */
+  async transferGroup(groupId: string, userId: string, signal?: AbortSignal): Promise<Group> {
+    const r = await this.request({ case: "transferGroup", value: create(TransferGroupSchema, { groupId, userId }) }, signal);
+    return toGroup(groupInfo(r));
+  }
+
+  /**
+   * Returns a page of a group's join requests and invitations waiting for
+   * an admin (the owner and admins may list them), and the cursor of the
+   * next page (empty on the last). `limit` 0 means 100.
+   */
+  async joinRequests(groupId: string, cursor = "", limit = 0, signal?: AbortSignal): Promise<JoinRequestPage> {
+    const r = await this.request(
+      { case: "listJoinRequests", value: create(ListJoinRequestsSchema, { groupId, cursor, limit }) },
+      signal,
+    );
+    if (r.body.case !== "joinRequestPage") throw unexpected(r);
+    return { requests: r.body.value.requests.map(toJoinRequest), nextCursor: r.body.value.nextCursor };
+  }
+
+  /**
+   * Approves (adding the user) or declines a join request (the owner and
+   * admins may). Fails with `not_found` if there is no such request.
+   */
+  async resolveJoinRequest(groupId: string, userId: string, approve: boolean, signal?: AbortSignal): Promise<MembersResult> {
+    const r = await this.request(
+      { case: "resolveJoinRequest", value: create(ResolveJoinRequestSchema, { groupId, userId, approve }) },
+      signal,
+    );
+    return toMembersResult(membersResult(r));
+  }
+
+  /** Returns how many members read each of the group messages `seqs` (1 to 100 of them), in order. */
+  async groupReads(groupId: string, seqs: number[], signal?: AbortSignal): Promise<GroupReads[]> {
+    const r = await this.request(
+      { case: "getGroupReads", value: create(GetGroupReadsSchema, { groupId, seqs: seqs.map((x) => BigInt(x)) }) },
+      signal,
+    );
+    if (r.body.case !== "groupReadCounts") throw unexpected(r);
+    return r.body.value.reads.map((rd) => ({ seq: Number(rd.seq), read: rd.read, of: rd.of }));
+  }
+
   private async sendDevice(s: Session, device: Device): Promise<void> {
     try {
       await this.callSession(s, { case: "registerDevice", value: create(RegisterDeviceSchema, device) });
@@ -986,7 +1283,24 @@ function toConversation(st: ConversationState): Conversation {
     unread: Number(st.unread),
     updatedAt: new Date(Number(st.updatedAtMs)),
     muted: st.muted,
+    groupId: st.groupId,
+    mentionSeq: Number(st.mentionSeq),
+    hasUnreadMention: st.mentionSeq > st.readSeq,
   };
+}
+
+function unexpected(r: Frame): Error {
+  return new Error(`magpie: unexpected reply ${r.body.case}`);
+}
+
+function groupInfo(r: Frame): WireGroup {
+  if (r.body.case !== "groupInfo") throw unexpected(r);
+  return r.body.value;
+}
+
+function membersResult(r: Frame): WireGroupMembersResult {
+  if (r.body.case !== "groupMembersResult") throw unexpected(r);
+  return r.body.value;
 }
 
 function toWirePush(p: PushOptions): WirePushOptions {

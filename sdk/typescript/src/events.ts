@@ -24,10 +24,38 @@ export interface Message {
   createdAt: Date;
   /** Set if the sender recalled the message. */
   recalled: boolean;
-  /** The conversation's members, sorted, from its state. */
+  /**
+   * The conversation's members, sorted, from its state. Empty for a group's
+   * conversation: {@link MagpieClient.groupMembers} lists them.
+   */
   members: string[];
   /** Set if this client's user sent the message, from this device or another. */
   own: boolean;
+  /** The group of a group message's conversation; empty for other conversations. */
+  groupId: string;
+  /** The members a group message mentions; empty otherwise. */
+  mentions: string[];
+  /** Set if a group message mentions every member. */
+  mentionAll: boolean;
+}
+
+/**
+ * Whether a message mentions `userId`, by id or by mentioning everyone.
+ * Pass the client's user ({@link SessionInfo.userId}) to find the messages
+ * that mention the user.
+ */
+export function isMentioned(m: Pick<Message, "mentions" | "mentionAll">, userId: string): boolean {
+  return m.mentionAll || m.mentions.includes(userId);
+}
+
+/** Returns the id of a group's conversation: `"g:"` and the group id. */
+export function groupConvId(groupId: string): string {
+  return "g:" + groupId;
+}
+
+/** Returns the group of a group's conversation id, or `""` for other conversations. */
+export function groupIdOf(convId: string): string {
+  return convId.startsWith("g:") ? convId.slice(2) : "";
 }
 
 /** What a {@link Receipt} reports. */

@@ -14,6 +14,7 @@ export {
   type Conversation,
   type CursorStore,
   type Device,
+  type GroupSendOptions,
   type PushOptions,
   type PushSettings,
   type SendOptions,
@@ -32,6 +33,9 @@ export {
 } from "./errors.js";
 export {
   EventIterator,
+  groupConvId,
+  groupIdOf,
+  isMentioned,
   type ClientEvent,
   type ClientEvents,
   type Connected,
@@ -43,6 +47,19 @@ export {
   type ReceiptKind,
   type SessionInfo,
 } from "./events.js";
+export {
+  GroupRole,
+  JoinPolicy,
+  type Group,
+  type GroupMember,
+  type GroupMemberPage,
+  type GroupReads,
+  type GroupUpdate,
+  type JoinRequest,
+  type JoinRequestPage,
+  type MembersResult,
+  type NewGroup,
+} from "./groups.js";
 export { Outgoing, type SendResult } from "./outbox.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 /** The generated protocol types (protobuf-es), for advanced use. */

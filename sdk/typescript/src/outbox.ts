@@ -1,4 +1,4 @@
-// The messages not yet acknowledged, one queue per recipient, and what to transmit when.
+// The messages not yet acknowledged, one queue per recipient (user or group), and what to transmit when.
 import type { PushOptions } from "./gen/magpie/v1/magpie_pb.js";
 import { RequestTimeoutError, SendTimeoutError } from "./errors.js";
 import { retryDelay } from "./backoff.js";
@@ -34,18 +34,28 @@ export class Outgoing {
   /** @internal */ deadline: ReturnType<typeof setTimeout> | undefined;
   /** @internal */ settle!: (res: SendResult | undefined, err?: unknown) => void;
 
+  /** @internal The outbox queue of the message: its recipient's, or its group's ("g:" and the id; user ids hold no ':'). */
+  readonly queue: string;
+
   /** @internal */
   constructor(
     /** The message's client message id, kept for every retransmission. */
     readonly clientMsgId: string,
-    /** The recipient. */
+    /** The recipient: a user id, or a group id if {@link Outgoing.group} is set. */
     readonly to: string,
     /** The kind of content. */
     readonly type: string,
     /** The content. */
     readonly content: string,
     /** @internal */ readonly push: PushOptions | undefined,
+    /** Set if the message is for the group `to` ({@link MagpieClient.sendToGroupAsync}). */
+    readonly group = false,
+    /** The members the group message mentions. */
+    readonly mentions: readonly string[] = [],
+    /** Set if the group message mentions every member. */
+    readonly mentionAll = false,
   ) {
+    this.queue = group ? "g:" + to : to;
     this.result = new Promise<SendResult>((resolve, reject) => {
       this.settle = (res, err) => (err === undefined ? resolve(res!) : reject(err));
     });
@@ -91,10 +101,10 @@ export class Outbox {
   add(o: Outgoing, deadlineMs: number): void {
     if (this.closedErr !== undefined) throw this.closedErr;
     o.order = ++this.order;
-    let q = this.queues.get(o.to);
+    let q = this.queues.get(o.queue);
     if (!q) {
       q = [];
-      this.queues.set(o.to, q);
+      this.queues.set(o.queue, q);
     }
     q.push(o);
     o.deadline = setTimeout(() => this.finish(o, undefined, new SendTimeoutError(o.clientMsgId, o.lastErr)), deadlineMs);
@@ -106,13 +116,13 @@ export class Outbox {
     if (o.finished) return false;
     o.finished = true;
     clearTimeout(o.deadline);
-    const q = this.queues.get(o.to) ?? [];
+    const q = this.queues.get(o.queue) ?? [];
     if (q[0] === o) q.shift();
     else {
       const i = q.indexOf(o);
       if (i >= 0) q.splice(i, 1);
     }
-    if (q.length === 0) this.queues.delete(o.to);
+    if (q.length === 0) this.queues.delete(o.queue);
     o.settle(res, err);
     this.wake();
     return true;
@@ -133,7 +143,7 @@ export class Outbox {
   retry(o: Outgoing, s: Session, req: number, err: unknown): boolean {
     if (o.finished || o.sess !== s || o.req !== req) return false;
     o.lastErr = err;
-    const q = this.queues.get(o.to) ?? [];
+    const q = this.queues.get(o.queue) ?? [];
     const i = q.indexOf(o);
     if (i >= 0 && q.slice(i + 1).some((x) => x.sess === s)) return true;
     o.sess = undefined;

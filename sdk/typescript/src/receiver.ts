@@ -2,7 +2,7 @@
 // once, in seq order within each conversation.
 import type { ConversationState, Message as WireMessage, Receipt as WireReceipt } from "./gen/magpie/v1/magpie_pb.js";
 import { Receipt_Kind } from "./gen/magpie/v1/magpie_pb.js";
-import type { Message, Receipt, ReceiptKind } from "./events.js";
+import { groupIdOf, type Message, type Receipt, type ReceiptKind } from "./events.js";
 
 /** Messages at seq >= next + maxPending are dropped and fetched again later. */
 const maxPending = 1024;
@@ -240,6 +240,9 @@ export function toMessage(m: WireMessage, me: string): Message {
     recalled: m.recalled,
     members: [],
     own: m.senderId === me,
+    groupId: groupIdOf(m.convId),
+    mentions: [...m.mentions],
+    mentionAll: m.mentionAll,
   };
 }
 

@@ -301,3 +301,67 @@ test("a retryable error for a send is retried with the same id, in order", async
   assert.deepEqual([...ids.values()].map((set) => set.size), [1, 1, 1], "every retransmission keeps its id");
   assert.deepEqual([a.clientMsgId, b.clientMsgId, c.clientMsgId], [...ids.values()].map((set) => [...set][0]));
 });
+
+test("a group's sends have a queue of their own, apart from a user's of the same name, and carry the group id and mentions", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  const sends: proto.Send[] = [];
+  const held: Frame[] = [];
+  const seqs = new Map<string, number>(); // conversation -> last seq
+  const ack = (f: Frame) => {
+    if (f.body.case !== "send") return;
+    const send = f.body.value;
+    const convId = send.toGroupId ? `g:${send.toGroupId}` : `p:bob:${send.toUserId}`;
+    const seq = (seqs.get(convId) ?? 0) + 1;
+    seqs.set(convId, seq);
+    srv.reply(f.id, { case: "sendAck", value: create(proto.SendAckSchema, { clientMsgId: send.clientMsgId, convId, seq: BigInt(seq) }) });
+  };
+  srv.intercept = (f) => {
+    if (f.body.case !== "send") return false;
+    sends.push(f.body.value);
+    // No answer until the heads of both queues are in flight: one queue would send one at a time.
+    if (held.length < 2) {
+      held.push(f);
+      if (held.length === 2) for (const h of held) ack(h);
+      return true;
+    }
+    ack(f);
+    return true;
+  };
+  const client = new MagpieClient({ url: srv.url, deviceId: "bob-phone", tokenProvider: () => "fake-token", sendWindow: 1 });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  const own: Message[] = [];
+  client.on("message", (m) => own.push(m));
+  client.start();
+  await within(5_000, "the resync", srv.ready);
+  const outs = [
+    client.sendAsync("crew", "text", "u1"),
+    client.sendToGroupAsync("crew", "text", "g1", { mentions: ["alice"] }),
+    client.sendAsync("crew", "text", "u2"),
+    client.sendToGroupAsync("crew", "text", "g2", { mentionAll: true }),
+  ];
+  const res = await within(5_000, "the sends", Promise.all(outs.map((o) => o.result)));
+  assert.deepEqual(res.map((r) => `${r.convId} ${r.seq}`), ["p:bob:crew 1", "g:crew 1", "p:bob:crew 2", "g:crew 2"]);
+  assert.deepEqual(
+    sends.slice(0, 2).map((s) => [s.content, s.toUserId, s.toGroupId, s.mentions, s.mentionAll]),
+    [
+      ["u1", "crew", "", [], false],
+      ["g1", "", "crew", ["alice"], false],
+    ],
+  );
+  assert.deepEqual(sends.map((s) => s.content).sort(), ["g1", "g2", "u1", "u2"]);
+  assert.deepEqual(sends.find((s) => s.content === "g2")!.mentionAll, true);
+  // The client reports its own acknowledged messages, the group's with their mentions.
+  const groupMsgs = own.filter((m) => m.convId === "g:crew");
+  assert.deepEqual(groupMsgs.map((m) => [m.seq, m.content, m.groupId, m.mentions, m.mentionAll, m.own, m.members]), [
+    [1, "g1", "crew", ["alice"], false, true, []],
+    [2, "g2", "crew", [], true, true, []],
+  ]);
+  assert.deepEqual(own.filter((m) => m.convId === "p:bob:crew").map((m) => [m.content, m.groupId, m.members]), [
+    ["u1", "", ["bob", "crew"]],
+    ["u2", "", ["bob", "crew"]],
+  ]);
+});
