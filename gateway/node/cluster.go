@@ -257,9 +257,9 @@ func (cl *cluster) deliverRemote(ds []messaging.Delivery, out []int) {
 				nodes[s.NodeID] = p
 			}
 			if p.counts[i] == 0 {
-				if p.last == nil || !sameMessage(p.last, &d.Msg) || p.env.Deliveries[len(p.env.Deliveries)-1].AppID != d.AppID {
-					p.env.Deliveries = append(p.env.Deliveries, relayDelivery{AppID: d.AppID, Msg: toRelayMessage(&d.Msg)})
-					p.last = &d.Msg
+				if p.last == nil || !sameMessage(p.last, d.Msg) || p.env.Deliveries[len(p.env.Deliveries)-1].AppID != d.AppID {
+					p.env.Deliveries = append(p.env.Deliveries, relayDelivery{AppID: d.AppID, Msg: toRelayMessage(d.Msg)})
+					p.last = d.Msg
 				}
 				rd := &p.env.Deliveries[len(p.env.Deliveries)-1]
 				rd.To = append(rd.To, relayTo{UserID: d.UserID, Except: d.Except})
@@ -393,7 +393,7 @@ func (h *Hub) HandleRelay(ctx context.Context, msg []byte) {
 	for _, rd := range env.Deliveries {
 		m := rd.Msg.message()
 		for _, to := range rd.To {
-			ds = append(ds, messaging.Delivery{AppID: rd.AppID, UserID: to.UserID, Except: to.Except, Msg: m})
+			ds = append(ds, messaging.Delivery{AppID: rd.AppID, UserID: to.UserID, Except: to.Except, Msg: &m})
 		}
 	}
 	if len(ds) > 0 {

@@ -241,10 +241,10 @@ func (h *Hub) deliverLocal(ds []messaging.Delivery) []int {
 		if len(conns) == 0 {
 			continue
 		}
-		if last == nil || !sameMessage(last, &d.Msg) {
-			last, enc = &d.Msg, encodings{}
+		if last == nil || !sameMessage(last, d.Msg) {
+			last, enc = d.Msg, encodings{}
 			f = &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
-				Messages: []*magpiev1.Message{toWireMessage(&d.Msg)}}}}
+				Messages: []*magpiev1.Message{toWireMessage(d.Msg)}}}}
 		}
 		out[i] = h.pushEncoded(conns, d.Except, f, true, &enc)
 	}

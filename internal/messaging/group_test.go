@@ -177,3 +177,51 @@ func TestGroupJoinerReadsFromJoin(t *testing.T) {
 		t.Fatalf("bob's history = %d messages (%v), want only seq 4", len(msgs), err)
 	}
 }
+
+// TestLargeGroup: a message to a 10,000-member group is stored once,
+// delivered to each of the 1,000 online members' devices (the sending
+// session excepted), notified offline only to the offline member it
+// mentions (the group is past GroupPushLimit), and read by an offline
+// member through sync, by seq.
+func TestLargeGroup(t *testing.T) {
+	const members, online = 10000, 1000
+	ids := make([]string, members)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("m%05d", i)
+	}
+	s, r, off, st := newService(t, ids[:online]...)
+	createGroup(t, st, "A", "big", ids[0], ids[1:]...)
+	ctx := context.Background()
+	req := groupText(ids[0], "big", "c1")
+	req.Mentions = []string{ids[5000], ids[7]}
+	a, err := s.Send(ctx, req)
+	if err != nil || a.Seq != 1 {
+		t.Fatalf("Send = %+v, %v", a, err)
+	}
+	msgs, receipts := r.take()
+	if len(msgs) != online-1 || len(receipts) != 0 {
+		t.Fatalf("%d deliveries and receipts %v, want %d deliveries and no receipt", len(msgs), receipts, online-1)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if seen[m] || m == ids[0]+":g:big:1" {
+			t.Fatalf("delivery %s twice, or to the sending session", m)
+		}
+		seen[m] = true
+	}
+	if got := off.wait(t, 1); fmt.Sprint(got) != "["+ids[5000]+"]" {
+		t.Fatalf("offline notifications = %v, want only the mentioned offline member", got)
+	}
+	stored, err := st.App("A").ListMessages(ctx, "g:big", store.Range{Limit: 10})
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored %d copies, %v; want one", len(stored), err)
+	}
+	got, _, err := s.Messages(ctx, "A", ids[members-1], messaging.MessageQuery{ConvID: "g:big", From: 1})
+	if err != nil || len(got) != 1 || got[0].Seq != 1 {
+		t.Fatalf("an offline member's sync = %+v, %v", got, err)
+	}
+	uc, err := st.App("A").GetUserConversation(ctx, ids[7], "g:big")
+	if err != nil || uc.MentionSeq != 1 {
+		t.Fatalf("mentioned member's conversation = %+v, %v", uc, err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -62,7 +63,8 @@ type Delivery struct {
 	// Except names a session not to deliver to (the sending one); empty
 	// for none.
 	Except string
-	Msg    store.Message
+	// Msg is shared by the deliveries of one message: read only.
+	Msg *store.Message
 }
 
 // OfflineNotifier is told about messages for users with no online device
@@ -135,6 +137,12 @@ type Config struct {
 	// Events is told about stored, recalled and read messages (the post
 	// events of webhooks). Nil tells no one.
 	Events PostEvents
+	// GroupPushLimit is the largest group whose every message is pushed to
+	// its offline members (and watched for the push delay on its online
+	// ones); in larger groups only the members a message mentions (by id,
+	// or everyone) are. Zero means 500; a negative value pushes every
+	// message of every group.
+	GroupPushLimit int
 }
 
 // PostEvents is told what happened to messages, for the post events
@@ -232,6 +240,9 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	}
 	if cfg.OfflineWorkers == 0 {
 		cfg.OfflineWorkers = 8
+	}
+	if cfg.GroupPushLimit == 0 {
+		cfg.GroupPushLimit = 500
 	}
 	s := &Service{store: st, router: router, cfg: cfg, log: cfg.Logger, users: newUserCache(recipientTTL, 1<<17), convs: newMemberCache(1 << 16),
 		groups: newGroupCache(1 << 22)}
@@ -642,10 +653,20 @@ func (s *Service) fanOut(b fanBatch) {
 		close(b.flush)
 		return
 	}
-	var ds []Delivery
-	var spans []trace.SpanContext // the sending span of each delivery
-	var delays []time.Duration    // the push delay of each delivery
+	n := 0
 	for i, out := range b.outs {
+		if !out.Duplicate && !out.Dropped && out.Err == nil {
+			n += len(b.items[i].recipients())
+		}
+	}
+	if n == 0 {
+		return
+	}
+	ds := make([]Delivery, 0, n)
+	spans := make([]trace.SpanContext, 0, n) // the sending span of each delivery
+	delays := make([]time.Duration, 0, n)    // the push delay of each delivery
+	for i := range b.outs {
+		out := &b.outs[i]
 		if out.Duplicate || out.Dropped || out.Err != nil {
 			continue
 		}
@@ -653,14 +674,22 @@ func (s *Service) fanOut(b fanBatch) {
 		if s.cfg.Events != nil {
 			s.cfg.Events.MessageStored(it.appID, out.Message, it.recipients())
 		}
+		// A large group's members are notified of (and watched for) only
+		// the messages that mention them: pushing each of a 10,000-member
+		// group's messages to everyone offline is noise, and a flood.
+		pushAll := it.group == nil || s.cfg.GroupPushLimit < 0 || len(it.group) <= s.cfg.GroupPushLimit || out.MentionAll
 		for _, m := range it.recipients() {
 			except := ""
 			if m == out.SenderID {
 				except = it.session
 			}
-			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: out.Message})
+			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: &out.Message})
 			spans = append(spans, it.span)
-			delays = append(delays, it.pushDelay)
+			delay := it.pushDelay
+			if !pushAll && !slices.Contains(out.Mentions, m) {
+				delay = noPush
+			}
+			delays = append(delays, delay)
 		}
 	}
 	if len(ds) == 0 {
@@ -673,13 +702,17 @@ func (s *Service) fanOut(b fanBatch) {
 		d := ds[i]
 		switch {
 		case d.UserID == d.Msg.SenderID:
+		case delays[i] == noPush: // delivered if online, synced if not
 		case n > 0:
-			s.watch.pushed(d.AppID, d.UserID, d.Msg, spans[i], delays[i])
+			s.watch.pushed(d.AppID, d.UserID, *d.Msg, spans[i], delays[i])
 		default:
-			s.offline(d.AppID, d.UserID, d.Msg, spans[i])
+			s.offline(d.AppID, d.UserID, *d.Msg, spans[i])
 		}
 	}
 }
+
+// noPush marks a delivery that notifies nobody (see Config.GroupPushLimit).
+const noPush = time.Duration(-1)
 
 // offline tells the sender that msg is stored for user, who has no device
 // that took it, and hands it to the offline notifier; span is the sending

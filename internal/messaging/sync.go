@@ -204,7 +204,7 @@ func (s *Service) Recall(ctx context.Context, appID, convID string, seq int64) (
 	}
 	ds := make([]Delivery, len(members))
 	for i, u := range members {
-		ds[i] = Delivery{AppID: appID, UserID: u, Msg: m}
+		ds[i] = Delivery{AppID: appID, UserID: u, Msg: &m}
 	}
 	s.router.Deliver(ds)
 	return m, nil
