@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ func (w *deliveryWatch) fire(k watchKey) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	uc, err := w.s.store.App(k.app).GetUserConversation(ctx, k.user, k.conv)
+	if errors.Is(err, store.ErrNotFound) {
+		return // the user left the conversation or was deleted: nobody to notify
+	}
 	if err != nil {
 		w.s.log.WarnContext(ctx, "check delivery", "app_id", k.app, "err", err)
 		return

@@ -263,7 +263,7 @@ func (r *runner) importUsers(ctx context.Context, users []string) ([]string, err
 			case serverapi.ImportCreated:
 				created = append(created, x.ID)
 			case serverapi.ImportFailed:
-				return created, fmt.Errorf("probe: create user %s: %v", x.ID, x.Error)
+				return created, fmt.Errorf("probe: create user %s: %w", x.ID, x.Error)
 			default:
 				return created, fmt.Errorf("probe: create user %s: %s", x.ID, x.Status)
 			}
