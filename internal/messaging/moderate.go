@@ -2,6 +2,8 @@ package messaging
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,6 +168,18 @@ func apply(v Verdict, it *appendItem, req *SendRequest) *Error {
 // goroutine, in Order, and Submit returns its Pending at once. A nil pol
 // (the app stopped moderating) only keeps the message in its Order.
 func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it appendItem) (*Pending, error) {
+	if pol != nil && req.ClientMsgID != "" && req.SenderID != "" {
+		// A resend of a message accepted earlier is not moderated again:
+		// the store answers it with the original, whatever the rules or
+		// the hook would say now.
+		_, err := s.store.App(req.AppID).GetMessageByClientID(ctx, req.SenderID, req.ClientMsgID)
+		switch {
+		case err == nil:
+			pol = nil
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("look up an earlier send: %w", err)
+		}
+	}
 	c := Candidate{AppID: req.AppID, SenderID: req.SenderID, ToUserID: req.ToUserID, ToGroupID: req.ToGroupID, ConvID: it.draft.ConvID,
 		ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, ServerAPI: req.ServerAPI}
 	var v Verdict

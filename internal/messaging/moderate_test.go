@@ -335,3 +335,29 @@ type failing struct{}
 func (failing) Policy(context.Context, string, bool) (messaging.Policy, error) {
 	return nil, errors.New("no policy")
 }
+
+// TestResendIsNotModeratedAgain: a resend of a message accepted earlier
+// (same sender and client message id) gets the original, even if the
+// moderation would now refuse it: the hook is not asked again.
+func TestResendIsNotModeratedAgain(t *testing.T) {
+	pol := newPolicy(true)
+	s, _, _, _ := newServiceWith(t, messaging.Config{Moderator: moderator{pol}}, "alice", "bob")
+	ctx := context.Background()
+	first, err := s.Send(ctx, text("alice", "bob", "c1", "hook-allow"))
+	if err != nil || first.Seq != 1 {
+		t.Fatalf("first send = %+v, %v", first, err)
+	}
+	for _, content := range []string{"hook-reject", "hook-drop", "kw-reject"} {
+		again, err := s.Send(ctx, text("alice", "bob", "c1", content))
+		if err != nil || !again.Duplicate || again.Seq != 1 || string(again.Body) != "hook-allow" {
+			t.Fatalf("resend as %q = %+v, %v; want the original, a duplicate", content, again, err)
+		}
+	}
+	if calls := pol.hookCalls(); len(calls) != 1 {
+		t.Errorf("hook asked about %q, want the first send only", calls)
+	}
+	// A new message with the same content is moderated as usual.
+	if _, err := s.Send(ctx, text("alice", "bob", "c2", "hook-reject")); err == nil {
+		t.Error("a new rejected message was accepted")
+	}
+}

@@ -36,6 +36,11 @@ type MessageStore interface {
 	AppendMessages(ctx context.Context, drafts []Draft) ([]Appended, error)
 	// GetMessage returns one message, or ErrNotFound.
 	GetMessage(ctx context.Context, convID string, seq int64) (Message, error)
+	// GetMessageByClientID returns the message a sender stored with this
+	// (non-empty) client message id, in any conversation: the one a resend
+	// would be deduplicated against. ErrNotFound if there is none (also
+	// for a deleted sender's messages, whose client ids are forgotten).
+	GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (Message, error)
 	// ListMessages returns up to r.Limit messages of a conversation in the
 	// range r describes.
 	ListMessages(ctx context.Context, convID string, r Range) ([]Message, error)

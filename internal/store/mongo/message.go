@@ -603,6 +603,19 @@ func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (st
 	return d.record(), nil
 }
 
+// GetMessageByClientID returns the message senderID stored with
+// clientMsgID, through the dedup index, or store.ErrNotFound.
+func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (store.Message, error) {
+	if clientMsgID == "" {
+		return store.Message{}, fmt.Errorf("get message by client id: %w", store.ErrNotFound)
+	}
+	d, err := findOne[messageDoc](ctx, a.s.l.messages, a.scope(bson.E{Key: "ds", Value: senderID}, bson.E{Key: "dk", Value: clientMsgID}))
+	if err != nil {
+		return store.Message{}, fmt.Errorf("get message %s of %s: %w", clientMsgID, senderID, err)
+	}
+	return d.record(), nil
+}
+
 // ListMessages returns up to r.Limit messages of a conversation with seq in
 // [r.From, r.To] (To zero: no upper bound), ascending or, with r.Desc,
 // descending.

@@ -91,6 +91,12 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	return res, c.end(ctx, err)
 }
 
+func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (store.Message, error) {
+	ctx, c := a.begin(ctx, "GetMessageByClientID")
+	m, err := a.as.GetMessageByClientID(ctx, senderID, clientMsgID)
+	return m, c.end(ctx, err)
+}
+
 func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (store.Message, error) {
 	ctx, c := a.begin(ctx, "GetMessage")
 	m, err := a.as.GetMessage(ctx, convID, seq)

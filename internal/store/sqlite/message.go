@@ -254,6 +254,17 @@ func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (st
 	return m, nil
 }
 
+// GetMessageByClientID returns the message senderID stored with
+// clientMsgID, or store.ErrNotFound.
+func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (store.Message, error) {
+	m, err := scanMessage(a.queryRow(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE app_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3 AND client_msg_id <> ''`, senderID, clientMsgID))
+	if err != nil {
+		return store.Message{}, fmt.Errorf("get message %s of %s: %w", clientMsgID, senderID, translate(err))
+	}
+	return m, nil
+}
+
 // ListMessages returns up to r.Limit messages of a conversation with seq in
 // [r.From, r.To] (To zero: no upper bound), ascending or, with r.Desc,
 // descending.

@@ -85,6 +85,7 @@ func checkMaxSeq(t *testing.T, a store.AppStore, conv string, want int64) {
 
 var messageTests = []test{
 	{"Seqs", testAppendSeqs},
+	{"GetByClientID", testGetMessageByClientID},
 	{"IndependentConversations", func(t *testing.T, s store.Store) {
 		a := s.App("A")
 		res := appendAll(t, a,
@@ -259,4 +260,29 @@ func testRecall(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound, "RecallMessage(c1, 9)")
 	_, err = a.RecallMessage(ctx, "c9", 1, at(70))
 	wantErr(t, err, store.ErrNotFound, "RecallMessage(c9, 1)")
+}
+
+// testGetMessageByClientID: the message a resend would be deduplicated
+// against is found by sender and client id, in any conversation, in its
+// app only; a deleted sender's client ids are forgotten.
+func testGetMessageByClientID(t *testing.T, s store.Store) {
+	a, ctx := s.App("A"), t.Context()
+	must(t, a.CreateUser(ctx, newUser("alice")), "CreateUser")
+	res := appendAll(t, a, draft("p:alice:bob", "alice", "c1", 1), draft("p:alice:carol", "alice", "c2", 2),
+		store.Draft{ConvID: "p:alice:bob", Members: dm, SenderID: "bob", ClientMsgID: "c1", Type: "text", Body: []byte("bob's"), CreatedAt: at(3)})
+	for i, c := range []struct{ sender, id string }{{"alice", "c1"}, {"alice", "c2"}, {"bob", "c1"}} {
+		m, err := a.GetMessageByClientID(ctx, c.sender, c.id)
+		if err != nil || !same(m, res[i].Message, normMessage) {
+			t.Errorf("GetMessageByClientID(%s, %s) = %+v, %v, want %+v", c.sender, c.id, m, err, res[i].Message)
+		}
+	}
+	for _, c := range []struct{ sender, id string }{{"alice", "nope"}, {"carol", "c1"}, {"alice", ""}} {
+		_, err := a.GetMessageByClientID(ctx, c.sender, c.id)
+		wantErr(t, err, store.ErrNotFound, "GetMessageByClientID(%s, %q)", c.sender, c.id)
+	}
+	_, err := s.App("B").GetMessageByClientID(ctx, "alice", "c1")
+	wantErr(t, err, store.ErrNotFound, "B.GetMessageByClientID(alice, c1)")
+	must(t, a.DeleteUser(ctx, "alice", store.UserDeletion{At: at(4)}), "DeleteUser")
+	_, err = a.GetMessageByClientID(ctx, "alice", "c1")
+	wantErr(t, err, store.ErrNotFound, "GetMessageByClientID of a deleted sender")
 }
