@@ -187,6 +187,9 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	case *magpiev1.Frame_Read:
 		err := c.srv.msgs.MarkRead(ctx, c.appID, c.userID, c.session, b.Read.GetConvId(), b.Read.GetSeq())
 		c.replyResult(id, ok(id), err)
+	case *magpiev1.Frame_Typing:
+		err := c.srv.msgs.Typing(ctx, c.appID, c.userID, b.Typing.GetConvId(), b.Typing.GetTyping())
+		c.replyResult(id, ok(id), err)
 	case *magpiev1.Frame_SyncConversations:
 		c.syncConversations(ctx, id, b.SyncConversations)
 	case *magpiev1.Frame_SyncMessages:

@@ -275,6 +275,11 @@ func (h *Hub) pushReceiptLocal(appID, userID, except string, r messaging.Receipt
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Receipt{Receipt: &magpiev1.Receipt{
 		Kind: receiptKind(r.Kind), ConvId: r.ConvID, Seq: r.Seq, UserId: r.UserID, AtMs: r.At.UnixMilli(),
 	}}}
+	if r.Kind == messaging.ReceiptTyping || r.Kind == messaging.ReceiptTypingStopped {
+		f = &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
+			ConvId: r.ConvID, UserId: r.UserID, Typing: r.Kind == messaging.ReceiptTyping, AtMs: r.At.UnixMilli(),
+		}}}
+	}
 	return h.push(conns, except, f, false)
 }
 

@@ -45,6 +45,13 @@ func TestGroupAcrossGateways(t *testing.T) {
 			t.Fatalf("%s got %v, want seq %d", c.name, m, ack.GetSeq())
 		}
 	}
+	// A typing signal from B reaches A through the relay.
+	if r := bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "g:crew", Typing: true}}}); r.GetOk() == nil {
+		t.Fatalf("typing = %v", r)
+	}
+	if ev := ann.next(func(f *magpiev1.Frame) bool { return f.GetTypingEvent() != nil }).GetTypingEvent(); ev.GetUserId() != "bob" || !ev.GetTyping() {
+		t.Fatalf("ann got %v, want bob typing", ev)
+	}
 	if a := cat.request(groupSend("crew", "hello from B")).GetSendAck(); a.GetSeq() != ack.GetSeq()+1 {
 		t.Fatalf("cat's send = %v", a)
 	}

@@ -225,3 +225,39 @@ func TestLargeGroup(t *testing.T) {
 		t.Fatalf("mentioned member's conversation = %+v, %v", uc, err)
 	}
 }
+
+// TestTyping: a typing signal reaches the other members' devices (not the
+// typer's), is never stored, is refused to non-members, and is not relayed
+// in a group past MaxTypingGroup.
+func TestTyping(t *testing.T) {
+	s, r, _, st := newService(t, "alice", "bob", "carol")
+	createGroup(t, st, "A", "g1", "alice", "bob")
+	ctx := context.Background()
+	if err := s.Typing(ctx, "A", "alice", "g:g1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Typing(ctx, "A", "alice", "g:g1", false); err != nil {
+		t.Fatal(err)
+	}
+	_, receipts := r.take()
+	want := fmt.Sprintf("[bob:%d:g:g1:0:alice bob:%d:g:g1:0:alice]", messaging.ReceiptTyping, messaging.ReceiptTypingStopped)
+	if fmt.Sprint(receipts) != want {
+		t.Fatalf("signals = %v, want %s", receipts, want)
+	}
+	wantCode(t, s.Typing(ctx, "A", "carol", "g:g1", true), "forbidden")
+	wantCode(t, s.Typing(ctx, "B", "alice", "g:g1", true), "forbidden")
+	if n, _ := st.App("A").ListMessages(ctx, "g:g1", store.Range{Limit: 10}); len(n) != 0 {
+		t.Fatalf("typing stored %d messages", len(n))
+	}
+	var many []string
+	for i := range messaging.MaxTypingGroup + 1 {
+		many = append(many, fmt.Sprintf("u%03d", i))
+	}
+	createGroup(t, st, "A", "big", "alice", append(many, "bob")...)
+	if err := s.Typing(ctx, "A", "alice", "g:big", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, receipts := r.take(); len(receipts) != 0 {
+		t.Fatalf("typing in a group of %d members relayed %v", len(many)+2, receipts)
+	}
+}

@@ -406,6 +406,25 @@ func (c *Client) onReceipt(s *session, r *magpiev1.Receipt) {
 	c.recv.receipt(toReceipt(r), s.info.UserID)
 }
 
+// onTyping implements pusher: a typing signal is an event, dropped rather
+// than queued when the app is far behind.
+func (c *Client) onTyping(_ *session, t *magpiev1.TypingEvent) {
+	c.events.push(Typing{ConvID: t.GetConvId(), UserID: t.GetUserId(), Typing: t.GetTyping(), At: time.UnixMilli(t.GetAtMs())})
+}
+
+// SetTyping tells the other members of a conversation that the user is
+// typing (typing true; send it again every few seconds while the user
+// types) or stopped. It is an ephemeral signal: delivered to their online
+// devices as a Typing event, never stored; groups of more than 100 members
+// get none. It waits for a connection until ctx ends.
+func (c *Client) SetTyping(ctx context.Context, convID string, typing bool) error {
+	if convID == "" {
+		return errors.New("magpie: set typing: empty conversation id")
+	}
+	_, err := c.request(ctx, &magpiev1.Frame{Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: convID, Typing: typing}}})
+	return err
+}
+
 // onServerError implements pusher.
 func (c *Client) onServerError(s *session, e *magpiev1.Error) {
 	c.log.Warn("server error", "code", e.GetCode(), "message", e.GetMessage(), "session_id", s.info.SessionID)

@@ -49,6 +49,16 @@ type Message struct {
 	MentionAll bool
 }
 
+// Typing says another member of a conversation is typing (or stopped):
+// an ephemeral signal, never replayed after a reconnect. Show the
+// indicator for about 6 seconds after the last Typing with Typing true.
+type Typing struct {
+	ConvID string
+	UserID string
+	Typing bool
+	At     time.Time
+}
+
 // GroupID returns the group of a group message's conversation, and
 // whether it is one.
 func (m Message) GroupID() (string, bool) { return groupOf(m.ConvID) }
@@ -167,6 +177,7 @@ type Disconnected struct {
 func (Message) event()      {}
 func (Recall) event()       {}
 func (Receipt) event()      {}
+func (Typing) event()       {}
 func (Connected) event()    {}
 func (Disconnected) event() {}
 

@@ -164,3 +164,39 @@ func TestGroupChat(t *testing.T) {
 	_, err = tablet.SendToGroup(ctx, g.ID, "text", "anyone?")
 	wantErrCode(t, err, wire.CodeGroupNotFound)
 }
+
+// TestTypingIndicator: a member's typing reaches the other member as a
+// Typing event, in a one-to-one chat and a group; a non-member's is
+// refused.
+func TestTypingIndicator(t *testing.T) {
+	e := startEnv(t, "ann", "bob", "cat")
+	ctx := context.Background()
+	ann, bob, cat := e.newClient("ann", "ann-phone", "", nil), e.newClient("bob", "bob-phone", "", nil), e.newClient("cat", "cat-phone", "", nil)
+	for _, c := range []*client.Client{ann, bob, cat} {
+		run(t, c)
+		next[client.Connected](t, c)
+	}
+	if _, err := ann.Send(ctx, "bob", "text", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.SetTyping(ctx, "p:ann:bob", true); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next[client.Typing](t, ann); ev.ConvID != "p:ann:bob" || ev.UserID != "bob" || !ev.Typing {
+		t.Fatalf("ann saw %+v", ev)
+	}
+	wantErrCode(t, cat.SetTyping(ctx, "p:ann:bob", true), "forbidden")
+
+	g, err := ann.CreateGroup(ctx, client.NewGroup{MemberIDs: []string{"bob", "cat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.SetTyping(ctx, g.ConvID(), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client.Client{ann, bob} {
+		if ev := next[client.Typing](t, c); ev.ConvID != g.ConvID() || ev.UserID != "cat" || ev.Typing {
+			t.Fatalf("saw %+v, want cat stopped typing in the group", ev)
+		}
+	}
+}

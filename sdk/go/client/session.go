@@ -158,6 +158,7 @@ func (s *session) write(f *magpiev1.Frame) error {
 type pusher interface {
 	onDeliver(s *session, msgs []*magpiev1.Message)
 	onReceipt(s *session, r *magpiev1.Receipt)
+	onTyping(s *session, t *magpiev1.TypingEvent)
 	onServerError(s *session, e *magpiev1.Error)
 }
 
@@ -187,6 +188,8 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 			p.onDeliver(s, b.Deliver.GetMessages())
 		case *magpiev1.Frame_Receipt:
 			p.onReceipt(s, b.Receipt)
+		case *magpiev1.Frame_TypingEvent:
+			p.onTyping(s, b.TypingEvent)
 		case *magpiev1.Frame_Error:
 			p.onServerError(s, b.Error)
 		case *magpiev1.Frame_Close:

@@ -139,6 +139,10 @@ func groupSamples() []sample {
 		{"group_read_counts", &magpiev1.Frame{Id: 33, Body: &magpiev1.Frame_GroupReadCounts{GroupReadCounts: &magpiev1.GroupReadCounts{
 			GroupId: "hikers", Reads: []*magpiev1.GroupReads{{Seq: 1, Read: 2, Of: 3}, {Seq: 2, Read: 0, Of: 3}},
 		}}}},
+		{"typing", &magpiev1.Frame{Id: 34, Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "g:hikers", Typing: true}}}},
+		{"typing_event", &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
+			ConvId: "g:hikers", UserId: "bob", Typing: true, AtMs: 1767225600000,
+		}}}},
 	}
 }
 

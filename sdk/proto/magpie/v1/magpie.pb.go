@@ -200,6 +200,8 @@ type Frame struct {
 	//	*Frame_ResolveJoinRequest
 	//	*Frame_GetGroupReads
 	//	*Frame_GroupReadCounts
+	//	*Frame_Typing
+	//	*Frame_TypingEvent
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -618,6 +620,24 @@ func (x *Frame) GetGroupReadCounts() *GroupReadCounts {
 	return nil
 }
 
+func (x *Frame) GetTyping() *Typing {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Typing); ok {
+			return x.Typing
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetTypingEvent() *TypingEvent {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_TypingEvent); ok {
+			return x.TypingEvent
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -834,6 +854,17 @@ type Frame_GroupReadCounts struct {
 	GroupReadCounts *GroupReadCounts `protobuf:"bytes,69,opt,name=group_read_counts,json=groupReadCounts,proto3,oneof"`
 }
 
+type Frame_Typing struct {
+	// Typing indicator of the user in a conversation, client -> server.
+	// Reply: ok. Never stored.
+	Typing *Typing `protobuf:"bytes,110,opt,name=typing,proto3,oneof"`
+}
+
+type Frame_TypingEvent struct {
+	// Who is typing, server -> client, unsolicited.
+	TypingEvent *TypingEvent `protobuf:"bytes,111,opt,name=typing_event,json=typingEvent,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -915,6 +946,10 @@ func (*Frame_ResolveJoinRequest) isFrame_Body() {}
 func (*Frame_GetGroupReads) isFrame_Body() {}
 
 func (*Frame_GroupReadCounts) isFrame_Body() {}
+
+func (*Frame_Typing) isFrame_Body() {}
+
+func (*Frame_TypingEvent) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -4339,11 +4374,144 @@ func (x *GroupReads) GetOf() int32 {
 	return 0
 }
 
+// Typing tells the other members of a conversation that the user is typing
+// (or stopped). It is an ephemeral signal: relayed to their online devices
+// at once, never stored or synced, not sent to groups of more than 100
+// members. Send typing=true again every few seconds while typing; a client
+// shows the indicator for about 6 seconds after the last one. Errors:
+// "forbidden" (not a member), "rate_limited".
+type Typing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// True while typing, false when the user stopped (sent or cleared).
+	Typing        bool `protobuf:"varint,2,opt,name=typing,proto3" json:"typing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Typing) Reset() {
+	*x = Typing{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Typing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Typing) ProtoMessage() {}
+
+func (x *Typing) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Typing.ProtoReflect.Descriptor instead.
+func (*Typing) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *Typing) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *Typing) GetTyping() bool {
+	if x != nil {
+		return x.Typing
+	}
+	return false
+}
+
+// TypingEvent says a member of a conversation is typing, or stopped.
+type TypingEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// The member who types.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// True while typing, false when it stopped.
+	Typing bool `protobuf:"varint,3,opt,name=typing,proto3" json:"typing,omitempty"`
+	// When the server relayed it, in Unix milliseconds.
+	AtMs          int64 `protobuf:"varint,4,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TypingEvent) Reset() {
+	*x = TypingEvent{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TypingEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TypingEvent) ProtoMessage() {}
+
+func (x *TypingEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TypingEvent.ProtoReflect.Descriptor instead.
+func (*TypingEvent) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *TypingEvent) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *TypingEvent) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *TypingEvent) GetTyping() bool {
+	if x != nil {
+		return x.Typing
+	}
+	return false
+}
+
+func (x *TypingEvent) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfa\x13\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xe4\x14\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -4391,7 +4559,9 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x11join_request_page\x18B \x01(\v2\x1a.magpie.v1.JoinRequestPageH\x00R\x0fjoinRequestPage\x12Q\n" +
 	"\x14resolve_join_request\x18C \x01(\v2\x1d.magpie.v1.ResolveJoinRequestH\x00R\x12resolveJoinRequest\x12B\n" +
 	"\x0fget_group_reads\x18D \x01(\v2\x18.magpie.v1.GetGroupReadsH\x00R\rgetGroupReads\x12H\n" +
-	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCountsB\x06\n" +
+	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCounts\x12+\n" +
+	"\x06typing\x18n \x01(\v2\x11.magpie.v1.TypingH\x00R\x06typing\x12;\n" +
+	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEventB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -4665,7 +4835,15 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"GroupReads\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x12\n" +
 	"\x04read\x18\x02 \x01(\x05R\x04read\x12\x0e\n" +
-	"\x02of\x18\x03 \x01(\x05R\x02ofB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\x02of\x18\x03 \x01(\x05R\x02of\"9\n" +
+	"\x06Typing\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x16\n" +
+	"\x06typing\x18\x02 \x01(\bR\x06typing\"l\n" +
+	"\vTypingEvent\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06typing\x18\x03 \x01(\bR\x06typing\x12\x13\n" +
+	"\x05at_ms\x18\x04 \x01(\x03R\x04atMsB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -4680,7 +4858,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),          // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),              // 1: magpie.v1.Frame
@@ -4731,10 +4909,12 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*GetGroupReads)(nil),      // 46: magpie.v1.GetGroupReads
 	(*GroupReadCounts)(nil),    // 47: magpie.v1.GroupReadCounts
 	(*GroupReads)(nil),         // 48: magpie.v1.GroupReads
-	nil,                        // 49: magpie.v1.PushOptions.DataEntry
-	nil,                        // 50: magpie.v1.Group.MetadataEntry
-	nil,                        // 51: magpie.v1.CreateGroup.MetadataEntry
-	nil,                        // 52: magpie.v1.UpdateGroup.MetadataEntry
+	(*Typing)(nil),             // 49: magpie.v1.Typing
+	(*TypingEvent)(nil),        // 50: magpie.v1.TypingEvent
+	nil,                        // 51: magpie.v1.PushOptions.DataEntry
+	nil,                        // 52: magpie.v1.Group.MetadataEntry
+	nil,                        // 53: magpie.v1.CreateGroup.MetadataEntry
+	nil,                        // 54: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -4778,25 +4958,27 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	45, // 38: magpie.v1.Frame.resolve_join_request:type_name -> magpie.v1.ResolveJoinRequest
 	46, // 39: magpie.v1.Frame.get_group_reads:type_name -> magpie.v1.GetGroupReads
 	47, // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
-	5,  // 41: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	49, // 42: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 43: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 44: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 45: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 46: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 47: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 48: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	50, // 49: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	51, // 50: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	52, // 51: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 52: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 53: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 54: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	49, // 41: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
+	50, // 42: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
+	5,  // 43: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	51, // 44: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 45: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 46: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 47: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 48: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 49: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 50: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	52, // 51: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	53, // 52: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	54, // 53: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 54: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 55: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 56: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -4846,6 +5028,8 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_ResolveJoinRequest)(nil),
 		(*Frame_GetGroupReads)(nil),
 		(*Frame_GroupReadCounts)(nil),
+		(*Frame_Typing)(nil),
+		(*Frame_TypingEvent)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -4855,7 +5039,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
