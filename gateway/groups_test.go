@@ -237,3 +237,38 @@ func TestGroupFrames(t *testing.T) {
 		t.Errorf("reads = %v, want 1 of 2 (the sender)", rd)
 	}
 }
+
+// TestConversationFrames: SetConversation and Typing refuse bad input and
+// conversations of others, and of another app.
+func TestConversationFrames(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"ann", "bob", "cat"} {
+		e.mustCreateUser(e.a, u)
+		e.mustCreateUser(e.b, u)
+	}
+	ann, cat, otherAnn := e.login(e.a, "ann", "d1"), e.login(e.a, "cat", "d1"), e.login(e.b, "ann", "d1")
+	id := ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{ClientMsgId: "m1", ToUserId: "bob", Type: "text", Content: "hi"}}})
+	ann.reply(id)
+	long := strings.Repeat("d", 5000)
+	yes := true
+	for _, c := range []struct {
+		who  *wsClient
+		f    *magpiev1.Frame
+		code string
+	}{
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{ConvId: "p:ann:bob", Draft: &long}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{ConvId: "not a conv", Pinned: &yes}}}, "conversation_not_found"},
+		{cat, &magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{ConvId: "p:ann:bob", Pinned: &yes}}}, "conversation_not_found"},
+		{otherAnn, &magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{ConvId: "p:ann:bob", ClearHistory: true}}}, "conversation_not_found"},
+		{cat, &magpiev1.Frame{Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "p:ann:bob", Typing: true}}}, "forbidden"},
+		{otherAnn, &magpiev1.Frame{Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "p:ann:bob", Typing: true}}}, "forbidden"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "", Typing: true}}}, "forbidden"},
+	} {
+		id := c.who.request(c.f)
+		c.who.expectError(id, c.code)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{ConvId: "p:ann:bob", Pinned: &yes}}})
+	if st := ann.reply(id).GetConversationState(); st.GetPinnedAtMs() == 0 || st.GetConvId() != "p:ann:bob" {
+		t.Errorf("set_conversation reply = %v", st)
+	}
+}

@@ -187,6 +187,16 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	case *magpiev1.Frame_Read:
 		err := c.srv.msgs.MarkRead(ctx, c.appID, c.userID, c.session, b.Read.GetConvId(), b.Read.GetSeq())
 		c.replyResult(id, ok(id), err)
+	case *magpiev1.Frame_SetConversation:
+		r := b.SetConversation
+		st, err := c.srv.msgs.SetConversationPrefs(ctx, c.appID, c.userID, c.deviceID, c.session, r.GetConvId(),
+			messaging.ConvPrefs{Pinned: r.Pinned, Draft: r.Draft, ClearHistory: r.GetClearHistory()})
+		var reply *magpiev1.Frame
+		if err == nil {
+			reply = &magpiev1.Frame{Id: id, Body: &magpiev1.Frame_ConversationState{
+				ConversationState: conversationPage([]messaging.ConvState{st}, "").GetConversations()[0]}}
+		}
+		c.replyResult(id, reply, err)
 	case *magpiev1.Frame_Typing:
 		err := c.srv.msgs.Typing(ctx, c.appID, c.userID, b.Typing.GetConvId(), b.Typing.GetTyping())
 		c.replyResult(id, ok(id), err)
@@ -424,7 +434,10 @@ func conversationPage(convs []messaging.ConvState, next string) *magpiev1.Conver
 			ConvId: cs.ConvID, Members: cs.Members, MaxSeq: cs.MaxSeq, ReadSeq: cs.ReadSeq,
 			DeliveredSeq: cs.DeviceDeliveredSeq, PeerReadSeq: cs.PeerReadSeq, PeerDeliveredSeq: cs.PeerDeliveredSeq,
 			Unread: cs.Unread(), UpdatedAtMs: cs.UpdatedAt.UnixMilli(), FirstSeq: cs.FirstSeq, Muted: cs.Muted,
-			MentionSeq: cs.MentionSeq,
+			MentionSeq: cs.MentionSeq, Draft: cs.Draft, ClearedSeq: cs.ClearedSeq,
+		}
+		if !cs.PinnedAt.IsZero() {
+			st.PinnedAtMs = cs.PinnedAt.UnixMilli()
 		}
 		st.GroupId, _ = messaging.GroupOf(cs.ConvID)
 		if cs.Last != nil {

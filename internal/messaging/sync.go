@@ -92,6 +92,9 @@ func (s *Service) convStates(ctx context.Context, appID, userID, deviceID string
 	}
 	out := make([]ConvState, len(ucs))
 	for i, uc := range ucs {
+		// Messages the user cleared are no longer its to see: for its
+		// devices the conversation starts after them.
+		uc.FirstSeq = visibleFrom(uc)
 		st := ConvState{UserConversation: uc, DeviceDeliveredSeq: cursors[uc.ConvID]}
 		if peers := others(uc.Members, userID); len(peers) == 1 {
 			peer, err := as.GetUserConversation(ctx, peers[0], uc.ConvID)
@@ -100,7 +103,7 @@ func (s *Service) convStates(ctx context.Context, appID, userID, deviceID string
 			}
 			st.PeerReadSeq, st.PeerDeliveredSeq = peer.ReadSeq, peer.DeliveredSeq
 		}
-		if uc.MaxSeq > 0 {
+		if uc.MaxSeq >= uc.FirstSeq {
 			m, err := as.GetMessage(ctx, uc.ConvID, uc.MaxSeq)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("get last message: %w", err)
@@ -145,10 +148,11 @@ func (s *Service) Messages(ctx context.Context, appID, userID string, q MessageQ
 	if err != nil {
 		return nil, false, fmt.Errorf("get conversation entry: %w", err)
 	}
-	if q.To > 0 && q.To < uc.FirstSeq {
+	first := visibleFrom(uc)
+	if q.To > 0 && q.To < first {
 		return nil, false, nil
 	}
-	q.From = max(q.From, uc.FirstSeq)
+	q.From = max(q.From, first)
 	return s.History(ctx, appID, q)
 }
 

@@ -68,6 +68,10 @@ type MessageStore interface {
 	AckDelivered(ctx context.Context, acks []DeliveryAck) ([]AckResult, error)
 	// GetDeviceCursors returns a device's delivery cursors, by conversation id.
 	GetDeviceCursors(ctx context.Context, userID, deviceID string) (map[string]int64, error)
+	// SetConversationPrefs changes a user's own settings of a
+	// conversation (pin, draft, cleared history) and returns its view
+	// after the change. ErrNotFound if the user is not a member.
+	SetConversationPrefs(ctx context.Context, userID, convID string, p ConvPrefs) (UserConversation, error)
 	// MarkRead moves a user's read cursor forward to seq (clamped to the
 	// conversation's max seq). It returns the cursor after the call and
 	// whether it moved. ErrNotFound if the user is not in the conversation.
@@ -172,7 +176,26 @@ type UserConversation struct {
 	// mentioned the user (by id or by mentioning all); 0 if none. The user
 	// has an unread mention while it is above ReadSeq.
 	MentionSeq int64
+	// PinnedAt is when the user pinned the conversation; zero if not
+	// pinned. Draft is the user's unsent text, kept for all its devices.
+	// ClearedSeq hides, for this user only, every message up to it
+	// ("clear history for me"); 0 if never cleared.
+	PinnedAt   time.Time
+	Draft      string
+	ClearedSeq int64
 	UpdatedAt  time.Time
+}
+
+// ConvPrefs changes a user's own settings of a conversation; nil fields
+// (and a zero ClearTo) leave theirs alone.
+type ConvPrefs struct {
+	// Pinned pins (PinnedAt becomes At, unless already pinned) or unpins.
+	Pinned *bool
+	Draft  *string
+	// ClearTo moves ClearedSeq, and the read cursor, forward to it,
+	// clamped to the conversation's max seq.
+	ClearTo int64
+	At      time.Time
 }
 
 // Unread is the number of messages after the read cursor.

@@ -215,6 +215,10 @@ type entryDoc struct {
 	Role       string    `bson:"role,omitempty"`
 	MutedUntil time.Time `bson:"muted_until,omitempty"`
 	JoinedAt   time.Time `bson:"joined_at,omitempty"`
+	// The user's own settings of the conversation (store.ConvPrefs).
+	PinnedAt   time.Time `bson:"pinned_at,omitempty"`
+	Draft      string    `bson:"draft,omitempty"`
+	ClearedSeq int64     `bson:"cleared_seq,omitempty"`
 }
 
 type cursorDoc struct {
@@ -415,7 +419,8 @@ func userConversation(e entryDoc, c conversationDoc) store.UserConversation {
 	return store.UserConversation{
 		ConvID: e.ID.Conv, Members: c.Members, MaxSeq: c.MaxSeq,
 		ReadSeq: e.ReadSeq, DeliveredSeq: e.DeliveredSeq, FirstSeq: e.FirstSeq, Muted: e.Muted,
-		MentionSeq: mentionSeq(e, c), UpdatedAt: utc(c.UpdatedAt),
+		MentionSeq: mentionSeq(e, c), PinnedAt: utc(e.PinnedAt), Draft: e.Draft, ClearedSeq: e.ClearedSeq,
+		UpdatedAt: utc(c.UpdatedAt),
 	}
 }
 

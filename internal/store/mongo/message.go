@@ -717,3 +717,55 @@ func (a *appStore) ListUserConversations(ctx context.Context, userID, after stri
 	}
 	return out, nil
 }
+
+// SetConversationPrefs changes the user's own settings of a conversation:
+// see store.ConvPrefs. The clear is clamped to the conversation's max seq
+// as read before the update.
+func (a *appStore) SetConversationPrefs(ctx context.Context, userID, convID string, p store.ConvPrefs) (store.UserConversation, error) {
+	set, unset, maxes := bson.D{}, bson.D{}, bson.D{}
+	if p.Draft != nil {
+		if *p.Draft == "" {
+			unset = append(unset, bson.E{Key: "draft", Value: ""})
+		} else {
+			set = append(set, bson.E{Key: "draft", Value: *p.Draft})
+		}
+	}
+	if p.Pinned != nil && !*p.Pinned {
+		unset = append(unset, bson.E{Key: "pinned_at", Value: ""})
+	}
+	if p.ClearTo > 0 {
+		c, err := findOne[conversationDoc](ctx, a.s.l.conversations, byID(a.key(convID)))
+		if err != nil {
+			return store.UserConversation{}, fmt.Errorf("set preferences of %s in %s: %w", userID, convID, err)
+		}
+		if to := min(p.ClearTo, c.MaxSeq); to > 0 {
+			maxes = append(maxes, bson.E{Key: "cleared_seq", Value: to}, bson.E{Key: "read_seq", Value: to})
+		}
+	}
+	update := bson.D{}
+	for _, op := range []struct {
+		name string
+		d    bson.D
+	}{{"$set", set}, {"$unset", unset}, {"$max", maxes}} {
+		if len(op.d) > 0 {
+			update = append(update, bson.E{Key: op.name, Value: op.d})
+		}
+	}
+	key := byID(a.entryKey(userID, convID))
+	if len(update) > 0 {
+		res, err := a.s.c.entries.UpdateOne(ctx, key, update)
+		if err := matched(res, err); err != nil {
+			return store.UserConversation{}, fmt.Errorf("set preferences of %s in %s: %w", userID, convID, err)
+		}
+	}
+	if p.Pinned != nil && *p.Pinned {
+		// Pinned once: a second pin keeps the first time.
+		filter := append(key, bson.E{Key: "pinned_at", Value: bson.D{{Key: "$exists", Value: false}}})
+		if _, err := a.s.c.entries.UpdateOne(ctx, filter, set1("pinned_at", p.At)); err != nil {
+			return store.UserConversation{}, fmt.Errorf("pin %s for %s: %w", convID, userID, translate(err))
+		}
+	}
+	return a.GetUserConversation(ctx, userID, convID)
+}
+
+func set1(key string, v any) bson.D { return bson.D{{Key: "$set", Value: bson.D{{Key: key, Value: v}}}} }

@@ -97,6 +97,12 @@ func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsg
 	return m, c.end(ctx, err)
 }
 
+func (a *appStore) SetConversationPrefs(ctx context.Context, userID, convID string, p store.ConvPrefs) (store.UserConversation, error) {
+	ctx, c := a.begin(ctx, "SetConversationPrefs")
+	uc, err := a.as.SetConversationPrefs(ctx, userID, convID, p)
+	return uc, c.end(ctx, err)
+}
+
 func (a *appStore) GetMessage(ctx context.Context, convID string, seq int64) (store.Message, error) {
 	ctx, c := a.begin(ctx, "GetMessage")
 	m, err := a.as.GetMessage(ctx, convID, seq)

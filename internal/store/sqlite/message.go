@@ -384,14 +384,16 @@ func (a *appStore) ListUserConversations(ctx context.Context, userID, after stri
 }
 
 const userConversationColumns = `uc.conv_id, c.members, c.max_seq, uc.read_seq, uc.delivered_seq, uc.first_seq, uc.muted,
-	max(uc.mention_seq, CASE WHEN c.mention_all_seq >= uc.first_seq THEN c.mention_all_seq ELSE 0 END), c.updated_at`
+	max(uc.mention_seq, CASE WHEN c.mention_all_seq >= uc.first_seq THEN c.mention_all_seq ELSE 0 END),
+	uc.pinned_at, uc.draft, uc.cleared_seq, c.updated_at`
 
 func scanUserConversation(r scanner) (store.UserConversation, error) {
 	var uc store.UserConversation
 	var members string
-	var updated int64
+	var pinned, updated int64
 	err := r.Scan(&uc.ConvID, &members, &uc.MaxSeq, &uc.ReadSeq, &uc.DeliveredSeq, &uc.FirstSeq, &uc.Muted,
-		&uc.MentionSeq, &updated)
+		&uc.MentionSeq, &pinned, &uc.Draft, &uc.ClearedSeq, &updated)
+	uc.PinnedAt = fromMS(pinned)
 	if err != nil {
 		return uc, err
 	}
@@ -408,4 +410,28 @@ func mentionsJSON(ids []string) (any, error) {
 		return nil, nil
 	}
 	return toJSON(ids)
+}
+
+// SetConversationPrefs changes the user's own settings of a conversation in
+// one statement: see store.ConvPrefs.
+func (a *appStore) SetConversationPrefs(ctx context.Context, userID, convID string, p store.ConvPrefs) (store.UserConversation, error) {
+	var pinned any
+	if p.Pinned != nil {
+		pinned = *p.Pinned
+	}
+	var draft any
+	if p.Draft != nil {
+		draft = *p.Draft
+	}
+	res, err := a.exec(ctx, `UPDATE user_conversations SET
+		pinned_at = CASE WHEN ?4 IS NULL THEN pinned_at WHEN ?4 THEN (CASE WHEN pinned_at = 0 THEN ?7 ELSE pinned_at END) ELSE 0 END,
+		draft = COALESCE(?5, draft),
+		cleared_seq = max(cleared_seq, min(?6, (SELECT max_seq FROM conversations WHERE app_id = ?1 AND id = ?3))),
+		read_seq = max(read_seq, min(?6, (SELECT max_seq FROM conversations WHERE app_id = ?1 AND id = ?3)))
+		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
+		userID, convID, pinned, draft, p.ClearTo, ms(p.At))
+	if err := mustAffect(res, err); err != nil {
+		return store.UserConversation{}, fmt.Errorf("set preferences of %s in %s: %w", userID, convID, err)
+	}
+	return a.GetUserConversation(ctx, userID, convID)
 }

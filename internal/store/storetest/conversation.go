@@ -22,6 +22,7 @@ func userConv(t *testing.T, a store.AppStore, user, conv string) store.UserConve
 }
 
 var conversationTests = []test{
+	{"Prefs", testConversationPrefs},
 	{"CreatedOnFirstMessage", testConversationCreated},
 	{"SenderReadCursor", func(t *testing.T, s store.Store) {
 		a := s.App("A")
@@ -141,4 +142,44 @@ func testListUserConversations(t *testing.T, s store.Store) {
 				return ids(ucs, func(uc store.UserConversation) string { return uc.ConvID }), err
 			})
 	}
+}
+
+// testConversationPrefs: a user's pin, draft and cleared history are its
+// own, kept in its entry; the clear moves forward only, clamped to the max
+// seq, and moves the read cursor with it.
+func testConversationPrefs(t *testing.T, s store.Store) {
+	a, ctx := s.App("A"), t.Context()
+	fill(t, a, "p:alice:bob", 3)
+	yes, no, draft, empty := true, false, "half a thought", ""
+	set := func(p store.ConvPrefs) store.UserConversation {
+		t.Helper()
+		uc, err := a.SetConversationPrefs(ctx, "bob", "p:alice:bob", p)
+		if err != nil {
+			t.Fatalf("SetConversationPrefs(%+v): %v", p, err)
+		}
+		return uc
+	}
+	if uc := set(store.ConvPrefs{Pinned: &yes, Draft: &draft, At: at(10)}); !uc.PinnedAt.Equal(at(10)) || uc.Draft != draft || uc.ClearedSeq != 0 {
+		t.Errorf("after pin and draft: %+v", uc)
+	}
+	if uc := set(store.ConvPrefs{Pinned: &yes, At: at(20)}); !uc.PinnedAt.Equal(at(10)) || uc.Draft != draft {
+		t.Errorf("pinned again: %+v, want the first pin time and the draft kept", uc)
+	}
+	if uc := set(store.ConvPrefs{ClearTo: 2, At: at(21)}); uc.ClearedSeq != 2 || uc.ReadSeq != 2 || !uc.PinnedAt.Equal(at(10)) {
+		t.Errorf("after clearing to 2: %+v", uc)
+	}
+	if uc := set(store.ConvPrefs{ClearTo: 1, At: at(22)}); uc.ClearedSeq != 2 {
+		t.Errorf("clearing back to 1: cleared seq %d, want 2", uc.ClearedSeq)
+	}
+	if uc := set(store.ConvPrefs{ClearTo: 99, Draft: &empty, Pinned: &no, At: at(23)}); uc.ClearedSeq != 3 || uc.ReadSeq != 3 || uc.Draft != "" || !uc.PinnedAt.IsZero() {
+		t.Errorf("after clearing past the end, unpinning and dropping the draft: %+v", uc)
+	}
+	uc, err := a.GetUserConversation(ctx, "alice", "p:alice:bob")
+	if err != nil || uc.ClearedSeq != 0 || uc.Draft != "" || !uc.PinnedAt.IsZero() {
+		t.Errorf("alice's entry = %+v, %v; bob's settings are his own", uc, err)
+	}
+	_, err = a.SetConversationPrefs(ctx, "carol", "p:alice:bob", store.ConvPrefs{Pinned: &yes, At: at(30)})
+	wantErr(t, err, store.ErrNotFound, "SetConversationPrefs(carol)")
+	_, err = s.App("B").SetConversationPrefs(ctx, "bob", "p:alice:bob", store.ConvPrefs{Draft: &draft, At: at(30)})
+	wantErr(t, err, store.ErrNotFound, "B.SetConversationPrefs(bob)")
 }

@@ -41,6 +41,40 @@ type Conversation struct {
 	// MentionSeq is the newest message that mentioned the user; the user
 	// has an unread mention while it is above ReadSeq.
 	MentionSeq int64
+	// PinnedAt is when the user pinned the conversation (zero: not
+	// pinned); Draft its unsent text; ClearedSeq the seq up to which it
+	// cleared the history (SetConversation), on all its devices.
+	PinnedAt   time.Time
+	Draft      string
+	ClearedSeq int64
+}
+
+// ConversationPrefs changes the user's own settings of a conversation;
+// nil fields stay.
+type ConversationPrefs struct {
+	Pinned *bool
+	// Draft is the unsent text to keep (at most 4096 bytes; "" drops it).
+	Draft *string
+	// ClearHistory clears the history for the user (not for the other
+	// members): every message sent so far is gone for it, and read.
+	ClearHistory bool
+}
+
+// SetConversation pins or unpins a conversation, keeps its draft, or clears
+// its history, for the user on all its devices (the others see it at their
+// next Conversations), and returns the conversation after the change. It
+// waits for a connection until ctx ends.
+func (c *Client) SetConversation(ctx context.Context, convID string, p ConversationPrefs) (Conversation, error) {
+	if convID == "" {
+		return Conversation{}, errors.New("magpie: set conversation: empty conversation id")
+	}
+	r, err := c.request(ctx, &magpiev1.Frame{Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{
+		ConvId: convID, Pinned: p.Pinned, Draft: p.Draft, ClearHistory: p.ClearHistory,
+	}}})
+	if err != nil {
+		return Conversation{}, err
+	}
+	return toConversation(r.GetConversationState(), c.me()), nil
 }
 
 // HasUnreadMention reports whether a message the user has not read
@@ -76,7 +110,10 @@ func toConversation(st *magpiev1.ConversationState, me string) Conversation {
 		ReadSeq: st.GetReadSeq(), DeliveredSeq: st.GetDeliveredSeq(), PeerReadSeq: st.GetPeerReadSeq(),
 		PeerDeliveredSeq: st.GetPeerDeliveredSeq(), Unread: st.GetUnread(),
 		UpdatedAt: time.UnixMilli(st.GetUpdatedAtMs()), Muted: st.GetMuted(),
-		GroupID: st.GetGroupId(), MentionSeq: st.GetMentionSeq(),
+		GroupID: st.GetGroupId(), MentionSeq: st.GetMentionSeq(), Draft: st.GetDraft(), ClearedSeq: st.GetClearedSeq(),
+	}
+	if ms := st.GetPinnedAtMs(); ms != 0 {
+		cv.PinnedAt = time.UnixMilli(ms)
 	}
 	if m := st.GetLastMessage(); m != nil {
 		lm := toMessage(m, me)

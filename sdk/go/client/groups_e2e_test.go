@@ -200,3 +200,50 @@ func TestTypingIndicator(t *testing.T) {
 		}
 	}
 }
+
+// TestConversationPrefs: a pin and a draft follow the user to its other
+// devices; clearing the history hides every message so far for the user
+// only, on every device, and what comes after is seen as usual.
+func TestConversationPrefs(t *testing.T) {
+	e := startEnv(t, "ann", "bob")
+	ctx := context.Background()
+	ann, bob := e.newClient("ann", "ann-phone", "", nil), e.newClient("bob", "bob-phone", "", nil)
+	run(t, ann)
+	run(t, bob)
+	for i := range 3 {
+		if _, err := ann.Send(ctx, "bob", "text", fmt.Sprint("old ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nextChat(t, bob, 3)
+	yes, draft := true, "reply later"
+	cv, err := bob.SetConversation(ctx, "p:ann:bob", client.ConversationPrefs{Pinned: &yes, Draft: &draft})
+	if err != nil || cv.PinnedAt.IsZero() || cv.Draft != draft {
+		t.Fatalf("SetConversation(pin, draft) = %+v, %v", cv, err)
+	}
+	cv, err = bob.SetConversation(ctx, "p:ann:bob", client.ConversationPrefs{ClearHistory: true})
+	if err != nil || cv.ClearedSeq != 3 || cv.ReadSeq != 3 || cv.LastMessage != nil || cv.PinnedAt.IsZero() {
+		t.Fatalf("SetConversation(clear) = %+v, %v", cv, err)
+	}
+	if msgs, _, err := bob.History(ctx, "p:ann:bob", 0, 50); err != nil || len(msgs) != 0 {
+		t.Fatalf("bob's history after the clear = %v, %v", lines(msgs), err)
+	}
+	if msgs, _, err := ann.History(ctx, "p:ann:bob", 0, 50); err != nil || len(msgs) != 3 {
+		t.Fatalf("ann's history = %v, %v; the clear is bob's only", lines(msgs), err)
+	}
+	_, err = ann.SetConversation(ctx, "p:bob:zed", client.ConversationPrefs{Pinned: &yes})
+	wantErrCode(t, err, "conversation_not_found")
+	if _, err := ann.Send(ctx, "bob", "text", "new"); err != nil {
+		t.Fatal(err)
+	}
+	// bob's other device sees the pin, the draft and only the new message.
+	tablet := e.newClient("bob", "bob-tablet", "", nil)
+	run(t, tablet)
+	if m := nextChat(t, tablet, 1)[0]; m.Content != "new" || m.Seq != 4 {
+		t.Fatalf("the tablet's first message = %+v, want only what came after the clear", m)
+	}
+	convs, err := tablet.Conversations(ctx)
+	if err != nil || len(convs) != 1 || convs[0].Draft != draft || convs[0].PinnedAt.IsZero() || convs[0].ClearedSeq != 3 {
+		t.Fatalf("the tablet's conversations = %+v, %v", convs, err)
+	}
+}

@@ -139,6 +139,13 @@ func groupSamples() []sample {
 		{"group_read_counts", &magpiev1.Frame{Id: 33, Body: &magpiev1.Frame_GroupReadCounts{GroupReadCounts: &magpiev1.GroupReadCounts{
 			GroupId: "hikers", Reads: []*magpiev1.GroupReads{{Seq: 1, Read: 2, Of: 3}, {Seq: 2, Read: 0, Of: 3}},
 		}}}},
+		{"set_conversation", &magpiev1.Frame{Id: 35, Body: &magpiev1.Frame_SetConversation{SetConversation: &magpiev1.SetConversation{
+			ConvId: "p:alice:bob", Pinned: &mute, Draft: &name, ClearHistory: true,
+		}}}},
+		{"conversation_state", &magpiev1.Frame{Id: 35, Body: &magpiev1.Frame_ConversationState{ConversationState: &magpiev1.ConversationState{
+			ConvId: "p:alice:bob", Members: []string{"alice", "bob"}, MaxSeq: 9, ReadSeq: 9, FirstSeq: 10, ClearedSeq: 9,
+			PinnedAtMs: 1767225600000, Draft: "see you", MentionSeq: 3,
+		}}}},
 		{"typing", &magpiev1.Frame{Id: 34, Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "g:hikers", Typing: true}}}},
 		{"typing_event", &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
 			ConvId: "g:hikers", UserId: "bob", Typing: true, AtMs: 1767225600000,

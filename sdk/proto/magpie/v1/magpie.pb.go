@@ -202,6 +202,8 @@ type Frame struct {
 	//	*Frame_GroupReadCounts
 	//	*Frame_Typing
 	//	*Frame_TypingEvent
+	//	*Frame_SetConversation
+	//	*Frame_ConversationState
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -638,6 +640,24 @@ func (x *Frame) GetTypingEvent() *TypingEvent {
 	return nil
 }
 
+func (x *Frame) GetSetConversation() *SetConversation {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetConversation); ok {
+			return x.SetConversation
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetConversationState() *ConversationState {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ConversationState); ok {
+			return x.ConversationState
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -865,6 +885,18 @@ type Frame_TypingEvent struct {
 	TypingEvent *TypingEvent `protobuf:"bytes,111,opt,name=typing_event,json=typingEvent,proto3,oneof"`
 }
 
+type Frame_SetConversation struct {
+	// The user's own settings of a conversation (pin, draft, clear
+	// history), client -> server. Reply: conversation_state.
+	SetConversation *SetConversation `protobuf:"bytes,112,opt,name=set_conversation,json=setConversation,proto3,oneof"`
+}
+
+type Frame_ConversationState struct {
+	// One conversation's state, server -> client: the reply to
+	// set_conversation.
+	ConversationState *ConversationState `protobuf:"bytes,113,opt,name=conversation_state,json=conversationState,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -950,6 +982,10 @@ func (*Frame_GroupReadCounts) isFrame_Body() {}
 func (*Frame_Typing) isFrame_Body() {}
 
 func (*Frame_TypingEvent) isFrame_Body() {}
+
+func (*Frame_SetConversation) isFrame_Body() {}
+
+func (*Frame_ConversationState) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -2000,7 +2036,15 @@ type ConversationState struct {
 	// read_seq.
 	MentionSeq int64 `protobuf:"varint,13,opt,name=mention_seq,json=mentionSeq,proto3" json:"mention_seq,omitempty"`
 	// The group whose conversation this is; empty for other conversations.
-	GroupId       string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	GroupId string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// When the user pinned the conversation, in Unix milliseconds; 0 if not
+	// pinned (SetConversation).
+	PinnedAtMs int64 `protobuf:"varint,15,opt,name=pinned_at_ms,json=pinnedAtMs,proto3" json:"pinned_at_ms,omitempty"`
+	// The user's unsent text, kept for all its devices (SetConversation).
+	Draft string `protobuf:"bytes,16,opt,name=draft,proto3" json:"draft,omitempty"`
+	// The user cleared the history up to this seq (SetConversation): those
+	// messages are gone for it, and first_seq is past them.
+	ClearedSeq    int64 `protobuf:"varint,17,opt,name=cleared_seq,json=clearedSeq,proto3" json:"cleared_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2131,6 +2175,27 @@ func (x *ConversationState) GetGroupId() string {
 		return x.GroupId
 	}
 	return ""
+}
+
+func (x *ConversationState) GetPinnedAtMs() int64 {
+	if x != nil {
+		return x.PinnedAtMs
+	}
+	return 0
+}
+
+func (x *ConversationState) GetDraft() string {
+	if x != nil {
+		return x.Draft
+	}
+	return ""
+}
+
+func (x *ConversationState) GetClearedSeq() int64 {
+	if x != nil {
+		return x.ClearedSeq
+	}
+	return 0
 }
 
 // ConversationPage is one page of the user's conversations.
@@ -4507,11 +4572,88 @@ func (x *TypingEvent) GetAtMs() int64 {
 	return 0
 }
 
+// SetConversation changes the user's own settings of a conversation, for
+// all its devices; unset fields stay. Reply: conversation_state, the
+// conversation as this device sees it after the change. Errors:
+// "conversation_not_found" (not a member), "invalid_argument".
+type SetConversation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Pin (true) or unpin (false) the conversation.
+	Pinned *bool `protobuf:"varint,2,opt,name=pinned,proto3,oneof" json:"pinned,omitempty"`
+	// The unsent text to keep (at most 4096 bytes; empty drops it).
+	Draft *string `protobuf:"bytes,3,opt,name=draft,proto3,oneof" json:"draft,omitempty"`
+	// Clear the history for the user: every message sent so far is gone for
+	// it (not for the other members), and counts as read.
+	ClearHistory  bool `protobuf:"varint,4,opt,name=clear_history,json=clearHistory,proto3" json:"clear_history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConversation) Reset() {
+	*x = SetConversation{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConversation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConversation) ProtoMessage() {}
+
+func (x *SetConversation) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConversation.ProtoReflect.Descriptor instead.
+func (*SetConversation) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *SetConversation) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *SetConversation) GetPinned() bool {
+	if x != nil && x.Pinned != nil {
+		return *x.Pinned
+	}
+	return false
+}
+
+func (x *SetConversation) GetDraft() string {
+	if x != nil && x.Draft != nil {
+		return *x.Draft
+	}
+	return ""
+}
+
+func (x *SetConversation) GetClearHistory() bool {
+	if x != nil {
+		return x.ClearHistory
+	}
+	return false
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xe4\x14\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfc\x15\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -4561,7 +4703,9 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x0fget_group_reads\x18D \x01(\v2\x18.magpie.v1.GetGroupReadsH\x00R\rgetGroupReads\x12H\n" +
 	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCounts\x12+\n" +
 	"\x06typing\x18n \x01(\v2\x11.magpie.v1.TypingH\x00R\x06typing\x12;\n" +
-	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEventB\x06\n" +
+	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEvent\x12G\n" +
+	"\x10set_conversation\x18p \x01(\v2\x1a.magpie.v1.SetConversationH\x00R\x0fsetConversation\x12M\n" +
+	"\x12conversation_state\x18q \x01(\v2\x1c.magpie.v1.ConversationStateH\x00R\x11conversationStateB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -4646,7 +4790,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x11SyncConversations\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
-	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\xd3\x03\n" +
+	"\bconv_ids\x18\x03 \x03(\tR\aconvIds\"\xac\x04\n" +
 	"\x11ConversationState\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\tR\amembers\x12\x17\n" +
@@ -4663,7 +4807,12 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x05muted\x18\f \x01(\bR\x05muted\x12\x1f\n" +
 	"\vmention_seq\x18\r \x01(\x03R\n" +
 	"mentionSeq\x12\x19\n" +
-	"\bgroup_id\x18\x0e \x01(\tR\agroupId\"w\n" +
+	"\bgroup_id\x18\x0e \x01(\tR\agroupId\x12 \n" +
+	"\fpinned_at_ms\x18\x0f \x01(\x03R\n" +
+	"pinnedAtMs\x12\x14\n" +
+	"\x05draft\x18\x10 \x01(\tR\x05draft\x12\x1f\n" +
+	"\vcleared_seq\x18\x11 \x01(\x03R\n" +
+	"clearedSeq\"w\n" +
 	"\x10ConversationPage\x12B\n" +
 	"\rconversations\x18\x01 \x03(\v2\x1c.magpie.v1.ConversationStateR\rconversations\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
@@ -4843,7 +4992,14 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06typing\x18\x03 \x01(\bR\x06typing\x12\x13\n" +
-	"\x05at_ms\x18\x04 \x01(\x03R\x04atMsB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\x05at_ms\x18\x04 \x01(\x03R\x04atMs\"\x9c\x01\n" +
+	"\x0fSetConversation\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x1b\n" +
+	"\x06pinned\x18\x02 \x01(\bH\x00R\x06pinned\x88\x01\x01\x12\x19\n" +
+	"\x05draft\x18\x03 \x01(\tH\x01R\x05draft\x88\x01\x01\x12#\n" +
+	"\rclear_history\x18\x04 \x01(\bR\fclearHistoryB\t\n" +
+	"\a_pinnedB\b\n" +
+	"\x06_draftB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -4858,7 +5014,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),          // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),              // 1: magpie.v1.Frame
@@ -4911,10 +5067,11 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*GroupReads)(nil),         // 48: magpie.v1.GroupReads
 	(*Typing)(nil),             // 49: magpie.v1.Typing
 	(*TypingEvent)(nil),        // 50: magpie.v1.TypingEvent
-	nil,                        // 51: magpie.v1.PushOptions.DataEntry
-	nil,                        // 52: magpie.v1.Group.MetadataEntry
-	nil,                        // 53: magpie.v1.CreateGroup.MetadataEntry
-	nil,                        // 54: magpie.v1.UpdateGroup.MetadataEntry
+	(*SetConversation)(nil),    // 51: magpie.v1.SetConversation
+	nil,                        // 52: magpie.v1.PushOptions.DataEntry
+	nil,                        // 53: magpie.v1.Group.MetadataEntry
+	nil,                        // 54: magpie.v1.CreateGroup.MetadataEntry
+	nil,                        // 55: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -4960,25 +5117,27 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	47, // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
 	49, // 41: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
 	50, // 42: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
-	5,  // 43: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	51, // 44: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 45: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 46: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 47: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 48: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 49: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 50: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	52, // 51: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	53, // 52: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	54, // 53: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 54: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 55: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 56: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	51, // 43: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
+	15, // 44: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
+	5,  // 45: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	52, // 46: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 47: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 48: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 49: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 50: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 51: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 52: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	53, // 53: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	54, // 54: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	55, // 55: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 56: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 57: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 58: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -5030,16 +5189,19 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_GroupReadCounts)(nil),
 		(*Frame_Typing)(nil),
 		(*Frame_TypingEvent)(nil),
+		(*Frame_SetConversation)(nil),
+		(*Frame_ConversationState)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
+	file_magpie_v1_magpie_proto_msgTypes[50].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   54,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
