@@ -768,4 +768,6 @@ func (a *appStore) SetConversationPrefs(ctx context.Context, userID, convID stri
 	return a.GetUserConversation(ctx, userID, convID)
 }
 
-func set1(key string, v any) bson.D { return bson.D{{Key: "$set", Value: bson.D{{Key: key, Value: v}}}} }
+func set1(key string, v any) bson.D {
+	return bson.D{{Key: "$set", Value: bson.D{{Key: key, Value: v}}}}
+}
