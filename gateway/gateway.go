@@ -148,7 +148,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
-	ncfg.Metrics, ncfg.Push, ncfg.Groups = cfg.Metrics, cfg.Push, gs
+	ncfg.Metrics, ncfg.Push, ncfg.Groups, ncfg.Support = cfg.Metrics, cfg.Push, gs, cfg.Support
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g

@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
 
 // TestSupportSessions drives customer service through the server API: an
@@ -93,4 +96,45 @@ func TestSupportSessions(t *testing.T) {
 	if r := call(e.a, "POST", "/v1/support/sessions/"+id1+":explode", ""); r.status != http.StatusNotFound {
 		t.Errorf("unknown action: %d %s", r.status, r.body)
 	}
+}
+
+// TestSupportFrames: a visitor opens, closes and rates its session over
+// the client protocol; the agent serving it may close it; nobody else,
+// nor another app's user of the same id, can touch it.
+func TestSupportFrames(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"ann", "vic", "eve"} {
+		e.mustCreateUser(e.a, u)
+	}
+	e.mustCreateUser(e.b, "vic")
+	if r := e.do(e.a, req{method: "PUT", target: "/v1/support/agents/ann", body: `{"capacity":1,"available":true}`}); r.status != http.StatusOK {
+		t.Fatalf("put agent: %d %s", r.status, r.body)
+	}
+	ann := e.login(e.a, "ann", "d1")
+	vic, eve, otherVic := e.login(e.a, "vic", "d1"), e.login(e.a, "eve", "d1"), e.login(e.b, "vic", "d1")
+	open := &magpiev1.Frame{Body: &magpiev1.Frame_OpenSupportSession{OpenSupportSession: &magpiev1.OpenSupportSession{}}}
+	ss := vic.reply(vic.request(open)).GetSupportSession()
+	if ss.GetState() != "active" || ss.GetAgentId() != "ann" || ss.GetVisitorId() != "vic" {
+		t.Fatalf("opened %v", ss)
+	}
+	if again := vic.reply(vic.request(open)).GetSupportSession(); again.GetId() != ss.GetId() {
+		t.Fatalf("opening again = %v, want the open session %s", again, ss.GetId())
+	}
+	closeF := &magpiev1.Frame{Body: &magpiev1.Frame_CloseSupportSession{CloseSupportSession: &magpiev1.CloseSupportSession{SessionId: ss.GetId()}}}
+	rate := func(n int32) *magpiev1.Frame {
+		return &magpiev1.Frame{Body: &magpiev1.Frame_RateSupportSession{RateSupportSession: &magpiev1.RateSupportSession{SessionId: ss.GetId(), Rating: n}}}
+	}
+	eve.expectError(eve.request(closeF), "not_found")
+	otherVic.expectError(otherVic.request(closeF), "not_found")
+	vic.expectError(vic.request(rate(5)), "conflict") // not closed yet
+	vic.expectError(vic.request(rate(9)), "invalid_argument")
+	vic.expectError(vic.request(&magpiev1.Frame{Body: &magpiev1.Frame_OpenSupportSession{OpenSupportSession: &magpiev1.OpenSupportSession{Skill: strings.Repeat("s", 100)}}}), "invalid_argument")
+	if got := ann.reply(ann.request(closeF)).GetSupportSession(); got.GetState() != "closed" {
+		t.Fatalf("the agent's close = %v", got)
+	}
+	ann.expectError(ann.request(rate(5)), "not_found") // the agent does not rate
+	if got := vic.reply(vic.request(rate(4))).GetSupportSession(); got.GetRating() != 4 {
+		t.Fatalf("rated %v", got)
+	}
+	vic.expectError(vic.request(rate(5)), "conflict")
 }

@@ -197,6 +197,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 				ConversationState: conversationPage([]messaging.ConvState{st}, "").GetConversations()[0]}}
 		}
 		c.replyResult(id, reply, err)
+	case *magpiev1.Frame_OpenSupportSession, *magpiev1.Frame_CloseSupportSession, *magpiev1.Frame_RateSupportSession:
+		c.supportFrame(ctx, id, f)
 	case *magpiev1.Frame_Typing:
 		err := c.srv.msgs.Typing(ctx, c.appID, c.userID, b.Typing.GetConvId(), b.Typing.GetTyping())
 		c.replyResult(id, ok(id), err)

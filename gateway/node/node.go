@@ -25,6 +25,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/webhook/support"
 	"github.com/magpie-im/magpie/tenant"
 )
 
@@ -80,6 +81,9 @@ type Config struct {
 	// Groups serves the group frames. Nil answers them with
 	// "unavailable".
 	Groups *groups.Service
+	// Support serves the customer-service frames. Nil answers them with
+	// "unavailable".
+	Support *support.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

@@ -149,6 +149,9 @@ const (
 	// pre-send webhook) refused the message; the Error's reason holds the
 	// rule's or the webhook's own code. Sending it again fails the same way.
 	CodeMessageRejected = "message_rejected"
+	// CodeConflict: the request conflicts with the current state, such as
+	// opening a support session while one is open, or rating twice.
+	CodeConflict = "conflict"
 	// CodeGroupNotFound: the group does not exist in the app, or was
 	// dismissed.
 	CodeGroupNotFound = "group_not_found"

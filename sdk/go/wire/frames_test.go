@@ -146,6 +146,15 @@ func groupSamples() []sample {
 			ConvId: "p:alice:bob", Members: []string{"alice", "bob"}, MaxSeq: 9, ReadSeq: 9, FirstSeq: 10, ClearedSeq: 9,
 			PinnedAtMs: 1767225600000, Draft: "see you", MentionSeq: 3,
 		}}}},
+		{"open_support_session", &magpiev1.Frame{Id: 36, Body: &magpiev1.Frame_OpenSupportSession{OpenSupportSession: &magpiev1.OpenSupportSession{Skill: "billing"}}}},
+		{"support_session", &magpiev1.Frame{Id: 36, Body: &magpiev1.Frame_SupportSession{SupportSession: &magpiev1.SupportSession{
+			Id: "ss_1", VisitorId: "bob", Skill: "billing", AgentId: "ann", State: "closed", CreatedAtMs: 1767225600000,
+			AssignedAtMs: 1767225600001, ClosedAtMs: 1767225600002, Rating: 5,
+		}}}},
+		{"close_support_session", &magpiev1.Frame{Id: 37, Body: &magpiev1.Frame_CloseSupportSession{CloseSupportSession: &magpiev1.CloseSupportSession{SessionId: "ss_1"}}}},
+		{"rate_support_session", &magpiev1.Frame{Id: 38, Body: &magpiev1.Frame_RateSupportSession{RateSupportSession: &magpiev1.RateSupportSession{
+			SessionId: "ss_1", Rating: 5, Comment: "quick",
+		}}}},
 		{"typing", &magpiev1.Frame{Id: 34, Body: &magpiev1.Frame_Typing{Typing: &magpiev1.Typing{ConvId: "g:hikers", Typing: true}}}},
 		{"typing_event", &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
 			ConvId: "g:hikers", UserId: "bob", Typing: true, AtMs: 1767225600000,

@@ -204,6 +204,10 @@ type Frame struct {
 	//	*Frame_TypingEvent
 	//	*Frame_SetConversation
 	//	*Frame_ConversationState
+	//	*Frame_OpenSupportSession
+	//	*Frame_SupportSession
+	//	*Frame_CloseSupportSession
+	//	*Frame_RateSupportSession
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -658,6 +662,42 @@ func (x *Frame) GetConversationState() *ConversationState {
 	return nil
 }
 
+func (x *Frame) GetOpenSupportSession() *OpenSupportSession {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_OpenSupportSession); ok {
+			return x.OpenSupportSession
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSupportSession() *SupportSession {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SupportSession); ok {
+			return x.SupportSession
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetCloseSupportSession() *CloseSupportSession {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_CloseSupportSession); ok {
+			return x.CloseSupportSession
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRateSupportSession() *RateSupportSession {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RateSupportSession); ok {
+			return x.RateSupportSession
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -897,6 +937,30 @@ type Frame_ConversationState struct {
 	ConversationState *ConversationState `protobuf:"bytes,113,opt,name=conversation_state,json=conversationState,proto3,oneof"`
 }
 
+type Frame_OpenSupportSession struct {
+	// Customer service (docs/support.md), client -> server.
+	// The user, as a visitor, asks for an agent. Reply: support_session.
+	OpenSupportSession *OpenSupportSession `protobuf:"bytes,114,opt,name=open_support_session,json=openSupportSession,proto3,oneof"`
+}
+
+type Frame_SupportSession struct {
+	// A support session, server -> client: the reply to the support
+	// requests.
+	SupportSession *SupportSession `protobuf:"bytes,115,opt,name=support_session,json=supportSession,proto3,oneof"`
+}
+
+type Frame_CloseSupportSession struct {
+	// Close a support session (its visitor or agent). Reply:
+	// support_session.
+	CloseSupportSession *CloseSupportSession `protobuf:"bytes,116,opt,name=close_support_session,json=closeSupportSession,proto3,oneof"`
+}
+
+type Frame_RateSupportSession struct {
+	// Rate a closed support session (its visitor). Reply:
+	// support_session.
+	RateSupportSession *RateSupportSession `protobuf:"bytes,117,opt,name=rate_support_session,json=rateSupportSession,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -986,6 +1050,14 @@ func (*Frame_TypingEvent) isFrame_Body() {}
 func (*Frame_SetConversation) isFrame_Body() {}
 
 func (*Frame_ConversationState) isFrame_Body() {}
+
+func (*Frame_OpenSupportSession) isFrame_Body() {}
+
+func (*Frame_SupportSession) isFrame_Body() {}
+
+func (*Frame_CloseSupportSession) isFrame_Body() {}
+
+func (*Frame_RateSupportSession) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -4649,11 +4721,294 @@ func (x *SetConversation) GetClearHistory() bool {
 	return false
 }
 
+// OpenSupportSession asks for an agent: the user is the visitor. The
+// session goes to the agent the app's routing webhook names, else to the
+// least-loaded available online agent with the skill, else waits in the
+// skill's queue (the visitor gets notices of its position in its system
+// conversation). A user with an open session gets that session instead
+// (so a request sent again after a lost connection opens one session).
+// Errors: "invalid_argument" (skill), "unavailable" (customer service is
+// off on this server).
+type OpenSupportSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queue: a skill of the agents (empty: the general queue).
+	Skill         string `protobuf:"bytes,1,opt,name=skill,proto3" json:"skill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenSupportSession) Reset() {
+	*x = OpenSupportSession{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSupportSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSupportSession) ProtoMessage() {}
+
+func (x *OpenSupportSession) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSupportSession.ProtoReflect.Descriptor instead.
+func (*OpenSupportSession) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *OpenSupportSession) GetSkill() string {
+	if x != nil {
+		return x.Skill
+	}
+	return ""
+}
+
+// SupportSession is a customer-service session.
+type SupportSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The user who asked.
+	VisitorId string `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	// The queue it is in.
+	Skill string `protobuf:"bytes,3,opt,name=skill,proto3" json:"skill,omitempty"`
+	// The agent serving it; empty while it waits.
+	AgentId string `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// "waiting", "active" or "closed".
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// When it was opened, in Unix milliseconds.
+	CreatedAtMs int64 `protobuf:"varint,6,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// When an agent took it; 0 while it waits.
+	AssignedAtMs int64 `protobuf:"varint,7,opt,name=assigned_at_ms,json=assignedAtMs,proto3" json:"assigned_at_ms,omitempty"`
+	// When it was closed; 0 while open.
+	ClosedAtMs int64 `protobuf:"varint,8,opt,name=closed_at_ms,json=closedAtMs,proto3" json:"closed_at_ms,omitempty"`
+	// The visitor's rating (1 to 5); 0 if not rated.
+	Rating        int32 `protobuf:"varint,9,opt,name=rating,proto3" json:"rating,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportSession) Reset() {
+	*x = SupportSession{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportSession) ProtoMessage() {}
+
+func (x *SupportSession) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportSession.ProtoReflect.Descriptor instead.
+func (*SupportSession) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SupportSession) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SupportSession) GetVisitorId() string {
+	if x != nil {
+		return x.VisitorId
+	}
+	return ""
+}
+
+func (x *SupportSession) GetSkill() string {
+	if x != nil {
+		return x.Skill
+	}
+	return ""
+}
+
+func (x *SupportSession) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *SupportSession) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SupportSession) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *SupportSession) GetAssignedAtMs() int64 {
+	if x != nil {
+		return x.AssignedAtMs
+	}
+	return 0
+}
+
+func (x *SupportSession) GetClosedAtMs() int64 {
+	if x != nil {
+		return x.ClosedAtMs
+	}
+	return 0
+}
+
+func (x *SupportSession) GetRating() int32 {
+	if x != nil {
+		return x.Rating
+	}
+	return 0
+}
+
+// CloseSupportSession closes a session; the user must be its visitor or
+// its agent ("forbidden" otherwise, "not_found" for no such session).
+type CloseSupportSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session.
+	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSupportSession) Reset() {
+	*x = CloseSupportSession{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSupportSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSupportSession) ProtoMessage() {}
+
+func (x *CloseSupportSession) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSupportSession.ProtoReflect.Descriptor instead.
+func (*CloseSupportSession) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CloseSupportSession) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// RateSupportSession rates a closed session, once; the user must be its
+// visitor.
+type RateSupportSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// 1 to 5.
+	Rating int32 `protobuf:"varint,2,opt,name=rating,proto3" json:"rating,omitempty"`
+	// At most 1,024 bytes.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateSupportSession) Reset() {
+	*x = RateSupportSession{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateSupportSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateSupportSession) ProtoMessage() {}
+
+func (x *RateSupportSession) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateSupportSession.ProtoReflect.Descriptor instead.
+func (*RateSupportSession) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *RateSupportSession) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RateSupportSession) GetRating() int32 {
+	if x != nil {
+		return x.Rating
+	}
+	return 0
+}
+
+func (x *RateSupportSession) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfc\x15\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xbe\x18\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -4705,7 +5060,11 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x06typing\x18n \x01(\v2\x11.magpie.v1.TypingH\x00R\x06typing\x12;\n" +
 	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEvent\x12G\n" +
 	"\x10set_conversation\x18p \x01(\v2\x1a.magpie.v1.SetConversationH\x00R\x0fsetConversation\x12M\n" +
-	"\x12conversation_state\x18q \x01(\v2\x1c.magpie.v1.ConversationStateH\x00R\x11conversationStateB\x06\n" +
+	"\x12conversation_state\x18q \x01(\v2\x1c.magpie.v1.ConversationStateH\x00R\x11conversationState\x12Q\n" +
+	"\x14open_support_session\x18r \x01(\v2\x1d.magpie.v1.OpenSupportSessionH\x00R\x12openSupportSession\x12D\n" +
+	"\x0fsupport_session\x18s \x01(\v2\x19.magpie.v1.SupportSessionH\x00R\x0esupportSession\x12T\n" +
+	"\x15close_support_session\x18t \x01(\v2\x1e.magpie.v1.CloseSupportSessionH\x00R\x13closeSupportSession\x12Q\n" +
+	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSessionB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -4999,7 +5358,29 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x05draft\x18\x03 \x01(\tH\x01R\x05draft\x88\x01\x01\x12#\n" +
 	"\rclear_history\x18\x04 \x01(\bR\fclearHistoryB\t\n" +
 	"\a_pinnedB\b\n" +
-	"\x06_draftB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\x06_draft\"*\n" +
+	"\x12OpenSupportSession\x12\x14\n" +
+	"\x05skill\x18\x01 \x01(\tR\x05skill\"\x8a\x02\n" +
+	"\x0eSupportSession\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"visitor_id\x18\x02 \x01(\tR\tvisitorId\x12\x14\n" +
+	"\x05skill\x18\x03 \x01(\tR\x05skill\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\"\n" +
+	"\rcreated_at_ms\x18\x06 \x01(\x03R\vcreatedAtMs\x12$\n" +
+	"\x0eassigned_at_ms\x18\a \x01(\x03R\fassignedAtMs\x12 \n" +
+	"\fclosed_at_ms\x18\b \x01(\x03R\n" +
+	"closedAtMs\x12\x16\n" +
+	"\x06rating\x18\t \x01(\x05R\x06rating\"4\n" +
+	"\x13CloseSupportSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"e\n" +
+	"\x12RateSupportSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06rating\x18\x02 \x01(\x05R\x06rating\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acommentB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -5014,64 +5395,68 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_magpie_v1_magpie_proto_goTypes = []any{
-	(Receipt_Kind)(0),          // 0: magpie.v1.Receipt.Kind
-	(*Frame)(nil),              // 1: magpie.v1.Frame
-	(*Login)(nil),              // 2: magpie.v1.Login
-	(*LoginResult)(nil),        // 3: magpie.v1.LoginResult
-	(*Send)(nil),               // 4: magpie.v1.Send
-	(*PushOptions)(nil),        // 5: magpie.v1.PushOptions
-	(*SendAck)(nil),            // 6: magpie.v1.SendAck
-	(*Message)(nil),            // 7: magpie.v1.Message
-	(*Deliver)(nil),            // 8: magpie.v1.Deliver
-	(*Cursor)(nil),             // 9: magpie.v1.Cursor
-	(*DeliverAck)(nil),         // 10: magpie.v1.DeliverAck
-	(*Ok)(nil),                 // 11: magpie.v1.Ok
-	(*Receipt)(nil),            // 12: magpie.v1.Receipt
-	(*Read)(nil),               // 13: magpie.v1.Read
-	(*SyncConversations)(nil),  // 14: magpie.v1.SyncConversations
-	(*ConversationState)(nil),  // 15: magpie.v1.ConversationState
-	(*ConversationPage)(nil),   // 16: magpie.v1.ConversationPage
-	(*SyncMessages)(nil),       // 17: magpie.v1.SyncMessages
-	(*MessagePage)(nil),        // 18: magpie.v1.MessagePage
-	(*Ping)(nil),               // 19: magpie.v1.Ping
-	(*Pong)(nil),               // 20: magpie.v1.Pong
-	(*Error)(nil),              // 21: magpie.v1.Error
-	(*Close)(nil),              // 22: magpie.v1.Close
-	(*RegisterDevice)(nil),     // 23: magpie.v1.RegisterDevice
-	(*UnregisterDevice)(nil),   // 24: magpie.v1.UnregisterDevice
-	(*SetPushSettings)(nil),    // 25: magpie.v1.SetPushSettings
-	(*MuteConversation)(nil),   // 26: magpie.v1.MuteConversation
-	(*Group)(nil),              // 27: magpie.v1.Group
-	(*CreateGroup)(nil),        // 28: magpie.v1.CreateGroup
-	(*GetGroup)(nil),           // 29: magpie.v1.GetGroup
-	(*UpdateGroup)(nil),        // 30: magpie.v1.UpdateGroup
-	(*DismissGroup)(nil),       // 31: magpie.v1.DismissGroup
-	(*AddGroupMembers)(nil),    // 32: magpie.v1.AddGroupMembers
-	(*RemoveGroupMembers)(nil), // 33: magpie.v1.RemoveGroupMembers
-	(*GroupMembersResult)(nil), // 34: magpie.v1.GroupMembersResult
-	(*JoinGroup)(nil),          // 35: magpie.v1.JoinGroup
-	(*LeaveGroup)(nil),         // 36: magpie.v1.LeaveGroup
-	(*ListGroupMembers)(nil),   // 37: magpie.v1.ListGroupMembers
-	(*GroupMember)(nil),        // 38: magpie.v1.GroupMember
-	(*GroupMemberPage)(nil),    // 39: magpie.v1.GroupMemberPage
-	(*SetGroupMember)(nil),     // 40: magpie.v1.SetGroupMember
-	(*TransferGroup)(nil),      // 41: magpie.v1.TransferGroup
-	(*ListJoinRequests)(nil),   // 42: magpie.v1.ListJoinRequests
-	(*JoinRequest)(nil),        // 43: magpie.v1.JoinRequest
-	(*JoinRequestPage)(nil),    // 44: magpie.v1.JoinRequestPage
-	(*ResolveJoinRequest)(nil), // 45: magpie.v1.ResolveJoinRequest
-	(*GetGroupReads)(nil),      // 46: magpie.v1.GetGroupReads
-	(*GroupReadCounts)(nil),    // 47: magpie.v1.GroupReadCounts
-	(*GroupReads)(nil),         // 48: magpie.v1.GroupReads
-	(*Typing)(nil),             // 49: magpie.v1.Typing
-	(*TypingEvent)(nil),        // 50: magpie.v1.TypingEvent
-	(*SetConversation)(nil),    // 51: magpie.v1.SetConversation
-	nil,                        // 52: magpie.v1.PushOptions.DataEntry
-	nil,                        // 53: magpie.v1.Group.MetadataEntry
-	nil,                        // 54: magpie.v1.CreateGroup.MetadataEntry
-	nil,                        // 55: magpie.v1.UpdateGroup.MetadataEntry
+	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
+	(*Frame)(nil),               // 1: magpie.v1.Frame
+	(*Login)(nil),               // 2: magpie.v1.Login
+	(*LoginResult)(nil),         // 3: magpie.v1.LoginResult
+	(*Send)(nil),                // 4: magpie.v1.Send
+	(*PushOptions)(nil),         // 5: magpie.v1.PushOptions
+	(*SendAck)(nil),             // 6: magpie.v1.SendAck
+	(*Message)(nil),             // 7: magpie.v1.Message
+	(*Deliver)(nil),             // 8: magpie.v1.Deliver
+	(*Cursor)(nil),              // 9: magpie.v1.Cursor
+	(*DeliverAck)(nil),          // 10: magpie.v1.DeliverAck
+	(*Ok)(nil),                  // 11: magpie.v1.Ok
+	(*Receipt)(nil),             // 12: magpie.v1.Receipt
+	(*Read)(nil),                // 13: magpie.v1.Read
+	(*SyncConversations)(nil),   // 14: magpie.v1.SyncConversations
+	(*ConversationState)(nil),   // 15: magpie.v1.ConversationState
+	(*ConversationPage)(nil),    // 16: magpie.v1.ConversationPage
+	(*SyncMessages)(nil),        // 17: magpie.v1.SyncMessages
+	(*MessagePage)(nil),         // 18: magpie.v1.MessagePage
+	(*Ping)(nil),                // 19: magpie.v1.Ping
+	(*Pong)(nil),                // 20: magpie.v1.Pong
+	(*Error)(nil),               // 21: magpie.v1.Error
+	(*Close)(nil),               // 22: magpie.v1.Close
+	(*RegisterDevice)(nil),      // 23: magpie.v1.RegisterDevice
+	(*UnregisterDevice)(nil),    // 24: magpie.v1.UnregisterDevice
+	(*SetPushSettings)(nil),     // 25: magpie.v1.SetPushSettings
+	(*MuteConversation)(nil),    // 26: magpie.v1.MuteConversation
+	(*Group)(nil),               // 27: magpie.v1.Group
+	(*CreateGroup)(nil),         // 28: magpie.v1.CreateGroup
+	(*GetGroup)(nil),            // 29: magpie.v1.GetGroup
+	(*UpdateGroup)(nil),         // 30: magpie.v1.UpdateGroup
+	(*DismissGroup)(nil),        // 31: magpie.v1.DismissGroup
+	(*AddGroupMembers)(nil),     // 32: magpie.v1.AddGroupMembers
+	(*RemoveGroupMembers)(nil),  // 33: magpie.v1.RemoveGroupMembers
+	(*GroupMembersResult)(nil),  // 34: magpie.v1.GroupMembersResult
+	(*JoinGroup)(nil),           // 35: magpie.v1.JoinGroup
+	(*LeaveGroup)(nil),          // 36: magpie.v1.LeaveGroup
+	(*ListGroupMembers)(nil),    // 37: magpie.v1.ListGroupMembers
+	(*GroupMember)(nil),         // 38: magpie.v1.GroupMember
+	(*GroupMemberPage)(nil),     // 39: magpie.v1.GroupMemberPage
+	(*SetGroupMember)(nil),      // 40: magpie.v1.SetGroupMember
+	(*TransferGroup)(nil),       // 41: magpie.v1.TransferGroup
+	(*ListJoinRequests)(nil),    // 42: magpie.v1.ListJoinRequests
+	(*JoinRequest)(nil),         // 43: magpie.v1.JoinRequest
+	(*JoinRequestPage)(nil),     // 44: magpie.v1.JoinRequestPage
+	(*ResolveJoinRequest)(nil),  // 45: magpie.v1.ResolveJoinRequest
+	(*GetGroupReads)(nil),       // 46: magpie.v1.GetGroupReads
+	(*GroupReadCounts)(nil),     // 47: magpie.v1.GroupReadCounts
+	(*GroupReads)(nil),          // 48: magpie.v1.GroupReads
+	(*Typing)(nil),              // 49: magpie.v1.Typing
+	(*TypingEvent)(nil),         // 50: magpie.v1.TypingEvent
+	(*SetConversation)(nil),     // 51: magpie.v1.SetConversation
+	(*OpenSupportSession)(nil),  // 52: magpie.v1.OpenSupportSession
+	(*SupportSession)(nil),      // 53: magpie.v1.SupportSession
+	(*CloseSupportSession)(nil), // 54: magpie.v1.CloseSupportSession
+	(*RateSupportSession)(nil),  // 55: magpie.v1.RateSupportSession
+	nil,                         // 56: magpie.v1.PushOptions.DataEntry
+	nil,                         // 57: magpie.v1.Group.MetadataEntry
+	nil,                         // 58: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 59: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -5119,25 +5504,29 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	50, // 42: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
 	51, // 43: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
 	15, // 44: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
-	5,  // 45: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	52, // 46: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 47: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 48: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 49: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 50: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 51: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 52: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	53, // 53: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	54, // 54: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	55, // 55: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 56: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 57: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 58: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	52, // 45: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
+	53, // 46: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
+	54, // 47: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
+	55, // 48: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
+	5,  // 49: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	56, // 50: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 51: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 52: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 53: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 54: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 55: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 56: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	57, // 57: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	58, // 58: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	59, // 59: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 60: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 61: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 62: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -5191,6 +5580,10 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_TypingEvent)(nil),
 		(*Frame_SetConversation)(nil),
 		(*Frame_ConversationState)(nil),
+		(*Frame_OpenSupportSession)(nil),
+		(*Frame_SupportSession)(nil),
+		(*Frame_CloseSupportSession)(nil),
+		(*Frame_RateSupportSession)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -5201,7 +5594,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
