@@ -25,8 +25,8 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
-	"github.com/magpie-im/magpie/webhook/support"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Config configures a Server. The zero value is usable.
