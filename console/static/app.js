@@ -60,7 +60,9 @@ function onSubmit(form, action) {
       await action(new FormData(form));
     } catch (err) {
       errSlot.replaceChildren(errorBox(err));
-      const bad = err.field && form.querySelector(`[data-field="${CSS.escape(err.field)}"], [name="${CSS.escape(err.field)}"]`);
+      // The field the error names: given, or the "field: …" its message starts with.
+      const name = err.field || /^(?:invalid: )?([a-z_][\w.]*): /.exec(err.message || "")?.[1];
+      const bad = name && form.querySelector(`[data-field="${CSS.escape(name)}"], [name="${CSS.escape(name)}"]`);
       if (bad) {
         bad.setAttribute("aria-invalid", "true");
         bad.focus();
@@ -131,7 +133,7 @@ function secretReveal(sec, extra) {
     "section.reveal",
     { "aria-labelledby": "reveal-title" },
     h("h3#reveal-title", "New secret — shown once"),
-    h("p", "Store it now in your server's configuration: Magpie keeps only a hash hint (", h("code", sec.hint), ") and will not show it again."),
+    h("p", "Store it now in your server's configuration: Magpie shows only its last characters (", h("code", "…" + sec.hint), ") from now on."),
     h("div.copyrow", h("code.secret", { "data-testid": "secret-value" }, sec.secret), copyButton(sec.secret, "secret")),
     extra,
   );
@@ -295,6 +297,9 @@ function appRow(a) {
 
 const statusBadge = (a) => h(a.disabled ? "span.badge.off" : "span.badge.on", a.disabled ? "disabled" : "enabled");
 
+// The most active secrets an app may have (the API answers too_many_secrets).
+const MAX_ACTIVE_SECRETS = 2;
+
 const LIMITS = [
   ["max_message_bytes", "Largest message (bytes)", "int"],
   ["api_rate", "Server API requests per second", "float"],
@@ -397,19 +402,34 @@ async function appPage(id) {
     return true;
   };
   const rotate = async (old) => {
+    if (secrets.filter((x) => !x.revoked_at).length >= MAX_ACTIVE_SECRETS) {
+      // No room for a second secret beside this one: revoke, then replace.
+      const ok = await confirmDialog(
+        "Revoke and replace this secret?",
+        `The app has ${MAX_ACTIVE_SECRETS} active secrets, the most it may have. Rotating revokes …${old.hint} now (requests signed with it are refused and sessions whose token it signed end), then creates its replacement.`,
+        "Revoke and replace",
+      );
+      if (!ok) return;
+      await api.revokeSecret(app.id, old.id);
+      await create();
+      toast(`Secret …${old.hint} revoked and replaced`);
+      return;
+    }
     const secret = await create();
     const revSlot = h("div");
     const done = h("p.muted");
+    const both = h("p", `Both secrets are valid now. Once your servers sign with the new one, revoke the old secret …${old.hint}.`);
     const revokeOld = actionButton(`Revoke the old secret …${old.hint} now`, revSlot, async () => {
       if (await revoke(old)) {
         revokeOld.remove();
+        both.remove();
         done.textContent = `The old secret …${old.hint} is revoked.`;
       }
     }, "danger");
     revealSlot.replaceChildren(
       secretReveal(
         secret,
-        h("div", h("p", `Both secrets are valid now. Once your servers sign with the new one, revoke the old secret …${old.hint}.`), revokeOld, done, revSlot),
+        h("div", both, revokeOld, done, revSlot),
       ),
     );
     revealSlot.querySelector("button")?.focus();
@@ -419,7 +439,7 @@ async function appPage(id) {
     "section.card",
     { "aria-labelledby": "sec-title" },
     h("h2#sec-title", "Secrets"),
-    h("p.muted", "Your servers sign server API requests and client tokens with an app secret. Rotate by creating a new secret, deploying it, then revoking the old one."),
+    h("p.muted", `Your servers sign server API requests and client tokens with an app secret; an app has at most ${MAX_ACTIVE_SECRETS} active. Rotate by creating a new secret, deploying it, then revoking the old one.`),
     h(
       "table",
       { "aria-labelledby": "sec-title" },
@@ -572,7 +592,9 @@ async function membersPage() {
   const out = [...heading("Members", `Console members of tenant ${tenantName()}`)];
   const revealSlot = h("div");
   const tbody = h("tbody");
-  const render = () =>
+  const empty = h("p.muted", "No members yet.");
+  const render = () => {
+    empty.hidden = members.length > 0;
     tbody.replaceChildren(
       ...members.map((m) => {
         const slot = h("div");
@@ -615,18 +637,19 @@ async function membersPage() {
         return h("tr", { "data-member": m.email }, h("td", m.email, self ? " (you)" : ""), h("td", m.name), h("td", role), h("td", fmtTime(m.created_at)), manage ? actions : null);
       }),
     );
+  };
   render();
   if (manage) {
     const form = h(
       "form.card",
-      { "aria-labelledby": "add-member" },
+      { "aria-labelledby": "add-member", novalidate: true },
       h("h2#add-member", "Add a member"),
       h(
         "div.grid",
         field("Email", h("input", { name: "email", type: "email", required: true, autocomplete: "off" })),
         field("Name", h("input", { name: "name", autocomplete: "off" })),
         field("Role", h("select", { name: "role" }, ROLES.map((r) => h("option", { value: r, selected: r === "viewer" }, r)))),
-        field("Initial password", h("input", { name: "password", type: "password", autocomplete: "new-password", required: true, minlength: 12, maxlength: 72 }), "12 to 72 characters; the member can change it."),
+        field("Initial password", h("input", { name: "password", type: "password", autocomplete: "new-password", required: true }), "12 to 72 characters; the member can change it."),
       ),
       h("div.actions", h("button.primary", { type: "submit" }, "Add member")),
     );
@@ -648,7 +671,7 @@ async function membersPage() {
       tbody,
     ),
   );
-  if (!members.length) out.push(h("p.muted", "No members yet."));
+  out.push(empty);
   return out;
 }
 
@@ -656,10 +679,10 @@ function accountPage() {
   const m = state.me;
   const form = h(
     "form.card.narrow",
-    { "aria-labelledby": "pw-title" },
+    { "aria-labelledby": "pw-title", novalidate: true },
     h("h2#pw-title", "Change your password"),
     field("Current password", h("input", { name: "current_password", type: "password", autocomplete: "current-password", required: true })),
-    field("New password", h("input", { name: "new_password", type: "password", autocomplete: "new-password", required: true, minlength: 12, maxlength: 72 }), "12 to 72 characters."),
+    field("New password", h("input", { name: "new_password", type: "password", autocomplete: "new-password", required: true }), "12 to 72 characters."),
     field("Repeat the new password", h("input", { name: "repeat", type: "password", autocomplete: "new-password", required: true })),
     h("div.actions", h("button.primary", { type: "submit" }, "Change password")),
   );
