@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 skip() {
 	if [ "${CI:-}" = "true" ]; then
-		echo "test-console.sh: $1 is required in CI (CI=true) for the web console's browser tests" >&2
+		echo "test-console.sh: CI=true, and the web console's browser tests need $1, which was not found" >&2
 		exit 1
 	fi
 	echo "test-console.sh: $1 not found; the web console's browser tests were skipped" >&2

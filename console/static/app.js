@@ -145,17 +145,23 @@ function heading(text, sub) {
 
 // ---- session -------------------------------------------------------------
 
+/** Loads every tenant the operator sees. */
+async function loadTenants() {
+  const all = [];
+  let after = "";
+  do {
+    const page = await api.tenants(after);
+    all.push(...page.tenants);
+    after = page.next_cursor;
+  } while (after);
+  state.tenants = all;
+}
+
 async function loadSession() {
   const { member } = await api.me();
   state.me = member;
   if (member.role === "operator") {
-    state.tenants = [];
-    let after = "";
-    do {
-      const page = await api.tenants(after);
-      state.tenants.push(...page.tenants);
-      after = page.next_cursor;
-    } while (after);
+    await loadTenants();
     const saved = sessionStorage.getItem(TENANT_KEY);
     state.tenantId = state.tenants.some((t) => t.id === saved) ? saved : state.tenants[0]?.id || "";
   } else {
@@ -708,6 +714,8 @@ function accountPage() {
 
 async function tenantsPage() {
   if (!isOperator()) return [...heading("Tenants"), h("p", "Only the operator manages tenants.")];
+  await loadTenants();
+  renderChrome();
   const out = [...heading("Tenants")];
   const form = h("form.card.inline-form", { "aria-labelledby": "new-tenant" }, h("h2#new-tenant", "Create a tenant"), field("Tenant name", h("input", { name: "name", required: true })), h("div.actions", h("button.primary", { type: "submit" }, "Create tenant")));
   onSubmit(form, async (fd) => {
@@ -752,7 +760,7 @@ async function render(message) {
     else if (page === "tenants") content = await tenantsPage();
     else content = await appsPage();
     if (seq !== renderSeq) return;
-    main.replaceChildren(...[].concat(content));
+    main.replaceChildren(...[].concat(content).flat(Infinity).filter((n) => n instanceof Node));
   } catch (err) {
     if (seq !== renderSeq || !token()) return;
     main.replaceChildren(h("h1", { tabindex: "-1" }, "Something went wrong"), errorBox(err), h("p", h("a", { href: "#/apps" }, "Back to the apps")));

@@ -289,6 +289,10 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     const { body } = await o.call("GET", "/tenants");
     assert.deepEqual(body.tenants.map((x) => x.id), [tb.tenant.id]);
     await ot.context().close();
+    // The operator sees both tenants.
+    await tab.goto(`${srv.console_url}#/tenants`);
+    await tab.getByRole("cell", { name: "Other Co" }).waitFor();
+    await shot(tab, "10-tenants");
   });
 
   await t.test("change the password, sign out, sign in with the new one", async () => {
@@ -317,6 +321,16 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     await tab.goto(`${srv.console_url}#/apps/${app.id}`);
     await tab.getByRole("heading", { name: "Users and messages" }).waitFor();
     assert.equal((await op.call("GET", `/apps/${app.id}/users`)).status, 404);
+  });
+
+  await t.test("no page shows a stray null or undefined", async () => {
+    for (const page of ["#/apps", `#/apps/${app.id}`, "#/members", "#/account", "#/tenants"]) {
+      await tab.goto(`${srv.console_url}${page}`);
+      await tab.locator("main h1").waitFor();
+      await tab.waitForLoadState("networkidle");
+      const text = await tab.locator("body").innerText();
+      assert.doesNotMatch(text, /\b(null|undefined|NaN|\[object Object\])\b/, `${page}: ${text}`);
+    }
   });
 
   assert.deepEqual(problems, []);
