@@ -323,6 +323,29 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     assert.equal((await op.call("GET", `/apps/${app.id}/users`)).status, 404);
   });
 
+  await t.test("keyboard: every stop is a real control with a visible focus style", async () => {
+    await tab.goto(`${srv.console_url}#/apps/${app.id}`);
+    await tab.getByRole("heading", { level: 1, name: "E2E app" }).waitFor();
+    await tab.waitForLoadState("networkidle");
+    const seen = new Set();
+    for (let i = 0; i < 60; i++) {
+      await tab.keyboard.press("Tab");
+      const f = await tab.evaluate(() => {
+        const el = document.activeElement;
+        if (!el || el === document.body) return null;
+        const st = getComputedStyle(el);
+        return { tag: el.tagName.toLowerCase(), text: (el.textContent || el.getAttribute("name") || "").trim().slice(0, 30), outline: st.outlineStyle !== "none" && parseFloat(st.outlineWidth) >= 2 };
+      });
+      if (!f) continue;
+      assert.ok(["a", "button", "input", "select", "textarea"].includes(f.tag), `focus stop ${f.tag} "${f.text}" is not a control`);
+      assert.ok(f.outline, `focus on ${f.tag} "${f.text}" has no visible outline`);
+      seen.add(`${f.tag}:${f.text}`);
+    }
+    for (const want of ["a:Skip to content", "a:Members", "button:Disable app", "button:Create secret", "button:Save limits"]) {
+      assert.ok(seen.has(want), `Tab never reached ${want}: ${[...seen].join(", ")}`);
+    }
+  });
+
   await t.test("text meets WCAG AA contrast on every page", async () => {
     for (const page of ["#/apps", `#/apps/${app.id}`, "#/members", "#/account", "#/tenants"]) {
       await tab.goto(`${srv.console_url}${page}`);
