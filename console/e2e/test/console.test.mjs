@@ -289,6 +289,20 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     const { body } = await o.call("GET", "/tenants");
     assert.deepEqual(body.tenants.map((x) => x.id), [tb.tenant.id]);
     await ot.context().close();
+    // The same email in both tenants: the sign-in form asks which tenant.
+    assert.equal((await op.call("POST", `/tenants/${tenantA.id}/members`, { ...other, role: "viewer" })).status, 201);
+    const both = await newTab("two tenants");
+    await both.goto(srv.console_url);
+    await both.getByLabel("Email", { exact: true }).fill(other.email);
+    await both.getByLabel("Password", { exact: true }).fill(other.password);
+    await both.getByRole("button", { name: "Sign in" }).click();
+    assert.match(await both.getByRole("alert").textContent(), /several tenants/);
+    await both.getByLabel("Tenant id").fill(tenantA.id);
+    await both.getByRole("button", { name: "Sign in" }).click();
+    await both.getByRole("heading", { level: 1, name: "Apps" }).waitFor();
+    assert.equal(await both.getByTestId("tenant-name").textContent(), "Demo");
+    assert.equal(await both.getByTestId("role").textContent(), "viewer");
+    await both.context().close();
     // The operator sees both tenants.
     await tab.goto(`${srv.console_url}#/tenants`);
     await tab.getByRole("cell", { name: "Other Co" }).waitFor();
