@@ -20,8 +20,11 @@ export function h(spec, attrs, ...children) {
     if (k === "on") for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
     else if (k === "class") el.className = v;
     else if (k === "text") el.textContent = v;
+    // Booleans are attributes, so that selected and checked are the
+    // defaults a form's reset() returns to.
+    else if (v === true) el.setAttribute(k, "");
     else if (k in el && typeof v !== "string") el[k] = v;
-    else el.setAttribute(k, v === true ? "" : String(v));
+    else el.setAttribute(k, String(v));
   }
   append(el, children);
   return el;

@@ -201,6 +201,8 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
       await tab.getByLabel("Initial password").fill(m.password);
       await tab.getByRole("button", { name: "Add member" }).click();
       await tab.locator(`tr[data-member="${m.email}"]`).waitFor();
+      // The form is reset to its defaults: a viewer, never an owner.
+      assert.equal(await tab.getByLabel("Role", { exact: true }).inputValue(), "viewer");
     }
     // A short password: the API's message.
     await tab.getByLabel("Email", { exact: true }).fill("short@acme.test");
