@@ -151,6 +151,19 @@ func TestHealth(t *testing.T) {
 	if r := e.console("", "GET", "/console/", ""); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("/manage/v1")) {
 		t.Fatalf("/console/ = %d %s", r.status, r.body)
 	}
+	// The web console's assets, through the gateway's router.
+	for path, ctype := range map[string]string{
+		"/console/app.js": "text/javascript; charset=utf-8", "/console/style.css": "text/css; charset=utf-8",
+		"/console/apps/app_x": "text/html; charset=utf-8",
+	} {
+		r := e.console("", "GET", path, "")
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != ctype || !strings.Contains(r.header.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Fatalf("%s = %d %q %q", path, r.status, r.header.Get("Content-Type"), r.header.Get("Content-Security-Policy"))
+		}
+	}
+	if r := e.console("", "GET", "/console/missing.js", ""); r.status != http.StatusNotFound {
+		t.Fatalf("/console/missing.js = %d %s", r.status, r.body)
+	}
 	e.store.Close()
 	if r := e.console("", "GET", "/readyz", ""); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with closed store = %d %s", r.status, r.body)

@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/test-ts.sh
+./scripts/test-console.sh
 
 chaos='^TestCluster(SurvivesKills|PushSurvivesKills|WebhookSurvivesKills)$'
 

@@ -3,7 +3,8 @@
 // members and their roles, apps, their limits, settings and secrets, on
 // top of the tenant service, apps' push credentials, on top of the push
 // service, and apps' webhook endpoints, delivery log and keyword rules, on
-// top of the webhook service. It also serves the placeholder page at /console/.
+// top of the webhook service. It also serves the web console (package
+// console) at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its
 // routes.

@@ -1,0 +1,88 @@
+// The management API client: every request the console makes goes through
+// here, to /manage/v1 on the console's own origin, with the session token.
+
+const KEY = "magpie.console.session";
+
+/** An error answered by the API: its HTTP status, code, message, field and request id. */
+export class ApiError extends Error {
+  constructor(status, body, requestId) {
+    const e = (body && body.error) || {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = e.code || "http_" + status;
+    this.field = e.field || "";
+    this.requestId = e.request_id || requestId || "";
+  }
+}
+
+export function token() {
+  return sessionStorage.getItem(KEY) || "";
+}
+
+export function setToken(t) {
+  if (t) sessionStorage.setItem(KEY, t);
+  else sessionStorage.removeItem(KEY);
+}
+
+/** Called with the error when a request answers 401 (the session ended). */
+let onUnauthenticated = () => {};
+export function whenSignedOut(fn) {
+  onUnauthenticated = fn;
+}
+
+/** Calls the management API; resolves to the parsed JSON body (or null for 204). */
+export async function call(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const t = token();
+  if (t) headers.Authorization = "Bearer " + t;
+  const init = { method, headers, credentials: "omit", cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch("/manage/v1" + path, init);
+  } catch (err) {
+    throw new ApiError(0, { error: { code: "network", message: "the server could not be reached: " + err.message } });
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { error: { message: text.slice(0, 200) } };
+    }
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data, res.headers.get("X-Request-Id"));
+    if (res.status === 401 && t && path !== "/sessions") onUnauthenticated(err);
+    throw err;
+  }
+  return data;
+}
+
+export const enc = encodeURIComponent;
+
+export const api = {
+  login: (email, password, tenantId) => call("POST", "/sessions", { email, password, tenant_id: tenantId || "" }),
+  logout: () => call("DELETE", "/sessions/current"),
+  me: () => call("GET", "/me"),
+  changePassword: (current, next) => call("POST", "/me/password", { current_password: current, new_password: next }),
+  tenants: (after) => call("GET", "/tenants?limit=100" + (after ? "&after=" + enc(after) : "")),
+  createTenant: (name) => call("POST", "/tenants", { name }),
+  apps: (tid, after) => call("GET", `/tenants/${enc(tid)}/apps?limit=50` + (after ? "&after=" + enc(after) : "")),
+  createApp: (tid, name) => call("POST", `/tenants/${enc(tid)}/apps`, { name }),
+  app: (id) => call("GET", `/apps/${enc(id)}`),
+  updateApp: (id, patch) => call("PATCH", `/apps/${enc(id)}`, patch),
+  secrets: (id) => call("GET", `/apps/${enc(id)}/secrets`),
+  createSecret: (id) => call("POST", `/apps/${enc(id)}/secrets`),
+  revokeSecret: (id, sid) => call("DELETE", `/apps/${enc(id)}/secrets/${enc(sid)}`),
+  members: (tid) => call("GET", `/tenants/${enc(tid)}/members`),
+  addMember: (tid, m) => call("POST", `/tenants/${enc(tid)}/members`, m),
+  updateMember: (tid, mid, patch) => call("PATCH", `/tenants/${enc(tid)}/members/${enc(mid)}`, patch),
+  removeMember: (tid, mid) => call("DELETE", `/tenants/${enc(tid)}/members/${enc(mid)}`),
+  endSessions: (tid, mid) => call("DELETE", `/tenants/${enc(tid)}/members/${enc(mid)}/sessions`),
+  resetPassword: (tid, mid) => call("POST", `/tenants/${enc(tid)}/members/${enc(mid)}:reset-password`),
+};
