@@ -9,6 +9,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/internal/bus"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
 
 // TestContactsServerAPI drives contacts through the server API: friends
@@ -207,5 +208,129 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5 s: the event did not reach the other node")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestContactFrames drives contacts over the client protocol: a friend
+// request with its live notice, accepting it, remarks, paging, blocks and
+// their effect on one-to-one sends; bad input and another app's user ids.
+func TestContactFrames(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{"ann", "bob", "cat"} {
+		e.mustCreateUser(e.a, u)
+	}
+	e.mustCreateUser(e.b, "zed")
+	ann, bob, cat := e.login(e.a, "ann", "d1"), e.login(e.a, "bob", "d1"), e.login(e.a, "cat", "d1")
+	zed := e.login(e.b, "zed", "d1")
+	id := ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "bob", Message: "hi bob"}}})
+	if r := ann.reply(id).GetFriendRequestResult(); r.GetStatus() != "requested" || r.GetUserId() != "bob" {
+		t.Fatalf("send_friend_request reply = %v", r)
+	}
+	// bob learns live: a notice in its system conversation.
+	f := bob.push(func(f *magpiev1.Frame) bool { return f.GetDeliver() != nil })
+	if m := f.GetDeliver().GetMessages()[0]; m.GetConvId() != "s:bob" || m.GetType() != "notice" ||
+		!strings.Contains(m.GetContent(), `"event":"friend.requested"`) || !strings.Contains(m.GetContent(), `"user_id":"ann"`) {
+		t.Errorf("bob's notice = %v", m)
+	}
+	id = bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListFriendRequests{ListFriendRequests: &magpiev1.ListFriendRequests{}}})
+	if p := bob.reply(id).GetFriendRequestPage(); len(p.GetRequests()) != 1 || p.GetRequests()[0].GetFromId() != "ann" || p.GetRequests()[0].GetMessage() != "hi bob" {
+		t.Errorf("bob's incoming = %v", p)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListFriendRequests{ListFriendRequests: &magpiev1.ListFriendRequests{Outgoing: true}}})
+	if p := ann.reply(id).GetFriendRequestPage(); len(p.GetRequests()) != 1 || p.GetRequests()[0].GetToId() != "bob" {
+		t.Errorf("ann's outgoing = %v", p)
+	}
+	id = bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_AnswerFriendRequest{AnswerFriendRequest: &magpiev1.AnswerFriendRequest{UserId: "ann", Accept: true}}})
+	if bob.reply(id).GetOk() == nil {
+		t.Fatal("accept: no ok")
+	}
+	f = ann.push(func(f *magpiev1.Frame) bool { return f.GetDeliver() != nil })
+	if m := f.GetDeliver().GetMessages()[0]; !strings.Contains(m.GetContent(), `"event":"friend.accepted"`) {
+		t.Errorf("ann's notice = %v", m)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_SetFriendRemark{SetFriendRemark: &magpiev1.SetFriendRemark{UserId: "bob", Remark: "Bobby"}}})
+	if fr := ann.reply(id).GetFriendInfo(); fr.GetUserId() != "bob" || fr.GetRemark() != "Bobby" {
+		t.Errorf("set_friend_remark reply = %v", fr)
+	}
+	// cat asks ann; ann declines; cat asks again and cancels.
+	id = cat.request(&magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "ann"}}})
+	cat.reply(id)
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_AnswerFriendRequest{AnswerFriendRequest: &magpiev1.AnswerFriendRequest{UserId: "cat"}}})
+	if ann.reply(id).GetOk() == nil {
+		t.Error("decline: no ok")
+	}
+	id = cat.request(&magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "ann"}}})
+	cat.reply(id)
+	id = cat.request(&magpiev1.Frame{Body: &magpiev1.Frame_CancelFriendRequest{CancelFriendRequest: &magpiev1.CancelFriendRequest{UserId: "ann"}}})
+	if cat.reply(id).GetOk() == nil {
+		t.Error("cancel: no ok")
+	}
+	// Friends and paging: ann has bob; with cat added by the backend, two.
+	if r := e.do(e.a, req{method: "POST", target: "/v1/users/ann/friends", body: `{"friend_id":"cat"}`}); r.status != http.StatusCreated {
+		t.Fatalf("add friend: %d %s", r.status, r.body)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListFriends{ListFriends: &magpiev1.ListFriends{Limit: 1}}})
+	p := ann.reply(id).GetFriendPage()
+	if len(p.GetFriends()) != 1 || p.GetFriends()[0].GetRemark() != "Bobby" || p.GetNextCursor() == "" {
+		t.Fatalf("friends page 1 = %v", p)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListFriends{ListFriends: &magpiev1.ListFriends{Limit: 1, Cursor: p.GetNextCursor()}}})
+	if p := ann.reply(id).GetFriendPage(); len(p.GetFriends()) != 1 || p.GetFriends()[0].GetUserId() != "cat" {
+		t.Errorf("friends page 2 = %v", p)
+	}
+
+	// Blocks: bob's sends to ann are refused with "blocked"; ann's go.
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_BlockUser{BlockUser: &magpiev1.BlockUser{UserId: "bob"}}})
+	ann.reply(id)
+	id = bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{ClientMsgId: "b1", ToUserId: "ann", Type: "text", Content: "hi"}}})
+	bob.expectError(id, "blocked")
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{ClientMsgId: "a1", ToUserId: "bob", Type: "text", Content: "hi"}}})
+	if ack := ann.reply(id).GetSendAck(); ack.GetSeq() == 0 {
+		t.Errorf("blocker's send: %v", ack)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListBlocked{ListBlocked: &magpiev1.ListBlocked{}}})
+	if p := ann.reply(id).GetBlockedPage(); len(p.GetUsers()) != 1 || p.GetUsers()[0].GetUserId() != "bob" {
+		t.Errorf("blocked page = %v", p)
+	}
+	id = ann.request(&magpiev1.Frame{Body: &magpiev1.Frame_UnblockUser{UnblockUser: &magpiev1.UnblockUser{UserId: "bob"}}})
+	ann.reply(id)
+	id = bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{ClientMsgId: "b2", ToUserId: "ann", Type: "text", Content: "hi"}}})
+	if ack := bob.reply(id).GetSendAck(); ack.GetSeq() == 0 {
+		t.Errorf("send after unblock: %v", ack)
+	}
+	id = bob.request(&magpiev1.Frame{Body: &magpiev1.Frame_RemoveFriend{RemoveFriend: &magpiev1.RemoveFriend{UserId: "ann"}}})
+	bob.reply(id)
+
+	// Bad input, and another app's user ids name nothing.
+	for _, c := range []struct {
+		who  *wsClient
+		f    *magpiev1.Frame
+		code string
+	}{
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "ann"}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "bob", Message: strings.Repeat("m", 513)}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "zed"}}}, "user_not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_AnswerFriendRequest{AnswerFriendRequest: &magpiev1.AnswerFriendRequest{UserId: "cat", Accept: true}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_CancelFriendRequest{CancelFriendRequest: &magpiev1.CancelFriendRequest{UserId: "cat"}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SetFriendRemark{SetFriendRemark: &magpiev1.SetFriendRemark{UserId: "bob", Remark: "x"}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_SetFriendRemark{SetFriendRemark: &magpiev1.SetFriendRemark{UserId: "cat", Remark: strings.Repeat("r", 65)}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_RemoveFriend{RemoveFriend: &magpiev1.RemoveFriend{UserId: "bob"}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_BlockUser{BlockUser: &magpiev1.BlockUser{UserId: "zed"}}}, "user_not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_BlockUser{BlockUser: &magpiev1.BlockUser{UserId: "ann"}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_UnblockUser{UnblockUser: &magpiev1.UnblockUser{UserId: "bob"}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_ListFriends{ListFriends: &magpiev1.ListFriends{Cursor: "%%"}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_ListFriends{ListFriends: &magpiev1.ListFriends{Limit: 501}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_ListBlocked{ListBlocked: &magpiev1.ListBlocked{Cursor: "%%"}}}, "invalid_argument"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_ListFriendRequests{ListFriendRequests: &magpiev1.ListFriendRequests{Cursor: "%%"}}}, "invalid_argument"},
+		{zed, &magpiev1.Frame{Body: &magpiev1.Frame_SendFriendRequest{SendFriendRequest: &magpiev1.SendFriendRequest{UserId: "ann"}}}, "user_not_found"},
+		{zed, &magpiev1.Frame{Body: &magpiev1.Frame_RemoveFriend{RemoveFriend: &magpiev1.RemoveFriend{UserId: "cat"}}}, "not_found"},
+		{ann, &magpiev1.Frame{Body: &magpiev1.Frame_FriendPage{FriendPage: &magpiev1.FriendPage{}}}, "invalid_frame"},
+	} {
+		id := c.who.request(c.f)
+		c.who.expectError(id, c.code)
+	}
+	id = zed.request(&magpiev1.Frame{Body: &magpiev1.Frame_ListFriends{ListFriends: &magpiev1.ListFriends{}}})
+	if p := zed.reply(id).GetFriendPage(); len(p.GetFriends()) != 0 {
+		t.Errorf("zed's friends = %v", p)
 	}
 }
