@@ -13,7 +13,8 @@ import (
 // In embedded mode there is one node and the events apply at once
 // (the default, when Config.Events is nil). In cluster mode an
 // implementation broadcasts each event to every node, which applies it
-// with ApplyUserChanged, ApplyAppChanged and ApplyGroupChanged.
+// with ApplyUserChanged, ApplyAppChanged, ApplyGroupChanged and
+// ApplyContactsChanged.
 //
 // The users service publishes UserChanged (users.Events) and the management
 // API AppChanged (manage.Events) through the Events of the gateway.
@@ -26,6 +27,10 @@ type Events interface {
 	// GroupChanged reports that a group or its members changed: every node
 	// drops what it cached of the group.
 	GroupChanged(ctx context.Context, appID, groupID string) error
+	// ContactsChanged reports that a user's contacts changed (a friend
+	// added or removed, a block or unblock): every node drops its cached
+	// contact verdicts involving the user.
+	ContactsChanged(ctx context.Context, appID, userID string) error
 }
 
 // localEvents applies events on this node only: embedded mode.
@@ -43,6 +48,18 @@ func (l localEvents) AppChanged(ctx context.Context, appID string) error {
 func (l localEvents) GroupChanged(ctx context.Context, appID, groupID string) error {
 	l.g.ApplyGroupChanged(ctx, appID, groupID)
 	return nil
+}
+
+func (l localEvents) ContactsChanged(ctx context.Context, appID, userID string) error {
+	l.g.ApplyContactsChanged(ctx, appID, userID)
+	return nil
+}
+
+// ApplyContactsChanged applies a ContactsChanged event to this node: the
+// contacts service drops its cached verdicts involving the user, so the
+// next one-to-one send from or to the user is checked against the store.
+func (g *Gateway) ApplyContactsChanged(_ context.Context, appID, userID string) {
+	g.contacts.Forget(appID, userID)
 }
 
 // ApplyGroupChanged applies a GroupChanged event to this node: the
@@ -72,6 +89,7 @@ func (g *Gateway) ApplyAppChanged(ctx context.Context, appID string) error {
 		return fmt.Errorf("app changed: %w", err)
 	}
 	g.tenants.Forget(app.Key)
+	g.contacts.ForgetApp(appID)
 	for _, c := range g.cfg.Caches {
 		c.Forget(appID)
 	}

@@ -24,7 +24,7 @@ var _ Events = BroadcastEvents{}
 // event is the wire form of a control-plane event (JSON, versioned by the
 // kind names: a node ignores kinds it does not know).
 type event struct {
-	Kind    string `json:"kind"` // "user_changed", "app_changed" or "group_changed"
+	Kind    string `json:"kind"` // "user_changed", "app_changed", "group_changed" or "contacts_changed"
 	AppID   string `json:"app_id"`
 	UserID  string `json:"user_id,omitempty"`
 	GroupID string `json:"group_id,omitempty"`
@@ -39,6 +39,11 @@ func (b BroadcastEvents) UserChanged(ctx context.Context, appID, userID string, 
 // AppChanged implements Events.
 func (b BroadcastEvents) AppChanged(ctx context.Context, appID string) error {
 	return b.send(ctx, event{Kind: "app_changed", AppID: appID})
+}
+
+// ContactsChanged implements Events.
+func (b BroadcastEvents) ContactsChanged(ctx context.Context, appID, userID string) error {
+	return b.send(ctx, event{Kind: "contacts_changed", AppID: appID, UserID: userID})
 }
 
 // GroupChanged implements Events.
@@ -82,6 +87,8 @@ func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
 		}
 	case "group_changed":
 		g.ApplyGroupChanged(ctx, e.AppID, e.GroupID)
+	case "contacts_changed":
+		g.ApplyContactsChanged(ctx, e.AppID, e.UserID)
 	default:
 		g.log.DebugContext(ctx, "ignore unknown control event", "kind", e.Kind)
 	}
@@ -94,6 +101,7 @@ func (g *Gateway) resync(ctx context.Context) {
 	g.tenants.ForgetAll()
 	g.msgs.ForgetUsers()
 	g.msgs.ForgetGroups()
+	g.contacts.ForgetAll()
 	users := g.hub.Users()
 	g.log.WarnContext(ctx, "control events may have been missed; re-checking this node's sessions", "users", len(users))
 	apps := map[string]bool{}

@@ -59,6 +59,13 @@ func (b *broadcast) GroupChanged(ctx context.Context, appID, groupID string) err
 	return nil
 }
 
+func (b *broadcast) ContactsChanged(ctx context.Context, appID, userID string) error {
+	for _, g := range b.all() {
+		g.ApplyContactsChanged(ctx, appID, userID)
+	}
+	return nil
+}
+
 // secondNode starts another gateway on the env's store, with its own hub,
 // messaging core and tenant cache, as another process would have.
 func (e *env) secondNode(events gateway.Events, opts ...func(*gateway.Config)) (*gateway.Gateway, string) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/contacts"
 	"github.com/magpie-im/magpie/gateway/api"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/gateway/manage"
@@ -105,10 +106,12 @@ type Gateway struct {
 	hub     *node.Hub
 	msgs    *messaging.Service
 	events  Events
-	api     *api.Server
-	manage  *manage.Server
-	node    *node.Server
-	engine  *gin.Engine
+	// contacts is the contacts service, the messaging core's ContactGate.
+	contacts *contacts.Service
+	api      *api.Server
+	manage   *manage.Server
+	node     *node.Server
+	engine   *gin.Engine
 }
 
 // New returns a Gateway serving st through the tenant service, the users
@@ -138,9 +141,15 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 			}
 			return tenants.EffectiveLimits(app).MaxGroupSize, nil
 		}})
+	g.contacts = contacts.New(st, msgs, contacts.Config{Now: cfg.Now, Logger: g.log, Events: g.events,
+		Settings: func(ctx context.Context, appID string) (store.Settings, error) {
+			app, err := tenants.GetApp(ctx, appID)
+			return app.Settings, err
+		}})
+	msgs.SetContactGate(g.contacts)
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs,
+		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
@@ -149,6 +158,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
 	ncfg.Metrics, ncfg.Push, ncfg.Groups, ncfg.Support = cfg.Metrics, cfg.Push, gs, cfg.Support
+	ncfg.Contacts = g.contacts
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g

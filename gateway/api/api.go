@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/magpie-im/magpie/contacts"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -56,6 +57,9 @@ type Config struct {
 	// Groups serves the group routes. Nil answers them with
 	// "unavailable".
 	Groups *groups.Service
+	// Contacts serves the contact routes (friends, friend requests,
+	// blocks). Nil answers them with "unavailable".
+	Contacts *contacts.Service
 }
 
 // Server serves the server API.
@@ -102,6 +106,7 @@ func (s *Server) Routes() []httpx.Route {
 	pushed := httpx.With(signed, s.needPush)
 	supported := httpx.With(signed, s.needSupport)
 	grouped := httpx.With(signed, s.needGroups)
+	contacted := httpx.With(signed, s.needContacts)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -117,6 +122,14 @@ func (s *Server) Routes() []httpx.Route {
 		r("PUT", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.registerDevice)),
 		r("GET", "/v1/users/:id/devices", "/v1/users/{id}/devices", with(pushed, s.listDevices)),
 		r("DELETE", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.unregisterDevice)),
+		r("GET", "/v1/users/:id/friends", "/v1/users/{id}/friends", with(contacted, s.listFriends)),
+		r("POST", "/v1/users/:id/friends", "/v1/users/{id}/friends", with(contacted, s.addFriend)),
+		r("PATCH", "/v1/users/:id/friends/:friend", "/v1/users/{id}/friends/{friend}", with(contacted, s.updateFriend)),
+		r("DELETE", "/v1/users/:id/friends/:friend", "/v1/users/{id}/friends/{friend}", with(contacted, s.removeFriend)),
+		r("GET", "/v1/users/:id/friend-requests", "/v1/users/{id}/friend-requests", with(contacted, s.listFriendRequests)),
+		r("GET", "/v1/users/:id/blocks", "/v1/users/{id}/blocks", with(contacted, s.listBlocks)),
+		r("PUT", "/v1/users/:id/blocks/:target", "/v1/users/{id}/blocks/{target}", with(contacted, s.putBlock)),
+		r("DELETE", "/v1/users/:id/blocks/:target", "/v1/users/{id}/blocks/{target}", with(contacted, s.deleteBlock)),
 		r("GET", "/v1/users/:id/push-settings", "/v1/users/{id}/push-settings", with(pushed, s.getPushSettings)),
 		r("PUT", "/v1/users/:id/push-settings", "/v1/users/{id}/push-settings", with(pushed, s.setPushSettings)),
 		r("PUT", "/v1/users/:id/conversations/:conv/mute", "/v1/users/{id}/conversations/{conv}/mute", with(pushed, s.muteConversation)),

@@ -124,7 +124,7 @@ func failMessaging(c *gin.Context, err error) {
 		switch me.Code {
 		case httpx.CodeUserNotFound, httpx.CodeMessageNotFound, httpx.CodeConversationAbsent, groups.CodeGroupNotFound:
 			status = http.StatusNotFound
-		case "member_muted", "group_muted":
+		case "member_muted", "group_muted", messaging.CodeBlocked, messaging.CodeNotFriends:
 			status = http.StatusForbidden
 		case httpx.CodeMessageTooLarge:
 			status = http.StatusRequestEntityTooLarge

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/magpie-im/magpie/contacts"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
@@ -216,6 +217,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		*magpiev1.Frame_TransferGroup, *magpiev1.Frame_ListJoinRequests, *magpiev1.Frame_ResolveJoinRequest,
 		*magpiev1.Frame_GetGroupReads:
 		c.groupFrame(ctx, id, f)
+	case *magpiev1.Frame_SendFriendRequest, *magpiev1.Frame_AnswerFriendRequest, *magpiev1.Frame_CancelFriendRequest, *magpiev1.Frame_ListFriendRequests, *magpiev1.Frame_ListFriends, *magpiev1.Frame_SetFriendRemark, *magpiev1.Frame_RemoveFriend, *magpiev1.Frame_BlockUser, *magpiev1.Frame_UnblockUser, *magpiev1.Frame_ListBlocked:
+		c.contactFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:
@@ -240,11 +243,14 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var me *messaging.Error
 	var pe *push.ValidationError
 	var ge *groups.Error
+	var ce *contacts.Error
 	switch {
 	case errors.As(err, &me):
 		return wire.RejectedFrame(id, me.Code, me.Message, me.Reason)
 	case errors.As(err, &ge):
 		return wire.ErrorFrame(id, ge.Code, ge.Message)
+	case errors.As(err, &ce):
+		return wire.ErrorFrame(id, ce.Code, ce.Message)
 	case errors.As(err, &pe):
 		return wire.ErrorFrame(id, wire.CodeInvalidArgument, pe.Error())
 	case errors.Is(err, push.ErrTooManyDevices):

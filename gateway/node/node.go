@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/magpie-im/magpie/contacts"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -84,6 +85,9 @@ type Config struct {
 	// Support serves the customer-service frames. Nil answers them with
 	// "unavailable".
 	Support *support.Service
+	// Contacts serves the contact frames (friends, friend requests,
+	// blocks). Nil answers them with "unavailable".
+	Contacts *contacts.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -143,6 +144,10 @@ type Config struct {
 	// or everyone) are. Zero means 500; a negative value pushes every
 	// message of every group.
 	GroupPushLimit int
+	// Contacts checks one-to-one sends against blocklists and the app's
+	// only-friends setting (see ContactGate, SetContactGate). Nil checks
+	// nothing.
+	Contacts ContactGate
 }
 
 // PostEvents is told what happened to messages, for the post events
@@ -173,6 +178,7 @@ type Service struct {
 	// deferred counts the goroutines of messages waiting for their pre-send
 	// hook or their turn to be enqueued (see moderate); Run waits for them.
 	deferred sync.WaitGroup
+	gate     atomic.Pointer[gateBox] // the ContactGate, if any
 }
 
 // offlineItem is a notification waiting for the OfflineNotifier.
@@ -249,6 +255,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.SetContactGate(cfg.Contacts)
 	s.watch = newDeliveryWatch(s, cfg.DeliveryTimeout, 1<<17)
 	s.appends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAppends)
 	s.fan, s.fanDone = make(chan fanBatch, cfg.FanOutQueue), make(chan struct{})
@@ -469,6 +476,9 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 		}
 		if !ok {
 			return nil, errorf("user_not_found", "no user %q in this app", req.ToUserID)
+		}
+		if err := s.checkContacts(ctx, &req); err != nil {
+			return nil, err
 		}
 		it.draft.ConvID = P2PConvID(req.SenderID, req.ToUserID)
 		if req.System {

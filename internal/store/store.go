@@ -180,7 +180,9 @@ type AppStore interface {
 	// entries, its push devices, push settings and push log entries, its
 	// agent record (even while it has active sessions), its group
 	// memberships (each group's MemberCount goes down; a group it owns
-	// keeps it as OwnerID) and join requests, and the client
+	// keeps it as OwnerID) and join requests, its contacts (its friendships,
+	// both sides, its friend requests either way, its blocks and the blocks
+	// of it), and the client
 	// message ids of the messages it sent (so that a new user with the
 	// same id is not deduplicated against them). Its support sessions, as
 	// visitor or agent, stay: they are the service's history, and keep
@@ -212,6 +214,7 @@ type AppStore interface {
 	WebhookStore
 	SupportStore
 	GroupStore
+	ContactStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the
@@ -302,6 +305,10 @@ type Settings struct {
 	MaxTokenLifetimeSeconds int64 `json:"max_token_lifetime_seconds,omitempty"`
 	// Push configures the app's offline notifications.
 	Push AppPush `json:"push,omitzero"`
+	// OnlyFriendsMessage refuses one-to-one messages between users who are
+	// not friends (see package contacts); system and group messages are
+	// not affected.
+	OnlyFriendsMessage bool `json:"only_friends_message,omitempty"`
 }
 
 // AppPush configures an app's offline notifications (see package push).

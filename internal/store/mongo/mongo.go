@@ -64,6 +64,7 @@ type collections struct {
 	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
 	keywordRules, agents, supportSessions                           *mongo.Collection
 	groups, joinRequests                                            *mongo.Collection
+	contacts                                                        *mongo.Collection
 }
 
 // Collection names.
@@ -97,6 +98,7 @@ const (
 	collSupport       = "support_sessions"
 	collGroups        = "groups"
 	collJoinRequests  = "group_join_requests"
+	collContacts      = "contacts"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -116,6 +118,7 @@ func newCollections(db *mongo.Database) collections {
 		keywordRules: db.Collection(collKeywordRules),
 		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
 		groups: db.Collection(collGroups), joinRequests: db.Collection(collJoinRequests),
+		contacts: db.Collection(collContacts),
 	}
 }
 

@@ -137,6 +137,9 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.PutJoinRequest(ctx, store.JoinRequest{GroupID: "g1", UserID: "bob", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.AddFriendship(ctx, "alice", "bob", t0, 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +151,8 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collConversations, collMessages, collEntries, collCursors, collOutbox,
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
-		collAgents, collSupport, collGroups, collJoinRequests}
+		collAgents, collSupport, collGroups, collJoinRequests,
+		collContacts}
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

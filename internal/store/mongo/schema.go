@@ -136,6 +136,12 @@ var indexes = map[string][]index{
 		// A user's requests (DeleteUser).
 		{name: "app_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}}},
 	},
+	collContacts: {
+		// A user's friends, outgoing requests and blocks by the other id.
+		{name: "app_user_kind_other", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.kind", Value: 1}, {Key: "_id.other", Value: 1}}},
+		// A user's incoming requests, and what names the user (DeleteUser).
+		{name: "app_other_kind_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.other", Value: 1}, {Key: "_id.kind", Value: 1}, {Key: "_id.user", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -146,6 +152,7 @@ var collectionNames = []string{
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 	collAgents, collSupport, collGroups, collJoinRequests,
+	collContacts,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -299,6 +299,9 @@ func (a *appStore) deleteUserEntries(ctx context.Context, id string) error {
 	if err := a.deleteUserGroups(ctx, id); err != nil {
 		return err
 	}
+	if err := a.deleteUserContacts(ctx, id); err != nil {
+		return err
+	}
 	if _, err := a.s.c.cursors.DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
 		return errorf(err, "delete device cursors")
 	}

@@ -172,6 +172,17 @@ var deleteUserSQL = []string{
 		WHERE app_id = ?1 AND id IN (SELECT substr(conv_id, 3) FROM user_conversations
 			WHERE app_id = ?1 AND user_id = ?2 AND substr(conv_id, 1, 2) = 'g:')`,
 	`DELETE FROM group_join_requests INDEXED BY group_join_requests_user WHERE app_id = ?1 AND user_id = ?2`,
+	// Its contacts: both sides of its friendships, its requests either
+	// way, its blocks and the blocks of it.
+	// Friendships are symmetric: the other sides are found through the
+	// user's own, which go after them.
+	`DELETE FROM friends WHERE app_id = ?1 AND friend_id = ?2
+		AND user_id IN (SELECT friend_id FROM friends WHERE app_id = ?1 AND user_id = ?2)`,
+	`DELETE FROM friends WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM friend_requests WHERE app_id = ?1 AND from_id = ?2`,
+	`DELETE FROM friend_requests INDEXED BY friend_requests_to WHERE app_id = ?1 AND to_id = ?2`,
+	`DELETE FROM blocks WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM blocks INDEXED BY blocks_target WHERE app_id = ?1 AND target_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

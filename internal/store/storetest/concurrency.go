@@ -125,6 +125,7 @@ var twoHandleTests = []struct {
 	{"WebhookLimit", testTwoHandlesWebhookLimit},
 	{"SupportCapacity", testTwoHandlesSupportCapacity},
 	{"GroupLimit", testTwoHandlesGroupLimit},
+	{"Friendship", testTwoHandlesFriendship},
 }
 
 // testTwoHandlesUpdateApp has writers on two handles each add one to an

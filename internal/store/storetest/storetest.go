@@ -67,6 +67,7 @@ func Run(t *testing.T, o Opener) {
 		{"Webhooks", webhookTests},
 		{"Support", supportTests},
 		{"Groups", groupTests},
+		{"Contacts", contactTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

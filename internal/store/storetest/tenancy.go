@@ -20,6 +20,7 @@ var tenancyTests = []test{
 	{"Webhooks", testTenancyWebhooks},
 	{"Support", testTenancySupport},
 	{"Groups", testTenancyGroups},
+	{"Contacts", testTenancyContacts},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

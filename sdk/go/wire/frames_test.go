@@ -81,7 +81,7 @@ func samples() []sample {
 		{"mute_conversation", &magpiev1.Frame{Id: 12, Body: &magpiev1.Frame_MuteConversation{MuteConversation: &magpiev1.MuteConversation{
 			ConvId: "p:alice:bob", Muted: true,
 		}}}},
-	}, groupSamples()...)
+	}, append(groupSamples(), contactSamples()...)...)
 }
 
 // groupSamples are the group frames' samples.

@@ -200,6 +200,21 @@ type Frame struct {
 	//	*Frame_ResolveJoinRequest
 	//	*Frame_GetGroupReads
 	//	*Frame_GroupReadCounts
+	//	*Frame_SendFriendRequest
+	//	*Frame_FriendRequestResult
+	//	*Frame_AnswerFriendRequest
+	//	*Frame_CancelFriendRequest
+	//	*Frame_ListFriendRequests
+	//	*Frame_FriendRequestPage
+	//	*Frame_ListFriends
+	//	*Frame_FriendPage
+	//	*Frame_SetFriendRemark
+	//	*Frame_FriendInfo
+	//	*Frame_RemoveFriend
+	//	*Frame_BlockUser
+	//	*Frame_UnblockUser
+	//	*Frame_ListBlocked
+	//	*Frame_BlockedPage
 	//	*Frame_Typing
 	//	*Frame_TypingEvent
 	//	*Frame_SetConversation
@@ -626,6 +641,141 @@ func (x *Frame) GetGroupReadCounts() *GroupReadCounts {
 	return nil
 }
 
+func (x *Frame) GetSendFriendRequest() *SendFriendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SendFriendRequest); ok {
+			return x.SendFriendRequest
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendRequestResult() *FriendRequestResult {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendRequestResult); ok {
+			return x.FriendRequestResult
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetAnswerFriendRequest() *AnswerFriendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_AnswerFriendRequest); ok {
+			return x.AnswerFriendRequest
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetCancelFriendRequest() *CancelFriendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_CancelFriendRequest); ok {
+			return x.CancelFriendRequest
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetListFriendRequests() *ListFriendRequests {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ListFriendRequests); ok {
+			return x.ListFriendRequests
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendRequestPage() *FriendRequestPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendRequestPage); ok {
+			return x.FriendRequestPage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetListFriends() *ListFriends {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ListFriends); ok {
+			return x.ListFriends
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendPage() *FriendPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendPage); ok {
+			return x.FriendPage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSetFriendRemark() *SetFriendRemark {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetFriendRemark); ok {
+			return x.SetFriendRemark
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFriendInfo() *Friend {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FriendInfo); ok {
+			return x.FriendInfo
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRemoveFriend() *RemoveFriend {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RemoveFriend); ok {
+			return x.RemoveFriend
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetBlockUser() *BlockUser {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_BlockUser); ok {
+			return x.BlockUser
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetUnblockUser() *UnblockUser {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_UnblockUser); ok {
+			return x.UnblockUser
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetListBlocked() *ListBlocked {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ListBlocked); ok {
+			return x.ListBlocked
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetBlockedPage() *BlockedPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_BlockedPage); ok {
+			return x.BlockedPage
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetTyping() *Typing {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_Typing); ok {
@@ -914,6 +1064,84 @@ type Frame_GroupReadCounts struct {
 	GroupReadCounts *GroupReadCounts `protobuf:"bytes,69,opt,name=group_read_counts,json=groupReadCounts,proto3,oneof"`
 }
 
+type Frame_SendFriendRequest struct {
+	// Contacts (docs/protocol.md, "Contacts"), client -> server, and their
+	// replies.
+	// Ask a user to be friends. Reply: friend_request_result.
+	SendFriendRequest *SendFriendRequest `protobuf:"bytes,70,opt,name=send_friend_request,json=sendFriendRequest,proto3,oneof"`
+}
+
+type Frame_FriendRequestResult struct {
+	// Reply to send_friend_request.
+	FriendRequestResult *FriendRequestResult `protobuf:"bytes,71,opt,name=friend_request_result,json=friendRequestResult,proto3,oneof"`
+}
+
+type Frame_AnswerFriendRequest struct {
+	// Accept or decline a request the user received. Reply: ok.
+	AnswerFriendRequest *AnswerFriendRequest `protobuf:"bytes,72,opt,name=answer_friend_request,json=answerFriendRequest,proto3,oneof"`
+}
+
+type Frame_CancelFriendRequest struct {
+	// Withdraw a request the user sent. Reply: ok.
+	CancelFriendRequest *CancelFriendRequest `protobuf:"bytes,73,opt,name=cancel_friend_request,json=cancelFriendRequest,proto3,oneof"`
+}
+
+type Frame_ListFriendRequests struct {
+	// A page of the user's incoming or outgoing requests. Reply:
+	// friend_request_page.
+	ListFriendRequests *ListFriendRequests `protobuf:"bytes,74,opt,name=list_friend_requests,json=listFriendRequests,proto3,oneof"`
+}
+
+type Frame_FriendRequestPage struct {
+	// Reply to list_friend_requests.
+	FriendRequestPage *FriendRequestPage `protobuf:"bytes,75,opt,name=friend_request_page,json=friendRequestPage,proto3,oneof"`
+}
+
+type Frame_ListFriends struct {
+	// A page of the user's friends. Reply: friend_page.
+	ListFriends *ListFriends `protobuf:"bytes,76,opt,name=list_friends,json=listFriends,proto3,oneof"`
+}
+
+type Frame_FriendPage struct {
+	// Reply to list_friends.
+	FriendPage *FriendPage `protobuf:"bytes,77,opt,name=friend_page,json=friendPage,proto3,oneof"`
+}
+
+type Frame_SetFriendRemark struct {
+	// Set the user's remark of a friend. Reply: friend_info.
+	SetFriendRemark *SetFriendRemark `protobuf:"bytes,78,opt,name=set_friend_remark,json=setFriendRemark,proto3,oneof"`
+}
+
+type Frame_FriendInfo struct {
+	// One friend of the user, server -> client.
+	FriendInfo *Friend `protobuf:"bytes,79,opt,name=friend_info,json=friendInfo,proto3,oneof"`
+}
+
+type Frame_RemoveFriend struct {
+	// End a friendship (both sides). Reply: ok.
+	RemoveFriend *RemoveFriend `protobuf:"bytes,80,opt,name=remove_friend,json=removeFriend,proto3,oneof"`
+}
+
+type Frame_BlockUser struct {
+	// Block a user. Reply: ok.
+	BlockUser *BlockUser `protobuf:"bytes,81,opt,name=block_user,json=blockUser,proto3,oneof"`
+}
+
+type Frame_UnblockUser struct {
+	// Unblock a user. Reply: ok.
+	UnblockUser *UnblockUser `protobuf:"bytes,82,opt,name=unblock_user,json=unblockUser,proto3,oneof"`
+}
+
+type Frame_ListBlocked struct {
+	// A page of the users the user blocks. Reply: blocked_page.
+	ListBlocked *ListBlocked `protobuf:"bytes,83,opt,name=list_blocked,json=listBlocked,proto3,oneof"`
+}
+
+type Frame_BlockedPage struct {
+	// Reply to list_blocked.
+	BlockedPage *BlockedPage `protobuf:"bytes,84,opt,name=blocked_page,json=blockedPage,proto3,oneof"`
+}
+
 type Frame_Typing struct {
 	// Typing indicator of the user in a conversation, client -> server.
 	// Reply: ok. Never stored.
@@ -1042,6 +1270,36 @@ func (*Frame_ResolveJoinRequest) isFrame_Body() {}
 func (*Frame_GetGroupReads) isFrame_Body() {}
 
 func (*Frame_GroupReadCounts) isFrame_Body() {}
+
+func (*Frame_SendFriendRequest) isFrame_Body() {}
+
+func (*Frame_FriendRequestResult) isFrame_Body() {}
+
+func (*Frame_AnswerFriendRequest) isFrame_Body() {}
+
+func (*Frame_CancelFriendRequest) isFrame_Body() {}
+
+func (*Frame_ListFriendRequests) isFrame_Body() {}
+
+func (*Frame_FriendRequestPage) isFrame_Body() {}
+
+func (*Frame_ListFriends) isFrame_Body() {}
+
+func (*Frame_FriendPage) isFrame_Body() {}
+
+func (*Frame_SetFriendRemark) isFrame_Body() {}
+
+func (*Frame_FriendInfo) isFrame_Body() {}
+
+func (*Frame_RemoveFriend) isFrame_Body() {}
+
+func (*Frame_BlockUser) isFrame_Body() {}
+
+func (*Frame_UnblockUser) isFrame_Body() {}
+
+func (*Frame_ListBlocked) isFrame_Body() {}
+
+func (*Frame_BlockedPage) isFrame_Body() {}
 
 func (*Frame_Typing) isFrame_Body() {}
 
@@ -5004,11 +5262,954 @@ func (x *RateSupportSession) GetComment() string {
 	return ""
 }
 
+// SendFriendRequest asks another user of the app to be friends, replacing
+// an earlier request to the same user. If that user had already asked, the
+// two become friends at once. Error "forbidden" if either blocks the other.
+type SendFriendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user asked.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Words to the user; at most 512 bytes.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendFriendRequest) Reset() {
+	*x = SendFriendRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendFriendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendFriendRequest) ProtoMessage() {}
+
+func (x *SendFriendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendFriendRequest.ProtoReflect.Descriptor instead.
+func (*SendFriendRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SendFriendRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SendFriendRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// FriendRequestResult answers SendFriendRequest.
+type FriendRequestResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user asked.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// "requested" (waiting for the user's answer) or "friends" (friends now).
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRequestResult) Reset() {
+	*x = FriendRequestResult{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRequestResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRequestResult) ProtoMessage() {}
+
+func (x *FriendRequestResult) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRequestResult.ProtoReflect.Descriptor instead.
+func (*FriendRequestResult) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *FriendRequestResult) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *FriendRequestResult) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+// AnswerFriendRequest accepts (friends both ways) or declines a request
+// from user_id. Error "not_found" if there is no such request.
+type AnswerFriendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user who sent the request.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// True to accept, false to decline.
+	Accept        bool `protobuf:"varint,2,opt,name=accept,proto3" json:"accept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerFriendRequest) Reset() {
+	*x = AnswerFriendRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerFriendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerFriendRequest) ProtoMessage() {}
+
+func (x *AnswerFriendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerFriendRequest.ProtoReflect.Descriptor instead.
+func (*AnswerFriendRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *AnswerFriendRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AnswerFriendRequest) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+// CancelFriendRequest withdraws the user's request to user_id. Error
+// "not_found" if there is none.
+type CancelFriendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user the request was sent to.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelFriendRequest) Reset() {
+	*x = CancelFriendRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelFriendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelFriendRequest) ProtoMessage() {}
+
+func (x *CancelFriendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelFriendRequest.ProtoReflect.Descriptor instead.
+func (*CancelFriendRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *CancelFriendRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ListFriendRequests asks for a page of the user's pending requests.
+type ListFriendRequests struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False: requests the user received (by sender); true: those it sent (by
+	// recipient).
+	Outgoing bool `protobuf:"varint,1,opt,name=outgoing,proto3" json:"outgoing,omitempty"`
+	// next_cursor of the previous page; empty for the first.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size; 0 means 100, at most 500.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFriendRequests) Reset() {
+	*x = ListFriendRequests{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFriendRequests) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFriendRequests) ProtoMessage() {}
+
+func (x *ListFriendRequests) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFriendRequests.ProtoReflect.Descriptor instead.
+func (*ListFriendRequests) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListFriendRequests) GetOutgoing() bool {
+	if x != nil {
+		return x.Outgoing
+	}
+	return false
+}
+
+func (x *ListFriendRequests) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListFriendRequests) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// FriendRequest is a pending friend request.
+type FriendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sender.
+	FromId string `protobuf:"bytes,1,opt,name=from_id,json=fromId,proto3" json:"from_id,omitempty"`
+	// The recipient.
+	ToId string `protobuf:"bytes,2,opt,name=to_id,json=toId,proto3" json:"to_id,omitempty"`
+	// The sender's words.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// When it was (last) sent, in Unix milliseconds.
+	CreatedAtMs   int64 `protobuf:"varint,4,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRequest) Reset() {
+	*x = FriendRequest{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRequest) ProtoMessage() {}
+
+func (x *FriendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRequest.ProtoReflect.Descriptor instead.
+func (*FriendRequest) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *FriendRequest) GetFromId() string {
+	if x != nil {
+		return x.FromId
+	}
+	return ""
+}
+
+func (x *FriendRequest) GetToId() string {
+	if x != nil {
+		return x.ToId
+	}
+	return ""
+}
+
+func (x *FriendRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *FriendRequest) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+// FriendRequestPage is one page of friend requests.
+type FriendRequestPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The requests.
+	Requests []*FriendRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Cursor of the next page; empty on the last.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendRequestPage) Reset() {
+	*x = FriendRequestPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendRequestPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendRequestPage) ProtoMessage() {}
+
+func (x *FriendRequestPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendRequestPage.ProtoReflect.Descriptor instead.
+func (*FriendRequestPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *FriendRequestPage) GetRequests() []*FriendRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *FriendRequestPage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// ListFriends asks for a page of the user's friends, by id.
+type ListFriends struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// next_cursor of the previous page; empty for the first.
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size; 0 means 100, at most 500.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFriends) Reset() {
+	*x = ListFriends{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFriends) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFriends) ProtoMessage() {}
+
+func (x *ListFriends) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFriends.ProtoReflect.Descriptor instead.
+func (*ListFriends) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListFriends) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListFriends) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Friend is one of the user's friends.
+type Friend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The friend.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The user's own name for the friend; no one else sees it.
+	Remark string `protobuf:"bytes,2,opt,name=remark,proto3" json:"remark,omitempty"`
+	// When they became friends, in Unix milliseconds.
+	CreatedAtMs   int64 `protobuf:"varint,3,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Friend) Reset() {
+	*x = Friend{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Friend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Friend) ProtoMessage() {}
+
+func (x *Friend) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Friend.ProtoReflect.Descriptor instead.
+func (*Friend) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Friend) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Friend) GetRemark() string {
+	if x != nil {
+		return x.Remark
+	}
+	return ""
+}
+
+func (x *Friend) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+// FriendPage is one page of friends.
+type FriendPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The friends, by id.
+	Friends []*Friend `protobuf:"bytes,1,rep,name=friends,proto3" json:"friends,omitempty"`
+	// Cursor of the next page; empty on the last.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FriendPage) Reset() {
+	*x = FriendPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FriendPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FriendPage) ProtoMessage() {}
+
+func (x *FriendPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FriendPage.ProtoReflect.Descriptor instead.
+func (*FriendPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *FriendPage) GetFriends() []*Friend {
+	if x != nil {
+		return x.Friends
+	}
+	return nil
+}
+
+func (x *FriendPage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// SetFriendRemark sets the user's remark of a friend (empty clears it).
+// Error "not_found" if they are not friends.
+type SetFriendRemark struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The friend.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// At most 64 bytes.
+	Remark        string `protobuf:"bytes,2,opt,name=remark,proto3" json:"remark,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFriendRemark) Reset() {
+	*x = SetFriendRemark{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFriendRemark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFriendRemark) ProtoMessage() {}
+
+func (x *SetFriendRemark) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFriendRemark.ProtoReflect.Descriptor instead.
+func (*SetFriendRemark) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SetFriendRemark) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetFriendRemark) GetRemark() string {
+	if x != nil {
+		return x.Remark
+	}
+	return ""
+}
+
+// RemoveFriend ends a friendship, both sides. Error "not_found" if they are
+// not friends.
+type RemoveFriend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The friend.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveFriend) Reset() {
+	*x = RemoveFriend{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveFriend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveFriend) ProtoMessage() {}
+
+func (x *RemoveFriend) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveFriend.ProtoReflect.Descriptor instead.
+func (*RemoveFriend) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *RemoveFriend) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// BlockUser blocks a user: its one-to-one messages to the blocker are
+// refused ("blocked"). A friendship stays.
+type BlockUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user to block.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockUser) Reset() {
+	*x = BlockUser{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockUser) ProtoMessage() {}
+
+func (x *BlockUser) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockUser.ProtoReflect.Descriptor instead.
+func (*BlockUser) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *BlockUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// UnblockUser removes a block. Error "not_found" if there is none.
+type UnblockUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blocked user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockUser) Reset() {
+	*x = UnblockUser{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockUser) ProtoMessage() {}
+
+func (x *UnblockUser) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockUser.ProtoReflect.Descriptor instead.
+func (*UnblockUser) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *UnblockUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// ListBlocked asks for a page of the users the user blocks, by id.
+type ListBlocked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// next_cursor of the previous page; empty for the first.
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size; 0 means 100, at most 500.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocked) Reset() {
+	*x = ListBlocked{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocked) ProtoMessage() {}
+
+func (x *ListBlocked) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocked.ProtoReflect.Descriptor instead.
+func (*ListBlocked) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ListBlocked) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListBlocked) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Blocked is a user the user blocks.
+type Blocked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The blocked user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// When it was blocked, in Unix milliseconds.
+	CreatedAtMs   int64 `protobuf:"varint,2,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Blocked) Reset() {
+	*x = Blocked{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Blocked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Blocked) ProtoMessage() {}
+
+func (x *Blocked) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Blocked.ProtoReflect.Descriptor instead.
+func (*Blocked) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *Blocked) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Blocked) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+// BlockedPage is one page of blocked users.
+type BlockedPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The users, by id.
+	Users []*Blocked `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Cursor of the next page; empty on the last.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockedPage) Reset() {
+	*x = BlockedPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockedPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockedPage) ProtoMessage() {}
+
+func (x *BlockedPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockedPage.ProtoReflect.Descriptor instead.
+func (*BlockedPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *BlockedPage) GetUsers() []*Blocked {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *BlockedPage) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xbe\x18\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd8 \n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -5056,7 +6257,25 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x11join_request_page\x18B \x01(\v2\x1a.magpie.v1.JoinRequestPageH\x00R\x0fjoinRequestPage\x12Q\n" +
 	"\x14resolve_join_request\x18C \x01(\v2\x1d.magpie.v1.ResolveJoinRequestH\x00R\x12resolveJoinRequest\x12B\n" +
 	"\x0fget_group_reads\x18D \x01(\v2\x18.magpie.v1.GetGroupReadsH\x00R\rgetGroupReads\x12H\n" +
-	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCounts\x12+\n" +
+	"\x11group_read_counts\x18E \x01(\v2\x1a.magpie.v1.GroupReadCountsH\x00R\x0fgroupReadCounts\x12N\n" +
+	"\x13send_friend_request\x18F \x01(\v2\x1c.magpie.v1.SendFriendRequestH\x00R\x11sendFriendRequest\x12T\n" +
+	"\x15friend_request_result\x18G \x01(\v2\x1e.magpie.v1.FriendRequestResultH\x00R\x13friendRequestResult\x12T\n" +
+	"\x15answer_friend_request\x18H \x01(\v2\x1e.magpie.v1.AnswerFriendRequestH\x00R\x13answerFriendRequest\x12T\n" +
+	"\x15cancel_friend_request\x18I \x01(\v2\x1e.magpie.v1.CancelFriendRequestH\x00R\x13cancelFriendRequest\x12Q\n" +
+	"\x14list_friend_requests\x18J \x01(\v2\x1d.magpie.v1.ListFriendRequestsH\x00R\x12listFriendRequests\x12N\n" +
+	"\x13friend_request_page\x18K \x01(\v2\x1c.magpie.v1.FriendRequestPageH\x00R\x11friendRequestPage\x12;\n" +
+	"\flist_friends\x18L \x01(\v2\x16.magpie.v1.ListFriendsH\x00R\vlistFriends\x128\n" +
+	"\vfriend_page\x18M \x01(\v2\x15.magpie.v1.FriendPageH\x00R\n" +
+	"friendPage\x12H\n" +
+	"\x11set_friend_remark\x18N \x01(\v2\x1a.magpie.v1.SetFriendRemarkH\x00R\x0fsetFriendRemark\x124\n" +
+	"\vfriend_info\x18O \x01(\v2\x11.magpie.v1.FriendH\x00R\n" +
+	"friendInfo\x12>\n" +
+	"\rremove_friend\x18P \x01(\v2\x17.magpie.v1.RemoveFriendH\x00R\fremoveFriend\x125\n" +
+	"\n" +
+	"block_user\x18Q \x01(\v2\x14.magpie.v1.BlockUserH\x00R\tblockUser\x12;\n" +
+	"\funblock_user\x18R \x01(\v2\x16.magpie.v1.UnblockUserH\x00R\vunblockUser\x12;\n" +
+	"\flist_blocked\x18S \x01(\v2\x16.magpie.v1.ListBlockedH\x00R\vlistBlocked\x12;\n" +
+	"\fblocked_page\x18T \x01(\v2\x16.magpie.v1.BlockedPageH\x00R\vblockedPage\x12+\n" +
 	"\x06typing\x18n \x01(\v2\x11.magpie.v1.TypingH\x00R\x06typing\x12;\n" +
 	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEvent\x12G\n" +
 	"\x10set_conversation\x18p \x01(\v2\x1a.magpie.v1.SetConversationH\x00R\x0fsetConversation\x12M\n" +
@@ -5380,7 +6599,62 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06rating\x18\x02 \x01(\x05R\x06rating\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acommentB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\acomment\x18\x03 \x01(\tR\acomment\"F\n" +
+	"\x11SendFriendRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"F\n" +
+	"\x13FriendRequestResult\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\"F\n" +
+	"\x13AnswerFriendRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06accept\x18\x02 \x01(\bR\x06accept\".\n" +
+	"\x13CancelFriendRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"^\n" +
+	"\x12ListFriendRequests\x12\x1a\n" +
+	"\boutgoing\x18\x01 \x01(\bR\boutgoing\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"{\n" +
+	"\rFriendRequest\x12\x17\n" +
+	"\afrom_id\x18\x01 \x01(\tR\x06fromId\x12\x13\n" +
+	"\x05to_id\x18\x02 \x01(\tR\x04toId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\"\n" +
+	"\rcreated_at_ms\x18\x04 \x01(\x03R\vcreatedAtMs\"j\n" +
+	"\x11FriendRequestPage\x124\n" +
+	"\brequests\x18\x01 \x03(\v2\x18.magpie.v1.FriendRequestR\brequests\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\";\n" +
+	"\vListFriends\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"]\n" +
+	"\x06Friend\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06remark\x18\x02 \x01(\tR\x06remark\x12\"\n" +
+	"\rcreated_at_ms\x18\x03 \x01(\x03R\vcreatedAtMs\"Z\n" +
+	"\n" +
+	"FriendPage\x12+\n" +
+	"\afriends\x18\x01 \x03(\v2\x11.magpie.v1.FriendR\afriends\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"B\n" +
+	"\x0fSetFriendRemark\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06remark\x18\x02 \x01(\tR\x06remark\"'\n" +
+	"\fRemoveFriend\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"$\n" +
+	"\tBlockUser\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"&\n" +
+	"\vUnblockUser\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\";\n" +
+	"\vListBlocked\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"F\n" +
+	"\aBlocked\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\"\n" +
+	"\rcreated_at_ms\x18\x02 \x01(\x03R\vcreatedAtMs\"X\n" +
+	"\vBlockedPage\x12(\n" +
+	"\x05users\x18\x01 \x03(\v2\x12.magpie.v1.BlockedR\x05users\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursorB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -5395,7 +6669,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),               // 1: magpie.v1.Frame
@@ -5453,10 +6727,27 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*SupportSession)(nil),      // 53: magpie.v1.SupportSession
 	(*CloseSupportSession)(nil), // 54: magpie.v1.CloseSupportSession
 	(*RateSupportSession)(nil),  // 55: magpie.v1.RateSupportSession
-	nil,                         // 56: magpie.v1.PushOptions.DataEntry
-	nil,                         // 57: magpie.v1.Group.MetadataEntry
-	nil,                         // 58: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 59: magpie.v1.UpdateGroup.MetadataEntry
+	(*SendFriendRequest)(nil),   // 56: magpie.v1.SendFriendRequest
+	(*FriendRequestResult)(nil), // 57: magpie.v1.FriendRequestResult
+	(*AnswerFriendRequest)(nil), // 58: magpie.v1.AnswerFriendRequest
+	(*CancelFriendRequest)(nil), // 59: magpie.v1.CancelFriendRequest
+	(*ListFriendRequests)(nil),  // 60: magpie.v1.ListFriendRequests
+	(*FriendRequest)(nil),       // 61: magpie.v1.FriendRequest
+	(*FriendRequestPage)(nil),   // 62: magpie.v1.FriendRequestPage
+	(*ListFriends)(nil),         // 63: magpie.v1.ListFriends
+	(*Friend)(nil),              // 64: magpie.v1.Friend
+	(*FriendPage)(nil),          // 65: magpie.v1.FriendPage
+	(*SetFriendRemark)(nil),     // 66: magpie.v1.SetFriendRemark
+	(*RemoveFriend)(nil),        // 67: magpie.v1.RemoveFriend
+	(*BlockUser)(nil),           // 68: magpie.v1.BlockUser
+	(*UnblockUser)(nil),         // 69: magpie.v1.UnblockUser
+	(*ListBlocked)(nil),         // 70: magpie.v1.ListBlocked
+	(*Blocked)(nil),             // 71: magpie.v1.Blocked
+	(*BlockedPage)(nil),         // 72: magpie.v1.BlockedPage
+	nil,                         // 73: magpie.v1.PushOptions.DataEntry
+	nil,                         // 74: magpie.v1.Group.MetadataEntry
+	nil,                         // 75: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 76: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -5500,33 +6791,51 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	45, // 38: magpie.v1.Frame.resolve_join_request:type_name -> magpie.v1.ResolveJoinRequest
 	46, // 39: magpie.v1.Frame.get_group_reads:type_name -> magpie.v1.GetGroupReads
 	47, // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
-	49, // 41: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
-	50, // 42: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
-	51, // 43: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
-	15, // 44: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
-	52, // 45: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
-	53, // 46: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
-	54, // 47: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
-	55, // 48: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
-	5,  // 49: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	56, // 50: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 51: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 52: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 53: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 54: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 55: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 56: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	57, // 57: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	58, // 58: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	59, // 59: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 60: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 61: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 62: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	56, // 41: magpie.v1.Frame.send_friend_request:type_name -> magpie.v1.SendFriendRequest
+	57, // 42: magpie.v1.Frame.friend_request_result:type_name -> magpie.v1.FriendRequestResult
+	58, // 43: magpie.v1.Frame.answer_friend_request:type_name -> magpie.v1.AnswerFriendRequest
+	59, // 44: magpie.v1.Frame.cancel_friend_request:type_name -> magpie.v1.CancelFriendRequest
+	60, // 45: magpie.v1.Frame.list_friend_requests:type_name -> magpie.v1.ListFriendRequests
+	62, // 46: magpie.v1.Frame.friend_request_page:type_name -> magpie.v1.FriendRequestPage
+	63, // 47: magpie.v1.Frame.list_friends:type_name -> magpie.v1.ListFriends
+	65, // 48: magpie.v1.Frame.friend_page:type_name -> magpie.v1.FriendPage
+	66, // 49: magpie.v1.Frame.set_friend_remark:type_name -> magpie.v1.SetFriendRemark
+	64, // 50: magpie.v1.Frame.friend_info:type_name -> magpie.v1.Friend
+	67, // 51: magpie.v1.Frame.remove_friend:type_name -> magpie.v1.RemoveFriend
+	68, // 52: magpie.v1.Frame.block_user:type_name -> magpie.v1.BlockUser
+	69, // 53: magpie.v1.Frame.unblock_user:type_name -> magpie.v1.UnblockUser
+	70, // 54: magpie.v1.Frame.list_blocked:type_name -> magpie.v1.ListBlocked
+	72, // 55: magpie.v1.Frame.blocked_page:type_name -> magpie.v1.BlockedPage
+	49, // 56: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
+	50, // 57: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
+	51, // 58: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
+	15, // 59: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
+	52, // 60: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
+	53, // 61: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
+	54, // 62: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
+	55, // 63: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
+	5,  // 64: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	73, // 65: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 66: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 67: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 68: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 69: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 70: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 71: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	74, // 72: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	75, // 73: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	76, // 74: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 75: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 76: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 77: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	61, // 78: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	64, // 79: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	71, // 80: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	81, // [81:81] is the sub-list for method output_type
+	81, // [81:81] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -5576,6 +6885,21 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_ResolveJoinRequest)(nil),
 		(*Frame_GetGroupReads)(nil),
 		(*Frame_GroupReadCounts)(nil),
+		(*Frame_SendFriendRequest)(nil),
+		(*Frame_FriendRequestResult)(nil),
+		(*Frame_AnswerFriendRequest)(nil),
+		(*Frame_CancelFriendRequest)(nil),
+		(*Frame_ListFriendRequests)(nil),
+		(*Frame_FriendRequestPage)(nil),
+		(*Frame_ListFriends)(nil),
+		(*Frame_FriendPage)(nil),
+		(*Frame_SetFriendRemark)(nil),
+		(*Frame_FriendInfo)(nil),
+		(*Frame_RemoveFriend)(nil),
+		(*Frame_BlockUser)(nil),
+		(*Frame_UnblockUser)(nil),
+		(*Frame_ListBlocked)(nil),
+		(*Frame_BlockedPage)(nil),
 		(*Frame_Typing)(nil),
 		(*Frame_TypingEvent)(nil),
 		(*Frame_SetConversation)(nil),
@@ -5594,7 +6918,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   59,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

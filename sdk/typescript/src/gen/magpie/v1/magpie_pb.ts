@@ -71,7 +71,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file magpie/v1/magpie.proto.
  */
 export const file_magpie_v1_magpie: GenFile = /*@__PURE__*/
-  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEilxMKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSAASIwoGdHlwaW5nGG4gASgLMhEubWFncGllLnYxLlR5cGluZ0gAEi4KDHR5cGluZ19ldmVudBhvIAEoCzIWLm1hZ3BpZS52MS5UeXBpbmdFdmVudEgAEjYKEHNldF9jb252ZXJzYXRpb24YcCABKAsyGi5tYWdwaWUudjEuU2V0Q29udmVyc2F0aW9uSAASOgoSY29udmVyc2F0aW9uX3N0YXRlGHEgASgLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlSAASPQoUb3Blbl9zdXBwb3J0X3Nlc3Npb24YciABKAsyHS5tYWdwaWUudjEuT3BlblN1cHBvcnRTZXNzaW9uSAASNAoPc3VwcG9ydF9zZXNzaW9uGHMgASgLMhkubWFncGllLnYxLlN1cHBvcnRTZXNzaW9uSAASPwoVY2xvc2Vfc3VwcG9ydF9zZXNzaW9uGHQgASgLMh4ubWFncGllLnYxLkNsb3NlU3VwcG9ydFNlc3Npb25IABI9ChRyYXRlX3N1cHBvcnRfc2Vzc2lvbhh1IAEoCzIdLm1hZ3BpZS52MS5SYXRlU3VwcG9ydFNlc3Npb25IAEIGCgRib2R5IlAKBUxvZ2luEg0KBXRva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIQCghwbGF0Zm9ybRgDIAEoCRITCgtzZGtfdmVyc2lvbhgEIAEoCSKEAQoLTG9naW5SZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhYKDnNlcnZlcl90aW1lX21zGAMgASgDEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoAxIZChFtYXhfbWVzc2FnZV9ieXRlcxgFIAEoAyKyAQoEU2VuZBIVCg1jbGllbnRfbXNnX2lkGAEgASgJEhIKCnRvX3VzZXJfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIPCgdjb250ZW50GAQgASgJEiQKBHB1c2gYBSABKAsyFi5tYWdwaWUudjEuUHVzaE9wdGlvbnMSEwoLdG9fZ3JvdXBfaWQYBiABKAkSEAoIbWVudGlvbnMYByADKAkSEwoLbWVudGlvbl9hbGwYCCABKAgi4gEKC1B1c2hPcHRpb25zEgwKBHNraXAYASABKAgSDQoFdGl0bGUYAiABKAkSDAoEYm9keRgDIAEoCRIOCgZzaWxlbnQYBCABKAgSEwoLY29sbGFwc2VfaWQYBSABKAkSEAoIcHJpb3JpdHkYBiABKAkSFAoMaGlkZV9jb250ZW50GAcgASgIEi4KBGRhdGEYCCADKAsyIC5tYWdwaWUudjEuUHVzaE9wdGlvbnMuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImkKB1NlbmRBY2sSFQoNY2xpZW50X21zZ19pZBgBIAEoCRIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIWCg5zZXJ2ZXJfdGltZV9tcxgEIAEoAxIRCglkdXBsaWNhdGUYBSABKAgizwEKB01lc3NhZ2USDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMSEQoJc2VuZGVyX2lkGAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAkSDAoEdHlwZRgFIAEoCRIPCgdjb250ZW50GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSEAoIcmVjYWxsZWQYCCABKAgSEAoIbWVudGlvbnMYCiADKAkSEwoLbWVudGlvbl9hbGwYCyABKAhKBAgJEApSB21lbWJlcnMiLwoHRGVsaXZlchIkCghtZXNzYWdlcxgBIAMoCzISLm1hZ3BpZS52MS5NZXNzYWdlIiYKBkN1cnNvchIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAyIwCgpEZWxpdmVyQWNrEiIKB2N1cnNvcnMYASADKAsyES5tYWdwaWUudjEuQ3Vyc29yIgQKAk9rIsABCgdSZWNlaXB0EiUKBGtpbmQYASABKA4yFy5tYWdwaWUudjEuUmVjZWlwdC5LaW5kEg8KB2NvbnZfaWQYAiABKAkSCwoDc2VxGAMgASgDEg8KB3VzZXJfaWQYBCABKAkSDQoFYXRfbXMYBSABKAMiUAoES2luZBIUChBLSU5EX1VOU1BFQ0lGSUVEEAASEgoOS0lORF9ERUxJVkVSRUQQARIPCgtLSU5EX1NUT1JFRBACEg0KCUtJTkRfUkVBRBADIiQKBFJlYWQSDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiRAoRU3luY0NvbnZlcnNhdGlvbnMSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFEhAKCGNvbnZfaWRzGAMgAygJIvYCChFDb252ZXJzYXRpb25TdGF0ZRIPCgdjb252X2lkGAEgASgJEg8KB21lbWJlcnMYAiADKAkSDwoHbWF4X3NlcRgDIAEoAxIQCghyZWFkX3NlcRgEIAEoAxIVCg1kZWxpdmVyZWRfc2VxGAUgASgDEhUKDXBlZXJfcmVhZF9zZXEYBiABKAMSGgoScGVlcl9kZWxpdmVyZWRfc2VxGAcgASgDEg4KBnVucmVhZBgIIAEoAxIVCg11cGRhdGVkX2F0X21zGAkgASgDEigKDGxhc3RfbWVzc2FnZRgKIAEoCzISLm1hZ3BpZS52MS5NZXNzYWdlEhEKCWZpcnN0X3NlcRgLIAEoAxINCgVtdXRlZBgMIAEoCBITCgttZW50aW9uX3NlcRgNIAEoAxIQCghncm91cF9pZBgOIAEoCRIUCgxwaW5uZWRfYXRfbXMYDyABKAMSDQoFZHJhZnQYECABKAkSEwoLY2xlYXJlZF9zZXEYESABKAMiXAoQQ29udmVyc2F0aW9uUGFnZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlEhMKC25leHRfY3Vyc29yGAIgASgJIl4KDFN5bmNNZXNzYWdlcxIPCgdjb252X2lkGAEgASgJEhAKCGZyb21fc2VxGAIgASgDEg4KBnRvX3NlcRgDIAEoAxINCgVsaW1pdBgEIAEoBRIMCgRkZXNjGAUgASgIIlYKC01lc3NhZ2VQYWdlEg8KB2NvbnZfaWQYASABKAkSJAoIbWVzc2FnZXMYAiADKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCCIGCgRQaW5nIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiSQoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkiJQoFQ2xvc2USDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkiigEKDlJlZ2lzdGVyRGV2aWNlEhAKCHBsYXRmb3JtGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEg0KBXRvcGljGAQgASgJEhMKC2Vudmlyb25tZW50GAUgASgJEg4KBmxvY2FsZRgGIAEoCRIRCgl0aW1lX3pvbmUYByABKAkiEgoQVW5yZWdpc3RlckRldmljZSJaCg9TZXRQdXNoU2V0dGluZ3MSEAoIZGlzYWJsZWQYASABKAgSEQoJZG5kX3N0YXJ0GAIgASgFEg8KB2RuZF9lbmQYAyABKAUSEQoJdGltZV96b25lGAQgASgJIjIKEE11dGVDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRINCgVtdXRlZBgCIAEoCCK+AgoFR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRIwCghtZXRhZGF0YRgFIAMoCzIeLm1hZ3BpZS52MS5Hcm91cC5NZXRhZGF0YUVudHJ5EhAKCG93bmVyX2lkGAYgASgJEhMKC2pvaW5fcG9saWN5GAcgASgJEhAKCG11dGVfYWxsGAggASgIEhcKD2hpc3RvcnlfdmlzaWJsZRgJIAEoCBIUCgxtZW1iZXJfY291bnQYCiABKAUSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoLQ3JlYXRlR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5DcmVhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhMKC2pvaW5fcG9saWN5GAYgASgJEhcKD2hpc3RvcnlfdmlzaWJsZRgHIAEoCBISCgptZW1iZXJfaWRzGAggAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIcCghHZXRHcm91cBIQCghncm91cF9pZBgBIAEoCSKCAwoLVXBkYXRlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhcKCmF2YXRhcl91cmwYAyABKAlIAYgBARITCgZub3RpY2UYBCABKAlIAogBARI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5VcGRhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgGIAEoCBIYCgtqb2luX3BvbGljeRgHIAEoCUgDiAEBEhwKD2hpc3RvcnlfdmlzaWJsZRgIIAEoCEgEiAEBEhUKCG11dGVfYWxsGAkgASgISAWIAQEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQg0KC19hdmF0YXJfdXJsQgkKB19ub3RpY2VCDgoMX2pvaW5fcG9saWN5QhIKEF9oaXN0b3J5X3Zpc2libGVCCwoJX211dGVfYWxsIiAKDERpc21pc3NHcm91cBIQCghncm91cF9pZBgBIAEoCSI1Cg9BZGRHcm91cE1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSEAoIdXNlcl9pZHMYAiADKAkiOAoSUmVtb3ZlR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIlcKEkdyb3VwTWVtYmVyc1Jlc3VsdBIQCghncm91cF9pZBgBIAEoCRINCgVhZGRlZBgCIAMoCRIPCgdwZW5kaW5nGAMgAygJEg8KB3JlbW92ZWQYBCADKAkiLgoJSm9pbkdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiHgoKTGVhdmVHcm91cBIQCghncm91cF9pZBgBIAEoCSJDChBMaXN0R3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSFgoObXV0ZWRfdW50aWxfbXMYAyABKAMSFAoMam9pbmVkX2F0X21zGAQgASgDImEKD0dyb3VwTWVtYmVyUGFnZRIQCghncm91cF9pZBgBIAEoCRInCgdtZW1iZXJzGAIgAygLMhYubWFncGllLnYxLkdyb3VwTWVtYmVyEhMKC25leHRfY3Vyc29yGAMgASgJIm0KDlNldEdyb3VwTWVtYmVyEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIZCgxtdXRlX3NlY29uZHMYBCABKANIAIgBAUIPCg1fbXV0ZV9zZWNvbmRzIjIKDVRyYW5zZmVyR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJDChBMaXN0Sm9pblJlcXVlc3RzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtKb2luUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCmludml0ZXJfaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDImIKD0pvaW5SZXF1ZXN0UGFnZRIQCghncm91cF9pZBgBIAEoCRIoCghyZXF1ZXN0cxgCIAMoCzIWLm1hZ3BpZS52MS5Kb2luUmVxdWVzdBITCgtuZXh0X2N1cnNvchgDIAEoCSJIChJSZXNvbHZlSm9pblJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdhcHByb3ZlGAMgASgIIi8KDUdldEdyb3VwUmVhZHMSEAoIZ3JvdXBfaWQYASABKAkSDAoEc2VxcxgCIAMoAyJJCg9Hcm91cFJlYWRDb3VudHMSEAoIZ3JvdXBfaWQYASABKAkSJAoFcmVhZHMYAiADKAsyFS5tYWdwaWUudjEuR3JvdXBSZWFkcyIzCgpHcm91cFJlYWRzEgsKA3NlcRgBIAEoAxIMCgRyZWFkGAIgASgFEgoKAm9mGAMgASgFIikKBlR5cGluZxIPCgdjb252X2lkGAEgASgJEg4KBnR5cGluZxgCIAEoCCJOCgtUeXBpbmdFdmVudBIPCgdjb252X2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDgoGdHlwaW5nGAMgASgIEg0KBWF0X21zGAQgASgDIncKD1NldENvbnZlcnNhdGlvbhIPCgdjb252X2lkGAEgASgJEhMKBnBpbm5lZBgCIAEoCEgAiAEBEhIKBWRyYWZ0GAMgASgJSAGIAQESFQoNY2xlYXJfaGlzdG9yeRgEIAEoCEIJCgdfcGlubmVkQggKBl9kcmFmdCIjChJPcGVuU3VwcG9ydFNlc3Npb24SDQoFc2tpbGwYASABKAkitQEKDlN1cHBvcnRTZXNzaW9uEgoKAmlkGAEgASgJEhIKCnZpc2l0b3JfaWQYAiABKAkSDQoFc2tpbGwYAyABKAkSEAoIYWdlbnRfaWQYBCABKAkSDQoFc3RhdGUYBSABKAkSFQoNY3JlYXRlZF9hdF9tcxgGIAEoAxIWCg5hc3NpZ25lZF9hdF9tcxgHIAEoAxIUCgxjbG9zZWRfYXRfbXMYCCABKAMSDgoGcmF0aW5nGAkgASgFIikKE0Nsb3NlU3VwcG9ydFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCSJJChJSYXRlU3VwcG9ydFNlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZyYXRpbmcYAiABKAUSDwoHY29tbWVudBgDIAEoCUI6WjhnaXRodWIuY29tL21hZ3BpZS1pbS9tYWdwaWUvc2RrL3Byb3RvL21hZ3BpZS92MTttYWdwaWV2MWIGcHJvdG8z");
+  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEiwhkKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSAASOwoTc2VuZF9mcmllbmRfcmVxdWVzdBhGIAEoCzIcLm1hZ3BpZS52MS5TZW5kRnJpZW5kUmVxdWVzdEgAEj8KFWZyaWVuZF9yZXF1ZXN0X3Jlc3VsdBhHIAEoCzIeLm1hZ3BpZS52MS5GcmllbmRSZXF1ZXN0UmVzdWx0SAASPwoVYW5zd2VyX2ZyaWVuZF9yZXF1ZXN0GEggASgLMh4ubWFncGllLnYxLkFuc3dlckZyaWVuZFJlcXVlc3RIABI/ChVjYW5jZWxfZnJpZW5kX3JlcXVlc3QYSSABKAsyHi5tYWdwaWUudjEuQ2FuY2VsRnJpZW5kUmVxdWVzdEgAEj0KFGxpc3RfZnJpZW5kX3JlcXVlc3RzGEogASgLMh0ubWFncGllLnYxLkxpc3RGcmllbmRSZXF1ZXN0c0gAEjsKE2ZyaWVuZF9yZXF1ZXN0X3BhZ2UYSyABKAsyHC5tYWdwaWUudjEuRnJpZW5kUmVxdWVzdFBhZ2VIABIuCgxsaXN0X2ZyaWVuZHMYTCABKAsyFi5tYWdwaWUudjEuTGlzdEZyaWVuZHNIABIsCgtmcmllbmRfcGFnZRhNIAEoCzIVLm1hZ3BpZS52MS5GcmllbmRQYWdlSAASNwoRc2V0X2ZyaWVuZF9yZW1hcmsYTiABKAsyGi5tYWdwaWUudjEuU2V0RnJpZW5kUmVtYXJrSAASKAoLZnJpZW5kX2luZm8YTyABKAsyES5tYWdwaWUudjEuRnJpZW5kSAASMAoNcmVtb3ZlX2ZyaWVuZBhQIAEoCzIXLm1hZ3BpZS52MS5SZW1vdmVGcmllbmRIABIqCgpibG9ja191c2VyGFEgASgLMhQubWFncGllLnYxLkJsb2NrVXNlckgAEi4KDHVuYmxvY2tfdXNlchhSIAEoCzIWLm1hZ3BpZS52MS5VbmJsb2NrVXNlckgAEi4KDGxpc3RfYmxvY2tlZBhTIAEoCzIWLm1hZ3BpZS52MS5MaXN0QmxvY2tlZEgAEi4KDGJsb2NrZWRfcGFnZRhUIAEoCzIWLm1hZ3BpZS52MS5CbG9ja2VkUGFnZUgAEiMKBnR5cGluZxhuIAEoCzIRLm1hZ3BpZS52MS5UeXBpbmdIABIuCgx0eXBpbmdfZXZlbnQYbyABKAsyFi5tYWdwaWUudjEuVHlwaW5nRXZlbnRIABI2ChBzZXRfY29udmVyc2F0aW9uGHAgASgLMhoubWFncGllLnYxLlNldENvbnZlcnNhdGlvbkgAEjoKEmNvbnZlcnNhdGlvbl9zdGF0ZRhxIAEoCzIcLm1hZ3BpZS52MS5Db252ZXJzYXRpb25TdGF0ZUgAEj0KFG9wZW5fc3VwcG9ydF9zZXNzaW9uGHIgASgLMh0ubWFncGllLnYxLk9wZW5TdXBwb3J0U2Vzc2lvbkgAEjQKD3N1cHBvcnRfc2Vzc2lvbhhzIAEoCzIZLm1hZ3BpZS52MS5TdXBwb3J0U2Vzc2lvbkgAEj8KFWNsb3NlX3N1cHBvcnRfc2Vzc2lvbhh0IAEoCzIeLm1hZ3BpZS52MS5DbG9zZVN1cHBvcnRTZXNzaW9uSAASPQoUcmF0ZV9zdXBwb3J0X3Nlc3Npb24YdSABKAsyHS5tYWdwaWUudjEuUmF0ZVN1cHBvcnRTZXNzaW9uSABCBgoEYm9keSJQCgVMb2dpbhINCgV0b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEAoIcGxhdGZvcm0YAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkihAEKC0xvZ2luUmVzdWx0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIWCg5zZXJ2ZXJfdGltZV9tcxgDIAEoAxIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKAMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBSABKAMisgEKBFNlbmQSFQoNY2xpZW50X21zZ19pZBgBIAEoCRISCgp0b191c2VyX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIkCgRwdXNoGAUgASgLMhYubWFncGllLnYxLlB1c2hPcHRpb25zEhMKC3RvX2dyb3VwX2lkGAYgASgJEhAKCG1lbnRpb25zGAcgAygJEhMKC21lbnRpb25fYWxsGAggASgIIuIBCgtQdXNoT3B0aW9ucxIMCgRza2lwGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGJvZHkYAyABKAkSDgoGc2lsZW50GAQgASgIEhMKC2NvbGxhcHNlX2lkGAUgASgJEhAKCHByaW9yaXR5GAYgASgJEhQKDGhpZGVfY29udGVudBgHIAEoCBIuCgRkYXRhGAggAygLMiAubWFncGllLnYxLlB1c2hPcHRpb25zLkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpCgdTZW5kQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDwoHY29udl9pZBgCIAEoCRILCgNzZXEYAyABKAMSFgoOc2VydmVyX3RpbWVfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIs8BCgdNZXNzYWdlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEhEKCXNlbmRlcl9pZBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEgwKBHR5cGUYBSABKAkSDwoHY29udGVudBgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhAKCHJlY2FsbGVkGAggASgIEhAKCG1lbnRpb25zGAogAygJEhMKC21lbnRpb25fYWxsGAsgASgISgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSL2AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkSFAoMcGlubmVkX2F0X21zGA8gASgDEg0KBWRyYWZ0GBAgASgJEhMKC2NsZWFyZWRfc2VxGBEgASgDIlwKEENvbnZlcnNhdGlvblBhZ2USMwoNY29udmVyc2F0aW9ucxgBIAMoCzIcLm1hZ3BpZS52MS5Db252ZXJzYXRpb25TdGF0ZRITCgtuZXh0X2N1cnNvchgCIAEoCSJeCgxTeW5jTWVzc2FnZXMSDwoHY29udl9pZBgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZ0b19zZXEYAyABKAMSDQoFbGltaXQYBCABKAUSDAoEZGVzYxgFIAEoCCJWCgtNZXNzYWdlUGFnZRIPCgdjb252X2lkGAEgASgJEiQKCG1lc3NhZ2VzGAIgAygLMhIubWFncGllLnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAyABKAgiBgoEUGluZyIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIkkKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSDgoGcmVhc29uGAQgASgJIiUKBUNsb3NlEgwKBGNvZGUYASABKAUSDgoGcmVhc29uGAIgASgJIooBCg5SZWdpc3RlckRldmljZRIQCghwbGF0Zm9ybRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgV0b2tlbhgDIAEoCRINCgV0b3BpYxgEIAEoCRITCgtlbnZpcm9ubWVudBgFIAEoCRIOCgZsb2NhbGUYBiABKAkSEQoJdGltZV96b25lGAcgASgJIhIKEFVucmVnaXN0ZXJEZXZpY2UiWgoPU2V0UHVzaFNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhEKCWRuZF9zdGFydBgCIAEoBRIPCgdkbmRfZW5kGAMgASgFEhEKCXRpbWVfem9uZRgEIAEoCSIyChBNdXRlQ29udmVyc2F0aW9uEg8KB2NvbnZfaWQYASABKAkSDQoFbXV0ZWQYAiABKAgivgIKBUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSMAoIbWV0YWRhdGEYBSADKAsyHi5tYWdwaWUudjEuR3JvdXAuTWV0YWRhdGFFbnRyeRIQCghvd25lcl9pZBgGIAEoCRITCgtqb2luX3BvbGljeRgHIAEoCRIQCghtdXRlX2FsbBgIIAEoCBIXCg9oaXN0b3J5X3Zpc2libGUYCSABKAgSFAoMbWVtYmVyX2NvdW50GAogASgFEhUKDWNyZWF0ZWRfYXRfbXMYCyABKAMSFQoNdXBkYXRlZF9hdF9tcxgMIAEoAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi9gEKC0NyZWF0ZUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuQ3JlYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRITCgtqb2luX3BvbGljeRgGIAEoCRIXCg9oaXN0b3J5X3Zpc2libGUYByABKAgSEgoKbWVtYmVyX2lkcxgIIAMoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiHAoIR2V0R3JvdXASEAoIZ3JvdXBfaWQYASABKAkiggMKC1VwZGF0ZUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIXCgphdmF0YXJfdXJsGAMgASgJSAGIAQESEwoGbm90aWNlGAQgASgJSAKIAQESNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuVXBkYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRIUCgxzZXRfbWV0YWRhdGEYBiABKAgSGAoLam9pbl9wb2xpY3kYByABKAlIA4gBARIcCg9oaXN0b3J5X3Zpc2libGUYCCABKAhIBIgBARIVCghtdXRlX2FsbBgJIAEoCEgFiAEBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfbmFtZUINCgtfYXZhdGFyX3VybEIJCgdfbm90aWNlQg4KDF9qb2luX3BvbGljeUISChBfaGlzdG9yeV92aXNpYmxlQgsKCV9tdXRlX2FsbCIgCgxEaXNtaXNzR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiNQoPQWRkR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIjgKElJlbW92ZUdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIQCgh1c2VyX2lkcxgCIAMoCSJXChJHcm91cE1lbWJlcnNSZXN1bHQSEAoIZ3JvdXBfaWQYASABKAkSDQoFYWRkZWQYAiADKAkSDwoHcGVuZGluZxgDIAMoCRIPCgdyZW1vdmVkGAQgAygJIi4KCUpvaW5Hcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIh4KCkxlYXZlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiQwoQTGlzdEdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLR3JvdXBNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIMCgRyb2xlGAIgASgJEhYKDm11dGVkX3VudGlsX21zGAMgASgDEhQKDGpvaW5lZF9hdF9tcxgEIAEoAyJhCg9Hcm91cE1lbWJlclBhZ2USEAoIZ3JvdXBfaWQYASABKAkSJwoHbWVtYmVycxgCIAMoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlchITCgtuZXh0X2N1cnNvchgDIAEoCSJtCg5TZXRHcm91cE1lbWJlchIQCghncm91cF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSGQoMbXV0ZV9zZWNvbmRzGAQgASgDSACIAQFCDwoNX211dGVfc2Vjb25kcyIyCg1UcmFuc2Zlckdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiQwoQTGlzdEpvaW5SZXF1ZXN0cxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLSm9pblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgppbnZpdGVyX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAyJiCg9Kb2luUmVxdWVzdFBhZ2USEAoIZ3JvdXBfaWQYASABKAkSKAoIcmVxdWVzdHMYAiADKAsyFi5tYWdwaWUudjEuSm9pblJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAyABKAkiSAoSUmVzb2x2ZUpvaW5SZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHYXBwcm92ZRgDIAEoCCIvCg1HZXRHcm91cFJlYWRzEhAKCGdyb3VwX2lkGAEgASgJEgwKBHNlcXMYAiADKAMiSQoPR3JvdXBSZWFkQ291bnRzEhAKCGdyb3VwX2lkGAEgASgJEiQKBXJlYWRzGAIgAygLMhUubWFncGllLnYxLkdyb3VwUmVhZHMiMwoKR3JvdXBSZWFkcxILCgNzZXEYASABKAMSDAoEcmVhZBgCIAEoBRIKCgJvZhgDIAEoBSIpCgZUeXBpbmcSDwoHY29udl9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiTgoLVHlwaW5nRXZlbnQSDwoHY29udl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCBINCgVhdF9tcxgEIAEoAyJ3Cg9TZXRDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRITCgZwaW5uZWQYAiABKAhIAIgBARISCgVkcmFmdBgDIAEoCUgBiAEBEhUKDWNsZWFyX2hpc3RvcnkYBCABKAhCCQoHX3Bpbm5lZEIICgZfZHJhZnQiIwoST3BlblN1cHBvcnRTZXNzaW9uEg0KBXNraWxsGAEgASgJIrUBCg5TdXBwb3J0U2Vzc2lvbhIKCgJpZBgBIAEoCRISCgp2aXNpdG9yX2lkGAIgASgJEg0KBXNraWxsGAMgASgJEhAKCGFnZW50X2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSFgoOYXNzaWduZWRfYXRfbXMYByABKAMSFAoMY2xvc2VkX2F0X21zGAggASgDEg4KBnJhdGluZxgJIAEoBSIpChNDbG9zZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkiSQoSUmF0ZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDgoGcmF0aW5nGAIgASgFEg8KB2NvbW1lbnQYAyABKAkiNQoRU2VuZEZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIjYKE0ZyaWVuZFJlcXVlc3RSZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiNgoTQW5zd2VyRnJpZW5kUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBmFjY2VwdBgCIAEoCCImChNDYW5jZWxGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiRQoSTGlzdEZyaWVuZFJlcXVlc3RzEhAKCG91dGdvaW5nGAEgASgIEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJXCg1GcmllbmRSZXF1ZXN0Eg8KB2Zyb21faWQYASABKAkSDQoFdG9faWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDIlQKEUZyaWVuZFJlcXVlc3RQYWdlEioKCHJlcXVlc3RzGAEgAygLMhgubWFncGllLnYxLkZyaWVuZFJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAiABKAkiLAoLTGlzdEZyaWVuZHMSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIkAKBkZyaWVuZBIPCgd1c2VyX2lkGAEgASgJEg4KBnJlbWFyaxgCIAEoCRIVCg1jcmVhdGVkX2F0X21zGAMgASgDIkUKCkZyaWVuZFBhZ2USIgoHZnJpZW5kcxgBIAMoCzIRLm1hZ3BpZS52MS5GcmllbmQSEwoLbmV4dF9jdXJzb3IYAiABKAkiMgoPU2V0RnJpZW5kUmVtYXJrEg8KB3VzZXJfaWQYASABKAkSDgoGcmVtYXJrGAIgASgJIh8KDFJlbW92ZUZyaWVuZBIPCgd1c2VyX2lkGAEgASgJIhwKCUJsb2NrVXNlchIPCgd1c2VyX2lkGAEgASgJIh4KC1VuYmxvY2tVc2VyEg8KB3VzZXJfaWQYASABKAkiLAoLTGlzdEJsb2NrZWQSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIjEKB0Jsb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRIVCg1jcmVhdGVkX2F0X21zGAIgASgDIkUKC0Jsb2NrZWRQYWdlEiEKBXVzZXJzGAEgAygLMhIubWFncGllLnYxLkJsb2NrZWQSEwoLbmV4dF9jdXJzb3IYAiABKAlCOlo4Z2l0aHViLmNvbS9tYWdwaWUtaW0vbWFncGllL3Nkay9wcm90by9tYWdwaWUvdjE7bWFncGlldjFiBnByb3RvMw");
 
 /**
  * Frame is the envelope of every WebSocket message, in both directions.
@@ -434,6 +434,129 @@ export type Frame = Message$1<"magpie.v1.Frame"> & {
      */
     value: GroupReadCounts;
     case: "groupReadCounts";
+  } | {
+    /**
+     * Contacts (docs/protocol.md, "Contacts"), client -> server, and their
+     * replies.
+     * Ask a user to be friends. Reply: friend_request_result.
+     *
+     * @generated from field: magpie.v1.SendFriendRequest send_friend_request = 70;
+     */
+    value: SendFriendRequest;
+    case: "sendFriendRequest";
+  } | {
+    /**
+     * Reply to send_friend_request.
+     *
+     * @generated from field: magpie.v1.FriendRequestResult friend_request_result = 71;
+     */
+    value: FriendRequestResult;
+    case: "friendRequestResult";
+  } | {
+    /**
+     * Accept or decline a request the user received. Reply: ok.
+     *
+     * @generated from field: magpie.v1.AnswerFriendRequest answer_friend_request = 72;
+     */
+    value: AnswerFriendRequest;
+    case: "answerFriendRequest";
+  } | {
+    /**
+     * Withdraw a request the user sent. Reply: ok.
+     *
+     * @generated from field: magpie.v1.CancelFriendRequest cancel_friend_request = 73;
+     */
+    value: CancelFriendRequest;
+    case: "cancelFriendRequest";
+  } | {
+    /**
+     * A page of the user's incoming or outgoing requests. Reply:
+     * friend_request_page.
+     *
+     * @generated from field: magpie.v1.ListFriendRequests list_friend_requests = 74;
+     */
+    value: ListFriendRequests;
+    case: "listFriendRequests";
+  } | {
+    /**
+     * Reply to list_friend_requests.
+     *
+     * @generated from field: magpie.v1.FriendRequestPage friend_request_page = 75;
+     */
+    value: FriendRequestPage;
+    case: "friendRequestPage";
+  } | {
+    /**
+     * A page of the user's friends. Reply: friend_page.
+     *
+     * @generated from field: magpie.v1.ListFriends list_friends = 76;
+     */
+    value: ListFriends;
+    case: "listFriends";
+  } | {
+    /**
+     * Reply to list_friends.
+     *
+     * @generated from field: magpie.v1.FriendPage friend_page = 77;
+     */
+    value: FriendPage;
+    case: "friendPage";
+  } | {
+    /**
+     * Set the user's remark of a friend. Reply: friend_info.
+     *
+     * @generated from field: magpie.v1.SetFriendRemark set_friend_remark = 78;
+     */
+    value: SetFriendRemark;
+    case: "setFriendRemark";
+  } | {
+    /**
+     * One friend of the user, server -> client.
+     *
+     * @generated from field: magpie.v1.Friend friend_info = 79;
+     */
+    value: Friend;
+    case: "friendInfo";
+  } | {
+    /**
+     * End a friendship (both sides). Reply: ok.
+     *
+     * @generated from field: magpie.v1.RemoveFriend remove_friend = 80;
+     */
+    value: RemoveFriend;
+    case: "removeFriend";
+  } | {
+    /**
+     * Block a user. Reply: ok.
+     *
+     * @generated from field: magpie.v1.BlockUser block_user = 81;
+     */
+    value: BlockUser;
+    case: "blockUser";
+  } | {
+    /**
+     * Unblock a user. Reply: ok.
+     *
+     * @generated from field: magpie.v1.UnblockUser unblock_user = 82;
+     */
+    value: UnblockUser;
+    case: "unblockUser";
+  } | {
+    /**
+     * A page of the users the user blocks. Reply: blocked_page.
+     *
+     * @generated from field: magpie.v1.ListBlocked list_blocked = 83;
+     */
+    value: ListBlocked;
+    case: "listBlocked";
+  } | {
+    /**
+     * Reply to list_blocked.
+     *
+     * @generated from field: magpie.v1.BlockedPage blocked_page = 84;
+     */
+    value: BlockedPage;
+    case: "blockedPage";
   } | {
     /**
      * Typing indicator of the user in a conversation, client -> server.
@@ -2858,4 +2981,488 @@ export type RateSupportSession = Message$1<"magpie.v1.RateSupportSession"> & {
  */
 export const RateSupportSessionSchema: GenMessage<RateSupportSession> = /*@__PURE__*/
   messageDesc(file_magpie_v1_magpie, 54);
+
+/**
+ * SendFriendRequest asks another user of the app to be friends, replacing
+ * an earlier request to the same user. If that user had already asked, the
+ * two become friends at once. Error "forbidden" if either blocks the other.
+ *
+ * @generated from message magpie.v1.SendFriendRequest
+ */
+export type SendFriendRequest = Message$1<"magpie.v1.SendFriendRequest"> & {
+  /**
+   * The user asked.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Words to the user; at most 512 bytes.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message magpie.v1.SendFriendRequest.
+ * Use `create(SendFriendRequestSchema)` to create a new message.
+ */
+export const SendFriendRequestSchema: GenMessage<SendFriendRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 55);
+
+/**
+ * FriendRequestResult answers SendFriendRequest.
+ *
+ * @generated from message magpie.v1.FriendRequestResult
+ */
+export type FriendRequestResult = Message$1<"magpie.v1.FriendRequestResult"> & {
+  /**
+   * The user asked.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * "requested" (waiting for the user's answer) or "friends" (friends now).
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+};
+
+/**
+ * Describes the message magpie.v1.FriendRequestResult.
+ * Use `create(FriendRequestResultSchema)` to create a new message.
+ */
+export const FriendRequestResultSchema: GenMessage<FriendRequestResult> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 56);
+
+/**
+ * AnswerFriendRequest accepts (friends both ways) or declines a request
+ * from user_id. Error "not_found" if there is no such request.
+ *
+ * @generated from message magpie.v1.AnswerFriendRequest
+ */
+export type AnswerFriendRequest = Message$1<"magpie.v1.AnswerFriendRequest"> & {
+  /**
+   * The user who sent the request.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * True to accept, false to decline.
+   *
+   * @generated from field: bool accept = 2;
+   */
+  accept: boolean;
+};
+
+/**
+ * Describes the message magpie.v1.AnswerFriendRequest.
+ * Use `create(AnswerFriendRequestSchema)` to create a new message.
+ */
+export const AnswerFriendRequestSchema: GenMessage<AnswerFriendRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 57);
+
+/**
+ * CancelFriendRequest withdraws the user's request to user_id. Error
+ * "not_found" if there is none.
+ *
+ * @generated from message magpie.v1.CancelFriendRequest
+ */
+export type CancelFriendRequest = Message$1<"magpie.v1.CancelFriendRequest"> & {
+  /**
+   * The user the request was sent to.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message magpie.v1.CancelFriendRequest.
+ * Use `create(CancelFriendRequestSchema)` to create a new message.
+ */
+export const CancelFriendRequestSchema: GenMessage<CancelFriendRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 58);
+
+/**
+ * ListFriendRequests asks for a page of the user's pending requests.
+ *
+ * @generated from message magpie.v1.ListFriendRequests
+ */
+export type ListFriendRequests = Message$1<"magpie.v1.ListFriendRequests"> & {
+  /**
+   * False: requests the user received (by sender); true: those it sent (by
+   * recipient).
+   *
+   * @generated from field: bool outgoing = 1;
+   */
+  outgoing: boolean;
+
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * Page size; 0 means 100, at most 500.
+   *
+   * @generated from field: int32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message magpie.v1.ListFriendRequests.
+ * Use `create(ListFriendRequestsSchema)` to create a new message.
+ */
+export const ListFriendRequestsSchema: GenMessage<ListFriendRequests> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 59);
+
+/**
+ * FriendRequest is a pending friend request.
+ *
+ * @generated from message magpie.v1.FriendRequest
+ */
+export type FriendRequest = Message$1<"magpie.v1.FriendRequest"> & {
+  /**
+   * The sender.
+   *
+   * @generated from field: string from_id = 1;
+   */
+  fromId: string;
+
+  /**
+   * The recipient.
+   *
+   * @generated from field: string to_id = 2;
+   */
+  toId: string;
+
+  /**
+   * The sender's words.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * When it was (last) sent, in Unix milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 4;
+   */
+  createdAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.FriendRequest.
+ * Use `create(FriendRequestSchema)` to create a new message.
+ */
+export const FriendRequestSchema: GenMessage<FriendRequest> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 60);
+
+/**
+ * FriendRequestPage is one page of friend requests.
+ *
+ * @generated from message magpie.v1.FriendRequestPage
+ */
+export type FriendRequestPage = Message$1<"magpie.v1.FriendRequestPage"> & {
+  /**
+   * The requests.
+   *
+   * @generated from field: repeated magpie.v1.FriendRequest requests = 1;
+   */
+  requests: FriendRequest[];
+
+  /**
+   * Cursor of the next page; empty on the last.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message magpie.v1.FriendRequestPage.
+ * Use `create(FriendRequestPageSchema)` to create a new message.
+ */
+export const FriendRequestPageSchema: GenMessage<FriendRequestPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 61);
+
+/**
+ * ListFriends asks for a page of the user's friends, by id.
+ *
+ * @generated from message magpie.v1.ListFriends
+ */
+export type ListFriends = Message$1<"magpie.v1.ListFriends"> & {
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * Page size; 0 means 100, at most 500.
+   *
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message magpie.v1.ListFriends.
+ * Use `create(ListFriendsSchema)` to create a new message.
+ */
+export const ListFriendsSchema: GenMessage<ListFriends> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 62);
+
+/**
+ * Friend is one of the user's friends.
+ *
+ * @generated from message magpie.v1.Friend
+ */
+export type Friend = Message$1<"magpie.v1.Friend"> & {
+  /**
+   * The friend.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The user's own name for the friend; no one else sees it.
+   *
+   * @generated from field: string remark = 2;
+   */
+  remark: string;
+
+  /**
+   * When they became friends, in Unix milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 3;
+   */
+  createdAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.Friend.
+ * Use `create(FriendSchema)` to create a new message.
+ */
+export const FriendSchema: GenMessage<Friend> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 63);
+
+/**
+ * FriendPage is one page of friends.
+ *
+ * @generated from message magpie.v1.FriendPage
+ */
+export type FriendPage = Message$1<"magpie.v1.FriendPage"> & {
+  /**
+   * The friends, by id.
+   *
+   * @generated from field: repeated magpie.v1.Friend friends = 1;
+   */
+  friends: Friend[];
+
+  /**
+   * Cursor of the next page; empty on the last.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message magpie.v1.FriendPage.
+ * Use `create(FriendPageSchema)` to create a new message.
+ */
+export const FriendPageSchema: GenMessage<FriendPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 64);
+
+/**
+ * SetFriendRemark sets the user's remark of a friend (empty clears it).
+ * Error "not_found" if they are not friends.
+ *
+ * @generated from message magpie.v1.SetFriendRemark
+ */
+export type SetFriendRemark = Message$1<"magpie.v1.SetFriendRemark"> & {
+  /**
+   * The friend.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * At most 64 bytes.
+   *
+   * @generated from field: string remark = 2;
+   */
+  remark: string;
+};
+
+/**
+ * Describes the message magpie.v1.SetFriendRemark.
+ * Use `create(SetFriendRemarkSchema)` to create a new message.
+ */
+export const SetFriendRemarkSchema: GenMessage<SetFriendRemark> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 65);
+
+/**
+ * RemoveFriend ends a friendship, both sides. Error "not_found" if they are
+ * not friends.
+ *
+ * @generated from message magpie.v1.RemoveFriend
+ */
+export type RemoveFriend = Message$1<"magpie.v1.RemoveFriend"> & {
+  /**
+   * The friend.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message magpie.v1.RemoveFriend.
+ * Use `create(RemoveFriendSchema)` to create a new message.
+ */
+export const RemoveFriendSchema: GenMessage<RemoveFriend> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 66);
+
+/**
+ * BlockUser blocks a user: its one-to-one messages to the blocker are
+ * refused ("blocked"). A friendship stays.
+ *
+ * @generated from message magpie.v1.BlockUser
+ */
+export type BlockUser = Message$1<"magpie.v1.BlockUser"> & {
+  /**
+   * The user to block.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message magpie.v1.BlockUser.
+ * Use `create(BlockUserSchema)` to create a new message.
+ */
+export const BlockUserSchema: GenMessage<BlockUser> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 67);
+
+/**
+ * UnblockUser removes a block. Error "not_found" if there is none.
+ *
+ * @generated from message magpie.v1.UnblockUser
+ */
+export type UnblockUser = Message$1<"magpie.v1.UnblockUser"> & {
+  /**
+   * The blocked user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message magpie.v1.UnblockUser.
+ * Use `create(UnblockUserSchema)` to create a new message.
+ */
+export const UnblockUserSchema: GenMessage<UnblockUser> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 68);
+
+/**
+ * ListBlocked asks for a page of the users the user blocks, by id.
+ *
+ * @generated from message magpie.v1.ListBlocked
+ */
+export type ListBlocked = Message$1<"magpie.v1.ListBlocked"> & {
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * Page size; 0 means 100, at most 500.
+   *
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message magpie.v1.ListBlocked.
+ * Use `create(ListBlockedSchema)` to create a new message.
+ */
+export const ListBlockedSchema: GenMessage<ListBlocked> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 69);
+
+/**
+ * Blocked is a user the user blocks.
+ *
+ * @generated from message magpie.v1.Blocked
+ */
+export type Blocked = Message$1<"magpie.v1.Blocked"> & {
+  /**
+   * The blocked user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * When it was blocked, in Unix milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 2;
+   */
+  createdAtMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.Blocked.
+ * Use `create(BlockedSchema)` to create a new message.
+ */
+export const BlockedSchema: GenMessage<Blocked> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 70);
+
+/**
+ * BlockedPage is one page of blocked users.
+ *
+ * @generated from message magpie.v1.BlockedPage
+ */
+export type BlockedPage = Message$1<"magpie.v1.BlockedPage"> & {
+  /**
+   * The users, by id.
+   *
+   * @generated from field: repeated magpie.v1.Blocked users = 1;
+   */
+  users: Blocked[];
+
+  /**
+   * Cursor of the next page; empty on the last.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message magpie.v1.BlockedPage.
+ * Use `create(BlockedPageSchema)` to create a new message.
+ */
+export const BlockedPageSchema: GenMessage<BlockedPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 71);
 
