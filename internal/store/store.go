@@ -212,6 +212,7 @@ type AppStore interface {
 	WebhookStore
 	SupportStore
 	GroupStore
+	RichStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -149,6 +149,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 		collAgents, collSupport, collGroups, collJoinRequests}
+	appData = append(appData, richAppData(t, a)...)
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)
