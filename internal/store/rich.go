@@ -38,3 +38,30 @@ type Reaction struct {
 	UserID    string
 	CreatedAt time.Time
 }
+
+// Rich messaging settings of an app (Settings.RecallWindowSeconds and
+// Settings.EditWindowSeconds): nil means the default; 0 disables.
+const (
+	DefaultRecallWindowSeconds = 120
+	DefaultEditWindowSeconds   = 900
+	MaxRichWindowSeconds       = 86400
+)
+
+// RecallWindow is how long after sending a sender may recall its message;
+// zero when senders may not.
+func (s Settings) RecallWindow() time.Duration {
+	return window(s.RecallWindowSeconds, DefaultRecallWindowSeconds)
+}
+
+// EditWindow is how long after sending a sender may edit its message; zero
+// when senders may not.
+func (s Settings) EditWindow() time.Duration {
+	return window(s.EditWindowSeconds, DefaultEditWindowSeconds)
+}
+
+func window(v *int64, def int64) time.Duration {
+	if v == nil {
+		return time.Duration(def) * time.Second
+	}
+	return time.Duration(max(*v, 0)) * time.Second
+}

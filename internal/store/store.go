@@ -303,6 +303,10 @@ type Settings struct {
 	MaxTokenLifetimeSeconds int64 `json:"max_token_lifetime_seconds,omitempty"`
 	// Push configures the app's offline notifications.
 	Push AppPush `json:"push,omitzero"`
+	// RecallWindowSeconds is how long a sender may recall its message (see RecallWindow): nil 120, 0 never.
+	RecallWindowSeconds *int64 `json:"recall_window_seconds,omitempty"`
+	// EditWindowSeconds is how long a sender may edit its message (see EditWindow): nil 900, 0 never.
+	EditWindowSeconds *int64 `json:"edit_window_seconds,omitempty"`
 }
 
 // AppPush configures an app's offline notifications (see package push).

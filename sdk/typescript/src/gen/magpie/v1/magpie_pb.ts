@@ -71,7 +71,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file magpie/v1/magpie.proto.
  */
 export const file_magpie_v1_magpie: GenFile = /*@__PURE__*/
-  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEi2Q8KBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSABCBgoEYm9keSJQCgVMb2dpbhINCgV0b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEAoIcGxhdGZvcm0YAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkihAEKC0xvZ2luUmVzdWx0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIWCg5zZXJ2ZXJfdGltZV9tcxgDIAEoAxIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKAMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBSABKAMisgEKBFNlbmQSFQoNY2xpZW50X21zZ19pZBgBIAEoCRISCgp0b191c2VyX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIkCgRwdXNoGAUgASgLMhYubWFncGllLnYxLlB1c2hPcHRpb25zEhMKC3RvX2dyb3VwX2lkGAYgASgJEhAKCG1lbnRpb25zGAcgAygJEhMKC21lbnRpb25fYWxsGAggASgIIuIBCgtQdXNoT3B0aW9ucxIMCgRza2lwGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGJvZHkYAyABKAkSDgoGc2lsZW50GAQgASgIEhMKC2NvbGxhcHNlX2lkGAUgASgJEhAKCHByaW9yaXR5GAYgASgJEhQKDGhpZGVfY29udGVudBgHIAEoCBIuCgRkYXRhGAggAygLMiAubWFncGllLnYxLlB1c2hPcHRpb25zLkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpCgdTZW5kQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDwoHY29udl9pZBgCIAEoCRILCgNzZXEYAyABKAMSFgoOc2VydmVyX3RpbWVfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIs8BCgdNZXNzYWdlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEhEKCXNlbmRlcl9pZBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEgwKBHR5cGUYBSABKAkSDwoHY29udGVudBgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhAKCHJlY2FsbGVkGAggASgIEhAKCG1lbnRpb25zGAogAygJEhMKC21lbnRpb25fYWxsGAsgASgISgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSK8AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkiXAoQQ29udmVyc2F0aW9uUGFnZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlEhMKC25leHRfY3Vyc29yGAIgASgJIl4KDFN5bmNNZXNzYWdlcxIPCgdjb252X2lkGAEgASgJEhAKCGZyb21fc2VxGAIgASgDEg4KBnRvX3NlcRgDIAEoAxINCgVsaW1pdBgEIAEoBRIMCgRkZXNjGAUgASgIIlYKC01lc3NhZ2VQYWdlEg8KB2NvbnZfaWQYASABKAkSJAoIbWVzc2FnZXMYAiADKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCCIGCgRQaW5nIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiSQoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkiJQoFQ2xvc2USDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkiigEKDlJlZ2lzdGVyRGV2aWNlEhAKCHBsYXRmb3JtGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEg0KBXRvcGljGAQgASgJEhMKC2Vudmlyb25tZW50GAUgASgJEg4KBmxvY2FsZRgGIAEoCRIRCgl0aW1lX3pvbmUYByABKAkiEgoQVW5yZWdpc3RlckRldmljZSJaCg9TZXRQdXNoU2V0dGluZ3MSEAoIZGlzYWJsZWQYASABKAgSEQoJZG5kX3N0YXJ0GAIgASgFEg8KB2RuZF9lbmQYAyABKAUSEQoJdGltZV96b25lGAQgASgJIjIKEE11dGVDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRINCgVtdXRlZBgCIAEoCCK+AgoFR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRIwCghtZXRhZGF0YRgFIAMoCzIeLm1hZ3BpZS52MS5Hcm91cC5NZXRhZGF0YUVudHJ5EhAKCG93bmVyX2lkGAYgASgJEhMKC2pvaW5fcG9saWN5GAcgASgJEhAKCG11dGVfYWxsGAggASgIEhcKD2hpc3RvcnlfdmlzaWJsZRgJIAEoCBIUCgxtZW1iZXJfY291bnQYCiABKAUSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoLQ3JlYXRlR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5DcmVhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhMKC2pvaW5fcG9saWN5GAYgASgJEhcKD2hpc3RvcnlfdmlzaWJsZRgHIAEoCBISCgptZW1iZXJfaWRzGAggAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIcCghHZXRHcm91cBIQCghncm91cF9pZBgBIAEoCSKCAwoLVXBkYXRlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhcKCmF2YXRhcl91cmwYAyABKAlIAYgBARITCgZub3RpY2UYBCABKAlIAogBARI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5VcGRhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgGIAEoCBIYCgtqb2luX3BvbGljeRgHIAEoCUgDiAEBEhwKD2hpc3RvcnlfdmlzaWJsZRgIIAEoCEgEiAEBEhUKCG11dGVfYWxsGAkgASgISAWIAQEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQg0KC19hdmF0YXJfdXJsQgkKB19ub3RpY2VCDgoMX2pvaW5fcG9saWN5QhIKEF9oaXN0b3J5X3Zpc2libGVCCwoJX211dGVfYWxsIiAKDERpc21pc3NHcm91cBIQCghncm91cF9pZBgBIAEoCSI1Cg9BZGRHcm91cE1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSEAoIdXNlcl9pZHMYAiADKAkiOAoSUmVtb3ZlR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIlcKEkdyb3VwTWVtYmVyc1Jlc3VsdBIQCghncm91cF9pZBgBIAEoCRINCgVhZGRlZBgCIAMoCRIPCgdwZW5kaW5nGAMgAygJEg8KB3JlbW92ZWQYBCADKAkiLgoJSm9pbkdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiHgoKTGVhdmVHcm91cBIQCghncm91cF9pZBgBIAEoCSJDChBMaXN0R3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSFgoObXV0ZWRfdW50aWxfbXMYAyABKAMSFAoMam9pbmVkX2F0X21zGAQgASgDImEKD0dyb3VwTWVtYmVyUGFnZRIQCghncm91cF9pZBgBIAEoCRInCgdtZW1iZXJzGAIgAygLMhYubWFncGllLnYxLkdyb3VwTWVtYmVyEhMKC25leHRfY3Vyc29yGAMgASgJIm0KDlNldEdyb3VwTWVtYmVyEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIZCgxtdXRlX3NlY29uZHMYBCABKANIAIgBAUIPCg1fbXV0ZV9zZWNvbmRzIjIKDVRyYW5zZmVyR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJDChBMaXN0Sm9pblJlcXVlc3RzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtKb2luUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCmludml0ZXJfaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDImIKD0pvaW5SZXF1ZXN0UGFnZRIQCghncm91cF9pZBgBIAEoCRIoCghyZXF1ZXN0cxgCIAMoCzIWLm1hZ3BpZS52MS5Kb2luUmVxdWVzdBITCgtuZXh0X2N1cnNvchgDIAEoCSJIChJSZXNvbHZlSm9pblJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdhcHByb3ZlGAMgASgIIi8KDUdldEdyb3VwUmVhZHMSEAoIZ3JvdXBfaWQYASABKAkSDAoEc2VxcxgCIAMoAyJJCg9Hcm91cFJlYWRDb3VudHMSEAoIZ3JvdXBfaWQYASABKAkSJAoFcmVhZHMYAiADKAsyFS5tYWdwaWUudjEuR3JvdXBSZWFkcyIzCgpHcm91cFJlYWRzEgsKA3NlcRgBIAEoAxIMCgRyZWFkGAIgASgFEgoKAm9mGAMgASgFQjpaOGdpdGh1Yi5jb20vbWFncGllLWltL21hZ3BpZS9zZGsvcHJvdG8vbWFncGllL3YxO21hZ3BpZXYxYgZwcm90bzM");
+  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEi5BIKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSAASMgoOcmVjYWxsX21lc3NhZ2UYWiABKAsyGC5tYWdwaWUudjEuUmVjYWxsTWVzc2FnZUgAEiUKB21lc3NhZ2UYWyABKAsyEi5tYWdwaWUudjEuTWVzc2FnZUgAEi4KDGVkaXRfbWVzc2FnZRhcIAEoCzIWLm1hZ3BpZS52MS5FZGl0TWVzc2FnZUgAEi4KDGFkZF9yZWFjdGlvbhhdIAEoCzIWLm1hZ3BpZS52MS5BZGRSZWFjdGlvbkgAEjQKD3JlbW92ZV9yZWFjdGlvbhheIAEoCzIZLm1hZ3BpZS52MS5SZW1vdmVSZWFjdGlvbkgAEjQKD3JlYWN0aW9uX3VwZGF0ZRhfIAEoCzIZLm1hZ3BpZS52MS5SZWFjdGlvblVwZGF0ZUgAEjAKDWdldF9yZWFjdGlvbnMYYCABKAsyFy5tYWdwaWUudjEuR2V0UmVhY3Rpb25zSAASMAoNcmVhY3Rpb25fcGFnZRhhIAEoCzIXLm1hZ3BpZS52MS5SZWFjdGlvblBhZ2VIAEIGCgRib2R5IlAKBUxvZ2luEg0KBXRva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIQCghwbGF0Zm9ybRgDIAEoCRITCgtzZGtfdmVyc2lvbhgEIAEoCSKEAQoLTG9naW5SZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhYKDnNlcnZlcl90aW1lX21zGAMgASgDEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoAxIZChFtYXhfbWVzc2FnZV9ieXRlcxgFIAEoAyKyAQoEU2VuZBIVCg1jbGllbnRfbXNnX2lkGAEgASgJEhIKCnRvX3VzZXJfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIPCgdjb250ZW50GAQgASgJEiQKBHB1c2gYBSABKAsyFi5tYWdwaWUudjEuUHVzaE9wdGlvbnMSEwoLdG9fZ3JvdXBfaWQYBiABKAkSEAoIbWVudGlvbnMYByADKAkSEwoLbWVudGlvbl9hbGwYCCABKAgi4gEKC1B1c2hPcHRpb25zEgwKBHNraXAYASABKAgSDQoFdGl0bGUYAiABKAkSDAoEYm9keRgDIAEoCRIOCgZzaWxlbnQYBCABKAgSEwoLY29sbGFwc2VfaWQYBSABKAkSEAoIcHJpb3JpdHkYBiABKAkSFAoMaGlkZV9jb250ZW50GAcgASgIEi4KBGRhdGEYCCADKAsyIC5tYWdwaWUudjEuUHVzaE9wdGlvbnMuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImkKB1NlbmRBY2sSFQoNY2xpZW50X21zZ19pZBgBIAEoCRIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIWCg5zZXJ2ZXJfdGltZV9tcxgEIAEoAxIRCglkdXBsaWNhdGUYBSABKAgi5QEKB01lc3NhZ2USDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMSEQoJc2VuZGVyX2lkGAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAkSDAoEdHlwZRgFIAEoCRIPCgdjb250ZW50GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSEAoIcmVjYWxsZWQYCCABKAgSEAoIbWVudGlvbnMYCiADKAkSEwoLbWVudGlvbl9hbGwYCyABKAgSFAoMZWRpdGVkX2F0X21zGFogASgDSgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSK8AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkiXAoQQ29udmVyc2F0aW9uUGFnZRIzCg1jb252ZXJzYXRpb25zGAEgAygLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlEhMKC25leHRfY3Vyc29yGAIgASgJIl4KDFN5bmNNZXNzYWdlcxIPCgdjb252X2lkGAEgASgJEhAKCGZyb21fc2VxGAIgASgDEg4KBnRvX3NlcRgDIAEoAxINCgVsaW1pdBgEIAEoBRIMCgRkZXNjGAUgASgIIlYKC01lc3NhZ2VQYWdlEg8KB2NvbnZfaWQYASABKAkSJAoIbWVzc2FnZXMYAiADKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIQCghoYXNfbW9yZRgDIAEoCCIGCgRQaW5nIh4KBFBvbmcSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiSQoFRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCBIOCgZyZWFzb24YBCABKAkiJQoFQ2xvc2USDAoEY29kZRgBIAEoBRIOCgZyZWFzb24YAiABKAkiigEKDlJlZ2lzdGVyRGV2aWNlEhAKCHBsYXRmb3JtGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEg0KBXRvcGljGAQgASgJEhMKC2Vudmlyb25tZW50GAUgASgJEg4KBmxvY2FsZRgGIAEoCRIRCgl0aW1lX3pvbmUYByABKAkiEgoQVW5yZWdpc3RlckRldmljZSJaCg9TZXRQdXNoU2V0dGluZ3MSEAoIZGlzYWJsZWQYASABKAgSEQoJZG5kX3N0YXJ0GAIgASgFEg8KB2RuZF9lbmQYAyABKAUSEQoJdGltZV96b25lGAQgASgJIjIKEE11dGVDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRINCgVtdXRlZBgCIAEoCCK+AgoFR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRIwCghtZXRhZGF0YRgFIAMoCzIeLm1hZ3BpZS52MS5Hcm91cC5NZXRhZGF0YUVudHJ5EhAKCG93bmVyX2lkGAYgASgJEhMKC2pvaW5fcG9saWN5GAcgASgJEhAKCG11dGVfYWxsGAggASgIEhcKD2hpc3RvcnlfdmlzaWJsZRgJIAEoCBIUCgxtZW1iZXJfY291bnQYCiABKAUSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoLQ3JlYXRlR3JvdXASCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgphdmF0YXJfdXJsGAMgASgJEg4KBm5vdGljZRgEIAEoCRI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5DcmVhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhMKC2pvaW5fcG9saWN5GAYgASgJEhcKD2hpc3RvcnlfdmlzaWJsZRgHIAEoCBISCgptZW1iZXJfaWRzGAggAygJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIcCghHZXRHcm91cBIQCghncm91cF9pZBgBIAEoCSKCAwoLVXBkYXRlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhcKCmF2YXRhcl91cmwYAyABKAlIAYgBARITCgZub3RpY2UYBCABKAlIAogBARI2CghtZXRhZGF0YRgFIAMoCzIkLm1hZ3BpZS52MS5VcGRhdGVHcm91cC5NZXRhZGF0YUVudHJ5EhQKDHNldF9tZXRhZGF0YRgGIAEoCBIYCgtqb2luX3BvbGljeRgHIAEoCUgDiAEBEhwKD2hpc3RvcnlfdmlzaWJsZRgIIAEoCEgEiAEBEhUKCG11dGVfYWxsGAkgASgISAWIAQEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQg0KC19hdmF0YXJfdXJsQgkKB19ub3RpY2VCDgoMX2pvaW5fcG9saWN5QhIKEF9oaXN0b3J5X3Zpc2libGVCCwoJX211dGVfYWxsIiAKDERpc21pc3NHcm91cBIQCghncm91cF9pZBgBIAEoCSI1Cg9BZGRHcm91cE1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSEAoIdXNlcl9pZHMYAiADKAkiOAoSUmVtb3ZlR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIlcKEkdyb3VwTWVtYmVyc1Jlc3VsdBIQCghncm91cF9pZBgBIAEoCRINCgVhZGRlZBgCIAMoCRIPCgdwZW5kaW5nGAMgAygJEg8KB3JlbW92ZWQYBCADKAkiLgoJSm9pbkdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiHgoKTGVhdmVHcm91cBIQCghncm91cF9pZBgBIAEoCSJDChBMaXN0R3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtHcm91cE1lbWJlchIPCgd1c2VyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSFgoObXV0ZWRfdW50aWxfbXMYAyABKAMSFAoMam9pbmVkX2F0X21zGAQgASgDImEKD0dyb3VwTWVtYmVyUGFnZRIQCghncm91cF9pZBgBIAEoCRInCgdtZW1iZXJzGAIgAygLMhYubWFncGllLnYxLkdyb3VwTWVtYmVyEhMKC25leHRfY3Vyc29yGAMgASgJIm0KDlNldEdyb3VwTWVtYmVyEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIZCgxtdXRlX3NlY29uZHMYBCABKANIAIgBAUIPCg1fbXV0ZV9zZWNvbmRzIjIKDVRyYW5zZmVyR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCSJDChBMaXN0Sm9pblJlcXVlc3RzEhAKCGdyb3VwX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJaCgtKb2luUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCmludml0ZXJfaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDImIKD0pvaW5SZXF1ZXN0UGFnZRIQCghncm91cF9pZBgBIAEoCRIoCghyZXF1ZXN0cxgCIAMoCzIWLm1hZ3BpZS52MS5Kb2luUmVxdWVzdBITCgtuZXh0X2N1cnNvchgDIAEoCSJIChJSZXNvbHZlSm9pblJlcXVlc3QSEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIPCgdhcHByb3ZlGAMgASgIIi8KDUdldEdyb3VwUmVhZHMSEAoIZ3JvdXBfaWQYASABKAkSDAoEc2VxcxgCIAMoAyJJCg9Hcm91cFJlYWRDb3VudHMSEAoIZ3JvdXBfaWQYASABKAkSJAoFcmVhZHMYAiADKAsyFS5tYWdwaWUudjEuR3JvdXBSZWFkcyIzCgpHcm91cFJlYWRzEgsKA3NlcRgBIAEoAxIMCgRyZWFkGAIgASgFEgoKAm9mGAMgASgFIi0KDVJlY2FsbE1lc3NhZ2USDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiPAoLRWRpdE1lc3NhZ2USDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMSDwoHY29udGVudBgDIAEoCSI6CgtBZGRSZWFjdGlvbhIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAxINCgVlbW9qaRgDIAEoCSI9Cg5SZW1vdmVSZWFjdGlvbhIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAxINCgVlbW9qaRgDIAEoCSJ7Cg5SZWFjdGlvblVwZGF0ZRIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAxINCgVlbW9qaRgDIAEoCRINCgVjb3VudBgEIAEoAxIPCgd1c2VyX2lkGAUgASgJEg0KBWFkZGVkGAYgASgIEg0KBWF0X21zGAcgASgDIi0KDEdldFJlYWN0aW9ucxIPCgdjb252X2lkGAEgASgJEgwKBHNlcXMYAiADKAMiPgoNUmVhY3Rpb25Db3VudBINCgVlbW9qaRgBIAEoCRINCgVjb3VudBgCIAEoAxIPCgdyZWFjdGVkGAMgASgIIkwKEE1lc3NhZ2VSZWFjdGlvbnMSCwoDc2VxGAEgASgDEisKCXJlYWN0aW9ucxgCIAMoCzIYLm1hZ3BpZS52MS5SZWFjdGlvbkNvdW50Ik4KDFJlYWN0aW9uUGFnZRIPCgdjb252X2lkGAEgASgJEi0KCG1lc3NhZ2VzGAIgAygLMhsubWFncGllLnYxLk1lc3NhZ2VSZWFjdGlvbnNCOlo4Z2l0aHViLmNvbS9tYWdwaWUtaW0vbWFncGllL3Nkay9wcm90by9tYWdwaWUvdjE7bWFncGlldjFiBnByb3RvMw");
 
 /**
  * Frame is the envelope of every WebSocket message, in both directions.
@@ -434,6 +434,76 @@ export type Frame = Message$1<"magpie.v1.Frame"> & {
      */
     value: GroupReadCounts;
     case: "groupReadCounts";
+  } | {
+    /**
+     * Rich messages (docs/protocol.md, "Rich messages"), client -> server,
+     * and their replies and pushes.
+     * Recall one's own message within the app's window. Reply: message.
+     *
+     * @generated from field: magpie.v1.RecallMessage recall_message = 90;
+     */
+    value: RecallMessage;
+    case: "recallMessage";
+  } | {
+    /**
+     * One message, server -> client: the reply to recall_message and
+     * edit_message.
+     *
+     * @generated from field: magpie.v1.Message message = 91;
+     */
+    value: Message;
+    case: "message";
+  } | {
+    /**
+     * Edit one's own text or custom message within the app's window.
+     * Reply: message.
+     *
+     * @generated from field: magpie.v1.EditMessage edit_message = 92;
+     */
+    value: EditMessage;
+    case: "editMessage";
+  } | {
+    /**
+     * React to a message with an emoji. Reply: reaction_update.
+     *
+     * @generated from field: magpie.v1.AddReaction add_reaction = 93;
+     */
+    value: AddReaction;
+    case: "addReaction";
+  } | {
+    /**
+     * Take back a reaction. Reply: reaction_update.
+     *
+     * @generated from field: magpie.v1.RemoveReaction remove_reaction = 94;
+     */
+    value: RemoveReaction;
+    case: "removeReaction";
+  } | {
+    /**
+     * A message's new count for one emoji: the reply to add_reaction and
+     * remove_reaction, and unsolicited (id 0) to the members' online
+     * devices.
+     *
+     * @generated from field: magpie.v1.ReactionUpdate reaction_update = 95;
+     */
+    value: ReactionUpdate;
+    case: "reactionUpdate";
+  } | {
+    /**
+     * Reactions of messages. Reply: reaction_page.
+     *
+     * @generated from field: magpie.v1.GetReactions get_reactions = 96;
+     */
+    value: GetReactions;
+    case: "getReactions";
+  } | {
+    /**
+     * Reply to get_reactions.
+     *
+     * @generated from field: magpie.v1.ReactionPage reaction_page = 97;
+     */
+    value: ReactionPage;
+    case: "reactionPage";
   } | { case: undefined; value?: undefined };
 };
 
@@ -566,15 +636,16 @@ export type Send = Message$1<"magpie.v1.Send"> & {
   toUserId: string;
 
   /**
-   * Kind of content: "text" or "custom"; more kinds ("image", "file", ...)
-   * may be added later.
+   * Kind of content: "text", "custom", "image", "file", "audio", "video"
+   * or "location" (docs/protocol.md, "Rich messages").
    *
    * @generated from field: string type = 3;
    */
   type: string;
 
   /**
-   * The content, in UTF-8: the text for "text", a JSON document for "custom".
+   * The content, in UTF-8: the text for "text", a JSON document for
+   * "custom", a JSON object of the type's fields for the others.
    *
    * @generated from field: string content = 4;
    */
@@ -822,6 +893,15 @@ export type Message = Message$1<"magpie.v1.Message"> & {
    * @generated from field: bool mention_all = 11;
    */
   mentionAll: boolean;
+
+  /**
+   * Time of the message's last edit, in Unix milliseconds; 0 if never
+   * edited. An edit arrives as a Deliver of the new version: clients
+   * replace the message they hold by (conv_id, seq).
+   *
+   * @generated from field: int64 edited_at_ms = 90;
+   */
+  editedAtMs: bigint;
 };
 
 /**
@@ -2480,4 +2560,327 @@ export type GroupReads = Message$1<"magpie.v1.GroupReads"> & {
  */
 export const GroupReadsSchema: GenMessage<GroupReads> = /*@__PURE__*/
   messageDesc(file_magpie_v1_magpie, 47);
+
+/**
+ * RecallMessage recalls a message the user sent, within the app's
+ * recall_window_seconds of its sending. Every member's online devices get
+ * the recalled message (Deliver); the reply is the recalled message.
+ *
+ * @generated from message magpie.v1.RecallMessage
+ */
+export type RecallMessage = Message$1<"magpie.v1.RecallMessage"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.RecallMessage.
+ * Use `create(RecallMessageSchema)` to create a new message.
+ */
+export const RecallMessageSchema: GenMessage<RecallMessage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 48);
+
+/**
+ * EditMessage replaces the content of a text or custom message the user
+ * sent, within the app's edit_window_seconds of its sending. Every
+ * member's online devices get the new version (Deliver, edited_at_ms
+ * set); the reply is the edited message.
+ *
+ * @generated from message magpie.v1.EditMessage
+ */
+export type EditMessage = Message$1<"magpie.v1.EditMessage"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The new content, checked as Send.content is for the message's type.
+   *
+   * @generated from field: string content = 3;
+   */
+  content: string;
+};
+
+/**
+ * Describes the message magpie.v1.EditMessage.
+ * Use `create(EditMessageSchema)` to create a new message.
+ */
+export const EditMessageSchema: GenMessage<EditMessage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 49);
+
+/**
+ * AddReaction puts the user's emoji on a message (once per emoji and user;
+ * at most 20 distinct emoji per message).
+ *
+ * @generated from message magpie.v1.AddReaction
+ */
+export type AddReaction = Message$1<"magpie.v1.AddReaction"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji: 1 to 32 bytes of UTF-8 without whitespace.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message magpie.v1.AddReaction.
+ * Use `create(AddReactionSchema)` to create a new message.
+ */
+export const AddReactionSchema: GenMessage<AddReaction> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 50);
+
+/**
+ * RemoveReaction takes the user's emoji off a message.
+ *
+ * @generated from message magpie.v1.RemoveReaction
+ */
+export type RemoveReaction = Message$1<"magpie.v1.RemoveReaction"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message magpie.v1.RemoveReaction.
+ * Use `create(RemoveReactionSchema)` to create a new message.
+ */
+export const RemoveReactionSchema: GenMessage<RemoveReaction> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 51);
+
+/**
+ * ReactionUpdate reports a message's count for one emoji after a member
+ * added or removed it.
+ *
+ * @generated from message magpie.v1.ReactionUpdate
+ */
+export type ReactionUpdate = Message$1<"magpie.v1.ReactionUpdate"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * How many members have this emoji on the message now.
+   *
+   * @generated from field: int64 count = 4;
+   */
+  count: bigint;
+
+  /**
+   * The member who added or removed it.
+   *
+   * @generated from field: string user_id = 5;
+   */
+  userId: string;
+
+  /**
+   * True if user_id added the emoji, false if it removed it.
+   *
+   * @generated from field: bool added = 6;
+   */
+  added: boolean;
+
+  /**
+   * Time of the change, in Unix milliseconds.
+   *
+   * @generated from field: int64 at_ms = 7;
+   */
+  atMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.ReactionUpdate.
+ * Use `create(ReactionUpdateSchema)` to create a new message.
+ */
+export const ReactionUpdateSchema: GenMessage<ReactionUpdate> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 52);
+
+/**
+ * GetReactions asks for the reactions of messages of one conversation.
+ *
+ * @generated from message magpie.v1.GetReactions
+ */
+export type GetReactions = Message$1<"magpie.v1.GetReactions"> & {
+  /**
+   * Conversation of the messages.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seqs of the messages, at most 100.
+   *
+   * @generated from field: repeated int64 seqs = 2;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message magpie.v1.GetReactions.
+ * Use `create(GetReactionsSchema)` to create a new message.
+ */
+export const GetReactionsSchema: GenMessage<GetReactions> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 53);
+
+/**
+ * ReactionCount is one emoji's count on a message.
+ *
+ * @generated from message magpie.v1.ReactionCount
+ */
+export type ReactionCount = Message$1<"magpie.v1.ReactionCount"> & {
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * How many members put it on the message.
+   *
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * Whether the requesting user is one of them.
+   *
+   * @generated from field: bool reacted = 3;
+   */
+  reacted: boolean;
+};
+
+/**
+ * Describes the message magpie.v1.ReactionCount.
+ * Use `create(ReactionCountSchema)` to create a new message.
+ */
+export const ReactionCountSchema: GenMessage<ReactionCount> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 54);
+
+/**
+ * MessageReactions are the reactions of one message.
+ *
+ * @generated from message magpie.v1.MessageReactions
+ */
+export type MessageReactions = Message$1<"magpie.v1.MessageReactions"> & {
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Its emoji, in the order they were first put on the message.
+   *
+   * @generated from field: repeated magpie.v1.ReactionCount reactions = 2;
+   */
+  reactions: ReactionCount[];
+};
+
+/**
+ * Describes the message magpie.v1.MessageReactions.
+ * Use `create(MessageReactionsSchema)` to create a new message.
+ */
+export const MessageReactionsSchema: GenMessage<MessageReactions> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 55);
+
+/**
+ * ReactionPage answers GetReactions: the requested messages that have
+ * reactions, in the order of the request's seqs.
+ *
+ * @generated from message magpie.v1.ReactionPage
+ */
+export type ReactionPage = Message$1<"magpie.v1.ReactionPage"> & {
+  /**
+   * Conversation of the messages.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * The messages with at least one reaction.
+   *
+   * @generated from field: repeated magpie.v1.MessageReactions messages = 2;
+   */
+  messages: MessageReactions[];
+};
+
+/**
+ * Describes the message magpie.v1.ReactionPage.
+ * Use `create(ReactionPageSchema)` to create a new message.
+ */
+export const ReactionPageSchema: GenMessage<ReactionPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 56);
 
