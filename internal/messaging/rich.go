@@ -346,3 +346,22 @@ func (s *Service) Reactions(ctx context.Context, appID, userID, convID string, s
 	}
 	return out, nil
 }
+
+// MessageReactions returns the reactions of one message, for the server
+// API (no membership check): message_not_found if the app has no such
+// message.
+func (s *Service) MessageReactions(ctx context.Context, appID, convID string, seq int64) ([]ReactionCount, error) {
+	if !ValidConvID(convID) || seq < 1 {
+		return nil, errorf("invalid_argument", "bad conversation id or seq")
+	}
+	if _, err := s.store.App(appID).GetMessage(ctx, convID, seq); errors.Is(err, store.ErrNotFound) {
+		return nil, errorf("message_not_found", "no message %d in %q", seq, convID)
+	} else if err != nil {
+		return nil, fmt.Errorf("get message: %w", err)
+	}
+	mrs, err := s.Reactions(ctx, appID, "", convID, []int64{seq})
+	if err != nil || len(mrs) == 0 {
+		return nil, err
+	}
+	return mrs[0].Reactions, nil
+}

@@ -202,14 +202,18 @@ func TestReactions(t *testing.T) {
 	if err != nil || len(got) != 1 || len(got[0].Reactions) != messaging.MaxReactionEmoji {
 		t.Fatalf("Reactions = %+v, %v", got, err)
 	}
-	if first := got[0].Reactions[0]; first.Emoji != "👍" || first.Count != 1 || !first.Reacted {
-		t.Errorf("first reaction = %+v, want 👍 1 reacted", first)
+	byEmoji := map[string]messaging.ReactionCount{}
+	for _, rc := range got[0].Reactions {
+		byEmoji[rc.Emoji] = rc
 	}
-	if e3 := got[0].Reactions[3]; e3.Emoji != "e3" || e3.Count != 2 || !e3.Reacted {
-		t.Errorf("e3 = %+v", e3)
+	if rc := byEmoji["👍"]; rc.Count != 1 || !rc.Reacted {
+		t.Errorf("👍 = %+v, want 1 reacted", rc)
 	}
-	if e1 := got[0].Reactions[1]; e1.Emoji != "e1" || e1.Reacted {
-		t.Errorf("e1 = %+v, want not reacted by alice", e1)
+	if rc := byEmoji["e3"]; rc.Count != 2 || !rc.Reacted {
+		t.Errorf("e3 = %+v", rc)
+	}
+	if rc := byEmoji["e1"]; rc.Count != 1 || rc.Reacted {
+		t.Errorf("e1 = %+v, want not reacted by alice", rc)
 	}
 	_, err = s2.Reactions(ctx, "A", "carol", m.ConvID, []int64{1})
 	wantRichCode(t, err, "forbidden", "Reactions(not a member)")

@@ -187,6 +187,12 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 			p.onDeliver(s, b.Deliver.GetMessages())
 		case *magpiev1.Frame_Receipt:
 			p.onReceipt(s, b.Receipt)
+		case *magpiev1.Frame_ReactionUpdate:
+			if rp, ok := p.(interface {
+				onReaction(*session, *magpiev1.ReactionUpdate)
+			}); ok {
+				rp.onReaction(s, b.ReactionUpdate)
+			}
 		case *magpiev1.Frame_Error:
 			p.onServerError(s, b.Error)
 		case *magpiev1.Frame_Close:
