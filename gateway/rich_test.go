@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,14 @@ func TestRichFrames(t *testing.T) {
 	r = e.do(e.a, req{method: "GET", target: "/v1/conversations/" + conv + "/messages?from_seq=1"})
 	if msgs := r.json(t)["messages"].([]any); msgs[1].(map[string]any)["edited_at"] == nil || msgs[0].(map[string]any)["edited_at"] != nil {
 		t.Errorf("history = %s, want edited_at on the edited message only", r.body)
+	}
+
+	// Typed contents through the server API.
+	if r := e.do(e.a, req{method: "POST", target: "/v1/messages", body: `{"from_user_id":"ann","to_user_id":"bob","type":"location","content":"{\"latitude\":91,\"longitude\":0}"}`}); r.status != http.StatusBadRequest || r.code(t) != "invalid_message" || !strings.Contains(string(r.body), "latitude") {
+		t.Errorf("server API bad location = %d %s", r.status, r.body)
+	}
+	if r := e.do(e.a, req{method: "POST", target: "/v1/messages", body: `{"from_user_id":"ann","to_user_id":"bob","type":"location","content":"{\"latitude\":45,\"longitude\":7,\"name\":\"Turin\"}"}`}); r.status != http.StatusCreated {
+		t.Errorf("server API location = %d %s", r.status, r.body)
 	}
 
 	// Recall within the window; bob gets the recalled message.
