@@ -226,3 +226,28 @@ func TestReactions(t *testing.T) {
 	_, err = s2.React(ctx, "A", "alice", "", m.ConvID, m.Seq, "new", true)
 	wantRichCode(t, err, messaging.CodeMessageRecalled, "React(recalled)")
 }
+
+// TestReactionOrder: a message's emoji come in the order they were first
+// put, not by their bytes.
+func TestReactionOrder(t *testing.T) {
+	clk := &clock{t: time.UnixMilli(1_000_000).UTC()}
+	s, _, _, _ := newServiceWith(t, messaging.Config{Now: clk.now}, "alice", "bob")
+	ctx := context.Background()
+	m, err := s.Send(ctx, text("alice", "bob", "c1", "hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ user, emoji string }{{"bob", "🎉"}, {"alice", "a"}, {"alice", "🎉"}, {"bob", "👍"}} {
+		clk.add(time.Second)
+		if _, err := s.React(ctx, "A", r.user, "", m.ConvID, m.Seq, r.emoji, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Reactions(ctx, "A", "bob", m.ConvID, []int64{m.Seq})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Reactions = %+v, %v", got, err)
+	}
+	if fmt.Sprint(got[0].Reactions) != "[{🎉 2 true} {a 1 false} {👍 1 true}]" {
+		t.Errorf("reactions = %v, want 🎉 a 👍 in the order first put", got[0].Reactions)
+	}
+}
