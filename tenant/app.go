@@ -203,6 +203,9 @@ func validateSettings(st store.Settings) error {
 	if l := st.MaxTokenLifetimeSeconds; l != 0 && (l < int64(MinTokenLifetime/time.Second) || l > int64(DefaultTokenLifetime/time.Second)) {
 		return invalid("settings.max_token_lifetime_seconds", "must be 0 (30 days) or 60 to 2592000")
 	}
+	if err := validateRichSettings(st); err != nil {
+		return err
+	}
 	return validatePush(st.Push)
 }
 

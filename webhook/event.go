@@ -16,6 +16,7 @@ import (
 const (
 	EventMessageCreated      = "message.created"
 	EventMessageRecalled     = "message.recalled"
+	EventMessageEdited       = sdk.EventMessageEdited
 	EventMessageRead         = "message.read"
 	EventConversationCreated = "conversation.created"
 	EventUserOnline          = "user.online"
@@ -49,7 +50,7 @@ const (
 var EventTypes = []string{
 	EventConversationCreated, EventGroupCreated, EventGroupDismissed, EventGroupMemberJoined, EventGroupMemberLeft,
 	EventGroupMemberMuted, EventGroupMemberRoleChanged, EventGroupMembersAdded, EventGroupMembersRemoved,
-	EventGroupOwnerTransferred, EventGroupUpdated, EventMessageCreated, EventMessageRead, EventMessageRecalled,
+	EventGroupOwnerTransferred, EventGroupUpdated, EventMessageCreated, EventMessageEdited, EventMessageRead, EventMessageRecalled,
 	EventPushFailed, EventSupportAssigned, EventSupportClosed, EventSupportCreated, EventSupportQueued,
 	EventSupportRated, EventSupportTransferred, EventUserOffline, EventUserOnline, EventEndpointDisabled,
 }

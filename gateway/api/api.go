@@ -162,5 +162,6 @@ func (s *Server) Routes() []httpx.Route {
 		r("GET", "/v1/groups/:id/messages/:seq/readers", "/v1/groups/{id}/messages/{seq}/readers", with(grouped, s.groupReaders)),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
+		r("GET", "/v1/conversations/:conv/messages/:seq/reactions", "/v1/conversations/{conv}/messages/{seq}/reactions", with(signed, s.messageReactions)),
 	}
 }

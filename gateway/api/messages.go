@@ -20,22 +20,23 @@ import (
 )
 
 type messageJSON struct {
-	ConvID      string    `json:"conv_id"`
-	Seq         int64     `json:"seq"`
-	SenderID    string    `json:"sender_id"`
-	ClientMsgID string    `json:"client_msg_id"`
-	Type        string    `json:"type"`
-	Content     string    `json:"content"`
-	CreatedAt   time.Time `json:"created_at"`
-	Recalled    bool      `json:"recalled"`
-	Mentions    []string  `json:"mentions,omitempty"`
-	MentionAll  bool      `json:"mention_all,omitempty"`
+	ConvID      string     `json:"conv_id"`
+	Seq         int64      `json:"seq"`
+	SenderID    string     `json:"sender_id"`
+	ClientMsgID string     `json:"client_msg_id"`
+	Type        string     `json:"type"`
+	Content     string     `json:"content"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Recalled    bool       `json:"recalled"`
+	Mentions    []string   `json:"mentions,omitempty"`
+	MentionAll  bool       `json:"mention_all,omitempty"`
+	EditedAt    *time.Time `json:"edited_at,omitempty"`
 }
 
 func toMessageJSON(m store.Message) messageJSON {
 	return messageJSON{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID, Type: m.Type,
 		Content: string(m.Body), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero(),
-		Mentions: m.Mentions, MentionAll: m.MentionAll}
+		Mentions: m.Mentions, MentionAll: m.MentionAll, EditedAt: editedAt(m)}
 }
 
 type sendRequest struct {

@@ -404,6 +404,7 @@ func (h *Hub) HandleRelay(ctx context.Context, msg []byte) {
 			Kind: messaging.ReceiptKind(r.Kind), ConvID: r.ConvID, Seq: r.Seq, UserID: r.UserID, At: time.UnixMilli(r.AtMs).UTC(),
 		})
 	}
+	h.handleRelayedReactions(env.Reactions)
 	for _, k := range env.Kicks {
 		if c := h.find(k.AppID, k.UserID, k.SessionID); c != nil {
 			c.closeAsync(wire.CloseKicked, "replaced by a newer session")
@@ -418,6 +419,7 @@ type relayEnvelope struct {
 	Deliveries []relayDelivery `json:"d,omitempty"`
 	Receipts   []relayReceipt  `json:"r,omitempty"`
 	Kicks      []relayKick     `json:"k,omitempty"`
+	Reactions  []relayReaction `json:"re,omitempty"`
 }
 
 // relayDelivery is one message for some users of an app.
@@ -441,6 +443,7 @@ type relayMessage struct {
 	Body        []byte `json:"b,omitempty"`
 	CreatedAtMs int64  `json:"t"`
 	RecalledMs  int64  `json:"r,omitempty"`
+	EditedMs    int64  `json:"e,omitempty"`
 }
 
 func toRelayMessage(m *store.Message) relayMessage {
@@ -448,6 +451,9 @@ func toRelayMessage(m *store.Message) relayMessage {
 		Type: m.Type, Body: m.Body, CreatedAtMs: m.CreatedAt.UnixMilli()}
 	if !m.RecalledAt.IsZero() {
 		rm.RecalledMs = m.RecalledAt.UnixMilli()
+	}
+	if !m.EditedAt.IsZero() {
+		rm.EditedMs = m.EditedAt.UnixMilli()
 	}
 	return rm
 }
@@ -457,6 +463,9 @@ func (rm relayMessage) message() store.Message {
 		Type: rm.Type, Body: rm.Body, CreatedAt: time.UnixMilli(rm.CreatedAtMs).UTC()}
 	if rm.RecalledMs != 0 {
 		m.RecalledAt = time.UnixMilli(rm.RecalledMs).UTC()
+	}
+	if rm.EditedMs != 0 {
+		m.EditedAt = time.UnixMilli(rm.EditedMs).UTC()
 	}
 	return m
 }

@@ -219,6 +219,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.groupFrame(ctx, id, f)
 	case *magpiev1.Frame_SendFriendRequest, *magpiev1.Frame_AnswerFriendRequest, *magpiev1.Frame_CancelFriendRequest, *magpiev1.Frame_ListFriendRequests, *magpiev1.Frame_ListFriends, *magpiev1.Frame_SetFriendRemark, *magpiev1.Frame_RemoveFriend, *magpiev1.Frame_BlockUser, *magpiev1.Frame_UnblockUser, *magpiev1.Frame_ListBlocked:
 		c.contactFrame(ctx, id, f)
+	case *magpiev1.Frame_RecallMessage, *magpiev1.Frame_EditMessage, *magpiev1.Frame_AddReaction, *magpiev1.Frame_RemoveReaction, *magpiev1.Frame_GetReactions:
+		c.richFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:

@@ -252,9 +252,9 @@ func (h *Hub) deliverLocal(ds []messaging.Delivery) []int {
 }
 
 // sameMessage reports whether two deliveries carry the same version of a
-// message (a recall is another version).
+// message (a recall or an edit is another version).
 func sameMessage(a, b *store.Message) bool {
-	return a.ConvID == b.ConvID && a.Seq == b.Seq && a.RecalledAt.Equal(b.RecalledAt)
+	return a.ConvID == b.ConvID && a.Seq == b.Seq && a.RecalledAt.Equal(b.RecalledAt) && a.EditedAt.Equal(b.EditedAt)
 }
 
 // PushReceipt implements messaging.Router. In cluster mode the receipt is
@@ -336,7 +336,7 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 	return &magpiev1.Message{
 		ConvId: m.ConvID, Seq: m.Seq, SenderId: m.SenderID, ClientMsgId: m.ClientMsgID, Type: m.Type,
 		Content: string(m.Body), CreatedAtMs: m.CreatedAt.UnixMilli(), Recalled: !m.RecalledAt.IsZero(),
-		Mentions: m.Mentions, MentionAll: m.MentionAll,
+		Mentions: m.Mentions, MentionAll: m.MentionAll, EditedAtMs: editedMs(m),
 	}
 }
 

@@ -311,7 +311,8 @@ func errorf(code, format string, args ...any) *Error {
 const recipientTTL = 30 * time.Second
 
 // Message kinds accepted by Send.
-var messageTypes = map[string]bool{"text": true, "custom": true}
+var messageTypes = map[string]bool{TypeText: true, TypeCustom: true, TypeImage: true, TypeFile: true,
+	TypeAudio: true, TypeVideo: true, TypeLocation: true}
 
 // TypeNotice is the type of the system messages the server posts about a
 // conversation (group changes); JSON content. Only system sends use it.
@@ -378,7 +379,7 @@ func (r *SendRequest) validate() *Error {
 	case r.ToGroupID == "" && (len(r.Mentions) > 0 || r.MentionAll):
 		return errorf("invalid_argument", "mentions are for group messages")
 	case !messageTypes[r.Type] && !(r.System && r.Type == TypeNotice):
-		return errorf("invalid_message", "type must be \"text\" or \"custom\"")
+		return errorf("invalid_message", "type must be one of text, custom, image, file, audio, video, location")
 	}
 	return validContent(r.Type, r.Content, r.MaxBytes)
 }
@@ -396,7 +397,7 @@ func validContent(typ, content string, maxBytes int) *Error {
 	case (typ == "custom" || typ == TypeNotice) && !jsonValid(content):
 		return errorf("invalid_message", "custom content must be a JSON document")
 	}
-	return nil
+	return validTyped(typ, content)
 }
 
 // Send validates, moderates, sequences and durably stores a message, fans

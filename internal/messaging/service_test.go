@@ -300,7 +300,7 @@ func TestSendValidation(t *testing.T) {
 		{"bad recipient id", func(r *messaging.SendRequest) { r.ToUserID = "x y" }, "invalid_argument"},
 		{"unknown recipient", func(r *messaging.SendRequest) { r.ToUserID = "dave" }, "user_not_found"},
 		{"recipient of another app", func(r *messaging.SendRequest) { r.AppID = "C" }, "user_not_found"},
-		{"unknown type", func(r *messaging.SendRequest) { r.Type = "video" }, "invalid_message"},
+		{"unknown type", func(r *messaging.SendRequest) { r.Type = "sticker" }, "invalid_message"},
 		{"empty content", func(r *messaging.SendRequest) { r.Content = "" }, "invalid_message"},
 		{"too large", func(r *messaging.SendRequest) { r.Content = string(make([]byte, 1025)) }, "message_too_large"},
 		{"invalid UTF-8", func(r *messaging.SendRequest) { r.Content = "\xff" }, "invalid_message"},

@@ -122,6 +122,7 @@ type Message struct {
 	MentionAll bool
 	CreatedAt  time.Time
 	RecalledAt time.Time // zero unless recalled
+	EditedAt   time.Time // zero unless edited (RichStore.EditMessage)
 }
 
 // Appended is the outcome of one draft of AppendMessages.

@@ -215,6 +215,7 @@ type AppStore interface {
 	SupportStore
 	GroupStore
 	ContactStore
+	RichStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the
@@ -309,6 +310,10 @@ type Settings struct {
 	// not friends (see package contacts); system and group messages are
 	// not affected.
 	OnlyFriendsMessage bool `json:"only_friends_message,omitempty"`
+	// RecallWindowSeconds is how long a sender may recall its message (see RecallWindow): nil 120, 0 never.
+	RecallWindowSeconds *int64 `json:"recall_window_seconds,omitempty"`
+	// EditWindowSeconds is how long a sender may edit its message (see EditWindow): nil 900, 0 never.
+	EditWindowSeconds *int64 `json:"edit_window_seconds,omitempty"`
 }
 
 // AppPush configures an app's offline notifications (see package push).

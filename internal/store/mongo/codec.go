@@ -176,6 +176,7 @@ type messageDoc struct {
 	MentionAll  bool       `bson:"mention_all,omitempty"`
 	CreatedAt   time.Time  `bson:"created_at"`
 	RecalledAt  time.Time  `bson:"recalled_at,omitempty"`
+	EditedAt    time.Time  `bson:"edited_at,omitempty"`
 }
 
 // messageInsert is a new message with its deduplication key (index dedup):
@@ -374,7 +375,7 @@ func (d messageDoc) record() store.Message {
 	return store.Message{
 		ConvID: d.ID.Conv, Seq: d.ID.Seq, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
 		Type: d.Type, Body: d.Body, Push: d.Push, Mentions: d.Mentions, MentionAll: d.MentionAll,
-		CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt),
+		CreatedAt: utc(d.CreatedAt), RecalledAt: utc(d.RecalledAt), EditedAt: utc(d.EditedAt),
 	}
 }
 

@@ -153,6 +153,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 		collAgents, collSupport, collGroups, collJoinRequests,
 		collContacts}
+	appData = append(appData, richAppData(t, a)...)
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

@@ -315,17 +315,17 @@ func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, 
 
 func scanMessage(r scanner) (store.Message, error) {
 	var m store.Message
-	var created, recalled int64
+	var created, recalled, edited int64
 	var mentions sql.NullString
 	err := r.Scan(&m.ConvID, &m.Seq, &m.SenderID, &m.ClientMsgID, &m.Type, &m.Body, &created, &recalled, &m.Push,
-		&mentions, &m.MentionAll)
+		&mentions, &m.MentionAll, &edited)
 	if err != nil {
 		return m, err
 	}
 	if err := fromJSON(mentions.String, &m.Mentions); err != nil {
 		return m, fmt.Errorf("decode mentions: %w", err)
 	}
-	m.CreatedAt, m.RecalledAt = fromMS(created), fromMS(recalled)
+	m.CreatedAt, m.RecalledAt, m.EditedAt = fromMS(created), fromMS(recalled), fromMS(edited)
 	return m, nil
 }
 

@@ -37,7 +37,7 @@ const (
 	numStmts
 )
 
-const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push, mentions, mention_all`
+const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push, mentions, mention_all, edited_at`
 
 var stmtSQL = [numStmts]string{
 	stmtInsertUser: `INSERT INTO users (app_id, id, name, avatar_url, metadata, blocked,
@@ -50,7 +50,7 @@ var stmtSQL = [numStmts]string{
 	// A conflict on the client id index means a duplicate: nothing is
 	// inserted and the caller reads the original.
 	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, 0)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)

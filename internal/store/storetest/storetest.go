@@ -68,6 +68,7 @@ func Run(t *testing.T, o Opener) {
 		{"Support", supportTests},
 		{"Groups", groupTests},
 		{"Contacts", contactTests},
+		{"Rich", richTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}
@@ -217,7 +218,7 @@ func normIdempotency(x store.Idempotency) store.Idempotency {
 }
 
 func normMessage(x store.Message) store.Message {
-	x.CreatedAt, x.RecalledAt = normTime(x.CreatedAt), normTime(x.RecalledAt)
+	x.CreatedAt, x.RecalledAt, x.EditedAt = normTime(x.CreatedAt), normTime(x.RecalledAt), normTime(x.EditedAt)
 	x.Body, x.Push, x.Mentions = nilIfEmpty(x.Body), nilIfEmpty(x.Push), nilIfEmpty(x.Mentions)
 	return x
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Event is what Client.Next returns: a Message, Recall, Receipt, Connected
-// or Disconnected value.
+// Event is what Client.Next returns: a Message, Recall, Edit, Reaction,
+// Receipt, Connected or Disconnected value.
 type Event interface{ event() }
 
 // Message is a message of a conversation. Next returns every message of
@@ -25,7 +25,8 @@ type Message struct {
 	SenderID string
 	// ClientMsgID is the id the sender's SDK gave the message.
 	ClientMsgID string
-	// Type is the kind of content: "text" or "custom".
+	// Type is the kind of content: TypeText, TypeCustom, or a typed
+	// content's (TypeImage, ...; see DecodeContent).
 	Type string
 	// Content is the text, or a JSON document for "custom"; empty if
 	// Recalled.
@@ -47,6 +48,8 @@ type Message struct {
 	// if it mentions everyone.
 	Mentions   []string
 	MentionAll bool
+	// EditedAt is when the sender last edited the message; zero if never.
+	EditedAt time.Time
 }
 
 // Typing says another member of a conversation is typing (or stopped):

@@ -136,9 +136,13 @@ func (r *receiver) insert(cs *convState, m Message, bounded bool) {
 	cs.high = max(cs.high, m.Seq)
 	switch {
 	case m.Seq < cs.next:
-		if m.Recalled {
+		switch {
+		case m.Recalled:
 			// A recall of a message already queued; a duplicate otherwise.
 			r.events.push(Recall{ConvID: m.ConvID, Seq: m.Seq})
+		case !m.EditedAt.IsZero():
+			// An edit of a message already queued (or a replay of one).
+			r.events.push(Edit{Message: m})
 		}
 	case !bounded || m.Seq < cs.next+maxPending:
 		if old, ok := cs.pending[m.Seq]; !ok || !old.Recalled {
@@ -313,8 +317,16 @@ func toMessage(m *magpiev1.Message, me string) Message {
 		ConvID: m.GetConvId(), Seq: m.GetSeq(), SenderID: m.GetSenderId(), ClientMsgID: m.GetClientMsgId(),
 		Type: m.GetType(), Content: m.GetContent(), CreatedAt: time.UnixMilli(m.GetCreatedAtMs()),
 		Recalled: m.GetRecalled(), Own: m.GetSenderId() == me,
-		Mentions: slices.Clone(m.GetMentions()), MentionAll: m.GetMentionAll(),
+		Mentions: slices.Clone(m.GetMentions()), MentionAll: m.GetMentionAll(), EditedAt: editedAt(m.GetEditedAtMs()),
 	}
+}
+
+// editedAt is a message's edit time: zero if never edited.
+func editedAt(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // toMessages converts wire messages for the user me.

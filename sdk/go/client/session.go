@@ -190,6 +190,12 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 			p.onReceipt(s, b.Receipt)
 		case *magpiev1.Frame_TypingEvent:
 			p.onTyping(s, b.TypingEvent)
+		case *magpiev1.Frame_ReactionUpdate:
+			if rp, ok := p.(interface {
+				onReaction(*session, *magpiev1.ReactionUpdate)
+			}); ok {
+				rp.onReaction(s, b.ReactionUpdate)
+			}
 		case *magpiev1.Frame_Error:
 			p.onServerError(s, b.Error)
 		case *magpiev1.Frame_Close:

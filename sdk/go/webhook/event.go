@@ -11,6 +11,7 @@ import (
 const (
 	EventMessageCreated      = "message.created"
 	EventMessageRecalled     = "message.recalled"
+	EventMessageEdited       = "message.edited"
 	EventMessageRead         = "message.read"
 	EventConversationCreated = "conversation.created"
 	EventUserOnline          = "user.online"
@@ -72,7 +73,8 @@ func (e Event) decode(v any, types ...string) error {
 	return fmt.Errorf("%w: %s, want %v", ErrEventType, e.Type, types)
 }
 
-// Message is the data of message.created and message.recalled.
+// Message is the data of message.created, message.recalled and
+// message.edited.
 type Message struct {
 	ConvID   string `json:"conv_id"`
 	Seq      int64  `json:"seq"`
@@ -89,12 +91,15 @@ type Message struct {
 	Content    string     `json:"content,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	RecalledAt *time.Time `json:"recalled_at,omitempty"`
+	// EditedAt is the time of the sender's last edit; nil if never.
+	EditedAt *time.Time `json:"edited_at,omitempty"`
 }
 
-// Message decodes a message.created or message.recalled event.
+// Message decodes a message.created, message.recalled or message.edited
+// event.
 func (e Event) Message() (Message, error) {
 	var m Message
-	return m, e.decode(&m, EventMessageCreated, EventMessageRecalled)
+	return m, e.decode(&m, EventMessageCreated, EventMessageRecalled, EventMessageEdited)
 }
 
 // Read is the data of message.read: UserID read ConvID up to Seq.

@@ -164,6 +164,19 @@ const (
 	CodeMemberMuted = "member_muted"
 	// CodeGroupMuted: the group is muted; only its owner and admins send.
 	CodeGroupMuted = "group_muted"
+	// CodeMessageNotFound: the conversation has no message with this seq
+	// (RecallMessage, EditMessage, AddReaction).
+	CodeMessageNotFound = "message_not_found"
+	// CodeRecallWindowPassed: RecallMessage after the app's recall window.
+	CodeRecallWindowPassed = "recall_window_passed"
+	// CodeEditWindowPassed: EditMessage after the app's edit window.
+	CodeEditWindowPassed = "edit_window_passed"
+	// CodeMessageRecalled: EditMessage or AddReaction of a recalled
+	// message.
+	CodeMessageRecalled = "message_recalled"
+	// CodeTooManyReactions: AddReaction of a 21st distinct emoji on a
+	// message.
+	CodeTooManyReactions = "too_many_reactions"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

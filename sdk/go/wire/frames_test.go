@@ -159,6 +159,23 @@ func groupSamples() []sample {
 		{"typing_event", &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
 			ConvId: "g:hikers", UserId: "bob", Typing: true, AtMs: 1767225600000,
 		}}}},
+		{"recall_message", &magpiev1.Frame{Id: 90, Body: &magpiev1.Frame_RecallMessage{RecallMessage: &magpiev1.RecallMessage{ConvId: "p:alice:bob", Seq: 7}}}},
+		{"message", &magpiev1.Frame{Id: 91, Body: &magpiev1.Frame_Message{Message: &magpiev1.Message{
+			ConvId: "p:alice:bob", Seq: 7, SenderId: "alice", ClientMsgId: "c7", Type: "text", Content: "See you at nine",
+			CreatedAtMs: 1767225600000, EditedAtMs: 1767225630000,
+		}}}},
+		{"edit_message", &magpiev1.Frame{Id: 91, Body: &magpiev1.Frame_EditMessage{EditMessage: &magpiev1.EditMessage{ConvId: "p:alice:bob", Seq: 7, Content: "See you at nine"}}}},
+		{"add_reaction", &magpiev1.Frame{Id: 92, Body: &magpiev1.Frame_AddReaction{AddReaction: &magpiev1.AddReaction{ConvId: "g:hikers", Seq: 3, Emoji: "👍"}}}},
+		{"remove_reaction", &magpiev1.Frame{Id: 93, Body: &magpiev1.Frame_RemoveReaction{RemoveReaction: &magpiev1.RemoveReaction{ConvId: "g:hikers", Seq: 3, Emoji: "👍"}}}},
+		{"reaction_update", &magpiev1.Frame{Body: &magpiev1.Frame_ReactionUpdate{ReactionUpdate: &magpiev1.ReactionUpdate{
+			ConvId: "g:hikers", Seq: 3, Emoji: "👍", Count: 2, UserId: "bob", Added: true, AtMs: 1767225600000,
+		}}}},
+		{"get_reactions", &magpiev1.Frame{Id: 94, Body: &magpiev1.Frame_GetReactions{GetReactions: &magpiev1.GetReactions{ConvId: "g:hikers", Seqs: []int64{3, 4}}}}},
+		{"reaction_page", &magpiev1.Frame{Id: 94, Body: &magpiev1.Frame_ReactionPage{ReactionPage: &magpiev1.ReactionPage{
+			ConvId: "g:hikers", Messages: []*magpiev1.MessageReactions{{Seq: 3, Reactions: []*magpiev1.ReactionCount{
+				{Emoji: "👍", Count: 2, Reacted: true}, {Emoji: "🎉", Count: 1},
+			}}},
+		}}}},
 	}
 }
 

@@ -215,6 +215,14 @@ type Frame struct {
 	//	*Frame_UnblockUser
 	//	*Frame_ListBlocked
 	//	*Frame_BlockedPage
+	//	*Frame_RecallMessage
+	//	*Frame_Message
+	//	*Frame_EditMessage
+	//	*Frame_AddReaction
+	//	*Frame_RemoveReaction
+	//	*Frame_ReactionUpdate
+	//	*Frame_GetReactions
+	//	*Frame_ReactionPage
 	//	*Frame_Typing
 	//	*Frame_TypingEvent
 	//	*Frame_SetConversation
@@ -776,6 +784,78 @@ func (x *Frame) GetBlockedPage() *BlockedPage {
 	return nil
 }
 
+func (x *Frame) GetRecallMessage() *RecallMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RecallMessage); ok {
+			return x.RecallMessage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetMessage() *Message {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetEditMessage() *EditMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_EditMessage); ok {
+			return x.EditMessage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetAddReaction() *AddReaction {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_AddReaction); ok {
+			return x.AddReaction
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRemoveReaction() *RemoveReaction {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RemoveReaction); ok {
+			return x.RemoveReaction
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetReactionUpdate() *ReactionUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ReactionUpdate); ok {
+			return x.ReactionUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetGetReactions() *GetReactions {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetReactions); ok {
+			return x.GetReactions
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetReactionPage() *ReactionPage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_ReactionPage); ok {
+			return x.ReactionPage
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetTyping() *Typing {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_Typing); ok {
@@ -1142,6 +1222,52 @@ type Frame_BlockedPage struct {
 	BlockedPage *BlockedPage `protobuf:"bytes,84,opt,name=blocked_page,json=blockedPage,proto3,oneof"`
 }
 
+type Frame_RecallMessage struct {
+	// Rich messages (docs/protocol.md, "Rich messages"), client -> server,
+	// and their replies and pushes.
+	// Recall one's own message within the app's window. Reply: message.
+	RecallMessage *RecallMessage `protobuf:"bytes,90,opt,name=recall_message,json=recallMessage,proto3,oneof"`
+}
+
+type Frame_Message struct {
+	// One message, server -> client: the reply to recall_message and
+	// edit_message.
+	Message *Message `protobuf:"bytes,91,opt,name=message,proto3,oneof"`
+}
+
+type Frame_EditMessage struct {
+	// Edit one's own text or custom message within the app's window.
+	// Reply: message.
+	EditMessage *EditMessage `protobuf:"bytes,92,opt,name=edit_message,json=editMessage,proto3,oneof"`
+}
+
+type Frame_AddReaction struct {
+	// React to a message with an emoji. Reply: reaction_update.
+	AddReaction *AddReaction `protobuf:"bytes,93,opt,name=add_reaction,json=addReaction,proto3,oneof"`
+}
+
+type Frame_RemoveReaction struct {
+	// Take back a reaction. Reply: reaction_update.
+	RemoveReaction *RemoveReaction `protobuf:"bytes,94,opt,name=remove_reaction,json=removeReaction,proto3,oneof"`
+}
+
+type Frame_ReactionUpdate struct {
+	// A message's new count for one emoji: the reply to add_reaction and
+	// remove_reaction, and unsolicited (id 0) to the members' online
+	// devices.
+	ReactionUpdate *ReactionUpdate `protobuf:"bytes,95,opt,name=reaction_update,json=reactionUpdate,proto3,oneof"`
+}
+
+type Frame_GetReactions struct {
+	// Reactions of messages. Reply: reaction_page.
+	GetReactions *GetReactions `protobuf:"bytes,96,opt,name=get_reactions,json=getReactions,proto3,oneof"`
+}
+
+type Frame_ReactionPage struct {
+	// Reply to get_reactions.
+	ReactionPage *ReactionPage `protobuf:"bytes,97,opt,name=reaction_page,json=reactionPage,proto3,oneof"`
+}
+
 type Frame_Typing struct {
 	// Typing indicator of the user in a conversation, client -> server.
 	// Reply: ok. Never stored.
@@ -1300,6 +1426,22 @@ func (*Frame_UnblockUser) isFrame_Body() {}
 func (*Frame_ListBlocked) isFrame_Body() {}
 
 func (*Frame_BlockedPage) isFrame_Body() {}
+
+func (*Frame_RecallMessage) isFrame_Body() {}
+
+func (*Frame_Message) isFrame_Body() {}
+
+func (*Frame_EditMessage) isFrame_Body() {}
+
+func (*Frame_AddReaction) isFrame_Body() {}
+
+func (*Frame_RemoveReaction) isFrame_Body() {}
+
+func (*Frame_ReactionUpdate) isFrame_Body() {}
+
+func (*Frame_GetReactions) isFrame_Body() {}
+
+func (*Frame_ReactionPage) isFrame_Body() {}
 
 func (*Frame_Typing) isFrame_Body() {}
 
@@ -1489,10 +1631,11 @@ type Send struct {
 	ClientMsgId string `protobuf:"bytes,1,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	// Recipient of a one-to-one message.
 	ToUserId string `protobuf:"bytes,2,opt,name=to_user_id,json=toUserId,proto3" json:"to_user_id,omitempty"`
-	// Kind of content: "text" or "custom"; more kinds ("image", "file", ...)
-	// may be added later.
+	// Kind of content: "text", "custom", "image", "file", "audio", "video"
+	// or "location" (docs/protocol.md, "Rich messages").
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
-	// The content, in UTF-8: the text for "text", a JSON document for "custom".
+	// The content, in UTF-8: the text for "text", a JSON document for
+	// "custom", a JSON object of the type's fields for the others.
 	Content string `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
 	// Push options of the message's offline notifications; unset for the
 	// app's defaults.
@@ -1817,7 +1960,11 @@ type Message struct {
 	// The members the message mentions.
 	Mentions []string `protobuf:"bytes,10,rep,name=mentions,proto3" json:"mentions,omitempty"`
 	// Whether the message mentions every member.
-	MentionAll    bool `protobuf:"varint,11,opt,name=mention_all,json=mentionAll,proto3" json:"mention_all,omitempty"`
+	MentionAll bool `protobuf:"varint,11,opt,name=mention_all,json=mentionAll,proto3" json:"mention_all,omitempty"`
+	// Time of the message's last edit, in Unix milliseconds; 0 if never
+	// edited. An edit arrives as a Deliver of the new version: clients
+	// replace the message they hold by (conv_id, seq).
+	EditedAtMs    int64 `protobuf:"varint,90,opt,name=edited_at_ms,json=editedAtMs,proto3" json:"edited_at_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1920,6 +2067,13 @@ func (x *Message) GetMentionAll() bool {
 		return x.MentionAll
 	}
 	return false
+}
+
+func (x *Message) GetEditedAtMs() int64 {
+	if x != nil {
+		return x.EditedAtMs
+	}
+	return 0
 }
 
 // Deliver (msg:N) pushes new messages to a device. It may carry several
@@ -6205,11 +6359,595 @@ func (x *BlockedPage) GetNextCursor() string {
 	return ""
 }
 
+// RecallMessage recalls a message the user sent, within the app's
+// recall_window_seconds of its sending. Every member's online devices get
+// the recalled message (Deliver); the reply is the recalled message.
+type RecallMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the message.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seq of the message.
+	Seq           int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecallMessage) Reset() {
+	*x = RecallMessage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecallMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecallMessage) ProtoMessage() {}
+
+func (x *RecallMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecallMessage.ProtoReflect.Descriptor instead.
+func (*RecallMessage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *RecallMessage) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *RecallMessage) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// EditMessage replaces the content of a text or custom message the user
+// sent, within the app's edit_window_seconds of its sending. Every
+// member's online devices get the new version (Deliver, edited_at_ms
+// set); the reply is the edited message.
+type EditMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the message.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seq of the message.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The new content, checked as Send.content is for the message's type.
+	Content       string `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EditMessage) Reset() {
+	*x = EditMessage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EditMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EditMessage) ProtoMessage() {}
+
+func (x *EditMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EditMessage.ProtoReflect.Descriptor instead.
+func (*EditMessage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *EditMessage) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *EditMessage) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *EditMessage) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+// AddReaction puts the user's emoji on a message (once per emoji and user;
+// at most 20 distinct emoji per message).
+type AddReaction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the message.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seq of the message.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The emoji: 1 to 32 bytes of UTF-8 without whitespace.
+	Emoji         string `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddReaction) Reset() {
+	*x = AddReaction{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddReaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddReaction) ProtoMessage() {}
+
+func (x *AddReaction) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddReaction.ProtoReflect.Descriptor instead.
+func (*AddReaction) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *AddReaction) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *AddReaction) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AddReaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// RemoveReaction takes the user's emoji off a message.
+type RemoveReaction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the message.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seq of the message.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The emoji.
+	Emoji         string `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveReaction) Reset() {
+	*x = RemoveReaction{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveReaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveReaction) ProtoMessage() {}
+
+func (x *RemoveReaction) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveReaction.ProtoReflect.Descriptor instead.
+func (*RemoveReaction) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RemoveReaction) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *RemoveReaction) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *RemoveReaction) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// ReactionUpdate reports a message's count for one emoji after a member
+// added or removed it.
+type ReactionUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the message.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seq of the message.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The emoji.
+	Emoji string `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	// How many members have this emoji on the message now.
+	Count int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// The member who added or removed it.
+	UserId string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// True if user_id added the emoji, false if it removed it.
+	Added bool `protobuf:"varint,6,opt,name=added,proto3" json:"added,omitempty"`
+	// Time of the change, in Unix milliseconds.
+	AtMs          int64 `protobuf:"varint,7,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionUpdate) Reset() {
+	*x = ReactionUpdate{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionUpdate) ProtoMessage() {}
+
+func (x *ReactionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionUpdate.ProtoReflect.Descriptor instead.
+func (*ReactionUpdate) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ReactionUpdate) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *ReactionUpdate) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+func (x *ReactionUpdate) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ReactionUpdate) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ReactionUpdate) GetAdded() bool {
+	if x != nil {
+		return x.Added
+	}
+	return false
+}
+
+func (x *ReactionUpdate) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+// GetReactions asks for the reactions of messages of one conversation.
+type GetReactions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the messages.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Seqs of the messages, at most 100.
+	Seqs          []int64 `protobuf:"varint,2,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReactions) Reset() {
+	*x = GetReactions{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReactions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReactions) ProtoMessage() {}
+
+func (x *GetReactions) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReactions.ProtoReflect.Descriptor instead.
+func (*GetReactions) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetReactions) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *GetReactions) GetSeqs() []int64 {
+	if x != nil {
+		return x.Seqs
+	}
+	return nil
+}
+
+// ReactionCount is one emoji's count on a message.
+type ReactionCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The emoji.
+	Emoji string `protobuf:"bytes,1,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	// How many members put it on the message.
+	Count int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Whether the requesting user is one of them.
+	Reacted       bool `protobuf:"varint,3,opt,name=reacted,proto3" json:"reacted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionCount) Reset() {
+	*x = ReactionCount{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionCount) ProtoMessage() {}
+
+func (x *ReactionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionCount.ProtoReflect.Descriptor instead.
+func (*ReactionCount) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ReactionCount) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+func (x *ReactionCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ReactionCount) GetReacted() bool {
+	if x != nil {
+		return x.Reacted
+	}
+	return false
+}
+
+// MessageReactions are the reactions of one message.
+type MessageReactions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seq of the message.
+	Seq int64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Its emoji, in the order they were first put on the message.
+	Reactions     []*ReactionCount `protobuf:"bytes,2,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageReactions) Reset() {
+	*x = MessageReactions{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageReactions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageReactions) ProtoMessage() {}
+
+func (x *MessageReactions) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageReactions.ProtoReflect.Descriptor instead.
+func (*MessageReactions) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *MessageReactions) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *MessageReactions) GetReactions() []*ReactionCount {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// ReactionPage answers GetReactions: the requested messages that have
+// reactions, in the order of the request's seqs.
+type ReactionPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Conversation of the messages.
+	ConvId string `protobuf:"bytes,1,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// The messages with at least one reaction.
+	Messages      []*MessageReactions `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionPage) Reset() {
+	*x = ReactionPage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionPage) ProtoMessage() {}
+
+func (x *ReactionPage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionPage.ProtoReflect.Descriptor instead.
+func (*ReactionPage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ReactionPage) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *ReactionPage) GetMessages() []*MessageReactions {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd8 \n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd1$\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -6275,7 +7013,15 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"block_user\x18Q \x01(\v2\x14.magpie.v1.BlockUserH\x00R\tblockUser\x12;\n" +
 	"\funblock_user\x18R \x01(\v2\x16.magpie.v1.UnblockUserH\x00R\vunblockUser\x12;\n" +
 	"\flist_blocked\x18S \x01(\v2\x16.magpie.v1.ListBlockedH\x00R\vlistBlocked\x12;\n" +
-	"\fblocked_page\x18T \x01(\v2\x16.magpie.v1.BlockedPageH\x00R\vblockedPage\x12+\n" +
+	"\fblocked_page\x18T \x01(\v2\x16.magpie.v1.BlockedPageH\x00R\vblockedPage\x12A\n" +
+	"\x0erecall_message\x18Z \x01(\v2\x18.magpie.v1.RecallMessageH\x00R\rrecallMessage\x12.\n" +
+	"\amessage\x18[ \x01(\v2\x12.magpie.v1.MessageH\x00R\amessage\x12;\n" +
+	"\fedit_message\x18\\ \x01(\v2\x16.magpie.v1.EditMessageH\x00R\veditMessage\x12;\n" +
+	"\fadd_reaction\x18] \x01(\v2\x16.magpie.v1.AddReactionH\x00R\vaddReaction\x12D\n" +
+	"\x0fremove_reaction\x18^ \x01(\v2\x19.magpie.v1.RemoveReactionH\x00R\x0eremoveReaction\x12D\n" +
+	"\x0freaction_update\x18_ \x01(\v2\x19.magpie.v1.ReactionUpdateH\x00R\x0ereactionUpdate\x12>\n" +
+	"\rget_reactions\x18` \x01(\v2\x17.magpie.v1.GetReactionsH\x00R\fgetReactions\x12>\n" +
+	"\rreaction_page\x18a \x01(\v2\x17.magpie.v1.ReactionPageH\x00R\freactionPage\x12+\n" +
 	"\x06typing\x18n \x01(\v2\x11.magpie.v1.TypingH\x00R\x06typing\x12;\n" +
 	"\ftyping_event\x18o \x01(\v2\x16.magpie.v1.TypingEventH\x00R\vtypingEvent\x12G\n" +
 	"\x10set_conversation\x18p \x01(\v2\x1a.magpie.v1.SetConversationH\x00R\x0fsetConversation\x12M\n" +
@@ -6327,7 +7073,7 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12$\n" +
 	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xaf\x02\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xd1\x02\n" +
 	"\aMessage\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x1b\n" +
@@ -6340,7 +7086,9 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\bmentions\x18\n" +
 	" \x03(\tR\bmentions\x12\x1f\n" +
 	"\vmention_all\x18\v \x01(\bR\n" +
-	"mentionAllJ\x04\b\t\x10\n" +
+	"mentionAll\x12 \n" +
+	"\fedited_at_ms\x18Z \x01(\x03R\n" +
+	"editedAtMsJ\x04\b\t\x10\n" +
 	"R\amembers\"9\n" +
 	"\aDeliver\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.magpie.v1.MessageR\bmessages\"3\n" +
@@ -6654,7 +7402,43 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\vBlockedPage\x12(\n" +
 	"\x05users\x18\x01 \x03(\v2\x12.magpie.v1.BlockedR\x05users\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursorB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"nextCursor\":\n" +
+	"\rRecallMessage\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\"R\n" +
+	"\vEditMessage\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\tR\acontent\"N\n" +
+	"\vAddReaction\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\"Q\n" +
+	"\x0eRemoveReaction\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\"\xab\x01\n" +
+	"\x0eReactionUpdate\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05added\x18\x06 \x01(\bR\x05added\x12\x13\n" +
+	"\x05at_ms\x18\a \x01(\x03R\x04atMs\";\n" +
+	"\fGetReactions\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x12\x12\n" +
+	"\x04seqs\x18\x02 \x03(\x03R\x04seqs\"U\n" +
+	"\rReactionCount\x12\x14\n" +
+	"\x05emoji\x18\x01 \x01(\tR\x05emoji\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x18\n" +
+	"\areacted\x18\x03 \x01(\bR\areacted\"\\\n" +
+	"\x10MessageReactions\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x126\n" +
+	"\treactions\x18\x02 \x03(\v2\x18.magpie.v1.ReactionCountR\treactions\"`\n" +
+	"\fReactionPage\x12\x17\n" +
+	"\aconv_id\x18\x01 \x01(\tR\x06convId\x127\n" +
+	"\bmessages\x18\x02 \x03(\v2\x1b.magpie.v1.MessageReactionsR\bmessagesB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -6669,7 +7453,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),               // 1: magpie.v1.Frame
@@ -6744,10 +7528,19 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*ListBlocked)(nil),         // 70: magpie.v1.ListBlocked
 	(*Blocked)(nil),             // 71: magpie.v1.Blocked
 	(*BlockedPage)(nil),         // 72: magpie.v1.BlockedPage
-	nil,                         // 73: magpie.v1.PushOptions.DataEntry
-	nil,                         // 74: magpie.v1.Group.MetadataEntry
-	nil,                         // 75: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 76: magpie.v1.UpdateGroup.MetadataEntry
+	(*RecallMessage)(nil),       // 73: magpie.v1.RecallMessage
+	(*EditMessage)(nil),         // 74: magpie.v1.EditMessage
+	(*AddReaction)(nil),         // 75: magpie.v1.AddReaction
+	(*RemoveReaction)(nil),      // 76: magpie.v1.RemoveReaction
+	(*ReactionUpdate)(nil),      // 77: magpie.v1.ReactionUpdate
+	(*GetReactions)(nil),        // 78: magpie.v1.GetReactions
+	(*ReactionCount)(nil),       // 79: magpie.v1.ReactionCount
+	(*MessageReactions)(nil),    // 80: magpie.v1.MessageReactions
+	(*ReactionPage)(nil),        // 81: magpie.v1.ReactionPage
+	nil,                         // 82: magpie.v1.PushOptions.DataEntry
+	nil,                         // 83: magpie.v1.Group.MetadataEntry
+	nil,                         // 84: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 85: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -6806,36 +7599,46 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	69, // 53: magpie.v1.Frame.unblock_user:type_name -> magpie.v1.UnblockUser
 	70, // 54: magpie.v1.Frame.list_blocked:type_name -> magpie.v1.ListBlocked
 	72, // 55: magpie.v1.Frame.blocked_page:type_name -> magpie.v1.BlockedPage
-	49, // 56: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
-	50, // 57: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
-	51, // 58: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
-	15, // 59: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
-	52, // 60: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
-	53, // 61: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
-	54, // 62: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
-	55, // 63: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
-	5,  // 64: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	73, // 65: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 66: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 67: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 68: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 69: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 70: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 71: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	74, // 72: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	75, // 73: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	76, // 74: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 75: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 76: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 77: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	61, // 78: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	64, // 79: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	71, // 80: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	81, // [81:81] is the sub-list for method output_type
-	81, // [81:81] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	73, // 56: magpie.v1.Frame.recall_message:type_name -> magpie.v1.RecallMessage
+	7,  // 57: magpie.v1.Frame.message:type_name -> magpie.v1.Message
+	74, // 58: magpie.v1.Frame.edit_message:type_name -> magpie.v1.EditMessage
+	75, // 59: magpie.v1.Frame.add_reaction:type_name -> magpie.v1.AddReaction
+	76, // 60: magpie.v1.Frame.remove_reaction:type_name -> magpie.v1.RemoveReaction
+	77, // 61: magpie.v1.Frame.reaction_update:type_name -> magpie.v1.ReactionUpdate
+	78, // 62: magpie.v1.Frame.get_reactions:type_name -> magpie.v1.GetReactions
+	81, // 63: magpie.v1.Frame.reaction_page:type_name -> magpie.v1.ReactionPage
+	49, // 64: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
+	50, // 65: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
+	51, // 66: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
+	15, // 67: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
+	52, // 68: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
+	53, // 69: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
+	54, // 70: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
+	55, // 71: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
+	5,  // 72: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	82, // 73: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 74: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 75: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 76: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 77: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 78: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 79: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	83, // 80: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	84, // 81: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	85, // 82: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 83: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 84: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 85: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	61, // 86: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	64, // 87: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	71, // 88: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	79, // 89: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	80, // 90: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	91, // [91:91] is the sub-list for method output_type
+	91, // [91:91] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -6900,6 +7703,14 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_UnblockUser)(nil),
 		(*Frame_ListBlocked)(nil),
 		(*Frame_BlockedPage)(nil),
+		(*Frame_RecallMessage)(nil),
+		(*Frame_Message)(nil),
+		(*Frame_EditMessage)(nil),
+		(*Frame_AddReaction)(nil),
+		(*Frame_RemoveReaction)(nil),
+		(*Frame_ReactionUpdate)(nil),
+		(*Frame_GetReactions)(nil),
+		(*Frame_ReactionPage)(nil),
 		(*Frame_Typing)(nil),
 		(*Frame_TypingEvent)(nil),
 		(*Frame_SetConversation)(nil),
@@ -6918,7 +7729,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   76,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

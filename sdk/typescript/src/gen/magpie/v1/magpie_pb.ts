@@ -71,7 +71,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file magpie/v1/magpie.proto.
  */
 export const file_magpie_v1_magpie: GenFile = /*@__PURE__*/
-  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEiwhkKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSAASOwoTc2VuZF9mcmllbmRfcmVxdWVzdBhGIAEoCzIcLm1hZ3BpZS52MS5TZW5kRnJpZW5kUmVxdWVzdEgAEj8KFWZyaWVuZF9yZXF1ZXN0X3Jlc3VsdBhHIAEoCzIeLm1hZ3BpZS52MS5GcmllbmRSZXF1ZXN0UmVzdWx0SAASPwoVYW5zd2VyX2ZyaWVuZF9yZXF1ZXN0GEggASgLMh4ubWFncGllLnYxLkFuc3dlckZyaWVuZFJlcXVlc3RIABI/ChVjYW5jZWxfZnJpZW5kX3JlcXVlc3QYSSABKAsyHi5tYWdwaWUudjEuQ2FuY2VsRnJpZW5kUmVxdWVzdEgAEj0KFGxpc3RfZnJpZW5kX3JlcXVlc3RzGEogASgLMh0ubWFncGllLnYxLkxpc3RGcmllbmRSZXF1ZXN0c0gAEjsKE2ZyaWVuZF9yZXF1ZXN0X3BhZ2UYSyABKAsyHC5tYWdwaWUudjEuRnJpZW5kUmVxdWVzdFBhZ2VIABIuCgxsaXN0X2ZyaWVuZHMYTCABKAsyFi5tYWdwaWUudjEuTGlzdEZyaWVuZHNIABIsCgtmcmllbmRfcGFnZRhNIAEoCzIVLm1hZ3BpZS52MS5GcmllbmRQYWdlSAASNwoRc2V0X2ZyaWVuZF9yZW1hcmsYTiABKAsyGi5tYWdwaWUudjEuU2V0RnJpZW5kUmVtYXJrSAASKAoLZnJpZW5kX2luZm8YTyABKAsyES5tYWdwaWUudjEuRnJpZW5kSAASMAoNcmVtb3ZlX2ZyaWVuZBhQIAEoCzIXLm1hZ3BpZS52MS5SZW1vdmVGcmllbmRIABIqCgpibG9ja191c2VyGFEgASgLMhQubWFncGllLnYxLkJsb2NrVXNlckgAEi4KDHVuYmxvY2tfdXNlchhSIAEoCzIWLm1hZ3BpZS52MS5VbmJsb2NrVXNlckgAEi4KDGxpc3RfYmxvY2tlZBhTIAEoCzIWLm1hZ3BpZS52MS5MaXN0QmxvY2tlZEgAEi4KDGJsb2NrZWRfcGFnZRhUIAEoCzIWLm1hZ3BpZS52MS5CbG9ja2VkUGFnZUgAEiMKBnR5cGluZxhuIAEoCzIRLm1hZ3BpZS52MS5UeXBpbmdIABIuCgx0eXBpbmdfZXZlbnQYbyABKAsyFi5tYWdwaWUudjEuVHlwaW5nRXZlbnRIABI2ChBzZXRfY29udmVyc2F0aW9uGHAgASgLMhoubWFncGllLnYxLlNldENvbnZlcnNhdGlvbkgAEjoKEmNvbnZlcnNhdGlvbl9zdGF0ZRhxIAEoCzIcLm1hZ3BpZS52MS5Db252ZXJzYXRpb25TdGF0ZUgAEj0KFG9wZW5fc3VwcG9ydF9zZXNzaW9uGHIgASgLMh0ubWFncGllLnYxLk9wZW5TdXBwb3J0U2Vzc2lvbkgAEjQKD3N1cHBvcnRfc2Vzc2lvbhhzIAEoCzIZLm1hZ3BpZS52MS5TdXBwb3J0U2Vzc2lvbkgAEj8KFWNsb3NlX3N1cHBvcnRfc2Vzc2lvbhh0IAEoCzIeLm1hZ3BpZS52MS5DbG9zZVN1cHBvcnRTZXNzaW9uSAASPQoUcmF0ZV9zdXBwb3J0X3Nlc3Npb24YdSABKAsyHS5tYWdwaWUudjEuUmF0ZVN1cHBvcnRTZXNzaW9uSABCBgoEYm9keSJQCgVMb2dpbhINCgV0b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEAoIcGxhdGZvcm0YAyABKAkSEwoLc2RrX3ZlcnNpb24YBCABKAkihAEKC0xvZ2luUmVzdWx0Eg8KB3VzZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIWCg5zZXJ2ZXJfdGltZV9tcxgDIAEoAxIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKAMSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBSABKAMisgEKBFNlbmQSFQoNY2xpZW50X21zZ19pZBgBIAEoCRISCgp0b191c2VyX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDwoHY29udGVudBgEIAEoCRIkCgRwdXNoGAUgASgLMhYubWFncGllLnYxLlB1c2hPcHRpb25zEhMKC3RvX2dyb3VwX2lkGAYgASgJEhAKCG1lbnRpb25zGAcgAygJEhMKC21lbnRpb25fYWxsGAggASgIIuIBCgtQdXNoT3B0aW9ucxIMCgRza2lwGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGJvZHkYAyABKAkSDgoGc2lsZW50GAQgASgIEhMKC2NvbGxhcHNlX2lkGAUgASgJEhAKCHByaW9yaXR5GAYgASgJEhQKDGhpZGVfY29udGVudBgHIAEoCBIuCgRkYXRhGAggAygLMiAubWFncGllLnYxLlB1c2hPcHRpb25zLkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJpCgdTZW5kQWNrEhUKDWNsaWVudF9tc2dfaWQYASABKAkSDwoHY29udl9pZBgCIAEoCRILCgNzZXEYAyABKAMSFgoOc2VydmVyX3RpbWVfbXMYBCABKAMSEQoJZHVwbGljYXRlGAUgASgIIs8BCgdNZXNzYWdlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEhEKCXNlbmRlcl9pZBgDIAEoCRIVCg1jbGllbnRfbXNnX2lkGAQgASgJEgwKBHR5cGUYBSABKAkSDwoHY29udGVudBgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhAKCHJlY2FsbGVkGAggASgIEhAKCG1lbnRpb25zGAogAygJEhMKC21lbnRpb25fYWxsGAsgASgISgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSL2AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkSFAoMcGlubmVkX2F0X21zGA8gASgDEg0KBWRyYWZ0GBAgASgJEhMKC2NsZWFyZWRfc2VxGBEgASgDIlwKEENvbnZlcnNhdGlvblBhZ2USMwoNY29udmVyc2F0aW9ucxgBIAMoCzIcLm1hZ3BpZS52MS5Db252ZXJzYXRpb25TdGF0ZRITCgtuZXh0X2N1cnNvchgCIAEoCSJeCgxTeW5jTWVzc2FnZXMSDwoHY29udl9pZBgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZ0b19zZXEYAyABKAMSDQoFbGltaXQYBCABKAUSDAoEZGVzYxgFIAEoCCJWCgtNZXNzYWdlUGFnZRIPCgdjb252X2lkGAEgASgJEiQKCG1lc3NhZ2VzGAIgAygLMhIubWFncGllLnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAyABKAgiBgoEUGluZyIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIkkKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSDgoGcmVhc29uGAQgASgJIiUKBUNsb3NlEgwKBGNvZGUYASABKAUSDgoGcmVhc29uGAIgASgJIooBCg5SZWdpc3RlckRldmljZRIQCghwbGF0Zm9ybRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgV0b2tlbhgDIAEoCRINCgV0b3BpYxgEIAEoCRITCgtlbnZpcm9ubWVudBgFIAEoCRIOCgZsb2NhbGUYBiABKAkSEQoJdGltZV96b25lGAcgASgJIhIKEFVucmVnaXN0ZXJEZXZpY2UiWgoPU2V0UHVzaFNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhEKCWRuZF9zdGFydBgCIAEoBRIPCgdkbmRfZW5kGAMgASgFEhEKCXRpbWVfem9uZRgEIAEoCSIyChBNdXRlQ29udmVyc2F0aW9uEg8KB2NvbnZfaWQYASABKAkSDQoFbXV0ZWQYAiABKAgivgIKBUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSMAoIbWV0YWRhdGEYBSADKAsyHi5tYWdwaWUudjEuR3JvdXAuTWV0YWRhdGFFbnRyeRIQCghvd25lcl9pZBgGIAEoCRITCgtqb2luX3BvbGljeRgHIAEoCRIQCghtdXRlX2FsbBgIIAEoCBIXCg9oaXN0b3J5X3Zpc2libGUYCSABKAgSFAoMbWVtYmVyX2NvdW50GAogASgFEhUKDWNyZWF0ZWRfYXRfbXMYCyABKAMSFQoNdXBkYXRlZF9hdF9tcxgMIAEoAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi9gEKC0NyZWF0ZUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuQ3JlYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRITCgtqb2luX3BvbGljeRgGIAEoCRIXCg9oaXN0b3J5X3Zpc2libGUYByABKAgSEgoKbWVtYmVyX2lkcxgIIAMoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiHAoIR2V0R3JvdXASEAoIZ3JvdXBfaWQYASABKAkiggMKC1VwZGF0ZUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIXCgphdmF0YXJfdXJsGAMgASgJSAGIAQESEwoGbm90aWNlGAQgASgJSAKIAQESNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuVXBkYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRIUCgxzZXRfbWV0YWRhdGEYBiABKAgSGAoLam9pbl9wb2xpY3kYByABKAlIA4gBARIcCg9oaXN0b3J5X3Zpc2libGUYCCABKAhIBIgBARIVCghtdXRlX2FsbBgJIAEoCEgFiAEBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfbmFtZUINCgtfYXZhdGFyX3VybEIJCgdfbm90aWNlQg4KDF9qb2luX3BvbGljeUISChBfaGlzdG9yeV92aXNpYmxlQgsKCV9tdXRlX2FsbCIgCgxEaXNtaXNzR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiNQoPQWRkR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIjgKElJlbW92ZUdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIQCgh1c2VyX2lkcxgCIAMoCSJXChJHcm91cE1lbWJlcnNSZXN1bHQSEAoIZ3JvdXBfaWQYASABKAkSDQoFYWRkZWQYAiADKAkSDwoHcGVuZGluZxgDIAMoCRIPCgdyZW1vdmVkGAQgAygJIi4KCUpvaW5Hcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIh4KCkxlYXZlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiQwoQTGlzdEdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLR3JvdXBNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIMCgRyb2xlGAIgASgJEhYKDm11dGVkX3VudGlsX21zGAMgASgDEhQKDGpvaW5lZF9hdF9tcxgEIAEoAyJhCg9Hcm91cE1lbWJlclBhZ2USEAoIZ3JvdXBfaWQYASABKAkSJwoHbWVtYmVycxgCIAMoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlchITCgtuZXh0X2N1cnNvchgDIAEoCSJtCg5TZXRHcm91cE1lbWJlchIQCghncm91cF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSGQoMbXV0ZV9zZWNvbmRzGAQgASgDSACIAQFCDwoNX211dGVfc2Vjb25kcyIyCg1UcmFuc2Zlckdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiQwoQTGlzdEpvaW5SZXF1ZXN0cxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLSm9pblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgppbnZpdGVyX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAyJiCg9Kb2luUmVxdWVzdFBhZ2USEAoIZ3JvdXBfaWQYASABKAkSKAoIcmVxdWVzdHMYAiADKAsyFi5tYWdwaWUudjEuSm9pblJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAyABKAkiSAoSUmVzb2x2ZUpvaW5SZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHYXBwcm92ZRgDIAEoCCIvCg1HZXRHcm91cFJlYWRzEhAKCGdyb3VwX2lkGAEgASgJEgwKBHNlcXMYAiADKAMiSQoPR3JvdXBSZWFkQ291bnRzEhAKCGdyb3VwX2lkGAEgASgJEiQKBXJlYWRzGAIgAygLMhUubWFncGllLnYxLkdyb3VwUmVhZHMiMwoKR3JvdXBSZWFkcxILCgNzZXEYASABKAMSDAoEcmVhZBgCIAEoBRIKCgJvZhgDIAEoBSIpCgZUeXBpbmcSDwoHY29udl9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiTgoLVHlwaW5nRXZlbnQSDwoHY29udl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCBINCgVhdF9tcxgEIAEoAyJ3Cg9TZXRDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRITCgZwaW5uZWQYAiABKAhIAIgBARISCgVkcmFmdBgDIAEoCUgBiAEBEhUKDWNsZWFyX2hpc3RvcnkYBCABKAhCCQoHX3Bpbm5lZEIICgZfZHJhZnQiIwoST3BlblN1cHBvcnRTZXNzaW9uEg0KBXNraWxsGAEgASgJIrUBCg5TdXBwb3J0U2Vzc2lvbhIKCgJpZBgBIAEoCRISCgp2aXNpdG9yX2lkGAIgASgJEg0KBXNraWxsGAMgASgJEhAKCGFnZW50X2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSFgoOYXNzaWduZWRfYXRfbXMYByABKAMSFAoMY2xvc2VkX2F0X21zGAggASgDEg4KBnJhdGluZxgJIAEoBSIpChNDbG9zZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkiSQoSUmF0ZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDgoGcmF0aW5nGAIgASgFEg8KB2NvbW1lbnQYAyABKAkiNQoRU2VuZEZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIjYKE0ZyaWVuZFJlcXVlc3RSZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiNgoTQW5zd2VyRnJpZW5kUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBmFjY2VwdBgCIAEoCCImChNDYW5jZWxGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiRQoSTGlzdEZyaWVuZFJlcXVlc3RzEhAKCG91dGdvaW5nGAEgASgIEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJXCg1GcmllbmRSZXF1ZXN0Eg8KB2Zyb21faWQYASABKAkSDQoFdG9faWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDIlQKEUZyaWVuZFJlcXVlc3RQYWdlEioKCHJlcXVlc3RzGAEgAygLMhgubWFncGllLnYxLkZyaWVuZFJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAiABKAkiLAoLTGlzdEZyaWVuZHMSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIkAKBkZyaWVuZBIPCgd1c2VyX2lkGAEgASgJEg4KBnJlbWFyaxgCIAEoCRIVCg1jcmVhdGVkX2F0X21zGAMgASgDIkUKCkZyaWVuZFBhZ2USIgoHZnJpZW5kcxgBIAMoCzIRLm1hZ3BpZS52MS5GcmllbmQSEwoLbmV4dF9jdXJzb3IYAiABKAkiMgoPU2V0RnJpZW5kUmVtYXJrEg8KB3VzZXJfaWQYASABKAkSDgoGcmVtYXJrGAIgASgJIh8KDFJlbW92ZUZyaWVuZBIPCgd1c2VyX2lkGAEgASgJIhwKCUJsb2NrVXNlchIPCgd1c2VyX2lkGAEgASgJIh4KC1VuYmxvY2tVc2VyEg8KB3VzZXJfaWQYASABKAkiLAoLTGlzdEJsb2NrZWQSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIjEKB0Jsb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRIVCg1jcmVhdGVkX2F0X21zGAIgASgDIkUKC0Jsb2NrZWRQYWdlEiEKBXVzZXJzGAEgAygLMhIubWFncGllLnYxLkJsb2NrZWQSEwoLbmV4dF9jdXJzb3IYAiABKAlCOlo4Z2l0aHViLmNvbS9tYWdwaWUtaW0vbWFncGllL3Nkay9wcm90by9tYWdwaWUvdjE7bWFncGlldjFiBnByb3RvMw");
+  fileDesc("ChZtYWdwaWUvdjEvbWFncGllLnByb3RvEgltYWdwaWUudjEizRwKBUZyYW1lEgoKAmlkGAEgASgEEh8KBHNlbmQYCiABKAsyDy5tYWdwaWUudjEuU2VuZEgAEiYKCHNlbmRfYWNrGAsgASgLMhIubWFncGllLnYxLlNlbmRBY2tIABIlCgdkZWxpdmVyGAwgASgLMhIubWFncGllLnYxLkRlbGl2ZXJIABIsCgtkZWxpdmVyX2FjaxgNIAEoCzIVLm1hZ3BpZS52MS5EZWxpdmVyQWNrSAASHwoEcGluZxgOIAEoCzIPLm1hZ3BpZS52MS5QaW5nSAASHwoEcG9uZxgPIAEoCzIPLm1hZ3BpZS52MS5Qb25nSAASJQoHcmVjZWlwdBgQIAEoCzISLm1hZ3BpZS52MS5SZWNlaXB0SAASHwoEcmVhZBgRIAEoCzIPLm1hZ3BpZS52MS5SZWFkSAASGwoCb2sYEiABKAsyDS5tYWdwaWUudjEuT2tIABIhCgVlcnJvchgTIAEoCzIQLm1hZ3BpZS52MS5FcnJvckgAEiEKBWxvZ2luGBQgASgLMhAubWFncGllLnYxLkxvZ2luSAASLgoMbG9naW5fcmVzdWx0GBUgASgLMhYubWFncGllLnYxLkxvZ2luUmVzdWx0SAASIQoFY2xvc2UYFiABKAsyEC5tYWdwaWUudjEuQ2xvc2VIABI6ChJzeW5jX2NvbnZlcnNhdGlvbnMYHiABKAsyHC5tYWdwaWUudjEuU3luY0NvbnZlcnNhdGlvbnNIABI4ChFjb252ZXJzYXRpb25fcGFnZRgfIAEoCzIbLm1hZ3BpZS52MS5Db252ZXJzYXRpb25QYWdlSAASMAoNc3luY19tZXNzYWdlcxggIAEoCzIXLm1hZ3BpZS52MS5TeW5jTWVzc2FnZXNIABIuCgxtZXNzYWdlX3BhZ2UYISABKAsyFi5tYWdwaWUudjEuTWVzc2FnZVBhZ2VIABI0Cg9yZWdpc3Rlcl9kZXZpY2UYKCABKAsyGS5tYWdwaWUudjEuUmVnaXN0ZXJEZXZpY2VIABI4ChF1bnJlZ2lzdGVyX2RldmljZRgpIAEoCzIbLm1hZ3BpZS52MS5VbnJlZ2lzdGVyRGV2aWNlSAASNwoRc2V0X3B1c2hfc2V0dGluZ3MYKiABKAsyGi5tYWdwaWUudjEuU2V0UHVzaFNldHRpbmdzSAASOAoRbXV0ZV9jb252ZXJzYXRpb24YKyABKAsyGy5tYWdwaWUudjEuTXV0ZUNvbnZlcnNhdGlvbkgAEi4KDGNyZWF0ZV9ncm91cBgyIAEoCzIWLm1hZ3BpZS52MS5DcmVhdGVHcm91cEgAEiYKCmdyb3VwX2luZm8YMyABKAsyEC5tYWdwaWUudjEuR3JvdXBIABIoCglnZXRfZ3JvdXAYNCABKAsyEy5tYWdwaWUudjEuR2V0R3JvdXBIABIuCgx1cGRhdGVfZ3JvdXAYNSABKAsyFi5tYWdwaWUudjEuVXBkYXRlR3JvdXBIABIwCg1kaXNtaXNzX2dyb3VwGDYgASgLMhcubWFncGllLnYxLkRpc21pc3NHcm91cEgAEjcKEWFkZF9ncm91cF9tZW1iZXJzGDcgASgLMhoubWFncGllLnYxLkFkZEdyb3VwTWVtYmVyc0gAEj0KFGdyb3VwX21lbWJlcnNfcmVzdWx0GDggASgLMh0ubWFncGllLnYxLkdyb3VwTWVtYmVyc1Jlc3VsdEgAEj0KFHJlbW92ZV9ncm91cF9tZW1iZXJzGDkgASgLMh0ubWFncGllLnYxLlJlbW92ZUdyb3VwTWVtYmVyc0gAEioKCmpvaW5fZ3JvdXAYOiABKAsyFC5tYWdwaWUudjEuSm9pbkdyb3VwSAASLAoLbGVhdmVfZ3JvdXAYOyABKAsyFS5tYWdwaWUudjEuTGVhdmVHcm91cEgAEjkKEmxpc3RfZ3JvdXBfbWVtYmVycxg8IAEoCzIbLm1hZ3BpZS52MS5MaXN0R3JvdXBNZW1iZXJzSAASNwoRZ3JvdXBfbWVtYmVyX3BhZ2UYPSABKAsyGi5tYWdwaWUudjEuR3JvdXBNZW1iZXJQYWdlSAASNQoQc2V0X2dyb3VwX21lbWJlchg+IAEoCzIZLm1hZ3BpZS52MS5TZXRHcm91cE1lbWJlckgAEi4KDGdyb3VwX21lbWJlchg/IAEoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlckgAEjIKDnRyYW5zZmVyX2dyb3VwGEAgASgLMhgubWFncGllLnYxLlRyYW5zZmVyR3JvdXBIABI5ChJsaXN0X2pvaW5fcmVxdWVzdHMYQSABKAsyGy5tYWdwaWUudjEuTGlzdEpvaW5SZXF1ZXN0c0gAEjcKEWpvaW5fcmVxdWVzdF9wYWdlGEIgASgLMhoubWFncGllLnYxLkpvaW5SZXF1ZXN0UGFnZUgAEj0KFHJlc29sdmVfam9pbl9yZXF1ZXN0GEMgASgLMh0ubWFncGllLnYxLlJlc29sdmVKb2luUmVxdWVzdEgAEjMKD2dldF9ncm91cF9yZWFkcxhEIAEoCzIYLm1hZ3BpZS52MS5HZXRHcm91cFJlYWRzSAASNwoRZ3JvdXBfcmVhZF9jb3VudHMYRSABKAsyGi5tYWdwaWUudjEuR3JvdXBSZWFkQ291bnRzSAASOwoTc2VuZF9mcmllbmRfcmVxdWVzdBhGIAEoCzIcLm1hZ3BpZS52MS5TZW5kRnJpZW5kUmVxdWVzdEgAEj8KFWZyaWVuZF9yZXF1ZXN0X3Jlc3VsdBhHIAEoCzIeLm1hZ3BpZS52MS5GcmllbmRSZXF1ZXN0UmVzdWx0SAASPwoVYW5zd2VyX2ZyaWVuZF9yZXF1ZXN0GEggASgLMh4ubWFncGllLnYxLkFuc3dlckZyaWVuZFJlcXVlc3RIABI/ChVjYW5jZWxfZnJpZW5kX3JlcXVlc3QYSSABKAsyHi5tYWdwaWUudjEuQ2FuY2VsRnJpZW5kUmVxdWVzdEgAEj0KFGxpc3RfZnJpZW5kX3JlcXVlc3RzGEogASgLMh0ubWFncGllLnYxLkxpc3RGcmllbmRSZXF1ZXN0c0gAEjsKE2ZyaWVuZF9yZXF1ZXN0X3BhZ2UYSyABKAsyHC5tYWdwaWUudjEuRnJpZW5kUmVxdWVzdFBhZ2VIABIuCgxsaXN0X2ZyaWVuZHMYTCABKAsyFi5tYWdwaWUudjEuTGlzdEZyaWVuZHNIABIsCgtmcmllbmRfcGFnZRhNIAEoCzIVLm1hZ3BpZS52MS5GcmllbmRQYWdlSAASNwoRc2V0X2ZyaWVuZF9yZW1hcmsYTiABKAsyGi5tYWdwaWUudjEuU2V0RnJpZW5kUmVtYXJrSAASKAoLZnJpZW5kX2luZm8YTyABKAsyES5tYWdwaWUudjEuRnJpZW5kSAASMAoNcmVtb3ZlX2ZyaWVuZBhQIAEoCzIXLm1hZ3BpZS52MS5SZW1vdmVGcmllbmRIABIqCgpibG9ja191c2VyGFEgASgLMhQubWFncGllLnYxLkJsb2NrVXNlckgAEi4KDHVuYmxvY2tfdXNlchhSIAEoCzIWLm1hZ3BpZS52MS5VbmJsb2NrVXNlckgAEi4KDGxpc3RfYmxvY2tlZBhTIAEoCzIWLm1hZ3BpZS52MS5MaXN0QmxvY2tlZEgAEi4KDGJsb2NrZWRfcGFnZRhUIAEoCzIWLm1hZ3BpZS52MS5CbG9ja2VkUGFnZUgAEjIKDnJlY2FsbF9tZXNzYWdlGFogASgLMhgubWFncGllLnYxLlJlY2FsbE1lc3NhZ2VIABIlCgdtZXNzYWdlGFsgASgLMhIubWFncGllLnYxLk1lc3NhZ2VIABIuCgxlZGl0X21lc3NhZ2UYXCABKAsyFi5tYWdwaWUudjEuRWRpdE1lc3NhZ2VIABIuCgxhZGRfcmVhY3Rpb24YXSABKAsyFi5tYWdwaWUudjEuQWRkUmVhY3Rpb25IABI0Cg9yZW1vdmVfcmVhY3Rpb24YXiABKAsyGS5tYWdwaWUudjEuUmVtb3ZlUmVhY3Rpb25IABI0Cg9yZWFjdGlvbl91cGRhdGUYXyABKAsyGS5tYWdwaWUudjEuUmVhY3Rpb25VcGRhdGVIABIwCg1nZXRfcmVhY3Rpb25zGGAgASgLMhcubWFncGllLnYxLkdldFJlYWN0aW9uc0gAEjAKDXJlYWN0aW9uX3BhZ2UYYSABKAsyFy5tYWdwaWUudjEuUmVhY3Rpb25QYWdlSAASIwoGdHlwaW5nGG4gASgLMhEubWFncGllLnYxLlR5cGluZ0gAEi4KDHR5cGluZ19ldmVudBhvIAEoCzIWLm1hZ3BpZS52MS5UeXBpbmdFdmVudEgAEjYKEHNldF9jb252ZXJzYXRpb24YcCABKAsyGi5tYWdwaWUudjEuU2V0Q29udmVyc2F0aW9uSAASOgoSY29udmVyc2F0aW9uX3N0YXRlGHEgASgLMhwubWFncGllLnYxLkNvbnZlcnNhdGlvblN0YXRlSAASPQoUb3Blbl9zdXBwb3J0X3Nlc3Npb24YciABKAsyHS5tYWdwaWUudjEuT3BlblN1cHBvcnRTZXNzaW9uSAASNAoPc3VwcG9ydF9zZXNzaW9uGHMgASgLMhkubWFncGllLnYxLlN1cHBvcnRTZXNzaW9uSAASPwoVY2xvc2Vfc3VwcG9ydF9zZXNzaW9uGHQgASgLMh4ubWFncGllLnYxLkNsb3NlU3VwcG9ydFNlc3Npb25IABI9ChRyYXRlX3N1cHBvcnRfc2Vzc2lvbhh1IAEoCzIdLm1hZ3BpZS52MS5SYXRlU3VwcG9ydFNlc3Npb25IAEIGCgRib2R5IlAKBUxvZ2luEg0KBXRva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRIQCghwbGF0Zm9ybRgDIAEoCRITCgtzZGtfdmVyc2lvbhgEIAEoCSKEAQoLTG9naW5SZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhYKDnNlcnZlcl90aW1lX21zGAMgASgDEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoAxIZChFtYXhfbWVzc2FnZV9ieXRlcxgFIAEoAyKyAQoEU2VuZBIVCg1jbGllbnRfbXNnX2lkGAEgASgJEhIKCnRvX3VzZXJfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIPCgdjb250ZW50GAQgASgJEiQKBHB1c2gYBSABKAsyFi5tYWdwaWUudjEuUHVzaE9wdGlvbnMSEwoLdG9fZ3JvdXBfaWQYBiABKAkSEAoIbWVudGlvbnMYByADKAkSEwoLbWVudGlvbl9hbGwYCCABKAgi4gEKC1B1c2hPcHRpb25zEgwKBHNraXAYASABKAgSDQoFdGl0bGUYAiABKAkSDAoEYm9keRgDIAEoCRIOCgZzaWxlbnQYBCABKAgSEwoLY29sbGFwc2VfaWQYBSABKAkSEAoIcHJpb3JpdHkYBiABKAkSFAoMaGlkZV9jb250ZW50GAcgASgIEi4KBGRhdGEYCCADKAsyIC5tYWdwaWUudjEuUHVzaE9wdGlvbnMuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImkKB1NlbmRBY2sSFQoNY2xpZW50X21zZ19pZBgBIAEoCRIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIWCg5zZXJ2ZXJfdGltZV9tcxgEIAEoAxIRCglkdXBsaWNhdGUYBSABKAgi5QEKB01lc3NhZ2USDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMSEQoJc2VuZGVyX2lkGAMgASgJEhUKDWNsaWVudF9tc2dfaWQYBCABKAkSDAoEdHlwZRgFIAEoCRIPCgdjb250ZW50GAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSEAoIcmVjYWxsZWQYCCABKAgSEAoIbWVudGlvbnMYCiADKAkSEwoLbWVudGlvbl9hbGwYCyABKAgSFAoMZWRpdGVkX2F0X21zGFogASgDSgQICRAKUgdtZW1iZXJzIi8KB0RlbGl2ZXISJAoIbWVzc2FnZXMYASADKAsyEi5tYWdwaWUudjEuTWVzc2FnZSImCgZDdXJzb3ISDwoHY29udl9pZBgBIAEoCRILCgNzZXEYAiABKAMiMAoKRGVsaXZlckFjaxIiCgdjdXJzb3JzGAEgAygLMhEubWFncGllLnYxLkN1cnNvciIECgJPayLAAQoHUmVjZWlwdBIlCgRraW5kGAEgASgOMhcubWFncGllLnYxLlJlY2VpcHQuS2luZBIPCgdjb252X2lkGAIgASgJEgsKA3NlcRgDIAEoAxIPCgd1c2VyX2lkGAQgASgJEg0KBWF0X21zGAUgASgDIlAKBEtpbmQSFAoQS0lORF9VTlNQRUNJRklFRBAAEhIKDktJTkRfREVMSVZFUkVEEAESDwoLS0lORF9TVE9SRUQQAhINCglLSU5EX1JFQUQQAyIkCgRSZWFkEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDIkQKEVN5bmNDb252ZXJzYXRpb25zEg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRIQCghjb252X2lkcxgDIAMoCSL2AgoRQ29udmVyc2F0aW9uU3RhdGUSDwoHY29udl9pZBgBIAEoCRIPCgdtZW1iZXJzGAIgAygJEg8KB21heF9zZXEYAyABKAMSEAoIcmVhZF9zZXEYBCABKAMSFQoNZGVsaXZlcmVkX3NlcRgFIAEoAxIVCg1wZWVyX3JlYWRfc2VxGAYgASgDEhoKEnBlZXJfZGVsaXZlcmVkX3NlcRgHIAEoAxIOCgZ1bnJlYWQYCCABKAMSFQoNdXBkYXRlZF9hdF9tcxgJIAEoAxIoCgxsYXN0X21lc3NhZ2UYCiABKAsyEi5tYWdwaWUudjEuTWVzc2FnZRIRCglmaXJzdF9zZXEYCyABKAMSDQoFbXV0ZWQYDCABKAgSEwoLbWVudGlvbl9zZXEYDSABKAMSEAoIZ3JvdXBfaWQYDiABKAkSFAoMcGlubmVkX2F0X21zGA8gASgDEg0KBWRyYWZ0GBAgASgJEhMKC2NsZWFyZWRfc2VxGBEgASgDIlwKEENvbnZlcnNhdGlvblBhZ2USMwoNY29udmVyc2F0aW9ucxgBIAMoCzIcLm1hZ3BpZS52MS5Db252ZXJzYXRpb25TdGF0ZRITCgtuZXh0X2N1cnNvchgCIAEoCSJeCgxTeW5jTWVzc2FnZXMSDwoHY29udl9pZBgBIAEoCRIQCghmcm9tX3NlcRgCIAEoAxIOCgZ0b19zZXEYAyABKAMSDQoFbGltaXQYBCABKAUSDAoEZGVzYxgFIAEoCCJWCgtNZXNzYWdlUGFnZRIPCgdjb252X2lkGAEgASgJEiQKCG1lc3NhZ2VzGAIgAygLMhIubWFncGllLnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAyABKAgiBgoEUGluZyIeCgRQb25nEhYKDnNlcnZlcl90aW1lX21zGAEgASgDIkkKBUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIRCglyZXRyeWFibGUYAyABKAgSDgoGcmVhc29uGAQgASgJIiUKBUNsb3NlEgwKBGNvZGUYASABKAUSDgoGcmVhc29uGAIgASgJIooBCg5SZWdpc3RlckRldmljZRIQCghwbGF0Zm9ybRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgV0b2tlbhgDIAEoCRINCgV0b3BpYxgEIAEoCRITCgtlbnZpcm9ubWVudBgFIAEoCRIOCgZsb2NhbGUYBiABKAkSEQoJdGltZV96b25lGAcgASgJIhIKEFVucmVnaXN0ZXJEZXZpY2UiWgoPU2V0UHVzaFNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhEKCWRuZF9zdGFydBgCIAEoBRIPCgdkbmRfZW5kGAMgASgFEhEKCXRpbWVfem9uZRgEIAEoCSIyChBNdXRlQ29udmVyc2F0aW9uEg8KB2NvbnZfaWQYASABKAkSDQoFbXV0ZWQYAiABKAgivgIKBUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSMAoIbWV0YWRhdGEYBSADKAsyHi5tYWdwaWUudjEuR3JvdXAuTWV0YWRhdGFFbnRyeRIQCghvd25lcl9pZBgGIAEoCRITCgtqb2luX3BvbGljeRgHIAEoCRIQCghtdXRlX2FsbBgIIAEoCBIXCg9oaXN0b3J5X3Zpc2libGUYCSABKAgSFAoMbWVtYmVyX2NvdW50GAogASgFEhUKDWNyZWF0ZWRfYXRfbXMYCyABKAMSFQoNdXBkYXRlZF9hdF9tcxgMIAEoAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi9gEKC0NyZWF0ZUdyb3VwEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKYXZhdGFyX3VybBgDIAEoCRIOCgZub3RpY2UYBCABKAkSNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuQ3JlYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRITCgtqb2luX3BvbGljeRgGIAEoCRIXCg9oaXN0b3J5X3Zpc2libGUYByABKAgSEgoKbWVtYmVyX2lkcxgIIAMoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiHAoIR2V0R3JvdXASEAoIZ3JvdXBfaWQYASABKAkiggMKC1VwZGF0ZUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARIXCgphdmF0YXJfdXJsGAMgASgJSAGIAQESEwoGbm90aWNlGAQgASgJSAKIAQESNgoIbWV0YWRhdGEYBSADKAsyJC5tYWdwaWUudjEuVXBkYXRlR3JvdXAuTWV0YWRhdGFFbnRyeRIUCgxzZXRfbWV0YWRhdGEYBiABKAgSGAoLam9pbl9wb2xpY3kYByABKAlIA4gBARIcCg9oaXN0b3J5X3Zpc2libGUYCCABKAhIBIgBARIVCghtdXRlX2FsbBgJIAEoCEgFiAEBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIHCgVfbmFtZUINCgtfYXZhdGFyX3VybEIJCgdfbm90aWNlQg4KDF9qb2luX3BvbGljeUISChBfaGlzdG9yeV92aXNpYmxlQgsKCV9tdXRlX2FsbCIgCgxEaXNtaXNzR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiNQoPQWRkR3JvdXBNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIjgKElJlbW92ZUdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIQCgh1c2VyX2lkcxgCIAMoCSJXChJHcm91cE1lbWJlcnNSZXN1bHQSEAoIZ3JvdXBfaWQYASABKAkSDQoFYWRkZWQYAiADKAkSDwoHcGVuZGluZxgDIAMoCRIPCgdyZW1vdmVkGAQgAygJIi4KCUpvaW5Hcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIh4KCkxlYXZlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkiQwoQTGlzdEdyb3VwTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLR3JvdXBNZW1iZXISDwoHdXNlcl9pZBgBIAEoCRIMCgRyb2xlGAIgASgJEhYKDm11dGVkX3VudGlsX21zGAMgASgDEhQKDGpvaW5lZF9hdF9tcxgEIAEoAyJhCg9Hcm91cE1lbWJlclBhZ2USEAoIZ3JvdXBfaWQYASABKAkSJwoHbWVtYmVycxgCIAMoCzIWLm1hZ3BpZS52MS5Hcm91cE1lbWJlchITCgtuZXh0X2N1cnNvchgDIAEoCSJtCg5TZXRHcm91cE1lbWJlchIQCghncm91cF9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgwKBHJvbGUYAyABKAkSGQoMbXV0ZV9zZWNvbmRzGAQgASgDSACIAQFCDwoNX211dGVfc2Vjb25kcyIyCg1UcmFuc2Zlckdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiQwoQTGlzdEpvaW5SZXF1ZXN0cxIQCghncm91cF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKAUiWgoLSm9pblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgppbnZpdGVyX2lkGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAyJiCg9Kb2luUmVxdWVzdFBhZ2USEAoIZ3JvdXBfaWQYASABKAkSKAoIcmVxdWVzdHMYAiADKAsyFi5tYWdwaWUudjEuSm9pblJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAyABKAkiSAoSUmVzb2x2ZUpvaW5SZXF1ZXN0EhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHYXBwcm92ZRgDIAEoCCIvCg1HZXRHcm91cFJlYWRzEhAKCGdyb3VwX2lkGAEgASgJEgwKBHNlcXMYAiADKAMiSQoPR3JvdXBSZWFkQ291bnRzEhAKCGdyb3VwX2lkGAEgASgJEiQKBXJlYWRzGAIgAygLMhUubWFncGllLnYxLkdyb3VwUmVhZHMiMwoKR3JvdXBSZWFkcxILCgNzZXEYASABKAMSDAoEcmVhZBgCIAEoBRIKCgJvZhgDIAEoBSIpCgZUeXBpbmcSDwoHY29udl9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiTgoLVHlwaW5nRXZlbnQSDwoHY29udl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEg4KBnR5cGluZxgDIAEoCBINCgVhdF9tcxgEIAEoAyJ3Cg9TZXRDb252ZXJzYXRpb24SDwoHY29udl9pZBgBIAEoCRITCgZwaW5uZWQYAiABKAhIAIgBARISCgVkcmFmdBgDIAEoCUgBiAEBEhUKDWNsZWFyX2hpc3RvcnkYBCABKAhCCQoHX3Bpbm5lZEIICgZfZHJhZnQiIwoST3BlblN1cHBvcnRTZXNzaW9uEg0KBXNraWxsGAEgASgJIrUBCg5TdXBwb3J0U2Vzc2lvbhIKCgJpZBgBIAEoCRISCgp2aXNpdG9yX2lkGAIgASgJEg0KBXNraWxsGAMgASgJEhAKCGFnZW50X2lkGAQgASgJEg0KBXN0YXRlGAUgASgJEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSFgoOYXNzaWduZWRfYXRfbXMYByABKAMSFAoMY2xvc2VkX2F0X21zGAggASgDEg4KBnJhdGluZxgJIAEoBSIpChNDbG9zZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkiSQoSUmF0ZVN1cHBvcnRTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDgoGcmF0aW5nGAIgASgFEg8KB2NvbW1lbnQYAyABKAkiNQoRU2VuZEZyaWVuZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIjYKE0ZyaWVuZFJlcXVlc3RSZXN1bHQSDwoHdXNlcl9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkiNgoTQW5zd2VyRnJpZW5kUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEg4KBmFjY2VwdBgCIAEoCCImChNDYW5jZWxGcmllbmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiRQoSTGlzdEZyaWVuZFJlcXVlc3RzEhAKCG91dGdvaW5nGAEgASgIEg4KBmN1cnNvchgCIAEoCRINCgVsaW1pdBgDIAEoBSJXCg1GcmllbmRSZXF1ZXN0Eg8KB2Zyb21faWQYASABKAkSDQoFdG9faWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDIlQKEUZyaWVuZFJlcXVlc3RQYWdlEioKCHJlcXVlc3RzGAEgAygLMhgubWFncGllLnYxLkZyaWVuZFJlcXVlc3QSEwoLbmV4dF9jdXJzb3IYAiABKAkiLAoLTGlzdEZyaWVuZHMSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIkAKBkZyaWVuZBIPCgd1c2VyX2lkGAEgASgJEg4KBnJlbWFyaxgCIAEoCRIVCg1jcmVhdGVkX2F0X21zGAMgASgDIkUKCkZyaWVuZFBhZ2USIgoHZnJpZW5kcxgBIAMoCzIRLm1hZ3BpZS52MS5GcmllbmQSEwoLbmV4dF9jdXJzb3IYAiABKAkiMgoPU2V0RnJpZW5kUmVtYXJrEg8KB3VzZXJfaWQYASABKAkSDgoGcmVtYXJrGAIgASgJIh8KDFJlbW92ZUZyaWVuZBIPCgd1c2VyX2lkGAEgASgJIhwKCUJsb2NrVXNlchIPCgd1c2VyX2lkGAEgASgJIh4KC1VuYmxvY2tVc2VyEg8KB3VzZXJfaWQYASABKAkiLAoLTGlzdEJsb2NrZWQSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFIjEKB0Jsb2NrZWQSDwoHdXNlcl9pZBgBIAEoCRIVCg1jcmVhdGVkX2F0X21zGAIgASgDIkUKC0Jsb2NrZWRQYWdlEiEKBXVzZXJzGAEgAygLMhIubWFncGllLnYxLkJsb2NrZWQSEwoLbmV4dF9jdXJzb3IYAiABKAkiLQoNUmVjYWxsTWVzc2FnZRIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAyI8CgtFZGl0TWVzc2FnZRIPCgdjb252X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIPCgdjb250ZW50GAMgASgJIjoKC0FkZFJlYWN0aW9uEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEg0KBWVtb2ppGAMgASgJIj0KDlJlbW92ZVJlYWN0aW9uEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEg0KBWVtb2ppGAMgASgJInsKDlJlYWN0aW9uVXBkYXRlEg8KB2NvbnZfaWQYASABKAkSCwoDc2VxGAIgASgDEg0KBWVtb2ppGAMgASgJEg0KBWNvdW50GAQgASgDEg8KB3VzZXJfaWQYBSABKAkSDQoFYWRkZWQYBiABKAgSDQoFYXRfbXMYByABKAMiLQoMR2V0UmVhY3Rpb25zEg8KB2NvbnZfaWQYASABKAkSDAoEc2VxcxgCIAMoAyI+Cg1SZWFjdGlvbkNvdW50Eg0KBWVtb2ppGAEgASgJEg0KBWNvdW50GAIgASgDEg8KB3JlYWN0ZWQYAyABKAgiTAoQTWVzc2FnZVJlYWN0aW9ucxILCgNzZXEYASABKAMSKwoJcmVhY3Rpb25zGAIgAygLMhgubWFncGllLnYxLlJlYWN0aW9uQ291bnQiTgoMUmVhY3Rpb25QYWdlEg8KB2NvbnZfaWQYASABKAkSLQoIbWVzc2FnZXMYAiADKAsyGy5tYWdwaWUudjEuTWVzc2FnZVJlYWN0aW9uc0I6WjhnaXRodWIuY29tL21hZ3BpZS1pbS9tYWdwaWUvc2RrL3Byb3RvL21hZ3BpZS92MTttYWdwaWV2MWIGcHJvdG8z");
 
 /**
  * Frame is the envelope of every WebSocket message, in both directions.
@@ -559,6 +559,76 @@ export type Frame = Message$1<"magpie.v1.Frame"> & {
     case: "blockedPage";
   } | {
     /**
+     * Rich messages (docs/protocol.md, "Rich messages"), client -> server,
+     * and their replies and pushes.
+     * Recall one's own message within the app's window. Reply: message.
+     *
+     * @generated from field: magpie.v1.RecallMessage recall_message = 90;
+     */
+    value: RecallMessage;
+    case: "recallMessage";
+  } | {
+    /**
+     * One message, server -> client: the reply to recall_message and
+     * edit_message.
+     *
+     * @generated from field: magpie.v1.Message message = 91;
+     */
+    value: Message;
+    case: "message";
+  } | {
+    /**
+     * Edit one's own text or custom message within the app's window.
+     * Reply: message.
+     *
+     * @generated from field: magpie.v1.EditMessage edit_message = 92;
+     */
+    value: EditMessage;
+    case: "editMessage";
+  } | {
+    /**
+     * React to a message with an emoji. Reply: reaction_update.
+     *
+     * @generated from field: magpie.v1.AddReaction add_reaction = 93;
+     */
+    value: AddReaction;
+    case: "addReaction";
+  } | {
+    /**
+     * Take back a reaction. Reply: reaction_update.
+     *
+     * @generated from field: magpie.v1.RemoveReaction remove_reaction = 94;
+     */
+    value: RemoveReaction;
+    case: "removeReaction";
+  } | {
+    /**
+     * A message's new count for one emoji: the reply to add_reaction and
+     * remove_reaction, and unsolicited (id 0) to the members' online
+     * devices.
+     *
+     * @generated from field: magpie.v1.ReactionUpdate reaction_update = 95;
+     */
+    value: ReactionUpdate;
+    case: "reactionUpdate";
+  } | {
+    /**
+     * Reactions of messages. Reply: reaction_page.
+     *
+     * @generated from field: magpie.v1.GetReactions get_reactions = 96;
+     */
+    value: GetReactions;
+    case: "getReactions";
+  } | {
+    /**
+     * Reply to get_reactions.
+     *
+     * @generated from field: magpie.v1.ReactionPage reaction_page = 97;
+     */
+    value: ReactionPage;
+    case: "reactionPage";
+  } | {
+    /**
      * Typing indicator of the user in a conversation, client -> server.
      * Reply: ok. Never stored.
      *
@@ -760,15 +830,16 @@ export type Send = Message$1<"magpie.v1.Send"> & {
   toUserId: string;
 
   /**
-   * Kind of content: "text" or "custom"; more kinds ("image", "file", ...)
-   * may be added later.
+   * Kind of content: "text", "custom", "image", "file", "audio", "video"
+   * or "location" (docs/protocol.md, "Rich messages").
    *
    * @generated from field: string type = 3;
    */
   type: string;
 
   /**
-   * The content, in UTF-8: the text for "text", a JSON document for "custom".
+   * The content, in UTF-8: the text for "text", a JSON document for
+   * "custom", a JSON object of the type's fields for the others.
    *
    * @generated from field: string content = 4;
    */
@@ -1016,6 +1087,15 @@ export type Message = Message$1<"magpie.v1.Message"> & {
    * @generated from field: bool mention_all = 11;
    */
   mentionAll: boolean;
+
+  /**
+   * Time of the message's last edit, in Unix milliseconds; 0 if never
+   * edited. An edit arrives as a Deliver of the new version: clients
+   * replace the message they hold by (conv_id, seq).
+   *
+   * @generated from field: int64 edited_at_ms = 90;
+   */
+  editedAtMs: bigint;
 };
 
 /**
@@ -3465,4 +3545,327 @@ export type BlockedPage = Message$1<"magpie.v1.BlockedPage"> & {
  */
 export const BlockedPageSchema: GenMessage<BlockedPage> = /*@__PURE__*/
   messageDesc(file_magpie_v1_magpie, 71);
+
+/**
+ * RecallMessage recalls a message the user sent, within the app's
+ * recall_window_seconds of its sending. Every member's online devices get
+ * the recalled message (Deliver); the reply is the recalled message.
+ *
+ * @generated from message magpie.v1.RecallMessage
+ */
+export type RecallMessage = Message$1<"magpie.v1.RecallMessage"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.RecallMessage.
+ * Use `create(RecallMessageSchema)` to create a new message.
+ */
+export const RecallMessageSchema: GenMessage<RecallMessage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 72);
+
+/**
+ * EditMessage replaces the content of a text or custom message the user
+ * sent, within the app's edit_window_seconds of its sending. Every
+ * member's online devices get the new version (Deliver, edited_at_ms
+ * set); the reply is the edited message.
+ *
+ * @generated from message magpie.v1.EditMessage
+ */
+export type EditMessage = Message$1<"magpie.v1.EditMessage"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The new content, checked as Send.content is for the message's type.
+   *
+   * @generated from field: string content = 3;
+   */
+  content: string;
+};
+
+/**
+ * Describes the message magpie.v1.EditMessage.
+ * Use `create(EditMessageSchema)` to create a new message.
+ */
+export const EditMessageSchema: GenMessage<EditMessage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 73);
+
+/**
+ * AddReaction puts the user's emoji on a message (once per emoji and user;
+ * at most 20 distinct emoji per message).
+ *
+ * @generated from message magpie.v1.AddReaction
+ */
+export type AddReaction = Message$1<"magpie.v1.AddReaction"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji: 1 to 32 bytes of UTF-8 without whitespace.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message magpie.v1.AddReaction.
+ * Use `create(AddReactionSchema)` to create a new message.
+ */
+export const AddReactionSchema: GenMessage<AddReaction> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 74);
+
+/**
+ * RemoveReaction takes the user's emoji off a message.
+ *
+ * @generated from message magpie.v1.RemoveReaction
+ */
+export type RemoveReaction = Message$1<"magpie.v1.RemoveReaction"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+};
+
+/**
+ * Describes the message magpie.v1.RemoveReaction.
+ * Use `create(RemoveReactionSchema)` to create a new message.
+ */
+export const RemoveReactionSchema: GenMessage<RemoveReaction> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 75);
+
+/**
+ * ReactionUpdate reports a message's count for one emoji after a member
+ * added or removed it.
+ *
+ * @generated from message magpie.v1.ReactionUpdate
+ */
+export type ReactionUpdate = Message$1<"magpie.v1.ReactionUpdate"> & {
+  /**
+   * Conversation of the message.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 2;
+   */
+  seq: bigint;
+
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * How many members have this emoji on the message now.
+   *
+   * @generated from field: int64 count = 4;
+   */
+  count: bigint;
+
+  /**
+   * The member who added or removed it.
+   *
+   * @generated from field: string user_id = 5;
+   */
+  userId: string;
+
+  /**
+   * True if user_id added the emoji, false if it removed it.
+   *
+   * @generated from field: bool added = 6;
+   */
+  added: boolean;
+
+  /**
+   * Time of the change, in Unix milliseconds.
+   *
+   * @generated from field: int64 at_ms = 7;
+   */
+  atMs: bigint;
+};
+
+/**
+ * Describes the message magpie.v1.ReactionUpdate.
+ * Use `create(ReactionUpdateSchema)` to create a new message.
+ */
+export const ReactionUpdateSchema: GenMessage<ReactionUpdate> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 76);
+
+/**
+ * GetReactions asks for the reactions of messages of one conversation.
+ *
+ * @generated from message magpie.v1.GetReactions
+ */
+export type GetReactions = Message$1<"magpie.v1.GetReactions"> & {
+  /**
+   * Conversation of the messages.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * Seqs of the messages, at most 100.
+   *
+   * @generated from field: repeated int64 seqs = 2;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message magpie.v1.GetReactions.
+ * Use `create(GetReactionsSchema)` to create a new message.
+ */
+export const GetReactionsSchema: GenMessage<GetReactions> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 77);
+
+/**
+ * ReactionCount is one emoji's count on a message.
+ *
+ * @generated from message magpie.v1.ReactionCount
+ */
+export type ReactionCount = Message$1<"magpie.v1.ReactionCount"> & {
+  /**
+   * The emoji.
+   *
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * How many members put it on the message.
+   *
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * Whether the requesting user is one of them.
+   *
+   * @generated from field: bool reacted = 3;
+   */
+  reacted: boolean;
+};
+
+/**
+ * Describes the message magpie.v1.ReactionCount.
+ * Use `create(ReactionCountSchema)` to create a new message.
+ */
+export const ReactionCountSchema: GenMessage<ReactionCount> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 78);
+
+/**
+ * MessageReactions are the reactions of one message.
+ *
+ * @generated from message magpie.v1.MessageReactions
+ */
+export type MessageReactions = Message$1<"magpie.v1.MessageReactions"> & {
+  /**
+   * Seq of the message.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Its emoji, in the order they were first put on the message.
+   *
+   * @generated from field: repeated magpie.v1.ReactionCount reactions = 2;
+   */
+  reactions: ReactionCount[];
+};
+
+/**
+ * Describes the message magpie.v1.MessageReactions.
+ * Use `create(MessageReactionsSchema)` to create a new message.
+ */
+export const MessageReactionsSchema: GenMessage<MessageReactions> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 79);
+
+/**
+ * ReactionPage answers GetReactions: the requested messages that have
+ * reactions, in the order of the request's seqs.
+ *
+ * @generated from message magpie.v1.ReactionPage
+ */
+export type ReactionPage = Message$1<"magpie.v1.ReactionPage"> & {
+  /**
+   * Conversation of the messages.
+   *
+   * @generated from field: string conv_id = 1;
+   */
+  convId: string;
+
+  /**
+   * The messages with at least one reaction.
+   *
+   * @generated from field: repeated magpie.v1.MessageReactions messages = 2;
+   */
+  messages: MessageReactions[];
+};
+
+/**
+ * Describes the message magpie.v1.ReactionPage.
+ * Use `create(ReactionPageSchema)` to create a new message.
+ */
+export const ReactionPageSchema: GenMessage<ReactionPage> = /*@__PURE__*/
+  messageDesc(file_magpie_v1_magpie, 80);
 
