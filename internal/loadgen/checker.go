@@ -1,0 +1,100 @@
+package loadgen
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Source counts one sender's messages: sent, and refused by the server
+// with an error reply (those are not expected by anyone).
+type Source struct {
+	sent, refused atomic.Int64
+}
+
+// Sent counts one message sent.
+func (s *Source) Sent() { s.sent.Add(1) }
+
+// Refused counts one sent message the server refused.
+func (s *Source) Refused() { s.refused.Add(1) }
+
+// Stream accounts for the messages of one sender to one recipient (one
+// direction of a conversation, or one sender's messages as one group
+// member sees them). Messages are numbered 0, 1, 2, ... in send order; a
+// recipient must get each once, in increasing order. It is safe for
+// concurrent use.
+type Stream struct {
+	// From counts what the sender sent; streams of one sender (a group's
+	// members) share it.
+	From       *Source
+	mu         sync.Mutex
+	seen       []uint64 // bitset of delivered indexes
+	next       int      // one past the highest index delivered
+	delivered  int64
+	duplicated int64
+	reordered  int64
+}
+
+// Verdict is what Deliver made of one delivery.
+type Verdict int
+
+// The verdicts of Deliver.
+const (
+	InOrder Verdict = iota
+	Duplicate
+	Reordered
+)
+
+// Deliver records the delivery of message idx.
+func (s *Stream) Deliver(idx int) Verdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := idx / 64
+	for w >= len(s.seen) {
+		s.seen = append(s.seen, 0)
+	}
+	bit := uint64(1) << (idx % 64)
+	if s.seen[w]&bit != 0 {
+		s.duplicated++
+		return Duplicate
+	}
+	s.seen[w] |= bit
+	s.delivered++
+	if idx < s.next {
+		s.reordered++
+		return Reordered
+	}
+	s.next = idx + 1
+	return InOrder
+}
+
+// Tally is the sum of streams' accounts.
+type Tally struct {
+	Sent       int64 `json:"sent"`
+	Refused    int64 `json:"refused"`
+	Delivered  int64 `json:"delivered"` // distinct messages delivered
+	Lost       int64 `json:"lost"`      // sent, not refused, not delivered
+	Duplicated int64 `json:"duplicated"`
+	Reordered  int64 `json:"reordered"`
+}
+
+// Add adds the stream's account to t: what its recipient expected (its
+// source's sent and refused messages) and what it got.
+func (t *Tally) Add(s *Stream) {
+	sent, refused := s.From.sent.Load(), s.From.refused.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Sent += sent
+	t.Refused += refused
+	t.Delivered += s.delivered
+	t.Duplicated += s.duplicated
+	t.Reordered += s.reordered
+	t.Lost += max(sent-refused-s.delivered, 0)
+}
+
+// Outstanding is how many of the stream's messages are still expected.
+func (s *Stream) Outstanding() int64 {
+	sent, refused := s.From.sent.Load(), s.From.refused.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(sent-refused-s.delivered, 0)
+}
