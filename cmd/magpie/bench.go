@@ -64,6 +64,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 { // the scenario after some flags: parse the flags after it too
+		if scenario != "" && scenario != fs.Arg(0) {
+			return fmt.Errorf("bench: two scenarios, %q and %q", scenario, fs.Arg(0))
+		}
+		scenario = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+		}
+	}
 	if len(cfg.URLs) == 0 {
 		cfg.URLs = []string{"http://127.0.0.1:8080"}
 	}
@@ -129,7 +141,7 @@ func printBench(w io.Writer, r loadgen.Result) {
 		fmt.Fprintln(w)
 	}
 	if r.Scenario == "idle" {
-		fmt.Fprintf(w, "closed       %d by the server while held\n", r.ConnsClosed)
+		fmt.Fprintf(w, "closed       %d while held (%s)\n", r.ConnsClosed, loadgen.ErrorText(r.ClosedBy))
 		if r.RSSAfterKiB > 0 {
 			fmt.Fprintf(w, "server RSS   %d KiB before, %d KiB after: %.1f KiB per connection\n", r.RSSBeforeKiB, r.RSSAfterKiB, r.RSSPerConnKiB)
 		}
@@ -152,12 +164,12 @@ func printBench(w io.Writer, r loadgen.Result) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "messages     sent %d (%.0f/s), refused %d\n", r.Sent, r.SentPerS, r.Refused)
-	fmt.Fprintf(w, "deliveries   expected %d, delivered %d (%.0f/s), lost %d, duplicated %d, reordered %d\n",
-		r.Expected, r.Delivered, r.RatePerS, r.Lost, r.Duplicated, r.Reordered)
+	fmt.Fprintf(w, "deliveries   expected %d, delivered %d (%.0f/s), lost %d (acknowledged, never delivered), unconfirmed %d (no reply, not delivered), duplicated %d, reordered %d\n",
+		r.Expected, r.Delivered, r.RatePerS, r.Lost, r.Unconfirmed, r.Duplicated, r.Reordered)
 	fmt.Fprintf(w, "latency      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms (send schedule to delivery)\n",
 		r.P50Ms, r.P90Ms, r.P99Ms, r.P999Ms, r.MaxMs)
 	fmt.Fprintf(w, "send ack     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.AckP50Ms, r.AckP99Ms, r.AckMaxMs)
-	fmt.Fprintf(w, "errors       %s; acks refused %d; connections closed %d\n", loadgen.ErrorText(r.Errors), r.AcksRefused, r.ConnsClosed)
+	fmt.Fprintf(w, "errors       %s; acks refused %d; connections closed %d (%s)\n", loadgen.ErrorText(r.Errors), r.AcksRefused, r.ConnsClosed, loadgen.ErrorText(r.ClosedBy))
 	if r.ServerRSSKiB > 0 {
 		fmt.Fprintf(w, "server       CPU %.0f%% of one core, RSS %d KiB\n", r.ServerCPUPercent, r.ServerRSSKiB)
 	}

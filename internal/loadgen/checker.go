@@ -5,17 +5,33 @@ import (
 	"sync/atomic"
 )
 
-// Source counts one sender's messages: sent, and refused by the server
-// with an error reply (those are not expected by anyone).
+// Source accounts for one sender's messages, numbered 0, 1, 2, ... in
+// send order: sent, acknowledged by the server (SendAck: it promises
+// delivery) or refused with an error reply (not expected by anyone).
 type Source struct {
 	sent, refused atomic.Int64
+	state         []atomic.Uint32 // per message: 0 no reply yet, 1 acked, 2 refused
 }
 
-// Sent counts one message sent.
+// NewSource returns a source of at most n messages.
+func NewSource(n int) *Source { return &Source{state: make([]atomic.Uint32, n)} }
+
+// Sent counts one message sent (the next index).
 func (s *Source) Sent() { s.sent.Add(1) }
 
-// Refused counts one sent message the server refused.
-func (s *Source) Refused() { s.refused.Add(1) }
+// Acked records the server's SendAck of message idx.
+func (s *Source) Acked(idx int) {
+	if idx >= 0 && idx < len(s.state) {
+		s.state[idx].CompareAndSwap(0, 1)
+	}
+}
+
+// Refused records the server's error reply to message idx.
+func (s *Source) Refused(idx int) {
+	if idx >= 0 && idx < len(s.state) && s.state[idx].CompareAndSwap(0, 2) {
+		s.refused.Add(1)
+	}
+}
 
 // Stream accounts for the messages of one sender to one recipient (one
 // direction of a conversation, or one sender's messages as one group
@@ -69,12 +85,15 @@ func (s *Stream) Deliver(idx int) Verdict {
 
 // Tally is the sum of streams' accounts.
 type Tally struct {
-	Sent       int64 `json:"sent"`
-	Refused    int64 `json:"refused"`
-	Delivered  int64 `json:"delivered"` // distinct messages delivered
-	Lost       int64 `json:"lost"`      // sent, not refused, not delivered
-	Duplicated int64 `json:"duplicated"`
-	Reordered  int64 `json:"reordered"`
+	Sent      int64 `json:"sent"`
+	Refused   int64 `json:"refused"`
+	Delivered int64 `json:"delivered"` // distinct messages delivered
+	Lost      int64 `json:"lost"`      // acknowledged by the server, not delivered
+	// Unconfirmed were sent but neither acknowledged, refused nor
+	// delivered: their connection ended first, for instance.
+	Unconfirmed int64 `json:"unconfirmed"`
+	Duplicated  int64 `json:"duplicated"`
+	Reordered   int64 `json:"reordered"`
 }
 
 // Add adds the stream's account to t: what its recipient expected (its
@@ -88,7 +107,22 @@ func (t *Tally) Add(s *Stream) {
 	t.Delivered += s.delivered
 	t.Duplicated += s.duplicated
 	t.Reordered += s.reordered
-	t.Lost += max(sent-refused-s.delivered, 0)
+	for idx := range int(sent) {
+		if s.seenLocked(idx) {
+			continue
+		}
+		switch st := s.From.state[idx].Load(); {
+		case st == 1:
+			t.Lost++
+		case st == 0:
+			t.Unconfirmed++
+		}
+	}
+}
+
+func (s *Stream) seenLocked(idx int) bool {
+	w := idx / 64
+	return w < len(s.seen) && s.seen[w]&(uint64(1)<<(idx%64)) != 0
 }
 
 // Outstanding is how many of the stream's messages are still expected.

@@ -48,7 +48,7 @@ func Group(ctx context.Context, cfg Config, gc GroupConfig) (Result, error) {
 		return Result{}, fmt.Errorf("%d of %d members could not log in (%s). %s", n, gc.Members, s.refusalText(), s.refusalHint())
 	}
 	cur := &atomic.Pointer[phase]{}
-	var closed atomic.Int64
+	var closed closeTally
 	rctx, cancel := context.WithCancel(context.Background())
 	wg := s.readAll(rctx, func(i int, f *frameT, at time.Time) { s.handle(cur, i, f, at) }, &closed)
 	defer func() { cancel(); s.close(); wg.Wait() }()
@@ -102,7 +102,7 @@ func Group(ctx context.Context, cfg Config, gc GroupConfig) (Result, error) {
 	}, "group")
 	s.fillConnect(&r)
 	r.Members, r.Senders = gc.Members, gc.Senders
-	r.ConnsClosed = closed.Load()
+	closed.fill(&r)
 	// Sent and refused are counted once per member expecting them: report
 	// the messages themselves in sent_per_s.
 	return r, ctx.Err()
@@ -152,13 +152,13 @@ func Idle(ctx context.Context, cfg Config, ic IdleConfig) (Result, error) {
 	if err != nil {
 		return r, err
 	}
-	var closed atomic.Int64
+	var closed closeTally
 	rctx, cancel := context.WithCancel(context.Background())
 	wg := s.readAll(rctx, func(int, *frameT, time.Time) {}, &closed)
 	defer func() { cancel(); s.close(); wg.Wait() }()
 	go s.pinger(rctx)
 	stop := s.progress(func() string {
-		return fmt.Sprintf("idle: %d connections held, %d closed by the server", ic.Conns-s.failed(), closed.Load())
+		return fmt.Sprintf("idle: %d connections held, %d closed by the server", ic.Conns-s.failed(), closed.count())
 	})
 	select {
 	case <-time.After(ic.Hold):
@@ -166,7 +166,7 @@ func Idle(ctx context.Context, cfg Config, ic IdleConfig) (Result, error) {
 	}
 	stop()
 	s.fillConnect(&r)
-	r.ConnsClosed = closed.Load()
+	closed.fill(&r)
 	if haveProc {
 		if after, ok := s.sample(); ok {
 			r.RSSBeforeKiB, r.RSSAfterKiB, r.ServerRSSKiB = before.RSSKiB, after.RSSKiB, after.RSSKiB

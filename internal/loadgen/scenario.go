@@ -38,6 +38,9 @@ type Result struct {
 	// RatePerS is what was delivered per second of the schedule: messages
 	// for one-to-one, deliveries (one per member) for a group.
 	RatePerS float64 `json:"rate_per_s"`
+	// Scheduled is the number of messages the schedules held (the offered
+	// rate times the duration, give or take the random phases).
+	Scheduled int64 `json:"scheduled,omitempty"`
 	// SentPerS is what was sent per second of the schedule.
 	SentPerS float64 `json:"sent_per_s,omitempty"`
 	P50Ms    float64 `json:"p50_ms"`
@@ -56,6 +59,8 @@ type Result struct {
 	AcksRefused int64 `json:"acks_refused,omitempty"`
 	// ConnsClosed counts connections the server ended during the run.
 	ConnsClosed int64 `json:"conns_closed"`
+	// ClosedBy counts them by close code ("close_4001") or failure.
+	ClosedBy map[string]int64 `json:"closed_by,omitempty"`
 	// Server's CPU in percent of one core over the schedule, and RSS at its end.
 	ServerCPUPercent float64 `json:"server_cpu_percent,omitempty"`
 	ServerRSSKiB     int64   `json:"server_rss_kib,omitempty"`
@@ -96,6 +101,8 @@ type phase struct {
 	sentAt [][]atomic.Int64 // per connection, per message: when it was written
 	stream func(rcpt, sender int) *Stream
 	all    []*Stream
+	// scheduled is the number of messages the schedules hold.
+	scheduled int64
 	// onSources, when set, runs once the sources exist, before any send.
 	onSources func()
 
@@ -150,6 +157,7 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 		st, idx, ok := strings.Cut(f.GetSendAck().GetClientMsgId(), "-")
 		k, err1 := strconv.Atoi(idx)
 		if ok && err1 == nil && st == strconv.Itoa(p.step) && i < len(p.sentAt) && k < len(p.sentAt[i]) {
+			p.srcs[i].Acked(k)
 			if t := p.sentAt[i][k].Load(); t != 0 {
 				p.ack.Record(at.Sub(time.Unix(0, t)))
 			}
@@ -161,7 +169,7 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 			return
 		}
 		if int(id>>32) == p.step && i < len(p.srcs) && p.srcs[i] != nil {
-			p.srcs[i].Refused()
+			p.srcs[i].Refused(int(id&0xffffffff) - 1)
 		}
 		p.errCount.Add(1)
 		p.mu.Lock()
@@ -207,7 +215,8 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	scheds := make([]Schedule, len(senders))
 	for k, i := range senders {
 		scheds[k] = NewSchedule(p.start, p.end, period, rng)
-		p.srcs[i] = &Source{}
+		p.srcs[i] = NewSource(scheds[k].Total())
+		p.scheduled += int64(scheds[k].Total())
 		p.sentAt[i] = make([]atomic.Int64, scheds[k].Total())
 	}
 	if p.onSources != nil {
@@ -289,6 +298,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 		r.Tally.Add(st)
 	}
 	r.Expected = r.Sent - r.Refused
+	r.Scheduled = p.scheduled
 	r.Sent, r.Refused = p.sent.Load(), 0
 	for _, src := range p.srcs {
 		if src != nil {
@@ -314,8 +324,8 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 		r.ServerCPUPercent = CPUPercent(before, after)
 		r.ServerRSSKiB = after.RSSKiB
 	}
-	r.Held = r.Lost == 0 && r.Duplicated == 0 && r.Reordered == 0 && len(r.Errors) == 0 && r.Refused == 0 &&
-		r.Sent > 0 && float64(r.Delivered) >= 0.98*rate*d.Seconds()*expectPerMessage(p) && r.P99Ms < 1000
+	r.Held = r.Lost == 0 && r.Unconfirmed == 0 && r.Duplicated == 0 && r.Reordered == 0 && len(r.Errors) == 0 && r.Refused == 0 &&
+		r.Sent > 0 && float64(r.Delivered) >= 0.98*float64(p.scheduled)*expectPerMessage(p) && r.P99Ms < 1000
 	return r
 }
 
@@ -350,7 +360,7 @@ type OneToOneConfig struct {
 }
 
 // connectPairs imports and logs in users for one-to-one runs.
-func connectPairs(ctx context.Context, cfg Config, users int) (*session, *atomic.Pointer[phase], *atomic.Int64, func(), error) {
+func connectPairs(ctx context.Context, cfg Config, users int) (*session, *atomic.Pointer[phase], *closeTally, func(), error) {
 	if users < 2 || users%2 != 0 {
 		return nil, nil, nil, nil, fmt.Errorf("--users must be even and at least 2, not %d", users)
 	}
@@ -373,7 +383,7 @@ func connectPairs(ctx context.Context, cfg Config, users int) (*session, *atomic
 		return nil, nil, nil, nil, fmt.Errorf("%d of %d users could not log in (%s). %s", n, users, s.refusalText(), s.refusalHint())
 	}
 	cur := &atomic.Pointer[phase]{}
-	closed := &atomic.Int64{}
+	closed := &closeTally{}
 	rctx, cancel := context.WithCancel(context.Background())
 	wg := s.readAll(rctx, func(i int, f *frameT, at time.Time) { s.handle(cur, i, f, at) }, closed)
 	go s.pinger(rctx)
@@ -424,7 +434,7 @@ func OneToOne(ctx context.Context, cfg Config, oc OneToOneConfig) (Result, error
 	r := s.oneToOnePhase(ctx, cur, 1, oc.Rate, oc.Duration, "one-to-one")
 	s.fillConnect(&r)
 	r.Users = oc.Users
-	r.ConnsClosed = closed.Load()
+	closed.fill(&r)
 	return r, ctx.Err()
 }
 
@@ -477,7 +487,7 @@ func Ramp(ctx context.Context, cfg Config, rc RampConfig) (Result, error) {
 		step++
 		st := s.oneToOnePhase(ctx, cur, step, rate, rc.StepDuration, "ramp")
 		st.Users = rc.Users
-		st.ConnsClosed = closed.Load()
+		closed.fill(&st)
 		r.Steps = append(r.Steps, st)
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "[bench] step %.0f msgs/s: %s\n", rate, StepLine(st))
@@ -513,8 +523,8 @@ func StepLine(r Result) string {
 	if !r.Held {
 		verdict = "FAILED"
 	}
-	return fmt.Sprintf("%s: sent=%d delivered=%d lost=%d dup=%d reordered=%d errors=%s delivered/s=%.0f p50=%.1fms p99=%.1fms max=%.1fms",
-		verdict, r.Sent, r.Delivered, r.Lost, r.Duplicated, r.Reordered, ErrorText(r.Errors), r.RatePerS, r.P50Ms, r.P99Ms, r.MaxMs)
+	return fmt.Sprintf("%s: sent=%d delivered=%d lost=%d unconfirmed=%d dup=%d reordered=%d errors=%s delivered/s=%.0f p50=%.1fms p99=%.1fms max=%.1fms",
+		verdict, r.Sent, r.Delivered, r.Lost, r.Unconfirmed, r.Duplicated, r.Reordered, ErrorText(r.Errors), r.RatePerS, r.P50Ms, r.P99Ms, r.MaxMs)
 }
 
 // ErrorText prints error counts by code, "0" when there are none.

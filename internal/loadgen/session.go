@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 )
@@ -245,7 +248,7 @@ func (s *session) refusalHint() string {
 
 // readAll runs every connection's reader with handle(i, frame, at) until
 // ctx ends; closed counts the connections that ended early.
-func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at time.Time), closed *atomic.Int64) *sync.WaitGroup {
+func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at time.Time), closed *closeTally) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for i, c := range s.conns {
 		if c == nil {
@@ -254,11 +257,55 @@ func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at 
 		wg.Go(func() {
 			err := c.Run(ctx, func(f *frameT, at time.Time) { handle(i, f, at) })
 			if ctx.Err() == nil && err != nil {
-				closed.Add(1)
+				closed.add(err)
 			}
 		})
 	}
 	return &wg
+}
+
+// closeTally counts connections that ended during a run, by reason.
+type closeTally struct {
+	mu sync.Mutex
+	n  int64
+	by map[string]int64
+}
+
+func (c *closeTally) add(err error) {
+	reason := "error"
+	if code := websocket.CloseStatus(err); code > 0 {
+		reason = fmt.Sprintf("close_%d", code)
+	} else if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") {
+		reason = "eof"
+	} else if strings.Contains(err.Error(), "reset") {
+		reason = "reset"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if c.by == nil {
+		c.by = map[string]int64{}
+	}
+	c.by[reason]++
+}
+
+func (c *closeTally) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// fill sets the result's closed counts.
+func (c *closeTally) fill(r *Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.ConnsClosed = c.n
+	if len(c.by) > 0 {
+		r.ClosedBy = map[string]int64{}
+		for k, v := range c.by {
+			r.ClosedBy[k] = v
+		}
+	}
 }
 
 // pinger keeps quiet connections alive until ctx ends.
