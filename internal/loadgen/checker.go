@@ -111,10 +111,10 @@ func (t *Tally) Add(s *Stream) {
 		if s.seenLocked(idx) {
 			continue
 		}
-		switch st := s.From.state[idx].Load(); {
-		case st == 1:
+		switch s.From.state[idx].Load() {
+		case 1:
 			t.Lost++
-		case st == 0:
+		case 0:
 			t.Unconfirmed++
 		}
 	}

@@ -139,6 +139,9 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	hc := d.clients[d.next.Add(1)%uint64(len(d.clients))]
 	ws, res, err := websocket.Dial(ctx, ConnectURL(base), &websocket.DialOptions{
 		HTTPClient: hc, Subprotocols: []string{wire.SubprotocolProto}})
+	if res != nil && res.Body != nil {
+		res.Body.Close() // coder/websocket hands back a drained body
+	}
 	if err != nil {
 		le := &LoginError{Err: err}
 		if res != nil && res.StatusCode != http.StatusSwitchingProtocols {
@@ -159,9 +162,12 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 		return nil, &LoginError{Err: err, CloseCode: websocket.CloseStatus(err)}
 	}
 	f, err := wire.Decode(wire.ProtoCodec{}, reply, len(reply))
-	if err != nil || f.GetLoginResult() == nil {
+	if err == nil && f.GetLoginResult() == nil {
+		err = errors.New("not a LoginResult")
+	}
+	if err != nil {
 		ws.CloseNow()
-		return nil, &LoginError{Err: fmt.Errorf("login reply %v: %v", f, err)}
+		return nil, &LoginError{Err: fmt.Errorf("login reply %v: %w", f, err)}
 	}
 	c := &Conn{ws: ws, User: user, cursors: map[string]int64{}, acked: map[string]int64{},
 		Heartbeat: time.Duration(f.GetLoginResult().GetHeartbeatIntervalMs()) * time.Millisecond}

@@ -295,7 +295,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	r := Result{Scenario: scenario, URLs: s.cfg.URLs, OfferedRate: rate, DurationS: d.Seconds(), Size: s.cfg.Size,
 		Errors: map[string]int64{}}
 	for _, st := range p.all {
-		r.Tally.Add(st)
+		r.Add(st)
 	}
 	r.Expected = r.Sent - r.Refused
 	r.Scheduled = p.scheduled

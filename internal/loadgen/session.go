@@ -165,7 +165,7 @@ func (s *session) connect(ctx context.Context, conns, perUser int) error {
 						break
 					}
 					reason := "error"
-					if le, ok := err.(*LoginError); ok {
+					if le := (*LoginError)(nil); errors.As(err, &le) {
 						reason = le.Reason()
 					}
 					s.mu.Lock()
@@ -256,7 +256,7 @@ func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at 
 		}
 		wg.Go(func() {
 			err := c.Run(ctx, func(f *frameT, at time.Time) { handle(i, f, at) })
-			if ctx.Err() == nil && err != nil {
+			if ctx.Err() == nil {
 				closed.add(err)
 			}
 		})
