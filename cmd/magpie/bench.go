@@ -173,5 +173,8 @@ func printBench(w io.Writer, r loadgen.Result) {
 	if r.ServerRSSKiB > 0 {
 		fmt.Fprintf(w, "server       CPU %.0f%% of one core, RSS %d KiB\n", r.ServerCPUPercent, r.ServerRSSKiB)
 	}
+	if r.LoadGenCPUPercent > 0 {
+		fmt.Fprintf(w, "load gen     CPU %.0f%% of one core (this process)\n", r.LoadGenCPUPercent)
+	}
 	fmt.Fprintf(w, "outcome      %s\n", map[bool]string{true: "held", false: "FAILED"}[r.Held])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,10 @@ type Result struct {
 	// Server's CPU in percent of one core over the schedule, and RSS at its end.
 	ServerCPUPercent float64 `json:"server_cpu_percent,omitempty"`
 	ServerRSSKiB     int64   `json:"server_rss_kib,omitempty"`
+	// LoadGenCPUPercent is this process's CPU over the schedule, in percent
+	// of one core: when it nears the cores the machine has, the load
+	// generator, not the server, may be the limit.
+	LoadGenCPUPercent float64 `json:"loadgen_cpu_percent,omitempty"`
 
 	// Connections.
 	Conns           int              `json:"conns,omitempty"`
@@ -224,6 +229,8 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	}
 	cur.Store(p)
 	before, haveProc := s.sample()
+	self := ProcReader{PID: os.Getpid()}
+	selfBefore, selfErr := self.Sample()
 	stop := s.progress(func() string {
 		return fmt.Sprintf("%s rate=%.0f sent=%d delivered=%d errors=%d p99~%.1fms", scenario, rate,
 			p.sent.Load(), p.delivered.Load(), p.errCount.Load(), ms(p.e2e.Percentile(99)))
@@ -274,6 +281,10 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	if haveProc {
 		after, haveProc = s.sample()
 	}
+	var selfCPU float64
+	if selfAfter, err := self.Sample(); err == nil && selfErr == nil {
+		selfCPU = CPUPercent(selfBefore, selfAfter)
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for done := false; !done; {
@@ -320,6 +331,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 		r.Errors["client_write_failed"] = n
 	}
 	r.AcksRefused = p.acksRefused.Load()
+	r.LoadGenCPUPercent = selfCPU
 	if haveProc {
 		r.ServerCPUPercent = CPUPercent(before, after)
 		r.ServerRSSKiB = after.RSSKiB
