@@ -31,6 +31,7 @@ func commands() []command {
 	return []command{
 		{"dev", "run Magpie in embedded mode: one process, SQLite, no external services", runDev},
 		{"probe", "check a running installation end to end with two synthetic users", runProbe},
+		{"bench", "generate load against a running installation and measure it (one-to-one, group, idle, ramp)", runBench},
 		{"gateway", "run a cluster-mode gateway node (API, console, WebSocket) on MongoDB, RabbitMQ, Redis", runGateway},
 		{"worker", "run a cluster-mode worker (durable jobs, maintenance) on MongoDB and RabbitMQ", runWorker},
 		{"migrate", "create or check the cluster store's collections and indexes (MongoDB)", runMigrate},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -166,6 +167,39 @@ func TestParsePrefixes(t *testing.T) {
 		got, err := parsePrefixes(tt.in)
 		if (err != nil) != tt.wantErr || (!tt.wantErr && fmt.Sprint(got) != tt.want) {
 			t.Errorf("parsePrefixes(%q) = %v, %v, want %s (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestBenchAgainstDev runs magpie bench's one-to-one scenario briefly,
+// with --json and the scenario after the flags, and checks its flag errors.
+func TestBenchAgainstDev(t *testing.T) {
+	lines, stop := startDev(t, t.TempDir())
+	defer stop()
+	var out strings.Builder
+	creds := []string{"--url", lines["api_url"], "--app-key", lines["app_key"], "--app-secret", lines["app_secret"]}
+	args := append([]string{"bench"}, creds...)
+	args = append(args, "one-to-one", "--users", "10", "--rate", "50", "--duration", "1s", "--json", "--connect-rate", "100")
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatalf("magpie bench one-to-one = %v, output %q", err, out.String())
+	}
+	var res struct {
+		Scenario              string
+		Sent, Delivered, Lost int64
+		Duplicated, Reordered int64
+		RatePerS              float64 `json:"rate_per_s"`
+		Held                  bool
+	}
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if res.Scenario != "one-to-one" || res.Sent != 50 || res.Delivered != 50 || res.Lost != 0 || res.Duplicated != 0 ||
+		res.Reordered != 0 || res.RatePerS != 50 || !res.Held {
+		t.Fatalf("magpie bench --json = %+v", res)
+	}
+	for _, bad := range [][]string{{"bench"}, {"bench", "nope"}, {"bench", "one-to-one", "--users", "3"}} {
+		if err := run(context.Background(), append(bad, creds...), io.Discard, io.Discard); err == nil {
+			t.Errorf("magpie %v succeeded", bad)
 		}
 	}
 }

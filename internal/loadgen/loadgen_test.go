@@ -1,0 +1,92 @@
+package loadgen
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/embedded"
+)
+
+// TestScenariosAgainstAnEmbeddedServer runs every scenario briefly against
+// a real server and checks that nothing was lost, duplicated or reordered.
+func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	boot := srv.Bootstrap
+	if err := RaiseLimits(ctx, srv.URL, boot.OperatorEmail, boot.OperatorPassword, boot.AppKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := RaiseLimits(ctx, srv.URL, boot.OperatorEmail, "wrong", boot.AppKey); err == nil {
+		t.Fatal("raised the limits with a wrong password")
+	}
+	cfg := Config{URLs: []string{srv.URL}, AppKey: boot.AppKey, AppSecret: boot.AppSecret, ConnectRate: 200,
+		Cutoff: 5 * time.Second, Seed: 1}
+	check := func(name string, r Result, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r.Lost != 0 || r.Duplicated != 0 || r.Reordered != 0 || len(r.Errors) != 0 || r.ConnsClosed != 0 {
+			t.Fatalf("%s: %s", name, StepLine(r))
+		}
+	}
+
+	one, err := OneToOne(ctx, cfg, OneToOneConfig{Users: 20, Rate: 200, Duration: time.Second})
+	check("one-to-one", one, err)
+	// 20 users at 10 msgs/s each over 1 s: 10 each, whatever the phase.
+	if one.Sent != 200 || one.Delivered != 200 || !one.Held || one.P99Ms <= 0 || one.MaxMs < one.P50Ms || one.AckP50Ms <= 0 {
+		t.Fatalf("one-to-one: %+v", one)
+	}
+	if one.Connected != 20 || one.SourceAddrs != 4 {
+		t.Fatalf("one-to-one connections: %d from %d addresses", one.Connected, one.SourceAddrs)
+	}
+
+	grp, err := Group(ctx, cfg, GroupConfig{Members: 20, Senders: 2, Rate: 40, Duration: time.Second})
+	check("group", grp, err)
+	if grp.Sent != 40 || grp.Expected != 40*19 || grp.Delivered != 40*19 || !grp.Held {
+		t.Fatalf("group: %+v", grp)
+	}
+
+	idle, err := Idle(ctx, cfg, IdleConfig{Conns: 50, Hold: 100 * time.Millisecond})
+	if err != nil || idle.Connected != 50 || idle.ConnectFailed != 0 || !idle.Held || idle.ConnectRatePerS <= 0 {
+		t.Fatalf("idle: %+v, %v", idle, err)
+	}
+
+	ramp, err := Ramp(ctx, cfg, RampConfig{Users: 10, From: 50, Step: 50, To: 100, StepDuration: 500 * time.Millisecond})
+	check("ramp", ramp, err)
+	if len(ramp.Steps) != 2 || ramp.HeldRate != 100 || !ramp.Held {
+		t.Fatalf("ramp: held %v over %d steps", ramp.HeldRate, len(ramp.Steps))
+	}
+	for _, st := range ramp.Steps {
+		if st.LateFromEarlierStep != 0 || st.Delivered != st.Sent || st.Lost != 0 {
+			t.Fatalf("ramp step: %s", StepLine(st))
+		}
+	}
+}
+
+// TestRefusesConnectionsThatCannotFit: the open-files check comes before
+// anything touches the server.
+func TestRefusesConnectionsThatCannotFit(t *testing.T) {
+	cfg := Config{URLs: []string{"http://127.0.0.1:1"}, AppKey: "k", AppSecret: "s", MaxFiles: 100}
+	if _, err := Idle(context.Background(), cfg, IdleConfig{Conns: 1000}); err == nil {
+		t.Fatal("1,000 connections fit in 100 open files")
+	}
+	if _, err := OneToOne(context.Background(), cfg, OneToOneConfig{Users: 3, Rate: 1, Duration: time.Second}); err == nil {
+		t.Fatal("an odd number of users was accepted")
+	}
+}

@@ -1,0 +1,430 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/magpie-im/magpie/sdk/go/serverapi"
+)
+
+// Config is what every scenario needs: where the server is, the app's
+// credentials, and how to connect.
+type Config struct {
+	// URLs are the server's base URLs (http://host:port); users are
+	// spread over them in turn.
+	URLs      []string
+	AppKey    string
+	AppSecret string
+	// SourceAddrs is how many loopback source addresses (127.0.0.2, ...)
+	// client sockets spread over when the server is on loopback; zero
+	// means 4.
+	SourceAddrs int
+	// ConnectRate paces logins, per second in all; zero means 500.
+	ConnectRate float64
+	// Cutoff is how long after the schedule's end messages may still
+	// arrive before they count as lost; zero means 5 s.
+	Cutoff time.Duration
+	// Size is the content size of a message in bytes; zero means 100.
+	Size int
+	// ServerPID, when not zero, is the server process to read CPU and RSS
+	// of (from /proc).
+	ServerPID int
+	// Progress, when not nil, receives a progress line every second.
+	Progress io.Writer
+	// Prefix starts the ids of the users the run creates; empty picks one
+	// from the clock.
+	Prefix string
+	// Seed seeds the schedules' random phases; zero picks one.
+	Seed uint64
+	// MaxFiles caps open files; zero means 20,000.
+	MaxFiles int
+}
+
+func (c *Config) defaults() error {
+	if len(c.URLs) == 0 {
+		return fmt.Errorf("no server URL")
+	}
+	if c.AppKey == "" || c.AppSecret == "" {
+		return fmt.Errorf("the app key and the app secret are required")
+	}
+	if c.SourceAddrs == 0 {
+		c.SourceAddrs = 4
+	}
+	if c.ConnectRate <= 0 {
+		c.ConnectRate = 500
+	}
+	if c.Cutoff <= 0 {
+		c.Cutoff = 5 * time.Second
+	}
+	if c.Size <= 0 {
+		c.Size = 100
+	}
+	if c.Prefix == "" {
+		c.Prefix = fmt.Sprintf("bench%d-", time.Now().UnixNano()%1e12)
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	if c.MaxFiles <= 0 {
+		c.MaxFiles = 20000
+	}
+	return nil
+}
+
+// session is a set of logged-in users.
+type session struct {
+	cfg     Config
+	api     *serverapi.Client
+	dialers []*Dialer // one per URL
+	users   []string
+	conns   []*Conn
+	// login holds login latencies; refusals counts failed logins by reason.
+	login     *Histogram
+	refusals  map[string]int64
+	connected time.Duration // time taken to connect them all
+	mu        sync.Mutex
+}
+
+func newSession(cfg Config) (*session, error) {
+	api, err := serverapi.New(cfg.URLs[0], cfg.AppKey, cfg.AppSecret)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cfg: cfg, api: api, login: NewHistogram(), refusals: map[string]int64{}}
+	for _, u := range cfg.URLs {
+		s.dialers = append(s.dialers, NewDialer(u, cfg.SourceAddrs))
+	}
+	return s, nil
+}
+
+// importUsers creates n users through the server API, in batches of 100.
+func (s *session) importUsers(ctx context.Context, n int) error {
+	s.users = make([]string, n)
+	var batch []serverapi.UserInput
+	for i := range n {
+		s.users[i] = fmt.Sprintf("%su%06d", s.cfg.Prefix, i)
+		batch = append(batch, serverapi.UserInput{ID: s.users[i]})
+		if len(batch) == 100 || i == n-1 {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := s.api.ImportUsers(cctx, batch)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("import users: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
+
+// connect logs in conns connections, connection i as user users[i/perUser]
+// on URL i%len(URLs), paced at the connect rate with up to 64 logins in
+// flight, each retried up to 3 times. It keeps the failed ones nil and
+// returns an error only when ctx ends.
+func (s *session) connect(ctx context.Context, conns, perUser int) error {
+	s.conns = make([]*Conn, conns)
+	tokens := make([]string, len(s.users))
+	for i, u := range s.users {
+		tok, err := s.api.MintToken(u, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		tokens[i] = tok.Token
+	}
+	start := time.Now()
+	sched := Schedule{Start: start, Period: time.Duration(float64(time.Second) / s.cfg.ConnectRate), End: start.Add(1000 * time.Hour)}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	stopProgress := s.progress(func() string {
+		return fmt.Sprintf("connecting %d/%d, refused %s", done.Load(), conns, s.refusalText())
+	})
+	defer stopProgress()
+	for range 64 {
+		wg.Go(func() {
+			for i := range work {
+				u := i / perUser
+				for attempt := 0; ; attempt++ {
+					t := time.Now()
+					c, err := Login(ctx, s.dialers[i%len(s.dialers)], s.cfg.URLs[i%len(s.cfg.URLs)], s.users[u], tokens[u], fmt.Sprintf("bench-%d", i%perUser))
+					if err == nil {
+						s.login.Record(time.Since(t))
+						s.conns[i] = c
+						break
+					}
+					reason := "error"
+					if le := (*LoginError)(nil); errors.As(err, &le) {
+						reason = le.Reason()
+					}
+					s.mu.Lock()
+					s.refusals[reason]++
+					s.mu.Unlock()
+					if attempt == 2 || ctx.Err() != nil {
+						break
+					}
+					select {
+					case <-time.After(time.Duration(attempt+1) * time.Second):
+					case <-ctx.Done():
+					}
+				}
+				done.Add(1)
+			}
+		})
+	}
+	for i := range conns {
+		if d := time.Until(sched.At(i)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	s.connected = time.Since(start)
+	return ctx.Err()
+}
+
+// failed is the number of connections that could not log in.
+func (s *session) failed() int {
+	n := 0
+	for _, c := range s.conns {
+		if c == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *session) refusalText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.refusals) == 0 {
+		return "0"
+	}
+	var parts []string
+	for k, v := range s.refusals {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// refusalHint explains login refusals.
+func (s *session) refusalHint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hints []string
+	if s.refusals["close_4001"] > 0 {
+		hints = append(hints, "close 4001 (overload) is a login rate limit: the app's conn_rate (200/s by default; "+
+			"--raise-limits lifts it), 1 login/s per user, or 50/s per client address unless the server runs with "+
+			"--unlimited-addresses 127.0.0.0/8; lower --connect-rate")
+	}
+	if s.refusals["http_429"] > 0 {
+		hints = append(hints, "HTTP 429 is the server's limit of sockets not logged in yet per client address: "+
+			"lower --connect-rate, or spread over more --source-addrs")
+	}
+	if s.refusals["close_4107"] > 0 || s.refusals["close_4103"] > 0 {
+		hints = append(hints, "4107/4103: too many devices per user (max_devices_per_user; --raise-limits lifts it)")
+	}
+	return strings.Join(hints, "; ")
+}
+
+// readAll runs every connection's reader with handle(i, frame, at) until
+// ctx ends; closed counts the connections that ended early.
+func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at time.Time), closed *closeTally) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, c := range s.conns {
+		if c == nil {
+			continue
+		}
+		wg.Go(func() {
+			err := c.Run(ctx, func(f *frameT, at time.Time) { handle(i, f, at) })
+			if ctx.Err() == nil {
+				closed.add(err)
+			}
+		})
+	}
+	return &wg
+}
+
+// closeTally counts connections that ended during a run, by reason.
+type closeTally struct {
+	mu sync.Mutex
+	n  int64
+	by map[string]int64
+}
+
+func (c *closeTally) add(err error) {
+	reason := "error"
+	if code := websocket.CloseStatus(err); code > 0 {
+		reason = fmt.Sprintf("close_%d", code)
+	} else if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") {
+		reason = "eof"
+	} else if strings.Contains(err.Error(), "reset") {
+		reason = "reset"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if c.by == nil {
+		c.by = map[string]int64{}
+	}
+	c.by[reason]++
+}
+
+func (c *closeTally) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// fill sets the result's closed counts.
+func (c *closeTally) fill(r *Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.ConnsClosed = c.n
+	if len(c.by) > 0 {
+		r.ClosedBy = map[string]int64{}
+		for k, v := range c.by {
+			r.ClosedBy[k] = v
+		}
+	}
+}
+
+// pinger keeps quiet connections alive until ctx ends.
+func (s *session) pinger(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, c := range s.conns {
+				if c != nil && ctx.Err() == nil {
+					_ = c.PingIfIdle(ctx)
+				}
+			}
+		}
+	}
+}
+
+// progress prints line() every second to the progress writer until the
+// returned stop is called.
+func (s *session) progress(line func() string) (stop func()) {
+	if s.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(s.cfg.Progress, "[bench %3.0fs] %s\n", time.Since(start).Seconds(), line())
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func (s *session) close() {
+	for _, c := range s.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// sample reads the server's CPU and RSS, when a PID was given.
+func (s *session) sample() (ProcSample, bool) {
+	if s.cfg.ServerPID == 0 {
+		return ProcSample{}, false
+	}
+	p, err := ProcReader{PID: s.cfg.ServerPID}.Sample()
+	return p, err == nil
+}
+
+// RaiseLimits lifts the limits of the app with appKey (login rate, devices
+// per user, API and send rates) through the management API with an
+// operator's credentials, so that a run measures the server, not the app's
+// limits.
+func RaiseLimits(ctx context.Context, base, email, password, appKey string) error {
+	base = strings.TrimSuffix(base, "/")
+	hc := &http.Client{Timeout: 15 * time.Second}
+	do := func(method, path string, body []byte, out any) error {
+		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.SetBasicAuth(email, password)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+			return fmt.Errorf("%s %s: HTTP %d %s", method, path, res.StatusCode, msg)
+		}
+		if out == nil {
+			return nil
+		}
+		return json.NewDecoder(res.Body).Decode(out)
+	}
+	var tenants struct {
+		Tenants []struct {
+			ID string `json:"id"`
+		} `json:"tenants"`
+	}
+	if err := do("GET", "/manage/v1/tenants", nil, &tenants); err != nil {
+		return fmt.Errorf("raise limits: %w", err)
+	}
+	for _, t := range tenants.Tenants {
+		var apps struct {
+			Apps []struct {
+				ID  string `json:"id"`
+				Key string `json:"app_key"`
+			} `json:"apps"`
+		}
+		if err := do("GET", "/manage/v1/tenants/"+t.ID+"/apps", nil, &apps); err != nil {
+			return fmt.Errorf("raise limits: %w", err)
+		}
+		for _, a := range apps.Apps {
+			if a.Key != appKey {
+				continue
+			}
+			body := []byte(`{"limits":{"conn_rate":100000,"max_devices_per_user":100,"api_rate":10000,"api_burst":10000,"send_rate":1000000,"send_burst":1000000}}`)
+			if err := do("PATCH", "/manage/v1/apps/"+a.ID, body, nil); err != nil {
+				return fmt.Errorf("raise limits: %w", err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("raise limits: no app with key %s visible to %s", appKey, email)
+}
