@@ -13,15 +13,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/gateway/internal/wire"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/push"
 )
 
-type messageJSON = wire.Message
+type messageJSON = httpx.MessageJSON
 
-func toMessageJSON(m store.Message) messageJSON { return wire.ToMessage(m) }
+func toMessageJSON(m store.Message) messageJSON { return httpx.ToMessageJSON(m) }
 
 type sendRequest struct {
 	FromUserID string `json:"from_user_id"`
@@ -100,13 +99,13 @@ func (s *Server) sendMessage(c *gin.Context) {
 }
 
 // failMessaging translates messaging errors into API errors.
-func failMessaging(c *gin.Context, err error) { wire.FailMessaging(c, err) }
+func failMessaging(c *gin.Context, err error) { httpx.FailMessaging(c, err) }
 
 // listMessages pages through a conversation's history by seq, in either
 // direction: order=asc (default) from from_seq up, order=desc from to_seq
 // (or the newest) down.
 func (s *Server) listMessages(c *gin.Context) {
-	q, ae := wire.HistoryQuery(c, c.Param("conv"))
+	q, ae := httpx.HistoryQuery(c, c.Param("conv"))
 	if ae != nil {
 		httpx.WriteError(c, ae)
 		return
@@ -123,7 +122,7 @@ func (s *Server) listMessages(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"messages": out, "has_more": more})
 }
 
-func int64Param(c *gin.Context, name string) (int64, *httpx.Error) { return wire.Int64Param(c, name) }
+func int64Param(c *gin.Context, name string) (int64, *httpx.Error) { return httpx.Int64Param(c, name) }
 
 // messageAction serves POST /v1/conversations/{conv}/messages/{seq}:recall.
 func (s *Server) messageAction(c *gin.Context) {

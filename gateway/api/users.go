@@ -8,14 +8,13 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/gateway/internal/wire"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/users"
 )
 
-type userJSON = wire.User
+type userJSON = httpx.UserJSON
 
-func toUserJSON(u store.User) userJSON { return wire.ToUser(u) }
+func toUserJSON(u store.User) userJSON { return httpx.ToUserJSON(u) }
 
 type userInput struct {
 	ID        string            `json:"id"`
@@ -25,7 +24,7 @@ type userInput struct {
 }
 
 // failUser translates the errors of the user service into API errors.
-func failUser(c *gin.Context, err error) { wire.FailUser(c, err) }
+func failUser(c *gin.Context, err error) { httpx.FailUser(c, err) }
 
 func (s *Server) createUser(c *gin.Context) {
 	var in userInput

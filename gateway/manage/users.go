@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/gateway/internal/wire"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/tenant"
@@ -76,9 +75,9 @@ func (s *Server) listUsers(c *gin.Context) {
 		}
 	}
 	us, next := httpx.TrimPage(us, limit, func(x store.User) string { return x.ID })
-	out := make([]wire.User, len(us))
+	out := make([]httpx.UserJSON, len(us))
 	for i, u := range us {
-		out[i] = wire.ToUser(u)
+		out[i] = httpx.ToUserJSON(u)
 	}
 	c.JSON(http.StatusOK, gin.H{"users": out, "next_cursor": next})
 }
@@ -90,10 +89,10 @@ func (s *Server) getUser(c *gin.Context) {
 	}
 	u, err := s.cfg.Users.Get(c.Request.Context(), app.ID, c.Param("id"))
 	if err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"user": wire.ToUser(u)})
+	c.JSON(http.StatusOK, gin.H{"user": httpx.ToUserJSON(u)})
 }
 
 // userAction serves POST /manage/v1/apps/{app}/users/{id}:block and
@@ -111,17 +110,17 @@ func (s *Server) userAction(c *gin.Context) {
 	}
 	u, err := s.cfg.Users.SetBlocked(c.Request.Context(), app.ID, id, verb == "block")
 	if err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
 	s.audit(c, "user."+verb, app.TenantID, id, "app_id", app.ID)
-	c.JSON(http.StatusOK, gin.H{"user": wire.ToUser(u)})
+	c.JSON(http.StatusOK, gin.H{"user": httpx.ToUserJSON(u)})
 }
 
 func (s *Server) deleteUser(c *gin.Context) {
 	id := c.Param("id")
 	if err := users.CheckID(id); err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
 	var erase bool
@@ -138,7 +137,7 @@ func (s *Server) deleteUser(c *gin.Context) {
 		return
 	}
 	if err := s.cfg.Users.Delete(c.Request.Context(), app.ID, id, erase); err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
 	s.audit(c, "user.delete", app.TenantID, id, "app_id", app.ID, "erase_messages", erase)
@@ -157,7 +156,7 @@ func (s *Server) revokeTokens(c *gin.Context) {
 	ctx, id := c.Request.Context(), c.Param("id")
 	before, err := s.cfg.Users.RevokeTokens(ctx, app.ID, id)
 	if err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
 	s.audit(c, "user.revoke_tokens", app.TenantID, id, "app_id", app.ID)
@@ -182,7 +181,7 @@ func (s *Server) issueTestToken(c *gin.Context) {
 	ttl := min(TestTokenTTL, tenant.MaxTokenLifetime(app))
 	grant, err := s.cfg.Users.CheckToken(ctx, app, c.Param("id"), int64(ttl/time.Second))
 	if err != nil {
-		wire.FailUser(c, err)
+		httpx.FailUser(c, err)
 		return
 	}
 	creds, err := s.tenants.Resolve(ctx, app.Key)
@@ -202,7 +201,7 @@ func (s *Server) issueTestToken(c *gin.Context) {
 // listMessages serves GET /manage/v1/apps/{app}/conversations/{conv}/messages
 // like the server API's: by seq, in either direction.
 func (s *Server) listMessages(c *gin.Context) {
-	q, ae := wire.HistoryQuery(c, c.Param("conv"))
+	q, ae := httpx.HistoryQuery(c, c.Param("conv"))
 	if ae != nil {
 		httpx.WriteError(c, ae)
 		return
@@ -213,12 +212,12 @@ func (s *Server) listMessages(c *gin.Context) {
 	}
 	msgs, more, err := s.cfg.Messages.History(c.Request.Context(), app.ID, q)
 	if err != nil {
-		wire.FailMessaging(c, err)
+		httpx.FailMessaging(c, err)
 		return
 	}
-	out := make([]wire.Message, len(msgs))
+	out := make([]httpx.MessageJSON, len(msgs))
 	for i, m := range msgs {
-		out[i] = wire.ToMessage(m)
+		out[i] = httpx.ToMessageJSON(m)
 	}
 	c.JSON(http.StatusOK, gin.H{"messages": out, "has_more": more})
 }
@@ -226,7 +225,7 @@ func (s *Server) listMessages(c *gin.Context) {
 // messageAction serves POST
 // /manage/v1/apps/{app}/conversations/{conv}/messages/{seq}:recall.
 func (s *Server) messageAction(c *gin.Context) {
-	seq, verb, ae := wire.ParseSeq(c.Param("seq"))
+	seq, verb, ae := httpx.ParseSeq(c.Param("seq"))
 	if verb != "recall" {
 		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeRouteNotFound, "unknown action; use :recall"))
 		return
@@ -242,11 +241,11 @@ func (s *Server) messageAction(c *gin.Context) {
 	conv := c.Param("conv")
 	m, err := s.cfg.Messages.Recall(c.Request.Context(), app.ID, conv, seq)
 	if err != nil {
-		wire.FailMessaging(c, err)
+		httpx.FailMessaging(c, err)
 		return
 	}
 	s.audit(c, "message.recall", app.TenantID, conv, "app_id", app.ID, "seq", seq)
-	c.JSON(http.StatusOK, gin.H{"message": wire.ToMessage(m)})
+	c.JSON(http.StatusOK, gin.H{"message": httpx.ToMessageJSON(m)})
 }
 
 type systemMessageRequest struct {
@@ -283,9 +282,9 @@ func (s *Server) sendSystemMessage(c *gin.Context) {
 		PushDelay: time.Duration(app.Settings.Push.DelaySeconds) * time.Second,
 	})
 	if err != nil {
-		wire.FailMessaging(c, err)
+		httpx.FailMessaging(c, err)
 		return
 	}
 	s.audit(c, "message.send_system", app.TenantID, in.ToUserID, "app_id", app.ID, "seq", a.Message.Seq)
-	c.JSON(http.StatusCreated, gin.H{"message": wire.ToMessage(a.Message)})
+	c.JSON(http.StatusCreated, gin.H{"message": httpx.ToMessageJSON(a.Message)})
 }
