@@ -3,7 +3,9 @@
 // members and their roles, apps, their limits, settings and secrets, on
 // top of the tenant service, apps' push credentials, on top of the push
 // service, and apps' webhook endpoints, delivery log and keyword rules, on
-// top of the webhook service. It also serves the web console (package
+// top of the webhook service, and apps' users and conversations (for the
+// console's Users and Messages pages), on top of the same users service and
+// messaging core as the server API. It also serves the web console (package
 // console) at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its

@@ -285,6 +285,6 @@ func (s *Server) sendSystemMessage(c *gin.Context) {
 		httpx.FailMessaging(c, err)
 		return
 	}
-	s.audit(c, "message.send_system", app.TenantID, in.ToUserID, "app_id", app.ID, "seq", a.Message.Seq)
+	s.audit(c, "message.send_system", app.TenantID, in.ToUserID, "app_id", app.ID, "seq", a.Seq)
 	c.JSON(http.StatusCreated, gin.H{"message": httpx.ToMessageJSON(a.Message)})
 }
