@@ -1,7 +1,8 @@
 // The console's Users and Messages pages in headless Chromium against a real
-// `magpie dev`: find a user (paging and search), block them and see their
-// live WebSocket session closed, a test token shown once, look up a
-// conversation and page it both ways, recall a message, send a system
+// `magpie dev`: find a user (paging and search), a test token shown once,
+// block the user and see their live WebSocket session closed, revoke their
+// tokens and see another closed, delete a user with the erasure choice, look
+// up a conversation and page it both ways, recall a message, send a system
 // message; a viewer sees no write action and the API refuses them anyway.
 // Screenshots go to the artifacts directory. Without Chromium the test is
 // skipped, except in CI (CI=true), where it fails.
@@ -105,21 +106,7 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     assert.equal(await tab.evaluate(() => navigator.clipboard.readText()), tok);
 
     // A real session of alice in the page, on the JSON subprotocol.
-    const login = await tab.evaluate(
-      (tok) =>
-        new Promise((resolve, reject) => {
-          const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/v1/connect", "magpie.v1.json");
-          window.__closed = new Promise((res) => ws.addEventListener("close", (ev) => res(ev.code)));
-          ws.addEventListener("open", () => ws.send(JSON.stringify({ id: "1", login: { token: tok, device_id: "e2e-browser", platform: "web" } })));
-          ws.addEventListener("message", (ev) => {
-            const f = JSON.parse(ev.data);
-            if (f.login_result) resolve(f.login_result.user_id);
-            else if (f.close || f.error) reject(new Error(ev.data));
-          });
-          ws.addEventListener("error", () => reject(new Error("websocket error")));
-        }),
-      tok,
-    );
+    const login = await tab.evaluate(openSession, tok);
     assert.equal(login, "alice");
 
     await tab.getByRole("button", { name: "Block", exact: true }).click();
@@ -133,6 +120,17 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     assert.match(await tab.getByRole("alert").textContent(), /user_blocked.*request id req_/s);
     await tab.getByRole("button", { name: "Unblock" }).click();
     await tab.getByTestId("user-status").filter({ hasText: "active" }).waitFor();
+  });
+
+  await t.test("revoking the tokens closes a live session", async () => {
+    await tab.getByRole("button", { name: "Issue a test token" }).click();
+    const tok = await tab.getByTestId("test-token").textContent();
+    assert.equal(await tab.evaluate(openSession, tok), "alice");
+    await tab.getByRole("button", { name: "Revoke tokens" }).click();
+    await tab.getByRole("dialog").getByRole("button", { name: "Revoke tokens" }).click();
+    await tab.getByRole("status").filter({ hasText: "are revoked" }).waitFor();
+    const code = await within(10_000, "the session to close", tab.evaluate(() => window.__closed));
+    assert.equal(code, 4102, "closed with token_revoked");
   });
 
   await t.test("delete a user with the erasure choice", async () => {
@@ -262,3 +260,22 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
 
   assert.deepEqual(problems, []);
 });
+
+/**
+ * Runs in the page: opens a WebSocket session with a client token on the
+ * JSON subprotocol, resolves to the user id of its login result, and leaves
+ * window.__closed resolving to the close code.
+ */
+function openSession(tok) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/v1/connect", "magpie.v1.json");
+    window.__closed = new Promise((res) => ws.addEventListener("close", (ev) => res(ev.code)));
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ id: "1", login: { token: tok, device_id: "e2e-browser", platform: "web" } })));
+    ws.addEventListener("message", (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.login_result) resolve(f.login_result.user_id);
+      else if (f.close || f.error) reject(new Error(ev.data));
+    });
+    ws.addEventListener("error", () => reject(new Error("websocket error")));
+  });
+}
