@@ -85,4 +85,14 @@ export const api = {
   removeMember: (tid, mid) => call("DELETE", `/tenants/${enc(tid)}/members/${enc(mid)}`),
   endSessions: (tid, mid) => call("DELETE", `/tenants/${enc(tid)}/members/${enc(mid)}/sessions`),
   resetPassword: (tid, mid) => call("POST", `/tenants/${enc(tid)}/members/${enc(mid)}:reset-password`),
+  users: (app, { prefix = "", cursor = "", limit = 20 } = {}) =>
+    call("GET", `/apps/${enc(app)}/users?limit=${limit}` + (prefix ? "&prefix=" + enc(prefix) : "") + (cursor ? "&cursor=" + enc(cursor) : "")),
+  user: (app, id) => call("GET", `/apps/${enc(app)}/users/${enc(id)}`),
+  blockUser: (app, id, block) => call("POST", `/apps/${enc(app)}/users/${enc(id)}:${block ? "block" : "unblock"}`),
+  revokeTokens: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens:revoke`),
+  testToken: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens`),
+  deleteUser: (app, id, erase) => call("DELETE", `/apps/${enc(app)}/users/${enc(id)}?erase_messages=${erase ? "true" : "false"}`),
+  messages: (app, conv, q) => call("GET", `/apps/${enc(app)}/conversations/${enc(conv)}/messages?` + new URLSearchParams(q).toString()),
+  recall: (app, conv, seq) => call("POST", `/apps/${enc(app)}/conversations/${enc(conv)}/messages/${seq}:recall`),
+  sendSystem: (app, m) => call("POST", `/apps/${enc(app)}/messages`, m),
 };

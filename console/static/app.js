@@ -1,5 +1,6 @@
 // Magpie's tenant web console: a single-page app over the management API.
-// Pages are routed by the URL hash (#/apps, #/apps/{id}, #/members,
+// Pages are routed by the URL hash (#/apps, #/apps/{id}, #/apps/{id}/users,
+// #/apps/{id}/users/{user}, #/apps/{id}/messages[/{conv}], #/members,
 // #/account, #/tenants). What a role may change decides which controls are
 // shown; the API enforces every permission on its own.
 import { api, ApiError, setToken, token, whenSignedOut } from "./api.js";
@@ -465,11 +466,11 @@ async function appPage(id) {
       "section.card",
       { "aria-labelledby": "users-title" },
       h("h2#users-title", "Users and messages"),
+      h("p", "The app's end users (search, block, revoke tokens, test tokens) and its conversations (history, recall, system messages)."),
       h(
-        "p",
-        "The management API does not expose an app's users, their tokens or its messages yet: they are managed through the signed server API under ",
-        h("code", "/v1"),
-        " (see docs/openapi.yaml and docs/signing.md), which your servers call with the app key and a secret.",
+        "div.actions",
+        h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/users` }, "Users"),
+        h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/messages` }, "Messages"),
       ),
     ),
   );
@@ -738,12 +739,362 @@ async function tenantsPage() {
   return out;
 }
 
+// ---- users and messages ----------------------------------------------------
+
+/** The app's header line for its users and messages pages: links back and across. */
+function appSubnav(app, here) {
+  const link = (href, label, key) => h("a", { href, "aria-current": here === key ? "page" : null }, label);
+  return h(
+    "nav.subnav",
+    { "aria-label": "App" },
+    link(`#/apps/${encodeURIComponent(app.id)}`, app.name, "app"),
+    link(`#/apps/${encodeURIComponent(app.id)}/users`, "Users", "users"),
+    link(`#/apps/${encodeURIComponent(app.id)}/messages`, "Messages", "messages"),
+  );
+}
+
+function blockedBadge(u) {
+  return u.blocked ? h("span.badge.off", "blocked") : h("span.badge.on", "active");
+}
+
+async function usersPage(appId) {
+  const { app } = await api.app(appId);
+  const out = [appSubnav(app, "users"), ...heading("Users", `End users of ${app.name}. Search by the start of their id.`)];
+  const tbody = h("tbody");
+  const empty = h("p.muted", { hidden: true });
+  const pager = h("div.actions");
+  const listSlot = h("div");
+  // cursors[i] is the cursor of page i; the last page's next cursor is next.
+  let prefix = "";
+  let cursors = [""];
+  let next = "";
+  const load = async () => {
+    const page = await api.users(app.id, { prefix, cursor: cursors[cursors.length - 1] });
+    next = page.next_cursor;
+    tbody.replaceChildren(
+      ...page.users.map((u) =>
+        h(
+          "tr",
+          { "data-user": u.id },
+          h("td", h("a", { href: `#/apps/${encodeURIComponent(app.id)}/users/${encodeURIComponent(u.id)}` }, u.id)),
+          h("td", u.name || "—"),
+          h("td", blockedBadge(u)),
+          h("td", fmtTime(u.created_at)),
+        ),
+      ),
+    );
+    empty.hidden = page.users.length > 0;
+    empty.textContent = prefix ? `No user id starts with “${prefix}”.` : "This app has no users yet. Your servers create them through the server API (POST /v1/users).";
+    pager.replaceChildren();
+    if (cursors.length > 1) {
+      pager.append(
+        actionButton("Previous page", listSlot, async () => {
+          cursors.pop();
+          await load();
+        }),
+      );
+    }
+    if (next) {
+      pager.append(
+        actionButton("Next page", listSlot, async () => {
+          cursors.push(next);
+          await load();
+        }),
+      );
+    }
+    pager.append(h("span.muted", { "data-testid": "page-no" }, `Page ${cursors.length}`));
+  };
+  const form = h(
+    "form.card.inline-form",
+    { "aria-labelledby": "user-search", role: "search" },
+    h("h2#user-search", "Find users"),
+    field("User id starts with", h("input", { name: "prefix", type: "search", autocomplete: "off", "data-field": "prefix" })),
+    h("div.actions", h("button.primary", { type: "submit" }, "Search")),
+  );
+  onSubmit(form, async (fd) => {
+    prefix = String(fd.get("prefix") || "").trim();
+    cursors = [""];
+    await load();
+  });
+  await load();
+  out.push(
+    form,
+    h(
+      "table",
+      { "aria-label": "Users" },
+      h("thead", h("tr", ["Id", "Name", "Status", "Created"].map((c) => h("th", { scope: "col" }, c)))),
+      tbody,
+    ),
+    empty,
+    pager,
+    listSlot,
+  );
+  return out;
+}
+
+/** Asks whether to delete a user, and whether to erase its messages; resolves to null (cancelled) or {erase}. */
+function deleteUserDialog(id) {
+  return new Promise((resolve) => {
+    const erase = h("input#erase-messages", { type: "checkbox", name: "erase_messages" });
+    const ok = h("button.danger", { type: "submit", value: "ok" }, "Delete user");
+    const dlg = h(
+      "dialog",
+      { "aria-labelledby": "dlg-title" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2#dlg-title", "Delete this user?"),
+        h("p", `${id} is deleted at once: its live sessions end and its tokens stop working. This cannot be undone.`),
+        h("div.check", erase, h("label.inline", { for: "erase-messages" }, "Also erase the messages this user sent")),
+        h("div.actions", h("button", { type: "submit", value: "cancel" }, "Cancel"), ok),
+      ),
+    );
+    dlg.addEventListener("close", () => {
+      dlg.remove();
+      resolve(dlg.returnValue === "ok" ? { erase: erase.checked } : null);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    ok.focus();
+  });
+}
+
+async function userPage(appId, userId) {
+  const [{ app }, res] = await Promise.all([api.app(appId), api.user(appId, userId)]);
+  let u = res.user;
+  const manage = canManage();
+  const out = [appSubnav(app, "users"), ...heading(u.id, `A user of ${app.name}`)];
+  const status = h("dd", { "data-testid": "user-status" }, blockedBadge(u));
+  const md = Object.entries(u.metadata || {});
+  out.push(
+    h(
+      "section.card",
+      { "aria-labelledby": "profile-title" },
+      h("h2#profile-title", "Profile"),
+      h(
+        "dl.kv",
+        h("dt", "Id"),
+        h("dd", h("code", u.id)),
+        h("dt", "Name"),
+        h("dd", u.name || "—"),
+        h("dt", "Avatar URL"),
+        h("dd", u.avatar_url ? h("code", u.avatar_url) : "—"),
+        h("dt", "Metadata"),
+        h("dd", md.length ? h("dl.kv", md.flatMap(([k, v]) => [h("dt", k), h("dd", v)])) : "—"),
+        h("dt", "Status"),
+        status,
+        h("dt", "Created"),
+        h("dd", fmtTime(u.created_at)),
+        h("dt", "Updated"),
+        h("dd", { "data-testid": "user-updated" }, fmtTime(u.updated_at)),
+        h("dt", "System conversation"),
+        h("dd", h("a", { href: `#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent("s:" + u.id)}` }, h("code", "s:" + u.id))),
+      ),
+    ),
+  );
+  if (!manage) return out;
+
+  const slot = h("div");
+  const revealSlot = h("div");
+  const block = actionButton(u.blocked ? "Unblock" : "Block", slot, async () => {
+    const blocking = !u.blocked;
+    if (blocking && !(await confirmDialog("Block this user?", `${u.id} cannot log in or be issued tokens until unblocked, and its live sessions end at once.`, "Block user"))) return;
+    ({ user: u } = await api.blockUser(app.id, u.id, blocking));
+    status.replaceChildren(blockedBadge(u));
+    block.textContent = u.blocked ? "Unblock" : "Block";
+    block.className = u.blocked ? "primary" : "danger";
+    toast(u.blocked ? `${u.id} is blocked; its sessions were closed` : `${u.id} is unblocked`);
+  }, u.blocked ? "primary" : "danger");
+  const revoke = actionButton("Revoke tokens", slot, async () => {
+    if (!(await confirmDialog("Revoke this user's tokens?", `Every token of ${u.id} issued until now stops working and its live sessions end. Its devices must log in with a new token.`, "Revoke tokens"))) return;
+    const { revoked_before: at } = await api.revokeTokens(app.id, u.id);
+    toast(`Tokens issued before ${fmtTime(at)} are revoked`);
+  }, "danger");
+  const issue = actionButton("Issue a test token", slot, async () => {
+    const { token: tok, expires_at: exp } = await api.testToken(app.id, u.id);
+    revealSlot.replaceChildren(
+      h(
+        "section.reveal",
+        { "aria-labelledby": "token-title" },
+        h("h3#token-title", `Test token of ${u.id} — shown once`),
+        h("p", `A client token to log in as this user (WebSocket /v1/connect), valid until ${fmtTime(exp)}. It is not stored: copy it now.`),
+        h("div.copyrow", h("code.secret", { "data-testid": "test-token" }, tok), copyButton(tok, "token")),
+      ),
+    );
+    revealSlot.querySelector("button")?.focus();
+  });
+  const del = actionButton("Delete user", slot, async () => {
+    const choice = await deleteUserDialog(u.id);
+    if (!choice) return;
+    await api.deleteUser(app.id, u.id, choice.erase);
+    toast(`${u.id} deleted` + (choice.erase ? " with its messages" : ""));
+    location.hash = `#/apps/${encodeURIComponent(app.id)}/users`;
+  }, "danger");
+  out.push(
+    h(
+      "section.card",
+      { "aria-labelledby": "uact-title" },
+      h("h2#uact-title", "Actions"),
+      h("div.actions", block, revoke, issue, del),
+      slot,
+      revealSlot,
+    ),
+  );
+  return out;
+}
+
+async function messagesPage(appId, initialConv) {
+  const { app } = await api.app(appId);
+  const manage = canManage();
+  const out = [appSubnav(app, "messages"), ...heading("Messages", `Look up a conversation of ${app.name} by its id: p:{user}:{user} for two users, s:{user} for a user's system messages, or a group's conversation id.`)];
+  const PAGE = 20;
+  let conv = "";
+  let msgs = [];
+  let older = false;
+  let newer = false;
+  const title = h("h2#conv-title", "Conversation");
+  const tbody = h("tbody");
+  const empty = h("p.muted", { hidden: true }, "No messages in this range.");
+  const pager = h("div.actions");
+  const pageSlot = h("div");
+  const result = h("section.card", { "aria-labelledby": "conv-title", hidden: true }, title);
+
+  const show = () => {
+    title.replaceChildren("Conversation ", h("code", conv));
+    result.hidden = false;
+    empty.hidden = msgs.length > 0;
+    tbody.replaceChildren(
+      ...msgs.map((m) => {
+        const rowSlot = h("div");
+        const actions = h("td");
+        if (manage && !m.recalled) {
+          actions.append(
+            actionButton("Recall", rowSlot, async () => {
+              if (!(await confirmDialog(`Recall message ${m.seq}?`, "Its content is erased for everyone and the recall is pushed to the members' online devices.", "Recall message"))) return;
+              const { message } = await api.recall(app.id, conv, m.seq);
+              Object.assign(m, message);
+              show();
+              toast(`Message ${m.seq} recalled`);
+            }, "danger"),
+          );
+        }
+        actions.append(rowSlot);
+        return h(
+          "tr",
+          { "data-seq": String(m.seq) },
+          h("td", String(m.seq)),
+          h("td", m.sender_id ? h("code", m.sender_id) : h("span.muted", "system")),
+          h("td", m.type),
+          h("td.content", m.recalled ? h("span.badge.off", "recalled") : m.content),
+          h("td", fmtTime(m.created_at)),
+          manage ? actions : null,
+        );
+      }),
+    );
+    pager.replaceChildren(
+      ...[
+        older && actionButton("Older messages", pageSlot, () => load({ order: "desc", to_seq: msgs[0].seq - 1 })),
+        newer && actionButton("Newer messages", pageSlot, () => load({ order: "asc", from_seq: msgs[msgs.length - 1].seq + 1 })),
+        actionButton("Newest", pageSlot, () => load({ order: "desc" })),
+      ].filter(Boolean),
+    );
+  };
+  // Loads a page: descending from to_seq (or the newest), or ascending from from_seq.
+  const load = async (q) => {
+    const page = await api.messages(app.id, conv, { ...q, limit: PAGE });
+    const list = q.order === "desc" ? page.messages.slice().reverse() : page.messages;
+    if (list.length === 0 && msgs.length && q.order === "asc") {
+      newer = false;
+      show();
+      toast("No newer messages");
+      return;
+    }
+    msgs = list;
+    if (q.order === "desc") {
+      older = page.has_more;
+      newer = Boolean(q.to_seq);
+    } else {
+      newer = page.has_more;
+      older = msgs.length > 0 && msgs[0].seq > 1;
+    }
+    show();
+  };
+
+  const convInput = h("input", { name: "conv", autocomplete: "off", required: true, value: initialConv || "", "data-field": "conv" });
+  const lookup = h(
+    "form.card.inline-form",
+    { "aria-labelledby": "conv-lookup", role: "search", novalidate: true },
+    h("h2#conv-lookup", "Look up a conversation"),
+    field("Conversation id", convInput),
+    h("div.actions", h("button.primary", { type: "submit" }, "Show messages")),
+  );
+  onSubmit(lookup, async (fd) => {
+    const c = String(fd.get("conv") || "").trim();
+    if (!c) {
+      const err = new Error("conv: enter a conversation id");
+      err.field = "conv";
+      throw err;
+    }
+    conv = c;
+    msgs = [];
+    await load({ order: "desc" });
+  });
+  result.append(
+    h(
+      "table",
+      { "aria-label": "Messages" },
+      h("thead", h("tr", ["Seq", "Sender", "Type", "Content", "Sent", ...(manage ? ["Actions"] : [])].map((c) => h("th", { scope: "col" }, c)))),
+      tbody,
+    ),
+    empty,
+    pager,
+    pageSlot,
+  );
+  out.push(lookup, result);
+
+  if (manage) {
+    const form = h(
+      "form.card",
+      { "aria-labelledby": "sys-title", novalidate: true },
+      h("h2#sys-title", "Send a system message"),
+      h("p.muted", "The message goes to the user's system conversation (s:{user}), through the same pipeline as the server API's system messages."),
+      h(
+        "div.grid",
+        field("To user id", h("input", { name: "to_user_id", required: true, autocomplete: "off" })),
+        field("Type", h("input", { name: "type", value: "text", required: true, autocomplete: "off" }), "Any type your clients understand, except notice."),
+      ),
+      field("Content", h("textarea", { name: "content", rows: 3 })),
+      h("div.actions", h("button.primary", { type: "submit" }, "Send message")),
+    );
+    onSubmit(form, async (fd) => {
+      const { message } = await api.sendSystem(app.id, { to_user_id: String(fd.get("to_user_id") || "").trim(), type: fd.get("type"), content: fd.get("content") });
+      form.elements.content.value = "";
+      toast(message.seq ? `Sent as message ${message.seq} of ${message.conv_id}` : "The message was dropped by moderation");
+      if (message.seq) {
+        conv = message.conv_id;
+        convInput.value = conv;
+        await load({ order: "desc" });
+      }
+    });
+    out.push(form);
+  }
+  if (initialConv) {
+    conv = initialConv;
+    try {
+      await load({ order: "desc" });
+    } catch (err) {
+      lookup.querySelector(".err-slot").replaceChildren(errorBox(err));
+    }
+  }
+  return out;
+}
+
 // ---- router ------------------------------------------------------------------
 
 let renderSeq = 0;
 async function render(message) {
   const seq = ++renderSeq;
-  const [, page = "", arg] = location.hash.replace(/^#/, "").split("/");
+  const [, page = "", arg, sub, subArg] = location.hash.replace(/^#/, "").split("/");
   if (!token()) {
     renderChrome();
     main.replaceChildren(loginPage(message));
@@ -754,7 +1105,10 @@ async function render(message) {
     if (!state.me) await loadSession();
     renderChrome();
     let content;
-    if (page === "apps" && arg) content = await appPage(decodeURIComponent(arg));
+    if (page === "apps" && arg && sub === "users" && subArg) content = await userPage(decodeURIComponent(arg), decodeURIComponent(subArg));
+    else if (page === "apps" && arg && sub === "users") content = await usersPage(decodeURIComponent(arg));
+    else if (page === "apps" && arg && sub === "messages") content = await messagesPage(decodeURIComponent(arg), subArg ? decodeURIComponent(subArg) : "");
+    else if (page === "apps" && arg) content = await appPage(decodeURIComponent(arg));
     else if (page === "members") content = await membersPage();
     else if (page === "account") content = accountPage();
     else if (page === "tenants") content = await tenantsPage();

@@ -13,31 +13,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/push"
 )
 
-type messageJSON struct {
-	ConvID      string     `json:"conv_id"`
-	Seq         int64      `json:"seq"`
-	SenderID    string     `json:"sender_id"`
-	ClientMsgID string     `json:"client_msg_id"`
-	Type        string     `json:"type"`
-	Content     string     `json:"content"`
-	CreatedAt   time.Time  `json:"created_at"`
-	Recalled    bool       `json:"recalled"`
-	Mentions    []string   `json:"mentions,omitempty"`
-	MentionAll  bool       `json:"mention_all,omitempty"`
-	EditedAt    *time.Time `json:"edited_at,omitempty"`
-}
+type messageJSON = httpx.MessageJSON
 
-func toMessageJSON(m store.Message) messageJSON {
-	return messageJSON{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID, Type: m.Type,
-		Content: string(m.Body), CreatedAt: m.CreatedAt, Recalled: !m.RecalledAt.IsZero(),
-		Mentions: m.Mentions, MentionAll: m.MentionAll, EditedAt: editedAt(m)}
-}
+func toMessageJSON(m store.Message) messageJSON { return httpx.ToMessageJSON(m) }
 
 type sendRequest struct {
 	FromUserID string `json:"from_user_id"`
@@ -116,65 +99,17 @@ func (s *Server) sendMessage(c *gin.Context) {
 }
 
 // failMessaging translates messaging errors into API errors.
-func failMessaging(c *gin.Context, err error) {
-	var me *messaging.Error
-	switch {
-	case errors.As(err, &me):
-		status := http.StatusBadRequest
-		code := me.Code
-		switch me.Code {
-		case httpx.CodeUserNotFound, httpx.CodeMessageNotFound, httpx.CodeConversationAbsent, groups.CodeGroupNotFound:
-			status = http.StatusNotFound
-		case "member_muted", "group_muted", messaging.CodeBlocked, messaging.CodeNotFriends:
-			status = http.StatusForbidden
-		case httpx.CodeMessageTooLarge:
-			status = http.StatusRequestEntityTooLarge
-		case httpx.CodeForbidden:
-			status = http.StatusForbidden
-		case "invalid_argument":
-			code = httpx.CodeValidation
-		case messaging.CodeMessageRejected:
-			status = http.StatusUnprocessableEntity
-		}
-		ae := httpx.NewError(status, code, me.Message)
-		ae.Reason = me.Reason
-		httpx.WriteError(c, ae)
-	case errors.Is(err, messaging.ErrOverloaded), errors.Is(err, messaging.ErrStopped):
-		c.Header("Retry-After", "1")
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, err.Error()))
-	default:
-		httpx.Fail(c, err)
-	}
-}
+func failMessaging(c *gin.Context, err error) { httpx.FailMessaging(c, err) }
 
 // listMessages pages through a conversation's history by seq, in either
 // direction: order=asc (default) from from_seq up, order=desc from to_seq
 // (or the newest) down.
 func (s *Server) listMessages(c *gin.Context) {
-	q := messaging.MessageQuery{ConvID: c.Param("conv")}
-	var ae *httpx.Error
-	if q.From, ae = int64Param(c, "from_seq"); ae != nil {
-		httpx.WriteError(c, ae)
-		return
-	}
-	if q.To, ae = int64Param(c, "to_seq"); ae != nil {
-		httpx.WriteError(c, ae)
-		return
-	}
-	switch c.DefaultQuery("order", "asc") {
-	case "asc":
-	case "desc":
-		q.Desc = true
-	default:
-		httpx.WriteError(c, httpx.FieldError("order", `must be "asc" or "desc"`))
-		return
-	}
-	limit, ae := httpx.LimitParam(c)
+	q, ae := httpx.HistoryQuery(c, c.Param("conv"))
 	if ae != nil {
 		httpx.WriteError(c, ae)
 		return
 	}
-	q.Limit = limit
 	msgs, more, err := s.msgs.History(c.Request.Context(), httpx.Creds(c).App.ID, q)
 	if err != nil {
 		failMessaging(c, err)
@@ -187,17 +122,7 @@ func (s *Server) listMessages(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"messages": out, "has_more": more})
 }
 
-func int64Param(c *gin.Context, name string) (int64, *httpx.Error) {
-	s := c.Query(name)
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, httpx.FieldError(name, "must be a non-negative integer")
-	}
-	return n, nil
-}
+func int64Param(c *gin.Context, name string) (int64, *httpx.Error) { return httpx.Int64Param(c, name) }
 
 // messageAction serves POST /v1/conversations/{conv}/messages/{seq}:recall.
 func (s *Server) messageAction(c *gin.Context) {

@@ -3,22 +3,11 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/internal/store"
 )
-
-// editedAt is a message's edit time in JSON: absent if never edited.
-func editedAt(m store.Message) *time.Time {
-	if m.EditedAt.IsZero() {
-		return nil
-	}
-	t := m.EditedAt
-	return &t
-}
 
 type reactionJSON struct {
 	Emoji string `json:"emoji"`

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,24 +12,9 @@ import (
 	"github.com/magpie-im/magpie/users"
 )
 
-type userJSON struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	AvatarURL string            `json:"avatar_url"`
-	Metadata  map[string]string `json:"metadata"`
-	Blocked   bool              `json:"blocked"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
-}
+type userJSON = httpx.UserJSON
 
-func toUserJSON(u store.User) userJSON {
-	md := u.Metadata
-	if md == nil {
-		md = map[string]string{}
-	}
-	return userJSON{ID: u.ID, Name: u.Name, AvatarURL: u.AvatarURL, Metadata: md, Blocked: u.Blocked,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
+func toUserJSON(u store.User) userJSON { return httpx.ToUserJSON(u) }
 
 type userInput struct {
 	ID        string            `json:"id"`
@@ -40,21 +24,7 @@ type userInput struct {
 }
 
 // failUser translates the errors of the user service into API errors.
-func failUser(c *gin.Context, err error) {
-	var ve *users.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		httpx.WriteError(c, httpx.FieldError(ve.Field, ve.Reason))
-	case errors.Is(err, users.ErrNotFound):
-		httpx.WriteError(c, httpx.NewError(http.StatusNotFound, httpx.CodeUserNotFound, "no user with this id"))
-	case errors.Is(err, users.ErrExists):
-		httpx.WriteError(c, httpx.NewError(http.StatusConflict, httpx.CodeUserExists, "a user with this id already exists"))
-	case errors.Is(err, users.ErrBlocked):
-		httpx.WriteError(c, httpx.NewError(http.StatusForbidden, httpx.CodeUserBlocked, "the user is blocked"))
-	default:
-		httpx.Fail(c, err)
-	}
-}
+func failUser(c *gin.Context, err error) { httpx.FailUser(c, err) }
 
 func (s *Server) createUser(c *gin.Context) {
 	var in userInput

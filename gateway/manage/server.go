@@ -3,7 +3,9 @@
 // members and their roles, apps, their limits, settings and secrets, on
 // top of the tenant service, apps' push credentials, on top of the push
 // service, and apps' webhook endpoints, delivery log and keyword rules, on
-// top of the webhook service. It also serves the web console (package
+// top of the webhook service, and apps' users and conversations (for the
+// console's Users and Messages pages), on top of the same users service and
+// messaging core as the server API. It also serves the web console (package
 // console) at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its
@@ -19,10 +21,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/tenant"
+	"github.com/magpie-im/magpie/users"
 	"github.com/magpie-im/magpie/webhook"
 )
 
@@ -61,6 +65,14 @@ type Config struct {
 	// Webhooks keeps the apps' webhook endpoints, their delivery log and
 	// keyword rules. Nil answers the webhook routes 503 unavailable.
 	Webhooks *webhook.Service
+	// Users is the users service of the server API: the same instance,
+	// so that blocking a user or revoking its tokens here closes its live
+	// sessions through the same events. Nil (or a nil Messages) answers
+	// the users and messages routes 503 unavailable.
+	Users *users.Service
+	// Messages is the messaging core: conversation history, recall and
+	// system messages.
+	Messages *messaging.Service
 }
 
 // Server serves the management API.
@@ -95,6 +107,9 @@ func (s *Server) Routes() []httpx.Route {
 	hooked := httpx.With(manage, s.needWebhooks)
 	const creds = "/manage/v1/apps/:app/push/credentials"
 	const hooks = "/manage/v1/apps/:app/webhooks"
+	usersOK := httpx.With(manage, s.needUsers)
+	const appUsers = "/manage/v1/apps/:app/users"
+	const convMsgs = "/manage/v1/apps/:app/conversations/:conv/messages"
 	return []httpx.Route{
 		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),
 		r("DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, s.logout)),
@@ -132,6 +147,16 @@ func (s *Server) Routes() []httpx.Route {
 		r("POST", hooks+"/:webhook/events/:event", "/manage/v1/apps/{app}/webhooks/{webhook}/events/{event}:replay", with(hooked, s.replayWebhookEvent)),
 		r("GET", "/manage/v1/apps/:app/moderation/keywords", "/manage/v1/apps/{app}/moderation/keywords", with(hooked, s.getKeywords)),
 		r("PUT", "/manage/v1/apps/:app/moderation/keywords", "/manage/v1/apps/{app}/moderation/keywords", with(hooked, s.putKeywords)),
+		r("GET", appUsers, "/manage/v1/apps/{app}/users", with(usersOK, s.listUsers)),
+		r("GET", appUsers+"/:id", "/manage/v1/apps/{app}/users/{id}", with(usersOK, s.getUser)),
+		r("DELETE", appUsers+"/:id", "/manage/v1/apps/{app}/users/{id}", with(usersOK, s.deleteUser)),
+		r("POST", appUsers+"/:id", "/manage/v1/apps/{app}/users/{id}:block", with(usersOK, s.userAction)),
+		r("POST", appUsers+"/:id", "/manage/v1/apps/{app}/users/{id}:unblock", nil),
+		r("POST", appUsers+"/:id/tokens", "/manage/v1/apps/{app}/users/{id}/tokens", with(usersOK, s.issueTestToken)),
+		r("POST", appUsers+`/:id/tokens\:revoke`, "/manage/v1/apps/{app}/users/{id}/tokens:revoke", with(usersOK, s.revokeTokens)),
+		r("GET", convMsgs, "/manage/v1/apps/{app}/conversations/{conv}/messages", with(usersOK, s.listMessages)),
+		r("POST", convMsgs+"/:seq", "/manage/v1/apps/{app}/conversations/{conv}/messages/{seq}:recall", with(usersOK, s.messageAction)),
+		r("POST", "/manage/v1/apps/:app/messages", "/manage/v1/apps/{app}/messages", with(usersOK, s.sendSystemMessage)),
 	}
 }
 

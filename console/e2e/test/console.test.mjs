@@ -8,7 +8,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { chromium } from "playwright-core";
-import { artifacts, chromiumArgs, ensureDir, findChromium, manageClient, startMagpie, within } from "./env.mjs";
+import { artifacts, chromiumArgs, ensureDir, findChromium, lowContrast, manageClient, startMagpie, within } from "./env.mjs";
 
 const exe = findChromium();
 const inCI = process.env.CI === "true";
@@ -332,11 +332,12 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     await vt.context().close();
   });
 
-  await t.test("users and messages are not in the management API", async () => {
-    // They exist only in the signed server API (/v1); the app page says so.
+  await t.test("the app page links to its users and messages", async () => {
     await tab.goto(`${srv.console_url}#/apps/${app.id}`);
     await tab.getByRole("heading", { name: "Users and messages" }).waitFor();
-    assert.equal((await op.call("GET", `/apps/${app.id}/users`)).status, 404);
+    await tab.getByRole("main").getByRole("link", { name: "Users", exact: true }).click();
+    await tab.getByRole("heading", { level: 1, name: "Users" }).waitFor();
+    await tab.getByText("This app has no users yet.").waitFor();
   });
 
   await t.test("keyboard: every stop is a real control with a visible focus style", async () => {
@@ -384,44 +385,3 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
 
   assert.deepEqual(problems, []);
 });
-
-/**
- * Runs in the page: lists the visible text whose contrast with the
- * background behind it is under WCAG AA (4.5:1, or 3:1 for large text);
- * disabled controls are exempt.
- */
-function lowContrast() {
-  const parse = (c) => {
-    const m = c.match(/rgba?\(([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)(?:[ ,/]+([\d.]+))?\)/);
-    return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])] : [0, 0, 0, 0];
-  };
-  const lum = ([r, g, b]) => {
-    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (let e = el; e; e = e.parentElement) {
-      const bg = parse(getComputedStyle(e).backgroundColor);
-      if (bg[3] > 0.5) return bg;
-    }
-    return [255, 255, 255, 1];
-  };
-  const out = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    const el = n.parentElement;
-    if (!n.textContent.trim() || !el || el.closest("[hidden], dialog:not([open]), .toast:not(.show), :disabled")) continue;
-    const r = el.getBoundingClientRect();
-    if (!r.width || !r.height) continue;
-    const st = getComputedStyle(el);
-    if (st.visibility === "hidden" || Number(st.opacity) === 0) continue;
-    const fg = parse(st.color);
-    const bg = background(el);
-    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-    const ratio = (a + 0.05) / (b + 0.05);
-    const size = parseFloat(st.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) out.push(`${n.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)} (${st.color} on rgb(${bg.slice(0, 3)}))`);
-  }
-  return out;
-}

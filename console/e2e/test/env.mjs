@@ -1,6 +1,7 @@
 // A real magpie dev server on a loopback port, headless Chromium, and a
 // management API client for the console's browser tests.
 import { execFileSync, spawn } from "node:child_process";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -116,7 +117,67 @@ export function manageClient(base, token = "") {
   };
 }
 
+/**
+ * A signed server API client (docs/signing.md) for an app: call(method,
+ * path, body) resolves to {status, body}. Paths carry no query string.
+ */
+export function serverClient(base, appKey, secret) {
+  return async (method, p, body) => {
+    const raw = body === undefined ? "" : JSON.stringify(body);
+    const ts = String(Math.floor(Date.now() / 1000));
+    const nonce = randomBytes(16).toString("hex");
+    const bodyHash = createHash("sha256").update(raw).digest("hex");
+    const sig = createHmac("sha256", secret).update([method, p, "", ts, nonce, bodyHash].join("\n")).digest("hex");
+    const headers = { "X-Magpie-App-Key": appKey, "X-Magpie-Timestamp": ts, "X-Magpie-Nonce": nonce, "X-Magpie-Signature": sig };
+    if (raw) headers["Content-Type"] = "application/json";
+    const res = await fetch(base + p, { method, headers, body: raw || undefined });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}
+
 export function ensureDir(p) {
   mkdirSync(p, { recursive: true });
   return p;
+}
+
+/**
+ * Runs in the page: lists the visible text whose contrast with the
+ * background behind it is under WCAG AA (4.5:1, or 3:1 for large text);
+ * disabled controls are exempt.
+ */
+export function lowContrast() {
+  const parse = (c) => {
+    const m = c.match(/rgba?\(([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)(?:[ ,/]+([\d.]+))?\)/);
+    return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])] : [0, 0, 0, 0];
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const bg = parse(getComputedStyle(e).backgroundColor);
+      if (bg[3] > 0.5) return bg;
+    }
+    return [255, 255, 255, 1];
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest("[hidden], dialog:not([open]), .toast:not(.show), :disabled")) continue;
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || Number(st.opacity) === 0) continue;
+    const fg = parse(st.color);
+    const bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${n.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)} (${st.color} on rgb(${bg.slice(0, 3)}))`);
+  }
+  return out;
 }
