@@ -444,11 +444,14 @@ type relayMessage struct {
 	CreatedAtMs int64  `json:"t"`
 	RecalledMs  int64  `json:"r,omitempty"`
 	EditedMs    int64  `json:"e,omitempty"`
+	// Mentions and MentionAll: a group message's mentions.
+	Mentions   []string `json:"m,omitempty"`
+	MentionAll bool     `json:"ma,omitempty"`
 }
 
 func toRelayMessage(m *store.Message) relayMessage {
 	rm := relayMessage{ConvID: m.ConvID, Seq: m.Seq, SenderID: m.SenderID, ClientMsgID: m.ClientMsgID,
-		Type: m.Type, Body: m.Body, CreatedAtMs: m.CreatedAt.UnixMilli()}
+		Type: m.Type, Body: m.Body, CreatedAtMs: m.CreatedAt.UnixMilli(), Mentions: m.Mentions, MentionAll: m.MentionAll}
 	if !m.RecalledAt.IsZero() {
 		rm.RecalledMs = m.RecalledAt.UnixMilli()
 	}
@@ -460,7 +463,8 @@ func toRelayMessage(m *store.Message) relayMessage {
 
 func (rm relayMessage) message() store.Message {
 	m := store.Message{ConvID: rm.ConvID, Seq: rm.Seq, SenderID: rm.SenderID, ClientMsgID: rm.ClientMsgID,
-		Type: rm.Type, Body: rm.Body, CreatedAt: time.UnixMilli(rm.CreatedAtMs).UTC()}
+		Type: rm.Type, Body: rm.Body, CreatedAt: time.UnixMilli(rm.CreatedAtMs).UTC(),
+		Mentions: rm.Mentions, MentionAll: rm.MentionAll}
 	if rm.RecalledMs != 0 {
 		m.RecalledAt = time.UnixMilli(rm.RecalledMs).UTC()
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ func TestRelayMessageRoundTrip(t *testing.T) {
 	for _, m := range []store.Message{
 		{ConvID: "p:a:b", Seq: 7, SenderID: "a", ClientMsgID: "c1", Type: "text", Body: []byte("hi"), CreatedAt: at},
 		{ConvID: "p:a:b", Seq: 8, SenderID: "b", Type: "custom", Body: []byte(`{"k":1}`), CreatedAt: at, RecalledAt: at.Add(time.Second)},
+		{ConvID: "g:crew", Seq: 9, SenderID: "b", Type: "text", Body: []byte("@a"), CreatedAt: at, EditedAt: at.Add(time.Minute),
+			Mentions: []string{"a", "c"}, MentionAll: true},
 	} {
 		b, err := json.Marshal(toRelayMessage(&m))
 		if err != nil {
@@ -28,7 +31,8 @@ func TestRelayMessageRoundTrip(t *testing.T) {
 		}
 		got := rm.message()
 		if got.ConvID != m.ConvID || got.Seq != m.Seq || got.SenderID != m.SenderID || got.ClientMsgID != m.ClientMsgID ||
-			got.Type != m.Type || string(got.Body) != string(m.Body) || !got.CreatedAt.Equal(m.CreatedAt) || !got.RecalledAt.Equal(m.RecalledAt) {
+			got.Type != m.Type || string(got.Body) != string(m.Body) || !got.CreatedAt.Equal(m.CreatedAt) || !got.RecalledAt.Equal(m.RecalledAt) ||
+			!got.EditedAt.Equal(m.EditedAt) || !slices.Equal(got.Mentions, m.Mentions) || got.MentionAll != m.MentionAll {
 			t.Fatalf("round trip of %+v = %+v", m, got)
 		}
 	}

@@ -22,6 +22,8 @@ func init() {
 		// A message's reactions in order (ListReactions, the emoji limit).
 		{name: "app_conv_seq_emoji_created", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.conv", Value: 1},
 			{Key: "_id.seq", Value: 1}, {Key: "_id.emoji", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.user", Value: 1}}},
+		// A user's reactions (DeleteUser).
+		{name: "app_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}}},
 	}
 }
 

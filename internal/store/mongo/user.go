@@ -279,6 +279,9 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 	if err := a.deleteUserEntries(ctx, id); err != nil {
 		return err
 	}
+	if _, err := a.reactions().DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
+		return errorf(err, "delete reactions")
+	}
 	res, err := c.users.DeleteOne(ctx, byID(a.key(id)))
 	if err != nil {
 		return errorf(err, "delete user document")

@@ -183,6 +183,7 @@ var deleteUserSQL = []string{
 	`DELETE FROM friend_requests INDEXED BY friend_requests_to WHERE app_id = ?1 AND to_id = ?2`,
 	`DELETE FROM blocks WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM blocks INDEXED BY blocks_target WHERE app_id = ?1 AND target_id = ?2`,
+	`DELETE FROM message_reactions INDEXED BY message_reactions_user WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

@@ -11,6 +11,25 @@ var richTests = []test{
 	{"EditMessage", testEditMessage},
 	{"Reactions", testReactions},
 	{"ReactionLimit", testReactionLimit},
+	{"DeleteUserReactions", testDeleteUserReactions},
+}
+
+// testDeleteUserReactions: a deleted user's reactions go with it; the
+// others' stay.
+func testDeleteUserReactions(t *testing.T, s store.Store) {
+	a, ctx := s.App("A"), t.Context()
+	fill(t, a, "p:alice:bob", 1)
+	for _, u := range []string{"alice", "bob"} {
+		must(t, a.CreateUser(ctx, newUser(u)), "CreateUser(%s)", u)
+		if _, err := a.AddReaction(ctx, store.Reaction{ConvID: "p:alice:bob", Seq: 1, Emoji: "👍", UserID: u, CreatedAt: at(5)}, 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, a.DeleteUser(ctx, "bob", store.UserDeletion{At: at(6)}), "DeleteUser(bob)")
+	rs, err := a.ListReactions(ctx, "p:alice:bob", []int64{1})
+	if err != nil || len(rs) != 1 || rs[0].UserID != "alice" {
+		t.Errorf("reactions after bob's deletion = %+v, %v, want alice's only", rs, err)
+	}
 }
 
 func testEditMessage(t *testing.T, s store.Store) {
