@@ -168,10 +168,13 @@ func apply(v Verdict, it *appendItem, req *SendRequest) *Error {
 // goroutine, in Order, and Submit returns its Pending at once. A nil pol
 // (the app stopped moderating) only keeps the message in its Order.
 func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it appendItem) (*Pending, error) {
-	if pol != nil && req.ClientMsgID != "" && req.SenderID != "" {
+	if pol != nil && pol.HasHook() && req.ClientMsgID != "" && req.SenderID != "" {
 		// A resend of a message accepted earlier is not moderated again:
 		// the store answers it with the original, whatever the rules or
-		// the hook would say now.
+		// the hook would say now. The lookup is one indexed read, paid
+		// only where a hook round trip is at stake; keyword rules alone
+		// are cheap and give a resend the same verdict unless they
+		// changed.
 		_, err := s.store.App(req.AppID).GetMessageByClientID(ctx, req.SenderID, req.ClientMsgID)
 		switch {
 		case err == nil:
