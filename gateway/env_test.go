@@ -69,6 +69,11 @@ type envConfig struct {
 	// offline, after presenceDebounce.
 	presence         node.PresenceEvents
 	presenceDebounce time.Duration
+	// appendGate, if set, holds every message commit until it opens;
+	// maxQueue, if set, caps the messages waiting for a commit (batches of
+	// one), so that tests can fill the queue.
+	appendGate *gate
+	maxQueue   int
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -85,7 +90,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e.counts = &countingStore{Store: st}
+	e.counts = &countingStore{Store: st, appendGate: ec.appendGate}
 	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +107,11 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	if ec.presence != nil {
 		e.hub.WatchPresence(ec.presence, ec.presenceDebounce)
 	}
-	e.msgs = messaging.New(e.store, e.hub, messaging.Config{Now: e.clock, Moderator: ec.moderator})
+	mcfg := messaging.Config{Now: e.clock, Moderator: ec.moderator}
+	if ec.maxQueue > 0 {
+		mcfg.MaxBatch, mcfg.MaxQueue = 1, ec.maxQueue
+	}
+	e.msgs = messaging.New(e.store, e.hub, mcfg)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.msgs.Run(runCtx) }()
@@ -133,7 +142,43 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 // so the count is the number of password checks that reached bcrypt.
 type countingStore struct {
 	store.Store
-	byEmail atomic.Int64
+	byEmail    atomic.Int64
+	appendGate *gate
+}
+
+// gate holds calls until it opens; entered receives (without blocking the
+// caller, capacity 1) when a call starts waiting.
+type gate struct {
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func newGate() *gate { return &gate{entered: make(chan struct{}, 1), open: make(chan struct{})} }
+
+func (s *countingStore) App(appID string) store.AppStore {
+	if s.appendGate == nil {
+		return s.Store.App(appID)
+	}
+	return gatedApp{AppStore: s.Store.App(appID), gate: s.appendGate}
+}
+
+// gatedApp holds every AppendMessages until its gate opens.
+type gatedApp struct {
+	store.AppStore
+	gate *gate
+}
+
+func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store.Appended, error) {
+	select {
+	case a.gate.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-a.gate.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return a.AppStore.AppendMessages(ctx, ds)
 }
 
 func (s *countingStore) ListMembersByEmail(ctx context.Context, email string, limit int) ([]store.Member, error) {

@@ -247,3 +247,47 @@ func TestDisablingAppClosesSessions(t *testing.T) {
 		t.Fatalf("app B's session after app A was disabled: %v", f)
 	}
 }
+
+// TestSendOverloadGoBack: a send that finds the commit queue full is
+// refused with a retry hint, and so is every later send of the connection
+// until the refused one comes again; the connection stays open and the
+// resent messages take their seqs in the order first sent.
+func TestSendOverloadGoBack(t *testing.T) {
+	g := newGate()
+	e := newEnvConfig(t, envConfig{appendGate: g, maxQueue: 2})
+	for _, u := range []string{"alice", "bob"} {
+		e.mustCreateUser(e.a, u)
+	}
+	c := e.login(e.a, "alice", "phone")
+	first := c.request(sendFrame("bob", "m0", "0"))
+	<-g.entered // m0 is in the commit, held; the queue is empty
+	queued := []uint64{c.request(sendFrame("bob", "m1", "1")), c.request(sendFrame("bob", "m2", "2"))}
+	refused := func(id uint64) {
+		t.Helper()
+		f := c.reply(id)
+		e := f.GetError()
+		if e.GetCode() != wire.CodeUnavailable || !e.GetRetryable() || e.GetRetryAfterMs() == 0 {
+			t.Fatalf("reply = %v, want a retryable unavailable with retry_after_ms", f)
+		}
+	}
+	refused(c.request(sendFrame("bob", "m3", "3"))) // the queue is full
+	refused(c.request(sendFrame("bob", "m4", "4"))) // behind the refused m3
+	close(g.open)
+	for i, id := range append([]uint64{first}, queued...) {
+		if ack := c.reply(id).GetSendAck(); ack.GetSeq() != int64(i+1) {
+			t.Fatalf("send m%d: ack %v, want seq %d", i, ack, i+1)
+		}
+	}
+	refused(c.request(sendFrame("bob", "m5", "5"))) // still waiting for m3
+	for i, m := range []string{"m3", "m4", "m5"} {
+		f := c.reply(c.request(sendFrame("bob", m, m)))
+		if ack := f.GetSendAck(); ack.GetSeq() != int64(4+i) || ack.GetDuplicate() {
+			t.Fatalf("resent %s: %v, want a new message with seq %d", m, f, 4+i)
+		}
+	}
+	// Another connection never saw a refusal: its sends are taken.
+	d := e.login(e.a, "bob", "tablet")
+	if ack := d.reply(d.request(sendFrame("alice", "b0", "hi"))).GetSendAck(); ack.GetSeq() != 7 {
+		t.Fatalf("bob's send: %v, want seq 7", ack)
+	}
+}

@@ -65,6 +65,10 @@ type conn struct {
 	frameLim *rate.Limiter   // all frames after login, against floods
 	inflight chan struct{}   // semaphore of in-flight requests
 	order    messaging.Order // keeps moderated sends in frame order
+	// goBack, read and written by the reader goroutine only, is the
+	// client message id of a send refused because the server was
+	// overloaded: every later send is refused too until it comes again.
+	goBack string
 	tasks    sync.WaitGroup
 	draining atomic.Bool   // shutting down: refuse new sends
 	quit     chan struct{} // closed when the connection starts closing

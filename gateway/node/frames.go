@@ -281,6 +281,13 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		c.reply(wire.ErrorFrame(id, wire.CodeUnavailable, "server shutting down; send again after reconnecting"))
 		return
 	}
+	if c.goBack != "" {
+		if s.GetClientMsgId() != c.goBack {
+			c.reply(c.overloaded(id))
+			return
+		}
+		c.goBack = ""
+	}
 	if !c.sendBudget(ctx) {
 		return // the connection is closing
 	}
@@ -303,6 +310,14 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 			endSend(span, a.ConvID, a.Seq, a.Duplicate, a.Err)
 		},
 	})
+	if errors.Is(err, messaging.ErrOverloaded) {
+		// Refused before anything was queued: the client goes back to this
+		// message and resends from it, after the hint (see overloaded).
+		endSend(span, "", 0, false, err)
+		c.goBack = s.GetClientMsgId()
+		c.reply(c.overloaded(id))
+		return
+	}
 	if err != nil {
 		endSend(span, "", 0, false, err)
 		c.sendFailed(id, err)
@@ -350,6 +365,19 @@ func (c *conn) sendBudget(ctx context.Context) bool {
 	}
 	c.timer.Reset(c.srv.heartbeatTimeout())
 	return true
+}
+
+// overloaded is the refusal of a send while the commit queue is full, or
+// while the connection waits for a refused send to come again (goBack):
+// retryable, with a hint of how long the queue takes to drain. Refusing
+// every later send until the refused one is resent keeps a connection's
+// sends in order without closing it: the client resends from the refused
+// message on, after the hint.
+func (c *conn) overloaded(id uint64) *magpiev1.Frame {
+	c.srv.metrics.RateLimited(telemetry.LimitOverload)
+	f := wire.ErrorFrame(id, wire.CodeUnavailable, "server overloaded; send this message and the ones after it again, in order, after retry_after_ms")
+	f.GetError().RetryAfterMs = uint32(c.srv.msgs.RetryAfter().Milliseconds())
+	return f
 }
 
 // sendFailed reports a send that was not stored. A failure the client

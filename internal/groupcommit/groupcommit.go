@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrOverloaded is returned when a commit queue is full. It is temporary:
@@ -33,14 +34,25 @@ type Batcher[In, Out any] struct {
 	commit func(ctx context.Context, items []In) ([]Out, []error)
 	// After runs on the runner for the items that committed, in order,
 	// before their submitters are told; may be nil.
-	After    func(items []In, outs []Out)
+	After func(items []In, outs []Out)
+	// MaxWait, when positive, bounds the queue by time as well as by
+	// length: once full batches have shown how fast the commits go, work
+	// that would wait longer than MaxWait behind what is queued is refused
+	// with ErrOverloaded (a queue shorter than four batches is never
+	// refused this way). Set it before Run.
+	MaxWait time.Duration
+	// Now returns the current time; nil means time.Now. Set it before Run.
+	Now      func() time.Time
 	maxBatch int
 	maxQueue int
 
-	mu      sync.Mutex // guards pending and stopped
+	mu      sync.Mutex // guards pending, stopped and rate
 	pending []waiter[In, Out]
 	stopped bool
-	wake    chan struct{} // capacity 1: there is pending work
+	// rate is how many items a second full batches commit (a moving
+	// average); zero until one was measured.
+	rate float64
+	wake chan struct{} // capacity 1: there is pending work
 }
 
 type waiter[In, Out any] struct {
@@ -84,7 +96,7 @@ func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
 	case b.stopped:
 		b.mu.Unlock()
 		return nil, ErrStopped
-	case len(b.pending)+len(ins) > b.maxQueue:
+	case len(b.pending)+len(ins) > b.maxQueue, b.tooSlow(len(b.pending) + len(ins)):
 		b.mu.Unlock()
 		return nil, ErrOverloaded
 	}
@@ -95,6 +107,33 @@ func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
 	default:
 	}
 	return &Ticket[In, Out]{ws: ws}, nil
+}
+
+// tooSlow reports whether n queued items would wait longer than MaxWait.
+// b.mu must be held.
+func (b *Batcher[In, Out]) tooSlow(n int) bool {
+	return b.MaxWait > 0 && b.rate > 0 && n > 4*b.maxBatch &&
+		float64(n) > b.rate*b.MaxWait.Seconds()
+}
+
+// RetryAfter estimates how long the work queued now takes to commit: a
+// hint for callers refused with ErrOverloaded, between 20 ms and 2 s.
+func (b *Batcher[In, Out]) RetryAfter() time.Duration {
+	b.mu.Lock()
+	n, rate := len(b.pending), b.rate
+	b.mu.Unlock()
+	if rate <= 0 {
+		return 100 * time.Millisecond
+	}
+	d := time.Duration(float64(n) / rate * float64(time.Second))
+	return min(max(d, 20*time.Millisecond), 2*time.Second)
+}
+
+func (b *Batcher[In, Out]) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 // Wait returns the results of the ticket's items once all are committed.
@@ -143,6 +182,21 @@ func (b *Batcher[In, Out]) stop() {
 	}
 }
 
+// measure folds a full batch's commit time into the rate.
+func (b *Batcher[In, Out]) measure(n int, took time.Duration) {
+	if took <= 0 {
+		took = time.Microsecond
+	}
+	r := float64(n) / took.Seconds()
+	b.mu.Lock()
+	if b.rate == 0 {
+		b.rate = r
+	} else {
+		b.rate += (r - b.rate) / 8
+	}
+	b.mu.Unlock()
+}
+
 // drainOnce commits up to maxBatch pending items and reports whether more
 // are pending.
 func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
@@ -164,7 +218,11 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	}
 	// The commit runs without the caller's context: once a batch is taken
 	// it is committed or failed, whoever stops waiting.
+	start := b.now()
 	outs, errs := b.commit(context.WithoutCancel(ctx), ins)
+	if n == b.maxBatch {
+		b.measure(n, b.now().Sub(start))
+	}
 	if b.After != nil {
 		okIns, okOuts := make([]In, 0, n), make([]Out, 0, n)
 		for i := range ins {

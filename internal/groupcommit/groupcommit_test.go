@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestBatcherCommitsInOrder(t *testing.T) {
@@ -107,5 +108,65 @@ func TestBatcherPartialFailure(t *testing.T) {
 	}
 	if fmt.Sprint(afterSaw) != "[0 2]" {
 		t.Fatalf("after saw %v, want [0 2]", afterSaw)
+	}
+}
+
+// TestBatcherMaxWait: once a full batch has shown the commit rate, work
+// that would wait longer than MaxWait is refused, and RetryAfter says how
+// long the queue takes to drain.
+func TestBatcherMaxWait(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(0, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	gate := make(chan struct{})
+	b := New(10, 10_000, func(_ context.Context, in []int) ([]int, []error) {
+		<-gate
+		mu.Lock()
+		now = now.Add(100 * time.Millisecond) // 10 items per 100 ms: 100 a second
+		mu.Unlock()
+		return make([]int, len(in)), make([]error, len(in))
+	})
+	b.MaxWait, b.Now = time.Second, clock
+	if got := b.RetryAfter(); got != 100*time.Millisecond {
+		t.Fatalf("RetryAfter before any measure = %v, want the 100 ms default", got)
+	}
+	// Before a full batch is measured only the length bound applies.
+	first, err := b.Enqueue(make([]int, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		if _, err := b.Enqueue([]int{1}); err != nil {
+			t.Fatalf("Enqueue before a measure: %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Run(ctx) })
+	defer func() { close(gate); cancel(); wg.Wait() }()
+	gate <- struct{}{} // the first full batch commits: 100 a second
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The runner now waits in the next commit; 490 or 500 are queued, more
+	// than a second's worth.
+	if _, err := b.Enqueue([]int{2}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Enqueue past MaxWait = %v, want ErrOverloaded", err)
+	}
+	if got := b.RetryAfter(); got != 2*time.Second {
+		t.Fatalf("RetryAfter = %v, want the 2 s cap", got)
+	}
+	// Drain to under a second's worth: accepted again.
+	for {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n < 100 {
+			break
+		}
+		gate <- struct{}{}
+	}
+	if _, err := b.Enqueue([]int{3}); err != nil {
+		t.Fatalf("Enqueue once drained: %v", err)
 	}
 }

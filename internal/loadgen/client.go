@@ -26,8 +26,8 @@ const (
 	// acknowledges them, as the SDK does.
 	ackDelay = 50 * time.Millisecond
 	// ackIDBase starts the frame ids of DeliverAcks and Pings, apart from
-	// requests' ids.
-	ackIDBase = 1 << 40
+	// the ids of sends (see sendID).
+	ackIDBase = 1 << 62
 )
 
 // Dialer opens WebSockets from a set of loopback source addresses

@@ -58,6 +58,10 @@ type Result struct {
 	// AcksRefused counts DeliverAcks the server refused (retryable; the
 	// next one covers them).
 	AcksRefused int64 `json:"acks_refused,omitempty"`
+	// GoBacks counts the server's overload refusals that sent a
+	// connection back to resend from the refused message, after the
+	// server's retry hint (the refusals behind it are in Errors too).
+	GoBacks int64 `json:"go_backs,omitempty"`
 	// ConnsClosed counts connections the server ended during the run.
 	ConnsClosed int64 `json:"conns_closed"`
 	// ClosedBy counts them by close code ("close_4001") or failure.
@@ -111,10 +115,88 @@ type phase struct {
 	// onSources, when set, runs once the sources exist, before any send.
 	onSources func()
 
+	// goBacks, per connection that sends, carry overload refusals from
+	// the reader to the sender.
+	goBacks []*goBack
+
 	mu                                  sync.Mutex
 	errs                                map[string]int64
 	acksRefused, stale, sent, delivered atomic.Int64
-	errCount                            atomic.Int64
+	errCount, resent                    atomic.Int64
+}
+
+// sleepCtx waits for d or until ctx ends, and reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sendID is a send's frame id: the ramp step, the connection's go-back
+// epoch (so that refusals from before a go-back are told apart) and the
+// message's index in its schedule.
+func sendID(step, epoch, idx int) uint64 {
+	return uint64(step&0x3fff)<<48 | uint64(epoch&0xffff)<<32 | uint64(idx+1)
+}
+
+func parseSendID(id uint64) (step, epoch, idx int) {
+	return int(id >> 48 & 0x3fff), int(id >> 32 & 0xffff), int(id&0xffffffff) - 1
+}
+
+// goBack is one sending connection's overload state. The server refuses
+// every send after one it refused for overload until that one comes
+// again, so the sender goes back to the first refused message of its
+// current epoch, waits the server's hint, and sends again from there in a
+// new epoch.
+type goBack struct {
+	mu    sync.Mutex
+	epoch int           // the epoch of the sends being written
+	idx   int           // where to go back to; -1 for nowhere
+	after time.Duration // how long to wait first
+	wake  chan struct{} // capacity 1
+}
+
+func newGoBack() *goBack { return &goBack{idx: -1, wake: make(chan struct{}, 1)} }
+
+// refused notes an overload refusal of message idx sent in epoch and
+// reports whether the sender goes back to it.
+func (g *goBack) refused(epoch, idx int, after time.Duration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if epoch != g.epoch&0xffff || g.idx >= 0 {
+		return false // sent before the last go-back, or behind this one
+	}
+	g.idx, g.after = idx, after
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns where to go back to, if anywhere, and starts the next
+// epoch.
+func (g *goBack) take() (idx int, after time.Duration, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.idx < 0 {
+		return 0, 0, false
+	}
+	idx, after = g.idx, g.after
+	g.idx = -1
+	g.epoch++
+	return idx, after, true
+}
+
+func (g *goBack) current() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epoch
 }
 
 func newPhase(step int) *phase {
@@ -173,8 +255,17 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 			p.acksRefused.Add(1)
 			return
 		}
-		if int(id>>32) == p.step && i < len(p.srcs) && p.srcs[i] != nil {
-			p.srcs[i].Refused(int(id&0xffffffff) - 1)
+		step, epoch, idx := parseSendID(id)
+		if step == p.step && i < len(p.srcs) && p.srcs[i] != nil {
+			if after := f.GetError().GetRetryAfterMs(); after > 0 {
+				// Overload: go back to the refused message (unless this
+				// refusal is one of those behind an earlier one).
+				if p.goBacks[i].refused(epoch, idx, time.Duration(after)*time.Millisecond) {
+					p.resent.Add(1)
+				}
+			} else {
+				p.srcs[i].Refused(idx)
+			}
 		}
 		p.errCount.Add(1)
 		p.mu.Lock()
@@ -217,12 +308,14 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	period := time.Duration(float64(time.Second) * float64(len(senders)) / rate)
 	p.srcs = make([]*Source, len(s.conns))
 	p.sentAt = make([][]atomic.Int64, len(s.conns))
+	p.goBacks = make([]*goBack, len(s.conns))
 	scheds := make([]Schedule, len(senders))
 	for k, i := range senders {
 		scheds[k] = NewSchedule(p.start, p.end, period, rng)
 		p.srcs[i] = NewSource(scheds[k].Total())
 		p.scheduled += int64(scheds[k].Total())
 		p.sentAt[i] = make([]atomic.Int64, scheds[k].Total())
+		p.goBacks[i] = newGoBack()
 	}
 	if p.onSources != nil {
 		p.onSources()
@@ -242,12 +335,23 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	var writeErrs atomic.Int64
 	for k, i := range senders {
 		wg.Go(func() {
-			c, sched := s.conns[i], scheds[k]
-			for idx := range sched.Total() {
+			c, sched, gb := s.conns[i], scheds[k], p.goBacks[i]
+			sent := 0 // messages sent at least once
+			for idx := 0; idx < sched.Total(); {
+				if back, after, ok := gb.take(); ok {
+					if !sleepCtx(sendCtx, after) {
+						return
+					}
+					idx = back
+					continue
+				}
 				if dl := time.Until(sched.At(idx)); dl > 0 {
 					t := time.NewTimer(dl)
 					select {
 					case <-t.C:
+					case <-gb.wake:
+						t.Stop()
+						continue // take, at the top, has where to go back to
 					case <-sendCtx.Done():
 						t.Stop()
 						return
@@ -258,15 +362,19 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 				send.Type = "text"
 				send.Content = content(p.step, i, idx, sched.At(idx), s.cfg.Size)
 				p.sentAt[i][idx].Store(time.Now().UnixNano())
-				err := c.Write(sendCtx, &magpiev1.Frame{Id: uint64(p.step)<<32 | uint64(idx+1), Body: &magpiev1.Frame_Send{Send: send}})
+				err := c.Write(sendCtx, &magpiev1.Frame{Id: sendID(p.step, gb.current(), idx), Body: &magpiev1.Frame_Send{Send: send}})
 				if err != nil {
 					if sendCtx.Err() == nil {
 						writeErrs.Add(1)
 					}
 					return
 				}
-				p.srcs[i].Sent()
-				p.sent.Add(1)
+				if idx == sent {
+					sent++
+					p.srcs[i].Sent()
+					p.sent.Add(1)
+				}
+				idx++
 			}
 		})
 	}
@@ -331,6 +439,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 		r.Errors["client_write_failed"] = n
 	}
 	r.AcksRefused = p.acksRefused.Load()
+	r.GoBacks = p.resent.Load()
 	r.LoadGenCPUPercent = selfCPU
 	if haveProc {
 		r.ServerCPUPercent = CPUPercent(before, after)

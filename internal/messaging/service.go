@@ -108,6 +108,12 @@ type Config struct {
 	// MaxQueue caps the messages (and acks) waiting for a commit; beyond it
 	// Send fails with ErrOverloaded. Zero means 16384.
 	MaxQueue int
+	// MaxQueueWait bounds the messages waiting for a commit by time too:
+	// once the commits run at full batches, a send that would wait longer
+	// than this behind the queue fails with ErrOverloaded (see
+	// Service.RetryAfter), so that accepted messages keep a bounded
+	// latency under overload. Zero means 250 ms; negative disables it.
+	MaxQueueWait time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Nil discards them.
@@ -232,6 +238,9 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = 16384
 	}
+	if cfg.MaxQueueWait == 0 {
+		cfg.MaxQueueWait = 250 * time.Millisecond
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -261,6 +270,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	s.fan, s.fanDone = make(chan fanBatch, cfg.FanOutQueue), make(chan struct{})
 	s.notify = make(chan offlineItem, cfg.OfflineQueue)
 	s.appends.After = s.committedBatch
+	s.appends.MaxWait = max(cfg.MaxQueueWait, 0)
 	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
 	s.acks.After = s.deliveredReceipts
 	return s
@@ -502,6 +512,10 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	}
 	return &Pending{t: t}, nil
 }
+
+// RetryAfter is how long a sender refused with ErrOverloaded should wait
+// before sending again: about the time the queued messages take to commit.
+func (s *Service) RetryAfter() time.Duration { return s.appends.RetryAfter() }
 
 // commitAppends stores a batch, one store call per app; an app whose
 // store call fails fails alone, and so does a draft the store reports as

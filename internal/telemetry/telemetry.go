@@ -45,6 +45,9 @@ const (
 	// LimitConsole is a console login refused by the password-check
 	// throttle.
 	LimitConsole = "console"
+	// LimitOverload is a send refused because the commit queue was full
+	// (or behind a send refused so), answered with a retry hint.
+	LimitOverload = "overload"
 )
 
 // Outcomes of magpie_bus_jobs_total.
@@ -143,7 +146,7 @@ func (m *Metrics) zero() {
 	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
-	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole} {
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitOverload} {
 		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
 	}
 	for _, kind := range []string{SyncConversations, SyncMessages} {

@@ -328,6 +328,29 @@ func (b *outbox) retry(o *Outgoing, s *session, req uint64, err error) (reconnec
 	return false
 }
 
+// goBack handles an overload refusal, with a retry hint, of the attempt of
+// o with request id req on session s; other attempts are ignored. The
+// server refuses every send of s after o's until o comes again, so o and
+// every message transmitted on s after it (a later request id) are marked
+// not sent, to be transmitted again from the queues' heads once the hint
+// (plus jitter) has passed: in their original order, o first.
+func (b *outbox) goBack(o *Outgoing, s *session, req uint64, after time.Duration, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o.finished || o.sess != s || o.req != req {
+		return
+	}
+	at := time.Now().Add(after + jitter(after/4))
+	for _, q := range b.queues {
+		for _, x := range q {
+			if x.sess == s && x.req >= req {
+				x.sess, x.lastErr, x.notBefore = nil, err, at
+			}
+		}
+	}
+	signal(b.wake)
+}
+
 // backOff makes o wait before its next attempt. b.mu must be held.
 func (b *outbox) backOff(o *Outgoing, err error, now time.Time) {
 	o.sess, o.lastErr = nil, err
@@ -524,6 +547,12 @@ func (c *Client) sendReply(s *session, a attempt, r *magpiev1.Frame) {
 		e := errorOf(b.Error)
 		if !e.Retryable {
 			c.out.finish(o, SendResult{}, e)
+			return
+		}
+		if ms := b.Error.GetRetryAfterMs(); ms > 0 {
+			// Overload: the server refuses every later send of the
+			// session until this one comes again; go back to it.
+			c.out.goBack(o, s, a.id, time.Duration(ms)*time.Millisecond, e)
 			return
 		}
 		retryErr = e

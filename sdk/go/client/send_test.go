@@ -375,3 +375,56 @@ func sendTexts(t *testing.T, c *Client, to string, texts ...string) []*Outgoing 
 	}
 	return outs
 }
+
+// TestOverloadRefusalGoesBack: a send refused with a retry hint (the
+// server's overload refusal) is sent again after the hint, with every
+// send after it, on the same connection and in order.
+func TestOverloadRefusalGoesBack(t *testing.T) {
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var goBack string // the refused client message id, as the server keeps it
+	var refusals int
+	s.set(func() {
+		s.hook = func(fc *fakeConn, f *magpiev1.Frame) bool {
+			m := f.GetSend()
+			if m == nil {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			refuse := func() bool {
+				refusals++
+				e := wire.ErrorFrame(f.GetId(), wire.CodeUnavailable, "overloaded")
+				e.GetError().RetryAfterMs = 20
+				fc.write(e)
+				return true
+			}
+			switch {
+			case goBack != "" && m.GetClientMsgId() != goBack:
+				return refuse()
+			case goBack != "":
+				goBack = ""
+				return false
+			case m.GetContent() == "2" && refusals == 0:
+				goBack = m.GetClientMsgId()
+				return refuse()
+			}
+			return false
+		}
+	})
+	alice := s.client(t, "alice", nil)
+	outs := sendTexts(t, alice, "bob", "1", "2", "3", "4", "5")
+	for i, o := range outs {
+		if res, err := o.Wait(context.Background()); err != nil || res.Seq != int64(i+1) || res.Duplicate {
+			t.Errorf("send %d = %+v, %v; want seq %d", i+1, res, err, i+1)
+		}
+	}
+	if n := s.loginCount(); n != 1 {
+		t.Errorf("%d logins, want the first connection kept", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refusals == 0 || goBack != "" {
+		t.Errorf("%d refusals, waiting for %q: the refused send never came back", refusals, goBack)
+	}
+}

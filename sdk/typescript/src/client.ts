@@ -712,6 +712,12 @@ export class MagpieClient {
         this.outbox.finish(o, undefined, err);
         return;
       }
+      if (e.retryAfterMs > 0) {
+        // Overload: the server refuses every later send of the session
+        // until this one comes again; go back to it.
+        this.outbox.goBack(o, s, a.id, e.retryAfterMs, err);
+        return;
+      }
       retryErr = err;
     } else {
       retryErr = new Error(`magpie: unexpected reply ${r.body.case} to send`);

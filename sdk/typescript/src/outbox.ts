@@ -154,6 +154,29 @@ export class Outbox {
   }
 
   /**
+   * Handles an overload refusal, with a retry hint, of the attempt req of o
+   * on session s; other attempts are ignored. The server refuses every send
+   * of s after o's until o comes again, so o and every message transmitted
+   * on s after it (a later request id) are marked not sent, to be sent again
+   * from the queues' heads once the hint (plus jitter) has passed: in their
+   * original order, o first.
+   */
+  goBack(o: Outgoing, s: Session, req: number, afterMs: number, err: unknown): void {
+    if (o.finished || o.sess !== s || o.req !== req) return;
+    const at = Date.now() + afterMs + Math.random() * (afterMs / 4);
+    for (const q of this.queues.values()) {
+      for (const x of q) {
+        if (x.sess === s && x.req >= req) {
+          x.sess = undefined;
+          x.lastErr = err;
+          x.notBefore = at;
+        }
+      }
+    }
+    this.wake();
+  }
+
+  /**
    * Returns the messages to transmit now on session s, in queue order,
    * marked in flight on s, and how long until something is due again (-1:
    * nothing pending). Throws a RequestTimeoutError if s answered no send

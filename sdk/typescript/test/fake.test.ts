@@ -365,3 +365,47 @@ test("a group's sends have a queue of their own, apart from a user's of the same
     ["u2", "", ["bob", "crew"]],
   ]);
 });
+
+test("an overload refusal with a retry hint goes back to the refused send on the same connection", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  const stored = new Map<string, number>(); // client message id -> seq
+  let goBack = ""; // the refused client message id, as the server keeps it
+  let refusals = 0;
+  srv.intercept = (f) => {
+    if (f.body.case !== "send") return false;
+    const send = f.body.value;
+    const refuse = () => {
+      refusals++;
+      srv.reply(f.id, { case: "error", value: create(proto.ErrorSchema, { code: "unavailable", message: "overloaded", retryable: true, retryAfterMs: 20 }) });
+      return true;
+    };
+    if (goBack !== "" && send.clientMsgId !== goBack) return refuse();
+    if (goBack !== "") goBack = "";
+    else if (send.content === "2" && refusals === 0) {
+      goBack = send.clientMsgId;
+      return refuse();
+    }
+    const duplicate = stored.has(send.clientMsgId);
+    if (!duplicate) stored.set(send.clientMsgId, stored.size + 1);
+    srv.reply(f.id, {
+      case: "sendAck",
+      value: create(proto.SendAckSchema, { clientMsgId: send.clientMsgId, convId: "p:alice:bob", seq: BigInt(stored.get(send.clientMsgId)!), duplicate }),
+    });
+    return true;
+  };
+  const client = new MagpieClient({ url: srv.url, deviceId: "bob-phone", tokenProvider: () => "fake-token", backoffMinMs: 5, backoffMaxMs: 20 });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  client.start();
+  const sends = ["1", "2", "3", "4", "5"].map((c) => client.sendAsync("alice", "text", c));
+  const results = await within(5_000, "the five sends", Promise.all(sends.map((s) => s.result)));
+  assert.deepEqual(
+    results.map((r) => [r.seq, r.duplicate]),
+    [1, 2, 3, 4, 5].map((n) => [n, false]),
+  );
+  assert.equal(srv.logins, 1, "the connection is kept");
+  assert.ok(refusals > 0 && goBack === "", `refusals ${refusals}, waiting for ${goBack}`);
+});

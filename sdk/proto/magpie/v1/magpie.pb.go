@@ -2990,7 +2990,14 @@ type Error struct {
 	// For code "message_rejected": the code of the app's moderation rule
 	// ("keyword_blocked") or of its pre-send webhook ("spam") that rejected
 	// the message. Empty otherwise.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For a Send refused because the server is overloaded (code
+	// "unavailable"): wait at least this long before sending it again. The
+	// server then refuses every later Send on the connection, with the same
+	// code, until this message (the same client_msg_id) comes again: the
+	// client goes back to it and resends it and everything after it, in
+	// order, so nothing sent after it takes an earlier seq. Zero otherwise.
+	RetryAfterMs  uint32 `protobuf:"varint,5,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3051,6 +3058,13 @@ func (x *Error) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Error) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
 }
 
 // Close tells the client why the server is about to close the WebSocket. The
@@ -7155,12 +7169,13 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"\x06\n" +
 	"\x04Ping\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"k\n" +
+	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"\x91\x01\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x03 \x01(\bR\tretryable\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"3\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12$\n" +
+	"\x0eretry_after_ms\x18\x05 \x01(\rR\fretryAfterMs\"3\n" +
 	"\x05Close\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcb\x01\n" +
