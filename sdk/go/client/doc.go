@@ -82,12 +82,16 @@
 //   - a refusal that is final (forbidden, user_not_found, invalid_message,
 //     ...) fails that message alone; the server refuses it before reading
 //     further, so the messages after it keep their order;
-//   - a retryable error (unavailable, internal, rate_limited) for a message
-//     with later messages of its queue in flight ends the connection, and
-//     the queue is sent again in order on the next one; for the last
-//     message in flight, it is retried in place after a backoff, holding
-//     the later ones back. The current server answers a send with a
-//     retryable error only while it shuts down, when it refuses the later
+//   - an overload refusal (unavailable with a retry hint) sends the client
+//     back to the refused message: after the hint, it and every message
+//     sent after it are sent again in order on the same connection (the
+//     server refuses everything after it until it comes again);
+//   - any other retryable error (unavailable, internal, rate_limited) for
+//     a message with later messages of its queue in flight ends the
+//     connection, and the queue is sent again in order on the next one;
+//     for the last message in flight, it is retried in place after a
+//     backoff, holding the later ones back. The current server answers
+//     such an error only while it shuts down, when it refuses the later
 //     sends as well; on other failures that are not the client's it closes
 //     the connection with a reconnect code. An older server answered
 //     rate_limited and went on reading; there, a later message it stored

@@ -518,10 +518,14 @@ func (c *Client) transmit(s *session, a attempt) error {
 // the session. The server that answers such errors may have stored those
 // later messages already, or store them while this one waits for its
 // retry: they would take seqs before it. The current server answers a
-// send with a retryable error only while it shuts down, when it refuses
-// every later send as well; it pushes back on the rate limit and closes
-// the connection on other failures that are not the client's. So this is
-// a safety net, for older servers above all. Ending the session stops the
+// send with a retryable error in two cases, and refuses every later send
+// as well in both: while it shuts down (no hint; the connection closes),
+// and under overload, with a retry hint (retry_after_ms), until the
+// refused send comes again; the client then goes back to it on the same
+// session (outbox.goBack) instead of ending it. It pushes back on the rate
+// limit and closes the connection on other failures that are not the
+// client's. So ending the session is a safety net, for older servers above
+// all. Ending the session stops the
 // later messages as early as the client can, and every message not
 // acknowledged is sent again, in order, on the next connection. Against
 // an older server, a later message already stored before the error keeps
