@@ -52,6 +52,9 @@ type Batcher[In, Out any] struct {
 	// rate is how many items a second full batches commit (a moving
 	// average); zero until one was measured.
 	rate float64
+	// room is closed, and replaced, whenever the runner takes a batch off
+	// the queue: EnqueueWait waits on it.
+	room chan struct{}
 	wake chan struct{} // capacity 1: there is pending work
 }
 
@@ -68,7 +71,8 @@ type result[Out any] struct {
 // New returns a Batcher that commits at most maxBatch items per commit call
 // and queues at most maxQueue; set After, if wanted, before Run.
 func New[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, []error)) *Batcher[In, Out] {
-	return &Batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, wake: make(chan struct{}, 1)}
+	return &Batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue,
+		wake: make(chan struct{}, 1), room: make(chan struct{})}
 }
 
 // SubmitAll queues ins together, in order, and waits for all their commits.
@@ -136,6 +140,33 @@ func (b *Batcher[In, Out]) now() time.Time {
 	return time.Now()
 }
 
+// EnqueueWait is Enqueue, except that work refused with ErrOverloaded
+// waits up to wait for the runner to make room, and is tried again each
+// time it does; ErrOverloaded once wait has passed.
+func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.Duration) (*Ticket[In, Out], error) {
+	var timer *time.Timer
+	for {
+		b.mu.Lock()
+		room := b.room
+		b.mu.Unlock()
+		t, err := b.Enqueue(ins)
+		if !errors.Is(err, ErrOverloaded) || wait <= 0 {
+			return t, err
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-room:
+		case <-timer.C:
+			return nil, ErrOverloaded
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // Wait returns the results of the ticket's items once all are committed.
 func (t *Ticket[In, Out]) Wait(ctx context.Context) ([]Out, error) {
 	outs := make([]Out, len(t.ws))
@@ -176,6 +207,8 @@ func (b *Batcher[In, Out]) stop() {
 	b.stopped = true
 	rest := b.pending
 	b.pending = nil
+	close(b.room)
+	b.room = make(chan struct{})
 	b.mu.Unlock()
 	for _, w := range rest {
 		w.done <- result[Out]{err: ErrStopped}
@@ -208,6 +241,10 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	clear(b.pending[rest:]) // drop references to committed items
 	b.pending = b.pending[:rest]
 	more := rest > 0
+	if n > 0 {
+		close(b.room)
+		b.room = make(chan struct{})
+	}
 	b.mu.Unlock()
 	if n == 0 {
 		return false

@@ -170,3 +170,44 @@ func TestBatcherMaxWait(t *testing.T) {
 		t.Fatalf("Enqueue once drained: %v", err)
 	}
 }
+
+// TestBatcherEnqueueWait: work refused for a full queue waits for the
+// runner to make room, up to the wait.
+func TestBatcherEnqueueWait(t *testing.T) {
+	gate := make(chan struct{})
+	b := New(1, 1, func(_ context.Context, in []int) ([]int, []error) {
+		<-gate
+		return make([]int, len(in)), make([]error, len(in))
+	})
+	first, err := b.Enqueue([]int{1}) // the queue is full
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.EnqueueWait(context.Background(), []int{2}, time.Millisecond); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("EnqueueWait with no room made = %v, want ErrOverloaded", err)
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.EnqueueWait(cctx, []int{2}, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("EnqueueWait with its context ended = %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		tk, err := b.EnqueueWait(context.Background(), []int{2}, time.Hour)
+		if err == nil {
+			_, err = tk.Wait(context.Background())
+		}
+		done <- err
+	}()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Run(ctx) })
+	defer func() { stop(); wg.Wait() }()
+	close(gate) // the runner takes item 1 off the queue: room for item 2
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("EnqueueWait once room was made: %v", err)
+	}
+}

@@ -154,14 +154,44 @@ func parseSendID(id uint64) (step, epoch, idx int) {
 // current epoch, waits the server's hint, and sends again from there in a
 // new epoch.
 type goBack struct {
-	mu    sync.Mutex
+	// written and answered count the connection's sends written and the
+	// replies to them (SendAcks and errors): the difference is in flight.
+	written, answered atomic.Int64
+	answer            chan struct{} // capacity 1: a reply came
+	mu                sync.Mutex
 	epoch int           // the epoch of the sends being written
 	idx   int           // where to go back to; -1 for nowhere
 	after time.Duration // how long to wait first
 	wake  chan struct{} // capacity 1
 }
 
-func newGoBack() *goBack { return &goBack{idx: -1, wake: make(chan struct{}, 1)} }
+func newGoBack() *goBack {
+	return &goBack{idx: -1, wake: make(chan struct{}, 1), answer: make(chan struct{}, 1)}
+}
+
+// replied notes a reply to one of the connection's sends.
+func (g *goBack) replied() {
+	g.answered.Add(1)
+	select {
+	case g.answer <- struct{}{}:
+	default:
+	}
+}
+
+// room waits until fewer than window sends are in flight; false if ctx
+// ended first or a go-back is due.
+func (g *goBack) room(ctx context.Context, window int) bool {
+	for window > 0 && g.written.Load()-g.answered.Load() >= int64(window) {
+		select {
+		case <-g.answer:
+		case <-g.wake:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
 
 // refused notes an overload refusal of message idx sent in epoch and
 // reports whether the sender goes back to it.
@@ -244,6 +274,7 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 		st, idx, ok := strings.Cut(f.GetSendAck().GetClientMsgId(), "-")
 		k, err1 := strconv.Atoi(idx)
 		if ok && err1 == nil && st == strconv.Itoa(p.step) && i < len(p.sentAt) && k < len(p.sentAt[i]) {
+			p.goBacks[i].replied()
 			p.srcs[i].Acked(k)
 			if t := p.sentAt[i][k].Load(); t != 0 {
 				p.ack.Record(at.Sub(time.Unix(0, t)))
@@ -257,6 +288,7 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 		}
 		step, epoch, idx := parseSendID(id)
 		if step == p.step && i < len(p.srcs) && p.srcs[i] != nil {
+			p.goBacks[i].replied()
 			if after := f.GetError().GetRetryAfterMs(); after > 0 {
 				// Overload: go back to the refused message (unless this
 				// refusal is one of those behind an earlier one).
@@ -357,6 +389,12 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 						return
 					}
 				}
+				if !gb.room(sendCtx, s.cfg.Window) {
+					if sendCtx.Err() != nil {
+						return
+					}
+					continue // a go-back is due
+				}
 				send := target(i)
 				send.ClientMsgId = strconv.Itoa(p.step) + "-" + strconv.Itoa(idx)
 				send.Type = "text"
@@ -369,6 +407,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 					}
 					return
 				}
+				gb.written.Add(1)
 				if idx == sent {
 					sent++
 					p.srcs[i].Sent()

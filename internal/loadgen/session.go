@@ -38,6 +38,10 @@ type Config struct {
 	Cutoff time.Duration
 	// Size is the content size of a message in bytes; zero means 100.
 	Size int
+	// Window is how many sends a connection keeps in flight (written and
+	// not yet answered) at most, as the SDK's SendWindow does; zero
+	// means 32, negative means no limit.
+	Window int
 	// ServerPID, when not zero, is the server process to read CPU and RSS
 	// of (from /proc).
 	ServerPID int
@@ -70,6 +74,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Size <= 0 {
 		c.Size = 100
+	}
+	if c.Window == 0 {
+		c.Window = 32
 	}
 	if c.Prefix == "" {
 		c.Prefix = fmt.Sprintf("bench%d-", time.Now().UnixNano()%1e12)

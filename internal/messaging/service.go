@@ -110,9 +110,12 @@ type Config struct {
 	MaxQueue int
 	// MaxQueueWait bounds the messages waiting for a commit by time too:
 	// once the commits run at full batches, a send that would wait longer
-	// than this behind the queue fails with ErrOverloaded (see
-	// Service.RetryAfter), so that accepted messages keep a bounded
-	// latency under overload. Zero means 250 ms; negative disables it.
+	// than this behind the queue waits (its connection is not read
+	// meanwhile) up to MaxQueueWait for the queue to shrink, and fails
+	// with ErrOverloaded if it does not (see Service.RetryAfter); so does
+	// a send that finds the queue at MaxQueue. Accepted messages keep a
+	// bounded latency under overload. Zero means 250 ms; negative
+	// disables both.
 	MaxQueueWait time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -506,7 +509,7 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 			return s.moderate(ctx, req, pol, it)
 		}
 	}
-	t, err := s.appends.Enqueue([]appendItem{it})
+	t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
 	if err != nil {
 		return nil, err
 	}
