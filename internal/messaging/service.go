@@ -138,6 +138,9 @@ type Config struct {
 	// Events is told about stored, recalled and read messages (the post
 	// events of webhooks). Nil tells no one.
 	Events PostEvents
+	// Usage counts stored messages and their senders for the usage
+	// report. Nil counts nothing.
+	Usage UsageCounter
 	// GroupPushLimit is the largest group whose every message is pushed to
 	// its offline members (and watched for the push delay on its online
 	// ones); in larger groups only the members a message mentions (by id,
@@ -148,6 +151,13 @@ type Config struct {
 	// only-friends setting (see ContactGate, SetContactGate). Nil checks
 	// nothing.
 	Contacts ContactGate
+}
+
+// UsageCounter counts messages for the usage report (tenant.Usage). Its
+// methods must not block: they run on the message committer.
+type UsageCounter interface {
+	MessagesStored(appID string, n int)
+	UserActive(appID, userID string)
 }
 
 // PostEvents is told what happened to messages, for the post events
@@ -623,6 +633,12 @@ func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
 	for i, out := range outs {
 		if out.Err == nil && !out.Duplicate && !out.Dropped {
 			stored++
+			if u := s.cfg.Usage; u != nil {
+				u.MessagesStored(items[i].appID, 1)
+				if sender := items[i].draft.SenderID; sender != "" {
+					u.UserActive(items[i].appID, sender)
+				}
+			}
 		}
 		if items[i].committed != nil {
 			items[i].committed(out)
