@@ -43,7 +43,8 @@ type env struct {
 	msgs    *messaging.Service
 	push    *push.Service // nil for an env made with noPush
 	hooks   *webhook.Service
-	bus     bus.Bus // where the webhook service publishes replays and tests
+	usage   *tenant.Usage // nil unless envConfig.usage
+	bus     bus.Bus       // where the webhook service publishes replays and tests
 	srv     *httptest.Server
 	boot    tenant.Bootstrap
 
@@ -69,6 +70,8 @@ type envConfig struct {
 	// offline, after presenceDebounce.
 	presence         node.PresenceEvents
 	presenceDebounce time.Duration
+	// usage, if set, collects usage (gateway.Config.Usage) into env.usage.
+	usage bool
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -118,6 +121,10 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	if !ec.noPush {
 		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
 		gcfg.Push = e.push
+	}
+	if ec.usage {
+		e.usage = tenant.NewUsage(e.store, tenant.UsageConfig{Now: e.clock})
+		gcfg.Usage = e.usage
 	}
 	for _, o := range opts {
 		o(&gcfg)
