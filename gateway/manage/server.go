@@ -145,6 +145,7 @@ func (s *Server) Routes() []httpx.Route {
 		r("DELETE", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}", with(hooked, s.deleteWebhook)),
 		r("POST", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}:rotate-secret", with(hooked, s.webhookAction)),
 		r("POST", hooks+"/:webhook", "/manage/v1/apps/{app}/webhooks/{webhook}:test", nil),
+		r("DELETE", hooks+"/:webhook/secrets/:secret", "/manage/v1/apps/{app}/webhooks/{webhook}/secrets/{secret}", with(hooked, s.revokeWebhookSecret)),
 		r("GET", hooks+"/:webhook/attempts", "/manage/v1/apps/{app}/webhooks/{webhook}/attempts", with(hooked, s.listWebhookAttempts)),
 		r("GET", hooks+"/:webhook/events/:event", "/manage/v1/apps/{app}/webhooks/{webhook}/events/{event}", with(hooked, s.webhookEvent)),
 		r("POST", hooks+"/:webhook/events/:event", "/manage/v1/apps/{app}/webhooks/{webhook}/events/{event}:replay", with(hooked, s.replayWebhookEvent)),
