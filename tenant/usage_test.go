@@ -198,3 +198,19 @@ func (a countingApp) AddUsage(ctx context.Context, u store.UsageDelta) error {
 	}
 	return a.AppStore.AddUsage(ctx, u)
 }
+
+// BenchmarkUsage measures the counting calls of the hot paths (a stored
+// message and its sender, a server API call), from parallel goroutines.
+func BenchmarkUsage(b *testing.B) {
+	u := tenant.NewUsage(nil, tenant.UsageConfig{})
+	users := []string{"alice", "bob", "carol", "dave"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			u.MessagesStored("A", 1)
+			u.UserActive("A", users[i%len(users)])
+			i++
+		}
+	})
+}

@@ -629,16 +629,13 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 // committed later), then hands the batch to the fan-out stage, waiting only
 // if the stage is FanOutQueue batches behind.
 func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
+	if s.cfg.Usage != nil {
+		s.countUsage(items, outs) // before the acks: an acked message is counted
+	}
 	stored := 0
 	for i, out := range outs {
 		if out.Err == nil && !out.Duplicate && !out.Dropped {
 			stored++
-			if u := s.cfg.Usage; u != nil {
-				u.MessagesStored(items[i].appID, 1)
-				if sender := items[i].draft.SenderID; sender != "" {
-					u.UserActive(items[i].appID, sender)
-				}
-			}
 		}
 		if items[i].committed != nil {
 			items[i].committed(out)
@@ -648,6 +645,33 @@ func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
 	select {
 	case s.fan <- fanBatch{items: items, outs: outs}:
 	case <-s.fanDone:
+	}
+}
+
+// countUsage tells Config.Usage about a committed batch's stored messages
+// and their senders: one call per run of messages of one app, one per
+// run of messages of one sender.
+func (s *Service) countUsage(items []appendItem, outs []store.Appended) {
+	app, sender, n := "", "", 0
+	for i, out := range outs {
+		if out.Err != nil || out.Duplicate || out.Dropped {
+			continue
+		}
+		it := &items[i]
+		if it.appID != app {
+			if n > 0 {
+				s.cfg.Usage.MessagesStored(app, n)
+			}
+			app, sender, n = it.appID, "", 0
+		}
+		n++
+		if it.draft.SenderID != "" && it.draft.SenderID != sender {
+			sender = it.draft.SenderID
+			s.cfg.Usage.UserActive(app, sender)
+		}
+	}
+	if n > 0 {
+		s.cfg.Usage.MessagesStored(app, n)
 	}
 }
 
