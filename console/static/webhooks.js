@@ -63,14 +63,14 @@ export async function webhooksPage(appId, manage) {
       w.secrets.map((s, i) =>
         h(
           "li",
-          h("code", "…" + s.hint),
+          h("code", s.hint),
           i === 0 ? " current" : ` old, signs until ${fmtTime(s.expires_at)} `,
           manage && i > 0
             ? actionButton("Revoke now", slot, async () => {
-                if (!(await confirmDialog("Revoke the old secret?", `Deliveries stop carrying the signature of …${s.hint} at once.`, "Revoke secret"))) return;
+                if (!(await confirmDialog("Revoke the old secret?", `Deliveries stop carrying the signature of ${s.hint} at once.`, "Revoke secret"))) return;
                 const { webhook } = await api.revokeWebhookSecret(app.id, w.id, s.id);
                 replace(webhook);
-                toast(`Secret …${s.hint} revoked`);
+                toast(`Secret ${s.hint} revoked`);
               }, "small danger")
             : null,
         ),
@@ -86,6 +86,16 @@ export async function webhooksPage(appId, manage) {
           replace(webhook);
           toast(webhook.enabled ? "Endpoint enabled" : "Endpoint disabled");
         }),
+        " ",
+        w.kind === "events"
+          ? actionButton("Edit events", slot, async () => {
+              const events = await eventsDialog(w, eventTypes);
+              if (!events) return;
+              const { webhook } = await api.updateWebhook(app.id, w.id, { events });
+              replace(webhook);
+              toast("Event filter saved");
+            })
+          : null,
         " ",
         actionButton("Send test event", slot, async () => {
           const { event_id: ev } = await api.testWebhook(app.id, w.id);
@@ -247,6 +257,33 @@ export async function webhooksPage(appId, manage) {
   }));
   out.push(policySlot, logCard, keywordsSection(app, kw, manage));
   return out;
+}
+
+/** Asks which events an endpoint receives; resolves to the list, or null if cancelled. */
+function eventsDialog(w, eventTypes) {
+  return new Promise((resolve) => {
+    const boxes = eventTypes.map((t, i) => h("input", { type: "checkbox", name: "events", value: t, id: "dlg-ev-" + i, checked: w.events.includes(t) }));
+    const ok = h("button.primary", { type: "submit", value: "ok" }, "Save events");
+    const dlg = h(
+      "dialog.wide",
+      { "aria-labelledby": "dlg-title" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2#dlg-title", "Events sent to ", h("code", w.url)),
+        h("p", "None checked: every event, including types added later."),
+        h("div.grid", boxes.map((b, i) => h("div.check", b, h("label.inline", { for: b.id }, eventTypes[i])))),
+        h("div.actions", h("button", { type: "submit", value: "cancel" }, "Cancel"), ok),
+      ),
+    );
+    dlg.addEventListener("close", () => {
+      dlg.remove();
+      resolve(dlg.returnValue === "ok" ? boxes.filter((b) => b.checked).map((b) => b.value) : null);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    boxes[0]?.focus();
+  });
 }
 
 /** The form that creates an endpoint. */

@@ -148,6 +148,27 @@ test("the console's webhooks, push, usage and test chat", { skip: exe || inCI ? 
     const logText = await tab.locator("section", { has: tab.getByRole("heading", { name: /Delivery log of/ }) }).innerText();
     assert.doesNotMatch(logText, /\b(null|undefined|NaN)\b/, logText);
     await shot(tab, "21-webhooks-log");
+
+    // The event filter, edited in a dialog.
+    await tab.locator(`tr[data-webhook="${hookId}"]`).getByRole("button", { name: "Edit events" }).click();
+    const dlg = tab.getByRole("dialog", { name: /Events sent to/ });
+    await dlg.getByLabel("message.read", { exact: true }).check();
+    await dlg.getByRole("button", { name: "Save events" }).click();
+    await tab.getByText("Event filter saved").waitFor();
+    assert.match(await tab.locator(`tr[data-webhook="${hookId}"]`).innerText(), /message\.created, message\.read/);
+
+    // Rotate with an hour's overlap (the new secret shown once), then
+    // revoke the old one at once.
+    const hookRow = tab.locator(`tr[data-webhook="${hookId}"]`);
+    await hookRow.getByLabel(/Overlap of the old secret/).selectOption("3600");
+    await hookRow.getByRole("button", { name: "Rotate secret" }).click();
+    const rotated = await tab.getByTestId("webhook-secret").textContent();
+    assert.ok(rotated.startsWith("whsec_") && rotated !== secret, "a new secret is shown");
+    await hookRow.getByText(/old, signs until/).waitFor();
+    await hookRow.getByRole("button", { name: "Revoke now" }).click();
+    await tab.getByRole("dialog").getByRole("button", { name: "Revoke secret" }).click();
+    await tab.getByText(/Secret …\S+ revoked/).waitFor();
+    assert.equal(await tab.locator(`tr[data-webhook="${hookId}"] ul.plain li`).count(), 1);
   });
 
   await t.test("webhooks: the pre-send hook policy, and an API error shown with its request id", async () => {
@@ -300,7 +321,7 @@ test("the console's webhooks, push, usage and test chat", { skip: exe || inCI ? 
     await signIn(vt, viewer.email, viewer.password);
     await vt.goto(appURL("webhooks"));
     await vt.locator(`tr[data-webhook="${hookId}"]`).waitFor();
-    for (const name of ["Add endpoint", "Rotate secret", "Delete", "Disable", "Send test event", "Add rule", "Remove"]) {
+    for (const name of ["Add endpoint", "Rotate secret", "Delete", "Disable", "Edit events", "Send test event", "Add rule", "Remove"]) {
       assert.equal(await vt.getByRole("button", { name, exact: true }).count(), 0, `viewer sees ${name}`);
     }
     await vt.locator(`tr[data-webhook="${hookId}"]`).getByRole("button", { name: "Delivery log" }).click();
