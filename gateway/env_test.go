@@ -43,7 +43,8 @@ type env struct {
 	msgs    *messaging.Service
 	push    *push.Service // nil for an env made with noPush
 	hooks   *webhook.Service
-	bus     bus.Bus // where the webhook service publishes replays and tests
+	usage   *tenant.Usage // nil unless envConfig.usage
+	bus     bus.Bus       // where the webhook service publishes replays and tests
 	srv     *httptest.Server
 	boot    tenant.Bootstrap
 
@@ -74,6 +75,8 @@ type envConfig struct {
 	// one), so that tests can fill the queue.
 	appendGate *gate
 	maxQueue   int
+	// usage, if set, collects usage (gateway.Config.Usage) into env.usage.
+	usage bool
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -127,6 +130,10 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	if !ec.noPush {
 		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
 		gcfg.Push = e.push
+	}
+	if ec.usage {
+		e.usage = tenant.NewUsage(e.store, tenant.UsageConfig{Now: e.clock})
+		gcfg.Usage = e.usage
 	}
 	for _, o := range opts {
 		o(&gcfg)

@@ -80,6 +80,10 @@ type Config struct {
 	// Webhooks is the webhook service: apps' endpoints, their delivery log
 	// and replays, keyword rules (management API). Nil serves none of them.
 	Webhooks *webhook.Service
+	// Usage collects the apps' usage (server API calls, connections);
+	// it is also the messaging core's counter, set by the caller. Nil
+	// counts nothing.
+	Usage *tenant.Usage
 	// Support is the customer-service routing: agents and support sessions
 	// (server API). Nil serves none of them.
 	Support *support.Service
@@ -147,7 +151,12 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 			return app.Settings, err
 		}})
 	msgs.SetContactGate(g.contacts)
-	g.api = api.New(st, tenants, us, msgs, api.Config{
+	var apiUsage api.UsageCounter
+	if cfg.Usage != nil {
+		apiUsage = cfg.Usage
+		hub.CountUsage(cfg.Usage)
+	}
+	g.api = api.New(st, tenants, us, msgs, api.Config{Usage: apiUsage,
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
 		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts,
 	})

@@ -173,3 +173,61 @@ func TestWebhookCrossTenant(t *testing.T) {
 		t.Errorf("app B's test request queued %d deliveries", n)
 	}
 }
+
+// TestWebhookRevokeSecret: after a rotation with overlap, an admin revokes
+// the old secret at once; the current one cannot be revoked, a viewer and
+// another tenant's owner cannot revoke, an unknown secret is 404.
+func TestWebhookRevokeSecret(t *testing.T) {
+	p := newPushEnv(t)
+	base := "/manage/v1/apps/" + p.b.ID + "/webhooks"
+	r := p.console(p.admin, "POST", base, `{"url":"`+p.srv.URL+`/receiver"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["webhook"].(map[string]any)["id"].(string)
+	r = p.console(p.admin, "POST", base+"/"+id+":rotate-secret", `{"overlap_seconds":3600}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	secrets := r.json(t)["webhook"].(map[string]any)["secrets"].([]any)
+	if len(secrets) != 2 {
+		t.Fatalf("secrets after rotation = %v, want 2", secrets)
+	}
+	current, old := secrets[0].(map[string]any)["id"].(string), secrets[1].(map[string]any)["id"].(string)
+
+	if r := p.console(p.view, "DELETE", base+"/"+id+"/secrets/"+old, ""); r.status != http.StatusForbidden {
+		t.Errorf("viewer revoke: %d %s, want 403", r.status, r.body)
+	}
+	// Another tenant's owner, through app A's path and app B's.
+	q := newOwnerOfA(t, p)
+	for _, path := range []string{base + "/" + id + "/secrets/" + old, "/manage/v1/apps/" + p.a.ID + "/webhooks/" + id + "/secrets/" + old} {
+		if r := p.console(q, "DELETE", path, ""); r.status != http.StatusNotFound {
+			t.Errorf("DELETE %s by app A's owner: %d %s, want 404", path, r.status, r.body)
+		}
+	}
+	if r := p.console(p.admin, "DELETE", base+"/"+id+"/secrets/"+current, ""); r.status != http.StatusBadRequest ||
+		r.json(t)["error"].(map[string]any)["field"] != "secret" {
+		t.Errorf("revoke the current secret: %d %s, want 400 naming secret", r.status, r.body)
+	}
+	if r := p.console(p.admin, "DELETE", base+"/"+id+"/secrets/whs_nope", ""); r.status != http.StatusNotFound {
+		t.Errorf("revoke an unknown secret: %d %s, want 404", r.status, r.body)
+	}
+	r = p.console(p.admin, "DELETE", base+"/"+id+"/secrets/"+old, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("revoke the old secret: %d %s", r.status, r.body)
+	}
+	if s := r.json(t)["webhook"].(map[string]any)["secrets"].([]any); len(s) != 1 || s[0].(map[string]any)["id"] != current {
+		t.Errorf("secrets after revoking the old one = %v, want only %s", s, current)
+	}
+}
+
+// newOwnerOfA adds an owner to app A's tenant and returns its session.
+func newOwnerOfA(t *testing.T, p *pushEnv) string {
+	t.Helper()
+	r := p.console(p.op, "POST", "/manage/v1/tenants/"+p.a.TenantID+"/members",
+		`{"email":"owner@a.test","role":"owner","password":"correct horse battery"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create owner of A: %d %s", r.status, r.body)
+	}
+	return p.consoleLogin("owner@a.test", "correct horse battery")
+}

@@ -220,6 +220,9 @@ func (w *Worker) record(ctx context.Context, a store.AppStore, id string, j Offl
 		return err
 	}
 	w.metrics.PushNotification(telemetry.NotifOutbox)
+	if added {
+		w.countPush(a.AppID())
+	}
 	w.log.DebugContext(ctx, "offline notification recorded", "app_id", a.AppID(), "job_id", id, "again", !added)
 	return a.AddPushLog(ctx, []store.PushLogEntry{logEntry})
 }
@@ -312,6 +315,7 @@ func (w *Worker) HandleSend(ctx context.Context, job bus.Job, maxAttempts int) e
 	switch {
 	case err == nil:
 		w.metrics.PushSend(s.Provider, telemetry.PushSent, took, w.now().Sub(s.CreatedAt))
+		w.countPush(job.AppID)
 		return logStep(StatusSent, "")
 	case isProvider && pe.InvalidToken:
 		w.metrics.PushSend(s.Provider, telemetry.PushTokenRemoved, took, 0)

@@ -41,7 +41,13 @@ type WorkerConfig struct {
 	// Failures is told about every notification a provider refused for
 	// good (the push.failed webhook event). Nil tells no one.
 	Failures FailureReporter
+	// Usage counts the notifications sent to a provider or recorded in
+	// the outbox, for the usage report. Nil counts nothing.
+	Usage UsageCounter
 }
+
+// UsageCounter counts pushes (tenant.Usage). Its methods must not block.
+type UsageCounter interface{ PushSent(appID string) }
 
 // FailureReporter is told about notifications that failed for good.
 type FailureReporter interface {
@@ -82,6 +88,14 @@ type Worker struct {
 	metrics *telemetry.Metrics
 	now     func() time.Time
 	fails   FailureReporter
+	usage   UsageCounter // nil: none
+}
+
+// countPush counts a push of app for the usage report.
+func (w *Worker) countPush(appID string) {
+	if w.usage != nil {
+		w.usage.PushSent(appID)
+	}
 }
 
 // NewWorker returns a Worker on st.
@@ -94,7 +108,7 @@ func NewWorker(st Store, cfg WorkerConfig) *Worker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{store: st, svc: cfg.Service, pub: cfg.Publisher, log: log, metrics: cfg.Metrics, now: now, fails: cfg.Failures}
+	return &Worker{store: st, svc: cfg.Service, pub: cfg.Publisher, log: log, metrics: cfg.Metrics, now: now, fails: cfg.Failures, usage: cfg.Usage}
 }
 
 // Handle handles one offline job; it is a bus.JobHandler. It returns nil

@@ -312,6 +312,24 @@ func (s *Service) RotateSecret(ctx context.Context, appID, id string, overlap ti
 	return w, secret, err
 }
 
+// RevokeSecret ends one of an endpoint's secrets at once: the old secret
+// kept signing during a rotation's overlap. The newest secret cannot be
+// revoked (an endpoint always signs with one): rotate instead. ErrNotFound
+// if the endpoint has no such secret.
+func (s *Service) RevokeSecret(ctx context.Context, appID, id, secretID string) (store.Webhook, error) {
+	return s.modify(ctx, appID, id, func(w *store.Webhook) error {
+		i := slices.IndexFunc(w.Secrets, func(sec store.WebhookSecret) bool { return sec.ID == secretID })
+		switch {
+		case i < 0:
+			return ErrNotFound
+		case i == 0:
+			return invalid("secret", "the endpoint's current secret cannot be revoked; rotate it with no overlap instead")
+		}
+		w.Secrets = slices.Delete(w.Secrets, i, i+1)
+		return nil
+	})
+}
+
 // Attempts returns a page of an endpoint's delivery log, newest first.
 func (s *Service) Attempts(ctx context.Context, appID string, q store.WebhookAttemptQuery) ([]store.WebhookAttempt, error) {
 	if _, err := s.Get(ctx, appID, q.WebhookID); err != nil {

@@ -58,6 +58,10 @@ type deliverJob struct {
 	WebhookID string `json:"webhook_id"`
 }
 
+// UsageCounter counts webhook deliveries (tenant.Usage). Its methods must
+// not block.
+type UsageCounter interface{ WebhookDelivered(appID string) }
+
 // Store is what the webhook component needs of the store.
 type Store interface {
 	GetApp(ctx context.Context, id string) (store.App, error)
@@ -72,6 +76,9 @@ type WorkerConfig struct {
 	// Metrics counts deliveries by outcome and their latency. Nil records
 	// nothing.
 	Metrics *telemetry.Metrics
+	// Usage counts delivery attempts for the usage report. Nil counts
+	// nothing.
+	Usage UsageCounter
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Policy says where deliveries may connect (see package ssrf); the
@@ -360,6 +367,9 @@ func (w *Worker) record(ctx context.Context, job bus.Job, h store.Webhook, ev st
 		at.Outcome, at.Error, outcome = store.AttemptFailed, r.err.Error(), telemetry.WebhookRetry
 	}
 	w.cfg.Metrics.WebhookDelivery(outcome, r.latency)
+	if w.cfg.Usage != nil {
+		w.cfg.Usage.WebhookDelivered(job.AppID)
+	}
 	a := w.store.App(job.AppID)
 	if err := a.AddWebhookAttempts(ctx, []store.WebhookAttempt{at}); err != nil {
 		return err

@@ -30,6 +30,7 @@ type devConfig struct {
 	admin           adminFlags
 	push            pushFlags
 	webhooks        webhookFlags
+	usageFlush      time.Duration
 }
 
 // adminFlags are the flags of the admin listener and of tracing, common
@@ -97,6 +98,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
+	fs.DurationVar(&cfg.usageFlush, "usage-flush-interval", 10*time.Second, "how often the usage counts are written to the database")
 	cfg.admin.register(fs)
 	cfg.push.register(fs)
 	cfg.webhooks.register(fs, true)
@@ -129,7 +131,7 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 		Push: endpoints, Webhooks: hooks,
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
 		Gateway:   gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
-		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version,
+		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version, UsageFlushInterval: cfg.usageFlush,
 	})
 	if err != nil {
 		return err

@@ -1,15 +1,20 @@
 // Magpie's tenant web console: a single-page app over the management API.
 // Pages are routed by the URL hash (#/apps, #/apps/{id}, #/apps/{id}/users,
-// #/apps/{id}/users/{user}, #/apps/{id}/messages[/{conv}], #/members,
+// #/apps/{id}/users/{user}, #/apps/{id}/messages[/{conv}],
+// #/apps/{id}/webhooks, #/apps/{id}/push, #/apps/{id}/usage, #/members,
 // #/account, #/tenants). What a role may change decides which controls are
 // shown; the API enforces every permission on its own.
-import { api, ApiError, setToken, token, whenSignedOut } from "./api.js";
+import { api, setToken, token, whenSignedOut } from "./api.js";
 import { h, field, fmtTime } from "./dom.js";
+import { testChatSection } from "./chat.js";
+import { pushPage } from "./push.js";
+import { usagePage } from "./usage.js";
+import { webhooksPage } from "./webhooks.js";
+import { actionButton, appSubnav, confirmDialog, copyButton, errorBox, heading, onSubmit, secretReveal, toast } from "./ui.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
-const toastEl = document.getElementById("toast");
 
 const TENANT_KEY = "magpie.console.tenant";
 const state = { me: null, tenants: [], tenantId: "" };
@@ -20,129 +25,6 @@ const isOperator = () => state.me?.role === "operator";
 /** May the signed-in member change the current tenant's apps and members? */
 const canManage = () => isOperator() || (state.me?.tenant_id === state.tenantId && ["owner", "admin"].includes(state.me?.role));
 const tenantName = () => state.tenants.find((t) => t.id === state.tenantId)?.name || state.tenantId;
-
-// ---- shared pieces -------------------------------------------------------
-
-/** Shows an API error: its message, code and request id (for the logs). */
-function errorBox(err) {
-  const box = h("div.error", { role: "alert" });
-  if (err instanceof ApiError) {
-    box.append(
-      h("strong", err.message),
-      h("div.meta", `code ${err.code}` + (err.status ? ` · HTTP ${err.status}` : "") + (err.requestId ? " · request id " : ""), err.requestId ? h("code.reqid", err.requestId) : null),
-    );
-  } else {
-    box.append(h("strong", String(err?.message || err)));
-  }
-  return box;
-}
-
-function toast(msg) {
-  toastEl.textContent = msg;
-  toastEl.classList.add("show");
-  clearTimeout(toast.t);
-  toast.t = setTimeout(() => toastEl.classList.remove("show"), 4000);
-}
-
-/**
- * Runs a form's action with its submit button disabled; an API error is shown
- * in the form (and the field it names marked invalid) instead of thrown.
- */
-function onSubmit(form, action) {
-  const errSlot = h("div.err-slot");
-  form.append(errSlot);
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const buttons = form.querySelectorAll("button");
-    buttons.forEach((b) => (b.disabled = true));
-    errSlot.replaceChildren();
-    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
-    try {
-      await action(new FormData(form));
-    } catch (err) {
-      errSlot.replaceChildren(errorBox(err));
-      // The field the error names: given, or the "field: …" its message starts with.
-      const name = err.field || /^(?:invalid: )?([a-z_][\w.]*): /.exec(err.message || "")?.[1];
-      const bad = name && form.querySelector(`[data-field="${CSS.escape(name)}"], [name="${CSS.escape(name)}"]`);
-      if (bad) {
-        bad.setAttribute("aria-invalid", "true");
-        bad.focus();
-      }
-    } finally {
-      buttons.forEach((b) => (b.disabled = false));
-    }
-  });
-  return form;
-}
-
-/** A button that runs an action, showing its error in slot. */
-function actionButton(label, slot, action, cls = "") {
-  const b = h("button", { type: "button", class: cls });
-  b.textContent = label;
-  b.addEventListener("click", async () => {
-    b.disabled = true;
-    slot.replaceChildren();
-    try {
-      await action();
-    } catch (err) {
-      slot.replaceChildren(errorBox(err));
-    } finally {
-      b.disabled = false;
-    }
-  });
-  return b;
-}
-
-/** Asks for confirmation in a modal dialog; resolves to true or false. */
-function confirmDialog(title, text, okLabel, danger = true) {
-  return new Promise((resolve) => {
-    const ok = h("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary" }, okLabel);
-    const dlg = h(
-      "dialog",
-      { "aria-labelledby": "dlg-title" },
-      h("form", { method: "dialog" }, h("h2#dlg-title", title), h("p", text), h("div.actions", h("button", { type: "submit", value: "cancel" }, "Cancel"), ok)),
-    );
-    dlg.addEventListener("close", () => {
-      dlg.remove();
-      resolve(dlg.returnValue === "ok");
-    });
-    document.body.append(dlg);
-    dlg.showModal();
-    ok.focus();
-  });
-}
-
-/** A copy-to-clipboard button for a value. */
-function copyButton(value, what) {
-  const b = h("button.small", { type: "button", "aria-label": `Copy ${what}` }, "Copy");
-  b.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(value);
-      b.textContent = "Copied";
-      toast(`${what} copied to the clipboard`);
-    } catch {
-      b.textContent = "Select and copy it by hand";
-    }
-    setTimeout(() => (b.textContent = "Copy"), 2500);
-  });
-  return b;
-}
-
-/** A secret shown once, with a copy button and the warning. */
-function secretReveal(sec, extra) {
-  return h(
-    "section.reveal",
-    { "aria-labelledby": "reveal-title" },
-    h("h3#reveal-title", "New secret — shown once"),
-    h("p", "Store it now in your server's configuration: Magpie shows only its last characters (", h("code", "…" + sec.hint), ") from now on."),
-    h("div.copyrow", h("code.secret", { "data-testid": "secret-value" }, sec.secret), copyButton(sec.secret, "secret")),
-    extra,
-  );
-}
-
-function heading(text, sub) {
-  return [h("h1", { tabindex: "-1" }, text), sub ? h("p.muted", sub) : null];
-}
 
 // ---- session -------------------------------------------------------------
 
@@ -465,12 +347,13 @@ async function appPage(id) {
     h(
       "section.card",
       { "aria-labelledby": "users-title" },
-      h("h2#users-title", "Users and messages"),
-      h("p", "The app's end users (search, block, revoke tokens, test tokens) and its conversations (history, recall, system messages)."),
+      h("h2#users-title", "More of this app"),
+      h("p", "Its end users (search, block, revoke tokens, test tokens), conversations (history, recall, system messages, a test chat), webhooks and moderation, push credentials and log, and daily usage."),
       h(
         "div.actions",
-        h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/users` }, "Users"),
-        h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/messages` }, "Messages"),
+        [["users", "Users"], ["messages", "Messages"], ["webhooks", "Webhooks"], ["push", "Push"], ["usage", "Usage"]].map(([p, l]) =>
+          h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/${p}` }, l),
+        ),
       ),
     ),
   );
@@ -740,18 +623,6 @@ async function tenantsPage() {
 }
 
 // ---- users and messages ----------------------------------------------------
-
-/** The app's header line for its users and messages pages: links back and across. */
-function appSubnav(app, here) {
-  const link = (href, label, key) => h("a", { href, "aria-current": here === key ? "page" : null }, label);
-  return h(
-    "nav.subnav",
-    { "aria-label": "App" },
-    link(`#/apps/${encodeURIComponent(app.id)}`, app.name, "app"),
-    link(`#/apps/${encodeURIComponent(app.id)}/users`, "Users", "users"),
-    link(`#/apps/${encodeURIComponent(app.id)}/messages`, "Messages", "messages"),
-  );
-}
 
 function blockedBadge(u) {
   return u.blocked ? h("span.badge.off", "blocked") : h("span.badge.on", "active");
@@ -1076,7 +947,7 @@ async function messagesPage(appId, initialConv) {
         await load({ order: "desc" });
       }
     });
-    out.push(form);
+    out.push(form, testChatSection(app));
   }
   if (initialConv) {
     conv = initialConv;
@@ -1108,6 +979,9 @@ async function render(message) {
     if (page === "apps" && arg && sub === "users" && subArg) content = await userPage(decodeURIComponent(arg), decodeURIComponent(subArg));
     else if (page === "apps" && arg && sub === "users") content = await usersPage(decodeURIComponent(arg));
     else if (page === "apps" && arg && sub === "messages") content = await messagesPage(decodeURIComponent(arg), subArg ? decodeURIComponent(subArg) : "");
+    else if (page === "apps" && arg && sub === "webhooks") content = await webhooksPage(decodeURIComponent(arg), canManage());
+    else if (page === "apps" && arg && sub === "push") content = await pushPage(decodeURIComponent(arg), canManage());
+    else if (page === "apps" && arg && sub === "usage") content = await usagePage(decodeURIComponent(arg));
     else if (page === "apps" && arg) content = await appPage(decodeURIComponent(arg));
     else if (page === "members") content = await membersPage();
     else if (page === "account") content = accountPage();

@@ -60,7 +60,14 @@ type Config struct {
 	// Contacts serves the contact routes (friends, friend requests,
 	// blocks). Nil answers them with "unavailable".
 	Contacts *contacts.Service
+	// Usage counts the authenticated requests of each app for the usage
+	// report. Nil counts nothing.
+	Usage UsageCounter
 }
+
+// UsageCounter counts server API calls (tenant.Usage). Its methods must
+// not block.
+type UsageCounter interface{ APICall(appID string) }
 
 // Server serves the server API.
 type Server struct {

@@ -47,6 +47,9 @@ func (s *Server) signedAPI(c *gin.Context) {
 		return
 	}
 	httpx.SetCreds(c, creds)
+	if s.cfg.Usage != nil {
+		s.cfg.Usage.APICall(creds.App.ID)
+	}
 	c.Next()
 }
 

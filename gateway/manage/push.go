@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -171,4 +172,96 @@ func (s *Server) credentialAction(c *gin.Context) {
 		httpx.WriteError(c, httpx.NewError(http.StatusBadGateway, httpx.CodeUnreachable,
 			"the provider could not be reached to check the credential; retry later: "+err.Error()))
 	}
+}
+
+// pushLogJSON is one step of an offline notification.
+type pushLogJSON struct {
+	ID       string    `json:"id"`
+	UserID   string    `json:"user_id"`
+	ConvID   string    `json:"conv_id"`
+	Seq      int64     `json:"seq"`
+	DeviceID string    `json:"device_id"`
+	Provider string    `json:"provider"`
+	Status   string    `json:"status"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// pushLog serves GET /manage/v1/apps/{app}/push/log: the app's push log,
+// or a user's, a conversation's or a message's.
+func (s *Server) pushLog(c *gin.Context) {
+	limit, after, ae := httpx.PageParams(c)
+	if ae != nil {
+		httpx.WriteError(c, ae)
+		return
+	}
+	q := store.PushLogQuery{UserID: c.Query("user_id"), ConvID: c.Query("conv_id"), After: after, Limit: limit + 1}
+	if v := c.Query("seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || q.ConvID == "" {
+			httpx.WriteError(c, httpx.FieldError("seq", "must be a non-negative integer, given with conv_id"))
+			return
+		}
+		q.Seq = n
+	}
+	app, ok := s.loadApp(c, false)
+	if !ok {
+		return
+	}
+	es, err := s.store.App(app.ID).ListPushLog(c.Request.Context(), q)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	es, next := httpx.TrimPage(es, limit, func(e store.PushLogEntry) string { return e.ID })
+	out := make([]pushLogJSON, len(es))
+	for i, e := range es {
+		out[i] = pushLogJSON{ID: e.ID, UserID: e.UserID, ConvID: e.ConvID, Seq: e.Seq, DeviceID: e.DeviceID,
+			Provider: e.Provider, Status: e.Status, Reason: e.Reason, At: e.At}
+	}
+	c.JSON(http.StatusOK, gin.H{"entries": out, "next_cursor": next})
+}
+
+// outboxJSON is one notification recorded in the outbox.
+type outboxJSON struct {
+	ID           string          `json:"id"`
+	UserID       string          `json:"user_id"`
+	ConvID       string          `json:"conv_id"`
+	Seq          int64           `json:"seq"`
+	SenderID     string          `json:"sender_id"`
+	Type         string          `json:"type"`
+	Preview      string          `json:"preview"`
+	Badge        int             `json:"badge"`
+	Notification json.RawMessage `json:"notification"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// pushOutbox serves GET /manage/v1/apps/{app}/push/outbox: the
+// notifications recorded while the app had no push credentials.
+func (s *Server) pushOutbox(c *gin.Context) {
+	limit, after, ae := httpx.PageParams(c)
+	if ae != nil {
+		httpx.WriteError(c, ae)
+		return
+	}
+	app, ok := s.loadApp(c, false)
+	if !ok {
+		return
+	}
+	es, err := s.cfg.Push.Outbox(c.Request.Context(), app.ID, c.Query("user_id"), after, limit+1)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	es, next := httpx.TrimPage(es, limit, func(e store.OutboxEntry) string { return e.ID })
+	out := make([]outboxJSON, len(es))
+	for i, e := range es {
+		n := json.RawMessage("null")
+		if json.Valid(e.Payload) {
+			n = e.Payload
+		}
+		out[i] = outboxJSON{ID: e.ID, UserID: e.UserID, ConvID: e.ConvID, Seq: e.Seq, SenderID: e.SenderID,
+			Type: e.Type, Preview: e.Preview, Badge: e.Badge, Notification: n, CreatedAt: e.CreatedAt}
+	}
+	c.JSON(http.StatusOK, gin.H{"entries": out, "next_cursor": next})
 }

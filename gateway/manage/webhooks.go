@@ -215,6 +215,25 @@ func (s *Server) webhookAction(c *gin.Context) {
 	}
 }
 
+// revokeWebhookSecret serves DELETE
+// /manage/v1/apps/{app}/webhooks/{webhook}/secrets/{secret}: the end of a
+// rotation's overlap, now.
+func (s *Server) revokeWebhookSecret(c *gin.Context) {
+	app, ok := s.loadApp(c, true)
+	if !ok {
+		return
+	}
+	id := c.Param("webhook")
+	w, err := s.cfg.Webhooks.RevokeSecret(c.Request.Context(), app.ID, id, c.Param("secret"))
+	if err != nil {
+		failWebhook(c, err)
+		return
+	}
+	s.audit(c, "webhook.revoke_secret", app.TenantID, app.ID, "webhook_id", id, "secret_id", c.Param("secret"))
+	s.appChanged(c.Request.Context(), app.ID)
+	c.JSON(http.StatusOK, gin.H{"webhook": toWebhookJSON(w, "")})
+}
+
 type rotateInput struct {
 	// OverlapSeconds is how long the current secret keeps signing; absent
 	// means a day.

@@ -68,7 +68,7 @@ type conn struct {
 	// goBack, read and written by the reader goroutine only, is the
 	// client message id of a send refused because the server was
 	// overloaded: every later send is refused too until it comes again.
-	goBack string
+	goBack   string
 	tasks    sync.WaitGroup
 	draining atomic.Bool   // shutting down: refuse new sends
 	quit     chan struct{} // closed when the connection starts closing

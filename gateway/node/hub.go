@@ -33,7 +33,19 @@ type Hub struct {
 	gone     chan struct{} // closed when draining and all is empty
 
 	presence *presenceWatch // nil: no presence events; set before serving
+	usage    UsageCounter   // nil: no usage counts; set before serving
 }
+
+// UsageCounter counts logged-in connections for the usage report
+// (tenant.Usage). Its methods must not block.
+type UsageCounter interface {
+	ConnOpened(appID, userID string)
+	ConnClosed(appID string)
+}
+
+// CountUsage makes the hub tell u about logins and logouts. Call it before
+// serving.
+func (h *Hub) CountUsage(u UsageCounter) { h.usage = u }
 
 type userKey struct{ appID, userID string }
 
@@ -87,6 +99,9 @@ var _ messaging.Router = (*Hub)(nil)
 func (h *Hub) register(ctx context.Context, c *conn, maxDevices int, policy string) (kick []*conn, refused refusal) {
 	defer func() {
 		if refused == accepted {
+			if h.usage != nil {
+				h.usage.ConnOpened(c.appID, c.userID)
+			}
 			h.reportLogin(ctx, c)
 		}
 	}()
@@ -144,6 +159,9 @@ func (h *Hub) unregister(c *conn) {
 	h.remove(c)
 	if h.cl != nil {
 		h.cl.unregister(c)
+	}
+	if h.usage != nil {
+		h.usage.ConnClosed(c.appID)
 	}
 	h.reportLogout(c)
 }

@@ -207,6 +207,7 @@ type Gateway struct {
 	log     *slog.Logger
 	deps    *deps
 	gw      *gateway.Gateway
+	usage   *tenant.Usage
 	srv     *http.Server
 	ln      net.Listener
 	run     *rungroup.Group
@@ -262,6 +263,11 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
 	moderator := webhook.NewModerator(st, tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: log})
 	mcfg.Events, mcfg.Moderator = emitter, moderator
+	// Each gateway flushes its own increments; its peak connections are
+	// its own, summed over gateways when read.
+	usage := tenant.NewUsage(st, tenant.UsageConfig{Node: cfg.NodeID, Logger: log})
+	g.usage = usage
+	mcfg.Usage = usage
 	msgs := messaging.New(st, hub, mcfg)
 	gcfg := cfg.Gateway
 	gcfg.Logger = log
@@ -274,6 +280,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Webhooks = webhook.NewService(st, tenants, d.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: log})
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	gcfg.Support = support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: log})
+	gcfg.Usage = usage
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)
 
 	runCtx := g.run.Context()
@@ -301,6 +308,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.run.Go("messaging", msgs.Run)
 	g.run.Go("webhook emitter", emitter.Run)
+	g.run.Go("usage collector", usage.Run)
 	g.run.Go("presence", hub.RunCluster)
 	g.run.Go("relay consumer", func(context.Context) error { return relays.Wait() })
 	g.run.Go("event subscriber", func(context.Context) error { return events.Wait() })
@@ -331,8 +339,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		adminErr = g.admin.Shutdown(ctx)
 	}
 	runErr := g.run.Stop()
+	usageErr := g.usage.Flush(ctx) // what the last commits counted
 	closeErr := g.deps.close()
-	return errors.Join(httpErr, connErr, adminErr, runErr, closeErr, g.metrics.Shutdown(ctx))
+	return errors.Join(httpErr, connErr, adminErr, runErr, usageErr, closeErr, g.metrics.Shutdown(ctx))
 }
 
 // NewNodeID returns a node id for one run of a process: the host name (as

@@ -83,13 +83,18 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	st := observe.Wrap(d.store, m) // the components' store; the engine's own calls stay on d.store
 	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log})
 	pushes := push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
+	// The worker flushes its own pushes and webhook deliveries; it holds
+	// no connections.
+	usage := tenant.NewUsage(st, tenant.UsageConfig{Node: NewNodeID(), Logger: log})
 	offline, err := push.NewWorker(st, push.WorkerConfig{Logger: log, Metrics: m, Service: pushes,
-		Failures: webhook.PushFailures{Pub: d.bus}}).Start(w.run.Context(), d.bus, cfg.Jobs)
+		Failures: webhook.PushFailures{Pub: d.bus}, Usage: usage}).Start(w.run.Context(), d.bus, cfg.Jobs)
 	if err != nil {
 		return nil, err
 	}
 	w.consumers = append(w.consumers, offline)
-	hooks, err := webhook.NewWorker(st, tenants, cfg.Webhooks.WorkerConfig(log, m)).Start(w.run.Context(), d.bus)
+	hcfg := cfg.Webhooks.WorkerConfig(log, m)
+	hcfg.Usage = usage
+	hooks, err := webhook.NewWorker(st, tenants, hcfg).Start(w.run.Context(), d.bus)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +103,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 		webhook.QueueEvents, webhook.QueueDelivery))
 	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
 	w.run.Go("webhook job consumers", func(context.Context) error { return hooks.Wait() })
+	w.run.Go("usage collector", usage.Run)
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)

@@ -70,6 +70,9 @@ type Config struct {
 	// URLs (magpie dev allows them by default) and retries deliveries for
 	// 24 hours.
 	Webhooks webhook.Options
+	// UsageFlushInterval is how often the usage counts are written to the
+	// store. Zero means 10 * time.Second.
+	UsageFlushInterval time.Duration
 }
 
 // Server is a running embedded installation.
@@ -85,6 +88,8 @@ type Server struct {
 	Push *push.Service
 	// Webhooks manages webhook endpoints, their log and keyword rules.
 	Webhooks *webhook.Service
+	// Usage collects the apps' usage counts.
+	Usage *tenant.Usage
 	// AdminURL is the admin listener's base URL, such as
 	// http://127.0.0.1:9090; empty without Config.AdminAddr.
 	AdminURL string
@@ -176,6 +181,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	}
 	s.Bootstrap = boot
 	hub := node.NewHub(s.store, s.log)
+	s.Usage = tenant.NewUsage(s.store, tenant.UsageConfig{FlushInterval: cfg.UsageFlushInterval, Logger: s.log})
 	s.metrics.CountConnections(hub.Connections)
 	s.metrics.CountQueueDepth(bus.QueueDepths(s.bus, queueDepthTimeout, s.log, push.QueueOffline, push.QueueSend,
 		webhook.QueueEvents, webhook.QueueDelivery))
@@ -183,17 +189,19 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
 	moderator := webhook.NewModerator(s.store, s.Tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics,
-		Moderator: moderator, Events: emitter})
+		Moderator: moderator, Events: emitter, Usage: s.Usage})
 	pushes := push.NewService(s.store, s.Tenants, push.ServiceConfig{Logger: s.log, Endpoints: cfg.Push})
 	s.Push = pushes
 	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics, Service: pushes,
-		Failures: webhook.PushFailures{Pub: s.bus}}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
+		Failures: webhook.PushFailures{Pub: s.bus}, Usage: s.Usage}).Start(s.run.Context(), s.bus, bus.ConsumeOptions{})
 	if err != nil {
 		return err
 	}
 	s.offline = offline
 	s.run.Go("offline job consumer", func(context.Context) error { return offline.Wait() })
-	hooks, err := webhook.NewWorker(s.store, s.Tenants, cfg.Webhooks.WorkerConfig(s.log, s.metrics)).Start(s.run.Context(), s.bus)
+	hcfg := cfg.Webhooks.WorkerConfig(s.log, s.metrics)
+	hcfg.Usage = s.Usage
+	hooks, err := webhook.NewWorker(s.store, s.Tenants, hcfg).Start(s.run.Context(), s.bus)
 	if err != nil {
 		return err
 	}
@@ -205,6 +213,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg.Metrics = s.metrics
 	gcfg.Push = pushes
 	gcfg.Webhooks = s.Webhooks
+	gcfg.Usage = s.Usage
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	gcfg.Support = support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: s.log})
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
@@ -232,6 +241,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.run.Go("messaging", msgs.Run)
 	s.run.Go("webhook emitter", emitter.Run)
+	s.run.Go("usage collector", s.Usage.Run)
 	s.run.Go("nonce committer", nonces.Run)
 	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, s.log) })
 	s.run.Go("http server", func(context.Context) error {
@@ -267,10 +277,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	runErr := s.run.Stop() // the messaging core hands its last notifications to the bus
 	offErr := s.offline.Close()
 	hooksErr := s.hooks.Close()
+	usageErr := s.Usage.Flush(ctx) // what the workers counted while they finished
 	busErr := s.bus.Close()
 	closeErr := s.engine.Close()
 	metricsErr := s.metrics.Shutdown(ctx)
-	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, hooksErr, busErr, closeErr, metricsErr)
+	return errors.Join(httpErr, connErr, adminErr, runErr, offErr, hooksErr, usageErr, busErr, closeErr, metricsErr)
 }
 
 func loadKeyring(cfg Config) (*keyring.Keyring, error) {

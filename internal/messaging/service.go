@@ -147,6 +147,9 @@ type Config struct {
 	// Events is told about stored, recalled and read messages (the post
 	// events of webhooks). Nil tells no one.
 	Events PostEvents
+	// Usage counts stored messages and their senders for the usage
+	// report. Nil counts nothing.
+	Usage UsageCounter
 	// GroupPushLimit is the largest group whose every message is pushed to
 	// its offline members (and watched for the push delay on its online
 	// ones); in larger groups only the members a message mentions (by id,
@@ -157,6 +160,13 @@ type Config struct {
 	// only-friends setting (see ContactGate, SetContactGate). Nil checks
 	// nothing.
 	Contacts ContactGate
+}
+
+// UsageCounter counts messages for the usage report (tenant.Usage). Its
+// methods must not block: they run on the message committer.
+type UsageCounter interface {
+	MessagesStored(appID string, n int)
+	UserActive(appID, userID string)
 }
 
 // PostEvents is told what happened to messages, for the post events
@@ -636,6 +646,9 @@ func groupByApp[T any](items []T, app func(T) string) []appGroup {
 // committed later), then hands the batch to the fan-out stage, waiting only
 // if the stage is FanOutQueue batches behind.
 func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
+	if s.cfg.Usage != nil {
+		s.countUsage(items, outs) // before the acks: an acked message is counted
+	}
 	stored := 0
 	for i, out := range outs {
 		if out.Err == nil && !out.Duplicate && !out.Dropped {
@@ -649,6 +662,33 @@ func (s *Service) committedBatch(items []appendItem, outs []store.Appended) {
 	select {
 	case s.fan <- fanBatch{items: items, outs: outs}:
 	case <-s.fanDone:
+	}
+}
+
+// countUsage tells Config.Usage about a committed batch's stored messages
+// and their senders: one call per run of messages of one app, one per
+// run of messages of one sender.
+func (s *Service) countUsage(items []appendItem, outs []store.Appended) {
+	app, sender, n := "", "", 0
+	for i, out := range outs {
+		if out.Err != nil || out.Duplicate || out.Dropped {
+			continue
+		}
+		it := &items[i]
+		if it.appID != app {
+			if n > 0 {
+				s.cfg.Usage.MessagesStored(app, n)
+			}
+			app, sender, n = it.appID, "", 0
+		}
+		n++
+		if it.draft.SenderID != "" && it.draft.SenderID != sender {
+			sender = it.draft.SenderID
+			s.cfg.Usage.UserActive(app, sender)
+		}
+	}
+	if n > 0 {
+		s.cfg.Usage.MessagesStored(app, n)
 	}
 }
 

@@ -524,3 +524,52 @@ func TestSlowRouterDoesNotHoldUpCommits(t *testing.T) {
 		t.Fatalf("delivered = %v, want %s", msgs, want)
 	}
 }
+
+// usageCounter records what the service counts for the usage report.
+type usageCounter struct {
+	mu       sync.Mutex
+	messages map[string]int
+	active   map[string]bool
+}
+
+func (u *usageCounter) MessagesStored(app string, n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.messages[app] += n
+}
+
+func (u *usageCounter) UserActive(app, user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.active[app+"/"+user] = true
+}
+
+// TestUsageCounted: stored messages and their senders are counted per app
+// by the time the send is acknowledged; duplicates are not.
+func TestUsageCounted(t *testing.T) {
+	u := &usageCounter{messages: map[string]int{}, active: map[string]bool{}}
+	s, _, _, _ := newServiceWith(t, messaging.Config{Usage: u}, "alice", "bob")
+	ctx := context.Background()
+	for _, req := range []messaging.SendRequest{
+		text("alice", "bob", "c1", "one"),
+		text("alice", "bob", "c1", "one again"), // a duplicate
+		text("bob", "alice", "c2", "two"),
+	} {
+		if _, err := s.Send(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := text("carol", "alice", "c3", "three")
+	b.AppID = "B"
+	if _, err := s.Send(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.messages["A"] != 2 || u.messages["B"] != 1 {
+		t.Errorf("messages counted = %v, want A:2 B:1", u.messages)
+	}
+	if len(u.active) != 3 || !u.active["A/alice"] || !u.active["A/bob"] || !u.active["B/carol"] {
+		t.Errorf("active users = %v, want A/alice, A/bob, B/carol", u.active)
+	}
+}

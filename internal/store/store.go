@@ -215,6 +215,7 @@ type AppStore interface {
 	SupportStore
 	GroupStore
 	ContactStore
+	UsageStore
 	RichStore
 }
 

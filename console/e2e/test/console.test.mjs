@@ -332,9 +332,9 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     await vt.context().close();
   });
 
-  await t.test("the app page links to its users and messages", async () => {
+  await t.test("the app page links to its users, messages, webhooks, push and usage", async () => {
     await tab.goto(`${srv.console_url}#/apps/${app.id}`);
-    await tab.getByRole("heading", { name: "Users and messages" }).waitFor();
+    await tab.getByRole("heading", { name: "More of this app" }).waitFor();
     await tab.getByRole("main").getByRole("link", { name: "Users", exact: true }).click();
     await tab.getByRole("heading", { level: 1, name: "Users" }).waitFor();
     await tab.getByText("This app has no users yet.").waitFor();

@@ -60,7 +60,7 @@ export async function startMagpie() {
   const dir = mkdtempSync(path.join(tmpdir(), "magpie-console-"));
   const proc = spawn(
     magpieBinary(),
-    ["dev", "--addr", "127.0.0.1:0", "--data", dir, "--admin-addr", "", "--log-level", "warn", "--shutdown-timeout", "5s"],
+    ["dev", "--addr", "127.0.0.1:0", "--data", dir, "--admin-addr", "", "--log-level", "warn", "--shutdown-timeout", "5s", "--usage-flush-interval", "50ms"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";

@@ -65,6 +65,7 @@ type collections struct {
 	keywordRules, agents, supportSessions                           *mongo.Collection
 	groups, joinRequests                                            *mongo.Collection
 	contacts                                                        *mongo.Collection
+	usage, usageUsers                                               *mongo.Collection
 }
 
 // Collection names.
@@ -99,6 +100,8 @@ const (
 	collGroups        = "groups"
 	collJoinRequests  = "group_join_requests"
 	collContacts      = "contacts"
+	collUsage         = "usage_counters"
+	collUsageUsers    = "usage_active_users"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -119,6 +122,7 @@ func newCollections(db *mongo.Database) collections {
 		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
 		groups: db.Collection(collGroups), joinRequests: db.Collection(collJoinRequests),
 		contacts: db.Collection(collContacts),
+		usage:    db.Collection(collUsage), usageUsers: db.Collection(collUsageUsers),
 	}
 }
 

@@ -124,6 +124,9 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.PutKeywordRules(ctx, store.KeywordRules{UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.AddUsage(ctx, store.UsageDelta{Day: "2026-12-01", UsageCounts: store.UsageCounts{Messages: 1}, ActiveUsers: []string{"k1"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.PutAgent(ctx, store.Agent{UserID: "alice", Skills: []string{"billing"}, Capacity: 1, UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +155,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 		collAgents, collSupport, collGroups, collJoinRequests,
-		collContacts}
+		collContacts, collUsage, collUsageUsers}
 	appData = append(appData, richAppData(t, a)...)
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)

@@ -142,6 +142,14 @@ var indexes = map[string][]index{
 		// A user's incoming requests, and what names the user (DeleteUser).
 		{name: "app_other_kind_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.other", Value: 1}, {Key: "_id.kind", Value: 1}, {Key: "_id.user", Value: 1}}},
 	},
+	collUsage: {
+		// An app's counters by day (ListUsage).
+		{name: "app_day", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.day", Value: 1}}},
+	},
+	collUsageUsers: {
+		// An app's active users by day (ListUsage).
+		{name: "app_day", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.day", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -152,7 +160,7 @@ var collectionNames = []string{
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 	collAgents, collSupport, collGroups, collJoinRequests,
-	collContacts,
+	collContacts, collUsage, collUsageUsers,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -376,3 +376,16 @@ func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int
 	s, err := a.as.RateSupportSession(ctx, id, rating, comment)
 	return s, c.end(ctx, err)
 }
+
+// UsageStore
+
+func (a *appStore) AddUsage(ctx context.Context, u store.UsageDelta) error {
+	ctx, c := a.begin(ctx, "AddUsage")
+	return c.end(ctx, a.as.AddUsage(ctx, u))
+}
+
+func (a *appStore) ListUsage(ctx context.Context, from, to string) ([]store.UsageDay, error) {
+	ctx, c := a.begin(ctx, "ListUsage")
+	ds, err := a.as.ListUsage(ctx, from, to)
+	return ds, c.end(ctx, err)
+}
