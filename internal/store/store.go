@@ -216,6 +216,7 @@ type AppStore interface {
 	GroupStore
 	ContactStore
 	RichStore
+	SearchStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

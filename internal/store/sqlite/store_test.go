@@ -14,9 +14,9 @@ import (
 	"github.com/magpie-im/magpie/internal/store/storetest"
 )
 
-func openTemp(t testing.TB) *Store {
+func openTemp(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"), opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -161,32 +161,39 @@ func TestOpenRejectsMemory(t *testing.T) {
 	}
 }
 
+// BenchmarkAppendMessages measures the append path: the search indexer
+// stays idle (it has its own benchmark, BenchmarkSearchIndexer), except
+// with index=on, where it runs as in production, every
+// DefaultIndexInterval, and shares the write connection.
 func BenchmarkAppendMessages(b *testing.B) {
 	for _, size := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s := openTemp(b)
-			a := s.App("bench")
-			created := time.UnixMilli(1_700_000_000_000)
-			body := []byte(`{"text":"hello, this is a typical short chat message"}`)
-			drafts := make([]store.Draft, size)
-			n := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range drafts {
-					n++
-					drafts[i] = store.Draft{
-						ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
-						SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n),
-						Type: "text", Body: body, CreatedAt: created,
-					}
-				}
-				if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
-		})
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchAppend(b, size, time.Hour) })
+		b.Run(fmt.Sprintf("batch=%d/index=on", size), func(b *testing.B) { benchAppend(b, size, DefaultIndexInterval) })
 	}
+}
+
+func benchAppend(b *testing.B, size int, indexEvery time.Duration) {
+	s := openTemp(b, WithIndexInterval(indexEvery))
+	a := s.App("bench")
+	created := time.UnixMilli(1_700_000_000_000)
+	body := []byte(`{"text":"hello, this is a typical short chat message"}`)
+	drafts := make([]store.Draft, size)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range drafts {
+			n++
+			drafts[i] = store.Draft{
+				ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+				SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n),
+				Type: "text", Body: body, CreatedAt: created,
+			}
+		}
+		if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // TestMigrateMembersFromV1 upgrades a database made by the first schema,
@@ -321,4 +328,36 @@ func TestMigratePushFrom7(t *testing.T) {
 	if err := a.SetConversationMuted(ctx, "bob", "c1", true); err != nil {
 		t.Errorf("SetConversationMuted(bob, c1) after upgrade: %v", err)
 	}
+}
+
+// BenchmarkSearchIndexer measures the search indexer: how many queued
+// messages it indexes per second, in its chunked transactions.
+func BenchmarkSearchIndexer(b *testing.B) {
+	s := openTemp(b, WithIndexInterval(time.Hour))
+	a := s.App("bench")
+	created := time.UnixMilli(1_700_000_000_000)
+	bodies := []string{"hello, this is a typical short chat message", "see you at the station at 5pm tomorrow",
+		"我们明天在车站见面吧", "did you get the report? I sent it this morning"}
+	const perRound = indexChunk
+	drafts := make([]store.Draft, 64)
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for done := 0; done < perRound; done += len(drafts) {
+			for i := range drafts {
+				n++
+				drafts[i] = store.Draft{ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+					SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n), Type: "text",
+					Body: []byte(bodies[n%len(bodies)]), CreatedAt: created}
+			}
+			if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if _, err := s.indexQueued(b.Context(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*perRound)/b.Elapsed().Seconds(), "msgs/s")
 }
