@@ -118,7 +118,7 @@ func (s *Store) backfillSearch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("backfill search: %w", translate(err))
 	}
-	defer cur.Close(ctx)
+	defer func() { _ = cur.Close(ctx) }()
 	for cur.Next(ctx) {
 		var d messageDoc
 		if err := cur.Decode(&d); err != nil {
