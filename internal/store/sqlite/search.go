@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -229,15 +230,16 @@ func matchExpr(appID string, terms []store.SearchTerm, scopes []string) string {
 
 // indexer is the Store's background search indexer.
 type indexer struct {
-	stop context.CancelFunc
-	done chan struct{}
+	stop    context.CancelFunc
+	done    chan struct{}
+	catchUp sync.Mutex // held by the search catching up (see catchUp)
 }
 
 // startIndexer starts the background indexer, which runs every interval
 // until stopIndexer.
 func (s *Store) startIndexer(interval time.Duration) {
 	ctx, stop := context.WithCancel(context.Background())
-	s.indexer = indexer{stop: stop, done: make(chan struct{})}
+	s.indexer.stop, s.indexer.done = stop, make(chan struct{})
 	go func() {
 		defer close(s.indexer.done)
 		t := time.NewTicker(interval)
@@ -279,17 +281,29 @@ func (s *Store) indexQueued(ctx context.Context, limit int) (int, error) {
 // catchUp indexes what is queued, up to maxCatchUp messages, before a
 // search reads; a queue that is empty costs one read of the partial
 // index.
+//
+// Concurrent searches share one catch-up: the others wait for it and find
+// the queue empty, so a burst of searches costs one indexing transaction,
+// not one each.
 func (s *Store) catchUp(ctx context.Context) error {
-	var queued bool
-	err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL)`).
-		Scan(&queued)
-	if err != nil {
-		return fmt.Errorf("read the search queue: %w", translate(err))
+	queued := func() (bool, error) {
+		var q bool
+		err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL)`).
+			Scan(&q)
+		if err != nil {
+			return false, fmt.Errorf("read the search queue: %w", translate(err))
+		}
+		return q, nil
 	}
-	if !queued {
-		return nil
+	if q, err := queued(); err != nil || !q {
+		return err
 	}
-	_, err = s.indexQueued(ctx, maxCatchUp)
+	s.indexer.catchUp.Lock()
+	defer s.indexer.catchUp.Unlock()
+	if q, err := queued(); err != nil || !q {
+		return err
+	}
+	_, err := s.indexQueued(ctx, maxCatchUp)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -494,4 +495,34 @@ func FuzzSearchMessages(f *testing.F) {
 			t.Fatalf("search %q: %v", q, err)
 		}
 	})
+}
+
+// TestSearchQueryPlan: a search is driven by the FTS5 index, each match
+// joined to its message through messages_search and to the user's entry
+// by its primary key; no table is scanned.
+func TestSearchQueryPlan(t *testing.T) {
+	s := openTemp(t, WithIndexInterval(time.Hour))
+	rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+searchSQL,
+		"A", "bob", `text : ("x"*)`, "", "", "", 0, 1, false, 0, "", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(plan, "\n")
+	if len(plan) < 3 || !strings.Contains(plan[0], "VIRTUAL TABLE INDEX") || !strings.Contains(all, "messages_search") ||
+		!strings.Contains(all, "USING PRIMARY KEY") || strings.Contains(all, "SCAN m") || strings.Contains(all, "SCAN uc") {
+		t.Errorf("search plan:\n%s", all)
+	}
+	t.Logf("search plan:\n%s", all)
 }
