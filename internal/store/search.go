@@ -27,9 +27,12 @@ import (
 // consecutive characters of it are found, and a single one as the start of
 // a pair.
 //
-// The index follows the messages in the same commit: an appended message is
-// found once AppendMessages returns, an edited one by its new text only, a
-// recalled, erased or deleted one no more.
+// An appended message is found by a search that begins after
+// AppendMessages returned (an engine that indexes asynchronously catches up
+// before it searches; the SQLite engine does so up to a bound, beyond which
+// results lag by at most a few index intervals: see its package). An
+// edited message is found by its new text only, and a recalled, erased or
+// deleted one no more, once the call that changed it returned.
 type SearchStore interface {
 	// SearchMessages returns up to q.Limit messages that q.UserID may read
 	// (the conversations it is a member of; in each, messages at or after
