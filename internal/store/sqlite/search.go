@@ -111,8 +111,8 @@ func (t *appTx) reindex(ctx context.Context, m store.Message) error {
 }
 
 // searchSQL is the search query. ?1 app, ?2 user, ?3 match expression,
-// ?4 conversation (” for all), ?5 sender (” for any), ?6 the types as
-// ",a,b," (” for any), ?7 and ?8 the created_at bounds, ?9 whether to
+// ?4 conversation (empty: all), ?5 sender (empty: any), ?6 the types as
+// ",a,b," (empty: any), ?7 and ?8 the created_at bounds, ?9 whether to
 // continue after (?10 created_at, ?11 conversation, ?12 seq), ?13 limit.
 //
 // CROSS JOIN keeps the planner's order: the index hands out the matches,
