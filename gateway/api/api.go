@@ -129,6 +129,7 @@ func (s *Server) Routes() []httpx.Route {
 		r("PUT", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.registerDevice)),
 		r("GET", "/v1/users/:id/devices", "/v1/users/{id}/devices", with(pushed, s.listDevices)),
 		r("DELETE", "/v1/users/:id/devices/:device_id", "/v1/users/{id}/devices/{device_id}", with(pushed, s.unregisterDevice)),
+		r("GET", "/v1/users/:id/messages/search", "/v1/users/{id}/messages/search", with(signed, s.searchMessages)),
 		r("GET", "/v1/users/:id/friends", "/v1/users/{id}/friends", with(contacted, s.listFriends)),
 		r("POST", "/v1/users/:id/friends", "/v1/users/{id}/friends", with(contacted, s.addFriend)),
 		r("PATCH", "/v1/users/:id/friends/:friend", "/v1/users/{id}/friends/{friend}", with(contacted, s.updateFriend)),

@@ -207,6 +207,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.syncConversations(ctx, id, b.SyncConversations)
 	case *magpiev1.Frame_SyncMessages:
 		c.syncMessages(ctx, id, b.SyncMessages)
+	case *magpiev1.Frame_SearchMessages:
+		c.searchMessages(ctx, id, b.SearchMessages)
 	case *magpiev1.Frame_RegisterDevice, *magpiev1.Frame_UnregisterDevice, *magpiev1.Frame_SetPushSettings, *magpiev1.Frame_MuteConversation:
 		// In frame order, as Read: a registration and an unregistration
 		// sent back to back take effect in the order sent.

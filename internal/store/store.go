@@ -217,6 +217,7 @@ type AppStore interface {
 	ContactStore
 	UsageStore
 	RichStore
+	SearchStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -177,6 +177,10 @@ type messageDoc struct {
 	CreatedAt   time.Time  `bson:"created_at"`
 	RecalledAt  time.Time  `bson:"recalled_at,omitempty"`
 	EditedAt    time.Time  `bson:"edited_at,omitempty"`
+	// Search is the message's search tokens (store.IndexTokens), each
+	// after a space, so that a term is found as the literal " tok tok"
+	// (see search.go); absent when it has none, or is recalled.
+	Search string `bson:"st,omitempty"`
 }
 
 // messageInsert is a new message with its deduplication key (index dedup):
@@ -193,7 +197,7 @@ func newMessageInsert(k messageKey, d store.Draft) messageInsert {
 	m := messageInsert{Doc: messageDoc{
 		ID: k, SenderID: d.SenderID, ClientMsgID: d.ClientMsgID,
 		Type: d.Type, Body: d.Body, Push: d.Push, Mentions: d.Mentions, MentionAll: d.MentionAll,
-		CreatedAt: d.CreatedAt,
+		CreatedAt: d.CreatedAt, Search: searchField(d.Type, d.Body),
 	}}
 	m.DS, m.DK = d.SenderID, d.ClientMsgID
 	if d.ClientMsgID == "" {

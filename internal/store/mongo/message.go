@@ -648,7 +648,7 @@ func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, 
 		bson.D{{Key: "_id", Value: k}, {Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "recalled_at", Value: at}}},
-			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}, {Key: "st", Value: ""}}},
 		})
 	if err != nil {
 		return store.Message{}, errorf(err, "recall message %s/%d", convID, seq)

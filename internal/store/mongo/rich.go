@@ -49,9 +49,21 @@ func (a *appStore) reactions() *mongo.Collection {
 // store.RichStore.
 func (a *appStore) EditMessage(ctx context.Context, convID string, seq int64, body []byte, at time.Time) (store.Message, error) {
 	k := a.messageKey(convID, seq)
-	_, err := a.s.c.messages.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: k}, {Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}}},
-		set(bson.E{Key: "body", Value: body}, bson.E{Key: "edited_at", Value: at}))
+	// The search text follows the body; it depends on the type, which
+	// never changes.
+	old, err := findOne[messageDoc](ctx, a.s.l.messages, byID(k),
+		options.FindOne().SetProjection(bson.D{{Key: "type", Value: 1}}))
+	if err != nil {
+		return store.Message{}, fmt.Errorf("edit message %s/%d: %w", convID, seq, err)
+	}
+	update := set(bson.E{Key: "body", Value: body}, bson.E{Key: "edited_at", Value: at})
+	if st := searchField(old.Type, body); st != "" {
+		update = set(bson.E{Key: "body", Value: body}, bson.E{Key: "edited_at", Value: at}, bson.E{Key: "st", Value: st})
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "st", Value: ""}}})
+	}
+	_, err = a.s.c.messages.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: k}, {Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}}}, update)
 	if err != nil {
 		return store.Message{}, errorf(err, "edit message %s/%d", convID, seq)
 	}

@@ -189,7 +189,8 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return fmt.Errorf("ensure indexes: %s: %w", name, err)
 		}
 	}
-	return nil
+	// Messages stored before search get their search tokens (once).
+	return s.backfillSearch(ctx)
 }
 
 // ensureIndexes creates the indexes of ixs that c lacks, by name. (Asking

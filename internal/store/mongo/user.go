@@ -249,7 +249,7 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 		filter := a.scope(sent, bson.E{Key: "recalled_at", Value: bson.D{{Key: "$exists", Value: false}}})
 		update := bson.D{
 			{Key: "$set", Value: bson.D{{Key: "recalled_at", Value: d.At}}},
-			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "body", Value: ""}, {Key: "push", Value: ""}, {Key: "st", Value: ""}}},
 		}
 		if _, err := c.messages.UpdateMany(ctx, filter, update); err != nil {
 			return errorf(err, "erase messages")

@@ -30,3 +30,9 @@ func (a *appStore) ListReactions(ctx context.Context, convID string, seqs []int6
 	rs, err := a.as.ListReactions(ctx, convID, seqs)
 	return rs, c.end(ctx, err)
 }
+
+func (a *appStore) SearchMessages(ctx context.Context, q store.MessageSearch) ([]store.Message, error) {
+	ctx, c := a.begin(ctx, "SearchMessages")
+	ms, err := a.as.SearchMessages(ctx, q)
+	return ms, c.end(ctx, err)
+}

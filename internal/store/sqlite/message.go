@@ -87,8 +87,14 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if err != nil {
 		return store.Appended{}, err
 	}
+	// A searchable message waits for the search indexer (search_id
+	// NULL, see search.go); any other has nothing to index (0).
+	var searchID any
+	if !store.Searchable(d.Type) {
+		searchID = int64(0)
+	}
 	res, err := b.t.exec(ctx, stmtInsertMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
-		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll)
+		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll, searchID)
 	n, err := affected(res, err)
 	if err != nil {
 		return store.Appended{}, fmt.Errorf("insert message in %s: %w", d.ConvID, err)
@@ -300,6 +306,11 @@ func (a *appStore) ListMessages(ctx context.Context, convID string, r store.Rang
 func (a *appStore) RecallMessage(ctx context.Context, convID string, seq int64, at time.Time) (store.Message, error) {
 	var m store.Message
 	err := a.inTx(ctx, func(t *appTx) error {
+		// Out of the search index first: its entry is found by search_id,
+		// which the recall zeroes.
+		if _, err := t.exec(ctx, stmtUnindexMessage, convID, seq); err != nil {
+			return translate(err)
+		}
 		if _, err := t.exec(ctx, stmtRecall, convID, seq, ms(at)); err != nil {
 			return translate(err)
 		}

@@ -25,7 +25,8 @@ func (a *appStore) EditMessage(ctx context.Context, convID string, seq int64, bo
 		if !m.RecalledAt.IsZero() {
 			return store.ErrConflict
 		}
-		return nil
+		// Searchable by the new text only.
+		return t.reindex(ctx, m)
 	})
 	if err != nil {
 		return store.Message{}, fmt.Errorf("edit message %s/%d: %w", convID, seq, err)

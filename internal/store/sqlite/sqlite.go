@@ -39,6 +39,8 @@ type Store struct {
 	stmts [numStmts]*sql.Stmt
 
 	readStmts sync.Map // query text -> *sql.Stmt prepared on the read pool
+
+	indexer indexer // the search indexer (search.go)
 }
 
 // readStmt returns the read query q prepared once on the read pool
@@ -78,8 +80,9 @@ func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows,
 }
 
 type config struct {
-	readConns   int
-	busyTimeout time.Duration
+	readConns     int
+	busyTimeout   time.Duration
+	indexInterval time.Duration
 }
 
 // Option configures Open.
@@ -106,12 +109,23 @@ func WithBusyTimeout(d time.Duration) Option {
 	}
 }
 
+// WithIndexInterval sets how often the search indexer indexes the messages
+// stored since its last run (see SearchMessages). Zero or less means the
+// default, DefaultIndexInterval.
+func WithIndexInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.indexInterval = d
+		}
+	}
+}
+
 // Open opens (creating if needed) the database file at path, brings its schema
 // up to date and returns the Store. The directory holding path must exist.
 // path names a file: ":memory:" is not supported, since the read pool and
 // the write connection must share one database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{readConns: 4, busyTimeout: 5 * time.Second}
+	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -132,12 +146,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
+
 	s.read, err = openRead(ctx, path, cfg)
 	if err != nil {
 		s.closeStmts()
 		s.write.Close()
 		return nil, err
 	}
+	s.startIndexer(cfg.indexInterval)
 	return s, nil
 }
 
@@ -202,8 +218,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pools. Calls in flight may fail.
+// Close stops the search indexer and closes the connection pools. Calls
+// in flight may fail.
 func (s *Store) Close() error {
+	s.stopIndexer()
 	s.closeStmts()
 	s.readStmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()

@@ -34,6 +34,11 @@ const (
 	stmtUseNonce
 	stmtMention
 	stmtMentionAll
+	stmtMaxSearchID
+	stmtIndexMessage
+	stmtUnindexMessage
+	stmtQueuedMessages
+	stmtSetSearchID
 	numStmts
 )
 
@@ -49,8 +54,8 @@ var stmtSQL = [numStmts]string{
 		WHERE app_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3 AND client_msg_id <> ''`,
 	// A conflict on the client id index means a duplicate: nothing is
 	// inserted and the caller reads the original.
-	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, 0)
+	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `, search_id)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, 0, ?12)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
@@ -101,10 +106,24 @@ var stmtSQL = [numStmts]string{
 	stmtMentionAll: `UPDATE conversations SET mention_all_seq = max(mention_all_seq, ?3)
 		WHERE app_id = ?1 AND id = ?2`,
 
+	// Search (search.go). The first two bind no app id (a search id is
+	// unique across apps): the highest search id in use (the partial
+	// index's last entry), and a message's search tokens and conversation
+	// scope under its search id. The third removes a message's entry.
+	stmtMaxSearchID:  `SELECT COALESCE(max(search_id), 0) FROM messages WHERE search_id > 0`,
+	stmtIndexMessage: `INSERT INTO message_search (rowid, text, scope) VALUES (?1, ?2, ?3)`,
+	stmtUnindexMessage: `DELETE FROM message_search WHERE rowid =
+		(SELECT search_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND search_id > 0)`,
+	// The indexer's (no app id): up to ?1 queued messages, in rowid order,
+	// and the search id of the message with rowid ?1.
+	stmtQueuedMessages: `SELECT rowid, app_id, conv_id, type, body, recalled_at
+		FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL LIMIT ?1`,
+	stmtSetSearchID: `UPDATE messages SET search_id = ?2 WHERE rowid = ?1`,
+
 	stmtUseNonce: `INSERT INTO nonces (app_id, value, expires_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (app_id, value) DO NOTHING`,
 
-	stmtRecall: `UPDATE messages SET body = NULL, push = NULL, recalled_at = ?4
+	stmtRecall: `UPDATE messages SET body = NULL, push = NULL, recalled_at = ?4, search_id = 0
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND recalled_at = 0`,
 	stmtGetMessage: `SELECT ` + messageColumns + ` FROM messages
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3`,
@@ -139,6 +158,10 @@ type appTx struct {
 	tx    *sql.Tx
 	a     *appStore
 	bound [numStmts]*sql.Stmt
+	// searchMax is the highest search id in use, once searchRead (see
+	// nextSearchID).
+	searchMax  int64
+	searchRead bool
 }
 
 func (t *appTx) stmt(ctx context.Context, id stmtID) *sql.Stmt {

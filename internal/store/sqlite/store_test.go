@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 	"github.com/magpie-im/magpie/internal/store/storetest"
 )
 
-func openTemp(t testing.TB) *Store {
+func openTemp(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"), opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -161,32 +162,39 @@ func TestOpenRejectsMemory(t *testing.T) {
 	}
 }
 
+// BenchmarkAppendMessages measures the append path: the search indexer
+// stays idle (it has its own benchmark, BenchmarkSearchIndexer), except
+// with index=on, where it runs as in production, every
+// DefaultIndexInterval, and shares the write connection.
 func BenchmarkAppendMessages(b *testing.B) {
 	for _, size := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s := openTemp(b)
-			a := s.App("bench")
-			created := time.UnixMilli(1_700_000_000_000)
-			body := []byte(`{"text":"hello, this is a typical short chat message"}`)
-			drafts := make([]store.Draft, size)
-			n := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				for i := range drafts {
-					n++
-					drafts[i] = store.Draft{
-						ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
-						SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n),
-						Type: "text", Body: body, CreatedAt: created,
-					}
-				}
-				if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
-		})
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchAppend(b, size, time.Hour) })
+		b.Run(fmt.Sprintf("batch=%d/index=on", size), func(b *testing.B) { benchAppend(b, size, DefaultIndexInterval) })
 	}
+}
+
+func benchAppend(b *testing.B, size int, indexEvery time.Duration) {
+	s := openTemp(b, WithIndexInterval(indexEvery))
+	a := s.App("bench")
+	created := time.UnixMilli(1_700_000_000_000)
+	body := []byte(`{"text":"hello, this is a typical short chat message"}`)
+	drafts := make([]store.Draft, size)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range drafts {
+			n++
+			drafts[i] = store.Draft{
+				ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+				SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n),
+				Type: "text", Body: body, CreatedAt: created,
+			}
+		}
+		if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // TestMigrateMembersFromV1 upgrades a database made by the first schema,
@@ -321,4 +329,200 @@ func TestMigratePushFrom7(t *testing.T) {
 	if err := a.SetConversationMuted(ctx, "bob", "c1", true); err != nil {
 		t.Errorf("SetConversationMuted(bob, c1) after upgrade: %v", err)
 	}
+}
+
+// BenchmarkSearchIndexer measures the search indexer: how many queued
+// messages it indexes per second, in its chunked transactions.
+func BenchmarkSearchIndexer(b *testing.B) {
+	s := openTemp(b, WithIndexInterval(time.Hour))
+	a := s.App("bench")
+	created := time.UnixMilli(1_700_000_000_000)
+	bodies := []string{"hello, this is a typical short chat message", "see you at the station at 5pm tomorrow",
+		"我们明天在车站见面吧", "did you get the report? I sent it this morning"}
+	const perRound = indexChunk
+	drafts := make([]store.Draft, 64)
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for done := 0; done < perRound; done += len(drafts) {
+			for i := range drafts {
+				n++
+				drafts[i] = store.Draft{ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+					SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n), Type: "text",
+					Body: []byte(bodies[n%len(bodies)]), CreatedAt: created}
+			}
+			if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if _, err := s.indexQueued(b.Context(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*perRound)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestSearchIndexesOlderMessages upgrades a database made before search
+// (migration 0017): its messages are queued by the migration and found by
+// the first search, a recalled one and an image excepted.
+func TestSearchIndexesOlderMessages(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version >= 17 {
+			break
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at) VALUES ('A', 'p:ann:bob', '["ann","bob"]', 3, 1, 3)`,
+		`INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq) VALUES ('A', 'bob', 'p:ann:bob', 0, 0)`,
+		`INSERT INTO messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at)
+			VALUES ('A', 'p:ann:bob', 1, 'ann', 'm1', 'text', CAST('the old ferry timetable' AS BLOB), 1, 0),
+			('A', 'p:ann:bob', 2, 'ann', 'm2', 'text', NULL, 2, 5),
+			('A', 'p:ann:bob', 3, 'ann', 'm3', 'image', CAST('{"url":"https://x/ferry.png"}' AS BLOB), 3, 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatalf("Open a database from before search: %v", err)
+	}
+	defer s.Close()
+	got, err := s.App("A").SearchMessages(ctx, store.MessageSearch{UserID: "bob", Terms: []store.SearchTerm{{"ferry"}}, Limit: 10})
+	if err != nil || len(got) != 1 || got[0].Seq != 1 {
+		t.Fatalf("search ferry after the upgrade = %+v, %v, want seq 1", got, err)
+	}
+	var queued, indexed int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE search_id IS NULL), count(*) FILTER (WHERE search_id > 0) FROM messages`).
+		Scan(&queued, &indexed); err != nil || queued != 0 || indexed != 1 {
+		t.Errorf("queued %d, indexed %d, %v; want 0 and 1", queued, indexed, err)
+	}
+}
+
+// TestSearchIndexLeavesNothingBehind: recalls, edits and erasures take
+// their messages' entries out of the FTS table itself, not only out of the
+// results.
+func TestSearchIndexLeavesNothingBehind(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, WithIndexInterval(time.Hour))
+	a := s.App("A")
+	for _, u := range []string{"ann", "bob"} {
+		if err := a.CreateUser(ctx, store.User{ID: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, d := range []store.Draft{
+		{ConvID: "p:ann:bob", Members: []string{"ann", "bob"}, SenderID: "ann", ClientMsgID: "1", Type: "text", Body: []byte("zebra one")},
+		{ConvID: "p:ann:bob", SenderID: "ann", ClientMsgID: "2", Type: "text", Body: []byte("zebra two")},
+		{ConvID: "p:ann:bob", SenderID: "ann", ClientMsgID: "3", Type: "text", Body: []byte("zebra three")},
+		{ConvID: "s:bob", Members: []string{"bob"}, ClientMsgID: "4", Type: "text", Body: []byte("zebra notice")},
+		{ConvID: "s:ann", Members: []string{"ann"}, ClientMsgID: "5", Type: "text", Body: []byte("zebra notice")},
+	} {
+		d.CreatedAt = time.UnixMilli(int64(i + 1))
+		if _, err := a.AppendMessages(ctx, []store.Draft{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func() int {
+		t.Helper()
+		if _, err := s.indexQueued(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM message_search WHERE message_search MATCH 'zebra'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := entries(); n != 5 {
+		t.Fatalf("entries = %d, want 5", n)
+	}
+	if _, err := a.RecallMessage(ctx, "p:ann:bob", 1, time.UnixMilli(10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.EditMessage(ctx, "p:ann:bob", 2, []byte("horse"), time.UnixMilli(11)); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 3 {
+		t.Fatalf("entries after a recall and an edit = %d, want 3", n)
+	}
+	if err := a.DeleteUser(ctx, "ann", store.UserDeletion{At: time.UnixMilli(12), EraseMessages: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 1 {
+		t.Fatalf("entries after erasing ann = %d, want bob's notice only", n)
+	}
+}
+
+// FuzzSearchMessages: whatever the query, a search that ParseSearchQuery
+// accepts runs without an error (no input reaches FTS5's syntax).
+func FuzzSearchMessages(f *testing.F) {
+	for _, s := range []string{"hello", `"a" OR b*`, "我们今天", "NEAR(x y)", "-x ^y {z}:w", `text:said scope:k1`, "\x00\x01 ab"} {
+		f.Add(s)
+	}
+	s := openTemp(f, WithIndexInterval(time.Hour))
+	a := s.App("A")
+	_, err := a.AppendMessages(f.Context(), []store.Draft{{ConvID: "p:ann:bob", Members: []string{"ann", "bob"}, SenderID: "ann",
+		ClientMsgID: "1", Type: "text", Body: []byte(`hello "near" OR a*b 我们今天 NEAR(x y)`)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		terms, err := store.ParseSearchQuery(q)
+		if err != nil {
+			return
+		}
+		if _, err := a.SearchMessages(t.Context(), store.MessageSearch{UserID: "bob", Terms: terms, Limit: 5}); err != nil {
+			t.Fatalf("search %q: %v", q, err)
+		}
+	})
+}
+
+// TestSearchQueryPlan: a search is driven by the FTS5 index, each match
+// joined to its message through messages_search and to the user's entry
+// by its primary key; no table is scanned.
+func TestSearchQueryPlan(t *testing.T) {
+	s := openTemp(t, WithIndexInterval(time.Hour))
+	rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+searchSQL,
+		"A", "bob", `text : ("x"*)`, "", "", "", 0, 1, false, 0, "", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(plan, "\n")
+	if len(plan) < 3 || !strings.Contains(plan[0], "VIRTUAL TABLE INDEX") || !strings.Contains(all, "messages_search") ||
+		!strings.Contains(all, "USING PRIMARY KEY") || strings.Contains(all, "SCAN m") || strings.Contains(all, "SCAN uc") {
+		t.Errorf("search plan:\n%s", all)
+	}
+	t.Logf("search plan:\n%s", all)
 }

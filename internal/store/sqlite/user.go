@@ -149,7 +149,13 @@ func (a *appStore) UpdateUser(ctx context.Context, u store.User) error {
 var deleteUserSQL = []string{
 	`INSERT INTO user_tombstones (app_id, id, deleted_at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (app_id, id) DO UPDATE SET deleted_at = excluded.deleted_at`,
+	// Erased messages leave the search index (before their search_id is
+	// zeroed below).
+	`DELETE FROM message_search WHERE ?4 AND rowid IN (SELECT search_id FROM messages
+		WHERE app_id = ?1 AND sender_id = ?2 AND search_id > 0
+		AND conv_id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2))`,
 	`UPDATE messages SET client_msg_id = '',
+		search_id = CASE WHEN ?4 AND recalled_at = 0 THEN 0 ELSE search_id END,
 		body = CASE WHEN ?4 AND recalled_at = 0 THEN NULL ELSE body END,
 		push = CASE WHEN ?4 AND recalled_at = 0 THEN NULL ELSE push END,
 		recalled_at = CASE WHEN ?4 AND recalled_at = 0 THEN ?3 ELSE recalled_at END
@@ -157,6 +163,8 @@ var deleteUserSQL = []string{
 		AND conv_id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2)`,
 	`UPDATE conversations SET rejoin = 1
 		WHERE app_id = ?1 AND id IN (SELECT conv_id FROM user_conversations WHERE app_id = ?1 AND user_id = ?2)`,
+	`DELETE FROM message_search WHERE rowid IN (SELECT search_id FROM messages
+		WHERE app_id = ?1 AND conv_id = 's:' || ?2 AND search_id > 0)`,
 	`DELETE FROM messages WHERE app_id = ?1 AND conv_id = 's:' || ?2`,
 	`DELETE FROM conversations WHERE app_id = ?1 AND id = 's:' || ?2`,
 	`DELETE FROM device_cursors WHERE app_id = ?1 AND user_id = ?2`,

@@ -70,6 +70,7 @@ func Run(t *testing.T, o Opener) {
 		{"Contacts", contactTests},
 		{"Rich", richTests},
 		{"Usage", usageTests},
+		{"Search", searchTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -173,7 +173,7 @@
 // goroutine it started (per connection: a reader, a heartbeat, a sender, a
 // gap filler, an acknowledger and a push registration sender) has stopped.
 // Close stops Run and waits for it. Requests (Conversations, History,
-// MarkRead, RegisterDevice, UnregisterDevice, SetPushSettings,
+// SearchMessages, MarkRead, RegisterDevice, UnregisterDevice, SetPushSettings,
 // MuteConversation) wait for a connection until their context ends, and
 // fail with ErrNotRunning once Run has returned. Send and SendAsync queue
 // messages whether or not the client is connected.

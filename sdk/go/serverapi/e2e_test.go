@@ -52,6 +52,7 @@ func TestServerAPI(t *testing.T) {
 		{"cross_app", testCrossApp},
 		{"rate_limit", testRateLimit},
 		{"send_message", testSendMessage},
+		{"search_messages", testSearchMessages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -805,4 +806,50 @@ func testSendMessage(t *testing.T, s *embedded.Server) {
 	}
 	_, err = a.api.SendMessage(ctx, serverapi.MessageInput{FromUserID: "alice", ToUserID: "nobody", Type: "text", Content: "hi"})
 	wantAPIError(t, "SendMessage to nobody", err, http.StatusNotFound, "user_not_found")
+}
+
+func testSearchMessages(t *testing.T, s *embedded.Server) {
+	a := newApp(t, s, "search")
+	createUsers(t, a.api, "alice", "bob", "carol")
+	ctx := t.Context()
+	for i, text := range []string{"Invoice #1 attached", "the invoice is late", "发票已经寄出", "hello"} {
+		if _, err := a.api.SendMessage(ctx, serverapi.MessageInput{FromUserID: "alice", ToUserID: "bob", Type: "text",
+			Content: text, ClientMsgID: fmt.Sprintf("s%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.api.SendMessage(ctx, serverapi.MessageInput{FromUserID: "carol", ToUserID: "bob", Type: "text", Content: "invoice from carol"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	opts := serverapi.SearchOptions{Limit: 1, ConvID: "p:alice:bob", Types: []string{"text"}, From: time.Unix(0, 0)}
+	for range 5 {
+		page, err := a.api.SearchMessages(ctx, "bob", "invoice", opts)
+		if err != nil {
+			t.Fatalf("SearchMessages = %v", err)
+		}
+		for _, m := range page.Messages {
+			got = append(got, m.Content)
+		}
+		if opts.Cursor = page.NextCursor; opts.Cursor == "" {
+			break
+		}
+	}
+	if strings.Join(got, "|") != "the invoice is late|Invoice #1 attached" {
+		t.Errorf("pages = %q", got)
+	}
+	page, err := a.api.SearchMessages(ctx, "bob", "发票", serverapi.SearchOptions{})
+	if err != nil || len(page.Messages) != 1 || page.NextCursor != "" {
+		t.Errorf("SearchMessages(发票) = %+v, %v", page, err)
+	}
+	page, err = a.api.SearchMessages(ctx, "alice", "invoice", serverapi.SearchOptions{})
+	if err != nil || len(page.Messages) != 2 {
+		t.Errorf("alice's SearchMessages(invoice) = %+v, %v, want her two", page, err)
+	}
+	_, err = a.api.SearchMessages(ctx, "alice", "invoice", serverapi.SearchOptions{ConvID: "p:bob:carol"})
+	wantAPIError(t, "SearchMessages in another's conversation", err, http.StatusForbidden, "forbidden")
+	_, err = a.api.SearchMessages(ctx, "alice", "-", serverapi.SearchOptions{})
+	wantAPIError(t, "SearchMessages(-)", err, http.StatusBadRequest, "validation_failed")
+	_, err = a.api.SearchMessages(ctx, "nobody", "invoice", serverapi.SearchOptions{})
+	wantAPIError(t, "SearchMessages as nobody", err, http.StatusNotFound, "user_not_found")
 }

@@ -176,6 +176,13 @@ func groupSamples() []sample {
 				{Emoji: "👍", Count: 2, Reacted: true}, {Emoji: "🎉", Count: 1},
 			}}},
 		}}}},
+		{"search_messages", &magpiev1.Frame{Id: 125, Body: &magpiev1.Frame_SearchMessages{SearchMessages: &magpiev1.SearchMessages{
+			Query: `station "tickets" 车站`, ConvId: "p:alice:bob", SenderId: "alice", Types: []string{"text", "file"},
+			FromMs: 1767225600000, ToMs: 1767225700000, Cursor: "czEsMTc2NzIyNTYwMDAwMSwxLHA6YWxpY2U6Ym9i", Limit: 20,
+		}}}},
+		{"search_result", &magpiev1.Frame{Id: 125, Body: &magpiev1.Frame_SearchResult{SearchResult: &magpiev1.SearchResult{
+			Messages: []*magpiev1.Message{testMessage(2), testMessage(1)}, NextCursor: "czEsMTc2NzIyNTYwMDAwMSwxLHA6YWxpY2U6Ym9i",
+		}}}},
 	}
 }
 

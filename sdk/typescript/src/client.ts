@@ -18,6 +18,7 @@ import {
   RegisterDeviceSchema,
   RemoveGroupMembersSchema,
   ResolveJoinRequestSchema,
+  SearchMessagesSchema,
   SendSchema,
   SetGroupMemberSchema,
   SetPushSettingsSchema,
@@ -123,6 +124,24 @@ export interface ClientOptions {
 }
 
 /** Options of one send. */
+/** Options of {@link MagpieClient.searchMessages}. */
+export interface SearchOptions {
+  /** One conversation to search (the user must be a member); all by default. */
+  convId?: string;
+  /** Only messages from this user. */
+  senderId?: string;
+  /** Only messages of these types ("text", "file", ...; at most 8). */
+  types?: string[];
+  /** Only messages sent at or after this time. */
+  from?: Date;
+  /** Only messages sent at or before this time. */
+  to?: Date;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Page size: 20 by default, at most 100. */
+  limit?: number;
+}
+
 export interface SendOptions {
   /** The client message id (1 to 128 bytes) instead of a random one; a resend with the same id is stored once. */
   clientMsgId?: string;
@@ -1039,6 +1058,46 @@ export class MagpieClient {
     const members = this.receiver.membersOf(convId);
     const messages = r.body.value.messages.map((m) => ({ ...toMessage(m, this.user), members })).reverse();
     return { messages, hasMore: r.body.value.hasMore };
+  }
+
+  /**
+   * Finds the messages of the user's conversations that match `query`,
+   * newest first (docs/search.md): messages it may read (since it joined,
+   * after the history it cleared), not recalled, edited ones by their
+   * current text. Every word must match, as the start of a word, ignoring
+   * case and accents; Chinese, Japanese and Korean text matches from one
+   * character; punctuation only separates words. Pass `nextCursor` back as
+   * `options.cursor`, with the same query and options, for the next page
+   * ("" when there is no more). A query with no word to search for, or
+   * over 256 bytes, is refused with a MagpieError "invalid_argument".
+   */
+  async searchMessages(
+    query: string,
+    options: SearchOptions = {},
+    signal?: AbortSignal,
+  ): Promise<{ messages: Message[]; nextCursor: string }> {
+    const r = await this.request(
+      {
+        case: "searchMessages",
+        value: create(SearchMessagesSchema, {
+          query,
+          convId: options.convId ?? "",
+          senderId: options.senderId ?? "",
+          types: options.types ?? [],
+          fromMs: BigInt(options.from?.getTime() ?? 0),
+          toMs: BigInt(options.to?.getTime() ?? 0),
+          cursor: options.cursor ?? "",
+          limit: options.limit ?? 0,
+        }),
+      },
+      signal,
+    );
+    if (r.body.case !== "searchResult") throw new Error(`magpie: unexpected reply ${r.body.case}`);
+    const messages = r.body.value.messages.map((m) => ({
+      ...toMessage(m, this.user),
+      members: this.receiver.membersOf(m.convId),
+    }));
+    return { messages, nextCursor: r.body.value.nextCursor };
   }
 
   /**

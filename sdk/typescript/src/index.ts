@@ -17,6 +17,7 @@ export {
   type GroupSendOptions,
   type PushOptions,
   type PushSettings,
+  type SearchOptions,
   type SendOptions,
 } from "./client.js";
 export type { Encoding } from "./codec.js";

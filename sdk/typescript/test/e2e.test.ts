@@ -214,3 +214,26 @@ test("expired tokens: refused at login (4101) and ended in session (4006) get fr
   assert.equal(m.seq, 2);
   assert.equal(calls, 3);
 });
+
+test("search finds the user's messages by keyword, page by page", async (t) => {
+  const e = await Env.start(t, "alice", "bob");
+  const alice = e.client("alice", "alice-phone");
+  const bob = e.client("bob", "bob-phone");
+  alice.run();
+  bob.run();
+  for (const text of ["Train at 9", "the train is late", "火车晚点了", "see you"]) {
+    await within(10_000, "send", alice.c.send("bob", "text", text));
+  }
+  const found: string[] = [];
+  let cursor = "";
+  for (let i = 0; i < 5; i++) {
+    const page = await bob.c.searchMessages("TRAIN", { limit: 1, cursor });
+    found.push(...page.messages.map((m) => m.content));
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  assert.deepEqual(found, ["the train is late", "Train at 9"]);
+  const cjk = await bob.c.searchMessages("火车", { types: ["text"], senderId: "alice" });
+  assert.deepEqual(cjk.messages.map((m) => m.content), ["火车晚点了"]);
+  await assert.rejects(bob.c.searchMessages(`"*"`), (err: unknown) => err instanceof MagpieError && err.code === "invalid_argument");
+});

@@ -231,6 +231,8 @@ type Frame struct {
 	//	*Frame_SupportSession
 	//	*Frame_CloseSupportSession
 	//	*Frame_RateSupportSession
+	//	*Frame_SearchMessages
+	//	*Frame_SearchResult
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -928,6 +930,24 @@ func (x *Frame) GetRateSupportSession() *RateSupportSession {
 	return nil
 }
 
+func (x *Frame) GetSearchMessages() *SearchMessages {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SearchMessages); ok {
+			return x.SearchMessages
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSearchResult() *SearchResult {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SearchResult); ok {
+			return x.SearchResult
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -1315,6 +1335,18 @@ type Frame_RateSupportSession struct {
 	RateSupportSession *RateSupportSession `protobuf:"bytes,117,opt,name=rate_support_session,json=rateSupportSession,proto3,oneof"`
 }
 
+type Frame_SearchMessages struct {
+	// Search (docs/search.md), client -> server, and its reply.
+	// Find messages of the user's conversations by keyword. Reply:
+	// search_result.
+	SearchMessages *SearchMessages `protobuf:"bytes,125,opt,name=search_messages,json=searchMessages,proto3,oneof"`
+}
+
+type Frame_SearchResult struct {
+	// Reply to search_messages.
+	SearchResult *SearchResult `protobuf:"bytes,126,opt,name=search_result,json=searchResult,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -1458,6 +1490,10 @@ func (*Frame_SupportSession) isFrame_Body() {}
 func (*Frame_CloseSupportSession) isFrame_Body() {}
 
 func (*Frame_RateSupportSession) isFrame_Body() {}
+
+func (*Frame_SearchMessages) isFrame_Body() {}
+
+func (*Frame_SearchResult) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -6957,11 +6993,189 @@ func (x *ReactionPage) GetMessages() []*MessageReactions {
 	return nil
 }
 
+// SearchMessages finds messages of the user's conversations by keyword,
+// newest first (docs/search.md): messages the user may read (since it
+// joined, after the history it cleared), not recalled, edited ones by their
+// current text. Searchable are the text of text messages, the name of
+// files, the name and address of locations and the "text" field of custom
+// messages. Every word must match, as the start of a word, ignoring case
+// and accents; Chinese, Japanese and Korean text matches from one
+// character. Errors: "invalid_argument" (an empty or too long query, a bad
+// cursor, limit or filter), "forbidden" (conv_id names a conversation the
+// user is not a member of).
+type SearchMessages struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keywords, at most 256 bytes and 8 words, with at least one word
+	// of two or more letters or digits, or one CJK character. Punctuation
+	// separates words and has no other meaning.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// One conversation to search; empty for all the user's conversations.
+	ConvId string `protobuf:"bytes,2,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// Only messages from this user; empty for any sender.
+	SenderId string `protobuf:"bytes,3,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
+	// Only messages of these types (at most 8); empty for any.
+	Types []string `protobuf:"bytes,4,rep,name=types,proto3" json:"types,omitempty"`
+	// Only messages sent at or after this time, in Unix milliseconds; 0 for
+	// no bound.
+	FromMs int64 `protobuf:"varint,5,opt,name=from_ms,json=fromMs,proto3" json:"from_ms,omitempty"`
+	// Only messages sent at or before this time, in Unix milliseconds; 0 for
+	// no bound.
+	ToMs int64 `protobuf:"varint,6,opt,name=to_ms,json=toMs,proto3" json:"to_ms,omitempty"`
+	// next_cursor of the previous page, with the same query and filters;
+	// empty for the first page.
+	Cursor string `protobuf:"bytes,7,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Page size: 0 for 20, at most 100.
+	Limit         int32 `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchMessages) Reset() {
+	*x = SearchMessages{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchMessages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchMessages) ProtoMessage() {}
+
+func (x *SearchMessages) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchMessages.ProtoReflect.Descriptor instead.
+func (*SearchMessages) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *SearchMessages) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchMessages) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *SearchMessages) GetSenderId() string {
+	if x != nil {
+		return x.SenderId
+	}
+	return ""
+}
+
+func (x *SearchMessages) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *SearchMessages) GetFromMs() int64 {
+	if x != nil {
+		return x.FromMs
+	}
+	return 0
+}
+
+func (x *SearchMessages) GetToMs() int64 {
+	if x != nil {
+		return x.ToMs
+	}
+	return 0
+}
+
+func (x *SearchMessages) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *SearchMessages) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The matching messages, newest first.
+	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Cursor of the next page; empty when there is no more.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchResult) Reset() {
+	*x = SearchResult{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchResult) ProtoMessage() {}
+
+func (x *SearchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
+func (*SearchResult) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *SearchResult) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *SearchResult) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd1$\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd7%\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -7043,7 +7257,9 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x14open_support_session\x18r \x01(\v2\x1d.magpie.v1.OpenSupportSessionH\x00R\x12openSupportSession\x12D\n" +
 	"\x0fsupport_session\x18s \x01(\v2\x19.magpie.v1.SupportSessionH\x00R\x0esupportSession\x12T\n" +
 	"\x15close_support_session\x18t \x01(\v2\x1e.magpie.v1.CloseSupportSessionH\x00R\x13closeSupportSession\x12Q\n" +
-	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSessionB\x06\n" +
+	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSession\x12D\n" +
+	"\x0fsearch_messages\x18} \x01(\v2\x19.magpie.v1.SearchMessagesH\x00R\x0esearchMessages\x12>\n" +
+	"\rsearch_result\x18~ \x01(\v2\x17.magpie.v1.SearchResultH\x00R\fsearchResultB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -7453,7 +7669,20 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\treactions\x18\x02 \x03(\v2\x18.magpie.v1.ReactionCountR\treactions\"`\n" +
 	"\fReactionPage\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x127\n" +
-	"\bmessages\x18\x02 \x03(\v2\x1b.magpie.v1.MessageReactionsR\bmessagesB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\bmessages\x18\x02 \x03(\v2\x1b.magpie.v1.MessageReactionsR\bmessages\"\xce\x01\n" +
+	"\x0eSearchMessages\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x17\n" +
+	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x1b\n" +
+	"\tsender_id\x18\x03 \x01(\tR\bsenderId\x12\x14\n" +
+	"\x05types\x18\x04 \x03(\tR\x05types\x12\x17\n" +
+	"\afrom_ms\x18\x05 \x01(\x03R\x06fromMs\x12\x13\n" +
+	"\x05to_ms\x18\x06 \x01(\x03R\x04toMs\x12\x16\n" +
+	"\x06cursor\x18\a \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\b \x01(\x05R\x05limit\"_\n" +
+	"\fSearchResult\x12.\n" +
+	"\bmessages\x18\x01 \x03(\v2\x12.magpie.v1.MessageR\bmessages\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursorB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -7468,7 +7697,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),               // 1: magpie.v1.Frame
@@ -7552,10 +7781,12 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*ReactionCount)(nil),       // 79: magpie.v1.ReactionCount
 	(*MessageReactions)(nil),    // 80: magpie.v1.MessageReactions
 	(*ReactionPage)(nil),        // 81: magpie.v1.ReactionPage
-	nil,                         // 82: magpie.v1.PushOptions.DataEntry
-	nil,                         // 83: magpie.v1.Group.MetadataEntry
-	nil,                         // 84: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 85: magpie.v1.UpdateGroup.MetadataEntry
+	(*SearchMessages)(nil),      // 82: magpie.v1.SearchMessages
+	(*SearchResult)(nil),        // 83: magpie.v1.SearchResult
+	nil,                         // 84: magpie.v1.PushOptions.DataEntry
+	nil,                         // 85: magpie.v1.Group.MetadataEntry
+	nil,                         // 86: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 87: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -7630,30 +7861,33 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	53, // 69: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
 	54, // 70: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
 	55, // 71: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
-	5,  // 72: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	82, // 73: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 74: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 75: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 76: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 77: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 78: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 79: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	83, // 80: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	84, // 81: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	85, // 82: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 83: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 84: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 85: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	61, // 86: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	64, // 87: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	71, // 88: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	79, // 89: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
-	80, // 90: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
-	91, // [91:91] is the sub-list for method output_type
-	91, // [91:91] is the sub-list for method input_type
-	91, // [91:91] is the sub-list for extension type_name
-	91, // [91:91] is the sub-list for extension extendee
-	0,  // [0:91] is the sub-list for field type_name
+	82, // 72: magpie.v1.Frame.search_messages:type_name -> magpie.v1.SearchMessages
+	83, // 73: magpie.v1.Frame.search_result:type_name -> magpie.v1.SearchResult
+	5,  // 74: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	84, // 75: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 76: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 77: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 78: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 79: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 80: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 81: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	85, // 82: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	86, // 83: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	87, // 84: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 85: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 86: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 87: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	61, // 88: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	64, // 89: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	71, // 90: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	79, // 91: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	80, // 92: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	7,  // 93: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
+	94, // [94:94] is the sub-list for method output_type
+	94, // [94:94] is the sub-list for method input_type
+	94, // [94:94] is the sub-list for extension type_name
+	94, // [94:94] is the sub-list for extension extendee
+	0,  // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -7734,6 +7968,8 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_SupportSession)(nil),
 		(*Frame_CloseSupportSession)(nil),
 		(*Frame_RateSupportSession)(nil),
+		(*Frame_SearchMessages)(nil),
+		(*Frame_SearchResult)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -7744,7 +7980,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   85,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
