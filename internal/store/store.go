@@ -216,6 +216,7 @@ type AppStore interface {
 	GroupStore
 	ContactStore
 	RichStore
+	RoomStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -64,7 +64,7 @@ type collections struct {
 	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
 	keywordRules, agents, supportSessions                           *mongo.Collection
 	groups, joinRequests                                            *mongo.Collection
-	contacts                                                        *mongo.Collection
+	contacts, rooms                                                 *mongo.Collection
 }
 
 // Collection names.
@@ -99,6 +99,7 @@ const (
 	collGroups        = "groups"
 	collJoinRequests  = "group_join_requests"
 	collContacts      = "contacts"
+	collRooms         = "rooms"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -118,7 +119,7 @@ func newCollections(db *mongo.Database) collections {
 		keywordRules: db.Collection(collKeywordRules),
 		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
 		groups: db.Collection(collGroups), joinRequests: db.Collection(collJoinRequests),
-		contacts: db.Collection(collContacts),
+		contacts: db.Collection(collContacts), rooms: db.Collection(collRooms),
 	}
 }
 

@@ -142,6 +142,10 @@ var indexes = map[string][]index{
 		// A user's incoming requests, and what names the user (DeleteUser).
 		{name: "app_other_kind_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.other", Value: 1}, {Key: "_id.kind", Value: 1}, {Key: "_id.user", Value: 1}}},
 	},
+	collRooms: {
+		// The app's rooms by id (ListRooms).
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -152,7 +156,7 @@ var collectionNames = []string{
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 	collAgents, collSupport, collGroups, collJoinRequests,
-	collContacts,
+	collContacts, collRooms,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -69,6 +69,7 @@ func Run(t *testing.T, o Opener) {
 		{"Groups", groupTests},
 		{"Contacts", contactTests},
 		{"Rich", richTests},
+		{"Rooms", roomTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}
