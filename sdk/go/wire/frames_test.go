@@ -178,7 +178,7 @@ func groupSamples() []sample {
 		}}}},
 		{"join_room", &magpiev1.Frame{Id: 130, Body: &magpiev1.Frame_JoinRoom{JoinRoom: &magpiev1.JoinRoom{RoomId: "live-1", HistoryLimit: 20}}}},
 		{"room_joined", &magpiev1.Frame{Id: 130, Body: &magpiev1.Frame_RoomJoined{RoomJoined: &magpiev1.RoomJoined{
-			Room: &magpiev1.RoomInfo{Id: "live-1", Name: "Launch", OwnerId: "ann", MemberCount: 12000},
+			Room:     &magpiev1.RoomInfo{Id: "live-1", Name: "Launch", OwnerId: "ann", MemberCount: 12000},
 			Messages: []*magpiev1.RoomMessage{{RoomId: "live-1", Seq: 41, SenderId: "bob", ClientMsgId: "c1", Type: "text", Content: "hi", CreatedAtMs: 1767225600000}},
 		}}}},
 		{"leave_room", &magpiev1.Frame{Id: 131, Body: &magpiev1.Frame_LeaveRoom{LeaveRoom: &magpiev1.LeaveRoom{RoomId: "live-1"}}}},
