@@ -312,14 +312,14 @@ func (s *Service) forget(appID, roomID string) {
 	s.mu.Unlock()
 }
 
-// List returns up to limit rooms (1-100; 0 means 50) with id > after, and
+// List returns up to limit rooms (1-200; 0 means 50) with id > after, and
 // the id to continue after ("" on the last page).
 func (s *Service) List(ctx context.Context, appID, after string, limit int) ([]store.Room, string, error) {
 	if limit == 0 {
 		limit = 50
 	}
-	if limit < 0 || limit > 100 {
-		return nil, "", invalid("limit", "1-100")
+	if limit < 0 || limit > 200 {
+		return nil, "", invalid("limit", "1-200")
 	}
 	rs, err := s.store.App(appID).ListRooms(ctx, after, limit+1)
 	if err != nil {
