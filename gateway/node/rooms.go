@@ -44,6 +44,7 @@ type hubRoom struct {
 	conns  map[*conn]struct{}
 	timer  *time.Timer // the next member count push; nil while none is due
 	pushed int64       // the member count last pushed; -1 before the first
+	dirty  bool        // members joined or left here since the last push
 }
 
 // SetRooms makes the hub serve rooms through svc, the rooms service whose
@@ -89,6 +90,7 @@ func (h *Hub) joinRoom(ctx context.Context, c *conn, roomID string) bool {
 	}
 	hr.mu.Lock()
 	hr.conns[c] = struct{}{}
+	hr.dirty = true
 	if hr.timer == nil {
 		hr.timer = time.AfterFunc(h.roomCountEvery, func() { h.pushRoomCount(k, hr) })
 	}
@@ -152,6 +154,7 @@ func (h *Hub) removeFromRoom(ctx context.Context, k roomKey, match func(*conn) b
 		if closing || match(c) {
 			delete(hr.conns, c)
 			gone = append(gone, c)
+			hr.dirty = true
 		}
 	}
 	if len(hr.conns) == 0 && hr.timer != nil {
@@ -199,7 +202,7 @@ func (h *Hub) resyncRooms(ctx context.Context) {
 }
 
 // pushRoomCount pushes the room's member count to its members here if it
-// changed since the last push, and schedules the next check while the room
+// changed since the last push, or members joined or left here, and schedules the next check while the room
 // has members on this node.
 func (h *Hub) pushRoomCount(k roomKey, hr *hubRoom) {
 	ctx, cancel := context.WithTimeout(context.Background(), roomCallTimeout)
@@ -219,10 +222,10 @@ func (h *Hub) pushRoomCount(k roomKey, hr *hubRoom) {
 		h.log.WarnContext(ctx, "count room members", "err", err, "app_id", k.appID, "room_id", k.roomID)
 		return
 	}
-	if int64(n) == hr.pushed {
+	if int64(n) == hr.pushed && !hr.dirty {
 		return
 	}
-	hr.pushed = int64(n)
+	hr.pushed, hr.dirty = int64(n), false
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_RoomMemberCount{RoomMemberCount: &magpiev1.RoomMemberCount{
 		RoomId: k.roomID, Count: int64(n)}}}
 	var enc encodings
