@@ -38,10 +38,14 @@ var (
 	roomAppendScript = redis.NewScript(roomAppendLua)
 )
 
-func (r *Redis) roomMembersKey(appID, roomID string) string { return r.prefix + appID + ":rm:" + roomID }
-func (r *Redis) roomSeqKey(appID, roomID string) string     { return r.prefix + appID + ":rs:" + roomID }
-func (r *Redis) roomHistoryKey(appID, roomID string) string { return r.prefix + appID + ":rh:" + roomID }
-func (r *Redis) roomIndexKey(node string) string            { return r.prefix + ":nr:" + node }
+func (r *Redis) roomMembersKey(appID, roomID string) string {
+	return r.prefix + appID + ":rm:" + roomID
+}
+func (r *Redis) roomSeqKey(appID, roomID string) string { return r.prefix + appID + ":rs:" + roomID }
+func (r *Redis) roomHistoryKey(appID, roomID string) string {
+	return r.prefix + appID + ":rh:" + roomID
+}
+func (r *Redis) roomIndexKey(node string) string { return r.prefix + ":nr:" + node }
 
 // SetRoomMembers implements Presence.
 func (r *Redis) SetRoomMembers(ctx context.Context, appID, roomID, nodeID string, n int) error {
