@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,23 +19,25 @@ import (
 
 // BenchmarkRoomFanOut measures chat room fan-out through the real binary
 // over WebSockets: a room of members raw protocol clients on one node, all
-// joined, the room's owner sending b.N messages (keeping up to window sends
-// in flight), every member reading until it has seen the last one. Rooms
+// joined, senders of them (the owner first) sending b.N messages in all
+// (each keeping up to window sends in flight), every member reading until
+// it has seen the last one. Rooms
 // are at-most-once: the benchmark reports deliveries per second and the
 // share of deliveries lost (a member's missing seqs), which must stay 0 at
 // this load. The load generator shares the machine's cores with the
 // server.
 //
-//	go test -run '^$' -bench RoomFanOut -benchtime 200x ./cmd/magpie/
+//	go test -run '^$' -bench RoomFanOut -benchtime 2000x ./cmd/magpie/
+//	# MAGPIE_BENCH_CPUPROFILE=/tmp/room.prof adds 10 s CPU profiles of the server
 func BenchmarkRoomFanOut(b *testing.B) {
 	bin := buildBinary(b)
-	lines, _ := startBinary(b, bin, b.TempDir(), loadGenerator...)
+	lines, _ := startBinary(b, bin, b.TempDir(), append(loadGenerator, "--pprof")...)
 	for _, members := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) { roomFanOut(b, lines, members, 16) })
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) { roomFanOut(b, lines, members, 8, 32) })
 	}
 }
 
-func roomFanOut(b *testing.B, lines map[string]string, members, window int) {
+func roomFanOut(b *testing.B, lines map[string]string, members, senders, window int) {
 	base := lines["api_url"]
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])
 	if err != nil {
@@ -61,6 +64,27 @@ func roomFanOut(b *testing.B, lines map[string]string, members, window int) {
 	}
 	url := "ws" + strings.TrimPrefix(base, "http") + "/v1/connect"
 	conns := make([]*websocket.Conn, members)
+	// Members that only read would be closed as silent (heartbeat): ping
+	// them all every 10 s, from the setup to the end.
+	var joined atomic.Int64
+	keepalive, stopKeepalive := context.WithCancel(ctx)
+	var pings sync.WaitGroup
+	defer func() { stopKeepalive(); pings.Wait() }()
+	pings.Go(func() {
+		ping, _ := wire.ProtoCodec{}.Marshal(&magpiev1.Frame{Id: 1 << 40, Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-keepalive.Done():
+				return
+			case <-t.C:
+			}
+			for _, c := range conns[:joined.Load()] {
+				_ = c.Write(keepalive, websocket.MessageBinary, ping) // a failed ping shows as a failed read
+			}
+		}
+	})
 	codec := wire.ProtoCodec{}
 	for i, id := range ids {
 		tok, err := api.MintToken(id, time.Hour)
@@ -85,6 +109,7 @@ func roomFanOut(b *testing.B, lines map[string]string, members, window int) {
 				break
 			}
 		}
+		joined.Add(1)
 	}
 	defer func() {
 		for _, c := range conns {
@@ -92,34 +117,47 @@ func roomFanOut(b *testing.B, lines map[string]string, members, window int) {
 		}
 	}()
 
-	n := int64(b.N)
+	per := max(b.N/senders, 1)
+	n := int64(per * senders)
 	var got atomic.Int64
-	credits := make(chan struct{}, window)
-	for range window {
-		credits <- struct{}{}
+	credits := make([]chan struct{}, senders)
+	for i := range credits {
+		credits[i] = make(chan struct{}, window)
+		for range window {
+			credits[i] <- struct{}{}
+		}
+	}
+	if p := os.Getenv("MAGPIE_BENCH_CPUPROFILE"); p != "" {
+		// A CPU profile of the server while the messages flow.
+		go fetchProfile(b, lines["admin_url"]+"/debug/pprof/profile?seconds=10", p+fmt.Sprintf(".%d", members))
 	}
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		wg.Go(func() { got.Add(readRoom(ctx, b, c, n, i == 0, credits)) })
-	}
-	wg.Go(func() {
-		owner := conns[0]
-		for i := range n {
-			select {
-			case <-credits:
-			case <-ctx.Done():
-				return
-			}
-			data, _ := codec.Marshal(&magpiev1.Frame{Id: uint64(i + 10), Body: &magpiev1.Frame_SendRoomMessage{SendRoomMessage: &magpiev1.SendRoomMessage{
-				RoomId: room, ClientMsgId: fmt.Sprint("m", i), Content: "bench message"}}})
-			if err := owner.Write(ctx, websocket.MessageBinary, data); err != nil {
-				b.Error(err)
-				return
-			}
+		var cr chan struct{}
+		if i < senders {
+			cr = credits[i]
 		}
-	})
+		wg.Go(func() { got.Add(readRoom(ctx, b, c, n, cr)) })
+	}
+	for s := range senders {
+		wg.Go(func() {
+			for i := range per {
+				select {
+				case <-credits[s]:
+				case <-ctx.Done():
+					return
+				}
+				data, _ := codec.Marshal(&magpiev1.Frame{Id: uint64(i + 10), Body: &magpiev1.Frame_SendRoomMessage{SendRoomMessage: &magpiev1.SendRoomMessage{
+					RoomId: room, ClientMsgId: fmt.Sprint("m", i), Content: "bench message"}}})
+				if err := conns[s].Write(ctx, websocket.MessageBinary, data); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
@@ -130,9 +168,9 @@ func roomFanOut(b *testing.B, lines map[string]string, members, window int) {
 }
 
 // readRoom reads a member's frames until the room message with seq n,
-// and returns how many room messages it got. The sender's reader returns a
-// credit per RoomSendAck.
-func readRoom(ctx context.Context, b *testing.B, c *websocket.Conn, n int64, sender bool, credits chan struct{}) int64 {
+// and returns how many room messages it got. A sender's reader returns a
+// credit per RoomSendAck (credits is nil for other members).
+func readRoom(ctx context.Context, b *testing.B, c *websocket.Conn, n int64, credits chan struct{}) int64 {
 	var got int64
 	for {
 		_, data, err := c.Read(ctx)
@@ -145,7 +183,7 @@ func readRoom(ctx context.Context, b *testing.B, c *websocket.Conn, n int64, sen
 			b.Errorf("decode: %v", err)
 			return got
 		}
-		if sender && f.GetRoomSendAck() != nil {
+		if credits != nil && f.GetRoomSendAck() != nil {
 			credits <- struct{}{}
 		}
 		if e := f.GetError(); e != nil {
