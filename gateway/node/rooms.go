@@ -20,8 +20,8 @@ import (
 // connection by the writer) and, while a room has members here, its member
 // count about once per RoomCountInterval when it changed.
 //
-// Lock order: Hub.roomsMu before hubRoom.mu before conn.mu; conn.roomsMu
-// is taken alone. Never call the rooms service with roomsMu or a
+// Lock order: Hub.roomsMu before hubRoom.mu before conn.roomsMu and
+// conn.mu (never both). Never call the rooms service with roomsMu or a
 // hubRoom.mu held.
 
 const (
@@ -68,19 +68,10 @@ func (h *Hub) NodeID() string {
 var _ rooms.Router = (*Hub)(nil)
 
 // joinRoom adds c to a room and reports the room's count on this node. It
-// reports false if c is in too many rooms.
+// reports false if c is in too many rooms. The room's member set and the
+// connection's rooms change together, under the room's lock, so that a
+// kick racing the join leaves neither without the other.
 func (h *Hub) joinRoom(ctx context.Context, c *conn, roomID string) bool {
-	c.roomsMu.Lock()
-	_, in := c.rooms[roomID]
-	if !in && len(c.rooms) >= maxRoomsPerConn {
-		c.roomsMu.Unlock()
-		return false
-	}
-	if c.rooms == nil {
-		c.rooms = make(map[string]struct{})
-	}
-	c.rooms[roomID] = struct{}{}
-	c.roomsMu.Unlock()
 	k := roomKey{c.appID, roomID}
 	h.roomsMu.Lock()
 	hr := h.rooms[k]
@@ -89,13 +80,32 @@ func (h *Hub) joinRoom(ctx context.Context, c *conn, roomID string) bool {
 		h.rooms[k] = hr
 	}
 	hr.mu.Lock()
-	hr.conns[c] = struct{}{}
-	hr.dirty = true
-	if hr.timer == nil {
-		hr.timer = time.AfterFunc(h.roomCountEvery, func() { h.pushRoomCount(k, hr) })
+	c.roomsMu.Lock()
+	_, in := c.rooms[roomID]
+	full := !in && len(c.rooms) >= maxRoomsPerConn
+	if !full {
+		if c.rooms == nil {
+			c.rooms = make(map[string]struct{})
+		}
+		c.rooms[roomID] = struct{}{}
 	}
+	c.roomsMu.Unlock()
+	if !full {
+		hr.conns[c] = struct{}{}
+		hr.dirty = true
+		if hr.timer == nil {
+			hr.timer = time.AfterFunc(h.roomCountEvery, func() { h.pushRoomCount(k, hr) })
+		}
+	}
+	empty := len(hr.conns) == 0
 	hr.mu.Unlock()
+	if empty {
+		delete(h.rooms, k)
+	}
 	h.roomsMu.Unlock()
+	if full {
+		return false
+	}
 	h.syncRoom(ctx, k, hr)
 	return true
 }
@@ -155,6 +165,9 @@ func (h *Hub) removeFromRoom(ctx context.Context, k roomKey, match func(*conn) b
 			delete(hr.conns, c)
 			gone = append(gone, c)
 			hr.dirty = true
+			c.roomsMu.Lock()
+			delete(c.rooms, k.roomID)
+			c.roomsMu.Unlock()
 		}
 	}
 	if len(hr.conns) == 0 && hr.timer != nil {
@@ -318,9 +331,6 @@ func (h *Hub) leaveRoomLocal(appID, roomID, userID string, why rooms.LeaveReason
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_RoomLeft{RoomLeft: &magpiev1.RoomLeft{RoomId: roomID, Reason: reason}}}
 	var enc encodings
 	for _, c := range gone {
-		c.roomsMu.Lock()
-		delete(c.rooms, roomID)
-		c.roomsMu.Unlock()
 		h.queueEncoded(c, f, mergeNone, &enc)
 	}
 }
