@@ -166,9 +166,10 @@ type Service struct {
 	router Router
 	log    *slog.Logger
 
-	mu    sync.Mutex // guards lives and cache
-	lives map[roomKey]*live
-	cache map[roomKey]cachedRoom
+	mu      sync.Mutex // guards lives, created and cache; taken before live.mu
+	lives   map[roomKey]*live
+	created int // lives created, for their sweeps
+	cache   map[roomKey]cachedRoom
 
 	workers sync.WaitGroup // fan-out workers
 }

@@ -32,6 +32,7 @@ type live struct {
 	order   []dedupKey // seen's keys, oldest first
 	queue   []Message  // waiting for the fan-out
 	running bool       // a worker drains queue
+	used    time.Time  // the last accepted message
 }
 
 type dedupKey struct{ sender, clientMsgID string }
@@ -145,7 +146,12 @@ func (r *SendRequest) validate() error {
 	return nil
 }
 
-// live returns the send state of a room, creating it.
+// sweepEvery is how many rooms' send states are created between two
+// sweeps of the idle ones.
+const sweepEvery = 1024
+
+// live returns the send state of a room, creating it (and, every
+// sweepEvery creations, forgetting those of rooms idle for DedupWindow).
 func (s *Service) live(appID, roomID string) *live {
 	k := roomKey{appID, roomID}
 	s.mu.Lock()
@@ -154,8 +160,26 @@ func (s *Service) live(appID, roomID string) *live {
 	if l == nil {
 		l = &live{seen: make(map[dedupKey]Ack)}
 		s.lives[k] = l
+		if s.created++; s.created%sweepEvery == 0 {
+			s.sweepLocked(s.cfg.Now().Add(-s.cfg.DedupWindow))
+		}
 	}
 	return l
+}
+
+// sweepLocked forgets the send states of rooms with nothing queued and no
+// message accepted since before. A send that holds one meanwhile still
+// fans out; only its room's dedup and rate state start afresh. s.mu must
+// be held.
+func (s *Service) sweepLocked(before time.Time) {
+	for k, l := range s.lives {
+		l.mu.Lock()
+		idle := !l.running && len(l.queue) == 0 && l.used.Before(before)
+		l.mu.Unlock()
+		if idle {
+			delete(s.lives, k)
+		}
+	}
 }
 
 // seenAck returns the ack of an earlier send, forgetting those accepted
@@ -212,6 +236,7 @@ func (l *live) enqueue(m Message, k dedupKey, a Ack, bound int) bool {
 	}
 	l.seen[k] = a
 	l.order = append(l.order, k)
+	l.used = a.CreatedAt
 	if m.Priority && len(l.queue) >= bound {
 		l.queue = slices.DeleteFunc(l.queue, func(q Message) bool { return !q.Priority })
 	}
