@@ -165,7 +165,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		state = mem
 	}
 	rcfg := cfg.Rooms
-	rcfg.NodeID, rcfg.Now, rcfg.Logger = hub.NodeID(), cfg.Now, g.log
+	rcfg.NodeID, rcfg.Now, rcfg.Logger, rcfg.Metrics = hub.NodeID(), cfg.Now, g.log, cfg.Metrics
 	rs := rooms.New(st, state, hub, rcfg)
 	g.api = api.New(st, tenants, us, msgs, api.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,

@@ -43,6 +43,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/presence"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // Settings' defaults and bounds.
@@ -156,6 +157,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives fan-out errors. Nil discards them.
 	Logger *slog.Logger
+	// Metrics counts messages refused by a room's rate limit and those
+	// refused or dropped while a room sheds load. Nil records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Service manages rooms; see the package documentation.

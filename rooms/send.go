@@ -14,6 +14,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // maxBatch bounds the messages one fan-out hands to the router.
@@ -107,7 +108,8 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Ack, error) {
 		a.Duplicate = true
 		return a, nil
 	}
-	if err := l.admit(msg.Priority, RateLimit(r), s.cfg.QueueBound, now); err != nil {
+	if kind, err := l.admit(msg.Priority, RateLimit(r), s.cfg.QueueBound, now); err != nil {
+		s.cfg.Metrics.RateLimited(kind)
 		return Ack{}, err
 	}
 	msg.CreatedAt = now
@@ -120,7 +122,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Ack, error) {
 		return Ack{}, fmt.Errorf("sequence room message: %w", err)
 	}
 	a := Ack{Seq: msg.Seq, CreatedAt: now}
-	if l.enqueue(msg, key, a, s.cfg.QueueBound) {
+	start, dropped := l.enqueue(msg, key, a, s.cfg.QueueBound)
+	for range dropped {
+		s.cfg.Metrics.RateLimited(telemetry.LimitRoomShed)
+	}
+	if start {
 		s.workers.Go(func() { s.drain(req.AppID, req.RoomID, l) })
 	}
 	return a, nil
@@ -202,32 +208,33 @@ func (l *live) seenAck(k dedupKey, since time.Time) (Ack, bool) {
 // maxSeen bounds the client message ids remembered per room.
 const maxSeen = 65536
 
-// admit applies the rate limit and the queue bound to a message.
-func (l *live) admit(priority bool, limit float64, bound int, now time.Time) error {
+// admit applies the rate limit and the queue bound to a message; a
+// refusal comes with its telemetry kind.
+func (l *live) admit(priority bool, limit float64, bound int, now time.Time) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if priority {
 		if len(l.queue) >= 4*bound {
-			return fail(CodeRateLimited, "the room's fan-out is overloaded; retry later")
+			return telemetry.LimitRoomShed, fail(CodeRateLimited, "the room's fan-out is overloaded; retry later")
 		}
-		return nil
+		return "", nil
 	}
 	if l.lim == nil || l.limit != limit {
 		l.lim, l.limit = rate.NewLimiter(rate.Limit(limit), max(int(2*limit), 1)), limit
 	}
 	if len(l.queue) >= bound {
-		return fail(CodeRateLimited, "the room is shedding load; retry later")
+		return telemetry.LimitRoomShed, fail(CodeRateLimited, "the room is shedding load; retry later")
 	}
 	if !l.lim.AllowN(now, 1) {
-		return fail(CodeRateLimited, "the room's rate limit is reached; retry later")
+		return telemetry.LimitRoom, fail(CodeRateLimited, "the room's rate limit is reached; retry later")
 	}
-	return nil
+	return "", nil
 }
 
 // enqueue queues an accepted message and remembers its ack; a priority
 // message over the bound drops the ordinary messages queued. It reports
-// whether a worker must be started.
-func (l *live) enqueue(m Message, k dedupKey, a Ack, bound int) bool {
+// whether a worker must be started, and how many messages it dropped.
+func (l *live) enqueue(m Message, k dedupKey, a Ack, bound int) (start bool, dropped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.order) >= maxSeen {
@@ -238,14 +245,16 @@ func (l *live) enqueue(m Message, k dedupKey, a Ack, bound int) bool {
 	l.order = append(l.order, k)
 	l.used = a.CreatedAt
 	if m.Priority && len(l.queue) >= bound {
+		n := len(l.queue)
 		l.queue = slices.DeleteFunc(l.queue, func(q Message) bool { return !q.Priority })
+		dropped = n - len(l.queue)
 	}
 	l.queue = append(l.queue, m)
 	if l.running {
-		return false
+		return false, dropped
 	}
 	l.running = true
-	return true
+	return true, dropped
 }
 
 // drain fans the room's queue out, a batch at a time, until it is empty.

@@ -45,6 +45,11 @@ const (
 	// LimitConsole is a console login refused by the password-check
 	// throttle.
 	LimitConsole = "console"
+	// LimitRoom is a chat room message refused by the room's rate limit;
+	// LimitRoomShed one refused, or dropped from the fan-out queue, while
+	// the room shed load (see package rooms).
+	LimitRoom     = "room"
+	LimitRoomShed = "room_shed"
 )
 
 // Outcomes of magpie_bus_jobs_total.
@@ -143,7 +148,7 @@ func (m *Metrics) zero() {
 	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
-	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole} {
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitRoom, LimitRoomShed} {
 		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
 	}
 	for _, kind := range []string{SyncConversations, SyncMessages} {
