@@ -7377,7 +7377,7 @@ type SendRoomMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room to send to.
 	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	// Client message id, 1-64 bytes; a resend within a few minutes gets the
+	// Client message id, 1-128 bytes; a resend within a few minutes gets the
 	// first send's ack, marked duplicate.
 	ClientMsgId string `protobuf:"bytes,2,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
 	// Content type, as Send's ("text" when empty).

@@ -4077,7 +4077,7 @@ export type SendRoomMessage = Message$1<"magpie.v1.SendRoomMessage"> & {
   roomId: string;
 
   /**
-   * Client message id, 1-64 bytes; a resend within a few minutes gets the
+   * Client message id, 1-128 bytes; a resend within a few minutes gets the
    * first send's ack, marked duplicate.
    *
    * @generated from field: string client_msg_id = 2;
