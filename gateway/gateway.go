@@ -28,10 +28,12 @@ import (
 	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/presence"
 	"github.com/magpie-im/magpie/internal/ratelimit"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/rooms"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 	"github.com/magpie-im/magpie/webhook"
@@ -91,6 +93,14 @@ type Config struct {
 	// post-event emitter's subscriptions, the moderation policies); each is
 	// told to Forget an app when it changed, on every node.
 	Caches []Forgetter
+	// RoomState holds the chat rooms' live state (members per node, seqs,
+	// recent history), shared by every gateway node. Nil means an
+	// in-process one (embedded mode); cluster mode passes the Redis
+	// presence registry.
+	RoomState rooms.State
+	// Rooms tunes the chat rooms (fan-out queue bound, dedup window,
+	// cache TTL); its NodeID, Now and Logger are set by the gateway.
+	Rooms rooms.Config
 	// Node tunes the WebSocket connection node (login timeout, heartbeat,
 	// outbound queue, per-address and per-user login limits); its fields
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
@@ -156,9 +166,19 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		apiUsage = cfg.Usage
 		hub.CountUsage(cfg.Usage)
 	}
+	state := cfg.RoomState
+	if state == nil {
+		mem := presence.NewMemory(cfg.Now)
+		// The embedded node is the whole installation: it never expires.
+		_, _ = mem.Refresh(context.Background(), hub.NodeID(), 100*365*24*time.Hour) // a valid id: cannot fail
+		state = mem
+	}
+	rcfg := cfg.Rooms
+	rcfg.NodeID, rcfg.Now, rcfg.Logger, rcfg.Metrics = hub.NodeID(), cfg.Now, g.log, cfg.Metrics
+	rs := rooms.New(st, state, hub, rcfg)
 	g.api = api.New(st, tenants, us, msgs, api.Config{Usage: apiUsage,
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts,
+		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts, Rooms: rs,
 	})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
@@ -168,7 +188,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
 	ncfg.Metrics, ncfg.Push, ncfg.Groups, ncfg.Support = cfg.Metrics, cfg.Push, gs, cfg.Support
-	ncfg.Contacts = g.contacts
+	ncfg.Contacts, ncfg.Rooms = g.contacts, rs
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g

@@ -23,6 +23,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/rooms"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
@@ -63,6 +64,9 @@ type Config struct {
 	// Usage counts the authenticated requests of each app for the usage
 	// report. Nil counts nothing.
 	Usage UsageCounter
+	// Rooms serves the chat room routes. Nil answers them with
+	// "unavailable".
+	Rooms *rooms.Service
 }
 
 // UsageCounter counts server API calls (tenant.Usage). Its methods must
@@ -114,6 +118,7 @@ func (s *Server) Routes() []httpx.Route {
 	supported := httpx.With(signed, s.needSupport)
 	grouped := httpx.With(signed, s.needGroups)
 	contacted := httpx.With(signed, s.needContacts)
+	roomed := httpx.With(signed, s.needRooms)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -168,6 +173,14 @@ func (s *Server) Routes() []httpx.Route {
 		r("POST", "/v1/groups/:id/join-requests/:user", "/v1/groups/{id}/join-requests/{user}:decline", nil),
 		r("GET", "/v1/groups/:id/reads", "/v1/groups/{id}/reads", with(grouped, s.groupReads)),
 		r("GET", "/v1/groups/:id/messages/:seq/readers", "/v1/groups/{id}/messages/{seq}/readers", with(grouped, s.groupReaders)),
+		r("POST", "/v1/rooms", "/v1/rooms", with(httpx.With(roomed, s.idempotent), s.createRoom)),
+		r("GET", "/v1/rooms", "/v1/rooms", with(roomed, s.listRooms)),
+		r("GET", "/v1/rooms/:id", "/v1/rooms/{id}", with(roomed, s.getRoom)),
+		r("DELETE", "/v1/rooms/:id", "/v1/rooms/{id}", with(roomed, s.destroyRoom)),
+		r("POST", "/v1/rooms/:id/messages", "/v1/rooms/{id}/messages", with(httpx.With(roomed, s.idempotent), s.sendRoomMessage)),
+		r("PUT", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
+		r("DELETE", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
+		r("DELETE", "/v1/rooms/:id/members/:user", "/v1/rooms/{id}/members/{user}", with(roomed, s.kickRoomMember)),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
 		r("GET", "/v1/conversations/:conv/messages/:seq/reactions", "/v1/conversations/{conv}/messages/{seq}/reactions", with(signed, s.messageReactions)),

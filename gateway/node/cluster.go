@@ -203,6 +203,7 @@ func (cl *cluster) refresh(ctx context.Context, sweep bool) {
 	}
 	if !alive {
 		cl.reregister(ctx)
+		cl.hub.resyncRooms(ctx)
 	}
 	if sweep {
 		if err := cl.Presence.Sweep(ctx); err != nil {
@@ -405,6 +406,7 @@ func (h *Hub) HandleRelay(ctx context.Context, msg []byte) {
 		})
 	}
 	h.handleRelayedReactions(env.Reactions)
+	h.handleRelayedRooms(&env)
 	for _, k := range env.Kicks {
 		if c := h.find(k.AppID, k.UserID, k.SessionID); c != nil {
 			c.closeAsync(wire.CloseKicked, "replaced by a newer session")
@@ -420,6 +422,9 @@ type relayEnvelope struct {
 	Receipts   []relayReceipt  `json:"r,omitempty"`
 	Kicks      []relayKick     `json:"k,omitempty"`
 	Reactions  []relayReaction `json:"re,omitempty"`
+	// Chat rooms (rooms.go).
+	RoomMessages []relayRoomMessages `json:"rm,omitempty"`
+	RoomLeaves   []relayRoomLeave    `json:"rl,omitempty"`
 }
 
 // relayDelivery is one message for some users of an app.

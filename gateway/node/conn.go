@@ -75,6 +75,9 @@ type conn struct {
 	closed   chan struct{} // closed when the close (frame and handshake) is done
 	flushed  chan struct{} // closed by the writer when a flushing close has drained the queue
 
+	roomsMu sync.Mutex          // guards rooms
+	rooms   map[string]struct{} // ids of the chat rooms joined
+
 	mu       sync.Mutex // guards the fields below
 	out      []outFrame
 	outBytes int
@@ -299,12 +302,22 @@ func (c *conn) reply(f *magpiev1.Frame) {
 // outFrame is an encoded frame waiting for the writer.
 type outFrame struct {
 	b []byte
-	// deliver marks a binary Deliver push (id 0). Consecutive ones are
-	// written as one WebSocket message: concatenated protobuf encodings of
-	// the same oneof message field merge, so the client decodes a single
-	// Deliver holding all their messages, in order.
-	deliver bool
+	// merge marks a binary push (id 0) of a kind that merges: a Deliver
+	// or a RoomMessages. Consecutive ones of the same kind are written as
+	// one WebSocket message: concatenated protobuf encodings of the same
+	// oneof message field merge, so the client decodes a single Deliver
+	// (or RoomMessages) holding all their messages, in order.
+	merge mergeKind
 }
+
+// mergeKind says whether, and with which frames, a queued frame merges.
+type mergeKind uint8
+
+const (
+	mergeNone mergeKind = iota
+	mergeDeliver
+	mergeRoom
+)
 
 // maxMerged bounds a WebSocket message made of merged Deliver frames (a
 // single larger frame is still written alone).
@@ -348,7 +361,7 @@ func (c *conn) startWriterLocked() {
 }
 
 // writeLoop writes queued frames in order until the queue is empty, then
-// exits. Consecutive Deliver pushes go out as one WebSocket message (one
+// exits. Consecutive Deliver (or RoomMessages) pushes go out as one WebSocket message (one
 // write instead of one per frame). Each write has its own deadline; run's
 // CloseNow ends a blocked one.
 func (c *conn) writeLoop() {
@@ -369,9 +382,9 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 		for i := 0; i < len(batch); i++ {
 			msg := batch[i].b
-			if batch[i].deliver {
+			if kind := batch[i].merge; kind != mergeNone {
 				merged = append(merged[:0], msg...)
-				for i+1 < len(batch) && batch[i+1].deliver && len(merged)+len(batch[i+1].b) <= maxMerged {
+				for i+1 < len(batch) && batch[i+1].merge == kind && len(merged)+len(batch[i+1].b) <= maxMerged {
 					i++
 					merged = append(merged, batch[i].b...)
 				}

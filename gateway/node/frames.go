@@ -171,7 +171,7 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 	// what the server pushed; every other request counts against the
 	// connection's frame limit.
 	switch f.GetBody().(type) {
-	case *magpiev1.Frame_Send, *magpiev1.Frame_DeliverAck:
+	case *magpiev1.Frame_Send, *magpiev1.Frame_DeliverAck, *magpiev1.Frame_SendRoomMessage:
 	default:
 		if !c.frameLim.Allow() {
 			c.reply(wire.ErrorFrame(id, wire.CodeRateLimited, "too many frames; slow down"))
@@ -223,6 +223,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.contactFrame(ctx, id, f)
 	case *magpiev1.Frame_RecallMessage, *magpiev1.Frame_EditMessage, *magpiev1.Frame_AddReaction, *magpiev1.Frame_RemoveReaction, *magpiev1.Frame_GetReactions:
 		c.richFrame(ctx, id, f)
+	case *magpiev1.Frame_JoinRoom, *magpiev1.Frame_LeaveRoom, *magpiev1.Frame_SendRoomMessage:
+		c.roomFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:
@@ -248,6 +250,10 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var pe *push.ValidationError
 	var ge *groups.Error
 	var ce *contacts.Error
+	if rf, ok := roomError(err); ok {
+		rf.Id = id
+		return rf
+	}
 	switch {
 	case errors.As(err, &me):
 		return wire.RejectedFrame(id, me.Code, me.Message, me.Reason)

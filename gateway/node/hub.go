@@ -10,6 +10,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/rooms"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -19,7 +20,8 @@ import (
 // re-checks a user's sessions when the user changes (see gateway.Events).
 //
 // Lock order: Hub.mu before conn.mu; never call into the store or the
-// messaging service with Hub.mu held.
+// messaging service with Hub.mu held. Rooms have their own locks (see
+// rooms.go).
 type Hub struct {
 	store store.Store
 	log   *slog.Logger
@@ -34,6 +36,12 @@ type Hub struct {
 
 	presence *presenceWatch // nil: no presence events; set before serving
 	usage    UsageCounter   // nil: no usage counts; set before serving
+
+	// Chat rooms; set by SetRooms before serving (nil: no rooms).
+	roomSvc        *rooms.Service
+	roomCountEvery time.Duration
+	roomsMu        sync.Mutex // guards rooms
+	rooms          map[roomKey]*hubRoom
 }
 
 // UsageCounter counts logged-in connections for the usage report
@@ -55,7 +63,8 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]struct{})}
+	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]struct{}),
+		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second}
 }
 
 // track adds a connection being served; it reports false while draining.
@@ -157,6 +166,7 @@ func (h *Hub) registerLocal(c *conn, maxDevices int, policy string) (kick []*con
 // unregister removes a logged-in connection that has ended.
 func (h *Hub) unregister(c *conn) {
 	h.remove(c)
+	h.leaveRooms(c)
 	if h.cl != nil {
 		h.cl.unregister(c)
 	}
@@ -331,7 +341,11 @@ func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, deliv
 			}
 			encoded[i] = b
 		}
-		if c.queueFrame(outFrame{b: encoded[i], deliver: deliver && i == 0}) {
+		merge := mergeNone
+		if deliver && i == 0 {
+			merge = mergeDeliver
+		}
+		if c.queueFrame(outFrame{b: encoded[i], merge: merge}) {
 			n++
 		}
 	}

@@ -45,7 +45,7 @@ func TestWriterMergesDeliverPushes(t *testing.T) {
 	deliver := func(seq int64) outFrame {
 		b, _ := codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
 			Messages: []*magpiev1.Message{{ConvId: "p:a:b", Seq: seq}}}}})
-		return outFrame{b: b, deliver: true}
+		return outFrame{b: b, merge: mergeDeliver}
 	}
 	pong, _ := codec.Marshal(&magpiev1.Frame{Id: 9, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{}}})
 	c.writing = true // a writer is busy: frames pile up

@@ -26,6 +26,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/rooms"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/webhook/support"
 )
@@ -88,6 +89,13 @@ type Config struct {
 	// Contacts serves the contact frames (friends, friend requests,
 	// blocks). Nil answers them with "unavailable".
 	Contacts *contacts.Service
+	// Rooms serves the chat room frames; the hub becomes its Router's
+	// node side. Nil answers them with "unavailable".
+	Rooms *rooms.Service
+	// RoomCountInterval is how often, at most, a room's member count is
+	// pushed to its members on this node while it changes. Zero means
+	// 1 * time.Second.
+	RoomCountInterval time.Duration
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.
@@ -134,6 +142,9 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemory(s.now)
+	}
+	if cfg.Rooms != nil {
+		hub.SetRooms(cfg.Rooms, cfg.RoomCountInterval)
 	}
 	return s
 }

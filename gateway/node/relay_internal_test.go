@@ -9,6 +9,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/rooms"
 )
 
 // TestRelayMessageRoundTrip: a message survives the relay's wire form
@@ -45,6 +46,9 @@ func FuzzHandleRelay(f *testing.F) {
 		Deliveries: []relayDelivery{{AppID: "app", Msg: relayMessage{ConvID: "p:a:b", Seq: 1, Body: []byte("x")}, To: []relayTo{{UserID: "b"}}}},
 		Receipts:   []relayReceipt{{AppID: "app", To: "a", Kind: int(messaging.ReceiptDelivered), ConvID: "p:a:b", Seq: 1, UserID: "b"}},
 		Kicks:      []relayKick{{AppID: "app", UserID: "a", SessionID: "ses_1"}},
+		RoomMessages: []relayRoomMessages{{AppID: "app", RoomID: "live", Msgs: []relayRoomMessage{{Seq: 3,
+			Message: rooms.Message{SenderID: "a", ClientMsgID: "c1", Type: "text", Content: "hi"}}}}},
+		RoomLeaves: []relayRoomLeave{{AppID: "app", RoomID: "live", UserID: "a", Why: int(rooms.Kicked)}},
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -246,8 +246,9 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	}()
 	prefix := cfg.redisPrefix()
 	st := observe.Wrap(d.store, m) // the components' store; the engine's own calls stay on d.store
+	pres := presence.NewRedis(d.redis, prefix)
 	hub := node.NewClusterHub(st, log, node.Cluster{
-		NodeID: cfg.NodeID, Presence: presence.NewRedis(d.redis, prefix), Relay: d.bus,
+		NodeID: cfg.NodeID, Presence: pres, Relay: d.bus,
 		RefreshInterval: cfg.RefreshInterval, TTL: cfg.PresenceTTL,
 	})
 	if err := hub.JoinCluster(ctx); err != nil {
@@ -274,6 +275,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Nonces = redisx.NewNonces(d.redis, prefix, 0)
 	gcfg.Limiter = ratelimit.NewRedis(d.redis, prefix)
 	gcfg.Events = gateway.BroadcastEvents{Bus: d.bus}
+	gcfg.RoomState = pres
 	gcfg.Ready = d.readyChecks()
 	gcfg.Metrics = m
 	gcfg.Push = push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})

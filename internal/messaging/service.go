@@ -407,6 +407,19 @@ func (r *SendRequest) validate() *Error {
 	return validContent(r.Type, r.Content, r.MaxBytes)
 }
 
+// CheckContent checks a message's type and content as Send does, for
+// messages that do not go through it (chat rooms); maxBytes is the app's
+// size limit (zero for none). The error is an *Error.
+func CheckContent(typ, content string, maxBytes int) error {
+	if !messageTypes[typ] {
+		return errorf("invalid_message", "type must be one of text, custom, image, file, audio, video, location")
+	}
+	if e := validContent(typ, content, maxBytes); e != nil {
+		return e
+	}
+	return nil
+}
+
 // validContent checks a message's content, sent or replaced by moderation;
 // maxBytes is the app's size limit (zero for none).
 func validContent(typ, content string, maxBytes int) *Error {

@@ -17,6 +17,7 @@ type Memory struct {
 	mu    sync.Mutex                     // guards the fields below
 	users map[userKey]map[string]Session // by device id
 	nodes map[string]time.Time           // alive until
+	rooms map[roomKey]*memRoom
 }
 
 type userKey struct{ appID, userID string }
@@ -29,7 +30,8 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, users: make(map[userKey]map[string]Session), nodes: make(map[string]time.Time)}
+	return &Memory{now: now, users: make(map[userKey]map[string]Session), nodes: make(map[string]time.Time),
+		rooms: make(map[roomKey]*memRoom)}
 }
 
 // alive reports whether node is alive at now. Lock should be held.
@@ -171,6 +173,7 @@ func (m *Memory) Sweep(context.Context) error {
 // deleteSessions deletes the sessions of the nodes for which drop reports
 // true. Lock should be held.
 func (m *Memory) deleteSessions(drop func(node string) bool) {
+	m.deleteRoomMembers(drop)
 	for k, devices := range m.users {
 		for dev, s := range devices {
 			if drop(s.NodeID) {

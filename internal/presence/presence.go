@@ -25,6 +25,15 @@
 // that may kick or refuse some). Expiry is Redis key expiry in the Redis
 // implementation, and the injected clock in Memory; nothing else votes.
 //
+// # Rooms
+//
+// The registry also holds the live state of chat rooms (package rooms),
+// which is never stored durably: how many members of each room every node
+// holds (a node's entries follow its liveness exactly as its sessions do:
+// invisible once it is not alive, deleted by Sweep or its next Refresh),
+// each room's message sequence, shared by every node, and its last few
+// messages.
+//
 // A node id names one run of a gateway process: a process that restarts
 // takes a new id (say, host name plus a random suffix). One that reused its
 // id within the TTL would find its previous run still alive and inherit its
@@ -120,6 +129,44 @@ type Presence interface {
 	// it at once; it only frees memory, since Lookup and Register already
 	// ignore those sessions.
 	Sweep(ctx context.Context) error
+
+	// SetRoomMembers records that node holds n members of an app's room;
+	// n 0 removes the node's entry. A positive n fails with ErrNodeDown
+	// if the node is not alive.
+	SetRoomMembers(ctx context.Context, appID, roomID, nodeID string, n int) error
+	// RoomMembers returns how many members of the room each live node
+	// holds. Nodes without members, and nodes that are not alive, have no
+	// entry.
+	RoomMembers(ctx context.Context, appID, roomID string) (map[string]int, error)
+	// AppendRoomMessage gives data the room's next seq (from 1, strictly
+	// increasing, the same sequence on every node), keeps it among the
+	// room's last keep messages (at least 1) and returns the seq, in one
+	// atomic step.
+	AppendRoomMessage(ctx context.Context, appID, roomID string, data []byte, keep int) (int64, error)
+	// RoomHistory returns up to n of the room's last messages kept by
+	// AppendRoomMessage, oldest first.
+	RoomHistory(ctx context.Context, appID, roomID string, n int) ([]RoomMessage, error)
+	// DeleteRoom forgets a room's members, seq and history: a room
+	// created again with its id starts at seq 1.
+	DeleteRoom(ctx context.Context, appID, roomID string) error
+}
+
+// RoomMessage is one message of a room's recent history: its seq and the
+// bytes given to AppendRoomMessage.
+type RoomMessage struct {
+	Seq  int64
+	Data []byte
+}
+
+// checkRoom returns ErrInvalid unless the app and room ids are valid.
+func checkRoom(appID, roomID string) error {
+	if err := checkApp(appID); err != nil {
+		return err
+	}
+	if !validID(roomID) {
+		return fmt.Errorf("%w: room id %q", ErrInvalid, roomID)
+	}
+	return nil
 }
 
 // validate checks the ids of a session and returns it with ConnectedAt

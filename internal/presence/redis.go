@@ -207,9 +207,13 @@ func (r *Redis) Refresh(ctx context.Context, nodeID string, ttl time.Duration) (
 	return false, nil
 }
 
-// purge deletes the sessions of node, a chunk at a time, unless the node
+// purge deletes the room entries and sessions of node, a chunk at a time, unless the node
 // is alive (again).
 func (r *Redis) purge(ctx context.Context, node string) error {
+	// Rooms first: the session purge takes the node out of P:nodes.
+	if err := r.purgeRooms(ctx, node); err != nil {
+		return err
+	}
 	keys := []string{r.heartbeatKey(node), r.indexKey(node), r.nodesKey()}
 	for {
 		left, err := purgeScript.Run(ctx, r.c.Redis(), keys, r.prefix, node, purgeChunk).Int64()

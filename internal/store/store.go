@@ -218,6 +218,7 @@ type AppStore interface {
 	UsageStore
 	RichStore
 	SearchStore
+	RoomStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the

@@ -48,6 +48,11 @@ const (
 	// LimitOverload is a send refused because the commit queue was full
 	// (or behind a send refused so), answered with a retry hint.
 	LimitOverload = "overload"
+	// LimitRoom is a chat room message refused by the room's rate limit;
+	// LimitRoomShed one refused, or dropped from the fan-out queue, while
+	// the room shed load (see package rooms).
+	LimitRoom     = "room"
+	LimitRoomShed = "room_shed"
 )
 
 // Outcomes of magpie_bus_jobs_total.
@@ -146,7 +151,7 @@ func (m *Metrics) zero() {
 	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
-	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitOverload} {
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitOverload, LimitRoom, LimitRoomShed} {
 		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
 	}
 	for _, kind := range []string{SyncConversations, SyncMessages} {

@@ -74,6 +74,7 @@ func Run(t *testing.T, o Opener) {
 		{"Liveness", livenessTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
+		{"Rooms", roomTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ type collections struct {
 	webhooks, webhookCounts, webhookEvents, webhookAttempts         *mongo.Collection
 	keywordRules, agents, supportSessions                           *mongo.Collection
 	groups, joinRequests                                            *mongo.Collection
-	contacts                                                        *mongo.Collection
+	contacts, rooms                                                 *mongo.Collection
 	usage, usageUsers                                               *mongo.Collection
 }
 
@@ -102,6 +102,7 @@ const (
 	collContacts      = "contacts"
 	collUsage         = "usage_counters"
 	collUsageUsers    = "usage_active_users"
+	collRooms         = "rooms"
 )
 
 func newCollections(db *mongo.Database) collections {
@@ -121,8 +122,8 @@ func newCollections(db *mongo.Database) collections {
 		keywordRules: db.Collection(collKeywordRules),
 		agents:       db.Collection(collAgents), supportSessions: db.Collection(collSupport),
 		groups: db.Collection(collGroups), joinRequests: db.Collection(collJoinRequests),
-		contacts: db.Collection(collContacts),
-		usage:    db.Collection(collUsage), usageUsers: db.Collection(collUsageUsers),
+		contacts: db.Collection(collContacts), rooms: db.Collection(collRooms),
+		usage: db.Collection(collUsage), usageUsers: db.Collection(collUsageUsers),
 	}
 }
 

@@ -143,6 +143,9 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.AddFriendship(ctx, "alice", "bob", t0, 0); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.CreateRoom(ctx, store.Room{ID: "r1", OwnerID: "alice", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +158,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 		collAgents, collSupport, collGroups, collJoinRequests,
-		collContacts, collUsage, collUsageUsers}
+		collContacts, collUsage, collUsageUsers, collRooms}
 	appData = append(appData, richAppData(t, a)...)
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)

@@ -150,6 +150,10 @@ var indexes = map[string][]index{
 		// An app's active users by day (ListUsage).
 		{name: "app_day", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.day", Value: 1}}},
 	},
+	collRooms: {
+		// The app's rooms by id (ListRooms).
+		{name: "app_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}},
+	},
 }
 
 // collectionNames lists every collection of the store, those without
@@ -160,7 +164,7 @@ var collectionNames = []string{
 	collOutbox, collDevices, collCredentials, collPushLog, collPushSettings,
 	collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 	collAgents, collSupport, collGroups, collJoinRequests,
-	collContacts, collUsage, collUsageUsers,
+	collContacts, collUsage, collUsageUsers, collRooms,
 }
 
 // EnsureIndexes creates the collections and indexes the store needs, where

@@ -71,6 +71,7 @@ func Run(t *testing.T, o Opener) {
 		{"Rich", richTests},
 		{"Usage", usageTests},
 		{"Search", searchTests},
+		{"Rooms", roomTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

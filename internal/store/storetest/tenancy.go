@@ -22,6 +22,7 @@ var tenancyTests = []test{
 	{"Groups", testTenancyGroups},
 	{"Contacts", testTenancyContacts},
 	{"Usage", testTenancyUsage},
+	{"Rooms", testTenancyRooms},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

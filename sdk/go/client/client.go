@@ -49,6 +49,8 @@ type Client struct {
 	// holder of pushTurn.
 	device     *Device
 	deviceSent *session
+
+	rooms rooms // the chat rooms joined
 }
 
 // New returns a client for cfg, with defaults for the zero fields. It does
@@ -66,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.events = newEventQueue(cfg.EventBuffer)
 	c.recv = newReceiver(c.events)
+	c.rooms.joined = make(map[string]int64)
 	return c, nil
 }
 
@@ -241,6 +244,7 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 	})
 	wg.Go(func() { c.ackLoop(sctx, s) })
 	wg.Go(func() { c.resendDevice(sctx, s) })
+	wg.Go(func() { c.rejoinRooms(sctx, s) })
 	<-sctx.Done()
 	c.clearSession(s)
 	if ctx.Err() != nil {

@@ -162,6 +162,11 @@ type pusher interface {
 	onServerError(s *session, e *magpiev1.Error)
 }
 
+// roomPusher receives the room pushes, on the reader goroutine.
+type roomPusher interface {
+	onRoomPush(s *session, f *magpiev1.Frame)
+}
+
 // readLoop reads frames until the connection fails or ctx ends, and
 // returns why the connection ended.
 func (s *session) readLoop(ctx context.Context, p pusher) error {
@@ -195,6 +200,10 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 				onReaction(*session, *magpiev1.ReactionUpdate)
 			}); ok {
 				rp.onReaction(s, b.ReactionUpdate)
+			}
+		case *magpiev1.Frame_RoomMessages, *magpiev1.Frame_RoomMemberCount, *magpiev1.Frame_RoomLeft:
+			if rp, ok := p.(roomPusher); ok {
+				rp.onRoomPush(s, f)
 			}
 		case *magpiev1.Frame_Error:
 			p.onServerError(s, b.Error)

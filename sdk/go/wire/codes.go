@@ -160,7 +160,7 @@ const (
 	// CodeGroupFull: the group would have more members than the app
 	// allows.
 	CodeGroupFull = "group_full"
-	// CodeMemberMuted: the sender is muted in the group.
+	// CodeMemberMuted: the sender is muted in the group or room.
 	CodeMemberMuted = "member_muted"
 	// CodeGroupMuted: the group is muted; only its owner and admins send.
 	CodeGroupMuted = "group_muted"
@@ -177,6 +177,11 @@ const (
 	// CodeTooManyReactions: AddReaction of a 21st distinct emoji on a
 	// message.
 	CodeTooManyReactions = "too_many_reactions"
+	// CodeRoomNotFound: the chat room does not exist in the app, or was
+	// destroyed; or, for a send, the connection has not joined it.
+	CodeRoomNotFound = "room_not_found"
+	// CodeRoomFull: the chat room has its maximum number of members.
+	CodeRoomFull = "room_full"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

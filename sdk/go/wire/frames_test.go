@@ -183,6 +183,23 @@ func groupSamples() []sample {
 		{"search_result", &magpiev1.Frame{Id: 125, Body: &magpiev1.Frame_SearchResult{SearchResult: &magpiev1.SearchResult{
 			Messages: []*magpiev1.Message{testMessage(2), testMessage(1)}, NextCursor: "czEsMTc2NzIyNTYwMDAwMSwxLHA6YWxpY2U6Ym9i",
 		}}}},
+		{"join_room", &magpiev1.Frame{Id: 130, Body: &magpiev1.Frame_JoinRoom{JoinRoom: &magpiev1.JoinRoom{RoomId: "live-1", HistoryLimit: 20}}}},
+		{"room_joined", &magpiev1.Frame{Id: 130, Body: &magpiev1.Frame_RoomJoined{RoomJoined: &magpiev1.RoomJoined{
+			Room:     &magpiev1.RoomInfo{Id: "live-1", Name: "Launch", OwnerId: "ann", MemberCount: 12000},
+			Messages: []*magpiev1.RoomMessage{{RoomId: "live-1", Seq: 41, SenderId: "bob", ClientMsgId: "c1", Type: "text", Content: "hi", CreatedAtMs: 1767225600000}},
+		}}}},
+		{"leave_room", &magpiev1.Frame{Id: 131, Body: &magpiev1.Frame_LeaveRoom{LeaveRoom: &magpiev1.LeaveRoom{RoomId: "live-1"}}}},
+		{"send_room_message", &magpiev1.Frame{Id: 132, Body: &magpiev1.Frame_SendRoomMessage{SendRoomMessage: &magpiev1.SendRoomMessage{
+			RoomId: "live-1", ClientMsgId: "c2", Type: "text", Content: "hello",
+		}}}},
+		{"room_send_ack", &magpiev1.Frame{Id: 132, Body: &magpiev1.Frame_RoomSendAck{RoomSendAck: &magpiev1.RoomSendAck{
+			RoomId: "live-1", ClientMsgId: "c2", Seq: 42, ServerTimeMs: 1767225600000,
+		}}}},
+		{"room_messages", &magpiev1.Frame{Body: &magpiev1.Frame_RoomMessages{RoomMessages: &magpiev1.RoomMessages{
+			Messages: []*magpiev1.RoomMessage{{RoomId: "live-1", Seq: 43, SenderId: "ann", ClientMsgId: "c9", Type: "text", Content: "welcome", CreatedAtMs: 1767225600000, Priority: true}},
+		}}}},
+		{"room_member_count", &magpiev1.Frame{Body: &magpiev1.Frame_RoomMemberCount{RoomMemberCount: &magpiev1.RoomMemberCount{RoomId: "live-1", Count: 12001}}}},
+		{"room_left", &magpiev1.Frame{Body: &magpiev1.Frame_RoomLeft{RoomLeft: &magpiev1.RoomLeft{RoomId: "live-1", Reason: magpiev1.RoomLeft_REASON_KICKED}}}},
 	}
 }
 

@@ -142,6 +142,59 @@ func (Receipt_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{11, 0}
 }
 
+// Why the connection left.
+type RoomLeft_Reason int32
+
+const (
+	// Unknown reason.
+	RoomLeft_REASON_UNSPECIFIED RoomLeft_Reason = 0
+	// The room was destroyed.
+	RoomLeft_REASON_CLOSED RoomLeft_Reason = 1
+	// The app's backend kicked the user.
+	RoomLeft_REASON_KICKED RoomLeft_Reason = 2
+)
+
+// Enum value maps for RoomLeft_Reason.
+var (
+	RoomLeft_Reason_name = map[int32]string{
+		0: "REASON_UNSPECIFIED",
+		1: "REASON_CLOSED",
+		2: "REASON_KICKED",
+	}
+	RoomLeft_Reason_value = map[string]int32{
+		"REASON_UNSPECIFIED": 0,
+		"REASON_CLOSED":      1,
+		"REASON_KICKED":      2,
+	}
+)
+
+func (x RoomLeft_Reason) Enum() *RoomLeft_Reason {
+	p := new(RoomLeft_Reason)
+	*p = x
+	return p
+}
+
+func (x RoomLeft_Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RoomLeft_Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_magpie_v1_magpie_proto_enumTypes[1].Descriptor()
+}
+
+func (RoomLeft_Reason) Type() protoreflect.EnumType {
+	return &file_magpie_v1_magpie_proto_enumTypes[1]
+}
+
+func (x RoomLeft_Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RoomLeft_Reason.Descriptor instead.
+func (RoomLeft_Reason) EnumDescriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{92, 0}
+}
+
 // Frame is the envelope of every WebSocket message, in both directions.
 //
 // Body field numbers 10 to 15 encode in one byte and are kept for the frames
@@ -233,6 +286,14 @@ type Frame struct {
 	//	*Frame_RateSupportSession
 	//	*Frame_SearchMessages
 	//	*Frame_SearchResult
+	//	*Frame_JoinRoom
+	//	*Frame_RoomJoined
+	//	*Frame_LeaveRoom
+	//	*Frame_SendRoomMessage
+	//	*Frame_RoomSendAck
+	//	*Frame_RoomMessages
+	//	*Frame_RoomMemberCount
+	//	*Frame_RoomLeft
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -948,6 +1009,78 @@ func (x *Frame) GetSearchResult() *SearchResult {
 	return nil
 }
 
+func (x *Frame) GetJoinRoom() *JoinRoom {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_JoinRoom); ok {
+			return x.JoinRoom
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRoomJoined() *RoomJoined {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RoomJoined); ok {
+			return x.RoomJoined
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetLeaveRoom() *LeaveRoom {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_LeaveRoom); ok {
+			return x.LeaveRoom
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSendRoomMessage() *SendRoomMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SendRoomMessage); ok {
+			return x.SendRoomMessage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRoomSendAck() *RoomSendAck {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RoomSendAck); ok {
+			return x.RoomSendAck
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRoomMessages() *RoomMessages {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RoomMessages); ok {
+			return x.RoomMessages
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRoomMemberCount() *RoomMemberCount {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RoomMemberCount); ok {
+			return x.RoomMemberCount
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetRoomLeft() *RoomLeft {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_RoomLeft); ok {
+			return x.RoomLeft
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -1347,6 +1480,53 @@ type Frame_SearchResult struct {
 	SearchResult *SearchResult `protobuf:"bytes,126,opt,name=search_result,json=searchResult,proto3,oneof"`
 }
 
+type Frame_JoinRoom struct {
+	// Chat rooms (docs/rooms.md): live audiences of a connection's
+	// lifetime, at-most-once, nothing stored for offline members.
+	// Join a room, client -> server. Reply: room_joined.
+	JoinRoom *JoinRoom `protobuf:"bytes,130,opt,name=join_room,json=joinRoom,proto3,oneof"`
+}
+
+type Frame_RoomJoined struct {
+	// Reply to join_room: the room, its member count and its recent
+	// messages.
+	RoomJoined *RoomJoined `protobuf:"bytes,131,opt,name=room_joined,json=roomJoined,proto3,oneof"`
+}
+
+type Frame_LeaveRoom struct {
+	// Leave a room, client -> server. Reply: ok.
+	LeaveRoom *LeaveRoom `protobuf:"bytes,132,opt,name=leave_room,json=leaveRoom,proto3,oneof"`
+}
+
+type Frame_SendRoomMessage struct {
+	// Send a message to a room the connection joined, client -> server.
+	// Reply: room_send_ack.
+	SendRoomMessage *SendRoomMessage `protobuf:"bytes,133,opt,name=send_room_message,json=sendRoomMessage,proto3,oneof"`
+}
+
+type Frame_RoomSendAck struct {
+	// Reply to send_room_message.
+	RoomSendAck *RoomSendAck `protobuf:"bytes,134,opt,name=room_send_ack,json=roomSendAck,proto3,oneof"`
+}
+
+type Frame_RoomMessages struct {
+	// Messages of rooms the connection joined, server -> client,
+	// unsolicited (id 0).
+	RoomMessages *RoomMessages `protobuf:"bytes,135,opt,name=room_messages,json=roomMessages,proto3,oneof"`
+}
+
+type Frame_RoomMemberCount struct {
+	// A joined room's member count, server -> client, unsolicited, at
+	// most about once a second per room while it changes.
+	RoomMemberCount *RoomMemberCount `protobuf:"bytes,136,opt,name=room_member_count,json=roomMemberCount,proto3,oneof"`
+}
+
+type Frame_RoomLeft struct {
+	// The connection is no longer in a room (the room was closed, or the
+	// user kicked), server -> client, unsolicited.
+	RoomLeft *RoomLeft `protobuf:"bytes,137,opt,name=room_left,json=roomLeft,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -1494,6 +1674,22 @@ func (*Frame_RateSupportSession) isFrame_Body() {}
 func (*Frame_SearchMessages) isFrame_Body() {}
 
 func (*Frame_SearchResult) isFrame_Body() {}
+
+func (*Frame_JoinRoom) isFrame_Body() {}
+
+func (*Frame_RoomJoined) isFrame_Body() {}
+
+func (*Frame_LeaveRoom) isFrame_Body() {}
+
+func (*Frame_SendRoomMessage) isFrame_Body() {}
+
+func (*Frame_RoomSendAck) isFrame_Body() {}
+
+func (*Frame_RoomMessages) isFrame_Body() {}
+
+func (*Frame_RoomMemberCount) isFrame_Body() {}
+
+func (*Frame_RoomLeft) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -7171,11 +7367,668 @@ func (x *SearchResult) GetNextCursor() string {
 	return ""
 }
 
+// JoinRoom joins the connection to a room. Joining a room the connection
+// is in already only answers again.
+type JoinRoom struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room to join.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// How many recent messages to return: 0 means the room's history size;
+	// more than it is cut to it.
+	HistoryLimit  int32 `protobuf:"varint,2,opt,name=history_limit,json=historyLimit,proto3" json:"history_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRoom) Reset() {
+	*x = JoinRoom{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRoom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRoom) ProtoMessage() {}
+
+func (x *JoinRoom) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRoom.ProtoReflect.Descriptor instead.
+func (*JoinRoom) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *JoinRoom) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *JoinRoom) GetHistoryLimit() int32 {
+	if x != nil {
+		return x.HistoryLimit
+	}
+	return 0
+}
+
+// RoomInfo describes a room.
+type RoomInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The room's owner, whose messages keep priority under load; may be
+	// empty.
+	OwnerId string `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// Joined connections, on every gateway node.
+	MemberCount   int64 `protobuf:"varint,4,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomInfo) Reset() {
+	*x = RoomInfo{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomInfo) ProtoMessage() {}
+
+func (x *RoomInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
+func (*RoomInfo) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *RoomInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RoomInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RoomInfo) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *RoomInfo) GetMemberCount() int64 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+// RoomJoined answers JoinRoom.
+type RoomJoined struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The room.
+	Room *RoomInfo `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// Its recent messages, oldest first.
+	Messages      []*RoomMessage `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomJoined) Reset() {
+	*x = RoomJoined{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomJoined) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomJoined) ProtoMessage() {}
+
+func (x *RoomJoined) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomJoined.ProtoReflect.Descriptor instead.
+func (*RoomJoined) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *RoomJoined) GetRoom() *RoomInfo {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomJoined) GetMessages() []*RoomMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// LeaveRoom takes the connection out of a room; leaving a room it is not
+// in is not an error.
+type LeaveRoom struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room to leave.
+	RoomId        string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRoom) Reset() {
+	*x = LeaveRoom{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRoom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRoom) ProtoMessage() {}
+
+func (x *LeaveRoom) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRoom.ProtoReflect.Descriptor instead.
+func (*LeaveRoom) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *LeaveRoom) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+// SendRoomMessage sends a message to a room the connection joined.
+type SendRoomMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room to send to.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Client message id, 1-128 bytes; a resend within a few minutes gets the
+	// first send's ack, marked duplicate.
+	ClientMsgId string `protobuf:"bytes,2,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
+	// Content type, as Send's ("text" when empty).
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Content, as Send's.
+	Content       string `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendRoomMessage) Reset() {
+	*x = SendRoomMessage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendRoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendRoomMessage) ProtoMessage() {}
+
+func (x *SendRoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendRoomMessage.ProtoReflect.Descriptor instead.
+func (*SendRoomMessage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *SendRoomMessage) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *SendRoomMessage) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
+func (x *SendRoomMessage) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SendRoomMessage) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+// RoomSendAck answers SendRoomMessage: the message was accepted and will
+// be pushed to the members online now.
+type RoomSendAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the message.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// The client message id.
+	ClientMsgId string `protobuf:"bytes,2,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
+	// Seq of the message in the room.
+	Seq int64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When the server accepted it, Unix milliseconds.
+	ServerTimeMs int64 `protobuf:"varint,4,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	// Set if this is the ack of an earlier send with the same id.
+	Duplicate     bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomSendAck) Reset() {
+	*x = RoomSendAck{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomSendAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomSendAck) ProtoMessage() {}
+
+func (x *RoomSendAck) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomSendAck.ProtoReflect.Descriptor instead.
+func (*RoomSendAck) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RoomSendAck) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RoomSendAck) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
+func (x *RoomSendAck) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *RoomSendAck) GetServerTimeMs() int64 {
+	if x != nil {
+		return x.ServerTimeMs
+	}
+	return 0
+}
+
+func (x *RoomSendAck) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// RoomMessage is one message of a room.
+type RoomMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the message.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Seq in the room, from 1; a gap is a message this member missed.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Sender; empty for a system message of the app's backend.
+	SenderId string `protobuf:"bytes,3,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
+	// The sender's client message id.
+	ClientMsgId string `protobuf:"bytes,4,opt,name=client_msg_id,json=clientMsgId,proto3" json:"client_msg_id,omitempty"`
+	// Content type.
+	Type string `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	// Content.
+	Content string `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
+	// When the server accepted it, Unix milliseconds.
+	CreatedAtMs int64 `protobuf:"varint,7,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// Set for messages of the owner and the app's backend, which keep
+	// priority when the room sheds load.
+	Priority      bool `protobuf:"varint,8,opt,name=priority,proto3" json:"priority,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessage) Reset() {
+	*x = RoomMessage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessage) ProtoMessage() {}
+
+func (x *RoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
+func (*RoomMessage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RoomMessage) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *RoomMessage) GetSenderId() string {
+	if x != nil {
+		return x.SenderId
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetClientMsgId() string {
+	if x != nil {
+		return x.ClientMsgId
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *RoomMessage) GetPriority() bool {
+	if x != nil {
+		return x.Priority
+	}
+	return false
+}
+
+// RoomMessages pushes messages of rooms the connection joined, in seq
+// order per room.
+type RoomMessages struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The messages.
+	Messages      []*RoomMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessages) Reset() {
+	*x = RoomMessages{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessages) ProtoMessage() {}
+
+func (x *RoomMessages) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessages.ProtoReflect.Descriptor instead.
+func (*RoomMessages) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *RoomMessages) GetMessages() []*RoomMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// RoomMemberCount pushes a room's member count.
+type RoomMemberCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room id.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Joined connections, on every gateway node.
+	Count         int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMemberCount) Reset() {
+	*x = RoomMemberCount{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMemberCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMemberCount) ProtoMessage() {}
+
+func (x *RoomMemberCount) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMemberCount.ProtoReflect.Descriptor instead.
+func (*RoomMemberCount) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *RoomMemberCount) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RoomMemberCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// RoomLeft says the connection is no longer in a room.
+type RoomLeft struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room id.
+	RoomId string `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Why.
+	Reason        RoomLeft_Reason `protobuf:"varint,2,opt,name=reason,proto3,enum=magpie.v1.RoomLeft_Reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomLeft) Reset() {
+	*x = RoomLeft{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomLeft) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomLeft) ProtoMessage() {}
+
+func (x *RoomLeft) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomLeft.ProtoReflect.Descriptor instead.
+func (*RoomLeft) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *RoomLeft) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RoomLeft) GetReason() RoomLeft_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return RoomLeft_REASON_UNSPECIFIED
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd7%\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xca)\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -7259,7 +8112,17 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x15close_support_session\x18t \x01(\v2\x1e.magpie.v1.CloseSupportSessionH\x00R\x13closeSupportSession\x12Q\n" +
 	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSession\x12D\n" +
 	"\x0fsearch_messages\x18} \x01(\v2\x19.magpie.v1.SearchMessagesH\x00R\x0esearchMessages\x12>\n" +
-	"\rsearch_result\x18~ \x01(\v2\x17.magpie.v1.SearchResultH\x00R\fsearchResultB\x06\n" +
+	"\rsearch_result\x18~ \x01(\v2\x17.magpie.v1.SearchResultH\x00R\fsearchResult\x123\n" +
+	"\tjoin_room\x18\x82\x01 \x01(\v2\x13.magpie.v1.JoinRoomH\x00R\bjoinRoom\x129\n" +
+	"\vroom_joined\x18\x83\x01 \x01(\v2\x15.magpie.v1.RoomJoinedH\x00R\n" +
+	"roomJoined\x126\n" +
+	"\n" +
+	"leave_room\x18\x84\x01 \x01(\v2\x14.magpie.v1.LeaveRoomH\x00R\tleaveRoom\x12I\n" +
+	"\x11send_room_message\x18\x85\x01 \x01(\v2\x1a.magpie.v1.SendRoomMessageH\x00R\x0fsendRoomMessage\x12=\n" +
+	"\rroom_send_ack\x18\x86\x01 \x01(\v2\x16.magpie.v1.RoomSendAckH\x00R\vroomSendAck\x12?\n" +
+	"\rroom_messages\x18\x87\x01 \x01(\v2\x17.magpie.v1.RoomMessagesH\x00R\froomMessages\x12I\n" +
+	"\x11room_member_count\x18\x88\x01 \x01(\v2\x1a.magpie.v1.RoomMemberCountH\x00R\x0froomMemberCount\x123\n" +
+	"\troom_left\x18\x89\x01 \x01(\v2\x13.magpie.v1.RoomLeftH\x00R\broomLeftB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -7682,7 +8545,53 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\fSearchResult\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.magpie.v1.MessageR\bmessages\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursorB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"nextCursor\"H\n" +
+	"\bJoinRoom\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12#\n" +
+	"\rhistory_limit\x18\x02 \x01(\x05R\fhistoryLimit\"l\n" +
+	"\bRoomInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
+	"\bowner_id\x18\x03 \x01(\tR\aownerId\x12!\n" +
+	"\fmember_count\x18\x04 \x01(\x03R\vmemberCount\"i\n" +
+	"\n" +
+	"RoomJoined\x12'\n" +
+	"\x04room\x18\x01 \x01(\v2\x13.magpie.v1.RoomInfoR\x04room\x122\n" +
+	"\bmessages\x18\x02 \x03(\v2\x16.magpie.v1.RoomMessageR\bmessages\"$\n" +
+	"\tLeaveRoom\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"|\n" +
+	"\x0fSendRoomMessage\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\"\n" +
+	"\rclient_msg_id\x18\x02 \x01(\tR\vclientMsgId\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
+	"\acontent\x18\x04 \x01(\tR\acontent\"\xa0\x01\n" +
+	"\vRoomSendAck\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\"\n" +
+	"\rclient_msg_id\x18\x02 \x01(\tR\vclientMsgId\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12$\n" +
+	"\x0eserver_time_ms\x18\x04 \x01(\x03R\fserverTimeMs\x12\x1c\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"\xe7\x01\n" +
+	"\vRoomMessage\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x1b\n" +
+	"\tsender_id\x18\x03 \x01(\tR\bsenderId\x12\"\n" +
+	"\rclient_msg_id\x18\x04 \x01(\tR\vclientMsgId\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12\x18\n" +
+	"\acontent\x18\x06 \x01(\tR\acontent\x12\"\n" +
+	"\rcreated_at_ms\x18\a \x01(\x03R\vcreatedAtMs\x12\x1a\n" +
+	"\bpriority\x18\b \x01(\bR\bpriority\"B\n" +
+	"\fRoomMessages\x122\n" +
+	"\bmessages\x18\x01 \x03(\v2\x16.magpie.v1.RoomMessageR\bmessages\"@\n" +
+	"\x0fRoomMemberCount\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\x9f\x01\n" +
+	"\bRoomLeft\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x122\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.magpie.v1.RoomLeft.ReasonR\x06reason\"F\n" +
+	"\x06Reason\x12\x16\n" +
+	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rREASON_CLOSED\x10\x01\x12\x11\n" +
+	"\rREASON_KICKED\x10\x02B:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -7696,198 +8605,221 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 	return file_magpie_v1_magpie_proto_rawDescData
 }
 
-var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 97)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
-	(*Frame)(nil),               // 1: magpie.v1.Frame
-	(*Login)(nil),               // 2: magpie.v1.Login
-	(*LoginResult)(nil),         // 3: magpie.v1.LoginResult
-	(*Send)(nil),                // 4: magpie.v1.Send
-	(*PushOptions)(nil),         // 5: magpie.v1.PushOptions
-	(*SendAck)(nil),             // 6: magpie.v1.SendAck
-	(*Message)(nil),             // 7: magpie.v1.Message
-	(*Deliver)(nil),             // 8: magpie.v1.Deliver
-	(*Cursor)(nil),              // 9: magpie.v1.Cursor
-	(*DeliverAck)(nil),          // 10: magpie.v1.DeliverAck
-	(*Ok)(nil),                  // 11: magpie.v1.Ok
-	(*Receipt)(nil),             // 12: magpie.v1.Receipt
-	(*Read)(nil),                // 13: magpie.v1.Read
-	(*SyncConversations)(nil),   // 14: magpie.v1.SyncConversations
-	(*ConversationState)(nil),   // 15: magpie.v1.ConversationState
-	(*ConversationPage)(nil),    // 16: magpie.v1.ConversationPage
-	(*SyncMessages)(nil),        // 17: magpie.v1.SyncMessages
-	(*MessagePage)(nil),         // 18: magpie.v1.MessagePage
-	(*Ping)(nil),                // 19: magpie.v1.Ping
-	(*Pong)(nil),                // 20: magpie.v1.Pong
-	(*Error)(nil),               // 21: magpie.v1.Error
-	(*Close)(nil),               // 22: magpie.v1.Close
-	(*RegisterDevice)(nil),      // 23: magpie.v1.RegisterDevice
-	(*UnregisterDevice)(nil),    // 24: magpie.v1.UnregisterDevice
-	(*SetPushSettings)(nil),     // 25: magpie.v1.SetPushSettings
-	(*MuteConversation)(nil),    // 26: magpie.v1.MuteConversation
-	(*Group)(nil),               // 27: magpie.v1.Group
-	(*CreateGroup)(nil),         // 28: magpie.v1.CreateGroup
-	(*GetGroup)(nil),            // 29: magpie.v1.GetGroup
-	(*UpdateGroup)(nil),         // 30: magpie.v1.UpdateGroup
-	(*DismissGroup)(nil),        // 31: magpie.v1.DismissGroup
-	(*AddGroupMembers)(nil),     // 32: magpie.v1.AddGroupMembers
-	(*RemoveGroupMembers)(nil),  // 33: magpie.v1.RemoveGroupMembers
-	(*GroupMembersResult)(nil),  // 34: magpie.v1.GroupMembersResult
-	(*JoinGroup)(nil),           // 35: magpie.v1.JoinGroup
-	(*LeaveGroup)(nil),          // 36: magpie.v1.LeaveGroup
-	(*ListGroupMembers)(nil),    // 37: magpie.v1.ListGroupMembers
-	(*GroupMember)(nil),         // 38: magpie.v1.GroupMember
-	(*GroupMemberPage)(nil),     // 39: magpie.v1.GroupMemberPage
-	(*SetGroupMember)(nil),      // 40: magpie.v1.SetGroupMember
-	(*TransferGroup)(nil),       // 41: magpie.v1.TransferGroup
-	(*ListJoinRequests)(nil),    // 42: magpie.v1.ListJoinRequests
-	(*JoinRequest)(nil),         // 43: magpie.v1.JoinRequest
-	(*JoinRequestPage)(nil),     // 44: magpie.v1.JoinRequestPage
-	(*ResolveJoinRequest)(nil),  // 45: magpie.v1.ResolveJoinRequest
-	(*GetGroupReads)(nil),       // 46: magpie.v1.GetGroupReads
-	(*GroupReadCounts)(nil),     // 47: magpie.v1.GroupReadCounts
-	(*GroupReads)(nil),          // 48: magpie.v1.GroupReads
-	(*Typing)(nil),              // 49: magpie.v1.Typing
-	(*TypingEvent)(nil),         // 50: magpie.v1.TypingEvent
-	(*SetConversation)(nil),     // 51: magpie.v1.SetConversation
-	(*OpenSupportSession)(nil),  // 52: magpie.v1.OpenSupportSession
-	(*SupportSession)(nil),      // 53: magpie.v1.SupportSession
-	(*CloseSupportSession)(nil), // 54: magpie.v1.CloseSupportSession
-	(*RateSupportSession)(nil),  // 55: magpie.v1.RateSupportSession
-	(*SendFriendRequest)(nil),   // 56: magpie.v1.SendFriendRequest
-	(*FriendRequestResult)(nil), // 57: magpie.v1.FriendRequestResult
-	(*AnswerFriendRequest)(nil), // 58: magpie.v1.AnswerFriendRequest
-	(*CancelFriendRequest)(nil), // 59: magpie.v1.CancelFriendRequest
-	(*ListFriendRequests)(nil),  // 60: magpie.v1.ListFriendRequests
-	(*FriendRequest)(nil),       // 61: magpie.v1.FriendRequest
-	(*FriendRequestPage)(nil),   // 62: magpie.v1.FriendRequestPage
-	(*ListFriends)(nil),         // 63: magpie.v1.ListFriends
-	(*Friend)(nil),              // 64: magpie.v1.Friend
-	(*FriendPage)(nil),          // 65: magpie.v1.FriendPage
-	(*SetFriendRemark)(nil),     // 66: magpie.v1.SetFriendRemark
-	(*RemoveFriend)(nil),        // 67: magpie.v1.RemoveFriend
-	(*BlockUser)(nil),           // 68: magpie.v1.BlockUser
-	(*UnblockUser)(nil),         // 69: magpie.v1.UnblockUser
-	(*ListBlocked)(nil),         // 70: magpie.v1.ListBlocked
-	(*Blocked)(nil),             // 71: magpie.v1.Blocked
-	(*BlockedPage)(nil),         // 72: magpie.v1.BlockedPage
-	(*RecallMessage)(nil),       // 73: magpie.v1.RecallMessage
-	(*EditMessage)(nil),         // 74: magpie.v1.EditMessage
-	(*AddReaction)(nil),         // 75: magpie.v1.AddReaction
-	(*RemoveReaction)(nil),      // 76: magpie.v1.RemoveReaction
-	(*ReactionUpdate)(nil),      // 77: magpie.v1.ReactionUpdate
-	(*GetReactions)(nil),        // 78: magpie.v1.GetReactions
-	(*ReactionCount)(nil),       // 79: magpie.v1.ReactionCount
-	(*MessageReactions)(nil),    // 80: magpie.v1.MessageReactions
-	(*ReactionPage)(nil),        // 81: magpie.v1.ReactionPage
-	(*SearchMessages)(nil),      // 82: magpie.v1.SearchMessages
-	(*SearchResult)(nil),        // 83: magpie.v1.SearchResult
-	nil,                         // 84: magpie.v1.PushOptions.DataEntry
-	nil,                         // 85: magpie.v1.Group.MetadataEntry
-	nil,                         // 86: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 87: magpie.v1.UpdateGroup.MetadataEntry
+	(RoomLeft_Reason)(0),        // 1: magpie.v1.RoomLeft.Reason
+	(*Frame)(nil),               // 2: magpie.v1.Frame
+	(*Login)(nil),               // 3: magpie.v1.Login
+	(*LoginResult)(nil),         // 4: magpie.v1.LoginResult
+	(*Send)(nil),                // 5: magpie.v1.Send
+	(*PushOptions)(nil),         // 6: magpie.v1.PushOptions
+	(*SendAck)(nil),             // 7: magpie.v1.SendAck
+	(*Message)(nil),             // 8: magpie.v1.Message
+	(*Deliver)(nil),             // 9: magpie.v1.Deliver
+	(*Cursor)(nil),              // 10: magpie.v1.Cursor
+	(*DeliverAck)(nil),          // 11: magpie.v1.DeliverAck
+	(*Ok)(nil),                  // 12: magpie.v1.Ok
+	(*Receipt)(nil),             // 13: magpie.v1.Receipt
+	(*Read)(nil),                // 14: magpie.v1.Read
+	(*SyncConversations)(nil),   // 15: magpie.v1.SyncConversations
+	(*ConversationState)(nil),   // 16: magpie.v1.ConversationState
+	(*ConversationPage)(nil),    // 17: magpie.v1.ConversationPage
+	(*SyncMessages)(nil),        // 18: magpie.v1.SyncMessages
+	(*MessagePage)(nil),         // 19: magpie.v1.MessagePage
+	(*Ping)(nil),                // 20: magpie.v1.Ping
+	(*Pong)(nil),                // 21: magpie.v1.Pong
+	(*Error)(nil),               // 22: magpie.v1.Error
+	(*Close)(nil),               // 23: magpie.v1.Close
+	(*RegisterDevice)(nil),      // 24: magpie.v1.RegisterDevice
+	(*UnregisterDevice)(nil),    // 25: magpie.v1.UnregisterDevice
+	(*SetPushSettings)(nil),     // 26: magpie.v1.SetPushSettings
+	(*MuteConversation)(nil),    // 27: magpie.v1.MuteConversation
+	(*Group)(nil),               // 28: magpie.v1.Group
+	(*CreateGroup)(nil),         // 29: magpie.v1.CreateGroup
+	(*GetGroup)(nil),            // 30: magpie.v1.GetGroup
+	(*UpdateGroup)(nil),         // 31: magpie.v1.UpdateGroup
+	(*DismissGroup)(nil),        // 32: magpie.v1.DismissGroup
+	(*AddGroupMembers)(nil),     // 33: magpie.v1.AddGroupMembers
+	(*RemoveGroupMembers)(nil),  // 34: magpie.v1.RemoveGroupMembers
+	(*GroupMembersResult)(nil),  // 35: magpie.v1.GroupMembersResult
+	(*JoinGroup)(nil),           // 36: magpie.v1.JoinGroup
+	(*LeaveGroup)(nil),          // 37: magpie.v1.LeaveGroup
+	(*ListGroupMembers)(nil),    // 38: magpie.v1.ListGroupMembers
+	(*GroupMember)(nil),         // 39: magpie.v1.GroupMember
+	(*GroupMemberPage)(nil),     // 40: magpie.v1.GroupMemberPage
+	(*SetGroupMember)(nil),      // 41: magpie.v1.SetGroupMember
+	(*TransferGroup)(nil),       // 42: magpie.v1.TransferGroup
+	(*ListJoinRequests)(nil),    // 43: magpie.v1.ListJoinRequests
+	(*JoinRequest)(nil),         // 44: magpie.v1.JoinRequest
+	(*JoinRequestPage)(nil),     // 45: magpie.v1.JoinRequestPage
+	(*ResolveJoinRequest)(nil),  // 46: magpie.v1.ResolveJoinRequest
+	(*GetGroupReads)(nil),       // 47: magpie.v1.GetGroupReads
+	(*GroupReadCounts)(nil),     // 48: magpie.v1.GroupReadCounts
+	(*GroupReads)(nil),          // 49: magpie.v1.GroupReads
+	(*Typing)(nil),              // 50: magpie.v1.Typing
+	(*TypingEvent)(nil),         // 51: magpie.v1.TypingEvent
+	(*SetConversation)(nil),     // 52: magpie.v1.SetConversation
+	(*OpenSupportSession)(nil),  // 53: magpie.v1.OpenSupportSession
+	(*SupportSession)(nil),      // 54: magpie.v1.SupportSession
+	(*CloseSupportSession)(nil), // 55: magpie.v1.CloseSupportSession
+	(*RateSupportSession)(nil),  // 56: magpie.v1.RateSupportSession
+	(*SendFriendRequest)(nil),   // 57: magpie.v1.SendFriendRequest
+	(*FriendRequestResult)(nil), // 58: magpie.v1.FriendRequestResult
+	(*AnswerFriendRequest)(nil), // 59: magpie.v1.AnswerFriendRequest
+	(*CancelFriendRequest)(nil), // 60: magpie.v1.CancelFriendRequest
+	(*ListFriendRequests)(nil),  // 61: magpie.v1.ListFriendRequests
+	(*FriendRequest)(nil),       // 62: magpie.v1.FriendRequest
+	(*FriendRequestPage)(nil),   // 63: magpie.v1.FriendRequestPage
+	(*ListFriends)(nil),         // 64: magpie.v1.ListFriends
+	(*Friend)(nil),              // 65: magpie.v1.Friend
+	(*FriendPage)(nil),          // 66: magpie.v1.FriendPage
+	(*SetFriendRemark)(nil),     // 67: magpie.v1.SetFriendRemark
+	(*RemoveFriend)(nil),        // 68: magpie.v1.RemoveFriend
+	(*BlockUser)(nil),           // 69: magpie.v1.BlockUser
+	(*UnblockUser)(nil),         // 70: magpie.v1.UnblockUser
+	(*ListBlocked)(nil),         // 71: magpie.v1.ListBlocked
+	(*Blocked)(nil),             // 72: magpie.v1.Blocked
+	(*BlockedPage)(nil),         // 73: magpie.v1.BlockedPage
+	(*RecallMessage)(nil),       // 74: magpie.v1.RecallMessage
+	(*EditMessage)(nil),         // 75: magpie.v1.EditMessage
+	(*AddReaction)(nil),         // 76: magpie.v1.AddReaction
+	(*RemoveReaction)(nil),      // 77: magpie.v1.RemoveReaction
+	(*ReactionUpdate)(nil),      // 78: magpie.v1.ReactionUpdate
+	(*GetReactions)(nil),        // 79: magpie.v1.GetReactions
+	(*ReactionCount)(nil),       // 80: magpie.v1.ReactionCount
+	(*MessageReactions)(nil),    // 81: magpie.v1.MessageReactions
+	(*ReactionPage)(nil),        // 82: magpie.v1.ReactionPage
+	(*SearchMessages)(nil),      // 83: magpie.v1.SearchMessages
+	(*SearchResult)(nil),        // 84: magpie.v1.SearchResult
+	(*JoinRoom)(nil),            // 85: magpie.v1.JoinRoom
+	(*RoomInfo)(nil),            // 86: magpie.v1.RoomInfo
+	(*RoomJoined)(nil),          // 87: magpie.v1.RoomJoined
+	(*LeaveRoom)(nil),           // 88: magpie.v1.LeaveRoom
+	(*SendRoomMessage)(nil),     // 89: magpie.v1.SendRoomMessage
+	(*RoomSendAck)(nil),         // 90: magpie.v1.RoomSendAck
+	(*RoomMessage)(nil),         // 91: magpie.v1.RoomMessage
+	(*RoomMessages)(nil),        // 92: magpie.v1.RoomMessages
+	(*RoomMemberCount)(nil),     // 93: magpie.v1.RoomMemberCount
+	(*RoomLeft)(nil),            // 94: magpie.v1.RoomLeft
+	nil,                         // 95: magpie.v1.PushOptions.DataEntry
+	nil,                         // 96: magpie.v1.Group.MetadataEntry
+	nil,                         // 97: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 98: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
-	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
-	6,  // 1: magpie.v1.Frame.send_ack:type_name -> magpie.v1.SendAck
-	8,  // 2: magpie.v1.Frame.deliver:type_name -> magpie.v1.Deliver
-	10, // 3: magpie.v1.Frame.deliver_ack:type_name -> magpie.v1.DeliverAck
-	19, // 4: magpie.v1.Frame.ping:type_name -> magpie.v1.Ping
-	20, // 5: magpie.v1.Frame.pong:type_name -> magpie.v1.Pong
-	12, // 6: magpie.v1.Frame.receipt:type_name -> magpie.v1.Receipt
-	13, // 7: magpie.v1.Frame.read:type_name -> magpie.v1.Read
-	11, // 8: magpie.v1.Frame.ok:type_name -> magpie.v1.Ok
-	21, // 9: magpie.v1.Frame.error:type_name -> magpie.v1.Error
-	2,  // 10: magpie.v1.Frame.login:type_name -> magpie.v1.Login
-	3,  // 11: magpie.v1.Frame.login_result:type_name -> magpie.v1.LoginResult
-	22, // 12: magpie.v1.Frame.close:type_name -> magpie.v1.Close
-	14, // 13: magpie.v1.Frame.sync_conversations:type_name -> magpie.v1.SyncConversations
-	16, // 14: magpie.v1.Frame.conversation_page:type_name -> magpie.v1.ConversationPage
-	17, // 15: magpie.v1.Frame.sync_messages:type_name -> magpie.v1.SyncMessages
-	18, // 16: magpie.v1.Frame.message_page:type_name -> magpie.v1.MessagePage
-	23, // 17: magpie.v1.Frame.register_device:type_name -> magpie.v1.RegisterDevice
-	24, // 18: magpie.v1.Frame.unregister_device:type_name -> magpie.v1.UnregisterDevice
-	25, // 19: magpie.v1.Frame.set_push_settings:type_name -> magpie.v1.SetPushSettings
-	26, // 20: magpie.v1.Frame.mute_conversation:type_name -> magpie.v1.MuteConversation
-	28, // 21: magpie.v1.Frame.create_group:type_name -> magpie.v1.CreateGroup
-	27, // 22: magpie.v1.Frame.group_info:type_name -> magpie.v1.Group
-	29, // 23: magpie.v1.Frame.get_group:type_name -> magpie.v1.GetGroup
-	30, // 24: magpie.v1.Frame.update_group:type_name -> magpie.v1.UpdateGroup
-	31, // 25: magpie.v1.Frame.dismiss_group:type_name -> magpie.v1.DismissGroup
-	32, // 26: magpie.v1.Frame.add_group_members:type_name -> magpie.v1.AddGroupMembers
-	34, // 27: magpie.v1.Frame.group_members_result:type_name -> magpie.v1.GroupMembersResult
-	33, // 28: magpie.v1.Frame.remove_group_members:type_name -> magpie.v1.RemoveGroupMembers
-	35, // 29: magpie.v1.Frame.join_group:type_name -> magpie.v1.JoinGroup
-	36, // 30: magpie.v1.Frame.leave_group:type_name -> magpie.v1.LeaveGroup
-	37, // 31: magpie.v1.Frame.list_group_members:type_name -> magpie.v1.ListGroupMembers
-	39, // 32: magpie.v1.Frame.group_member_page:type_name -> magpie.v1.GroupMemberPage
-	40, // 33: magpie.v1.Frame.set_group_member:type_name -> magpie.v1.SetGroupMember
-	38, // 34: magpie.v1.Frame.group_member:type_name -> magpie.v1.GroupMember
-	41, // 35: magpie.v1.Frame.transfer_group:type_name -> magpie.v1.TransferGroup
-	42, // 36: magpie.v1.Frame.list_join_requests:type_name -> magpie.v1.ListJoinRequests
-	44, // 37: magpie.v1.Frame.join_request_page:type_name -> magpie.v1.JoinRequestPage
-	45, // 38: magpie.v1.Frame.resolve_join_request:type_name -> magpie.v1.ResolveJoinRequest
-	46, // 39: magpie.v1.Frame.get_group_reads:type_name -> magpie.v1.GetGroupReads
-	47, // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
-	56, // 41: magpie.v1.Frame.send_friend_request:type_name -> magpie.v1.SendFriendRequest
-	57, // 42: magpie.v1.Frame.friend_request_result:type_name -> magpie.v1.FriendRequestResult
-	58, // 43: magpie.v1.Frame.answer_friend_request:type_name -> magpie.v1.AnswerFriendRequest
-	59, // 44: magpie.v1.Frame.cancel_friend_request:type_name -> magpie.v1.CancelFriendRequest
-	60, // 45: magpie.v1.Frame.list_friend_requests:type_name -> magpie.v1.ListFriendRequests
-	62, // 46: magpie.v1.Frame.friend_request_page:type_name -> magpie.v1.FriendRequestPage
-	63, // 47: magpie.v1.Frame.list_friends:type_name -> magpie.v1.ListFriends
-	65, // 48: magpie.v1.Frame.friend_page:type_name -> magpie.v1.FriendPage
-	66, // 49: magpie.v1.Frame.set_friend_remark:type_name -> magpie.v1.SetFriendRemark
-	64, // 50: magpie.v1.Frame.friend_info:type_name -> magpie.v1.Friend
-	67, // 51: magpie.v1.Frame.remove_friend:type_name -> magpie.v1.RemoveFriend
-	68, // 52: magpie.v1.Frame.block_user:type_name -> magpie.v1.BlockUser
-	69, // 53: magpie.v1.Frame.unblock_user:type_name -> magpie.v1.UnblockUser
-	70, // 54: magpie.v1.Frame.list_blocked:type_name -> magpie.v1.ListBlocked
-	72, // 55: magpie.v1.Frame.blocked_page:type_name -> magpie.v1.BlockedPage
-	73, // 56: magpie.v1.Frame.recall_message:type_name -> magpie.v1.RecallMessage
-	7,  // 57: magpie.v1.Frame.message:type_name -> magpie.v1.Message
-	74, // 58: magpie.v1.Frame.edit_message:type_name -> magpie.v1.EditMessage
-	75, // 59: magpie.v1.Frame.add_reaction:type_name -> magpie.v1.AddReaction
-	76, // 60: magpie.v1.Frame.remove_reaction:type_name -> magpie.v1.RemoveReaction
-	77, // 61: magpie.v1.Frame.reaction_update:type_name -> magpie.v1.ReactionUpdate
-	78, // 62: magpie.v1.Frame.get_reactions:type_name -> magpie.v1.GetReactions
-	81, // 63: magpie.v1.Frame.reaction_page:type_name -> magpie.v1.ReactionPage
-	49, // 64: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
-	50, // 65: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
-	51, // 66: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
-	15, // 67: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
-	52, // 68: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
-	53, // 69: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
-	54, // 70: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
-	55, // 71: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
-	82, // 72: magpie.v1.Frame.search_messages:type_name -> magpie.v1.SearchMessages
-	83, // 73: magpie.v1.Frame.search_result:type_name -> magpie.v1.SearchResult
-	5,  // 74: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	84, // 75: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 76: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 77: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 78: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 79: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 80: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 81: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	85, // 82: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	86, // 83: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	87, // 84: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 85: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 86: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 87: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	61, // 88: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	64, // 89: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	71, // 90: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	79, // 91: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
-	80, // 92: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
-	7,  // 93: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
-	94, // [94:94] is the sub-list for method output_type
-	94, // [94:94] is the sub-list for method input_type
-	94, // [94:94] is the sub-list for extension type_name
-	94, // [94:94] is the sub-list for extension extendee
-	0,  // [0:94] is the sub-list for field type_name
+	5,   // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
+	7,   // 1: magpie.v1.Frame.send_ack:type_name -> magpie.v1.SendAck
+	9,   // 2: magpie.v1.Frame.deliver:type_name -> magpie.v1.Deliver
+	11,  // 3: magpie.v1.Frame.deliver_ack:type_name -> magpie.v1.DeliverAck
+	20,  // 4: magpie.v1.Frame.ping:type_name -> magpie.v1.Ping
+	21,  // 5: magpie.v1.Frame.pong:type_name -> magpie.v1.Pong
+	13,  // 6: magpie.v1.Frame.receipt:type_name -> magpie.v1.Receipt
+	14,  // 7: magpie.v1.Frame.read:type_name -> magpie.v1.Read
+	12,  // 8: magpie.v1.Frame.ok:type_name -> magpie.v1.Ok
+	22,  // 9: magpie.v1.Frame.error:type_name -> magpie.v1.Error
+	3,   // 10: magpie.v1.Frame.login:type_name -> magpie.v1.Login
+	4,   // 11: magpie.v1.Frame.login_result:type_name -> magpie.v1.LoginResult
+	23,  // 12: magpie.v1.Frame.close:type_name -> magpie.v1.Close
+	15,  // 13: magpie.v1.Frame.sync_conversations:type_name -> magpie.v1.SyncConversations
+	17,  // 14: magpie.v1.Frame.conversation_page:type_name -> magpie.v1.ConversationPage
+	18,  // 15: magpie.v1.Frame.sync_messages:type_name -> magpie.v1.SyncMessages
+	19,  // 16: magpie.v1.Frame.message_page:type_name -> magpie.v1.MessagePage
+	24,  // 17: magpie.v1.Frame.register_device:type_name -> magpie.v1.RegisterDevice
+	25,  // 18: magpie.v1.Frame.unregister_device:type_name -> magpie.v1.UnregisterDevice
+	26,  // 19: magpie.v1.Frame.set_push_settings:type_name -> magpie.v1.SetPushSettings
+	27,  // 20: magpie.v1.Frame.mute_conversation:type_name -> magpie.v1.MuteConversation
+	29,  // 21: magpie.v1.Frame.create_group:type_name -> magpie.v1.CreateGroup
+	28,  // 22: magpie.v1.Frame.group_info:type_name -> magpie.v1.Group
+	30,  // 23: magpie.v1.Frame.get_group:type_name -> magpie.v1.GetGroup
+	31,  // 24: magpie.v1.Frame.update_group:type_name -> magpie.v1.UpdateGroup
+	32,  // 25: magpie.v1.Frame.dismiss_group:type_name -> magpie.v1.DismissGroup
+	33,  // 26: magpie.v1.Frame.add_group_members:type_name -> magpie.v1.AddGroupMembers
+	35,  // 27: magpie.v1.Frame.group_members_result:type_name -> magpie.v1.GroupMembersResult
+	34,  // 28: magpie.v1.Frame.remove_group_members:type_name -> magpie.v1.RemoveGroupMembers
+	36,  // 29: magpie.v1.Frame.join_group:type_name -> magpie.v1.JoinGroup
+	37,  // 30: magpie.v1.Frame.leave_group:type_name -> magpie.v1.LeaveGroup
+	38,  // 31: magpie.v1.Frame.list_group_members:type_name -> magpie.v1.ListGroupMembers
+	40,  // 32: magpie.v1.Frame.group_member_page:type_name -> magpie.v1.GroupMemberPage
+	41,  // 33: magpie.v1.Frame.set_group_member:type_name -> magpie.v1.SetGroupMember
+	39,  // 34: magpie.v1.Frame.group_member:type_name -> magpie.v1.GroupMember
+	42,  // 35: magpie.v1.Frame.transfer_group:type_name -> magpie.v1.TransferGroup
+	43,  // 36: magpie.v1.Frame.list_join_requests:type_name -> magpie.v1.ListJoinRequests
+	45,  // 37: magpie.v1.Frame.join_request_page:type_name -> magpie.v1.JoinRequestPage
+	46,  // 38: magpie.v1.Frame.resolve_join_request:type_name -> magpie.v1.ResolveJoinRequest
+	47,  // 39: magpie.v1.Frame.get_group_reads:type_name -> magpie.v1.GetGroupReads
+	48,  // 40: magpie.v1.Frame.group_read_counts:type_name -> magpie.v1.GroupReadCounts
+	57,  // 41: magpie.v1.Frame.send_friend_request:type_name -> magpie.v1.SendFriendRequest
+	58,  // 42: magpie.v1.Frame.friend_request_result:type_name -> magpie.v1.FriendRequestResult
+	59,  // 43: magpie.v1.Frame.answer_friend_request:type_name -> magpie.v1.AnswerFriendRequest
+	60,  // 44: magpie.v1.Frame.cancel_friend_request:type_name -> magpie.v1.CancelFriendRequest
+	61,  // 45: magpie.v1.Frame.list_friend_requests:type_name -> magpie.v1.ListFriendRequests
+	63,  // 46: magpie.v1.Frame.friend_request_page:type_name -> magpie.v1.FriendRequestPage
+	64,  // 47: magpie.v1.Frame.list_friends:type_name -> magpie.v1.ListFriends
+	66,  // 48: magpie.v1.Frame.friend_page:type_name -> magpie.v1.FriendPage
+	67,  // 49: magpie.v1.Frame.set_friend_remark:type_name -> magpie.v1.SetFriendRemark
+	65,  // 50: magpie.v1.Frame.friend_info:type_name -> magpie.v1.Friend
+	68,  // 51: magpie.v1.Frame.remove_friend:type_name -> magpie.v1.RemoveFriend
+	69,  // 52: magpie.v1.Frame.block_user:type_name -> magpie.v1.BlockUser
+	70,  // 53: magpie.v1.Frame.unblock_user:type_name -> magpie.v1.UnblockUser
+	71,  // 54: magpie.v1.Frame.list_blocked:type_name -> magpie.v1.ListBlocked
+	73,  // 55: magpie.v1.Frame.blocked_page:type_name -> magpie.v1.BlockedPage
+	74,  // 56: magpie.v1.Frame.recall_message:type_name -> magpie.v1.RecallMessage
+	8,   // 57: magpie.v1.Frame.message:type_name -> magpie.v1.Message
+	75,  // 58: magpie.v1.Frame.edit_message:type_name -> magpie.v1.EditMessage
+	76,  // 59: magpie.v1.Frame.add_reaction:type_name -> magpie.v1.AddReaction
+	77,  // 60: magpie.v1.Frame.remove_reaction:type_name -> magpie.v1.RemoveReaction
+	78,  // 61: magpie.v1.Frame.reaction_update:type_name -> magpie.v1.ReactionUpdate
+	79,  // 62: magpie.v1.Frame.get_reactions:type_name -> magpie.v1.GetReactions
+	82,  // 63: magpie.v1.Frame.reaction_page:type_name -> magpie.v1.ReactionPage
+	50,  // 64: magpie.v1.Frame.typing:type_name -> magpie.v1.Typing
+	51,  // 65: magpie.v1.Frame.typing_event:type_name -> magpie.v1.TypingEvent
+	52,  // 66: magpie.v1.Frame.set_conversation:type_name -> magpie.v1.SetConversation
+	16,  // 67: magpie.v1.Frame.conversation_state:type_name -> magpie.v1.ConversationState
+	53,  // 68: magpie.v1.Frame.open_support_session:type_name -> magpie.v1.OpenSupportSession
+	54,  // 69: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
+	55,  // 70: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
+	56,  // 71: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
+	83,  // 72: magpie.v1.Frame.search_messages:type_name -> magpie.v1.SearchMessages
+	84,  // 73: magpie.v1.Frame.search_result:type_name -> magpie.v1.SearchResult
+	85,  // 74: magpie.v1.Frame.join_room:type_name -> magpie.v1.JoinRoom
+	87,  // 75: magpie.v1.Frame.room_joined:type_name -> magpie.v1.RoomJoined
+	88,  // 76: magpie.v1.Frame.leave_room:type_name -> magpie.v1.LeaveRoom
+	89,  // 77: magpie.v1.Frame.send_room_message:type_name -> magpie.v1.SendRoomMessage
+	90,  // 78: magpie.v1.Frame.room_send_ack:type_name -> magpie.v1.RoomSendAck
+	92,  // 79: magpie.v1.Frame.room_messages:type_name -> magpie.v1.RoomMessages
+	93,  // 80: magpie.v1.Frame.room_member_count:type_name -> magpie.v1.RoomMemberCount
+	94,  // 81: magpie.v1.Frame.room_left:type_name -> magpie.v1.RoomLeft
+	6,   // 82: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	95,  // 83: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	8,   // 84: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	10,  // 85: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,   // 86: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	8,   // 87: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	16,  // 88: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	8,   // 89: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	96,  // 90: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	97,  // 91: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	98,  // 92: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	39,  // 93: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	44,  // 94: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	49,  // 95: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	62,  // 96: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	65,  // 97: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	72,  // 98: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	80,  // 99: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	81,  // 100: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	8,   // 101: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
+	86,  // 102: magpie.v1.RoomJoined.room:type_name -> magpie.v1.RoomInfo
+	91,  // 103: magpie.v1.RoomJoined.messages:type_name -> magpie.v1.RoomMessage
+	91,  // 104: magpie.v1.RoomMessages.messages:type_name -> magpie.v1.RoomMessage
+	1,   // 105: magpie.v1.RoomLeft.reason:type_name -> magpie.v1.RoomLeft.Reason
+	106, // [106:106] is the sub-list for method output_type
+	106, // [106:106] is the sub-list for method input_type
+	106, // [106:106] is the sub-list for extension type_name
+	106, // [106:106] is the sub-list for extension extendee
+	0,   // [0:106] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -7970,6 +8902,14 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_RateSupportSession)(nil),
 		(*Frame_SearchMessages)(nil),
 		(*Frame_SearchResult)(nil),
+		(*Frame_JoinRoom)(nil),
+		(*Frame_RoomJoined)(nil),
+		(*Frame_LeaveRoom)(nil),
+		(*Frame_SendRoomMessage)(nil),
+		(*Frame_RoomSendAck)(nil),
+		(*Frame_RoomMessages)(nil),
+		(*Frame_RoomMemberCount)(nil),
+		(*Frame_RoomLeft)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -7979,8 +8919,8 @@ func file_magpie_v1_magpie_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   87,
+			NumEnums:      2,
+			NumMessages:   97,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

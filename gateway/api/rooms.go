@@ -1,0 +1,194 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/rooms"
+)
+
+// The server API acts for the app's backend on chat rooms: it creates,
+// lists and destroys them, mutes and kicks members, and sends messages as
+// any user or as the system, with priority (see package rooms).
+
+type roomJSON struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	OwnerID     string    `json:"owner_id"`
+	HistorySize int       `json:"history_size"`
+	RateLimit   float64   `json:"rate_limit"`
+	MaxMembers  int       `json:"max_members"`
+	Muted       []string  `json:"muted"`
+	MemberCount *int      `json:"member_count,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// toRoomJSON encodes a room with its effective settings; count is nil
+// where the member count is not read (lists).
+func toRoomJSON(r store.Room, count *int) roomJSON {
+	muted := r.Muted
+	if muted == nil {
+		muted = []string{}
+	}
+	return roomJSON{ID: r.ID, Name: r.Name, OwnerID: r.OwnerID, HistorySize: rooms.HistorySize(r), RateLimit: rooms.RateLimit(r),
+		MaxMembers: r.MaxMembers, Muted: muted, MemberCount: count, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+// needRooms refuses a room route when the server has no rooms service.
+func (s *Server) needRooms(c *gin.Context) {
+	if s.cfg.Rooms == nil {
+		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "chat rooms are not available on this server"))
+		return
+	}
+	c.Next()
+}
+
+// failRoom translates the rooms service's errors.
+func failRoom(c *gin.Context, err error) {
+	var re *rooms.Error
+	if !errors.As(err, &re) {
+		httpx.Fail(c, err)
+		return
+	}
+	if re.Code == rooms.CodeInvalidArgument {
+		httpx.WriteError(c, httpx.FieldError(re.Field, strings.TrimPrefix(re.Message, re.Field+": ")))
+		return
+	}
+	status := map[string]int{
+		rooms.CodeRoomNotFound: http.StatusNotFound,
+		"user_not_found":       http.StatusNotFound,
+		rooms.CodeRoomExists:   http.StatusConflict,
+		rooms.CodeRoomFull:     http.StatusConflict,
+		rooms.CodeRateLimited:  http.StatusTooManyRequests,
+		"message_too_large":    http.StatusRequestEntityTooLarge,
+	}[re.Code]
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if status == http.StatusTooManyRequests {
+		c.Header("Retry-After", "1")
+	}
+	httpx.WriteError(c, httpx.NewError(status, re.Code, re.Message))
+}
+
+type roomInput struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	OwnerID     string  `json:"owner_id"`
+	HistorySize int     `json:"history_size"`
+	RateLimit   float64 `json:"rate_limit"`
+	MaxMembers  int     `json:"max_members"`
+}
+
+// createRoom serves POST /v1/rooms.
+func (s *Server) createRoom(c *gin.Context) {
+	var in roomInput
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	r, err := s.cfg.Rooms.Create(c.Request.Context(), httpx.Creds(c).App.ID, rooms.Input{ID: in.ID, Name: in.Name,
+		OwnerID: in.OwnerID, HistorySize: in.HistorySize, RateLimit: in.RateLimit, MaxMembers: in.MaxMembers})
+	if err != nil {
+		failRoom(c, err)
+		return
+	}
+	zero := 0
+	c.JSON(http.StatusCreated, gin.H{"room": toRoomJSON(r, &zero)})
+}
+
+// listRooms serves GET /v1/rooms.
+func (s *Server) listRooms(c *gin.Context) {
+	limit, after, ae := httpx.PageParams(c)
+	if ae != nil {
+		httpx.WriteError(c, ae)
+		return
+	}
+	rs, next, err := s.cfg.Rooms.List(c.Request.Context(), httpx.Creds(c).App.ID, after, limit)
+	if err != nil {
+		failRoom(c, err)
+		return
+	}
+	out := make([]roomJSON, len(rs))
+	for i, r := range rs {
+		out[i] = toRoomJSON(r, nil)
+	}
+	c.JSON(http.StatusOK, gin.H{"rooms": out, "next_cursor": httpx.Cursor(next)})
+}
+
+// getRoom serves GET /v1/rooms/{id}, with the member count.
+func (s *Server) getRoom(c *gin.Context) {
+	r, n, err := s.cfg.Rooms.Get(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"))
+	if err != nil {
+		failRoom(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"room": toRoomJSON(r, &n)})
+}
+
+// destroyRoom serves DELETE /v1/rooms/{id}: every member leaves it.
+func (s *Server) destroyRoom(c *gin.Context) {
+	if err := s.cfg.Rooms.Destroy(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id")); err != nil {
+		failRoom(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type roomMessageInput struct {
+	SenderID    string `json:"sender_id"`
+	ClientMsgID string `json:"client_msg_id"`
+	Type        string `json:"type"`
+	Content     string `json:"content"`
+}
+
+// sendRoomMessage serves POST /v1/rooms/{id}/messages: a message of a
+// user (sender_id) or of the system (no sender), with priority.
+func (s *Server) sendRoomMessage(c *gin.Context) {
+	var in roomMessageInput
+	if err := httpx.DecodeJSON(c, &in); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	creds := httpx.Creds(c)
+	if in.ClientMsgID == "" {
+		in.ClientMsgID = httpx.NewID("api_")
+	}
+	a, err := s.cfg.Rooms.Send(c.Request.Context(), rooms.SendRequest{AppID: creds.App.ID, RoomID: c.Param("id"),
+		SenderID: in.SenderID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content,
+		MaxBytes: creds.Limits.MaxMessageBytes, Backend: true})
+	if err != nil {
+		failRoom(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"room_id": c.Param("id"), "seq": a.Seq, "client_msg_id": in.ClientMsgID,
+		"created_at": a.CreatedAt, "duplicate": a.Duplicate})
+}
+
+// muteRoomMember serves PUT and DELETE /v1/rooms/{id}/mutes/{user}.
+func (s *Server) muteRoomMember(c *gin.Context) {
+	r, err := s.cfg.Rooms.SetMuted(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"), c.Param("user"),
+		c.Request.Method == http.MethodPut)
+	if err != nil {
+		failRoom(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"room": toRoomJSON(r, nil)})
+}
+
+// kickRoomMember serves DELETE /v1/rooms/{id}/members/{user}: the user's
+// connections leave the room.
+func (s *Server) kickRoomMember(c *gin.Context) {
+	if err := s.cfg.Rooms.Kick(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"), c.Param("user")); err != nil {
+		failRoom(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
