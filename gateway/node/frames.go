@@ -221,6 +221,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.contactFrame(ctx, id, f)
 	case *magpiev1.Frame_RecallMessage, *magpiev1.Frame_EditMessage, *magpiev1.Frame_AddReaction, *magpiev1.Frame_RemoveReaction, *magpiev1.Frame_GetReactions:
 		c.richFrame(ctx, id, f)
+	case *magpiev1.Frame_GetFileUrl, *magpiev1.Frame_DeleteFile:
+		c.fileFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:

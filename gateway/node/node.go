@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/contacts"
+	"github.com/magpie-im/magpie/files"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -88,6 +89,9 @@ type Config struct {
 	// Contacts serves the contact frames (friends, friend requests,
 	// blocks). Nil answers them with "unavailable".
 	Contacts *contacts.Service
+	// Files serves the file frames (download URLs, deletion). Nil answers
+	// them with "unavailable".
+	Files *files.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

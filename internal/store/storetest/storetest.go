@@ -69,6 +69,7 @@ func Run(t *testing.T, o Opener) {
 		{"Groups", groupTests},
 		{"Contacts", contactTests},
 		{"Rich", richTests},
+		{"Files", fileTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -21,6 +21,7 @@ var tenancyTests = []test{
 	{"Support", testTenancySupport},
 	{"Groups", testTenancyGroups},
 	{"Contacts", testTenancyContacts},
+	{"Files", testTenancyFiles},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

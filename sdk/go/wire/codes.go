@@ -177,6 +177,9 @@ const (
 	// CodeTooManyReactions: AddReaction of a 21st distinct emoji on a
 	// message.
 	CodeTooManyReactions = "too_many_reactions"
+	// CodeFileNotFound: the app has no uploaded file with this id
+	// (GetFileUrl, DeleteFile).
+	CodeFileNotFound = "file_not_found"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

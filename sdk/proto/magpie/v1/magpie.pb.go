@@ -32,6 +32,8 @@
 //	SetPushSettings               Ok
 //	MuteConversation              Ok
 //	Ping                          Pong
+//	GetFileUrl                    FileLink
+//	DeleteFile                    Ok
 //
 // Unsolicited pushes from the server (id 0): Deliver, Receipt, Error, Close.
 //
@@ -231,6 +233,9 @@ type Frame struct {
 	//	*Frame_SupportSession
 	//	*Frame_CloseSupportSession
 	//	*Frame_RateSupportSession
+	//	*Frame_GetFileUrl
+	//	*Frame_FileLink
+	//	*Frame_DeleteFile
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -928,6 +933,33 @@ func (x *Frame) GetRateSupportSession() *RateSupportSession {
 	return nil
 }
 
+func (x *Frame) GetGetFileUrl() *GetFileUrl {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetFileUrl); ok {
+			return x.GetFileUrl
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFileLink() *FileLink {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FileLink); ok {
+			return x.FileLink
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetDeleteFile() *DeleteFile {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_DeleteFile); ok {
+			return x.DeleteFile
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -1315,6 +1347,26 @@ type Frame_RateSupportSession struct {
 	RateSupportSession *RateSupportSession `protobuf:"bytes,117,opt,name=rate_support_session,json=rateSupportSession,proto3,oneof"`
 }
 
+type Frame_GetFileUrl struct {
+	// Files and images (docs/files.md), client -> server. Files are
+	// uploaded over HTTP (POST /v1/client/files); these frames get their
+	// download URLs and delete them.
+	// A fresh signed download URL of a file shared to a conversation the
+	// user is a member of. Reply: file_link.
+	GetFileUrl *GetFileUrl `protobuf:"bytes,120,opt,name=get_file_url,json=getFileUrl,proto3,oneof"`
+}
+
+type Frame_FileLink struct {
+	// A file and its signed download URL, server -> client: the reply to
+	// get_file_url.
+	FileLink *FileLink `protobuf:"bytes,121,opt,name=file_link,json=fileLink,proto3,oneof"`
+}
+
+type Frame_DeleteFile struct {
+	// Delete a file the user uploaded. Reply: ok.
+	DeleteFile *DeleteFile `protobuf:"bytes,122,opt,name=delete_file,json=deleteFile,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -1458,6 +1510,12 @@ func (*Frame_SupportSession) isFrame_Body() {}
 func (*Frame_CloseSupportSession) isFrame_Body() {}
 
 func (*Frame_RateSupportSession) isFrame_Body() {}
+
+func (*Frame_GetFileUrl) isFrame_Body() {}
+
+func (*Frame_FileLink) isFrame_Body() {}
+
+func (*Frame_DeleteFile) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -6943,11 +7001,248 @@ func (x *ReactionPage) GetMessages() []*MessageReactions {
 	return nil
 }
 
+// GetFileUrl asks for a signed download URL of an uploaded file ("url":
+// "magpie-file:<id>" in an image, file, audio or video message). The user
+// must be a member of the conversation the file was shared to; the URL
+// works until it expires, and only while the user stays a member (checked
+// at every download). Errors: "file_not_found", "forbidden",
+// "invalid_argument" (ttl_seconds), "unavailable" (files not configured).
+type GetFileUrl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id, such as "f_0123456789abcdef0123456789abcdef".
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The URL's lifetime in seconds: 1 to 604800 (7 days); 0 means 3600.
+	TtlSeconds    int64 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFileUrl) Reset() {
+	*x = GetFileUrl{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFileUrl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFileUrl) ProtoMessage() {}
+
+func (x *GetFileUrl) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFileUrl.ProtoReflect.Descriptor instead.
+func (*GetFileUrl) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *GetFileUrl) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *GetFileUrl) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// FileLink is a file's metadata and a signed URL to download it.
+type FileLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id.
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The conversation the file is shared to.
+	ConvId string `protobuf:"bytes,2,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// The user who uploaded it; empty if the app's backend did.
+	UploaderId string `protobuf:"bytes,3,opt,name=uploader_id,json=uploaderId,proto3" json:"uploader_id,omitempty"`
+	// Its name, as shown when saved.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// Its media type, such as "image/png".
+	ContentType string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Its size in bytes.
+	Size int64 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	// The hex SHA-256 of its content.
+	Sha256 string `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// When it was uploaded, Unix milliseconds.
+	CreatedAtMs int64 `protobuf:"varint,8,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// The download URL: a GET needs nothing else (no token), so it works
+	// in <img src>. Relative ("/v1/files/...") unless the server has a
+	// public URL configured; resolve it against the server's base URL.
+	Url string `protobuf:"bytes,9,opt,name=url,proto3" json:"url,omitempty"`
+	// When the URL stops working, Unix milliseconds.
+	UrlExpiresAtMs int64 `protobuf:"varint,10,opt,name=url_expires_at_ms,json=urlExpiresAtMs,proto3" json:"url_expires_at_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FileLink) Reset() {
+	*x = FileLink{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileLink) ProtoMessage() {}
+
+func (x *FileLink) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
+func (*FileLink) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *FileLink) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *FileLink) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *FileLink) GetUploaderId() string {
+	if x != nil {
+		return x.UploaderId
+	}
+	return ""
+}
+
+func (x *FileLink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FileLink) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *FileLink) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FileLink) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *FileLink) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *FileLink) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *FileLink) GetUrlExpiresAtMs() int64 {
+	if x != nil {
+		return x.UrlExpiresAtMs
+	}
+	return 0
+}
+
+// DeleteFile deletes a file the user uploaded: its content and metadata.
+// Messages that reference it stay; their URLs stop working. Errors:
+// "file_not_found", "forbidden" (the user is not the uploader).
+type DeleteFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id.
+	FileId        string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFile) Reset() {
+	*x = DeleteFile{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFile) ProtoMessage() {}
+
+func (x *DeleteFile) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFile.ProtoReflect.Descriptor instead.
+func (*DeleteFile) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *DeleteFile) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xd1$\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xfa%\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -7029,7 +7324,12 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x14open_support_session\x18r \x01(\v2\x1d.magpie.v1.OpenSupportSessionH\x00R\x12openSupportSession\x12D\n" +
 	"\x0fsupport_session\x18s \x01(\v2\x19.magpie.v1.SupportSessionH\x00R\x0esupportSession\x12T\n" +
 	"\x15close_support_session\x18t \x01(\v2\x1e.magpie.v1.CloseSupportSessionH\x00R\x13closeSupportSession\x12Q\n" +
-	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSessionB\x06\n" +
+	"\x14rate_support_session\x18u \x01(\v2\x1d.magpie.v1.RateSupportSessionH\x00R\x12rateSupportSession\x129\n" +
+	"\fget_file_url\x18x \x01(\v2\x15.magpie.v1.GetFileUrlH\x00R\n" +
+	"getFileUrl\x122\n" +
+	"\tfile_link\x18y \x01(\v2\x13.magpie.v1.FileLinkH\x00R\bfileLink\x128\n" +
+	"\vdelete_file\x18z \x01(\v2\x15.magpie.v1.DeleteFileH\x00R\n" +
+	"deleteFileB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -7438,7 +7738,28 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\treactions\x18\x02 \x03(\v2\x18.magpie.v1.ReactionCountR\treactions\"`\n" +
 	"\fReactionPage\x12\x17\n" +
 	"\aconv_id\x18\x01 \x01(\tR\x06convId\x127\n" +
-	"\bmessages\x18\x02 \x03(\v2\x1b.magpie.v1.MessageReactionsR\bmessagesB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\bmessages\x18\x02 \x03(\v2\x1b.magpie.v1.MessageReactionsR\bmessages\"F\n" +
+	"\n" +
+	"GetFileUrl\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
+	"ttlSeconds\"\xa1\x02\n" +
+	"\bFileLink\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x17\n" +
+	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x1f\n" +
+	"\vuploader_id\x18\x03 \x01(\tR\n" +
+	"uploaderId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\x12\"\n" +
+	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\x12\x10\n" +
+	"\x03url\x18\t \x01(\tR\x03url\x12)\n" +
+	"\x11url_expires_at_ms\x18\n" +
+	" \x01(\x03R\x0eurlExpiresAtMs\"%\n" +
+	"\n" +
+	"DeleteFile\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileIdB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -7453,7 +7774,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(*Frame)(nil),               // 1: magpie.v1.Frame
@@ -7537,10 +7858,13 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*ReactionCount)(nil),       // 79: magpie.v1.ReactionCount
 	(*MessageReactions)(nil),    // 80: magpie.v1.MessageReactions
 	(*ReactionPage)(nil),        // 81: magpie.v1.ReactionPage
-	nil,                         // 82: magpie.v1.PushOptions.DataEntry
-	nil,                         // 83: magpie.v1.Group.MetadataEntry
-	nil,                         // 84: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 85: magpie.v1.UpdateGroup.MetadataEntry
+	(*GetFileUrl)(nil),          // 82: magpie.v1.GetFileUrl
+	(*FileLink)(nil),            // 83: magpie.v1.FileLink
+	(*DeleteFile)(nil),          // 84: magpie.v1.DeleteFile
+	nil,                         // 85: magpie.v1.PushOptions.DataEntry
+	nil,                         // 86: magpie.v1.Group.MetadataEntry
+	nil,                         // 87: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 88: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	4,  // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -7615,30 +7939,33 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	53, // 69: magpie.v1.Frame.support_session:type_name -> magpie.v1.SupportSession
 	54, // 70: magpie.v1.Frame.close_support_session:type_name -> magpie.v1.CloseSupportSession
 	55, // 71: magpie.v1.Frame.rate_support_session:type_name -> magpie.v1.RateSupportSession
-	5,  // 72: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	82, // 73: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	7,  // 74: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	9,  // 75: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,  // 76: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	7,  // 77: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	15, // 78: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	7,  // 79: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	83, // 80: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	84, // 81: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	85, // 82: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	38, // 83: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	43, // 84: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	48, // 85: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	61, // 86: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	64, // 87: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	71, // 88: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	79, // 89: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
-	80, // 90: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
-	91, // [91:91] is the sub-list for method output_type
-	91, // [91:91] is the sub-list for method input_type
-	91, // [91:91] is the sub-list for extension type_name
-	91, // [91:91] is the sub-list for extension extendee
-	0,  // [0:91] is the sub-list for field type_name
+	82, // 72: magpie.v1.Frame.get_file_url:type_name -> magpie.v1.GetFileUrl
+	83, // 73: magpie.v1.Frame.file_link:type_name -> magpie.v1.FileLink
+	84, // 74: magpie.v1.Frame.delete_file:type_name -> magpie.v1.DeleteFile
+	5,  // 75: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	85, // 76: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	7,  // 77: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	9,  // 78: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,  // 79: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	7,  // 80: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	15, // 81: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	7,  // 82: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	86, // 83: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	87, // 84: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	88, // 85: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	38, // 86: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	43, // 87: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	48, // 88: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	61, // 89: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	64, // 90: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	71, // 91: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	79, // 92: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	80, // 93: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	94, // [94:94] is the sub-list for method output_type
+	94, // [94:94] is the sub-list for method input_type
+	94, // [94:94] is the sub-list for extension type_name
+	94, // [94:94] is the sub-list for extension extendee
+	0,  // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -7719,6 +8046,9 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_SupportSession)(nil),
 		(*Frame_CloseSupportSession)(nil),
 		(*Frame_RateSupportSession)(nil),
+		(*Frame_GetFileUrl)(nil),
+		(*Frame_FileLink)(nil),
+		(*Frame_DeleteFile)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -7729,7 +8059,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   85,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
