@@ -245,3 +245,38 @@ func TestComposeMasterKeyIsShared(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeFilesAreShared: every gateway stores uploaded files on one
+// named volume, writable, so that any gateway serves any file.
+func TestComposeFilesAreShared(t *testing.T) {
+	f := loadCompose(t)
+	var want string
+	for _, name := range gateways(f) {
+		s := f.Services[name]
+		dir := s.Environment["MAGPIE_FILES_DIR"]
+		if dir == "" {
+			t.Errorf("%s: no MAGPIE_FILES_DIR: uploads would be refused", name)
+			continue
+		}
+		vol := ""
+		for _, v := range s.Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) >= 2 && parts[1] == dir {
+				vol = parts[0]
+				if len(parts) == 3 && parts[2] == "ro" {
+					t.Errorf("%s: the files volume is read-only", name)
+				}
+			}
+		}
+		if _, ok := f.Volumes[vol]; !ok {
+			t.Errorf("%s: %s is on no named volume", name, dir)
+			continue
+		}
+		if want == "" {
+			want = vol
+		}
+		if vol != want {
+			t.Errorf("%s: files volume %s, want %s as the other gateways'", name, vol, want)
+		}
+	}
+}

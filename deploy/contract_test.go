@@ -15,7 +15,7 @@ var contract = map[string][]string{
 	"gateway": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix", "redis-url", "redis-prefix",
 		"node-id", "master-key-file", "trusted-proxies", "shutdown-timeout", "log-level", "admin-addr",
-		"otlp-endpoint",
+		"otlp-endpoint", "files-dir", "public-url", "max-upload-bytes",
 	},
 	"worker": {
 		"addr", "mongo-url", "mongo-db", "amqp-url", "amqp-prefix",

@@ -1,8 +1,10 @@
 // Package gateway assembles the HTTP handler of a gateway node from its
 // parts: the signed server REST API under /v1 (package api, with the users
 // service), the console's management API under /manage/v1 (package
-// manage), the WebSocket connection node at /v1/connect (package node), and
-// the health endpoints. It owns the routes table, the middleware every
+// manage), the WebSocket connection node at /v1/connect (package node), the
+// client file routes (package filehttp: uploads with a client token,
+// downloads through signed URLs; with the files service) and the health
+// endpoints. It owns the routes table, the middleware every
 // request passes (request ids, access log, panic recovery), and the Events
 // seam that carries control-plane changes (a user blocked or deleted, an
 // app changed) to every node. Errors clients see are the stable JSON errors
@@ -22,11 +24,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/contacts"
+	"github.com/magpie-im/magpie/files"
 	"github.com/magpie-im/magpie/gateway/api"
+	"github.com/magpie-im/magpie/gateway/filehttp"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/gateway/manage"
 	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/groups"
+	"github.com/magpie-im/magpie/internal/blob"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/presence"
 	"github.com/magpie-im/magpie/internal/ratelimit"
@@ -106,6 +111,19 @@ type Config struct {
 	// shared with the rest of the gateway (Now, Logger, TrustedProxies,
 	// Limiter, Metrics) are set from this Config.
 	Node node.Config
+	// Blobs stores the contents of uploaded files (docs/files.md): a
+	// directory of the data directory in embedded mode, a volume every
+	// gateway shares in cluster mode. Nil serves no files: the file routes
+	// answer 503 files_unavailable and the file frames "unavailable".
+	Blobs blob.Store
+	// UploadsPerUser is how many files per second one user may upload
+	// over HTTP, with a burst of ten times that (at least 10). Zero means
+	// 2.
+	UploadsPerUser float64
+	// PublicURL is the base URL clients reach the gateway at, such as
+	// https://im.example.com; signed file URLs are absolute under it.
+	// Empty makes them relative to the API's base URL.
+	PublicURL string
 }
 
 // Forgetter drops what it holds of an app.
@@ -123,6 +141,7 @@ type Gateway struct {
 	// contacts is the contacts service, the messaging core's ContactGate.
 	contacts *contacts.Service
 	api      *api.Server
+	files    *filehttp.Server
 	manage   *manage.Server
 	node     *node.Server
 	engine   *gin.Engine
@@ -146,7 +165,14 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if limiter == nil {
 		limiter = ratelimit.NewMemory(g.now)
 	}
-	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events})
+	var fs *files.Service
+	var fileEraser users.Files
+	if cfg.Blobs != nil {
+		fs = files.New(st, cfg.Blobs, msgs, files.Config{MAC: tenants.MAC, Apps: tenants, PublicURL: cfg.PublicURL,
+			Now: cfg.Now, Logger: g.log})
+		fileEraser = fs
+	}
+	us := users.New(st, users.Config{Now: cfg.Now, Logger: g.log, Events: g.events, Files: fileEraser})
 	gs := groups.New(st, msgs, groups.Config{Now: cfg.Now, Logger: g.log, Events: g.events,
 		MaxGroupSize: func(ctx context.Context, appID string) (int, error) {
 			app, err := tenants.GetApp(ctx, appID)
@@ -178,8 +204,9 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	rs := rooms.New(st, state, hub, rcfg)
 	g.api = api.New(st, tenants, us, msgs, api.Config{Usage: apiUsage,
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, Nonces: cfg.Nonces, Limiter: limiter,
-		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts, Rooms: rs,
+		Metrics: cfg.Metrics, Push: cfg.Push, Support: cfg.Support, Groups: gs, Contacts: g.contacts, Rooms: rs, Files: fs,
 	})
+	g.files = filehttp.New(st, tenants, filehttp.Config{Files: fs, UploadsPerUser: cfg.UploadsPerUser, Limiter: limiter, Metrics: cfg.Metrics, Now: cfg.Now, Logger: g.log})
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
 		LoginLimits: cfg.LoginLimits, Events: g.events, Metrics: cfg.Metrics, Push: cfg.Push, Webhooks: cfg.Webhooks,
@@ -188,7 +215,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter
 	ncfg.Metrics, ncfg.Push, ncfg.Groups, ncfg.Support = cfg.Metrics, cfg.Push, gs, cfg.Support
-	ncfg.Contacts, ncfg.Rooms = g.contacts, rs
+	ncfg.Contacts, ncfg.Rooms, ncfg.Files = g.contacts, rs, fs
 	g.node = node.New(st, tenants, msgs, hub, ncfg)
 	g.engine = g.routes()
 	return g
@@ -222,6 +249,7 @@ func (g *Gateway) table() []httpx.Route {
 		r("GET", "/v1/connect", "/v1/connect", []gin.HandlerFunc{gin.WrapH(g.node)}),
 	}
 	out = append(out, g.api.Routes()...)
+	out = append(out, g.files.Routes()...)
 	return append(out, g.manage.Routes()...)
 }
 

@@ -12,17 +12,20 @@ import (
 )
 
 // TestPartsStayApart keeps the layering of the gateway's parts: the server
-// API, the management API and the connection node import none of each
-// other nor package gateway (which assembles them), and share only
-// gateway/internal/httpx; the users service imports nothing of the gateway.
+// API, the management API, the connection node and the client file routes
+// import none of each other nor package gateway (which assembles them),
+// and share only gateway/internal/httpx; the users and files services
+// import nothing of the gateway.
 func TestPartsStayApart(t *testing.T) {
 	const mod = "github.com/magpie-im/magpie/"
 	allowed := map[string][]string{
 		"api":            {"gateway/internal/httpx"},
 		"manage":         {"gateway/internal/httpx"},
 		"node":           {"gateway/internal/httpx"},
+		"filehttp":       {"gateway/internal/httpx"},
 		"internal/httpx": nil,
 		"../users":       nil,
+		"../files":       nil,
 	}
 	for dir, ok := range allowed {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

@@ -112,7 +112,7 @@ type AppUpdate struct {
 // update: when another update came in between, it reads again and reapplies
 // u (at most maxUpdateAttempts times).
 func (s *Service) UpdateApp(ctx context.Context, appID string, u AppUpdate) (store.App, error) {
-	if err := u.validate(); err != nil {
+	if err := u.validate(s.cfg.MaxUploadBytes); err != nil {
 		return store.App{}, err
 	}
 	for range maxUpdateAttempts {
@@ -139,14 +139,14 @@ func (s *Service) UpdateApp(ctx context.Context, appID string, u AppUpdate) (sto
 // maxUpdateAttempts bounds UpdateApp's retries under concurrent updates.
 const maxUpdateAttempts = 10
 
-func (u AppUpdate) validate() error {
+func (u AppUpdate) validate(maxUpload int64) error {
 	if u.Name != nil {
 		if err := validName("name", *u.Name); err != nil {
 			return err
 		}
 	}
 	if u.Limits != nil {
-		if err := validateLimits(*u.Limits); err != nil {
+		if err := validateLimits(*u.Limits, maxUpload); err != nil {
 			return err
 		}
 	}
@@ -173,8 +173,10 @@ func (u AppUpdate) apply(app *store.App) {
 	}
 }
 
-func validateLimits(l store.Limits) error {
+func validateLimits(l store.Limits, maxUpload int64) error {
 	switch {
+	case l.MaxUploadBytes < 0 || l.MaxUploadBytes > maxUpload:
+		return invalid("limits.max_upload_bytes", fmt.Sprintf("must be 0 (default) to %d, the installation's cap", maxUpload))
 	case l.MaxMessageBytes < 0 || l.MaxMessageBytes > 1<<20:
 		return invalid("limits.max_message_bytes", "must be 0 (default) to 1048576")
 	case l.APIRate < 0 || l.ConnRate < 0 || l.SendRate < 0:
@@ -204,6 +206,9 @@ func validateSettings(st store.Settings) error {
 		return invalid("settings.max_token_lifetime_seconds", "must be 0 (30 days) or 60 to 2592000")
 	}
 	if err := validateRichSettings(st); err != nil {
+		return err
+	}
+	if err := validateUploadTypes(st.UploadTypes); err != nil {
 		return err
 	}
 	return validatePush(st.Push)

@@ -55,6 +55,11 @@ type Config struct {
 	// Defaults are the limits of apps that do not set their own.
 	// Zero fields take DefaultLimits' values.
 	Defaults store.Limits
+	// MaxUploadBytes is the operator's cap on the files users upload: no
+	// app may set its max_upload_bytes above it, and an app's effective
+	// limit (its own or the default) never exceeds it. Zero means
+	// DefaultMaxUploadBytesCap.
+	MaxUploadBytes int64
 	// CacheTTL is how long resolved app credentials are cached. Changes made
 	// through this Service invalidate its cache at once; the TTL bounds how
 	// long other processes (cluster mode) see stale credentials.
@@ -93,8 +98,13 @@ func DefaultLimits() store.Limits {
 		SendBurst:         100,
 		MaxGroupSize:      3000,
 		MaxDevicesPerUser: 5,
+		MaxUploadBytes:    20 << 20,
 	}
 }
+
+// DefaultMaxUploadBytesCap is the operator's cap on uploads when
+// Config.MaxUploadBytes is zero: 100 MiB.
+const DefaultMaxUploadBytesCap = 100 << 20
 
 // Service implements tenant management on top of a store. It is safe for
 // concurrent use.
@@ -144,6 +154,9 @@ func New(st store.Store, keys *keyring.Keyring, cfg Config) *Service {
 	}
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = time.Minute
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytesCap
 	}
 	cfg.Defaults = mergeLimits(cfg.Defaults, DefaultLimits())
 	log := cfg.Logger
@@ -264,29 +277,34 @@ func (s *Service) Seal(appID, purpose string, data []byte) []byte {
 	return s.keys.Seal(data, []byte(appID+"\x00"+purpose))
 }
 
+// MAC returns the HMAC-SHA256 of data under a key derived from the
+// installation master key for the app and a purpose (signed file URLs):
+// every process of the installation computes the same, nobody without the
+// master key can.
+func (s *Service) MAC(appID, purpose string, data []byte) []byte {
+	return s.keys.MAC(purpose+"\x00"+appID, data)
+}
+
 // Open decrypts what Seal sealed for the same app and purpose.
 func (s *Service) Open(appID, purpose string, sealed []byte) ([]byte, error) {
 	return s.keys.Open(sealed, []byte(appID+"\x00"+purpose))
 }
 
-// EffectiveLimits merges an app's own limits over the defaults.
+// EffectiveLimits merges an app's own limits over the defaults; the upload
+// limit is capped at the operator's (Config.MaxUploadBytes).
 func (s *Service) EffectiveLimits(app store.App) store.Limits {
-	return mergeLimits(app.Limits, s.cfg.Defaults)
+	l := mergeLimits(app.Limits, s.cfg.Defaults)
+	l.MaxUploadBytes = min(l.MaxUploadBytes, s.cfg.MaxUploadBytes)
+	return l
 }
 
+// MaxUploadBytesCap returns the operator's cap on uploads
+// (Config.MaxUploadBytes).
+func (s *Service) MaxUploadBytesCap() int64 { return s.cfg.MaxUploadBytes }
+
 func mergeLimits(l, d store.Limits) store.Limits {
-	pick := func(v, def int) int {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
-	pickf := func(v, def float64) float64 {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
+	pick := pickPositive[int]
+	pickf := pickPositive[float64]
 	return store.Limits{
 		MaxMessageBytes:   pick(l.MaxMessageBytes, d.MaxMessageBytes),
 		APIRate:           pickf(l.APIRate, d.APIRate),
@@ -296,7 +314,16 @@ func mergeLimits(l, d store.Limits) store.Limits {
 		SendBurst:         pick(l.SendBurst, d.SendBurst),
 		MaxGroupSize:      pick(l.MaxGroupSize, d.MaxGroupSize),
 		MaxDevicesPerUser: pick(l.MaxDevicesPerUser, d.MaxDevicesPerUser),
+		MaxUploadBytes:    pickPositive(l.MaxUploadBytes, d.MaxUploadBytes),
 	}
+}
+
+// pickPositive returns v if it is positive, else def.
+func pickPositive[T int | int64 | float64](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // newID returns prefix followed by n random bytes in hex.

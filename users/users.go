@@ -62,6 +62,16 @@ type Config struct {
 	// Nil tells no one: sessions are then re-checked at their next login
 	// only.
 	Events Events
+	// Files deletes the files that go with a deleted user (see Delete).
+	// Nil deletes none.
+	Files Files
+}
+
+// Files deletes a deleted user's files, contents and metadata
+// (files.Service does): those of its system conversation, and with erase
+// every file it uploaded. It returns how many it deleted.
+type Files interface {
+	UserDeleted(ctx context.Context, appID, userID string, erase bool) (int, error)
 }
 
 // Service manages the users of apps on top of a store.
@@ -244,11 +254,19 @@ func (s *Service) SetBlocked(ctx context.Context, appID, id string, blocked bool
 }
 
 // Delete deletes a user, its tokens and its conversation entries (and,
-// with eraseMessages, the messages it sent); its sessions end on every
-// node.
+// with eraseMessages, the messages it sent and the files it uploaded); its
+// sessions end on every node. The files go first, contents and metadata
+// (Config.Files), so that a failure leaves the user in place and the call
+// can be retried; they are swept once more after the user is gone, for
+// an upload that raced with the deletion.
 func (s *Service) Delete(ctx context.Context, appID, id string, eraseMessages bool) error {
-	if err := CheckID(id); err != nil {
+	if _, err := s.Get(ctx, appID, id); err != nil {
 		return err
+	}
+	if s.cfg.Files != nil {
+		if _, err := s.cfg.Files.UserDeleted(ctx, appID, id, eraseMessages); err != nil {
+			return fmt.Errorf("delete user: files: %w", err)
+		}
 	}
 	err := s.store.App(appID).DeleteUser(ctx, id, store.UserDeletion{At: s.now(), EraseMessages: eraseMessages})
 	if errors.Is(err, store.ErrNotFound) {
@@ -256,6 +274,11 @@ func (s *Service) Delete(ctx context.Context, appID, id string, eraseMessages bo
 	}
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
+	}
+	if s.cfg.Files != nil {
+		if _, err := s.cfg.Files.UserDeleted(ctx, appID, id, eraseMessages); err != nil {
+			s.log.ErrorContext(ctx, "delete the files of a deleted user", "err", err, "app_id", appID)
+		}
 	}
 	s.changed(ctx, appID, id, true)
 	return nil

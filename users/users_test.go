@@ -156,3 +156,50 @@ func TestImportReportsEachUser(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// fileEraser records the calls of users.Files and fails when told.
+type fileEraser struct {
+	mu    sync.Mutex
+	calls []string
+	fail  error
+}
+
+func (f *fileEraser) UserDeleted(_ context.Context, appID, userID string, erase bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, appID+"/"+userID+" erase="+map[bool]string{true: "yes", false: "no"}[erase])
+	return 0, f.fail
+}
+
+// TestDeleteDeletesFilesFirst: the user's files go before the user (and
+// are swept again after); when they cannot, the user stays, for a retry.
+func TestDeleteDeletesFilesFirst(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "magpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	files := &fileEraser{fail: errors.New("disk gone")}
+	s := users.New(st, users.Config{Files: files})
+	ctx := context.Background()
+	if _, err := s.Create(ctx, "A", users.Input{ID: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "A", "ann", true); err == nil {
+		t.Fatal("Delete with failing file deletion succeeded")
+	}
+	if _, err := s.Get(ctx, "A", "ann"); err != nil {
+		t.Fatalf("the user is gone although its files are not: %v", err)
+	}
+	files.fail = nil
+	files.calls = nil
+	if err := s.Delete(ctx, "A", "ann", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := files.calls; len(got) != 2 || got[0] != "A/ann erase=yes" || got[1] != got[0] {
+		t.Errorf("file deletions = %v, want two (before and after)", got)
+	}
+	if err := s.Delete(ctx, "A", "ann", false); !errors.Is(err, users.ErrNotFound) || len(files.calls) != 2 {
+		t.Errorf("Delete of nobody = %v, file calls %v", err, files.calls)
+	}
+}

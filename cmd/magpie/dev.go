@@ -31,6 +31,7 @@ type devConfig struct {
 	push            pushFlags
 	webhooks        webhookFlags
 	usageFlush      time.Duration
+	files           filesFlags
 }
 
 // adminFlags are the flags of the admin listener and of tracing, common
@@ -91,7 +92,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("dev", "Run Magpie in embedded mode: the API, the connection node and the workers in one\n"+
 		"process, with an SQLite database in the data directory and no external services.", stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	fs.StringVar(&cfg.dataDir, "data", "./data", "data directory (database, master key)")
+	fs.StringVar(&cfg.dataDir, "data", "./data", "data directory (database, master key, uploaded files)")
 	fs.StringVar(&cfg.masterKey, "master-key", "", "base64 32-byte master key sealing secrets at rest; empty reads or creates <data>/master.key (0600)")
 	fs.StringVar(&cfg.operatorEmail, "operator-email", "operator@magpie.local", "email of the operator account created on first start")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -102,7 +103,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.admin.register(fs)
 	cfg.push.register(fs)
 	cfg.webhooks.register(fs, true)
+	cfg.files.register(fs, true)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.files.check(); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -130,7 +135,9 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Push: endpoints, Webhooks: hooks,
 		Addr: cfg.addr, DataDir: cfg.dataDir, MasterKey: cfg.masterKey, OperatorEmail: cfg.operatorEmail, Logger: log,
-		Gateway:   gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited}},
+		Gateway: gateway.Config{TrustedProxies: cfg.trustedProxies, Node: node.Config{UnlimitedAddresses: cfg.unlimited},
+			PublicURL: cfg.files.base()},
+		FilesDir: cfg.files.dir, MaxUploadBytes: cfg.files.maxUpload,
 		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version, UsageFlushInterval: cfg.usageFlush,
 	})
 	if err != nil {

@@ -107,6 +107,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var admin adminFlags
 	var pf pushFlags
 	var wf webhookFlags
+	var ff filesFlags
 	fs := newFlagSet("gateway", "Run a cluster-mode gateway node: the server API, the management API, the console\n"+
 		"and the WebSocket connection node, on MongoDB, RabbitMQ and Redis. Run several behind\n"+
 		"a load balancer; run magpie migrate (and once, magpie bootstrap) first.", stderr)
@@ -118,8 +119,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	admin.register(fs)
 	pf.register(fs)
 	wf.register(fs, false)
+	ff.register(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := ff.check(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
 	deps, err := d.deps(true)
 	if err != nil {
@@ -141,7 +146,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer stopTracing()
 	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, NodeID: nodeID, Logger: log,
-		Gateway: gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}}})
+		Gateway:  gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}, PublicURL: ff.base()},
+		FilesDir: ff.dir, MaxUploadBytes: ff.maxUpload})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

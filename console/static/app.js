@@ -198,6 +198,7 @@ const LIMITS = [
   ["send_burst", "Message burst per connection", "int"],
   ["max_group_size", "Members per group", "int"],
   ["max_devices_per_user", "Connections per user", "int"],
+  ["max_upload_bytes", "Largest uploaded file (bytes)", "int"],
 ];
 
 async function appPage(id) {
@@ -427,6 +428,8 @@ function settingsSection(app, manage, updated) {
         h("dd", (s.allowed_origins || []).join(", ") || "any"),
         h("dt", "Longest token lifetime"),
         h("dd", s.max_token_lifetime_seconds ? `${s.max_token_lifetime_seconds} s` : "30 days (default)"),
+        h("dt", "Upload types"),
+        h("dd", (s.upload_types || []).join(", ") || "default (images, audio, video, PDF, text, office documents, ZIP)"),
       ),
     );
     return sec;
@@ -452,6 +455,11 @@ function settingsSection(app, manage, updated) {
       "Longest client token lifetime (seconds)",
       h("input", { name: "max_token_lifetime_seconds", "data-field": "settings.max_token_lifetime_seconds", type: "number", min: "0", step: "1", value: s.max_token_lifetime_seconds ? String(s.max_token_lifetime_seconds) : "", placeholder: "default (2592000, 30 days)" }),
     ),
+    field(
+      "Media types users may upload",
+      h("textarea", { name: "upload_types", "data-field": "settings.upload_types", rows: 3, text: (s.upload_types || []).join("\n") }),
+      "One per line, like image/* or application/pdf. Empty allows the default list (images, audio, video, PDF, text, office documents, ZIP).",
+    ),
     h("div.actions", h("button.primary", { type: "submit" }, "Save settings")),
   );
   onSubmit(form, async (fd) => {
@@ -463,6 +471,8 @@ function settingsSection(app, manage, updated) {
     next.allowed_origins = origins.length ? origins : undefined;
     const life = String(fd.get("max_token_lifetime_seconds") || "").trim();
     next.max_token_lifetime_seconds = life === "" ? undefined : Number(life);
+    const types = String(fd.get("upload_types") || "").split(/\s+/).filter(Boolean);
+    next.upload_types = types.length ? types : undefined;
     const { app: a } = await api.updateApp(app.id, { name: fd.get("name"), settings: next });
     updated(a);
     app = a;

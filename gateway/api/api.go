@@ -1,9 +1,11 @@
 // Package api is the signed server REST API under /v1, which customers'
 // backends call: users (through the users service), client tokens,
-// messages, and users' push devices, settings and mutes with the push log
-// and outbox (through the push service). Every request is authenticated by its signature (see
-// docs/signing.md), checked against the replay cache, rate limited per app
-// and, for creating POSTs, made replayable by an Idempotency-Key.
+// messages, users' push devices, settings and mutes with the push log
+// and outbox (through the push service), and files (uploads, signed URLs,
+// deletion, through the files service). Every request is authenticated by
+// its signature (see docs/signing.md), checked against the replay cache,
+// rate limited per app and, for creating POSTs, made replayable by an
+// Idempotency-Key.
 //
 // A Server is safe for concurrent use; package gateway registers its
 // routes.
@@ -16,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/contacts"
+	"github.com/magpie-im/magpie/files"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -67,6 +70,9 @@ type Config struct {
 	// Rooms serves the chat room routes. Nil answers them with
 	// "unavailable".
 	Rooms *rooms.Service
+	// Files serves the file routes (uploads, URLs, deletion). Nil answers
+	// them 503 files_unavailable.
+	Files *files.Service
 }
 
 // UsageCounter counts server API calls (tenant.Usage). Its methods must
@@ -119,6 +125,7 @@ func (s *Server) Routes() []httpx.Route {
 	grouped := httpx.With(signed, s.needGroups)
 	contacted := httpx.With(signed, s.needContacts)
 	roomed := httpx.With(signed, s.needRooms)
+	filed := httpx.With(signed, s.needFiles)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{
 		r("POST", "/v1/users", "/v1/users", with(create, s.createUser)),
@@ -181,6 +188,12 @@ func (s *Server) Routes() []httpx.Route {
 		r("PUT", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
 		r("DELETE", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
 		r("DELETE", "/v1/rooms/:id/members/:user", "/v1/rooms/{id}/members/{user}", with(roomed, s.kickRoomMember)),
+		// The body of an upload is the file, streamed: its signature is
+		// checked at its end (see uploadFile), not by signed.
+		r("POST", "/v1/files", "/v1/files", []gin.HandlerFunc{s.needFiles, s.uploadFile}),
+		r("GET", "/v1/files", "/v1/files", with(filed, s.listFiles)),
+		r("GET", "/v1/files/:id", "/v1/files/{id}", with(filed, s.getFile)),
+		r("DELETE", "/v1/files/:id", "/v1/files/{id}", with(filed, s.deleteFile)),
 		r("GET", "/v1/conversations/:conv/messages", "/v1/conversations/{conv}/messages", with(signed, s.listMessages)),
 		r("POST", "/v1/conversations/:conv/messages/:seq", "/v1/conversations/{conv}/messages/{seq}:recall", with(signed, s.messageAction)),
 		r("GET", "/v1/conversations/:conv/messages/:seq/reactions", "/v1/conversations/{conv}/messages/{seq}/reactions", with(signed, s.messageReactions)),

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/groupcommit"
-	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/signing"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -30,15 +31,12 @@ func (s *Server) signedAPI(c *gin.Context) {
 		return
 	}
 	creds, err := s.tenants.Resolve(c.Request.Context(), key)
-	if errors.Is(err, store.ErrNotFound) {
-		httpx.WriteError(c, httpx.NewError(http.StatusUnauthorized, httpx.CodeUnknownAppKey, "unknown app key"))
-		return
-	}
 	if err != nil {
-		httpx.Fail(c, err)
+		failResolve(c, err)
 		return
 	}
-	if ae := s.verifySignature(c, creds, ts, nonce, sig); ae != nil {
+	sum := sha256.Sum256(httpx.Body(c))
+	if ae := s.verifySignature(c, creds, ts, nonce, sig, hex.EncodeToString(sum[:])); ae != nil {
 		httpx.WriteError(c, ae)
 		return
 	}
@@ -57,25 +55,54 @@ func (s *Server) signedAPI(c *gin.Context) {
 // spends the nonce. It runs before the rate limit: replays do not spend the
 // app's budget, and a request refused with 429 cannot be replayed later.
 func (s *Server) freshNonce(c *gin.Context) {
-	creds := httpx.Creds(c)
-	seen, err := s.nonces.Seen(c.Request.Context(), creds.App.ID, c.GetHeader(signing.HeaderNonce), s.now())
-	if errors.Is(err, groupcommit.ErrOverloaded) || errors.Is(err, groupcommit.ErrStopped) {
-		c.Header("Retry-After", "1")
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the server is busy; retry with a new nonce"))
-		return
-	}
-	if err != nil {
-		httpx.Fail(c, err)
-		return
-	}
-	if seen {
-		httpx.WriteError(c, httpx.NewError(http.StatusUnauthorized, httpx.CodeNonceReplayed, "nonce already used within the signing window"))
+	if ae := s.spendNonce(c); ae != nil {
+		httpx.WriteError(c, ae)
 		return
 	}
 	c.Next()
 }
 
-func (s *Server) verifySignature(c *gin.Context, creds *tenant.Credentials, ts, nonce, sig string) *httpx.Error {
+// spendNonce records the request's nonce, or says why it cannot be used.
+func (s *Server) spendNonce(c *gin.Context) *httpx.Error {
+	creds := httpx.Creds(c)
+	seen, err := s.nonces.Seen(c.Request.Context(), creds.App.ID, c.GetHeader(signing.HeaderNonce), s.now())
+	if errors.Is(err, groupcommit.ErrOverloaded) || errors.Is(err, groupcommit.ErrStopped) {
+		c.Header("Retry-After", "1")
+		return httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "the server is busy; retry with a new nonce")
+	}
+	if err != nil {
+		httpx.Logger(c).ErrorContext(c.Request.Context(), "nonce check failed", "err", err)
+		return httpx.NewError(http.StatusInternalServerError, httpx.CodeInternal, "internal error")
+	}
+	if seen {
+		return httpx.NewError(http.StatusUnauthorized, httpx.CodeNonceReplayed, "nonce already used within the signing window")
+	}
+	return nil
+}
+
+// verifySignature checks a request's signature, its body known by its hex
+// SHA-256.
+func (s *Server) verifySignature(c *gin.Context, creds *tenant.Credentials, ts, nonce, sig, bodySHA256 string) *httpx.Error {
+	if ae := s.checkWindow(ts, nonce); ae != nil {
+		return ae
+	}
+	path, rawQuery, _ := strings.Cut(c.Request.RequestURI, "?")
+	query, err := signing.CanonicalQuery(rawQuery)
+	if err != nil {
+		return httpx.NewError(http.StatusUnauthorized, httpx.CodeBadSignature, "query string is not valid percent-encoding")
+	}
+	sts := signing.StringToSignHash(c.Request.Method, path, query, ts, nonce, bodySHA256)
+	for _, secret := range creds.Secrets {
+		if signing.Verify(secret, sts, sig) {
+			return nil
+		}
+	}
+	return httpx.NewError(http.StatusUnauthorized, httpx.CodeBadSignature, "signature does not match")
+}
+
+// checkWindow checks what can be checked of a signature before the body
+// is read: the nonce's form and the timestamp's window.
+func (s *Server) checkWindow(ts, nonce string) *httpx.Error {
 	if !signing.ValidNonce(nonce) {
 		return httpx.NewError(http.StatusUnauthorized, httpx.CodeBadNonce, "nonce must be 16-64 characters of [A-Za-z0-9_-]")
 	}
@@ -83,16 +110,5 @@ func (s *Server) verifySignature(c *gin.Context, creds *tenant.Credentials, ts, 
 		return httpx.NewError(http.StatusUnauthorized, httpx.CodeTimestampWindow,
 			"timestamp must be Unix seconds within 300 seconds of server time")
 	}
-	path, rawQuery, _ := strings.Cut(c.Request.RequestURI, "?")
-	query, err := signing.CanonicalQuery(rawQuery)
-	if err != nil {
-		return httpx.NewError(http.StatusUnauthorized, httpx.CodeBadSignature, "query string is not valid percent-encoding")
-	}
-	sts := signing.StringToSign(c.Request.Method, path, query, ts, nonce, httpx.Body(c))
-	for _, secret := range creds.Secrets {
-		if signing.Verify(secret, sts, sig) {
-			return nil
-		}
-	}
-	return httpx.NewError(http.StatusUnauthorized, httpx.CodeBadSignature, "signature does not match")
+	return nil
 }

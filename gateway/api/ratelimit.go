@@ -18,13 +18,22 @@ import (
 // mode. If the limiter cannot be reached the request is served (fail open,
 // logged): a rate limit is not worth an outage.
 func (s *Server) rateLimit(c *gin.Context) {
+	if ae := s.allowAPI(c); ae != nil {
+		httpx.WriteError(c, ae)
+		return
+	}
+	c.Next()
+}
+
+// allowAPI spends one request of the app's server API budget, setting the
+// RateLimit headers; over the limit it returns the 429 error.
+func (s *Server) allowAPI(c *gin.Context) *httpx.Error {
 	creds := httpx.Creds(c)
 	perSec, burst := creds.Limits.APIRate, creds.Limits.APIBurst
 	d, err := s.limiter.Allow(c.Request.Context(), creds.App.ID+":api", perSec, burst)
 	if err != nil {
 		httpx.Logger(c).WarnContext(c.Request.Context(), "rate limiter unavailable; request served unlimited", "err", err)
-		c.Next()
-		return
+		return nil
 	}
 	h := c.Writer.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(burst))
@@ -33,8 +42,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	if !d.OK {
 		s.cfg.Metrics.RateLimited(telemetry.LimitAPI)
 		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(d.RetryAfter.Seconds())), 1)))
-		httpx.WriteError(c, httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited, "API rate limit exceeded for this app; retry after the Retry-After seconds"))
-		return
+		return httpx.NewError(http.StatusTooManyRequests, httpx.CodeRateLimited, "API rate limit exceeded for this app; retry after the Retry-After seconds")
 	}
-	c.Next()
+	return nil
 }

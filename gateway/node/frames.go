@@ -225,6 +225,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.richFrame(ctx, id, f)
 	case *magpiev1.Frame_JoinRoom, *magpiev1.Frame_LeaveRoom, *magpiev1.Frame_SendRoomMessage:
 		c.roomFrame(ctx, id, f)
+	case *magpiev1.Frame_GetFileUrl, *magpiev1.Frame_DeleteFile:
+		c.fileFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/contacts"
+	"github.com/magpie-im/magpie/files"
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/groups"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -96,6 +97,9 @@ type Config struct {
 	// pushed to its members on this node while it changes. Zero means
 	// 1 * time.Second.
 	RoomCountInterval time.Duration
+	// Files serves the file frames (download URLs, deletion). Nil answers
+	// them with "unavailable".
+	Files *files.Service
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/node"
+	"github.com/magpie-im/magpie/internal/blob"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -192,6 +193,15 @@ type GatewayConfig struct {
 	// Presence tunes the node's presence heartbeat; zero means the
 	// defaults of package presence.
 	RefreshInterval, PresenceTTL time.Duration
+	// FilesDir holds the contents of uploaded files: a volume every
+	// gateway of the installation mounts (ReadWriteMany), since any of
+	// them serves the download of a file another stored. Empty serves no
+	// files (the file routes answer 503 files_unavailable).
+	FilesDir string
+	// MaxUploadBytes is the operator's cap on uploads
+	// (tenant.Config.MaxUploadBytes); every gateway needs the same. Zero
+	// means 100 MiB.
+	MaxUploadBytes int64
 }
 
 // Gateway is a running gateway node.
@@ -259,7 +269,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	mcfg.Logger = log
 	mcfg.Metrics = m
 	mcfg.Offline = push.NewNotifier(d.bus)
-	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost})
+	tenants := tenant.New(st, d.keys, tenant.Config{Logger: log, PasswordCost: cfg.PasswordCost, MaxUploadBytes: cfg.MaxUploadBytes})
 	emitter := webhook.NewEmitter(st, d.bus, webhook.EmitterConfig{Logger: log, Metrics: m})
 	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
 	moderator := webhook.NewModerator(st, tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: log})
@@ -271,6 +281,15 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	mcfg.Usage = usage
 	msgs := messaging.New(st, hub, mcfg)
 	gcfg := cfg.Gateway
+	if cfg.FilesDir != "" {
+		blobs, err := blob.OpenLocal(cfg.FilesDir, log)
+		if err != nil {
+			return nil, fmt.Errorf("open file storage: %w", err)
+		}
+		gcfg.Blobs = blobs
+	} else {
+		log.Warn("no --files-dir: file uploads and downloads are answered 503 files_unavailable")
+	}
 	gcfg.Logger = log
 	gcfg.Nonces = redisx.NewNonces(d.redis, prefix, 0)
 	gcfg.Limiter = ratelimit.NewRedis(d.redis, prefix)

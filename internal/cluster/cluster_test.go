@@ -53,6 +53,8 @@ type env struct {
 	deps    cluster.Deps
 	tenants *tenant.Service
 	boot    tenant.Bootstrap
+	// filesDir, if set, is the file storage every gateway shares.
+	filesDir string
 }
 
 func newEnv(t *testing.T, limits *store.Limits) *env {
@@ -96,7 +98,8 @@ func (e *env) gateway(t *testing.T) *cluster.Gateway {
 	t.Helper()
 	g, err := cluster.StartGateway(t.Context(), cluster.GatewayConfig{
 		Deps: e.deps, Admin: cluster.Admin{AdminAddr: "127.0.0.1:0"}, Addr: "127.0.0.1:0", PasswordCost: 4, Logger: testLogger(),
-		Gateway: gateway.Config{Node: node.Config{UnlimitedAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
+		FilesDir: e.filesDir,
+		Gateway:  gateway.Config{Node: node.Config{UnlimitedAddresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
 	})
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/api"
 	"github.com/magpie-im/magpie/gateway/node"
+	"github.com/magpie-im/magpie/internal/blob"
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/maintenance"
@@ -39,7 +40,8 @@ type Config struct {
 	// Addr is the listen address. Empty means 127.0.0.1:8080; port 0
 	// picks a free port.
 	Addr string
-	// DataDir holds the database and the master key. Required.
+	// DataDir holds the database, the master key and (unless FilesDir
+	// says otherwise) the uploaded files. Required.
 	DataDir string
 	// MasterKey is the base64 master key; empty reads or creates
 	// <DataDir>/master.key with mode 0600.
@@ -73,6 +75,12 @@ type Config struct {
 	// UsageFlushInterval is how often the usage counts are written to the
 	// store. Zero means 10 * time.Second.
 	UsageFlushInterval time.Duration
+	// FilesDir holds the contents of uploaded files. Empty means
+	// <DataDir>/files.
+	FilesDir string
+	// MaxUploadBytes is the operator's cap on uploads
+	// (tenant.Config.MaxUploadBytes). Zero means 100 MiB.
+	MaxUploadBytes int64
 }
 
 // Server is a running embedded installation.
@@ -174,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) error {
-	s.Tenants = tenant.New(s.store, keys, tenant.Config{Logger: s.log, PasswordCost: cfg.PasswordCost})
+	s.Tenants = tenant.New(s.store, keys, tenant.Config{Logger: s.log, PasswordCost: cfg.PasswordCost, MaxUploadBytes: cfg.MaxUploadBytes})
 	boot, err := s.Tenants.EnsureBootstrap(ctx, cfg.OperatorEmail)
 	if err != nil {
 		return err
@@ -208,7 +216,16 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.hooks = hooks
 	s.run.Go("webhook job consumer", func(context.Context) error { return hooks.Wait() })
 	s.Webhooks = webhook.NewService(s.store, s.Tenants, s.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})
+	filesDir := cfg.FilesDir
+	if filesDir == "" {
+		filesDir = filepath.Join(cfg.DataDir, "files")
+	}
+	blobs, err := blob.OpenLocal(filesDir, s.log)
+	if err != nil {
+		return fmt.Errorf("open file storage: %w", err)
+	}
 	gcfg := cfg.Gateway
+	gcfg.Blobs = blobs
 	gcfg.Logger = s.log
 	gcfg.Metrics = s.metrics
 	gcfg.Push = pushes

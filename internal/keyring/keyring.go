@@ -1,12 +1,16 @@
-// Package keyring owns the installation master key and the sealing of
+// Package keyring owns the installation master key, the sealing of
 // secrets at rest (app secrets, push credentials, webhook secrets) with
-// AES-256-GCM under that key.
+// AES-256-GCM under that key, and message authentication codes with keys
+// derived from it (signed file URLs).
 package keyring
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +30,7 @@ var ErrOpen = errors.New("keyring: cannot open sealed value")
 // Keyring seals and opens small secrets. It is safe for concurrent use.
 type Keyring struct {
 	aead cipher.AEAD
+	mac  []byte // the root of MAC keys, derived from the master key
 }
 
 // New returns a keyring for a 32-byte master key.
@@ -41,7 +46,24 @@ func New(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: %w", err)
 	}
-	return &Keyring{aead: aead}, nil
+	// A separate key for MACs, so that no key is used by two algorithms.
+	mac, err := hkdf.Key(sha256.New, key, nil, "magpie keyring mac v1", sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return &Keyring{aead: aead, mac: mac}, nil
+}
+
+// MAC returns the HMAC-SHA256 of data under a key derived from the master
+// key for the given purpose (such as "file-url" and an app id): MACs of
+// one purpose do not verify for another, and none can be made without the
+// master key. Every process of an installation computes the same MAC.
+func (k *Keyring) MAC(purpose string, data []byte) []byte {
+	sub := hmac.New(sha256.New, k.mac)
+	sub.Write([]byte(purpose))
+	m := hmac.New(sha256.New, sub.Sum(nil))
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext. The additional data binds the sealed value to its

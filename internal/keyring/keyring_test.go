@@ -75,3 +75,25 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+func TestMAC(t *testing.T) {
+	k, _ := New(bytes.Repeat([]byte{7}, KeySize))
+	again, _ := New(bytes.Repeat([]byte{7}, KeySize))
+	other, _ := New(bytes.Repeat([]byte{8}, KeySize))
+	m := k.MAC("file-url\x00app_1", []byte("f_1"))
+	if len(m) != 32 {
+		t.Fatalf("MAC is %d bytes, want 32", len(m))
+	}
+	if !bytes.Equal(m, again.MAC("file-url\x00app_1", []byte("f_1"))) {
+		t.Error("two keyrings with the same master key disagree")
+	}
+	for name, x := range map[string][]byte{
+		"another purpose":    k.MAC("file-url\x00app_2", []byte("f_1")),
+		"other data":         k.MAC("file-url\x00app_1", []byte("f_2")),
+		"another master key": other.MAC("file-url\x00app_1", []byte("f_1")),
+	} {
+		if bytes.Equal(m, x) {
+			t.Errorf("MAC with %s is the same", name)
+		}
+	}
+}

@@ -159,10 +159,10 @@ type goBack struct {
 	written, answered atomic.Int64
 	answer            chan struct{} // capacity 1: a reply came
 	mu                sync.Mutex
-	epoch int           // the epoch of the sends being written
-	idx   int           // where to go back to; -1 for nowhere
-	after time.Duration // how long to wait first
-	wake  chan struct{} // capacity 1
+	epoch             int           // the epoch of the sends being written
+	idx               int           // where to go back to; -1 for nowhere
+	after             time.Duration // how long to wait first
+	wake              chan struct{} // capacity 1
 }
 
 func newGoBack() *goBack {

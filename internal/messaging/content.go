@@ -25,8 +25,10 @@ const (
 // MaxURLBytes bounds a URL of a typed content.
 const MaxURLBytes = 2048
 
-// FileRefScheme prefixes a reference to a file uploaded to Magpie (uploads
-// are not there yet: the prefix is reserved and accepted as is).
+// FileRefScheme prefixes a reference to a file uploaded to Magpie
+// ("magpie-file:f_…", see package files): the file must exist in the app
+// and be shared to the message's conversation (checked when the message is
+// sent); clients get a download URL for it with GetFileUrl.
 const FileRefScheme = "magpie-file:"
 
 // typedContents are the typed contents and their checks.

@@ -7,11 +7,16 @@ import (
 	"testing"
 
 	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 func TestTypedContentValidation(t *testing.T) {
-	s, _, _, _ := newService(t)
+	s, _, _, st := newService(t)
 	ctx := context.Background()
+	// An uploaded file of the conversation (see TestSendChecksFileRefs).
+	if err := st.App("A").CreateFile(ctx, store.File{ID: "abc", UploaderID: "alice", ConvID: "p:alice:bob"}); err != nil {
+		t.Fatal(err)
+	}
 	long := "https://x.example/" + strings.Repeat("a", messaging.MaxURLBytes)
 	tests := []struct {
 		typ, content string

@@ -523,6 +523,9 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 		}
 		it.draft.Members = newMembers(req.SenderID, req.ToUserID)
 	}
+	if err := s.checkFileRefs(ctx, req.AppID, it.draft.ConvID, req.Type, req.Content); err != nil {
+		return nil, err
+	}
 	if s.cfg.Moderator != nil && !(req.System && req.Type == TypeNotice) { // the server's own notices are not moderated
 		pol, err := s.cfg.Moderator.Policy(ctx, req.AppID, req.ServerAPI)
 		if err != nil {

@@ -7,10 +7,10 @@
 // to an app (users, idempotency records, conversations, messages, cursors,
 // the push outbox, push devices, credentials, log and preferences, webhook
 // endpoints, events and delivery attempts, keyword rules, customer-service
-// agents and support sessions) is reached only through the app-scoped
-// handle returned by Store.App, and every key an implementation writes for
-// such data starts with the app id. Code that holds the handle for app A
-// cannot name data of app B.
+// agents and support sessions, the metadata of uploaded files) is reached
+// only through the app-scoped handle returned by Store.App, and every key
+// an implementation writes for such data starts with the app id. Code that
+// holds the handle for app A cannot name data of app B.
 //
 // Implementations translate their driver errors into ErrNotFound, ErrConflict
 // and plain wrapped errors, so no driver type leaks out of their package. The
@@ -219,6 +219,7 @@ type AppStore interface {
 	RichStore
 	SearchStore
 	RoomStore
+	FileStore
 }
 
 // TombstoneRetention is how long a deleted user's id is remembered: the
@@ -294,6 +295,7 @@ type Limits struct {
 	SendBurst         int     `json:"send_burst,omitempty"`           // message burst per connection
 	MaxGroupSize      int     `json:"max_group_size,omitempty"`       // members per group
 	MaxDevicesPerUser int     `json:"max_devices_per_user,omitempty"` // concurrent connections per user
+	MaxUploadBytes    int64   `json:"max_upload_bytes,omitempty"`     // largest uploaded file in bytes
 }
 
 // Settings are an app's behavioural options.
@@ -317,6 +319,10 @@ type Settings struct {
 	RecallWindowSeconds *int64 `json:"recall_window_seconds,omitempty"`
 	// EditWindowSeconds is how long a sender may edit its message (see EditWindow): nil 900, 0 never.
 	EditWindowSeconds *int64 `json:"edit_window_seconds,omitempty"`
+	// UploadTypes are the media types of the files users may upload:
+	// "type/subtype", "type/*" or "*/*". Empty means DefaultUploadTypes
+	// (see Settings.AllowedUploadTypes).
+	UploadTypes []string `json:"upload_types,omitempty"`
 }
 
 // AppPush configures an app's offline notifications (see package push).

@@ -164,6 +164,7 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     assert.equal(body.app.limits.max_message_bytes, 4096);
     assert.equal(body.app.limits.max_devices_per_user, 3);
     assert.equal(body.app.effective_limits.max_message_bytes, 4096);
+    assert.equal(body.app.effective_limits.max_upload_bytes, 20 << 20, "the default upload limit");
     // Read back after a reload.
     await tab.reload();
     assert.equal(await tab.getByLabel("Largest message (bytes)").inputValue(), "4096");
@@ -172,11 +173,13 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
   await t.test("settings", async () => {
     await tab.getByLabel("Allowed browser origins").fill("https://chat.example.com\nhttps://*.example.org");
     await tab.getByLabel("When a user exceeds the connections per user").selectOption("refuse");
+    await tab.getByLabel("Media types users may upload").fill("image/*\napplication/pdf");
     await tab.getByRole("button", { name: "Save settings" }).click();
     await tab.getByRole("status").filter({ hasText: "Settings saved" }).waitFor();
     const { body } = await op.call("GET", `/apps/${app.id}`);
     assert.deepEqual(body.app.settings.allowed_origins, ["https://chat.example.com", "https://*.example.org"]);
     assert.equal(body.app.settings.device_policy, "refuse");
+    assert.deepEqual(body.app.settings.upload_types, ["image/*", "application/pdf"]);
   });
 
   await t.test("disable and enable the app", async () => {

@@ -160,6 +160,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collAgents, collSupport, collGroups, collJoinRequests,
 		collContacts, collUsage, collUsageUsers, collRooms}
 	appData = append(appData, richAppData(t, a)...)
+	appData = append(appData, fileAppData(t, a)...)
 	for _, name := range appData {
 		c := s.c.messages.Database().Collection(name)
 		cur, err := c.Indexes().List(ctx)

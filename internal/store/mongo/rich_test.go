@@ -15,3 +15,14 @@ func richAppData(t *testing.T, a store.AppStore) []string {
 	}
 	return []string{collReactions}
 }
+
+// fileAppData writes a record to the files collection for
+// TestIndexesStartWithApp and returns its name.
+func fileAppData(t *testing.T, a store.AppStore) []string {
+	t.Helper()
+	if err := a.CreateFile(t.Context(), store.File{ID: "f1", UploaderID: "alice", ConvID: "p:alice:bob", Name: "a.png",
+		ContentType: "image/png", Size: 3, SHA256: "ab", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return []string{collFiles}
+}

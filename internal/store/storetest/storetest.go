@@ -72,6 +72,7 @@ func Run(t *testing.T, o Opener) {
 		{"Usage", usageTests},
 		{"Search", searchTests},
 		{"Rooms", roomTests},
+		{"Files", fileTests},
 		{"Tenancy", tenancyTests},
 		{"Concurrency", concurrencyTests},
 	}

@@ -23,6 +23,7 @@ var tenancyTests = []test{
 	{"Contacts", testTenancyContacts},
 	{"Usage", testTenancyUsage},
 	{"Rooms", testTenancyRooms},
+	{"Files", testTenancyFiles},
 }
 
 func testTenancyUsers(t *testing.T, s store.Store) {

@@ -150,6 +150,24 @@
 // are *Error with codes such as wire.CodeForbidden, wire.CodeGroupNotFound,
 // wire.CodeGroupFull, wire.CodeMemberMuted and wire.CodeGroupMuted.
 //
+// # Files
+//
+// Photos, voice notes and documents go over HTTP, not the WebSocket:
+// UploadFile streams a file to the server (POST /v1/client/files, with a
+// token from the TokenProvider), shared to a conversation of the user,
+// and returns its id; a message references it with FileRef(id) in an
+// ImageContent (or File, Audio, Video) URL:
+//
+//	f, err := c.UploadFile(ctx, client.FileUpload{ConvID: c.ConvIDWith("bob"), Name: "beach.jpg", Body: file})
+//	_, err = c.SendTyped(ctx, "bob", client.ImageContent{URL: client.FileRef(f.ID), Width: 1024, Height: 768,
+//		Size: f.Size, MIME: f.ContentType})
+//
+// A receiver gets a signed download URL with FileURL (FileID tells whether
+// a content URL references an uploaded file); it needs no token (it works
+// in an <img src>), expires (an hour by default), and stops working when
+// the user leaves the conversation. Keep file ids, not URLs. See
+// docs/files.md.
+//
 // # Events
 //
 // The app pulls events with Next: Message, Recall, Receipt, Connected and

@@ -67,6 +67,9 @@ type Error struct {
 	// code of the app's moderation rule ("keyword_blocked") or pre-send
 	// webhook that rejected the message; empty otherwise.
 	Reason string
+	// Status is, for an error of an HTTP request (UploadFile), its HTTP
+	// status; zero for an Error frame.
+	Status int
 }
 
 // Error implements error.

@@ -28,8 +28,9 @@ type TypedContent interface {
 	MessageType() string
 }
 
-// ImageContent is the content of an image message. URLs are http(s) (or
-// "magpie-file:" references, reserved for uploads), at most 2048 bytes.
+// ImageContent is the content of an image message. URLs are http(s), or
+// references to uploaded files (FileRef, see UploadFile), at most 2048
+// bytes.
 type ImageContent struct {
 	URL          string `json:"url"`
 	Width        int    `json:"width"`

@@ -217,6 +217,13 @@ func (c *Client) do(ctx context.Context, req request) error {
 	if err := signing.SignRequest(hr, c.appKey, c.secret, body, c.now(), signing.NewNonce()); err != nil {
 		return fmt.Errorf("%s %s: %w", req.method, req.path, err)
 	}
+	return c.roundTrip(hr, req.path, req.out)
+}
+
+// roundTrip sends a signed request and decodes its response into out (nil
+// to discard it), or returns the server's *Error.
+func (c *Client) roundTrip(hr *http.Request, path string, out any) error {
+	req := struct{ method, path string }{hr.Method, path}
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", req.method, req.path, err)
@@ -232,10 +239,10 @@ func (c *Client) do(ctx context.Context, req request) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.parseError(resp, data)
 	}
-	if req.out == nil || len(bytes.TrimSpace(data)) == 0 {
+	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(data, req.out); err != nil {
+	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: decode response: %w", req.method, req.path, err)
 	}
 	return nil

@@ -2,7 +2,9 @@
 // customer's backend: it manages an app's users, issues the client tokens
 // their apps present to the WebSocket gateway, sends messages on their
 // behalf, and manages push notifications (device registrations, push
-// settings, conversation mutes, the push log and outbox).
+// settings, conversation mutes, the push log and outbox) and files
+// (uploads on behalf of a user or nobody, signed download URLs, listing,
+// deletion; see docs/files.md).
 //
 // Every request is signed with the app key and secret as described in package
 // [github.com/magpie-im/magpie/sdk/go/signing]. Keep the secret on the

@@ -65,9 +65,15 @@ const newNonceLen = 32
 // request body exactly as sent (nil for none).
 func StringToSign(method, path, canonicalQuery, timestamp, nonce string, body []byte) string {
 	sum := sha256.Sum256(body)
-	return strings.Join([]string{
-		method, path, canonicalQuery, timestamp, nonce, hex.EncodeToString(sum[:]),
-	}, "\n")
+	return StringToSignHash(method, path, canonicalQuery, timestamp, nonce, hex.EncodeToString(sum[:]))
+}
+
+// StringToSignHash is [StringToSign] for a body known by its hash:
+// bodySHA256 is the lower-case hex SHA-256 of the body. It serves bodies
+// streamed rather than held in memory, such as file uploads: the signer
+// hashes the file, the server hashes what it receives.
+func StringToSignHash(method, path, canonicalQuery, timestamp, nonce, bodySHA256 string) string {
+	return strings.Join([]string{method, path, canonicalQuery, timestamp, nonce, bodySHA256}, "\n")
 }
 
 // Sign returns the signature of stringToSign: the lower-case hex HMAC-SHA256
@@ -94,6 +100,13 @@ func Verify(secret, stringToSign, signature string) bool {
 // SignRequest fails if appKey or secret is empty, the nonce is invalid, or
 // the query holds a malformed percent escape.
 func SignRequest(r *http.Request, appKey, secret string, body []byte, now time.Time, nonce string) error {
+	sum := sha256.Sum256(body)
+	return SignRequestHash(r, appKey, secret, hex.EncodeToString(sum[:]), now, nonce)
+}
+
+// SignRequestHash is [SignRequest] for a body known by its hash, the
+// lower-case hex SHA-256 of the exact bytes r will send.
+func SignRequestHash(r *http.Request, appKey, secret, bodySHA256 string, now time.Time, nonce string) error {
 	if appKey == "" {
 		return errors.New("sign request: empty app key")
 	}
@@ -108,7 +121,7 @@ func SignRequest(r *http.Request, appKey, secret string, body []byte, now time.T
 		return fmt.Errorf("sign request: %w", err)
 	}
 	ts := strconv.FormatInt(now.Unix(), 10)
-	sts := StringToSign(r.Method, requestPath(r), query, ts, nonce, body)
+	sts := StringToSignHash(r.Method, requestPath(r), query, ts, nonce, bodySHA256)
 	r.Header.Set(HeaderAppKey, appKey)
 	r.Header.Set(HeaderTimestamp, ts)
 	r.Header.Set(HeaderNonce, nonce)

@@ -1,6 +1,8 @@
 package signing
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -295,5 +297,23 @@ func TestCheckTimestamp(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("CheckTimestamp(%q) [%s] = %v, want ok=%v", tt.in, tt.note, err, tt.ok)
 		}
+	}
+}
+
+// TestSignRequestHash: signing a body by its hash is signing the body.
+func TestSignRequestHash(t *testing.T) {
+	body := []byte("\x89PNG\r\n\x1a\n not really an image")
+	now := time.Unix(1_700_000_000, 0)
+	a, _ := http.NewRequest("POST", "https://api.example/v1/files?conv_id=g%3Ahikers", nil)
+	b, _ := http.NewRequest("POST", "https://api.example/v1/files?conv_id=g%3Ahikers", nil)
+	if err := SignRequest(a, "mk_1", "msk_1", body, now, "nonce-0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if err := SignRequestHash(b, "mk_1", "msk_1", hex.EncodeToString(sum[:]), now, "nonce-0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if a.Header.Get(HeaderSignature) != b.Header.Get(HeaderSignature) || a.Header.Get(HeaderSignature) == "" {
+		t.Errorf("SignRequestHash = %q, SignRequest = %q", b.Header.Get(HeaderSignature), a.Header.Get(HeaderSignature))
 	}
 }

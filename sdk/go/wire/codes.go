@@ -182,6 +182,9 @@ const (
 	CodeRoomNotFound = "room_not_found"
 	// CodeRoomFull: the chat room has its maximum number of members.
 	CodeRoomFull = "room_full"
+	// CodeFileNotFound: the app has no uploaded file with this id
+	// (GetFileUrl, DeleteFile).
+	CodeFileNotFound = "file_not_found"
 	// CodeInternal: an unexpected server error; retryable.
 	CodeInternal = "internal"
 	// CodeUnavailable: a dependency is temporarily unavailable; retryable.

@@ -170,6 +170,14 @@ func groupSamples() []sample {
 		{"reaction_update", &magpiev1.Frame{Body: &magpiev1.Frame_ReactionUpdate{ReactionUpdate: &magpiev1.ReactionUpdate{
 			ConvId: "g:hikers", Seq: 3, Emoji: "👍", Count: 2, UserId: "bob", Added: true, AtMs: 1767225600000,
 		}}}},
+		{"get_file_url", &magpiev1.Frame{Id: 120, Body: &magpiev1.Frame_GetFileUrl{GetFileUrl: &magpiev1.GetFileUrl{FileId: "f_0123456789abcdef0123456789abcdef", TtlSeconds: 600}}}},
+		{"file_link", &magpiev1.Frame{Id: 120, Body: &magpiev1.Frame_FileLink{FileLink: &magpiev1.FileLink{
+			FileId: "f_0123456789abcdef0123456789abcdef", ConvId: "g:hikers", UploaderId: "ann", Name: "summit é.jpg",
+			ContentType: "image/jpeg", Size: 123456, Sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			CreatedAtMs: 1767225600000, Url: "/v1/files/f_0123456789abcdef0123456789abcdef/content?app=app_1&expires=1767229200&sig=abc",
+			UrlExpiresAtMs: 1767229200000,
+		}}}},
+		{"delete_file", &magpiev1.Frame{Id: 121, Body: &magpiev1.Frame_DeleteFile{DeleteFile: &magpiev1.DeleteFile{FileId: "f_0123456789abcdef0123456789abcdef"}}}},
 		{"get_reactions", &magpiev1.Frame{Id: 94, Body: &magpiev1.Frame_GetReactions{GetReactions: &magpiev1.GetReactions{ConvId: "g:hikers", Seqs: []int64{3, 4}}}}},
 		{"reaction_page", &magpiev1.Frame{Id: 94, Body: &magpiev1.Frame_ReactionPage{ReactionPage: &magpiev1.ReactionPage{
 			ConvId: "g:hikers", Messages: []*magpiev1.MessageReactions{{Seq: 3, Reactions: []*magpiev1.ReactionCount{

@@ -4,8 +4,10 @@ import {
   AddGroupMembersSchema,
   CreateGroupSchema,
   CursorSchema,
+  DeleteFileSchema,
   DeliverAckSchema,
   DismissGroupSchema,
+  GetFileUrlSchema,
   GetGroupReadsSchema,
   GetGroupSchema,
   JoinGroupSchema,
@@ -66,6 +68,7 @@ import {
   type MembersResult,
   type NewGroup,
 } from "./groups.js";
+import { HTTPError, fromFileLink, httpBase, postFile, type FileInfo, type FileUpload } from "./files.js";
 import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
 import { Receiver, toMessage, toReceipt } from "./receiver.js";
 import { Session, type Body, type Pusher } from "./session.js";
@@ -1324,6 +1327,50 @@ export class MagpieClient {
     );
     if (r.body.case !== "groupReadCounts") throw unexpected(r);
     return r.body.value.reads.map((rd) => ({ seq: Number(rd.seq), read: rd.read, of: rd.of }));
+  }
+
+  /**
+   * Uploads a file over HTTP (`POST <url>/v1/client/files`) with a token
+   * from the token provider, shared to a conversation of the user, and
+   * returns it with a URL for the user. Reference it in a message with
+   * `fileRef(file.id)`. It needs no connection. A refusal throws an
+   * {@link HTTPError}: `file_too_large` (413), `unsupported_file_type`
+   * and `file_type_mismatch` (415), `forbidden` (403, not a member),
+   * `rate_limited` (429), `files_unavailable` (503). An upload refused for
+   * an expired token is sent once more with a fresh one.
+   */
+  async uploadFile(body: Blob | ArrayBuffer | Uint8Array, upload: FileUpload, signal?: AbortSignal): Promise<FileInfo> {
+    if (!upload.convId) throw new TypeError("magpie: uploadFile: convId is required");
+    const base = httpBase(this.opts.url);
+    const abort = signal ?? new AbortController().signal;
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.opts.tokenProvider(abort);
+      try {
+        return await postFile(base, token, body, upload, signal);
+      } catch (err) {
+        if (!(err instanceof HTTPError && err.status === 401 && attempt === 0)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Returns a file shared to a conversation of the user and a fresh
+   * download URL (`GetFileUrl`), valid for `ttlMs` (0: an hour; at most 7
+   * days) and only while the user stays a member. Keep file ids, not URLs.
+   * Throws {@link MagpieError} `file_not_found`, `forbidden`, `invalid_argument`.
+   */
+  async fileUrl(fileId: string, ttlMs = 0, signal?: AbortSignal): Promise<FileInfo> {
+    const r = await this.request(
+      { case: "getFileUrl", value: create(GetFileUrlSchema, { fileId, ttlSeconds: BigInt(Math.ceil(ttlMs / 1000)) }) },
+      signal,
+    );
+    if (r.body.case !== "fileLink") throw unexpected(r);
+    return fromFileLink(httpBase(this.opts.url), r.body.value);
+  }
+
+  /** Deletes a file the user uploaded (`DeleteFile`); messages that reference it stay, its URLs stop working. */
+  async deleteFile(fileId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "deleteFile", value: create(DeleteFileSchema, { fileId }) }, signal);
   }
 
   private async sendDevice(s: Session, device: Device): Promise<void> {

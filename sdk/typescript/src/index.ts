@@ -61,6 +61,14 @@ export {
   type MembersResult,
   type NewGroup,
 } from "./groups.js";
+export {
+  FILE_REF_SCHEME,
+  HTTPError,
+  fileIdOf,
+  fileRef,
+  type FileInfo,
+  type FileUpload,
+} from "./files.js";
 export { Outgoing, type SendResult } from "./outbox.js";
 export type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 /** The generated protocol types (protobuf-es), for advanced use. */

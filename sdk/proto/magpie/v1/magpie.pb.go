@@ -32,6 +32,8 @@
 //	SetPushSettings               Ok
 //	MuteConversation              Ok
 //	Ping                          Pong
+//	GetFileUrl                    FileLink
+//	DeleteFile                    Ok
 //
 // Unsolicited pushes from the server (id 0): Deliver, Receipt, Error, Close.
 //
@@ -294,6 +296,9 @@ type Frame struct {
 	//	*Frame_RoomMessages
 	//	*Frame_RoomMemberCount
 	//	*Frame_RoomLeft
+	//	*Frame_GetFileUrl
+	//	*Frame_FileLink
+	//	*Frame_DeleteFile
 	Body          isFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1081,6 +1086,33 @@ func (x *Frame) GetRoomLeft() *RoomLeft {
 	return nil
 }
 
+func (x *Frame) GetGetFileUrl() *GetFileUrl {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_GetFileUrl); ok {
+			return x.GetFileUrl
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetFileLink() *FileLink {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_FileLink); ok {
+			return x.FileLink
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetDeleteFile() *DeleteFile {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_DeleteFile); ok {
+			return x.DeleteFile
+		}
+	}
+	return nil
+}
+
 type isFrame_Body interface {
 	isFrame_Body()
 }
@@ -1527,6 +1559,26 @@ type Frame_RoomLeft struct {
 	RoomLeft *RoomLeft `protobuf:"bytes,137,opt,name=room_left,json=roomLeft,proto3,oneof"`
 }
 
+type Frame_GetFileUrl struct {
+	// Files and images (docs/files.md), client -> server. Files are
+	// uploaded over HTTP (POST /v1/client/files); these frames get their
+	// download URLs and delete them.
+	// A fresh signed download URL of a file shared to a conversation the
+	// user is a member of. Reply: file_link.
+	GetFileUrl *GetFileUrl `protobuf:"bytes,120,opt,name=get_file_url,json=getFileUrl,proto3,oneof"`
+}
+
+type Frame_FileLink struct {
+	// A file and its signed download URL, server -> client: the reply to
+	// get_file_url.
+	FileLink *FileLink `protobuf:"bytes,121,opt,name=file_link,json=fileLink,proto3,oneof"`
+}
+
+type Frame_DeleteFile struct {
+	// Delete a file the user uploaded. Reply: ok.
+	DeleteFile *DeleteFile `protobuf:"bytes,122,opt,name=delete_file,json=deleteFile,proto3,oneof"`
+}
+
 func (*Frame_Send) isFrame_Body() {}
 
 func (*Frame_SendAck) isFrame_Body() {}
@@ -1690,6 +1742,12 @@ func (*Frame_RoomMessages) isFrame_Body() {}
 func (*Frame_RoomMemberCount) isFrame_Body() {}
 
 func (*Frame_RoomLeft) isFrame_Body() {}
+
+func (*Frame_GetFileUrl) isFrame_Body() {}
+
+func (*Frame_FileLink) isFrame_Body() {}
+
+func (*Frame_DeleteFile) isFrame_Body() {}
 
 // Login authenticates the connection. It must be the first frame; a second
 // Login on the same connection is answered with Error "already_logged_in".
@@ -8024,11 +8082,248 @@ func (x *RoomLeft) GetReason() RoomLeft_Reason {
 	return RoomLeft_REASON_UNSPECIFIED
 }
 
+// GetFileUrl asks for a signed download URL of an uploaded file ("url":
+// "magpie-file:<id>" in an image, file, audio or video message). The user
+// must be a member of the conversation the file was shared to; the URL
+// works until it expires, and only while the user stays a member (checked
+// at every download). Errors: "file_not_found", "forbidden",
+// "invalid_argument" (ttl_seconds), "unavailable" (files not configured).
+type GetFileUrl struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id, such as "f_0123456789abcdef0123456789abcdef".
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The URL's lifetime in seconds: 1 to 604800 (7 days); 0 means 3600.
+	TtlSeconds    int64 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFileUrl) Reset() {
+	*x = GetFileUrl{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFileUrl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFileUrl) ProtoMessage() {}
+
+func (x *GetFileUrl) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFileUrl.ProtoReflect.Descriptor instead.
+func (*GetFileUrl) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *GetFileUrl) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *GetFileUrl) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// FileLink is a file's metadata and a signed URL to download it.
+type FileLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id.
+	FileId string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	// The conversation the file is shared to.
+	ConvId string `protobuf:"bytes,2,opt,name=conv_id,json=convId,proto3" json:"conv_id,omitempty"`
+	// The user who uploaded it; empty if the app's backend did.
+	UploaderId string `protobuf:"bytes,3,opt,name=uploader_id,json=uploaderId,proto3" json:"uploader_id,omitempty"`
+	// Its name, as shown when saved.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// Its media type, such as "image/png".
+	ContentType string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Its size in bytes.
+	Size int64 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	// The hex SHA-256 of its content.
+	Sha256 string `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// When it was uploaded, Unix milliseconds.
+	CreatedAtMs int64 `protobuf:"varint,8,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// The download URL: a GET needs nothing else (no token), so it works
+	// in <img src>. Relative ("/v1/files/...") unless the server has a
+	// public URL configured; resolve it against the server's base URL.
+	Url string `protobuf:"bytes,9,opt,name=url,proto3" json:"url,omitempty"`
+	// When the URL stops working, Unix milliseconds.
+	UrlExpiresAtMs int64 `protobuf:"varint,10,opt,name=url_expires_at_ms,json=urlExpiresAtMs,proto3" json:"url_expires_at_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FileLink) Reset() {
+	*x = FileLink{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileLink) ProtoMessage() {}
+
+func (x *FileLink) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileLink.ProtoReflect.Descriptor instead.
+func (*FileLink) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *FileLink) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *FileLink) GetConvId() string {
+	if x != nil {
+		return x.ConvId
+	}
+	return ""
+}
+
+func (x *FileLink) GetUploaderId() string {
+	if x != nil {
+		return x.UploaderId
+	}
+	return ""
+}
+
+func (x *FileLink) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FileLink) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *FileLink) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FileLink) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *FileLink) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *FileLink) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *FileLink) GetUrlExpiresAtMs() int64 {
+	if x != nil {
+		return x.UrlExpiresAtMs
+	}
+	return 0
+}
+
+// DeleteFile deletes a file the user uploaded: its content and metadata.
+// Messages that reference it stay; their URLs stop working. Errors:
+// "file_not_found", "forbidden" (the user is not the uploader).
+type DeleteFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file id.
+	FileId        string `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFile) Reset() {
+	*x = DeleteFile{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFile) ProtoMessage() {}
+
+func (x *DeleteFile) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFile.ProtoReflect.Descriptor instead.
+func (*DeleteFile) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *DeleteFile) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xca)\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xf3*\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -8122,7 +8417,12 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\rroom_send_ack\x18\x86\x01 \x01(\v2\x16.magpie.v1.RoomSendAckH\x00R\vroomSendAck\x12?\n" +
 	"\rroom_messages\x18\x87\x01 \x01(\v2\x17.magpie.v1.RoomMessagesH\x00R\froomMessages\x12I\n" +
 	"\x11room_member_count\x18\x88\x01 \x01(\v2\x1a.magpie.v1.RoomMemberCountH\x00R\x0froomMemberCount\x123\n" +
-	"\troom_left\x18\x89\x01 \x01(\v2\x13.magpie.v1.RoomLeftH\x00R\broomLeftB\x06\n" +
+	"\troom_left\x18\x89\x01 \x01(\v2\x13.magpie.v1.RoomLeftH\x00R\broomLeft\x129\n" +
+	"\fget_file_url\x18x \x01(\v2\x15.magpie.v1.GetFileUrlH\x00R\n" +
+	"getFileUrl\x122\n" +
+	"\tfile_link\x18y \x01(\v2\x13.magpie.v1.FileLinkH\x00R\bfileLink\x128\n" +
+	"\vdelete_file\x18z \x01(\v2\x15.magpie.v1.DeleteFileH\x00R\n" +
+	"deleteFileB\x06\n" +
 	"\x04body\"w\n" +
 	"\x05Login\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
@@ -8591,7 +8891,28 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rREASON_CLOSED\x10\x01\x12\x11\n" +
-	"\rREASON_KICKED\x10\x02B:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\rREASON_KICKED\x10\x02\"F\n" +
+	"\n" +
+	"GetFileUrl\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
+	"ttlSeconds\"\xa1\x02\n" +
+	"\bFileLink\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x17\n" +
+	"\aconv_id\x18\x02 \x01(\tR\x06convId\x12\x1f\n" +
+	"\vuploader_id\x18\x03 \x01(\tR\n" +
+	"uploaderId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\x12\"\n" +
+	"\rcreated_at_ms\x18\b \x01(\x03R\vcreatedAtMs\x12\x10\n" +
+	"\x03url\x18\t \x01(\tR\x03url\x12)\n" +
+	"\x11url_expires_at_ms\x18\n" +
+	" \x01(\x03R\x0eurlExpiresAtMs\"%\n" +
+	"\n" +
+	"DeleteFile\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileIdB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -8606,7 +8927,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 97)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(RoomLeft_Reason)(0),        // 1: magpie.v1.RoomLeft.Reason
@@ -8703,10 +9024,13 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*RoomMessages)(nil),        // 92: magpie.v1.RoomMessages
 	(*RoomMemberCount)(nil),     // 93: magpie.v1.RoomMemberCount
 	(*RoomLeft)(nil),            // 94: magpie.v1.RoomLeft
-	nil,                         // 95: magpie.v1.PushOptions.DataEntry
-	nil,                         // 96: magpie.v1.Group.MetadataEntry
-	nil,                         // 97: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 98: magpie.v1.UpdateGroup.MetadataEntry
+	(*GetFileUrl)(nil),          // 95: magpie.v1.GetFileUrl
+	(*FileLink)(nil),            // 96: magpie.v1.FileLink
+	(*DeleteFile)(nil),          // 97: magpie.v1.DeleteFile
+	nil,                         // 98: magpie.v1.PushOptions.DataEntry
+	nil,                         // 99: magpie.v1.Group.MetadataEntry
+	nil,                         // 100: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 101: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	5,   // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -8791,35 +9115,38 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	92,  // 79: magpie.v1.Frame.room_messages:type_name -> magpie.v1.RoomMessages
 	93,  // 80: magpie.v1.Frame.room_member_count:type_name -> magpie.v1.RoomMemberCount
 	94,  // 81: magpie.v1.Frame.room_left:type_name -> magpie.v1.RoomLeft
-	6,   // 82: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	95,  // 83: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	8,   // 84: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	10,  // 85: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,   // 86: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	8,   // 87: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	16,  // 88: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	8,   // 89: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	96,  // 90: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	97,  // 91: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	98,  // 92: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	39,  // 93: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	44,  // 94: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	49,  // 95: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	62,  // 96: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	65,  // 97: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	72,  // 98: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	80,  // 99: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
-	81,  // 100: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
-	8,   // 101: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
-	86,  // 102: magpie.v1.RoomJoined.room:type_name -> magpie.v1.RoomInfo
-	91,  // 103: magpie.v1.RoomJoined.messages:type_name -> magpie.v1.RoomMessage
-	91,  // 104: magpie.v1.RoomMessages.messages:type_name -> magpie.v1.RoomMessage
-	1,   // 105: magpie.v1.RoomLeft.reason:type_name -> magpie.v1.RoomLeft.Reason
-	106, // [106:106] is the sub-list for method output_type
-	106, // [106:106] is the sub-list for method input_type
-	106, // [106:106] is the sub-list for extension type_name
-	106, // [106:106] is the sub-list for extension extendee
-	0,   // [0:106] is the sub-list for field type_name
+	95,  // 82: magpie.v1.Frame.get_file_url:type_name -> magpie.v1.GetFileUrl
+	96,  // 83: magpie.v1.Frame.file_link:type_name -> magpie.v1.FileLink
+	97,  // 84: magpie.v1.Frame.delete_file:type_name -> magpie.v1.DeleteFile
+	6,   // 85: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	98,  // 86: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	8,   // 87: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	10,  // 88: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,   // 89: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	8,   // 90: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	16,  // 91: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	8,   // 92: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	99,  // 93: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	100, // 94: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	101, // 95: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	39,  // 96: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	44,  // 97: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	49,  // 98: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	62,  // 99: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	65,  // 100: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	72,  // 101: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	80,  // 102: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	81,  // 103: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	8,   // 104: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
+	86,  // 105: magpie.v1.RoomJoined.room:type_name -> magpie.v1.RoomInfo
+	91,  // 106: magpie.v1.RoomJoined.messages:type_name -> magpie.v1.RoomMessage
+	91,  // 107: magpie.v1.RoomMessages.messages:type_name -> magpie.v1.RoomMessage
+	1,   // 108: magpie.v1.RoomLeft.reason:type_name -> magpie.v1.RoomLeft.Reason
+	109, // [109:109] is the sub-list for method output_type
+	109, // [109:109] is the sub-list for method input_type
+	109, // [109:109] is the sub-list for extension type_name
+	109, // [109:109] is the sub-list for extension extendee
+	0,   // [0:109] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -8910,6 +9237,9 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_RoomMessages)(nil),
 		(*Frame_RoomMemberCount)(nil),
 		(*Frame_RoomLeft)(nil),
+		(*Frame_GetFileUrl)(nil),
+		(*Frame_FileLink)(nil),
+		(*Frame_DeleteFile)(nil),
 	}
 	file_magpie_v1_magpie_proto_msgTypes[29].OneofWrappers = []any{}
 	file_magpie_v1_magpie_proto_msgTypes[39].OneofWrappers = []any{}
@@ -8920,7 +9250,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   97,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
