@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -183,18 +182,6 @@ func (s *Server) muteConversation(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type pushLogJSON struct {
-	ID       string    `json:"id"`
-	UserID   string    `json:"user_id"`
-	ConvID   string    `json:"conv_id"`
-	Seq      int64     `json:"seq"`
-	DeviceID string    `json:"device_id"`
-	Provider string    `json:"provider"`
-	Status   string    `json:"status"`
-	Reason   string    `json:"reason"`
-	At       time.Time `json:"at"`
-}
-
 // pushLog serves GET /v1/push/log: the push log of a user, a conversation
 // or one of its messages.
 func (s *Server) pushLog(c *gin.Context) {
@@ -213,26 +200,7 @@ func (s *Server) pushLog(c *gin.Context) {
 		failPush(c, err, errUserNotFound)
 		return
 	}
-	es, next := httpx.TrimPage(es, limit, func(e store.PushLogEntry) string { return e.ID })
-	out := make([]pushLogJSON, len(es))
-	for i, e := range es {
-		out[i] = pushLogJSON{ID: e.ID, UserID: e.UserID, ConvID: e.ConvID, Seq: e.Seq, DeviceID: e.DeviceID,
-			Provider: e.Provider, Status: e.Status, Reason: e.Reason, At: e.At}
-	}
-	c.JSON(http.StatusOK, gin.H{"entries": out, "next_cursor": next})
-}
-
-type outboxJSON struct {
-	ID           string          `json:"id"`
-	UserID       string          `json:"user_id"`
-	ConvID       string          `json:"conv_id"`
-	Seq          int64           `json:"seq"`
-	SenderID     string          `json:"sender_id"`
-	Type         string          `json:"type"`
-	Preview      string          `json:"preview"`
-	Badge        int             `json:"badge"`
-	Notification json.RawMessage `json:"notification"`
-	CreatedAt    time.Time       `json:"created_at"`
+	httpx.WritePushLog(c, es, limit)
 }
 
 // pushOutbox serves GET /v1/push/outbox: the notifications recorded for
@@ -248,15 +216,5 @@ func (s *Server) pushOutbox(c *gin.Context) {
 		failPush(c, err, errUserNotFound)
 		return
 	}
-	es, next := httpx.TrimPage(es, limit, func(e store.OutboxEntry) string { return e.ID })
-	out := make([]outboxJSON, len(es))
-	for i, e := range es {
-		n := json.RawMessage("null")
-		if json.Valid(e.Payload) {
-			n = e.Payload
-		}
-		out[i] = outboxJSON{ID: e.ID, UserID: e.UserID, ConvID: e.ConvID, Seq: e.Seq, SenderID: e.SenderID,
-			Type: e.Type, Preview: e.Preview, Badge: e.Badge, Notification: n, CreatedAt: e.CreatedAt}
-	}
-	c.JSON(http.StatusOK, gin.H{"entries": out, "next_cursor": next})
+	httpx.WriteOutbox(c, es, limit)
 }

@@ -144,18 +144,20 @@ func (b *Batcher[In, Out]) now() time.Time {
 // waits up to wait for the runner to make room, and is tried again each
 // time it does; ErrOverloaded once wait has passed.
 func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.Duration) (*Ticket[In, Out], error) {
-	var timer *time.Timer
+	t, err := b.Enqueue(ins)
+	if !errors.Is(err, ErrOverloaded) || wait <= 0 {
+		return t, err // the usual case: one lock, no timer
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
+		// Take the room signal first, then try again: a batch taken in
+		// between closes this very signal, so no wake-up is missed.
 		b.mu.Lock()
 		room := b.room
 		b.mu.Unlock()
-		t, err := b.Enqueue(ins)
-		if !errors.Is(err, ErrOverloaded) || wait <= 0 {
+		if t, err := b.Enqueue(ins); !errors.Is(err, ErrOverloaded) {
 			return t, err
-		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
 		}
 		select {
 		case <-room:
