@@ -162,8 +162,13 @@ test("the console's webhooks, push, usage and test chat", { skip: exe || inCI ? 
     const hookRow = tab.locator(`tr[data-webhook="${hookId}"]`);
     await hookRow.getByLabel(/Overlap of the old secret/).selectOption("3600");
     await hookRow.getByRole("button", { name: "Rotate secret" }).click();
-    const rotated = await tab.getByTestId("webhook-secret").textContent();
-    assert.ok(rotated.startsWith("whsec_") && rotated !== secret, "a new secret is shown");
+    // The creation's secret stays on screen until the rotation answers.
+    let rotated = "";
+    await eventually(10_000, "the rotated secret shown", async () => {
+      rotated = (await tab.getByTestId("webhook-secret").textContent()) ?? "";
+      return rotated !== secret;
+    });
+    assert.ok(rotated.startsWith("whsec_"), "a new secret is shown");
     await hookRow.getByText(/old, signs until/).waitFor();
     await hookRow.getByRole("button", { name: "Revoke now" }).click();
     await tab.getByRole("dialog").getByRole("button", { name: "Revoke secret" }).click();
