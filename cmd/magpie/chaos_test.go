@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -123,8 +122,16 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 // died reconnects to the next one, as behind a production balancer.
 type balancer struct {
 	ln       net.Listener
+	mu       sync.Mutex
 	backends []string
 	wg       sync.WaitGroup
+}
+
+// set replaces the backends (a restarted server's new address).
+func (b *balancer) set(backends ...string) {
+	b.mu.Lock()
+	b.backends = backends
+	b.mu.Unlock()
 }
 
 func newBalancer(t *testing.T, backends ...string) *balancer {
@@ -154,7 +161,10 @@ func (b *balancer) serve() {
 func (b *balancer) proxy(c net.Conn) {
 	defer c.Close()
 	var up net.Conn
-	for _, addr := range b.backends {
+	b.mu.Lock()
+	backends := b.backends
+	b.mu.Unlock()
+	for _, addr := range backends {
 		var err error
 		if up, err = net.DialTimeout("tcp", addr, time.Second); err == nil {
 			break
@@ -213,16 +223,9 @@ func TestClusterSurvivesKills(t *testing.T) {
 	defer cancel()
 	// Pair i: a<i> with one device behind lb1 (gateway 1 first), b<i> with
 	// one device behind each balancer.
-	type device struct {
-		name string
-		c    *client.Client
-		seqs []int64
-		seen map[string]bool // sender/content
-		dups int
-	}
-	var devices []*device
-	newDevice := func(user, id, url string) *device {
-		c, err := client.New(client.Config{URL: url, DeviceID: id, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second,
+	load := &chatLoad{t: t, ctx: ctx, perSender: perSender}
+	newDevice := func(user, id, url string) *chatDevice {
+		return load.device(user, client.Config{URL: url, DeviceID: id, BackoffMin: 20 * time.Millisecond, BackoffMax: time.Second,
 			SendDeadline: 8 * time.Minute,
 			// FerretDB's commits slow to seconds under this load (it scans
 			// collections MongoDB would answer from an index). With the
@@ -234,14 +237,8 @@ func TestClusterSurvivesKills(t *testing.T) {
 				tok, err := api.MintToken(user, time.Hour)
 				return tok.Token, err
 			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &device{name: user + "/" + id, c: c, seen: map[string]bool{}}
-		devices = append(devices, d)
-		return d
 	}
-	type pair struct{ a, b1, b2 *device }
+	type pair struct{ a, b1, b2 *chatDevice }
 	var ps []pair
 	for i := range pairs {
 		for _, u := range []string{fmt.Sprint("a", i), fmt.Sprint("b", i)} {
@@ -255,75 +252,15 @@ func TestClusterSurvivesKills(t *testing.T) {
 			b2: newDevice(fmt.Sprint("b", i), "laptop", lb2.url()),
 		})
 	}
-	const want = 2 * perSender // messages per conversation
-	var complete sync.WaitGroup
-	var runs sync.WaitGroup
-	for _, d := range devices {
-		runs.Go(func() { _ = d.c.Run(ctx) })
-		complete.Go(func() {
-			for len(d.seqs) < want {
-				ev, err := d.c.Next(ctx)
-				if err != nil {
-					t.Errorf("%s: %v after %d messages", d.name, err, len(d.seqs))
-					return
-				}
-				m, ok := ev.(client.Message)
-				if !ok {
-					continue
-				}
-				k := m.SenderID + "/" + m.Content
-				if d.seen[k] {
-					d.dups++
-				}
-				d.seen[k] = true
-				d.seqs = append(d.seqs, m.Seq)
-			}
-		})
-	}
-	defer func() {
-		for _, d := range devices {
-			d.c.Close()
-		}
-		runs.Wait()
-	}()
-
-	var sent atomic.Int64
-	var senders sync.WaitGroup
-	send := func(from *device, to string) {
-		senders.Go(func() {
-			outs := make([]*client.Outgoing, 0, perSender)
-			for j := range perSender {
-				o, err := from.c.SendAsync(to, "text", fmt.Sprintf("%s #%d", from.name, j))
-				if err != nil {
-					t.Errorf("%s: send %d: %v", from.name, j, err)
-					return
-				}
-				outs = append(outs, o)
-			}
-			for j, o := range outs {
-				if _, err := o.Wait(ctx); err != nil {
-					t.Errorf("%s: message %d failed: %v", from.name, j, err)
-					return
-				}
-				sent.Add(1)
-			}
-		})
-	}
+	load.start()
+	defer load.stop()
 	for i, p := range ps {
-		send(p.a, fmt.Sprint("b", i))
-		send(p.b2, fmt.Sprint("a", i))
+		load.send(p.a, fmt.Sprint("b", i))
+		load.send(p.b2, fmt.Sprint("a", i))
 	}
 
 	// The chaos, each step once a share of the messages is acknowledged.
-	waitSent := func(n int64) {
-		for sent.Load() < n {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("only %d messages acknowledged", sent.Load())
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
+	waitSent, sent := load.waitSent, &load.sent
 	total := int64(pairs * 2 * perSender)
 	waitSent(total / 5)
 	t.Logf("%d acknowledged: SIGKILL gateway 1", sent.Load())
@@ -342,24 +279,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 		t.Logf("%d acknowledged: RabbitMQ closes every connection of the test's vhost", sent.Load())
 		rabbittest.Ctl(t, "close_all_connections", "--vhost", vhostOf(amqpURL), "test: broker outage")
 	}
-	senders.Wait()
-	complete.Wait()
-	if t.Failed() {
-		return
-	}
-
-	for _, d := range devices {
-		for i, s := range d.seqs {
-			if s != int64(i+1) {
-				t.Fatalf("%s: message %d has seq %d: want 1..%d exactly once, in order", d.name, i, s, want)
-			}
-		}
-		if d.dups > 0 || len(d.seen) != want {
-			t.Fatalf("%s: %d distinct messages, %d duplicates; want %d and none", d.name, len(d.seen), d.dups, want)
-		}
-	}
-	t.Logf("%d messages acknowledged; %d devices each hold their conversation's %d messages exactly once and in order",
-		sent.Load(), len(devices), want)
+	load.check()
 }
 
 // clusterEnv returns the environment of a test cluster's processes: its

@@ -21,8 +21,18 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 		return nil, nil
 	}
 	out := make([]store.AckResult, len(acks))
-	err := a.inTx(ctx, func(t *appTx) error {
-		b := ackBatch{t: t}
+	var b ackBatch
+	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
+	// It moves cursors, which the cursor cache then holds; it changes
+	// nothing the head cache holds.
+	err := a.inSharedTx(func(t *appTx) error {
+		b = ackBatch{t: t}
+		var version int64
+		if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
+			return fmt.Errorf("read data version: %w", translate(err))
+		}
+		a.s.heads.check(version)
+		a.s.cursors.check(version)
 		for i, ack := range acks {
 			r, err := b.ack(ctx, ack)
 			if err != nil {
@@ -31,7 +41,7 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 			out[i] = r
 		}
 		return b.flush(ctx)
-	})
+	}, func() { a.s.cursors.put(a.id, b.devices) })
 	if err != nil {
 		return nil, fmt.Errorf("ack delivered: %w", err)
 	}
@@ -50,6 +60,10 @@ type deviceCursor struct {
 	userID, deviceID, convID string
 	member                   bool // false: the ack changes nothing
 	maxSeq                   int64
+	// headSender sent the message at maxSeq, if headKnown (from the head
+	// cache).
+	headSender string
+	headKnown  bool
 	seq                      int64
 	user                     *userCursor
 	dirty                    bool
@@ -76,6 +90,10 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 	}
 	u.seq, u.dirty = d.seq, true
 	r.UserSeq = u.seq
+	if d.headKnown && r.UserSeq == d.maxSeq && d.headSender != ack.UserID {
+		r.ReceivedSeq = r.UserSeq // the newest message is another's
+		return r, nil
+	}
 	err = b.t.queryRow(ctx, stmtLastReceived, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID).Scan(&r.ReceivedSeq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return store.AckResult{}, fmt.Errorf("find messages to %s in %s: %w", ack.UserID, ack.ConvID, translate(err))
@@ -93,8 +111,17 @@ func (b *ackBatch) device(ctx context.Context, ack store.DeliveryAck) (*deviceCu
 	}
 	d := &deviceCursor{userID: ack.UserID, deviceID: ack.DeviceID, convID: ack.ConvID, member: true}
 	var delivered int64
-	err := b.t.queryRow(ctx, stmtAckState, ack.UserID, ack.DeviceID, ack.ConvID).
-		Scan(&d.maxSeq, &delivered, &d.seq)
+	var err error
+	s := b.t.a.s
+	hd, headOK := s.heads.get(b.t.a.id, ack.ConvID)
+	devSeq, userSeq, curOK := s.cursors.get(b.t.a.id, ack.UserID, ack.DeviceID, ack.ConvID)
+	if headOK && curOK {
+		d.maxSeq, delivered, d.seq = hd.seq, userSeq, devSeq
+		d.headSender, d.headKnown = hd.sender, true
+	} else {
+		err = b.t.queryRow(ctx, stmtAckState, ack.UserID, ack.DeviceID, ack.ConvID).
+			Scan(&d.maxSeq, &delivered, &d.seq)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		d.member = false
 	} else if err != nil {
@@ -172,7 +199,9 @@ func (a *appStore) GetDeviceCursors(ctx context.Context, userID, deviceID string
 func (a *appStore) MarkRead(ctx context.Context, userID, convID string, seq int64) (int64, bool, error) {
 	var cur int64
 	var moved bool
-	err := a.inTx(ctx, func(t *appTx) error {
+	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
+	// It moves a read cursor, which no cache holds.
+	err := a.inSharedTx(func(t *appTx) error {
 		var maxSeq int64
 		err := t.queryRow(ctx, stmtReadState, userID, convID).Scan(&cur, &maxSeq)
 		if err != nil {
@@ -187,7 +216,7 @@ func (a *appStore) MarkRead(ctx context.Context, userID, convID string, seq int6
 		}
 		cur, moved = target, true
 		return nil
-	})
+	}, func() {})
 	if err != nil {
 		return 0, false, fmt.Errorf("mark %s read by %s: %w", convID, userID, err)
 	}

@@ -22,8 +22,15 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 		return nil, nil
 	}
 	out := make([]store.Appended, len(drafts))
-	err := a.inTx(ctx, func(t *appTx) error {
-		b := appendBatch{t: t, convs: make(map[string]*convState, 1)}
+	var b appendBatch
+	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
+	err := a.inSharedTx(func(t *appTx) error {
+		b = appendBatch{t: t, convs: make(map[string]*convState, 1)}
+		var version int64
+		if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
+			return fmt.Errorf("read data version: %w", translate(err))
+		}
+		a.s.heads.check(version)
 		for i, d := range drafts {
 			r, err := b.append(ctx, d)
 			if err != nil {
@@ -32,7 +39,7 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 			out[i] = r
 		}
 		return b.flush(ctx)
-	})
+	}, func() { a.s.heads.put(a.id, b.order) })
 	if err != nil {
 		return nil, fmt.Errorf("append messages: %w", err)
 	}
@@ -58,6 +65,8 @@ type convState struct {
 	firstSeq int64    // the batch's first seq in the conversation
 	members  []string // for a new conversation
 	maxSeq   int64
+	// lastSender sent the message at maxSeq, once the batch appended one.
+	lastSender string
 	// mentionAll is the batch's newest seq that mentioned every member.
 	mentionAll int64
 	createdAt  time.Time
@@ -109,7 +118,7 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if !c.dirty {
 		c.firstSeq = m.Seq
 	}
-	c.maxSeq, c.updatedAt, c.dirty = m.Seq, d.CreatedAt, true
+	c.maxSeq, c.lastSender, c.updatedAt, c.dirty = m.Seq, d.SenderID, d.CreatedAt, true
 	if d.SenderID != "" {
 		b.markRead(d.SenderID, d.ConvID, m.Seq)
 	}
@@ -145,13 +154,18 @@ func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appen
 }
 
 // conv returns the batch's state of a conversation, reading its max seq on
-// first use.
+// first use, from the head cache if it has it.
 func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
 	if c, ok := b.convs[id]; ok {
 		return c, nil
 	}
 	c := &convState{id: id, exists: true}
-	err := b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq, &c.rejoin)
+	var err error
+	if hd, ok := b.t.a.s.heads.get(b.t.a.id, id); ok {
+		c.maxSeq = hd.seq
+	} else {
+		err = b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq, &c.rejoin)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		c.exists = false
 	} else if err != nil {

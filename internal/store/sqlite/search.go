@@ -269,6 +269,9 @@ func (s *Store) stopIndexer() {
 func (s *Store) indexQueued(ctx context.Context, limit int) (int, error) {
 	total := 0
 	for limit <= 0 || total < limit {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 		n, err := s.indexSome(ctx, indexChunk)
 		total += n
 		if err != nil || n < indexChunk {
@@ -311,7 +314,10 @@ func (s *Store) catchUp(ctx context.Context) error {
 // rowid order, and returns how many it took from the queue.
 func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	// It changes messages' search ids and the index, which no cache
+	// holds: the caches stay. It may share its transaction.
+	ctx = context.WithoutCancel(ctx)
+	err := s.inSharedTx(func(tx *sql.Tx) error {
 		t := &appTx{tx: tx, a: &appStore{s: s}}
 		rows, err := t.stmt(ctx, stmtQueuedMessages).QueryContext(ctx, limit)
 		if err != nil {
@@ -359,7 +365,7 @@ func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 		}
 		n = len(todo)
 		return nil
-	})
+	}, func() {})
 	if err != nil {
 		return 0, fmt.Errorf("index messages for search: %w", err)
 	}

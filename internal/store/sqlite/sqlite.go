@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -41,6 +42,14 @@ type Store struct {
 	readStmts sync.Map // query text -> *sql.Stmt prepared on the read pool
 
 	indexer indexer // the search indexer (search.go)
+
+	// writeMu serialises write transactions with what must follow their
+	// commit before the next one begins (the head cache's update).
+	writeMu sync.Mutex
+	commits atomic.Int64 // write transactions committed (benchmarks report it)
+	shared  sharedWriter // the hot writes' shared commits (writer.go)
+	heads   headCache    // conversations' committed max seqs (heads.go)
+	cursors cursorCache  // committed delivery cursors (heads.go)
 }
 
 // readStmt returns the read query q prepared once on the read pool
@@ -153,6 +162,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
+	s.startWriter()
 	s.startIndexer(cfg.indexInterval)
 	return s, nil
 }
@@ -189,6 +199,7 @@ func openRead(ctx context.Context, path string, cfg config) (*sql.DB, error) {
 func baseParams(cfg config) url.Values {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10))
+	q.Add("_pragma", "cache_size=-65536")
 	return q
 }
 
@@ -222,6 +233,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // in flight may fail.
 func (s *Store) Close() error {
 	s.stopIndexer()
+	s.stopWriter()
 	s.closeStmts()
 	s.readStmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
@@ -236,7 +248,26 @@ func (s *Store) App(appID string) store.AppStore {
 }
 
 // inTx runs fn in a write transaction and commits it if fn returns nil.
+// Once it committed, the caches of committed state (heads, cursors) are
+// dropped before the next write transaction begins: a transaction that
+// keeps them valid says so by calling inTxThen.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inTxThen(ctx, fn, s.forget)
+}
+
+// forget drops the caches of committed state; call it under writeMu.
+func (s *Store) forget() {
+	s.heads.reset()
+	s.cursors.reset()
+}
+
+// inTxThen is inTx that, once the transaction committed, calls then (in
+// place of forget) before the next write transaction can begin. A caller
+// passes a then that updates the caches of what it changed, or does
+// nothing if it changed nothing they hold.
+func (s *Store) inTxThen(ctx context.Context, fn func(tx *sql.Tx) error, then func()) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)
@@ -245,5 +276,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return translate(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	s.commits.Add(1)
+	if then != nil {
+		then()
+	}
+	return nil
 }

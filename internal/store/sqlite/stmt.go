@@ -17,6 +17,7 @@ const (
 	stmtMessageByClientID
 	stmtInsertMessage
 	stmtConvHead
+	stmtDataVersion
 	stmtInsertConv
 	stmtUpdateConv
 	stmtInsertMember
@@ -58,6 +59,9 @@ var stmtSQL = [numStmts]string{
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, 0, ?12)
 		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
+	// Changes when another connection (another Store on the same file)
+	// committed since this connection's last look; ?1 is only bound.
+	stmtDataVersion: `SELECT data_version FROM pragma_data_version() WHERE ?1 IS NOT NULL`,
 	stmtInsertConv: `INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
 	stmtUpdateConv: `UPDATE conversations SET max_seq = ?3, updated_at = ?4, rejoin = ?5
@@ -181,7 +185,19 @@ func (t *appTx) queryRow(ctx context.Context, id stmtID, args ...any) *sql.Row {
 
 // inTx runs fn in a write transaction of the app.
 func (a *appStore) inTx(ctx context.Context, fn func(t *appTx) error) error {
-	return a.s.inTx(ctx, func(tx *sql.Tx) error {
+	return a.inTxThen(ctx, fn, a.s.forget)
+}
+
+// inSharedTx is Store.inSharedTx for the app.
+func (a *appStore) inSharedTx(fn func(t *appTx) error, then func()) error {
+	return a.s.inSharedTx(func(tx *sql.Tx) error {
 		return fn(&appTx{tx: tx, a: a})
-	})
+	}, then)
+}
+
+// inTxThen is inTx with Store.inTxThen's then.
+func (a *appStore) inTxThen(ctx context.Context, fn func(t *appTx) error, then func()) error {
+	return a.s.inTxThen(ctx, func(tx *sql.Tx) error {
+		return fn(&appTx{tx: tx, a: a})
+	}, then)
 }

@@ -1,0 +1,135 @@
+package sqlite
+
+import "sync"
+
+// maxHeads bounds the head cache; past it, the cache starts again empty.
+const maxHeads = 1 << 17
+
+// headCache remembers the max seq of conversations that AppendMessages
+// committed, so the next batch skips reading the conversation's row: in the
+// one-to-one shape every batch touches a different set of conversations and
+// that read was one statement per message on the single writer.
+//
+// It is written and trusted only under Store.writeMu, after a commit, so a
+// head it holds is the committed one. It holds only conversations that exist
+// and need no rejoin; a write that changes a conversation's max seq, its
+// rejoin flag or its existence other than by AppendMessages (deleting a
+// user) drops the cache, and so does a commit by another connection to the
+// same file (another Store), seen in SQLite's data_version.
+type headCache struct {
+	mu      sync.Mutex
+	seqs    map[headKey]head
+	version int64 // the write connection's data_version when seqs was last valid
+}
+
+// check drops the cache if the database's data_version moved; call it in a
+// write transaction (which keeps other connections from committing).
+func (h *headCache) check(version int64) {
+	h.mu.Lock()
+	if version != h.version {
+		h.seqs, h.version = nil, version
+	}
+	h.mu.Unlock()
+}
+
+type headKey struct{ app, conv string }
+
+// head is a conversation's max seq and the sender of that message ("" for
+// a system message), which lets an ack up to the head skip looking for the
+// newest message its user did not send.
+type head struct {
+	seq    int64
+	sender string
+}
+
+// get returns the conversation's cached head.
+func (h *headCache) get(app, conv string) (head, bool) {
+	h.mu.Lock()
+	hd, ok := h.seqs[headKey{app, conv}]
+	h.mu.Unlock()
+	return hd, ok
+}
+
+// put records committed heads; call it under Store.writeMu, after the commit.
+func (h *headCache) put(app string, convs []*convState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seqs == nil || len(h.seqs)+len(convs) > maxHeads {
+		h.seqs = make(map[headKey]head, len(convs))
+	}
+	for _, c := range convs {
+		if c.dirty && !c.rejoin {
+			h.seqs[headKey{app, c.id}] = head{seq: c.maxSeq, sender: c.lastSender}
+		}
+	}
+}
+
+// reset forgets every head; call it under Store.writeMu.
+func (h *headCache) reset() {
+	h.mu.Lock()
+	h.seqs = nil
+	h.mu.Unlock()
+}
+
+// cursorCache remembers the delivery cursors that AckDelivered committed
+// (a device's and its user's, per conversation), so the next ack batch
+// skips reading them: one read per acknowledging device and conversation
+// on the single writer. It holds only users who are members (an ack from a
+// non-member is read each time), is written under Store.writeMu after a
+// commit, and is dropped by any other write transaction that does not
+// declare it keeps it valid (see Store.inTx) and by another connection's
+// commit (data_version, like headCache).
+type cursorCache struct {
+	mu      sync.Mutex
+	devices map[deviceKey]int64
+	users   map[userKey]int64
+	version int64
+}
+
+type deviceKey struct{ app, user, device, conv string }
+
+type userKey struct{ app, user, conv string }
+
+// check drops the cache if the database's data_version moved.
+func (c *cursorCache) check(version int64) {
+	c.mu.Lock()
+	if version != c.version {
+		c.devices, c.users, c.version = nil, nil, version
+	}
+	c.mu.Unlock()
+}
+
+// get returns a device's cursor and its user's, if both are cached.
+func (c *cursorCache) get(app, user, device, conv string) (deviceSeq, userSeq int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	deviceSeq, ok = c.devices[deviceKey{app, user, device, conv}]
+	if !ok {
+		return 0, 0, false
+	}
+	userSeq, ok = c.users[userKey{app, user, conv}]
+	return deviceSeq, userSeq, ok
+}
+
+// put records a batch's committed cursors; call it under Store.writeMu.
+func (c *cursorCache) put(app string, devices []*deviceCursor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.devices == nil || len(c.devices)+len(devices) > maxHeads {
+		c.devices = make(map[deviceKey]int64, len(devices))
+		c.users = make(map[userKey]int64, len(devices))
+	}
+	for _, d := range devices {
+		if d.member {
+			c.devices[deviceKey{app, d.userID, d.deviceID, d.convID}] = d.seq
+			c.users[userKey{app, d.userID, d.convID}] = d.user.seq
+		}
+	}
+}
+
+// reset forgets every cursor; call it under Store.writeMu.
+func (c *cursorCache) reset() {
+	c.mu.Lock()
+	c.devices, c.users = nil, nil
+	c.mu.Unlock()
+}

@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// errClosed is what a shared write gets once the Store is closing.
+var errClosed = errors.New("sqlite store closed")
+
+// sharedWriter runs the hot write transactions (appends, acks, read
+// cursors, the search indexer) that arrive while the previous commit runs
+// as one SQLite transaction, each in its own savepoint: one commit, one
+// fsync, and the pages they share (a conversation's member entries hold
+// both the sender's read cursor and the recipient's delivery cursor)
+// written once. The messaging layer's two committers (appends, acks) each
+// batch already; this joins their batches, which otherwise took turns on
+// the single write connection, each paying its own commit.
+type sharedWriter struct {
+	mu      sync.Mutex
+	queue   []*sharedTx
+	closed  bool
+	wake    chan struct{} // one pending wake-up
+	stopped chan struct{} // closed when the loop has returned
+}
+
+// sharedTx is one transaction waiting for the shared writer.
+type sharedTx struct {
+	fn   func(tx *sql.Tx) error
+	then func()
+	err  error
+	done chan struct{}
+}
+
+func (s *Store) startWriter() {
+	s.shared = sharedWriter{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go s.writeLoop()
+}
+
+// stopWriter lets the queued transactions run, then stops the loop.
+func (s *Store) stopWriter() {
+	w := &s.shared
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-w.stopped
+}
+
+func (s *Store) writeLoop() {
+	w := &s.shared
+	defer close(w.stopped)
+	for range w.wake {
+		for {
+			w.mu.Lock()
+			batch, closed := w.queue, w.closed
+			w.queue = nil
+			w.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			s.commitShared(batch)
+		}
+	}
+}
+
+// inSharedTx runs fn in a write transaction that it may share with other
+// inSharedTx calls (each in its own savepoint: an error undoes only its
+// own), and returns once that transaction committed (fn's error, or the
+// commit's). then runs right after fn succeeded, in the transaction's
+// order and under writeMu, to update the caches of what fn changed; if the
+// commit then fails, every cache is dropped. fn must not depend on a
+// cancellable context: a statement interrupted by a cancellation rolls back
+// the whole shared transaction (the others then fail too, and nothing of
+// theirs is kept).
+func (s *Store) inSharedTx(fn func(tx *sql.Tx) error, then func()) error {
+	r := &sharedTx{fn: fn, then: then, done: make(chan struct{})}
+	w := &s.shared
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return errClosed
+	}
+	w.queue = append(w.queue, r)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	<-r.done
+	return r.err
+}
+
+// commitShared runs a batch of shared transactions in one SQLite
+// transaction.
+func (s *Store) commitShared(batch []*sharedTx) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	ctx := context.Background() // the transaction outlives no caller's wait, but serves many
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		fail(translate(err))
+		return
+	}
+	savepoints := len(batch) > 1
+	for _, r := range batch {
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT shared`); err != nil {
+				tx.Rollback()
+				s.forget()
+				fail(fmt.Errorf("open savepoint: %w", translate(err)))
+				return
+			}
+		}
+		if r.err = r.fn(tx); r.err != nil {
+			if !savepoints {
+				tx.Rollback()
+				return
+			}
+			// Undo only this one; if the transaction itself is gone (an
+			// interrupt or an I/O error rolled it back), everything is.
+			_, err := tx.ExecContext(ctx, `ROLLBACK TO shared`)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `RELEASE shared`)
+			}
+			if err != nil {
+				tx.Rollback()
+				s.forget()
+				fail(fmt.Errorf("shared transaction lost after %w", r.err))
+				return
+			}
+			continue
+		}
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, `RELEASE shared`); err != nil {
+				tx.Rollback()
+				s.forget()
+				r.err = nil
+				fail(fmt.Errorf("release savepoint: %w", translate(err)))
+				return
+			}
+		}
+		if r.then != nil {
+			r.then()
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		s.forget()
+		fail(translate(err))
+		return
+	}
+	s.commits.Add(1)
+}
