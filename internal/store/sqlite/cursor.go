@@ -64,9 +64,9 @@ type deviceCursor struct {
 	// cache).
 	headSender string
 	headKnown  bool
-	seq                      int64
-	user                     *userCursor
-	dirty                    bool
+	seq        int64
+	user       *userCursor
+	dirty      bool
 }
 
 type userCursor struct {
