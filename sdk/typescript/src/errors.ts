@@ -54,8 +54,16 @@ export const ErrorCode = {
   Forbidden: "forbidden",
   /** Too many frames: retry later. */
   RateLimited: "rate_limited",
+  /** The request contradicts the current state: rating a support session that is still open, say. */
+  Conflict: "conflict",
+  /** The user has the most registered push devices. */
+  TooManyDevices: "too_many_devices",
   /** The app has no such group, or it was dismissed. */
   GroupNotFound: "group_not_found",
+  /** A group id the app has or had. */
+  GroupExists: "group_exists",
+  /** The group would grow past the app's largest group. */
+  GroupFull: "group_full",
   /** A group send from a muted member, or a room message from a user muted in the room. */
   MemberMuted: "member_muted",
   /** A group send from a plain member while the group is muted. */
