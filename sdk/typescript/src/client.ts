@@ -1726,7 +1726,9 @@ export class MagpieClient {
       r = await this.request({ case: "joinRoom", value: create(JoinRoomSchema, { roomId, historyLimit }) }, signal);
       if (r.body.case !== "roomJoined") throw unexpected(r);
     } catch (err) {
-      if (!known) this.rooms.forget(roomId);
+      // A refusal ends the membership (the room is gone, or full); an
+      // abort keeps a room the client was in.
+      if (!known || err instanceof MagpieError) this.rooms.forget(roomId);
       throw err;
     }
     const messages = r.body.value.messages.map(toRoomMessage);

@@ -92,7 +92,10 @@ test("conversation settings: pin and draft for the user's devices, clear history
 
 test("history pages backwards; typing reaches the other member both ways and a stranger is refused", async (t) => {
   const e = await Env.start(t, "ann", "bob", "cat");
-  const [ann, bob, cat] = ["ann", "bob", "cat"].map((u) => e.client(u, `${u}-phone`)) as [TestClient, TestClient, TestClient];
+  // ann speaks JSON frames, the others binary ones.
+  const [ann, bob, cat] = ["ann", "bob", "cat"].map((u) =>
+    e.client(u, `${u}-phone`, "", { encoding: u === "ann" ? "json" : "proto" }),
+  ) as [TestClient, TestClient, TestClient];
   for (const c of [ann, bob, cat]) c.run();
   for (const c of [ann, bob, cat]) await next(c, "connected");
   for (let i = 1; i <= 5; i++) await (i % 2 ? ann : bob).c.send(i % 2 ? "bob" : "ann", "text", `m${i}`);

@@ -50,7 +50,10 @@ test("typed contents: encoded with the wire's field names, decoded back, text an
 
 test("rich messages: every typed content both ways, edit, reactions and recall seen by the other side, and refused to others", async (t) => {
   const e = await Env.start(t, "ann", "bob", "cat");
-  const [ann, bob, cat] = ["ann", "bob", "cat"].map((u) => e.client(u, `${u}-phone`)) as [TestClient, TestClient, TestClient];
+  // bob speaks JSON frames, the others binary ones.
+  const [ann, bob, cat] = ["ann", "bob", "cat"].map((u) =>
+    e.client(u, `${u}-phone`, "", { encoding: u === "bob" ? "json" : "proto" }),
+  ) as [TestClient, TestClient, TestClient];
   for (const c of [ann, bob, cat]) c.run();
   for (const c of [ann, bob, cat]) await next(c, "connected");
 

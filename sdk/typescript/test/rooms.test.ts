@@ -30,7 +30,8 @@ test("chat rooms: history on join, messages both ways, member counts, leave, ref
   const e = await Env.start(t, "ann", "bob");
   await e.server.api.call("POST", "/v1/rooms", { id: "live", name: "Live", owner_id: "ann" });
   await e.server.api.call("POST", "/v1/rooms/live/messages", { content: "welcome" });
-  const [ann, bob] = [e.client("ann", "ann-phone"), e.client("bob", "bob-phone")];
+  // bob speaks JSON frames, ann binary ones.
+  const [ann, bob] = [e.client("ann", "ann-phone"), e.client("bob", "bob-phone", "", { encoding: "json" })];
   for (const c of [ann, bob]) c.run();
   for (const c of [ann, bob]) await next(c, "connected");
 
