@@ -2,6 +2,30 @@
 import { create } from "@bufbuild/protobuf";
 import {
   AddGroupMembersSchema,
+  AddReactionSchema,
+  AnswerFriendRequestSchema,
+  BlockUserSchema,
+  CancelFriendRequestSchema,
+  CloseSupportSessionSchema,
+  EditMessageSchema,
+  GetReactionsSchema,
+  JoinRoomSchema,
+  LeaveRoomSchema,
+  ListBlockedSchema,
+  ListFriendRequestsSchema,
+  ListFriendsSchema,
+  OpenSupportSessionSchema,
+  RateSupportSessionSchema,
+  RecallMessageSchema,
+  RemoveFriendSchema,
+  RemoveReactionSchema,
+  RoomLeft_Reason,
+  SendFriendRequestSchema,
+  SendRoomMessageSchema,
+  SetConversationSchema,
+  SetFriendRemarkSchema,
+  TypingSchema,
+  UnblockUserSchema,
   CreateGroupSchema,
   CursorSchema,
   DeleteFileSchema,
@@ -31,6 +55,7 @@ import {
   UpdateGroupSchema,
   type ConversationState,
   type Frame,
+  type Message as WireMessage,
   type Group as WireGroup,
   type GroupMembersResult as WireGroupMembersResult,
   type PushOptions as WirePushOptions,
@@ -68,10 +93,33 @@ import {
   type MembersResult,
   type NewGroup,
 } from "./groups.js";
+import {
+  contactNoticeOf,
+  toBlockedUser,
+  toFriend,
+  toFriendRequest,
+  type BlockedPage,
+  type Friend,
+  type FriendPage,
+  type FriendRequestPage,
+  type FriendStatus,
+} from "./contacts.js";
+import { directConvId, toConversation, type Conversation, type ConversationPrefs } from "./conversations.js";
+import { encodeContent, toReaction, type Reaction, type ReactionCount, type TypedContent } from "./rich.js";
+import {
+  Rooms,
+  RoomLeftReason,
+  toRoomAck,
+  toRoomInfo,
+  toRoomMessage,
+  type RoomAck,
+  type RoomJoin,
+} from "./rooms.js";
+import { toSupportSession, type SupportSession } from "./support.js";
 import { HTTPError, fromFileLink, httpBase, postFile, type FileInfo, type FileUpload } from "./files.js";
 import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
 import { Receiver, toMessage, toReceipt } from "./receiver.js";
-import { Session, type Body, type Pusher } from "./session.js";
+import { Session, errorOf, type Body, type Pusher } from "./session.js";
 import { resolveWebSocket, type WebSocketConstructor } from "./transport.js";
 
 /** The SDK version, sent at login as `magpie-ts/<version>`. */
@@ -126,7 +174,6 @@ export interface ClientOptions {
   logger?: (level: "debug" | "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
 }
 
-/** Options of one send. */
 /** Options of {@link MagpieClient.searchMessages}. */
 export interface SearchOptions {
   /** One conversation to search (the user must be a member); all by default. */
@@ -145,6 +192,7 @@ export interface SearchOptions {
   limit?: number;
 }
 
+/** Options of one send. */
 export interface SendOptions {
   /** The client message id (1 to 128 bytes) instead of a random one; a resend with the same id is stored once. */
   clientMsgId?: string;
@@ -184,38 +232,6 @@ export interface PushOptions {
   hideContent?: boolean;
   /** String pairs delivered with the notification. */
   data?: Record<string, string>;
-}
-
-/** The state of one of the user's conversations. */
-export interface Conversation {
-  /** The conversation id. */
-  id: string;
-  /** The members, sorted. Empty for a group's conversation: {@link MagpieClient.groupMembers} lists them. */
-  members: string[];
-  /** The highest seq. */
-  maxSeq: number;
-  /** The first seq this user can see. */
-  firstSeq: number;
-  /** The user's read cursor. */
-  readSeq: number;
-  /** This device's delivery cursor as the server recorded it. */
-  deliveredSeq: number;
-  /** One-to-one: the peer's read cursor. */
-  peerReadSeq: number;
-  /** One-to-one: the peer's delivery cursor (highest of its devices). */
-  peerDeliveredSeq: number;
-  /** Messages after readSeq not sent by the user. */
-  unread: number;
-  /** The last new message or recall. */
-  updatedAt: Date;
-  /** The user muted the conversation. */
-  muted: boolean;
-  /** The group of a group's conversation; empty for other conversations. */
-  groupId: string;
-  /** The newest message that mentioned the user (by id or by mentioning everyone); 0 if none. */
-  mentionSeq: number;
-  /** Whether a message the user has not read mentions it: `mentionSeq > readSeq`. */
-  hasUnreadMention: boolean;
 }
 
 /** A device registration for offline push notifications. */
@@ -339,6 +355,7 @@ export class MagpieClient {
   private flushing = false;
   private flushAgain = false;
   private device: Device | undefined;
+  private readonly rooms = new Rooms();
 
   /** Creates a client; it does not connect until {@link MagpieClient.run}. Throws on invalid options. */
   constructor(options: ClientOptions) {
@@ -371,8 +388,11 @@ export class MagpieClient {
       message: (m) => {
         this.emitter.emit("message", m);
         this.handed(m.convId, m.seq);
+        const n = contactNoticeOf(m, this.user);
+        if (n) this.emitter.emit("contact", n);
       },
       recall: (convId, seq) => this.emitter.emit("recall", { convId, seq }),
+      edit: (m) => this.emitter.emit("edit", { message: m }),
       receipt: (r) => this.emitter.emit("receipt", r),
     });
     this.outbox = new Outbox(this.opts.sendWindow, this.opts.backoffMinMs, this.opts.backoffMaxMs);
@@ -534,6 +554,7 @@ export class MagpieClient {
     void this.fillLoop(s, wake);
     this.schedulePump();
     if (this.device) void this.sendDevice(s, this.device);
+    if (this.rooms.ids().length > 0) void this.rejoinRooms(s);
     const err = await s.ended;
     signal.removeEventListener("abort", onAbort);
     if (this.session === s) this.session = undefined;
@@ -574,7 +595,30 @@ export class MagpieClient {
       if (rc) this.receiver.receipt(rc, s.info.userId);
     },
     onServerError: (_s, e) => {
-      this.emitter.emit("serverError", new MagpieError(e.code, e.message, e.retryable, e.reason));
+      this.emitter.emit("serverError", errorOf(e));
+    },
+    onTyping: (_s, t) => {
+      this.emitter.emit("typing", { convId: t.convId, userId: t.userId, typing: t.typing, at: new Date(Number(t.atMs)) });
+    },
+    onReaction: (_s, u) => {
+      this.emitter.emit("reaction", toReaction(u));
+    },
+    onRoom: (_s, f) => {
+      switch (f.body.case) {
+        case "roomMessages":
+          for (const m of this.rooms.fresh(f.body.value.messages.map(toRoomMessage))) this.emitter.emit("roomMessage", m);
+          break;
+        case "roomMemberCount":
+          this.emitter.emit("roomMemberCount", { roomId: f.body.value.roomId, count: Number(f.body.value.count) });
+          break;
+        case "roomLeft": {
+          const l = f.body.value;
+          this.rooms.forget(l.roomId);
+          const reason = l.reason === RoomLeft_Reason.KICKED ? RoomLeftReason.Kicked : RoomLeftReason.Closed;
+          this.emitter.emit("roomLeft", { roomId: l.roomId, reason });
+          break;
+        }
+      }
     },
   };
 
@@ -625,6 +669,31 @@ export class MagpieClient {
   sendToGroup(groupId: string, type: string, content: string, options?: GroupSendOptions): Promise<SendResult> {
     try {
       return this.sendToGroupAsync(groupId, type, content, options).result;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends a typed message ({@link TypedContent}: text, custom JSON, image,
+   * file, audio, video or location) to the user `to`, like
+   * {@link MagpieClient.send}. The server checks a typed content's fields
+   * and refuses a bad one with `invalid_message`, naming the field.
+   */
+  sendTyped(to: string, content: TypedContent, options?: SendOptions): Promise<SendResult> {
+    try {
+      const c = encodeContent(content);
+      return this.send(to, c.type, c.content, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Sends a typed message to a group, like {@link MagpieClient.sendToGroup}. */
+  sendTypedToGroup(groupId: string, content: TypedContent, options?: GroupSendOptions): Promise<SendResult> {
+    try {
+      const c = encodeContent(content);
+      return this.sendToGroup(groupId, c.type, c.content, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -729,7 +798,7 @@ export class MagpieClient {
       return;
     } else if (r.body.case === "error") {
       const e = r.body.value;
-      const err = new MagpieError(e.code, e.message, e.retryable, e.reason);
+      const err = errorOf(e);
       if (!err.retryable) {
         this.outbox.finish(o, undefined, err);
         return;
@@ -1026,7 +1095,7 @@ export class MagpieClient {
         signal,
       );
       if (r.body.case !== "conversationPage") throw new Error(`magpie: unexpected reply ${r.body.case}`);
-      for (const st of r.body.value.conversations) out.push(toConversation(st));
+      for (const st of r.body.value.conversations) out.push(toConversation(st, this.user));
       cursor = r.body.value.nextCursor;
       if (!cursor) return out;
     }
@@ -1111,6 +1180,62 @@ export class MagpieClient {
     await this.request({ case: "read", value: create(ReadSchema, { convId, seq: BigInt(seq) }) }, signal);
   }
 
+  /**
+   * Pins or unpins a conversation, keeps its draft, or clears its history,
+   * for the user on all its devices, and returns the conversation after the
+   * change; it is also reported as a `conversationState` event. Clearing
+   * the history hides every message sent so far from the user (not from the
+   * other members) and reads them. The user's other devices see a pin or a
+   * draft at their next {@link MagpieClient.conversations}. Fails with
+   * `conversation_not_found` for a conversation the user is not in, and
+   * `invalid_argument` for a draft over 4096 bytes.
+   */
+  async setConversation(convId: string, prefs: ConversationPrefs, signal?: AbortSignal): Promise<Conversation> {
+    if (!convId) throw new TypeError("magpie: setConversation: empty conversation id");
+    const r = await this.request(
+      {
+        case: "setConversation",
+        value: create(SetConversationSchema, {
+          convId,
+          pinned: prefs.pinned,
+          draft: prefs.draft,
+          clearHistory: prefs.clearHistory ?? false,
+        }),
+      },
+      signal,
+    );
+    if (r.body.case !== "conversationState") throw unexpected(r);
+    const st = r.body.value;
+    // A cleared history moves the first seq past what was cleared.
+    if (this.receiver.state(st, this.user)) this.fillWake.notify();
+    const cv = toConversation(st, this.user);
+    this.emitter.emit("conversationState", cv);
+    return cv;
+  }
+
+  /**
+   * Tells the other members of a conversation that the user is typing
+   * (`typing` true; send it again every few seconds while the user types)
+   * or stopped. It is an ephemeral signal: their online devices get a
+   * `typing` event; it is never stored, and groups of more than 100
+   * members get none. A non-member is refused with `forbidden`.
+   */
+  async setTyping(convId: string, typing: boolean, signal?: AbortSignal): Promise<void> {
+    if (!convId) throw new TypeError("magpie: setTyping: empty conversation id");
+    await this.request({ case: "typing", value: create(TypingSchema, { convId, typing }) }, signal);
+  }
+
+  /**
+   * Returns the id of the user's one-to-one conversation with `peer` (for
+   * {@link FileUpload.convId} before a first message, or
+   * {@link MagpieClient.setConversation}). It needs the user: call it once
+   * the client logged in, or use {@link directConvId}.
+   */
+  convIdWith(peer: string): string {
+    if (!this.user) throw new Error("magpie: convIdWith: the client has not logged in yet");
+    return directConvId(this.user, peer);
+  }
+
   /** Mutes (or unmutes) a conversation for the user, on every device: no notifications for its messages. */
   async muteConversation(convId: string, muted: boolean, signal?: AbortSignal): Promise<void> {
     await this.request({ case: "muteConversation", value: create(MuteConversationSchema, { convId, muted }) }, signal);
@@ -1129,6 +1254,26 @@ export class MagpieClient {
   async unregisterDevice(signal?: AbortSignal): Promise<void> {
     this.device = undefined;
     await this.request({ case: "unregisterDevice", value: create(UnregisterDeviceSchema) }, signal);
+  }
+
+  /**
+   * Signs the user out on this device: removes the device's push
+   * registration, then closes the client as {@link MagpieClient.close}
+   * does, whether or not the unregistration succeeded, and rethrows the
+   * unregistration's error. The unregistration is sent even when this
+   * client registered nothing, since the server may hold a registration of
+   * an earlier run of the app. It waits for a connection until `signal`
+   * aborts: give it a timeout, such as `AbortSignal.timeout(5000)`.
+   *
+   * {@link MagpieClient.close} alone keeps the registration: the user goes
+   * on getting notifications while the app is closed.
+   */
+  async logout(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.unregisterDevice(signal);
+    } finally {
+      await this.close();
+    }
   }
 
   /** Replaces the user's push preferences, for every device. */
@@ -1373,6 +1518,307 @@ export class MagpieClient {
     await this.request({ case: "deleteFile", value: create(DeleteFileSchema, { fileId }) }, signal);
   }
 
+  // ---- contacts
+
+  /**
+   * Asks `userId` to be friends, with an optional message (at most 512
+   * bytes), replacing an earlier request to the same user. Returns
+   * {@link FriendStatus.Requested}, or {@link FriendStatus.Friends} when
+   * `userId` had asked already (or they were friends). Fails with
+   * `user_not_found`, `forbidden` (one of the two blocks the other),
+   * `too_many_friends` and `invalid_argument`.
+   */
+  async sendFriendRequest(userId: string, message = "", signal?: AbortSignal): Promise<FriendStatus> {
+    const r = await this.request(
+      { case: "sendFriendRequest", value: create(SendFriendRequestSchema, { userId, message }) },
+      signal,
+    );
+    if (r.body.case !== "friendRequestResult") throw unexpected(r);
+    return r.body.value.status as FriendStatus;
+  }
+
+  /** Accepts `fromId`'s friend request: the two are friends. Fails with `not_found` if there is none. */
+  async acceptFriendRequest(fromId: string, signal?: AbortSignal): Promise<void> {
+    await this.request(
+      { case: "answerFriendRequest", value: create(AnswerFriendRequestSchema, { userId: fromId, accept: true }) },
+      signal,
+    );
+  }
+
+  /** Declines `fromId`'s friend request; `fromId` is not told. Fails with `not_found` if there is none. */
+  async declineFriendRequest(fromId: string, signal?: AbortSignal): Promise<void> {
+    await this.request(
+      { case: "answerFriendRequest", value: create(AnswerFriendRequestSchema, { userId: fromId, accept: false }) },
+      signal,
+    );
+  }
+
+  /** Withdraws the user's friend request to `toId`. Fails with `not_found` if there is none. */
+  async cancelFriendRequest(toId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "cancelFriendRequest", value: create(CancelFriendRequestSchema, { userId: toId }) }, signal);
+  }
+
+  /**
+   * Returns a page of the user's pending friend requests: received
+   * (`outgoing` false, by sender) or sent (`outgoing` true, by recipient),
+   * and the cursor of the next page (empty on the last). `limit` 0 means
+   * 100, at most 500.
+   */
+  async friendRequests(outgoing = false, cursor = "", limit = 0, signal?: AbortSignal): Promise<FriendRequestPage> {
+    const r = await this.request(
+      { case: "listFriendRequests", value: create(ListFriendRequestsSchema, { outgoing, cursor, limit }) },
+      signal,
+    );
+    if (r.body.case !== "friendRequestPage") throw unexpected(r);
+    return { requests: r.body.value.requests.map(toFriendRequest), nextCursor: r.body.value.nextCursor };
+  }
+
+  /** Returns a page of the user's friends by id, and the cursor of the next page. `limit` 0 means 100. */
+  async friends(cursor = "", limit = 0, signal?: AbortSignal): Promise<FriendPage> {
+    const r = await this.request({ case: "listFriends", value: create(ListFriendsSchema, { cursor, limit }) }, signal);
+    if (r.body.case !== "friendPage") throw unexpected(r);
+    return { friends: r.body.value.friends.map((f) => toFriend(f)), nextCursor: r.body.value.nextCursor };
+  }
+
+  /**
+   * Sets the user's own name for a friend (at most 64 bytes; empty clears
+   * it); the friend never sees it. Fails with `not_found` if the two are
+   * not friends.
+   */
+  async setFriendRemark(friendId: string, remark: string, signal?: AbortSignal): Promise<Friend> {
+    const r = await this.request(
+      { case: "setFriendRemark", value: create(SetFriendRemarkSchema, { userId: friendId, remark }) },
+      signal,
+    );
+    if (r.body.case !== "friendInfo") throw unexpected(r);
+    return toFriend(r.body.value);
+  }
+
+  /** Ends a friendship, both sides. Fails with `not_found` if the two are not friends. */
+  async removeFriend(friendId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "removeFriend", value: create(RemoveFriendSchema, { userId: friendId }) }, signal);
+  }
+
+  /**
+   * Blocks a user: its one-to-one messages to the user fail with
+   * {@link BlockedError}, and friend requests between the two with
+   * `forbidden`. A friendship stays. Blocking again changes nothing.
+   */
+  async block(userId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "blockUser", value: create(BlockUserSchema, { userId }) }, signal);
+  }
+
+  /** Removes a block. Fails with `not_found` if there is none. */
+  async unblock(userId: string, signal?: AbortSignal): Promise<void> {
+    await this.request({ case: "unblockUser", value: create(UnblockUserSchema, { userId }) }, signal);
+  }
+
+  /** Returns a page of the users the user blocks, by id, and the cursor of the next page. `limit` 0 means 100. */
+  async blocked(cursor = "", limit = 0, signal?: AbortSignal): Promise<BlockedPage> {
+    const r = await this.request({ case: "listBlocked", value: create(ListBlockedSchema, { cursor, limit }) }, signal);
+    if (r.body.case !== "blockedPage") throw unexpected(r);
+    return { users: r.body.value.users.map(toBlockedUser), nextCursor: r.body.value.nextCursor };
+  }
+
+  // ---- rich messages
+
+  /**
+   * Recalls a message the user sent, within the app's recall window (120
+   * seconds by default), and returns it recalled (content empty). The
+   * members' online devices, this one included, report a `recall` event.
+   * Fails with `forbidden` (not the sender, or recalls disabled),
+   * `recall_window_passed` and `message_not_found`.
+   */
+  async recallMessage(convId: string, seq: number, signal?: AbortSignal): Promise<Message> {
+    const r = await this.request(
+      { case: "recallMessage", value: create(RecallMessageSchema, { convId, seq: BigInt(seq) }) },
+      signal,
+    );
+    return this.replyMessage(r);
+  }
+
+  /**
+   * Replaces the content of a `text` or `custom` message the user sent,
+   * within the app's edit window (900 seconds by default), and returns the
+   * new version ({@link Message.editedAt} set). The members' online devices
+   * report an `edit` event. Fails with `forbidden` (not the sender, or edits
+   * disabled), `edit_window_passed`, `message_recalled`, `invalid_message`
+   * (another type, or a bad content) and `message_rejected` (moderation).
+   */
+  async editMessage(convId: string, seq: number, content: string, signal?: AbortSignal): Promise<Message> {
+    const r = await this.request(
+      { case: "editMessage", value: create(EditMessageSchema, { convId, seq: BigInt(seq), content }) },
+      signal,
+    );
+    return this.replyMessage(r);
+  }
+
+  private replyMessage(r: Frame): Message {
+    if (r.body.case !== "message") throw unexpected(r);
+    const m: WireMessage = r.body.value;
+    return { ...toMessage(m, this.user), members: this.receiver.membersOf(m.convId) };
+  }
+
+  /**
+   * Puts the user's emoji (1 to 32 bytes, no whitespace) on a message and
+   * returns the emoji's new count; the other members' online devices report
+   * a `reaction` event. Adding it again changes nothing. Fails with
+   * `forbidden` (not a member), `invalid_argument` (the emoji),
+   * `message_not_found`, `message_recalled` and `too_many_reactions` (20
+   * distinct emoji per message).
+   */
+  async addReaction(convId: string, seq: number, emoji: string, signal?: AbortSignal): Promise<Reaction> {
+    const r = await this.request(
+      { case: "addReaction", value: create(AddReactionSchema, { convId, seq: BigInt(seq), emoji }) },
+      signal,
+    );
+    if (r.body.case !== "reactionUpdate") throw unexpected(r);
+    return toReaction(r.body.value);
+  }
+
+  /** Takes the user's emoji off a message and returns the emoji's new count. */
+  async removeReaction(convId: string, seq: number, emoji: string, signal?: AbortSignal): Promise<Reaction> {
+    const r = await this.request(
+      { case: "removeReaction", value: create(RemoveReactionSchema, { convId, seq: BigInt(seq), emoji }) },
+      signal,
+    );
+    if (r.body.case !== "reactionUpdate") throw unexpected(r);
+    return toReaction(r.body.value);
+  }
+
+  /**
+   * Returns the reactions of messages of a conversation (1 to 100 seqs), by
+   * seq; messages without reactions are left out. Each message's emoji are
+   * in the order they were first put. Reaction updates are not kept for
+   * offline devices: ask when showing messages.
+   */
+  async reactions(convId: string, seqs: number[], signal?: AbortSignal): Promise<Map<number, ReactionCount[]>> {
+    const r = await this.request(
+      { case: "getReactions", value: create(GetReactionsSchema, { convId, seqs: seqs.map((x) => BigInt(x)) }) },
+      signal,
+    );
+    if (r.body.case !== "reactionPage") throw unexpected(r);
+    const out = new Map<number, ReactionCount[]>();
+    for (const m of r.body.value.messages) {
+      out.set(
+        Number(m.seq),
+        m.reactions.map((rc) => ({ emoji: rc.emoji, count: Number(rc.count), reacted: rc.reacted })),
+      );
+    }
+    return out;
+  }
+
+  // ---- chat rooms
+
+  /**
+   * Joins a room, and after every reconnect joins it again, until
+   * {@link MagpieClient.leaveRoom} or a `roomLeft` event. Returns the room
+   * and up to `historyLimit` of its recent messages (0: the room's history
+   * size), oldest first; the room's later messages come as `roomMessage`
+   * events. Fails with `room_not_found` and `room_full`.
+   */
+  async joinRoom(roomId: string, historyLimit = 0, signal?: AbortSignal): Promise<RoomJoin> {
+    if (!roomId) throw new TypeError("magpie: joinRoom: empty room id");
+    const known = this.rooms.has(roomId);
+    this.rooms.join(roomId);
+    let r: Frame;
+    try {
+      r = await this.request({ case: "joinRoom", value: create(JoinRoomSchema, { roomId, historyLimit }) }, signal);
+      if (r.body.case !== "roomJoined") throw unexpected(r);
+    } catch (err) {
+      // A refusal ends the membership (the room is gone, or full); an
+      // abort keeps a room the client was in.
+      if (!known || err instanceof MagpieError) this.rooms.forget(roomId);
+      throw err;
+    }
+    const messages = r.body.value.messages.map(toRoomMessage);
+    this.rooms.saw(roomId, messages);
+    return { room: toRoomInfo(r.body.value.room), messages };
+  }
+
+  /** Leaves a room: its messages stop. Leaving a room the client is not in is not an error. */
+  async leaveRoom(roomId: string, signal?: AbortSignal): Promise<void> {
+    this.rooms.forget(roomId);
+    await this.request({ case: "leaveRoom", value: create(LeaveRoomSchema, { roomId }) }, signal);
+  }
+
+  /**
+   * Sends a message to a room the client joined. It is acknowledged once
+   * the room accepted it, and reaches the members online at most once (the
+   * sender's own `roomMessage` event included). Sent again after a lost
+   * connection, it keeps its client message id, and the room answers the
+   * first acknowledgement. Fails with `room_not_found` (not joined),
+   * `member_muted`, `invalid_message`, `message_too_large`; `rate_limited`
+   * (the room's limit, or the room shedding load) is retried until
+   * `signal` aborts.
+   */
+  async sendToRoom(roomId: string, type: string, content: string, signal?: AbortSignal): Promise<RoomAck> {
+    const r = await this.request(
+      {
+        case: "sendRoomMessage",
+        value: create(SendRoomMessageSchema, { roomId, clientMsgId: newClientMsgId(), type, content }),
+      },
+      signal,
+    );
+    if (r.body.case !== "roomSendAck") throw unexpected(r);
+    return toRoomAck(r.body.value);
+  }
+
+  /** Joins the client's rooms again on a new session and reports the messages of their history it has not seen. */
+  private async rejoinRooms(s: Session): Promise<void> {
+    for (const roomId of this.rooms.ids()) {
+      let r: Frame;
+      try {
+        r = await this.callSession(s, { case: "joinRoom", value: create(JoinRoomSchema, { roomId }) });
+      } catch (err) {
+        if (!(err instanceof MagpieError) || s.closed) return; // the session ended; the next one tries again
+        // The room is gone or full: the client is no longer in it.
+        if (this.rooms.has(roomId)) {
+          this.rooms.forget(roomId);
+          this.emitter.emit("roomLeft", { roomId, reason: RoomLeftReason.Closed });
+        }
+        continue;
+      }
+      if (r.body.case !== "roomJoined" || !this.rooms.has(roomId)) continue;
+      const history = r.body.value.messages.map(toRoomMessage);
+      this.rooms.restarted(roomId, history);
+      for (const m of this.rooms.fresh(history)) this.emitter.emit("roomMessage", m);
+    }
+  }
+
+  // ---- customer service
+
+  /**
+   * Asks customer service for an agent, the user being the visitor, in the
+   * queue of `skill` (`""` for the general queue). The session goes to an
+   * agent at once or waits; the agent's messages come as one-to-one
+   * messages, and the steps (queued, assigned, closed) as `custom` messages
+   * in the user's system conversation (docs/support.md). A user with an
+   * open session gets that one.
+   */
+  async openSupportSession(skill = "", signal?: AbortSignal): Promise<SupportSession> {
+    const r = await this.request({ case: "openSupportSession", value: create(OpenSupportSessionSchema, { skill }) }, signal);
+    return supportSession(r);
+  }
+
+  /** Closes a support session the user is the visitor or the agent of. Fails with `not_found` for anyone else's. */
+  async closeSupportSession(sessionId: string, signal?: AbortSignal): Promise<SupportSession> {
+    const r = await this.request(
+      { case: "closeSupportSession", value: create(CloseSupportSessionSchema, { sessionId }) },
+      signal,
+    );
+    return supportSession(r);
+  }
+
+  /** Rates a closed support session of the user, as its visitor: 1 to 5, once, with an optional comment. */
+  async rateSupportSession(sessionId: string, rating: number, comment = "", signal?: AbortSignal): Promise<SupportSession> {
+    const r = await this.request(
+      { case: "rateSupportSession", value: create(RateSupportSessionSchema, { sessionId, rating, comment }) },
+      signal,
+    );
+    return supportSession(r);
+  }
+
   private async sendDevice(s: Session, device: Device): Promise<void> {
     try {
       await this.callSession(s, { case: "registerDevice", value: create(RegisterDeviceSchema, device) });
@@ -1382,23 +1828,9 @@ export class MagpieClient {
   }
 }
 
-function toConversation(st: ConversationState): Conversation {
-  return {
-    id: st.convId,
-    members: [...st.members],
-    maxSeq: Number(st.maxSeq),
-    firstSeq: Number(st.firstSeq) || 1,
-    readSeq: Number(st.readSeq),
-    deliveredSeq: Number(st.deliveredSeq),
-    peerReadSeq: Number(st.peerReadSeq),
-    peerDeliveredSeq: Number(st.peerDeliveredSeq),
-    unread: Number(st.unread),
-    updatedAt: new Date(Number(st.updatedAtMs)),
-    muted: st.muted,
-    groupId: st.groupId,
-    mentionSeq: Number(st.mentionSeq),
-    hasUnreadMention: st.mentionSeq > st.readSeq,
-  };
+function supportSession(r: Frame): SupportSession {
+  if (r.body.case !== "supportSession") throw unexpected(r);
+  return toSupportSession(r.body.value);
 }
 
 function unexpected(r: Frame): Error {

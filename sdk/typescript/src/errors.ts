@@ -31,6 +31,113 @@ export class MagpieError extends Error {
 }
 
 /**
+ * Error codes of the protocol (docs/protocol.md, Error codes), for
+ * comparing with {@link MagpieError.code}. The server may add codes: treat
+ * an unknown one by its {@link MagpieError.retryable} flag.
+ */
+export const ErrorCode = {
+  /** A malformed field; the message names it. */
+  InvalidArgument: "invalid_argument",
+  /** A bad message type or content; the message names the field. */
+  InvalidMessage: "invalid_message",
+  /** Content over the server's `maxMessageBytes`. */
+  MessageTooLarge: "message_too_large",
+  /** The app has no such user. */
+  UserNotFound: "user_not_found",
+  /** The app's moderation refused the message; {@link MagpieError.reason} says which rule. */
+  MessageRejected: "message_rejected",
+  /** A read in a conversation that has no messages yet. */
+  ConversationNotFound: "conversation_not_found",
+  /** No such thing for the user: a conversation, a friend, a request, a support session. */
+  NotFound: "not_found",
+  /** The user may not do this. */
+  Forbidden: "forbidden",
+  /** Too many frames: retry later. */
+  RateLimited: "rate_limited",
+  /** The request contradicts the current state: rating a support session that is still open, say. */
+  Conflict: "conflict",
+  /** The user has the most registered push devices. */
+  TooManyDevices: "too_many_devices",
+  /** The app has no such group, or it was dismissed. */
+  GroupNotFound: "group_not_found",
+  /** A group id the app has or had. */
+  GroupExists: "group_exists",
+  /** The group would grow past the app's largest group. */
+  GroupFull: "group_full",
+  /** A group send from a muted member, or a room message from a user muted in the room. */
+  MemberMuted: "member_muted",
+  /** A group send from a plain member while the group is muted. */
+  GroupMuted: "group_muted",
+  /** A one-to-one send to a user who blocks the sender: {@link BlockedError}. */
+  Blocked: "blocked",
+  /** A one-to-one send between users who are not friends while the app lets only friends message: {@link NotFriendsError}. */
+  NotFriends: "not_friends",
+  /** Becoming friends would give one of the two users too many friends. */
+  TooManyFriends: "too_many_friends",
+  /** No such message in the conversation. */
+  MessageNotFound: "message_not_found",
+  /** A recall after the app's recall window. */
+  RecallWindowPassed: "recall_window_passed",
+  /** An edit after the app's edit window. */
+  EditWindowPassed: "edit_window_passed",
+  /** An edit of, or a reaction to, a recalled message. */
+  MessageRecalled: "message_recalled",
+  /** A 21st distinct emoji on a message. */
+  TooManyReactions: "too_many_reactions",
+  /** No such room, or (for a room message) one the connection has not joined. */
+  RoomNotFound: "room_not_found",
+  /** The room is at its member limit. */
+  RoomFull: "room_full",
+  /** No such file. */
+  FileNotFound: "file_not_found",
+  /** The server is overloaded or lacks the service: retry later. */
+  Unavailable: "unavailable",
+  /** An unexpected server error: retry later. */
+  Internal: "internal",
+} as const;
+
+/**
+ * A one-to-one send refused because the recipient blocks the sender
+ * (code `"blocked"`); nothing was stored. It fails again until the
+ * recipient unblocks the sender.
+ */
+export class BlockedError extends MagpieError {
+  /** Creates the error from an Error frame's detail. */
+  constructor(detail: string) {
+    super(ErrorCode.Blocked, detail);
+    this.name = "BlockedError";
+  }
+}
+
+/**
+ * A one-to-one send refused because the app lets only friends message each
+ * other and the two users are not friends (code `"not_friends"`); nothing
+ * was stored.
+ */
+export class NotFriendsError extends MagpieError {
+  /** Creates the error from an Error frame's detail. */
+  constructor(detail: string) {
+    super(ErrorCode.NotFriends, detail);
+    this.name = "NotFriendsError";
+  }
+}
+
+/**
+ * Returns the error of an Error frame's fields: a {@link BlockedError} or
+ * a {@link NotFriendsError} for those codes, a {@link MagpieError}
+ * otherwise.
+ */
+export function errorFromCode(code: string, detail: string, retryable = false, reason = ""): MagpieError {
+  switch (code) {
+    case ErrorCode.Blocked:
+      return new BlockedError(detail);
+    case ErrorCode.NotFriends:
+      return new NotFriendsError(detail);
+  }
+  return new MagpieError(code, detail, retryable, reason);
+}
+
+/**
  * Why the server closed the connection: the code of its `Close` frame, which
  * is also the WebSocket close code (docs/protocol.md, Close codes).
  */

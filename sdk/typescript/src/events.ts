@@ -1,4 +1,9 @@
 // Events the client reports, as callbacks and as an async iterator.
+import type { ContactNotice } from "./contacts.js";
+import type { Conversation } from "./conversations.js";
+import type { MagpieError } from "./errors.js";
+import type { Edit, Reaction } from "./rich.js";
+import type { RoomLeft, RoomMemberCount, RoomMessage } from "./rooms.js";
 
 /**
  * A message of a conversation. The client reports every message of every
@@ -16,9 +21,9 @@ export interface Message {
   senderId: string;
   /** The id the sender's SDK gave the message. */
   clientMsgId: string;
-  /** The kind of content: `"text"` or `"custom"`. */
+  /** The kind of content: `"text"`, `"custom"`, a typed content's (`"image"`, ...; see {@link decodeContent}) or `"notice"`. */
   type: string;
-  /** The text, or a JSON document for `"custom"`; empty if recalled. */
+  /** The text, or a JSON document for the other types; empty if recalled. */
   content: string;
   /** When the server accepted the message. */
   createdAt: Date;
@@ -37,6 +42,8 @@ export interface Message {
   mentions: string[];
   /** Set if a group message mentions every member. */
   mentionAll: boolean;
+  /** When the sender last edited the message; undefined if never. */
+  editedAt?: Date;
 }
 
 /**
@@ -88,6 +95,22 @@ export interface Recall {
   seq: number;
 }
 
+/**
+ * Another member of a conversation is typing (or stopped): an ephemeral
+ * signal, never replayed after a reconnect. Show the indicator for about 6
+ * seconds after the last one with `typing` true.
+ */
+export interface Typing {
+  /** The conversation id. */
+  convId: string;
+  /** The member who types. */
+  userId: string;
+  /** False when the member stopped. */
+  typing: boolean;
+  /** When the server relayed it. */
+  at: Date;
+}
+
 /** A logged-in connection. */
 export interface SessionInfo {
   /** The user the token belongs to. */
@@ -131,7 +154,28 @@ export interface ClientEvents {
   /** The end of a connection, or a failed attempt. */
   disconnected: Disconnected;
   /** An Error frame the server pushed unsolicited (not the reply to a request). */
-  serverError: import("./errors.js").MagpieError;
+  serverError: MagpieError;
+  /** Another member is typing, or stopped. */
+  typing: Typing;
+  /** An edit of a message already reported. */
+  edit: Edit;
+  /** A member added or removed an emoji on a message (not reported to the device that acted). */
+  reaction: Reaction;
+  /**
+   * The user's settings of a conversation changed on this client
+   * ({@link MagpieClient.setConversation}): its state after the change.
+   * The user's other devices see the change at their next
+   * {@link MagpieClient.conversations} (the server does not push it).
+   */
+  conversationState: Conversation;
+  /** Another user acted on the user's contacts (after the notice's `message` event). */
+  contact: ContactNotice;
+  /** A message of a joined room, each seq at most once, in seq order per room. */
+  roomMessage: RoomMessage;
+  /** A joined room's member count changed. */
+  roomMemberCount: RoomMemberCount;
+  /** The client is no longer in a room. */
+  roomLeft: RoomLeft;
 }
 
 /** An event as the async iterator yields it: its name in `type`, its payload in `value`. */

@@ -11,7 +11,6 @@ export {
   connectURL,
   type ClientOptions,
   type ClientStats,
-  type Conversation,
   type CursorStore,
   type Device,
   type GroupSendOptions,
@@ -21,14 +20,57 @@ export {
   type SendOptions,
 } from "./client.js";
 export type { Encoding } from "./codec.js";
+export { directConvId, type Conversation, type ConversationPrefs } from "./conversations.js";
 export {
+  FriendStatus,
+  systemConvId,
+  type BlockedPage,
+  type BlockedUser,
+  type ContactEventKind,
+  type ContactNotice,
+  type Friend,
+  type FriendPage,
+  type FriendRequest,
+  type FriendRequestPage,
+} from "./contacts.js";
+export {
+  MessageType,
+  decodeContent,
+  encodeContent,
+  type AudioContent,
+  type CustomContent,
+  type Edit,
+  type FileContent,
+  type ImageContent,
+  type LocationContent,
+  type Reaction,
+  type ReactionCount,
+  type TextContent,
+  type TypedContent,
+  type VideoContent,
+} from "./rich.js";
+export {
+  RoomLeftReason,
+  type RoomAck,
+  type RoomInfo,
+  type RoomJoin,
+  type RoomLeft,
+  type RoomMemberCount,
+  type RoomMessage,
+} from "./rooms.js";
+export { SupportState, type SupportSession } from "./support.js";
+export {
+  BlockedError,
   ClientClosedError,
   CloseCode,
   CloseError,
   ConnectionLostError,
+  ErrorCode,
   MagpieError,
+  NotFriendsError,
   RequestTimeoutError,
   SendTimeoutError,
+  errorFromCode,
   isRetryable,
   isTerminal,
 } from "./errors.js";
@@ -47,6 +89,7 @@ export {
   type Receipt,
   type ReceiptKind,
   type SessionInfo,
+  type Typing,
 } from "./events.js";
 export {
   GroupRole,

@@ -27,6 +27,7 @@ interface ConvState {
 export interface ReceiverSink {
   message(m: Message): void;
   recall(convId: string, seq: number): void;
+  edit(m: Message): void;
   receipt(r: Receipt): void;
 }
 
@@ -89,8 +90,9 @@ export class Receiver {
   private insert(cs: ConvState, m: Message, bounded: boolean): void {
     cs.high = Math.max(cs.high, m.seq);
     if (m.seq < cs.next) {
-      if (m.recalled) this.sink.recall(m.convId, m.seq); // a duplicate otherwise
-      return;
+      if (m.recalled) this.sink.recall(m.convId, m.seq);
+      else if (m.editedAt) this.sink.edit({ ...m, members: cs.members }); // an edit, or a replay of one
+      return; // a duplicate otherwise
     }
     if (!bounded || m.seq < cs.next + maxPending) {
       const old = cs.pending.get(m.seq);
@@ -229,7 +231,7 @@ function peerOf(members: string[], me: string): string {
 
 /** Converts a wire message for the user me; the receiver adds the members. */
 export function toMessage(m: WireMessage, me: string): Message {
-  return {
+  const out: Message = {
     convId: m.convId,
     seq: Number(m.seq),
     senderId: m.senderId,
@@ -244,6 +246,8 @@ export function toMessage(m: WireMessage, me: string): Message {
     mentions: [...m.mentions],
     mentionAll: m.mentionAll,
   };
+  if (m.editedAtMs !== 0n) out.editedAt = new Date(Number(m.editedAtMs));
+  return out;
 }
 
 /** Converts a wire receipt. */

@@ -9,9 +9,11 @@ import {
   type Message as WireMessage,
   type Receipt as WireReceipt,
   type Error as WireError,
+  type ReactionUpdate as WireReactionUpdate,
+  type TypingEvent as WireTypingEvent,
 } from "./gen/magpie/v1/magpie_pb.js";
 import { decodeFrame, encodeFrame, subprotocol, type Encoding } from "./codec.js";
-import { CloseCode, CloseError, ConnectionLostError, MagpieError, RequestTimeoutError } from "./errors.js";
+import { CloseCode, CloseError, ConnectionLostError, MagpieError, RequestTimeoutError, errorFromCode } from "./errors.js";
 import type { SessionInfo } from "./events.js";
 import type { WebSocketConstructor, WebSocketLike } from "./transport.js";
 
@@ -23,6 +25,10 @@ export interface Pusher {
   onDeliver(s: Session, msgs: WireMessage[]): void;
   onReceipt(s: Session, r: WireReceipt): void;
   onServerError(s: Session, e: WireError): void;
+  onTyping(s: Session, t: WireTypingEvent): void;
+  onReaction(s: Session, u: WireReactionUpdate): void;
+  /** A room push: room_messages, room_member_count or room_left. */
+  onRoom(s: Session, f: Frame): void;
 }
 
 /** What a login sends besides the token. */
@@ -37,9 +43,9 @@ interface Waiter {
   fail?: (err: Error) => void;
 }
 
-/** Converts an Error frame into a MagpieError. */
+/** Converts an Error frame into a MagpieError (or one of its typed subclasses). */
 export function errorOf(e: WireError): MagpieError {
-  return new MagpieError(e.code, e.message, e.retryable, e.reason);
+  return errorFromCode(e.code, e.message, e.retryable, e.reason);
 }
 
 /** Returns the error for a WebSocket that closed with code and reason, after the server's Close frame (if any). */
@@ -188,6 +194,17 @@ export class Session {
           break;
         case "receipt":
           p.onReceipt(this, f.body.value);
+          break;
+        case "typingEvent":
+          p.onTyping(this, f.body.value);
+          break;
+        case "reactionUpdate":
+          p.onReaction(this, f.body.value);
+          break;
+        case "roomMessages":
+        case "roomMemberCount":
+        case "roomLeft":
+          p.onRoom(this, f);
           break;
         case "error":
           p.onServerError(this, f.body.value);

@@ -334,3 +334,38 @@ export class Proxy {
   }
 }
 
+
+// ---- helpers of the API parity tests (conversations, contacts, rich messages, rooms, support)
+
+/** The next event of type K from the iterator that satisfies ok, skipping others, within ms. */
+export async function nextWhere<K extends keyof ClientEvents>(
+  tc: TestClient,
+  type: K,
+  ok: (v: ClientEvents[K]) => boolean,
+  ms = 10_000,
+): Promise<ClientEvents[K]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await next(tc, type, Math.max(deadline - Date.now(), 1));
+    if (ok(v)) return v;
+  }
+}
+
+/** Calls the management API as the operator (Basic credentials) and returns the decoded JSON answer. */
+export async function manage(server: Server, method: string, target: string, body?: unknown): Promise<unknown> {
+  const auth = Buffer.from(`${server.operatorEmail}:${server.operatorPassword}`).toString("base64");
+  const res = await fetch(`${server.url}/manage/v1${target}`, {
+    method,
+    headers: { Authorization: `Basic ${auth}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${target}: HTTP ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Changes the app's settings (`PATCH /manage/v1/apps/{id}` with `{settings}`). */
+export async function setAppSettings(server: Server, settings: Record<string, unknown>): Promise<void> {
+  await manage(server, "PATCH", `/apps/${server.appId}`, { settings });
+}
