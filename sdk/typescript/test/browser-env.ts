@@ -223,8 +223,8 @@ export class Pages {
     return new Pages(await browser.newContext(), baseURL(sdk));
   }
 
-  /** Returns a page with the harness freshly loaded, serving client. */
-  async take(client: BrowserClient | ((page: Page) => BrowserClient), onError: (err: Error) => void): Promise<Slot> {
+  /** Returns a page with the harness freshly loaded, serving the client that client(page) makes. */
+  async take(client: (page: Page) => BrowserClient, onError: (err: Error) => void): Promise<Slot> {
     let slot = this.idle.pop();
     if (!slot) {
       const s: Slot = { page: await this.ctx.newPage(), client: undefined, onError: undefined };
@@ -235,7 +235,7 @@ export class Pages {
       });
       slot = s;
     }
-    slot.client = typeof client === "function" ? client(slot.page) : client;
+    slot.client = client(slot.page);
     slot.onError = onError;
     await slot.page.goto(`${this.base}/harness?load=${++this.loads}`);
     await slot.page.waitForFunction(() => window.harness !== undefined, undefined, { timeout: 10_000 });
@@ -304,6 +304,12 @@ export class World {
   }
 
   private async close(): Promise<void> {
+    const users = this.slots.map((s) => s.client!.user);
+    // Whatever a page reported up to the end, late ones included: every
+    // conversation's seqs from 1 on, each once.
+    const logs = await Promise.all(
+      this.slots.map((s) => within(10_000, "a page's messages", s.client!.call("waitMessages", 0, 0)).catch((err: unknown) => err)),
+    );
     const closed = await Promise.all(
       this.slots.map((s) =>
         within(10_000, "a page's client to close", s.client!.call("close")).then(
@@ -313,10 +319,26 @@ export class World {
       ),
     );
     // A page whose client did not close is left out of the pool.
-    this.slots.forEach((s, i) => (closed[i] ? this.pages.give(s) : void s.page.close()));
+    this.slots.forEach((s, i) => (closed[i] ? this.pages.give(s) : s.page.close().catch(() => {})));
     await this.env.close();
     assert.deepEqual(this.pageErrors, [], "errors thrown in the pages");
+    logs.forEach((log, i) => {
+      if (!Array.isArray(log)) return; // the page is gone: the test failed already
+      assert.deepEqual(gapsAndRepeats(log), [], `${users[i]}'s page reported messages out of order or twice`);
+    });
   }
+}
+
+/** The messages of msgs that do not follow the one before in their conversation by exactly one seq, from 1. */
+export function gapsAndRepeats(msgs: PageMessage[]): string[] {
+  const last = new Map<string, number>();
+  const bad: string[] = [];
+  for (const m of msgs) {
+    const prev = last.get(m.convId) ?? 0;
+    if (m.seq !== prev + 1) bad.push(`${m.convId} seq ${m.seq} after ${prev}`);
+    last.set(m.convId, m.seq);
+  }
+  return bad;
 }
 
 /** Messages as the tests compare them: seq, sender, content. */

@@ -4,7 +4,8 @@
 // page.evaluate (browser-page.ts). The server, its restarts, token
 // revocations and the proxy that cuts connections stay in Node. Every
 // scenario checks the complete list of messages each page reported: all of
-// them, once, in seq order.
+// them, once, in seq order; and at its end World checks again what each
+// page reported by then, late messages included (no repeat, no gap).
 import { after, before, test, type TestContext } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Server as HTTPServer } from "node:http";
@@ -296,5 +297,7 @@ test("browser: a burst of 1,000 pipelined sends arrives complete and in order", 
     assert.equal(m.content, `burst ${i + 1}`);
   });
   await alice.receiptFrom("delivered", "bob", n, 15_000);
-  assert.equal((await alice.messages(n)).length, n);
+  const own = await alice.messages(n);
+  assert.equal(own.length, n);
+  own.forEach((m, i) => assert.ok(m.own && m.seq === i + 1 && m.content === `burst ${i + 1}`, `own message ${i + 1}`));
 });

@@ -1,24 +1,43 @@
 // The SDK in a real browser: headless Chromium loads the built ES modules
 // (dist/) with an import map, connects to a real server with the browser's
-// own WebSocket, and chats with a Node client. Needs a Chromium binary
+// own WebSocket, and chats with a Node client; one browser serves the
+// file, a page each test. Needs a Chromium binary
 // ($MAGPIE_TEST_CHROMIUM, or chromium / chromium-browser on the PATH) and
 // the built SDK (npm run build); without Chromium the test is skipped,
 // except in CI (CI=true), where it fails: CI installs Chromium.
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
+import type { Server as HTTPServer } from "node:http";
 import type { Browser } from "playwright-core";
 import { assertReady, baseURL, launchChromium, serveSDK, skipReason } from "./browser-env.js";
 import { Env, next, within } from "./env.js";
 
+let browser: Browser | undefined;
+let http: HTTPServer | undefined;
+
+before(async () => {
+  if (skipReason !== false) return;
+  try {
+    assertReady();
+  } catch {
+    return; // each test fails on it
+  }
+  http = await serveSDK();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  http?.close();
+});
+
 for (const encoding of ["proto", "json"] as const) {
   test(`a browser client chats with a Node client (${encoding})`, { skip: skipReason }, async (t) => {
     assertReady();
+    assert.ok(browser && http, "Chromium did not start");
     const e = await Env.start(t, "alice", "bob");
-    const http = await serveSDK();
-    t.after(() => http.close());
-    const browser: Browser = await launchChromium();
-    t.after(() => browser.close());
     const tab = await browser.newPage();
+    t.after(() => tab.close());
     const browserErrors: string[] = [];
     tab.on("pageerror", (err) => browserErrors.push(String(err)));
     await tab.exposeFunction("aliceToken", () => e.server.api.issueToken("alice"));
