@@ -1,8 +1,8 @@
 // The core scenarios of e2e.test.ts and chaos.test.ts with the SDK running
 // in headless Chromium on the browser's own WebSocket: one browser for the
-// file, a page per client (pages are reloaded and reused across tests), each page driven with
-// page.evaluate (browser-page.ts). The server, its restarts, token
-// revocations and the proxy that cuts connections stay in Node. Every
+// file, a page per client (reloaded and reused across tests), each page
+// driven with page.evaluate (browser-page.ts). The server, its restarts,
+// token revocations and the proxy that cuts connections stay in Node. Every
 // scenario checks the complete list of messages each page reported: all of
 // them, once, in seq order; and at its end World checks again what each
 // page reported by then, late messages included (no repeat, no gap).
