@@ -1,96 +1,47 @@
 // The SDK in a real browser: headless Chromium loads the built ES modules
 // (dist/) with an import map, connects to a real server with the browser's
-// own WebSocket, and chats with a Node client. Needs a Chromium binary
+// own WebSocket, and chats with a Node client; one browser serves the
+// file, a page each test. Needs a Chromium binary
 // ($MAGPIE_TEST_CHROMIUM, or chromium / chromium-browser on the PATH) and
 // the built SDK (npm run build); without Chromium the test is skipped,
 // except in CI (CI=true), where it fails: CI installs Chromium.
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { createServer, type Server as HTTPServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, type Browser } from "playwright-core";
+import type { Server as HTTPServer } from "node:http";
+import type { Browser } from "playwright-core";
+import { assertReady, baseURL, launchChromium, serveSDK, skipReason } from "./browser-env.js";
 import { Env, next, within } from "./env.js";
 
-const sdkRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+let browser: Browser | undefined;
+let http: HTTPServer | undefined;
 
-function findChromium(): string | undefined {
-  const given = process.env.MAGPIE_TEST_CHROMIUM;
-  if (given) return given;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    for (const name of ["chromium", "chromium-browser"]) {
-      const p = path.join(dir, name);
-      if (existsSync(p)) return p;
-    }
+before(async () => {
+  if (skipReason !== false) return;
+  try {
+    assertReady();
+  } catch {
+    return; // each test fails on it
   }
-  return undefined;
-}
+  http = await serveSDK();
+  browser = await launchChromium();
+});
 
-const page = `<!doctype html>
-<meta charset="utf-8">
-<script type="importmap">
-{"imports": {
-  "@magpie-im/client": "/dist/index.js",
-  "@bufbuild/protobuf": "/protobuf/index.js",
-  "@bufbuild/protobuf/codegenv2": "/protobuf/codegenv2/index.js"
-}}
-</script>
-<script type="module">
-import * as sdk from "@magpie-im/client";
-window.sdk = sdk;
-</script>`;
-
-/** Serves the test page, the built SDK and its dependency on a loopback port. */
-async function serveSDK(): Promise<HTTPServer> {
-  const protobuf = path.join(sdkRoot, "node_modules/@bufbuild/protobuf/dist/esm");
-  const srv = createServer(async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    let file: string | undefined;
-    if (url.pathname.startsWith("/dist/")) file = path.join(sdkRoot, path.normalize(url.pathname));
-    else if (url.pathname.startsWith("/protobuf/")) file = path.join(protobuf, path.normalize(url.pathname.slice("/protobuf/".length)));
-    if (url.pathname === "/") {
-      res.writeHead(200, { "Content-Type": "text/html" }).end(page);
-      return;
-    }
-    try {
-      if (!file || !file.startsWith(sdkRoot)) throw new Error("not found");
-      const data = await readFile(file);
-      res.writeHead(200, { "Content-Type": file.endsWith(".js") ? "text/javascript" : "application/octet-stream" }).end(data);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  return srv;
-}
-
-const exe = findChromium();
-const inCI = process.env.CI === "true";
+after(async () => {
+  await browser?.close();
+  http?.close();
+});
 
 for (const encoding of ["proto", "json"] as const) {
-  test(`a browser client chats with a Node client (${encoding})`, { skip: exe || inCI ? false : "no Chromium found" }, async (t) => {
-    assert.ok(exe, "CI=true: no Chromium found (install Debian's chromium, or set MAGPIE_TEST_CHROMIUM)");
-    assert.ok(existsSync(path.join(sdkRoot, "dist/index.js")), "build the SDK first (npm run build)");
+  test(`a browser client chats with a Node client (${encoding})`, { skip: skipReason }, async (t) => {
+    assertReady();
+    assert.ok(browser && http, "Chromium did not start");
     const e = await Env.start(t, "alice", "bob");
-    const http = await serveSDK();
-    t.after(() => http.close());
-    const browser: Browser = await within(
-      30_000,
-      "Chromium to start",
-      chromium.launch({
-        executablePath: exe!,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-      }),
-    );
-    t.after(() => browser.close());
     const tab = await browser.newPage();
+    t.after(() => tab.close());
     const browserErrors: string[] = [];
     tab.on("pageerror", (err) => browserErrors.push(String(err)));
     await tab.exposeFunction("aliceToken", () => e.server.api.issueToken("alice"));
-    await tab.goto(`http://127.0.0.1:${(http.address() as AddressInfo).port}/`);
+    await tab.goto(`${baseURL(http)}/`);
     await tab.waitForFunction(() => (window as unknown as { sdk?: unknown }).sdk !== undefined, undefined, { timeout: 10_000 });
 
     const bob = e.client("bob", "bob-phone");
