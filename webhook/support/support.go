@@ -531,14 +531,16 @@ func (s *Service) notify(ctx context.Context, appID, user string, ss store.Suppo
 }
 
 // send sends a system message to user; its client message id derives
-// from the step, so a step told twice is stored once.
+// from the step and the user (the system sender's ids are unique per app,
+// so the visitor's and the agent's copies of one step need their own), so
+// a step told twice to a user is stored once.
 func (s *Service) send(ctx context.Context, appID, user, key string, b noticeBody) {
 	content, err := json.Marshal(notice{Support: b})
 	if err != nil {
 		return
 	}
 	_, err = s.cfg.Sender.Send(ctx, messaging.SendRequest{AppID: appID, ToUserID: user, System: true,
-		ClientMsgID: "support:" + key, Type: "custom", Content: string(content)})
+		ClientMsgID: "support:" + key + ":" + user, Type: "custom", Content: string(content)})
 	if err != nil {
 		s.log.WarnContext(ctx, "support notice not sent", "app_id", appID, "user_id", user, "err", err)
 	}

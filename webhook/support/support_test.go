@@ -18,10 +18,13 @@ import (
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
-// notices records the system messages the service sends.
+// notices records the system messages the service sends. Like the
+// store, it keeps one message per client message id of the system sender:
+// a notice that repeats another's id is a duplicate, not delivered.
 type notices struct {
 	mu   sync.Mutex
 	msgs []notice
+	ids  map[string]bool
 }
 
 type notice struct {
@@ -39,8 +42,15 @@ func (n *notices) Send(_ context.Context, req messaging.SendRequest) (store.Appe
 	}
 	c.Support.To = req.ToUserID
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ids == nil {
+		n.ids = map[string]bool{}
+	}
+	if req.ClientMsgID != "" && n.ids[req.ClientMsgID] {
+		return store.Appended{Duplicate: true}, nil
+	}
+	n.ids[req.ClientMsgID] = true
 	n.msgs = append(n.msgs, c.Support)
-	n.mu.Unlock()
 	return store.Appended{}, nil
 }
 
@@ -166,6 +176,19 @@ func TestBuiltInRouting(t *testing.T) {
 	}
 	if got := e.types(); len(got) != 6 {
 		t.Errorf("events = %v, want created and assigned three times", got)
+	}
+
+	// Both sides of each assignment are told.
+	told := map[string]bool{}
+	for _, n := range e.sent.take() {
+		if n.Event == "assigned" {
+			told[n.To+"/"+n.SessionID] = true
+		}
+	}
+	for _, s := range []store.SupportSession{s1, s2, s3} {
+		if !told[s.VisitorID+"/"+s.ID] || !told[s.AgentID+"/"+s.ID] {
+			t.Errorf("session %s: assigned told to visitor %t, agent %t; want both", s.ID, told[s.VisitorID+"/"+s.ID], told[s.AgentID+"/"+s.ID])
+		}
 	}
 
 	// Cat is offline: a sales visitor waits, told position 1.

@@ -16,10 +16,8 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
 }
 
 /**
- * The `support` object of the next support notice in the user's system
- * conversation. Only the visitor's are checked: the server stores the
- * agent's copy of a step under the same client message id as the
- * visitor's, so it is deduplicated away (a server bug, reported).
+ * The `support` object of the next support notice of event in the user's
+ * system conversation (the visitor and the agent each get their own copy).
  */
 async function supportNotice(tc: TestClient, user: string, event: string): Promise<Record<string, unknown>> {
   const m = await nextWhere(tc, "message", (x) => x.convId === `s:${user}` && x.content.includes(`"${event}"`));
@@ -45,6 +43,7 @@ test("customer service: open, talk both ways, close by the agent or the visitor,
   assert.ok(s.assignedAt instanceof Date);
   assert.equal(s.closedAt, undefined);
   assert.equal((await supportNotice(vic, "vic", "assigned")).session_id, s.id);
+  assert.equal((await supportNotice(ann, "ann", "assigned")).session_id, s.id);
   // Opened again (as after a lost reply): the same session.
   assert.equal((await vic.c.openSupportSession("billing")).id, s.id);
 
@@ -70,6 +69,7 @@ test("customer service: open, talk both ways, close by the agent or the visitor,
   assert.equal(closed.state, SupportState.Closed);
   assert.ok(closed.closedAt instanceof Date);
   assert.equal((await supportNotice(vic, "vic", "closed")).session_id, s.id);
+  assert.equal((await supportNotice(ann, "ann", "closed")).session_id, s.id);
   assert.equal((await supportNotice(wes, "wes", "assigned")).agent_id, "ann");
   await rejectsWith(vic.c.rateSupportSession(s.id, 6), ErrorCode.InvalidArgument);
   const rated = await vic.c.rateSupportSession(s.id, 5, "quick and kind");
