@@ -67,14 +67,22 @@ func benchmarkPairs(b *testing.B, concurrent bool) {
 		b.Fatal(err)
 	}
 	drafts := make([]store.Draft, batch)
-	// History: 100 messages per conversation, acknowledged.
-	for range 100 * pairs / batch {
+	// appendNext appends the next batch and returns its recipients' acks.
+	appendNext := func() []store.DeliveryAck {
 		next(drafts)
 		out, err := a.AppendMessages(ctx, drafts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := a.AckDelivered(ctx, acks(drafts, out)); err != nil {
+		return acks(drafts, out)
+	}
+	ack := func(as []store.DeliveryAck) error {
+		_, err := a.AckDelivered(ctx, as)
+		return err
+	}
+	// History: 100 messages per conversation, acknowledged.
+	for range 100 * pairs / batch {
+		if err := ack(appendNext()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -88,18 +96,13 @@ func benchmarkPairs(b *testing.B, concurrent bool) {
 			var err error
 			for as := range pending {
 				if err == nil {
-					_, err = a.AckDelivered(ctx, as)
+					err = ack(as)
 				}
 			}
 			done <- err
 		}()
 		for i := 0; i < b.N; i += batch {
-			next(drafts)
-			out, err := a.AppendMessages(ctx, drafts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			pending <- acks(drafts, out)
+			pending <- appendNext()
 		}
 		close(pending)
 		if err := <-done; err != nil {
@@ -107,12 +110,7 @@ func benchmarkPairs(b *testing.B, concurrent bool) {
 		}
 	} else {
 		for i := 0; i < b.N; i += batch {
-			next(drafts)
-			out, err := a.AppendMessages(ctx, drafts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := a.AckDelivered(ctx, acks(drafts, out)); err != nil {
+			if err := ack(appendNext()); err != nil {
 				b.Fatal(err)
 			}
 		}
