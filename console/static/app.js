@@ -1,13 +1,17 @@
 // Magpie's tenant web console: a single-page app over the management API.
 // Pages are routed by the URL hash (#/apps, #/apps/{id}, #/apps/{id}/users,
 // #/apps/{id}/users/{user}, #/apps/{id}/messages[/{conv}],
-// #/apps/{id}/webhooks, #/apps/{id}/push, #/apps/{id}/usage, #/members,
+// #/apps/{id}/webhooks, #/apps/{id}/push, #/apps/{id}/support,
+// #/apps/{id}/rooms, #/apps/{id}/usage, #/members,
 // #/account, #/tenants). What a role may change decides which controls are
 // shown; the API enforces every permission on its own.
 import { api, setToken, token, whenSignedOut } from "./api.js";
 import { h, field, fmtTime } from "./dom.js";
 import { testChatSection } from "./chat.js";
 import { pushPage } from "./push.js";
+import { roomsPage } from "./rooms.js";
+import { searchSection } from "./search.js";
+import { supportPage } from "./support.js";
 import { usagePage } from "./usage.js";
 import { webhooksPage } from "./webhooks.js";
 import { actionButton, appSubnav, confirmDialog, copyButton, errorBox, heading, onSubmit, secretReveal, toast } from "./ui.js";
@@ -349,10 +353,10 @@ async function appPage(id) {
       "section.card",
       { "aria-labelledby": "users-title" },
       h("h2#users-title", "More of this app"),
-      h("p", "Its end users (search, block, revoke tokens, test tokens), conversations (history, recall, system messages, a test chat), webhooks and moderation, push credentials and log, and daily usage."),
+      h("p", "Its end users (search, block, revoke tokens, test tokens), conversations (history, keyword search, recall, system messages, a test chat), webhooks and moderation, push credentials and log, customer service, chat rooms and daily usage."),
       h(
         "div.actions",
-        [["users", "Users"], ["messages", "Messages"], ["webhooks", "Webhooks"], ["push", "Push"], ["usage", "Usage"]].map(([p, l]) =>
+        [["users", "Users"], ["messages", "Messages"], ["webhooks", "Webhooks"], ["push", "Push"], ["support", "Customer service"], ["rooms", "Chat rooms"], ["usage", "Usage"]].map(([p, l]) =>
           h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/${p}` }, l),
         ),
       ),
@@ -931,7 +935,7 @@ async function messagesPage(appId, initialConv) {
     pager,
     pageSlot,
   );
-  out.push(lookup, result);
+  out.push(lookup, result, searchSection(app, initialConv));
 
   if (manage) {
     const form = h(
@@ -992,6 +996,8 @@ async function render(message) {
     else if (page === "apps" && arg && sub === "webhooks") content = await webhooksPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg && sub === "push") content = await pushPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg && sub === "usage") content = await usagePage(decodeURIComponent(arg));
+    else if (page === "apps" && arg && sub === "support") content = await supportPage(decodeURIComponent(arg), canManage());
+    else if (page === "apps" && arg && sub === "rooms") content = await roomsPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg) content = await appPage(decodeURIComponent(arg));
     else if (page === "members") content = await membersPage();
     else if (page === "account") content = accountPage();
