@@ -286,3 +286,74 @@ func TestManageRooms(t *testing.T) {
 		t.Errorf("A's r1 after B's calls: %d %s", r.status, r.body)
 	}
 }
+
+// TestManageUserView drives what the console's user page shows besides the
+// profile: whether the user is online, its push devices (tokens by their
+// last characters only) and its conversations, paged; viewers may read,
+// bad input is refused, and another tenant's app is not found.
+func TestManageUserView(t *testing.T) {
+	p := newPushEnv(t)
+	for _, u := range []string{"ann", "bob", "cat"} {
+		p.mustCreateUser(p.b, u)
+	}
+	p.mustCreateUser(p.a, "ann")
+	p.mustRegister(p.b, "ann", "phone-1", androidDevice(fcmToken))
+	for _, to := range []string{"bob", "cat"} {
+		if r := p.do(p.b, req{method: "POST", target: "/v1/messages", body: `{"from_user_id":"ann","to_user_id":"` + to + `","type":"text","content":"hi"}`}); r.status != http.StatusCreated {
+			t.Fatalf("send: %d %s", r.status, r.body)
+		}
+	}
+	user := "/manage/v1/apps/" + p.b.ID + "/users/ann"
+	devices := func() map[string]any {
+		t.Helper()
+		r := p.console(p.view, "GET", user+"/devices", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("devices: %d %s", r.status, r.body)
+		}
+		return r.json(t)
+	}
+	d := devices()
+	ds := d["devices"].([]any)
+	if d["online"] != false || len(ds) != 1 {
+		t.Fatalf("devices of offline ann = %v", d)
+	}
+	if dev := ds[0].(map[string]any); dev["id"] != "phone-1" || dev["provider"] != "fcm" || dev["token_hint"] != fcmToken[len(fcmToken)-6:] || dev["token"] != nil {
+		t.Errorf("device = %v, want phone-1 with only the token's last 6 characters", dev)
+	}
+	p.login(p.b, "ann", "laptop")
+	if d := devices(); d["online"] != true {
+		t.Errorf("devices of ann with a session = %v, want online", d)
+	}
+
+	r := p.console(p.view, "GET", user+"/conversations?limit=1", "")
+	page := r.json(t)
+	cs, _ := page["conversations"].([]any)
+	if r.status != http.StatusOK || len(cs) != 1 || cs[0].(map[string]any)["conv_id"] != "p:ann:bob" || page["next_cursor"] == "" {
+		t.Fatalf("conversations page 1: %d %s", r.status, r.body)
+	}
+	if cv := cs[0].(map[string]any); cv["max_seq"] != 1.0 || len(cv["members"].([]any)) != 2 {
+		t.Errorf("p:ann:bob = %v", cv)
+	}
+	r = p.console(p.view, "GET", user+"/conversations?limit=1&cursor="+url.QueryEscape(page["next_cursor"].(string)), "")
+	if cs := r.json(t)["conversations"].([]any); len(cs) != 1 || cs[0].(map[string]any)["conv_id"] != "p:ann:cat" || r.json(t)["next_cursor"] != "" {
+		t.Errorf("conversations page 2: %s", r.body)
+	}
+	p.checkManage(t, p.owner, []manageCase{
+		{"GET", user + "/conversations?limit=0", "", 400, "validation_failed", "limit"},
+		{"GET", user + "/conversations?cursor=*", "", 400, "validation_failed", "cursor"},
+		{"GET", "/manage/v1/apps/" + p.b.ID + "/users/nobody/devices", "", 404, "user_not_found", ""},
+		{"GET", "/manage/v1/apps/" + p.b.ID + "/users/nobody/conversations", "", 404, "user_not_found", ""},
+		{"GET", "/manage/v1/apps/" + p.b.ID + "/users/bad%20id/devices", "", 400, "validation_failed", "id"},
+	})
+	other := "/manage/v1/apps/" + p.a.ID + "/users/ann"
+	for _, tok := range []string{p.owner, p.view} {
+		p.checkManage(t, tok, []manageCase{
+			{"GET", other + "/devices", "", 404, "not_found", ""},
+			{"GET", other + "/conversations", "", 404, "not_found", ""},
+		})
+	}
+	// The other app's ann is another user: offline, no devices.
+	if r := p.console(p.op, "GET", other+"/devices", ""); r.status != http.StatusOK || r.json(t)["online"] != false || len(r.json(t)["devices"].([]any)) != 0 {
+		t.Errorf("operator's view of the other app's ann: %d %s", r.status, r.body)
+	}
+}

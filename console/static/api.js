@@ -88,6 +88,8 @@ export const api = {
   users: (app, { prefix = "", cursor = "", limit = 20 } = {}) =>
     call("GET", `/apps/${enc(app)}/users?limit=${limit}` + (prefix ? "&prefix=" + enc(prefix) : "") + (cursor ? "&cursor=" + enc(cursor) : "")),
   user: (app, id) => call("GET", `/apps/${enc(app)}/users/${enc(id)}`),
+  userDevices: (app, id) => call("GET", `/apps/${enc(app)}/users/${enc(id)}/devices`),
+  userConversations: (app, id, cursor) => call("GET", `/apps/${enc(app)}/users/${enc(id)}/conversations?limit=20` + (cursor ? "&cursor=" + enc(cursor) : "")),
   blockUser: (app, id, block) => call("POST", `/apps/${enc(app)}/users/${enc(id)}:${block ? "block" : "unblock"}`),
   revokeTokens: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens:revoke`),
   testToken: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens`),

@@ -744,8 +744,54 @@ function deleteUserDialog(id) {
   });
 }
 
+/** The user page's presence, push devices and conversations (paged). */
+function userActivity(app, u, dev, convs) {
+  const convLink = (c) => h("a", { href: `#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent(c)}` }, c);
+  const convBody = h("tbody");
+  const more = h("div.actions");
+  const slot = h("div");
+  const showConvs = (page) => {
+    convBody.append(
+      ...page.conversations.map((c) =>
+        h(
+          "tr",
+          { "data-conv": c.conv_id },
+          h("td", convLink(c.conv_id)),
+          h("td", c.members.length ? c.members.join(", ") : h("span.muted", "a group")),
+          h("td", String(c.max_seq)),
+          h("td", String(c.read_seq)),
+          h("td", c.muted ? "muted" : "—"),
+        ),
+      ),
+    );
+    more.replaceChildren(...(page.next_cursor ? [actionButton("More conversations", slot, async () => showConvs(await api.userConversations(app.id, u.id, page.next_cursor)))] : []));
+  };
+  showConvs(convs);
+  const col = (c) => h("th", { scope: "col" }, c);
+  return h(
+    "section.card",
+    { "aria-labelledby": "activity-title" },
+    h("h2#activity-title", "Devices and conversations"),
+    h("dl.kv", h("dt", "Online now"), h("dd", { "data-testid": "user-online" }, h(dev.online ? "span.badge.on" : "span.badge", dev.online ? "online" : "offline"))),
+    h("h3#devices-title", "Push devices"),
+    dev.devices.length
+      ? h(
+          "table",
+          { "aria-labelledby": "devices-title" },
+          h("thead", h("tr", ["Device id", "Platform", "Provider", "Token", "Registered"].map(col))),
+          h("tbody", dev.devices.map((d) => h("tr", { "data-device": d.id }, h("td", h("code", d.id)), h("td", d.platform), h("td", d.provider + (d.environment ? ` (${d.environment})` : "")), h("td", h("code", "…" + d.token_hint)), h("td", fmtTime(d.created_at))))),
+        )
+      : h("p.muted", "No device registered for push."),
+    h("h3#user-convs-title", "Conversations"),
+    h("table", { "aria-labelledby": "user-convs-title" }, h("thead", h("tr", ["Conversation", "Members", "Newest seq", "Read up to", "Push"].map(col))), convBody),
+    convs.conversations.length ? null : h("p.muted", "No conversations yet."),
+    more,
+    slot,
+  );
+}
+
 async function userPage(appId, userId) {
-  const [{ app }, res] = await Promise.all([api.app(appId), api.user(appId, userId)]);
+  const [{ app }, res, dev, convs] = await Promise.all([api.app(appId), api.user(appId, userId), api.userDevices(appId, userId), api.userConversations(appId, userId)]);
   let u = res.user;
   const manage = canManage();
   const out = [appSubnav(app, "users"), ...heading(u.id, `A user of ${app.name}`)];
@@ -776,6 +822,7 @@ async function userPage(appId, userId) {
         h("dd", h("a", { href: `#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent("s:" + u.id)}` }, h("code", "s:" + u.id))),
       ),
     ),
+    userActivity(app, u, dev, convs),
   );
   if (!manage) return out;
 

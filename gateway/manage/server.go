@@ -84,6 +84,9 @@ type Config struct {
 	// Rooms is the chat rooms service of the server API. Nil answers the
 	// room routes 503 unavailable.
 	Rooms *rooms.Service
+	// Presence tells whether a user is online for the user page. Nil
+	// shows every user offline.
+	Presence Presence
 }
 
 // Server serves the management API.
@@ -177,6 +180,8 @@ func (s *Server) Routes() []httpx.Route {
 		r("GET", convMsgs, "/manage/v1/apps/{app}/conversations/{conv}/messages", with(usersOK, s.listMessages)),
 		r("POST", convMsgs+"/:seq", "/manage/v1/apps/{app}/conversations/{conv}/messages/{seq}:recall", with(usersOK, s.messageAction)),
 		r("POST", "/manage/v1/apps/:app/messages", "/manage/v1/apps/{app}/messages", with(usersOK, s.sendSystemMessage)),
+		r("GET", appUsers+"/:id/devices", "/manage/v1/apps/{app}/users/{id}/devices", with(usersOK, s.userDevices)),
+		r("GET", appUsers+"/:id/conversations", "/manage/v1/apps/{app}/users/{id}/conversations", with(usersOK, s.userConversations)),
 		r("GET", appUsers+"/:id/messages/search", "/manage/v1/apps/{app}/users/{id}/messages/search", with(usersOK, s.searchMessages)),
 		r("GET", agents, "/manage/v1/apps/{app}/support/agents", with(supported, s.listAgents)),
 		r("PUT", agents+"/:user", "/manage/v1/apps/{app}/support/agents/{user}", with(supported, s.putAgent)),

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { chromium } from "playwright-core";
-import { artifacts, chromiumArgs, ensureDir, findChromium, lowContrast, manageClient, startMagpie, within } from "./env.mjs";
+import { artifacts, chromiumArgs, ensureDir, findChromium, lowContrast, manageClient, serverClient, startMagpie, within } from "./env.mjs";
 
 const exe = findChromium();
 const inCI = process.env.CI === "true";
@@ -51,6 +51,7 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
 
   const tab = await newTab("operator");
   let app; // the app the operator creates
+  let appSecret; // its active secret, once rotated
 
   await t.test("the shell loads fast with its CSP", async () => {
     const res = await fetch(srv.console_url);
@@ -140,6 +141,7 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     const active = after.secrets.filter((s) => !s.revoked_at);
     assert.equal(active.length, 1);
     assert.ok(rotated.endsWith(active[0].hint), "the rotated secret is the active one");
+    appSecret = rotated;
     await shot(tab, "04-app-secrets");
   });
 
@@ -168,6 +170,14 @@ test("the web console", { skip: exe || inCI ? false : "no Chromium found", timeo
     // Read back after a reload.
     await tab.reload();
     assert.equal(await tab.getByLabel("Largest message (bytes)").inputValue(), "4096");
+    // Applied: the server API refuses a message over the new limit.
+    const server = serverClient(base, app.app_key, appSecret);
+    for (const id of ["ann", "bob"]) assert.equal((await server("POST", "/v1/users", { id })).status, 201);
+    const big = await server("POST", "/v1/messages", { from_user_id: "ann", to_user_id: "bob", type: "text", content: "x".repeat(5000) });
+    assert.equal(big.status, 413, JSON.stringify(big.body));
+    assert.equal(big.body.error.code, "message_too_large");
+    const small = await server("POST", "/v1/messages", { from_user_id: "ann", to_user_id: "bob", type: "text", content: "x".repeat(4000) });
+    assert.equal(small.status, 201, JSON.stringify(small.body));
   });
 
   await t.test("settings", async () => {
