@@ -118,31 +118,3 @@ func TestNoInlineOrThirdParty(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// TestShellPreloadsEveryModule checks that index.html preloads every
-// module besides app.js, so that the browser fetches them at once instead
-// of one import level after another (the page load time), and preloads
-// nothing that does not exist.
-func TestShellPreloadsEveryModule(t *testing.T) {
-	b, err := fs.ReadFile(console.Files(), "index.html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	preloaded := map[string]bool{}
-	for _, m := range regexp.MustCompile(`<link rel="modulepreload" href="/console/([^"]+)">`).FindAllStringSubmatch(string(b), -1) {
-		preloaded[m[1]] = true
-	}
-	mods, err := fs.Glob(console.Files(), "*.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mods {
-		if m != "app.js" && !preloaded[m] {
-			t.Errorf("index.html does not preload %s", m)
-		}
-		delete(preloaded, m)
-	}
-	for m := range preloaded {
-		t.Errorf("index.html preloads %s, which is not a console module", m)
-	}
-}
