@@ -210,7 +210,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	g.manage = manage.New(st, tenants, manage.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Now, Logger: g.log, TrustedProxies: cfg.TrustedProxies,
 		LoginLimits: cfg.LoginLimits, Events: g.events, Metrics: cfg.Metrics, Push: cfg.Push, Webhooks: cfg.Webhooks,
-		Users: us, Messages: msgs,
+		Users: us, Messages: msgs, Support: cfg.Support, Rooms: rs, Presence: hub,
 	})
 	ncfg := cfg.Node
 	ncfg.Now, ncfg.Logger, ncfg.TrustedProxies, ncfg.Limiter = cfg.Now, g.log, cfg.TrustedProxies, limiter

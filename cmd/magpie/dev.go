@@ -14,6 +14,7 @@ import (
 	"github.com/magpie-im/magpie/gateway"
 	"github.com/magpie-im/magpie/gateway/node"
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/tenant"
 )
@@ -31,6 +32,7 @@ type devConfig struct {
 	push            pushFlags
 	webhooks        webhookFlags
 	usageFlush      time.Duration
+	usageRetention  int
 	files           filesFlags
 }
 
@@ -100,6 +102,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client")
 	fs.Var(&cfg.unlimited, "unlimited-addresses", "comma-separated addresses or CIDR prefixes exempt from per-address login limits (e.g. a load generator's)")
 	fs.DurationVar(&cfg.usageFlush, "usage-flush-interval", 10*time.Second, "how often the usage counts are written to the database")
+	usageRetentionFlag(fs, &cfg.usageRetention)
 	cfg.admin.register(fs)
 	cfg.push.register(fs)
 	cfg.webhooks.register(fs, true)
@@ -139,6 +142,7 @@ func serveDev(ctx context.Context, cfg devConfig, stdout io.Writer, log *slog.Lo
 			PublicURL: cfg.files.base()},
 		FilesDir: cfg.files.dir, MaxUploadBytes: cfg.files.maxUpload,
 		AdminAddr: cfg.admin.addr, Pprof: cfg.admin.pprof, Version: version, UsageFlushInterval: cfg.usageFlush,
+		UsageRetentionDays: cfg.usageRetention,
 	})
 	if err != nil {
 		return err
@@ -201,4 +205,11 @@ func printBootstrap(w io.Writer, base string, b tenant.Bootstrap) {
 		fmt.Fprintf(w, "app_secret=%s\n", b.AppSecret)
 		fmt.Fprintln(w, "# the password and secret above are shown once; keep them")
 	}
+}
+
+// usageRetentionFlag registers --usage-retention-days, the days of daily
+// usage kept before today (dev and worker run the sweep).
+func usageRetentionFlag(fs *flag.FlagSet, days *int) {
+	fs.IntVar(days, "usage-retention-days", maintenance.DefaultUsageRetentionDays,
+		fmt.Sprintf("days of daily usage kept before today; older days are deleted once a day (at least %d)", maintenance.MinUsageRetentionDays))
 }

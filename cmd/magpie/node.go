@@ -170,6 +170,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"Run any number; /healthz and /readyz are served on --addr.", stderr)
 	d.register(fs, false)
 	fs.StringVar(&addr, "addr", ":8081", "address of the health endpoints (host:port; port 0 picks a free one)")
+	var usageRetention int
+	usageRetentionFlag(fs, &usageRetention)
 	admin.register(fs)
 	pf.register(fs)
 	wf.register(fs, false)
@@ -195,7 +197,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer stopTracing()
-	w, err := cluster.StartWorker(ctx, cluster.WorkerConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, Logger: log})
+	w, err := cluster.StartWorker(ctx, cluster.WorkerConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, Logger: log,
+		UsageRetentionDays: usageRetention})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

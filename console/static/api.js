@@ -88,6 +88,8 @@ export const api = {
   users: (app, { prefix = "", cursor = "", limit = 20 } = {}) =>
     call("GET", `/apps/${enc(app)}/users?limit=${limit}` + (prefix ? "&prefix=" + enc(prefix) : "") + (cursor ? "&cursor=" + enc(cursor) : "")),
   user: (app, id) => call("GET", `/apps/${enc(app)}/users/${enc(id)}`),
+  userDevices: (app, id) => call("GET", `/apps/${enc(app)}/users/${enc(id)}/devices`),
+  userConversations: (app, id, cursor) => call("GET", `/apps/${enc(app)}/users/${enc(id)}/conversations?limit=20` + (cursor ? "&cursor=" + enc(cursor) : "")),
   blockUser: (app, id, block) => call("POST", `/apps/${enc(app)}/users/${enc(id)}:${block ? "block" : "unblock"}`),
   revokeTokens: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens:revoke`),
   testToken: (app, id) => call("POST", `/apps/${enc(app)}/users/${enc(id)}/tokens`),
@@ -113,4 +115,13 @@ export const api = {
   pushLog: (app, q) => call("GET", `/apps/${enc(app)}/push/log?` + new URLSearchParams({ limit: "20", ...q }).toString()),
   pushOutbox: (app, q) => call("GET", `/apps/${enc(app)}/push/outbox?` + new URLSearchParams({ limit: "20", ...q }).toString()),
   usage: (app) => call("GET", `/apps/${enc(app)}/usage`),
+  searchMessages: (app, user, q) => call("GET", `/apps/${enc(app)}/users/${enc(user)}/messages/search?` + new URLSearchParams(q).toString()),
+  agents: (app) => call("GET", `/apps/${enc(app)}/support/agents`),
+  putAgent: (app, user, a) => call("PUT", `/apps/${enc(app)}/support/agents/${enc(user)}`, a),
+  deleteAgent: (app, user) => call("DELETE", `/apps/${enc(app)}/support/agents/${enc(user)}`),
+  supportSessions: (app, state) => call("GET", `/apps/${enc(app)}/support/sessions?state=${enc(state)}&limit=500`),
+  transferSession: (app, id, to) => call("POST", `/apps/${enc(app)}/support/sessions/${enc(id)}:transfer`, to),
+  closeSession: (app, id) => call("POST", `/apps/${enc(app)}/support/sessions/${enc(id)}:close`),
+  rooms: (app, cursor, limit) => call("GET", `/apps/${enc(app)}/rooms?limit=${limit}` + (cursor ? "&cursor=" + enc(cursor) : "")),
+  closeRoom: (app, id) => call("DELETE", `/apps/${enc(app)}/rooms/${enc(id)}`),
 };

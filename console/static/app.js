@@ -1,13 +1,17 @@
 // Magpie's tenant web console: a single-page app over the management API.
 // Pages are routed by the URL hash (#/apps, #/apps/{id}, #/apps/{id}/users,
 // #/apps/{id}/users/{user}, #/apps/{id}/messages[/{conv}],
-// #/apps/{id}/webhooks, #/apps/{id}/push, #/apps/{id}/usage, #/members,
+// #/apps/{id}/webhooks, #/apps/{id}/push, #/apps/{id}/support,
+// #/apps/{id}/rooms, #/apps/{id}/usage, #/members,
 // #/account, #/tenants). What a role may change decides which controls are
 // shown; the API enforces every permission on its own.
 import { api, setToken, token, whenSignedOut } from "./api.js";
 import { h, field, fmtTime } from "./dom.js";
 import { testChatSection } from "./chat.js";
 import { pushPage } from "./push.js";
+import { roomsPage } from "./rooms.js";
+import { searchSection } from "./search.js";
+import { supportPage } from "./support.js";
 import { usagePage } from "./usage.js";
 import { webhooksPage } from "./webhooks.js";
 import { actionButton, appSubnav, confirmDialog, copyButton, errorBox, heading, onSubmit, secretReveal, toast } from "./ui.js";
@@ -349,10 +353,10 @@ async function appPage(id) {
       "section.card",
       { "aria-labelledby": "users-title" },
       h("h2#users-title", "More of this app"),
-      h("p", "Its end users (search, block, revoke tokens, test tokens), conversations (history, recall, system messages, a test chat), webhooks and moderation, push credentials and log, and daily usage."),
+      h("p", "Its end users (search, block, revoke tokens, test tokens), conversations (history, keyword search, recall, system messages, a test chat), webhooks and moderation, push credentials and log, customer service, chat rooms and daily usage."),
       h(
         "div.actions",
-        [["users", "Users"], ["messages", "Messages"], ["webhooks", "Webhooks"], ["push", "Push"], ["usage", "Usage"]].map(([p, l]) =>
+        [["users", "Users"], ["messages", "Messages"], ["webhooks", "Webhooks"], ["push", "Push"], ["support", "Customer service"], ["rooms", "Chat rooms"], ["usage", "Usage"]].map(([p, l]) =>
           h("a.button", { href: `#/apps/${encodeURIComponent(app.id)}/${p}` }, l),
         ),
       ),
@@ -740,8 +744,54 @@ function deleteUserDialog(id) {
   });
 }
 
+/** The user page's presence, push devices and conversations (paged). */
+function userActivity(app, u, dev, convs) {
+  const convLink = (c) => h("a", { href: `#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent(c)}` }, c);
+  const convBody = h("tbody");
+  const more = h("div.actions");
+  const slot = h("div");
+  const showConvs = (page) => {
+    convBody.append(
+      ...page.conversations.map((c) =>
+        h(
+          "tr",
+          { "data-conv": c.conv_id },
+          h("td", convLink(c.conv_id)),
+          h("td", c.members.length ? c.members.join(", ") : h("span.muted", "a group")),
+          h("td", String(c.max_seq)),
+          h("td", String(c.read_seq)),
+          h("td", c.muted ? "muted" : "—"),
+        ),
+      ),
+    );
+    more.replaceChildren(...(page.next_cursor ? [actionButton("More conversations", slot, async () => showConvs(await api.userConversations(app.id, u.id, page.next_cursor)))] : []));
+  };
+  showConvs(convs);
+  const col = (c) => h("th", { scope: "col" }, c);
+  return h(
+    "section.card",
+    { "aria-labelledby": "activity-title" },
+    h("h2#activity-title", "Devices and conversations"),
+    h("dl.kv", h("dt", "Online now"), h("dd", { "data-testid": "user-online" }, h(dev.online ? "span.badge.on" : "span.badge", dev.online ? "online" : "offline"))),
+    h("h3#devices-title", "Push devices"),
+    dev.devices.length
+      ? h(
+          "table",
+          { "aria-labelledby": "devices-title" },
+          h("thead", h("tr", ["Device id", "Platform", "Provider", "Token", "Registered"].map(col))),
+          h("tbody", dev.devices.map((d) => h("tr", { "data-device": d.id }, h("td", h("code", d.id)), h("td", d.platform), h("td", d.provider + (d.environment ? ` (${d.environment})` : "")), h("td", h("code", "…" + d.token_hint)), h("td", fmtTime(d.created_at))))),
+        )
+      : h("p.muted", "No device registered for push."),
+    h("h3#user-convs-title", "Conversations"),
+    h("table", { "aria-labelledby": "user-convs-title" }, h("thead", h("tr", ["Conversation", "Members", "Newest seq", "Read up to", "Push"].map(col))), convBody),
+    convs.conversations.length ? null : h("p.muted", "No conversations yet."),
+    more,
+    slot,
+  );
+}
+
 async function userPage(appId, userId) {
-  const [{ app }, res] = await Promise.all([api.app(appId), api.user(appId, userId)]);
+  const [{ app }, res, dev, convs] = await Promise.all([api.app(appId), api.user(appId, userId), api.userDevices(appId, userId), api.userConversations(appId, userId)]);
   let u = res.user;
   const manage = canManage();
   const out = [appSubnav(app, "users"), ...heading(u.id, `A user of ${app.name}`)];
@@ -772,6 +822,7 @@ async function userPage(appId, userId) {
         h("dd", h("a", { href: `#/apps/${encodeURIComponent(app.id)}/messages/${encodeURIComponent("s:" + u.id)}` }, h("code", "s:" + u.id))),
       ),
     ),
+    userActivity(app, u, dev, convs),
   );
   if (!manage) return out;
 
@@ -931,7 +982,7 @@ async function messagesPage(appId, initialConv) {
     pager,
     pageSlot,
   );
-  out.push(lookup, result);
+  out.push(lookup, result, searchSection(app, initialConv));
 
   if (manage) {
     const form = h(
@@ -992,6 +1043,8 @@ async function render(message) {
     else if (page === "apps" && arg && sub === "webhooks") content = await webhooksPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg && sub === "push") content = await pushPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg && sub === "usage") content = await usagePage(decodeURIComponent(arg));
+    else if (page === "apps" && arg && sub === "support") content = await supportPage(decodeURIComponent(arg), canManage());
+    else if (page === "apps" && arg && sub === "rooms") content = await roomsPage(decodeURIComponent(arg), canManage());
     else if (page === "apps" && arg) content = await appPage(decodeURIComponent(arg));
     else if (page === "members") content = await membersPage();
     else if (page === "account") content = accountPage();

@@ -138,6 +138,8 @@ export function appSubnav(app, here) {
     link(`#/apps/${encodeURIComponent(app.id)}/messages`, "Messages", "messages"),
     link(`#/apps/${encodeURIComponent(app.id)}/webhooks`, "Webhooks", "webhooks"),
     link(`#/apps/${encodeURIComponent(app.id)}/push`, "Push", "push"),
+    link(`#/apps/${encodeURIComponent(app.id)}/support`, "Customer service", "support"),
+    link(`#/apps/${encodeURIComponent(app.id)}/rooms`, "Chat rooms", "rooms"),
     link(`#/apps/${encodeURIComponent(app.id)}/usage`, "Usage", "usage"),
   );
 }

@@ -1,45 +1,17 @@
 package api
 
 import (
-	"errors"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
-	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/rooms"
 )
 
 // The server API acts for the app's backend on chat rooms: it creates,
 // lists and destroys them, mutes and kicks members, and sends messages as
 // any user or as the system, with priority (see package rooms).
-
-type roomJSON struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	OwnerID     string    `json:"owner_id"`
-	HistorySize int       `json:"history_size"`
-	RateLimit   float64   `json:"rate_limit"`
-	MaxMembers  int       `json:"max_members"`
-	Muted       []string  `json:"muted"`
-	MemberCount *int      `json:"member_count,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-// toRoomJSON encodes a room with its effective settings; count is nil
-// where the member count is not read (lists).
-func toRoomJSON(r store.Room, count *int) roomJSON {
-	muted := r.Muted
-	if muted == nil {
-		muted = []string{}
-	}
-	return roomJSON{ID: r.ID, Name: r.Name, OwnerID: r.OwnerID, HistorySize: rooms.HistorySize(r), RateLimit: rooms.RateLimit(r),
-		MaxMembers: r.MaxMembers, Muted: muted, MemberCount: count, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-}
 
 // needRooms refuses a room route when the server has no rooms service.
 func (s *Server) needRooms(c *gin.Context) {
@@ -48,34 +20,6 @@ func (s *Server) needRooms(c *gin.Context) {
 		return
 	}
 	c.Next()
-}
-
-// failRoom translates the rooms service's errors.
-func failRoom(c *gin.Context, err error) {
-	var re *rooms.Error
-	if !errors.As(err, &re) {
-		httpx.Fail(c, err)
-		return
-	}
-	if re.Code == rooms.CodeInvalidArgument {
-		httpx.WriteError(c, httpx.FieldError(re.Field, strings.TrimPrefix(re.Message, re.Field+": ")))
-		return
-	}
-	status := map[string]int{
-		rooms.CodeRoomNotFound: http.StatusNotFound,
-		"user_not_found":       http.StatusNotFound,
-		rooms.CodeRoomExists:   http.StatusConflict,
-		rooms.CodeRoomFull:     http.StatusConflict,
-		rooms.CodeRateLimited:  http.StatusTooManyRequests,
-		"message_too_large":    http.StatusRequestEntityTooLarge,
-	}[re.Code]
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	if status == http.StatusTooManyRequests {
-		c.Header("Retry-After", "1")
-	}
-	httpx.WriteError(c, httpx.NewError(status, re.Code, re.Message))
 }
 
 type roomInput struct {
@@ -97,11 +41,11 @@ func (s *Server) createRoom(c *gin.Context) {
 	r, err := s.cfg.Rooms.Create(c.Request.Context(), httpx.Creds(c).App.ID, rooms.Input{ID: in.ID, Name: in.Name,
 		OwnerID: in.OwnerID, HistorySize: in.HistorySize, RateLimit: in.RateLimit, MaxMembers: in.MaxMembers})
 	if err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
 	zero := 0
-	c.JSON(http.StatusCreated, gin.H{"room": toRoomJSON(r, &zero)})
+	c.JSON(http.StatusCreated, gin.H{"room": httpx.ToRoomJSON(r, &zero)})
 }
 
 // listRooms serves GET /v1/rooms.
@@ -113,12 +57,12 @@ func (s *Server) listRooms(c *gin.Context) {
 	}
 	rs, next, err := s.cfg.Rooms.List(c.Request.Context(), httpx.Creds(c).App.ID, after, limit)
 	if err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
-	out := make([]roomJSON, len(rs))
+	out := make([]httpx.RoomJSON, len(rs))
 	for i, r := range rs {
-		out[i] = toRoomJSON(r, nil)
+		out[i] = httpx.ToRoomJSON(r, nil)
 	}
 	c.JSON(http.StatusOK, gin.H{"rooms": out, "next_cursor": httpx.Cursor(next)})
 }
@@ -127,16 +71,16 @@ func (s *Server) listRooms(c *gin.Context) {
 func (s *Server) getRoom(c *gin.Context) {
 	r, n, err := s.cfg.Rooms.Get(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"))
 	if err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"room": toRoomJSON(r, &n)})
+	c.JSON(http.StatusOK, gin.H{"room": httpx.ToRoomJSON(r, &n)})
 }
 
 // destroyRoom serves DELETE /v1/rooms/{id}: every member leaves it.
 func (s *Server) destroyRoom(c *gin.Context) {
 	if err := s.cfg.Rooms.Destroy(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id")); err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -165,7 +109,7 @@ func (s *Server) sendRoomMessage(c *gin.Context) {
 		SenderID: in.SenderID, ClientMsgID: in.ClientMsgID, Type: in.Type, Content: in.Content,
 		MaxBytes: creds.Limits.MaxMessageBytes, Backend: true})
 	if err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"room_id": c.Param("id"), "seq": a.Seq, "client_msg_id": in.ClientMsgID,
@@ -177,17 +121,17 @@ func (s *Server) muteRoomMember(c *gin.Context) {
 	r, err := s.cfg.Rooms.SetMuted(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"), c.Param("user"),
 		c.Request.Method == http.MethodPut)
 	if err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"room": toRoomJSON(r, nil)})
+	c.JSON(http.StatusOK, gin.H{"room": httpx.ToRoomJSON(r, nil)})
 }
 
 // kickRoomMember serves DELETE /v1/rooms/{id}/members/{user}: the user's
 // connections leave the room.
 func (s *Server) kickRoomMember(c *gin.Context) {
 	if err := s.cfg.Rooms.Kick(c.Request.Context(), httpx.Creds(c).App.ID, c.Param("id"), c.Param("user")); err != nil {
-		failRoom(c, err)
+		httpx.FailRoom(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)

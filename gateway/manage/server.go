@@ -4,8 +4,10 @@
 // top of the tenant service, apps' push credentials, on top of the push
 // service, and apps' webhook endpoints, delivery log and keyword rules, on
 // top of the webhook service, and apps' users and conversations (for the
-// console's Users and Messages pages), on top of the same users service and
-// messaging core as the server API. It also serves the web console (package
+// console's Users and Messages pages, message search included), on top of
+// the same users service and messaging core as the server API, and apps'
+// customer-service agents and sessions and chat rooms, on top of the same
+// support and rooms services. It also serves the web console (package
 // console) at /console/.
 //
 // A Server is safe for concurrent use; package gateway registers its
@@ -25,9 +27,11 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/rooms"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/support"
 )
 
 // Events is told about changes to an app that every gateway node must
@@ -70,9 +74,19 @@ type Config struct {
 	// sessions through the same events. Nil (or a nil Messages) answers
 	// the users and messages routes 503 unavailable.
 	Users *users.Service
-	// Messages is the messaging core: conversation history, recall and
-	// system messages.
+	// Messages is the messaging core: conversation history, search,
+	// recall and system messages.
 	Messages *messaging.Service
+	// Support is the customer-service routing of the server API: the same
+	// instance, so that a transfer or close here notifies as one there.
+	// Nil answers the customer-service routes 503 unavailable.
+	Support *support.Service
+	// Rooms is the chat rooms service of the server API. Nil answers the
+	// room routes 503 unavailable.
+	Rooms *rooms.Service
+	// Presence tells whether a user is online for the user page. Nil
+	// shows every user offline.
+	Presence Presence
 }
 
 // Server serves the management API.
@@ -110,6 +124,11 @@ func (s *Server) Routes() []httpx.Route {
 	usersOK := httpx.With(manage, s.needUsers)
 	const appUsers = "/manage/v1/apps/:app/users"
 	const convMsgs = "/manage/v1/apps/:app/conversations/:conv/messages"
+	supported := httpx.With(manage, s.needSupport)
+	const agents = "/manage/v1/apps/:app/support/agents"
+	const sessions = "/manage/v1/apps/:app/support/sessions"
+	roomed := httpx.With(manage, s.needRooms)
+	const appRooms = "/manage/v1/apps/:app/rooms"
 	return []httpx.Route{
 		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),
 		r("DELETE", "/manage/v1/sessions/current", "/manage/v1/sessions/current", with(manage, s.logout)),
@@ -161,6 +180,18 @@ func (s *Server) Routes() []httpx.Route {
 		r("GET", convMsgs, "/manage/v1/apps/{app}/conversations/{conv}/messages", with(usersOK, s.listMessages)),
 		r("POST", convMsgs+"/:seq", "/manage/v1/apps/{app}/conversations/{conv}/messages/{seq}:recall", with(usersOK, s.messageAction)),
 		r("POST", "/manage/v1/apps/:app/messages", "/manage/v1/apps/{app}/messages", with(usersOK, s.sendSystemMessage)),
+		r("GET", appUsers+"/:id/devices", "/manage/v1/apps/{app}/users/{id}/devices", with(usersOK, s.userDevices)),
+		r("GET", appUsers+"/:id/conversations", "/manage/v1/apps/{app}/users/{id}/conversations", with(usersOK, s.userConversations)),
+		r("GET", appUsers+"/:id/messages/search", "/manage/v1/apps/{app}/users/{id}/messages/search", with(usersOK, s.searchMessages)),
+		r("GET", agents, "/manage/v1/apps/{app}/support/agents", with(supported, s.listAgents)),
+		r("PUT", agents+"/:user", "/manage/v1/apps/{app}/support/agents/{user}", with(supported, s.putAgent)),
+		r("DELETE", agents+"/:user", "/manage/v1/apps/{app}/support/agents/{user}", with(supported, s.deleteAgent)),
+		r("GET", sessions, "/manage/v1/apps/{app}/support/sessions", with(supported, s.listSupportSessions)),
+		r("POST", sessions+"/:id", "/manage/v1/apps/{app}/support/sessions/{id}:transfer", with(supported, s.supportSessionAction)),
+		r("POST", sessions+"/:id", "/manage/v1/apps/{app}/support/sessions/{id}:close", nil),
+		r("GET", appRooms, "/manage/v1/apps/{app}/rooms", with(roomed, s.listRooms)),
+		r("GET", appRooms+"/:room", "/manage/v1/apps/{app}/rooms/{room}", with(roomed, s.getRoom)),
+		r("DELETE", appRooms+"/:room", "/manage/v1/apps/{app}/rooms/{room}", with(roomed, s.closeRoom)),
 	}
 }
 

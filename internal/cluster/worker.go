@@ -35,6 +35,9 @@ type WorkerConfig struct {
 	// Jobs tunes the job consumers (concurrency, attempts, backoff); zero
 	// fields take each queue's defaults (push.ConsumeOptions).
 	Jobs bus.ConsumeOptions
+	// UsageRetentionDays is how many days of daily usage are kept before
+	// today (maintenance.Config.UsageRetentionDays). Zero means 400.
+	UsageRetentionDays int
 }
 
 // Worker is a running worker: it consumes the durable jobs of the bus and
@@ -58,6 +61,9 @@ type Worker struct {
 
 // StartWorker connects to the engines and starts consuming jobs.
 func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
+	if err := (maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays}).Validate(); err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -104,7 +110,8 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	w.run.Go("push job consumers", func(context.Context) error { return offline.Wait() })
 	w.run.Go("webhook job consumers", func(context.Context) error { return hooks.Wait() })
 	w.run.Go("usage collector", usage.Run)
-	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, log) })
+	sweep := maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays, Logger: log}
+	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, sweep) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -75,6 +75,9 @@ type Config struct {
 	// UsageFlushInterval is how often the usage counts are written to the
 	// store. Zero means 10 * time.Second.
 	UsageFlushInterval time.Duration
+	// UsageRetentionDays is how many days of daily usage are kept before
+	// today (maintenance.Config.UsageRetentionDays). Zero means 400.
+	UsageRetentionDays int
 	// FilesDir holds the contents of uploaded files. Empty means
 	// <DataDir>/files.
 	FilesDir string
@@ -125,6 +128,9 @@ const queueDepthTimeout = 2 * time.Second
 
 // Start opens the store, bootstraps it on first start and starts serving.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := (maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays}).Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
@@ -260,7 +266,8 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("webhook emitter", emitter.Run)
 	s.run.Go("usage collector", s.Usage.Run)
 	s.run.Go("nonce committer", nonces.Run)
-	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, s.log) })
+	sweep := maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays, Logger: s.log}
+	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, sweep) })
 	s.run.Go("http server", func(context.Context) error {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -147,6 +147,11 @@ type Store interface {
 	// delivery attempts whose At is before it, and returns how many it
 	// removed (of both).
 	DeleteWebhookLogBefore(ctx context.Context, before time.Time) (int64, error)
+	// DeleteUsageBefore is the usage history's sweep: it removes, in every
+	// app, the usage counters and active users of the days before day (a
+	// "2006-01-02" UTC date), and returns how many records it removed. The
+	// caller picks the retention.
+	DeleteUsageBefore(ctx context.Context, day string) (int64, error)
 
 	// App returns the handle through which all data of one app is reached.
 	// It does not check that the app exists.

@@ -184,6 +184,12 @@ func (s *Service) Agents(ctx context.Context, appID, skill string) ([]store.Agen
 	return s.st.App(appID).ListAgents(ctx, skill)
 }
 
+// Online reports which of an app's users (agents, visitors) have a device
+// online, as the built-in router sees them.
+func (s *Service) Online(ctx context.Context, appID string, userIDs []string) (map[string]bool, error) {
+	return s.cfg.Presence.UsersOnline(ctx, appID, userIDs)
+}
+
 // DeleteAgent removes an agent without active sessions.
 func (s *Service) DeleteAgent(ctx context.Context, appID, userID string) error {
 	switch err := s.st.App(appID).DeleteAgent(ctx, userID); {

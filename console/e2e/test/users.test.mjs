@@ -40,6 +40,10 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     assert.equal(r.status, 201, JSON.stringify(r.body));
     conv = r.body.message.conv_id;
   }
+  // user19 sends one message, erased with the user below.
+  const sent19 = await server("POST", "/v1/messages", { from_user_id: "user19", to_user_id: "bob", type: "text", content: "erase me" });
+  assert.equal(sent19.status, 201, JSON.stringify(sent19.body));
+  const erasedConv = sent19.body.message.conv_id;
   const viewer = { email: "viewer@users.test", password: "viewer password 1" };
   assert.equal((await op.call("POST", `/tenants/${tenant.id}/members`, { ...viewer, role: "viewer" })).status, 201);
 
@@ -92,6 +96,30 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     await tab.getByText("No user id starts with").waitFor();
   });
 
+  await t.test("the user page shows presence, push devices and conversations", async () => {
+    const reg = await server("PUT", "/v1/users/bob/devices/bob-phone", { platform: "android", provider: "fcm", token: "fcm-token:APA91b_e2e_bob" });
+    assert.equal(reg.status, 200, JSON.stringify(reg.body));
+    await tab.goto(`${usersURL}/bob`);
+    await tab.getByRole("heading", { level: 1, name: "bob" }).waitFor();
+    assert.equal(await tab.getByTestId("user-online").innerText(), "offline");
+    const dev = tab.locator('tr[data-device="bob-phone"]');
+    assert.match(await dev.innerText(), /android[\s\S]*fcm[\s\S]*…2e_bob/);
+    assert.doesNotMatch(await tab.locator("main").innerText(), /APA91b/, "the device token is not shown whole");
+    // Bob on a device of his own: online.
+    const device = await newTab("bob's device");
+    await device.goto(srv.console_url);
+    const { body: tb } = await op.call("POST", `/apps/${appId}/users/bob/tokens`);
+    assert.equal(await device.evaluate(openSession, tb.token), "bob");
+    await tab.reload();
+    await tab.getByTestId("user-online").getByText("online", { exact: true }).waitFor();
+    await shot(tab, "15-user-activity");
+    await device.context().close();
+    await tab.locator(`tr[data-conv="${conv}"]`).getByRole("link", { name: conv }).click();
+    await tab.locator('tr[data-seq="25"]').waitFor();
+    await tab.goto(usersURL);
+    await tab.locator('tr[data-user="alice"]').waitFor();
+  });
+
   await t.test("a test token is shown once; blocking closes its live session", async () => {
     // (The same hash again would not reload the page: search instead.)
     await tab.getByLabel("User id starts with").fill("alice");
@@ -142,6 +170,9 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     await dlg.getByRole("button", { name: "Delete user" }).click();
     await tab.getByRole("heading", { level: 1, name: "Users" }).waitFor();
     assert.equal((await server("GET", "/v1/users/user19")).status, 404);
+    // The erasure: the message user19 sent is gone from the history.
+    const { body } = await server("GET", `/v1/conversations/${encodeURIComponent(erasedConv)}/messages`);
+    assert.ok(body.messages.every((m) => m.content !== "erase me"), JSON.stringify(body.messages));
   });
 
   await t.test("look up a conversation, page both ways, recall a message", async () => {
@@ -186,7 +217,8 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     assert.equal(await tab.locator('tr[data-seq="1"] td.content').textContent(), "hello from the console");
     // The user page links to the system conversation.
     await tab.goto(`${usersURL}/bob`);
-    await tab.getByRole("link", { name: "s:bob" }).click();
+    // (Linked twice: the profile's system conversation, and the list of bob's conversations.)
+    await tab.getByRole("link", { name: "s:bob" }).first().click();
     await tab.locator('tr[data-seq="1"]').waitFor();
   });
 
@@ -202,7 +234,7 @@ test("the console's users and messages", { skip: exe || inCI ? false : "no Chrom
     await vt.goto(`${srv.console_url}#/apps/${appId}/messages/${encodeURIComponent(conv)}`);
     await vt.locator('tr[data-seq="25"]').waitFor();
     const buttons = await vt.locator("main button").allTextContents();
-    assert.deepEqual(buttons.filter((b) => !["Show messages", "Older messages", "Newer messages", "Newest"].includes(b)), []);
+    assert.deepEqual(buttons.filter((b) => !["Show messages", "Older messages", "Newer messages", "Newest", "Search"].includes(b)), []);
     assert.equal(await vt.getByRole("heading", { name: "Send a system message" }).count(), 0);
     const token = await vt.evaluate(() => sessionStorage.getItem("magpie.console.session"));
     const v = manageClient(base, token);

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -172,4 +173,20 @@ func (a *appStore) ListUsage(ctx context.Context, from, to string) ([]store.Usag
 	}
 	slices.SortFunc(out, func(x, y store.UsageDay) int { return strings.Compare(x.Day, y.Day) })
 	return out, nil
+}
+
+// DeleteUsageBefore removes, in every app, the usage counters and active
+// users of the days before day, app by app (each a range of the app_day
+// index). FerretDB has no TTL indexes, so the maintenance sweep calls this.
+func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error) {
+	old := bson.E{Key: "_id.day", Value: bson.D{{Key: "$lt", Value: day}}}
+	n, err := s.sweep(ctx, s.c.usage, old)
+	if err != nil {
+		return n, fmt.Errorf("delete usage counters before %s: %w", day, err)
+	}
+	m, err := s.sweep(ctx, s.c.usageUsers, old)
+	if err != nil {
+		return n + m, fmt.Errorf("delete active users before %s: %w", day, err)
+	}
+	return n + m, nil
 }

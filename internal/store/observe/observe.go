@@ -308,3 +308,10 @@ func (s *Store) DeleteWebhookLogBefore(ctx context.Context, before time.Time) (i
 	n, err := s.st.DeleteWebhookLogBefore(ctx, before)
 	return n, c.end(ctx, err)
 }
+
+// DeleteUsageBefore implements store.Store.
+func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error) {
+	ctx, c := s.begin(ctx, "DeleteUsageBefore", "")
+	n, err := s.st.DeleteUsageBefore(ctx, day)
+	return n, c.end(ctx, err)
+}

@@ -142,3 +142,31 @@ func findDay(days []store.UsageDay, d string) (int, bool) {
 	}
 	return len(days), false
 }
+
+var (
+	deleteUsageCountersBefore = sweepBefore("usage_counters", "day")
+	deleteUsageUsersBefore    = sweepBefore("usage_active_users", "day")
+)
+
+// DeleteUsageBefore removes, in every app, the usage counters and active
+// users of the days before day, in one transaction: app by app, a range of
+// each table's primary key (app_id, day, ...), so a sweep with nothing to
+// delete reads next to nothing.
+func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{deleteUsageCountersBefore, deleteUsageUsersBefore} {
+			res, err := tx.ExecContext(ctx, q, day)
+			m, err := affected(res, err)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete usage before %s: %w", day, err)
+	}
+	return n, nil
+}

@@ -12,6 +12,7 @@ import (
 var usageTests = []test{
 	{"AddAndList", testUsageAddAndList},
 	{"ConcurrentAdds", testUsageConcurrentAdds},
+	{"Sweep", testUsageSweep},
 }
 
 func usageDelta(day, node string, c store.UsageCounts, users ...string) store.UsageDelta {
@@ -95,5 +96,43 @@ func testTenancyUsage(t *testing.T, s store.Store) {
 	want := []store.UsageDay{{Day: "2026-05-01", UsageCounts: store.UsageCounts{Messages: 3, PeakConnections: 2}, ActiveUsers: 1}}
 	if got := listUsage(t, a, "2026-05-01", "2026-05-01"); !reflect.DeepEqual(got, want) {
 		t.Errorf("A.ListUsage after B's adds = %+v, want %+v", got, want)
+	}
+}
+
+// testUsageSweep checks DeleteUsageBefore: the counters and active users of
+// the days before the given day go, in every app; that day and later ones
+// stay whole.
+func testUsageSweep(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, app := range []string{"A", "B"} {
+		a := s.App(app)
+		for _, day := range []string{"2025-01-30", "2025-01-31", "2025-02-01", "2025-03-01"} {
+			// Two counters, a node's peak and two users: five records a day.
+			must(t, a.AddUsage(ctx, usageDelta(day, "n1", store.UsageCounts{Messages: 2, APICalls: 1, PeakConnections: 4}, "u1", "u2")),
+				"%s.AddUsage(%s)", app, day)
+		}
+	}
+	n, err := s.DeleteUsageBefore(ctx, "2025-02-01")
+	if err != nil || n != 20 {
+		t.Fatalf("DeleteUsageBefore(2025-02-01) = %d, %v, want 20 (two days of five records in each app), nil", n, err)
+	}
+	day := func(d string) store.UsageDay {
+		return store.UsageDay{Day: d, UsageCounts: store.UsageCounts{Messages: 2, APICalls: 1, PeakConnections: 4}, ActiveUsers: 2}
+	}
+	want := []store.UsageDay{day("2025-02-01"), day("2025-03-01")}
+	for _, app := range []string{"A", "B"} {
+		if got := listUsage(t, s.App(app), "2025-01-01", "2025-12-31"); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s.ListUsage after the sweep =\n%+v, want\n%+v", app, got, want)
+		}
+	}
+	if n, err := s.DeleteUsageBefore(ctx, "2025-02-01"); err != nil || n != 0 {
+		t.Errorf("DeleteUsageBefore(nothing old) = %d, %v, want 0, nil", n, err)
+	}
+	// A day's usage added after the sweep counts from zero again, as any
+	// new day's does.
+	must(t, s.App("A").AddUsage(ctx, usageDelta("2025-01-31", "n1", store.UsageCounts{Messages: 1}, "u3")), "A.AddUsage(2025-01-31) again")
+	got := listUsage(t, s.App("A"), "2025-01-31", "2025-01-31")
+	if w := []store.UsageDay{{Day: "2025-01-31", UsageCounts: store.UsageCounts{Messages: 1}, ActiveUsers: 1}}; !reflect.DeepEqual(got, w) {
+		t.Errorf("A.ListUsage(2025-01-31) after a new add = %+v, want %+v", got, w)
 	}
 }
