@@ -44,7 +44,7 @@ export type PageEvent =
   | { type: "receipt"; value: PageReceipt }
   | { type: "connected"; value: { userId: string; sessionId: string } }
   | { type: "disconnected"; value: { error: PageError; willRetry: boolean } }
-  | { type: "recall" | "serverError"; value: unknown };
+  | { type: Exclude<ClientEvent["type"], "message" | "receipt" | "connected" | "disconnected">; value: unknown };
 
 /** What the test sets for the page's client. */
 export interface PageOptions {
