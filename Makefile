@@ -36,7 +36,7 @@ lint:
 deploy-check:
 	./scripts/deploy-check.sh
 
-## ts-check: type-check the TypeScript SDK and its tests (tsc --noEmit; skipped without node)
+## ts-check: type-check and lint the TypeScript SDK and its tests (tsc --noEmit, ESLint; skipped without node)
 ts-check:
 	./scripts/test-ts.sh --check
 

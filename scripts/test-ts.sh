@@ -6,7 +6,10 @@
 #
 # Usage:
 #   scripts/test-ts.sh          build and run the tests
-#   scripts/test-ts.sh --check  only type-check the SDK and its tests (tsc --noEmit)
+#   scripts/test-ts.sh --check  only check the SDK and its tests: type-check
+#                               (tsc --noEmit), lint (ESLint with the type-aware
+#                               rules of sdk/typescript/eslint.config.js) and
+#                               build the API reference without warnings
 #
 # Without node 20+ and npm it skips, saying so; with CI=true it fails instead:
 # in CI every suite must run.
@@ -32,6 +35,8 @@ case "${1:-}" in
 --check)
 	cd "$ts"
 	npx --no-install tsc -p tsconfig.test.json --noEmit
+	# Lint src and test (eslint.config.js leaves out the generated src/gen).
+	npx --no-install eslint --max-warnings 0 src test
 	# The API reference builds from the doc comments, without warnings.
 	exec npx --no-install typedoc --emit none
 	;;

@@ -342,7 +342,7 @@ export class MagpieClient {
   private loaded = false;
   private runAbort: AbortController | undefined;
   private runDone: Promise<void> | undefined;
-  private runErr: unknown;
+  private runErr: Error | undefined;
   private sessionWaiters: SessionWaiter[] = [];
   private pumpQueued = false;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -477,7 +477,7 @@ export class MagpieClient {
     this.run().catch((err) => this.log("warn", "run ended", { err }));
   }
 
-  private endRun(err: unknown): void {
+  private endRun(err: Error): void {
     this.runErr = err;
     const ws = this.sessionWaiters;
     this.sessionWaiters = [];

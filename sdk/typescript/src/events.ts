@@ -200,13 +200,13 @@ export class Emitter {
       set = new Set();
       this.listeners.set(name, set);
     }
-    set.add(fn as (v: never) => void);
+    set.add(fn);
     return () => this.off(name, fn);
   }
 
   /** Removes a listener. */
   off<K extends keyof ClientEvents>(name: K, fn: Listener<K>): void {
-    this.listeners.get(name)?.delete(fn as (v: never) => void);
+    this.listeners.get(name)?.delete(fn);
   }
 
   /** Dispatches an event to the listeners, synchronously, and queues it for the iterators. */
@@ -282,7 +282,7 @@ export class EventIterator implements AsyncIterableIterator<ClientEvent> {
   /** Returns the next event, waiting for one. */
   next(): Promise<IteratorResult<ClientEvent>> {
     if (this.head < this.queue.length) {
-      const value = this.queue[this.head++]!;
+      const value = this.queue[this.head++];
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
         this.queue.splice(0, this.head);
         this.head = 0;

@@ -137,14 +137,15 @@ export async function postFile(
     let code = `http_${res.status}`;
     let message = res.statusText;
     try {
-      const e = JSON.parse(text).error;
+      // The error body of docs/errors.md.
+      const e = (JSON.parse(text) as { error?: { code: string; message: string } }).error;
       if (e?.code) ({ code, message } = e);
     } catch {
       // not a Magpie error body
     }
     throw new HTTPError(res.status, code, message, res.status === 429 || res.status >= 500);
   }
-  return fromFileJSON(base, JSON.parse(text).file as FileJSON);
+  return fromFileJSON(base, (JSON.parse(text) as { file: FileJSON }).file);
 }
 
 /** A refusal of an HTTP request (an upload): a {@link MagpieError} with the HTTP status. */

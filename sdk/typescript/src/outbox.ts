@@ -57,7 +57,7 @@ export class Outgoing {
   ) {
     this.queue = group ? "g:" + to : to;
     this.result = new Promise<SendResult>((resolve, reject) => {
-      this.settle = (res, err) => (err === undefined ? resolve(res!) : reject(err));
+      this.settle = (res, err) => (res !== undefined ? resolve(res) : reject(err));
     });
     // The app may never look at the outcome: an unobserved failure is not an error.
     this.result.catch(() => {});
@@ -85,7 +85,7 @@ export interface Attempt {
 export class Outbox {
   private readonly queues = new Map<string, Outgoing[]>();
   private order = 0;
-  private closedErr: unknown;
+  private closedErr: Error | undefined;
   private replySess: Session | undefined;
   private replyAt = 0;
   /** Called when something is due or finished. */
@@ -192,7 +192,7 @@ export class Outbox {
     const replyAt = this.replySess === s ? this.replyAt : 0;
     for (const q of this.queues.values()) {
       for (let i = 0; i < q.length && i < this.window; i++) {
-        const o = q[i]!;
+        const o = q[i];
         if (o.sess === s) {
           const overdue = Math.max(o.sentAt, replyAt) + timeoutMs;
           if (now >= overdue) {
@@ -229,7 +229,7 @@ export class Outbox {
   }
 
   /** Fails every queued message with err and refuses new ones. */
-  close(err: unknown): void {
+  close(err: Error): void {
     this.closedErr = err;
     const all = [...this.queues.values()].flat();
     for (const o of all) this.finish(o, undefined, err);

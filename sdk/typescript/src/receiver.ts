@@ -156,7 +156,7 @@ export class Receiver {
     const cs = this.conv(convId);
     const before = cs.next;
     let last = to;
-    if (more) last = msgs.length > 0 ? msgs[msgs.length - 1]!.seq : from - 1;
+    if (more) last = msgs.length > 0 ? msgs[msgs.length - 1].seq : from - 1;
     for (const m of msgs) this.insert(cs, m, false);
     while (cs.next <= last) {
       const m = cs.pending.get(cs.next);

@@ -171,7 +171,7 @@ export class Rooms {
   /** Records a joined room's history as seen, without reporting it. */
   saw(roomId: string, history: RoomMessage[]): void {
     const last = this.joined.get(roomId);
-    const top = history.length > 0 ? history[history.length - 1]!.seq : 0;
+    const top = history.length > 0 ? history[history.length - 1].seq : 0;
     if (last !== undefined) this.joined.set(roomId, Math.max(last, top));
   }
 
@@ -182,7 +182,7 @@ export class Rooms {
    * room's seqs are then taken afresh.
    */
   restarted(roomId: string, history: RoomMessage[]): void {
-    const top = history.length > 0 ? history[history.length - 1]!.seq : 0;
+    const top = history.length > 0 ? history[history.length - 1].seq : 0;
     const last = this.joined.get(roomId);
     if (last !== undefined && top < last) this.joined.set(roomId, 0);
   }

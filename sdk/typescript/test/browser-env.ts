@@ -93,32 +93,40 @@ export async function serveSDK(): Promise<HTTPServer> {
     "/test/": path.join(sdkRoot, "dist-test/test"),
     "/protobuf/": path.join(sdkRoot, "node_modules/@bufbuild/protobuf/dist/esm"),
   };
-  const srv = createServer(async (req, res) => {
+  const srv = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/" || url.pathname === "/harness") {
       res.writeHead(200, { "Content-Type": "text/html" }).end(url.pathname === "/" ? sdkPage : harnessPage);
       return;
     }
-    try {
-      const prefix = Object.keys(dirs).find((p) => url.pathname.startsWith(p));
-      if (!prefix) throw new Error("not found");
-      const dir = dirs[prefix]!;
-      const file = path.join(dir, path.normalize(url.pathname.slice(prefix.length)));
-      if (!file.startsWith(dir + path.sep)) throw new Error("not found");
-      const data = await readFile(file);
-      // Cached, so that the pages of one browser context load the modules once.
-      res
-        .writeHead(200, {
-          "Content-Type": file.endsWith(".js") ? "text/javascript" : "application/octet-stream",
-          "Cache-Control": "max-age=3600",
-        })
-        .end(data);
-    } catch {
+    const file = fileOf(dirs, url.pathname);
+    if (file === undefined) {
       res.writeHead(404).end();
+      return;
     }
+    readFile(file).then(
+      (data) =>
+        // Cached, so that the pages of one browser context load the modules once.
+        res
+          .writeHead(200, {
+            "Content-Type": file.endsWith(".js") ? "text/javascript" : "application/octet-stream",
+            "Cache-Control": "max-age=3600",
+          })
+          .end(data),
+      () => res.writeHead(404).end(),
+    );
   });
   await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
   return srv;
+}
+
+/** The file that serves pathname from dirs (URL path prefix to directory), if it is inside one. */
+function fileOf(dirs: Record<string, string>, pathname: string): string | undefined {
+  const prefix = Object.keys(dirs).find((p) => pathname.startsWith(p));
+  if (prefix === undefined) return undefined;
+  const dir = dirs[prefix];
+  const file = path.join(dir, path.normalize(pathname.slice(prefix.length)));
+  return file.startsWith(dir + path.sep) ? file : undefined;
 }
 
 /** The base URL of a server started by {@link serveSDK}. */
@@ -149,7 +157,7 @@ export class BrowserClient {
   call<K extends Method>(method: K, ...args: Parameters<Harness[K]>): Promise<Awaited<ReturnType<Harness[K]>>> {
     return this.page.evaluate(
       ({ method, args }) => (window.harness[method] as (...a: unknown[]) => unknown)(...args),
-      { method, args: args as unknown[] },
+      { method, args },
     ) as Promise<Awaited<ReturnType<Harness[K]>>>;
   }
 
@@ -308,7 +316,7 @@ export class World {
     // Whatever a page reported up to the end, late ones included: every
     // conversation's seqs from 1 on, each once.
     const logs = await Promise.all(
-      this.slots.map((s) => within(10_000, "a page's messages", s.client!.call("waitMessages", 0, 0)).catch((err: unknown) => err)),
+      this.slots.map((s) => within(10_000, "a page's messages", s.client!.call("waitMessages", 0, 0)).catch(() => undefined)),
     );
     const closed = await Promise.all(
       this.slots.map((s) =>
@@ -319,11 +327,14 @@ export class World {
       ),
     );
     // A page whose client did not close is left out of the pool.
-    this.slots.forEach((s, i) => (closed[i] ? this.pages.give(s) : s.page.close().catch(() => {})));
+    this.slots.forEach((s, i) => {
+      if (closed[i]) this.pages.give(s);
+      else s.page.close().catch(() => {});
+    });
     await this.env.close();
     assert.deepEqual(this.pageErrors, [], "errors thrown in the pages");
     logs.forEach((log, i) => {
-      if (!Array.isArray(log)) return; // the page is gone: the test failed already
+      if (log === undefined) return; // the page is gone: the test failed already
       assert.deepEqual(gapsAndRepeats(log), [], `${users[i]}'s page reported messages out of order or twice`);
     });
   }

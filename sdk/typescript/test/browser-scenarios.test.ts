@@ -70,7 +70,7 @@ for (const encoding of ["proto", "json"] as const) {
       assert.equal(m.convId, "p:alice:bob");
       assert.equal(m.own, m.senderId === "alice");
       assert.deepEqual(m.members, ["alice", "bob"]);
-      sent[m.senderId]!.push(m.content);
+      sent[m.senderId].push(m.content);
     });
     assert.deepEqual(sent.alice, [0, 1, 2, 3, 4].map((i) => `to bob #${i}`));
     assert.deepEqual(sent.bob, [0, 1, 2, 3, 4].map((i) => `to alice #${i}`));
@@ -140,7 +140,7 @@ test("browser: a connection cut mid-send still delivers everything once, in orde
     assert.equal(o.ok.seq, i + 1, `send ${i + 1}`);
     assert.equal(o.ok.clientMsgId, ids[i]);
   });
-  assert.ok("ok" in outs[0]! && outs[0].ok.duplicate, "the first send was stored before the cut: a duplicate");
+  assert.ok("ok" in outs[0] && outs[0].ok.duplicate, "the first send was stored before the cut: a duplicate");
   await alice.send("bob", "end");
   const want = ["1 alice 1", "2 alice 2", "3 alice 3", "4 alice 4", "5 alice 5", "6 alice end"];
   assert.deepEqual(lines(await bob.messages(6)), want);
@@ -217,7 +217,7 @@ test("browser: read receipts reach the peer and the reader's other devices", opt
   assert.deepEqual(lines(msgs), want);
   await alice.receiptFrom("delivered", "bob", 3);
 
-  await bobPhone.call("markRead", msgs[2]!.convId, msgs[2]!.seq);
+  await bobPhone.call("markRead", msgs[2].convId, msgs[2].seq);
   const r = await alice.receiptFrom("read", "bob", 3);
   assert.equal(r.convId, "p:alice:bob");
   assert.equal(typeof r.at, "number");

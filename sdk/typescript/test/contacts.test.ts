@@ -43,7 +43,7 @@ test("contacts: requests and their notices both ways, friends paged with remarks
   assert.equal(incoming.nextCursor, "");
   const outgoing = await ann.c.friendRequests(true);
   assert.deepEqual(outgoing.requests.map((r) => r.toId), ["bob"]);
-  assert.ok(outgoing.requests[0]!.createdAt.getTime() > 0);
+  assert.ok(outgoing.requests[0].createdAt.getTime() > 0);
 
   await bob.c.acceptFriendRequest("ann");
   const accepted = await next(ann, "contact");

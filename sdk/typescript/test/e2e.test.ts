@@ -32,7 +32,7 @@ for (const encoding of ["proto", "json"] as const) {
       assert.equal(m.convId, "p:alice:bob");
       assert.equal(m.own, m.senderId === "alice");
       assert.deepEqual(m.members, ["alice", "bob"]);
-      sent[m.senderId]!.push(m.content);
+      sent[m.senderId].push(m.content);
     });
     assert.deepEqual(sent.alice, [0, 1, 2, 3, 4].map((i) => `to bob #${i}`));
     assert.deepEqual(sent.bob, [0, 1, 2, 3, 4].map((i) => `to alice #${i}`));
@@ -138,7 +138,7 @@ test("read receipts reach the peer and the reader's other devices; mute", async 
   const msgs = await nextMessages(bobPhone, 3);
   await receiptFrom(alice, "delivered", "bob", 3);
 
-  await bobPhone.c.markRead(msgs[2]!.convId, msgs[2]!.seq);
+  await bobPhone.c.markRead(msgs[2].convId, msgs[2].seq);
   const r = await receiptFrom(alice, "read", "bob", 3);
   assert.equal(r.convId, "p:alice:bob");
   assert.ok(r.at instanceof Date);
@@ -146,12 +146,12 @@ test("read receipts reach the peer and the reader's other devices; mute", async 
 
   const convs = await alice.c.conversations();
   assert.equal(convs.length, 1);
-  assert.equal(convs[0]!.peerReadSeq, 3);
-  assert.equal(convs[0]!.maxSeq, 3);
+  assert.equal(convs[0].peerReadSeq, 3);
+  assert.equal(convs[0].maxSeq, 3);
 
   await bobPhone.c.muteConversation("p:alice:bob", true);
   const bobConvs = await bobLaptop.c.conversations();
-  assert.equal(bobConvs[0]!.muted, true);
+  assert.equal(bobConvs[0].muted, true);
   await assert.rejects(bobPhone.c.muteConversation("p:bob:zed", true), (err: unknown) => err instanceof MagpieError && err.code === "not_found");
 
   const h = await alice.c.history("p:alice:bob", 3, 2);

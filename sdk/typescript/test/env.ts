@@ -10,7 +10,6 @@ import type { TestContext } from "node:test";
 import WebSocket from "ws";
 import {
   MagpieClient,
-  type ClientEvent,
   type ClientEvents,
   type ClientOptions,
   type EventIterator,
@@ -78,7 +77,7 @@ export class Server {
     );
     this.proc = proc;
     this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    proc.stderr!.on("data", (d: Buffer) => {
+    proc.stderr.on("data", (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
     });
     const fields: Record<string, string> = {};
@@ -87,7 +86,7 @@ export class Server {
       "the server to print its address",
       new Promise<void>((resolve, reject) => {
         let buf = "";
-        proc.stdout!.on("data", (d: Buffer) => {
+        proc.stdout.on("data", (d: Buffer) => {
           buf += d.toString();
           let nl: number;
           while ((nl = buf.indexOf("\n")) >= 0) {
@@ -233,7 +232,7 @@ export async function next<K extends keyof ClientEvents>(tc: TestClient, type: K
     const left = deadline - Date.now();
     const r = await within(Math.max(left, 1), `a ${type} event`, tc.it.next());
     if (r.done) throw new Error(`events ended while waiting for ${type}`);
-    const ev = r.value as ClientEvent;
+    const ev = r.value;
     if (ev.type === type) return ev.value as ClientEvents[K];
   }
 }

@@ -26,10 +26,10 @@ test("a photo shared in a chat: upload, reference, URL, download, delete", async
   const content = JSON.stringify({ url: fileRef(f.id), width: 10, height: 10, size: f.size, mime: f.contentType });
   await within(10_000, "send", ann.c.send("bob", "image", content));
   const m = await next(bob, "message");
-  const id = fileIdOf(JSON.parse(m.content).url);
+  const id = fileIdOf((JSON.parse(m.content) as { url: string }).url);
   assert.equal(id, f.id);
 
-  const link = await within(10_000, "file URL", bob.c.fileUrl(id!, 60_000));
+  const link = await within(10_000, "file URL", bob.c.fileUrl(id, 60_000));
   assert.equal(link.name, "beach.png");
   assert.ok(link.urlExpiresAtMs <= Date.now() + 61_000);
   const res = await fetch(link.url);
@@ -37,7 +37,7 @@ test("a photo shared in a chat: upload, reference, URL, download, delete", async
   assert.equal(res.headers.get("content-type"), "image/png");
   assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
 
-  await assert.rejects(cat.c.fileUrl(id!), (err: unknown) => err instanceof MagpieError && err.code === "forbidden");
+  await assert.rejects(cat.c.fileUrl(id), (err: unknown) => err instanceof MagpieError && err.code === "forbidden");
   await assert.rejects(
     cat.c.uploadFile(photo, { convId: "p:ann:bob" }),
     (err: unknown) => err instanceof HTTPError && err.status === 403 && err.code === "forbidden",

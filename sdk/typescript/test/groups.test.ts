@@ -11,7 +11,6 @@ import {
   isMentioned,
   type GroupSendOptions,
   type Message,
-  type SendOptions,
 } from "../src/index.js";
 import { Env, lines, next, within, type TestClient } from "./env.js";
 
@@ -67,7 +66,7 @@ test("group chat: pipelined sends seen once and in order by every member, mentio
   await rejectsWith(dan.c.sendToGroup(g.id, "text", "let me in"), "forbidden");
   const withMentions: GroupSendOptions = { mentions: ["bob"] };
   assert.throws(
-    () => ann.c.sendAsync("bob", "text", "hi @bob", withMentions as SendOptions),
+    () => ann.c.sendAsync("bob", "text", "hi @bob", withMentions),
     (err: unknown) => err instanceof MagpieError && err.code === "invalid_argument",
   );
   assert.throws(
@@ -102,12 +101,12 @@ test("group chat: pipelined sends seen once and in order by every member, mentio
     const msgs = await nextChat(c, g.convId, 3 * per);
     const bySender: Record<string, string[]> = { ann: [], bob: [], cat: [] };
     msgs.forEach((m, i) => {
-      if (i > 0) assert.ok(m.seq > msgs[i - 1]!.seq, `${name}: seq ${m.seq} after ${msgs[i - 1]!.seq}`);
+      if (i > 0) assert.ok(m.seq > msgs[i - 1].seq, `${name}: seq ${m.seq} after ${msgs[i - 1].seq}`);
       assert.equal(m.convId, groupConvId(g.id), name);
       assert.equal(m.groupId, g.id, name);
       assert.deepEqual(m.members, [], name);
       assert.equal(m.own, m.senderId === name, `${name}: own of ${m.seq}`);
-      bySender[m.senderId]!.push(m.content);
+      bySender[m.senderId].push(m.content);
       const mentioning = m.senderId === "cat" && m.content === "0";
       assert.deepEqual(m.mentions, mentioning ? ["bob"] : [], `${name}: mentions of ${m.seq}`);
       assert.equal(m.mentionAll, false);
@@ -132,10 +131,10 @@ test("group chat: pipelined sends seen once and in order by every member, mentio
   assert.equal(bobConv.mentionSeq, mentionSeq);
   assert.equal((await convOf(ann))!.mentionSeq, 0);
   const look = await cat.c.sendToGroup(g.id, "text", "look", { mentions: ["bob"] });
-  const got = (await nextChat(bob, g.convId, 1))[0]!;
+  const got = (await nextChat(bob, g.convId, 1))[0];
   assert.equal(got.seq, look.seq);
   assert.ok(isMentioned(got, "bob"));
-  assert.equal((await nextChat(cat, g.convId, 1))[0]!.seq, look.seq);
+  assert.equal((await nextChat(cat, g.convId, 1))[0].seq, look.seq);
   bobConv = (await convOf(bob))!;
   assert.equal(bobConv.mentionSeq, look.seq);
   assert.equal(bobConv.hasUnreadMention, true);
@@ -143,14 +142,14 @@ test("group chat: pipelined sends seen once and in order by every member, mentio
   assert.equal((await convOf(bob))!.hasUnreadMention, false);
   const reads = await ann.c.groupReads(g.id, [look.seq]);
   assert.equal(reads.length, 1);
-  assert.equal(reads[0]!.seq, look.seq);
-  assert.equal(reads[0]!.of, 3);
-  assert.ok(reads[0]!.read >= 2, `read by ${reads[0]!.read}`); // cat (the sender) and bob
+  assert.equal(reads[0].seq, look.seq);
+  assert.equal(reads[0].of, 3);
+  assert.ok(reads[0].read >= 2, `read by ${reads[0].read}`); // cat (the sender) and bob
 
   // A device of cat that connects later catches up on the whole chat, once.
   const tablet = e.client("cat", "cat-tablet");
   tablet.run();
-  assert.deepEqual(lines(await nextChat(tablet, g.convId, 3 * per + 1)), [...seen[0]!, `${look.seq} cat look`]);
+  assert.deepEqual(lines(await nextChat(tablet, g.convId, 3 * per + 1)), [...seen[0], `${look.seq} cat look`]);
 
   // Members: paged, roles as set.
   const admin = await ann.c.setGroupRole(g.id, "bob", GroupRole.Admin);
@@ -168,8 +167,8 @@ test("group chat: pipelined sends seen once and in order by every member, mentio
   // bob leaves: nothing after reaches him, and he may not send.
   await bob.c.leaveGroup(g.id);
   await ann.c.sendToGroup(g.id, "text", "after bob");
-  assert.equal((await nextChat(cat, g.convId, 1))[0]!.content, "after bob");
-  assert.equal((await nextChat(tablet, g.convId, 1))[0]!.content, "after bob");
+  assert.equal((await nextChat(cat, g.convId, 1))[0].content, "after bob");
+  assert.equal((await nextChat(tablet, g.convId, 1))[0].content, "after bob");
   await rejectsWith(bob.c.sendToGroup(g.id, "text", "still here?"), "forbidden");
   for (;;) {
     let m: Message;
@@ -238,7 +237,7 @@ test("group administration over JSON frames: settings, join requests, mutes, tra
   await ann.c.updateGroup("club", { muteAll: true });
   await rejectsWith(bob.c.sendToGroup("club", "text", "hello?"), "group_muted");
   const all = await ann.c.sendToGroup("club", "text", "quiet please", { mentionAll: true });
-  const m = (await nextChat(bob, g.convId, 1))[0]!;
+  const m = (await nextChat(bob, g.convId, 1))[0];
   assert.equal(m.seq, all.seq);
   assert.equal(m.mentionAll, true);
   assert.equal(isMentioned(m, "bob"), true);

@@ -127,7 +127,7 @@ test("rich messages: every typed content both ways, edit, reactions and recall s
   assert.deepEqual([gone.count, gone.added, gone.userId], [1, false, "bob"]);
 
   // Recall: refused to a non-sender; the sender's recall reaches both sides.
-  const img = got[2]!;
+  const img = got[2];
   await rejectsWith(bob.c.recallMessage(img.convId, img.seq), ErrorCode.Forbidden);
   await rejectsWith(ann.c.recallMessage(img.convId, 9999), ErrorCode.MessageNotFound);
   const rec = await ann.c.recallMessage(img.convId, img.seq);
@@ -138,5 +138,5 @@ test("rich messages: every typed content both ways, edit, reactions and recall s
   // A recalled message takes no reaction and no edit.
   await rejectsWith(bob.c.addReaction(img.convId, img.seq, "👍"), ErrorCode.MessageRecalled);
   const hist = await bob.c.history(img.convId, img.seq + 1, 1);
-  assert.equal(hist.messages[0]!.recalled, true);
+  assert.equal(hist.messages[0].recalled, true);
 });

@@ -20,7 +20,7 @@ function decode(s: string): string {
   const bytes: number[] = [];
   const src = new TextEncoder().encode(s);
   for (let i = 0; i < src.length; i++) {
-    const b = src[i]!;
+    const b = src[i];
     if (b === 0x2b) bytes.push(0x20);
     else if (b === 0x25) {
       const hex = String.fromCharCode(src[i + 1] ?? 0, src[i + 2] ?? 0);
