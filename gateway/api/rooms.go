@@ -54,7 +54,7 @@ func (s *Server) needRooms(c *gin.Context) {
 func failRoom(c *gin.Context, err error) {
 	var re *rooms.Error
 	if !errors.As(err, &re) {
-		httpx.Fail(c, err)
+		httpx.FailMessaging(c, err) // moderation's message_rejected, or a failure
 		return
 	}
 	if re.Code == rooms.CodeInvalidArgument {
