@@ -246,6 +246,22 @@ func (s *Service) CheckSend(ctx context.Context, appID, fromID, toID string) err
 	return nil
 }
 
+// SeesPresence reports whether viewer may watch the presence of target
+// (node's presence subscriptions): target is the viewer's friend and does
+// not block it. Another app's user, an unknown one or the viewer itself
+// is no friend. The verdicts are CheckSend's, cached the same way, so a
+// friendship that ends or a block stops the next presence event.
+func (s *Service) SeesPresence(ctx context.Context, appID, viewerID, targetID string) (bool, error) {
+	if viewerID == targetID || !messaging.ValidUserID(targetID) {
+		return false, nil
+	}
+	rel, err := s.cache.relation(ctx, appID, viewerID, targetID, s.store.App(appID).GetRelation)
+	if err != nil {
+		return false, fmt.Errorf("presence check: %w", err)
+	}
+	return rel.Friends && !rel.Blocked, nil
+}
+
 // checkUsers reports the first of ids that is not a user of the app
 // (user_not_found): another app's user ids name nothing.
 func (s *Service) checkUsers(ctx context.Context, appID string, ids ...string) error {

@@ -127,6 +127,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	e.hooks = webhook.NewService(e.store, e.tenants, e.bus, webhook.ServiceConfig{Now: e.clock, Policy: ssrf.Policy{AllowLoopback: true}})
 	gcfg := gateway.Config{Now: e.clock, Webhooks: e.hooks,
 		Support: support.New(e.store, support.Config{Sender: e.msgs, Presence: e.hub, Now: e.clock})}
+	gcfg.Rooms.Moderator = ec.moderator
 	if !ec.noPush {
 		e.push = push.NewService(e.store, e.tenants, push.ServiceConfig{Now: e.clock, Endpoints: ec.pushEndpoints})
 		gcfg.Push = e.push

@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 // Events carries the control-plane changes that must reach every gateway
@@ -13,8 +17,8 @@ import (
 // In embedded mode there is one node and the events apply at once
 // (the default, when Config.Events is nil). In cluster mode an
 // implementation broadcasts each event to every node, which applies it
-// with ApplyUserChanged, ApplyAppChanged, ApplyGroupChanged and
-// ApplyContactsChanged.
+// with ApplyUserChanged, ApplyAppChanged, ApplyGroupChanged,
+// ApplyContactsChanged and ApplyPresenceChanged.
 //
 // The users service publishes UserChanged (users.Events) and the management
 // API AppChanged (manage.Events) through the Events of the gateway.
@@ -31,6 +35,10 @@ type Events interface {
 	// added or removed, a block or unblock): every node drops its cached
 	// contact verdicts involving the user.
 	ContactsChanged(ctx context.Context, appID, userID string) error
+	// PresenceChanged reports that a user came online or went offline (at
+	// the node that saw it): every node pushes it to the connections that
+	// watch the user (node.Hub.ApplyPresence).
+	PresenceChanged(ctx context.Context, appID, userID string, online bool, at time.Time) error
 }
 
 // localEvents applies events on this node only: embedded mode.
@@ -53,6 +61,33 @@ func (l localEvents) GroupChanged(ctx context.Context, appID, groupID string) er
 func (l localEvents) ContactsChanged(ctx context.Context, appID, userID string) error {
 	l.g.ApplyContactsChanged(ctx, appID, userID)
 	return nil
+}
+
+func (l localEvents) PresenceChanged(ctx context.Context, appID, userID string, online bool, at time.Time) error {
+	l.g.ApplyPresenceChanged(ctx, appID, userID, online, at)
+	return nil
+}
+
+// ApplyPresenceChanged applies a PresenceChanged event to this node: the
+// connections here that watch the user are told (node.Hub.ApplyPresence).
+func (g *Gateway) ApplyPresenceChanged(ctx context.Context, appID, userID string, online bool, at time.Time) {
+	g.hub.ApplyPresence(ctx, appID, userID, online, at)
+}
+
+// presencePublisher is the hub's node.PresencePublisher: it records when a
+// user who went offline was last seen, then reports the change through
+// Events to every node.
+type presencePublisher struct{ g *Gateway }
+
+func (p presencePublisher) PublishPresence(ctx context.Context, appID, userID string, online bool, at time.Time) error {
+	if !online {
+		err := p.g.store.App(appID).SetLastSeen(ctx, userID, at)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The change still goes out; the last seen time is lost.
+			p.g.log.WarnContext(ctx, "record last seen", "err", err, "app_id", appID, "user_id", userID)
+		}
+	}
+	return p.g.events.PresenceChanged(ctx, appID, userID, online, at)
 }
 
 // ApplyContactsChanged applies a ContactsChanged event to this node: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Broadcaster is what BroadcastEvents needs of the bus: a broadcast that
@@ -24,11 +25,14 @@ var _ Events = BroadcastEvents{}
 // event is the wire form of a control-plane event (JSON, versioned by the
 // kind names: a node ignores kinds it does not know).
 type event struct {
-	Kind    string `json:"kind"` // "user_changed", "app_changed", "group_changed" or "contacts_changed"
+	Kind    string `json:"kind"` // "user_changed", "app_changed", "group_changed", "contacts_changed" or "presence_changed"
 	AppID   string `json:"app_id"`
 	UserID  string `json:"user_id,omitempty"`
 	GroupID string `json:"group_id,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// Online and AtMS are a presence change's state and time (Unix ms).
+	Online bool  `json:"online,omitempty"`
+	AtMS   int64 `json:"at_ms,omitempty"`
 }
 
 // UserChanged implements Events.
@@ -44,6 +48,11 @@ func (b BroadcastEvents) AppChanged(ctx context.Context, appID string) error {
 // ContactsChanged implements Events.
 func (b BroadcastEvents) ContactsChanged(ctx context.Context, appID, userID string) error {
 	return b.send(ctx, event{Kind: "contacts_changed", AppID: appID, UserID: userID})
+}
+
+// PresenceChanged implements Events.
+func (b BroadcastEvents) PresenceChanged(ctx context.Context, appID, userID string, online bool, at time.Time) error {
+	return b.send(ctx, event{Kind: "presence_changed", AppID: appID, UserID: userID, Online: online, AtMS: at.UnixMilli()})
 }
 
 // GroupChanged implements Events.
@@ -89,6 +98,8 @@ func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
 		g.ApplyGroupChanged(ctx, e.AppID, e.GroupID)
 	case "contacts_changed":
 		g.ApplyContactsChanged(ctx, e.AppID, e.UserID)
+	case "presence_changed":
+		g.ApplyPresenceChanged(ctx, e.AppID, e.UserID, e.Online, time.UnixMilli(e.AtMS).UTC())
 	default:
 		g.log.DebugContext(ctx, "ignore unknown control event", "kind", e.Kind)
 	}

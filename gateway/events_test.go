@@ -66,6 +66,13 @@ func (b *broadcast) ContactsChanged(ctx context.Context, appID, userID string) e
 	return nil
 }
 
+func (b *broadcast) PresenceChanged(ctx context.Context, appID, userID string, online bool, at time.Time) error {
+	for _, g := range b.all() {
+		g.ApplyPresenceChanged(ctx, appID, userID, online, at)
+	}
+	return nil
+}
+
 // secondNode starts another gateway on the env's store, with its own hub,
 // messaging core and tenant cache, as another process would have.
 func (e *env) secondNode(events gateway.Events, opts ...func(*gateway.Config)) (*gateway.Gateway, string) {

@@ -187,6 +187,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 			return app.Settings, err
 		}})
 	msgs.SetContactGate(g.contacts)
+	hub.PublishPresence(presencePublisher{g})
 	var apiUsage api.UsageCounter
 	if cfg.Usage != nil {
 		apiUsage = cfg.Usage

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -79,5 +81,46 @@ func TestModeratedSends(t *testing.T) {
 	var sent struct{ Message struct{ Seq int64 } }
 	if err := json.Unmarshal(r.body, &sent); err != nil || sent.Message.Seq != 0 {
 		t.Fatalf("server API drop = %s, want seq 0", r.body)
+	}
+}
+
+// TestModeratedRoomMessages: room messages go through the app's
+// moderation as other messages do: over a WebSocket a rejected one gets
+// an Error with code and reason, a dropped one a RoomSendAck with seq 0
+// and reaches no member, a modified one reaches them modified; through
+// the server API a rejection answers 422.
+func TestModeratedRoomMessages(t *testing.T) {
+	e := newEnvConfig(t, envConfig{moderator: keywords{}})
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	if r := e.do(e.a, req{method: "POST", target: "/v1/rooms", body: `{"id":"live"}`}); r.status != http.StatusCreated {
+		t.Fatalf("create room: %d %s", r.status, r.body)
+	}
+	alice, bob := e.login(e.a, "alice", "a1"), e.login(e.a, "bob", "b1")
+	alice.joinRoom("live", 0)
+	bob.joinRoom("live", 0)
+
+	if er := alice.expectError(alice.request(roomSendFrame("live", "m1", "bad")), wire.CodeMessageRejected); er.GetReason() != "kw_bad" {
+		t.Fatalf("room rejection = %v, want reason kw_bad", er)
+	}
+	if ack := alice.reply(alice.request(roomSendFrame("live", "m2", "hush"))).GetRoomSendAck(); ack == nil || ack.GetSeq() != 0 {
+		t.Fatalf("room drop ack = %v, want seq 0", ack)
+	}
+	if ack := alice.reply(alice.request(roomSendFrame("live", "m3", "swap"))).GetRoomSendAck(); ack.GetSeq() != 1 {
+		t.Fatalf("modified room send ack = %v, want seq 1", ack)
+	}
+	// bob's first room message is the modified one: the rejected and the
+	// dropped ones reached nobody, nor the room's history.
+	if seen := bob.untilRoomEvent("live:1:swapped"); slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, "live:") && s != "live:1:swapped" }) {
+		t.Fatalf("bob's room events = %q", seen)
+	}
+
+	r := e.do(e.a, req{method: "POST", target: "/v1/rooms/live/messages", body: `{"client_msg_id":"s1","content":"bad"}`})
+	var body struct {
+		Error struct{ Code, Reason string }
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil || r.status != http.StatusUnprocessableEntity ||
+		body.Error.Code != wire.CodeMessageRejected || body.Error.Reason != "kw_bad" {
+		t.Fatalf("server API room reject = %d %s", r.status, r.body)
 	}
 }

@@ -256,6 +256,8 @@ type Notice struct {
 	MutedUntilMS int64 `json:"muted_until_ms,omitempty"`
 	// Fields are the profile or setting fields an update changed.
 	Fields []string `json:"fields,omitempty"`
+	// Message is a join request's message.
+	Message string `json:"message,omitempty"`
 }
 
 // Notice events.
@@ -270,7 +272,16 @@ const (
 	NoticeRole        = "member.role_changed"
 	NoticeMuted       = "member.muted"
 	NoticeTransferred = "owner.transferred"
+	// NoticeJoinRequested goes to the system conversation of the group's
+	// owner and admins, not into the group: a user asked to join (By is
+	// the user) or a member invited users (By is the member) under the
+	// approval policy, and UserIDs wait for an answer.
+	NoticeJoinRequested = "join.requested"
 )
+
+// MaxNotifiedAdmins bounds how many of a group's owner and admins (the
+// first by user id) a join request notifies.
+const MaxNotifiedAdmins = 100
 
 // notify posts a notice into the group. The change is stored already; a
 // notice that cannot be posted is logged, and members see the change at
@@ -303,6 +314,23 @@ func (s *Service) notifyUsers(ctx context.Context, appID, groupID string, users 
 			s.log.WarnContext(ctx, "post notice to user", "err", err, "app_id", appID, "group_id", groupID, "event", n.Event)
 		}
 	}
+}
+
+// notifyAdmins posts a notice into the system conversation of the group's
+// owner and admins (at most MaxNotifiedAdmins), found through the store's
+// index of members by role. Each gets it on its online devices, and
+// offline through sync and push, as any message.
+func (s *Service) notifyAdmins(ctx context.Context, appID, groupID string, n Notice) {
+	ms, err := s.store.App(appID).ListGroupAdmins(ctx, groupID, "", MaxNotifiedAdmins)
+	if err != nil {
+		s.log.WarnContext(ctx, "list group admins", "err", err, "app_id", appID, "group_id", groupID, "event", n.Event)
+		return
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.UserID
+	}
+	s.notifyUsers(ctx, appID, groupID, ids, n)
 }
 
 func noticeID() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -377,4 +378,76 @@ func TestReadCounts(t *testing.T) {
 	}
 	_, _, err = e.svc.Readers(ctx, "A", groups.User("admin"), "team", sent.Seq, true, "", 10)
 	wantCode(t, "readers of a large group", err, groups.CodeForbidden)
+}
+
+// systemNotices returns the notices in a user's system conversation.
+func (e env) systemNotices(t *testing.T, app, user string) []groups.Notice {
+	t.Helper()
+	ms, err := e.st.App(app).ListMessages(context.Background(), messaging.SystemConvID(user), store.Range{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []groups.Notice
+	for _, m := range ms {
+		var n groups.Notice
+		if err := json.Unmarshal(m.Body, &n); err != nil {
+			t.Fatalf("notice %d: %v", m.Seq, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestJoinRequestNotifiesAdmins(t *testing.T) {
+	e := newEnv(t, 10)
+	ctx := context.Background()
+	e.team(t, store.JoinApproval)
+	// The same group id in app B, whose admins must hear nothing of A's.
+	if _, err := e.svc.Create(ctx, "B", groups.User("owner"), groups.Input{ID: "team", Name: "Team", Policy: store.JoinApproval,
+		MemberIDs: []string{"admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetRole(ctx, "B", groups.User("owner"), "team", "admin", store.GroupRoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Join(ctx, "A", groups.User("dave"), "team", "let me in"); err != nil {
+		t.Fatal(err)
+	}
+	// Asking again while the request waits notifies no one again.
+	if _, err := e.svc.Join(ctx, "A", groups.User("dave"), "team", "please"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AddMembers(ctx, "A", groups.User("bob"), "team", []string{"erin", "dave"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []groups.Notice{
+		{Event: groups.NoticeJoinRequested, By: "dave", UserIDs: []string{"dave"}, Message: "let me in"},
+		{Event: groups.NoticeJoinRequested, By: "bob", UserIDs: []string{"erin"}},
+	}
+	for _, u := range []string{"owner", "admin"} {
+		if got := e.systemNotices(t, "A", u); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s's system notices = %+v, want %+v", u, got, want)
+		}
+	}
+	for _, u := range []string{"bob", "carol", "dave", "erin"} {
+		if got := e.systemNotices(t, "A", u); len(got) != 0 {
+			t.Errorf("%s's system notices = %+v, want none (not an admin)", u, got)
+		}
+	}
+	for _, u := range []string{"owner", "admin"} {
+		if got := e.systemNotices(t, "B", u); len(got) != 0 {
+			t.Errorf("app B %s's system notices = %+v, want none", u, got)
+		}
+	}
+	// Under the open policy nobody is asked.
+	open := store.JoinOpen
+	if _, err := e.svc.Update(ctx, "A", groups.User("owner"), "team", groups.Update{Policy: &open}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Join(ctx, "A", groups.User("carol"), "team", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.systemNotices(t, "A", "owner"); len(got) != len(want) {
+		t.Errorf("owner's system notices after an open join = %+v, want %d", got, len(want))
+	}
 }

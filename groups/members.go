@@ -97,13 +97,16 @@ func memberIDs(ms []store.GroupMember) []string {
 // invite records a member's invitations as join requests.
 func (s *Service) invite(ctx context.Context, appID string, a Actor, g store.Group, userIDs []string) (Added, error) {
 	as := s.store.App(appID)
-	var pending []string
+	var pending, fresh []string
 	for _, u := range userIDs {
 		if slices.Contains(pending, u) {
 			continue
 		}
 		if _, err := as.GetGroupMember(ctx, g.ID, u); err == nil {
 			continue
+		}
+		if s.newRequest(ctx, appID, g.ID, u) {
+			fresh = append(fresh, u)
 		}
 		err := as.PutJoinRequest(ctx, store.JoinRequest{GroupID: g.ID, UserID: u, InviterID: a.UserID, CreatedAt: s.now()})
 		if errors.Is(err, store.ErrNotFound) {
@@ -116,6 +119,9 @@ func (s *Service) invite(ctx context.Context, appID string, a Actor, g store.Gro
 	}
 	if len(pending) > 0 {
 		s.changed(ctx, appID, g.ID)
+	}
+	if len(fresh) > 0 {
+		s.notifyAdmins(ctx, appID, g.ID, Notice{Event: NoticeJoinRequested, By: a.UserID, UserIDs: fresh})
 	}
 	return Added{Pending: pending}, nil
 }
@@ -148,6 +154,7 @@ func (s *Service) Join(ctx context.Context, appID string, a Actor, id, message s
 		if _, err := s.store.App(appID).GetGroupMember(ctx, id, a.UserID); err == nil {
 			return Added{}, nil
 		}
+		fresh := s.newRequest(ctx, appID, id, a.UserID)
 		err := s.store.App(appID).PutJoinRequest(ctx, store.JoinRequest{GroupID: id, UserID: a.UserID, Message: message, CreatedAt: s.now()})
 		if errors.Is(err, store.ErrNotFound) {
 			return Added{}, fail(CodeGroupNotFound, "no group %q in this app", id)
@@ -155,9 +162,20 @@ func (s *Service) Join(ctx context.Context, appID string, a Actor, id, message s
 		if err != nil {
 			return Added{}, fmt.Errorf("put join request: %w", err)
 		}
+		if fresh {
+			s.notifyAdmins(ctx, appID, id, Notice{Event: NoticeJoinRequested, By: a.UserID, UserIDs: []string{a.UserID}, Message: message})
+		}
 		return Added{Pending: []string{a.UserID}}, nil
 	}
 	return Added{}, fail(CodeForbidden, "group %q is by invitation only", id)
+}
+
+// newRequest reports whether the user has no join request to the group
+// yet: a request repeated while it waits notifies the admins only once.
+// A request it cannot read counts as new.
+func (s *Service) newRequest(ctx context.Context, appID, groupID, userID string) bool {
+	_, err := s.store.App(appID).GetJoinRequest(ctx, groupID, userID)
+	return err != nil
 }
 
 // JoinRequests returns a page of a group's join requests, for the owner,

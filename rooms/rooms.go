@@ -160,6 +160,10 @@ type Config struct {
 	// Metrics counts messages refused by a room's rate limit and those
 	// refused or dropped while a room sheds load. Nil records nothing.
 	Metrics *telemetry.Metrics
+	// Moderator moderates room messages as the messaging core's other
+	// messages: the app's keyword rules and pre-send hook. Nil moderates
+	// nothing.
+	Moderator messaging.Moderator
 }
 
 // Service manages rooms; see the package documentation.

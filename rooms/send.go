@@ -65,7 +65,9 @@ type Ack struct {
 	Duplicate bool
 }
 
-// Send accepts a message for the room: it gives it the room's next seq,
+// Send accepts a message for the room: it moderates it as the app's other
+// messages (moderate; a dropped message gets an Ack with seq 0), gives it
+// the room's next seq,
 // keeps it in the recent history and queues it for the fan-out to the
 // members online now. The caller checks that a client sender joined the
 // room.
@@ -97,6 +99,16 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Ack, error) {
 	if !req.Backend && slices.Contains(r.Muted, req.SenderID) {
 		return Ack{}, fail(CodeMemberMuted, "you are muted in room %q", req.RoomID)
 	}
+	content, drop, err := s.moderate(ctx, req)
+	if err != nil {
+		return Ack{}, err
+	}
+	if drop {
+		// Like a dropped message of a conversation: neither kept nor
+		// delivered, and the sender is told seq 0.
+		return Ack{CreatedAt: s.now()}, nil
+	}
+	req.Content = content
 	msg := Message{RoomID: req.RoomID, SenderID: req.SenderID, ClientMsgID: req.ClientMsgID, Type: req.Type,
 		Content: req.Content, Priority: req.Backend || req.SenderID != "" && req.SenderID == r.OwnerID}
 	l := s.live(req.AppID, req.RoomID)

@@ -227,6 +227,8 @@ func (c *conn) handle(ctx context.Context, f *magpiev1.Frame) {
 		c.roomFrame(ctx, id, f)
 	case *magpiev1.Frame_GetFileUrl, *magpiev1.Frame_DeleteFile:
 		c.fileFrame(ctx, id, f)
+	case *magpiev1.Frame_SubscribePresence, *magpiev1.Frame_UnsubscribePresence:
+		c.presenceFrame(ctx, id, f)
 	case *magpiev1.Frame_Login:
 		c.reply(wire.ErrorFrame(id, wire.CodeAlreadyLoggedIn, "this connection is already logged in"))
 	default:
@@ -252,6 +254,7 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 	var pe *push.ValidationError
 	var ge *groups.Error
 	var ce *contacts.Error
+	var coded *codedError
 	if rf, ok := roomError(err); ok {
 		rf.Id = id
 		return rf
@@ -263,6 +266,8 @@ func (c *conn) errorFrame(id uint64, err error) *magpiev1.Frame {
 		return wire.ErrorFrame(id, ge.Code, ge.Message)
 	case errors.As(err, &ce):
 		return wire.ErrorFrame(id, ce.Code, ce.Message)
+	case errors.As(err, &coded):
+		return wire.ErrorFrame(id, coded.code, coded.msg)
 	case errors.As(err, &pe):
 		return wire.ErrorFrame(id, wire.CodeInvalidArgument, pe.Error())
 	case errors.Is(err, push.ErrTooManyDevices):

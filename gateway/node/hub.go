@@ -36,6 +36,7 @@ type Hub struct {
 
 	presence *presenceWatch // nil: no presence events; set before serving
 	usage    UsageCounter   // nil: no usage counts; set before serving
+	subs     presenceSubs   // presence subscriptions (presence_subs.go)
 
 	// Chat rooms; set by SetRooms before serving (nil: no rooms).
 	roomSvc        *rooms.Service
@@ -64,7 +65,8 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]struct{}),
-		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second}
+		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second,
+		subs: presenceSubs{byUser: make(map[userKey]*watched), byConn: make(map[*conn]map[string]struct{})}}
 }
 
 // track adds a connection being served; it reports false while draining.
@@ -167,6 +169,7 @@ func (h *Hub) registerLocal(c *conn, maxDevices int, policy string) (kick []*con
 func (h *Hub) unregister(c *conn) {
 	h.remove(c)
 	h.leaveRooms(c)
+	h.unwatch(c, nil, true)
 	if h.cl != nil {
 		h.cl.unregister(c)
 	}
@@ -441,6 +444,7 @@ func (h *Hub) appConns(appID string) []*conn {
 // to finish or ctx to end.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.stopPresence()
+	h.stopPublishing()
 	h.mu.Lock()
 	h.draining = true
 	all := make([]*conn, 0, len(h.all))

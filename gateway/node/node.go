@@ -100,6 +100,10 @@ type Config struct {
 	// Files serves the file frames (download URLs, deletion). Nil answers
 	// them with "unavailable".
 	Files *files.Service
+	// MaxPresenceWatches bounds the users one connection watches the
+	// presence of (SubscribePresence), and the user ids of one request.
+	// Zero means 1000.
+	MaxPresenceWatches int
 }
 
 // Server serves client WebSockets; ServeHTTP upgrades a request to one.
@@ -138,6 +142,9 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	}
 	if cfg.PendingPerAddress == 0 {
 		cfg.PendingPerAddress = 64
+	}
+	if cfg.MaxPresenceWatches == 0 {
+		cfg.MaxPresenceWatches = defaultPresenceWatches
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
 		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics}

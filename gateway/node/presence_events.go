@@ -32,10 +32,21 @@ type presenceWatch struct {
 // debounce (zero means 5 seconds). Call it before the hub serves
 // connections.
 func (h *Hub) WatchPresence(ev PresenceEvents, debounce time.Duration) {
-	if debounce <= 0 {
-		debounce = 5 * time.Second
+	p := h.watchPresence()
+	p.ev = ev
+	if debounce > 0 {
+		p.debounce = debounce
 	}
-	h.presence = &presenceWatch{ev: ev, debounce: debounce, pending: make(map[userKey]*time.Timer)}
+}
+
+// watchPresence returns the hub's presenceWatch, made on first use with
+// the default debounce and no PresenceEvents (presence subscriptions need
+// it too). Called before serving.
+func (h *Hub) watchPresence() *presenceWatch {
+	if h.presence == nil {
+		h.presence = &presenceWatch{debounce: 5 * time.Second, pending: make(map[userKey]*time.Timer)}
+	}
+	return h.presence
 }
 
 // sessionsOf counts the sessions of a user: this node's, or, in cluster
@@ -52,8 +63,11 @@ func (h *Hub) sessionsOf(ctx context.Context, k userKey) int {
 	return len(h.conns(k.appID, k.userID))
 }
 
-// loggedIn reports a session that registered: an online event unless the
-// user has other sessions or was about to be reported offline.
+// reportLogin reports a session that registered: an online event unless
+// the user has other sessions or was about to be reported offline. The
+// presence subscribers are told in that last case too (the user's watchers
+// may have read it offline from the registry meanwhile); they keep the
+// latest state.
 func (h *Hub) reportLogin(ctx context.Context, c *conn) {
 	p := h.presence
 	if p == nil {
@@ -61,16 +75,24 @@ func (h *Hub) reportLogin(ctx context.Context, c *conn) {
 	}
 	k := userKey{c.appID, c.userID}
 	p.mu.Lock()
+	back := false
 	if t := p.pending[k]; t != nil {
 		t.Stop()
 		delete(p.pending, k)
-		p.mu.Unlock()
-		return // back within the debounce: it never went offline
+		back = true // back within the debounce: it never went offline
 	}
 	p.mu.Unlock()
-	if h.sessionsOf(ctx, k) == 1 {
-		p.ev.UserPresence(k.appID, k.userID, true, c.srv.now())
+	if back && h.subs.pub == nil {
+		return
 	}
+	if h.sessionsOf(ctx, k) != 1 {
+		return
+	}
+	at := c.srv.now()
+	if !back && p.ev != nil {
+		p.ev.UserPresence(k.appID, k.userID, true, at)
+	}
+	h.publishPresence(k, true, at)
 }
 
 // reportLogout reports a session that ended: if it was the user's last,
@@ -98,7 +120,11 @@ func (h *Hub) reportLogout(c *conn) {
 		delete(p.pending, k)
 		p.mu.Unlock()
 		if h.sessionsOf(context.Background(), k) == 0 {
-			p.ev.UserPresence(k.appID, k.userID, false, c.srv.now())
+			at := c.srv.now()
+			if p.ev != nil {
+				p.ev.UserPresence(k.appID, k.userID, false, at)
+			}
+			h.publishPresence(k, false, at)
 		}
 	})
 }

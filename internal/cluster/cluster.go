@@ -300,6 +300,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Push = push.NewService(st, tenants, push.ServiceConfig{Logger: log, Endpoints: cfg.Push})
 	gcfg.Webhooks = webhook.NewService(st, tenants, d.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: log})
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
+	gcfg.Rooms.Moderator = moderator
 	gcfg.Support = support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: log})
 	gcfg.Usage = usage
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)

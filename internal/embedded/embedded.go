@@ -238,6 +238,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg.Webhooks = s.Webhooks
 	gcfg.Usage = s.Usage
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
+	gcfg.Rooms.Moderator = moderator
 	gcfg.Support = support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: s.log})
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {

@@ -71,6 +71,11 @@ type GroupStore interface {
 	// ListGroupMembers returns up to limit members with user id > after, by
 	// user id.
 	ListGroupMembers(ctx context.Context, groupID, after string, limit int) ([]GroupMember, error)
+	// ListGroupAdmins returns up to limit of the group's owner and admins
+	// (members whose role is GroupRoleOwner or GroupRoleAdmin), by user
+	// id, with user id > after. It reads an index of the members by role:
+	// its cost follows the admins, not the members.
+	ListGroupAdmins(ctx context.Context, groupID, after string, limit int) ([]GroupMember, error)
 	// ListGroupReaders returns up to limit members with user id > after, by
 	// user id, whose read cursor is at or past seq (read true) or before it
 	// (read false); members who joined after seq (FirstSeq > seq) are in

@@ -206,6 +206,9 @@ type AppStore interface {
 	// RevokeTokens makes every token issued before the given time invalid.
 	// The stored time only moves forward.
 	RevokeTokens(ctx context.Context, id string, before time.Time) error
+	// SetLastSeen moves the user's LastSeenAt forward to at (never back);
+	// ErrNotFound if the user does not exist.
+	SetLastSeen(ctx context.Context, id string, at time.Time) error
 
 	// PutIdempotency stores r unless a record with the same key exists; it
 	// returns the stored record and whether it was created by this call.
@@ -380,6 +383,10 @@ type User struct {
 	TokensValidAfter time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	// LastSeenAt is when the user was last online: when its last session
+	// ended (after the presence debounce). Zero if it never was, as far
+	// as the store knows.
+	LastSeenAt time.Time
 }
 
 // Nonce is the nonce of one signed server API request of an app, kept for

@@ -45,7 +45,7 @@ func ToRoomJSON(r store.Room, count *int) RoomJSON {
 func FailRoom(c *gin.Context, err error) {
 	var re *rooms.Error
 	if !errors.As(err, &re) {
-		Fail(c, err)
+		FailMessaging(c, err) // moderation's message_rejected, or a failure
 		return
 	}
 	if re.Code == rooms.CodeInvalidArgument {

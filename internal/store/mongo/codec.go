@@ -126,6 +126,7 @@ type userDoc struct {
 	TokensValidAfter time.Time `bson:"tokens_valid_after,omitempty"`
 	CreatedAt        time.Time `bson:"created_at"`
 	UpdatedAt        time.Time `bson:"updated_at"`
+	LastSeenAt       time.Time `bson:"last_seen_at,omitempty"`
 }
 
 type pair struct {
@@ -332,6 +333,7 @@ func (d userDoc) record() store.User {
 	u := store.User{
 		ID: d.ID.ID, Name: d.Name, AvatarURL: d.AvatarURL, Blocked: d.Blocked,
 		TokensValidAfter: utc(d.TokensValidAfter), CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
+		LastSeenAt: utc(d.LastSeenAt),
 	}
 	u.Metadata = metadata(d.Metadata)
 	return u

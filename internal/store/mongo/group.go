@@ -575,6 +575,17 @@ func (a *appStore) ListGroupMembers(ctx context.Context, groupID, after string, 
 	return ms, nil
 }
 
+// ListGroupAdmins returns a page of the group's owner and admins, by user
+// id, through the entries' role index (app_conv_role_user).
+func (a *appStore) ListGroupAdmins(ctx context.Context, groupID, after string, limit int) ([]store.GroupMember, error) {
+	ms, err := a.listMembers(ctx, groupID, after, limit,
+		bson.E{Key: "role", Value: in([]string{string(store.GroupRoleOwner), string(store.GroupRoleAdmin)})})
+	if err != nil {
+		return nil, fmt.Errorf("list admins of group %s: %w", groupID, err)
+	}
+	return ms, nil
+}
+
 func (a *appStore) listMembers(ctx context.Context, groupID, after string, limit int, conds ...bson.E) ([]store.GroupMember, error) {
 	if limit <= 0 {
 		return nil, nil // MongoDB reads a zero limit as none

@@ -69,6 +69,9 @@ var indexes = map[string][]index{
 		// A conversation's members by user id (a group's members and
 		// readers, DismissGroup).
 		{name: "app_conv_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.conv", Value: 1}, {Key: "_id.user", Value: 1}}},
+		// A group's owner and admins by user id (ListGroupAdmins), without
+		// reading its other members.
+		{name: "app_conv_role_user", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.conv", Value: 1}, {Key: "role", Value: 1}, {Key: "_id.user", Value: 1}}},
 	},
 	collCursors: {
 		{name: "app_user_device", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.user", Value: 1}, {Key: "_id.device", Value: 1}, {Key: "_id.conv", Value: 1}}},

@@ -208,6 +208,17 @@ func (a *appStore) RevokeTokens(ctx context.Context, id string, before time.Time
 	return nil
 }
 
+// SetLastSeen moves the user's LastSeenAt forward to at (never back);
+// store.ErrNotFound if the user does not exist.
+func (a *appStore) SetLastSeen(ctx context.Context, id string, at time.Time) error {
+	res, err := a.s.c.users.UpdateOne(ctx, byID(a.key(id)),
+		bson.D{{Key: "$max", Value: bson.D{{Key: "last_seen_at", Value: at}}}})
+	if err := matched(res, err); err != nil {
+		return fmt.Errorf("set last seen of user %s: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteUser removes a user and what is only the user's; see
 // store.AppStore. Without a transaction it runs as steps that a retry may
 // repeat: the user's document goes last, so a call that failed half-way is

@@ -71,6 +71,11 @@ func (a *appStore) RevokeTokens(ctx context.Context, id string, before time.Time
 	return c.end(ctx, a.as.RevokeTokens(ctx, id, before))
 }
 
+func (a *appStore) SetLastSeen(ctx context.Context, id string, at time.Time) error {
+	ctx, c := a.begin(ctx, "SetLastSeen")
+	return c.end(ctx, a.as.SetLastSeen(ctx, id, at))
+}
+
 func (a *appStore) PutIdempotency(ctx context.Context, r store.Idempotency) (store.Idempotency, bool, error) {
 	ctx, c := a.begin(ctx, "PutIdempotency")
 	got, created, err := a.as.PutIdempotency(ctx, r)

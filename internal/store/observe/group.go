@@ -57,6 +57,12 @@ func (a *appStore) ListGroupMembers(ctx context.Context, groupID, after string, 
 	return ms, c.end(ctx, err)
 }
 
+func (a *appStore) ListGroupAdmins(ctx context.Context, groupID, after string, limit int) ([]store.GroupMember, error) {
+	ctx, c := a.begin(ctx, "ListGroupAdmins")
+	ms, err := a.as.ListGroupAdmins(ctx, groupID, after, limit)
+	return ms, c.end(ctx, err)
+}
+
 func (a *appStore) ListGroupReaders(ctx context.Context, groupID string, seq int64, read bool, after string, limit int) ([]store.GroupMember, error) {
 	ctx, c := a.begin(ctx, "ListGroupReaders")
 	ms, err := a.as.ListGroupReaders(ctx, groupID, seq, read, after, limit)

@@ -303,6 +303,16 @@ func (a *appStore) ListGroupMembers(ctx context.Context, groupID, after string, 
 		store.GroupConvID(groupID), after, limit)
 }
 
+// ListGroupAdmins returns a page of the group's owner and admins, by user
+// id, through the partial index of the entries with a role above member.
+func (a *appStore) ListGroupAdmins(ctx context.Context, groupID, after string, limit int) ([]store.GroupMember, error) {
+	return a.listMembers(ctx, "list admins of group "+groupID, `SELECT `+groupMemberColumns+`
+		FROM user_conversations INDEXED BY user_conversations_admins
+		WHERE app_id = ?1 AND conv_id = ?2 AND user_id > ?3 AND role IN ('owner', 'admin')
+		ORDER BY user_id LIMIT ?4`,
+		store.GroupConvID(groupID), after, limit)
+}
+
 // ListGroupReaders returns a page of the members who read seq (or did
 // not), by user id.
 func (a *appStore) ListGroupReaders(ctx context.Context, groupID string, seq int64, read bool, after string, limit int) ([]store.GroupMember, error) {

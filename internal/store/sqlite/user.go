@@ -40,7 +40,7 @@ func (a *appStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row
 	return a.s.readRow(ctx, q, a.bind(args)...)
 }
 
-const userColumns = `id, name, avatar_url, metadata, blocked, tokens_valid_after, created_at, updated_at`
+const userColumns = `id, name, avatar_url, metadata, blocked, tokens_valid_after, created_at, updated_at, last_seen_at`
 
 // CreateUser adds a user; store.ErrConflict if the id is taken.
 func (a *appStore) CreateUser(ctx context.Context, u store.User) error {
@@ -256,11 +256,23 @@ func (a *appStore) RevokeTokens(ctx context.Context, id string, before time.Time
 	return nil
 }
 
+// SetLastSeen moves the user's LastSeenAt forward to at (never back);
+// store.ErrNotFound if the user does not exist.
+func (a *appStore) SetLastSeen(ctx context.Context, id string, at time.Time) error {
+	res, err := a.exec(ctx,
+		`UPDATE users SET last_seen_at = max(last_seen_at, ?3) WHERE app_id = ?1 AND id = ?2`,
+		id, ms(at))
+	if err := mustAffect(res, err); err != nil {
+		return fmt.Errorf("set last seen of user %s: %w", id, err)
+	}
+	return nil
+}
+
 func scanUser(r scanner) (store.User, error) {
 	var u store.User
 	var meta string
-	var tokens, created, updated int64
-	err := r.Scan(&u.ID, &u.Name, &u.AvatarURL, &meta, &u.Blocked, &tokens, &created, &updated)
+	var tokens, created, updated, seen int64
+	err := r.Scan(&u.ID, &u.Name, &u.AvatarURL, &meta, &u.Blocked, &tokens, &created, &updated, &seen)
 	if err != nil {
 		return u, err
 	}
@@ -268,7 +280,7 @@ func scanUser(r scanner) (store.User, error) {
 		return u, fmt.Errorf("decode metadata: %w", err)
 	}
 	u.TokensValidAfter = fromMS(tokens)
-	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
+	u.CreatedAt, u.UpdatedAt, u.LastSeenAt = fromMS(created), fromMS(updated), fromMS(seen)
 	return u, nil
 }
 

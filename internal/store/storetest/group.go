@@ -19,6 +19,7 @@ var groupTests = []test{
 	{"RemoveMembers", testGroupRemoveMembers},
 	{"UpdateMember", testGroupUpdateMember},
 	{"ListMembers", testGroupListMembers},
+	{"ListAdmins", testGroupListAdmins},
 	{"Dismiss", testGroupDismiss},
 	{"Messages", testGroupMessages},
 	{"Readers", testGroupReaders},
@@ -278,6 +279,51 @@ func testGroupListMembers(t *testing.T, s store.Store) {
 	}
 }
 
+func testGroupListAdmins(t *testing.T, s store.Store) {
+	a := s.App("A")
+	ctx := t.Context()
+	ms := []store.GroupMember{member("u00", store.GroupRoleOwner, 1)}
+	want := []string{"u00"}
+	for i := 1; i < 40; i++ {
+		id := fmt.Sprintf("u%02d", i)
+		role := store.GroupRoleMember
+		if i%7 == 0 {
+			role = store.GroupRoleAdmin
+			want = append(want, id)
+		}
+		ms = append(ms, member(id, role, 1))
+	}
+	must(t, a.CreateGroup(ctx, newGroup("g1", "u00"), ms), "CreateGroup")
+	must(t, a.CreateGroup(ctx, newGroup("g0", "x"), []store.GroupMember{
+		member("x", store.GroupRoleOwner, 1), member("y", store.GroupRoleAdmin, 1)}), "CreateGroup(g0)")
+	checkPaging(t, "ListGroupAdmins", want, func(after string, limit int) ([]string, error) {
+		ms, err := a.ListGroupAdmins(ctx, "g1", after, limit)
+		return memberIDs(ms), err
+	})
+	got, err := a.ListGroupAdmins(ctx, "g1", "", 1)
+	if err != nil || len(got) != 1 || got[0].Role != store.GroupRoleOwner {
+		t.Errorf("ListGroupAdmins(g1, limit 1) = %+v, %v, want the owner", got, err)
+	}
+	// A role change moves a member in and out of the admins.
+	must(t, a.UpdateGroupMember(ctx, "g1", store.GroupMember{UserID: "u01", Role: store.GroupRoleAdmin}), "UpdateGroupMember(u01 admin)")
+	must(t, a.UpdateGroupMember(ctx, "g1", store.GroupMember{UserID: "u07", Role: store.GroupRoleMember}), "UpdateGroupMember(u07 member)")
+	got, err = a.ListGroupAdmins(ctx, "g1", "", 100)
+	wantIDs := append([]string{"u00", "u01"}, want[2:]...)
+	if err != nil || !slices.Equal(memberIDs(got), wantIDs) {
+		t.Errorf("ListGroupAdmins(g1) after role changes = %q, %v, want %q", memberIDs(got), err, wantIDs)
+	}
+	// A removed admin is no longer one.
+	_, err = a.RemoveGroupMembers(ctx, "g1", []string{"u14"})
+	must(t, err, "RemoveGroupMembers(u14)")
+	got, err = a.ListGroupAdmins(ctx, "g1", "", 100)
+	if err != nil || slices.Contains(memberIDs(got), "u14") {
+		t.Errorf("ListGroupAdmins(g1) after removing u14 = %q, %v, want it gone", memberIDs(got), err)
+	}
+	if got, err := a.ListGroupAdmins(ctx, "nope", "", 10); err != nil || len(got) != 0 {
+		t.Errorf("ListGroupAdmins(nope) = %+v, %v, want none", got, err)
+	}
+}
+
 func testGroupDismiss(t *testing.T, s store.Store) {
 	a, _ := groupSetup(t, s)
 	ctx := t.Context()
@@ -530,6 +576,9 @@ func testTenancyGroups(t *testing.T, s store.Store) {
 	wantErr(t, b.PutJoinRequest(ctx, store.JoinRequest{GroupID: "g1", UserID: "x", CreatedAt: at(2)}), store.ErrNotFound, "B.PutJoinRequest")
 	if ms, err := b.ListGroupMembers(ctx, "g1", "", 10); err != nil || len(ms) != 0 {
 		t.Errorf("B.ListGroupMembers(g1) = %q, %v, want none", memberIDs(ms), err)
+	}
+	if ms, err := b.ListGroupAdmins(ctx, "g1", "", 10); err != nil || len(ms) != 0 {
+		t.Errorf("B.ListGroupAdmins(g1) = %q, %v, want none", memberIDs(ms), err)
 	}
 	if _, of, err := b.CountGroupReaders(ctx, "g1", 1); err != nil || of != 0 {
 		t.Errorf("B.CountGroupReaders(g1) = of %d, %v, want 0", of, err)

@@ -51,6 +51,7 @@ var userTests = []test{
 		})
 	}},
 	{"Block", testUserBlock},
+	{"LastSeen", testUserLastSeen},
 	{"RevokeTokens", testRevokeTokens},
 }
 
@@ -157,6 +158,34 @@ func testUserBlock(t *testing.T, s store.Store) {
 	}
 	err := a.SetUserBlocked(ctx, "nope", true, at(70))
 	wantErr(t, err, store.ErrNotFound, "SetUserBlocked(%q)", "nope")
+}
+
+func testUserLastSeen(t *testing.T, s store.Store) {
+	a, ctx := s.App("A"), t.Context()
+	must(t, a.CreateUser(ctx, newUser("u1")), "CreateUser")
+	if got, err := a.GetUser(ctx, "u1"); err != nil || !got.LastSeenAt.IsZero() {
+		t.Errorf("GetUser(u1).LastSeenAt of a new user = %v, %v, want zero", got.LastSeenAt, err)
+	}
+	// It only moves forward.
+	for _, step := range []struct{ set, want int64 }{{50, 50}, {40, 50}, {70, 70}} {
+		must(t, a.SetLastSeen(ctx, "u1", at(step.set)), "SetLastSeen(%d)", step.set)
+		got, err := a.GetUser(ctx, "u1")
+		if err != nil || !got.LastSeenAt.Equal(at(step.want)) {
+			t.Errorf("GetUser(u1).LastSeenAt after SetLastSeen(%d) = %v, %v, want %v", step.set, got.LastSeenAt, err, at(step.want))
+		}
+	}
+	// A profile update keeps it.
+	must(t, a.UpdateUser(ctx, newUser("u1")), "UpdateUser")
+	if got, err := a.GetUser(ctx, "u1"); err != nil || !got.LastSeenAt.Equal(at(70)) {
+		t.Errorf("GetUser(u1).LastSeenAt after UpdateUser = %v, %v, want %v", got.LastSeenAt, err, at(70))
+	}
+	wantErr(t, a.SetLastSeen(ctx, "nope", at(80)), store.ErrNotFound, "SetLastSeen(nope)")
+	// Another app's user of the same id is another user.
+	b := s.App("B")
+	wantErr(t, b.SetLastSeen(ctx, "u1", at(90)), store.ErrNotFound, "B.SetLastSeen(u1)")
+	if got, err := a.GetUser(ctx, "u1"); err != nil || !got.LastSeenAt.Equal(at(70)) {
+		t.Errorf("GetUser(u1).LastSeenAt after B.SetLastSeen = %v, %v, want %v", got.LastSeenAt, err, at(70))
+	}
 }
 
 func testRevokeTokens(t *testing.T, s store.Store) {

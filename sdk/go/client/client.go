@@ -50,7 +50,8 @@ type Client struct {
 	device     *Device
 	deviceSent *session
 
-	rooms rooms // the chat rooms joined
+	rooms    rooms        // the chat rooms joined
+	presence presenceSubs // the users whose presence is watched
 }
 
 // New returns a client for cfg, with defaults for the zero fields. It does
@@ -245,6 +246,7 @@ func (c *Client) serve(ctx context.Context, s *session) error {
 	wg.Go(func() { c.ackLoop(sctx, s) })
 	wg.Go(func() { c.resendDevice(sctx, s) })
 	wg.Go(func() { c.rejoinRooms(sctx, s) })
+	wg.Go(func() { c.resubscribePresence(sctx, s) })
 	<-sctx.Done()
 	c.clearSession(s)
 	if ctx.Err() != nil {

@@ -8,8 +8,8 @@ import (
 )
 
 // Event is what Client.Next returns: a Message, Recall, Edit, Reaction,
-// Receipt, Typing, RoomMessage, RoomMemberCount, RoomLeft, Connected or
-// Disconnected value.
+// Receipt, Typing, RoomMessage, RoomMemberCount, RoomLeft, Presence,
+// Connected or Disconnected value.
 type Event interface{ event() }
 
 // Message is a message of a conversation. Next returns every message of

@@ -201,6 +201,12 @@ func (s *session) readLoop(ctx context.Context, p pusher) error {
 			}); ok {
 				rp.onReaction(s, b.ReactionUpdate)
 			}
+		case *magpiev1.Frame_UserPresence:
+			if pp, ok := p.(interface {
+				onPresence(*session, *magpiev1.UserPresence)
+			}); ok {
+				pp.onPresence(s, b.UserPresence)
+			}
 		case *magpiev1.Frame_RoomMessages, *magpiev1.Frame_RoomMemberCount, *magpiev1.Frame_RoomLeft:
 			if rp, ok := p.(roomPusher); ok {
 				rp.onRoomPush(s, f)

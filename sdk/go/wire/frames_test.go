@@ -208,6 +208,14 @@ func groupSamples() []sample {
 		}}}},
 		{"room_member_count", &magpiev1.Frame{Body: &magpiev1.Frame_RoomMemberCount{RoomMemberCount: &magpiev1.RoomMemberCount{RoomId: "live-1", Count: 12001}}}},
 		{"room_left", &magpiev1.Frame{Body: &magpiev1.Frame_RoomLeft{RoomLeft: &magpiev1.RoomLeft{RoomId: "live-1", Reason: magpiev1.RoomLeft_REASON_KICKED}}}},
+		{"subscribe_presence", &magpiev1.Frame{Id: 30, Body: &magpiev1.Frame_SubscribePresence{SubscribePresence: &magpiev1.SubscribePresence{
+			UserIds: []string{"bob", "dan"}, Friends: true}}}},
+		{"presence_page", &magpiev1.Frame{Id: 30, Body: &magpiev1.Frame_PresencePage{PresencePage: &magpiev1.PresencePage{
+			Users: []*magpiev1.UserPresence{{UserId: "bob", LastSeenMs: 1767225600000, AtMs: 1767229200000}}, Refused: []string{"dan"}}}}},
+		{"unsubscribe_presence", &magpiev1.Frame{Id: 31, Body: &magpiev1.Frame_UnsubscribePresence{UnsubscribePresence: &magpiev1.UnsubscribePresence{
+			UserIds: []string{"bob"}}}}},
+		{"user_presence", &magpiev1.Frame{Body: &magpiev1.Frame_UserPresence{UserPresence: &magpiev1.UserPresence{
+			UserId: "bob", Online: true, AtMs: 1767229260000}}}},
 	}
 }
 

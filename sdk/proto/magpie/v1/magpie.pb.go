@@ -34,8 +34,11 @@
 //	Ping                          Pong
 //	GetFileUrl                    FileLink
 //	DeleteFile                    Ok
+//	SubscribePresence             PresencePage
+//	UnsubscribePresence           Ok
 //
-// Unsolicited pushes from the server (id 0): Deliver, Receipt, Error, Close.
+// Unsolicited pushes from the server (id 0): Deliver, Receipt, Error, Close,
+// UserPresence.
 //
 // The reliability contract rests on six packets:
 //
@@ -296,6 +299,10 @@ type Frame struct {
 	//	*Frame_RoomMessages
 	//	*Frame_RoomMemberCount
 	//	*Frame_RoomLeft
+	//	*Frame_SubscribePresence
+	//	*Frame_PresencePage
+	//	*Frame_UnsubscribePresence
+	//	*Frame_UserPresence
 	//	*Frame_GetFileUrl
 	//	*Frame_FileLink
 	//	*Frame_DeleteFile
@@ -1086,6 +1093,42 @@ func (x *Frame) GetRoomLeft() *RoomLeft {
 	return nil
 }
 
+func (x *Frame) GetSubscribePresence() *SubscribePresence {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SubscribePresence); ok {
+			return x.SubscribePresence
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetPresencePage() *PresencePage {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_PresencePage); ok {
+			return x.PresencePage
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetUnsubscribePresence() *UnsubscribePresence {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_UnsubscribePresence); ok {
+			return x.UnsubscribePresence
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetUserPresence() *UserPresence {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_UserPresence); ok {
+			return x.UserPresence
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetGetFileUrl() *GetFileUrl {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_GetFileUrl); ok {
@@ -1559,6 +1602,30 @@ type Frame_RoomLeft struct {
 	RoomLeft *RoomLeft `protobuf:"bytes,137,opt,name=room_left,json=roomLeft,proto3,oneof"`
 }
 
+type Frame_SubscribePresence struct {
+	// Presence of contacts (docs/protocol.md, "Presence"), client ->
+	// server, and their replies and pushes.
+	// Watch friends' presence for the connection's lifetime. Reply:
+	// presence_page.
+	SubscribePresence *SubscribePresence `protobuf:"bytes,138,opt,name=subscribe_presence,json=subscribePresence,proto3,oneof"`
+}
+
+type Frame_PresencePage struct {
+	// Reply to subscribe_presence: the watched users' present state.
+	PresencePage *PresencePage `protobuf:"bytes,139,opt,name=presence_page,json=presencePage,proto3,oneof"`
+}
+
+type Frame_UnsubscribePresence struct {
+	// Stop watching users. Reply: ok.
+	UnsubscribePresence *UnsubscribePresence `protobuf:"bytes,140,opt,name=unsubscribe_presence,json=unsubscribePresence,proto3,oneof"`
+}
+
+type Frame_UserPresence struct {
+	// A watched user came online or went offline, server -> client,
+	// unsolicited (id 0).
+	UserPresence *UserPresence `protobuf:"bytes,141,opt,name=user_presence,json=userPresence,proto3,oneof"`
+}
+
 type Frame_GetFileUrl struct {
 	// Files and images (docs/files.md), client -> server. Files are
 	// uploaded over HTTP (POST /v1/client/files); these frames get their
@@ -1742,6 +1809,14 @@ func (*Frame_RoomMessages) isFrame_Body() {}
 func (*Frame_RoomMemberCount) isFrame_Body() {}
 
 func (*Frame_RoomLeft) isFrame_Body() {}
+
+func (*Frame_SubscribePresence) isFrame_Body() {}
+
+func (*Frame_PresencePage) isFrame_Body() {}
+
+func (*Frame_UnsubscribePresence) isFrame_Body() {}
+
+func (*Frame_UserPresence) isFrame_Body() {}
 
 func (*Frame_GetFileUrl) isFrame_Body() {}
 
@@ -8319,11 +8394,264 @@ func (x *DeleteFile) GetFileId() string {
 	return ""
 }
 
+// SubscribePresence makes the connection watch users' presence: the reply
+// gives their present state, and every later change comes as an
+// unsolicited UserPresence until the connection ends or
+// UnsubscribePresence. A user may watch only its friends, who do not block
+// it; any other user id (a stranger, an unknown user, another app's user)
+// is refused alike, in PresencePage.refused. A connection watches at most
+// 1,000 users (the server's bound); those beyond are refused too. Watching
+// a user already watched is no error. Errors: "invalid_argument" (more
+// than 1,000 user ids, an empty one).
+type SubscribePresence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Users to watch.
+	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Also watch the user's friends (its first 1,000, by user id) as of now;
+	// friends added later need another SubscribePresence.
+	Friends       bool `protobuf:"varint,2,opt,name=friends,proto3" json:"friends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribePresence) Reset() {
+	*x = SubscribePresence{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribePresence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribePresence) ProtoMessage() {}
+
+func (x *SubscribePresence) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribePresence.ProtoReflect.Descriptor instead.
+func (*SubscribePresence) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *SubscribePresence) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *SubscribePresence) GetFriends() bool {
+	if x != nil {
+		return x.Friends
+	}
+	return false
+}
+
+// PresencePage answers SubscribePresence.
+type PresencePage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state of each user the request watches, by user id.
+	Users []*UserPresence `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// The user ids of the request that are not watched, by user id.
+	Refused       []string `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresencePage) Reset() {
+	*x = PresencePage{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresencePage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresencePage) ProtoMessage() {}
+
+func (x *PresencePage) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresencePage.ProtoReflect.Descriptor instead.
+func (*PresencePage) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *PresencePage) GetUsers() []*UserPresence {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *PresencePage) GetRefused() []string {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+// UnsubscribePresence stops watching users. Reply: ok. Errors:
+// "invalid_argument" (more than 1,000 user ids).
+type UnsubscribePresence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Users to stop watching; ids not watched are ignored.
+	UserIds []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Stop watching every user.
+	All           bool `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsubscribePresence) Reset() {
+	*x = UnsubscribePresence{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsubscribePresence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsubscribePresence) ProtoMessage() {}
+
+func (x *UnsubscribePresence) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsubscribePresence.ProtoReflect.Descriptor instead.
+func (*UnsubscribePresence) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *UnsubscribePresence) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *UnsubscribePresence) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+// UserPresence is one user's presence. Offline means the user has had no
+// session for the server's debounce (5 seconds by default): a device that
+// reconnects at once is not reported offline. A client may get the same
+// state twice; it keeps the one with the latest at_ms.
+type UserPresence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Whether the user has a session on any device.
+	Online bool `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	// When the user was last online, in Unix milliseconds: when it went
+	// offline. 0 while it is online, or if it never was.
+	LastSeenMs int64 `protobuf:"varint,3,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"`
+	// When the change happened (for a PresencePage entry: when the server
+	// read it), in Unix milliseconds.
+	AtMs          int64 `protobuf:"varint,4,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserPresence) Reset() {
+	*x = UserPresence{}
+	mi := &file_magpie_v1_magpie_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserPresence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserPresence) ProtoMessage() {}
+
+func (x *UserPresence) ProtoReflect() protoreflect.Message {
+	mi := &file_magpie_v1_magpie_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserPresence.ProtoReflect.Descriptor instead.
+func (*UserPresence) Descriptor() ([]byte, []int) {
+	return file_magpie_v1_magpie_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *UserPresence) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserPresence) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *UserPresence) GetLastSeenMs() int64 {
+	if x != nil {
+		return x.LastSeenMs
+	}
+	return 0
+}
+
+func (x *UserPresence) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
 var File_magpie_v1_magpie_proto protoreflect.FileDescriptor
 
 const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\n" +
-	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\xf3*\n" +
+	"\x16magpie/v1/magpie.proto\x12\tmagpie.v1\"\x9b-\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12%\n" +
 	"\x04send\x18\n" +
@@ -8417,7 +8745,11 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\rroom_send_ack\x18\x86\x01 \x01(\v2\x16.magpie.v1.RoomSendAckH\x00R\vroomSendAck\x12?\n" +
 	"\rroom_messages\x18\x87\x01 \x01(\v2\x17.magpie.v1.RoomMessagesH\x00R\froomMessages\x12I\n" +
 	"\x11room_member_count\x18\x88\x01 \x01(\v2\x1a.magpie.v1.RoomMemberCountH\x00R\x0froomMemberCount\x123\n" +
-	"\troom_left\x18\x89\x01 \x01(\v2\x13.magpie.v1.RoomLeftH\x00R\broomLeft\x129\n" +
+	"\troom_left\x18\x89\x01 \x01(\v2\x13.magpie.v1.RoomLeftH\x00R\broomLeft\x12N\n" +
+	"\x12subscribe_presence\x18\x8a\x01 \x01(\v2\x1c.magpie.v1.SubscribePresenceH\x00R\x11subscribePresence\x12?\n" +
+	"\rpresence_page\x18\x8b\x01 \x01(\v2\x17.magpie.v1.PresencePageH\x00R\fpresencePage\x12T\n" +
+	"\x14unsubscribe_presence\x18\x8c\x01 \x01(\v2\x1e.magpie.v1.UnsubscribePresenceH\x00R\x13unsubscribePresence\x12?\n" +
+	"\ruser_presence\x18\x8d\x01 \x01(\v2\x17.magpie.v1.UserPresenceH\x00R\fuserPresence\x129\n" +
 	"\fget_file_url\x18x \x01(\v2\x15.magpie.v1.GetFileUrlH\x00R\n" +
 	"getFileUrl\x122\n" +
 	"\tfile_link\x18y \x01(\v2\x13.magpie.v1.FileLinkH\x00R\bfileLink\x128\n" +
@@ -8912,7 +9244,22 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	" \x01(\x03R\x0eurlExpiresAtMs\"%\n" +
 	"\n" +
 	"DeleteFile\x12\x17\n" +
-	"\afile_id\x18\x01 \x01(\tR\x06fileIdB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\"H\n" +
+	"\x11SubscribePresence\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\x12\x18\n" +
+	"\afriends\x18\x02 \x01(\bR\afriends\"W\n" +
+	"\fPresencePage\x12-\n" +
+	"\x05users\x18\x01 \x03(\v2\x17.magpie.v1.UserPresenceR\x05users\x12\x18\n" +
+	"\arefused\x18\x02 \x03(\tR\arefused\"B\n" +
+	"\x13UnsubscribePresence\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\"v\n" +
+	"\fUserPresence\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12 \n" +
+	"\flast_seen_ms\x18\x03 \x01(\x03R\n" +
+	"lastSeenMs\x12\x13\n" +
+	"\x05at_ms\x18\x04 \x01(\x03R\x04atMsB:Z8github.com/magpie-im/magpie/sdk/proto/magpie/v1;magpiev1b\x06proto3"
 
 var (
 	file_magpie_v1_magpie_proto_rawDescOnce sync.Once
@@ -8927,7 +9274,7 @@ func file_magpie_v1_magpie_proto_rawDescGZIP() []byte {
 }
 
 var file_magpie_v1_magpie_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
+var file_magpie_v1_magpie_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
 var file_magpie_v1_magpie_proto_goTypes = []any{
 	(Receipt_Kind)(0),           // 0: magpie.v1.Receipt.Kind
 	(RoomLeft_Reason)(0),        // 1: magpie.v1.RoomLeft.Reason
@@ -9027,10 +9374,14 @@ var file_magpie_v1_magpie_proto_goTypes = []any{
 	(*GetFileUrl)(nil),          // 95: magpie.v1.GetFileUrl
 	(*FileLink)(nil),            // 96: magpie.v1.FileLink
 	(*DeleteFile)(nil),          // 97: magpie.v1.DeleteFile
-	nil,                         // 98: magpie.v1.PushOptions.DataEntry
-	nil,                         // 99: magpie.v1.Group.MetadataEntry
-	nil,                         // 100: magpie.v1.CreateGroup.MetadataEntry
-	nil,                         // 101: magpie.v1.UpdateGroup.MetadataEntry
+	(*SubscribePresence)(nil),   // 98: magpie.v1.SubscribePresence
+	(*PresencePage)(nil),        // 99: magpie.v1.PresencePage
+	(*UnsubscribePresence)(nil), // 100: magpie.v1.UnsubscribePresence
+	(*UserPresence)(nil),        // 101: magpie.v1.UserPresence
+	nil,                         // 102: magpie.v1.PushOptions.DataEntry
+	nil,                         // 103: magpie.v1.Group.MetadataEntry
+	nil,                         // 104: magpie.v1.CreateGroup.MetadataEntry
+	nil,                         // 105: magpie.v1.UpdateGroup.MetadataEntry
 }
 var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	5,   // 0: magpie.v1.Frame.send:type_name -> magpie.v1.Send
@@ -9115,38 +9466,43 @@ var file_magpie_v1_magpie_proto_depIdxs = []int32{
 	92,  // 79: magpie.v1.Frame.room_messages:type_name -> magpie.v1.RoomMessages
 	93,  // 80: magpie.v1.Frame.room_member_count:type_name -> magpie.v1.RoomMemberCount
 	94,  // 81: magpie.v1.Frame.room_left:type_name -> magpie.v1.RoomLeft
-	95,  // 82: magpie.v1.Frame.get_file_url:type_name -> magpie.v1.GetFileUrl
-	96,  // 83: magpie.v1.Frame.file_link:type_name -> magpie.v1.FileLink
-	97,  // 84: magpie.v1.Frame.delete_file:type_name -> magpie.v1.DeleteFile
-	6,   // 85: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
-	98,  // 86: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
-	8,   // 87: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
-	10,  // 88: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
-	0,   // 89: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
-	8,   // 90: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
-	16,  // 91: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
-	8,   // 92: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
-	99,  // 93: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
-	100, // 94: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
-	101, // 95: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
-	39,  // 96: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
-	44,  // 97: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
-	49,  // 98: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
-	62,  // 99: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
-	65,  // 100: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
-	72,  // 101: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
-	80,  // 102: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
-	81,  // 103: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
-	8,   // 104: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
-	86,  // 105: magpie.v1.RoomJoined.room:type_name -> magpie.v1.RoomInfo
-	91,  // 106: magpie.v1.RoomJoined.messages:type_name -> magpie.v1.RoomMessage
-	91,  // 107: magpie.v1.RoomMessages.messages:type_name -> magpie.v1.RoomMessage
-	1,   // 108: magpie.v1.RoomLeft.reason:type_name -> magpie.v1.RoomLeft.Reason
-	109, // [109:109] is the sub-list for method output_type
-	109, // [109:109] is the sub-list for method input_type
-	109, // [109:109] is the sub-list for extension type_name
-	109, // [109:109] is the sub-list for extension extendee
-	0,   // [0:109] is the sub-list for field type_name
+	98,  // 82: magpie.v1.Frame.subscribe_presence:type_name -> magpie.v1.SubscribePresence
+	99,  // 83: magpie.v1.Frame.presence_page:type_name -> magpie.v1.PresencePage
+	100, // 84: magpie.v1.Frame.unsubscribe_presence:type_name -> magpie.v1.UnsubscribePresence
+	101, // 85: magpie.v1.Frame.user_presence:type_name -> magpie.v1.UserPresence
+	95,  // 86: magpie.v1.Frame.get_file_url:type_name -> magpie.v1.GetFileUrl
+	96,  // 87: magpie.v1.Frame.file_link:type_name -> magpie.v1.FileLink
+	97,  // 88: magpie.v1.Frame.delete_file:type_name -> magpie.v1.DeleteFile
+	6,   // 89: magpie.v1.Send.push:type_name -> magpie.v1.PushOptions
+	102, // 90: magpie.v1.PushOptions.data:type_name -> magpie.v1.PushOptions.DataEntry
+	8,   // 91: magpie.v1.Deliver.messages:type_name -> magpie.v1.Message
+	10,  // 92: magpie.v1.DeliverAck.cursors:type_name -> magpie.v1.Cursor
+	0,   // 93: magpie.v1.Receipt.kind:type_name -> magpie.v1.Receipt.Kind
+	8,   // 94: magpie.v1.ConversationState.last_message:type_name -> magpie.v1.Message
+	16,  // 95: magpie.v1.ConversationPage.conversations:type_name -> magpie.v1.ConversationState
+	8,   // 96: magpie.v1.MessagePage.messages:type_name -> magpie.v1.Message
+	103, // 97: magpie.v1.Group.metadata:type_name -> magpie.v1.Group.MetadataEntry
+	104, // 98: magpie.v1.CreateGroup.metadata:type_name -> magpie.v1.CreateGroup.MetadataEntry
+	105, // 99: magpie.v1.UpdateGroup.metadata:type_name -> magpie.v1.UpdateGroup.MetadataEntry
+	39,  // 100: magpie.v1.GroupMemberPage.members:type_name -> magpie.v1.GroupMember
+	44,  // 101: magpie.v1.JoinRequestPage.requests:type_name -> magpie.v1.JoinRequest
+	49,  // 102: magpie.v1.GroupReadCounts.reads:type_name -> magpie.v1.GroupReads
+	62,  // 103: magpie.v1.FriendRequestPage.requests:type_name -> magpie.v1.FriendRequest
+	65,  // 104: magpie.v1.FriendPage.friends:type_name -> magpie.v1.Friend
+	72,  // 105: magpie.v1.BlockedPage.users:type_name -> magpie.v1.Blocked
+	80,  // 106: magpie.v1.MessageReactions.reactions:type_name -> magpie.v1.ReactionCount
+	81,  // 107: magpie.v1.ReactionPage.messages:type_name -> magpie.v1.MessageReactions
+	8,   // 108: magpie.v1.SearchResult.messages:type_name -> magpie.v1.Message
+	86,  // 109: magpie.v1.RoomJoined.room:type_name -> magpie.v1.RoomInfo
+	91,  // 110: magpie.v1.RoomJoined.messages:type_name -> magpie.v1.RoomMessage
+	91,  // 111: magpie.v1.RoomMessages.messages:type_name -> magpie.v1.RoomMessage
+	1,   // 112: magpie.v1.RoomLeft.reason:type_name -> magpie.v1.RoomLeft.Reason
+	101, // 113: magpie.v1.PresencePage.users:type_name -> magpie.v1.UserPresence
+	114, // [114:114] is the sub-list for method output_type
+	114, // [114:114] is the sub-list for method input_type
+	114, // [114:114] is the sub-list for extension type_name
+	114, // [114:114] is the sub-list for extension extendee
+	0,   // [0:114] is the sub-list for field type_name
 }
 
 func init() { file_magpie_v1_magpie_proto_init() }
@@ -9237,6 +9593,10 @@ func file_magpie_v1_magpie_proto_init() {
 		(*Frame_RoomMessages)(nil),
 		(*Frame_RoomMemberCount)(nil),
 		(*Frame_RoomLeft)(nil),
+		(*Frame_SubscribePresence)(nil),
+		(*Frame_PresencePage)(nil),
+		(*Frame_UnsubscribePresence)(nil),
+		(*Frame_UserPresence)(nil),
 		(*Frame_GetFileUrl)(nil),
 		(*Frame_FileLink)(nil),
 		(*Frame_DeleteFile)(nil),
@@ -9250,7 +9610,7 @@ func file_magpie_v1_magpie_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_magpie_v1_magpie_proto_rawDesc), len(file_magpie_v1_magpie_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   100,
+			NumMessages:   104,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
