@@ -1,6 +1,9 @@
 package sqlite
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // maxHeads bounds the head cache; past it, the cache starts again empty.
 const maxHeads = 1 << 17
@@ -15,7 +18,9 @@ const maxHeads = 1 << 17
 // and need no rejoin; a write that changes a conversation's max seq, its
 // rejoin flag or its existence other than by AppendMessages (deleting a
 // user) drops the cache, and so does a commit by another connection to the
-// same file (another Store), seen in SQLite's data_version.
+// same file (another Store), seen in SQLite's data_version. A single write
+// statement outside a transaction (appStore.exec) may not change it: such
+// a statement is refused (changesCached).
 type headCache struct {
 	mu      sync.Mutex
 	seqs    map[headKey]head
@@ -132,4 +137,24 @@ func (c *cursorCache) reset() {
 	c.mu.Lock()
 	c.devices, c.users = nil, nil
 	c.mu.Unlock()
+}
+
+// cachedState names what a statement would write if it changed a cached
+// head or cursor: conversations rows, member entries coming or going, and
+// delivery cursors.
+var cachedState = []string{
+	"INTO conversations", "UPDATE conversations", "DELETE FROM conversations",
+	"INTO user_conversations", "DELETE FROM user_conversations", "delivered_seq",
+	"device_cursors",
+}
+
+// changesCached reports whether the write statement q may change what the
+// caches hold; appStore.exec, which runs writes outside inTx, refuses it.
+func changesCached(q string) bool {
+	for _, s := range cachedState {
+		if strings.Contains(q, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -153,3 +153,28 @@ func TestReceivedSeqWithWarmCaches(t *testing.T) {
 		t.Fatalf("ack over only the user's own message: %+v, want received 0", r)
 	}
 }
+
+func TestExecRefusesCachedState(t *testing.T) {
+	for _, q := range []string{
+		`UPDATE conversations SET max_seq = 9 WHERE app_id = ?1`,
+		`DELETE FROM user_conversations WHERE app_id = ?1`,
+		`UPDATE user_conversations SET delivered_seq = 3 WHERE app_id = ?1`,
+		`INSERT INTO device_cursors (app_id) VALUES (?1)`,
+	} {
+		if !changesCached(q) {
+			t.Errorf("changesCached(%q) = false", q)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE user_conversations SET muted = ?4 WHERE app_id = ?1`,
+		`UPDATE users SET last_seen_at = ?3 WHERE app_id = ?1`,
+	} {
+		if changesCached(q) {
+			t.Errorf("changesCached(%q) = true", q)
+		}
+	}
+	a := openTemp(t).App("app")
+	if _, err := a.(*appStore).exec(t.Context(), `UPDATE conversations SET max_seq = 9 WHERE app_id = ?1`); err == nil {
+		t.Fatal("exec changed a conversation's max seq outside a transaction")
+	}
+}

@@ -28,7 +28,13 @@ func (a *appStore) bind(args []any) []any {
 	return append(out, args...)
 }
 
+// exec runs one write statement of the app on the write connection. It
+// runs outside inTx, so it must not change what the head and cursor
+// caches hold (heads.go): such a statement is refused.
 func (a *appStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if changesCached(q) {
+		return nil, fmt.Errorf("sqlite: a write outside a transaction changes cached state: %.60q", q)
+	}
 	return a.s.write.ExecContext(ctx, q, a.bind(args)...)
 }
 
