@@ -25,6 +25,8 @@ import {
   SetConversationSchema,
   SetFriendRemarkSchema,
   TypingSchema,
+  SubscribePresenceSchema,
+  UnsubscribePresenceSchema,
   UnblockUserSchema,
   CreateGroupSchema,
   CursorSchema,
@@ -116,6 +118,7 @@ import {
   type RoomJoin,
 } from "./rooms.js";
 import { toSupportSession, type SupportSession } from "./support.js";
+import { PresenceSubs, toPresence, toPresenceSubscription, type PresenceSubscription } from "./presence.js";
 import { HTTPError, fromFileLink, httpBase, postFile, type FileInfo, type FileUpload } from "./files.js";
 import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
 import { Receiver, toMessage, toReceipt } from "./receiver.js";
@@ -356,6 +359,7 @@ export class MagpieClient {
   private flushAgain = false;
   private device: Device | undefined;
   private readonly rooms = new Rooms();
+  private readonly presence = new PresenceSubs();
 
   /** Creates a client; it does not connect until {@link MagpieClient.run}. Throws on invalid options. */
   constructor(options: ClientOptions) {
@@ -555,6 +559,7 @@ export class MagpieClient {
     this.schedulePump();
     if (this.device) void this.sendDevice(s, this.device);
     if (this.rooms.ids().length > 0) void this.rejoinRooms(s);
+    void this.resubscribePresence(s);
     const err = await s.ended;
     signal.removeEventListener("abort", onAbort);
     if (this.session === s) this.session = undefined;
@@ -602,6 +607,9 @@ export class MagpieClient {
     },
     onReaction: (_s, u) => {
       this.emitter.emit("reaction", toReaction(u));
+    },
+    onPresence: (_s, p) => {
+      this.emitter.emit("presence", toPresence(p));
     },
     onRoom: (_s, f) => {
       switch (f.body.case) {
@@ -1784,6 +1792,55 @@ export class MagpieClient {
       this.rooms.restarted(roomId, history);
       for (const m of this.rooms.fresh(history)) this.emitter.emit("roomMessage", m);
     }
+  }
+
+  // ---- presence
+
+  /**
+   * Watches the presence of `userIds` and, with `friends`, of all the
+   * user's friends (the first 1,000, as of now: friends added later need
+   * another call). Returns the present state of every watched user and the
+   * requested ids that are not watched: a user may watch only its friends
+   * who do not block it; anyone else (a stranger, an unknown user) is
+   * refused alike. Each later change comes as a `presence` event. The
+   * client watches the same users again after every reconnect and reports
+   * their state as `presence` events. A connection watches at most 1,000
+   * users; more ids in one call, or an empty one, are refused with
+   * `invalid_argument`.
+   */
+  async subscribePresence(userIds: readonly string[], friends = false, signal?: AbortSignal): Promise<PresenceSubscription> {
+    const r = await this.request(
+      { case: "subscribePresence", value: create(SubscribePresenceSchema, { userIds: [...userIds], friends }) },
+      signal,
+    );
+    if (r.body.case !== "presencePage") throw unexpected(r);
+    const page = toPresenceSubscription(r.body.value);
+    this.presence.added(page, friends);
+    return page;
+  }
+
+  /** Stops watching `userIds`, or every user with `all`. */
+  async unsubscribePresence(userIds: readonly string[], all = false, signal?: AbortSignal): Promise<void> {
+    this.presence.removed(userIds, all);
+    await this.request(
+      { case: "unsubscribePresence", value: create(UnsubscribePresenceSchema, { userIds: [...userIds], all }) },
+      signal,
+    );
+  }
+
+  /** Watches the client's users again on a new session and reports their state. */
+  private async resubscribePresence(s: Session): Promise<void> {
+    const again = this.presence.again();
+    if (!again) return;
+    let r: Frame;
+    try {
+      r = await this.callSession(s, { case: "subscribePresence", value: create(SubscribePresenceSchema, again) });
+    } catch (err) {
+      this.log("warn", "subscribe presence again", { err: String(err) });
+      return;
+    }
+    if (r.body.case !== "presencePage") return;
+    for (const p of r.body.value.users) this.emitter.emit("presence", toPresence(p));
   }
 
   // ---- customer service

@@ -3,6 +3,7 @@ import type { ContactNotice } from "./contacts.js";
 import type { Conversation } from "./conversations.js";
 import type { MagpieError } from "./errors.js";
 import type { Edit, Reaction } from "./rich.js";
+import type { Presence } from "./presence.js";
 import type { RoomLeft, RoomMemberCount, RoomMessage } from "./rooms.js";
 
 /**
@@ -176,6 +177,11 @@ export interface ClientEvents {
   roomMemberCount: RoomMemberCount;
   /** The client is no longer in a room. */
   roomLeft: RoomLeft;
+  /**
+   * A watched user came online or went offline; also each watched user's
+   * state after a reconnect ({@link MagpieClient.subscribePresence}).
+   */
+  presence: Presence;
 }
 
 /** An event as the async iterator yields it: its name in `type`, its payload in `value`. */

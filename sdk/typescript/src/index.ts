@@ -59,6 +59,7 @@ export {
   type RoomMessage,
 } from "./rooms.js";
 export { SupportState, type SupportSession } from "./support.js";
+export type { Presence, PresenceSubscription } from "./presence.js";
 export {
   BlockedError,
   ClientClosedError,

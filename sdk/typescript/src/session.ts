@@ -11,6 +11,7 @@ import {
   type Error as WireError,
   type ReactionUpdate as WireReactionUpdate,
   type TypingEvent as WireTypingEvent,
+  type UserPresence as WireUserPresence,
 } from "./gen/magpie/v1/magpie_pb.js";
 import { decodeFrame, encodeFrame, subprotocol, type Encoding } from "./codec.js";
 import { CloseCode, CloseError, ConnectionLostError, MagpieError, RequestTimeoutError, errorFromCode } from "./errors.js";
@@ -29,6 +30,8 @@ export interface Pusher {
   onReaction(s: Session, u: WireReactionUpdate): void;
   /** A room push: room_messages, room_member_count or room_left. */
   onRoom(s: Session, f: Frame): void;
+  /** A watched user's presence changed. */
+  onPresence(s: Session, p: WireUserPresence): void;
 }
 
 /** What a login sends besides the token. */
@@ -205,6 +208,9 @@ export class Session {
         case "roomMemberCount":
         case "roomLeft":
           p.onRoom(this, f);
+          break;
+        case "userPresence":
+          p.onPresence(this, f.body.value);
           break;
         case "error":
           p.onServerError(this, f.body.value);
