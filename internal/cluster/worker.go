@@ -38,7 +38,8 @@ type WorkerConfig struct {
 }
 
 // Worker is a running worker: it consumes the durable jobs of the bus and
-// runs the store's maintenance sweep. Any number of workers may run.
+// runs the store's maintenance sweep and the repair of support agents'
+// counts. Any number of workers may run.
 type Worker struct {
 	// URL is the base URL of the health endpoints.
 	URL string
@@ -105,6 +106,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	w.run.Go("webhook job consumers", func(context.Context) error { return hooks.Wait() })
 	w.run.Go("usage collector", usage.Run)
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, log) })
+	w.run.Go("agent repair", func(ctx context.Context) error { return maintenance.RunAgentRepair(ctx, st, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -147,6 +147,12 @@ type Store interface {
 	// delivery attempts whose At is before it, and returns how many it
 	// removed (of both).
 	DeleteWebhookLogBefore(ctx context.Context, before time.Time) (int64, error)
+	// AgentLoads is the read of the agents' repair sweep: up to limit
+	// agents of every app after (afterApp, afterUser), by app id then user
+	// id (both empty: from the first), each with its stored Active count
+	// and its active sessions. Where there are no transactions the counts
+	// are read first, then the sessions.
+	AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]AgentLoad, error)
 
 	// App returns the handle through which all data of one app is reached.
 	// It does not check that the app exists.

@@ -308,3 +308,10 @@ func (s *Store) DeleteWebhookLogBefore(ctx context.Context, before time.Time) (i
 	n, err := s.st.DeleteWebhookLogBefore(ctx, before)
 	return n, c.end(ctx, err)
 }
+
+// AgentLoads implements store.Store.
+func (s *Store) AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]store.AgentLoad, error) {
+	ctx, c := s.begin(ctx, "AgentLoads", "")
+	ls, err := s.st.AgentLoads(ctx, afterApp, afterUser, limit)
+	return ls, c.end(ctx, err)
+}
