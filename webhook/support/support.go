@@ -225,7 +225,7 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 	}
 	for _, o := range open {
 		if o.State != store.SupportClosed {
-			return o, fmt.Errorf("%w: the visitor has an open session %s", ErrConflict, o.ID)
+			return s.resume(ctx, appID, o), fmt.Errorf("%w: the visitor has an open session %s", ErrConflict, o.ID)
 		}
 	}
 	ss := store.SupportSession{ID: "ss_" + rand.Text()[:20], VisitorID: visitorID, Skill: skill, State: store.SupportWaiting, CreatedAt: s.now(), Version: 1}
@@ -235,16 +235,43 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 		return store.SupportSession{}, err
 	}
 	s.emit(appID, EventCreated, ss, nil)
+	return s.place(ctx, appID, ss), nil
+}
+
+// place routes a waiting session: to the agent or queue the routing
+// webhook names, else to the least-loaded free agent; with none free it
+// waits and the visitor is told its position. It returns the session as
+// it left it.
+func (s *Service) place(ctx context.Context, appID string, ss store.SupportSession) store.SupportSession {
 	ss, placed := s.route(ctx, appID, ss)
 	if placed {
-		return ss, nil
+		return ss
 	}
 	if got, ok := s.assignBest(ctx, appID, ss); ok {
-		return got, nil
+		return got
 	}
 	s.emit(appID, EventQueued, ss, nil)
 	s.tellPositions(ctx, appID, ss.Skill)
-	return ss, nil
+	return ss
+}
+
+// resume finishes what a process killed in the middle of a visitor's open
+// session may have left undone, when the visitor asks again (its SDK
+// resends after reconnecting): a waiting session is placed again (it may
+// have been stored and never routed), an active one's assignment told
+// again (the notices may never have been sent). Each step is conditional
+// on the session's version or keyed by it (a notice told twice is stored
+// once), so resuming a session routed and told long ago changes nothing.
+// It returns the session as it left it.
+func (s *Service) resume(ctx context.Context, appID string, ss store.SupportSession) store.SupportSession {
+	switch ss.State {
+	case store.SupportWaiting:
+		return s.place(ctx, appID, ss)
+	case store.SupportActive:
+		s.notify(ctx, appID, ss.VisitorID, ss, "assigned")
+		s.notify(ctx, appID, ss.AgentID, ss, "assigned")
+	}
+	return ss
 }
 
 // routeAnswer is the routing webhook's answer.

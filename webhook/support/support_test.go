@@ -312,3 +312,42 @@ func TestTransferCloseRate(t *testing.T) {
 		t.Error("PutAgent with capacity 0 succeeded")
 	}
 }
+
+// TestOpenResumes: a process killed in the middle of a visitor's open
+// leaves a session stored but never routed, or assigned but never told;
+// the visitor asking again (its SDK resends after reconnecting) finishes
+// the job, once: the session is routed, the notices sent, and a session
+// routed and told long ago is only answered.
+func TestOpenResumes(t *testing.T) {
+	e := newEnv(t)
+	e.agent(t, "A", "ann", 2)
+	ctx := t.Context()
+	// Killed after the store, before the routing.
+	waiting := store.SupportSession{ID: "ss_killed", VisitorID: "v1", State: store.SupportWaiting, CreatedAt: t0, Version: 1}
+	if err := e.st.App("A").CreateSupportSession(ctx, waiting); err != nil {
+		t.Fatal(err)
+	}
+	e.sent.take()
+	got, err := e.svc.Open(ctx, "A", "v1", "")
+	if !errors.Is(err, support.ErrConflict) || got.ID != "ss_killed" || got.State != store.SupportActive || got.AgentID != "ann" {
+		t.Fatalf("Open after a kill before routing = %+v, %v; want ss_killed assigned to ann, and ErrConflict", got, err)
+	}
+	if ns := e.sent.take(); len(ns) != 2 || ns[0].Event != "assigned" || ns[1].Event != "assigned" {
+		t.Errorf("notices = %+v, want assigned to v1 and ann", ns)
+	}
+	// Killed after the assignment, before the notices: told again, with
+	// the same session version (so with the same client message ids: the
+	// messaging core stores each once).
+	again, err := e.svc.Open(ctx, "A", "v1", "")
+	if !errors.Is(err, support.ErrConflict) || again.ID != got.ID || again.Version != got.Version || again.AgentID != "ann" {
+		t.Fatalf("Open again = %+v, %v; want %+v unchanged", again, err, got)
+	}
+	ns := e.sent.take()
+	if len(ns) != 2 || ns[0].To != "v1" || ns[1].To != "ann" || ns[0].Event != "assigned" || ns[0].SessionID != got.ID {
+		t.Errorf("notices = %+v, want assigned to v1 and ann again", ns)
+	}
+	ann, err := e.st.App("A").GetAgent(ctx, "ann")
+	if err != nil || ann.Active != 1 {
+		t.Errorf("ann's active = %d, %v; want 1: the session is assigned once", ann.Active, err)
+	}
+}
