@@ -16,6 +16,8 @@ package support
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -552,9 +554,24 @@ func (s *Service) notifyPosition(ctx context.Context, appID string, ss store.Sup
 		noticeBody{Event: "queued", SessionID: ss.ID, VisitorID: ss.VisitorID, Skill: ss.Skill, Position: pos})
 }
 
+// notify tells user a step of session ss. Its key names the user: the
+// visitor's and the agent's notices of one step are two messages (system
+// messages share one sender, and a sender's client message ids are
+// deduplicated).
 func (s *Service) notify(ctx context.Context, appID, user string, ss store.SupportSession, event string) {
-	s.send(ctx, appID, user, ss.ID+":"+event+":"+strconv.FormatInt(ss.Version, 10),
+	s.send(ctx, appID, user, ss.ID+":"+event+":"+strconv.FormatInt(ss.Version, 10)+":"+recipientKey(user),
 		noticeBody{Event: event, SessionID: ss.ID, VisitorID: ss.VisitorID, AgentID: ss.AgentID, Skill: ss.Skill})
+}
+
+// recipientKey is user in a notice's key: the id itself when short, else
+// a hash of it, so that the key stays within a client message id's 128
+// bytes.
+func recipientKey(user string) string {
+	if len(user) <= 40 {
+		return user
+	}
+	sum := sha256.Sum256([]byte(user))
+	return "h" + hex.EncodeToString(sum[:8])
 }
 
 // send sends a system message to user; its client message id derives

@@ -25,7 +25,7 @@ type notices struct {
 }
 
 type notice struct {
-	To        string
+	To, Key   string
 	Event     string `json:"event"`
 	SessionID string `json:"session_id"`
 	AgentID   string `json:"agent_id"`
@@ -37,7 +37,7 @@ func (n *notices) Send(_ context.Context, req messaging.SendRequest) (store.Appe
 	if !req.System || req.Type != "custom" || json.Unmarshal([]byte(req.Content), &c) != nil {
 		return store.Appended{}, errors.New("not a support notice")
 	}
-	c.Support.To = req.ToUserID
+	c.Support.To, c.Support.Key = req.ToUserID, req.ClientMsgID
 	n.mu.Lock()
 	n.msgs = append(n.msgs, c.Support)
 	n.mu.Unlock()
@@ -332,9 +332,16 @@ func TestOpenResumes(t *testing.T) {
 	if !errors.Is(err, support.ErrConflict) || got.ID != "ss_killed" || got.State != store.SupportActive || got.AgentID != "ann" {
 		t.Fatalf("Open after a kill before routing = %+v, %v; want ss_killed assigned to ann, and ErrConflict", got, err)
 	}
-	if ns := e.sent.take(); len(ns) != 2 || ns[0].Event != "assigned" || ns[1].Event != "assigned" {
-		t.Errorf("notices = %+v, want assigned to v1 and ann", ns)
+	ns := e.sent.take()
+	if len(ns) != 2 || ns[0].Event != "assigned" || ns[1].Event != "assigned" {
+		t.Fatalf("notices = %+v, want assigned to v1 and ann", ns)
 	}
+	// System messages share one sender: the two notices need two client
+	// message ids, or the messaging core stores the second as the first.
+	if ns[0].Key == ns[1].Key || len(ns[0].Key) > 128 {
+		t.Errorf("notices to v1 and ann have client message ids %q and %q, want two of at most 128 bytes", ns[0].Key, ns[1].Key)
+	}
+	keys := []string{ns[0].Key, ns[1].Key}
 	// Killed after the assignment, before the notices: told again, with
 	// the same session version (so with the same client message ids: the
 	// messaging core stores each once).
@@ -342,9 +349,10 @@ func TestOpenResumes(t *testing.T) {
 	if !errors.Is(err, support.ErrConflict) || again.ID != got.ID || again.Version != got.Version || again.AgentID != "ann" {
 		t.Fatalf("Open again = %+v, %v; want %+v unchanged", again, err, got)
 	}
-	ns := e.sent.take()
-	if len(ns) != 2 || ns[0].To != "v1" || ns[1].To != "ann" || ns[0].Event != "assigned" || ns[0].SessionID != got.ID {
-		t.Errorf("notices = %+v, want assigned to v1 and ann again", ns)
+	ns = e.sent.take()
+	if len(ns) != 2 || ns[0].To != "v1" || ns[1].To != "ann" || ns[0].Event != "assigned" || ns[0].SessionID != got.ID ||
+		ns[0].Key != keys[0] || ns[1].Key != keys[1] {
+		t.Errorf("notices = %+v, want assigned to v1 and ann again, with the same client message ids %q", ns, keys)
 	}
 	ann, err := e.st.App("A").GetAgent(ctx, "ann")
 	if err != nil || ann.Active != 1 {
