@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +21,11 @@ func BenchmarkOneToOnePreSend(b *testing.B) {
 	for _, pairs := range []int{50, 200} {
 		b.Run(fmt.Sprintf("pairs=%d", pairs), func(b *testing.B) {
 			bin := buildBinary(b)
-			lines, _ := startBinary(b, bin, b.TempDir(), loadGenerator...)
+			lines, _ := startBinary(b, bin, b.TempDir(), append(loadGenerator, "--pprof")...)
+			if p := os.Getenv("MAGPIE_BENCH_CPUPROFILE"); p != "" {
+				// A CPU profile of the server, for the first 10 seconds.
+				go fetchProfile(b, lines["admin_url"]+"/debug/pprof/profile?seconds=10", fmt.Sprintf("%s.%d", p, pairs))
+			}
 			calls := startSlowHook(b, lines, time.Millisecond)
 			runOneToOne(b, lines, lines["api_url"], lines["api_url"], pairs, 32)
 			b.ReportMetric(float64(calls.Load())/float64(b.N), "hook-calls/msg")

@@ -41,7 +41,8 @@ type WorkerConfig struct {
 }
 
 // Worker is a running worker: it consumes the durable jobs of the bus and
-// runs the store's maintenance sweep. Any number of workers may run.
+// runs the store's maintenance sweep and the repair of support agents'
+// counts. Any number of workers may run.
 type Worker struct {
 	// URL is the base URL of the health endpoints.
 	URL string
@@ -112,6 +113,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	w.run.Go("usage collector", usage.Run)
 	sweep := maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays, Logger: log}
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, sweep) })
+	w.run.Go("agent repair", func(ctx context.Context) error { return maintenance.RunAgentRepair(ctx, st, log) })
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,9 +1,12 @@
 // Package maintenance runs the store's periodic sweep of expired records
 // (console sessions, request nonces, idempotency records, user
 // tombstones, push outbox entries, the webhook log) and, once a UTC day,
-// of the usage history older than its retention. Embedded mode runs it in
-// its one process; in cluster mode every worker runs it (the sweep is
-// idempotent, so several at once only repeat each other's deletes).
+// of the usage history older than its retention, and the repair of support
+// agents' Active counts that a crash left wrong (AgentRepair). Embedded
+// mode runs the sweep in its one process; in cluster mode every worker runs
+// both (each is idempotent, so several at once only repeat each other's
+// writes; SQLite's transactions keep the counts right, so embedded mode
+// needs no repair).
 package maintenance
 
 import (

@@ -198,7 +198,7 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 	}
 	hook := pol != nil && v.Action != Drop && pol.HasHook()
 	if !hook && !req.Order.waiting() {
-		t, err := s.appends.Enqueue([]appendItem{it})
+		t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
 		if err != nil {
 			return nil, err
 		}
@@ -224,7 +224,10 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 			err = ctx.Err() // the sender is gone: it resends after reconnecting
 		}
 		if err == nil {
-			p.t, err = s.appends.Enqueue([]appendItem{it})
+			// Like an unmoderated send, it waits a while for room in a
+			// full queue before it is refused: a hook's answers come in
+			// bursts, and a refusal closes the sender's connection.
+			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
 		}
 		p.err = err
 		close(p.ready)

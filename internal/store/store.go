@@ -152,6 +152,12 @@ type Store interface {
 	// "2006-01-02" UTC date), and returns how many records it removed. The
 	// caller picks the retention.
 	DeleteUsageBefore(ctx context.Context, day string) (int64, error)
+	// AgentLoads is the read of the agents' repair sweep: up to limit
+	// agents of every app after (afterApp, afterUser), by app id then user
+	// id (both empty: from the first), each with its stored Active count
+	// and its active sessions. Where there are no transactions the counts
+	// are read first, then the sessions.
+	AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]AgentLoad, error)
 
 	// App returns the handle through which all data of one app is reached.
 	// It does not check that the app exists.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"time"
 )
 
@@ -62,6 +64,38 @@ type SupportStore interface {
 	// of a closed session, once: ErrConflict if it is not closed or already
 	// rated, ErrNotFound if it does not exist.
 	RateSupportSession(ctx context.Context, id string, rating int, comment string) (SupportSession, error)
+	// SetAgentActive sets the agent's Active count to active if it is
+	// still from: the repair of a count a crash left wrong (see
+	// AgentLoad). ErrConflict if the count is no longer from, ErrNotFound
+	// if there is no such agent.
+	SetAgentActive(ctx context.Context, userID string, from, active int) error
+}
+
+// AgentLoad is an agent's Active count as stored beside the active
+// sessions that say what it should be: what the repair sweep reads
+// (Store.AgentLoads). In an engine without transactions a process that
+// dies between a session's write and its agent's count leaves the count
+// wrong until SetAgentActive repairs it.
+type AgentLoad struct {
+	AppID, UserID string
+	// Active is the count as stored.
+	Active int
+	// Sessions is the number of the agent's active sessions.
+	Sessions int
+	// Mark sums up the agent's active sessions (their ids and versions):
+	// it changes, but for a hash collision, whenever one of them changes,
+	// leaves or joins.
+	Mark uint64
+}
+
+// AddSession counts one of the agent's active sessions into l's Sessions
+// and Mark. The stores call it for each session, in any order.
+func (l *AgentLoad) AddSession(id string, version int64) {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(version)))
+	l.Sessions++
+	l.Mark += h.Sum64() // a sum, so that the order of the sessions does not matter
 }
 
 // Agent is an app user who answers visitors.

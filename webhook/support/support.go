@@ -16,6 +16,8 @@ package support
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,7 +233,7 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 	}
 	for _, o := range open {
 		if o.State != store.SupportClosed {
-			return o, fmt.Errorf("%w: the visitor has an open session %s", ErrConflict, o.ID)
+			return s.resume(ctx, appID, o), fmt.Errorf("%w: the visitor has an open session %s", ErrConflict, o.ID)
 		}
 	}
 	ss := store.SupportSession{ID: "ss_" + rand.Text()[:20], VisitorID: visitorID, Skill: skill, State: store.SupportWaiting, CreatedAt: s.now(), Version: 1}
@@ -241,16 +243,43 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 		return store.SupportSession{}, err
 	}
 	s.emit(appID, EventCreated, ss, nil)
+	return s.place(ctx, appID, ss), nil
+}
+
+// place routes a waiting session: to the agent or queue the routing
+// webhook names, else to the least-loaded free agent; with none free it
+// waits and the visitor is told its position. It returns the session as
+// it left it.
+func (s *Service) place(ctx context.Context, appID string, ss store.SupportSession) store.SupportSession {
 	ss, placed := s.route(ctx, appID, ss)
 	if placed {
-		return ss, nil
+		return ss
 	}
 	if got, ok := s.assignBest(ctx, appID, ss); ok {
-		return got, nil
+		return got
 	}
 	s.emit(appID, EventQueued, ss, nil)
 	s.tellPositions(ctx, appID, ss.Skill)
-	return ss, nil
+	return ss
+}
+
+// resume finishes what a process killed in the middle of a visitor's open
+// session may have left undone, when the visitor asks again (its SDK
+// resends after reconnecting): a waiting session is placed again (it may
+// have been stored and never routed), an active one's assignment told
+// again (the notices may never have been sent). Each step is conditional
+// on the session's version or keyed by it (a notice told twice is stored
+// once), so resuming a session routed and told long ago changes nothing.
+// It returns the session as it left it.
+func (s *Service) resume(ctx context.Context, appID string, ss store.SupportSession) store.SupportSession {
+	switch ss.State {
+	case store.SupportWaiting:
+		return s.place(ctx, appID, ss)
+	case store.SupportActive:
+		s.notify(ctx, appID, ss.VisitorID, ss, "assigned")
+		s.notify(ctx, appID, ss.AgentID, ss, "assigned")
+	}
+	return ss
 }
 
 // routeAnswer is the routing webhook's answer.
@@ -531,22 +560,35 @@ func (s *Service) notifyPosition(ctx context.Context, appID string, ss store.Sup
 		noticeBody{Event: "queued", SessionID: ss.ID, VisitorID: ss.VisitorID, Skill: ss.Skill, Position: pos})
 }
 
+// notify tells user a step of session ss. Its key names the user: the
+// visitor's and the agent's notices of one step are two messages (system
+// messages share one sender, and a sender's client message ids are
+// deduplicated).
 func (s *Service) notify(ctx context.Context, appID, user string, ss store.SupportSession, event string) {
-	s.send(ctx, appID, user, ss.ID+":"+event+":"+strconv.FormatInt(ss.Version, 10),
+	s.send(ctx, appID, user, ss.ID+":"+event+":"+strconv.FormatInt(ss.Version, 10)+":"+recipientKey(user),
 		noticeBody{Event: event, SessionID: ss.ID, VisitorID: ss.VisitorID, AgentID: ss.AgentID, Skill: ss.Skill})
 }
 
+// recipientKey is user in a notice's key: the id itself when short, else
+// a hash of it, so that the key stays within a client message id's 128
+// bytes.
+func recipientKey(user string) string {
+	if len(user) <= 40 {
+		return user
+	}
+	sum := sha256.Sum256([]byte(user))
+	return "h" + hex.EncodeToString(sum[:8])
+}
+
 // send sends a system message to user; its client message id derives
-// from the step and the user (the system sender's ids are unique per app,
-// so the visitor's and the agent's copies of one step need their own), so
-// a step told twice to a user is stored once.
+// from the step, so a step told twice is stored once.
 func (s *Service) send(ctx context.Context, appID, user, key string, b noticeBody) {
 	content, err := json.Marshal(notice{Support: b})
 	if err != nil {
 		return
 	}
 	_, err = s.cfg.Sender.Send(ctx, messaging.SendRequest{AppID: appID, ToUserID: user, System: true,
-		ClientMsgID: "support:" + key + ":" + user, Type: "custom", Content: string(content)})
+		ClientMsgID: "support:" + key, Type: "custom", Content: string(content)})
 	if err != nil {
 		s.log.WarnContext(ctx, "support notice not sent", "app_id", appID, "user_id", user, "err", err)
 	}

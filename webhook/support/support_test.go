@@ -18,17 +18,16 @@ import (
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
-// notices records the system messages the service sends. Like the
-// store, it keeps one message per client message id of the system sender:
-// a notice that repeats another's id is a duplicate, not delivered.
+// notices records the system messages the service sends, with their
+// client message ids (Key): the messaging core stores one message per id of
+// the system sender, so tests check that two notices' ids differ.
 type notices struct {
 	mu   sync.Mutex
 	msgs []notice
-	ids  map[string]bool
 }
 
 type notice struct {
-	To        string
+	To, Key   string
 	Event     string `json:"event"`
 	SessionID string `json:"session_id"`
 	AgentID   string `json:"agent_id"`
@@ -40,16 +39,9 @@ func (n *notices) Send(_ context.Context, req messaging.SendRequest) (store.Appe
 	if !req.System || req.Type != "custom" || json.Unmarshal([]byte(req.Content), &c) != nil {
 		return store.Appended{}, errors.New("not a support notice")
 	}
-	c.Support.To = req.ToUserID
+	c.Support.To, c.Support.Key = req.ToUserID, req.ClientMsgID
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ids == nil {
-		n.ids = map[string]bool{}
-	}
-	if req.ClientMsgID != "" && n.ids[req.ClientMsgID] {
-		return store.Appended{Duplicate: true}, nil
-	}
-	n.ids[req.ClientMsgID] = true
 	n.msgs = append(n.msgs, c.Support)
 	return store.Appended{}, nil
 }
@@ -178,11 +170,15 @@ func TestBuiltInRouting(t *testing.T) {
 		t.Errorf("events = %v, want created and assigned three times", got)
 	}
 
-	// Both sides of each assignment are told.
-	told := map[string]bool{}
+	// Both sides of each assignment are told, under two client message ids.
+	told, keys := map[string]bool{}, map[string]bool{}
 	for _, n := range e.sent.take() {
 		if n.Event == "assigned" {
 			told[n.To+"/"+n.SessionID] = true
+			if keys[n.Key] {
+				t.Errorf("two assigned notices share the client message id %q", n.Key)
+			}
+			keys[n.Key] = true
 		}
 	}
 	for _, s := range []store.SupportSession{s1, s2, s3} {
@@ -333,5 +329,52 @@ func TestTransferCloseRate(t *testing.T) {
 	}
 	if _, err := e.svc.PutAgent(t.Context(), "A", "ann", support.AgentInput{Capacity: 0}); err == nil {
 		t.Error("PutAgent with capacity 0 succeeded")
+	}
+}
+
+// TestOpenResumes: a process killed in the middle of a visitor's open
+// leaves a session stored but never routed, or assigned but never told;
+// the visitor asking again (its SDK resends after reconnecting) finishes
+// the job, once: the session is routed, the notices sent, and a session
+// routed and told long ago is only answered.
+func TestOpenResumes(t *testing.T) {
+	e := newEnv(t)
+	e.agent(t, "A", "ann", 2)
+	ctx := t.Context()
+	// Killed after the store, before the routing.
+	waiting := store.SupportSession{ID: "ss_killed", VisitorID: "v1", State: store.SupportWaiting, CreatedAt: t0, Version: 1}
+	if err := e.st.App("A").CreateSupportSession(ctx, waiting); err != nil {
+		t.Fatal(err)
+	}
+	e.sent.take()
+	got, err := e.svc.Open(ctx, "A", "v1", "")
+	if !errors.Is(err, support.ErrConflict) || got.ID != "ss_killed" || got.State != store.SupportActive || got.AgentID != "ann" {
+		t.Fatalf("Open after a kill before routing = %+v, %v; want ss_killed assigned to ann, and ErrConflict", got, err)
+	}
+	ns := e.sent.take()
+	if len(ns) != 2 || ns[0].Event != "assigned" || ns[1].Event != "assigned" {
+		t.Fatalf("notices = %+v, want assigned to v1 and ann", ns)
+	}
+	// System messages share one sender: the two notices need two client
+	// message ids, or the messaging core stores the second as the first.
+	if ns[0].Key == ns[1].Key || len(ns[0].Key) > 128 {
+		t.Errorf("notices to v1 and ann have client message ids %q and %q, want two of at most 128 bytes", ns[0].Key, ns[1].Key)
+	}
+	keys := []string{ns[0].Key, ns[1].Key}
+	// Killed after the assignment, before the notices: told again, with
+	// the same session version (so with the same client message ids: the
+	// messaging core stores each once).
+	again, err := e.svc.Open(ctx, "A", "v1", "")
+	if !errors.Is(err, support.ErrConflict) || again.ID != got.ID || again.Version != got.Version || again.AgentID != "ann" {
+		t.Fatalf("Open again = %+v, %v; want %+v unchanged", again, err, got)
+	}
+	ns = e.sent.take()
+	if len(ns) != 2 || ns[0].To != "v1" || ns[1].To != "ann" || ns[0].Event != "assigned" || ns[0].SessionID != got.ID ||
+		ns[0].Key != keys[0] || ns[1].Key != keys[1] {
+		t.Errorf("notices = %+v, want assigned to v1 and ann again, with the same client message ids %q", ns, keys)
+	}
+	ann, err := e.st.App("A").GetAgent(ctx, "ann")
+	if err != nil || ann.Active != 1 {
+		t.Errorf("ann's active = %d, %v; want 1: the session is assigned once", ann.Active, err)
 	}
 }

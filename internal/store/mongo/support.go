@@ -30,7 +30,9 @@ import (
 // The crash window: a process that dies between the two writes leaves an
 // Active count off by one (one too high after the place was taken or
 // before it was given back; the agent then refuses a session it could
-// take until an operator corrects it). Giving back never takes a count
+// take). The workers' repair sweep (maintenance.AgentRepair, through
+// AgentLoads and SetAgentActive) sets such a count from the sessions once
+// it has stood still for a grace period. Giving back never takes a count
 // below 0.
 
 // agentDoc is an agent (_id.id is its user id). Skills is left out when
@@ -392,4 +394,66 @@ func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int
 		return store.SupportSession{}, fmt.Errorf("rate support session %s: %w", id, err)
 	}
 	return d.record(), nil
+}
+
+// SetAgentActive sets an agent's Active count if it is still from: one
+// conditional update, then, if it matched nothing, a read that tells
+// store.ErrConflict from store.ErrNotFound.
+func (a *appStore) SetAgentActive(ctx context.Context, userID string, from, active int) error {
+	k := a.key(userID)
+	res, err := a.s.c.agents.UpdateOne(ctx, bson.D{{Key: "_id", Value: k}, {Key: "active", Value: from}},
+		set(bson.E{Key: "active", Value: active}))
+	if err == nil && res.MatchedCount == 0 {
+		_, err = findOne[agentDoc](ctx, a.s.l.agents, byID(k))
+		if err == nil {
+			err = fmt.Errorf("active is not %d: %w", from, store.ErrConflict)
+		}
+	}
+	if err != nil {
+		return errorf(err, "set active of agent %s", userID)
+	}
+	return nil
+}
+
+// AgentLoads reads a page of agents of every app (through the app_id
+// index), then, per app of the page, their active sessions (through the
+// app_agent_state index). The counts are read before the sessions: a
+// change between the two reads shows as a difference that the repair
+// sweep sees come and go.
+func (s *Store) AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]store.AgentLoad, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	after := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "_id.app", Value: bson.D{{Key: "$gt", Value: afterApp}}}},
+		bson.D{{Key: "_id.app", Value: afterApp}, {Key: "_id.id", Value: bson.D{{Key: "$gt", Value: afterUser}}}},
+	}}}
+	ags, err := findAll[agentDoc](ctx, s.l.agents, after, options.Find().
+		SetSort(bson.D{{Key: "_id.app", Value: 1}, {Key: "_id.id", Value: 1}}).SetLimit(int64(limit)).
+		SetProjection(bson.D{{Key: "active", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("agent loads: %w", err)
+	}
+	out := make([]store.AgentLoad, len(ags))
+	at := make(map[appKey]int, len(ags))
+	byApp := map[string][]string{}
+	for i, d := range ags {
+		out[i] = store.AgentLoad{AppID: d.ID.App, UserID: d.ID.ID, Active: d.Active}
+		at[d.ID] = i
+		byApp[d.ID.App] = append(byApp[d.ID.App], d.ID.ID)
+	}
+	for app, users := range byApp {
+		ss, err := findAll[supportDoc](ctx, s.l.supportSessions,
+			s.app(app).scope(bson.E{Key: "agent", Value: in(users)}, bson.E{Key: "state", Value: store.SupportActive}),
+			options.Find().SetProjection(bson.D{{Key: "agent", Value: 1}, {Key: "version", Value: 1}}))
+		if err != nil {
+			return nil, fmt.Errorf("agent loads of %s: %w", app, err)
+		}
+		for _, d := range ss {
+			if i, ok := at[appKey{App: app, ID: d.Agent}]; ok {
+				out[i].AddSession(d.ID.ID, d.Version)
+			}
+		}
+	}
+	return out, nil
 }

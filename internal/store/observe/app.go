@@ -382,6 +382,11 @@ func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int
 	return s, c.end(ctx, err)
 }
 
+func (a *appStore) SetAgentActive(ctx context.Context, userID string, from, active int) error {
+	ctx, c := a.begin(ctx, "SetAgentActive")
+	return c.end(ctx, a.as.SetAgentActive(ctx, userID, from, active))
+}
+
 // UsageStore
 
 func (a *appStore) AddUsage(ctx context.Context, u store.UsageDelta) error {

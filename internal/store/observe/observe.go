@@ -315,3 +315,10 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error
 	n, err := s.st.DeleteUsageBefore(ctx, day)
 	return n, c.end(ctx, err)
 }
+
+// AgentLoads implements store.Store.
+func (s *Store) AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]store.AgentLoad, error) {
+	ctx, c := s.begin(ctx, "AgentLoads", "")
+	ls, err := s.st.AgentLoads(ctx, afterApp, afterUser, limit)
+	return ls, c.end(ctx, err)
+}

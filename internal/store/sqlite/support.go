@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -331,4 +332,59 @@ func scanSupportSession(r scanner) (store.SupportSession, error) {
 		&s.ClosedBy, &s.Rating, &s.Comment, &s.Version)
 	s.CreatedAt, s.AssignedAt, s.ClosedAt = fromMS(created), fromMS(assigned), fromMS(closed)
 	return s, err
+}
+
+// SetAgentActive sets an agent's Active count if it is still from: one
+// conditional statement, then, if it changed nothing, a read that tells
+// store.ErrConflict from store.ErrNotFound.
+func (a *appStore) SetAgentActive(ctx context.Context, userID string, from, active int) error {
+	res, err := a.exec(ctx, `UPDATE support_agents SET active = ?4 WHERE app_id = ?1 AND user_id = ?2 AND active = ?3`,
+		userID, from, active)
+	err = mustAffect(res, err)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, gerr := a.GetAgent(ctx, userID); gerr == nil {
+			err = fmt.Errorf("active is not %d: %w", from, store.ErrConflict)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set active of agent %s: %w", userID, err)
+	}
+	return nil
+}
+
+// AgentLoads reads a page of agents, of every app, with their active
+// sessions in one statement (one snapshot): the page, joined to the
+// sessions through the agent index.
+func (s *Store) AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]store.AgentLoad, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.readRows(ctx, `SELECT g.app_id, g.user_id, g.active, s.id, s.version
+		FROM (SELECT app_id, user_id, active FROM support_agents
+			WHERE (app_id, user_id) > (?1, ?2) ORDER BY app_id, user_id LIMIT ?3) g
+		LEFT JOIN support_sessions s ON s.app_id = g.app_id AND s.agent_id = g.user_id AND s.state = ?4
+		ORDER BY g.app_id, g.user_id`, afterApp, afterUser, limit, store.SupportActive)
+	if err != nil {
+		return nil, fmt.Errorf("agent loads: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []store.AgentLoad
+	for rows.Next() {
+		var l store.AgentLoad
+		var id sql.NullString
+		var version sql.NullInt64
+		if err := rows.Scan(&l.AppID, &l.UserID, &l.Active, &id, &version); err != nil {
+			return nil, fmt.Errorf("agent loads: %w", translate(err))
+		}
+		if n := len(out); n == 0 || out[n-1].AppID != l.AppID || out[n-1].UserID != l.UserID {
+			out = append(out, l)
+		}
+		if id.Valid {
+			out[len(out)-1].AddSession(id.String, version.Int64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("agent loads: %w", translate(err))
+	}
+	return out, nil
 }

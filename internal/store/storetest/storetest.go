@@ -66,6 +66,7 @@ func Run(t *testing.T, o Opener) {
 		{"Push", pushTests},
 		{"Webhooks", webhookTests},
 		{"Support", supportTests},
+		{"AgentRepair", agentRepairTests},
 		{"Groups", groupTests},
 		{"Contacts", contactTests},
 		{"Rich", richTests},
