@@ -121,10 +121,10 @@ func (s *Server) Routes() []httpx.Route {
 	signed := []gin.HandlerFunc{httpx.ReadBody(s.cfg.MaxBodyBytes), s.signedAPI, s.freshNonce, s.rateLimit}
 	create := httpx.With(signed, s.idempotent)
 	pushed := httpx.With(signed, s.needPush)
-	supported := httpx.With(signed, s.needSupport)
+	supported := httpx.With(signed, httpx.Require(s.cfg.Support != nil, "customer service is"))
 	grouped := httpx.With(signed, s.needGroups)
 	contacted := httpx.With(signed, s.needContacts)
-	roomed := httpx.With(signed, s.needRooms)
+	roomed := httpx.With(signed, httpx.Require(s.cfg.Rooms != nil, "chat rooms are"))
 	filed := httpx.With(signed, s.needFiles)
 	with, r := httpx.With, httpx.NewRoute
 	return []httpx.Route{

@@ -13,15 +13,6 @@ import (
 // lists and destroys them, mutes and kicks members, and sends messages as
 // any user or as the system, with priority (see package rooms).
 
-// needRooms refuses a room route when the server has no rooms service.
-func (s *Server) needRooms(c *gin.Context) {
-	if s.cfg.Rooms == nil {
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "chat rooms are not available on this server"))
-		return
-	}
-	c.Next()
-}
-
 type roomInput struct {
 	ID          string  `json:"id"`
 	Name        string  `json:"name"`

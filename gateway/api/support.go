@@ -11,16 +11,6 @@ import (
 	"github.com/magpie-im/magpie/webhook/support"
 )
 
-// needSupport refuses a support route when the server has no support
-// service.
-func (s *Server) needSupport(c *gin.Context) {
-	if s.cfg.Support == nil {
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "customer service is not available on this server"))
-		return
-	}
-	c.Next()
-}
-
 type agentInput struct {
 	Skills    []string `json:"skills"`
 	Capacity  int      `json:"capacity"`

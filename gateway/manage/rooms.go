@@ -12,15 +12,6 @@ import (
 // server API's /v1/rooms routes: closing a room here makes its members
 // leave it on every node, as DELETE /v1/rooms/{id} does.
 
-// needRooms refuses a room route when the server has no rooms service.
-func (s *Server) needRooms(c *gin.Context) {
-	if s.cfg.Rooms == nil {
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "chat rooms are not available on this server"))
-		return
-	}
-	c.Next()
-}
-
 // maxRoomsPage caps a page of rooms: each room's member count is read.
 const maxRoomsPage = 50
 

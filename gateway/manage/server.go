@@ -124,10 +124,10 @@ func (s *Server) Routes() []httpx.Route {
 	usersOK := httpx.With(manage, s.needUsers)
 	const appUsers = "/manage/v1/apps/:app/users"
 	const convMsgs = "/manage/v1/apps/:app/conversations/:conv/messages"
-	supported := httpx.With(manage, s.needSupport)
+	supported := httpx.With(manage, httpx.Require(s.cfg.Support != nil, "customer service is"))
 	const agents = "/manage/v1/apps/:app/support/agents"
 	const sessions = "/manage/v1/apps/:app/support/sessions"
-	roomed := httpx.With(manage, s.needRooms)
+	roomed := httpx.With(manage, httpx.Require(s.cfg.Rooms != nil, "chat rooms are"))
 	const appRooms = "/manage/v1/apps/:app/rooms"
 	return []httpx.Route{
 		r("POST", "/manage/v1/sessions", "/manage/v1/sessions", []gin.HandlerFunc{body, s.login}),

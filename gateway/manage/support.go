@@ -16,16 +16,6 @@ import (
 // API's /v1/support routes, so that a transfer or a close here tells the
 // visitor and the agents, and the app's webhooks, as one there does.
 
-// needSupport refuses a customer-service route when the server has no
-// support service.
-func (s *Server) needSupport(c *gin.Context) {
-	if s.cfg.Support == nil {
-		httpx.WriteError(c, httpx.NewError(http.StatusServiceUnavailable, httpx.CodeUnavailable, "customer service is not available on this server"))
-		return
-	}
-	c.Next()
-}
-
 // consoleAgentJSON is an agent with whether it has a device online.
 type consoleAgentJSON struct {
 	httpx.AgentJSON

@@ -68,3 +68,15 @@ func FailRoom(c *gin.Context, err error) {
 	}
 	WriteError(c, NewError(status, re.Code, re.Message))
 }
+
+// Require is a handler that refuses a route with 503 unavailable when the
+// server lacks the service it needs (available false), saying which.
+func Require(available bool, what string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !available {
+			WriteError(c, NewError(http.StatusServiceUnavailable, CodeUnavailable, what+" not available on this server"))
+			return
+		}
+		c.Next()
+	}
+}

@@ -82,7 +82,7 @@ func (h *headCache) reset() {
 // on the single writer. It holds only users who are members (an ack from a
 // non-member is read each time), is written under Store.writeMu after a
 // commit, and is dropped by any other write transaction that does not
-// declare it keeps it valid (see Store.inTx) and by another connection's
+// run through inSharedTx (see Store.inTx) and by another connection's
 // commit (data_version, like headCache).
 type cursorCache struct {
 	mu      sync.Mutex

@@ -249,23 +249,9 @@ func (s *Store) App(appID string) store.AppStore {
 
 // inTx runs fn in a write transaction and commits it if fn returns nil.
 // Once it committed, the caches of committed state (heads, cursors) are
-// dropped before the next write transaction begins: a transaction that
-// keeps them valid says so by calling inTxThen.
+// dropped before the next write transaction begins: the hot transactions
+// that keep them valid run through inSharedTx instead.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.inTxThen(ctx, fn, s.forget)
-}
-
-// forget drops the caches of committed state; call it under writeMu.
-func (s *Store) forget() {
-	s.heads.reset()
-	s.cursors.reset()
-}
-
-// inTxThen is inTx that, once the transaction committed, calls then (in
-// place of forget) before the next write transaction can begin. A caller
-// passes a then that updates the caches of what it changed, or does
-// nothing if it changed nothing they hold.
-func (s *Store) inTxThen(ctx context.Context, fn func(tx *sql.Tx) error, then func()) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -280,8 +266,12 @@ func (s *Store) inTxThen(ctx context.Context, fn func(tx *sql.Tx) error, then fu
 		return translate(err)
 	}
 	s.commits.Add(1)
-	if then != nil {
-		then()
-	}
+	s.forget()
 	return nil
+}
+
+// forget drops the caches of committed state; call it under writeMu.
+func (s *Store) forget() {
+	s.heads.reset()
+	s.cursors.reset()
 }

@@ -185,19 +185,14 @@ func (t *appTx) queryRow(ctx context.Context, id stmtID, args ...any) *sql.Row {
 
 // inTx runs fn in a write transaction of the app.
 func (a *appStore) inTx(ctx context.Context, fn func(t *appTx) error) error {
-	return a.inTxThen(ctx, fn, a.s.forget)
+	return a.s.inTx(ctx, func(tx *sql.Tx) error {
+		return fn(&appTx{tx: tx, a: a})
+	})
 }
 
 // inSharedTx is Store.inSharedTx for the app.
 func (a *appStore) inSharedTx(fn func(t *appTx) error, then func()) error {
 	return a.s.inSharedTx(func(tx *sql.Tx) error {
-		return fn(&appTx{tx: tx, a: a})
-	}, then)
-}
-
-// inTxThen is inTx with Store.inTxThen's then.
-func (a *appStore) inTxThen(ctx context.Context, fn func(t *appTx) error, then func()) error {
-	return a.s.inTxThen(ctx, func(tx *sql.Tx) error {
 		return fn(&appTx{tx: tx, a: a})
 	}, then)
 }
