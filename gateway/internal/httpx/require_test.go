@@ -24,7 +24,9 @@ func TestRequire(t *testing.T) {
 			}
 			continue
 		}
-		var body struct{ Error struct{ Code, Message string } }
+		var body struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusServiceUnavailable ||
 			body.Error.Code != CodeUnavailable || body.Error.Message != "chat rooms are not available on this server" {
 			t.Errorf("unavailable: %d %s (%v), want 503 unavailable naming the service", w.Code, w.Body, err)
