@@ -27,12 +27,9 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 	// nothing the head cache holds.
 	err := a.inSharedTx(func(t *appTx) error {
 		b = ackBatch{t: t}
-		var version int64
-		if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
-			return fmt.Errorf("read data version: %w", translate(err))
+		if err := a.s.observe(ctx, t); err != nil {
+			return err
 		}
-		a.s.heads.check(version)
-		a.s.cursors.check(version)
 		for i, ack := range acks {
 			r, err := b.ack(ctx, ack)
 			if err != nil {
@@ -92,6 +89,10 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 	r.UserSeq = u.seq
 	if d.headKnown && r.UserSeq == d.maxSeq && d.headSender != ack.UserID {
 		r.ReceivedSeq = r.UserSeq // the newest message is another's
+		return r, nil
+	}
+	if seq, ok := b.t.a.s.tail.lastReceived(b.t.a.id, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID); ok {
+		r.ReceivedSeq = seq // logged, not yet absorbed (tail.go)
 		return r, nil
 	}
 	err = b.t.queryRow(ctx, stmtLastReceived, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID).Scan(&r.ReceivedSeq)

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 )
@@ -22,19 +24,8 @@ const maxHeads = 1 << 17
 // statement outside a transaction (appStore.exec) may not change it: such
 // a statement is refused (changesCached).
 type headCache struct {
-	mu      sync.Mutex
-	seqs    map[headKey]head
-	version int64 // the write connection's data_version when seqs was last valid
-}
-
-// check drops the cache if the database's data_version moved; call it in a
-// write transaction (which keeps other connections from committing).
-func (h *headCache) check(version int64) {
-	h.mu.Lock()
-	if version != h.version {
-		h.seqs, h.version = nil, version
-	}
-	h.mu.Unlock()
+	mu   sync.Mutex
+	seqs map[headKey]head
 }
 
 type headKey struct{ app, conv string }
@@ -88,21 +79,11 @@ type cursorCache struct {
 	mu      sync.Mutex
 	devices map[deviceKey]int64
 	users   map[userKey]int64
-	version int64
 }
 
 type deviceKey struct{ app, user, device, conv string }
 
 type userKey struct{ app, user, conv string }
-
-// check drops the cache if the database's data_version moved.
-func (c *cursorCache) check(version int64) {
-	c.mu.Lock()
-	if version != c.version {
-		c.devices, c.users, c.version = nil, nil, version
-	}
-	c.mu.Unlock()
-}
 
 // get returns a device's cursor and its user's, if both are cached.
 func (c *cursorCache) get(app, user, device, conv string) (deviceSeq, userSeq int64, ok bool) {
@@ -140,9 +121,11 @@ func (c *cursorCache) reset() {
 }
 
 // cachedState names what a statement would write if it changed a cached
-// head or cursor: conversations rows, member entries coming or going, and
-// delivery cursors.
+// head or cursor (conversations rows, member entries coming or going, and
+// delivery cursors), or what it would read or write of messages, which
+// needs the message log absorbed first (tail.go).
 var cachedState = []string{
+	"FROM messages", "INTO messages", "UPDATE messages", // the message log (tail.go)
 	"INTO conversations", "UPDATE conversations", "DELETE FROM conversations",
 	"INTO user_conversations", "DELETE FROM user_conversations", "delivered_seq",
 	"device_cursors",
@@ -157,4 +140,21 @@ func changesCached(q string) bool {
 		}
 	}
 	return false
+}
+
+// observe drops every cache of committed state (heads, cursors, the message
+// log's tail) if another connection committed since the last look (SQLite's
+// data_version moved), then makes sure the tail is loaded; call it in a
+// write transaction, which keeps other connections from committing.
+func (s *Store) observe(ctx context.Context, t *appTx) error {
+	var version int64
+	if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
+		return fmt.Errorf("read data version: %w", translate(err))
+	}
+	if version != s.dataVersion {
+		s.dataVersion = version
+		s.forget()
+		s.invalidateTail()
+	}
+	return s.ensureTail(ctx, t.tx)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -26,11 +27,12 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
 	err := a.inSharedTx(func(t *appTx) error {
 		b = appendBatch{t: t, convs: make(map[string]*convState, 1)}
-		var version int64
-		if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
-			return fmt.Errorf("read data version: %w", translate(err))
+		if err := a.s.observe(ctx, t); err != nil {
+			return err
 		}
-		a.s.heads.check(version)
+		if err := b.findStored(ctx, drafts); err != nil {
+			return err
+		}
 		for i, d := range drafts {
 			r, err := b.append(ctx, d)
 			if err != nil {
@@ -39,7 +41,13 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 			out[i] = r
 		}
 		return b.flush(ctx)
-	}, func() { a.s.heads.put(a.id, b.order) })
+	}, func() {
+		a.s.heads.put(a.id, b.order)
+		for _, l := range b.logged {
+			a.s.tail.add(a.id, l.rowid, l.seq, l.sender, l.client, l.conv)
+		}
+		a.s.tailLen.Store(int64(a.s.tail.n))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("append messages: %w", err)
 	}
@@ -55,6 +63,20 @@ type appendBatch struct {
 	// mentions are the mentions of users, in append order, applied once
 	// the entries exist.
 	mentions []readMark
+	// logged are the batch's rows in the message log, for the tail once
+	// the batch's savepoint holds (tail.go), and the index of those with
+	// a client message id.
+	logged  []loggedMsg
+	clients map[clientKey]int64
+	// stored holds the drafts' (sender, client message id) pairs that
+	// messages holds already (findStored).
+	stored map[clientKey]bool
+}
+
+// loggedMsg is a message the batch appended to the message log.
+type loggedMsg struct {
+	rowid, seq           int64
+	conv, sender, client string
 }
 
 // convState is what a batch knows about one conversation.
@@ -96,20 +118,32 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if err != nil {
 		return store.Appended{}, err
 	}
+	if d.ClientMsgID != "" {
+		if dup, ok, err := b.duplicate(ctx, d); err != nil || ok {
+			return dup, err
+		}
+	}
 	// A searchable message waits for the search indexer (search_id
 	// NULL, see search.go); any other has nothing to index (0).
 	var searchID any
 	if !store.Searchable(d.Type) {
 		searchID = int64(0)
 	}
-	res, err := b.t.exec(ctx, stmtInsertMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
+	res, err := b.t.exec(ctx, stmtLogMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
 		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll, searchID)
-	n, err := affected(res, err)
-	if err != nil {
-		return store.Appended{}, fmt.Errorf("insert message in %s: %w", d.ConvID, err)
+	var rowid int64
+	if err == nil {
+		rowid, err = res.LastInsertId()
 	}
-	if n == 0 {
-		return b.duplicate(ctx, d)
+	if err != nil {
+		return store.Appended{}, fmt.Errorf("log message in %s: %w", d.ConvID, translate(err))
+	}
+	b.logged = append(b.logged, loggedMsg{rowid: rowid, seq: m.Seq, conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
+	if m.ClientMsgID != "" {
+		if b.clients == nil {
+			b.clients = make(map[clientKey]int64, len(b.logged))
+		}
+		b.clients[clientKey{sender: m.SenderID, client: m.ClientMsgID}] = rowid
 	}
 	if !c.exists && !c.dirty {
 		c.members = store.MemberSet(d.Members, d.SenderID)
@@ -143,14 +177,70 @@ func (b *appendBatch) markRead(userID, convID string, seq int64) {
 	b.reads = append(b.reads, readMark{userID: userID, convID: convID, seq: seq})
 }
 
-// duplicate returns the message that d repeats.
-func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appended, error) {
-	row := b.t.queryRow(ctx, stmtMessageByClientID, d.SenderID, d.ClientMsgID)
+// duplicate returns the message that d repeats, if one is stored: in this
+// batch, in the message log's tail or in messages.
+func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appended, bool, error) {
+	rowid, logged := b.clients[clientKey{sender: d.SenderID, client: d.ClientMsgID}]
+	if !logged {
+		rowid, logged = b.t.a.s.tail.client(b.t.a.id, d.SenderID, d.ClientMsgID)
+	}
+	var row *sql.Row
+	switch {
+	case logged:
+		row = b.t.queryRow(ctx, stmtLoggedMessage, rowid)
+	case b.stored[clientKey{sender: d.SenderID, client: d.ClientMsgID}]:
+		row = b.t.queryRow(ctx, stmtMessageByClientID, d.SenderID, d.ClientMsgID)
+	default:
+		return store.Appended{}, false, nil
+	}
 	m, err := scanMessage(row)
 	if err != nil {
-		return store.Appended{}, fmt.Errorf("read original of %s: %w", d.ClientMsgID, translate(err))
+		return store.Appended{}, false, fmt.Errorf("read original of %s: %w", d.ClientMsgID, translate(err))
 	}
-	return store.Appended{Message: m, Duplicate: true}, nil
+	return store.Appended{Message: m, Duplicate: true}, true, nil
+}
+
+// findStored looks up, in one statement, which of the drafts' (sender,
+// client message id) pairs messages holds (b.stored): one index search per
+// draft, without a statement's round trip each. The message log's tail is
+// looked up in memory (duplicate).
+func (b *appendBatch) findStored(ctx context.Context, drafts []store.Draft) error {
+	tl := &b.t.a.s.tail
+	pairs := make([][2]string, 0, len(drafts))
+	for _, d := range drafts {
+		if d.ClientMsgID == "" {
+			continue
+		}
+		if _, ok := tl.client(b.t.a.id, d.SenderID, d.ClientMsgID); !ok {
+			pairs = append(pairs, [2]string{d.SenderID, d.ClientMsgID})
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	arg, err := json.Marshal(pairs)
+	if err != nil {
+		return err
+	}
+	rows, err := b.t.stmt(ctx, stmtStoredClientIDs).QueryContext(ctx, b.t.a.id, string(arg))
+	if err != nil {
+		return fmt.Errorf("look for resent messages: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k clientKey
+		if err := rows.Scan(&k.sender, &k.client); err != nil {
+			return fmt.Errorf("look for resent messages: %w", translate(err))
+		}
+		if b.stored == nil {
+			b.stored = make(map[clientKey]bool)
+		}
+		b.stored[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look for resent messages: %w", translate(err))
+	}
+	return nil
 }
 
 // conv returns the batch's state of a conversation, reading its max seq on

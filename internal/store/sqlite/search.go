@@ -265,7 +265,10 @@ func (s *Store) stopIndexer() {
 }
 
 // indexQueued indexes the queued messages, in chunks, until none is left
-// or, with limit > 0, about limit were indexed; it returns how many.
+// or, with limit > 0, about limit were indexed; it returns how many. It
+// indexes messages, not the message log (tail.go): a search settles the
+// log first (catchUp), the background indexer leaves the log to its own
+// schedule so that each absorb moves many messages per conversation.
 func (s *Store) indexQueued(ctx context.Context, limit int) (int, error) {
 	total := 0
 	for limit <= 0 || total < limit {

@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,6 +51,19 @@ type Store struct {
 	shared  sharedWriter // the hot writes' shared commits (writer.go)
 	heads   headCache    // conversations' committed max seqs (heads.go)
 	cursors cursorCache  // committed delivery cursors (heads.go)
+	// dataVersion is the write connection's data_version when the caches
+	// were last valid (Store.observe), under writeMu.
+	dataVersion int64
+
+	// The message log (tail.go): tail under writeMu; tailLen its size, or
+	// 1 while unknown, readable without the lock (settle's fast path);
+	// absorbed counts the messages moved into messages.
+	tail       tail
+	tailLen    atomic.Int64
+	absorbed   atomic.Int64
+	absorbAge  time.Duration
+	absorbStop chan struct{}
+	absorbDone chan struct{}
 }
 
 // readStmt returns the read query q prepared once on the read pool
@@ -70,8 +84,14 @@ func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// readRow runs a single-row read through the statement cache.
-func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
+// readRow runs a single-row read through the statement cache; a read of
+// messages first settles the message log (tail.go).
+func (s *Store) readRow(ctx context.Context, q string, args ...any) scanner {
+	if readsMessages(q) {
+		if err := s.settle(); err != nil {
+			return errRow{err}
+		}
+	}
 	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return s.read.QueryRowContext(ctx, q, args...) // reports the same error
@@ -79,8 +99,14 @@ func (s *Store) readRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// readRows runs a read through the statement cache.
+// readRows runs a read through the statement cache; a read of messages
+// first settles the message log (tail.go).
 func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if readsMessages(q) {
+		if err := s.settle(); err != nil {
+			return nil, err
+		}
+	}
 	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -92,6 +118,7 @@ type config struct {
 	readConns     int
 	busyTimeout   time.Duration
 	indexInterval time.Duration
+	absorbAge     time.Duration // tail.go; tests lengthen it
 }
 
 // Option configures Open.
@@ -134,14 +161,14 @@ func WithIndexInterval(d time.Duration) Option {
 // path names a file: ":memory:" is not supported, since the read pool and
 // the write connection must share one database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval}
+	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval, absorbAge: defaultAbsorbAge}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, absorbAge: cfg.absorbAge}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {
@@ -163,6 +190,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.startWriter()
+	// What a stopped process logged is absorbed before anything reads.
+	s.invalidateTail()
+	if err := s.absorb(); err != nil {
+		s.stopWriter()
+		s.Close()
+		return nil, err
+	}
+	s.absorbStop, s.absorbDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.absorbDone)
+		s.absorbLoop(s.absorbStop)
+	}()
 	s.startIndexer(cfg.indexInterval)
 	return s, nil
 }
@@ -232,7 +271,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the search indexer and closes the connection pools. Calls
 // in flight may fail.
 func (s *Store) Close() error {
+	if s.absorbStop != nil {
+		close(s.absorbStop)
+		<-s.absorbDone
+		s.absorbStop = nil
+	}
 	s.stopIndexer()
+	if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
+		slog.Warn("sqlite: absorb the message log at close (done at the next open)", "err", err)
+	}
 	s.stopWriter()
 	s.closeStmts()
 	s.readStmts.Range(func(_, st any) bool {
@@ -258,7 +305,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return translate(err)
 	}
-	if err := fn(tx); err != nil {
+	// It may read or change messages: the log goes there first.
+	absorbed, err := s.absorbIn(ctx, tx)
+	if err == nil {
+		err = fn(tx)
+	}
+	if err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -267,6 +319,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	s.commits.Add(1)
 	s.forget()
+	if absorbed {
+		s.absorbedTail()
+	}
 	return nil
 }
 

@@ -15,7 +15,9 @@ type stmtID int
 const (
 	stmtInsertUser stmtID = iota
 	stmtMessageByClientID
-	stmtInsertMessage
+	stmtLogMessage
+	stmtLoggedMessage
+	stmtStoredClientIDs
 	stmtConvHead
 	stmtDataVersion
 	stmtInsertConv
@@ -53,11 +55,19 @@ var stmtSQL = [numStmts]string{
 
 	stmtMessageByClientID: `SELECT ` + messageColumns + ` FROM messages
 		WHERE app_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3 AND client_msg_id <> ''`,
-	// A conflict on the client id index means a duplicate: nothing is
-	// inserted and the caller reads the original.
-	stmtInsertMessage: `INSERT INTO messages (app_id, ` + messageColumns + `, search_id)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, 0, ?12)
-		ON CONFLICT (app_id, sender_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING`,
+	// A new message goes to the message log (tail.go); the caller looked
+	// for a duplicate first. The second reads a logged message by rowid
+	// (?1 is only bound): the log holds no recalled or edited message.
+	stmtLogMessage: `INSERT INTO message_log (` + logColumns + `)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+	// Which of the (sender, client message id) pairs in the JSON array ?2
+	// messages holds: one search of the dedup index per pair
+	// (TestStoredClientIDsUsesTheIndex).
+	stmtStoredClientIDs: `SELECT sender_id, client_msg_id FROM messages
+		WHERE app_id = ?1 AND client_msg_id <> ''
+		AND (sender_id, client_msg_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`,
+	stmtLoggedMessage: `SELECT conv_id, seq, sender_id, client_msg_id, type, body, created_at, 0, push, mentions, mention_all, 0
+		FROM message_log WHERE rowid = ?2 AND ?1 IS NOT NULL`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
 	// Changes when another connection (another Store on the same file)
 	// committed since this connection's last look; ?1 is only bound.

@@ -355,6 +355,9 @@ func BenchmarkSearchIndexer(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		if err := s.settle(); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		if _, err := s.indexQueued(b.Context(), 0); err != nil {
 			b.Fatal(err)
@@ -444,6 +447,9 @@ func TestSearchIndexLeavesNothingBehind(t *testing.T) {
 	}
 	entries := func() int {
 		t.Helper()
+		if err := s.settle(); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := s.indexQueued(ctx, 0); err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func (a *appStore) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 	return a.s.readRows(ctx, q, a.bind(args)...)
 }
 
-func (a *appStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (a *appStore) queryRow(ctx context.Context, q string, args ...any) scanner {
 	return a.s.readRow(ctx, q, a.bind(args)...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 )
 
@@ -31,8 +32,10 @@ type sharedWriter struct {
 type sharedTx struct {
 	fn   func(tx *sql.Tx) error
 	then func()
-	err  error
-	done chan struct{}
+	// after runs once the transaction committed, under writeMu.
+	after func()
+	err   error
+	done  chan struct{}
 }
 
 func (s *Store) startWriter() {
@@ -73,6 +76,7 @@ func (s *Store) writeLoop() {
 				break
 			}
 			s.commitShared(batch)
+			s.absorbIfDue()
 		}
 	}
 }
@@ -87,7 +91,13 @@ func (s *Store) writeLoop() {
 // the whole shared transaction (the others then fail too, and nothing of
 // theirs is kept).
 func (s *Store) inSharedTx(fn func(tx *sql.Tx) error, then func()) error {
-	r := &sharedTx{fn: fn, then: then, done: make(chan struct{})}
+	return s.inSharedTxAfter(fn, then, nil)
+}
+
+// inSharedTxAfter is inSharedTx with a function that runs, under writeMu,
+// once the transaction committed.
+func (s *Store) inSharedTxAfter(fn func(tx *sql.Tx) error, then, after func()) error {
+	r := &sharedTx{fn: fn, then: then, after: after, done: make(chan struct{})}
 	w := &s.shared
 	w.mu.Lock()
 	if w.closed {
@@ -132,7 +142,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		if savepoints {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT shared`); err != nil {
 				tx.Rollback()
-				s.forget()
+				s.lost()
 				fail(fmt.Errorf("open savepoint: %w", translate(err)))
 				return
 			}
@@ -150,7 +160,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 			}
 			if err != nil {
 				tx.Rollback()
-				s.forget()
+				s.lost()
 				fail(fmt.Errorf("shared transaction lost after %w", r.err))
 				return
 			}
@@ -159,7 +169,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		if savepoints {
 			if _, err := tx.ExecContext(ctx, `RELEASE shared`); err != nil {
 				tx.Rollback()
-				s.forget()
+				s.lost()
 				r.err = nil
 				fail(fmt.Errorf("release savepoint: %w", translate(err)))
 				return
@@ -170,9 +180,47 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		s.forget()
+		s.lost()
 		fail(translate(err))
 		return
 	}
 	s.commits.Add(1)
+	for _, r := range batch {
+		if r.err == nil && r.after != nil {
+			r.after()
+		}
+	}
+}
+
+// lost drops every cache of committed state, the message log's tail
+// included, after a shared transaction was rolled back whole; call it under
+// writeMu.
+func (s *Store) lost() {
+	s.forget()
+	s.invalidateTail()
+}
+
+// absorbIfDue absorbs the message log in a commit of its own when its tail
+// is big or old enough (tail.go). The writer runs it between shared
+// commits, so that no caller waits on it.
+func (s *Store) absorbIfDue() {
+	s.writeMu.Lock()
+	due := s.absorbDue()
+	s.writeMu.Unlock()
+	if !due {
+		return
+	}
+	r := &sharedTx{
+		fn: func(tx *sql.Tx) error {
+			_, err := s.absorbIn(context.Background(), tx)
+			return err
+		},
+		then:  s.clearTail,
+		after: s.absorbCommitted,
+		done:  make(chan struct{}),
+	}
+	s.commitShared([]*sharedTx{r})
+	if r.err != nil {
+		slog.Error("sqlite: absorb the message log", "err", r.err)
+	}
 }

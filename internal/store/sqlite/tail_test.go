@@ -1,0 +1,282 @@
+package sqlite
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// The message log (tail.go): a message is durable and readable once
+// AppendMessages returned, whether it is still in the log or was absorbed
+// into messages.
+
+// withAbsorbAge sets the tail's age at which the writer absorbs it.
+func withAbsorbAge(d time.Duration) Option {
+	return func(c *config) { c.absorbAge = d }
+}
+
+// openLogged opens a Store whose log is absorbed only when a read, a write
+// transaction or the test asks: no timer moves it.
+func openLogged(t *testing.T) *Store {
+	return openTemp(t, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+}
+
+func logRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.write.QueryRowContext(t.Context(), `SELECT count(*) FROM message_log`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLoggedMessagesAreReadable(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range 3 {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
+	}
+	if n := logRows(t, s); n != 3 {
+		t.Fatalf("message_log holds %d rows after 3 appends, want 3 (the appends must not write messages)", n)
+	}
+	msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+	if err != nil || len(msgs) != 3 || msgs[2].Seq != 3 || msgs[2].ClientMsgID != "c" {
+		t.Fatalf("ListMessages = %+v, %v; want seqs 1-3", msgs, err)
+	}
+	if n := logRows(t, s); n != 0 {
+		t.Fatalf("message_log holds %d rows after a read, want 0 (absorbed)", n)
+	}
+	appendOne(t, a, "p:ann:bob", "bob", "ann", "d")
+	if m, err := a.GetMessage(t.Context(), "p:ann:bob", 4); err != nil || m.SenderID != "bob" {
+		t.Fatalf("GetMessage(4) = %+v, %v", m, err)
+	}
+	appendOne(t, a, "p:ann:bob", "bob", "ann", "e")
+	if m, err := a.GetMessageByClientID(t.Context(), "bob", "e"); err != nil || m.Seq != 5 {
+		t.Fatalf("GetMessageByClientID(e) = %+v, %v", m, err)
+	}
+	// A write transaction sees the log too: recall a logged message.
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "f")
+	if m, err := a.RecallMessage(t.Context(), "p:ann:bob", 6, time.UnixMilli(1)); err != nil || m.RecalledAt.IsZero() {
+		t.Fatalf("RecallMessage(6) = %+v, %v", m, err)
+	}
+}
+
+func TestResendsAreFoundInTheLogAndInMessages(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	draft := func(id string) store.Draft {
+		return store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: id,
+			Type: "text", Body: []byte(`{"text":"` + id + `"}`), CreatedAt: time.UnixMilli(1)}
+	}
+	// In one batch: the second x repeats the first.
+	out, err := a.AppendMessages(ctx, []store.Draft{draft("x"), draft("x"), draft("y")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Duplicate || !out[1].Duplicate || out[1].Seq != out[0].Seq || out[2].Seq != 2 {
+		t.Fatalf("one batch: %+v", out)
+	}
+	// In the tail.
+	out, err = a.AppendMessages(ctx, []store.Draft{draft("y"), draft("z")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out[0].Duplicate || out[0].Seq != 2 || string(out[0].Body) != `{"text":"y"}` || out[1].Duplicate || out[1].Seq != 3 {
+		t.Fatalf("from the tail: %+v", out)
+	}
+	// Absorbed.
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	if n := logRows(t, s); n != 0 {
+		t.Fatalf("message_log holds %d rows after absorb", n)
+	}
+	out, err = a.AppendMessages(ctx, []store.Draft{draft("z"), draft("x"), draft("w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out[0].Duplicate || out[0].Seq != 3 || !out[1].Duplicate || out[1].Seq != 1 || out[2].Duplicate || out[2].Seq != 4 {
+		t.Fatalf("from messages: %+v", out)
+	}
+	// The same client id from another sender or app is a new message.
+	other := draft("x")
+	other.SenderID, other.Members = "bob", []string{"ann"}
+	if out, err = a.AppendMessages(ctx, []store.Draft{other}); err != nil || out[0].Duplicate {
+		t.Fatalf("bob's x: %+v, %v", out, err)
+	}
+	b := s.App("B")
+	cacheUsers(t, b, "ann", "bob")
+	if out, err = b.AppendMessages(ctx, []store.Draft{draft("x")}); err != nil || out[0].Duplicate || out[0].Seq != 1 {
+		t.Fatalf("app B's x: %+v, %v", out, err)
+	}
+}
+
+// TestStoredClientIDsUsesTheIndex keeps the batch's resend lookup a search
+// of the dedup index per draft: a plan that scans messages would read every
+// message of the app on every append.
+func TestStoredClientIDsUsesTheIndex(t *testing.T) {
+	s := openLogged(t)
+	rows, err := s.write.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+stmtSQL[stmtStoredClientIDs], "A", `[["ann","x"]]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	text := strings.Join(plan, "; ")
+	if !strings.Contains(text, "INDEX messages_client_msg (app_id=? AND sender_id=? AND client_msg_id=?)") ||
+		strings.Contains(text, "SCAN messages") {
+		t.Fatalf("plan: %s", text)
+	}
+}
+
+// TestTheLogSurvivesACrash copies the database files while messages are
+// only in the log, as a crash would leave them, and opens the copy.
+func TestTheLogSurvivesACrash(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range 5 {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
+	}
+	if n := logRows(t, s); n != 5 {
+		t.Fatalf("message_log holds %d rows, want 5", n)
+	}
+	dir := t.TempDir()
+	for _, suffix := range []string{"", "-wal"} {
+		copyFile(t, s.path+suffix, filepath.Join(dir, "magpie.db"+suffix))
+	}
+	again, err := Open(t.Context(), filepath.Join(dir, "magpie.db"), withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if n := logRows(t, again); n != 0 {
+		t.Fatalf("message_log holds %d rows after Open, want 0", n)
+	}
+	b := again.App("A")
+	msgs, err := b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("after the crash: %d messages, %v; want 5", len(msgs), err)
+	}
+	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "c"); seq != 3 {
+		t.Fatalf("a resend of c after the crash got seq %d, want its original 3", seq)
+	}
+	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "f"); seq != 6 {
+		t.Fatalf("a new message after the crash got seq %d, want 6", seq)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReceivedSeqFromTheLog checks that an ack finds the newest message
+// its user received the same way whether the range is in the log or was
+// absorbed.
+func TestReceivedSeqFromTheLog(t *testing.T) {
+	for _, absorbed := range []bool{false, true} {
+		s := openLogged(t)
+		a := s.App("A")
+		cacheUsers(t, a, "ann", "bob")
+		appendOne(t, a, "p:ann:bob", "ann", "bob", "1")
+		appendOne(t, a, "p:ann:bob", "bob", "ann", "2")
+		appendOne(t, a, "p:ann:bob", "bob", "ann", "3")
+		if absorbed {
+			if err := s.absorb(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.writeMu.Lock()
+		s.heads.reset() // no shortcut by the head's sender
+		s.writeMu.Unlock()
+		if r := ackOne(t, a, "bob", "p:ann:bob", 3); r.ReceivedSeq != 1 {
+			t.Errorf("absorbed=%v: bob's ack to 3: received %d, want 1", absorbed, r.ReceivedSeq)
+		}
+		if r := ackOne(t, a, "ann", "p:ann:bob", 3); r.ReceivedSeq != 3 {
+			t.Errorf("absorbed=%v: ann's ack to 3: received %d, want 3", absorbed, r.ReceivedSeq)
+		}
+	}
+}
+
+// TestAnotherStoreAbsorbsTheLog: a second Store on the file absorbs the
+// first one's log when it opens; the first must then find its messages in
+// messages, not at stale log rowids.
+func TestAnotherStoreAbsorbsTheLog(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "x")
+	other, err := Open(t.Context(), s.path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := logRows(t, s); n != 0 {
+		t.Fatalf("message_log holds %d rows after another Store opened", n)
+	}
+	appendOne(t, other.App("A"), "p:ann:bob", "bob", "ann", "y") // seq 2, in the log again
+	other.Close()
+	if seq := appendOne(t, a, "p:ann:bob", "ann", "bob", "x"); seq != 1 {
+		t.Fatalf("resend of x: seq %d, want 1", seq)
+	}
+	if seq := appendOne(t, a, "p:ann:bob", "bob", "ann", "y"); seq != 2 {
+		t.Fatalf("resend of y: seq %d, want 2", seq)
+	}
+	if seq := appendOne(t, a, "p:ann:bob", "ann", "bob", "z"); seq != 3 {
+		t.Fatalf("new z: seq %d, want 3", seq)
+	}
+}
+
+// TestConcurrentReadsSeeTheLog: reads that settle at the same time share
+// one absorb; none may read messages before that absorb committed.
+func TestConcurrentReadsSeeTheLog(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range 50 {
+		seq := appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint(i))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := a.GetMessage(t.Context(), "p:ann:bob", seq)
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("GetMessage(%d) beside other reads: %v", seq, err)
+			}
+		}
+	}
+}
