@@ -50,8 +50,11 @@ type tailMsg struct {
 }
 
 const (
-	// absorbAt is the tail's size at which the writer absorbs it.
-	absorbAt = 16384
+	// absorbAt is the tail's size at which the writer absorbs it. An
+	// absorb holds the writer while it runs, about 40-100 ms for this many
+	// messages on a shared 2-core machine; fewer per absorb share fewer
+	// index pages (docs/benchmarks.md, the message log).
+	absorbAt = 8192
 	// defaultAbsorbAge is the tail's age at which the writer absorbs it.
 	defaultAbsorbAge = 2 * time.Second
 )
