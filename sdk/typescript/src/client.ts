@@ -550,6 +550,7 @@ export class MagpieClient {
     const wake = this.fillWake;
     this.log("info", "connected", { userId: s.info.userId, sessionId: s.info.sessionId });
     this.emitter.emit("connected", { session: s.info });
+    s.start(); // the session's pushes, after the connected event
     const waiters = this.sessionWaiters;
     this.sessionWaiters = [];
     for (const w of waiters) {
