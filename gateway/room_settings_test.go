@@ -242,3 +242,38 @@ func TestRoomSettingsAndBansAPI(t *testing.T) {
 		t.Errorf("PATCH {name: null} = %d %s", r.status, r.body)
 	}
 }
+
+// TestRoomJoinRacingBan bans a user while its join is between the ban
+// check and joining: the ban's kick finds no connection yet, so the join
+// must notice the ban itself, once its connection is in the room.
+func TestRoomJoinRacingBan(t *testing.T) {
+	g := newGate()
+	e := newEnvConfig(t, envConfig{banGate: g})
+	for _, u := range []string{"ann", "bob"} {
+		e.mustCreateUser(e.a, u)
+	}
+	if r := e.do(e.a, req{method: "POST", target: "/v1/rooms", body: `{"id":"live"}`}); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	bob := e.login(e.a, "bob", "d1")
+	id := bob.request(joinRoomFrame("live", 0)) // its check reads "not banned", then waits
+	<-g.entered
+	if r := e.do(e.a, req{method: "PUT", target: "/v1/rooms/live/bans/bob"}); r.status != http.StatusOK {
+		t.Fatalf("ban: %d %s", r.status, r.body)
+	}
+	close(g.open)
+	bob.expectError(id, wire.CodeRoomBanned)
+	// bob is not in the room: the count is 0 and ann's message does not reach him.
+	if r := e.do(e.a, req{method: "GET", target: "/v1/rooms/live"}); r.json(t)["room"].(map[string]any)["member_count"] != 0.0 {
+		t.Errorf("room after the refused join = %s, want no member", r.body)
+	}
+	ann := e.login(e.a, "ann", "d1")
+	ann.joinRoom("live", 0)
+	ann.reply(ann.request(roomSendFrame("live", "a1", "hello")))
+	ann.untilRoomEvent("live:1:hello")
+	for _, ev := range bob.roomEventsBeforePong() {
+		if ev == "live:1:hello" {
+			t.Errorf("bob, refused, got %q", ev)
+		}
+	}
+}
