@@ -75,6 +75,9 @@ type envConfig struct {
 	// one), so that tests can fill the queue.
 	appendGate *gate
 	maxQueue   int
+	// banGate, if set, holds the first GetRoomBan, after its read, until
+	// it opens: the read's answer is stale by then.
+	banGate *gate
 	// usage, if set, collects usage (gateway.Config.Usage) into env.usage.
 	usage bool
 }
@@ -93,7 +96,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e.counts = &countingStore{Store: st, appendGate: ec.appendGate}
+	e.counts = &countingStore{Store: st, appendGate: ec.appendGate, banGate: ec.banGate}
 	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +155,7 @@ type countingStore struct {
 	store.Store
 	byEmail    atomic.Int64
 	appendGate *gate
+	banGate    *gate
 }
 
 // gate holds calls until it opens; entered receives (without blocking the
@@ -159,34 +163,56 @@ type countingStore struct {
 type gate struct {
 	entered chan struct{}
 	open    chan struct{}
+	calls   atomic.Int64 // calls that came to the gate
 }
 
 func newGate() *gate { return &gate{entered: make(chan struct{}, 1), open: make(chan struct{})} }
 
 func (s *countingStore) App(appID string) store.AppStore {
-	if s.appendGate == nil {
+	if s.appendGate == nil && s.banGate == nil {
 		return s.Store.App(appID)
 	}
-	return gatedApp{AppStore: s.Store.App(appID), gate: s.appendGate}
+	return gatedApp{AppStore: s.Store.App(appID), gate: s.appendGate, banGate: s.banGate}
 }
 
-// gatedApp holds every AppendMessages until its gate opens.
+// gatedApp holds every AppendMessages until its gate opens (if set), and
+// the first GetRoomBan's answer until banGate opens (if set).
 type gatedApp struct {
 	store.AppStore
-	gate *gate
+	gate, banGate *gate
 }
 
-func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store.Appended, error) {
+// wait waits until g opens, telling g.entered first.
+func (g *gate) wait(ctx context.Context) error {
 	select {
-	case a.gate.entered <- struct{}{}:
+	case g.entered <- struct{}{}:
 	default:
 	}
 	select {
-	case <-a.gate.open:
+	case <-g.open:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
+	}
+}
+
+func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store.Appended, error) {
+	if a.gate != nil {
+		if err := a.gate.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return a.AppStore.AppendMessages(ctx, ds)
+}
+
+func (a gatedApp) GetRoomBan(ctx context.Context, roomID, userID string) (store.RoomBan, error) {
+	b, err := a.AppStore.GetRoomBan(ctx, roomID, userID)
+	if a.banGate != nil && a.banGate.calls.Add(1) == 1 {
+		if werr := a.banGate.wait(ctx); werr != nil {
+			return store.RoomBan{}, werr
+		}
+	}
+	return b, err
 }
 
 func (s *countingStore) ListMembersByEmail(ctx context.Context, email string, limit int) ([]store.Member, error) {

@@ -1,7 +1,7 @@
 // Package rooms owns an app's chat rooms: live, presence-based audiences
 // such as the viewers of a live stream. A room record (name, owner,
-// settings, muted users) is durable in the store; everything else is live
-// state that is never stored:
+// settings, muted users) and its bans are durable in the store; everything
+// else is live state that is never stored:
 //
 //   - Membership is the connections that joined the room. Each gateway
 //     node keeps its own members in memory (node.Hub) and reports how many
@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/presence"
@@ -68,6 +69,8 @@ const (
 	CodeRoomFull        = "room_full"
 	CodeMemberMuted     = "member_muted"
 	CodeRateLimited     = "rate_limited"
+	CodeRoomBanned      = "room_banned"
+	CodeUserNotFound    = "user_not_found"
 )
 
 // Error is a request the service refuses.
@@ -106,8 +109,11 @@ type LeaveReason int
 const (
 	// Closed: the room was destroyed.
 	Closed LeaveReason = iota + 1
-	// Kicked: the app's backend kicked the user.
+	// Kicked: the app's backend kicked the user; it may join again.
 	Kicked
+	// Banned: the app's backend banned the user; it may not join again
+	// until the ban is lifted.
+	Banned
 )
 
 // Router carries room traffic to the connections; the gateway node's Hub
@@ -243,36 +249,80 @@ func (s *Service) Create(ctx context.Context, appID string, in Input) (store.Roo
 	if in.ID == "" {
 		in.ID = "room_" + strings.ToLower(rand.Text()[:16])
 	}
-	switch {
-	case !messaging.ValidGroupID(in.ID):
+	if !messaging.ValidGroupID(in.ID) {
 		return store.Room{}, invalid("id", "1-64 letters, digits, '_', '.', '@' or '-'")
-	case len(in.Name) > 256:
-		return store.Room{}, invalid("name", "at most 256 bytes")
-	case in.OwnerID != "" && !messaging.ValidUserID(in.OwnerID):
-		return store.Room{}, invalid("owner_id", "not a valid user id")
-	case in.HistorySize < 0 || in.HistorySize > MaxHistorySize:
-		return store.Room{}, invalid("history_size", fmt.Sprintf("0-%d (0: %d)", MaxHistorySize, DefaultHistorySize))
-	case in.RateLimit < 0 || in.RateLimit > MaxRateLimit || math.IsNaN(in.RateLimit):
-		return store.Room{}, invalid("rate_limit", fmt.Sprintf("0-%d messages per second (0: %d)", MaxRateLimit, DefaultRateLimit))
-	case in.MaxMembers < 0:
-		return store.Room{}, invalid("max_members", "0 (no limit) or more")
 	}
-	as := s.store.App(appID)
-	if in.OwnerID != "" {
-		if _, err := as.GetUser(ctx, in.OwnerID); errors.Is(err, store.ErrNotFound) {
-			return store.Room{}, fail("user_not_found", "owner %q is not a user of the app", in.OwnerID)
-		} else if err != nil {
-			return store.Room{}, err
-		}
+	settings := store.RoomUpdate{Name: &in.Name, OwnerID: &in.OwnerID, HistorySize: &in.HistorySize,
+		RateLimit: &in.RateLimit, MaxMembers: &in.MaxMembers}
+	if err := s.checkSettings(ctx, appID, settings); err != nil {
+		return store.Room{}, err
 	}
 	now := s.now()
 	r := store.Room{ID: in.ID, Name: in.Name, OwnerID: in.OwnerID, HistorySize: in.HistorySize, RateLimit: in.RateLimit,
 		MaxMembers: in.MaxMembers, CreatedAt: now, UpdatedAt: now}
-	if err := as.CreateRoom(ctx, r); errors.Is(err, store.ErrConflict) {
+	if err := s.store.App(appID).CreateRoom(ctx, r); errors.Is(err, store.ErrConflict) {
 		return store.Room{}, fail(CodeRoomExists, "room %q exists", in.ID)
 	} else if err != nil {
 		return store.Room{}, err
 	}
+	return r, nil
+}
+
+// checkSettings validates the settings u sets; an owner must be a user of
+// the app.
+func (s *Service) checkSettings(ctx context.Context, appID string, u store.RoomUpdate) error {
+	switch {
+	case u.Name != nil && len(*u.Name) > 256:
+		return invalid("name", "at most 256 bytes")
+	case u.Name != nil && !utf8.ValidString(*u.Name):
+		return invalid("name", "not valid UTF-8")
+	case u.OwnerID != nil && *u.OwnerID != "" && !messaging.ValidUserID(*u.OwnerID):
+		return invalid("owner_id", "not a valid user id")
+	case u.HistorySize != nil && (*u.HistorySize < 0 || *u.HistorySize > MaxHistorySize):
+		return invalid("history_size", fmt.Sprintf("0-%d (0: %d)", MaxHistorySize, DefaultHistorySize))
+	case u.RateLimit != nil && (*u.RateLimit < 0 || *u.RateLimit > MaxRateLimit || math.IsNaN(*u.RateLimit)):
+		return invalid("rate_limit", fmt.Sprintf("0-%d messages per second (0: %d)", MaxRateLimit, DefaultRateLimit))
+	case u.MaxMembers != nil && *u.MaxMembers < 0:
+		return invalid("max_members", "0 (no limit) or more")
+	}
+	if u.OwnerID != nil && *u.OwnerID != "" {
+		return s.checkUser(ctx, appID, *u.OwnerID, "owner")
+	}
+	return nil
+}
+
+// checkUser checks that userID is a user of the app; what names the user
+// in the error.
+func (s *Service) checkUser(ctx context.Context, appID, userID, what string) error {
+	if _, err := s.store.App(appID).GetUser(ctx, userID); errors.Is(err, store.ErrNotFound) {
+		return fail(CodeUserNotFound, "%s %q is not a user of the app", what, userID)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Update changes a room's settings: the fields u sets, validated as
+// Create's; the others stay. It applies to the room's members at once:
+// on this node the next send reads the new settings (a new rate limit, the
+// new owner's priority, the new history size); on other gateway nodes
+// within CacheTTL. A lower MaxMembers refuses joins from then on and
+// takes no member out.
+func (s *Service) Update(ctx context.Context, appID, roomID string, u store.RoomUpdate) (store.Room, error) {
+	if !messaging.ValidGroupID(roomID) {
+		return store.Room{}, fail(CodeRoomNotFound, "no room %q", roomID)
+	}
+	if err := s.checkSettings(ctx, appID, u); err != nil {
+		return store.Room{}, err
+	}
+	r, err := s.store.App(appID).UpdateRoom(ctx, roomID, u, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Room{}, fail(CodeRoomNotFound, "no room %q", roomID)
+	}
+	if err != nil {
+		return store.Room{}, err
+	}
+	s.forget(appID, roomID)
 	return r, nil
 }
 
@@ -422,13 +472,100 @@ func (s *Service) Kick(ctx context.Context, appID, roomID, userID string) error 
 	return nil
 }
 
-// Join checks that a connection may join a room: it exists and is not
-// full. It returns the room and its member count before the join. The
-// caller (the node) then adds the connection and reports its count with
-// SetNodeMembers.
-func (s *Service) Join(ctx context.Context, appID, roomID string) (store.Room, int, error) {
+// maxBanReason bounds a ban's reason, in bytes.
+const maxBanReason = 256
+
+// Ban bans a user of the app from a room: its connections leave the room
+// on every node (told they were banned), and its joins are refused with
+// room_banned until Unban, across reconnects and server restarts. Banning
+// a banned user replaces the ban's reason and time.
+func (s *Service) Ban(ctx context.Context, appID, roomID, userID, reason string) (store.RoomBan, error) {
+	switch {
+	case !messaging.ValidUserID(userID):
+		return store.RoomBan{}, invalid("user_id", "not a valid user id")
+	case len(reason) > maxBanReason || !utf8.ValidString(reason):
+		return store.RoomBan{}, invalid("reason", fmt.Sprintf("at most %d bytes of UTF-8", maxBanReason))
+	}
+	if _, err := s.room(ctx, appID, roomID); err != nil {
+		return store.RoomBan{}, err
+	}
+	if err := s.checkUser(ctx, appID, userID, "user"); err != nil {
+		return store.RoomBan{}, err
+	}
+	b := store.RoomBan{RoomID: roomID, UserID: userID, Reason: reason, CreatedAt: s.now()}
+	if err := s.store.App(appID).PutRoomBan(ctx, b); errors.Is(err, store.ErrNotFound) {
+		return store.RoomBan{}, fail(CodeRoomNotFound, "no room %q", roomID)
+	} else if err != nil {
+		return store.RoomBan{}, err
+	}
+	// After the ban is stored: a join that did not see it added its
+	// connection before it checked, so this finds the connection.
+	s.router.LeaveRoom(appID, roomID, userID, Banned, s.remote(ctx, appID, roomID))
+	return b, nil
+}
+
+// Unban lifts a user's ban of a room; lifting a ban that does not exist
+// is not an error.
+func (s *Service) Unban(ctx context.Context, appID, roomID, userID string) error {
+	if !messaging.ValidUserID(userID) {
+		return invalid("user_id", "not a valid user id")
+	}
+	if _, err := s.room(ctx, appID, roomID); err != nil {
+		return err
+	}
+	if err := s.store.App(appID).DeleteRoomBan(ctx, roomID, userID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Bans returns up to limit bans of the room (1-200; 0 means 50) with user
+// id > after, and the user id to continue after ("" on the last page).
+func (s *Service) Bans(ctx context.Context, appID, roomID, after string, limit int) ([]store.RoomBan, string, error) {
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 0 || limit > 200 {
+		return nil, "", invalid("limit", "1-200")
+	}
+	if _, err := s.room(ctx, appID, roomID); err != nil {
+		return nil, "", err
+	}
+	bs, err := s.store.App(appID).ListRoomBans(ctx, roomID, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(bs) > limit {
+		bs, next = bs[:limit], bs[limit-1].UserID
+	}
+	return bs, next, nil
+}
+
+// CheckBan returns a room_banned *Error if the user is banned from the
+// room.
+func (s *Service) CheckBan(ctx context.Context, appID, roomID, userID string) error {
+	_, err := s.store.App(appID).GetRoomBan(ctx, roomID, userID)
+	switch {
+	case err == nil:
+		return fail(CodeRoomBanned, "you are banned from room %q", roomID)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// Join checks that a user's connection may join a room: it exists, the
+// user is not banned from it, and it is not full. It returns the room and
+// its member count before the join. The caller (the node) then adds the
+// connection, reports its count with SetNodeMembers, and checks the ban
+// again (CheckBan), for a Ban that ran meanwhile.
+func (s *Service) Join(ctx context.Context, appID, roomID, userID string) (store.Room, int, error) {
 	r, n, err := s.Get(ctx, appID, roomID)
 	if err != nil {
+		return store.Room{}, 0, err
+	}
+	if err := s.CheckBan(ctx, appID, roomID, userID); err != nil {
 		return store.Room{}, 0, err
 	}
 	if r.MaxMembers > 0 && n >= r.MaxMembers {

@@ -299,9 +299,9 @@ func TestMembersDestroyAndKick(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Errorf("Get = %d members, %v, want 3", n, err)
 	}
-	_, _, err = e.svc.Join(ctx, "A", "live")
+	_, _, err = e.svc.Join(ctx, "A", "live", "cat")
 	wantCode(t, err, rooms.CodeRoomFull, "Join(full room)")
-	_, _, err = e.svc.Join(ctx, "B", "live")
+	_, _, err = e.svc.Join(ctx, "B", "live", "cat")
 	wantCode(t, err, rooms.CodeRoomNotFound, "Join(another app's room)")
 	if err := e.svc.Kick(ctx, "A", "live", "bob"); err != nil {
 		t.Fatal(err)

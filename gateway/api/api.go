@@ -183,11 +183,15 @@ func (s *Server) Routes() []httpx.Route {
 		r("POST", "/v1/rooms", "/v1/rooms", with(httpx.With(roomed, s.idempotent), s.createRoom)),
 		r("GET", "/v1/rooms", "/v1/rooms", with(roomed, s.listRooms)),
 		r("GET", "/v1/rooms/:id", "/v1/rooms/{id}", with(roomed, s.getRoom)),
+		r("PATCH", "/v1/rooms/:id", "/v1/rooms/{id}", with(roomed, s.updateRoom)),
 		r("DELETE", "/v1/rooms/:id", "/v1/rooms/{id}", with(roomed, s.destroyRoom)),
 		r("POST", "/v1/rooms/:id/messages", "/v1/rooms/{id}/messages", with(httpx.With(roomed, s.idempotent), s.sendRoomMessage)),
 		r("PUT", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
 		r("DELETE", "/v1/rooms/:id/mutes/:user", "/v1/rooms/{id}/mutes/{user}", with(roomed, s.muteRoomMember)),
 		r("DELETE", "/v1/rooms/:id/members/:user", "/v1/rooms/{id}/members/{user}", with(roomed, s.kickRoomMember)),
+		r("GET", "/v1/rooms/:id/bans", "/v1/rooms/{id}/bans", with(roomed, s.listRoomBans)),
+		r("PUT", "/v1/rooms/:id/bans/:user", "/v1/rooms/{id}/bans/{user}", with(roomed, s.banRoomUser)),
+		r("DELETE", "/v1/rooms/:id/bans/:user", "/v1/rooms/{id}/bans/{user}", with(roomed, s.unbanRoomUser)),
 		// The body of an upload is the file, streamed: its signature is
 		// checked at its end (see uploadFile), not by signed.
 		r("POST", "/v1/files", "/v1/files", []gin.HandlerFunc{s.needFiles, s.uploadFile}),

@@ -325,8 +325,11 @@ func (h *Hub) leaveRoomLocal(appID, roomID, userID string, why rooms.LeaveReason
 	gone := h.removeFromRoom(ctx, roomKey{appID, roomID}, func(c *conn) bool { return userID == "" || c.userID == userID },
 		why == rooms.Closed)
 	reason := magpiev1.RoomLeft_REASON_KICKED
-	if why == rooms.Closed {
+	switch why {
+	case rooms.Closed:
 		reason = magpiev1.RoomLeft_REASON_CLOSED
+	case rooms.Banned:
+		reason = magpiev1.RoomLeft_REASON_BANNED
 	}
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_RoomLeft{RoomLeft: &magpiev1.RoomLeft{RoomId: roomID, Reason: reason}}}
 	var enc encodings
@@ -358,13 +361,20 @@ func (c *conn) joinRoom(ctx context.Context, id uint64, svc *rooms.Service, j *m
 		c.reply(wire.ErrorFrame(id, wire.CodeInvalidArgument, "history_limit must be 0 or more"))
 		return
 	}
-	room, _, err := svc.Join(ctx, c.appID, j.GetRoomId())
+	room, _, err := svc.Join(ctx, c.appID, j.GetRoomId(), c.userID)
 	if err != nil {
 		c.reply(c.errorFrame(id, err))
 		return
 	}
 	if !c.srv.hub.joinRoom(ctx, c, room.ID) {
 		c.reply(wire.ErrorFrame(id, wire.CodeInvalidArgument, "a connection may be in at most 64 rooms"))
+		return
+	}
+	// A ban stored since Join's check: its kick ran before the connection
+	// was added, or found it; either way the connection leaves.
+	if err := svc.CheckBan(ctx, c.appID, room.ID, c.userID); err != nil {
+		c.srv.hub.leaveRoom(ctx, c, room.ID)
+		c.reply(c.errorFrame(id, err))
 		return
 	}
 	hist, err := svc.History(ctx, c.appID, room, int(j.GetHistoryLimit()))
@@ -453,7 +463,7 @@ func (h *Hub) handleRelayedRooms(env *relayEnvelope) {
 	}
 	for _, l := range env.RoomLeaves {
 		why := rooms.LeaveReason(l.Why)
-		if why != rooms.Closed && why != rooms.Kicked {
+		if why != rooms.Closed && why != rooms.Kicked && why != rooms.Banned {
 			continue
 		}
 		h.leaveRoomLocal(l.AppID, l.RoomID, l.UserID, why)

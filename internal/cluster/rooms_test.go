@@ -34,7 +34,8 @@ func (c *ws) roomMessage(text string) *magpiev1.RoomMessage {
 // state, relays over RabbitMQ) receive each other's messages with one seq
 // sequence; a member that disconnects from gateway B leaves the room (the
 // count drops on both gateways) and a member of B that left gets nothing
-// sent after; destroying the room on A closes it on B.
+// sent after; a ban made on A takes its user out on B and B refuses the
+// user's joins; destroying the room on A closes it on B.
 func TestRoomAcrossGateways(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := e.gateway(t), e.gateway(t)
@@ -94,6 +95,22 @@ func TestRoomAcrossGateways(t *testing.T) {
 		}
 		return f.GetId() == id
 	})
+
+	// A ban made on A takes dan out on B, and B refuses dan's joins.
+	join := &magpiev1.Frame{Body: &magpiev1.Frame_JoinRoom{JoinRoom: &magpiev1.JoinRoom{RoomId: "live"}}}
+	if r := dan.request(join); r.GetRoomJoined() == nil {
+		t.Fatalf("dan's join again = %v", r)
+	}
+	if _, err := e.api(t, a).BanRoomUser(t.Context(), "live", "dan", ""); err != nil {
+		t.Fatal(err)
+	}
+	banned := dan.next(func(f *magpiev1.Frame) bool { return f.GetRoomLeft() != nil }).GetRoomLeft()
+	if banned.GetRoomId() != "live" || banned.GetReason() != magpiev1.RoomLeft_REASON_BANNED {
+		t.Fatalf("dan got %v, want live banned", banned)
+	}
+	if r := dan.request(join); r.GetError().GetCode() != "room_banned" {
+		t.Fatalf("dan's join after the ban = %v, want room_banned", r)
+	}
 
 	// Destroying the room on A closes it for bob on B.
 	if err := e.api(t, a).DestroyRoom(t.Context(), "live"); err != nil {

@@ -193,7 +193,8 @@ type AppStore interface {
 	// memberships (each group's MemberCount goes down; a group it owns
 	// keeps it as OwnerID) and join requests, its contacts (its friendships,
 	// both sides, its friend requests either way, its blocks and the blocks
-	// of it), its reactions, and the client message ids of the messages
+	// of it), its reactions, its chat room bans, and the client message
+	// ids of the messages
 	// it sent (so that a new user with the
 	// same id is not deduplicated against them). Its support sessions, as
 	// visitor or agent, stay: they are the service's history, and keep

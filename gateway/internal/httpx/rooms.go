@@ -54,9 +54,10 @@ func FailRoom(c *gin.Context, err error) {
 	}
 	status := map[string]int{
 		rooms.CodeRoomNotFound: http.StatusNotFound,
-		"user_not_found":       http.StatusNotFound,
+		rooms.CodeUserNotFound: http.StatusNotFound,
 		rooms.CodeRoomExists:   http.StatusConflict,
 		rooms.CodeRoomFull:     http.StatusConflict,
+		rooms.CodeRoomBanned:   http.StatusForbidden,
 		rooms.CodeRateLimited:  http.StatusTooManyRequests,
 		"message_too_large":    http.StatusRequestEntityTooLarge,
 	}[re.Code]

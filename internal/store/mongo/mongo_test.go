@@ -146,6 +146,9 @@ func TestIndexesStartWithApp(t *testing.T) {
 	if err := a.CreateRoom(ctx, store.Room{ID: "r1", OwnerID: "alice", CreatedAt: t0, UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.PutRoomBan(ctx, store.RoomBan{RoomID: "r1", UserID: "bob", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.CreateUser(ctx, store.User{ID: "gone", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +161,7 @@ func TestIndexesStartWithApp(t *testing.T) {
 		collDevices, collCredentials, collPushLog, collPushSettings,
 		collWebhooks, collWebhookCounts, collWebhookEvents, collAttempts, collKeywordRules,
 		collAgents, collSupport, collGroups, collJoinRequests,
-		collContacts, collUsage, collUsageUsers, collRooms}
+		collContacts, collUsage, collUsageUsers, collRooms, collRoomBans}
 	appData = append(appData, richAppData(t, a)...)
 	appData = append(appData, fileAppData(t, a)...)
 	for _, name := range appData {

@@ -293,6 +293,9 @@ func (a *appStore) deleteUser(ctx context.Context, id string, d store.UserDeleti
 	if _, err := a.reactions().DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
 		return errorf(err, "delete reactions")
 	}
+	if _, err := a.roomBans().DeleteMany(ctx, a.scope(bson.E{Key: "_id.user", Value: id})); err != nil {
+		return errorf(err, "delete room bans")
+	}
 	res, err := c.users.DeleteOne(ctx, byID(a.key(id)))
 	if err != nil {
 		return errorf(err, "delete user document")

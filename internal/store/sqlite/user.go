@@ -198,6 +198,7 @@ var deleteUserSQL = []string{
 	`DELETE FROM blocks WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM blocks INDEXED BY blocks_target WHERE app_id = ?1 AND target_id = ?2`,
 	`DELETE FROM message_reactions INDEXED BY message_reactions_user WHERE app_id = ?1 AND user_id = ?2`,
+	`DELETE FROM room_bans INDEXED BY room_bans_user WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2`,
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
 
@@ -55,8 +56,10 @@ type RoomMemberCount struct {
 }
 
 // RoomLeft reports that the client is no longer in a room: Reason is
-// RoomClosed (the room was destroyed) or RoomKicked (the app's backend
-// kicked the user; it may join again).
+// RoomClosed (the room was destroyed), RoomKicked (the app's backend
+// kicked the user; it may join again) or RoomBanned (the app's backend
+// banned the user; JoinRoom fails with room_banned until the ban is
+// lifted).
 type RoomLeft struct {
 	RoomID string
 	Reason string
@@ -66,6 +69,7 @@ type RoomLeft struct {
 const (
 	RoomClosed = "closed"
 	RoomKicked = "kicked"
+	RoomBanned = "banned"
 )
 
 // RoomJoin is what JoinRoom returns.
@@ -169,8 +173,11 @@ func (c *Client) onRoomLeft(_ *session, p *magpiev1.RoomLeft) {
 	delete(c.rooms.joined, p.GetRoomId())
 	c.rooms.mu.Unlock()
 	reason := RoomClosed
-	if p.GetReason() == magpiev1.RoomLeft_REASON_KICKED {
+	switch p.GetReason() {
+	case magpiev1.RoomLeft_REASON_KICKED:
 		reason = RoomKicked
+	case magpiev1.RoomLeft_REASON_BANNED:
+		reason = RoomBanned
 	}
 	c.events.push(RoomLeft{RoomID: p.GetRoomId(), Reason: reason})
 }
@@ -179,7 +186,8 @@ func (c *Client) onRoomLeft(_ *session, p *magpiev1.RoomLeft) {
 // LeaveRoom or a RoomLeft event. It returns the room and up to
 // historyLimit of its recent messages (0: the room's history size); the
 // room's later messages come from Next as RoomMessage events. Errors are
-// *Error with codes such as room_not_found and room_full.
+// *Error with codes such as room_not_found, room_full and room_banned
+// (wire.CodeRoomBanned: the app's backend banned the user from the room).
 func (c *Client) JoinRoom(ctx context.Context, roomID string, historyLimit int) (RoomJoin, error) {
 	if roomID == "" {
 		return RoomJoin{}, errors.New("magpie: join room: empty room id")
@@ -256,9 +264,14 @@ func (c *Client) rejoinRooms(ctx context.Context, s *session) {
 		var e *Error
 		switch {
 		case errors.As(err, &e):
-			// The room is gone or full: the client is no longer in it.
+			// The room is gone or full, or the user was banned from it
+			// while away: the client is no longer in it.
 			c.forgetRoom(id)
-			c.events.push(RoomLeft{RoomID: id, Reason: RoomClosed})
+			reason := RoomClosed
+			if e.Code == wire.CodeRoomBanned {
+				reason = RoomBanned
+			}
+			c.events.push(RoomLeft{RoomID: id, Reason: reason})
 			continue
 		case err != nil:
 			return // the session ended; the next one tries again

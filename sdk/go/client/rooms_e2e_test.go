@@ -96,3 +96,53 @@ func TestRoomChat(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomBanSurvivesRestart: a banned user's client leaves the room told
+// it was banned, and its joins fail with room_banned, also after a server
+// restart, until the ban is lifted; the other member is joined again by
+// itself after the restart.
+func TestRoomBanSurvivesRestart(t *testing.T) {
+	e := startEnv(t, "ann", "bob")
+	ctx := context.Background()
+	if _, err := e.api.CreateRoom(ctx, serverapi.RoomInput{ID: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	ann, bob := e.newClient("ann", "ann-phone", "", nil), e.newClient("bob", "bob-phone", "", nil)
+	for _, c := range []*client.Client{ann, bob} {
+		run(t, c)
+		next[client.Connected](t, c)
+		if _, err := c.JoinRoom(ctx, "live", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.api.BanRoomUser(ctx, "live", "bob", "spam"); err != nil {
+		t.Fatal(err)
+	}
+	if l := next[client.RoomLeft](t, bob); l.RoomID != "live" || l.Reason != client.RoomBanned {
+		t.Errorf("RoomLeft = %+v, want banned", l)
+	}
+	_, err := bob.JoinRoom(ctx, "live", 0)
+	wantErrCode(t, err, wire.CodeRoomBanned)
+
+	e.restart(func() {})
+	next[client.Connected](t, bob)
+	e.waitMembers(t, "live", 1) // ann, joined again by her client
+	_, err = bob.JoinRoom(ctx, "live", 0)
+	wantErrCode(t, err, wire.CodeRoomBanned)
+	if bans, _, err := e.api.ListRoomBans(ctx, "live", "", 0); err != nil || len(bans) != 1 || bans[0].Reason != "spam" {
+		t.Errorf("bans after the restart = %+v, %v", bans, err)
+	}
+
+	if err := e.api.UnbanRoomUser(ctx, "live", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.JoinRoom(ctx, "live", 0); err != nil {
+		t.Fatalf("JoinRoom after the unban = %v", err)
+	}
+	if _, err := bob.SendToRoom(ctx, "live", "text", "back"); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextRoomMessage(t, ann); m.Content != "back" || m.SenderID != "bob" {
+		t.Errorf("ann got %+v", m)
+	}
+}

@@ -165,3 +165,91 @@ func (c *Client) KickRoomMember(ctx context.Context, roomID, userID string) erro
 	}
 	return c.do(ctx, request{method: http.MethodDelete, path: path})
 }
+
+// RoomUpdate changes a room's settings (PATCH /v1/rooms/{id}): each
+// non-nil field replaces the room's, the others stay. A zero value means
+// the server's default, as in RoomInput; an empty OwnerID leaves the room
+// without owner.
+type RoomUpdate struct {
+	Name        *string  `json:"name,omitempty"`
+	OwnerID     *string  `json:"owner_id,omitempty"`
+	HistorySize *int     `json:"history_size,omitempty"`
+	RateLimit   *float64 `json:"rate_limit,omitempty"`
+	MaxMembers  *int     `json:"max_members,omitempty"`
+}
+
+// UpdateRoom changes a room's settings and returns the room with its
+// member count (PATCH /v1/rooms/{id}). The members feel it at once: a new
+// rate limit or owner applies to the next messages (on other gateway nodes
+// within a few seconds); a lower MaxMembers refuses joins from then on and
+// takes no member out.
+func (c *Client) UpdateRoom(ctx context.Context, roomID string, u RoomUpdate) (Room, error) {
+	path, err := roomPath(roomID, "")
+	if err != nil {
+		return Room{}, err
+	}
+	var resp roomEnvelope
+	if err := c.do(ctx, request{method: http.MethodPatch, path: path, in: u, out: &resp}); err != nil {
+		return Room{}, err
+	}
+	return resp.Room, nil
+}
+
+// RoomBan keeps a user out of a room until it is lifted.
+type RoomBan struct {
+	RoomID    string    `json:"room_id"`
+	UserID    string    `json:"user_id"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BanRoomUser bans a user of the app from a room (PUT
+// /v1/rooms/{id}/bans/{user}): its connections leave the room, told they
+// were banned, and its joins fail with room_banned, across reconnects and
+// server restarts, until UnbanRoomUser. reason is the app's note (at most
+// 256 bytes; may be empty). Banning a banned user replaces the ban.
+func (c *Client) BanRoomUser(ctx context.Context, roomID, userID, reason string) (RoomBan, error) {
+	path, err := roomPath(roomID, "/bans/"+url.PathEscape(userID))
+	if err != nil {
+		return RoomBan{}, err
+	}
+	var resp struct {
+		Ban RoomBan `json:"ban"`
+	}
+	in := struct {
+		Reason string `json:"reason,omitempty"`
+	}{reason}
+	if err := c.do(ctx, request{method: http.MethodPut, path: path, in: in, out: &resp}); err != nil {
+		return RoomBan{}, err
+	}
+	return resp.Ban, nil
+}
+
+// UnbanRoomUser lifts a user's ban of a room (DELETE
+// /v1/rooms/{id}/bans/{user}); lifting a ban that does not exist is not an
+// error.
+func (c *Client) UnbanRoomUser(ctx context.Context, roomID, userID string) error {
+	path, err := roomPath(roomID, "/bans/"+url.PathEscape(userID))
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodDelete, path: path})
+}
+
+// ListRoomBans returns a page of a room's bans by user id (GET
+// /v1/rooms/{id}/bans) and the cursor of the next page ("" on the last).
+// A limit of 0 means the server's default.
+func (c *Client) ListRoomBans(ctx context.Context, roomID, cursor string, limit int) ([]RoomBan, string, error) {
+	path, err := roomPath(roomID, "/bans")
+	if err != nil {
+		return nil, "", err
+	}
+	var resp struct {
+		Bans       []RoomBan `json:"bans"`
+		NextCursor string    `json:"next_cursor"`
+	}
+	if err := c.do(ctx, request{method: http.MethodGet, path: path, query: pageQuery(cursor, limit), out: &resp}); err != nil {
+		return nil, "", err
+	}
+	return resp.Bans, resp.NextCursor, nil
+}

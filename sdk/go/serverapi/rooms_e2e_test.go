@@ -55,6 +55,40 @@ func TestRooms(t *testing.T) {
 	if err != nil || got.Name != "Live" || got.MemberCount != 0 {
 		t.Errorf("GetRoom = %+v, %v", got, err)
 	}
+	name, rate := "Live now", 2.5
+	up, err := a.api.UpdateRoom(ctx, "live", serverapi.RoomUpdate{Name: &name, RateLimit: &rate})
+	if err != nil || up.Name != "Live now" || up.RateLimit != 2.5 || up.OwnerID != "ann" || up.HistorySize != 10 {
+		t.Errorf("UpdateRoom = %+v, %v", up, err)
+	}
+	none := ""
+	if up, err := a.api.UpdateRoom(ctx, "live", serverapi.RoomUpdate{OwnerID: &none}); err != nil || up.OwnerID != "" || up.Name != "Live now" {
+		t.Errorf("UpdateRoom(no owner) = %+v, %v", up, err)
+	}
+	ghost := "ghost"
+	_, err = a.api.UpdateRoom(ctx, "live", serverapi.RoomUpdate{OwnerID: &ghost})
+	wantAPIError(t, "UpdateRoom(owner ghost)", err, http.StatusNotFound, "user_not_found")
+	ban, err := a.api.BanRoomUser(ctx, "live", "bob", "spam")
+	if err != nil || ban.UserID != "bob" || ban.RoomID != "live" || ban.Reason != "spam" || ban.CreatedAt.IsZero() {
+		t.Errorf("BanRoomUser = %+v, %v", ban, err)
+	}
+	if _, err := a.api.BanRoomUser(ctx, "live", "ann", ""); err != nil {
+		t.Errorf("BanRoomUser without reason = %v", err)
+	}
+	bans, next, err := a.api.ListRoomBans(ctx, "live", "", 1)
+	if err != nil || len(bans) != 1 || bans[0].UserID != "ann" || next == "" {
+		t.Errorf("ListRoomBans(1) = %+v, %q, %v", bans, next, err)
+	}
+	if bans, next, err = a.api.ListRoomBans(ctx, "live", next, 0); err != nil || len(bans) != 1 || bans[0].UserID != "bob" || next != "" {
+		t.Errorf("ListRoomBans(page 2) = %+v, %q, %v", bans, next, err)
+	}
+	if err := a.api.UnbanRoomUser(ctx, "live", "ann"); err != nil {
+		t.Errorf("UnbanRoomUser = %v", err)
+	}
+	if err := a.api.UnbanRoomUser(ctx, "live", "ann"); err != nil {
+		t.Errorf("UnbanRoomUser again = %v", err)
+	}
+	_, err = a.api.BanRoomUser(ctx, "live", "ghost", "")
+	wantAPIError(t, "BanRoomUser(ghost)", err, http.StatusNotFound, "user_not_found")
 
 	// App B sees none of it.
 	_, err = b.api.GetRoom(ctx, "live")
@@ -65,6 +99,16 @@ func TestRooms(t *testing.T) {
 	wantAPIError(t, "SetRoomMute from app B", err, http.StatusNotFound, "room_not_found")
 	wantAPIError(t, "KickRoomMember from app B", b.api.KickRoomMember(ctx, "live", "bob"), http.StatusNotFound, "room_not_found")
 	wantAPIError(t, "DestroyRoom from app B", b.api.DestroyRoom(ctx, "live"), http.StatusNotFound, "room_not_found")
+	_, err = b.api.UpdateRoom(ctx, "live", serverapi.RoomUpdate{Name: &name})
+	wantAPIError(t, "UpdateRoom from app B", err, http.StatusNotFound, "room_not_found")
+	_, err = b.api.BanRoomUser(ctx, "live", "bob", "")
+	wantAPIError(t, "BanRoomUser from app B", err, http.StatusNotFound, "room_not_found")
+	wantAPIError(t, "UnbanRoomUser from app B", b.api.UnbanRoomUser(ctx, "live", "bob"), http.StatusNotFound, "room_not_found")
+	_, _, err = b.api.ListRoomBans(ctx, "live", "", 0)
+	wantAPIError(t, "ListRoomBans from app B", err, http.StatusNotFound, "room_not_found")
+	if bans, _, err := a.api.ListRoomBans(ctx, "live", "", 0); err != nil || len(bans) != 1 || bans[0].Reason != "spam" {
+		t.Errorf("A's bans after B's calls = %+v, %v", bans, err)
+	}
 	if rs, _, err := b.api.ListRooms(ctx, "", 0); err != nil || len(rs) != 0 {
 		t.Errorf("ListRooms from app B = %+v, %v", rs, err)
 	}

@@ -182,6 +182,9 @@ const (
 	CodeRoomNotFound = "room_not_found"
 	// CodeRoomFull: the chat room has its maximum number of members.
 	CodeRoomFull = "room_full"
+	// CodeRoomBanned: the app's backend banned the user from the chat
+	// room; joining it fails until the ban is lifted.
+	CodeRoomBanned = "room_banned"
 	// CodeFileNotFound: the app has no uploaded file with this id
 	// (GetFileUrl, DeleteFile).
 	CodeFileNotFound = "file_not_found"

@@ -67,6 +67,7 @@ import type { Encoding } from "./codec.js";
 import {
   ClientClosedError,
   ConnectionLostError,
+  ErrorCode,
   MagpieError,
   isRetryable,
   isTerminal,
@@ -549,6 +550,7 @@ export class MagpieClient {
     const wake = this.fillWake;
     this.log("info", "connected", { userId: s.info.userId, sessionId: s.info.sessionId });
     this.emitter.emit("connected", { session: s.info });
+    s.start(); // the session's pushes, after the connected event
     const waiters = this.sessionWaiters;
     this.sessionWaiters = [];
     for (const w of waiters) {
@@ -622,7 +624,12 @@ export class MagpieClient {
         case "roomLeft": {
           const l = f.body.value;
           this.rooms.forget(l.roomId);
-          const reason = l.reason === RoomLeft_Reason.KICKED ? RoomLeftReason.Kicked : RoomLeftReason.Closed;
+          const reason =
+            l.reason === RoomLeft_Reason.KICKED
+              ? RoomLeftReason.Kicked
+              : l.reason === RoomLeft_Reason.BANNED
+                ? RoomLeftReason.Banned
+                : RoomLeftReason.Closed;
           this.emitter.emit("roomLeft", { roomId: l.roomId, reason });
           break;
         }
@@ -1723,7 +1730,9 @@ export class MagpieClient {
    * {@link MagpieClient.leaveRoom} or a `roomLeft` event. Returns the room
    * and up to `historyLimit` of its recent messages (0: the room's history
    * size), oldest first; the room's later messages come as `roomMessage`
-   * events. Fails with `room_not_found` and `room_full`.
+   * events. Fails with `room_not_found`, `room_full` and `room_banned`
+   * (`RoomBannedError`: the app's backend banned the user from the
+   * room).
    */
   async joinRoom(roomId: string, historyLimit = 0, signal?: AbortSignal): Promise<RoomJoin> {
     if (!roomId) throw new TypeError("magpie: joinRoom: empty room id");
@@ -1780,10 +1789,12 @@ export class MagpieClient {
         r = await this.callSession(s, { case: "joinRoom", value: create(JoinRoomSchema, { roomId }) });
       } catch (err) {
         if (!(err instanceof MagpieError) || s.closed) return; // the session ended; the next one tries again
-        // The room is gone or full: the client is no longer in it.
+        // The room is gone or full, or the user was banned from it while
+        // away: the client is no longer in it.
         if (this.rooms.has(roomId)) {
           this.rooms.forget(roomId);
-          this.emitter.emit("roomLeft", { roomId, reason: RoomLeftReason.Closed });
+          const reason = err.code === ErrorCode.RoomBanned ? RoomLeftReason.Banned : RoomLeftReason.Closed;
+          this.emitter.emit("roomLeft", { roomId, reason });
         }
         continue;
       }

@@ -88,6 +88,8 @@ export const ErrorCode = {
   RoomNotFound: "room_not_found",
   /** The room is at its member limit. */
   RoomFull: "room_full",
+  /** A join of a room the app's backend banned the user from: {@link RoomBannedError}. */
+  RoomBanned: "room_banned",
   /** No such file. */
   FileNotFound: "file_not_found",
   /** The server is overloaded or lacks the service: retry later. */
@@ -123,9 +125,23 @@ export class NotFriendsError extends MagpieError {
 }
 
 /**
- * Returns the error of an Error frame's fields: a {@link BlockedError} or
- * a {@link NotFriendsError} for those codes, a {@link MagpieError}
- * otherwise.
+ * A room join refused because the app's backend banned the user from the
+ * room (code `"room_banned"`). It fails again, on every device and after
+ * reconnects, until the backend lifts the ban; the client does not join the
+ * room again by itself meanwhile.
+ */
+export class RoomBannedError extends MagpieError {
+  /** Creates the error from an Error frame's detail. */
+  constructor(detail: string) {
+    super(ErrorCode.RoomBanned, detail);
+    this.name = "RoomBannedError";
+  }
+}
+
+/**
+ * Returns the error of an Error frame's fields: a {@link BlockedError}, a
+ * {@link NotFriendsError} or a {@link RoomBannedError} for those codes, a
+ * {@link MagpieError} otherwise.
  */
 export function errorFromCode(code: string, detail: string, retryable = false, reason = ""): MagpieError {
   switch (code) {
@@ -133,6 +149,8 @@ export function errorFromCode(code: string, detail: string, retryable = false, r
       return new BlockedError(detail);
     case ErrorCode.NotFriends:
       return new NotFriendsError(detail);
+    case ErrorCode.RoomBanned:
+      return new RoomBannedError(detail);
   }
   return new MagpieError(code, detail, retryable, reason);
 }

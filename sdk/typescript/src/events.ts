@@ -150,7 +150,7 @@ export interface ClientEvents {
   receipt: Receipt;
   /** A recall of a message already reported. */
   recall: Recall;
-  /** A successful login. */
+  /** A successful login; the session's other events (its pushed messages included) come after it. */
   connected: Connected;
   /** The end of a connection, or a failed attempt. */
   disconnected: Disconnected;

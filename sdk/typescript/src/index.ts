@@ -70,6 +70,7 @@ export {
   MagpieError,
   NotFriendsError,
   RequestTimeoutError,
+  RoomBannedError,
   SendTimeoutError,
   errorFromCode,
   isRetryable,

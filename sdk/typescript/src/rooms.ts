@@ -64,9 +64,11 @@ export const RoomLeftReason = {
   Closed: "closed",
   /** The app's backend kicked the user; it may join again. */
   Kicked: "kicked",
+  /** The app's backend banned the user: joining fails with `room_banned` until the ban is lifted. */
+  Banned: "banned",
 } as const;
 
-/** Why the client left a room: `"closed"` or `"kicked"` (see the {@link RoomLeftReason} constants). */
+/** Why the client left a room: `"closed"`, `"kicked"` or `"banned"` (see the {@link RoomLeftReason} constants). */
 export type RoomLeftReason = (typeof RoomLeftReason)[keyof typeof RoomLeftReason];
 
 /** The client is no longer in a room, and does not join it again by itself. */

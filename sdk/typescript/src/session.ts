@@ -71,6 +71,16 @@ export class Session {
   private closing: Close | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private pinging = false;
+  private pusher: Pusher | undefined;
+  /**
+   * The pushes that came before {@link Session.start}, in order; undefined
+   * once started. A push can follow the login's answer in the same read of
+   * the socket (the server writes what it has for a new session at once),
+   * and then reaches the socket's handler before the code awaiting
+   * {@link Session.open} runs: it waits here so that the client's
+   * `connected` event comes before the session's other events.
+   */
+  private held: Frame[] | undefined = [];
 
   private constructor(
     private readonly ws: WebSocketLike,
@@ -169,8 +179,50 @@ export class Session {
     });
   }
 
+  /**
+   * Hands the pushes held since the login to the pusher, in order, and
+   * every later one as it comes. Call it once the client is ready for the
+   * session's events.
+   */
+  start(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const f of held) this.dispatch(f);
+  }
+
+  /** Hands a push to the pusher. */
+  private dispatch(f: Frame): void {
+    const p = this.pusher!;
+    switch (f.body.case) {
+      case "deliver":
+        p.onDeliver(this, f.body.value.messages);
+        break;
+      case "receipt":
+        p.onReceipt(this, f.body.value);
+        break;
+      case "typingEvent":
+        p.onTyping(this, f.body.value);
+        break;
+      case "reactionUpdate":
+        p.onReaction(this, f.body.value);
+        break;
+      case "roomMessages":
+      case "roomMemberCount":
+      case "roomLeft":
+        p.onRoom(this, f);
+        break;
+      case "userPresence":
+        p.onPresence(this, f.body.value);
+        break;
+      case "error":
+        p.onServerError(this, f.body.value);
+        break;
+    }
+  }
+
   /** Switches the socket to the logged-in handlers and starts the heartbeat. */
   private attach(p: Pusher): void {
+    this.pusher = p;
     this.heardAt = Date.now();
     this.ws.onclose = (ev) => this.end(closeErr(this.closing, ev.code, ev.reason), false);
     this.ws.onmessage = (ev) => {
@@ -191,34 +243,12 @@ export class Session {
         }
         return;
       }
-      switch (f.body.case) {
-        case "deliver":
-          p.onDeliver(this, f.body.value.messages);
-          break;
-        case "receipt":
-          p.onReceipt(this, f.body.value);
-          break;
-        case "typingEvent":
-          p.onTyping(this, f.body.value);
-          break;
-        case "reactionUpdate":
-          p.onReaction(this, f.body.value);
-          break;
-        case "roomMessages":
-        case "roomMemberCount":
-        case "roomLeft":
-          p.onRoom(this, f);
-          break;
-        case "userPresence":
-          p.onPresence(this, f.body.value);
-          break;
-        case "error":
-          p.onServerError(this, f.body.value);
-          break;
-        case "close":
-          this.closing = f.body.value;
-          break;
+      if (f.body.case === "close") {
+        this.closing = f.body.value;
+        return;
       }
+      if (this.held) this.held.push(f);
+      else this.dispatch(f);
     };
     const interval = this.info.heartbeatIntervalMs > 0 ? this.info.heartbeatIntervalMs : 25000;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), interval);

@@ -7,6 +7,7 @@ import {
   ErrorCode,
   MagpieError,
   NotFriendsError,
+  RoomBannedError,
   directConvId,
   errorFromCode,
   systemConvId,
@@ -16,15 +17,19 @@ import {
 import { contactNoticeOf } from "../src/contacts.js";
 import { Rooms } from "../src/rooms.js";
 
-test("errorFromCode: blocked and not_friends are typed, other codes plain MagpieErrors", () => {
+test("errorFromCode: blocked, not_friends and room_banned are typed, other codes plain MagpieErrors", () => {
   const b = errorFromCode("blocked", "the recipient blocks you");
   assert.ok(b instanceof BlockedError && b instanceof MagpieError);
   assert.deepEqual([b.code, b.detail, b.retryable, b.name], [ErrorCode.Blocked, "the recipient blocks you", false, "BlockedError"]);
   const n = errorFromCode("not_friends", "x");
   assert.ok(n instanceof NotFriendsError);
   assert.equal(n.code, ErrorCode.NotFriends);
+  const r = errorFromCode("room_banned", "you are banned from room \"live\"");
+  assert.ok(r instanceof RoomBannedError && r instanceof MagpieError);
+  assert.deepEqual([r.code, r.retryable, r.name], [ErrorCode.RoomBanned, false, "RoomBannedError"]);
+  assert.ok(!(errorFromCode("room_full", "full") instanceof RoomBannedError));
   const o = errorFromCode("message_rejected", "no", false, "keyword_blocked");
-  assert.ok(!(o instanceof BlockedError) && !(o instanceof NotFriendsError));
+  assert.ok(!(o instanceof BlockedError) && !(o instanceof NotFriendsError) && !(o instanceof RoomBannedError));
   assert.deepEqual([o.code, o.reason], ["message_rejected", "keyword_blocked"]);
   assert.equal(errorFromCode("unavailable", "busy", true).retryable, true);
 });

@@ -409,3 +409,101 @@ test("an overload refusal with a retry hint goes back to the refused send on the
   assert.equal(srv.logins, 1, "the connection is kept");
   assert.ok(refusals > 0 && goBack === "", `refusals ${refusals}, waiting for ${goBack}`);
 });
+
+/**
+ * A scripted socket in place of the platform's WebSocket: it answers the
+ * client's requests like FakeServer, and at the second login it pushes a
+ * message in the same turn of the event loop as the login's answer, as a
+ * real socket does when both arrive in one read (the server writes what it
+ * has for a new session at once).
+ */
+class BurstSocket {
+  static sockets: BurstSocket[] = [];
+  protocol = "";
+  readyState = 0;
+  binaryType = "arraybuffer";
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  readonly n: number;
+
+  constructor(_url: string, protocols?: string | string[]) {
+    BurstSocket.sockets.push(this);
+    this.n = BurstSocket.sockets.length;
+    setTimeout(() => {
+      this.protocol = ([] as string[]).concat(protocols ?? [])[0] ?? "";
+      this.readyState = 1;
+      this.onopen?.({});
+    }, 0);
+  }
+
+  private deliver(id: bigint, body: Frame["body"]): void {
+    this.onmessage?.({ data: toBinary(proto.FrameSchema, create(proto.FrameSchema, { id, body })) });
+  }
+
+  push(seq: number): void {
+    const messages = [create(proto.MessageSchema, { convId: "p:alice:bob", seq: BigInt(seq), senderId: "alice", type: "text", content: `m${seq}` })];
+    this.deliver(0n, { case: "deliver", value: create(proto.DeliverSchema, { messages }) });
+  }
+
+  send(data: string | Uint8Array): void {
+    const f = fromBinary(proto.FrameSchema, data as Uint8Array);
+    switch (f.body.case) {
+      case "login":
+        this.deliver(f.id, {
+          case: "loginResult",
+          value: create(proto.LoginResultSchema, { userId: "bob", sessionId: `ses_${this.n}`, heartbeatIntervalMs: 25000n, maxMessageBytes: 65536n }),
+        });
+        if (this.n === 2) this.push(2); // in the same turn: no microtask runs in between
+        return;
+      case "syncConversations": {
+        const conversations = [
+          create(proto.ConversationStateSchema, { convId: "p:alice:bob", members: ["alice", "bob"], maxSeq: BigInt(this.n - 1) }),
+        ];
+        setTimeout(() => this.deliver(f.id, { case: "conversationPage", value: create(proto.ConversationPageSchema, { conversations }) }), 0);
+        return;
+      }
+      default:
+        setTimeout(() => this.deliver(f.id, { case: "ok", value: create(proto.OkSchema) }), 0);
+    }
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    setTimeout(() => this.onclose?.({ code, reason }), 0);
+  }
+}
+
+test("a push that comes with the login's answer is reported after the connected event", async (t) => {
+  BurstSocket.sockets = [];
+  const client = new MagpieClient({
+    url: "http://127.0.0.1:1",
+    deviceId: "bob-phone",
+    tokenProvider: () => "fake-token",
+    WebSocket: BurstSocket,
+    backoffMinMs: 5,
+    backoffMaxMs: 20,
+  });
+  t.after(() => client.close());
+  const events: string[] = [];
+  let done!: () => void;
+  const second = new Promise<void>((resolve) => (done = resolve));
+  client.on("connected", (c) => events.push(`connected ${c.session.sessionId}`));
+  client.on("message", (m) => {
+    events.push(`message ${m.seq}`);
+    if (m.seq === 2) done();
+  });
+  const firstMessage = new Promise<void>((resolve) => client.on("message", () => resolve()));
+  client.start();
+  // The first session learns the conversation, gets seq 1 and ends.
+  await within(10_000, "the first session", new Promise<void>((resolve) => client.on("connected", () => resolve())));
+  const [first] = BurstSocket.sockets;
+  assert.ok(first);
+  first.push(1);
+  await within(10_000, "seq 1", firstMessage);
+  first.close(1011, "going away");
+  await within(10_000, "seq 2 on the second session", second);
+  assert.deepEqual(events, ["connected ses_1", "message 1", "connected ses_2", "message 2"]);
+});

@@ -9,10 +9,11 @@ import {
   MagpieError,
   groupConvId,
   isMentioned,
+  systemConvId,
   type GroupSendOptions,
   type Message,
 } from "../src/index.js";
-import { Env, lines, next, within, type TestClient } from "./env.js";
+import { Env, lines, next, nextWhere, within, type TestClient } from "./env.js";
 
 /**
  * The next n messages of a conversation that are not notices (the server
@@ -225,6 +226,17 @@ test("group administration over JSON frames: settings, join requests, mutes, tra
   const asked = await bob.c.joinGroup("club", "let me in");
   assert.deepEqual(asked.pending, ["bob"]);
   assert.deepEqual(asked.added, []);
+  // The owner is told in her system conversation, as a notice message of this shape.
+  const told = await nextWhere(ann, "message", (m) => m.convId === systemConvId("ann"));
+  assert.equal(told.type, "notice");
+  assert.equal(told.senderId, "");
+  assert.deepEqual(JSON.parse(told.content), {
+    event: "join.requested",
+    by: "bob",
+    user_ids: ["bob"],
+    message: "let me in",
+    group_id: "club",
+  });
   const reqs = await ann.c.joinRequests("club");
   assert.deepEqual(reqs.requests.map((r) => [r.userId, r.inviterId, r.message]), [["bob", "", "let me in"]]);
   assert.equal(reqs.nextCursor, "");

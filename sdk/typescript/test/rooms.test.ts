@@ -3,7 +3,7 @@
 // restart, kick and close.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { ErrorCode, MagpieError, RoomLeftReason } from "../src/index.js";
+import { ErrorCode, MagpieError, RoomBannedError, RoomLeftReason } from "../src/index.js";
 import { Env, next, nextWhere, within, type Server } from "./env.js";
 
 /** Asserts that p rejects with a MagpieError of code. */
@@ -101,4 +101,44 @@ test("chat rooms: joined again by themselves after a restart; kicked and closed 
   await rejectsWith(bob.c.sendToRoom("live", "text", "let me back"), ErrorCode.RoomNotFound);
   await e.server.api.call("DELETE", "/v1/rooms/live");
   assert.deepEqual(await next(ann, "roomLeft"), { roomId: "live", reason: RoomLeftReason.Closed });
+});
+
+test("chat rooms: a ban takes the user out, refuses its joins with RoomBannedError across a restart, until lifted", async (t) => {
+  const e = await Env.start(t, "ann", "bob");
+  await e.server.api.call("POST", "/v1/rooms", { id: "live" });
+  // bob speaks JSON frames, ann binary ones.
+  const [ann, bob] = [e.client("ann", "ann-phone"), e.client("bob", "bob-phone", "", { encoding: "json" })];
+  for (const c of [ann, bob]) c.run();
+  for (const c of [ann, bob]) await next(c, "connected");
+  await ann.c.joinRoom("live");
+  await bob.c.joinRoom("live");
+
+  const { ban } = (await e.server.api.call("PUT", "/v1/rooms/live/bans/bob", { reason: "spam" })) as {
+    ban: { user_id: string; reason: string };
+  };
+  assert.deepEqual([ban.user_id, ban.reason], ["bob", "spam"]);
+  assert.deepEqual(await next(bob, "roomLeft"), { roomId: "live", reason: RoomLeftReason.Banned });
+  await rejectsWith(bob.c.sendToRoom("live", "text", "still here?"), ErrorCode.RoomNotFound);
+  const refused = async (): Promise<void> => {
+    await assert.rejects(within(10_000, "joinRoom", bob.c.joinRoom("live")), (err: unknown) => {
+      assert.ok(err instanceof RoomBannedError, `${String(err)} is not a RoomBannedError`);
+      assert.ok(err instanceof MagpieError);
+      assert.equal(err.code, ErrorCode.RoomBanned);
+      assert.equal(err.retryable, false);
+      return true;
+    });
+  };
+  await refused();
+
+  // The ban is stored: a restart does not lift it, and only ann is joined again by her client.
+  await e.server.restart(() => {});
+  for (const c of [ann, bob]) await next(c, "connected", 30_000);
+  await waitMembers(e.server, "live", 1);
+  await refused();
+
+  await e.server.api.call("DELETE", "/v1/rooms/live/bans/bob");
+  await bob.c.joinRoom("live");
+  await bob.c.sendToRoom("live", "text", "back");
+  const m = await nextWhere(ann, "roomMessage", (x) => x.senderId === "bob");
+  assert.equal(m.content, "back");
 });

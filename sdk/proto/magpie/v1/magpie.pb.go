@@ -155,8 +155,11 @@ const (
 	RoomLeft_REASON_UNSPECIFIED RoomLeft_Reason = 0
 	// The room was destroyed.
 	RoomLeft_REASON_CLOSED RoomLeft_Reason = 1
-	// The app's backend kicked the user.
+	// The app's backend kicked the user; it may join again.
 	RoomLeft_REASON_KICKED RoomLeft_Reason = 2
+	// The app's backend banned the user from the room; joining it again
+	// fails with room_banned until the ban is lifted.
+	RoomLeft_REASON_BANNED RoomLeft_Reason = 3
 )
 
 // Enum value maps for RoomLeft_Reason.
@@ -165,11 +168,13 @@ var (
 		0: "REASON_UNSPECIFIED",
 		1: "REASON_CLOSED",
 		2: "REASON_KICKED",
+		3: "REASON_BANNED",
 	}
 	RoomLeft_Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED": 0,
 		"REASON_CLOSED":      1,
 		"REASON_KICKED":      2,
+		"REASON_BANNED":      3,
 	}
 )
 
@@ -9216,14 +9221,15 @@ const file_magpie_v1_magpie_proto_rawDesc = "" +
 	"\bmessages\x18\x01 \x03(\v2\x16.magpie.v1.RoomMessageR\bmessages\"@\n" +
 	"\x0fRoomMemberCount\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\x9f\x01\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xb2\x01\n" +
 	"\bRoomLeft\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x122\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\x1a.magpie.v1.RoomLeft.ReasonR\x06reason\"F\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1a.magpie.v1.RoomLeft.ReasonR\x06reason\"Y\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rREASON_CLOSED\x10\x01\x12\x11\n" +
-	"\rREASON_KICKED\x10\x02\"F\n" +
+	"\rREASON_KICKED\x10\x02\x12\x11\n" +
+	"\rREASON_BANNED\x10\x03\"F\n" +
 	"\n" +
 	"GetFileUrl\x12\x17\n" +
 	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12\x1f\n" +
