@@ -194,10 +194,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 		t.Skip("builds the binary and runs a cluster")
 	}
 	const pairs, perSender = 10, 500 // 10 pairs × 2 senders × 500 = 10,000 messages
-	bin := filepath.Join(t.TempDir(), "magpie")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := magpieBinary(t)
 	env := clusterEnv(t)
 	amqpURL := envValue(env, "MAGPIE_AMQP_URL")
 	boot := startCluster(t, bin, env, "app_key", "bootstrap")

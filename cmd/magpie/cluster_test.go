@@ -13,7 +13,7 @@ import (
 	"github.com/magpie-im/magpie/tenant"
 )
 
-func TestMain(m *testing.M) { mongotest.Main(m) }
+func TestMain(m *testing.M) { mongotest.Main(m, removeBinary) }
 
 // TestMigrateAndBootstrap runs magpie migrate and bootstrap against a
 // MongoDB-compatible server, twice each: both are idempotent, bootstrap

@@ -36,7 +36,7 @@ func BenchmarkOneToOne(b *testing.B) {
 var loadGenerator = []string{"--unlimited-addresses", "127.0.0.0/8"}
 
 func oneToOne(b *testing.B, pairs, window int) {
-	bin := buildBinary(b)
+	bin := magpieBinary(b)
 	lines, _ := startBinary(b, bin, b.TempDir(), loadGenerator...)
 	base := lines["api_url"]
 	runOneToOne(b, lines, base, base, pairs, window)
@@ -51,7 +51,7 @@ func oneToOne(b *testing.B, pairs, window int) {
 //
 //	go test -run '^$' -bench OneToOneCluster -benchtime 20000x ./cmd/magpie/
 func BenchmarkOneToOneCluster(b *testing.B) {
-	bin := buildBinary(b)
+	bin := magpieBinary(b)
 	env := clusterEnv(b)
 	boot := startCluster(b, bin, env, "app_key", "bootstrap")
 	<-boot.done
@@ -108,14 +108,6 @@ func runOneToOne(b *testing.B, lines map[string]string, senderBase, recipientBas
 	for _, p := range ps {
 		p.close()
 	}
-}
-
-func buildBinary(b *testing.B) string {
-	bin := b.TempDir() + "/magpie"
-	if out, err := execGoBuild(bin); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // benchPair is one sender and one recipient connection.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +23,7 @@ func TestEmbeddedSurvivesKills(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	const pairs, perSender = 10, 500 // 10 pairs × 2 senders × 500 = 10,000 messages
-	bin := filepath.Join(t.TempDir(), "magpie")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := magpieBinary(t)
 	dir := t.TempDir()
 	flags := []string{"--unlimited-addresses", "127.0.0.0/8"}
 	lines, cmd := startBinary(t, bin, dir, flags...)

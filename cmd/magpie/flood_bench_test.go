@@ -31,7 +31,7 @@ func BenchmarkAPIUnderBadBasicFlood(b *testing.B) {
 }
 
 func apiUnderFlood(b *testing.B, flood string) {
-	lines, _ := startBinary(b, buildBinary(b), b.TempDir(), "--trusted-proxies", "127.0.0.1")
+	lines, _ := startBinary(b, magpieBinary(b), b.TempDir(), "--trusted-proxies", "127.0.0.1")
 	base := lines["api_url"]
 	raiseLimits(b, base, lines)
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])

@@ -44,10 +44,7 @@ func TestGroupOf10000Members(t *testing.T) {
 	if err := loadgen.EnsureFiles(bigGroupMembers+256, 20000); err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir() + "/magpie"
-	if out, err := execGoBuild(bin); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := magpieBinary(t)
 	t.Logf("binary built in %v", time.Since(start).Round(time.Millisecond))
 	phase := time.Now()
 	dir := t.TempDir()

@@ -37,7 +37,7 @@ import (
 //
 //	go test -run '^$' -bench GroupFanOut -benchtime 3000x ./cmd/magpie/
 func BenchmarkGroupFanOut(b *testing.B) {
-	bin := buildBinary(b)
+	bin := magpieBinary(b)
 	lines, _ := startBinary(b, bin, b.TempDir(), append(loadGenerator, "--pprof")...)
 	if p := os.Getenv("MAGPIE_BENCH_CPUPROFILE"); p != "" {
 		// A CPU profile of the server, for the whole benchmark.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,7 +36,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 }
 
 func idleConnCost(b *testing.B, conns int) float64 {
-	lines, cmd := startBinary(b, buildBinary(b), b.TempDir(), loadGenerator...)
+	lines, cmd := startBinary(b, magpieBinary(b), b.TempDir(), loadGenerator...)
 	base := lines["api_url"]
 	ctx := context.Background()
 	api, err := serverapi.New(base, lines["app_key"], lines["app_secret"])
@@ -73,11 +72,6 @@ func idleConnCost(b *testing.B, conns int) float64 {
 	after := rssKiB(b, cmd.Process.Pid)
 	b.Logf("server RSS %d KiB before, %d KiB after %d idle connections", before, after, conns)
 	return float64(after-before) / float64(conns)
-}
-
-// execGoBuild builds this command into bin.
-func execGoBuild(bin string) ([]byte, error) {
-	return exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 }
 
 func loginRaw(b *testing.B, url, tok, device string) *websocket.Conn {

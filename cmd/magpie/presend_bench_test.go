@@ -20,7 +20,7 @@ import (
 func BenchmarkOneToOnePreSend(b *testing.B) {
 	for _, pairs := range []int{50, 200} {
 		b.Run(fmt.Sprintf("pairs=%d", pairs), func(b *testing.B) {
-			bin := buildBinary(b)
+			bin := magpieBinary(b)
 			lines, _ := startBinary(b, bin, b.TempDir(), append(loadGenerator, "--pprof")...)
 			if p := os.Getenv("MAGPIE_BENCH_CPUPROFILE"); p != "" {
 				// A CPU profile of the server, for the first 10 seconds.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,10 +33,7 @@ func TestClusterPushSurvivesKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a cluster")
 	}
-	bin := filepath.Join(t.TempDir(), "magpie")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := magpieBinary(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	env := clusterEnv(t)

@@ -30,7 +30,7 @@ import (
 //	go test -run '^$' -bench RoomFanOut -benchtime 2000x ./cmd/magpie/
 //	# MAGPIE_BENCH_CPUPROFILE=/tmp/room.prof adds 10 s CPU profiles of the server
 func BenchmarkRoomFanOut(b *testing.B) {
-	bin := buildBinary(b)
+	bin := magpieBinary(b)
 	lines, _ := startBinary(b, bin, b.TempDir(), append(loadGenerator, "--pprof")...)
 	for _, members := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) { roomFanOut(b, lines, members, 8, 32) })

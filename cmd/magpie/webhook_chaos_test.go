@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,10 +35,7 @@ func TestClusterWebhookSurvivesKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a cluster")
 	}
-	bin := filepath.Join(t.TempDir(), "magpie")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := magpieBinary(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	env := clusterEnv(t)

@@ -35,12 +35,15 @@ var server struct {
 	stop func()
 }
 
-// Main runs a test binary's tests and stops the server it started: call it
-// from TestMain.
-func Main(m *testing.M) {
+// Main runs a test binary's tests, stops the server it started and runs
+// the cleanups: call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
 	if server.stop != nil {
 		server.stop()
+	}
+	for _, c := range cleanups {
+		c()
 	}
 	os.Exit(code)
 }
