@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -234,7 +235,7 @@ func (s *Store) absorbLoop(stop <-chan struct{}) {
 		due := s.absorbDue()
 		s.writeMu.Unlock()
 		if due {
-			if err := s.absorb(); err != nil && err != errClosed {
+			if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
 				slog.Error("absorb the message log", "err", err)
 			}
 		}
