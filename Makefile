@@ -4,7 +4,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: run test check fmt vet lint deploy-check proto bench build ts-check
+.PHONY: run test check fmt vet lint deploy-check proto bench bench-go build ts-check
 
 ## run: start embedded mode (one process, SQLite in ./data, no external services)
 run:
@@ -46,4 +46,8 @@ proto:
 
 ## bench: run the benchmarks
 bench:
+	./scripts/bench.sh
+
+## bench-go: run the go test benchmarks
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
