@@ -50,6 +50,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if flag.NArg() > 4 {
+		fmt.Fprintln(os.Stderr, "benchplot: at most 4 result files")
+		os.Exit(2)
+	}
 	var all []series
 	for _, arg := range flag.Args() {
 		name, path, ok := strings.Cut(arg, "=")
@@ -98,7 +102,8 @@ func load(name, path string) (series, error) {
 }
 
 const (
-	width, height = 1280, 520
+	width, height = 1280, 560
+	plotH         = 390
 	panelW        = 520
 	margin        = 70
 )
@@ -141,7 +146,7 @@ func plot(title string, all []series) *image.RGBA {
 	xmax := niceCeil(maxRate)
 
 	// Left panel: latency.
-	l := panel{x0: margin, y0: 50, w: panelW, h: height - 130}
+	l := panel{x0: margin, y0: 50, w: panelW, h: plotH}
 	l.frame(img)
 	for e := lo; e <= hi; e++ {
 		y := l.y0 + l.h - int((e-lo)/(hi-lo)*float64(l.h))
@@ -155,7 +160,7 @@ func plot(title string, all []series) *image.RGBA {
 	}
 
 	// Right panel: delivered per second.
-	r := panel{x0: margin + panelW + 110, y0: 50, w: panelW, h: height - 130}
+	r := panel{x0: margin + panelW + 110, y0: 50, w: panelW, h: plotH}
 	r.frame(img)
 	for i := 0; i <= 4; i++ {
 		v := xmax * float64(i) / 4
@@ -188,8 +193,9 @@ func plot(title string, all []series) *image.RGBA {
 		polyline(img, p50, c, false)
 		polyline(img, p99, c, true)
 		polyline(img, got, c, false)
-		text(img, margin+i*380, height-18, "-- "+s.name+" (hollow points: the step did not hold)", c)
+		text(img, margin+(i%2)*600, height-30+(i/2)*13, "-- "+s.name, c)
 	}
+	text(img, margin, height-4, "filled points: the step held; hollow: it did not", ink)
 	return img
 }
 
