@@ -67,6 +67,7 @@ func Run(t *testing.T, o Opener) {
 		{"Webhooks", webhookTests},
 		{"Support", supportTests},
 		{"AgentRepair", agentRepairTests},
+		{"SupportOutbox", supportOutboxTests},
 		{"Groups", groupTests},
 		{"Contacts", contactTests},
 		{"Rich", richTests},
