@@ -96,6 +96,12 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	return res, c.end(ctx, err)
 }
 
+func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
+	ctx, c := a.begin(ctx, "ClientMsgIDsStored")
+	found, err := a.as.ClientMsgIDsStored(ctx, keys)
+	return found, c.end(ctx, err)
+}
+
 func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (store.Message, error) {
 	ctx, c := a.begin(ctx, "GetMessageByClientID")
 	m, err := a.as.GetMessageByClientID(ctx, senderID, clientMsgID)

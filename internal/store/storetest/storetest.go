@@ -60,6 +60,7 @@ func Run(t *testing.T, o Opener) {
 		{"Idempotency", idempotencyTests},
 		{"Nonces", nonceTests},
 		{"Messages", messageTests},
+		{"ClientMsgIDs", clientIDTests},
 		{"Conversations", conversationTests},
 		{"Cursors", cursorTests},
 		{"Outbox", outboxTests},
