@@ -187,6 +187,9 @@ type Service struct {
 	log     *slog.Logger
 	appends *groupcommit.Batcher[appendItem, store.Appended]
 	acks    *groupcommit.Batcher[ackItem, store.AckResult]
+	// resends batches the lookups of sends that may go to the pre-send
+	// hook (resent).
+	resends *groupcommit.Batcher[resendKey, bool]
 	users   *userCache
 	convs   *memberCache
 	groups  *groupCache
@@ -286,6 +289,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	s.appends.MaxWait = max(cfg.MaxQueueWait, 0)
 	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
 	s.acks.After = s.deliveredReceipts
+	s.resends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.lookupResends)
 	return s
 }
 
@@ -295,6 +299,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.appends.Run(ctx); return nil })
 	g.Go(func() error { s.acks.Run(ctx); return nil })
+	g.Go(func() error { s.resends.Run(ctx); return nil })
 	g.Go(func() error { s.runFanOut(ctx); return nil })
 	var notifiers errgroup.Group
 	for range s.cfg.OfflineWorkers {
