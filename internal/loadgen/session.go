@@ -370,4 +370,3 @@ func (s *session) sample() (ProcSample, bool) {
 	p, err := ProcReader{PID: s.cfg.ServerPID}.Sample()
 	return p, err == nil
 }
-
