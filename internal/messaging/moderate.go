@@ -222,10 +222,11 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 			err = ctx.Err() // the sender is gone: it resends after reconnecting
 		}
 		if err == nil {
-			// Like an unmoderated send, it waits a while for room in a
-			// full queue before it is refused: a hook's answers come in
-			// bursts, and a refusal closes the sender's connection.
-			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
+			// Like an unmoderated send, it waits for room in a full
+			// queue before it is refused, but longer: a hook's answers
+			// come in bursts, and a refusal closes the sender's
+			// connection.
+			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.ModeratedQueueWait)
 		}
 		p.err = err
 		close(p.ready)
@@ -277,7 +278,7 @@ type resendKey struct {
 // already. The lookups of concurrent sends are batched (s.resends): one
 // store read per app and batch.
 func (s *Service) resent(ctx context.Context, appID, senderID, clientMsgID string) (bool, error) {
-	t, err := s.resends.EnqueueWait(ctx, []resendKey{{appID, store.ClientMsgKey{SenderID: senderID, ClientMsgID: clientMsgID}}}, s.cfg.MaxQueueWait)
+	t, err := s.resends.EnqueueWait(ctx, []resendKey{{appID, store.ClientMsgKey{SenderID: senderID, ClientMsgID: clientMsgID}}}, s.cfg.ModeratedQueueWait)
 	if err != nil {
 		return false, err
 	}

@@ -117,6 +117,14 @@ type Config struct {
 	// bounded latency under overload. Zero means 250 ms; negative
 	// disables both.
 	MaxQueueWait time.Duration
+	// ModeratedQueueWait is MaxQueueWait for a message enqueued after its
+	// pre-send hook (or behind one of its connection's that waits for
+	// it): a refusal then cannot send its connection back to it alone
+	// (the later sends went on), so it closes the connection (4001); a
+	// longer wait for room is the cheaper answer to a burst. The
+	// connection's sends in flight are bounded meanwhile (the gateway's
+	// budget). Zero means 5 s; it is never shorter than MaxQueueWait.
+	ModeratedQueueWait time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Nil discards them.
@@ -257,6 +265,10 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.MaxQueueWait == 0 {
 		cfg.MaxQueueWait = 250 * time.Millisecond
 	}
+	if cfg.ModeratedQueueWait == 0 {
+		cfg.ModeratedQueueWait = 5 * time.Second
+	}
+	cfg.ModeratedQueueWait = max(cfg.ModeratedQueueWait, cfg.MaxQueueWait)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
