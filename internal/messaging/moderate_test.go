@@ -361,3 +361,55 @@ func TestResendIsNotModeratedAgain(t *testing.T) {
 		t.Error("a new rejected message was accepted")
 	}
 }
+
+// countingStore counts the batched resend lookups, per app.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	calls map[string][]int // app → keys per call
+}
+
+type countingApp struct {
+	store.AppStore
+	s   *countingStore
+	app string
+}
+
+func (c *countingStore) App(appID string) store.AppStore {
+	return countingApp{AppStore: c.Store.App(appID), s: c, app: appID}
+}
+
+func (a countingApp) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
+	a.s.mu.Lock()
+	a.s.calls[a.app] = append(a.s.calls[a.app], len(keys))
+	a.s.mu.Unlock()
+	return a.AppStore.ClientMsgIDsStored(ctx, keys)
+}
+
+// TestResendLookupsBatched: a batch of lookups of sends of two apps is one
+// store read per app, each answer back at its send.
+func TestResendLookupsBatched(t *testing.T) {
+	s, _, _, st := newServiceWith(t, messaging.Config{}, "alice", "bob")
+	ctx := context.Background()
+	for _, app := range []string{"A", "B"} {
+		if _, err := s.Send(ctx, messaging.SendRequest{AppID: app, SenderID: "alice", ToUserID: "bob", ClientMsgID: "c1", Type: "text", Content: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counting := &countingStore{Store: st, calls: map[string][]int{}}
+	looker := messaging.New(counting, nil, messaging.Config{})
+	keys := []messaging.Resend{
+		messaging.ResendKey("A", "alice", "c1"), messaging.ResendKey("B", "alice", "c2"), messaging.ResendKey("A", "bob", "c1"),
+		messaging.ResendKey("B", "alice", "c1"), messaging.ResendKey("A", "alice", "c9"),
+	}
+	found, errs := looker.LookupResends(ctx, keys)
+	want := []bool{true, false, false, true, false}
+	for i := range keys {
+		if errs[i] != nil || found[i] != want[i] {
+			t.Errorf("lookup %d = %t, %v; want %t", i, found[i], errs[i], want[i])
+		}
+	}
+	if a, b := counting.calls["A"], counting.calls["B"]; len(a) != 1 || a[0] != 3 || len(b) != 1 || b[0] != 2 {
+		t.Errorf("store reads: A %v, B %v (keys per read); want one of 3 and one of 2", a, b)
+	}
+}
