@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -411,5 +412,46 @@ func TestResendLookupsBatched(t *testing.T) {
 	}
 	if a, b := counting.calls["A"], counting.calls["B"]; len(a) != 1 || a[0] != 3 || len(b) != 1 || b[0] != 2 {
 		t.Errorf("store reads: A %v, B %v (keys per read); want one of 3 and one of 2", a, b)
+	}
+}
+
+// TestHookAdmission: a message headed for the hook that would not find room
+// in the commit queue, counting the messages already at their hooks, is
+// refused at once with ErrOverloaded (its connection goes back to it)
+// rather than after its hook; once they are committed, it is taken.
+func TestHookAdmission(t *testing.T) {
+	pol := newPolicy(true)
+	s, _, _, _ := newServiceWith(t, messaging.Config{Moderator: moderator{pol}, MaxQueue: 2}, "alice", "bob")
+	ctx := context.Background()
+	var order messaging.Order
+	submit := func(id, content string) (*messaging.Pending, error) {
+		req := text("alice", "bob", id, content)
+		req.Order = &order
+		return s.Submit(ctx, req)
+	}
+	var held []*messaging.Pending
+	for _, id := range []string{"1", "2"} {
+		p, err := submit("m"+id, "hold-"+id)
+		if err != nil {
+			t.Fatalf("Submit(m%s) = %v", id, err)
+		}
+		<-pol.asked
+		held = append(held, p)
+	}
+	if _, err := submit("m3", "hook-allow"); !errors.Is(err, messaging.ErrOverloaded) {
+		t.Fatalf("Submit(m3) with two messages at their hooks and room for two = %v, want ErrOverloaded", err)
+	}
+	for i, p := range held {
+		pol.release(fmt.Sprintf("hold-%d", i+1), messaging.Verdict{Action: messaging.Allow})
+		if a, err := p.Wait(ctx); err != nil || a.Seq != int64(i+1) {
+			t.Fatalf("held m%d = %+v, %v", i+1, a, err)
+		}
+	}
+	p, err := submit("m3", "hook-allow") // the go-back: sent again
+	if err != nil {
+		t.Fatalf("Submit(m3) again = %v", err)
+	}
+	if a, err := p.Wait(ctx); err != nil || a.Seq != 3 {
+		t.Fatalf("m3 = %+v, %v", a, err)
 	}
 }
