@@ -202,14 +202,14 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 			c.Content = v.Content
 		}
 	}
-	// Admission: a message that would not find room in the commit queue,
-	// counting the messages already deferred ahead of it, is refused now,
-	// while its connection can still go back to it (ErrOverloaded before
-	// anything was queued), rather than after its hook, when a refusal
-	// closes the connection.
-	ahead := s.atHook.Add(1)
-	if s.appends.WouldRefuse(int(ahead)) {
-		s.atHook.Add(-1)
+	// Admission: while the commit queue would refuse a message, one headed
+	// for the hook is refused now, while its connection can still go back
+	// to it (ErrOverloaded before anything was queued), rather than after
+	// its hook, when a refusal closes the connection. The messages at
+	// their hooks are not counted: their wait is the hook's, not the
+	// commits', and a burst of their answers waits for room
+	// (ModeratedQueueWait).
+	if s.appends.WouldRefuse(1) {
 		return nil, ErrOverloaded
 	}
 	p := &Pending{ready: make(chan struct{})}
@@ -218,7 +218,6 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 	go func() {
 		defer s.deferred.Done()
 		defer req.Order.done(next)
-		defer s.atHook.Add(-1)
 		var err error
 		switch {
 		case lookup:

@@ -3,7 +3,6 @@ package messaging_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -415,43 +414,72 @@ func TestResendLookupsBatched(t *testing.T) {
 	}
 }
 
-// TestHookAdmission: a message headed for the hook that would not find room
-// in the commit queue, counting the messages already at their hooks, is
-// refused at once with ErrOverloaded (its connection goes back to it)
-// rather than after its hook; once they are committed, it is taken.
+// gatedStore holds every AppendMessages until open is closed, telling
+// entered (once) when one arrives.
+type gatedStore struct {
+	store.Store
+	entered chan struct{}
+	open    chan struct{}
+}
+
+type gatedApp struct {
+	store.AppStore
+	g *gatedStore
+}
+
+func (g *gatedStore) App(appID string) store.AppStore { return gatedApp{g.Store.App(appID), g} }
+
+func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store.Appended, error) {
+	select {
+	case a.g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-a.g.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return a.AppStore.AppendMessages(ctx, ds)
+}
+
+// TestHookAdmission: while the commit queue is full, a message headed for
+// the hook is refused at once with ErrOverloaded (its connection goes back
+// to it) and the hook is not asked; once there is room it is taken.
 func TestHookAdmission(t *testing.T) {
 	pol := newPolicy(true)
-	s, _, _, _ := newServiceWith(t, messaging.Config{Moderator: moderator{pol}, MaxQueue: 2}, "alice", "bob")
+	g := &gatedStore{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	s, _, _, _ := newServiceOn(t, messaging.Config{Moderator: moderator{pol}, MaxQueue: 2},
+		func(st store.Store) store.Store { g.Store = st; return g }, "alice", "bob")
 	ctx := context.Background()
-	var order messaging.Order
-	submit := func(id, content string) (*messaging.Pending, error) {
-		req := text("alice", "bob", id, content)
-		req.Order = &order
-		return s.Submit(ctx, req)
-	}
-	var held []*messaging.Pending
-	for _, id := range []string{"1", "2"} {
-		p, err := submit("m"+id, "hold-"+id)
+	unhooked := func(id string) *messaging.Pending { // app B has no policy
+		req := text("alice", "bob", id, "hi")
+		req.AppID = "B"
+		p, err := s.Submit(ctx, req)
 		if err != nil {
-			t.Fatalf("Submit(m%s) = %v", id, err)
+			t.Fatalf("Submit(B %s) = %v", id, err)
 		}
-		<-pol.asked
-		held = append(held, p)
+		return p
 	}
-	if _, err := submit("m3", "hook-allow"); !errors.Is(err, messaging.ErrOverloaded) {
-		t.Fatalf("Submit(m3) with two messages at their hooks and room for two = %v, want ErrOverloaded", err)
+	fill := []*messaging.Pending{unhooked("b0")}
+	<-g.entered // b0 is in the commit, held: the queue is empty
+	fill = append(fill, unhooked("b1"), unhooked("b2"))
+	if _, err := s.Submit(ctx, text("alice", "bob", "m1", "hook-allow")); !errors.Is(err, messaging.ErrOverloaded) {
+		t.Fatalf("Submit(m1) with the commit queue full = %v, want ErrOverloaded", err)
 	}
-	for i, p := range held {
-		pol.release(fmt.Sprintf("hold-%d", i+1), messaging.Verdict{Action: messaging.Allow})
-		if a, err := p.Wait(ctx); err != nil || a.Seq != int64(i+1) {
-			t.Fatalf("held m%d = %+v, %v", i+1, a, err)
+	if calls := pol.hookCalls(); len(calls) != 0 {
+		t.Fatalf("the hook was asked about %q", calls)
+	}
+	close(g.open)
+	for i, p := range fill {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatalf("b%d: %v", i, err)
 		}
 	}
-	p, err := submit("m3", "hook-allow") // the go-back: sent again
-	if err != nil {
-		t.Fatalf("Submit(m3) again = %v", err)
+	a, err := s.Send(ctx, text("alice", "bob", "m1", "hook-allow")) // the go-back: sent again
+	if err != nil || a.Seq != 1 {
+		t.Fatalf("m1 sent again = %+v, %v", a, err)
 	}
-	if a, err := p.Wait(ctx); err != nil || a.Seq != 3 {
-		t.Fatalf("m3 = %+v, %v", a, err)
+	if calls := pol.hookCalls(); len(calls) != 1 {
+		t.Errorf("the hook was asked about %q, want m1 once", calls)
 	}
 }

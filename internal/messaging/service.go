@@ -208,10 +208,7 @@ type Service struct {
 	// deferred counts the goroutines of messages waiting for their pre-send
 	// hook or their turn to be enqueued (see moderate); Run waits for them.
 	deferred sync.WaitGroup
-	// atHook counts the deferred messages not yet enqueued (or failed):
-	// moderate counts them against the commit queue's room.
-	atHook atomic.Int64
-	gate   atomic.Pointer[gateBox] // the ContactGate, if any
+	gate     atomic.Pointer[gateBox] // the ContactGate, if any
 }
 
 // offlineItem is a notification waiting for the OfflineNotifier.
