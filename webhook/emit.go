@@ -81,10 +81,10 @@ func NewEmitter(st Store, pub Publisher, cfg EmitterConfig) *Emitter {
 // endpoints changed.
 func (e *Emitter) Forget(appID string) { e.subs.forget(appID) }
 
-// wants reports whether an event of type typ of app appID may have to be
+// Wants reports whether an event of type typ of app appID may have to be
 // delivered: true unless the app's subscriptions are known and exclude
-// it.
-func (e *Emitter) wants(appID, typ string) bool {
+// it. It never blocks.
+func (e *Emitter) Wants(appID, typ string) bool {
 	s, ok := e.subs.peek(appID)
 	return !ok || s.types[typ] || s.all
 }
@@ -92,7 +92,7 @@ func (e *Emitter) wants(appID, typ string) bool {
 // Emit queues ev of app appID for publication, unless no endpoint wants
 // it.
 func (e *Emitter) Emit(appID string, ev Event) {
-	if !e.wants(appID, ev.Type) {
+	if !e.Wants(appID, ev.Type) {
 		return
 	}
 	select {
@@ -113,7 +113,7 @@ func (e *Emitter) MessageStored(appID string, m store.Message, members []string)
 	if isGroup {
 		members = nil // a group's members are listed by the server API, not in every event
 	}
-	if m.Seq == 1 && e.wants(appID, EventConversationCreated) {
+	if m.Seq == 1 && e.Wants(appID, EventConversationCreated) {
 		kind := "p2p"
 		switch {
 		case isGroup:
@@ -128,7 +128,7 @@ func (e *Emitter) MessageStored(appID string, m store.Message, members []string)
 		e.groupNotice(appID, group, key, m)
 		return
 	}
-	if e.wants(appID, EventMessageCreated) {
+	if e.Wants(appID, EventMessageCreated) {
 		e.Emit(appID, NewEvent(appID, EventMessageCreated, key, m.CreatedAt, messageData(m, members)))
 	}
 }
@@ -155,7 +155,7 @@ func (e *Emitter) groupNotice(appID, group, key string, m store.Message) {
 	if !strings.HasPrefix(typ, "group.") {
 		typ = "group." + strings.ReplaceAll(typ, ".", "_")
 	}
-	if !knownEvent(typ) || !e.wants(appID, typ) {
+	if !knownEvent(typ) || !e.Wants(appID, typ) {
 		return
 	}
 	d := GroupData{GroupID: group, By: n.By, UserIDs: n.UserIDs, Role: n.Role, Fields: n.Fields, Seq: m.Seq, At: m.CreatedAt}
@@ -168,7 +168,7 @@ func (e *Emitter) groupNotice(appID, group, key string, m store.Message) {
 
 // MessageRecalled reports a recalled message (message.recalled).
 func (e *Emitter) MessageRecalled(appID string, m store.Message, members []string) {
-	if e.wants(appID, EventMessageRecalled) {
+	if e.Wants(appID, EventMessageRecalled) {
 		key := m.ConvID + ":" + strconv.FormatInt(m.Seq, 10)
 		e.Emit(appID, NewEvent(appID, EventMessageRecalled, key, m.RecalledAt, messageData(m, members)))
 	}
@@ -177,7 +177,7 @@ func (e *Emitter) MessageRecalled(appID string, m store.Message, members []strin
 // MessageRead reports that userID read conversation convID up to seq
 // (message.read).
 func (e *Emitter) MessageRead(appID, userID, convID string, seq int64, at time.Time) {
-	if e.wants(appID, EventMessageRead) {
+	if e.Wants(appID, EventMessageRead) {
 		key := userID + "\x00" + convID + ":" + strconv.FormatInt(seq, 10)
 		e.Emit(appID, NewEvent(appID, EventMessageRead, key, at, ReadData{ConvID: convID, UserID: userID, Seq: seq, At: at}))
 	}
@@ -190,7 +190,7 @@ func (e *Emitter) UserPresence(appID, userID string, online bool, at time.Time) 
 	if online {
 		typ = EventUserOnline
 	}
-	if e.wants(appID, typ) {
+	if e.Wants(appID, typ) {
 		key := userID + "@" + strconv.FormatInt(at.UnixMilli(), 10)
 		e.Emit(appID, NewEvent(appID, typ, key, at, PresenceData{UserID: userID, At: at}))
 	}

@@ -31,12 +31,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, dir := t.Context(), t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "magpie.db"))
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st)
+}
+
+// newEnvOn is newEnv on st, a new store.
+func newEnvOn(t *testing.T, st store.Store) *env {
+	t.Helper()
+	ctx, dir := t.Context(), t.TempDir()
 	b, err := bus.OpenLocal(ctx, filepath.Join(dir, "bus.db"), bus.LocalConfig{})
 	if err != nil {
 		t.Fatalf("open bus: %v", err)

@@ -9,7 +9,7 @@ import (
 // MessageEdited reports a message its sender edited (message.edited); it
 // implements messaging.EditEvents. Each edit is its own event.
 func (e *Emitter) MessageEdited(appID string, m store.Message, members []string) {
-	if e.wants(appID, EventMessageEdited) {
+	if e.Wants(appID, EventMessageEdited) {
 		key := m.ConvID + ":" + strconv.FormatInt(m.Seq, 10) + "@" + strconv.FormatInt(m.EditedAt.UnixMilli(), 10)
 		d := messageData(m, members)
 		at := m.EditedAt

@@ -421,14 +421,7 @@ func publishEvents(ctx context.Context, pub Publisher, appID string, evs []Event
 		}
 		j.Events = append(j.Events, jobEvent{ID: ev.ID, Type: ev.Type, At: ev.At, Payload: p})
 	}
-	body, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("encode events: %w", err)
-	}
-	if err := pub.Publish(ctx, QueueEvents, bus.Job{AppID: appID, Type: JobEvents, Body: body, Headers: telemetry.Inject(ctx, nil)}); err != nil {
-		return fmt.Errorf("publish events: %w", err)
-	}
-	return nil
+	return publishJob(ctx, pub, appID, j)
 }
 
 // consumers is the pair of consumers Start starts, as one.

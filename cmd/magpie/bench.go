@@ -61,7 +61,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	raise := fs.Bool("raise-limits", false, "first lift the app's limits (conn_rate, devices per user, send and API rates) through the management API with --operator-email and --operator-password")
 	opEmail := fs.String("operator-email", "", "with --raise-limits: an operator's email")
-	opPassword := fs.String("operator-password", "", "with --raise-limits: the operator's password (better from $MAGPIE_OPERATOR_PASSWORD)")
+	opPassword := fs.String("operator-password", "", "with --raise-limits or --presend-hook-latency: the operator's password (better from $MAGPIE_OPERATOR_PASSWORD)")
+	hookDelay := fs.Duration("presend-hook-latency", 0, "run a pre-send hook in this process, on a loopback port, that answers every message allow after this delay, registered as the app's pre-send hook for the run (with --operator-email and --operator-password; the server must allow loopback hooks, as magpie dev does); 0 for none")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,6 +93,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("bench: %w", err)
 		}
 	}
+	var hook *loadgen.PresendHook
+	if *hookDelay > 0 {
+		if *opEmail == "" || *opPassword == "" {
+			return errors.New("bench: --presend-hook-latency needs --operator-email and --operator-password")
+		}
+		var err error
+		if hook, err = loadgen.StartPresendHook(ctx, cfg.URLs[0], *opEmail, *opPassword, cfg.AppKey, *hookDelay); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer func() { _ = hook.Close(context.WithoutCancel(ctx)) }()
+	}
 	var res loadgen.Result
 	var err error
 	switch scenario {
@@ -112,6 +124,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err != nil && res.Scenario == "" {
 		return fmt.Errorf("bench: %w", err)
+	}
+	if hook != nil {
+		res.PresendHookMs, res.HookCalls = float64(hookDelay.Microseconds())/1000, hook.Calls()
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -165,6 +180,9 @@ func printBench(w io.Writer, r loadgen.Result) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "messages     sent %d (%.0f/s), refused %d\n", r.Sent, r.SentPerS, r.Refused)
+	if r.PresendHookMs > 0 {
+		fmt.Fprintf(w, "pre-send     a hook answering after %.1f ms, asked %d times\n", r.PresendHookMs, r.HookCalls)
+	}
 	fmt.Fprintf(w, "deliveries   expected %d, delivered %d (%.0f/s), lost %d (acknowledged, never delivered), unconfirmed %d (no reply, not delivered), duplicated %d, reordered %d\n",
 		r.Expected, r.Delivered, r.RatePerS, r.Lost, r.Unconfirmed, r.Duplicated, r.Reordered)
 	fmt.Fprintf(w, "latency      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms (send schedule to delivery)\n",

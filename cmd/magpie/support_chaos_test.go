@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,9 @@ import (
 //     count is 1, and each of them holds exactly one "assigned" notice;
 //   - every message of each reached the other exactly once, in order;
 //   - closing the session gives the agent's place back (Active 0), and
-//     the visitor rates it.
+//     the visitor rates it;
+//   - the app's post-event endpoint got the session's created, assigned,
+//     closed and rated events, signed, each under one webhook-id.
 func TestClusterSupportSurvivesKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs a cluster")
@@ -73,7 +76,10 @@ func TestClusterSupportSurvivesKills(t *testing.T) {
 	// The routing webhook names the agent; it holds its first request.
 	hold := make(chan struct{})
 	var holding atomic.Bool
-	recv.Respond(func(webhooktest.Request) webhooktest.Response {
+	recv.Respond(func(r webhooktest.Request) webhooktest.Response {
+		if r.Path != "/route" {
+			return webhooktest.Response{}
+		}
 		if holding.CompareAndSwap(false, true) {
 			return webhooktest.Response{Hold: hold}
 		}
@@ -84,7 +90,13 @@ func TestClusterSupportSurvivesKills(t *testing.T) {
 	}
 	manage(ctx, t, boot, http.MethodPost, base+"/manage/v1/apps/"+boot.get("app_id")+"/webhooks",
 		map[string]any{"kind": "routing", "url": recv.URL() + "/route", "timeout_ms": 5000}, &created)
-	if err := recv.SetSecrets(created.Webhook.Secret); err != nil {
+	if err := recv.SetSecretsFor("/route", created.Webhook.Secret); err != nil {
+		t.Fatal(err)
+	}
+	manage(ctx, t, boot, http.MethodPost, base+"/manage/v1/apps/"+boot.get("app_id")+"/webhooks",
+		map[string]any{"url": recv.URL() + "/events", "events": []string{"support.session.created", "support.session.assigned",
+			"support.session.closed", "support.session.rated"}}, &created)
+	if err := recv.SetSecretsFor("/events", created.Webhook.Secret); err != nil {
 		t.Fatal(err)
 	}
 
@@ -120,7 +132,9 @@ func TestClusterSupportSurvivesKills(t *testing.T) {
 		ss, err := visitor.c.OpenSupportSession(ctx, "")
 		open <- opened{ss, err}
 	}()
-	if _, err := recv.Wait(ctx, func(rs []webhooktest.Request) bool { return len(rs) >= 1 }); err != nil {
+	if _, err := recv.Wait(ctx, func(rs []webhooktest.Request) bool {
+		return slices.ContainsFunc(rs, func(r webhooktest.Request) bool { return r.Path == "/route" })
+	}); err != nil {
 		t.Fatalf("the routing webhook was not asked: %v", err)
 	}
 	t.Log("the routing webhook holds its first request: SIGKILL gateway 1")
@@ -201,6 +215,42 @@ func TestClusterSupportSurvivesKills(t *testing.T) {
 	}
 	if rated, err := visitor.c.RateSupportSession(ctx, o.ss.ID, 5, "quick"); err != nil || rated.Rating != 5 {
 		t.Fatalf("RateSupportSession = %+v, %v", rated, err)
+	}
+
+	// 4. Every step's event reached the app, once per step (a delivery
+	// may repeat, under its webhook-id).
+	ids := map[string]map[string]bool{} // type → webhook-ids
+	_, err = recv.Wait(ctx, func(rs []webhooktest.Request) bool {
+		clear(ids)
+		for _, r := range rs {
+			var ev struct {
+				Type string
+				Data struct {
+					SessionID string `json:"session_id"`
+				}
+			}
+			if r.Path != "/events" || json.Unmarshal(r.Body, &ev) != nil || ev.Data.SessionID != o.ss.ID {
+				continue
+			}
+			if ids[ev.Type] == nil {
+				ids[ev.Type] = map[string]bool{}
+			}
+			ids[ev.Type][r.ID] = true
+		}
+		return len(ids) == 4
+	})
+	if err != nil {
+		t.Fatalf("support events delivered: %v; want created, assigned, closed and rated", ids)
+	}
+	for typ, got := range ids {
+		if len(got) != 1 {
+			t.Errorf("%s delivered under %d webhook-ids, want 1", typ, len(got))
+		}
+	}
+	for _, r := range recv.Requests() {
+		if r.Verified != nil {
+			t.Errorf("request %s to %s: signature: %v", r.ID, r.Path, r.Verified)
+		}
 	}
 }
 

@@ -301,7 +301,11 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	gcfg.Webhooks = webhook.NewService(st, tenants, d.bus, webhook.ServiceConfig{Policy: cfg.Webhooks.Policy, Logger: log})
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	gcfg.Rooms.Moderator = moderator
-	gcfg.Support = support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: log})
+	// Steps publish their own events; the workers drain what a crash left
+	// behind.
+	outbox := webhook.NewOutbox(st, d.bus, webhook.OutboxConfig{Wants: emitter.Wants, Logger: log})
+	supports := support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: log})
+	gcfg.Support = supports
 	gcfg.Usage = usage
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)
 
@@ -331,6 +335,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	g.run.Go("messaging", msgs.Run)
 	g.run.Go("webhook emitter", emitter.Run)
 	g.run.Go("usage collector", usage.Run)
+	g.run.Go("support routing sweep", supports.RunSweep)
 	g.run.Go("presence", hub.RunCluster)
 	g.run.Go("relay consumer", func(context.Context) error { return relays.Wait() })
 	g.run.Go("event subscriber", func(context.Context) error { return events.Wait() })

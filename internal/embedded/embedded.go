@@ -239,7 +239,11 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg.Usage = s.Usage
 	gcfg.Caches = append(gcfg.Caches, emitter, moderator)
 	gcfg.Rooms.Moderator = moderator
-	gcfg.Support = support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Emit: emitter.Emit, Logger: s.log})
+	// The support outbox: steps publish their own events; the drain
+	// publishes what a crash left behind.
+	outbox := webhook.NewOutbox(s.store, s.bus, webhook.OutboxConfig{Wants: emitter.Wants, Logger: s.log})
+	supports := support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: s.log})
+	gcfg.Support = supports
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {
 		gcfg.Nonces = nonces
@@ -269,6 +273,8 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("nonce committer", nonces.Run)
 	sweep := maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays, Logger: s.log}
 	s.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, s.store, sweep) })
+	s.run.Go("support outbox", outbox.Run)
+	s.run.Go("support routing sweep", supports.RunSweep)
 	s.run.Go("http server", func(context.Context) error {
 		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -113,6 +113,16 @@ func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
 	return &Ticket[In, Out]{ws: ws}, nil
 }
 
+// WouldRefuse reports whether Enqueue of n items would be refused now with
+// ErrOverloaded: the queue would pass its bound, or the items would wait
+// longer than MaxWait. It queues nothing: callers that will enqueue
+// later (after a round trip) ask it first, to refuse early.
+func (b *Batcher[In, Out]) WouldRefuse(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.stopped && (len(b.pending)+n > b.maxQueue || b.tooSlow(len(b.pending)+n))
+}
+
 // tooSlow reports whether n queued items would wait longer than MaxWait.
 // b.mu must be held.
 func (b *Batcher[In, Out]) tooSlow(n int) bool {

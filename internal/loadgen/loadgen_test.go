@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/webhook"
+	"github.com/magpie-im/magpie/webhook/ssrf"
 )
 
 // TestScenariosAgainstAnEmbeddedServer runs every scenario briefly against
@@ -14,7 +16,8 @@ func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4})
+	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
+		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}}) // as magpie dev: the load generator's hook is on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +79,35 @@ func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
 		if st.LateFromEarlierStep != 0 || st.Delivered != st.Sent || st.Lost != 0 {
 			t.Fatalf("ramp step: %s", StepLine(st))
 		}
+	}
+
+	// With a pre-send hook: every message is asked about once. A second
+	// hook takes the first's place; closed, it is gone from the app.
+	if _, err := StartPresendHook(ctx, srv.URL, boot.OperatorEmail, "wrong", boot.AppKey, time.Millisecond); err == nil {
+		t.Fatal("registered a hook with a wrong password")
+	}
+	first, err := StartPresendHook(ctx, srv.URL, boot.OperatorEmail, boot.OperatorPassword, boot.AppKey, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.srv.Close()
+	hook, err := StartPresendHook(ctx, srv.URL, boot.OperatorEmail, boot.OperatorPassword, boot.AppKey, time.Millisecond)
+	if err != nil {
+		t.Fatalf("a second hook: %v", err)
+	}
+	hooked, err := OneToOne(ctx, cfg, OneToOneConfig{Users: 20, Rate: 200, Duration: time.Second})
+	check("one-to-one with a hook", hooked, err)
+	if hooked.Delivered != 200 || hook.Calls() != 200 || first.Calls() != 0 {
+		t.Fatalf("one-to-one with a hook: %d delivered, the hook asked %d times (the replaced one %d), want 200, 200, 0",
+			hooked.Delivered, hook.Calls(), first.Calls())
+	}
+	if err := hook.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := OneToOne(ctx, cfg, OneToOneConfig{Users: 20, Rate: 200, Duration: time.Second})
+	check("one-to-one after the hook", after, err)
+	if hook.Calls() != 200 {
+		t.Fatalf("the hook was asked %d times after it was removed", hook.Calls()-200)
 	}
 }
 

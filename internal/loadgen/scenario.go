@@ -87,6 +87,12 @@ type Result struct {
 	RSSPerConnKiB   float64          `json:"rss_per_conn_kib,omitempty"`
 	SourceAddrs     int              `json:"source_addrs,omitempty"`
 
+	// PresendHookMs is the delay of the pre-send hook the load generator
+	// ran for the run (magpie bench --presend-hook-latency), and HookCalls
+	// how many messages it was asked about; zero without one.
+	PresendHookMs float64 `json:"presend_hook_ms,omitempty"`
+	HookCalls     int64   `json:"hook_calls,omitempty"`
+
 	// Ramp.
 	Steps    []Result `json:"steps,omitempty"`
 	HeldRate float64  `json:"held_rate,omitempty"`

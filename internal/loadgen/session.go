@@ -1,13 +1,10 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -372,66 +369,4 @@ func (s *session) sample() (ProcSample, bool) {
 	}
 	p, err := ProcReader{PID: s.cfg.ServerPID}.Sample()
 	return p, err == nil
-}
-
-// RaiseLimits lifts the limits of the app with appKey (login rate, devices
-// per user, API and send rates) through the management API with an
-// operator's credentials, so that a run measures the server, not the app's
-// limits.
-func RaiseLimits(ctx context.Context, base, email, password, appKey string) error {
-	base = strings.TrimSuffix(base, "/")
-	hc := &http.Client{Timeout: 15 * time.Second}
-	do := func(method, path string, body []byte, out any) error {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.SetBasicAuth(email, password)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-			return fmt.Errorf("%s %s: HTTP %d %s", method, path, res.StatusCode, msg)
-		}
-		if out == nil {
-			return nil
-		}
-		return json.NewDecoder(res.Body).Decode(out)
-	}
-	var tenants struct {
-		Tenants []struct {
-			ID string `json:"id"`
-		} `json:"tenants"`
-	}
-	if err := do("GET", "/manage/v1/tenants", nil, &tenants); err != nil {
-		return fmt.Errorf("raise limits: %w", err)
-	}
-	for _, t := range tenants.Tenants {
-		var apps struct {
-			Apps []struct {
-				ID  string `json:"id"`
-				Key string `json:"app_key"`
-			} `json:"apps"`
-		}
-		if err := do("GET", "/manage/v1/tenants/"+t.ID+"/apps", nil, &apps); err != nil {
-			return fmt.Errorf("raise limits: %w", err)
-		}
-		for _, a := range apps.Apps {
-			if a.Key != appKey {
-				continue
-			}
-			body := []byte(`{"limits":{"conn_rate":100000,"max_devices_per_user":100,"api_rate":10000,"api_burst":10000,"send_rate":1000000,"send_burst":1000000}}`)
-			if err := do("PATCH", "/manage/v1/apps/"+a.ID, body, nil); err != nil {
-				return fmt.Errorf("raise limits: %w", err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("raise limits: no app with key %s visible to %s", appKey, email)
 }

@@ -2,7 +2,6 @@ package messaging
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -163,49 +162,55 @@ func apply(v Verdict, it *appendItem, req *SendRequest) *Error {
 }
 
 // moderate runs pol on a message about to be enqueued as it. The keyword
-// rules run at once; a message that goes on to the hook, or that follows a
-// message of its Order still waiting for it, is enqueued later by a
-// goroutine, in Order, and Submit returns its Pending at once. A nil pol
-// (the app stopped moderating) only keeps the message in its Order.
+// rules run at once, unless the message goes on to the hook; a message
+// that goes on to the hook, or that follows a message of its Order still
+// waiting for it, is enqueued later by a goroutine, in Order, and Submit
+// returns its Pending at once. A nil pol (the app stopped moderating) only
+// keeps the message in its Order.
 func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it appendItem) (*Pending, error) {
-	if pol != nil && pol.HasHook() && req.ClientMsgID != "" && req.SenderID != "" {
-		// A resend of a message accepted earlier is not moderated again:
-		// the store answers it with the original, whatever the rules or
-		// the hook would say now. The lookup is one indexed read, paid
-		// only where a hook round trip is at stake; keyword rules alone
-		// are cheap and give a resend the same verdict unless they
-		// changed.
-		_, err := s.store.App(req.AppID).GetMessageByClientID(ctx, req.SenderID, req.ClientMsgID)
-		switch {
-		case err == nil:
-			pol = nil
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, fmt.Errorf("look up an earlier send: %w", err)
-		}
-	}
 	c := Candidate{AppID: req.AppID, SenderID: req.SenderID, ToUserID: req.ToUserID, ToGroupID: req.ToGroupID, ConvID: it.draft.ConvID,
 		ClientMsgID: req.ClientMsgID, Type: req.Type, Content: req.Content, ServerAPI: req.ServerAPI}
-	var v Verdict
-	if pol != nil {
-		v = pol.Filter(c)
-		s.cfg.Metrics.ModerationVerdict(telemetry.ModerationKeyword, v.Action.String())
-	}
-	if v.Action == Reject {
-		return nil, verdictError(v)
-	}
-	if e := apply(v, &it, &req); e != nil {
-		return nil, e
-	}
-	hook := pol != nil && v.Action != Drop && pol.HasHook()
-	if !hook && !req.Order.waiting() {
-		t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
-		if err != nil {
-			return nil, err
+	// A message that may go on to the hook is first looked up: a resend
+	// of a message accepted earlier is not moderated again (the store
+	// answers it with the original, whatever the rules or the hook would
+	// say now). The lookup is paid only where a hook round trip is at
+	// stake, on the deferred goroutine, batched with the other sends'
+	// (resent); keyword rules alone are cheap and give a resend the same
+	// verdict unless they changed.
+	lookup := pol != nil && pol.HasHook() && req.ClientMsgID != "" && req.SenderID != ""
+	hook := false
+	if !lookup {
+		var v Verdict
+		if pol != nil {
+			v = s.filter(pol, c)
 		}
-		return &Pending{t: t}, nil
+		if v.Action == Reject {
+			return nil, verdictError(v)
+		}
+		if e := apply(v, &it, &req); e != nil {
+			return nil, e
+		}
+		hook = pol != nil && v.Action != Drop && pol.HasHook()
+		if !hook && !req.Order.waiting() {
+			t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
+			if err != nil {
+				return nil, err
+			}
+			return &Pending{t: t}, nil
+		}
+		if v.Action == Modify {
+			c.Content = v.Content
+		}
 	}
-	if v.Action == Modify {
-		c.Content = v.Content
+	// Admission: while the commit queue would refuse a message, one headed
+	// for the hook is refused now, while its connection can still go back
+	// to it (ErrOverloaded before anything was queued), rather than after
+	// its hook, when a refusal closes the connection. The messages at
+	// their hooks are not counted: their wait is the hook's, not the
+	// commits', and a burst of their answers waits for room
+	// (ModeratedQueueWait).
+	if s.appends.WouldRefuse(1) {
+		return nil, ErrOverloaded
 	}
 	p := &Pending{ready: make(chan struct{})}
 	prev, next := req.Order.link()
@@ -214,7 +219,10 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 		defer s.deferred.Done()
 		defer req.Order.done(next)
 		var err error
-		if hook {
+		switch {
+		case lookup:
+			err = s.moderateNew(ctx, pol, c, &it, &req)
+		case hook:
 			err = s.hook(ctx, pol, c, &it, &req)
 		}
 		if prev != nil {
@@ -224,15 +232,101 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 			err = ctx.Err() // the sender is gone: it resends after reconnecting
 		}
 		if err == nil {
-			// Like an unmoderated send, it waits a while for room in a
-			// full queue before it is refused: a hook's answers come in
-			// bursts, and a refusal closes the sender's connection.
-			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
+			// Like an unmoderated send, it waits for room in a full
+			// queue before it is refused, but longer: a hook's answers
+			// come in bursts, and a refusal closes the sender's
+			// connection.
+			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.ModeratedQueueWait)
 		}
 		p.err = err
 		close(p.ready)
 	}()
 	return p, nil
+}
+
+// filter runs pol's keyword rules on c.
+func (s *Service) filter(pol Policy, c Candidate) Verdict {
+	v := pol.Filter(c)
+	s.cfg.Metrics.ModerationVerdict(telemetry.ModerationKeyword, v.Action.String())
+	return v
+}
+
+// moderateNew moderates a message that may go on to the hook, on its
+// deferred goroutine: unless it is a resend of a stored message, the
+// keyword rules, then, unless they dropped it, the hook.
+func (s *Service) moderateNew(ctx context.Context, pol Policy, c Candidate, it *appendItem, req *SendRequest) error {
+	stored, err := s.resent(ctx, req.AppID, req.SenderID, req.ClientMsgID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("look up an earlier send: %w", err)
+	case stored:
+		return nil
+	}
+	v := s.filter(pol, c)
+	if v.Action == Reject {
+		return verdictError(v)
+	}
+	if e := apply(v, it, req); e != nil {
+		return e
+	}
+	switch v.Action {
+	case Drop:
+		return nil
+	case Modify:
+		c.Content = v.Content
+	}
+	return s.hook(ctx, pol, c, it, req)
+}
+
+// resendKey is a send looked up before its hook (resent).
+type resendKey struct {
+	appID string
+	key   store.ClientMsgKey
+}
+
+// resent reports whether senderID stored a message with clientMsgID
+// already. The lookups of concurrent sends are batched (s.resends): one
+// store read per app and batch.
+func (s *Service) resent(ctx context.Context, appID, senderID, clientMsgID string) (bool, error) {
+	t, err := s.resends.EnqueueWait(ctx, []resendKey{{appID, store.ClientMsgKey{SenderID: senderID, ClientMsgID: clientMsgID}}}, s.cfg.ModeratedQueueWait)
+	if err != nil {
+		return false, err
+	}
+	found, err := t.Wait(ctx)
+	if err != nil {
+		return false, err
+	}
+	return found[0], nil
+}
+
+// lookupResends answers a batch of resent's lookups, with one store read
+// per app.
+func (s *Service) lookupResends(ctx context.Context, items []resendKey) ([]bool, []error) {
+	outs, errs := make([]bool, len(items)), make([]error, len(items))
+	byApp := make(map[string][]int)
+	var apps []string
+	for i, it := range items {
+		if _, ok := byApp[it.appID]; !ok {
+			apps = append(apps, it.appID)
+		}
+		byApp[it.appID] = append(byApp[it.appID], i)
+	}
+	for _, app := range apps {
+		idx := byApp[app]
+		keys := make([]store.ClientMsgKey, len(idx))
+		for j, i := range idx {
+			keys[j] = items[i].key
+		}
+		found, err := s.store.App(app).ClientMsgIDsStored(ctx, keys)
+		for j, i := range idx {
+			if err != nil {
+				errs[i] = err
+			} else {
+				outs[i] = found[j]
+			}
+		}
+	}
+	return outs, errs
 }
 
 // hook asks pol's pre-send hook about c and applies its verdict to it.

@@ -361,3 +361,125 @@ func TestResendIsNotModeratedAgain(t *testing.T) {
 		t.Error("a new rejected message was accepted")
 	}
 }
+
+// countingStore counts the batched resend lookups, per app.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	calls map[string][]int // app → keys per call
+}
+
+type countingApp struct {
+	store.AppStore
+	s   *countingStore
+	app string
+}
+
+func (c *countingStore) App(appID string) store.AppStore {
+	return countingApp{AppStore: c.Store.App(appID), s: c, app: appID}
+}
+
+func (a countingApp) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
+	a.s.mu.Lock()
+	a.s.calls[a.app] = append(a.s.calls[a.app], len(keys))
+	a.s.mu.Unlock()
+	return a.AppStore.ClientMsgIDsStored(ctx, keys)
+}
+
+// TestResendLookupsBatched: a batch of lookups of sends of two apps is one
+// store read per app, each answer back at its send.
+func TestResendLookupsBatched(t *testing.T) {
+	s, _, _, st := newServiceWith(t, messaging.Config{}, "alice", "bob")
+	ctx := context.Background()
+	for _, app := range []string{"A", "B"} {
+		if _, err := s.Send(ctx, messaging.SendRequest{AppID: app, SenderID: "alice", ToUserID: "bob", ClientMsgID: "c1", Type: "text", Content: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counting := &countingStore{Store: st, calls: map[string][]int{}}
+	looker := messaging.New(counting, nil, messaging.Config{})
+	keys := []messaging.Resend{
+		messaging.ResendKey("A", "alice", "c1"), messaging.ResendKey("B", "alice", "c2"), messaging.ResendKey("A", "bob", "c1"),
+		messaging.ResendKey("B", "alice", "c1"), messaging.ResendKey("A", "alice", "c9"),
+	}
+	found, errs := looker.LookupResends(ctx, keys)
+	want := []bool{true, false, false, true, false}
+	for i := range keys {
+		if errs[i] != nil || found[i] != want[i] {
+			t.Errorf("lookup %d = %t, %v; want %t", i, found[i], errs[i], want[i])
+		}
+	}
+	if a, b := counting.calls["A"], counting.calls["B"]; len(a) != 1 || a[0] != 3 || len(b) != 1 || b[0] != 2 {
+		t.Errorf("store reads: A %v, B %v (keys per read); want one of 3 and one of 2", a, b)
+	}
+}
+
+// gatedStore holds every AppendMessages until open is closed, telling
+// entered (once) when one arrives.
+type gatedStore struct {
+	store.Store
+	entered chan struct{}
+	open    chan struct{}
+}
+
+type gatedApp struct {
+	store.AppStore
+	g *gatedStore
+}
+
+func (g *gatedStore) App(appID string) store.AppStore { return gatedApp{g.Store.App(appID), g} }
+
+func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store.Appended, error) {
+	select {
+	case a.g.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-a.g.open:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return a.AppStore.AppendMessages(ctx, ds)
+}
+
+// TestHookAdmission: while the commit queue is full, a message headed for
+// the hook is refused at once with ErrOverloaded (its connection goes back
+// to it) and the hook is not asked; once there is room it is taken.
+func TestHookAdmission(t *testing.T) {
+	pol := newPolicy(true)
+	g := &gatedStore{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	s, _, _, _ := newServiceOn(t, messaging.Config{Moderator: moderator{pol}, MaxQueue: 2},
+		func(st store.Store) store.Store { g.Store = st; return g }, "alice", "bob")
+	ctx := context.Background()
+	unhooked := func(id string) *messaging.Pending { // app B has no policy
+		req := text("alice", "bob", id, "hi")
+		req.AppID = "B"
+		p, err := s.Submit(ctx, req)
+		if err != nil {
+			t.Fatalf("Submit(B %s) = %v", id, err)
+		}
+		return p
+	}
+	fill := []*messaging.Pending{unhooked("b0")}
+	<-g.entered // b0 is in the commit, held: the queue is empty
+	fill = append(fill, unhooked("b1"), unhooked("b2"))
+	if _, err := s.Submit(ctx, text("alice", "bob", "m1", "hook-allow")); !errors.Is(err, messaging.ErrOverloaded) {
+		t.Fatalf("Submit(m1) with the commit queue full = %v, want ErrOverloaded", err)
+	}
+	if calls := pol.hookCalls(); len(calls) != 0 {
+		t.Fatalf("the hook was asked about %q", calls)
+	}
+	close(g.open)
+	for i, p := range fill {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatalf("b%d: %v", i, err)
+		}
+	}
+	a, err := s.Send(ctx, text("alice", "bob", "m1", "hook-allow")) // the go-back: sent again
+	if err != nil || a.Seq != 1 {
+		t.Fatalf("m1 sent again = %+v, %v", a, err)
+	}
+	if calls := pol.hookCalls(); len(calls) != 1 {
+		t.Errorf("the hook was asked about %q, want m1 once", calls)
+	}
+}

@@ -117,6 +117,14 @@ type Config struct {
 	// bounded latency under overload. Zero means 250 ms; negative
 	// disables both.
 	MaxQueueWait time.Duration
+	// ModeratedQueueWait is MaxQueueWait for a message enqueued after its
+	// pre-send hook (or behind one of its connection's that waits for
+	// it): a refusal then cannot send its connection back to it alone
+	// (the later sends went on), so it closes the connection (4001); a
+	// longer wait for room is the cheaper answer to a burst. The
+	// connection's sends in flight are bounded meanwhile (the gateway's
+	// budget). Zero means 5 s; it is never shorter than MaxQueueWait.
+	ModeratedQueueWait time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Nil discards them.
@@ -187,6 +195,9 @@ type Service struct {
 	log     *slog.Logger
 	appends *groupcommit.Batcher[appendItem, store.Appended]
 	acks    *groupcommit.Batcher[ackItem, store.AckResult]
+	// resends batches the lookups of sends that may go to the pre-send
+	// hook (resent).
+	resends *groupcommit.Batcher[resendKey, bool]
 	users   *userCache
 	convs   *memberCache
 	groups  *groupCache
@@ -254,6 +265,10 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.MaxQueueWait == 0 {
 		cfg.MaxQueueWait = 250 * time.Millisecond
 	}
+	if cfg.ModeratedQueueWait == 0 {
+		cfg.ModeratedQueueWait = 5 * time.Second
+	}
+	cfg.ModeratedQueueWait = max(cfg.ModeratedQueueWait, cfg.MaxQueueWait)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -286,6 +301,7 @@ func New(st store.Store, router Router, cfg Config) *Service {
 	s.appends.MaxWait = max(cfg.MaxQueueWait, 0)
 	s.acks = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.commitAcks)
 	s.acks.After = s.deliveredReceipts
+	s.resends = groupcommit.New(cfg.MaxBatch, cfg.MaxQueue, s.lookupResends)
 	return s
 }
 
@@ -295,6 +311,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.appends.Run(ctx); return nil })
 	g.Go(func() error { s.acks.Run(ctx); return nil })
+	g.Go(func() error { s.resends.Run(ctx); return nil })
 	g.Go(func() error { s.runFanOut(ctx); return nil })
 	var notifiers errgroup.Group
 	for range s.cfg.OfflineWorkers {

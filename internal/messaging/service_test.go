@@ -111,6 +111,13 @@ func newService(t testing.TB, online ...string) (*messaging.Service, *router, *o
 
 func newServiceWith(t testing.TB, cfg messaging.Config, online ...string) (*messaging.Service, *router, *offline, store.Store) {
 	t.Helper()
+	return newServiceOn(t, cfg, nil, online...)
+}
+
+// newServiceOn is newServiceWith on the store that wrap (if not nil) makes
+// of the test's.
+func newServiceOn(t testing.TB, cfg messaging.Config, wrap func(store.Store) store.Store, online ...string) (*messaging.Service, *router, *offline, store.Store) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
 	if err != nil {
@@ -130,7 +137,11 @@ func newServiceWith(t testing.TB, cfg messaging.Config, online ...string) (*mess
 	}
 	off := &offline{calls: make(chan struct{}, 1024)}
 	cfg.Offline = off
-	s := messaging.New(st, r, cfg)
+	var used store.Store = st
+	if wrap != nil {
+		used = wrap(st)
+	}
+	s := messaging.New(used, r, cfg)
 	r.svc = s
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -41,6 +41,10 @@ type MessageStore interface {
 	// would be deduplicated against. ErrNotFound if there is none (also
 	// for a deleted sender's messages, whose client ids are forgotten).
 	GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (Message, error)
+	// ClientMsgIDsStored asks GetMessageByClientID's question of many
+	// sends at once, in one read: for each key, whether its sender stored
+	// a message with its client message id (false for an empty one).
+	ClientMsgIDsStored(ctx context.Context, keys []ClientMsgKey) ([]bool, error)
 	// ListMessages returns up to r.Limit messages of a conversation in the
 	// range r describes.
 	ListMessages(ctx context.Context, convID string, r Range) ([]Message, error)
@@ -241,4 +245,10 @@ func MemberSet(members []string, sender string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// ClientMsgKey names the message a sender stored with a client message id
+// (MessageStore.ClientMsgIDsStored).
+type ClientMsgKey struct {
+	SenderID, ClientMsgID string
 }

@@ -32,10 +32,10 @@ type SupportStore interface {
 	DeleteAgent(ctx context.Context, userID string) error
 
 	// CreateSupportSession stores a new session at Version 1 (whatever
-	// s.Version says); it must be waiting (State SupportWaiting, no
-	// agent). ErrConflict if the id is taken, ErrNotFound if the visitor
-	// does not exist.
-	CreateSupportSession(ctx context.Context, s SupportSession) error
+	// s.Version says), with the events evs; it must be waiting (State
+	// SupportWaiting, no agent). ErrConflict if the id is taken,
+	// ErrNotFound if the visitor does not exist.
+	CreateSupportSession(ctx context.Context, s SupportSession, evs ...SupportEvent) error
 	// GetSupportSession returns one session, or ErrNotFound.
 	GetSupportSession(ctx context.Context, id string) (SupportSession, error)
 	// ListSupportSessions returns up to q.Limit sessions that match q, in
@@ -49,26 +49,62 @@ type SupportStore interface {
 	// if any, shrinks by one. It returns the session as stored. ErrNotFound
 	// if the session or the agent does not exist, ErrConflict if the
 	// session changed (or is closed, or already the agent's), ErrLimit if
-	// the agent is full. A call that fails changes nothing.
-	AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (SupportSession, error)
+	// the agent is full. A call that fails changes nothing. The events
+	// evs are stored with the change.
+	AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time, evs ...SupportEvent) (SupportSession, error)
 	// RequeueSupportSession puts an active or waiting session back in the
 	// queue of skill (a transfer to a queue): waiting, no agent, Version+1,
 	// its agent's Active shrinking by one. Conditional on version like
-	// AssignSupportSession; ErrConflict if it changed or is closed.
-	RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (SupportSession, error)
+	// AssignSupportSession; ErrConflict if it changed or is closed. The
+	// events evs are stored with the change.
+	RequeueSupportSession(ctx context.Context, id string, version int64, skill string, evs ...SupportEvent) (SupportSession, error)
 	// CloseSupportSession closes a waiting or active session at at, by
 	// closedBy (a user id): Version+1, its agent's Active shrinking by one.
-	// Conditional on version; ErrConflict if it changed or is closed.
-	CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (SupportSession, error)
+	// Conditional on version; ErrConflict if it changed or is closed. The
+	// events evs are stored with the change.
+	CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time, evs ...SupportEvent) (SupportSession, error)
 	// RateSupportSession records the visitor's rating (1 to 5) and comment
-	// of a closed session, once: ErrConflict if it is not closed or already
-	// rated, ErrNotFound if it does not exist.
-	RateSupportSession(ctx context.Context, id string, rating int, comment string) (SupportSession, error)
+	// of a closed session, once, with the events evs: ErrConflict if it is
+	// not closed or already rated, ErrNotFound if it does not exist.
+	RateSupportSession(ctx context.Context, id string, rating int, comment string, evs ...SupportEvent) (SupportSession, error)
+	// AddSupportEvents stores events of a step that changes nothing of the
+	// session (it stays in its queue), if the session's Version is still
+	// version: ErrConflict if it changed, ErrNotFound if there is no such
+	// session. An event whose id the session holds already pending is
+	// stored once.
+	AddSupportEvents(ctx context.Context, id string, version int64, evs ...SupportEvent) error
+	// SupportEventsPublished removes the pending events ids of session
+	// sessionID: they were published. Ids it does not hold are ignored.
+	SupportEventsPublished(ctx context.Context, sessionID string, ids ...string) error
 	// SetAgentActive sets the agent's Active count to active if it is
 	// still from: the repair of a count a crash left wrong (see
 	// AgentLoad). ErrConflict if the count is no longer from, ErrNotFound
 	// if there is no such agent.
 	SetAgentActive(ctx context.Context, userID string, from, active int) error
+}
+
+// SupportEvent is a post event (a webhook event) of a support session's
+// step, stored with the step's change and kept, pending, until it is
+// published: the outbox that makes the event as durable as the change. A
+// process that dies between the change and the publication leaves the
+// event pending, and the outbox's drain (Store.PendingSupportEvents,
+// webhook.Outbox) publishes it later, with the same id, so that receivers
+// deduplicate it.
+type SupportEvent struct {
+	// AppID is the event's app, set by Store.PendingSupportEvents; the
+	// app-scoped methods ignore it.
+	AppID string
+	// SessionID is the session whose step the event reports. The
+	// app-scoped methods that take events set it to the session changed.
+	SessionID string
+	// ID is the event's id, the deliveries' webhook-id.
+	ID   string
+	Type string
+	// At is the event's time; the drain takes the events pending since
+	// before a cutoff by it.
+	At time.Time
+	// Payload is the event's delivery body (JSON), as published.
+	Payload []byte
 }
 
 // AgentLoad is an agent's Active count as stored beside the active

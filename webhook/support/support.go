@@ -6,7 +6,10 @@
 // none free the visitor waits, told its position in the queue. Sessions
 // are transferred, closed and rated; every step is a system message to
 // the people involved (durable, in order, like any message) and a post
-// event for the app's webhooks.
+// event for the app's webhooks, stored with the step's change and
+// published from there (Events, the support outbox). A routing sweep
+// (Sweep) routes the visitors that a step interrupted by a crash left
+// waiting beside a free agent.
 //
 // A Service is safe for concurrent use, in any number of processes: the
 // store's conditional writes keep an agent within its capacity and a
@@ -79,6 +82,7 @@ func invalid(field, format string, args ...any) *ValidationError {
 // Store is what the Service needs of the store.
 type Store interface {
 	App(appID string) store.AppStore
+	WaitingSupportApps(ctx context.Context, after string, before time.Time, limit int) ([]string, error)
 }
 
 // Sender sends system messages; *messaging.Service is one.
@@ -89,6 +93,19 @@ type Sender interface {
 // Presence tells which users have a device online.
 type Presence interface {
 	UsersOnline(ctx context.Context, appID string, userIDs []string) (map[string]bool, error)
+}
+
+// Events publishes the post events of the steps; webhook.Outbox is one.
+// A step stores its events with its change (store.SupportEvent, the
+// support outbox), then hands them to Publish; what a crash or a failed
+// publication leaves pending, the outbox's drain publishes later.
+type Events interface {
+	// Wants reports whether an app may take events of type typ; a step
+	// stores only the events wanted. It must not block.
+	Wants(appID, typ string) bool
+	// Publish publishes the stored events of a step and marks them
+	// published.
+	Publish(ctx context.Context, appID string, evs []store.SupportEvent) error
 }
 
 // Router asks the app's routing webhook (webhook.Moderator.Route).
@@ -103,9 +120,8 @@ type Config struct {
 	// Router asks the routing webhook; nil routes with the built-in router
 	// only.
 	Router Router
-	// Emit hands post events to the webhooks (webhook.Emitter.Emit); nil
-	// emits none.
-	Emit func(appID string, ev webhook.Event)
+	// Events publishes the steps' post events; nil emits none.
+	Events Events
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time. Nil means time.Now.
@@ -237,12 +253,13 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 		}
 	}
 	ss := store.SupportSession{ID: "ss_" + rand.Text()[:20], VisitorID: visitorID, Skill: skill, State: store.SupportWaiting, CreatedAt: s.now(), Version: 1}
-	if err := a.CreateSupportSession(ctx, ss); errors.Is(err, store.ErrNotFound) {
+	evs := s.events(appID, EventCreated, ss, "")
+	if err := a.CreateSupportSession(ctx, ss, evs...); errors.Is(err, store.ErrNotFound) {
 		return store.SupportSession{}, ErrNotFound
 	} else if err != nil {
 		return store.SupportSession{}, err
 	}
-	s.emit(appID, EventCreated, ss, nil)
+	s.publish(ctx, appID, evs)
 	return s.place(ctx, appID, ss), nil
 }
 
@@ -258,9 +275,24 @@ func (s *Service) place(ctx context.Context, appID string, ss store.SupportSessi
 	if got, ok := s.assignBest(ctx, appID, ss); ok {
 		return got
 	}
-	s.emit(appID, EventQueued, ss, nil)
+	s.queued(ctx, appID, ss)
 	s.tellPositions(ctx, appID, ss.Skill)
 	return ss
+}
+
+// queued reports that a waiting session found no agent (its
+// support.session.queued event), unless it changed meanwhile.
+func (s *Service) queued(ctx context.Context, appID string, ss store.SupportSession) {
+	evs := s.events(appID, EventQueued, ss, "")
+	if len(evs) == 0 {
+		return
+	}
+	switch err := s.st.App(appID).AddSupportEvents(ctx, ss.ID, ss.Version, evs...); {
+	case err == nil:
+		s.publish(ctx, appID, evs)
+	case !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound):
+		s.log.WarnContext(ctx, "support event not stored", "app_id", appID, "session_id", ss.ID, "type", EventQueued, "err", err)
+	}
 }
 
 // resume finishes what a process killed in the middle of a visitor's open
@@ -385,7 +417,14 @@ var errAgentFull = fmt.Errorf("%w: the agent is full", ErrConflict)
 // assign gives ss to agent and tells both; a transfer tells the previous
 // agent too.
 func (s *Service) assign(ctx context.Context, appID string, ss store.SupportSession, agent string) (store.SupportSession, error) {
-	got, err := s.st.App(appID).AssignSupportSession(ctx, ss.ID, ss.Version, agent, s.now())
+	ev := EventAssigned
+	if ss.AgentID != "" {
+		ev = EventTransferred
+	}
+	next := ss
+	next.State, next.AgentID, next.AssignedAt, next.Version = store.SupportActive, agent, s.now(), ss.Version+1
+	evs := s.events(appID, ev, next, ss.AgentID)
+	got, err := s.st.App(appID).AssignSupportSession(ctx, ss.ID, ss.Version, agent, next.AssignedAt, evs...)
 	switch {
 	case errors.Is(err, store.ErrLimit):
 		return ss, errAgentFull
@@ -396,12 +435,10 @@ func (s *Service) assign(ctx context.Context, appID string, ss store.SupportSess
 	case err != nil:
 		return ss, err
 	}
-	ev := EventAssigned
+	s.publish(ctx, appID, evs)
 	if ss.AgentID != "" {
-		ev = EventTransferred
 		s.notify(ctx, appID, ss.AgentID, got, "transferred_away")
 	}
-	s.emit(appID, ev, got, map[string]any{"previous_agent_id": ss.AgentID})
 	s.notify(ctx, appID, got.VisitorID, got, "assigned")
 	s.notify(ctx, appID, agent, got, "assigned")
 	if ss.State == store.SupportWaiting {
@@ -429,20 +466,23 @@ func (s *Service) Transfer(ctx context.Context, appID, id, toAgent string, toSki
 	if err := checkSkill("skill", *toSkill); err != nil {
 		return ss, err
 	}
-	got, err := s.st.App(appID).RequeueSupportSession(ctx, id, ss.Version, *toSkill)
+	next := ss
+	next.State, next.AgentID, next.AssignedAt, next.Skill, next.Version = store.SupportWaiting, "", time.Time{}, *toSkill, ss.Version+1
+	evs := s.events(appID, EventTransferred, next, ss.AgentID)
+	got, err := s.st.App(appID).RequeueSupportSession(ctx, id, ss.Version, *toSkill, evs...)
 	if errors.Is(err, store.ErrConflict) {
 		return ss, fmt.Errorf("%w: the session changed", ErrConflict)
 	} else if err != nil {
 		return ss, err
 	}
+	s.publish(ctx, appID, evs)
 	if ss.AgentID != "" {
 		s.notify(ctx, appID, ss.AgentID, got, "transferred_away")
 	}
-	s.emit(appID, EventTransferred, got, map[string]any{"previous_agent_id": ss.AgentID})
 	if placed, ok := s.assignBest(ctx, appID, got); ok {
 		got = placed
 	} else {
-		s.emit(appID, EventQueued, got, nil)
+		s.queued(ctx, appID, got)
 		s.tellPositions(ctx, appID, got.Skill)
 	}
 	if ss.AgentID != "" {
@@ -458,13 +498,16 @@ func (s *Service) Close(ctx context.Context, appID, id, by string) (store.Suppor
 	if err != nil {
 		return ss, err
 	}
-	got, err := s.st.App(appID).CloseSupportSession(ctx, id, ss.Version, by, s.now())
+	next := ss
+	next.State, next.ClosedAt, next.ClosedBy, next.Version = store.SupportClosed, s.now(), by, ss.Version+1
+	evs := s.events(appID, EventClosed, next, "")
+	got, err := s.st.App(appID).CloseSupportSession(ctx, id, ss.Version, by, next.ClosedAt, evs...)
 	if errors.Is(err, store.ErrConflict) {
 		return ss, fmt.Errorf("%w: the session is closed or changed", ErrConflict)
 	} else if err != nil {
 		return ss, err
 	}
-	s.emit(appID, EventClosed, got, nil)
+	s.publish(ctx, appID, evs)
 	s.notify(ctx, appID, got.VisitorID, got, "closed")
 	if got.AgentID != "" {
 		s.notify(ctx, appID, got.AgentID, got, "closed")
@@ -483,7 +526,18 @@ func (s *Service) Rate(ctx context.Context, appID, id string, rating int, commen
 	if len(comment) > MaxComment || !utf8.ValidString(comment) {
 		return store.SupportSession{}, invalid("comment", "at most %d bytes of UTF-8", MaxComment)
 	}
-	got, err := s.st.App(appID).RateSupportSession(ctx, id, rating, comment)
+	// The event describes the session as rated: read it first (a closed
+	// session changes no more but for its one rating).
+	var evs []store.SupportEvent
+	if s.wants(appID, EventRated) {
+		ss, err := s.Get(ctx, appID, id)
+		if err != nil {
+			return ss, err
+		}
+		ss.Rating, ss.Comment = rating, comment
+		evs = s.events(appID, EventRated, ss, "")
+	}
+	got, err := s.st.App(appID).RateSupportSession(ctx, id, rating, comment, evs...)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return got, ErrNotFound
@@ -492,7 +546,7 @@ func (s *Service) Rate(ctx context.Context, appID, id string, rating int, commen
 	case err != nil:
 		return got, err
 	}
-	s.emit(appID, EventRated, got, nil)
+	s.publish(ctx, appID, evs)
 	return got, nil
 }
 
@@ -509,22 +563,107 @@ func (s *Service) dispatchAgent(ctx context.Context, appID, agentID string) {
 }
 
 // dispatch assigns the waiting sessions of skill, oldest first, while
-// agents have room, then tells the others their positions.
-func (s *Service) dispatch(ctx context.Context, appID, skill string) {
+// agents have room, then tells the others their positions. It returns how
+// many it assigned.
+func (s *Service) dispatch(ctx context.Context, appID, skill string) int {
 	waiting, err := s.st.App(appID).ListSupportSessions(ctx, store.SupportQuery{State: store.SupportWaiting, Skill: skill, FilterSkill: true, Limit: maxQueueNotes})
 	if err != nil {
 		s.log.WarnContext(ctx, "list waiting sessions", "app_id", appID, "err", err)
-		return
+		return 0
 	}
-	moved := false
+	moved := 0
 	for _, ss := range waiting {
 		if _, ok := s.assignBest(ctx, appID, ss); !ok {
 			break
 		}
-		moved = true
+		moved++
 	}
-	if moved {
+	if moved > 0 {
 		s.tellPositions(ctx, appID, skill)
+	}
+	return moved
+}
+
+// Defaults of the routing sweep (Sweep, RunSweep).
+const (
+	// SweepInterval is how often RunSweep makes a pass.
+	SweepInterval = time.Minute
+	// SweepGrace is how long a session waits before the sweep looks at
+	// its app: longer than a step takes to route it.
+	SweepGrace = 30 * time.Second
+	// sweepApps is how many apps a sweep reads at once.
+	sweepApps = 500
+	// sweepSessions is how many waiting sessions of an app a sweep reads
+	// to find their queues.
+	sweepSessions = 500
+)
+
+// Sweep routes again the waiting sessions of every app that has one
+// waiting for SweepGrace: the built-in router gives each queue's oldest
+// sessions to the agents with room. Steps route at once when they free an
+// agent (a close, a transfer, an agent made available), but a process
+// killed between a step's change and its routing leaves a visitor waiting
+// beside a free agent; so does a crash that left an agent's count too
+// high (store.AgentLoad) until the repair sweep (maintenance.AgentRepair)
+// lowers it. Sweep finds both. It returns how many sessions it assigned.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	before := s.cfg.Now().Add(-SweepGrace)
+	n, after := 0, ""
+	for {
+		apps, err := s.st.WaitingSupportApps(ctx, after, before, sweepApps)
+		if err != nil {
+			return n, fmt.Errorf("support routing sweep: %w", err)
+		}
+		for _, app := range apps {
+			m, err := s.sweepApp(ctx, app)
+			n += m
+			if err != nil {
+				return n, fmt.Errorf("support routing sweep of app %s: %w", app, err)
+			}
+		}
+		if len(apps) < sweepApps {
+			return n, nil
+		}
+		after = apps[len(apps)-1]
+	}
+}
+
+// sweepApp dispatches each queue of an app's oldest waiting sessions.
+func (s *Service) sweepApp(ctx context.Context, appID string) (int, error) {
+	waiting, err := s.st.App(appID).ListSupportSessions(ctx, store.SupportQuery{State: store.SupportWaiting, Limit: sweepSessions})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	seen := map[string]bool{}
+	for _, ss := range waiting {
+		if !seen[ss.Skill] {
+			seen[ss.Skill] = true
+			n += s.dispatch(ctx, appID, ss.Skill)
+		}
+	}
+	return n, nil
+}
+
+// RunSweep makes a Sweep at once and then every SweepInterval until ctx
+// ends. A failed pass is logged and the next one goes on. It returns nil
+// when ctx ends.
+func (s *Service) RunSweep(ctx context.Context) error {
+	t := time.NewTicker(SweepInterval)
+	defer t.Stop()
+	for {
+		n, err := s.Sweep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.WarnContext(ctx, "support routing sweep failed", "err", err)
+		case n > 0:
+			s.log.InfoContext(ctx, "waiting support sessions routed by the sweep", "sessions", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
 }
 
@@ -610,15 +749,22 @@ type SessionData struct {
 	Comment         string     `json:"comment,omitempty"`
 }
 
-func (s *Service) emit(appID, typ string, ss store.SupportSession, extra map[string]any) {
-	if s.cfg.Emit == nil {
-		return
+// wants reports whether the app may take events of type typ.
+func (s *Service) wants(appID, typ string) bool {
+	return s.cfg.Events != nil && s.cfg.Events.Wants(appID, typ)
+}
+
+// events returns the post event of type typ reporting ss (as the step
+// leaves it; prev is the agent a transfer took it from), ready to be
+// stored with the step's change; none if the app takes no such event.
+// Its id derives from the session, its version and the type, so a step
+// told twice is one event.
+func (s *Service) events(appID, typ string, ss store.SupportSession, prev string) []store.SupportEvent {
+	if !s.wants(appID, typ) {
+		return nil
 	}
-	d := SessionData{SessionID: ss.ID, VisitorID: ss.VisitorID, Skill: ss.Skill, AgentID: ss.AgentID, State: ss.State,
-		CreatedAt: ss.CreatedAt, ClosedBy: ss.ClosedBy, Rating: ss.Rating, Comment: ss.Comment}
-	if prev, _ := extra["previous_agent_id"].(string); prev != "" {
-		d.PreviousAgentID = prev
-	}
+	d := SessionData{SessionID: ss.ID, VisitorID: ss.VisitorID, Skill: ss.Skill, AgentID: ss.AgentID, PreviousAgentID: prev,
+		State: ss.State, CreatedAt: ss.CreatedAt, ClosedBy: ss.ClosedBy, Rating: ss.Rating, Comment: ss.Comment}
 	if !ss.AssignedAt.IsZero() {
 		t := ss.AssignedAt
 		d.AssignedAt = &t
@@ -628,5 +774,22 @@ func (s *Service) emit(appID, typ string, ss store.SupportSession, extra map[str
 		d.ClosedAt = &t
 	}
 	key := ss.ID + "@" + strconv.FormatInt(ss.Version, 10)
-	s.cfg.Emit(appID, webhook.NewEvent(appID, typ, key, s.now(), d))
+	ev := webhook.NewEvent(appID, typ, key, s.now(), d)
+	p, err := ev.Payload(appID)
+	if err != nil {
+		s.log.Error("support event not encoded", "app_id", appID, "type", typ, "err", err)
+		return nil
+	}
+	return []store.SupportEvent{{SessionID: ss.ID, ID: ev.ID, Type: typ, At: ev.At, Payload: p}}
+}
+
+// publish publishes the events a step stored; those it cannot are left
+// to the outbox's drain.
+func (s *Service) publish(ctx context.Context, appID string, evs []store.SupportEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	if err := s.cfg.Events.Publish(ctx, appID, evs); err != nil {
+		s.log.WarnContext(ctx, "support events left to the outbox drain", "app_id", appID, "events", len(evs), "err", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,13 +79,31 @@ func (r *router) Route(context.Context, string, string, any) ([]byte, error) {
 	return r.body, r.err
 }
 
+// events records the events the service publishes.
+type events struct {
+	mu  sync.Mutex
+	evs []store.SupportEvent
+}
+
+func (*events) Wants(string, string) bool { return true }
+
+func (e *events) Publish(_ context.Context, _ string, evs []store.SupportEvent) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, evs...)
+	return nil
+}
+
 type env struct {
 	st     store.Store
 	svc    *support.Service
 	sent   *notices
 	online online
 	router *router
-	events []webhook.Event
+	events *events
+	// skew is added to the wall clock of the service (in nanoseconds),
+	// to move it past the sweep's grace.
+	skew atomic.Int64
 }
 
 func newEnv(t *testing.T) *env {
@@ -95,6 +114,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newEnvOn(t, st)
+}
+
+// newEnvOn is newEnv on st, a new store, with apps A and B and their users.
+func newEnvOn(t *testing.T, st store.Store) *env {
+	t.Helper()
+	ctx := t.Context()
 	for app, users := range map[string][]string{"A": {"v1", "v2", "v3", "ann", "bob", "cat"}, "B": {"v1", "ann"}} {
 		if err := st.CreateApp(ctx, store.App{ID: app, TenantID: "t", Key: "k" + app, CreatedAt: t0, UpdatedAt: t0}); err != nil {
 			t.Fatal(err)
@@ -105,9 +131,9 @@ func newEnv(t *testing.T) *env {
 			}
 		}
 	}
-	e := &env{st: st, sent: &notices{}, online: online{}, router: &router{err: webhook.ErrNoHook}}
-	e.svc = support.New(st, support.Config{Sender: e.sent, Presence: e.online, Router: e.router,
-		Emit: func(_ string, ev webhook.Event) { e.events = append(e.events, ev) }})
+	e := &env{st: st, sent: &notices{}, online: online{}, router: &router{err: webhook.ErrNoHook}, events: &events{}}
+	e.svc = support.New(st, support.Config{Sender: e.sent, Presence: e.online, Router: e.router, Events: e.events,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	return e
 }
 
@@ -129,11 +155,13 @@ func (e *env) open(t *testing.T, visitor, skill string) store.SupportSession {
 }
 
 func (e *env) types() []string {
+	e.events.mu.Lock()
+	defer e.events.mu.Unlock()
 	var out []string
-	for _, ev := range e.events {
+	for _, ev := range e.events.evs {
 		out = append(out, ev.Type)
 	}
-	e.events = nil
+	e.events.evs = nil
 	return out
 }
 

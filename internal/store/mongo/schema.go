@@ -132,6 +132,8 @@ var indexes = map[string][]index{
 		{name: "app_visitor", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "visitor", Value: 1}}},
 		// Every session in order (ListSupportSessions without filters).
 		{name: "app_created_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.id", Value: 1}}},
+		// The pending events of the support outbox (PendingSupportEvents).
+		{name: "app_outbox_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "outbox.at", Value: 1}}},
 	},
 	collJoinRequests: {
 		// A group's requests by user id (ListJoinRequests, DismissGroup).

@@ -60,6 +60,10 @@ type supportDoc struct {
 	Rating     int       `bson:"rating"`
 	Comment    string    `bson:"comment,omitempty"`
 	Version    int64     `bson:"version"`
+	// Outbox holds the session's pending events (store.SupportEvent),
+	// written by the same single-document update as the change they
+	// report; see supportoutbox.go.
+	Outbox []supportEventDoc `bson:"outbox,omitempty"`
 }
 
 func (d agentDoc) record() store.Agent {
@@ -160,7 +164,7 @@ func (a *appStore) DeleteAgent(ctx context.Context, userID string) error {
 // CreateSupportSession stores a waiting session at Version 1 if its
 // visitor exists (store.ErrNotFound otherwise); a taken id is a duplicate
 // key, store.ErrConflict.
-func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession) error {
+func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession, evs ...store.SupportEvent) error {
 	if s.State != store.SupportWaiting || s.AgentID != "" {
 		return fmt.Errorf("create support session %s: state %q with agent %q, want waiting without one", s.ID, s.State, s.AgentID)
 	}
@@ -168,7 +172,7 @@ func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSess
 	if err == nil {
 		_, err = a.s.c.supportSessions.InsertOne(ctx, supportDoc{
 			ID: a.key(s.ID), Visitor: s.VisitorID, Skill: s.Skill, State: store.SupportWaiting,
-			CreatedAt: s.CreatedAt, Version: 1,
+			CreatedAt: s.CreatedAt, Version: 1, Outbox: eventDocs(evs),
 		})
 	}
 	if err != nil {
@@ -276,16 +280,18 @@ func (a *appStore) checkSession(ctx context.Context, id string, version int64, a
 	return nil
 }
 
-// changeSession applies update (with version+1) to session id if its
-// version is still version, it is not closed and, if agentID is set, it is
-// not that agent's; it returns the session as it was before.
-func (a *appStore) changeSession(ctx context.Context, id string, version int64, agentID string, update bson.D) (supportDoc, error) {
+// changeSession applies update (with version+1, and the events evs added
+// to the outbox) to session id if its version is still version, it is not
+// closed and, if agentID is set, it is not that agent's; it returns the
+// session as it was before.
+func (a *appStore) changeSession(ctx context.Context, id string, version int64, agentID string, update bson.D, evs []store.SupportEvent) (supportDoc, error) {
 	filter := bson.D{{Key: "_id", Value: a.key(id)}, {Key: "version", Value: version},
 		{Key: "state", Value: bson.D{{Key: "$ne", Value: store.SupportClosed}}}}
 	if agentID != "" {
 		filter = append(filter, bson.E{Key: "agent", Value: bson.D{{Key: "$ne", Value: agentID}}})
 	}
 	update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}})
+	update = pushEvents(update, evs)
 	var d supportDoc
 	err := a.s.c.supportSessions.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.Before)).Decode(&d)
@@ -304,15 +310,15 @@ func (a *appStore) changeSession(ctx context.Context, id string, version int64, 
 // the agent, changes the session conditionally (giving the place back if
 // that fails) and gives back the previous agent's place. See the top of
 // this file. Errors of the session come before those of the agent.
-func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (store.SupportSession, error) {
-	d, err := a.assignSupportSession(ctx, id, version, agentID, at)
+func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
+	d, err := a.assignSupportSession(ctx, id, version, agentID, at, evs)
 	if err != nil {
 		return store.SupportSession{}, fmt.Errorf("assign support session %s to %s: %w", id, agentID, err)
 	}
 	return d.record(), nil
 }
 
-func (a *appStore) assignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (supportDoc, error) {
+func (a *appStore) assignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time, evs []store.SupportEvent) (supportDoc, error) {
 	if err := a.takeAgentPlace(ctx, agentID); err != nil {
 		if serr := a.checkSession(ctx, id, version, agentID); serr != nil {
 			return supportDoc{}, serr
@@ -321,7 +327,7 @@ func (a *appStore) assignSupportSession(ctx context.Context, id string, version 
 	}
 	d, err := a.changeSession(ctx, id, version, agentID, set(
 		bson.E{Key: "state", Value: store.SupportActive}, bson.E{Key: "agent", Value: agentID},
-		bson.E{Key: "assigned_at", Value: at}))
+		bson.E{Key: "assigned_at", Value: at}), evs)
 	if err != nil {
 		return supportDoc{}, errors.Join(err, a.releaseAgent(ctx, agentID))
 	}
@@ -344,11 +350,11 @@ func (a *appStore) releaseSessionAgent(ctx context.Context, before supportDoc) e
 // RequeueSupportSession puts a session back in a queue: a conditional
 // update of the session, then its agent's place given back. AssignedAt
 // goes with the agent.
-func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (store.SupportSession, error) {
+func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string, evs ...store.SupportEvent) (store.SupportSession, error) {
 	d, err := a.changeSession(ctx, id, version, "", bson.D{
 		{Key: "$set", Value: bson.D{{Key: "state", Value: store.SupportWaiting}, {Key: "agent", Value: ""}, {Key: "skill", Value: skill}}},
 		{Key: "$unset", Value: bson.D{{Key: "assigned_at", Value: ""}}},
-	})
+	}, evs)
 	if err == nil {
 		err = a.releaseSessionAgent(ctx, d)
 	}
@@ -362,9 +368,9 @@ func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version
 // CloseSupportSession closes a session: a conditional update of the
 // session, then its agent's place given back. The session keeps its
 // agent, as its last.
-func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (store.SupportSession, error) {
+func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
 	d, err := a.changeSession(ctx, id, version, "", set(bson.E{Key: "state", Value: store.SupportClosed},
-		bson.E{Key: "closed_at", Value: at}, bson.E{Key: "closed_by", Value: closedBy}))
+		bson.E{Key: "closed_at", Value: at}, bson.E{Key: "closed_by", Value: closedBy}), evs)
 	if err == nil {
 		err = a.releaseSessionAgent(ctx, d)
 	}
@@ -375,14 +381,14 @@ func (a *appStore) CloseSupportSession(ctx context.Context, id string, version i
 	return d.record(), nil
 }
 
-// RateSupportSession records the rating of a closed, unrated session with
-// one conditional update; it leaves Version alone.
-func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string) (store.SupportSession, error) {
+// RateSupportSession records the rating of a closed, unrated session, and
+// its events, with one conditional update; it leaves Version alone.
+func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string, evs ...store.SupportEvent) (store.SupportSession, error) {
 	k := a.key(id)
 	filter := bson.D{{Key: "_id", Value: k}, {Key: "state", Value: store.SupportClosed}, {Key: "rating", Value: 0}}
 	var d supportDoc
 	err := a.s.c.supportSessions.FindOneAndUpdate(ctx, filter,
-		set(bson.E{Key: "rating", Value: rating}, bson.E{Key: "comment", Value: comment}),
+		pushEvents(set(bson.E{Key: "rating", Value: rating}, bson.E{Key: "comment", Value: comment}), evs),
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	err = translate(err)
 	if errors.Is(err, store.ErrNotFound) {

@@ -96,6 +96,12 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	return res, c.end(ctx, err)
 }
 
+func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
+	ctx, c := a.begin(ctx, "ClientMsgIDsStored")
+	found, err := a.as.ClientMsgIDsStored(ctx, keys)
+	return found, c.end(ctx, err)
+}
+
 func (a *appStore) GetMessageByClientID(ctx context.Context, senderID, clientMsgID string) (store.Message, error) {
 	ctx, c := a.begin(ctx, "GetMessageByClientID")
 	m, err := a.as.GetMessageByClientID(ctx, senderID, clientMsgID)
@@ -341,9 +347,9 @@ func (a *appStore) DeleteAgent(ctx context.Context, userID string) error {
 	return c.end(ctx, a.as.DeleteAgent(ctx, userID))
 }
 
-func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession) error {
+func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession, evs ...store.SupportEvent) error {
 	ctx, c := a.begin(ctx, "CreateSupportSession")
-	return c.end(ctx, a.as.CreateSupportSession(ctx, s))
+	return c.end(ctx, a.as.CreateSupportSession(ctx, s, evs...))
 }
 
 func (a *appStore) GetSupportSession(ctx context.Context, id string) (store.SupportSession, error) {
@@ -358,28 +364,38 @@ func (a *appStore) ListSupportSessions(ctx context.Context, q store.SupportQuery
 	return ss, c.end(ctx, err)
 }
 
-func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (store.SupportSession, error) {
+func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
 	ctx, c := a.begin(ctx, "AssignSupportSession")
-	s, err := a.as.AssignSupportSession(ctx, id, version, agentID, at)
+	s, err := a.as.AssignSupportSession(ctx, id, version, agentID, at, evs...)
 	return s, c.end(ctx, err)
 }
 
-func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (store.SupportSession, error) {
+func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string, evs ...store.SupportEvent) (store.SupportSession, error) {
 	ctx, c := a.begin(ctx, "RequeueSupportSession")
-	s, err := a.as.RequeueSupportSession(ctx, id, version, skill)
+	s, err := a.as.RequeueSupportSession(ctx, id, version, skill, evs...)
 	return s, c.end(ctx, err)
 }
 
-func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (store.SupportSession, error) {
+func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
 	ctx, c := a.begin(ctx, "CloseSupportSession")
-	s, err := a.as.CloseSupportSession(ctx, id, version, closedBy, at)
+	s, err := a.as.CloseSupportSession(ctx, id, version, closedBy, at, evs...)
 	return s, c.end(ctx, err)
 }
 
-func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string) (store.SupportSession, error) {
+func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string, evs ...store.SupportEvent) (store.SupportSession, error) {
 	ctx, c := a.begin(ctx, "RateSupportSession")
-	s, err := a.as.RateSupportSession(ctx, id, rating, comment)
+	s, err := a.as.RateSupportSession(ctx, id, rating, comment, evs...)
 	return s, c.end(ctx, err)
+}
+
+func (a *appStore) AddSupportEvents(ctx context.Context, id string, version int64, evs ...store.SupportEvent) error {
+	ctx, c := a.begin(ctx, "AddSupportEvents")
+	return c.end(ctx, a.as.AddSupportEvents(ctx, id, version, evs...))
+}
+
+func (a *appStore) SupportEventsPublished(ctx context.Context, sessionID string, ids ...string) error {
+	ctx, c := a.begin(ctx, "SupportEventsPublished")
+	return c.end(ctx, a.as.SupportEventsPublished(ctx, sessionID, ids...))
 }
 
 func (a *appStore) SetAgentActive(ctx context.Context, userID string, from, active int) error {

@@ -316,6 +316,20 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error
 	return n, c.end(ctx, err)
 }
 
+// PendingSupportEvents implements store.Store.
+func (s *Store) PendingSupportEvents(ctx context.Context, before time.Time, limit int) ([]store.SupportEvent, error) {
+	ctx, c := s.begin(ctx, "PendingSupportEvents", "")
+	evs, err := s.st.PendingSupportEvents(ctx, before, limit)
+	return evs, c.end(ctx, err)
+}
+
+// WaitingSupportApps implements store.Store.
+func (s *Store) WaitingSupportApps(ctx context.Context, after string, before time.Time, limit int) ([]string, error) {
+	ctx, c := s.begin(ctx, "WaitingSupportApps", "")
+	apps, err := s.st.WaitingSupportApps(ctx, after, before, limit)
+	return apps, c.end(ctx, err)
+}
+
 // AgentLoads implements store.Store.
 func (s *Store) AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]store.AgentLoad, error) {
 	ctx, c := s.begin(ctx, "AgentLoads", "")

@@ -111,6 +111,10 @@ func call(ctx context.Context, v reflect.Value, name string) {
 			args[i] = reflect.Zero(in)
 		}
 	}
+	if f.Type().IsVariadic() {
+		f.CallSlice(args) // the last argument, a zero slice, is the variadic one
+		return
+	}
 	f.Call(args)
 }
 

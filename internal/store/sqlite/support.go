@@ -101,18 +101,24 @@ func scanAgent(r scanner) (store.Agent, error) {
 const supportColumns = `id, visitor_id, skill, agent_id, state, created_at, assigned_at, closed_at, closed_by,
 	rating, comment, version`
 
-// CreateSupportSession stores a waiting session at Version 1 with one
-// statement that inserts it only while the visitor exists: no row means
-// store.ErrNotFound, a taken id store.ErrConflict.
-func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession) error {
+// CreateSupportSession stores a waiting session at Version 1, and its
+// events, in one transaction whose insert happens only while the visitor
+// exists: no row means store.ErrNotFound, a taken id store.ErrConflict.
+func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSession, evs ...store.SupportEvent) error {
 	if s.State != store.SupportWaiting || s.AgentID != "" {
 		return fmt.Errorf("create support session %s: state %q with agent %q, want waiting without one", s.ID, s.State, s.AgentID)
 	}
-	res, err := a.exec(ctx, `INSERT INTO support_sessions (app_id, `+supportColumns+`)
-		SELECT ?1, ?2, ?3, ?4, '', ?5, ?6, 0, 0, '', 0, '', 1
-		WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?3)`,
-		s.ID, s.VisitorID, s.Skill, store.SupportWaiting, ms(s.CreatedAt))
-	if err := mustAffect(res, err); err != nil {
+	err := a.inTx(ctx, func(t *appTx) error {
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO support_sessions (app_id, `+supportColumns+`)
+			SELECT ?1, ?2, ?3, ?4, '', ?5, ?6, 0, 0, '', 0, '', 1
+			WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?3)`,
+			a.bind([]any{s.ID, s.VisitorID, s.Skill, store.SupportWaiting, ms(s.CreatedAt)})...)
+		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		return t.addSupportEvents(ctx, s.ID, evs)
+	})
+	if err != nil {
 		return fmt.Errorf("create support session %s: %w", s.ID, err)
 	}
 	return nil
@@ -208,19 +214,22 @@ func (t *appTx) releaseAgent(ctx context.Context, h sessionHead) error {
 }
 
 // updateSession applies set (assignments that bind ?3 onwards) to a
-// session and returns it as updated.
-func (t *appTx) updateSession(ctx context.Context, id, set string, args ...any) (store.SupportSession, error) {
+// session, stores its events evs and returns it as updated.
+func (t *appTx) updateSession(ctx context.Context, id string, evs []store.SupportEvent, set string, args ...any) (store.SupportSession, error) {
 	s, err := scanSupportSession(t.tx.QueryRowContext(ctx, `UPDATE support_sessions SET `+set+`,
 		version = version + 1 WHERE app_id = ?1 AND id = ?2 RETURNING `+supportColumns,
 		t.a.bind(append([]any{id}, args...))...))
-	return s, translate(err)
+	if err != nil {
+		return s, translate(err)
+	}
+	return s, t.addSupportEvents(ctx, id, evs)
 }
 
 // AssignSupportSession gives a session to an agent in one transaction: it
 // checks the session (version, not closed, not the agent's already), takes
 // a place of the agent's (Active < Capacity, else store.ErrLimit), gives
 // back the previous agent's and updates the session.
-func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time) (store.SupportSession, error) {
+func (a *appStore) AssignSupportSession(ctx context.Context, id string, version int64, agentID string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
 	var s store.SupportSession
 	err := a.inTx(ctx, func(t *appTx) error {
 		h, err := t.supportHead(ctx, id, version)
@@ -250,7 +259,7 @@ func (a *appStore) AssignSupportSession(ctx context.Context, id string, version 
 		if err := t.releaseAgent(ctx, h); err != nil {
 			return err
 		}
-		s, err = t.updateSession(ctx, id, `state = ?3, agent_id = ?4, assigned_at = ?5`,
+		s, err = t.updateSession(ctx, id, evs, `state = ?3, agent_id = ?4, assigned_at = ?5`,
 			store.SupportActive, agentID, ms(at))
 		return err
 	})
@@ -263,7 +272,7 @@ func (a *appStore) AssignSupportSession(ctx context.Context, id string, version 
 // RequeueSupportSession puts a session back in a queue in one transaction
 // that checks it, updates it and gives its agent's place back. AssignedAt
 // goes with the agent.
-func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string) (store.SupportSession, error) {
+func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version int64, skill string, evs ...store.SupportEvent) (store.SupportSession, error) {
 	var s store.SupportSession
 	err := a.inTx(ctx, func(t *appTx) error {
 		h, err := t.supportHead(ctx, id, version)
@@ -273,7 +282,7 @@ func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version
 		if err := t.releaseAgent(ctx, h); err != nil {
 			return err
 		}
-		s, err = t.updateSession(ctx, id, `state = ?3, agent_id = '', assigned_at = 0, skill = ?4`,
+		s, err = t.updateSession(ctx, id, evs, `state = ?3, agent_id = '', assigned_at = 0, skill = ?4`,
 			store.SupportWaiting, skill)
 		return err
 	})
@@ -286,7 +295,7 @@ func (a *appStore) RequeueSupportSession(ctx context.Context, id string, version
 // CloseSupportSession closes a session in one transaction that checks it,
 // updates it and gives its agent's place back. The session keeps its
 // agent, as its last.
-func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time) (store.SupportSession, error) {
+func (a *appStore) CloseSupportSession(ctx context.Context, id string, version int64, closedBy string, at time.Time, evs ...store.SupportEvent) (store.SupportSession, error) {
 	var s store.SupportSession
 	err := a.inTx(ctx, func(t *appTx) error {
 		h, err := t.supportHead(ctx, id, version)
@@ -296,7 +305,7 @@ func (a *appStore) CloseSupportSession(ctx context.Context, id string, version i
 		if err := t.releaseAgent(ctx, h); err != nil {
 			return err
 		}
-		s, err = t.updateSession(ctx, id, `state = ?3, closed_at = ?4, closed_by = ?5`,
+		s, err = t.updateSession(ctx, id, evs, `state = ?3, closed_at = ?4, closed_by = ?5`,
 			store.SupportClosed, ms(at), closedBy)
 		return err
 	})
@@ -306,14 +315,22 @@ func (a *appStore) CloseSupportSession(ctx context.Context, id string, version i
 	return s, nil
 }
 
-// RateSupportSession records the rating of a closed, unrated session with
-// one conditional statement; it leaves Version alone.
-func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string) (store.SupportSession, error) {
-	s, err := scanSupportSession(a.s.write.QueryRowContext(ctx, `UPDATE support_sessions
-		SET rating = ?3, comment = ?4
-		WHERE app_id = ?1 AND id = ?2 AND state = ?5 AND rating = 0 RETURNING `+supportColumns,
-		a.bind([]any{id, rating, comment, store.SupportClosed})...))
-	err = translate(err)
+// RateSupportSession records the rating of a closed, unrated session, and
+// its events, in one transaction around a conditional update; it leaves
+// Version alone.
+func (a *appStore) RateSupportSession(ctx context.Context, id string, rating int, comment string, evs ...store.SupportEvent) (store.SupportSession, error) {
+	var s store.SupportSession
+	err := a.inTx(ctx, func(t *appTx) error {
+		var err error
+		s, err = scanSupportSession(t.tx.QueryRowContext(ctx, `UPDATE support_sessions
+			SET rating = ?3, comment = ?4
+			WHERE app_id = ?1 AND id = ?2 AND state = ?5 AND rating = 0 RETURNING `+supportColumns,
+			a.bind([]any{id, rating, comment, store.SupportClosed})...))
+		if err != nil {
+			return translate(err)
+		}
+		return t.addSupportEvents(ctx, id, evs)
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		if _, gerr := a.GetSupportSession(ctx, id); gerr == nil {
 			err = fmt.Errorf("not closed or rated already: %w", store.ErrConflict)

@@ -1,0 +1,61 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// clientIDsStored is one statement for any number of keys: the keys come
+// as one JSON array of [sender, client id] pairs, each looked up in the
+// dedup index (messages_client_msg, covering).
+const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages
+	WHERE app_id = ?1 AND client_msg_id <> ''
+	AND (sender_id, client_msg_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`
+
+// ClientMsgIDsStored looks the keys up with one statement.
+func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
+	out := make([]bool, len(keys))
+	pairs := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		if k.ClientMsgID != "" {
+			pairs = append(pairs, [2]string{k.SenderID, k.ClientMsgID})
+		}
+	}
+	if len(pairs) == 0 {
+		return out, nil
+	}
+	arg, err := json.Marshal(pairs)
+	if err != nil {
+		return nil, fmt.Errorf("look up client message ids: %w", err)
+	}
+	rows, err := a.query(ctx, clientIDsStored, string(arg))
+	if err != nil {
+		return nil, fmt.Errorf("look up client message ids: %w", translate(err))
+	}
+	found, err := collect(rows, func(r scanner) (store.ClientMsgKey, error) {
+		var k store.ClientMsgKey
+		return k, r.Scan(&k.SenderID, &k.ClientMsgID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up client message ids: %w", err)
+	}
+	return markFound(keys, found, out), nil
+}
+
+// markFound sets out[i] for each of keys that is among found.
+func markFound(keys, found []store.ClientMsgKey, out []bool) []bool {
+	if len(found) == 0 {
+		return out
+	}
+	set := make(map[store.ClientMsgKey]bool, len(found))
+	for _, k := range found {
+		set[k] = true
+	}
+	for i, k := range keys {
+		out[i] = k.ClientMsgID != "" && set[k]
+	}
+	return out
+}
