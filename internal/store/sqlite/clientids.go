@@ -10,7 +10,11 @@ import (
 
 // clientIDsStored is one statement for any number of keys: the keys come
 // as one JSON array of [sender, client id] pairs, each looked up in the
-// dedup index (messages_client_msg, covering).
+// dedup index (messages_client_msg, covering;
+// TestStoredClientIDsUsesTheIndex). AppendMessages asks it too, in its
+// transaction (stmtStoredClientIDs). As a read it settles the message log
+// first (tail.go): for an app with a pre-send hook, each batch of resend
+// lookups absorbs the log.
 const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages
 	WHERE app_id = ?1 AND client_msg_id <> ''
 	AND (sender_id, client_msg_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`

@@ -61,11 +61,8 @@ var stmtSQL = [numStmts]string{
 	stmtLogMessage: `INSERT INTO message_log (` + logColumns + `)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
 	// Which of the (sender, client message id) pairs in the JSON array ?2
-	// messages holds: one search of the dedup index per pair
-	// (TestStoredClientIDsUsesTheIndex).
-	stmtStoredClientIDs: `SELECT sender_id, client_msg_id FROM messages
-		WHERE app_id = ?1 AND client_msg_id <> ''
-		AND (sender_id, client_msg_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`,
+	// messages holds (clientids.go), in the writer's transaction.
+	stmtStoredClientIDs: clientIDsStored,
 	stmtLoggedMessage: `SELECT conv_id, seq, sender_id, client_msg_id, type, body, created_at, 0, push, mentions, mention_all, 0
 		FROM message_log WHERE rowid = ?2 AND ?1 IS NOT NULL`,
 	stmtConvHead: `SELECT max_seq, rejoin FROM conversations WHERE app_id = ?1 AND id = ?2`,
