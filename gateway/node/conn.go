@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
@@ -84,6 +85,7 @@ type conn struct {
 	tasks     sync.WaitGroup
 	draining  atomic.Bool   // shutting down: refuse new sends
 	sentClose atomic.Bool   // a WebSocket Close frame has been written
+	tooBig    atomic.Bool   // a message over the read limit came: the bytes after it are dropped
 	quit      chan struct{} // closed when the connection starts closing
 	closed    chan struct{} // closed when the close (frame and handshake) is done
 	flushed   chan struct{} // closed by the writer when a flushing close has drained the queue
@@ -95,9 +97,10 @@ type conn struct {
 	mu       sync.Mutex // guards the fields below
 	out      []outFrame
 	outBytes int
-	closing  bool // a close has started (or the connection ended); no more frames
-	flushing bool // the close waits for the queue to drain
-	writing  bool // a writer goroutine is draining out
+	closing  bool        // a close has started (or the connection ended); no more frames
+	flushing bool        // the close waits for the queue to drain
+	writing  bool        // a writer goroutine is draining out
+	stall    *time.Timer // runs stallCheck writeTimeout after the last batch written
 }
 
 // serveConn upgrades an HTTP request to a client connection, hands its
@@ -149,6 +152,9 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ws = ws
+	if nc, ok := ws.Conn.(*nbio.Conn); ok {
+		nc.OnData(func(nc *nbio.Conn, data []byte) { c.onData(ws, nc, data) })
+	}
 	codec, ok := wire.CodecFor(subprotocol)
 	if !ok {
 		c.notPending()
@@ -240,6 +246,11 @@ func (c *conn) end() {
 		c.srv.hub.unregister(c)
 	}
 	c.tasks.Wait()
+	c.mu.Lock()
+	if c.stall != nil { // no writer starts any more: the connection is closing
+		c.stall.Stop()
+	}
+	c.mu.Unlock()
 	c.srv.hub.untrack(c)
 }
 
@@ -257,6 +268,29 @@ func (c *conn) deadlinePassed() {
 		c.closeAsync(wire.CloseHeartbeatTimeout, "no frame within 2.5 heartbeat intervals")
 	} else {
 		c.closeAsync(wire.CloseLoginTimeout, "no login within the deadline")
+	}
+}
+
+// onData parses bytes read from the socket, serving the messages they
+// complete. A message over the read limit is answered with a Close frame
+// (1009) by the parser; the bytes after it are dropped while the client
+// answers, and the socket is closed closeTimeout later at most. Any other
+// parse error closes the socket at once.
+func (c *conn) onData(ws *websocket.Conn, nc *nbio.Conn, data []byte) {
+	if c.tooBig.Load() {
+		return
+	}
+	err := ws.Parse(data)
+	switch {
+	case err == nil:
+	case errors.Is(err, websocket.ErrMessageTooLarge), errors.Is(err, websocket.ErrControlMessageTooBig):
+		if c.tooBig.Swap(true) {
+			return
+		}
+		c.sentClose.Store(true)
+		time.AfterFunc(closeTimeout, func() { _ = nc.Close() })
+	default:
+		_ = nc.CloseWithError(err)
 	}
 }
 
@@ -429,8 +463,8 @@ func (c *conn) startWriterLocked() {
 // exits. Consecutive Deliver (or RoomMessages) pushes go out as one WebSocket message (one
 // write instead of one per frame). Writes do not block: what the socket
 // does not take at once waits in the engine, which closes the connection
-// when that passes Config.MaxOutboundBytes or is not flushed within
-// writeTimeout of the batch's start.
+// when that passes Config.MaxOutboundBytes; and stallCheck closes it when
+// some is still waiting writeTimeout after the last batch.
 func (c *conn) writeLoop() {
 	var merged []byte
 	for {
@@ -447,7 +481,6 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.mu.Unlock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		for i := 0; i < len(batch); i++ {
 			msg := batch[i].b
 			if kind := batch[i].merge; kind != mergeNone {
@@ -463,7 +496,28 @@ func (c *conn) writeLoop() {
 			}
 		}
 		c.srv.metrics.FramesOut(len(batch))
+		c.mu.Lock()
+		if c.stall == nil {
+			c.stall = time.AfterFunc(writeTimeout, c.stallCheck)
+		} else {
+			c.stall.Reset(writeTimeout)
+		}
+		c.mu.Unlock()
 	}
+}
+
+// stallCheck closes the connection if output written before the last
+// batch, writeTimeout ago, is still waiting for the client to read it.
+// The engine closes a socket whose write deadline passes with output
+// waiting, and a write of nothing clears the deadline when none is.
+func (c *conn) stallCheck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing {
+		return // the writer checks again after its batch
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(time.Millisecond))
+	_, _ = c.ws.Conn.Write(nil)
 }
 
 // write writes one WebSocket message; on failure it closes the connection,

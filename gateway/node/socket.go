@@ -60,7 +60,7 @@ var logOnce sync.Once
 
 func newWSEngine(maxOutbound int) *wsEngine {
 	logOnce.Do(func() { logging.SetLogger(slogAdapter{}) })
-	return &wsEngine{eng: nbhttp.NewEngine(nbhttp.Config{
+	eng := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "magpie-ws",
 		NPoller: 1,
 		// Edge-triggered, with reads on goroutines of their own: one
@@ -75,7 +75,11 @@ func newWSEngine(maxOutbound int) *wsEngine {
 		ReadBufferSize:          4 << 10, // the poller's own, unused with AsyncReadInPoller
 		MaxWriteBufferSize:      maxOutbound,
 		ReleaseWebsocketPayload: true,
-	})}
+	})
+	// Text frames reach the JSON decoder as they are, which refuses
+	// invalid UTF-8 with the protocol's own close code.
+	eng.CheckUtf8 = func([]byte) bool { return true }
+	return &wsEngine{eng: eng}
 }
 
 var errEngineStopped = errors.New("websocket engine stopped")
