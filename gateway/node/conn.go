@@ -31,9 +31,12 @@ const (
 	maxOutFrames    = 4096
 	maxInflight     = 64
 	maxFrameRate    = 200 // frames per second per connection, burst twice that
-	writeTimeout    = 10 * time.Second
 	closeTimeout    = 2 * time.Second
 )
+
+// writeTimeout is how long output may wait for a client that does not read
+// it (see stallCheck); a variable for the tests.
+var writeTimeout = 10 * time.Second
 
 // conn is one client WebSocket. Its frames are served by onFrame, in
 // order and one at a time, on the goroutine that read them (see socket.go):
@@ -86,6 +89,7 @@ type conn struct {
 	draining  atomic.Bool   // shutting down: refuse new sends
 	sentClose atomic.Bool   // a WebSocket Close frame has been written
 	tooBig    atomic.Bool   // a message over the read limit came: the bytes after it are dropped
+	written   atomic.Uint64 // writes of output to the socket, by the engine (see stallCheck)
 	quit      chan struct{} // closed when the connection starts closing
 	closed    chan struct{} // closed when the close (frame and handshake) is done
 	flushed   chan struct{} // closed by the writer when a flushing close has drained the queue
@@ -101,6 +105,7 @@ type conn struct {
 	flushing bool        // the close waits for the queue to drain
 	writing  bool        // a writer goroutine is draining out
 	stall    *time.Timer // runs stallCheck writeTimeout after the last batch written
+	seen     uint64      // written, when the last batch ended or stallCheck last looked
 }
 
 // serveConn upgrades an HTTP request to a client connection, hands its
@@ -152,6 +157,7 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.ws = ws
+	ws.SetSession(c) // for the engine's count of writes (see newWSEngine)
 	if nc, ok := ws.Conn.(*nbio.Conn); ok {
 		nc.OnData(func(nc *nbio.Conn, data []byte) { c.onData(ws, nc, data) })
 	}
@@ -464,7 +470,7 @@ func (c *conn) startWriterLocked() {
 // write instead of one per frame). Writes do not block: what the socket
 // does not take at once waits in the engine, which closes the connection
 // when that passes Config.MaxOutboundBytes; and stallCheck closes it when
-// some is still waiting writeTimeout after the last batch.
+// output waits and none of it has reached the socket for writeTimeout.
 func (c *conn) writeLoop() {
 	var merged []byte
 	for {
@@ -497,6 +503,7 @@ func (c *conn) writeLoop() {
 		}
 		c.srv.metrics.FramesOut(len(batch))
 		c.mu.Lock()
+		c.seen = c.written.Load()
 		if c.stall == nil {
 			c.stall = time.AfterFunc(writeTimeout, c.stallCheck)
 		} else {
@@ -506,15 +513,22 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// stallCheck closes the connection if output written before the last
-// batch, writeTimeout ago, is still waiting for the client to read it.
-// The engine closes a socket whose write deadline passes with output
-// waiting, and a write of nothing clears the deadline when none is.
+// stallCheck runs writeTimeout after the last batch was written, and
+// closes the connection if output is still waiting for the client then and
+// none has reached the socket since the last look: a client that reads,
+// however slowly, is looked at again writeTimeout later. The engine
+// closes a socket whose write deadline passes with output waiting, and a
+// write of nothing clears the deadline when none is.
 func (c *conn) stallCheck() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.writing {
 		return // the writer checks again after its batch
+	}
+	if w := c.written.Load(); w != c.seen {
+		c.seen = w
+		c.stall.Reset(writeTimeout)
+		return
 	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(time.Millisecond))
 	_, _ = c.ws.Conn.Write(nil)

@@ -41,9 +41,11 @@ type Config struct {
 	// HeartbeatInterval is announced to clients at login; a connection
 	// silent for 2.5 intervals is closed. Zero means 25 * time.Second.
 	HeartbeatInterval time.Duration
-	// MaxOutboundBytes bounds the encoded frames queued for one connection;
-	// a client that reads too slowly to stay under it is closed with 4003
-	// (slow consumer) instead of growing the node's memory. Zero means 8 MiB.
+	// MaxOutboundBytes bounds the encoded frames waiting for one connection,
+	// both those queued and those written that its socket has not taken
+	// yet; a client that reads too slowly to stay under it is closed with
+	// 4003 (slow consumer) instead of growing the node's memory. Zero means
+	// 8 MiB.
 	MaxOutboundBytes int
 	// UnlimitedAddresses are client addresses exempt from the per-address
 	// limits (LoginsPerAddress, PendingPerAddress), such as a load

@@ -79,6 +79,16 @@ func newWSEngine(maxOutbound int) *wsEngine {
 	// Text frames reach the JSON decoder as they are, which refuses
 	// invalid UTF-8 with the protocol's own close code.
 	eng.CheckUtf8 = func([]byte) bool { return true }
+	// Counts the writes that reach each connection's socket, so that a
+	// connection whose output waits can tell a slow reader from a stalled
+	// one (conn.stallCheck).
+	eng.OnWrittenSize(func(nc *nbio.Conn, _ []byte, _ int) {
+		if ws, ok := nc.Session().(*websocket.Conn); ok {
+			if c, ok := ws.Session().(*conn); ok {
+				c.written.Add(1)
+			}
+		}
+	})
 	return &wsEngine{eng: eng}
 }
 
