@@ -309,7 +309,9 @@ func (c *conn) onFrame(data []byte) {
 		return
 	}
 	if !c.serveFrame(data) {
+		// Closing: the socket no longer waits to log in.
 		c.stopped = true
+		c.notPending()
 	}
 }
 
