@@ -229,7 +229,11 @@ func (g *Gateway) now() time.Time { return g.cfg.Now().UTC().Truncate(time.Milli
 // the HTTP server has stopped accepting (http.Server.Shutdown does not wait
 // for hijacked connections) and before stopping the messaging core, whose
 // commits the draining connections wait for.
-func (g *Gateway) Shutdown(ctx context.Context) error { return g.hub.Shutdown(ctx) }
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	err := g.hub.Shutdown(ctx)
+	g.node.Close()
+	return err
+}
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.engine.ServeHTTP(w, r) }

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 	"unicode/utf8"
 
-	"github.com/coder/websocket"
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/nbhttp/websocket"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
@@ -31,15 +31,20 @@ const (
 	maxOutFrames    = 4096
 	maxInflight     = 64
 	maxFrameRate    = 200 // frames per second per connection, burst twice that
-	writeTimeout    = 10 * time.Second
 	closeTimeout    = 2 * time.Second
 )
 
-// conn is one client WebSocket. Its reader runs on a goroutine of its own
-// (run), which owns everything else: a writer goroutine exists only while
-// frames are queued, in-flight requests wait on their own goroutines (at
-// most maxInflight), and a close runs on one more. The hub tracks the
-// connection from accept to the end of run.
+// writeTimeout is how long output may wait for a client that does not read
+// it (see stallCheck); a variable for the tests.
+var writeTimeout = 10 * time.Second
+
+// conn is one client WebSocket. Its frames are served by onFrame, in
+// order and one at a time, on the goroutine that read them (see socket.go):
+// an idle connection has no goroutine. A writer goroutine exists only
+// while frames are queued, in-flight requests wait on their own goroutines
+// (at most maxInflight), and a close runs on one more. When the socket
+// closes, end releases the connection. The hub tracks the connection from
+// accept to the end of end.
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
@@ -48,10 +53,25 @@ type conn struct {
 	session string
 	origin  string
 	addr    string // client address, for per-address limits
-	pending bool   // counted in srv.pending until login; owned by the reader
 
-	// Set by login on the reader goroutine before loggedIn is stored;
-	// read-only afterwards.
+	// ctx is the connection's context, for the requests it serves: the
+	// frame handlers run on short-lived goroutines that have no context
+	// of their own. cancel ends it when the connection ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// readMu is held while a frame is served (and while the connection
+	// is set up and ended): it keeps frames in order and guards the
+	// fields below, which only frame handlers use.
+	readMu  sync.Mutex
+	pending bool // counted in srv.pending until login
+	stopped bool // no more frames are served: a close has started, or the connection ended
+	// goBack is the client message id of a send refused because the
+	// server was overloaded: every later send is refused too until it
+	// comes again.
+	goBack string
+
+	// Set by login before loggedIn is stored; read-only afterwards.
 	appID, userID, deviceID string
 	creds                   *tenant.Credentials
 	secret                  string // the app secret that signed the token
@@ -61,19 +81,19 @@ type conn struct {
 	expiry                  *time.Timer // closes the session when its token expires
 	loggedIn                atomic.Bool
 
-	timer    *time.Timer     // login deadline, then heartbeat deadline
-	frameLim *rate.Limiter   // all frames after login, against floods
-	inflight chan struct{}   // semaphore of in-flight requests
-	order    messaging.Order // keeps moderated sends in frame order
-	// goBack, read and written by the reader goroutine only, is the
-	// client message id of a send refused because the server was
-	// overloaded: every later send is refused too until it comes again.
-	goBack   string
-	tasks    sync.WaitGroup
-	draining atomic.Bool   // shutting down: refuse new sends
-	quit     chan struct{} // closed when the connection starts closing
-	closed   chan struct{} // closed when the close (frame and handshake) is done
-	flushed  chan struct{} // closed by the writer when a flushing close has drained the queue
+	timer     *time.Timer     // login deadline, then heartbeat deadline
+	frameLim  *rate.Limiter   // all frames after login, against floods
+	inflight  chan struct{}   // semaphore of in-flight requests
+	order     messaging.Order // keeps moderated sends in frame order
+	tasks     sync.WaitGroup
+	draining  atomic.Bool   // shutting down: refuse new sends
+	sentClose atomic.Bool   // a WebSocket Close frame has been written
+	tooBig    atomic.Bool   // a message over the read limit came: the bytes after it are dropped
+	written   atomic.Uint64 // writes of output to the socket, by the engine (see stallCheck)
+	quit      chan struct{} // closed when the connection starts closing
+	closed    chan struct{} // closed when the close (frame and handshake) is done
+	flushed   chan struct{} // closed by the writer when a flushing close has drained the queue
+	gone      chan struct{} // closed when the socket has closed
 
 	roomsMu sync.Mutex          // guards rooms
 	rooms   map[string]struct{} // ids of the chat rooms joined
@@ -81,13 +101,15 @@ type conn struct {
 	mu       sync.Mutex // guards the fields below
 	out      []outFrame
 	outBytes int
-	closing  bool // a close has started (or run has ended); no more frames
-	flushing bool // the close waits for the queue to drain
-	writing  bool // a writer goroutine is draining out
+	closing  bool        // a close has started (or the connection ended); no more frames
+	flushing bool        // the close waits for the queue to drain
+	writing  bool        // a writer goroutine is draining out
+	stall    *time.Timer // runs stallCheck writeTimeout after the last batch written
+	seen     uint64      // written, when the last batch ended or stallCheck last looked
 }
 
-// serveConn upgrades an HTTP request to a client connection and serves it
-// until it closes.
+// serveConn upgrades an HTTP request to a client connection, hands its
+// socket to the event loop and returns.
 func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	addr := s.clientAddr(r)
 	pending := s.limitedAddr(addr)
@@ -97,92 +119,149 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections from this address are waiting to log in", http.StatusTooManyRequests)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols: wire.Subprotocols(),
-		// Origins are checked against the app's allow-list at login, when
-		// the app is known.
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
-	if err != nil {
+	if err := s.ws.start(); err != nil {
 		if pending {
 			s.pending.done(addr)
 		}
-		return // Accept has answered the request
-	}
-	codec, ok := wire.CodecFor(ws.Subprotocol())
-	if !ok {
-		if pending {
-			s.pending.done(addr)
+		if errors.Is(err, errEngineStopped) {
+			s.refuseShutdown(w, r)
+			return
 		}
-		ws.Close(websocket.StatusCode(wire.CloseUnsupportedSubprotocol), "use subprotocol magpie.v1.proto or magpie.v1.json")
+		s.log.ErrorContext(r.Context(), "accept websocket", "err", err)
+		http.Error(w, "not accepting connections", http.StatusServiceUnavailable)
 		return
 	}
 	c := &conn{
-		srv: s, ws: ws, codec: codec, session: httpx.NewID("ses_"), origin: r.Header.Get("Origin"),
+		srv: s, session: httpx.NewID("ses_"), origin: r.Header.Get("Origin"),
 		addr: addr, pending: pending,
-		msgType:  websocket.MessageText,
 		frameLim: rate.NewLimiter(maxFrameRate, 2*maxFrameRate),
 		inflight: make(chan struct{}, maxInflight),
 		quit:     make(chan struct{}),
 		closed:   make(chan struct{}),
 		flushed:  make(chan struct{}),
+		gone:     make(chan struct{}),
 	}
+	// The connection's context drops the upgrade request's span: the
+	// connection outlives it, and its sends are not part of its trace.
+	c.ctx, c.cancel = context.WithCancel(trace.ContextWithSpanContext(context.WithoutCancel(r.Context()), trace.SpanContext{}))
+	// Frames that arrive before the connection is set up wait for it.
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	subprotocol := chooseSubprotocol(r, wire.Subprotocols())
+	ws, err := s.ws.upgrader(c, subprotocol).UpgradeAndTransferConnToPoller(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the request (or closed the socket).
+		c.notPending()
+		c.stopped = true
+		c.cancel()
+		return
+	}
+	c.ws = ws
+	ws.SetSession(c) // for the engine's count of writes (see newWSEngine)
+	if nc, ok := ws.Conn.(*nbio.Conn); ok {
+		nc.OnData(func(nc *nbio.Conn, data []byte) { c.onData(ws, nc, data) })
+	}
+	codec, ok := wire.CodecFor(subprotocol)
+	if !ok {
+		c.notPending()
+		c.stopped = true
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		close(c.quit)
+		go func() {
+			defer close(c.closed)
+			c.closeHandshake(wire.CloseUnsupportedSubprotocol, "use subprotocol magpie.v1.proto or magpie.v1.json")
+		}()
+		return
+	}
+	c.codec = codec
+	c.msgType = websocket.TextMessage
 	if codec.Binary() {
-		c.msgType = websocket.MessageBinary
+		c.msgType = websocket.BinaryMessage
 	}
 	if !s.hub.track(c) {
 		// Shutting down: the same Close frame and code as for connections
 		// that were already open.
 		c.notPending()
+		c.stopped = true
 		c.closeAsync(wire.CloseServerShutdown, "server shutting down")
-		<-c.closed
 		return
 	}
-	// Serve on a fresh goroutine and let the HTTP handler return: the
-	// hijacked connection no longer needs the request, the router's context
-	// or the handler's deep stack. The hub owns the goroutine (Shutdown
-	// waits for untrack).
-	// The connection's context drops the upgrade request's span: the
-	// connection outlives it, and its sends are not part of its trace.
-	ctx := trace.ContextWithSpanContext(context.WithoutCancel(r.Context()), trace.SpanContext{})
-	go func() {
-		defer s.hub.untrack(c)
-		c.run(ctx)
-	}()
+	c.timer = time.AfterFunc(s.cfg.LoginTimeout, c.deadlinePassed)
 }
 
-// run serves the connection and returns when every goroutine it started
-// (writers, in-flight requests, close) has finished.
-func (c *conn) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c.ws.SetReadLimit(loginFrameLimit)
-	c.timer = time.AfterFunc(c.srv.cfg.LoginTimeout, c.deadlinePassed)
-	defer c.timer.Stop()
-	c.readLoop(ctx)
-	c.notPending()
-	if c.expiry != nil {
-		c.expiry.Stop()
+// refuseShutdown answers an upgrade that comes after the event loop has
+// stopped (the server has shut down) with the Close frame and code that
+// the connections open then got: the socket is upgraded and closed on the
+// request's goroutine.
+func (s *Server) refuseShutdown(w http.ResponseWriter, r *http.Request) {
+	subprotocol := chooseSubprotocol(r, wire.Subprotocols())
+	u := websocket.NewUpgrader()
+	u.Engine = s.ws.eng
+	u.CheckOrigin = func(*http.Request) bool { return true }
+	if subprotocol != "" {
+		u.Subprotocols = []string{subprotocol}
 	}
-	// From here on nothing starts a goroutine: this one owns the end.
+	u.KeepaliveTime = 0
+	u.BlockingModAsyncWrite = false
+	ws, err := u.UpgradeWithoutHandlingReadForConnFromSTDServer(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the request
+	}
+	const reason = "server shutting down"
+	if codec, ok := wire.CodecFor(subprotocol); ok {
+		if b, err := codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_Close{Close: &magpiev1.Close{
+			Code: int32(wire.CloseServerShutdown), Reason: reason,
+		}}}); err == nil {
+			typ := websocket.TextMessage
+			if codec.Binary() {
+				typ = websocket.BinaryMessage
+			}
+			_ = ws.WriteMessage(typ, b)
+		}
+	}
+	_ = ws.WriteClose(int(wire.CloseServerShutdown), reason)
+	_ = ws.Close()
+}
+
+// end releases a connection whose socket has closed, once every goroutine
+// it started (writers, in-flight requests, close) has finished. It runs on
+// a goroutine of its own, started by the socket's close.
+func (c *conn) end() {
 	c.mu.Lock()
 	closing := c.closing
 	c.closing = true
 	c.mu.Unlock()
+	close(c.gone)
 	if closing {
-		<-c.closed // let the Close frame and close handshake finish
+		<-c.closed // let the close goroutine finish
 	}
+	c.cancel() // ends the requests in flight, and a handler waiting for room
+	c.readMu.Lock()
+	c.stopped = true
+	c.notPending()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.readMu.Unlock()
 	if c.loggedIn.Load() {
 		c.srv.hub.unregister(c)
 	}
-	cancel()
-	c.ws.CloseNow() // ends a writer blocked on a dead peer
 	c.tasks.Wait()
+	c.mu.Lock()
+	if c.stall != nil { // no writer starts any more: the connection is closing
+		c.stall.Stop()
+	}
+	c.mu.Unlock()
+	c.srv.hub.untrack(c)
 }
 
 // notPending uncounts the connection from its address's sockets waiting to
-// log in, once. Only the reader goroutine calls it.
+// log in, once. c.readMu must be held.
 func (c *conn) notPending() {
 	if c.pending {
 		c.pending = false
@@ -198,48 +277,84 @@ func (c *conn) deadlinePassed() {
 	}
 }
 
-func (c *conn) readLoop(ctx context.Context) {
-	for {
-		_, data, err := c.ws.Read(ctx)
-		if err != nil {
-			return
-		}
-		c.srv.metrics.FramesIn(1)
-		if c.loggedIn.Load() {
-			c.timer.Reset(c.srv.heartbeatTimeout())
-		}
-		f, err := wire.Decode(c.codec, data, len(data))
-		switch {
-		case errors.Is(err, wire.ErrEmpty):
-			// A body this server does not know (a newer client's, say).
-			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, "frame has no body this server knows"))
-			continue
-		case errors.Is(err, wire.ErrUnknownField):
-			// JSON names a field this server does not know: refuse the
-			// request rather than act on part of it, as for an unknown
-			// body; the frame itself was sound.
-			c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, truncateReason(err.Error())))
-			continue
-		case err != nil:
-			// A frame we cannot parse means the client is broken; the
-			// connection state can no longer be trusted.
-			c.closeAsync(wire.CloseProtocolError, err.Error())
-			return
-		case f.GetId() == 0:
-			// Id 0 marks the server's pushes; a reply to it could not be
-			// told from one.
-			c.reply(wire.ErrorFrame(0, wire.CodeInvalidFrame, "request id 0 is reserved for pushes; number requests from 1"))
-			continue
-		}
-		if !c.loggedIn.Load() {
-			if code, reason := c.beforeLogin(ctx, f); code != 0 {
-				c.closeAsync(code, reason)
-				return
-			}
-			continue
-		}
-		c.handle(ctx, f)
+// onData parses bytes read from the socket, serving the messages they
+// complete. A message over the read limit is answered with a Close frame
+// (1009) by the parser; the bytes after it are dropped while the client
+// answers, and the socket is closed closeTimeout later at most. Any other
+// parse error closes the socket at once.
+func (c *conn) onData(ws *websocket.Conn, nc *nbio.Conn, data []byte) {
+	if c.tooBig.Load() {
+		return
 	}
+	err := ws.Parse(data)
+	switch {
+	case err == nil:
+	case errors.Is(err, websocket.ErrMessageTooLarge), errors.Is(err, websocket.ErrControlMessageTooBig):
+		if c.tooBig.Swap(true) {
+			return
+		}
+		c.sentClose.Store(true)
+		time.AfterFunc(closeTimeout, func() { _ = nc.Close() })
+	default:
+		_ = nc.CloseWithError(err)
+	}
+}
+
+// onFrame serves one WebSocket message, unless the connection has stopped
+// serving frames.
+func (c *conn) onFrame(data []byte) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.stopped {
+		return
+	}
+	if !c.serveFrame(data) {
+		// Closing: the socket no longer waits to log in.
+		c.stopped = true
+		c.notPending()
+	}
+}
+
+// serveFrame serves one WebSocket message; it reports false when the
+// connection is closing and serves no more frames. c.readMu must be held.
+func (c *conn) serveFrame(data []byte) bool {
+	ctx := c.ctx
+	c.srv.metrics.FramesIn(1)
+	if c.loggedIn.Load() {
+		c.timer.Reset(c.srv.heartbeatTimeout())
+	}
+	f, err := wire.Decode(c.codec, data, len(data))
+	switch {
+	case errors.Is(err, wire.ErrEmpty):
+		// A body this server does not know (a newer client's, say).
+		c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, "frame has no body this server knows"))
+		return true
+	case errors.Is(err, wire.ErrUnknownField):
+		// JSON names a field this server does not know: refuse the
+		// request rather than act on part of it, as for an unknown
+		// body; the frame itself was sound.
+		c.reply(wire.ErrorFrame(f.GetId(), wire.CodeInvalidFrame, truncateReason(err.Error())))
+		return true
+	case err != nil:
+		// A frame we cannot parse means the client is broken; the
+		// connection state can no longer be trusted.
+		c.closeAsync(wire.CloseProtocolError, err.Error())
+		return false
+	case f.GetId() == 0:
+		// Id 0 marks the server's pushes; a reply to it could not be
+		// told from one.
+		c.reply(wire.ErrorFrame(0, wire.CodeInvalidFrame, "request id 0 is reserved for pushes; number requests from 1"))
+		return true
+	}
+	if !c.loggedIn.Load() {
+		if code, reason := c.beforeLogin(ctx, f); code != 0 {
+			c.closeAsync(code, reason)
+			return false
+		}
+		return true
+	}
+	c.handle(ctx, f)
+	return true
 }
 
 // beforeLogin handles a frame of a connection that has not logged in. It
@@ -250,26 +365,18 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 		c.reply(wire.ErrorFrame(f.GetId(), wire.CodeNotLoggedIn, "the first frame must be login"))
 		return 0, ""
 	}
-	// Login goes deep (token checks, the store's SQLite calls): run it on a
-	// short-lived goroutine so that the reader's stack, which lives as long
-	// as the connection, stays small.
-	var code wire.CloseCode
-	var reason string
-	done := make(chan struct{})
-	c.tasks.Go(func() {
-		defer close(done)
-		ctx, span := c.loginSpan(ctx)
-		code, reason = c.login(ctx, l)
-		c.endLogin(span, code)
-	})
-	<-done
+	// The login runs on the goroutine that read the frame, which ends
+	// after it: no long-lived stack keeps its depth.
+	ctx, span := c.loginSpan(ctx)
+	code, reason := c.login(ctx, l)
+	c.endLogin(span, code)
 	if code != 0 {
 		c.srv.metrics.Login(code.String())
 		return code, reason
 	}
 	c.srv.metrics.Login("ok")
 	c.notPending()
-	c.ws.SetReadLimit(c.frameLimit())
+	c.ws.MessageLengthLimit = c.frameLimit()
 	c.timer.Reset(c.srv.heartbeatTimeout())
 	c.reply(&magpiev1.Frame{Id: f.GetId(), Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{
 		UserId: c.userID, SessionId: c.session, ServerTimeMs: c.srv.now().UnixMilli(),
@@ -281,8 +388,8 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 
 // frameLimit is the largest frame accepted after login: the largest message
 // content, with room for JSON escaping and the envelope.
-func (c *conn) frameLimit() int64 {
-	n := int64(c.creds.Limits.MaxMessageBytes)
+func (c *conn) frameLimit() int {
+	n := c.creds.Limits.MaxMessageBytes
 	if !c.codec.Binary() {
 		n *= 6 // \u00XX escapes
 	}
@@ -362,8 +469,10 @@ func (c *conn) startWriterLocked() {
 
 // writeLoop writes queued frames in order until the queue is empty, then
 // exits. Consecutive Deliver (or RoomMessages) pushes go out as one WebSocket message (one
-// write instead of one per frame). Each write has its own deadline; run's
-// CloseNow ends a blocked one.
+// write instead of one per frame). Writes do not block: what the socket
+// does not take at once waits in the engine, which closes the connection
+// when that passes Config.MaxOutboundBytes; and stallCheck closes it when
+// output waits and none of it has reached the socket for writeTimeout.
 func (c *conn) writeLoop() {
 	var merged []byte
 	for {
@@ -395,15 +504,42 @@ func (c *conn) writeLoop() {
 			}
 		}
 		c.srv.metrics.FramesOut(len(batch))
+		c.mu.Lock()
+		c.seen = c.written.Load()
+		if c.stall == nil {
+			c.stall = time.AfterFunc(writeTimeout, c.stallCheck)
+		} else {
+			c.stall.Reset(writeTimeout)
+		}
+		c.mu.Unlock()
 	}
+}
+
+// stallCheck runs writeTimeout after the last batch was written, and
+// closes the connection if output is still waiting for the client then and
+// none has reached the socket since the last look: a client that reads,
+// however slowly, is looked at again writeTimeout later. The engine
+// closes a socket whose write deadline passes with output waiting, and a
+// write of nothing clears the deadline when none is.
+func (c *conn) stallCheck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writing {
+		return // the writer checks again after its batch
+	}
+	if w := c.written.Load(); w != c.seen {
+		c.seen = w
+		c.stall.Reset(writeTimeout)
+		return
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(time.Millisecond))
+	_, _ = c.ws.Conn.Write(nil)
 }
 
 // write writes one WebSocket message; on failure it closes the connection,
 // marks the writer stopped and reports false.
 func (c *conn) write(msg []byte) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	err := c.ws.Write(ctx, c.msgType, msg)
-	cancel()
+	err := c.ws.WriteMessage(c.msgType, msg)
 	if err == nil {
 		return true
 	}
@@ -446,25 +582,56 @@ func (c *conn) startClose(code wire.CloseCode, reason string, flush bool) {
 	if code == wire.CloseSlowConsumer {
 		// The socket is not draining, so neither would a Close frame:
 		// drop the connection at once.
-		c.ws.CloseNow()
+		_ = c.ws.Close()
 		close(c.closed)
 		return
 	}
-	// Owned by run, which waits for c.closed once the reader stops.
+	// Owned by end, which waits for c.closed once the socket has closed.
 	go func() {
 		defer close(c.closed)
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancel()
 		if flush {
+			t := time.NewTimer(closeTimeout)
 			select {
 			case <-c.flushed:
-			case <-ctx.Done():
+			case <-c.gone:
+			case <-t.C:
 			}
+			t.Stop()
 		} else if err == nil {
-			_ = c.ws.Write(ctx, c.msgType, b)
+			_ = c.ws.WriteMessage(c.msgType, b)
 		}
-		_ = c.ws.Close(websocket.StatusCode(code), reason)
+		c.closeHandshake(code, reason)
 	}()
+}
+
+// closeHandshake writes a WebSocket Close frame with code and reason, waits
+// up to closeTimeout for the client's (on which the engine closes the
+// socket), and closes the socket.
+func (c *conn) closeHandshake(code wire.CloseCode, reason string) {
+	c.sentClose.Store(true)
+	if c.ws.WriteClose(int(code), reason) == nil {
+		t := time.NewTimer(closeTimeout)
+		select {
+		case <-c.gone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = c.ws.Close()
+}
+
+// peerClosed answers the client's WebSocket Close frame with one of the
+// same code, unless the server's was sent first; the engine closes the
+// socket next.
+func (c *conn) peerClosed(ws *websocket.Conn, code int) {
+	if c.sentClose.Swap(true) {
+		return
+	}
+	if code == 1005 { // no status
+		_ = ws.WriteMessage(websocket.CloseMessage, nil)
+		return
+	}
+	_ = ws.WriteClose(code, "")
 }
 
 // truncateReason cuts a close reason to the 123 bytes a WebSocket close

@@ -5,10 +5,11 @@
 // mode, joins the Hub to the other nodes through the presence registry and
 // relays (see Cluster).
 //
-// Concurrency: a Server and a Hub are safe for concurrent use. Each
-// connection has its own reader goroutine, which owns it (see conn); the Hub
-// tracks every connection from accept to the end of its reader, and
-// Hub.Shutdown drains them all.
+// Concurrency: a Server and a Hub are safe for concurrent use. Client
+// WebSockets are event-driven (see socket.go): a connection's frames are
+// served in order, one at a time, on short-lived goroutines, and an idle
+// connection holds none (see conn); the Hub tracks every connection from
+// accept to its end, and Hub.Shutdown drains them all.
 package node
 
 import (
@@ -40,9 +41,11 @@ type Config struct {
 	// HeartbeatInterval is announced to clients at login; a connection
 	// silent for 2.5 intervals is closed. Zero means 25 * time.Second.
 	HeartbeatInterval time.Duration
-	// MaxOutboundBytes bounds the encoded frames queued for one connection;
-	// a client that reads too slowly to stay under it is closed with 4003
-	// (slow consumer) instead of growing the node's memory. Zero means 8 MiB.
+	// MaxOutboundBytes bounds the encoded frames waiting for one connection,
+	// both those queued and those written that its socket has not taken
+	// yet; a client that reads too slowly to stay under it is closed with
+	// 4003 (slow consumer) instead of growing the node's memory. Zero means
+	// 8 MiB.
 	MaxOutboundBytes int
 	// UnlimitedAddresses are client addresses exempt from the per-address
 	// limits (LoginsPerAddress, PendingPerAddress), such as a load
@@ -117,6 +120,7 @@ type Server struct {
 	limiter ratelimit.Limiter
 	pending *pendingConns // sockets not logged in, per client address
 	metrics *telemetry.Metrics
+	ws      *wsEngine // the event loop under the client WebSockets
 }
 
 // New returns a Server whose connections log in against tenants and st and
@@ -147,7 +151,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		cfg.MaxPresenceWatches = defaultPresenceWatches
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
-		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics}
+		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics, ws: newWSEngine(cfg.MaxOutboundBytes)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,9 +169,14 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millis
 func (s *Server) heartbeatTimeout() time.Duration { return s.cfg.HeartbeatInterval * 5 / 2 }
 
 // ServeHTTP upgrades the request to a client connection, served until it
-// closes (on a goroutine of its own: ServeHTTP returns once the connection
-// is accepted).
+// closes (by the event loop: ServeHTTP returns once the connection is
+// accepted).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveConn(w, r) }
+
+// Close stops the event loop under the client WebSockets, closing those
+// still open, and refuses new ones. Call it after Hub.Shutdown has drained
+// them.
+func (s *Server) Close() { s.ws.stop() }
 
 // allow spends one token of key's bucket, failing open (and logging) when
 // the limiter cannot be reached.

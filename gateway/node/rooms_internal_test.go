@@ -2,14 +2,10 @@ package node
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -20,29 +16,10 @@ import (
 // message, and a Deliver never merges with a RoomMessages (the two would
 // overwrite each other's oneof field).
 func TestWriterMergesRoomPushesByKind(t *testing.T) {
-	accepted := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		accepted <- ws
-		<-r.Context().Done()
-	}))
-	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseNow()
-	ws := <-accepted
-	defer ws.CloseNow()
-
+	c, client := writerTestConn(ctx, t)
 	codec := wire.ProtoCodec{}
-	c := &conn{srv: &Server{cfg: Config{MaxOutboundBytes: 1 << 20}}, ws: ws, codec: codec, msgType: websocket.MessageBinary,
-		quit: make(chan struct{}), closed: make(chan struct{}), flushed: make(chan struct{})}
 	room := func(seq int64) outFrame {
 		b, _ := codec.Marshal(&magpiev1.Frame{Body: &magpiev1.Frame_RoomMessages{RoomMessages: &magpiev1.RoomMessages{
 			Messages: []*magpiev1.RoomMessage{{RoomId: "live", Seq: seq}}}}})

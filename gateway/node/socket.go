@@ -1,0 +1,172 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+)
+
+// Client WebSockets are event-driven (github.com/lesismal/nbio): net/http
+// answers the upgrade request, then the socket is taken over by a poller,
+// so that an idle connection holds no goroutine and no read or write
+// buffer. When bytes arrive, one goroutine (per connection at a time)
+// reads them into a pooled buffer, parses the frames and runs the
+// connection's handler on each in order; a handler that blocks stops the
+// reading of that socket only, as a blocked reader goroutine did. Writes
+// never block: what the kernel does not take at once is kept by the
+// engine, up to Config.MaxOutboundBytes per connection, and flushed by the
+// poller. See docs/benchmarks.md ("Idle WebSocket connections") for why.
+
+// readBufferSize is the size of the pooled buffers that sockets are read
+// into; a frame larger than one read is assembled by the engine.
+const readBufferSize = 16 << 10
+
+var readBuffers = sync.Pool{New: func() any {
+	b := make([]byte, readBufferSize)
+	return &b
+}}
+
+// readOn runs one read of a socket (the engine's IOExecute) on a
+// goroutine of its own, with a pooled buffer: the goroutine lives while
+// the socket has bytes to read and its frames are being served.
+func readOn(read func(*[]byte)) {
+	go func() {
+		b := readBuffers.Get().(*[]byte)
+		*b = (*b)[:cap(*b)]
+		read(b)
+		readBuffers.Put(b)
+	}()
+}
+
+// wsEngine is the event loop under a Server's client WebSockets. It starts
+// with the first connection and stops with Close.
+type wsEngine struct {
+	eng *nbhttp.Engine
+
+	mu      sync.Mutex // guards the fields below
+	started bool
+	stopped bool
+}
+
+var logOnce sync.Once
+
+func newWSEngine(maxOutbound int) *wsEngine {
+	logOnce.Do(func() { logging.SetLogger(slogAdapter{}) })
+	eng := nbhttp.NewEngine(nbhttp.Config{
+		Name:    "magpie-ws",
+		NPoller: 1,
+		// Edge-triggered, with reads on goroutines of their own: one
+		// reader per socket at a time (the engine counts read events),
+		// and the handlers run on it in order (ServerExecutor runs the
+		// connection's jobs in the caller).
+		EpollMod:                nbio.EPOLLET,
+		AsyncReadInPoller:       true,
+		IOExecute:               readOn,
+		ServerExecutor:          func(f func()) { f() },
+		SupportServerOnly:       true,
+		ReadBufferSize:          4 << 10, // the poller's own, unused with AsyncReadInPoller
+		MaxWriteBufferSize:      maxOutbound,
+		ReleaseWebsocketPayload: true,
+	})
+	// Text frames reach the JSON decoder as they are, which refuses
+	// invalid UTF-8 with the protocol's own close code.
+	eng.CheckUtf8 = func([]byte) bool { return true }
+	// Counts the writes that reach each connection's socket, so that a
+	// connection whose output waits can tell a slow reader from a stalled
+	// one (conn.stallCheck).
+	eng.OnWrittenSize(func(nc *nbio.Conn, _ []byte, _ int) {
+		if ws, ok := nc.Session().(*websocket.Conn); ok {
+			if c, ok := ws.Session().(*conn); ok {
+				c.written.Add(1)
+			}
+		}
+	})
+	return &wsEngine{eng: eng}
+}
+
+var errEngineStopped = errors.New("websocket engine stopped")
+
+// start starts the engine unless it has started; it fails once the engine
+// has been stopped.
+func (e *wsEngine) start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errEngineStopped
+	}
+	if e.started {
+		return nil
+	}
+	if err := e.eng.Start(); err != nil {
+		return fmt.Errorf("start websocket engine: %w", err)
+	}
+	e.started = true
+	return nil
+}
+
+// stop stops the engine, closing the sockets it still holds.
+func (e *wsEngine) stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started && !e.stopped {
+		e.eng.Stop()
+	}
+	e.stopped = true
+}
+
+// upgrader returns an upgrader for one connection: its handlers are bound
+// to c, and its read limit is c's (see conn.setReadLimit).
+func (e *wsEngine) upgrader(c *conn, subprotocol string) *websocket.Upgrader {
+	u := websocket.NewUpgrader()
+	u.Engine = e.eng
+	// Origins are checked against the app's allow-list at login, when
+	// the app is known.
+	u.CheckOrigin = func(*http.Request) bool { return true }
+	if subprotocol != "" {
+		u.Subprotocols = []string{subprotocol}
+	}
+	u.KeepaliveTime = 0 // the connection keeps its own deadlines
+	u.MessageLengthLimit = loginFrameLimit
+	u.OnMessage(func(_ *websocket.Conn, _ websocket.MessageType, data []byte) { c.onFrame(data) })
+	u.SetCloseHandler(func(ws *websocket.Conn, code int, _ string) { c.peerClosed(ws, code) })
+	u.OnClose(func(*websocket.Conn, error) { go c.end() })
+	return u
+}
+
+// chooseSubprotocol returns the first subprotocol the client offers that
+// is one of ours, or "".
+func chooseSubprotocol(r *http.Request, ours []string) string {
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(h, ",") {
+			p = strings.TrimSpace(p)
+			for _, o := range ours {
+				if p == o {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// slogAdapter sends the engine's warnings and errors to the default
+// slog logger; its debug and info lines are dropped.
+type slogAdapter struct{}
+
+func (slogAdapter) Debug(string, ...any) {}
+func (slogAdapter) Info(string, ...any)  {}
+func (slogAdapter) Warn(format string, v ...any) {
+	slog.Warn("websocket engine", "detail", fmt.Sprintf(format, v...))
+}
+
+func (slogAdapter) Error(format string, v ...any) {
+	slog.Error("websocket engine", "detail", fmt.Sprintf(format, v...))
+}
