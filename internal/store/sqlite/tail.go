@@ -52,8 +52,8 @@ type tailMsg struct {
 
 const (
 	// absorbAt is the tail's size at which the writer absorbs it. An
-	// absorb holds the writer while it runs, about 40-100 ms for this many
-	// messages on a shared 2-core machine; fewer per absorb share fewer
+	// absorb holds the writer while it runs (80-150 ms for twice this many
+	// messages on a shared 2-core machine); fewer per absorb share fewer
 	// index pages (docs/benchmarks.md, the message log).
 	absorbAt = 8192
 	// defaultAbsorbAge is the tail's age at which the writer absorbs it.
@@ -69,7 +69,7 @@ const (
 	clearLogSQL = `DELETE FROM message_log`
 )
 
-// entry records a logged message in the tail; call it under writeMu.
+// add records a logged message in the tail; call it under writeMu.
 func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv string) {
 	if t.clients == nil {
 		t.clients = make(map[clientKey]int64)
