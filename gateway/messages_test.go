@@ -262,16 +262,25 @@ func TestSendOverloadGoBack(t *testing.T) {
 	first := c.request(sendFrame("bob", "m0", "0"))
 	<-g.entered // m0 is in the commit, held; the queue is empty
 	queued := []uint64{c.request(sendFrame("bob", "m1", "1")), c.request(sendFrame("bob", "m2", "2"))}
-	refused := func(id uint64) {
+	refused := func(id uint64) uint32 {
 		t.Helper()
 		f := c.reply(id)
 		e := f.GetError()
 		if e.GetCode() != wire.CodeUnavailable || !e.GetRetryable() || e.GetRetryAfterMs() == 0 {
 			t.Fatalf("reply = %v, want a retryable unavailable with retry_after_ms", f)
 		}
+		return e.GetRetryAfterMs()
 	}
-	refused(c.request(sendFrame("bob", "m3", "3"))) // the queue is full
-	refused(c.request(sendFrame("bob", "m4", "4"))) // behind the refused m3
+	first3 := refused(c.request(sendFrame("bob", "m3", "3"))) // the queue is full
+	if behind := refused(c.request(sendFrame("bob", "m4", "4"))); behind != first3 { // behind the refused m3
+		t.Fatalf("hint behind the refused send = %d ms, want its %d ms", behind, first3)
+	}
+	// Refused again in a row: the hint at least doubles (each is the
+	// drain time doubled per earlier refusal, stretched by under half).
+	if again := refused(c.request(sendFrame("bob", "m3", "3"))); again <= first3 {
+		t.Fatalf("hint of a second refusal in a row = %d ms, want more than the first's %d ms", again, first3)
+	}
+	refused(c.request(sendFrame("bob", "m4", "4")))
 	close(g.open)
 	for i, id := range append([]uint64{first}, queued...) {
 		if ack := c.reply(id).GetSendAck(); ack.GetSeq() != int64(i+1) {

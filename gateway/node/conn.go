@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"sync"
@@ -70,6 +71,11 @@ type conn struct {
 	// server was overloaded: every later send is refused too until it
 	// comes again.
 	goBack string
+	// refusals counts the connection's sends the commit queue refused in a
+	// row (a send it took resets it); hint is the retry hint told with the
+	// last refusal (see overloaded).
+	refusals int
+	hint     time.Duration
 
 	// Set by login before loggedIn is stored; read-only afterwards.
 	appID, userID, deviceID string
@@ -474,7 +480,7 @@ func (c *conn) startWriterLocked() {
 // when that passes Config.MaxOutboundBytes; and stallCheck closes it when
 // output waits and none of it has reached the socket for writeTimeout.
 func (c *conn) writeLoop() {
-	var merged []byte
+	var merged, out []byte
 	for {
 		c.mu.Lock()
 		batch := c.out
@@ -499,9 +505,16 @@ func (c *conn) writeLoop() {
 				}
 				msg = merged
 			}
-			if !c.write(msg) {
-				return
+			out = appendWSFrame(out, c.msgType, msg)
+			if len(out) >= maxWriteChunk || i+1 == len(batch) {
+				if !c.write(out) {
+					return
+				}
+				out = out[:0]
 			}
+		}
+		if cap(out) > maxWriteChunk {
+			out = nil // a burst's buffer is not kept for an idle connection
 		}
 		c.srv.metrics.FramesOut(len(batch))
 		c.mu.Lock()
@@ -538,8 +551,33 @@ func (c *conn) stallCheck() {
 
 // write writes one WebSocket message; on failure it closes the connection,
 // marks the writer stopped and reports false.
-func (c *conn) write(msg []byte) bool {
-	err := c.ws.WriteMessage(c.msgType, msg)
+// maxWriteChunk bounds the encoded frames the writer joins into one
+// socket write.
+const maxWriteChunk = 64 << 10
+
+// appendWSFrame appends msg to dst as one unmasked, unfragmented WebSocket
+// data frame of type typ, as a server sends it (RFC 6455 section 5.2).
+func appendWSFrame(dst []byte, typ websocket.MessageType, msg []byte) []byte {
+	dst = append(dst, 0x80|byte(typ)) // FIN, opcode
+	switch n := len(msg); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, msg...)
+}
+
+// write writes encoded WebSocket frames (appendWSFrame) to the socket in
+// one call: the frames of a batch cost one system call, not one each. The
+// engine's own writes (control frames) are whole frames too, each one
+// call under the socket's lock, so none lands inside these.
+func (c *conn) write(frames []byte) bool {
+	_, err := c.ws.Conn.Write(frames)
 	if err == nil {
 		return true
 	}

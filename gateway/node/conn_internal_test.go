@@ -1,7 +1,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -107,4 +109,78 @@ func TestStalledReaderIsClosed(t *testing.T) {
 		case <-time.After(5 * writeTimeout):
 		}
 	})
+}
+
+func TestRetryHint(t *testing.T) {
+	base := 100 * time.Millisecond
+	for _, tc := range []struct {
+		n        int
+		r        float64
+		min, max time.Duration
+	}{
+		{0, 0, base, base},
+		{0, 0.999, base, base * 3 / 2},
+		{1, 0, 2 * base, 2 * base},
+		{3, 0.5, 8 * base * 5 / 4, 8 * base * 5 / 4},
+		{6, 0, maxRetryHint, maxRetryHint},                // 6.4 s, capped
+		{1000, 0.999, maxRetryHint, maxRetryHint * 3 / 2}, // no overflow
+	} {
+		if got := retryHint(base, tc.n, tc.r); got < tc.min || got > tc.max {
+			t.Errorf("retryHint(%v, %d, %v) = %v, want within [%v, %v]", base, tc.n, tc.r, got, tc.min, tc.max)
+		}
+	}
+	if got := retryHint(0, 0, 0); got != time.Millisecond {
+		t.Errorf("retryHint(0, 0, 0) = %v, want the 1 ms floor", got)
+	}
+}
+
+// TestAppendWSFrame decodes the frames appendWSFrame writes, joined as the
+// writer joins them, by RFC 6455's rules: each length form round-trips.
+func TestAppendWSFrame(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 70000}
+	var buf []byte
+	for i, n := range sizes {
+		typ := nbws.BinaryMessage
+		if i%2 == 1 {
+			typ = nbws.TextMessage
+		}
+		buf = appendWSFrame(buf, typ, bytes.Repeat([]byte{byte(i + 1)}, n))
+	}
+	for i, n := range sizes {
+		if len(buf) < 2 {
+			t.Fatalf("frame %d: %d bytes left", i, len(buf))
+		}
+		b0, b1 := buf[0], buf[1]
+		wantOp := byte(nbws.BinaryMessage)
+		if i%2 == 1 {
+			wantOp = byte(nbws.TextMessage)
+		}
+		if b0 != 0x80|wantOp || b1&0x80 != 0 {
+			t.Fatalf("frame %d: header %#x %#x, want FIN, opcode %d, no mask", i, b0, b1, wantOp)
+		}
+		l, h := int(b1&0x7f), 2
+		switch l {
+		case 126:
+			l, h = int(binary.BigEndian.Uint16(buf[2:4])), 4
+		case 127:
+			l, h = int(binary.BigEndian.Uint64(buf[2:10])), 10
+		}
+		wantH := 2
+		if n >= 126 {
+			wantH = 4
+		}
+		if n > 65535 {
+			wantH = 10
+		}
+		if h != wantH {
+			t.Fatalf("frame %d (%d bytes): header of %d bytes, want %d", i, n, h, wantH)
+		}
+		if l != n || !bytes.Equal(buf[h:h+l], bytes.Repeat([]byte{byte(i + 1)}, n)) {
+			t.Fatalf("frame %d: payload of %d bytes, want %d bytes of %d", i, l, n, i+1)
+		}
+		buf = buf[h+l:]
+	}
+	if len(buf) != 0 {
+		t.Fatalf("%d bytes after the last frame", len(buf))
+	}
 }

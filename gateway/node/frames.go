@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -298,7 +299,7 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 	}
 	if c.goBack != "" {
 		if s.GetClientMsgId() != c.goBack {
-			c.reply(c.overloaded(id))
+			c.reply(c.refusal(id, c.hint))
 			return
 		}
 		c.goBack = ""
@@ -333,6 +334,7 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		c.reply(c.overloaded(id))
 		return
 	}
+	c.refusals = 0
 	if err != nil {
 		endSend(span, "", 0, false, err)
 		c.sendFailed(id, err)
@@ -388,10 +390,38 @@ func (c *conn) sendBudget(ctx context.Context) bool {
 // every later send until the refused one is resent keeps a connection's
 // sends in order without closing it: the client resends from the refused
 // message on, after the hint.
+//
+// The hint is the queue's drain time, doubled for each refusal of the
+// connection in a row (a connection refused again comes back later, so
+// the ones it refused make no storm of resends under a sustained
+// overload), at most maxRetryHint, and stretched by up to half at random
+// so that connections refused together do not come back together.
 func (c *conn) overloaded(id uint64) *magpiev1.Frame {
+	base := c.srv.msgs.RetryAfter()
+	c.hint = retryHint(base, c.refusals, rand.Float64())
+	c.refusals++
+	return c.refusal(id, c.hint)
+}
+
+// maxRetryHint bounds the retry hint of a connection refused many times in
+// a row.
+const maxRetryHint = 5 * time.Second
+
+// retryHint is the retry hint after n earlier refusals in a row: base
+// doubled n times, at most maxRetryHint, scaled by 1+r/2 (r in [0, 1)).
+func retryHint(base time.Duration, n int, r float64) time.Duration {
+	d := max(base, time.Millisecond)
+	for i := 0; i < n && d < maxRetryHint; i++ {
+		d *= 2
+	}
+	return time.Duration(float64(min(d, maxRetryHint)) * (1 + r/2))
+}
+
+// refusal is an overload refusal of send id with retry hint after.
+func (c *conn) refusal(id uint64, after time.Duration) *magpiev1.Frame {
 	c.srv.metrics.RateLimited(telemetry.LimitOverload)
 	f := wire.ErrorFrame(id, wire.CodeUnavailable, "server overloaded; send this message and the ones after it again, in order, after retry_after_ms")
-	f.GetError().RetryAfterMs = uint32(c.srv.msgs.RetryAfter().Milliseconds())
+	f.GetError().RetryAfterMs = uint32(after.Milliseconds())
 	return f
 }
 

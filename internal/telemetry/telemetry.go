@@ -151,8 +151,8 @@ func (m *Metrics) zero() {
 	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
-	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitOverload, LimitRoom, LimitRoomShed} {
-		m.rateLimited.Add(ctx, 0, metric.WithAttributes(attribute.String("kind", kind)))
+	for _, opt := range limitKinds {
+		m.rateLimited.Add(ctx, 0, opt)
 	}
 	for _, kind := range []string{SyncConversations, SyncMessages} {
 		k := metric.WithAttributes(attribute.String("kind", kind))
@@ -313,10 +313,26 @@ func (m *Metrics) APIRequest(route string, status int, d time.Duration) {
 // RateLimited counts a request a rate limit refused or held back; kind is
 // LimitAPI, LimitLogin or LimitSend.
 func (m *Metrics) RateLimited(kind string) {
-	if m != nil {
-		m.rateLimited.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", kind)))
+	if m == nil {
+		return
 	}
+	opt, ok := limitKinds[kind]
+	if !ok {
+		opt = metric.WithAttributes(attribute.String("kind", kind))
+	}
+	m.rateLimited.Add(context.Background(), 1, opt)
 }
+
+// limitKinds holds the attribute option of each kind of limit, built once:
+// an overload refuses sends by the thousand a second, and building the
+// attribute set was most of a count's cost.
+var limitKinds = func() map[string]metric.AddOption {
+	m := map[string]metric.AddOption{}
+	for _, kind := range []string{LimitAPI, LimitLogin, LimitSend, LimitConsole, LimitOverload, LimitRoom, LimitRoomShed} {
+		m[kind] = metric.WithAttributes(attribute.String("kind", kind))
+	}
+	return m
+}()
 
 // BusJob counts a handled job of queue; outcome is JobOK, JobRetry or
 // JobDeadLetter (which also counts a dead letter).
