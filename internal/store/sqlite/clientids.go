@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -12,19 +13,23 @@ import (
 // as one JSON array of [sender, client id] pairs, each looked up in the
 // dedup index (messages_client_msg, covering;
 // TestStoredClientIDsUsesTheIndex). AppendMessages asks it too, in its
-// transaction (stmtStoredClientIDs). As a read it settles the message log
-// first (tail.go): for an app with a pre-send hook, each batch of resend
-// lookups absorbs the log.
+// transaction (stmtStoredClientIDs).
 const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages
 	WHERE app_id = ?1 AND client_msg_id <> ''
 	AND (sender_id, client_msg_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`
 
-// ClientMsgIDsStored looks the keys up with one statement.
+// ClientMsgIDsStored looks the keys up in the message log's committed ids
+// (loggedIDs), then the others in messages with one statement, without
+// absorbing the log: an app with a pre-send hook asks at every batch. An
+// id absorbed between the two looks is in messages by the second (the
+// set loses ids only once their absorb committed). When the set is not
+// valid, the log is settled and messages asked for every key.
 func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
 	out := make([]bool, len(keys))
+	asIs := a.s.logged.lookup(a.id, keys, out)
 	pairs := make([][2]string, 0, len(keys))
-	for _, k := range keys {
-		if k.ClientMsgID != "" {
+	for i, k := range keys {
+		if k.ClientMsgID != "" && !out[i] {
 			pairs = append(pairs, [2]string{k.SenderID, k.ClientMsgID})
 		}
 	}
@@ -35,7 +40,12 @@ func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMs
 	if err != nil {
 		return nil, fmt.Errorf("look up client message ids: %w", err)
 	}
-	rows, err := a.query(ctx, clientIDsStored, string(arg))
+	var rows *sql.Rows
+	if asIs {
+		rows, err = a.s.readRowsAsIs(ctx, clientIDsStored, a.bind([]any{string(arg)})...)
+	} else {
+		rows, err = a.query(ctx, clientIDsStored, string(arg))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up client message ids: %w", translate(err))
 	}
@@ -59,7 +69,7 @@ func markFound(keys, found []store.ClientMsgKey, out []bool) []bool {
 		set[k] = true
 	}
 	for i, k := range keys {
-		out[i] = k.ClientMsgID != "" && set[k]
+		out[i] = out[i] || k.ClientMsgID != "" && set[k]
 	}
 	return out
 }

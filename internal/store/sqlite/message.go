@@ -25,7 +25,7 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	out := make([]store.Appended, len(drafts))
 	var b appendBatch
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
-	err := a.inSharedTx(func(t *appTx) error {
+	err := a.inSharedTxAfter(func(t *appTx) error {
 		b = appendBatch{t: t, convs: make(map[string]*convState, 1)}
 		if err := a.s.observe(ctx, t); err != nil {
 			return err
@@ -47,6 +47,8 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 			a.s.tail.add(a.id, l.rowid, l.seq, l.sender, l.client, l.conv)
 		}
 		a.s.tailLen.Store(int64(a.s.tail.n))
+	}, func() {
+		a.s.logged.add(b.committedIDs(a.id))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append messages: %w", err)
@@ -71,6 +73,18 @@ type appendBatch struct {
 	// stored holds the drafts' (sender, client message id) pairs that
 	// messages holds already (findStored).
 	stored map[clientKey]bool
+}
+
+// committedIDs returns the client message ids the batch logged, for
+// loggedIDs once it committed.
+func (b *appendBatch) committedIDs(app string) []clientKey {
+	var keys []clientKey
+	for _, l := range b.logged {
+		if l.client != "" {
+			keys = append(keys, clientKey{app, l.sender, l.client})
+		}
+	}
+	return keys
 }
 
 // loggedMsg is a message the batch appended to the message log.

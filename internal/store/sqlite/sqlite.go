@@ -59,6 +59,7 @@ type Store struct {
 	// 1 while unknown, readable without the lock (settle's fast path);
 	// absorbed counts the messages moved into messages.
 	tail       tail
+	logged     loggedIDs
 	tailLen    atomic.Int64
 	absorbed   atomic.Int64
 	absorbAge  time.Duration
@@ -107,6 +108,12 @@ func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows,
 			return nil, err
 		}
 	}
+	return s.readRowsAsIs(ctx, q, args...)
+}
+
+// readRowsAsIs is readRows without settling the message log: for a reader
+// that knows what the log holds another way (loggedIDs).
+func (s *Store) readRowsAsIs(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return nil, err

@@ -199,7 +199,12 @@ func (a *appStore) inTx(ctx context.Context, fn func(t *appTx) error) error {
 
 // inSharedTx is Store.inSharedTx for the app.
 func (a *appStore) inSharedTx(fn func(t *appTx) error, then func()) error {
-	return a.s.inSharedTx(func(tx *sql.Tx) error {
+	return a.inSharedTxAfter(fn, then, nil)
+}
+
+// inSharedTxAfter is Store.inSharedTxAfter for the app.
+func (a *appStore) inSharedTxAfter(fn func(t *appTx) error, then, after func()) error {
+	return a.s.inSharedTxAfter(func(tx *sql.Tx) error {
 		return fn(&appTx{tx: tx, a: a})
-	}, then)
+	}, then, after)
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 // The message log and its tail.
@@ -43,6 +46,68 @@ type tail struct {
 }
 
 type clientKey struct{ app, sender, client string }
+
+// loggedIDs is what readers may know of the message log without settling
+// it: the client message ids of the committed, unabsorbed log
+// (ClientMsgIDsStored asks it before messages, so that a pre-send hook's
+// resend lookups do not absorb the log at every batch). The writer keeps
+// it under writeMu: an append's ids go in after its commit, and an absorb
+// replaces the set with the tail's once it committed. So an id a reader
+// does not find there was not yet acknowledged, or is in messages by the
+// time the reader looks there. It is not valid (readers settle instead)
+// from the moment the tail is rebuilt until the next absorb commits: a
+// rebuild may see what earlier savepoints of a shared transaction logged
+// and not yet committed.
+type loggedIDs struct {
+	mu    sync.RWMutex
+	valid bool
+	ids   map[clientKey]struct{}
+}
+
+// add records committed log entries; call it under writeMu.
+func (l *loggedIDs) add(keys []clientKey) {
+	if len(keys) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.valid {
+		return
+	}
+	for _, k := range keys {
+		l.ids[k] = struct{}{}
+	}
+}
+
+// reset makes the set the tail's client ids, valid or not; call it under
+// writeMu, once the tail holds only committed entries.
+func (l *loggedIDs) reset(t *tail, valid bool) {
+	ids := make(map[clientKey]struct{}, len(t.clients))
+	if valid {
+		for k := range t.clients {
+			ids[k] = struct{}{}
+		}
+	}
+	l.mu.Lock()
+	l.valid, l.ids = valid, ids
+	l.mu.Unlock()
+}
+
+// lookup marks in out each of app's keys that the set holds; false if the
+// set is not valid.
+func (l *loggedIDs) lookup(app string, keys []store.ClientMsgKey, out []bool) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if !l.valid {
+		return false
+	}
+	for i, k := range keys {
+		if k.ClientMsgID != "" {
+			_, out[i] = l.ids[clientKey{app, k.SenderID, k.ClientMsgID}]
+		}
+	}
+	return true
+}
 
 // tailMsg is what the tail keeps of one logged message.
 type tailMsg struct {
@@ -148,6 +213,7 @@ func (s *Store) invalidateTail() {
 	s.tail.valid = false
 	s.tail.clear()
 	s.tailLen.Store(1)
+	s.logged.reset(&s.tail, false)
 }
 
 // absorbIn moves the log into messages inside tx and reports whether it
@@ -184,6 +250,7 @@ func (s *Store) clearTail() {
 // what the tail holds. Call it under writeMu.
 func (s *Store) absorbCommitted() {
 	s.tailLen.Store(int64(s.tail.n))
+	s.logged.reset(&s.tail, s.tail.valid)
 }
 
 // absorbedTail is clearTail and absorbCommitted together, for a

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,6 +277,120 @@ func TestConcurrentReadsSeeTheLog(t *testing.T) {
 		for range 4 {
 			if err := <-errs; err != nil {
 				t.Fatalf("GetMessage(%d) beside other reads: %v", seq, err)
+			}
+		}
+	}
+}
+
+// TestClientIDLookupsLeaveTheLog: ClientMsgIDsStored (a pre-send hook's
+// resend lookups) finds ids in the log without absorbing it, finds them in
+// messages once absorbed, and falls back to settling when the writer's
+// view of the log was dropped.
+func TestClientIDLookupsLeaveTheLog(t *testing.T) {
+	s := openLogged(t)
+	a, b := s.App("A"), s.App("B")
+	cacheUsers(t, a, "ann", "bob")
+	cacheUsers(t, b, "ann", "bob")
+	ctx := t.Context()
+	// The first append sees the data version the Store opened with move
+	// (its own migrations): it drops the writer's view until an absorb.
+	appendOne(t, a, "p:ann:eve", "ann", "eve", "warm")
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "x")
+	appendOne(t, a, "p:ann:bob", "bob", "ann", "y")
+	keys := []store.ClientMsgKey{
+		{SenderID: "ann", ClientMsgID: "x"}, {SenderID: "bob", ClientMsgID: "y"},
+		{SenderID: "bob", ClientMsgID: "x"}, {SenderID: "ann", ClientMsgID: "z"}, {SenderID: "ann"},
+	}
+	want := []bool{true, true, false, false, false}
+	check := func(step string, app store.AppStore, want []bool) {
+		t.Helper()
+		got, err := app.ClientMsgIDsStored(ctx, keys)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: ClientMsgIDsStored = %v, %v; want %v", step, got, err, want)
+		}
+	}
+	check("in the log", a, want)
+	if n := logRows(t, s); n != 2 {
+		t.Fatalf("message_log holds %d rows after the lookup, want 2 (a lookup must not absorb)", n)
+	}
+	check("another app, in the log", b, []bool{false, false, false, false, false})
+
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "z") // logged after the absorb
+	check("absorbed, and z in the log", a, []bool{true, true, false, true, false})
+	if n := logRows(t, s); n != 1 {
+		t.Fatalf("message_log holds %d rows, want z's alone", n)
+	}
+
+	// The writer lost its view (a failed commit, another connection):
+	// lookups settle until an absorb commits.
+	appendOne(t, a, "p:ann:bob", "bob", "ann", "x")
+	s.writeMu.Lock()
+	s.invalidateTail()
+	s.writeMu.Unlock()
+	check("view dropped", a, []bool{true, true, true, true, false})
+	if n := logRows(t, s); n != 0 {
+		t.Fatalf("message_log holds %d rows after a lookup with the view dropped, want 0 (settled)", n)
+	}
+	appendOne(t, a, "p:ann:bob", "bob", "ann", "w")
+	check("after the settle", a, []bool{true, true, true, true, false})
+	if n := logRows(t, s); n != 1 {
+		t.Fatalf("message_log holds %d rows, want w's alone (the view is valid again)", n)
+	}
+}
+
+// TestClientIDLookupsRaceAbsorbs: a committed id is found by every lookup,
+// whichever side of a concurrent absorb the lookup falls on.
+func TestClientIDLookupsRaceAbsorbs(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	const n = 200
+	var returned atomic.Int64 // appends that returned: acknowledged
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			_, err := a.AppendMessages(ctx, []store.Draft{{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+				ClientMsgID: fmt.Sprint("m", i), Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(1)}})
+			if err == nil && i%7 == 0 {
+				err = s.absorb()
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+			returned.Store(int64(i + 1))
+		}
+		done <- nil
+	}()
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true // one more look, at everything
+		default:
+		}
+		// Every id acknowledged before the lookup must be found.
+		acked := int(returned.Load())
+		keys := make([]store.ClientMsgKey, acked)
+		for j := range keys {
+			keys[j] = store.ClientMsgKey{SenderID: "ann", ClientMsgID: fmt.Sprint("m", j)}
+		}
+		got, err := a.ClientMsgIDsStored(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, ok := range got {
+			if !ok {
+				t.Fatalf("m%d acknowledged before the lookup, not found", j)
 			}
 		}
 	}
