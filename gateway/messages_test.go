@@ -271,7 +271,7 @@ func TestSendOverloadGoBack(t *testing.T) {
 		}
 		return e.GetRetryAfterMs()
 	}
-	first3 := refused(c.request(sendFrame("bob", "m3", "3"))) // the queue is full
+	first3 := refused(c.request(sendFrame("bob", "m3", "3")))                        // the queue is full
 	if behind := refused(c.request(sendFrame("bob", "m4", "4"))); behind != first3 { // behind the refused m3
 		t.Fatalf("hint behind the refused send = %d ms, want its %d ms", behind, first3)
 	}
