@@ -59,6 +59,11 @@ var serverMetrics = []string{
 	"magpie_webhook_events_dropped_total",
 	"magpie_presend_hook_seconds",
 	"magpie_moderation_verdicts_total",
+	"magpie_support_outbox_drained_total",
+	"magpie_support_outbox_drain_errors_total",
+	"magpie_support_outbox_oldest_pending_seconds",
+	"magpie_support_sweep_routed_total",
+	"magpie_support_sweep_errors_total",
 }
 
 const (

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -33,7 +34,7 @@ const (
 // OutboxStore is what an Outbox needs of the store.
 type OutboxStore interface {
 	App(appID string) store.AppStore
-	PendingSupportEvents(ctx context.Context, before time.Time, limit int) ([]store.SupportEvent, error)
+	PendingSupportEvents(ctx context.Context, kind string, before time.Time, limit int) ([]store.SupportEvent, error)
 }
 
 // OutboxConfig configures an Outbox. The zero value is usable.
@@ -45,6 +46,9 @@ type OutboxConfig struct {
 	// Logger receives publication failures and the drain's catches. Nil
 	// discards them.
 	Logger *slog.Logger
+	// Metrics records the drain (magpie_support_outbox_*{kind="event"}).
+	// Nil records nothing.
+	Metrics *telemetry.Metrics
 	// Interval is how often Run drains. Zero means OutboxInterval.
 	Interval time.Duration
 	// Grace is how old (by its At) a pending event must be before the
@@ -58,7 +62,9 @@ type OutboxConfig struct {
 }
 
 // Outbox publishes the post events that the support service's steps store
-// with their changes (store.SupportEvent): Publish publishes a step's
+// with their changes (store.SupportEvent of kind store.SupportKindEvent;
+// the steps' notices, the other kind, the support service sends and
+// drains itself, where it has a messaging core): Publish publishes a step's
 // events as soon as the step is done and marks them published; Drain
 // publishes, later, those that a process dying between the two (or a bus
 // that failed) left pending. Each event keeps its id, the deliveries'
@@ -143,30 +149,62 @@ func (o *Outbox) publish(ctx context.Context, appID string, evs []store.SupportE
 
 // Drain makes one pass: it publishes the events pending since before
 // Grace ago, app by app, and marks them published. It returns how many it
+// published; a round in which some app's events could not be published
+// ends the pass, after the other apps' events of the round were
 // published.
 func (o *Outbox) Drain(ctx context.Context) (int, error) {
 	n := 0
-	for range outboxRounds {
-		evs, err := o.st.PendingSupportEvents(ctx, o.cfg.Now().Add(-o.cfg.Grace), o.cfg.Batch)
-		if err != nil {
-			return n, fmt.Errorf("drain the support outbox: %w", err)
-		}
-		for start := 0; start < len(evs); {
-			end := start + 1
-			for end < len(evs) && evs[end].AppID == evs[start].AppID {
-				end++
+	now := o.cfg.Now()
+	var oldest time.Time // of the events left pending
+	err := func() error {
+		for range outboxRounds {
+			evs, err := o.st.PendingSupportEvents(ctx, store.SupportKindEvent, now.Add(-o.cfg.Grace), o.cfg.Batch)
+			if err != nil {
+				return err
 			}
-			if err := o.publish(ctx, evs[start].AppID, evs[start:end]); err != nil {
-				return n, fmt.Errorf("drain the support outbox: %w", err)
+			var errs []error
+			for start := 0; start < len(evs); {
+				end := start + 1
+				for end < len(evs) && evs[end].AppID == evs[start].AppID {
+					end++
+				}
+				if err := o.publish(ctx, evs[start].AppID, evs[start:end]); err != nil {
+					errs = append(errs, err)
+					for _, ev := range evs[start:end] {
+						if oldest.IsZero() || ev.At.Before(oldest) {
+							oldest = ev.At
+						}
+					}
+				} else {
+					n += end - start
+				}
+				start = end
 			}
-			n += end - start
-			start = end
+			if len(errs) > 0 {
+				return errors.Join(errs...)
+			}
+			if len(evs) < o.cfg.Batch {
+				return nil
+			}
 		}
-		if len(evs) < o.cfg.Batch {
-			break
+		return nil
+	}()
+	m := o.cfg.Metrics
+	m.SupportOutboxDrained(telemetry.SupportEvent, n)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.SupportOutboxDrainFailed(telemetry.SupportEvent)
 		}
+		err = fmt.Errorf("drain the support outbox: %w", err)
 	}
-	return n, nil
+	if !oldest.IsZero() || err == nil {
+		age := time.Duration(0)
+		if !oldest.IsZero() {
+			age = max(now.Sub(oldest), 0)
+		}
+		m.SupportOutboxOldest(telemetry.SupportEvent, age)
+	}
+	return n, err
 }
 
 // Run drains at once and then every Interval until ctx ends. A failed pass

@@ -103,7 +103,7 @@ func TestSupportEventsSurviveAKill(t *testing.T) {
 			}
 
 			// What the dead process left: created, assigned, closed.
-			left, err := e.store.PendingSupportEvents(ctx, time.Now().Add(time.Hour), 100)
+			left, err := e.store.PendingSupportEvents(ctx, store.SupportKindEvent, time.Now().Add(time.Hour), 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +136,7 @@ func TestSupportEventsSurviveAKill(t *testing.T) {
 			if _, err := live.Rate(ctx, "A", ss.ID, 5, "ok"); err != nil {
 				t.Fatal(err)
 			}
-			if left, err := e.store.PendingSupportEvents(ctx, time.Now().Add(time.Hour), 100); err != nil || len(left) != 0 {
+			if left, err := e.store.PendingSupportEvents(ctx, store.SupportKindEvent, time.Now().Add(time.Hour), 100); err != nil || len(left) != 0 {
 				t.Errorf("pending after a live step = %+v, %v; want none", left, err)
 			}
 			reqs := e.waitN(t, 4)

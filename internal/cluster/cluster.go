@@ -304,7 +304,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	// Steps publish their own events; the workers drain what a crash left
 	// behind.
 	outbox := webhook.NewOutbox(st, d.bus, webhook.OutboxConfig{Wants: emitter.Wants, Logger: log})
-	supports := support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: log})
+	supports := support.New(st, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: log, Metrics: m})
 	gcfg.Support = supports
 	gcfg.Usage = usage
 	g.gw = gateway.New(st, tenants, msgs, hub, gcfg)

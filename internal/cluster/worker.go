@@ -114,7 +114,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig) (_ *Worker, err error) {
 	sweep := maintenance.Config{UsageRetentionDays: cfg.UsageRetentionDays, Logger: log}
 	w.run.Go("maintenance", func(ctx context.Context) error { return maintenance.Run(ctx, st, sweep) })
 	w.run.Go("agent repair", func(ctx context.Context) error { return maintenance.RunAgentRepair(ctx, st, log) })
-	w.run.Go("support outbox", webhook.NewOutbox(st, d.bus, webhook.OutboxConfig{Logger: log}).Run)
+	w.run.Go("support outbox", webhook.NewOutbox(st, d.bus, webhook.OutboxConfig{Logger: log, Metrics: m}).Run)
 
 	w.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -241,8 +241,8 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	gcfg.Rooms.Moderator = moderator
 	// The support outbox: steps publish their own events; the drain
 	// publishes what a crash left behind.
-	outbox := webhook.NewOutbox(s.store, s.bus, webhook.OutboxConfig{Wants: emitter.Wants, Logger: s.log})
-	supports := support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: s.log})
+	outbox := webhook.NewOutbox(s.store, s.bus, webhook.OutboxConfig{Wants: emitter.Wants, Logger: s.log, Metrics: s.metrics})
+	supports := support.New(s.store, support.Config{Sender: msgs, Presence: hub, Router: moderator, Events: outbox, Logger: s.log, Metrics: s.metrics})
 	gcfg.Support = supports
 	nonces := api.NewStoreNonces(s.store, 2*signing.Window)
 	if gcfg.Nonces == nil {

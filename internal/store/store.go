@@ -158,10 +158,11 @@ type Store interface {
 	// and its active sessions. Where there are no transactions the counts
 	// are read first, then the sessions.
 	AgentLoads(ctx context.Context, afterApp, afterUser string, limit int) ([]AgentLoad, error)
-	// PendingSupportEvents is the read of the support outbox's drain: up
-	// to limit pending events (see SupportEvent) of every app whose At is
-	// not after before, by app id, then At, then id.
-	PendingSupportEvents(ctx context.Context, before time.Time, limit int) ([]SupportEvent, error)
+	// PendingSupportEvents is the read of the support outbox's drains: up
+	// to limit pending entries of kind kind (SupportKindEvent or
+	// SupportKindNotice; see SupportEvent) of every app whose At is not
+	// after before, by app id, then At, then id.
+	PendingSupportEvents(ctx context.Context, kind string, before time.Time, limit int) ([]SupportEvent, error)
 	// WaitingSupportApps is the read of the support routing sweep: up to
 	// limit ids of apps after after (empty: from the first), in order,
 	// that have a waiting support session created before before.

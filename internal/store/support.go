@@ -17,6 +17,10 @@ import (
 // change (in an engine without transactions, by conditional writes undone
 // when the second one fails), so that an agent never gets more than
 // Capacity sessions however many processes assign at once.
+//
+// The methods that change a session take the step's support outbox
+// entries (evs: post events and notices alike, see SupportEvent) and store
+// them with the change, or not at all.
 type SupportStore interface {
 	// PutAgent makes user a.UserID an agent, or replaces its skills,
 	// capacity, availability and update time; Active is kept (0 for a new
@@ -73,8 +77,9 @@ type SupportStore interface {
 	// session. An event whose id the session holds already pending is
 	// stored once.
 	AddSupportEvents(ctx context.Context, id string, version int64, evs ...SupportEvent) error
-	// SupportEventsPublished removes the pending events ids of session
-	// sessionID: they were published. Ids it does not hold are ignored.
+	// SupportEventsPublished removes the pending entries ids (events or
+	// notices) of session sessionID: they were published or sent. Ids it
+	// does not hold are ignored.
 	SupportEventsPublished(ctx context.Context, sessionID string, ids ...string) error
 	// SetAgentActive sets the agent's Active count to active if it is
 	// still from: the repair of a count a crash left wrong (see
@@ -83,29 +88,48 @@ type SupportStore interface {
 	SetAgentActive(ctx context.Context, userID string, from, active int) error
 }
 
-// SupportEvent is a post event (a webhook event) of a support session's
-// step, stored with the step's change and kept, pending, until it is
-// published: the outbox that makes the event as durable as the change. A
-// process that dies between the change and the publication leaves the
-// event pending, and the outbox's drain (Store.PendingSupportEvents,
-// webhook.Outbox) publishes it later, with the same id, so that receivers
+// SupportEvent is an entry of the support outbox: a post event (a webhook
+// event) or a notice (a system message to the visitor or an agent) of a
+// support session's step, stored with the step's change and kept, pending,
+// until it is published (an event) or sent (a notice). It makes what a
+// step tells as durable as the change: a process that dies between the
+// change and the publication leaves the entry pending, and a drain
+// (Store.PendingSupportEvents; webhook.Outbox for events,
+// support.Service for notices) publishes or sends it later, under the same
+// id, so that receivers (and, for a notice, the message store)
 // deduplicate it.
 type SupportEvent struct {
-	// AppID is the event's app, set by Store.PendingSupportEvents; the
+	// AppID is the entry's app, set by Store.PendingSupportEvents; the
 	// app-scoped methods ignore it.
 	AppID string
-	// SessionID is the session whose step the event reports. The
-	// app-scoped methods that take events set it to the session changed.
+	// SessionID is the session whose step the entry reports. The
+	// app-scoped methods that take entries set it to the session changed.
 	SessionID string
-	// ID is the event's id, the deliveries' webhook-id.
-	ID   string
+	// Kind is SupportKindEvent (the zero value) or SupportKindNotice.
+	Kind string
+	// ID is an event's id, the deliveries' webhook-id, or a notice's
+	// client message id. It is unique in the app.
+	ID string
+	// Type is an event's type, or the step a notice tells (such as
+	// "assigned" or "closed").
 	Type string
-	// At is the event's time; the drain takes the events pending since
+	// UserID is the user a notice goes to; empty for an event.
+	UserID string
+	// At is the entry's time; a drain takes the entries pending since
 	// before a cutoff by it.
 	At time.Time
-	// Payload is the event's delivery body (JSON), as published.
+	// Payload is an event's delivery body (JSON), as published, or a
+	// notice's message content.
 	Payload []byte
 }
+
+// Kinds of support outbox entries (SupportEvent.Kind).
+const (
+	// SupportKindEvent is a post event for the app's webhooks.
+	SupportKindEvent = ""
+	// SupportKindNotice is a system message to a visitor or an agent.
+	SupportKindNotice = "notice"
+)
 
 // AgentLoad is an agent's Active count as stored beside the active
 // sessions that say what it should be: what the repair sweep reads

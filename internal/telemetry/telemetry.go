@@ -114,6 +114,7 @@ type Metrics struct {
 	infra            infra
 	moderation       moderation
 	webhook          webhooks
+	support          support
 }
 
 // New returns the instruments of a process, exported on a registry of
@@ -218,7 +219,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 			return fmt.Errorf("create instrument: %w", err)
 		}
 	}
-	return errors.Join(m.infra.instruments(meter), m.moderation.instruments(meter), m.webhook.instruments(meter))
+	return errors.Join(m.infra.instruments(meter), m.moderation.instruments(meter), m.webhook.instruments(meter), m.support.instruments(meter))
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

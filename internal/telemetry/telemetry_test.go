@@ -40,6 +40,10 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.SyncRequest(telemetry.SyncMessages, 3)
 	m.ModerationVerdict(telemetry.ModerationKeyword, telemetry.VerdictReject)
 	m.PresendHook(telemetry.VerdictAllow, time.Millisecond)
+	m.SupportOutboxDrained(telemetry.SupportEvent, 1)
+	m.SupportOutboxDrainFailed(telemetry.SupportNotice)
+	m.SupportOutboxOldest(telemetry.SupportEvent, time.Second)
+	m.SupportSweep(1, true)
 	if err := m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +154,37 @@ func TestModerationMetrics(t *testing.T) {
 		`magpie_moderation_verdicts_total{action="modify",stage="hook"} 2`,
 		`magpie_presend_hook_seconds_count{outcome="drop"} 1`,
 		`magpie_presend_hook_seconds_bucket{outcome="drop",le="0.05"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestSupportMetrics(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	m.SupportOutboxDrained(telemetry.SupportEvent, 3)
+	m.SupportOutboxDrained(telemetry.SupportNotice, 0)
+	m.SupportOutboxDrainFailed(telemetry.SupportNotice)
+	m.SupportOutboxOldest(telemetry.SupportEvent, 90*time.Second)
+	m.SupportSweep(2, false)
+	m.SupportSweep(0, true)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`magpie_support_outbox_drained_total{kind="event"} 3`,
+		`magpie_support_outbox_drained_total{kind="notice"} 0`,
+		`magpie_support_outbox_drain_errors_total{kind="event"} 0`,
+		`magpie_support_outbox_drain_errors_total{kind="notice"} 1`,
+		`magpie_support_outbox_oldest_pending_seconds{kind="event"} 90`,
+		`magpie_support_outbox_oldest_pending_seconds{kind="notice"} 0`,
+		`magpie_support_sweep_routed_total 2`,
+		`magpie_support_sweep_errors_total 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -4,12 +4,16 @@
 // when it has one (an agent, or a skill queue), else by the built-in
 // router: the least-loaded available, online agent with the skill; with
 // none free the visitor waits, told its position in the queue. Sessions
-// are transferred, closed and rated; every step is a system message to
-// the people involved (durable, in order, like any message) and a post
-// event for the app's webhooks, stored with the step's change and
-// published from there (Events, the support outbox). A routing sweep
-// (Sweep) routes the visitors that a step interrupted by a crash left
-// waiting beside a free agent.
+// are transferred, closed and rated; every step is a notice to the people
+// involved (a system message: durable, in order, like any message) and a
+// post event for the app's webhooks, both stored with the step's change
+// (the support outbox, store.SupportEvent) and sent or published from
+// there: the events by Events (webhook.Outbox), the notices by the
+// Service. What a crash leaves pending, drains send later: the notices'
+// drain (DrainNotices) and the routing sweep (Sweep), which routes the
+// visitors that a step interrupted by a crash left waiting beside a free
+// agent and tells the waiting visitors their positions, run together in
+// RunSweep.
 //
 // A Service is safe for concurrent use, in any number of processes: the
 // store's conditional writes keep an agent within its capacity and a
@@ -19,8 +23,6 @@ package support
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 	"github.com/magpie-im/magpie/webhook"
 )
 
@@ -83,6 +86,7 @@ func invalid(field, format string, args ...any) *ValidationError {
 type Store interface {
 	App(appID string) store.AppStore
 	WaitingSupportApps(ctx context.Context, after string, before time.Time, limit int) ([]string, error)
+	PendingSupportEvents(ctx context.Context, kind string, before time.Time, limit int) ([]store.SupportEvent, error)
 }
 
 // Sender sends system messages; *messaging.Service is one.
@@ -124,6 +128,9 @@ type Config struct {
 	Events Events
 	// Logger receives operational logs. Nil discards them.
 	Logger *slog.Logger
+	// Metrics records the notices' drain and the routing sweep. Nil
+	// records nothing.
+	Metrics *telemetry.Metrics
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -259,7 +266,7 @@ func (s *Service) Open(ctx context.Context, appID, visitorID, skill string) (sto
 	} else if err != nil {
 		return store.SupportSession{}, err
 	}
-	s.publish(ctx, appID, evs)
+	s.tell(ctx, appID, evs)
 	return s.place(ctx, appID, ss), nil
 }
 
@@ -289,7 +296,7 @@ func (s *Service) queued(ctx context.Context, appID string, ss store.SupportSess
 	}
 	switch err := s.st.App(appID).AddSupportEvents(ctx, ss.ID, ss.Version, evs...); {
 	case err == nil:
-		s.publish(ctx, appID, evs)
+		s.tell(ctx, appID, evs)
 	case !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound):
 		s.log.WarnContext(ctx, "support event not stored", "app_id", appID, "session_id", ss.ID, "type", EventQueued, "err", err)
 	}
@@ -299,17 +306,17 @@ func (s *Service) queued(ctx context.Context, appID string, ss store.SupportSess
 // session may have left undone, when the visitor asks again (its SDK
 // resends after reconnecting): a waiting session is placed again (it may
 // have been stored and never routed), an active one's assignment told
-// again (the notices may never have been sent). Each step is conditional
-// on the session's version or keyed by it (a notice told twice is stored
-// once), so resuming a session routed and told long ago changes nothing.
-// It returns the session as it left it.
+// again at once (its notices, stored with the assignment, would otherwise
+// wait for the drain). Each step is conditional on the session's version
+// or keyed by it (a notice told twice is stored once), so resuming a
+// session routed and told long ago changes nothing. It returns the
+// session as it left it.
 func (s *Service) resume(ctx context.Context, appID string, ss store.SupportSession) store.SupportSession {
 	switch ss.State {
 	case store.SupportWaiting:
 		return s.place(ctx, appID, ss)
 	case store.SupportActive:
-		s.notify(ctx, appID, ss.VisitorID, ss, "assigned")
-		s.notify(ctx, appID, ss.AgentID, ss, "assigned")
+		s.tell(ctx, appID, []store.SupportEvent{s.notice(appID, ss.VisitorID, ss, "assigned"), s.notice(appID, ss.AgentID, ss, "assigned")})
 	}
 	return ss
 }
@@ -424,6 +431,10 @@ func (s *Service) assign(ctx context.Context, appID string, ss store.SupportSess
 	next := ss
 	next.State, next.AgentID, next.AssignedAt, next.Version = store.SupportActive, agent, s.now(), ss.Version+1
 	evs := s.events(appID, ev, next, ss.AgentID)
+	if ss.AgentID != "" {
+		evs = append(evs, s.notice(appID, ss.AgentID, next, "transferred_away"))
+	}
+	evs = append(evs, s.notice(appID, next.VisitorID, next, "assigned"), s.notice(appID, agent, next, "assigned"))
 	got, err := s.st.App(appID).AssignSupportSession(ctx, ss.ID, ss.Version, agent, next.AssignedAt, evs...)
 	switch {
 	case errors.Is(err, store.ErrLimit):
@@ -435,12 +446,7 @@ func (s *Service) assign(ctx context.Context, appID string, ss store.SupportSess
 	case err != nil:
 		return ss, err
 	}
-	s.publish(ctx, appID, evs)
-	if ss.AgentID != "" {
-		s.notify(ctx, appID, ss.AgentID, got, "transferred_away")
-	}
-	s.notify(ctx, appID, got.VisitorID, got, "assigned")
-	s.notify(ctx, appID, agent, got, "assigned")
+	s.tell(ctx, appID, evs)
 	if ss.State == store.SupportWaiting {
 		s.tellPositions(ctx, appID, ss.Skill)
 	}
@@ -469,16 +475,16 @@ func (s *Service) Transfer(ctx context.Context, appID, id, toAgent string, toSki
 	next := ss
 	next.State, next.AgentID, next.AssignedAt, next.Skill, next.Version = store.SupportWaiting, "", time.Time{}, *toSkill, ss.Version+1
 	evs := s.events(appID, EventTransferred, next, ss.AgentID)
+	if ss.AgentID != "" {
+		evs = append(evs, s.notice(appID, ss.AgentID, next, "transferred_away"))
+	}
 	got, err := s.st.App(appID).RequeueSupportSession(ctx, id, ss.Version, *toSkill, evs...)
 	if errors.Is(err, store.ErrConflict) {
 		return ss, fmt.Errorf("%w: the session changed", ErrConflict)
 	} else if err != nil {
 		return ss, err
 	}
-	s.publish(ctx, appID, evs)
-	if ss.AgentID != "" {
-		s.notify(ctx, appID, ss.AgentID, got, "transferred_away")
-	}
+	s.tell(ctx, appID, evs)
 	if placed, ok := s.assignBest(ctx, appID, got); ok {
 		got = placed
 	} else {
@@ -500,17 +506,18 @@ func (s *Service) Close(ctx context.Context, appID, id, by string) (store.Suppor
 	}
 	next := ss
 	next.State, next.ClosedAt, next.ClosedBy, next.Version = store.SupportClosed, s.now(), by, ss.Version+1
-	evs := s.events(appID, EventClosed, next, "")
+	evs := append(s.events(appID, EventClosed, next, ""), s.notice(appID, next.VisitorID, next, "closed"))
+	if next.AgentID != "" {
+		evs = append(evs, s.notice(appID, next.AgentID, next, "closed"))
+	}
 	got, err := s.st.App(appID).CloseSupportSession(ctx, id, ss.Version, by, next.ClosedAt, evs...)
 	if errors.Is(err, store.ErrConflict) {
 		return ss, fmt.Errorf("%w: the session is closed or changed", ErrConflict)
 	} else if err != nil {
 		return ss, err
 	}
-	s.publish(ctx, appID, evs)
-	s.notify(ctx, appID, got.VisitorID, got, "closed")
+	s.tell(ctx, appID, evs)
 	if got.AgentID != "" {
-		s.notify(ctx, appID, got.AgentID, got, "closed")
 		s.dispatchAgent(ctx, appID, got.AgentID)
 	} else {
 		s.tellPositions(ctx, appID, got.Skill)
@@ -546,7 +553,7 @@ func (s *Service) Rate(ctx context.Context, appID, id string, rating int, commen
 	case err != nil:
 		return got, err
 	}
-	s.publish(ctx, appID, evs)
+	s.tell(ctx, appID, evs)
 	return got, nil
 }
 
@@ -582,155 +589,6 @@ func (s *Service) dispatch(ctx context.Context, appID, skill string) int {
 		s.tellPositions(ctx, appID, skill)
 	}
 	return moved
-}
-
-// Defaults of the routing sweep (Sweep, RunSweep).
-const (
-	// SweepInterval is how often RunSweep makes a pass.
-	SweepInterval = time.Minute
-	// SweepGrace is how long a session waits before the sweep looks at
-	// its app: longer than a step takes to route it.
-	SweepGrace = 30 * time.Second
-	// sweepApps is how many apps a sweep reads at once.
-	sweepApps = 500
-	// sweepSessions is how many waiting sessions of an app a sweep reads
-	// to find their queues.
-	sweepSessions = 500
-)
-
-// Sweep routes again the waiting sessions of every app that has one
-// waiting for SweepGrace: the built-in router gives each queue's oldest
-// sessions to the agents with room. Steps route at once when they free an
-// agent (a close, a transfer, an agent made available), but a process
-// killed between a step's change and its routing leaves a visitor waiting
-// beside a free agent; so does a crash that left an agent's count too
-// high (store.AgentLoad) until the repair sweep (maintenance.AgentRepair)
-// lowers it. Sweep finds both. It returns how many sessions it assigned.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
-	before := s.cfg.Now().Add(-SweepGrace)
-	n, after := 0, ""
-	for {
-		apps, err := s.st.WaitingSupportApps(ctx, after, before, sweepApps)
-		if err != nil {
-			return n, fmt.Errorf("support routing sweep: %w", err)
-		}
-		for _, app := range apps {
-			m, err := s.sweepApp(ctx, app)
-			n += m
-			if err != nil {
-				return n, fmt.Errorf("support routing sweep of app %s: %w", app, err)
-			}
-		}
-		if len(apps) < sweepApps {
-			return n, nil
-		}
-		after = apps[len(apps)-1]
-	}
-}
-
-// sweepApp dispatches each queue of an app's oldest waiting sessions.
-func (s *Service) sweepApp(ctx context.Context, appID string) (int, error) {
-	waiting, err := s.st.App(appID).ListSupportSessions(ctx, store.SupportQuery{State: store.SupportWaiting, Limit: sweepSessions})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	seen := map[string]bool{}
-	for _, ss := range waiting {
-		if !seen[ss.Skill] {
-			seen[ss.Skill] = true
-			n += s.dispatch(ctx, appID, ss.Skill)
-		}
-	}
-	return n, nil
-}
-
-// RunSweep makes a Sweep at once and then every SweepInterval until ctx
-// ends. A failed pass is logged and the next one goes on. It returns nil
-// when ctx ends.
-func (s *Service) RunSweep(ctx context.Context) error {
-	t := time.NewTicker(SweepInterval)
-	defer t.Stop()
-	for {
-		n, err := s.Sweep(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.WarnContext(ctx, "support routing sweep failed", "err", err)
-		case n > 0:
-			s.log.InfoContext(ctx, "waiting support sessions routed by the sweep", "sessions", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// tellPositions tells the visitors waiting for skill their place in the
-// queue (1 is next).
-func (s *Service) tellPositions(ctx context.Context, appID, skill string) {
-	waiting, err := s.st.App(appID).ListSupportSessions(ctx, store.SupportQuery{State: store.SupportWaiting, Skill: skill, FilterSkill: true, Limit: maxQueueNotes})
-	if err != nil {
-		s.log.WarnContext(ctx, "list waiting sessions", "app_id", appID, "err", err)
-		return
-	}
-	for i, ss := range waiting {
-		s.notifyPosition(ctx, appID, ss, i+1)
-	}
-}
-
-// notice is the content of a support system message (type "custom").
-type notice struct {
-	Support noticeBody `json:"support"`
-}
-
-type noticeBody struct {
-	Event     string `json:"event"` // queued, assigned, transferred_away, closed
-	SessionID string `json:"session_id"`
-	VisitorID string `json:"visitor_id"`
-	AgentID   string `json:"agent_id,omitempty"`
-	Skill     string `json:"skill,omitempty"`
-	Position  int    `json:"position,omitempty"`
-}
-
-func (s *Service) notifyPosition(ctx context.Context, appID string, ss store.SupportSession, pos int) {
-	s.send(ctx, appID, ss.VisitorID, ss.ID+":queued:"+strconv.Itoa(pos)+":"+strconv.FormatInt(ss.Version, 10),
-		noticeBody{Event: "queued", SessionID: ss.ID, VisitorID: ss.VisitorID, Skill: ss.Skill, Position: pos})
-}
-
-// notify tells user a step of session ss. Its key names the user: the
-// visitor's and the agent's notices of one step are two messages (system
-// messages share one sender, and a sender's client message ids are
-// deduplicated).
-func (s *Service) notify(ctx context.Context, appID, user string, ss store.SupportSession, event string) {
-	s.send(ctx, appID, user, ss.ID+":"+event+":"+strconv.FormatInt(ss.Version, 10)+":"+recipientKey(user),
-		noticeBody{Event: event, SessionID: ss.ID, VisitorID: ss.VisitorID, AgentID: ss.AgentID, Skill: ss.Skill})
-}
-
-// recipientKey is user in a notice's key: the id itself when short, else
-// a hash of it, so that the key stays within a client message id's 128
-// bytes.
-func recipientKey(user string) string {
-	if len(user) <= 40 {
-		return user
-	}
-	sum := sha256.Sum256([]byte(user))
-	return "h" + hex.EncodeToString(sum[:8])
-}
-
-// send sends a system message to user; its client message id derives
-// from the step, so a step told twice is stored once.
-func (s *Service) send(ctx context.Context, appID, user, key string, b noticeBody) {
-	content, err := json.Marshal(notice{Support: b})
-	if err != nil {
-		return
-	}
-	_, err = s.cfg.Sender.Send(ctx, messaging.SendRequest{AppID: appID, ToUserID: user, System: true,
-		ClientMsgID: "support:" + key, Type: "custom", Content: string(content)})
-	if err != nil {
-		s.log.WarnContext(ctx, "support notice not sent", "app_id", appID, "user_id", user, "err", err)
-	}
 }
 
 // SessionData is the payload of the support.session.* events.
@@ -781,15 +639,4 @@ func (s *Service) events(appID, typ string, ss store.SupportSession, prev string
 		return nil
 	}
 	return []store.SupportEvent{{SessionID: ss.ID, ID: ev.ID, Type: typ, At: ev.At, Payload: p}}
-}
-
-// publish publishes the events a step stored; those it cannot are left
-// to the outbox's drain.
-func (s *Service) publish(ctx context.Context, appID string, evs []store.SupportEvent) {
-	if len(evs) == 0 {
-		return
-	}
-	if err := s.cfg.Events.Publish(ctx, appID, evs); err != nil {
-		s.log.WarnContext(ctx, "support events left to the outbox drain", "app_id", appID, "events", len(evs), "err", err)
-	}
 }

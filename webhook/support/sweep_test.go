@@ -171,7 +171,7 @@ func TestStepsStoreTheirEvents(t *testing.T) {
 			e.events.mu.Lock()
 			published := append([]store.SupportEvent(nil), e.events.evs...)
 			e.events.mu.Unlock()
-			pending, err := e.st.PendingSupportEvents(ctx, time.Now().Add(time.Hour), 100)
+			pending, err := e.st.PendingSupportEvents(ctx, store.SupportKindEvent, time.Now().Add(time.Hour), 100)
 			if err != nil {
 				t.Fatal(err)
 			}

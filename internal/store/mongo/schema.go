@@ -134,6 +134,8 @@ var indexes = map[string][]index{
 		{name: "app_created_id", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id.id", Value: 1}}},
 		// The pending events of the support outbox (PendingSupportEvents).
 		{name: "app_outbox_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "outbox.at", Value: 1}}},
+		// The pending notices of the support outbox (PendingSupportEvents).
+		{name: "app_notices_at", keys: bson.D{{Key: "_id.app", Value: 1}, {Key: "notices.at", Value: 1}}},
 	},
 	collJoinRequests: {
 		// A group's requests by user id (ListJoinRequests, DismissGroup).

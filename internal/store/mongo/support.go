@@ -60,10 +60,11 @@ type supportDoc struct {
 	Rating     int       `bson:"rating"`
 	Comment    string    `bson:"comment,omitempty"`
 	Version    int64     `bson:"version"`
-	// Outbox holds the session's pending events (store.SupportEvent),
-	// written by the same single-document update as the change they
-	// report; see supportoutbox.go.
-	Outbox []supportEventDoc `bson:"outbox,omitempty"`
+	// Outbox holds the session's pending events and Notices its pending
+	// notices (store.SupportEvent), written by the same single-document
+	// update as the change they report; see supportoutbox.go.
+	Outbox  []supportEventDoc `bson:"outbox,omitempty"`
+	Notices []supportEventDoc `bson:"notices,omitempty"`
 }
 
 func (d agentDoc) record() store.Agent {
@@ -172,7 +173,8 @@ func (a *appStore) CreateSupportSession(ctx context.Context, s store.SupportSess
 	if err == nil {
 		_, err = a.s.c.supportSessions.InsertOne(ctx, supportDoc{
 			ID: a.key(s.ID), Visitor: s.VisitorID, Skill: s.Skill, State: store.SupportWaiting,
-			CreatedAt: s.CreatedAt, Version: 1, Outbox: eventDocs(evs),
+			CreatedAt: s.CreatedAt, Version: 1,
+			Outbox: eventDocs(evs, store.SupportKindEvent), Notices: eventDocs(evs, store.SupportKindNotice),
 		})
 	}
 	if err != nil {

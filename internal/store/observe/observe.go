@@ -317,9 +317,9 @@ func (s *Store) DeleteUsageBefore(ctx context.Context, day string) (int64, error
 }
 
 // PendingSupportEvents implements store.Store.
-func (s *Store) PendingSupportEvents(ctx context.Context, before time.Time, limit int) ([]store.SupportEvent, error) {
+func (s *Store) PendingSupportEvents(ctx context.Context, kind string, before time.Time, limit int) ([]store.SupportEvent, error) {
 	ctx, c := s.begin(ctx, "PendingSupportEvents", "")
-	evs, err := s.st.PendingSupportEvents(ctx, before, limit)
+	evs, err := s.st.PendingSupportEvents(ctx, kind, before, limit)
 	return evs, c.end(ctx, err)
 }
 

@@ -9,17 +9,18 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// addSupportEvents stores the events of a change of session id in its
-// transaction; an id already pending is kept as it is.
+// addSupportEvents stores the outbox entries (events and notices) of a
+// change of session id in its transaction; an id already pending is kept as
+// it is.
 func (t *appTx) addSupportEvents(ctx context.Context, id string, evs []store.SupportEvent) error {
 	for _, ev := range evs {
 		payload := ev.Payload
 		if payload == nil {
 			payload = []byte{}
 		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO support_outbox (app_id, id, session_id, type, at, payload)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, id) DO NOTHING`,
-			t.a.bind([]any{ev.ID, id, ev.Type, ms(ev.At), payload})...)
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO support_outbox (app_id, id, session_id, kind, type, user_id, at, payload)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (app_id, id) DO NOTHING`,
+			t.a.bind([]any{ev.ID, id, ev.Kind, ev.Type, ev.UserID, ms(ev.At), payload})...)
 		if err != nil {
 			return fmt.Errorf("store event %s: %w", ev.ID, translate(err))
 		}
@@ -48,8 +49,8 @@ func (a *appStore) AddSupportEvents(ctx context.Context, id string, version int6
 	return nil
 }
 
-// SupportEventsPublished deletes published events from the outbox, with
-// one statement.
+// SupportEventsPublished deletes published events and sent notices from
+// the outbox, with one statement.
 func (a *appStore) SupportEventsPublished(ctx context.Context, sessionID string, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
@@ -67,20 +68,20 @@ func (a *appStore) SupportEventsPublished(ctx context.Context, sessionID string,
 }
 
 // PendingSupportEvents reads the outbox, which holds only what is not
-// published yet.
-func (s *Store) PendingSupportEvents(ctx context.Context, before time.Time, limit int) ([]store.SupportEvent, error) {
+// published or sent yet, through its index by kind and time.
+func (s *Store) PendingSupportEvents(ctx context.Context, kind string, before time.Time, limit int) ([]store.SupportEvent, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.readRows(ctx, `SELECT app_id, session_id, id, type, at, payload FROM support_outbox
-		WHERE at <= ?1 ORDER BY app_id, at, id LIMIT ?2`, ms(before), limit)
+	rows, err := s.readRows(ctx, `SELECT app_id, session_id, kind, id, type, user_id, at, payload FROM support_outbox
+		WHERE kind = ?1 AND at <= ?2 ORDER BY app_id, at, id LIMIT ?3`, kind, ms(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending support events: %w", translate(err))
 	}
 	evs, err := collect(rows, func(r scanner) (store.SupportEvent, error) {
 		var ev store.SupportEvent
 		var at int64
-		err := r.Scan(&ev.AppID, &ev.SessionID, &ev.ID, &ev.Type, &at, &ev.Payload)
+		err := r.Scan(&ev.AppID, &ev.SessionID, &ev.Kind, &ev.ID, &ev.Type, &ev.UserID, &at, &ev.Payload)
 		ev.At = fromMS(at)
 		return ev, err
 	})
