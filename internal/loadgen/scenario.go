@@ -82,10 +82,16 @@ type Result struct {
 	LoginP50Ms      float64          `json:"login_p50_ms,omitempty"`
 	LoginP99Ms      float64          `json:"login_p99_ms,omitempty"`
 	LoginRefusals   map[string]int64 `json:"login_refusals,omitempty"`
-	RSSBeforeKiB    int64            `json:"rss_before_kib,omitempty"`
-	RSSAfterKiB     int64            `json:"rss_after_kib,omitempty"`
-	RSSPerConnKiB   float64          `json:"rss_per_conn_kib,omitempty"`
-	SourceAddrs     int              `json:"source_addrs,omitempty"`
+	// ConnectServerCPUUsPerLogin and ConnectLoadGenCPUUsPerLogin are the CPU
+	// time the server (with --server-pid) and this process spent while
+	// connecting, per connection logged in, in microseconds: on shared
+	// cores, their sum bounds the logins per second the machine can make.
+	ConnectServerCPUUsPerLogin  float64 `json:"connect_server_cpu_us_per_login,omitempty"`
+	ConnectLoadGenCPUUsPerLogin float64 `json:"connect_loadgen_cpu_us_per_login,omitempty"`
+	RSSBeforeKiB                int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB                 int64   `json:"rss_after_kib,omitempty"`
+	RSSPerConnKiB               float64 `json:"rss_per_conn_kib,omitempty"`
+	SourceAddrs                 int     `json:"source_addrs,omitempty"`
 
 	// PresendHookMs is the delay of the pre-send hook the load generator
 	// ran for the run (magpie bench --presend-hook-latency), and HookCalls
@@ -610,6 +616,10 @@ func (s *session) fillConnect(r *Result) {
 	r.Connected = r.Conns - r.ConnectFailed
 	if s.connected > 0 {
 		r.ConnectRatePerS = float64(r.Connected) / s.connected.Seconds()
+	}
+	if r.Connected > 0 {
+		r.ConnectServerCPUUsPerLogin = float64(s.serverConnectCPU.Microseconds()) / float64(r.Connected)
+		r.ConnectLoadGenCPUUsPerLogin = float64(s.selfConnectCPU.Microseconds()) / float64(r.Connected)
 	}
 	r.LoginP50Ms, r.LoginP99Ms = ms(s.login.Percentile(50)), ms(s.login.Percentile(99))
 	s.mu.Lock()
