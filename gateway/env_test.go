@@ -80,6 +80,9 @@ type envConfig struct {
 	banGate *gate
 	// usage, if set, collects usage (gateway.Config.Usage) into env.usage.
 	usage bool
+	// userGate, if set, counts GetUser calls once armed and holds the
+	// first of them, after its read, until it opens (login_race_test.go).
+	userGate *userGate
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -96,7 +99,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e.counts = &countingStore{Store: st, appendGate: ec.appendGate, banGate: ec.banGate}
+	e.counts = &countingStore{Store: st, appendGate: ec.appendGate, banGate: ec.banGate, userGate: ec.userGate}
 	keys, err := keyring.New(bytes.Repeat([]byte{1}, keyring.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ type countingStore struct {
 	byEmail    atomic.Int64
 	appendGate *gate
 	banGate    *gate
+	userGate   *userGate
 }
 
 // gate holds calls until it opens; entered receives (without blocking the
@@ -169,10 +173,10 @@ type gate struct {
 func newGate() *gate { return &gate{entered: make(chan struct{}, 1), open: make(chan struct{})} }
 
 func (s *countingStore) App(appID string) store.AppStore {
-	if s.appendGate == nil && s.banGate == nil {
+	if s.appendGate == nil && s.banGate == nil && s.userGate == nil {
 		return s.Store.App(appID)
 	}
-	return gatedApp{AppStore: s.Store.App(appID), gate: s.appendGate, banGate: s.banGate}
+	return gatedApp{AppStore: s.Store.App(appID), gate: s.appendGate, banGate: s.banGate, userGate: s.userGate}
 }
 
 // gatedApp holds every AppendMessages until its gate opens (if set), and
@@ -180,6 +184,7 @@ func (s *countingStore) App(appID string) store.AppStore {
 type gatedApp struct {
 	store.AppStore
 	gate, banGate *gate
+	userGate      *userGate
 }
 
 // wait waits until g opens, telling g.entered first.

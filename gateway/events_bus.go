@@ -110,6 +110,7 @@ func (g *Gateway) ApplyEvent(ctx context.Context, msg []byte) {
 // session on this node, as if each had changed.
 func (g *Gateway) resync(ctx context.Context) {
 	g.tenants.ForgetAll()
+	g.hub.UsersMayHaveChanged()
 	g.msgs.ForgetUsers()
 	g.msgs.ForgetGroups()
 	g.contacts.ForgetAll()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -54,11 +56,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stepDuration := fs.Duration("step-duration", 10*time.Second, "ramp: duration of each step")
 	keepGoing := fs.Bool("keep-going", false, "ramp: run every step even after one failed")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 500, "logins per second in all: a gateway allows 50/s per client address unless it lists the address in --unlimited-addresses, and the app's conn_rate (200/s by default) in all")
+	fs.IntVar(&cfg.LoginConcurrency, "login-concurrency", 64, "logins in flight at most (dialed, not yet answered): with logins taking L seconds, the tool cannot exceed this/L logins per second")
 	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 4, "loopback source addresses (127.0.0.2, ...) client sockets spread over when the server is on loopback")
 	fs.IntVar(&cfg.Window, "window", 32, "sends a connection keeps in flight at most (written, not yet answered), as the SDK's send window; -1 for no limit")
 	fs.DurationVar(&cfg.Cutoff, "cutoff", 5*time.Second, "how long after the schedule's end a message may arrive before it counts as lost")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id, on this machine: report its CPU (/proc/PID/stat) and RSS (/proc/PID/status)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of this process (the load generator, not the server) for the whole run to this file")
 	raise := fs.Bool("raise-limits", false, "first lift the app's limits (conn_rate, devices per user, send and API rates) through the management API with --operator-email and --operator-password")
 	opEmail := fs.String("operator-email", "", "with --raise-limits: an operator's email")
 	opPassword := fs.String("operator-password", "", "with --raise-limits or --presend-hook-latency: the operator's password (better from $MAGPIE_OPERATOR_PASSWORD)")
@@ -85,6 +89,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("bench: --app-key and --app-secret are required")
 	}
 	cfg.Progress = stderr
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer stop()
+	}
 	if *raise {
 		if *opEmail == "" || *opPassword == "" {
 			return errors.New("bench: --raise-limits needs --operator-email and --operator-password")
@@ -145,12 +156,32 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// startCPUProfile profiles this process's CPU into path until stop is
+// called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 // printBench prints a result as text.
 func printBench(w io.Writer, r loadgen.Result) {
 	fmt.Fprintf(w, "scenario     %s against %s\n", r.Scenario, strings.Join(r.URLs, ", "))
 	if r.Conns > 0 {
 		fmt.Fprintf(w, "connections  %d of %d logged in at %.0f/s (login p50 %.1f ms, p99 %.1f ms) from %d source addresses",
 			r.Connected, r.Conns, r.ConnectRatePerS, r.LoginP50Ms, r.LoginP99Ms, r.SourceAddrs)
+		if r.ConnectLoadGenCPUUsPerLogin > 0 {
+			fmt.Fprintf(w, "; CPU per login: load generator %.0f µs", r.ConnectLoadGenCPUUsPerLogin)
+			if r.ConnectServerCPUUsPerLogin > 0 {
+				fmt.Fprintf(w, ", server %.0f µs", r.ConnectServerCPUUsPerLogin)
+			}
+		}
 		if len(r.LoginRefusals) > 0 {
 			fmt.Fprintf(w, "; refused/failed attempts: %s", loadgen.ErrorText(r.LoginRefusals))
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/magpie-im/magpie/internal/loadgen"
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -105,9 +107,12 @@ func runOneToOne(b *testing.B, lines map[string]string, senderBase, recipientBas
 	b.StopTimer()
 	total := per * pairs
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "msgs/s")
+	var refused int64
 	for _, p := range ps {
+		refused += p.goBacks.Load()
 		p.close()
 	}
+	b.ReportMetric(float64(refused), "overload-refusals")
 }
 
 // benchPair is one sender and one recipient connection.
@@ -115,6 +120,7 @@ type benchPair struct {
 	sender, recipient *websocket.Conn
 	to                string
 	delivered         atomic.Int64 // highest contiguous seq the recipient saw
+	goBacks           atomic.Int64 // overload refusals of the sender's sends
 }
 
 func newBenchPair(b *testing.B, api *serverapi.Client, senderURL, recipientURL, prefix string, i int) *benchPair {
@@ -139,20 +145,31 @@ func (p *benchPair) close() {
 }
 
 // run sends n messages with up to window in flight and waits until the
-// recipient has all of them.
+// recipient has all of them. An overload refusal (an error with
+// retry_after_ms) sends the sender back to the refused message after the
+// hint, as the SDK and the load generator do (loadgen.GoBack): the server
+// refuses every later send until that one comes again.
 func (p *benchPair) run(b *testing.B, n, window int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	codec := wire.ProtoCodec{}
-	credits := make(chan struct{}, window)
-	for range window {
-		credits <- struct{}{}
-	}
+	gb := loadgen.NewGoBack()
+	// acked ends when the sender's reader has every acknowledgement.
+	acked, allAcked := context.WithCancel(ctx)
+	defer allAcked()
 	var wg sync.WaitGroup
 	wg.Go(func() { p.receive(ctx, b, n) })
-	wg.Go(func() { // sender's reader: SendAcks return credits; receipts are counted away
-		acked := 0
-		for acked < n {
+	wg.Go(func() { // sender's reader: replies to sends; receipts are counted away
+		seen := make([]bool, n) // a resent message is acknowledged again
+		left := n
+		defer func() {
+			if left > 0 {
+				cancel() // failed: stop the sender and the recipient too
+			} else {
+				allAcked()
+			}
+		}()
+		for left > 0 {
 			_, data, err := p.sender.Read(ctx)
 			if err != nil {
 				b.Errorf("sender read: %v", err)
@@ -165,30 +182,78 @@ func (p *benchPair) run(b *testing.B, n, window int) {
 			}
 			switch {
 			case f.GetSendAck() != nil:
-				acked++
-				credits <- struct{}{}
+				if i, err := strconv.Atoi(f.GetSendAck().GetClientMsgId()); err == nil && i >= 0 && i < n && !seen[i] {
+					seen[i] = true
+					left--
+				}
+				gb.Replied()
 			case f.GetError() != nil:
-				b.Errorf("send error: %v", f.GetError())
-				return
+				e := f.GetError()
+				if e.GetRetryAfterMs() <= 0 {
+					b.Errorf("send error: %v", e)
+					return
+				}
+				p.goBacks.Add(1)
+				_, epoch, idx := loadgen.ParseSendID(f.GetId())
+				gb.Refused(epoch, idx, time.Duration(e.GetRetryAfterMs())*time.Millisecond)
+				gb.Replied()
 			}
 		}
 	})
-	for i := range n {
-		select {
-		case <-credits:
-		case <-ctx.Done():
-			b.Error("sender timed out")
-			return
+	p.send(acked, b, gb, n, window)
+	wg.Wait()
+}
+
+// send writes messages 0..n-1, going back when gb says so, until every one
+// is acknowledged: until ctx ends, which it does when the sender's reader
+// has every acknowledgement (and then the parent context has not ended).
+func (p *benchPair) send(ctx context.Context, b *testing.B, gb *loadgen.GoBack, n, window int) {
+	codec := wire.ProtoCodec{}
+	stopped := func() bool {
+		if ctx.Err() == nil {
+			return false
 		}
-		data, _ := codec.Marshal(&magpiev1.Frame{Id: uint64(i + 1), Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
-			ClientMsgId: fmt.Sprint(i), ToUserId: p.to, Type: "text", Content: "benchmark message body of a typical size",
+		if context.Cause(ctx) != context.Canceled {
+			b.Error("sender timed out")
+		}
+		return true
+	}
+	for idx := 0; ; {
+		if back, after, ok := gb.Take(); ok {
+			select {
+			case <-time.After(after):
+			case <-ctx.Done():
+			}
+			if stopped() {
+				return
+			}
+			idx = back
+			continue
+		}
+		if idx == n {
+			if gb.Drained(ctx) || stopped() {
+				return // every send answered and none refused, or every one acknowledged
+			}
+			continue
+		}
+		if !gb.Room(ctx, window) {
+			if stopped() {
+				return
+			}
+			continue // a go-back is due
+		}
+		data, _ := codec.Marshal(&magpiev1.Frame{Id: loadgen.SendID(0, gb.Epoch(), idx), Body: &magpiev1.Frame_Send{Send: &magpiev1.Send{
+			ClientMsgId: strconv.Itoa(idx), ToUserId: p.to, Type: "text", Content: "benchmark message body of a typical size",
 		}}})
 		if err := p.sender.Write(ctx, websocket.MessageBinary, data); err != nil {
-			b.Errorf("send: %v", err)
+			if !stopped() {
+				b.Errorf("send: %v", err)
+			}
 			return
 		}
+		gb.Wrote()
+		idx++
 	}
-	wg.Wait()
 }
 
 // receive reads deliveries until the recipient holds seqs 1..n, checking

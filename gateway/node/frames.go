@@ -82,6 +82,10 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		s.metrics.RateLimited(telemetry.LimitLogin)
 		return wire.CloseOverload, "too many logins for this user; retry with backoff"
 	}
+	// A change of the user counted from here on may have been applied
+	// before this connection is registered, where UserChanged would not
+	// find it: see the check after the registration.
+	userGen := s.hub.userGen.Load()
 	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
 		return code, reason
 	}
@@ -108,11 +112,20 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	for _, o := range kick {
 		o.closeAsync(wire.CloseKicked, "replaced by a newer session")
 	}
-	// A block, revocation or secret revocation between the checks above and
-	// the registration would have missed this connection: check once more.
-	if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
-		return code, reason
+	// A block, deletion or token revocation applied between the check above
+	// and the registration would have missed this connection: check once
+	// more if any user changed meanwhile. One applied later finds the
+	// connection registered (UserChanged counts the change, then looks up
+	// the sessions; register added this one under the hub's lock before
+	// the count was read), and one applied before the count was first
+	// read was stored before the first check read the user. A login
+	// without user changes meanwhile reads the user once.
+	if s.hub.userGen.Load() != userGen {
+		if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
+			return code, reason
+		}
 	}
+	// The same for a secret revocation (the credentials are cached).
 	if fresh, err := s.tenants.Resolve(ctx, appKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
 		return wire.CloseReauthenticate, "the app secret that signed the token was revoked"
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -26,6 +27,11 @@ type Hub struct {
 	store store.Store
 	log   *slog.Logger
 	cl    *cluster // nil in embedded mode
+
+	// userGen counts user changes (UserChanged, UsersMayHaveChanged): a
+	// login that sees it move between its check of the user and its
+	// registration checks the user again (see conn.login).
+	userGen atomic.Uint64
 
 	mu    sync.RWMutex        // guards the fields below
 	users map[userKey][]*conn // logged-in connections
@@ -379,6 +385,9 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 // closes those that are no longer allowed (user deleted or blocked, token
 // revoked).
 func (h *Hub) UserChanged(appID, userID string) {
+	// Counted before the sessions are looked up: a login registered after
+	// the lookup sees the count move (see conn.login).
+	h.userGen.Add(1)
 	conns := h.conns(appID, userID)
 	if len(conns) == 0 {
 		return
@@ -402,6 +411,12 @@ func (h *Hub) UserChanged(appID, userID string) {
 		}
 	}
 }
+
+// UsersMayHaveChanged tells the hub that user changes may have been
+// missed (the control events were cut off): the logins in progress check
+// their user once more before they complete. The sessions already logged
+// in are re-checked with UserChanged.
+func (h *Hub) UsersMayHaveChanged() { h.userGen.Add(1) }
 
 // AppChanged closes every session of an app that has been disabled. Other
 // changes (limits, settings) apply to sessions that log in afterwards.

@@ -67,10 +67,7 @@ func newHTTPClient(local *net.TCPAddr) *http.Client {
 	if local != nil {
 		nd.LocalAddr = local
 	}
-	return &http.Client{Timeout: dialTimeout, Transport: &http.Transport{
-		DialContext: nd.DialContext, DisableKeepAlives: true, ForceAttemptHTTP2: false,
-		TLSHandshakeTimeout: dialTimeout, ResponseHeaderTimeout: dialTimeout,
-	}}
+	return &http.Client{Timeout: dialTimeout, Transport: &upgradeTransport{dialer: nd}}
 }
 
 // Sources is the number of source addresses the dialer spreads over (1

@@ -82,10 +82,16 @@ type Result struct {
 	LoginP50Ms      float64          `json:"login_p50_ms,omitempty"`
 	LoginP99Ms      float64          `json:"login_p99_ms,omitempty"`
 	LoginRefusals   map[string]int64 `json:"login_refusals,omitempty"`
-	RSSBeforeKiB    int64            `json:"rss_before_kib,omitempty"`
-	RSSAfterKiB     int64            `json:"rss_after_kib,omitempty"`
-	RSSPerConnKiB   float64          `json:"rss_per_conn_kib,omitempty"`
-	SourceAddrs     int              `json:"source_addrs,omitempty"`
+	// ConnectServerCPUUsPerLogin and ConnectLoadGenCPUUsPerLogin are the CPU
+	// time the server (with --server-pid) and this process spent while
+	// connecting, per connection logged in, in microseconds: on shared
+	// cores, their sum bounds the logins per second the machine can make.
+	ConnectServerCPUUsPerLogin  float64 `json:"connect_server_cpu_us_per_login,omitempty"`
+	ConnectLoadGenCPUUsPerLogin float64 `json:"connect_loadgen_cpu_us_per_login,omitempty"`
+	RSSBeforeKiB                int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB                 int64   `json:"rss_after_kib,omitempty"`
+	RSSPerConnKiB               float64 `json:"rss_per_conn_kib,omitempty"`
+	SourceAddrs                 int     `json:"source_addrs,omitempty"`
 
 	// PresendHookMs is the delay of the pre-send hook the load generator
 	// ran for the run (magpie bench --presend-hook-latency), and HookCalls
@@ -123,7 +129,7 @@ type phase struct {
 
 	// goBacks, per connection that sends, carry overload refusals from
 	// the reader to the sender.
-	goBacks []*goBack
+	goBacks []*GoBack
 
 	mu                                  sync.Mutex
 	errs                                map[string]int64
@@ -141,98 +147,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// sendID is a send's frame id: the ramp step, the connection's go-back
-// epoch (so that refusals from before a go-back are told apart) and the
-// message's index in its schedule.
-func sendID(step, epoch, idx int) uint64 {
-	return uint64(step&0x3fff)<<48 | uint64(epoch&0xffff)<<32 | uint64(idx+1)
-}
-
-func parseSendID(id uint64) (step, epoch, idx int) {
-	return int(id >> 48 & 0x3fff), int(id >> 32 & 0xffff), int(id&0xffffffff) - 1
-}
-
-// goBack is one sending connection's overload state. The server refuses
-// every send after one it refused for overload until that one comes
-// again, so the sender goes back to the first refused message of its
-// current epoch, waits the server's hint, and sends again from there in a
-// new epoch.
-type goBack struct {
-	// written and answered count the connection's sends written and the
-	// replies to them (SendAcks and errors): the difference is in flight.
-	written, answered atomic.Int64
-	answer            chan struct{} // capacity 1: a reply came
-	mu                sync.Mutex
-	epoch             int           // the epoch of the sends being written
-	idx               int           // where to go back to; -1 for nowhere
-	after             time.Duration // how long to wait first
-	wake              chan struct{} // capacity 1
-}
-
-func newGoBack() *goBack {
-	return &goBack{idx: -1, wake: make(chan struct{}, 1), answer: make(chan struct{}, 1)}
-}
-
-// replied notes a reply to one of the connection's sends.
-func (g *goBack) replied() {
-	g.answered.Add(1)
-	select {
-	case g.answer <- struct{}{}:
-	default:
-	}
-}
-
-// room waits until fewer than window sends are in flight; false if ctx
-// ended first or a go-back is due.
-func (g *goBack) room(ctx context.Context, window int) bool {
-	for window > 0 && g.written.Load()-g.answered.Load() >= int64(window) {
-		select {
-		case <-g.answer:
-		case <-g.wake:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return true
-}
-
-// refused notes an overload refusal of message idx sent in epoch and
-// reports whether the sender goes back to it.
-func (g *goBack) refused(epoch, idx int, after time.Duration) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if epoch != g.epoch&0xffff || g.idx >= 0 {
-		return false // sent before the last go-back, or behind this one
-	}
-	g.idx, g.after = idx, after
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// take returns where to go back to, if anywhere, and starts the next
-// epoch.
-func (g *goBack) take() (idx int, after time.Duration, ok bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.idx < 0 {
-		return 0, 0, false
-	}
-	idx, after = g.idx, g.after
-	g.idx = -1
-	g.epoch++
-	return idx, after, true
-}
-
-func (g *goBack) current() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.epoch
 }
 
 func newPhase(step int) *phase {
@@ -280,7 +194,7 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 		st, idx, ok := strings.Cut(f.GetSendAck().GetClientMsgId(), "-")
 		k, err1 := strconv.Atoi(idx)
 		if ok && err1 == nil && st == strconv.Itoa(p.step) && i < len(p.sentAt) && k < len(p.sentAt[i]) {
-			p.goBacks[i].replied()
+			p.goBacks[i].Replied()
 			p.srcs[i].Acked(k)
 			if t := p.sentAt[i][k].Load(); t != 0 {
 				p.ack.Record(at.Sub(time.Unix(0, t)))
@@ -292,18 +206,18 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 			p.acksRefused.Add(1)
 			return
 		}
-		step, epoch, idx := parseSendID(id)
+		step, epoch, idx := ParseSendID(id)
 		if step == p.step && i < len(p.srcs) && p.srcs[i] != nil {
-			p.goBacks[i].replied()
 			if after := f.GetError().GetRetryAfterMs(); after > 0 {
 				// Overload: go back to the refused message (unless this
 				// refusal is one of those behind an earlier one).
-				if p.goBacks[i].refused(epoch, idx, time.Duration(after)*time.Millisecond) {
+				if p.goBacks[i].Refused(epoch, idx, time.Duration(after)*time.Millisecond) {
 					p.resent.Add(1)
 				}
 			} else {
 				p.srcs[i].Refused(idx)
 			}
+			p.goBacks[i].Replied()
 		}
 		p.errCount.Add(1)
 		p.mu.Lock()
@@ -346,14 +260,14 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	period := time.Duration(float64(time.Second) * float64(len(senders)) / rate)
 	p.srcs = make([]*Source, len(s.conns))
 	p.sentAt = make([][]atomic.Int64, len(s.conns))
-	p.goBacks = make([]*goBack, len(s.conns))
+	p.goBacks = make([]*GoBack, len(s.conns))
 	scheds := make([]Schedule, len(senders))
 	for k, i := range senders {
 		scheds[k] = NewSchedule(p.start, p.end, period, rng)
 		p.srcs[i] = NewSource(scheds[k].Total())
 		p.scheduled += int64(scheds[k].Total())
 		p.sentAt[i] = make([]atomic.Int64, scheds[k].Total())
-		p.goBacks[i] = newGoBack()
+		p.goBacks[i] = NewGoBack()
 	}
 	if p.onSources != nil {
 		p.onSources()
@@ -375,19 +289,27 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 		wg.Go(func() {
 			c, sched, gb := s.conns[i], scheds[k], p.goBacks[i]
 			sent := 0 // messages sent at least once
-			for idx := 0; idx < sched.Total(); {
-				if back, after, ok := gb.take(); ok {
+			for idx := 0; ; {
+				if back, after, ok := gb.Take(); ok {
 					if !sleepCtx(sendCtx, after) {
 						return
 					}
 					idx = back
 					continue
 				}
+				if idx >= sched.Total() {
+					// Everything written: wait for the replies, which may
+					// still send it back.
+					if gb.Drained(sendCtx) || sendCtx.Err() != nil {
+						return
+					}
+					continue
+				}
 				if dl := time.Until(sched.At(idx)); dl > 0 {
 					t := time.NewTimer(dl)
 					select {
 					case <-t.C:
-					case <-gb.wake:
+					case <-gb.Wake():
 						t.Stop()
 						continue // take, at the top, has where to go back to
 					case <-sendCtx.Done():
@@ -395,7 +317,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 						return
 					}
 				}
-				if !gb.room(sendCtx, s.cfg.Window) {
+				if !gb.Room(sendCtx, s.cfg.Window) {
 					if sendCtx.Err() != nil {
 						return
 					}
@@ -406,14 +328,14 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 				send.Type = "text"
 				send.Content = content(p.step, i, idx, sched.At(idx), s.cfg.Size)
 				p.sentAt[i][idx].Store(time.Now().UnixNano())
-				err := c.Write(sendCtx, &magpiev1.Frame{Id: sendID(p.step, gb.current(), idx), Body: &magpiev1.Frame_Send{Send: send}})
+				err := c.Write(sendCtx, &magpiev1.Frame{Id: SendID(p.step, gb.Epoch(), idx), Body: &magpiev1.Frame_Send{Send: send}})
 				if err != nil {
 					if sendCtx.Err() == nil {
 						writeErrs.Add(1)
 					}
 					return
 				}
-				gb.written.Add(1)
+				gb.Wrote()
 				if idx == sent {
 					sent++
 					p.srcs[i].Sent()
@@ -610,6 +532,10 @@ func (s *session) fillConnect(r *Result) {
 	r.Connected = r.Conns - r.ConnectFailed
 	if s.connected > 0 {
 		r.ConnectRatePerS = float64(r.Connected) / s.connected.Seconds()
+	}
+	if r.Connected > 0 {
+		r.ConnectServerCPUUsPerLogin = float64(s.serverConnectCPU.Microseconds()) / float64(r.Connected)
+		r.ConnectLoadGenCPUUsPerLogin = float64(s.selfConnectCPU.Microseconds()) / float64(r.Connected)
 	}
 	r.LoginP50Ms, r.LoginP99Ms = ms(s.login.Percentile(50)), ms(s.login.Percentile(99))
 	s.mu.Lock()

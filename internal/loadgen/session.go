@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ type Config struct {
 	SourceAddrs int
 	// ConnectRate paces logins, per second in all; zero means 500.
 	ConnectRate float64
+	// LoginConcurrency is how many logins may be in flight at once (dialed
+	// and not yet answered); zero means 64. With a login taking L seconds,
+	// at most LoginConcurrency/L logins per second can be reached, whatever
+	// the ConnectRate.
+	LoginConcurrency int
 	// Cutoff is how long after the schedule's end messages may still
 	// arrive before they count as lost; zero means 5 s.
 	Cutoff time.Duration
@@ -66,6 +72,9 @@ func (c *Config) defaults() error {
 	if c.ConnectRate <= 0 {
 		c.ConnectRate = 500
 	}
+	if c.LoginConcurrency <= 0 {
+		c.LoginConcurrency = 64
+	}
 	if c.Cutoff <= 0 {
 		c.Cutoff = 5 * time.Second
 	}
@@ -98,7 +107,10 @@ type session struct {
 	login     *Histogram
 	refusals  map[string]int64
 	connected time.Duration // time taken to connect them all
-	mu        sync.Mutex
+	// connectCPU is the CPU time the server (when its PID is known) and
+	// this process spent while connecting; zero when not read.
+	serverConnectCPU, selfConnectCPU time.Duration
+	mu                               sync.Mutex
 }
 
 func newSession(cfg Config) (*session, error) {
@@ -134,8 +146,8 @@ func (s *session) importUsers(ctx context.Context, n int) error {
 }
 
 // connect logs in conns connections, connection i as user users[i/perUser]
-// on URL i%len(URLs), paced at the connect rate with up to 64 logins in
-// flight, each retried up to 3 times. It keeps the failed ones nil and
+// on URL i%len(URLs), paced at the connect rate with up to
+// LoginConcurrency logins in flight, each retried up to 3 times. It keeps the failed ones nil and
 // returns an error only when ctx ends.
 func (s *session) connect(ctx context.Context, conns, perUser int) error {
 	s.conns = make([]*Conn, conns)
@@ -147,6 +159,9 @@ func (s *session) connect(ctx context.Context, conns, perUser int) error {
 		}
 		tokens[i] = tok.Token
 	}
+	srvBefore, haveSrv := s.sample()
+	self := ProcReader{PID: os.Getpid()}
+	selfBefore, selfErr := self.Sample()
 	start := time.Now()
 	sched := Schedule{Start: start, Period: time.Duration(float64(time.Second) / s.cfg.ConnectRate), End: start.Add(1000 * time.Hour)}
 	work := make(chan int)
@@ -156,7 +171,7 @@ func (s *session) connect(ctx context.Context, conns, perUser int) error {
 		return fmt.Sprintf("connecting %d/%d, refused %s", done.Load(), conns, s.refusalText())
 	})
 	defer stopProgress()
-	for range 64 {
+	for range min(s.cfg.LoginConcurrency, conns) {
 		wg.Go(func() {
 			for i := range work {
 				u := i / perUser
@@ -202,6 +217,12 @@ func (s *session) connect(ctx context.Context, conns, perUser int) error {
 	close(work)
 	wg.Wait()
 	s.connected = time.Since(start)
+	if srvAfter, ok := s.sample(); ok && haveSrv {
+		s.serverConnectCPU = srvAfter.CPU - srvBefore.CPU
+	}
+	if selfAfter, err := self.Sample(); err == nil && selfErr == nil {
+		s.selfConnectCPU = selfAfter.CPU - selfBefore.CPU
+	}
 	return ctx.Err()
 }
 

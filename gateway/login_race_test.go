@@ -1,0 +1,77 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/sdk/go/wire"
+)
+
+// userGate, once armed, counts GetUser calls and holds the first of them,
+// after its read, until it opens: the login that made it then goes on
+// with a stale answer.
+type userGate struct {
+	armed   atomic.Bool
+	calls   atomic.Int64
+	entered chan struct{} // capacity 1: the first call waits
+	open    chan struct{}
+}
+
+func newUserGate() *userGate {
+	return &userGate{entered: make(chan struct{}, 1), open: make(chan struct{})}
+}
+
+func (a gatedApp) GetUser(ctx context.Context, id string) (store.User, error) {
+	u, err := a.AppStore.GetUser(ctx, id)
+	if g := a.userGate; g != nil && g.armed.Load() && g.calls.Add(1) == 1 {
+		g.entered <- struct{}{}
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return store.User{}, ctx.Err()
+		}
+	}
+	return u, err
+}
+
+// TestUserBlockedDuringLogin blocks a user while its login, past the check
+// of the user, has not registered the session yet: the block's re-check of
+// the user's sessions does not see it, and the login must still be refused.
+// Without a change meanwhile, a login reads the user once.
+func TestUserBlockedDuringLogin(t *testing.T) {
+	t.Run("blocked between the check and the registration", func(t *testing.T) {
+		g := newUserGate()
+		e := newEnvConfig(t, envConfig{userGate: g})
+		e.mustCreateUser(e.a, "alice")
+		tok := e.tokenFor(e.a, "alice")
+		g.armed.Store(true)
+		c := e.dial(wire.SubprotocolProto)
+		c.request(loginFrame(tok, "d1"))
+		select {
+		case <-g.entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the login did not read the user")
+		}
+		if r := e.do(e.a, req{method: "POST", target: "/v1/users/alice:block"}); r.status != http.StatusOK {
+			t.Fatalf("block: %d %s", r.status, r.body)
+		}
+		close(g.open)
+		c.expectClose(wire.CloseUserBlocked)
+	})
+	t.Run("no change: one read", func(t *testing.T) {
+		g := newUserGate()
+		close(g.open)
+		e := newEnvConfig(t, envConfig{userGate: g})
+		e.mustCreateUser(e.a, "alice")
+		tok := e.tokenFor(e.a, "alice")
+		g.armed.Store(true)
+		e.loginWith(tok, "d1")
+		if n := g.calls.Load(); n != 1 {
+			t.Fatalf("GetUser calls for one login = %d, want 1", n)
+		}
+	})
+}
