@@ -79,14 +79,8 @@ func (g *GoBack) Room(ctx context.Context, window int) bool {
 // true when none was refused for overload meanwhile; false if ctx ended
 // first or a go-back is due (Take says where to).
 func (g *GoBack) Drained(ctx context.Context) bool {
-	for g.written.Load() > g.answered.Load() {
-		select {
-		case <-g.answer:
-		case <-g.wake:
-			return false
-		case <-ctx.Done():
-			return false
-		}
+	if !g.Room(ctx, 1) { // fewer than one in flight: all answered
+		return false
 	}
 	// Refused comes before Replied: with every send answered, every
 	// refusal has been noted.

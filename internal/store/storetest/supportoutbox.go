@@ -188,6 +188,13 @@ func testSupportOutboxPending(t *testing.T, s store.Store) {
 		must(t, a.CreateSupportSession(ctx, newSupportSession("s"+v, v, "", int64(10+i)), ev), "CreateSupportSession(%s)", v)
 		all = append(all, pending(ev, "A", "s"+v))
 	}
+	checkOutboxPending(t, s, store.SupportKindEvent, all)
+}
+
+// checkOutboxPending checks the drain's reads of kind, whose pending entries are
+// all, stored at 10, 11 and 12 s: they stop at their time and their limit.
+func checkOutboxPending(t *testing.T, s store.Store, kind string, all []store.SupportEvent) {
+	t.Helper()
 	for _, c := range []struct {
 		before time.Time
 		limit  int
@@ -200,9 +207,9 @@ func testSupportOutboxPending(t *testing.T, s store.Store) {
 		{at(100), 10, all},
 		{at(100), 0, nil},
 	} {
-		got, err := s.PendingSupportEvents(ctx, store.SupportKindEvent, c.before, c.limit)
+		got, err := s.PendingSupportEvents(t.Context(), kind, c.before, c.limit)
 		if err != nil || !sameAll(got, c.want, normSupportEvent) {
-			t.Errorf("PendingSupportEvents(%v, %d) = %+v, %v, want %+v", c.before, c.limit, got, err, c.want)
+			t.Errorf("PendingSupportEvents(%q, %v, %d) = %+v, %v, want %+v", kind, c.before, c.limit, got, err, c.want)
 		}
 	}
 }
@@ -330,21 +337,5 @@ func testSupportOutboxNoticesPending(t *testing.T, s store.Store) {
 		must(t, a.CreateSupportSession(ctx, newSupportSession("s"+v, v, "", sec), early, n), "CreateSupportSession(%s)", v)
 		all = append(all, pending(n, "A", "s"+v))
 	}
-	for _, c := range []struct {
-		before time.Time
-		limit  int
-		want   []store.SupportEvent
-	}{
-		{at(9), 10, nil},
-		{at(10), 10, all[:1]},
-		{at(11), 10, all[:2]},
-		{at(100), 2, all[:2]},
-		{at(100), 10, all},
-		{at(100), 0, nil},
-	} {
-		got, err := s.PendingSupportEvents(ctx, store.SupportKindNotice, c.before, c.limit)
-		if err != nil || !sameAll(got, c.want, normSupportEvent) {
-			t.Errorf("PendingSupportEvents(notice, %v, %d) = %+v, %v, want %+v", c.before, c.limit, got, err, c.want)
-		}
-	}
+	checkOutboxPending(t, s, store.SupportKindNotice, all)
 }
