@@ -549,8 +549,6 @@ func (c *conn) stallCheck() {
 	_, _ = c.ws.Conn.Write(nil)
 }
 
-// write writes one WebSocket message; on failure it closes the connection,
-// marks the writer stopped and reports false.
 // maxWriteChunk bounds the encoded frames the writer joins into one
 // socket write.
 const maxWriteChunk = 64 << 10
@@ -575,7 +573,8 @@ func appendWSFrame(dst []byte, typ websocket.MessageType, msg []byte) []byte {
 // write writes encoded WebSocket frames (appendWSFrame) to the socket in
 // one call: the frames of a batch cost one system call, not one each. The
 // engine's own writes (control frames) are whole frames too, each one
-// call under the socket's lock, so none lands inside these.
+// call under the socket's lock, so none lands inside these. On failure it
+// closes the connection, marks the writer stopped and reports false.
 func (c *conn) write(frames []byte) bool {
 	_, err := c.ws.Conn.Write(frames)
 	if err == nil {
