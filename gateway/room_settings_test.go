@@ -269,10 +269,14 @@ func TestRoomJoinRacingBan(t *testing.T) {
 	}
 	ann := e.login(e.a, "ann", "d1")
 	ann.joinRoom("live", 0)
-	ann.reply(ann.request(roomSendFrame("live", "a1", "hello")))
-	ann.untilRoomEvent("live:1:hello")
+	ack := ann.reply(ann.request(roomSendFrame("live", "a1", "hello"))).GetRoomSendAck()
+	if ack == nil {
+		t.Fatal("ann's room send was not acknowledged")
+	}
+	hello := fmt.Sprintf("live:%d:hello", ack.GetSeq())
+	ann.untilRoomEvent(hello)
 	for _, ev := range bob.roomEventsBeforePong() {
-		if ev == "live:1:hello" {
+		if ev == hello {
 			t.Errorf("bob, refused, got %q", ev)
 		}
 	}
