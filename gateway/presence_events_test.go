@@ -60,7 +60,7 @@ func TestPresenceEvents(t *testing.T) {
 		t.Fatalf("last logout: %+v", ev)
 	}
 
-	phone = e.loginWith(tok, "phone")
+	e.loginWith(tok, "phone")
 	if ev := rec.next(t); ev != (presenceEvent{e.a.ID, "alice", true}) {
 		t.Fatalf("login after offline: %+v", ev)
 	}
