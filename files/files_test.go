@@ -17,9 +17,8 @@ import (
 	"github.com/magpie-im/magpie/internal/blob"
 	"github.com/magpie-im/magpie/internal/keyring"
 	"github.com/magpie-im/magpie/internal/store"
-	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/internal/store/enginetest"
 	"github.com/magpie-im/magpie/internal/store/mongo/mongotest"
-	"github.com/magpie-im/magpie/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
@@ -76,29 +75,6 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Lock()
 	f.now = f.now.Add(d)
 	f.mu.Unlock()
-}
-
-func openSQLite(t *testing.T) store.Store {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func openMongo(t *testing.T) store.Store {
-	uri, db := mongotest.URI(t), mongotest.DBName()
-	mongotest.DropOnCleanup(t, uri, db)
-	st, err := mongo.Open(t.Context(), uri, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.EnsureIndexes(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 func newFixture(t *testing.T, st store.Store) *fixture {
@@ -202,7 +178,7 @@ func (f *fixture) download(rawURL string) ([]byte, store.File, error) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for name, open := range map[string]func(*testing.T) store.Store{"sqlite": openSQLite, "mongo": openMongo} {
+	for name, open := range map[string]func(*testing.T) store.Store{"sqlite": enginetest.OpenSQLite, "mongo": enginetest.OpenMongo} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, open(t))
 			content := png(300_000)
@@ -247,7 +223,7 @@ func TestRoundTrip(t *testing.T) {
 // TestRefusedUploadsStoreNothing: every refusal leaves no content and no
 // metadata behind.
 func TestRefusedUploadsStoreNothing(t *testing.T) {
-	f := newFixture(t, openSQLite(t))
+	f := newFixture(t, enginetest.OpenSQLite(t))
 	refused := errors.New("signature does not match")
 	completed := false
 	for _, tc := range []struct {
@@ -305,7 +281,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection re
 // TestForgedAndExpiredURLs: a URL works only as signed, until it expires,
 // for the app and file it names.
 func TestForgedAndExpiredURLs(t *testing.T) {
-	f := newFixture(t, openSQLite(t))
+	f := newFixture(t, enginetest.OpenSQLite(t))
 	file, err := f.upload(png(1000))
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +361,7 @@ func TestForgedAndExpiredURLs(t *testing.T) {
 // TestUserURLsFollowMembership: a URL made for a user stops working as
 // soon as the user may no longer read the file, long before it expires.
 func TestUserURLsFollowMembership(t *testing.T) {
-	f := newFixture(t, openSQLite(t))
+	f := newFixture(t, enginetest.OpenSQLite(t))
 	ctx := t.Context()
 	file, err := f.upload(png(1000))
 	if err != nil {
@@ -443,7 +419,7 @@ func TestUserURLsFollowMembership(t *testing.T) {
 }
 
 func TestDeleteAndUserDeleted(t *testing.T) {
-	f := newFixture(t, openSQLite(t))
+	f := newFixture(t, enginetest.OpenSQLite(t))
 	ctx := t.Context()
 	mine, err := f.upload(png(10))
 	if err != nil {

@@ -4,49 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
-	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/internal/store/enginetest"
 	"github.com/magpie-im/magpie/internal/store/mongo/mongotest"
-	"github.com/magpie-im/magpie/internal/store/sqlite"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/support"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
-
-// openStores open a new, empty store of each engine.
-var openStores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-	{"mongo", func(t *testing.T) store.Store {
-		uri, db := mongotest.URI(t), mongotest.DBName()
-		mongotest.DropOnCleanup(t, uri, db)
-		st, err := mongo.Open(t.Context(), uri, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if err := st.EnsureIndexes(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
 
 // killed is a process that dies right after each step's store write: it
 // never publishes the step's events (nor marks them).
@@ -78,9 +48,9 @@ func (noSender) UsersOnline(_ context.Context, _ string, ids []string) (map[stri
 // at once). A second drain publishes nothing; the steps that follow, in a
 // live process, publish their own. Both stores.
 func TestSupportEventsSurviveAKill(t *testing.T) {
-	for _, kind := range openStores {
-		t.Run(kind.name, func(t *testing.T) {
-			e := newEnvOn(t, kind.open(t))
+	for _, kind := range enginetest.Engines {
+		t.Run(kind.Name, func(t *testing.T) {
+			e := newEnvOn(t, kind.Open(t))
 			ctx := t.Context()
 			for _, u := range []string{"v1", "ann"} {
 				if err := e.store.App("A").CreateUser(ctx, store.User{ID: u, CreatedAt: t0, UpdatedAt: t0}); err != nil {

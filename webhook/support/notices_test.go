@@ -11,6 +11,7 @@ import (
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/store/enginetest"
 	"github.com/magpie-im/magpie/webhook/support"
 )
 
@@ -73,9 +74,9 @@ func systemNotices(t *testing.T, st store.Store, user string) []string {
 // client message id the step gave it. A second drain sends nothing. Both
 // stores.
 func TestSupportNoticesSurviveAKill(t *testing.T) {
-	for _, kind := range stores {
-		t.Run(kind.name, func(t *testing.T) {
-			st := kind.open(t)
+	for _, kind := range enginetest.Engines {
+		t.Run(kind.Name, func(t *testing.T) {
+			st := kind.Open(t)
 			e := newEnvOn(t, st)
 			ctx := t.Context()
 			msgs := messaging.New(st, nobody{}, messaging.Config{})

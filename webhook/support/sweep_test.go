@@ -1,50 +1,19 @@
 package support_test
 
 import (
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/maintenance"
 	"github.com/magpie-im/magpie/internal/store"
-	"github.com/magpie-im/magpie/internal/store/mongo"
+	"github.com/magpie-im/magpie/internal/store/enginetest"
 	"github.com/magpie-im/magpie/internal/store/mongo/mongotest"
-	"github.com/magpie-im/magpie/internal/store/sqlite"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/support"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
-
-// stores are the store engines the tests that matter to both run on: each
-// opens a new, empty store.
-var stores = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store {
-		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}},
-	{"mongo", func(t *testing.T) store.Store {
-		uri, db := mongotest.URI(t), mongotest.DBName()
-		mongotest.DropOnCleanup(t, uri, db)
-		st, err := mongo.Open(t.Context(), uri, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if err := st.EnsureIndexes(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}},
-}
 
 // sweep runs the routing sweep with the service's clock past the grace of
 // every session opened so far, and returns how many sessions it assigned.
@@ -74,9 +43,9 @@ func (e *env) session(t *testing.T, id string) store.SupportSession {
 // count too high; the routing sweep gives the visitor the agent, in the
 // second case once the repair sweep has lowered the count. Both stores.
 func TestSweepRoutesWaitingVisitors(t *testing.T) {
-	for _, kind := range stores {
-		t.Run(kind.name, func(t *testing.T) {
-			e := newEnvOn(t, kind.open(t))
+	for _, kind := range enginetest.Engines {
+		t.Run(kind.Name, func(t *testing.T) {
+			e := newEnvOn(t, kind.Open(t))
 			ctx, a := t.Context(), e.st.App("A")
 			e.agent(t, "A", "ann", 1)
 			first := e.open(t, "v1", "")
@@ -155,9 +124,9 @@ func TestSweepRoutesWaitingVisitors(t *testing.T) {
 // (pending until published), under an id derived from the session's
 // version, the one it publishes. Both stores.
 func TestStepsStoreTheirEvents(t *testing.T) {
-	for _, kind := range stores {
-		t.Run(kind.name, func(t *testing.T) {
-			e := newEnvOn(t, kind.open(t))
+	for _, kind := range enginetest.Engines {
+		t.Run(kind.Name, func(t *testing.T) {
+			e := newEnvOn(t, kind.Open(t))
 			ctx := t.Context()
 			e.agent(t, "A", "ann", 1)
 			first := e.open(t, "v1", "")
