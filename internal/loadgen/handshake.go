@@ -2,98 +2,110 @@ package loadgen
 
 import (
 	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
-// upgradeTransport is the http.RoundTripper of the WebSocket dials: it
-// dials a fresh TCP connection (from the dialer's source address) for each
-// upgrade request, writes the request, reads the response head and hands
-// the connection back as the response body, which coder/websocket then
-// uses as the WebSocket. It does what net/http's Transport would do for a
-// one-shot upgrade without its connection pool, its reader and writer
-// goroutines and their channels: at thousands of logins per second, that
-// machinery cost the load generator more CPU than the server spent on the
-// login, on the same cores.
-type upgradeTransport struct {
-	dialer *net.Dialer
+// acceptGUID is RFC 6455's key suffix of Sec-WebSocket-Accept.
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// upgradeError is an upgrade the server refused with an HTTP status.
+type upgradeError struct {
+	status int
+	body   string
 }
 
-// RoundTrip implements http.RoundTripper for upgrade requests only.
-func (t *upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	port := req.URL.Port()
-	if port == "" {
-		port = map[bool]string{true: "443", false: "80"}[req.URL.Scheme == "https"]
-	}
-	nc, err := t.dialer.DialContext(ctx, "tcp", net.JoinHostPort(req.URL.Hostname(), port))
+func (e *upgradeError) Error() string {
+	return fmt.Sprintf("expected HTTP 101 but got %d: %q", e.status, e.body)
+}
+
+// dialUpgrade dials a fresh TCP connection with nd (from the dialer's
+// source address), upgrades it to a WebSocket speaking subprotocol at
+// rawURL (ws or wss) and returns it with the bytes read past the response
+// head (none in practice: the server speaks only after the Login frame).
+// It does what net/http's Transport would do for a one-shot upgrade without
+// its connection pool, its reader and writer goroutines and their
+// channels: at thousands of logins per second, that machinery cost the
+// load generator more CPU than the server spent on the login, on the same
+// cores. The handshake is bounded by ctx's deadline.
+func dialUpgrade(ctx context.Context, nd *net.Dialer, rawURL, subprotocol string) (net.Conn, []byte, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// The handshake is bounded by the request's deadline (Login sets one).
+	secure := u.Scheme == "wss" || u.Scheme == "https"
+	port := u.Port()
+	if port == "" {
+		port = map[bool]string{true: "443", false: "80"}[secure]
+	}
+	nc, err := nd.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, nil, err
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
-	if req.URL.Scheme == "https" {
-		tc := tls.Client(nc, &tls.Config{ServerName: req.URL.Hostname(), MinVersion: tls.VersionTLS12})
+	if secure {
+		tc := tls.Client(nc, &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
-			return nil, fmt.Errorf("tls handshake: %w", err)
+			return nil, nil, fmt.Errorf("tls handshake: %w", err)
 		}
 		nc = tc
 	}
-	res, err := t.handshake(req, nc)
-	if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
+	rest, err := upgrade(nc, u, subprotocol)
+	if err == nil {
 		err = nc.SetDeadline(time.Time{})
 	}
 	if err != nil {
 		_ = nc.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return res, nil
+	return nc, rest, nil
 }
 
-func (t *upgradeTransport) handshake(req *http.Request, nc net.Conn) (*http.Response, error) {
-	bw := bufio.NewWriterSize(nc, 512)
-	if err := req.Write(bw); err != nil {
-		return nil, fmt.Errorf("write upgrade request: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
+// upgrade writes the upgrade request for u on nc, checks the response and
+// returns the bytes read past its head.
+func upgrade(nc net.Conn, u *url.URL, subprotocol string) ([]byte, error) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	key := base64.StdEncoding.EncodeToString(nonce[:])
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key +
+		"\r\nSec-WebSocket-Protocol: " + subprotocol + "\r\nUser-Agent: magpie-bench/1\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
 		return nil, fmt.Errorf("write upgrade request: %w", err)
 	}
 	br := bufio.NewReaderSize(nc, 1024)
-	res, err := http.ReadResponse(br, req)
+	res, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read upgrade response: %w", err)
 	}
 	if res.StatusCode != http.StatusSwitchingProtocols {
-		// A refusal: its body is read from br; closing it closes the socket.
-		res.Body = struct {
-			io.Reader
-			io.Closer
-		}{res.Body, nc}
-		return res, nil
+		body, _ := io.ReadAll(io.LimitReader(res.Body, 256))
+		return nil, &upgradeError{status: res.StatusCode, body: strings.TrimSpace(string(body))}
 	}
-	// The WebSocket's bytes come after the head: what br holds already
-	// (nothing, as the server speaks only after the Login frame), then the
-	// socket.
-	var r io.Reader = nc
-	if br.Buffered() > 0 {
-		r = io.MultiReader(io.LimitReader(br, int64(br.Buffered())), nc)
+	sum := sha1.Sum([]byte(key + acceptGUID))
+	switch {
+	case !strings.EqualFold(res.Header.Get("Upgrade"), "websocket"):
+		return nil, fmt.Errorf("upgrade response: Upgrade %q", res.Header.Get("Upgrade"))
+	case res.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+		return nil, fmt.Errorf("upgrade response: wrong Sec-WebSocket-Accept")
+	case res.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
+		return nil, fmt.Errorf("upgrade response: subprotocol %q, want %q", res.Header.Get("Sec-WebSocket-Protocol"), subprotocol)
+	case res.Header.Get("Sec-WebSocket-Extensions") != "":
+		return nil, fmt.Errorf("upgrade response: unrequested extensions %q", res.Header.Get("Sec-WebSocket-Extensions"))
 	}
-	res.Body = &upgradedConn{Reader: r, Conn: nc}
-	return res, nil
+	rest, _ := br.Peek(br.Buffered())
+	return append([]byte(nil), rest...), nil
 }
-
-// upgradedConn is an upgraded connection as a response body: reads go
-// through whatever the response's reader had buffered first.
-type upgradedConn struct {
-	io.Reader
-	net.Conn
-}
-
-func (c *upgradedConn) Read(p []byte) (int, error) { return c.Reader.Read(p) }

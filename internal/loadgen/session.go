@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/magpie-im/magpie/sdk/go/serverapi"
 )
 
@@ -298,7 +296,7 @@ type closeTally struct {
 
 func (c *closeTally) add(err error) {
 	reason := "error"
-	if code := websocket.CloseStatus(err); code > 0 {
+	if code := closeCode(err); code > 0 {
 		reason = fmt.Sprintf("close_%d", code)
 	} else if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "EOF") {
 		reason = "eof"
