@@ -379,6 +379,9 @@ func (s *session) close() {
 			c.Close()
 		}
 	}
+	for _, d := range s.dialers {
+		d.Close()
+	}
 }
 
 // sample reads the server's CPU and RSS, when a PID was given.
