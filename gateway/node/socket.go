@@ -46,6 +46,8 @@ type readers struct {
 	jobs chan func(*[]byte) // unbuffered: a send succeeds only if a reader waits
 	quit chan struct{}      // closed when the engine stops: idle readers exit
 	idle atomic.Int32
+	// started counts the reader goroutines started (tests).
+	started atomic.Int64
 }
 
 // maxIdleReaders bounds the reader goroutines kept waiting for a read.
@@ -60,6 +62,7 @@ func (r *readers) run(read func(*[]byte)) {
 	select {
 	case r.jobs <- read:
 	default:
+		r.started.Add(1)
 		go r.loop(read)
 	}
 }
