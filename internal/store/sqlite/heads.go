@@ -147,6 +147,11 @@ func changesCached(q string) bool {
 // data_version moved), then makes sure the tail is loaded; call it in a
 // write transaction, which keeps other connections from committing.
 func (s *Store) observe(ctx context.Context, t *appTx) error {
+	if s.observed {
+		// Read already in this transaction, which holds the write
+		// lock from BEGIN IMMEDIATE: no other connection committed.
+		return s.ensureTail(ctx, t.tx)
+	}
 	var version int64
 	if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
 		return fmt.Errorf("read data version: %w", translate(err))
@@ -156,5 +161,6 @@ func (s *Store) observe(ctx context.Context, t *appTx) error {
 		s.forget()
 		s.invalidateTail()
 	}
+	s.observed = true
 	return s.ensureTail(ctx, t.tx)
 }

@@ -54,6 +54,10 @@ type Store struct {
 	// dataVersion is the write connection's data_version when the caches
 	// were last valid (Store.observe), under writeMu.
 	dataVersion int64
+	// observed is set once observe read data_version in the shared
+	// transaction that is running (commitShared clears it), so that the
+	// transactions sharing it read it once; under writeMu.
+	observed bool
 
 	// The message log (tail.go): tail under writeMu; tailLen its size, or
 	// 1 while unknown, readable without the lock (settle's fast path);

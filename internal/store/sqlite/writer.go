@@ -137,6 +137,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		fail(translate(err))
 		return
 	}
+	s.observed = false
 	savepoints := len(batch) > 1
 	for _, r := range batch {
 		if savepoints {
