@@ -219,6 +219,7 @@ func printBench(w io.Writer, r loadgen.Result) {
 	fmt.Fprintf(w, "latency      p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms (send schedule to delivery)\n",
 		r.P50Ms, r.P90Ms, r.P99Ms, r.P999Ms, r.MaxMs)
 	fmt.Fprintf(w, "send ack     p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.AckP50Ms, r.AckP99Ms, r.AckMaxMs)
+	fmt.Fprintf(w, "from write   p50 %.1f ms, p99 %.1f ms, max %.1f ms (the send's last write to delivery)\n", r.WriteP50Ms, r.WriteP99Ms, r.WriteMaxMs)
 	fmt.Fprintf(w, "errors       %s; overload go-backs %d; acks refused %d; connections closed %d (%s)\n", loadgen.ErrorText(r.Errors), r.GoBacks, r.AcksRefused, r.ConnsClosed, loadgen.ErrorText(r.ClosedBy))
 	if r.ServerRSSKiB > 0 {
 		fmt.Fprintf(w, "server       CPU %.0f%% of one core, RSS %d KiB\n", r.ServerCPUPercent, r.ServerRSSKiB)

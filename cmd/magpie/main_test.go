@@ -188,6 +188,9 @@ func TestBenchAgainstDev(t *testing.T) {
 		Sent, Delivered, Lost int64
 		Duplicated, Reordered int64
 		RatePerS              float64 `json:"rate_per_s"`
+		MaxMs                 float64 `json:"max_ms"`
+		WriteP50Ms            float64 `json:"write_p50_ms"`
+		WriteMaxMs            float64 `json:"write_max_ms"`
 		Held                  bool
 	}
 	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
@@ -196,6 +199,11 @@ func TestBenchAgainstDev(t *testing.T) {
 	if res.Scenario != "one-to-one" || res.Sent != 50 || res.Delivered != 50 || res.Lost != 0 || res.Duplicated != 0 ||
 		res.Reordered != 0 || res.RatePerS != 50 || !res.Held {
 		t.Fatalf("magpie bench --json = %+v", res)
+	}
+	// From the last write: measured, and never longer than from the
+	// schedule (a send is written at its scheduled time or later).
+	if res.WriteP50Ms <= 0 || res.WriteMaxMs > res.MaxMs {
+		t.Fatalf("latency from the write: p50 %v ms, max %v ms; from the schedule max %v ms", res.WriteP50Ms, res.WriteMaxMs, res.MaxMs)
 	}
 	for _, bad := range [][]string{{"bench"}, {"bench", "nope"}, {"bench", "one-to-one", "--users", "3"}} {
 		if err := run(context.Background(), append(bad, creds...), io.Discard, io.Discard); err == nil {

@@ -53,6 +53,14 @@ type Result struct {
 	AckP50Ms float64 `json:"ack_p50_ms,omitempty"`
 	AckP99Ms float64 `json:"ack_p99_ms,omitempty"`
 	AckMaxMs float64 `json:"ack_max_ms,omitempty"`
+	// WriteP50Ms, WriteP99Ms and WriteMaxMs are the latency from the last
+	// write of a send (the one the server took) to its delivery: what the
+	// server adds, without the time a sender spent behind its schedule or
+	// waiting out refusals, which the end-to-end figures (from the
+	// scheduled time) include.
+	WriteP50Ms float64 `json:"write_p50_ms,omitempty"`
+	WriteP99Ms float64 `json:"write_p99_ms,omitempty"`
+	WriteMaxMs float64 `json:"write_max_ms,omitempty"`
 	// Errors counts the server's error replies to sends, by code.
 	Errors map[string]int64 `json:"errors"`
 	// AcksRefused counts DeliverAcks the server refused (retryable; the
@@ -124,6 +132,7 @@ type phase struct {
 	end    time.Time
 	e2e    *Histogram
 	ack    *Histogram
+	write  *Histogram       // from a send's last write to its delivery
 	srcs   []*Source        // per connection that sends
 	sentAt [][]atomic.Int64 // per connection, per message: when it was written
 	stream func(rcpt, sender int) *Stream
@@ -156,7 +165,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 func newPhase(step int) *phase {
-	return &phase{step: step, e2e: NewHistogram(), ack: NewHistogram(), errs: map[string]int64{}}
+	return &phase{step: step, e2e: NewHistogram(), ack: NewHistogram(), write: NewHistogram(), errs: map[string]int64{}}
 }
 
 // content is a message's body: "mb<step> <sender> <index> <due unix nanos> " padded to size.
@@ -249,6 +258,11 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 			}
 			if st.Deliver(idx) != Duplicate {
 				p.e2e.Record(at.Sub(due))
+				if sender >= 0 && sender < len(p.sentAt) && idx >= 0 && idx < len(p.sentAt[sender]) {
+					if t := p.sentAt[sender][idx].Load(); t != 0 {
+						p.write.Record(at.Sub(time.Unix(0, t)))
+					}
+				}
 				p.delivered.Add(1)
 			}
 		}
@@ -408,6 +422,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	r.P50Ms, r.P90Ms, r.P99Ms = ms(p.e2e.Percentile(50)), ms(p.e2e.Percentile(90)), ms(p.e2e.Percentile(99))
 	r.P999Ms, r.MaxMs, r.MeanMs = ms(p.e2e.Percentile(99.9)), ms(p.e2e.Max()), ms(p.e2e.Mean())
 	r.AckP50Ms, r.AckP99Ms, r.AckMaxMs = ms(p.ack.Percentile(50)), ms(p.ack.Percentile(99)), ms(p.ack.Max())
+	r.WriteP50Ms, r.WriteP99Ms, r.WriteMaxMs = ms(p.write.Percentile(50)), ms(p.write.Percentile(99)), ms(p.write.Max())
 	p.mu.Lock()
 	for k, v := range p.errs {
 		r.Errors[k] = v
