@@ -4,7 +4,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: run test check fmt vet lint deploy-check proto bench bench-go build ts-check
+.PHONY: run test check fmt vet lint deploy-check proto bench bench-cluster bench-go build ts-check
 
 ## run: start embedded mode (one process, SQLite in ./data, no external services)
 run:
@@ -47,6 +47,10 @@ proto:
 ## bench: run the benchmarks
 bench:
 	./scripts/bench.sh
+
+## bench-cluster: magpie bench against two gateways and a worker (FerretDB, RabbitMQ, Redis on loopback)
+bench-cluster:
+	./scripts/bench-cluster.sh
 
 ## bench-go: run the go test benchmarks
 bench-go:

@@ -15,9 +15,20 @@
 // do not talk to FerretDB directly: a proxy in front of it forwards one
 // writing command at a time, each with its reply, which gives every write
 // the atomicity MongoDB gives a single-document write. Commands that only
-// read (find, aggregate, count, getMore, and the handshake and
-// administrative reads) run concurrently with each other, never with a
-// write: SQLite serves concurrent readers, and a read sees each write whole.
+// read (find, aggregate, count, distinct and the listings) run concurrently
+// with each other, never with a write: SQLite serves concurrent readers,
+// and a read sees each write whole.
+//
+// Some commands take no lock at all, for a write may wait inside FerretDB
+// for what only they can give back. An open cursor holds one of FerretDB's
+// SQLite connections (100 at most) until it is drained or killed: with
+// every connection held, a write that waits for one while holding the lock
+// would hold back every getMore and killCursors, and they it, for ever. A
+// driver that opens a connection for that getMore first sends its
+// handshake (hello or isMaster, the first as OP_QUERY), which must not wait
+// for the write either. So getMore, killCursors, the handshake and the
+// commands that read no data (ping, buildInfo, ...) go through unlocked: a
+// getMore reads on from the snapshot its find opened.
 //
 // Build it with the ferretdb_no_postgresql tag to leave out the PostgreSQL
 // backend it does not use:
@@ -115,15 +126,28 @@ func run() error {
 // a time, reads concurrently.
 type proxy struct {
 	upstream string
-	mu       sync.RWMutex // held from forwarding a command until its reply is read: shared by reads
+	mu       sync.RWMutex // held from forwarding a command until its reply is read: shared by reads; see unlocked
 }
 
-// readCommands are the commands that change nothing.
+// readCommands are the commands that read data and change nothing.
 var readCommands = map[string]bool{
-	"find": true, "aggregate": true, "count": true, "distinct": true, "getMore": true,
-	"listIndexes": true, "listCollections": true, "listDatabases": true, "ping": true,
+	"find": true, "aggregate": true, "count": true, "distinct": true,
+	"listIndexes": true, "listCollections": true, "listDatabases": true,
+}
+
+// unlockedCommands take no lock (see the package documentation).
+var unlockedCommands = map[string]bool{
+	"getMore": true, "killCursors": true, "ping": true,
 	"hello": true, "isMaster": true, "ismaster": true, "buildInfo": true, "buildinfo": true,
 	"getParameter": true, "serverStatus": true, "connectionStatus": true, "endSessions": true,
+}
+
+// unlocked reports whether msg goes upstream without the lock: an
+// unlockedCommands command, or an OP_QUERY, which drivers send only for the
+// handshake on a new connection.
+func unlocked(msg []byte) bool {
+	const opQuery = 2004
+	return unlockedCommands[commandName(msg)] || len(msg) >= 16 && binary.LittleEndian.Uint32(msg[12:16]) == opQuery
 }
 
 // commandName returns the name of an OP_MSG command (the first key of its
@@ -190,10 +214,12 @@ func (p *proxy) relay(client net.Conn) error {
 // roundTrip sends one command upstream and returns its reply, or nil for a
 // command that expects none (OP_MSG with moreToCome).
 func (p *proxy) roundTrip(up net.Conn, req []byte) ([]byte, error) {
-	if readCommands[commandName(req)] {
+	switch {
+	case unlocked(req):
+	case readCommands[commandName(req)]:
 		p.mu.RLock()
 		defer p.mu.RUnlock()
-	} else {
+	default:
 		p.mu.Lock()
 		defer p.mu.Unlock()
 	}
