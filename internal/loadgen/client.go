@@ -244,7 +244,7 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	f, err := c.login(tok, device)
 	if !stop() || err != nil {
-		nc.Close()
+		_ = nc.Close()
 		return nil, loginError(cmp.Or(err, ctx.Err()))
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -515,19 +515,19 @@ func (c *Conn) handOver(msg func([]byte, time.Time) bool) error {
 	defer c.rmu.Unlock() // the event loop's first data waits for this
 	c.onMsg = msg
 	if stopped, err := c.parse(nil, time.Now(), msg); err != nil || stopped {
-		c.nc.Close()
+		_ = c.nc.Close()
 		return cmp.Or(err, errors.New("undecodable frame after the login"))
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	eng, err := c.d.engine()
 	if err != nil {
-		c.nc.Close()
+		_ = c.nc.Close()
 		return err
 	}
 	nb, err := nbio.NBConn(c.nc) // a duplicate of the socket; nc is closed
 	if err != nil {
-		c.nc.Close()
+		_ = c.nc.Close()
 		return err
 	}
 	nb.SetSession(c)

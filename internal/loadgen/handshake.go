@@ -91,6 +91,7 @@ func upgrade(nc net.Conn, u *url.URL, subprotocol string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read upgrade response: %w", err)
 	}
+	defer res.Body.Close() // none after a 101: the socket's bytes stay in br
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 256))
 		return nil, &upgradeError{status: res.StatusCode, body: strings.TrimSpace(string(body))}
