@@ -459,7 +459,7 @@ func (h *Hub) appConns(appID string) []*conn {
 // to finish or ctx to end.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.stopPresence()
-	h.stopPublishing()
+	h.stopPublishing(ctx)
 	h.mu.Lock()
 	h.draining = true
 	all := make([]*conn, 0, len(h.all))

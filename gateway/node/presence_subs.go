@@ -56,6 +56,10 @@ type presenceSubs struct {
 	publishing bool
 	stopped    bool
 	wg         sync.WaitGroup
+	// ctx bounds every publish; cancelled when a shutdown stops waiting
+	// for the queue (stopPublishing), which then drops what is left.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // watched is one user's watchers on this node, and the time of the last
@@ -76,6 +80,7 @@ type presenceChange struct {
 func (h *Hub) PublishPresence(pub PresencePublisher) {
 	h.watchPresence()
 	h.subs.pub = pub
+	h.subs.ctx, h.subs.cancel = context.WithCancel(context.Background())
 }
 
 // publishPresence queues a change for the publisher; a goroutine drains
@@ -111,10 +116,18 @@ func (h *Hub) drainPresence() {
 			s.mu.Unlock()
 			return
 		}
+		if s.ctx.Err() != nil {
+			// A shutdown gave up on the queue (a store or bus that does
+			// not answer would hold it for publishTimeout per change).
+			h.log.Warn("presence changes dropped at shutdown", "count", len(s.queue))
+			s.queue, s.publishing = nil, false
+			s.mu.Unlock()
+			return
+		}
 		ch := s.queue[0]
 		s.queue = s.queue[1:]
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, publishTimeout)
 		err := s.pub.PublishPresence(ctx, ch.key.appID, ch.key.userID, ch.online, ch.at)
 		cancel()
 		if err != nil {
@@ -123,13 +136,32 @@ func (h *Hub) drainPresence() {
 	}
 }
 
-// stopPublishing lets the queued changes be published and waits for them.
-func (h *Hub) stopPublishing() {
+// stopPublishing lets the queued changes be published and waits for them,
+// until ctx ends or publishTimeout has passed: then the publish in flight
+// is cancelled and the rest of the queue dropped, so that a shutdown with
+// a store that does not answer does not take publishTimeout per change.
+func (h *Hub) stopPublishing(ctx context.Context) {
 	s := &h.subs
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
-	s.wg.Wait()
+	if s.cancel == nil {
+		return // nothing is published
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(publishTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	s.cancel()
+	<-done
 }
 
 // ApplyPresence pushes a user's presence change to the connections of
