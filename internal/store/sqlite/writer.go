@@ -138,6 +138,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		return
 	}
 	s.observed = false
+	defer func() { s.observed = false }() // observe outside a shared commit reads it again
 	savepoints := len(batch) > 1
 	for _, r := range batch {
 		if savepoints {
