@@ -36,21 +36,29 @@ type Batcher[In, Out any] struct {
 	// before their submitters are told; may be nil.
 	After func(items []In, outs []Out)
 	// MaxWait, when positive, bounds the queue by time as well as by
-	// length: once full batches have shown how fast the commits go, work
-	// that would wait longer than MaxWait behind what is queued is refused
-	// with ErrOverloaded (a queue shorter than four batches is never
-	// refused this way). Set it before Run.
+	// length: once batches of measureFrom items or more have shown how
+	// fast the commits go, work that would wait longer than MaxWait
+	// behind what is queued is refused with ErrOverloaded (a queue
+	// shorter than four times measureFrom is never refused this way). Set
+	// it before Run.
 	MaxWait time.Duration
 	// Now returns the current time; nil means time.Now. Set it before Run.
 	Now      func() time.Time
 	maxBatch int
 	maxQueue int
+	// measureFrom is the smallest batch whose commit time measures the
+	// rate: one that size was taken from a backed-up queue. It is
+	// maxBatch, or measureBatch if that is smaller, so that a large
+	// maxBatch (which lets a backed-up queue commit at once) does not
+	// leave the rate unmeasured, nor the MaxWait bound off until four
+	// batches of it are queued.
+	measureFrom int
 
 	mu      sync.Mutex // guards pending, stopped and rate
 	pending []waiter[In, Out]
 	stopped bool
-	// rate is how many items a second full batches commit (a moving
-	// average); zero until one was measured.
+	// rate is how many items a second batches of measureFrom or more
+	// commit (a moving average); zero until one was measured.
 	rate float64
 	// room is closed, and replaced, whenever the runner takes a batch off
 	// the queue: EnqueueWait waits on it.
@@ -68,10 +76,14 @@ type result[Out any] struct {
 	err error
 }
 
+// measureBatch is the batch size from which commits measure the rate
+// (measureFrom).
+const measureBatch = 256
+
 // New returns a Batcher that commits at most maxBatch items per commit call
 // and queues at most maxQueue; set After, if wanted, before Run.
 func New[In, Out any](maxBatch, maxQueue int, commit func(context.Context, []In) ([]Out, []error)) *Batcher[In, Out] {
-	return &Batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue,
+	return &Batcher[In, Out]{commit: commit, maxBatch: maxBatch, maxQueue: maxQueue, measureFrom: min(maxBatch, measureBatch),
 		wake: make(chan struct{}, 1), room: make(chan struct{})}
 }
 
@@ -126,7 +138,7 @@ func (b *Batcher[In, Out]) WouldRefuse(n int) bool {
 // tooSlow reports whether n queued items would wait longer than MaxWait.
 // b.mu must be held.
 func (b *Batcher[In, Out]) tooSlow(n int) bool {
-	return b.MaxWait > 0 && b.rate > 0 && n > 4*b.maxBatch &&
+	return b.MaxWait > 0 && b.rate > 0 && n > 4*b.measureFrom &&
 		float64(n) > b.rate*b.MaxWait.Seconds()
 }
 
@@ -227,7 +239,7 @@ func (b *Batcher[In, Out]) stop() {
 	}
 }
 
-// measure folds a full batch's commit time into the rate.
+// measure folds a measured batch's commit time into the rate.
 func (b *Batcher[In, Out]) measure(n int, took time.Duration) {
 	if took <= 0 {
 		took = time.Microsecond
@@ -269,7 +281,7 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	// it is committed or failed, whoever stops waiting.
 	start := b.now()
 	outs, errs := b.commit(context.WithoutCancel(ctx), ins)
-	if n == b.maxBatch {
+	if n >= b.measureFrom {
 		b.measure(n, b.now().Sub(start))
 	}
 	if b.After != nil {

@@ -211,3 +211,43 @@ func TestBatcherEnqueueWait(t *testing.T) {
 		t.Fatalf("EnqueueWait once room was made: %v", err)
 	}
 }
+
+// TestBatcherMaxWaitLargeBatches: with a maxBatch larger than
+// measureBatch, a commit of measureBatch items or more measures the rate,
+// and the MaxWait bound applies from four times measureBatch queued, not
+// from four (rare) full batches.
+func TestBatcherMaxWaitLargeBatches(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(0, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	gate := make(chan struct{})
+	b := New(4096, 100_000, func(_ context.Context, in []int) ([]int, []error) {
+		<-gate
+		mu.Lock()
+		now = now.Add(100 * time.Millisecond) // 300 items in 100 ms: 3,000 a second
+		mu.Unlock()
+		return make([]int, len(in)), make([]error, len(in))
+	})
+	b.MaxWait, b.Now = 100*time.Millisecond, clock
+	first, err := b.Enqueue(make([]int, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	gate <- struct{}{}
+	if _, err := first.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 1,100 queued would wait about 370 ms at 3,000 a second.
+	if _, err := b.Enqueue(make([]int, 4*measureBatch+76)); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Enqueue past MaxWait = %v, want ErrOverloaded", err)
+	}
+	// Under four times measureBatch, the time bound does not apply.
+	if _, err := b.Enqueue(make([]int, 4*measureBatch)); err != nil {
+		t.Fatalf("Enqueue of four measure batches: %v", err)
+	}
+	close(gate) // let the runner commit what is queued
+}

@@ -103,7 +103,9 @@ type Receipt struct {
 // Config configures a Service. The zero value is usable.
 type Config struct {
 	// MaxBatch caps the messages (and, separately, the acks) committed
-	// together. Zero means 256.
+	// together. Zero means 4096: a queue that backed up while a commit
+	// ran is committed at once, not 256 at a time, one commit each
+	// (docs/benchmarks.md, "Fourth step").
 	MaxBatch int
 	// MaxQueue caps the messages (and acks) waiting for a commit; beyond it
 	// Send fails with ErrOverloaded. Zero means 16384.
@@ -257,7 +259,7 @@ type ackItem struct {
 // New returns a Service; call Run to start it.
 func New(st store.Store, router Router, cfg Config) *Service {
 	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 256
+		cfg.MaxBatch = 4096
 	}
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = 16384
