@@ -45,13 +45,19 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 	return out, nil
 }
 
-// ackBatch is the state of one AckDelivered transaction. Batches hold few
-// distinct cursors, so lookups scan slices rather than build maps.
+// ackBatch is the state of one AckDelivered transaction. Its cursors are
+// kept in order (flush writes them so); the maps find them once a batch
+// holds more than a few (a backed-up queue commits thousands at once).
 type ackBatch struct {
 	t       *appTx
 	devices []*deviceCursor
 	users   []*userCursor
+	byDev   map[deviceKey]*deviceCursor // the batch is one app's: keys leave app empty
+	byUser  map[userKey]*userCursor
 }
+
+// scanUpTo is the batch size up to which lookups scan the slices.
+const scanUpTo = 16
 
 type deviceCursor struct {
 	userID, deviceID, convID string
@@ -105,9 +111,15 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 // device returns the batch's cursor of the ack's device, reading it (and its
 // user's cursor, unless the batch has it) on first use.
 func (b *ackBatch) device(ctx context.Context, ack store.DeliveryAck) (*deviceCursor, error) {
-	for _, d := range b.devices {
-		if d.userID == ack.UserID && d.deviceID == ack.DeviceID && d.convID == ack.ConvID {
+	if b.byDev != nil {
+		if d, ok := b.byDev[deviceKey{user: ack.UserID, device: ack.DeviceID, conv: ack.ConvID}]; ok {
 			return d, nil
+		}
+	} else {
+		for _, d := range b.devices {
+			if d.userID == ack.UserID && d.deviceID == ack.DeviceID && d.convID == ack.ConvID {
+				return d, nil
+			}
 		}
 	}
 	d := &deviceCursor{userID: ack.UserID, deviceID: ack.DeviceID, convID: ack.ConvID, member: true}
@@ -131,19 +143,41 @@ func (b *ackBatch) device(ctx context.Context, ack store.DeliveryAck) (*deviceCu
 	}
 	d.user = b.user(ack.UserID, ack.ConvID, delivered)
 	b.devices = append(b.devices, d)
+	if b.byDev == nil && len(b.devices) > scanUpTo {
+		b.byDev = make(map[deviceKey]*deviceCursor, 2*len(b.devices))
+		for _, d := range b.devices {
+			b.byDev[deviceKey{user: d.userID, device: d.deviceID, conv: d.convID}] = d
+		}
+	} else if b.byDev != nil {
+		b.byDev[deviceKey{user: d.userID, device: d.deviceID, conv: d.convID}] = d
+	}
 	return d, nil
 }
 
 // user returns the batch's cursor of a user, starting it at stored if the
 // batch does not have it yet.
 func (b *ackBatch) user(userID, convID string, stored int64) *userCursor {
-	for _, u := range b.users {
-		if u.userID == userID && u.convID == convID {
+	if b.byUser != nil {
+		if u, ok := b.byUser[userKey{user: userID, conv: convID}]; ok {
 			return u
+		}
+	} else {
+		for _, u := range b.users {
+			if u.userID == userID && u.convID == convID {
+				return u
+			}
 		}
 	}
 	u := &userCursor{userID: userID, convID: convID, seq: stored}
 	b.users = append(b.users, u)
+	if b.byUser == nil && len(b.users) > scanUpTo {
+		b.byUser = make(map[userKey]*userCursor, 2*len(b.users))
+		for _, u := range b.users {
+			b.byUser[userKey{user: u.userID, conv: u.convID}] = u
+		}
+	} else if b.byUser != nil {
+		b.byUser[userKey{user: u.userID, conv: u.convID}] = u
+	}
 	return u
 }
 

@@ -62,6 +62,9 @@ type appendBatch struct {
 	convs map[string]*convState
 	order []*convState // touched conversations, in first-touch order
 	reads []readMark   // sender read cursors to advance, one per (user, conversation)
+	// readAt indexes reads once they are many (markRead); the app is the
+	// batch's, so its key's app is empty.
+	readAt map[userKey]int
 	// mentions are the mentions of users, in append order, applied once
 	// the entries exist.
 	mentions []readMark
@@ -179,16 +182,32 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	return store.Appended{Message: m}, nil
 }
 
-// markRead records that the sender's read cursor must reach seq. A batch
-// holds few senders, so a scan beats a map.
+// markRead records that the sender's read cursor must reach seq. A small
+// batch scans its marks; one of more than scanUpTo (a backed-up queue
+// commits thousands at once) finds them in a map.
 func (b *appendBatch) markRead(userID, convID string, seq int64) {
-	for i := range b.reads {
-		if r := &b.reads[i]; r.userID == userID && r.convID == convID {
-			r.seq = max(r.seq, seq)
+	if b.readAt != nil {
+		if i, ok := b.readAt[userKey{user: userID, conv: convID}]; ok {
+			b.reads[i].seq = max(b.reads[i].seq, seq)
 			return
+		}
+	} else {
+		for i := range b.reads {
+			if r := &b.reads[i]; r.userID == userID && r.convID == convID {
+				r.seq = max(r.seq, seq)
+				return
+			}
 		}
 	}
 	b.reads = append(b.reads, readMark{userID: userID, convID: convID, seq: seq})
+	if b.readAt == nil && len(b.reads) > scanUpTo {
+		b.readAt = make(map[userKey]int, 2*len(b.reads))
+		for i, r := range b.reads {
+			b.readAt[userKey{user: r.userID, conv: r.convID}] = i
+		}
+	} else if b.readAt != nil {
+		b.readAt[userKey{user: userID, conv: convID}] = len(b.reads) - 1
+	}
 }
 
 // duplicate returns the message that d repeats, if one is stored: in this
