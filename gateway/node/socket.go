@@ -3,16 +3,16 @@ package node
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/magpie-im/magpie/internal/nbiolog"
 )
 
 // Client WebSockets are event-driven (github.com/lesismal/nbio): net/http
@@ -101,10 +101,8 @@ type wsEngine struct {
 	stopped bool
 }
 
-var logOnce sync.Once
-
 func newWSEngine(maxOutbound int) *wsEngine {
-	logOnce.Do(func() { logging.SetLogger(slogAdapter{}) })
+	nbiolog.Use()
 	rd := newReaders()
 	eng := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "magpie-ws",
@@ -204,18 +202,4 @@ func chooseSubprotocol(r *http.Request, ours []string) string {
 		}
 	}
 	return ""
-}
-
-// slogAdapter sends the engine's warnings and errors to the default
-// slog logger; its debug and info lines are dropped.
-type slogAdapter struct{}
-
-func (slogAdapter) Debug(string, ...any) {}
-func (slogAdapter) Info(string, ...any)  {}
-func (slogAdapter) Warn(format string, v ...any) {
-	slog.Warn("websocket engine", "detail", fmt.Sprintf(format, v...))
-}
-
-func (slogAdapter) Error(format string, v ...any) {
-	slog.Error("websocket engine", "detail", fmt.Sprintf(format, v...))
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -18,8 +17,8 @@ import (
 	"time"
 
 	"github.com/lesismal/nbio"
-	"github.com/lesismal/nbio/logging"
 
+	"github.com/magpie-im/magpie/internal/nbiolog"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -95,7 +94,7 @@ func (d *Dialer) engine() (*nbio.Engine, error) {
 	if d.eng != nil {
 		return d.eng, nil
 	}
-	quietEngineLogs()
+	nbiolog.Use()
 	eng := nbio.NewEngine(nbio.Config{
 		Name: "magpie-bench",
 		// One loop reads every socket and runs the parsers and the
@@ -624,33 +623,4 @@ func (c *Conn) Close() {
 		return
 	}
 	_ = c.nc.Close() // handOver closes nb if it stores it after this
-}
-
-// nbioDefaultLogger is nbio's own logger, which prints to stdout (where
-// magpie bench --json writes its result).
-var nbioDefaultLogger = logging.DefaultLogger
-
-var quietOnce sync.Once
-
-// quietEngineLogs sends nbio's warnings and errors to slog and drops its
-// info lines, unless the process (a server's gateway, in tests) set a
-// logger of its own already.
-func quietEngineLogs() {
-	quietOnce.Do(func() {
-		if logging.DefaultLogger == nbioDefaultLogger {
-			logging.SetLogger(slogEngineLogger{})
-		}
-	})
-}
-
-type slogEngineLogger struct{}
-
-func (slogEngineLogger) Debug(string, ...any) {}
-func (slogEngineLogger) Info(string, ...any)  {}
-func (slogEngineLogger) Warn(format string, v ...any) {
-	slog.Warn("load generator event loop", "detail", fmt.Sprintf(format, v...))
-}
-
-func (slogEngineLogger) Error(format string, v ...any) {
-	slog.Error("load generator event loop", "detail", fmt.Sprintf(format, v...))
 }

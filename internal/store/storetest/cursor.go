@@ -46,6 +46,7 @@ func checkDelivered(t *testing.T, a store.AppStore, user, conv string, want int6
 }
 
 var cursorTests = []test{
+	{"BigBatchesFoldCursors", testBigBatchesFoldCursors},
 	{"AckForwardOnlyClamped", func(t *testing.T, s store.Store) {
 		a := s.App("A")
 		fill(t, a, "c1", 5)

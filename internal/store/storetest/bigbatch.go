@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"fmt"
@@ -8,18 +8,17 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// A batch with more cursors than scanUpTo finds them in maps: the same
-// sender's marks and the same device's acks in one batch still fold into
-// one cursor each.
-func TestBigBatchesFoldCursors(t *testing.T) {
-	s := openTemp(t)
-	a := s.App("app")
-	const pairs = 3 * scanUpTo
+// testBigBatchesFoldCursors: a batch far larger than a few cursors (a
+// backed-up queue commits thousands at once) still folds the same sender's
+// read marks and the same device's acks into one cursor each.
+func testBigBatchesFoldCursors(t *testing.T, s store.Store) {
+	a := s.App("A")
+	const pairs = 48
 	var ids []string
 	for i := range 2 * pairs {
 		ids = append(ids, fmt.Sprintf("u%03d", i))
 	}
-	cacheUsers(t, a, ids...)
+	createUsers(t, a, ids...)
 	conv := func(i int) string { return fmt.Sprintf("p:%s:%s", ids[2*i], ids[2*i+1]) }
 	at := time.UnixMilli(1_700_000_000_000)
 	// Each pair's first user sends twice, in two rounds, all in one batch.
