@@ -325,8 +325,11 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 		c.reply(c.errorFrame(id, err))
 		return
 	}
+	if !c.acquire(ctx) {
+		return // the connection is closing
+	}
 	sctx, span := c.sendSpan(ctx, s.GetClientMsgId())
-	p, err := c.srv.msgs.Submit(sctx, messaging.SendRequest{
+	_, err = c.srv.msgs.Submit(sctx, messaging.SendRequest{
 		AppID: c.appID, SenderID: c.userID, Session: c.session, ToUserID: s.GetToUserId(),
 		ToGroupID: s.GetToGroupId(), Mentions: s.GetMentions(), MentionAll: s.GetMentionAll(),
 		ClientMsgID: s.GetClientMsgId(), Type: s.GetType(), Content: s.GetContent(),
@@ -338,27 +341,29 @@ func (c *conn) send(ctx context.Context, id uint64, s *magpiev1.Send) {
 			}}})
 			endSend(span, a.ConvID, a.Seq, a.Duplicate, a.Err)
 		},
+		Done: func(_ store.Appended, err error) {
+			defer c.release()
+			if err != nil {
+				endSend(span, "", 0, false, err) // a span ends once: no-op if Committed ended it
+				c.sendFailed(id, err)
+			}
+		},
 	})
+	if err == nil {
+		c.refusals = 0
+		return // Done releases the slot
+	}
+	c.release()
+	endSend(span, "", 0, false, err)
 	if errors.Is(err, messaging.ErrOverloaded) {
 		// Refused before anything was queued: the client goes back to this
 		// message and resends from it, after the hint (see overloaded).
-		endSend(span, "", 0, false, err)
 		c.goBack = s.GetClientMsgId()
 		c.reply(c.overloaded(id))
 		return
 	}
 	c.refusals = 0
-	if err != nil {
-		endSend(span, "", 0, false, err)
-		c.sendFailed(id, err)
-		return
-	}
-	c.async(ctx, func() {
-		if _, err := p.Wait(ctx); err != nil {
-			endSend(span, "", 0, false, err) // a span ends once: no-op if Committed ended it
-			c.sendFailed(id, err)
-		}
-	})
+	c.sendFailed(id, err)
 }
 
 // sendBudget waits until the connection's send rate limit allows one more
@@ -461,20 +466,26 @@ func (c *conn) sendFailed(id uint64, err error) {
 	}
 }
 
-// async runs fn on its own goroutine, at most maxInflight at a time per
-// connection; the reader waits when the limit is reached.
-func (c *conn) async(ctx context.Context, fn func()) {
+// acquire takes one of the connection's maxInflight slots for a request
+// whose outcome comes later, waiting (the reader stops reading) while all
+// are taken; false if the connection closed first. The request's
+// callback releases the slot; the connection's close waits for it.
+func (c *conn) acquire(ctx context.Context) bool {
 	select {
 	case c.inflight <- struct{}{}:
 	case <-ctx.Done():
-		return
+		return false
 	case <-c.quit:
-		return
+		return false
 	}
-	c.tasks.Go(func() {
-		defer func() { <-c.inflight }()
-		fn()
-	})
+	c.tasks.Add(1)
+	return true
+}
+
+// release gives back a slot taken by acquire.
+func (c *conn) release() {
+	<-c.inflight
+	c.tasks.Done()
 }
 
 func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck) {
@@ -482,10 +493,17 @@ func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck
 	for i, cur := range a.GetCursors() {
 		cursors[i] = messaging.Cursor{ConvID: cur.GetConvId(), Seq: cur.GetSeq()}
 	}
-	c.async(ctx, func() {
-		err := c.srv.msgs.AckDelivered(ctx, c.appID, c.userID, c.deviceID, cursors)
+	if !c.acquire(ctx) {
+		return
+	}
+	err := c.srv.msgs.AckDeliveredFunc(ctx, c.appID, c.userID, c.deviceID, cursors, func(err error) {
+		defer c.release()
 		c.replyResult(id, ok(id), err)
 	})
+	if err != nil {
+		c.release()
+		c.reply(c.errorFrame(id, err))
+	}
 }
 
 func (c *conn) syncConversations(ctx context.Context, id uint64, s *magpiev1.SyncConversations) {

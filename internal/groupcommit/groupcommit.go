@@ -68,7 +68,40 @@ type Batcher[In, Out any] struct {
 
 type waiter[In, Out any] struct {
 	in   In
-	done chan result[Out] // capacity 1
+	done chan result[Out] // capacity 1; nil for work enqueued with EnqueueFunc
+	then *callback[Out]   // the EnqueueFunc this item belongs to, else nil
+	i    int              // the item's index in then.outs
+}
+
+// callback gathers the results of the items of one EnqueueFunc and calls
+// its function once the last one is in. Only the runner touches it.
+type callback[Out any] struct {
+	outs []Out
+	err  error // the first item's error, if any
+	left int
+	fn   func([]Out, error)
+}
+
+// finish hands the item its result: on its channel, or to its callback.
+// The runner calls it.
+func (w *waiter[In, Out]) finish(r result[Out]) {
+	t := w.then
+	if t == nil {
+		w.done <- r
+		return
+	}
+	if r.err != nil && t.err == nil {
+		t.err = r.err
+	}
+	t.outs[w.i] = r.out
+	if t.left--; t.left > 0 {
+		return
+	}
+	if t.err != nil {
+		t.fn(nil, t.err)
+		return
+	}
+	t.fn(t.outs, nil)
 }
 
 type result[Out any] struct {
@@ -103,18 +136,40 @@ type Ticket[In, Out any] struct {
 
 // Enqueue queues ins together, in order, without waiting.
 func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
-	ws := make([]waiter[In, Out], len(ins))
-	for i, in := range ins {
-		ws[i] = waiter[In, Out]{in: in, done: make(chan result[Out], 1)}
+	ws := waiters[In, Out](ins, nil)
+	if err := b.push(ws); err != nil {
+		return nil, err
 	}
+	return &Ticket[In, Out]{ws: ws}, nil
+}
+
+// waiters returns ins as waiters: each with its own channel, or, with fn,
+// all reporting to one callback that calls fn.
+func waiters[In, Out any](ins []In, fn func([]Out, error)) []waiter[In, Out] {
+	ws := make([]waiter[In, Out], len(ins))
+	var t *callback[Out]
+	if fn != nil {
+		t = &callback[Out]{outs: make([]Out, len(ins)), left: len(ins), fn: fn}
+	}
+	for i, in := range ins {
+		ws[i] = waiter[In, Out]{in: in, then: t, i: i}
+		if t == nil {
+			ws[i].done = make(chan result[Out], 1)
+		}
+	}
+	return ws
+}
+
+// push queues ws, or refuses them.
+func (b *Batcher[In, Out]) push(ws []waiter[In, Out]) error {
 	b.mu.Lock()
 	switch {
 	case b.stopped:
 		b.mu.Unlock()
-		return nil, ErrStopped
-	case len(b.pending)+len(ins) > b.maxQueue, b.tooSlow(len(b.pending) + len(ins)):
+		return ErrStopped
+	case len(b.pending)+len(ws) > b.maxQueue, b.tooSlow(len(b.pending) + len(ws)):
 		b.mu.Unlock()
-		return nil, ErrOverloaded
+		return ErrOverloaded
 	}
 	b.pending = append(b.pending, ws...)
 	b.mu.Unlock()
@@ -122,7 +177,7 @@ func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return &Ticket[In, Out]{ws: ws}, nil
+	return nil
 }
 
 // WouldRefuse reports whether Enqueue of n items would be refused now with
@@ -166,9 +221,27 @@ func (b *Batcher[In, Out]) now() time.Time {
 // waits up to wait for the runner to make room, and is tried again each
 // time it does; ErrOverloaded once wait has passed.
 func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.Duration) (*Ticket[In, Out], error) {
-	t, err := b.Enqueue(ins)
+	ws := waiters[In, Out](ins, nil)
+	if err := b.pushWait(ctx, ws, wait); err != nil {
+		return nil, err
+	}
+	return &Ticket[In, Out]{ws: ws}, nil
+}
+
+// EnqueueFunc is EnqueueWait for a caller that does not wait for the
+// commits: once all of ins are committed, fn gets their results, or the
+// first error among them. fn runs on the runner goroutine, after After:
+// it must not block. If EnqueueFunc returns an error, nothing was queued
+// and fn is never called.
+func (b *Batcher[In, Out]) EnqueueFunc(ctx context.Context, ins []In, wait time.Duration, fn func([]Out, error)) error {
+	return b.pushWait(ctx, waiters(ins, fn), wait)
+}
+
+// pushWait is push, waiting up to wait for room.
+func (b *Batcher[In, Out]) pushWait(ctx context.Context, ws []waiter[In, Out], wait time.Duration) error {
+	err := b.push(ws)
 	if !errors.Is(err, ErrOverloaded) || wait <= 0 {
-		return t, err // the usual case: one lock, no timer
+		return err // the usual case: one lock, no timer
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -178,15 +251,15 @@ func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.
 		b.mu.Lock()
 		room := b.room
 		b.mu.Unlock()
-		if t, err := b.Enqueue(ins); !errors.Is(err, ErrOverloaded) {
-			return t, err
+		if err := b.push(ws); !errors.Is(err, ErrOverloaded) {
+			return err
 		}
 		select {
 		case <-room:
 		case <-timer.C:
-			return nil, ErrOverloaded
+			return ErrOverloaded
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
@@ -235,7 +308,7 @@ func (b *Batcher[In, Out]) stop() {
 	b.room = make(chan struct{})
 	b.mu.Unlock()
 	for _, w := range rest {
-		w.done <- result[Out]{err: ErrStopped}
+		w.finish(result[Out]{err: ErrStopped})
 	}
 }
 
@@ -294,7 +367,7 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 		b.After(okIns, okOuts)
 	}
 	for i, w := range batch {
-		w.done <- result[Out]{out: outs[i], err: errs[i]}
+		w.finish(result[Out]{out: outs[i], err: errs[i]})
 	}
 	return more
 }

@@ -251,3 +251,54 @@ func TestBatcherMaxWaitLargeBatches(t *testing.T) {
 	}
 	close(gate) // let the runner commit what is queued
 }
+
+// TestBatcherEnqueueFunc: work enqueued with a callback gets all its
+// results at once, after After, even when it spans batches; the first
+// error if any failed; ErrStopped if the runner stopped first; and no call
+// at all when it was refused.
+func TestBatcherEnqueueFunc(t *testing.T) {
+	boom := errors.New("disk full")
+	b := New(2, 10, func(_ context.Context, in []int) ([]int, []error) {
+		out, errs := make([]int, len(in)), make([]error, len(in))
+		for i, v := range in {
+			out[i] = v * 10
+			if v < 0 {
+				errs[i] = boom
+			}
+		}
+		return out, errs
+	})
+	var log []string
+	b.After = func(in, _ []int) { log = append(log, fmt.Sprint("after ", in)) }
+	record := func(name string) func([]int, error) {
+		return func(outs []int, err error) { log = append(log, fmt.Sprint(name, " ", outs, " ", err)) }
+	}
+	ctx := context.Background()
+	if err := b.EnqueueFunc(ctx, []int{1, 2, 3}, 0, record("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnqueueFunc(ctx, []int{4, -5, -6}, 0, record("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnqueueFunc(ctx, make([]int, 5), 0, record("refused")); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("enqueue over the bound = %v, want ErrOverloaded", err)
+	}
+	for b.drainOnce(ctx) {
+	}
+	if err := b.EnqueueFunc(ctx, []int{7}, 0, record("c")); err != nil {
+		t.Fatal(err)
+	}
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	b.Run(stopped)
+	want := []string{
+		"after [1 2]", "after [3 4]", "a [10 20 30] <nil>", "after []", "b [] disk full",
+		"c [] " + ErrStopped.Error(),
+	}
+	if !slices.Equal(log, want) {
+		t.Fatalf("calls:\n%q\nwant\n%q", log, want)
+	}
+	if err := b.EnqueueFunc(ctx, []int{8}, 0, record("late")); !errors.Is(err, ErrStopped) {
+		t.Fatalf("enqueue after stop = %v, want ErrStopped", err)
+	}
+}

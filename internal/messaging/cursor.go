@@ -22,19 +22,41 @@ type Cursor struct {
 // other members when the user's delivery cursor moves over a message the
 // user did not send. It returns once the cursors are durable.
 func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID string, cursors []Cursor) error {
+	items, err := s.ackItems(ctx, appID, userID, deviceID, cursors)
+	if err != nil {
+		return err
+	}
+	_, err = s.acks.SubmitAll(ctx, items)
+	return err
+}
+
+// AckDeliveredFunc is AckDelivered for a caller that does not wait: done
+// gets the outcome once the cursors are durable (or failed), on the
+// committer: it must not block. If AckDeliveredFunc returns an error,
+// nothing was queued and done is never called.
+func (s *Service) AckDeliveredFunc(ctx context.Context, appID, userID, deviceID string, cursors []Cursor, done func(error)) error {
+	items, err := s.ackItems(ctx, appID, userID, deviceID, cursors)
+	if err != nil {
+		return err
+	}
+	return s.acks.EnqueueFunc(ctx, items, 0, func(_ []store.AckResult, err error) { done(err) })
+}
+
+// ackItems checks a device's delivery acks and returns them as ack items.
+func (s *Service) ackItems(ctx context.Context, appID, userID, deviceID string, cursors []Cursor) ([]ackItem, error) {
 	if len(cursors) == 0 || len(cursors) > 256 {
-		return errorf("invalid_argument", "deliver_ack must carry 1-256 cursors")
+		return nil, errorf("invalid_argument", "deliver_ack must carry 1-256 cursors")
 	}
 	for _, c := range cursors {
 		if c.Seq < 1 {
-			return errorf("invalid_argument", "cursor seq %d of %q: seqs start at 1", c.Seq, c.ConvID)
+			return nil, errorf("invalid_argument", "cursor seq %d of %q: seqs start at 1", c.Seq, c.ConvID)
 		}
 	}
 	items := make([]ackItem, len(cursors))
 	for i, c := range cursors {
 		members, err := s.memberOf(ctx, appID, userID, c.ConvID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var peers []string
 		if _, group := GroupOf(c.ConvID); !group {
@@ -45,8 +67,7 @@ func (s *Service) AckDelivered(ctx context.Context, appID, userID, deviceID stri
 		items[i] = ackItem{appID: appID, peers: peers,
 			ack: store.DeliveryAck{UserID: userID, DeviceID: deviceID, ConvID: c.ConvID, Seq: c.Seq}}
 	}
-	_, err := s.acks.SubmitAll(ctx, items)
-	return err
+	return items, nil
 }
 
 func (s *Service) commitAcks(ctx context.Context, items []ackItem) ([]store.AckResult, []error) {

@@ -192,11 +192,7 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 		}
 		hook = pol != nil && v.Action != Drop && pol.HasHook()
 		if !hook && !req.Order.waiting() {
-			t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
-			if err != nil {
-				return nil, err
-			}
-			return &Pending{t: t}, nil
+			return s.enqueue(ctx, &req, it, s.cfg.MaxQueueWait)
 		}
 		if v.Action == Modify {
 			c.Content = v.Content
@@ -236,11 +232,20 @@ func (s *Service) moderate(ctx context.Context, req SendRequest, pol Policy, it 
 			// queue before it is refused, but longer: a hook's answers
 			// come in bursts, and a refusal closes the sender's
 			// connection.
-			p.t, err = s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.ModeratedQueueWait)
+			var q *Pending
+			if q, err = s.enqueue(ctx, &req, it, s.cfg.ModeratedQueueWait); q != nil {
+				p.t = q.t
+			}
+		}
+		if err != nil && req.Done != nil {
+			req.Done(store.Appended{}, err)
 		}
 		p.err = err
 		close(p.ready)
 	}()
+	if req.Done != nil {
+		return nil, nil
+	}
 	return p, nil
 }
 

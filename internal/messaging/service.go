@@ -408,6 +408,12 @@ type SendRequest struct {
 	// committed later is pushed to any device. A connection uses it to queue
 	// its SendAck ahead of later pushes. It must not block.
 	Committed func(store.Appended)
+	// Done, if set, is for a caller that does not wait: Submit returns no
+	// Pending, and Done is called once with what Wait would have
+	// returned, after Committed: on the committer (it must not block), or
+	// on moderation's goroutine if the message failed there. It is not
+	// called when Submit returns an error.
+	Done func(store.Appended, error)
 }
 
 func (r *SendRequest) validate() *Error {
@@ -554,7 +560,22 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 			return s.moderate(ctx, req, pol, it)
 		}
 	}
-	t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, s.cfg.MaxQueueWait)
+	return s.enqueue(ctx, &req, it, s.cfg.MaxQueueWait)
+}
+
+// enqueue queues it for the next commit, waiting up to wait for room in a
+// full queue: with req.Done called once it is committed, or as a Pending.
+func (s *Service) enqueue(ctx context.Context, req *SendRequest, it appendItem, wait time.Duration) (*Pending, error) {
+	if done := req.Done; done != nil {
+		return nil, s.appends.EnqueueFunc(ctx, []appendItem{it}, wait, func(outs []store.Appended, err error) {
+			if err != nil {
+				done(store.Appended{}, err)
+				return
+			}
+			done(outs[0], nil)
+		})
+	}
+	t, err := s.appends.EnqueueWait(ctx, []appendItem{it}, wait)
 	if err != nil {
 		return nil, err
 	}
