@@ -480,7 +480,8 @@ func (c *conn) startWriterLocked() {
 // when that passes Config.MaxOutboundBytes; and stallCheck closes it when
 // output waits and none of it has reached the socket for writeTimeout.
 func (c *conn) writeLoop() {
-	var merged, out []byte
+	out, merged := getWriteBuf(), getWriteBuf()
+	defer func() { putWriteBuf(out); putWriteBuf(merged) }()
 	for {
 		c.mu.Lock()
 		batch := c.out
@@ -512,9 +513,6 @@ func (c *conn) writeLoop() {
 				}
 				out = out[:0]
 			}
-		}
-		if cap(out) > maxWriteChunk {
-			out = nil // a burst's buffer is not kept for an idle connection
 		}
 		c.srv.metrics.FramesOut(len(batch))
 		c.mu.Lock()
@@ -552,6 +550,23 @@ func (c *conn) stallCheck() {
 // maxWriteChunk bounds the encoded frames the writer joins into one
 // socket write.
 const maxWriteChunk = 64 << 10
+
+// writeBufs holds the writers' buffers between bursts, so that an idle
+// connection holds none and a busy one does not allocate its own each time
+// its writer starts.
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func getWriteBuf() []byte { return (*writeBufs.Get().(*[]byte))[:0] }
+
+// putWriteBuf returns b to writeBufs, unless a burst made it bigger than
+// a write chunk is.
+func putWriteBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 2*maxWriteChunk {
+		return
+	}
+	b = b[:0]
+	writeBufs.Put(&b)
+}
 
 // appendWSFrame appends msg to dst as one unmasked, unfragmented WebSocket
 // data frame of type typ, as a server sends it (RFC 6455 section 5.2).

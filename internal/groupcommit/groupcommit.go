@@ -33,7 +33,9 @@ type Batcher[In, Out any] struct {
 	// a batch may partly succeed (one store call per app).
 	commit func(ctx context.Context, items []In) ([]Out, []error)
 	// After runs on the runner for the items that committed, in order,
-	// before their submitters are told; may be nil.
+	// before their submitters are told; may be nil. It may keep the
+	// slices, but must not change them: the submitters' results are read
+	// from the same.
 	After func(items []In, outs []Out)
 	// MaxWait, when positive, bounds the queue by time as well as by
 	// length: once batches of measureFrom items or more have shown how
@@ -56,6 +58,9 @@ type Batcher[In, Out any] struct {
 
 	mu      sync.Mutex // guards pending, stopped and rate
 	pending []waiter[In, Out]
+	// spare is an empty buffer for pending, kept by the runner from a
+	// batch it finished; nil when there is none.
+	spare   []waiter[In, Out]
 	stopped bool
 	// rate is how many items a second batches of measureFrom or more
 	// commit (a moving average); zero until one was measured.
@@ -131,47 +136,46 @@ func (b *Batcher[In, Out]) SubmitAll(ctx context.Context, ins []In) ([]Out, erro
 
 // Ticket is a claim on the results of enqueued items.
 type Ticket[In, Out any] struct {
-	ws []waiter[In, Out]
+	dones []chan result[Out]
 }
 
 // Enqueue queues ins together, in order, without waiting.
 func (b *Batcher[In, Out]) Enqueue(ins []In) (*Ticket[In, Out], error) {
-	ws := waiters[In, Out](ins, nil)
-	if err := b.push(ws); err != nil {
+	t := newTicket[In, Out](len(ins))
+	if err := b.push(ins, t.dones, nil); err != nil {
 		return nil, err
 	}
-	return &Ticket[In, Out]{ws: ws}, nil
+	return t, nil
 }
 
-// waiters returns ins as waiters: each with its own channel, or, with fn,
-// all reporting to one callback that calls fn.
-func waiters[In, Out any](ins []In, fn func([]Out, error)) []waiter[In, Out] {
-	ws := make([]waiter[In, Out], len(ins))
-	var t *callback[Out]
-	if fn != nil {
-		t = &callback[Out]{outs: make([]Out, len(ins)), left: len(ins), fn: fn}
+// newTicket returns a ticket for n items, a channel each.
+func newTicket[In, Out any](n int) *Ticket[In, Out] {
+	t := &Ticket[In, Out]{dones: make([]chan result[Out], n)}
+	for i := range t.dones {
+		t.dones[i] = make(chan result[Out], 1)
 	}
-	for i, in := range ins {
-		ws[i] = waiter[In, Out]{in: in, then: t, i: i}
-		if t == nil {
-			ws[i].done = make(chan result[Out], 1)
-		}
-	}
-	return ws
+	return t
 }
 
-// push queues ws, or refuses them.
-func (b *Batcher[In, Out]) push(ws []waiter[In, Out]) error {
+// push queues ins, their results going to dones or, if dones is nil, to
+// then; or refuses them.
+func (b *Batcher[In, Out]) push(ins []In, dones []chan result[Out], then *callback[Out]) error {
 	b.mu.Lock()
 	switch {
 	case b.stopped:
 		b.mu.Unlock()
 		return ErrStopped
-	case len(b.pending)+len(ws) > b.maxQueue, b.tooSlow(len(b.pending) + len(ws)):
+	case len(b.pending)+len(ins) > b.maxQueue, b.tooSlow(len(b.pending) + len(ins)):
 		b.mu.Unlock()
 		return ErrOverloaded
 	}
-	b.pending = append(b.pending, ws...)
+	for i, in := range ins {
+		w := waiter[In, Out]{in: in, then: then, i: i}
+		if dones != nil {
+			w.done = dones[i]
+		}
+		b.pending = append(b.pending, w)
+	}
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
@@ -221,11 +225,11 @@ func (b *Batcher[In, Out]) now() time.Time {
 // waits up to wait for the runner to make room, and is tried again each
 // time it does; ErrOverloaded once wait has passed.
 func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.Duration) (*Ticket[In, Out], error) {
-	ws := waiters[In, Out](ins, nil)
-	if err := b.pushWait(ctx, ws, wait); err != nil {
+	t := newTicket[In, Out](len(ins))
+	if err := b.pushWait(ctx, ins, t.dones, nil, wait); err != nil {
 		return nil, err
 	}
-	return &Ticket[In, Out]{ws: ws}, nil
+	return t, nil
 }
 
 // EnqueueFunc is EnqueueWait for a caller that does not wait for the
@@ -234,12 +238,13 @@ func (b *Batcher[In, Out]) EnqueueWait(ctx context.Context, ins []In, wait time.
 // it must not block. If EnqueueFunc returns an error, nothing was queued
 // and fn is never called.
 func (b *Batcher[In, Out]) EnqueueFunc(ctx context.Context, ins []In, wait time.Duration, fn func([]Out, error)) error {
-	return b.pushWait(ctx, waiters(ins, fn), wait)
+	t := &callback[Out]{outs: make([]Out, len(ins)), left: len(ins), fn: fn}
+	return b.pushWait(ctx, ins, nil, t, wait)
 }
 
 // pushWait is push, waiting up to wait for room.
-func (b *Batcher[In, Out]) pushWait(ctx context.Context, ws []waiter[In, Out], wait time.Duration) error {
-	err := b.push(ws)
+func (b *Batcher[In, Out]) pushWait(ctx context.Context, ins []In, dones []chan result[Out], then *callback[Out], wait time.Duration) error {
+	err := b.push(ins, dones, then)
 	if !errors.Is(err, ErrOverloaded) || wait <= 0 {
 		return err // the usual case: one lock, no timer
 	}
@@ -251,7 +256,7 @@ func (b *Batcher[In, Out]) pushWait(ctx context.Context, ws []waiter[In, Out], w
 		b.mu.Lock()
 		room := b.room
 		b.mu.Unlock()
-		if err := b.push(ws); !errors.Is(err, ErrOverloaded) {
+		if err := b.push(ins, dones, then); !errors.Is(err, ErrOverloaded) {
 			return err
 		}
 		select {
@@ -266,10 +271,10 @@ func (b *Batcher[In, Out]) pushWait(ctx context.Context, ws []waiter[In, Out], w
 
 // Wait returns the results of the ticket's items once all are committed.
 func (t *Ticket[In, Out]) Wait(ctx context.Context) ([]Out, error) {
-	outs := make([]Out, len(t.ws))
-	for i, w := range t.ws {
+	outs := make([]Out, len(t.dones))
+	for i, done := range t.dones {
 		select {
-		case r := <-w.done:
+		case r := <-done:
 			if r.err != nil {
 				return nil, r.err
 			}
@@ -279,6 +284,27 @@ func (t *Ticket[In, Out]) Wait(ctx context.Context) ([]Out, error) {
 		}
 	}
 	return outs, nil
+}
+
+// committed returns the items of a batch that committed, and their
+// results: ins and outs themselves when all did.
+func committed[In, Out any](ins []In, outs []Out, errs []error) ([]In, []Out) {
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return ins, outs
+	}
+	okIns, okOuts := make([]In, 0, len(ins)-failed), make([]Out, 0, len(ins)-failed)
+	for i := range ins {
+		if errs[i] == nil {
+			okIns, okOuts = append(okIns, ins[i]), append(okOuts, outs[i])
+		}
+	}
+	return okIns, okOuts
 }
 
 // Run commits batches until ctx ends, then fails what is still queued with
@@ -332,12 +358,19 @@ func (b *Batcher[In, Out]) measure(n int, took time.Duration) {
 func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	b.mu.Lock()
 	n := min(len(b.pending), b.maxBatch)
-	batch := make([]waiter[In, Out], n)
-	copy(batch, b.pending[:n])
-	rest := copy(b.pending, b.pending[n:])
-	clear(b.pending[rest:]) // drop references to committed items
-	b.pending = b.pending[:rest]
-	more := rest > 0
+	var batch []waiter[In, Out]
+	if n == len(b.pending) {
+		// The usual case: take the whole queue, and queue what comes next
+		// in the spare buffer.
+		batch, b.pending, b.spare = b.pending, b.spare[:0], nil
+	} else {
+		batch = make([]waiter[In, Out], n)
+		copy(batch, b.pending[:n])
+		rest := copy(b.pending, b.pending[n:])
+		clear(b.pending[rest:]) // drop references to committed items
+		b.pending = b.pending[:rest]
+	}
+	more := len(b.pending) > 0
 	if n > 0 {
 		close(b.room)
 		b.room = make(chan struct{})
@@ -358,16 +391,14 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 		b.measure(n, b.now().Sub(start))
 	}
 	if b.After != nil {
-		okIns, okOuts := make([]In, 0, n), make([]Out, 0, n)
-		for i := range ins {
-			if errs[i] == nil {
-				okIns, okOuts = append(okIns, ins[i]), append(okOuts, outs[i])
-			}
-		}
-		b.After(okIns, okOuts)
+		b.After(committed(ins, outs, errs))
 	}
 	for i, w := range batch {
 		w.finish(result[Out]{out: outs[i], err: errs[i]})
+	}
+	if b.spare == nil && cap(batch) <= 2*b.maxBatch {
+		clear(batch) // drop references to committed items
+		b.spare = batch[:0]
 	}
 	return more
 }

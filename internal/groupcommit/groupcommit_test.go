@@ -100,8 +100,8 @@ func TestBatcherPartialFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.drainOnce(context.Background())
-	for i, w := range tk.ws {
-		r := <-w.done
+	for i, done := range tk.dones {
+		r := <-done
 		if (i%2 == 1) != errors.Is(r.err, boom) {
 			t.Fatalf("item %d: err %v", i, r.err)
 		}

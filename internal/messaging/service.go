@@ -655,14 +655,34 @@ var noSpan = noop.Span{}
 // commitByApp groups items by app, makes one store call per app, and
 // returns per-item results and errors in input order.
 func commitByApp[Item, In, Out any](items []Item, split func(Item) (string, In), call func(app string, ins []In) ([]Out, error)) ([]Out, []error) {
-	outs := make([]Out, len(items))
 	errs := make([]error, len(items))
+	if app, ok := oneApp(items, split); ok { // the usual case: no regrouping
+		ins := make([]In, len(items))
+		for i, it := range items {
+			_, ins[i] = split(it)
+		}
+		res, err := call(app, ins)
+		if err == nil && len(res) != len(ins) {
+			err = fmt.Errorf("store answered %d of %d items", len(res), len(ins))
+		}
+		if err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return make([]Out, len(items)), errs
+		}
+		return res, errs
+	}
+	outs := make([]Out, len(items))
 	for _, group := range groupByApp(items, func(it Item) string { app, _ := split(it); return app }) {
 		ins := make([]In, len(group.idx))
 		for j, i := range group.idx {
 			_, ins[j] = split(items[i])
 		}
 		res, err := call(group.appID, ins)
+		if err == nil && len(res) != len(ins) {
+			err = fmt.Errorf("store answered %d of %d items", len(res), len(ins))
+		}
 		for j, i := range group.idx {
 			if err != nil {
 				errs[i] = err
@@ -672,6 +692,20 @@ func commitByApp[Item, In, Out any](items []Item, split func(Item) (string, In),
 		}
 	}
 	return outs, errs
+}
+
+// oneApp returns the app of items if they all belong to one.
+func oneApp[Item, In any](items []Item, split func(Item) (string, In)) (string, bool) {
+	if len(items) == 0 {
+		return "", false
+	}
+	first, _ := split(items[0])
+	for _, it := range items[1:] {
+		if app, _ := split(it); app != first {
+			return "", false
+		}
+	}
+	return first, true
 }
 
 type appGroup struct {
