@@ -358,6 +358,10 @@ func (b *Batcher[In, Out]) measure(n int, took time.Duration) {
 func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 	b.mu.Lock()
 	n := min(len(b.pending), b.maxBatch)
+	if n == 0 {
+		b.mu.Unlock()
+		return false
+	}
 	var batch []waiter[In, Out]
 	if n == len(b.pending) {
 		// The usual case: take the whole queue, and queue what comes next
@@ -371,14 +375,9 @@ func (b *Batcher[In, Out]) drainOnce(ctx context.Context) bool {
 		b.pending = b.pending[:rest]
 	}
 	more := len(b.pending) > 0
-	if n > 0 {
-		close(b.room)
-		b.room = make(chan struct{})
-	}
+	close(b.room)
+	b.room = make(chan struct{})
 	b.mu.Unlock()
-	if n == 0 {
-		return false
-	}
 	ins := make([]In, n)
 	for i, w := range batch {
 		ins[i] = w.in
