@@ -111,22 +111,30 @@ func TestBatcherPartialFailure(t *testing.T) {
 	}
 }
 
+// gatedBatcher returns a Batcher with the given MaxWait whose every commit
+// waits for a value on gate, then moves the Batcher's clock on by step.
+func gatedBatcher(maxBatch, maxQueue int, step, maxWait time.Duration) (*Batcher[int, int], chan struct{}) {
+	var mu sync.Mutex
+	now := time.Unix(0, 0)
+	gate := make(chan struct{})
+	b := New(maxBatch, maxQueue, func(_ context.Context, in []int) ([]int, []error) {
+		<-gate
+		mu.Lock()
+		now = now.Add(step)
+		mu.Unlock()
+		return make([]int, len(in)), make([]error, len(in))
+	})
+	b.MaxWait = maxWait
+	b.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return b, gate
+}
+
 // TestBatcherMaxWait: once a full batch has shown the commit rate, work
 // that would wait longer than MaxWait is refused, and RetryAfter says how
 // long the queue takes to drain.
 func TestBatcherMaxWait(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(0, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	gate := make(chan struct{})
-	b := New(10, 10_000, func(_ context.Context, in []int) ([]int, []error) {
-		<-gate
-		mu.Lock()
-		now = now.Add(100 * time.Millisecond) // 10 items per 100 ms: 100 a second
-		mu.Unlock()
-		return make([]int, len(in)), make([]error, len(in))
-	})
-	b.MaxWait, b.Now = time.Second, clock
+	// 10 items per 100 ms: 100 a second.
+	b, gate := gatedBatcher(10, 10_000, 100*time.Millisecond, time.Second)
 	if got := b.RetryAfter(); got != 100*time.Millisecond {
 		t.Fatalf("RetryAfter before any measure = %v, want the 100 ms default", got)
 	}
@@ -217,18 +225,8 @@ func TestBatcherEnqueueWait(t *testing.T) {
 // and the MaxWait bound applies from four times measureBatch queued, not
 // from four (rare) full batches.
 func TestBatcherMaxWaitLargeBatches(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(0, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	gate := make(chan struct{})
-	b := New(4096, 100_000, func(_ context.Context, in []int) ([]int, []error) {
-		<-gate
-		mu.Lock()
-		now = now.Add(100 * time.Millisecond) // 300 items in 100 ms: 3,000 a second
-		mu.Unlock()
-		return make([]int, len(in)), make([]error, len(in))
-	})
-	b.MaxWait, b.Now = 100*time.Millisecond, clock
+	// 300 items in 100 ms: 3,000 a second.
+	b, gate := gatedBatcher(4096, 100_000, 100*time.Millisecond, 100*time.Millisecond)
 	first, err := b.Enqueue(make([]int, 300))
 	if err != nil {
 		t.Fatal(err)

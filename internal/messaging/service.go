@@ -656,11 +656,7 @@ var noSpan = noop.Span{}
 // returns per-item results and errors in input order.
 func commitByApp[Item, In, Out any](items []Item, split func(Item) (string, In), call func(app string, ins []In) ([]Out, error)) ([]Out, []error) {
 	errs := make([]error, len(items))
-	if app, ok := oneApp(items, split); ok { // the usual case: no regrouping
-		ins := make([]In, len(items))
-		for i, it := range items {
-			_, ins[i] = split(it)
-		}
+	if app, ins, ok := oneApp(items, split); ok { // the usual case: no regrouping
 		res, err := call(app, ins)
 		if err == nil && len(res) != len(ins) {
 			err = fmt.Errorf("store answered %d of %d items", len(res), len(ins))
@@ -694,18 +690,24 @@ func commitByApp[Item, In, Out any](items []Item, split func(Item) (string, In),
 	return outs, errs
 }
 
-// oneApp returns the app of items if they all belong to one.
-func oneApp[Item, In any](items []Item, split func(Item) (string, In)) (string, bool) {
+// oneApp returns the app of items and their store inputs, if they all
+// belong to one app.
+func oneApp[Item, In any](items []Item, split func(Item) (string, In)) (string, []In, bool) {
 	if len(items) == 0 {
-		return "", false
+		return "", nil, false
 	}
-	first, _ := split(items[0])
-	for _, it := range items[1:] {
-		if app, _ := split(it); app != first {
-			return "", false
+	ins := make([]In, len(items))
+	var first string
+	for i, it := range items {
+		app, in := split(it)
+		if i == 0 {
+			first = app
+		} else if app != first {
+			return "", nil, false
 		}
+		ins[i] = in
 	}
-	return first, true
+	return first, ins, true
 }
 
 type appGroup struct {
