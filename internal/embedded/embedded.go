@@ -160,6 +160,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := privateFiles(dbPath, dbPath+"-wal", dbPath+"-shm"); err != nil {
 		return nil, err
 	}
+	msgPath := sqlite.MessagesPath(dbPath) // the messages file beside it
+	if err := privateFiles(msgPath, msgPath+"-wal", msgPath+"-shm"); err != nil {
+		return nil, err
+	}
 	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -155,7 +155,8 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 	s := start(t, dir)
 	check := func() {
 		t.Helper()
-		for _, name := range []string{"magpie.db", "magpie.db-wal", "magpie.db-shm", "master.key"} {
+		for _, name := range []string{"magpie.db", "magpie.db-wal", "magpie.db-shm",
+			"magpie-messages.db", "magpie-messages.db-wal", "magpie-messages.db-shm", "master.key"} {
 			fi, err := os.Stat(filepath.Join(dir, name))
 			if err != nil {
 				t.Fatal(err)
@@ -167,8 +168,10 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 	}
 	check()
 	stop(t, s)
-	if err := os.Chmod(filepath.Join(dir, "magpie.db"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"magpie.db", "magpie-messages.db"} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s = start(t, dir)
 	defer stop(t, s)

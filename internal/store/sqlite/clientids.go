@@ -21,9 +21,10 @@ const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages
 // ClientMsgIDsStored looks the keys up in the message log's committed ids
 // (loggedIDs), then the others in messages with one statement, without
 // absorbing the log: an app with a pre-send hook asks at every batch. An
-// id absorbed between the two looks is in messages by the second (the
-// set loses ids only once their absorb committed). When the set is not
-// valid, the log is settled and messages asked for every key.
+// id pruned from the log between the two looks is in messages by the
+// second (the set loses ids only once their prune committed, after their
+// absorb). When the set is not valid, the log is settled and messages
+// asked for every key.
 func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
 	out := make([]bool, len(keys))
 	asIs := a.s.logged.lookup(a.id, keys, out)

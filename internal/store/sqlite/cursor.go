@@ -98,7 +98,7 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 		return r, nil
 	}
 	if seq, ok := b.t.a.s.tail.lastReceived(b.t.a.id, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID); ok {
-		r.ReceivedSeq = seq // logged, not yet absorbed (tail.go)
+		r.ReceivedSeq = seq // logged, not yet pruned (tail.go)
 		return r, nil
 	}
 	err = b.t.queryRow(ctx, stmtLastReceived, ack.ConvID, r.UserPrev, r.UserSeq, ack.UserID).Scan(&r.ReceivedSeq)

@@ -46,9 +46,9 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 		for _, l := range b.logged {
 			a.s.tail.add(a.id, l.rowid, l.seq, l.sender, l.client, l.conv)
 		}
-		a.s.tailLen.Store(int64(a.s.tail.n))
 	}, func() {
 		a.s.logged.add(b.committedIDs(a.id))
+		a.s.loggedRows.Add(int64(len(b.logged)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append messages: %w", err)

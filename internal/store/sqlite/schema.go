@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -82,25 +83,125 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
+	if m.version == messagesFileStep {
+		return moveMessages(ctx, db, m)
+	}
+	tx, applied, err := beginStep(ctx, db, m)
+	if err != nil || applied {
+		return err
 	}
 	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return translate(err)
+	}
+	return commitStep(ctx, tx, m)
+}
+
+// beginStep begins the write transaction of step m, holding the database
+// file's write lock (the connection begins transactions deferred), and
+// reports whether the step was applied already (the transaction is then
+// closed).
+func beginStep(ctx context.Context, db *sql.DB, m migration) (*sql.Tx, bool, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if _, err := tx.ExecContext(ctx, stmtSQL[stmtLockDatabase]); err != nil {
+		tx.Rollback()
+		return nil, false, translate(err)
+	}
 	// Look for this very step, not at the highest applied: a step merged
 	// from another branch may carry a lower number than one already applied.
 	var applied int
 	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version WHERE version = ?`, m.version).Scan(&applied)
 	if err != nil {
+		tx.Rollback()
+		return nil, false, translate(err)
+	}
+	if applied > 0 {
+		tx.Rollback()
+		return nil, true, nil
+	}
+	return tx, false, nil
+}
+
+// messagesFileStep is the step that moved messages to the messages file.
+const messagesFileStep = 25
+
+// moveMessages applies step 25 (0025_messages_file.sql): the messages
+// file's tables, and a copy of the old messages, commit there first; the
+// old tables are dropped in the database file after. Once applied, the
+// messages file must hold its tables: a database whose messages file went
+// missing fails to open rather than start without its messages.
+func moveMessages(ctx context.Context, db *sql.DB, m migration) error {
+	var applied int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version WHERE version = ?`, m.version).Scan(&applied)
+	if err != nil {
 		return translate(err)
 	}
 	if applied > 0 {
+		var ok bool
+		err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+messagesSchema+`.sqlite_master WHERE type = 'table' AND name = 'messages')`).Scan(&ok)
+		if err != nil {
+			return translate(err)
+		}
+		if !ok {
+			return errors.New("the messages file has no messages table: it is missing or was replaced; restore it from the backup taken with the database file")
+		}
 		return nil
 	}
+	if err := copyMessages(ctx, db, m); err != nil {
+		return err
+	}
+	// In the database file: the old tables go.
+	tx, applied2, err := beginStep(ctx, db, m)
+	if err != nil || applied2 {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DROP TABLE IF EXISTS main.message_search`, `DROP TABLE IF EXISTS main.messages`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return translate(err)
+		}
+	}
+	return commitStep(ctx, tx, m)
+}
+
+// copyMessages is step 25's first transaction, in the messages file: its
+// tables, and the old table's rows (none left once the second one
+// committed).
+func copyMessages(ctx context.Context, db *sql.DB, m migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return translate(err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
+	var old bool
+	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages')`).Scan(&old)
+	if err != nil {
+		return translate(err)
+	}
+	if old {
+		const cols = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at,
+			push, mentions, mention_all, edited_at`
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+messagesSchema+`.messages (`+cols+`, search_id)
+			SELECT `+cols+`, CASE WHEN search_id > 0 THEN NULL ELSE search_id END FROM main.messages`)
+		if err != nil {
+			return translate(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// commitStep records step m in schema_version and commits tx.
+func commitStep(ctx context.Context, tx *sql.Tx, m migration) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
 		m.version, time.Now().UnixMilli())
 	if err != nil {
 		return translate(err)

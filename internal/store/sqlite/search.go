@@ -25,11 +25,13 @@ import (
 // several times its own work (see docs/search.md for the figures).
 // AppendMessages only leaves a searchable message's search_id NULL, which
 // queues it in the partial index messages_unindexed. The indexer drains
-// that queue in transactions of up to indexChunk messages: in the
-// background every index interval (DefaultIndexInterval), and before every
-// search (up to maxCatchUp messages), so that a search finds every message
-// stored before it began, unless a burst left more than maxCatchUp
-// messages queued: those are found within an interval or two. Edits,
+// that queue on the absorber's connection (absorber.go), never the
+// writer's: in the background, in the transaction of each absorb (what it
+// moved), and every index interval (DefaultIndexInterval, in transactions
+// of up to indexChunk); and before every search (up to maxCatchUp
+// messages), so that a search finds every message stored before it began,
+// unless a burst left more than maxCatchUp messages queued: those are
+// found within an interval or two. Edits,
 // recalls and erasures change the index in their own transaction, so an
 // edited message is never found by its old text, nor a recalled or erased
 // one at all.
@@ -228,40 +230,13 @@ func matchExpr(appID string, terms []store.SearchTerm, scopes []string) string {
 	return b.String()
 }
 
-// indexer is the Store's background search indexer.
+// searchQueuedSQL asks whether messages wait for the indexer.
+const searchQueuedSQL = `SELECT EXISTS (SELECT 1 FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL)`
+
+// indexer is the search indexer's state; the absorber's loop runs it in
+// the background (absorber.go).
 type indexer struct {
-	stop    context.CancelFunc
-	done    chan struct{}
 	catchUp sync.Mutex // held by the search catching up (see catchUp)
-}
-
-// startIndexer starts the background indexer, which runs every interval
-// until stopIndexer.
-func (s *Store) startIndexer(interval time.Duration) {
-	ctx, stop := context.WithCancel(context.Background())
-	s.indexer.stop, s.indexer.done = stop, make(chan struct{})
-	go func() {
-		defer close(s.indexer.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			// A failure (the database busy, a full disk) is retried at
-			// the next tick; the messages stay queued.
-			_, _ = s.indexQueued(ctx, 0)
-		}
-	}()
-}
-
-func (s *Store) stopIndexer() {
-	if s.indexer.stop != nil {
-		s.indexer.stop()
-		<-s.indexer.done
-	}
 }
 
 // indexQueued indexes the queued messages, in chunks, until none is left
@@ -294,8 +269,7 @@ func (s *Store) indexQueued(ctx context.Context, limit int) (int, error) {
 func (s *Store) catchUp(ctx context.Context) error {
 	queued := func() (bool, error) {
 		var q bool
-		err := s.readRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL)`).
-			Scan(&q)
+		err := s.readRow(ctx, searchQueuedSQL).Scan(&q)
 		if err != nil {
 			return false, fmt.Errorf("read the search queue: %w", translate(err))
 		}
@@ -313,64 +287,68 @@ func (s *Store) catchUp(ctx context.Context) error {
 	return err
 }
 
-// indexSome indexes up to limit queued messages in one transaction, in
-// rowid order, and returns how many it took from the queue.
+// indexSome indexes up to limit queued messages in one transaction of the
+// absorber's (the messages file's writer), in rowid order, and returns how
+// many it took from the queue.
 func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
-	n := 0
-	// It changes messages' search ids and the index, which no cache
-	// holds: the caches stay. It may share its transaction.
-	ctx = context.WithoutCancel(ctx)
-	err := s.inSharedTx(func(tx *sql.Tx) error {
-		t := &appTx{tx: tx, a: &appStore{s: s}}
-		rows, err := t.stmt(ctx, stmtQueuedMessages).QueryContext(ctx, limit)
-		if err != nil {
-			return translate(err)
-		}
-		type queued struct {
-			rowid             int64
-			app, conv, tokens string
-		}
-		var todo []queued
-		for rows.Next() {
-			var q queued
-			var typ string
-			var body []byte
-			var recalled int64
-			if err := rows.Scan(&q.rowid, &q.app, &q.conv, &typ, &body, &recalled); err != nil {
-				rows.Close()
-				return translate(err)
-			}
-			if recalled == 0 {
-				q.tokens = store.MessageIndexTokens(typ, body)
-			}
-			todo = append(todo, q)
-		}
-		if err := rows.Close(); err != nil {
-			return translate(err)
-		}
-		if err := rows.Err(); err != nil {
-			return translate(err)
-		}
-		for _, q := range todo {
-			var id int64
-			if q.tokens != "" {
-				if id, err = t.nextSearchID(ctx); err != nil {
-					return err
-				}
-				if err := t.index(ctx, id, q.tokens, scopeToken(q.app, q.conv)); err != nil {
-					return err
-				}
-				t.searchMax = id
-			}
-			if _, err := t.stmt(ctx, stmtSetSearchID).ExecContext(ctx, q.rowid, id); err != nil {
-				return translate(err)
-			}
-		}
-		n = len(todo)
-		return nil
-	}, func() {})
+	ctx = context.WithoutCancel(ctx) // a chunk, once begun, commits
+	s.abs.mu.Lock()
+	defer s.abs.mu.Unlock()
+	n, err := s.inAbsorberTx(ctx, func(tx *sql.Tx) (int, error) { return s.indexIn(ctx, tx, limit) })
 	if err != nil {
 		return 0, fmt.Errorf("index messages for search: %w", err)
 	}
 	return n, nil
+}
+
+// indexIn indexes up to limit queued messages in the absorber's
+// transaction tx, in rowid order, and returns how many it took from the
+// queue.
+func (s *Store) indexIn(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
+	t := &appTx{tx: tx, a: &appStore{s: s}, prepared: &s.abs.stmts}
+	rows, err := t.stmt(ctx, stmtQueuedMessages).QueryContext(ctx, limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	type queued struct {
+		rowid             int64
+		app, conv, tokens string
+	}
+	var todo []queued
+	for rows.Next() {
+		var q queued
+		var typ string
+		var body []byte
+		var recalled int64
+		if err := rows.Scan(&q.rowid, &q.app, &q.conv, &typ, &body, &recalled); err != nil {
+			rows.Close()
+			return 0, translate(err)
+		}
+		if recalled == 0 {
+			q.tokens = store.MessageIndexTokens(typ, body)
+		}
+		todo = append(todo, q)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, translate(err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, translate(err)
+	}
+	for _, q := range todo {
+		var id int64
+		if q.tokens != "" {
+			if id, err = t.nextSearchID(ctx); err != nil {
+				return 0, err
+			}
+			if err := t.index(ctx, id, q.tokens, scopeToken(q.app, q.conv)); err != nil {
+				return 0, err
+			}
+			t.searchMax = id
+		}
+		if _, err := t.stmt(ctx, stmtSetSearchID).ExecContext(ctx, q.rowid, id); err != nil {
+			return 0, translate(err)
+		}
+	}
+	return len(todo), nil
 }

@@ -1,44 +1,54 @@
-// Package sqlite implements store.Store on an SQLite database file, for
+// Package sqlite implements store.Store on SQLite database files, for
 // Magpie's embedded (single-node) mode. It owns the database schema and its
 // migrations, the connection pools and the translation of SQLite errors into
 // the store package's errors.
 //
-// SQLite allows one writer at a time, so a Store keeps a single write
-// connection, through which every write runs (serialised by database/sql),
-// and a separate pool of read-only connections that the write-ahead log lets
-// read concurrently with the writer. Writes are durable before they return
-// (synchronous=FULL): the messaging layer acknowledges a message only after
-// AppendMessages returns.
+// SQLite allows one writer at a time per file, so a Store keeps its data in
+// two files: the database file (everything, and the message log that new
+// messages are appended to) and the messages file beside it (MessagesPath:
+// the messages table and its search index), attached to every connection
+// as schema "msgs", so that queries name its tables without a prefix. A
+// single write connection runs every write of the database file; a second
+// one, the absorber (absorber.go), moves the message log into messages and
+// indexes it for search, beside it, on the other file. A pool of read-only
+// connections reads both concurrently with the writers (write-ahead logs).
+// Writes are durable before they return (synchronous=FULL): the messaging
+// layer acknowledges a message only after AppendMessages returns.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
 
 var _ store.Store = (*Store)(nil)
 
-// Store is a store.Store backed by one SQLite database file. It is safe for
-// concurrent use: writes are serialised on the single write connection,
-// reads run in parallel on the read pool.
+// Store is a store.Store backed by two SQLite database files. It is safe
+// for concurrent use: writes are serialised on the single write connection,
+// the absorber's on its own, reads run in parallel on the read pool.
 type Store struct {
 	path  string
 	write *sql.DB // exactly one connection: SQLite has a single writer
 	read  *sql.DB // query-only connections; WAL lets them run beside the writer
 	stmts [numStmts]*sql.Stmt
+
+	abs    absorber // the messages file's writer (absorber.go)
+	closed atomic.Bool
 
 	readStmts sync.Map // query text -> *sql.Stmt prepared on the read pool
 
@@ -59,16 +69,15 @@ type Store struct {
 	// transactions sharing it read it once; under writeMu.
 	observed bool
 
-	// The message log (tail.go): tail under writeMu; tailLen its size, or
-	// 1 while unknown, readable without the lock (settle's fast path);
-	// absorbed counts the messages moved into messages.
+	// The message log (tail.go): tail under writeMu; loggedRows counts the
+	// log rows this Store's writer committed, readable without the lock
+	// (settle's fast path, the absorber's schedule).
 	tail       tail
 	logged     loggedIDs
-	tailLen    atomic.Int64
-	absorbed   atomic.Int64
-	absorbAge  time.Duration
-	absorbStop chan struct{}
-	absorbDone chan struct{}
+	loggedRows atomic.Int64
+	// prunedAt is the absorber's absorbs count when the writer last pruned
+	// the log (under writeMu).
+	prunedAt int64
 }
 
 // readStmt returns the read query q prepared once on the read pool
@@ -179,7 +188,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path, absorbAge: cfg.absorbAge}
+	s := &Store{path: path}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {
@@ -193,10 +202,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
-
 	s.read, err = openRead(ctx, path, cfg)
 	if err != nil {
 		s.closeStmts()
+		s.write.Close()
+		return nil, err
+	}
+	if err := s.openAbsorber(ctx, cfg); err != nil {
+		s.closeStmts()
+		s.read.Close()
 		s.write.Close()
 		return nil, err
 	}
@@ -204,26 +218,37 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// What a stopped process logged is absorbed before anything reads.
 	s.invalidateTail()
 	if err := s.absorb(); err != nil {
-		s.stopWriter()
 		s.Close()
 		return nil, err
 	}
-	s.absorbStop, s.absorbDone = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.absorbDone)
-		s.absorbLoop(s.absorbStop)
-	}()
-	s.startIndexer(cfg.indexInterval)
+	s.startAbsorber(cfg)
 	return s, nil
 }
 
+// MessagesPath returns the path of the messages file that belongs with the
+// database file at path: "magpie.db" has "magpie-messages.db" beside it.
+func MessagesPath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-messages" + ext
+}
+
+// messagesSchema is the name the messages file is attached under.
+const messagesSchema = "msgs"
+
+// openWrite opens the write connection, with the messages file attached.
+// Its transactions begin deferred (BEGIN IMMEDIATE would take the messages
+// file's write lock too, which the hot ones leave to the absorber); each
+// takes the locks it needs with its first statements (beginWrite).
 func openWrite(ctx context.Context, path string, cfg config) (*sql.DB, error) {
 	q := baseParams(cfg)
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL") // durable before ack
 	q.Set("_foreign_keys", "1")
-	q.Set("_txlock", "immediate") // take the write lock at BEGIN, not mid-transaction
-	db, err := openDB(ctx, path, q)
+	db, err := openDB(ctx, path, q,
+		setupStmt{q: `ATTACH DATABASE ? AS ` + messagesSchema, args: []any{MessagesPath(path)}},
+		setupStmt{q: `PRAGMA ` + messagesSchema + `.journal_mode = WAL`},
+		setupStmt{q: `PRAGMA ` + messagesSchema + `.synchronous = FULL`},
+		setupStmt{q: `PRAGMA ` + messagesSchema + `.cache_size = -65536`})
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -237,7 +262,9 @@ func openWrite(ctx context.Context, path string, cfg config) (*sql.DB, error) {
 func openRead(ctx context.Context, path string, cfg config) (*sql.DB, error) {
 	q := baseParams(cfg)
 	q.Set("_query_only", "1")
-	db, err := openDB(ctx, path, q)
+	db, err := openDB(ctx, path, q,
+		setupStmt{q: `ATTACH DATABASE ? AS ` + messagesSchema, args: []any{MessagesPath(path)}},
+		setupStmt{q: `PRAGMA ` + messagesSchema + `.cache_size = -65536`})
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
@@ -254,13 +281,15 @@ func baseParams(cfg config) url.Values {
 }
 
 // openDB opens path as an SQLite URI, escaping the characters a URI path
-// cannot hold, and checks that a connection can be made.
-func openDB(ctx context.Context, path string, q url.Values) (*sql.DB, error) {
+// cannot hold, runs setup on every connection it opens, and checks that a
+// connection can be made.
+func openDB(ctx context.Context, path string, q url.Values, setup ...setupStmt) (*sql.DB, error) {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	db, err := sql.Open("sqlite", "file:"+esc+"?"+q.Encode())
+	c, err := sqlite.NewConnector("file:" + esc + "?" + q.Encode())
 	if err != nil {
 		return nil, translate(err)
 	}
+	db := sql.OpenDB(setupConnector{Connector: c, setup: setup})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, translate(err)
@@ -268,7 +297,43 @@ func openDB(ctx context.Context, path string, q url.Values) (*sql.DB, error) {
 	return db, nil
 }
 
-// Ping reports whether both connection pools can reach the database.
+// setupStmt is a statement run on each new connection (ATTACH, PRAGMA).
+type setupStmt struct {
+	q    string
+	args []any
+}
+
+// setupConnector runs its statements on every connection it opens: what
+// the DSN cannot say (an attached file, and its pragmas).
+type setupConnector struct {
+	driver.Connector
+	setup []setupStmt
+}
+
+func (c setupConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil || len(c.setup) == 0 {
+		return conn, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		_ = conn.Close()
+		return nil, errors.New("sqlite: the driver's connection cannot execute statements")
+	}
+	for _, st := range c.setup {
+		args := make([]driver.NamedValue, len(st.args))
+		for i, a := range st.args {
+			args[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		if _, err := ex.ExecContext(ctx, st.q, args); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("set up connection (%s): %w", st.q, err)
+		}
+	}
+	return conn, nil
+}
+
+// Ping reports whether the connections can reach the database files.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.write.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite writer: %w", translate(err))
@@ -276,18 +341,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite readers: %w", translate(err))
 	}
+	if err := s.abs.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite absorber: %w", translate(err))
+	}
 	return nil
 }
 
-// Close stops the search indexer and closes the connection pools. Calls
-// in flight may fail.
+// Close stops the absorber (and the search indexer), absorbs the message
+// log, and closes the connections. Calls in flight may fail.
 func (s *Store) Close() error {
-	if s.absorbStop != nil {
-		close(s.absorbStop)
-		<-s.absorbDone
-		s.absorbStop = nil
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
 	}
-	s.stopIndexer()
+	s.stopAbsorber()
 	if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
 		slog.Warn("sqlite: absorb the message log at close (done at the next open)", "err", err)
 	}
@@ -297,7 +363,7 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.read.Close(), s.abs.close(), s.write.Close())
 }
 
 // App returns the handle for the data of app appID.
@@ -312,26 +378,35 @@ func (s *Store) App(appID string) store.AppStore {
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
+	// It may read or change messages: the log goes there first (no append
+	// commits meanwhile: writeMu), and leaves the log in the transaction,
+	// which holds the messages file's write lock too.
+	if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
+		return err
 	}
-	// It may read or change messages: the log goes there first.
-	absorbed, err := s.absorbIn(ctx, tx)
+	tx, err := s.beginWrite(ctx, true)
+	if err != nil {
+		return err
+	}
+	pruned, err := s.pruneIn(ctx, tx)
 	if err == nil {
 		err = fn(tx)
 	}
 	if err != nil {
 		tx.Rollback()
+		if pruned {
+			s.lost()
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		s.lost()
 		return translate(err)
 	}
 	s.commits.Add(1)
 	s.forget()
-	if absorbed {
-		s.absorbedTail()
+	if pruned {
+		s.prunedCommitted()
 	}
 	return nil
 }

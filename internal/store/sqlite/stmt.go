@@ -42,6 +42,9 @@ const (
 	stmtUnindexMessage
 	stmtQueuedMessages
 	stmtSetSearchID
+	stmtPruneLog
+	stmtLockDatabase
+	stmtLockMessages
 	numStmts
 )
 
@@ -138,6 +141,15 @@ var stmtSQL = [numStmts]string{
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND recalled_at = 0`,
 	stmtGetMessage: `SELECT ` + messageColumns + ` FROM messages
 		WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3`,
+
+	// The message log's rows up to ?1, absorbed, but for its newest row
+	// (absorber.go; no app id).
+	stmtPruneLog: `DELETE FROM message_log WHERE rowid <= ?1
+		AND rowid < (SELECT max(rowid) FROM message_log)`,
+	// Write statements that change nothing: the first of a write
+	// transaction, they take a file's write lock (Store.beginWrite).
+	stmtLockDatabase: `UPDATE schema_version SET version = version WHERE 0`,
+	stmtLockMessages: lockMessagesSQL,
 }
 
 // prepare compiles every statement on the write connection.
@@ -166,9 +178,12 @@ func (s *Store) closeStmts() {
 // ?1 and use the Store's prepared statements, bound to the transaction on
 // first use.
 type appTx struct {
-	tx    *sql.Tx
-	a     *appStore
-	bound [numStmts]*sql.Stmt
+	tx *sql.Tx
+	a  *appStore
+	// prepared are the statements to bind, the Store's (the write
+	// connection's) unless set (the absorber's).
+	prepared *[numStmts]*sql.Stmt
+	bound    [numStmts]*sql.Stmt
 	// searchMax is the highest search id in use, once searchRead (see
 	// nextSearchID).
 	searchMax  int64
@@ -177,7 +192,11 @@ type appTx struct {
 
 func (t *appTx) stmt(ctx context.Context, id stmtID) *sql.Stmt {
 	if t.bound[id] == nil {
-		t.bound[id] = t.tx.StmtContext(ctx, t.a.s.stmts[id])
+		p := t.prepared
+		if p == nil {
+			p = &t.a.s.stmts
+		}
+		t.bound[id] = t.tx.StmtContext(ctx, p[id])
 	}
 	return t.bound[id]
 }

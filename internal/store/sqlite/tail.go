@@ -3,9 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,26 +22,27 @@ import (
 // message, each written whole to the write-ahead log at commit and again
 // at checkpoint.
 //
-// The log is moved into messages ("absorbed") in one statement, sorted by
-// conversation, so that the indexes' pages are shared by every message a
-// conversation or sender got since the last move:
-//   - when the tail holds absorbAt messages, or is two seconds old, by the
-//     writer (writer.go);
+// The log is moved into messages ("absorbed") by the absorber, in one
+// statement sorted by conversation, so that the indexes' pages are shared
+// by every message a conversation or sender got since the last move
+// (absorber.go):
+//   - when absorbAt messages wait, or half a second after the last absorb;
 //   - before a read of messages (Store.settle, from readRow and readRows)
-//     and at the start of every exclusive write transaction (Store.inTx):
-//     they see exactly what was acknowledged;
+//     and before every exclusive write transaction (Store.inTx): they see
+//     exactly what was acknowledged;
 //   - when the Store opens (the log of a process that stopped) and closes.
 //
-// What the writer's own transactions need of the unabsorbed messages (is
-// a draft a resend? the newest message a user received) comes from the
-// tail, an index of the log kept in memory under writeMu. It is rebuilt
-// from the table when a commit failed or another connection committed.
+// The writer then deletes the absorbed rows from the log ("prunes" it) in
+// its next transaction. What the writer's own transactions need of the
+// unpruned messages (is a draft a resend? the newest message a user
+// received) comes from the tail, an index of the log kept in memory under
+// writeMu. It is rebuilt from the table when a commit failed or another
+// connection committed.
 type tail struct {
 	valid   bool
 	clients map[clientKey]int64 // (app, sender, client message id) -> log rowid
 	convs   map[headKey][]tailMsg
 	n       int
-	oldest  time.Time // when the first message of the tail was appended
 }
 
 type clientKey struct{ app, sender, client string }
@@ -51,13 +51,13 @@ type clientKey struct{ app, sender, client string }
 // it: the client message ids of the committed, unabsorbed log
 // (ClientMsgIDsStored asks it before messages, so that a pre-send hook's
 // resend lookups do not absorb the log at every batch). The writer keeps
-// it under writeMu: an append's ids go in after its commit, and an absorb
-// replaces the set with the tail's once it committed. So an id a reader
-// does not find there was not yet acknowledged, or is in messages by the
-// time the reader looks there. It is not valid (readers settle instead)
-// from the moment the tail is rebuilt until the next absorb commits: a
-// rebuild may see what earlier savepoints of a shared transaction logged
-// and not yet committed.
+// it under writeMu: an append's ids go in after its commit, and a prune
+// replaces the set with the tail's once it committed (after the absorb of
+// those rows did). So an id a reader does not find there was not yet
+// acknowledged, or is in messages by the time the reader looks there. It
+// is not valid (readers settle instead) from the moment the tail is
+// rebuilt until the next prune commits: a rebuild may see what earlier
+// savepoints of a shared transaction logged and not yet committed.
 type loggedIDs struct {
 	mu    sync.RWMutex
 	valid bool
@@ -111,28 +111,21 @@ func (l *loggedIDs) lookup(app string, keys []store.ClientMsgKey, out []bool) bo
 
 // tailMsg is what the tail keeps of one logged message.
 type tailMsg struct {
-	seq    int64
-	sender string
+	rowid, seq int64
+	sender     string
 }
 
 const (
-	// absorbAt is the tail's size at which the writer absorbs it. An
-	// absorb holds the writer while it runs (80-150 ms for twice this many
-	// messages on a shared 2-core machine); fewer per absorb share fewer
+	// absorbAt is the number of unabsorbed log rows at which the writer
+	// wakes the absorber (absorber.go); fewer per absorb share fewer
 	// index pages (docs/benchmarks.md, the message log).
 	absorbAt = 8192
-	// defaultAbsorbAge is the tail's age at which the writer absorbs it.
-	defaultAbsorbAge = 2 * time.Second
+	// defaultAbsorbAge is how long a logged message waits for the
+	// absorber at most, when fewer than absorbAt arrive.
+	defaultAbsorbAge = 500 * time.Millisecond
 )
 
-const (
-	logColumns = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, push, mentions, mention_all, search_id`
-	// absorbSQL moves the log into messages, sorted so that each
-	// conversation's entries are inserted together.
-	absorbSQL = `INSERT INTO messages (` + logColumns + `, recalled_at, edited_at)
-		SELECT ` + logColumns + `, 0, 0 FROM message_log ORDER BY app_id, conv_id, seq`
-	clearLogSQL = `DELETE FROM message_log`
-)
+const logColumns = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, push, mentions, mention_all, search_id`
 
 // add records a logged message in the tail; call it under writeMu.
 func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv string) {
@@ -144,16 +137,35 @@ func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv stri
 		t.clients[clientKey{app, sender, client}] = rowid
 	}
 	k := headKey{app, conv}
-	t.convs[k] = append(t.convs[k], tailMsg{seq: seq, sender: sender})
-	if t.n == 0 {
-		t.oldest = time.Now()
-	}
+	t.convs[k] = append(t.convs[k], tailMsg{rowid: rowid, seq: seq, sender: sender})
 	t.n++
 }
 
-// clear empties the tail (the log was absorbed); call it under writeMu.
+// clear empties the tail; call it under writeMu.
 func (t *tail) clear() {
 	t.clients, t.convs, t.n = nil, nil, 0
+}
+
+// pruneTo drops the entries of log rows up to hi (pruned: in messages);
+// call it under writeMu. A conversation's entries are in log order.
+func (t *tail) pruneTo(hi int64) {
+	for k, id := range t.clients {
+		if id <= hi {
+			delete(t.clients, k)
+		}
+	}
+	for k, ms := range t.convs {
+		i := 0
+		for i < len(ms) && ms[i].rowid <= hi {
+			i++
+		}
+		t.n -= i
+		if i == len(ms) {
+			delete(t.convs, k)
+		} else if i > 0 {
+			t.convs[k] = slices.Clone(ms[i:])
+		}
+	}
 }
 
 // client returns the log rowid of the message sender logged with client.
@@ -202,111 +214,16 @@ func (s *Store) ensureTail(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("read the message log: %w", translate(err))
 	}
 	s.tail.valid = true
-	s.tailLen.Store(int64(s.tail.n))
 	return nil
 }
 
 // invalidateTail makes the next writer rebuild the tail from the table;
-// call it under writeMu. The log itself may hold rows: reads keep
-// settling until an absorb says it is empty.
+// call it under writeMu. Resend lookups then settle the log until a prune
+// commits (loggedIDs).
 func (s *Store) invalidateTail() {
 	s.tail.valid = false
 	s.tail.clear()
-	s.tailLen.Store(1)
 	s.logged.reset(&s.tail, false)
-}
-
-// absorbIn moves the log into messages inside tx and reports whether it
-// moved anything; call it under writeMu. The tail is cleared by the caller
-// once the move is part of a transaction that will commit (the order of
-// shared transactions), or after the commit.
-func (s *Store) absorbIn(ctx context.Context, tx *sql.Tx) (bool, error) {
-	if s.tailLen.Load() == 0 {
-		return false, nil
-	}
-	res, err := tx.ExecContext(ctx, absorbSQL)
-	if err != nil {
-		return false, fmt.Errorf("absorb the message log: %w", translate(err))
-	}
-	if _, err := tx.ExecContext(ctx, clearLogSQL); err != nil {
-		return false, fmt.Errorf("clear the message log: %w", translate(err))
-	}
-	n, _ := res.RowsAffected()
-	s.absorbed.Add(n)
-	return true, nil
-}
-
-// clearTail empties the tail once an absorb is part of the transaction
-// (the "then" of a shared transaction): what later savepoints log starts a
-// new tail. tailLen stays until the absorb committed (absorbCommitted): a
-// read that found it zero before would read messages without the absorbed
-// rows. Call it under writeMu.
-func (s *Store) clearTail() {
-	s.tail.clear()
-	s.tail.valid = true
-}
-
-// absorbCommitted records that an absorb committed: the log holds only
-// what the tail holds. Call it under writeMu.
-func (s *Store) absorbCommitted() {
-	s.tailLen.Store(int64(s.tail.n))
-	s.logged.reset(&s.tail, s.tail.valid)
-}
-
-// absorbedTail is clearTail and absorbCommitted together, for a
-// transaction that committed already.
-func (s *Store) absorbedTail() {
-	s.clearTail()
-	s.absorbCommitted()
-}
-
-// absorb moves the log into messages as a shared transaction of its own
-// and returns once it committed.
-func (s *Store) absorb() error {
-	return s.inSharedTxAfter(func(tx *sql.Tx) error {
-		_, err := s.absorbIn(context.Background(), tx)
-		return err
-	}, s.clearTail, s.absorbCommitted)
-}
-
-// settle makes every message acknowledged so far readable in messages:
-// it returns at once if the log is empty, else after an absorb.
-func (s *Store) settle() error {
-	if s.tailLen.Load() == 0 {
-		return nil
-	}
-	if err := s.absorb(); err != nil {
-		return fmt.Errorf("settle the message log: %w", err)
-	}
-	return nil
-}
-
-// absorbDue reports whether the writer should absorb the tail now; call it
-// under writeMu.
-func (s *Store) absorbDue() bool {
-	return s.tail.n >= absorbAt || s.tail.n > 0 && time.Since(s.tail.oldest) >= s.absorbAge
-}
-
-// absorbLoop absorbs the tail when it is s.absorbAge old and nothing else
-// did, until stop is closed.
-func (s *Store) absorbLoop(stop <-chan struct{}) {
-	t := time.NewTicker(s.absorbAge / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		s.writeMu.Lock()
-		due := s.absorbDue()
-		s.writeMu.Unlock()
-		if due {
-			if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
-				slog.Error("absorb the message log", "err", err)
-			}
-		}
-	}
 }
 
 // readsMessages reports whether the read query q reads messages, which

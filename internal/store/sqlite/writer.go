@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 )
 
@@ -76,7 +75,9 @@ func (s *Store) writeLoop() {
 				break
 			}
 			s.commitShared(batch)
-			s.absorbIfDue()
+			if s.loggedRows.Load()-s.abs.absorbed.Load() >= absorbAt {
+				s.wakeAbsorber()
+			}
 		}
 	}
 }
@@ -132,9 +133,16 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		}
 	}
 	ctx := context.Background() // the transaction outlives no caller's wait, but serves many
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, false)
 	if err != nil {
-		fail(translate(err))
+		fail(err)
+		return
+	}
+	pruned, err := s.pruneIn(ctx, tx)
+	if err != nil {
+		tx.Rollback()
+		s.lost()
+		fail(err)
 		return
 	}
 	s.observed = false
@@ -152,6 +160,9 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		if r.err = r.fn(tx); r.err != nil {
 			if !savepoints {
 				tx.Rollback()
+				if pruned {
+					s.lost() // the tail's prune is undone with it
+				}
 				return
 			}
 			// Undo only this one; if the transaction itself is gone (an
@@ -187,6 +198,9 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		return
 	}
 	s.commits.Add(1)
+	if pruned {
+		s.prunedCommitted()
+	}
 	for _, r := range batch {
 		if r.err == nil && r.after != nil {
 			r.after()
@@ -200,29 +214,5 @@ func (s *Store) commitShared(batch []*sharedTx) {
 func (s *Store) lost() {
 	s.forget()
 	s.invalidateTail()
-}
-
-// absorbIfDue absorbs the message log in a commit of its own when its tail
-// is big or old enough (tail.go). The writer runs it between shared
-// commits, so that no caller waits on it.
-func (s *Store) absorbIfDue() {
-	s.writeMu.Lock()
-	due := s.absorbDue()
-	s.writeMu.Unlock()
-	if !due {
-		return
-	}
-	r := &sharedTx{
-		fn: func(tx *sql.Tx) error {
-			_, err := s.absorbIn(context.Background(), tx)
-			return err
-		},
-		then:  s.clearTail,
-		after: s.absorbCommitted,
-		done:  make(chan struct{}),
-	}
-	s.commitShared([]*sharedTx{r})
-	if r.err != nil {
-		slog.Error("sqlite: absorb the message log", "err", r.err)
-	}
+	s.prunedAt = -1 // a prune in it did not happen
 }

@@ -1,0 +1,344 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The absorber is the messages file's own writer: a second write
+// connection, on MessagesPath with the database file attached as "logdb",
+// that moves the message log (tail.go) into messages and indexes messages
+// for search (search.go), beside the writer, which goes on appending.
+// SQLite locks each file for writing separately, so the two writers take
+// turns only when a write transaction of the writer changes messages
+// (inTx), and the work that held the single writer longest (absorbing
+// thousands of messages into the messages table's indexes, and the search
+// index's segments) runs on another core.
+//
+// The order that keeps every acknowledged message readable:
+//  1. the writer commits a message to the log (its ack);
+//  2. the absorber copies the log's new rows into messages and commits
+//     (synchronous=FULL: durable too);
+//  3. the writer deletes from the log (prunes) the rows the absorber
+//     committed, in its next transaction.
+//
+// A reader of messages waits for step 2 to cover every message committed
+// before it asked (settle); a resend lookup or a read in the writer's own
+// transactions looks in the log's in-memory index (the tail) first, then
+// in messages: a row leaves the tail only once step 3 committed, long
+// after step 2.
+//
+// The log's row ids only grow, so "the rows after the last absorb" is a
+// range: SQLite gives a new row the highest id plus one, and the log is
+// never emptied (a prune keeps its newest row), so no id comes back, even
+// with several Stores (processes) on the files, each with its own
+// absorber: a row one of them absorbed already is left as it is by the
+// other's (INSERT OR IGNORE), and each prunes only what its own absorber's
+// snapshot held.
+type absorber struct {
+	db    *sql.DB // one connection, on the messages file
+	stmts [numStmts]*sql.Stmt
+
+	// mu serialises the absorber's transactions: absorbs and indexing.
+	mu sync.Mutex
+	// hi is the highest log id absorbed; absorbed counts the log rows
+	// (Store.loggedRows) the last absorb covered; absorbs counts absorbs
+	// that moved rows (the writer prunes when it changed).
+	hi       atomic.Int64
+	absorbed atomic.Int64
+	absorbs  atomic.Int64
+	last     time.Time // the last absorb's start (under mu)
+
+	wake chan struct{} // one pending wake-up for the loop
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// The absorber's statements: the messages file is its main database.
+const (
+	// lockMessagesSQL takes the messages file's write lock (and a fresh
+	// snapshot) before anything else in a transaction: a write statement
+	// that changes nothing. The log is then read at a snapshot no older
+	// than the lock: a transaction of the writer that changed messages
+	// and pruned the log committed whole before it.
+	lockMessagesSQL = `UPDATE messages SET seq = seq WHERE 0`
+	logHighSQL      = `SELECT COALESCE(max(rowid), 0) FROM logdb.message_log`
+	// absorbSQL copies the log rows in (?1, ?2] into messages, sorted so
+	// that each conversation's entries are inserted together. A row that
+	// messages holds already (the log of a process that stopped between
+	// an absorb and its prune) is left as it is there.
+	absorbSQL = `INSERT OR IGNORE INTO messages (` + logColumns + `, recalled_at, edited_at)
+		SELECT ` + logColumns + `, 0, 0 FROM logdb.message_log
+		WHERE rowid > ?1 AND rowid <= ?2 ORDER BY app_id, conv_id, seq`
+)
+
+// maxIndexPerAbsorb bounds the messages an absorb indexes for search in
+// its transaction: a little more than it moves (absorbAt), so that the
+// queue drains.
+const maxIndexPerAbsorb = 2 * absorbAt
+
+// absorberStmts are the statements prepared on the absorber's connection:
+// the search indexer's.
+var absorberStmts = []stmtID{stmtQueuedMessages, stmtMaxSearchID, stmtIndexMessage, stmtSetSearchID}
+
+func (s *Store) openAbsorber(ctx context.Context, cfg config) error {
+	q := baseParams(cfg)
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL") // the log is pruned once this commit holds
+	db, err := openDB(ctx, MessagesPath(s.path), q,
+		setupStmt{q: `ATTACH DATABASE ? AS logdb`, args: []any{s.path}})
+	if err != nil {
+		return fmt.Errorf("open sqlite absorber: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s.abs.db = db
+	for _, id := range absorberStmts {
+		st, err := db.PrepareContext(ctx, stmtSQL[id])
+		if err != nil {
+			_ = s.abs.close()
+			return fmt.Errorf("prepare absorber statement %d: %w", id, translate(err))
+		}
+		s.abs.stmts[id] = st
+	}
+	return nil
+}
+
+func (a *absorber) close() error {
+	for i, st := range a.stmts {
+		if st != nil {
+			st.Close()
+			a.stmts[i] = nil
+		}
+	}
+	if a.db == nil {
+		return nil
+	}
+	return a.db.Close()
+}
+
+// startAbsorber starts the loop that absorbs the log when it is absorbAt
+// rows long (the writer wakes it) or absorbAge old, and indexes messages
+// for search every indexInterval.
+func (s *Store) startAbsorber(cfg config) {
+	ctx, stop := context.WithCancel(context.Background())
+	s.abs.wake, s.abs.stop, s.abs.done = make(chan struct{}, 1), stop, make(chan struct{})
+	tick := min(cfg.absorbAge/2, cfg.indexInterval)
+	go func() {
+		defer close(s.abs.done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		var indexed time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.abs.wake:
+			case <-t.C:
+			}
+			// What an absorb moves is indexed in its transaction; a
+			// failure (a full disk) is retried at the next tick, the
+			// messages stay logged or queued.
+			if s.absorbDue(cfg.absorbAge) {
+				s.abs.mu.Lock()
+				err := s.absorbLocked(ctx, maxIndexPerAbsorb)
+				s.abs.mu.Unlock()
+				if err != nil && ctx.Err() == nil {
+					slog.Error("sqlite: absorb the message log", "err", err)
+				}
+				indexed = time.Now()
+			} else if time.Since(indexed) >= cfg.indexInterval {
+				indexed = time.Now()
+				if s.searchQueued(ctx) {
+					_, _ = s.indexQueued(ctx, 0)
+				}
+			}
+		}
+	}()
+}
+
+// searchQueued reports whether messages wait for the search indexer
+// (false if it cannot tell), read without taking the write lock.
+func (s *Store) searchQueued(ctx context.Context) bool {
+	var q bool
+	err := s.abs.db.QueryRowContext(ctx, searchQueuedSQL).Scan(&q)
+	return err == nil && q
+}
+
+// stopAbsorber stops the loop; absorbs asked for later still run.
+func (s *Store) stopAbsorber() {
+	if s.abs.stop != nil {
+		s.abs.stop()
+		<-s.abs.done
+		s.abs.stop = nil
+	}
+}
+
+// absorbDue reports whether the log holds absorbAt unabsorbed rows, or
+// any that waited age.
+func (s *Store) absorbDue(age time.Duration) bool {
+	pending := s.loggedRows.Load() - s.abs.absorbed.Load()
+	if pending >= absorbAt {
+		return true
+	}
+	if pending <= 0 {
+		return false
+	}
+	s.abs.mu.Lock()
+	defer s.abs.mu.Unlock()
+	return time.Since(s.abs.last) >= age
+}
+
+// wakeAbsorber tells the loop that the log may be due.
+func (s *Store) wakeAbsorber() {
+	select {
+	case s.abs.wake <- struct{}{}:
+	default:
+	}
+}
+
+// absorbTo returns once the log rows this Store's writer committed, up
+// to the count target (Store.loggedRows), are in messages. Concurrent
+// callers share one absorb: the others find it done.
+func (s *Store) absorbTo(ctx context.Context, target int64) error {
+	if s.abs.absorbed.Load() >= target {
+		return nil
+	}
+	s.abs.mu.Lock()
+	defer s.abs.mu.Unlock()
+	if s.abs.absorbed.Load() >= target {
+		return nil
+	}
+	return s.absorbLocked(ctx, 0)
+}
+
+// absorbLocked copies every committed log row after the last absorb into
+// messages, and with index > 0 indexes up to that many queued messages for
+// search in the same transaction (one commit, one fsync); call it under
+// abs.mu.
+func (s *Store) absorbLocked(ctx context.Context, index int) error {
+	ctx = context.WithoutCancel(ctx) // others wait on it too
+	// Every row counted here committed before the transaction's snapshot.
+	counted := s.loggedRows.Load()
+	s.abs.last = time.Now()
+	var lo, hi int64
+	_, err := s.inAbsorberTx(ctx, func(tx *sql.Tx) (int, error) {
+		if err := tx.QueryRowContext(ctx, logHighSQL).Scan(&hi); err != nil {
+			return 0, translate(err)
+		}
+		lo = s.abs.hi.Load()
+		if hi > lo {
+			if _, err := tx.ExecContext(ctx, absorbSQL, lo, hi); err != nil {
+				return 0, translate(err)
+			}
+		}
+		if index > 0 {
+			return s.indexIn(ctx, tx, index)
+		}
+		return 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("absorb the message log: %w", err)
+	}
+	if hi > lo {
+		s.abs.hi.Store(hi)
+		s.abs.absorbs.Add(1)
+	}
+	s.abs.absorbed.Store(counted)
+	return nil
+}
+
+// inAbsorberTx runs fn in a transaction on the absorber's connection that
+// holds the messages file's write lock from its first statement, and
+// commits it if fn succeeds; call it under abs.mu.
+func (s *Store) inAbsorberTx(ctx context.Context, fn func(tx *sql.Tx) (int, error)) (int, error) {
+	tx, err := s.abs.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, translate(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, lockMessagesSQL); err != nil {
+		return 0, translate(err)
+	}
+	n, err := fn(tx)
+	if err != nil {
+		return 0, err
+	}
+	return n, translate(tx.Commit())
+}
+
+// settle makes every message acknowledged so far readable in messages:
+// it returns at once if the absorber has them, else after an absorb.
+func (s *Store) settle() error {
+	if err := s.absorbTo(context.Background(), s.loggedRows.Load()); err != nil {
+		return fmt.Errorf("settle the message log: %w", err)
+	}
+	return nil
+}
+
+// absorb absorbs the whole log, whoever wrote it, and prunes it: at Open
+// (what a stopped process logged), at Close, and for tests.
+func (s *Store) absorb() error {
+	s.abs.mu.Lock()
+	err := s.absorbLocked(context.Background(), 0)
+	s.abs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.inSharedTxAfter(func(*sql.Tx) error { return nil }, nil, nil)
+}
+
+// pruneIn deletes from the log, in the writer's transaction tx, the rows
+// the absorber committed to messages, if there are new ones, and drops
+// them from the tail; it reports whether it did. Once the transaction
+// committed, the caller resets loggedIDs (prunedCommitted); if it fails,
+// lost() makes the next one prune again. Call it under writeMu.
+func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx) (bool, error) {
+	absorbs := s.abs.absorbs.Load()
+	if absorbs == s.prunedAt {
+		return false, nil
+	}
+	hi := s.abs.hi.Load()
+	if _, err := tx.StmtContext(ctx, s.stmts[stmtPruneLog]).ExecContext(ctx, hi); err != nil {
+		return false, fmt.Errorf("prune the message log: %w", translate(err))
+	}
+	s.prunedAt = absorbs
+	s.tail.pruneTo(hi)
+	return true, nil
+}
+
+// prunedCommitted records that a prune committed: the log's committed ids
+// are the tail's. Call it under writeMu.
+func (s *Store) prunedCommitted() {
+	s.logged.reset(&s.tail, s.tail.valid)
+}
+
+// beginWrite begins a write transaction on the write connection and takes
+// the database file's write lock, and with messages the messages file's
+// too (waiting for the absorber's transaction, if one runs), before the
+// transaction reads anything: its snapshot is then the newest, and no
+// other writer can invalidate it.
+func (s *Store) beginWrite(ctx context.Context, messages bool) (*sql.Tx, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate(err)
+	}
+	locks := []stmtID{stmtLockDatabase}
+	if messages {
+		locks = append(locks, stmtLockMessages)
+	}
+	for _, id := range locks {
+		if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx); err != nil {
+			tx.Rollback()
+			return nil, translate(err)
+		}
+	}
+	return tx, nil
+}

@@ -1,0 +1,265 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// The absorber (absorber.go): the messages file has a writer of its own.
+
+// holdMessagesLock begins a transaction on the absorber's connection that
+// holds the messages file's write lock until the returned func is called
+// (or the test ends).
+func holdMessagesLock(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	s.abs.mu.Lock()
+	tx, err := s.abs.db.BeginTx(t.Context(), nil)
+	if err != nil {
+		s.abs.mu.Unlock()
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(t.Context(), lockMessagesSQL); err != nil {
+		tx.Rollback()
+		s.abs.mu.Unlock()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Rollback()
+			s.abs.mu.Unlock()
+		})
+	}
+	t.Cleanup(release) // runs before the Store's Close, registered earlier
+	return release
+}
+
+// TestAppendsDoNotWaitForTheMessagesFile: while the messages file is
+// locked for writing (an absorb running), appends and acks commit; a
+// write that changes messages waits and then succeeds.
+func TestAppendsDoNotWaitForTheMessagesFile(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "a")
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	release := holdMessagesLock(t, s)
+	done := make(chan error, 1)
+	go func() {
+		// b is new; a is a resend found in messages: both read the
+		// messages file, neither writes it.
+		out, err := a.AppendMessages(context.Background(), []store.Draft{
+			{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: "b", Type: "text",
+				Body: []byte(`{"text":"b"}`), CreatedAt: time.UnixMilli(1)},
+			{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: "a", Type: "text",
+				Body: []byte(`{"text":"a"}`), CreatedAt: time.UnixMilli(1)},
+		})
+		if err == nil && (out[0].Seq != 2 || out[0].Duplicate || !out[1].Duplicate || out[1].Seq != 1) {
+			t.Errorf("appends beside the absorber: %+v", out)
+		}
+		if err == nil {
+			_, err = a.AckDelivered(context.Background(), []store.DeliveryAck{{UserID: "bob", DeviceID: "d1", ConvID: "p:ann:bob", Seq: 2}})
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		release()
+		t.Fatal("an append waited for the messages file's write lock")
+	}
+
+	recalled := make(chan error, 1)
+	go func() {
+		_, err := a.RecallMessage(context.Background(), "p:ann:bob", 2, time.UnixMilli(2))
+		recalled <- err
+	}()
+	release()
+	if err := <-recalled; err != nil {
+		t.Fatalf("a recall after the lock was released: %v", err)
+	}
+	if m, err := a.GetMessage(t.Context(), "p:ann:bob", 2); err != nil || m.RecalledAt.IsZero() {
+		t.Fatalf("GetMessage(2) = %+v, %v; want it recalled", m, err)
+	}
+}
+
+// TestThePruneKeepsIDsGrowing: the writer deletes what the absorber
+// copied, but for the log's newest row, so that a new row's id is never
+// one the absorber took before.
+func TestThePruneKeepsIDsGrowing(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	maxID := func() int64 {
+		var id int64
+		if err := s.write.QueryRowContext(t.Context(), `SELECT COALESCE(max(rowid), 0) FROM message_log`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	var last int64
+	for round := range 3 {
+		for i := range 3 {
+			appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+3*round+i)))
+		}
+		if id := maxID(); id <= last {
+			t.Fatalf("round %d: newest log id %d, not above the last round's %d", round, id, last)
+		}
+		last = maxID()
+		if err := s.absorb(); err != nil {
+			t.Fatal(err)
+		}
+		if n := logTableRows(t, s); n != 1 {
+			t.Fatalf("round %d: the log holds %d rows after absorb and prune, want its newest alone", round, n)
+		}
+		if n := logRows(t, s); n != 0 {
+			t.Fatalf("round %d: %d log rows not absorbed", round, n)
+		}
+	}
+	msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 20})
+	if err != nil || len(msgs) != 9 {
+		t.Fatalf("ListMessages: %d messages, %v; want 9", len(msgs), err)
+	}
+	for i, m := range msgs {
+		if m.Seq != int64(i+1) || m.ClientMsgID != string(rune('a'+i)) {
+			t.Fatalf("message %d: seq %d, client id %q", i, m.Seq, m.ClientMsgID)
+		}
+	}
+}
+
+// oldDatabase creates a database at path with the steps before the
+// messages file (up to 24) and two messages in its messages table, one of
+// them indexed for search.
+func oldDatabase(t *testing.T, path string) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := openWrite(ctx, path, config{busyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version >= messagesFileStep {
+			break
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO main.messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, search_id)
+			VALUES ('A', 'p:ann:bob', 1, 'ann', 'x', 'text', CAST('{"text":"hello old world"}' AS BLOB), 1, 0, 1)`,
+		`INSERT INTO main.message_search (rowid, text, scope) VALUES (1, 'hello old world', 'k0')`,
+		`INSERT INTO main.messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, search_id)
+			VALUES ('A', 'p:ann:bob', 2, 'bob', 'y', 'text', CAST('{"text":"second"}' AS BLOB), 2, 0, NULL)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+}
+
+func TestMigrationMovesMessages(t *testing.T) {
+	for _, crashed := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "magpie.db")
+		oldDatabase(t, path)
+		if crashed {
+			// The first of step 25's transactions committed, the second
+			// not: the messages file holds the copy, the database file
+			// still the old tables.
+			db, err := openWrite(t.Context(), path, config{busyTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, _ := loadMigrations()
+			if err := copyMessages(t.Context(), db, ms[messagesFileStep-1]); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}
+		s, err := Open(t.Context(), path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+		if err != nil {
+			t.Fatalf("crashed=%v: Open: %v", crashed, err)
+		}
+		a := s.App("A")
+		msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+		if err != nil || len(msgs) != 2 || string(msgs[0].Body) != `{"text":"hello old world"}` || msgs[1].ClientMsgID != "y" {
+			t.Fatalf("crashed=%v: after the move: %+v, %v", crashed, msgs, err)
+		}
+		var old int
+		if err := s.write.QueryRowContext(t.Context(), `SELECT count(*) FROM main.sqlite_master WHERE name IN ('messages', 'message_search')`).Scan(&old); err != nil || old != 0 {
+			t.Fatalf("crashed=%v: the database file still has %d of the old tables (%v)", crashed, old, err)
+		}
+		// Both are queued for the search index again, and indexed.
+		if n, err := s.indexQueued(t.Context(), 0); err != nil || n != 2 {
+			t.Fatalf("crashed=%v: indexed %d messages after the move, %v; want 2", crashed, n, err)
+		}
+		var indexed int
+		if err := s.read.QueryRowContext(t.Context(), `SELECT count(*) FROM message_search WHERE message_search MATCH 'hello'`).Scan(&indexed); err != nil || indexed != 1 {
+			t.Fatalf("crashed=%v: %d search entries for hello, %v; want 1", crashed, indexed, err)
+		}
+		// A resend of an old message is found; a new one follows it.
+		if seq := appendOne(t, a, "p:ann:bob", "ann", "bob", "x"); seq != 1 {
+			t.Fatalf("crashed=%v: resend of x got seq %d, want 1", crashed, seq)
+		}
+		s.Close()
+	}
+}
+
+// TestAMissingMessagesFileStopsOpen: a database whose messages file is
+// gone does not open as if it had no messages.
+func TestAMissingMessagesFileStopsOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheUsers(t, s.App("A"), "ann", "bob")
+	appendOne(t, s.App("A"), "p:ann:bob", "ann", "bob", "x")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(MessagesPath(path) + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if s, err := Open(t.Context(), path); err == nil || !strings.Contains(err.Error(), "messages file") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open without the messages file: %v; want an error naming it", err)
+	}
+}
+
+func TestMessagesPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/d/magpie.db": "/d/magpie-messages.db",
+		"/d/store":     "/d/store-messages",
+		"x.sqlite":     "x-messages.sqlite",
+	} {
+		if got := MessagesPath(in); got != want {
+			t.Errorf("MessagesPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
