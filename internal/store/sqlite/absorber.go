@@ -71,10 +71,12 @@ const (
 	// absorbSQL copies the log rows in (?1, ?2] into messages, sorted so
 	// that each conversation's entries are inserted together. A row that
 	// messages holds already (the log of a process that stopped between
-	// an absorb and its prune) is left as it is there.
+	// an absorb and its prune, or the newest row, which stays) is left as
+	// it is there; one whose message was deleted since has seq 0
+	// (DeleteUser) and is not copied again.
 	absorbSQL = `INSERT OR IGNORE INTO messages (` + logColumns + `, recalled_at, edited_at)
 		SELECT ` + logColumns + `, 0, 0 FROM logdb.message_log
-		WHERE rowid > ?1 AND rowid <= ?2 ORDER BY app_id, conv_id, seq`
+		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq`
 )
 
 // maxIndexPerAbsorb bounds the messages an absorb indexes for search in

@@ -263,3 +263,35 @@ func TestMessagesPath(t *testing.T) {
 		}
 	}
 }
+
+// TestADeletedMessageStaysDeleted: a support conversation's messages go
+// with their user (DeleteUser); the log's newest row, which a prune keeps,
+// must not bring one back when the next process absorbs the log.
+func TestADeletedMessageStaysDeleted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	s, err := Open(t.Context(), path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "agent")
+	appendOne(t, a, "s:ann", "ann", "agent", "q") // the log's newest row
+	if err := a.DeleteUser(t.Context(), "ann", store.UserDeletion{At: time.UnixMilli(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := logTableRows(t, s); n != 1 {
+		t.Fatalf("the log holds %d rows, want its newest (absorbed) alone", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msgs, err := s.App("A").ListMessages(t.Context(), "s:ann", store.Range{From: 1, Limit: 10})
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("after a restart the deleted user's support conversation has %d messages (%v), want none", len(msgs), err)
+	}
+}

@@ -197,7 +197,7 @@ func (s *Store) ensureTail(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	s.tail.clear()
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, app_id, conv_id, seq, sender_id, client_msg_id FROM message_log ORDER BY rowid`)
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, app_id, conv_id, seq, sender_id, client_msg_id FROM message_log WHERE seq > 0 ORDER BY rowid`)
 	if err != nil {
 		return fmt.Errorf("read the message log: %w", translate(err))
 	}

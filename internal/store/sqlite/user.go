@@ -172,6 +172,10 @@ var deleteUserSQL = []string{
 	`DELETE FROM message_search WHERE rowid IN (SELECT search_id FROM messages
 		WHERE app_id = ?1 AND conv_id = 's:' || ?2 AND search_id > 0)`,
 	`DELETE FROM messages WHERE app_id = ?1 AND conv_id = 's:' || ?2`,
+	// The message log may still hold one of them, absorbed (a prune keeps
+	// the log's newest row, absorber.go): a seq of 0 keeps it from being
+	// absorbed again when the next process opens the log.
+	`UPDATE message_log SET seq = 0 WHERE app_id = ?1 AND conv_id = 's:' || ?2`,
 	`DELETE FROM conversations WHERE app_id = ?1 AND id = 's:' || ?2`,
 	`DELETE FROM device_cursors WHERE app_id = ?1 AND user_id = ?2`,
 	`DELETE FROM push_outbox INDEXED BY push_outbox_user WHERE app_id = ?1 AND user_id = ?2`,
