@@ -295,3 +295,87 @@ func TestADeletedMessageStaysDeleted(t *testing.T) {
 		t.Fatalf("after a restart the deleted user's support conversation has %d messages (%v), want none", len(msgs), err)
 	}
 }
+
+// TestRestoreFromAnOnlineBackup follows docs/operations.md: the database
+// file copied first, the messages file later, then the two statements that
+// drop what the messages file holds beyond the database file's heads
+// (restoreSQL, quoted there). Without them a new message reuses a seq the
+// later copy holds, and the absorb leaves it out.
+func TestRestoreFromAnOnlineBackup(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range 3 {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
+	}
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// T1: the database file.
+	for _, suffix := range []string{"", "-wal"} {
+		copyFile(t, s.path+suffix, filepath.Join(dir, "magpie.db"+suffix))
+	}
+	for i := range 3 {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('d'+i)))
+	}
+	appendOne(t, a, "p:ann:eve", "ann", "eve", "z")
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.indexQueued(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	// T2: the messages file.
+	for _, suffix := range []string{"", "-wal"} {
+		copyFile(t, MessagesPath(s.path)+suffix, filepath.Join(dir, "magpie-messages.db"+suffix))
+	}
+	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range restoreSQL {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	r, err := Open(t.Context(), filepath.Join(dir, "magpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := r.App("A")
+	msgs, err := b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("restored: %d messages (%v), want the first copy's 3", len(msgs), err)
+	}
+	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "new"); seq != 4 {
+		t.Fatalf("a new message after the restore got seq %d, want 4", seq)
+	}
+	msgs, _ = b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+	if len(msgs) != 4 || msgs[3].ClientMsgID != "new" {
+		t.Fatalf("after the restore and a new message: %+v", msgs)
+	}
+	msgs, _ = b.ListMessages(t.Context(), "p:ann:eve", store.Range{From: 1, Limit: 10})
+	if len(msgs) != 0 {
+		t.Fatalf("a conversation the first copy does not know kept %d messages", len(msgs))
+	}
+	if _, err := r.indexQueued(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := r.read.QueryRowContext(t.Context(), `SELECT count(*) FROM message_search`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d search entries (%v), want 4: the three restored and the new one", n, err)
+	}
+}
+
+// restoreSQL are the statements docs/operations.md gives for restoring an
+// online backup, run on the database file with the messages file attached
+// as msgs.
+var restoreSQL = []string{
+	`DELETE FROM msgs.message_search WHERE rowid IN (SELECT search_id FROM msgs.messages AS m WHERE search_id > 0
+  AND seq > COALESCE((SELECT max_seq FROM conversations AS c WHERE c.app_id = m.app_id AND c.id = m.conv_id), 0))`,
+	`DELETE FROM msgs.messages WHERE seq > COALESCE((SELECT max_seq FROM conversations AS c
+  WHERE c.app_id = messages.app_id AND c.id = messages.conv_id), 0)`,
+}
