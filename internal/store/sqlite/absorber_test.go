@@ -313,9 +313,7 @@ func TestRestoreFromAnOnlineBackup(t *testing.T) {
 	}
 	dir := t.TempDir()
 	// T1: the database file.
-	for _, suffix := range []string{"", "-wal"} {
-		copyFile(t, s.path+suffix, filepath.Join(dir, "magpie.db"+suffix))
-	}
+	copyWithWAL(t, s.path, filepath.Join(dir, "magpie.db"))
 	for i := range 3 {
 		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('d'+i)))
 	}
@@ -327,9 +325,7 @@ func TestRestoreFromAnOnlineBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	// T2: the messages file.
-	for _, suffix := range []string{"", "-wal"} {
-		copyFile(t, MessagesPath(s.path)+suffix, filepath.Join(dir, "magpie-messages.db"+suffix))
-	}
+	copyWithWAL(t, MessagesPath(s.path), filepath.Join(dir, "magpie-messages.db"))
 	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)

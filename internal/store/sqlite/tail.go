@@ -42,7 +42,6 @@ type tail struct {
 	valid   bool
 	clients map[clientKey]int64 // (app, sender, client message id) -> log rowid
 	convs   map[headKey][]tailMsg
-	n       int
 }
 
 type clientKey struct{ app, sender, client string }
@@ -138,12 +137,11 @@ func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv stri
 	}
 	k := headKey{app, conv}
 	t.convs[k] = append(t.convs[k], tailMsg{rowid: rowid, seq: seq, sender: sender})
-	t.n++
 }
 
 // clear empties the tail; call it under writeMu.
 func (t *tail) clear() {
-	t.clients, t.convs, t.n = nil, nil, 0
+	t.clients, t.convs = nil, nil
 }
 
 // pruneTo drops the entries of log rows up to hi (pruned: in messages);
@@ -159,7 +157,6 @@ func (t *tail) pruneTo(hi int64) {
 		for i < len(ms) && ms[i].rowid <= hi {
 			i++
 		}
-		t.n -= i
 		if i == len(ms) {
 			delete(t.convs, k)
 		} else if i > 0 {

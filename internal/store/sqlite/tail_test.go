@@ -172,10 +172,8 @@ func TestTheLogSurvivesACrash(t *testing.T) {
 		t.Fatalf("message_log holds %d rows, want 5", n)
 	}
 	dir := t.TempDir()
-	for _, suffix := range []string{"", "-wal"} {
-		copyFile(t, s.path+suffix, filepath.Join(dir, "magpie.db"+suffix))
-		copyFile(t, MessagesPath(s.path)+suffix, filepath.Join(dir, "magpie-messages.db"+suffix))
-	}
+	copyWithWAL(t, s.path, filepath.Join(dir, "magpie.db"))
+	copyWithWAL(t, MessagesPath(s.path), filepath.Join(dir, "magpie-messages.db"))
 	again, err := Open(t.Context(), filepath.Join(dir, "magpie.db"), withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +192,15 @@ func TestTheLogSurvivesACrash(t *testing.T) {
 	}
 	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "f"); seq != 6 {
 		t.Fatalf("a new message after the crash got seq %d, want 6", seq)
+	}
+}
+
+// copyWithWAL copies a database file and its write-ahead log, as a crash
+// (or a copy of a running server's files) leaves them.
+func copyWithWAL(t *testing.T, from, to string) {
+	t.Helper()
+	for _, suffix := range []string{"", "-wal"} {
+		copyFile(t, from+suffix, to+suffix)
 	}
 }
 
