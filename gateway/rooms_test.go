@@ -62,6 +62,25 @@ func (c *wsClient) untilRoomEvent(want string) []string {
 	return nil
 }
 
+// replyKeepingRoomEvents waits for the reply to request id and returns it
+// with the room events that came before it.
+func (c *wsClient) replyKeepingRoomEvents(id uint64) (*magpiev1.Frame, []string) {
+	c.t.Helper()
+	var seen []string
+	for range 1000 {
+		f, err := c.recv()
+		if err != nil {
+			c.t.Fatalf("waiting for reply %d: %v", id, err)
+		}
+		if f.GetId() == id {
+			return f, seen
+		}
+		seen = append(seen, roomEvent(f)...)
+	}
+	c.t.Fatalf("no reply to %d", id)
+	return nil, nil
+}
+
 // roomEventsBeforePong pings and returns the room events queued before the
 // pong: everything the server had queued for the connection.
 func (c *wsClient) roomEventsBeforePong() []string {

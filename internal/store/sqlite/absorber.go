@@ -68,6 +68,8 @@ const (
 	// and pruned the log committed whole before it.
 	lockMessagesSQL = `UPDATE messages SET seq = seq WHERE 0`
 	logHighSQL      = `SELECT COALESCE(max(rowid), 0) FROM logdb.message_log`
+	// logHighReadSQL is logHighSQL on a connection of the database file.
+	logHighReadSQL = `SELECT COALESCE(max(rowid), 0) FROM message_log`
 	// absorbSQL copies the log rows in (?1, ?2] into messages, sorted so
 	// that each conversation's entries are inserted together. A row that
 	// messages holds already (the log of a process that stopped between
@@ -276,13 +278,55 @@ func (s *Store) inAbsorberTx(ctx context.Context, fn func(tx *sql.Tx) (int, erro
 	return n, translate(tx.Commit())
 }
 
-// settle makes every message acknowledged so far readable in messages:
-// it returns at once if the absorber has them, else after an absorb.
-func (s *Store) settle() error {
-	if err := s.absorbTo(context.Background(), s.loggedRows.Load()); err != nil {
+// settle makes every message acknowledged so far readable in messages, by
+// this Store or another on the same files (another process): it returns
+// at once if the absorber has them, else after an absorb.
+func (s *Store) settle(ctx context.Context) error {
+	if s.abs.absorbed.Load() < s.loggedRows.Load() {
+		if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
+			return fmt.Errorf("settle the message log: %w", err)
+		}
+		return nil
+	}
+	hi, err := s.logHigh(ctx)
+	if err != nil {
+		return fmt.Errorf("settle the message log: %w", err)
+	}
+	if hi <= s.abs.hi.Load() {
+		return nil
+	}
+	s.abs.mu.Lock()
+	defer s.abs.mu.Unlock()
+	if hi <= s.abs.hi.Load() {
+		return nil
+	}
+	if err := s.absorbLocked(ctx, 0); err != nil {
 		return fmt.Errorf("settle the message log: %w", err)
 	}
 	return nil
+}
+
+// logHigh reads the message log's highest row id.
+func (s *Store) logHigh(ctx context.Context) (int64, error) {
+	var hi int64
+	if err := s.readRowAsIs(ctx, logHighReadSQL).Scan(&hi); err != nil {
+		return 0, translate(err)
+	}
+	return hi, nil
+}
+
+// othersLogged reports whether the log may hold rows another Store on the
+// files (another process) committed and this one knows nothing of: rows
+// beyond both this Store's last absorb and its own newest. (A row of
+// another Store below this one's newest was committed before one of this
+// writer's transactions began, which saw it (observe): the tail holds it,
+// or the absorber absorbed it.)
+func (s *Store) othersLogged(ctx context.Context) (bool, error) {
+	hi, err := s.logHigh(ctx) // first: what is loaded after may only be newer
+	if err != nil {
+		return false, err
+	}
+	return hi > max(s.abs.hi.Load(), s.loggedHigh.Load()), nil
 }
 
 // absorb absorbs the whole log, whoever wrote it, and prunes it: at Open

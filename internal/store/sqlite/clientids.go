@@ -23,11 +23,19 @@ const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages
 // absorbing the log: an app with a pre-send hook asks at every batch. An
 // id pruned from the log between the two looks is in messages by the
 // second (the set loses ids only once their prune committed, after their
-// absorb). When the set is not valid, the log is settled and messages
+// absorb). When the set is not valid, or the log may hold rows of another
+// Store on the files (othersLogged), the log is settled and messages
 // asked for every key.
 func (a *appStore) ClientMsgIDsStored(ctx context.Context, keys []store.ClientMsgKey) ([]bool, error) {
 	out := make([]bool, len(keys))
 	asIs := a.s.logged.lookup(a.id, keys, out)
+	if asIs {
+		others, err := a.s.othersLogged(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("look up client message ids: %w", err)
+		}
+		asIs = !others
+	}
 	pairs := make([][2]string, 0, len(keys))
 	for i, k := range keys {
 		if k.ClientMsgID != "" && !out[i] {

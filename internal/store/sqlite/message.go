@@ -49,6 +49,9 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	}, func() {
 		a.s.logged.add(b.committedIDs(a.id))
 		a.s.loggedRows.Add(int64(len(b.logged)))
+		if n := len(b.logged); n > 0 {
+			a.s.loggedHigh.Store(max(a.s.loggedHigh.Load(), b.logged[n-1].rowid))
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append messages: %w", err)

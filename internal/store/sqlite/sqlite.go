@@ -70,11 +70,13 @@ type Store struct {
 	observed bool
 
 	// The message log (tail.go): tail under writeMu; loggedRows counts the
-	// log rows this Store's writer committed, readable without the lock
-	// (settle's fast path, the absorber's schedule).
+	// log rows this Store's writer committed and loggedHigh is the highest
+	// row id among them, readable without the lock (settle's fast path,
+	// the absorber's schedule, othersLogged).
 	tail       tail
 	logged     loggedIDs
 	loggedRows atomic.Int64
+	loggedHigh atomic.Int64
 	// prunedAt is the absorber's absorbs count when the writer last pruned
 	// the log (under writeMu).
 	prunedAt int64
@@ -102,10 +104,15 @@ func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // messages first settles the message log (tail.go).
 func (s *Store) readRow(ctx context.Context, q string, args ...any) scanner {
 	if readsMessages(q) {
-		if err := s.settle(); err != nil {
+		if err := s.settle(ctx); err != nil {
 			return errRow{err}
 		}
 	}
+	return s.readRowAsIs(ctx, q, args...)
+}
+
+// readRowAsIs is readRow without settling the message log.
+func (s *Store) readRowAsIs(ctx context.Context, q string, args ...any) scanner {
 	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return s.read.QueryRowContext(ctx, q, args...) // reports the same error
@@ -117,7 +124,7 @@ func (s *Store) readRow(ctx context.Context, q string, args ...any) scanner {
 // first settles the message log (tail.go).
 func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if readsMessages(q) {
-		if err := s.settle(); err != nil {
+		if err := s.settle(ctx); err != nil {
 			return nil, err
 		}
 	}

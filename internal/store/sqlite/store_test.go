@@ -355,7 +355,7 @@ func BenchmarkSearchIndexer(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if err := s.settle(); err != nil {
+		if err := s.settle(b.Context()); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -447,7 +447,7 @@ func TestSearchIndexLeavesNothingBehind(t *testing.T) {
 	}
 	entries := func() int {
 		t.Helper()
-		if err := s.settle(); err != nil {
+		if err := s.settle(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.indexQueued(ctx, 0); err != nil {

@@ -126,6 +126,38 @@ var twoHandleTests = []struct {
 	{"SupportCapacity", testTwoHandlesSupportCapacity},
 	{"GroupLimit", testTwoHandlesGroupLimit},
 	{"Friendship", testTwoHandlesFriendship},
+	{"ReadOthersMessages", testTwoHandlesReadOthersMessages},
+}
+
+// testTwoHandlesReadOthersMessages: a message one handle acknowledged is
+// in the other's next read of the conversation and its next lookup of
+// client ids, and in its own, however recently the reading handle read or
+// wrote.
+func testTwoHandlesReadOthersMessages(t *testing.T, s1, s2 store.Store) {
+	ctx := t.Context()
+	a1, a2 := s1.App("A"), s2.App("A")
+	for i, step := range []struct {
+		a    store.AppStore
+		name string
+	}{{a1, "m1"}, {a2, "m2"}, {a1, "m3"}, {a2, "m4"}, {a2, "m5"}} {
+		res, err := step.a.AppendMessages(ctx, []store.Draft{draft("c1", "ann", step.name, int64(i))})
+		must(t, err, "AppendMessages(%s)", step.name)
+		if res[0].Err != nil || res[0].Seq != int64(i+1) {
+			t.Fatalf("AppendMessages(%s) = %+v, want seq %d", step.name, res[0], i+1)
+		}
+		for h, a := range []store.AppStore{a1, a2} {
+			stored, err := a.ClientMsgIDsStored(ctx, []store.ClientMsgKey{{SenderID: "ann", ClientMsgID: step.name}})
+			must(t, err, "ClientMsgIDsStored on handle %d", h+1)
+			if !stored[0] {
+				t.Errorf("after %s, handle %d does not find its client id", step.name, h+1)
+			}
+			msgs, err := a.ListMessages(ctx, "c1", store.Range{From: 1, Limit: 10})
+			must(t, err, "ListMessages on handle %d", h+1)
+			if len(msgs) != i+1 || msgs[i].ClientMsgID != step.name {
+				t.Fatalf("after %s, handle %d lists %d messages (%v), want %d ending with it", step.name, h+1, len(msgs), msgs, i+1)
+			}
+		}
+	}
 }
 
 // testTwoHandlesUpdateApp has writers on two handles each add one to an
