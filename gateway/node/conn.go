@@ -41,8 +41,8 @@ var writeTimeout = 10 * time.Second
 
 // conn is one client WebSocket. Its frames are served by onFrame, in
 // order and one at a time, on the goroutine that read them (see socket.go):
-// an idle connection has no goroutine. A writer goroutine exists only
-// while frames are queued, in-flight requests wait on their own goroutines
+// an idle connection has no goroutine. Its queued frames are written by
+// the flushers (flush.go), in-flight requests wait on their own goroutines
 // (at most maxInflight), and a close runs on one more. When the socket
 // closes, end releases the connection. The hub tracks the connection from
 // accept to the end of end.
@@ -98,7 +98,7 @@ type conn struct {
 	written   atomic.Uint64 // writes of output to the socket, by the engine (see stallCheck)
 	quit      chan struct{} // closed when the connection starts closing
 	closed    chan struct{} // closed when the close (frame and handshake) is done
-	flushed   chan struct{} // closed by the writer when a flushing close has drained the queue
+	flushed   chan struct{} // closed by flushBatch when a flushing close has drained the queue
 	gone      chan struct{} // closed when the socket has closed
 
 	roomsMu sync.Mutex          // guards rooms
@@ -109,7 +109,7 @@ type conn struct {
 	outBytes int
 	closing  bool        // a close has started (or the connection ended); no more frames
 	flushing bool        // the close waits for the queue to drain
-	writing  bool        // a writer goroutine is draining out
+	writing  bool        // scheduled with the flushers (or being written): out drains
 	stall    *time.Timer // runs stallCheck writeTimeout after the last batch written
 	seen     uint64      // written, when the last batch ended or stallCheck last looked
 }
@@ -439,8 +439,8 @@ const maxMerged = 1 << 20
 // queue adds an encoded reply or push to the outbound queue (see queueFrame).
 func (c *conn) queue(b []byte) bool { return c.queueFrame(outFrame{b: b}) }
 
-// queueFrame adds an encoded frame to the outbound queue, starting a writer
-// if none is running: an idle connection holds no writer goroutine. A
+// queueFrame adds an encoded frame to the outbound queue, scheduling the
+// connection with the flushers unless it is already. A
 // connection whose queue is full is closed (slow consumer) and queueFrame
 // reports false.
 func (c *conn) queueFrame(f outFrame) bool {
@@ -462,68 +462,78 @@ func (c *conn) queueFrame(f outFrame) bool {
 	return true
 }
 
-// startWriterLocked starts a writer unless one is running. c.mu must be
-// held, and c.closing must have been false when the frame was queued or
-// the close started (run's final Wait comes after).
+// startWriterLocked schedules the connection's output with the flushers
+// unless it is scheduled. c.mu must be held, and c.closing must have been
+// false when the frame was queued or the close started (end's Wait comes
+// after).
 func (c *conn) startWriterLocked() {
 	if c.writing {
 		return
 	}
 	c.writing = true
-	c.tasks.Go(c.writeLoop)
+	c.tasks.Add(1)
+	c.srv.ws.flush.add(c)
 }
 
-// writeLoop writes queued frames in order until the queue is empty, then
-// exits. Consecutive Deliver (or RoomMessages) pushes go out as one WebSocket message (one
-// write instead of one per frame). Writes do not block: what the socket
-// does not take at once waits in the engine, which closes the connection
-// when that passes Config.MaxOutboundBytes; and stallCheck closes it when
-// output waits and none of it has reached the socket for writeTimeout.
-func (c *conn) writeLoop() {
-	out, merged := getWriteBuf(), getWriteBuf()
-	defer func() { putWriteBuf(out); putWriteBuf(merged) }()
-	for {
-		c.mu.Lock()
-		batch := c.out
-		c.out, c.outBytes = nil, 0
-		if len(batch) == 0 {
-			c.writing = false
-			done := c.flushing
-			c.mu.Unlock()
-			if done {
-				close(c.flushed)
+// flushBatch writes the frames queued for the connection in one go, and
+// reports whether more were queued meanwhile (the connection stays
+// scheduled); if not, or if the write failed, the connection's writer is
+// done. Consecutive Deliver (or RoomMessages) pushes go out as one
+// WebSocket message (one write instead of one per frame). Writes do not
+// block: what the socket does not take at once waits in the engine, which
+// closes the connection when that passes Config.MaxOutboundBytes; and
+// stallCheck closes it when output waits and none of it has reached the
+// socket for writeTimeout. out and merged are the caller's buffers, and
+// returned grown.
+func (c *conn) flushBatch(out, merged []byte) ([]byte, []byte, bool) {
+	c.mu.Lock()
+	batch := c.out
+	c.out, c.outBytes = nil, 0
+	c.mu.Unlock()
+	out = out[:0]
+	for i := 0; i < len(batch); i++ {
+		msg := batch[i].b
+		if kind := batch[i].merge; kind != mergeNone {
+			merged = append(merged[:0], msg...)
+			for i+1 < len(batch) && batch[i+1].merge == kind && len(merged)+len(batch[i+1].b) <= maxMerged {
+				i++
+				merged = append(merged, batch[i].b...)
 			}
-			return
+			msg = merged
 		}
-		c.mu.Unlock()
-		for i := 0; i < len(batch); i++ {
-			msg := batch[i].b
-			if kind := batch[i].merge; kind != mergeNone {
-				merged = append(merged[:0], msg...)
-				for i+1 < len(batch) && batch[i+1].merge == kind && len(merged)+len(batch[i+1].b) <= maxMerged {
-					i++
-					merged = append(merged, batch[i].b...)
-				}
-				msg = merged
+		out = appendWSFrame(out, c.msgType, msg)
+		if len(out) >= maxWriteChunk || i+1 == len(batch) {
+			if !c.write(out) {
+				c.tasks.Done()
+				return out, merged, false
 			}
-			out = appendWSFrame(out, c.msgType, msg)
-			if len(out) >= maxWriteChunk || i+1 == len(batch) {
-				if !c.write(out) {
-					return
-				}
-				out = out[:0]
-			}
+			out = out[:0]
 		}
+	}
+	if len(batch) > 0 {
 		c.srv.metrics.FramesOut(len(batch))
-		c.mu.Lock()
+	}
+	c.mu.Lock()
+	if len(batch) > 0 {
 		c.seen = c.written.Load()
 		if c.stall == nil {
 			c.stall = time.AfterFunc(writeTimeout, c.stallCheck)
 		} else {
 			c.stall.Reset(writeTimeout)
 		}
-		c.mu.Unlock()
 	}
+	if len(c.out) > 0 {
+		c.mu.Unlock()
+		return out, merged, true
+	}
+	c.writing = false
+	done := c.flushing
+	c.mu.Unlock()
+	if done {
+		close(c.flushed)
+	}
+	c.tasks.Done()
+	return out, merged, false
 }
 
 // stallCheck runs writeTimeout after the last batch was written, and

@@ -24,13 +24,16 @@ func TestWriterMergesDeliverPushes(t *testing.T) {
 		return outFrame{b: b, merge: mergeDeliver}
 	}
 	pong, _ := codec.Marshal(&magpiev1.Frame{Id: 9, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{}}})
-	c.writing = true // a writer is busy: frames pile up
+	c.writing = true // scheduled with the flushers: frames pile up
 	for _, f := range []outFrame{deliver(1), deliver(2), deliver(3), {b: pong}, deliver(4)} {
 		if !c.queueFrame(f) {
 			t.Fatal("queueFrame refused")
 		}
 	}
-	c.writeLoop()
+	c.tasks.Add(1) // as startWriterLocked does
+	if _, _, more := c.flushBatch(nil, nil); more {
+		t.Fatal("flushBatch left frames queued")
+	}
 
 	want := [][]int64{{1, 2, 3}, nil, {4}}
 	for i, seqs := range want {

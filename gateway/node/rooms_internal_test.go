@@ -30,13 +30,16 @@ func TestWriterMergesRoomPushesByKind(t *testing.T) {
 			Messages: []*magpiev1.Message{{ConvId: "p:a:b", Seq: seq}}}}})
 		return outFrame{b: b, merge: mergeDeliver}
 	}
-	c.writing = true // a writer is busy: frames pile up
+	c.writing = true // scheduled with the flushers: frames pile up
 	for _, f := range []outFrame{room(1), room(2), deliver(3), deliver(4), room(5)} {
 		if !c.queueFrame(f) {
 			t.Fatal("queueFrame refused")
 		}
 	}
-	c.writeLoop()
+	c.tasks.Add(1) // as startWriterLocked does
+	if _, _, more := c.flushBatch(nil, nil); more {
+		t.Fatal("flushBatch left frames queued")
+	}
 	for i, want := range []string{"room 1 2", "deliver 3 4", "room 5"} {
 		_, data, err := client.Read(ctx)
 		if err != nil {

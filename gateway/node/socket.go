@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp"
@@ -36,58 +38,191 @@ var readBuffers = sync.Pool{New: func() any {
 }}
 
 // readers runs the reads of sockets (the engine's IOExecute), each with a
-// pooled buffer, on goroutines that are kept for the next read once
-// theirs is done, up to maxIdleReaders of them waiting: a goroutine
-// started per read began on a small stack and grew it again in every
-// frame's handler (runtime.copystack was 4% of the server's CPU at 2,000
-// msgs/s). A read that finds no idle reader gets a goroutine of its own,
-// so a handler that blocks holds up only its socket, as before.
+// pooled buffer, on a few goroutines kept for the next read: the reads
+// wait in a line (FIFO) for one of at most max readers. A goroutine per
+// read, or per read that found no reader waiting, put hundreds of new
+// goroutines in the scheduler's run queues under load (at 16,000 msgs/s,
+// 340 on average), ahead of the store's writer, the serial stage, which
+// then waited for a core more than half the time (docs/benchmarks.md,
+// "Seventh step"); a goroutine started per read also began on a small
+// stack and grew it again in every frame's handler.
+//
+// A reader yields (runtime.Gosched) after each read: a goroutine a read
+// woke (the store's writer, given a batch) runs next on that core, not
+// after the reader's time slice.
+//
+// A handler may block (a send waiting for its rate budget): when reads
+// wait and no reader finished one for stallAfter, the watchdog starts one
+// more reader, and again each stallAfter while that lasts, so a handler
+// that blocks holds up its own socket only, and the others for a few
+// milliseconds at most. A reader the watchdog started exits after its
+// read if max others run; readers beyond maxIdleReaders exit when the
+// line is empty.
 type readers struct {
-	jobs chan func(*[]byte) // unbuffered: a send succeeds only if a reader waits
-	quit chan struct{}      // closed when the engine stops: idle readers exit
-	idle atomic.Int32
+	mu      sync.Mutex
+	line    []func(*[]byte) // reads waiting, from line[head]
+	head    int
+	running int // reader goroutines, busy or idle
+	idle    int // of which waiting for a read
+	max     int
+	stall   time.Duration // stallAfter, but for tests
+	watched bool          // the watchdog timer is set
+	seen    uint64        // done, when the watchdog last looked
+	watch   *time.Timer
+
+	wake chan struct{} // wakes idle readers; buffered, never blocks run
+	quit chan struct{} // closed when the engine stops: idle readers exit
+	done atomic.Uint64 // reads finished
 	// started counts the reader goroutines started (tests).
 	started atomic.Int64
 }
 
-// maxIdleReaders bounds the reader goroutines kept waiting for a read.
-const maxIdleReaders = 32
+const (
+	// maxIdleReaders bounds the reader goroutines kept waiting for a read.
+	maxIdleReaders = 32
+	// stallAfter is how long reads wait while every reader is busy and
+	// none finishes before the watchdog starts another reader.
+	stallAfter = 5 * time.Millisecond
+)
 
 func newReaders() *readers {
-	return &readers{jobs: make(chan func(*[]byte)), quit: make(chan struct{})}
+	r := &readers{
+		max:   4 * runtime.GOMAXPROCS(0),
+		stall: stallAfter,
+		wake:  make(chan struct{}, maxIdleReaders),
+		quit:  make(chan struct{}),
+	}
+	r.watch = time.AfterFunc(time.Hour, r.check)
+	r.watch.Stop()
+	return r
 }
 
-// run runs read on an idle reader, or on a new one if none waits.
+// run queues read for a reader: an idle one, a new one if fewer than max
+// run, else the first to finish its read (or the watchdog's).
 func (r *readers) run(read func(*[]byte)) {
-	select {
-	case r.jobs <- read:
-	default:
-		r.started.Add(1)
-		go r.loop(read)
+	r.mu.Lock()
+	r.line = append(r.line, read)
+	switch {
+	case r.idle > 0:
+		r.mu.Unlock()
+		select {
+		case r.wake <- struct{}{}:
+		default: // as many wake-ups wait as there are idle readers
+		}
+		return
+	case r.running < r.max:
+		r.running++
+		r.mu.Unlock()
+		r.start()
+		return
+	case !r.watched:
+		r.watched, r.seen = true, r.done.Load()
+		r.watch.Reset(r.stall)
+	}
+	r.mu.Unlock()
+}
+
+func (r *readers) start() {
+	r.started.Add(1)
+	go r.loop()
+}
+
+// check is the watchdog: reads wait, and none finished since the last
+// look, so every reader is blocked in a handler: start one more.
+func (r *readers) check() {
+	r.mu.Lock()
+	if r.head == len(r.line) {
+		r.watched = false
+		r.mu.Unlock()
+		return
+	}
+	stalled := r.done.Load() == r.seen
+	r.seen = r.done.Load()
+	if stalled {
+		r.running++
+	}
+	r.watch.Reset(r.stall)
+	r.mu.Unlock()
+	if stalled {
+		r.start()
 	}
 }
 
-func (r *readers) loop(read func(*[]byte)) {
+// next takes the first waiting read, or returns nil if none waits; call it
+// with r.mu held.
+func (r *readers) next() func(*[]byte) {
+	if r.head == len(r.line) {
+		return nil
+	}
+	read := r.line[r.head]
+	r.line[r.head] = nil
+	r.head++
+	switch {
+	case r.head == len(r.line):
+		r.line, r.head = r.line[:0], 0
+	case r.head >= 1024 && r.head*2 >= len(r.line): // the line never emptied: compact it
+		n := copy(r.line, r.line[r.head:])
+		clear(r.line[n:])
+		r.line, r.head = r.line[:n], 0
+	}
+	return read
+}
+
+func (r *readers) loop() {
+	b := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(b)
+	r.mu.Lock()
 	for {
-		b := readBuffers.Get().(*[]byte)
+		read := r.next()
+		if read == nil {
+			if r.idle >= maxIdleReaders || r.stopped() {
+				r.running--
+				r.mu.Unlock()
+				return
+			}
+			r.idle++
+			r.mu.Unlock()
+			select {
+			case <-r.wake:
+			case <-r.quit:
+			}
+			r.mu.Lock()
+			r.idle--
+			continue
+		}
+		r.mu.Unlock()
 		*b = (*b)[:cap(*b)]
 		read(b)
-		readBuffers.Put(b)
-		if r.idle.Add(1) > maxIdleReaders {
-			r.idle.Add(-1)
-			return
-		}
-		select {
-		case read = <-r.jobs:
-			r.idle.Add(-1)
-		case <-r.quit:
-			r.idle.Add(-1)
+		r.done.Add(1)
+		runtime.Gosched()
+		r.mu.Lock()
+		if r.running > r.max { // started by the watchdog: done
+			r.running--
+			r.mu.Unlock()
 			return
 		}
 	}
 }
 
-// stop lets the idle readers exit; a read still running finishes first.
+// idleCount returns the readers waiting for a read (tests).
+func (r *readers) idleCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idle
+}
+
+func (r *readers) stopped() bool {
+	select {
+	case <-r.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop lets the idle readers exit; a read still running or waiting
+// finishes first, and a read queued later runs on a reader that then
+// exits.
 func (r *readers) stop() { close(r.quit) }
 
 // wsEngine is the event loop under a Server's client WebSockets. It starts
@@ -95,6 +230,7 @@ func (r *readers) stop() { close(r.quit) }
 type wsEngine struct {
 	eng     *nbhttp.Engine
 	readers *readers
+	flush   *flushers
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -133,7 +269,7 @@ func newWSEngine(maxOutbound int) *wsEngine {
 			}
 		}
 	})
-	return &wsEngine{eng: eng, readers: rd}
+	return &wsEngine{eng: eng, readers: rd, flush: newFlushers()}
 }
 
 var errEngineStopped = errors.New("websocket engine stopped")

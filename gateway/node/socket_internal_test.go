@@ -2,17 +2,18 @@ package node
 
 import (
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
 
 // waitIdle waits until n readers wait for a read.
-func waitIdle(t *testing.T, r *readers, n int32) {
+func waitIdle(t *testing.T, r *readers, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for r.idle.Load() != n {
+	for r.idleCount() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d readers idle, want %d", r.idle.Load(), n)
+			t.Fatalf("%d readers idle, want %d", r.idleCount(), n)
 		}
 		runtime.Gosched()
 	}
@@ -57,6 +58,105 @@ func TestReadersReuseAndBlock(t *testing.T) {
 	}
 }
 
+// TestReadersBoundRunning: however many reads come at once, no more than
+// max readers run them while they make progress: the others wait in line,
+// not in the scheduler's run queues.
+func TestReadersBoundRunning(t *testing.T) {
+	r := newReaders()
+	r.stall = time.Hour // no watchdog: the reads do not block
+	defer r.stop()
+	const n = 2000
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	var order []int
+	var mu sync.Mutex
+	wg.Add(n)
+	for i := range n {
+		r.run(func(*[]byte) {
+			<-gate // every read queued before the first ends
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	if got := r.started.Load(); got != int64(r.max) {
+		t.Fatalf("%d readers started for %d reads, want %d", got, n, r.max)
+	}
+	close(gate)
+	wg.Wait()
+	if got := r.started.Load(); got != int64(r.max) {
+		t.Fatalf("%d readers started, want %d", got, r.max)
+	}
+	if len(order) != n {
+		t.Fatalf("%d reads ran, want %d", len(order), n)
+	}
+}
+
+// TestReadersLineIsFIFO: reads leave the line in the order they came,
+// also when it never empties (compaction).
+func TestReadersLineIsFIFO(t *testing.T) {
+	r := &readers{}
+	var got []int
+	in := 0
+	push := func() {
+		i := in
+		in++
+		r.line = append(r.line, func(*[]byte) { got = append(got, i) })
+	}
+	for range 10 {
+		push()
+	}
+	for range 5000 { // one in, one out: the line never empties
+		push()
+		r.next()(nil)
+	}
+	for f := r.next(); f != nil; f = r.next() {
+		f(nil)
+	}
+	if len(got) != in {
+		t.Fatalf("%d reads left the line, want %d", len(got), in)
+	}
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("read %d left the line %dth", v, i)
+		}
+	}
+	if cap(r.line) > 4096 {
+		t.Fatalf("the line holds %d slots for at most 11 reads", cap(r.line))
+	}
+}
+
+// TestReadersWatchdog: when every reader is blocked in a handler, the
+// reads waiting in line get readers of their own.
+func TestReadersWatchdog(t *testing.T) {
+	r := newReaders()
+	defer r.stop()
+	release := make(chan struct{})
+	blocked := make(chan struct{}, r.max)
+	for range r.max {
+		r.run(func(*[]byte) { blocked <- struct{}{}; <-release })
+	}
+	for range r.max {
+		<-blocked
+	}
+	done := make(chan struct{})
+	for range 3 {
+		r.run(func(*[]byte) { done <- struct{}{} })
+	}
+	for range 3 {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a read waited for other sockets' blocked handlers")
+		}
+	}
+	if got := r.started.Load(); got <= int64(r.max) {
+		t.Fatalf("%d readers started, want more than %d", got, r.max)
+	}
+	close(release)
+}
+
 func TestReadersBoundIdleAndStop(t *testing.T) {
 	r := newReaders()
 	n := maxIdleReaders + 8
@@ -69,7 +169,7 @@ func TestReadersBoundIdleAndStop(t *testing.T) {
 		<-running
 	}
 	close(release)
-	waitIdle(t, r, maxIdleReaders) // the others exited
+	waitIdle(t, r, r.max) // the watchdog's readers exited after their read
 	r.stop()
 	waitIdle(t, r, 0)
 	// A read after the stop still runs, on a reader that then exits.
