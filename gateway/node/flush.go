@@ -3,6 +3,8 @@ package node
 import (
 	"runtime"
 	"sync"
+
+	"github.com/magpie-im/magpie/internal/deque"
 )
 
 // flushers write the connections' queued frames (conn.flushBatch) on a
@@ -17,8 +19,7 @@ import (
 // with any number of connections; they exit when no connection has output.
 type flushers struct {
 	mu      sync.Mutex
-	q       []flushable // connections with output, from q[head]
-	head    int
+	q       deque.Deque[flushable] // connections with output
 	running int
 	max     int
 	// started counts the flusher goroutines started (tests).
@@ -36,7 +37,7 @@ func newFlushers() *flushers { return &flushers{max: max(2, runtime.GOMAXPROCS(0
 // unless max of them run.
 func (f *flushers) add(c flushable) {
 	f.mu.Lock()
-	f.q = append(f.q, c)
+	f.q.PushBack(c)
 	start := f.running < f.max
 	if start {
 		f.running++
@@ -56,26 +57,17 @@ func (f *flushers) loop() {
 	defer func() { putWriteBuf(out); putWriteBuf(merged) }()
 	for {
 		f.mu.Lock()
-		if f.head == len(f.q) {
-			clear(f.q)
-			f.q, f.head = f.q[:0], 0
+		if f.q.Len() == 0 {
 			f.running--
 			f.mu.Unlock()
 			return
 		}
-		c := f.q[f.head]
-		f.q[f.head] = nil
-		f.head++
-		if f.head >= 1024 && f.head*2 >= len(f.q) { // the line never emptied: compact it
-			n := copy(f.q, f.q[f.head:])
-			clear(f.q[n:])
-			f.q, f.head = f.q[:n], 0
-		}
+		c := f.q.PopFront()
 		f.mu.Unlock()
 		var more bool
 		if out, merged, more = c.flushBatch(out, merged); more {
 			f.mu.Lock()
-			f.q = append(f.q, c)
+			f.q.PushBack(c)
 			f.mu.Unlock()
 		}
 	}

@@ -71,10 +71,9 @@ func TestFlushersBoundAndTakeTurns(t *testing.T) {
 	const conns = 500
 	log.done.Add(conns)
 	f.mu.Lock() // every connection is in line before the first batch
-	busy := &fakeOutput{f: f, id: 0, batches: 50, log: &log}
-	f.q = append(f.q, busy)
+	f.q.PushBack(&fakeOutput{f: f, id: 0, batches: 50, log: &log})
 	for i := 1; i < conns; i++ {
-		f.q = append(f.q, &fakeOutput{f: f, id: i, batches: 1, log: &log})
+		f.q.PushBack(&fakeOutput{f: f, id: i, batches: 1, log: &log})
 	}
 	f.running, f.started = 1, 1
 	f.mu.Unlock()
@@ -134,7 +133,7 @@ func TestFlushersStartOnAdd(t *testing.T) {
 	waitFlushersDone(t, f)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.started > conns || len(f.q) != 0 {
-		t.Fatalf("%d flushers started, %d running, %d in line", f.started, f.running, len(f.q))
+	if f.started > conns || f.q.Len() != 0 {
+		t.Fatalf("%d flushers started, %d running, %d in line", f.started, f.running, f.q.Len())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
+	"github.com/magpie-im/magpie/internal/deque"
 	"github.com/magpie-im/magpie/internal/nbiolog"
 )
 
@@ -60,10 +61,9 @@ var readBuffers = sync.Pool{New: func() any {
 // line is empty.
 type readers struct {
 	mu      sync.Mutex
-	line    []func(*[]byte) // reads waiting, from line[head]
-	head    int
-	running int // reader goroutines, busy or idle
-	idle    int // of which waiting for a read
+	line    deque.Deque[func(*[]byte)] // reads waiting
+	running int                        // reader goroutines, busy or idle
+	idle    int                        // of which waiting for a read
 	max     int
 	stall   time.Duration // stallAfter, but for tests
 	watched bool          // the watchdog timer is set
@@ -101,7 +101,7 @@ func newReaders() *readers {
 // run, else the first to finish its read (or the watchdog's).
 func (r *readers) run(read func(*[]byte)) {
 	r.mu.Lock()
-	r.line = append(r.line, read)
+	r.line.PushBack(read)
 	switch {
 	case r.idle > 0:
 		r.mu.Unlock()
@@ -131,7 +131,7 @@ func (r *readers) start() {
 // look, so every reader is blocked in a handler: start one more.
 func (r *readers) check() {
 	r.mu.Lock()
-	if r.head == len(r.line) {
+	if r.line.Len() == 0 {
 		r.watched = false
 		r.mu.Unlock()
 		return
@@ -151,21 +151,10 @@ func (r *readers) check() {
 // next takes the first waiting read, or returns nil if none waits; call it
 // with r.mu held.
 func (r *readers) next() func(*[]byte) {
-	if r.head == len(r.line) {
+	if r.line.Len() == 0 {
 		return nil
 	}
-	read := r.line[r.head]
-	r.line[r.head] = nil
-	r.head++
-	switch {
-	case r.head == len(r.line):
-		r.line, r.head = r.line[:0], 0
-	case r.head >= 1024 && r.head*2 >= len(r.line): // the line never emptied: compact it
-		n := copy(r.line, r.line[r.head:])
-		clear(r.line[n:])
-		r.line, r.head = r.line[:n], 0
-	}
-	return read
+	return r.line.PopFront()
 }
 
 func (r *readers) loop() {

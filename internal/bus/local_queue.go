@@ -3,6 +3,8 @@ package bus
 import (
 	"container/heap"
 	"time"
+
+	"github.com/magpie-im/magpie/internal/deque"
 )
 
 // entry is a pending job held in memory by a Local, mirrored by a row of
@@ -23,9 +25,9 @@ type entry struct {
 
 // jobQueue is the in-memory state of one work queue. Local.mu guards it.
 type jobQueue struct {
-	ready   deque     // due jobs, in publication order (returned ones first)
-	delayed delayHeap // jobs waiting for their due time, earliest first
-	running int       // jobs handed to handlers
+	ready   deque.Deque[*entry] // due jobs, in publication order (returned ones first)
+	delayed delayHeap           // jobs waiting for their due time, earliest first
+	running int                 // jobs handed to handlers
 	// changed is closed, and replaced, whenever a job is added: waiting
 	// workers wake and look again.
 	changed chan struct{}
@@ -34,17 +36,17 @@ type jobQueue struct {
 func newJobQueue() *jobQueue { return &jobQueue{changed: make(chan struct{})} }
 
 // size is the number of pending jobs, running ones included.
-func (q *jobQueue) size() int { return q.ready.len() + len(q.delayed) + q.running }
+func (q *jobQueue) size() int { return q.ready.Len() + len(q.delayed) + q.running }
 
 // waiting is the number of jobs ready or waiting for a retry.
-func (q *jobQueue) waiting() int { return q.ready.len() + len(q.delayed) }
+func (q *jobQueue) waiting() int { return q.ready.Len() + len(q.delayed) }
 
 // add queues e, ready if it is due at now, else delayed.
 func (q *jobQueue) add(e *entry, now time.Time) {
 	if e.due.After(now) {
 		heap.Push(&q.delayed, e)
 	} else {
-		q.ready.pushBack(e)
+		q.ready.PushBack(e)
 	}
 	q.notify()
 }
@@ -52,7 +54,7 @@ func (q *jobQueue) add(e *entry, now time.Time) {
 // addFront queues e ahead of the ready jobs: an abandoned job goes back
 // where it was.
 func (q *jobQueue) addFront(e *entry) {
-	q.ready.pushFront(e)
+	q.ready.PushFront(e)
 	q.notify()
 }
 
@@ -66,49 +68,15 @@ func (q *jobQueue) notify() {
 // delayed job, or the zero time if there is none.
 func (q *jobQueue) next(now time.Time) (*entry, time.Time) {
 	for len(q.delayed) > 0 && !q.delayed[0].due.After(now) {
-		q.ready.pushBack(heap.Pop(&q.delayed).(*entry))
+		q.ready.PushBack(heap.Pop(&q.delayed).(*entry))
 	}
-	if q.ready.len() > 0 {
-		return q.ready.popFront(), time.Time{}
+	if q.ready.Len() > 0 {
+		return q.ready.PopFront(), time.Time{}
 	}
 	if len(q.delayed) > 0 {
 		return nil, q.delayed[0].due
 	}
 	return nil, time.Time{}
-}
-
-// deque is a FIFO of entries that can also take one back at the front.
-type deque struct {
-	items []*entry
-	head  int // items[:head] are consumed
-}
-
-func (d *deque) len() int { return len(d.items) - d.head }
-
-func (d *deque) pushBack(e *entry) { d.items = append(d.items, e) }
-
-func (d *deque) pushFront(e *entry) {
-	if d.head > 0 {
-		d.head--
-		d.items[d.head] = e
-		return
-	}
-	d.items = append([]*entry{e}, d.items...)
-}
-
-func (d *deque) popFront() *entry {
-	e := d.items[d.head]
-	d.items[d.head] = nil
-	d.head++
-	switch {
-	case d.head == len(d.items):
-		d.items, d.head = d.items[:0], 0
-	case d.head >= 1024 && d.head*2 >= len(d.items):
-		n := copy(d.items, d.items[d.head:])
-		clear(d.items[n:])
-		d.items, d.head = d.items[:n], 0
-	}
-	return e
 }
 
 // delayHeap orders entries by due time, then publication order.
