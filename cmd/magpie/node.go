@@ -100,6 +100,11 @@ func serve(ctx context.Context, p process, timeout time.Duration, log *slog.Logg
 	return nil
 }
 
+// clusterReaders bounds a cluster gateway's socket readers while none is
+// blocked: its frames' handlers wait on MongoDB, Redis and RabbitMQ, so
+// more of them run at once than embedded mode's 4 per core.
+const clusterReaders = 256
+
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var d depsFlags
 	var addr, nodeID string
@@ -146,7 +151,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer stopTracing()
 	g, err := cluster.StartGateway(ctx, cluster.GatewayConfig{Deps: deps, Admin: admin.cluster(), Addr: addr, NodeID: nodeID, Logger: log,
-		Gateway:  gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited}, PublicURL: ff.base()},
+		Gateway:  gateway.Config{TrustedProxies: trusted, Node: node.Config{UnlimitedAddresses: unlimited, Readers: clusterReaders}, PublicURL: ff.base()},
 		FilesDir: ff.dir, MaxUploadBytes: ff.maxUpload})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

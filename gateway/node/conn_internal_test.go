@@ -28,7 +28,7 @@ func writerTestConn(ctx context.Context, t *testing.T) (*conn, *websocket.Conn) 
 func writerTestConnMax(ctx context.Context, t *testing.T, maxOutbound int) (*conn, *websocket.Conn) {
 	t.Helper()
 	s := &Server{cfg: Config{MaxOutboundBytes: maxOutbound}, hub: NewHub(nil, nil), pending: newPendingConns(1),
-		ws: newWSEngine(maxOutbound)}
+		ws: newWSEngine(maxOutbound, 0)}
 	t.Cleanup(s.ws.stop)
 	if err := s.ws.start(); err != nil {
 		t.Fatal(err)

@@ -391,11 +391,17 @@ func (c *conn) sendBudget(ctx context.Context) bool {
 	c.timer.Stop()
 	t := time.NewTimer(delay)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return false
-	case <-c.quit:
+	waited := false
+	// The reads of other sockets do not wait for this one's budget.
+	c.srv.ws.readers.blocking(func() {
+		select {
+		case <-t.C:
+			waited = true
+		case <-ctx.Done():
+		case <-c.quit:
+		}
+	})
+	if !waited {
 		return false
 	}
 	c.timer.Reset(c.srv.heartbeatTimeout())

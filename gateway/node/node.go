@@ -64,6 +64,12 @@ type Config struct {
 	// open but not logged in; beyond it the upgrade is answered 429. Zero
 	// means 64.
 	PendingPerAddress int
+	// Readers bounds the goroutines that read sockets and run their
+	// frames' handlers at once (more start while all of them are blocked
+	// in handlers; see socket.go). Zero means 4 * GOMAXPROCS, enough when
+	// handlers spend CPU, not wait (embedded mode: SQLite); a gateway
+	// whose handlers wait on the network (cluster mode) sets more.
+	Readers int
 
 	// The fields below are shared with the rest of the gateway, which sets
 	// them from gateway.Config.
@@ -151,7 +157,7 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 		cfg.MaxPresenceWatches = defaultPresenceWatches
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
-		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics, ws: newWSEngine(cfg.MaxOutboundBytes)}
+		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics, ws: newWSEngine(cfg.MaxOutboundBytes, cfg.Readers)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -52,18 +52,21 @@ var readBuffers = sync.Pool{New: func() any {
 // woke (the store's writer, given a batch) runs next on that core, not
 // after the reader's time slice.
 //
-// A handler may block (a send waiting for its rate budget): when reads
-// wait and no reader finished one for stallAfter, the watchdog starts one
-// more reader, and again each stallAfter while that lasts, so a handler
-// that blocks holds up its own socket only, and the others for a few
-// milliseconds at most. A reader the watchdog started exits after its
-// read if max others run; readers beyond maxIdleReaders exit when the
-// line is empty.
+// A handler may block. One that knows it will (a send waiting for its
+// rate budget) says so (blocking): its reader does not count against max
+// while it waits, and the reads behind it get a reader at once. For the
+// others, when reads wait and no reader finished one for stallAfter, the
+// watchdog starts one more reader, and again each stallAfter while that
+// lasts, so a blocked handler holds up its own socket only, and the
+// others for a few milliseconds at most. After its read a reader exits if
+// max others run unblocked and no read waits; readers beyond
+// maxIdleReaders exit when the line is empty.
 type readers struct {
 	mu      sync.Mutex
 	line    deque.Deque[func(*[]byte)] // reads waiting
 	running int                        // reader goroutines, busy or idle
 	idle    int                        // of which waiting for a read
+	blocked int                        // of which in a handler's wait (blocking)
 	max     int
 	stall   time.Duration // stallAfter, but for tests
 	watched bool          // the watchdog timer is set
@@ -85,9 +88,14 @@ const (
 	stallAfter = 5 * time.Millisecond
 )
 
-func newReaders() *readers {
+// newReaders returns readers of which at most max run at once while none
+// is blocked; zero means 4 * GOMAXPROCS.
+func newReaders(max int) *readers {
+	if max <= 0 {
+		max = 4 * runtime.GOMAXPROCS(0)
+	}
 	r := &readers{
-		max:   4 * runtime.GOMAXPROCS(0),
+		max:   max,
 		stall: stallAfter,
 		wake:  make(chan struct{}, maxIdleReaders),
 		quit:  make(chan struct{}),
@@ -110,7 +118,7 @@ func (r *readers) run(read func(*[]byte)) {
 		default: // as many wake-ups wait as there are idle readers
 		}
 		return
-	case r.running < r.max:
+	case r.running-r.blocked < r.max:
 		r.running++
 		r.mu.Unlock()
 		r.start()
@@ -185,12 +193,34 @@ func (r *readers) loop() {
 		r.done.Add(1)
 		runtime.Gosched()
 		r.mu.Lock()
-		if r.running > r.max { // started by the watchdog: done
+		if r.running-r.blocked > r.max && r.line.Len() == 0 { // one too many since a wait ended
 			r.running--
 			r.mu.Unlock()
 			return
 		}
 	}
+}
+
+// blocking runs wait, a wait in a read's handler, as a blocked reader's:
+// the reads behind it get another reader at once, as if it had finished.
+// Call it on a reader (in a frame's handler).
+func (r *readers) blocking(wait func()) {
+	r.mu.Lock()
+	r.blocked++
+	start := r.line.Len() > 0 && r.idle == 0 && r.running-r.blocked < r.max
+	if start {
+		r.running++
+	}
+	r.mu.Unlock()
+	if start {
+		r.start()
+	}
+	defer func() {
+		r.mu.Lock()
+		r.blocked--
+		r.mu.Unlock()
+	}()
+	wait()
 }
 
 // idleCount returns the readers waiting for a read (tests).
@@ -226,9 +256,9 @@ type wsEngine struct {
 	stopped bool
 }
 
-func newWSEngine(maxOutbound int) *wsEngine {
+func newWSEngine(maxOutbound, maxReaders int) *wsEngine {
 	nbiolog.Use()
-	rd := newReaders()
+	rd := newReaders(maxReaders)
 	eng := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "magpie-ws",
 		NPoller: 1,

@@ -20,7 +20,7 @@ func waitIdle(t *testing.T, r *readers, n int) {
 }
 
 func TestReadersReuseAndBlock(t *testing.T) {
-	r := newReaders()
+	r := newReaders(0)
 	defer r.stop()
 
 	// A read that blocks does not hold up another socket's read.
@@ -62,7 +62,7 @@ func TestReadersReuseAndBlock(t *testing.T) {
 // max readers run them while they make progress: the others wait in line,
 // not in the scheduler's run queues.
 func TestReadersBoundRunning(t *testing.T) {
-	r := newReaders()
+	r := newReaders(0)
 	r.stall = time.Hour // no watchdog: the reads do not block
 	defer r.stop()
 	const n = 2000
@@ -128,7 +128,7 @@ func TestReadersLineIsFIFO(t *testing.T) {
 // TestReadersWatchdog: when every reader is blocked in a handler, the
 // reads waiting in line get readers of their own.
 func TestReadersWatchdog(t *testing.T) {
-	r := newReaders()
+	r := newReaders(0)
 	defer r.stop()
 	release := make(chan struct{})
 	blocked := make(chan struct{}, r.max)
@@ -155,8 +155,66 @@ func TestReadersWatchdog(t *testing.T) {
 	close(release)
 }
 
+// TestReadersBlockingFreesTheSlot: a handler that says it waits
+// (blocking) does not hold up the reads behind it, even with no watchdog.
+func TestReadersBlockingFreesTheSlot(t *testing.T) {
+	r := newReaders(0)
+	r.stall = time.Hour // no watchdog
+	defer r.stop()
+	release := make(chan struct{})
+	waiting := make(chan struct{}, r.max)
+	for range r.max {
+		r.run(func(*[]byte) {
+			r.blocking(func() { waiting <- struct{}{}; <-release })
+		})
+	}
+	for range r.max {
+		<-waiting
+	}
+	done := make(chan struct{})
+	for range 3 {
+		r.run(func(*[]byte) { done <- struct{}{} })
+	}
+	for range 3 {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a read waited for handlers that said they wait")
+		}
+	}
+	close(release)
+}
+
+// TestReadersWatchdogReaderDrainsTheLine: the reader the watchdog starts
+// while every other is blocked runs every read in line, not one per
+// stallAfter: a few clients whose handlers block cannot slow every other
+// socket to one read per interval.
+func TestReadersWatchdogReaderDrainsTheLine(t *testing.T) {
+	r := newReaders(0)
+	defer r.stop()
+	release := make(chan struct{})
+	blocked := make(chan struct{}, r.max)
+	for range r.max {
+		r.run(func(*[]byte) { blocked <- struct{}{}; <-release })
+	}
+	for range r.max {
+		<-blocked
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for range n {
+		r.run(func(*[]byte) { wg.Done() })
+	}
+	wg.Wait()
+	if got := r.started.Load(); got > int64(r.max)+10 {
+		t.Fatalf("%d readers started for %d reads behind %d blocked ones", got, n, r.max)
+	}
+	close(release)
+}
+
 func TestReadersBoundIdleAndStop(t *testing.T) {
-	r := newReaders()
+	r := newReaders(0)
 	n := maxIdleReaders + 8
 	release := make(chan struct{})
 	running := make(chan struct{}, n)
