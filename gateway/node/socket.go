@@ -58,9 +58,8 @@ var readBuffers = sync.Pool{New: func() any {
 // others, when reads wait and no reader finished one for stallAfter, the
 // watchdog starts one more reader, and again each stallAfter while that
 // lasts, so a blocked handler holds up its own socket only, and the
-// others for a few milliseconds at most. After its read a reader exits if
-// max others run unblocked and no read waits; readers beyond
-// maxIdleReaders exit when the line is empty.
+// others for some milliseconds at most. A reader that finds the line
+// empty exits if max others run unblocked, or if maxIdleReaders wait.
 type readers struct {
 	mu      sync.Mutex
 	line    deque.Deque[func(*[]byte)] // reads waiting
@@ -84,8 +83,11 @@ const (
 	// maxIdleReaders bounds the reader goroutines kept waiting for a read.
 	maxIdleReaders = 32
 	// stallAfter is how long reads wait while every reader is busy and
-	// none finishes before the watchdog starts another reader.
-	stallAfter = 5 * time.Millisecond
+	// none finishes before the watchdog starts another reader: longer
+	// than the scheduler's time slice (10 ms), for which two CPU-bound
+	// goroutines (the store's writer and absorber) may hold both cores of
+	// a small machine while the readers make progress on none.
+	stallAfter = 25 * time.Millisecond
 )
 
 // newReaders returns readers of which at most max run at once while none
@@ -172,7 +174,8 @@ func (r *readers) loop() {
 	for {
 		read := r.next()
 		if read == nil {
-			if r.idle >= maxIdleReaders || r.stopped() {
+			// One too many since a wait ended or the watchdog's: exit.
+			if r.running-r.blocked > r.max || r.idle >= maxIdleReaders || r.stopped() {
 				r.running--
 				r.mu.Unlock()
 				return
@@ -193,11 +196,6 @@ func (r *readers) loop() {
 		r.done.Add(1)
 		runtime.Gosched()
 		r.mu.Lock()
-		if r.running-r.blocked > r.max && r.line.Len() == 0 { // one too many since a wait ended
-			r.running--
-			r.mu.Unlock()
-			return
-		}
 	}
 }
 
