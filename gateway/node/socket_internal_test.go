@@ -125,19 +125,31 @@ func TestReadersLineIsFIFO(t *testing.T) {
 
 }
 
-// TestReadersWatchdog: when every reader is blocked in a handler, the
-// reads waiting in line get readers of their own.
-func TestReadersWatchdog(t *testing.T) {
-	r := newReaders(0)
-	defer r.stop()
+// blockAll fills every reader of r with a read that blocks until the
+// returned channel is closed; if say, each handler declares its wait
+// (readers.blocking).
+func blockAll(r *readers, say bool) chan struct{} {
 	release := make(chan struct{})
 	blocked := make(chan struct{}, r.max)
 	for range r.max {
-		r.run(func(*[]byte) { blocked <- struct{}{}; <-release })
+		r.run(func(*[]byte) {
+			wait := func() { blocked <- struct{}{}; <-release }
+			if say {
+				r.blocking(wait)
+			} else {
+				wait()
+			}
+		})
 	}
 	for range r.max {
 		<-blocked
 	}
+	return release
+}
+
+// runThree runs three reads behind the blocked ones and waits for them.
+func runThree(t *testing.T, r *readers, why string) {
+	t.Helper()
 	done := make(chan struct{})
 	for range 3 {
 		r.run(func(*[]byte) { done <- struct{}{} })
@@ -146,9 +158,18 @@ func TestReadersWatchdog(t *testing.T) {
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			t.Fatal("a read waited for other sockets' blocked handlers")
+			t.Fatal(why)
 		}
 	}
+}
+
+// TestReadersWatchdog: when every reader is blocked in a handler, the
+// reads waiting in line get readers of their own.
+func TestReadersWatchdog(t *testing.T) {
+	r := newReaders(0)
+	defer r.stop()
+	release := blockAll(r, false)
+	runThree(t, r, "a read waited for other sockets' blocked handlers")
 	if got := r.started.Load(); got <= int64(r.max) {
 		t.Fatalf("%d readers started, want more than %d", got, r.max)
 	}
@@ -161,27 +182,8 @@ func TestReadersBlockingFreesTheSlot(t *testing.T) {
 	r := newReaders(0)
 	r.stall = time.Hour // no watchdog
 	defer r.stop()
-	release := make(chan struct{})
-	waiting := make(chan struct{}, r.max)
-	for range r.max {
-		r.run(func(*[]byte) {
-			r.blocking(func() { waiting <- struct{}{}; <-release })
-		})
-	}
-	for range r.max {
-		<-waiting
-	}
-	done := make(chan struct{})
-	for range 3 {
-		r.run(func(*[]byte) { done <- struct{}{} })
-	}
-	for range 3 {
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a read waited for handlers that said they wait")
-		}
-	}
+	release := blockAll(r, true)
+	runThree(t, r, "a read waited for handlers that said they wait")
 	close(release)
 }
 
@@ -192,14 +194,7 @@ func TestReadersBlockingFreesTheSlot(t *testing.T) {
 func TestReadersWatchdogReaderDrainsTheLine(t *testing.T) {
 	r := newReaders(0)
 	defer r.stop()
-	release := make(chan struct{})
-	blocked := make(chan struct{}, r.max)
-	for range r.max {
-		r.run(func(*[]byte) { blocked <- struct{}{}; <-release })
-	}
-	for range r.max {
-		<-blocked
-	}
+	release := blockAll(r, false)
 	const n = 200
 	var wg sync.WaitGroup
 	wg.Add(n)
