@@ -260,6 +260,9 @@ export class Session {
    */
   end(err: Error, abort = true): void {
     if (this.closed) return;
+    // The server's Close frame came first: its code is why the session
+    // ends, whatever a write then found (a socket already closing).
+    if (this.closing && err instanceof ConnectionLostError) err = new CloseError(this.closing.code, this.closing.reason);
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     const lost = new ConnectionLostError(err.message);

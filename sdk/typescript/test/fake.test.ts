@@ -5,7 +5,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
-import { MagpieClient, proto, type Message } from "../src/index.js";
+import { CloseCode, CloseError, MagpieClient, proto, type Message } from "../src/index.js";
 import { within } from "./env.js";
 
 type Frame = proto.Frame;
@@ -469,6 +469,12 @@ class BurstSocket {
     }
   }
 
+  /** Delivers the server's Close frame and leaves the socket closing, its close event not yet fired. */
+  announceClose(code: number, reason: string): void {
+    this.deliver(0n, { case: "close", value: create(proto.CloseSchema, { code, reason }) });
+    this.readyState = 2;
+  }
+
   close(code = 1000, reason = ""): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
@@ -506,4 +512,30 @@ test("a push that comes with the login's answer is reported after the connected 
   first.close(1011, "going away");
   await within(10_000, "seq 2 on the second session", second);
   assert.deepEqual(events, ["connected ses_1", "message 1", "connected ses_2", "message 2"]);
+});
+
+test("a send on a socket closing after the server's Close frame reports the server's close code", async (t) => {
+  BurstSocket.sockets = [];
+  const client = new MagpieClient({
+    url: "http://127.0.0.1:1",
+    deviceId: "bob-phone",
+    tokenProvider: () => "fake-token",
+    WebSocket: BurstSocket,
+    backoffMinMs: 5,
+    backoffMaxMs: 20,
+  });
+  t.after(() => client.close());
+  const connected = new Promise<void>((resolve) => client.on("connected", () => resolve()));
+  const disconnected = new Promise<{ error: unknown; willRetry: boolean }>((resolve) => client.on("disconnected", (d) => resolve(d)));
+  client.start();
+  await within(10_000, "the session", connected);
+  const [sock] = BurstSocket.sockets;
+  assert.ok(sock);
+  // The server shuts down: its Close frame arrives, then, before the
+  // socket's close event, the app sends.
+  sock.announceClose(CloseCode.ServerShutdown, "server shutting down");
+  void client.sendAsync("alice", "text", "during").result.catch(() => undefined);
+  const d = await within(10_000, "the disconnected event", disconnected);
+  assert.ok(d.error instanceof CloseError && d.error.code === CloseCode.ServerShutdown, String(d.error));
+  assert.ok(d.willRetry);
 });
