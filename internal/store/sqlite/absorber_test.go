@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,9 +203,9 @@ func TestMigrationMovesMessages(t *testing.T) {
 			t.Fatalf("crashed=%v: Open: %v", crashed, err)
 		}
 		a := s.App("A")
-		msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
-		if err != nil || len(msgs) != 2 || string(msgs[0].Body) != `{"text":"hello old world"}` || msgs[1].ClientMsgID != "y" {
-			t.Fatalf("crashed=%v: after the move: %+v, %v", crashed, msgs, err)
+		msgs := annBob(t, a, 2, fmt.Sprintf("crashed=%v: after the move", crashed))
+		if string(msgs[0].Body) != `{"text":"hello old world"}` || msgs[1].ClientMsgID != "y" {
+			t.Fatalf("crashed=%v: after the move: %+v", crashed, msgs)
 		}
 		var old int
 		if err := s.write.QueryRowContext(t.Context(), `SELECT count(*) FROM main.sqlite_master WHERE name IN ('messages', 'message_search')`).Scan(&old); err != nil || old != 0 {
@@ -302,12 +303,7 @@ func TestADeletedMessageStaysDeleted(t *testing.T) {
 // (restoreSQL, quoted there). Without them a new message reuses a seq the
 // later copy holds, and the absorb leaves it out.
 func TestRestoreFromAnOnlineBackup(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	for i := range 3 {
-		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
-	}
+	s, a := openAnnBob(t, 3)
 	if err := s.absorb(); err != nil {
 		t.Fatal(err)
 	}
@@ -342,20 +338,15 @@ func TestRestoreFromAnOnlineBackup(t *testing.T) {
 	}
 	defer r.Close()
 	b := r.App("A")
-	msgs, err := b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
-	if err != nil || len(msgs) != 3 {
-		t.Fatalf("restored: %d messages (%v), want the first copy's 3", len(msgs), err)
-	}
+	annBob(t, b, 3, "restored (the first copy's)")
 	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "new"); seq != 4 {
 		t.Fatalf("a new message after the restore got seq %d, want 4", seq)
 	}
-	msgs, _ = b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
-	if len(msgs) != 4 || msgs[3].ClientMsgID != "new" {
+	if msgs := annBob(t, b, 4, "after the restore and a new message"); msgs[3].ClientMsgID != "new" {
 		t.Fatalf("after the restore and a new message: %+v", msgs)
 	}
-	msgs, _ = b.ListMessages(t.Context(), "p:ann:eve", store.Range{From: 1, Limit: 10})
-	if len(msgs) != 0 {
-		t.Fatalf("a conversation the first copy does not know kept %d messages", len(msgs))
+	if msgs, err := b.ListMessages(t.Context(), "p:ann:eve", store.Range{From: 1, Limit: 10}); err != nil || len(msgs) != 0 {
+		t.Fatalf("a conversation the first copy does not know kept %d messages (%v)", len(msgs), err)
 	}
 	if _, err := r.indexQueued(t.Context(), 0); err != nil {
 		t.Fatal(err)

@@ -50,18 +50,12 @@ func logTableRows(t *testing.T, s *Store) int {
 }
 
 func TestLoggedMessagesAreReadable(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	for i := range 3 {
-		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
-	}
+	s, a := openAnnBob(t, 3)
 	if n := logRows(t, s); n != 3 {
 		t.Fatalf("message_log holds %d rows after 3 appends, want 3 (the appends must not write messages)", n)
 	}
-	msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
-	if err != nil || len(msgs) != 3 || msgs[2].Seq != 3 || msgs[2].ClientMsgID != "c" {
-		t.Fatalf("ListMessages = %+v, %v; want seqs 1-3", msgs, err)
+	if msgs := annBob(t, a, 3, "after 3 appends"); msgs[2].Seq != 3 || msgs[2].ClientMsgID != "c" {
+		t.Fatalf("ListMessages = %+v; want seqs 1-3", msgs)
 	}
 	if n := logRows(t, s); n != 0 {
 		t.Fatalf("message_log holds %d rows after a read, want 0 (absorbed)", n)
@@ -162,12 +156,7 @@ func TestStoredClientIDsUsesTheIndex(t *testing.T) {
 // TestTheLogSurvivesACrash copies the database files while messages are
 // only in the log, as a crash would leave them, and opens the copy.
 func TestTheLogSurvivesACrash(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	for i := range 5 {
-		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
-	}
+	s, _ := openAnnBob(t, 5)
 	if n := logRows(t, s); n != 5 {
 		t.Fatalf("message_log holds %d rows, want 5", n)
 	}
@@ -183,16 +172,38 @@ func TestTheLogSurvivesACrash(t *testing.T) {
 		t.Fatalf("message_log holds %d rows after Open, want 0", n)
 	}
 	b := again.App("A")
-	msgs, err := b.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
-	if err != nil || len(msgs) != 5 {
-		t.Fatalf("after the crash: %d messages, %v; want 5", len(msgs), err)
-	}
+	annBob(t, b, 5, "after the crash")
 	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "c"); seq != 3 {
 		t.Fatalf("a resend of c after the crash got seq %d, want its original 3", seq)
 	}
 	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "f"); seq != 6 {
 		t.Fatalf("a new message after the crash got seq %d, want 6", seq)
 	}
+}
+
+// openAnnBob opens a Store whose log only a read or the test absorbs
+// (openLogged) and appends n messages to p:ann:bob from ann, with client
+// ids a, b, c and so on.
+func openAnnBob(t *testing.T, n int) (*Store, store.AppStore) {
+	t.Helper()
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range n {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
+	}
+	return s, a
+}
+
+// annBob lists the conversation p:ann:bob from seq 1, failing the test
+// unless it reads exactly want messages.
+func annBob(t *testing.T, a store.AppStore, want int, when string) []store.Message {
+	t.Helper()
+	msgs, err := a.ListMessages(t.Context(), "p:ann:bob", store.Range{From: 1, Limit: 10})
+	if err != nil || len(msgs) != want {
+		t.Fatalf("%s: %d messages, %v; want %d", when, len(msgs), err, want)
+	}
+	return msgs
 }
 
 // copyWithWAL copies a database file and its write-ahead log, as a crash

@@ -1,7 +1,7 @@
 // Tests against a scripted fake server, for what a real server rarely does on
 // cue: a push past a gap, a seq that does not exist, a duplicate push, slow
 // acknowledgements, a silent connection, a retryable error for a send.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import * as assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
@@ -482,7 +482,8 @@ class BurstSocket {
   }
 }
 
-test("a push that comes with the login's answer is reported after the connected event", async (t) => {
+/** A client of bob's on BurstSockets (the list emptied), closed after the test. */
+function burstClient(t: TestContext): MagpieClient {
   BurstSocket.sockets = [];
   const client = new MagpieClient({
     url: "http://127.0.0.1:1",
@@ -493,6 +494,11 @@ test("a push that comes with the login's answer is reported after the connected 
     backoffMaxMs: 20,
   });
   t.after(() => client.close());
+  return client;
+}
+
+test("a push that comes with the login's answer is reported after the connected event", async (t) => {
+  const client = burstClient(t);
   const events: string[] = [];
   let done!: () => void;
   const second = new Promise<void>((resolve) => (done = resolve));
@@ -515,16 +521,7 @@ test("a push that comes with the login's answer is reported after the connected 
 });
 
 test("a send on a socket closing after the server's Close frame reports the server's close code", async (t) => {
-  BurstSocket.sockets = [];
-  const client = new MagpieClient({
-    url: "http://127.0.0.1:1",
-    deviceId: "bob-phone",
-    tokenProvider: () => "fake-token",
-    WebSocket: BurstSocket,
-    backoffMinMs: 5,
-    backoffMaxMs: 20,
-  });
-  t.after(() => client.close());
+  const client = burstClient(t);
   const connected = new Promise<void>((resolve) => client.on("connected", () => resolve()));
   const disconnected = new Promise<{ error: unknown; willRetry: boolean }>((resolve) => client.on("disconnected", (d) => resolve(d)));
   client.start();
