@@ -192,8 +192,8 @@ func (a *appStore) AddPushLog(ctx context.Context, es []store.PushLogEntry) erro
 	if len(es) == 0 {
 		return nil
 	}
-	err := a.inTx(ctx, func(t *appTx) error {
-		st, err := t.tx.PrepareContext(ctx, `INSERT INTO push_log (app_id, `+pushLogColumns+`)
+	err := a.s.inSideTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO push_log (app_id, `+pushLogColumns+`)
 			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
 			WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?3)
 			ON CONFLICT (app_id, id) DO NOTHING`)

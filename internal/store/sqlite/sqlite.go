@@ -381,13 +381,19 @@ func (s *Store) App(appID string) store.AppStore {
 // inTx runs fn in a write transaction and commits it if fn returns nil.
 // Once it committed, the caches of committed state (heads, cursors) are
 // dropped before the next write transaction begins: the hot transactions
-// that keep them valid run through inSharedTx instead.
+// that keep them valid run through inSharedTx instead, and those that
+// touch neither messages nor cached state through inSideTx.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	// It may read or change messages: the log goes there first (no append
 	// commits meanwhile: writeMu), and leaves the log in the transaction,
-	// which holds the messages file's write lock too.
+	// which holds the messages file's write lock too. Most of it goes
+	// before writeMu is taken, while the appends go on: under writeMu only
+	// what they logged meanwhile is left to absorb.
+	if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
 		return err
 	}

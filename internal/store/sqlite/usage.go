@@ -21,7 +21,7 @@ const (
 // AddUsage adds u to the app's usage of u.Day in one transaction: one
 // upsert per non-zero counter, one insert-or-ignore per active user.
 func (a *appStore) AddUsage(ctx context.Context, u store.UsageDelta) error {
-	err := a.s.inTx(ctx, func(tx *sql.Tx) error {
+	err := a.s.inSideTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		add := func(counter string, n int64) error {
 			if n == 0 {
 				return nil

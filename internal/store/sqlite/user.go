@@ -28,14 +28,21 @@ func (a *appStore) bind(args []any) []any {
 	return append(out, args...)
 }
 
-// exec runs one write statement of the app on the write connection. It
-// runs outside inTx, so it must not change what the head and cursor
-// caches hold (heads.go): such a statement is refused.
+// exec runs one write statement of the app in the shared writer's next
+// transaction (inSideTx). It runs outside inTx, so it must not change
+// what the head and cursor caches hold (heads.go): such a statement is
+// refused. Nor may it write the messages file.
 func (a *appStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if changesCached(q) {
 		return nil, fmt.Errorf("sqlite: a write outside a transaction changes cached state: %.60q", q)
 	}
-	return a.s.write.ExecContext(ctx, q, a.bind(args)...)
+	var res sql.Result
+	err := a.s.inSideTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, q, a.bind(args)...)
+		return err
+	})
+	return res, err
 }
 
 func (a *appStore) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {

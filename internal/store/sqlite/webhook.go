@@ -226,8 +226,8 @@ func (a *appStore) AddWebhookAttempts(ctx context.Context, as []store.WebhookAtt
 	if len(as) == 0 {
 		return nil
 	}
-	err := a.inTx(ctx, func(t *appTx) error {
-		st, err := t.tx.PrepareContext(ctx, `INSERT INTO webhook_attempts (app_id, `+attemptColumns+`)
+	err := a.s.inSideTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO webhook_attempts (app_id, `+attemptColumns+`)
 			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
 			WHERE EXISTS (SELECT 1 FROM webhooks WHERE app_id = ?1 AND id = ?3)
 			ON CONFLICT (app_id, id) DO NOTHING`)

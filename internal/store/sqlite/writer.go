@@ -115,6 +115,20 @@ func (s *Store) inSharedTxAfter(fn func(tx *sql.Tx) error, then, after func()) e
 	return r.err
 }
 
+// inSideTx runs fn, a write transaction that neither reads nor changes
+// the messages file (messages, their search index) or the cached state
+// (heads, cursors: changesCached), in the shared writer's next
+// transaction, like inSharedTx: one commit with the appends beside it, and
+// no wait for the absorber. inTx absorbs the log first, under writeMu: a
+// push log or usage row written that way during a burst held every append
+// up for as long as absorbing thousands of messages took. fn gets ctx
+// without its cancellation (see inSharedTx) and runs on the writer's
+// goroutine.
+func (s *Store) inSideTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	return s.inSharedTx(func(tx *sql.Tx) error { return fn(ctx, tx) }, nil)
+}
+
 // commitShared runs a batch of shared transactions in one SQLite
 // transaction.
 func (s *Store) commitShared(batch []*sharedTx) {
