@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,6 +101,8 @@ type Metrics struct {
 	deliveryLatency  metric.Float64Histogram     // magpie_delivery_latency_seconds
 	apiRequests      metric.Int64Counter         // magpie_api_requests_total{route,status}
 	apiDuration      metric.Float64Histogram     // magpie_api_request_duration_seconds{route}
+	apiOpts          sync.Map                    // apiKey → *apiOpts
+	apiOptsN         atomic.Int64                // entries in apiOpts
 	rateLimited      metric.Int64Counter         // magpie_rate_limited_total{kind}
 	busJobs          metric.Int64Counter         // magpie_bus_jobs_total{queue,outcome}
 	deadLetters      metric.Int64Counter         // magpie_bus_dead_letters_total{queue}
@@ -306,9 +309,45 @@ func (m *Metrics) APIRequest(route string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
+	o := m.apiOptions(route, status)
+	m.apiRequests.Add(context.Background(), 1, o.add)
+	m.apiDuration.Record(context.Background(), d.Seconds(), o.record)
+}
+
+// apiOpts are the attribute options of one route and status.
+type apiOpts struct {
+	add    metric.AddOption
+	record metric.RecordOption
+}
+
+type apiKey struct {
+	route  string
+	status int
+}
+
+// maxAPIOptions bounds the cache of apiOptions: routes are patterns and
+// statuses few, so it never fills unless a caller passes raw paths.
+const maxAPIOptions = 4096
+
+// apiOptions returns the attribute options of route and status, built once
+// each: building the attribute sets was most of a request's metric cost,
+// which every WebSocket login pays too.
+func (m *Metrics) apiOptions(route string, status int) *apiOpts {
+	k := apiKey{route, status}
+	if o, ok := m.apiOpts.Load(k); ok {
+		return o.(*apiOpts)
+	}
 	r := attribute.String("route", route)
-	m.apiRequests.Add(context.Background(), 1, metric.WithAttributes(r, attribute.String("status", strconv.Itoa(status))))
-	m.apiDuration.Record(context.Background(), d.Seconds(), metric.WithAttributes(r))
+	o := &apiOpts{
+		add:    metric.WithAttributes(r, attribute.String("status", strconv.Itoa(status))),
+		record: metric.WithAttributes(r),
+	}
+	if m.apiOptsN.Load() < maxAPIOptions {
+		if _, loaded := m.apiOpts.LoadOrStore(k, o); !loaded {
+			m.apiOptsN.Add(1)
+		}
+	}
+	return o
 }
 
 // RateLimited counts a request a rate limit refused or held back; kind is

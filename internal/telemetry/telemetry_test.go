@@ -191,3 +191,33 @@ func TestSupportMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIRequestLabels: requests are counted by route and status, each
+// pair on its own series, however often a pair repeats (its attribute
+// options are built once and kept).
+func TestAPIRequestLabels(t *testing.T) {
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	for range 3 {
+		m.APIRequest("/v1/users/:id", 200, time.Millisecond)
+	}
+	m.APIRequest("/v1/users/:id", 404, time.Millisecond)
+	m.APIRequest("/v1/connect", 101, time.Millisecond)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`magpie_api_requests_total{route="/v1/users/:id",status="200"} 3`,
+		`magpie_api_requests_total{route="/v1/users/:id",status="404"} 1`,
+		`magpie_api_requests_total{route="/v1/connect",status="101"} 1`,
+		`magpie_api_request_duration_seconds_count{route="/v1/users/:id"} 4`,
+		`magpie_api_request_duration_seconds_count{route="/v1/connect"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -26,10 +26,9 @@ import (
 )
 
 const (
-	ctxRequestID = "magpie.request_id"
-	ctxLogger    = "magpie.logger"
-	ctxBody      = "magpie.body"
-	ctxCreds     = "magpie.creds"
+	ctxRequest = "magpie.request" // *request
+	ctxBody    = "magpie.body"
+	ctxCreds   = "magpie.creds"
 )
 
 // RequestIDs returns the middleware that assigns every request an id (the
@@ -41,11 +40,25 @@ func RequestIDs(log *slog.Logger) gin.HandlerFunc {
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set(ctxRequestID, id)
 		c.Header("X-Request-Id", id)
-		c.Set(ctxLogger, log.With("request_id", id))
+		c.Set(ctxRequest, &request{id: id, base: log})
 		c.Next()
 	}
+}
+
+// request is what RequestIDs keeps of a request: its id, and the logger
+// carrying it, derived on first use (most requests log nothing, and
+// deriving it cost a WebSocket login more than its id).
+type request struct {
+	id   string
+	base *slog.Logger
+	once sync.Once
+	log  *slog.Logger
+}
+
+func (r *request) logger() *slog.Logger {
+	r.once.Do(func() { r.log = r.base.With("request_id", r.id) })
+	return r.log
 }
 
 func saneRequestID(id string) bool {
@@ -82,12 +95,17 @@ var idRand = sync.Pool{New: func() any {
 }}
 
 // RequestID returns the request's id.
-func RequestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+func RequestID(c *gin.Context) string {
+	if v, ok := c.Get(ctxRequest); ok {
+		return v.(*request).id
+	}
+	return ""
+}
 
 // Logger returns the request's logger, which carries its id.
 func Logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(ctxLogger); ok {
-		return l.(*slog.Logger)
+	if v, ok := c.Get(ctxRequest); ok {
+		return v.(*request).logger()
 	}
 	return slog.New(slog.DiscardHandler)
 }
