@@ -192,7 +192,19 @@ func jsonStrings(body []byte, fields ...string) string {
 // compatibility decomposition, diacritics removed, lower case), and for
 // each run of CJK characters its overlapping pairs of characters followed
 // by its last character alone. Empty when the text has no token.
-func IndexTokens(text string) string { return strings.Join(tokenize(text, false), " ") }
+func IndexTokens(text string) string {
+	var b strings.Builder
+	b.Grow(len(text))
+	scanTokens(text, false, func(tok []rune) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		for _, r := range tok {
+			b.WriteRune(r)
+		}
+	})
+	return b.String()
+}
 
 // MessageIndexTokens returns IndexTokens of a message's search text.
 func MessageIndexTokens(typ string, body []byte) string { return IndexTokens(SearchText(typ, body)) }
@@ -200,26 +212,32 @@ func MessageIndexTokens(typ string, body []byte) string { return IndexTokens(Sea
 // tokenize splits text into folded tokens; query drops the trailing single
 // character of a CJK run that ends the text.
 func tokenize(text string, query bool) []string {
-	folded := fold(text)
 	var toks []string
-	var word []rune
-	var cjk []rune
+	scanTokens(text, query, func(tok []rune) { toks = append(toks, string(tok)) })
+	return toks
+}
+
+// scanTokens calls emit with each folded token of text, in order (see
+// tokenize); emit must not keep the slice.
+func scanTokens(text string, query bool, emit func([]rune)) {
+	folded := fold(text)
+	var word, cjk []rune
 	flushWord := func() {
 		if len(word) > 0 {
-			toks = append(toks, string(word))
+			emit(word)
 			word = word[:0]
 		}
 	}
 	flushCJK := func(last bool) {
 		switch n := len(cjk); {
 		case n == 1:
-			toks = append(toks, string(cjk))
+			emit(cjk)
 		case n > 1:
 			for i := 0; i+1 < n; i++ {
-				toks = append(toks, string(cjk[i:i+2]))
+				emit(cjk[i : i+2])
 			}
 			if !(query && last) {
-				toks = append(toks, string(cjk[n-1:]))
+				emit(cjk[n-1:])
 			}
 		}
 		cjk = cjk[:0]
@@ -239,7 +257,6 @@ func tokenize(text string, query bool) []string {
 	}
 	flushWord()
 	flushCJK(true)
-	return toks
 }
 
 // fold decomposes text (NFKD: "ｆｕｌｌ" is "full", "ﬁ" is "fi"), drops
@@ -247,6 +264,16 @@ func tokenize(text string, query bool) []string {
 // not decompose ("ł" is "l"), lower-cases it and recomposes what remains
 // (Hangul syllables).
 func fold(text string) string {
+	if isASCII(text) {
+		// Decomposition and composition leave ASCII as it is, and no
+		// ASCII letter has a mark or a stroke.
+		return strings.ToLower(text)
+	}
+	return foldUnicode(text)
+}
+
+// foldUnicode is fold for any text.
+func foldUnicode(text string) string {
 	d := norm.NFKD.String(text)
 	var b strings.Builder
 	b.Grow(len(d))
@@ -261,6 +288,15 @@ func fold(text string) string {
 		b.WriteRune(r)
 	}
 	return norm.NFC.String(b.String())
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // latinFold maps the Latin letters with a stroke, which Unicode does not

@@ -26,6 +26,35 @@ func TestIndexTokens(t *testing.T) {
 	}
 }
 
+// IndexTokens writes the tokens tokenize finds, and fold's shortcut for
+// ASCII text agrees with the full folding.
+func TestIndexTokensAgreeWithTokenize(t *testing.T) {
+	ascii := make([]byte, 128)
+	for i := range ascii {
+		ascii[i] = byte(i)
+	}
+	texts := []string{"", " ", string(ascii), "Hello, World! 42x", "MiXeD CaSe_and-dashes", "Café ÉTÉ", "ＡＢＣ def",
+		"我们 today 今天!", "ÅNGSTRÖM ﬁ ½", "tab\tnew\nline", "x" + strings.Repeat("Ab9 ", 100)}
+	for _, text := range texts {
+		if got, want := IndexTokens(text), strings.Join(tokenize(text, false), " "); got != want {
+			t.Errorf("IndexTokens(%q) = %q, tokenize gives %q", text, got, want)
+		}
+		if isASCII(text) {
+			if got, want := fold(text), foldUnicode(text); got != want {
+				t.Errorf("fold(%q) = %q, foldUnicode gives %q", text, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkIndexTokens(b *testing.B) {
+	text := "Hey Bob, are we still meeting at 10:30 tomorrow? Bring the Q3 report and the coffee, please."
+	b.ReportAllocs()
+	for b.Loop() {
+		IndexTokens(text)
+	}
+}
+
 func TestParseSearchQuery(t *testing.T) {
 	for _, tt := range []struct {
 		q    string

@@ -335,13 +335,23 @@ func (s *Store) indexIn(ctx context.Context, tx *sql.Tx, limit int) (int, error)
 	if err := rows.Err(); err != nil {
 		return 0, translate(err)
 	}
+	// A conversation's messages come together (the absorber copies them
+	// sorted): its scope token is hashed once.
+	type convKey struct{ app, conv string }
+	scopes := make(map[convKey]string)
 	for _, q := range todo {
 		var id int64
 		if q.tokens != "" {
 			if id, err = t.nextSearchID(ctx); err != nil {
 				return 0, err
 			}
-			if err := t.index(ctx, id, q.tokens, scopeToken(q.app, q.conv)); err != nil {
+			k := convKey{q.app, q.conv}
+			scope, ok := scopes[k]
+			if !ok {
+				scope = scopeToken(q.app, q.conv)
+				scopes[k] = scope
+			}
+			if err := t.index(ctx, id, q.tokens, scope); err != nil {
 				return 0, err
 			}
 			t.searchMax = id
