@@ -114,69 +114,40 @@ func BenchmarkRecord(b *testing.B) {
 // TestPushFailureReasons: the reason label keeps a provider's reason code
 // and folds anything else, so that its values stay few.
 func TestPushFailureReasons(t *testing.T) {
-	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Shutdown(context.Background())
+	m := newTestMetrics(t, telemetry.ModeWorker)
 	m.PushFailure("apns", "BadDeviceToken", true)
 	m.PushFailure("fcm", "dial tcp 10.0.0.1:443: connection refused", false)
 	m.PushFailure("fcm", "a long description: with spaces", true)
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for _, want := range []string{
+	wantSeries(t, m,
 		`magpie_push_failures_total{provider="apns",reason="BadDeviceToken"} 1`,
 		`magpie_push_failures_total{provider="fcm",reason="network"} 1`,
 		`magpie_push_failures_total{provider="fcm",reason="other"} 1`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	)
 }
 
 func TestModerationMetrics(t *testing.T) {
-	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeGateway})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Shutdown(context.Background())
+	m := newTestMetrics(t, telemetry.ModeGateway)
 	m.ModerationVerdict(telemetry.ModerationKeyword, telemetry.VerdictReject)
 	m.ModerationVerdict(telemetry.ModerationHook, telemetry.VerdictModify)
 	m.ModerationVerdict(telemetry.ModerationHook, telemetry.VerdictModify)
 	m.PresendHook(telemetry.VerdictDrop, 30*time.Millisecond)
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for _, want := range []string{
+	wantSeries(t, m,
 		`magpie_moderation_verdicts_total{action="reject",stage="keyword"} 1`,
 		`magpie_moderation_verdicts_total{action="modify",stage="hook"} 2`,
 		`magpie_presend_hook_seconds_count{outcome="drop"} 1`,
 		`magpie_presend_hook_seconds_bucket{outcome="drop",le="0.05"} 1`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	)
 }
 
 func TestSupportMetrics(t *testing.T) {
-	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Shutdown(context.Background())
+	m := newTestMetrics(t, telemetry.ModeWorker)
 	m.SupportOutboxDrained(telemetry.SupportEvent, 3)
 	m.SupportOutboxDrained(telemetry.SupportNotice, 0)
 	m.SupportOutboxDrainFailed(telemetry.SupportNotice)
 	m.SupportOutboxOldest(telemetry.SupportEvent, 90*time.Second)
 	m.SupportSweep(2, false)
 	m.SupportSweep(0, true)
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for _, want := range []string{
+	wantSeries(t, m,
 		`magpie_support_outbox_drained_total{kind="event"} 3`,
 		`magpie_support_outbox_drained_total{kind="notice"} 0`,
 		`magpie_support_outbox_drain_errors_total{kind="event"} 0`,
@@ -185,37 +156,46 @@ func TestSupportMetrics(t *testing.T) {
 		`magpie_support_outbox_oldest_pending_seconds{kind="notice"} 0`,
 		`magpie_support_sweep_routed_total 2`,
 		`magpie_support_sweep_errors_total 1`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
+	)
 }
 
 // TestAPIRequestLabels: requests are counted by route and status, each
 // pair on its own series, however often a pair repeats (its attribute
 // options are built once and kept).
 func TestAPIRequestLabels(t *testing.T) {
-	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeWorker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Shutdown(context.Background())
+	m := newTestMetrics(t, telemetry.ModeWorker)
 	for range 3 {
 		m.APIRequest("/v1/users/:id", 200, time.Millisecond)
 	}
 	m.APIRequest("/v1/users/:id", 404, time.Millisecond)
 	m.APIRequest("/v1/connect", 101, time.Millisecond)
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := rec.Body.String()
-	for _, want := range []string{
+	wantSeries(t, m,
 		`magpie_api_requests_total{route="/v1/users/:id",status="200"} 3`,
 		`magpie_api_requests_total{route="/v1/users/:id",status="404"} 1`,
 		`magpie_api_requests_total{route="/v1/connect",status="101"} 1`,
 		`magpie_api_request_duration_seconds_count{route="/v1/users/:id"} 4`,
 		`magpie_api_request_duration_seconds_count{route="/v1/connect"} 1`,
-	} {
+	)
+}
+
+// newTestMetrics returns metrics of mode, shut down when the test ends.
+func newTestMetrics(t *testing.T, mode string) *telemetry.Metrics {
+	t.Helper()
+	m, err := telemetry.New(telemetry.Config{Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	return m
+}
+
+// wantSeries fails the test unless m's /metrics holds each line.
+func wantSeries(t *testing.T, m *telemetry.Metrics, lines ...string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range lines {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
