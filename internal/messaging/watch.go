@@ -60,10 +60,12 @@ type watchEntry struct {
 	gen   uint64 // which timer is current (see arm)
 }
 
-// pushMark is a push: the seq of its message and when it was queued.
+// pushMark is a push: the seq of its message, when it was queued, and
+// the message's CreatedAt.
 type pushMark struct {
-	seq int64
-	at  time.Time
+	seq     int64
+	at      time.Time
+	created time.Time
 }
 
 // maxMarks bounds an entry's marks: a recipient with more unacknowledged
@@ -90,9 +92,9 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.S
 		if msg.Seq > e.msg.Seq {
 			e.msg, e.span = msg, span
 			if len(e.marks) < maxMarks {
-				e.marks = append(e.marks, pushMark{msg.Seq, now})
+				e.marks = append(e.marks, pushMark{msg.Seq, now, msg.CreatedAt})
 			} else {
-				e.marks[len(e.marks)-1] = pushMark{msg.Seq, now}
+				e.marks[len(e.marks)-1] = pushMark{msg.Seq, now, msg.CreatedAt}
 			}
 		}
 		return
@@ -103,7 +105,7 @@ func (w *deliveryWatch) pushed(app, user string, msg store.Message, span trace.S
 	if timeout <= 0 {
 		timeout = w.timeout
 	}
-	e := &watchEntry{msg: msg, span: span, timeout: timeout, marks: []pushMark{{msg.Seq, now}}}
+	e := &watchEntry{msg: msg, span: span, timeout: timeout, marks: []pushMark{{msg.Seq, now, msg.CreatedAt}}}
 	w.pending[k] = e
 	w.arm(k, e, timeout)
 }
@@ -124,10 +126,9 @@ func (w *deliveryWatch) arm(k watchKey, e *watchEntry, d time.Duration) {
 // acked records that a device of user holds conv up to seq. An ack that
 // covers the watched message records magpie_delivery_latency_seconds: from
 // that message's acceptance (its CreatedAt, on the service's clock) to now,
-// when the ack is committed. The watched message is the highest one pushed
-// and not yet acknowledged, so one ack covering several pushes records
-// one latency, the last message's (the shortest of them). An ack that
-// covers only some pushes moves the timer to the earliest left.
+// when the ack is committed. One ack covering several pushes records one
+// latency, that of the highest it covers (the shortest of them). An ack
+// that covers only some pushes moves the timer to the earliest left.
 func (w *deliveryWatch) acked(app, conv, user string, seq int64) {
 	k := watchKey{app, conv, user}
 	w.mu.Lock()
@@ -141,9 +142,11 @@ func (w *deliveryWatch) acked(app, conv, user string, seq int64) {
 		for e.marks[i].seq <= seq { // the last mark is e.msg's
 			i++
 		}
+		created := e.marks[i-1].created
 		e.marks = e.marks[i:]
 		w.arm(k, e, max(e.marks[0].at.Add(e.timeout).Sub(w.now()), 0))
 		w.mu.Unlock()
+		w.s.cfg.Metrics.DeliveryLatency(w.s.cfg.Now().Sub(created))
 		return
 	}
 	if e.timer.Stop() {

@@ -1,12 +1,17 @@
 package messaging
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
 // fakeTimers stands in for time.AfterFunc: timers never fire by
@@ -47,8 +52,12 @@ func (ft *fakeTimers) active() []*fakeTimer {
 }
 
 func newTestWatch(timeout time.Duration) (*deliveryWatch, *fakeTimers) {
+	return newTestWatchMetrics(timeout, nil)
+}
+
+func newTestWatchMetrics(timeout time.Duration, m *telemetry.Metrics) (*deliveryWatch, *fakeTimers) {
 	ft := &fakeTimers{now: time.Unix(1_700_000_000, 0)}
-	w := newDeliveryWatch(&Service{cfg: Config{Now: time.Now}}, timeout, 100)
+	w := newDeliveryWatch(&Service{cfg: Config{Now: time.Now, Metrics: m}}, timeout, 100)
 	w.now, w.after = func() time.Time { return ft.now }, ft.after
 	return w, ft
 }
@@ -64,7 +73,12 @@ func pushedMsg(seq int64) store.Message {
 // highest, and fired 10 s into any such conversation.)
 func TestWatchFollowsTheEarliestUnacknowledgedPush(t *testing.T) {
 	const timeout = 10 * time.Second
-	w, ft := newTestWatch(timeout)
+	m, err := telemetry.New(telemetry.Config{Mode: telemetry.ModeGateway})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown(context.Background())
+	w, ft := newTestWatchMetrics(timeout, m)
 	start := ft.now
 	for seq := int64(1); seq <= 40; seq++ {
 		ft.now = start.Add(time.Duration(seq) * time.Second)
@@ -89,6 +103,12 @@ func TestWatchFollowsTheEarliestUnacknowledgedPush(t *testing.T) {
 	w.acked("A", "p:a:b", "b", 40)
 	if n := w.size(); n != 0 || len(ft.active()) != 0 {
 		t.Fatalf("after the full ack: %d watched, %d timers running", n, len(ft.active()))
+	}
+	// Every ack recorded a delivery latency, the partial ones too.
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := "magpie_delivery_latency_seconds_count 40"; !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("metrics lack %s", want)
 	}
 }
 
