@@ -21,11 +21,9 @@ import (
 //
 // One timer runs per (app, conversation, recipient) with unacknowledged
 // pushes, for the earliest of them: an ack that covers it moves the timer
-// to the earliest push left. (It used to stay on the first push until an
-// ack covered the highest, so a conversation busy enough always to have a
-// push in flight was "unacknowledged" after the timeout, and its online,
-// acknowledging recipient got a notification and its sender a STORED.)
-// The watch holds at most max entries; beyond that new pushes are not
+// to the earliest push left, so that in a conversation busy enough always
+// to have a push in flight, a recipient acknowledging each in time is
+// never taken for gone. The watch holds at most max entries; beyond that new pushes are not
 // watched (the recipient still gets them at its next sync).
 type deliveryWatch struct {
 	s       *Service
