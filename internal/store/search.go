@@ -290,6 +290,7 @@ func foldUnicode(text string) string {
 	return norm.NFC.String(b.String())
 }
 
+// isASCII reports whether s is all ASCII.
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
