@@ -53,6 +53,8 @@ type absorber struct {
 	absorbed atomic.Int64
 	absorbs  atomic.Int64
 	last     time.Time // the last absorb's start (under mu)
+	// waitHook, set by tests, runs when settle is about to wait for mu.
+	waitHook func()
 
 	wake chan struct{} // one pending wake-up for the loop
 	stop context.CancelFunc
@@ -281,19 +283,24 @@ func (s *Store) inAbsorberTx(ctx context.Context, fn func(tx *sql.Tx) (int, erro
 // settle makes every message acknowledged so far readable in messages, by
 // this Store or another on the same files (another process): it returns
 // at once if the absorber has them, else after an absorb.
+//
+// It compares the log's highest row id, read first, with the absorber's:
+// every row committed before the call has an id no higher (the log keeps
+// its newest row), and an absorb that reached it covered them all, whoever
+// logged them. Counting this Store's own rows (loggedRows, absorbed) would
+// not do: an absorb running when settle is called may have taken its
+// snapshot before another Store's last commit, and finish with this
+// Store's rows all counted.
 func (s *Store) settle(ctx context.Context) error {
-	if s.abs.absorbed.Load() < s.loggedRows.Load() {
-		if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
-			return fmt.Errorf("settle the message log: %w", err)
-		}
-		return nil
-	}
 	hi, err := s.logHigh(ctx)
 	if err != nil {
 		return fmt.Errorf("settle the message log: %w", err)
 	}
 	if hi <= s.abs.hi.Load() {
 		return nil
+	}
+	if s.abs.waitHook != nil {
+		s.abs.waitHook()
 	}
 	s.abs.mu.Lock()
 	defer s.abs.mu.Unlock()

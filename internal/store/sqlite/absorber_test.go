@@ -96,6 +96,64 @@ func TestAppendsDoNotWaitForTheMessagesFile(t *testing.T) {
 	}
 }
 
+// TestASettleSeesAnotherStoresRows: a read on one Store right after
+// another Store on the same files logged a message finds it, even when an
+// absorb of the first Store that began before that message's commit is
+// still running and, once done, counts all the first Store's own rows.
+func TestASettleSeesAnotherStoresRows(t *testing.T) {
+	s1 := openLogged(t)
+	s2, err := Open(t.Context(), s1.path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	a1, a2 := s1.App("A"), s2.App("A")
+	cacheUsers(t, a1, "ann", "bob")
+	const conv = "p:ann:bob"
+	appendOne(t, a1, conv, "ann", "bob", "m1")
+
+	// s1's absorb runs: its snapshot holds m1 alone, and it has not yet
+	// recorded what it covered when s2 logs m2 and the read begins.
+	s1.abs.mu.Lock()
+	var unlock sync.Once
+	t.Cleanup(func() { unlock.Do(s1.abs.mu.Unlock) })
+	hiBefore, absorbedBefore := s1.abs.hi.Load(), s1.abs.absorbed.Load()
+	if err := s1.absorbLocked(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	hi, absorbed := s1.abs.hi.Load(), s1.abs.absorbed.Load()
+	s1.abs.hi.Store(hiBefore)
+	s1.abs.absorbed.Store(absorbedBefore)
+	appendOne(t, a2, conv, "bob", "ann", "m2")
+
+	waiting := make(chan struct{})
+	var once sync.Once
+	s1.abs.waitHook = func() { once.Do(func() { close(waiting) }) }
+	type listed struct {
+		msgs []store.Message
+		err  error
+	}
+	got := make(chan listed, 1)
+	go func() {
+		msgs, err := a1.ListMessages(context.Background(), conv, store.Range{From: 1, Limit: 10})
+		got <- listed{msgs, err}
+	}()
+	select {
+	case <-waiting:
+	case r := <-got: // it did not wait for the running absorb
+		t.Fatalf("ListMessages returned beside a running absorb: %d messages, %v", len(r.msgs), r.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("ListMessages neither waited for the absorber nor returned")
+	}
+	s1.abs.hi.Store(hi)
+	s1.abs.absorbed.Store(absorbed)
+	unlock.Do(s1.abs.mu.Unlock)
+	r := <-got
+	if r.err != nil || len(r.msgs) != 2 || r.msgs[1].ClientMsgID != "m2" {
+		t.Fatalf("ListMessages on s1 = %+v, %v; want m1 and s2's m2", r.msgs, r.err)
+	}
+}
+
 // TestThePruneKeepsIDsGrowing: the writer deletes what the absorber
 // copied, but for the log's newest row, so that a new row's id is never
 // one the absorber took before.

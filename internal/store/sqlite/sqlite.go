@@ -71,8 +71,8 @@ type Store struct {
 
 	// The message log (tail.go): tail under writeMu; loggedRows counts the
 	// log rows this Store's writer committed and loggedHigh is the highest
-	// row id among them, readable without the lock (settle's fast path,
-	// the absorber's schedule, othersLogged).
+	// row id among them, readable without the lock (the absorber's
+	// schedule, othersLogged).
 	tail       tail
 	logged     loggedIDs
 	loggedRows atomic.Int64
@@ -392,9 +392,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
 		return err
 	}
+	// Under writeMu, settle: what another Store on the files logged too.
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.absorbTo(ctx, s.loggedRows.Load()); err != nil {
+	if err := s.settle(ctx); err != nil {
 		return err
 	}
 	tx, err := s.beginWrite(ctx, true)
