@@ -154,12 +154,16 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	subprotocol := chooseSubprotocol(r, wire.Subprotocols())
+	// Tracked before the client can see the upgrade: a Shutdown that
+	// begins once it has waits for this connection's close.
+	s.hub.track(c)
 	ws, err := s.ws.upgrader(c, subprotocol).UpgradeAndTransferConnToPoller(w, r, nil)
 	if err != nil {
 		// The upgrader has answered the request (or closed the socket).
 		c.notPending()
 		c.stopped = true
 		c.cancel()
+		s.hub.untrack(c)
 		return
 	}
 	c.ws = ws
@@ -186,7 +190,7 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	if codec.Binary() {
 		c.msgType = websocket.BinaryMessage
 	}
-	if !s.hub.track(c) {
+	if !s.hub.ready(c) {
 		// Shutting down: the same Close frame and code as for connections
 		// that were already open.
 		c.notPending()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,46 @@ func TestAppendWSFrame(t *testing.T) {
 	}
 	if len(buf) != 0 {
 		t.Fatalf("%d bytes after the last frame", len(buf))
+	}
+}
+
+// TestShutdownWaitsForAConnectionBeingUpgraded: a connection whose
+// upgrade was answered just before a Shutdown began, but which is not yet
+// set up, is not drained (it closes itself once set up) yet Shutdown waits
+// for it: the client must get its Close frame before the engine stops.
+func TestShutdownWaitsForAConnectionBeingUpgraded(t *testing.T) {
+	h := NewHub(nil, nil)
+	c := &conn{}
+	h.track(c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Shutdown(ctx) }()
+	waitingFor := func() bool { // Shutdown waits for the hub's connections
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		return h.gone != nil
+	}
+	for !waitingFor() {
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned (%v) with a connection being upgraded", err)
+		case <-ctx.Done():
+			t.Fatal("Shutdown never waited")
+		default:
+			runtime.Gosched()
+		}
+	}
+	if h.ready(c) {
+		t.Fatal("ready during a Shutdown: the connection would not close itself")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) before the connection ended", err)
+	default:
+	}
+	h.untrack(c) // its close has run
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
 	}
 }

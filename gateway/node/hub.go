@@ -35,7 +35,10 @@ type Hub struct {
 
 	mu    sync.RWMutex        // guards the fields below
 	users map[userKey][]*conn // logged-in connections
-	all   map[*conn]struct{}  // every connection being served
+	// all holds every connection being served, from before its upgrade
+	// (false) and once set up (true): Shutdown drains the ones set up and
+	// waits for them all.
+	all map[*conn]bool
 	// draining is set at shutdown: no new connections or logins.
 	draining bool
 	gone     chan struct{} // closed when draining and all is empty
@@ -70,19 +73,29 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]struct{}),
+	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]bool),
 		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second,
 		subs: presenceSubs{byUser: make(map[userKey]*watched), byConn: make(map[*conn]map[string]struct{})}}
 }
 
-// track adds a connection being served; it reports false while draining.
-func (h *Hub) track(c *conn) bool {
+// track adds a connection about to be upgraded: Shutdown waits for it
+// from then on, whatever comes of the upgrade.
+func (h *Hub) track(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.all[c] = false
+}
+
+// ready records that a tracked connection is set up: a Shutdown from now
+// on drains it. It reports false if one has begun (the connection must
+// close itself).
+func (h *Hub) ready(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
 		return false
 	}
-	h.all[c] = struct{}{}
+	h.all[c] = true
 	return true
 }
 
@@ -463,13 +476,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.draining = true
 	all := make([]*conn, 0, len(h.all))
-	for c := range h.all {
-		all = append(all, c)
-	}
-	var gone chan struct{}
-	if len(h.all) > 0 {
-		gone = make(chan struct{})
-		h.gone = gone
+	for c, ready := range h.all {
+		if ready { // the others close themselves once set up (ready)
+			all = append(all, c)
+		}
 	}
 	h.mu.Unlock()
 	var drains sync.WaitGroup
@@ -477,9 +487,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		drains.Go(func() { c.shutdown(ctx) })
 	}
 	drains.Wait() // each drain ends by ctx at the latest
-	if gone == nil {
+	h.mu.Lock()
+	if len(h.all) == 0 {
+		h.mu.Unlock()
 		return nil
 	}
+	gone := make(chan struct{})
+	h.gone = gone
+	h.mu.Unlock()
 	select {
 	case <-gone:
 		return nil
