@@ -77,10 +77,19 @@ const (
 	// messages holds already (the log of a process that stopped between
 	// an absorb and its prune, or the newest row, which stays) is left as
 	// it is there; one whose message was deleted since has seq 0
-	// (DeleteUser) and is not copied again.
+	// (DeleteUser) and is not copied again. A message waiting for the
+	// search index (search_id NULL in the log) gets its search id here,
+	// from ?3 up (gaps are harmless), so that indexAbsorbed finds the
+	// rows this absorb inserted, and indexes them, without a queue.
 	absorbSQL = `INSERT OR IGNORE INTO messages (` + logColumns + `, recalled_at, edited_at)
-		SELECT ` + logColumns + `, 0, 0 FROM logdb.message_log
+		SELECT ` + logColumnsButSearchID + `,
+			COALESCE(search_id, ?3 + row_number() OVER (ORDER BY app_id, conv_id, seq)), 0, 0
+		FROM logdb.message_log
 		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq`
+	// absorbedSQL reads back the messages absorbSQL inserted with search
+	// ids from ?1 up, conversation by conversation.
+	absorbedSQL = `SELECT search_id, app_id, conv_id, type, body FROM messages
+		WHERE search_id > 0 AND search_id >= ?1 ORDER BY search_id`
 )
 
 // maxIndexPerAbsorb bounds the messages an absorb indexes for search in
@@ -241,8 +250,16 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 		}
 		lo = s.abs.hi.Load()
 		if hi > lo {
-			if _, err := tx.ExecContext(ctx, absorbSQL, lo, hi); err != nil {
+			t := s.absorberTx(tx)
+			base, err := t.nextSearchID(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if _, err := tx.ExecContext(ctx, absorbSQL, lo, hi, base-1); err != nil {
 				return 0, translate(err)
+			}
+			if err := t.indexAbsorbed(ctx, base); err != nil {
+				return 0, err
 			}
 		}
 		if index > 0 {

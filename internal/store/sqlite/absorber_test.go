@@ -154,6 +154,54 @@ func TestASettleSeesAnotherStoresRows(t *testing.T) {
 	}
 }
 
+// TestAnAbsorbIndexesWhatItMoves: an absorb gives the messages it moves
+// their search ids and index entries in its own transaction, leaving none
+// queued; one without search text gets 0; and rows another Store on the
+// files absorbed first are not indexed twice.
+func TestAnAbsorbIndexesWhatItMoves(t *testing.T) {
+	s1 := openLogged(t)
+	s2, err := Open(t.Context(), s1.path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	a := s1.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	const conv = "p:ann:bob"
+	for i, d := range []struct{ typ, body string }{
+		{"text", "the zebra crossing"}, {"text", "!!! ..."}, {"image", `{"url":"https://x/zebra.png"}`}, {"text", "a zebra again"},
+	} {
+		if _, err := a.AppendMessages(t.Context(), []store.Draft{{ConvID: conv, Members: []string{"bob"}, SenderID: "ann",
+			ClientMsgID: fmt.Sprint(i), Type: d.typ, Body: []byte(d.body), CreatedAt: time.UnixMilli(int64(i + 1))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s2.absorb(); err != nil { // s2 moves s1's rows
+		t.Fatal(err)
+	}
+	if err := s1.absorb(); err != nil { // finds them there
+		t.Fatal(err)
+	}
+	var queued, zero, indexed, entries int
+	if err := s1.read.QueryRowContext(t.Context(), `SELECT count(*) FILTER (WHERE search_id IS NULL),
+		count(*) FILTER (WHERE search_id = 0), count(*) FILTER (WHERE search_id > 0) FROM messages`).
+		Scan(&queued, &zero, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.read.QueryRowContext(t.Context(), `SELECT count(*) FROM message_search WHERE message_search MATCH 'zebra'`).
+		Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 0 || zero != 2 || indexed != 2 || entries != 2 {
+		t.Fatalf("after the absorbs: %d queued, %d without search text, %d indexed, %d entries for zebra; want 0, 2, 2, 2",
+			queued, zero, indexed, entries)
+	}
+	got, err := a.SearchMessages(t.Context(), store.MessageSearch{UserID: "bob", Terms: []store.SearchTerm{{"zebra"}}, Limit: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("search zebra = %+v, %v; want 2 messages", got, err)
+	}
+}
+
 // TestThePruneKeepsIDsGrowing: the writer deletes what the absorber
 // copied, but for the log's newest row, so that a new row's id is never
 // one the absorber took before.

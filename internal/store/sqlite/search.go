@@ -301,11 +301,69 @@ func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
+// absorberTx wraps a transaction of the absorber's (no app: its
+// statements name the app themselves).
+func (s *Store) absorberTx(tx *sql.Tx) *appTx {
+	return &appTx{tx: tx, a: &appStore{s: s}, prepared: &s.abs.stmts}
+}
+
+// indexAbsorbed indexes for search the messages an absorb just inserted
+// into messages with search ids from base up (absorbSQL), in t, the
+// absorb's transaction. A message whose body has no search text after all
+// gets search id 0, as the queue's indexer would give it.
+func (t *appTx) indexAbsorbed(ctx context.Context, base int64) error {
+	rows, err := t.tx.QueryContext(ctx, absorbedSQL, base)
+	if err != nil {
+		return fmt.Errorf("read absorbed messages: %w", translate(err))
+	}
+	type absorbed struct {
+		id                int64
+		app, conv, tokens string
+	}
+	var todo []absorbed
+	for rows.Next() {
+		var m absorbed
+		var typ string
+		var body []byte
+		if err := rows.Scan(&m.id, &m.app, &m.conv, &typ, &body); err != nil {
+			rows.Close()
+			return fmt.Errorf("read absorbed messages: %w", translate(err))
+		}
+		m.tokens = store.MessageIndexTokens(typ, body)
+		todo = append(todo, m)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read absorbed messages: %w", translate(err))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read absorbed messages: %w", translate(err))
+	}
+	// Absorbed sorted, a conversation's messages come together: its
+	// scope token is hashed once.
+	var scope, scopeApp, scopeConv string
+	for _, m := range todo {
+		if m.tokens == "" {
+			if _, err := t.tx.ExecContext(ctx, `UPDATE messages SET search_id = 0 WHERE search_id = ?1`, m.id); err != nil {
+				return fmt.Errorf("index absorbed messages: %w", translate(err))
+			}
+			continue
+		}
+		if scope == "" || m.app != scopeApp || m.conv != scopeConv {
+			scope, scopeApp, scopeConv = scopeToken(m.app, m.conv), m.app, m.conv
+		}
+		if err := t.index(ctx, m.id, m.tokens, scope); err != nil {
+			return fmt.Errorf("index absorbed messages: %w", err)
+		}
+		t.searchMax = max(t.searchMax, m.id)
+	}
+	return nil
+}
+
 // indexIn indexes up to limit queued messages in the absorber's
 // transaction tx, in rowid order, and returns how many it took from the
 // queue.
 func (s *Store) indexIn(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
-	t := &appTx{tx: tx, a: &appStore{s: s}, prepared: &s.abs.stmts}
+	t := s.absorberTx(tx)
 	rows, err := t.stmt(ctx, stmtQueuedMessages).QueryContext(ctx, limit)
 	if err != nil {
 		return 0, translate(err)

@@ -124,7 +124,10 @@ const (
 	defaultAbsorbAge = 500 * time.Millisecond
 )
 
-const logColumns = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, push, mentions, mention_all, search_id`
+const logColumns = logColumnsButSearchID + `, search_id`
+
+// logColumnsButSearchID are logColumns without the last, search_id.
+const logColumnsButSearchID = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, push, mentions, mention_all`
 
 // add records a logged message in the tail; call it under writeMu.
 func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv string) {
