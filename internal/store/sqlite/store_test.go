@@ -163,7 +163,7 @@ func TestOpenRejectsMemory(t *testing.T) {
 }
 
 // BenchmarkAppendMessages measures the append path: the search indexer
-// stays idle (it has its own benchmark, BenchmarkSearchIndexer), except
+// stays idle (it has its own benchmark, BenchmarkAbsorb), except
 // with index=on, where it runs as in production, every
 // DefaultIndexInterval, and shares the write connection.
 func BenchmarkAppendMessages(b *testing.B) {
