@@ -380,6 +380,7 @@ func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx) (bool, error) {
 		return false, fmt.Errorf("prune the message log: %w", translate(err))
 	}
 	s.prunedAt = absorbs
+	s.tailDrops.Add(1)
 	s.tail.pruneTo(hi)
 	return true, nil
 }

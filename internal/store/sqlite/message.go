@@ -22,6 +22,16 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 	if len(drafts) == 0 {
 		return nil, nil
 	}
+	// The resend lookups in messages run here, beside the writer, whose
+	// transactions are the store's serial stage; it redoes them only if
+	// the tail lost entries meanwhile. A failed lookup is left to it.
+	before, err := a.storedBefore(ctx, drafts)
+	return a.appendMessages(ctx, drafts, before, err == nil)
+}
+
+// appendMessages is AppendMessages with the drafts' lookup in messages
+// made before (storedBefore), if looked.
+func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, before storedLookup, looked bool) ([]store.Appended, error) {
 	out := make([]store.Appended, len(drafts))
 	var b appendBatch
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
@@ -30,7 +40,9 @@ func (a *appStore) AppendMessages(ctx context.Context, drafts []store.Draft) ([]
 		if err := a.s.observe(ctx, t); err != nil {
 			return err
 		}
-		if err := b.findStored(ctx, drafts); err != nil {
+		if looked && before.drops == a.s.tailDrops.Load() {
+			b.stored, b.storedBefore = before.stored, true
+		} else if err := b.findStored(ctx, drafts); err != nil {
 			return err
 		}
 		for i, d := range drafts {
@@ -77,8 +89,10 @@ type appendBatch struct {
 	logged  []loggedMsg
 	clients map[clientKey]int64
 	// stored holds the drafts' (sender, client message id) pairs that
-	// messages holds already (findStored).
-	stored map[clientKey]bool
+	// messages holds already (findStored), or held when storedBefore
+	// looked, before the transaction.
+	stored       map[clientKey]bool
+	storedBefore bool
 }
 
 // committedIDs returns the client message ids the batch logged, for
@@ -230,10 +244,61 @@ func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appen
 		return store.Appended{}, false, nil
 	}
 	m, err := scanMessage(row)
+	if errors.Is(err, sql.ErrNoRows) && !logged && b.storedBefore {
+		// Erased since storedBefore looked (DeleteUser): no original.
+		return store.Appended{}, false, nil
+	}
 	if err != nil {
 		return store.Appended{}, false, fmt.Errorf("read original of %s: %w", d.ClientMsgID, translate(err))
 	}
 	return store.Appended{Message: m, Duplicate: true}, true, nil
+}
+
+// storedLookup is the result of storedBefore.
+type storedLookup struct {
+	drops  uint64 // Store.tailDrops before the lookup
+	stored map[clientKey]bool
+}
+
+// storedBefore looks up, on the read pool, which of the drafts' (sender,
+// client message id) pairs messages holds, as findStored does in the
+// writer's transaction. It holds there while the tail has lost no entry
+// since (tailDrops): a message enters messages only from the log, and
+// leaves the tail only once a prune commits, after its absorb. So a pair
+// that this lookup, whose snapshot comes after the count was read, did
+// not find in messages is either in the tail when the writer looks, or
+// a prune moved the count.
+func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (storedLookup, error) {
+	l := storedLookup{drops: a.s.tailDrops.Load()}
+	pairs := make([][2]string, 0, len(drafts))
+	for _, d := range drafts {
+		if d.ClientMsgID != "" {
+			pairs = append(pairs, [2]string{d.SenderID, d.ClientMsgID})
+		}
+	}
+	if len(pairs) == 0 {
+		return l, nil
+	}
+	arg, err := json.Marshal(pairs)
+	if err != nil {
+		return l, err
+	}
+	rows, err := a.s.readRowsAsIs(ctx, clientIDsStored, a.bind([]any{string(arg)})...)
+	if err != nil {
+		return l, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k clientKey
+		if err := rows.Scan(&k.sender, &k.client); err != nil {
+			return l, err
+		}
+		if l.stored == nil {
+			l.stored = make(map[clientKey]bool)
+		}
+		l.stored[k] = true
+	}
+	return l, rows.Err()
 }
 
 // findStored looks up, in one statement, which of the drafts' (sender,

@@ -80,6 +80,11 @@ type Store struct {
 	// prunedAt is the absorber's absorbs count when the writer last pruned
 	// the log (under writeMu).
 	prunedAt int64
+	// tailDrops counts the times the tail lost entries (a prune, a
+	// rebuild), readable without writeMu: a resend lookup made in messages
+	// before the writer's transaction (storedBefore) holds in it while
+	// the count has not moved.
+	tailDrops atomic.Uint64
 }
 
 // readStmt returns the read query q prepared once on the read pool

@@ -221,6 +221,7 @@ func (s *Store) ensureTail(ctx context.Context, tx *sql.Tx) error {
 // call it under writeMu. Resend lookups then settle the log until a prune
 // commits (loggedIDs).
 func (s *Store) invalidateTail() {
+	s.tailDrops.Add(1)
 	s.tail.valid = false
 	s.tail.clear()
 	s.logged.reset(&s.tail, false)

@@ -426,3 +426,41 @@ func TestClientIDLookupsRaceAbsorbs(t *testing.T) {
 		}
 	}
 }
+
+// TestAResendLookupMadeBeforeAPruneIsRedone: the lookup of a draft in
+// messages that AppendMessages makes before the writer's transaction
+// (storedBefore) does not find a message that was still in the log; if a
+// prune moved that message out of the tail before the transaction, the
+// writer must look again, or the resend would be stored twice. One made
+// with no prune between is used as is.
+func TestAResendLookupMadeBeforeAPruneIsRedone(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A").(*appStore)
+	cacheUsers(t, a, "ann", "bob")
+	const conv = "p:ann:bob"
+	appendOne(t, a, conv, "ann", "bob", "a")
+	resend := []store.Draft{{ConvID: conv, Members: []string{"bob"}, SenderID: "ann", ClientMsgID: "a",
+		Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(1_700_000_000_000)}}
+
+	stale, err := a.storedBefore(t.Context(), resend)
+	if err != nil || stale.stored[clientKey{sender: "ann", client: "a"}] {
+		t.Fatalf("storedBefore while a is logged = %+v, %v; want a not in messages yet", stale, err)
+	}
+	if err := s.absorb(); err != nil { // a moves to messages, leaves the log and the tail
+		t.Fatal(err)
+	}
+	out, err := a.appendMessages(t.Context(), resend, stale, true)
+	if err != nil || !out[0].Duplicate || out[0].Seq != 1 {
+		t.Fatalf("resend with a lookup from before the prune = %+v, %v; want the duplicate of seq 1", out, err)
+	}
+
+	fresh, err := a.storedBefore(t.Context(), resend)
+	if err != nil || !fresh.stored[clientKey{sender: "ann", client: "a"}] {
+		t.Fatalf("storedBefore after the absorb = %+v, %v; want a in messages", fresh, err)
+	}
+	fresh.stored = nil // a lookup that (wrongly) found nothing is believed as is
+	out, err = a.appendMessages(t.Context(), resend, fresh, true)
+	if err != nil || out[0].Duplicate || out[0].Seq != 2 {
+		t.Fatalf("append with an unchanged lookup = %+v, %v; want it used (a new seq 2)", out, err)
+	}
+}
