@@ -79,22 +79,19 @@ const (
 	// it is there; one whose message was deleted since has seq 0
 	// (DeleteUser) and is not copied again. A message waiting for the
 	// search index (search_id NULL in the log) gets its search id here,
-	// from ?3 up (gaps are harmless), so that indexAbsorbed finds the
-	// rows this absorb inserted, and indexes them, without a queue.
+	// above ?3 (gaps are harmless); the rows it inserted (not those it
+	// left as they were) come back, for absorbIndexed to index.
 	absorbSQL = `INSERT OR IGNORE INTO messages (` + logColumns + `, recalled_at, edited_at)
 		SELECT ` + logColumnsButSearchID + `,
 			COALESCE(search_id, ?3 + row_number() OVER (ORDER BY app_id, conv_id, seq)), 0, 0
 		FROM logdb.message_log
-		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq`
-	// absorbedSQL reads back the messages absorbSQL inserted with search
-	// ids from ?1 up, conversation by conversation.
-	absorbedSQL = `SELECT search_id, app_id, conv_id, type, body FROM messages
-		WHERE search_id > 0 AND search_id >= ?1 ORDER BY search_id`
+		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq
+		RETURNING search_id, app_id, conv_id, type, body, recalled_at`
 )
 
-// maxIndexPerAbsorb bounds the messages an absorb indexes for search in
-// its transaction: a little more than it moves (absorbAt), so that the
-// queue drains.
+// maxIndexPerAbsorb bounds the queued messages (from before
+// an upgrade) an absorb of the loop indexes in its transaction, beside
+// those it moves.
 const maxIndexPerAbsorb = 2 * absorbAt
 
 // absorberStmts are the statements prepared on the absorber's connection:
@@ -255,10 +252,7 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 			if err != nil {
 				return 0, err
 			}
-			if _, err := tx.ExecContext(ctx, absorbSQL, lo, hi, base-1); err != nil {
-				return 0, translate(err)
-			}
-			if err := t.indexAbsorbed(ctx, base); err != nil {
+			if err := t.absorbIndexed(ctx, lo, hi, base); err != nil {
 				return 0, err
 			}
 		}

@@ -23,15 +23,17 @@ import (
 // Indexing is asynchronous, off the append path: FTS5 writes a segment per
 // transaction and merges them as they pile up, which costs the group commit
 // several times its own work (see docs/search.md for the figures).
-// AppendMessages only leaves a searchable message's search_id NULL, which
-// queues it in the partial index messages_unindexed. The indexer drains
-// that queue on the absorber's connection (absorber.go), never the
-// writer's: in the background, in the transaction of each absorb (what it
-// moved), and every index interval (DefaultIndexInterval, in transactions
-// of up to indexChunk); and before every search (up to maxCatchUp
-// messages), so that a search finds every message stored before it began,
-// unless a burst left more than maxCatchUp messages queued: those are
-// found within an interval or two. Edits,
+// AppendMessages only leaves a searchable message's search_id NULL in the
+// message log. Each absorb, on the absorber's connection (absorber.go),
+// never the writer's, gives the messages it moves their search ids and
+// index entries (absorbIndexed). A message whose search_id is NULL in
+// messages (one stored before an upgrade) waits in the partial
+// index messages_unindexed, which the indexer drains on the same
+// connection: after each absorb, every index interval
+// (DefaultIndexInterval, in transactions of up to indexChunk), and before
+// every search (up to maxCatchUp messages), so that a search finds every
+// message stored before it began, unless more than maxCatchUp were queued:
+// those are found within an interval or two. Edits,
 // recalls and erasures change the index in their own transaction, so an
 // edited message is never found by its old text, nor a recalled or erased
 // one at all.
@@ -307,54 +309,83 @@ func (s *Store) absorberTx(tx *sql.Tx) *appTx {
 	return &appTx{tx: tx, a: &appStore{s: s}, prepared: &s.abs.stmts}
 }
 
-// indexAbsorbed indexes for search the messages an absorb just inserted
-// into messages with search ids from base up (absorbSQL), in t, the
-// absorb's transaction. A message whose body has no search text after all
-// gets search id 0, as the queue's indexer would give it.
-func (t *appTx) indexAbsorbed(ctx context.Context, base int64) error {
-	rows, err := t.tx.QueryContext(ctx, absorbedSQL, base)
-	if err != nil {
-		return fmt.Errorf("read absorbed messages: %w", translate(err))
-	}
-	type absorbed struct {
-		id                int64
-		app, conv, tokens string
-	}
-	var todo []absorbed
+// toIndex is a message read for the search index: key names its row
+// (its rowid in the queue, its search id once absorbed), tokens are
+// its search tokens ("" for none).
+type toIndex struct {
+	key               int64
+	app, conv, tokens string
+}
+
+// readToIndex reads rows of (key, app_id, conv_id, type, body,
+// recalled_at), the messages to index, and closes them; a recalled one
+// has no tokens. Those whose key keep rejects are left out.
+func readToIndex(rows *sql.Rows, keep func(key int64) bool) ([]toIndex, error) {
+	defer rows.Close()
+	var out []toIndex
 	for rows.Next() {
-		var m absorbed
+		var m toIndex
 		var typ string
 		var body []byte
-		if err := rows.Scan(&m.id, &m.app, &m.conv, &typ, &body); err != nil {
-			rows.Close()
-			return fmt.Errorf("read absorbed messages: %w", translate(err))
+		var recalled int64
+		if err := rows.Scan(&m.key, &m.app, &m.conv, &typ, &body, &recalled); err != nil {
+			return nil, translate(err)
 		}
-		m.tokens = store.MessageIndexTokens(typ, body)
-		todo = append(todo, m)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read absorbed messages: %w", translate(err))
+		if !keep(m.key) {
+			continue
+		}
+		if recalled == 0 {
+			m.tokens = store.MessageIndexTokens(typ, body)
+		}
+		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read absorbed messages: %w", translate(err))
+		return nil, translate(err)
 	}
-	// Absorbed sorted, a conversation's messages come together: its
-	// scope token is hashed once.
-	var scope, scopeApp, scopeConv string
+	return out, translate(rows.Close())
+}
+
+// scopes caches the scope tokens of the conversations an indexing
+// transaction meets: a conversation's messages come together (the
+// absorber copies them sorted), its token is hashed once.
+type scopes map[[2]string]string
+
+func (c scopes) token(app, conv string) string {
+	k := [2]string{app, conv}
+	tok, ok := c[k]
+	if !ok {
+		tok = scopeToken(app, conv)
+		c[k] = tok
+	}
+	return tok
+}
+
+// absorbIndexed copies the log rows in (lo, hi] into messages (absorbSQL)
+// and indexes for search those it inserted, giving the searchable ones
+// search ids from base up, in t, the absorb's transaction. A message whose
+// body has no search text after all gets search id 0, as the queue's
+// indexer would give it.
+func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) error {
+	rows, err := t.tx.QueryContext(ctx, absorbSQL, lo, hi, base-1)
+	if err != nil {
+		return translate(err)
+	}
+	todo, err := readToIndex(rows, func(id int64) bool { return id >= base }) // 0: nothing to index
+	if err != nil {
+		return err
+	}
+	sc := scopes{}
 	for _, m := range todo {
 		if m.tokens == "" {
-			if _, err := t.tx.ExecContext(ctx, `UPDATE messages SET search_id = 0 WHERE search_id = ?1`, m.id); err != nil {
+			if _, err := t.tx.ExecContext(ctx, `UPDATE messages SET search_id = 0 WHERE search_id = ?1`, m.key); err != nil {
 				return fmt.Errorf("index absorbed messages: %w", translate(err))
 			}
 			continue
 		}
-		if scope == "" || m.app != scopeApp || m.conv != scopeConv {
-			scope, scopeApp, scopeConv = scopeToken(m.app, m.conv), m.app, m.conv
-		}
-		if err := t.index(ctx, m.id, m.tokens, scope); err != nil {
+		if err := t.index(ctx, m.key, m.tokens, sc.token(m.app, m.conv)); err != nil {
 			return fmt.Errorf("index absorbed messages: %w", err)
 		}
-		t.searchMax = max(t.searchMax, m.id)
+		t.searchMax = max(t.searchMax, m.key)
 	}
 	return nil
 }
@@ -368,53 +399,23 @@ func (s *Store) indexIn(ctx context.Context, tx *sql.Tx, limit int) (int, error)
 	if err != nil {
 		return 0, translate(err)
 	}
-	type queued struct {
-		rowid             int64
-		app, conv, tokens string
+	todo, err := readToIndex(rows, func(int64) bool { return true })
+	if err != nil {
+		return 0, err
 	}
-	var todo []queued
-	for rows.Next() {
-		var q queued
-		var typ string
-		var body []byte
-		var recalled int64
-		if err := rows.Scan(&q.rowid, &q.app, &q.conv, &typ, &body, &recalled); err != nil {
-			rows.Close()
-			return 0, translate(err)
-		}
-		if recalled == 0 {
-			q.tokens = store.MessageIndexTokens(typ, body)
-		}
-		todo = append(todo, q)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, translate(err)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, translate(err)
-	}
-	// A conversation's messages come together (the absorber copies them
-	// sorted): its scope token is hashed once.
-	type convKey struct{ app, conv string }
-	scopes := make(map[convKey]string)
+	sc := scopes{}
 	for _, q := range todo {
 		var id int64
 		if q.tokens != "" {
 			if id, err = t.nextSearchID(ctx); err != nil {
 				return 0, err
 			}
-			k := convKey{q.app, q.conv}
-			scope, ok := scopes[k]
-			if !ok {
-				scope = scopeToken(q.app, q.conv)
-				scopes[k] = scope
-			}
-			if err := t.index(ctx, id, q.tokens, scope); err != nil {
+			if err := t.index(ctx, id, q.tokens, sc.token(q.app, q.conv)); err != nil {
 				return 0, err
 			}
 			t.searchMax = id
 		}
-		if _, err := t.stmt(ctx, stmtSetSearchID).ExecContext(ctx, q.rowid, id); err != nil {
+		if _, err := t.stmt(ctx, stmtSetSearchID).ExecContext(ctx, q.key, id); err != nil {
 			return 0, translate(err)
 		}
 	}
