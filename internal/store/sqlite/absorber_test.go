@@ -102,11 +102,7 @@ func TestAppendsDoNotWaitForTheMessagesFile(t *testing.T) {
 // still running and, once done, counts all the first Store's own rows.
 func TestASettleSeesAnotherStoresRows(t *testing.T) {
 	s1 := openLogged(t)
-	s2, err := Open(t.Context(), s1.path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
+	s2 := openAgain(t, s1, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
 	a1, a2 := s1.App("A"), s2.App("A")
 	cacheUsers(t, a1, "ann", "bob")
 	const conv = "p:ann:bob"
@@ -160,11 +156,7 @@ func TestASettleSeesAnotherStoresRows(t *testing.T) {
 // files absorbed first are not indexed twice.
 func TestAnAbsorbIndexesWhatItMoves(t *testing.T) {
 	s1 := openLogged(t)
-	s2, err := Open(t.Context(), s1.path, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
+	s2 := openAgain(t, s1, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
 	a := s1.App("A")
 	cacheUsers(t, a, "ann", "bob")
 	const conv = "p:ann:bob"
@@ -177,7 +169,7 @@ func TestAnAbsorbIndexesWhatItMoves(t *testing.T) {
 		}
 	}
 	s2.abs.mu.Lock() // s2 moves s1's rows, and leaves them in the log (no prune)
-	err = s2.absorbLocked(t.Context(), 0)
+	err := s2.absorbLocked(t.Context(), 0)
 	s2.abs.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)

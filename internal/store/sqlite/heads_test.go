@@ -47,11 +47,7 @@ func ackOne(t *testing.T, a store.AppStore, user, conv string, seq int64) store.
 
 func TestCachesFollowAnotherStore(t *testing.T) {
 	s1 := openTemp(t)
-	s2, err := Open(t.Context(), s1.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s2.Close() })
+	s2 := openAgain(t, s1)
 	a1, a2 := s1.App("app"), s2.App("app")
 	cacheUsers(t, a1, "u1", "u2")
 	const conv = "p:u1:u2"

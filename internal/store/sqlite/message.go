@@ -270,35 +270,51 @@ type storedLookup struct {
 // a prune moved the count.
 func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (storedLookup, error) {
 	l := storedLookup{drops: a.s.tailDrops.Load()}
+	arg, err := clientPairs(drafts, func(store.Draft) bool { return true })
+	if err != nil || arg == "" {
+		return l, err
+	}
+	rows, err := a.s.readRowsAsIs(ctx, clientIDsStored, a.bind([]any{arg})...)
+	if err != nil {
+		return l, err
+	}
+	l.stored, err = readStored(rows)
+	return l, err
+}
+
+// clientPairs returns clientIDsStored's argument for the (sender, client
+// message id) pairs of the drafts that have one and that keep accepts, or
+// "" if there are none.
+func clientPairs(drafts []store.Draft, keep func(store.Draft) bool) (string, error) {
 	pairs := make([][2]string, 0, len(drafts))
 	for _, d := range drafts {
-		if d.ClientMsgID != "" {
+		if d.ClientMsgID != "" && keep(d) {
 			pairs = append(pairs, [2]string{d.SenderID, d.ClientMsgID})
 		}
 	}
 	if len(pairs) == 0 {
-		return l, nil
+		return "", nil
 	}
 	arg, err := json.Marshal(pairs)
-	if err != nil {
-		return l, err
-	}
-	rows, err := a.s.readRowsAsIs(ctx, clientIDsStored, a.bind([]any{string(arg)})...)
-	if err != nil {
-		return l, err
-	}
+	return string(arg), err
+}
+
+// readStored collects the rows of clientIDsStored, the pairs messages
+// holds, and closes them; nil if there are none.
+func readStored(rows *sql.Rows) (map[clientKey]bool, error) {
 	defer rows.Close()
+	var stored map[clientKey]bool
 	for rows.Next() {
 		var k clientKey
 		if err := rows.Scan(&k.sender, &k.client); err != nil {
-			return l, err
+			return nil, translate(err)
 		}
-		if l.stored == nil {
-			l.stored = make(map[clientKey]bool)
+		if stored == nil {
+			stored = make(map[clientKey]bool)
 		}
-		l.stored[k] = true
+		stored[k] = true
 	}
-	return l, rows.Err()
+	return stored, translate(rows.Err())
 }
 
 // findStored looks up, in one statement, which of the drafts' (sender,
@@ -307,38 +323,18 @@ func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (stor
 // looked up in memory (duplicate).
 func (b *appendBatch) findStored(ctx context.Context, drafts []store.Draft) error {
 	tl := &b.t.a.s.tail
-	pairs := make([][2]string, 0, len(drafts))
-	for _, d := range drafts {
-		if d.ClientMsgID == "" {
-			continue
-		}
-		if _, ok := tl.client(b.t.a.id, d.SenderID, d.ClientMsgID); !ok {
-			pairs = append(pairs, [2]string{d.SenderID, d.ClientMsgID})
-		}
-	}
-	if len(pairs) == 0 {
-		return nil
-	}
-	arg, err := json.Marshal(pairs)
-	if err != nil {
+	arg, err := clientPairs(drafts, func(d store.Draft) bool {
+		_, logged := tl.client(b.t.a.id, d.SenderID, d.ClientMsgID)
+		return !logged
+	})
+	if err != nil || arg == "" {
 		return err
 	}
-	rows, err := b.t.stmt(ctx, stmtStoredClientIDs).QueryContext(ctx, b.t.a.id, string(arg))
+	rows, err := b.t.stmt(ctx, stmtStoredClientIDs).QueryContext(ctx, b.t.a.id, arg)
+	if err == nil {
+		b.stored, err = readStored(rows)
+	}
 	if err != nil {
-		return fmt.Errorf("look for resent messages: %w", translate(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k clientKey
-		if err := rows.Scan(&k.sender, &k.client); err != nil {
-			return fmt.Errorf("look for resent messages: %w", translate(err))
-		}
-		if b.stored == nil {
-			b.stored = make(map[clientKey]bool)
-		}
-		b.stored[k] = true
-	}
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look for resent messages: %w", translate(err))
 	}
 	return nil

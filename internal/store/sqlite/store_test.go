@@ -25,17 +25,21 @@ func openTemp(t testing.TB, opts ...Option) *Store {
 	return s
 }
 
+// openAgain opens a second Store on s's files, as another process would.
+func openAgain(t *testing.T, s *Store, opts ...Option) *Store {
+	t.Helper()
+	again, err := Open(t.Context(), s.path, opts...)
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Opener{
-		Open: func(t *testing.T) store.Store { return openTemp(t) },
-		Reopen: func(t *testing.T, s store.Store) store.Store {
-			again, err := Open(t.Context(), s.(*Store).path)
-			if err != nil {
-				t.Fatalf("Open again: %v", err)
-			}
-			t.Cleanup(func() { again.Close() })
-			return again
-		},
+		Open:   func(t *testing.T) store.Store { return openTemp(t) },
+		Reopen: func(t *testing.T, s store.Store) store.Store { return openAgain(t, s.(*Store)) },
 	})
 }
 
