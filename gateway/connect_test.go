@@ -525,11 +525,17 @@ func TestUnknownBodyGetsAnError(t *testing.T) {
 	}
 }
 
-func TestUnverifiableSessionIsSentToLogInAgain(t *testing.T) {
+// TestUnverifiableSessionIsKeptWhileRechecked: a session whose user cannot
+// be read when it must be re-checked stays while the check is retried (the
+// node's TestRecheck* tests drive the retries, and the close with a
+// reconnect code once they all fail).
+func TestUnverifiableSessionIsKeptWhileRechecked(t *testing.T) {
 	e := newEnv(t)
 	e.mustCreateUser(e.a, "alice")
 	c := e.login(e.a, "alice", "d1")
 	e.store.Close() // the user can no longer be checked
 	e.hub.UserChanged(e.a.ID, "alice")
-	c.expectClose(wire.CloseInternalError) // a reconnect code: the next login checks again
+	if f := c.reply(c.request(&magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})); f.GetPong() == nil {
+		t.Fatalf("session unusable while its check is retried: %v", f)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Broadcaster is what BroadcastEvents needs of the bus: a broadcast that
@@ -124,6 +126,20 @@ func (g *Gateway) resync(ctx context.Context) {
 				g.log.WarnContext(ctx, "re-check app", "err", err, "app_id", u.AppID)
 			}
 		}
-		g.hub.UserChanged(u.AppID, u.UserID)
 	}
+	// A read at a time would hold the control events back for as many
+	// reads as there are users, each up to its timeout when the store is
+	// slow.
+	var eg errgroup.Group
+	eg.SetLimit(resyncReads)
+	for _, u := range users {
+		eg.Go(func() error {
+			g.hub.UserChanged(u.AppID, u.UserID)
+			return nil
+		})
+	}
+	_ = eg.Wait()
 }
+
+// resyncReads is how many users a resync reads at once.
+const resyncReads = 16

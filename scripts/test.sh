@@ -2,7 +2,7 @@
 # Runs the test suites. With CI=true it adds the race detector and fails if
 # any test was skipped: in CI every integration suite must run.
 #
-# The cluster chaos tests (two gateways and a worker as processes, 10,000
+# The cluster chaos tests (two gateways and a worker as processes, 6,000
 # messages through SIGKILLs and a broker outage; a push and a webhook delivery
 # through a worker SIGKILL and a broker restart) run on their own after the
 # rest, so that it has the machine to itself; in CI it restarts RabbitMQ

@@ -27,6 +27,8 @@ type Hub struct {
 	store store.Store
 	log   *slog.Logger
 	cl    *cluster // nil in embedded mode
+	// after runs f after d: time.AfterFunc (tests replace it).
+	after func(d time.Duration, f func())
 
 	// userGen counts user changes (UserChanged, UsersMayHaveChanged): a
 	// login that sees it move between its check of the user and its
@@ -42,6 +44,9 @@ type Hub struct {
 	// draining is set at shutdown: no new connections or logins.
 	draining bool
 	gone     chan struct{} // closed when draining and all is empty
+	// rechecking holds the users whose session re-check waits for a
+	// retry (see UserChanged).
+	rechecking map[userKey]bool
 
 	presence *presenceWatch // nil: no presence events; set before serving
 	usage    UsageCounter   // nil: no usage counts; set before serving
@@ -74,6 +79,7 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]bool),
+		rechecking: make(map[userKey]bool), after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second,
 		subs: presenceSubs{byUser: make(map[userKey]*watched), byConn: make(map[*conn]map[string]struct{})}}
 }
@@ -397,23 +403,51 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 // UserChanged re-checks every live session of the user on this node and
 // closes those that are no longer allowed (user deleted or blocked, token
 // revoked).
+//
+// When the user cannot be read (the store is slow or unreachable), the
+// sessions stay and the check is retried with backoff (recheckBackoff);
+// only if every attempt fails are they closed with a reconnect code, so
+// that they check the user at their next login. Closing them at the first
+// failure would send every client of the node back to log in (and resync)
+// against a store that is already behind.
 func (h *Hub) UserChanged(appID, userID string) {
 	// Counted before the sessions are looked up: a login registered after
 	// the lookup sees the count move (see conn.login).
 	h.userGen.Add(1)
-	conns := h.conns(appID, userID)
+	h.recheck(userKey{appID, userID}, 0)
+}
+
+// recheckBackoff is the wait before each retry of a session re-check
+// whose read of the user failed: about a minute in all.
+var recheckBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 30 * time.Second}
+
+// recheck is one attempt of UserChanged's check of k's sessions.
+func (h *Hub) recheck(k userKey, attempt int) {
+	if attempt > 0 {
+		h.mu.Lock()
+		delete(h.rechecking, k)
+		h.mu.Unlock()
+	}
+	conns := h.conns(k.appID, k.userID)
 	if len(conns) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	u, err := h.store.App(appID).GetUser(ctx, userID)
+	u, err := h.store.App(k.appID).GetUser(ctx, k.userID)
+	if err != nil && !isNotFound(err) {
+		if attempt < len(recheckBackoff) {
+			h.log.Warn("re-check sessions: user not read; retrying", "app_id", k.appID, "attempt", attempt+1, "err", err)
+			h.retryRecheck(k, attempt)
+			return
+		}
+		// The user cannot be checked: make the sessions log in again
+		// (a reconnect code), which checks it then.
+		h.log.Warn("re-check sessions: user not read; closing them", "app_id", k.appID, "err", err)
+	}
 	for _, c := range conns {
 		switch {
 		case err != nil && !isNotFound(err):
-			// The user cannot be checked now: make the session log in
-			// again (a reconnect code), which checks it then.
-			h.log.Warn("re-check sessions", "app_id", appID, "err", err)
 			c.closeAsync(wire.CloseInternalError, "session must be re-checked")
 		case err != nil:
 			c.closeAsync(wire.CloseUserBlocked, "user deleted")
@@ -423,6 +457,19 @@ func (h *Hub) UserChanged(appID, userID string) {
 			c.closeAsync(wire.CloseTokenRevoked, "token revoked")
 		}
 	}
+}
+
+// retryRecheck schedules the next attempt of k's re-check after a failed
+// one, unless one is scheduled already (it reads the user afresh) or the
+// hub is shutting down.
+func (h *Hub) retryRecheck(k userKey, attempt int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining || h.rechecking[k] {
+		return
+	}
+	h.rechecking[k] = true
+	h.after(recheckBackoff[attempt], func() { h.recheck(k, attempt+1) })
 }
 
 // UsersMayHaveChanged tells the hub that user changes may have been
