@@ -75,3 +75,56 @@ func TestUserBlockedDuringLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginsRememberTheUser: a node remembers the users of its logins, so
+// that another device's login does not read the user again, and forgets a
+// user at each of its changes (block, unblock, token revocation, deletion),
+// so that none of them is missed by the logins after it.
+func TestLoginsRememberTheUser(t *testing.T) {
+	g := newUserGate()
+	close(g.open)
+	e := newEnvConfig(t, envConfig{userGate: g})
+	e.mustCreateUser(e.a, "alice")
+	g.armed.Store(true)
+	reads := func(want int64) {
+		t.Helper()
+		if n := g.calls.Load(); n != want {
+			t.Fatalf("GetUser calls = %d, want %d", n, want)
+		}
+	}
+	call := func(target string) {
+		t.Helper()
+		if r := e.do(e.a, req{method: "POST", target: target}); r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", target, r.status, r.body)
+		}
+	}
+	d1 := e.loginWith(e.tokenFor(e.a, "alice"), "d1")
+	e.loginWith(e.tokenFor(e.a, "alice"), "d2")
+	reads(1)
+
+	call("/v1/users/alice:block")
+	d1.expectClose(wire.CloseUserBlocked)
+	e.loginRefused(e.tokenFor(e.a, "alice"), "d3", wire.CloseUserBlocked)
+	e.loginRefused(e.tokenFor(e.a, "alice"), "d3", wire.CloseUserBlocked)
+	call("/v1/users/alice:unblock")
+	e.loginWith(e.tokenFor(e.a, "alice"), "d3")
+
+	old := e.tokenFor(e.a, "alice")
+	e.advance(2 * time.Second) // tokens are revoked to the second
+	call("/v1/users/alice/tokens:revoke")
+	e.loginRefused(old, "d4", wire.CloseTokenRevoked)
+	e.loginWith(e.tokenFor(e.a, "alice"), "d4")
+
+	if r := e.do(e.a, req{method: "DELETE", target: "/v1/users/alice"}); r.status != http.StatusNoContent && r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	e.loginRefused(e.tokenFor(e.a, "alice"), "d5", wire.CloseBadToken)
+
+	// And a user remembered a minute ago is read again.
+	e.mustCreateUser(e.a, "bob")
+	before := g.calls.Load()
+	e.loginWith(e.tokenFor(e.a, "bob"), "d1")
+	e.advance(time.Minute)
+	e.loginWith(e.tokenFor(e.a, "bob"), "d2")
+	reads(before + 2)
+}

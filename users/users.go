@@ -97,7 +97,8 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Milli
 
 // changed publishes a change of the user. The change is stored; if the
 // event cannot be published, the sessions elsewhere are re-checked at their
-// next login only, which is logged.
+// next login only (within a minute, while a gateway remembers the user for
+// logins), which is logged.
 func (s *Service) changed(ctx context.Context, appID, userID string, deleted bool) {
 	if s.cfg.Events == nil {
 		return
@@ -247,9 +248,8 @@ func (s *Service) SetBlocked(ctx context.Context, appID, id string, blocked bool
 		return store.User{}, fmt.Errorf("set user blocked: %w", err)
 	}
 	u.Blocked, u.UpdatedAt = blocked, now
-	if blocked {
-		s.changed(ctx, appID, id, false)
-	}
+	// An unblock too: the gateways remember users for logins.
+	s.changed(ctx, appID, id, false)
 	return u, nil
 }
 

@@ -50,9 +50,10 @@ func newService(t *testing.T) (*users.Service, *recorder) {
 	return users.New(st, users.Config{Now: func() time.Time { return now }, Events: ev}), ev
 }
 
-// TestServiceReportsSessionChanges: a block, a token revocation and a
-// deletion are reported to Events (so every node re-checks the user's
-// sessions); creating, updating and unblocking are not.
+// TestServiceReportsSessionChanges: a block, an unblock, a token
+// revocation and a deletion are reported to Events (so every node re-checks
+// the user's sessions and forgets what it remembers of the user for
+// logins); creating and updating are not.
 func TestServiceReportsSessionChanges(t *testing.T) {
 	ctx := context.Background()
 	s, ev := newService(t)
@@ -72,7 +73,9 @@ func TestServiceReportsSessionChanges(t *testing.T) {
 		want []string
 	}{
 		{"block", func() error { _, err := s.SetBlocked(ctx, "app1", "alice", true); return err }, []string{"app1/alice changed"}},
-		{"unblock", func() error { _, err := s.SetBlocked(ctx, "app1", "alice", false); return err }, nil},
+		// An unblock ends no session, but the gateways remember users for
+		// logins: they must forget the block.
+		{"unblock", func() error { _, err := s.SetBlocked(ctx, "app1", "alice", false); return err }, []string{"app1/alice changed"}},
 		{"revoke", func() error { _, err := s.RevokeTokens(ctx, "app1", "alice"); return err }, []string{"app1/alice changed"}},
 		{"delete", func() error { return s.Delete(ctx, "app1", "alice", true) }, []string{"app1/alice deleted"}},
 	}

@@ -85,8 +85,8 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	// A change of the user counted from here on may have been applied
 	// before this connection is registered, where UserChanged would not
 	// find it: see the check after the registration.
-	userGen := s.hub.userGen.Load()
-	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt); code != 0 {
+	userGen := s.hub.known.gen.Load()
+	if code, reason := c.checkUser(ctx, creds.App.ID, claims.UserID, claims.IssuedAt, userGen); code != 0 {
 		return code, reason
 	}
 	lim := creds.Limits
@@ -120,8 +120,8 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	// the count was read), and one applied before the count was first
 	// read was stored before the first check read the user. A login
 	// without user changes meanwhile reads the user once.
-	if s.hub.userGen.Load() != userGen {
-		if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt); code != 0 {
+	if gen := s.hub.known.gen.Load(); gen != userGen {
+		if code, reason := c.checkUser(ctx, c.appID, c.userID, c.issuedAt, gen); code != 0 {
 			return code, reason
 		}
 	}
@@ -155,18 +155,29 @@ func (c *conn) tokenExpired() {
 	c.closeAsync(wire.CloseReauthenticate, "token expired; reconnect with a fresh token")
 }
 
-// checkUser returns a close code if the user may not be connected.
-func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt time.Time) (wire.CloseCode, string) {
-	u, err := c.srv.store.App(appID).GetUser(ctx, userID)
+// checkUser returns a close code if the user may not be connected. It
+// reads the user from the store unless the hub remembers it (knownUsers),
+// and remembers what it read unless a user change was counted after gen
+// (loaded before the read).
+func (c *conn) checkUser(ctx context.Context, appID, userID string, issuedAt time.Time, gen uint64) (wire.CloseCode, string) {
+	k, now := userKey{appID, userID}, c.srv.now()
+	u, ok := c.srv.hub.known.get(k, now)
+	if !ok {
+		su, err := c.srv.store.App(appID).GetUser(ctx, userID)
+		switch {
+		case isNotFound(err):
+			return wire.CloseBadToken, "unknown user"
+		case err != nil:
+			c.srv.log.ErrorContext(ctx, "get user at login", "err", err)
+			return wire.CloseInternalError, "internal error"
+		}
+		u = knownUser{blocked: su.Blocked, validAfter: su.TokensValidAfter, read: now}
+		c.srv.hub.known.put(k, u, gen)
+	}
 	switch {
-	case isNotFound(err):
-		return wire.CloseBadToken, "unknown user"
-	case err != nil:
-		c.srv.log.ErrorContext(ctx, "get user at login", "err", err)
-		return wire.CloseInternalError, "internal error"
-	case u.Blocked:
+	case u.blocked:
 		return wire.CloseUserBlocked, "user blocked"
-	case issuedAt.Before(u.TokensValidAfter):
+	case issuedAt.Before(u.validAfter):
 		return wire.CloseTokenRevoked, "token revoked"
 	}
 	return 0, ""

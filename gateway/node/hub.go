@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/messaging"
@@ -30,10 +29,11 @@ type Hub struct {
 	// after runs f after d: time.AfterFunc (tests replace it).
 	after func(d time.Duration, f func())
 
-	// userGen counts user changes (UserChanged, UsersMayHaveChanged): a
-	// login that sees it move between its check of the user and its
-	// registration checks the user again (see conn.login).
-	userGen atomic.Uint64
+	// known remembers the users of this node's logins; its gen counts user
+	// changes (UserChanged, UsersMayHaveChanged): a login that sees it move
+	// between its check of the user and its registration checks the user
+	// again (see conn.login).
+	known *knownUsers
 
 	mu    sync.RWMutex        // guards the fields below
 	users map[userKey][]*conn // logged-in connections
@@ -79,7 +79,7 @@ func NewHub(st store.Store, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Hub{store: st, log: log, users: make(map[userKey][]*conn), all: make(map[*conn]bool),
-		rechecking: make(map[userKey]bool), after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
+		known: newKnownUsers(), rechecking: make(map[userKey]bool), after: func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 		rooms: make(map[roomKey]*hubRoom), roomCountEvery: time.Second,
 		subs: presenceSubs{byUser: make(map[userKey]*watched), byConn: make(map[*conn]map[string]struct{})}}
 }
@@ -413,8 +413,9 @@ func toWireMessage(m *store.Message) *magpiev1.Message {
 func (h *Hub) UserChanged(appID, userID string) {
 	// Counted before the sessions are looked up: a login registered after
 	// the lookup sees the count move (see conn.login).
-	h.userGen.Add(1)
-	h.recheck(userKey{appID, userID}, 0)
+	k := userKey{appID, userID}
+	h.known.changed(k)
+	h.recheck(k, 0)
 }
 
 // recheckBackoff is the wait before each retry of a session re-check
@@ -476,7 +477,7 @@ func (h *Hub) retryRecheck(k userKey, attempt int) {
 // missed (the control events were cut off): the logins in progress check
 // their user once more before they complete. The sessions already logged
 // in are re-checked with UserChanged.
-func (h *Hub) UsersMayHaveChanged() { h.userGen.Add(1) }
+func (h *Hub) UsersMayHaveChanged() { h.known.mayHaveChanged() }
 
 // AppChanged closes every session of an app that has been disabled. Other
 // changes (limits, settings) apply to sessions that log in afterwards.
