@@ -86,15 +86,25 @@ func (f *recheckFixture) closing() bool {
 	return f.c.closing
 }
 
-// closeCode reads the client's side until the server's close arrives.
-func (f *recheckFixture) closeCode(t *testing.T) websocket.StatusCode {
+// expectClosed checks that the session is closed with code, and that no
+// retry is left.
+func (f *recheckFixture) expectClosed(t *testing.T, code wire.CloseCode) {
 	t.Helper()
+	if !f.closing() {
+		t.Fatalf("session not closed, want %d", code)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	for {
+	for { // the client's side, until the server's close arrives
 		if _, _, err := f.client.Read(ctx); err != nil {
-			return websocket.CloseStatus(err)
+			if got := websocket.CloseStatus(err); got != websocket.StatusCode(code) {
+				t.Fatalf("close code %d (%v), want %d", got, err, code)
+			}
+			break
 		}
+	}
+	if len(f.retries) != 0 {
+		t.Fatalf("%d retries left after the close", len(f.retries))
 	}
 }
 
@@ -119,15 +129,7 @@ func TestRecheckRetriesAnUnreadUser(t *testing.T) {
 		t.Fatal("session closed at a failed retry")
 	}
 	f.runRetry(t)
-	if !f.closing() {
-		t.Fatal("the blocked user's session was not closed")
-	}
-	if got := f.closeCode(t); got != websocket.StatusCode(wire.CloseUserBlocked) {
-		t.Fatalf("close code %d, want %d (user blocked)", got, wire.CloseUserBlocked)
-	}
-	if len(f.retries) != 0 {
-		t.Fatalf("%d retries left after the answer", len(f.retries))
-	}
+	f.expectClosed(t, wire.CloseUserBlocked)
 	if want := []time.Duration{recheckBackoff[0], recheckBackoff[1]}; len(f.waits) != 2 || f.waits[0] != want[0] || f.waits[1] != want[1] {
 		t.Fatalf("waits %v, want %v", f.waits, want)
 	}
@@ -145,15 +147,7 @@ func TestRecheckGivesUpWithAReconnectCode(t *testing.T) {
 		}
 		f.runRetry(t)
 	}
-	if !f.closing() {
-		t.Fatal("not closed once every attempt failed")
-	}
-	if got := f.closeCode(t); got != websocket.StatusCode(wire.CloseInternalError) {
-		t.Fatalf("close code %d, want %d", got, wire.CloseInternalError)
-	}
-	if len(f.retries) != 0 {
-		t.Fatalf("%d retries after giving up", len(f.retries))
-	}
+	f.expectClosed(t, wire.CloseInternalError)
 }
 
 // TestRecheckOfAnAllowedUserKeepsTheSession: a retry that reads a user
