@@ -101,6 +101,10 @@ func TestLoginsRememberTheUser(t *testing.T) {
 	d1 := e.loginWith(e.tokenFor(e.a, "alice"), "d1")
 	e.loginWith(e.tokenFor(e.a, "alice"), "d2")
 	reads(1)
+	// Remembered per app: another app's "alice" is its own user (here,
+	// none), read from the store.
+	e.loginRefused(e.tokenFor(e.b, "alice"), "d1", wire.CloseBadToken)
+	reads(2)
 
 	call("/v1/users/alice:block")
 	d1.expectClose(wire.CloseUserBlocked)
