@@ -173,20 +173,30 @@ func TestRabbitMQReconnect(t *testing.T) {
 		t.Fatalf("Consume() = %v", err)
 	}
 	defer c.Close()
+	// The handlers never block: a handler stuck on a full channel would
+	// stall its consumer, and the deferred Close would wait for it forever
+	// (probes sent while a consumer resubscribes can outnumber the buffer
+	// and arrive after the probe that ended the wait). probe resends.
 	events, relays := make(chan string, 64), make(chan string, 64)
+	offer := func(ch chan<- string, m []byte) {
+		select {
+		case ch <- string(m):
+		default:
+		}
+	}
 	var resubscribed atomic.Int64
 	sub, err := b.Subscribe(ctx, func(_ context.Context, m []byte) {
 		if m == nil { // the events of the outage are lost: resynchronise
 			resubscribed.Add(1)
 			return
 		}
-		events <- string(m)
+		offer(events, m)
 	})
 	if err != nil {
 		t.Fatalf("Subscribe() = %v", err)
 	}
 	defer sub.Close()
-	rc, err := b.ConsumeRelay(ctx, "node-1", func(_ context.Context, m []byte) { relays <- string(m) })
+	rc, err := b.ConsumeRelay(ctx, "node-1", func(_ context.Context, m []byte) { offer(relays, m) })
 	if err != nil {
 		t.Fatalf("ConsumeRelay() = %v", err)
 	}
@@ -202,10 +212,16 @@ func TestRabbitMQReconnect(t *testing.T) {
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				err := b.Publish(pctx, "work", bus.Job{ID: id, AppID: "app-a"})
 				cancel()
-				if err != nil {
-					t.Errorf("Publish(%s) = %v", id, err)
-				}
 				progress <- 1
+				if err != nil {
+					// A bus that does not come back fails the test in
+					// seconds, not in 150 timeouts.
+					t.Errorf("Publish(%s) = %v", id, err)
+					for range perPublisher - 1 - i {
+						progress <- 1
+					}
+					return
+				}
 			}
 		})
 	}
@@ -221,10 +237,10 @@ func TestRabbitMQReconnect(t *testing.T) {
 		} else {
 			t.Logf("kill %d: the connection was already down", k)
 		}
-		probe(t, fmt.Sprintf("broadcast after kill %d", k), events, func(m string) error {
+		probe(t, fmt.Sprintf("broadcast after kill %d", k), events, func(ctx context.Context, m string) error {
 			return b.Broadcast(ctx, []byte(m))
 		})
-		probe(t, fmt.Sprintf("relay after kill %d", k), relays, func(m string) error {
+		probe(t, fmt.Sprintf("relay after kill %d", k), relays, func(ctx context.Context, m string) error {
 			return b.Relay(ctx, "node-1", []byte(m))
 		})
 		if got := resubscribed.Load(); got != killed {
@@ -262,15 +278,19 @@ func TestRabbitMQReconnect(t *testing.T) {
 
 // probe sends numbered probes with send until one arrives on got, so that
 // a consumer that is resubscribing is waited for without sleeping blind.
-func probe(t *testing.T, what string, got <-chan string, send func(string) error) {
+func probe(t *testing.T, what string, got <-chan string, send func(context.Context, string) error) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
+	// The sends share the deadline: a send waits for the broker as long as
+	// its context allows, and one that never came back must fail the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	deadline := ctx.Done()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	sent := map[string]bool{}
 	for i := 0; ; i++ {
 		m := fmt.Sprintf("probe-%d-%s", i, what)
-		if err := send(m); err != nil {
+		if err := send(ctx, m); err != nil {
 			t.Logf("%s: send: %v", what, err)
 		}
 		sent[m] = true
