@@ -262,6 +262,14 @@ func (l *Local) take(ctx context.Context, stop <-chan struct{}, q *jobQueue) *en
 		default:
 		}
 		l.mu.Lock()
+		if ctx.Err() != nil || isClosed(stop) {
+			// Checked again under the lock: a worker that passed the check
+			// above just before its consumer stopped must not take the job
+			// another worker gave back on stopping (see run), which would
+			// run its handler again and count another abandonment.
+			l.mu.Unlock()
+			return nil
+		}
 		now := time.Now()
 		e, wake := q.next(now)
 		if e != nil {
@@ -290,12 +298,31 @@ func (l *Local) take(ctx context.Context, stop <-chan struct{}, q *jobQueue) *en
 	}
 }
 
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // run hands e to h and carries out the verdict.
 func (l *Local) run(ctx context.Context, queue string, q *jobQueue, e *entry, h JobHandler, opts ConsumeOptions) {
 	var (
 		v   verdict
 		err error
 	)
+	if ctx.Err() != nil {
+		// The consumer stopped between taking the job and running it: it
+		// goes back untried, not counted as abandoned.
+		l.mu.Lock()
+		q.running--
+		q.addFront(e)
+		l.mu.Unlock()
+		return
+	}
 	if e.abandoned >= opts.MaxAttempts {
 		v, err = dead, errors.New(abandonedText(e.abandoned))
 	} else {

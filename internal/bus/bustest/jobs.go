@@ -242,10 +242,15 @@ func testDeadLetters(t *testing.T, env Env) {
 }
 
 // blocker is a handler that signals when it starts and then blocks until
-// its context ends.
+// its context ends. It never blocks past its context: a bus that ran it
+// again after stopping the consumer would otherwise hang the test instead
+// of failing it.
 func blocker(started chan<- string) bus.JobHandler {
 	return func(ctx context.Context, j bus.Job) error {
-		started <- j.ID
+		select {
+		case started <- j.ID:
+		case <-ctx.Done():
+		}
 		<-ctx.Done()
 		return ctx.Err()
 	}
