@@ -342,3 +342,21 @@ func TestDocumentedExample(t *testing.T) {
 		t.Errorf("Parse(documented token) = %+v, %v, want %+v", c, err, want)
 	}
 }
+
+// BenchmarkVerify is what a gateway does with a token at each login:
+// PeekAppKey, then Parse with the app's secret.
+func BenchmarkVerify(b *testing.B) {
+	tok, _, err := Mint(appKey, secret, "alice", time.Hour, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := PeekAppKey(tok); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Parse(tok, appKey, []string{secret}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
