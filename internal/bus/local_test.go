@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/magpie-im/magpie/internal/bus"
 	"github.com/magpie-im/magpie/internal/bus/bustest"
@@ -49,8 +50,13 @@ func TestLocalQueueFull(t *testing.T) {
 		t.Fatalf("Consume() = %v", err)
 	}
 	defer c.Close()
-	<-done
-	<-done
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the queued jobs were not consumed")
+		}
+	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("Consumer.Close() = %v", err)
 	}

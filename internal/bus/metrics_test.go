@@ -147,7 +147,13 @@ func TestLocalLagAfterRestart(t *testing.T) {
 		t.Fatalf("Consume() = %v", err)
 	}
 	defer c.Close()
-	if j := <-done; len(j.Headers) != 0 {
+	var j bus.Job
+	select {
+	case j = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job published before the restart was not consumed")
+	}
+	if len(j.Headers) != 0 {
 		t.Errorf("handler got headers %v, want none (the bus's are not the job's)", j.Headers)
 	}
 	if n, _ := sample(t, m, `magpie_bus_job_lag_seconds_count{queue="q"}`); n != 1 {

@@ -468,7 +468,13 @@ func TestRabbitMQTopology(t *testing.T) {
 	}
 	opts := bus.ConsumeOptions{MaxAttempts: 2, MinBackoff: 250 * time.Millisecond}
 	failed := make(chan struct{}, 2)
-	c, err := b.Consume(ctx, "push", func(context.Context, bus.Job) error { failed <- struct{}{}; return errors.New("no") }, opts)
+	c, err := b.Consume(ctx, "push", func(context.Context, bus.Job) error {
+		select { // never blocks: a redelivery must not hold up Close
+		case failed <- struct{}{}:
+		default:
+		}
+		return errors.New("no")
+	}, opts)
 	if err != nil {
 		t.Fatalf("Consume() = %v", err)
 	}

@@ -41,9 +41,18 @@ func testDurable(t *testing.T, env Env) {
 	// retry and the dead letter are recorded before Close returns.
 	opts := fast
 	opts.MaxAttempts = 1
+	// The handlers never block: one called again (a retry due before the
+	// Close below, on a slow machine) must not hold up the graceful Close
+	// forever; the checks after reopening then fail instead.
 	failed := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case failed <- struct{}{}:
+		default:
+		}
+	}
 	c = consume(t, ctx, b1, "doom", func(context.Context, bus.Job) error {
-		failed <- struct{}{}
+		signal()
 		return errors.New("doomed")
 	}, opts)
 	wait(t, "the doomed job's attempt", failed)
@@ -52,7 +61,7 @@ func testDurable(t *testing.T, env Env) {
 	}
 	opts.MaxAttempts, opts.MinBackoff = 3, 50*fast.MinBackoff
 	c = consume(t, ctx, b1, "retry", func(context.Context, bus.Job) error {
-		failed <- struct{}{}
+		signal()
 		return errors.New("fail once")
 	}, opts)
 	wait(t, "the retrying job's first attempt", failed)
