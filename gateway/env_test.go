@@ -148,6 +148,13 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	e.gw = gateway.New(e.store, e.tenants, e.msgs, e.hub, gcfg)
 	e.srv = httptest.NewServer(e.gw)
 	t.Cleanup(e.srv.Close)
+	// Registered last, so run first: held commits and reads go on before
+	// the env stops (see gate.release).
+	for _, g := range []*gate{ec.appendGate, ec.banGate} {
+		if g != nil {
+			t.Cleanup(g.release)
+		}
+	}
 	return e
 }
 
@@ -167,10 +174,27 @@ type countingStore struct {
 type gate struct {
 	entered chan struct{}
 	open    chan struct{}
+	opened  sync.Once
 	calls   atomic.Int64 // calls that came to the gate
 }
 
 func newGate() *gate { return &gate{entered: make(chan struct{}, 1), open: make(chan struct{})} }
+
+// release opens g; it may be called more than once. newEnvConfig calls it
+// before the env stops: a commit held at the gate runs without a context
+// that ends, and a test that failed before opening the gate would
+// otherwise leave the messaging service's Run waiting for it forever.
+func (g *gate) release() { g.opened.Do(func() { close(g.open) }) }
+
+// waitEntered waits until a call waits at g, failing the test after 10 s.
+func (g *gate) waitEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call came to the gate")
+	}
+}
 
 func (s *countingStore) App(appID string) store.AppStore {
 	if s.appendGate == nil && s.banGate == nil && s.userGate == nil {

@@ -260,7 +260,7 @@ func TestSendOverloadGoBack(t *testing.T) {
 	}
 	c := e.login(e.a, "alice", "phone")
 	first := c.request(sendFrame("bob", "m0", "0"))
-	<-g.entered // m0 is in the commit, held; the queue is empty
+	g.waitEntered(t) // m0 is in the commit, held; the queue is empty
 	queued := []uint64{c.request(sendFrame("bob", "m1", "1")), c.request(sendFrame("bob", "m2", "2"))}
 	refused := func(id uint64) uint32 {
 		t.Helper()
@@ -281,7 +281,7 @@ func TestSendOverloadGoBack(t *testing.T) {
 		t.Fatalf("hint of a second refusal in a row = %d ms, want more than the first's %d ms", again, first3)
 	}
 	refused(c.request(sendFrame("bob", "m4", "4")))
-	close(g.open)
+	g.release()
 	for i, id := range append([]uint64{first}, queued...) {
 		if ack := c.reply(id).GetSendAck(); ack.GetSeq() != int64(i+1) {
 			t.Fatalf("send m%d: ack %v, want seq %d", i, ack, i+1)

@@ -257,11 +257,11 @@ func TestRoomJoinRacingBan(t *testing.T) {
 	}
 	bob := e.login(e.a, "bob", "d1")
 	id := bob.request(joinRoomFrame("live", 0)) // its check reads "not banned", then waits
-	<-g.entered
+	g.waitEntered(t)
 	if r := e.do(e.a, req{method: "PUT", target: "/v1/rooms/live/bans/bob"}); r.status != http.StatusOK {
 		t.Fatalf("ban: %d %s", r.status, r.body)
 	}
-	close(g.open)
+	g.release()
 	bob.expectError(id, wire.CodeRoomBanned)
 	// bob is not in the room: the count is 0 and ann's message does not reach him.
 	if r := e.do(e.a, req{method: "GET", target: "/v1/rooms/live"}); r.json(t)["room"].(map[string]any)["member_count"] != 0.0 {

@@ -256,11 +256,20 @@ func TestOwnerPriorityWhenShedding(t *testing.T) {
 	e := newEnv(t, rooms.Config{QueueBound: 1})
 	e.create(t, "A", rooms.Input{ID: "live", OwnerID: "owner"})
 	gate, entered := make(chan struct{}), make(chan struct{}, 16)
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(gate) }) }
+	// Registered after newEnv's svc.Wait, so run before it: a test that
+	// failed with the worker held must not wait for it forever.
+	t.Cleanup(open)
 	e.r.mu.Lock()
 	e.r.gate, e.r.entered = gate, entered
 	e.r.mu.Unlock()
 	e.send(t, msg("live", "bob", "c1", "in flight"))
-	<-entered // the worker holds "in flight"; the queue is empty
+	select { // the worker holds "in flight"; the queue is empty
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the room's worker never delivered")
+	}
 	e.send(t, msg("live", "bob", "c2", "queued"))
 	_, err := e.svc.Send(t.Context(), msg("live", "carol", "c3", "shed"))
 	wantCode(t, err, rooms.CodeRateLimited, "send over the queue bound")
@@ -269,7 +278,7 @@ func TestOwnerPriorityWhenShedding(t *testing.T) {
 	e.r.mu.Lock()
 	e.r.gate = nil
 	e.r.mu.Unlock()
-	close(gate)
+	open()
 	e.svc.Wait()
 	want := []string{"in flight", "owner", "system"}
 	if got := e.r.contents(); !slices.Equal(got, want) {

@@ -234,7 +234,9 @@ func TestBatcherMaxWaitLargeBatches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { b.Run(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	// The gate opens before the wait: after a failure below, the runner
+	// may hold a commit at the gate.
+	defer func() { close(gate); cancel(); wg.Wait() }()
 	gate <- struct{}{}
 	if _, err := first.Wait(context.Background()); err != nil {
 		t.Fatal(err)
@@ -247,7 +249,6 @@ func TestBatcherMaxWaitLargeBatches(t *testing.T) {
 	if _, err := b.Enqueue(make([]int, 4*measureBatch)); err != nil {
 		t.Fatalf("Enqueue of four measure batches: %v", err)
 	}
-	close(gate) // let the runner commit what is queued
 }
 
 // TestBatcherEnqueueFunc: work enqueued with a callback gets all its

@@ -49,12 +49,9 @@ func (l *doneLog) add(s string) {
 // commit without a goroutine each; each gets Committed, then Done, in
 // commit order, once the store takes them.
 func TestSubmitDoneHoldsNoGoroutine(t *testing.T) {
-	g := &gatedStore{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	g := newGatedStore() // released before the service stops (newServiceOn)
 	s, _, _, _ := newServiceOn(t, messaging.Config{},
 		func(st store.Store) store.Store { g.Store = st; return g }, "alice", "bob")
-	var opened sync.Once
-	open := func() { opened.Do(func() { close(g.open) }) }
-	t.Cleanup(open) // before the service stops: it waits for the held commit
 	ctx := context.Background()
 	const n = 200
 	l := &doneLog{done: make(chan struct{}, n)}
@@ -65,13 +62,13 @@ func TestSubmitDoneHoldsNoGoroutine(t *testing.T) {
 			t.Fatalf("Submit(c%d) = %v, %v; want no Pending, no error", i, p, err)
 		}
 		if i == 0 {
-			<-g.entered // c0 is in a commit, held; the rest queue behind it
+			recv(t, g.entered, "c0's commit") // c0 is in a commit, held; the rest queue behind it
 		}
 	}
 	if grew := runtime.NumGoroutine() - before; grew > n/10 {
 		t.Fatalf("%d sends in flight hold %d more goroutines", n, grew)
 	}
-	open()
+	g.release()
 	for range n {
 		select {
 		case <-l.done:

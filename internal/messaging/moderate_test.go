@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
@@ -22,10 +23,30 @@ type policy struct {
 	calls []string   // contents the hook was asked about
 	holds map[string]chan messaging.Verdict
 	asked chan string // each held content, once the hook has it
+	quit  chan struct{}
+	quits sync.Once
 }
 
 func newPolicy(hook bool) *policy {
-	return &policy{hook: hook, holds: map[string]chan messaging.Verdict{}, asked: make(chan string, 16)}
+	return &policy{hook: hook, holds: map[string]chan messaging.Verdict{}, asked: make(chan string, 16), quit: make(chan struct{})}
+}
+
+// stop lets every held hook call go (allow) and later ones pass at once.
+// newServiceOn calls it before the service stops (see gatedStore.release).
+func (p *policy) stop() { p.quits.Do(func() { close(p.quit) }) }
+
+// recv receives from ch, failing the test after 10 s: what names what the
+// test waits for.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
 }
 
 func verdictFor(stage, content string) messaging.Verdict {
@@ -58,12 +79,17 @@ func (p *policy) Hook(ctx context.Context, c messaging.Candidate) messaging.Verd
 	}
 	p.mu.Unlock()
 	if hold != nil {
-		p.asked <- c.Content
+		select {
+		case p.asked <- c.Content:
+		case <-p.quit:
+		}
 		select {
 		case v := <-hold:
 			return v
 		case <-ctx.Done():
 			return messaging.Verdict{Action: messaging.Allow} // fail open
+		case <-p.quit:
+			return messaging.Verdict{Action: messaging.Allow}
 		}
 	}
 	return verdictFor("hook", c.Content)
@@ -89,6 +115,12 @@ func (p *policy) hookCalls() []string {
 
 // moderator gives app "A" its policy and app "B" none.
 type moderator struct{ pol *policy }
+
+func (m moderator) stop() {
+	if m.pol != nil {
+		m.pol.stop()
+	}
+}
 
 func (m moderator) Policy(_ context.Context, appID string, _ bool) (messaging.Policy, error) {
 	if appID != "A" || m.pol == nil {
@@ -217,7 +249,7 @@ func TestHookKeepsSessionOrder(t *testing.T) {
 		return p
 	}
 	p1 := submit("m1", "hold-1")
-	<-pol.asked // m1 is with the hook
+	recv(t, pol.asked, "m1's hook call") // m1 is with the hook
 	p2 := submit("m2", "hook-allow")
 	p3 := submit("m3", "kw-drop") // no hook, but behind m1
 	// Another session commits while m1 is held.
@@ -258,7 +290,7 @@ func TestHookRejectKeepsOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-pol.asked
+	recv(t, pol.asked, "the held hook call")
 	r2 := text("alice", "bob", "m2", "hook-allow")
 	r2.Order = &order
 	p2, err := s.Submit(ctx, r2)
@@ -281,7 +313,7 @@ func TestHookRejectKeepsOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-pol.asked
+	recv(t, pol.asked, "the held hook call")
 	cancel()
 	if _, err := p3.Wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("m3 = %v, want context.Canceled", err)
@@ -420,7 +452,18 @@ type gatedStore struct {
 	store.Store
 	entered chan struct{}
 	open    chan struct{}
+	opened  sync.Once
 }
+
+func newGatedStore() *gatedStore {
+	return &gatedStore{entered: make(chan struct{}, 1), open: make(chan struct{})}
+}
+
+// release opens the gate; it may be called more than once. newServiceOn
+// calls it before the service stops: a held commit runs without a context
+// that ends, so Run would otherwise wait for it forever after a test
+// failed before opening the gate.
+func (g *gatedStore) release() { g.opened.Do(func() { close(g.open) }) }
 
 type gatedApp struct {
 	store.AppStore
@@ -447,7 +490,7 @@ func (a gatedApp) AppendMessages(ctx context.Context, ds []store.Draft) ([]store
 // to it) and the hook is not asked; once there is room it is taken.
 func TestHookAdmission(t *testing.T) {
 	pol := newPolicy(true)
-	g := &gatedStore{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	g := newGatedStore()
 	s, _, _, _ := newServiceOn(t, messaging.Config{Moderator: moderator{pol}, MaxQueue: 2},
 		func(st store.Store) store.Store { g.Store = st; return g }, "alice", "bob")
 	ctx := context.Background()
@@ -461,7 +504,7 @@ func TestHookAdmission(t *testing.T) {
 		return p
 	}
 	fill := []*messaging.Pending{unhooked("b0")}
-	<-g.entered // b0 is in the commit, held: the queue is empty
+	recv(t, g.entered, "b0's commit") // b0 is in the commit, held: the queue is empty
 	fill = append(fill, unhooked("b1"), unhooked("b2"))
 	if _, err := s.Submit(ctx, text("alice", "bob", "m1", "hook-allow")); !errors.Is(err, messaging.ErrOverloaded) {
 		t.Fatalf("Submit(m1) with the commit queue full = %v, want ErrOverloaded", err)
@@ -469,7 +512,7 @@ func TestHookAdmission(t *testing.T) {
 	if calls := pol.hookCalls(); len(calls) != 0 {
 		t.Fatalf("the hook was asked about %q", calls)
 	}
-	close(g.open)
+	g.release()
 	for i, p := range fill {
 		if _, err := p.Wait(ctx); err != nil {
 			t.Fatalf("b%d: %v", i, err)

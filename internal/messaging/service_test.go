@@ -147,6 +147,14 @@ func newServiceOn(t testing.TB, cfg messaging.Config, wrap func(store.Store) sto
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Registered after Run's cleanup, so run before it: what a test holds
+	// (a commit at a gate, a hook call) goes on, and Run can return.
+	if g, ok := used.(interface{ release() }); ok {
+		t.Cleanup(g.release)
+	}
+	if m, ok := cfg.Moderator.(interface{ stop() }); ok {
+		t.Cleanup(m.stop)
+	}
 	return s, r, off, st
 }
 
@@ -518,6 +526,11 @@ func TestSlowRouterDoesNotHoldUpCommits(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	var released sync.Once
+	release := func() { released.Do(func() { close(r.release) }) }
+	// Before Run's cleanup (registered later, run first): if a send fails,
+	// Run must not wait forever for the fan-out held in Deliver.
+	t.Cleanup(release)
 
 	for i := range 5 {
 		sendCtx, stop := context.WithTimeout(ctx, 10*time.Second)
@@ -527,7 +540,7 @@ func TestSlowRouterDoesNotHoldUpCommits(t *testing.T) {
 			t.Fatalf("send %d while deliveries wait = %+v, %v", i, m, err)
 		}
 	}
-	close(r.release)
+	release()
 	r.svc = s
 	msgs, _ := r.take()
 	want := "[bob:p:alice:bob:1 bob:p:alice:bob:2 bob:p:alice:bob:3 bob:p:alice:bob:4 bob:p:alice:bob:5]"
