@@ -147,6 +147,8 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	}
 	e.gw = gateway.New(e.store, e.tenants, e.msgs, e.hub, gcfg)
 	e.srv = httptest.NewServer(e.gw)
+	// A request that gets no answer fails the test instead of hanging it.
+	e.srv.Client().Timeout = 30 * time.Second
 	t.Cleanup(e.srv.Close)
 	// Registered last, so run first: held commits and reads go on before
 	// the env stops (see gate.release).
