@@ -107,11 +107,14 @@ type conn struct {
 	mu       sync.Mutex // guards the fields below
 	out      []outFrame
 	outBytes int
-	closing  bool        // a close has started (or the connection ended); no more frames
-	flushing bool        // the close waits for the queue to drain
-	writing  bool        // scheduled with the flushers (or being written): out drains
-	stall    *time.Timer // runs stallCheck writeTimeout after the last batch written
-	seen     uint64      // written, when the last batch ended or stallCheck last looked
+	closing  bool // a close has started (or the connection ended); no more frames
+	flushing bool // the close waits for the queue to drain
+	writing  bool // scheduled with the flushers (or being written): out drains
+	// lazyArmed: the connection waits in the flushers' lazy line (only
+	// lazy frames were queued since it was last written).
+	lazyArmed bool
+	stall     *time.Timer // runs stallCheck writeTimeout after the last batch written
+	seen      uint64      // written, when the last batch ended or stallCheck last looked
 }
 
 // serveConn upgrades an HTTP request to a client connection, hands its
@@ -425,6 +428,11 @@ type outFrame struct {
 	// oneof message field merge, so the client decodes a single Deliver
 	// (or RoomMessages) holding all their messages, in order.
 	merge mergeKind
+	// lazy marks a frame nobody waits on (a delivery or read receipt, the
+	// Ok to a DeliverAck): queued alone, it waits up to lazyDelay for
+	// other output to the connection, and goes out in the same socket
+	// write as that (see flushers.later).
+	lazy bool
 }
 
 // mergeKind says whether, and with which frames, a queued frame merges.
@@ -442,6 +450,16 @@ const maxMerged = 1 << 20
 
 // queue adds an encoded reply or push to the outbound queue (see queueFrame).
 func (c *conn) queue(b []byte) bool { return c.queueFrame(outFrame{b: b}) }
+
+// replyLazy queues a reply nobody waits on (outFrame.lazy).
+func (c *conn) replyLazy(f *magpiev1.Frame) {
+	b, err := c.codec.Marshal(f)
+	if err != nil {
+		c.srv.log.Error("encode frame", "err", err, "conn_id", c.session)
+		return
+	}
+	c.queueFrame(outFrame{b: b, lazy: true})
+}
 
 // queueFrame adds an encoded frame to the outbound queue, scheduling the
 // connection with the flushers unless it is already. A
@@ -461,9 +479,27 @@ func (c *conn) queueFrame(f outFrame) bool {
 	}
 	c.out = append(c.out, f)
 	c.outBytes += len(b)
-	c.startWriterLocked()
+	switch {
+	case !f.lazy:
+		c.startWriterLocked()
+	case !c.writing && !c.lazyArmed:
+		c.lazyArmed = true
+		c.srv.ws.flush.later(c)
+	}
 	c.mu.Unlock()
 	return true
+}
+
+// flushLazy schedules the connection's output with the flushers if lazy
+// frames still wait (no other output took them along). The flushers call
+// it lazyDelay after the first lazy frame was queued.
+func (c *conn) flushLazy() {
+	c.mu.Lock()
+	c.lazyArmed = false
+	if !c.closing && len(c.out) > 0 {
+		c.startWriterLocked()
+	}
+	c.mu.Unlock()
 }
 
 // startWriterLocked schedules the connection's output with the flushers

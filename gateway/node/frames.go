@@ -515,7 +515,13 @@ func (c *conn) deliverAck(ctx context.Context, id uint64, a *magpiev1.DeliverAck
 	}
 	err := c.srv.msgs.AckDeliveredFunc(ctx, c.appID, c.userID, c.deviceID, cursors, func(err error) {
 		defer c.release()
-		c.replyResult(id, ok(id), err)
+		if err != nil {
+			c.reply(c.errorFrame(id, err))
+			return
+		}
+		// Nothing urgent waits on this Ok (cursors are cumulative, and
+		// sent again after a reconnect): it may share a later write.
+		c.replyLazy(ok(id))
 	})
 	if err != nil {
 		c.release()

@@ -302,7 +302,7 @@ func (h *Hub) deliverLocal(ds []messaging.Delivery) []int {
 			f = &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
 				Messages: []*magpiev1.Message{toWireMessage(d.Msg)}}}}
 		}
-		out[i] = h.pushEncoded(conns, d.Except, f, true, &enc)
+		out[i] = h.pushEncoded(conns, d.Except, f, pushDeliver, &enc)
 	}
 	return out
 }
@@ -331,27 +331,39 @@ func (h *Hub) pushReceiptLocal(appID, userID, except string, r messaging.Receipt
 	f := &magpiev1.Frame{Body: &magpiev1.Frame_Receipt{Receipt: &magpiev1.Receipt{
 		Kind: receiptKind(r.Kind), ConvId: r.ConvID, Seq: r.Seq, UserId: r.UserID, AtMs: r.At.UnixMilli(),
 	}}}
+	// A receipt may wait a little for other output to the connection
+	// (outFrame.lazy); a typing event goes out at once.
+	kind := pushLazy
 	if r.Kind == messaging.ReceiptTyping || r.Kind == messaging.ReceiptTypingStopped {
 		f = &magpiev1.Frame{Body: &magpiev1.Frame_TypingEvent{TypingEvent: &magpiev1.TypingEvent{
 			ConvId: r.ConvID, UserId: r.UserID, Typing: r.Kind == messaging.ReceiptTyping, AtMs: r.At.UnixMilli(),
 		}}}
+		kind = pushPlain
 	}
-	return h.push(conns, except, f, false)
+	return h.push(conns, except, f, kind)
 }
 
 // encodings holds a frame encoded by codec: binary, JSON.
 type encodings [2][]byte
 
-// push encodes f at most once per codec and queues it on conns; deliver
-// marks a Deliver push, which binary connections may merge with the next.
-func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame, deliver bool) int {
+// pushKind says how a pushed frame is queued.
+type pushKind uint8
+
+const (
+	pushPlain   pushKind = iota
+	pushDeliver          // a Deliver, which binary connections may merge with the next
+	pushLazy             // a frame nobody waits on (outFrame.lazy)
+)
+
+// push encodes f at most once per codec and queues it on conns as kind.
+func (h *Hub) push(conns []*conn, except string, f *magpiev1.Frame, kind pushKind) int {
 	var enc encodings
-	return h.pushEncoded(conns, except, f, deliver, &enc)
+	return h.pushEncoded(conns, except, f, kind, &enc)
 }
 
 // pushEncoded is push with the encodings of f made so far, which it
 // completes.
-func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, deliver bool, encoded *encodings) int {
+func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, kind pushKind, encoded *encodings) int {
 	n := 0
 	for _, c := range conns {
 		if c.session == except {
@@ -370,10 +382,10 @@ func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, deliv
 			encoded[i] = b
 		}
 		merge := mergeNone
-		if deliver && i == 0 {
+		if kind == pushDeliver && i == 0 {
 			merge = mergeDeliver
 		}
-		if c.queueFrame(outFrame{b: encoded[i], merge: merge}) {
+		if c.queueFrame(outFrame{b: encoded[i], merge: merge, lazy: kind == pushLazy}) {
 			n++
 		}
 	}

@@ -186,7 +186,7 @@ func (h *Hub) ApplyPresence(ctx context.Context, appID, userID string, online bo
 	if len(conns) == 0 {
 		return
 	}
-	h.push(conns, "", &magpiev1.Frame{Body: &magpiev1.Frame_UserPresence{UserPresence: wirePresence(userID, online, at, at)}}, false)
+	h.push(conns, "", &magpiev1.Frame{Body: &magpiev1.Frame_UserPresence{UserPresence: wirePresence(userID, online, at, at)}}, pushPlain)
 }
 
 // wirePresence is a user's presence as the protocol says it.

@@ -83,7 +83,7 @@ func (h *Hub) pushReactionLocal(appID string, users []string, except string, u m
 	var enc encodings
 	for _, user := range users {
 		if conns := h.conns(appID, user); len(conns) > 0 {
-			h.pushEncoded(conns, except, f, false, &enc)
+			h.pushEncoded(conns, except, f, pushPlain, &enc)
 		}
 	}
 }
