@@ -30,6 +30,7 @@ var serverMetrics = []string{
 	"magpie_logins_total",
 	"magpie_frames_in_total",
 	"magpie_frames_out_total",
+	"magpie_socket_writes_total",
 	"magpie_messages_accepted_total",
 	"magpie_messages_delivered_total",
 	"magpie_messages_stored_offline_total",
@@ -422,7 +423,7 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.CountConnections(func() int { return 1 })
 	m.Login("ok")
 	m.FramesIn(1)
-	m.FramesOut(1)
+	m.FramesOut(1, 1)
 	m.MessagesAccepted(1)
 	m.MessageDelivered()
 	m.MessageStoredOffline()

@@ -531,6 +531,7 @@ func (c *conn) flushBatch(out, merged []byte) ([]byte, []byte, bool) {
 	c.out, c.outBytes = nil, 0
 	c.mu.Unlock()
 	out = out[:0]
+	writes := 0
 	for i := 0; i < len(batch); i++ {
 		msg := batch[i].b
 		if kind := batch[i].merge; kind != mergeNone {
@@ -547,11 +548,12 @@ func (c *conn) flushBatch(out, merged []byte) ([]byte, []byte, bool) {
 				c.tasks.Done()
 				return out, merged, false
 			}
+			writes++
 			out = out[:0]
 		}
 	}
 	if len(batch) > 0 {
-		c.srv.metrics.FramesOut(len(batch))
+		c.srv.metrics.FramesOut(len(batch), writes)
 	}
 	c.mu.Lock()
 	if len(batch) > 0 {

@@ -95,6 +95,7 @@ type Metrics struct {
 	logins           metric.Int64Counter         // magpie_logins_total{result}
 	framesIn         metric.Int64Counter         // magpie_frames_in_total
 	framesOut        metric.Int64Counter         // magpie_frames_out_total
+	socketWrites     metric.Int64Counter         // magpie_socket_writes_total
 	accepted         metric.Int64Counter         // magpie_messages_accepted_total
 	delivered        metric.Int64Counter         // magpie_messages_delivered_total
 	storedOffline    metric.Int64Counter         // magpie_messages_stored_offline_total
@@ -152,7 +153,7 @@ func New(cfg Config) (*Metrics, error) {
 // moved yet finds it.
 func (m *Metrics) zero() {
 	ctx := context.Background()
-	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
+	for _, c := range []metric.Int64Counter{m.framesIn, m.framesOut, m.socketWrites, m.accepted, m.delivered, m.storedOffline, m.notifDropped} {
 		c.Add(ctx, 0)
 	}
 	for _, opt := range limitKinds {
@@ -181,7 +182,7 @@ func (m *Metrics) Queue(queue string) {
 // instruments creates the instruments. Counter names get _total and unit
 // "s" gets _seconds from the exporter's translation.
 func (m *Metrics) instruments(meter metric.Meter) error {
-	var errs [22]error
+	var errs [23]error
 	m.buildInfo, errs[0] = meter.Int64Gauge("magpie_build_info", metric.WithDescription("Build of this process: 1, labelled with its version and mode."))
 	m.logins, errs[1] = meter.Int64Counter("magpie_logins", metric.WithDescription("WebSocket logins by result: ok, or the refusal's close code name."))
 	m.framesIn, errs[2] = meter.Int64Counter("magpie_frames_in", metric.WithDescription("Frames read from client WebSockets."))
@@ -208,6 +209,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 		metric.WithExplicitBucketBoundaries(lagBuckets...))
 	m.pushNotifs, errs[20] = meter.Int64Counter("magpie_push_notifications", metric.WithDescription("Offline notifications handled by the push workers, by outcome: queued (to devices), outbox (no credentials), suppressed, dropped."))
 	m.pushFailures, errs[21] = meter.Int64Counter("magpie_push_failures", metric.WithDescription("Push provider refusals and errors, by provider and reason (the provider's, such as BadDeviceToken or UNREGISTERED; network, or other)."))
+	m.socketWrites, errs[22] = meter.Int64Counter("magpie_socket_writes", metric.WithDescription("Socket writes of frames to client WebSockets: magpie_frames_out_total over this is how many frames share a write."))
 	m.connections, errs[15] = meter.Int64ObservableGauge("magpie_connections", metric.WithDescription("Logged-in WebSocket sessions on this node."))
 	if errs[15] == nil {
 		_, errs[16] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -267,10 +269,12 @@ func (m *Metrics) FramesIn(n int) {
 	}
 }
 
-// FramesOut counts frames written to clients.
-func (m *Metrics) FramesOut(n int) {
+// FramesOut counts frames written to clients, and the socket writes that
+// carried them.
+func (m *Metrics) FramesOut(frames, writes int) {
 	if m != nil {
-		m.framesOut.Add(context.Background(), int64(n))
+		m.framesOut.Add(context.Background(), int64(frames))
+		m.socketWrites.Add(context.Background(), int64(writes))
 	}
 }
 

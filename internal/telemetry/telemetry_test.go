@@ -18,7 +18,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.CountConnections(func() int { return 1 })
 	m.Login("ok")
 	m.FramesIn(1)
-	m.FramesOut(1)
+	m.FramesOut(1, 1)
 	m.MessagesAccepted(1)
 	m.MessageDelivered()
 	m.MessageStoredOffline()
