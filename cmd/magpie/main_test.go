@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 )
+
+// startTimeout bounds how long a test waits for `magpie dev` to print its
+// credentials.
+const startTimeout = time.Minute
 
 // startDev runs `magpie dev` in-process and returns the key=value lines it
 // printed before the console URL became reachable, and a stop function that
@@ -26,6 +31,9 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 		done <- err
 	}()
 	lines := map[string]string{}
+	// A start that hangs before printing fails the test instead of
+	// hanging it: the pipe is closed under the scanner.
+	timer := time.AfterFunc(startTimeout, func() { pr.CloseWithError(errors.New("magpie dev printed no credentials in time")) })
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
@@ -35,6 +43,10 @@ func startDev(t *testing.T, dir string) (map[string]string, func() error) {
 		if k == "app_secret" || (k == "app_key" && lines["operator_password"] == "") {
 			break
 		}
+	}
+	if !timer.Stop() {
+		cancel()
+		t.Fatalf("magpie dev printed no credentials within %v: %v", startTimeout, lines)
 	}
 	go io.Copy(io.Discard, pr)
 	stop := func() error {

@@ -27,6 +27,9 @@ func startBinary(t testing.TB, bin, dir string, extra ...string) (map[string]str
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := map[string]string{}
+	// A start that hangs before printing fails the test instead of
+	// hanging it: the process is killed, which ends its output.
+	timer := time.AfterFunc(startTimeout, func() { _ = cmd.Process.Kill() })
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
@@ -35,6 +38,9 @@ func startBinary(t testing.TB, bin, dir string, extra ...string) (map[string]str
 				break
 			}
 		}
+	}
+	if !timer.Stop() {
+		t.Fatalf("magpie dev printed no credentials within %v: %v", startTimeout, lines)
 	}
 	return lines, cmd
 }
