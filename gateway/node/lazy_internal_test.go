@@ -25,6 +25,13 @@ func readFrame(ctx context.Context, t *testing.T, client *websocket.Conn) *magpi
 	return f
 }
 
+// setLazyDelay sets lazyDelay for the test.
+func setLazyDelay(t *testing.T, d time.Duration) {
+	old := lazyDelay
+	lazyDelay = d
+	t.Cleanup(func() { lazyDelay = old })
+}
+
 // lazyState reports the connection's writer flags and the length of the
 // flushers' lazy line.
 func lazyState(c *conn) (writing, armed bool, line int) {
@@ -42,8 +49,7 @@ func lazyState(c *conn) (writing, armed bool, line int) {
 // same socket write; and one still alone when the lazy line is flushed is
 // written then.
 func TestLazyFramesRideAlong(t *testing.T) {
-	defer func(d time.Duration) { lazyDelay = d }(lazyDelay)
-	lazyDelay = time.Hour // the test flushes the line itself
+	setLazyDelay(t, time.Hour) // the test flushes the line itself
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, client := writerTestConn(ctx, t)
@@ -87,8 +93,7 @@ func TestLazyFramesRideAlong(t *testing.T) {
 // TestLazyFramesWrittenWithinDelay: with no other output, a lazy frame is
 // written by the flushers' timer.
 func TestLazyFramesWrittenWithinDelay(t *testing.T) {
-	defer func(d time.Duration) { lazyDelay = d }(lazyDelay)
-	lazyDelay = time.Millisecond
+	setLazyDelay(t, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, client := writerTestConn(ctx, t)
@@ -103,8 +108,7 @@ func TestLazyFramesWrittenWithinDelay(t *testing.T) {
 // TestLazyFramesOfAClosedConnection: a connection closed while its lazy
 // frames wait is not scheduled again by the lazy flush.
 func TestLazyFramesOfAClosedConnection(t *testing.T) {
-	defer func(d time.Duration) { lazyDelay = d }(lazyDelay)
-	lazyDelay = time.Hour
+	setLazyDelay(t, time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, _ := writerTestConn(ctx, t)
