@@ -492,7 +492,7 @@ func (c *conn) queueFrame(f outFrame) bool {
 
 // flushLazy schedules the connection's output with the flushers if lazy
 // frames still wait (no other output took them along). The flushers call
-// it lazyDelay after the first lazy frame was queued.
+// it at most lazyDelay after its first lazy frame was queued (flushers.later).
 func (c *conn) flushLazy() {
 	c.mu.Lock()
 	c.lazyArmed = false
