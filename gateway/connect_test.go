@@ -134,7 +134,7 @@ func (c *wsClient) expectClose(want wire.CloseCode) {
 		f, err := c.recv()
 		if err != nil {
 			if got := websocket.CloseStatus(err); got != websocket.StatusCode(want) {
-				c.t.Fatalf("close status = %d (%v), want %d", got, err, want)
+				c.t.Fatalf("close status = %d (%v), want %d; Close frame seen first: %v", got, err, want, sawFrame)
 			}
 			if !sawFrame {
 				c.t.Fatalf("closed with %d without a Close frame first", want)
