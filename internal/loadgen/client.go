@@ -80,6 +80,7 @@ func newNetDialer(local *net.TCPAddr) *net.Dialer {
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	if local != nil {
 		nd.LocalAddr = local
+		bindNoPort(nd)
 	}
 	return nd
 }
