@@ -104,7 +104,8 @@ func TestSubmitDoneHoldsNoGoroutine(t *testing.T) {
 
 // TestSubmitDoneReportsFailures: a send refused before anything was queued
 // returns its error and never calls Done; one that fails later (the hook
-// rejects it) reports through Done, on moderation's goroutine.
+// rejects it) reports through Done, on moderation's goroutine, before the
+// session's next message is queued (without an Order, the two would race).
 func TestSubmitDoneReportsFailures(t *testing.T) {
 	pol := newPolicy(true)
 	s, _, _, _ := newServiceWith(t, messaging.Config{Moderator: moderator{pol}}, "alice", "bob")
@@ -113,9 +114,12 @@ func TestSubmitDoneReportsFailures(t *testing.T) {
 	if p, err := s.Submit(ctx, l.request(text("alice", "nobody", "c1", "hi"))); err == nil || p != nil {
 		t.Fatalf("Submit to no user = %v, %v; want an error", p, err)
 	}
+	session := &messaging.Order{}
 	for _, id := range []string{"c2", "c3"} {
 		content := map[string]string{"c2": "hook-reject", "c3": "hook-allow"}[id]
-		if p, err := s.Submit(ctx, l.request(text("alice", "bob", id, content))); err != nil || p != nil {
+		req := l.request(text("alice", "bob", id, content))
+		req.Order = session
+		if p, err := s.Submit(ctx, req); err != nil || p != nil {
 			t.Fatalf("Submit(%s) = %v, %v", id, p, err)
 		}
 	}
