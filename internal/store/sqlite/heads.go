@@ -157,7 +157,12 @@ func (s *Store) observe(ctx context.Context, t *appTx) error {
 		return fmt.Errorf("read data version: %w", translate(err))
 	}
 	if version != s.dataVersion {
-		s.dataVersion = version
+		if s.versionSeen {
+			// Another connection committed: it may have put keys in the
+			// log or messages that the resend filter does not hold.
+			s.clients.off("another connection committed to the database")
+		}
+		s.dataVersion, s.versionSeen = version, true
 		s.forget()
 		s.invalidateTail()
 	}

@@ -45,6 +45,10 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 		} else if err := b.findStored(ctx, drafts); err != nil {
 			return err
 		}
+		// Before the keys can reach the log: the resend filter holds
+		// every key this Store appends (a failed append leaves a key that
+		// is nowhere, which costs a lookup at most).
+		a.s.clients.addDrafts(a.id, drafts)
 		for i, d := range drafts {
 			r, err := b.append(ctx, d)
 			if err != nil {
@@ -267,10 +271,11 @@ type storedLookup struct {
 // leaves the tail only once a prune commits, after its absorb. So a pair
 // that this lookup, whose snapshot comes after the count was read, did
 // not find in messages is either in the tail when the writer looks, or
-// a prune moved the count.
+// a prune moved the count. It asks only for the pairs the resend filter
+// may hold (clientfilter.go), which is usually none.
 func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (storedLookup, error) {
 	l := storedLookup{drops: a.s.tailDrops.Load()}
-	arg, err := clientPairs(drafts, func(store.Draft) bool { return true })
+	arg, err := clientPairs(drafts, func(d store.Draft) bool { return a.s.clients.mayHold(a.id, d.SenderID, d.ClientMsgID) })
 	if err != nil || arg == "" {
 		return l, err
 	}

@@ -85,6 +85,13 @@ type Store struct {
 	// before the writer's transaction (storedBefore) holds in it while
 	// the count has not moved.
 	tailDrops atomic.Uint64
+
+	// clients filters the resend lookups (clientfilter.go); versionSeen is
+	// set once dataVersion holds a version read (under writeMu), so that
+	// observe can tell another connection's commit from its first look.
+	clients     *clientFilter
+	versionSeen bool
+	stopClients context.CancelFunc
 }
 
 // readStmt returns the read query q prepared once on the read pool
@@ -226,6 +233,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
+	s.clients = newClientFilter()
 	s.startWriter()
 	// What a stopped process logged is absorbed before anything reads.
 	s.invalidateTail()
@@ -233,6 +241,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// From this version on, another connection's commit turns the resend
+	// filter off (observe); the filter's scan begins after it.
+	if err := s.inSharedTxAfter(func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&s.dataVersion); err != nil {
+			return fmt.Errorf("read data version: %w", translate(err))
+		}
+		s.versionSeen = true
+		return nil
+	}, nil, nil); err != nil {
+		s.Close()
+		return nil, err
+	}
+	loadCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopClients = stop
+	go s.loadClientFilter(loadCtx)
 	s.startAbsorber(cfg)
 	return s, nil
 }
@@ -364,6 +387,10 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if s.stopClients != nil {
+		s.stopClients()
+		<-s.clients.loaded
 	}
 	s.stopAbsorber()
 	if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
