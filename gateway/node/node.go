@@ -177,7 +177,21 @@ func (s *Server) heartbeatTimeout() time.Duration { return s.cfg.HeartbeatInterv
 // ServeHTTP upgrades the request to a client connection, served until it
 // closes (by the event loop: ServeHTTP returns once the connection is
 // accepted).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serveConn(w, r) }
+//
+// The upgrade, and the login when the request carries one, run on one of
+// the socket readers, whose stacks have grown to what a login takes; on
+// the request's own goroutine, which starts small and ends after it, the
+// stack grew and was copied at every login, several times: 5% of the
+// server's CPU in a run of logins by Login frames, 8 to 12% with logins by
+// headers (docs/benchmarks.md, "Logins by headers").
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	done := make(chan struct{})
+	s.ws.readers.run(func(*[]byte) {
+		defer close(done)
+		s.serveConn(w, r)
+	})
+	<-done
+}
 
 // Close stops the event loop under the client WebSockets, closing those
 // still open, and refuses new ones. Call it after Hub.Shutdown has drained
