@@ -57,6 +57,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keepGoing := fs.Bool("keep-going", false, "ramp: run every step even after one failed")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 500, "logins per second in all: a gateway allows 50/s per client address unless it lists the address in --unlimited-addresses, and the app's conn_rate (200/s by default) in all")
 	fs.IntVar(&cfg.LoginConcurrency, "login-concurrency", 64, "logins in flight at most (dialed, not yet answered): with logins taking L seconds, the tool cannot exceed this/L logins per second")
+	fs.BoolVar(&cfg.FrameLogin, "frame-login", false, "log in with a Login frame after the upgrade, as browsers do, instead of in the upgrade request's headers, as the Go SDK does")
 	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 4, "loopback source addresses (127.0.0.2, ...) client sockets spread over when the server is on loopback")
 	fs.IntVar(&cfg.Window, "window", 32, "sends a connection keeps in flight at most (written, not yet answered), as the SDK's send window; -1 for no limit")
 	fs.DurationVar(&cfg.Cutoff, "cutoff", 5*time.Second, "how long after the schedule's end a message may arrive before it counts as lost")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,7 +161,14 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	// Tracked before the client can see the upgrade: a Shutdown that
 	// begins once it has waits for this connection's close.
 	s.hub.track(c)
-	ws, err := s.ws.upgrader(c, subprotocol).UpgradeAndTransferConnToPoller(w, r, nil)
+	// The 101 response carries the headers set so far (X-Request-Id), and
+	// announces a login carried by the request, so that the client waits
+	// for its LoginResult instead of sending a Login.
+	hl := headerLogin(r)
+	if hl != nil {
+		w.Header().Set("Magpie-Login", "headers")
+	}
+	ws, err := s.ws.upgrader(c, subprotocol).UpgradeAndTransferConnToPoller(w, r, w.Header())
 	if err != nil {
 		// The upgrader has answered the request (or closed the socket).
 		c.notPending()
@@ -202,6 +210,31 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.timer = time.AfterFunc(s.cfg.LoginTimeout, c.deadlinePassed)
+	if hl != nil {
+		// Frames the client sends meanwhile wait for the login (readMu).
+		if code, reason := c.logIn(c.ctx, 0, hl); code != 0 {
+			c.stopped = true
+			c.notPending()
+			c.closeAsync(code, reason)
+		}
+	}
+}
+
+// headerLogin returns the login an upgrade request carries, or nil: a
+// bearer token in Authorization, with the Login frame's other fields in
+// Magpie-Device-Id, Magpie-Platform and Magpie-Sdk-Version. A client that
+// can set request headers saves the Login frame's round trip.
+func headerLogin(r *http.Request) *magpiev1.Login {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return nil // none, or another scheme (a proxy's, say)
+	}
+	return &magpiev1.Login{
+		Token:      strings.TrimSpace(tok),
+		DeviceId:   r.Header.Get("Magpie-Device-Id"),
+		Platform:   r.Header.Get("Magpie-Platform"),
+		SdkVersion: r.Header.Get("Magpie-Sdk-Version"),
+	}
 }
 
 // refuseShutdown answers an upgrade that comes after the event loop has
@@ -378,8 +411,15 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 		c.reply(wire.ErrorFrame(f.GetId(), wire.CodeNotLoggedIn, "the first frame must be login"))
 		return 0, ""
 	}
-	// The login runs on the goroutine that read the frame, which ends
-	// after it: no long-lived stack keeps its depth.
+	return c.logIn(ctx, f.GetId(), l)
+}
+
+// logIn serves a login, from a Login frame with request id id or from the
+// upgrade request's headers (id 0), and answers it with a LoginResult. It
+// returns a close code to end the connection. It runs on the goroutine
+// that read the frame or the request, which ends after it: no long-lived
+// stack keeps its depth.
+func (c *conn) logIn(ctx context.Context, id uint64, l *magpiev1.Login) (wire.CloseCode, string) {
 	ctx, span := c.loginSpan(ctx)
 	code, reason := c.login(ctx, l)
 	c.endLogin(span, code)
@@ -391,7 +431,7 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 	c.notPending()
 	c.ws.MessageLengthLimit = c.frameLimit()
 	c.timer.Reset(c.srv.heartbeatTimeout())
-	c.reply(&magpiev1.Frame{Id: f.GetId(), Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{
+	c.reply(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_LoginResult{LoginResult: &magpiev1.LoginResult{
 		UserId: c.userID, SessionId: c.session, ServerTimeMs: c.srv.now().UnixMilli(),
 		HeartbeatIntervalMs: c.srv.cfg.HeartbeatInterval.Milliseconds(),
 		MaxMessageBytes:     int64(c.creds.Limits.MaxMessageBytes),

@@ -43,6 +43,11 @@ const (
 // Its connections' sockets are read by one event loop (an nbio engine),
 // started by the first Run and stopped by Close.
 type Dialer struct {
+	// FrameLogin logs in with a Login frame after the upgrade, as a client
+	// that cannot set request headers (a browser) does, instead of in the
+	// upgrade request's headers, as the Go SDK does.
+	FrameLogin bool
+
 	dialers []*net.Dialer
 	next    atomic.Uint64
 	acks    *acker
@@ -228,7 +233,12 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	nd := d.dialers[d.next.Add(1)%uint64(len(d.dialers))]
-	nc, rest, err := dialUpgrade(ctx, nd, ConnectURL(base), wire.SubprotocolProto)
+	header := ""
+	if !d.FrameLogin {
+		header = "Authorization: Bearer " + tok + "\r\nMagpie-Device-Id: " + device +
+			"\r\nMagpie-Platform: server\r\nMagpie-Sdk-Version: magpie-bench/1\r\n"
+	}
+	nc, rest, byHeaders, err := dialUpgrade(ctx, nd, ConnectURL(base), wire.SubprotocolProto, header)
 	if err != nil {
 		le := &LoginError{Err: err}
 		if ue := (*upgradeError)(nil); errors.As(err, &ue) {
@@ -242,7 +252,7 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	f, err := c.login(tok, device)
+	f, err := c.login(tok, device, byHeaders)
 	if !stop() || err != nil {
 		_ = nc.Close()
 		return nil, loginError(cmp.Or(err, ctx.Err()))
@@ -252,25 +262,33 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	return c, nil
 }
 
-// login writes the Login frame and reads the server's reply.
-func (c *Conn) login(tok, device string) (*magpiev1.Frame, error) {
-	err := c.Write(context.Background(), &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
-		Token: tok, DeviceId: device, Platform: "server", SdkVersion: "magpie-bench/1"}}})
-	if err != nil {
-		return nil, err
+// login writes the Login frame, unless the upgrade request's headers
+// carried the login (byHeaders), and reads the server's LoginResult.
+func (c *Conn) login(tok, device string, byHeaders bool) (*magpiev1.Frame, error) {
+	if !byHeaders {
+		err := c.Write(context.Background(), &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
+			Token: tok, DeviceId: device, Platform: "server", SdkVersion: "magpie-bench/1"}}})
+		if err != nil {
+			return nil, err
+		}
 	}
 	var f *magpiev1.Frame
-	err = c.readLogin(func(data []byte, _ time.Time) bool {
-		f, err = wire.Decode(wire.ProtoCodec{}, data, len(data))
-		if err == nil && f.GetLoginResult() == nil {
-			err = errors.New("not a LoginResult")
+	var ferr error // the reply's
+	err := c.readLogin(func(data []byte, _ time.Time) bool {
+		f, ferr = wire.Decode(wire.ProtoCodec{}, data, len(data))
+		if cl := f.GetClose(); ferr == nil && cl != nil {
+			// The server refused the login: its code, as the WebSocket
+			// close that follows will say.
+			ferr = &CloseError{Code: int(cl.GetCode()), Reason: cl.GetReason()}
+		} else if ferr == nil && f.GetLoginResult() == nil {
+			ferr = errors.New("not a LoginResult")
 		}
-		if err != nil {
-			err = fmt.Errorf("login reply %v: %w", f, err)
+		if ferr != nil {
+			ferr = fmt.Errorf("login reply %v: %w", f, ferr)
 		}
 		return false
 	})
-	return f, err
+	return f, cmp.Or(err, ferr)
 }
 
 // readLogin reads the plain socket until msg has had a message and

@@ -2,10 +2,12 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/sdk/go/wire"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/ssrf"
 )
@@ -68,6 +70,24 @@ func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
 	idle, err := Idle(ctx, cfg, IdleConfig{Conns: 50, Hold: 100 * time.Millisecond})
 	if err != nil || idle.Connected != 50 || idle.ConnectFailed != 0 || !idle.Held || idle.ConnectRatePerS <= 0 {
 		t.Fatalf("idle: %+v, %v", idle, err)
+	}
+
+	// Logins by a Login frame, as browsers make them, work as well.
+	frameCfg := cfg
+	frameCfg.FrameLogin = true
+	idle, err = Idle(ctx, frameCfg, IdleConfig{Conns: 20, Hold: 10 * time.Millisecond})
+	if err != nil || idle.Connected != 20 || idle.ConnectFailed != 0 || !idle.Held {
+		t.Fatalf("idle, logins by frames: %+v, %v", idle, err)
+	}
+	// A refused login is an error with the server's close code, either way.
+	for _, frame := range []bool{false, true} {
+		d := NewDialer(srv.URL, 1)
+		d.FrameLogin = frame
+		c, err := Login(ctx, d, srv.URL, "nobody", "not-a-jwt", "dev")
+		if le := (*LoginError)(nil); !errors.As(err, &le) || le.CloseCode != int(wire.CloseBadToken) {
+			t.Fatalf("login by frame %v with a bad token = %v, %v; want close code %d", frame, c, err, wire.CloseBadToken)
+		}
+		d.Close()
 	}
 
 	ramp, err := Ramp(ctx, cfg, RampConfig{Users: 10, From: 50, Step: 50, To: 100, StepDuration: 500 * time.Millisecond})

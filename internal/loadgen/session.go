@@ -34,6 +34,10 @@ type Config struct {
 	// at most LoginConcurrency/L logins per second can be reached, whatever
 	// the ConnectRate.
 	LoginConcurrency int
+	// FrameLogin logs in with a Login frame after the upgrade, as clients
+	// that cannot set request headers (browsers) do, instead of in the
+	// upgrade request's headers, as the Go SDK does.
+	FrameLogin bool
 	// Cutoff is how long after the schedule's end messages may still
 	// arrive before they count as lost; zero means 5 s.
 	Cutoff time.Duration
@@ -118,7 +122,9 @@ func newSession(cfg Config) (*session, error) {
 	}
 	s := &session{cfg: cfg, api: api, login: NewHistogram(), refusals: map[string]int64{}}
 	for _, u := range cfg.URLs {
-		s.dialers = append(s.dialers, NewDialer(u, cfg.SourceAddrs))
+		d := NewDialer(u, cfg.SourceAddrs)
+		d.FrameLogin = cfg.FrameLogin
+		s.dialers = append(s.dialers, d)
 	}
 	return s, nil
 }

@@ -330,3 +330,67 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginByHeaders: against a server that logs in from the upgrade
+// request's headers, the client sends its token and device there and no
+// Login frame; a refusal still ends Run with the close code; a device id
+// that a header would not carry unchanged goes in a Login frame instead.
+func TestLoginByHeaders(t *testing.T) {
+	s := newFakeServer(t)
+	s.set(func() { s.byHeaders = true })
+	c := s.client(t, "bob", func(c *Config) { c.Platform = "linux" })
+	if got := waitFor[Connected](t, c); got.Session.UserID != "bob" {
+		t.Fatalf("Connected = %+v, want bob", got)
+	}
+	if _, err := c.Send(context.Background(), "alice", "text", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	headers, frames := slices.Clone(s.headers), slices.Clone(s.frames)
+	s.mu.Unlock()
+	if len(headers) != 1 {
+		t.Fatalf("logins by headers = %d, want 1", len(headers))
+	}
+	h := headers[0]
+	if h.Get("Authorization") != "Bearer bob" || h.Get("Magpie-Device-Id") != "bob-dev" || h.Get("Magpie-Platform") != "linux" ||
+		!strings.HasPrefix(h.Get("Magpie-Sdk-Version"), "magpie-go/") {
+		t.Fatalf("login headers = %v", h)
+	}
+	if slices.Contains(frames, "login") {
+		t.Fatalf("frames after a login by headers = %v, want no login", frames)
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		s := newFakeServer(t)
+		s.set(func() {
+			s.byHeaders = true
+			s.login = func(string) wire.CloseCode { return wire.CloseUserBlocked }
+		})
+		c, err := New(Config{URL: s.srv.URL, DeviceID: "d", TokenProvider: func(context.Context) (string, error) { return "bob", nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var ce *CloseError
+		if err := c.Run(context.Background()); !errors.As(err, &ce) || ce.Code != wire.CloseUserBlocked {
+			t.Fatalf("Run = %v, want user_blocked", err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.headers) != 1 {
+			t.Fatalf("logins by headers = %d, want 1", len(s.headers))
+		}
+	})
+
+	t.Run("device id with spaces at its ends", func(t *testing.T) {
+		s := newFakeServer(t)
+		s.set(func() { s.byHeaders = true })
+		c := s.client(t, "bob", func(c *Config) { c.DeviceID = " bob's phone " })
+		waitFor[Connected](t, c)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.headers) != 0 || s.logins != 1 {
+			t.Fatalf("logins by headers = %d, logins = %d; want a Login frame", len(s.headers), s.logins)
+		}
+	})
+}

@@ -39,6 +39,11 @@ type fakeServer struct {
 	// hook, if set, sees every frame after login first; it returns true
 	// when it handled the frame.
 	hook func(fc *fakeConn, f *magpiev1.Frame) bool
+	// byHeaders: log in from the upgrade request's headers, as the
+	// gateway does, when they carry a bearer token; headers records each
+	// such request's headers.
+	byHeaders bool
+	headers   []http.Header
 }
 
 type fakeConn struct {
@@ -73,6 +78,14 @@ func (s *fakeServer) set(fn func()) {
 }
 
 func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	tok, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	byHeaders := s.byHeaders && bearer
+	if byHeaders {
+		s.headers = append(s.headers, r.Header.Clone())
+		w.Header().Set("Magpie-Login", "headers")
+	}
+	s.mu.Unlock()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: wire.Subprotocols()})
 	if err != nil {
 		return
@@ -80,9 +93,12 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	defer ws.CloseNow()
 	codec, _ := wire.CodecFor(ws.Subprotocol())
 	fc := &fakeConn{s: s, ws: ws, codec: codec}
-	f, err := fc.read(r.Context())
-	if err != nil || f.GetLogin() == nil {
-		return
+	f := &magpiev1.Frame{Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{Token: tok}}}
+	if !byHeaders {
+		f, err = fc.read(r.Context())
+		if err != nil || f.GetLogin() == nil {
+			return
+		}
 	}
 	fc.user = f.GetLogin().GetToken()
 	s.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,7 @@ func (c *Client) dial(ctx context.Context, tok string) (*session, error) {
 	codec := c.cfg.Encoding.codec()
 	ws, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
 		HTTPClient:   c.cfg.HTTPClient,
+		HTTPHeader:   loginHeaders(tok, c.cfg),
 		Subprotocols: []string{codec.Subprotocol()},
 	})
 	if resp != nil && resp.Body != nil {
@@ -65,6 +68,9 @@ func (c *Client) dial(ctx context.Context, tok string) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	// A server that logs in from the request's headers says so; an older
+	// one waits for the Login frame.
+	byHeaders := resp.Header.Get("Magpie-Login") == "headers"
 	if ws.Subprotocol() != codec.Subprotocol() {
 		ws.CloseNow()
 		return nil, &CloseError{Code: wire.CloseUnsupportedSubprotocol, Reason: "server did not accept " + codec.Subprotocol()}
@@ -77,21 +83,57 @@ func (c *Client) dial(ctx context.Context, tok string) (*session, error) {
 	if codec.Binary() {
 		s.msgType = websocket.MessageBinary
 	}
-	if err := s.login(ctx, tok, c.cfg); err != nil {
+	if err := s.login(ctx, tok, c.cfg, byHeaders); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
 	return s, nil
 }
 
-// login sends the Login frame and reads until its reply.
-func (s *session) login(ctx context.Context, tok string, cfg Config) error {
+// loginHeaders returns the upgrade request's headers that log in with tok
+// (docs/protocol.md, "Connection lifecycle"), saving the Login frame's
+// round trip; nil when a field could not travel in a header unchanged (a
+// device id with control characters, or spaces at its ends, which HTTP
+// trims): the Login frame carries it then.
+func loginHeaders(tok string, cfg Config) http.Header {
+	for _, v := range []string{tok, cfg.DeviceID, cfg.Platform} {
+		if !headerSafe(v) {
+			return nil
+		}
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+tok)
+	h.Set("Magpie-Device-Id", cfg.DeviceID)
+	h.Set("Magpie-Platform", cfg.Platform)
+	h.Set("Magpie-Sdk-Version", "magpie-go/"+Version)
+	return h
+}
+
+// headerSafe reports whether v is a header value that arrives as it was
+// sent: no control characters and no white space at either end.
+func headerSafe(v string) bool {
+	if strings.TrimSpace(v) != v {
+		return false
+	}
+	for i := range len(v) {
+		if b := v[i]; b < 0x20 || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// login logs in and reads until the LoginResult: it sends the Login frame
+// unless the upgrade request's headers carried the login (byHeaders).
+func (s *session) login(ctx context.Context, tok string, cfg Config, byHeaders bool) error {
 	s.lastID.Store(1)
-	err := s.write(&magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
-		Token: tok, DeviceId: cfg.DeviceID, Platform: cfg.Platform, SdkVersion: "magpie-go/" + Version,
-	}}})
-	if err != nil {
-		return err
+	if !byHeaders {
+		err := s.write(&magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
+			Token: tok, DeviceId: cfg.DeviceID, Platform: cfg.Platform, SdkVersion: "magpie-go/" + Version,
+		}}})
+		if err != nil {
+			return err
+		}
 	}
 	var closing *magpiev1.Close
 	for {
