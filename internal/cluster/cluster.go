@@ -318,9 +318,9 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to control events: %w", err)
 	}
-	g.ln, err = net.Listen("tcp", cfg.Addr)
+	g.ln, err = gateway.Listen(runCtx, cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, err
 	}
 	g.URL = "http://" + g.ln.Addr().String()
 	if g.admin, err = cfg.startAdmin(m, d, log, g.run); err != nil {

@@ -254,9 +254,9 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	}
 	s.gw = gateway.New(s.store, s.Tenants, msgs, hub, gcfg)
 
-	s.ln, err = net.Listen("tcp", cfg.Addr)
+	s.ln, err = gateway.Listen(ctx, cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	s.URL = "http://" + s.ln.Addr().String()
 	if cfg.AdminAddr != "" {
