@@ -416,9 +416,8 @@ func (c *conn) beforeLogin(ctx context.Context, f *magpiev1.Frame) (wire.CloseCo
 
 // logIn serves a login, from a Login frame with request id id or from the
 // upgrade request's headers (id 0), and answers it with a LoginResult. It
-// returns a close code to end the connection. It runs on the goroutine
-// that read the frame or the request, which ends after it: no long-lived
-// stack keeps its depth.
+// returns a close code to end the connection. It runs on a socket reader,
+// which read the frame or runs the upgrade (see Server.ServeHTTP).
 func (c *conn) logIn(ctx context.Context, id uint64, l *magpiev1.Login) (wire.CloseCode, string) {
 	ctx, span := c.loginSpan(ctx)
 	code, reason := c.login(ctx, l)
