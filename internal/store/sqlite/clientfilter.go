@@ -165,7 +165,11 @@ func (f *clientFilter) addHashes(hs []uint64) {
 // mayHold reports whether app's key may be in messages: always, unless
 // the filter is ready.
 func (f *clientFilter) mayHold(app, sender, client string) bool {
-	h := f.hash(app, sender, client)
+	return f.mayHoldHash(f.hash(app, sender, client))
+}
+
+// mayHoldHash is mayHold for a key's hash.
+func (f *clientFilter) mayHoldHash(h uint64) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.state != filterReady {

@@ -47,8 +47,13 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 		}
 		// Before the keys can reach the log: the resend filter holds
 		// every key this Store appends (a failed append leaves a key that
-		// is nowhere, which costs a lookup at most).
-		a.s.clients.addDrafts(a.id, drafts)
+		// is nowhere, which costs a lookup at most). The lookup before
+		// hashed them, off the writer.
+		if looked {
+			a.s.clients.addHashes(before.keys)
+		} else {
+			a.s.clients.addDrafts(a.id, drafts)
+		}
 		for i, d := range drafts {
 			r, err := b.append(ctx, d)
 			if err != nil {
@@ -262,6 +267,9 @@ func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appen
 type storedLookup struct {
 	drops  uint64 // Store.tailDrops before the lookup
 	stored map[clientKey]bool
+	// keys are the resend filter's hashes of the drafts' keys, of those
+	// with a client message id, in order (clientFilter.addHashes).
+	keys []uint64
 }
 
 // storedBefore looks up, on the read pool, which of the drafts' (sender,
@@ -274,8 +282,13 @@ type storedLookup struct {
 // a prune moved the count. It asks only for the pairs the resend filter
 // may hold (clientfilter.go), which is usually none.
 func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (storedLookup, error) {
-	l := storedLookup{drops: a.s.tailDrops.Load()}
-	arg, err := clientPairs(drafts, func(d store.Draft) bool { return a.s.clients.mayHold(a.id, d.SenderID, d.ClientMsgID) })
+	l := storedLookup{drops: a.s.tailDrops.Load(), keys: make([]uint64, 0, len(drafts))}
+	f := a.s.clients
+	arg, err := clientPairs(drafts, func(d store.Draft) bool {
+		h := f.hash(a.id, d.SenderID, d.ClientMsgID)
+		l.keys = append(l.keys, h)
+		return f.mayHoldHash(h)
+	})
 	if err != nil || arg == "" {
 		return l, err
 	}
@@ -289,7 +302,7 @@ func (a *appStore) storedBefore(ctx context.Context, drafts []store.Draft) (stor
 
 // clientPairs returns clientIDsStored's argument for the (sender, client
 // message id) pairs of the drafts that have one and that keep accepts, or
-// "" if there are none.
+// "" if there are none. keep sees each draft that has one, in order.
 func clientPairs(drafts []store.Draft, keep func(store.Draft) bool) (string, error) {
 	pairs := make([][2]string, 0, len(drafts))
 	for _, d := range drafts {
