@@ -75,7 +75,7 @@ func (s *Server) sendMessage(c *gin.Context) {
 			sum := sha256.Sum256([]byte(key))
 			in.ClientMsgID = "idem:" + hex.EncodeToString(sum[:20])
 		} else {
-			in.ClientMsgID = httpx.NewID("srv_")
+			in.ClientMsgID = httpx.NewTimeID("srv_", time.Now())
 		}
 	}
 	creds := httpx.Creds(c)

@@ -277,7 +277,7 @@ func (s *Server) sendSystemMessage(c *gin.Context) {
 	}
 	a, err := s.cfg.Messages.Send(c.Request.Context(), messaging.SendRequest{
 		AppID: app.ID, ToUserID: in.ToUserID, System: true, ServerAPI: true,
-		ClientMsgID: httpx.NewID("con_"), Type: in.Type, Content: in.Content,
+		ClientMsgID: httpx.NewTimeID("con_", time.Now()), Type: in.Type, Content: in.Content,
 		MaxBytes:  s.tenants.EffectiveLimits(app).MaxMessageBytes,
 		PushDelay: time.Duration(app.Settings.Push.DelaySeconds) * time.Second,
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,9 +207,8 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 	}
 	switch {
 	case f.GetSendAck() != nil:
-		st, idx, ok := strings.Cut(f.GetSendAck().GetClientMsgId(), "-")
-		k, err1 := strconv.Atoi(idx)
-		if ok && err1 == nil && st == strconv.Itoa(p.step) && i < len(p.sentAt) && k < len(p.sentAt[i]) {
+		st, k, ok := parseClientMsgID(f.GetSendAck().GetClientMsgId())
+		if ok && st == p.step && i < len(p.sentAt) && k < len(p.sentAt[i]) {
 			p.goBacks[i].Replied()
 			p.srcs[i].Acked(k)
 			if t := p.sentAt[i][k].Load(); t != 0 {
@@ -347,7 +347,7 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 					continue // a go-back is due
 				}
 				send := target(i)
-				send.ClientMsgId = strconv.Itoa(p.step) + "-" + strconv.Itoa(idx)
+				send.ClientMsgId = clientMsgID(p.step, idx)
 				send.Type = "text"
 				send.Content = content(p.step, i, idx, sched.At(idx), s.cfg.Size)
 				p.sentAt[i][idx].Store(time.Now().UnixNano())
@@ -659,4 +659,36 @@ func ErrorText(m map[string]int64) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// clientMsgID is the client message id of a user's idx-th message of a
+// step: both numbers zero-padded, so that a user's ids sort as strings in
+// the order they are sent, as the SDKs' do (they start with the time),
+// which the server's dedup index is fastest with.
+func clientMsgID(step, idx int) string {
+	b := make([]byte, 0, 16)
+	b = appendPadded(b, step, 4)
+	b = append(b, '-')
+	b = appendPadded(b, idx, 10)
+	return string(b)
+}
+
+func appendPadded(b []byte, n, width int) []byte {
+	start := len(b)
+	b = strconv.AppendInt(b, int64(n), 10)
+	for len(b)-start < width {
+		b = slices.Insert(b, start, '0')
+	}
+	return b
+}
+
+// parseClientMsgID is the inverse of clientMsgID.
+func parseClientMsgID(id string) (step, idx int, ok bool) {
+	st, ix, ok := strings.Cut(id, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	step, err1 := strconv.Atoi(st)
+	idx, err2 := strconv.Atoi(ix)
+	return step, idx, err1 == nil && err2 == nil && step >= 0 && idx >= 0
 }

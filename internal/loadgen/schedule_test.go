@@ -54,3 +54,24 @@ func TestScheduleCatchesUp(t *testing.T) {
 		t.Error("a zero period schedules messages")
 	}
 }
+
+// TestClientMsgIDsSortInSendOrder checks that a user's ids sort, as
+// strings, in the order of (step, index), and parse back.
+func TestClientMsgIDsSortInSendOrder(t *testing.T) {
+	prev := ""
+	for _, c := range []struct{ step, idx int }{{0, 0}, {0, 1}, {0, 9}, {0, 10}, {0, 99}, {0, 100}, {0, 123456}, {1, 0}, {2, 5}, {10, 0}, {10, 11}, {123, 4}} {
+		id := clientMsgID(c.step, c.idx)
+		if id <= prev {
+			t.Errorf("clientMsgID(%d, %d) = %q sorts before %q", c.step, c.idx, id, prev)
+		}
+		prev = id
+		if st, k, ok := parseClientMsgID(id); !ok || st != c.step || k != c.idx {
+			t.Errorf("parseClientMsgID(%q) = %d, %d, %v, want %d, %d", id, st, k, ok, c.step, c.idx)
+		}
+	}
+	for _, bad := range []string{"", "7", "a-1", "1-b", "-1-2", "1--2"} {
+		if _, _, ok := parseClientMsgID(bad); ok {
+			t.Errorf("parseClientMsgID(%q) ok, want not", bad)
+		}
+	}
+}

@@ -155,7 +155,7 @@ func (c *Client) groupCall(ctx context.Context, f *magpiev1.Frame) (*magpiev1.Fr
 // owns it. Without an ID it picks one itself, for the same reason.
 func (c *Client) CreateGroup(ctx context.Context, g NewGroup) (Group, error) {
 	if g.ID == "" {
-		g.ID = "grp_" + newClientMsgID()[:20]
+		g.ID = "grp_" + randomID(10)
 	}
 	r, err := c.groupCall(ctx, &magpiev1.Frame{Body: &magpiev1.Frame_CreateGroup{CreateGroup: &magpiev1.CreateGroup{
 		Id: g.ID, Name: g.Name, AvatarUrl: g.AvatarURL, Notice: g.Notice, Metadata: g.Metadata,

@@ -121,6 +121,7 @@ import {
 import { toSupportSession, type SupportSession } from "./support.js";
 import { PresenceSubs, toPresence, toPresenceSubscription, type PresenceSubscription } from "./presence.js";
 import { HTTPError, fromFileLink, httpBase, postFile, type FileInfo, type FileUpload } from "./files.js";
+import { newClientMsgId, randomHex } from "./ids.js";
 import { Outbox, Outgoing, type Attempt, type SendResult } from "./outbox.js";
 import { Receiver, toMessage, toReceipt } from "./receiver.js";
 import { Session, errorOf, type Body, type Pusher } from "./session.js";
@@ -1310,7 +1311,7 @@ export class MagpieClient {
    * itself, for the same reason.
    */
   async createGroup(group: NewGroup, signal?: AbortSignal): Promise<Group> {
-    const id = group.id || "grp_" + newClientMsgId().slice(0, 20);
+    const id = group.id || "grp_" + randomHex(10);
     const req = create(CreateGroupSchema, {
       id,
       name: group.name,
@@ -1919,12 +1920,6 @@ function toWirePush(p: PushOptions): WirePushOptions {
   return create(PushOptionsSchema, p);
 }
 
-/** Returns 16 random bytes in hex. */
-function newClientMsgId(): string {
-  const b = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 function defaultPlatform(): string {
   const g = globalThis as { window?: unknown; document?: unknown; process?: { platform?: string } };

@@ -8,6 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { canonicalQuery, mintToken, sign, stringToSign } from "./signing.js";
 import { repoRoot } from "./env.js";
 import { decodeFrame, encodeFrame } from "../src/codec.js";
+import { newClientMsgId, randomHex } from "../src/ids.js";
 import { connectURL, proto } from "../src/index.js";
 
 interface Vector {
@@ -110,4 +111,24 @@ test("connect URL", () => {
   assert.equal(connectURL("https://im.example.com/base/"), "wss://im.example.com/base/v1/connect");
   assert.equal(connectURL("wss://im.example.com/v1/connect"), "wss://im.example.com/v1/connect");
   assert.throws(() => connectURL("ftp://x"));
+});
+
+test("client message ids grow with time", () => {
+  const start = 1_767_225_600_000;
+  const seen = new Set<string>();
+  let prev = "";
+  for (let i = 0; i < 2000; i++) {
+    const at = start + Math.floor(i / 4); // four per millisecond
+    const id = newClientMsgId(at);
+    assert.match(id, /^[0-9a-f]{32}$/);
+    assert.ok(!seen.has(id), `id ${id} made twice`);
+    seen.add(id);
+    if (i % 4 === 0) assert.ok(id > prev, `id ${id} at ${at} sorts before ${prev}, made a millisecond earlier`);
+    prev = id;
+  }
+  assert.equal(newClientMsgId(start).slice(0, 12), "019b76daa800"); // 1,767,225,600,000 ms in hex
+  const before = newClientMsgId(Date.now() - 1);
+  assert.ok(newClientMsgId() > before);
+  assert.match(randomHex(10), /^[0-9a-f]{20}$/);
+  assert.notEqual(randomHex(10), randomHex(10));
 });
