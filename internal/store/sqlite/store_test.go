@@ -340,12 +340,55 @@ func TestMigratePushFrom7(t *testing.T) {
 // moves into messages and indexes for search per second (an absorb, and
 // the search indexer's pass over what it left queued).
 func BenchmarkAbsorb(b *testing.B) {
-	s := openTemp(b, WithIndexInterval(time.Hour), withAbsorbAge(time.Hour))
-	a := s.App("bench")
 	created := time.UnixMilli(1_700_000_000_000)
-	bodies := []string{"hello, this is a typical short chat message", "see you at the station at 5pm tomorrow",
-		"我们明天在车站见面吧", "did you get the report? I sent it this morning"}
-	const perRound = 2048 // a quarter of absorbAt
+	benchmarkAbsorb(b, 2048, func(n int) store.Draft { // a quarter of absorbAt
+		return store.Draft{ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
+			SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n), Type: "text",
+			Body: []byte(benchBodies[n%len(benchBodies)]), CreatedAt: created}
+	})
+	b.ReportMetric(float64(b.N*2048)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkAbsorbClientIDs measures the absorber, as BenchmarkAbsorb
+// does, in the load tool's shape (500 conversations of two users, 8,192
+// messages an absorb) with two kinds of client message ids: random (32
+// hex digits, as the SDKs made them until 2026-12-03) and growing with
+// time (the time in milliseconds, then random, as the SDKs make them
+// now). The dedup index files a growing id next to its sender's last one
+// and a random one anywhere; the difference grows with the history, so
+// run it long: -benchtime 120x stores about a million messages.
+func BenchmarkAbsorbClientIDs(b *testing.B) {
+	created := time.UnixMilli(1_767_225_600_000)
+	for _, kind := range []string{"random", "growing"} {
+		b.Run(kind, func(b *testing.B) {
+			const perRound, convs = 8192, 500
+			r := rand.New(rand.NewPCG(1, 2))
+			benchmarkAbsorb(b, perRound, func(n int) store.Draft {
+				c := n % convs
+				from, to := fmt.Sprintf("u%04d", 2*c), fmt.Sprintf("u%04d", 2*c+1)
+				id := fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
+				if kind == "growing" { // 16,000 messages a second
+					id = fmt.Sprintf("%012x%020x", created.UnixMilli()+int64(n/16), r.Uint64())
+				}
+				return store.Draft{ConvID: "p:" + from + ":" + to, Members: []string{from, to},
+					SenderID: from, ClientMsgID: id, Type: "text",
+					Body: []byte(benchBodies[n%len(benchBodies)]), CreatedAt: created}
+			})
+			b.ReportMetric(b.Elapsed().Seconds()*1e6/float64(b.N*perRound), "µs/msg")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+var benchBodies = []string{"hello, this is a typical short chat message", "see you at the station at 5pm tomorrow",
+	"我们明天在车站见面吧", "did you get the report? I sent it this morning"}
+
+// benchmarkAbsorb logs perRound messages made by draft (its argument
+// counts from 1) outside the timer, then times their absorb and the
+// indexer's pass, b.N times.
+func benchmarkAbsorb(b *testing.B, perRound int, draft func(n int) store.Draft) {
+	s := openTemp(b, WithIndexInterval(time.Hour), withAbsorbAge(time.Hour))
+	a := s.App("app_f5ab15961348ba18")
 	drafts := make([]store.Draft, 64)
 	n := 0
 	for b.Loop() {
@@ -353,9 +396,7 @@ func BenchmarkAbsorb(b *testing.B) {
 		for done := 0; done < perRound; done += len(drafts) {
 			for i := range drafts {
 				n++
-				drafts[i] = store.Draft{ConvID: fmt.Sprintf("c%d", n%16), Members: []string{"alice", "bob"},
-					SenderID: "alice", ClientMsgID: fmt.Sprintf("m%d", n), Type: "text",
-					Body: []byte(bodies[n%len(bodies)]), CreatedAt: created}
+				drafts[i] = draft(n)
 			}
 			if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
 				b.Fatal(err)
@@ -371,65 +412,6 @@ func BenchmarkAbsorb(b *testing.B) {
 		if _, err := s.indexQueued(b.Context(), 0); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(b.N*perRound)/b.Elapsed().Seconds(), "msgs/s")
-}
-
-// BenchmarkAbsorbClientIDs measures the absorber, as BenchmarkAbsorb
-// does, in the load tool's shape (500 conversations of two users, 8,192
-// messages an absorb) with two kinds of client message ids: random (32
-// hex digits, as the SDKs made them until 2026-12-03) and growing with
-// time (the time in milliseconds, then random, as the SDKs make them
-// now). The dedup index files a growing id next to its sender's last one
-// and a random one anywhere; the difference grows with the history, so
-// run it long: -benchtime 120x stores about a million messages.
-func BenchmarkAbsorbClientIDs(b *testing.B) {
-	for _, kind := range []string{"random", "growing"} {
-		b.Run(kind, func(b *testing.B) {
-			s := openTemp(b, WithIndexInterval(time.Hour), withAbsorbAge(time.Hour))
-			a := s.App("app_f5ab15961348ba18")
-			created := time.UnixMilli(1_767_225_600_000)
-			bodies := []string{"hello, this is a typical short chat message", "see you at the station at 5pm tomorrow",
-				"我们明天在车站见面吧", "did you get the report? I sent it this morning"}
-			const perRound, convs = 8192, 500
-			r := rand.New(rand.NewPCG(1, 2))
-			drafts := make([]store.Draft, 256)
-			n := 0
-			for b.Loop() {
-				b.StopTimer()
-				for done := 0; done < perRound; done += len(drafts) {
-					for i := range drafts {
-						n++
-						c := n % convs
-						from, to := fmt.Sprintf("u%04d", 2*c), fmt.Sprintf("u%04d", 2*c+1)
-						var id string
-						if kind == "random" {
-							id = fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
-						} else { // 16,000 messages a second
-							id = fmt.Sprintf("%012x%020x", created.UnixMilli()+int64(n/16), r.Uint64())
-						}
-						drafts[i] = store.Draft{ConvID: "p:" + from + ":" + to, Members: []string{from, to},
-							SenderID: from, ClientMsgID: id, Type: "text",
-							Body: []byte(bodies[n%len(bodies)]), CreatedAt: created}
-					}
-					if _, err := a.AppendMessages(b.Context(), drafts); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StartTimer()
-				s.abs.mu.Lock()
-				err := s.absorbLocked(b.Context(), 0)
-				s.abs.mu.Unlock()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := s.indexQueued(b.Context(), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(b.Elapsed().Seconds()*1e6/float64(b.N*perRound), "µs/msg")
-			b.ReportMetric(0, "ns/op")
-		})
 	}
 }
 
