@@ -39,9 +39,10 @@ type SendResult struct {
 type SendOption func(*Outgoing)
 
 // WithClientMsgID gives the message the client message id id (1 to 128
-// bytes) instead of a random one. An app that keeps unsent messages across
-// restarts resends them with their first id, so that the server stores
-// each at most once.
+// bytes) instead of one the client makes. An app that keeps unsent
+// messages across restarts resends them with their first id, so that the
+// server stores each at most once. Ids that grow with time (a version 7
+// UUID, say) are stored faster than random ones (docs/protocol.md).
 func WithClientMsgID(id string) SendOption {
 	return func(o *Outgoing) { o.id = id }
 }

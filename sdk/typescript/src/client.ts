@@ -199,7 +199,10 @@ export interface SearchOptions {
 
 /** Options of one send. */
 export interface SendOptions {
-  /** The client message id (1 to 128 bytes) instead of a random one; a resend with the same id is stored once. */
+  /**
+   * The client message id (1 to 128 bytes) instead of one the client makes; a resend with the same id is
+   * stored once. Ids that grow with time (a version 7 UUID, say) are stored faster than random ones.
+   */
   clientMsgId?: string;
   /** The message's offline notification options. */
   push?: PushOptions;
