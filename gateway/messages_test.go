@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,6 +230,33 @@ func TestIdempotentMessageSendUnderConcurrency(t *testing.T) {
 	c, err := e.store.App(e.a.ID).GetConversation(context.Background(), "p:alice:bob")
 	if err != nil || c.MaxSeq != 1 {
 		t.Fatalf("conversation after 8 concurrent retries = %+v, %v; want one message", c, err)
+	}
+}
+
+// TestServerMadeClientMsgIDsGrowWithTime: an API send without a client
+// message id or an Idempotency-Key gets srv_ and an id that starts with
+// the time (wire.NewClientMsgID), each new one sorting after the last.
+func TestServerMadeClientMsgIDsGrowWithTime(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	e.mustCreateUser(e.a, "bob")
+	body := `{"from_user_id":"alice","to_user_id":"bob","type":"text","content":"hi"}`
+	low := "srv_" + wire.NewClientMsgID(time.Now().Add(-time.Millisecond))
+	prev := ""
+	for i := range 3 {
+		r := e.do(e.a, req{method: "POST", target: "/v1/messages", body: body})
+		if r.status != http.StatusCreated {
+			t.Fatalf("send %d: %d %s", i, r.status, r.body)
+		}
+		id, _ := r.json(t)["message"].(map[string]any)["client_msg_id"].(string)
+		hexPart, ok := strings.CutPrefix(id, "srv_")
+		if !ok || len(hexPart) != 32 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+			t.Fatalf("send %d: client_msg_id %q, want srv_ and 32 hex digits", i, id)
+		}
+		if id <= low || id == prev || (i > 0 && id[:16] < prev[:16]) {
+			t.Fatalf("send %d: client_msg_id %q, after %q (made a millisecond before the first) and %q", i, id, low, prev)
+		}
+		prev = id
 	}
 }
 

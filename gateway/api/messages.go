@@ -16,6 +16,7 @@ import (
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/push"
+	"github.com/magpie-im/magpie/sdk/go/wire"
 )
 
 type messageJSON = httpx.MessageJSON
@@ -75,7 +76,7 @@ func (s *Server) sendMessage(c *gin.Context) {
 			sum := sha256.Sum256([]byte(key))
 			in.ClientMsgID = "idem:" + hex.EncodeToString(sum[:20])
 		} else {
-			in.ClientMsgID = httpx.NewTimeID("srv_", time.Now())
+			in.ClientMsgID = "srv_" + wire.NewClientMsgID(time.Now())
 		}
 	}
 	creds := httpx.Creds(c)

@@ -11,6 +11,7 @@ import (
 	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/messaging"
 	"github.com/magpie-im/magpie/internal/store"
+	"github.com/magpie-im/magpie/sdk/go/wire"
 	"github.com/magpie-im/magpie/tenant"
 	"github.com/magpie-im/magpie/users"
 )
@@ -277,7 +278,7 @@ func (s *Server) sendSystemMessage(c *gin.Context) {
 	}
 	a, err := s.cfg.Messages.Send(c.Request.Context(), messaging.SendRequest{
 		AppID: app.ID, ToUserID: in.ToUserID, System: true, ServerAPI: true,
-		ClientMsgID: httpx.NewTimeID("con_", time.Now()), Type: in.Type, Content: in.Content,
+		ClientMsgID: "con_" + wire.NewClientMsgID(time.Now()), Type: in.Type, Content: in.Content,
 		MaxBytes:  s.tenants.EffectiveLimits(app).MaxMessageBytes,
 		PushDelay: time.Duration(app.Settings.Push.DelaySeconds) * time.Second,
 	})

@@ -3,7 +3,6 @@ package httpx
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -85,19 +84,6 @@ func NewID(prefix string) string {
 	var b [12]byte
 	g := idRand.Get().(*mrand.ChaCha8)
 	_, _ = g.Read(b[:])
-	idRand.Put(g)
-	return prefix + hex.EncodeToString(b[:])
-}
-
-// NewTimeID returns prefix followed by 16 bytes in hex: the time in
-// milliseconds (6 bytes, big-endian) and 10 random bytes. The ids sort by
-// the time they were made: as client message ids, they are filed side by
-// side in the store's dedup index, where random ones land all over it.
-func NewTimeID(prefix string, now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(max(now.UnixMilli(), 0))<<16)
-	g := idRand.Get().(*mrand.ChaCha8)
-	_, _ = g.Read(b[6:])
 	idRand.Put(g)
 	return prefix + hex.EncodeToString(b[:])
 }

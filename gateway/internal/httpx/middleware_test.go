@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -59,32 +57,5 @@ func TestRequestIDs(t *testing.T) {
 	c, _ := gin.CreateTestContext(httptest.NewRecorder())
 	if RequestID(c) != "" || Logger(c).Enabled(t.Context(), slog.LevelError) {
 		t.Fatal("a context without RequestIDs has an id or a live logger")
-	}
-}
-
-// TestNewTimeIDSortsByTime checks that ids a millisecond apart or more
-// sort in the order they were made, and that ids of one millisecond
-// differ.
-func TestNewTimeIDSortsByTime(t *testing.T) {
-	start := time.UnixMilli(1_767_225_600_000)
-	if got, want := NewTimeID("srv_", start)[:16], "srv_019b76daa800"; got != want {
-		t.Errorf("NewTimeID(srv_, %v) starts %q, want %q", start, got, want)
-	}
-	prev := ""
-	seen := map[string]bool{}
-	for i := range 2000 {
-		id := NewTimeID("srv_", start.Add(time.Duration(i/4)*time.Millisecond))
-		hexPart, ok := strings.CutPrefix(id, "srv_")
-		if !ok || len(hexPart) != 32 || strings.Trim(hexPart, "0123456789abcdef") != "" {
-			t.Fatalf("id %q: want srv_ and 32 lowercase hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("id %q made twice", id)
-		}
-		seen[id] = true
-		if i%4 == 0 && id <= prev {
-			t.Fatalf("id %q sorts before %q, made a millisecond earlier", id, prev)
-		}
-		prev = id
 	}
 }

@@ -193,27 +193,9 @@ func (c *Client) checkSend(o *Outgoing) error {
 	return nil
 }
 
-// newClientMsgID returns 16 bytes in hex: the time in milliseconds since
-// 1970 (6 bytes, big-endian) and 10 random bytes, the layout of a version 7
-// UUID without its version bits. The ids of one client grow with time, so
-// the server files each sender's new ids side by side at the end of its
-// range in the dedup index instead of at random places all over it: at a
-// million messages stored, random ids made storing a message 40-50% more
-// expensive, and more as the history grows (docs/benchmarks.md).
-func newClientMsgID() string {
-	return timeOrderedID(time.Now())
-}
-
-func timeOrderedID(now time.Time) string {
-	var b [16]byte
-	ms := uint64(max(now.UnixMilli(), 0))
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	rand.Read(b[6:])
-	return hex.EncodeToString(b[:])
-}
+// newClientMsgID returns an id for a message sent now, growing with time
+// (wire.NewClientMsgID).
+func newClientMsgID() string { return wire.NewClientMsgID(time.Now()) }
 
 // randomID returns n random bytes in hex.
 func randomID(n int) string {

@@ -11,7 +11,8 @@
 // The package also owns the protocol's constants: the WebSocket close codes
 // ([CloseCode], in a reconnect and a terminal range) and the error codes of
 // [magpiev1.Error] frames ([CodeInvalidFrame] and the others, with
-// [Retryable]).
+// [Retryable]), and [NewClientMsgID], the client message ids the SDK and
+// the server make.
 //
 // The protocol itself, frame by frame, is documented in
 // sdk/proto/magpie/v1/magpie.proto.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -290,5 +291,33 @@ func TestDeps(t *testing.T) {
 				t.Errorf("%s imports %q; wire may import only the standard library, protobuf and magpiev1", name, path)
 			}
 		}
+	}
+}
+
+// TestNewClientMsgIDGrowsWithTime checks the layout the server's dedup
+// index is fast with: 32 hex digits that sort, as strings, in the order
+// they were made (one millisecond apart or more), distinct within a
+// millisecond, starting with the time.
+func TestNewClientMsgIDGrowsWithTime(t *testing.T) {
+	start := time.UnixMilli(1_767_225_600_000)
+	if got, want := NewClientMsgID(start)[:12], "019b76daa800"; got != want { // 1,767,225,600,000 ms in hex
+		t.Errorf("time part = %s, want %s", got, want)
+	}
+	var prev string
+	seen := map[string]bool{}
+	for i := range 2000 {
+		at := start.Add(time.Duration(i/4) * time.Millisecond) // four per millisecond
+		id := NewClientMsgID(at)
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("id %q: want 32 lowercase hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q made twice", id)
+		}
+		seen[id] = true
+		if i%4 == 0 && id <= prev {
+			t.Fatalf("id %q at %v sorts before %q, made a millisecond earlier", id, at, prev)
+		}
+		prev = id
 	}
 }
