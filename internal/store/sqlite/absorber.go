@@ -370,6 +370,10 @@ func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx) (bool, error) {
 		return false, nil
 	}
 	hi := s.abs.hi.Load()
+	// The rows it deletes are folded first (fold.go).
+	if err := s.foldIn(ctx, tx); err != nil {
+		return false, err
+	}
 	if _, err := tx.StmtContext(ctx, s.stmts[stmtPruneLog]).ExecContext(ctx, hi); err != nil {
 		return false, fmt.Errorf("prune the message log: %w", translate(err))
 	}

@@ -25,7 +25,7 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
 	// It moves cursors, which the cursor cache then holds; it changes
 	// nothing the head cache holds.
-	err := a.inSharedTx(func(t *appTx) error {
+	err := a.inUnfoldedTx(func(t *appTx) error {
 		b = ackBatch{t: t}
 		if err := a.s.observe(ctx, t); err != nil {
 			return err
@@ -38,7 +38,7 @@ func (a *appStore) AckDelivered(ctx context.Context, acks []store.DeliveryAck) (
 			out[i] = r
 		}
 		return b.flush(ctx)
-	}, func() { a.s.cursors.put(a.id, b.devices) })
+	}, func() { a.s.cursors.put(a.id, b.devices) }, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ack delivered: %w", err)
 	}
@@ -75,7 +75,6 @@ type deviceCursor struct {
 type userCursor struct {
 	userID, convID string
 	seq            int64 // highest device cursor
-	dirty          bool
 }
 
 func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckResult, error) {
@@ -91,7 +90,7 @@ func (b *ackBatch) ack(ctx context.Context, ack store.DeliveryAck) (store.AckRes
 	if d.seq <= u.seq {
 		return r, nil
 	}
-	u.seq, u.dirty = d.seq, true
+	u.seq = d.seq
 	r.UserSeq = u.seq
 	if d.headKnown && r.UserSeq == d.maxSeq && d.headSender != ack.UserID {
 		r.ReceivedSeq = r.UserSeq // the newest message is another's
@@ -131,7 +130,7 @@ func (b *ackBatch) device(ctx context.Context, ack store.DeliveryAck) (*deviceCu
 	if headOK && curOK {
 		d.maxSeq, delivered, d.seq = hd.seq, userSeq, devSeq
 		d.headSender, d.headKnown = hd.sender, true
-	} else {
+	} else if err = s.foldIn(ctx, b.t.tx); err == nil { // the table's head is the log's
 		err = b.t.queryRow(ctx, stmtAckState, ack.UserID, ack.DeviceID, ack.ConvID).
 			Scan(&d.maxSeq, &delivered, &d.seq)
 	}
@@ -181,24 +180,17 @@ func (b *ackBatch) user(userID, convID string, stored int64) *userCursor {
 	return u
 }
 
-// flush writes the cursors the batch moved.
+// flush logs the devices' cursors the batch moved; the fold (fold.go)
+// writes them, and the members' delivery cursors, the highest of their
+// devices'.
 func (b *ackBatch) flush(ctx context.Context) error {
 	for _, d := range b.devices {
 		if !d.dirty {
 			continue
 		}
-		_, err := b.t.exec(ctx, stmtPutDeviceCursor, d.userID, d.deviceID, d.convID, d.seq)
+		_, err := b.t.exec(ctx, stmtLogAck, d.userID, d.deviceID, d.convID, d.seq)
 		if err != nil {
-			return fmt.Errorf("save cursor of %s/%s in %s: %w", d.userID, d.deviceID, d.convID, translate(err))
-		}
-	}
-	for _, u := range b.users {
-		if !u.dirty {
-			continue
-		}
-		_, err := b.t.exec(ctx, stmtSetDelivered, u.userID, u.convID, u.seq)
-		if err != nil {
-			return fmt.Errorf("save cursor of %s in %s: %w", u.userID, u.convID, translate(err))
+			return fmt.Errorf("log cursor of %s/%s in %s: %w", d.userID, d.deviceID, d.convID, translate(err))
 		}
 	}
 	return nil

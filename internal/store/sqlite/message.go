@@ -35,7 +35,8 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 	out := make([]store.Appended, len(drafts))
 	var b appendBatch
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
-	err := a.inSharedTxAfter(func(t *appTx) error {
+	// It leaves what the log holds to the fold (fold.go).
+	err := a.inUnfoldedTx(func(t *appTx) error {
 		b = appendBatch{t: t, convs: make(map[string]*convState, 1)}
 		if err := a.s.observe(ctx, t); err != nil {
 			return err
@@ -85,10 +86,6 @@ type appendBatch struct {
 	t     *appTx
 	convs map[string]*convState
 	order []*convState // touched conversations, in first-touch order
-	reads []readMark   // sender read cursors to advance, one per (user, conversation)
-	// readAt indexes reads once they are many (markRead); the app is the
-	// batch's, so its key's app is empty.
-	readAt map[userKey]int
 	// mentions are the mentions of users, in append order, applied once
 	// the entries exist.
 	mentions []readMark
@@ -196,9 +193,6 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 		c.firstSeq = m.Seq
 	}
 	c.maxSeq, c.lastSender, c.updatedAt, c.dirty = m.Seq, d.SenderID, d.CreatedAt, true
-	if d.SenderID != "" {
-		b.markRead(d.SenderID, d.ConvID, m.Seq)
-	}
 	for _, u := range m.Mentions {
 		b.mentions = append(b.mentions, readMark{userID: u, convID: d.ConvID, seq: m.Seq})
 	}
@@ -206,34 +200,6 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 		c.mentionAll = m.Seq
 	}
 	return store.Appended{Message: m}, nil
-}
-
-// markRead records that the sender's read cursor must reach seq. A small
-// batch scans its marks; one of more than scanUpTo (a backed-up queue
-// commits thousands at once) finds them in a map.
-func (b *appendBatch) markRead(userID, convID string, seq int64) {
-	if b.readAt != nil {
-		if i, ok := b.readAt[userKey{user: userID, conv: convID}]; ok {
-			b.reads[i].seq = max(b.reads[i].seq, seq)
-			return
-		}
-	} else {
-		for i := range b.reads {
-			if r := &b.reads[i]; r.userID == userID && r.convID == convID {
-				r.seq = max(r.seq, seq)
-				return
-			}
-		}
-	}
-	b.reads = append(b.reads, readMark{userID: userID, convID: convID, seq: seq})
-	if b.readAt == nil && len(b.reads) > scanUpTo {
-		b.readAt = make(map[userKey]int, 2*len(b.reads))
-		for i, r := range b.reads {
-			b.readAt[userKey{user: r.userID, conv: r.convID}] = i
-		}
-	} else if b.readAt != nil {
-		b.readAt[userKey{user: userID, conv: convID}] = len(b.reads) - 1
-	}
 }
 
 // duplicate returns the message that d repeats, if one is stored: in this
@@ -368,7 +334,7 @@ func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
 	var err error
 	if hd, ok := b.t.a.s.heads.get(b.t.a.id, id); ok {
 		c.maxSeq = hd.seq
-	} else {
+	} else if err = b.t.a.s.foldIn(ctx, b.t.tx); err == nil { // the table's head is the log's
 		err = b.t.queryRow(ctx, stmtConvHead, id).Scan(&c.maxSeq, &c.rejoin)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -381,7 +347,9 @@ func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
 	return c, nil
 }
 
-// flush writes the conversations and read cursors the batch changed.
+// flush writes the conversations the batch created or whose members it
+// brought back, and the mentions; the other conversations' heads and the
+// senders' read cursors are the fold's (fold.go).
 func (b *appendBatch) flush(ctx context.Context) error {
 	for _, c := range b.order {
 		if !c.dirty {
@@ -389,12 +357,6 @@ func (b *appendBatch) flush(ctx context.Context) error {
 		}
 		if err := b.saveConv(ctx, c); err != nil {
 			return fmt.Errorf("save conversation %s: %w", c.id, err)
-		}
-	}
-	for _, r := range b.reads {
-		_, err := b.t.exec(ctx, stmtAdvanceRead, r.userID, r.convID, r.seq)
-		if err != nil {
-			return fmt.Errorf("advance read cursor of %s in %s: %w", r.userID, r.convID, translate(err))
 		}
 	}
 	for _, r := range b.mentions {
@@ -414,10 +376,11 @@ func (b *appendBatch) flush(ctx context.Context) error {
 
 func (b *appendBatch) saveConv(ctx context.Context, c *convState) error {
 	if c.exists {
-		if c.rejoin {
-			if err := b.rejoin(ctx, c); err != nil {
-				return err
-			}
+		if !c.rejoin {
+			return nil // its head is the log's, until the fold
+		}
+		if err := b.rejoin(ctx, c); err != nil {
+			return err
 		}
 		_, err := b.t.exec(ctx, stmtUpdateConv, c.id, c.maxSeq, ms(c.updatedAt), c.rejoin)
 		return translate(err)

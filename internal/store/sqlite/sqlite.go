@@ -120,6 +120,11 @@ func (s *Store) readRow(ctx context.Context, q string, args ...any) scanner {
 			return errRow{err}
 		}
 	}
+	if readsFolded(q) {
+		if err := s.settleFold(ctx); err != nil {
+			return errRow{err}
+		}
+	}
 	return s.readRowAsIs(ctx, q, args...)
 }
 
@@ -137,6 +142,11 @@ func (s *Store) readRowAsIs(ctx context.Context, q string, args ...any) scanner 
 func (s *Store) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if readsMessages(q) {
 		if err := s.settle(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if readsFolded(q) {
+		if err := s.settleFold(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -434,7 +444,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	pruned, err := s.pruneIn(ctx, tx)
+	err = s.foldIn(ctx, tx)
+	var pruned bool
+	if err == nil {
+		pruned, err = s.pruneIn(ctx, tx)
+	}
 	if err == nil {
 		err = fn(tx)
 	}

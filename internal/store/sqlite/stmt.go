@@ -25,10 +25,7 @@ const (
 	stmtInsertMember
 	stmtRejoinMember
 	stmtMemberEntries
-	stmtAdvanceRead
 	stmtAckState
-	stmtPutDeviceCursor
-	stmtSetDelivered
 	stmtLastReceived
 	stmtReadState
 	stmtSetRead
@@ -45,6 +42,14 @@ const (
 	stmtPruneLog
 	stmtLockDatabase
 	stmtLockMessages
+	stmtFoldState
+	stmtFoldConvs
+	stmtFoldReads
+	stmtSetFolded
+	stmtLogAck
+	stmtFoldDevices
+	stmtFoldDelivered
+	stmtClearAcks
 	numStmts
 )
 
@@ -85,8 +90,6 @@ var stmtSQL = [numStmts]string{
 		WHERE EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?2)
 		ON CONFLICT DO NOTHING`,
 	stmtMemberEntries: `SELECT COUNT(*) FROM user_conversations WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
-	stmtAdvanceRead: `UPDATE user_conversations SET read_seq = max(read_seq, ?4)
-		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
 
 	// One row when the user is in the conversation: the conversation's max
 	// seq, the user's delivery cursor and the device's (0 if it has none).
@@ -96,11 +99,6 @@ var stmtSQL = [numStmts]string{
 		LEFT JOIN device_cursors AS dc ON dc.app_id = uc.app_id AND dc.user_id = uc.user_id
 			AND dc.device_id = ?3 AND dc.conv_id = uc.conv_id
 		WHERE uc.app_id = ?1 AND uc.user_id = ?2 AND uc.conv_id = ?4`,
-	stmtPutDeviceCursor: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
-		VALUES (?1, ?2, ?3, ?4, ?5)
-		ON CONFLICT (app_id, user_id, device_id, conv_id) DO UPDATE SET seq = excluded.seq`,
-	stmtSetDelivered: `UPDATE user_conversations SET delivered_seq = ?4
-		WHERE app_id = ?1 AND user_id = ?2 AND conv_id = ?3`,
 	// The newest message in (?3, ?4] not sent by ?5, walking the primary
 	// key down from ?4: no row when the range holds only ?5's messages.
 	stmtLastReceived: `SELECT seq FROM messages
@@ -150,6 +148,32 @@ var stmtSQL = [numStmts]string{
 	// transaction, they take a file's write lock (Store.beginWrite).
 	stmtLockDatabase: `UPDATE schema_version SET version = version WHERE 0`,
 	stmtLockMessages: lockMessagesSQL,
+
+	// The fold (fold.go): the highest log rowid folded, the log's highest
+	// and whether acks wait; then the log rows in (?1, ?2] into
+	// conversations and the senders' entries, and the acks into the
+	// devices' cursors and the members' (no app id bound: a fold covers
+	// every app).
+	stmtFoldState: `SELECT folded, (SELECT COALESCE(max(rowid), 0) FROM message_log), EXISTS (SELECT 1 FROM ack_log)
+		FROM log_fold WHERE id = 1`,
+	stmtFoldConvs: `UPDATE conversations AS c SET max_seq = max(c.max_seq, l.seq), updated_at = max(c.updated_at, l.at)
+		FROM (SELECT app_id, conv_id, max(seq) AS seq, max(created_at) AS at FROM message_log
+			WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 GROUP BY app_id, conv_id) AS l
+		WHERE c.app_id = l.app_id AND c.id = l.conv_id`,
+	stmtFoldReads: `UPDATE user_conversations AS u SET read_seq = max(u.read_seq, l.seq)
+		FROM (SELECT app_id, sender_id, conv_id, max(seq) AS seq FROM message_log
+			WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 AND sender_id <> '' GROUP BY app_id, sender_id, conv_id) AS l
+		WHERE u.app_id = l.app_id AND u.user_id = l.sender_id AND u.conv_id = l.conv_id`,
+	stmtSetFolded: `UPDATE log_fold SET folded = ?1 WHERE id = 1`,
+	stmtLogAck:    `INSERT INTO ack_log (app_id, user_id, device_id, conv_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)`,
+	stmtFoldDevices: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
+		SELECT app_id, user_id, device_id, conv_id, max(seq) FROM ack_log WHERE true
+		GROUP BY app_id, user_id, device_id, conv_id
+		ON CONFLICT (app_id, user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
+	stmtFoldDelivered: `UPDATE user_conversations AS u SET delivered_seq = max(u.delivered_seq, l.seq)
+		FROM (SELECT app_id, user_id, conv_id, max(seq) AS seq FROM ack_log GROUP BY app_id, user_id, conv_id) AS l
+		WHERE u.app_id = l.app_id AND u.user_id = l.user_id AND u.conv_id = l.conv_id`,
+	stmtClearAcks: `DELETE FROM ack_log`,
 }
 
 // prepare compiles every statement on the write connection.
@@ -219,6 +243,13 @@ func (a *appStore) inTx(ctx context.Context, fn func(t *appTx) error) error {
 // inSharedTx is Store.inSharedTx for the app.
 func (a *appStore) inSharedTx(fn func(t *appTx) error, then func()) error {
 	return a.inSharedTxAfter(fn, then, nil)
+}
+
+// inUnfoldedTx is Store.inUnfoldedTx for the app.
+func (a *appStore) inUnfoldedTx(fn func(t *appTx) error, then, after func()) error {
+	return a.s.inUnfoldedTx(func(tx *sql.Tx) error {
+		return fn(&appTx{tx: tx, a: a})
+	}, then, after)
 }
 
 // inSharedTxAfter is Store.inSharedTxAfter for the app.

@@ -12,13 +12,14 @@ import (
 var errClosed = errors.New("sqlite store closed")
 
 // sharedWriter runs the hot write transactions (appends, acks, read
-// cursors, the search indexer) that arrive while the previous commit runs
-// as one SQLite transaction, each in its own savepoint: one commit, one
-// fsync, and the pages they share (a conversation's member entries hold
-// both the sender's read cursor and the recipient's delivery cursor)
-// written once. The messaging layer's two committers (appends, acks) each
-// batch already; this joins their batches, which otherwise took turns on
-// the single write connection, each paying its own commit.
+// cursors, the writes beside the traffic) that arrive while the previous
+// commit runs as one SQLite transaction, each in its own savepoint: one
+// commit, one fsync, and the pages they share written once. The messaging
+// layer's two committers (appends, acks) each batch already; this joins
+// their batches, which otherwise took turns on the single write
+// connection, each paying its own commit. Appends and acks write to logs
+// (the message log, the ack log) and leave the conversations and cursors
+// they move to the fold (fold.go), which runs before the others.
 type sharedWriter struct {
 	mu      sync.Mutex
 	queue   []*sharedTx
@@ -35,6 +36,10 @@ type sharedTx struct {
 	after func()
 	err   error
 	done  chan struct{}
+	// unfolded: an append or a delivery ack, which may run while the
+	// message log holds rows not yet folded (fold.go); every other
+	// transaction runs after a fold.
+	unfolded bool
 }
 
 func (s *Store) startWriter() {
@@ -98,7 +103,18 @@ func (s *Store) inSharedTx(fn func(tx *sql.Tx) error, then func()) error {
 // inSharedTxAfter is inSharedTx with a function that runs, under writeMu,
 // once the transaction committed.
 func (s *Store) inSharedTxAfter(fn func(tx *sql.Tx) error, then, after func()) error {
-	r := &sharedTx{fn: fn, then: then, after: after, done: make(chan struct{})}
+	return s.runShared(&sharedTx{fn: fn, then: then, after: after, done: make(chan struct{})})
+}
+
+// inUnfoldedTx is inSharedTxAfter for an append or a delivery ack: no
+// fold runs before it (fold.go). fn must fold before it reads what the
+// fold writes.
+func (s *Store) inUnfoldedTx(fn func(tx *sql.Tx) error, then, after func()) error {
+	return s.runShared(&sharedTx{fn: fn, then: then, after: after, done: make(chan struct{}), unfolded: true})
+}
+
+// runShared queues r for the shared writer and waits for its commit.
+func (s *Store) runShared(r *sharedTx) error {
 	w := &s.shared
 	w.mu.Lock()
 	if w.closed {
@@ -171,7 +187,13 @@ func (s *Store) commitShared(batch []*sharedTx) {
 				return
 			}
 		}
-		if r.err = r.fn(tx); r.err != nil {
+		if !r.unfolded {
+			r.err = s.foldIn(ctx, tx)
+		}
+		if r.err == nil {
+			r.err = r.fn(tx)
+		}
+		if r.err != nil {
 			if !savepoints {
 				tx.Rollback()
 				if pruned {

@@ -1,0 +1,282 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
+)
+
+// appendAt appends one message from ann to bob in p:ann:bob at ms.
+func appendAt(t *testing.T, a store.AppStore, from, to, id string, ms int64) int64 {
+	t.Helper()
+	out, err := a.AppendMessages(t.Context(), []store.Draft{{
+		ConvID: "p:ann:bob", Members: []string{to}, SenderID: from, ClientMsgID: id,
+		Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(ms),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0].Seq
+}
+
+// rawHead reads the conversation's row and a member's read cursor as the
+// tables hold them, without waiting for a fold.
+func rawHead(t *testing.T, s *Store, user string) (maxSeq, updated, readSeq int64) {
+	t.Helper()
+	err := s.read.QueryRowContext(t.Context(), `SELECT c.max_seq, c.updated_at, uc.read_seq
+		FROM conversations AS c JOIN user_conversations AS uc ON uc.app_id = c.app_id AND uc.conv_id = c.id
+		WHERE c.app_id = 'A' AND c.id = 'p:ann:bob' AND uc.user_id = ?`, user).Scan(&maxSeq, &updated, &readSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return maxSeq, updated, readSeq
+}
+
+// An append to an existing conversation writes its log row only: the
+// conversation's head and the sender's read cursor reach the tables at the
+// fold, and every reader of them gets the folded state.
+func TestAppendsLeaveConversationsToTheFold(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	appendAt(t, a, "ann", "bob", "m1", 1_000) // creates the conversation
+	appendAt(t, a, "ann", "bob", "m2", 2_000)
+	appendAt(t, a, "bob", "ann", "m3", 3_000)
+	appendAt(t, a, "ann", "bob", "m4", 4_000)
+
+	if maxSeq, updated, read := rawHead(t, s, "ann"); maxSeq != 1 || updated != 1_000 || read != 0 {
+		t.Fatalf("before the fold the tables hold max_seq %d, updated_at %d, ann's read_seq %d; want 1, 1000, 0 (the appends wrote them)",
+			maxSeq, updated, read)
+	}
+	c, err := a.GetConversation(ctx, "p:ann:bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxSeq != 4 || c.UpdatedAt.UnixMilli() != 4_000 {
+		t.Fatalf("GetConversation: max seq %d, updated %d; want 4, 4000", c.MaxSeq, c.UpdatedAt.UnixMilli())
+	}
+	for user, want := range map[string]int64{"ann": 4, "bob": 3} {
+		uc, err := a.GetUserConversation(ctx, user, "p:ann:bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uc.MaxSeq != 4 || uc.ReadSeq != want {
+			t.Fatalf("%s's conversation: max seq %d, read seq %d; want 4, %d", user, uc.MaxSeq, uc.ReadSeq, want)
+		}
+	}
+	if maxSeq, updated, read := rawHead(t, s, "ann"); maxSeq != 4 || updated != 4_000 || read != 4 {
+		t.Fatalf("after the fold the tables hold %d, %d, %d; want 4, 4000, 4", maxSeq, updated, read)
+	}
+	var folded, high int64
+	if err := s.read.QueryRowContext(ctx, `SELECT folded, (SELECT max(rowid) FROM message_log) FROM log_fold`).Scan(&folded, &high); err != nil {
+		t.Fatal(err)
+	}
+	if folded != high {
+		t.Fatalf("folded up to log row %d of %d", folded, high)
+	}
+}
+
+// A write transaction that reads the heads (a read cursor clamped to the
+// conversation's max seq) runs after a fold, even in the commit of the
+// appends it follows; so does an ack whose head the cache lost.
+func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	for i, id := range []string{"m1", "m2", "m3"} {
+		appendAt(t, a, "ann", "bob", id, int64(i+1)*1_000)
+	}
+	cur, moved, err := a.MarkRead(ctx, "bob", "p:ann:bob", 3)
+	if err != nil || cur != 3 || !moved {
+		t.Fatalf("MarkRead to 3 after three appends: %d, %v, %v", cur, moved, err)
+	}
+	appendAt(t, a, "ann", "bob", "m4", 4_000)
+	s.writeMu.Lock()
+	s.forget() // the ack reads the head from the table
+	s.writeMu.Unlock()
+	if r := ackOne(t, a, "bob", "p:ann:bob", 4); r.DeviceSeq != 4 || r.UserSeq != 4 {
+		t.Fatalf("ack of 4 after the cache was dropped: %+v", r)
+	}
+}
+
+// Another Store on the same files (another process) folds what this one
+// appended before it reads the tables.
+func TestAnotherStoreFoldsTheLog(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendAt(t, a, "ann", "bob", "m1", 1_000)
+	appendAt(t, a, "ann", "bob", "m2", 2_000)
+	appendAt(t, a, "bob", "ann", "m3", 3_000)
+	other := openAgain(t, s, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	uc, err := other.App("A").GetUserConversation(t.Context(), "bob", "p:ann:bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.MaxSeq != 3 || uc.ReadSeq != 3 || uc.UpdatedAt.UnixMilli() != 3_000 {
+		t.Fatalf("the other Store reads max seq %d, read seq %d, updated %d; want 3, 3, 3000",
+			uc.MaxSeq, uc.ReadSeq, uc.UpdatedAt.UnixMilli())
+	}
+}
+
+// A prune deletes only log rows that were folded: the tables hold what
+// they held before the rows left the log.
+func TestPruneFoldsFirst(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendAt(t, a, "ann", "bob", "m1", 1_000)
+	appendAt(t, a, "ann", "bob", "m2", 2_000)
+	appendAt(t, a, "bob", "ann", "m3", 3_000)
+	s.abs.mu.Lock() // an absorb alone: no transaction of the writer follows
+	err := s.absorbLocked(t.Context(), 0)
+	s.abs.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := logTableRows(t, s)
+	appendAt(t, a, "ann", "bob", "m4", 4_000) // its commit, appends only, prunes what was absorbed
+	if after := logTableRows(t, s); after >= before {
+		t.Fatalf("the log held %d rows before the append and %d after: no prune", before, after)
+	}
+	if maxSeq, updated, read := rawHead(t, s, "bob"); maxSeq < 3 || updated < 3_000 || read != 3 {
+		t.Fatalf("after the prune the tables hold max_seq %d, updated_at %d, bob's read_seq %d; want at least 3, 3000 and 3",
+			maxSeq, updated, read)
+	}
+}
+
+// A delivery ack writes a row of the ack log only: the device's cursor and
+// the member's delivery cursor reach their tables at the fold, and the
+// readers of them get the folded state.
+func TestAcksLeaveCursorsToTheFold(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	for i, id := range []string{"m1", "m2", "m3"} {
+		appendAt(t, a, "ann", "bob", id, int64(i+1)*1_000)
+	}
+	ackOne(t, a, "bob", "p:ann:bob", 2)
+	if r := ackOne(t, a, "bob", "p:ann:bob", 3); r.DeviceSeq != 3 || r.UserPrev != 2 || r.UserSeq != 3 {
+		t.Fatalf("the second ack: %+v", r)
+	}
+	var devices, logged int
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors), (SELECT count(*) FROM ack_log)`).
+		Scan(&devices, &logged); err != nil {
+		t.Fatal(err)
+	}
+	if devices != 0 || logged != 2 {
+		t.Fatalf("before the fold: %d device cursors, %d acks logged; want 0 and 2", devices, logged)
+	}
+	cursors, err := a.GetDeviceCursors(ctx, "bob", "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cursors["p:ann:bob"] != 3 {
+		t.Fatalf("bob's device cursors: %v", cursors)
+	}
+	uc, err := a.GetUserConversation(ctx, "bob", "p:ann:bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.DeliveredSeq != 3 {
+		t.Fatalf("bob's delivery cursor %d, want 3", uc.DeliveredSeq)
+	}
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors), (SELECT count(*) FROM ack_log)`).
+		Scan(&devices, &logged); err != nil {
+		t.Fatal(err)
+	}
+	if devices != 1 || logged != 0 {
+		t.Fatalf("after the fold: %d device cursors, %d acks logged; want 1 and 0", devices, logged)
+	}
+	// A cursor the fold wrote is where the next ack starts, with the
+	// caches gone.
+	appendAt(t, a, "ann", "bob", "m4", 4_000)
+	s.writeMu.Lock()
+	s.forget()
+	s.writeMu.Unlock()
+	if r := ackOne(t, a, "bob", "p:ann:bob", 4); r.DeviceSeq != 4 || r.UserPrev != 3 || r.UserSeq != 4 {
+		t.Fatalf("the ack after the fold: %+v", r)
+	}
+}
+
+// A user deleted while its acks wait in the log keeps no cursor: the
+// deletion folds first, then deletes what the fold wrote.
+func TestDeleteUserAfterUnfoldedAcks(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	appendAt(t, a, "ann", "bob", "m1", 1_000)
+	ackOne(t, a, "bob", "p:ann:bob", 1)
+	if err := a.DeleteUser(ctx, "bob", store.UserDeletion{At: time.UnixMilli(2_000)}); err != nil {
+		t.Fatal(err)
+	}
+	var devices, logged int
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors WHERE user_id = 'bob'), (SELECT count(*) FROM ack_log)`).
+		Scan(&devices, &logged); err != nil {
+		t.Fatal(err)
+	}
+	if devices != 0 || logged != 0 {
+		t.Fatalf("after bob's deletion: %d of his device cursors, %d acks logged", devices, logged)
+	}
+	if cursors, err := a.GetDeviceCursors(ctx, "bob", "d1"); err != nil || len(cursors) != 0 {
+		t.Fatalf("bob's cursors after his deletion: %v, %v", cursors, err)
+	}
+}
+
+// The restore of docs/operations.md holds when the database file's copy
+// has log rows not yet folded (its conversations' max_seq behind its
+// log): the messages file loses the copies of those messages, and the log
+// brings them back when the restored pair opens.
+func TestRestoreFromAnOnlineBackupWithUnfoldedLog(t *testing.T) {
+	s, a := openAnnBob(t, 3)
+	if err := s.absorb(); err != nil { // folds too
+		t.Fatal(err)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "x") // seq 4 and 5, logged, not folded
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "y")
+	dir := t.TempDir()
+	copyWithWAL(t, s.path, filepath.Join(dir, "magpie.db")) // T1
+	if maxSeq, _, _ := rawHead(t, s, "ann"); maxSeq != 3 {
+		t.Fatalf("the database file's copy has max_seq %d, want 3 (the appends after it not folded)", maxSeq)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "z") // seq 6, only in the messages file's copy
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	copyWithWAL(t, MessagesPath(s.path), filepath.Join(dir, "magpie-messages.db")) // T2
+	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range restoreSQL {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	r, err := Open(t.Context(), filepath.Join(dir, "magpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := r.App("A")
+	msgs := annBob(t, b, 5, "restored")
+	if msgs[3].ClientMsgID != "x" || msgs[4].ClientMsgID != "y" {
+		t.Fatalf("restored: %+v", msgs)
+	}
+	if c, err := b.GetConversation(t.Context(), "p:ann:bob"); err != nil || c.MaxSeq != 5 {
+		t.Fatalf("restored conversation: %+v, %v; want max seq 5", c, err)
+	}
+	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "new"); seq != 6 {
+		t.Fatalf("a new message after the restore got seq %d, want 6", seq)
+	}
+	if msgs := annBob(t, b, 6, "after a new message"); msgs[5].ClientMsgID != "new" {
+		t.Fatalf("after a new message: %+v", msgs)
+	}
+}
