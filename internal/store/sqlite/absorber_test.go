@@ -423,21 +423,7 @@ func TestRestoreFromAnOnlineBackup(t *testing.T) {
 	}
 	// T2: the messages file.
 	copyWithWAL(t, MessagesPath(s.path), filepath.Join(dir, "magpie-messages.db"))
-	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range restoreSQL {
-		if _, err := db.ExecContext(t.Context(), q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
-	r, err := Open(t.Context(), filepath.Join(dir, "magpie.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := restoreCopies(t, dir)
 	b := r.App("A")
 	annBob(t, b, 3, "restored (the first copy's)")
 	if seq := appendOne(t, b, "p:ann:bob", "ann", "bob", "new"); seq != 4 {
@@ -456,6 +442,28 @@ func TestRestoreFromAnOnlineBackup(t *testing.T) {
 	if err := r.read.QueryRowContext(t.Context(), `SELECT count(*) FROM message_search`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d search entries (%v), want 4: the three restored and the new one", n, err)
 	}
+}
+
+// restoreCopies runs restoreSQL on the copies of the two files in dir
+// and opens the restored pair.
+func restoreCopies(t *testing.T, dir string) *Store {
+	t.Helper()
+	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range restoreSQL {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	r, err := Open(t.Context(), filepath.Join(dir, "magpie.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 // restoreSQL are the statements docs/operations.md gives for restoring an

@@ -34,6 +34,18 @@ func rawHead(t *testing.T, s *Store, user string) (maxSeq, updated, readSeq int6
 	return maxSeq, updated, readSeq
 }
 
+// cursorRows counts the device cursors in their table (user's, or all if
+// user is empty) and the acks in the ack log, without waiting for a fold.
+func cursorRows(t *testing.T, s *Store, user string) (devices, logged int) {
+	t.Helper()
+	err := s.read.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM device_cursors WHERE ?1 = '' OR user_id = ?1),
+		(SELECT count(*) FROM ack_log)`, user).Scan(&devices, &logged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return devices, logged
+}
+
 // An append to an existing conversation writes its log row only: the
 // conversation's head and the sender's read cursor reach the tables at the
 // fold, and every reader of them gets the folded state.
@@ -164,12 +176,7 @@ func TestAcksLeaveCursorsToTheFold(t *testing.T) {
 	if r := ackOne(t, a, "bob", "p:ann:bob", 3); r.DeviceSeq != 3 || r.UserPrev != 2 || r.UserSeq != 3 {
 		t.Fatalf("the second ack: %+v", r)
 	}
-	var devices, logged int
-	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors), (SELECT count(*) FROM ack_log)`).
-		Scan(&devices, &logged); err != nil {
-		t.Fatal(err)
-	}
-	if devices != 0 || logged != 2 {
+	if devices, logged := cursorRows(t, s, ""); devices != 0 || logged != 2 {
 		t.Fatalf("before the fold: %d device cursors, %d acks logged; want 0 and 2", devices, logged)
 	}
 	cursors, err := a.GetDeviceCursors(ctx, "bob", "d1")
@@ -186,11 +193,7 @@ func TestAcksLeaveCursorsToTheFold(t *testing.T) {
 	if uc.DeliveredSeq != 3 {
 		t.Fatalf("bob's delivery cursor %d, want 3", uc.DeliveredSeq)
 	}
-	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors), (SELECT count(*) FROM ack_log)`).
-		Scan(&devices, &logged); err != nil {
-		t.Fatal(err)
-	}
-	if devices != 1 || logged != 0 {
+	if devices, logged := cursorRows(t, s, ""); devices != 1 || logged != 0 {
 		t.Fatalf("after the fold: %d device cursors, %d acks logged; want 1 and 0", devices, logged)
 	}
 	// A cursor the fold wrote is where the next ack starts, with the
@@ -216,12 +219,7 @@ func TestDeleteUserAfterUnfoldedAcks(t *testing.T) {
 	if err := a.DeleteUser(ctx, "bob", store.UserDeletion{At: time.UnixMilli(2_000)}); err != nil {
 		t.Fatal(err)
 	}
-	var devices, logged int
-	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM device_cursors WHERE user_id = 'bob'), (SELECT count(*) FROM ack_log)`).
-		Scan(&devices, &logged); err != nil {
-		t.Fatal(err)
-	}
-	if devices != 0 || logged != 0 {
+	if devices, logged := cursorRows(t, s, "bob"); devices != 0 || logged != 0 {
 		t.Fatalf("after bob's deletion: %d of his device cursors, %d acks logged", devices, logged)
 	}
 	if cursors, err := a.GetDeviceCursors(ctx, "bob", "d1"); err != nil || len(cursors) != 0 {
@@ -250,21 +248,7 @@ func TestRestoreFromAnOnlineBackupWithUnfoldedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyWithWAL(t, MessagesPath(s.path), filepath.Join(dir, "magpie-messages.db")) // T2
-	db, err := openWrite(t.Context(), filepath.Join(dir, "magpie.db"), config{busyTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range restoreSQL {
-		if _, err := db.ExecContext(t.Context(), q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	db.Close()
-	r, err := Open(t.Context(), filepath.Join(dir, "magpie.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := restoreCopies(t, dir)
 	b := r.App("A")
 	msgs := annBob(t, b, 5, "restored")
 	if msgs[3].ClientMsgID != "x" || msgs[4].ClientMsgID != "y" {
