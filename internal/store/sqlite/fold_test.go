@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,6 +20,19 @@ func appendAt(t *testing.T, a store.AppStore, from, to, id string, ms int64) int
 		t.Fatal(err)
 	}
 	return out[0].Seq
+}
+
+// openAnnToBob opens a Store whose log holds n messages from ann to bob,
+// m1 at 1000 ms, m2 at 2000 and so on, not folded.
+func openAnnToBob(t *testing.T, n int) (*Store, store.AppStore) {
+	t.Helper()
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range n {
+		appendAt(t, a, "ann", "bob", fmt.Sprintf("m%d", i+1), int64(i+1)*1_000)
+	}
+	return s, a
 }
 
 // rawHead reads the conversation's row and a member's read cursor as the
@@ -95,13 +109,8 @@ func TestAppendsLeaveConversationsToTheFold(t *testing.T) {
 // conversation's max seq) runs after a fold, even in the commit of the
 // appends it follows; so does an ack whose head the cache lost.
 func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
+	s, a := openAnnToBob(t, 3)
 	ctx := t.Context()
-	for i, id := range []string{"m1", "m2", "m3"} {
-		appendAt(t, a, "ann", "bob", id, int64(i+1)*1_000)
-	}
 	cur, moved, err := a.MarkRead(ctx, "bob", "p:ann:bob", 3)
 	if err != nil || cur != 3 || !moved {
 		t.Fatalf("MarkRead to 3 after three appends: %d, %v, %v", cur, moved, err)
@@ -118,11 +127,7 @@ func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
 // Another Store on the same files (another process) folds what this one
 // appended before it reads the tables.
 func TestAnotherStoreFoldsTheLog(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	appendAt(t, a, "ann", "bob", "m1", 1_000)
-	appendAt(t, a, "ann", "bob", "m2", 2_000)
+	s, a := openAnnToBob(t, 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
 	other := openAgain(t, s, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
 	uc, err := other.App("A").GetUserConversation(t.Context(), "bob", "p:ann:bob")
@@ -138,11 +143,7 @@ func TestAnotherStoreFoldsTheLog(t *testing.T) {
 // A prune deletes only log rows that were folded: the tables hold what
 // they held before the rows left the log.
 func TestPruneFoldsFirst(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	appendAt(t, a, "ann", "bob", "m1", 1_000)
-	appendAt(t, a, "ann", "bob", "m2", 2_000)
+	s, a := openAnnToBob(t, 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
 	s.abs.mu.Lock() // an absorb alone: no transaction of the writer follows
 	err := s.absorbLocked(t.Context(), 0)
@@ -165,13 +166,8 @@ func TestPruneFoldsFirst(t *testing.T) {
 // the member's delivery cursor reach their tables at the fold, and the
 // readers of them get the folded state.
 func TestAcksLeaveCursorsToTheFold(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
+	s, a := openAnnToBob(t, 3)
 	ctx := t.Context()
-	for i, id := range []string{"m1", "m2", "m3"} {
-		appendAt(t, a, "ann", "bob", id, int64(i+1)*1_000)
-	}
 	ackOne(t, a, "bob", "p:ann:bob", 2)
 	if r := ackOne(t, a, "bob", "p:ann:bob", 3); r.DeviceSeq != 3 || r.UserPrev != 2 || r.UserSeq != 3 {
 		t.Fatalf("the second ack: %+v", r)
