@@ -23,6 +23,12 @@ import (
 // (a fold never moves anything back). log_fold.folded is the highest log
 // rowid folded, in the same transactions, so no row is folded twice.
 //
+// A delivery ack likewise writes a row of the ack log (the device, its
+// conversation and seq) instead of the device's cursor and the member's
+// delivered_seq; the fold upserts the devices' cursors and raises the
+// members' delivery cursors to the highest of their devices', then
+// deletes the acks it folded.
+//
 // Nothing else sees the tables before the fold:
 //   - a commit of the shared writer folds before every transaction that is
 //     not an append or a delivery ack (sharedTx.unfolded);
@@ -30,9 +36,9 @@ import (
 //   - inTx folds at its start;
 //   - an append or an ack that reads a conversation's head from the table
 //     (its cache missed) folds first, in its own transaction;
-//   - a read of max_seq, updated_at or read_seq on the read pool
-//     (readsFolded) waits for a fold when the log holds rows beyond
-//     folded (settleFold).
+//   - a read on the read pool of max_seq (and updated_at beside it),
+//     read_seq, delivered_seq or device_cursors (readsFolded) waits for a
+//     fold when either log holds rows not folded (settleFold).
 //
 // The heads cache (heads.go) holds what the appends committed, as before.
 // Another Store on the same files folds what this one appended, and the
