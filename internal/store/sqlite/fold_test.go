@@ -9,7 +9,7 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// appendAt appends one message from ann to bob in p:ann:bob at ms.
+// appendAt appends one message from from to to in p:ann:bob at ms.
 func appendAt(t *testing.T, a store.AppStore, from, to, id string, ms int64) int64 {
 	t.Helper()
 	out, err := a.AppendMessages(t.Context(), []store.Draft{{
@@ -33,6 +33,14 @@ func openAnnToBob(t *testing.T, n int) (*Store, store.AppStore) {
 		appendAt(t, a, "ann", "bob", fmt.Sprintf("m%d", i+1), int64(i+1)*1_000)
 	}
 	return s, a
+}
+
+// dropCaches forgets the cached heads and cursors, as when another
+// connection committed.
+func dropCaches(s *Store) {
+	s.writeMu.Lock()
+	s.forget()
+	s.writeMu.Unlock()
 }
 
 // rawHead reads the conversation's row and a member's read cursor as the
@@ -116,9 +124,7 @@ func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
 		t.Fatalf("MarkRead to 3 after three appends: %d, %v, %v", cur, moved, err)
 	}
 	appendAt(t, a, "ann", "bob", "m4", 4_000)
-	s.writeMu.Lock()
-	s.forget() // the ack reads the head from the table
-	s.writeMu.Unlock()
+	dropCaches(s) // the ack reads the head from the table
 	if r := ackOne(t, a, "bob", "p:ann:bob", 4); r.DeviceSeq != 4 || r.UserSeq != 4 {
 		t.Fatalf("ack of 4 after the cache was dropped: %+v", r)
 	}
@@ -195,9 +201,7 @@ func TestAcksLeaveCursorsToTheFold(t *testing.T) {
 	// A cursor the fold wrote is where the next ack starts, with the
 	// caches gone.
 	appendAt(t, a, "ann", "bob", "m4", 4_000)
-	s.writeMu.Lock()
-	s.forget()
-	s.writeMu.Unlock()
+	dropCaches(s)
 	if r := ackOne(t, a, "bob", "p:ann:bob", 4); r.DeviceSeq != 4 || r.UserPrev != 3 || r.UserSeq != 4 {
 		t.Fatalf("the ack after the fold: %+v", r)
 	}
@@ -206,11 +210,8 @@ func TestAcksLeaveCursorsToTheFold(t *testing.T) {
 // A user deleted while its acks wait in the log keeps no cursor: the
 // deletion folds first, then deletes what the fold wrote.
 func TestDeleteUserAfterUnfoldedAcks(t *testing.T) {
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
+	s, a := openAnnToBob(t, 1)
 	ctx := t.Context()
-	appendAt(t, a, "ann", "bob", "m1", 1_000)
 	ackOne(t, a, "bob", "p:ann:bob", 1)
 	if err := a.DeleteUser(ctx, "bob", store.UserDeletion{At: time.UnixMilli(2_000)}); err != nil {
 		t.Fatal(err)
