@@ -88,6 +88,40 @@ func (h *Histogram) Merge(o *Histogram) {
 	h.max = max(h.max, mx)
 }
 
+// Snapshot returns a copy of h.
+func (h *Histogram) Snapshot() *Histogram {
+	c := NewHistogram()
+	c.Merge(h)
+	return c
+}
+
+// Since returns the values recorded in h after prev, a Snapshot of h (all
+// of h's when prev is nil). Its maximum is the top of its highest bucket,
+// capped at h's.
+func (h *Histogram) Since(prev *Histogram) *Histogram {
+	d := h.Snapshot()
+	if prev == nil {
+		return d
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	d.total -= prev.total
+	d.sum -= prev.sum
+	top := -1
+	for i := range d.counts {
+		d.counts[i] -= prev.counts[i]
+		if d.counts[i] > 0 {
+			top = i
+		}
+	}
+	if top < 0 {
+		d.max = 0
+	} else {
+		d.max = min(bucketTop(top), d.max)
+	}
+	return d
+}
+
 // Count is the number of recorded values.
 func (h *Histogram) Count() int64 {
 	h.mu.Lock()

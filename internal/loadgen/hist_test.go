@@ -59,3 +59,26 @@ func TestHistogramEmptyAndMerge(t *testing.T) {
 		t.Fatalf("merged: count %d max %v p0 %v p50 %v", a.Count(), a.Max(), a.Percentile(0), a.Percentile(50))
 	}
 }
+
+// TestHistogramSince: the values recorded after a snapshot, and only those.
+func TestHistogramSince(t *testing.T) {
+	h := NewHistogram()
+	for range 1000 {
+		h.Record(500 * time.Millisecond)
+	}
+	before := h.Snapshot()
+	for range 10 {
+		h.Record(2 * time.Millisecond)
+	}
+	d := h.Since(before)
+	if d.Count() != 10 || d.Percentile(99) < 2*time.Millisecond || d.Percentile(99) > 2020*time.Microsecond ||
+		d.Max() > 2020*time.Microsecond {
+		t.Fatalf("since the snapshot: count %d p99 %v max %v; want 10 near 2ms", d.Count(), d.Percentile(99), d.Max())
+	}
+	if all := h.Since(nil); all.Count() != 1010 || all.Max() != 500*time.Millisecond {
+		t.Fatalf("since nil: count %d max %v, want 1010 and 500ms", all.Count(), all.Max())
+	}
+	if empty := h.Since(h.Snapshot()); empty.Count() != 0 || empty.Max() != 0 || empty.Percentile(99) != 0 {
+		t.Fatalf("since now: count %d max %v p99 %v, want all 0", empty.Count(), empty.Max(), empty.Percentile(99))
+	}
+}

@@ -296,9 +296,13 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	before, haveProc := s.sample()
 	self := ProcReader{PID: os.Getpid()}
 	selfBefore, selfErr := self.Sample()
+	var lastE2E *Histogram // the latencies at the previous line
 	stop := s.progress(func() string {
-		return fmt.Sprintf("%s rate=%.0f sent=%d delivered=%d errors=%d p99~%.1fms", scenario, rate,
-			p.sent.Load(), p.delivered.Load(), p.errCount.Load(), ms(p.e2e.Percentile(99)))
+		now := p.e2e.Snapshot()
+		recent := now.Since(lastE2E)
+		lastE2E = now
+		return fmt.Sprintf("%s rate=%.0f sent=%d delivered=%d errors=%d p99~%.1fms (last second's %.1fms)", scenario, rate,
+			p.sent.Load(), p.delivered.Load(), p.errCount.Load(), ms(now.Percentile(99)), ms(recent.Percentile(99)))
 	})
 	defer stop()
 	sendCtx, cancel := context.WithDeadline(ctx, p.end.Add(s.cfg.Cutoff))
