@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,27 +11,7 @@ import (
 // appendAt appends one message from from to to in p:ann:bob at ms.
 func appendAt(t *testing.T, a store.AppStore, from, to, id string, ms int64) int64 {
 	t.Helper()
-	out, err := a.AppendMessages(t.Context(), []store.Draft{{
-		ConvID: "p:ann:bob", Members: []string{to}, SenderID: from, ClientMsgID: id,
-		Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(ms),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out[0].Seq
-}
-
-// openAnnToBob opens a Store whose log holds n messages from ann to bob,
-// m1 at 1000 ms, m2 at 2000 and so on, not folded.
-func openAnnToBob(t *testing.T, n int) (*Store, store.AppStore) {
-	t.Helper()
-	s := openLogged(t)
-	a := s.App("A")
-	cacheUsers(t, a, "ann", "bob")
-	for i := range n {
-		appendAt(t, a, "ann", "bob", fmt.Sprintf("m%d", i+1), int64(i+1)*1_000)
-	}
-	return s, a
+	return appendIn(t, a, "p:ann:bob", from, to, id, ms)
 }
 
 // dropCaches forgets the cached heads and cursors, as when another
@@ -117,7 +96,7 @@ func TestAppendsLeaveConversationsToTheFold(t *testing.T) {
 // conversation's max seq) runs after a fold, even in the commit of the
 // appends it follows; so does an ack whose head the cache lost.
 func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
-	s, a := openAnnToBob(t, 3)
+	s, a := openAnnBob(t, 3)
 	ctx := t.Context()
 	cur, moved, err := a.MarkRead(ctx, "bob", "p:ann:bob", 3)
 	if err != nil || cur != 3 || !moved {
@@ -133,7 +112,7 @@ func TestWritesAfterAppendsSeeTheFold(t *testing.T) {
 // Another Store on the same files (another process) folds what this one
 // appended before it reads the tables.
 func TestAnotherStoreFoldsTheLog(t *testing.T) {
-	s, a := openAnnToBob(t, 2)
+	s, a := openAnnBob(t, 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
 	other := openAgain(t, s, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
 	uc, err := other.App("A").GetUserConversation(t.Context(), "bob", "p:ann:bob")
@@ -149,7 +128,7 @@ func TestAnotherStoreFoldsTheLog(t *testing.T) {
 // A prune deletes only log rows that were folded: the tables hold what
 // they held before the rows left the log.
 func TestPruneFoldsFirst(t *testing.T) {
-	s, a := openAnnToBob(t, 2)
+	s, a := openAnnBob(t, 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
 	s.abs.mu.Lock() // an absorb alone: no transaction of the writer follows
 	err := s.absorbLocked(t.Context(), 0)
@@ -172,7 +151,7 @@ func TestPruneFoldsFirst(t *testing.T) {
 // the member's delivery cursor reach their tables at the fold, and the
 // readers of them get the folded state.
 func TestAcksLeaveCursorsToTheFold(t *testing.T) {
-	s, a := openAnnToBob(t, 3)
+	s, a := openAnnBob(t, 3)
 	ctx := t.Context()
 	ackOne(t, a, "bob", "p:ann:bob", 2)
 	if r := ackOne(t, a, "bob", "p:ann:bob", 3); r.DeviceSeq != 3 || r.UserPrev != 2 || r.UserSeq != 3 {
@@ -210,7 +189,7 @@ func TestAcksLeaveCursorsToTheFold(t *testing.T) {
 // A user deleted while its acks wait in the log keeps no cursor: the
 // deletion folds first, then deletes what the fold wrote.
 func TestDeleteUserAfterUnfoldedAcks(t *testing.T) {
-	s, a := openAnnToBob(t, 1)
+	s, a := openAnnBob(t, 1)
 	ctx := t.Context()
 	ackOne(t, a, "bob", "p:ann:bob", 1)
 	if err := a.DeleteUser(ctx, "bob", store.UserDeletion{At: time.UnixMilli(2_000)}); err != nil {

@@ -26,9 +26,15 @@ func cacheUsers(t *testing.T, a store.AppStore, ids ...string) {
 
 func appendOne(t *testing.T, a store.AppStore, conv, from, to, id string) int64 {
 	t.Helper()
+	return appendIn(t, a, conv, from, to, id, 1_700_000_000_000)
+}
+
+// appendIn appends one message from from to to in conv at ms.
+func appendIn(t *testing.T, a store.AppStore, conv, from, to, id string, ms int64) int64 {
+	t.Helper()
 	out, err := a.AppendMessages(t.Context(), []store.Draft{{
 		ConvID: conv, Members: []string{to}, SenderID: from, ClientMsgID: id,
-		Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(1_700_000_000_000),
+		Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(ms),
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -183,14 +183,14 @@ func TestTheLogSurvivesACrash(t *testing.T) {
 
 // openAnnBob opens a Store whose log only a read or the test absorbs
 // (openLogged) and appends n messages to p:ann:bob from ann, with client
-// ids a, b, c and so on.
+// ids a, b, c and so on, at 1000 ms, 2000 and so on (not folded).
 func openAnnBob(t *testing.T, n int) (*Store, store.AppStore) {
 	t.Helper()
 	s := openLogged(t)
 	a := s.App("A")
 	cacheUsers(t, a, "ann", "bob")
 	for i := range n {
-		appendOne(t, a, "p:ann:bob", "ann", "bob", string(rune('a'+i)))
+		appendAt(t, a, "ann", "bob", string(rune('a'+i)), int64(i+1)*1_000)
 	}
 	return s, a
 }
