@@ -235,8 +235,19 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.engine.ServeHTTP(w, r) }
+// connectPath is the client WebSocket's route.
+const connectPath = "/v1/connect"
+
+// ServeHTTP implements http.Handler. An upgrade to a client WebSocket
+// skips the router (httpx.Direct) unless tracing is on, when the router's
+// Tracing middleware records its span.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == connectPath && !telemetry.TracingOn() {
+		httpx.Direct(g.log, g.cfg.Metrics, connectPath, g.node, w, r)
+		return
+	}
+	g.engine.ServeHTTP(w, r)
+}
 
 // Route is one registered endpoint; Routes lists them for the OpenAPI test.
 type Route struct {
@@ -251,7 +262,7 @@ func (g *Gateway) table() []httpx.Route {
 	out := []httpx.Route{
 		r("GET", "/healthz", "/healthz", []gin.HandlerFunc{g.healthz}),
 		r("GET", "/readyz", "/readyz", []gin.HandlerFunc{g.readyz}),
-		r("GET", "/v1/connect", "/v1/connect", []gin.HandlerFunc{gin.WrapH(g.node)}),
+		r("GET", connectPath, connectPath, []gin.HandlerFunc{gin.WrapH(g.node)}),
 	}
 	out = append(out, g.api.Routes()...)
 	out = append(out, g.files.Routes()...)

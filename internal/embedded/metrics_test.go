@@ -133,6 +133,8 @@ func TestMetricsUnderTraffic(t *testing.T) {
 		{"magpie_api_requests_total", map[string]string{"route": "/v1/users/:id", "status": "404"}, 1, false},
 		{"magpie_api_requests_total", map[string]string{"route": "/v1/users/:id", "status": "429"}, 1, false},
 		{"magpie_api_request_duration_seconds", map[string]string{"route": "/v1/users/:id"}, 4, false},
+		// The upgrades skip the router and count as what they are.
+		{"magpie_api_requests_total", map[string]string{"route": "/v1/connect", "status": "101"}, 2, true},
 		{"magpie_rate_limited_total", map[string]string{"kind": "api"}, 1, false},
 		{"magpie_rate_limited_total", map[string]string{"kind": "login"}, 0, false},
 		{"magpie_rate_limited_total", map[string]string{"kind": "send"}, 0, true},

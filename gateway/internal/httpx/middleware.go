@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -110,10 +112,14 @@ func Logger(c *gin.Context) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// AccessLog logs one line per request after it completes.
+// AccessLog logs one line per request after it completes, at debug level:
+// with debug off it derives no logger and builds no line.
 func AccessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	if v, ok := c.Get(ctxRequest); !ok || !v.(*request).base.Enabled(c.Request.Context(), slog.LevelDebug) {
+		return
+	}
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
@@ -125,6 +131,69 @@ func AccessLog(c *gin.Context) {
 	}
 	Logger(c).DebugContext(c.Request.Context(), "http request", attrs...)
 }
+
+// Direct serves r with h as the router would serve it on route with
+// RequestIDs, Metrics and AccessLog, but without the router: for a route
+// taken so often that the router's share counts (the client WebSocket
+// upgrade, where gin's context, its middleware chain and the stack it
+// grew were about 8% of a login's CPU, docs/benchmarks.md). h sees no gin
+// context: the request's id reaches it as the response's X-Request-Id
+// header. A hijack (an upgrade) counts as status 101.
+func Direct(log *slog.Logger, m *telemetry.Metrics, route string, h http.Handler, w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !saneRequestID(id) {
+		id = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	h.ServeHTTP(sw, r)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	m.APIRequest(route, status, time.Since(start))
+	if log.Enabled(r.Context(), slog.LevelDebug) {
+		log.DebugContext(r.Context(), "http request", "request_id", id, "method", r.Method, "route", route,
+			"status", status, "duration_ms", time.Since(start).Milliseconds())
+	}
+}
+
+// statusWriter records the status of the response written through it;
+// it passes a hijack through (an upgrader needs one).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot hijack its connection")
+	}
+	nc, rw, err := hj.Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return nc, rw, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Metrics returns the middleware that records every request in
 // magpie_api_requests_total and magpie_api_request_duration_seconds, by
