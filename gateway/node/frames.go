@@ -48,20 +48,25 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 	if l.GetDeviceId() == "" || len(l.GetDeviceId()) > 128 || !utf8.ValidString(l.GetDeviceId()) {
 		return wire.CloseProtocolError, "device_id must be 1-128 bytes"
 	}
-	appKey, err := token.PeekAppKey(l.GetToken())
-	if err != nil {
-		return wire.CloseBadToken, "malformed token"
-	}
-	creds, err := s.tenants.Resolve(ctx, appKey)
-	if isNotFound(err) {
-		return wire.CloseBadToken, "unknown app"
-	}
-	if err != nil {
-		s.log.ErrorContext(ctx, "resolve app at login", "err", err)
-		return wire.CloseInternalError, "internal error"
-	}
-	claims, secret, err := parseToken(l.GetToken(), appKey, creds.Secrets, now)
+	// The token names its app; the app's secrets verify it (ParseFor asks
+	// for them once the token is decoded).
+	var creds *tenant.Credentials
+	var resolveErr error
+	claims, secret, err := token.ParseFor(l.GetToken(), now, func(appKey string) ([]string, error) {
+		creds, resolveErr = s.tenants.Resolve(ctx, appKey)
+		if resolveErr != nil {
+			return nil, resolveErr
+		}
+		return creds.Secrets, nil
+	})
 	switch {
+	case isNotFound(resolveErr):
+		return wire.CloseBadToken, "unknown app"
+	case resolveErr != nil:
+		s.log.ErrorContext(ctx, "resolve app at login", "err", resolveErr)
+		return wire.CloseInternalError, "internal error"
+	case creds == nil && errors.Is(err, token.ErrMalformed):
+		return wire.CloseBadToken, "malformed token"
 	case errors.Is(err, token.ErrExpired):
 		return wire.CloseTokenExpired, "token expired"
 	case err != nil:
@@ -126,27 +131,10 @@ func (c *conn) login(ctx context.Context, l *magpiev1.Login) (wire.CloseCode, st
 		}
 	}
 	// The same for a secret revocation (the credentials are cached).
-	if fresh, err := s.tenants.Resolve(ctx, appKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
+	if fresh, err := s.tenants.Resolve(ctx, claims.AppKey); err != nil || !slices.Contains(fresh.Secrets, secret) {
 		return wire.CloseReauthenticate, "the app secret that signed the token was revoked"
 	}
 	return 0, ""
-}
-
-// parseToken verifies a client token against the app's active secrets and
-// returns its claims and the secret that signed it.
-func parseToken(tok, appKey string, secrets []string, now time.Time) (token.Claims, string, error) {
-	var err error
-	for _, s := range secrets {
-		var claims token.Claims
-		claims, err = token.Parse(tok, appKey, []string{s}, now)
-		if !errors.Is(err, token.ErrSignature) {
-			return claims, s, err
-		}
-	}
-	if err == nil {
-		err = token.ErrSignature // no secret at all
-	}
-	return token.Claims{}, "", err
 }
 
 // tokenExpired closes a session whose token has expired, with a reconnect

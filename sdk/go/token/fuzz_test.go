@@ -29,6 +29,11 @@ func FuzzParse(f *testing.F) {
 		}
 		c, err := Parse(tok, appKey, []string{"msk_other", secret}, now)
 		if err != nil {
+			// ParseFor refuses it too, given the same secrets as appKey's
+			// (a token of another app fails its lookup here).
+			if _, _, err2 := ParseFor(tok, now, secretsOf(map[string][]string{appKey: {"msk_other", secret}})); err2 == nil {
+				t.Fatalf("ParseFor(%q) accepted what Parse refused (%v)", tok, err)
+			}
 			for _, s := range sentinels {
 				if errors.Is(err, s) {
 					return
@@ -41,6 +46,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if key, err := PeekAppKey(tok); err != nil || key != appKey {
 			t.Fatalf("PeekAppKey(%q) = %q, %v after Parse accepted it", tok, key, err)
+		}
+		if c2, used, err := ParseFor(tok, now, secretsOf(map[string][]string{appKey: {"msk_other", secret}})); err != nil || c2 != c || used != secret {
+			t.Fatalf("ParseFor(%q) = %+v, %q, %v after Parse accepted it with %+v", tok, c2, used, err, c)
 		}
 	})
 }

@@ -13,7 +13,8 @@
 //
 // The header has no "kid": a verifier calls [PeekAppKey] to learn which app
 // the token claims, then [Parse] with that app's active secrets, so a
-// secret can be rotated without invalidating tokens signed with the old one.
+// secret can be rotated without invalidating tokens signed with the old one
+// ([ParseFor] does both, decoding the token once).
 //
 // All functions are safe for concurrent use.
 package token
@@ -151,7 +152,13 @@ func Parse(tok, appKey string, secrets []string, now time.Time) (Claims, error) 
 	case err != nil:
 		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err) //nolint:errorlint // see above
 	}
-	c, err := claimsFrom(&rc)
+	return checkClaims(&rc, appKey, now)
+}
+
+// checkClaims converts rc, verified, and checks it is a client token of
+// the app appKey, for Magpie, not expired at now.
+func checkClaims(rc *jwt.RegisteredClaims, appKey string, now time.Time) (Claims, error) {
+	c, err := claimsFrom(rc)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -166,6 +173,73 @@ func Parse(tok, appKey string, secrets []string, now time.Time) (Claims, error) 
 	}
 	return c, nil
 }
+
+// ParseFor verifies tok as Parse does, against the secrets of the app it
+// claims to be issued for: secrets is called with the token's "iss" once
+// the token is decoded (and only if it is well formed and says HS256),
+// so the token is decoded once, where PeekAppKey then Parse decode it
+// twice. It returns the claims and the secret that verified the
+// signature. An error of secrets is returned as it is, wrapped; the
+// other errors are Parse's.
+func ParseFor(tok string, now time.Time, secrets func(appKey string) ([]string, error)) (Claims, string, error) {
+	if len(tok) > maxTokenLen {
+		return Claims{}, "", fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenLen)
+	}
+	var rc jwt.RegisteredClaims
+	var keys []string
+	var lookupErr error
+	t, err := parser().ParseWithClaims(tok, &rc, func(*jwt.Token) (any, error) {
+		if rc.Issuer == "" {
+			return nil, fmt.Errorf("%w: no issuer", ErrMalformed)
+		}
+		ss, err := secrets(rc.Issuer)
+		if err != nil {
+			lookupErr = err
+			return nil, err
+		}
+		set := jwt.VerificationKeySet{}
+		for _, s := range ss {
+			if s != "" {
+				keys = append(keys, s)
+				set.Keys = append(set.Keys, []byte(s))
+			}
+		}
+		if len(keys) == 0 {
+			return nil, errNoSecret
+		}
+		return set, nil
+	})
+	switch {
+	case lookupErr != nil:
+		return Claims{}, "", fmt.Errorf("token: secrets of %q: %w", rc.Issuer, lookupErr)
+	case errors.Is(err, ErrMalformed):
+		return Claims{}, "", fmt.Errorf("%w: no issuer", ErrMalformed)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return Claims{}, "", fmt.Errorf("%w: %v", ErrSignature, err) //nolint:errorlint // as in Parse
+	case err != nil:
+		return Claims{}, "", fmt.Errorf("%w: %v", ErrMalformed, err) //nolint:errorlint // as in Parse
+	}
+	c, err := checkClaims(&rc, rc.Issuer, now)
+	if err != nil {
+		return Claims{}, "", err
+	}
+	// The key set verified the signature with one of keys: which one (a
+	// second HMAC, only while an app has two secrets).
+	used := keys[0]
+	if len(keys) > 1 {
+		signing := tok[:strings.LastIndexByte(tok, '.')]
+		for _, k := range keys {
+			if jwt.SigningMethodHS256.Verify(signing, t.Signature, []byte(k)) == nil {
+				used = k
+				break
+			}
+		}
+	}
+	return c, used, nil
+}
+
+// errNoSecret is the key function's error when an app has no secret.
+var errNoSecret = errors.New("no secret to verify with")
 
 // PeekAppKey returns the "iss" claim of tok, the app key it claims to be
 // issued for, WITHOUT verifying anything. Use it only to choose the secrets

@@ -282,7 +282,66 @@ func TestParseErrors(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Parse = %+v, %v; want %v", c, err, tt.want)
 			}
+			// ParseFor, with tt.secrets as appKey's: the same, but for a
+			// token of another app, whose secrets it asks for.
+			want := tt.want
+			if tt.name == "other app" {
+				want = errUnknownApp
+			}
+			c, used, err := ParseFor(tt.tok, now, secretsOf(map[string][]string{appKey: tt.secrets}))
+			if !errors.Is(err, want) || used != "" {
+				t.Errorf("ParseFor = %+v, %q, %v; want %v", c, used, err, want)
+			}
 		})
+	}
+}
+
+// errUnknownApp is secretsOf's error for an app it does not know.
+var errUnknownApp = errors.New("unknown app")
+
+// secretsOf returns a secrets function for ParseFor that knows apps.
+func secretsOf(apps map[string][]string) func(string) ([]string, error) {
+	return func(key string) ([]string, error) {
+		ss, ok := apps[key]
+		if !ok {
+			return nil, errUnknownApp
+		}
+		return ss, nil
+	}
+}
+
+// TestParseFor: the claims and the secret that verified them, of the
+// app the token names; the app's secrets are asked for only for a token
+// that is well formed and says HS256, and an error of the lookup comes
+// back as it is.
+func TestParseFor(t *testing.T) {
+	tok, exp, err := Mint(appKey, oldSecret, "alice", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ss := range [][]string{{oldSecret}, {secret, oldSecret}, {"", oldSecret, secret}} {
+		c, used, err := ParseFor(tok, now, secretsOf(map[string][]string{appKey: ss}))
+		if err != nil || used != oldSecret || c.AppKey != appKey || c.UserID != "alice" || !c.ExpiresAt.Equal(exp) || !c.IssuedAt.Equal(now) {
+			t.Errorf("secrets %q: ParseFor = %+v, %q, %v", ss, c, used, err)
+		}
+	}
+	if _, _, err := ParseFor(tok, now, secretsOf(map[string][]string{appKey: {secret}})); !errors.Is(err, ErrSignature) {
+		t.Errorf("retired secret: ParseFor = %v, want ErrSignature", err)
+	}
+	if _, _, err := ParseFor(tok, now, secretsOf(nil)); !errors.Is(err, errUnknownApp) {
+		t.Errorf("unknown app: ParseFor = %v, want the lookup's error", err)
+	}
+	for name, bad := range map[string]string{
+		"garbage":  "not a token",
+		"alg none": craft(t, map[string]any{"alg": "none"}, validClaims(), nil, ""),
+		"HS512":    craft(t, map[string]any{"alg": "HS512"}, validClaims(), sha512.New, secret),
+		"no iss":   craft(t, hs256, map[string]any{"sub": "alice", "aud": Audience, "iat": now.Unix(), "exp": now.Unix() + 60}, sha256.New, secret),
+	} {
+		asked := false
+		_, _, err := ParseFor(bad, now, func(string) ([]string, error) { asked = true; return []string{secret}, nil })
+		if err == nil || asked {
+			t.Errorf("%s: ParseFor = %v, secrets asked for: %v; want an error without asking", name, err, asked)
+		}
 	}
 }
 
@@ -343,20 +402,32 @@ func TestDocumentedExample(t *testing.T) {
 	}
 }
 
-// BenchmarkVerify is what a gateway does with a token at each login:
-// PeekAppKey, then Parse with the app's secret.
+// BenchmarkVerify is what a verifier does with a token: PeekAppKey, then
+// Parse with the app's secret ("peek-parse"), or ParseFor (what a gateway
+// does at each login).
 func BenchmarkVerify(b *testing.B) {
 	tok, _, err := Mint(appKey, secret, "alice", time.Hour, now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := PeekAppKey(tok); err != nil {
-			b.Fatal(err)
+	b.Run("peek-parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := PeekAppKey(tok); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Parse(tok, appKey, []string{secret}, now); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if _, err := Parse(tok, appKey, []string{secret}, now); err != nil {
-			b.Fatal(err)
+	})
+	b.Run("parsefor", func(b *testing.B) {
+		secrets := secretsOf(map[string][]string{appKey: {secret}})
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := ParseFor(tok, now, secrets); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
