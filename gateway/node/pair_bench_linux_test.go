@@ -1,0 +1,80 @@
+package node
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// BenchmarkLoopbackPair measures what a login by headers writes: a 101
+// response and, a moment later, the LoginResult frame, written apart or
+// with the socket corked (TCP_CORK) in between, with a reader draining
+// the other end. cpu-ns/op is the process's CPU (writer and reader, user
+// and system) per pair. The cork saves about 1.5 µs: its two setsockopt
+// calls cost most of what the second segment did, so it was not kept
+// (docs/benchmarks.md, "One segment for the 101 and the LoginResult,
+// tried").
+func BenchmarkLoopbackPair(b *testing.B) {
+	for _, corked := range []bool{false, true} {
+		name := map[bool]string{false: "apart", true: "corked"}[corked]
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			fd := rawFD(b, c.(*net.TCPConn))
+			response, frame := make([]byte, 160), make([]byte, 90)
+			write := func(p []byte) {
+				if _, err := syscall.Write(fd, p); err != nil && err != syscall.EAGAIN {
+					b.Fatal(err)
+				}
+			}
+			before := cpuNanos(b)
+			b.ResetTimer()
+			for b.Loop() {
+				if corked {
+					if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_CORK, 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				write(response)
+				write(frame)
+				if corked {
+					if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_CORK, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuNanos(b)-before)/float64(b.N), "cpu-ns/op")
+			_ = c.Close()
+			<-done
+		})
+	}
+}
+
+// cpuNanos returns the process's CPU time so far, user and system.
+func cpuNanos(b *testing.B) int64 {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
