@@ -1,8 +1,6 @@
 package node
 
 import (
-	"io"
-	"net"
 	"syscall"
 	"testing"
 )
@@ -19,26 +17,8 @@ func BenchmarkLoopbackPair(b *testing.B) {
 	for _, corked := range []bool{false, true} {
 		name := map[bool]string{false: "apart", true: "corked"}[corked]
 		b.Run(name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			fd := rawFD(b, c.(*net.TCPConn))
+			fd, stop := loopbackSocket(b)
+			defer stop()
 			response, frame := make([]byte, 160), make([]byte, 90)
 			write := func(p []byte) {
 				if _, err := syscall.Write(fd, p); err != nil && err != syscall.EAGAIN {
@@ -63,8 +43,6 @@ func BenchmarkLoopbackPair(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(cpuNanos(b)-before)/float64(b.N), "cpu-ns/op")
-			_ = c.Close()
-			<-done
 		})
 	}
 }

@@ -15,11 +15,27 @@ import (
 // frames"). Most of it is the TCP work the write does for the receiving
 // side, not the system call's entry and exit (BenchmarkNullWrite).
 func BenchmarkLoopbackWrite(b *testing.B) {
+	fd, stop := loopbackSocket(b)
+	defer stop()
+	frame := make([]byte, 64)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := syscall.Write(fd, frame); err != nil && err != syscall.EAGAIN {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+}
+
+// loopbackSocket returns the descriptor of a loopback TCP socket whose
+// other end a goroutine drains, and a function that closes both and waits
+// for the goroutine.
+func loopbackSocket(b *testing.B) (int, func()) {
+	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -32,19 +48,14 @@ func BenchmarkLoopbackWrite(b *testing.B) {
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
+		_ = ln.Close()
 		b.Fatal(err)
 	}
-	fd := rawFD(b, c.(*net.TCPConn))
-	frame := make([]byte, 64)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := syscall.Write(fd, frame); err != nil && err != syscall.EAGAIN {
-			b.Fatal(err)
-		}
+	return rawFD(b, c.(*net.TCPConn)), func() {
+		_ = c.Close()
+		_ = ln.Close()
+		<-done
 	}
-	b.StopTimer()
-	_ = c.Close()
-	<-done
 }
 
 // BenchmarkNullWrite is the same write to /dev/null: the system call alone.
