@@ -16,7 +16,7 @@ import (
 // node_modules) leads to a file or directory that exists, and a link with
 // an anchor into a Markdown file to one of its headings.
 func TestLinks(t *testing.T) {
-	root := filepath.Join("..")
+	root := ".."
 	var files []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
