@@ -9,8 +9,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,8 +42,9 @@ const (
 // that many connections fit in the ephemeral ports of one address pair.
 // Its connections share one acknowledgement timer (see acker).
 //
-// Its connections' sockets are read by one event loop (an nbio engine),
-// started by the first Run and stopped by Close.
+// Its connections' sockets are read by one event loop, stopped by Close:
+// the tool's own (Linux, a plain ws target on IPv4), started by the first
+// login, or an nbio engine, started by the first Run.
 type Dialer struct {
 	// FrameLogin logs in with a Login frame after the upgrade, as a client
 	// that cannot set request headers (a browser) does, instead of in the
@@ -52,8 +55,17 @@ type Dialer struct {
 	next    atomic.Uint64
 	acks    *acker
 
+	// onLoop: the target is a plain ws URL on an IPv4 address and the
+	// tool has its own event loop here (Linux), which dials and logs in
+	// from srcs (none: the system's choice) to dst (loop_linux.go).
+	onLoop bool
+	url    string // the target's WebSocket URL
+	dst    netip.AddrPort
+	srcs   []net.IP
+
 	mu      sync.Mutex // guards the fields below
 	eng     *nbio.Engine
+	lp      *loop
 	stopped bool
 }
 
@@ -71,12 +83,20 @@ func NewDialer(target string, sources int) *Dialer {
 	if host == "localhost" {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
+	d.url = ConnectURL(target)
+	if ip4 := ip.To4(); ip4 != nil && err == nil && (u.Scheme == "http" || u.Scheme == "ws") && ownLoop {
+		port, perr := strconv.ParseUint(cmp.Or(u.Port(), "80"), 10, 16)
+		d.onLoop = perr == nil
+		d.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip4)), uint16(port))
+	}
 	if ip == nil || ip.To4() == nil || !ip.IsLoopback() || sources <= 0 {
 		d.dialers = []*net.Dialer{newNetDialer(nil)}
 		return d
 	}
 	for i := range min(sources, 250) {
-		d.dialers = append(d.dialers, newNetDialer(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}))
+		src := net.IPv4(127, 0, 0, byte(2+i))
+		d.dialers = append(d.dialers, newNetDialer(&net.TCPAddr{IP: src}))
+		d.srcs = append(d.srcs, src)
 	}
 	return d
 }
@@ -129,15 +149,39 @@ func (d *Dialer) engine() (*nbio.Engine, error) {
 	return eng, nil
 }
 
-// Close stops the event loop, closing the connections it still reads; the
-// dialer dials no more.
-func (d *Dialer) Close() {
+// loop returns the dialer's own event loop, started.
+func (d *Dialer) loop() (*loop, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopped {
+		return nil, net.ErrClosed
+	}
+	if d.lp == nil {
+		lp, err := newLoop()
+		if err != nil {
+			return nil, err
+		}
+		d.lp = lp
+	}
+	return d.lp, nil
+}
+
+// Close stops the event loops, closing the connections they still read;
+// the dialer dials no more.
+func (d *Dialer) Close() {
+	d.mu.Lock()
 	if d.eng != nil && !d.stopped {
 		d.eng.Stop()
 	}
+	lp := d.lp
+	if d.stopped {
+		lp = nil
+	}
 	d.stopped = true
+	d.mu.Unlock()
+	if lp != nil {
+		lp.stop()
+	}
 }
 
 // Sources is the number of source addresses the dialer spreads over (1
@@ -186,29 +230,32 @@ func loginError(err error) *LoginError {
 	return &LoginError{Err: err, CloseCode: max(closeCode(err), 0)}
 }
 
-// Conn is one logged-in raw protocol client. Until Run, it is a plain
-// socket (the login reads and writes it with deadlines); Run hands it to
-// its dialer's event loop, which reads it when bytes arrive and passes
-// them to the connection's parser on the loop's goroutine, so that a
-// connection holds no goroutine and no read buffer between frames and a
-// read costs one syscall. Its reader acknowledges every delivery within
-// about ackDelay, batched per connection as the SDK does. Write, Request,
+// Conn is one logged-in raw protocol client. An event loop reads its
+// socket when bytes arrive and passes them to the connection's parser on
+// the loop's goroutine, so that a connection holds no goroutine and no
+// read buffer between frames and a read costs one syscall: on Linux, for
+// a plain ws target, the tool's own loop from the dial on (the upgrade
+// and the login are parsed there too); otherwise the socket is a plain
+// one, which the login reads and writes with deadlines, until Run hands
+// it to nbio. Its reader acknowledges every delivery within about
+// ackDelay, batched per connection as the SDK does. Write, Request,
 // PingIfIdle and Close may be called from any goroutine; Run once.
 type Conn struct {
-	nc        net.Conn // the socket until Run hands it over
+	nc        net.Conn // the plain socket until Run hands it over
 	User      string
 	Heartbeat time.Duration
 	lastWrite atomic.Int64 // unix nanos
 	d         *Dialer
-	nb        atomic.Pointer[nbio.Conn] // the socket once handed over
-	done      chan struct{}             // closed when the event loop closed the socket
-	endErr    error                     // why; written before done is closed
+	sk        atomic.Pointer[sockRef] // the socket once an event loop reads it
+	done      chan struct{}           // closed when the event loop closed the socket
+	endErr    error                   // why; written before done is closed
 
 	rmu     sync.Mutex // guards the reader's fields below
 	pending []byte     // bytes read and not parsed yet: a partial frame
 	frag    []byte     // a fragmented message being assembled
 	fragOp  byte       // the opcode of the message in frag; zero when none
 	onMsg   func(data []byte, at time.Time) bool
+	hs      *handshake // the upgrade and login in progress on the tool's loop
 
 	wmu  sync.Mutex // guards the fields below and the switch to nb; held over a write
 	wbuf []byte     // reused frame buffer
@@ -224,6 +271,20 @@ type Conn struct {
 	waiters sync.Map // frame id -> chan *magpiev1.Frame
 }
 
+// socket is a connection's socket while an event loop reads it: nbio's
+// or the tool's own.
+type socket interface {
+	Write(b []byte) (int, error)
+	Close() error
+	CloseWithError(err error) error
+}
+
+type sockRef struct{ socket }
+
+// ownLoop is whether dialers use the tool's own event loop where they can
+// (haveLoop); tests turn it off to run the other path.
+var ownLoop = haveLoop
+
 // readLimit bounds a message, as the server bounds its own.
 const readLimit = 8 << 20
 
@@ -232,22 +293,22 @@ const readLimit = 8 << 20
 func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	nd := d.dialers[d.next.Add(1)%uint64(len(d.dialers))]
 	header := ""
 	if !d.FrameLogin {
 		header = "Authorization: Bearer " + tok + "\r\nMagpie-Device-Id: " + device +
 			"\r\nMagpie-Platform: server\r\nMagpie-Sdk-Version: magpie-bench/1\r\n"
 	}
-	nc, rest, byHeaders, err := dialUpgrade(ctx, nd, ConnectURL(base), wire.SubprotocolProto, header)
-	if err != nil {
-		le := &LoginError{Err: err}
-		if ue := (*upgradeError)(nil); errors.As(err, &ue) {
-			le.HTTPStatus = ue.status
-		}
-		return nil, le
+	target := ConnectURL(base)
+	if d.onLoop && target == d.url {
+		return loginOnLoop(ctx, d, user, tok, device, header)
 	}
-	c := &Conn{nc: nc, User: user, d: d, done: make(chan struct{}), cursors: map[string]int64{}, acked: map[string]int64{},
-		pending: rest}
+	nd := d.dialers[d.next.Add(1)%uint64(len(d.dialers))]
+	nc, rest, byHeaders, err := dialUpgrade(ctx, nd, target, wire.SubprotocolProto, header)
+	if err != nil {
+		return nil, upgradeLoginError(err)
+	}
+	c := newConn(d, user)
+	c.nc, c.pending = nc, rest
 	// The login is bounded by ctx: its deadline, or its end.
 	dl, _ := ctx.Deadline()
 	_ = nc.SetDeadline(dl)
@@ -262,30 +323,56 @@ func Login(ctx context.Context, d *Dialer, base, user, tok, device string) (*Con
 	return c, nil
 }
 
+func newConn(d *Dialer, user string) *Conn {
+	return &Conn{User: user, d: d, done: make(chan struct{}), cursors: map[string]int64{}, acked: map[string]int64{}}
+}
+
+// upgradeLoginError wraps a failed dial or upgrade, with the HTTP status
+// that refused it.
+func upgradeLoginError(err error) *LoginError {
+	le := &LoginError{Err: err}
+	if ue := (*upgradeError)(nil); errors.As(err, &ue) {
+		le.HTTPStatus = ue.status
+	}
+	return le
+}
+
+// loginFrame is the Login frame of a client that could not log in with
+// the upgrade request's headers.
+func loginFrame(tok, device string) *magpiev1.Frame {
+	return &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
+		Token: tok, DeviceId: device, Platform: "server", SdkVersion: "magpie-bench/1"}}}
+}
+
+// loginReply decodes the first message after the upgrade: the
+// LoginResult, or the server's refusal.
+func loginReply(data []byte) (*magpiev1.Frame, error) {
+	f, err := wire.Decode(wire.ProtoCodec{}, data, len(data))
+	if cl := f.GetClose(); err == nil && cl != nil {
+		// The server refused the login: its code, as the WebSocket
+		// close that follows will say.
+		err = &CloseError{Code: int(cl.GetCode()), Reason: cl.GetReason()}
+	} else if err == nil && f.GetLoginResult() == nil {
+		err = errors.New("not a LoginResult")
+	}
+	if err != nil {
+		err = fmt.Errorf("login reply %v: %w", f, err)
+	}
+	return f, err
+}
+
 // login writes the Login frame, unless the upgrade request's headers
 // carried the login (byHeaders), and reads the server's LoginResult.
 func (c *Conn) login(tok, device string, byHeaders bool) (*magpiev1.Frame, error) {
 	if !byHeaders {
-		err := c.Write(context.Background(), &magpiev1.Frame{Id: 1, Body: &magpiev1.Frame_Login{Login: &magpiev1.Login{
-			Token: tok, DeviceId: device, Platform: "server", SdkVersion: "magpie-bench/1"}}})
-		if err != nil {
+		if err := c.Write(context.Background(), loginFrame(tok, device)); err != nil {
 			return nil, err
 		}
 	}
 	var f *magpiev1.Frame
 	var ferr error // the reply's
 	err := c.readLogin(func(data []byte, _ time.Time) bool {
-		f, ferr = wire.Decode(wire.ProtoCodec{}, data, len(data))
-		if cl := f.GetClose(); ferr == nil && cl != nil {
-			// The server refused the login: its code, as the WebSocket
-			// close that follows will say.
-			ferr = &CloseError{Code: int(cl.GetCode()), Reason: cl.GetReason()}
-		} else if ferr == nil && f.GetLoginResult() == nil {
-			ferr = errors.New("not a LoginResult")
-		}
-		if ferr != nil {
-			ferr = fmt.Errorf("login reply %v: %w", f, ferr)
-		}
+		f, ferr = loginReply(data)
 		return false
 	})
 	return f, cmp.Or(err, ferr)
@@ -364,8 +451,8 @@ func (c *Conn) keepBuffer(b []byte) {
 func (c *Conn) writeLocked(frame []byte) error {
 	now := time.Now()
 	c.lastWrite.Store(now.UnixNano())
-	if nb := c.nb.Load(); nb != nil {
-		_, err := nb.Write(frame)
+	if sk := c.sk.Load(); sk != nil {
+		_, err := sk.Write(frame)
 		return err
 	}
 	if now.Add(writeTimeout / 2).After(c.wdl) {
@@ -533,8 +620,16 @@ func (c *Conn) handOver(msg func([]byte, time.Time) bool) error {
 	defer c.rmu.Unlock() // the event loop's first data waits for this
 	c.onMsg = msg
 	if stopped, err := c.parse(nil, time.Now(), msg); err != nil || stopped {
-		_ = c.nc.Close()
-		return cmp.Or(err, errors.New("undecodable frame after the login"))
+		err = cmp.Or(err, errors.New("undecodable frame after the login"))
+		if sk := c.sk.Load(); sk != nil {
+			_ = sk.CloseWithError(err)
+		} else {
+			_ = c.nc.Close()
+		}
+		return err
+	}
+	if c.sk.Load() != nil { // the tool's own loop reads it already
+		return nil
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -552,7 +647,7 @@ func (c *Conn) handOver(msg func([]byte, time.Time) bool) error {
 	if _, err := eng.AddConn(nb); err != nil {
 		return err
 	}
-	c.nb.Store(nb)
+	c.sk.Store(&sockRef{nb})
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
@@ -562,14 +657,25 @@ func (c *Conn) handOver(msg func([]byte, time.Time) bool) error {
 	return nil
 }
 
-// onData parses bytes the event loop read. It runs on the loop's
-// goroutine.
-func (c *Conn) onData(nb *nbio.Conn, data []byte) {
+// onData parses bytes the event loop read from sk: the upgrade's
+// response and the login's reply while the handshake runs, then frames
+// once Run gave it a handler (they wait until then). It runs on the
+// loop's goroutine.
+func (c *Conn) onData(sk socket, data []byte) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	if c.hs != nil || c.onMsg == nil {
+		c.pending = append(c.pending, data...)
+		if c.hs != nil {
+			if err := c.handshakeStep(); err != nil {
+				_ = sk.CloseWithError(err)
+			}
+		}
+		return
+	}
 	stopped, err := c.parse(data, time.Now(), c.onMsg)
 	if err != nil || stopped {
-		_ = nb.CloseWithError(cmp.Or(err, errors.New("undecodable frame")))
+		_ = sk.CloseWithError(cmp.Or(err, errors.New("undecodable frame")))
 	}
 }
 
@@ -637,8 +743,8 @@ func (c *Conn) Close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	if nb := c.nb.Load(); nb != nil {
-		_ = nb.Close()
+	if sk := c.sk.Load(); sk != nil {
+		_ = sk.Close()
 		return
 	}
 	_ = c.nc.Close() // handOver closes nb if it stores it after this

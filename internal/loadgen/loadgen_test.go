@@ -80,14 +80,31 @@ func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
 		t.Fatalf("idle, logins by frames: %+v, %v", idle, err)
 	}
 	// A refused login is an error with the server's close code, either way.
-	for _, frame := range []bool{false, true} {
-		d := NewDialer(srv.URL, 1)
-		d.FrameLogin = frame
-		c, err := Login(ctx, d, srv.URL, "nobody", "not-a-jwt", "dev")
-		if le := (*LoginError)(nil); !errors.As(err, &le) || le.CloseCode != int(wire.CloseBadToken) {
-			t.Fatalf("login by frame %v with a bad token = %v, %v; want close code %d", frame, c, err, wire.CloseBadToken)
+	refused := func() {
+		t.Helper()
+		for _, frame := range []bool{false, true} {
+			d := NewDialer(srv.URL, 1)
+			d.FrameLogin = frame
+			c, err := Login(ctx, d, srv.URL, "nobody", "not-a-jwt", "dev")
+			if le := (*LoginError)(nil); !errors.As(err, &le) || le.CloseCode != int(wire.CloseBadToken) {
+				t.Fatalf("login by frame %v with a bad token = %v, %v; want close code %d", frame, c, err, wire.CloseBadToken)
+			}
+			d.Close()
 		}
-		d.Close()
+	}
+	refused()
+
+	// The other path (TLS targets, systems without the tool's own loop):
+	// sockets from net.Dialer, logged in on them and then read by nbio.
+	if haveLoop {
+		ownLoop = false
+		other, err := OneToOne(ctx, frameCfg, OneToOneConfig{Users: 20, Rate: 200, Duration: time.Second})
+		check("one-to-one, net.Dialer and nbio", other, err)
+		if other.Delivered != 200 || other.Connected != 20 {
+			t.Fatalf("one-to-one, net.Dialer and nbio: %+v", other)
+		}
+		refused()
+		ownLoop = true
 	}
 
 	ramp, err := Ramp(ctx, cfg, RampConfig{Users: 10, From: 50, Step: 50, To: 100, StepDuration: 500 * time.Millisecond})
