@@ -206,7 +206,7 @@ func (c *Conn) handshakeStep() error {
 			}
 			return nil
 		}
-		res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(c.pending)), nil)
+		res, err := http.ReadResponse(bufio.NewReaderSize(bytes.NewReader(c.pending), len(c.pending)), nil)
 		if err != nil {
 			return c.endHandshake(fmt.Errorf("read upgrade response: %w", err))
 		}
