@@ -257,7 +257,7 @@ type Conn struct {
 	onMsg   func(data []byte, at time.Time) bool
 	hs      *handshake // the upgrade and login in progress on the tool's loop
 
-	wmu  sync.Mutex // guards the fields below and the switch to nb; held over a write
+	wmu  sync.Mutex // guards the fields below and nbio's taking over from nc; held over a write
 	wbuf []byte     // reused frame buffer
 	wdl  time.Time  // nc's write deadline
 
@@ -571,8 +571,9 @@ func (c *Conn) Request(ctx context.Context, id uint64, f *magpiev1.Frame, timeou
 	}
 }
 
-// Run hands the connection to its dialer's event loop, which passes
-// every frame to handle (replies to Request go there instead) and
+// Run passes every frame of the connection to handle (replies to Request
+// go there instead) on its event loop (the tool's own, which reads it
+// since the dial, or nbio's, which takes the socket over now),
 // acknowledges deliveries, and waits until the connection ends or ctx is
 // done (then it closes the connection). It returns the error that ended
 // it. handle runs on the event loop's goroutine: it must not block.
