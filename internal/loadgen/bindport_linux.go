@@ -20,8 +20,11 @@ import (
 // 4.2) refuses it, and the socket binds as it did.
 func bindNoPort(nd *net.Dialer) {
 	nd.Control = func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		})
+		return rc.Control(func(fd uintptr) { setBindNoPort(int(fd)) })
 	}
+}
+
+// setBindNoPort sets IP_BIND_ADDRESS_NO_PORT on fd, where the kernel has it.
+func setBindNoPort(fd int) {
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 }

@@ -59,7 +59,8 @@ type Dialer struct {
 	// tool has its own event loop here (Linux), which dials and logs in
 	// from srcs (none: the system's choice) to dst (loop_linux.go).
 	onLoop bool
-	url    string // the target's WebSocket URL
+	url    string   // the target's WebSocket URL
+	wsURL  *url.URL // parsed
 	dst    netip.AddrPort
 	srcs   []net.IP
 
@@ -84,7 +85,9 @@ func NewDialer(target string, sources int) *Dialer {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	d.url = ConnectURL(target)
-	if ip4 := ip.To4(); ip4 != nil && err == nil && (u.Scheme == "http" || u.Scheme == "ws") && ownLoop {
+	wsURL, werr := url.Parse(d.url)
+	if ip4 := ip.To4(); ip4 != nil && err == nil && werr == nil && (u.Scheme == "http" || u.Scheme == "ws") && ownLoop {
+		d.wsURL = wsURL
 		port, perr := strconv.ParseUint(cmp.Or(u.Port(), "80"), 10, 16)
 		d.onLoop = perr == nil
 		d.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip4)), uint16(port))

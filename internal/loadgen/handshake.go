@@ -156,11 +156,7 @@ type handshake struct {
 // with header and waits, within ctx, for the loop to have parsed the
 // upgrade and the LoginResult.
 func loginOnLoop(ctx context.Context, d *Dialer, user, tok, device, header string) (*Conn, error) {
-	u, err := url.Parse(d.url)
-	if err != nil {
-		return nil, &LoginError{Err: err}
-	}
-	req, key := upgradeRequest(u, wire.SubprotocolProto, header)
+	req, key := upgradeRequest(d.wsURL, wire.SubprotocolProto, header)
 	c := newConn(d, user)
 	hs := &handshake{key: key, subprotocol: wire.SubprotocolProto, tok: tok, device: device, result: make(chan struct{})}
 	c.hs = hs // before the loop can read: the response comes after the request

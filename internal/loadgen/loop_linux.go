@@ -95,8 +95,7 @@ func dialRaw(src net.IP, dst *unix.SockaddrInet4) (int, error) {
 		return -1, fmt.Errorf("setsockopt TCP_NODELAY: %w", err)
 	}
 	if src != nil {
-		// See bindNoPort: the port is chosen by connect(2).
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		setBindNoPort(fd) // the port is chosen by connect(2): see bindNoPort
 		sa := &unix.SockaddrInet4{}
 		copy(sa.Addr[:], src.To4())
 		if err := unix.Bind(fd, sa); err != nil {
