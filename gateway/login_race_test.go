@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/base64"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -19,10 +21,12 @@ type userGate struct {
 	calls   atomic.Int64
 	entered chan struct{} // capacity 1: the first call waits
 	open    chan struct{}
+	// canceled is closed when the held call gives up: its context ended.
+	canceled chan struct{}
 }
 
 func newUserGate() *userGate {
-	return &userGate{entered: make(chan struct{}, 1), open: make(chan struct{})}
+	return &userGate{entered: make(chan struct{}, 1), open: make(chan struct{}), canceled: make(chan struct{})}
 }
 
 func (a gatedApp) GetUser(ctx context.Context, id string) (store.User, error) {
@@ -32,6 +36,7 @@ func (a gatedApp) GetUser(ctx context.Context, id string) (store.User, error) {
 		select {
 		case <-g.open:
 		case <-ctx.Done():
+			close(g.canceled)
 			return store.User{}, ctx.Err()
 		}
 	}
@@ -131,4 +136,49 @@ func TestLoginsRememberTheUser(t *testing.T) {
 	e.advance(time.Minute)
 	e.loginWith(e.tokenFor(e.a, "bob"), "d2")
 	reads(before + 2)
+}
+
+// TestClientGoneDuringHeaderLogin: the client of a login by headers hangs
+// up while the login, still in the upgrade's handler, reads the user. The
+// event loop ends the connection at once, beside that handler: the login
+// is canceled and nothing stays registered.
+func TestClientGoneDuringHeaderLogin(t *testing.T) {
+	g := newUserGate()
+	e := newEnvConfig(t, envConfig{userGate: g})
+	e.mustCreateUser(e.a, "alice")
+	g.armed.Store(true)
+	nc, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	upgrade := "GET /v1/connect HTTP/1.1\r\nHost: " + e.srv.Listener.Addr().String() +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key +
+		"\r\nSec-WebSocket-Protocol: " + wire.SubprotocolProto +
+		"\r\nAuthorization: Bearer " + e.tokenFor(e.a, "alice") +
+		"\r\nMagpie-Device-Id: gone\r\n\r\n"
+	if _, err := nc.Write([]byte(upgrade)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the login by headers did not read the user")
+	}
+	// Gone, with a reset: the server's socket reports the hang-up.
+	if err := nc.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	select {
+	case <-g.canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the login of a client that hung up was not canceled")
+	}
+	close(g.open)
+	e.login(e.a, "alice", "after")
+	if n := e.hub.Connections(); n != 1 {
+		t.Fatalf("connections registered = %d, want 1 (the login after)", n)
+	}
 }
