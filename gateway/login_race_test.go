@@ -152,13 +152,7 @@ func TestClientGoneDuringHeaderLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	upgrade := "GET /v1/connect HTTP/1.1\r\nHost: " + e.srv.Listener.Addr().String() +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key +
-		"\r\nSec-WebSocket-Protocol: " + wire.SubprotocolProto +
-		"\r\nAuthorization: Bearer " + e.tokenFor(e.a, "alice") +
-		"\r\nMagpie-Device-Id: gone\r\n\r\n"
-	if _, err := nc.Write([]byte(upgrade)); err != nil {
+	if _, err := nc.Write([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "gone"))); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -181,4 +175,15 @@ func TestClientGoneDuringHeaderLogin(t *testing.T) {
 	if n := e.hub.Connections(); n != 1 {
 		t.Fatalf("connections registered = %d, want 1 (the login after)", n)
 	}
+}
+
+// rawHeaderUpgrade returns the bytes of an upgrade request to /v1/connect
+// (magpie.v1.proto) that logs in by headers with tok and device.
+func (e *env) rawHeaderUpgrade(tok, device string) string {
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	return "GET /v1/connect HTTP/1.1\r\nHost: " + e.srv.Listener.Addr().String() +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key +
+		"\r\nSec-WebSocket-Protocol: " + wire.SubprotocolProto +
+		"\r\nAuthorization: Bearer " + tok +
+		"\r\nMagpie-Device-Id: " + device + "\r\n\r\n"
 }

@@ -168,7 +168,13 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	if hl != nil {
 		w.Header().Set("Magpie-Login", "headers")
 	}
-	ws, err := s.ws.upgrader(c, subprotocol).UpgradeAndTransferConnToPoller(w, r, w.Header())
+	u := s.ws.upgrader(c, subprotocol)
+	// The 101 of a login by headers goes out with the connection's first
+	// write, the LoginResult (or a Close frame), in one segment: a write
+	// on loopback costs about 6 µs (docs/benchmarks.md, "A login's
+	// socket writes").
+	u.DeferResponse = hl != nil
+	ws, err := u.UpgradeAndTransferConnToPoller(w, r, w.Header())
 	if err != nil {
 		// The upgrader has answered the request (or closed the socket).
 		c.notPending()

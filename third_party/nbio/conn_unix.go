@@ -128,6 +128,8 @@ type Conn struct {
 	// the first closing error.
 	closeErr error
 
+	writePrefix []byte // sent ahead of the next Write (SetWritePrefix)
+
 	// local addr.
 	lAddr net.Addr
 	// remote addr.
@@ -354,7 +356,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return -1, net.ErrClosed
 	}
 
+	prefixed := len(c.writePrefix)
+	if prefixed > 0 {
+		b = append(c.writePrefix, b...)
+		c.writePrefix = nil
+	}
 	n, err := c.write(b)
+	if n -= prefixed; n < 0 {
+		n = 0
+	}
 	if err != nil &&
 		!errors.Is(err, syscall.EINTR) &&
 		!errors.Is(err, syscall.EAGAIN) {
@@ -377,6 +387,18 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 	c.mux.Unlock()
 	return n, err
+}
+
+// SetWritePrefix makes b go out ahead of the connection's next Write, in
+// the same system call. Magpie's patch (../MAGPIE.md): an upgrade's 101
+// response and the first frame after it in one segment. Writev does not
+// send it; use Write.
+//
+//go:norace
+func (c *Conn) SetWritePrefix(b []byte) {
+	c.mux.Lock()
+	c.writePrefix = b
+	c.mux.Unlock()
 }
 
 // Writev does similar things as Write, but with [][]byte input arg.

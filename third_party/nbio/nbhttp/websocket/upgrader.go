@@ -94,6 +94,11 @@ type Upgrader struct {
 	// HandshakeTimeout represents the timeout duration during websocket handshake.
 	HandshakeTimeout time.Duration
 
+	// DeferResponse holds the 101 response back until the connection's
+	// first write, and sends it ahead of it in the same system call, when
+	// the connection is an *nbio.Conn. Magpie's patch (../../MAGPIE.md).
+	DeferResponse bool
+
 	// BlockingModReadBufferSize represents the read buffer size of a Conn if it's in blocking mod.
 	BlockingModReadBufferSize int
 
@@ -682,6 +687,11 @@ func (u *Upgrader) commResponse(conn net.Conn, responseHeader http.Header, chall
 		_ = conn.SetWriteDeadline(time.Now().Add(u.HandshakeTimeout))
 	}
 
+	if nbc, ok := conn.(*nbio.Conn); ok && u.DeferResponse {
+		nbc.SetWritePrefix(append([]byte(nil), (*pbuf)...))
+		allocator.Free(pbuf)
+		return nil
+	}
 	_, err := conn.Write(*pbuf)
 	allocator.Free(pbuf)
 	if err != nil {

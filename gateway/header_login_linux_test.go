@@ -1,0 +1,166 @@
+//go:build linux
+
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/magpie-im/magpie/sdk/go/wire"
+	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
+)
+
+// rawSession is a client socket of a login by headers, read by hand.
+type rawSession struct {
+	t  *testing.T
+	nc *net.TCPConn
+	r  *bufio.Reader
+}
+
+func (e *env) rawSession(prefix []byte, tail []byte) *rawSession {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		e.t.Fatal(err)
+	}
+	// One write: the request and whatever the client sends before the 101.
+	if _, err := c.Write(append(append([]byte(nil), prefix...), tail...)); err != nil {
+		e.t.Fatal(err)
+	}
+	return &rawSession{t: e.t, nc: c.(*net.TCPConn), r: bufio.NewReader(c)}
+}
+
+// response reads the 101 response.
+func (s *rawSession) response() *http.Response {
+	s.t.Helper()
+	res, err := http.ReadResponse(s.r, nil)
+	if err != nil {
+		s.t.Fatalf("the server's first bytes are not an HTTP response: %v", err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		s.t.Fatalf("status %d, want 101", res.StatusCode)
+	}
+	return res
+}
+
+// frame reads one unmasked WebSocket frame from the server.
+func (s *rawSession) frame() (opcode byte, payload []byte) {
+	s.t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(s.r, h[:]); err != nil {
+		s.t.Fatal(err)
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(s.r, b[:]); err != nil {
+			s.t.Fatal(err)
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(s.r, b[:]); err != nil {
+			s.t.Fatal(err)
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if n > 1<<20 {
+		s.t.Fatalf("frame of %d bytes", n)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(s.r, payload); err != nil {
+		s.t.Fatal(err)
+	}
+	return h[0] & 0x0f, payload
+}
+
+// maskedFrame returns a client frame (masked, final) of opcode.
+func maskedFrame(opcode byte, payload []byte) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	b := []byte{0x80 | opcode, 0x80 | byte(len(payload))}
+	b = append(b, mask[:]...)
+	for i, p := range payload {
+		b = append(b, p^mask[i%4])
+	}
+	return b
+}
+
+// TestHeaderLoginOneSegment: the 101 of a login by headers and its
+// LoginResult reach the client in one TCP segment (one write on the
+// server; docs/benchmarks.md, "A login's socket writes").
+func TestHeaderLoginOneSegment(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	s := e.rawSession([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "seg")), nil)
+	if res := s.response(); res.Header.Get("Magpie-Login") != "headers" {
+		t.Fatalf("101 without Magpie-Login: %v", res.Header)
+	}
+	op, payload := s.frame()
+	var f magpiev1.Frame
+	if err := (wire.ProtoCodec{}).Unmarshal(payload, &f); op != 2 || err != nil || f.GetLoginResult() == nil {
+		t.Fatalf("first frame: opcode %d, %v, %v; want a binary LoginResult", op, &f, err)
+	}
+	info, err := unix.GetsockoptTCPInfo(rawFD(t, s.nc), unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Data_segs_in != 1 {
+		t.Fatalf("the 101 and the LoginResult came in %d segments, want 1", info.Data_segs_in)
+	}
+}
+
+// TestHeaderLoginPingBeforeThe101: a Ping that reaches the server while a
+// login by headers is still running (its 101 held back for the
+// LoginResult) is answered after the 101: the held response goes out
+// ahead of the Pong, the first frame written.
+func TestHeaderLoginPingBeforeThe101(t *testing.T) {
+	g := newUserGate()
+	e := newEnvConfig(t, envConfig{userGate: g})
+	e.mustCreateUser(e.a, "alice")
+	g.armed.Store(true)
+	s := e.rawSession([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "ping")), nil)
+	select {
+	case <-g.entered: // upgraded, the socket on the event loop, the login held
+	case <-time.After(5 * time.Second):
+		t.Fatal("the login by headers did not read the user")
+	}
+	if _, err := s.nc.Write(maskedFrame(0x9, []byte("early"))); err != nil {
+		t.Fatal(err)
+	}
+	s.response()
+	if op, payload := s.frame(); op != 0xA || !bytes.Equal(payload, []byte("early")) {
+		t.Fatalf("first frame: opcode %d %q, want the Pong", op, payload)
+	}
+	close(g.open)
+	op, payload := s.frame()
+	var f magpiev1.Frame
+	if err := (wire.ProtoCodec{}).Unmarshal(payload, &f); op != 2 || err != nil || f.GetLoginResult() == nil {
+		t.Fatalf("second frame: opcode %d, %v, %v; want the LoginResult", op, &f, err)
+	}
+}
+
+func rawFD(t *testing.T, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
