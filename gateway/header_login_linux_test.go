@@ -25,7 +25,7 @@ type rawSession struct {
 	r  *bufio.Reader
 }
 
-func (e *env) rawSession(prefix []byte, tail []byte) *rawSession {
+func (e *env) rawSession(upgrade string) *rawSession {
 	e.t.Helper()
 	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
@@ -35,8 +35,7 @@ func (e *env) rawSession(prefix []byte, tail []byte) *rawSession {
 	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		e.t.Fatal(err)
 	}
-	// One write: the request and whatever the client sends before the 101.
-	if _, err := c.Write(append(append([]byte(nil), prefix...), tail...)); err != nil {
+	if _, err := c.Write([]byte(upgrade)); err != nil {
 		e.t.Fatal(err)
 	}
 	return &rawSession{t: e.t, nc: c.(*net.TCPConn), r: bufio.NewReader(c)}
@@ -104,7 +103,7 @@ func maskedFrame(opcode byte, payload []byte) []byte {
 func TestHeaderLoginOneSegment(t *testing.T) {
 	e := newEnv(t)
 	e.mustCreateUser(e.a, "alice")
-	s := e.rawSession([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "seg")), nil)
+	s := e.rawSession(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "seg"))
 	if res := s.response(); res.Header.Get("Magpie-Login") != "headers" {
 		t.Fatalf("101 without Magpie-Login: %v", res.Header)
 	}
@@ -131,7 +130,7 @@ func TestHeaderLoginPingBeforeThe101(t *testing.T) {
 	e := newEnvConfig(t, envConfig{userGate: g})
 	e.mustCreateUser(e.a, "alice")
 	g.armed.Store(true)
-	s := e.rawSession([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "ping")), nil)
+	s := e.rawSession(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "ping"))
 	select {
 	case <-g.entered: // upgraded, the socket on the event loop, the login held
 	case <-time.After(5 * time.Second):
