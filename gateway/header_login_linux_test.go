@@ -112,9 +112,15 @@ func TestHeaderLoginOneSegment(t *testing.T) {
 	if err := (wire.ProtoCodec{}).Unmarshal(payload, &f); op != 2 || err != nil || f.GetLoginResult() == nil {
 		t.Fatalf("first frame: opcode %d, %v, %v; want a binary LoginResult", op, &f, err)
 	}
-	info, err := unix.GetsockoptTCPInfo(rawFD(t, s.nc), unix.IPPROTO_TCP, unix.TCP_INFO)
+	rc, err := s.nc.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	if cerr := rc.Control(func(fd uintptr) {
+		info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
 	}
 	if info.Data_segs_in != 1 {
 		t.Fatalf("the 101 and the LoginResult came in %d segments, want 1", info.Data_segs_in)
@@ -149,17 +155,4 @@ func TestHeaderLoginPingBeforeThe101(t *testing.T) {
 	if err := (wire.ProtoCodec{}).Unmarshal(payload, &f); op != 2 || err != nil || f.GetLoginResult() == nil {
 		t.Fatalf("second frame: opcode %d, %v, %v; want the LoginResult", op, &f, err)
 	}
-}
-
-func rawFD(t *testing.T, c *net.TCPConn) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fd int
-	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		t.Fatal(err)
-	}
-	return fd
 }
