@@ -180,7 +180,7 @@ func TestStaleHangupSparesReusedDescriptor(t *testing.T) {
 		}
 	}()
 	for range 1000 {
-		fd, err := syscall.Dup(0)
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0) // the lowest free number
 		if err != nil {
 			t.Fatal(err)
 		}
