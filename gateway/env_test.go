@@ -83,6 +83,10 @@ type envConfig struct {
 	// userGate, if set, counts GetUser calls once armed and holds the
 	// first of them, after its read, until it opens (login_race_test.go).
 	userGate *userGate
+	// plainHTTP serves the gateway with net/http alone, without the
+	// front (Gateway.Front): net/http reads every request and hands the
+	// upgrades over, as off Linux and with tracing on.
+	plainHTTP bool
 }
 
 func newEnv(t *testing.T, opts ...func(*gateway.Config)) *env {
@@ -146,7 +150,13 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 		o(&gcfg)
 	}
 	e.gw = gateway.New(e.store, e.tenants, e.msgs, e.hub, gcfg)
-	e.srv = httptest.NewServer(e.gw)
+	// The servers' own way: the gateway's front reads the upgrades to
+	// client WebSockets on the event loop and hands the rest to net/http.
+	e.srv = httptest.NewUnstartedServer(e.gw)
+	if !ec.plainHTTP {
+		e.srv.Listener = e.gw.Front(e.srv.Listener)
+	}
+	e.srv.Start()
 	// A request that gets no answer fails the test instead of hanging it.
 	e.srv.Client().Timeout = 30 * time.Second
 	t.Cleanup(e.srv.Close)

@@ -17,6 +17,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -233,6 +234,19 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.hub.Shutdown(ctx)
 	g.node.Close()
 	return err
+}
+
+// Front returns the listener to serve g on: connections that open with an
+// upgrade to a client WebSocket are accepted and served on the WebSocket
+// event loop without net/http (on Linux; see node.Server.Front), the others
+// come out of the listener. Serve the returned listener with an
+// http.Server whose Handler is g.
+func (g *Gateway) Front(ln net.Listener) net.Listener {
+	return g.node.Front(ln, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			httpx.Direct(g.log, g.cfg.Metrics, connectPath, h, w, r)
+		})
+	})
 }
 
 // connectPath is the client WebSocket's route.

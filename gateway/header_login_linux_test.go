@@ -89,7 +89,15 @@ func (s *rawSession) frame() (opcode byte, payload []byte) {
 // maskedFrame returns a client frame (masked, final) of opcode.
 func maskedFrame(opcode byte, payload []byte) []byte {
 	mask := [4]byte{1, 2, 3, 4}
-	b := []byte{0x80 | opcode, 0x80 | byte(len(payload))}
+	b := []byte{0x80 | opcode}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		panic("maskedFrame: payload over 64 KiB")
+	}
 	b = append(b, mask[:]...)
 	for i, p := range payload {
 		b = append(b, p^mask[i%4])
@@ -129,30 +137,63 @@ func TestHeaderLoginOneSegment(t *testing.T) {
 
 // TestHeaderLoginPingBeforeThe101: a Ping that reaches the server while a
 // login by headers is still running (its 101 held back for the
-// LoginResult) is answered after the 101: the held response goes out
-// ahead of the Pong, the first frame written.
+// LoginResult) is answered after the 101. Through net/http, the socket is
+// read while the login runs on another goroutine: the held response goes
+// out ahead of the Pong, the first frame written. Through the front, the
+// login runs on the socket's reader, which reads the Ping once the login
+// is done.
 func TestHeaderLoginPingBeforeThe101(t *testing.T) {
-	g := newUserGate()
-	e := newEnvConfig(t, envConfig{userGate: g})
-	e.mustCreateUser(e.a, "alice")
-	g.armed.Store(true)
-	s := e.rawSession(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "ping"))
-	select {
-	case <-g.entered: // upgraded, the socket on the event loop, the login held
-	case <-time.After(5 * time.Second):
-		t.Fatal("the login by headers did not read the user")
-	}
-	if _, err := s.nc.Write(maskedFrame(0x9, []byte("early"))); err != nil {
-		t.Fatal(err)
-	}
-	s.response()
-	if op, payload := s.frame(); op != 0xA || !bytes.Equal(payload, []byte("early")) {
-		t.Fatalf("first frame: opcode %d %q, want the Pong", op, payload)
-	}
-	close(g.open)
-	op, payload := s.frame()
-	var f magpiev1.Frame
-	if err := (wire.ProtoCodec{}).Unmarshal(payload, &f); op != 2 || err != nil || f.GetLoginResult() == nil {
-		t.Fatalf("second frame: opcode %d, %v, %v; want the LoginResult", op, &f, err)
+	for _, plain := range []bool{true, false} {
+		t.Run(map[bool]string{true: "net/http", false: "front"}[plain], func(t *testing.T) {
+			g := newUserGate()
+			e := newEnvConfig(t, envConfig{userGate: g, plainHTTP: plain})
+			e.mustCreateUser(e.a, "alice")
+			g.armed.Store(true)
+			s := e.rawSession(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "ping"))
+			select {
+			case <-g.entered: // upgraded, the login held
+			case <-time.After(5 * time.Second):
+				t.Fatal("the login by headers did not read the user")
+			}
+			if _, err := s.nc.Write(maskedFrame(0x9, []byte("early"))); err != nil {
+				t.Fatal(err)
+			}
+			isPong := func(op byte, payload []byte) bool { return op == 0xA && bytes.Equal(payload, []byte("early")) }
+			isLoginResult := func(op byte, payload []byte) bool {
+				var f magpiev1.Frame
+				return op == 2 && (wire.ProtoCodec{}).Unmarshal(payload, &f) == nil && f.GetLoginResult() != nil
+			}
+			if plain {
+				s.response()
+				if op, payload := s.frame(); !isPong(op, payload) {
+					t.Fatalf("first frame: opcode %d %q, want the Pong", op, payload)
+				}
+				close(g.open)
+				if op, payload := s.frame(); !isLoginResult(op, payload) {
+					t.Fatalf("second frame: opcode %d %q, want the LoginResult", op, payload)
+				}
+				return
+			}
+			close(g.open)
+			s.response()
+			// The LoginResult waits in the connection's queue for a
+			// flusher, the Pong is written by the reader: either may
+			// come first, both after the 101.
+			var pong, result int
+			for range 2 {
+				op, payload := s.frame()
+				switch {
+				case isPong(op, payload):
+					pong++
+				case isLoginResult(op, payload):
+					result++
+				default:
+					t.Fatalf("frame: opcode %d %q, want the Pong or the LoginResult", op, payload)
+				}
+			}
+			if pong != 1 || result != 1 {
+				t.Fatalf("%d Pongs and %d LoginResults, want one of each", pong, result)
+			}
+		})
 	}
 }

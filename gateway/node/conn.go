@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -174,7 +176,7 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 	// on loopback costs about 6 µs (docs/benchmarks.md, "A login's
 	// socket writes").
 	u.DeferResponse = hl != nil
-	ws, err := u.UpgradeAndTransferConnToPoller(w, r, w.Header())
+	ws, err := u.UpgradeAndTransferConnToPoller(hijackUnwrapper{w}, r, w.Header())
 	if err != nil {
 		// The upgrader has answered the request (or closed the socket).
 		c.notPending()
@@ -224,6 +226,22 @@ func (s *Server) serveConn(w http.ResponseWriter, r *http.Request) {
 			c.closeAsync(code, reason)
 		}
 	}
+}
+
+// hijackUnwrapper gives the upgrader the TCP connection under one that
+// the front handed to net/http (see unwrapFrontConn).
+type hijackUnwrapper struct{ http.ResponseWriter }
+
+func (w hijackUnwrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot hijack its connection")
+	}
+	c, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return unwrapFrontConn(c), rw, nil
 }
 
 // headerLogin returns the login an upgrade request carries, or nil: a

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -283,6 +284,15 @@ func newWSEngine(maxOutbound, maxReaders int) *wsEngine {
 		if ws, ok := nc.Session().(*websocket.Conn); ok {
 			if c, ok := ws.Session().(*conn); ok {
 				c.written.Add(1)
+			}
+		}
+	})
+	// A socket whose request head the front was reading (front_linux.go)
+	// stops its timer.
+	eng.OnClose(func(c net.Conn, _ error) {
+		if nc, ok := c.(*nbio.Conn); ok {
+			if h, ok := nc.Session().(interface{ headClosed() }); ok {
+				h.headClosed()
 			}
 		}
 	})

@@ -340,7 +340,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	g.run.Go("relay consumer", func(context.Context) error { return relays.Wait() })
 	g.run.Go("event subscriber", func(context.Context) error { return events.Wait() })
 	g.run.Go("http server", func(context.Context) error {
-		if err := g.srv.Serve(g.ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := g.srv.Serve(g.gw.Front(g.ln)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -280,7 +280,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("support outbox", outbox.Run)
 	s.run.Go("support routing sweep", supports.RunSweep)
 	s.run.Go("http server", func(context.Context) error {
-		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.gw.Front(s.ln)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -360,6 +360,26 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, responseHeade
 		// Scenario 1: *nbio.Conn, handled by nbhttp.Engine.
 		nbc = vt
 		parser, ok = nbc.Session().(*nbhttp.Parser)
+		if !ok && transferConn && !isReadingByParser {
+			// Magpie's patch (see ../../MAGPIE.md, "Third patch"): a
+			// connection already in the engine's poller that no parser
+			// reads, whose request the application read itself. Its
+			// reads go to the websocket parser from now on.
+			wsc = NewServerConn(u, nbc, subprotocol, compress, false)
+			wsc.Engine = engine
+			wsc.Execute = nbc.Execute
+			if engine.EpollMod == nbio.EPOLLET && engine.EPOLLONESHOT == nbio.EPOLLONESHOT {
+				wsc.Execute = nbhttp.SyncExecutor
+			}
+			nbc.SetSession(wsc)
+			nbc.OnData(func(c *nbio.Conn, data []byte) {
+				if errRead := wsc.Parse(data); errRead != nil {
+					logging.Debug("websocket Conn Parse failed: %v", errRead)
+					_ = c.CloseWithError(errRead)
+				}
+			})
+			break
+		}
 		if !ok {
 			return nil, u.returnError(w, r, http.StatusInternalServerError, err)
 		}
