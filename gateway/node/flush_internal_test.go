@@ -44,22 +44,64 @@ func (o *fakeOutput) flushBatch(out, merged []byte) ([]byte, []byte, bool) {
 	return out, merged, false
 }
 
-// waitFlushersDone waits until no flusher runs.
+// waitFlushersDone waits until no flusher is busy: each has exited, or
+// waits for output.
 func waitFlushersDone(t *testing.T, f *flushers) {
 	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		n := f.running - f.idle
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d flushers still busy", n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestFlushersWaitForMore: flushers with nothing to write wait for the
+// next output instead of exiting (a new one would grow its stack again),
+// and exit once stopped.
+func TestFlushersWaitForMore(t *testing.T) {
+	f := newFlushers()
+	for round := range 5 {
+		var log flushLog
+		log.done.Add(10)
+		for i := range 10 {
+			f.add(&fakeOutput{f: f, id: i, batches: 2, log: &log})
+		}
+		log.done.Wait()
+		waitFlushersDone(t, f)
+		f.mu.Lock()
+		started, running, idle := f.started, f.running, f.idle
+		f.mu.Unlock()
+		if started > f.max || running != idle || running == 0 {
+			t.Fatalf("round %d: %d flushers started, %d running, %d idle; want at most %d started, all idle", round, started, running, idle, f.max)
+		}
+	}
+	f.stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f.mu.Lock()
 		n := f.running
 		f.mu.Unlock()
 		if n == 0 {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d flushers still running", n)
+			t.Fatalf("%d flushers still running after stop", n)
 		}
 		runtime.Gosched()
 	}
+	// Output after the stop is still written, by a flusher that exits.
+	var log flushLog
+	log.done.Add(1)
+	f.add(&fakeOutput{f: f, id: 0, batches: 1, log: &log})
+	log.done.Wait()
 }
 
 // TestFlushersBoundAndTakeTurns: any number of connections with output

@@ -328,6 +328,7 @@ func (e *wsEngine) stop() {
 	}
 	if !e.stopped {
 		e.readers.stop()
+		e.flush.stop()
 	}
 	e.stopped = true
 }
