@@ -226,3 +226,18 @@ func TestUpgradeThroughNetHTTP(t *testing.T) {
 		t.Fatalf("delivered = %v", f)
 	}
 }
+
+// TestFrontBareLineFeeds: an upgrade whose lines end in bare line feeds,
+// which net/http also accepts, is served.
+func TestFrontBareLineFeeds(t *testing.T) {
+	e := newEnv(t)
+	e.mustCreateUser(e.a, "alice")
+	c, r := e.rawConn()
+	upgrade := strings.ReplaceAll(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "lf"), "\r\n", "\n")
+	if _, err := c.Write([]byte(upgrade)); err != nil {
+		t.Fatal(err)
+	}
+	s := &rawSession{t: t, nc: c, r: r}
+	s.response()
+	s.expectLoginResult()
+}

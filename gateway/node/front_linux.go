@@ -270,7 +270,7 @@ func (h *head) onData(nc *nbio.Conn, data []byte) {
 		h.mu.Unlock()
 		return
 	}
-	from := max(len(h.buf)-3, 0)
+	from := max(len(h.buf)-2, 0) // where an end split by the last read starts
 	h.buf = append(h.buf, data...)
 	if !h.native {
 		n := min(len(h.buf), len(connectLine)+1)
@@ -280,7 +280,7 @@ func (h *head) onData(nc *nbio.Conn, data []byte) {
 		}
 		h.native = n == len(connectLine)+1
 	}
-	end := bytes.Index(h.buf[from:], []byte("\r\n\r\n"))
+	end := headEnd(h.buf, from)
 	if end < 0 {
 		tooLong := len(h.buf) > maxHeadBytes
 		if tooLong {
@@ -293,13 +293,31 @@ func (h *head) onData(nc *nbio.Conn, data []byte) {
 		}
 		return
 	}
-	end += from + 4
 	h.done = true
 	h.timer.Stop()
 	buf := h.buf
 	h.buf = nil
 	h.mu.Unlock()
 	h.serve(nc, buf[:end], buf[end:])
+}
+
+// headEnd returns the length of the request head at the start of b (up
+// to the empty line that ends it, which net/http also accepts with bare
+// line feeds), or -1 if b does not hold all of it; the end is not before
+// from.
+func headEnd(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
 }
 
 // isConnectLine reports whether b is, so far, the start of an upgrade's
@@ -333,7 +351,7 @@ func (h *head) serve(nc *nbio.Conn, raw, rest []byte) {
 		w.finish()
 		return
 	}
-	if len(rest) > 0 && !w.closed {
+	if len(rest) > 0 {
 		// Frames the client sent before the 101 came: the connection's
 		// own handler takes them now.
 		if fn := nc.DataHandler(); fn != nil {
@@ -389,7 +407,6 @@ type headWriter struct {
 	status   int
 	body     []byte
 	hijacked bool
-	closed   bool
 }
 
 func (w *headWriter) Header() http.Header {
