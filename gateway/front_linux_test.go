@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -20,20 +19,6 @@ import (
 // the event loop: upgrades to client WebSockets are served there, any
 // other request goes to net/http with the bytes read so far. Every other
 // test in this package runs through it too (newEnvConfig).
-
-// rawConn dials the env's port for a test that writes its own bytes.
-func (e *env) rawConn() (*net.TCPConn, *bufio.Reader) {
-	e.t.Helper()
-	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		e.t.Fatal(err)
-	}
-	return c.(*net.TCPConn), bufio.NewReader(c)
-}
 
 // trickle writes b one byte per write.
 func trickle(t *testing.T, c net.Conn, b string) {

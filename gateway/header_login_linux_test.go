@@ -25,7 +25,9 @@ type rawSession struct {
 	r  *bufio.Reader
 }
 
-func (e *env) rawSession(upgrade string) *rawSession {
+// rawConn dials the env's port for a test that writes its own bytes,
+// with a 10 s deadline on the connection.
+func (e *env) rawConn() (*net.TCPConn, *bufio.Reader) {
 	e.t.Helper()
 	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
 	if err != nil {
@@ -35,10 +37,17 @@ func (e *env) rawSession(upgrade string) *rawSession {
 	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		e.t.Fatal(err)
 	}
+	return c.(*net.TCPConn), bufio.NewReader(c)
+}
+
+// rawSession writes the upgrade request upgrade on a new connection.
+func (e *env) rawSession(upgrade string) *rawSession {
+	e.t.Helper()
+	c, r := e.rawConn()
 	if _, err := c.Write([]byte(upgrade)); err != nil {
 		e.t.Fatal(err)
 	}
-	return &rawSession{t: e.t, nc: c.(*net.TCPConn), r: bufio.NewReader(c)}
+	return &rawSession{t: e.t, nc: c, r: r}
 }
 
 // response reads the 101 response.
