@@ -25,8 +25,9 @@ import (
 // A login through net/http cost the server, besides the login itself,
 // net/http's work on the socket (the Go poller's registration, a goroutine,
 // buffers of 7 KB dropped at the hijack) and the hand-over to the event
-// loop (a dup of the descriptor, a second registration, a close): 13
-// system calls a login where 5 do (docs/benchmarks.md, "The front"). The
+// loop (a dup of the descriptor, a second registration, a close): 11
+// system calls on a login's socket where about 6 do (docs/benchmarks.md,
+// "The front"). The
 // front accepts each socket itself (accept4 on the listener, whose
 // readiness the Go poller still reports), puts it straight on the event
 // loop, and reads the request head there. An upgrade to a client
