@@ -155,6 +155,9 @@ func TestFrontBadHeads(t *testing.T) {
 			if res.StatusCode != tc.status || !res.Close {
 				t.Fatalf("status %d (close %v), want %d and the connection closed", res.StatusCode, res.Close, tc.status)
 			}
+			if !strings.HasPrefix(res.Header.Get("X-Request-Id"), "req_") {
+				t.Fatalf("response without a request id: %v", res.Header)
+			}
 			if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
 				t.Fatalf("after the response: %v, want EOF", err)
 			}

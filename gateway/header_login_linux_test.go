@@ -25,21 +25,6 @@ type rawSession struct {
 	r  *bufio.Reader
 }
 
-// rawConn dials the env's port for a test that writes its own bytes,
-// with a 10 s deadline on the connection.
-func (e *env) rawConn() (*net.TCPConn, *bufio.Reader) {
-	e.t.Helper()
-	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		e.t.Fatal(err)
-	}
-	return c.(*net.TCPConn), bufio.NewReader(c)
-}
-
 // rawSession writes the upgrade request upgrade on a new connection.
 func (e *env) rawSession(upgrade string) *rawSession {
 	e.t.Helper()

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"net"
@@ -147,11 +148,7 @@ func TestClientGoneDuringHeaderLogin(t *testing.T) {
 	e := newEnvConfig(t, envConfig{userGate: g})
 	e.mustCreateUser(e.a, "alice")
 	g.armed.Store(true)
-	nc, err := net.Dial("tcp", e.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := e.rawConn()
 	if _, err := nc.Write([]byte(e.rawHeaderUpgrade(e.tokenFor(e.a, "alice"), "gone"))); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +158,7 @@ func TestClientGoneDuringHeaderLogin(t *testing.T) {
 		t.Fatal("the login by headers did not read the user")
 	}
 	// Gone, with a reset: the server's socket reports the hang-up.
-	if err := nc.(*net.TCPConn).SetLinger(0); err != nil {
+	if err := nc.SetLinger(0); err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
@@ -186,4 +183,19 @@ func (e *env) rawHeaderUpgrade(tok, device string) string {
 		"\r\nSec-WebSocket-Protocol: " + wire.SubprotocolProto +
 		"\r\nAuthorization: Bearer " + tok +
 		"\r\nMagpie-Device-Id: " + device + "\r\n\r\n"
+}
+
+// rawConn dials the env's port for a test that writes its own bytes,
+// with a 10 s deadline on the connection.
+func (e *env) rawConn() (*net.TCPConn, *bufio.Reader) {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		e.t.Fatal(err)
+	}
+	return c.(*net.TCPConn), bufio.NewReader(c)
 }

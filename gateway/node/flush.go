@@ -129,19 +129,8 @@ func (f *flushers) add(c flushable) {
 func (f *flushers) stop() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	select {
-	case <-f.quit:
-	default:
+	if !isClosed(f.quit) {
 		close(f.quit)
-	}
-}
-
-func (f *flushers) stopped() bool {
-	select {
-	case <-f.quit:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -154,7 +143,7 @@ func (f *flushers) loop() {
 	for {
 		f.mu.Lock()
 		if f.q.Len() == 0 {
-			if f.stopped() {
+			if isClosed(f.quit) {
 				f.running--
 				f.mu.Unlock()
 				return

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lesismal/nbio"
 
+	"github.com/magpie-im/magpie/gateway/internal/httpx"
 	"github.com/magpie-im/magpie/internal/telemetry"
 )
 
@@ -467,6 +468,7 @@ func (w *headWriter) finish() {
 // socket.
 func respond(nc *nbio.Conn, status int, msg string) {
 	w := &headWriter{nc: nc}
+	w.Header().Set("X-Request-Id", httpx.NewRequestID()) // as on every response
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

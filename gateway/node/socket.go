@@ -229,9 +229,12 @@ func (r *readers) idleCount() int {
 	return r.idle
 }
 
-func (r *readers) stopped() bool {
+func (r *readers) stopped() bool { return isClosed(r.quit) }
+
+// isClosed reports whether c, a channel that is only ever closed, is.
+func isClosed(c <-chan struct{}) bool {
 	select {
-	case <-r.quit:
+	case <-c:
 		return true
 	default:
 		return false

@@ -40,7 +40,7 @@ func RequestIDs(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
 		if !saneRequestID(id) {
-			id = newRequestID()
+			id = NewRequestID()
 		}
 		c.Header("X-Request-Id", id)
 		c.Set(ctxRequest, &request{id: id, base: log})
@@ -75,7 +75,8 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string { return NewID("req_") }
+// NewRequestID returns a new request id: req_ and 24 hex digits.
+func NewRequestID() string { return NewID("req_") }
 
 // NewID returns prefix followed by 12 random bytes in hex.
 //
@@ -143,7 +144,7 @@ func Direct(log *slog.Logger, m *telemetry.Metrics, route string, h http.Handler
 	start := time.Now()
 	id := r.Header.Get("X-Request-Id")
 	if !saneRequestID(id) {
-		id = newRequestID()
+		id = NewRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
 	sw := &statusWriter{ResponseWriter: w}
