@@ -32,7 +32,8 @@ import (
 // Nothing else sees the tables before the fold:
 //   - a commit of the shared writer folds before every transaction that is
 //     not an append or a delivery ack (sharedTx.unfolded);
-//   - a prune of the log folds before it deletes rows (pruneIn);
+//   - a prune of the log folds before it deletes rows (pruneIn), in steps
+//     over the writer's commits before the prune's;
 //   - inTx folds at its start;
 //   - an append or an ack that reads a conversation's head from the table
 //     (its cache missed) folds first, in its own transaction;
@@ -44,32 +45,122 @@ import (
 // Another Store on the same files folds what this one appended, and the
 // other way round: the state and the watermark are in the database.
 
-// foldIn folds the log rows appended since the last fold; call it in a
-// write transaction, under writeMu.
+// foldIn folds the log rows appended since the last fold, and the delivery
+// acks; call it in a write transaction, under writeMu.
 func (s *Store) foldIn(ctx context.Context, tx *sql.Tx) error {
-	var folded, hi int64
-	var acks bool
-	if err := tx.StmtContext(ctx, s.stmts[stmtFoldState]).QueryRowContext(ctx).Scan(&folded, &hi, &acks); err != nil {
-		return fmt.Errorf("read the fold's state: %w", translate(err))
+	st, err := s.foldState(ctx, tx)
+	if err != nil {
+		return err
 	}
-	if hi > folded {
+	if st.high > st.folded {
 		for _, id := range []stmtID{stmtFoldConvs, stmtFoldReads} {
-			if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, folded, hi); err != nil {
+			if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, st.folded, st.high); err != nil {
 				return fmt.Errorf("fold the message log: %w", translate(err))
 			}
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts[stmtSetFolded]).ExecContext(ctx, hi); err != nil {
+		if _, err := tx.StmtContext(ctx, s.stmts[stmtSetFolded]).ExecContext(ctx, st.high); err != nil {
 			return fmt.Errorf("fold the message log: %w", translate(err))
 		}
 	}
-	if acks {
-		for _, id := range []stmtID{stmtFoldDevices, stmtFoldDelivered, stmtClearAcks} {
-			if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx); err != nil {
-				return fmt.Errorf("fold the delivery acks: %w", translate(err))
-			}
+	if st.ackHigh > 0 {
+		return s.foldAcks(ctx, tx, st.ackHigh, stmtFoldDevices, stmtFoldDelivered, stmtClearAcks)
+	}
+	return nil
+}
+
+// foldState is where the fold stands: the highest log rowid folded, the
+// log's highest, and the ack log's highest id (0 when no ack waits).
+type foldState struct {
+	folded, high, ackHigh int64
+}
+
+func (s *Store) foldState(ctx context.Context, tx *sql.Tx) (foldState, error) {
+	var st foldState
+	if err := tx.StmtContext(ctx, s.stmts[stmtFoldState]).QueryRowContext(ctx).Scan(&st.folded, &st.high, &st.ackHigh); err != nil {
+		return st, fmt.Errorf("read the fold's state: %w", translate(err))
+	}
+	return st, nil
+}
+
+// foldAcks runs the statements ids of the ack fold (stmtFoldDevices:
+// into the devices' cursors; stmtFoldDelivered: the members'; stmtClearAcks)
+// over the delivery acks up to id to.
+func (s *Store) foldAcks(ctx context.Context, tx *sql.Tx, to int64, ids ...stmtID) error {
+	for _, id := range ids {
+		if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, to); err != nil {
+			return fmt.Errorf("fold the delivery acks: %w", translate(err))
 		}
 	}
 	return nil
+}
+
+// The steps of a prune's fold (Store.pruneIn), one per commit of the
+// shared writer, then the prune (in the last step's commit).
+const (
+	stepConvs     = iota // the conversations' heads, up to the log's highest row
+	stepReads            // the senders' read cursors, to the same row; the watermark moves
+	stepDevices          // the devices' cursors, from the acks up to the ack log's highest id
+	stepDelivered        // the members' delivery cursors, from the same acks, which go
+	stepPrune
+)
+
+// pruneCycle is a prune under way (under writeMu): the absorber's absorbs
+// count and its highest absorbed rowid when it began, the log row and the
+// ack its fold goes to, and the step the next commit runs (next: the step
+// after the running commit's, until foldStepped). The ack log's ids are
+// never used twice (migration 0027), so the acks up to acksTo are those
+// stepDevices folded, less those a full fold took meanwhile.
+type pruneCycle struct {
+	active         bool
+	absorbs        int64
+	hi, to, acksTo int64
+	step, next     int
+}
+
+// foldStep runs step of the prune's fold in tx and reports whether it had
+// anything to do.
+func (s *Store) foldStep(ctx context.Context, tx *sql.Tx, step int) (bool, error) {
+	c := &s.pruning
+	if step == stepDelivered {
+		if c.acksTo == 0 {
+			return false, nil
+		}
+		return true, s.foldAcks(ctx, tx, c.acksTo, stmtFoldDelivered, stmtClearAcks)
+	}
+	st, err := s.foldState(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	switch step {
+	case stepConvs:
+		c.to = st.high
+		if c.to <= st.folded {
+			return false, nil
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts[stmtFoldConvs]).ExecContext(ctx, st.folded, c.to); err != nil {
+			return false, fmt.Errorf("fold the message log: %w", translate(err))
+		}
+		return true, nil
+	case stepReads:
+		// A full fold since the first step moved the watermark past to.
+		if c.to <= st.folded {
+			return false, nil
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts[stmtFoldReads]).ExecContext(ctx, st.folded, c.to); err != nil {
+			return false, fmt.Errorf("fold the message log: %w", translate(err))
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts[stmtSetFolded]).ExecContext(ctx, c.to); err != nil {
+			return false, fmt.Errorf("fold the message log: %w", translate(err))
+		}
+		return true, nil
+	case stepDevices:
+		c.acksTo = st.ackHigh
+		if c.acksTo == 0 {
+			return false, nil
+		}
+		return true, s.foldAcks(ctx, tx, c.acksTo, stmtFoldDevices)
+	}
+	return false, nil
 }
 
 // foldBehindSQL reports whether the log holds rows not yet folded.

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -126,9 +128,13 @@ func TestAnotherStoreFoldsTheLog(t *testing.T) {
 }
 
 // A prune deletes only log rows that were folded: the tables hold what
-// they held before the rows left the log.
+// they held before the rows left the log. The fold before it is spread
+// over the writer's next commits: the conversations' heads in the first,
+// the senders' read cursors in the second, then the delivery acks and the
+// prune.
 func TestPruneFoldsFirst(t *testing.T) {
 	s, a := openAnnBob(t, 2)
+	ackOne(t, a, "ann", "p:ann:bob", 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
 	s.abs.mu.Lock() // an absorb alone: no transaction of the writer follows
 	err := s.absorbLocked(t.Context(), 0)
@@ -137,13 +143,130 @@ func TestPruneFoldsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := logTableRows(t, s)
-	appendAt(t, a, "ann", "bob", "m4", 4_000) // its commit, appends only, prunes what was absorbed
-	if after := logTableRows(t, s); after >= before {
-		t.Fatalf("the log held %d rows before the append and %d after: no prune", before, after)
+	_, _, readBefore := rawHead(t, s, "bob")
+
+	// Each commit below appends only: none folds by itself.
+	appendAt(t, a, "ann", "bob", "m4", 4_000)
+	if n := logTableRows(t, s); n != before+1 {
+		t.Fatalf("the first commit after the absorb: the log holds %d rows, want %d (no prune yet)", n, before+1)
+	}
+	if maxSeq, updated, read := rawHead(t, s, "bob"); maxSeq < 3 || updated < 3_000 || read != readBefore {
+		t.Fatalf("after the first step the tables hold max_seq %d, updated_at %d, bob's read_seq %d; want at least 3 and 3000, and %d (not folded yet)",
+			maxSeq, updated, read, readBefore)
+	}
+	appendAt(t, a, "ann", "bob", "m5", 5_000)
+	if _, _, read := rawHead(t, s, "bob"); read != 3 {
+		t.Fatalf("after the second step bob's read_seq is %d, want 3", read)
+	}
+	if n := logTableRows(t, s); n != before+2 {
+		t.Fatalf("the second commit after the absorb: the log holds %d rows, want %d (no prune yet)", n, before+2)
+	}
+	if devices, logged := cursorRows(t, s, "ann"); devices != 0 || logged != 1 {
+		t.Fatalf("before the third step: %d device cursors of ann's, %d acks logged; want 0 and 1", devices, logged)
+	}
+	appendAt(t, a, "ann", "bob", "m6", 6_000)
+	if devices, logged := cursorRows(t, s, "ann"); devices != 1 || logged != 1 {
+		t.Fatalf("after the third step: %d device cursors of ann's, %d acks logged; want 1 and 1", devices, logged)
+	}
+	if d := rawDelivered(t, s, "ann"); d != 0 {
+		t.Fatalf("after the third step ann's delivered_seq is %d, want 0 (not folded yet)", d)
+	}
+	if n := logTableRows(t, s); n != before+3 {
+		t.Fatalf("the third commit after the absorb: the log holds %d rows, want %d (no prune yet)", n, before+3)
+	}
+	appendAt(t, a, "ann", "bob", "m7", 7_000)
+	if after := logTableRows(t, s); after != 4 {
+		t.Fatalf("the log held %d rows before the appends and %d after four; want the four alone (the prune)", before, after)
+	}
+	if devices, logged := cursorRows(t, s, "ann"); devices != 1 || logged != 0 {
+		t.Fatalf("after the prune: %d device cursors of ann's, %d acks logged; want 1 and 0", devices, logged)
+	}
+	if d := rawDelivered(t, s, "ann"); d != 2 {
+		t.Fatalf("after the prune ann's delivered_seq is %d, want 2", d)
 	}
 	if maxSeq, updated, read := rawHead(t, s, "bob"); maxSeq < 3 || updated < 3_000 || read != 3 {
 		t.Fatalf("after the prune the tables hold max_seq %d, updated_at %d, bob's read_seq %d; want at least 3, 3000 and 3",
 			maxSeq, updated, read)
+	}
+}
+
+// rawDelivered reads user's delivery cursor in p:ann:bob as the table
+// holds it, without waiting for a fold.
+func rawDelivered(t *testing.T, s *Store, user string) (seq int64) {
+	t.Helper()
+	err := s.read.QueryRowContext(t.Context(), `SELECT delivered_seq FROM user_conversations
+		WHERE app_id = 'A' AND conv_id = 'p:ann:bob' AND user_id = ?`, user).Scan(&seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// The acks a prune's fold took into the devices' cursors are deleted only
+// after they reached the members' cursors too, even when a full fold
+// emptied the ack log in between and a new ack came: that one waits for
+// the next fold, and none is lost. (With plain rowids, the new ack took
+// the id of the one folded, and the last step deleted it.)
+func TestAcksLoggedBetweenFoldStepsWait(t *testing.T) {
+	s, a := openAnnBob(t, 3)
+	ackOne(t, a, "ann", "p:ann:bob", 1)
+	appendAt(t, a, "bob", "ann", "m4", 4_000)
+	s.abs.mu.Lock()
+	err := s.absorbLocked(t.Context(), 0)
+	s.abs.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAt(t, a, "ann", "bob", "m5", 5_000) // the conversations
+	appendAt(t, a, "ann", "bob", "m6", 6_000) // the read cursors
+	// The devices' cursors, from ann's ack; then in the same commit an ack
+	// from a device no cache knows, which folds everything first (the ack
+	// log is emptied) and is logged.
+	if r := ackDevice(t, a, "bob", "d9", "p:ann:bob", 3); r.DeviceSeq != 3 {
+		t.Fatalf("bob's ack on d9: %+v", r)
+	}
+	if devices, logged := cursorRows(t, s, "ann"); devices != 1 || logged != 1 {
+		t.Fatalf("after the third step: %d device cursors of ann's, %d acks logged; want 1 and 1 (bob's)", devices, logged)
+	}
+	appendAt(t, a, "ann", "bob", "m7", 7_000) // the members' cursors, and the prune
+	if devices, logged := cursorRows(t, s, "bob"); devices != 0 || logged != 1 {
+		t.Fatalf("after the prune: %d device cursors of bob's, %d acks logged; want 0 and 1 (bob's ack waits)", devices, logged)
+	}
+	cursors, err := a.GetDeviceCursors(t.Context(), "bob", "d9")
+	if err != nil || cursors["p:ann:bob"] != 3 {
+		t.Fatalf("bob's d9 cursors: %v, %v; want p:ann:bob at 3", cursors, err)
+	}
+}
+
+// A step of a prune's fold whose commit was rolled back runs again: a
+// rejected append in the commit of the first step (the only one in its
+// transaction) leaves the conversation's head folded by the next commit.
+func TestAFoldStepRolledBackRunsAgain(t *testing.T) {
+	s, a := openAnnBob(t, 2)
+	appendAt(t, a, "bob", "ann", "m3", 3_000)
+	s.abs.mu.Lock()
+	err := s.absorbLocked(t.Context(), 0)
+	s.abs.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxBefore, _, _ := rawHead(t, s, "bob")
+	boom := errors.New("boom")
+	if err := s.inUnfoldedTx(func(*sql.Tx) error { return boom }, nil, nil); !errors.Is(err, boom) {
+		t.Fatalf("the failing transaction: %v", err)
+	}
+	if maxSeq, _, _ := rawHead(t, s, "bob"); maxSeq != maxBefore {
+		t.Fatalf("a rolled-back step left max_seq %d, want %d", maxSeq, maxBefore)
+	}
+	appendAt(t, a, "ann", "bob", "m4", 4_000)
+	if maxSeq, updated, _ := rawHead(t, s, "bob"); maxSeq < 3 || updated < 3_000 {
+		t.Fatalf("the step run again: max_seq %d, updated_at %d; want at least 3 and 3000", maxSeq, updated)
+	}
+	appendAt(t, a, "ann", "bob", "m5", 5_000)
+	appendAt(t, a, "ann", "bob", "m6", 6_000)
+	uc, err := a.GetUserConversation(t.Context(), "bob", "p:ann:bob")
+	if err != nil || uc.MaxSeq != 6 || uc.ReadSeq != 3 {
+		t.Fatalf("bob's conversation: %+v, %v; want max seq 6, read seq 3", uc, err)
 	}
 }
 
@@ -238,5 +361,56 @@ func TestRestoreFromAnOnlineBackupWithUnfoldedLog(t *testing.T) {
 	}
 	if msgs := annBob(t, b, 6, "after a new message"); msgs[5].ClientMsgID != "new" {
 		t.Fatalf("after a new message: %+v", msgs)
+	}
+}
+
+// TestMigrateAckIDs upgrades a database made before the ack log's ids
+// (step 26) with acks waiting in it: they are folded once it opens.
+func TestMigrateAckIDs(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version > 26 {
+			break
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO ack_log VALUES ('A', 'bob', 'd1', 'c1', 4)`,
+		`INSERT INTO ack_log VALUES ('A', 'bob', 'd1', 'c1', 5)`,
+		`INSERT INTO ack_log VALUES ('A', 'bob', 'd2', 'c1', 3)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a version-26 database: %v", err)
+	}
+	defer s.Close()
+	for device, want := range map[string]int64{"d1": 5, "d2": 3} {
+		cursors, err := s.App("A").GetDeviceCursors(ctx, "bob", device)
+		if err != nil || cursors["c1"] != want {
+			t.Errorf("bob's %s cursors after the upgrade: %v, %v; want c1 at %d", device, cursors, err, want)
+		}
+	}
+	if _, logged := cursorRows(t, s, ""); logged != 0 {
+		t.Errorf("the ack log holds %d rows after the upgrade and a read, want 0", logged)
 	}
 }

@@ -44,7 +44,13 @@ func appendIn(t *testing.T, a store.AppStore, conv, from, to, id string, ms int6
 
 func ackOne(t *testing.T, a store.AppStore, user, conv string, seq int64) store.AckResult {
 	t.Helper()
-	out, err := a.AckDelivered(t.Context(), []store.DeliveryAck{{UserID: user, DeviceID: "d1", ConvID: conv, Seq: seq}})
+	return ackDevice(t, a, user, "d1", conv, seq)
+}
+
+// ackDevice acknowledges seq in conv for user's device.
+func ackDevice(t *testing.T, a store.AppStore, user, device, conv string, seq int64) store.AckResult {
+	t.Helper()
+	out, err := a.AckDelivered(t.Context(), []store.DeliveryAck{{UserID: user, DeviceID: device, ConvID: conv, Seq: seq}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,9 @@ type Store struct {
 	// prunedAt is the absorber's absorbs count when the writer last pruned
 	// the log (under writeMu).
 	prunedAt int64
+	// pruning is the prune under way, its fold spread over commits
+	// (pruneIn; under writeMu).
+	pruning pruneCycle
 	// tailDrops counts the times the tail lost entries (a prune, a
 	// rebuild), readable without writeMu: a resend lookup made in messages
 	// before the writer's transaction (storedBefore) holds in it while
@@ -447,7 +450,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err = s.foldIn(ctx, tx)
 	var pruned bool
 	if err == nil {
-		pruned, err = s.pruneIn(ctx, tx)
+		pruned, err = s.pruneIn(ctx, tx, true)
 	}
 	if err == nil {
 		err = fn(tx)

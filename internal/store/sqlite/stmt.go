@@ -150,11 +150,11 @@ var stmtSQL = [numStmts]string{
 	stmtLockMessages: lockMessagesSQL,
 
 	// The fold (fold.go): the highest log rowid folded, the log's highest
-	// and whether acks wait; then the log rows in (?1, ?2] into
-	// conversations and the senders' entries, and the acks into the
-	// devices' cursors and the members' (no app id bound: a fold covers
-	// every app).
-	stmtFoldState: `SELECT folded, (SELECT COALESCE(max(rowid), 0) FROM message_log), EXISTS (SELECT 1 FROM ack_log)
+	// and the ack log's highest id (0: no ack waits); then the log rows in
+	// (?1, ?2] into conversations and the senders' entries, and the acks up
+	// to id ?1 into the devices' cursors and the members' (no app id bound:
+	// a fold covers every app).
+	stmtFoldState: `SELECT folded, (SELECT COALESCE(max(rowid), 0) FROM message_log), (SELECT COALESCE(max(id), 0) FROM ack_log)
 		FROM log_fold WHERE id = 1`,
 	stmtFoldConvs: `UPDATE conversations AS c SET max_seq = max(c.max_seq, l.seq), updated_at = max(c.updated_at, l.at)
 		FROM (SELECT app_id, conv_id, max(seq) AS seq, max(created_at) AS at FROM message_log
@@ -167,13 +167,13 @@ var stmtSQL = [numStmts]string{
 	stmtSetFolded: `UPDATE log_fold SET folded = ?1 WHERE id = 1`,
 	stmtLogAck:    `INSERT INTO ack_log (app_id, user_id, device_id, conv_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)`,
 	stmtFoldDevices: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
-		SELECT app_id, user_id, device_id, conv_id, max(seq) FROM ack_log WHERE true
+		SELECT app_id, user_id, device_id, conv_id, max(seq) FROM ack_log WHERE id <= ?1
 		GROUP BY app_id, user_id, device_id, conv_id
 		ON CONFLICT (app_id, user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
 	stmtFoldDelivered: `UPDATE user_conversations AS u SET delivered_seq = max(u.delivered_seq, l.seq)
-		FROM (SELECT app_id, user_id, conv_id, max(seq) AS seq FROM ack_log GROUP BY app_id, user_id, conv_id) AS l
+		FROM (SELECT app_id, user_id, conv_id, max(seq) AS seq FROM ack_log WHERE id <= ?1 GROUP BY app_id, user_id, conv_id) AS l
 		WHERE u.app_id = l.app_id AND u.user_id = l.user_id AND u.conv_id = l.conv_id`,
-	stmtClearAcks: `DELETE FROM ack_log`,
+	stmtClearAcks: `DELETE FROM ack_log WHERE id <= ?1`,
 }
 
 // prepare compiles every statement on the write connection.

@@ -168,7 +168,11 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		fail(err)
 		return
 	}
-	pruned, err := s.pruneIn(ctx, tx)
+	full := false // a transaction in the batch folds anyway
+	for _, r := range batch {
+		full = full || !r.unfolded
+	}
+	pruned, err := s.pruneIn(ctx, tx, full)
 	if err != nil {
 		tx.Rollback()
 		s.lost()
@@ -234,6 +238,7 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		return
 	}
 	s.commits.Add(1)
+	s.foldStepped()
 	if pruned {
 		s.prunedCommitted()
 	}
