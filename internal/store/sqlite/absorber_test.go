@@ -246,39 +246,13 @@ func TestThePruneKeepsIDsGrowing(t *testing.T) {
 // them indexed for search.
 func oldDatabase(t *testing.T, path string) {
 	t.Helper()
-	ctx := t.Context()
-	db, err := openWrite(ctx, path, config{busyTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.version >= messagesFileStep {
-			break
-		}
-		if err := applyMigration(ctx, db, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, q := range []string{
+	databaseAt(t, path, messagesFileStep-1,
 		`INSERT INTO main.messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, search_id)
 			VALUES ('A', 'p:ann:bob', 1, 'ann', 'x', 'text', CAST('{"text":"hello old world"}' AS BLOB), 1, 0, 1)`,
 		`INSERT INTO main.message_search (rowid, text, scope) VALUES (1, 'hello old world', 'k0')`,
 		`INSERT INTO main.messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, search_id)
 			VALUES ('A', 'p:ann:bob', 2, 'bob', 'y', 'text', CAST('{"text":"second"}' AS BLOB), 2, 0, NULL)`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
+	)
 }
 
 func TestMigrationMovesMessages(t *testing.T) {

@@ -136,12 +136,7 @@ func TestPruneFoldsFirst(t *testing.T) {
 	s, a := openAnnBob(t, 2)
 	ackOne(t, a, "ann", "p:ann:bob", 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
-	s.abs.mu.Lock() // an absorb alone: no transaction of the writer follows
-	err := s.absorbLocked(t.Context(), 0)
-	s.abs.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	absorbAlone(t, s)
 	before := logTableRows(t, s)
 	_, _, readBefore := rawHead(t, s, "bob")
 
@@ -211,12 +206,7 @@ func TestAcksLoggedBetweenFoldStepsWait(t *testing.T) {
 	s, a := openAnnBob(t, 3)
 	ackOne(t, a, "ann", "p:ann:bob", 1)
 	appendAt(t, a, "bob", "ann", "m4", 4_000)
-	s.abs.mu.Lock()
-	err := s.absorbLocked(t.Context(), 0)
-	s.abs.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	absorbAlone(t, s)
 	appendAt(t, a, "ann", "bob", "m5", 5_000) // the conversations
 	appendAt(t, a, "ann", "bob", "m6", 6_000) // the read cursors
 	// The devices' cursors, from ann's ack; then in the same commit an ack
@@ -244,12 +234,7 @@ func TestAcksLoggedBetweenFoldStepsWait(t *testing.T) {
 func TestAFoldStepRolledBackRunsAgain(t *testing.T) {
 	s, a := openAnnBob(t, 2)
 	appendAt(t, a, "bob", "ann", "m3", 3_000)
-	s.abs.mu.Lock()
-	err := s.absorbLocked(t.Context(), 0)
-	s.abs.mu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	absorbAlone(t, s)
 	maxBefore, _, _ := rawHead(t, s, "bob")
 	boom := errors.New("boom")
 	if err := s.inUnfoldedTx(func(*sql.Tx) error { return boom }, nil, nil); !errors.Is(err, boom) {
@@ -369,35 +354,11 @@ func TestRestoreFromAnOnlineBackupWithUnfoldedLog(t *testing.T) {
 func TestMigrateAckIDs(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "magpie.db")
-	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.version > 26 {
-			break
-		}
-		if err := applyMigration(ctx, db, m); err != nil {
-			t.Fatalf("apply %s: %v", m.name, err)
-		}
-	}
-	for _, q := range []string{
+	databaseAt(t, path, 26,
 		`INSERT INTO ack_log VALUES ('A', 'bob', 'd1', 'c1', 4)`,
 		`INSERT INTO ack_log VALUES ('A', 'bob', 'd1', 'c1', 5)`,
 		`INSERT INTO ack_log VALUES ('A', 'bob', 'd2', 'c1', 3)`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	)
 
 	s, err := Open(ctx, path)
 	if err != nil {
@@ -412,5 +373,17 @@ func TestMigrateAckIDs(t *testing.T) {
 	}
 	if _, logged := cursorRows(t, s, ""); logged != 0 {
 		t.Errorf("the ack log holds %d rows after the upgrade and a read, want 0", logged)
+	}
+}
+
+// absorbAlone absorbs the log, with no transaction of the writer after it
+// (Store.absorb prunes too).
+func absorbAlone(t testing.TB, s *Store) {
+	t.Helper()
+	s.abs.mu.Lock()
+	err := s.absorbLocked(t.Context(), 0)
+	s.abs.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

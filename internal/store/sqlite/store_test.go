@@ -283,37 +283,13 @@ func TestMigrationMergedLate(t *testing.T) {
 func TestMigratePushFrom7(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "magpie.db")
-	db, err := openWrite(ctx, path, config{busyTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.version > 7 {
-			break
-		}
-		if err := applyMigration(ctx, db, m); err != nil {
-			t.Fatalf("apply %s: %v", m.name, err)
-		}
-	}
-	for _, q := range []string{
+	databaseAt(t, path, 7,
 		`INSERT INTO users VALUES ('A', 'bob', '', '', '', 0, 0, 0, 0)`,
 		`INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at) VALUES ('A', 'c1', '["alice","bob"]', 1, 1000, 1000)`,
 		`INSERT INTO messages VALUES ('A', 'c1', 1, 'alice', 'm1', 'text', X'6869', 1000, 0)`,
 		`INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq) VALUES ('A', 'bob', 'c1', 0, 0)`,
 		`INSERT INTO push_outbox VALUES ('A', 'j1', 'bob', 'c1', 1, 'alice', 'text', 'hi', 1000)`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	)
 
 	s, err := Open(ctx, path)
 	if err != nil {
@@ -403,12 +379,7 @@ func benchmarkAbsorb(b *testing.B, perRound int, draft func(n int) store.Draft) 
 			}
 		}
 		b.StartTimer()
-		s.abs.mu.Lock()
-		err := s.absorbLocked(b.Context(), 0)
-		s.abs.mu.Unlock()
-		if err != nil {
-			b.Fatal(err)
-		}
+		absorbAlone(b, s)
 		if _, err := s.indexQueued(b.Context(), 0); err != nil {
 			b.Fatal(err)
 		}
@@ -580,4 +551,37 @@ func TestSearchQueryPlan(t *testing.T) {
 		t.Errorf("search plan:\n%s", all)
 	}
 	t.Logf("search plan:\n%s", all)
+}
+
+// databaseAt makes at path a database as the schema's steps up to version
+// left it, then runs stmts in it: a database an older build made.
+func databaseAt(t testing.TB, path string, version int, stmts ...string) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := openWrite(ctx, path, config{busyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version > version {
+			break
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
