@@ -93,7 +93,10 @@ type appendBatch struct {
 	// the batch's savepoint holds (tail.go), and the index of those with
 	// a client message id.
 	logged  []loggedMsg
-	clients map[clientKey]int64
+	clients map[clientKey]int // index in logged
+	// pending are the arguments (logArgs each, the app id first) of the
+	// rows at the end of logged that are not inserted yet.
+	pending []any
 	// stored holds the drafts' (sender, client message id) pairs that
 	// messages holds already (findStored), or held when storedBefore
 	// looked, before the transaction.
@@ -169,21 +172,16 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if !store.Searchable(d.Type) {
 		searchID = int64(0)
 	}
-	res, err := b.t.exec(ctx, stmtLogMessage, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
+	// The row is inserted with the next ones (flushLog); its rowid is
+	// known from then on.
+	b.pending = append(b.pending, b.t.a.id, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
 		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll, searchID)
-	var rowid int64
-	if err == nil {
-		rowid, err = res.LastInsertId()
-	}
-	if err != nil {
-		return store.Appended{}, fmt.Errorf("log message in %s: %w", d.ConvID, translate(err))
-	}
-	b.logged = append(b.logged, loggedMsg{rowid: rowid, seq: m.Seq, conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
+	b.logged = append(b.logged, loggedMsg{seq: m.Seq, conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
 	if m.ClientMsgID != "" {
 		if b.clients == nil {
-			b.clients = make(map[clientKey]int64, len(b.logged))
+			b.clients = make(map[clientKey]int, len(b.logged))
 		}
-		b.clients[clientKey{sender: m.SenderID, client: m.ClientMsgID}] = rowid
+		b.clients[clientKey{sender: m.SenderID, client: m.ClientMsgID}] = len(b.logged) - 1
 	}
 	if !c.exists && !c.dirty {
 		c.members = store.MemberSet(d.Members, d.SenderID)
@@ -202,11 +200,50 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	return store.Appended{Message: m}, nil
 }
 
+// flushLog inserts the pending rows into the message log, up to 32 in a
+// statement (one statement per message cost more in database/sql and in
+// binding than SQLite's insert did), and gives them their rowids: the
+// rows of one INSERT get consecutive ones, each the highest so far plus
+// one (the log's ids only grow, see absorber.go).
+func (b *appendBatch) flushLog(ctx context.Context) error {
+	rows := b.logged[len(b.logged)-len(b.pending)/logArgs:]
+	args := b.pending
+	for len(rows) > 0 {
+		n, id := 1, stmtLogMessage
+		switch {
+		case len(rows) >= 32:
+			n, id = 32, stmtLogMessages32
+		case len(rows) >= 8:
+			n, id = 8, stmtLogMessages8
+		}
+		res, err := b.t.stmt(ctx, id).ExecContext(ctx, args[:n*logArgs]...)
+		var last int64
+		if err == nil {
+			last, err = res.LastInsertId()
+		}
+		if err != nil {
+			return fmt.Errorf("log messages in %s: %w", rows[0].conv, translate(err))
+		}
+		for i := range n {
+			rows[i].rowid = last - int64(n-1-i)
+		}
+		rows, args = rows[n:], args[n*logArgs:]
+	}
+	b.pending = b.pending[:0]
+	return nil
+}
+
 // duplicate returns the message that d repeats, if one is stored: in this
 // batch, in the message log's tail or in messages.
 func (b *appendBatch) duplicate(ctx context.Context, d store.Draft) (store.Appended, bool, error) {
-	rowid, logged := b.clients[clientKey{sender: d.SenderID, client: d.ClientMsgID}]
-	if !logged {
+	var rowid int64
+	i, logged := b.clients[clientKey{sender: d.SenderID, client: d.ClientMsgID}]
+	if logged {
+		if err := b.flushLog(ctx); err != nil {
+			return store.Appended{}, false, err
+		}
+		rowid = b.logged[i].rowid
+	} else {
 		rowid, logged = b.t.a.s.tail.client(b.t.a.id, d.SenderID, d.ClientMsgID)
 	}
 	var row *sql.Row
@@ -351,6 +388,9 @@ func (b *appendBatch) conv(ctx context.Context, id string) (*convState, error) {
 // brought back, and the mentions; the other conversations' heads and the
 // senders' read cursors are the fold's (fold.go).
 func (b *appendBatch) flush(ctx context.Context) error {
+	if err := b.flushLog(ctx); err != nil {
+		return err
+	}
 	for _, c := range b.order {
 		if !c.dirty {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // stmtID names a statement that app-scoped write transactions run. They are
@@ -16,6 +17,8 @@ const (
 	stmtInsertUser stmtID = iota
 	stmtMessageByClientID
 	stmtLogMessage
+	stmtLogMessages8
+	stmtLogMessages32
 	stmtLoggedMessage
 	stmtStoredClientIDs
 	stmtConvHead
@@ -55,6 +58,19 @@ const (
 
 const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at, push, mentions, mention_all, edited_at`
 
+// logArgs is the number of arguments of a message's row in the message log:
+// one per column of logColumns, the app id first.
+const logArgs = 12
+
+// logMessagesSQL is stmtLogMessage for n rows, each with its own app id.
+// Its parameters are anonymous: SQLite finds a numbered one's name by a
+// scan of them all (sqlite3_bind_parameter_name), once per parameter.
+func logMessagesSQL(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", logArgs), ", ") + ")"
+	return "INSERT INTO message_log (" + logColumns + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 var stmtSQL = [numStmts]string{
 	stmtInsertUser: `INSERT INTO users (app_id, id, name, avatar_url, metadata, blocked,
 		tokens_valid_after, created_at, updated_at)
@@ -68,6 +84,10 @@ var stmtSQL = [numStmts]string{
 	// (?1 is only bound): the log holds no recalled or edited message.
 	stmtLogMessage: `INSERT INTO message_log (` + logColumns + `)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+	// Several messages at once (appendBatch.flushLog), each row as
+	// stmtLogMessage's.
+	stmtLogMessages8:  logMessagesSQL(8),
+	stmtLogMessages32: logMessagesSQL(32),
 	// Which of the (sender, client message id) pairs in the JSON array ?2
 	// messages holds (clientids.go), in the writer's transaction.
 	stmtStoredClientIDs: clientIDsStored,

@@ -127,6 +127,72 @@ func TestResendsAreFoundInTheLogAndInMessages(t *testing.T) {
 	}
 }
 
+// TestALargeBatchIsLoggedInChunks appends a batch that the writer logs in
+// statements of 32, 8 and 1 rows (flushLog), with resends of its own
+// messages in it, and checks every row's rowid through the tail: a resend
+// after the commit reads its original from the log by that rowid.
+func TestALargeBatchIsLoggedInChunks(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	draft := func(i int) store.Draft {
+		id := fmt.Sprintf("m%d", i)
+		return store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: id,
+			Type: "text", Body: []byte(`{"text":"` + id + `"}`), CreatedAt: time.UnixMilli(1)}
+	}
+	// 77 drafts: 32 + 32 + 8 + 5 ones, drafts 40 and 60 repeat 3 and 45
+	// (the first waits for 40 rows to be logged, the second for 20).
+	var drafts []store.Draft
+	want := map[string]int64{} // client id: seq
+	for i := range 77 {
+		d := draft(i)
+		switch i {
+		case 40:
+			d = draft(3)
+		case 60:
+			d = draft(45)
+		default:
+			want[d.ClientMsgID] = int64(len(want) + 1)
+		}
+		drafts = append(drafts, d)
+	}
+	out, err := a.AppendMessages(ctx, drafts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		id := drafts[i].ClientMsgID
+		if dup := i == 40 || i == 60; o.Duplicate != dup || o.Seq != want[id] || string(o.Body) != `{"text":"`+id+`"}` {
+			t.Fatalf("draft %d (%s) = seq %d, duplicate %v, body %s; want seq %d, duplicate %v", i, id, o.Seq, o.Duplicate, o.Body, want[id], dup)
+		}
+	}
+	// Resent after the commit, every one is found by its rowid in the log.
+	var again []store.Draft
+	for i := range 77 {
+		if i != 40 && i != 60 {
+			again = append(again, draft(i))
+		}
+	}
+	if out, err = a.AppendMessages(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		id := again[i].ClientMsgID
+		if !o.Duplicate || o.Seq != want[id] || string(o.Body) != `{"text":"`+id+`"}` {
+			t.Fatalf("resent %s = seq %d, duplicate %v, body %s; want seq %d", id, o.Seq, o.Duplicate, o.Body, want[id])
+		}
+	}
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	for id, seq := range want {
+		if m, err := a.GetMessage(ctx, "p:ann:bob", seq); err != nil || m.ClientMsgID != id || string(m.Body) != `{"text":"`+id+`"}` {
+			t.Fatalf("GetMessage(%d) = %+v, %v; want %s", seq, m, err, id)
+		}
+	}
+}
+
 // TestStoredClientIDsUsesTheIndex keeps the batch's resend lookup a search
 // of the dedup index per draft: a plan that scans messages would read every
 // message of the app on every append.
