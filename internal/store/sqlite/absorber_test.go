@@ -449,3 +449,35 @@ var restoreSQL = []string{
 	`DELETE FROM msgs.messages WHERE seq > COALESCE((SELECT max_seq FROM conversations AS c
   WHERE c.app_id = messages.app_id AND c.id = messages.conv_id), 0)`,
 }
+
+// TestAnAbsorbIndexesEveryMessage absorbs 46 searchable messages, with one
+// that has no search text among them, and finds each by its own word.
+func TestAnAbsorbIndexesEveryMessage(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	word := func(i int) string { return fmt.Sprintf("word%c%c", 'a'+i/26, 'a'+i%26) }
+	var drafts []store.Draft
+	for i := range 47 {
+		body := `{"text":"` + word(i) + `"}`
+		if i == 20 {
+			body = `{"text":""}`
+		}
+		drafts = append(drafts, store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+			ClientMsgID: word(i), Type: "text", Body: []byte(body), CreatedAt: time.UnixMilli(1)})
+	}
+	if _, err := a.AppendMessages(t.Context(), drafts); err != nil {
+		t.Fatal(err)
+	}
+	absorbAlone(t, s)
+	for i := range 47 {
+		got, err := a.SearchMessages(t.Context(), store.MessageSearch{UserID: "bob", Terms: []store.SearchTerm{{word(i)}}, Limit: 10})
+		want := 1
+		if i == 20 {
+			want = 0
+		}
+		if err != nil || len(got) != want || want == 1 && got[0].Seq != int64(i+1) {
+			t.Fatalf("search %s = %+v, %v; want message %d", word(i), got, err, i+1)
+		}
+	}
+}

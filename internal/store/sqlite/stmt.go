@@ -63,12 +63,16 @@ const messageColumns = `conv_id, seq, sender_id, client_msg_id, type, body, crea
 const logArgs = 12
 
 // logMessagesSQL is stmtLogMessage for n rows, each with its own app id.
-// Its parameters are anonymous: SQLite finds a numbered one's name by a
-// scan of them all (sqlite3_bind_parameter_name), once per parameter.
 func logMessagesSQL(n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", logArgs), ", ") + ")"
-	return "INSERT INTO message_log (" + logColumns + ") VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	return "INSERT INTO message_log (" + logColumns + ") VALUES " + valueRows(logArgs, n)
+}
+
+// valueRows is the VALUES list of an INSERT of n rows of cols columns. Its
+// parameters are anonymous: SQLite finds a numbered one's name by a scan
+// of them all (sqlite3_bind_parameter_name), once per parameter.
+func valueRows(cols, n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 var stmtSQL = [numStmts]string{
