@@ -141,8 +141,9 @@ func TestALargeBatchIsLoggedInChunks(t *testing.T) {
 		return store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: id,
 			Type: "text", Body: []byte(`{"text":"` + id + `"}`), CreatedAt: time.UnixMilli(1)}
 	}
-	// 77 drafts: 32 + 32 + 8 + 5 ones, drafts 40 and 60 repeat 3 and 45
-	// (the first waits for 40 rows to be logged, the second for 20).
+	// 77 drafts, of which 40 and 60 repeat 3 and 45: the first resend
+	// logs the 40 rows before it (32 + 8), the second the 19 since (8 + 8
+	// + 1 + 1 + 1), and the batch's end the last 16 (8 + 8).
 	var drafts []store.Draft
 	want := map[string]int64{} // client id: seq
 	for i := range 77 {
