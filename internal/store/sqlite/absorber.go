@@ -365,9 +365,9 @@ func (s *Store) absorb() error {
 // committed, the caller resets loggedIDs (prunedCommitted); if it fails,
 // lost() makes the next one prune again. Call it under writeMu.
 //
-// The rows it deletes are folded first (fold.go). With full, it folds
-// everything at once and prunes (the caller's transaction folds anyway);
-// otherwise the fold is spread over the writer's next commits, one step
+// The rows it deletes are folded first (fold.go). With full, the caller
+// folded everything in tx just before (its transaction folds anyway), and
+// it prunes at once; otherwise the fold is spread over the writer's next commits, one step
 // each (the conversations; the senders' read cursors; the devices'
 // cursors; the members' delivery cursors with the prune itself): in one
 // piece, the fold of an absorb's rows took 20–40 ms at 2,000 msgs/s, and
@@ -377,7 +377,6 @@ func (s *Store) absorb() error {
 // fold takes the max.
 func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx, full bool) (bool, error) {
 	c := &s.pruning
-	var hi int64
 	if !c.active {
 		absorbs := s.abs.absorbs.Load()
 		if absorbs == s.prunedAt {
@@ -387,9 +386,6 @@ func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx, full bool) (bool, error
 	}
 	c.next = c.step
 	if full {
-		if err := s.foldIn(ctx, tx); err != nil {
-			return false, err
-		}
 		c.next = stepPrune
 	}
 	for c.next < stepPrune {
@@ -418,7 +414,8 @@ func (s *Store) pruneIn(ctx context.Context, tx *sql.Tx, full bool) (bool, error
 	if _, err := tx.StmtContext(ctx, s.stmts[stmtPruneLog]).ExecContext(ctx, c.hi); err != nil {
 		return false, fmt.Errorf("prune the message log: %w", translate(err))
 	}
-	s.prunedAt, hi = c.absorbs, c.hi
+	hi := c.hi
+	s.prunedAt = c.absorbs
 	*c = pruneCycle{}
 	s.tailDrops.Add(1)
 	s.tail.pruneTo(hi)

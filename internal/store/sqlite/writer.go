@@ -168,11 +168,17 @@ func (s *Store) commitShared(batch []*sharedTx) {
 		fail(err)
 		return
 	}
-	full := false // a transaction in the batch folds anyway
+	full := false // a transaction in the batch folds anyway: fold all now
 	for _, r := range batch {
 		full = full || !r.unfolded
 	}
-	pruned, err := s.pruneIn(ctx, tx, full)
+	if full {
+		err = s.foldIn(ctx, tx)
+	}
+	var pruned bool
+	if err == nil {
+		pruned, err = s.pruneIn(ctx, tx, full)
+	}
 	if err != nil {
 		tx.Rollback()
 		s.lost()
