@@ -62,9 +62,11 @@ const (
 	// filterMaxBytes bounds the filter: about 32 million keys at two
 	// bytes each, with the last part's doubling.
 	filterMaxBytes = 128 << 20
-	// filterScanRows is the keys read per query of the scan at Open.
-	filterScanRows = 8192
 )
+
+// filterScanRows is the keys read per query of the scan at Open (a
+// variable for tests).
+var filterScanRows = 8192
 
 // filterPart is one Bloom filter of 512-bit blocks.
 type filterPart struct {
@@ -216,11 +218,11 @@ func (f *clientFilter) isOff() bool {
 	return f.state == filterOff
 }
 
-// filterScanSQL reads the dedup index (messages_client_msg, covering) in
+// filterScanSQL reads the dedup index (messages_client_key, covering) in
 // key order from after the last key read.
-const filterScanSQL = `SELECT app_id, sender_id, client_msg_id FROM messages INDEXED BY messages_client_msg
-	WHERE (app_id, sender_id, client_msg_id) > (?1, ?2, ?3) AND client_msg_id <> ''
-	ORDER BY app_id, sender_id, client_msg_id LIMIT ?4`
+const filterScanSQL = `SELECT app_id, sender_id, client_msg_id FROM messages INDEXED BY messages_client_key
+	WHERE (app_id, client_msg_id, sender_id) > (?1, ?3, ?2) AND client_msg_id <> ''
+	ORDER BY app_id, client_msg_id, sender_id LIMIT ?4`
 
 // loadClientFilter adds the keys messages holds to s.clients, in queries
 // of filterScanRows keys (no snapshot held for long), and makes it ready.

@@ -188,3 +188,39 @@ func TestAnotherStoreTurnsTheResendFilterOff(t *testing.T) {
 		t.Fatalf("resend of the other Store's message: %+v, %v; want the duplicate of seq 2", out, err)
 	}
 }
+
+// TestResendFilterScansInPages restarts a Store whose messages hold keys
+// of three senders, interleaved in the dedup index's order, with a scan of
+// three keys per query: every key is in the filter after the scan, which
+// resumes each query after the last key of the one before.
+func TestResendFilterScansInPages(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob", "cy")
+	senders := []string{"ann", "bob", "cy"}
+	for i := range 10 {
+		from := senders[i%3]
+		appendOne(t, a, "p:"+from+":zed", from, "zed", fmt.Sprintf("k%02d", i))
+	}
+	path := s.path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	defer func(n int) { filterScanRows = n }(filterScanRows)
+	filterScanRows = 3
+	s, err := Open(t.Context(), path, withAbsorbAge(3600e9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f := loadedFilter(t, s)
+	for i := range 10 {
+		if id := fmt.Sprintf("k%02d", i); !f.mayHold("A", senders[i%3], id) {
+			t.Errorf("the filter does not hold %s's %s after the scan", senders[i%3], id)
+		}
+	}
+	if n := f.parts[0].n; n != 10 {
+		t.Errorf("the scan added %d keys, want 10", n)
+	}
+}

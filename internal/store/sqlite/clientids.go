@@ -11,7 +11,7 @@ import (
 
 // clientIDsStored is one statement for any number of keys: the keys come
 // as one JSON array of [sender, client id] pairs, each looked up in the
-// dedup index (messages_client_msg, covering;
+// dedup index (messages_client_key, covering;
 // TestStoredClientIDsUsesTheIndex). AppendMessages asks it too, in its
 // transaction (stmtStoredClientIDs).
 const clientIDsStored = `SELECT sender_id, client_msg_id FROM messages

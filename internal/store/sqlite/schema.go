@@ -86,6 +86,9 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 	if m.version == messagesFileStep {
 		return moveMessages(ctx, db, m)
 	}
+	if messagesFileSteps[m.version] {
+		return applyInMessagesFile(ctx, db, m)
+	}
 	tx, applied, err := beginStep(ctx, db, m)
 	if err != nil || applied {
 		return err
@@ -164,6 +167,39 @@ func moveMessages(ctx context.Context, db *sql.DB, m migration) error {
 			return translate(err)
 		}
 	}
+	return commitStep(ctx, tx, m)
+}
+
+// messagesFileSteps are the steps after step 25 that change only the
+// messages file's tables. Each runs in two transactions, as step 25 does
+// (a transaction over two files in WAL mode is atomic per file only): its
+// script, idempotent, in the messages file, then its row in schema_version
+// in the database file. A crash between the two runs the script again.
+var messagesFileSteps = map[int]bool{28: true}
+
+// applyInMessagesFile applies step m, one of messagesFileSteps.
+func applyInMessagesFile(ctx context.Context, db *sql.DB, m migration) error {
+	var applied int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_version WHERE version = ?`, m.version).Scan(&applied)
+	if err != nil || applied > 0 {
+		return translate(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return translate(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	tx, applied2, err := beginStep(ctx, db, m)
+	if err != nil || applied2 {
+		return err
+	}
+	defer tx.Rollback()
 	return commitStep(ctx, tx, m)
 }
 

@@ -330,9 +330,10 @@ func BenchmarkAbsorb(b *testing.B) {
 // messages an absorb) with two kinds of client message ids: random (32
 // hex digits, as the SDKs made them until 2026-12-03) and growing with
 // time (the time in milliseconds, then random, as the SDKs make them
-// now). The dedup index files a growing id next to its sender's last one
-// and a random one anywhere; the difference grows with the history, so
-// run it long: -benchtime 120x stores about a million messages.
+// now). The dedup index (app, client id, sender) files a growing id at
+// the end of its app's range and a random one anywhere; the difference
+// grows with the history, so run it long: -benchtime 120x stores about a
+// million messages.
 func BenchmarkAbsorbClientIDs(b *testing.B) {
 	created := time.UnixMilli(1_767_225_600_000)
 	for _, kind := range []string{"random", "growing"} {

@@ -24,7 +24,9 @@ import (
 //
 // The log is moved into messages ("absorbed") by the absorber, in one
 // statement sorted by conversation, so that the indexes' pages are shared
-// by every message a conversation or sender got since the last move
+// by every message a conversation got since the last move, and by every
+// key an app's senders made since (the dedup index is ordered by client
+// message id, which begins with the send time; migration 0028)
 // (absorber.go):
 //   - when absorbAt messages wait, or half a second after the last absorb;
 //   - before a read of messages (Store.settle, from readRow and readRows)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,7 +215,7 @@ func TestStoredClientIDsUsesTheIndex(t *testing.T) {
 		plan = append(plan, detail)
 	}
 	text := strings.Join(plan, "; ")
-	if !strings.Contains(text, "INDEX messages_client_msg (app_id=? AND sender_id=? AND client_msg_id=?)") ||
+	if !strings.Contains(text, "INDEX messages_client_key (app_id=? AND client_msg_id=? AND sender_id=?)") ||
 		strings.Contains(text, "SCAN messages") {
 		t.Fatalf("plan: %s", text)
 	}
@@ -533,5 +534,64 @@ func TestAResendLookupMadeBeforeAPruneIsRedone(t *testing.T) {
 	out, err = a.appendMessages(t.Context(), resend, fresh, true)
 	if err != nil || out[0].Duplicate || out[0].Seq != 2 {
 		t.Fatalf("append with an unchanged lookup = %+v, %v; want it used (a new seq 2)", out, err)
+	}
+}
+
+// TestMigrateClientKey upgrades a version-27 database whose messages file
+// holds a message, after a crash between step 28's two transactions (its
+// script committed in the messages file, its row not recorded): the step
+// runs again, the old dedup index is gone, and a resend of the stored
+// message is still its duplicate.
+func TestMigrateClientKey(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "magpie.db")
+	databaseAt(t, path, 27,
+		`INSERT INTO conversations (app_id, id, members, max_seq, created_at, updated_at) VALUES ('A', 'p:ann:bob', '["ann","bob"]', 1, 1, 1)`,
+		`INSERT INTO user_conversations (app_id, user_id, conv_id, read_seq, delivered_seq) VALUES ('A', 'ann', 'p:ann:bob', 1, 0), ('A', 'bob', 'p:ann:bob', 0, 0)`,
+		`INSERT INTO msgs.messages (app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at)
+			VALUES ('A', 'p:ann:bob', 1, 'ann', 'm1', 'text', CAST('{"text":"hi"}' AS BLOB), 1, 0)`)
+	db, err := openWrite(ctx, path, config{busyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := ms[slices.IndexFunc(ms, func(m migration) bool { return m.version == 28 })]
+	if _, err := db.ExecContext(ctx, step.sql); err != nil {
+		t.Fatalf("step 28's script alone: %v", err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a version-27 database: %v", err)
+	}
+	defer s.Close()
+	var indexes []string
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM msgs.sqlite_master WHERE type = 'index' AND name LIKE 'messages_client%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	rows.Close()
+	if !slices.Equal(indexes, []string{"messages_client_key"}) {
+		t.Errorf("dedup indexes after the upgrade: %v, want [messages_client_key]", indexes)
+	}
+	var version int
+	if err := s.read.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&version); err != nil || version < 28 {
+		t.Errorf("schema version after the upgrade: %d, %v; want 28 or more", version, err)
+	}
+	out, err := s.App("A").AppendMessages(ctx, []store.Draft{{ConvID: "p:ann:bob", Members: []string{"ann", "bob"},
+		SenderID: "ann", ClientMsgID: "m1", Type: "text", Body: []byte(`{"text":"again"}`), CreatedAt: time.UnixMilli(2)}})
+	if err != nil || !out[0].Duplicate || out[0].Seq != 1 || string(out[0].Body) != `{"text":"hi"}` {
+		t.Fatalf("resend of m1 after the upgrade = %+v, %v; want the original, seq 1", out, err)
 	}
 }
