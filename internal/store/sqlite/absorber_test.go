@@ -268,7 +268,7 @@ func TestMigrationMovesMessages(t *testing.T) {
 				t.Fatal(err)
 			}
 			ms, _ := loadMigrations()
-			if err := copyMessages(t.Context(), db, ms[messagesFileStep-1]); err != nil {
+			if err := inMessagesFile(t.Context(), db, ms[messagesFileStep-1], copyMessages); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()

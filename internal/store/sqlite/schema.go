@@ -153,21 +153,11 @@ func moveMessages(ctx context.Context, db *sql.DB, m migration) error {
 		}
 		return nil
 	}
-	if err := copyMessages(ctx, db, m); err != nil {
+	if err := inMessagesFile(ctx, db, m, copyMessages); err != nil {
 		return err
 	}
 	// In the database file: the old tables go.
-	tx, applied2, err := beginStep(ctx, db, m)
-	if err != nil || applied2 {
-		return err
-	}
-	defer tx.Rollback()
-	for _, q := range []string{`DROP TABLE IF EXISTS main.message_search`, `DROP TABLE IF EXISTS main.messages`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return translate(err)
-		}
-	}
-	return commitStep(ctx, tx, m)
+	return recordStep(ctx, db, m, `DROP TABLE IF EXISTS main.message_search`, `DROP TABLE IF EXISTS main.messages`)
 }
 
 // messagesFileSteps are the steps after step 25 that change only the
@@ -184,6 +174,16 @@ func applyInMessagesFile(ctx context.Context, db *sql.DB, m migration) error {
 	if err != nil || applied > 0 {
 		return translate(err)
 	}
+	if err := inMessagesFile(ctx, db, m, nil); err != nil {
+		return err
+	}
+	return recordStep(ctx, db, m)
+}
+
+// inMessagesFile is the first transaction of a step that changes the
+// messages file: step m's script, then more (if not nil), in one
+// transaction that writes the messages file only.
+func inMessagesFile(ctx context.Context, db *sql.DB, m migration, more func(context.Context, *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)
@@ -192,47 +192,48 @@ func applyInMessagesFile(ctx context.Context, db *sql.DB, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return translate(err)
 	}
-	if err := tx.Commit(); err != nil {
-		return translate(err)
+	if more != nil {
+		if err := more(ctx, tx); err != nil {
+			return err
+		}
 	}
-	tx, applied2, err := beginStep(ctx, db, m)
-	if err != nil || applied2 {
+	return translate(tx.Commit())
+}
+
+// recordStep is the last transaction of a step that changes the messages
+// file, in the database file: stmts, then step m's row in schema_version,
+// unless another process recorded it first.
+func recordStep(ctx context.Context, db *sql.DB, m migration, stmts ...string) error {
+	tx, applied, err := beginStep(ctx, db, m)
+	if err != nil || applied {
 		return err
 	}
 	defer tx.Rollback()
-	return commitStep(ctx, tx, m)
-}
-
-// copyMessages is step 25's first transaction, in the messages file: its
-// tables, and the old table's rows (none left once the second one
-// committed).
-func copyMessages(ctx context.Context, db *sql.DB, m migration) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return translate(err)
-	}
-	var old bool
-	err = tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages')`).Scan(&old)
-	if err != nil {
-		return translate(err)
-	}
-	if old {
-		const cols = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at,
-			push, mentions, mention_all, edited_at`
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+messagesSchema+`.messages (`+cols+`, search_id)
-			SELECT `+cols+`, CASE WHEN search_id > 0 THEN NULL ELSE search_id END FROM main.messages`)
-		if err != nil {
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return translate(err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	return commitStep(ctx, tx, m)
+}
+
+// copyMessages is the rest of step 25's first transaction, in the
+// messages file: the old table's rows (none left once the second
+// transaction committed).
+func copyMessages(ctx context.Context, tx *sql.Tx) error {
+	var old bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'messages')`).Scan(&old)
+	if err != nil {
 		return translate(err)
 	}
-	return nil
+	if !old {
+		return nil
+	}
+	const cols = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, recalled_at,
+		push, mentions, mention_all, edited_at`
+	_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO `+messagesSchema+`.messages (`+cols+`, search_id)
+		SELECT `+cols+`, CASE WHEN search_id > 0 THEN NULL ELSE search_id END FROM main.messages`)
+	return translate(err)
 }
 
 // commitStep records step m in schema_version and commits tx.
