@@ -319,10 +319,11 @@ type toIndex struct {
 
 // readToIndex reads rows of (key, app_id, conv_id, type, body,
 // recalled_at), the messages to index, and closes them; a recalled one
-// has no tokens. Those whose key keep rejects are left out.
-func readToIndex(rows *sql.Rows, keep func(key int64) bool) ([]toIndex, error) {
+// has no tokens. Those whose key keep rejects are left out. n is how many
+// rows to expect at most (the slice's first capacity).
+func readToIndex(rows *sql.Rows, n int, keep func(key int64) bool) ([]toIndex, error) {
 	defer rows.Close()
-	var out []toIndex
+	out := make([]toIndex, 0, n)
 	for rows.Next() {
 		var m toIndex
 		var typ string
@@ -370,7 +371,7 @@ func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) error {
 	if err != nil {
 		return translate(err)
 	}
-	todo, err := readToIndex(rows, func(id int64) bool { return id >= base }) // 0: nothing to index
+	todo, err := readToIndex(rows, int(min(hi-lo, maxIndexPerAbsorb)), func(id int64) bool { return id >= base }) // 0: nothing to index
 	if err != nil {
 		return err
 	}
@@ -399,7 +400,7 @@ func (s *Store) indexIn(ctx context.Context, tx *sql.Tx, limit int) (int, error)
 	if err != nil {
 		return 0, translate(err)
 	}
-	todo, err := readToIndex(rows, func(int64) bool { return true })
+	todo, err := readToIndex(rows, min(limit, maxIndexPerAbsorb), func(int64) bool { return true })
 	if err != nil {
 		return 0, err
 	}
