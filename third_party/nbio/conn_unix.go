@@ -165,7 +165,9 @@ func (c *Conn) AsyncRead() {
 	// be re-dispatched before this reading event has been handled and set again.
 	if g.isOneshot {
 		g.IOExecute(func(pbuf *[]byte) {
+			size := len(*pbuf)
 			for i := 0; i < g.MaxConnReadTimesPerEventLoop; i++ {
+				*pbuf = (*pbuf)[:size]
 				rc, n, err := c.ReadAndGetConn(pbuf)
 				if n > 0 {
 					*pbuf = (*pbuf)[:n]
@@ -181,7 +183,7 @@ func (c *Conn) AsyncRead() {
 					_ = c.closeWithError(err)
 					return
 				}
-				if n < len(*pbuf) {
+				if n < size {
 					break
 				}
 			}
@@ -203,9 +205,11 @@ func (c *Conn) AsyncRead() {
 	}
 
 	g.IOExecute(func(pBuf *[]byte) {
+		size := len(*pBuf)
 		for {
 			// try to read all the data available.
 			for i := 0; i < g.MaxConnReadTimesPerEventLoop; i++ {
+				*pBuf = (*pBuf)[:size]
 				rc, n, err := c.ReadAndGetConn(pBuf)
 				if n > 0 {
 					*pBuf = (*pBuf)[:n]
@@ -221,7 +225,7 @@ func (c *Conn) AsyncRead() {
 					_ = c.closeWithError(err)
 					return
 				}
-				if n < len(*pBuf) {
+				if n < size {
 					break
 				}
 			}
