@@ -60,3 +60,59 @@ func TestWriterMergesDeliverPushes(t *testing.T) {
 		}
 	}
 }
+
+// TestOutQueueGoesBackAfterFlush: a connection takes an outbound queue
+// when a frame is queued with none waiting and its writer gives it back
+// once written, so that an idle connection holds none, and a queue taken
+// again carries only the new frames.
+func TestOutQueueGoesBackAfterFlush(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, client := writerTestConn(ctx, t)
+	codec := wire.ProtoCodec{}
+	pong := func(id uint64) []byte {
+		b, _ := codec.Marshal(&magpiev1.Frame{Id: id, Body: &magpiev1.Frame_Pong{Pong: &magpiev1.Pong{}}})
+		return b
+	}
+	frames := make([][]byte, 8)
+	for i := range frames {
+		frames[i] = pong(uint64(i + 1))
+	}
+	c.writing = true       // scheduled with the flushers: frames wait for flushBatch
+	var out, merged []byte // a flusher's buffers
+	cycle := func() {
+		for _, b := range frames {
+			if !c.queueFrame(outFrame{b: b}) {
+				t.Fatal("queueFrame refused")
+			}
+		}
+		c.tasks.Add(1) // as startWriterLocked does
+		var more bool
+		if out, merged, more = c.flushBatch(out, merged); more {
+			t.Fatal("flushBatch left frames queued")
+		}
+		c.writing = true
+		if c.out != nil {
+			t.Fatalf("after the flush the connection holds a queue of %d", cap(c.out))
+		}
+	}
+	const rounds = 50
+	cycle() // the pool holds a queue from here on
+	allocs := testing.AllocsPerRun(rounds, cycle)
+	if allocs > 2 && !raceEnabled {
+		t.Errorf("queueing and writing %d frames allocated %.1f times, want at most 2 (queue not reused?)", len(frames), allocs)
+	}
+	for n := range (rounds + 2) * len(frames) { // AllocsPerRun runs cycle once more first
+		_, data, err := client.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := wire.Decode(codec, data, len(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(n%len(frames) + 1); f.GetId() != want {
+			t.Fatalf("frame %d has id %d, want %d", n, f.GetId(), want)
+		}
+	}
+}

@@ -206,7 +206,11 @@ type Service struct {
 	watch   *deliveryWatch
 	fan     chan fanBatch // committed batches for the fan-out stage
 	fanDone chan struct{} // closed when the fan-out stage has stopped
-	notify  chan offlineItem
+	// fanDs and fanItems are the fan-out stage's buffers, kept from one
+	// batch to the next (see fanOut).
+	fanDs    []Delivery
+	fanItems []int32
+	notify   chan offlineItem
 	// deferred counts the goroutines of messages waiting for their pre-send
 	// hook or their turn to be enqueued (see moderate); Run waits for them.
 	deferred sync.WaitGroup
@@ -808,6 +812,12 @@ func (s *Service) runFanOut(ctx context.Context) {
 // fanOut delivers a batch's newly stored messages to every member's online
 // devices (the sending session excepted) with one Router call, and tells
 // the sender when a recipient had no device online.
+//
+// The deliveries are built in buffers kept from one batch to the next: a
+// message to a 1,000-member group is 1,000 of them, and allocating them
+// anew for every batch was two fifths of what the server allocated at
+// 250,000 deliveries/s (docs/benchmarks.md, "Group fan-out"). Only the
+// stage's goroutine calls fanOut, and Router.Deliver keeps nothing of ds.
 func (s *Service) fanOut(b fanBatch) {
 	if b.flush != nil {
 		close(b.flush)
@@ -822,9 +832,13 @@ func (s *Service) fanOut(b fanBatch) {
 	if n == 0 {
 		return
 	}
-	ds := make([]Delivery, 0, n)
-	spans := make([]trace.SpanContext, 0, n) // the sending span of each delivery
-	delays := make([]time.Duration, 0, n)    // the push delay of each delivery
+	ds, items := s.fanDs[:0], s.fanItems[:0] // the item each delivery is of
+	defer func() {
+		clear(ds) // keeps no message alive
+		if cap(ds) <= maxFanBuffer {
+			s.fanDs, s.fanItems = ds[:0], items[:0]
+		}
+	}()
 	for i := range b.outs {
 		out := &b.outs[i]
 		if out.Duplicate || out.Dropped || out.Err != nil {
@@ -834,22 +848,13 @@ func (s *Service) fanOut(b fanBatch) {
 		if s.cfg.Events != nil {
 			s.cfg.Events.MessageStored(it.appID, out.Message, it.recipients())
 		}
-		// A large group's members are notified of (and watched for) only
-		// the messages that mention them: pushing each of a 10,000-member
-		// group's messages to everyone offline is noise, and a flood.
-		pushAll := it.group == nil || s.cfg.GroupPushLimit < 0 || len(it.group) <= s.cfg.GroupPushLimit || out.MentionAll
 		for _, m := range it.recipients() {
 			except := ""
 			if m == out.SenderID {
 				except = it.session
 			}
 			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: &out.Message})
-			spans = append(spans, it.span)
-			delay := it.pushDelay
-			if !pushAll && !slices.Contains(out.Mentions, m) {
-				delay = noPush
-			}
-			delays = append(delays, delay)
+			items = append(items, int32(i))
 		}
 	}
 	if len(ds) == 0 {
@@ -859,20 +864,28 @@ func (s *Service) fanOut(b fanBatch) {
 	span.SetAttributes(attribute.Int("magpie.deliveries", len(ds)))
 	defer span.End()
 	for i, n := range s.router.Deliver(ds) {
-		d := ds[i]
+		d := &ds[i]
+		if d.UserID == d.Msg.SenderID {
+			continue
+		}
+		it, out := &b.items[items[i]], &b.outs[items[i]]
+		// A large group's members are notified of (and watched for) only
+		// the messages that mention them: pushing each of a 10,000-member
+		// group's messages to everyone offline is noise, and a flood.
+		pushAll := it.group == nil || s.cfg.GroupPushLimit < 0 || len(it.group) <= s.cfg.GroupPushLimit || out.MentionAll
 		switch {
-		case d.UserID == d.Msg.SenderID:
-		case delays[i] == noPush: // delivered if online, synced if not
+		case !pushAll && !slices.Contains(out.Mentions, d.UserID): // delivered if online, synced if not
 		case n > 0:
-			s.watch.pushed(d.AppID, d.UserID, *d.Msg, spans[i], delays[i])
+			s.watch.pushed(d.AppID, d.UserID, *d.Msg, it.span, it.pushDelay)
 		default:
-			s.offline(d.AppID, d.UserID, *d.Msg, spans[i])
+			s.offline(d.AppID, d.UserID, *d.Msg, it.span)
 		}
 	}
 }
 
-// noPush marks a delivery that notifies nobody (see Config.GroupPushLimit).
-const noPush = time.Duration(-1)
+// maxFanBuffer bounds the deliveries whose buffer the fan-out stage keeps
+// for the next batch (about 56 bytes each); a larger batch's is dropped.
+const maxFanBuffer = 1 << 16
 
 // offline tells the sender that msg is stored for user, who has no device
 // that took it, and hands it to the offline notifier; span is the sending
