@@ -259,7 +259,7 @@ func (cl *cluster) deliverRemote(ds []messaging.Delivery, out []int) {
 			}
 			if p.counts[i] == 0 {
 				if p.last == nil || !sameMessage(p.last, d.Msg) || p.env.Deliveries[len(p.env.Deliveries)-1].AppID != d.AppID {
-					p.env.Deliveries = append(p.env.Deliveries, relayDelivery{AppID: d.AppID, Msg: toRelayMessage(d.Msg)})
+					p.env.Deliveries = append(p.env.Deliveries, relayDelivery{AppID: d.AppID, Msg: toRelayMessage(d.Msg), Bulk: d.Bulk})
 					p.last = d.Msg
 				}
 				rd := &p.env.Deliveries[len(p.env.Deliveries)-1]
@@ -394,7 +394,7 @@ func (h *Hub) HandleRelay(ctx context.Context, msg []byte) {
 	for _, rd := range env.Deliveries {
 		m := rd.Msg.message()
 		for _, to := range rd.To {
-			ds = append(ds, messaging.Delivery{AppID: rd.AppID, UserID: to.UserID, Except: to.Except, Msg: &m})
+			ds = append(ds, messaging.Delivery{AppID: rd.AppID, UserID: to.UserID, Except: to.Except, Msg: &m, Bulk: rd.Bulk})
 		}
 	}
 	if len(ds) > 0 {
@@ -432,6 +432,7 @@ type relayDelivery struct {
 	AppID string       `json:"a"`
 	Msg   relayMessage `json:"m"`
 	To    []relayTo    `json:"t"`
+	Bulk  bool         `json:"b,omitempty"` // messaging.Delivery.Bulk
 }
 
 type relayTo struct {

@@ -492,9 +492,10 @@ type outFrame struct {
 	// (or RoomMessages) holding all their messages, in order.
 	merge mergeKind
 	// lazy marks a frame nobody waits on (a delivery or read receipt, the
-	// Ok to a DeliverAck): queued alone, it waits up to lazyDelay for
-	// other output to the connection, and goes out in the same socket
-	// write as that (see flushers.later).
+	// Ok to a DeliverAck) or that may wait a little (a message to a large
+	// group, messaging.Delivery.Bulk): queued alone, it waits up to
+	// lazyDelay for other output to the connection, and goes out in the
+	// same socket write as that (see flushers.later).
 	lazy bool
 }
 

@@ -63,7 +63,13 @@ type lazyFlushable interface {
 // this took the writes per message from 3.10 to 3.00 at 8,000 msgs/s and
 // from 1.30 to 1.12 at 14,000 (docs/benchmarks.md, "Lazy frames"). 25 ms
 // is far below what a person notices on a delivery tick, and below the
-// SDKs' 50 ms acknowledgement delay. A var for tests.
+// SDKs' 50 ms acknowledgement delay.
+//
+// A message to a large group is lazy too: every member's connection gets
+// a write per fan-out batch otherwise, and in a 1,000-member group at
+// 250,000 deliveries/s those writes were 44% of the server's CPU
+// (docs/benchmarks.md, "A large group's deliveries wait for each other").
+// A var for tests.
 var lazyDelay = 25 * time.Millisecond
 
 // later puts c in the lazy line: flushLazy is called lazyDelay from the

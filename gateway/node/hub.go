@@ -302,7 +302,11 @@ func (h *Hub) deliverLocal(ds []messaging.Delivery) []int {
 			f = &magpiev1.Frame{Body: &magpiev1.Frame_Deliver{Deliver: &magpiev1.Deliver{
 				Messages: []*magpiev1.Message{toWireMessage(d.Msg)}}}}
 		}
-		out[i] = h.pushEncoded(conns, d.Except, f, pushDeliver, &enc)
+		kind := pushDeliver
+		if d.Bulk {
+			kind = pushDeliverLazy
+		}
+		out[i] = h.pushEncoded(conns, d.Except, f, kind, &enc)
 	}
 	return out
 }
@@ -350,9 +354,10 @@ type encodings [2][]byte
 type pushKind uint8
 
 const (
-	pushPlain   pushKind = iota
-	pushDeliver          // a Deliver, which binary connections may merge with the next
-	pushLazy             // a frame nobody waits on (outFrame.lazy)
+	pushPlain       pushKind = iota
+	pushDeliver              // a Deliver, which binary connections may merge with the next
+	pushLazy                 // a frame nobody waits on (outFrame.lazy)
+	pushDeliverLazy          // a Deliver that is also lazy: a large group's (messaging.Delivery.Bulk)
 )
 
 // push encodes f at most once per codec and queues it on conns as kind.
@@ -382,10 +387,10 @@ func (h *Hub) pushEncoded(conns []*conn, except string, f *magpiev1.Frame, kind 
 			encoded[i] = b
 		}
 		merge := mergeNone
-		if kind == pushDeliver && i == 0 {
+		if (kind == pushDeliver || kind == pushDeliverLazy) && i == 0 {
 			merge = mergeDeliver
 		}
-		if c.queueFrame(outFrame{b: encoded[i], merge: merge, lazy: kind == pushLazy}) {
+		if c.queueFrame(outFrame{b: encoded[i], merge: merge, lazy: kind == pushLazy || kind == pushDeliverLazy}) {
 			n++
 		}
 	}

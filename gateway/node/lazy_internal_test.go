@@ -2,11 +2,15 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/magpie-im/magpie/internal/messaging"
+	"github.com/magpie-im/magpie/internal/store"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -122,5 +126,75 @@ func TestLazyFramesOfAClosedConnection(t *testing.T) {
 	c.srv.ws.flush.flushLazy()
 	if writing, armed, line := lazyState(c); writing || armed || line != 0 {
 		t.Fatalf("after the lazy flush: writing %v, armed %v, lazy line %d; want false, false, 0", writing, armed, line)
+	}
+}
+
+// TestBulkDeliveriesAreLazy: a message to a large group (Delivery.Bulk)
+// waits, like a lazy frame, for other output to the connection or for the
+// lazy line's turn, and merges with the Deliver pushes around it; any
+// other Deliver is written at once. A relayed delivery keeps its mark.
+func TestBulkDeliveriesAreLazy(t *testing.T) {
+	setLazyDelay(t, time.Hour) // the test flushes the line itself
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, client := writerTestConn(ctx, t)
+	c.appID, c.userID, c.deviceID, c.session = "app", "u", "d", "ses_u"
+	h := c.srv.hub
+	if _, refused := h.registerLocal(c, 5, "kick_oldest"); refused != accepted {
+		t.Fatalf("register refused: %v", refused)
+	}
+	msg := func(conv string, seq int64) *store.Message {
+		return &store.Message{ConvID: conv, Seq: seq, SenderID: "s", Type: "text", Body: []byte("hi")}
+	}
+	seqs := func(f *magpiev1.Frame) []int64 {
+		var out []int64
+		for _, m := range f.GetDeliver().GetMessages() {
+			out = append(out, m.GetSeq())
+		}
+		return out
+	}
+	before := c.written.Load()
+
+	for seq := int64(1); seq <= 2; seq++ {
+		if n := h.Deliver([]messaging.Delivery{{AppID: "app", UserID: "u", Msg: msg("g:big", seq), Bulk: true}}); n[0] != 1 {
+			t.Fatalf("bulk delivery queued for %d connections, want 1", n[0])
+		}
+	}
+	if writing, armed, line := lazyState(c); writing || !armed || line != 1 {
+		t.Fatalf("after two bulk deliveries: writing %v, armed %v, lazy line %d; want false, true, 1", writing, armed, line)
+	}
+	// A one-to-one message takes them along: one WebSocket message, one write.
+	h.Deliver([]messaging.Delivery{{AppID: "app", UserID: "u", Msg: msg("p:s:u", 3)}})
+	if got := seqs(readFrame(ctx, t, client)); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("read a Deliver of seqs %v, want [1 2 3]", got)
+	}
+	c.tasks.Wait()
+	if n := c.written.Load() - before; n != 1 {
+		t.Fatalf("three deliveries took %d socket writes, want 1", n)
+	}
+
+	// Alone, a bulk delivery goes out at the lazy line's turn.
+	h.Deliver([]messaging.Delivery{{AppID: "app", UserID: "u", Msg: msg("g:big", 4), Bulk: true}})
+	if c.written.Load()-before != 1 {
+		t.Fatal("a bulk delivery alone was written before the lazy flush")
+	}
+	c.srv.ws.flush.flushLazy()
+	if got := seqs(readFrame(ctx, t, client)); !slices.Equal(got, []int64{4}) {
+		t.Fatalf("read a Deliver of seqs %v, want [4]", got)
+	}
+
+	// Relayed from another node, it is still bulk.
+	env, err := json.Marshal(relayEnvelope{Deliveries: []relayDelivery{{AppID: "app", Bulk: true,
+		Msg: relayMessage{ConvID: "g:big", Seq: 5, SenderID: "s", Type: "text", Body: []byte("hi")}, To: []relayTo{{UserID: "u"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.HandleRelay(ctx, env)
+	if writing, armed, line := lazyState(c); writing || !armed || line != 1 {
+		t.Fatalf("after a relayed bulk delivery: writing %v, armed %v, lazy line %d; want false, true, 1", writing, armed, line)
+	}
+	c.srv.ws.flush.flushLazy()
+	if got := seqs(readFrame(ctx, t, client)); !slices.Equal(got, []int64{5}) {
+		t.Fatalf("read a Deliver of seqs %v, want [5]", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
 )
@@ -13,6 +14,7 @@ import (
 type recordingRouter struct {
 	got    map[string]int
 	except map[string]string
+	bulk   map[string]bool // the last delivery's mark, per conversation
 	out    []int
 }
 
@@ -20,6 +22,9 @@ func (r *recordingRouter) Deliver(ds []Delivery) []int {
 	for _, d := range ds {
 		r.got[d.UserID]++
 		r.except[d.UserID] = d.Except
+		if r.bulk != nil {
+			r.bulk[d.Msg.ConvID] = d.Bulk
+		}
 	}
 	for len(r.out) < len(ds) {
 		r.out = append(r.out, 1)
@@ -91,5 +96,47 @@ func TestFanOutKeepsItsBuffers(t *testing.T) {
 	}
 	if cap(s.fanDs) > maxFanBuffer {
 		t.Errorf("kept a buffer of %d deliveries, want at most %d", cap(s.fanDs), maxFanBuffer)
+	}
+}
+
+// TestFanOutMarksLargeGroupsBulk: deliveries of a message to a group of
+// more than GroupPushLimit members are marked Bulk (the gateway may hold
+// them back a little to write them together); a smaller group's and a
+// one-to-one message's are not, nor any with a negative limit.
+func TestFanOutMarksLargeGroupsBulk(t *testing.T) {
+	group := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("u%d", i)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		limit int
+		want  map[string]bool
+	}{
+		{limit: 3, want: map[string]bool{"g:small": false, "g:large": true, "p:u0:u1": false}},
+		{limit: -1, want: map[string]bool{"g:small": false, "g:large": false, "p:u0:u1": false}},
+	} {
+		r := &recordingRouter{got: map[string]int{}, except: map[string]string{}, bulk: map[string]bool{}}
+		s := &Service{router: r, cfg: Config{GroupPushLimit: tc.limit}}
+		s.watch = newDeliveryWatch(s, time.Hour, 100)
+		s.fanOut(fanBatch{
+			items: []appendItem{
+				{appID: "app", group: group(3)},
+				{appID: "app", group: group(4)},
+				{appID: "app", draft: store.Draft{Members: []string{"u0", "u1"}}},
+			},
+			outs: []store.Appended{
+				{Message: store.Message{ConvID: "g:small", Seq: 1, SenderID: "u0"}},
+				{Message: store.Message{ConvID: "g:large", Seq: 1, SenderID: "u0"}},
+				{Message: store.Message{ConvID: "p:u0:u1", Seq: 1, SenderID: "u0"}},
+			},
+		})
+		for conv, want := range tc.want {
+			if got, ok := r.bulk[conv]; !ok || got != want {
+				t.Errorf("limit %d: %s delivered with Bulk %v (delivered: %v), want %v", tc.limit, conv, got, ok, want)
+			}
+		}
 	}
 }

@@ -66,6 +66,10 @@ type Delivery struct {
 	Except string
 	// Msg is shared by the deliveries of one message: read only.
 	Msg *store.Message
+	// Bulk marks a message to a large group (more members than
+	// Config.GroupPushLimit): a connection may hold it back a little, to
+	// write it together with what follows (the gateway's lazy frames).
+	Bulk bool
 }
 
 // OfflineNotifier is told about messages for users with no online device
@@ -163,8 +167,9 @@ type Config struct {
 	// GroupPushLimit is the largest group whose every message is pushed to
 	// its offline members (and watched for the push delay on its online
 	// ones); in larger groups only the members a message mentions (by id,
-	// or everyone) are. Zero means 500; a negative value pushes every
-	// message of every group.
+	// or everyone) are, and the deliveries are marked Bulk. Zero means
+	// 500; a negative value pushes every message of every group, and marks
+	// none Bulk.
 	GroupPushLimit int
 	// Contacts checks one-to-one sends against blocklists and the app's
 	// only-friends setting (see ContactGate, SetContactGate). Nil checks
@@ -848,12 +853,13 @@ func (s *Service) fanOut(b fanBatch) {
 		if s.cfg.Events != nil {
 			s.cfg.Events.MessageStored(it.appID, out.Message, it.recipients())
 		}
+		bulk := s.largeGroup(it)
 		for _, m := range it.recipients() {
 			except := ""
 			if m == out.SenderID {
 				except = it.session
 			}
-			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: &out.Message})
+			ds = append(ds, Delivery{AppID: it.appID, UserID: m, Except: except, Msg: &out.Message, Bulk: bulk})
 			items = append(items, int32(i))
 		}
 	}
@@ -872,15 +878,20 @@ func (s *Service) fanOut(b fanBatch) {
 		// A large group's members are notified of (and watched for) only
 		// the messages that mention them: pushing each of a 10,000-member
 		// group's messages to everyone offline is noise, and a flood.
-		pushAll := it.group == nil || s.cfg.GroupPushLimit < 0 || len(it.group) <= s.cfg.GroupPushLimit || out.MentionAll
 		switch {
-		case !pushAll && !slices.Contains(out.Mentions, d.UserID): // delivered if online, synced if not
+		case d.Bulk && !out.MentionAll && !slices.Contains(out.Mentions, d.UserID): // delivered if online, synced if not
 		case n > 0:
 			s.watch.pushed(d.AppID, d.UserID, *d.Msg, it.span, it.pushDelay)
 		default:
 			s.offline(d.AppID, d.UserID, *d.Msg, it.span)
 		}
 	}
+}
+
+// largeGroup reports whether it is a message to a group of more than
+// Config.GroupPushLimit members.
+func (s *Service) largeGroup(it *appendItem) bool {
+	return it.group != nil && s.cfg.GroupPushLimit >= 0 && len(it.group) > s.cfg.GroupPushLimit
 }
 
 // maxFanBuffer bounds the deliveries whose buffer the fan-out stage keeps
