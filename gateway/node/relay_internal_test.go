@@ -43,9 +43,12 @@ func TestRelayMessageRoundTrip(t *testing.T) {
 // panics nor blocks.
 func FuzzHandleRelay(f *testing.F) {
 	seed, err := json.Marshal(relayEnvelope{
-		Deliveries: []relayDelivery{{AppID: "app", Msg: relayMessage{ConvID: "p:a:b", Seq: 1, Body: []byte("x")}, To: []relayTo{{UserID: "b"}}}},
-		Receipts:   []relayReceipt{{AppID: "app", To: "a", Kind: int(messaging.ReceiptDelivered), ConvID: "p:a:b", Seq: 1, UserID: "b"}},
-		Kicks:      []relayKick{{AppID: "app", UserID: "a", SessionID: "ses_1"}},
+		Deliveries: []relayDelivery{
+			{AppID: "app", Msg: relayMessage{ConvID: "p:a:b", Seq: 1, Body: []byte("x")}, To: []relayTo{{UserID: "b"}}},
+			{AppID: "app", Msg: relayMessage{ConvID: "g:big", Seq: 1, Body: []byte("y")}, To: []relayTo{{UserID: "b"}}, Bulk: true},
+		},
+		Receipts: []relayReceipt{{AppID: "app", To: "a", Kind: int(messaging.ReceiptDelivered), ConvID: "p:a:b", Seq: 1, UserID: "b"}},
+		Kicks:    []relayKick{{AppID: "app", UserID: "a", SessionID: "ses_1"}},
 		RoomMessages: []relayRoomMessages{{AppID: "app", RoomID: "live", Msgs: []relayRoomMessage{{Seq: 3,
 			Message: rooms.Message{SenderID: "a", ClientMsgID: "c1", Type: "text", Content: "hi"}}}}},
 		RoomLeaves: []relayRoomLeave{{AppID: "app", RoomID: "live", UserID: "a", Why: int(rooms.Kicked)}},

@@ -821,7 +821,8 @@ func (s *Service) runFanOut(ctx context.Context) {
 // The deliveries are built in buffers kept from one batch to the next: a
 // message to a 1,000-member group is 1,000 of them, and allocating them
 // anew for every batch was two fifths of what the server allocated at
-// 250,000 deliveries/s (docs/benchmarks.md, "Group fan-out"). Only the
+// 250,000 deliveries/s (docs/benchmarks.md, "A large group's deliveries
+// wait for each other"). Only the
 // stage's goroutine calls fanOut, and Router.Deliver keeps nothing of ds.
 func (s *Service) fanOut(b fanBatch) {
 	if b.flush != nil {
