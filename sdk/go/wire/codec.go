@@ -43,8 +43,12 @@ func (ProtoCodec) MarshalAppend(dst []byte, f *magpiev1.Frame) ([]byte, error) {
 	return protoMarshal.MarshalAppend(dst, f)
 }
 
-// Unmarshal decodes data into f.
+// Unmarshal decodes data into f. A Deliver push's strings share one copy
+// of its payload.
 func (ProtoCodec) Unmarshal(data []byte, f *magpiev1.Frame) error {
+	if unmarshalDeliver(data, f) {
+		return nil
+	}
 	return protoUnmarshal.Unmarshal(data, f)
 }
 
