@@ -1,18 +1,21 @@
 package loadgen
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
 // ackTick is how long the acker waits at least between two rounds: a
 // delivery is acknowledged between ackDelay and ackDelay+ackTick after the
-// first delivery of its batch.
+// first delivery of its batch, or ackInterval (plus up to ackTick) after
+// the connection's last acknowledgement.
 const ackTick = 5 * time.Millisecond
 
 // acker acknowledges the deliveries of many connections from one
 // goroutine: a connection that got a delivery and has no acknowledgement
-// due yet is queued with the time it is due (ackDelay later), and the
+// due yet is queued with the time it is due (ackDelay later, or
+// ackInterval after its last acknowledgement), and the
 // acker wakes once per round, at most every ackTick, to flush the
 // connections that are due. It replaces a timer (and the goroutine its
 // function ran on) per batch and per connection, which cost the load
@@ -21,11 +24,23 @@ const ackTick = 5 * time.Millisecond
 // The goroutine runs only while the queue holds connections: arm starts
 // it, and it returns when the queue is empty. A closed connection's entry
 // is dropped when it comes due (flushAcks writes nothing), within
-// ackDelay+ackTick.
+// ackInterval+ackTick.
 type acker struct {
 	mu      sync.Mutex // guards the fields below; never held with a Conn's mu
-	queue   []ackDue   // in due order: one delay for all, so arming order
+	queue   []ackDue   // in due order
 	running bool       // the goroutine runs
+}
+
+// ackDueAt is when a connection armed at now, whose last acknowledgement
+// was written at last (Unix ns; 0 for none), is due.
+func ackDueAt(now time.Time, last int64) time.Time {
+	at := now.Add(ackDelay)
+	if last != 0 {
+		if next := time.Unix(0, last).Add(ackInterval); next.After(at) {
+			return next
+		}
+	}
+	return at
 }
 
 type ackDue struct {
@@ -33,12 +48,20 @@ type ackDue struct {
 	at time.Time
 }
 
-// arm queues c to be acknowledged ackDelay from now. The caller makes sure
-// c is queued once at a time (Conn.ackArmed).
+// arm queues c to be acknowledged ackDelay from now, or ackInterval after
+// its last acknowledgement if that is later. The caller makes sure c is
+// queued once at a time (Conn.ackArmed).
 func (a *acker) arm(c *Conn) {
+	at := ackDueAt(time.Now(), c.lastAck.Load())
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.queue = append(a.queue, ackDue{c: c, at: time.Now().Add(ackDelay)})
+	// The queue stays in due order; scan from its end, where a newly
+	// armed connection usually belongs.
+	i := len(a.queue)
+	for i > 0 && a.queue[i-1].at.After(at) {
+		i--
+	}
+	a.queue = slices.Insert(a.queue, i, ackDue{c: c, at: at})
 	if !a.running {
 		a.running = true
 		go a.run()

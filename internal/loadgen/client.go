@@ -30,8 +30,11 @@ const (
 	dialTimeout  = 15 * time.Second
 	writeTimeout = 10 * time.Second
 	// ackDelay is how long a recipient gathers deliveries before it
-	// acknowledges them, as the SDK does.
-	ackDelay = 50 * time.Millisecond
+	// acknowledges them, and ackInterval the least time between two of
+	// its acknowledgements, as the SDK's defaults (Config.AckDelay and
+	// Config.AckInterval).
+	ackDelay    = 50 * time.Millisecond
+	ackInterval = 250 * time.Millisecond
 	// ackIDBase starts the frame ids of DeliverAcks and Pings, apart from
 	// the ids of sends (see sendID).
 	ackIDBase = 1 << 62
@@ -268,7 +271,10 @@ type Conn struct {
 	cursors  map[string]int64 // highest seq delivered, per conversation
 	acked    map[string]int64
 	ackArmed bool // in the acker's queue
-	closed   bool
+	// lastAck is when the last DeliverAck was written (Unix ns), for
+	// ackInterval.
+	lastAck atomic.Int64
+	closed  bool
 
 	ackID   atomic.Uint64
 	waiters sync.Map // frame id -> chan *magpiev1.Frame
@@ -725,6 +731,7 @@ func (c *Conn) flushAcks() {
 	if len(cur) == 0 || closed {
 		return
 	}
+	c.lastAck.Store(time.Now().UnixNano())
 	_ = c.Write(context.Background(), &magpiev1.Frame{Id: ackIDBase + c.ackID.Add(1),
 		Body: &magpiev1.Frame_DeliverAck{DeliverAck: &magpiev1.DeliverAck{Cursors: cur}}})
 }

@@ -213,7 +213,7 @@ func (r *runner) waitDelivered(ctx context.Context, members []*member, conv stri
 }
 
 // delivered asks the server for c's delivery cursor of conv until it
-// reaches seq (the SDK reports cursors within its AckDelay), or ctx ends,
+// reaches seq (the SDK reports cursors within its AckDelay, at most every AckInterval), or ctx ends,
 // and returns the last cursor seen.
 func delivered(ctx context.Context, c *client.Client, conv string, seq int64) (int64, error) {
 	at := int64(0)

@@ -105,24 +105,31 @@ func (a *acker) putBack(unacked, unsaved map[string]int64) {
 }
 
 // ackLoop reports moved cursors on session s until ctx ends: AckDelay
-// after the first move, or at once when ackBatch cursors are waiting.
+// after the first move, but not sooner than AckInterval after the last
+// report began, or at once when ackBatch cursors are waiting.
 func (c *Client) ackLoop(ctx context.Context, s *session) {
 	a := c.acks
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var last time.Time // when the last report began
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.wake:
 		}
-		t.Reset(c.cfg.AckDelay)
+		wait := c.cfg.AckDelay
+		if !last.IsZero() {
+			wait = max(wait, time.Until(last.Add(c.cfg.AckInterval)))
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-a.full:
 		}
+		last = time.Now()
 		c.flushAcks(ctx, s)
 	}
 }

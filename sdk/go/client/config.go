@@ -105,6 +105,13 @@ type Config struct {
 	// are sent at once. Zero means 50 * time.Millisecond.
 	AckDelay time.Duration
 
+	// AckInterval is the least time between the starts of two
+	// DeliverAcks: a device that receives a steady stream (a busy group)
+	// reports its cursors about four times a second, not after every
+	// AckDelay, while one that receives a message now and then still
+	// reports it after AckDelay. Zero means 250 * time.Millisecond.
+	AckInterval time.Duration
+
 	// EventBuffer bounds the events waiting for Next. When it is full, new
 	// messages are left on the server and fetched again once the app has
 	// caught up (nothing is lost), and other events beyond twice the bound
@@ -135,6 +142,7 @@ func (c Config) Default() Config {
 	c.SendWindow = orDefault(c.SendWindow, 32)
 	c.RequestTimeout = orDefault(c.RequestTimeout, 10*time.Second)
 	c.AckDelay = orDefault(c.AckDelay, 50*time.Millisecond)
+	c.AckInterval = orDefault(c.AckInterval, 250*time.Millisecond)
 	c.EventBuffer = orDefault(c.EventBuffer, 4096)
 	if c.Store == nil {
 		c.Store = NewMemoryStore()
@@ -160,7 +168,7 @@ func (c Config) Validate() error {
 		return errors.New("magpie: config: DeviceID must be 1-128 bytes of UTF-8")
 	case c.Encoding != EncodingProto && c.Encoding != EncodingJSON:
 		return fmt.Errorf("magpie: config: unknown Encoding %d", c.Encoding)
-	case c.BackoffMin < 0 || c.BackoffMax < 0 || c.SendDeadline < 0 || c.RequestTimeout < 0 || c.AckDelay < 0:
+	case c.BackoffMin < 0 || c.BackoffMax < 0 || c.SendDeadline < 0 || c.RequestTimeout < 0 || c.AckDelay < 0 || c.AckInterval < 0:
 		return errors.New("magpie: config: durations must not be negative")
 	case c.BackoffMax > 0 && c.BackoffMin > c.BackoffMax:
 		return errors.New("magpie: config: BackoffMin exceeds BackoffMax")

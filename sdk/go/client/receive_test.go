@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
 )
@@ -170,5 +172,44 @@ func TestReceiptsAreReported(t *testing.T) {
 	r := waitFor[Receipt](t, alice)
 	if r.Kind != ReceiptRead || r.Seq != 1 || r.UserID != "bob" || r.At.UnixMilli() != 5 {
 		t.Fatalf("Receipt = %+v, want READ of seq 1 by bob", r)
+	}
+}
+
+// TestAcksAreSpacedByAckInterval: a device receiving a stream reports its
+// cursors at most once per AckInterval, and still reports every message.
+func TestAcksAreSpacedByAckInterval(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	s := newFakeServer(t)
+	var mu sync.Mutex
+	var acks []time.Time // when the server got each DeliverAck
+	s.set(func() {
+		s.hook = func(_ *fakeConn, f *magpiev1.Frame) bool {
+			if f.GetDeliverAck() != nil {
+				mu.Lock()
+				acks = append(acks, time.Now())
+				mu.Unlock()
+			}
+			return false
+		}
+	})
+	bob := s.client(t, "bob", func(c *Config) { c.AckInterval = interval })
+	waitFor[Connected](t, bob)
+	conv := convOf("alice", "bob")
+	for seq := int64(1); seq <= 3; seq++ {
+		s.push(s.put("alice", "bob", seq)[0], nil)
+		messages(t, bob, 1)
+		eventually(t, "the ack of the message", func() bool { return s.ackedUpTo(conv) == seq })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acks) != 3 {
+		t.Fatalf("%d DeliverAcks, want one per message here", len(acks))
+	}
+	// Each report began at least interval after the one before; the
+	// server got the one before a moment after it began.
+	for i := 1; i < len(acks); i++ {
+		if gap := acks[i].Sub(acks[i-1]); gap < interval-50*time.Millisecond {
+			t.Errorf("DeliverAck %d came %v after the one before, want about %v or more", i+1, gap, interval)
+		}
 	}
 }

@@ -171,6 +171,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** How long delivery cursors are gathered before one `DeliverAck`, in ms. Default 50. */
   ackDelayMs?: number;
+  /**
+   * The least time between the starts of two `DeliverAck`s, in ms: a device receiving a steady
+   * stream (a busy group) reports its cursors about four times a second, one receiving a message
+   * now and then still after `ackDelayMs`. Default 250.
+   */
+  ackIntervalMs?: number;
   /** Keeps the cursors across restarts. Default: in memory. */
   store?: CursorStore;
   /** The WebSocket implementation. Default: the global `WebSocket`, else the `ws` package. */
@@ -360,6 +366,7 @@ export class MagpieClient {
   private unacked = new Map<string, number>();
   private unsaved = new Map<string, number>();
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastAckAt = -Infinity; // when the last DeliverAck report began (Date.now())
   private flushing = false;
   private flushAgain = false;
   private device: Device | undefined;
@@ -387,6 +394,7 @@ export class MagpieClient {
       sendWindow: options.sendWindow || 32,
       requestTimeoutMs: options.requestTimeoutMs || 10_000,
       ackDelayMs: options.ackDelayMs || 50,
+      ackIntervalMs: options.ackIntervalMs || 250,
       store: options.store,
       WebSocket: options.WebSocket,
     };
@@ -987,10 +995,11 @@ export class MagpieClient {
       return;
     }
     if (this.ackTimer === undefined) {
+      const wait = Math.max(this.opts.ackDelayMs, this.lastAckAt + this.opts.ackIntervalMs - Date.now());
       this.ackTimer = setTimeout(() => {
         this.ackTimer = undefined;
         void this.flushAcks();
-      }, this.opts.ackDelayMs);
+      }, wait);
     }
   }
 
@@ -1011,6 +1020,11 @@ export class MagpieClient {
     try {
       this.saveCursors();
       if (!s || s.closed || this.unacked.size === 0) return;
+      // This report takes every cursor waiting: a timer set for them (a
+      // flushSoon came first) would only report the next ones early.
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+      this.lastAckAt = Date.now();
       const unacked = this.unacked;
       this.unacked = new Map();
       const ids = [...unacked.keys()].sort();

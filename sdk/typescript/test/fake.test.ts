@@ -15,6 +15,8 @@ class FakeServer {
   readonly wss: WebSocketServer;
   sock: WsSocket | undefined;
   readonly acks: number[] = [];
+  /** When each DeliverAck arrived (Date.now()). */
+  readonly ackTimes: number[] = [];
   /** Answer DeliverAck late. */
   slowAcks = false;
   /** The heartbeat interval announced at login. */
@@ -112,6 +114,7 @@ class FakeServer {
         return;
       }
       case "deliverAck":
+        this.ackTimes.push(Date.now());
         for (const c of f.body.value.cursors) {
           this.acks.push(Number(c.seq));
           this.cursors.set(c.convId, Math.max(this.cursors.get(c.convId) ?? 0, Number(c.seq)));
@@ -207,6 +210,37 @@ test("pushes past a gap wait for the gap to be filled; missing seqs are skipped;
   assert.equal(srv.acks.at(-1), 7);
   for (let i = 1; i < srv.acks.length; i++) assert.ok(srv.acks[i] > srv.acks[i - 1], `acks ${srv.acks.join()}`);
   assert.ok(srv.acks.every((seq) => [1, 2, 3, 5, 6, 7].includes(seq)), `acks ${srv.acks.join()}`);
+});
+
+test("a device receiving a stream acknowledges at most once per ackIntervalMs", async (t) => {
+  const srv = new FakeServer();
+  await new Promise<void>((resolve) => srv.wss.once("listening", resolve));
+  const interval = 300;
+  const client = new MagpieClient({
+    url: srv.url,
+    deviceId: "bob-phone",
+    tokenProvider: () => "fake-token",
+    ackDelayMs: 5,
+    ackIntervalMs: interval,
+  });
+  t.after(async () => {
+    await client.close();
+    await srv.close();
+  });
+  client.start();
+  await within(5_000, "the resync", srv.ready);
+  for (const seq of [1, 2, 3]) {
+    srv.stored.set(seq, `m${seq}`);
+    srv.push(seq);
+    await within(5_000, `the ack of ${seq}`, srv.acked(seq));
+  }
+  assert.equal(srv.ackTimes.length, 3, `acks ${srv.acks.join()}`);
+  // Each report began at least interval after the one before, which the
+  // server got a moment after it began.
+  for (let i = 1; i < srv.ackTimes.length; i++) {
+    const gap = srv.ackTimes[i] - srv.ackTimes[i - 1];
+    assert.ok(gap >= interval - 50, `DeliverAck ${i + 1} came ${gap} ms after the one before`);
+  }
 });
 
 test("acknowledgements of many conversations at once are batched and all arrive", async (t) => {
