@@ -14,8 +14,8 @@ import (
 // with a single copy of the payload, every string field a slice of it, and
 // the frame's messages in one array. It takes a frame only when it can
 // decode it exactly as proto.Unmarshal would; anything else (another body,
-// a field it does not list, a repeated message field that proto merges)
-// goes to the generic decoder. TestDeliverFastPathCoversMessage fails when
+// a field it does not list or of another wire type, invalid UTF-8, a
+// malformed encoding) goes to the generic decoder. TestDeliverFastPathCoversMessage fails when
 // a field is added to Deliver or Message and not here.
 //
 // The strings share one allocation, so a string kept from a frame keeps
