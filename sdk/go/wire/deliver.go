@@ -14,8 +14,10 @@ import (
 // with a single copy of the payload, every string field a slice of it, and
 // the frame's messages in one array. It takes a frame only when it can
 // decode it exactly as proto.Unmarshal would; anything else (another body,
-// a field it does not list or of another wire type, invalid UTF-8, a
-// malformed encoding) goes to the generic decoder. TestDeliverFastPathCoversMessage fails when
+// invalid UTF-8, a malformed encoding) goes to the generic decoder. Inside
+// a Deliver or a Message, a field it does not know (one a newer server
+// added, or one of the wrong wire type) is skipped, as the codec's
+// DiscardUnknown drops it, so that an older client keeps the fast path. TestDeliverFastPathCoversMessage fails when
 // a field is added to Deliver or Message and not here.
 //
 // The strings share one allocation, so a string kept from a frame keeps
@@ -107,7 +109,11 @@ func unmarshalDeliver(data []byte, f *magpiev1.Frame) bool {
 		dstart := off + n - len(v)
 		off += n
 		for d := 0; d < len(v); {
-			_, _, n := protowire.ConsumeTag(v[d:])
+			num, typ, n := protowire.ConsumeTag(v[d:])
+			if num != deliverMessagesField || typ != protowire.BytesType {
+				d += n + protowire.ConsumeFieldValue(num, typ, v[d+n:]) // skipped, as counted
+				continue
+			}
 			mv, m := protowire.ConsumeBytes(v[d+n:])
 			at := dstart + d + n + m - len(mv)
 			if !decodeMessage(mv, base[at:at+len(mv)], msgs[next]) {
@@ -125,22 +131,34 @@ func unmarshalDeliver(data []byte, f *magpiev1.Frame) bool {
 }
 
 // countMessages counts the messages of an encoded Deliver, reporting false
-// if it holds anything else or is malformed.
+// if it is malformed.
 func countMessages(b []byte) (int, bool) {
 	count := 0
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num != deliverMessagesField || typ != protowire.BytesType {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
 			return 0, false
 		}
-		_, m := protowire.ConsumeBytes(b[n:])
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
 		if m < 0 {
 			return 0, false
 		}
+		if num == deliverMessagesField && typ == protowire.BytesType {
+			count++
+		}
 		b = b[n+m:]
-		count++
 	}
 	return count, true
+}
+
+// consumeTag is protowire.ConsumeTag, also refusing the field numbers
+// proto.Unmarshal refuses.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -1
+	}
+	return num, typ, n
 }
 
 // decodeMessage decodes b, whose bytes are also s, into m.
@@ -153,7 +171,7 @@ func decodeMessage(b []byte, s string, m *magpiev1.Message) bool {
 		return s[at : at+len(v)], true
 	}
 	for off < len(b) {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return false
 		}
@@ -176,8 +194,6 @@ func decodeMessage(b []byte, s string, m *magpiev1.Message) bool {
 				m.Recalled = v != 0
 			case messageMentionAll:
 				m.MentionAll = v != 0
-			default:
-				return false
 			}
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b[off:])
@@ -186,28 +202,35 @@ func decodeMessage(b []byte, s string, m *magpiev1.Message) bool {
 			}
 			at := off + n - len(v)
 			off += n
+			var dst *string
+			switch num {
+			case messageConvID:
+				dst = &m.ConvId
+			case messageSenderID:
+				dst = &m.SenderId
+			case messageClientMsgID:
+				dst = &m.ClientMsgId
+			case messageType:
+				dst = &m.Type
+			case messageContent:
+				dst = &m.Content
+			case messageMentions:
+				m.Mentions = append(m.Mentions, "")
+				dst = &m.Mentions[len(m.Mentions)-1]
+			default:
+				continue // unknown: not checked, as proto does not
+			}
 			t, ok := str(v, at)
 			if !ok {
 				return false
 			}
-			switch num {
-			case messageConvID:
-				m.ConvId = t
-			case messageSenderID:
-				m.SenderId = t
-			case messageClientMsgID:
-				m.ClientMsgId = t
-			case messageType:
-				m.Type = t
-			case messageContent:
-				m.Content = t
-			case messageMentions:
-				m.Mentions = append(m.Mentions, t)
-			default:
+			*dst = t
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b[off:])
+			if n < 0 {
 				return false
 			}
-		default:
-			return false
+			off += n
 		}
 	}
 	return true

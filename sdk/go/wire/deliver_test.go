@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	magpiev1 "github.com/magpie-im/magpie/sdk/proto/magpie/v1"
@@ -69,6 +70,10 @@ func fastFrames(t testing.TB) map[string][]byte {
 	full.EditedAtMs = 1767225609999
 	full.Content = "héllo, 世界 👋"
 	one := enc(deliverFrame(1))
+	msg, err := proto.Marshal(testMessage(1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string][]byte{
 		"one":  one,
 		"many": enc(deliverFrame(32)),
@@ -82,6 +87,24 @@ func fastFrames(t testing.TB) map[string][]byte {
 			Deliver: &magpiev1.Deliver{Messages: []*magpiev1.Message{full}}}})}, nil),
 		// A field given twice: the last one wins, as in proto.
 		"repeated id": append(idField(idField(nil, 5), 6), one...),
+		// Fields this version does not know (a newer server's, field 9
+		// reserved here; or a known number of another wire type) are
+		// dropped, as proto's DiscardUnknown drops them.
+		"unknown in message": deliverOf(slices.Concat(msg,
+			protowire.AppendBytes(protowire.AppendTag(nil, 9, protowire.BytesType), []byte("bob\xff")),
+			protowire.AppendFixed64(protowire.AppendTag(nil, 99, protowire.Fixed64Type), 7),
+			protowire.AppendFixed32(protowire.AppendTag(nil, 98, protowire.Fixed32Type), 7),
+			protowire.AppendVarint(protowire.AppendTag(nil, 97, protowire.VarintType), 7),
+			protowire.AppendTag(protowire.AppendVarint(protowire.AppendTag(protowire.AppendTag(nil, 96, protowire.StartGroupType), 1, protowire.VarintType), 2), 96, protowire.EndGroupType))),
+		"wrong wire types": deliverOf(slices.Concat(msg,
+			protowire.AppendBytes(protowire.AppendTag(nil, messageSeq, protowire.BytesType), []byte{1}),
+			protowire.AppendVarint(protowire.AppendTag(nil, messageConvID, protowire.VarintType), 3),
+			protowire.AppendFixed32(protowire.AppendTag(nil, messageMentions, protowire.Fixed32Type), 3))),
+		"unknown in deliver": protowire.AppendBytes(protowire.AppendTag(nil, frameDeliverField, protowire.BytesType), slices.Concat(
+			protowire.AppendVarint(protowire.AppendTag(nil, 5, protowire.VarintType), 1),
+			protowire.AppendBytes(protowire.AppendTag(nil, deliverMessagesField, protowire.BytesType), msg),
+			protowire.AppendVarint(protowire.AppendTag(nil, deliverMessagesField, protowire.VarintType), 1),
+			protowire.AppendBytes(protowire.AppendTag(nil, deliverMessagesField, protowire.BytesType), msg))),
 	}
 }
 
@@ -89,7 +112,7 @@ func TestDeliverFastPathDecodesAsProto(t *testing.T) {
 	for name, data := range fastFrames(t) {
 		t.Run(name, func(t *testing.T) {
 			want := &magpiev1.Frame{}
-			if err := proto.Unmarshal(data, want); err != nil {
+			if err := protoUnmarshal.Unmarshal(data, want); err != nil { // the codec's options: unknown fields dropped
 				t.Fatal(err)
 			}
 			got := &magpiev1.Frame{Id: 3, Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}} // reset, as by proto
@@ -120,24 +143,21 @@ func TestDeliverFastPathLeavesOtherFramesToProto(t *testing.T) {
 		return b
 	}
 	one := enc(deliverFrame(1))
-	// Field 9 (reserved: the members the message once carried) inside the
-	// message: proto drops it, the fast path leaves the frame to proto.
 	msg, _ := proto.Marshal(testMessage(1))
-	unknownInMessage := deliverOf(protowire.AppendBytes(protowire.AppendTag(msg, 9, protowire.BytesType), []byte("bob")))
 	badUTF8 := bytes.Replace(one, []byte("alice"), []byte("al\xffce"), 1)
 	cases := map[string]struct {
 		data    []byte
 		protoOK bool // proto.Unmarshal decodes it (with unknown fields dropped)
 	}{
-		"send":                {enc(samples()[0].frame), true},
-		"no body":             {enc(&magpiev1.Frame{Id: 4}), true},
-		"unknown in message":  {unknownInMessage, true},
-		"unknown in frame":    {protowire.AppendVarint(protowire.AppendTag(one, 999, protowire.VarintType), 1), true},
-		"seq as bytes":        {deliverOf(protowire.AppendBytes(protowire.AppendTag(nil, messageSeq, protowire.BytesType), []byte{1})), true},
-		"invalid UTF-8":       {badUTF8, false},
-		"truncated":           {one[:len(one)-3], false},
-		"truncated tag":       {append(one[:len(one):len(one)], 0x80), false},
-		"deliver not a bytes": {protowire.AppendVarint(protowire.AppendTag(nil, frameDeliverField, protowire.VarintType), 1), true},
+		"send":                 {enc(samples()[0].frame), true},
+		"no body":              {enc(&magpiev1.Frame{Id: 4}), true},
+		"unknown in frame":     {protowire.AppendVarint(protowire.AppendTag(one, 999, protowire.VarintType), 1), true},
+		"field number too big": {deliverOf(protowire.AppendVarint(protowire.AppendTag(msg, protowire.MaxValidNumber+1, protowire.VarintType), 1)), false},
+		"unmatched end group":  {deliverOf(protowire.AppendTag(msg, 20, protowire.EndGroupType)), false},
+		"invalid UTF-8":        {badUTF8, false},
+		"truncated":            {one[:len(one)-3], false},
+		"truncated tag":        {append(one[:len(one):len(one)], 0x80), false},
+		"deliver not a bytes":  {protowire.AppendVarint(protowire.AppendTag(nil, frameDeliverField, protowire.VarintType), 1), true},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
