@@ -17,8 +17,9 @@ import (
 // invalid UTF-8, a malformed encoding) goes to the generic decoder. Inside
 // a Deliver or a Message, a field it does not know (one a newer server
 // added, or one of the wrong wire type) is skipped, as the codec's
-// DiscardUnknown drops it, so that an older client keeps the fast path. TestDeliverFastPathCoversMessage fails when
-// a field is added to Deliver or Message and not here.
+// DiscardUnknown drops it, so that an older client keeps the fast path.
+// TestDeliverFastPathCoversMessage fails when a field is added to Deliver
+// or Message and not here.
 //
 // The strings share one allocation, so a string kept from a frame keeps
 // the whole frame's payload alive; frames are bounded by the server's
