@@ -135,6 +135,15 @@ test("the console's webhooks, push, usage and test chat", { skip: exe || inCI ? 
     const [first] = await receiver.until(1, (r) => r.body.type === "message.created", "the message.created delivery");
     assert.ok(first.signature && first.id, "the delivery is signed and has a webhook-id");
 
+    // The receiver answers before the server records the attempt: the log
+    // is opened once the API shows it (and again for the replay below).
+    const recorded = (n) =>
+      eventually(10_000, `${n} attempt(s) recorded`, async () => {
+        const { status, body } = await op.call("GET", `/apps/${appId}/webhooks/${hookId}/attempts?limit=20`);
+        assert.equal(status, 200, JSON.stringify(body));
+        return body.attempts.filter((a) => a.event_id === first.id).length >= n;
+      });
+    await recorded(1);
     await tab.locator(`tr[data-webhook="${hookId}"]`).getByRole("button", { name: "Delivery log" }).click();
     await tab.getByRole("heading", { name: /Delivery log of/ }).waitFor();
     const row = tab.locator(`tr[data-event="${first.id}"]`);
@@ -143,6 +152,7 @@ test("the console's webhooks, push, usage and test chat", { skip: exe || inCI ? 
     await row.first().getByRole("button", { name: "Replay" }).click();
     const again = await receiver.until(2, (r) => r.id === first.id, "the replayed delivery");
     assert.equal(again[1].body.type, "message.created");
+    await recorded(2);
     await tab.getByRole("button", { name: "Refresh" }).first().click();
     await eventually(10_000, "the replay in the delivery log", async () => (await tab.locator(`tr[data-event="${first.id}"]`).count()) >= 2);
     const logText = await tab.locator("section", { has: tab.getByRole("heading", { name: /Delivery log of/ }) }).innerText();
