@@ -42,10 +42,12 @@ var _ store.Store = (*Store)(nil)
 // for concurrent use: writes are serialised on the single write connection,
 // the absorber's on its own, reads run in parallel on the read pool.
 type Store struct {
-	path  string
-	write *sql.DB // exactly one connection: SQLite has a single writer
-	read  *sql.DB // query-only connections; WAL lets them run beside the writer
-	stmts [numStmts]*sql.Stmt
+	path string
+	// writerNice is the nice value the writer's thread asks for (0: none).
+	writerNice int
+	write      *sql.DB // exactly one connection: SQLite has a single writer
+	read       *sql.DB // query-only connections; WAL lets them run beside the writer
+	stmts      [numStmts]*sql.Stmt
 
 	abs    absorber // the messages file's writer (absorber.go)
 	closed atomic.Bool
@@ -171,6 +173,7 @@ type config struct {
 	busyTimeout   time.Duration
 	indexInterval time.Duration
 	absorbAge     time.Duration // tail.go; tests lengthen it
+	writerNice    int
 }
 
 // Option configures Open.
@@ -208,19 +211,37 @@ func WithIndexInterval(d time.Duration) Option {
 	}
 }
 
+// DefaultWriterNice is the nice value the writer's thread asks for: the
+// writer is one goroutine that every acknowledgement waits for, and on a
+// busy machine it otherwise waits for a core behind the gateway's work
+// (docs/benchmarks.md, the writer's priority).
+const DefaultWriterNice = -10
+
+// WithWriterNice sets the nice value (-20 to 19, lower runs first) that
+// the writer, the goroutine that commits every append and acknowledgement,
+// asks for on an operating-system thread of its own (Linux only). The
+// process needs root, CAP_SYS_NICE or an RLIMIT_NICE that allows it to
+// lower a nice value; without, the writer runs as the process does. Zero
+// leaves the writer on Go's shared threads. The default is
+// DefaultWriterNice.
+func WithWriterNice(nice int) Option {
+	return func(c *config) { c.writerNice = nice }
+}
+
 // Open opens (creating if needed) the database file at path, brings its schema
 // up to date and returns the Store. The directory holding path must exist.
 // path names a file: ":memory:" is not supported, since the read pool and
 // the write connection must share one database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval, absorbAge: defaultAbsorbAge}
+	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval, absorbAge: defaultAbsorbAge,
+		writerNice: DefaultWriterNice}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, writerNice: cfg.writerNice}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // errClosed is what a shared write gets once the Store is closing.
@@ -26,6 +28,8 @@ type sharedWriter struct {
 	closed  bool
 	wake    chan struct{} // one pending wake-up
 	stopped chan struct{} // closed when the loop has returned
+	// tid is the loop's own thread while its priority is raised, else 0.
+	tid atomic.Int64
 }
 
 // sharedTx is one transaction waiting for the shared writer.
@@ -67,6 +71,16 @@ func (s *Store) stopWriter() {
 func (s *Store) writeLoop() {
 	w := &s.shared
 	defer close(w.stopped)
+	if s.writerNice != 0 {
+		tid, err := raiseThread(s.writerNice)
+		if err != nil {
+			slog.Info("sqlite: the writer runs at the process's priority (a lower nice value needs root, CAP_SYS_NICE or RLIMIT_NICE)",
+				"nice", s.writerNice, "err", err)
+		} else {
+			slog.Info("sqlite: the writer runs on a thread of its own", "nice", s.writerNice)
+		}
+		w.tid.Store(int64(tid))
+	}
 	for range w.wake {
 		for {
 			w.mu.Lock()
