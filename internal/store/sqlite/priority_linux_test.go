@@ -3,6 +3,7 @@
 package sqlite
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/magpie-im/magpie/internal/store"
 )
 
 // threadNice reads the nice value of the process's thread tid.
@@ -76,14 +79,26 @@ func TestWriterThreadPriority(t *testing.T) {
 	// Concurrent appends: commits, fsyncs and the threads Go starts while
 	// the writer is in them.
 	var wg sync.WaitGroup
+	errs := make(chan error, 8)
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 20 {
-				appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprintf("m%d-%d", g, i))
+				_, err := a.AppendMessages(context.Background(), []store.Draft{{
+					ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann", ClientMsgID: fmt.Sprintf("m%d-%d", g, i),
+					Type: "text", Body: []byte(`{"text":"x"}`), CreatedAt: time.UnixMilli(1_700_000_000_000),
+				}})
+				if err != nil {
+					errs <- err
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("append: %v", err)
+	}
 	tid := int(s.shared.tid.Load())
 	if !permitted {
 		if tid != 0 {
