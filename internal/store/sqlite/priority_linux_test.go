@@ -4,12 +4,11 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,20 +17,18 @@ import (
 	"github.com/magpie-im/magpie/internal/store"
 )
 
-// threadNice reads the nice value of the process's thread tid.
+// threadNice reads the nice value of the process's thread tid; false once
+// the thread has ended. (The raw getpriority system call answers 20 - nice.)
 func threadNice(t *testing.T, tid int) (int, bool) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc/self/task", strconv.Itoa(tid), "stat"))
-	if err != nil {
-		return 0, false // the thread has ended
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+	if errors.Is(err, syscall.ESRCH) {
+		return 0, false
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	n, err := strconv.Atoi(f[16]) // field 19 of proc_pid_stat(5); f[0] is field 3
 	if err != nil {
-		t.Fatalf("stat of thread %d: %q", tid, s)
+		t.Fatalf("getpriority of thread %d: %v", tid, err)
 	}
-	return n, true
+	return 20 - prio, true
 }
 
 // threadsAt lists the process's threads whose nice value is nice.

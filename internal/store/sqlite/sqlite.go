@@ -42,12 +42,10 @@ var _ store.Store = (*Store)(nil)
 // for concurrent use: writes are serialised on the single write connection,
 // the absorber's on its own, reads run in parallel on the read pool.
 type Store struct {
-	path string
-	// writerNice is the nice value the writer's thread asks for (0: none).
-	writerNice int
-	write      *sql.DB // exactly one connection: SQLite has a single writer
-	read       *sql.DB // query-only connections; WAL lets them run beside the writer
-	stmts      [numStmts]*sql.Stmt
+	path  string
+	write *sql.DB // exactly one connection: SQLite has a single writer
+	read  *sql.DB // query-only connections; WAL lets them run beside the writer
+	stmts [numStmts]*sql.Stmt
 
 	abs    absorber // the messages file's writer (absorber.go)
 	closed atomic.Bool
@@ -241,7 +239,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path, writerNice: cfg.writerNice}
+	s := &Store{path: path}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {
@@ -268,7 +266,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.clients = newClientFilter()
-	s.startWriter()
+	s.startWriter(cfg.writerNice)
 	// What a stopped process logged is absorbed before anything reads.
 	s.invalidateTail()
 	if err := s.absorb(); err != nil {

@@ -46,9 +46,11 @@ type sharedTx struct {
 	unfolded bool
 }
 
-func (s *Store) startWriter() {
+// startWriter starts the writer's loop; with nice != 0 it asks for a
+// thread of its own at that nice value (raiseThread).
+func (s *Store) startWriter(nice int) {
 	s.shared = sharedWriter{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	go s.writeLoop()
+	go s.writeLoop(nice)
 }
 
 // stopWriter lets the queued transactions run, then stops the loop.
@@ -68,16 +70,16 @@ func (s *Store) stopWriter() {
 	<-w.stopped
 }
 
-func (s *Store) writeLoop() {
+func (s *Store) writeLoop(nice int) {
 	w := &s.shared
 	defer close(w.stopped)
-	if s.writerNice != 0 {
-		tid, err := raiseThread(s.writerNice)
+	if nice != 0 {
+		tid, err := raiseThread(nice)
 		if err != nil {
 			slog.Info("sqlite: the writer runs at the process's priority (a lower nice value needs root, CAP_SYS_NICE or RLIMIT_NICE)",
-				"nice", s.writerNice, "err", err)
+				"nice", nice, "err", err)
 		} else {
-			slog.Info("sqlite: the writer runs on a thread of its own", "nice", s.writerNice)
+			slog.Info("sqlite: the writer runs on a thread of its own", "nice", nice)
 		}
 		w.tid.Store(int64(tid))
 	}
