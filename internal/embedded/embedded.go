@@ -164,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := privateFiles(msgPath, msgPath+"-wal", msgPath+"-shm"); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, dbPath)
+	st, err := sqlite.Open(ctx, dbPath, sqlite.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

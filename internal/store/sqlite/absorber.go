@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,7 +162,7 @@ func (s *Store) startAbsorber(cfg config) {
 				err := s.absorbLocked(ctx, maxIndexPerAbsorb)
 				s.abs.mu.Unlock()
 				if err != nil && ctx.Err() == nil {
-					slog.Error("sqlite: absorb the message log", "err", err)
+					s.log.Error("sqlite: absorb the message log", "err", err)
 				}
 				indexed = time.Now()
 			} else if time.Since(indexed) >= cfg.indexInterval {

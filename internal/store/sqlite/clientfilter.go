@@ -42,6 +42,7 @@ type clientFilter struct {
 	skipped atomic.Int64
 	// loaded is closed when the scan at Open ends, done or not (tests).
 	loaded chan struct{}
+	log    *slog.Logger // where it says that it turned off
 }
 
 type filterState int
@@ -107,8 +108,8 @@ func (p *filterPart) has(h uint64) bool {
 	return true
 }
 
-func newClientFilter() *clientFilter {
-	return &clientFilter{seed: maphash.MakeSeed(), limit: filterMaxBytes, loaded: make(chan struct{})}
+func newClientFilter(log *slog.Logger) *clientFilter {
+	return &clientFilter{seed: maphash.MakeSeed(), limit: filterMaxBytes, loaded: make(chan struct{}), log: log}
 }
 
 // hash hashes a key; the block and bit positions come from different bits
@@ -198,7 +199,7 @@ func (f *clientFilter) offLocked(why string, attrs ...any) {
 		return
 	}
 	f.state, f.parts, f.size = filterOff, nil, 0
-	slog.Info("sqlite: resend lookups ask the messages table for every key from now on", append([]any{"reason", why}, attrs...)...)
+	f.log.Info("sqlite: resend lookups ask the messages table for every key from now on", append([]any{"reason", why}, attrs...)...)
 }
 
 // ready makes a loading filter ready; it reports whether it was loading.

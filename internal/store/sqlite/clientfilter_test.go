@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 func TestClientFilterHasNoFalseNegatives(t *testing.T) {
-	f := newClientFilter()
+	f := newClientFilter(slog.New(slog.DiscardHandler))
 	if !f.mayHold("A", "ann", "x") {
 		t.Fatal("a loading filter said a key is not there")
 	}
@@ -58,7 +59,7 @@ func TestClientFilterHasNoFalseNegatives(t *testing.T) {
 }
 
 func TestClientFilterStopsAtItsSizeLimit(t *testing.T) {
-	f := newClientFilter()
+	f := newClientFilter(slog.New(slog.DiscardHandler))
 	f.limit = 4 << 20
 	f.ready()
 	hs := make([]uint64, 1<<16)

@@ -43,6 +43,7 @@ var _ store.Store = (*Store)(nil)
 // the absorber's on its own, reads run in parallel on the read pool.
 type Store struct {
 	path  string
+	log   *slog.Logger
 	write *sql.DB // exactly one connection: SQLite has a single writer
 	read  *sql.DB // query-only connections; WAL lets them run beside the writer
 	stmts [numStmts]*sql.Stmt
@@ -172,6 +173,7 @@ type config struct {
 	indexInterval time.Duration
 	absorbAge     time.Duration // tail.go; tests lengthen it
 	writerNice    int
+	log           *slog.Logger
 }
 
 // Option configures Open.
@@ -226,20 +228,31 @@ func WithWriterNice(nice int) Option {
 	return func(c *config) { c.writerNice = nice }
 }
 
+// WithLogger sets the logger for what the Store reports on its own: how
+// its writer runs, and failures in its background work (absorbs, the
+// resend filter). The default is slog.Default().
+func WithLogger(log *slog.Logger) Option {
+	return func(c *config) {
+		if log != nil {
+			c.log = log
+		}
+	}
+}
+
 // Open opens (creating if needed) the database file at path, brings its schema
 // up to date and returns the Store. The directory holding path must exist.
 // path names a file: ":memory:" is not supported, since the read pool and
 // the write connection must share one database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval, absorbAge: defaultAbsorbAge,
-		writerNice: DefaultWriterNice}
+		writerNice: DefaultWriterNice, log: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, log: cfg.log}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {
@@ -265,7 +278,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.write.Close()
 		return nil, err
 	}
-	s.clients = newClientFilter()
+	s.clients = newClientFilter(s.log)
 	s.startWriter(cfg.writerNice)
 	// What a stopped process logged is absorbed before anything reads.
 	s.invalidateTail()
@@ -426,7 +439,7 @@ func (s *Store) Close() error {
 	}
 	s.stopAbsorber()
 	if err := s.absorb(); err != nil && !errors.Is(err, errClosed) {
-		slog.Warn("sqlite: absorb the message log at close (done at the next open)", "err", err)
+		s.log.Warn("sqlite: absorb the message log at close (done at the next open)", "err", err)
 	}
 	s.stopWriter()
 	s.closeStmts()

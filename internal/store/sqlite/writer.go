@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 )
@@ -76,10 +75,10 @@ func (s *Store) writeLoop(nice int) {
 	if nice != 0 {
 		tid, err := raiseThread(nice)
 		if err != nil {
-			slog.Info("sqlite: the writer runs at the process's priority (a lower nice value needs root, CAP_SYS_NICE or RLIMIT_NICE)",
+			s.log.Info("sqlite: the writer runs at the process's priority (a lower nice value needs root, CAP_SYS_NICE or RLIMIT_NICE)",
 				"nice", nice, "err", err)
 		} else {
-			slog.Info("sqlite: the writer runs on a thread of its own", "nice", nice)
+			s.log.Info("sqlite: the writer runs on a thread of its own", "nice", nice)
 		}
 		w.tid.Store(int64(tid))
 	}

@@ -1,10 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,5 +199,45 @@ func TestAWriteWaitingForTheAbsorberLetsAppendsGo(t *testing.T) {
 	waitDone(t, "CreateUser", created)
 	if _, err := a.GetUser(t.Context(), "cid"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may write to at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The Store reports through the logger it was given, not slog's default
+// one: how its writer runs is logged once, at start, whatever the process
+// may do with its priority.
+func TestStoreLogsToItsLogger(t *testing.T) {
+	var out lockedBuffer
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"),
+		WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.App("A").AppendMessages(t.Context(), []store.Draft{{ConvID: "c1", Members: []string{"ann", "bob"},
+		SenderID: "ann", ClientMsgID: "m1", Type: "text", Body: []byte("hi"), CreatedAt: time.UnixMilli(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil { // the writer's loop has returned
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "msg=\"sqlite: the writer runs") {
+		t.Errorf("the Store's logger got %q, want the writer's start line", got)
 	}
 }
