@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -29,7 +30,7 @@ func writerTestConn(ctx context.Context, t *testing.T) (*conn, *websocket.Conn) 
 func writerTestConnMax(ctx context.Context, t *testing.T, maxOutbound int) (*conn, *websocket.Conn) {
 	t.Helper()
 	s := &Server{cfg: Config{MaxOutboundBytes: maxOutbound}, hub: NewHub(nil, nil), pending: newPendingConns(1),
-		ws: newWSEngine(maxOutbound, 0)}
+		ws: newWSEngine(maxOutbound, 0, slog.New(slog.DiscardHandler))}
 	t.Cleanup(s.ws.stop)
 	if err := s.ws.start(); err != nil {
 		t.Fatal(err)

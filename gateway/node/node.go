@@ -156,11 +156,12 @@ func New(st store.Store, tenants *tenant.Service, msgs *messaging.Service, hub *
 	if cfg.MaxPresenceWatches == 0 {
 		cfg.MaxPresenceWatches = defaultPresenceWatches
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
-		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics, ws: newWSEngine(cfg.MaxOutboundBytes, cfg.Readers)}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	s := &Server{cfg: cfg, log: log, store: st, tenants: tenants, msgs: msgs, hub: hub, limiter: cfg.Limiter,
+		pending: newPendingConns(cfg.PendingPerAddress), metrics: cfg.Metrics, ws: newWSEngine(cfg.MaxOutboundBytes, cfg.Readers, log)}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemory(s.now)
 	}

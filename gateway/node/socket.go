@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -258,8 +259,8 @@ type wsEngine struct {
 	stopped bool
 }
 
-func newWSEngine(maxOutbound, maxReaders int) *wsEngine {
-	nbiolog.Use()
+func newWSEngine(maxOutbound, maxReaders int, log *slog.Logger) *wsEngine {
+	nbiolog.Use(log)
 	rd := newReaders(maxReaders)
 	eng := nbhttp.NewEngine(nbhttp.Config{
 		Name:    "magpie-ws",

@@ -126,7 +126,7 @@ func (d *Dialer) engine() (*nbio.Engine, error) {
 	if d.eng != nil {
 		return d.eng, nil
 	}
-	nbiolog.Use()
+	nbiolog.Use(nil)
 	eng := nbio.NewEngine(nbio.Config{
 		Name: "magpie-bench",
 		// One loop reads every socket and runs the parsers and the
