@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,29 +201,13 @@ func TestAWriteWaitingForTheAbsorberLetsAppendsGo(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that goroutines may write to at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // The Store reports through the logger it was given, not slog's default
 // one: how its writer runs is logged once, at start, whatever the process
 // may do with its priority.
 func TestStoreLogsToItsLogger(t *testing.T) {
-	var out lockedBuffer
+	// slog's handler serialises the writes; Close waits for every goroutine
+	// that writes, before the read.
+	var out bytes.Buffer
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "magpie.db"),
 		WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
 	if err != nil {
