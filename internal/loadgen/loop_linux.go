@@ -9,7 +9,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
+	"github.com/lesismal/nbio"
 	"golang.org/x/sys/unix"
 )
 
@@ -151,10 +153,10 @@ func (l *loop) wake() {
 
 func (l *loop) run() {
 	defer close(l.done)
-	events := make([]unix.EpollEvent, 256)
+	events := make([]syscall.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
+		n, err := nbio.EpollWait(l.epfd, events, -1) // gives up its P while it blocks
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

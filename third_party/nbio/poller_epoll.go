@@ -234,7 +234,7 @@ func (p *poller) readWriteLoop() {
 	isOneshot := g.isOneshot
 	asyncReadEnabled := g.AsyncReadInPoller && (g.EpollMod == EPOLLET)
 	for !p.shutdown {
-		n, err := syscall.EpollWait(p.epfd, events, msec)
+		n, err := EpollWait(p.epfd, events, msec)
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			logging.Error("NBIO[%v][%v_%v] EpollWait failed: %v, exit...",
 				p.g.Name,
