@@ -10,6 +10,14 @@
 //
 // The goroutine is the first whose stack, at any of its state changes,
 // holds a function whose name contains -match.
+//
+// With -waits 10ms it looks at every goroutine instead: their runnable
+// waits by the function each started with, and, over the waits of 10 ms
+// or more, how many Ps were held and how many of those ran a goroutine
+// rather than sat in a system call (docs/benchmarks.md, "The event loop's
+// P"):
+//
+//	go run . -waits 10ms ../../w.trace
 package main
 
 import (
@@ -27,13 +35,20 @@ import (
 
 func main() {
 	match := flag.String("match", "writeLoop", "part of a function name on the goroutine's stack")
-	top := flag.Int("top", 8, "system call stacks and runnable causes to list")
+	top := flag.Int("top", 8, "system call stacks, runnable causes and functions to list")
+	long := flag.Duration("waits", 0, "instead: every goroutine's runnable waits, and what held the Ps during those this long or longer")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: tracestates [-match name] [-top n] TRACE")
+		fmt.Fprintln(os.Stderr, "usage: tracestates [-match name | -waits duration] [-top n] TRACE")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *match, *top); err != nil {
+	var err error
+	if *long > 0 {
+		err = waits(flag.Arg(0), *long, *top)
+	} else {
+		err = run(flag.Arg(0), *match, *top)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracestates:", err)
 		os.Exit(1)
 	}
