@@ -62,31 +62,15 @@ type change struct {
 }
 
 func run(path, match string, top int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, err := trace.NewReader(f)
-	if err != nil {
-		return err
-	}
 	g := trace.NoGoroutine
 	var changes []change
-	for {
-		ev, err := r.ReadEvent()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := eachEvent(path, func(ev trace.Event) {
 		if ev.Kind() != trace.EventStateTransition {
-			continue
+			return
 		}
 		st := ev.StateTransition()
 		if st.Resource.Kind != trace.ResourceGoroutine {
-			continue
+			return
 		}
 		id := st.Resource.Goroutine()
 		stack := frames(st.Stack)
@@ -97,6 +81,9 @@ func run(path, match string, top int) error {
 			from, to := st.Goroutine()
 			changes = append(changes, change{from: from, to: to, at: ev.Time(), stack: stack})
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if g == trace.NoGoroutine {
 		return fmt.Errorf("no goroutine's stack holds %q", match)
@@ -110,16 +97,43 @@ func run(path, match string, top int) error {
 func frames(s trace.Stack) string {
 	var b strings.Builder
 	for fr := range s.Frames() {
-		fn := fr.Func
-		if i := strings.LastIndex(fn, "/"); i >= 0 {
-			fn = fn[i+1:]
-		}
 		if b.Len() > 0 {
 			b.WriteString(" < ")
 		}
-		b.WriteString(fn)
+		b.WriteString(short(fr.Func))
 	}
 	return b.String()
+}
+
+// short is a function's name without its package path.
+func short(fn string) string {
+	if i := strings.LastIndex(fn, "/"); i >= 0 {
+		return fn[i+1:]
+	}
+	return fn
+}
+
+// eachEvent calls f with every event of the trace at path, in order.
+func eachEvent(path string, f func(trace.Event)) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	r, err := trace.NewReader(file)
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := r.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f(ev)
+	}
 }
 
 func report(w io.Writer, g trace.GoID, cs []change, top int) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -36,34 +34,18 @@ func (iv interval) overlap(w interval) time.Duration {
 // goroutine that enters a system call until the runtime takes it back, so
 // the difference is what blocked calls kept from the waiting goroutines.
 func waits(path string, long time.Duration, top int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, err := trace.NewReader(f)
-	if err != nil {
-		return err
-	}
 	role := map[int64]string{}
 	since := map[int64]trace.Time{}
 	psince := map[trace.ProcID]trace.Time{}
 	var running, runnable, syscalls, held []interval
 	var first, last trace.Time
-	for {
-		ev, err := r.ReadEvent()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	err := eachEvent(path, func(ev trace.Event) {
 		if first == 0 {
 			first = ev.Time()
 		}
 		last = ev.Time()
 		if ev.Kind() != trace.EventStateTransition {
-			continue
+			return
 		}
 		st := ev.StateTransition()
 		switch st.Resource.Kind {
@@ -93,6 +75,9 @@ func waits(path string, long time.Duration, top int) error {
 			}
 			since[g] = ev.Time()
 		}
+	})
+	if err != nil {
+		return err
 	}
 	span := time.Duration(last - first)
 	w := os.Stdout
@@ -175,8 +160,5 @@ func startFunc(s trace.Stack) string {
 	for fr := range s.Frames() {
 		fn = fr.Func
 	}
-	if i := strings.LastIndex(fn, "/"); i >= 0 {
-		fn = fn[i+1:]
-	}
-	return fn
+	return short(fn)
 }
