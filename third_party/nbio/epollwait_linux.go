@@ -19,12 +19,15 @@ import (
 // millisecond or so keeps it for good. On two cores that left the
 // goroutines this loop made ready, and everything else, one P between
 // them (docs/benchmarks.md, "The event loop's P").
+//
+// The call is epoll_pwait without a signal mask, which is epoll_wait and
+// exists on every Linux architecture (arm64 has no epoll_wait).
 func EpollWait(epfd int, events []syscall.EpollEvent, msec int) (int, error) {
 	if len(events) == 0 {
 		return 0, syscall.EINVAL
 	}
 	p := unsafe.Pointer(&events[0])
-	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(p), uintptr(len(events)), 0, 0, 0)
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(p), uintptr(len(events)), 0, 0, 0)
 	if e == 0 && n == 0 && msec != 0 {
 		n, e = epollWaitBlocking(epfd, p, len(events), msec)
 	}
@@ -43,7 +46,7 @@ func EpollWait(epfd int, events []syscall.EpollEvent, msec int) (int, error) {
 //go:norace
 func epollWaitBlocking(epfd int, events unsafe.Pointer, n, msec int) (uintptr, syscall.Errno) {
 	entersyscallblock()
-	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(events), uintptr(n), uintptr(msec), 0, 0)
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(events), uintptr(n), uintptr(msec), 0, 0)
 	exitsyscall()
 	return r, e
 }
