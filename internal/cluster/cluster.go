@@ -330,6 +330,10 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	if g.admin != nil {
 		g.AdminURL = g.admin.URL
 	}
+	// The listener served from here on is the front (gateway.Front): closing
+	// g.ln closes the front's duplicate of the socket too, which closing
+	// the bare listener would not.
+	g.ln = g.gw.Front(g.ln)
 	g.srv = &http.Server{Handler: g.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	g.run.Go("messaging", msgs.Run)
@@ -340,7 +344,7 @@ func StartGateway(ctx context.Context, cfg GatewayConfig) (_ *Gateway, err error
 	g.run.Go("relay consumer", func(context.Context) error { return relays.Wait() })
 	g.run.Go("event subscriber", func(context.Context) error { return events.Wait() })
 	g.run.Go("http server", func(context.Context) error {
-		if err := g.srv.Serve(g.gw.Front(g.ln)); !errors.Is(err, http.ErrServerClosed) {
+		if err := g.srv.Serve(g.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

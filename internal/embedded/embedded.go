@@ -269,6 +269,10 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 		s.AdminURL = s.admin.URL
 		s.run.Go("admin server", func(context.Context) error { return s.admin.Serve() })
 	}
+	// The listener served from here on is the front (gateway.Front): closing
+	// s.ln closes the front's duplicate of the socket too, which closing
+	// the bare listener would not.
+	s.ln = s.gw.Front(s.ln)
 	s.srv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.run.Go("messaging", msgs.Run)
@@ -280,7 +284,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.run.Go("support outbox", outbox.Run)
 	s.run.Go("support routing sweep", supports.RunSweep)
 	s.run.Go("http server", func(context.Context) error {
-		if err := s.srv.Serve(s.gw.Front(s.ln)); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
