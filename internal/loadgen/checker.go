@@ -45,10 +45,29 @@ type Stream struct {
 	mu         sync.Mutex
 	seen       []uint64 // bitset of delivered indexes
 	next       int      // one past the highest index delivered
+	nextSeq    int64    // the seq of message next-1, as delivered
 	delivered  int64
 	duplicated int64
 	reordered  int64
 }
+
+// Reorder describes a delivery that came after a later-sent message of
+// the same stream: message Idx (seq Seq in its conversation) after
+// message AfterIdx (seq AfterSeq). Seq above AfterSeq means the server
+// gave the later-sent message the earlier seq (it took the sends out of
+// order); below, it delivered its own seqs out of order.
+type Reorder struct {
+	Recipient int    `json:"recipient"` // connection indexes
+	Sender    int    `json:"sender"`
+	ConvID    string `json:"conv_id"`
+	Idx       int    `json:"idx"`
+	Seq       int64  `json:"seq"`
+	AfterIdx  int    `json:"after_idx"`
+	AfterSeq  int64  `json:"after_seq"`
+}
+
+// maxReorders bounds the reordered deliveries a result describes.
+const maxReorders = 16
 
 // Verdict is what Deliver made of one delivery.
 type Verdict int
@@ -60,8 +79,10 @@ const (
 	Reordered
 )
 
-// Deliver records the delivery of message idx.
-func (s *Stream) Deliver(idx int) Verdict {
+// Deliver records the delivery of message idx, which has seq in its
+// conversation; for a Reordered one, it describes it too (but for the
+// recipient, the sender and the conversation).
+func (s *Stream) Deliver(idx int, seq int64) (Verdict, Reorder) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := idx / 64
@@ -71,16 +92,16 @@ func (s *Stream) Deliver(idx int) Verdict {
 	bit := uint64(1) << (idx % 64)
 	if s.seen[w]&bit != 0 {
 		s.duplicated++
-		return Duplicate
+		return Duplicate, Reorder{}
 	}
 	s.seen[w] |= bit
 	s.delivered++
 	if idx < s.next {
 		s.reordered++
-		return Reordered
+		return Reordered, Reorder{Idx: idx, Seq: seq, AfterIdx: s.next - 1, AfterSeq: s.nextSeq}
 	}
-	s.next = idx + 1
-	return InOrder
+	s.next, s.nextSeq = idx+1, seq
+	return InOrder, Reorder{}
 }
 
 // Tally is the sum of streams' accounts.

@@ -1,6 +1,9 @@
 package loadgen
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestStreamAccounting(t *testing.T) {
 	src := NewSource(300)
@@ -14,10 +17,20 @@ func TestStreamAccounting(t *testing.T) {
 	src.Refused(9) // message 9 was refused: not expected
 	src.Refused(0) // too late: it was acknowledged
 	want := []Verdict{InOrder, InOrder, Duplicate, InOrder, Reordered, InOrder, Duplicate}
+	var reorders []Reorder
 	for i, idx := range []int{0, 1, 1, 3, 2, 200, 200} {
-		if got := st.Deliver(idx); got != want[i] {
+		got, r := st.Deliver(idx, int64(idx+1))
+		if got != want[i] {
 			t.Errorf("delivery %d of message %d: %v, want %v", i, idx, got, want[i])
 		}
+		if got == Reordered {
+			reorders = append(reorders, r)
+		}
+	}
+	// Message 2 (seq 3) came after message 3 (seq 4): the server took them
+	// in order and delivered them out of it.
+	if !slices.Equal(reorders, []Reorder{{Idx: 2, Seq: 3, AfterIdx: 3, AfterSeq: 4}}) {
+		t.Fatalf("reorders = %+v", reorders)
 	}
 	var tally Tally
 	tally.Add(st)
@@ -38,9 +51,9 @@ func TestStreamsShareASource(t *testing.T) {
 	src.Sent()
 	src.Acked(0)
 	src.Acked(1)
-	a.Deliver(0)
-	a.Deliver(1)
-	b.Deliver(1)
+	a.Deliver(0, 0)
+	a.Deliver(1, 0)
+	b.Deliver(1, 0)
 	var tally Tally
 	tally.Add(a)
 	tally.Add(b)

@@ -15,32 +15,13 @@ import (
 // TestScenariosAgainstAnEmbeddedServer runs every scenario briefly against
 // a real server and checks that nothing was lost, duplicated or reordered.
 func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server")
-	}
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
-		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}}) // as magpie dev: the load generator's hook is on loopback
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv, cfg := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	boot := srv.Bootstrap
-	if err := RaiseLimits(ctx, srv.URL, boot.OperatorEmail, boot.OperatorPassword, boot.AppKey); err != nil {
-		t.Fatal(err)
-	}
 	if err := RaiseLimits(ctx, srv.URL, boot.OperatorEmail, "wrong", boot.AppKey); err == nil {
 		t.Fatal("raised the limits with a wrong password")
 	}
-	cfg := Config{URLs: []string{srv.URL}, AppKey: boot.AppKey, AppSecret: boot.AppSecret, ConnectRate: 200,
-		Cutoff: 5 * time.Second, Seed: 1}
 	check := func(name string, r Result, err error) {
 		t.Helper()
 		if err != nil {
@@ -145,6 +126,87 @@ func TestScenariosAgainstAnEmbeddedServer(t *testing.T) {
 	check("one-to-one after the hook", after, err)
 	if hook.Calls() != 200 {
 		t.Fatalf("the hook was asked %d times after it was removed", hook.Calls()-200)
+	}
+}
+
+// startServer starts a server as magpie dev does, with the app's limits
+// raised for the load generator, and returns it and a Config for it.
+func startServer(t *testing.T) (*embedded.Server, Config) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
+		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}}) // as magpie dev: the load generator's hook is on loopback
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	boot := srv.Bootstrap
+	if err := RaiseLimits(ctx, srv.URL, boot.OperatorEmail, boot.OperatorPassword, boot.AppKey); err != nil {
+		t.Fatal(err)
+	}
+	return srv, Config{URLs: []string{srv.URL}, AppKey: boot.AppKey, AppSecret: boot.AppSecret, ConnectRate: 200,
+		Cutoff: 5 * time.Second, Seed: 1}
+}
+
+// TestStepsStartReconnected: before a ramp's next step, the connections
+// the server closed and those whose sender gave up (which the server may
+// go on refusing) log in again, and the step gets every message through
+// them; the load generator's own closes are not counted as the server's.
+func TestStepsStartReconnected(t *testing.T) {
+	_, cfg := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	s, cur, closed, done, err := connectPairs(ctx, cfg, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	first := s.oneToOnePhase(ctx, cur, 1, 100, 300*time.Millisecond, "ramp")
+	if !first.Held || first.SendersGaveUp != 0 {
+		t.Fatalf("first step: %s, %d senders gave up", StepLine(first), first.SendersGaveUp)
+	}
+	// Connection 3 ends as if the server had closed it; the sender of
+	// connection 6 is taken to have given up.
+	old3, old6 := s.conns[3], s.conns[6]
+	old3.Close()
+	select {
+	case <-s.readers[3].ended:
+	case <-ctx.Done():
+		t.Fatal("connection 3's reader did not end")
+	}
+	s.gaveUp = []int{6}
+	n, err := s.restore(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("restore = %d, %v; want 2 connections", n, err)
+	}
+	if s.conns[3] == old3 || s.conns[6] == old6 || s.ended(3) || s.ended(6) {
+		t.Fatal("connections 3 and 6 were not replaced by open ones")
+	}
+	var closedFirst Result
+	closed.take(&closedFirst)
+	if closedFirst.ConnsClosed != 1 {
+		t.Fatalf("%d connections counted as closed by the server, want 1 (the restore's own close is not)", closedFirst.ConnsClosed)
+	}
+	second := s.oneToOnePhase(ctx, cur, 2, 100, 300*time.Millisecond, "ramp")
+	closed.take(&second)
+	if !second.Held || second.Delivered != second.Sent || second.ConnsClosed != 0 {
+		t.Fatalf("second step: %s, %d closed", StepLine(second), second.ConnsClosed)
+	}
+	if n, err := s.restore(ctx); err != nil || n != 0 {
+		t.Fatalf("restore after a clean step = %d, %v", n, err)
 	}
 }
 

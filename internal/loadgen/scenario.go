@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -71,6 +72,14 @@ type Result struct {
 	// connection back to resend from the refused message, after the
 	// server's retry hint (the refusals behind it are in Errors too).
 	GoBacks int64 `json:"go_backs,omitempty"`
+	// SendersGaveUp counts the connections whose sender stopped at the
+	// cut-off with sends unanswered or a go-back open; a ramp reconnects
+	// them, and the connections the server closed, before its next step
+	// (Reconnected).
+	SendersGaveUp int `json:"senders_gave_up,omitempty"`
+	Reconnected   int `json:"reconnected,omitempty"`
+	// Reorders describe the first reordered deliveries (at most 16).
+	Reorders []Reorder `json:"reorders,omitempty"`
 	// ConnsClosed counts connections the server ended during the run.
 	ConnsClosed int64 `json:"conns_closed"`
 	// ClosedBy counts them by close code ("close_4001") or failure.
@@ -149,6 +158,8 @@ type phase struct {
 
 	mu                                  sync.Mutex
 	errs                                map[string]int64
+	reorders                            []Reorder // the first few
+	gaveUp                              []int     // senders that stopped at the cut-off (run)
 	acksRefused, stale, sent, delivered atomic.Int64
 	errCount, resent                    atomic.Int64
 }
@@ -256,7 +267,16 @@ func (s *session) handle(cur *atomic.Pointer[phase], i int, f *frameT, at time.T
 			if st == nil {
 				continue
 			}
-			if st.Deliver(idx) != Duplicate {
+			v, ro := st.Deliver(idx, m.GetSeq())
+			if v == Reordered {
+				ro.Recipient, ro.Sender, ro.ConvID = i, sender, m.GetConvId()
+				p.mu.Lock()
+				if len(p.reorders) < maxReorders {
+					p.reorders = append(p.reorders, ro)
+				}
+				p.mu.Unlock()
+			}
+			if v != Duplicate {
 				p.e2e.Record(at.Sub(due))
 				if sender >= 0 && sender < len(p.sentAt) && idx >= 0 && idx < len(p.sentAt[sender]) {
 					if t := p.sentAt[sender][idx].Load(); t != 0 {
@@ -312,6 +332,18 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	for k, i := range senders {
 		wg.Go(func() {
 			c, sched, gb := s.conns[i], scheds[k], p.goBacks[i]
+			// A sender that stops before every send is answered, none
+			// refused, may leave the server refusing the connection's
+			// sends until the refused one comes again (a go-back): the
+			// connection is no use for a later step (see Ramp).
+			clean := false
+			defer func() {
+				if !clean {
+					p.mu.Lock()
+					p.gaveUp = append(p.gaveUp, i)
+					p.mu.Unlock()
+				}
+			}()
 			sent := 0 // messages sent at least once
 			// One timer for the whole schedule (since Go 1.23, Reset
 			// needs no drain of a stopped or fired timer).
@@ -328,7 +360,11 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 				if idx >= sched.Total() {
 					// Everything written: wait for the replies, which may
 					// still send it back.
-					if gb.Drained(sendCtx) || sendCtx.Err() != nil {
+					if gb.Drained(sendCtx) {
+						clean = true
+						return
+					}
+					if sendCtx.Err() != nil {
 						return
 					}
 					continue
@@ -431,6 +467,9 @@ func (s *session) run(ctx context.Context, cur *atomic.Pointer[phase], p *phase,
 	for k, v := range p.errs {
 		r.Errors[k] = v
 	}
+	r.Reorders = p.reorders
+	r.SendersGaveUp = len(p.gaveUp)
+	s.gaveUp = p.gaveUp
 	p.mu.Unlock()
 	if n := writeErrs.Load(); n > 0 {
 		r.Errors["client_write_failed"] = n
@@ -610,9 +649,18 @@ func Ramp(ctx context.Context, cfg Config, rc RampConfig) (Result, error) {
 	step, allHeld := 0, true
 	for rate := rc.From; rate <= rc.To+1e-9 && ctx.Err() == nil; rate += rc.Step {
 		step++
+		if step > 1 {
+			// Every step starts with every connection logged in and none
+			// left refused by the step before.
+			n, err := s.restore(ctx)
+			r.Steps[len(r.Steps)-1].Reconnected = n
+			if err != nil {
+				return r, fmt.Errorf("before the step at %.0f msgs/s: %w", rate, err)
+			}
+		}
 		st := s.oneToOnePhase(ctx, cur, step, rate, rc.StepDuration, "ramp")
 		st.Users = rc.Users
-		closed.fill(&st)
+		closed.take(&st)
 		r.Steps = append(r.Steps, st)
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "[bench] step %.0f msgs/s: %s\n", rate, StepLine(st))
@@ -642,14 +690,41 @@ func Ramp(ctx context.Context, cfg Config, rc RampConfig) (Result, error) {
 	return r, ctx.Err()
 }
 
+// restore reconnects the connections the last run's senders gave up
+// (see run), and those the server closed, and reports how many.
+func (s *session) restore(ctx context.Context) (int, error) {
+	redo := map[int]bool{}
+	for _, i := range s.gaveUp {
+		redo[i] = true
+	}
+	s.gaveUp = nil
+	for i := range s.readers {
+		if s.ended(i) {
+			redo[i] = true
+		}
+	}
+	n := 0
+	for _, i := range slices.Sorted(maps.Keys(redo)) {
+		if err := s.reconnect(ctx, i); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // StepLine summarises a run in one line.
 func StepLine(r Result) string {
 	verdict := "held"
 	if !r.Held {
 		verdict = "FAILED"
 	}
-	return fmt.Sprintf("%s: sent=%d delivered=%d lost=%d unconfirmed=%d dup=%d reordered=%d errors=%s delivered/s=%.0f p50=%.1fms p99=%.1fms max=%.1fms",
+	line := fmt.Sprintf("%s: sent=%d delivered=%d lost=%d unconfirmed=%d dup=%d reordered=%d errors=%s delivered/s=%.0f p50=%.1fms p99=%.1fms max=%.1fms",
 		verdict, r.Sent, r.Delivered, r.Lost, r.Unconfirmed, r.Duplicated, r.Reordered, ErrorText(r.Errors), r.RatePerS, r.P50Ms, r.P99Ms, r.MaxMs)
+	if r.SendersGaveUp > 0 {
+		line += fmt.Sprintf(" senders_gave_up=%d", r.SendersGaveUp)
+	}
+	return line
 }
 
 // ErrorText prints error counts by code, "0" when there are none.

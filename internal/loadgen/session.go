@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,11 +109,28 @@ type session struct {
 	// login holds login latencies; refusals counts failed logins by reason.
 	login     *Histogram
 	refusals  map[string]int64
+	perUser   int           // connections per user (connect)
 	connected time.Duration // time taken to connect them all
 	// connectCPU is the CPU time the server (when its PID is known) and
 	// this process spent while connecting; zero when not read.
 	serverConnectCPU, selfConnectCPU time.Duration
-	mu                               sync.Mutex
+	mu                               sync.Mutex // guards refusals, and conns once readAll ran
+
+	// What readAll started, for reconnect: one reader per connection.
+	readCtx context.Context
+	onFrame func(i int, f *frameT, at time.Time)
+	closed  *closeTally
+	readWG  *sync.WaitGroup
+	readers []*reader
+	// gaveUp are the connections the last run's senders gave up (run).
+	gaveUp []int
+}
+
+// reader is one connection's reader goroutine.
+type reader struct {
+	conn    *Conn
+	ended   chan struct{} // closed when it returned
+	retired atomic.Bool   // closed by the load generator: not counted as closed by the server
 }
 
 func newSession(cfg Config) (*session, error) {
@@ -155,6 +173,7 @@ func (s *session) importUsers(ctx context.Context, n int) error {
 // returns an error only when ctx ends.
 func (s *session) connect(ctx context.Context, conns, perUser int) error {
 	s.conns = make([]*Conn, conns)
+	s.perUser = perUser
 	tokens := make([]string, len(s.users))
 	for i, u := range s.users {
 		tok, err := s.api.MintToken(u, 24*time.Hour)
@@ -278,19 +297,84 @@ func (s *session) refusalHint() string {
 // readAll runs every connection's reader with handle(i, frame, at) until
 // ctx ends; closed counts the connections that ended early.
 func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at time.Time), closed *closeTally) *sync.WaitGroup {
-	var wg sync.WaitGroup
+	s.readCtx, s.onFrame, s.closed, s.readWG = ctx, handle, closed, &sync.WaitGroup{}
+	s.readers = make([]*reader, len(s.conns))
 	for i, c := range s.conns {
-		if c == nil {
-			continue
+		if c != nil {
+			s.startReader(i, c)
 		}
-		wg.Go(func() {
-			err := c.Run(ctx, func(f *frameT, at time.Time) { handle(i, f, at) })
-			if ctx.Err() == nil {
-				closed.add(err)
-			}
-		})
 	}
-	return &wg
+	return s.readWG
+}
+
+func (s *session) startReader(i int, c *Conn) {
+	r := &reader{conn: c, ended: make(chan struct{})}
+	s.readers[i] = r
+	s.readWG.Go(func() {
+		defer close(r.ended)
+		err := c.Run(s.readCtx, func(f *frameT, at time.Time) { s.onFrame(i, f, at) })
+		if s.readCtx.Err() == nil && !r.retired.Load() {
+			s.closed.add(err)
+		}
+	})
+}
+
+// ended reports whether connection i's reader returned: the server closed
+// the connection (or it failed).
+func (s *session) ended(i int) bool {
+	r := s.readers[i]
+	return r != nil && isDone(r.ended)
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// reconnect replaces connection i with a new login of its user and device,
+// after closing it if it is open: between the steps of a ramp, so that
+// each step starts with every connection logged in and none that the
+// server refuses (see run). Call it while nothing sends.
+func (s *session) reconnect(ctx context.Context, i int) error {
+	r := s.readers[i]
+	if r == nil {
+		return fmt.Errorf("connection %d never logged in", i)
+	}
+	r.retired.Store(true)
+	r.conn.Close()
+	select {
+	case <-r.ended:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("connection %d did not close", i)
+	}
+	user := s.users[i/s.perUser]
+	tok, err := s.api.MintToken(user, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := Login(ctx, s.dialers[i%len(s.dialers)], s.cfg.URLs[i%len(s.cfg.URLs)], user, tok.Token, fmt.Sprintf("bench-%d", i%s.perUser))
+		if err == nil {
+			s.mu.Lock()
+			s.conns[i] = c
+			s.mu.Unlock()
+			s.startReader(i, c)
+			return nil
+		}
+		if attempt == 2 {
+			return fmt.Errorf("reconnect %s: %w", user, err)
+		}
+		// A user may log in once a second.
+		if !sleepCtx(ctx, time.Duration(attempt+1)*time.Second) {
+			return ctx.Err()
+		}
+	}
 }
 
 // closeTally counts connections that ended during a run, by reason.
@@ -324,6 +408,14 @@ func (c *closeTally) count() int64 {
 	return c.n
 }
 
+// take sets the result's closed counts, and starts counting again.
+func (c *closeTally) take(r *Result) {
+	c.fill(r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n, c.by = 0, nil
+}
+
 // fill sets the result's closed counts.
 func (c *closeTally) fill(r *Result) {
 	c.mu.Lock()
@@ -346,7 +438,10 @@ func (s *session) pinger(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, c := range s.conns {
+			s.mu.Lock()
+			conns := slices.Clone(s.conns)
+			s.mu.Unlock()
+			for _, c := range conns {
 				if c != nil && ctx.Err() == nil {
 					_ = c.PingIfIdle(ctx)
 				}
