@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/embedded/embeddedtest"
 	"github.com/magpie-im/magpie/sdk/go/wire"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/ssrf"
@@ -136,18 +137,8 @@ func startServer(t *testing.T) (*embedded.Server, Config) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
-		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}}) // as magpie dev: the load generator's hook is on loopback
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	// As magpie dev: the load generator's hook is on loopback.
+	srv := embeddedtest.Start(t, embedded.Config{Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	boot := srv.Bootstrap

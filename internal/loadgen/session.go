@@ -323,12 +323,11 @@ func (s *session) startReader(i int, c *Conn) {
 // the connection (or it failed).
 func (s *session) ended(i int) bool {
 	r := s.readers[i]
-	return r != nil && isDone(r.ended)
-}
-
-func isDone(c <-chan struct{}) bool {
+	if r == nil {
+		return false
+	}
 	select {
-	case <-c:
+	case <-r.ended:
 		return true
 	default:
 		return false

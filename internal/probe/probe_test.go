@@ -12,23 +12,13 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/embedded/embeddedtest"
 	"github.com/magpie-im/magpie/sdk/go/client"
 )
 
 func startServer(t *testing.T) *embedded.Server {
 	t.Helper()
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return embeddedtest.Start(t, embedded.Config{})
 }
 
 func TestProbePasses(t *testing.T) {

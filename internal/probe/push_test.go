@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/embedded/embeddedtest"
 	"github.com/magpie-im/magpie/push"
 	"github.com/magpie-im/magpie/push/pushtest"
 )
@@ -29,18 +30,7 @@ func TestPushProbeOutbox(t *testing.T) {
 // credential.
 func pushServer(t *testing.T, fcm *pushtest.FCM) *embedded.Server {
 	t.Helper()
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
-		Push: push.Endpoints{FCMEndpoint: fcm.URL(), RootCAs: fcm.RootCAs()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := embeddedtest.Start(t, embedded.Config{Push: push.Endpoints{FCMEndpoint: fcm.URL(), RootCAs: fcm.RootCAs()}})
 	if _, err := srv.Push.SetFCM(t.Context(), srv.Bootstrap.AppID, fcm.ServiceAccountJSON()); err != nil {
 		t.Fatal(err)
 	}

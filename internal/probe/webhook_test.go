@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magpie-im/magpie/internal/embedded"
+	"github.com/magpie-im/magpie/internal/embedded/embeddedtest"
 	"github.com/magpie-im/magpie/webhook"
 	"github.com/magpie-im/magpie/webhook/ssrf"
 )
@@ -16,18 +17,7 @@ import (
 // events (one modified by the hook), one rejected with the hook's reason.
 // It leaves no endpoint behind.
 func TestProbeWebhook(t *testing.T) {
-	srv, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), PasswordCost: 4,
-		Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := embeddedtest.Start(t, embedded.Config{Webhooks: webhook.Options{Policy: ssrf.Policy{AllowLoopback: true}}})
 	b := srv.Bootstrap
 	cfg := Config{URL: srv.URL, AppKey: b.AppKey, AppSecret: b.AppSecret, Timeout: 30 * time.Second, Scenario: ScenarioWebhook,
 		Console: Console{Email: b.OperatorEmail, Password: b.OperatorPassword, AppID: b.AppID}}
