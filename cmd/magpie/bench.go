@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"  group       one group of --members, all online; --senders of them send --rate msgs/s in all\n"+
 		"  idle        --conns authenticated idle connections opened at --connect-rate; RSS per connection\n"+
 		"  ramp        one-to-one at --from, --from+--step, ... --to msgs/s, --step-duration each; the highest that held\n"+
+		"              (each step starts with the connections the server closed or still refused logged in again)\n"+
 		"A run holds when every message was delivered once and in order, at least 98% of the offered\n"+
 		"rate was delivered, p99 stayed under 1 s and no send was refused; the exit status is 1 otherwise.\n"+
 		"Progress goes to stderr every second; the summary to stdout (--json: one JSON object).", stderr)
