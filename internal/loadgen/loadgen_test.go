@@ -166,7 +166,7 @@ func TestStepsStartReconnected(t *testing.T) {
 	}
 	defer done()
 	first := s.oneToOnePhase(ctx, cur, 1, 100, 300*time.Millisecond, "ramp")
-	if !first.Held || first.SendersGaveUp != 0 {
+	if first.Sent == 0 || first.Delivered != first.Sent || len(first.Errors) != 0 || first.SendersGaveUp != 0 {
 		t.Fatalf("first step: %s, %d senders gave up", StepLine(first), first.SendersGaveUp)
 	}
 	// Connection 3 ends as if the server had closed it; the sender of
@@ -193,7 +193,7 @@ func TestStepsStartReconnected(t *testing.T) {
 	}
 	second := s.oneToOnePhase(ctx, cur, 2, 100, 300*time.Millisecond, "ramp")
 	closed.take(&second)
-	if !second.Held || second.Delivered != second.Sent || second.ConnsClosed != 0 {
+	if second.Sent == 0 || second.Delivered != second.Sent || len(second.Errors) != 0 || second.ConnsClosed != 0 {
 		t.Fatalf("second step: %s, %d closed", StepLine(second), second.ConnsClosed)
 	}
 	if n, err := s.restore(ctx); err != nil || n != 0 {
