@@ -128,7 +128,6 @@ type session struct {
 
 // reader is one connection's reader goroutine.
 type reader struct {
-	conn    *Conn
 	ended   chan struct{} // closed when it returned
 	retired atomic.Bool   // closed by the load generator: not counted as closed by the server
 }
@@ -308,7 +307,7 @@ func (s *session) readAll(ctx context.Context, handle func(i int, f *frameT, at 
 }
 
 func (s *session) startReader(i int, c *Conn) {
-	r := &reader{conn: c, ended: make(chan struct{})}
+	r := &reader{ended: make(chan struct{})}
 	s.readers[i] = r
 	s.readWG.Go(func() {
 		defer close(r.ended)
@@ -344,7 +343,7 @@ func (s *session) reconnect(ctx context.Context, i int) error {
 		return fmt.Errorf("connection %d never logged in", i)
 	}
 	r.retired.Store(true)
-	r.conn.Close()
+	s.conns[i].Close()
 	select {
 	case <-r.ended:
 	case <-ctx.Done():
