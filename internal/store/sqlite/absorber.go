@@ -52,6 +52,9 @@ type absorber struct {
 	absorbed atomic.Int64
 	absorbs  atomic.Int64
 	last     time.Time // the last absorb's start (under mu)
+	// press tells whether the absorber is pressed (pressure.go): then its
+	// moves leave the messages to the indexer (under mu).
+	press pressure
 	// waitHook, set by tests, runs when settle is about to wait for mu.
 	waitHook func()
 
@@ -86,6 +89,13 @@ const (
 		FROM logdb.message_log
 		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq
 		RETURNING search_id, app_id, conv_id, type, body, recalled_at`
+	// absorbQueuedSQL is absorbSQL for a pressed absorber: the rows keep
+	// the log's search id (NULL: queued for the indexer; 0: nothing to
+	// index), and none come back.
+	absorbQueuedSQL = `INSERT OR IGNORE INTO messages (` + logColumns + `, recalled_at, edited_at)
+		SELECT ` + logColumns + `, 0, 0
+		FROM logdb.message_log
+		WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 ORDER BY app_id, conv_id, seq`
 )
 
 // maxIndexPerAbsorb bounds the queued messages (from before
@@ -167,9 +177,7 @@ func (s *Store) startAbsorber(cfg config) {
 				indexed = time.Now()
 			} else if time.Since(indexed) >= cfg.indexInterval {
 				indexed = time.Now()
-				if s.searchQueued(ctx) {
-					_, _ = s.indexQueued(ctx, 0)
-				}
+				s.indexIdle(ctx, cfg.absorbAge)
 			}
 		}
 	}()
@@ -231,31 +239,42 @@ func (s *Store) absorbTo(ctx context.Context, target int64) error {
 }
 
 // absorbLocked copies every committed log row after the last absorb into
-// messages, and with index > 0 indexes up to that many queued messages for
-// search in the same transaction (one commit, one fsync); call it under
-// abs.mu.
+// messages and indexes them for search, and with index > 0 indexes up to
+// that many queued messages too, in the same transaction (one commit, one
+// fsync); a pressed absorber (pressure.go) leaves the search work to the
+// indexer. Call it under abs.mu.
 func (s *Store) absorbLocked(ctx context.Context, index int) error {
 	ctx = context.WithoutCancel(ctx) // others wait on it too
 	// Every row counted here committed before the transaction's snapshot.
 	counted := s.loggedRows.Load()
 	s.abs.last = time.Now()
+	pressed := s.abs.press.on(s.abs.last)
 	var lo, hi int64
+	var moveStart, moveEnd time.Time
 	_, err := s.inAbsorberTx(ctx, func(tx *sql.Tx) (int, error) {
 		if err := tx.QueryRowContext(ctx, logHighSQL).Scan(&hi); err != nil {
 			return 0, translate(err)
 		}
 		lo = s.abs.hi.Load()
 		if hi > lo {
-			t := s.absorberTx(tx)
-			base, err := t.nextSearchID(ctx)
-			if err != nil {
-				return 0, err
-			}
-			if err := t.absorbIndexed(ctx, lo, hi, base); err != nil {
-				return 0, err
+			moveStart = time.Now()
+			if pressed {
+				if _, err := tx.ExecContext(ctx, absorbQueuedSQL, lo, hi); err != nil {
+					return 0, translate(err)
+				}
+				moveEnd = time.Now()
+			} else {
+				t := s.absorberTx(tx)
+				base, err := t.nextSearchID(ctx)
+				if err != nil {
+					return 0, err
+				}
+				if moveEnd, err = t.absorbIndexed(ctx, lo, hi, base); err != nil {
+					return 0, err
+				}
 			}
 		}
-		if index > 0 {
+		if index > 0 && !pressed {
 			return s.indexIn(ctx, tx, index)
 		}
 		return 0, nil
@@ -266,6 +285,14 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 	if hi > lo {
 		s.abs.hi.Store(hi)
 		s.abs.absorbs.Add(1)
+		if s.abs.press.moved(moveStart, moveEnd) {
+			if s.abs.press.pressed {
+				s.log.Info("sqlite: the absorber is busy: new messages wait to be indexed for search until it is not",
+					"on", pressOn, "window", pressWindow)
+			} else {
+				s.log.Info("sqlite: the absorber indexes new messages for search again", "off", pressOff)
+			}
+		}
 	}
 	s.abs.absorbed.Store(counted)
 	return nil

@@ -481,3 +481,121 @@ func TestAnAbsorbIndexesEveryMessage(t *testing.T) {
 		}
 	}
 }
+
+// press sets s's absorber pressed (pressure.go), or not, until the next
+// window closes: its moves leave the search work to the indexer.
+func press(s *Store, on bool) {
+	s.abs.mu.Lock()
+	defer s.abs.mu.Unlock()
+	s.abs.press = pressure{}
+	if on {
+		// A move that ends in the future keeps on true whatever the
+		// test's pace.
+		s.abs.press = pressure{pressed: true, start: time.Now(), last: time.Now().Add(time.Hour)}
+	}
+}
+
+// searchCounts reads how many messages are queued for the search index,
+// have nothing to index (search id 0) and are indexed, and how many index
+// entries match term.
+func searchCounts(t *testing.T, s *Store, term string) (queued, zero, indexed, entries int) {
+	t.Helper()
+	if err := s.read.QueryRowContext(t.Context(), `SELECT count(*) FILTER (WHERE search_id IS NULL),
+		count(*) FILTER (WHERE search_id = 0), count(*) FILTER (WHERE search_id > 0) FROM messages`).
+		Scan(&queued, &zero, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.read.QueryRowContext(t.Context(), `SELECT count(*) FROM message_search WHERE message_search MATCH ?`, term).
+		Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	return queued, zero, indexed, entries
+}
+
+// TestAPressedAbsorbLeavesSearchToTheIndexer: a pressed absorber moves
+// the log into messages and leaves the searchable ones queued, with no
+// index entry, and the queued ones from before too; a search still finds
+// them (it catches up first). Once not pressed, an absorb indexes what it
+// moves again.
+func TestAPressedAbsorbLeavesSearchToTheIndexer(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendBodies := func(first int, bodies ...[2]string) {
+		for i, b := range bodies {
+			if _, err := a.AppendMessages(t.Context(), []store.Draft{{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+				ClientMsgID: fmt.Sprint(first + i), Type: b[0], Body: []byte(b[1]), CreatedAt: time.UnixMilli(int64(first + i))}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendBodies(0, [2]string{"text", "the zebra crossing"}, [2]string{"image", `{"url":"https://x/zebra.png"}`},
+		[2]string{"text", "a zebra again"})
+
+	press(s, true)
+	s.abs.mu.Lock()
+	err := s.absorbLocked(t.Context(), maxIndexPerAbsorb)
+	s.abs.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logRows(t, s) != 0 {
+		t.Fatalf("%d log rows left after a pressed absorb; want 0", logRows(t, s))
+	}
+	if q, z, i, e := searchCounts(t, s, "zebra"); q != 2 || z != 1 || i != 0 || e != 0 {
+		t.Fatalf("after a pressed absorb: %d queued, %d without search text, %d indexed, %d entries; want 2, 1, 0, 0", q, z, i, e)
+	}
+	got, err := a.SearchMessages(t.Context(), store.MessageSearch{UserID: "bob", Terms: []store.SearchTerm{{"zebra"}}, Limit: 10})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("search zebra while pressed = %+v, %v; want 2 messages", got, err)
+	}
+
+	press(s, false)
+	appendBodies(3, [2]string{"text", "zebra three"})
+	absorbAlone(t, s)
+	if q, z, i, e := searchCounts(t, s, "zebra"); q != 0 || z != 1 || i != 3 || e != 3 {
+		t.Fatalf("after an absorb not pressed: %d queued, %d without search text, %d indexed, %d entries; want 0, 1, 3, 3", q, z, i, e)
+	}
+}
+
+// TestTheIdleIndexerYields: the absorber loop's indexer indexes one chunk
+// while the absorber is pressed, stops after a chunk when an absorb is
+// due, and otherwise indexes the whole queue.
+func TestTheIdleIndexerYields(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	const n = 2*indexChunk + 100
+	drafts := make([]store.Draft, n)
+	for i := range drafts {
+		drafts[i] = store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+			ClientMsgID: fmt.Sprint(i), Type: "text", Body: []byte("zebra"), CreatedAt: time.UnixMilli(int64(i + 1))}
+	}
+	if _, err := a.AppendMessages(t.Context(), drafts); err != nil {
+		t.Fatal(err)
+	}
+	press(s, true)
+	absorbAlone(t, s)
+	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n {
+		t.Fatalf("%d queued after a pressed absorb; want %d", q, n)
+	}
+	s.indexIdle(t.Context(), time.Hour)
+	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n-indexChunk {
+		t.Fatalf("%d queued after the indexer ran pressed; want %d (one chunk indexed)", q, n-indexChunk)
+	}
+
+	press(s, false)
+	late := []store.Draft{{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+		ClientMsgID: "late", Type: "text", Body: []byte("zebra"), CreatedAt: time.UnixMilli(n + 1)}}
+	if _, err := a.AppendMessages(t.Context(), late); err != nil {
+		t.Fatal(err)
+	}
+	s.indexIdle(t.Context(), 0) // the logged message makes an absorb due
+	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n-2*indexChunk {
+		t.Fatalf("%d queued after the indexer ran with an absorb due; want %d", q, n-2*indexChunk)
+	}
+	s.indexIdle(t.Context(), time.Hour)
+	if q, _, i, e := searchCounts(t, s, "zebra"); q != 0 || i != n || e != n {
+		t.Fatalf("after the indexer ran idle: %d queued, %d indexed, %d entries; want 0, %d, %d", q, i, e, n, n)
+	}
+}

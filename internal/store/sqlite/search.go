@@ -303,6 +303,32 @@ func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
+// indexIdle is the absorber loop's indexer: it indexes queued messages a
+// chunk at a time until none is left or an absorb is due (absorbs go
+// first: the log must not grow behind a long catch-up), and while the
+// absorber is pressed (pressure.go) one chunk only, so that the queue
+// still moves under a load that never ends.
+func (s *Store) indexIdle(ctx context.Context, absorbAge time.Duration) {
+	if !s.searchQueued(ctx) {
+		return
+	}
+	for ctx.Err() == nil {
+		s.abs.mu.Lock()
+		pressed := s.abs.press.on(time.Now())
+		s.abs.mu.Unlock()
+		n, err := s.indexSome(ctx, indexChunk)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("sqlite: index messages for search", "err", err)
+			}
+			return
+		}
+		if n < indexChunk || pressed || s.absorbDue(absorbAge) {
+			return
+		}
+	}
+}
+
 // absorberTx wraps a transaction of the absorber's (no app: its
 // statements name the app themselves).
 func (s *Store) absorberTx(tx *sql.Tx) *appTx {
@@ -363,32 +389,34 @@ func (c scopes) token(app, conv string) string {
 
 // absorbIndexed copies the log rows in (lo, hi] into messages (absorbSQL)
 // and indexes for search those it inserted, giving the searchable ones
-// search ids from base up, in t, the absorb's transaction. A message whose
-// body has no search text after all gets search id 0, as the queue's
-// indexer would give it.
-func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) error {
+// search ids from base up, in t, the absorb's transaction; it returns when
+// the copy ended (the rows read back), before the indexing. A message
+// whose body has no search text after all gets search id 0, as the
+// queue's indexer would give it.
+func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) (time.Time, error) {
 	rows, err := t.tx.QueryContext(ctx, absorbSQL, lo, hi, base-1)
 	if err != nil {
-		return translate(err)
+		return time.Time{}, translate(err)
 	}
 	todo, err := readToIndex(rows, int(min(hi-lo, maxIndexPerAbsorb)), func(id int64) bool { return id >= base }) // 0: nothing to index
+	moved := time.Now()
 	if err != nil {
-		return err
+		return moved, err
 	}
 	sc := scopes{}
 	for _, m := range todo {
 		if m.tokens == "" {
 			if _, err := t.tx.ExecContext(ctx, `UPDATE messages SET search_id = 0 WHERE search_id = ?1`, m.key); err != nil {
-				return fmt.Errorf("index absorbed messages: %w", translate(err))
+				return moved, fmt.Errorf("index absorbed messages: %w", translate(err))
 			}
 			continue
 		}
 		if err := t.index(ctx, m.key, m.tokens, sc.token(m.app, m.conv)); err != nil {
-			return fmt.Errorf("index absorbed messages: %w", err)
+			return moved, fmt.Errorf("index absorbed messages: %w", err)
 		}
 		t.searchMax = max(t.searchMax, m.key)
 	}
-	return nil
+	return moved, nil
 }
 
 // indexIn indexes up to limit queued messages in the absorber's
