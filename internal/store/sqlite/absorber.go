@@ -156,7 +156,7 @@ func (s *Store) startAbsorber(cfg config) {
 		defer close(s.abs.done)
 		t := time.NewTicker(tick)
 		defer t.Stop()
-		var indexed time.Time
+		var indexed time.Time // the indexer's last run: indexIdle, or an absorb that indexed
 		for {
 			select {
 			case <-ctx.Done():
@@ -170,14 +170,17 @@ func (s *Store) startAbsorber(cfg config) {
 			if s.absorbDue(cfg.absorbAge) {
 				s.abs.mu.Lock()
 				err := s.absorbLocked(ctx, maxIndexPerAbsorb)
+				pressed := s.abs.press.on(time.Now())
 				s.abs.mu.Unlock()
 				if err != nil && ctx.Err() == nil {
 					s.log.Error("sqlite: absorb the message log", "err", err)
 				}
+				if !pressed { // it indexed what it moved, and the queue
+					indexed = time.Now()
+				}
+			} else if since := time.Since(indexed); since >= cfg.indexInterval {
 				indexed = time.Now()
-			} else if time.Since(indexed) >= cfg.indexInterval {
-				indexed = time.Now()
-				s.indexIdle(ctx, cfg.absorbAge)
+				s.indexIdle(ctx, cfg.absorbAge, since)
 			}
 		}
 	}()

@@ -558,44 +558,55 @@ func TestAPressedAbsorbLeavesSearchToTheIndexer(t *testing.T) {
 	}
 }
 
-// TestTheIdleIndexerYields: the absorber loop's indexer indexes one chunk
-// while the absorber is pressed, stops after a chunk when an absorb is
-// due, and otherwise indexes the whole queue.
+// TestTheIdleIndexerYields: the absorber loop's indexer indexes, while
+// the absorber is pressed, for a tenth of the time since its last run (one
+// chunk when that was just now, everything after an hour); it stops after
+// a chunk when an absorb is due, and otherwise indexes the whole queue.
 func TestTheIdleIndexerYields(t *testing.T) {
 	s := openLogged(t)
 	a := s.App("A")
 	cacheUsers(t, a, "ann", "bob")
-	const n = 2*indexChunk + 100
-	drafts := make([]store.Draft, n)
-	for i := range drafts {
-		drafts[i] = store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
-			ClientMsgID: fmt.Sprint(i), Type: "text", Body: []byte("zebra"), CreatedAt: time.UnixMilli(int64(i + 1))}
+	sent := 0
+	appendN := func(n int) {
+		drafts := make([]store.Draft, n)
+		for i := range drafts {
+			sent++
+			drafts[i] = store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+				ClientMsgID: fmt.Sprint(sent), Type: "text", Body: []byte("zebra"), CreatedAt: time.UnixMilli(int64(sent))}
+		}
+		if _, err := a.AppendMessages(t.Context(), drafts); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := a.AppendMessages(t.Context(), drafts); err != nil {
-		t.Fatal(err)
+	queued := func(want int, after string) {
+		t.Helper()
+		if q, _, _, _ := searchCounts(t, s, "zebra"); q != want {
+			t.Fatalf("%d queued %s; want %d", q, after, want)
+		}
 	}
+	const n = 3*indexChunk + 100
+	appendN(n)
 	press(s, true)
 	absorbAlone(t, s)
-	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n {
-		t.Fatalf("%d queued after a pressed absorb; want %d", q, n)
-	}
-	s.indexIdle(t.Context(), time.Hour)
-	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n-indexChunk {
-		t.Fatalf("%d queued after the indexer ran pressed; want %d (one chunk indexed)", q, n-indexChunk)
-	}
+	queued(n, "after a pressed absorb")
+	s.indexIdle(t.Context(), time.Hour, 0)
+	queued(n-indexChunk, "after the indexer ran pressed, just after its last run (one chunk)")
 
 	press(s, false)
-	late := []store.Draft{{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
-		ClientMsgID: "late", Type: "text", Body: []byte("zebra"), CreatedAt: time.UnixMilli(n + 1)}}
-	if _, err := a.AppendMessages(t.Context(), late); err != nil {
-		t.Fatal(err)
-	}
-	s.indexIdle(t.Context(), 0) // the logged message makes an absorb due
-	if q, _, _, _ := searchCounts(t, s, "zebra"); q != n-2*indexChunk {
-		t.Fatalf("%d queued after the indexer ran with an absorb due; want %d", q, n-2*indexChunk)
-	}
-	s.indexIdle(t.Context(), time.Hour)
-	if q, _, i, e := searchCounts(t, s, "zebra"); q != 0 || i != n || e != n {
-		t.Fatalf("after the indexer ran idle: %d queued, %d indexed, %d entries; want 0, %d, %d", q, i, e, n, n)
+	appendN(1)                             // logged, not absorbed: an absorb is due at once
+	s.indexIdle(t.Context(), 0, time.Hour) // so the indexer stops after a chunk
+	queued(n-2*indexChunk, "after the indexer ran with an absorb due")
+
+	press(s, true)
+	absorbAlone(t, s)
+	s.indexIdle(t.Context(), time.Hour, time.Hour)
+	queued(0, "after the indexer ran pressed, an hour after its last run")
+
+	appendN(n)
+	absorbAlone(t, s)
+	press(s, false)
+	s.indexIdle(t.Context(), time.Hour, 0)
+	if q, _, i, e := searchCounts(t, s, "zebra"); q != 0 || i != sent || e != sent {
+		t.Fatalf("after the indexer ran, not pressed: %d queued, %d indexed, %d entries; want 0, %d, %d", q, i, e, sent, sent)
 	}
 }

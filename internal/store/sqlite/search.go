@@ -303,18 +303,26 @@ func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
+// indexShare is the share of the time since its last run that the
+// absorber loop's indexer may spend while the absorber is pressed.
+const indexShare = 0.1
+
 // indexIdle is the absorber loop's indexer: it indexes queued messages a
 // chunk at a time until none is left or an absorb is due (absorbs go
 // first: the log must not grow behind a long catch-up), and while the
-// absorber is pressed (pressure.go) one chunk only, so that the queue
-// still moves under a load that never ends.
-func (s *Store) indexIdle(ctx context.Context, absorbAge time.Duration) {
+// absorber is pressed (pressure.go) for at most indexShare of since, the
+// time since its last run (one chunk at least), so that the queue still
+// moves under a load that lasts.
+func (s *Store) indexIdle(ctx context.Context, absorbAge, since time.Duration) {
 	if !s.searchQueued(ctx) {
 		return
 	}
+	budget := time.Duration(float64(since) * indexShare)
+	var spent time.Duration
 	for ctx.Err() == nil {
+		start := time.Now()
 		s.abs.mu.Lock()
-		pressed := s.abs.press.on(time.Now())
+		pressed := s.abs.press.on(start)
 		s.abs.mu.Unlock()
 		n, err := s.indexSome(ctx, indexChunk)
 		if err != nil {
@@ -323,7 +331,8 @@ func (s *Store) indexIdle(ctx context.Context, absorbAge time.Duration) {
 			}
 			return
 		}
-		if n < indexChunk || pressed || s.absorbDue(absorbAge) {
+		spent += time.Since(start)
+		if n < indexChunk || pressed && spent >= budget || s.absorbDue(absorbAge) {
 			return
 		}
 	}
