@@ -167,10 +167,11 @@ func (s *Store) startAbsorber(cfg config) {
 			// What an absorb moves is indexed in its transaction; a
 			// failure (a full disk) is retried at the next tick, the
 			// messages stay logged or queued.
-			if s.absorbDue(cfg.absorbAge) {
+			due, pressed := s.absorbDue(cfg.absorbAge), false
+			if due {
 				s.abs.mu.Lock()
 				err := s.absorbLocked(ctx, maxIndexPerAbsorb)
-				pressed := s.abs.press.on(time.Now())
+				pressed = s.abs.press.on(time.Now())
 				s.abs.mu.Unlock()
 				if err != nil && ctx.Err() == nil {
 					s.log.Error("sqlite: absorb the message log", "err", err)
@@ -178,7 +179,11 @@ func (s *Store) startAbsorber(cfg config) {
 				if !pressed { // it indexed what it moved, and the queue
 					indexed = time.Now()
 				}
-			} else if since := time.Since(indexed); since >= cfg.indexInterval {
+			}
+			// A pressed absorber's indexer runs after its absorbs too:
+			// under a load that lasts, absorbs are due at nearly every
+			// turn of the loop.
+			if since := time.Since(indexed); since >= cfg.indexInterval && (!due || pressed) {
 				indexed = time.Now()
 				s.indexIdle(ctx, cfg.absorbAge, since)
 			}

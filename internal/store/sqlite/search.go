@@ -311,7 +311,7 @@ const indexShare = 0.1
 // chunk at a time until none is left or an absorb is due (absorbs go
 // first: the log must not grow behind a long catch-up), and while the
 // absorber is pressed (pressure.go) for at most indexShare of since, the
-// time since its last run (one chunk at least), so that the queue still
+// time since its last run; one chunk at least, so that the queue still
 // moves under a load that lasts.
 func (s *Store) indexIdle(ctx context.Context, absorbAge, since time.Duration) {
 	if !s.searchQueued(ctx) {
