@@ -164,9 +164,9 @@ func (s *Store) startAbsorber(cfg config) {
 			case <-s.abs.wake:
 			case <-t.C:
 			}
-			// What an absorb moves is indexed in its transaction; a
-			// failure (a full disk) is retried at the next tick, the
-			// messages stay logged or queued.
+			// What an absorb moves is indexed in its transaction unless
+			// the absorber is pressed; a failure (a full disk) is retried
+			// at the next tick, the messages stay logged or queued.
 			due, pressed := s.absorbDue(cfg.absorbAge), false
 			if due {
 				s.abs.mu.Lock()

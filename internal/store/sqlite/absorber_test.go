@@ -514,8 +514,7 @@ func searchCounts(t *testing.T, s *Store, term string) (queued, zero, indexed, e
 
 // TestAPressedAbsorbLeavesSearchToTheIndexer: a pressed absorber moves
 // the log into messages and leaves the searchable ones queued, with no
-// index entry, and the queued ones from before too; a search still finds
-// them (it catches up first). Once not pressed, an absorb indexes what it
+// index entry; a search still finds them (it catches up first). Once not pressed, an absorb indexes what it
 // moves again.
 func TestAPressedAbsorbLeavesSearchToTheIndexer(t *testing.T) {
 	s := openLogged(t)

@@ -7,8 +7,8 @@ import "time"
 // itself. Under load that work competes for the cores with the message
 // path (the writer, the gateway's readers and flushers), and a search can
 // wait: while the absorber is pressed, its moves leave the messages queued
-// for the indexer (search_id NULL), which then indexes one chunk per
-// interval, and catches up at full speed once the pressure is gone
+// for the indexer (search_id NULL), which then takes at most a tenth of
+// the time (indexIdle), and catches up once the pressure is gone
 // (docs/search.md, "Indexing under load").
 //
 // The absorber is pressed when its moves, without their indexing, took at

@@ -399,7 +399,7 @@ func (c scopes) token(app, conv string) string {
 // absorbIndexed copies the log rows in (lo, hi] into messages (absorbSQL)
 // and indexes for search those it inserted, giving the searchable ones
 // search ids from base up, in t, the absorb's transaction; it returns when
-// the copy ended (the rows read back), before the indexing. A message
+// the copy ended (the rows read back and tokenized), before the indexing. A message
 // whose body has no search text after all gets search id 0, as the
 // queue's indexer would give it.
 func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) (time.Time, error) {
