@@ -43,6 +43,7 @@ var serverMetrics = []string{
 	"magpie_bus_publishes_total",
 	"magpie_bus_job_lag_seconds",
 	"magpie_bus_queue_depth",
+	"magpie_search_queue",
 	"magpie_offline_notifications_dropped_total",
 	"magpie_ready",
 	"magpie_push_sends_total",
@@ -435,6 +436,7 @@ func TestServerExposesEveryListedMetric(t *testing.T) {
 	m.BusPublish("offline", true)
 	m.BusJobLag("offline", time.Second)
 	m.CountQueueDepth(func(context.Context) map[string]int64 { return map[string]int64{"offline": 1} })
+	m.CountSearchQueue(func(context.Context) (int64, error) { return 1, nil })
 	m.OfflineNotificationDropped()
 	m.Ready("store", true)
 	m.PushProviders("fcm")

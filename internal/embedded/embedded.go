@@ -203,6 +203,11 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	s.metrics.CountConnections(hub.Connections)
 	s.metrics.CountQueueDepth(bus.QueueDepths(s.bus, queueDepthTimeout, s.log, push.QueueOffline, push.QueueSend,
 		webhook.QueueEvents, webhook.QueueDelivery))
+	s.metrics.CountSearchQueue(func(ctx context.Context) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, queueDepthTimeout)
+		defer cancel()
+		return s.engine.SearchQueue(ctx)
+	})
 	emitter := webhook.NewEmitter(s.store, s.bus, webhook.EmitterConfig{Logger: s.log, Metrics: s.metrics})
 	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
 	moderator := webhook.NewModerator(s.store, s.Tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})

@@ -145,6 +145,7 @@ func TestMetricsUnderTraffic(t *testing.T) {
 		{"magpie_bus_jobs_total", map[string]string{"queue": "offline", "outcome": "dead_letter"}, 0, false},
 		{"magpie_bus_dead_letters_total", map[string]string{"queue": "offline"}, 0, false},
 		{"magpie_offline_notifications_dropped_total", nil, 0, false},
+		{"magpie_search_queue", nil, 0, true}, // present; 0 unless an absorb was pressed
 		{"magpie_ready", map[string]string{"dependency": "store"}, 1, false},
 		// No push credentials in embedded mode by default: the outbox.
 		{"magpie_push_notifications_total", map[string]string{"outcome": "outbox"}, offline, false},

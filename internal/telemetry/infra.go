@@ -20,9 +20,11 @@ type infra struct {
 	publishes   metric.Int64Counter         // magpie_bus_publishes_total{queue,result}
 	jobLag      metric.Float64Histogram     // magpie_bus_job_lag_seconds{queue}
 	queueDepth  metric.Int64ObservableGauge // magpie_bus_queue_depth{queue}
+	searchQueue metric.Int64ObservableGauge // magpie_search_queue
 	syncs       metric.Int64Counter         // magpie_sync_requests_total{kind}
 	syncItems   metric.Int64Counter         // magpie_sync_items_total{kind}
 	depthFunc   atomic.Pointer[func(context.Context) map[string]int64]
+	searchFunc  atomic.Pointer[func(context.Context) (int64, error)]
 	opOptions   sync.Map // op name → *opOptions, built once per op
 }
 
@@ -52,7 +54,7 @@ const (
 )
 
 func (x *infra) instruments(meter metric.Meter) error {
-	var errs [8]error
+	var errs [10]error
 	x.storeOps, errs[0] = meter.Float64Histogram("magpie_store_operation_duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of store operations (one group commit counts once), by operation."),
 		metric.WithExplicitBucketBoundaries(storeBuckets...))
@@ -73,6 +75,18 @@ func (x *infra) instruments(meter metric.Meter) error {
 			}
 			return nil
 		}, x.queueDepth)
+	}
+	x.searchQueue, errs[8] = meter.Int64ObservableGauge("magpie_search_queue",
+		metric.WithDescription("Messages waiting for the search index (embedded mode): they wait while the store's absorber is busy, and are indexed once the load eases."))
+	if errs[8] == nil {
+		_, errs[9] = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+			if f := x.searchFunc.Load(); f != nil {
+				if n, err := (*f)(ctx); err == nil {
+					o.ObserveInt64(x.searchQueue, n)
+				}
+			}
+			return nil
+		}, x.searchQueue)
 	}
 	if err := errors.Join(errs[:]...); err != nil {
 		return fmt.Errorf("create instrument: %w", err)
@@ -119,6 +133,15 @@ func (m *Metrics) BusJobLag(queue string, d time.Duration) {
 func (m *Metrics) CountQueueDepth(f func(context.Context) map[string]int64) {
 	if m != nil {
 		m.infra.depthFunc.Store(&f)
+	}
+}
+
+// CountSearchQueue sets the function magpie_search_queue reads at each
+// scrape: the messages waiting for the search index. A scrape at which it
+// fails reports nothing.
+func (m *Metrics) CountSearchQueue(f func(context.Context) (int64, error)) {
+	if m != nil {
+		m.infra.searchFunc.Store(&f)
 	}
 }
 

@@ -544,6 +544,9 @@ func TestAPressedAbsorbLeavesSearchToTheIndexer(t *testing.T) {
 	if q, z, i, e := searchCounts(t, s, "zebra"); q != 2 || z != 1 || i != 0 || e != 0 {
 		t.Fatalf("after a pressed absorb: %d queued, %d without search text, %d indexed, %d entries; want 2, 1, 0, 0", q, z, i, e)
 	}
+	if n, err := s.SearchQueue(t.Context()); err != nil || n != 2 {
+		t.Fatalf("SearchQueue after a pressed absorb = %d, %v; want 2", n, err)
+	}
 	got, err := a.SearchMessages(t.Context(), store.MessageSearch{UserID: "bob", Terms: []store.SearchTerm{{"zebra"}}, Limit: 10})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("search zebra while pressed = %+v, %v; want 2 messages", got, err)
@@ -554,6 +557,9 @@ func TestAPressedAbsorbLeavesSearchToTheIndexer(t *testing.T) {
 	absorbAlone(t, s)
 	if q, z, i, e := searchCounts(t, s, "zebra"); q != 0 || z != 1 || i != 3 || e != 3 {
 		t.Fatalf("after an absorb not pressed: %d queued, %d without search text, %d indexed, %d entries; want 0, 1, 3, 3", q, z, i, e)
+	}
+	if n, err := s.SearchQueue(t.Context()); err != nil || n != 0 {
+		t.Fatalf("SearchQueue once all is indexed = %d, %v; want 0", n, err)
 	}
 }
 

@@ -303,6 +303,17 @@ func (s *Store) indexSome(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
+// SearchQueue counts the messages waiting for the search index in the
+// messages file: those a pressed absorber left there (pressure.go), and an
+// upgrade's backlog. Messages still in the log are not counted.
+func (s *Store) SearchQueue(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.readRow(ctx, `SELECT count(*) FROM messages INDEXED BY messages_unindexed WHERE search_id IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the search queue: %w", translate(err))
+	}
+	return n, nil
+}
+
 // indexShare is the share of the time since its last run that the
 // absorber loop's indexer may spend while the absorber is pressed.
 const indexShare = 0.1
