@@ -1,9 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -53,10 +56,8 @@ func (s *Store) foldIn(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	if st.high > st.folded {
-		for _, id := range []stmtID{stmtFoldConvs, stmtFoldReads} {
-			if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, st.folded, st.high); err != nil {
-				return fmt.Errorf("fold the message log: %w", translate(err))
-			}
+		if err := s.foldLog(ctx, tx, st.folded, st.high, true, true); err != nil {
+			return err
 		}
 		if _, err := tx.StmtContext(ctx, s.stmts[stmtSetFolded]).ExecContext(ctx, st.high); err != nil {
 			return fmt.Errorf("fold the message log: %w", translate(err))
@@ -66,6 +67,102 @@ func (s *Store) foldIn(ctx context.Context, tx *sql.Tx) error {
 		return s.foldAcks(ctx, tx, st.ackHigh, stmtFoldDevices, stmtFoldDelivered, stmtClearAcks)
 	}
 	return nil
+}
+
+// The fold's rows of values: at most foldChunk a statement, of
+// foldConvArgs (app id, conversation, newest seq, newest time) or
+// foldReadArgs (app id, user, conversation, newest seq) arguments.
+const (
+	foldChunk    = 32
+	foldConvArgs = 4
+	foldReadArgs = 4
+)
+
+// foldLog folds the log rows in (from, to] into the conversations' heads
+// (heads) and the senders' read cursors (reads). What those rows hold
+// comes from the tail, which indexes every row of the log once observe
+// made sure no other connection changed it unseen: a GROUP BY over the
+// log's rows sorted them all, twice a fold, on the writer. Call it in a
+// write transaction, under writeMu.
+func (s *Store) foldLog(ctx context.Context, tx *sql.Tx, from, to int64, heads, reads bool) error {
+	if err := s.observeIn(ctx, tx); err != nil {
+		return fmt.Errorf("fold the message log: %w", err)
+	}
+	convs, cursors := s.tail.folds(from, to, heads, reads)
+	if err := s.execRows(ctx, tx, [3]stmtID{stmtFoldConv, stmtFoldConvs8, stmtFoldConvs32}, foldConvArgs, convs); err != nil {
+		return fmt.Errorf("fold the message log: %w", translate(err))
+	}
+	if err := s.execRows(ctx, tx, [3]stmtID{stmtFoldRead, stmtFoldReads8, stmtFoldReads32}, foldReadArgs, cursors); err != nil {
+		return fmt.Errorf("fold the message log: %w", translate(err))
+	}
+	return nil
+}
+
+// execRows runs args, rows of values of cols arguments each, through the
+// statements ids: for one row, 8 and foldChunk.
+func (s *Store) execRows(ctx context.Context, tx *sql.Tx, ids [3]stmtID, cols int, args []any) error {
+	for len(args) > 0 {
+		n, id := 1, ids[0]
+		switch rows := len(args) / cols; {
+		case rows >= foldChunk:
+			n, id = foldChunk, ids[2]
+		case rows >= 8:
+			n, id = 8, ids[1]
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+// folds returns the rows of values (foldLog) of the log rows in (from,
+// to]: each conversation's newest seq and time (heads), and each sender's
+// newest seq in each conversation (reads; a system message, with no
+// sender, moves no cursor), in the order of the tables' keys. Call it
+// under writeMu.
+func (t *tail) folds(from, to int64, heads, reads bool) (convs, cursors []any) {
+	type readKey struct{ app, user, conv string }
+	type head struct {
+		k       headKey
+		seq, at int64
+	}
+	var hs []head
+	rs := map[readKey]int64{}
+	for k, ms := range t.convs {
+		i := len(ms) // a conversation's entries are in log order
+		for i > 0 && ms[i-1].rowid > from {
+			i--
+		}
+		h := head{k: k}
+		for _, m := range ms[i:] {
+			if m.rowid > to {
+				break
+			}
+			h.seq, h.at = max(h.seq, m.seq), max(h.at, m.at)
+			if reads && m.sender != "" {
+				rk := readKey{k.app, m.sender, k.conv}
+				rs[rk] = max(rs[rk], m.seq)
+			}
+		}
+		if heads && h.seq > 0 {
+			hs = append(hs, h)
+		}
+	}
+	slices.SortFunc(hs, func(a, b head) int {
+		return cmp.Or(strings.Compare(a.k.app, b.k.app), strings.Compare(a.k.conv, b.k.conv))
+	})
+	for _, h := range hs {
+		convs = append(convs, h.k.app, h.k.conv, h.seq, h.at)
+	}
+	keys := slices.SortedFunc(maps.Keys(rs), func(a, b readKey) int {
+		return cmp.Or(strings.Compare(a.app, b.app), strings.Compare(a.user, b.user), strings.Compare(a.conv, b.conv))
+	})
+	for _, k := range keys {
+		cursors = append(cursors, k.app, k.user, k.conv, rs[k])
+	}
+	return convs, cursors
 }
 
 // foldState is where the fold stands: the highest log rowid folded, the
@@ -137,17 +234,14 @@ func (s *Store) foldStep(ctx context.Context, tx *sql.Tx, step int) (bool, error
 		if c.to <= st.folded {
 			return false, nil
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts[stmtFoldConvs]).ExecContext(ctx, st.folded, c.to); err != nil {
-			return false, fmt.Errorf("fold the message log: %w", translate(err))
-		}
-		return true, nil
+		return true, s.foldLog(ctx, tx, st.folded, c.to, true, false)
 	case stepReads:
 		// A full fold since the first step moved the watermark past to.
 		if c.to <= st.folded {
 			return false, nil
 		}
-		if _, err := tx.StmtContext(ctx, s.stmts[stmtFoldReads]).ExecContext(ctx, st.folded, c.to); err != nil {
-			return false, fmt.Errorf("fold the message log: %w", translate(err))
+		if err := s.foldLog(ctx, tx, st.folded, c.to, false, true); err != nil {
+			return false, err
 		}
 		if _, err := tx.StmtContext(ctx, s.stmts[stmtSetFolded]).ExecContext(ctx, c.to); err != nil {
 			return false, fmt.Errorf("fold the message log: %w", translate(err))

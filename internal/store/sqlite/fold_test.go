@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -91,6 +92,88 @@ func TestAppendsLeaveConversationsToTheFold(t *testing.T) {
 	}
 	if folded != high {
 		t.Fatalf("folded up to log row %d of %d", folded, high)
+	}
+}
+
+// The fold takes the log's rows from the tail, in statements of up to
+// foldChunk rows of values: one fold of 41 conversations, each with
+// messages from both its members in one batch, raises every head and
+// every sender's read cursor to its newest message, and no other.
+func TestAFoldOfManyConversations(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	ctx := t.Context()
+	const convs = foldChunk + 8 + 1 // every statement size
+	users := []string{"ann"}
+	var drafts []store.Draft
+	for i := range convs {
+		u := fmt.Sprintf("u%02d", i)
+		users = append(users, u)
+		conv := "p:ann:" + u
+		// ann sends i+1 messages, then u one: u's cursor is the head.
+		for j := range i + 1 {
+			drafts = append(drafts, store.Draft{ConvID: conv, Members: []string{u}, SenderID: "ann",
+				ClientMsgID: fmt.Sprintf("%s-%d", u, j), Type: "text", CreatedAt: time.UnixMilli(int64(1_000 + j))})
+		}
+		drafts = append(drafts, store.Draft{ConvID: conv, Members: []string{"ann"}, SenderID: u,
+			ClientMsgID: u + "-reply", Type: "text", CreatedAt: time.UnixMilli(int64(5_000 + i))})
+	}
+	cacheUsers(t, a, users...)
+	// The first message of each creates its conversation; the rest go to
+	// the log for the fold.
+	for i := range convs {
+		appendIn(t, a, fmt.Sprintf("p:ann:u%02d", i), "ann", fmt.Sprintf("u%02d", i), fmt.Sprintf("first-%d", i), 500)
+	}
+	if _, err := a.AppendMessages(ctx, drafts); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.settleFold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT c.id, c.max_seq, c.updated_at, a.read_seq, u.read_seq
+		FROM conversations AS c
+		JOIN user_conversations AS a ON a.app_id = c.app_id AND a.conv_id = c.id AND a.user_id = 'ann'
+		JOIN user_conversations AS u ON u.app_id = c.app_id AND u.conv_id = c.id AND u.user_id <> 'ann'
+		WHERE c.app_id = 'A' ORDER BY c.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for ; rows.Next(); n++ {
+		var id string
+		var maxSeq, updated, annRead, uRead int64
+		if err := rows.Scan(&id, &maxSeq, &updated, &annRead, &uRead); err != nil {
+			t.Fatal(err)
+		}
+		head := int64(n + 3) // the first message, n+1 of ann's, the reply
+		if maxSeq != head || updated != int64(5_000+n) || annRead != head-1 || uRead != head {
+			t.Errorf("%s: max_seq %d, updated_at %d, ann's read_seq %d, the other's %d; want %d, %d, %d, %d",
+				id, maxSeq, updated, annRead, uRead, head, 5_000+n, head-1, head)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != convs {
+		t.Fatalf("read %d conversations, want %d", n, convs)
+	}
+}
+
+// Rows another Store (process) logged after this one's tail was loaded
+// reach the tables in this one's fold: the fold looks at data_version and
+// loads the tail again.
+func TestTheFoldSeesAnotherStoresRows(t *testing.T) {
+	s, a := openAnnBob(t, 2) // s's tail holds both
+	other := openAgain(t, s, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour))
+	appendAt(t, other.App("A"), "bob", "ann", "m3", 3_000)
+	uc, err := a.GetUserConversation(t.Context(), "bob", "p:ann:bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.MaxSeq != 3 || uc.ReadSeq != 3 || uc.UpdatedAt.UnixMilli() != 3_000 {
+		t.Fatalf("after another Store's append: max seq %d, bob's read seq %d, updated %d; want 3, 3, 3000",
+			uc.MaxSeq, uc.ReadSeq, uc.UpdatedAt.UnixMilli())
 	}
 }
 

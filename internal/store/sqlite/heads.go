@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -152,8 +153,18 @@ func (s *Store) observe(ctx context.Context, t *appTx) error {
 		// lock from BEGIN IMMEDIATE: no other connection committed.
 		return s.ensureTail(ctx, t.tx)
 	}
+	if err := s.observeIn(ctx, t.tx); err != nil {
+		return err
+	}
+	s.observed = true
+	return nil
+}
+
+// observeIn is observe in tx, a write transaction of any app, without
+// the shared transaction's memory of a look (Store.observed).
+func (s *Store) observeIn(ctx context.Context, tx *sql.Tx) error {
 	var version int64
-	if err := t.queryRow(ctx, stmtDataVersion).Scan(&version); err != nil {
+	if err := tx.StmtContext(ctx, s.stmts[stmtDataVersion]).QueryRowContext(ctx, 1).Scan(&version); err != nil {
 		return fmt.Errorf("read data version: %w", translate(err))
 	}
 	if version != s.dataVersion {
@@ -166,6 +177,5 @@ func (s *Store) observe(ctx context.Context, t *appTx) error {
 		s.forget()
 		s.invalidateTail()
 	}
-	s.observed = true
-	return s.ensureTail(ctx, t.tx)
+	return s.ensureTail(ctx, tx)
 }

@@ -37,7 +37,7 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 	ctx = context.WithoutCancel(ctx) // it may share its transaction (inSharedTx)
 	// It leaves what the log holds to the fold (fold.go).
 	err := a.inUnfoldedTx(func(t *appTx) error {
-		b = appendBatch{t: t, convs: make(map[string]*convState, 1)}
+		b = appendBatch{t: t, convs: make(map[string]*convState, 1), logged: make([]loggedMsg, 0, len(drafts))}
 		if err := a.s.observe(ctx, t); err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 	}, func() {
 		a.s.heads.put(a.id, b.order)
 		for _, l := range b.logged {
-			a.s.tail.add(a.id, l.rowid, l.seq, l.sender, l.client, l.conv)
+			a.s.tail.add(a.id, l.rowid, l.seq, l.at, l.sender, l.client, l.conv)
 		}
 	}, func() {
 		a.s.logged.add(b.committedIDs(a.id))
@@ -119,6 +119,7 @@ func (b *appendBatch) committedIDs(app string) []clientKey {
 // loggedMsg is a message the batch appended to the message log.
 type loggedMsg struct {
 	rowid, seq           int64
+	at                   int64 // created_at, in ms
 	conv, sender, client string
 }
 
@@ -172,14 +173,24 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	if !store.Searchable(d.Type) {
 		searchID = int64(0)
 	}
-	// The row is inserted with the next ones (flushLog); its rowid is
-	// known from then on.
+	// The row is inserted with the next ones (flushLog), at the latest
+	// once a full statement's rows wait, so that the arguments' slice
+	// holds one statement's and is reused; its rowid is known from then
+	// on.
+	if b.pending == nil {
+		b.pending = make([]any, 0, logChunk*logArgs)
+	}
 	b.pending = append(b.pending, b.t.a.id, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
 		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll, searchID)
-	b.logged = append(b.logged, loggedMsg{seq: m.Seq, conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
+	b.logged = append(b.logged, loggedMsg{seq: m.Seq, at: ms(m.CreatedAt), conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
+	if len(b.pending) == logChunk*logArgs {
+		if err := b.flushLog(ctx); err != nil {
+			return store.Appended{}, err
+		}
+	}
 	if m.ClientMsgID != "" {
 		if b.clients == nil {
-			b.clients = make(map[clientKey]int, len(b.logged))
+			b.clients = make(map[clientKey]int, cap(b.logged))
 		}
 		b.clients[clientKey{sender: m.SenderID, client: m.ClientMsgID}] = len(b.logged) - 1
 	}
@@ -200,7 +211,10 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	return store.Appended{Message: m}, nil
 }
 
-// flushLog inserts the pending rows into the message log, up to 32 in a
+// logChunk is the most rows flushLog inserts in one statement.
+const logChunk = 32
+
+// flushLog inserts the pending rows into the message log, up to logChunk in a
 // statement (one statement per message cost more in database/sql and in
 // binding than SQLite's insert did), and gives them their rowids: the
 // rows of one INSERT get consecutive ones, each the highest so far plus
@@ -211,8 +225,8 @@ func (b *appendBatch) flushLog(ctx context.Context) error {
 	for len(rows) > 0 {
 		n, id := 1, stmtLogMessage
 		switch {
-		case len(rows) >= 32:
-			n, id = 32, stmtLogMessages32
+		case len(rows) >= logChunk:
+			n, id = logChunk, stmtLogMessages32
 		case len(rows) >= 8:
 			n, id = 8, stmtLogMessages8
 		}

@@ -46,8 +46,12 @@ const (
 	stmtLockDatabase
 	stmtLockMessages
 	stmtFoldState
-	stmtFoldConvs
-	stmtFoldReads
+	stmtFoldConv
+	stmtFoldConvs8
+	stmtFoldConvs32
+	stmtFoldRead
+	stmtFoldReads8
+	stmtFoldReads32
 	stmtSetFolded
 	stmtLogAck
 	stmtFoldDevices
@@ -65,6 +69,23 @@ const logArgs = 12
 // logMessagesSQL is stmtLogMessage for n rows, each with its own app id.
 func logMessagesSQL(n int) string {
 	return "INSERT INTO message_log (" + logColumns + ") VALUES " + valueRows(logArgs, n)
+}
+
+// foldConvsSQL raises the heads of n conversations, a row (app id,
+// conversation, its newest seq, its newest message's time) each, to the
+// log's (fold.go).
+func foldConvsSQL(n int) string {
+	return `UPDATE conversations AS c SET max_seq = max(c.max_seq, l.column3), updated_at = max(c.updated_at, l.column4)
+		FROM (VALUES ` + valueRows(foldConvArgs, n) + `) AS l
+		WHERE c.app_id = l.column1 AND c.id = l.column2`
+}
+
+// foldReadsSQL raises n members' read cursors, a row (app id, user,
+// conversation, the user's newest seq sent there) each, to the log's.
+func foldReadsSQL(n int) string {
+	return `UPDATE user_conversations AS u SET read_seq = max(u.read_seq, l.column4)
+		FROM (VALUES ` + valueRows(foldReadArgs, n) + `) AS l
+		WHERE u.app_id = l.column1 AND u.user_id = l.column2 AND u.conv_id = l.column3`
 }
 
 // valueRows is the VALUES list of an INSERT of n rows of cols columns. Its
@@ -91,7 +112,7 @@ var stmtSQL = [numStmts]string{
 	// Several messages at once (appendBatch.flushLog), each row as
 	// stmtLogMessage's.
 	stmtLogMessages8:  logMessagesSQL(8),
-	stmtLogMessages32: logMessagesSQL(32),
+	stmtLogMessages32: logMessagesSQL(logChunk),
 	// Which of the (sender, client message id) pairs in the JSON array ?2
 	// messages holds (clientids.go), in the writer's transaction.
 	stmtStoredClientIDs: clientIDsStored,
@@ -174,22 +195,20 @@ var stmtSQL = [numStmts]string{
 	stmtLockMessages: lockMessagesSQL,
 
 	// The fold (fold.go): the highest log rowid folded, the log's highest
-	// and the ack log's highest id (0: no ack waits); then the log rows in
-	// (?1, ?2] into conversations and the senders' entries, and the acks up
-	// to id ?1 into the devices' cursors and the members' (no app id bound:
-	// a fold covers every app).
+	// and the ack log's highest id (0: no ack waits); then the heads and
+	// read cursors the log's tail gives, in rows of values, and the acks
+	// up to id ?1 into the devices' cursors and the members' (no app id
+	// bound: a fold covers every app).
 	stmtFoldState: `SELECT folded, (SELECT COALESCE(max(rowid), 0) FROM message_log), (SELECT COALESCE(max(id), 0) FROM ack_log)
 		FROM log_fold WHERE id = 1`,
-	stmtFoldConvs: `UPDATE conversations AS c SET max_seq = max(c.max_seq, l.seq), updated_at = max(c.updated_at, l.at)
-		FROM (SELECT app_id, conv_id, max(seq) AS seq, max(created_at) AS at FROM message_log
-			WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 GROUP BY app_id, conv_id) AS l
-		WHERE c.app_id = l.app_id AND c.id = l.conv_id`,
-	stmtFoldReads: `UPDATE user_conversations AS u SET read_seq = max(u.read_seq, l.seq)
-		FROM (SELECT app_id, sender_id, conv_id, max(seq) AS seq FROM message_log
-			WHERE rowid > ?1 AND rowid <= ?2 AND seq > 0 AND sender_id <> '' GROUP BY app_id, sender_id, conv_id) AS l
-		WHERE u.app_id = l.app_id AND u.user_id = l.sender_id AND u.conv_id = l.conv_id`,
-	stmtSetFolded: `UPDATE log_fold SET folded = ?1 WHERE id = 1`,
-	stmtLogAck:    `INSERT INTO ack_log (app_id, user_id, device_id, conv_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)`,
+	stmtFoldConv:    foldConvsSQL(1),
+	stmtFoldConvs8:  foldConvsSQL(8),
+	stmtFoldConvs32: foldConvsSQL(foldChunk),
+	stmtFoldRead:    foldReadsSQL(1),
+	stmtFoldReads8:  foldReadsSQL(8),
+	stmtFoldReads32: foldReadsSQL(foldChunk),
+	stmtSetFolded:   `UPDATE log_fold SET folded = ?1 WHERE id = 1`,
+	stmtLogAck:      `INSERT INTO ack_log (app_id, user_id, device_id, conv_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)`,
 	stmtFoldDevices: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
 		SELECT app_id, user_id, device_id, conv_id, max(seq) FROM ack_log WHERE id <= ?1
 		GROUP BY app_id, user_id, device_id, conv_id

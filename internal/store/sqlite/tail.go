@@ -113,6 +113,7 @@ func (l *loggedIDs) lookup(app string, keys []store.ClientMsgKey, out []bool) bo
 // tailMsg is what the tail keeps of one logged message.
 type tailMsg struct {
 	rowid, seq int64
+	at         int64 // created_at, in ms
 	sender     string
 }
 
@@ -132,7 +133,7 @@ const logColumns = logColumnsButSearchID + `, search_id`
 const logColumnsButSearchID = `app_id, conv_id, seq, sender_id, client_msg_id, type, body, created_at, push, mentions, mention_all`
 
 // add records a logged message in the tail; call it under writeMu.
-func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv string) {
+func (t *tail) add(app string, rowid, seq, at int64, sender, client, conv string) {
 	if t.clients == nil {
 		t.clients = make(map[clientKey]int64)
 		t.convs = make(map[headKey][]tailMsg)
@@ -141,7 +142,7 @@ func (t *tail) add(app string, rowid int64, seq int64, sender, client, conv stri
 		t.clients[clientKey{app, sender, client}] = rowid
 	}
 	k := headKey{app, conv}
-	t.convs[k] = append(t.convs[k], tailMsg{rowid: rowid, seq: seq, sender: sender})
+	t.convs[k] = append(t.convs[k], tailMsg{rowid: rowid, seq: seq, at: at, sender: sender})
 }
 
 // clear empties the tail; call it under writeMu.
@@ -199,18 +200,18 @@ func (s *Store) ensureTail(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	s.tail.clear()
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, app_id, conv_id, seq, sender_id, client_msg_id FROM message_log WHERE seq > 0 ORDER BY rowid`)
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, app_id, conv_id, seq, created_at, sender_id, client_msg_id FROM message_log WHERE seq > 0 ORDER BY rowid`)
 	if err != nil {
 		return fmt.Errorf("read the message log: %w", translate(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var rowid, seq int64
+		var rowid, seq, at int64
 		var app, conv, sender, client string
-		if err := rows.Scan(&rowid, &app, &conv, &seq, &sender, &client); err != nil {
+		if err := rows.Scan(&rowid, &app, &conv, &seq, &at, &sender, &client); err != nil {
 			return fmt.Errorf("read the message log: %w", translate(err))
 		}
-		s.tail.add(app, rowid, seq, sender, client, conv)
+		s.tail.add(app, rowid, seq, at, sender, client, conv)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the message log: %w", translate(err))
