@@ -287,6 +287,9 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 		}
 		return 0, nil
 	})
+	if !moveEnd.IsZero() {
+		s.abs.press.ended(time.Now())
+	}
 	if err != nil {
 		return fmt.Errorf("absorb the message log: %w", err)
 	}

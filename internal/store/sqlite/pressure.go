@@ -17,7 +17,11 @@ import "time"
 // share measures the load where it matters: a move waits for a core as
 // long as the other stages keep both busy, and moves more rows the faster
 // the messages come. Windows close only at a move, so a quiet absorber
-// (no move for a window) is not pressed.
+// (no absorb for a window after the last one ended) is not pressed. The
+// quiet spell counts from the end of the last absorb, its commit: under
+// load a large absorb's commit (its fsync and checkpoint) can take longer
+// than a window after its move, and the next absorb, right behind it, is
+// no sign of quiet.
 const (
 	pressWindow = time.Second
 	pressOn     = 0.20
@@ -29,7 +33,7 @@ const (
 type pressure struct {
 	start   time.Time     // the current window's start
 	busy    time.Duration // the moves' time in the current window
-	last    time.Time     // the end of the last move
+	last    time.Time     // the end of the last absorb (ended), or of its move
 	pressed bool          // the last closed window's verdict
 }
 
@@ -56,8 +60,16 @@ func (p *pressure) moved(start, end time.Time) bool {
 	return p.pressed != was
 }
 
+// ended records that the absorb of the last move ended (committed or
+// failed) at end.
+func (p *pressure) ended(end time.Time) {
+	if end.After(p.last) {
+		p.last = end
+	}
+}
+
 // on reports whether the absorber is pressed at now: the last window said
-// so, and a move ended within a window of now.
+// so, and an absorb ended within a window of now.
 func (p *pressure) on(now time.Time) bool {
 	return p.pressed && now.Sub(p.last) < pressWindow
 }

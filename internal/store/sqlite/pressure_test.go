@@ -56,4 +56,20 @@ func TestPressure(t *testing.T) {
 	if p.moved(at(now+400), at(now+1200)) != true || !p.on(at(now+1200)) {
 		t.Error("a window that was busy most of the time did not press")
 	}
+	// Absorbs back to back whose commits take longer than a window after
+	// their moves: the absorber is never quiet, and the moves' share
+	// (300 ms of every 1.5 s) keeps it pressed.
+	now += 1200
+	for range 6 {
+		p.moved(at(now), at(now+300))
+		p.ended(at(now + 1500))
+		now += 1500
+		if !p.on(at(now)) {
+			t.Fatalf("released at %d ms by an absorb whose commit took 1.2 s", now)
+		}
+	}
+	// A quiet spell after the last absorb ended still releases it.
+	if p.on(at(now + 1000)) {
+		t.Error("pressed a window after the last absorb ended")
+	}
 }
