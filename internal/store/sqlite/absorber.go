@@ -171,7 +171,7 @@ func (s *Store) startAbsorber(cfg config) {
 			if due {
 				s.abs.mu.Lock()
 				err := s.absorbLocked(ctx, maxIndexPerAbsorb)
-				pressed = s.abs.press.on(time.Now())
+				pressed = s.abs.press.on(time.Now(), s.logBacklog())
 				s.abs.mu.Unlock()
 				if err != nil && ctx.Err() == nil {
 					s.log.Error("sqlite: absorb the message log", "err", err)
@@ -223,6 +223,12 @@ func (s *Store) absorbDue(age time.Duration) bool {
 	return time.Since(s.abs.last) >= age
 }
 
+// logBacklog reports whether the log holds a full absorb's rows
+// (absorbAt) that this Store logged and its absorber has not moved.
+func (s *Store) logBacklog() bool {
+	return s.loggedRows.Load()-s.abs.absorbed.Load() >= absorbAt
+}
+
 // wakeAbsorber tells the loop that the log may be due.
 func (s *Store) wakeAbsorber() {
 	select {
@@ -256,7 +262,8 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 	// Every row counted here committed before the transaction's snapshot.
 	counted := s.loggedRows.Load()
 	s.abs.last = time.Now()
-	pressed := s.abs.press.on(s.abs.last)
+	backlog := counted-s.abs.absorbed.Load() >= absorbAt
+	pressed := s.abs.press.on(s.abs.last, backlog)
 	var lo, hi int64
 	var moveStart, moveEnd time.Time
 	_, err := s.inAbsorberTx(ctx, func(tx *sql.Tx) (int, error) {
@@ -296,7 +303,7 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 	if hi > lo {
 		s.abs.hi.Store(hi)
 		s.abs.absorbs.Add(1)
-		if s.abs.press.moved(moveStart, moveEnd) {
+		if s.abs.press.moved(moveStart, moveEnd, backlog) {
 			if s.abs.press.pressed {
 				s.log.Info("sqlite: the absorber is busy: new messages wait to be indexed for search until it is not",
 					"on", pressOn, "window", pressWindow)

@@ -17,11 +17,13 @@ import "time"
 // share measures the load where it matters: a move waits for a core as
 // long as the other stages keep both busy, and moves more rows the faster
 // the messages come. Windows close only at a move, so a quiet absorber
-// (no absorb for a window after the last one ended) is not pressed. The
-// quiet spell counts from the end of the last absorb, its commit: under
-// load a large absorb's commit (its fsync and checkpoint) can take longer
-// than a window after its move, and the next absorb, right behind it, is
-// no sign of quiet.
+// (no absorb for a window after the last one ended) is not pressed. But
+// an absorber is not quiet while the log holds a full absorb's rows
+// (backlog): under load a large absorb's commit (its fsync and
+// checkpoint) or a chunk of the indexer's (an FTS5 merge) can take
+// longer than a window, and the absorb behind it found the pressure gone,
+// indexed the 100,000 rows it moved in its transaction, and took seconds
+// more.
 const (
 	pressWindow = time.Second
 	pressOn     = 0.20
@@ -37,11 +39,12 @@ type pressure struct {
 	pressed bool          // the last closed window's verdict
 }
 
-// moved records a move that ran from start to end and reports whether
-// the verdict changed (a window closed and crossed a threshold).
-func (p *pressure) moved(start, end time.Time) bool {
+// moved records a move that ran from start to end, with the log's backlog
+// when it began, and reports whether the verdict changed (a window closed
+// and crossed a threshold).
+func (p *pressure) moved(start, end time.Time, backlog bool) bool {
 	was := p.pressed
-	if p.start.IsZero() || start.Sub(p.last) >= pressWindow {
+	if p.start.IsZero() || !backlog && start.Sub(p.last) >= pressWindow {
 		// The first move, or the first after a quiet window: a new
 		// window, and no pressure.
 		p.start, p.busy, p.pressed = start, 0, false
@@ -69,7 +72,7 @@ func (p *pressure) ended(end time.Time) {
 }
 
 // on reports whether the absorber is pressed at now: the last window said
-// so, and an absorb ended within a window of now.
-func (p *pressure) on(now time.Time) bool {
-	return p.pressed && now.Sub(p.last) < pressWindow
+// so, and an absorb ended within a window of now or the log has a backlog.
+func (p *pressure) on(now time.Time, backlog bool) bool {
+	return p.pressed && (backlog || now.Sub(p.last) < pressWindow)
 }

@@ -18,42 +18,42 @@ func TestPressure(t *testing.T) {
 	moves := func(from, every, took, n int) int {
 		for i := range n {
 			s := from + i*every
-			p.moved(at(s), at(s+took))
+			p.moved(at(s), at(s+took), false)
 		}
 		return from + n*every
 	}
 
 	now := moves(0, 100, 10, 20) // 10%: under pressOn
-	if p.on(at(now)) {
+	if p.on(at(now), false) {
 		t.Fatal("pressed by moves that took a tenth of the time")
 	}
 	now = moves(now, 100, 25, 12) // 25%
-	if !p.on(at(now)) {
+	if !p.on(at(now), false) {
 		t.Fatal("not pressed by moves that took a quarter of the time")
 	}
 	now = moves(now, 100, 15, 25) // 15%: between the thresholds
-	if !p.on(at(now)) {
+	if !p.on(at(now), false) {
 		t.Fatal("released by moves that took 15% of the time, above pressOff")
 	}
 	now = moves(now, 100, 5, 25) // 5%
-	if p.on(at(now)) {
+	if p.on(at(now), false) {
 		t.Fatal("still pressed by moves that took 5% of the time")
 	}
 	now = moves(now, 100, 40, 12)
-	if !p.on(at(now)) {
+	if !p.on(at(now), false) {
 		t.Fatal("not pressed again by moves that took 40% of the time")
 	}
-	if p.on(at(now + 1500)) {
+	if p.on(at(now+1500), false) {
 		t.Error("pressed 1.5 s after the last move")
 	}
 	// After a quiet spell a new window starts: one long move alone does
 	// not decide.
 	now += 5000
-	p.moved(at(now), at(now+300))
-	if p.on(at(now + 300)) {
+	p.moved(at(now), at(now+300), false)
+	if p.on(at(now+300), false) {
 		t.Error("the old verdict held after a quiet spell")
 	}
-	if p.moved(at(now+400), at(now+1200)) != true || !p.on(at(now+1200)) {
+	if p.moved(at(now+400), at(now+1200), false) != true || !p.on(at(now+1200), false) {
 		t.Error("a window that was busy most of the time did not press")
 	}
 	// Absorbs back to back whose commits take longer than a window after
@@ -61,15 +61,24 @@ func TestPressure(t *testing.T) {
 	// (300 ms of every 1.5 s) keeps it pressed.
 	now += 1200
 	for range 6 {
-		p.moved(at(now), at(now+300))
+		p.moved(at(now), at(now+300), false)
 		p.ended(at(now + 1500))
 		now += 1500
-		if !p.on(at(now)) {
+		if !p.on(at(now), false) {
 			t.Fatalf("released at %d ms by an absorb whose commit took 1.2 s", now)
 		}
 	}
-	// A quiet spell after the last absorb ended still releases it.
-	if p.on(at(now + 1000)) {
+	// A quiet spell after the last absorb ended still releases it, unless
+	// the log holds a full absorb's rows: then an indexer's chunk or a
+	// commit took the time, not a lull.
+	if p.on(at(now+1000), false) {
 		t.Error("pressed a window after the last absorb ended")
+	}
+	if !p.on(at(now+1400), true) {
+		t.Error("released 1.4 s after the last absorb with a backlog in the log")
+	}
+	now += 1400
+	if p.moved(at(now), at(now+300), true) || !p.on(at(now+300), false) {
+		t.Error("a move with a backlog after 1.4 s began a new window, unpressed")
 	}
 }

@@ -333,7 +333,7 @@ func (s *Store) indexIdle(ctx context.Context, absorbAge, since time.Duration) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		s.abs.mu.Lock()
-		pressed := s.abs.press.on(start)
+		pressed := s.abs.press.on(start, s.logBacklog())
 		s.abs.mu.Unlock()
 		n, err := s.indexSome(ctx, indexChunk)
 		if err != nil {
