@@ -615,3 +615,69 @@ func TestTheIdleIndexerYields(t *testing.T) {
 		t.Fatalf("after the indexer ran, not pressed: %d queued, %d indexed, %d entries; want 0, %d, %d", q, i, e, sent, sent)
 	}
 }
+
+// TestAnAbsorbInChunks: an absorb of more than absorbChunk rows copies
+// them a statement per chunk in one transaction: every row arrives once,
+// and, when not pressed, every searchable one gets a search id of its own
+// and an index entry; when pressed, all of them are queued.
+func TestAnAbsorbInChunks(t *testing.T) {
+	for _, pressed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pressed=%v", pressed), func(t *testing.T) {
+			s := openLogged(t)
+			a := s.App("A")
+			cacheUsers(t, a, "ann", "bob")
+			press(s, pressed)
+			const n = absorbChunk + absorbChunk/2 + 1
+			images := 0
+			// The absorber's loop waits on its mutex: the test's absorb
+			// below is the only one, of all n rows.
+			s.abs.mu.Lock()
+			locked := true
+			defer func() {
+				if locked {
+					s.abs.mu.Unlock()
+				}
+			}()
+			for first := 0; first < n; first += 512 {
+				var drafts []store.Draft
+				for i := first; i < min(n, first+512); i++ {
+					d := store.Draft{ConvID: "p:ann:bob", Members: []string{"bob"}, SenderID: "ann",
+						ClientMsgID: fmt.Sprint(i), Type: "text", Body: []byte(fmt.Sprintf("common word%d", i)), CreatedAt: time.UnixMilli(int64(i))}
+					if i%7 == 0 {
+						d.Type, d.Body = "image", []byte(`{"url":"https://x/y.png"}`)
+						images++
+					}
+					drafts = append(drafts, d)
+				}
+				if _, err := a.AppendMessages(t.Context(), drafts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := s.absorbLocked(t.Context(), 0)
+			s.abs.mu.Unlock()
+			locked = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := logRows(t, s); rows != 0 {
+				t.Fatalf("%d log rows left after the absorb", rows)
+			}
+			var count, maxSeq, ids int
+			if err := s.read.QueryRowContext(t.Context(), `SELECT count(*), max(seq), count(DISTINCT search_id) FILTER (WHERE search_id > 0) FROM messages`).
+				Scan(&count, &maxSeq, &ids); err != nil {
+				t.Fatal(err)
+			}
+			if count != n || maxSeq != n {
+				t.Fatalf("messages holds %d rows up to seq %d; want %d, %d", count, maxSeq, n, n)
+			}
+			q, z, i, e := searchCounts(t, s, "common")
+			want := [4]int{0, images, n - images, n - images}
+			if pressed {
+				want = [4]int{n - images, images, 0, 0}
+			}
+			if got := [4]int{q, z, i, e}; got != want || !pressed && ids != n-images {
+				t.Fatalf("queued, without search text, indexed, entries = %v (%d distinct search ids); want %v", got, ids, want)
+			}
+		})
+	}
+}

@@ -414,15 +414,22 @@ func (c scopes) token(app, conv string) string {
 // whose body has no search text after all gets search id 0, as the
 // queue's indexer would give it.
 func (t *appTx) absorbIndexed(ctx context.Context, lo, hi, base int64) (time.Time, error) {
-	rows, err := t.tx.QueryContext(ctx, absorbSQL, lo, hi, base-1)
-	if err != nil {
-		return time.Time{}, translate(err)
+	// A statement per absorbChunk rows, as a pressed absorb; the rows of
+	// (from, to] get search ids above base-1+(from-lo), so no two
+	// statements give the same one.
+	todo := make([]toIndex, 0, int(min(hi-lo, maxIndexPerAbsorb)))
+	for from := lo; from < hi; from += absorbChunk {
+		rows, err := t.tx.QueryContext(ctx, absorbSQL, from, min(hi, from+absorbChunk), base-1+(from-lo))
+		if err != nil {
+			return time.Now(), translate(err)
+		}
+		more, err := readToIndex(rows, int(min(hi-from, absorbChunk)), func(id int64) bool { return id >= base }) // 0: nothing to index
+		if err != nil {
+			return time.Now(), err
+		}
+		todo = append(todo, more...)
 	}
-	todo, err := readToIndex(rows, int(min(hi-lo, maxIndexPerAbsorb)), func(id int64) bool { return id >= base }) // 0: nothing to index
 	moved := time.Now()
-	if err != nil {
-		return moved, err
-	}
 	sc := scopes{}
 	for _, m := range todo {
 		if m.tokens == "" {
