@@ -319,9 +319,14 @@ func TestSendsKeepOrderAcrossReconnect(t *testing.T) {
 	alice := s.client(t, "alice", nil)
 	outs := sendTexts(t, alice, "bob", "1", "2", "3", "4", "5")
 	for i, o := range outs {
+		// The third was stored before the cut: its resend is a
+		// duplicate. The first two may be too: the fake server closes
+		// with frames 4 and 5 unread, so its kernel resets the
+		// connection, and an acknowledgement still on its way is lost
+		// with it (CI saw the second's). The last two were never stored.
 		res, err := o.Wait(context.Background())
-		if err != nil || res.Seq != int64(i+1) || res.Duplicate != (i == 2) {
-			t.Errorf("send %d = %+v, %v; want seq %d, duplicate only for the third", i+1, res, err, i+1)
+		if err != nil || res.Seq != int64(i+1) || i == 2 && !res.Duplicate || i > 2 && res.Duplicate {
+			t.Errorf("send %d = %+v, %v; want seq %d, a duplicate for the third, none after it", i+1, res, err, i+1)
 		}
 	}
 	for i, m := range messages(t, bob, 5) {
