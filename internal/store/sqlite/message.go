@@ -69,7 +69,9 @@ func (a *appStore) appendMessages(ctx context.Context, drafts []store.Draft, bef
 			a.s.tail.add(a.id, l.rowid, l.seq, l.at, l.sender, l.client, l.conv)
 		}
 	}, func() {
-		a.s.logged.add(b.committedIDs(a.id))
+		if a.s.logged.keeping() {
+			a.s.logged.add(b.committedIDs(a.id))
+		}
 		a.s.loggedRows.Add(int64(len(b.logged)))
 		if n := len(b.logged); n > 0 {
 			a.s.loggedHigh.Store(max(a.s.loggedHigh.Load(), b.logged[n-1].rowid))

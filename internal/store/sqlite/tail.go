@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/magpie-im/magpie/internal/store"
@@ -59,15 +60,25 @@ type clientKey struct{ app, sender, client string }
 // is not valid (readers settle instead) from the moment the tail is
 // rebuilt until the next prune commits: a rebuild may see what earlier
 // savepoints of a shared transaction logged and not yet committed.
+//
+// Only an app with a pre-send hook asks, so the set is kept from the first
+// lookup on (wanted): until then appends add nothing to it and prunes do
+// not rebuild it, which cost the writer a map insert per message and a
+// map of the whole tail per prune. The first lookup finds it not valid
+// (and settles); the next prune builds it.
 type loggedIDs struct {
-	mu    sync.RWMutex
-	valid bool
-	ids   map[clientKey]struct{}
+	mu     sync.RWMutex
+	valid  bool
+	ids    map[clientKey]struct{}
+	wanted atomic.Bool
 }
+
+// keeping reports whether the set is kept (a lookup asked for it).
+func (l *loggedIDs) keeping() bool { return l.wanted.Load() }
 
 // add records committed log entries; call it under writeMu.
 func (l *loggedIDs) add(keys []clientKey) {
-	if len(keys) == 0 {
+	if len(keys) == 0 || !l.keeping() {
 		return
 	}
 	l.mu.Lock()
@@ -83,8 +94,12 @@ func (l *loggedIDs) add(keys []clientKey) {
 // reset makes the set the tail's client ids, valid or not; call it under
 // writeMu, once the tail holds only committed entries.
 func (l *loggedIDs) reset(t *tail, valid bool) {
-	ids := make(map[clientKey]struct{}, len(t.clients))
+	if !l.keeping() {
+		valid = false
+	}
+	var ids map[clientKey]struct{}
 	if valid {
+		ids = make(map[clientKey]struct{}, len(t.clients))
 		for k := range t.clients {
 			ids[k] = struct{}{}
 		}
@@ -97,6 +112,10 @@ func (l *loggedIDs) reset(t *tail, valid bool) {
 // lookup marks in out each of app's keys that the set holds; false if the
 // set is not valid.
 func (l *loggedIDs) lookup(app string, keys []store.ClientMsgKey, out []bool) bool {
+	if !l.keeping() {
+		l.wanted.Store(true)
+		return false
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if !l.valid {

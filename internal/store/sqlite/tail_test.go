@@ -393,7 +393,12 @@ func TestClientIDLookupsLeaveTheLog(t *testing.T) {
 	ctx := t.Context()
 	// The first append sees the data version the Store opened with move
 	// (its own migrations): it drops the writer's view until an absorb.
+	// The first lookup asks for the set of logged ids, which the absorb's
+	// prune then builds (TestLoggedIDsWaitForALookup).
 	appendOne(t, a, "p:ann:eve", "ann", "eve", "warm")
+	if _, err := a.ClientMsgIDsStored(ctx, []store.ClientMsgKey{{SenderID: "ann", ClientMsgID: "warm"}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.absorb(); err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +449,53 @@ func TestClientIDLookupsLeaveTheLog(t *testing.T) {
 	check("after the settle", a, []bool{true, true, true, true, false})
 	if n := logRows(t, s); n != 3 {
 		t.Fatalf("message_log holds %d rows, want w's, v's and u's (the view is valid again)", n)
+	}
+}
+
+// TestLoggedIDsWaitForALookup: the set of logged client ids is kept only
+// once a lookup asked for it: before, appends and prunes leave it empty
+// and not valid; the first lookup settles instead (and finds the id), and
+// from the next prune on the set holds what the log holds.
+func TestLoggedIDsWaitForALookup(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	ctx := t.Context()
+	state := func() (bool, int) {
+		s.logged.mu.RLock()
+		defer s.logged.mu.RUnlock()
+		return s.logged.valid, len(s.logged.ids)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "a1")
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "a2")
+	if valid, n := state(); valid || n != 0 {
+		t.Fatalf("before any lookup the set is valid %v with %d ids; want not valid, empty", valid, n)
+	}
+	keys := []store.ClientMsgKey{{SenderID: "ann", ClientMsgID: "a2"}, {SenderID: "ann", ClientMsgID: "a3"}}
+	got, err := a.ClientMsgIDsStored(ctx, keys)
+	if err != nil || !got[0] || got[1] {
+		t.Fatalf("the first lookup = %v, %v; want a2 found, a3 not", got, err)
+	}
+	if logRows(t, s) != 0 {
+		t.Fatal("the first lookup did not settle the log")
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "a3")
+	if err := s.absorb(); err != nil { // its prune builds the set
+		t.Fatal(err)
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "a4")
+	if valid, n := state(); !valid || n != 1 {
+		t.Fatalf("after a lookup and a prune the set is valid %v with %d ids; want valid with a4, logged since", valid, n)
+	}
+	keys = append(keys, store.ClientMsgKey{SenderID: "ann", ClientMsgID: "a4"})
+	if got, err := a.ClientMsgIDsStored(ctx, keys); err != nil || !got[0] || !got[1] || !got[2] {
+		t.Fatalf("lookup with the set kept = %v, %v; want all found", got, err)
+	}
+	if logRows(t, s) != 1 {
+		t.Fatal("a lookup with the set kept absorbed the log")
 	}
 }
 
