@@ -182,6 +182,7 @@ func TestBulkDeliveriesAreLazy(t *testing.T) {
 	if got := seqs(readFrame(ctx, t, client)); !slices.Equal(got, []int64{4}) {
 		t.Fatalf("read a Deliver of seqs %v, want [4]", got)
 	}
+	c.tasks.Wait() // the flusher is done with the connection (writing false)
 
 	// Relayed from another node, it is still bulk.
 	env, err := json.Marshal(relayEnvelope{Deliveries: []relayDelivery{{AppID: "app", Bulk: true,
