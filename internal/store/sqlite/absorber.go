@@ -275,7 +275,7 @@ func (s *Store) absorbLocked(ctx context.Context, index int) error {
 	// Every row counted here committed before the transaction's snapshot.
 	counted := s.loggedRows.Load()
 	s.abs.last = time.Now()
-	backlog := counted-s.abs.absorbed.Load() >= absorbAt
+	backlog := s.logBacklog()
 	pressed := s.abs.press.on(s.abs.last, backlog)
 	var lo, hi int64
 	var moveStart, moveEnd time.Time

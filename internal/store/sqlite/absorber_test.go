@@ -681,3 +681,19 @@ func TestAnAbsorbInChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchQueueLeavesTheLog: the search queue gauge counts what the
+// messages file holds and does not absorb the log to do it (a scrape must
+// not drive the store's writes).
+func TestSearchQueueLeavesTheLog(t *testing.T) {
+	s := openLogged(t)
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "m1")
+	if n, err := s.SearchQueue(t.Context()); err != nil || n != 0 {
+		t.Fatalf("SearchQueue with the message in the log = %d, %v; want 0", n, err)
+	}
+	if n := logRows(t, s); n != 1 {
+		t.Fatalf("%d log rows after SearchQueue; want 1 (not absorbed)", n)
+	}
+}

@@ -69,11 +69,10 @@ func (s *Store) foldIn(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// The fold's rows of values: at most foldChunk a statement, of
+// The fold's rows of values (at most rowsChunk a statement) have
 // foldConvArgs (app id, conversation, newest seq, newest time) or
 // foldReadArgs (app id, user, conversation, newest seq) arguments.
 const (
-	foldChunk    = 32
 	foldConvArgs = 4
 	foldReadArgs = 4
 )
@@ -99,16 +98,10 @@ func (s *Store) foldLog(ctx context.Context, tx *sql.Tx, from, to int64, heads, 
 }
 
 // execRows runs args, rows of values of cols arguments each, through the
-// statements ids: for one row, 8 and foldChunk.
+// statements ids (rowsStmt).
 func (s *Store) execRows(ctx context.Context, tx *sql.Tx, ids [3]stmtID, cols int, args []any) error {
 	for len(args) > 0 {
-		n, id := 1, ids[0]
-		switch rows := len(args) / cols; {
-		case rows >= foldChunk:
-			n, id = foldChunk, ids[2]
-		case rows >= 8:
-			n, id = 8, ids[1]
-		}
+		n, id := rowsStmt(len(args)/cols, ids)
 		if _, err := tx.StmtContext(ctx, s.stmts[id]).ExecContext(ctx, args[:n*cols]...); err != nil {
 			return err
 		}

@@ -96,14 +96,14 @@ func TestAppendsLeaveConversationsToTheFold(t *testing.T) {
 }
 
 // The fold takes the log's rows from the tail, in statements of up to
-// foldChunk rows of values: one fold of 41 conversations, each with
+// rowsChunk rows of values: one fold of 41 conversations, each with
 // messages from both its members in one batch, raises every head and
 // every sender's read cursor to its newest message, and no other.
 func TestAFoldOfManyConversations(t *testing.T) {
 	s := openLogged(t)
 	a := s.App("A")
 	ctx := t.Context()
-	const convs = foldChunk + 8 + 1 // every statement size
+	const convs = rowsChunk + 8 + 1 // every statement size
 	users := []string{"ann"}
 	var drafts []store.Draft
 	for i := range convs {

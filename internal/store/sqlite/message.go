@@ -180,12 +180,12 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	// holds one statement's and is reused; its rowid is known from then
 	// on.
 	if b.pending == nil {
-		b.pending = make([]any, 0, logChunk*logArgs)
+		b.pending = make([]any, 0, rowsChunk*logArgs)
 	}
 	b.pending = append(b.pending, b.t.a.id, m.ConvID, m.Seq, m.SenderID, m.ClientMsgID,
 		m.Type, m.Body, ms(m.CreatedAt), m.Push, mentions, m.MentionAll, searchID)
 	b.logged = append(b.logged, loggedMsg{seq: m.Seq, at: ms(m.CreatedAt), conv: m.ConvID, sender: m.SenderID, client: m.ClientMsgID})
-	if len(b.pending) == logChunk*logArgs {
+	if len(b.pending) == rowsChunk*logArgs {
 		if err := b.flushLog(ctx); err != nil {
 			return store.Appended{}, err
 		}
@@ -213,10 +213,7 @@ func (b *appendBatch) append(ctx context.Context, d store.Draft) (store.Appended
 	return store.Appended{Message: m}, nil
 }
 
-// logChunk is the most rows flushLog inserts in one statement.
-const logChunk = 32
-
-// flushLog inserts the pending rows into the message log, up to logChunk in a
+// flushLog inserts the pending rows into the message log, up to rowsChunk in a
 // statement (one statement per message cost more in database/sql and in
 // binding than SQLite's insert did), and gives them their rowids: the
 // rows of one INSERT get consecutive ones, each the highest so far plus
@@ -225,13 +222,7 @@ func (b *appendBatch) flushLog(ctx context.Context) error {
 	rows := b.logged[len(b.logged)-len(b.pending)/logArgs:]
 	args := b.pending
 	for len(rows) > 0 {
-		n, id := 1, stmtLogMessage
-		switch {
-		case len(rows) >= logChunk:
-			n, id = logChunk, stmtLogMessages32
-		case len(rows) >= 8:
-			n, id = 8, stmtLogMessages8
-		}
+		n, id := rowsStmt(len(rows), [3]stmtID{stmtLogMessage, stmtLogMessages8, stmtLogMessages32})
 		res, err := b.t.stmt(ctx, id).ExecContext(ctx, args[:n*logArgs]...)
 		var last int64
 		if err == nil {

@@ -88,6 +88,23 @@ func foldReadsSQL(n int) string {
 		WHERE u.app_id = l.column1 AND u.user_id = l.column2 AND u.conv_id = l.column3`
 }
 
+// rowsChunk is the most rows of values one statement of a multi-row
+// write takes (the message log's inserts, the fold's updates); each such
+// write has statements for 1, 8 and rowsChunk rows.
+const rowsChunk = 32
+
+// rowsStmt picks, for rows rows of values left, how many the next
+// statement takes and which of ids (for 1, 8 and rowsChunk rows) it is.
+func rowsStmt(rows int, ids [3]stmtID) (int, stmtID) {
+	switch {
+	case rows >= rowsChunk:
+		return rowsChunk, ids[2]
+	case rows >= 8:
+		return 8, ids[1]
+	}
+	return 1, ids[0]
+}
+
 // valueRows is the VALUES list of an INSERT of n rows of cols columns. Its
 // parameters are anonymous: SQLite finds a numbered one's name by a scan
 // of them all (sqlite3_bind_parameter_name), once per parameter.
@@ -112,7 +129,7 @@ var stmtSQL = [numStmts]string{
 	// Several messages at once (appendBatch.flushLog), each row as
 	// stmtLogMessage's.
 	stmtLogMessages8:  logMessagesSQL(8),
-	stmtLogMessages32: logMessagesSQL(logChunk),
+	stmtLogMessages32: logMessagesSQL(rowsChunk),
 	// Which of the (sender, client message id) pairs in the JSON array ?2
 	// messages holds (clientids.go), in the writer's transaction.
 	stmtStoredClientIDs: clientIDsStored,
@@ -203,10 +220,10 @@ var stmtSQL = [numStmts]string{
 		FROM log_fold WHERE id = 1`,
 	stmtFoldConv:    foldConvsSQL(1),
 	stmtFoldConvs8:  foldConvsSQL(8),
-	stmtFoldConvs32: foldConvsSQL(foldChunk),
+	stmtFoldConvs32: foldConvsSQL(rowsChunk),
 	stmtFoldRead:    foldReadsSQL(1),
 	stmtFoldReads8:  foldReadsSQL(8),
-	stmtFoldReads32: foldReadsSQL(foldChunk),
+	stmtFoldReads32: foldReadsSQL(rowsChunk),
 	stmtSetFolded:   `UPDATE log_fold SET folded = ?1 WHERE id = 1`,
 	stmtLogAck:      `INSERT INTO ack_log (app_id, user_id, device_id, conv_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)`,
 	stmtFoldDevices: `INSERT INTO device_cursors (app_id, user_id, device_id, conv_id, seq)
