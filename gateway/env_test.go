@@ -75,6 +75,8 @@ type envConfig struct {
 	// one), so that tests can fill the queue.
 	appendGate *gate
 	maxQueue   int
+	// busy, if set, is the store's Busy (messaging.Config.Busy).
+	busy func() bool
 	// banGate, if set, holds the first GetRoomBan, after its read, until
 	// it opens: the read's answer is stale by then.
 	banGate *gate
@@ -120,7 +122,7 @@ func newEnvConfig(t *testing.T, ec envConfig, opts ...func(*gateway.Config)) *en
 	if ec.presence != nil {
 		e.hub.WatchPresence(ec.presence, ec.presenceDebounce)
 	}
-	mcfg := messaging.Config{Now: e.clock, Moderator: ec.moderator}
+	mcfg := messaging.Config{Now: e.clock, Moderator: ec.moderator, Busy: ec.busy}
 	if ec.maxQueue > 0 {
 		mcfg.MaxBatch, mcfg.MaxQueue = 1, ec.maxQueue
 	}

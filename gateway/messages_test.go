@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,6 +274,42 @@ func TestDisablingAppClosesSessions(t *testing.T) {
 	a.expectClose(wire.CloseAppDisabled)
 	if f := b.reply(b.request(&magpiev1.Frame{Body: &magpiev1.Frame_Ping{Ping: &magpiev1.Ping{}}})); f.GetPong() == nil {
 		t.Fatalf("app B's session after app A was disabled: %v", f)
+	}
+}
+
+// TestSendWhileTheStoreIsBusy: while the store asks new messages to wait
+// (embedded mode's absorber far behind its log), a WebSocket send is
+// refused with a retry hint, and so is every later send of the connection
+// until the refused one comes again, and a server API send gets 503 with
+// Retry-After; nothing is stored meanwhile. Once the store is not busy the
+// resent messages take their seqs in the order first sent.
+func TestSendWhileTheStoreIsBusy(t *testing.T) {
+	var busy atomic.Bool
+	busy.Store(true)
+	e := newEnvConfig(t, envConfig{busy: busy.Load})
+	for _, u := range []string{"alice", "bob"} {
+		e.mustCreateUser(e.a, u)
+	}
+	c := e.login(e.a, "alice", "phone")
+	refused := func(id uint64) {
+		t.Helper()
+		f := c.reply(id)
+		if e := f.GetError(); e.GetCode() != wire.CodeUnavailable || !e.GetRetryable() || e.GetRetryAfterMs() == 0 {
+			t.Fatalf("reply = %v, want a retryable unavailable with retry_after_ms", f)
+		}
+	}
+	refused(c.request(sendFrame("bob", "m1", "1")))
+	r := e.do(e.a, req{method: "POST", target: "/v1/messages", body: `{"from_user_id":"bob","to_user_id":"alice","type":"text","content":"hi"}`})
+	if r.status != http.StatusServiceUnavailable || r.code(t) != "unavailable" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("server API send while busy: %d %s (Retry-After %q), want 503 unavailable with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	busy.Store(false)
+	refused(c.request(sendFrame("bob", "m2", "2"))) // behind the refused m1
+	for i, m := range []string{"m1", "m2"} {
+		f := c.reply(c.request(sendFrame("bob", m, m)))
+		if ack := f.GetSendAck(); ack.GetSeq() != int64(i+1) || ack.GetDuplicate() {
+			t.Fatalf("resent %s: %v, want a new message with seq %d", m, f, i+1)
+		}
 	}
 }
 

@@ -212,7 +212,7 @@ func (s *Server) start(ctx context.Context, cfg Config, keys *keyring.Keyring) e
 	hub.WatchPresence(emitter, cfg.Webhooks.PresenceDebounce)
 	moderator := webhook.NewModerator(s.store, s.Tenants, webhook.ModeratorConfig{Policy: cfg.Webhooks.Policy, Logger: s.log})
 	msgs := messaging.New(s.store, hub, messaging.Config{Logger: s.log, Offline: push.NewNotifier(s.bus), Metrics: s.metrics,
-		Moderator: moderator, Events: emitter, Usage: s.Usage})
+		Moderator: moderator, Events: emitter, Usage: s.Usage, Busy: s.engine.Busy})
 	pushes := push.NewService(s.store, s.Tenants, push.ServiceConfig{Logger: s.log, Endpoints: cfg.Push})
 	s.Push = pushes
 	offline, err := push.NewWorker(s.store, push.WorkerConfig{Logger: s.log, Metrics: s.metrics, Service: pushes,

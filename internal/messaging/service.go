@@ -131,6 +131,13 @@ type Config struct {
 	// connection's sends in flight are bounded meanwhile (the gateway's
 	// budget). Zero means 5 s; it is never shorter than MaxQueueWait.
 	ModeratedQueueWait time.Duration
+	// Busy, when set, reports whether the store wants new messages to
+	// wait (embedded mode's SQLite store while its absorber is far behind
+	// its message log): Submit then refuses with ErrOverloaded before
+	// anything is queued, as it does when the commit queue is full, so
+	// that the sender goes back to the message and resends it, and the
+	// ones after it, in order. Nil never refuses.
+	Busy func() bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Nil discards them.
@@ -559,6 +566,9 @@ func (s *Service) Submit(ctx context.Context, req SendRequest) (*Pending, error)
 	}
 	if err := s.checkFileRefs(ctx, req.AppID, it.draft.ConvID, req.Type, req.Content); err != nil {
 		return nil, err
+	}
+	if s.cfg.Busy != nil && s.cfg.Busy() {
+		return nil, ErrOverloaded
 	}
 	if s.cfg.Moderator != nil && !(req.System && req.Type == TypeNotice) { // the server's own notices are not moderated
 		pol, err := s.cfg.Moderator.Policy(ctx, req.AppID, req.ServerAPI)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -595,5 +596,38 @@ func TestUsageCounted(t *testing.T) {
 	}
 	if len(u.active) != 3 || !u.active["A/alice"] || !u.active["A/bob"] || !u.active["B/carol"] {
 		t.Errorf("active users = %v, want A/alice, A/bob, B/carol", u.active)
+	}
+}
+
+// TestSubmitWaitsWhileTheStoreIsBusy: while the store reports Busy, Submit
+// refuses a send with ErrOverloaded before anything is queued (the sender
+// goes back to it), with or without a moderator, and stores nothing; once
+// the store is no longer busy the send goes through.
+func TestSubmitWaitsWhileTheStoreIsBusy(t *testing.T) {
+	var busy atomic.Bool
+	busy.Store(true)
+	pol := newPolicy(true)
+	s, _, _, st := newServiceWith(t, messaging.Config{Busy: busy.Load, Moderator: moderator{pol}}, "alice", "bob")
+	ctx := context.Background()
+	for _, req := range []messaging.SendRequest{text("alice", "bob", "m1", "hi"), text("alice", "bob", "m2", "hook-allow")} {
+		if _, err := s.Submit(ctx, req); !errors.Is(err, messaging.ErrOverloaded) {
+			t.Fatalf("Submit(%s) while busy = %v; want ErrOverloaded", req.ClientMsgID, err)
+		}
+		if _, err := s.Send(ctx, req); !errors.Is(err, messaging.ErrOverloaded) {
+			t.Fatalf("Send(%s) while busy = %v; want ErrOverloaded", req.ClientMsgID, err)
+		}
+	}
+	if calls := pol.hookCalls(); len(calls) != 0 {
+		t.Fatalf("the hook was asked about %q while busy", calls)
+	}
+	if msgs, err := st.App("A").ListMessages(ctx, "p:alice:bob", store.Range{From: 1, Limit: 10}); err != nil || len(msgs) != 0 {
+		t.Fatalf("stored while busy: %v, %v", msgs, err)
+	}
+	busy.Store(false)
+	for i, req := range []messaging.SendRequest{text("alice", "bob", "m1", "hi"), text("alice", "bob", "m2", "hook-allow")} {
+		a, err := s.Send(ctx, req)
+		if err != nil || a.Seq != int64(i+1) || a.Duplicate {
+			t.Fatalf("Send(%s) once not busy = %+v, %v; want seq %d", req.ClientMsgID, a, err, i+1)
+		}
 	}
 }

@@ -242,6 +242,35 @@ func (s *Store) logBacklog() bool {
 	return s.loggedRows.Load()-s.abs.absorbed.Load() >= absorbAt
 }
 
+// maxLogBacklog is how many logged rows the absorber may be behind by
+// before Busy asks for new messages to wait. The writer keeps an index
+// of the unabsorbed log in memory (the tail, a few hundred bytes a row),
+// and a read of messages waits for the absorber to reach the log's end
+// (settle): a backlog without a bound, under a load the absorber cannot
+// keep up with, grows both until memory runs out. 262,144 rows are a few
+// seconds of the absorber's work and tens of MB of the tail; an absorber
+// that keeps up is never more than a few absorbs (absorbAt) behind.
+const maxLogBacklog = 32 * absorbAt
+
+// Busy reports whether the absorber is maxLogBacklog or more rows behind
+// the message log. New messages should wait then (the messaging core
+// refuses them with a retry hint before anything is queued, as it does
+// when its commit queue is full); everything else goes on, the absorber
+// too, and Busy is false again once it caught up below the bound. It is
+// cheap: two atomic loads.
+func (s *Store) Busy() bool {
+	busy := s.loggedRows.Load()-s.abs.absorbed.Load() >= s.maxBacklog
+	if busy != s.busy.Load() && s.busy.CompareAndSwap(!busy, busy) {
+		if busy {
+			s.log.Warn("sqlite: the absorber is far behind the message log: new messages are refused with a retry hint until it catches up",
+				"backlog", s.loggedRows.Load()-s.abs.absorbed.Load(), "max", s.maxBacklog)
+		} else {
+			s.log.Info("sqlite: the absorber caught up with the message log: new messages are taken again")
+		}
+	}
+	return busy
+}
+
 // wakeAbsorber tells the loop that the log may be due.
 func (s *Store) wakeAbsorber() {
 	select {

@@ -697,3 +697,52 @@ func TestSearchQueueLeavesTheLog(t *testing.T) {
 		t.Fatalf("%d log rows after SearchQueue; want 1 (not absorbed)", n)
 	}
 }
+
+// withMaxLogBacklog sets how many logged rows the absorber may be behind
+// by before Busy.
+func withMaxLogBacklog(n int64) Option {
+	return func(c *config) { c.maxBacklog = n }
+}
+
+// TestBusyWhileTheAbsorberIsFarBehind: Busy turns on once the absorber is
+// the bound's rows behind the log and off once an absorb caught up. The
+// writer still takes what reaches it meanwhile: Busy is the messaging
+// core's cue to refuse new messages before it queues them.
+func TestBusyWhileTheAbsorberIsFarBehind(t *testing.T) {
+	// No timer absorbs: the test's absorbs are the only ones.
+	s := openTemp(t, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour), withMaxLogBacklog(10))
+	a := s.App("A")
+	cacheUsers(t, a, "ann", "bob")
+	for i := range 9 {
+		appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint("m", i))
+	}
+	if s.Busy() {
+		t.Fatal("Busy 9 rows behind; the bound is 10")
+	}
+	appendOne(t, a, "p:ann:bob", "ann", "bob", "m9")
+	if !s.Busy() {
+		t.Fatal("not Busy 10 rows behind")
+	}
+	if seq := appendOne(t, a, "p:ann:bob", "bob", "ann", "m10"); seq != 11 {
+		t.Fatalf("an append while Busy got seq %d; want 11", seq)
+	}
+	if !s.Busy() {
+		t.Fatal("not Busy 11 rows behind")
+	}
+	if err := s.absorb(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Busy() {
+		t.Fatal("Busy after an absorb of the whole log")
+	}
+	// Counted from the last absorb, not from the start.
+	for i := range 10 {
+		if s.Busy() {
+			t.Fatalf("Busy %d rows behind after the absorb", i)
+		}
+		appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint("n", i))
+	}
+	if !s.Busy() {
+		t.Fatal("not Busy 10 rows behind after the absorb")
+	}
+}

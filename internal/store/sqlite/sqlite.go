@@ -78,6 +78,11 @@ type Store struct {
 	logged     loggedIDs
 	loggedRows atomic.Int64
 	loggedHigh atomic.Int64
+	// maxBacklog is the most logged rows the absorber may be behind by
+	// before Busy asks for new messages to wait; busy is Busy's last
+	// answer, for its log lines.
+	maxBacklog int64
+	busy       atomic.Bool
 	// prunedAt is the absorber's absorbs count when the writer last pruned
 	// the log (under writeMu).
 	prunedAt int64
@@ -172,6 +177,7 @@ type config struct {
 	busyTimeout   time.Duration
 	indexInterval time.Duration
 	absorbAge     time.Duration // tail.go; tests lengthen it
+	maxBacklog    int64         // absorber.go; tests shorten it
 	writerNice    int
 	log           *slog.Logger
 }
@@ -245,14 +251,14 @@ func WithLogger(log *slog.Logger) Option {
 // the write connection must share one database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := config{readConns: 4, busyTimeout: 5 * time.Second, indexInterval: DefaultIndexInterval, absorbAge: defaultAbsorbAge,
-		writerNice: DefaultWriterNice, log: slog.Default()}
+		maxBacklog: maxLogBacklog, writerNice: DefaultWriterNice, log: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if path == "" || strings.HasPrefix(path, ":memory:") {
 		return nil, fmt.Errorf("open sqlite: need a file path, got %q", path)
 	}
-	s := &Store{path: path, log: cfg.log}
+	s := &Store{path: path, log: cfg.log, maxBacklog: cfg.maxBacklog}
 	var err error
 	s.write, err = openWrite(ctx, path, cfg)
 	if err != nil {
