@@ -257,7 +257,7 @@ const maxLogBacklog = 32 * absorbAt
 // refuses them with a retry hint before anything is queued, as it does
 // when its commit queue is full); everything else goes on, the absorber
 // too, and Busy is false again once it caught up below the bound. It is
-// cheap: two atomic loads.
+// cheap (three atomic loads): the messaging core asks it for every send.
 func (s *Store) Busy() bool {
 	busy := s.loggedRows.Load()-s.abs.absorbed.Load() >= s.maxBacklog
 	if busy != s.busy.Load() && s.busy.CompareAndSwap(!busy, busy) {
