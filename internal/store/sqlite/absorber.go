@@ -244,31 +244,45 @@ func (s *Store) logBacklog() bool {
 
 // maxLogBacklog is how many logged rows the absorber may be behind by
 // before Busy asks for new messages to wait. The writer keeps an index
-// of the unabsorbed log in memory (the tail, a few hundred bytes a row),
-// and a read of messages waits for the absorber to reach the log's end
-// (settle): a backlog without a bound, under a load the absorber cannot
-// keep up with, grows both until memory runs out. 262,144 rows are a few
-// seconds of the absorber's work and tens of MB of the tail; an absorber
-// that keeps up is never more than a few absorbs (absorbAt) behind.
-const maxLogBacklog = 32 * absorbAt
+// of the unabsorbed log in memory (the tail), and a read of messages waits
+// for the absorber to reach the log's end (settle): a backlog without a
+// bound, under a load the absorber cannot keep up with, grows both until
+// memory runs out. An absorber that keeps up is never more than a few
+// absorbs (absorbAt) behind. At twice the rate that holds on a 2-core
+// machine it fell this far behind in about 26 s, and without the bound
+// the server's RSS grew by about 800 MB in 60 s, a read's wait with it
+// (docs/benchmarks.md, the message log's bound).
+const maxLogBacklog = 64 * absorbAt
 
-// Busy reports whether the absorber is maxLogBacklog or more rows behind
-// the message log. New messages should wait then (the messaging core
-// refuses them with a retry hint before anything is queued, as it does
-// when its commit queue is full); everything else goes on, the absorber
-// too, and Busy is false again once it caught up below the bound. It is
-// cheap (three atomic loads): the messaging core asks it for every send.
+// Busy reports whether new messages should wait for the absorber: from
+// the moment it is maxLogBacklog rows or more behind the message log
+// until it is back within half of that. The messaging core refuses new
+// messages while it is true, before anything is queued, as it does when
+// its commit queue is full; everything else goes on, the absorber too.
+// (An absorb moves everything logged before it began, so the backlog
+// falls in steps of seconds of work; refusing a growing share of the
+// messages instead of all of them cost more, each refusal sending a
+// connection's pipeline back: docs/benchmarks.md.) It is cheap (three
+// atomic loads): the messaging core asks it for every send.
 func (s *Store) Busy() bool {
-	busy := s.loggedRows.Load()-s.abs.absorbed.Load() >= s.maxBacklog
-	if busy != s.busy.Load() && s.busy.CompareAndSwap(!busy, busy) {
+	behind := s.loggedRows.Load() - s.abs.absorbed.Load()
+	was := s.busy.Load()
+	busy := stillBusy(was, behind, s.maxBacklog)
+	if busy != was && s.busy.CompareAndSwap(was, busy) {
 		if busy {
 			s.log.Warn("sqlite: the absorber is far behind the message log: new messages are refused with a retry hint until it catches up",
-				"backlog", s.loggedRows.Load()-s.abs.absorbed.Load(), "max", s.maxBacklog)
+				"backlog", behind, "max", s.maxBacklog)
 		} else {
-			s.log.Info("sqlite: the absorber caught up with the message log: new messages are taken again")
+			s.log.Info("sqlite: the absorber caught up with the message log: new messages are taken again", "backlog", behind)
 		}
 	}
 	return busy
+}
+
+// stillBusy is Busy's rule: busy from max rows behind on, and, once busy,
+// until no more than half of max.
+func stillBusy(was bool, behind, max int64) bool {
+	return behind >= max || was && behind > max/2
 }
 
 // wakeAbsorber tells the loop that the log may be due.

@@ -705,27 +705,34 @@ func withMaxLogBacklog(n int64) Option {
 }
 
 // TestBusyWhileTheAbsorberIsFarBehind: Busy turns on once the absorber is
-// the bound's rows behind the log and off once an absorb caught up. The
-// writer still takes what reaches it meanwhile: Busy is the messaging
-// core's cue to refuse new messages before it queues them.
+// the bound's rows behind the log, and off once an absorb caught up (how
+// far it must catch up is TestStillBusy's). The writer still takes what
+// reaches it meanwhile: Busy is the messaging core's cue to refuse new
+// messages before it queues them.
 func TestBusyWhileTheAbsorberIsFarBehind(t *testing.T) {
 	// No timer absorbs: the test's absorbs are the only ones.
 	s := openTemp(t, withAbsorbAge(time.Hour), WithIndexInterval(time.Hour), withMaxLogBacklog(10))
 	a := s.App("A")
 	cacheUsers(t, a, "ann", "bob")
-	for i := range 9 {
-		appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint("m", i))
+	n := 0
+	appendSome := func(k int) {
+		t.Helper()
+		for range k {
+			n++
+			if seq := appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint("m", n)); seq != int64(n) {
+				t.Fatalf("append %d got seq %d", n, seq)
+			}
+		}
 	}
+	appendSome(9)
 	if s.Busy() {
 		t.Fatal("Busy 9 rows behind; the bound is 10")
 	}
-	appendOne(t, a, "p:ann:bob", "ann", "bob", "m9")
+	appendSome(1)
 	if !s.Busy() {
 		t.Fatal("not Busy 10 rows behind")
 	}
-	if seq := appendOne(t, a, "p:ann:bob", "bob", "ann", "m10"); seq != 11 {
-		t.Fatalf("an append while Busy got seq %d; want 11", seq)
-	}
+	appendSome(1) // the writer still takes what reaches it
 	if !s.Busy() {
 		t.Fatal("not Busy 11 rows behind")
 	}
@@ -740,9 +747,26 @@ func TestBusyWhileTheAbsorberIsFarBehind(t *testing.T) {
 		if s.Busy() {
 			t.Fatalf("Busy %d rows behind after the absorb", i)
 		}
-		appendOne(t, a, "p:ann:bob", "ann", "bob", fmt.Sprint("n", i))
+		appendSome(1)
 	}
 	if !s.Busy() {
 		t.Fatal("not Busy 10 rows behind after the absorb")
+	}
+}
+
+// TestStillBusy: busy from the bound on, and once busy until within half
+// of it.
+func TestStillBusy(t *testing.T) {
+	for _, c := range []struct {
+		was    bool
+		behind int64
+		want   bool
+	}{
+		{false, 0, false}, {false, 5, false}, {false, 9, false}, {false, 10, true}, {false, 11, true},
+		{true, 11, true}, {true, 10, true}, {true, 6, true}, {true, 5, false}, {true, 0, false},
+	} {
+		if got := stillBusy(c.was, c.behind, 10); got != c.want {
+			t.Errorf("stillBusy(%v, %d, 10) = %v; want %v", c.was, c.behind, got, c.want)
+		}
 	}
 }
