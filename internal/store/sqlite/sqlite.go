@@ -80,7 +80,8 @@ type Store struct {
 	loggedHigh atomic.Int64
 	// maxBacklog is the most logged rows the absorber may be behind by
 	// before Busy asks for new messages to wait; busy is Busy's last
-	// answer, for its log lines.
+	// answer: its rule holds it until the absorber is back within half
+	// (stillBusy), and its turns are logged.
 	maxBacklog int64
 	busy       atomic.Bool
 	// prunedAt is the absorber's absorbs count when the writer last pruned

@@ -76,9 +76,10 @@ type loggedIDs struct {
 // keeping reports whether the set is kept (a lookup asked for it).
 func (l *loggedIDs) keeping() bool { return l.wanted.Load() }
 
-// add records committed log entries; call it under writeMu.
+// add records committed log entries; call it under writeMu, and only
+// while the set is kept (the caller skips making keys otherwise).
 func (l *loggedIDs) add(keys []clientKey) {
-	if len(keys) == 0 || !l.keeping() {
+	if len(keys) == 0 {
 		return
 	}
 	l.mu.Lock()
